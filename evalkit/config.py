@@ -1,0 +1,322 @@
+"""Typed configuration: the one place that turns Hydra's DictConfig into records
+and the one place that reads environment variables.
+
+Stages receive their own sub-config (ModelConfig, ExecutorConfig, ...), never
+the whole DictConfig.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from evalkit.records import Api, SamplingParams
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = PROJECT_ROOT / "conf"
+PROMPTS_DIR = PROJECT_ROOT / "prompts"
+DATASETS_DIR = PROJECT_ROOT / "datasets"
+
+
+class ConfigError(Exception):
+    """Unusable configuration or input: evalkit exits 2 with this one-line message."""
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """One model behind an OpenAI-compatible endpoint."""
+
+    name: str
+    """Served model id (vLLM's --served-model-name)."""
+    base_url: str | None
+    """Endpoint URL ending in /v1; None starts the embedded demo endpoint."""
+    api: Api
+    family: str
+    """Template family and post-processing (mistral, mixtral, claude, ...)."""
+    api_key_env: str | None = None
+    """NAME of the environment variable holding the key; never the key."""
+    synthetic: bool = False
+    concurrency: int = 8
+    min_concurrency: int = 1
+    max_concurrency: int = 64
+    timeout_s: float = 60.0
+    max_retries: int = 4
+    use_n: bool = True
+    offline: bool = False
+    price_per_1k_prompt: float = 0.0
+    price_per_1k_completion: float = 0.0
+    params: dict[str, Any] = field(default_factory=dict)
+    """Sampling overrides: temperature, top_p, max_tokens, stop, seed (None: template's)."""
+
+    def api_key(self) -> str:
+        """The key from the environment variable the config names ('EMPTY' when none)."""
+        if not self.api_key_env:
+            return "EMPTY"
+        value = os.environ.get(self.api_key_env)
+        if value is None:
+            # Local servers (vLLM, Ollama) accept any key; a proxy that needs one answers 401.
+            return "EMPTY"
+        return value
+
+
+@dataclass(frozen=True)
+class PromptConfig:
+    """Which template renders the prompts."""
+
+    family: str
+    version: str | None = None
+    """None: the family's newest version in the registry."""
+    registry: Path = PROMPTS_DIR
+    fold_system: bool = False
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    """Which benchmark tasks to load."""
+
+    name: str = "humaneval"
+    path: str | None = None
+    limit: int | None = None
+    task_ids: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class ExecutorConfig:
+    """Isolation, limits and throughput of program execution."""
+
+    kind: str = "local"
+    workers: int | None = None
+    timeout_s: float = 3.0
+    timeout_factor: float = 10.0
+    wall_factor: float = 3.0
+    memory_mb: int = 1024
+    max_processes: int = 64
+    max_file_mb: int = 16
+    max_open_files: int = 64
+    max_output_bytes: int = 1 << 20
+    network: str = "auto"
+    share_identical: bool = True
+    canary: bool = True
+    address: str | None = None
+    cache_dir: Path | None = None
+    """Where calibrated per-task limits are cached (None: reports/cache)."""
+
+
+@dataclass(frozen=True)
+class ScoringConfig:
+    """Similarity metrics and statistics."""
+
+    metrics: tuple[str, ...] = ("exact_match", "edit_similarity")
+    lenient: bool = True
+    bootstrap_resamples: int = 1000
+    confidence: float = 0.95
+    embedding_model: str | None = None
+    k: tuple[int, ...] = (1, 10)
+    seed: int = 1234
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    formats: tuple[str, ...] = ("md", "html")
+    plots: bool = True
+
+
+@dataclass(frozen=True)
+class GateConfig:
+    """Thresholds of the template-change gate."""
+
+    max_drop: float = 0.02
+    alpha: float = 0.05
+    max_infra_error: float = 0.05
+    metrics: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ArmConfig:
+    """One arm: a model, a template and sampling params, under a label."""
+
+    label: str
+    model: ModelConfig
+    prompt: PromptConfig
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    path: Path | None
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a run needs, typed."""
+
+    arms: tuple[ArmConfig, ...]
+    dataset: DatasetConfig
+    executor: ExecutorConfig
+    scoring: ScoringConfig
+    report: ReportConfig
+    gate: GateConfig
+    store: StoreConfig
+    n_samples: int
+    seed: int
+    samples: Path | None = None
+    strict: bool = False
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, DictConfig):
+        node = {k: v for k, v in node.items_ex(resolve=False) if k != "hydra"}
+        return {k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
+                for k, v in node.items()}
+    return node
+
+
+def _build(cls: type, data: dict[str, Any], where: str) -> Any:
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown key {where}.{unknown[0]}; known keys: {', '.join(sorted(known))}")
+    return cls(**data)
+
+
+def model_config(data: dict[str, Any]) -> ModelConfig:
+    """A ModelConfig from a plain dict, with a clear error for what is missing."""
+    data = dict(data)
+    for key in ("name", "base_url"):
+        if data.get(key) == "???":
+            raise ConfigError(f"model.{key} is not set; pass model.{key}=... on the command line")
+    try:
+        data["api"] = Api(data.get("api", "chat"))
+    except ValueError:
+        raise ConfigError(f"model.api must be chat or completions, not {data.get('api')!r}") from None
+    data["params"] = dict(data.get("params") or {})
+    if not data.get("name"):
+        raise ConfigError("model.name is empty; pass model.name=<served model id>")
+    return _build(ModelConfig, data, "model")
+
+
+def load_model_preset(name: str) -> dict[str, Any]:
+    """A conf/model/<name>.yaml preset as a plain dict, following its defaults list."""
+    path = CONF_DIR / "model" / f"{name}.yaml"
+    if not path.is_file():
+        known = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
+        raise ConfigError(f"unknown model {name!r}; known models: {', '.join(known)}")
+    raw = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
+    if "model" in raw and "arms" in raw:  # a _global_ preset such as the demo
+        raw = raw["model"]
+    merged: dict[str, Any] = {}
+    for parent in raw.pop("defaults", []) or []:
+        if parent != "_self_":
+            merged = _merge(merged, load_model_preset(parent))
+    return _merge(merged, raw)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _arms(cfg: dict[str, Any]) -> tuple[ArmConfig, ...]:
+    base_model, base_prompt = cfg["model"], cfg["prompt"]
+    entries = cfg.get("arms") or [{}]
+    arms, labels = [], set()
+    for entry in entries:
+        entry = dict(entry or {})
+        model = entry.pop("model", None)
+        if isinstance(model, str):
+            model_dict = load_model_preset(model)
+        else:
+            model_dict = _merge(base_model, model or {})
+        if entry.get("params"):
+            model_dict = _merge(model_dict, {"params": entry.pop("params")})
+        prompt_dict = _merge(base_prompt, entry.pop("prompt", None) or {})
+        label = entry.pop("label", None)
+        if entry:
+            raise ConfigError(f"unknown key in arms: {sorted(entry)[0]}; arms take label, model, prompt, params")
+        model_cfg = model_config(model_dict)
+        prompt_cfg = prompt_config(prompt_dict, model_cfg.family)
+        label = label or _default_label(model_cfg, prompt_cfg)
+        if label in labels:
+            raise ConfigError(f"two arms are labelled {label!r}; give each a distinct arms[i].label")
+        labels.add(label)
+        arms.append(ArmConfig(label=label, model=model_cfg, prompt=prompt_cfg))
+    return tuple(arms)
+
+
+def _default_label(model: ModelConfig, prompt: PromptConfig) -> str:
+    short = model.name.rsplit("/", 1)[-1]
+    return f"{short}@{prompt.family}-{prompt.version}" if prompt.version else short
+
+
+def prompt_config(data: dict[str, Any], model_family: str) -> PromptConfig:
+    """A PromptConfig whose family defaults to the model's."""
+    data = dict(data)
+    data["family"] = data.get("family") or model_family
+    data["registry"] = Path(data["registry"]) if data.get("registry") else PROMPTS_DIR
+    return _build(PromptConfig, data, "prompt")
+
+
+def run_config(cfg: DictConfig) -> RunConfig:
+    """Turn the composed Hydra config into a typed RunConfig (raises ConfigError)."""
+    try:
+        plain = _plain(cfg)
+    except Exception as exc:  # interpolation errors name the key
+        raise ConfigError(f"config cannot be resolved: {str(exc).splitlines()[0]}") from None
+    ds = dict(plain["dataset"])
+    if ds.get("task_ids") is not None:
+        ds["task_ids"] = tuple(ds["task_ids"])
+    ex = dict(plain["executor"])
+    if ex.get("cache_dir"):
+        ex["cache_dir"] = Path(ex["cache_dir"])
+    sc = dict(plain["scoring"])
+    sc["metrics"] = tuple(sc.get("metrics") or ())
+    sc["k"] = tuple(int(k) for k in plain.get("k") or (1,))
+    sc["seed"] = int(plain.get("seed", 1234))
+    rep = dict(plain["report"])
+    rep["formats"] = tuple(rep.get("formats") or ())
+    gate = dict(plain["gate"])
+    gate["metrics"] = tuple(gate.get("metrics") or ())
+    store = plain.get("store") or {}
+    n_samples = int(plain.get("n_samples", 1))
+    if n_samples < 1:
+        raise ConfigError("n_samples must be at least 1")
+    return RunConfig(
+        arms=_arms(plain),
+        dataset=_build(DatasetConfig, ds, "dataset"),
+        executor=_build(ExecutorConfig, ex, "executor"),
+        scoring=_build(ScoringConfig, sc, "scoring"),
+        report=_build(ReportConfig, rep, "report"),
+        gate=_build(GateConfig, gate, "gate"),
+        store=StoreConfig(path=Path(store["path"]) if store.get("path") else None,
+                          enabled=bool(store.get("enabled", True))),
+        n_samples=n_samples,
+        seed=int(plain.get("seed", 1234)),
+        samples=Path(plain["samples"]) if plain.get("samples") else None,
+        strict=bool(plain.get("strict", False)),
+    )
+
+
+def sampling_params(template_params: SamplingParams, model: ModelConfig) -> SamplingParams:
+    """The template's params with the model config's non-null overrides on top."""
+    over = {k: v for k, v in model.params.items() if v is not None}
+    if "stop" in over:
+        over["stop"] = tuple(over["stop"])
+    values = template_params.as_dict() | over
+    values["stop"] = tuple(values["stop"] or ())
+    return SamplingParams(**values)
+
+
+def secret_values() -> tuple[str, ...]:
+    """Values of every environment variable a model config may name, for redaction."""
+    names = {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "MISTRAL_API_KEY", "MIXTRAL_API_KEY"}
+    names |= {k for k in os.environ if k.endswith(("_API_KEY", "_TOKEN", "_SECRET"))}
+    return tuple(v for k in names if (v := os.environ.get(k)) and len(v) >= 6)
