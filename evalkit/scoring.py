@@ -1,0 +1,115 @@
+"""From an answer to a scored sample: post-process, assemble, execute, measure.
+
+Both readings of every answer are executed: the faithful one (the gateway's
+post-processing: what a user would get, the primary score) and the lenient one
+(the first fenced block: what the model could write apart from format breakage).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import Future
+from typing import Any, Sequence
+
+from evalkit import postprocess
+from evalkit.config import ArmConfig, ScoringConfig
+from evalkit.execution import LocalExecutor, program_for
+from evalkit.metrics import similarity_scores
+from evalkit.records import Generation, RenderedPrompt, SampleResult, Status, Task, TemplateId, Usage, Verdict
+
+
+class Scorer:
+    """Scores answers of one run with one executor, shared by every arm."""
+
+    def __init__(self, executor: LocalExecutor, limits: dict[str, float], scoring: ScoringConfig,
+                 run_id: str) -> None:
+        self.executor = executor
+        self.limits = limits
+        """Per-task CPU-seconds limits from calibration: every task of the run has one."""
+        self.scoring = scoring
+        self.run_id = run_id
+
+    def _execute(self, task: Task, code: str, key: str) -> Future[Verdict] | Verdict:
+        if not code.strip():
+            return Verdict(Status.EMPTY, "nothing left after post-processing")
+        return self.executor.submit(program_for(task, code, key, self.limits[task.task_id]))
+
+    async def verdicts(self, task: Task, codes: Sequence[str], key: str) -> list[Verdict]:
+        """Execute each code (empty ones are EMPTY without running) and wait for all verdicts."""
+        pending = [self._execute(task, code, f"{key}/{i}") for i, code in enumerate(codes)]
+        return list(await asyncio.gather(*(_awaitable(p) for p in pending)))
+
+    def similarity(self, task: Task, codes: Sequence[str]) -> list[dict[str, float]]:
+        """Similarity of each extracted code to the task's reference solution."""
+        if not self.scoring.metrics or not codes:
+            return [{} for _ in codes]
+        references = [reference_code(task)] * len(codes)
+        scores = similarity_scores([prediction_code(task, c) for c in codes], references,
+                                   self.scoring.metrics, self.scoring.embedding_model)
+        return [{name: float(values[i]) for name, values in scores.items()} for i in range(len(codes))]
+
+    async def score_generations(self, arm: ArmConfig, template: Any, prompt: RenderedPrompt, task: Task,
+                                generations: Sequence[Generation]) -> list[dict[str, Any]]:
+        """samples.jsonl rows for one task's generations of one arm."""
+        faithful = [postprocess.postprocess(g.raw_output, prompt.postprocess, task.prompt)
+                    for g in generations]
+        lenient = [postprocess.lenient_extract(g.raw_output) for g in generations]
+        codes = [postprocess.assemble(task, c) if c.strip() else "" for c in faithful]
+        lenient_codes = [postprocess.assemble(task, c) if c.strip() else "" for c in lenient]
+        key = f"{arm.label}/{task.task_id}"
+        faithful_v, lenient_v = await asyncio.gather(
+            self.verdicts(task, codes, key + "/f"),
+            self.verdicts(task, lenient_codes, key + "/l") if self.scoring.lenient else _none(len(codes)),
+        )
+        metrics = self.similarity(task, faithful)
+        ident = TemplateId(template.family, template.version, template.sha256)
+        rows = []
+        for i, gen in enumerate(generations):
+            verdict, lenient_verdict = faithful_v[i], lenient_v[i]
+            if gen.error:
+                verdict = lenient_verdict = Verdict(Status.INFRA_ERROR, gen.error)
+            rows.append(SampleResult(
+                run_id=self.run_id, arm=arm.label, model=arm.model.name, template=ident,
+                task_id=task.task_id, sample_index=gen.sample_index, params=prompt.params.as_dict(),
+                prompt=prompt.as_json(), raw_output=gen.raw_output, completion=faithful[i],
+                finish_reason=gen.finish_reason, usage=gen.usage, latency_s=gen.latency_s,
+                verdict=verdict, lenient_completion=lenient[i], lenient_verdict=lenient_verdict,
+                metrics=metrics[i] if not gen.error else {}, cached=gen.cached,
+            ).as_json())
+        return rows
+
+    async def score_code(self, task: Task, code: str, whole_program: bool,
+                         ident: dict[str, Any]) -> dict[str, Any]:
+        """One samples.jsonl row for code made elsewhere (`evalkit score`)."""
+        program = code if whole_program else task.prompt + code
+        key = f"{ident['arm']}/{task.task_id}"
+        (verdict,) = await self.verdicts(task, [program if code.strip() else ""], key)
+        (metrics,) = self.similarity(task, [code])
+        return SampleResult(
+            run_id=self.run_id, arm=ident["arm"], model=ident["model"], template=ident["template"],
+            task_id=task.task_id, sample_index=ident["sample_index"], params={}, prompt=None,
+            raw_output=code, completion=code, finish_reason="", usage=Usage(), latency_s=0.0,
+            verdict=verdict, lenient_completion=code, lenient_verdict=verdict, metrics=metrics, cached=False,
+        ).as_json()
+
+
+def reference_code(task: Task) -> str:
+    """What an answer is compared with: the reference solution's own code."""
+    return task.reference
+
+
+def prediction_code(task: Task, code: str) -> str:
+    """The new code of an answer, without prefix text it repeats (so the oracle matches exactly)."""
+    if code.startswith(task.prompt):
+        return code[len(task.prompt):]
+    return code
+
+
+async def _awaitable(value: Future[Verdict] | Verdict) -> Verdict:
+    if isinstance(value, Verdict):
+        return value
+    return await asyncio.wrap_future(value)
+
+
+async def _none(n: int) -> list[Verdict]:
+    return [Verdict(Status.EMPTY, "lenient reading not scored")] * n
