@@ -82,6 +82,8 @@ class DatasetConfig:
     path: str | None = None
     limit: int | None = None
     task_ids: tuple[str, ...] | None = None
+    allow_network: bool = False
+    """Whether a benchmark may be downloaded (MBPP from the Hugging Face hub)."""
 
 
 @dataclass(frozen=True)

@@ -106,7 +106,7 @@ async def _one_task(arm: PreparedArm, task: Task, client: ModelClient, cfg: RunC
     generations = await client.generate(prompt, cfg.n_samples, cfg.seed)
     generations = [g for g in generations if (arm.config.label, task.task_id, g.sample_index) not in samples.done]
     bars[0].update(len(generations))
-    bars[0].set_postfix_str(f"concurrency={getattr(client, 'concurrency', '?')}", refresh=False)
+    bars[0].set_postfix_str(f"concurrency={client.limit}", refresh=False)
     rows = await scorer.score_generations(arm.config, arm.template, prompt, task, generations)
     for row in rows:
         samples.write(row)

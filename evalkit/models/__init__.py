@@ -1,0 +1,10 @@
+"""Model endpoints: the OpenAI-compatible client, its response store and the demo endpoint."""
+
+from evalkit.models.client import ClientStats, ModelClient, derive_seed
+from evalkit.models.demo import DemoServer, serve_demo
+from evalkit.models.limiter import AdaptiveLimiter
+from evalkit.models.retry import EndpointError, RetryPolicy
+from evalkit.models.store import ResponseStore, request_key
+
+__all__ = ["AdaptiveLimiter", "ClientStats", "DemoServer", "EndpointError", "ModelClient", "ResponseStore",
+           "RetryPolicy", "derive_seed", "request_key", "serve_demo"]

@@ -1,0 +1,17 @@
+"""program_for: the complete program that decides one sample's verdict."""
+
+from __future__ import annotations
+
+from evalkit.records import Program, Task
+
+
+def program_for(task: Task, code: str, key: str, timeout_s: float) -> Program:
+    """The code under test followed by the task's tests and ``check(entry_point)``.
+
+    ``code`` is the whole program under test (prompt + completion, or an EvalPlus
+    solution). The executor reports ``passed`` only when ``check`` returned and
+    the runner sent its positive end-of-tests signal, so nothing in ``code`` can
+    pass by exiting early.
+    """
+    source = f"{code}\n{task.tests}\n\ncheck({task.entry_point})\n"
+    return Program(key=key, source=source, language=task.language, timeout_s=timeout_s)

@@ -1,0 +1,356 @@
+"""The execution worker: a small interpreter that forks one child per program.
+
+Started by LocalExecutor as ``sys.executable -I zygote.py CONFIG_JSON`` with a
+minimal environment. It isolates itself once (isolation.py), then serves
+requests on stdin/stdout: 4-byte big-endian length + JSON
+``{"source", "limit"}`` in, the same framing with ``{"status", "detail",
+"cpu"}`` out. Forking a warm worker costs well under a millisecond; a fresh
+interpreter per program costs several.
+
+A program passes only on a positive signal: after ``exec`` of the whole source
+(code, tests, ``check(...)``) returns in the original child process, the runner
+writes a per-program random token to a dedicated pipe. Any early exit, signal or
+exception leaves the token unwritten.
+"""
+
+from __future__ import annotations
+
+import builtins
+import gc
+import json
+import math
+import os
+import resource
+import select
+import shutil
+import signal
+import struct
+import sys
+import time
+
+import isolation  # the sibling module; the worker puts this folder on sys.path
+
+SCRATCH = "/tmp"
+RESULT_FD = 3
+READ_CHUNK = 1 << 16
+MAX_REPORT = 1 << 16
+EXIT_INFRA = 111
+EXIT_LOST = 112
+
+
+def _minimal_env(workdir: str) -> dict[str, str]:
+    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir,
+            "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
+
+
+def _set_limits(cfg: dict, limit: float) -> None:
+    cpu = max(1, math.ceil(limit))
+    mb = 1 << 20
+    limits = [(resource.RLIMIT_CPU, cpu, cpu + 1), (resource.RLIMIT_AS, cfg["memory_mb"] * mb, None),
+              (resource.RLIMIT_NPROC, cfg["max_processes"], None),
+              (resource.RLIMIT_FSIZE, cfg["max_file_mb"] * mb, None),
+              (resource.RLIMIT_NOFILE, cfg["max_open_files"], None), (resource.RLIMIT_CORE, 0, None)]
+    for which, soft, wanted_hard in limits:
+        _, old_hard = resource.getrlimit(which)
+        hard = soft if wanted_hard is None else wanted_hard
+        if old_hard != resource.RLIM_INFINITY:  # never above what the machine allows
+            hard = min(hard, old_hard)
+        resource.setrlimit(which, (min(soft, hard), hard))
+    # Sub-second CPU precision; RLIMIT_CPU above is the backstop if this is disarmed.
+    signal.setitimer(signal.ITIMER_PROF, limit)
+
+
+# Bound at import: a program may replace builtins before the runner reports on it.
+_TYPE, _STR = type, str
+
+
+def _report(kind: str, name: str, message: str) -> None:
+    """One line 'KIND name<TAB>message' on the result pipe (no json: it uses builtins)."""
+    line = kind + name + "\t" + message[:2000].replace("\\", "\\\\").replace("\n", "\\n") + "\n"
+    os.write(RESULT_FD, line.encode("utf-8", "replace"))
+
+
+def _describe(exc: BaseException) -> tuple[str, str]:
+    try:
+        return _STR(_TYPE(exc).__name__), _STR(exc)
+    except BaseException:  # a hostile __str__ must not hide the verdict
+        return "Exception", "<unprintable>"
+
+
+def _child(cfg: dict, source: str, limit: float, token: bytes, fds: tuple[int, int, str]) -> None:
+    """Runs in the forked child; never returns, whatever the program does."""
+    exit_ = os._exit  # bound now: the program may replace os._exit
+    try:
+        _prepare(cfg, limit, fds)
+    except BaseException as exc:  # our side failed: never blame the program
+        try:
+            _report("I", *_describe(exc))
+        finally:
+            exit_(EXIT_INFRA)
+    try:
+        _run_program(source, token, os.write, exit_)
+    finally:
+        exit_(EXIT_LOST)
+
+
+def _prepare(cfg: dict, limit: float, fds: tuple[int, int, str]) -> None:
+    w_out, w_res, workdir = fds
+    os.setsid()
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(w_out, 1)
+    os.dup2(w_out, 2)
+    os.dup2(w_res, RESULT_FD)
+    os.closerange(RESULT_FD + 1, 4096)
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    if cfg["root_tier"]:
+        isolation.drop_all_capabilities()
+    os.chdir(workdir)
+    os.environ.clear()
+    os.environ.update(_minimal_env(workdir))
+    _set_limits(cfg, limit)
+
+
+def _run_program(source: str, token: bytes, write, exit_) -> None:
+    my_pid = os.getpid()
+    try:
+        code = compile(source, "solution.py", "exec")
+    except (SyntaxError, ValueError) as exc:  # ValueError: null bytes in source
+        _report("S", *_describe(exc))
+        exit_(0)
+    try:
+        exec(code, {"__name__": "solution", "__builtins__": builtins})  # noqa: S102 - isolated child
+    except BaseException as exc:
+        _report("E", *_describe(exc))
+        exit_(1)
+    if os.getpid() == my_pid:  # a forked copy of the program finishing the tests is not a pass
+        write(RESULT_FD, b"P" + token + b"\n")
+    exit_(0)
+
+
+def _collect(pid: int, r_out: int, r_res: int, wall: float, cap: int) -> tuple[bytes, bytes, bool]:
+    """Drain the child's output (up to cap, never blocking it) until it exits or the wall backstop."""
+    deadline = time.monotonic() + wall
+    pidfd = os.pidfd_open(pid)
+    poller = select.poll()
+    for fd in (r_out, r_res, pidfd):
+        poller.register(fd, select.POLLIN)
+    out, res, walled = bytearray(), bytearray(), False
+    try:
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                walled = True
+                break
+            events = poller.poll(left * 1000)
+            if any(fd == pidfd for fd, _ in events):
+                break
+            for fd, _ in events:
+                chunk = os.read(fd, READ_CHUNK)
+                if not chunk:
+                    poller.unregister(fd)
+                elif fd == r_out and len(out) < cap:
+                    out += chunk[: cap - len(out)]
+                elif fd == r_res and len(res) < MAX_REPORT:
+                    res += chunk
+    finally:
+        os.close(pidfd)
+    return bytes(out), bytes(res), walled
+
+
+def _kill_everything(pid: int, pid_namespace: bool) -> None:
+    """Kill the program and everything it started, and reap them."""
+    try:
+        if pid_namespace:
+            os.kill(-1, signal.SIGKILL)  # as PID 1: every process of the namespace but us
+        else:
+            os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    while True:
+        try:
+            if os.waitpid(-1, 0 if pid_namespace else os.WNOHANG)[0] == 0:
+                break
+        except ChildProcessError:
+            break
+
+
+def _drain(fd: int, into: bytes) -> bytes:
+    os.set_blocking(fd, False)
+    chunks = [into]
+    try:
+        while len(b"".join(chunks)) < MAX_REPORT and (chunk := os.read(fd, READ_CHUNK)):
+            chunks.append(chunk)
+    except BlockingIOError:
+        pass
+    return b"".join(chunks)
+
+
+def _remove(workdir: str, private_scratch: bool) -> None:
+    try:
+        os.rmdir(workdir)  # the common case: the program left nothing behind
+    except OSError:
+        shutil.rmtree(workdir, ignore_errors=True)
+    if private_scratch:  # anything written elsewhere in the private /tmp goes too
+        _clean_scratch()
+
+
+def _clean_scratch() -> None:
+    for name in os.listdir(SCRATCH):
+        path = os.path.join(SCRATCH, name)
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
+
+
+def run_one(cfg: dict, source: str, limit: float) -> dict:
+    """Execute one program in a forked child and return its verdict as a dict."""
+    workdir = os.path.join(SCRATCH, f"run-{os.urandom(6).hex()}")
+    os.mkdir(workdir, 0o700)
+    r_out, w_out = os.pipe()
+    r_res, w_res = os.pipe()
+    token = os.urandom(16).hex().encode()
+    pid = os.fork()
+    if pid == 0:
+        _child(cfg, source, limit, token, (w_out, w_res, workdir))
+    os.close(w_out)
+    os.close(w_res)
+    try:
+        out, res, walled = _collect(pid, r_out, r_res, limit * cfg["wall_factor"], cfg["max_output_bytes"])
+        if walled:
+            os.kill(pid, signal.SIGKILL)
+        _, status, usage = os.wait4(pid, 0)
+        _kill_everything(pid, cfg["pid_namespace"])
+        res = _drain(r_res, res)
+    finally:
+        os.close(r_out)
+        os.close(r_res)
+        _remove(workdir, cfg["private_scratch"])
+    cpu = usage.ru_utime + usage.ru_stime
+    status_name, detail = classify(res, token, status, cpu, limit, walled)
+    if status_name in ("error", "infra_error") and not detail.endswith(")") and out:
+        detail += " | output: " + out[-300:].decode("utf-8", "replace")
+    return {"status": status_name, "detail": detail, "cpu": cpu}
+
+
+_TIMEOUT_SIGNALS = (signal.SIGXCPU, signal.SIGPROF, signal.SIGKILL)
+
+
+def classify(res: bytes, token: bytes, status: int, cpu: float,  # noqa: PLR0911
+             limit: float, walled: bool) -> tuple[str, str]:
+    """(status, detail) from the child's report, wait status and CPU time."""
+    lines = res.split(b"\n")
+    exit_code = os.waitstatus_to_exitcode(status)
+    if b"P" + token in lines and exit_code == 0 and not walled:
+        return "passed", ""
+    if walled:
+        return "timeout", f"wall-clock backstop reached (CPU limit {limit:.2f} s)"
+    if cpu >= limit * 0.98 or (exit_code < 0 and -exit_code in _TIMEOUT_SIGNALS and cpu >= limit * 0.5):
+        return "timeout", f"CPU limit {limit:.2f} s exceeded"
+    reports = [line for line in lines if line[:1] in (b"S", b"E", b"I")]
+    if reports:
+        kind, payload = reports[0][:1], _payload(reports[0][1:])
+        text = f"{payload.get('type', '?')}: {payload.get('message', '')}"
+        if kind == b"I":
+            return "infra_error", f"sandbox setup failed: {text}"
+        if kind == b"S":
+            return "syntax_error", text
+        return ("failed" if payload.get("type") == "AssertionError" else "error"), text
+    if exit_code < 0:
+        return "error", f"killed by {signal.Signals(-exit_code).name}"
+    return "error", f"exited with code {exit_code} before the tests finished"
+
+
+def _payload(raw: bytes) -> dict:
+    name, _, message = raw.decode("utf-8", "replace").partition("\t")
+    message = message.replace("\\n", "\n").replace("\\\\", "\\")
+    return {"type": name, "message": message}
+
+
+def _isolate(cfg: dict) -> list[str]:
+    """Isolate this worker once; returns the tiers that held (root: forks into a PID namespace)."""
+    held = []
+    cfg.update(root_tier=False, pid_namespace=False, private_scratch=False)
+    if os.geteuid() != 0 or cfg["network"] == "none":
+        return held
+    if cfg.get("cgroup"):
+        isolation.join_pids_cgroup(cfg["cgroup"])
+        held.append("pids-cgroup")
+    isolation.unshare(isolation.CLONE_NEWNET | isolation.CLONE_NEWNS | isolation.CLONE_NEWPID)
+    child = os.fork()
+    if child:  # the outer process only waits: PID 1 of the new namespace is the worker
+        os.closerange(0, 3)
+        _, status = os.waitpid(child, 0)
+        os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
+    isolation.lock_filesystem(cfg["scratch_mb"])
+    isolation.mount_private_proc()
+    isolation.drop_bounding_set()
+    cfg.update(root_tier=True, pid_namespace=True, private_scratch=True)
+    return ["netns", "pidns", "ro-fs", "no-caps", *held]
+
+
+def _preload(modules) -> None:
+    """Import what most programs import, once, so each forked child need not;
+    seed random and freeze the heap so children start identical and copy few pages."""
+    for name in modules:
+        try:
+            __import__(name)
+        except ImportError:
+            pass
+    if "random" in sys.modules:
+        sys.modules["random"].seed(0)
+    gc.collect()
+    gc.freeze()
+
+
+def _read_exact(fd: int, n: int) -> bytes:
+    buf = b""
+    while len(buf) < n:
+        chunk = os.read(fd, n - len(buf))
+        if not chunk:
+            raise EOFError
+        buf += chunk
+    return buf
+
+
+def _send(fd: int, obj: dict) -> None:
+    data = json.dumps(obj).encode()
+    os.write(fd, struct.pack(">I", len(data)) + data)
+
+
+def main() -> None:
+    """Isolate, say hello with the tier, then serve requests until stdin closes."""
+    cfg = json.loads(sys.argv[1])
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a program signalling PID 1 must not stop us
+    _preload(cfg.get("preload", ()))
+    try:
+        tiers = _isolate(cfg)
+    except OSError as exc:
+        tiers = [f"isolation failed: {exc}"]
+    tiers.append("rlimits")
+    inp, outp = os.dup(0), os.dup(1)
+    null = os.open(os.devnull, os.O_RDWR)
+    os.dup2(null, 0)
+    os.dup2(null, 1)
+    _send(outp, {"isolation": "+".join(tiers)})
+    while True:
+        try:
+            size = struct.unpack(">I", _read_exact(inp, 4))[0]
+            request = json.loads(_read_exact(inp, size))
+        except EOFError:
+            break
+        try:
+            verdict = run_one(cfg, request["source"], float(request["limit"]))
+        except Exception as exc:  # noqa: BLE001 - reported as infra_error, worker keeps serving
+            verdict = {"status": "infra_error", "detail": f"{type(exc).__name__}: {exc}", "cpu": 0.0}
+        _send(outp, verdict)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,123 @@
+"""pass@k: the unbiased estimator of Chen et al. (2021), per task and per arm, with intervals.
+
+"Evaluating Large Language Models Trained on Code" (arXiv:2107.03374), section
+2.1: with n samples of which c pass, pass@k = 1 - C(n-c, k) / C(n, k), computed
+in the numerically stable product form 1 - prod(1 - k / arange(n-c+1, n+1)).
+It is undefined when n < k: that k is reported as n/a with a reason, never
+extrapolated and never silently dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from evalkit.metrics.stats import bootstrap_means, paired_difference
+
+
+def pass_at_k(n: int, c: int, k: int) -> float | None:
+    """Unbiased pass@k for one task with ``n`` samples of which ``c`` passed; None when n < k."""
+    if k < 1:
+        raise ValueError(f"k must be at least 1, not {k}")
+    if not 0 <= c <= n:
+        raise ValueError(f"need 0 <= c <= n, got n={n}, c={c}")
+    if n < k:
+        return None
+    if n - c < k:
+        return 1.0
+    return float(1.0 - np.prod(1.0 - k / np.arange(n - c + 1, n + 1)))
+
+
+def task_counts(samples: pd.DataFrame) -> pd.DataFrame:
+    """Per task: ``n`` samples and ``c`` passes, indexed by task_id (sorted)."""
+    missing = {"task_id", "passed"} - set(samples.columns)
+    if missing:
+        raise ValueError(f"samples lacks column(s) {sorted(missing)}; need task_id and passed")
+    grouped = samples.groupby("task_id", sort=True)["passed"]
+    return pd.DataFrame({"n": grouped.size(), "c": grouped.sum().astype(int)})
+
+
+def _undefined_reason(counts: pd.DataFrame, k: int) -> str | None:
+    """Why pass@k is undefined for this set of tasks (some task has n < k), else None."""
+    short = counts[counts["n"] < k]
+    if short.empty:
+        return None
+    first = short.index[0]
+    return f"n={int(counts['n'].min())} < k={k} for {len(short)} of {len(counts)} tasks (e.g. {first})"
+
+
+def per_task_pass_at_k(samples: pd.DataFrame, k: int) -> pd.Series:
+    """pass@k of each task (indexed by task_id); NaN for a task with fewer than k samples.
+
+    ``samples`` has one row per sample with columns ``task_id`` and ``passed`` (bool).
+    """
+    return _per_task(task_counts(samples), k)
+
+
+def _per_task(counts: pd.DataFrame, k: int) -> pd.Series:
+    values = [pass_at_k(int(n), int(c), k) for n, c in zip(counts["n"], counts["c"], strict=True)]
+    return pd.Series([np.nan if v is None else v for v in values], index=counts.index, name=f"pass@{k}")
+
+
+def pass_at_k_summary(
+    samples: pd.DataFrame,
+    ks: Iterable[int],
+    resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, dict]:
+    """pass@k of an arm for each k: the mean of per-task pass@k with a bootstrap interval.
+
+    ``samples`` has one row per sample with columns ``task_id`` and ``passed`` (bool).
+    The interval is a percentile bootstrap over tasks (a task is resampled with all its
+    samples), seeded. Returns ``{str(k): {"value", "ci_low", "ci_high"}}``, or
+    ``{str(k): {"value": None, "reason": "n=5 < k=10 for ..."}}`` when some task has
+    fewer than k samples.
+    """
+    counts = task_counts(samples)
+    summary: dict[str, dict] = {}
+    for k in ks:
+        if counts.empty:
+            summary[str(k)] = {"value": None, "reason": "no samples"}
+            continue
+        reason = _undefined_reason(counts, k)
+        if reason:
+            summary[str(k)] = {"value": None, "reason": reason}
+            continue
+        values = _per_task(counts, k).to_numpy()
+        # The same seed for every k resamples the same tasks, so the ks stay comparable.
+        means = bootstrap_means(values, resamples, np.random.default_rng(seed))
+        tail = (1.0 - confidence) / 2.0
+        low, high = np.quantile(means, [tail, 1.0 - tail])
+        summary[str(k)] = {"value": float(values.mean()), "ci_low": float(low), "ci_high": float(high)}
+    return summary
+
+
+def paired_pass_at_k(
+    baseline: pd.DataFrame,
+    candidate: pd.DataFrame,
+    k: int,
+    resamples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict:
+    """Difference in pass@k, candidate minus baseline, on the tasks both arms share.
+
+    Per-task pass@k of each arm (samples frames as for ``pass_at_k_summary``), aligned on
+    shared task ids, compared with ``paired_difference``. Returns its dict (``diff``,
+    ``ci_low``, ``ci_high``, ``p_value``, ``n_tasks``) or ``{"diff": None, "reason"}`` when
+    some shared task has fewer than k samples in either arm.
+    """
+    a_counts, b_counts = task_counts(baseline), task_counts(candidate)
+    shared = a_counts.index.intersection(b_counts.index)
+    if shared.empty:
+        return {"diff": None, "reason": "no shared tasks"}
+    for label, counts in (("baseline", a_counts), ("candidate", b_counts)):
+        reason = _undefined_reason(counts.loc[shared], k)
+        if reason:
+            return {"diff": None, "reason": f"{label}: {reason}"}
+    a_values = _per_task(a_counts.loc[shared], k).to_numpy()
+    b_values = _per_task(b_counts.loc[shared], k).to_numpy()
+    return paired_difference(a_values, b_values, resamples, confidence, seed)

@@ -1,0 +1,238 @@
+"""The embedded demo endpoint: a real OpenAI-compatible HTTP server on loopback.
+
+It serves GET /v1/models, POST /v1/chat/completions and POST /v1/completions
+(n, temperature, max_tokens, stop, seed) for the synthetic models of
+``demo_answers``. evalkit starts it in-process when a demo model is selected;
+``serve_demo`` runs it standalone (``evalkit serve-demo --port N``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable, Sequence
+
+from evalkit.models import demo_answers as da
+from evalkit.records import Task
+
+
+class _ApiError(Exception):
+    def __init__(self, status: int, message: str, kind: str = "invalid_request_error") -> None:
+        super().__init__(message)
+        self.status, self.message, self.kind = status, message, kind
+
+
+def _stops(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(s, str) for s in value):
+        return value
+    raise _ApiError(400, "'stop' must be a string or a list of strings")
+
+
+def _int(body: dict[str, Any], name: str, default: int | None, low: int = 0) -> int | None:
+    value = body.get(name, default)
+    if value is None:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or value < low:
+        raise _ApiError(400, f"'{name}' must be an integer >= {low}")
+    return value
+
+
+class DemoApp:
+    """The request logic, apart from HTTP: a body in, an OpenAI response dict out."""
+
+    def __init__(self, tasks: Sequence[Task]) -> None:
+        self.index = da.TaskIndex(tasks)
+
+    def models(self) -> dict[str, Any]:
+        """The /v1/models listing."""
+        return {"object": "list", "data": [
+            {"id": m, "object": "model", "created": 0, "owned_by": "evalkit-demo (synthetic)"}
+            for m in da.MODELS]}
+
+    def complete(self, body: dict[str, Any], chat: bool) -> dict[str, Any]:
+        """Answer a chat or completions request body."""
+        model = body.get("model")
+        if model not in da.MODELS:
+            raise _ApiError(404, f"The model `{model}` does not exist.", "NotFoundError")
+        n = _int(body, "n", 1, low=1)
+        seed = _int(body, "seed", None)
+        max_tokens = _int(body, "max_completion_tokens", None) or _int(body, "max_tokens", None)
+        stops = _stops(body.get("stop"))
+        text, prefill = self._prompt_text(body) if chat else (self._text(body), "")
+        task = self.index.find(text)
+        choices, completion_tokens = [], 0
+        for i in range(n):
+            answer = da.answer(model, task, seed, i) if task else "I found no task I know in this prompt."
+            if prefill and answer.startswith(prefill):
+                answer = answer[len(prefill):]  # continuing the prefilled assistant turn
+            answer, finish = da.truncate(answer, stops, max_tokens)
+            completion_tokens += da.count_tokens(answer)
+            choice: dict[str, Any] = {"index": i, "finish_reason": finish, "logprobs": None}
+            if chat:
+                choice["message"] = {"role": "assistant", "content": answer}
+            else:
+                choice["text"] = answer
+            choices.append(choice)
+        prompt_tokens = da.count_tokens(text)
+        digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:24]
+        return {
+            "id": ("chatcmpl-" if chat else "cmpl-") + digest,
+            "object": "chat.completion" if chat else "text_completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": choices,
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                      "total_tokens": prompt_tokens + completion_tokens},
+        }
+
+    @staticmethod
+    def _text(body: dict[str, Any]) -> str:
+        prompt = body.get("prompt")
+        if isinstance(prompt, list) and len(prompt) == 1:
+            prompt = prompt[0]
+        if not isinstance(prompt, str):
+            raise _ApiError(400, "'prompt' must be a string")
+        return prompt
+
+    @staticmethod
+    def _prompt_text(body: dict[str, Any]) -> tuple[str, str]:
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            raise _ApiError(400, "'messages' must be a non-empty list")
+        contents = []
+        for m in messages:
+            if not isinstance(m, dict) or not isinstance(m.get("content"), str):
+                raise _ApiError(400, "each message needs a role and a string content")
+            contents.append(m["content"])
+        last = messages[-1]
+        continues = bool(body.get("continue_final_message")) or body.get("add_generation_prompt") is False
+        prefill = last["content"] if last.get("role") == "assistant" and continues else ""
+        return "\n".join(contents), prefill
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as the openai client expects
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        return  # quiet: a progress bar owns the terminal
+
+    def _send(self, status: int, payload: dict[str, Any]) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _error(self, err: _ApiError) -> None:
+        self._send(err.status, {"error": {"message": err.message, "type": err.kind, "param": None,
+                                          "code": err.status}})
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        if self.path.rstrip("/") == "/v1/models":
+            self._send(200, self.server.app.models())
+        else:
+            self._error(_ApiError(404, f"no route {self.path}; the demo endpoint serves /v1/...", "NotFound"))
+
+    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length)
+        path = self.path.rstrip("/")
+        try:
+            if path not in ("/v1/chat/completions", "/v1/completions"):
+                raise _ApiError(404, f"no route {self.path}; the demo endpoint serves /v1/...", "NotFound")
+            try:
+                body = json.loads(raw)
+            except ValueError:
+                raise _ApiError(400, "request body is not JSON") from None
+            if not isinstance(body, dict):
+                raise _ApiError(400, "request body must be a JSON object")
+            self._send(200, self.server.app.complete(body, chat=path.endswith("chat/completions")))
+        except _ApiError as err:
+            self._error(err)
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], OSError):  # a client that hung up is no error of ours
+            super().handle_error(request, client_address)
+    app: DemoApp
+
+
+class DemoServer:
+    """The demo endpoint on ``host``:``port`` (0: an ephemeral port), in a daemon thread.
+
+    Use as a context manager, or call ``start()`` and ``stop()``; ``base_url``
+    ends in ``/v1``.
+    """
+
+    def __init__(self, tasks: Sequence[Task], host: str = "127.0.0.1", port: int = 0) -> None:
+        self.tasks = tuple(tasks)
+        self.host, self.port = host, port
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        """``http://host:port/v1`` once started."""
+        if self._server is None:
+            raise RuntimeError("DemoServer is not started")
+        return f"http://{self.host}:{self.port}/v1"
+
+    def start(self) -> DemoServer:
+        """Bind and serve in a daemon thread; returns self."""
+        if self._server is None:
+            server = _Server((self.host, self.port), _Handler)
+            server.app = DemoApp(self.tasks)
+            self._server, self.port = server, server.server_address[1]
+            self._thread = threading.Thread(target=server.serve_forever, name="evalkit-demo",
+                                            kwargs={"poll_interval": 0.1}, daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+            if self._thread is not None:
+                self._thread.join(timeout=5)
+
+    def __enter__(self) -> DemoServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve_demo(tasks: Sequence[Task], port: int = 8000, host: str = "127.0.0.1",
+               on_ready: Callable[[str], None] | None = None,
+               stop: threading.Event | None = None) -> None:
+    """Serve the demo endpoint until interrupted (Ctrl-C) or ``stop`` is set.
+
+    ``on_ready(base_url)`` is called once the server listens (the CLI prints the URL).
+    """
+    server = DemoServer(tasks, host=host, port=port).start()
+    stop = stop or threading.Event()
+    if on_ready is not None:
+        on_ready(server.base_url)
+    try:
+        while not stop.wait(0.5):  # a timed wait keeps Ctrl-C responsive
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()

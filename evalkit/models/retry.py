@@ -1,0 +1,133 @@
+"""What a failed request means: retry it, back off, or give up with a clear line."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import random
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import httpx
+import openai
+
+from evalkit.config import ConfigError
+
+RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+OVERLOAD_STATUS = frozenset({429, 503})
+
+
+class EndpointError(ConfigError):
+    """The endpoint cannot serve this run (unreachable, unknown model, bad key, offline miss)."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Exponential backoff with jitter; a server's Retry-After wins when present."""
+
+    base_s: float = 0.5
+    max_s: float = 30.0
+    max_retry_after_s: float = 120.0
+
+    def delay(self, attempt: int, retry_after: float | None) -> float:
+        """Seconds to wait before retry number ``attempt + 1``."""
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self.max_retry_after_s) + random.uniform(0, 0.05)
+        ceiling = min(self.max_s, self.base_s * 2**attempt)
+        return ceiling / 2 + random.uniform(0, ceiling / 2)  # "equal jitter": never ~0, never in step
+
+
+class Failure(Exception):
+    """One failed attempt, classified (the message is already free of secrets)."""
+
+    def __init__(self, message: str, retryable: bool, overload: bool = False,
+                 retry_after: float | None = None, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message, self.retryable, self.overload = message, retryable, overload
+        self.retry_after, self.status = retry_after, status
+
+
+def redact(text: str, secrets: Sequence[str]) -> str:
+    """``text`` with every secret value replaced by ***."""
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text
+
+
+def retry_after_s(headers: httpx.Headers) -> float | None:
+    """Seconds the server asks us to wait (retry-after-ms, Retry-After seconds or HTTP date)."""
+    value = headers.get("retry-after-ms")
+    if value:
+        try:
+            return float(value) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        parsed = email.utils.parsedate_to_datetime(value) if value else None
+        return None if parsed is None else max(0.0, parsed.timestamp() - time.time())
+
+
+def server_message(exc: openai.APIStatusError) -> str:
+    """The error message the server put in its body, on one short line."""
+    body: Any = exc.body
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        body = inner.get("message", inner) if isinstance(inner, dict) else inner
+    text = " ".join(str(body or exc.response.reason_phrase).split())
+    return text[:300]
+
+
+def classify(exc: Exception, secrets: Sequence[str], timeout_s: float) -> Failure:
+    """Turn an exception from one attempt into a Failure."""
+    if isinstance(exc, Failure):
+        return exc
+    if isinstance(exc, openai.APIStatusError):
+        status = exc.status_code
+        message = redact(f"HTTP {status}: {server_message(exc)}", secrets)
+        return Failure(message, retryable=status in RETRY_STATUS or status >= 500,
+                       overload=status in OVERLOAD_STATUS,
+                       retry_after=retry_after_s(exc.response.headers), status=status)
+    if isinstance(exc, openai.APITimeoutError):
+        return Failure(f"no answer within {timeout_s:g} s (model.timeout_s)", retryable=True)
+    if isinstance(exc, openai.APIConnectionError):
+        cause = exc.__cause__ or exc
+        return Failure(redact(f"connection failed: {type(cause).__name__}: {cause}", secrets)[:300],
+                       retryable=True)
+    return Failure(redact(f"{type(exc).__name__}: {exc}", secrets)[:300], retryable=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Choice:
+    """One choice of a response."""
+
+    index: int
+    text: str
+    finish_reason: str
+
+
+def parse_response(content: bytes, chat: bool) -> tuple[list[Choice], int, int]:
+    """(choices sorted by index, prompt_tokens, completion_tokens) from a response body.
+
+    Raises a retryable Failure for a body that is not a completion response.
+    """
+    try:
+        data = json.loads(content)
+        choices = []
+        for pos, c in enumerate(data["choices"]):
+            text = (c["message"].get("content") if chat else c["text"]) or ""
+            choices.append(Choice(int(c.get("index", pos)), str(text), c.get("finish_reason") or "stop"))
+        usage = data.get("usage") or {}
+        prompt_tokens = int(usage.get("prompt_tokens") or 0)
+        completion_tokens = int(usage.get("completion_tokens") or 0)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise Failure(f"malformed response from the endpoint ({type(exc).__name__})",
+                      retryable=True) from None
+    if not choices:
+        raise Failure("the endpoint returned no choices", retryable=True)
+    return sorted(choices, key=lambda c: c.index), prompt_tokens, completion_tokens

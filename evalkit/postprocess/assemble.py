@@ -1,0 +1,60 @@
+"""Turning a cleaned answer into the code under test, and the lenient reading of a raw answer."""
+
+from __future__ import annotations
+
+import re
+
+from evalkit.records import Task
+
+_FENCED_BLOCK = re.compile(r"^`{3}[^\n`]*\n(.*?)(?:^`{3}|\Z)", flags=re.MULTILINE | re.DOTALL)
+_TAGGED_BLOCK = re.compile(r"<new_code>(.*?)(?:</new_code>|\Z)", flags=re.DOTALL)
+
+
+def lenient_extract(raw: str) -> str:
+    """The first fenced code block of ``raw``; else the ``<new_code>`` content; else ``raw``.
+
+    An unterminated block (the answer hit max_tokens) runs to the end of the text.
+    """
+    for pattern in (_FENCED_BLOCK, _TAGGED_BLOCK):
+        match = pattern.search(raw)
+        if match:
+            return match.group(1)
+    return raw
+
+
+def _top_level_def(name: str) -> re.Pattern[str]:
+    return re.compile(rf"^(?:async[ \t]+)?def[ \t]+{re.escape(name)}[ \t]*\(", flags=re.MULTILINE)
+
+
+def _starts_with_prefix(body: str, prefix: str) -> bool:
+    """True when ``body`` opens with every line of ``prefix`` (trailing spaces ignored)."""
+    want = [line.rstrip() for line in prefix.strip("\n").split("\n")]
+    have = [line.rstrip() for line in body.split("\n")[:len(want)]]
+    return bool(prefix.strip()) and want == have
+
+
+def assemble(task: Task, answer: str) -> str:
+    """The code under test: the task's prefix followed by ``answer``, joined the way an editor holds it.
+
+    - an empty answer stays empty (the caller scores it ``empty``);
+    - an answer that repeats the whole prefix is already the whole program;
+    - a Python answer that defines the entry point at top level replaces the
+      prefix's definition: the prefix's lines before that definition (imports,
+      helpers) are kept, then the answer;
+    - otherwise the answer continues the prefix.
+    """
+    if not answer.strip():
+        return ""
+    prefix = task.prompt
+    body = answer.lstrip("\n")
+    if _starts_with_prefix(body, prefix):
+        return body
+    if task.language == "python" and task.entry_point:
+        pattern = _top_level_def(task.entry_point)
+        if pattern.search(body):
+            starts = [m.start() for m in pattern.finditer(prefix)]
+            head = prefix[:starts[-1]] if starts else prefix
+            if head and not head.endswith("\n"):
+                head += "\n"
+            return head + body
+    return prefix + answer

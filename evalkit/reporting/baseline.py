@@ -1,0 +1,242 @@
+"""Blessed baselines: a compact, committable record of a run's per-task outcomes.
+
+A full run directory holds every sample (prompts, raw answers, code): too big
+and too noisy to commit. ``bless`` keeps what the gate needs: the dataset's
+identity, each arm's model, template and aggregates, and for every task the
+number of samples, passes, infra errors and the mean of each similarity metric.
+``load_baseline`` reads either that record or a run directory and returns the
+same ``Baseline`` shape, so the gate never cares which one it was given.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping
+
+import pandas as pd
+
+from evalkit.config import ConfigError
+from evalkit.records import Status
+from evalkit.results import load_results, load_samples
+
+FORMAT = "evalkit-baseline/1"
+"""Value of the ``format`` key that marks a blessed baseline file."""
+
+TASK_COLUMNS = ("task_id", "n", "passed", "infra_error")
+"""Leading columns of ``ArmOutcome.tasks``; ``metric_<name>`` columns follow."""
+
+_ARM_KEYS = ("synthetic", "params", "n_samples", "n_tasks", "pass_at_k", "pass_at_k_lenient",
+             "metrics", "verdicts", "latency_s", "tokens", "cost")
+_DIGITS = 6
+
+
+@dataclass(frozen=True, eq=False)
+class ArmOutcome:
+    """One arm's identity, aggregates and per-task outcomes."""
+
+    arm: str
+    """The arm label."""
+    model: str
+    """Served model id: what the gate matches arms on."""
+    template: Mapping[str, str]
+    """``{family, version, sha256}`` of the template the arm used."""
+    aggregates: Mapping[str, Any]
+    """results.json's aggregates for the arm (pass_at_k, metrics, verdicts, ...)."""
+    tasks: pd.DataFrame
+    """One row per task: TASK_COLUMNS then ``metric_<name>`` (mean over non-infra samples)."""
+
+    @property
+    def metric_names(self) -> tuple[str, ...]:
+        """Similarity metrics with per-task means in ``tasks``."""
+        return tuple(c.removeprefix("metric_") for c in self.tasks.columns if c.startswith("metric_"))
+
+
+@dataclass(frozen=True, eq=False)
+class Baseline:
+    """Per-task outcomes of every arm of one run, from a run dir or a blessed file."""
+
+    source: str
+    """Where it was read from (run directory or baseline file)."""
+    run_id: str
+    dataset: Mapping[str, Any]
+    """``{name, content_sha256, n_tasks}`` of the tasks the run used."""
+    arms: tuple[ArmOutcome, ...]
+
+    @property
+    def content_sha256(self) -> str:
+        """The dataset content hash ('' when the record has none)."""
+        return str(self.dataset.get("content_sha256") or "")
+
+
+def task_sort_key(task_id: str) -> tuple[Any, ...]:
+    """Natural order of task ids, so HumanEval/2 comes before HumanEval/10."""
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", task_id))
+
+
+def per_task(samples: pd.DataFrame) -> pd.DataFrame:
+    """Per-task outcomes of one arm's samples (a ``load_samples`` frame).
+
+    Metric means leave out infra_error samples: the model never answered them.
+    """
+    infra = samples["status"].map(lambda s: Status(s) is Status.INFRA_ERROR)
+    passed = samples["status"].map(lambda s: Status(s) is Status.PASSED)
+    frame = pd.DataFrame({"task_id": samples["task_id"], "passed": passed, "infra_error": infra})
+    grouped = frame.groupby("task_id", sort=False)
+    out = pd.DataFrame({"n": grouped.size(), "passed": grouped["passed"].sum(),
+                        "infra_error": grouped["infra_error"].sum()})
+    answered = samples[~infra]
+    for col in sorted(c for c in samples.columns if c.startswith("metric_")):
+        values = pd.to_numeric(answered[col], errors="coerce")
+        out[col] = values.groupby(answered["task_id"]).mean().round(_DIGITS)
+    out = out.reset_index()
+    return _tidy(out)
+
+
+def _tidy(tasks: pd.DataFrame) -> pd.DataFrame:
+    """Same column order, dtypes and task order whatever the source."""
+    metric_cols = sorted(c for c in tasks.columns if c.startswith("metric_"))
+    tasks = tasks[list(TASK_COLUMNS) + metric_cols].astype(
+        {"task_id": str, "n": int, "passed": int, "infra_error": int})
+    tasks = tasks.astype({c: float for c in metric_cols})
+    order = sorted(range(len(tasks)), key=lambda i: task_sort_key(tasks["task_id"].iloc[i]))
+    return tasks.iloc[order].reset_index(drop=True)
+
+
+def _arm_meta(results: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
+    return {str(a.get("arm")): a for a in results["arms"] if isinstance(a, Mapping)}
+
+
+def _from_run_dir(run_dir: Path) -> Baseline:
+    results = load_results(run_dir)
+    samples = load_samples(run_dir)
+    if samples.empty:
+        raise ConfigError(f"{run_dir / 'samples.jsonl'} holds no samples")
+    meta = _arm_meta(results)
+    arms = []
+    for label, group in samples.groupby("arm", sort=False):
+        entry = meta.get(str(label), {})
+        first = group.iloc[0]
+        template = dict(entry.get("template") or {
+            "family": first["template_family"], "version": first["template_version"],
+            "sha256": first["template_sha256"]})
+        template.pop("source_text", None)
+        arms.append(ArmOutcome(
+            arm=str(label), model=str(entry.get("model") or first["model"]),
+            template={k: str(v) for k, v in template.items()},
+            aggregates={k: entry[k] for k in _ARM_KEYS if k in entry},
+            tasks=per_task(group)))
+    return Baseline(source=str(run_dir), run_id=str(results.get("run_id") or run_dir.name),
+                    dataset=dict(results.get("dataset") or {}), arms=tuple(arms))
+
+
+def _task_rows(arm: Mapping[str, Any], where: str) -> pd.DataFrame:
+    rows = []
+    for task_id, cell in (arm.get("tasks") or {}).items():
+        row = {"task_id": task_id, "n": cell["n"], "passed": cell["passed"],
+               "infra_error": cell.get("infra_error", 0)}
+        row |= {f"metric_{k}": (float("nan") if v is None else v)
+                for k, v in (cell.get("metrics") or {}).items()}
+        rows.append(row)
+    if not rows:
+        raise ConfigError(f"{where}: arm {arm.get('arm')!r} has no per-task outcomes")
+    return _tidy(pd.DataFrame(rows))
+
+
+def _from_file(path: Path) -> Baseline:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: not a readable baseline ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ConfigError(f"{path}: not a blessed baseline (expected format {FORMAT!r}); "
+                          "pass a run directory or a file written by `evalkit baseline bless`")
+    try:
+        arms = tuple(
+            ArmOutcome(arm=str(a["arm"]), model=str(a["model"]), template=dict(a.get("template") or {}),
+                       aggregates=dict(a.get("aggregates") or {}), tasks=_task_rows(a, str(path)))
+            for a in data["arms"])
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"{path}: malformed baseline ({type(exc).__name__}: {exc})") from None
+    return Baseline(source=str(path), run_id=str(data.get("run_id") or ""),
+                    dataset=dict(data.get("dataset") or {}), arms=arms)
+
+
+def load_baseline(path_or_run_dir: Path | str) -> Baseline:
+    """Per-task outcomes from a run directory or a blessed baseline JSON (same shape for both).
+
+    Raises ConfigError (exit 2) for a missing or malformed input.
+    """
+    path = Path(path_or_run_dir)
+    if path.is_dir():
+        return _from_run_dir(path)
+    if path.is_file():
+        return _from_file(path)
+    raise ConfigError(f"no run directory or baseline file at {path}")
+
+
+def _record(baseline: Baseline, blessed_at: str) -> dict[str, Any]:
+    arms = []
+    for arm in baseline.arms:
+        tasks = {}
+        for row in arm.tasks.to_dict("records"):
+            means = {name: row[f"metric_{name}"] for name in arm.metric_names}
+            metrics = {name: None if pd.isna(v) else round(float(v), _DIGITS) for name, v in means.items()}
+            tasks[row["task_id"]] = {"n": int(row["n"]), "passed": int(row["passed"]),
+                                     "infra_error": int(row["infra_error"]), "metrics": metrics}
+        arms.append({"arm": arm.arm, "model": arm.model, "template": dict(arm.template),
+                     "aggregates": dict(arm.aggregates), "tasks": tasks})
+    return {"format": FORMAT, "blessed_at": blessed_at, "source_run": Path(baseline.source).name,
+            "run_id": baseline.run_id, "dataset": dict(baseline.dataset), "arms": arms}
+
+
+def _dumps(record: dict[str, Any]) -> str:
+    """Indented JSON with one line per task, so a re-bless diffs task by task."""
+    holders: dict[str, str] = {}
+    shallow = dict(record)
+    shallow["arms"] = []
+    for i, arm in enumerate(record["arms"]):
+        tasks = {}
+        for j, (task_id, cell) in enumerate(arm["tasks"].items()):
+            token = f"@@task-{i}-{j}@@"
+            holders[json.dumps(token)] = json.dumps(cell)
+            tasks[task_id] = token
+        shallow["arms"].append(arm | {"tasks": tasks})
+    text = json.dumps(shallow, indent=2, sort_keys=False)
+    for token, cell in holders.items():
+        text = text.replace(token, cell, 1)
+    return text + "\n"
+
+
+def _file_name(baseline: Baseline) -> str:
+    dataset = str(baseline.dataset.get("name") or "dataset")
+    stem = f"{dataset}_{baseline.run_id}" if baseline.run_id else dataset
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-") + ".json"
+
+
+def bless(run_dir: Path | str, out_dir: Path | str = Path("reports/baselines")) -> Path:
+    """Write the blessed baseline of a finished run and return its path.
+
+    The file (``<dataset>_<run_id>.json`` under ``out_dir``) holds the dataset's
+    name and content hash, the run id, and per arm its model, template,
+    aggregates and per-task outcomes (n samples, passes, infra errors, mean of
+    each similarity metric); no samples. It is meant to be committed and passed
+    to ``evalkit gate --baseline``. Blessing the same run again overwrites the
+    same file. Raises ConfigError when the run directory is unusable or has no
+    dataset content hash (the gate could not check it later).
+    """
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise ConfigError(f"no run directory at {run_dir}")
+    baseline = _from_run_dir(run_dir)
+    if not baseline.content_sha256:
+        raise ConfigError(f"{run_dir / 'results.json'} has no dataset.content_sha256; cannot bless it")
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / _file_name(baseline)
+    blessed_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    path.write_text(_dumps(_record(baseline, blessed_at)), encoding="utf-8")
+    return path

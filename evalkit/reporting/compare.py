@@ -1,0 +1,116 @@
+"""compare: a side-by-side report of the arms of several finished runs.
+
+Arms are aligned on the task ids every run scored; aggregates are recomputed on
+those shared tasks so every number in the report covers the same tasks.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+
+from evalkit.config import ConfigError, ReportConfig, ScoringConfig
+from evalkit.reporting.aggregate import aggregate
+from evalkit.reporting.view import build_view
+from evalkit.reporting.write import arms_meta_from_results, render_outputs, templates_of
+from evalkit.results import load_results, load_samples
+
+
+def _run_names(run_dirs: Sequence[Path]) -> list[str]:
+    names = [Path(d).resolve().name for d in run_dirs]
+    return [f"{name}#{i + 1}" if names.count(name) > 1 else name for i, name in enumerate(names)]
+
+
+def _load(run_dirs: Sequence[Path]) -> list[dict[str, Any]]:
+    runs = []
+    for name, run_dir in zip(_run_names(run_dirs), run_dirs, strict=True):
+        results = load_results(run_dir)
+        runs.append({"name": name, "dir": Path(run_dir), "results": results, "samples": load_samples(run_dir),
+                     "meta": arms_meta_from_results(results)})
+    labels = [label for run in runs for label in dict.fromkeys(run["samples"]["arm"])]
+    for run in runs:
+        # Prefix a label with its run's name only where two runs use the same label.
+        rename = {label: f"{run['name']}/{label}" for label in dict.fromkeys(run["samples"]["arm"])
+                  if labels.count(label) > 1}
+        run["samples"] = run["samples"].assign(arm=run["samples"]["arm"].replace(rename))
+        run["meta"] = {rename.get(label, label): meta for label, meta in run["meta"].items()}
+        run["rename"] = rename
+    return runs
+
+
+def _baseline(runs: list[dict[str, Any]], labels: list[str], wanted: str | None) -> str:
+    if wanted is None:
+        return labels[0]
+    if wanted in labels:
+        return wanted
+    matches = [run["rename"][wanted] for run in runs if wanted in run["rename"]]
+    if len(matches) == 1:
+        return matches[0]
+    raise ConfigError(f"baseline arm {wanted!r} is not among the compared arms: {', '.join(labels)}")
+
+
+def _scoring(runs: list[dict[str, Any]]) -> ScoringConfig:
+    ks = {int(k) for run in runs for arm in run["results"]["arms"] for k in (arm.get("pass_at_k") or {})}
+    lenient = any(arm.get("pass_at_k_lenient") for run in runs for arm in run["results"]["arms"])
+    return ScoringConfig(k=tuple(sorted(ks or {1})), lenient=lenient)
+
+
+def _header(runs: list[dict[str, Any]], shared: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
+    header, notes = [], []
+    for run in runs:
+        results, dataset = run["results"], run["results"].get("dataset") or {}
+        header.append((f"run {run['name']}", f"{results.get('run_id')} ({run['dir']}), dataset "
+                       f"{dataset.get('name')} sha256 {str(dataset.get('content_sha256'))[:12]}, "
+                       f"{run['samples']['task_id'].nunique()} tasks"))
+    header.append(("shared tasks", str(len(shared))))
+    hashes = {(run["results"].get("dataset") or {}).get("content_sha256") for run in runs}
+    if len(hashes) > 1:
+        notes.append("The runs used different dataset contents (content_sha256 differs): only task ids "
+                     "are aligned, and a task may have changed between them.")
+    for run in runs:
+        dropped = run["samples"]["task_id"].nunique() - len(shared)
+        if dropped:
+            notes.append(f"{dropped} tasks of run {run['name']} are not in every run and are left out.")
+    return header, notes
+
+
+def compare(run_dirs: Sequence[Path | str], out_dir: Path | str, baseline_arm: str | None = None) -> Path:
+    """Writes report.md, report.html, plots and comparison.json for finished runs; returns report.html's path.
+
+    ``baseline_arm`` (default: the first arm of the first run) is what paired differences
+    and flips are measured against; it may be given with or without its run-name prefix.
+    """
+    if not run_dirs:
+        raise ConfigError("compare needs at least one run directory")
+    runs = _load([Path(d) for d in run_dirs])
+    shared_ids = set.intersection(*(set(run["samples"]["task_id"]) for run in runs))
+    if not shared_ids:
+        raise ConfigError("the runs share no task ids: nothing to compare")
+    samples = pd.concat([run["samples"] for run in runs], ignore_index=True)
+    samples = samples[samples["task_id"].isin(shared_ids)].reset_index(drop=True)
+    arms_meta = {label: meta for run in runs for label, meta in run["meta"].items()}
+    scoring = _scoring(runs)
+    arms = aggregate(samples, arms_meta, scoring)
+    baseline = _baseline(runs, [a["arm"] for a in arms], baseline_arm)
+    templates: dict[str, Any] = {}
+    for run in runs:
+        templates |= templates_of({}, run["results"].get("templates"))
+    header, notes = _header(runs, sorted(shared_ids))
+    view = build_view(samples, arms, templates, scoring, title="evalkit comparison", header=header,
+                      baseline=baseline)
+    view.notes = notes + view.notes
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    render_outputs(view, samples, out, ReportConfig(formats=("md", "html"), plots=True))
+    summary = {"runs": [{"name": r["name"], "dir": str(r["dir"]), "run_id": r["results"].get("run_id")}
+                        for r in runs],
+               "shared_tasks": len(shared_ids), "baseline": baseline, "arms": arms, "differences": view.diffs,
+               "flips": [{"arm": f["arm"], "baseline": f["baseline"],
+                          "passed_to_failed": [x["task_id"] for x in f["regressions"]],
+                          "failed_to_passed": [x["task_id"] for x in f["improvements"]]} for f in view.flips]}
+    text = json.dumps(summary, indent=2, allow_nan=False) + "\n"
+    (out / "comparison.json").write_text(text, encoding="utf-8")
+    return out / "report.html"

@@ -1,0 +1,76 @@
+"""report.md: the report as GitHub/GitLab-flavoured Markdown (plots linked beside it)."""
+
+from __future__ import annotations
+
+from evalkit.reporting.view import (
+    ReportView,
+    Table,
+    diff_note,
+    diff_table,
+    flip_summary,
+    ops_table,
+    score_table,
+)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def table(data: Table) -> str:
+    """A Markdown pipe table."""
+    headers, rows = data
+    lines = ["| " + " | ".join(_cell(h) for h in headers) + " |",
+             "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _fence(text: str, lang: str = "") -> str:
+    fence = "```"
+    while fence in text:
+        fence += "`"
+    return f"{fence}{lang}\n{text.rstrip()}\n{fence}"
+
+
+def _flips(view: ReportView) -> list[str]:
+    out = ["## Flipped tasks", ""]
+    out += [f"- {line}" for line in flip_summary(view)]
+    for pair in view.flips:
+        for kind, title in (("regressions", "passed->failed"), ("improvements", "failed->passed")):
+            if not pair[kind]:
+                continue
+            out += ["", f"### {pair['arm']} vs {pair['baseline']}: {title}", "",
+                    "| task | baseline verdict | arm verdict | arm detail |", "|---|---|---|---|"]
+            for flip in pair[kind]:
+                base, arm = flip["baseline"] or {}, flip["arm"] or {}
+                out.append(f"| {_cell(flip['task_id'])} | {base.get('status', '')} | {arm.get('status', '')} "
+                           f"| {_cell(str(arm.get('detail', ''))[:160])} |")
+    return out
+
+
+def render_markdown(view: ReportView) -> str:
+    """The whole report.md text."""
+    out = [f"# {view.title}", ""]
+    out += [f"- **{name}**: {value}" for name, value in view.header]
+    if view.notes:
+        out += [""] + [f"> {note}" for note in view.notes]
+    out += ["", "## Scores", "",
+            "pass@k and metrics with 95% bootstrap intervals over tasks; the faithful reading "
+            "(gateway post-processing) beside the lenient one (first fenced block).", "",
+            table(score_table(view)), "", "## Verdicts, latency, tokens, cost", "", table(ops_table(view))]
+    if view.diffs:
+        out += ["", f"## Paired differences vs {view.baseline}", "", table(diff_table(view))]
+    if view.mde is not None:
+        out += ["", f"With these tasks and samples, a pass@1 difference smaller than about {view.mde:.3f} "
+                "is unlikely to be detected (alpha 0.05, power 0.8)."]
+    if view.flips:
+        out += [""] + _flips(view)
+    for diff in view.template_diffs:
+        out += ["", f"## Template diff: {diff['family']} {diff['a_version']} ({diff['a']}) -> "
+                f"{diff['b_version']} ({diff['b']})", ""]
+        out.append(diff_note(diff) or _fence(diff["diff"], "diff"))
+    if view.images:
+        out += ["", "## Plots", ""]
+        out += [f"![{title}]({name})" for title, name in view.images.items()]
+    return "\n".join(out) + "\n"

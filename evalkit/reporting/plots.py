@@ -1,0 +1,121 @@
+"""The report's plots, drawn with matplotlib's Agg canvas into PNG files.
+
+Figures are built with ``matplotlib.figure.Figure`` rather than pyplot, so no
+global backend or figure registry is touched (safe in threads and notebooks).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import ListedColormap
+from matplotlib.figure import Figure
+
+from evalkit.reporting.aggregate import display_label, scored, task_pass_rates
+
+DPI = 100
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    FigureCanvasAgg(fig)
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=DPI)
+    return path
+
+
+def pass_at_k_plot(arms: Sequence[Mapping[str, Any]], path: Path) -> Path:
+    """Grouped bars of pass@k per arm (faithful solid, lenient hatched) with interval bars."""
+    ks = list(dict.fromkeys(k for arm in arms for k in (arm.get("pass_at_k") or {})))
+    readings = [("pass_at_k", "faithful", None), ("pass_at_k_lenient", "lenient", "//")]
+    readings = [r for r in readings if any(arm.get(r[0]) for arm in arms)]
+    fig = Figure(figsize=(max(6.0, 1.6 * len(arms) * max(len(ks), 1)), 4.0))
+    ax = fig.subplots()
+    slots = max(len(arms) * len(readings), 1)
+    width = 0.8 / slots
+    for a, arm in enumerate(arms):
+        for r, (key, name, hatch) in enumerate(readings):
+            offset = (a * len(readings) + r) * width - 0.4 + width / 2
+            for i, k in enumerate(ks):
+                cell = (arm.get(key) or {}).get(k) or {}
+                x = i + offset
+                if cell.get("value") is None:
+                    ax.text(x, 0.02, "n/a", ha="center", rotation=90, fontsize=8)
+                    continue
+                err = None
+                if cell.get("ci_low") is not None:
+                    err = [[cell["value"] - cell["ci_low"]], [cell["ci_high"] - cell["value"]]]
+                ax.bar(x, cell["value"], width, yerr=err, capsize=3, color=f"C{a}", hatch=hatch,
+                       edgecolor="black", linewidth=0.5,
+                       label=f"{display_label(arm)} ({name})" if i == 0 else None)
+    ax.set_xticks(range(len(ks)), [f"pass@{k}" for k in ks])
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("pass@k (95% interval)")
+    ax.set_title("pass@k per arm")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return _save(fig, path)
+
+
+def outcome_heatmap(samples: pd.DataFrame, arms: Sequence[Mapping[str, Any]], path: Path) -> Path:
+    """Arms x tasks: share of passing samples per task (grey: no scored sample)."""
+    rates = task_pass_rates(samples, "passed")
+    labels = [a["arm"] for a in arms if a["arm"] in rates.columns]
+    data = rates[labels].T.to_numpy(dtype=float)
+    n_tasks = data.shape[1]
+    fig = Figure(figsize=(min(max(6.0, 0.12 * n_tasks + 3), 16.0), 1.2 + 0.5 * len(labels)))
+    ax = fig.subplots()
+    cmap = ListedColormap(["#d7301f", "#fc8d59", "#fee08b", "#d9ef8b", "#91cf60", "#1a9850"])
+    cmap = cmap.with_extremes(bad="#bbbbbb")
+    image = ax.imshow(np.ma.masked_invalid(data), aspect="auto", cmap=cmap, vmin=0, vmax=1,
+                      interpolation="nearest")
+    ax.set_yticks(range(len(labels)), [display_label(a) for a in arms if a["arm"] in labels], fontsize=8)
+    if n_tasks <= 40:
+        ax.set_xticks(range(n_tasks), list(rates.index), rotation=90, fontsize=7)
+    else:
+        ax.set_xlabel(f"{n_tasks} tasks (in task order)")
+        ax.set_xticks([])
+    ax.set_title("per-task outcome (share of samples passing)")
+    fig.colorbar(image, ax=ax, fraction=0.03)
+    return _save(fig, path)
+
+
+def latency_plot(samples: pd.DataFrame, arms: Sequence[Mapping[str, Any]], path: Path) -> Path:
+    """Box plot of per-sample latency for each arm (infra_error samples left out)."""
+    good = scored(samples)
+    data = [good.loc[good["arm"] == a["arm"], "latency_s"].to_numpy() for a in arms]
+    fig = Figure(figsize=(max(6.0, 1.5 * len(arms) + 2), 4.0))
+    ax = fig.subplots()
+    shown = [(d, display_label(a)) for d, a in zip(data, arms, strict=True) if len(d)]
+    if shown:
+        ax.boxplot([d for d, _ in shown], showfliers=True)
+        ax.set_xticks(range(1, len(shown) + 1), [label for _, label in shown], fontsize=8, rotation=15)
+    else:
+        ax.text(0.5, 0.5, "no latency recorded", ha="center", transform=ax.transAxes)
+    ax.set_ylabel("latency per sample (s)")
+    ax.set_title("latency distribution")
+    return _save(fig, path)
+
+
+def forest_plot(diffs: Sequence[Mapping[str, Any]], path: Path) -> Path:
+    """Paired differences (arm minus baseline) with intervals; significant ones filled."""
+    rows = [d for d in diffs if d.get("diff") is not None]
+    fig = Figure(figsize=(7.5, 1.2 + 0.4 * max(len(rows), 1)))
+    ax = fig.subplots()
+    for i, row in enumerate(reversed(rows)):
+        low = row["ci_low"] if row.get("ci_low") is not None else row["diff"]
+        high = row["ci_high"] if row.get("ci_high") is not None else row["diff"]
+        color = "C3" if row["diff"] < 0 else "C2"
+        ax.errorbar(row["diff"], i, xerr=[[row["diff"] - low], [high - row["diff"]]], fmt="o",
+                    color=color, mfc=color if row.get("significant") else "white", capsize=3)
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    ax.set_yticks(range(len(rows)), [f"{r['arm']}: {r['measure']}" for r in reversed(rows)], fontsize=8)
+    if not rows:
+        ax.text(0.5, 0.5, "no paired differences", ha="center", transform=ax.transAxes)
+    baseline = rows[0]["baseline"] if rows else ""
+    ax.set_xlabel(f"difference vs {baseline} (95% interval; filled = significant after Holm)")
+    ax.set_title("paired differences")
+    return _save(fig, path)

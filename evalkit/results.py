@@ -1,0 +1,206 @@
+"""Public API over finished runs, for notebooks, `compare`, `gate` and reporting.
+
+Everything here reads files a run wrote (DESIGN.md: samples.jsonl and
+results.json) and returns plain pandas objects:
+
+    load_samples(run_dir)   one row per sample, flattened columns
+    load_results(run_dir)   the results.json dict
+    load_runs(root)         one row per arm across every run under ``root``
+
+Status columns hold ``Status`` members, so filters read
+``df[df.status == Status.FAILED]``; ``passed``/``lenient_passed`` are booleans.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import pandas as pd
+
+from evalkit.config import ConfigError
+from evalkit.records import Status
+
+SAMPLE_COLUMNS = (
+    "run_id", "arm", "model", "template_family", "template_version", "template_sha256",
+    "task_id", "sample_index", "status", "passed", "lenient_status", "lenient_passed",
+    "detail", "latency_s", "prompt_tokens", "completion_tokens", "cached", "completion",
+    "raw_output", "finish_reason", "duration_s", "lenient_completion", "lenient_detail", "prompt",
+)
+"""Columns of ``load_samples`` (``metric_<name>`` columns follow these)."""
+
+_KEY = ["arm", "task_id", "sample_index"]
+
+
+def _status(value: Any, where: str) -> Status:
+    try:
+        return Status(value)
+    except ValueError:
+        raise ConfigError(f"{where}: unknown verdict status {value!r}") from None
+
+
+def flatten_sample(obj: Mapping[str, Any], where: str = "sample") -> dict[str, Any]:
+    """One samples.jsonl object (``SampleResult.as_json()``) as a flat row."""
+    try:
+        template = obj.get("template") or {}
+        verdict = obj["verdict"]
+        lenient = obj.get("lenient") or {}
+        lenient_verdict = lenient.get("verdict") or verdict
+        usage = obj.get("usage") or {}
+        status = _status(verdict["status"], where)
+        lenient_status = _status(lenient_verdict["status"], where)
+        row = {
+            "run_id": obj.get("run_id", ""),
+            "arm": obj["arm"],
+            "model": obj.get("model", ""),
+            "template_family": template.get("family", ""),
+            "template_version": template.get("version", ""),
+            "template_sha256": template.get("sha256", ""),
+            "task_id": obj["task_id"],
+            "sample_index": int(obj.get("sample_index", 0)),
+            "status": status,
+            "passed": status is Status.PASSED,
+            "lenient_status": lenient_status,
+            "lenient_passed": lenient_status is Status.PASSED,
+            "detail": verdict.get("detail", ""),
+            "latency_s": float(obj.get("latency_s") or 0.0),
+            "prompt_tokens": int(usage.get("prompt_tokens") or 0),
+            "completion_tokens": int(usage.get("completion_tokens") or 0),
+            "cached": bool(obj.get("cached", False)),
+            "completion": obj.get("completion", ""),
+            "raw_output": obj.get("raw_output", ""),
+            "finish_reason": obj.get("finish_reason", ""),
+            "duration_s": float(verdict.get("duration_s") or 0.0),
+            "lenient_completion": lenient.get("completion", obj.get("completion", "")),
+            "lenient_detail": lenient_verdict.get("detail", ""),
+            "prompt": obj.get("prompt"),
+        }
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise ConfigError(f"{where}: not a sample record ({type(exc).__name__}: {exc})") from None
+    for name, value in (obj.get("metrics") or {}).items():
+        row[f"metric_{name}"] = None if value is None else float(value)
+    return row
+
+
+def samples_frame(objects: Iterable[Mapping[str, Any]], source: str = "sample") -> pd.DataFrame:
+    """A tidy frame from sample objects; a later record for the same (arm, task, sample) wins."""
+    rows = [flatten_sample(obj, f"{source} {i + 1}") for i, obj in enumerate(objects)]
+    frame = pd.DataFrame(rows, columns=None if rows else list(SAMPLE_COLUMNS))
+    metric_cols = sorted(c for c in frame.columns if c.startswith("metric_"))
+    frame = frame[list(SAMPLE_COLUMNS) + metric_cols]
+    # samples.jsonl is append-only: a resumed run may append a sample again.
+    frame = frame.drop_duplicates(subset=_KEY, keep="last")
+    frame = frame.astype({"passed": bool, "lenient_passed": bool, "cached": bool,
+                          "sample_index": int, "prompt_tokens": int, "completion_tokens": int})
+    return frame.reset_index(drop=True)
+
+
+def _samples_path(run_dir: Path | str) -> Path:
+    path = Path(run_dir)
+    return path if path.is_file() else path / "samples.jsonl"
+
+
+def read_sample_objects(path: Path) -> list[dict[str, Any]]:
+    """The JSON objects of a samples.jsonl file (ConfigError naming the bad line)."""
+    if not path.is_file():
+        raise ConfigError(f"no samples file at {path}")
+    objects = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ConfigError(f"{path}:{number}: malformed JSON ({exc.msg})") from None
+            if not isinstance(obj, dict):
+                raise ConfigError(f"{path}:{number}: expected a JSON object")
+            objects.append(obj)
+    return objects
+
+
+def load_samples(run_dir: Path | str) -> pd.DataFrame:
+    """Every sample of a run (its directory or its samples.jsonl), one row per sample.
+
+    Columns: ``SAMPLE_COLUMNS`` then ``metric_<name>`` for each similarity metric.
+    """
+    path = _samples_path(run_dir)
+    return samples_frame(read_sample_objects(path), source=f"{path}: record")
+
+
+def load_results(run_dir: Path | str) -> dict[str, Any]:
+    """The results.json of a run (its directory or the file itself)."""
+    path = Path(run_dir)
+    if path.is_dir():
+        path = path / "results.json"
+    if not path.is_file():
+        raise ConfigError(f"no results.json at {path}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: malformed JSON ({exc.msg}, line {exc.lineno})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("arms"), list):
+        raise ConfigError(f"{path}: not a results.json (no arms list)")
+    return data
+
+
+def _interval_columns(prefix: str, table: Mapping[str, Any]) -> dict[str, Any]:
+    row: dict[str, Any] = {}
+    for key, value in (table or {}).items():
+        cell = value or {}
+        row[f"{prefix}{key}"] = cell.get("value")
+        row[f"{prefix}{key}_low"] = cell.get("ci_low")
+        row[f"{prefix}{key}_high"] = cell.get("ci_high")
+    return row
+
+
+def arm_row(results: Mapping[str, Any], arm: Mapping[str, Any]) -> dict[str, Any]:
+    """One flat row for one arm entry of a results dict."""
+    template = arm.get("template") or {}
+    dataset = results.get("dataset") or {}
+    row: dict[str, Any] = {
+        "run_id": results.get("run_id"),
+        "started_at": results.get("started_at"),
+        "dataset": dataset.get("name"),
+        "dataset_sha256": dataset.get("content_sha256"),
+        "arm": arm.get("arm"),
+        "model": arm.get("model"),
+        "synthetic": bool(arm.get("synthetic", False)),
+        "template_family": template.get("family"),
+        "template_version": template.get("version"),
+        "template_sha256": template.get("sha256"),
+        "n_samples": arm.get("n_samples"),
+        "n_tasks": arm.get("n_tasks"),
+    }
+    row |= _interval_columns("pass@", arm.get("pass_at_k") or {})
+    row |= _interval_columns("lenient_pass@", arm.get("pass_at_k_lenient") or {})
+    row |= _interval_columns("metric_", arm.get("metrics") or {})
+    row |= {f"verdict_{k}": v for k, v in (arm.get("verdicts") or {}).items()}
+    latency = arm.get("latency_s") or {}
+    tokens = arm.get("tokens") or {}
+    row |= {"latency_p50": latency.get("p50"), "latency_p95": latency.get("p95"),
+            "prompt_tokens": tokens.get("prompt"), "completion_tokens": tokens.get("completion"),
+            "cost": arm.get("cost")}
+    return row
+
+
+def load_runs(root: Path | str = "reports") -> pd.DataFrame:
+    """One row per arm of every results.json under ``root`` (searched recursively).
+
+    A ``run_dir`` column says where each came from; rows are ordered by start time.
+    Unreadable results files are skipped: a run still in progress has none yet.
+    """
+    rows = []
+    for path in sorted(Path(root).rglob("results.json")):
+        try:
+            results = load_results(path)
+        except ConfigError:
+            continue
+        for arm in results["arms"]:
+            rows.append({"run_dir": str(path.parent)} | arm_row(results, arm))
+    frame = pd.DataFrame(rows)
+    if frame.empty:
+        return pd.DataFrame(columns=["run_dir", "run_id", "started_at", "arm", "model"])
+    frame = frame.sort_values(["started_at", "run_dir"], na_position="last", kind="stable")
+    return frame.reset_index(drop=True)

@@ -1,0 +1,214 @@
+"""A fault-injecting OpenAI-compatible server for tests: real HTTP on loopback.
+
+A request names its case in its prompt text (``case=<name>``); ``script(case,
+actions)`` queues what the next requests of that case get, one action per
+request, then ``ok``. Actions:
+
+    ok | length | fewer | empty | malformed | reset | slow:<s> | 429 | 429:ra=<s>
+    | 500 | 502 | 503 | roles400 | 401
+
+``require_key`` makes every route answer 401 (echoing the key sent, as some
+servers do) unless the right bearer key comes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import struct
+import sys
+import threading
+import time
+from collections import defaultdict, deque
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+CASE = re.compile(r"case=([\w.-]+)")
+ROLES_MESSAGE = "Conversation roles must alternate user/assistant/user/assistant/..."
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        return
+
+    def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
+        self._raw(status, json.dumps(payload).encode(), headers)
+
+    def _raw(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        self._json(status, {"error": {"message": message, "type": "error", "code": status}}, headers)
+
+    def _auth_ok(self) -> bool:
+        key = self.server.fault.require_key
+        sent = self.headers.get("Authorization", "")
+        if key is None or sent == f"Bearer {key}":
+            return True
+        self._error(401, f"Incorrect API key provided: {sent.removeprefix('Bearer ')}")
+        return False
+
+    def do_GET(self) -> None:  # noqa: N802
+        if not self._auth_ok():
+            return
+        if self.path.rstrip("/") == "/v1/models":
+            self._json(200, {"object": "list", "data": [{"id": m, "object": "model"}
+                                                        for m in self.server.fault.models]})
+        else:
+            self._error(404, "Not Found")
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
+        if not self._auth_ok():
+            return
+        chat = self.path.endswith("/chat/completions")
+        if not (chat or self.path.endswith("/completions")) or not self.path.startswith("/v1/"):
+            self._error(404, "Not Found")
+            return
+        if body.get("model") not in self.server.fault.models:
+            self._error(404, f"The model `{body.get('model')}` does not exist.")
+            return
+        text = json.dumps(body.get("messages") or body.get("prompt"))
+        match = CASE.search(text)
+        case = match.group(1) if match else ""
+        action = self.server.fault.next_action(case, body)
+        self.server.fault.enter()
+        try:
+            self._act(action, case, body, chat)
+        finally:
+            self.server.fault.leave()
+
+    def _act(self, action: str, case: str, body: dict[str, Any], chat: bool) -> None:
+        name, _, arg = action.partition(":")
+        if name in ("500", "502", "503"):
+            self._error(int(name), f"injected {name}")
+        elif name == "429":
+            headers = {"Retry-After": arg.removeprefix("ra=")} if arg else None
+            self._error(429, "rate limited", headers)
+        elif name == "roles400":
+            self._error(400, ROLES_MESSAGE)
+        elif name == "401":
+            self._error(401, f"Incorrect API key provided: {self.headers.get('Authorization', '')}")
+        elif name == "malformed":
+            self._raw(200, b'{"id": "x", "choices": [{"index": 0, "mess')
+        elif name == "reset":
+            self._reset()
+        else:
+            if name == "slow":
+                time.sleep(float(arg))
+            n = 1 if name == "fewer" else int(body.get("n") or 1)
+            n = 0 if name == "empty" else n
+            finish = "length" if name == "length" else "stop"
+            self._json(200, _completion(case, body, n, finish, chat))
+
+    def _reset(self) -> None:
+        """Headers and half a body, then a TCP reset."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "500")
+        self.end_headers()
+        self.wfile.write(b'{"id": "x", "choi')
+        self.wfile.flush()
+        self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.close_connection = True
+        self.connection.close()
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        except OSError:
+            pass  # the reset case closed the socket already
+
+
+def _completion(case: str, body: dict[str, Any], n: int, finish: str, chat: bool) -> dict[str, Any]:
+    choices = []
+    for i in range(n):
+        text = f"answer {case} seed={body.get('seed')} choice={i}"
+        if finish == "length":
+            text = text[:10]
+        choice: dict[str, Any] = {"index": i, "finish_reason": finish}
+        if chat:
+            choice["message"] = {"role": "assistant", "content": text}
+        else:
+            choice["text"] = text
+        choices.append(choice)
+    return {"id": "cmpl-fault", "object": "chat.completion" if chat else "text_completion", "created": 0,
+            "model": body.get("model"), "choices": choices,
+            "usage": {"prompt_tokens": 10, "completion_tokens": 5 * n, "total_tokens": 10 + 5 * n}}
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if not isinstance(sys.exc_info()[1], OSError):  # a client that hung up is no error of ours
+            super().handle_error(request, client_address)
+    fault: FaultServer
+
+
+class FaultServer:
+    """The scripted server; a context manager with ``base_url`` and a request log."""
+
+    def __init__(self, models: tuple[str, ...] = ("m",), require_key: str | None = None) -> None:
+        self.models = models
+        self.require_key = require_key
+        self.requests: list[dict[str, Any]] = []
+        """One entry per completion request: case, action, body."""
+        self.in_flight = 0
+        self.max_in_flight = 0
+        """Most completion requests seen in progress at once."""
+        self._scripts: dict[str, deque[str]] = defaultdict(deque)
+        self._lock = threading.Lock()
+        self._http = _Server(("127.0.0.1", 0), _Handler)
+        self._http.fault = self
+        self._thread = threading.Thread(target=self._http.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._http.server_address[1]}/v1"
+
+    def script(self, case: str, actions: list[str]) -> None:
+        """Queue the actions the next requests of ``case`` get."""
+        with self._lock:
+            self._scripts[case].extend(actions)
+
+    def next_action(self, case: str, body: dict[str, Any]) -> str:
+        with self._lock:
+            queue = self._scripts.get(case)
+            action = queue.popleft() if queue else "ok"
+            self.requests.append({"case": case, "action": action, "body": body})
+            return action
+
+    def enter(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def leave(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
+    def count(self, case: str) -> int:
+        """Completion requests received for ``case``."""
+        with self._lock:
+            return sum(1 for r in self.requests if r["case"] == case)
+
+    def __enter__(self) -> FaultServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._http.shutdown()
+        self._http.server_close()

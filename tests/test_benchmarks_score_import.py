@@ -1,0 +1,66 @@
+"""Import formats of `evalkit score`: bigcode-evaluation-harness generations, human-eval, EvalPlus."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from evalkit.execution import program_for
+from evalkit.samples import read_score_input
+
+
+def _read(path, task_ids=None):
+    errors: list[str] = []
+    return list(read_score_input(path, errors, task_ids)), errors
+
+
+def test_bigcode_generations_map_positions_to_the_dataset_order(tmp_path, humaneval_tasks):
+    first, second = humaneval_tasks[0], humaneval_tasks[1]
+    generations = [[first.prompt + first.reference, first.prompt + "    return True\n"],
+                   [second.prompt + second.reference]]
+    path = tmp_path / "generations.json"
+    path.write_text("\n  " + json.dumps(generations, indent=2), encoding="utf-8")
+    lines, errors = _read(path, [t.task_id for t in humaneval_tasks])
+    assert errors == []
+    assert [(s.task_id, s.sample_index, s.line, s.whole_program) for s in lines] == [
+        ("HumanEval/0", 0, 1, True), ("HumanEval/0", 1, 1, True), ("HumanEval/1", 0, 2, True)]
+    # Each generation is a whole program: with the task's tests appended it runs as is.
+    by_id = {t.task_id: t for t in humaneval_tasks}
+    outcomes = []
+    for sample in lines:
+        source = program_for(by_id[sample.task_id], sample.code, "k", 10).source
+        run = subprocess.run([sys.executable, "-c", source], capture_output=True, timeout=60, check=False)
+        outcomes.append(run.returncode == 0)
+    assert outcomes == [True, False, True]
+
+
+def test_bigcode_without_task_order_or_with_bad_entries(tmp_path):
+    path = tmp_path / "generations.json"
+    path.write_text(json.dumps([["a"], "not a list", ["b", 3], ["c"]]), encoding="utf-8")
+    lines, errors = _read(path)
+    assert lines == [] and len(errors) == 1 and "task order" in errors[0]
+    lines, errors = _read(path, ["t/0", "t/1", "t/2"])
+    assert [(s.task_id, s.code) for s in lines] == [("t/0", "a"), ("t/2", "b")]
+    assert errors == [
+        f"{path}: 4 generation lists but the dataset has 3 tasks; lists after position 3 are ignored",
+        f"{path}: entry 2 is not a list of generations",
+        f"{path}: entry 3, generation 1 is not a string",
+    ]
+    path.write_text("[[\"a\"]", encoding="utf-8")
+    lines, errors = _read(path, ["t/0"])
+    assert lines == [] and "not valid JSON" in errors[0]
+
+
+def test_human_eval_and_evalplus_lines_still_read(tmp_path):
+    path = tmp_path / "samples.jsonl"
+    path.write_text("\n".join([
+        json.dumps({"task_id": "HumanEval/0", "completion": "    return 1\n"}),
+        "{broken",
+        json.dumps({"task_id": "HumanEval/1", "solution": "def f(): pass\n", "model": "m",
+                    "sample_index": 4}),
+    ]) + "\n", encoding="utf-8")
+    lines, errors = _read(path, ["ignored/for/this/format"])
+    assert [(s.line, s.task_id, s.whole_program, s.arm, s.sample_index) for s in lines] == [
+        (1, "HumanEval/0", False, "samples", None), (3, "HumanEval/1", True, "m", 4)]
+    assert len(errors) == 1 and errors[0].startswith(f"{path}:2: not valid JSON")

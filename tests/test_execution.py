@@ -1,0 +1,136 @@
+"""Executor fidelity on real HumanEval tasks: verdict kinds, references, determinism, calibration."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from evalkit.config import ExecutorConfig
+from evalkit.execution import LocalExecutor, calibrate, canary, program_for
+from evalkit.records import Program, Status
+
+CFG = ExecutorConfig(workers=2, timeout_s=1.0, wall_factor=3.0, share_identical=False)
+
+
+@pytest.fixture(scope="module")
+def executor():
+    with LocalExecutor(CFG) as ex:
+        yield ex
+
+
+def _verdict(executor, task, completion, timeout_s=1.0):
+    return executor.submit(program_for(task, task.prompt + completion, "k", timeout_s)).result(timeout=60)
+
+
+def test_all_164_reference_solutions_pass(executor, humaneval_tasks):
+    assert len(humaneval_tasks) == 164
+    programs = [program_for(t, t.prompt + t.reference, t.task_id, 3.0) for t in humaneval_tasks]
+    verdicts = dict(executor.run(programs))
+    failing = {k: v for k, v in verdicts.items() if not v.passed}
+    assert len(verdicts) == 164 and not failing, failing
+
+
+@pytest.mark.parametrize(("completion", "status", "detail"), [
+    ("    return None\n", Status.FAILED, "AssertionError"),
+    ("    raise RuntimeError('boom')\n", Status.ERROR, "RuntimeError: boom"),
+    ("    return [][0]\n", Status.ERROR, "IndexError: list index out of range"),
+    ("    retrun x y\n", Status.SYNTAX_ERROR, "SyntaxError"),
+    ("    if True\n        return 1\n", Status.SYNTAX_ERROR, "SyntaxError"),
+    ("  return 1\n    return 2\n", Status.SYNTAX_ERROR, "IndentationError"),
+    ("    while True:\n        pass\n", Status.TIMEOUT, "CPU limit 1.00 s"),
+    ("    import time\n    time.sleep(100)\n", Status.TIMEOUT, "wall-clock"),
+])
+def test_each_verdict_kind_with_detail(executor, task_by_id, completion, status, detail):
+    start = time.monotonic()
+    verdict = _verdict(executor, task_by_id["HumanEval/0"], completion)
+    assert verdict.status is status, verdict
+    assert detail in verdict.detail
+    assert time.monotonic() - start < 10
+
+
+def test_wrong_reference_of_another_task_fails(executor, task_by_id):
+    verdict = _verdict(executor, task_by_id["HumanEval/2"], task_by_id["HumanEval/4"].reference)
+    assert verdict.status in (Status.FAILED, Status.ERROR) and not verdict.passed
+
+
+def test_program_for_appends_tests_and_check(task_by_id):
+    task = task_by_id["HumanEval/0"]
+    program = program_for(task, "CODE", "key-1", 2.5)
+    assert program.key == "key-1" and program.timeout_s == 2.5
+    assert program.source.startswith("CODE\n") and task.tests in program.source
+    assert program.source.rstrip().endswith("check(has_close_elements)")
+
+
+def test_isolation_tier_is_reported(executor):
+    assert "rlimits" in executor.isolation
+    if executor.isolation.startswith("netns"):
+        verdict = executor.submit(Program("net", "import socket\nsocket.create_connection(('127.0.0.1', 9))",
+                                          timeout_s=1.0)).result()
+        assert verdict.status is Status.ERROR and "unreachable" in verdict.detail
+
+
+def test_duration_is_cpu_time(executor):
+    loop = "x = 0\nfor i in range(3_000_000):\n    x += i"
+    burn = executor.submit(Program("burn", loop, timeout_s=3.0)).result()
+    sleep = executor.submit(Program("sleep", "import time\ntime.sleep(0.5)", timeout_s=3.0)).result()
+    assert burn.passed and sleep.passed
+    assert burn.duration_s > 0.05 and sleep.duration_s < 0.2
+
+
+def test_share_identical_executes_once(task_by_id):
+    task = task_by_id["HumanEval/0"]
+    code = task.prompt + task.reference
+    with LocalExecutor(dataclasses.replace(CFG, share_identical=True)) as ex:
+        futures = [ex.submit(program_for(task, code, str(i), 1.0)) for i in range(20)]
+        assert len({id(f) for f in futures}) == 1
+        keys = [k for k, v in ex.run(program_for(task, code, str(i), 1.0) for i in range(5)) if v.passed]
+    assert futures[0].result().passed and sorted(keys) == ["0", "1", "2", "3", "4"]
+
+
+def test_run_streams_in_completion_order(executor):
+    slow = Program("slow", "import time\ntime.sleep(1.0)", timeout_s=2.0)
+    fast = [Program(f"fast{i}", "pass", timeout_s=1.0) for i in range(6)]
+    keys = [k for k, _ in executor.run([slow, *fast])]
+    assert keys[-1] == "slow" and sorted(keys[:-1]) == sorted(p.key for p in fast)
+
+
+def test_verdicts_deterministic_across_runs_and_under_load(executor, humaneval_tasks):
+    completions = ["    return None\n", "    raise ValueError('x')\n", "    return )\n",
+                   "    while True:\n        pass\n"]
+    programs = [program_for(t, t.prompt + c, f"{t.task_id}|{i}", 1.0)
+                for t in humaneval_tasks[:8] for i, c in enumerate([t.reference, *completions])]
+    first = dict(executor.run(programs))
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        second = dict(executor.run(programs))
+    finally:
+        for p in burners:
+            p.kill()
+            p.wait()
+    assert {k: v.status for k, v in first.items()} == {k: v.status for k, v in second.items()}
+    assert sum(v.status is Status.TIMEOUT for v in first.values()) == 8
+
+
+def test_calibrate_caches_and_canary_reports_failures(tmp_path, humaneval_tasks):
+    tasks = humaneval_tasks[:10]
+    cfg = dataclasses.replace(CFG, cache_dir=tmp_path, timeout_s=0.5, timeout_factor=10.0)
+    with LocalExecutor(cfg) as ex:
+        limits = calibrate(tasks, ex)
+        assert set(limits) == {t.task_id for t in tasks} and min(limits.values()) >= 0.5
+        (cache,) = tmp_path.glob("cpu-*.json")
+        stored = json.loads(cache.read_text())["cpu_s"]
+        assert set(stored) == set(limits)
+        # A second call reads the cache: changing a stored time changes the limit.
+        stored[tasks[0].task_id] = 0.2
+        cache.write_text(json.dumps({"cpu_s": stored}))
+        assert calibrate(tasks, ex)[tasks[0].task_id] == pytest.approx(2.0)
+        assert canary(tasks, ex, limits) == []
+        broken = dataclasses.replace(tasks[3], reference="    return None\n")
+        failing = canary([tasks[0], broken], ex, limits)
+    assert [task_id for task_id, _ in failing] == [broken.task_id]
+    assert failing[0][1].status is Status.FAILED

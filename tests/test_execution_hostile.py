@@ -1,0 +1,116 @@
+"""Hostile programs against the real executor: bounded time, right verdict, nothing left behind.
+
+Programs that could harm the machine if containment failed (fork and memory bombs,
+programs signalling other processes) run only after the containment that holds even
+for root is verified: a pids cgroup per worker, a PID namespace and no capabilities.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from evalkit.config import ExecutorConfig
+from evalkit.execution import LocalExecutor, program_for
+from evalkit.records import Program, Status
+from tests.hostile_programs import HOSTILE, SENTINEL, render
+
+REPO = Path(__file__).resolve().parents[1]
+CFG = ExecutorConfig(workers=2, timeout_s=1.0, wall_factor=3.0, memory_mb=512, max_processes=32,
+                     share_identical=False)
+
+
+class _Listener:
+    """A loopback TCP server that records every connection it accepts."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.accepted = 0
+        self._stop = False
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            self.accepted += 1
+            conn.close()
+
+    def close(self) -> None:
+        self._stop = True
+        self._thread.join()
+        self.sock.close()
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    os.environ["EVALKIT_TEST_API_KEY"] = SENTINEL  # must never reach a program
+    outside = REPO / "reports" / f".hostile-{os.getpid()}"
+    (outside / "empty").mkdir(parents=True, exist_ok=True)
+    victim = outside / "victim.txt"
+    victim.write_text("keep me")
+    listener = _Listener()
+    try:
+        with LocalExecutor(CFG) as ex:
+            yield ex, listener, victim, outside / "empty"
+    finally:
+        os.environ.pop("EVALKIT_TEST_API_KEY", None)
+        listener.close()
+        victim.unlink(missing_ok=True)
+        for path in sorted(outside.rglob("*"), reverse=True):
+            path.rmdir() if path.is_dir() else path.unlink()
+        outside.rmdir()
+
+
+def _cgroups(ex: LocalExecutor) -> list[Path]:
+    return [w.cgroup for w in ex._workers if w.cgroup is not None]
+
+
+def containment_problem(ex: LocalExecutor) -> str | None:
+    """Why dangerous programs must not run here, or None when containment is verified."""
+    needed = ("pidns", "no-caps", "pids-cgroup")
+    missing = [tier for tier in needed if tier not in ex.isolation.split("+")]
+    if missing:
+        return f"containment missing ({', '.join(missing)}; isolation={ex.isolation})"
+    for cgroup in _cgroups(ex):
+        if int((cgroup / "pids.max").read_text()) != CFG.max_processes + 2:
+            return f"pids cgroup {cgroup} has no limit"
+    return None
+
+
+def test_hostile_table_is_large_enough():
+    assert len(HOSTILE) >= 25 and len({h.name for h in HOSTILE}) == len(HOSTILE)
+
+
+@pytest.mark.parametrize("hostile", HOSTILE, ids=[h.name for h in HOSTILE])
+def test_hostile_program(sandbox, task_by_id, hostile):
+    ex, listener, victim, outside = sandbox
+    if hostile.contained and (problem := containment_problem(ex)):
+        pytest.skip(f"!!! NOT RUN, would endanger this machine: {problem}")
+    task = task_by_id["HumanEval/0"]
+    code = task.prompt + render(hostile, listener.port, str(victim), str(outside))
+    start = time.monotonic()
+    verdict = ex.submit(program_for(task, code, hostile.name, CFG.timeout_s)).result(timeout=60)
+    elapsed = time.monotonic() - start
+    assert verdict.status is hostile.expected, verdict
+    assert elapsed < CFG.timeout_s * CFG.wall_factor + 5
+    # Nothing left behind: each worker's cgroup holds only its two own processes.
+    for cgroup in _cgroups(ex):
+        assert int((cgroup / "pids.current").read_text()) == 2, f"processes left in {cgroup}"
+    assert victim.read_text() == "keep me"
+    assert list(outside.iterdir()) == []
+    assert not Path("/tmp/evalkit_hostile_marker").exists() or "ro-fs" not in ex.isolation
+    assert listener.accepted == 0 or "netns" not in ex.isolation
+    # The harness and its workers are alive and still give right verdicts.
+    after = ex.submit(Program("after", "assert 1 + 1 == 2", timeout_s=1.0)).result(timeout=30)
+    assert after.status is Status.PASSED

@@ -1,0 +1,84 @@
+"""evalkit.results: the tidy frames notebooks and other stages read."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from test_reporting import SCORING, arm_meta, make_two_arm_run, run_meta, sample, write_samples
+
+from evalkit.config import ConfigError, ReportConfig
+from evalkit.records import Status
+from evalkit.reporting import write_reports
+from evalkit.results import SAMPLE_COLUMNS, load_results, load_runs, load_samples
+
+
+@pytest.fixture(scope="module")
+def reports_root(tmp_path_factory, humaneval_tasks):
+    root = tmp_path_factory.mktemp("reports")
+    make_two_arm_run(root / "runs" / "run1", humaneval_tasks)
+    write_samples(root / "runs" / "run0",
+                  [sample("run0", "A", t, 0, Status.PASSED) for t in humaneval_tasks[:3]])
+    meta = run_meta("run0", {"A": arm_meta("A", "1.0.0", False)}, 3) | {"started_at": "2026-11-25T00:00:00Z"}
+    write_reports(root / "runs" / "run0", meta, SCORING, ReportConfig(formats=(), plots=False))
+    (root / "runs" / "in_progress").mkdir()  # a run still generating: samples only, no results.json
+    return root
+
+
+def test_load_samples_is_tidy(reports_root):
+    frame = load_samples(reports_root / "runs" / "run1")
+    assert len(frame) == 40
+    assert list(frame.columns) == list(SAMPLE_COLUMNS) + ["metric_edit_similarity", "metric_exact_match"]
+    assert frame["passed"].dtype == bool and frame["lenient_passed"].dtype == bool
+    assert set(frame["status"]) <= set(Status)
+    b = frame[frame["arm"] == "B"]
+    syntax = b[b["status"] == Status.SYNTAX_ERROR]
+    assert len(syntax) == 2 and syntax["lenient_passed"].all() and not syntax["passed"].any()
+    assert frame.loc[frame["arm"] == "A", "passed"].sum() == 16
+    assert set(frame["template_version"]) == {"1.0.0", "1.1.0"}
+    assert frame["prompt_tokens"].sum() == 4000 and frame["metric_exact_match"].sum() == 26
+    first = frame[(frame["arm"] == "A") & (frame["task_id"] == "HumanEval/0")].iloc[0]
+    assert first["prompt"][0]["role"] == "user" and first["raw_output"].startswith("```python")
+
+
+def test_load_samples_keeps_the_last_record_of_a_sample(tmp_path, humaneval_tasks):
+    task = humaneval_tasks[0]
+    write_samples(tmp_path, [sample("r", "A", task, 0, Status.INFRA_ERROR),
+                             sample("r", "A", task, 1, Status.FAILED),
+                             sample("r", "A", task, 0, Status.PASSED)])  # a resumed run retried sample 0
+    frame = load_samples(tmp_path / "samples.jsonl")
+    assert len(frame) == 2
+    assert frame.set_index("sample_index").loc[0, "status"] is Status.PASSED
+
+
+def test_load_samples_names_the_bad_line(tmp_path, humaneval_tasks):
+    write_samples(tmp_path, [sample("r", "A", humaneval_tasks[0], 0, Status.PASSED)])
+    with (tmp_path / "samples.jsonl").open("a") as handle:
+        handle.write(json.dumps(sample("r", "A", humaneval_tasks[1], 0, Status.PASSED).as_json()) + "\n")
+        handle.write('{"arm": "A", "task_id": "x", "verdict": {"status": "pass')
+    with pytest.raises(ConfigError, match=r"samples.jsonl:3: malformed JSON"):
+        load_samples(tmp_path)
+    bad = json.dumps({"arm": "A", "task_id": "x", "verdict": {"status": "great"}})
+    (tmp_path / "samples.jsonl").write_text(bad + "\n")
+    with pytest.raises(ConfigError, match="unknown verdict status 'great'"):
+        load_samples(tmp_path)
+    with pytest.raises(ConfigError, match="no samples file"):
+        load_samples(tmp_path / "missing")
+
+
+def test_load_results_and_runs(reports_root):
+    results = load_results(reports_root / "runs" / "run1")
+    assert results["run_id"] == "run1" and [a["arm"] for a in results["arms"]] == ["A", "B"]
+    assert load_results(reports_root / "runs" / "run1" / "results.json") == results
+    runs = load_runs(reports_root)
+    assert list(runs["run_id"]) == ["run0", "run1", "run1"]  # ordered by start time
+    assert list(runs["arm"]) == ["A", "A", "B"]
+    b = runs.iloc[2]
+    assert b["synthetic"] and b["pass@1"] == pytest.approx(0.5)
+    assert b["lenient_pass@1"] == pytest.approx(0.6) and b["pass@1_low"] <= 0.5 <= b["pass@1_high"]
+    assert b["pass@10"] is None or b["pass@10"] != b["pass@10"]  # n/a (None or NaN in the frame)
+    assert runs.iloc[1]["verdict_infra_error"] == 2 and b["metric_exact_match"] == pytest.approx(0.5)
+    assert b["latency_p95"] == pytest.approx(1.1) and b["cost"] == pytest.approx(2.2)
+    assert load_runs(reports_root / "runs" / "in_progress").empty
+    with pytest.raises(ConfigError, match="no results.json"):
+        load_results(reports_root / "runs" / "in_progress")
