@@ -322,3 +322,14 @@ def secret_values() -> tuple[str, ...]:
     names = {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "MISTRAL_API_KEY", "MIXTRAL_API_KEY"}
     names |= {k for k in os.environ if k.endswith(("_API_KEY", "_TOKEN", "_SECRET"))}
     return tuple(v for k in names if (v := os.environ.get(k)) and len(v) >= 6)
+
+
+def apply_air_gap(allow_network: bool) -> None:
+    """Keep the Hugging Face libraries off the network unless a dataset config asks for the hub.
+
+    Must run before `datasets` or `evaluate` is imported: both read these at import.
+    """
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    if not allow_network:
+        for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_EVALUATE_OFFLINE"):
+            os.environ.setdefault(name, "1")

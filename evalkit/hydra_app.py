@@ -8,6 +8,7 @@ so a mistake exits 2 with one line instead of Hydra's multi-line report.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig
 
-from evalkit.config import CONF_DIR, ConfigError, GateConfig, run_config
+from evalkit.config import CONF_DIR, ConfigError, GateConfig, apply_air_gap, run_config
 
 
 # Hydra's own flags that take a value (`--cfg job`); they are not overrides.
@@ -81,6 +82,23 @@ def _validate(overrides: list[str]) -> None:
     cfg = compose_config(overrides)
     HydraConfig.instance().set_config(cfg)
     run_config(cfg)
+    if "-m" in overrides or "--multirun" in overrides:
+        _check_sweep_composes(overrides)
+
+
+def _check_sweep_composes(overrides: list[str], cap: int = 256) -> None:
+    """Every job of a sweep must compose (e.g. `model=mistral,mistrall`): Hydra would otherwise
+    stop the sweep halfway with a traceback. Errors a job finds later are listed in the summary."""
+    parsed = OverridesParser.create().parse_overrides(_overrides_only(overrides))
+    choices = [[f"{item.get_key_element()}={v}" for v in item.sweep_string_iterator()]
+               if item.is_sweep_override() else [item.input_line] for item in parsed]
+    combinations = itertools.islice(itertools.product(*choices), 1, cap)  # the first is already checked
+    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
+        for num, combination in enumerate(combinations, start=1):
+            try:
+                compose("config", overrides=list(combination), return_hydra_config=True)
+            except Exception as exc:  # Hydra's override and composition errors
+                raise ConfigError(f"sweep job {num} ({' '.join(combination)}): {_one_line(exc)}") from None
 
 
 def main(mode: str, overrides: list[str], verbose: bool) -> int:
@@ -114,6 +132,7 @@ def _job(mode: str, cfg: DictConfig, verbose: bool) -> dict[str, Any]:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     try:
         rc = run_config(cfg)
+        apply_air_gap(rc.dataset.allow_network)
         if mode == "score":
             from evalkit.score import execute_score
 
@@ -124,19 +143,34 @@ def _job(mode: str, cfg: DictConfig, verbose: bool) -> dict[str, Any]:
             results = execute_run(rc, run_dir)
     except ConfigError as exc:
         if hydra_cfg.mode == RunMode.MULTIRUN:
-            from evalkit.sweep import ERROR_FILE
-
-            run_dir.mkdir(parents=True, exist_ok=True)
-            (run_dir / ERROR_FILE).write_text(str(exc) + "\n")
-            print(f"evalkit: job {run_dir.name} failed: {exc}", file=sys.stderr)
-            # returning (not raising) lets the other jobs and the sweep summary go on
-            return {"error": str(exc)}
+            return _job_failed(run_dir, str(exc))
         if verbose:
             raise
         raise SystemExit(fail(str(exc))) from None
+    except Exception as exc:
+        if hydra_cfg.mode != RunMode.MULTIRUN:
+            raise
+        # a crash in one job is still one job's failure: the others and the summary go on
+        import traceback
+
+        return _job_failed(run_dir, f"{type(exc).__name__}: {exc}", traceback.format_exc())
     print(summary_table(results))
     print(f"report: {run_dir / 'report.html'}")
     return results
+
+
+def _job_failed(run_dir: Path, reason: str, details: str = "") -> dict[str, Any]:
+    """Record a sweep job's failure in its run directory for the sweep summary."""
+    from evalkit.sweep import ERROR_FILE
+
+    reason = " ".join(reason.split()) or "unknown error"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / ERROR_FILE).write_text(reason + "\n" + (f"\n{details}" if details else ""))
+    print(f"evalkit: job {run_dir.name} failed: {reason}", file=sys.stderr)
+    if details:
+        print(details, file=sys.stderr)
+    # returning (not raising) lets the other jobs and the sweep summary go on
+    return {"error": reason}
 
 
 def _fmt(entry: dict[str, Any] | None) -> str:
@@ -172,7 +206,9 @@ def _rc_from(overrides: list[str]) -> Any:
 
     cfg = compose_config(overrides)
     HydraConfig.instance().set_config(cfg)
-    return run_config(cfg)
+    rc = run_config(cfg)
+    apply_air_gap(rc.dataset.allow_network)
+    return rc
 
 
 def rerender_reports(run_dir: Path) -> Path:
@@ -215,7 +251,8 @@ def prompts_render(args: list[str]) -> int:
         if tid not in by_id:
             raise ConfigError(f"unknown task {tid!r} in dataset {rc.dataset.name}")
         for arm in rc.arms:
-            template = prompts.load_template(arm.prompt.registry, arm.prompt.family, arm.prompt.version)
+            template = prompts.load_template(arm.prompt.registry, arm.prompt.family, arm.prompt.version,
+                                      arm.model.api)
             rendered = prompts.render(template, by_id[tid], fold_system=arm.prompt.fold_system)
             rendered = dataclasses.replace(rendered, params=sampling_params(rendered.params, arm.model))
             body = prompts.describe_request(rendered, arm.model.name)
@@ -230,6 +267,7 @@ def prompts_lint(args: list[str]) -> int:
     from evalkit.benchmarks import load_tasks
     from evalkit.config import PROMPTS_DIR, DatasetConfig
 
+    apply_air_gap(False)
     registry = Path(args[args.index("--registry") + 1]) if "--registry" in args else PROMPTS_DIR
     problems = prompts.lint(registry, load_tasks(DatasetConfig(limit=5)))
     for problem in problems:

@@ -6,6 +6,9 @@ results.json) and returns plain pandas objects:
     load_samples(run_dir)   one row per sample, flattened columns
     load_results(run_dir)   the results.json dict
     load_runs(root)         one row per arm across every run under ``root``
+    load_templates(root)    one row per distinct template recorded under ``root``
+    task_pass_rates(df)     per-task pass rate of each arm (the paired statistics' input)
+    source_diff(a, b)       unified diff of two recorded templates
 
 Status columns hold ``Status`` members, so filters read
 ``df[df.status == Status.FAILED]``; ``passed``/``lenient_passed`` are booleans.
@@ -13,7 +16,9 @@ Status columns hold ``Status`` members, so filters read
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -204,3 +209,62 @@ def load_runs(root: Path | str = "reports") -> pd.DataFrame:
         return pd.DataFrame(columns=["run_dir", "run_id", "started_at", "arm", "model"])
     frame = frame.sort_values(["started_at", "run_dir"], na_position="last", kind="stable")
     return frame.reset_index(drop=True)
+
+
+def task_pass_rates(samples: pd.DataFrame, column: str = "passed") -> pd.DataFrame:
+    """Per task (rows, natural order) and arm (columns, sorted): the share of samples that passed.
+
+    ``samples`` is a ``load_samples`` frame; ``column`` is ``passed`` (faithful reading) or
+    ``lenient_passed``. Infra-error samples are left out, as the gate leaves them out: they
+    say nothing about the model. A task with no other sample in an arm is NaN there.
+    Two columns of the result are the aligned inputs of ``metrics.paired_difference``.
+    """
+    scored = samples[samples["status"] != Status.INFRA_ERROR]
+    rates = scored.groupby(["task_id", "arm"])[column].mean().unstack("arm")
+    rates = rates.reindex(index=sorted(set(samples["task_id"]), key=_natural_key),
+                          columns=sorted(set(samples["arm"]))).astype(float)
+    rates.index.name, rates.columns.name = "task_id", "arm"
+    return rates
+
+
+def _natural_key(task_id: str) -> tuple[Any, ...]:
+    # HumanEval/2 before HumanEval/10, as reports list them.
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", task_id))
+
+
+def load_templates(root: Path | str = "reports") -> pd.DataFrame:
+    """One row per distinct template (by sha256) recorded in a results.json under ``root``.
+
+    ``root`` is a folder searched recursively (or one run directory). Columns: family,
+    version, sha256, source_text (template file and partials, as results.json keeps them)
+    and runs (run ids using it, in start order); rows sorted by family, then version
+    (1.10.0 after 1.9.0).
+    """
+    found: dict[str, dict[str, Any]] = {}
+    for row in load_runs(root).itertuples(index=False):
+        results = load_results(Path(row.run_dir))
+        entry = (results.get("templates") or {}).get(row.template_sha256)
+        if entry is None or row.template_sha256 is None:
+            continue  # an older results.json without template sources: nothing to diff
+        template = found.setdefault(row.template_sha256, {
+            "family": entry.get("family", row.template_family),
+            "version": entry.get("version", row.template_version),
+            "sha256": row.template_sha256, "source_text": entry.get("source_text", ""), "runs": []})
+        if row.run_id not in template["runs"]:
+            template["runs"].append(row.run_id)
+    rows = sorted(found.values(), key=lambda t: (t["family"], _natural_key(t["version"]), t["sha256"]))
+    return pd.DataFrame(rows, columns=["family", "version", "sha256", "source_text", "runs"])
+
+
+def source_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> str:
+    """Unified diff of two recorded templates (``{family, version, source_text}``), ``a`` to ``b``.
+
+    The same text ``evalkit.prompts.template_diff`` gives for loaded templates, for
+    templates known only from results.json (the registry may have moved on since).
+    Empty when the sources are identical.
+    """
+    return "".join(difflib.unified_diff(
+        str(a.get("source_text", "")).splitlines(keepends=True),
+        str(b.get("source_text", "")).splitlines(keepends=True),
+        fromfile=f"{a.get('family', '')}/{a.get('version', '')}",
+        tofile=f"{b.get('family', '')}/{b.get('version', '')}"))

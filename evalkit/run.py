@@ -24,7 +24,7 @@ import evalkit
 from evalkit import prompts
 from evalkit.benchmarks import Benchmark, load_benchmark
 from evalkit.config import ArmConfig, ConfigError, RunConfig, sampling_params
-from evalkit.execution import LocalExecutor, calibrate, canary
+from evalkit.execution import LocalExecutor, calibrate, canary, make_executor
 from evalkit.models import DemoServer, ModelClient, ResponseStore
 from evalkit.records import RenderedPrompt, Task
 from evalkit.reporting import write_reports
@@ -43,7 +43,8 @@ class PreparedArm:
 
 def prepare_arm(arm: ArmConfig, tasks: tuple[Task, ...]) -> PreparedArm:
     """Load the arm's template and render all prompts: template errors stop here, before any call."""
-    template = prompts.load_template(arm.prompt.registry, arm.prompt.family, arm.prompt.version)
+    template = prompts.load_template(arm.prompt.registry, arm.prompt.family, arm.prompt.version,
+                                      arm.model.api)
     rendered = {}
     for task in tasks:
         prompt = prompts.render(template, task, fold_system=arm.prompt.fold_system)
@@ -120,7 +121,7 @@ def execute_run(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
         arms = _start_demo_if_needed(arms, bench, stack)
-        executor = stack.enter_context(LocalExecutor(cfg.executor))
+        executor = stack.enter_context(make_executor(cfg.executor))
         limits = _limits_after_canary(bench, executor, cfg)
         store = ResponseStore(cfg.store.path) if cfg.store.enabled and cfg.store.path else None
         scorer = Scorer(executor, limits, cfg.scoring, run_id=run_dir.name)

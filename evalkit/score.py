@@ -17,7 +17,7 @@ from typing import Any
 
 from evalkit.benchmarks import load_benchmark
 from evalkit.config import ConfigError, RunConfig
-from evalkit.execution import LocalExecutor
+from evalkit.execution import make_executor
 from evalkit.records import TemplateId
 from evalkit.reporting import write_reports
 from evalkit.run import _limits_after_canary, _now, run_meta
@@ -82,7 +82,7 @@ def execute_score(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
         _check_all_lines(cfg.samples, [t.task_id for t in bench.tasks])
     run_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
-        executor = stack.enter_context(LocalExecutor(cfg.executor))
+        executor = stack.enter_context(make_executor(cfg.executor))
         limits = _limits_after_canary(bench, executor, cfg)
         scorer = Scorer(executor, limits, cfg.scoring, run_id=run_dir.name)
         samples = SamplesFile(run_dir / "samples.jsonl")

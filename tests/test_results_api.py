@@ -4,13 +4,22 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 from test_reporting import SCORING, arm_meta, make_two_arm_run, run_meta, sample, write_samples
 
 from evalkit.config import ConfigError, ReportConfig
 from evalkit.records import Status
 from evalkit.reporting import write_reports
-from evalkit.results import SAMPLE_COLUMNS, load_results, load_runs, load_samples
+from evalkit.results import (
+    SAMPLE_COLUMNS,
+    load_results,
+    load_runs,
+    load_samples,
+    load_templates,
+    source_diff,
+    task_pass_rates,
+)
 
 
 @pytest.fixture(scope="module")
@@ -82,3 +91,29 @@ def test_load_results_and_runs(reports_root):
     assert load_runs(reports_root / "runs" / "in_progress").empty
     with pytest.raises(ConfigError, match="no results.json"):
         load_results(reports_root / "runs" / "in_progress")
+
+
+def test_task_pass_rates_pair_arms_task_by_task(reports_root):
+    samples = load_samples(reports_root / "runs" / "run1")
+    rates = task_pass_rates(samples)
+    assert list(rates.columns) == ["A", "B"]
+    assert list(rates.index[:3]) == ["HumanEval/0", "HumanEval/1", "HumanEval/2"]  # natural order
+    assert len(rates) == 10 and rates.index[-1] == "HumanEval/9"
+    assert rates["A"].iloc[:8].eq(1.0).all() and rates.loc["HumanEval/8", "A"] == 0.0
+    assert rates["A"].isna().sum() == 1 and pd.isna(rates.loc["HumanEval/9", "A"])  # all infra_error
+    assert list(rates["B"]) == [1.0] * 4 + [0.0] * 4 + [1.0, 0.0]
+    lenient = task_pass_rates(samples, "lenient_passed")
+    assert lenient.loc["HumanEval/7", "B"] == 1.0 and rates.loc["HumanEval/7", "B"] == 0.0
+
+
+def test_load_templates_and_source_diff(reports_root):
+    templates = load_templates(reports_root)
+    assert list(templates["version"]) == ["1.0.0", "1.1.0"]
+    assert list(templates["runs"]) == [["run0", "run1"], ["run1"]]
+    old, new = templates.iloc[0], templates.iloc[1]
+    assert old["source_text"].startswith("system: You are a coding assistant.")
+    diff = source_diff(old, new)
+    assert diff.startswith("--- mistral/1.0.0\n+++ mistral/1.1.0\n")
+    assert "-system: You are a coding assistant.\n" in diff and "+Return only code.\n" in diff
+    assert source_diff(old, old) == ""
+    assert load_templates(reports_root / "runs" / "in_progress").empty

@@ -135,19 +135,34 @@ def versions(registry: Path, family: str) -> list[str]:
     return sorted(found, key=lambda v: tuple(int(x) for x in v.split(".")))
 
 
-def load_template(registry: Path, family: str, version: str | None = None) -> Template:
-    """Load and validate ``family`` at ``version`` (the newest when None) from ``registry``."""
+def load_template(registry: Path, family: str, version: str | None = None, api: Api | None = None) -> Template:
+    """Load and validate ``family`` at ``version`` from ``registry``.
+
+    With no version, the newest one; given the ``api`` the model is served on, the
+    newest one written for that API (a base model such as Mistral 7B v0.1 has no
+    chat template, so its newest chat version cannot be the default). A version
+    named explicitly must be for that API.
+    """
     registry = Path(registry)
     folder = family_dir(registry, family)
     known = versions(registry, family)
-    if version is None:
-        if not known:
-            raise TemplateError(f"{folder}: no <x.y.z>.yml template versions")
-        version = known[-1]
-    path = folder / f"{version}.yml"
-    if not path.is_file():
-        raise TemplateError(f"{path}: no such template version; {family} has {', '.join(known) or 'none'}")
-    return _load_file(registry, family, version, path)
+    if not known:
+        raise TemplateError(f"{folder}: no <x.y.z>.yml template versions")
+    if version is not None:
+        path = folder / f"{version}.yml"
+        if not path.is_file():
+            raise TemplateError(f"{path}: no such template version; {family} has {', '.join(known)}")
+        template = _load_file(registry, family, version, path)
+        if api is not None and template.api is not api:
+            raise TemplateError(f"{path}: template is for the {template.api.value} API but the model is served "
+                                f"on {api.value}; pick another prompt.version or set model.api")
+        return template
+    for candidate in reversed(known):
+        template = _load_file(registry, family, candidate, folder / f"{candidate}.yml")
+        if api is None or template.api is api:
+            return template
+    raise TemplateError(f"{folder}: no {family} template is for the {api.value} API the model is served on; "
+                        f"set model.api or prompt.version")
 
 
 def _load_file(root: Path, family: str, version: str, path: Path) -> Template:
