@@ -53,6 +53,8 @@ def _first_of_sweeps(overrides: list[str]) -> list[str]:
 
 def _one_line(exc: Exception) -> str:
     text = str(exc)
+    if "Could not load 'hydra/launcher/submitit_" in text:  # conf/hydra/launcher/slurm.yaml extends it
+        return "this Hydra launcher needs the submitit plugin: pip install hydra-submitit-launcher"
     if "Could not find" in text and "Available options" in text:
         lines = text.splitlines()
         missing = lines[0].split("Could not find '", 1)[-1].rstrip("'")

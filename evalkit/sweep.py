@@ -29,34 +29,60 @@ def summarize_sweep(sweep_dir: Path) -> tuple[Path | None, int]:
         if (job_dir / "results.json").is_file():
             finished.append(job_dir)
         elif (job_dir / ".hydra").is_dir():
-            reason = (job_dir / ERROR_FILE).read_text().strip() if (job_dir / ERROR_FILE).is_file() \
-                else "no results.json (the job was stopped or crashed)"
+            reason = (job_dir / ERROR_FILE).read_text().strip().splitlines()[0] \
+                if (job_dir / ERROR_FILE).is_file() else "no results.json (the job was stopped or crashed)"
             failed.append((job_dir, reason))
     out = sweep_dir / "summary"
     out.mkdir(parents=True, exist_ok=True)
     report = compare(finished, out) if finished else None
+    overrides = {d: _overrides(d) for d in finished + [d for d, _ in failed]}
+    common = set.intersection(*(set(o) for o in overrides.values())) if overrides else set()
+    swept = {d: " ".join(o for o in over if o not in common) or "(none)" for d, over in overrides.items()}
     lines = ["# Sweep summary", "", f"{len(finished)} job(s) finished, {len(failed)} failed.", ""]
-    lines += [f"- job `{d.name}`: {_overrides(d)}" for d in finished]
+    if common:
+        lines += [f"Every job: `{' '.join(o for o in next(iter(overrides.values())) if o in common)}`", ""]
+    if finished:
+        lines += _arm_table(finished, swept, out / "comparison.json")
     if failed:
         lines += ["", "## Failed jobs", ""]
-        lines += [f"- job `{d.name}` ({_overrides(d)}): {reason}" for d, reason in failed]
+        lines += [f"- job `{d.name}` (`{swept[d]}`): {reason}" for d, reason in failed]
     if report:
-        lines += ["", f"Comparison report: {report}"]
+        lines += ["", f"Comparison report (every arm of every job): {report}"]
     (out / "summary.md").write_text("\n".join(lines) + "\n")
     return report, len(failed)
+
+
+def _arm_table(finished: list[Path], swept: dict[Path, str], comparison: Path) -> list[str]:
+    """One row per arm of each finished job, named as the comparison report names it."""
+    import json
+
+    arms = {a["arm"]: a for a in json.loads(comparison.read_text()).get("arms", [])} \
+        if comparison.is_file() else {}
+    ks = sorted({int(k) for a in arms.values() for k in a.get("pass_at_k") or {}}) or [1]
+    lines = [f"| job | swept overrides | arm in the report | pass@{ks[0]} | infra errors |",
+             "|---|---|---|---|---|"]
+    for job_dir in finished:
+        for arm in json.loads((job_dir / "results.json").read_text()).get("arms", []):
+            # compare prefixes a label with its job's name only where two jobs share the label
+            name = f"{job_dir.name}/{arm['arm']}" if f"{job_dir.name}/{arm['arm']}" in arms else arm["arm"]
+            value = ((arms.get(name) or arm).get("pass_at_k") or {}).get(str(ks[0])) or {}
+            shown = "n/a" if value.get("value") is None else f"{value['value']:.3f}"
+            errors = (arm.get("verdicts") or {}).get("infra_error", 0)
+            lines.append(f"| {job_dir.name} | `{swept[job_dir]}` | {name} | {shown} | {errors} |")
+    return lines
 
 
 def _job_order(path: Path) -> tuple[int, str]:
     return (int(path.name), "") if path.name.isdigit() else (1 << 30, path.name)
 
 
-def _overrides(job_dir: Path) -> str:
+def _overrides(job_dir: Path) -> list[str]:
     path = job_dir / ".hydra" / "overrides.yaml"
     if not path.is_file():
-        return "?"
+        return []
     import yaml
 
-    return " ".join(yaml.safe_load(path.read_text()) or []) or "(defaults)"
+    return [str(o) for o in yaml.safe_load(path.read_text()) or []]
 
 
 class SweepSummary(Callback):

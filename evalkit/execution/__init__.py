@@ -5,11 +5,26 @@
   (``submit`` -> Future[Verdict], ``run`` streams ``(key, Verdict)``);
   a Verdict's ``duration_s`` is the CPU time the program used, the quantity its limit bounds;
 - ``calibrate(tasks, executor)`` gives per-task CPU limits (cached) and
-  ``canary(tasks, executor, limits)`` the reference solutions that fail.
+  ``canary(tasks, executor, limits)`` the reference solutions that fail;
+- ``make_executor(cfg)`` the executor ``cfg.kind`` names (``local``, or ``ray``
+  for ``RayExecutor``: the same sandbox on every node of a Ray cluster).
 """
 
+from evalkit.config import ConfigError, ExecutorConfig
 from evalkit.execution.calibrate import calibrate, canary
 from evalkit.execution.executor import LocalExecutor
 from evalkit.execution.program import program_for
 
-__all__ = ["LocalExecutor", "calibrate", "canary", "program_for"]
+
+def make_executor(cfg: ExecutorConfig):  # LocalExecutor or RayExecutor: one interface
+    """The executor ``cfg.kind`` names, with LocalExecutor's interface (raises ConfigError)."""
+    if cfg.kind == "local":
+        return LocalExecutor(cfg)
+    if cfg.kind == "ray":
+        from evalkit.execution.ray_executor import RayExecutor  # Ray is optional: imported only when chosen
+
+        return RayExecutor(cfg)
+    raise ConfigError(f"unknown executor.kind {cfg.kind!r}; known: local, ray")
+
+
+__all__ = ["LocalExecutor", "calibrate", "canary", "make_executor", "program_for"]

@@ -18,8 +18,11 @@ ORACLE = "demo-oracle"
 BUGGY = "demo-buggy"
 MODELS = (ORACLE, BUGGY)
 BREAK_SHARE = 0.4
-BREAKAGES = ("off_by_one", "wrong_return", "missing_import", "syntax_error", "infinite_loop",
-             "empty", "prose")
+# How often each breakage is drawn, relative to the others. Infinite loops are
+# rare in real answers, and each one costs a whole CPU limit to execute.
+BREAKAGE_WEIGHTS = {"off_by_one": 4, "wrong_return": 4, "missing_import": 3, "syntax_error": 3,
+                    "infinite_loop": 1, "empty": 2, "prose": 3}
+BREAKAGES = tuple(BREAKAGE_WEIGHTS)
 _MODULES = ("math", "collections", "itertools", "functools", "heapq", "string")
 
 
@@ -32,7 +35,12 @@ def breakage(seed: int | None, task_id: str, index: int) -> str | None:
     """Which way demo-buggy breaks this sample, or None when it answers correctly."""
     if _unit("break", seed, task_id, index) >= BREAK_SHARE:
         return None
-    return BREAKAGES[int(_unit("kind", seed, task_id, index) * len(BREAKAGES))]
+    point = _unit("kind", seed, task_id, index) * sum(BREAKAGE_WEIGHTS.values())
+    for kind, weight in BREAKAGE_WEIGHTS.items():
+        point -= weight
+        if point < 0:
+            return kind
+    return BREAKAGES[-1]
 
 
 def _indent(code: str) -> str:
