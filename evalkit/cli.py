@@ -137,7 +137,8 @@ def _report(args: list[str], verbose: bool) -> int:
 
 def _prompts(args: list[str], verbose: bool) -> int:
     if not args or args[0] not in ("render", "lint"):
-        return fail("usage: evalkit prompts render [OVERRIDES] task=ID | evalkit prompts lint [--registry PATH]")
+        return fail("usage: evalkit prompts render [OVERRIDES] task=ID | "
+                    "evalkit prompts lint [--registry PATH]")
 
     def go() -> int:
         from evalkit import hydra_app

@@ -231,8 +231,8 @@ def _arms(cfg: dict[str, Any]) -> tuple[ArmConfig, ...]:
     base_model, base_prompt = cfg["model"], cfg["prompt"]
     entries = cfg.get("arms") or [{}]
     arms, labels = [], set()
-    for entry in entries:
-        entry = dict(entry or {})
+    for raw_entry in entries:
+        entry = dict(raw_entry or {})
         model = entry.pop("model", None)
         if isinstance(model, str):
             model_dict = load_model_preset(model)
@@ -243,7 +243,8 @@ def _arms(cfg: dict[str, Any]) -> tuple[ArmConfig, ...]:
         prompt_dict = _merge(base_prompt, entry.pop("prompt", None) or {})
         label = entry.pop("label", None)
         if entry:
-            raise ConfigError(f"unknown key in arms: {sorted(entry)[0]}; arms take label, model, prompt, params")
+            raise ConfigError(f"unknown key in arms: {sorted(entry)[0]}; "
+                              "arms take label, model, prompt, params")
         model_cfg = model_config(model_dict)
         prompt_cfg = prompt_config(prompt_dict, model_cfg.family)
         label = label or _default_label(model_cfg, prompt_cfg)

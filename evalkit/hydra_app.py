@@ -20,7 +20,6 @@ from omegaconf import DictConfig
 
 from evalkit.config import CONF_DIR, ConfigError, GateConfig, apply_air_gap, run_config
 
-
 # Hydra's own flags that take a value (`--cfg job`); they are not overrides.
 _FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
                      "--config-dir", "-cd", "--info", "--shell-completion", "-sc", "--experimental-rerun"}
@@ -258,7 +257,8 @@ def prompts_render(args: list[str]) -> int:
             rendered = prompts.render(template, by_id[tid], fold_system=arm.prompt.fold_system)
             rendered = dataclasses.replace(rendered, params=sampling_params(rendered.params, arm.model))
             body = prompts.describe_request(rendered, arm.model.name)
-            print(f"# arm {arm.label}: template {template.family} {template.version} sha256 {template.sha256}")
+            print(f"# arm {arm.label}: template {template.family} {template.version} "
+                  f"sha256 {template.sha256}")
             print(json.dumps(body, indent=2, ensure_ascii=False))
     return 0
 

@@ -105,7 +105,8 @@ async def _one_task(arm: PreparedArm, task: Task, client: ModelClient, cfg: RunC
                     samples: SamplesFile, bars: tuple[tqdm, tqdm]) -> None:
     prompt = arm.prompts[task.task_id]
     generations = await client.generate(prompt, cfg.n_samples, cfg.seed)
-    generations = [g for g in generations if (arm.config.label, task.task_id, g.sample_index) not in samples.done]
+    label = arm.config.label
+    generations = [g for g in generations if (label, task.task_id, g.sample_index) not in samples.done]
     bars[0].update(len(generations))
     bars[0].set_postfix_str(f"concurrency={client.limit}", refresh=False)
     rows = await scorer.score_generations(arm.config, arm.template, prompt, task, generations)
@@ -140,10 +141,11 @@ def _start_demo_if_needed(arms: list[PreparedArm], bench: Benchmark,
     demo = stack.enter_context(DemoServer(bench.tasks))
     out = []
     for arm in arms:
-        if not arm.config.model.base_url:
-            model = dataclasses.replace(arm.config.model, base_url=demo.base_url)
-            arm = dataclasses.replace(arm, config=dataclasses.replace(arm.config, model=model))
-        out.append(arm)
+        if arm.config.model.base_url:
+            out.append(arm)
+            continue
+        model = dataclasses.replace(arm.config.model, base_url=demo.base_url)
+        out.append(dataclasses.replace(arm, config=dataclasses.replace(arm.config, model=model)))
     return out
 
 

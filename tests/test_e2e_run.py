@@ -93,7 +93,8 @@ def test_closed_port_exits_2_naming_the_endpoint(tmp_path):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     # the port is closed now: nothing listens on it
-    proc = run_evalkit("run", "model=mixtral", f"model.base_url=http://127.0.0.1:{port}/v1", "model.max_retries=0",
+    proc = run_evalkit("run", "model=mixtral", f"model.base_url=http://127.0.0.1:{port}/v1",
+                       "model.max_retries=0",
                        "dataset.limit=2", "n_samples=1", f"hydra.run.dir={tmp_path / 'run'}",
                        f"store.path={tmp_path / 'store.sqlite'}", f"executor.cache_dir={tmp_path / 'cache'}")
     assert proc.returncode == 2, proc.stderr[-2000:]

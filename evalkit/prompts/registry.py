@@ -135,7 +135,8 @@ def versions(registry: Path, family: str) -> list[str]:
     return sorted(found, key=lambda v: tuple(int(x) for x in v.split(".")))
 
 
-def load_template(registry: Path, family: str, version: str | None = None, api: Api | None = None) -> Template:
+def load_template(registry: Path, family: str, version: str | None = None,
+                  api: Api | None = None) -> Template:
     """Load and validate ``family`` at ``version`` from ``registry``.
 
     With no version, the newest one; given the ``api`` the model is served on, the
@@ -154,8 +155,8 @@ def load_template(registry: Path, family: str, version: str | None = None, api: 
             raise TemplateError(f"{path}: no such template version; {family} has {', '.join(known)}")
         template = _load_file(registry, family, version, path)
         if api is not None and template.api is not api:
-            raise TemplateError(f"{path}: template is for the {template.api.value} API but the model is served "
-                                f"on {api.value}; pick another prompt.version or set model.api")
+            raise TemplateError(f"{path}: template is for the {template.api.value} API but the model is "
+                                f"served on {api.value}; pick another prompt.version or set model.api")
         return template
     for candidate in reversed(known):
         template = _load_file(registry, family, candidate, folder / f"{candidate}.yml")
