@@ -92,7 +92,7 @@ class ExecutorConfig:
 
     kind: str = "local"
     workers: int | None = None
-    timeout_s: float = 3.0
+    timeout_s: float = 1.0
     timeout_factor: float = 10.0
     wall_factor: float = 3.0
     memory_mb: int = 1024

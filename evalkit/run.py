@@ -52,12 +52,17 @@ def prepare_arm(arm: ArmConfig, tasks: tuple[Task, ...]) -> PreparedArm:
     return PreparedArm(config=arm, template=template, prompts=rendered)
 
 
+def run_id_of(run_dir: Path) -> str:
+    """A run's id: its directory's name, with the sweep's for a sweep job (whose dirs are 0, 1, ...)."""
+    return f"{run_dir.parent.name}-{run_dir.name}" if run_dir.name.isdigit() else run_dir.name
+
+
 def run_meta(run_id: str, bench: Benchmark, arms: list[PreparedArm], isolation: str) -> dict[str, Any]:
     """results.json's top-level fields and each arm's identity, written before the first sample."""
     registries = {arm.config.prompt.registry for arm in arms}
     return {
         "run_id": run_id,
-        "started_at": _now(),
+        "started_at": utc_now(),
         "finished_at": None,
         "evalkit_version": evalkit.__version__,
         "prompts_commit": _git_commit(next(iter(registries))) if len(registries) == 1 else None,
@@ -123,14 +128,14 @@ def execute_run(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
     with contextlib.ExitStack() as stack:
         arms = _start_demo_if_needed(arms, bench, stack)
         executor = stack.enter_context(make_executor(cfg.executor))
-        limits = _limits_after_canary(bench, executor, cfg)
+        limits = limits_after_canary(bench, executor, cfg)
         store = ResponseStore(cfg.store.path) if cfg.store.enabled and cfg.store.path else None
-        scorer = Scorer(executor, limits, cfg.scoring, run_id=run_dir.name)
-        meta = run_meta(run_dir.name, bench, arms, executor.isolation)
+        scorer = Scorer(executor, limits, cfg.scoring, run_id=run_id_of(run_dir))
+        meta = run_meta(run_id_of(run_dir), bench, arms, executor.isolation)
         samples = SamplesFile(run_dir / "samples.jsonl")
         stack.callback(samples.close)
         asyncio.run(_generate_all(cfg, arms, bench.tasks, scorer, samples, store))
-    meta["finished_at"] = _now()
+    meta["finished_at"] = utc_now()
     return write_reports(run_dir, meta, cfg.scoring, cfg.report)
 
 
@@ -149,7 +154,11 @@ def _start_demo_if_needed(arms: list[PreparedArm], bench: Benchmark,
     return out
 
 
-def _limits_after_canary(bench: Benchmark, executor: LocalExecutor, cfg: RunConfig) -> dict[str, float]:
+def limits_after_canary(bench: Benchmark, executor: LocalExecutor, cfg: RunConfig) -> dict[str, float]:
+    """Per-task CPU limits; with executor.canary, stop (exit 2) when a reference solution fails here.
+
+    A sandbox that breaks correct code would otherwise report a silent all-fail run.
+    """
     limits = calibrate(list(bench.tasks), executor)
     if cfg.executor.canary:
         failing = canary(list(bench.tasks), executor, limits)
@@ -157,13 +166,14 @@ def _limits_after_canary(bench: Benchmark, executor: LocalExecutor, cfg: RunConf
             names = ", ".join(f"{tid} ({v.status.value}: {v.detail[:60]})" for tid, v in failing[:3])
             raise ConfigError(
                 f"canary: {len(failing)} reference solution(s) fail in this sandbox: {names}; "
-                "the executor's limits or isolation are breaking correct code (try executor.memory_mb=2048 "
-                "or executor.network=none), or the dataset's tests are wrong"
+                "correct code does not run here (a missing runtime such as node, or limits: try "
+                "executor.memory_mb=2048 or executor.network=none), or the dataset's tests are wrong"
             )
     return limits
 
 
-def _now() -> str:
+def utc_now() -> str:
+    """The current time as results.json records it."""
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 

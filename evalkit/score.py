@@ -20,7 +20,7 @@ from evalkit.config import ConfigError, RunConfig
 from evalkit.execution import make_executor
 from evalkit.records import TemplateId
 from evalkit.reporting import write_reports
-from evalkit.run import _limits_after_canary, _now, run_meta
+from evalkit.run import limits_after_canary, run_id_of, run_meta, utc_now
 from evalkit.samples import SamplesFile, read_score_input
 from evalkit.scoring import Scorer
 
@@ -83,11 +83,11 @@ def execute_score(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
     run_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.ExitStack() as stack:
         executor = stack.enter_context(make_executor(cfg.executor))
-        limits = _limits_after_canary(bench, executor, cfg)
-        scorer = Scorer(executor, limits, cfg.scoring, run_id=run_dir.name)
+        limits = limits_after_canary(bench, executor, cfg)
+        scorer = Scorer(executor, limits, cfg.scoring, run_id=run_id_of(run_dir))
         samples = SamplesFile(run_dir / "samples.jsonl")
         stack.callback(samples.close)
-        meta = run_meta(run_dir.name, bench, [], executor.isolation)
+        meta = run_meta(run_id_of(run_dir), bench, [], executor.isolation)
         in_flight = 8 * (cfg.executor.workers or 2)
         arms, errors = asyncio.run(_score_lines(cfg.samples, scorer, {t.task_id: t for t in bench.tasks},
                                                 samples, in_flight))
@@ -97,7 +97,7 @@ def execute_score(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
         print(f"evalkit: ... and {len(errors) - 20} more malformed lines", file=sys.stderr)
     if not arms:
         raise ConfigError(f"{cfg.samples}: no valid sample lines ({len(errors)} malformed)")
-    meta["finished_at"] = _now()
+    meta["finished_at"] = utc_now()
     meta["samples_file"] = {"path": str(cfg.samples), "malformed_lines": len(errors)}
     meta["arms_meta"] = {
         label: {"model": info["model"], "synthetic": False,

@@ -51,6 +51,7 @@ def _local_jsonl(default: Path | None) -> Callable[[DatasetConfig], tuple[str, N
 REGISTRY: dict[str, _Source] = {
     "humaneval": _Source(_humaneval_rows, humaneval.to_task, humaneval.REQUIRED),
     "instruct_python": _Source(_local_jsonl(DATASETS_DIR / "instruct_python.jsonl"), jsonl.to_task),
+    "instruct_javascript": _Source(_local_jsonl(DATASETS_DIR / "instruct_javascript.jsonl"), jsonl.to_task),
     "jsonl": _Source(_local_jsonl(None), jsonl.to_task),
     "mbpp": _Source(mbpp.read, mbpp.to_task),
 }

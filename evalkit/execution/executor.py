@@ -48,7 +48,8 @@ class _Worker:
         self.isolation = str(self._receive().get("isolation", "unknown"))
 
     def execute(self, program: Program) -> dict:
-        data = json.dumps({"source": program.source, "limit": program.timeout_s}).encode()
+        data = json.dumps({"source": program.source, "limit": program.timeout_s,
+                           "language": program.language}).encode()
         self.proc.stdin.write(struct.pack(">I", len(data)) + data)
         self.proc.stdin.flush()
         return self._receive()
@@ -131,7 +132,8 @@ class LocalExecutor:
         """Queue a program; the Future resolves to its Verdict."""
         if not self.cfg.share_identical:
             return self._enqueue(program)
-        digest = hashlib.blake2b(f"{program.timeout_s}\0{program.source}".encode(), digest_size=16).digest()
+        digest = hashlib.blake2b(f"{program.language}\0{program.timeout_s}\0{program.source}".encode(),
+                                 digest_size=16).digest()
         with self._lock:
             future = self._shared.get(digest)
             if future is None:

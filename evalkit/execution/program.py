@@ -11,7 +11,11 @@ def program_for(task: Task, code: str, key: str, timeout_s: float) -> Program:
     ``code`` is the whole program under test (prompt + completion, or an EvalPlus
     solution). The executor reports ``passed`` only when ``check`` returned and
     the runner sent its positive end-of-tests signal, so nothing in ``code`` can
-    pass by exiting early.
+    pass by exiting early. JavaScript tasks (``language == "javascript"``) are
+    run by node with the same protocol.
     """
-    source = f"{code}\n{task.tests}\n\ncheck({task.entry_point})\n"
+    if task.language == "javascript":  # run by node: zygote.NODE_RUNNER
+        source = f"{code}\n{task.tests}\ncheck({task.entry_point});\n"
+    else:
+        source = f"{code}\n{task.tests}\n\ncheck({task.entry_point})\n"
     return Program(key=key, source=source, language=task.language, timeout_s=timeout_s)

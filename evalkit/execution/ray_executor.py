@@ -135,7 +135,8 @@ class RayExecutor:
         """Send a program to the least busy actor; the Future resolves to its Verdict."""
         if not self.cfg.share_identical:
             return self._dispatch(program)
-        digest = hashlib.blake2b(f"{program.timeout_s}\0{program.source}".encode(), digest_size=16).digest()
+        digest = hashlib.blake2b(f"{program.language}\0{program.timeout_s}\0{program.source}".encode(),
+                                 digest_size=16).digest()
         with self._lock:
             future = self._shared.get(digest)
             if future is not None:

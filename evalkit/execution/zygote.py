@@ -11,6 +11,12 @@ A program passes only on a positive signal: after ``exec`` of the whole source
 (code, tests, ``check(...)``) returns in the original child process, the runner
 writes a per-program random token to a dedicated pipe. Any early exit, signal or
 exception leaves the token unwritten.
+
+JavaScript programs (request ``"language": "javascript"``) get the same fork,
+setup and limits, then the child execs node (found once at worker start) on a
+small runner, NODE_RUNNER, that loads the program from a file in the child's
+work dir and writes the same result lines; the token reaches the runner through
+a pipe it reads and closes before the program starts.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ import signal
 import struct
 import sys
 import time
+import types
 
 import isolation  # the sibling module; the worker puts this folder on sys.path
 
@@ -36,6 +43,37 @@ READ_CHUNK = 1 << 16
 MAX_REPORT = 1 << 16
 EXIT_INFRA = 111
 EXIT_LOST = 112
+TOKEN_FD = 4
+NODE_RESERVE_MB = 1024
+"""Address space node gets beyond memory_mb: V8 reserves ~700 MB of virtual memory at
+start (code range, heap cages) whatever the heap size, so RLIMIT_AS = memory_mb alone
+aborts node before it runs anything. The JS heap itself is bounded by
+--max-old-space-size=memory_mb, processes and threads by RLIMIT_NPROC / the pids cgroup."""
+NODE_RUNNER = r"""'use strict';
+const fs = require('fs'), path = require('path'), vm = require('vm');
+const writeSync = fs.writeSync, exit = (process.reallyExit || process.exit).bind(process);
+const buf = Buffer.alloc(64), token = buf.toString('latin1', 0, fs.readSync(4, buf, 0, 64, null));
+fs.closeSync(4);
+function report(kind, err) {
+  let name = 'Exception', message = '<unprintable>';
+  try {
+    const isErr = err !== null && (typeof err === 'object' || typeof err === 'function');
+    name = isErr && err.code === 'ERR_ASSERTION' ? 'AssertionError'
+      : isErr && typeof err.name === 'string' ? err.name : 'Exception';
+    message = String(isErr && 'message' in err ? err.message : err).slice(0, 2000);
+    message = message.split('\\').join('\\\\').split('\n').join('\\n');
+  } catch (e) { /* a hostile error object must not hide the verdict */ }
+  writeSync(3, kind + name + '\t' + message + '\n');
+}
+const file = path.resolve('solution.js');
+try {  // compiled as require does (CommonJS wrapper): a syntax error, not one thrown at run time
+  const params = ['exports', 'require', 'module', '__filename', '__dirname'];
+  vm.compileFunction(fs.readFileSync(file, 'utf8'), params, {filename: file});
+} catch (err) { report('S', err); exit(0); }
+try { require(file); } catch (err) { report('E', err); exit(1); }
+writeSync(3, 'P' + token + '\n');
+exit(0);
+"""
 
 
 def _minimal_env(workdir: str) -> dict[str, str]:
@@ -46,7 +84,8 @@ def _minimal_env(workdir: str) -> dict[str, str]:
 def _set_limits(cfg: dict, limit: float) -> None:
     cpu = max(1, math.ceil(limit))
     mb = 1 << 20
-    limits = [(resource.RLIMIT_CPU, cpu, cpu + 1), (resource.RLIMIT_AS, cfg["memory_mb"] * mb, None),
+    address_mb = cfg.get("address_mb", cfg["memory_mb"])  # more for node: see NODE_RESERVE_MB
+    limits = [(resource.RLIMIT_CPU, cpu, cpu + 1), (resource.RLIMIT_AS, address_mb * mb, None),
               (resource.RLIMIT_NPROC, cfg["max_processes"], None),
               (resource.RLIMIT_FSIZE, cfg["max_file_mb"] * mb, None),
               (resource.RLIMIT_NOFILE, cfg["max_open_files"], None), (resource.RLIMIT_CORE, 0, None)]
@@ -77,11 +116,16 @@ def _describe(exc: BaseException) -> tuple[str, str]:
         return "Exception", "<unprintable>"
 
 
-def _child(cfg: dict, source: str, limit: float, token: bytes, fds: tuple[int, int, str]) -> None:
+def _child(cfg: dict, source: str, limit: float, token: bytes, fds: tuple[int, int, str],
+           language: str = "python") -> None:
     """Runs in the forked child; never returns, whatever the program does."""
     exit_ = os._exit  # bound now: the program may replace os._exit
     try:
+        if language == "javascript":
+            cfg = dict(cfg, address_mb=cfg["memory_mb"] + NODE_RESERVE_MB)
         _prepare(cfg, limit, fds)
+        if language == "javascript":
+            _exec_node(cfg, source, token)
     except BaseException as exc:  # our side failed: never blame the program
         try:
             _report("I", *_describe(exc))
@@ -91,6 +135,23 @@ def _child(cfg: dict, source: str, limit: float, token: bytes, fds: tuple[int, i
         _run_program(source, token, os.write, exit_)
     finally:
         exit_(EXIT_LOST)
+
+
+def _exec_node(cfg: dict, source: str, token: bytes) -> None:
+    """Replace this child by node running NODE_RUNNER on the program, written to solution.js."""
+    with open("solution.js", "w", encoding="utf-8") as fh:
+        fh.write(source)
+    r_tok, w_tok = os.pipe()
+    os.write(w_tok, token)
+    os.close(w_tok)
+    if r_tok != TOKEN_FD:  # usually equal: fds above RESULT_FD were all closed in _prepare
+        os.dup2(r_tok, TOKEN_FD)
+        os.close(r_tok)
+    os.set_inheritable(TOKEN_FD, True)  # the runner reads and closes it before the program runs
+    # --v8-pool-size=1: fewer threads against the process limits; --random-seed: Math.random
+    # repeats between runs (as PYTHONHASHSEED and random.seed do for Python).
+    os.execv(cfg["node"], [cfg["node"], f"--max-old-space-size={cfg['memory_mb']}", "--v8-pool-size=1",
+                           "--random-seed=1", "-e", NODE_RUNNER])
 
 
 def _prepare(cfg: dict, limit: float, fds: tuple[int, int, str]) -> None:
@@ -116,12 +177,17 @@ def _prepare(cfg: dict, limit: float, fds: tuple[int, int, str]) -> None:
 def _run_program(source: str, token: bytes, write, exit_) -> None:
     my_pid = os.getpid()
     try:
-        code = compile(source, "solution.py", "exec")
+        # dont_inherit: this file's `from __future__ import annotations` must not leak into the program
+        code = compile(source, "solution.py", "exec", dont_inherit=True)
     except (SyntaxError, ValueError) as exc:  # ValueError: null bytes in source
         _report("S", *_describe(exc))
         exit_(0)
     try:
-        exec(code, {"__name__": "solution", "__builtins__": builtins})  # noqa: S102 - isolated child
+        # A real module in sys.modules: dataclasses, pickle and typing look the program's module up there.
+        module = types.ModuleType("solution")
+        module.__dict__["__builtins__"] = builtins
+        sys.modules["solution"] = module
+        exec(code, module.__dict__)  # noqa: S102 - isolated child
     except BaseException as exc:
         _report("E", *_describe(exc))
         exit_(1)
@@ -209,8 +275,12 @@ def _clean_scratch() -> None:
                 pass
 
 
-def run_one(cfg: dict, source: str, limit: float) -> dict:
+def run_one(cfg: dict, source: str, limit: float, language: str = "python") -> dict:
     """Execute one program in a forked child and return its verdict as a dict."""
+    if language not in ("python", "javascript"):
+        return {"status": "infra_error", "detail": f"no runner for language {language!r}", "cpu": 0.0}
+    if language == "javascript" and not cfg.get("node"):
+        return {"status": "infra_error", "detail": "node is not installed", "cpu": 0.0}
     workdir = os.path.join(SCRATCH, f"run-{os.urandom(6).hex()}")
     os.mkdir(workdir, 0o700)
     r_out, w_out = os.pipe()
@@ -218,7 +288,7 @@ def run_one(cfg: dict, source: str, limit: float) -> dict:
     token = os.urandom(16).hex().encode()
     pid = os.fork()
     if pid == 0:
-        _child(cfg, source, limit, token, (w_out, w_res, workdir))
+        _child(cfg, source, limit, token, (w_out, w_res, workdir), language)
     os.close(w_out)
     os.close(w_res)
     try:
@@ -327,6 +397,7 @@ def _send(fd: int, obj: dict) -> None:
 def main() -> None:
     """Isolate, say hello with the tier, then serve requests until stdin closes."""
     cfg = json.loads(sys.argv[1])
+    cfg["node"] = shutil.which("node")  # once, before the filesystem is locked; None: JS is infra_error
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a program signalling PID 1 must not stop us
     _preload(cfg.get("preload", ()))
     try:
@@ -346,7 +417,8 @@ def main() -> None:
         except EOFError:
             break
         try:
-            verdict = run_one(cfg, request["source"], float(request["limit"]))
+            verdict = run_one(cfg, request["source"], float(request["limit"]),
+                              request.get("language", "python"))
         except Exception as exc:  # noqa: BLE001 - reported as infra_error, worker keeps serving
             verdict = {"status": "infra_error", "detail": f"{type(exc).__name__}: {exc}", "cpu": 0.0}
         _send(outp, verdict)

@@ -60,14 +60,15 @@ def _off_by_one(code: str) -> str:
     return code.replace("return ", "return 1 + ", 1)
 
 
-def _wrong_return(code: str) -> str:
+def _wrong_return(code: str, language: str = "python") -> str:
+    nothing = "return null;" if language == "javascript" else "return None"
     lines = code.splitlines()
     for i in range(len(lines) - 1, -1, -1):
         stripped = lines[i].lstrip()
         if stripped.startswith("return"):
-            lines[i] = lines[i][: len(lines[i]) - len(stripped)] + "return None"
+            lines[i] = lines[i][: len(lines[i]) - len(stripped)] + nothing
             return "\n".join(lines)
-    return code.rstrip() + "\n" + _indent(code) + "return None"
+    return code.rstrip() + "\n" + _indent(code) + nothing
 
 
 def _missing_import(code: str, prompt: str) -> str:
@@ -92,29 +93,30 @@ def break_answer(kind: str, task: Task) -> str:
         return ""
     if kind == "prose":
         return (f"Here is the implementation of `{task.entry_point}`:\n\n"
-                f"```python\n{task.prompt}{code}\n```\n\n"
+                f"```{task.language}\n{task.prompt}{code}\n```\n\n"
                 "It handles the edge cases described in the docstring.")
     if kind == "off_by_one":
         code = _off_by_one(code)
     elif kind == "wrong_return":
-        code = _wrong_return(code)
+        code = _wrong_return(code, task.language)
     elif kind == "missing_import":
         code = _missing_import(code, task.prompt)
     elif kind == "syntax_error":
         code = _syntax_error(code)
     elif kind == "infinite_loop":
-        code = f"{_indent(code)}while True: pass\n{code}"
-    return fence(task.prompt + code)
+        loop = "while (true) {}" if task.language == "javascript" else "while True: pass"
+        code = f"{_indent(code)}{loop}\n{code}"
+    return fence(task.prompt + code, task.language)
 
 
-def fence(code: str) -> str:
-    """Code as a chat model answers it: inside a python markdown fence."""
-    return "```python\n" + code + "\n```"
+def fence(code: str, language: str = "python") -> str:
+    """Code as a chat model answers it: inside a markdown fence tagged with the task's language."""
+    return f"```{language}\n" + code + "\n```"
 
 
 def answer(model: str, task: Task, seed: int | None, index: int) -> str:
     """The full answer text of a demo model for one sample."""
-    correct = fence(task.prompt + task.reference.rstrip())
+    correct = fence(task.prompt + task.reference.rstrip(), task.language)
     if model == ORACLE:
         return correct
     kind = breakage(seed, task.task_id, index)

@@ -22,8 +22,26 @@ def lenient_extract(raw: str) -> str:
     return raw
 
 
-def _top_level_def(name: str) -> re.Pattern[str]:
-    return re.compile(rf"^(?:async[ \t]+)?def[ \t]+{re.escape(name)}[ \t]*\(", flags=re.MULTILINE)
+def _top_level_def(name: str, language: str = "python") -> re.Pattern[str] | None:
+    """Where ``name`` is defined at top level, for the languages whose definitions we recognise."""
+    name = re.escape(name)
+    if language == "python":
+        return re.compile(rf"^(?:async[ \t]+)?def[ \t]+{name}[ \t]*\(", flags=re.MULTILINE)
+    if language == "javascript":
+        return re.compile(rf"^(?:export[ \t]+)?(?:(?:async[ \t]+)?function\b[ \t]*\*?[ \t]*{name}[ \t]*\("
+                          rf"|class[ \t]+{name}\b)", flags=re.MULTILINE)
+    return None
+
+
+_JS_ONE_LINE_DECLARATION = re.compile(r"^(?:const|let|var|import)\b[^\n]*;[ \t]*$")
+
+
+def _without_repeated_declarations(head: str, body: str) -> str:
+    """JavaScript refuses a second ``const``/``let``/``import`` of a name (a SyntaxError where Python
+    just re-imports): drop the head's one-line top-level declarations that the answer repeats verbatim."""
+    repeated = {line.rstrip() for line in body.split("\n") if _JS_ONE_LINE_DECLARATION.match(line)}
+    kept = [line for line in head.split("\n") if line.rstrip() not in repeated]
+    return "\n".join(kept)
 
 
 def _starts_with_prefix(body: str, prefix: str) -> bool:
@@ -38,9 +56,11 @@ def assemble(task: Task, answer: str) -> str:
 
     - an empty answer stays empty (the caller scores it ``empty``);
     - an answer that repeats the whole prefix is already the whole program;
-    - a Python answer that defines the entry point at top level replaces the
-      prefix's definition: the prefix's lines before that definition (imports,
-      helpers) are kept, then the answer;
+    - a Python or JavaScript answer that defines the entry point at top level
+      (``def name(``; ``function name(`` or ``class name``) replaces the prefix's
+      definition: the prefix's lines before that definition (imports, helpers)
+      are kept, then the answer; for JavaScript, one-line declarations of the
+      prefix that the answer repeats (``const fs = require('fs');``) are kept once;
     - otherwise the answer continues the prefix.
     """
     if not answer.strip():
@@ -49,12 +69,13 @@ def assemble(task: Task, answer: str) -> str:
     body = answer.lstrip("\n")
     if _starts_with_prefix(body, prefix):
         return body
-    if task.language == "python" and task.entry_point:
-        pattern = _top_level_def(task.entry_point)
-        if pattern.search(body):
-            starts = [m.start() for m in pattern.finditer(prefix)]
-            head = prefix[:starts[-1]] if starts else prefix
-            if head and not head.endswith("\n"):
-                head += "\n"
-            return head + body
+    pattern = _top_level_def(task.entry_point, task.language) if task.entry_point else None
+    if pattern is not None and pattern.search(body):
+        starts = [m.start() for m in pattern.finditer(prefix)]
+        head = prefix[:starts[-1]] if starts else prefix
+        if task.language == "javascript":
+            head = _without_repeated_declarations(head, body)
+        if head and not head.endswith("\n"):
+            head += "\n"
+        return head + body
     return prefix + answer

@@ -5,10 +5,9 @@ order, as `sacrebleu.sentence_bleu`) divided by 100 so every similarity metric
 shares the [0, 1] scale.
 """
 
+import datasets
 import evaluate
 from sacrebleu.metrics import BLEU
-
-import datasets
 
 _DESCRIPTION = "Sentence-level BLEU (sacrebleu) / 100 of each prediction against its reference."
 _KWARGS = "predictions: list of str; references: list of str. Returns {'scores': list of float}."

@@ -3,10 +3,9 @@
 sacrebleu's chrF (character 6-grams, beta 2) divided by 100.
 """
 
+import datasets
 import evaluate
 from sacrebleu.metrics import CHRF
-
-import datasets
 
 _DESCRIPTION = "Sentence-level chrF (sacrebleu) / 100 of each prediction against its reference."
 _KWARGS = "predictions: list of str; references: list of str. Returns {'scores': list of float}."

@@ -7,10 +7,9 @@ An empty or whitespace-only prediction scores 0.0 without calling the parser.
 
 import logging
 
+import datasets
 import evaluate
 from codebleu import calc_codebleu
-
-import datasets
 
 _DESCRIPTION = "CodeBLEU in [0, 1] of each prediction against its reference (codebleu package)."
 _KWARGS = (

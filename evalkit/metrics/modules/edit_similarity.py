@@ -4,10 +4,9 @@
 rapidfuzz; two empty strings score 1.0.
 """
 
+import datasets
 import evaluate
 from rapidfuzz.distance import Levenshtein
-
-import datasets
 
 _DESCRIPTION = "Normalised Levenshtein similarity in [0, 1] between prediction and reference (rapidfuzz)."
 _KWARGS = "predictions: list of str; references: list of str. Returns {'scores': list of float}."

@@ -5,10 +5,9 @@ download is attempted). sentence-transformers is imported when computing, so the
 module loads without it and the error names what is missing.
 """
 
+import datasets
 import evaluate
 import numpy as np
-
-import datasets
 
 _DESCRIPTION = "Cosine similarity of prediction and reference embeddings (local sentence-transformers model)."
 _KWARGS = (

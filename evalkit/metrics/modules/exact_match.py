@@ -11,9 +11,8 @@ literals are normalised too: a deliberate, rare false positive).
 
 import re
 
-import evaluate
-
 import datasets
+import evaluate
 
 _DESCRIPTION = "1.0 when prediction and reference are equal after whitespace normalisation, else 0.0."
 _KWARGS = "predictions: list of str; references: list of str. Returns {'scores': list of float}."

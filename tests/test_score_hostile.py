@@ -1,0 +1,76 @@
+"""The hostile programs through the real `evalkit score` command, as a user would feed them.
+
+The executor tests check each program alone; here all of them go in one samples file
+through the whole command: each gets its verdict, the command finishes in bounded
+time, and nothing outside the sandbox is touched.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+from evalkit.config import ExecutorConfig
+from evalkit.execution import LocalExecutor
+from tests.conftest import REPO, run_evalkit
+from tests.hostile_programs import HOSTILE, SENTINEL, render
+from tests.test_execution_hostile import _Listener, containment_problem
+
+CFG = ExecutorConfig(workers=2, timeout_s=1.0, memory_mb=512, max_processes=32, share_identical=False)
+
+
+def test_hostile_samples_file_scores_with_the_right_verdicts(tmp_path):
+    with LocalExecutor(CFG) as ex:
+        problem = containment_problem(ex)
+    # Without verified containment, the programs that could harm the machine stay out (loudly).
+    chosen = [h for h in HOSTILE if not (h.contained and problem)]
+    if problem:
+        print(f"!!! {len(HOSTILE) - len(chosen)} contained programs NOT RUN: {problem}")
+    # Outside the sandbox's private /tmp, so that the programs see these paths (read-only).
+    base = REPO / "reports" / f".hostile-score-{os.getpid()}"
+    outside = base / "outside"
+    outside.mkdir(parents=True)
+    victim = base / "victim.txt"
+    victim.write_text("keep me")
+    listener = _Listener()
+    samples = tmp_path / "hostile.jsonl"
+    with samples.open("w") as fh:
+        for hostile in chosen:
+            completion = render(hostile, listener.port, str(victim), str(outside))
+            row = {"task_id": "HumanEval/0", "completion": completion, "arm": hostile.name}
+            fh.write(json.dumps(row) + "\n")
+        fh.write("{not json\n")  # a malformed line is reported by number; the rest still score
+    start = time.monotonic()
+    try:
+        proc = run_evalkit("score", f"samples={samples}", "dataset.task_ids=[HumanEval/0]",
+                           "executor.share_identical=false", "executor.memory_mb=512",
+                           "executor.max_processes=32", f"hydra.run.dir={tmp_path / 'run'}",
+                           f"executor.cache_dir={tmp_path / 'cache'}",
+                           env={"EVALKIT_TEST_API_KEY": SENTINEL}, timeout=600)
+    finally:
+        listener.close()
+        victim_text = victim.read_text()
+        outside_files = list(outside.iterdir())
+        shutil.rmtree(base)
+    elapsed = time.monotonic() - start
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert f"{samples}:{len(chosen) + 1}" in proc.stderr  # the malformed line, by number
+    rows = map(json.loads, (tmp_path / "run" / "samples.jsonl").open())
+    verdicts = {row["arm"]: row["verdict"] for row in rows}
+    wrong = {h.name: verdicts.get(h.name) for h in chosen
+             if verdicts.get(h.name, {}).get("status") != h.expected.value}
+    assert wrong == {}
+    # Bounded: every program is held to its CPU limit or the wall backstop, two at a time.
+    assert elapsed < 60 + len(chosen) * CFG.timeout_s * CFG.wall_factor / 2
+    assert victim_text == "keep me"
+    assert outside_files == []
+    assert listener.accepted == 0
+    # The program that hunts for the key holds its value in its own source; what it could
+    # report back (verdict details with its output) must not.
+    assert all(SENTINEL not in v["detail"] for v in verdicts.values())
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert "netns" in results["host"]["isolation"] or problem
+    assert Path(tmp_path / "run" / "report.html").is_file()
