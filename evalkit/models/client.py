@@ -161,7 +161,9 @@ class ModelClient:
 
     async def _send(self, body: dict[str, Any]) -> tuple[list[Choice], tuple[int, int], float]:
         """POST with retries: (choices, (prompt_tokens, completion_tokens), latency_s) or Failure."""
-        path = "/chat/completions" if self._chat else "/completions"
+        # The template decides the API (a chat body has messages, a completions body a prompt).
+        chat = "messages" in body
+        path = "/chat/completions" if chat else "/completions"
         attempt = 0
         while True:
             epoch = await self.limiter.acquire()
@@ -169,7 +171,7 @@ class ModelClient:
             try:
                 self.stats.requests += 1
                 response = await self._oa.post(path, body=body, cast_to=httpx.Response)
-                choices, prompt_tokens, completion_tokens = parse_response(response.content, self._chat)
+                choices, prompt_tokens, completion_tokens = parse_response(response.content, chat)
             except Exception as exc:  # classified below; nothing escapes unclassified
                 fail = classify(exc, self._secrets, self.cfg.timeout_s)
             else:
