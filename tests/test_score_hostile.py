@@ -19,7 +19,9 @@ from tests.conftest import REPO, run_evalkit
 from tests.hostile_programs import HOSTILE, SENTINEL, render
 from tests.test_execution_hostile import _Listener, containment_problem
 
-CFG = ExecutorConfig(workers=2, timeout_s=1.0, memory_mb=512, max_processes=32, share_identical=False)
+# A 2 s CPU floor: a growing memory bomb needs ~0.2 s to reach its limit alone, but its page
+# faults cost more CPU while the other worker runs a bomb of its own.
+CFG = ExecutorConfig(workers=2, timeout_s=2.0, memory_mb=512, max_processes=32, share_identical=False)
 
 
 def test_hostile_samples_file_scores_with_the_right_verdicts(tmp_path):
@@ -47,6 +49,7 @@ def test_hostile_samples_file_scores_with_the_right_verdicts(tmp_path):
     try:
         proc = run_evalkit("score", f"samples={samples}", "dataset.task_ids=[HumanEval/0]",
                            "executor.share_identical=false", "executor.memory_mb=512",
+                           f"executor.timeout_s={CFG.timeout_s}",
                            "executor.max_processes=32", f"hydra.run.dir={tmp_path / 'run'}",
                            f"executor.cache_dir={tmp_path / 'cache'}",
                            env={"EVALKIT_TEST_API_KEY": SENTINEL}, timeout=600)
