@@ -58,11 +58,11 @@ def test_every_reference_passes_in_the_sandbox(tasks):
 
 
 def test_data_file_is_generated_from_its_source():
-    spec = importlib.util.spec_from_file_location("instruct_python_build",
-                                                  DATASETS_DIR / "instruct_python_build.py")
+    spec = importlib.util.spec_from_file_location("build_instruct", DATASETS_DIR / "build_instruct.py")
     build = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build)
-    assert (DATASETS_DIR / "instruct_python.jsonl").read_text(encoding="utf-8") == build.render()
+    data = (DATASETS_DIR / "instruct_python.jsonl").read_text(encoding="utf-8")
+    assert data == build.render("instruct_python")
 
 
 def test_hash_is_the_one_in_the_dataset_card():

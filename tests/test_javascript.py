@@ -57,11 +57,11 @@ def test_tasks_are_shaped_like_ide_requests(tasks):
 
 
 def test_data_file_is_generated_from_its_source_and_hash_is_the_cards():
-    spec = importlib.util.spec_from_file_location("instruct_javascript_build",
-                                                  DATASETS_DIR / "instruct_javascript_build.py")
+    spec = importlib.util.spec_from_file_location("build_instruct", DATASETS_DIR / "build_instruct.py")
     build = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(build)
-    assert (DATASETS_DIR / "instruct_javascript.jsonl").read_text(encoding="utf-8") == build.render()
+    data = (DATASETS_DIR / "instruct_javascript.jsonl").read_text(encoding="utf-8")
+    assert data == build.render("instruct_javascript")
     digest = load_benchmark(DatasetConfig(name="instruct_javascript")).content_sha256
     assert digest in (DATASETS_DIR / "instruct_javascript.md").read_text(encoding="utf-8")
 

@@ -19,7 +19,7 @@ import sys
 import threading
 from collections import OrderedDict
 from pathlib import Path
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from evalkit.config import ExecutorConfig
 from evalkit.records import Program, Status, Verdict
@@ -31,6 +31,53 @@ _PRELOAD = ("typing", "math", "re", "collections", "itertools", "functools", "he
 """Modules the workers import once so that programs do not pay for them each time."""
 _SHARED_CAP = 200_000
 """How many verdicts of identical programs are remembered (bounded memory)."""
+
+
+class SharedVerdicts:
+    """Identical programs (same language, limit and source) execute once and share one Future.
+
+    Models repeat themselves at low temperature; the memory is bounded (oldest forgotten first).
+    """
+
+    def __init__(self, cap: int = _SHARED_CAP) -> None:
+        self._cap = cap
+        self._lock = threading.Lock()
+        self._futures: OrderedDict[bytes, cf.Future] = OrderedDict()
+
+    def get_or_start(self, program: Program, start: Callable[[Program], cf.Future]) -> cf.Future:
+        """The Future of an identical program already started, or of `start(program)`."""
+        digest = hashlib.blake2b(f"{program.language}\0{program.timeout_s}\0{program.source}".encode(),
+                                 digest_size=16).digest()
+        with self._lock:
+            future = self._futures.get(digest)
+            if future is None:
+                future = self._futures[digest] = start(program)
+                if len(self._futures) > self._cap:
+                    self._futures.popitem(last=False)
+            else:
+                self._futures.move_to_end(digest)
+        return future
+
+
+def stream_verdicts(submit: Callable[[Program], cf.Future], programs: Iterable[Program],
+                    window: int) -> Iterator[tuple[str, Verdict]]:
+    """Submit programs keeping at most `window` in flight; yield (key, Verdict) as each finishes."""
+    pending: dict[cf.Future, list[str]] = {}
+    it = iter(programs)
+    exhausted = False
+    while True:
+        while not exhausted and len(pending) < window:
+            program = next(it, None)
+            if program is None:
+                exhausted = True
+                break
+            pending.setdefault(submit(program), []).append(program.key)
+        if not pending:
+            return
+        done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+        for future in done:
+            for key in pending.pop(future):
+                yield key, future.result()
 
 
 class _Worker:
@@ -119,8 +166,7 @@ class LocalExecutor:
                     "preload": _PRELOAD}
         self._settings = settings
         self._queue: queue.Queue = queue.Queue()
-        self._lock = threading.Lock()
-        self._shared: OrderedDict[bytes, cf.Future] = OrderedDict()
+        self._shared = SharedVerdicts()
         self._workers = [_Worker(i, cfg, settings) for i in range(n)]
         self.isolation = self._workers[0].isolation
         self._threads = [threading.Thread(target=self._serve, args=(i,), daemon=True,
@@ -132,17 +178,7 @@ class LocalExecutor:
         """Queue a program; the Future resolves to its Verdict."""
         if not self.cfg.share_identical:
             return self._enqueue(program)
-        digest = hashlib.blake2b(f"{program.language}\0{program.timeout_s}\0{program.source}".encode(),
-                                 digest_size=16).digest()
-        with self._lock:
-            future = self._shared.get(digest)
-            if future is None:
-                future = self._shared[digest] = self._enqueue(program)
-                if len(self._shared) > _SHARED_CAP:
-                    self._shared.popitem(last=False)
-            else:
-                self._shared.move_to_end(digest)
-        return future
+        return self._shared.get_or_start(program, self._enqueue)
 
     def _enqueue(self, program: Program) -> cf.Future:
         future: cf.Future = cf.Future()
@@ -152,24 +188,7 @@ class LocalExecutor:
     def run(self, programs: Iterable[Program]) -> Iterator[tuple[str, Verdict]]:
         """Execute programs, yielding (key, Verdict) as each finishes; at most a few per
         worker are in flight, so memory stays bounded for any number of programs."""
-        window = 4 * len(self._workers)
-        pending: dict[cf.Future, list[str]] = {}
-        it = iter(programs)
-        exhausted = False
-        while True:
-            while not exhausted and len(pending) < window:
-                program = next(it, None)
-                if program is None:
-                    exhausted = True
-                    break
-                future = self.submit(program)
-                pending.setdefault(future, []).append(program.key)
-            if not pending:
-                return
-            done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-            for future in done:
-                for key in pending.pop(future):
-                    yield key, future.result()
+        return stream_verdicts(self.submit, programs, window=4 * len(self._workers))
 
     def _serve(self, index: int) -> None:
         while True:

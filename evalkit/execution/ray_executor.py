@@ -20,23 +20,20 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import dataclasses
-import hashlib
 import logging
 import platform
 import queue
 import threading
-from collections import OrderedDict
 from typing import Any, Iterable, Iterator
 
 from evalkit.config import ConfigError, ExecutorConfig
+from evalkit.execution.executor import SharedVerdicts, stream_verdicts
 from evalkit.records import Program, Status, Verdict
 
 _CALLS_PER_ACTOR = 2
 """Calls in flight per actor: the next batch is already there when its worker frees up."""
 _BATCH = 16
 """Most programs in one call (a batch's verdicts return together, so it stays small)."""
-_SHARED_CAP = 200_000
-"""How many verdicts of identical programs are remembered (bounded memory), as locally."""
 _START_TIMEOUT_S = 300.0
 """How long the actors may take to start (a cluster may have to scale up)."""
 
@@ -99,7 +96,7 @@ class RayExecutor:
         self._actors = [actor.remote(node_cfg) for _ in range(n)]
         self._in_flight = [0] * n
         self._lock = threading.Lock()
-        self._shared: OrderedDict[bytes, cf.Future] = OrderedDict()
+        self._shared = SharedVerdicts()
         self._queue: queue.Queue = queue.Queue()
         self._slots = threading.Semaphore(n * _CALLS_PER_ACTOR)
         self._dispatcher = threading.Thread(target=self._dispatch_loop, daemon=True, name="evalkit-ray")
@@ -135,20 +132,7 @@ class RayExecutor:
         """Send a program to the least busy actor; the Future resolves to its Verdict."""
         if not self.cfg.share_identical:
             return self._dispatch(program)
-        digest = hashlib.blake2b(f"{program.language}\0{program.timeout_s}\0{program.source}".encode(),
-                                 digest_size=16).digest()
-        with self._lock:
-            future = self._shared.get(digest)
-            if future is not None:
-                self._shared.move_to_end(digest)
-                return future
-        future = self._dispatch(program)
-        with self._lock:
-            # a racing submit of the same program may have won; either future gives the same verdict
-            self._shared.setdefault(digest, future)
-            if len(self._shared) > _SHARED_CAP:
-                self._shared.popitem(last=False)
-        return future
+        return self._shared.get_or_start(program, self._dispatch)
 
     def _dispatch(self, program: Program) -> cf.Future:
         future: cf.Future = cf.Future()
@@ -196,23 +180,7 @@ class RayExecutor:
         """Execute programs, yielding (key, Verdict) as each finishes; a bounded window is in
         flight, so memory stays flat for any number of programs."""
         window = 2 * _CALLS_PER_ACTOR * _BATCH * len(self._actors)
-        pending: dict[cf.Future, list[str]] = {}
-        it = iter(programs)
-        exhausted = False
-        while True:
-            while not exhausted and len(pending) < window:
-                program = next(it, None)
-                if program is None:
-                    exhausted = True
-                    break
-                future = self.submit(program)
-                pending.setdefault(future, []).append(program.key)
-            if not pending:
-                return
-            done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-            for future in done:
-                for key in pending.pop(future):
-                    yield key, future.result()
+        return stream_verdicts(self.submit, programs, window)
 
     def close(self) -> None:
         """Stop every actor's worker, then the actors; stop Ray if this executor started it."""
