@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from evalkit.config import CONF_DIR, ConfigError, secret_values
+from evalkit.config import ConfigError, secret_values
 
 USAGE = """usage: evalkit [--verbose] COMMAND ...
 
@@ -196,4 +196,4 @@ def main(argv: list[str] | None = None) -> int:
     return handler(rest, verbose)
 
 
-__all__ = ["main", "SUBCOMMANDS", "CONF_DIR"]
+__all__ = ["main", "SUBCOMMANDS"]

@@ -8,7 +8,7 @@ the whole DictConfig.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +123,8 @@ class ScoringConfig:
 
 @dataclass(frozen=True)
 class ReportConfig:
+    """Which report files a run writes."""
+
     formats: tuple[str, ...] = ("md", "html")
     plots: bool = True
 
@@ -148,6 +150,8 @@ class ArmConfig:
 
 @dataclass(frozen=True)
 class StoreConfig:
+    """The response store that lets a rerun answer from cache instead of the endpoint."""
+
     path: Path | None
     enabled: bool = True
 
@@ -171,9 +175,13 @@ class RunConfig:
 
 def _plain(node: Any) -> Any:
     if isinstance(node, DictConfig):
-        node = {k: v for k, v in node.items_ex(resolve=False) if k != "hydra"}
-        return {k: OmegaConf.to_container(v, resolve=True) if OmegaConf.is_config(v) else v
-                for k, v in node.items()}
+        out = {}
+        for key in node:
+            if key == "hydra":
+                continue
+            value = node[key]  # item access resolves a top-level interpolation such as n_samples=${k.0}
+            out[key] = OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+        return out
     return node
 
 
@@ -182,7 +190,21 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     unknown = sorted(set(data) - known)
     if unknown:
         raise ConfigError(f"unknown key {where}.{unknown[0]}; known keys: {', '.join(sorted(known))}")
+    # a preset without a required key would otherwise stop on dataclass's TypeError traceback
+    missing = [f.name for f in fields(cls)
+               if f.name not in data and f.default is MISSING and f.default_factory is MISSING]
+    if missing:
+        name = f"{where}.{missing[0]}"
+        raise ConfigError(f"{name} is not set; pass {name}=... on the command line")
     return cls(**data)
+
+
+def _int(value: Any, key: str) -> int:
+    """``value`` as an int, or ConfigError naming ``key`` (Hydra passes `n_samples=abc` as text)."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{key} must be an integer, not {value!r}") from None
 
 
 def model_config(data: dict[str, Any]) -> ModelConfig:
@@ -196,6 +218,10 @@ def model_config(data: dict[str, Any]) -> ModelConfig:
     except ValueError:
         raise ConfigError(f"model.api must be chat or completions, not {data.get('api')!r}") from None
     data["params"] = dict(data.get("params") or {})
+    unknown = sorted(set(data["params"]) - {f.name for f in fields(SamplingParams)})
+    if unknown:
+        known = ", ".join(f.name for f in fields(SamplingParams))
+        raise ConfigError(f"unknown key model.params.{unknown[0]}; known keys: {known}")
     if not data.get("name"):
         raise ConfigError("model.name is empty; pass model.name=<served model id>")
     return _build(ModelConfig, data, "model")
@@ -282,14 +308,16 @@ def run_config(cfg: DictConfig) -> RunConfig:
         ex["cache_dir"] = Path(ex["cache_dir"])
     sc = dict(plain["scoring"])
     sc["metrics"] = tuple(sc.get("metrics") or ())
-    sc["k"] = tuple(int(k) for k in plain.get("k") or (1,))
-    sc["seed"] = int(plain.get("seed", 1234))
+    ks = plain.get("k") or (1,)
+    sc["k"] = tuple(_int(k, "k") for k in (ks if isinstance(ks, (list, tuple)) else [ks]))
+    seed = _int(plain.get("seed", 1234), "seed")
+    sc["seed"] = seed
     rep = dict(plain["report"])
     rep["formats"] = tuple(rep.get("formats") or ())
     gate = dict(plain["gate"])
     gate["metrics"] = tuple(gate.get("metrics") or ())
     store = plain.get("store") or {}
-    n_samples = int(plain.get("n_samples", 1))
+    n_samples = _int(plain.get("n_samples", 1), "n_samples")
     if n_samples < 1:
         raise ConfigError("n_samples must be at least 1")
     return RunConfig(
@@ -302,7 +330,7 @@ def run_config(cfg: DictConfig) -> RunConfig:
         store=StoreConfig(path=Path(store["path"]) if store.get("path") else None,
                           enabled=bool(store.get("enabled", True))),
         n_samples=n_samples,
-        seed=int(plain.get("seed", 1234)),
+        seed=seed,
         samples=Path(plain["samples"]) if plain.get("samples") else None,
         strict=bool(plain.get("strict", False)),
     )
@@ -321,7 +349,8 @@ def sampling_params(template_params: SamplingParams, model: ModelConfig) -> Samp
 def secret_values() -> tuple[str, ...]:
     """Values of every environment variable a model config may name, for redaction."""
     names = {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "MISTRAL_API_KEY", "MIXTRAL_API_KEY"}
-    names |= {k for k in os.environ if k.endswith(("_API_KEY", "_TOKEN", "_SECRET"))}
+    # any *_KEY, not only *_API_KEY: api_key_env may name e.g. OPENROUTER_KEY
+    names |= {k for k in os.environ if k.endswith(("_KEY", "_TOKEN", "_SECRET"))}
     return tuple(v for k in names if (v := os.environ.get(k)) and len(v) >= 6)
 
 

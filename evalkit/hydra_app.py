@@ -7,6 +7,7 @@ so a mistake exits 2 with one line instead of Hydra's multi-line report.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import itertools
 import json
@@ -18,7 +19,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig
 
-from evalkit.config import CONF_DIR, ConfigError, GateConfig, apply_air_gap, run_config
+from evalkit.config import CONF_DIR, ConfigError, GateConfig, RunConfig, apply_air_gap, run_config
 
 # Hydra's own flags that take a value (`--cfg job`); they are not overrides.
 _FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
@@ -192,17 +193,18 @@ def summary_table(results: dict[str, Any]) -> str:
         for k in sorted(passk, key=int):
             row[f"pass@{k}"] = _fmt(passk[k])
         row["similarity"] = _fmt(arm.get("metrics", {}).get("edit_similarity"))
-        row["errors"] = sum(v for s, v in verdicts.items() if s == "infra_error")
+        row["errors"] = verdicts.get("infra_error", 0)
         rows.append(row)
     return pd.DataFrame(rows).to_string(index=False) if rows else "(no arms)"
 
 
 def compose_gate_config(overrides: list[str]) -> GateConfig:
     """The gate's thresholds from conf/gate plus `gate.*` overrides."""
-    return _rc_from(overrides).gate
+    return _run_config_for(overrides).gate
 
 
-def _rc_from(overrides: list[str]) -> Any:
+def _run_config_for(overrides: list[str]) -> RunConfig:
+    """The typed config for `overrides`, for commands that do not go through hydra.main."""
     from hydra.core.hydra_config import HydraConfig
 
     cfg = compose_config(overrides)
@@ -219,7 +221,12 @@ def rerender_reports(run_dir: Path) -> Path:
     results_path = run_dir / "results.json"
     if not (run_dir / "samples.jsonl").is_file() or not results_path.is_file():
         raise ConfigError(f"{run_dir} is not a run directory (needs samples.jsonl and results.json)")
-    results = json.loads(results_path.read_text())
+    try:
+        results = json.loads(results_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{results_path} cannot be read: {exc}") from None
+    if not isinstance(results, dict):
+        raise ConfigError(f"{results_path} is not a results.json object")
     meta = {k: v for k, v in results.items() if k not in ("arms", "templates")}
     templates = results.get("templates", {})
     meta["arms_meta"] = {
@@ -231,7 +238,7 @@ def rerender_reports(run_dir: Path) -> Path:
         }
         for arm in results.get("arms", [])
     }
-    rc = _rc_from([])
+    rc = _run_config_for([])
     write_reports(run_dir, meta, rc.scoring, rc.report)
     return run_dir / "report.html"
 
@@ -244,7 +251,7 @@ def prompts_render(args: list[str]) -> int:
 
     task_ids = [a.split("=", 1)[1] for a in args if a.startswith("task=")]
     overrides = [a for a in args if not a.startswith("task=")]
-    rc = _rc_from(overrides)
+    rc = _run_config_for(overrides)
     bench = load_benchmark(rc.dataset)
     by_id = {t.task_id: t for t in bench.tasks}
     wanted = task_ids or [bench.tasks[0].task_id]
@@ -269,8 +276,10 @@ def prompts_lint(args: list[str]) -> int:
     from evalkit.benchmarks import load_tasks
     from evalkit.config import PROMPTS_DIR, DatasetConfig
 
+    parser = argparse.ArgumentParser(prog="evalkit prompts lint")
+    parser.add_argument("--registry", type=Path, default=PROMPTS_DIR)
+    registry = parser.parse_args(args).registry
     apply_air_gap(False)
-    registry = Path(args[args.index("--registry") + 1]) if "--registry" in args else PROMPTS_DIR
     problems = prompts.lint(registry, load_tasks(DatasetConfig(limit=5)))
     for problem in problems:
         print(problem, file=sys.stderr)

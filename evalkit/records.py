@@ -159,9 +159,11 @@ class Verdict:
 
     @property
     def passed(self) -> bool:
+        """True only for PASSED."""
         return self.status is Status.PASSED
 
     def as_dict(self) -> dict[str, Any]:
+        """The ``verdict`` object of samples.jsonl."""
         return {"status": self.status.value, "detail": self.detail, "duration_s": round(self.duration_s, 4)}
 
 

@@ -8,6 +8,7 @@ results.json) and returns plain pandas objects:
     load_runs(root)         one row per arm across every run under ``root``
     load_templates(root)    one row per distinct template recorded under ``root``
     task_pass_rates(df)     per-task pass rate of each arm (the paired statistics' input)
+    natural_key(task_id)    sort key: HumanEval/2 before HumanEval/10
     source_diff(a, b)       unified diff of two recorded templates
 
 Status columns hold ``Status`` members, so filters read
@@ -20,7 +21,7 @@ import difflib
 import json
 import re
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import pandas as pd
 
@@ -88,12 +89,30 @@ def flatten_sample(obj: Mapping[str, Any], where: str = "sample") -> dict[str, A
     return row
 
 
-def samples_frame(objects: Iterable[Mapping[str, Any]], source: str = "sample") -> pd.DataFrame:
-    """A tidy frame from sample objects; a later record for the same (arm, task, sample) wins."""
-    rows = [flatten_sample(obj, f"{source} {i + 1}") for i, obj in enumerate(objects)]
-    frame = pd.DataFrame(rows, columns=None if rows else list(SAMPLE_COLUMNS))
-    metric_cols = sorted(c for c in frame.columns if c.startswith("metric_"))
-    frame = frame[list(SAMPLE_COLUMNS) + metric_cols]
+def samples_frame(objects: Iterable[Mapping[str, Any]], source: str = "sample",
+                  without: Sequence[str] = ()) -> pd.DataFrame:
+    """A tidy frame from sample objects; a later record for the same (arm, task, sample) wins.
+
+    ``without`` names text columns to leave out: each row is trimmed as it is read, so a
+    frame of 100,000 samples need not hold every prompt.
+    """
+    columns = [c for c in SAMPLE_COLUMNS if c not in set(without)]
+    # Built column by column: one list per column costs far less than one dict per sample.
+    data: dict[str, list[Any]] = {c: [] for c in columns}
+    n_rows = 0
+    for i, obj in enumerate(objects):
+        row = flatten_sample(obj, f"{source} {i + 1}")
+        for name, value in row.items():
+            if name.startswith("metric_") and name not in data:
+                data[name] = [None] * n_rows  # a metric first seen here was absent before
+            if name in data:
+                data[name].append(value)
+        n_rows += 1
+        for values in data.values():
+            if len(values) < n_rows:  # a metric this sample lacks
+                values.append(None)
+    metric_cols = sorted(c for c in data if c.startswith("metric_"))
+    frame = pd.DataFrame({c: data[c] for c in columns + metric_cols}, columns=columns + metric_cols)
     # samples.jsonl is append-only: a resumed run may append a sample again.
     frame = frame.drop_duplicates(subset=_KEY, keep="last")
     frame = frame.astype({"passed": bool, "lenient_passed": bool, "cached": bool,
@@ -108,9 +127,13 @@ def _samples_path(run_dir: Path | str) -> Path:
 
 def read_sample_objects(path: Path) -> list[dict[str, Any]]:
     """The JSON objects of a samples.jsonl file (ConfigError naming the bad line)."""
+    return list(iter_sample_objects(path))
+
+
+def iter_sample_objects(path: Path) -> Iterator[dict[str, Any]]:
+    """The JSON objects of a samples.jsonl file, one at a time (ConfigError naming the bad line)."""
     if not path.is_file():
         raise ConfigError(f"no samples file at {path}")
-    objects = []
     with path.open(encoding="utf-8") as handle:
         for number, line in enumerate(handle, 1):
             if not line.strip():
@@ -121,17 +144,17 @@ def read_sample_objects(path: Path) -> list[dict[str, Any]]:
                 raise ConfigError(f"{path}:{number}: malformed JSON ({exc.msg})") from None
             if not isinstance(obj, dict):
                 raise ConfigError(f"{path}:{number}: expected a JSON object")
-            objects.append(obj)
-    return objects
+            yield obj
 
 
-def load_samples(run_dir: Path | str) -> pd.DataFrame:
+def load_samples(run_dir: Path | str, without: Sequence[str] = ()) -> pd.DataFrame:
     """Every sample of a run (its directory or its samples.jsonl), one row per sample.
 
-    Columns: ``SAMPLE_COLUMNS`` then ``metric_<name>`` for each similarity metric.
+    Columns: ``SAMPLE_COLUMNS`` (less any named in ``without``, e.g. ``("prompt",)``)
+    then ``metric_<name>`` for each similarity metric.
     """
     path = _samples_path(run_dir)
-    return samples_frame(read_sample_objects(path), source=f"{path}: record")
+    return samples_frame(iter_sample_objects(path), source=f"{path}: record", without=without)
 
 
 def load_results(run_dir: Path | str) -> dict[str, Any]:
@@ -215,21 +238,28 @@ def task_pass_rates(samples: pd.DataFrame, column: str = "passed") -> pd.DataFra
     """Per task (rows, natural order) and arm (columns, sorted): the share of samples that passed.
 
     ``samples`` is a ``load_samples`` frame; ``column`` is ``passed`` (faithful reading) or
-    ``lenient_passed``. Infra-error samples are left out, as the gate leaves them out: they
-    say nothing about the model. A task with no other sample in an arm is NaN there.
+    ``lenient_passed``. Samples whose verdict in that reading is infra_error are left out, as
+    the gate leaves them out: they say nothing about the model. A task with no other sample
+    in an arm is NaN there.
     Two columns of the result are the aligned inputs of ``metrics.paired_difference``.
     """
-    scored = samples[samples["status"] != Status.INFRA_ERROR]
+    # The lenient reading is executed apart from the faithful one, so its sandbox can fail alone.
+    status = samples["lenient_status" if column.startswith("lenient") else "status"]
+    scored = samples[status != Status.INFRA_ERROR]
     rates = scored.groupby(["task_id", "arm"])[column].mean().unstack("arm")
-    rates = rates.reindex(index=sorted(set(samples["task_id"]), key=_natural_key),
+    rates = rates.reindex(index=sorted(set(samples["task_id"]), key=natural_key),
                           columns=sorted(set(samples["arm"]))).astype(float)
     rates.index.name, rates.columns.name = "task_id", "arm"
     return rates
 
 
-def _natural_key(task_id: str) -> tuple[Any, ...]:
-    # HumanEval/2 before HumanEval/10, as reports list them.
-    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", task_id))
+def natural_key(text: str) -> tuple[Any, ...]:
+    """Sort key for task ids and versions in natural order: HumanEval/2 before HumanEval/10.
+
+    ``re.split`` with a group alternates text and digit runs, so equal positions always
+    hold the same type and keys of different ids compare without a TypeError.
+    """
+    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", text))
 
 
 def load_templates(root: Path | str = "reports") -> pd.DataFrame:
@@ -252,7 +282,7 @@ def load_templates(root: Path | str = "reports") -> pd.DataFrame:
             "sha256": row.template_sha256, "source_text": entry.get("source_text", ""), "runs": []})
         if row.run_id not in template["runs"]:
             template["runs"].append(row.run_id)
-    rows = sorted(found.values(), key=lambda t: (t["family"], _natural_key(t["version"]), t["sha256"]))
+    rows = sorted(found.values(), key=lambda t: (t["family"], natural_key(t["version"]), t["sha256"]))
     return pd.DataFrame(rows, columns=["family", "version", "sha256", "source_text", "runs"])
 
 

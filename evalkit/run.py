@@ -11,23 +11,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import datetime as dt
-import os
-import platform
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from tqdm import tqdm
 
-import evalkit
 from evalkit import prompts
 from evalkit.benchmarks import Benchmark, load_benchmark
-from evalkit.config import ArmConfig, ConfigError, RunConfig, sampling_params
-from evalkit.execution import LocalExecutor, calibrate, canary, make_executor
+from evalkit.config import ArmConfig, RunConfig, sampling_params
+from evalkit.execution import make_executor
 from evalkit.models import DemoServer, ModelClient, ResponseStore
 from evalkit.records import RenderedPrompt, Task
 from evalkit.reporting import write_reports
+from evalkit.rundir import limits_after_canary, run_id_of, run_meta, utc_now
 from evalkit.samples import SamplesFile
 from evalkit.scoring import Scorer
 
@@ -37,7 +33,7 @@ class PreparedArm:
     """An arm with its template loaded and every task's prompt rendered."""
 
     config: ArmConfig
-    template: Any
+    template: prompts.Template
     prompts: dict[str, RenderedPrompt]
 
 
@@ -50,26 +46,6 @@ def prepare_arm(arm: ArmConfig, tasks: tuple[Task, ...]) -> PreparedArm:
         prompt = prompts.render(template, task, fold_system=arm.prompt.fold_system)
         rendered[task.task_id] = dataclasses.replace(prompt, params=sampling_params(prompt.params, arm.model))
     return PreparedArm(config=arm, template=template, prompts=rendered)
-
-
-def run_id_of(run_dir: Path) -> str:
-    """A run's id: its directory's name, with the sweep's for a sweep job (whose dirs are 0, 1, ...)."""
-    return f"{run_dir.parent.name}-{run_dir.name}" if run_dir.name.isdigit() else run_dir.name
-
-
-def run_meta(run_id: str, bench: Benchmark, arms: list[PreparedArm], isolation: str) -> dict[str, Any]:
-    """results.json's top-level fields and each arm's identity, written before the first sample."""
-    registries = {arm.config.prompt.registry for arm in arms}
-    return {
-        "run_id": run_id,
-        "started_at": utc_now(),
-        "finished_at": None,
-        "evalkit_version": evalkit.__version__,
-        "prompts_commit": _git_commit(next(iter(registries))) if len(registries) == 1 else None,
-        "host": {"cpu": _cpu_name(), "cores": os.cpu_count(), "isolation": isolation},
-        "dataset": bench.info(),
-        "arms_meta": {arm.config.label: _arm_meta(arm) for arm in arms},
-    }
 
 
 def _arm_meta(arm: PreparedArm) -> dict[str, Any]:
@@ -114,7 +90,7 @@ async def _one_task(arm: PreparedArm, task: Task, client: ModelClient, cfg: RunC
     generations = [g for g in generations if (label, task.task_id, g.sample_index) not in samples.done]
     bars[0].update(len(generations))
     bars[0].set_postfix_str(f"concurrency={client.limit}", refresh=False)
-    rows = await scorer.score_generations(arm.config, arm.template, prompt, task, generations)
+    rows = await scorer.score_generations(arm.config, prompt, task, generations)
     for row in rows:
         samples.write(row)
     bars[1].update(len(rows))
@@ -129,9 +105,14 @@ def execute_run(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
         arms = _start_demo_if_needed(arms, bench, stack)
         executor = stack.enter_context(make_executor(cfg.executor))
         limits = limits_after_canary(bench, executor, cfg)
-        store = ResponseStore(cfg.store.path) if cfg.store.enabled and cfg.store.path else None
-        scorer = Scorer(executor, limits, cfg.scoring, run_id=run_id_of(run_dir))
-        meta = run_meta(run_id_of(run_dir), bench, arms, executor.isolation)
+        store = (stack.enter_context(ResponseStore(cfg.store.path))
+                 if cfg.store.enabled and cfg.store.path else None)
+        run_id = run_id_of(run_dir)
+        scorer = Scorer(executor, limits, cfg.scoring, run_id=run_id)
+        arms_meta = {arm.config.label: _arm_meta(arm) for arm in arms}
+        registries = {arm.config.prompt.registry for arm in arms}
+        meta = run_meta(run_id, bench, executor.isolation, arms_meta,
+                        registry=registries.pop() if len(registries) == 1 else None)
         samples = SamplesFile(run_dir / "samples.jsonl")
         stack.callback(samples.close)
         asyncio.run(_generate_all(cfg, arms, bench.tasks, scorer, samples, store))
@@ -152,43 +133,3 @@ def _start_demo_if_needed(arms: list[PreparedArm], bench: Benchmark,
         model = dataclasses.replace(arm.config.model, base_url=demo.base_url)
         out.append(dataclasses.replace(arm, config=dataclasses.replace(arm.config, model=model)))
     return out
-
-
-def limits_after_canary(bench: Benchmark, executor: LocalExecutor, cfg: RunConfig) -> dict[str, float]:
-    """Per-task CPU limits; with executor.canary, stop (exit 2) when a reference solution fails here.
-
-    A sandbox that breaks correct code would otherwise report a silent all-fail run.
-    """
-    limits = calibrate(list(bench.tasks), executor)
-    if cfg.executor.canary:
-        failing = canary(list(bench.tasks), executor, limits)
-        if failing:
-            names = ", ".join(f"{tid} ({v.status.value}: {v.detail[:60]})" for tid, v in failing[:3])
-            raise ConfigError(
-                f"canary: {len(failing)} reference solution(s) fail in this sandbox: {names}; "
-                "correct code does not run here (a missing runtime such as node, or limits: try "
-                "executor.memory_mb=2048 or executor.network=none), or the dataset's tests are wrong"
-            )
-    return limits
-
-
-def utc_now() -> str:
-    """The current time as results.json records it."""
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-
-
-def _cpu_name() -> str:
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def _git_commit(path: Path) -> str | None:
-    try:
-        out = subprocess.run(["git", "-C", str(path), "log", "-1", "--format=%H", "--", "."],
-                             capture_output=True, text=True, timeout=5, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return out.stdout.strip() or None

@@ -1,4 +1,4 @@
-"""samples.jsonl: the append-only record of a run, and how one answer becomes a SampleResult.
+"""samples.jsonl, the append-only record of a run; and reading the samples files `evalkit score` takes.
 
 Lines are keyed by (arm, task_id, sample_index). A run started again in the same
 directory skips the keys already written, so a killed run resumes without
@@ -85,16 +85,18 @@ def read_score_input(path: Path, errors: list[str],
     the file starting with `[`): entry i holds the whole-program generations of
     the i-th task of `task_ids`, the dataset's task order, which that format needs.
     """
-    with open(path, encoding="utf-8") as fh:
+    with open(path, "rb") as fh:
         head = fh.read(4096).lstrip()
-    if head.startswith("["):
+    if head.startswith(b"["):
         yield from _read_bigcode(path, errors, task_ids)
         return
     yield from _read_jsonl(path, errors)
 
 
 def _read_jsonl(path: Path, errors: list[str]) -> Iterator[ScoreInputLine]:
-    with open(path, encoding="utf-8") as fh:
+    # Bytes, not text: json.loads decodes each line itself, so a line that is not UTF-8
+    # is one malformed line (UnicodeDecodeError is a ValueError) instead of a crash.
+    with open(path, "rb") as fh:
         for number, raw in enumerate(fh, start=1):
             if not raw.strip():
                 continue
@@ -114,7 +116,7 @@ def _read_jsonl(path: Path, errors: list[str]) -> Iterator[ScoreInputLine]:
                 line=number, task_id=row["task_id"], code=code, whole_program="solution" in row,
                 arm=str(row.get("arm") or row.get("model") or "samples"),
                 model=str(row.get("model") or "unknown"),
-                sample_index=int(index) if isinstance(index, int) else None,
+                sample_index=index if isinstance(index, int) and not isinstance(index, bool) else None,
             )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -18,44 +19,64 @@ from typing import Any
 from evalkit.benchmarks import load_benchmark
 from evalkit.config import ConfigError, RunConfig
 from evalkit.execution import make_executor
-from evalkit.records import TemplateId
+from evalkit.records import Task, TemplateId
 from evalkit.reporting import write_reports
-from evalkit.run import limits_after_canary, run_id_of, run_meta, utc_now
-from evalkit.samples import SamplesFile, read_score_input
+from evalkit.rundir import limits_after_canary, run_id_of, run_meta, utc_now
+from evalkit.samples import SamplesFile, ScoreInputLine, read_score_input
 from evalkit.scoring import Scorer
 
 NO_TEMPLATE = TemplateId(family="none", version="", sha256="")
+SIMILARITY_BATCH = 256
+"""Rows executed before their similarity is computed and they are written, together."""
+
+
+def _unknown_task(path: Path, line: ScoreInputLine) -> str:
+    return f"{path}:{line.line}: unknown task_id {line.task_id!r} for this dataset"
 
 
 def _check_all_lines(path: Path, task_ids: list[str]) -> None:
-    """strict=true: any malformed line stops the command before anything is scored."""
+    """strict=true: any malformed line, or one naming a task the dataset lacks, stops the
+    command before anything is scored."""
     errors: list[str] = []
-    for _ in read_score_input(path, errors, task_ids=task_ids):
+    known = set(task_ids)
+    for line in read_score_input(path, errors, task_ids=task_ids):
+        if line.task_id not in known:
+            errors.append(_unknown_task(path, line))
         if errors:
             break
     if errors:
         raise ConfigError(f"{errors[0]} (strict=true stops at the first malformed line)")
 
 
-async def _score_lines(path: Path, scorer: Scorer, tasks: dict[str, Any], samples: SamplesFile,
+async def _score_lines(path: Path, scorer: Scorer, tasks: dict[str, Task], samples: SamplesFile,
                        in_flight: int) -> tuple[dict[str, dict[str, Any]], list[str]]:
     errors: list[str] = []
     arms: dict[str, dict[str, Any]] = {}
     next_index: dict[tuple[str, str], int] = defaultdict(int)
     gate = asyncio.Semaphore(in_flight)
     pending: set[asyncio.Task] = set()
+    scored: list[tuple[Task, dict[str, Any]]] = []
 
-    async def one(line, task, index) -> None:
+    def write_scored() -> None:
+        """Similarity for the rows executed so far, in one batch, then append them."""
+        for (_, row), metrics in zip(scored, scorer.similarity_of([(t, r["completion"]) for t, r in scored]),
+                                     strict=True):
+            samples.write(row | {"metrics": metrics})
+        scored.clear()
+
+    async def one(line: ScoreInputLine, task: Task, index: int) -> None:
         try:
             ident = {"arm": line.arm, "model": line.model, "template": NO_TEMPLATE, "sample_index": index}
-            samples.write(await scorer.score_code(task, line.code, line.whole_program, ident))
+            scored.append((task, await scorer.score_code(task, line.code, line.whole_program, ident)))
+            if len(scored) >= SIMILARITY_BATCH:
+                write_scored()
         finally:
             gate.release()
 
     for line in read_score_input(path, errors, task_ids=list(tasks)):
         task = tasks.get(line.task_id)
         if task is None:
-            errors.append(f"{path}:{line.line}: unknown task_id {line.task_id!r} for this dataset")
+            errors.append(_unknown_task(path, line))
             continue
         index = line.sample_index if line.sample_index is not None else next_index[(line.arm, line.task_id)]
         next_index[(line.arm, line.task_id)] = index + 1
@@ -67,6 +88,7 @@ async def _score_lines(path: Path, scorer: Scorer, tasks: dict[str, Any], sample
         pending.add(job)
         job.add_done_callback(pending.discard)
     await asyncio.gather(*pending)
+    write_scored()
     return arms, errors
 
 
@@ -84,10 +106,11 @@ def execute_score(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
     with contextlib.ExitStack() as stack:
         executor = stack.enter_context(make_executor(cfg.executor))
         limits = limits_after_canary(bench, executor, cfg)
-        scorer = Scorer(executor, limits, cfg.scoring, run_id=run_id_of(run_dir))
+        run_id = run_id_of(run_dir)
+        scorer = Scorer(executor, limits, cfg.scoring, run_id=run_id)
         samples = SamplesFile(run_dir / "samples.jsonl")
         stack.callback(samples.close)
-        meta = run_meta(run_id_of(run_dir), bench, [], executor.isolation)
+        meta = run_meta(run_id, bench, executor.isolation, arms_meta={})
         in_flight = 8 * (cfg.executor.workers or 2)
         arms, errors = asyncio.run(_score_lines(cfg.samples, scorer, {t.task_id: t for t in bench.tasks},
                                                 samples, in_flight))
@@ -101,7 +124,7 @@ def execute_score(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
     meta["samples_file"] = {"path": str(cfg.samples), "malformed_lines": len(errors)}
     meta["arms_meta"] = {
         label: {"model": info["model"], "synthetic": False,
-                "template": {"family": "none", "version": "", "sha256": "", "source_text": ""},
+                "template": dataclasses.asdict(NO_TEMPLATE) | {"source_text": ""},
                 "params": {}, "prices": {"prompt": 0.0, "completion": 0.0}}
         for label, info in arms.items()
     }

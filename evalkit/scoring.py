@@ -15,7 +15,7 @@ from evalkit import postprocess
 from evalkit.config import ArmConfig, ScoringConfig
 from evalkit.execution import LocalExecutor, program_for
 from evalkit.metrics import similarity_scores
-from evalkit.records import Generation, RenderedPrompt, SampleResult, Status, Task, TemplateId, Usage, Verdict
+from evalkit.records import Generation, RenderedPrompt, SampleResult, Status, Task, Usage, Verdict
 
 
 class Scorer:
@@ -41,35 +41,38 @@ class Scorer:
 
     def similarity(self, task: Task, codes: Sequence[str]) -> list[dict[str, float]]:
         """Similarity of each extracted code to the task's reference solution."""
-        if not self.scoring.metrics or not codes:
-            return [{} for _ in codes]
-        references = [reference_code(task)] * len(codes)
-        scores = similarity_scores([prediction_code(task, c) for c in codes], references,
-                                   self.scoring.metrics, self.scoring.embedding_model)
-        return [{name: float(values[i]) for name, values in scores.items()} for i in range(len(codes))]
+        return self.similarity_of([(task, code) for code in codes])
 
-    async def score_generations(self, arm: ArmConfig, template: Any, prompt: RenderedPrompt, task: Task,
+    def similarity_of(self, pairs: Sequence[tuple[Task, str]]) -> list[dict[str, float]]:
+        """Similarity of each (task, code) to that task's reference, in one call: the metric
+        modules cost a few milliseconds per call, so callers batch."""
+        if not self.scoring.metrics or not pairs:
+            return [{} for _ in pairs]
+        scores = similarity_scores([prediction_code(task, code) for task, code in pairs],
+                                   [task.reference for task, _ in pairs],
+                                   self.scoring.metrics, self.scoring.embedding_model)
+        return [{name: float(values[i]) for name, values in scores.items()} for i in range(len(pairs))]
+
+    async def score_generations(self, arm: ArmConfig, prompt: RenderedPrompt, task: Task,
                                 generations: Sequence[Generation]) -> list[dict[str, Any]]:
         """samples.jsonl rows for one task's generations of one arm."""
         faithful = [postprocess.postprocess(g.raw_output, prompt.postprocess, task.prompt)
                     for g in generations]
         lenient = [postprocess.lenient_extract(g.raw_output) for g in generations]
-        codes = [postprocess.assemble(task, c) if c.strip() else "" for c in faithful]
-        lenient_codes = [postprocess.assemble(task, c) if c.strip() else "" for c in lenient]
+        codes = [postprocess.assemble(task, c) for c in faithful]  # "" for a blank answer
+        lenient_codes = [postprocess.assemble(task, c) for c in lenient]
         key = f"{arm.label}/{task.task_id}"
-        faithful_v, lenient_v = await asyncio.gather(
-            self.verdicts(task, codes, key + "/f"),
-            self.verdicts(task, lenient_codes, key + "/l") if self.scoring.lenient else _none(len(codes)),
-        )
+        lenient_run = (self.verdicts(task, lenient_codes, key + "/l") if self.scoring.lenient
+                       else _not_scored(len(codes)))
+        faithful_v, lenient_v = await asyncio.gather(self.verdicts(task, codes, key + "/f"), lenient_run)
         metrics = self.similarity(task, faithful)
-        ident = TemplateId(template.family, template.version, template.sha256)
         rows = []
         for i, gen in enumerate(generations):
             verdict, lenient_verdict = faithful_v[i], lenient_v[i]
             if gen.error:
                 verdict = lenient_verdict = Verdict(Status.INFRA_ERROR, gen.error)
             rows.append(SampleResult(
-                run_id=self.run_id, arm=arm.label, model=arm.model.name, template=ident,
+                run_id=self.run_id, arm=arm.label, model=arm.model.name, template=prompt.template,
                 task_id=task.task_id, sample_index=gen.sample_index, params=prompt.params.as_dict(),
                 prompt=prompt.as_json(), raw_output=gen.raw_output, completion=faithful[i],
                 finish_reason=gen.finish_reason, usage=gen.usage, latency_s=gen.latency_s,
@@ -80,22 +83,17 @@ class Scorer:
 
     async def score_code(self, task: Task, code: str, whole_program: bool,
                          ident: dict[str, Any]) -> dict[str, Any]:
-        """One samples.jsonl row for code made elsewhere (`evalkit score`)."""
+        """One samples.jsonl row for code made elsewhere (`evalkit score`), without its
+        similarity metrics: the caller fills `metrics` in batches (`similarity_of`)."""
         program = code if whole_program else task.prompt + code
         key = f"{ident['arm']}/{task.task_id}"
         (verdict,) = await self.verdicts(task, [program if code.strip() else ""], key)
-        (metrics,) = self.similarity(task, [code])
         return SampleResult(
             run_id=self.run_id, arm=ident["arm"], model=ident["model"], template=ident["template"],
             task_id=task.task_id, sample_index=ident["sample_index"], params={}, prompt=None,
             raw_output=code, completion=code, finish_reason="", usage=Usage(), latency_s=0.0,
-            verdict=verdict, lenient_completion=code, lenient_verdict=verdict, metrics=metrics, cached=False,
+            verdict=verdict, lenient_completion=code, lenient_verdict=verdict, metrics={}, cached=False,
         ).as_json()
-
-
-def reference_code(task: Task) -> str:
-    """What an answer is compared with: the reference solution's own code."""
-    return task.reference
 
 
 def prediction_code(task: Task, code: str) -> str:
@@ -111,5 +109,5 @@ async def _awaitable(value: Future[Verdict] | Verdict) -> Verdict:
     return await asyncio.wrap_future(value)
 
 
-async def _none(n: int) -> list[Verdict]:
+async def _not_scored(n: int) -> list[Verdict]:
     return [Verdict(Status.EMPTY, "lenient reading not scored")] * n

@@ -8,13 +8,16 @@ that failed leaves `error.txt` in its directory and is listed with its reason.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 ERROR_FILE = "error.txt"
+"""What a failed job leaves in its directory: the one-line reason first."""
 
 
 def summarize_sweep(sweep_dir: Path) -> tuple[Path | None, int]:
@@ -22,6 +25,7 @@ def summarize_sweep(sweep_dir: Path) -> tuple[Path | None, int]:
 
     Returns the comparison report's path (None when no job finished) and the number of failed jobs.
     """
+    # Imported here: Hydra builds this callback at start-up, and reporting pulls in matplotlib.
     from evalkit.reporting import compare
 
     finished, failed = [], []
@@ -29,9 +33,7 @@ def summarize_sweep(sweep_dir: Path) -> tuple[Path | None, int]:
         if (job_dir / "results.json").is_file():
             finished.append(job_dir)
         elif (job_dir / ".hydra").is_dir():
-            reason = (job_dir / ERROR_FILE).read_text().strip().splitlines()[0] \
-                if (job_dir / ERROR_FILE).is_file() else "no results.json (the job was stopped or crashed)"
-            failed.append((job_dir, reason))
+            failed.append((job_dir, _failure_reason(job_dir)))
     out = sweep_dir / "summary"
     out.mkdir(parents=True, exist_ok=True)
     report = compare(finished, out) if finished else None
@@ -52,10 +54,17 @@ def summarize_sweep(sweep_dir: Path) -> tuple[Path | None, int]:
     return report, len(failed)
 
 
+def _failure_reason(job_dir: Path) -> str:
+    """The first line of the job's error file, or why there is no reason to show."""
+    path = job_dir / ERROR_FILE
+    if not path.is_file():
+        return "no results.json (the job was stopped or crashed)"
+    lines = path.read_text().strip().splitlines()
+    return lines[0] if lines else f"{ERROR_FILE} is empty"
+
+
 def _arm_table(finished: list[Path], swept: dict[Path, str], comparison: Path) -> list[str]:
     """One row per arm of each finished job, named as the comparison report names it."""
-    import json
-
     arms = {a["arm"]: a for a in json.loads(comparison.read_text()).get("arms", [])} \
         if comparison.is_file() else {}
     ks = sorted({int(k) for a in arms.values() for k in a.get("pass_at_k") or {}}) or [1]
@@ -80,8 +89,6 @@ def _overrides(job_dir: Path) -> list[str]:
     path = job_dir / ".hydra" / "overrides.yaml"
     if not path.is_file():
         return []
-    import yaml
-
     return [str(o) for o in yaml.safe_load(path.read_text()) or []]
 
 

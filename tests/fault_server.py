@@ -17,38 +17,22 @@ import json
 import re
 import socket
 import struct
-import sys
 import threading
 import time
 from collections import defaultdict, deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from evalkit.models.demo import JsonHandler, QuietHTTPServer
 
 CASE = re.compile(r"case=([\w.-]+)")
 ROLES_MESSAGE = "Conversation roles must alternate user/assistant/user/assistant/..."
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _Handler(JsonHandler):
     server: _Server
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        return
-
-    def _json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        self._raw(status, json.dumps(payload).encode(), headers)
-
-    def _raw(self, status: int, data: bytes, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        for key, value in (headers or {}).items():
-            self.send_header(key, value)
-        self.end_headers()
-        self.wfile.write(data)
-
     def _error(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
-        self._json(status, {"error": {"message": message, "type": "error", "code": status}}, headers)
+        self.send_api_error(status, message, "error", headers)
 
     def _auth_ok(self) -> bool:
         key = self.server.fault.require_key
@@ -62,7 +46,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not self._auth_ok():
             return
         if self.path.rstrip("/") == "/v1/models":
-            self._json(200, {"object": "list", "data": [{"id": m, "object": "model"}
+            self.send_json(200, {"object": "list", "data": [{"id": m, "object": "model"}
                                                         for m in self.server.fault.models]})
         else:
             self._error(404, "Not Found")
@@ -100,7 +84,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif name == "401":
             self._error(401, f"Incorrect API key provided: {self.headers.get('Authorization', '')}")
         elif name == "malformed":
-            self._raw(200, b'{"id": "x", "choices": [{"index": 0, "mess')
+            self.send_body(200, b'{"id": "x", "choices": [{"index": 0, "mess')
         elif name == "reset":
             self._reset()
         else:
@@ -109,7 +93,7 @@ class _Handler(BaseHTTPRequestHandler):
             n = 1 if name == "fewer" else int(body.get("n") or 1)
             n = 0 if name == "empty" else n
             finish = "length" if name == "length" else "stop"
-            self._json(200, _completion(case, body, n, finish, chat))
+            self.send_json(200, _completion(case, body, n, finish, chat))
 
     def _reset(self) -> None:
         """Headers and half a body, then a TCP reset."""
@@ -147,13 +131,7 @@ def _completion(case: str, body: dict[str, Any], n: int, finish: str, chat: bool
             "usage": {"prompt_tokens": 10, "completion_tokens": 5 * n, "total_tokens": 10 + 5 * n}}
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], OSError):  # a client that hung up is no error of ours
-            super().handle_error(request, client_address)
+class _Server(QuietHTTPServer):
     fault: FaultServer
 
 
@@ -172,11 +150,11 @@ class FaultServer:
         self._lock = threading.Lock()
         self._http = _Server(("127.0.0.1", 0), _Handler)
         self._http.fault = self
-        self._thread = threading.Thread(target=self._http.serve_forever, kwargs={"poll_interval": 0.05},
-                                        daemon=True)
+        self._thread: threading.Thread | None = None
 
     @property
     def base_url(self) -> str:
+        """``http://127.0.0.1:port/v1``."""
         return f"http://127.0.0.1:{self._http.server_address[1]}/v1"
 
     def script(self, case: str, actions: list[str]) -> None:
@@ -185,6 +163,7 @@ class FaultServer:
             self._scripts[case].extend(actions)
 
     def next_action(self, case: str, body: dict[str, Any]) -> str:
+        """The scripted action for this request of ``case`` (``ok`` when none is left); logs it."""
         with self._lock:
             queue = self._scripts.get(case)
             action = queue.popleft() if queue else "ok"
@@ -192,11 +171,13 @@ class FaultServer:
             return action
 
     def enter(self) -> None:
+        """A completion request starts being answered."""
         with self._lock:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
 
     def leave(self) -> None:
+        """A completion request has been answered."""
         with self._lock:
             self.in_flight -= 1
 
@@ -206,9 +187,8 @@ class FaultServer:
             return sum(1 for r in self.requests if r["case"] == case)
 
     def __enter__(self) -> FaultServer:
-        self._thread.start()
+        self._thread = self._http.serve_in_thread("fault-server", poll_interval=0.05)
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._http.shutdown()
-        self._http.server_close()
+        self._http.stop(self._thread)

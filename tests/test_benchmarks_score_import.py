@@ -64,3 +64,12 @@ def test_human_eval_and_evalplus_lines_still_read(tmp_path):
     assert [(s.line, s.task_id, s.whole_program, s.arm, s.sample_index) for s in lines] == [
         (1, "HumanEval/0", False, "samples", None), (3, "HumanEval/1", True, "m", 4)]
     assert len(errors) == 1 and errors[0].startswith(f"{path}:2: not valid JSON")
+
+
+def test_line_that_is_not_utf8_is_one_malformed_line(tmp_path):
+    path = tmp_path / "samples.jsonl"
+    good = json.dumps({"task_id": "HumanEval/0", "completion": "    return 1\n"}).encode()
+    path.write_bytes(b'{"task_id": "HumanEval/0", "completion": "caf\xe9"}\n' + good + b"\n")
+    lines, errors = _read(path)
+    assert [(s.line, s.code) for s in lines] == [(2, "    return 1\n")]
+    assert len(errors) == 1 and errors[0].startswith(f"{path}:1: not valid JSON")

@@ -64,7 +64,7 @@ def test_oracle_passes_everything_and_buggy_does_not(demo_run):
     assert "demo-oracle" in proc.stdout and "pass@1" in proc.stdout
 
 
-def test_rerun_in_the_same_directory_resumes_without_duplicates(demo_run, tmp_path_factory):
+def test_rerun_in_the_same_directory_resumes_without_duplicates(demo_run):
     run_dir, _ = demo_run
     before = (run_dir / "samples.jsonl").read_text().splitlines()
     proc = run_evalkit(*_run_overrides(run_dir.parent))
@@ -79,6 +79,17 @@ def test_bad_override_exits_2_with_one_line(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "n_samplez" in lines[0]
     assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(("override", "named"), [
+    ("n_samples=abc", "n_samples must be an integer"),
+    ("+model.params.frequency_penalty=1", "model.params.frequency_penalty"),
+    ("~model.family", "model.family is not set"),
+])
+def test_bad_value_exits_2_with_one_line(tmp_path, override, named):
+    proc = run_evalkit("run", override, f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and named in proc.stderr
 
 
 def test_unknown_model_exits_2_naming_the_choices(tmp_path):

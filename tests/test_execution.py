@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
+import signal
 import subprocess
 import sys
+import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
@@ -134,3 +138,45 @@ def test_calibrate_caches_and_canary_reports_failures(tmp_path, humaneval_tasks)
         failing = canary([tasks[0], broken], ex, limits)
     assert [task_id for task_id, _ in failing] == [broken.task_id]
     assert failing[0][1].status is Status.FAILED
+
+
+def test_dead_worker_is_an_infra_error_and_is_restarted(monkeypatch):
+    ok = Program("ok", "assert 1 + 1 == 2", timeout_s=1.0)
+    with LocalExecutor(dataclasses.replace(CFG, workers=1)) as ex:
+        os.killpg(ex._workers[0].proc.pid, signal.SIGKILL)  # the worker and its namespace's PID 1
+        monkeypatch.setattr(sys, "executable", "/nonexistent/python")  # the restart fails too
+        failed = ex.submit(Program("a", "pass", timeout_s=1.0)).result(timeout=10)  # resolved, no hang
+        assert failed.status is Status.INFRA_ERROR and "restart failed" in failed.detail
+        monkeypatch.undo()
+        # The next program finds no live worker and triggers the restart; the harness recovers.
+        ex.submit(Program("b", "pass", timeout_s=1.0)).result(timeout=10)
+        assert ex.submit(ok).result(timeout=10).passed
+
+
+RUN_ONE_OUT_OF_FDS = textwrap.dedent("""
+    import os, resource, sys
+    sys.path.insert(0, sys.argv[1])
+    import zygote
+    cfg = {"memory_mb": 512, "max_processes": 8, "max_file_mb": 8, "max_open_files": 64,
+           "max_output_bytes": 1000, "wall_factor": 3.0, "root_tier": False, "pid_namespace": False,
+           "private_scratch": False, "node": None}
+    runs = lambda: {n for n in os.listdir(zygote.SCRATCH) if n.startswith("run-")}
+    before_fds, before_runs = set(os.listdir("/proc/self/fd")), runs()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(int(f) for f in before_fds) + 3, hard))
+    try:
+        zygote.run_one(cfg, "pass", 1.0)
+    except OSError as exc:
+        print("raised", exc.errno)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    print(set(os.listdir("/proc/self/fd")) == before_fds, runs() == before_runs)
+    print(zygote.run_one(cfg, "pass", 1.0)["status"])
+""")
+
+
+def test_worker_leaks_nothing_when_it_cannot_start_a_program():
+    execution_dir = Path(__file__).resolve().parents[1] / "evalkit" / "execution"
+    proc = subprocess.run([sys.executable, "-c", RUN_ONE_OUT_OF_FDS, str(execution_dir)],
+                          check=False, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[:3] == ["raised 24", "True True", "passed"], proc.stdout

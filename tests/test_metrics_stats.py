@@ -5,7 +5,7 @@ import time
 import numpy as np
 import pytest
 
-from evalkit.metrics import holm, mcnemar, mean_ci, minimum_detectable_effect, paired_difference
+from evalkit.metrics import holm, mcnemar, mean_ci, minimum_detectable_effect, paired_difference, paired_test
 
 
 def test_mean_ci_brackets_the_mean_and_is_seeded():
@@ -51,6 +51,20 @@ def test_mcnemar_exact_binomial():
     assert (result["a_only"], result["b_only"]) == (1, 9)
     assert result["p_value"] == pytest.approx(22 / 1024)  # 2 * (C(10,0) + C(10,1)) / 2**10
     assert mcnemar([True, False], [True, False])["p_value"] == 1.0
+
+
+def test_paired_test_picks_mcnemar_for_binary_outcomes_and_keeps_the_sign():
+    baseline = [1.0] * 10 + [0.0] * 2 + [1.0] * 20
+    candidate = [0.0] * 10 + [1.0] * 2 + [1.0] * 20
+    exact = paired_test(baseline, candidate, 500, 0.95, 0, binary=True)
+    flip = paired_test(baseline, candidate, 500, 0.95, 0)
+    assert exact["diff"] == flip["diff"] == pytest.approx(-8 / 32)  # candidate minus baseline
+    assert (exact["ci_low"], exact["ci_high"]) == (flip["ci_low"], flip["ci_high"])
+    assert (exact["test"], exact["a_only"], exact["b_only"]) == ("mcnemar", 10, 2)
+    assert exact["p_value"] == mcnemar(candidate, baseline)["p_value"]
+    assert flip["test"] == "sign-flip"
+    assert flip["p_value"] == paired_difference(baseline, candidate, 500)["p_value"]
+    assert paired_test([], [], 10, binary=True)["diff"] is None
 
 
 def test_holm_adjusts_in_given_order():

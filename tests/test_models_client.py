@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
+from dataclasses import replace
 
 import pytest
 from _model_helpers import case_prompt, model_config
 from fault_server import FaultServer
 
 from evalkit.models import EndpointError, ModelClient, RetryPolicy, derive_seed
+from evalkit.records import Message
 
 FAST = RetryPolicy(base_s=0.01, max_s=0.05)
 
@@ -53,6 +55,12 @@ def test_retry_after_is_honoured(server):
     out, _ = run(generate_cases(server, ["ra"]))
     assert time.perf_counter() - started >= 0.95
     assert not out["ra"][0].error
+
+
+def test_unreadable_retry_after_is_ignored_not_fatal(server):
+    server.script("ra_bad", ["429:ra=soon"])  # neither seconds nor an HTTP date
+    out, client = run(generate_cases(server, ["ra_bad"]))
+    assert not out["ra_bad"][0].error and client.stats.retries == 1
 
 
 def test_slow_response_times_out_then_recovers(server):
@@ -122,10 +130,6 @@ def test_overload_halves_the_limit(server):
 
 
 def test_prefill_is_prepended_and_sent_last(server):
-    from dataclasses import replace
-
-    from evalkit.records import Message
-
     prompt = case_prompt("pre")
     prompt = replace(prompt, messages=(*prompt.messages, Message("assistant", "<new_code>")),
                      prefill="<new_code>")

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
+import threading
+import urllib.request
 
 import openai
 import pytest
-from _model_helpers import humaneval_tasks
+from _model_helpers import chat_prompt, humaneval_tasks, model_config, text_prompt
 
-from evalkit.models import DemoServer
+from evalkit.models import DemoServer, ModelClient, serve_demo
 from evalkit.models import demo_answers as da
+from evalkit.records import Api
 
 
 @pytest.fixture(scope="module")
@@ -113,13 +117,6 @@ def test_every_breakage_changes_every_task(kind):
 
 
 def test_demo_through_model_client():
-    import asyncio
-
-    from _model_helpers import chat_prompt, model_config, text_prompt
-
-    from evalkit.models import ModelClient
-    from evalkit.records import Api
-
     tasks = humaneval_tasks()[:6]
 
     async def go(name, api):
@@ -144,11 +141,6 @@ def test_demo_through_model_client():
 
 
 def test_serve_demo_blocks_until_stopped():
-    import threading
-    import urllib.request
-
-    from evalkit.models import serve_demo
-
     ready, stop, urls = threading.Event(), threading.Event(), []
     thread = threading.Thread(target=serve_demo, args=(humaneval_tasks()[:2], 0),
                               kwargs={"on_ready": lambda url: (urls.append(url), ready.set()), "stop": stop})

@@ -4,10 +4,12 @@ and several processes writing one file at once."""
 from __future__ import annotations
 
 import asyncio
+import signal
 import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 from _model_helpers import case_prompt, chat_prompt, humaneval_tasks, model_config
@@ -141,9 +143,6 @@ KILLED = textwrap.dedent("""
 
 
 def test_sigkilled_run_resumes_without_asking_twice(tmp_path):
-    import signal
-    from pathlib import Path
-
     path = tmp_path / "s.sqlite"
     prompts = [case_prompt(f"k{i}", task_id=f"K/{i}") for i in range(30)]
     with FaultServer() as srv:

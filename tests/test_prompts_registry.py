@@ -146,6 +146,8 @@ def test_misspelt_variable_in_the_yaml_turn_names_the_yaml_line(tmp_path):
     ("name: t\nparams:\n  stop: [1]\nprompt_template:\n  user: hi\n", "params.stop must be a list"),
     ("name: t\napi: rest\nprompt_template:\n  user: hi\n", "api must be chat or completions"),
     ("name: t\npostprocess: strip_fences\nprompt_template:\n  user: hi\n", "postprocess must be a list"),
+    ("name: t\npostprocess: [strip_fence]\nprompt_template:\n  user: hi\n",
+     "unknown postprocess step 'strip_fence'"),
     ("name: t\nprompt_template:\n  user: |\n    {% include 'nowhere/1.0.0.jinja' %}\n",
      ":4: included partial 'nowhere/1.0.0.jinja' not found"),
     ("name: t\nprompt_template:\n  user: |\n    {% if prefix %}\n", ": Jinja syntax error"),

@@ -106,6 +106,16 @@ def test_task_pass_rates_pair_arms_task_by_task(reports_root):
     assert lenient.loc["HumanEval/7", "B"] == 1.0 and rates.loc["HumanEval/7", "B"] == 0.0
 
 
+def test_task_pass_rates_leave_out_infra_errors_of_the_reading_asked_for(tmp_path, humaneval_tasks):
+    task = humaneval_tasks[0]
+    # Sample 1's lenient execution could not run: no lenient outcome, not a lenient failure.
+    write_samples(tmp_path, [sample("r", "A", task, 0, Status.PASSED),
+                             sample("r", "A", task, 1, Status.PASSED, lenient=Status.INFRA_ERROR)])
+    samples = load_samples(tmp_path)
+    assert task_pass_rates(samples, "lenient_passed").loc[task.task_id, "A"] == 1.0
+    assert task_pass_rates(samples).loc[task.task_id, "A"] == 1.0
+
+
 def test_load_templates_and_source_diff(reports_root):
     templates = load_templates(reports_root)
     assert list(templates["version"]) == ["1.0.0", "1.1.0"]

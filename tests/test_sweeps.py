@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from evalkit.sweep import ERROR_FILE, summarize_sweep
 from tests.conftest import run_evalkit
 
 SWEEP = ["model.params.temperature=0.2,0.8", "prompt.version=1.0.0,2.0.0"]
@@ -100,3 +101,12 @@ def test_a_sweep_with_a_job_that_cannot_compose_stops_before_any_job(tmp_path):
     assert proc.returncode == 2
     assert "sweep job 1 (model=nosuch" in proc.stderr and "unknown model 'nosuch'" in proc.stderr
     assert not (tmp_path / "bad").exists()
+
+
+def test_a_failed_job_with_an_empty_error_file_is_still_listed(tmp_path):
+    job = tmp_path / "0"
+    (job / ".hydra").mkdir(parents=True)
+    (job / ERROR_FILE).write_text("\n")
+    report, n_failed = summarize_sweep(tmp_path)
+    assert (report, n_failed) == (None, 1)
+    assert f"- job `0` (`(none)`): {ERROR_FILE} is empty" in (tmp_path / "summary" / "summary.md").read_text()

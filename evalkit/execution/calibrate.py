@@ -24,7 +24,7 @@ _REPEATS = 2
 
 
 def dataset_hash(tasks: Sequence[Task]) -> str:
-    """sha256 over every field of every task, in order."""
+    """sha256 over what decides a reference run (id, prompt, reference, tests, entry point), in order."""
     digest = hashlib.sha256()
     for task in tasks:
         for value in (task.task_id, task.prompt, task.reference, task.tests, task.entry_point):
@@ -80,7 +80,9 @@ def calibrate(tasks: Sequence[Task], executor) -> dict[str, float]:
         # Generous limit while measuring: a slow reference must be measured, not cut off.
         cached.update(measure(missing, executor, cfg.timeout_s * cfg.timeout_factor))
         cache_dir.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+        # One temporary file per process: parallel sweep jobs calibrating the same dataset must
+        # neither interleave their writes nor rename each other's file away.
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps({"cpu_s": cached}, indent=0, sort_keys=True))
         tmp.replace(path)
     return {t.task_id: round(max(cfg.timeout_s, cfg.timeout_factor * cached[t.task_id]), 3) for t in tasks}

@@ -92,7 +92,11 @@ class _Worker:
             [sys.executable, "-s", "-P", "-c", boot],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_worker_env(), cwd="/",
             start_new_session=True, close_fds=True)
-        self.isolation = str(self._receive().get("isolation", "unknown"))
+        try:
+            self.isolation = str(self._receive().get("isolation", "unknown"))
+        except BaseException:
+            self.close()  # a worker that never said hello must not outlive us, nor its cgroup
+            raise
 
     def execute(self, program: Program) -> dict:
         data = json.dumps({"source": program.source, "limit": program.timeout_s,
@@ -167,7 +171,14 @@ class LocalExecutor:
         self._settings = settings
         self._queue: queue.Queue = queue.Queue()
         self._shared = SharedVerdicts()
-        self._workers = [_Worker(i, cfg, settings) for i in range(n)]
+        self._workers: list[_Worker] = []
+        try:
+            for i in range(n):
+                self._workers.append(_Worker(i, cfg, settings))
+        except BaseException:
+            for worker in self._workers:
+                worker.close()
+            raise
         self.isolation = self._workers[0].isolation
         self._threads = [threading.Thread(target=self._serve, args=(i,), daemon=True,
                                           name=f"evalkit-exec-{i}") for i in range(n)]
@@ -206,7 +217,13 @@ class LocalExecutor:
         except (OSError, RuntimeError, ValueError) as exc:
             # The worker died (it never runs programs itself, so this is our failure): restart it.
             self._workers[index].close()
-            self._workers[index] = _Worker(index, self.cfg, self._settings)
+            try:
+                self._workers[index] = _Worker(index, self.cfg, self._settings)
+            except (OSError, RuntimeError, ValueError) as restart:
+                # Keep serving (the next program retries the restart): an exception here would end
+                # this thread and leave every Future it owns unresolved, so run() would hang.
+                return Verdict(Status.INFRA_ERROR,
+                               f"execution worker failed: {exc}; restart failed: {restart}")
             return Verdict(Status.INFRA_ERROR, f"execution worker failed: {exc}")
         return Verdict(Status(raw["status"]), raw["detail"], float(raw["cpu"]))
 

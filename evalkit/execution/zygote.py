@@ -1,10 +1,11 @@
 """The execution worker: a small interpreter that forks one child per program.
 
-Started by LocalExecutor as ``sys.executable -I zygote.py CONFIG_JSON`` with a
+Started by LocalExecutor as ``sys.executable -s -P -c BOOT`` (BOOT imports this
+module and calls ``main`` with the settings JSON in ``sys.argv[1]``) with a
 minimal environment. It isolates itself once (isolation.py), then serves
 requests on stdin/stdout: 4-byte big-endian length + JSON
-``{"source", "limit"}`` in, the same framing with ``{"status", "detail",
-"cpu"}`` out. Forking a warm worker costs well under a millisecond; a fresh
+``{"source", "limit", "language"}`` in, the same framing with ``{"status",
+"detail", "cpu"}`` out. Forking a warm worker costs well under a millisecond; a fresh
 interpreter per program costs several.
 
 A program passes only on a positive signal: after ``exec`` of the whole source
@@ -283,10 +284,20 @@ def run_one(cfg: dict, source: str, limit: float, language: str = "python") -> d
         return {"status": "infra_error", "detail": "node is not installed", "cpu": 0.0}
     workdir = os.path.join(SCRATCH, f"run-{os.urandom(6).hex()}")
     os.mkdir(workdir, 0o700)
-    r_out, w_out = os.pipe()
-    r_res, w_res = os.pipe()
-    token = os.urandom(16).hex().encode()
-    pid = os.fork()
+    fds: list[int] = []
+    try:
+        r_out, w_out = os.pipe()
+        fds += (r_out, w_out)
+        r_res, w_res = os.pipe()
+        fds += (r_res, w_res)
+        token = os.urandom(16).hex().encode()
+        pid = os.fork()
+    except OSError:
+        # No child (fds or processes exhausted): this worker lives on, so it must not leak them.
+        for fd in fds:
+            os.close(fd)
+        _remove(workdir, cfg["private_scratch"])
+        raise
     if pid == 0:
         _child(cfg, source, limit, token, (w_out, w_res, workdir), language)
     os.close(w_out)

@@ -9,6 +9,8 @@ The public API, used by reporting, the gate and notebooks:
 - ``mean_ci(values_per_task, ...)``: mean with a bootstrap interval over tasks.
 - ``paired_difference(a, b, ...)``: ``b - a`` (candidate minus baseline) with a paired bootstrap
   interval and a sign-flip p-value.
+- ``paired_test(a, b, ..., binary=False)``: ``paired_difference`` with McNemar's exact p-value
+  when every task has one 0/1 outcome per arm (what reporting and the gate use).
 - ``mcnemar(a_pass, b_pass)``, ``holm(p_values)``,
   ``minimum_detectable_effect(n_tasks, n_samples, base_rate, alpha, power)``.
 - ``similarity_scores(predictions, references, metrics, embedding_model=None)``: per-example
@@ -32,6 +34,7 @@ from evalkit.metrics.stats import (
     mean_ci,
     minimum_detectable_effect,
     paired_difference,
+    paired_test,
 )
 
 __all__ = [
@@ -44,6 +47,7 @@ __all__ = [
     "minimum_detectable_effect",
     "paired_difference",
     "paired_pass_at_k",
+    "paired_test",
     "pass_at_k",
     "pass_at_k_summary",
     "per_task_pass_at_k",

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from evalkit.metrics.stats import bootstrap_means, paired_difference
+from evalkit.metrics.stats import mean_ci, paired_difference
 
 
 def pass_at_k(n: int, c: int, k: int) -> float | None:
@@ -57,6 +57,7 @@ def per_task_pass_at_k(samples: pd.DataFrame, k: int) -> pd.Series:
 
 
 def _per_task(counts: pd.DataFrame, k: int) -> pd.Series:
+    """pass@k of each row of ``task_counts`` (NaN where n < k)."""
     values = [pass_at_k(int(n), int(c), k) for n, c in zip(counts["n"], counts["c"], strict=True)]
     return pd.Series([np.nan if v is None else v for v in values], index=counts.index, name=f"pass@{k}")
 
@@ -86,12 +87,8 @@ def pass_at_k_summary(
         if reason:
             summary[str(k)] = {"value": None, "reason": reason}
             continue
-        values = _per_task(counts, k).to_numpy()
         # The same seed for every k resamples the same tasks, so the ks stay comparable.
-        means = bootstrap_means(values, resamples, np.random.default_rng(seed))
-        tail = (1.0 - confidence) / 2.0
-        low, high = np.quantile(means, [tail, 1.0 - tail])
-        summary[str(k)] = {"value": float(values.mean()), "ci_low": float(low), "ci_high": float(high)}
+        summary[str(k)] = mean_ci(_per_task(counts, k).to_numpy(), resamples, confidence, seed)
     return summary
 
 

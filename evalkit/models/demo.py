@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from evalkit.models import demo_answers as da
 from evalkit.records import Task
@@ -64,7 +64,9 @@ class DemoApp:
             raise _ApiError(404, f"The model `{model}` does not exist.", "NotFoundError")
         n = _int(body, "n", 1, low=1)
         seed = _int(body, "seed", None)
-        max_tokens = _int(body, "max_completion_tokens", None) or _int(body, "max_tokens", None)
+        max_tokens = _int(body, "max_completion_tokens", None)
+        if max_tokens is None:  # not `or`: max_completion_tokens=0 is a limit too
+            max_tokens = _int(body, "max_tokens", None)
         stops = _stops(body.get("stop"))
         text, prefill = self._prompt_text(body) if chat else (self._text(body), "")
         task = self.index.find(text)
@@ -118,28 +120,71 @@ class DemoApp:
         return "\n".join(contents), prefill
 
 
-class _Handler(BaseHTTPRequestHandler):
+class JsonHandler(BaseHTTPRequestHandler):
+    """Base handler of the loopback endpoints (this one and the tests' fault server):
+    keep-alive, JSON answers, OpenAI-shaped errors, no logging."""
+
     protocol_version = "HTTP/1.1"  # keep-alive, as the openai client expects
-    server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
         return  # quiet: a progress bar owns the terminal
 
-    def _send(self, status: int, payload: dict[str, Any]) -> None:
-        data = json.dumps(payload).encode()
+    def send_json(self, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> None:
+        """Answer ``payload`` as JSON."""
+        self.send_body(status, json.dumps(payload).encode(), headers)
+
+    def send_body(self, status: int, data: bytes, headers: Mapping[str, str] | None = None) -> None:
+        """Answer ``data`` labelled as JSON, as it is (a fault server sends broken bodies so)."""
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
+        for key, value in (headers or {}).items():
+            self.send_header(key, value)
         self.end_headers()
         self.wfile.write(data)
 
+    def send_api_error(self, status: int, message: str, kind: str = "invalid_request_error",
+                       headers: Mapping[str, str] | None = None) -> None:
+        """Answer an error in the OpenAI API's shape."""
+        self.send_json(status, {"error": {"message": message, "type": kind, "param": None, "code": status}},
+                       headers)
+
+
+class QuietHTTPServer(ThreadingHTTPServer):
+    """A threading HTTP server served from a daemon thread; a client hanging up is no error."""
+
+    daemon_threads = True
+    block_on_close = False
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Print the traceback of a failed request, unless the client just went away (OSError)."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
+
+    def serve_in_thread(self, name: str, poll_interval: float = 0.1) -> threading.Thread:
+        """Start serving in a daemon thread; returns the thread."""
+        thread = threading.Thread(target=self.serve_forever, name=name, daemon=True,
+                                  kwargs={"poll_interval": poll_interval})
+        thread.start()
+        return thread
+
+    def stop(self, thread: threading.Thread | None) -> None:
+        """Stop serving, close the socket and wait for the serving thread."""
+        self.shutdown()
+        self.server_close()
+        if thread is not None:
+            thread.join(timeout=5)
+
+
+class _Handler(JsonHandler):
+    server: _Server
+
     def _error(self, err: _ApiError) -> None:
-        self._send(err.status, {"error": {"message": err.message, "type": err.kind, "param": None,
-                                          "code": err.status}})
+        self.send_api_error(err.status, err.message, err.kind)
 
     def do_GET(self) -> None:  # noqa: N802 - stdlib name
         if self.path.rstrip("/") == "/v1/models":
-            self._send(200, self.server.app.models())
+            self.send_json(200, self.server.app.models())
         else:
             self._error(_ApiError(404, f"no route {self.path}; the demo endpoint serves /v1/...", "NotFound"))
 
@@ -156,18 +201,12 @@ class _Handler(BaseHTTPRequestHandler):
                 raise _ApiError(400, "request body is not JSON") from None
             if not isinstance(body, dict):
                 raise _ApiError(400, "request body must be a JSON object")
-            self._send(200, self.server.app.complete(body, chat=path.endswith("chat/completions")))
+            self.send_json(200, self.server.app.complete(body, chat=path.endswith("chat/completions")))
         except _ApiError as err:
             self._error(err)
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if not isinstance(sys.exc_info()[1], OSError):  # a client that hung up is no error of ours
-            super().handle_error(request, client_address)
+class _Server(QuietHTTPServer):
     app: DemoApp
 
 
@@ -197,19 +236,14 @@ class DemoServer:
             server = _Server((self.host, self.port), _Handler)
             server.app = DemoApp(self.tasks)
             self._server, self.port = server, server.server_address[1]
-            self._thread = threading.Thread(target=server.serve_forever, name="evalkit-demo",
-                                            kwargs={"poll_interval": 0.1}, daemon=True)
-            self._thread.start()
+            self._thread = server.serve_in_thread("evalkit-demo")
         return self
 
     def stop(self) -> None:
         """Stop serving and close the socket."""
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-            if self._thread is not None:
-                self._thread.join(timeout=5)
+            self._server.stop(self._thread)
+            self._server, self._thread = None, None
 
     def __enter__(self) -> DemoServer:
         return self.start()

@@ -127,16 +127,15 @@ class TaskIndex:
     """Finds which task a prompt is about: the longest task prompt that occurs in it."""
 
     def __init__(self, tasks: Sequence[Task]) -> None:
-        # Longest first, so a task whose prompt contains another's still wins.
-        entries = [(t.prompt.strip(), t) for t in tasks if t.prompt.strip()]
-        self._entries = sorted(entries, key=lambda e: len(e[0]), reverse=True)
         self._by_entry: dict[str, list[tuple[str, Task]]] = {}
-        for text, task in self._entries:
-            self._by_entry.setdefault(task.entry_point, []).append((text, task))
+        for task in tasks:
+            if task.prompt.strip():
+                self._by_entry.setdefault(task.entry_point, []).append((task.prompt.strip(), task))
 
     def find(self, text: str) -> Task | None:
         """The task whose prompt occurs in ``text``, longest match; None when none does."""
-        # Cheap pre-filter on the entry point's name, then the full check.
+        # Cheap pre-filter on the entry point's name, then the full check; longest first, so a
+        # task whose prompt contains another's still wins.
         candidates = [e for name, group in self._by_entry.items() if name in text for e in group]
         for prompt, task in sorted(candidates, key=lambda e: len(e[0]), reverse=True):
             if prompt in text:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import json
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -57,20 +58,30 @@ def redact(text: str, secrets: Sequence[str]) -> str:
 
 def retry_after_s(headers: httpx.Headers) -> float | None:
     """Seconds the server asks us to wait (retry-after-ms, Retry-After seconds or HTTP date)."""
+    # An unreadable header means "no hint", never an exception: this runs while classifying a failure.
     value = headers.get("retry-after-ms")
     if value:
-        try:
-            return float(value) / 1000
-        except ValueError:
-            pass
+        seconds = _finite(value)
+        if seconds is not None:
+            return seconds / 1000
     value = headers.get("retry-after")
     if not value:
         return None
+    seconds = _finite(value)
+    if seconds is not None:
+        return seconds
     try:
-        return float(value)
+        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError, OverflowError):
+        return None
+
+
+def _finite(text: str) -> float | None:
+    try:
+        value = float(text)
     except ValueError:
-        parsed = email.utils.parsedate_to_datetime(value) if value else None
-        return None if parsed is None else max(0.0, parsed.timestamp() - time.time())
+        return None
+    return value if math.isfinite(value) else None
 
 
 def server_message(exc: openai.APIStatusError) -> str:

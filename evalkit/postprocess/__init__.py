@@ -13,7 +13,7 @@ from evalkit.postprocess.steps import STEPS, bind
 def postprocess(raw: str, steps: Sequence[str], prefix: str) -> str:
     """Apply the named steps to ``raw`` in order (``raw`` already starts with any prefill).
 
-    Raises KeyError for an unknown step name (``evalkit prompts lint`` catches it first).
+    Raises KeyError for an unknown step name (loading a template rejects such names first).
     """
     text = raw
     for step in [bind(name, prefix) for name in steps]:

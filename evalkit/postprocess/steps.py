@@ -125,6 +125,7 @@ STEPS: dict[str, Callable[..., str]] = {
 """Every step by the name templates use, built here and nowhere else."""
 
 NEEDS_PREFIX = frozenset({"prepend_newline", "drop_reflection"})
+"""Steps that take the task's prefix as a keyword; :func:`bind` supplies it."""
 
 
 def bind(name: str, prefix: str) -> Callable[[str], str]:

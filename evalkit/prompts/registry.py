@@ -167,7 +167,10 @@ def load_template(registry: Path, family: str, version: str | None = None,
 
 
 def _load_file(root: Path, family: str, version: str, path: Path) -> Template:
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise TemplateError(f"{path}: cannot be read: {exc}") from None
     try:
         data = yaml.safe_load(text)
         node = yaml.compose(text)
@@ -282,10 +285,16 @@ def _api(path: Path, value: Any) -> Api:
 
 
 def _steps(path: Path, family: str, value: Any) -> tuple[str, ...]:
+    from evalkit.postprocess import STEPS  # the step names are data of the postprocess stage
+
     if value is None:
         return DEFAULT_POSTPROCESS.get(family, GENERIC_POSTPROCESS)
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise TemplateError(f"{path}: postprocess must be a list of step names")
+    # checked here, not only by lint: a run would otherwise fail mid-way on the first answer
+    unknown = [step for step in value if step not in STEPS]
+    if unknown:
+        raise TemplateError(f"{path}: unknown postprocess step {unknown[0]!r}; known: {', '.join(STEPS)}")
     return tuple(value)
 
 

@@ -8,7 +8,6 @@ of every pass@k denominator, similarity mean and latency percentile.
 from __future__ import annotations
 
 import math
-import re
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -17,6 +16,7 @@ import pandas as pd
 from evalkit import metrics
 from evalkit.config import ScoringConfig
 from evalkit.records import Status
+from evalkit.results import natural_key
 
 SYNTHETIC_LABEL = "synthetic (demo)"
 """How every report marks an arm whose model is the demo endpoint's."""
@@ -56,10 +56,7 @@ def scored(frame: pd.DataFrame, lenient: bool = False) -> pd.DataFrame:
 
 def task_order(task_ids: Any) -> list[str]:
     """Distinct task ids in natural order (HumanEval/2 before HumanEval/10)."""
-    def key(task_id: str) -> list[Any]:
-        parts = re.split(r"(\d+)", task_id)
-        return [(0, int(part), "") if part.isdigit() else (1, 0, part) for part in parts]
-    return sorted(dict.fromkeys(task_ids), key=key)
+    return sorted(dict.fromkeys(task_ids), key=natural_key)
 
 
 def metric_names(frame: pd.DataFrame) -> list[str]:
@@ -150,16 +147,6 @@ def aggregate(samples: pd.DataFrame, arms_meta: Mapping[str, Mapping[str, Any]],
     """The results.json ``arms`` list: one entry per arm, in configured order."""
     return [aggregate_arm(label, samples[samples["arm"] == label], arms_meta.get(label) or {}, scoring)
             for label in arm_labels(samples, arms_meta)]
-
-
-def task_pass_rates(samples: pd.DataFrame, column: str = "passed") -> pd.DataFrame:
-    """Tasks x arms: each task's share of passing scored samples (NaN when none scored).
-
-    This is each task's unbiased pass@1 estimate, the per-task value paired tests use.
-    """
-    good = scored(samples, lenient=column.startswith("lenient"))
-    table = good.groupby(["task_id", "arm"])[column].mean().unstack("arm")
-    return table.reindex(index=task_order(samples["task_id"]), columns=arm_labels(samples)).astype(float)
 
 
 def task_metric_means(samples: pd.DataFrame, name: str) -> pd.DataFrame:

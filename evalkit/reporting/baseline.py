@@ -21,7 +21,7 @@ import pandas as pd
 
 from evalkit.config import ConfigError
 from evalkit.records import Status
-from evalkit.results import load_results, load_samples
+from evalkit.results import load_results, load_samples, natural_key
 
 FORMAT = "evalkit-baseline/1"
 """Value of the ``format`` key that marks a blessed baseline file."""
@@ -72,11 +72,6 @@ class Baseline:
         return str(self.dataset.get("content_sha256") or "")
 
 
-def task_sort_key(task_id: str) -> tuple[Any, ...]:
-    """Natural order of task ids, so HumanEval/2 comes before HumanEval/10."""
-    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", task_id))
-
-
 def per_task(samples: pd.DataFrame) -> pd.DataFrame:
     """Per-task outcomes of one arm's samples (a ``load_samples`` frame).
 
@@ -102,7 +97,7 @@ def _tidy(tasks: pd.DataFrame) -> pd.DataFrame:
     tasks = tasks[list(TASK_COLUMNS) + metric_cols].astype(
         {"task_id": str, "n": int, "passed": int, "infra_error": int})
     tasks = tasks.astype({c: float for c in metric_cols})
-    order = sorted(range(len(tasks)), key=lambda i: task_sort_key(tasks["task_id"].iloc[i]))
+    order = sorted(range(len(tasks)), key=lambda i: natural_key(tasks["task_id"].iloc[i]))
     return tasks.iloc[order].reset_index(drop=True)
 
 

@@ -26,9 +26,11 @@ from xml.etree import ElementTree as ET
 
 import pandas as pd
 
-from evalkit import metrics as stats
+from evalkit import metrics
 from evalkit.config import ConfigError, GateConfig
-from evalkit.reporting.baseline import ArmOutcome, Baseline, load_baseline, task_sort_key
+from evalkit.reporting.baseline import ArmOutcome, Baseline, load_baseline
+from evalkit.reporting.openmetrics import escape_label
+from evalkit.results import natural_key
 
 RESAMPLES = 2000
 """Bootstrap resamples for the paired intervals."""
@@ -63,7 +65,7 @@ class Check:
     """Raw p-value of the paired test; None for threshold checks."""
     p_adjusted: float | None = None
     """Holm-adjusted over every model and drop check of the gate."""
-    test: str = "bootstrap"
+    test: str = "sign-flip"
     """sign-flip (paired randomisation test), mcnemar (exact), threshold, or none."""
     verdict: GateVerdict = GateVerdict.PASS
     reason: str = ""
@@ -166,19 +168,19 @@ def _rates(tasks: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _drop_check(model: str, name: str, base: pd.Series, cand: pd.Series, mcnemar: bool) -> Check:
-    """Paired comparison of per-task values (aligned, no NaN); verdict decided later."""
+def _drop_check(model: str, name: str, base: pd.Series, cand: pd.Series, binary: bool) -> Check:
+    """Paired comparison of per-task values (aligned, no NaN); verdict decided later.
+
+    ``binary``: one answered sample per task on both sides, so McNemar's exact test applies.
+    """
     if base.empty:
         return Check(model, name, None, None, None, test="none",
                      verdict=GateVerdict.INCONCLUSIVE, reason="no shared task with answered samples")
     b, c = base.to_numpy(float), cand.to_numpy(float)
-    # paired_difference(a, b) reports b - a: candidate minus baseline.
-    res = stats.paired_difference(b, c, resamples=RESAMPLES, confidence=0.95, seed=SEED)
-    p_value, test = res["p_value"], "sign-flip"
-    if mcnemar:
-        p_value, test = stats.mcnemar((b > 0).tolist(), (c > 0).tolist())["p_value"], "mcnemar"
+    # paired_test(a, b) reports b - a: candidate minus baseline.
+    res = metrics.paired_test(b, c, resamples=RESAMPLES, confidence=0.95, seed=SEED, binary=binary)
     return Check(model, name, float(b.mean()), float(c.mean()), float(res["diff"]),
-                 float(res["ci_low"]), float(res["ci_high"]), float(p_value), test=test)
+                 float(res["ci_low"]), float(res["ci_high"]), float(res["p_value"]), test=res["test"])
 
 
 def _infra_rate(tasks: pd.DataFrame) -> float:
@@ -200,8 +202,8 @@ def _flips(base: pd.DataFrame, cand: pd.DataFrame) -> tuple[tuple[Flip, ...], tu
     flips = [Flip(t, float(base.at[t, "rate"]), float(cand.at[t, "rate"])) for t in base.index]
     regressions = [f for f in flips if f.baseline_rate > 0 and f.candidate_rate == 0]
     fixes = [f for f in flips if f.baseline_rate == 0 and f.candidate_rate > 0]
-    regressions.sort(key=lambda f: (f.candidate_rate - f.baseline_rate, task_sort_key(f.task_id)))
-    fixes.sort(key=lambda f: (f.baseline_rate - f.candidate_rate, task_sort_key(f.task_id)))
+    regressions.sort(key=lambda f: (f.candidate_rate - f.baseline_rate, natural_key(f.task_id)))
+    fixes.sort(key=lambda f: (f.baseline_rate - f.candidate_rate, natural_key(f.task_id)))
     return tuple(regressions), tuple(fixes)
 
 
@@ -255,7 +257,7 @@ def _decide(check: Check, p_adjusted: float | None, cfg: GateConfig) -> Check:
 def _adjust(models: list[ModelGate], cfg: GateConfig) -> list[ModelGate]:
     """Holm over every tested check of every model, then the verdict of each."""
     tested = [(i, j) for i, m in enumerate(models) for j, c in enumerate(m.checks) if c.p_value is not None]
-    adjusted = stats.holm([models[i].checks[j].p_value for i, j in tested]) if tested else []
+    adjusted = metrics.holm([models[i].checks[j].p_value for i, j in tested]) if tested else []
     by_pos = {pos: float(p) for pos, p in zip(tested, adjusted, strict=True)}
     return [replace(m, checks=tuple(_decide(c, by_pos.get((i, j)), cfg) for j, c in enumerate(m.checks)))
             for i, m in enumerate(models)]
@@ -381,10 +383,6 @@ def _case_text(m: ModelGate, c: Check) -> str:
     return text
 
 
-def _label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
 def render_openmetrics(outcome: GateOutcome) -> str:
     """metrics.txt (OpenMetrics): the verdict, exit code and per-model pass@1 baseline/candidate/diff."""
     lines = ["# TYPE evalkit_gate_verdict stateset", "# HELP evalkit_gate_verdict Verdict of the gate."]
@@ -394,7 +392,7 @@ def render_openmetrics(outcome: GateOutcome) -> str:
     series: dict[str, list[str]] = {name: [] for name in (
         "pass_at_1_baseline", "pass_at_1_candidate", "pass_at_1_diff", "infra_error_rate")}
     for m in outcome.models:
-        label = f'{{model="{_label(m.model)}"}}'
+        label = f'{{model="{escape_label(m.model)}"}}'
         for c in m.checks:
             if c.name == "pass@1":
                 for key, value in (("baseline", c.baseline), ("candidate", c.candidate), ("diff", c.diff)):

@@ -11,6 +11,7 @@ from html import escape
 from pathlib import Path
 from typing import Any, Mapping
 
+from evalkit.records import Status
 from evalkit.reporting.view import (
     ReportView,
     Table,
@@ -69,7 +70,7 @@ def _side(label: str, sample: Mapping[str, Any] | None) -> str:
     if sample is None:
         return f"<td><b>{escape(label)}</b>: no sample</td>"
     status = sample["status"]
-    cls = "passed" if status == "passed" else "failed"
+    cls = "passed" if status == Status.PASSED.value else "failed"
     return (f"<td><b>{escape(label)}</b> sample {sample['sample_index']}: "
             f'<span class="{cls}">{escape(status)}</span> '
             f"({sample['passed_samples']}/{sample['scored_samples']} samples passed)"

@@ -23,12 +23,13 @@ _FAMILIES = {
 }
 
 
-def _escape(value: Any) -> str:
+def escape_label(value: Any) -> str:
+    """A label value as OpenMetrics quotes it (backslash, double quote and newline escaped)."""
     return str(value).replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
 def _labels(labels: Mapping[str, Any]) -> str:
-    return "{" + ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items()) + "}"
+    return "{" + ",".join(f'{k}="{escape_label(v)}"' for k, v in labels.items()) + "}"
 
 
 def _samples(arm: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any], Any]]:

@@ -15,7 +15,8 @@ import pandas as pd
 
 from evalkit import metrics
 from evalkit.config import ScoringConfig
-from evalkit.reporting.aggregate import clean, metric_names, scored, task_metric_means, task_pass_rates
+from evalkit.reporting.aggregate import clean, metric_names, scored, task_metric_means
+from evalkit.results import task_pass_rates
 
 MAX_FLIPS = 100
 """Flips listed per arm pair; the rest are only counted (a broken arm flips every task)."""
@@ -41,8 +42,9 @@ def paired_differences(samples: pd.DataFrame, baseline: str, scoring: ScoringCon
 
     Holm's correction runs per measure over the arms compared with the baseline.
 
-    With one sample per task the pass@1 test is McNemar's exact test; otherwise the
-    paired bootstrap of ``metrics.paired_difference`` over tasks.
+    Intervals come from a paired bootstrap over tasks; the p-value from a paired sign-flip
+    test, or McNemar's exact test for pass@1 with one sample per task (``metrics.paired_test``,
+    as the gate).
     """
     arms = [a for a in dict.fromkeys(samples["arm"]) if a != baseline]
     rows = []
@@ -53,17 +55,18 @@ def paired_differences(samples: pd.DataFrame, baseline: str, scoring: ScoringCon
             pair = table[[arm, baseline]].dropna()
             if pair.empty:
                 continue
-            # paired_difference(baseline, candidate) returns candidate minus baseline.
-            result = metrics.paired_difference(pair[baseline].tolist(), pair[arm].tolist(),
-                                               resamples=scoring.bootstrap_resamples,
-                                               confidence=scoring.confidence, seed=scoring.seed)
+            binary = measure.endswith("pass@1") and _one_sample_each(samples, [arm, baseline],
+                                                                      list(pair.index))
+            # paired_test(baseline, candidate) returns candidate minus baseline.
+            result = metrics.paired_test(pair[baseline].tolist(), pair[arm].tolist(),
+                                         resamples=scoring.bootstrap_resamples,
+                                         confidence=scoring.confidence, seed=scoring.seed, binary=binary)
             row = {"arm": arm, "baseline": baseline, "measure": measure, "n_tasks": len(pair),
                    "diff": result["diff"], "ci_low": result["ci_low"], "ci_high": result["ci_high"],
-                   "p_value": result["p_value"], "test": "paired bootstrap"}
-            if measure.endswith("pass@1") and _one_sample_each(samples, [arm, baseline], list(pair.index)):
-                test = metrics.mcnemar((pair[arm] > 0).tolist(), (pair[baseline] > 0).tolist())
-                row |= {"p_value": test["p_value"], "test": "McNemar exact",
-                        "arm_only": test["a_only"], "baseline_only": test["b_only"]}
+                   "p_value": result["p_value"], "test": "sign-flip"}
+            if result["test"] == "mcnemar":
+                row |= {"test": "McNemar exact", "arm_only": result["b_only"],
+                        "baseline_only": result["a_only"]}
             rows.append(row)
     _adjust(rows, alpha)
     return [{k: clean(v) for k, v in row.items()} for row in rows]
@@ -75,8 +78,7 @@ def _adjust(rows: list[dict[str, Any]], alpha: float) -> None:
         row["p_holm"], row["significant"] = None, False
     for measure in dict.fromkeys(row["measure"] for row in rows):
         tested = [row for row in rows if row["measure"] == measure and row.get("p_value") is not None]
-        adjusted = metrics.holm([row["p_value"] for row in tested]) if len(tested) > 1 else \
-            [row["p_value"] for row in tested]
+        adjusted = metrics.holm([row["p_value"] for row in tested])
         for row, p_holm in zip(tested, adjusted, strict=True):
             row["p_holm"] = p_holm
             row["significant"] = bool(p_holm < alpha)

@@ -15,9 +15,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
-from evalkit.reporting.aggregate import display_label, scored, task_pass_rates
+from evalkit.reporting.aggregate import display_label, scored
+from evalkit.results import task_pass_rates
 
 DPI = 100
+"""Resolution of every PNG: small enough to embed several in report.html."""
 
 
 def _save(fig: Figure, path: Path) -> Path:

@@ -19,6 +19,7 @@ from evalkit.reporting.aggregate import display_label, format_interval
 from evalkit.reporting.paired import all_flips, paired_differences, template_diffs
 
 Table = tuple[list[str], list[list[str]]]
+"""(header cells, rows of cells): a table both renderers draw."""
 
 
 @dataclass
@@ -31,10 +32,15 @@ class ReportView:
     arms: list[dict[str, Any]]
     """results.json arm entries."""
     baseline: str | None = None
+    """Arm the others are compared with (None with a single arm)."""
     diffs: list[dict[str, Any]] = field(default_factory=list)
+    """``paired.paired_differences`` rows: arm minus baseline per measure."""
     flips: list[dict[str, Any]] = field(default_factory=list)
+    """``paired.flips`` of each arm against the baseline."""
     template_diffs: list[dict[str, Any]] = field(default_factory=list)
+    """``paired.template_diffs`` entries."""
     notes: list[str] = field(default_factory=list)
+    """Warnings shown under the header (synthetic arms, infra errors, dropped tasks)."""
     mde: float | None = None
     """Smallest pass@1 difference the baseline's task count can detect (alpha 0.05, power 0.8)."""
     images: dict[str, str] = field(default_factory=dict)

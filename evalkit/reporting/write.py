@@ -22,6 +22,10 @@ _DERIVED = ("arms_meta", "arms", "templates", "prices")
 _TOP_LEVEL = ("run_id", "started_at", "finished_at", "evalkit_version", "prompts_commit", "host", "dataset")
 
 
+REPORT_DROPS = ("prompt", "lenient_completion")
+"""Sample columns no report shows."""
+
+
 def arms_meta_from_results(results: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """Rebuild ``arms_meta`` from a results.json, so a finished run can be re-rendered."""
     templates = results.get("templates") or {}
@@ -94,7 +98,9 @@ def write_reports(run_dir: Path, meta: dict, scoring: ScoringConfig, report: Rep
     results.json (no ``arms_meta``) works too, for re-rendering a finished run.
     """
     run_dir = Path(run_dir)
-    samples = load_samples(run_dir)
+    # Reports show answers only for flipped tasks (completion, raw output): prompts and the
+    # lenient text stay on disk, which keeps a 100,000-sample run's report in memory bounds.
+    samples = load_samples(run_dir, without=REPORT_DROPS)
     arms_meta = meta.get("arms_meta") or arms_meta_from_results(meta)
     results: dict[str, Any] = {key: meta.get(key) for key in _TOP_LEVEL}
     # Extra top-level facts a caller records (e.g. `evalkit score`'s samples_file) pass through.

@@ -1,0 +1,78 @@
+"""What a run directory records about itself, shared by `evalkit run` and `evalkit score`:
+its id, results.json's metadata, and the per-task limits the canary vouches for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import evalkit
+from evalkit.benchmarks import Benchmark
+from evalkit.config import ConfigError, RunConfig
+from evalkit.execution import LocalExecutor, calibrate, canary
+
+
+def run_id_of(run_dir: Path) -> str:
+    """A run's id: its directory's name, with the sweep's for a sweep job (whose dirs are 0, 1, ...)."""
+    return f"{run_dir.parent.name}-{run_dir.name}" if run_dir.name.isdigit() else run_dir.name
+
+
+def run_meta(run_id: str, bench: Benchmark, isolation: str, arms_meta: dict[str, dict[str, Any]],
+             registry: Path | None = None) -> dict[str, Any]:
+    """results.json's top-level fields and each arm's identity, written before the first sample."""
+    return {
+        "run_id": run_id,
+        "started_at": utc_now(),
+        "finished_at": None,
+        "evalkit_version": evalkit.__version__,
+        "prompts_commit": _git_commit(registry) if registry is not None else None,
+        "host": {"cpu": _cpu_name(), "cores": os.cpu_count(), "isolation": isolation},
+        "dataset": bench.info(),
+        "arms_meta": arms_meta,
+    }
+
+
+def limits_after_canary(bench: Benchmark, executor: LocalExecutor, cfg: RunConfig) -> dict[str, float]:
+    """Per-task CPU limits; with executor.canary, stop (exit 2) when a reference solution fails here.
+
+    A sandbox that breaks correct code would otherwise report a silent all-fail run.
+    """
+    limits = calibrate(list(bench.tasks), executor)
+    if cfg.executor.canary:
+        failing = canary(list(bench.tasks), executor, limits)
+        if failing:
+            names = ", ".join(f"{tid} ({v.status.value}: {v.detail[:60]})" for tid, v in failing[:3])
+            raise ConfigError(
+                f"canary: {len(failing)} reference solution(s) fail in this sandbox: {names}; "
+                "correct code does not run here (a missing runtime such as node, or limits: try "
+                "executor.memory_mb=2048 or executor.network=none), or the dataset's tests are wrong"
+            )
+    return limits
+
+
+def utc_now() -> str:
+    """The current time as results.json records it."""
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _cpu_name() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def _git_commit(path: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", str(path), "log", "-1", "--format=%H", "--", "."],
+                             capture_output=True, text=True, timeout=5, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout.strip() or None
