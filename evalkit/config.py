@@ -114,7 +114,7 @@ class ScoringConfig:
 
     metrics: tuple[str, ...] = ("exact_match", "edit_similarity")
     lenient: bool = True
-    bootstrap_resamples: int = 1000
+    bootstrap_resamples: int = 2000
     confidence: float = 0.95
     embedding_model: str | None = None
     k: tuple[int, ...] = (1, 10)
@@ -137,6 +137,10 @@ class GateConfig:
     alpha: float = 0.05
     max_infra_error: float = 0.05
     metrics: tuple[str, ...] = ()
+    resamples: int = 2000
+    """Bootstrap resamples of the paired intervals (as scoring.bootstrap_resamples by default)."""
+    seed: int = 1234
+    """Bootstrap seed: the same runs always give the same verdict."""
 
 
 @dataclass(frozen=True)

@@ -216,7 +216,7 @@ def _run_config_for(overrides: list[str]) -> RunConfig:
 
 def rerender_reports(run_dir: Path) -> Path:
     """`evalkit report`: rebuild results.json and the reports from samples.jsonl."""
-    from evalkit.reporting import write_reports
+    from evalkit.reporting.write import recorded_scoring, write_reports
 
     results_path = run_dir / "results.json"
     if not (run_dir / "samples.jsonl").is_file() or not results_path.is_file():
@@ -227,19 +227,10 @@ def rerender_reports(run_dir: Path) -> Path:
         raise ConfigError(f"{results_path} cannot be read: {exc}") from None
     if not isinstance(results, dict):
         raise ConfigError(f"{results_path} is not a results.json object")
-    meta = {k: v for k, v in results.items() if k not in ("arms", "templates")}
-    templates = results.get("templates", {})
-    meta["arms_meta"] = {
-        arm["arm"]: {
-            "model": arm.get("model"), "synthetic": arm.get("synthetic", False),
-            "template": dict(arm.get("template", {}),
-                             source_text=templates.get(arm.get("template", {}).get("sha256"), "")),
-            "params": arm.get("params", {}), "prices": arm.get("prices", {}),
-        }
-        for arm in results.get("arms", [])
-    }
-    rc = _run_config_for([])
-    write_reports(run_dir, meta, rc.scoring, rc.report)
+    if not isinstance(results.get("arms"), list):
+        raise ConfigError(f"{results_path} is not a results.json (no arms list)")
+    # A loaded results.json is the metadata; the run's own k, readings and bootstrap settings apply.
+    write_reports(run_dir, results, recorded_scoring([results]), _run_config_for([]).report)
     return run_dir / "report.html"
 
 

@@ -12,10 +12,10 @@ from typing import Any, Sequence
 
 import pandas as pd
 
-from evalkit.config import ConfigError, ReportConfig, ScoringConfig
+from evalkit.config import ConfigError, ReportConfig
 from evalkit.reporting.aggregate import aggregate
 from evalkit.reporting.view import build_view
-from evalkit.reporting.write import arms_meta_from_results, render_outputs, templates_of
+from evalkit.reporting.write import arms_meta_from_results, recorded_scoring, render_outputs, templates_of
 from evalkit.results import load_results, load_samples
 
 
@@ -52,12 +52,6 @@ def _baseline(runs: list[dict[str, Any]], labels: list[str], wanted: str | None)
     raise ConfigError(f"baseline arm {wanted!r} is not among the compared arms: {', '.join(labels)}")
 
 
-def _scoring(runs: list[dict[str, Any]]) -> ScoringConfig:
-    ks = {int(k) for run in runs for arm in run["results"]["arms"] for k in (arm.get("pass_at_k") or {})}
-    lenient = any(arm.get("pass_at_k_lenient") for run in runs for arm in run["results"]["arms"])
-    return ScoringConfig(k=tuple(sorted(ks or {1})), lenient=lenient)
-
-
 def _header(runs: list[dict[str, Any]], shared: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
     header, notes = [], []
     for run in runs:
@@ -92,7 +86,7 @@ def compare(run_dirs: Sequence[Path | str], out_dir: Path | str, baseline_arm: s
     samples = pd.concat([run["samples"] for run in runs], ignore_index=True)
     samples = samples[samples["task_id"].isin(shared_ids)].reset_index(drop=True)
     arms_meta = {label: meta for run in runs for label, meta in run["meta"].items()}
-    scoring = _scoring(runs)
+    scoring = recorded_scoring([run["results"] for run in runs])
     arms = aggregate(samples, arms_meta, scoring)
     baseline = _baseline(runs, [a["arm"] for a in arms], baseline_arm)
     templates: dict[str, Any] = {}

@@ -32,10 +32,6 @@ from evalkit.reporting.baseline import ArmOutcome, Baseline, load_baseline
 from evalkit.reporting.openmetrics import escape_label
 from evalkit.results import natural_key
 
-RESAMPLES = 2000
-"""Bootstrap resamples for the paired intervals."""
-SEED = 1234
-"""Bootstrap seed: the same inputs always give the same verdict."""
 TOP_FLIPS = 10
 """Flips listed per direction in gate.md."""
 
@@ -168,7 +164,8 @@ def _rates(tasks: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _drop_check(model: str, name: str, base: pd.Series, cand: pd.Series, binary: bool) -> Check:
+def _drop_check(model: str, name: str, base: pd.Series, cand: pd.Series, binary: bool,
+                cfg: GateConfig) -> Check:
     """Paired comparison of per-task values (aligned, no NaN); verdict decided later.
 
     ``binary``: one answered sample per task on both sides, so McNemar's exact test applies.
@@ -178,7 +175,8 @@ def _drop_check(model: str, name: str, base: pd.Series, cand: pd.Series, binary:
                      verdict=GateVerdict.INCONCLUSIVE, reason="no shared task with answered samples")
     b, c = base.to_numpy(float), cand.to_numpy(float)
     # paired_test(a, b) reports b - a: candidate minus baseline.
-    res = metrics.paired_test(b, c, resamples=RESAMPLES, confidence=0.95, seed=SEED, binary=binary)
+    res = metrics.paired_test(b, c, resamples=cfg.resamples, confidence=0.95, seed=cfg.seed,
+                              binary=binary)
     return Check(model, name, float(b.mean()), float(c.mean()), float(res["diff"]),
                  float(res["ci_low"]), float(res["ci_high"]), float(res["p_value"]), test=res["test"])
 
@@ -218,11 +216,11 @@ def _model_gate(pair: tuple[ArmOutcome, ArmOutcome], cfg: GateConfig) -> ModelGa
     base_u, cand_u = base.loc[usable], cand.loc[usable]
     single = bool(usable) and bool((base_u["answered"] == 1).all() and (cand_u["answered"] == 1).all())
     model = c_arm.model
-    checks = [_drop_check(model, "pass@1", base_u["rate"], cand_u["rate"], single)]
+    checks = [_drop_check(model, "pass@1", base_u["rate"], cand_u["rate"], single, cfg)]
     for name in cfg.metrics:
         col = f"metric_{name}"
         both = base_u[col].notna() & cand_u[col].notna()
-        checks.append(_drop_check(model, name, base_u.loc[both, col], cand_u.loc[both, col], False))
+        checks.append(_drop_check(model, name, base_u.loc[both, col], cand_u.loc[both, col], False, cfg))
     checks.append(_infra_check(model, base.loc[shared], cand.loc[shared], cfg))
     regressions, fixes = _flips(base_u, cand_u)
     return ModelGate(model, b_arm.arm, c_arm.arm, _template_name(b_arm), _template_name(c_arm),

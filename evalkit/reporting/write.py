@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
@@ -18,12 +18,27 @@ from evalkit.reporting.openmetrics import write_openmetrics
 from evalkit.reporting.view import ReportView, build_view
 from evalkit.results import load_samples
 
-_DERIVED = ("arms_meta", "arms", "templates", "prices")
+_DERIVED = ("arms_meta", "arms", "templates", "prices", "statistics")
 _TOP_LEVEL = ("run_id", "started_at", "finished_at", "evalkit_version", "prompts_commit", "host", "dataset")
 
 
 REPORT_DROPS = ("prompt", "lenient_completion")
 """Sample columns no report shows."""
+
+
+def recorded_scoring(results_list: Sequence[Mapping[str, Any]]) -> ScoringConfig:
+    """The scoring settings finished runs were reported with: their ks, whether the lenient
+    reading was scored, and their bootstrap settings (older runs record none: the defaults)."""
+    arms = [arm for results in results_list for arm in results.get("arms") or []]
+    ks = {int(k) for arm in arms for k in (arm.get("pass_at_k") or {})}
+    stats = next((r["statistics"] for r in results_list if r.get("statistics")), {})
+    defaults = ScoringConfig()
+    lenient = any(arm.get("pass_at_k_lenient") for arm in arms)
+    return ScoringConfig(k=tuple(sorted(ks or {1})), lenient=lenient,
+                         metrics=tuple(sorted({m for arm in arms for m in (arm.get("metrics") or {})})),
+                         bootstrap_resamples=int(stats.get("resamples", defaults.bootstrap_resamples)),
+                         confidence=float(stats.get("confidence", defaults.confidence)),
+                         seed=int(stats.get("seed", defaults.seed)))
 
 
 def arms_meta_from_results(results: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -111,6 +126,9 @@ def write_reports(run_dir: Path, meta: dict, scoring: ScoringConfig, report: Rep
     # Template sources live apart from the arms, keyed by hash, so diffs can be re-rendered.
     results["templates"] = templates_of(arms_meta, meta.get("templates"))
     results["prices"] = {label: dict(m["prices"]) for label, m in arms_meta.items() if m.get("prices")}
+    # How the intervals were drawn, so `compare` can draw its own the same way.
+    results["statistics"] = {"resamples": scoring.bootstrap_resamples, "confidence": scoring.confidence,
+                             "seed": scoring.seed}
     text = json.dumps(results, indent=2, allow_nan=False) + "\n"
     (run_dir / "results.json").write_text(text, encoding="utf-8")
     view = build_view(samples, results["arms"], results["templates"], scoring,
