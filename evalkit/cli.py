@@ -161,7 +161,11 @@ def _serve_demo(args: list[str], verbose: bool) -> int:
         from evalkit.config import DatasetConfig
         from evalkit.models import serve_demo
 
-        serve_demo(load_tasks(DatasetConfig()), host=ns.host, port=ns.port)
+        def announce(base_url: str) -> None:
+            print(f"demo endpoint: {base_url} (synthetic models demo-oracle, demo-buggy; Ctrl-C stops it)",
+                  flush=True)
+
+        serve_demo(load_tasks(DatasetConfig()), host=ns.host, port=ns.port, on_ready=announce)
         return 0
 
     return _run_guarded(go, verbose)
