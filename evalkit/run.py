@@ -1,4 +1,4 @@
-"""`evalkit run` and `evalkit score`: the stages in order, nothing more.
+"""`evalkit run`: the stages in order, nothing more (`evalkit score` is score.py).
 
     benchmark -> prompts -> models -> postprocess -> execution -> metrics -> reporting
 
