@@ -93,7 +93,7 @@ def _pick(frame: pd.DataFrame, want_pass: bool) -> Mapping[str, Any] | None:
         return None
     row = chosen.sort_values("sample_index").iloc[0]
     return {"sample_index": int(row["sample_index"]), "status": row["status"].value,
-            "detail": row["detail"], "completion": row["completion"], "raw_output": row["raw_output"],
+            "detail": row["detail"], "completion": row.get("completion"), "raw_output": row.get("raw_output"),
             "passed_samples": int(good["passed"].sum()), "scored_samples": len(good)}
 
 

@@ -16,14 +16,34 @@ from evalkit.reporting.junit import write_junit
 from evalkit.reporting.markdown import render_markdown
 from evalkit.reporting.openmetrics import write_openmetrics
 from evalkit.reporting.view import ReportView, build_view
-from evalkit.results import load_samples
+from evalkit.results import iter_sample_objects, load_samples
 
 _DERIVED = ("arms_meta", "arms", "templates", "prices", "statistics")
 _TOP_LEVEL = ("run_id", "started_at", "finished_at", "evalkit_version", "prompts_commit", "host", "dataset")
 
 
-REPORT_DROPS = ("prompt", "lenient_completion")
-"""Sample columns no report shows."""
+REPORT_DROPS = ("prompt", "lenient_completion", "completion", "raw_output")
+"""Sample text a run's report does not hold in memory: it shows answers only for flipped
+tasks, read back from samples.jsonl (``fill_flip_texts``)."""
+
+
+def fill_flip_texts(flips: Sequence[Mapping[str, Any]], samples_path: Path) -> None:
+    """Put each flipped task's shown answers (completion, raw output) into its flip entries,
+    reading samples.jsonl once."""
+    wanted: dict[tuple[str, str, int], list[dict[str, Any]]] = {}
+    for flip in flips:
+        for entry in [*flip["regressions"], *flip["improvements"]]:
+            for side in ("baseline", "arm"):
+                pick = entry.get(side)
+                if pick is not None:
+                    key = (flip[side], entry["task_id"], int(pick["sample_index"]))
+                    wanted.setdefault(key, []).append(pick)
+    if not wanted:
+        return
+    for obj in iter_sample_objects(samples_path):
+        picks = wanted.get((obj.get("arm"), obj.get("task_id"), int(obj.get("sample_index", 0))))
+        for pick in picks or ():
+            pick["completion"], pick["raw_output"] = obj.get("completion", ""), obj.get("raw_output", "")
 
 
 def recorded_scoring(results_list: Sequence[Mapping[str, Any]]) -> ScoringConfig:
@@ -113,8 +133,8 @@ def write_reports(run_dir: Path, meta: dict, scoring: ScoringConfig, report: Rep
     results.json (no ``arms_meta``) works too, for re-rendering a finished run.
     """
     run_dir = Path(run_dir)
-    # Reports show answers only for flipped tasks (completion, raw output): prompts and the
-    # lenient text stay on disk, which keeps a 100,000-sample run's report in memory bounds.
+    # Reports show answers only for flipped tasks: the text stays on disk until those are known,
+    # which keeps a 100,000-sample run's report within memory bounds.
     samples = load_samples(run_dir, without=REPORT_DROPS)
     arms_meta = meta.get("arms_meta") or arms_meta_from_results(meta)
     results: dict[str, Any] = {key: meta.get(key) for key in _TOP_LEVEL}
@@ -133,6 +153,7 @@ def write_reports(run_dir: Path, meta: dict, scoring: ScoringConfig, report: Rep
     (run_dir / "results.json").write_text(text, encoding="utf-8")
     view = build_view(samples, results["arms"], results["templates"], scoring,
                       title=f"evalkit run {results['run_id']}", header=_header(results))
+    fill_flip_texts(view.flips, run_dir / "samples.jsonl")
     if samples.empty:
         view.notes.append("This run has no samples yet.")
     render_outputs(view, samples, run_dir, report)
