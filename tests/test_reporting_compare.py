@@ -67,8 +67,10 @@ def test_compare_aligns_and_finds_flips(two_runs, tmp_path):
 def test_compare_baseline_choice(two_runs, tmp_path):
     compare([two_runs / "run1", two_runs / "run2"], tmp_path / "b", baseline_arm="B")
     assert json.loads((tmp_path / "b" / "comparison.json").read_text())["baseline"] == "B"
-    with pytest.raises(ConfigError, match="not among the compared arms"):
+    with pytest.raises(ConfigError, match="in several runs; name one of: run1/A, run2/A"):
         compare([two_runs / "run1", two_runs / "run2"], tmp_path / "c", baseline_arm="A")  # ambiguous
+    with pytest.raises(ConfigError, match="not among the compared arms"):
+        compare([two_runs / "run1", two_runs / "run2"], tmp_path / "c", baseline_arm="Z")
     compare([two_runs / "run1", two_runs / "run2"], tmp_path / "d", baseline_arm="run2/A")
     flips = json.loads((tmp_path / "d" / "comparison.json").read_text())["flips"]
     assert next(f for f in flips if f["arm"] == "run1/A")["failed_to_passed"] == ["HumanEval/2"]

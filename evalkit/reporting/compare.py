@@ -49,6 +49,8 @@ def _baseline(runs: list[dict[str, Any]], labels: list[str], wanted: str | None)
     matches = [run["rename"][wanted] for run in runs if wanted in run["rename"]]
     if len(matches) == 1:
         return matches[0]
+    if matches:
+        raise ConfigError(f"baseline arm {wanted!r} is in several runs; name one of: {', '.join(matches)}")
     raise ConfigError(f"baseline arm {wanted!r} is not among the compared arms: {', '.join(labels)}")
 
 
