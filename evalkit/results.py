@@ -13,17 +13,22 @@ results.json) and returns plain pandas objects:
 
 Status columns hold ``Status`` members, so filters read
 ``df[df.status == Status.FAILED]``; ``passed``/``lenient_passed`` are booleans.
+Labels that repeat over many samples (arm, task_id, status, ...: ``CATEGORICAL_COLUMNS``)
+are pandas categoricals, so group by them with ``observed=True``.
 """
 
 from __future__ import annotations
 
 import difflib
+import itertools
 import json
 import re
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
+from pandas.api.types import union_categoricals
 
 from evalkit.config import ConfigError
 from evalkit.records import Status
@@ -35,6 +40,27 @@ SAMPLE_COLUMNS = (
     "raw_output", "finish_reason", "duration_s", "lenient_completion", "lenient_detail", "prompt",
 )
 """Columns of ``load_samples`` (``metric_<name>`` columns follow these)."""
+
+CATEGORICAL_COLUMNS = (
+    "run_id", "arm", "model", "template_family", "template_version", "template_sha256",
+    "task_id", "status", "lenient_status", "detail", "finish_reason", "lenient_detail",
+)
+"""``load_samples`` columns held as pandas categoricals: their few distinct values repeat over
+thousands of samples, so each value is stored once and rows hold small integer codes.
+Categories are sorted, so grouping (with ``observed=True``: pandas otherwise adds empty
+groups for absent categories) orders keys as it would plain strings."""
+
+_DTYPES: dict[str, Any] = {
+    "sample_index": "int64", "passed": bool, "lenient_passed": bool, "latency_s": "float64",
+    "prompt_tokens": "int32", "completion_tokens": "int32", "cached": bool, "duration_s": "float64",
+} | dict.fromkeys(CATEGORICAL_COLUMNS, "category")
+"""dtypes of the ``load_samples`` columns other than free text (completions and prompts are
+objects, metrics float64). Sample indexes come from input files as any integer; token counts
+of one sample fit 32 bits."""
+
+READ_CHUNK = 2_000
+"""Samples held as Python objects at a time before their values go into the frame's columns:
+a flattened sample takes about 1.5 kB as objects, under 60 bytes in the columns."""
 
 _KEY = ["arm", "task_id", "sample_index"]
 
@@ -90,34 +116,77 @@ def flatten_sample(obj: Mapping[str, Any], where: str = "sample") -> dict[str, A
 
 
 def samples_frame(objects: Iterable[Mapping[str, Any]], source: str = "sample",
-                  without: Sequence[str] = ()) -> pd.DataFrame:
+                  without: Sequence[str] = (), size: int | None = None) -> pd.DataFrame:
     """A tidy frame from sample objects; a later record for the same (arm, task, sample) wins.
 
     ``without`` names text columns to leave out: each row is trimmed as it is read, so a
-    frame of 100,000 samples need not hold every prompt.
+    frame of 100,000 samples need not hold every prompt. ``size`` is at least the number of
+    objects (a file's line count): each column that is not categorical is then allocated once
+    and filled chunk by chunk, never held twice; without it the objects are counted first, in
+    a list.
     """
-    columns = [c for c in SAMPLE_COLUMNS if c not in set(without)]
-    # Built column by column: one list per column costs far less than one dict per sample.
-    data: dict[str, list[Any]] = {c: [] for c in columns}
+    if size is None:
+        objects = list(objects)
+        size = len(objects)
+    dropped = set(without)
+    rows = (flatten_sample(obj, f"{source} {number}") for number, obj in enumerate(objects, 1))
+    arrays: dict[str, np.ndarray] = {}  # numeric and text columns, ``size`` long
+    pieces: dict[str, list[pd.Categorical]] = {}  # categorical columns, a piece per chunk
     n_rows = 0
-    for i, obj in enumerate(objects):
-        row = flatten_sample(obj, f"{source} {i + 1}")
-        for name, value in row.items():
-            if name.startswith("metric_") and name not in data:
-                data[name] = [None] * n_rows  # a metric first seen here was absent before
-            if name in data:
-                data[name].append(value)
-        n_rows += 1
-        for values in data.values():
-            if len(values) < n_rows:  # a metric this sample lacks
-                values.append(None)
-    metric_cols = sorted(c for c in data if c.startswith("metric_"))
-    frame = pd.DataFrame({c: data[c] for c in columns + metric_cols}, columns=columns + metric_cols)
+    for count, chunk in _chunks(rows, dropped):
+        for name, values in chunk.items():
+            if name in CATEGORICAL_COLUMNS:
+                pieces.setdefault(name, []).append(pd.Categorical(values))
+                continue
+            if name not in arrays:  # a metric first seen here is NaN in the rows before
+                arrays[name] = (np.full(size, np.nan) if name.startswith("metric_")
+                                else np.empty(size, dtype=_DTYPES.get(name, object)))
+            arrays[name][n_rows:n_rows + count] = values
+        n_rows += count
+    columns = ([name for name in SAMPLE_COLUMNS if name not in dropped]
+               + sorted(name for name in arrays if name.startswith("metric_")))
+    if not n_rows:
+        return pd.DataFrame({name: pd.Series(dtype=_DTYPES.get(name, object)) for name in columns})
+    # copy=False: the columns stay the arrays filled above, not copied into a 2-d block per dtype.
+    frame = pd.DataFrame({name: union_categoricals(pieces.pop(name), sort_categories=True)
+                          if name in CATEGORICAL_COLUMNS else arrays[name][:n_rows] for name in columns},
+                         copy=False)
     # samples.jsonl is append-only: a resumed run may append a sample again.
-    frame = frame.drop_duplicates(subset=_KEY, keep="last")
-    frame = frame.astype({"passed": bool, "lenient_passed": bool, "cached": bool,
-                          "sample_index": int, "prompt_tokens": int, "completion_tokens": int})
-    return frame.reset_index(drop=True)
+    repeated = frame.duplicated(subset=_KEY, keep="last")
+    if repeated.any():  # only then: filtering copies the whole frame
+        frame = frame[~repeated].reset_index(drop=True)
+    return frame
+
+
+def _chunks(rows: Iterator[dict[str, Any]], dropped: set[str]) -> Iterator[tuple[int, dict[str, list[Any]]]]:
+    """``READ_CHUNK`` flattened rows at a time, less the ``dropped`` columns: their count and
+    their values column by column (one list per column costs far less than one dict per row)."""
+    while True:
+        chunk: dict[str, list[Any]] = {}
+        count = 0
+        for row in itertools.islice(rows, READ_CHUNK):
+            for name, value in row.items():
+                if name in dropped:
+                    continue
+                if name not in chunk:  # a metric first seen here: None in the rows before
+                    chunk[name] = [None] * count
+                chunk[name].append(value)
+            count += 1
+            for values in chunk.values():
+                if len(values) < count:  # a metric this row lacks
+                    values.append(None)
+        if not count:
+            return
+        yield count, chunk
+
+
+def _line_count(path: Path) -> int:
+    """Lines of a file (the last one even without its newline): at least its records. 0 for a
+    missing file, which reading it then reports."""
+    if not path.is_file():
+        return 0
+    with path.open("rb") as handle:
+        return sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b"")) + 1
 
 
 def _samples_path(run_dir: Path | str) -> Path:
@@ -154,7 +223,8 @@ def load_samples(run_dir: Path | str, without: Sequence[str] = ()) -> pd.DataFra
     then ``metric_<name>`` for each similarity metric.
     """
     path = _samples_path(run_dir)
-    return samples_frame(iter_sample_objects(path), source=f"{path}: record", without=without)
+    return samples_frame(iter_sample_objects(path), source=f"{path}: record", without=without,
+                         size=_line_count(path))
 
 
 def load_results(run_dir: Path | str) -> dict[str, Any]:
@@ -245,10 +315,12 @@ def task_pass_rates(samples: pd.DataFrame, column: str = "passed") -> pd.DataFra
     """
     # The lenient reading is executed apart from the faithful one, so its sandbox can fail alone.
     status = samples["lenient_status" if column.startswith("lenient") else "status"]
-    scored = samples[status != Status.INFRA_ERROR]
-    rates = scored.groupby(["task_id", "arm"])[column].mean().unstack("arm")
-    rates = rates.reindex(index=sorted(set(samples["task_id"]), key=natural_key),
-                          columns=sorted(set(samples["arm"]))).astype(float)
+    rows = status != Status.INFRA_ERROR
+    # Copied (the columns used) only when some sample is left out: 100,000 rows are costly.
+    scored = samples if rows.all() else samples.loc[rows, ["task_id", "arm", column]]
+    rates = scored.groupby(["task_id", "arm"], observed=True)[column].mean().unstack("arm")
+    rates = rates.reindex(index=sorted(samples["task_id"].unique(), key=natural_key),
+                          columns=sorted(samples["arm"].unique())).astype(float)
     rates.index.name, rates.columns.name = "task_id", "arm"
     return rates
 

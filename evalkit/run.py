@@ -20,10 +20,10 @@ from evalkit import prompts
 from evalkit.benchmarks import Benchmark, load_benchmark
 from evalkit.config import ArmConfig, RunConfig, sampling_params
 from evalkit.execution import make_executor
-from evalkit.models import DemoServer, ModelClient, ResponseStore
+from evalkit.models import DemoServer, ModelClient, ResponseStore, steady_gc
 from evalkit.records import RenderedPrompt, Task
 from evalkit.reporting import write_reports
-from evalkit.rundir import limits_after_canary, run_id_of, run_meta, utc_now
+from evalkit.rundir import limits_after_canary, run_id_of, run_meta, timed, utc_now
 from evalkit.samples import SamplesFile
 from evalkit.scoring import Scorer
 
@@ -101,10 +101,12 @@ def execute_run(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
     bench = load_benchmark(cfg.dataset)
     arms = [prepare_arm(arm, bench.tasks) for arm in cfg.arms]
     run_dir.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
     with contextlib.ExitStack() as stack:
         arms = _start_demo_if_needed(arms, bench, stack)
         executor = stack.enter_context(make_executor(cfg.executor))
-        limits = limits_after_canary(bench, executor, cfg)
+        with timed(timings, "calibration_and_canary"):
+            limits = limits_after_canary(bench, executor, cfg)
         store = (stack.enter_context(ResponseStore(cfg.store.path))
                  if cfg.store.enabled and cfg.store.path else None)
         run_id = run_id_of(run_dir)
@@ -115,8 +117,11 @@ def execute_run(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
                         registry=registries.pop() if len(registries) == 1 else None)
         samples = SamplesFile(run_dir / "samples.jsonl")
         stack.callback(samples.close)
-        asyncio.run(_generate_all(cfg, arms, bench.tasks, scorer, samples, store))
+        with timed(timings, "generation_and_scoring"):  # overlapped: answers execute as they arrive
+            with steady_gc():
+                asyncio.run(_generate_all(cfg, arms, bench.tasks, scorer, samples, store))
     meta["finished_at"] = utc_now()
+    meta["timings_s"] = timings
     return write_reports(run_dir, meta, cfg.scoring, cfg.report)
 
 

@@ -1,5 +1,5 @@
 """What a run directory records about itself, shared by `evalkit run` and `evalkit score`:
-its id, results.json's metadata, and the per-task limits the canary vouches for.
+its id, results.json's metadata, stage timings, and the per-task limits the canary vouches for.
 """
 
 from __future__ import annotations
@@ -9,8 +9,9 @@ import datetime as dt
 import os
 import platform
 import subprocess
+import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import evalkit
 from evalkit.benchmarks import Benchmark
@@ -36,6 +37,16 @@ def run_meta(run_id: str, bench: Benchmark, isolation: str, arms_meta: dict[str,
         "dataset": bench.info(),
         "arms_meta": arms_meta,
     }
+
+
+@contextlib.contextmanager
+def timed(timings: dict[str, float], stage: str) -> Iterator[None]:
+    """Record the stage's wall time in seconds under timings[stage] (results.json's timings_s)."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[stage] = round(time.perf_counter() - start, 3)
 
 
 def limits_after_canary(bench: Benchmark, executor: LocalExecutor, cfg: RunConfig) -> dict[str, float]:

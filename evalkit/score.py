@@ -19,9 +19,10 @@ from typing import Any
 from evalkit.benchmarks import load_benchmark
 from evalkit.config import ConfigError, RunConfig
 from evalkit.execution import make_executor
+from evalkit.models import steady_gc
 from evalkit.records import Task, TemplateId
 from evalkit.reporting import write_reports
-from evalkit.rundir import limits_after_canary, run_id_of, run_meta, utc_now
+from evalkit.rundir import limits_after_canary, run_id_of, run_meta, timed, utc_now
 from evalkit.samples import SamplesFile, ScoreInputLine, read_score_input
 from evalkit.scoring import Scorer
 
@@ -103,17 +104,20 @@ def execute_score(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
     if cfg.strict:
         _check_all_lines(cfg.samples, [t.task_id for t in bench.tasks])
     run_dir.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
     with contextlib.ExitStack() as stack:
         executor = stack.enter_context(make_executor(cfg.executor))
-        limits = limits_after_canary(bench, executor, cfg)
+        with timed(timings, "calibration_and_canary"):
+            limits = limits_after_canary(bench, executor, cfg)
         run_id = run_id_of(run_dir)
         scorer = Scorer(executor, limits, cfg.scoring, run_id=run_id)
         samples = SamplesFile(run_dir / "samples.jsonl")
         stack.callback(samples.close)
         meta = run_meta(run_id, bench, executor.isolation, arms_meta={})
         in_flight = 8 * (cfg.executor.workers or 2)
-        arms, errors = asyncio.run(_score_lines(cfg.samples, scorer, {t.task_id: t for t in bench.tasks},
-                                                samples, in_flight))
+        with timed(timings, "scoring"), steady_gc():
+            arms, errors = asyncio.run(_score_lines(cfg.samples, scorer, {t.task_id: t for t in bench.tasks},
+                                                    samples, in_flight))
     for error in errors[:20]:
         print(f"evalkit: skipped {error}", file=sys.stderr)
     if len(errors) > 20:
@@ -121,6 +125,7 @@ def execute_score(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
     if not arms:
         raise ConfigError(f"{cfg.samples}: no valid sample lines ({len(errors)} malformed)")
     meta["finished_at"] = utc_now()
+    meta["timings_s"] = timings
     meta["samples_file"] = {"path": str(cfg.samples), "malformed_lines": len(errors)}
     meta["arms_meta"] = {
         label: {"model": info["model"], "synthetic": False,

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 from evalkit import postprocess
 from evalkit.config import ArmConfig, ScoringConfig
 from evalkit.execution import LocalExecutor, program_for
-from evalkit.metrics import similarity_scores
+from evalkit.metrics import load_metrics, similarity_scores
 from evalkit.records import Generation, RenderedPrompt, SampleResult, Status, Task, Usage, Verdict
 
 
@@ -28,6 +28,7 @@ class Scorer:
         """Per-task CPU-seconds limits from calibration: every task of the run has one."""
         self.scoring = scoring
         self.run_id = run_id
+        load_metrics(scoring.metrics, scoring.embedding_model)  # before the first sample, not during
 
     def _execute(self, task: Task, code: str, key: str) -> Future[Verdict] | Verdict:
         if not code.strip():

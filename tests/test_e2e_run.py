@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import socket
 from pathlib import Path
@@ -60,6 +61,10 @@ def test_oracle_passes_everything_and_buggy_does_not(demo_run):
     assert arms["demo-oracle"]["pass_at_k"]["10"]["value"] is None
     assert arms["demo-oracle"]["pass_at_k"]["10"].get("reason")
     assert results["dataset"]["n_tasks"] == 8 and len(results["dataset"]["content_sha256"]) == 64
+    assert set(results["timings_s"]) == {"calibration_and_canary", "generation_and_scoring"}
+    started, finished = (dt.datetime.fromisoformat(results[k]) for k in ("started_at", "finished_at"))
+    assert results["timings_s"]["generation_and_scoring"] > 0  # the time between those two stamps (1 s steps)
+    assert abs(results["timings_s"]["generation_and_scoring"] - (finished - started).total_seconds()) <= 1.5
     assert "synthetic" in (run_dir / "report.md").read_text().lower()
     assert "demo-oracle" in proc.stdout and "pass@1" in proc.stdout
 

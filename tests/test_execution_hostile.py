@@ -114,3 +114,33 @@ def test_hostile_program(sandbox, task_by_id, hostile):
     # The harness and its workers are alive and still give right verdicts.
     after = ex.submit(Program("after", "assert 1 + 1 == 2", timeout_s=1.0)).result(timeout=30)
     assert after.status is Status.PASSED
+
+
+LEAVE_BEHIND = """\
+import os
+for where in ('/tmp', '/dev/shm', os.getcwd()):
+    with open(os.path.join(where, 'left-behind'), 'w') as fh:
+        fh.write('for the next program')
+os.makedirs('sub/deeper')
+os.symlink('/etc', 'etc-link')
+os.chmod(os.getcwd(), 0)
+"""
+LOOK_AROUND = """\
+import os
+found = [d for d in ('/tmp', '/dev/shm', os.getcwd()) if os.path.exists(os.path.join(d, 'left-behind'))]
+assert not found and not os.listdir('.'), (found, os.listdir('.'))
+with open('mine', 'w') as fh:
+    fh.write('a file of its own')
+"""
+
+
+def test_the_next_program_finds_nothing_a_program_left_behind():
+    with LocalExecutor(ExecutorConfig(workers=1, share_identical=False)) as ex:  # both on one worker
+        if "ro-fs" not in ex.isolation:
+            pytest.skip(f"!!! NOT RUN: without private scratch mounts it would write to this machine's /tmp "
+                        f"(isolation={ex.isolation})")
+        assert ex.submit(Program("leave", LEAVE_BEHIND)).result(timeout=30).passed
+        for key in ("look", "look again"):
+            verdict = ex.submit(Program(key, LOOK_AROUND)).result(timeout=30)
+            assert verdict.passed, verdict
+    assert Path("/etc/passwd").exists()

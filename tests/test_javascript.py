@@ -9,9 +9,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
@@ -23,7 +21,6 @@ from evalkit.postprocess import assemble, postprocess
 from evalkit.records import Program, Status, Task
 from tests.conftest import run_evalkit
 
-EXECUTION_DIR = Path(__file__).resolve().parents[1] / "evalkit" / "execution"
 needs_node = pytest.mark.skipif(shutil.which("node") is None,
                                 reason="node is not installed: JavaScript tasks need node (README, Datasets)")
 CFG = ExecutorConfig(workers=2, timeout_s=1.0, wall_factor=3.0, share_identical=False)
@@ -140,16 +137,12 @@ def test_references_pass_without_namespaces_too(tasks):
     assert {k: v.detail for k, v in verdicts.items() if not v.passed} == {}
 
 
-def test_without_node_a_javascript_program_is_an_infra_error():
-    sys.path.insert(0, str(EXECUTION_DIR))
-    try:
-        spec = importlib.util.spec_from_file_location("evalkit_zygote_probe", EXECUTION_DIR / "zygote.py")
-        zygote = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(zygote)
-    finally:
-        sys.path.remove(str(EXECUTION_DIR))
-    verdict = zygote.run_one({"node": None}, "check(f);", 1.0, "javascript")
-    assert verdict == {"status": "infra_error", "detail": "node is not installed", "cpu": 0.0}
+def test_without_node_a_javascript_program_is_an_infra_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("PATH", str(tmp_path))  # the executor looks node up on the harness's PATH
+    with LocalExecutor(ExecutorConfig(workers=1, share_identical=False)) as without_node:
+        program = Program("js", "check(f);", language="javascript", timeout_s=1.0)
+        verdict = without_node.submit(program).result()
+    assert verdict.status is Status.INFRA_ERROR and verdict.detail == "node is not installed"
 
 
 def test_assemble_joins_javascript_answers(by_id):

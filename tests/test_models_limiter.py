@@ -60,3 +60,36 @@ def test_never_more_in_flight_than_the_limit():
         return peak
 
     assert asyncio.run(go()) == 3
+
+
+def test_a_cancelled_waiter_keeps_no_slot():
+    async def go():
+        lim = AdaptiveLimiter(start=1, adaptive=False)
+        await lim.acquire()
+        queued = asyncio.create_task(lim.acquire())
+        await asyncio.sleep(0)
+        queued.cancel()  # cancelled while waiting
+        handed = asyncio.create_task(lim.acquire())
+        await asyncio.sleep(0)
+        await lim.release()  # hands the slot to `handed`...
+        handed.cancel()  # ...which is cancelled before it runs: the slot must come back
+        await asyncio.gather(queued, handed, return_exceptions=True)
+        assert lim.in_flight == 0
+        await asyncio.wait_for(lim.acquire(), 1)
+        return lim.in_flight
+
+    assert asyncio.run(go()) == 1
+
+
+def test_a_slot_granted_before_a_decrease_keeps_its_epoch():
+    async def go():
+        lim = AdaptiveLimiter(start=1)
+        first = await lim.acquire()
+        queued = asyncio.create_task(lim.acquire())
+        await asyncio.sleep(0)
+        await lim.release()  # granted now, runs later
+        lim.on_overload(first)  # a decrease before the queued request runs
+        return first, await queued
+
+    first, granted = asyncio.run(go())
+    assert granted == first  # so its own overload, if any, cannot halve the limit again

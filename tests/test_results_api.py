@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pandas as pd
 import pytest
 from test_reporting import SCORING, arm_meta, make_two_arm_run, run_meta, sample, write_samples
 
+from evalkit import results
 from evalkit.config import ConfigError, ReportConfig
 from evalkit.records import Status
 from evalkit.reporting import write_reports
 from evalkit.results import (
+    CATEGORICAL_COLUMNS,
     SAMPLE_COLUMNS,
     load_results,
     load_runs,
@@ -58,6 +61,21 @@ def test_load_samples_keeps_the_last_record_of_a_sample(tmp_path, humaneval_task
     frame = load_samples(tmp_path / "samples.jsonl")
     assert len(frame) == 2
     assert frame.set_index("sample_index").loc[0, "status"] is Status.PASSED
+
+
+def test_load_samples_reads_in_chunks_into_compact_columns(tmp_path, humaneval_tasks, monkeypatch):
+    tasks = humaneval_tasks[:3]
+    # Arm B's samples were scored with another set of metrics: bleu, and no edit_similarity.
+    other_metrics = {"exact_match": 0.0, "bleu": 0.5}
+    late = [dataclasses.replace(sample("r", "B", t, 0, Status.FAILED), metrics=other_metrics) for t in tasks]
+    write_samples(tmp_path, [sample("r", "A", t, 0, Status.PASSED) for t in tasks] + late)
+    whole = load_samples(tmp_path)
+    monkeypatch.setattr(results, "READ_CHUNK", 2)  # bleu first seen within the second chunk
+    pd.testing.assert_frame_equal(load_samples(tmp_path), whole)
+    assert whole["metric_bleu"].isna().tolist() == [True] * 3 + [False] * 3
+    assert whole["metric_edit_similarity"].isna().tolist() == [False] * 3 + [True] * 3
+    assert all(isinstance(whole[name].dtype, pd.CategoricalDtype) for name in CATEGORICAL_COLUMNS)
+    assert list(whole.groupby("arm", observed=True)["passed"].mean()) == [1.0, 0.0]
 
 
 def test_load_samples_names_the_bad_line(tmp_path, humaneval_tasks):

@@ -34,6 +34,8 @@ MS_REC = 16384
 MS_PRIVATE = 1 << 18
 MS_RELATIME = 1 << 21
 
+SCRATCH_INODES = 65536
+
 PR_SET_DUMPABLE = 4
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
@@ -88,9 +90,9 @@ def _mounts() -> list[tuple[str, int]]:
     return out
 
 
-def lock_filesystem(scratch_size_mb: int) -> None:
+def lock_filesystem(scratch_size_mb: int) -> list[str]:
     """Make every inherited mount read-only in a private mount namespace and
-    put fresh tmpfs mounts on /tmp and /dev/shm (the only writable places)."""
+    put fresh tmpfs mounts on /tmp and /dev/shm (the only writable places); returns those."""
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     for point, flags in _mounts():
         try:
@@ -99,10 +101,13 @@ def lock_filesystem(scratch_size_mb: int) -> None:
             # A mount hidden under another one, or one the kernel refuses: what we can
             # reach through the path is already handled by the entry on top.
             pass
-    opts = f"size={scratch_size_mb}m,mode=1777"
+    # nr_inodes: a bound on files as size is on bytes, and a count the worker reads to see a mount is empty.
+    opts = f"size={scratch_size_mb}m,nr_inodes={SCRATCH_INODES},mode=1777"
     mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts)
-    if os.path.isdir("/dev/shm"):
-        mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts)
+    if not os.path.isdir("/dev/shm"):
+        return ["/tmp"]
+    mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts)
+    return ["/tmp", "/dev/shm"]
 
 
 def mount_private_proc() -> None:
@@ -129,11 +134,51 @@ class _CapData(ctypes.Structure):
                 ("inheritable", ctypes.c_uint32)]
 
 
+_capset_call = None
+
+
+def prepare_to_drop_capabilities() -> None:
+    """Build once, in the worker, what drop_all_capabilities passes to capset(2). Done in each
+    forked child, ctypes' first-call work would fault in some hundred pages per program."""
+    global _capset_call
+    header, data = _CapHeader(0x20080522, 0), (_CapData * 2)()  # both sets empty
+    capset = libc().capset
+    capset.argtypes, capset.restype = (ctypes.c_void_p, ctypes.c_void_p), ctypes.c_int
+    # header and data ride along only to keep the memory their addresses point at alive.
+    _capset_call = (capset, ctypes.addressof(header), ctypes.addressof(data), header, data)
+
+
 def drop_all_capabilities() -> None:
     """capset(2) to empty sets: uid 0 without any capability."""
-    header = _CapHeader(0x20080522, 0)
-    data = (_CapData * 2)()
-    _check(libc().capset(ctypes.byref(header), data), "capset")
+    if _capset_call is None:
+        prepare_to_drop_capabilities()
+    capset, header, data = _capset_call[:3]
+    _check(capset(header, data), "capset")
+
+
+_fork = None
+
+
+def fork_without_hooks() -> int:
+    """fork(2) itself, as os.fork is without the at-fork hooks: 0 in the child, its PID in the parent.
+
+    os.fork runs every imported module's at-fork hooks in the child: random reseeds
+    from os.urandom (so a program's unseeded random numbers would change between
+    runs) and, where imported, threading rebuilds its state. That cost 0.15 to 0.4 ms
+    per program on a virtual machine, where each page the hooks touch is a copy-on-write fault.
+    The hooks repair what other threads or held locks leave behind; the caller
+    (the worker) has no other thread and holds no lock when it forks. PyDLL keeps
+    the GIL held across the call, so the child starts holding it, as after os.fork.
+    """
+    global _fork
+    if _fork is None:
+        _fork = ctypes.PyDLL(None, use_errno=True).fork
+        _fork.restype = ctypes.c_int
+    pid = _fork()
+    if pid < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"fork: {os.strerror(err)}")
+    return pid
 
 
 def join_pids_cgroup(path: str) -> None:

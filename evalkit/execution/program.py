@@ -15,7 +15,7 @@ def program_for(task: Task, code: str, key: str, timeout_s: float) -> Program:
     run by node with the same protocol.
     """
     if task.language == "javascript":  # run by node: zygote.NODE_RUNNER
-        source = f"{code}\n{task.tests}\ncheck({task.entry_point});\n"
+        tests = f"{task.tests}\ncheck({task.entry_point});\n"
     else:
-        source = f"{code}\n{task.tests}\n\ncheck({task.entry_point})\n"
-    return Program(key=key, source=source, language=task.language, timeout_s=timeout_s)
+        tests = f"{task.tests}\n\ncheck({task.entry_point})\n"
+    return Program(key=key, code=code, language=task.language, timeout_s=timeout_s, tests=tests)

@@ -1,15 +1,24 @@
 """The execution worker: a small interpreter that forks one child per program.
 
-Started by LocalExecutor as ``sys.executable -s -P -c BOOT`` (BOOT imports this
+Started by LocalExecutor as ``sys.executable -S -s -P -c BOOT`` (BOOT imports this
 module and calls ``main`` with the settings JSON in ``sys.argv[1]``) with a
 minimal environment. It isolates itself once (isolation.py), then serves
 requests on stdin/stdout: 4-byte big-endian length + JSON
-``{"source", "limit", "language"}`` in, the same framing with ``{"status",
+``{"code", "tests", "limit", "language"}`` in, the same framing with ``{"status",
 "detail", "cpu"}`` out. Forking a warm worker costs well under a millisecond; a fresh
 interpreter per program costs several.
 
-A program passes only on a positive signal: after ``exec`` of the whole source
-(code, tests, ``check(...)``) returns in the original child process, the runner
+What makes a program cheap to run here, on a virtual machine where each page fault costs
+microseconds: a fork costs in proportion to the worker's anonymous memory, and the child
+pays a copy-on-write fault for each page it writes. So the worker starts without site
+(``-S``; the harness passes its sys.path, so installed packages still import), as .pth
+files import modules nobody needs; it forks without the at-fork hooks
+(isolation.fork_without_hooks); it compiles each task's tests, trusted text from the
+dataset, once for all the task's samples; and it works out in advance all it can for the
+child, which compiles only the code under test.
+
+A program passes only on a positive signal: after ``exec`` of the code under test and
+then of the tests (which end with ``check(...)``) returns in the original child process, the runner
 writes a per-program random token to a dedicated pipe. Any early exit, signal or
 exception leaves the token unwritten.
 
@@ -22,6 +31,7 @@ a pipe it reads and closes before the program starts.
 
 from __future__ import annotations
 
+import _signal
 import builtins
 import gc
 import json
@@ -29,7 +39,6 @@ import math
 import os
 import resource
 import select
-import shutil
 import signal
 import struct
 import sys
@@ -45,6 +54,7 @@ MAX_REPORT = 1 << 16
 EXIT_INFRA = 111
 EXIT_LOST = 112
 TOKEN_FD = 4
+TESTS_KEPT = 64
 NODE_RESERVE_MB = 1024
 """Address space node gets beyond memory_mb: V8 reserves ~700 MB of virtual memory at
 start (code range, heap cages) whatever the heap size, so RLIMIT_AS = memory_mb alone
@@ -77,27 +87,46 @@ exit(0);
 """
 
 
+WARM_UP = """
+from typing import List
+def f(xs: List[int], k: int = 2) -> list:
+    return sorted({x * k for x in xs if x % 2 == 0})
+assert f([1, 2, 4]) == [4, 8], f"{f([1, 2, 4])!r}"
+"""
+"""Run once in the worker: the first compile in a process builds the compiler's state
+(0.8 ms here), which each child would otherwise build again."""
+_LIMITS: dict[tuple[float, str], list[tuple[int, int, int]]] = {}
+"""Resource limits by (CPU limit, language): a few distinct values per run."""
+_TESTS: dict[str, types.CodeType] = {}
+"""Compiled tests by their text, least recently used first."""
+
+
 def _minimal_env(workdir: str) -> dict[str, str]:
     return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir,
             "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"}
 
 
-def _set_limits(cfg: dict, limit: float) -> None:
-    cpu = max(1, math.ceil(limit))
-    mb = 1 << 20
-    address_mb = cfg.get("address_mb", cfg["memory_mb"])  # more for node: see NODE_RESERVE_MB
-    limits = [(resource.RLIMIT_CPU, cpu, cpu + 1), (resource.RLIMIT_AS, address_mb * mb, None),
-              (resource.RLIMIT_NPROC, cfg["max_processes"], None),
-              (resource.RLIMIT_FSIZE, cfg["max_file_mb"] * mb, None),
-              (resource.RLIMIT_NOFILE, cfg["max_open_files"], None), (resource.RLIMIT_CORE, 0, None)]
-    for which, soft, wanted_hard in limits:
-        _, old_hard = resource.getrlimit(which)
-        hard = soft if wanted_hard is None else wanted_hard
-        if old_hard != resource.RLIM_INFINITY:  # never above what the machine allows
-            hard = min(hard, old_hard)
-        resource.setrlimit(which, (min(soft, hard), hard))
-    # Sub-second CPU precision; RLIMIT_CPU above is the backstop if this is disarmed.
-    signal.setitimer(signal.ITIMER_PROF, limit)
+def _limits(cfg: dict, limit: float, language: str) -> list[tuple[int, int, int]]:
+    """(resource, soft, hard) for one program, never above the hard limits the machine allows.
+    Worked out in the worker, once per CPU limit: the child only sets them."""
+    key = (limit, language)
+    if key not in _LIMITS:
+        cpu = max(1, math.ceil(limit))
+        mb = 1 << 20
+        address_mb = cfg["memory_mb"] + (NODE_RESERVE_MB if language == "javascript" else 0)
+        wanted = [(resource.RLIMIT_CPU, cpu, cpu + 1), (resource.RLIMIT_AS, address_mb * mb, None),
+                  (resource.RLIMIT_NPROC, cfg["max_processes"], None),
+                  (resource.RLIMIT_FSIZE, cfg["max_file_mb"] * mb, None),
+                  (resource.RLIMIT_NOFILE, cfg["max_open_files"], None), (resource.RLIMIT_CORE, 0, None)]
+        limits = []
+        for which, soft, wanted_hard in wanted:
+            _, old_hard = resource.getrlimit(which)
+            hard = soft if wanted_hard is None else wanted_hard
+            if old_hard != resource.RLIM_INFINITY:
+                hard = min(hard, old_hard)
+            limits.append((which, min(soft, hard), hard))
+        _LIMITS[key] = limits
+    return _LIMITS[key]
 
 
 # Bound at import: a program may replace builtins before the runner reports on it.
@@ -117,23 +146,21 @@ def _describe(exc: BaseException) -> tuple[str, str]:
         return "Exception", "<unprintable>"
 
 
-def _child(cfg: dict, source: str, limit: float, token: bytes, fds: tuple[int, int, str],
-           language: str = "python") -> None:
+def _child(cfg: dict, code: str, tests: str | types.CodeType, limits: list, limit: float, token: bytes,
+           fds: tuple[int, int, str], language: str = "python") -> None:
     """Runs in the forked child; never returns, whatever the program does."""
     exit_ = os._exit  # bound now: the program may replace os._exit
     try:
+        _prepare(cfg, limits, limit, fds)
         if language == "javascript":
-            cfg = dict(cfg, address_mb=cfg["memory_mb"] + NODE_RESERVE_MB)
-        _prepare(cfg, limit, fds)
-        if language == "javascript":
-            _exec_node(cfg, source, token)
+            _exec_node(cfg, f"{code}\n{tests}", token)
     except BaseException as exc:  # our side failed: never blame the program
         try:
             _report("I", *_describe(exc))
         finally:
             exit_(EXIT_INFRA)
     try:
-        _run_program(source, token, os.write, exit_)
+        _run_program(code, tests, token, os.write, exit_)
     finally:
         exit_(EXIT_LOST)
 
@@ -155,7 +182,9 @@ def _exec_node(cfg: dict, source: str, token: bytes) -> None:
                            "--random-seed=1", "-e", NODE_RUNNER])
 
 
-def _prepare(cfg: dict, limit: float, fds: tuple[int, int, str]) -> None:
+def _prepare(cfg: dict, limits: list[tuple[int, int, int]], limit: float, fds: tuple[int, int, str]) -> None:
+    """The child's own session, descriptors, capabilities, directory and limits. Each step is a
+    plain call: the child writes few pages, since each page it writes costs a copy-on-write fault."""
     w_out, w_res, workdir = fds
     os.setsid()
     null = os.open(os.devnull, os.O_RDONLY)
@@ -164,18 +193,22 @@ def _prepare(cfg: dict, limit: float, fds: tuple[int, int, str]) -> None:
     os.dup2(w_out, 2)
     os.dup2(w_res, RESULT_FD)
     os.closerange(RESULT_FD + 1, 4096)
-    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT):
-        signal.signal(sig, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    # The worker ignores SIGINT (see main); the program gets Python's usual KeyboardInterrupt.
+    # _signal, not signal: its wrapper's enum conversions alone fault in some 60 pages.
+    _signal.signal(_signal.SIGINT, _signal.default_int_handler)
     if cfg["root_tier"]:
         isolation.drop_all_capabilities()
     os.chdir(workdir)
-    os.environ.clear()
-    os.environ.update(_minimal_env(workdir))
-    _set_limits(cfg, limit)
+    if not cfg["private_scratch"]:  # with a private /tmp the worker's environment already names it
+        os.environ.clear()
+        os.environ.update(_minimal_env(workdir))
+    for which, soft, hard in limits:
+        resource.setrlimit(which, (soft, hard))
+    # Sub-second CPU precision; RLIMIT_CPU is the backstop if this is disarmed.
+    _signal.setitimer(_signal.ITIMER_PROF, limit)
 
 
-def _run_program(source: str, token: bytes, write, exit_) -> None:
+def _run_program(source: str, tests: types.CodeType, token: bytes, write, exit_) -> None:
     my_pid = os.getpid()
     try:
         # dont_inherit: this file's `from __future__ import annotations` must not leak into the program
@@ -189,6 +222,7 @@ def _run_program(source: str, token: bytes, write, exit_) -> None:
         module.__dict__["__builtins__"] = builtins
         sys.modules["solution"] = module
         exec(code, module.__dict__)  # noqa: S102 - isolated child
+        exec(tests, module.__dict__)  # noqa: S102 - the tests see the program's names, as in one file
     except BaseException as exc:
         _report("E", *_describe(exc))
         exit_(1)
@@ -255,35 +289,74 @@ def _drain(fd: int, into: bytes) -> bytes:
     return b"".join(chunks)
 
 
-def _remove(workdir: str, private_scratch: bool) -> None:
+def _clean_up(workdir: str, cfg: dict) -> None:
+    """Remove what the program wrote: its directory, or with private scratch mounts (root) their
+    contents. The program, uid 0, owned those mounts' roots: their mode is set back too."""
+    if not cfg["private_scratch"]:
+        try:
+            os.rmdir(workdir)  # the common case: the program left nothing behind
+        except OSError:
+            _remove_tree(workdir)
+        return
+    for mount in cfg["scratch_mounts"]:
+        usage = os.statvfs(mount)  # one call: inodes in use beyond the mount's own root
+        if usage.f_files - usage.f_ffree > 1:
+            for name in os.listdir(mount):
+                _remove_tree(os.path.join(mount, name))
+        os.chmod(mount, 0o1777)
+
+
+def _remove_tree(path: str) -> None:
+    """Remove path and what is under it, following no symlink. Not shutil.rmtree: shutil
+    imports the archive modules, some 30 more mappings that every fork would copy."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        for root, dirs, files in os.walk(path, topdown=False):
+            for name in files:
+                _quietly(os.unlink, os.path.join(root, name))
+            for name in dirs:  # symlinks to directories are listed here, and not walked into
+                entry = os.path.join(root, name)
+                _quietly(os.unlink if os.path.islink(entry) else os.rmdir, entry)
+        _quietly(os.rmdir, path)
+    else:
+        _quietly(os.unlink, path)
+
+
+def _quietly(remove, path: str) -> None:
     try:
-        os.rmdir(workdir)  # the common case: the program left nothing behind
+        remove(path)
     except OSError:
-        shutil.rmtree(workdir, ignore_errors=True)
-    if private_scratch:  # anything written elsewhere in the private /tmp goes too
-        _clean_scratch()
+        pass
 
 
-def _clean_scratch() -> None:
-    for name in os.listdir(SCRATCH):
-        path = os.path.join(SCRATCH, name)
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
+def _compiled_tests(tests: str) -> types.CodeType:
+    """The task's tests compiled once for all its samples; the few most recent tasks are kept,
+    since every page the worker holds makes each fork dearer."""
+    code = _TESTS.pop(tests, None)
+    if code is None:
+        code = compile(tests, "tests.py", "exec", dont_inherit=True)
+        if len(_TESTS) >= TESTS_KEPT:
+            del _TESTS[next(iter(_TESTS))]  # the least recently used
+    _TESTS[tests] = code
+    return code
 
 
-def run_one(cfg: dict, source: str, limit: float, language: str = "python") -> dict:
-    """Execute one program in a forked child and return its verdict as a dict."""
+def run_one(cfg: dict, code: str, tests: str, limit: float, language: str = "python") -> dict:
+    """Execute one program (code under test, then tests) in a forked child; its verdict as a dict."""
     if language not in ("python", "javascript"):
         return {"status": "infra_error", "detail": f"no runner for language {language!r}", "cpu": 0.0}
     if language == "javascript" and not cfg.get("node"):
         return {"status": "infra_error", "detail": "node is not installed", "cpu": 0.0}
-    workdir = os.path.join(SCRATCH, f"run-{os.urandom(6).hex()}")
-    os.mkdir(workdir, 0o700)
+    if language == "python":
+        try:
+            tests = _compiled_tests(tests)
+        except (SyntaxError, ValueError) as exc:  # the dataset's fault, never the program's
+            return {"status": "infra_error", "detail": f"the task's tests do not compile: {exc}", "cpu": 0.0}
+    limits = _limits(cfg, limit, language)
+    if cfg["private_scratch"]:  # the private /tmp is the program's directory, emptied after it
+        workdir = SCRATCH
+    else:
+        workdir = os.path.join(SCRATCH, f"run-{os.urandom(6).hex()}")
+        os.mkdir(workdir, 0o700)
     fds: list[int] = []
     try:
         r_out, w_out = os.pipe()
@@ -291,15 +364,15 @@ def run_one(cfg: dict, source: str, limit: float, language: str = "python") -> d
         r_res, w_res = os.pipe()
         fds += (r_res, w_res)
         token = os.urandom(16).hex().encode()
-        pid = os.fork()
+        pid = isolation.fork_without_hooks()
     except OSError:
         # No child (fds or processes exhausted): this worker lives on, so it must not leak them.
         for fd in fds:
             os.close(fd)
-        _remove(workdir, cfg["private_scratch"])
+        _clean_up(workdir, cfg)
         raise
     if pid == 0:
-        _child(cfg, source, limit, token, (w_out, w_res, workdir), language)
+        _child(cfg, code, tests, limits, limit, token, (w_out, w_res, workdir), language)
     os.close(w_out)
     os.close(w_res)
     try:
@@ -312,7 +385,7 @@ def run_one(cfg: dict, source: str, limit: float, language: str = "python") -> d
     finally:
         os.close(r_out)
         os.close(r_res)
-        _remove(workdir, cfg["private_scratch"])
+        _clean_up(workdir, cfg)
     cpu = usage.ru_utime + usage.ru_stime
     status_name, detail = classify(res, token, status, cpu, limit, walled)
     if status_name in ("error", "infra_error") and not detail.endswith(")") and out:
@@ -369,21 +442,23 @@ def _isolate(cfg: dict) -> list[str]:
         os.closerange(0, 3)
         _, status = os.waitpid(child, 0)
         os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
-    isolation.lock_filesystem(cfg["scratch_mb"])
+    cfg["scratch_mounts"] = isolation.lock_filesystem(cfg["scratch_mb"])
     isolation.mount_private_proc()
     isolation.drop_bounding_set()
+    isolation.prepare_to_drop_capabilities()
     cfg.update(root_tier=True, pid_namespace=True, private_scratch=True)
     return ["netns", "pidns", "ro-fs", "no-caps", *held]
 
 
 def _preload(modules) -> None:
-    """Import what most programs import, once, so each forked child need not;
-    seed random and freeze the heap so children start identical and copy few pages."""
+    """Import what most programs import, once, so each forked child need not; compile and run
+    WARM_UP; seed random and freeze the heap so children start identical and copy few pages."""
     for name in modules:
         try:
             __import__(name)
         except ImportError:
             pass
+    exec(compile(WARM_UP, "warm-up", "exec", dont_inherit=True), {})  # noqa: S102 - our own constant
     if "random" in sys.modules:
         sys.modules["random"].seed(0)
     gc.collect()
@@ -408,18 +483,23 @@ def _send(fd: int, obj: dict) -> None:
 def main() -> None:
     """Isolate, say hello with the tier, then serve requests until stdin closes."""
     cfg = json.loads(sys.argv[1])
-    cfg["node"] = shutil.which("node")  # once, before the filesystem is locked; None: JS is infra_error
+    # Programs import from the harness's path, not from this folder (put first only to import us).
+    sys.path[:] = [p for p in sys.path if p != os.path.dirname(os.path.abspath(__file__))]
+    sys.path += [p for p in cfg.get("sys_path", ()) if p not in sys.path]
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a program signalling PID 1 must not stop us
-    _preload(cfg.get("preload", ()))
     try:
         tiers = _isolate(cfg)
     except OSError as exc:
         tiers = [f"isolation failed: {exc}"]
     tiers.append("rlimits")
+    if cfg["private_scratch"]:  # every program runs in SCRATCH: its environment is set once, here
+        os.environ.clear()
+        os.environ.update(_minimal_env(SCRATCH))
     inp, outp = os.dup(0), os.dup(1)
     null = os.open(os.devnull, os.O_RDWR)
     os.dup2(null, 0)
     os.dup2(null, 1)
+    _preload(cfg.get("preload", ()))  # last: _isolate's os.fork would reseed random
     _send(outp, {"isolation": "+".join(tiers)})
     while True:
         try:
@@ -428,8 +508,8 @@ def main() -> None:
         except EOFError:
             break
         try:
-            verdict = run_one(cfg, request["source"], float(request["limit"]),
-                              request.get("language", "python"))
+            verdict = run_one(cfg, request["code"], request["tests"], float(request["limit"]),
+                              request["language"])
         except Exception as exc:  # noqa: BLE001 - reported as infra_error, worker keeps serving
             verdict = {"status": "infra_error", "detail": f"{type(exc).__name__}: {exc}", "cpu": 0.0}
         _send(outp, verdict)

@@ -26,7 +26,7 @@ from evalkit.metrics.passk import (
     per_task_pass_at_k,
     task_counts,
 )
-from evalkit.metrics.similarity import METRICS, load_metric, similarity_scores
+from evalkit.metrics.similarity import METRICS, load_metric, load_metrics, similarity_scores
 from evalkit.metrics.stats import (
     bootstrap_means,
     holm,
@@ -42,6 +42,7 @@ __all__ = [
     "bootstrap_means",
     "holm",
     "load_metric",
+    "load_metrics",
     "mcnemar",
     "mean_ci",
     "minimum_detectable_effect",

@@ -35,7 +35,7 @@ def task_counts(samples: pd.DataFrame) -> pd.DataFrame:
     missing = {"task_id", "passed"} - set(samples.columns)
     if missing:
         raise ValueError(f"samples lacks column(s) {sorted(missing)}; need task_id and passed")
-    grouped = samples.groupby("task_id", sort=True)["passed"]
+    grouped = samples.groupby("task_id", sort=True, observed=True)["passed"]
     return pd.DataFrame({"n": grouped.size(), "c": grouped.sum().astype(int)})
 
 

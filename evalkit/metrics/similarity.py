@@ -52,6 +52,15 @@ def load_metric(name: str):
         return _LOADED[name]
 
 
+def load_metrics(metrics: Sequence[str], embedding_model: str | Path | None = None) -> None:
+    """Check and load the named metrics now (raises ConfigError), not at the first sample: loading
+    `evaluate` and its modules takes about a second, and a bad name must stop a run before it starts."""
+    for name in metrics:
+        load_metric(name)
+    if "embedding_cosine" in metrics:
+        _check_embedding_model(embedding_model)
+
+
 def _check_embedding_model(embedding_model: str | Path | None) -> str:
     """The validated local model directory for embedding_cosine, or a ConfigError saying why not."""
     if not embedding_model:

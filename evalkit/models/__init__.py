@@ -2,9 +2,10 @@
 
 from evalkit.models.client import ClientStats, ModelClient, derive_seed
 from evalkit.models.demo import DemoServer, serve_demo
+from evalkit.models.heap import steady_gc
 from evalkit.models.limiter import AdaptiveLimiter
 from evalkit.models.retry import EndpointError, RetryPolicy
 from evalkit.models.store import ResponseStore, request_key
 
 __all__ = ["AdaptiveLimiter", "ClientStats", "DemoServer", "EndpointError", "ModelClient", "ResponseStore",
-           "RetryPolicy", "derive_seed", "request_key", "serve_demo"]
+           "RetryPolicy", "derive_seed", "request_key", "serve_demo", "steady_gc"]

@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import openai
+from openai._models import FinalRequestOptions
 
 from evalkit.config import ModelConfig, secret_values
 from evalkit.models.limiter import AdaptiveLimiter
@@ -61,6 +62,13 @@ class ModelClient:
                                       timeout=cfg.timeout_s,
                                       http_client=http_client(cfg.timeout_s, 0))
         self._chat = cfg.api is Api.CHAT
+        # The options openai's post() would build on every call (a pydantic model with deep-copied
+        # defaults; openai._models is private, but it is what post() passes to the public request()),
+        # built once per API and copied with each body for a fraction of that. Absolute URLs, so
+        # that openai and httpx parse a URL once instead of joining a path to the base.
+        self._post_options = {
+            api: FinalRequestOptions.construct(method="post", url=f"{self._oa.base_url}{api}")
+            for api in ("chat/completions", "completions")}
 
     @property
     def limit(self) -> int:
@@ -92,7 +100,9 @@ class ModelClient:
         if len(missing) > 1 and self._use_n:
             out.update(await self._request_n(prompt, base, missing))
             missing = [i for i in missing if i not in out]
-        if missing:
+        if len(missing) == 1:  # the common case, without a gather's task and future
+            out[missing[0]] = await self._request_one(prompt, base, missing[0])
+        elif missing:
             fresh = await asyncio.gather(*(self._request_one(prompt, base, i) for i in missing))
             out.update(zip(missing, fresh, strict=True))
         new = [g for i, g in out.items() if not g.cached and not g.error]
@@ -163,24 +173,24 @@ class ModelClient:
         """POST with retries: (choices, (prompt_tokens, completion_tokens), latency_s) or Failure."""
         # The template decides the API (a chat body has messages, a completions body a prompt).
         chat = "messages" in body
-        path = "/chat/completions" if chat else "/completions"
+        post = self._post_options["chat/completions" if chat else "completions"]
         attempt = 0
         while True:
             epoch = await self.limiter.acquire()
             started = time.perf_counter()
             try:
                 self.stats.requests += 1
-                response = await self._oa.post(path, body=body, cast_to=httpx.Response)
+                response = await self._oa.request(httpx.Response, post.model_copy(update={"json_data": body}))
                 choices, prompt_tokens, completion_tokens = parse_response(response.content, chat)
-            except Exception as exc:  # classified below; nothing escapes unclassified
+            except Exception as exc:  # classified here; nothing escapes unclassified
                 fail = classify(exc, self._secrets, self.cfg.timeout_s)
+                if fail.overload:  # before the release: the freed slot goes to a waiter by the new limit
+                    self.limiter.on_overload(epoch)
             else:
                 self.limiter.on_success()
                 return choices, (prompt_tokens, completion_tokens), time.perf_counter() - started
             finally:
                 await self.limiter.release()
-            if fail.overload:
-                self.limiter.on_overload(epoch)
             if not fail.retryable or attempt >= self.cfg.max_retries:
                 raise fail
             self.stats.retries += 1

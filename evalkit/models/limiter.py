@@ -10,6 +10,7 @@ under what the server accepts instead of see-sawing between half and full.
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 
 # Above the last ceiling grow by PROBE / limit per success: +PROBE per round trip.
 PROBE = 0.5
@@ -27,33 +28,40 @@ class AdaptiveLimiter:
         self.epoch = 0
         """Bumped on every decrease; a request started in an older epoch cannot cause another."""
         self._ceiling = float("inf")
-        self._cond: asyncio.Condition | None = None
+        self._waiters: deque[asyncio.Future[int]] = deque()
 
     @property
     def limit(self) -> int:
         """The current number of requests allowed in flight (shown in the progress bar)."""
         return int(self._limit)
 
-    def _condition(self) -> asyncio.Condition:
-        # Created lazily: an asyncio primitive binds to the loop that first uses it.
-        if self._cond is None:
-            self._cond = asyncio.Condition()
-        return self._cond
-
     async def acquire(self) -> int:
-        """Wait for a slot; returns the epoch the request starts in."""
-        cond = self._condition()
-        async with cond:
-            await cond.wait_for(lambda: self.in_flight < int(self._limit))
-            self.in_flight += 1
-            return self.epoch
+        """Wait for a slot (first come, first served); returns the epoch the request starts in."""
+        if self._waiters or self.in_flight >= int(self._limit):
+            # Futures, not a Condition: release() hands its slot to exactly the next waiter, where a
+            # Condition wakes waiters that must re-take its lock and re-check (several loop turns each).
+            waiter: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                return await waiter
+            except asyncio.CancelledError:
+                if not waiter.cancelled():  # cancelled just after being handed a slot: pass it on
+                    await self.release()
+                elif waiter in self._waiters:  # (release() may have dropped it already)
+                    self._waiters.remove(waiter)
+                raise
+        self.in_flight += 1
+        return self.epoch
 
     async def release(self) -> None:
-        """Give the slot back."""
-        cond = self._condition()
-        async with cond:
-            self.in_flight -= 1
-            cond.notify(max(1, int(self._limit) - self.in_flight))
+        """Give the slot back; waiters take every slot the (possibly grown) limit allows."""
+        self.in_flight -= 1
+        while self._waiters and self.in_flight < int(self._limit):
+            waiter = self._waiters.popleft()
+            if not waiter.done():  # done: cancelled while waiting
+                self.in_flight += 1  # counted here, so no other acquire can take the slot meanwhile
+                # The epoch of the grant: a decrease before the waiter runs must not count it as newer.
+                waiter.set_result(self.epoch)
 
     def on_success(self) -> None:
         """Additive increase: fast below the last ceiling, slow probing above it."""

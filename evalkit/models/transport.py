@@ -1,9 +1,9 @@
-"""An httpx transport over aiohttp, for the openai client.
+"""An httpx client over aiohttp, for the openai client.
 
 httpx's own connection pool (httpcore 1.0) re-scans every connection on every
 pool event, which costs several ms of CPU per request at 64 connections;
 aiohttp's connector does the same job in a fraction of that. The openai client
-is unchanged: it still builds, sends and parses its requests through httpx.
+still builds its requests and receives its responses as httpx objects.
 """
 
 from __future__ import annotations
@@ -66,8 +66,29 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._session = None
 
 
+class DirectClient(httpx.AsyncClient):
+    """An httpx client whose send() hands the request straight to its AiohttpTransport.
+
+    httpx's own send() wraps every request in an auth flow, a redirect loop,
+    cookie extraction and a log record: ~0.06 ms of CPU per request, for nothing
+    here. openai authenticates with a header it built, follows no redirects
+    unless a request asks (evalkit's never do), and the aiohttp session keeps
+    no cookies either.
+    """
+
+    def __init__(self, transport: AiohttpTransport, timeout_s: float) -> None:
+        super().__init__(transport=transport, timeout=timeout_s)
+        self._direct = transport
+
+    async def send(self, request: httpx.Request, **_: Any) -> httpx.Response:
+        """The response, fully read: the transport reads every body (evalkit streams nothing)."""
+        if self.is_closed:
+            raise RuntimeError("Cannot send a request, as the client has been closed.")
+        return await self._direct.handle_async_request(request)
+
+
 def http_client(timeout_s: float, max_connections: int) -> httpx.AsyncClient | None:
     """The httpx client the openai client should use (None: openai's default)."""
     if aiohttp is None:
         return None
-    return httpx.AsyncClient(transport=AiohttpTransport(max_connections), timeout=timeout_s)
+    return DirectClient(AiohttpTransport(max_connections), timeout_s)

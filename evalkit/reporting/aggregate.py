@@ -48,15 +48,22 @@ def _clean_tree(value: Any) -> Any:
     return clean(value)
 
 
-def scored(frame: pd.DataFrame, lenient: bool = False) -> pd.DataFrame:
-    """Samples that count towards scores: every reading except infra_error."""
-    column = "lenient_status" if lenient else "status"
-    return frame[frame[column] != Status.INFRA_ERROR]
+def scored(frame: pd.DataFrame, lenient: bool = False, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """Samples that count towards scores: every reading except infra_error.
+
+    Copies of a 100,000-sample frame are what a report's memory goes on, so the frame itself
+    is returned when no sample is left out, and otherwise only ``columns`` (the ones the
+    caller reads; all by default) are copied.
+    """
+    rows = frame["lenient_status" if lenient else "status"] != Status.INFRA_ERROR
+    if rows.all():
+        return frame
+    return frame[rows] if columns is None else frame.loc[rows, list(columns)]
 
 
-def task_order(task_ids: Any) -> list[str]:
+def task_order(task_ids: pd.Series) -> list[str]:
     """Distinct task ids in natural order (HumanEval/2 before HumanEval/10)."""
-    return sorted(dict.fromkeys(task_ids), key=natural_key)
+    return sorted(task_ids.unique(), key=natural_key)
 
 
 def metric_names(frame: pd.DataFrame) -> list[str]:
@@ -64,9 +71,16 @@ def metric_names(frame: pd.DataFrame) -> list[str]:
     return [c.removeprefix("metric_") for c in frame.columns if c.startswith("metric_")]
 
 
+def arm_samples(samples: pd.DataFrame, label: str) -> pd.DataFrame:
+    """One arm's samples: the frame itself when it holds no other arm (as `evalkit score` runs
+    usually do), since selecting rows copies them."""
+    rows = samples["arm"] == label
+    return samples if rows.all() else samples[rows]
+
+
 def arm_labels(frame: pd.DataFrame, arms_meta: Mapping[str, Any] | None = None) -> list[str]:
     """Arm labels in the configured order, then any others in order of appearance."""
-    seen = list(dict.fromkeys(frame["arm"]))
+    seen = list(frame["arm"].unique())
     first = [label for label in (arms_meta or {}) if label in seen]
     return first + [label for label in seen if label not in first]
 
@@ -85,7 +99,7 @@ def _similarity(frame: pd.DataFrame, names: Sequence[str], scoring: ScoringConfi
         column = frame[["task_id", f"metric_{name}"]].dropna()
         if column.empty:
             continue
-        per_task = column.groupby("task_id", sort=True)[f"metric_{name}"].mean().tolist()
+        per_task = column.groupby("task_id", sort=True, observed=True)[f"metric_{name}"].mean().tolist()
         out[name] = metrics.mean_ci(per_task, resamples=scoring.bootstrap_resamples,
                                     confidence=scoring.confidence, seed=scoring.seed)
     return out
@@ -116,11 +130,12 @@ def aggregate_arm(label: str, frame: pd.DataFrame, meta: Mapping[str, Any],
         "version": template.get("version", first["template_version"] if first is not None else ""),
         "sha256": template.get("sha256", first["template_sha256"] if first is not None else ""),
     }
-    good = scored(frame)
+    names = metric_names(frame)
+    good = scored(frame, columns=["task_id", "passed", "latency_s", *(f"metric_{name}" for name in names)])
     counts = frame["status"].value_counts()
     tokens = {"prompt": int(frame["prompt_tokens"].sum()),
               "completion": int(frame["completion_tokens"].sum())}
-    per_task = frame.groupby("task_id").size()
+    per_task = frame.groupby("task_id", observed=True).size()
     entry = {
         "arm": label,
         "model": meta.get("model", first["model"] if first is not None else ""),
@@ -131,9 +146,10 @@ def aggregate_arm(label: str, frame: pd.DataFrame, meta: Mapping[str, Any],
         "n_samples": int(per_task.max()) if len(per_task) else 0,
         "n_tasks": int(frame["task_id"].nunique()),
         "pass_at_k": _pass_at_k(good, "passed", scoring.k, scoring),
-        "pass_at_k_lenient": (_pass_at_k(scored(frame, lenient=True), "lenient_passed", scoring.k, scoring)
+        "pass_at_k_lenient": (_pass_at_k(scored(frame, lenient=True, columns=["task_id", "lenient_passed"]),
+                                         "lenient_passed", scoring.k, scoring)
                               if scoring.lenient else {}),
-        "metrics": _similarity(good, metric_names(frame), scoring),
+        "metrics": _similarity(good, names, scoring),
         "verdicts": {status.value: int(counts.get(status, 0)) for status in Status},
         "latency_s": _percentiles(good["latency_s"]),
         "tokens": tokens,
@@ -145,14 +161,14 @@ def aggregate_arm(label: str, frame: pd.DataFrame, meta: Mapping[str, Any],
 def aggregate(samples: pd.DataFrame, arms_meta: Mapping[str, Mapping[str, Any]],
               scoring: ScoringConfig) -> list[dict[str, Any]]:
     """The results.json ``arms`` list: one entry per arm, in configured order."""
-    return [aggregate_arm(label, samples[samples["arm"] == label], arms_meta.get(label) or {}, scoring)
+    return [aggregate_arm(label, arm_samples(samples, label), arms_meta.get(label) or {}, scoring)
             for label in arm_labels(samples, arms_meta)]
 
 
 def task_metric_means(samples: pd.DataFrame, name: str) -> pd.DataFrame:
     """Tasks x arms: the mean of one similarity metric over each task's scored samples."""
-    good = scored(samples)
-    table = good.groupby(["task_id", "arm"])[f"metric_{name}"].mean().unstack("arm")
+    good = scored(samples, columns=["task_id", "arm", f"metric_{name}"])
+    table = good.groupby(["task_id", "arm"], observed=True)[f"metric_{name}"].mean().unstack("arm")
     return table.reindex(index=task_order(samples["task_id"]), columns=arm_labels(samples))
 
 

@@ -77,16 +77,16 @@ def per_task(samples: pd.DataFrame) -> pd.DataFrame:
 
     Metric means leave out infra_error samples: the model never answered them.
     """
-    infra = samples["status"].map(lambda s: Status(s) is Status.INFRA_ERROR)
-    passed = samples["status"].map(lambda s: Status(s) is Status.PASSED)
+    infra = samples["status"] == Status.INFRA_ERROR
+    passed = samples["status"] == Status.PASSED
     frame = pd.DataFrame({"task_id": samples["task_id"], "passed": passed, "infra_error": infra})
-    grouped = frame.groupby("task_id", sort=False)
+    grouped = frame.groupby("task_id", sort=False, observed=True)
     out = pd.DataFrame({"n": grouped.size(), "passed": grouped["passed"].sum(),
                         "infra_error": grouped["infra_error"].sum()})
     answered = samples[~infra]
     for col in sorted(c for c in samples.columns if c.startswith("metric_")):
         values = pd.to_numeric(answered[col], errors="coerce")
-        out[col] = values.groupby(answered["task_id"]).mean().round(_DIGITS)
+        out[col] = values.groupby(answered["task_id"], observed=True).mean().round(_DIGITS)
     out = out.reset_index()
     return _tidy(out)
 
@@ -112,7 +112,7 @@ def _from_run_dir(run_dir: Path) -> Baseline:
         raise ConfigError(f"{run_dir / 'samples.jsonl'} holds no samples")
     meta = _arm_meta(results)
     arms = []
-    for label, group in samples.groupby("arm", sort=False):
+    for label, group in samples.groupby("arm", sort=False, observed=True):
         entry = meta.get(str(label), {})
         first = group.iloc[0]
         template = dict(entry.get("template") or {

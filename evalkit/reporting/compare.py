@@ -35,7 +35,7 @@ def _load(run_dirs: Sequence[Path]) -> list[dict[str, Any]]:
         # Prefix a label with its run's name only where two runs use the same label.
         rename = {label: f"{run['name']}/{label}" for label in dict.fromkeys(run["samples"]["arm"])
                   if labels.count(label) > 1}
-        run["samples"] = run["samples"].assign(arm=run["samples"]["arm"].replace(rename))
+        run["samples"] = run["samples"].assign(arm=run["samples"]["arm"].cat.rename_categories(rename))
         run["meta"] = {rename.get(label, label): meta for label, meta in run["meta"].items()}
         run["rename"] = rename
     return runs

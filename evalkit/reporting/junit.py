@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 
 from evalkit.records import Status
-from evalkit.reporting.aggregate import display_label, task_order
+from evalkit.reporting.aggregate import arm_samples, display_label, task_order
 
 
 def _testcase(suite: ET.Element, arm_label: str, task_id: str, frame: pd.DataFrame) -> str:
@@ -23,8 +23,9 @@ def _testcase(suite: ET.Element, arm_label: str, task_id: str, frame: pd.DataFra
     scored = frame[frame["status"] != Status.INFRA_ERROR]
     if scored["passed"].any():
         return "passed"
-    counts = frame["status"].map(lambda s: s.value).value_counts().to_dict()
-    summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+    counts = frame["status"].value_counts()
+    # The statuses that occur: a categorical column counts the absent ones too, as 0.
+    summary = ", ".join(f"{n} {status.value}" for status, n in sorted(counts.items()) if n)
     first = (scored if len(scored) else frame).sort_values("sample_index").iloc[0]
     text = f"sample {first['sample_index']}: {first['status'].value}\n{first['detail']}"
     if scored.empty:
@@ -42,7 +43,7 @@ def write_junit(samples: pd.DataFrame, arms: Sequence[Mapping[str, Any]], path: 
     totals = {"tests": 0, "failures": 0, "errors": 0}
     for arm in arms:
         label = arm["arm"]
-        frame = samples[samples["arm"] == label]
+        frame = arm_samples(samples, label)
         suite = ET.SubElement(root, "testsuite", name=display_label(arm))
         counts = {"passed": 0, "failure": 0, "error": 0}
         for task_id in task_order(frame["task_id"]):

@@ -31,9 +31,9 @@ def _measures(samples: pd.DataFrame, scoring: ScoringConfig) -> list[tuple[str, 
 
 
 def _one_sample_each(samples: pd.DataFrame, arms: Sequence[str], tasks: Sequence[str]) -> bool:
-    good = scored(samples)
+    good = scored(samples, columns=["arm", "task_id"])
     good = good[good["arm"].isin(arms) & good["task_id"].isin(tasks)]
-    return bool(len(good)) and bool((good.groupby(["arm", "task_id"]).size() == 1).all())
+    return bool(len(good)) and bool((good.groupby(["arm", "task_id"], observed=True).size() == 1).all())
 
 
 def paired_differences(samples: pd.DataFrame, baseline: str, scoring: ScoringConfig,
@@ -46,7 +46,7 @@ def paired_differences(samples: pd.DataFrame, baseline: str, scoring: ScoringCon
     test, or McNemar's exact test for pass@1 with one sample per task (``metrics.paired_test``,
     as the gate).
     """
-    arms = [a for a in dict.fromkeys(samples["arm"]) if a != baseline]
+    arms = [a for a in samples["arm"].unique() if a != baseline]
     rows = []
     for measure, table in _measures(samples, scoring):
         if baseline not in table.columns:
@@ -130,7 +130,7 @@ def flips(samples: pd.DataFrame, baseline: str, arm: str) -> dict[str, Any]:
 
 def all_flips(samples: pd.DataFrame, baseline: str) -> list[dict[str, Any]]:
     """``flips`` of every other arm against the baseline."""
-    return [flips(samples, baseline, arm) for arm in dict.fromkeys(samples["arm"]) if arm != baseline]
+    return [flips(samples, baseline, arm) for arm in samples["arm"].unique() if arm != baseline]
 
 
 def template_diffs(arms: Sequence[Mapping[str, Any]],

@@ -87,7 +87,7 @@ def outcome_heatmap(samples: pd.DataFrame, arms: Sequence[Mapping[str, Any]], pa
 
 def latency_plot(samples: pd.DataFrame, arms: Sequence[Mapping[str, Any]], path: Path) -> Path:
     """Box plot of per-sample latency for each arm (infra_error samples left out)."""
-    good = scored(samples)
+    good = scored(samples, columns=["arm", "latency_s"])
     data = [good.loc[good["arm"] == a["arm"], "latency_s"].to_numpy() for a in arms]
     fig = Figure(figsize=(max(6.0, 1.5 * len(arms) + 2), 4.0))
     ax = fig.subplots()
