@@ -55,10 +55,10 @@ def load_metric(name: str):
 def load_metrics(metrics: Sequence[str], embedding_model: str | Path | None = None) -> None:
     """Check and load the named metrics now (raises ConfigError), not at the first sample: loading
     `evaluate` and its modules takes about a second, and a bad name must stop a run before it starts."""
+    if "embedding_cosine" in metrics:  # first: its module is no use without a model
+        _check_embedding_model(embedding_model)
     for name in metrics:
         load_metric(name)
-    if "embedding_cosine" in metrics:
-        _check_embedding_model(embedding_model)
 
 
 def _check_embedding_model(embedding_model: str | Path | None) -> str:
