@@ -7,6 +7,7 @@ the whole DictConfig.
 
 from __future__ import annotations
 
+import importlib.resources
 import os
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
@@ -16,10 +17,13 @@ from omegaconf import DictConfig, OmegaConf
 
 from evalkit.records import Api, SamplingParams
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
-CONF_DIR = PROJECT_ROOT / "conf"
-PROMPTS_DIR = PROJECT_ROOT / "prompts"
-DATASETS_DIR = PROJECT_ROOT / "datasets"
+# The project's top-level conf/, prompts/ and datasets/ ship inside the package as evalkit/_data/
+# (symbolic links in a checkout, copied into a wheel), so an installed evalkit finds them from any
+# folder. A file-system install is assumed: Hydra and Jinja read them as plain directories.
+PACKAGE_DATA = Path(str(importlib.resources.files("evalkit"))) / "_data"
+CONF_DIR = PACKAGE_DATA / "conf"
+PROMPTS_DIR = PACKAGE_DATA / "prompts"
+DATASETS_DIR = PACKAGE_DATA / "datasets"
 
 
 class ConfigError(Exception):

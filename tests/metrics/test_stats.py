@@ -1,0 +1,130 @@
+"""Statistics: intervals, paired tests, Holm, power; and a simulation of their calibration."""
+
+import time
+
+import numpy as np
+import pytest
+
+from evalkit.metrics import holm, mcnemar, mean_ci, minimum_detectable_effect, paired_difference, paired_test
+
+
+def test_mean_ci_brackets_the_mean_and_is_seeded():
+    values = np.random.default_rng(0).random(164)
+    result = mean_ci(values, resamples=2000, confidence=0.95, seed=5)
+    assert result["value"] == pytest.approx(values.mean())
+    assert result["ci_low"] < result["value"] < result["ci_high"]
+    assert result == mean_ci(values, resamples=2000, confidence=0.95, seed=5)
+    assert mean_ci([], 100, 0.95, 0) == {"value": None, "reason": "no tasks"}
+
+
+def test_mean_ci_of_constant_values_is_a_point():
+    assert mean_ci([0.25] * 10, 100, 0.95, 0) == {"value": 0.25, "ci_low": 0.25, "ci_high": 0.25}
+
+
+def test_paired_difference_is_candidate_minus_baseline():
+    baseline = np.full(100, 0.4)
+    candidate = baseline + np.linspace(0.05, 0.15, 100)
+    result = paired_difference(baseline, candidate, resamples=2000, confidence=0.95, seed=1)
+    assert result["diff"] == pytest.approx(0.1)
+    assert 0.08 < result["ci_low"] < 0.1 < result["ci_high"] < 0.12
+    assert result["p_value"] == pytest.approx(1 / 2001)  # no sign flip is as extreme
+    assert result["n_tasks"] == 100
+    assert paired_difference(candidate, baseline, 2000, 0.95, 1)["diff"] == pytest.approx(-0.1)
+
+
+def test_paired_difference_of_identical_arms_is_zero_with_p_one():
+    values = np.random.default_rng(2).random(50)
+    result = paired_difference(values, values, 500, 0.95, 0)
+    assert (result["diff"], result["ci_low"], result["ci_high"], result["p_value"]) == (0.0, 0.0, 0.0, 1.0)
+
+
+def test_paired_difference_rejects_misaligned_arms():
+    with pytest.raises(ValueError, match="align"):
+        paired_difference([0.1, 0.2], [0.1], 10, 0.95, 0)
+    assert paired_difference([], [], 10, 0.95, 0)["diff"] is None
+
+
+def test_mcnemar_exact_binomial():
+    a = [True] * 1 + [False] * 9 + [True] * 20 + [False] * 5
+    b = [False] * 1 + [True] * 9 + [True] * 20 + [False] * 5
+    result = mcnemar(a, b)
+    assert (result["a_only"], result["b_only"]) == (1, 9)
+    assert result["p_value"] == pytest.approx(22 / 1024)  # 2 * (C(10,0) + C(10,1)) / 2**10
+    assert mcnemar([True, False], [True, False])["p_value"] == 1.0
+
+
+def test_paired_test_picks_mcnemar_for_binary_outcomes_and_keeps_the_sign():
+    baseline = [1.0] * 10 + [0.0] * 2 + [1.0] * 20
+    candidate = [0.0] * 10 + [1.0] * 2 + [1.0] * 20
+    exact = paired_test(baseline, candidate, 500, 0.95, 0, binary=True)
+    flip = paired_test(baseline, candidate, 500, 0.95, 0)
+    assert exact["diff"] == flip["diff"] == pytest.approx(-8 / 32)  # candidate minus baseline
+    assert (exact["ci_low"], exact["ci_high"]) == (flip["ci_low"], flip["ci_high"])
+    assert (exact["test"], exact["a_only"], exact["b_only"]) == ("mcnemar", 10, 2)
+    assert exact["p_value"] == mcnemar(candidate, baseline)["p_value"]
+    assert flip["test"] == "sign-flip"
+    assert flip["p_value"] == paired_difference(baseline, candidate, 500)["p_value"]
+    assert paired_test([], [], 10, binary=True)["diff"] is None
+
+
+def test_holm_adjusts_in_given_order():
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert holm([0.5, 0.9]) == pytest.approx([1.0, 1.0])
+    assert holm([]) == []
+
+
+def test_minimum_detectable_effect_normal_approximation():
+    # (z_.975 + z_.8) * sqrt(2 * .25 / 164)
+    assert minimum_detectable_effect(164, 1, 0.5) == pytest.approx(2.8015852 * np.sqrt(0.5 / 164), rel=1e-6)
+    one_sample = minimum_detectable_effect(164, 1, 0.5)
+    assert minimum_detectable_effect(164, 100, 0.5) == pytest.approx(one_sample / 10)
+    assert minimum_detectable_effect(164, 1, 0.5, difficulty_sd=0.3) < minimum_detectable_effect(164, 1, 0.5)
+    with pytest.raises(ValueError):
+        minimum_detectable_effect(164, 1, 0.5, difficulty_sd=0.6)
+
+
+def _simulate_arms(rng, n_tasks, n_samples, shift_low, shift_high):
+    """Per-task pass rates of two arms on the same random tasks; B's rate is A's plus a shift."""
+    p_a = rng.uniform(0.05, 0.75, n_tasks)
+    p_b = p_a + rng.uniform(shift_low, shift_high, n_tasks)
+    return rng.binomial(n_samples, p_a) / n_samples, rng.binomial(n_samples, p_b) / n_samples
+
+
+@pytest.mark.slow
+def test_calibration_by_simulation():
+    """95% intervals cover a known difference 93-97% of the time; a null difference is
+    rejected at alpha=0.05 about 5% of the time (paired sign-flip test and McNemar)."""
+    started = time.perf_counter()
+    rng = np.random.default_rng(20240601)
+    n_tasks, runs = 164, 1500
+    covered = 0
+    for seed in range(runs):
+        # Per-task shifts vary around 0.1, so the true mean difference is 0.1.
+        a, b = _simulate_arms(rng, n_tasks, 5, 0.0, 0.2)
+        result = paired_difference(a, b, resamples=500, confidence=0.95, seed=seed)
+        covered += result["ci_low"] <= 0.1 <= result["ci_high"]
+    coverage = covered / runs
+    assert 0.93 <= coverage <= 0.97, coverage
+
+    rejected_flip = rejected_mcnemar = 0
+    null_runs = 1000
+    for seed in range(null_runs):
+        a, b = _simulate_arms(rng, n_tasks, 1, 0.0, 0.0)
+        rejected_flip += paired_difference(a, b, resamples=500, seed=seed)["p_value"] < 0.05
+        rejected_mcnemar += mcnemar(a > 0.5, b > 0.5)["p_value"] < 0.05
+    # Binomial noise on 1000 runs at 5% is 0.7%: allow two standard errors above 5%.
+    assert rejected_flip / null_runs <= 0.064, rejected_flip / null_runs
+    assert rejected_mcnemar / null_runs <= 0.064, rejected_mcnemar / null_runs
+    assert time.perf_counter() - started < 20
+
+
+def test_minimum_detectable_effect_is_detected_about_as_often_as_promised():
+    """A shift equal to the (conservative) MDE is detected at least about 80% of the time."""
+    rng = np.random.default_rng(3)
+    shift = minimum_detectable_effect(164, 1, 0.4 + 0.075)  # mean rate of the two arms
+    runs = 400
+    detected = 0
+    for seed in range(runs):
+        a, b = _simulate_arms(rng, 164, 1, shift, shift)
+        detected += paired_difference(a, b, resamples=500, seed=seed)["p_value"] < 0.05
+    assert 0.75 <= detected / runs <= 0.95, detected / runs

@@ -1,0 +1,196 @@
+"""ModelClient against the fault-injecting server: each fault ends recovered, as a clear
+failure, or as an infra_error generation, and the other samples complete."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from dataclasses import replace
+
+import pytest
+
+from evalkit.models import EndpointError, ModelClient, RetryPolicy, derive_seed
+from evalkit.records import Message
+from tests.support.fault_server import FaultServer
+from tests.support.models import case_prompt, model_config
+
+FAST = RetryPolicy(base_s=0.01, max_s=0.05)
+
+
+@pytest.fixture()
+def server():
+    with FaultServer() as srv:
+        yield srv
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def generate_cases(server, cases, n=1, **cfg):
+    client = ModelClient(model_config(server.base_url, **cfg), None, retry=FAST)
+    try:
+        results = await asyncio.gather(*(client.generate(case_prompt(c, task_id=c), n, 7) for c in cases))
+    finally:
+        await client.aclose()
+    return dict(zip(cases, results, strict=True)), client
+
+
+@pytest.mark.parametrize("actions", [["429"], ["500"], ["502"], ["503"], ["reset"], ["malformed"],
+                                     ["empty"], ["503", "429", "500"]])
+def test_transient_faults_recover_and_others_complete(server, actions):
+    server.script("bad", actions)
+    out, client = run(generate_cases(server, ["bad", "good1", "good2"]))
+    for case in ("bad", "good1", "good2"):
+        (gen,) = out[case]
+        assert not gen.error and gen.raw_output.startswith(f"answer {case}")
+    assert server.count("bad") == len(actions) + 1
+    assert client.stats.retries == len(actions)
+
+
+@pytest.mark.slow
+def test_retry_after_is_honoured(server):
+    server.script("ra", ["429:ra=1"])
+    started = time.perf_counter()
+    out, _ = run(generate_cases(server, ["ra"]))
+    assert time.perf_counter() - started >= 0.95
+    assert not out["ra"][0].error
+
+
+def test_unreadable_retry_after_is_ignored_not_fatal(server):
+    server.script("ra_bad", ["429:ra=soon"])  # neither seconds nor an HTTP date
+    out, client = run(generate_cases(server, ["ra_bad"]))
+    assert not out["ra_bad"][0].error and client.stats.retries == 1
+
+
+def test_slow_response_times_out_then_recovers(server):
+    server.script("slow", ["slow:2"])
+    out, _ = run(generate_cases(server, ["slow", "fast"], timeout_s=0.5))
+    assert not out["slow"][0].error and not out["fast"][0].error
+    assert server.count("slow") == 2
+
+
+def test_persistent_failures_become_infra_errors(server):
+    server.script("down", ["503"] * 10)
+    server.script("slow", ["slow:1"] * 10)
+    out, client = run(generate_cases(server, ["down", "slow", "ok"], max_retries=2, timeout_s=0.3))
+    assert "HTTP 503" in out["down"][0].error and "3 attempts" in out["down"][0].error
+    assert "model.timeout_s" in out["slow"][0].error
+    assert server.count("down") == 3
+    assert not out["ok"][0].error
+    assert client.stats.errors == 2
+
+
+def test_length_is_a_normal_answer(server):
+    server.script("long", ["length"])
+    out, _ = run(generate_cases(server, ["long"]))
+    assert out["long"][0].finish_reason == "length" and not out["long"][0].error
+    assert server.count("long") == 1
+
+
+def test_roles_400_points_at_fold_system_without_retry(server):
+    server.script("roles", ["roles400"])
+    out, _ = run(generate_cases(server, ["roles", "fine"]))
+    assert "prompt.fold_system=true" in out["roles"][0].error
+    assert server.count("roles") == 1
+    assert not out["fine"][0].error
+
+
+def test_n_in_one_request_with_indices_usage_and_seed(server):
+    out, _ = run(generate_cases(server, ["many"], n=5))
+    gens = out["many"]
+    assert [g.sample_index for g in gens] == [0, 1, 2, 3, 4]
+    assert server.count("many") == 1
+    assert server.requests[0]["body"]["n"] == 5
+    assert [g.raw_output.rsplit("choice=", 1)[1] for g in gens] == ["0", "1", "2", "3", "4"]
+    assert sum(g.usage.completion_tokens for g in gens) == 25
+    assert sum(g.usage.prompt_tokens for g in gens) == 10
+
+
+def test_fewer_choices_fall_back_to_separate_seeded_requests(server):
+    server.script("few", ["fewer"])
+    out, _ = run(generate_cases(server, ["few"], n=4))
+    assert [g.sample_index for g in out["few"]] == [0, 1, 2, 3]
+    assert server.count("few") == 4  # one n=4 request answered once, then three single requests
+    seeds = sorted(r["body"]["seed"] for r in server.requests[1:])
+    assert seeds == sorted(derive_seed(7, "few", i) for i in (1, 2, 3))
+    assert all("n" not in r["body"] for r in server.requests[1:])
+
+
+def test_separate_requests_without_use_n(server):
+    out, _ = run(generate_cases(server, ["sep"], n=3, use_n=False))
+    assert server.count("sep") == 3
+    assert len({g.raw_output for g in out["sep"]}) == 3
+
+
+def test_overload_halves_the_limit(server):
+    server.script("hot", ["429"])
+    _, client = run(generate_cases(server, ["hot"], concurrency=8))
+    assert client.limit < 8
+
+
+def test_prefill_is_prepended_and_sent_last(server):
+    prompt = case_prompt("pre")
+    prompt = replace(prompt, messages=(*prompt.messages, Message("assistant", "<new_code>")),
+                     prefill="<new_code>")
+    async def go():
+        client = ModelClient(model_config(server.base_url), None, retry=FAST)
+        try:
+            return await client.generate(prompt, 1, 1)
+        finally:
+            await client.aclose()
+
+    (gen,) = run(go())
+    body = server.requests[0]["body"]
+    assert body["messages"][-1] == {"role": "assistant", "content": "<new_code>"}
+    assert body["continue_final_message"] is True and body["add_generation_prompt"] is False
+    assert gen.raw_output.startswith("<new_code>answer pre")
+
+
+def closed_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}/v1"
+
+
+def check(cfg) -> None:
+    async def go():
+        client = ModelClient(cfg, None, retry=FAST)
+        try:
+            await client.check()
+        finally:
+            await client.aclose()
+    run(go())
+
+
+def test_check_unreachable_names_the_url():
+    url = closed_port_url()
+    with pytest.raises(EndpointError, match="start the server or fix model.base_url") as err:
+        check(model_config(url))
+    assert url in str(err.value) and "\n" not in str(err.value)
+
+
+def test_check_unknown_model(server):
+    with pytest.raises(EndpointError, match="--served-model-name") as err:
+        check(model_config(server.base_url, name="mistral-7b"))
+    assert "'mistral-7b'" in str(err.value) and server.base_url in str(err.value)
+
+
+def test_check_missing_v1_suffix(server):
+    url = server.base_url.removesuffix("/v1")
+    with pytest.raises(EndpointError, match="ends in /v1"):
+        check(model_config(url))
+
+
+def test_check_passes(server):
+    check(model_config(server.base_url))
+
+
+def test_concurrency_is_bounded(server):
+    cases = [f"c{i}" for i in range(12)]
+    for case in cases:
+        server.script(case, ["slow:0.2"])
+    out, _ = run(generate_cases(server, cases, concurrency=3, max_concurrency=3))
+    assert all(not gens[0].error for gens in out.values())
+    assert server.max_in_flight == 3

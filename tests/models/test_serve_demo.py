@@ -1,0 +1,41 @@
+"""`evalkit serve-demo`: the demo endpoint as a standalone process, driven by the real openai client."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+import openai
+import pytest
+
+from tests.support.cli import REPO
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_serve_demo_answers_the_openai_client_until_stopped(humaneval_tasks):
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "evalkit", "serve-demo", "--port", str(port)], cwd=REPO,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, HF_DATASETS_OFFLINE="1"))
+    try:
+        line = proc.stdout.readline()
+        assert f"http://127.0.0.1:{port}/v1" in line, line + proc.stderr.read() if proc.poll() else line
+        client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="EMPTY", max_retries=0)
+        assert {m.id for m in client.models.list()} == {"demo-oracle", "demo-buggy"}
+        task = humaneval_tasks[0]
+        answer = client.chat.completions.create(
+            model="demo-oracle", messages=[{"role": "user", "content": task.prompt}], max_tokens=1024)
+        assert task.reference.strip() in answer.choices[0].message.content
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=20)
+    assert proc.returncode == 0

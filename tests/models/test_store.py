@@ -1,0 +1,171 @@
+"""The response store: cache hits make no request, errors are never stored, offline mode,
+and several processes writing one file at once."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from evalkit.models import DemoServer, EndpointError, ModelClient, ResponseStore, RetryPolicy, request_key
+from evalkit.models.store import StoredResponse
+from tests.support.cli import REPO
+from tests.support.fault_server import FaultServer
+from tests.support.models import case_prompt, chat_prompt, humaneval_tasks, model_config
+
+FAST = RetryPolicy(base_s=0.01, max_s=0.05)
+
+
+async def generate(cfg, store, prompts, n):
+    client = ModelClient(cfg, store, retry=FAST)
+    try:
+        return await asyncio.gather(*(client.generate(p, n, 3) for p in prompts)), client
+    finally:
+        await client.aclose()
+
+
+def test_rerun_is_answered_from_the_store(tmp_path):
+    tasks = humaneval_tasks()[:8]
+    prompts = [chat_prompt(t) for t in tasks]
+    with FaultServer(models=("demo",)) as srv, ResponseStore(tmp_path / "s.sqlite") as store:
+        cfg = model_config(srv.base_url, name="demo")
+        first, _ = asyncio.run(generate(cfg, store, prompts, 3))
+        sent = len(srv.requests)
+        again, client = asyncio.run(generate(cfg, store, prompts, 3))
+        assert len(srv.requests) == sent  # no request at all
+        assert client.stats.cached == 24 and store.count() == 24
+    for a, b in zip(first, again, strict=True):
+        assert [g.raw_output for g in a] == [g.raw_output for g in b]
+        assert all(g.cached for g in b) and not any(g.cached for g in a)
+        assert [g.usage for g in a] == [g.usage for g in b]
+
+
+def test_only_missing_samples_are_requested(tmp_path):
+    with FaultServer() as srv, ResponseStore(tmp_path / "s.sqlite") as store:
+        cfg = model_config(srv.base_url)
+        asyncio.run(generate(cfg, store, [case_prompt("grow")], 3))
+        (gens,), _ = asyncio.run(generate(cfg, store, [case_prompt("grow")], 5))
+        assert [g.cached for g in gens] == [True, True, True, False, False]
+        assert srv.count("grow") == 2 and srv.requests[-1]["body"]["n"] == 2
+
+
+def test_errors_are_never_stored(tmp_path):
+    with FaultServer() as srv, ResponseStore(tmp_path / "s.sqlite") as store:
+        srv.script("down", ["503"] * 5)
+        ((gen,),), _ = asyncio.run(generate(model_config(srv.base_url, max_retries=1), store,
+                                            [case_prompt("down")], 1))
+        assert gen.error and store.count() == 0
+
+
+def test_key_covers_every_parameter():
+    body = {"messages": [{"role": "user", "content": "x"}], "temperature": 0.2, "seed": 1}
+    key = request_key("m", "chat", body, 0)
+    assert key == request_key("m", "chat", dict(reversed(body.items())), 0)
+    assert len({key, request_key("m2", "chat", body, 0), request_key("m", "completions", body, 0),
+                request_key("m", "chat", body | {"temperature": 0.3}, 0),
+                request_key("m", "chat", body, 1)}) == 5
+
+
+def test_offline_answers_from_store_and_names_the_first_missing(tmp_path):
+    tasks = humaneval_tasks()[:3]
+    with DemoServer(tasks) as demo, ResponseStore(tmp_path / "s.sqlite") as store:
+        url = demo.base_url
+        online = model_config(url, name="demo-buggy")
+        asyncio.run(generate(online, store, [chat_prompt(t) for t in tasks[:2]], 2))
+    # The endpoint is gone now: offline mode must not try it.
+    with ResponseStore(tmp_path / "s.sqlite") as store:
+        offline = model_config(url, name="demo-buggy", offline=True)
+        results, _ = asyncio.run(generate(offline, store, [chat_prompt(t) for t in tasks[:2]], 2))
+        assert all(g.cached for gens in results for g in gens)
+        with pytest.raises(EndpointError, match="HumanEval/1 sample 2"):
+            asyncio.run(generate(offline, store, [chat_prompt(tasks[1])], 3))
+        with pytest.raises(EndpointError, match="HumanEval/2 sample 0"):
+            asyncio.run(generate(offline, store, [chat_prompt(tasks[2])], 1))
+
+
+WRITER = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from evalkit.models.store import ResponseStore, StoredResponse
+    path, who = Path(sys.argv[1]), int(sys.argv[2])
+    store = ResponseStore(path)
+    print("ready", flush=True)
+    sys.stdin.readline()  # every writer starts at the same moment
+    for i in range(300):
+        key = f"shared-{i}" if i % 3 == 0 else f"w{who}-{i}"
+        store.put_many([StoredResponse(key, "m", f"T/{i}", who, f"text {who} {i}", "stop", 1, 2, 0.1)])
+        store.get_many([key])
+    store.close()
+""")
+
+
+@pytest.mark.slow
+def test_concurrent_writers_from_several_processes(tmp_path):
+    path = tmp_path / "shared.sqlite"
+    ResponseStore(path).close()
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(path), str(w)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for w in range(4)]
+    for proc in procs:
+        assert proc.stdout.readline().strip() == "ready"
+    for proc in procs:
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+    for proc in procs:
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+    with ResponseStore(path) as store:
+        assert store.count() == 4 * 200 + 100
+        shared = store.get_many([f"shared-{i}" for i in range(0, 300, 3)])
+        assert len(shared) == 100
+        assert isinstance(next(iter(shared.values())), StoredResponse)
+
+
+KILLED = textwrap.dedent("""
+    import asyncio, sys
+    from pathlib import Path
+    sys.path.insert(0, sys.argv[3])
+    from tests.support.models import case_prompt, model_config
+    from evalkit.models import ModelClient, ResponseStore
+
+    async def main():
+        store = ResponseStore(Path(sys.argv[2]))
+        client = ModelClient(model_config(sys.argv[1], concurrency=2, max_concurrency=2), store)
+        print("started", flush=True)
+        await asyncio.gather(*(client.generate(case_prompt(f"k{i}", task_id=f"K/{i}"), 2, 3)
+                               for i in range(30)))
+
+    asyncio.run(main())
+""")
+
+
+@pytest.mark.slow
+def test_sigkilled_run_resumes_without_asking_twice(tmp_path):
+    path = tmp_path / "s.sqlite"
+    prompts = [case_prompt(f"k{i}", task_id=f"K/{i}") for i in range(30)]
+    with FaultServer() as srv:
+        for i in range(30):
+            srv.script(f"k{i}", ["slow:0.1"])
+        proc = subprocess.Popen([sys.executable, "-c", KILLED, srv.base_url, str(path),
+                                 str(REPO)], stdout=subprocess.PIPE, text=True)
+        assert proc.stdout.readline().strip() == "started"
+        deadline = time.time() + 60
+        while len(srv.requests) < 8 and time.time() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+        asked_before = {r["case"] for r in srv.requests}
+        with ResponseStore(path) as store:
+            stored_before = store.count()
+            results, _ = asyncio.run(generate(model_config(srv.base_url, concurrency=2, max_concurrency=2),
+                                              store, prompts, 2))
+            assert store.count() == 60
+        asked_twice = [c for c in asked_before if srv.count(c) > 1]
+    assert 0 < stored_before < 60
+    assert len(asked_twice) <= 2  # only what was in flight when the process died
+    assert all(len(gens) == 2 and not any(g.error for g in gens) for gens in results)

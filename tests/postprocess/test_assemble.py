@@ -1,0 +1,69 @@
+"""assemble: prefix + answer, without duplicating or losing code when the answer repeats the prefix."""
+
+from evalkit.postprocess import assemble, postprocess
+from evalkit.records import Task
+from tests.support.prompts import recorded, run_checks, task, with_tests
+
+
+def test_body_continues_the_prefix():
+    he = task("HumanEval/23")
+    assert assemble(he, "    return len(string)\n") == he.prompt + "    return len(string)\n"
+
+
+def test_answer_repeating_the_whole_prefix_is_the_whole_program():
+    he = task("HumanEval/23")
+    answer = he.prompt.lstrip("\n") + "    return len(string)\n"
+    assert assemble(he, "\n" + answer) == answer
+
+
+def test_fenced_function_without_docstring_replaces_the_prefix_definition_and_keeps_imports():
+    he = task("HumanEval/0")
+    body = "    return any(abs(a - b) < threshold for i, a in enumerate(numbers) for b in numbers[i + 1:])\n"
+    signature = "def has_close_elements(numbers: List[float], threshold: float) -> bool:\n"
+    raw = "```python\n" + signature + body + "```"
+    code = assemble(he, postprocess(raw, ["strip_fences", "prepend_newline", "drop_reflection"], he.prompt))
+    assert code == ("from typing import List\n\n\n"
+                    "def has_close_elements(numbers: List[float], threshold: float) -> bool:\n" + body)
+    assert run_checks({he.task_id: with_tests(he, code)}) == {he.task_id: "passed"}
+
+
+def test_helpers_defined_before_the_entry_point_are_kept():
+    he = task("HumanEval/10")  # is_palindrome helper, then make_palindrome
+    answer = ("def make_palindrome(string: str) -> str:\n"
+              "    return string + string[::-1][1:] if string else ''\n")
+    code = assemble(he, answer)
+    assert code.startswith(he.prompt[:he.prompt.index("def make_palindrome")])
+    assert code.count("def is_palindrome(") == 1 and code.count("def make_palindrome(") == 1
+
+
+def test_real_gpt4_answer_assembles_and_passes():
+    # GPT-4 Turbo's fenced answer to HumanEval/79 repeats the signature without the docstring.
+    he = task("HumanEval/79")
+    raw = next(r["raw_output"] for r in recorded("gpt-4-turbo-cot_humaneval_raw.jsonl")
+               if r["task_id"] == "HumanEval/79")
+    code = assemble(he, postprocess(raw, ["strip_fences", "prepend_newline", "drop_reflection"], he.prompt))
+    assert code == ('\ndef decimal_to_binary(decimal):\n'
+                    "    # Convert the decimal number to binary using bin() and remove the '0b' prefix\n"
+                    '    binary_str = bin(decimal)[2:]\n'
+                    "    # Add the 'db' prefix and suffix to the binary string\n"
+                    '    return f"db{binary_str}db"\n')
+    assert run_checks({he.task_id: with_tests(he, code)}) == {he.task_id: "passed"}
+
+
+def test_ide_style_prefix_is_kept_before_a_new_function():
+    ide = Task(task_id="ide", language="python", prompt="import math\n\n# gcd of a and b", entry_point="gcd",
+               tests="", reference="")
+    answer = postprocess("def gcd(a, b):\n    return math.gcd(a, b)\n", ["prepend_newline"], ide.prompt)
+    expected = "import math\n\n# gcd of a and b\ndef gcd(a, b):\n    return math.gcd(a, b)\n"
+    assert assemble(ide, answer) == expected
+
+
+def test_empty_answer_stays_empty():
+    assert assemble(task("HumanEval/0"), "") == ""
+    assert assemble(task("HumanEval/0"), "  \n") == ""
+
+
+def test_other_languages_are_prefix_plus_answer():
+    js = Task(task_id="js", language="javascript", prompt="function add(a, b) {\n", entry_point="add",
+              tests="", reference="")
+    assert assemble(js, "  return a + b;\n}\n") == "function add(a, b) {\n  return a + b;\n}\n"

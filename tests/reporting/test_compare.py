@@ -1,0 +1,101 @@
+"""compare() across finished runs: label clashes, shared tasks, flips, paired statistics."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from evalkit.config import ConfigError, ReportConfig
+from evalkit.records import Status
+from evalkit.reporting import compare, write_reports
+from evalkit.reporting.paired import paired_differences
+from evalkit.results import load_samples
+from tests.support.runs import SCORING, arm_meta, make_two_arm_run, run_meta, sample, write_samples
+
+
+@pytest.fixture(scope="module")
+def two_runs(tmp_path_factory, humaneval_tasks):
+    """run1: arms A and B on tasks 0-9 (see test_reporting). run2: arm A again, one sample per task
+    on tasks 0-11, where task 2 now fails and tasks 8 and 9 pass."""
+    root = tmp_path_factory.mktemp("reports")
+    make_two_arm_run(root / "run1", humaneval_tasks)
+    outcome = [Status.FAILED if i == 2 else Status.PASSED for i in range(12)]
+    write_samples(root / "run2", [sample("run2", "A", task, 0, status, latency=0.3)
+                                  for task, status in zip(humaneval_tasks[:12], outcome, strict=True)])
+    meta = run_meta("run2", {"A": arm_meta("A", "1.0.0", False)}, 12)
+    meta["started_at"] = "2026-11-27T08:00:00Z"
+    write_reports(root / "run2", meta, SCORING, ReportConfig())
+    return root
+
+
+def test_compare_aligns_and_finds_flips(two_runs, tmp_path):
+    report = compare([two_runs / "run1", two_runs / "run2"], tmp_path / "out")
+    assert report == tmp_path / "out" / "report.html"
+    summary = json.loads((tmp_path / "out" / "comparison.json").read_text())
+    # "A" is in both runs, so both get their run's name; "B" is unique and stays as is.
+    assert [a["arm"] for a in summary["arms"]] == ["run1/A", "B", "run2/A"]
+    assert summary["baseline"] == "run1/A" and summary["shared_tasks"] == 10
+    run2 = summary["arms"][2]
+    assert run2["n_tasks"] == 10 and run2["pass_at_k"]["1"]["value"] == pytest.approx(0.9)
+    assert run2["pass_at_k"]["2"]["value"] is None  # one sample per task: n/a, with its reason
+    flips = {f["arm"]: f for f in summary["flips"]}
+    assert flips["run2/A"]["passed_to_failed"] == ["HumanEval/2"]
+    # task 9 was infra_error only in run1/A: not a flip, it has no outcome to compare
+    assert flips["run2/A"]["failed_to_passed"] == ["HumanEval/8"]
+    assert flips["B"]["passed_to_failed"] == ["HumanEval/4", "HumanEval/5", "HumanEval/6", "HumanEval/7"]
+    diffs = [d for d in summary["differences"] if d["measure"] == "pass@1"]
+    assert {d["arm"] for d in diffs} == {"B", "run2/A"}
+    for d in diffs:  # two arms against one baseline: Holm never lowers a p-value
+        assert d["p_holm"] >= d["p_value"] and d["ci_low"] <= d["diff"] <= d["ci_high"]
+    b = next(d for d in diffs if d["arm"] == "B")
+    assert b["diff"] == pytest.approx((4 - 8) / 9 + 1 / 9)
+
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "2 tasks of run run2 are not in every run" in md
+    assert "B [synthetic (demo)]" in md and "## Template diff: mistral 1.0.0 (run1/A) -> 1.1.0 (B)" in md
+    assert md.count("## Template diff") == 1  # run2/A has run1/A's template: no second diff
+    html = report.read_text()
+    assert html.count("data:image/png;base64,") == 4 and "http://" not in html
+    # the flip shows both arms' code: run1/A's passing reference and run2/A's wrong answer
+    flip_html = html[html.index("<h4>HumanEval/2</h4>"):]
+    flip_html = flip_html[:flip_html.index("</table>")]
+    assert "# wrong" in flip_html and "passed" in flip_html and "failed" in flip_html
+
+
+def test_compare_baseline_choice(two_runs, tmp_path):
+    compare([two_runs / "run1", two_runs / "run2"], tmp_path / "b", baseline_arm="B")
+    assert json.loads((tmp_path / "b" / "comparison.json").read_text())["baseline"] == "B"
+    with pytest.raises(ConfigError, match="in several runs; name one of: run1/A, run2/A"):
+        compare([two_runs / "run1", two_runs / "run2"], tmp_path / "c", baseline_arm="A")  # ambiguous
+    with pytest.raises(ConfigError, match="not among the compared arms"):
+        compare([two_runs / "run1", two_runs / "run2"], tmp_path / "c", baseline_arm="Z")
+    compare([two_runs / "run1", two_runs / "run2"], tmp_path / "d", baseline_arm="run2/A")
+    flips = json.loads((tmp_path / "d" / "comparison.json").read_text())["flips"]
+    assert next(f for f in flips if f["arm"] == "run1/A")["failed_to_passed"] == ["HumanEval/2"]
+
+
+def test_compare_rejects_disjoint_and_missing_runs(two_runs, tmp_path, humaneval_tasks):
+    other = tmp_path / "other"
+    write_samples(other, [sample("o", "Z", humaneval_tasks[50], 0, Status.PASSED)])
+    write_reports(other, run_meta("o", {}, 1), SCORING, ReportConfig(formats=(), plots=False))
+    with pytest.raises(ConfigError, match="share no task ids"):
+        compare([two_runs / "run1", other], tmp_path / "x")
+    with pytest.raises(ConfigError, match="no results.json"):
+        compare([tmp_path / "nowhere"], tmp_path / "y")
+
+
+def test_mcnemar_with_one_sample_per_task(two_runs):
+    """One sample per task in both arms: the pass@1 test is McNemar's exact test."""
+    frame = load_samples(two_runs / "run2")
+    passes = [i >= 6 or i == 2 for i in range(len(frame))]
+    other = frame.assign(arm="C", passed=passes,
+                         status=[Status.PASSED if p else Status.FAILED for p in passes])
+    rows = paired_differences(pd.concat([frame, other], ignore_index=True), "A", SCORING)
+    row = next(r for r in rows if r["measure"] == "pass@1")
+    assert row["test"] == "McNemar exact"
+    # C fails tasks 0-5 where A passed 0, 1, 3, 4, 5, and passes task 2 which A failed
+    assert (row["arm_only"], row["baseline_only"]) == (1, 5)
+    assert row["diff"] == pytest.approx(7 / 12 - 11 / 12)
+    assert row["p_value"] == pytest.approx(0.21875)  # two-sided binomial, 1 of 6 discordant

@@ -1,0 +1,150 @@
+"""write_reports on a run with known outcomes (tests.support.runs): results.json numbers, junit.xml,
+metrics.txt, md/html."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from evalkit.config import ReportConfig, ScoringConfig
+from evalkit.reporting import write_reports
+from tests.support.runs import (
+    SCORING,
+    SOURCES,
+    arm_meta,
+    make_two_arm_run,
+    run_meta,
+    template,
+    two_arm_samples,
+    write_samples,
+)
+
+
+@pytest.fixture(scope="module")
+def two_arm_run(tmp_path_factory, humaneval_tasks):
+    run_dir = tmp_path_factory.mktemp("run") / "run1"
+    return run_dir, make_two_arm_run(run_dir, humaneval_tasks)
+
+
+def test_results_json_numbers(two_arm_run):
+    run_dir, results = two_arm_run
+    assert json.loads((run_dir / "results.json").read_text()) == results
+    a, b = results["arms"]
+    assert (a["arm"], b["arm"]) == ("A", "B")
+    # infra_error samples leave the denominators: A passes 8 of its 9 scorable tasks.
+    assert a["pass_at_k"]["1"]["value"] == pytest.approx(8 / 9)
+    assert a["pass_at_k"]["2"]["value"] == pytest.approx(8 / 9)
+    assert b["pass_at_k"]["1"]["value"] == pytest.approx(0.5)
+    assert b["pass_at_k_lenient"]["1"]["value"] == pytest.approx(0.6)
+    assert a["pass_at_k"]["1"]["ci_low"] <= 8 / 9 <= a["pass_at_k"]["1"]["ci_high"]
+    for arm in (a, b):  # n=2 < k=10: shown as n/a with a reason, never dropped
+        assert arm["pass_at_k"]["10"]["value"] is None and arm["pass_at_k"]["10"]["reason"]
+    assert (a["verdicts"]["passed"], a["verdicts"]["failed"], a["verdicts"]["infra_error"]) == (16, 2, 2)
+    assert b["verdicts"]["syntax_error"] == 2 and b["verdicts"]["empty"] == 2
+    assert sum(b["verdicts"].values()) == 20
+    assert (a["n_tasks"], a["n_samples"]) == (10, 2)
+    assert b["metrics"]["exact_match"]["value"] == pytest.approx(0.5)
+    assert a["latency_s"]["p50"] == pytest.approx(0.45) and b["latency_s"]["p95"] == pytest.approx(1.1)
+    assert b["tokens"] == {"prompt": 2000, "completion": 800}
+    assert b["cost"] == pytest.approx(2000 / 1000 * 0.5 + 800 / 1000 * 1.5)
+    assert (a["synthetic"], b["synthetic"]) == (False, True)
+    assert a["template"] == {"family": "mistral", "version": "1.0.0", "sha256": template("1.0.0").sha256}
+    assert "source_text" not in json.dumps(results["arms"])
+    assert results["templates"][template("1.1.0").sha256]["source_text"] == SOURCES["1.1.0"]
+    assert results["dataset"]["n_tasks"] == 10 and results["host"]["isolation"] == "process"
+
+
+def test_markdown_report(two_arm_run):
+    run_dir, _ = two_arm_run
+    text = (run_dir / "report.md").read_text()
+    assert "B [synthetic (demo)]" in text
+    assert "lenient pass@1" in text and "n/a (" in text
+    assert "0.889 [" in text and "0.500 [" in text
+    assert "## Template diff: mistral 1.0.0 (A) -> 1.1.0 (B)" in text
+    assert "+Return only code." in text and "-system: You are a coding assistant." in text
+    assert "B vs A: 4 passed->failed, 1 failed->passed" in text
+    assert "## Paired differences vs A" in text
+    for png in ("pass_at_k.png", "task_outcomes.png", "latency.png", "paired_differences.png"):
+        assert (run_dir / png).stat().st_size > 1000
+        assert f"({png})" in text
+
+
+def test_html_is_self_contained(two_arm_run):
+    run_dir, _ = two_arm_run
+    html = (run_dir / "report.html").read_text()
+    assert html.count('src="data:image/png;base64,') == 4
+    assert "http://" not in html and "https://" not in html
+    assert not re.search(r'(src|href)="(?!data:)', html)
+    assert "<script" not in html
+    assert "synthetic (demo)" in html
+    # the flipped task's code on both sides: the reference solution (A) against B's wrong answer
+    assert "HumanEval/4" in html and "# wrong" in html
+    assert '<span class="add">+Return only code.</span>' in html
+
+
+def test_junit_xml(two_arm_run):
+    run_dir, _ = two_arm_run
+    root = ET.parse(run_dir / "junit.xml").getroot()
+    suites = root.findall("testsuite")
+    assert [s.get("name") for s in suites] == ["A", "B [synthetic (demo)]"]
+    a, b = suites
+    assert len(a.findall("testcase")) == 10 and len(b.findall("testcase")) == 10
+    assert (a.get("failures"), a.get("errors"), b.get("failures"), b.get("errors")) == ("1", "1", "5", "0")
+    failed_a = [c.get("name") for c in a.findall("testcase") if c.find("failure") is not None]
+    errored_a = [c.get("name") for c in a.findall("testcase") if c.find("error") is not None]
+    assert failed_a == ["HumanEval/8"] and errored_a == ["HumanEval/9"]
+    failed_b = [c.get("name") for c in b.findall("testcase") if c.find("failure") is not None]
+    assert failed_b == [f"HumanEval/{i}" for i in (4, 5, 6, 7, 9)]
+    assert b.find("testcase[@name='HumanEval/6']/failure").get("type") == "timeout"
+    assert root.get("tests") == "20"
+
+
+_LABEL = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"'
+_SAMPLE_LINE = re.compile(rf"^([a-zA-Z_:][a-zA-Z0-9_:]*)\{{((?:{_LABEL},?)*)\}} (\S+)$")
+
+
+def test_metrics_txt_is_openmetrics(two_arm_run):
+    run_dir, results = two_arm_run
+    text = (run_dir / "metrics.txt").read_text()
+    assert text.endswith("# EOF\n")
+    lines = text.splitlines()
+    assert lines.count("# EOF") == 1
+    declared, values = set(), {}
+    for line in lines[:-1]:
+        if line.startswith("#"):
+            kind, name = line.split()[1:3]
+            assert kind in {"TYPE", "HELP", "UNIT"}
+            declared.add(name)
+            continue
+        match = _SAMPLE_LINE.match(line)
+        assert match, line
+        assert match.group(1) in declared
+        float(match.group(3))
+        values[(match.group(1), match.group(2))] = float(match.group(3))
+    key = ('evalkit_pass_at_k', 'arm="A",model="model-A",synthetic="false",k="1",reading="faithful"')
+    assert values[key] == pytest.approx(8 / 9)
+    assert not any('k="10"' in labels for _, labels in values)  # undefined: left out, not NaN
+    assert values[("evalkit_samples", 'arm="B",model="model-B",synthetic="true",status="empty"')] == 2
+
+
+def test_report_config_turns_outputs_off(tmp_path, humaneval_tasks):
+    write_samples(tmp_path, two_arm_samples(humaneval_tasks[:10]))
+    meta = run_meta("run1", {"A": arm_meta("A", "1.0.0", False), "B": arm_meta("B", "1.1.0", True)}, 10)
+    results = write_reports(tmp_path, meta, ScoringConfig(k=(1,), lenient=False, bootstrap_resamples=50),
+                            ReportConfig(formats=("md",), plots=False))
+    assert not list(tmp_path.glob("*.png")) and not (tmp_path / "report.html").exists()
+    assert (tmp_path / "report.md").exists() and (tmp_path / "junit.xml").exists()
+    assert results["arms"][0]["pass_at_k_lenient"] == {}
+
+
+def test_rerender_from_results_json(two_arm_run, tmp_path):
+    """`evalkit report` passes a loaded results.json as meta: same numbers, diff still shown."""
+    run_dir, results = two_arm_run
+    (tmp_path / "samples.jsonl").write_text((run_dir / "samples.jsonl").read_text())
+    meta = json.loads((run_dir / "results.json").read_text())
+    again = write_reports(tmp_path, meta, SCORING, ReportConfig())
+    assert again == results
+    assert "+Return only code." in (tmp_path / "report.md").read_text()

@@ -1,0 +1,26 @@
+"""Running the real `evalkit` command as a user would: a separate process, its exit code and output."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+TESTS = Path(__file__).resolve().parents[1]
+"""The tests folder."""
+REPO = TESTS.parent
+"""The project checkout the tests run from."""
+FIXTURES = TESTS / "fixtures"
+"""Data the tests read, vendored with its provenance and licence."""
+
+
+def run_evalkit(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
+                timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run `python -m evalkit ARGS` as a real process; returns its completed process (text)."""
+    full_env = dict(os.environ)
+    full_env.update(env or {})
+    full_env.setdefault("HF_DATASETS_OFFLINE", "1")
+    full_env.setdefault("HF_HUB_OFFLINE", "1")
+    return subprocess.run([sys.executable, "-m", "evalkit", *args], cwd=cwd or REPO, env=full_env,
+                          capture_output=True, text=True, timeout=timeout, check=False)

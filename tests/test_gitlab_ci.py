@@ -1,0 +1,131 @@
+""".gitlab-ci.yml: its jobs exist as the gate issue asks, and every evalkit command they run exists."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hydra.core.hydra_config import HydraConfig
+
+from evalkit.config import run_config
+from tests.support.cli import REPO
+
+CI_FILE = REPO / ".gitlab-ci.yml"
+ALLOWED = {"run", "gate", "baseline", "compare", "report"}
+KEYWORDS = {"stages", "variables", "workflow", "default", "include", "image", "services", "cache",
+            "before_script", "after_script"}
+# A command line in a job script: `evalkit SUBCOMMAND ...`, at a line start or after a shell separator.
+COMMAND = re.compile(r"(?:^|[;&|(]\s*|\bthen\s+|\bdo\s+)evalkit\s+(.*)$")
+DUMMY = {"MIXTRAL_BASE_URL": "http://127.0.0.1:8000/v1", "MISTRAL_BASE_URL": "http://127.0.0.1:8001/v1",
+         "url": "http://127.0.0.1:8000/v1", "N_SAMPLES": "10", "family": "mixtral"}
+
+
+@pytest.fixture(scope="module")
+def ci() -> dict[str, Any]:
+    return yaml.safe_load(CI_FILE.read_text(encoding="utf-8"))
+
+
+def _jobs(ci: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Runnable jobs with their `extends` templates merged in (shallowly, as GitLab does per key)."""
+    jobs = {}
+    for name, body in ci.items():
+        if name in KEYWORDS or name.startswith(".") or not isinstance(body, dict):
+            continue
+        merged: dict[str, Any] = {}
+        parents = body.get("extends", [])
+        for parent in [parents] if isinstance(parents, str) else parents:
+            merged |= ci[parent]
+        jobs[name] = merged | body
+    return jobs
+
+
+def _commands(job: dict[str, Any]) -> list[list[str]]:
+    """Argument lists of every evalkit command in the job's scripts (shell-split)."""
+    lines = []
+    for key in ("before_script", "script", "after_script"):
+        for entry in job.get(key, []):
+            lines += str(entry).splitlines()
+    out = []
+    for line in lines:
+        match = COMMAND.search(line.strip())
+        if match:
+            rest = re.split(r"\s+(?:\|\||&&)\s+", match.group(1))[0]
+            out.append(shlex.split(rest))
+    return out
+
+
+def _expand(arg: str) -> str:
+    return re.sub(r"\$\{?(\w+)\}?", lambda m: DUMMY.get(m.group(1), m.group(0)), arg)
+
+
+def test_jobs_the_issue_asks_for(ci):
+    jobs = _jobs(ci)
+    assert jobs["test"]["script"] == ["bash .ci/run"]
+    nightly = [j for j in jobs.values() if {"if": '$CI_PIPELINE_SOURCE == "schedule"'} in j.get("rules", [])]
+    assert len(nightly) >= 1
+    for job in nightly:
+        subs = [c[0] for c in _commands(job)]
+        assert subs == ["run", "gate"]
+        assert job["artifacts"]["when"] == "always"
+        assert job["artifacts"]["reports"] == {"junit": "gate/junit.xml", "metrics": "gate/metrics.txt"}
+        assert "runs/" in job["artifacts"]["paths"]  # the run's report.html
+        assert any("base_url=$" in arg for arg in _commands(job)[0])
+    mr = jobs["gate:templates"]
+    (rule,) = mr["rules"]
+    assert rule["if"] == '$CI_PIPELINE_SOURCE == "merge_request_event"'
+    assert rule["changes"] == ["prompts/**/*"]
+    assert [c[0] for c in _commands(mr)] == ["run", "gate"]
+
+
+def test_every_evalkit_command_exists(ci):
+    commands = [c for job in _jobs(ci).values() for c in _commands(job)]
+    assert commands, "no evalkit command found in .gitlab-ci.yml"
+    try:
+        from evalkit.cli import SUBCOMMANDS
+    except ImportError:  # the CLI may not exist yet in a partial checkout
+        SUBCOMMANDS = None
+    for args in commands:
+        assert args[0] in ALLOWED, args
+        if SUBCOMMANDS is not None:
+            assert args[0] in SUBCOMMANDS, args
+        if args[0] == "baseline":
+            assert args[1] == "bless", args
+        if args[0] == "gate":
+            assert "--baseline" in args and "--candidate" in args and "-o" in args, args
+
+
+def test_run_overrides_compose_into_a_valid_config(ci):
+    hydra_app = pytest.importorskip("evalkit.hydra_app")
+    runs = [c for job in _jobs(ci).values() for c in _commands(job) if c[0] == "run"]
+    assert runs
+    for args in runs:
+        overrides = [_expand(a) for a in args[1:]]
+        assert not any("$" in o for o in overrides), overrides
+        cfg = hydra_app.compose_config(overrides)
+        HydraConfig.instance().set_config(cfg)  # the store path interpolates ${hydra:runtime.cwd}
+        typed = run_config(cfg)
+        assert typed.arms[0].model.base_url.startswith("http://127.0.0.1")
+
+
+def test_baseline_variables_point_under_reports_baselines(ci):
+    for name, value in ci["variables"].items():
+        if name.endswith("_BASELINE"):
+            assert Path(value).parent == Path("reports/baselines"), (name, value)
+
+
+def test_nightly_runs_bless_to_the_baseline_path_they_gate_against(ci):
+    # `evalkit baseline bless runs/<model>` writes reports/baselines/<dataset>_<run id>.json,
+    # and the run id is the run directory's name: blessing a nightly run replaces its baseline.
+    for name, job in _jobs(ci).items():
+        if not name.startswith("nightly:"):
+            continue
+        run, gate = _commands(job)
+        run_dir = next(a.split("=", 1)[1] for a in run if a.startswith("hydra.run.dir="))
+        baseline = gate[gate.index("--baseline") + 1]
+        assert baseline.startswith("$") and gate[gate.index("--candidate") + 1] == run_dir
+        expected = f"reports/baselines/humaneval_{Path(run_dir).name}.json"
+        assert ci["variables"][baseline.lstrip("$")] == expected

@@ -1,0 +1,147 @@
+"""evalkit.results: the tidy frames notebooks and other stages read."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pandas as pd
+import pytest
+
+from evalkit import results
+from evalkit.config import ConfigError, ReportConfig
+from evalkit.records import Status
+from evalkit.reporting import write_reports
+from evalkit.results import (
+    CATEGORICAL_COLUMNS,
+    SAMPLE_COLUMNS,
+    load_results,
+    load_runs,
+    load_samples,
+    load_templates,
+    source_diff,
+    task_pass_rates,
+)
+from tests.support.runs import SCORING, arm_meta, make_two_arm_run, run_meta, sample, write_samples
+
+
+@pytest.fixture(scope="module")
+def reports_root(tmp_path_factory, humaneval_tasks):
+    root = tmp_path_factory.mktemp("reports")
+    make_two_arm_run(root / "runs" / "run1", humaneval_tasks)
+    write_samples(root / "runs" / "run0",
+                  [sample("run0", "A", t, 0, Status.PASSED) for t in humaneval_tasks[:3]])
+    meta = run_meta("run0", {"A": arm_meta("A", "1.0.0", False)}, 3) | {"started_at": "2026-11-25T00:00:00Z"}
+    write_reports(root / "runs" / "run0", meta, SCORING, ReportConfig(formats=(), plots=False))
+    (root / "runs" / "in_progress").mkdir()  # a run still generating: samples only, no results.json
+    return root
+
+
+def test_load_samples_is_tidy(reports_root):
+    frame = load_samples(reports_root / "runs" / "run1")
+    assert len(frame) == 40
+    assert list(frame.columns) == list(SAMPLE_COLUMNS) + ["metric_edit_similarity", "metric_exact_match"]
+    assert frame["passed"].dtype == bool and frame["lenient_passed"].dtype == bool
+    assert set(frame["status"]) <= set(Status)
+    b = frame[frame["arm"] == "B"]
+    syntax = b[b["status"] == Status.SYNTAX_ERROR]
+    assert len(syntax) == 2 and syntax["lenient_passed"].all() and not syntax["passed"].any()
+    assert frame.loc[frame["arm"] == "A", "passed"].sum() == 16
+    assert set(frame["template_version"]) == {"1.0.0", "1.1.0"}
+    assert frame["prompt_tokens"].sum() == 4000 and frame["metric_exact_match"].sum() == 26
+    first = frame[(frame["arm"] == "A") & (frame["task_id"] == "HumanEval/0")].iloc[0]
+    assert first["prompt"][0]["role"] == "user" and first["raw_output"].startswith("```python")
+
+
+def test_load_samples_keeps_the_last_record_of_a_sample(tmp_path, humaneval_tasks):
+    task = humaneval_tasks[0]
+    write_samples(tmp_path, [sample("r", "A", task, 0, Status.INFRA_ERROR),
+                             sample("r", "A", task, 1, Status.FAILED),
+                             sample("r", "A", task, 0, Status.PASSED)])  # a resumed run retried sample 0
+    frame = load_samples(tmp_path / "samples.jsonl")
+    assert len(frame) == 2
+    assert frame.set_index("sample_index").loc[0, "status"] is Status.PASSED
+
+
+def test_load_samples_reads_in_chunks_into_compact_columns(tmp_path, humaneval_tasks, monkeypatch):
+    tasks = humaneval_tasks[:3]
+    # Arm B's samples were scored with another set of metrics: bleu, and no edit_similarity.
+    other_metrics = {"exact_match": 0.0, "bleu": 0.5}
+    late = [dataclasses.replace(sample("r", "B", t, 0, Status.FAILED), metrics=other_metrics) for t in tasks]
+    write_samples(tmp_path, [sample("r", "A", t, 0, Status.PASSED) for t in tasks] + late)
+    whole = load_samples(tmp_path)
+    monkeypatch.setattr(results, "READ_CHUNK", 2)  # bleu first seen within the second chunk
+    pd.testing.assert_frame_equal(load_samples(tmp_path), whole)
+    assert whole["metric_bleu"].isna().tolist() == [True] * 3 + [False] * 3
+    assert whole["metric_edit_similarity"].isna().tolist() == [False] * 3 + [True] * 3
+    assert all(isinstance(whole[name].dtype, pd.CategoricalDtype) for name in CATEGORICAL_COLUMNS)
+    assert list(whole.groupby("arm", observed=True)["passed"].mean()) == [1.0, 0.0]
+
+
+def test_load_samples_names_the_bad_line(tmp_path, humaneval_tasks):
+    write_samples(tmp_path, [sample("r", "A", humaneval_tasks[0], 0, Status.PASSED)])
+    with (tmp_path / "samples.jsonl").open("a") as handle:
+        handle.write(json.dumps(sample("r", "A", humaneval_tasks[1], 0, Status.PASSED).as_json()) + "\n")
+        handle.write('{"arm": "A", "task_id": "x", "verdict": {"status": "pass')
+    with pytest.raises(ConfigError, match=r"samples.jsonl:3: malformed JSON"):
+        load_samples(tmp_path)
+    bad = json.dumps({"arm": "A", "task_id": "x", "verdict": {"status": "great"}})
+    (tmp_path / "samples.jsonl").write_text(bad + "\n")
+    with pytest.raises(ConfigError, match="unknown verdict status 'great'"):
+        load_samples(tmp_path)
+    with pytest.raises(ConfigError, match="no samples file"):
+        load_samples(tmp_path / "missing")
+
+
+def test_load_results_and_runs(reports_root):
+    results = load_results(reports_root / "runs" / "run1")
+    assert results["run_id"] == "run1" and [a["arm"] for a in results["arms"]] == ["A", "B"]
+    assert load_results(reports_root / "runs" / "run1" / "results.json") == results
+    runs = load_runs(reports_root)
+    assert list(runs["run_id"]) == ["run0", "run1", "run1"]  # ordered by start time
+    assert list(runs["arm"]) == ["A", "A", "B"]
+    b = runs.iloc[2]
+    assert b["synthetic"] and b["pass@1"] == pytest.approx(0.5)
+    assert b["lenient_pass@1"] == pytest.approx(0.6) and b["pass@1_low"] <= 0.5 <= b["pass@1_high"]
+    assert b["pass@10"] is None or b["pass@10"] != b["pass@10"]  # n/a (None or NaN in the frame)
+    assert runs.iloc[1]["verdict_infra_error"] == 2 and b["metric_exact_match"] == pytest.approx(0.5)
+    assert b["latency_p95"] == pytest.approx(1.1) and b["cost"] == pytest.approx(2.2)
+    assert load_runs(reports_root / "runs" / "in_progress").empty
+    with pytest.raises(ConfigError, match="no results.json"):
+        load_results(reports_root / "runs" / "in_progress")
+
+
+def test_task_pass_rates_pair_arms_task_by_task(reports_root):
+    samples = load_samples(reports_root / "runs" / "run1")
+    rates = task_pass_rates(samples)
+    assert list(rates.columns) == ["A", "B"]
+    assert list(rates.index[:3]) == ["HumanEval/0", "HumanEval/1", "HumanEval/2"]  # natural order
+    assert len(rates) == 10 and rates.index[-1] == "HumanEval/9"
+    assert rates["A"].iloc[:8].eq(1.0).all() and rates.loc["HumanEval/8", "A"] == 0.0
+    assert rates["A"].isna().sum() == 1 and pd.isna(rates.loc["HumanEval/9", "A"])  # all infra_error
+    assert list(rates["B"]) == [1.0] * 4 + [0.0] * 4 + [1.0, 0.0]
+    lenient = task_pass_rates(samples, "lenient_passed")
+    assert lenient.loc["HumanEval/7", "B"] == 1.0 and rates.loc["HumanEval/7", "B"] == 0.0
+
+
+def test_task_pass_rates_leave_out_infra_errors_of_the_reading_asked_for(tmp_path, humaneval_tasks):
+    task = humaneval_tasks[0]
+    # Sample 1's lenient execution could not run: no lenient outcome, not a lenient failure.
+    write_samples(tmp_path, [sample("r", "A", task, 0, Status.PASSED),
+                             sample("r", "A", task, 1, Status.PASSED, lenient=Status.INFRA_ERROR)])
+    samples = load_samples(tmp_path)
+    assert task_pass_rates(samples, "lenient_passed").loc[task.task_id, "A"] == 1.0
+    assert task_pass_rates(samples).loc[task.task_id, "A"] == 1.0
+
+
+def test_load_templates_and_source_diff(reports_root):
+    templates = load_templates(reports_root)
+    assert list(templates["version"]) == ["1.0.0", "1.1.0"]
+    assert list(templates["runs"]) == [["run0", "run1"], ["run1"]]
+    old, new = templates.iloc[0], templates.iloc[1]
+    assert old["source_text"].startswith("system: You are a coding assistant.")
+    diff = source_diff(old, new)
+    assert diff.startswith("--- mistral/1.0.0\n+++ mistral/1.1.0\n")
+    assert "-system: You are a coding assistant.\n" in diff and "+Return only code.\n" in diff
+    assert source_diff(old, old) == ""
+    assert load_templates(reports_root / "runs" / "in_progress").empty

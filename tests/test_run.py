@@ -1,0 +1,120 @@
+"""`evalkit run` end to end on the embedded demo endpoint: real server, real processes."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from tests.support.cli import run_evalkit
+
+pytestmark = pytest.mark.slow  # real runs and processes: the full suite, not the fast tier
+
+
+def _run_overrides(tmp_path: Path, *extra: str) -> list[str]:
+    return ["run", "dataset.limit=8", "n_samples=4", "k=[1,2,10]",
+            f"hydra.run.dir={tmp_path / 'run'}", f"store.path={tmp_path / 'store.sqlite'}",
+            f"executor.cache_dir={tmp_path / 'cache'}", *extra]
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("e2e")
+    proc = run_evalkit(*_run_overrides(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return tmp_path / "run", proc
+
+
+def test_run_writes_every_file_of_a_run_directory(demo_run):
+    run_dir, proc = demo_run
+    for name in ("samples.jsonl", "results.json", "report.md", "report.html", "junit.xml", "metrics.txt"):
+        assert (run_dir / name).is_file(), name
+    assert list(run_dir.glob("*.png")), "no plot was written"
+    assert (run_dir / ".hydra" / "config.yaml").is_file()
+    assert f"report: {run_dir / 'report.html'}" in proc.stdout
+
+
+def test_samples_have_the_documented_fields(demo_run):
+    run_dir, _ = demo_run
+    rows = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 * 8 * 4
+    keys = {(r["arm"], r["task_id"], r["sample_index"]) for r in rows}
+    assert len(keys) == len(rows), "a sample was written twice"
+    for field in ("run_id", "arm", "model", "template", "task_id", "sample_index", "params", "prompt",
+                  "raw_output", "completion", "finish_reason", "usage", "latency_s", "verdict", "lenient",
+                  "metrics", "cached"):
+        assert field in rows[0], field
+    assert set(rows[0]["template"]) == {"family", "version", "sha256"}
+    assert rows[0]["raw_output"].startswith("```")  # the raw answer is kept beside the extracted code
+
+
+def test_oracle_passes_everything_and_buggy_does_not(demo_run):
+    run_dir, proc = demo_run
+    results = json.loads((run_dir / "results.json").read_text())
+    arms = {a["arm"]: a for a in results["arms"]}
+    assert set(arms) == {"demo-oracle", "demo-buggy"}
+    assert arms["demo-oracle"]["pass_at_k"]["1"]["value"] == pytest.approx(1.0)
+    assert arms["demo-buggy"]["pass_at_k"]["1"]["value"] < 0.9
+    assert all(a["synthetic"] for a in arms.values())
+    # k=10 exceeds the 4 samples per task: shown as n/a with a reason, never dropped
+    assert arms["demo-oracle"]["pass_at_k"]["10"]["value"] is None
+    assert arms["demo-oracle"]["pass_at_k"]["10"].get("reason")
+    assert results["dataset"]["n_tasks"] == 8 and len(results["dataset"]["content_sha256"]) == 64
+    assert set(results["timings_s"]) == {"calibration_and_canary", "generation_and_scoring"}
+    started, finished = (dt.datetime.fromisoformat(results[k]) for k in ("started_at", "finished_at"))
+    assert results["timings_s"]["generation_and_scoring"] > 0  # the time between those two stamps (1 s steps)
+    assert abs(results["timings_s"]["generation_and_scoring"] - (finished - started).total_seconds()) <= 1.5
+    assert "synthetic" in (run_dir / "report.md").read_text().lower()
+    assert "demo-oracle" in proc.stdout and "pass@1" in proc.stdout
+
+
+def test_rerun_in_the_same_directory_resumes_without_duplicates(demo_run):
+    run_dir, _ = demo_run
+    before = (run_dir / "samples.jsonl").read_text().splitlines()
+    proc = run_evalkit(*_run_overrides(run_dir.parent))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    after = (run_dir / "samples.jsonl").read_text().splitlines()
+    assert len(after) == len(before)
+
+
+def test_bad_override_exits_2_with_one_line(tmp_path):
+    proc = run_evalkit("run", "n_samplez=3", f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "n_samplez" in lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(("override", "named"), [
+    ("n_samples=abc", "n_samples must be an integer"),
+    ("+model.params.frequency_penalty=1", "model.params.frequency_penalty"),
+    ("~model.family", "model.family is not set"),
+])
+def test_bad_value_exits_2_with_one_line(tmp_path, override, named):
+    proc = run_evalkit("run", override, f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and named in proc.stderr
+
+
+def test_unknown_model_exits_2_naming_the_choices(tmp_path):
+    proc = run_evalkit("run", "model=gpt9", f"hydra.run.dir={tmp_path}")
+    assert proc.returncode == 2
+    assert "gpt9" in proc.stderr and "mixtral" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_closed_port_exits_2_naming_the_endpoint(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    # the port is closed now: nothing listens on it
+    proc = run_evalkit("run", "model=mixtral", f"model.base_url=http://127.0.0.1:{port}/v1",
+                       "model.max_retries=0",
+                       "dataset.limit=2", "n_samples=1", f"hydra.run.dir={tmp_path / 'run'}",
+                       f"store.path={tmp_path / 'store.sqlite'}", f"executor.cache_dir={tmp_path / 'cache'}")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert str(port) in last and "Traceback" not in proc.stderr

@@ -1,0 +1,114 @@
+"""`evalkit run -m`: one job directory per combination, a summary comparing every job, one shared store.
+
+Real sweeps through the `evalkit` command on the embedded demo endpoint, with
+Hydra's basic launcher and with the joblib launcher (jobs in parallel processes).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from evalkit.sweep import ERROR_FILE, summarize_sweep
+from tests.support.cli import run_evalkit
+
+pytestmark = pytest.mark.slow  # real runs and processes: the full suite, not the fast tier
+
+SWEEP = ["model.params.temperature=0.2,0.8", "prompt.version=1.0.0,2.0.0"]
+COMBINATIONS = {("model.params.temperature=0.2", "prompt.version=1.0.0"),
+                ("model.params.temperature=0.2", "prompt.version=2.0.0"),
+                ("model.params.temperature=0.8", "prompt.version=1.0.0"),
+                ("model.params.temperature=0.8", "prompt.version=2.0.0")}
+N_TASKS, N_SAMPLES = 2, 2
+
+
+def _sweep(tmp: Path, name: str, *overrides: str):
+    return run_evalkit("run", "-m", *overrides, f"dataset.limit={N_TASKS}", f"n_samples={N_SAMPLES}",
+                       f"hydra.sweep.dir={tmp / name}", f"store.path={tmp / 'store.sqlite'}",
+                       f"executor.cache_dir={tmp / 'cache'}", "report.plots=false", timeout=120)
+
+
+def _samples(job_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (job_dir / "samples.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def sweeps(tmp_path_factory):
+    """The basic launcher's sweep first (it fills the store), then the same sweep with joblib."""
+    tmp = tmp_path_factory.mktemp("sweeps")
+    basic = _sweep(tmp, "basic", *SWEEP)
+    joblib = _sweep(tmp, "joblib", "hydra/launcher=joblib", *SWEEP)
+    return tmp, {"basic": basic, "joblib": joblib}
+
+
+@pytest.mark.parametrize("launcher", ["basic", "joblib"])
+def test_each_combination_is_a_job_and_the_summary_compares_them(sweeps, launcher):
+    tmp, procs = sweeps
+    proc, sweep_dir = procs[launcher], tmp / launcher
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    jobs = sorted(p for p in sweep_dir.iterdir() if p.name.isdigit())
+    assert [p.name for p in jobs] == ["0", "1", "2", "3"]
+    seen = set()
+    for job in jobs:
+        overrides = yaml.safe_load((job / ".hydra" / "overrides.yaml").read_text())
+        seen.add(tuple(o for o in overrides if o.startswith(("model.", "prompt."))))
+        results = json.loads((job / "results.json").read_text())
+        assert {a["arm"] for a in results["arms"]} == {"demo-oracle", "demo-buggy"}
+        assert len(_samples(job)) == 2 * N_TASKS * N_SAMPLES
+        version = next(o for o in overrides if o.startswith("prompt.version=")).split("=")[1]
+        assert {a["template"]["version"] for a in results["arms"]} == {version}
+    assert seen == COMBINATIONS
+
+    summary_dir = sweep_dir / "summary"
+    assert f"report: {summary_dir / 'report.html'}" in proc.stdout
+    comparison = json.loads((summary_dir / "comparison.json").read_text())
+    # the same labels in every job: the report tells them apart by job
+    assert {a["arm"] for a in comparison["arms"]} == {f"{j}/{label}" for j in "0123"
+                                                      for label in ("demo-oracle", "demo-buggy")}
+    summary = (summary_dir / "summary.md").read_text()
+    assert "4 job(s) finished, 0 failed." in summary
+    assert "| 3 | `model.params.temperature=0.8 prompt.version=2.0.0` | 3/demo-buggy |" in summary
+    assert (summary_dir / "report.html").stat().st_size > 1000
+
+
+def test_jobs_share_one_store_so_a_repeated_request_asks_the_model_once(sweeps):
+    tmp, procs = sweeps
+    assert procs["basic"].returncode == 0 and procs["joblib"].returncode == 0
+    first = [s for job in sorted((tmp / "basic").glob("[0-9]")) for s in _samples(job)]
+    again = [s for job in sorted((tmp / "joblib").glob("[0-9]")) for s in _samples(job)]
+    assert not any(s["cached"] for s in first)  # four distinct requests per task: each asked once
+    assert all(s["cached"] for s in again)       # the parallel jobs found every answer in the shared store
+    assert sorted(s["raw_output"] for s in first) == sorted(s["raw_output"] for s in again)
+
+
+def test_a_failed_job_is_listed_and_the_others_still_report(sweeps):
+    tmp, _ = sweeps
+    proc = _sweep(tmp, "failing", "prompt.version=2.0.0,9.9.9")
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    sweep_dir = tmp / "failing"
+    assert (sweep_dir / "0" / "results.json").is_file()
+    assert not (sweep_dir / "1" / "results.json").exists()
+    summary = (sweep_dir / "summary" / "summary.md").read_text()
+    assert "1 job(s) finished, 1 failed." in summary
+    assert "- job `1` (`prompt.version=9.9.9`):" in summary and "no such template version" in summary
+    assert "| 0 | `prompt.version=2.0.0` | demo-oracle |" in summary
+    assert f"report: {sweep_dir / 'summary' / 'report.html'}" in proc.stdout
+
+
+def test_a_sweep_with_a_job_that_cannot_compose_stops_before_any_job(tmp_path):
+    proc = _sweep(tmp_path, "bad", "model=demo,nosuch")
+    assert proc.returncode == 2
+    assert "sweep job 1 (model=nosuch" in proc.stderr and "unknown model 'nosuch'" in proc.stderr
+    assert not (tmp_path / "bad").exists()
+
+
+def test_a_failed_job_with_an_empty_error_file_is_still_listed(tmp_path):
+    job = tmp_path / "0"
+    (job / ".hydra").mkdir(parents=True)
+    (job / ERROR_FILE).write_text("\n")
+    report, n_failed = summarize_sweep(tmp_path)
+    assert (report, n_failed) == (None, 1)
+    assert f"- job `0` (`(none)`): {ERROR_FILE} is empty" in (tmp_path / "summary" / "summary.md").read_text()
