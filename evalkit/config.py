@@ -40,7 +40,7 @@ class ModelConfig:
     """Endpoint URL ending in /v1; None starts the embedded demo endpoint."""
     api: Api
     family: str
-    """Template family and post-processing (mistral, mixtral, claude, ...)."""
+    """Template family (base for Claude, mistral, mixtral, codestral, ...), as the gateway names them."""
     api_key_env: str | None = None
     """NAME of the environment variable holding the key; never the key."""
     synthetic: bool = False
@@ -72,10 +72,16 @@ class PromptConfig:
     """Which template renders the prompts."""
 
     family: str
+    """Template family (base, mistral, mixtral, codestral, ...); None in conf: the model's family."""
     version: str | None = None
-    """None: the family's newest version in the registry."""
+    """A version (``2.0.3``, ``3.0.2-dev``, ``mvp``); None: the family's newest stable version."""
     registry: Path = PROMPTS_DIR
+    """A registry root (evalkit's prompts/ or a gateway's ai_gateway/prompts/definitions/), a gateway
+    checkout, or any folder between."""
+    kind: str = "generations"
+    """``generations`` (code_suggestions/generations/) or ``completions`` (code_suggestions/completions/)."""
     fold_system: bool = False
+    """Fold the system turn into the first user turn (Mistral's chat template refuses a system role)."""
 
 
 @dataclass(frozen=True)
@@ -298,7 +304,10 @@ def prompt_config(data: dict[str, Any], model_family: str) -> PromptConfig:
     """A PromptConfig whose family defaults to the model's."""
     data = dict(data)
     data["family"] = data.get("family") or model_family
-    data["registry"] = Path(data["registry"]) if data.get("registry") else PROMPTS_DIR
+    data["registry"] = Path(data["registry"]).expanduser() if data.get("registry") else PROMPTS_DIR
+    if data.get("kind") not in (None, "generations", "completions"):
+        raise ConfigError(f"prompt.kind must be generations or completions, not {data['kind']!r}")
+    data["kind"] = data.get("kind") or "generations"
     return _build(PromptConfig, data, "prompt")
 
 

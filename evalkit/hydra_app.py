@@ -8,7 +8,6 @@ so a mistake exits 2 with one line instead of Hydra's multi-line report.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import itertools
 import json
 import sys
@@ -235,29 +234,14 @@ def rerender_reports(run_dir: Path) -> Path:
 
 
 def prompts_render(args: list[str]) -> int:
-    """`evalkit prompts render [OVERRIDES] task=ID`: print the exact request body per arm."""
+    """`evalkit prompts render [OVERRIDES] task=ID`: print the exact request bodies per arm."""
     from evalkit import prompts
     from evalkit.benchmarks import load_benchmark
-    from evalkit.config import sampling_params
 
     task_ids = [a.split("=", 1)[1] for a in args if a.startswith("task=")]
-    overrides = [a for a in args if not a.startswith("task=")]
-    rc = _run_config_for(overrides)
-    bench = load_benchmark(rc.dataset)
-    by_id = {t.task_id: t for t in bench.tasks}
-    wanted = task_ids or [bench.tasks[0].task_id]
-    for tid in wanted:
-        if tid not in by_id:
-            raise ConfigError(f"unknown task {tid!r} in dataset {rc.dataset.name}")
-        for arm in rc.arms:
-            template = prompts.load_template(arm.prompt.registry, arm.prompt.family, arm.prompt.version,
-                                      arm.model.api)
-            rendered = prompts.render(template, by_id[tid], fold_system=arm.prompt.fold_system)
-            rendered = dataclasses.replace(rendered, params=sampling_params(rendered.params, arm.model))
-            body = prompts.describe_request(rendered, arm.model.name)
-            print(f"# arm {arm.label}: template {template.family} {template.version} "
-                  f"sha256 {template.sha256}")
-            print(json.dumps(body, indent=2, ensure_ascii=False))
+    rc = _run_config_for([a for a in args if not a.startswith("task=")])
+    tasks = load_benchmark(rc.dataset).tasks
+    print(prompts.render_requests(rc.arms, tasks, task_ids, n_samples=rc.n_samples, run_seed=rc.seed))
     return 0
 
 
@@ -271,10 +255,10 @@ def prompts_lint(args: list[str]) -> int:
     parser.add_argument("--registry", type=Path, default=PROMPTS_DIR)
     registry = parser.parse_args(args).registry
     apply_air_gap(False)
-    problems = prompts.lint(registry, load_tasks(DatasetConfig(limit=5)))
-    for problem in problems:
+    report = prompts.lint(registry, load_tasks(DatasetConfig(limit=5)))
+    for problem in report.problems:
         print(problem, file=sys.stderr)
-    if problems:
-        raise ConfigError(f"{len(problems)} template problem(s); the first: {problems[0]}")
-    print(f"lint: all templates under {registry} are valid")
+    if report.problems:
+        raise ConfigError(f"{len(report.problems)} template problem(s); the first: {report.problems[0]}")
+    print(report.summary())
     return 0

@@ -115,6 +115,8 @@ class RenderedPrompt:
     """Assistant prefill; prepended to the answer before post-processing."""
     postprocess: tuple[str, ...] = ()
     """Names of the post-processing steps the template asks for, in order."""
+    suffix: str = ""
+    """Text below the cursor sent in the request's own ``suffix`` field (fill-in-the-middle APIs)."""
 
     def as_json(self) -> Any:
         """The prompt as stored in samples.jsonl: messages or text."""

@@ -40,7 +40,7 @@ class PreparedArm:
 def prepare_arm(arm: ArmConfig, tasks: tuple[Task, ...]) -> PreparedArm:
     """Load the arm's template and render all prompts: template errors stop here, before any call."""
     template = prompts.load_template(arm.prompt.registry, arm.prompt.family, arm.prompt.version,
-                                      arm.model.api)
+                                      arm.model.api, arm.prompt.kind)
     rendered = {}
     for task in tasks:
         prompt = prompts.render(template, task, fold_system=arm.prompt.fold_system)

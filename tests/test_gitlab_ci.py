@@ -21,7 +21,7 @@ KEYWORDS = {"stages", "variables", "workflow", "default", "include", "image", "s
 # A command line in a job script: `evalkit SUBCOMMAND ...`, at a line start or after a shell separator.
 COMMAND = re.compile(r"(?:^|[;&|(]\s*|\bthen\s+|\bdo\s+)evalkit\s+(.*)$")
 DUMMY = {"MIXTRAL_BASE_URL": "http://127.0.0.1:8000/v1", "MISTRAL_BASE_URL": "http://127.0.0.1:8001/v1",
-         "url": "http://127.0.0.1:8000/v1", "N_SAMPLES": "10", "family": "mixtral"}
+         "url": "http://127.0.0.1:8000/v1", "N_SAMPLES": "10", "family": "mixtral", "model": "mixtral"}
 
 
 @pytest.fixture(scope="module")

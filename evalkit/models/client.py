@@ -10,7 +10,6 @@ new answers are stored; failures after retries become Generations with
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -21,18 +20,13 @@ from openai._models import FinalRequestOptions
 
 from evalkit.config import ModelConfig, secret_values
 from evalkit.models.limiter import AdaptiveLimiter
+from evalkit.models.request import PATHS, base_seed, derive_seed, request_body
 from evalkit.models.retry import Choice, EndpointError, Failure, RetryPolicy, classify, parse_response
 from evalkit.models.store import ResponseStore, StoredResponse, request_key
 from evalkit.models.transport import http_client
 from evalkit.records import Api, Generation, RenderedPrompt, Usage
 
-__all__ = ["ClientStats", "EndpointError", "ModelClient", "RetryPolicy", "derive_seed"]
-
-
-def derive_seed(seed: int, task_id: str, sample_index: int) -> int:
-    """A per-sample seed from the run seed, the task and the sample index (31 bits)."""
-    digest = hashlib.sha256(f"{seed}:{task_id}:{sample_index}".encode()).digest()
-    return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
+__all__ = ["ClientStats", "EndpointError", "ModelClient", "RetryPolicy"]
 
 
 @dataclass
@@ -67,8 +61,8 @@ class ModelClient:
         # built once per API and copied with each body for a fraction of that. Absolute URLs, so
         # that openai and httpx parse a URL once instead of joining a path to the base.
         self._post_options = {
-            api: FinalRequestOptions.construct(method="post", url=f"{self._oa.base_url}{api}")
-            for api in ("chat/completions", "completions")}
+            api: FinalRequestOptions.construct(method="post", url=f"{self._oa.base_url}{path}")
+            for api, path in PATHS.items()}
 
     @property
     def limit(self) -> int:
@@ -83,11 +77,14 @@ class ModelClient:
 
     async def generate(self, prompt: RenderedPrompt, n: int, seed: int) -> list[Generation]:
         """``n`` samples for one prompt, sample_index 0..n-1, stored ones first."""
-        base = self._body(prompt, seed)
+        seed = base_seed(prompt, seed)
         keys: list[str] = []
         out: dict[int, Generation] = {}
         if self.store is not None:
-            keys = [request_key(self.cfg.name, prompt.api.value, base, i) for i in range(n)]
+            # Keyed on the body every sample shares: the run's base seed, no n.
+            shared = request_body(prompt, self.cfg.name, seed=seed)
+            del shared["n"]
+            keys = [request_key(self.cfg.name, prompt.api.value, shared, i) for i in range(n)]
             hits = self.store.get_many(keys)
             out.update((i, _from_stored(prompt, hits[k])) for i, k in enumerate(keys) if k in hits)
         self.stats.cached += len(out)
@@ -98,40 +95,23 @@ class ModelClient:
                 f"{prompt.task_id} sample {missing[0]}; "
                 "run once with the endpoint or set model.offline=false")
         if len(missing) > 1 and self._use_n:
-            out.update(await self._request_n(prompt, base, missing))
+            out.update(await self._request_n(prompt, seed, missing))
             missing = [i for i in missing if i not in out]
         if len(missing) == 1:  # the common case, without a gather's task and future
-            out[missing[0]] = await self._request_one(prompt, base, missing[0])
+            out[missing[0]] = await self._request_one(prompt, seed, missing[0])
         elif missing:
-            fresh = await asyncio.gather(*(self._request_one(prompt, base, i) for i in missing))
+            fresh = await asyncio.gather(*(self._request_one(prompt, seed, i) for i in missing))
             out.update(zip(missing, fresh, strict=True))
         new = [g for i, g in out.items() if not g.cached and not g.error]
         if self.store is not None and new:
             self.store.put_many(_to_stored(self.cfg.name, keys[g.sample_index], prompt, g) for g in new)
         return [out[i] for i in range(n)]
 
-    def _body(self, prompt: RenderedPrompt, seed: int) -> dict[str, Any]:
-        """The request body shared by every sample (the store's key), without n."""
-        p = prompt.params
-        body: dict[str, Any] = {"model": self.cfg.name}
-        if prompt.api is Api.CHAT:
-            body["messages"] = [{"role": m.role, "content": m.content} for m in prompt.messages]
-            if prompt.messages and prompt.messages[-1].role == "assistant":
-                # vLLM's way to continue a prefilled assistant turn instead of starting a new one.
-                body["continue_final_message"] = True
-                body["add_generation_prompt"] = False
-        else:
-            body["prompt"] = prompt.text
-        body.update(temperature=p.temperature, top_p=p.top_p, max_tokens=p.max_tokens,
-                    seed=p.seed if p.seed is not None else seed)
-        if p.stop:
-            body["stop"] = list(p.stop)
-        return body
-
-    async def _request_n(self, prompt: RenderedPrompt, base: dict[str, Any],
+    async def _request_n(self, prompt: RenderedPrompt, seed: int,
                          indices: list[int]) -> dict[int, Generation]:
         """One request with the API's n; {} when the server refuses n (then separate requests)."""
-        body = base | {"n": len(indices), "seed": derive_seed(base["seed"], prompt.task_id, indices[0])}
+        body = request_body(prompt, self.cfg.name, seed=derive_seed(seed, prompt.task_id, indices[0]),
+                            n=len(indices))
         try:
             choices, usage, latency = await self._send(body)
         except Failure as fail:
@@ -145,8 +125,8 @@ class ModelClient:
         return {i: _generation(prompt, i, c, u, latency)
                 for i, c, u in zip(indices, choices, usages, strict=False)}
 
-    async def _request_one(self, prompt: RenderedPrompt, base: dict[str, Any], index: int) -> Generation:
-        body = base | {"seed": derive_seed(base["seed"], prompt.task_id, index)}
+    async def _request_one(self, prompt: RenderedPrompt, seed: int, index: int) -> Generation:
+        body = request_body(prompt, self.cfg.name, seed=derive_seed(seed, prompt.task_id, index))
         try:
             choices, usage, latency = await self._send(body)
         except Failure as fail:
@@ -173,7 +153,7 @@ class ModelClient:
         """POST with retries: (choices, (prompt_tokens, completion_tokens), latency_s) or Failure."""
         # The template decides the API (a chat body has messages, a completions body a prompt).
         chat = "messages" in body
-        post = self._post_options["chat/completions" if chat else "completions"]
+        post = self._post_options[Api.CHAT if chat else Api.COMPLETIONS]
         attempt = 0
         while True:
             epoch = await self.limiter.acquire()

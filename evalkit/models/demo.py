@@ -73,8 +73,8 @@ class DemoApp:
         choices, completion_tokens = [], 0
         for i in range(n):
             answer = da.answer(model, task, seed, i) if task else "I found no task I know in this prompt."
-            if prefill and answer.startswith(prefill):
-                answer = answer[len(prefill):]  # continuing the prefilled assistant turn
+            if prefill:
+                answer = da.continue_prefill(answer, prefill)
             answer, finish = da.truncate(answer, stops, max_tokens)
             completion_tokens += da.count_tokens(answer)
             choice: dict[str, Any] = {"index": i, "finish_reason": finish, "logprobs": None}

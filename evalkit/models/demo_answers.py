@@ -123,6 +123,23 @@ def answer(model: str, task: Task, seed: int | None, index: int) -> str:
     return correct if kind is None else break_answer(kind, task)
 
 
+OPEN_TAG, CLOSE_TAG = "<new_code>", "</new_code>"
+
+
+def continue_prefill(answer: str, prefill: str) -> str:
+    """``answer`` written as the continuation of a prefilled assistant turn.
+
+    A prefill that opens ``<new_code>`` (Claude's templates) is answered the way
+    such a model answers: the code without a markdown fence, then the closing tag.
+    """
+    if answer.startswith(prefill):
+        return answer[len(prefill):]
+    if prefill.strip() == OPEN_TAG:
+        code = "\n".join(line for line in answer.split("\n") if not line.startswith("```"))
+        return code + CLOSE_TAG
+    return answer
+
+
 class TaskIndex:
     """Finds which task a prompt is about: the longest task prompt that occurs in it."""
 

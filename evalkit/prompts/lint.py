@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from evalkit.prompts.registry import TemplateError, families, load_template, versions
+from evalkit.prompts import layout
+from evalkit.prompts.registry import TemplateError, load_file
 from evalkit.prompts.render import render
 from evalkit.records import Task
 
@@ -14,29 +16,59 @@ SAMPLE_TASKS = (
          prompt='def add(a: int, b: int) -> int:\n    """Return the sum of a and b."""\n',
          instruction="Complete the function `add`."),
     Task(task_id="lint/comment", language="python", entry_point="add", tests="", reference="",
-         prompt="import math\n\n# a function add(a, b) that returns a + b\n", suffix="\n"),
+         prompt="import math\n\n# a function add(a, b) that returns a + b\n",
+         suffix="\n\nprint(add(1, 2))\n"),
 )
-"""A HumanEval-style task and an IDE-style one (instruction in a comment), used when none are given."""
+"""A HumanEval-style task and an IDE-style one (instruction in a comment, code below): the default tasks."""
 
 
-def lint(registry: Path, tasks: Sequence[Task] | None = None) -> list[str]:
-    """One line per problem in every template of ``registry``; empty when all are usable.
+@dataclass
+class LintReport:
+    """What ``lint`` checked and what it found."""
 
-    Checks, on load, the YAML shape and param types, that includes resolve, that
-    every variable is one the dataset provides and that post-processing steps
-    exist; then that each template renders for ``tasks`` (or two built-in sample tasks).
+    root: Path
+    checked: dict[str, int] = field(default_factory=dict)
+    """Template files checked per kind."""
+    prereleases: int = 0
+    mvp: int = 0
+    """Pre-versioning (first-release) files among them."""
+    problems: list[str] = field(default_factory=list)
+    """One line per problem: file, line when known, what is wrong."""
+
+    def summary(self) -> str:
+        """One line for a clean registry."""
+        kinds = ", ".join(f"{n} {kind}" for kind, n in self.checked.items() if n)
+        return (f"lint: {sum(self.checked.values())} templates ({kinds}; {self.prereleases} pre-releases, "
+                f"{self.mvp} pre-versioning) under {self.root} are valid")
+
+
+def lint(registry: Path, tasks: Sequence[Task] | None = None) -> LintReport:
+    """Load every version of every family of both kinds under ``registry``, pre-releases included, and
+    render each for ``tasks`` (or two built-in sample tasks).
+
+    Loading checks the YAML against the gateway's schema, that includes resolve
+    from the root, that every variable is one the gateway passes and that
+    post-processing steps exist; rendering catches what only data reveals.
     """
-    registry = Path(registry)
-    problems: list[str] = []
-    found = families(registry)
-    if not found:
-        return [f"{registry}: no templates under code_generation/ or code_suggestions/generations/"]
-    for family in found:
-        for version in versions(registry, family):
-            try:
-                template = load_template(registry, family, version)
-                for task in tasks or SAMPLE_TASKS:
-                    render(template, task)
-            except TemplateError as exc:
-                problems.append(str(exc))
-    return problems
+    try:
+        root = layout.registry_root(Path(registry))
+    except TemplateError as exc:
+        return LintReport(root=Path(registry), problems=[str(exc)])
+    report = LintReport(root=root)
+    for kind in layout.KINDS:
+        report.checked[kind] = 0
+        for fam in layout.families(root, kind).values():
+            report.problems += [f"{p}: not a version name (<x.y.z>[-pre].yml)" for p in fam.stray_files()]
+            for version in fam.versions():
+                report.checked[kind] += 1
+                report.mvp += version == layout.MVP
+                report.prereleases += layout.is_prerelease(version)
+                try:
+                    template = load_file(root, fam, version)
+                    for task in tasks or SAMPLE_TASKS:
+                        render(template, task)
+                except TemplateError as exc:
+                    report.problems.append(str(exc))
+    if not any(report.checked.values()):
+        report.problems.append(f"{root}: no templates under code_generation/ or code_suggestions/")
+    return report

@@ -1,4 +1,4 @@
-"""Rendering a loaded template for one task, and showing the request it makes."""
+"""Rendering a loaded template for one task, and diffing two templates."""
 
 from __future__ import annotations
 
@@ -8,32 +8,17 @@ import traceback
 from typing import Any
 
 from jinja2 import TemplateError as JinjaError
-from jinja2.sandbox import SandboxedEnvironment
 
-from evalkit.prompts.registry import KNOWN_VARIABLES, Template, TemplateError, environment
+from evalkit.prompts.registry import Template, TemplateError, compiled, mvp_text
+from evalkit.prompts.variables import variables
 from evalkit.records import Api, Message, RenderedPrompt, Task
 
 CURSOR_MARKER = "{{cursor}}"
-"""The text that marks the cursor inside the file content (the gateway's marker)."""
-
-
-def variables(task: Task) -> dict[str, Any]:
-    """Every known template variable for ``task`` (None when the task has no value)."""
-    values: dict[str, Any] = dict.fromkeys(KNOWN_VARIABLES)
-    values.update(
-        prefix=task.prompt,
-        suffix=task.suffix,
-        instruction=task.instruction,
-        user_instruction=task.instruction,
-        language=task.language,
-        file_name=task.file_name,
-        cursor=CURSOR_MARKER,
-    )
-    return values
+"""The text that marks the cursor inside the file content (templates print it from a raw block)."""
 
 
 def render(template: Template, task: Task, fold_system: bool = False) -> RenderedPrompt:
-    """The exact prompt ``template`` gives ``task``.
+    """The exact prompt ``template`` gives ``task``: each turn as the gateway renders it.
 
     A trailing assistant turn is a prefill: it stays the final message (the models
     stage asks the server to continue it) and is also returned in ``prefill``.
@@ -41,9 +26,8 @@ def render(template: Template, task: Task, fold_system: bool = False) -> Rendere
     chat templates (Mistral's) that refuse a system role. For the completions API
     the turns are joined into one text, prefill last.
     """
-    env = environment(template.search_path)
-    context = variables(task)
-    turns = [(role, _render_turn(env, template, role, source, line, context))
+    context = variables(task, template.kind)
+    turns = [(role, _render_turn(template, role, source, line, context))
              for role, source, line in template.turns]
     prefill = turns[-1][1] if turns[-1][0] == "assistant" else ""
     if fold_system and turns[0][0] == "system" and len(turns) > 1:
@@ -52,17 +36,21 @@ def render(template: Template, task: Task, fold_system: bool = False) -> Rendere
         turns[0] = (role, f"{system}\n\n{text}" if system else text)
     turns = [(role, text) for role, text in turns if text or role == "user"]
     common = dict(task_id=task.task_id, api=template.api, template=template.id, params=template.params,
-                  prefill=prefill, postprocess=template.postprocess)
+                  prefill=prefill, postprocess=template.postprocess,
+                  suffix=task.suffix if template.sends_suffix else "")
     if template.api is Api.COMPLETIONS:
         body = "\n\n".join(text for role, text in turns if role != "assistant")
         return RenderedPrompt(text=body + prefill, **common)
     return RenderedPrompt(messages=tuple(Message(role, text) for role, text in turns), **common)
 
 
-def _render_turn(env: SandboxedEnvironment, template: Template, role: str, source: str, line: int,
-                 context: dict[str, Any]) -> str:
+def _render_turn(template: Template, role: str, source: str, line: int, context: dict[str, Any]) -> str:
     try:
-        return env.from_string(source).render(context).strip()
+        if template.two_pass:
+            # The first releases: Jinja2 once without variables, then Python-format placeholders per request.
+            fill = {key: "" if value is None else value for key, value in context.items()}
+            return mvp_text(template.root, source, template.kind).format_map(fill)
+        return compiled(template.root, source).render(context)
     except JinjaError as exc:
         where = _failing_place(template, line)
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -79,32 +67,6 @@ def _failing_place(template: Template, offset: int) -> str:
         elif frame.filename == "<template>":
             place = f"{template.path}:{(frame.lineno or 1) + offset - 1}"
     return place
-
-
-def describe_request(prompt: RenderedPrompt, model_name: str) -> dict[str, Any]:
-    """The JSON body that would be POSTed for ``prompt`` (to /chat/completions or /completions).
-
-    A prefilled chat prompt asks vLLM to continue the final assistant message
-    (``continue_final_message``) instead of opening a new one. Endpoints without
-    that extension (OpenAI, some proxies) ignore or reject the two fields; then
-    the answer starts a fresh assistant turn and the prefill is still prepended
-    to it before post-processing, which may duplicate the tag it holds.
-    """
-    params = prompt.params
-    body: dict[str, Any] = {"model": model_name}
-    if prompt.api is Api.CHAT:
-        body["messages"] = [{"role": m.role, "content": m.content} for m in prompt.messages]
-        if prompt.prefill:
-            body["add_generation_prompt"] = False
-            body["continue_final_message"] = True
-    else:
-        body["prompt"] = prompt.text
-    body.update(max_tokens=params.max_tokens, temperature=params.temperature, top_p=params.top_p, n=1)
-    if params.stop:
-        body["stop"] = list(params.stop)
-    if params.seed is not None:
-        body["seed"] = params.seed
-    return body
 
 
 def template_diff(a: Template, b: Template) -> str:

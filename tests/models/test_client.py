@@ -115,7 +115,7 @@ def test_fewer_choices_fall_back_to_separate_seeded_requests(server):
     assert server.count("few") == 4  # one n=4 request answered once, then three single requests
     seeds = sorted(r["body"]["seed"] for r in server.requests[1:])
     assert seeds == sorted(derive_seed(7, "few", i) for i in (1, 2, 3))
-    assert all("n" not in r["body"] for r in server.requests[1:])
+    assert all(r["body"]["n"] == 1 for r in server.requests[1:])
 
 
 def test_separate_requests_without_use_n(server):

@@ -16,7 +16,10 @@ from tests.support.cli import FIXTURES
 
 RECORDED = FIXTURES / "recorded"
 """Real model answers on HumanEval, vendored with their provenance (SOURCE.md) and licences."""
-FIXTURE_REGISTRY = FIXTURES / "gateway_registry"
+FIXTURE_CHECKOUT = FIXTURES / "gateway_registry"
+"""A gateway checkout in miniature: its registry layout and schema, in our own words (README.md there)."""
+FIXTURE_REGISTRY = FIXTURE_CHECKOUT / "ai_gateway" / "prompts" / "definitions"
+"""The fixture's registry root: the folder that holds ``code_suggestions/``."""
 
 
 @functools.lru_cache(maxsize=1)

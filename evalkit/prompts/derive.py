@@ -1,0 +1,62 @@
+"""What a gateway prompt file leaves unsaid, derived the way the gateway behaves.
+
+The gateway's files name no API and no post-processing: the gateway sends a
+template's turns as chat messages, cleans a self-hosted model's generation up
+with a fixed list of steps (Claude's answer only needs its prefilled tag), and
+applies no post-processing to a self-hosted completion. Each derivation returns
+the value and a reason that ``evalkit prompts render`` shows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from evalkit.prompts.schema import Spec
+from evalkit.records import Api
+
+GATEWAY_SAMPLING_DEFAULTS = {"temperature": 0.2, "top_p": 0.95, "max_tokens": 2048}
+"""The gateway's generic chat defaults, for sampling parameters a file does not set."""
+
+SELF_HOSTED_STEPS = ("strip_fences", "prepend_newline", "drop_reflection", "empty_if_blank")
+"""The gateway's clean-up of a self-hosted model's generation."""
+MIXTRAL_STEPS = ("strip_fences", "unescape_underscores", "prepend_newline", "drop_reflection",
+                 "empty_if_blank")
+"""Mixtral also escapes underscores in code (``\\_``); undone before reflection is compared."""
+PREFILL_STEPS = ("cut_at_stop", "empty_if_blank")
+"""A generation that continues a prefilled ``<new_code>`` turn and stops at ``</new_code>`` (Claude's)."""
+COMPLETION_STEPS = ("empty_if_blank",)
+"""A completion is read as the raw answer cut at its stops (the faithful reading; issue 18 adds the rest)."""
+
+
+def api(spec: Spec, kind: str) -> tuple[Api, str]:
+    """The API a file is sent on, and why."""
+    if spec.api is not None:
+        return spec.api, "the file's api key"
+    roles = [role for role, _, _ in spec.turns]
+    if kind == "completions" and roles == ["user"]:
+        return Api.COMPLETIONS, "a fill-in-the-middle text with no system turn: a raw prompt on /completions"
+    return Api.CHAT, "the gateway sends a template's turns as chat messages"
+
+
+def postprocess(spec: Spec, kind: str, family: str) -> tuple[tuple[str, ...], str]:
+    """The post-processing steps of a file, and why."""
+    if spec.postprocess is not None:
+        return spec.postprocess, "the file's postprocess key"
+    if kind == "completions":
+        return COMPLETION_STEPS, "the gateway post-processes no self-hosted completion: the raw answer"
+    if spec.turns[-1][0] == "assistant":
+        return PREFILL_STEPS, "the answer continues the prefilled assistant turn to its stop (Claude's way)"
+    if family == "mixtral":
+        return MIXTRAL_STEPS, "the gateway's clean-up of self-hosted generations, with Mixtral's underscores"
+    return SELF_HOSTED_STEPS, "the gateway's clean-up of self-hosted generations"
+
+
+def sampling(spec: Spec) -> tuple[dict[str, Any], list[str]]:
+    """The sampling parameters sent, with the gateway's defaults for those the file does not set."""
+    missing = [key for key in GATEWAY_SAMPLING_DEFAULTS if key not in spec.sampling]
+    return GATEWAY_SAMPLING_DEFAULTS | spec.sampling, missing
+
+
+def sends_suffix(spec: Spec) -> bool:
+    """True when the file asks for a fill-in-the-middle API: the suffix travels in the body's ``suffix``."""
+    return spec.settings.get("model.params.completion_type") == "fim"

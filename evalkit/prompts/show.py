@@ -1,0 +1,64 @@
+"""``evalkit prompts render``: the exact requests a task's prompt becomes, per arm, as text.
+
+The bodies come from the models stage's one request builder, so what is shown
+is what the client sends on a fresh run (seed and ``n`` included).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Sequence
+
+from evalkit.config import ArmConfig, ConfigError, sampling_params
+from evalkit.models.request import PATHS, first_requests
+from evalkit.prompts.registry import Template, load_template
+from evalkit.prompts.render import render
+from evalkit.records import Task
+
+
+def describe_template(template: Template) -> list[str]:
+    """Comment lines naming a template, its file and identity, and what evalkit derived for it."""
+    lines = [f"# template {template.family} {template.version} ({template.kind}): {template.path}",
+             f"# sha256 {template.sha256}"]
+    if template.two_pass:
+        lines.append("# rendered as the first releases did: Jinja2 without variables, then {placeholders}")
+    lines += [f"# derived {entry}" for entry in template.derived]
+    if template.unsent:
+        shown = ", ".join(f"{key}={value}" for key, value in template.unsent)
+        lines.append(f"# gateway client settings not sent: {shown}")
+    return lines
+
+
+def render_requests(arms: Sequence[ArmConfig], tasks: Sequence[Task], task_ids: Sequence[str], *,
+                    n_samples: int, run_seed: int) -> str:
+    """Every arm's request bodies for each of ``task_ids`` (the first task when none), as commented JSON."""
+    by_id = {t.task_id: t for t in tasks}
+    unknown = [tid for tid in task_ids if tid not in by_id]
+    if unknown:
+        raise ConfigError(f"unknown task {unknown[0]!r} in this dataset (e.g. {tasks[0].task_id})")
+    out: list[str] = []
+    for task_id in task_ids or [tasks[0].task_id]:
+        for arm in arms:
+            template = load_template(arm.prompt.registry, arm.prompt.family, arm.prompt.version,
+                                     arm.model.api, arm.prompt.kind)
+            prompt = render(template, by_id[task_id], fold_system=arm.prompt.fold_system)
+            params = sampling_params(prompt.params, arm.model)
+            prompt = dataclasses.replace(prompt, params=params)
+            bodies = first_requests(prompt, arm.model.name, n_samples=n_samples, run_seed=run_seed,
+                                    use_n=arm.model.use_n)
+            where = arm.model.base_url or "(the embedded demo endpoint)"
+            out.append(f"# task {task_id}, arm {arm.label}")
+            out += describe_template(template)
+            out += _overrides(template.params.as_dict(), params.as_dict())
+            out.append(f"# POST {where.rstrip('/')}/{PATHS[prompt.api]}: {len(bodies)} request(s) "
+                       f"for {n_samples} sample(s)")
+            out += [json.dumps(body, indent=2, ensure_ascii=False) for body in bodies]
+    return "\n".join(out)
+
+
+def _overrides(template: dict[str, object], sent: dict[str, object]) -> list[str]:
+    """A comment line naming the sampling parameters the model config sets over the template's."""
+    changed = [f"{key}={sent[key]!r} (template: {template[key]!r})"
+               for key in sent if sent[key] != template[key]]
+    return [f"# model.params over the template: {', '.join(changed)}"] if changed else []

@@ -1,0 +1,117 @@
+"""Registry roots, families and versions: the gateway's layout, pre-releases and first-release files."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from evalkit.config import PROMPTS_DIR
+from evalkit.prompts import MVP, TemplateError, families, lint, load_template, registry_root, versions
+from evalkit.records import Api
+from tests.support.prompts import FIXTURE_CHECKOUT, FIXTURE_REGISTRY
+
+GENERATION_FAMILIES = ["base", "codegemma", "codellama", "codestral", "deepseekcoder", "gpt", "llama3",
+                       "mistral", "mixtral"]
+COMPLETION_FAMILIES = ["base", "codegemma", "codellama", "codestral", "completion_fim", "completion_text",
+                       "deepseekcoder", "gpt", "llama3", "mistral", "qwen2p5-coder-7b"]
+
+
+@pytest.mark.parametrize("pointed", [
+    FIXTURE_CHECKOUT, FIXTURE_CHECKOUT / "ai_gateway", FIXTURE_CHECKOUT / "ai_gateway/prompts",
+    FIXTURE_REGISTRY,
+    FIXTURE_REGISTRY / "code_suggestions", FIXTURE_REGISTRY / "code_suggestions/generations",
+    FIXTURE_REGISTRY / "code_suggestions/completions",
+])
+def test_a_checkout_the_definitions_root_and_the_folders_between_are_one_registry(pointed):
+    assert registry_root(pointed) == FIXTURE_REGISTRY
+    assert load_template(pointed, "mixtral").path == (
+        FIXTURE_REGISTRY / "code_suggestions/generations/mixtral/1.0.0.yml")
+
+
+def test_our_own_prompts_folder_is_a_registry_too():
+    assert registry_root(PROMPTS_DIR) == PROMPTS_DIR
+    assert registry_root(PROMPTS_DIR / "code_generation") == PROMPTS_DIR
+
+
+def test_a_folder_that_holds_no_registry_is_refused(tmp_path):
+    with pytest.raises(TemplateError, match="not a prompt registry: no code_suggestions/"):
+        registry_root(tmp_path)
+    with pytest.raises(TemplateError, match="no such registry folder"):
+        registry_root(tmp_path / "missing")
+    assert lint(tmp_path).problems == [
+        f"{tmp_path}: not a prompt registry: no code_suggestions/ (a gateway's "
+        "ai_gateway/prompts/definitions/) or code_generation/ (evalkit's prompts/) in it"]
+
+
+def test_every_family_of_both_kinds_is_found():
+    assert families(FIXTURE_REGISTRY) == GENERATION_FAMILIES
+    assert families(FIXTURE_REGISTRY, "completions") == COMPLETION_FAMILIES
+    assert "jinja_template" not in families(FIXTURE_REGISTRY)  # partial folders hold no .yml
+    assert "system" not in families(FIXTURE_REGISTRY, "completions")
+
+
+def test_semantic_versions_with_pre_releases_sort_as_the_gateway_sorts_them():
+    assert versions(FIXTURE_REGISTRY, "base") == ["1.0.0", "1.1.0-dev", "1.1.0", "2.0.3", "3.0.2-dev"]
+    # the first-release file comes first of all
+    assert versions(FIXTURE_REGISTRY, "mixtral") == [MVP, "1.0.0"]
+
+
+def test_a_pre_release_is_never_the_default_but_can_be_named():
+    assert load_template(FIXTURE_REGISTRY, "base").version == "2.0.3"  # not 3.0.2-dev
+    named = load_template(FIXTURE_REGISTRY, "base", "3.0.2-dev")
+    assert named.version == "3.0.2-dev" and named.params.max_tokens == 4096
+    assert load_template(FIXTURE_REGISTRY, "base", "1.1.0-dev").params.temperature == 0.1
+
+
+def test_a_first_release_file_is_picked_only_when_named_or_alone(tmp_path):
+    assert load_template(FIXTURE_REGISTRY, "mistral").version == "1.0.0"
+    assert load_template(FIXTURE_REGISTRY, "mistral", MVP).two_pass
+    root = tmp_path / "defs"
+    (root / "code_suggestions/generations").mkdir(parents=True)
+    shutil.copy(FIXTURE_REGISTRY / "code_suggestions/generations/mistral.yml",
+                root / "code_suggestions/generations/mistral.yml")
+    assert versions(root, "mistral") == [MVP]
+    assert load_template(root, "mistral").version == MVP  # a checkout of the first releases
+
+
+def test_a_family_with_only_pre_releases_asks_for_a_version(tmp_path):
+    root = tmp_path / "defs"
+    folder = root / "code_suggestions/generations/base"
+    folder.mkdir(parents=True)
+    shutil.copy(FIXTURE_REGISTRY / "code_suggestions/generations/base/2.0.3.yml", folder / "4.0.0-dev.yml")
+    shutil.copytree(FIXTURE_REGISTRY / "code_suggestions/generations/jinja_template",
+                    root / "code_suggestions/generations/jinja_template")
+    with pytest.raises(TemplateError, match=r"only pre-releases \(4.0.0-dev\); name one with prompt.version"):
+        load_template(root, "base")
+    assert load_template(root, "base", "4.0.0-dev").version == "4.0.0-dev"
+
+
+def test_unknown_family_version_and_kind_list_what_exists():
+    with pytest.raises(TemplateError, match="known families: base, codegemma, .*the gateway calls the Claude "
+                                            "family 'base'"):
+        load_template(FIXTURE_REGISTRY, "claude")
+    with pytest.raises(TemplateError,
+                       match=r"no version '2.0.4'; it has 1.0.0, 1.1.0-dev, 1.1.0, 2.0.3, 3.0.2-dev"):
+        load_template(FIXTURE_REGISTRY, "base", "2.0.4")
+    with pytest.raises(TemplateError, match="prompt.kind must be one of generations, completions"):
+        load_template(FIXTURE_REGISTRY, "base", kind="chat")
+    with pytest.raises(TemplateError, match="no completions template family 'completion_ffim'"):
+        load_template(FIXTURE_REGISTRY, "completion_ffim", kind="completions")
+
+
+def test_the_model_api_picks_the_newest_stable_version_written_for_it():
+    # evalkit's own mistral 1.0.0 is the MVP-shaped [INST] text for Mistral 7B's completions API
+    assert load_template(PROMPTS_DIR, "mistral", api=Api.COMPLETIONS).version == "1.0.0"
+    assert load_template(PROMPTS_DIR, "mistral", api=Api.CHAT).version == "2.0.0"
+    with pytest.raises(TemplateError, match="no stable mistral generations template is for the completions"):
+        load_template(FIXTURE_REGISTRY, "mistral", api=Api.COMPLETIONS)
+
+
+def test_lint_reports_a_file_in_a_family_folder_that_is_not_a_version(tmp_path: Path):
+    root = tmp_path / "defs"
+    shutil.copytree(FIXTURE_REGISTRY, root)
+    stray = root / "code_suggestions/generations/mixtral/latest.yml"
+    stray.write_text("name: x\n")
+    assert lint(root).problems == [f"{stray}: not a version name (<x.y.z>[-pre].yml)"]

@@ -1,0 +1,88 @@
+"""`prompts render` prints exactly the bodies the client sends: compared with what a loopback server got."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+from typing import Any
+
+import pytest
+
+from evalkit.config import ArmConfig, PromptConfig
+from evalkit.models import ModelClient
+from evalkit.prompts import render_requests
+from evalkit.run import prepare_arm
+from tests.support.fault_server import FaultServer
+from tests.support.models import model_config
+from tests.support.prompts import FIXTURE_CHECKOUT, FIXTURE_REGISTRY, humaneval_tasks
+
+
+def bodies(text: str) -> list[dict[str, Any]]:
+    """The JSON bodies of `prompts render` output (comments start with #, a body ends with a "}" line)."""
+    out, chunk = [], []
+    for line in text.splitlines():
+        if not line.startswith("#"):
+            chunk.append(line)
+        if line == "}":
+            out.append(json.loads("\n".join(chunk)))
+            chunk = []
+    return out
+
+
+def _send(arm: ArmConfig, n_samples: int, seed: int) -> None:
+    """What ModelClient posts for the first task of a fresh run of ``arm``."""
+    tasks = humaneval_tasks()[:1]
+    prompt = prepare_arm(arm, tasks).prompts[tasks[0].task_id]  # exactly as `evalkit run` renders it
+
+    async def go() -> None:
+        client = ModelClient(arm.model)
+        try:
+            await client.generate(prompt, n_samples, seed)
+        finally:
+            await client.aclose()
+
+    asyncio.run(go())
+
+
+@pytest.mark.parametrize(("family", "use_n", "n_samples"), [("base", True, 3), ("mixtral", False, 2),
+                                                            ("mistral", True, 1)])
+def test_rendered_bodies_equal_what_the_server_received(family, use_n, n_samples):
+    with FaultServer(models=("served-model",)) as server:
+        model = dataclasses.replace(model_config(server.base_url, name="served-model"), use_n=use_n)
+        prompt = PromptConfig(family=family, registry=FIXTURE_CHECKOUT)
+        arm = ArmConfig(label="arm", model=model, prompt=prompt)
+        text = render_requests([arm], humaneval_tasks(), ["HumanEval/0"], n_samples=n_samples, run_seed=41)
+        _send(arm, n_samples, 41)
+        received = sorted((r["body"] for r in server.requests), key=lambda b: b["seed"])
+    shown = sorted(bodies(text), key=lambda b: b["seed"])
+    assert shown == received
+    assert len(shown) == (1 if use_n and n_samples > 1 else n_samples)
+    assert {b["n"] for b in shown} == {n_samples if use_n else 1}
+    assert len({b["seed"] for b in shown}) == len(shown)
+
+
+def test_the_header_names_template_file_identity_and_what_was_derived():
+    model = model_config("http://gpu-host:8000/v1", name="codestral-22b", family="codestral")
+    arm = ArmConfig(label="cs", model=model,
+                    prompt=PromptConfig(family="codestral", registry=FIXTURE_REGISTRY))
+    text = render_requests([arm], humaneval_tasks(), ["HumanEval/2"], n_samples=10, run_seed=1)
+    lines = [line for line in text.splitlines() if line.startswith("#")]
+    path = FIXTURE_REGISTRY / "code_suggestions/generations/codestral/1.0.0.yml"
+    assert lines[0] == "# task HumanEval/2, arm cs"
+    assert lines[1] == f"# template codestral 1.0.0 (generations): {path}"
+    assert lines[2].startswith("# sha256 ")
+    assert "# derived api=chat: the gateway sends a template's turns as chat messages" in lines
+    assert any(line.startswith("# derived postprocess=[strip_fences, prepend_newline, drop_reflection, "
+                               "empty_if_blank]") for line in lines)
+    assert ("# gateway client settings not sent: model.params.max_retries=1, "
+            "model.params.model_class_provider=litellm, params.timeout=60") in lines
+    assert lines[-1] == "# POST http://gpu-host:8000/v1/chat/completions: 1 request(s) for 10 sample(s)"
+
+
+def test_model_params_that_override_the_template_are_named():
+    model = model_config("http://h/v1", params={"temperature": 0.8})
+    arm = ArmConfig(label="a", model=model, prompt=PromptConfig(family="mistral", registry=FIXTURE_REGISTRY))
+    text = render_requests([arm], humaneval_tasks(), [], n_samples=1, run_seed=1)
+    assert "# model.params over the template: temperature=0.8 (template: 0.95)" in text.splitlines()
+    assert bodies(text)[0]["temperature"] == 0.8
