@@ -77,12 +77,12 @@ class ModelClient:
 
     async def generate(self, prompt: RenderedPrompt, n: int, seed: int) -> list[Generation]:
         """``n`` samples for one prompt, sample_index 0..n-1, stored ones first."""
-        seed = base_seed(prompt, seed)
+        base = base_seed(prompt, seed)  # the seed per-sample seeds derive from
         keys: list[str] = []
         out: dict[int, Generation] = {}
         if self.store is not None:
             # Keyed on the body every sample shares: the run's base seed, no n.
-            shared = request_body(prompt, self.cfg.name, seed=seed)
+            shared = request_body(prompt, self.cfg.name, seed=base)
             del shared["n"]
             keys = [request_key(self.cfg.name, prompt.api.value, shared, i) for i in range(n)]
             hits = self.store.get_many(keys)
@@ -95,12 +95,12 @@ class ModelClient:
                 f"{prompt.task_id} sample {missing[0]}; "
                 "run once with the endpoint or set model.offline=false")
         if len(missing) > 1 and self._use_n:
-            out.update(await self._request_n(prompt, seed, missing))
+            out.update(await self._request_n(prompt, base, missing))
             missing = [i for i in missing if i not in out]
         if len(missing) == 1:  # the common case, without a gather's task and future
-            out[missing[0]] = await self._request_one(prompt, seed, missing[0])
+            out[missing[0]] = await self._request_one(prompt, base, missing[0])
         elif missing:
-            fresh = await asyncio.gather(*(self._request_one(prompt, seed, i) for i in missing))
+            fresh = await asyncio.gather(*(self._request_one(prompt, base, i) for i in missing))
             out.update(zip(missing, fresh, strict=True))
         new = [g for i, g in out.items() if not g.cached and not g.error]
         if self.store is not None and new:

@@ -109,7 +109,7 @@ def load_template(registry: Path, family: str, version: str | None = None, api: 
     if version is not None:
         path = fam.path(version)
         if path is None:
-            raise TemplateError(f"{root}: {kind} family {family} has no version {version!r}; "
+            raise TemplateError(f"{root}: no such template version {version!r} of {kind} family {family}; "
                                 f"it has {', '.join(known) or 'none'}")
         template = load_file(root, fam, version)
         if api is not None and template.api is not api:

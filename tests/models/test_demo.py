@@ -71,6 +71,16 @@ def test_prefill_is_continued(oa):
     assert resp.choices[0].message.content == task.prompt + task.reference.rstrip() + "\n```"
 
 
+def test_a_new_code_prefill_is_answered_as_tagged_code_up_to_the_stop(oa):
+    task = humaneval_tasks()[3]
+    messages = [*user(task), {"role": "assistant", "content": "<new_code>"}]
+    resp = oa.chat.completions.create(model="demo-oracle", messages=messages, stop=["</new_code>"],
+                                      extra_body={"continue_final_message": True,
+                                                  "add_generation_prompt": False})
+    assert resp.choices[0].message.content == task.prompt + task.reference.rstrip()
+    assert resp.choices[0].finish_reason == "stop"
+
+
 def test_stop_and_max_tokens(oa):
     task = humaneval_tasks()[0]
     resp = oa.chat.completions.create(model="demo-oracle", messages=user(task), stop=["def "])

@@ -93,7 +93,8 @@ def test_unknown_family_version_and_kind_list_what_exists():
                                             "family 'base'"):
         load_template(FIXTURE_REGISTRY, "claude")
     with pytest.raises(TemplateError,
-                       match=r"no version '2.0.4'; it has 1.0.0, 1.1.0-dev, 1.1.0, 2.0.3, 3.0.2-dev"):
+                       match=r"version '2.0.4' of generations family base; it has 1.0.0, 1.1.0-dev, 1.1.0, "
+                             r"2.0.3, 3.0.2-dev"):
         load_template(FIXTURE_REGISTRY, "base", "2.0.4")
     with pytest.raises(TemplateError, match="prompt.kind must be one of generations, completions"):
         load_template(FIXTURE_REGISTRY, "base", kind="chat")
