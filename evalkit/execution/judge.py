@@ -1,0 +1,207 @@
+"""The test process: runs a task's tests against the candidate served by the program's process.
+
+Forked from the worker (which never runs generated code) for each program on the split
+path. It executes the task's prompt (its helpers, e.g. HumanEval/38's ``encode_cyclic``) and
+then its tests, with clean builtins, in a fresh namespace where the entry point is a
+``Candidate``: calling it sends the arguments over the channel and returns the plain value
+the program's process sent back, decoded here (plain.py). Every reply must carry the
+program process's own pid in its kernel credentials (SO_PASSCRED), so a forked copy cannot
+answer for it. The verdict goes to a pipe only this process holds: one JSON object
+``{"status", "type", "message"}``, ``status`` one of passed, failed, error, syntax_error,
+gone (the program's process went away: the worker classifies from how it ended) or
+infra_error (our side failed).
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import os
+import resource
+import socket
+import struct
+import types
+
+import isolation  # sibling modules: the worker puts this folder on sys.path
+import plain
+
+_CREDENTIALS = struct.Struct("3i")  # struct ucred: pid, uid, gid
+_ANCILLARY = socket.CMSG_SPACE(_CREDENTIALS.size)
+RECEIVE_CHUNK = 1 << 16
+
+
+class Gone(BaseException):
+    """The program's process ended, hung up, or sent something that is not a reply.
+
+    A BaseException, as LoadFailed: a test's ``except Exception`` must not swallow it."""
+
+
+class LoadFailed(BaseException):
+    """The program did not load (syntax error, exception at import, no entry point)."""
+
+    def __init__(self, kind: str, name: str, message: str) -> None:
+        super().__init__(kind, name, message)
+        self.kind, self.name, self.message = kind, name, message
+
+
+_RELAYED: dict[str, type] = {}
+
+
+def relayed(name: str, message: str) -> BaseException:
+    """The candidate's exception, re-created here: a built-in exception class of that name
+    (so tests that expect ValueError see one), otherwise an Exception subclass named alike."""
+    name = str(name)[:100]
+    cls = getattr(builtins, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, Exception)):
+        cls = _RELAYED.get(name)
+        if cls is None:
+            cls = _RELAYED[name] = type(name if name.isidentifier() else "CandidateError", (Exception,), {})
+    try:
+        return cls(str(message))
+    except Exception:  # noqa: BLE001 - a built-in whose constructor wants other arguments
+        return RuntimeError(f"{name}: {message}")
+
+
+class Channel:
+    """The test side of the socket to the program's process (frames of plain.py)."""
+
+    def __init__(self, fd: int, program_pid: int) -> None:
+        self.sock = socket.socket(fileno=fd)
+        self.pid = program_pid
+        self.buffer = b""
+        self.broken = ""
+        """Why the channel failed, once it has: every later call fails the same way."""
+
+    def send(self, payload: bytes) -> None:
+        try:
+            self.sock.sendall(plain.frame(payload))
+        except OSError as exc:
+            raise Gone(f"the program's process hung up ({exc.strerror})") from None
+
+    def receive(self) -> object:
+        size = plain.frame_size(self._read(4))
+        try:
+            return plain.decode(self._read(size))
+        except (ValueError, RecursionError, MemoryError) as exc:
+            raise Gone(f"a reply that is not plain data ({type(exc).__name__})") from None
+
+    def _read(self, n: int) -> bytes:
+        if self.broken:
+            raise Gone(self.broken)
+        while len(self.buffer) < n:
+            try:
+                data, ancillary, _, _ = self.sock.recvmsg(max(RECEIVE_CHUNK, n - len(self.buffer)), _ANCILLARY)
+            except OSError as exc:
+                raise Gone(f"the program's process hung up ({exc.strerror})") from None
+            if not data:
+                self.broken = "the program's process ended"
+                raise Gone(self.broken)
+            senders = [_CREDENTIALS.unpack(raw[:_CREDENTIALS.size])[0] for level, kind, raw in ancillary
+                       if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS]
+            if senders != [self.pid]:
+                self.broken = f"a reply from another process (pid {senders}) than the program's"
+                raise Gone(self.broken)
+            self.buffer += data
+        out, self.buffer = self.buffer[:n], self.buffer[n:]
+        return out
+
+
+class Candidate:
+    """The entry point as the tests see it: a function of plain data, run in the program's process."""
+
+    def __init__(self, channel: Channel, name: str) -> None:
+        self._channel = channel
+        self.__name__ = self.__qualname__ = name
+        self._loaded = False
+
+    def ensure_loaded(self) -> None:
+        """Wait for the program's load report; raise LoadFailed unless it is ready."""
+        if self._loaded:
+            return
+        report = self._channel.receive()
+        if type(report) is not list or not report or report[0] != "ready":
+            kind, name, message = (list(report) + ["", "", ""])[:3] if type(report) is list else ("", "", "")
+            if kind not in ("syntax_error", "error"):
+                raise Gone("a load report that is not one")
+            raise LoadFailed(kind, str(name), str(message))
+        self._loaded = True
+
+    def __call__(self, *args, **kwargs):
+        self.ensure_loaded()
+        try:
+            request = plain.encode([list(args), kwargs])
+        except (plain.NotPlainData, RecursionError) as exc:
+            raise TypeError(f"the tests called {self.__name__} with {exc}, which is not plain data") from None
+        self._channel.send(request)
+        reply = self._channel.receive()
+        kind = reply[0] if type(reply) is list and reply else None
+        if kind == "return" and len(reply) == 2:
+            return reply[1]
+        if kind == "raise" and len(reply) == 3:
+            raise relayed(reply[1], reply[2])
+        if kind == "unplain" and len(reply) == 2:
+            raise TypeError(f"{self.__name__} returned {str(reply[1])[:100]}, not plain data "
+                            "(numbers, strings, bytes, lists, tuples, dicts, sets, None, bools)")
+        raise Gone("a reply that is not one")
+
+
+def judge(job: dict, channel_fd: int, verdict_fd: int) -> None:
+    """Runs in the forked test process; writes one verdict and exits, whatever happens."""
+    try:
+        verdict = _run_tests(job, channel_fd)
+    except BaseException as exc:  # noqa: BLE001 - our side failed: reported as such
+        verdict = {"status": "infra_error", "type": type(exc).__name__, "message": str(exc)[:500]}
+    try:
+        os.write(verdict_fd, json.dumps(verdict).encode())
+    finally:
+        os._exit(0)
+
+
+def _run_tests(job: dict, channel_fd: int) -> dict:
+    for which, soft, hard in job["limits"]:
+        resource.setrlimit(which, (soft, hard))
+    channel = Channel(channel_fd, job["pid"])
+    candidate = Candidate(channel, job["entry_point"])
+    module = types.ModuleType("__main__")
+    module.__dict__["__builtins__"] = builtins
+    try:
+        exec(job["helpers"], module.__dict__)  # noqa: S102 - the task's own prompt (trusted)
+    except BaseException as exc:  # noqa: BLE001 - the dataset's fault, never the program's
+        return {"status": "infra_error", "type": type(exc).__name__, "message": f"the task's prompt: {exc}"[:500]}
+    module.__dict__[job["entry_point"]] = candidate
+    try:
+        exec(job["tests"], module.__dict__)  # noqa: S102 - the task's own tests (trusted)
+        candidate.ensure_loaded()  # tests that never call the candidate still need it to load
+        if channel.broken:  # a test swallowed the failure with a bare except
+            raise Gone(channel.broken)
+    except Gone as exc:
+        return {"status": "gone", "type": "", "message": str(exc)}
+    except LoadFailed as exc:
+        return {"status": exc.kind, "type": exc.name, "message": exc.message}
+    except AssertionError as exc:
+        return {"status": "failed", "type": "AssertionError", "message": _text(exc)}
+    except BaseException as exc:  # noqa: BLE001 - an exception in the tests is the program's error
+        return {"status": "error", "type": type(exc).__name__, "message": _text(exc)}
+    return {"status": "passed", "type": "", "message": ""}
+
+
+def _text(exc: BaseException) -> str:
+    try:
+        return str(exc)[:2000]
+    except Exception:  # noqa: BLE001 - a relayed message is plain text; this is belt and braces
+        return "<unprintable>"
+
+
+def start(job: dict, channel_fd: int) -> tuple[int, int]:
+    """Fork the test process for ``job``; returns (its pid, the read end of its verdict pipe)."""
+    read_fd, write_fd = os.pipe()
+    pid = isolation.fork_without_hooks()
+    if pid == 0:
+        try:
+            null = os.open(os.devnull, os.O_RDWR)
+            isolation.arrange_fds({0: null, 1: null, 2: null, 3: channel_fd, 4: write_fd})
+        except BaseException:  # noqa: BLE001
+            os._exit(1)
+        judge(job, 3, 4)
+    os.close(write_fd)
+    return pid, read_fd
