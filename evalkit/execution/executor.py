@@ -105,11 +105,10 @@ class _Worker:
     """One worker process and the socket to it."""
 
     def __init__(self, index: int, cfg: ExecutorConfig, settings: dict) -> None:
-        self.cgroup, slots = _make_cgroups(index, cfg)
+        self.cgroup = _make_cgroup(index, cfg)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        settings = dict(settings, cgroup=str(self.cgroup) if self.cgroup else None,
-                        slot_cgroups=[str(s) for s in slots] or None, control_fd=theirs.fileno(),
-                        slot_uid_base=SLOT_UID_BASE + index * cfg.max_in_flight)
+        settings = dict(settings, cgroup=str(self.cgroup) if self.cgroup else None, control_fd=theirs.fileno(),
+                        slot_uid_base=slot_uid_base(index, cfg.max_in_flight))
         boot = (f"import sys; sys.path.insert(0, {str(_ZYGOTE.parent)!r});"
                 f" sys.argv[1:] = [{json.dumps(settings)!r}]; import zygote; zygote.main()")
         try:
@@ -120,6 +119,7 @@ class _Worker:
         finally:
             theirs.close()
         self.sock = ours
+        self.defined: set[str] = set()
         self.next_id = 0
         self.sent: dict[int, tuple[Program, cf.Future, int]] = {}
         """Programs with the worker, by request id: (program, future, attempts so far)."""
@@ -135,19 +135,20 @@ class _Worker:
             raise
 
     def send(self, program: Program, future: cf.Future, attempts: int) -> None:
-        """Hand a program to the worker: its text as a sealed memory file, the rest as JSON."""
+        """Hand a program to the worker: its text as a sealed memory file, the rest as JSON (a
+        task's prompt and tests go once per worker, in a ``define`` message)."""
         ident = self.next_id
         self.next_id += 1
         in_process = not program.split
-        body = (program.code + "\n" + program.tests if program.language == "javascript" else program.code)
+        body = program.code + "\n" + program.tests if program.language == "javascript" else program.code
         code = body.encode("utf-8", "surrogateescape")
         tail = program.tests.encode() if in_process and program.language != "javascript" else b""
         request = {"id": ident, "language": program.language, "limit": program.timeout_s,
-                   "mode": "in_process" if in_process else "split", "entry_point": program.entry_point,
-                   "helpers": program.helpers if not in_process else "",
-                   "tests": program.tests if not in_process else ""}
+                   "mode": "in_process" if in_process else "split"}
         memfd = os.memfd_create("evalkit-program", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
         try:
+            if not in_process:
+                request["task"] = self._define(program)
             os.write(memfd, b"%d\n" % len(code) + code + tail)
             fcntl.fcntl(memfd, fcntl.F_ADD_SEALS, _SEAL)
             self.sent[ident] = (program, future, attempts)
@@ -156,6 +157,16 @@ class _Worker:
             self.failed = True
         finally:
             os.close(memfd)
+
+    def _define(self, program: Program) -> str:
+        """The worker's key for the program's task, sending the task first if it is new there."""
+        key = hashlib.blake2b(f"{program.entry_point}\0{program.helpers}\0{program.tests}".encode(),
+                              digest_size=12).hexdigest()
+        if key not in self.defined:
+            self.sock.send(json.dumps({"define": key, "entry_point": program.entry_point,
+                                       "helpers": program.helpers, "tests": program.tests}).encode())
+            self.defined.add(key)
+        return key
 
     def receive(self, timeout: float | None) -> dict | None:
         """The next message from the worker, None if none came within timeout; raises
@@ -175,7 +186,7 @@ class _Worker:
             os.killpg(self.proc.pid, 9)
             self.proc.wait()
         if self.cgroup is not None:
-            _remove_cgroups(self.cgroup)
+            _remove_cgroup(self.cgroup)
 
 
 def _library_path() -> list[str]:
@@ -214,33 +225,32 @@ def _worker_env() -> dict[str, str]:
     return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/", "PYTHONHASHSEED": "0"}
 
 
-def _make_cgroups(index: int, cfg: ExecutorConfig) -> tuple[Path | None, list[Path]]:
-    """A pids cgroup for one worker and one under it per program slot (root only: root
-    ignores RLIMIT_NPROC); (None, []) where that is not possible."""
+def _make_cgroup(index: int, cfg: ExecutorConfig) -> Path | None:
+    """A pids cgroup for one worker (root only: root ignores RLIMIT_NPROC), bounding the
+    worker's processes, its test processes and every slot's programs together."""
     if os.geteuid() != 0 or not (_PIDS_ROOT / "cgroup.procs").exists():
-        return None, []
+        return None
     path = _PIDS_ROOT / "evalkit" / f"{os.getpid()}-{index}-{os.urandom(3).hex()}"
     try:
         path.mkdir(parents=True, exist_ok=True)
-        # the worker's own processes (outer, worker, spawner) and one test process per slot
-        (path / "pids.max").write_text(str(cfg.max_in_flight * (cfg.max_processes + 1) + 4))
-        slots = []
-        for slot in range(cfg.max_in_flight):
-            slots.append(path / f"slot{slot}")
-            slots[-1].mkdir(exist_ok=True)
-            (slots[-1] / "pids.max").write_text(str(cfg.max_processes))
+        # the outer process, the worker, the spawner, a test process and the programs of each slot
+        (path / "pids.max").write_text(str(cfg.max_in_flight * (cfg.max_processes + 1) + 3))
     except OSError:
-        _remove_cgroups(path)
-        return None, []
-    return path, slots
+        return None
+    return path
 
 
-def _remove_cgroups(path: Path) -> None:
-    for directory in [*sorted(path.glob("slot*")), path]:
-        try:
-            directory.rmdir()
-        except OSError:
-            pass  # still populated if a worker was killed mid-program; harmless and empty soon
+def _remove_cgroup(path: Path) -> None:
+    try:
+        path.rmdir()
+    except OSError:
+        pass  # still populated if a worker was killed mid-program; harmless and empty soon
+
+
+def slot_uid_base(index: int, max_in_flight: int) -> int:
+    """First uid of worker `index`'s slots: distinct per worker, and per evalkit process as far
+    as possible (RLIMIT_NPROC counts a uid's processes machine-wide)."""
+    return SLOT_UID_BASE + (os.getpid() % 4000) * 1024 + index * max_in_flight
 
 
 class LocalExecutor:

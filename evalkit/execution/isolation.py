@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import fcntl
 import os
 import platform
 
@@ -98,9 +99,11 @@ def _mounts() -> list[tuple[str, int]]:
     return out
 
 
-def lock_filesystem(scratch_size_mb: int) -> list[str]:
-    """Make every inherited mount read-only in a private mount namespace and
-    put fresh tmpfs mounts on /tmp and /dev/shm (the only writable places); returns those."""
+def lock_filesystem() -> str:
+    """Make every inherited mount read-only in a private mount namespace, and put a small
+    private tmpfs on /dev/shm (or /tmp where there is none) for the spawner to build its root
+    in; returns that path. /tmp itself stays as it is, read-only: a virtual environment there
+    stays importable (programs get a fresh /tmp of their own, see ``private_scratch``)."""
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     for point, flags in _mounts():
         try:
@@ -109,13 +112,9 @@ def lock_filesystem(scratch_size_mb: int) -> list[str]:
             # A mount hidden under another one, or one the kernel refuses: what we can
             # reach through the path is already handled by the entry on top.
             pass
-    # nr_inodes: a bound on files as size is on bytes, and a count the worker reads to see a mount is empty.
-    opts = f"size={scratch_size_mb}m,nr_inodes={SCRATCH_INODES},mode=1777"
-    mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts)
-    if not os.path.isdir("/dev/shm"):
-        return ["/tmp"]
-    mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts)
-    return ["/tmp", "/dev/shm"]
+    workspace = "/dev/shm" if os.path.isdir("/dev/shm") else "/tmp"
+    mount("tmpfs", workspace, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=700")
+    return workspace
 
 
 def mount_private_proc() -> None:
@@ -200,13 +199,19 @@ def make_subreaper() -> None:
     _check(prctl(PR_SET_CHILD_SUBREAPER, 1), "child subreaper")
 
 
+def move_high(fd: int, floor: int = 100) -> int:
+    """A copy of fd numbered floor or above (the original is closed): a child can then dup2 its
+    descriptors into place without overwriting one it still needs."""
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD, floor)
+    os.close(fd)
+    return high
+
+
 def arrange_fds(targets: dict[int, int]) -> None:
     """Make each target descriptor a copy of its source, then close every other one.
 
     Sources are first copied above every target, so no dup2 overwrites a source still needed.
     """
-    import fcntl  # noqa: PLC0415 - already imported by the worker (preloaded); kept local for clarity
-
     high = max(targets) + 1
     moved = {target: fcntl.fcntl(source, fcntl.F_DUPFD, high + 64) for target, source in targets.items()}
     for target, source in moved.items():
@@ -238,7 +243,7 @@ def _bind_read_only(source: str, target: str) -> None:
     mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID)
 
 
-def minimal_root(keep: list[str], base: str = "/tmp") -> list[str]:
+def minimal_root(keep: list[str], base: str) -> list[str]:
     """Pivot into a new root that holds only ``keep`` (read-only), /dev's harmless devices,
     an empty /tmp and a /proc that shows each uid only its own processes.
 
@@ -286,18 +291,39 @@ def minimal_root(keep: list[str], base: str = "/tmp") -> list[str]:
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
 
 
-def private_scratch(size_mb: int, under_tmp: list[str]) -> None:
+_scratch_calls: list[tuple] = []
+
+
+def prepare_private_scratch(size_mb: int, under_tmp: list[str]) -> None:
+    """Build, once in the spawner, the calls ``private_scratch`` makes in each child: typed
+    ctypes functions and encoded arguments, so the child converts nothing (each page it
+    writes is a copy-on-write fault)."""
+    lib = ctypes.CDLL(None, use_errno=True)
+    do_unshare, do_mount = lib.unshare, lib.mount
+    do_unshare.argtypes, do_unshare.restype = (ctypes.c_int,), ctypes.c_int
+    do_mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p)
+    do_mount.restype = ctypes.c_int
+    opts = f"size={size_mb}m,nr_inodes={SCRATCH_INODES},mode=1777".encode()
+    calls = [(do_unshare, (CLONE_NEWNS | CLONE_NEWIPC,), "unshare"),
+             (do_mount, (b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, opts), "mount /tmp"),
+             (do_mount, (b"tmpfs", b"/dev/shm", b"tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts), "mount /dev/shm")]
+    for n, path in enumerate(under_tmp):
+        calls.append((os.makedirs, (path,), None))
+        calls.append((do_mount, (f"{KEEP_DIR}/{n}".encode(), path.encode(), None, RO_BIND, None), f"bind {path}"))
+        calls.append((do_mount, (None, path.encode(), None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID, None),
+                      f"remount {path}"))
+    _scratch_calls[:] = calls
+
+
+def private_scratch() -> None:
     """In a new mount and IPC namespace, fresh tmpfs mounts on /tmp and /dev/shm: nothing of an
     earlier program (files, xattrs, SysV IPC) is there, and the kernel frees them all when the
-    program's last process ends, however deep or hostile the tree it left."""
-    unshare(CLONE_NEWNS | CLONE_NEWIPC)
-    opts = f"size={size_mb}m,nr_inodes={SCRATCH_INODES},mode=1777"
-    mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts)
-    mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts)
-    for n, path in enumerate(under_tmp):
-        os.makedirs(path, exist_ok=True)
-        mount(f"{KEEP_DIR}/{n}", path, None, RO_BIND)
-        mount(None, path, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID)
+    program's last process ends, however deep or hostile the tree it left. Paths the program
+    needs under /tmp (a virtual environment) are bound back, read-only."""
+    for call, args, what in _scratch_calls:
+        result = call(*args)
+        if what is not None:
+            _check(result, what)
 
 
 def become(uid: int) -> None:
@@ -379,3 +405,20 @@ def load_seccomp() -> None:
     """Install the prepared filter on this process (it and its children keep it for life)."""
     prctl_call, address = _seccomp_program[:2]
     _check(prctl_call(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, address, 0, 0), "seccomp")
+
+
+def kill_uid(uid: int) -> bool:
+    """SIGKILL every process of ``uid`` in this PID namespace (as root); False if there was none.
+
+    kill(-1) as that uid (real and effective) reaches exactly its processes; the saved uid
+    stays 0, so root comes back right after.
+    """
+    os.setresuid(uid, uid, 0)
+    try:
+        os.kill(-1, 9)
+        found = True
+    except ProcessLookupError:
+        found = False
+    finally:
+        os.setresuid(0, 0, 0)
+    return found

@@ -6,20 +6,28 @@ then its tests, with clean builtins, in a fresh namespace where the entry point 
 ``Candidate``: calling it sends the arguments over the channel and returns the plain value
 the program's process sent back, decoded here (plain.py). Every reply must carry the
 program process's own pid in its kernel credentials (SO_PASSCRED), so a forked copy cannot
-answer for it. The verdict goes to a pipe only this process holds: one JSON object
-``{"status", "type", "message"}``, ``status`` one of passed, failed, error, syntax_error,
-gone (the program's process went away: the worker classifies from how it ended) or
-infra_error (our side failed).
+answer for it. The verdict goes back to the worker on a socket the program never holds: one JSON object
+``{"status", "type", "message", "cpu"}``, ``status`` one of passed, failed, error,
+syntax_error, timeout (the tests' CPU time ran out), gone (the program's process went away:
+the worker classifies from how it ended) or infra_error (our side failed).
+
+Test processes are trusted and long-lived: the worker keeps one per program slot and reuses
+it, since forking one per program would double the cost of every sample. Each job starts
+from a fresh namespace and a reseeded ``random``; the tests are the dataset's own code.
 """
 
 from __future__ import annotations
 
 import builtins
+import functools
 import json
 import os
 import resource
+import signal
 import socket
 import struct
+import sys
+import time
 import types
 
 import isolation  # sibling modules: the worker puts this folder on sys.path
@@ -145,35 +153,81 @@ class Candidate:
         raise Gone("a reply that is not one")
 
 
-def judge(job: dict, channel_fd: int, verdict_fd: int) -> None:
-    """Runs in the forked test process; writes one verdict and exits, whatever happens."""
-    try:
-        verdict = _run_tests(job, channel_fd)
-    except BaseException as exc:  # noqa: BLE001 - our side failed: reported as such
-        verdict = {"status": "infra_error", "type": type(exc).__name__, "message": str(exc)[:500]}
-    try:
-        os.write(verdict_fd, json.dumps(verdict).encode())
-    finally:
-        os._exit(0)
+class OutOfTime(BaseException):
+    """The tests used up their CPU time on this program's answers (SIGPROF)."""
 
 
-def _run_tests(job: dict, channel_fd: int) -> dict:
-    for which, soft, hard in job["limits"]:
-        resource.setrlimit(which, (soft, hard))
+def _out_of_time(signum, frame) -> None:
+    raise OutOfTime
+
+
+def serve(control: socket.socket, memory_mb: int) -> None:
+    """A test process's life: run one job at a time until the worker hangs up.
+
+    A job is JSON ``{"pid", "entry_point", "helpers", "tests", "limit"}`` with the channel's
+    test end as SCM_RIGHTS; the reply is the verdict with ``cpu``, the seconds this job used.
+    Each job gets a fresh namespace, ``random`` reseeded as in a fresh process, and a CPU
+    timer of its own (the worker's wall-clock backstop ends a job stuck in C code).
+    """
+    resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, resource.getrlimit(resource.RLIMIT_AS)[1]))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    signal.signal(signal.SIGPROF, _out_of_time)
+    while True:
+        message, fds, _, _ = socket.recv_fds(control, 1 << 20, 1)
+        if not message:
+            return
+        job = json.loads(message)
+        start = time.process_time()
+        try:
+            verdict = _run_job(job, fds[0])
+        except BaseException as exc:  # noqa: BLE001 - our side failed: reported as such
+            verdict = {"status": "infra_error", "type": type(exc).__name__, "message": str(exc)[:500]}
+        verdict["cpu"] = time.process_time() - start
+        control.send(json.dumps(verdict).encode())
+
+
+def _run_job(job: dict, channel_fd: int) -> dict:
     channel = Channel(channel_fd, job["pid"])
+    try:
+        if "random" in sys.modules:
+            sys.modules["random"].seed(0)  # the tests' random numbers repeat, as in a fresh process
+        signal.setitimer(signal.ITIMER_PROF, float(job["limit"]))
+        try:
+            return _run_tests(job, channel)
+        finally:
+            signal.setitimer(signal.ITIMER_PROF, 0)
+    except OutOfTime:
+        return {"status": "timeout", "type": "", "message": ""}
+    finally:
+        channel.sock.close()
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(source: str, name: str) -> types.CodeType:
+    """A task's prompt or tests compiled once for all its samples (trusted text from the dataset)."""
+    return compile(source, name, "exec", dont_inherit=True)
+
+
+def _run_tests(job: dict, channel: Channel) -> dict:
     candidate = Candidate(channel, job["entry_point"])
     module = types.ModuleType("__main__")
     module.__dict__["__builtins__"] = builtins
     try:
-        exec(job["helpers"], module.__dict__)  # noqa: S102 - the task's own prompt (trusted)
+        helpers = _compiled(job["helpers"], "prompt.py")
+        tests = _compiled(job["tests"], "tests.py")
+        exec(helpers, module.__dict__)  # noqa: S102 - the task's own prompt (trusted)
+    except OutOfTime:
+        raise
     except BaseException as exc:  # noqa: BLE001 - the dataset's fault, never the program's
         return {"status": "infra_error", "type": type(exc).__name__, "message": f"the task's prompt: {exc}"[:500]}
     module.__dict__[job["entry_point"]] = candidate
     try:
-        exec(job["tests"], module.__dict__)  # noqa: S102 - the task's own tests (trusted)
+        exec(tests, module.__dict__)  # noqa: S102 - the task's own tests (trusted)
         candidate.ensure_loaded()  # tests that never call the candidate still need it to load
         if channel.broken:  # a test swallowed the failure with a bare except
             raise Gone(channel.broken)
+    except OutOfTime:
+        raise
     except Gone as exc:
         return {"status": "gone", "type": "", "message": str(exc)}
     except LoadFailed as exc:
@@ -192,16 +246,16 @@ def _text(exc: BaseException) -> str:
         return "<unprintable>"
 
 
-def start(job: dict, channel_fd: int) -> tuple[int, int]:
-    """Fork the test process for ``job``; returns (its pid, the read end of its verdict pipe)."""
-    read_fd, write_fd = os.pipe()
+def start(memory_mb: int) -> tuple[int, socket.socket]:
+    """Fork a test process; returns (its pid, the worker's end of the socket to it)."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     pid = isolation.fork_without_hooks()
     if pid == 0:
         try:
             null = os.open(os.devnull, os.O_RDWR)
-            isolation.arrange_fds({0: null, 1: null, 2: null, 3: channel_fd, 4: write_fd})
-        except BaseException:  # noqa: BLE001
-            os._exit(1)
-        judge(job, 3, 4)
-    os.close(write_fd)
-    return pid, read_fd
+            isolation.arrange_fds({0: null, 1: null, 2: null, 3: theirs.fileno()})
+            serve(socket.socket(fileno=3), memory_mb)
+        finally:
+            os._exit(0)
+    theirs.close()
+    return pid, ours

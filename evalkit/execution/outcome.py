@@ -49,6 +49,8 @@ def split_verdict(done: dict, judged: dict | None, judge_exit: int, judge_walled
     text = f"{judged['type']}: {judged['message']}"
     if status == "passed":
         return "passed", ""
+    if status == "timeout":
+        return "timeout", f"the tests ran out of CPU time on the program's answers (limit {limit:.2f} s)"
     if status == "gone":
         status, detail = _program_end(done, limit)
         return status, _with_output(status, detail, done)

@@ -1,7 +1,7 @@
 """What runs in the program's process, forked from the spawner: set-up, then the program.
 
 Set-up (``prepare``) makes the process the program's sandbox: its own session, mount and
-IPC namespaces with fresh tmpfs ``/tmp`` and ``/dev/shm``, the slot's pids cgroup, an
+IPC namespaces with fresh tmpfs ``/tmp`` and ``/dev/shm``, the slot's
 unprivileged uid, rlimits, the seccomp filter. It reports failure on the set-up pipe and
 closes it before the first line of the program runs, so nothing the program writes is ever
 read as evalkit's failure.
@@ -74,20 +74,22 @@ def prepare(plan: dict, fds: dict) -> tuple[str, str]:
     """
     os.setsid()
     code, tests = split_text(_read_all(fds["code"]))
-    if "cgroup" in fds:
-        os.write(fds["cgroup"], b"0")  # the slot's pids cgroup: killed as one when the program ends
-    null = os.open(os.devnull, os.O_RDONLY)
-    link = fds["channel"] if plan["mode"] == "split" else fds["result"]
-    isolation.arrange_fds({0: null, 1: fds["out"], 2: fds["out"], 3: link, SETUP_FD: fds["setup"]})
+    # The spawner numbered every descriptor the child gets 100 or above: plain dup2s place them.
+    os.dup2(fds["null"], 0)
+    os.dup2(fds["out"], 1)
+    os.dup2(fds["out"], 2)
+    os.dup2(fds["channel"] if plan["mode"] == "split" else fds["result"], 3)
+    os.dup2(fds["setup"], SETUP_FD)
     setup = fds["setup"] = SETUP_FD  # where a set-up failure is reported from now on
+    os.closerange(4, SETUP_FD)
+    os.closerange(SETUP_FD + 1, 1 << 16)
     _signal.signal(_signal.SIGINT, _signal.default_int_handler)  # the spawner ignores SIGINT
     if plan["private_mounts"]:
-        isolation.private_scratch(plan["scratch_mb"], plan["keep_under_tmp"])
-    workdir = plan["workdir"]
-    os.chdir(workdir)
-    os.environ.clear()
-    os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": workdir, "TMPDIR": workdir,
-                       "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"})
+        isolation.private_scratch()  # the environment names /tmp: the spawner set it once
+        os.chdir("/tmp")  # the new tmpfs, not the directory under it
+    else:
+        os.chdir(plan["workdir"])
+        os.environ.update({"HOME": plan["workdir"], "TMPDIR": plan["workdir"]})
     if plan["uid"] is not None:
         isolation.become(plan["uid"])
     for which, soft, hard in plan["limits"]:
@@ -233,7 +235,7 @@ NODE_RESERVE_MB = 1024
 """Address space node gets beyond memory_mb: V8 reserves ~700 MB of virtual memory at
 start (code range, heap cages) whatever the heap size, so RLIMIT_AS = memory_mb alone
 aborts node before it runs anything. The JS heap itself is bounded by
---max-old-space-size=memory_mb, processes and threads by RLIMIT_NPROC / the pids cgroup."""
+--max-old-space-size=memory_mb, processes and threads by RLIMIT_NPROC (per slot uid) and the worker's pids cgroup."""
 NODE_RUNNER = r"""'use strict';
 const fs = require('fs'), path = require('path'), vm = require('vm');
 const writeSync = fs.writeSync, exit = (process.reallyExit || process.exit).bind(process);

@@ -4,9 +4,9 @@ Forked by the worker before the worker reads any task, it never reads a program'
 a test or a reference solution: the program's text reaches the child as a memory file the
 harness wrote (``fds["code"]``), so a program that reads its own memory finds only the
 standard library. As root it lives in a minimal root (isolation.minimal_root) and gives
-each program a slot: an unprivileged uid of its own and a pids cgroup, so programs in flight
-together cannot signal or see one another, and everything a program started is killed when
-it ends.
+each program a slot: an unprivileged uid of its own (whose RLIMIT_NPROC bounds its
+processes), so programs in flight together cannot signal or see one another, and everything a
+program started is killed, by uid, when it ends.
 
 Protocol with the worker, over a SOCK_SEQPACKET socket: ``start`` messages (JSON, with the
 descriptors as SCM_RIGHTS) in; ``started`` {id, pid} and ``done`` {id, exit, cpu, walled,
@@ -54,11 +54,11 @@ class Running:
 class Spawner:
     """The spawner's state and event loop (see module docstring)."""
 
-    def __init__(self, cfg: dict, control: socket.socket, cgroup_fds: list[int | None]) -> None:
+    def __init__(self, cfg: dict, control: socket.socket) -> None:
         self.cfg = cfg
         self.control = control
-        self.cgroup_fds = cgroup_fds
-        self.free_slots = list(range(len(cgroup_fds)))
+        self.null = isolation.move_high(os.open(os.devnull, os.O_RDONLY))
+        self.free_slots = list(range(cfg["max_in_flight"]))
         self.running: dict[int, Running] = {}
         self.by_fd: dict[int, tuple[Running, str]] = {}
         self.poller = select.poll()
@@ -85,6 +85,7 @@ class Spawner:
         if not message:
             return False
         request = json.loads(message)
+        fds = [isolation.move_high(fd) for fd in fds]  # see runner.prepare
         try:
             self._start(request, fds)
         except OSError as exc:  # no process or descriptor left: the worker reports an infra_error
@@ -100,16 +101,16 @@ class Spawner:
         slot = self.free_slots.pop()
         opened: list[int] = []
         try:
-            pipes, child_ends = {}, {"code": fds[0]}
+            pipes, child_ends = {}, {"code": fds[0], "null": self.null}
             if request["mode"] == "split":
                 child_ends["channel"] = fds[1]
             roles = ["out", "setup"] + ([] if request["mode"] == "split" else ["result"])
             for role in roles:
                 read_end, write_end = os.pipe()
-                opened += (read_end, write_end)
+                opened += (read_end,)
+                write_end = isolation.move_high(write_end)  # see runner.prepare
+                opened.append(write_end)
                 pipes[role], child_ends[role] = read_end, write_end
-            if self.cgroup_fds[slot] is not None:
-                child_ends["cgroup"] = self.cgroup_fds[slot]
             request["token"] = os.urandom(16).hex().encode()
             plan = self._plan(request, slot)
             pid = isolation.fork_without_hooks()
@@ -139,32 +140,31 @@ class Spawner:
         return {"language": request["language"], "mode": request["mode"], "limit": request["limit"],
                 "entry_point": request.get("entry_point", ""), "token": request["token"],
                 "limits": request["limits"], "uid": uid, "private_mounts": cfg["private_mounts"],
-                "scratch_mb": cfg["scratch_mb"], "keep_under_tmp": cfg["keep_under_tmp"],
                 "workdir": workdir, "seccomp": cfg["seccomp"], "node": cfg.get("node"),
                 "memory_mb": cfg["memory_mb"]}
 
-    def _read(self, program: Running, role: str, fd: int) -> None:
+    def _read(self, program: Running, role: str, fd: int) -> bool:
+        """Read what the pipe holds (up to its cap); False once it is empty or closed."""
         try:
             chunk = os.read(fd, runner.READ_CHUNK)
         except BlockingIOError:
-            return
+            return False
         if not chunk:
             self.poller.unregister(fd)
             del self.by_fd[fd]
-            return
+            return False
         cap = self.cfg["max_output_bytes"] if role == "out" else MAX_REPORT
         data = program.data[role]
         if len(data) < cap:
             data += chunk[: cap - len(data)]
+        return True
 
     def _finish(self, program: Running) -> None:
         _, status, usage = os.wait4(program.pid, 0)
         self._kill_slot(program)
         for role, fd in program.pipes.items():
-            while fd in self.by_fd:
-                self._read(program, role, fd)
-                if fd in self.by_fd and not _readable(fd):
-                    break
+            while fd in self.by_fd and self._read(program, role, fd):
+                pass
         for fd in (*program.pipes.values(), program.pidfd):
             if fd in self.by_fd:
                 self.poller.unregister(fd)
@@ -186,25 +186,19 @@ class Spawner:
         self._reap_orphans()
 
     def _kill_slot(self, program: Running) -> None:
-        """Kill what the program left running: its slot's cgroup, or its process group."""
-        cgroup = self.cgroup_fds[program.slot]
-        if cgroup is None:
+        """Kill what the program left running: every process of its slot's uid, or without
+        root its process group (a program that called setsid() can escape that)."""
+        if self.cfg["uid_base"] is None:
             try:
                 os.killpg(program.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
             return
-        for _ in range(1000):  # each round kills all it sees; a fork bomb is bounded by pids.max
-            pids = [int(p) for p in os.pread(cgroup, 1 << 20, 0).split()]
-            if not pids:
-                return
-            for pid in pids:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+        uid = self.cfg["uid_base"] + program.slot
+        for _ in range(100):  # each round kills every process it sees; a fork bomb is bounded by RLIMIT_NPROC
+            if not isolation.kill_uid(uid):
+                break
             self._reap_orphans()
-            time.sleep(0.0005)
 
     def _reap_orphans(self) -> None:
         """Reap processes the programs left behind (this process is their subreaper), never
@@ -244,10 +238,6 @@ class Spawner:
 
     def _send(self, message: dict) -> None:
         self.control.send(json.dumps(message).encode())
-
-
-def _readable(fd: int) -> bool:
-    return bool(select.select([fd], [], [], 0)[0])
 
 
 def _run_delay(pid: int) -> float:

@@ -40,11 +40,12 @@ import outcome
 import spawner
 
 CONTROL_BUFFER = 1 << 20
-TESTS_KEPT = 64
 YOUNG_S = 0.004
 """A program this young counts as runnable: most finish sooner, so /proc is rarely read."""
 TICK_MS = 3
 """How often, while programs wait to start, the running ones are looked at."""
+JUDGE_EXTRA_MB = 256
+"""Address space a test process gets beyond executor.memory_mb (it decodes what the program sends)."""
 JUDGE_GRACE_S = 2.0
 """How long the test process may outlive the program's process (it only reports by then)."""
 WARM_UP = """
@@ -55,12 +56,6 @@ assert f([1, 2, 4]) == [4, 8], f"{f([1, 2, 4])!r}"
 """
 """Run once in each zygote: the first compile in a process builds the compiler's state
 (0.8 ms here), which each child would otherwise build again."""
-
-
-@functools.lru_cache(maxsize=TESTS_KEPT)
-def _compiled(source: str, name: str):
-    """A task's prompt or tests compiled once for all its samples (trusted text from the dataset)."""
-    return compile(source, name, "exec", dont_inherit=True)
 
 
 @functools.lru_cache(maxsize=16)
@@ -96,17 +91,31 @@ class Program:
         self.split = request["mode"] == "split" and request["language"] == "python"
         self.admitted = time.monotonic()
         self.pid: int | None = None
-        self.judge_pid: int | None = None
-        self.judge_pidfd: int | None = None
-        self.judge_fd: int | None = None
+        """The program's process, once the spawner started it."""
+        self.judge: Judge | None = None
         self.judge_end: socket.socket | None = None
-        self.judge_data = bytearray()
-        self.judge_status: tuple[int, float] | None = None
+        self.judged: dict | None = None
+        """The test process's verdict (split path)."""
+        self.judge_exit: int | None = None
+        """Set when the test process died before it gave a verdict (its exit code)."""
         self.judge_walled = False
-        self.judge_started = 0.0
-        self.helpers = self.tests = None
-        """The task's prompt and tests, compiled (split path)."""
         self.done: dict | None = None
+        """The spawner's report on the program's process."""
+
+    @property
+    def tested(self) -> bool:
+        """The split path's tests are over: a verdict, or the test process died."""
+        return self.judged is not None or self.judge_exit is not None
+
+
+class Judge:
+    """A long-lived test process (judge.py) and the program it is testing, if any."""
+
+    def __init__(self, memory_mb: int) -> None:
+        self.pid, self.sock = judge.start(memory_mb)
+        self.pidfd = os.pidfd_open(self.pid)
+        self.program: Program | None = None
+        self.since = 0.0
 
 
 class Worker:
@@ -119,10 +128,21 @@ class Worker:
         self.harness, self.spawner = harness, spawner_end
         self.backlog: collections.deque[tuple[dict, int]] = collections.deque()
         self.programs: dict[int, Program] = {}
-        self.by_fd: dict[int, tuple[Program, str]] = {}
+        self.tasks: dict[str, dict] = {}
+        """Each task's prompt, tests and entry point, sent once by the harness (``define``)."""
         self.poller = select.poll()
         self.poller.register(harness, select.POLLIN)
         self.poller.register(spawner_end, select.POLLIN)
+        self.judges: dict[int, tuple[Judge, str]] = {}
+        """Test processes by the descriptor that speaks for them (socket or pidfd)."""
+        for _ in range(cfg["max_in_flight"]):
+            self._add_judge()
+
+    def _add_judge(self) -> None:
+        new = Judge(self.cfg["memory_mb"] + JUDGE_EXTRA_MB)
+        for fd, role in ((new.sock.fileno(), "verdict"), (new.pidfd, "pidfd")):
+            self.judges[fd] = (new, role)
+            self.poller.register(fd, select.POLLIN)
 
     def serve(self) -> None:
         """Serve the harness until it hangs up (or the spawner dies: the harness restarts us)."""
@@ -133,16 +153,15 @@ class Worker:
                         return
                 elif fd == self.spawner.fileno():
                     self._from_spawner()
-                elif fd in self.by_fd:
-                    program, role = self.by_fd[fd]
-                    self._from_judge(program, role, fd)
+                elif fd in self.judges:
+                    self._from_judge(*self.judges[fd])
             self._admit()
             self._judge_backstop()
 
     def _timeout(self) -> int:
         if self.backlog and len(self.programs) < self.cfg["max_in_flight"]:
             return TICK_MS
-        if any(p.judge_pid is not None and p.done is not None for p in self.programs.values()):
+        if any(p.judge is not None and p.done is not None for p in self.programs.values()):
             return 100
         return -1
 
@@ -151,6 +170,9 @@ class Worker:
         if not message:
             return False
         request = json.loads(message)
+        if "define" in request:
+            self.tasks[request["define"]] = request
+            return True
         if request["language"] not in ("python", "javascript") or (
                 request["language"] == "javascript" and not self.cfg.get("node")):
             for fd in fds:
@@ -179,29 +201,25 @@ class Worker:
         for program in self.programs.values():
             if now - program.admitted < YOUNG_S or program.pid is None:
                 return True
-            if any(_runnable(pid) for pid in (program.pid, program.judge_pid) if pid is not None):
+            pids = (program.pid, program.judge.pid if program.judge and not program.tested else None)
+            if any(_runnable(pid) for pid in pids if pid is not None):
                 return True
         return False
 
     def _start(self, request: dict, code_fd: int) -> None:
         program = Program(request)
+        fds = [code_fd]
+        program_end = None
         if program.split:
-            try:
-                program.helpers = _compiled(request["helpers"], "prompt.py")
-                program.tests = _compiled(request["tests"], "tests.py")
-            except (SyntaxError, ValueError) as exc:  # the dataset's fault, never the program's
-                self._reply(program.id, "infra_error", f"the task's tests do not compile: {exc}", 0.0, False)
-                return
             judge_end, program_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             judge_end.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)
             program.judge_end = judge_end
-            fds = [code_fd, program_end.fileno()]
-        else:
-            fds, program_end = [code_fd], None
-        limits = _limits(self.limits_key, program.limit, request["language"])
+            fds.append(program_end.fileno())
         start = {"id": program.id, "language": request["language"], "limit": program.limit,
-                 "mode": "split" if program.split else "in_process", "limits": limits,
-                 "entry_point": request.get("entry_point", ""), "wall_factor": self.cfg["wall_factor"]}
+                 "mode": "split" if program.split else "in_process",
+                 "limits": _limits(self.limits_key, program.limit, request["language"]),
+                 "entry_point": self.tasks[request["task"]]["entry_point"] if program.split else "",
+                 "wall_factor": self.cfg["wall_factor"]}
         try:
             socket.send_fds(self.spawner, [json.dumps(start).encode()], fds)
         finally:
@@ -220,64 +238,61 @@ class Worker:
             program = self.programs[report["started"]]
             program.pid = report["pid"]
             if program.split:
-                self._start_judge(program)
+                self._start_tests(program)
             return
         program = self.programs[report["done"]]
         program.done = report
-        if program.judge_end is not None and program.judge_pid is None:
-            program.judge_end.close()  # the program never started: no test process either
+        if program.judge_end is not None:  # the program never started: no tests either
+            program.judge_end.close()
             program.judge_end = None
+            program.judge_exit = 0
         self._complete(program)
 
-    def _start_judge(self, program: Program) -> None:
-        job = {"pid": program.pid, "entry_point": program.request["entry_point"],
-               "helpers": program.helpers, "tests": program.tests,
-               "limits": _limits(self.limits_key, program.limit, "python", True)}
+    def _start_tests(self, program: Program) -> None:
+        tester = next(j for j, role in self.judges.values() if role == "verdict" and j.program is None)
+        task = self.tasks[program.request["task"]]
+        job = {"pid": program.pid, "entry_point": task["entry_point"], "limit": program.limit,
+               "helpers": task["helpers"], "tests": task["tests"]}
         try:
-            pid, verdict_fd = judge.start(job, program.judge_end.fileno())
+            socket.send_fds(tester.sock, [json.dumps(job).encode()], [program.judge_end.fileno()])
         finally:
             program.judge_end.close()
             program.judge_end = None
-        program.judge_pid, program.judge_fd = pid, verdict_fd
-        program.judge_pidfd = os.pidfd_open(pid)
-        program.judge_started = time.monotonic()
-        for fd, role in ((verdict_fd, "verdict"), (program.judge_pidfd, "pidfd")):
-            self.by_fd[fd] = (program, role)
-            self.poller.register(fd, select.POLLIN)
+        tester.program, tester.since = program, time.monotonic()
+        program.judge = tester
 
-    def _from_judge(self, program: Program, role: str, fd: int) -> None:
+    def _from_judge(self, tester: Judge, role: str) -> None:
+        program = tester.program
         if role == "verdict":
-            chunk = os.read(fd, 1 << 16)
-            if chunk and len(program.judge_data) < (1 << 16):
-                program.judge_data += chunk
+            message = tester.sock.recv(1 << 16)
+            if message and program is not None:
+                program.judged = json.loads(message)
+                tester.program = None
+                self._complete(program)
+            if message:
                 return
-            if chunk:
-                return
-        else:
-            _, status, usage = os.wait4(program.judge_pid, 0)
-            program.judge_status = (os.waitstatus_to_exitcode(status), usage.ru_utime + usage.ru_stime)
-        self.poller.unregister(fd)
-        del self.by_fd[fd]
-        os.close(fd)
-        if role == "verdict":
-            program.judge_fd = None
-        self._complete(program)
+        # The test process died (or hung up): replace it; its program, if any, has no verdict.
+        _, status, _ = os.wait4(tester.pid, 0)
+        for fd in (tester.sock.fileno(), tester.pidfd):
+            self.poller.unregister(fd)
+            del self.judges[fd]
+        tester.sock.close()
+        os.close(tester.pidfd)
+        self._add_judge()
+        if program is not None and program.judged is None:
+            program.judge_exit = os.waitstatus_to_exitcode(status)
+            self._complete(program)
 
     def _complete(self, program: Program) -> None:
-        """Reply once the spawner reported and, on the split path, the test process is done."""
-        if program.done is None or (program.judge_pid is not None and (
-                program.judge_status is None or program.judge_fd is not None)):
+        """Reply once the spawner reported and, on the split path, the tests are over."""
+        if program.done is None or (program.split and not program.tested) or program.id not in self.programs:
             return
         del self.programs[program.id]
         done, cpu = program.done, program.done["cpu"]
-        if program.split and program.judge_pid is not None:
-            try:
-                judged = json.loads(bytes(program.judge_data)) if program.judge_data else None
-            except ValueError:
-                judged = None
-            exit_code, judge_cpu = program.judge_status
-            status, detail = outcome.split_verdict(done, judged, exit_code, program.judge_walled, program.limit)
-            cpu += judge_cpu
+        if program.split and program.judge is not None:
+            cpu += float((program.judged or {}).get("cpu", 0.0))
+            status, detail = outcome.split_verdict(done, program.judged, program.judge_exit or 0,
+                                                   program.judge_walled, program.limit)
         elif program.split:  # the program's process never started
             status, detail = "infra_error", f"sandbox setup failed: {done['setup']}"
         else:
@@ -285,14 +300,16 @@ class Worker:
         self._reply(program.id, status, detail, cpu, program.split)
 
     def _judge_backstop(self) -> None:
-        """Kill a test process that outlives its program's process by JUDGE_GRACE_S."""
+        """Kill a test process that outlives its program's process by JUDGE_GRACE_S (stuck in C
+        code, or sleeping): the program's verdict is a timeout and a fresh test process comes."""
         now = time.monotonic()
         for program in self.programs.values():
-            if (program.done is not None and program.judge_status is None and program.judge_pid is not None
-                    and not program.judge_walled and now - program.judge_started > JUDGE_GRACE_S
+            tester = program.judge
+            if (program.done is not None and tester is not None and not program.tested
+                    and not program.judge_walled and now - tester.since > JUDGE_GRACE_S
                     and now - program.admitted > program.limit * self.cfg["wall_factor"]):
                 program.judge_walled = True
-                os.kill(program.judge_pid, signal.SIGKILL)
+                os.kill(tester.pid, signal.SIGKILL)
 
     def _reply(self, ident: int, status: str, detail: str, cpu: float, verified: bool) -> None:
         self.harness.send(json.dumps({"id": ident, "status": status, "detail": detail[:4000], "cpu": cpu,
@@ -323,7 +340,7 @@ def _isolate(cfg: dict) -> list[str]:
         os.closerange(0, 1 << 16)
         _, status = os.waitpid(child, 0)
         os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
-    isolation.lock_filesystem(cfg["scratch_mb"])
+    cfg["workspace"] = isolation.lock_filesystem()
     isolation.mount_private_proc()
     isolation.drop_bounding_set()
     cfg["root_tier"] = True
@@ -340,7 +357,7 @@ def _start_spawner(cfg: dict, harness_fd: int) -> socket.socket:
             os.close(harness_fd)
             layers = _spawner_setup(cfg)
             spawner_end.send(json.dumps({"layers": layers}).encode())
-            spawner.Spawner(cfg, spawner_end, cfg["cgroup_fds"]).serve()
+            spawner.Spawner(cfg, spawner_end).serve()
         except BaseException as exc:  # noqa: BLE001 - tell the worker, which tells the harness
             try:
                 import traceback  # noqa: PLC0415 - only when failing
@@ -357,13 +374,18 @@ def _start_spawner(cfg: dict, harness_fd: int) -> socket.socket:
 def _spawner_setup(cfg: dict) -> list[str]:
     """The spawner's own isolation and warm state; returns the layers that held."""
     layers = []
-    cfg["private_mounts"], cfg["uid_base"], cfg["keep_under_tmp"] = False, None, []
+    cfg["private_mounts"], cfg["uid_base"] = False, None
     if cfg["root_tier"]:
         isolation.unshare(isolation.CLONE_NEWNS)
-        cfg["keep_under_tmp"] = isolation.minimal_root(cfg["keep"])
+        under_tmp = isolation.minimal_root(cfg["keep"], cfg["workspace"])
+        isolation.prepare_private_scratch(cfg["scratch_mb"], under_tmp)
         cfg["private_mounts"], cfg["uid_base"] = True, cfg["slot_uid_base"]
         layers += ["uid", "minimal-fs", "tmpfs"]
+        os.chdir("/tmp")
     isolation.make_subreaper()
+    os.environ.clear()  # every program's environment: nothing of the harness's, its scratch as home
+    os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp",
+                       "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"})
     if cfg.get("seccomp_bpf"):
         isolation.prepare_seccomp(bytes.fromhex(cfg["seccomp_bpf"]))
         cfg["seccomp"] = True
@@ -401,9 +423,6 @@ def main() -> None:
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
-    # The slots' cgroups, opened while the cgroup filesystem is writable and visible.
-    cfg["cgroup_fds"] = [None if path is None else os.open(os.path.join(path, "cgroup.procs"), os.O_RDWR)
-                         for path in cfg.get("slot_cgroups") or [None] * cfg["max_in_flight"]]
     try:
         layers = _isolate(cfg)
     except OSError as exc:
