@@ -407,18 +407,19 @@ def load_seccomp() -> None:
     _check(prctl_call(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, address, 0, 0), "seccomp")
 
 
-def kill_uid(uid: int) -> bool:
-    """SIGKILL every process of ``uid`` in this PID namespace (as root); False if there was none.
+def kill_uid(uid: int) -> None:
+    """SIGKILL every process of ``uid`` in this PID namespace (as root).
 
     kill(-1) as that uid (real and effective) reaches exactly its processes; the saved uid
-    stays 0, so root comes back right after.
+    stays 0, so root comes back right after. Twice: a fork that raced the first round has a
+    child the second reaches (a process with SIGKILL pending cannot fork again).
     """
     os.setresuid(uid, uid, 0)
     try:
-        os.kill(-1, 9)
-        found = True
-    except ProcessLookupError:
-        found = False
+        for _ in range(2):
+            try:
+                os.kill(-1, 9)
+            except ProcessLookupError:
+                break
     finally:
         os.setresuid(0, 0, 0)
-    return found

@@ -164,19 +164,23 @@ def _out_of_time(signum, frame) -> None:
 def serve(control: socket.socket, memory_mb: int) -> None:
     """A test process's life: run one job at a time until the worker hangs up.
 
-    A job is JSON ``{"pid", "entry_point", "helpers", "tests", "limit"}`` with the channel's
-    test end as SCM_RIGHTS; the reply is the verdict with ``cpu``, the seconds this job used.
+    A job is JSON ``{"pid", "task", "limit"}`` (with ``define``: the task's ``entry_point``,
+    ``helpers`` and ``tests``, the first time) and the channel's test end as SCM_RIGHTS; the reply is the verdict with ``cpu``, the seconds this job used.
     Each job gets a fresh namespace, ``random`` reseeded as in a fresh process, and a CPU
     timer of its own (the worker's wall-clock backstop ends a job stuck in C code).
     """
     resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, resource.getrlimit(resource.RLIMIT_AS)[1]))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     signal.signal(signal.SIGPROF, _out_of_time)
+    tasks: dict[str, dict] = {}
     while True:
         message, fds, _, _ = socket.recv_fds(control, 1 << 20, 1)
         if not message:
             return
         job = json.loads(message)
+        if "define" in job:
+            tasks[job["task"]] = job["define"]
+        job.update(tasks[job["task"]])
         start = time.process_time()
         try:
             verdict = _run_job(job, fds[0])

@@ -194,11 +194,7 @@ class Spawner:
             except (ProcessLookupError, PermissionError):
                 pass
             return
-        uid = self.cfg["uid_base"] + program.slot
-        for _ in range(100):  # each round kills every process it sees; a fork bomb is bounded by RLIMIT_NPROC
-            if not isolation.kill_uid(uid):
-                break
-            self._reap_orphans()
+        isolation.kill_uid(self.cfg["uid_base"] + program.slot)
 
     def _reap_orphans(self) -> None:
         """Reap processes the programs left behind (this process is their subreaper), never

@@ -116,6 +116,7 @@ class Judge:
         self.pidfd = os.pidfd_open(self.pid)
         self.program: Program | None = None
         self.since = 0.0
+        self.tasks: set[str] = set()
 
 
 class Worker:
@@ -250,9 +251,11 @@ class Worker:
 
     def _start_tests(self, program: Program) -> None:
         tester = next(j for j, role in self.judges.values() if role == "verdict" and j.program is None)
-        task = self.tasks[program.request["task"]]
-        job = {"pid": program.pid, "entry_point": task["entry_point"], "limit": program.limit,
-               "helpers": task["helpers"], "tests": task["tests"]}
+        key = program.request["task"]
+        job = {"pid": program.pid, "task": key, "limit": program.limit}
+        if key not in tester.tasks:  # each test process keeps the tasks it was sent
+            job["define"] = self.tasks[key]
+            tester.tasks.add(key)
         try:
             socket.send_fds(tester.sock, [json.dumps(job).encode()], [program.judge_end.fileno()])
         finally:
