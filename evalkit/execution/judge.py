@@ -87,7 +87,11 @@ class Channel:
             raise Gone(f"the program's process hung up ({exc.strerror})") from None
 
     def receive(self) -> object:
-        size = plain.frame_size(self._read(4))
+        try:
+            size = plain.frame_size(self._read(4))
+        except ValueError as exc:
+            self.broken = f"a message that is not one ({exc})"
+            raise Gone(self.broken) from None
         try:
             return plain.decode(self._read(size))
         except (ValueError, RecursionError, MemoryError) as exc:

@@ -11,8 +11,9 @@ program started is killed, by uid, when it ends.
 Protocol with the worker, over a SOCK_SEQPACKET socket: ``start`` messages (JSON, with the
 descriptors as SCM_RIGHTS) in; ``started`` {id, pid} and ``done`` {id, exit, cpu, walled,
 setup, out, passed_signal, report} out. The wall-clock backstop lives here: a program is
-killed once the time it ran or slept, leaving out the time it waited for a core (its run
-delay in /proc/<pid>/schedstat), exceeds ``wall_factor`` x its CPU limit.
+killed once the time it ran or slept exceeds ``wall_factor`` x its CPU limit; the time it
+waited for a core (its run delay in /proc/<pid>/schedstat) is left out, less the CPU its own
+other processes used meanwhile (a fork bomb keeps itself waiting).
 """
 
 from __future__ import annotations
@@ -220,7 +221,8 @@ class Spawner:
         for program in list(self.running.values()):
             if program.walled or now < program.check_at:
                 continue
-            waited = _run_delay(program.pid)
+            # Time it waited for a core is not counted, unless its own processes kept it waiting.
+            waited = _run_delay(program.pid) - _session_cpu(program.pid)
             if now - program.started - waited >= program.wall_limit:
                 program.walled = True
                 program.check_at = float("inf")
@@ -243,6 +245,25 @@ def _run_delay(pid: int) -> float:
             return int(fh.read().split()[1]) / 1e9
     except (OSError, IndexError, ValueError):
         return 0.0
+
+
+def _session_cpu(session: int) -> float:
+    """CPU seconds used by the live processes of a program's session, itself left out."""
+    total = 0.0
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == session:
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as fh:
+                fields = fh.read().rpartition(b")")[2].split()
+        except OSError:
+            continue
+        if int(fields[3]) == session:  # after the name: state, ppid, pgrp, session, ...
+            total += (int(fields[11]) + int(fields[12])) / _TICKS
+    return total
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def _scratch_dir() -> str:
