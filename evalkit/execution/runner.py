@@ -84,6 +84,8 @@ def prepare(plan: dict, fds: dict) -> tuple[str, str]:
     os.closerange(4, SETUP_FD)
     os.closerange(SETUP_FD + 1, 1 << 16)
     _signal.signal(_signal.SIGINT, _signal.default_int_handler)  # the spawner ignores SIGINT
+    _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)  # the spawner's wake-up is not the program's
+    _signal.set_wakeup_fd(-1)
     if plan["private_mounts"]:
         isolation.private_scratch()  # the environment names /tmp: the spawner set it once
         os.chdir("/tmp")  # the new tmpfs, not the directory under it
@@ -92,6 +94,9 @@ def prepare(plan: dict, fds: dict) -> tuple[str, str]:
         os.environ.update({"HOME": plan["workdir"], "TMPDIR": plan["workdir"]})
     if plan["uid"] is not None:
         isolation.become(plan["uid"])
+        # A uid change makes a process non-dumpable, its /proc/self root's: give the program
+        # its own /proc/self back (no other process runs as this slot's uid; ptrace is refused).
+        isolation.prctl(isolation.PR_SET_DUMPABLE, 1)
     for which, soft, hard in plan["limits"]:
         resource.setrlimit(which, (soft, hard))
     if plan["seccomp"]:

@@ -64,6 +64,13 @@ class Spawner:
         self.by_fd: dict[int, tuple[Running, str]] = {}
         self.poller = select.poll()
         self.poller.register(control, select.POLLIN)
+        # Orphans of the programs (this process is their subreaper) are reaped as they die.
+        self.wakeup, wakeup_write = os.pipe()
+        os.set_blocking(self.wakeup, False)
+        os.set_blocking(wakeup_write, False)
+        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+        signal.set_wakeup_fd(wakeup_write)
+        self.poller.register(self.wakeup, select.POLLIN)
 
     def serve(self) -> None:
         """Start programs and report on them until the worker hangs up."""
@@ -73,6 +80,10 @@ class Spawner:
                 if fd == self.control.fileno():
                     if not self._receive():
                         return
+                elif fd == self.wakeup:
+                    while _drained(fd):
+                        pass
+                    self._reap_orphans()
                 elif fd in self.by_fd:
                     program, role = self.by_fd[fd]
                     if role == "pidfd":
@@ -161,7 +172,9 @@ class Spawner:
         return True
 
     def _finish(self, program: Running) -> None:
-        _, status, usage = os.wait4(program.pid, 0)
+        pid, status, usage = os.wait4(program.pid, os.WNOHANG)
+        if pid == 0:  # a stale event: the descriptor number now belongs to a newer program
+            return
         self._kill_slot(program)
         for role, fd in program.pipes.items():
             while fd in self.by_fd and self._read(program, role, fd):
@@ -236,6 +249,13 @@ class Spawner:
 
     def _send(self, message: dict) -> None:
         self.control.send(json.dumps(message).encode())
+
+
+def _drained(fd: int) -> bool:
+    try:
+        return bool(os.read(fd, 4096))
+    except BlockingIOError:
+        return False
 
 
 def _run_delay(pid: int) -> float:

@@ -44,6 +44,8 @@ YOUNG_S = 0.004
 """A program this young counts as runnable: most finish sooner, so /proc is rarely read."""
 TICK_MS = 3
 """How often, while programs wait to start, the running ones are looked at."""
+STACK_MB = 8
+"""RLIMIT_STACK of every process: a runaway C recursion ends in SIGSEGV at the same depth on any machine."""
 JUDGE_EXTRA_MB = 256
 """Address space a test process gets beyond executor.memory_mb (it decodes what the program sends)."""
 JUDGE_GRACE_S = 2.0
@@ -66,7 +68,7 @@ def _limits(cfg_key: str, limit: float, language: str, judge_side: bool = False)
     mb = 1 << 20
     address_mb = cfg["memory_mb"] + (spawner.runner.NODE_RESERVE_MB if language == "javascript" else 0)
     wanted = [(resource.RLIMIT_CPU, cpu, cpu + 1), (resource.RLIMIT_AS, address_mb * mb, None),
-              (resource.RLIMIT_CORE, 0, None)]
+              (resource.RLIMIT_CORE, 0, None), (resource.RLIMIT_STACK, STACK_MB * mb, None)]
     if not judge_side:
         wanted += [(resource.RLIMIT_NPROC, cfg["max_processes"], None),
                    (resource.RLIMIT_FSIZE, cfg["max_file_mb"] * mb, None),
@@ -113,6 +115,7 @@ class Judge:
 
     def __init__(self, memory_mb: int) -> None:
         self.pid, self.sock = judge.start(memory_mb)
+        self.sock.setblocking(False)
         self.pidfd = os.pidfd_open(self.pid)
         self.program: Program | None = None
         self.since = 0.0
@@ -265,17 +268,24 @@ class Worker:
         program.judge = tester
 
     def _from_judge(self, tester: Judge, role: str) -> None:
+        """A verdict on the test process's socket, or (its pidfd) its death. An event may be
+        stale (a descriptor number reused by a new test process in this round): the socket is
+        non-blocking and the wait does not block, so a stale one does nothing."""
         program = tester.program
         if role == "verdict":
-            message = tester.sock.recv(1 << 16)
+            try:
+                message = tester.sock.recv(1 << 16)
+            except BlockingIOError:
+                return
             if message and program is not None:
                 program.judged = json.loads(message)
                 tester.program = None
                 self._complete(program)
-            if message:
-                return
-        # The test process died (or hung up): replace it; its program, if any, has no verdict.
-        _, status, _ = os.wait4(tester.pid, 0)
+            return  # an empty read is its death, which the pidfd reports
+        pid, status, _ = os.wait4(tester.pid, os.WNOHANG)
+        if pid == 0:
+            return
+        # The test process died: replace it; its program, if any, has no verdict.
         for fd in (tester.sock.fileno(), tester.pidfd):
             self.poller.unregister(fd)
             del self.judges[fd]
@@ -339,6 +349,8 @@ def _isolate(cfg: dict) -> list[str]:
     isolation.unshare(isolation.CLONE_NEWNET | isolation.CLONE_NEWNS | isolation.CLONE_NEWPID
                       | isolation.CLONE_NEWIPC)
     child = os.fork()
+    if child == 0:
+        isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)  # nor the outer process
     if child:  # the outer process only waits: PID 1 of the new namespace is the worker
         os.closerange(0, 1 << 16)
         _, status = os.waitpid(child, 0)
@@ -422,6 +434,7 @@ def main() -> None:
     sys.path[:] = [p for p in sys.path if p != here]
     sys.path += [p for p in cfg.get("sys_path", ()) if p not in sys.path]
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a program signalling PID 1 must not stop us
+    isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)  # never outlive the harness
     harness_fd = cfg["control_fd"]
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):

@@ -144,12 +144,15 @@ socket.create_connection(('127.0.0.1', {port}), timeout=2).sendall(b'exfiltrate'
     Hostile("closes_all_descriptors", _after(CORRECT, "import os\nos.closerange(0, 1024)"), Status.ERROR),
     Hostile("forked_copy_runs_tests", _after(CORRECT, "import os\nif os.fork():\n    os._exit(0)"),
             Status.ERROR, contained=True),
+    # It breaks its own process (the runner's code uses isinstance too): an error, never a pass.
     Hostile("replaces_builtins", _after(WRONG, "import builtins\n"
                                         "builtins.AssertionError = type('AssertionError', (Exception,), {})\n"
-                                        "builtins.isinstance = lambda *a: True"), Status.FAILED),
+                                        "builtins.isinstance = lambda *a: True"), Status.ERROR),
     Hostile("deep_recursion", _after(WRONG, "def f(n):\n    return f(n + 1)\nf(0)"), Status.ERROR),
-    Hostile("c_stack_overflow", _after(WRONG, "import sys\nsys.setrecursionlimit(10 ** 8)\nnested = []\n"
-                                       "for _ in range(10 ** 6):\n    nested = [nested]\nrepr(nested)"),
+    # Comparing two 300,000-deep lists recurses in C (no Python frames) and overflows the 8 MiB
+    # stack (RLIMIT_STACK) in a few milliseconds of descent; repr() would take seconds to get there.
+    Hostile("c_stack_overflow", _after(WRONG, "import sys\nsys.setrecursionlimit(10 ** 8)\na, b = [], []\n"
+                                       "for _ in range(300_000):\n    a, b = [a], [b]\na == b"),
             Status.ERROR),
     Hostile("ctypes_segfault", _after(WRONG, "import ctypes\nctypes.string_at(0)"), Status.ERROR),
     Hostile("kills_itself", _after(CORRECT, "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"),
@@ -342,9 +345,9 @@ assert libc.unshare(0x10000000) == -1, "unshare(CLONE_NEWUSER) allowed"
 assert libc.unshare(0x10000000 | 0x00020000) == -1, "unshare(CLONE_NEWUSER | CLONE_NEWNS) allowed"
 """), Status.PASSED),
     Hostile("reads_root_repository_runs", _after(CORRECT, """
-import os
+import os, sys
 readable = []
-for path in ('/root', '/root/.ssh', '{repo}', '{repo}/README.md', '{repo}/reports', '/work'):
+for path in ('/root/.ssh', '/root/.bashrc', '/root/.profile', '{repo}', '{repo}/README.md', '{repo}/reports', '/work'):
     try:
         if os.path.isdir(path):
             os.listdir(path)
@@ -353,7 +356,9 @@ for path in ('/root', '/root/.ssh', '{repo}', '{repo}/README.md', '{repo}/report
         readable.append(path)
     except OSError:
         pass
-assert readable in ([], ['/root']) and not os.listdir('/root'), readable
+assert not readable, readable
+# /root holds at most the way to the interpreter (pyenv keeps it there)
+assert all(sys.prefix.startswith(os.path.join('/root', name)) for name in os.listdir('/root')) if os.path.isdir('/root') else True
 """), Status.PASSED),
     Hostile("opens_host_devices", _after(CORRECT, """
 import glob, os
