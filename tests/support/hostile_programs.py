@@ -225,7 +225,7 @@ sys.settrace(tracer)
         __hash__ = object.__hash__
     return AlwaysEqual()
 """, Status.ERROR),
-    Hostile("shadowed_builtin_abs", """    return 0.0
+    Hostile("shadowed_builtin_abs", """    return 0.5
 
 
 import builtins
