@@ -52,9 +52,10 @@ class Scorer:
         if len(self.infra_errors) <= max_infra_errors:
             return
         tasks = sorted({task_id for task_id, _ in self.infra_errors})
+        named = ", ".join(tasks[:10]) + (" ..." if len(tasks) > 10 else "")
         raise ConfigError(
-            f"{len(self.infra_errors)} execution(s) ended in infra_error after retries (executor.max_infra_errors="
-            f"{max_infra_errors}), tasks: {', '.join(tasks[:10])}{' ...' if len(tasks) > 10 else ''}; "
+            f"{len(self.infra_errors)} execution(s) ended in infra_error after retries "
+            f"(executor.max_infra_errors={max_infra_errors}), tasks: {named}; "
             "the reports are written; see the verdicts' detail in samples.jsonl")
 
     def similarity(self, task: Task, codes: Sequence[str]) -> list[dict[str, float]]:

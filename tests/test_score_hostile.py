@@ -30,6 +30,27 @@ pytestmark = pytest.mark.slow  # real runs and processes: the full suite, not th
 CFG = ExecutorConfig(workers=2, timeout_s=2.0, memory_mb=512, max_processes=32, share_identical=False)
 
 
+def _write_samples(samples: Path, chosen, port: int, victim: Path, outside: Path) -> int:
+    """Each hostile completion (``runs`` times), then a correct sample of its task, then a
+    malformed line; returns the number of valid lines."""
+    references = {t.task_id: t.reference for t in load_tasks(DatasetConfig())}
+    lines = 0
+    with samples.open("w") as fh:
+        for hostile in chosen:
+            completion = render(hostile, port, str(victim), str(outside))
+            for run in range(hostile.runs):
+                row = {"task_id": hostile.task_id, "completion": completion, "arm": hostile.name,
+                       "sample_index": run}
+                fh.write(json.dumps(row) + "\n")
+            # a correct sample right after each attack must still pass
+            row = {"task_id": hostile.task_id, "completion": references[hostile.task_id],
+                   "arm": f"victim-after-{hostile.name}"}
+            fh.write(json.dumps(row) + "\n")
+            lines += hostile.runs + 1
+        fh.write("{not json\n")  # a malformed line is reported by number; the rest still score
+    return lines
+
+
 def test_hostile_samples_file_scores_with_the_right_verdicts(tmp_path):
     with LocalExecutor(CFG) as ex:
         problem = containment_problem(ex)
@@ -45,21 +66,8 @@ def test_hostile_samples_file_scores_with_the_right_verdicts(tmp_path):
     victim.write_text("keep me")
     listener = Listener()
     samples = tmp_path / "hostile.jsonl"
-    references = {t.task_id: t.reference for t in load_tasks(DatasetConfig())}
+    lines = _write_samples(samples, chosen, listener.port, victim, outside)
     task_ids = sorted({h.task_id for h in chosen})
-    lines = 0
-    with samples.open("w") as fh:
-        for hostile in chosen:
-            completion = render(hostile, listener.port, str(victim), str(outside))
-            for run in range(hostile.runs):
-                row = {"task_id": hostile.task_id, "completion": completion, "arm": hostile.name, "sample_index": run}
-                fh.write(json.dumps(row) + "\n")
-            # a correct sample right after each attack must still pass
-            row = {"task_id": hostile.task_id, "completion": references[hostile.task_id],
-                   "arm": f"victim-after-{hostile.name}"}
-            fh.write(json.dumps(row) + "\n")
-            lines += hostile.runs + 1
-        fh.write("{not json\n")  # a malformed line is reported by number; the rest still score
     start = time.monotonic()
     try:
         proc = run_evalkit("score", f"samples={samples}", f"dataset.task_ids=[{','.join(task_ids)}]",
@@ -85,7 +93,8 @@ def test_hostile_samples_file_scores_with_the_right_verdicts(tmp_path):
     assert {name: v for name, v in victims.items() if not v or v["status"] != "passed"} == {}
     # every Python verdict here was decided outside the program's process
     assert all(v["verified"] for v in verdicts.values())
-    assert "e7a11" not in subprocess.run(["ipcs", "-m"], capture_output=True, text=True).stdout
+    host_shm = subprocess.run(["ipcs", "-m"], check=False, capture_output=True, text=True).stdout
+    assert "e7a11" not in host_shm
     # Bounded: every program is held to its CPU limit or the wall backstop, two at a time.
     assert elapsed < 60 + lines * CFG.timeout_s * CFG.wall_factor / 2
     assert victim_text == "keep me"

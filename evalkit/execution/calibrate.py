@@ -103,7 +103,8 @@ def canary(tasks: Sequence[Task], executor, limits: dict[str, float]) -> list[tu
     programs = {t.task_id: program_for(t, _reference_code(t), t.task_id,
                                        limits.get(t.task_id, executor.cfg.timeout_s)) for t in tasks}
     failing = {task_id: verdict for task_id, verdict in executor.run(programs.values()) if not verdict.passed}
-    retry = [dataclasses.replace(programs[task_id], split=False) for task_id in failing if programs[task_id].split]
+    retry = [dataclasses.replace(programs[task_id], split=False)
+             for task_id in failing if programs[task_id].split]
     for task_id, verdict in executor.run(retry):
         if verdict.passed:
             del failing[task_id]

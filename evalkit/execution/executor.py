@@ -25,7 +25,7 @@ import socket
 import subprocess
 import sys
 import threading
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -43,7 +43,8 @@ for hashlib, statistics, decimal and five more: their memory and mappings are co
 while importing one in a program costs 1-3 ms; random stays so that it is seeded (see zygote)."""
 _JUDGE_PRELOAD = ("typing", "math", "re", "collections", "itertools", "functools", "operator", "random",
                   "string", "copy", "hashlib", "json", "fractions")
-"""Modules the tests of HumanEval-like datasets import, loaded once in the worker (never seen by a program)."""
+"""Modules the tests of HumanEval-like datasets import, loaded once in the worker (whose memory
+no program sees)."""
 AHEAD = 2
 """Programs sent to each worker beyond what it may run at once: the next starts as soon as a
 slot frees, rather than waiting for the harness thread, which may be waiting for the GIL."""
@@ -107,7 +108,8 @@ class _Worker:
     def __init__(self, index: int, cfg: ExecutorConfig, settings: dict) -> None:
         self.cgroup = _make_cgroup(index, cfg)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        settings = dict(settings, cgroup=str(self.cgroup) if self.cgroup else None, control_fd=theirs.fileno(),
+        settings = dict(settings, cgroup=str(self.cgroup) if self.cgroup else None,
+                        control_fd=theirs.fileno(),
                         slot_uid_base=slot_uid_base(index, cfg.max_in_flight))
         boot = (f"import sys; sys.path.insert(0, {str(_ZYGOTE.parent)!r});"
                 f" sys.argv[1:] = [{json.dumps(settings)!r}]; import zygote; zygote.main()")
@@ -272,7 +274,8 @@ class LocalExecutor:
         self._settings = {
             "memory_mb": cfg.memory_mb, "max_processes": cfg.max_processes, "max_file_mb": cfg.max_file_mb,
             "max_open_files": cfg.max_open_files, "max_output_bytes": cfg.max_output_bytes,
-            "wall_factor": cfg.wall_factor, "network": cfg.network, "scratch_mb": max(64, 4 * cfg.max_file_mb),
+            "wall_factor": cfg.wall_factor, "network": cfg.network,
+            "scratch_mb": max(64, 4 * cfg.max_file_mb),
             "preload": _PRELOAD, "judge_preload": _JUDGE_PRELOAD, "sys_path": library,
             "keep": _visible_paths(library), "max_in_flight": cfg.max_in_flight, "seccomp_bpf": bpf,
             "node": shutil.which("node")}  # None: JavaScript programs are infra_error
@@ -348,7 +351,9 @@ class LocalExecutor:
                     stopping = self._fail_one_queued(index)
                 continue
             try:
-                message = worker.receive(timeout=0.005 if len(worker.sent) < window and not stopping else None)
+                # while there is room, look at the queue again every 5 ms
+                room = len(worker.sent) < window and not stopping
+                message = worker.receive(timeout=0.005 if room else None)
             except (OSError, ConnectionError, ValueError) as exc:
                 self._worker_failed(index, exc)
                 continue

@@ -307,11 +307,13 @@ def prepare_private_scratch(size_mb: int, under_tmp: list[str]) -> None:
     opts = f"size={size_mb}m,nr_inodes={SCRATCH_INODES},mode=1777".encode()
     calls = [(do_unshare, (CLONE_NEWNS | CLONE_NEWIPC,), "unshare"),
              (do_mount, (b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, opts), "mount /tmp"),
-             (do_mount, (b"tmpfs", b"/dev/shm", b"tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts), "mount /dev/shm")]
+             (do_mount, (b"tmpfs", b"/dev/shm", b"tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts),
+              "mount /dev/shm")]
     for n, path in enumerate(under_tmp):
         calls.append((os.makedirs, (path,), None))
-        calls.append((do_mount, (f"{KEEP_DIR}/{n}".encode(), path.encode(), None, RO_BIND, None), f"bind {path}"))
-        calls.append((do_mount, (None, path.encode(), None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID, None),
+        target = path.encode()
+        calls.append((do_mount, (f"{KEEP_DIR}/{n}".encode(), target, None, RO_BIND, None), f"bind {path}"))
+        calls.append((do_mount, (None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID, None),
                       f"remount {path}"))
     _scratch_calls[:] = calls
 

@@ -102,7 +102,8 @@ class Channel:
             raise Gone(self.broken)
         while len(self.buffer) < n:
             try:
-                data, ancillary, _, _ = self.sock.recvmsg(max(RECEIVE_CHUNK, n - len(self.buffer)), _ANCILLARY)
+                wanted = max(RECEIVE_CHUNK, n - len(self.buffer))
+                data, ancillary, _, _ = self.sock.recvmsg(wanted, _ANCILLARY)
             except OSError as exc:
                 raise Gone(f"the program's process hung up ({exc.strerror})") from None
             if not data:
@@ -169,7 +170,8 @@ def serve(control: socket.socket, memory_mb: int) -> None:
     """A test process's life: run one job at a time until the worker hangs up.
 
     A job is JSON ``{"pid", "task", "limit"}`` (with ``define``: the task's ``entry_point``,
-    ``helpers`` and ``tests``, the first time) and the channel's test end as SCM_RIGHTS; the reply is the verdict with ``cpu``, the seconds this job used.
+    ``helpers`` and ``tests``, the first time) and the channel's test end as SCM_RIGHTS;
+    the reply is the verdict with ``cpu``, the seconds this job used.
     Each job gets a fresh namespace, ``random`` reseeded as in a fresh process, and a CPU
     timer of its own (the worker's wall-clock backstop ends a job stuck in C code).
     """
@@ -227,7 +229,8 @@ def _run_tests(job: dict, channel: Channel) -> dict:
     except OutOfTime:
         raise
     except BaseException as exc:  # noqa: BLE001 - the dataset's fault, never the program's
-        return {"status": "infra_error", "type": type(exc).__name__, "message": f"the task's prompt: {exc}"[:500]}
+        message = f"the task's prompt: {exc}"[:500]
+        return {"status": "infra_error", "type": type(exc).__name__, "message": message}
     module.__dict__[job["entry_point"]] = candidate
     try:
         exec(tests, module.__dict__)  # noqa: S102 - the task's own tests (trusted)

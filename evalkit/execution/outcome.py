@@ -45,20 +45,15 @@ def split_verdict(done: dict, judged: dict | None, judge_exit: int, judge_walled
         if judge_walled or -judge_exit in TIMEOUT_SIGNALS:
             return "timeout", f"the tests ran out of time on the program's answers (limit {limit:.2f} s)"
         return "infra_error", f"the test process ended without a verdict (exit {judge_exit})"
-    status = judged["status"]
-    text = f"{judged['type']}: {judged['message']}"
-    if status == "passed":
-        return "passed", ""
-    if status == "timeout":
+    status, text = judged["status"], f"{judged['type']}: {judged['message']}"
+    if status in ("gone", "timeout"):
+        ended, detail = _program_end(done, limit)
+        if status == "gone" or ended == "timeout":  # the program's own limits speak first
+            return ended, _with_output(ended, detail, done)
         return "timeout", f"the tests ran out of CPU time on the program's answers (limit {limit:.2f} s)"
-    if status == "gone":
-        status, detail = _program_end(done, limit)
-        return status, _with_output(status, detail, done)
-    if status == "infra_error":
-        return "infra_error", f"test process: {text}"
-    if status in ("failed", "syntax_error"):
-        return status, text
-    return "error", _with_output("error", text, done)
+    known = {"passed": ("passed", ""), "infra_error": ("infra_error", f"test process: {text}"),
+             "failed": ("failed", text), "syntax_error": ("syntax_error", text)}
+    return known.get(status) or ("error", _with_output("error", text, done))
 
 
 def in_process_verdict(done: dict, limit: float) -> tuple[str, str]:

@@ -240,7 +240,8 @@ NODE_RESERVE_MB = 1024
 """Address space node gets beyond memory_mb: V8 reserves ~700 MB of virtual memory at
 start (code range, heap cages) whatever the heap size, so RLIMIT_AS = memory_mb alone
 aborts node before it runs anything. The JS heap itself is bounded by
---max-old-space-size=memory_mb, processes and threads by RLIMIT_NPROC (per slot uid) and the worker's pids cgroup."""
+--max-old-space-size=memory_mb, processes and threads by RLIMIT_NPROC (per slot uid) and the
+worker's pids cgroup."""
 NODE_RUNNER = r"""'use strict';
 const fs = require('fs'), path = require('path'), vm = require('vm');
 const writeSync = fs.writeSync, exit = (process.reallyExit || process.exit).bind(process);

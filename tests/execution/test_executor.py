@@ -8,13 +8,10 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
-from pathlib import Path
 
 import pytest
 
-import evalkit.execution
 from evalkit.config import ExecutorConfig
 from evalkit.execution import LocalExecutor, calibrate, canary, program_for
 from evalkit.records import Program, Status

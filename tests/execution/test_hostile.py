@@ -70,7 +70,8 @@ def test_hostile_program(sandbox, task_by_id, hostile):
     # Nothing left behind: each worker's cgroup soon holds only its own processes again.
     for cgroup in worker_cgroups(ex):
         deadline = time.monotonic() + 5
-        while int((cgroup / "pids.current").read_text()) != idle_processes(ex) and time.monotonic() < deadline:
+        while (int((cgroup / "pids.current").read_text()) != idle_processes(ex)
+               and time.monotonic() < deadline):
             time.sleep(0.05)
         assert int((cgroup / "pids.current").read_text()) == idle_processes(ex), f"processes left in {cgroup}"
     assert victim.read_text() == "keep me"

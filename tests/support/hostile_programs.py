@@ -185,8 +185,9 @@ found = set()
 frame = sys._getframe()
 while frame is not None:
     for value in list(frame.f_locals.values()) + list(frame.f_globals.values()):
-        if isinstance(value, (bytes, str)) and re.fullmatch(rb'[0-9a-f]{32}', value if isinstance(value, bytes) else value.encode()):
-            found.add(value if isinstance(value, bytes) else value.encode())
+        raw = value.encode() if isinstance(value, str) else value
+        if isinstance(raw, bytes) and re.fullmatch(rb'[0-9a-f]{32}', raw):
+            found.add(raw)
     frame = frame.f_back
 for obj in gc.get_objects():
     if isinstance(obj, bytes) and re.fullmatch(rb'[0-9a-f]{32}', obj):
@@ -336,7 +337,8 @@ for chunk in memory():
 import ctypes, os
 libc = ctypes.CDLL(None, use_errno=True)
 SYS_ADD_KEY, KEY_SPEC_USER_KEYRING = 248, -4
-assert libc.syscall(SYS_ADD_KEY, b'user', b'evalkit-hostile', b'persist me', 10, KEY_SPEC_USER_KEYRING) == -1, "add_key"
+key = libc.syscall(SYS_ADD_KEY, b'user', b'evalkit-hostile', b'persist me', 10, KEY_SPEC_USER_KEYRING)
+assert key == -1, "add_key"
 """), Status.PASSED),
     Hostile("unshare_user_namespace", _after(CORRECT, """
 import ctypes
@@ -347,7 +349,8 @@ assert libc.unshare(0x10000000 | 0x00020000) == -1, "unshare(CLONE_NEWUSER | CLO
     Hostile("reads_root_repository_runs", _after(CORRECT, """
 import os, sys
 readable = []
-for path in ('/root/.ssh', '/root/.bashrc', '/root/.profile', '{repo}', '{repo}/README.md', '{repo}/reports', '/work'):
+for path in ('/root/.ssh', '/root/.bashrc', '/root/.profile', '/work',
+             '{repo}', '{repo}/README.md', '{repo}/reports'):
     try:
         if os.path.isdir(path):
             os.listdir(path)
@@ -358,12 +361,14 @@ for path in ('/root/.ssh', '/root/.bashrc', '/root/.profile', '{repo}', '{repo}/
         pass
 assert not readable, readable
 # /root holds at most the way to the interpreter (pyenv keeps it there)
-assert all(sys.prefix.startswith(os.path.join('/root', name)) for name in os.listdir('/root')) if os.path.isdir('/root') else True
+if os.path.isdir('/root'):
+    assert all(sys.prefix.startswith(os.path.join('/root', name)) for name in os.listdir('/root'))
 """), Status.PASSED),
     Hostile("opens_host_devices", _after(CORRECT, """
 import glob, os
 opened = []
-for path in ['/dev/kvm', '/dev/kmsg', '/dev/fuse', '/dev/loop-control', '/dev/mem', '/dev/sda', '/dev/vda'] + glob.glob('/dev/loop*'):
+devices = ['/dev/kvm', '/dev/kmsg', '/dev/fuse', '/dev/loop-control', '/dev/mem', '/dev/sda', '/dev/vda']
+for path in devices + glob.glob('/dev/loop*'):
     try:
         os.close(os.open(path, os.O_RDWR))
         opened.append(path)
