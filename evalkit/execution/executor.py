@@ -56,7 +56,8 @@ _SHARED_CAP = 200_000
 
 
 class SharedVerdicts:
-    """Identical programs (same language, limit and source) execute once and share one Future.
+    """Identical programs (same language, limit, path, source and tests) execute once and share
+    one Future.
 
     Models repeat themselves at low temperature; the memory is bounded (oldest forgotten first).
     """
@@ -68,7 +69,8 @@ class SharedVerdicts:
 
     def get_or_start(self, program: Program, start: Callable[[Program], cf.Future]) -> cf.Future:
         """The Future of an identical program already started, or of `start(program)`."""
-        identity = f"{program.language}\0{program.timeout_s}\0{program.code}\0{program.tests}"
+        identity = (f"{program.language}\0{program.timeout_s}\0{program.split}\0{program.helpers}\0"
+                    f"{program.code}\0{program.tests}")
         digest = hashlib.blake2b(identity.encode(), digest_size=16).digest()
         with self._lock:
             future = self._futures.get(digest)

@@ -100,11 +100,12 @@ def _mounts() -> list[tuple[str, int]]:
     return out
 
 
-def lock_filesystem() -> str:
+def lock_filesystem(size_mb: int) -> str:
     """Make every inherited mount read-only in a private mount namespace, and put a small
     private tmpfs on /dev/shm (or /tmp where there is none) for the spawner to build its root
-    in; returns that path. /tmp itself stays as it is, read-only: a virtual environment there
-    stays importable (programs get a fresh /tmp of their own, see ``private_scratch``)."""
+    in and the test processes' temporary files; returns that path. /tmp itself stays as it
+    is, read-only: a virtual environment there stays importable (programs get a fresh /tmp of
+    their own, see ``private_scratch``)."""
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     for point, flags in _mounts():
         try:
@@ -114,7 +115,7 @@ def lock_filesystem() -> str:
             # reach through the path is already handled by the entry on top.
             pass
     workspace = "/dev/shm" if os.path.isdir("/dev/shm") else "/tmp"
-    mount("tmpfs", workspace, "tmpfs", MS_NOSUID | MS_NODEV, "size=4m,mode=700")
+    mount("tmpfs", workspace, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size_mb}m,mode=700")
     return workspace
 
 

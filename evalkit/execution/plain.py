@@ -4,7 +4,10 @@ The candidate function's arguments and results cross the channel as plain values
 None, bools, ints, floats, complex, strings, bytes, lists, tuples, dicts, sets and frozensets.
 JSON carries None, bools, numbers, strings and lists; every JSON object on the wire is one
 tag: ``{"t": [..]}`` a tuple, ``{"d": [[k, v], ..]}`` a dict, ``{"s": [..]}`` a set,
-``{"f": [..]}`` a frozenset, ``{"b": "hex"}`` bytes, ``{"c": [re, im]}`` a complex. So a
+``{"f": [..]}`` a frozenset, ``{"b": "hex"}`` bytes, ``{"c": [re, im]}`` a complex, and the
+standard library's plain records: ``{"date": iso}``, ``{"datetime": iso}`` (naive, or with a
+fixed UTC offset), ``{"time": iso}``, ``{"timedelta": [days, seconds, microseconds]}``,
+``{"decimal": str}``. So a
 decoded value is built by ``json`` and these few constructors, never by pickle or marshal,
 and the trusted side compares values it built itself (an object whose ``__eq__`` is always
 True cannot cross). Size is bounded by the framing (``MAX_MESSAGE``), depth by ``json``'s own
@@ -15,6 +18,8 @@ Imported by the worker scripts as a top-level module: it imports nothing from ev
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import json
 import struct
 
@@ -54,7 +59,23 @@ def _tagged(value: object, depth: int) -> object:  # noqa: PLR0911 - one branch 
         return {"b": bytes(value).hex()}
     if kind is complex:
         return {"c": [value.real, value.imag]}
+    if kind in _RECORDS:
+        return _record(value)
     return _tagged(_coerced(value), depth)
+
+
+def _record(value: object) -> dict:
+    if type(value) is datetime.timedelta:
+        return {"timedelta": [value.days, value.seconds, value.microseconds]}
+    if type(value) is decimal.Decimal:
+        return {"decimal": str(value)}
+    if type(value) in (datetime.datetime, datetime.time) and value.tzinfo is not None and not isinstance(
+            value.tzinfo, datetime.timezone):
+        raise NotPlainData(f"a {type(value).__name__} with a {type(value.tzinfo).__name__} time zone")
+    return {type(value).__name__: value.isoformat()}
+
+
+_RECORDS = (datetime.date, datetime.datetime, datetime.time, datetime.timedelta, decimal.Decimal)
 
 
 def _coerced(value: object) -> object:
@@ -95,7 +116,18 @@ def _untag(obj: dict) -> object:  # noqa: PLR0911 - one branch per tag
     if tag == "c" and type(payload) is list and len(payload) == 2 and all(
             type(part) in (int, float) for part in payload):
         return complex(*payload)
+    if tag in _FROM_ISO and type(payload) is str:
+        return _FROM_ISO[tag](payload)
+    if tag == "timedelta" and type(payload) is list and len(payload) == 3 and all(
+            type(part) is int for part in payload):
+        return datetime.timedelta(*payload)
+    if tag == "decimal" and type(payload) is str:
+        return decimal.Decimal(payload)
     raise ValueError(f"unknown tag {tag[:20]!r}")
+
+
+_FROM_ISO = {"date": datetime.date.fromisoformat, "datetime": datetime.datetime.fromisoformat,
+             "time": datetime.time.fromisoformat}
 
 
 def _hashable(value: object) -> object:

@@ -355,7 +355,7 @@ def _isolate(cfg: dict) -> list[str]:
         os.closerange(0, 1 << 16)
         _, status = os.waitpid(child, 0)
         os._exit(os.waitstatus_to_exitcode(status) & 0xFF)
-    cfg["workspace"] = isolation.lock_filesystem()
+    cfg["workspace"] = isolation.lock_filesystem(cfg["scratch_mb"])
     isolation.mount_private_proc()
     isolation.drop_bounding_set()
     cfg["root_tier"] = True
@@ -451,6 +451,8 @@ def main() -> None:
     if "failed" in hello:
         harness.send(json.dumps({"failed": hello["failed"]}).encode())
         return
+    if cfg.get("workspace"):  # the tests' temporary files (the rest of this view is read-only)
+        os.environ["TMPDIR"] = cfg["workspace"]
     _preload(cfg.get("judge_preload", ()))
     layers += hello["layers"]
     layers.append("rlimits")
