@@ -202,3 +202,42 @@ def test_infra_errors_are_retried_then_reported():
         os.killpg(ex._workers[0].proc.pid, signal.SIGKILL)  # the worker and its namespace
         verdict = ex.submit(Program("js", "console.log(1)", language="javascript")).result(timeout=30)
     assert verdict.status is Status.INFRA_ERROR and "node is not installed" in verdict.detail
+
+
+@pytest.mark.slow
+def test_a_blocked_program_times_out_without_delaying_the_correct_one_after_it(task_by_id):
+    task = task_by_id["HumanEval/0"]
+    blocked = program_for(task, task.prompt + "    import os\n    os.read(os.pipe()[0], 1)\n", "blocked", 1.0)
+    sleeper = program_for(task, task.prompt + "    __import__('time').sleep(0.05)\n" + task.reference,
+                          "sleeper", 1.0)
+    correct = program_for(task, task.prompt + task.reference, "correct", 1.0)
+    with LocalExecutor(dataclasses.replace(CFG, workers=1)) as ex:  # all three on one worker
+        start = time.monotonic()
+        futures = {p.key: ex.submit(p) for p in (blocked, sleeper, correct)}
+        assert futures["correct"].result(timeout=30).passed
+        correct_after = time.monotonic() - start
+        assert futures["sleeper"].result(timeout=30).passed  # 50 ms in each of the tests' calls
+        verdict = futures["blocked"].result(timeout=30)
+    assert verdict.status is Status.TIMEOUT and "wall-clock" in verdict.detail
+    assert correct_after < 1.0  # not behind the blocked one's 3 s backstop
+
+
+@pytest.mark.slow
+def test_verdicts_identical_alone_at_the_in_flight_limit_and_under_load(humaneval_tasks):
+    completions = ["    return None\n", "    raise ValueError('x')\n", "    return )\n",
+                   "    __import__('time').sleep(0.02)\n    return None\n"]
+    programs = [program_for(t, t.prompt + c, f"{t.task_id}|{i}", 1.0)
+                for t in humaneval_tasks[:12] for i, c in enumerate([t.reference, *completions])]
+    with LocalExecutor(dataclasses.replace(CFG, workers=1, max_in_flight=1)) as ex:
+        alone = {k: v.status for k, v in ex.run(programs)}
+    with LocalExecutor(dataclasses.replace(CFG, max_in_flight=16)) as ex:
+        at_limit = {k: v.status for k, v in ex.run(programs)}
+        burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+        try:
+            loaded = {k: v.status for k, v in ex.run(programs)}
+        finally:
+            for p in burners:
+                p.kill()
+                p.wait()
+    assert alone == at_limit == loaded
+    assert sum(s is Status.PASSED for s in alone.values()) == 12
