@@ -110,6 +110,8 @@ class _Worker:
     def __init__(self, index: int, cfg: ExecutorConfig, settings: dict) -> None:
         self.cgroup = _make_cgroup(index, cfg)
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        for end in (ours, theirs):  # room for a task with large tests (capped by the kernel's wmem_max)
+            end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 22)
         settings = dict(settings, cgroup=str(self.cgroup) if self.cgroup else None,
                         control_fd=theirs.fileno(),
                         slot_uid_base=slot_uid_base(index, cfg.max_in_flight))
@@ -138,9 +140,10 @@ class _Worker:
             self.close()  # a worker that never said hello must not outlive us, nor its cgroups
             raise
 
-    def send(self, program: Program, future: cf.Future, attempts: int) -> None:
+    def send(self, program: Program, future: cf.Future, attempts: int) -> bool:
         """Hand a program to the worker: its text as a sealed memory file, the rest as JSON (a
-        task's prompt and tests go once per worker, in a ``define`` message)."""
+        task's prompt and tests go once per worker, in a ``define`` message). False if the
+        worker could not take it (it is then marked failed)."""
         ident = self.next_id
         self.next_id += 1
         in_process = not program.split
@@ -155,12 +158,14 @@ class _Worker:
                 request["task"] = self._define(program)
             os.write(memfd, b"%d\n" % len(code) + code + tail)
             fcntl.fcntl(memfd, fcntl.F_ADD_SEALS, _SEAL)
-            self.sent[ident] = (program, future, attempts)
             socket.send_fds(self.sock, [json.dumps(request).encode()], [memfd])
+            self.sent[ident] = (program, future, attempts)
         except OSError:
             self.failed = True
+            return False
         finally:
             os.close(memfd)
+        return True
 
     def _define(self, program: Program) -> str:
         """The worker's key for the program's task, sending the task first if it is new there."""
@@ -344,8 +349,8 @@ class LocalExecutor:
                     break
                 if item is None:
                     stopping = True
-                elif item[2] or item[1].set_running_or_notify_cancel():  # a retry is running already
-                    worker.send(*item)
+                elif (item[2] or item[1].set_running_or_notify_cancel()) and not worker.send(*item):
+                    self._retry_or_fail(*item, RuntimeError("the execution worker did not take it"))
             if not worker.sent:
                 if stopping:
                     return
@@ -381,12 +386,15 @@ class LocalExecutor:
         end as infra_error once their retries are spent; a fresh worker takes its place."""
         worker = self._workers[index]
         for program, future, attempts in worker.sent.values():
-            if attempts < self.cfg.infra_retries:
-                self._queue.put((program, future, attempts + 1))
-            else:
-                future.set_result(Verdict(Status.INFRA_ERROR, f"execution worker failed: {exc}"))
+            self._retry_or_fail(program, future, attempts, exc)
         worker.sent.clear()
         worker.failed = True
+
+    def _retry_or_fail(self, program: Program, future: cf.Future, attempts: int, exc: BaseException) -> None:
+        if attempts < self.cfg.infra_retries:
+            self._queue.put((program, future, attempts + 1))
+        else:
+            future.set_result(Verdict(Status.INFRA_ERROR, f"execution worker failed: {exc}"))
 
     def _restart(self, index: int) -> bool:
         """A fresh worker in place of worker `index`; False if it could not start."""
