@@ -134,37 +134,6 @@ def drop_bounding_set() -> None:
     prctl(PR_SET_DUMPABLE, 0)
 
 
-class _CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-
-class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                ("inheritable", ctypes.c_uint32)]
-
-
-_capset_call = None
-
-
-def prepare_to_drop_capabilities() -> None:
-    """Build once, in the worker, what drop_all_capabilities passes to capset(2). Done in each
-    forked child, ctypes' first-call work would fault in some hundred pages per program."""
-    global _capset_call
-    header, data = _CapHeader(0x20080522, 0), (_CapData * 2)()  # both sets empty
-    capset = libc().capset
-    capset.argtypes, capset.restype = (ctypes.c_void_p, ctypes.c_void_p), ctypes.c_int
-    # header and data ride along only to keep the memory their addresses point at alive.
-    _capset_call = (capset, ctypes.addressof(header), ctypes.addressof(data), header, data)
-
-
-def drop_all_capabilities() -> None:
-    """capset(2) to empty sets: uid 0 without any capability."""
-    if _capset_call is None:
-        prepare_to_drop_capabilities()
-    capset, header, data = _capset_call[:3]
-    _check(capset(header, data), "capset")
-
-
 _fork = None
 
 
