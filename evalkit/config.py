@@ -116,6 +116,13 @@ class ExecutorConfig:
     address: str | None = None
     cache_dir: Path | None = None
     """Where calibrated per-task limits are cached (None: reports/cache)."""
+    max_in_flight: int = 8
+    """Programs each worker runs at once at most: another starts whenever none of its running
+    programs is runnable, so programs that wait do not hold a core (bounds memory and pids)."""
+    infra_retries: int = 2
+    """How many times a program whose verdict is infra_error (evalkit's failure) is retried."""
+    max_infra_errors: int = 0
+    """infra_error samples a run tolerates after retries; above it the run exits 2 naming them."""
 
 
 @dataclass(frozen=True)

@@ -158,6 +158,10 @@ class Verdict:
     detail: str = ""
     """Exception type and message, or why the verdict was reached."""
     duration_s: float = 0.0
+    """CPU seconds the program used (its process and, on the split path, its test process)."""
+    verified: bool = True
+    """False when the verdict was decided inside the program's own process (a task whose tests
+    cannot be split from the program, or JavaScript), where a hostile program could forge it."""
 
     @property
     def passed(self) -> bool:
@@ -166,7 +170,8 @@ class Verdict:
 
     def as_dict(self) -> dict[str, Any]:
         """The ``verdict`` object of samples.jsonl."""
-        return {"status": self.status.value, "detail": self.detail, "duration_s": round(self.duration_s, 4)}
+        return {"status": self.status.value, "detail": self.detail, "duration_s": round(self.duration_s, 4),
+                "verified": self.verified}
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,8 +186,17 @@ class Program:
     timeout_s: float = 3.0
     """CPU-seconds limit for this program."""
     tests: str = ""
-    """The task's tests and check call, run after ``code`` in the same namespace. They come from
-    the dataset and are the same for all of a task's samples, so workers compile them once."""
+    """The task's tests and check call. They come from the dataset and are the same for all of
+    a task's samples, so workers compile them once."""
+    task_id: str = ""
+    """The task the program answers ('' for a free-standing program)."""
+    entry_point: str = ""
+    """The function the tests call (split path)."""
+    helpers: str = ""
+    """Trusted code the tests may use besides the entry point: the task's prompt (split path)."""
+    split: bool = False
+    """Run the tests in a trusted process and call the entry point in the program's process
+    (verified verdict); False: code and tests in one process, as one file (unverified)."""
 
     @property
     def source(self) -> str:

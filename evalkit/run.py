@@ -122,7 +122,9 @@ def execute_run(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
                 asyncio.run(_generate_all(cfg, arms, bench.tasks, scorer, samples, store))
     meta["finished_at"] = utc_now()
     meta["timings_s"] = timings
-    return write_reports(run_dir, meta, cfg.scoring, cfg.report)
+    results = write_reports(run_dir, meta, cfg.scoring, cfg.report)
+    scorer.check_infra_errors(cfg.executor.max_infra_errors)  # exit 2 after the reports (issue 15)
+    return results
 
 
 def _start_demo_if_needed(arms: list[PreparedArm], bench: Benchmark,

@@ -133,4 +133,6 @@ def execute_score(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
                 "params": {}, "prices": {"prompt": 0.0, "completion": 0.0}}
         for label, info in arms.items()
     }
-    return write_reports(run_dir, meta, cfg.scoring, cfg.report)
+    results = write_reports(run_dir, meta, cfg.scoring, cfg.report)
+    scorer.check_infra_errors(cfg.executor.max_infra_errors)  # exit 2 after the reports (issue 15)
+    return results

@@ -12,7 +12,7 @@ from concurrent.futures import Future
 from typing import Any, Sequence
 
 from evalkit import postprocess
-from evalkit.config import ArmConfig, ScoringConfig
+from evalkit.config import ArmConfig, ConfigError, ScoringConfig
 from evalkit.execution import LocalExecutor, program_for
 from evalkit.metrics import load_metrics, similarity_scores
 from evalkit.records import Generation, RenderedPrompt, SampleResult, Status, Task, Usage, Verdict
@@ -28,6 +28,8 @@ class Scorer:
         """Per-task CPU-seconds limits from calibration: every task of the run has one."""
         self.scoring = scoring
         self.run_id = run_id
+        self.infra_errors: list[tuple[str, str]] = []
+        """(task_id, sample key) of every execution that ended in infra_error after its retries."""
         load_metrics(scoring.metrics, scoring.embedding_model)  # before the first sample, not during
 
     def _execute(self, task: Task, code: str, key: str) -> Future[Verdict] | Verdict:
@@ -38,7 +40,23 @@ class Scorer:
     async def verdicts(self, task: Task, codes: Sequence[str], key: str) -> list[Verdict]:
         """Execute each code (empty ones are EMPTY without running) and wait for all verdicts."""
         pending = [self._execute(task, code, f"{key}/{i}") for i, code in enumerate(codes)]
-        return list(await asyncio.gather(*(_awaitable(p) for p in pending)))
+        verdicts = list(await asyncio.gather(*(_awaitable(p) for p in pending)))
+        self.infra_errors += [(task.task_id, f"{key}/{i}") for i, v in enumerate(verdicts)
+                              if v.status is Status.INFRA_ERROR]
+        return verdicts
+
+    def check_infra_errors(self, max_infra_errors: int) -> None:
+        """Raise ConfigError (exit 2) naming the tasks when more executions than allowed ended
+        in infra_error (evalkit's failure, after retries): pass@k would silently shrink.
+        Called after the reports are written, so nothing done is lost."""
+        if len(self.infra_errors) <= max_infra_errors:
+            return
+        tasks = sorted({task_id for task_id, _ in self.infra_errors})
+        named = ", ".join(tasks[:10]) + (" ..." if len(tasks) > 10 else "")
+        raise ConfigError(
+            f"{len(self.infra_errors)} execution(s) ended in infra_error after retries "
+            f"(executor.max_infra_errors={max_infra_errors}), tasks: {named}; "
+            "the reports are written; see the verdicts' detail in samples.jsonl")
 
     def similarity(self, task: Task, codes: Sequence[str]) -> list[dict[str, float]]:
         """Similarity of each extracted code to the task's reference solution."""

@@ -2,10 +2,14 @@
 
 - ``program_for(task, code, key, timeout_s)`` builds the Program to run;
 - ``LocalExecutor(cfg)`` runs Programs in isolated worker processes
-  (``submit`` -> Future[Verdict], ``run`` streams ``(key, Verdict)``);
-  a Verdict's ``duration_s`` is the CPU time the program used, the quantity its limit bounds;
+  (``submit`` -> Future[Verdict], ``run`` streams ``(key, Verdict)``): the program in a
+  sandboxed process, its tests in a trusted one that calls it with plain data, so the program
+  cannot write its own verdict (``Verdict.verified``); a Verdict's ``duration_s`` is the CPU
+  time the program and its tests used;
 - ``calibrate(tasks, executor)`` gives per-task CPU limits (cached) and
-  ``canary(tasks, executor, limits)`` the reference solutions that fail;
+  ``canary(tasks, executor, limits)`` the reference solutions that fail (it also decides which
+  tasks cannot be split, ``executor.in_process_tasks``, and then replaces the workers,
+  ``executor.recycle()``);
 - ``make_executor(cfg)`` the executor ``cfg.kind`` names (``local``, or ``ray``
   for ``RayExecutor``: the same sandbox on every node of a Ray cluster).
 """

@@ -8,6 +8,7 @@ and machine; limits are recomputed from them with the current floor and factor.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -91,11 +92,25 @@ def calibrate(tasks: Sequence[Task], executor) -> dict[str, float]:
 def canary(tasks: Sequence[Task], executor, limits: dict[str, float]) -> list[tuple[str, Verdict]]:
     """Run every task's reference solution under its limit; return the ones that do not pass.
 
+    The references run through the split path (tests in a trusted process); a task whose
+    reference fails there but passes with code and tests in one process is added to
+    ``executor.in_process_tasks``: its samples run that way, their verdicts marked unverified.
     A non-empty result means the run cannot be trusted (wrong tests, a broken sandbox,
-    limits too tight): the caller stops with exit 2 and names these tasks.
+    limits too tight): the caller stops with exit 2 and names these tasks. The workers that
+    ran the references are then replaced (``executor.recycle``), so no program runs in a
+    worker that held a reference solution.
     """
-    programs = [program_for(t, _reference_code(t), t.task_id, limits.get(t.task_id, executor.cfg.timeout_s))
-                for t in tasks]
-    failing = [(task_id, verdict) for task_id, verdict in executor.run(programs) if not verdict.passed]
+    programs = {t.task_id: program_for(t, _reference_code(t), t.task_id,
+                                       limits.get(t.task_id, executor.cfg.timeout_s)) for t in tasks}
+    failing = {task_id: verdict for task_id, verdict in executor.run(programs.values()) if not verdict.passed}
+    retry = [dataclasses.replace(programs[task_id], split=False)
+             for task_id in failing if programs[task_id].split]
+    for task_id, verdict in executor.run(retry):
+        if verdict.passed:
+            del failing[task_id]
+            executor.in_process_tasks.add(task_id)
+    recycle = getattr(executor, "recycle", None)
+    if recycle is not None:
+        recycle()
     order = {t.task_id: i for i, t in enumerate(tasks)}
-    return sorted(failing, key=lambda item: order[item[0]])
+    return sorted(failing.items(), key=lambda item: order[item[0]])

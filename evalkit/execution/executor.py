@@ -1,28 +1,36 @@
 """LocalExecutor: a pool of isolated worker interpreters that run programs.
 
 Each worker is a separate interpreter (zygote.py) that isolates itself once and
-forks one child per program; the harness never executes generated code. One
-harness thread per worker feeds it programs from a shared queue, so ``submit``
-returns a Future at once and ``run`` streams verdicts as they finish.
+runs several programs at once, each in its own sandboxed process with its tests in
+a trusted one; the harness never executes generated code. One harness thread per
+worker feeds it programs from a shared queue (the program's text as a sealed memory
+file, so no worker process reads it), so ``submit`` returns a Future at once and
+``run`` streams verdicts as they finish. A program whose verdict is ``infra_error``
+(our side failed) is retried on a restarted worker, ``cfg.infra_retries`` times.
 """
 
 from __future__ import annotations
 
 import concurrent.futures as cf
+import dataclasses
+import fcntl
+import functools
 import hashlib
 import json
 import os
 import queue
+import select
 import shutil
-import struct
+import socket
 import subprocess
 import sys
 import threading
-from collections import OrderedDict, deque
+from collections import OrderedDict
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 from evalkit.config import ExecutorConfig
+from evalkit.execution import isolation
 from evalkit.records import Program, Status, Verdict
 
 _ZYGOTE = Path(__file__).with_name("zygote.py")
@@ -33,15 +41,23 @@ programs do import: of 6,610 real and benchmark answers, 2,177 import typing, 74
 12 re, 9 collections, 1 heapq. Each preloaded module makes every fork dearer (here 85 us a program
 for hashlib, statistics, decimal and five more: their memory and mappings are copied each time),
 while importing one in a program costs 1-3 ms; random stays so that it is seeded (see zygote)."""
-PIPELINE = 2
-"""Programs sent ahead to each worker: it starts the next as soon as one ends, rather than waiting
-for its harness thread, which may be waiting for the GIL, to send it."""
+_JUDGE_PRELOAD = ("typing", "math", "re", "collections", "itertools", "functools", "operator", "random",
+                  "string", "copy", "hashlib", "json", "fractions")
+"""Modules the tests of HumanEval-like datasets import, loaded once in the worker (whose memory
+no program sees)."""
+AHEAD = 2
+"""Programs sent to each worker beyond what it may run at once: the next starts as soon as a
+slot frees, rather than waiting for the harness thread, which may be waiting for the GIL."""
+SLOT_UID_BASE = 200_000
+"""First of the unprivileged uids programs run as (root only): one per program slot."""
+_SEAL = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
 _SHARED_CAP = 200_000
 """How many verdicts of identical programs are remembered (bounded memory)."""
 
 
 class SharedVerdicts:
-    """Identical programs (same language, limit and source) execute once and share one Future.
+    """Identical programs (same language, limit, path, source and tests) execute once and share
+    one Future.
 
     Models repeat themselves at low temperature; the memory is bounded (oldest forgotten first).
     """
@@ -53,7 +69,8 @@ class SharedVerdicts:
 
     def get_or_start(self, program: Program, start: Callable[[Program], cf.Future]) -> cf.Future:
         """The Future of an identical program already started, or of `start(program)`."""
-        identity = f"{program.language}\0{program.timeout_s}\0{program.code}\0{program.tests}"
+        identity = (f"{program.language}\0{program.timeout_s}\0{program.split}\0{program.helpers}\0"
+                    f"{program.code}\0{program.tests}")
         digest = hashlib.blake2b(identity.encode(), digest_size=16).digest()
         with self._lock:
             future = self._futures.get(digest)
@@ -88,58 +105,94 @@ def stream_verdicts(submit: Callable[[Program], cf.Future], programs: Iterable[P
 
 
 class _Worker:
-    """One zygote process and the harness thread that talks to it."""
+    """One worker process and the socket to it."""
 
     def __init__(self, index: int, cfg: ExecutorConfig, settings: dict) -> None:
-        self.cgroup = _make_cgroup(index, cfg.max_processes)
-        settings = dict(settings, cgroup=str(self.cgroup) if self.cgroup else None)
+        self.cgroup = _make_cgroup(index, cfg)
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        for end in (ours, theirs):  # room for a task with large tests (capped by the kernel's wmem_max)
+            end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 22)
+        settings = dict(settings, cgroup=str(self.cgroup) if self.cgroup else None,
+                        control_fd=theirs.fileno(),
+                        slot_uid_base=slot_uid_base(index, cfg.max_in_flight))
         boot = (f"import sys; sys.path.insert(0, {str(_ZYGOTE.parent)!r});"
                 f" sys.argv[1:] = [{json.dumps(settings)!r}]; import zygote; zygote.main()")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-S", "-s", "-P", "-c", boot],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=_worker_env(), cwd="/",
-            start_new_session=True, close_fds=True)
-        self.failure: Exception | None = None
         try:
-            self.isolation = str(self._receive().get("isolation", "unknown"))
+            self.proc = subprocess.Popen(
+                [sys.executable, "-S", "-s", "-P", "-c", boot], stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, env=_worker_env(), cwd="/", start_new_session=True,
+                pass_fds=(theirs.fileno(),))
+        finally:
+            theirs.close()
+        self.sock = ours
+        self.defined: set[str] = set()
+        self.next_id = 0
+        self.sent: dict[int, tuple[Program, cf.Future, int]] = {}
+        """Programs with the worker, by request id: (program, future, attempts so far)."""
+        self.failed = False
+        """Set after any failure: the worker takes no more programs and is restarted once idle."""
+        try:
+            hello = self.receive(timeout=60)
+            if hello is None or "isolation" not in hello:
+                raise RuntimeError(f"execution worker did not start: {hello}")
+            self.isolation = str(hello["isolation"])
         except BaseException:
-            self.close()  # a worker that never said hello must not outlive us, nor its cgroup
+            self.close()  # a worker that never said hello must not outlive us, nor its cgroups
             raise
 
-    def send(self, program: Program) -> None:
-        """Queue a program with the worker; a failure to write is raised by the next receive."""
-        if self.failure is not None:
-            return
-        data = json.dumps({"code": program.code, "tests": program.tests, "limit": program.timeout_s,
-                           "language": program.language}).encode()
+    def send(self, program: Program, future: cf.Future, attempts: int) -> bool:
+        """Hand a program to the worker: its text as a sealed memory file, the rest as JSON (a
+        task's prompt and tests go once per worker, in a ``define`` message). False if the
+        worker could not take it (it is then marked failed)."""
+        ident = self.next_id
+        self.next_id += 1
+        in_process = not program.split
+        body = program.code + "\n" + program.tests if program.language == "javascript" else program.code
+        code = body.encode("utf-8", "surrogateescape")
+        tail = program.tests.encode() if in_process and program.language != "javascript" else b""
+        request = {"id": ident, "language": program.language, "limit": program.timeout_s,
+                   "mode": "in_process" if in_process else "split"}
+        memfd = os.memfd_create("evalkit-program", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
         try:
-            self.proc.stdin.write(struct.pack(">I", len(data)) + data)
-            self.proc.stdin.flush()
-        except (OSError, ValueError) as exc:  # ValueError: the pipe was closed by close()
-            self.failure = exc
+            if not in_process:
+                request["task"] = self._define(program)
+            os.write(memfd, b"%d\n" % len(code) + code + tail)
+            fcntl.fcntl(memfd, fcntl.F_ADD_SEALS, _SEAL)
+            socket.send_fds(self.sock, [json.dumps(request).encode()], [memfd])
+            self.sent[ident] = (program, future, attempts)
+        except OSError:
+            self.failed = True
+            return False
+        finally:
+            os.close(memfd)
+        return True
 
-    def receive(self) -> dict:
-        """The verdict of the oldest program sent (raises if the worker died)."""
-        if self.failure is not None:
-            raise self.failure
-        return self._receive()
+    def _define(self, program: Program) -> str:
+        """The worker's key for the program's task, sending the task first if it is new there."""
+        key = hashlib.blake2b(f"{program.entry_point}\0{program.helpers}\0{program.tests}".encode(),
+                              digest_size=12).hexdigest()
+        if key not in self.defined:
+            self.sock.send(json.dumps({"define": key, "entry_point": program.entry_point,
+                                       "helpers": program.helpers, "tests": program.tests}).encode())
+            self.defined.add(key)
+        return key
 
-    def _receive(self) -> dict:
-        head = self.proc.stdout.read(4)
-        if len(head) < 4:
-            raise RuntimeError(f"execution worker exited (code {self.proc.poll()})")
-        return json.loads(self.proc.stdout.read(struct.unpack(">I", head)[0]))
+    def receive(self, timeout: float | None) -> dict | None:
+        """The next message from the worker, None if none came within timeout; raises
+        ConnectionError if the worker is gone."""
+        if timeout is not None and not select.select([self.sock], [], [], timeout)[0]:
+            return None
+        data = self.sock.recv(1 << 20)
+        if not data:
+            raise ConnectionError(f"execution worker exited (code {self.proc.poll()})")
+        return json.loads(data)
 
     def close(self) -> None:
-        for stream in (self.proc.stdin, self.proc.stdout):
-            try:
-                stream.close()
-            except OSError:
-                pass
+        self.sock.close()
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
+            os.killpg(self.proc.pid, 9)
             self.proc.wait()
         if self.cgroup is not None:
             _remove_cgroup(self.cgroup)
@@ -151,21 +204,46 @@ def _library_path() -> list[str]:
     return [p for p in sys.path if p and os.path.isdir(p)]
 
 
+def _visible_paths(library: list[str]) -> list[str]:
+    """What a program's minimal root holds, read-only: the system's programs and libraries,
+    /etc, the interpreter wherever it lives, and the library path without the repository (a
+    folder holding the evalkit package) or anything below a path already kept."""
+    wanted = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"]
+    wanted += [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]
+    wanted += [p for p in library if not os.path.isdir(os.path.join(p, "evalkit"))]
+    node = shutil.which("node")
+    if node:
+        wanted.append(os.path.dirname(os.path.dirname(os.path.realpath(node))))
+    kept: list[str] = []
+    for path in sorted({os.path.abspath(p) for p in wanted if os.path.lexists(p)}, key=len):
+        if not any(path == k or path.startswith(k.rstrip("/") + "/") for k in kept):
+            kept.append(path)
+    return kept
+
+
+@functools.cache
+def _seccomp_filter() -> tuple[str | None, str | None]:
+    """(the seccomp filter's BPF as hex, None) or (None, why it is unavailable); built once."""
+    bpf, why = isolation.build_seccomp_filter()
+    return (bpf.hex() if bpf else None), why
+
+
 def _worker_env() -> dict[str, str]:
     # Nothing of the harness's environment (API keys, tokens) reaches a worker.
     # PYTHONHASHSEED=0: set iteration order, and so verdicts, do not change between runs.
     return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/", "PYTHONHASHSEED": "0"}
 
 
-def _make_cgroup(index: int, max_processes: int) -> Path | None:
-    """A pids cgroup for one worker (root only): root ignores RLIMIT_NPROC."""
+def _make_cgroup(index: int, cfg: ExecutorConfig) -> Path | None:
+    """A pids cgroup for one worker (root only: root ignores RLIMIT_NPROC), bounding the
+    worker's processes, its test processes and every slot's programs together."""
     if os.geteuid() != 0 or not (_PIDS_ROOT / "cgroup.procs").exists():
         return None
-    path = _PIDS_ROOT / "evalkit" / f"{os.getpid()}-{index}"
+    path = _PIDS_ROOT / "evalkit" / f"{os.getpid()}-{index}-{os.urandom(3).hex()}"
     try:
         path.mkdir(parents=True, exist_ok=True)
-        # +2: the worker's outer process and the worker itself live in it too.
-        (path / "pids.max").write_text(str(max_processes + 2))
+        # the outer process, the worker, the spawner, a test process and the programs of each slot
+        (path / "pids.max").write_text(str(cfg.max_in_flight * (cfg.max_processes + 1) + 3))
     except OSError:
         return None
     return path
@@ -178,34 +256,53 @@ def _remove_cgroup(path: Path) -> None:
         pass  # still populated if a worker was killed mid-program; harmless and empty soon
 
 
+def slot_uid_base(index: int, max_in_flight: int) -> int:
+    """First uid of worker `index`'s slots: distinct per worker, and per evalkit process as far
+    as possible (RLIMIT_NPROC counts a uid's processes machine-wide)."""
+    return SLOT_UID_BASE + (os.getpid() % 4000) * 1024 + index * max_in_flight
+
+
 class LocalExecutor:
     """Runs Programs in isolated worker processes (see module docstring).
 
-    ``isolation`` names the tier that held, e.g. ``netns+pidns+ro-fs+no-caps+pids-cgroup+rlimits``
-    as root on Linux, ``rlimits`` elsewhere.
+    ``isolation`` names the layers that held, e.g.
+    ``netns+pidns+ipcns+ro-fs+pids-cgroup+uid+minimal-fs+tmpfs+seccomp+rlimits`` as root on
+    Linux, ``seccomp+rlimits`` or ``rlimits`` elsewhere. ``in_process_tasks`` holds the tasks
+    whose tests the canary found cannot be split from the program: they run in one process,
+    their verdicts unverified.
     """
 
     def __init__(self, cfg: ExecutorConfig) -> None:
         self.cfg = cfg
+        self.in_process_tasks: set[str] = set()
         n = cfg.workers or os.cpu_count() or 1
-        settings = {"memory_mb": cfg.memory_mb, "max_processes": cfg.max_processes,
-                    "max_file_mb": cfg.max_file_mb, "max_open_files": cfg.max_open_files,
-                    "max_output_bytes": cfg.max_output_bytes, "wall_factor": cfg.wall_factor,
-                    "network": cfg.network, "scratch_mb": max(64, 4 * cfg.max_file_mb),
-                    "preload": _PRELOAD, "sys_path": _library_path(),
-                    "node": shutil.which("node")}  # None: JavaScript programs are infra_error
-        self._settings = settings
+        library = _library_path()
+        bpf, seccomp_missing = _seccomp_filter()
+        self._settings = {
+            "memory_mb": cfg.memory_mb, "max_processes": cfg.max_processes, "max_file_mb": cfg.max_file_mb,
+            "max_open_files": cfg.max_open_files, "max_output_bytes": cfg.max_output_bytes,
+            "wall_factor": cfg.wall_factor, "network": cfg.network,
+            "scratch_mb": max(64, 4 * cfg.max_file_mb),
+            "preload": _PRELOAD, "judge_preload": _JUDGE_PRELOAD, "sys_path": library,
+            "keep": _visible_paths(library), "max_in_flight": cfg.max_in_flight, "seccomp_bpf": bpf,
+            "node": shutil.which("node")}  # None: JavaScript programs are infra_error
         self._queue: queue.Queue = queue.Queue()
+        self._restart_error: BaseException | None = None
         self._shared = SharedVerdicts()
         self._workers: list[_Worker] = []
+        self._threads: list[threading.Thread] = []
+        self._start(n)
+        self.isolation = self._workers[0].isolation
+        _warn_if_weaker(self.isolation, seccomp_missing)
+
+    def _start(self, n: int) -> None:
         try:
             for i in range(n):
-                self._workers.append(_Worker(i, cfg, settings))
+                self._workers.append(_Worker(i, self.cfg, self._settings))
         except BaseException:
             for worker in self._workers:
                 worker.close()
             raise
-        self.isolation = self._workers[0].isolation
         self._threads = [threading.Thread(target=self._serve, args=(i,), daemon=True,
                                           name=f"evalkit-exec-{i}") for i in range(n)]
         for thread in self._threads:
@@ -213,61 +310,114 @@ class LocalExecutor:
 
     def submit(self, program: Program) -> cf.Future:
         """Queue a program; the Future resolves to its Verdict."""
+        if program.split and program.task_id in self.in_process_tasks:
+            program = dataclasses.replace(program, split=False)
         if not self.cfg.share_identical:
             return self._enqueue(program)
         return self._shared.get_or_start(program, self._enqueue)
 
     def _enqueue(self, program: Program) -> cf.Future:
         future: cf.Future = cf.Future()
-        self._queue.put((program, future))
+        self._queue.put((program, future, 0))
         return future
 
     def run(self, programs: Iterable[Program]) -> Iterator[tuple[str, Verdict]]:
-        """Execute programs, yielding (key, Verdict) as each finishes; at most a few per
-        worker are in flight, so memory stays bounded for any number of programs."""
-        return stream_verdicts(self.submit, programs, window=4 * len(self._workers))
+        """Execute programs, yielding (key, Verdict) as each finishes; a bounded number are in
+        flight, so memory stays bounded for any number of programs."""
+        window = (self.cfg.max_in_flight + AHEAD) * len(self._workers) * 2
+        return stream_verdicts(self.submit, programs, window=window)
+
+    def recycle(self) -> None:
+        """Replace every worker by a fresh one (after the canary: the workers that ran the
+        reference solutions are discarded). Call with nothing in flight."""
+        n = len(self._workers)
+        self._stop()
+        self._workers = []
+        self._start(n)
 
     def _serve(self, index: int) -> None:
-        """Feed worker `index` from the shared queue, keeping PIPELINE programs with it."""
-        sent: deque[tuple[Program, cf.Future]] = deque()
+        """Feed worker `index` from the shared queue and resolve its verdicts; restart it after
+        any failure (its programs in flight go back to the queue)."""
+        window = self.cfg.max_in_flight + AHEAD
         stopping = False
-        while sent or not stopping:
-            while not stopping and len(sent) < PIPELINE:
+        while True:
+            worker = self._workers[index]
+            while not stopping and not worker.failed and len(worker.sent) < window:
                 try:
-                    item = self._queue.get(block=not sent)
+                    item = self._queue.get(block=not worker.sent)
                 except queue.Empty:
                     break
                 if item is None:
                     stopping = True
-                elif item[1].set_running_or_notify_cancel():
-                    sent.append(item)
-                    self._workers[index].send(item[0])
-            if sent:
-                _, future = sent.popleft()
-                future.set_result(self._receive(index, sent))
-
-    def _receive(self, index: int, queued: deque[tuple[Program, cf.Future]]) -> Verdict:
-        """The verdict of the oldest program sent to worker `index`. If the worker died (it never
-        runs programs itself, so this is our failure), that program's is an infra_error, and the
-        programs queued behind it go to a restarted worker."""
-        try:
-            raw = self._workers[index].receive()
-        except (OSError, RuntimeError, ValueError) as exc:
-            self._workers[index].close()
+                elif (item[2] or item[1].set_running_or_notify_cancel()) and not worker.send(*item):
+                    self._retry_or_fail(*item, RuntimeError("the execution worker did not take it"))
+            if not worker.sent:
+                if stopping:
+                    return
+                if worker.failed and not self._restart(index):
+                    stopping = self._fail_one_queued(index)
+                continue
             try:
-                self._workers[index] = _Worker(index, self.cfg, self._settings)
-            except (OSError, RuntimeError, ValueError) as restart:
-                # Keep serving (the queued programs retry the restart): an exception here would end
-                # this thread and leave every Future it owns unresolved, so run() would hang.
-                return Verdict(Status.INFRA_ERROR,
-                               f"execution worker failed: {exc}; restart failed: {restart}")
-            for program, _ in queued:
-                self._workers[index].send(program)
-            return Verdict(Status.INFRA_ERROR, f"execution worker failed: {exc}")
-        return Verdict(Status(raw["status"]), raw["detail"], float(raw["cpu"]))
+                # while there is room, look at the queue again every 5 ms
+                room = len(worker.sent) < window and not stopping
+                message = worker.receive(timeout=0.005 if room else None)
+            except (OSError, ConnectionError, ValueError) as exc:
+                self._worker_failed(index, exc)
+                continue
+            if message is not None and "crashed" in message:
+                self._worker_failed(index, RuntimeError(message["crashed"].strip().splitlines()[-1]))
+                sys.stderr.write(f"evalkit: execution worker failed:\n{message['crashed']}\n")
+            elif message is not None:
+                self._resolve(worker, message)
 
-    def close(self) -> None:
-        """Stop the workers (their namespaces die with them) and remove their cgroups."""
+    def _resolve(self, worker: _Worker, message: dict) -> None:
+        program, future, attempts = worker.sent.pop(message["id"])
+        verdict = Verdict(Status(message["status"]), message["detail"], float(message["cpu"]),
+                          verified=bool(message["verified"]))
+        if verdict.status is Status.INFRA_ERROR:
+            worker.failed = True  # restarted once its other programs are done
+            if attempts < self.cfg.infra_retries:
+                self._queue.put((program, future, attempts + 1))
+                return
+        future.set_result(verdict)
+
+    def _worker_failed(self, index: int, exc: BaseException) -> None:
+        """The worker died (never the program's fault): its programs go back to the queue, or
+        end as infra_error once their retries are spent; a fresh worker takes its place."""
+        worker = self._workers[index]
+        for program, future, attempts in worker.sent.values():
+            self._retry_or_fail(program, future, attempts, exc)
+        worker.sent.clear()
+        worker.failed = True
+
+    def _retry_or_fail(self, program: Program, future: cf.Future, attempts: int, exc: BaseException) -> None:
+        if attempts < self.cfg.infra_retries:
+            self._queue.put((program, future, attempts + 1))
+        else:
+            future.set_result(Verdict(Status.INFRA_ERROR, f"execution worker failed: {exc}"))
+
+    def _restart(self, index: int) -> bool:
+        """A fresh worker in place of worker `index`; False if it could not start."""
+        self._workers[index].close()
+        try:
+            self._workers[index] = _Worker(index, self.cfg, self._settings)
+        except (OSError, RuntimeError, ValueError, ConnectionError) as exc:
+            self._restart_error = exc
+            return False
+        return True
+
+    def _fail_one_queued(self, index: int) -> bool:
+        """With no worker to run it, the next queued program is an infra_error (so run() never
+        hangs); True when the queue said stop instead."""
+        item = self._queue.get()
+        if item is None:
+            return True
+        if item[2] or item[1].set_running_or_notify_cancel():
+            item[1].set_result(Verdict(Status.INFRA_ERROR,
+                                       f"execution worker restart failed: {self._restart_error}"))
+        return False
+
+    def _stop(self) -> None:
         for _ in self._threads:
             self._queue.put(None)
         for thread in self._threads:
@@ -275,8 +425,30 @@ class LocalExecutor:
         for worker in self._workers:
             worker.close()
 
+    def close(self) -> None:
+        """Stop the workers (their namespaces die with them) and remove their cgroups."""
+        self._stop()
+
     def __enter__(self) -> LocalExecutor:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+_FULL_TIER = ("netns", "pidns", "ipcns", "uid", "minimal-fs", "tmpfs", "seccomp", "pids-cgroup")
+
+
+def _warn_if_weaker(isolation_tier: str, seccomp_missing: str | None) -> None:
+    """Say on stderr, once per process, which layers did not hold (results.json records the tier)."""
+    held = set(isolation_tier.split("+"))
+    expected = _FULL_TIER if os.geteuid() == 0 else ("seccomp",)
+    missing = [layer for layer in expected if layer not in held]
+    if missing and not _warned:
+        _warned.append(True)
+        why = f" ({seccomp_missing})" if seccomp_missing and "seccomp" in missing else ""
+        print(f"evalkit: sandbox layers missing: {', '.join(missing)}{why}; isolation={isolation_tier}",
+              file=sys.stderr)
+
+
+_warned: list[bool] = []

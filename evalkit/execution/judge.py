@@ -1,0 +1,272 @@
+"""The test process: runs a task's tests against the candidate served by the program's process.
+
+Forked from the worker (which never runs generated code) for each program on the split
+path. It executes the task's prompt (its helpers, e.g. HumanEval/38's ``encode_cyclic``) and
+then its tests, with clean builtins, in a fresh namespace where the entry point is a
+``Candidate``: calling it sends the arguments over the channel and returns the plain value
+the program's process sent back, decoded here (plain.py). Every reply must carry the
+program process's own pid in its kernel credentials (SO_PASSCRED), so a forked copy cannot
+answer for it. The verdict goes back to the worker on a socket the program never holds: one JSON object
+``{"status", "type", "message", "cpu"}``, ``status`` one of passed, failed, error,
+syntax_error, timeout (the tests' CPU time ran out), gone (the program's process went away:
+the worker classifies from how it ended) or infra_error (our side failed).
+
+Test processes are trusted and long-lived: the worker keeps one per program slot and reuses
+it, since forking one per program would double the cost of every sample. Each job starts
+from a fresh namespace and a reseeded ``random``; the tests are the dataset's own code.
+"""
+
+from __future__ import annotations
+
+import builtins
+import functools
+import json
+import os
+import resource
+import signal
+import socket
+import struct
+import sys
+import time
+import types
+
+import isolation  # sibling modules: the worker puts this folder on sys.path
+import plain
+
+_CREDENTIALS = struct.Struct("3i")  # struct ucred: pid, uid, gid
+_ANCILLARY = socket.CMSG_SPACE(_CREDENTIALS.size)
+RECEIVE_CHUNK = 1 << 16
+
+
+class Gone(BaseException):
+    """The program's process ended, hung up, or sent something that is not a reply.
+
+    A BaseException, as LoadFailed: a test's ``except Exception`` must not swallow it."""
+
+
+class LoadFailed(BaseException):
+    """The program did not load (syntax error, exception at import, no entry point)."""
+
+    def __init__(self, kind: str, name: str, message: str) -> None:
+        super().__init__(kind, name, message)
+        self.kind, self.name, self.message = kind, name, message
+
+
+_RELAYED: dict[str, type] = {}
+
+
+def relayed(name: str, message: str) -> BaseException:
+    """The candidate's exception, re-created here: a built-in exception class of that name
+    (so tests that expect ValueError see one), otherwise an Exception subclass named alike."""
+    name = str(name)[:100]
+    cls = getattr(builtins, name, None)
+    if not (isinstance(cls, type) and issubclass(cls, Exception)):
+        cls = _RELAYED.get(name)
+        if cls is None:
+            cls = _RELAYED[name] = type(name if name.isidentifier() else "CandidateError", (Exception,), {})
+    try:
+        return cls(str(message))
+    except Exception:  # noqa: BLE001 - a built-in whose constructor wants other arguments
+        return RuntimeError(f"{name}: {message}")
+
+
+class Channel:
+    """The test side of the socket to the program's process (frames of plain.py)."""
+
+    def __init__(self, fd: int, program_pid: int) -> None:
+        self.sock = socket.socket(fileno=fd)
+        self.pid = program_pid
+        self.buffer = b""
+        self.broken = ""
+        """Why the channel failed, once it has: every later call fails the same way."""
+
+    def send(self, payload: bytes) -> None:
+        try:
+            self.sock.sendall(plain.frame(payload))
+        except OSError as exc:
+            raise Gone(f"the program's process hung up ({exc.strerror})") from None
+
+    def receive(self) -> object:
+        try:
+            size = plain.frame_size(self._read(4))
+        except ValueError as exc:
+            self.broken = f"a message that is not one ({exc})"
+            raise Gone(self.broken) from None
+        try:
+            return plain.decode(self._read(size))
+        except (ValueError, RecursionError, MemoryError) as exc:
+            raise Gone(f"a reply that is not plain data ({type(exc).__name__})") from None
+
+    def _read(self, n: int) -> bytes:
+        if self.broken:
+            raise Gone(self.broken)
+        while len(self.buffer) < n:
+            try:
+                wanted = max(RECEIVE_CHUNK, n - len(self.buffer))
+                data, ancillary, _, _ = self.sock.recvmsg(wanted, _ANCILLARY)
+            except OSError as exc:
+                raise Gone(f"the program's process hung up ({exc.strerror})") from None
+            if not data:
+                self.broken = "the program's process ended"
+                raise Gone(self.broken)
+            senders = [_CREDENTIALS.unpack(raw[:_CREDENTIALS.size])[0] for level, kind, raw in ancillary
+                       if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS]
+            if senders != [self.pid]:
+                self.broken = f"a reply from another process (pid {senders}) than the program's"
+                raise Gone(self.broken)
+            self.buffer += data
+        out, self.buffer = self.buffer[:n], self.buffer[n:]
+        return out
+
+
+class Candidate:
+    """The entry point as the tests see it: a function of plain data, run in the program's process."""
+
+    def __init__(self, channel: Channel, name: str) -> None:
+        self._channel = channel
+        self.__name__ = self.__qualname__ = name
+        self._loaded = False
+
+    def ensure_loaded(self) -> None:
+        """Wait for the program's load report; raise LoadFailed unless it is ready."""
+        if self._loaded:
+            return
+        report = self._channel.receive()
+        if type(report) is not list or not report or report[0] != "ready":
+            kind, name, message = (list(report) + ["", "", ""])[:3] if type(report) is list else ("", "", "")
+            if kind not in ("syntax_error", "error"):
+                raise Gone("a load report that is not one")
+            raise LoadFailed(kind, str(name), str(message))
+        self._loaded = True
+
+    def __call__(self, *args, **kwargs):
+        self.ensure_loaded()
+        try:
+            request = plain.encode([list(args), kwargs])
+        except (plain.NotPlainData, RecursionError) as exc:
+            raise TypeError(f"the tests called {self.__name__} with {exc}, which is not plain data") from None
+        self._channel.send(request)
+        reply = self._channel.receive()
+        kind = reply[0] if type(reply) is list and reply else None
+        if kind == "return" and len(reply) == 2:
+            return reply[1]
+        if kind == "raise" and len(reply) == 3:
+            raise relayed(reply[1], reply[2])
+        if kind == "unplain" and len(reply) == 2:
+            raise TypeError(f"{self.__name__} returned {str(reply[1])[:100]}, not plain data "
+                            "(numbers, strings, bytes, lists, tuples, dicts, sets, None, bools)")
+        raise Gone("a reply that is not one")
+
+
+class OutOfTime(BaseException):
+    """The tests used up their CPU time on this program's answers (SIGPROF)."""
+
+
+def _out_of_time(signum, frame) -> None:
+    raise OutOfTime
+
+
+def serve(control: socket.socket, memory_mb: int) -> None:
+    """A test process's life: run one job at a time until the worker hangs up.
+
+    A job is JSON ``{"pid", "task", "limit"}`` (with ``define``: the task's ``entry_point``,
+    ``helpers`` and ``tests``, the first time) and the channel's test end as SCM_RIGHTS;
+    the reply is the verdict with ``cpu``, the seconds this job used.
+    Each job gets a fresh namespace, ``random`` reseeded as in a fresh process, and a CPU
+    timer of its own (the worker's wall-clock backstop ends a job stuck in C code).
+    """
+    resource.setrlimit(resource.RLIMIT_AS, (memory_mb << 20, resource.getrlimit(resource.RLIMIT_AS)[1]))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    signal.signal(signal.SIGPROF, _out_of_time)
+    tasks: dict[str, dict] = {}
+    while True:
+        message, fds, _, _ = socket.recv_fds(control, 1 << 20, 1)
+        if not message:
+            return
+        job = json.loads(message)
+        if "define" in job:
+            tasks[job["task"]] = job["define"]
+        job.update(tasks[job["task"]])
+        start = time.process_time()
+        try:
+            verdict = _run_job(job, fds[0])
+        except BaseException as exc:  # noqa: BLE001 - our side failed: reported as such
+            verdict = {"status": "infra_error", "type": type(exc).__name__, "message": str(exc)[:500]}
+        verdict["cpu"] = time.process_time() - start
+        control.send(json.dumps(verdict).encode())
+
+
+def _run_job(job: dict, channel_fd: int) -> dict:
+    channel = Channel(channel_fd, job["pid"])
+    try:
+        if "random" in sys.modules:
+            sys.modules["random"].seed(0)  # the tests' random numbers repeat, as in a fresh process
+        signal.setitimer(signal.ITIMER_PROF, float(job["limit"]))
+        try:
+            return _run_tests(job, channel)
+        finally:
+            signal.setitimer(signal.ITIMER_PROF, 0)
+    except OutOfTime:
+        return {"status": "timeout", "type": "", "message": ""}
+    finally:
+        channel.sock.close()
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled(source: str, name: str) -> types.CodeType:
+    """A task's prompt or tests compiled once for all its samples (trusted text from the dataset)."""
+    return compile(source, name, "exec", dont_inherit=True)
+
+
+def _run_tests(job: dict, channel: Channel) -> dict:
+    candidate = Candidate(channel, job["entry_point"])
+    module = types.ModuleType("__main__")
+    module.__dict__["__builtins__"] = builtins
+    try:
+        helpers = _compiled(job["helpers"], "prompt.py")
+        tests = _compiled(job["tests"], "tests.py")
+        exec(helpers, module.__dict__)  # noqa: S102 - the task's own prompt (trusted)
+    except OutOfTime:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - the dataset's fault, never the program's
+        message = f"the task's prompt: {exc}"[:500]
+        return {"status": "infra_error", "type": type(exc).__name__, "message": message}
+    module.__dict__[job["entry_point"]] = candidate
+    try:
+        exec(tests, module.__dict__)  # noqa: S102 - the task's own tests (trusted)
+        candidate.ensure_loaded()  # tests that never call the candidate still need it to load
+        if channel.broken:  # a test swallowed the failure with a bare except
+            raise Gone(channel.broken)
+    except OutOfTime:
+        raise
+    except Gone as exc:
+        return {"status": "gone", "type": "", "message": str(exc)}
+    except LoadFailed as exc:
+        return {"status": exc.kind, "type": exc.name, "message": exc.message}
+    except AssertionError as exc:
+        return {"status": "failed", "type": "AssertionError", "message": _text(exc)}
+    except BaseException as exc:  # noqa: BLE001 - an exception in the tests is the program's error
+        return {"status": "error", "type": type(exc).__name__, "message": _text(exc)}
+    return {"status": "passed", "type": "", "message": ""}
+
+
+def _text(exc: BaseException) -> str:
+    try:
+        return str(exc)[:2000]
+    except Exception:  # noqa: BLE001 - a relayed message is plain text; this is belt and braces
+        return "<unprintable>"
+
+
+def start(memory_mb: int) -> tuple[int, socket.socket]:
+    """Fork a test process; returns (its pid, the worker's end of the socket to it)."""
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+    pid = isolation.fork_without_hooks()
+    if pid == 0:
+        try:
+            null = os.open(os.devnull, os.O_RDWR)
+            isolation.arrange_fds({0: null, 1: null, 2: null, 3: theirs.fileno()})
+            serve(socket.socket(fileno=3), memory_mb)
+        finally:
+            os._exit(0)
+    theirs.close()
+    return pid, ours

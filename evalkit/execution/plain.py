@@ -1,0 +1,149 @@
+"""Plain data between the test process and the program process: JSON with tags, nothing else.
+
+The candidate function's arguments and results cross the channel as plain values only:
+None, bools, ints, floats, complex, strings, bytes, lists, tuples, dicts, sets and frozensets.
+JSON carries None, bools, numbers, strings and lists; every JSON object on the wire is one
+tag: ``{"t": [..]}`` a tuple, ``{"d": [[k, v], ..]}`` a dict, ``{"s": [..]}`` a set,
+``{"f": [..]}`` a frozenset, ``{"b": "hex"}`` bytes, ``{"c": [re, im]}`` a complex, and the
+standard library's plain records: ``{"date": iso}``, ``{"datetime": iso}`` (naive, or with a
+fixed UTC offset), ``{"time": iso}``, ``{"timedelta": [days, seconds, microseconds]}``,
+``{"decimal": str}``. So a
+decoded value is built by ``json`` and these few constructors, never by pickle or marshal,
+and the trusted side compares values it built itself (an object whose ``__eq__`` is always
+True cannot cross). Size is bounded by the framing (``MAX_MESSAGE``), depth by ``json``'s own
+recursion guard and ``MAX_DEPTH``.
+
+Imported by the worker scripts as a top-level module: it imports nothing from evalkit.
+"""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import json
+import struct
+
+MAX_MESSAGE = 16 << 20
+"""Largest message either side accepts (16 MiB): a reply beyond it is the program's error."""
+MAX_DEPTH = 200
+"""Deepest value encoded; JSON's decoder stops deeper input with RecursionError."""
+_HEADER = struct.Struct(">I")
+_SCALARS = (type(None), bool, int, float, str)
+
+
+class NotPlainData(TypeError):
+    """A value that cannot cross the channel (names its type)."""
+
+
+def encode(value: object) -> bytes:
+    """The value as tagged JSON bytes; raises NotPlainData for anything else."""
+    return json.dumps(_tagged(value, 0), separators=(",", ":")).encode()
+
+
+def _tagged(value: object, depth: int) -> object:  # noqa: PLR0911 - one branch per plain type
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if depth > MAX_DEPTH:
+        raise NotPlainData("a value nested deeper than 200 levels")
+    depth += 1
+    if kind is list:
+        return [_tagged(item, depth) for item in value]
+    if kind is tuple:
+        return {"t": [_tagged(item, depth) for item in value]}
+    if kind is dict:
+        return {"d": [[_tagged(k, depth), _tagged(v, depth)] for k, v in value.items()]}
+    if kind is set or kind is frozenset:
+        return {"s" if kind is set else "f": [_tagged(item, depth) for item in value]}
+    if kind is bytes or kind is bytearray:
+        return {"b": bytes(value).hex()}
+    if kind is complex:
+        return {"c": [value.real, value.imag]}
+    if kind in _RECORDS:
+        return _record(value)
+    return _tagged(_coerced(value), depth)
+
+
+def _record(value: object) -> dict:
+    if type(value) is datetime.timedelta:
+        return {"timedelta": [value.days, value.seconds, value.microseconds]}
+    if type(value) is decimal.Decimal:
+        return {"decimal": str(value)}
+    if type(value) in (datetime.datetime, datetime.time) and value.tzinfo is not None and not isinstance(
+            value.tzinfo, datetime.timezone):
+        raise NotPlainData(f"a {type(value).__name__} with a {type(value.tzinfo).__name__} time zone")
+    return {type(value).__name__: value.isoformat()}
+
+
+_RECORDS = (datetime.date, datetime.datetime, datetime.time, datetime.timedelta, decimal.Decimal)
+
+
+def _coerced(value: object) -> object:
+    """Subclasses of plain types as their base value, numbers (numpy's too) as int or float."""
+    for base in (bool, int, float, str, bytes, complex, list, tuple, dict, frozenset, set):
+        if isinstance(value, base):
+            return base(value)
+    if hasattr(value, "__index__"):
+        return int(value.__index__())
+    if hasattr(value, "tolist"):  # numpy arrays and scalars
+        return value.tolist()
+    if hasattr(value, "__float__") and hasattr(value, "__round__"):  # decimal, fractions, numpy floats
+        return float(value)
+    raise NotPlainData(f"a {type(value).__name__}")
+
+
+def decode(data: bytes) -> object:
+    """A value from tagged JSON bytes; raises ValueError (or RecursionError) on anything else."""
+    return json.loads(data, object_hook=_untag)
+
+
+def _untag(obj: dict) -> object:  # noqa: PLR0911 - one branch per tag
+    if len(obj) != 1:
+        raise ValueError("a JSON object that is not one tag")
+    (tag, payload), = obj.items()
+    if tag == "t" and type(payload) is list:
+        return tuple(payload)
+    if tag == "d" and type(payload) is list:
+        if not all(type(pair) is list and len(pair) == 2 for pair in payload):
+            raise ValueError("a dict tag whose items are not pairs")
+        return {_hashable(k): v for k, v in payload}
+    if tag == "s" and type(payload) is list:
+        return {_hashable(item) for item in payload}
+    if tag == "f" and type(payload) is list:
+        return frozenset(_hashable(item) for item in payload)
+    if tag == "b" and type(payload) is str:
+        return bytes.fromhex(payload)
+    if tag == "c" and type(payload) is list and len(payload) == 2 and all(
+            type(part) in (int, float) for part in payload):
+        return complex(*payload)
+    if tag in _FROM_ISO and type(payload) is str:
+        return _FROM_ISO[tag](payload)
+    if tag == "timedelta" and type(payload) is list and len(payload) == 3 and all(
+            type(part) is int for part in payload):
+        return datetime.timedelta(*payload)
+    if tag == "decimal" and type(payload) is str:
+        return decimal.Decimal(payload)
+    raise ValueError(f"unknown tag {tag[:20]!r}")
+
+
+_FROM_ISO = {"date": datetime.date.fromisoformat, "datetime": datetime.datetime.fromisoformat,
+             "time": datetime.time.fromisoformat}
+
+
+def _hashable(value: object) -> object:
+    if type(value) in (list, dict, set):
+        raise ValueError("an unhashable key")
+    return value
+
+
+def frame(payload: bytes) -> bytes:
+    """Length-prefixed payload, as ``read_frame`` reads it."""
+    return _HEADER.pack(len(payload)) + payload
+
+
+def frame_size(header: bytes) -> int:
+    """The payload size a 4-byte header announces; ValueError above MAX_MESSAGE."""
+    (size,) = _HEADER.unpack(header)
+    if size > MAX_MESSAGE:
+        raise ValueError(f"a message of {size} bytes (the limit is {MAX_MESSAGE})")
+    return size

@@ -1,0 +1,288 @@
+"""What runs in the program's process, forked from the spawner: set-up, then the program.
+
+Set-up (``prepare``) makes the process the program's sandbox: its own session, mount and
+IPC namespaces with fresh tmpfs ``/tmp`` and ``/dev/shm``, the slot's
+unprivileged uid, rlimits, the seccomp filter. It reports failure on the set-up pipe and
+closes it before the first line of the program runs, so nothing the program writes is ever
+read as evalkit's failure.
+
+Then, on the split path (``serve``), the program is compiled and executed as a module and
+its entry point is served to the test process over the channel (fd ``CHANNEL_FD``): one
+request ``[args, kwargs]`` in, one reply out, plain data only (plain.py). The first message
+says whether the program loaded. On the in-process path (``run_in_process``: tasks whose
+tests cannot be split, and JavaScript under node) code and tests run here and a
+per-program token on the result pipe says the tests returned; those verdicts are unverified.
+"""
+
+from __future__ import annotations
+
+import _signal
+import builtins
+import os
+import resource
+import sys
+import types
+
+import isolation  # sibling modules: the worker puts this folder on sys.path
+import plain
+
+CHANNEL_FD = 3
+"""The program's end of the channel to the test process (split path)."""
+RESULT_FD = 3
+"""The in-process path's result pipe (no channel there)."""
+TOKEN_FD = 4
+SETUP_FD = 5
+"""The set-up pipe: 'ok', or what failed, then closed before the program runs."""
+EXIT_INFRA = 111
+EXIT_LOST = 112
+READ_CHUNK = 1 << 16
+
+# Bound at import: a program may replace builtins and os functions before we report on it.
+_TYPE, _STR, _WRITE, _READ, _EXIT = type, str, os.write, os.read, os._exit
+
+
+def child(plan: dict, fds: dict) -> None:
+    """Runs in the forked child; never returns, whatever the program does.
+
+    ``plan``: the spawner's settings for this program (limits, uid, mounts, mode);
+    ``fds``: descriptors by role (``code``, ``out``, ``setup``, ``channel`` or ``result``).
+    """
+    try:
+        code, tests = prepare(plan, fds)
+    except BaseException as exc:  # our side failed: never blame the program
+        try:
+            _WRITE(fds["setup"], ("%s: %s" % _describe(exc)).encode("utf-8", "replace")[:2000])
+        finally:
+            _EXIT(EXIT_INFRA)
+    try:
+        if plan["language"] == "javascript":
+            exec_node(plan, f"{code}\n{tests}")
+        elif plan["mode"] == "split":
+            serve(code, plan["entry_point"])
+        else:
+            run_in_process(code, tests, plan["token"])
+    finally:
+        _EXIT(EXIT_LOST)
+
+
+def prepare(plan: dict, fds: dict) -> tuple[str, str]:
+    """Set the process up as the program's sandbox; returns the program's text and, on the
+    in-process path, the tests' (the memory file holds both: see ``split_text``).
+
+    Each step is a plain call: the child writes few pages, since each page it writes costs a
+    copy-on-write fault. Everything the program could use to reach evalkit is closed here.
+    """
+    os.setsid()
+    code, tests = split_text(_read_all(fds["code"]))
+    # The spawner numbered every descriptor the child gets 100 or above: plain dup2s place them.
+    os.dup2(fds["null"], 0)
+    os.dup2(fds["out"], 1)
+    os.dup2(fds["out"], 2)
+    os.dup2(fds["channel"] if plan["mode"] == "split" else fds["result"], 3)
+    os.dup2(fds["setup"], SETUP_FD)
+    setup = fds["setup"] = SETUP_FD  # where a set-up failure is reported from now on
+    os.closerange(4, SETUP_FD)
+    os.closerange(SETUP_FD + 1, 1 << 16)
+    _signal.signal(_signal.SIGINT, _signal.default_int_handler)  # the spawner ignores SIGINT
+    _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)  # the spawner's wake-up is not the program's
+    _signal.set_wakeup_fd(-1)
+    if plan["private_mounts"]:
+        isolation.private_scratch()  # the environment names /tmp: the spawner set it once
+        os.chdir("/tmp")  # the new tmpfs, not the directory under it
+    else:
+        os.chdir(plan["workdir"])
+        os.environ.update({"HOME": plan["workdir"], "TMPDIR": plan["workdir"]})
+    if plan["uid"] is not None:
+        isolation.become(plan["uid"])
+        # A uid change makes a process non-dumpable, its /proc/self root's: give the program
+        # its own /proc/self back (no other process runs as this slot's uid; ptrace is refused).
+        isolation.prctl(isolation.PR_SET_DUMPABLE, 1)
+    for which, soft, hard in plan["limits"]:
+        resource.setrlimit(which, (soft, hard))
+    if plan["seccomp"]:
+        isolation.load_seccomp()
+    if plan["language"] == "python":
+        # Sub-second CPU precision; RLIMIT_CPU is the backstop if the program disarms it.
+        _signal.setitimer(_signal.ITIMER_PROF, plan["limit"])
+    os.write(setup, b"ok")
+    os.close(setup)
+    return code, tests
+
+
+def split_text(data: bytes) -> tuple[str, str]:
+    """(code, tests) from the memory file: the code's length in bytes, a newline, the code, the tests."""
+    head, _, rest = data.partition(b"\n")
+    size = int(head)
+    return (rest[:size].decode("utf-8", "surrogateescape"), rest[size:].decode("utf-8", "surrogateescape"))
+
+
+def _read_all(fd: int) -> bytes:
+    """The whole memory file from its start (the harness's write left its offset at the end)."""
+    parts, offset = [], 0
+    while chunk := os.pread(fd, READ_CHUNK, offset):
+        parts.append(chunk)
+        offset += len(chunk)
+    return b"".join(parts)
+
+
+def _describe(exc: BaseException) -> tuple[str, str]:
+    try:
+        return _STR(_TYPE(exc).__name__), _STR(exc)[:2000]
+    except BaseException:  # a hostile __str__ must not hide the verdict
+        return "Exception", "<unprintable>"
+
+
+def _send(message: object) -> None:
+    data = plain.frame(plain.encode(message))
+    while data:
+        data = data[_WRITE(CHANNEL_FD, data):]
+
+
+def _receive() -> object | None:
+    """The next request, or None when the test process closed the channel."""
+    head = _read_exact(4)
+    if head is None:
+        return None
+    body = _read_exact(plain.frame_size(head))
+    return None if body is None else plain.decode(body)
+
+
+def _read_exact(n: int) -> bytes | None:
+    parts, left = [], n
+    while left:
+        chunk = _READ(CHANNEL_FD, min(left, READ_CHUNK))
+        if not chunk:
+            return None
+        parts.append(chunk)
+        left -= len(chunk)
+    return b"".join(parts)
+
+
+def _load(source: str, entry_point: str):
+    """Compile and execute the program as module ``solution``; its entry point, or None after
+    reporting why it did not load."""
+    try:
+        # dont_inherit: this file's `from __future__ import annotations` must not leak into the program
+        code = compile(source, "solution.py", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as exc:  # ValueError: null bytes in source
+        _send(["syntax_error", *_describe(exc)])
+        return None
+    module = types.ModuleType("solution")
+    module.__dict__["__builtins__"] = builtins
+    sys.modules["solution"] = module  # dataclasses, pickle and typing look the module up there
+    try:
+        exec(code, module.__dict__)  # noqa: S102 - the sandboxed child
+        function = module.__dict__[entry_point]
+    except KeyError:
+        _send(["error", "NameError", f"name {entry_point!r} is not defined"])
+        return None
+    except BaseException as exc:
+        _send(["error", *_describe(exc)])
+        return None
+    return function
+
+
+def serve(source: str, entry_point: str) -> None:
+    """Split path: load the program, then answer the test process's calls until it hangs up."""
+    function = _load(source, entry_point)
+    if function is None:
+        _EXIT(0)
+    _send(["ready"])
+    while True:
+        request = _receive()
+        if request is None:
+            _EXIT(0)
+        args, kwargs = request
+        try:
+            result = function(*args, **kwargs)
+        except BaseException as exc:
+            _send(["raise", *_describe(exc)])
+            continue
+        try:
+            reply = plain.encode(["return", result])
+        except (plain.NotPlainData, RecursionError, ValueError, TypeError, OverflowError) as exc:
+            _send(["unplain", _STR(exc)[:200]])
+            continue
+        data = plain.frame(reply)
+        while data:
+            data = data[_WRITE(CHANNEL_FD, data):]
+
+
+def _report(kind: str, name: str, message: str) -> None:
+    """One line 'KIND name<TAB>message' on the result pipe (no json: it uses builtins)."""
+    line = kind + name + "\t" + message.replace("\\", "\\\\").replace("\n", "\\n") + "\n"
+    _WRITE(RESULT_FD, line.encode("utf-8", "replace"))
+
+
+def run_in_process(source: str, tests: str, token: bytes) -> None:
+    """In-process path: the program, then the tests in its namespace; the token if they return."""
+    my_pid = os.getpid()
+    try:
+        code = compile(source, "solution.py", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as exc:
+        _report("S", *_describe(exc))
+        _EXIT(0)
+    try:
+        module = types.ModuleType("solution")
+        module.__dict__["__builtins__"] = builtins
+        sys.modules["solution"] = module
+        exec(code, module.__dict__)  # noqa: S102 - the sandboxed child
+        exec(compile(tests, "tests.py", "exec", dont_inherit=True), module.__dict__)  # noqa: S102
+    except BaseException as exc:
+        _report("E", *_describe(exc))
+        _EXIT(1)
+    if os.getpid() == my_pid:  # a forked copy of the program finishing the tests is not a pass
+        _WRITE(RESULT_FD, b"P" + token + b"\n")
+    _EXIT(0)
+
+
+NODE_RESERVE_MB = 1024
+"""Address space node gets beyond memory_mb: V8 reserves ~700 MB of virtual memory at
+start (code range, heap cages) whatever the heap size, so RLIMIT_AS = memory_mb alone
+aborts node before it runs anything. The JS heap itself is bounded by
+--max-old-space-size=memory_mb, processes and threads by RLIMIT_NPROC (per slot uid) and the
+worker's pids cgroup."""
+NODE_RUNNER = r"""'use strict';
+const fs = require('fs'), path = require('path'), vm = require('vm');
+const writeSync = fs.writeSync, exit = (process.reallyExit || process.exit).bind(process);
+const buf = Buffer.alloc(64), token = buf.toString('latin1', 0, fs.readSync(4, buf, 0, 64, null));
+fs.closeSync(4);
+function report(kind, err) {
+  let name = 'Exception', message = '<unprintable>';
+  try {
+    const isErr = err !== null && (typeof err === 'object' || typeof err === 'function');
+    name = isErr && err.code === 'ERR_ASSERTION' ? 'AssertionError'
+      : isErr && typeof err.name === 'string' ? err.name : 'Exception';
+    message = String(isErr && 'message' in err ? err.message : err).slice(0, 2000);
+    message = message.split('\\').join('\\\\').split('\n').join('\\n');
+  } catch (e) { /* a hostile error object must not hide the verdict */ }
+  writeSync(3, kind + name + '\t' + message + '\n');
+}
+const file = path.resolve('solution.js');
+try {  // compiled as require does (CommonJS wrapper): a syntax error, not one thrown at run time
+  const params = ['exports', 'require', 'module', '__filename', '__dirname'];
+  vm.compileFunction(fs.readFileSync(file, 'utf8'), params, {filename: file});
+} catch (err) { report('S', err); exit(0); }
+try { require(file); } catch (err) { report('E', err); exit(1); }
+writeSync(3, 'P' + token + '\n');
+exit(0);
+"""
+
+
+def exec_node(plan: dict, source: str) -> None:
+    """Replace this child by node running NODE_RUNNER on the program, written to solution.js."""
+    with open("solution.js", "w", encoding="utf-8") as fh:
+        fh.write(source)
+    r_tok, w_tok = os.pipe()
+    os.write(w_tok, plan["token"])
+    os.close(w_tok)
+    if r_tok != TOKEN_FD:
+        os.dup2(r_tok, TOKEN_FD)
+        os.close(r_tok)
+    os.set_inheritable(TOKEN_FD, True)  # the runner reads and closes it before the program runs
+    os.set_inheritable(RESULT_FD, True)
+    # --v8-pool-size=1: fewer threads against the process limits; --random-seed: Math.random
+    # repeats between runs (as PYTHONHASHSEED and random.seed do for Python).
+    node = plan["node"]
+    os.execv(node, [node, f"--max-old-space-size={plan['memory_mb']}", "--v8-pool-size=1",
+                    "--random-seed=1", "-e", NODE_RUNNER])

@@ -1,0 +1,325 @@
+"""The spawner: the clean zygote that forks every program's process.
+
+Forked by the worker before the worker reads any task, it never reads a program's text,
+a test or a reference solution: the program's text reaches the child as a memory file the
+harness wrote (``fds["code"]``), so a program that reads its own memory finds only the
+standard library. As root it lives in a minimal root (isolation.minimal_root) and gives
+each program a slot: an unprivileged uid of its own (whose RLIMIT_NPROC bounds its
+processes), so programs in flight together cannot signal or see one another, and everything a
+program started is killed, by uid, when it ends.
+
+Protocol with the worker, over a SOCK_SEQPACKET socket: ``start`` messages (JSON, with the
+descriptors as SCM_RIGHTS) in; ``started`` {id, pid} and ``done`` {id, exit, cpu, walled,
+setup, out, passed_signal, report} out. The wall-clock backstop lives here: a program is
+killed once the time it ran or slept exceeds ``wall_factor`` x its CPU limit; the time it
+waited for a core (its run delay in /proc/<pid>/schedstat) is left out, less the CPU its own
+other processes used meanwhile (a fork bomb keeps itself waiting).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import socket
+import time
+
+import isolation  # sibling modules: the worker puts this folder on sys.path
+import runner
+
+MAX_REPORT = 1 << 16
+OUTPUT_TAIL = 300
+CONTROL_BUFFER = 1 << 16
+_TIMEOUT_SIGNALS = (signal.SIGXCPU, signal.SIGPROF, signal.SIGKILL)
+
+
+class Running:
+    """One program in flight: its process, pipes and what they said so far."""
+
+    def __init__(self, request: dict, pid: int, slot: int, pipes: dict[str, int], workdir: str) -> None:
+        self.workdir = workdir
+        """The program's scratch directory where it has no private /tmp (removed after it), else ''."""
+        self.id = request["id"]
+        self.limit = float(request["limit"])
+        self.token = request.get("token", b"")
+        self.pid, self.slot, self.pipes = pid, slot, pipes
+        self.pidfd = os.pidfd_open(pid)
+        self.started = time.monotonic()
+        self.check_at = self.started + self.limit * request["wall_factor"]
+        self.wall_limit = self.limit * request["wall_factor"]
+        self.walled = False
+        self.data = {name: bytearray() for name in pipes}
+
+
+class Spawner:
+    """The spawner's state and event loop (see module docstring)."""
+
+    def __init__(self, cfg: dict, control: socket.socket) -> None:
+        self.cfg = cfg
+        self.control = control
+        self.null = isolation.move_high(os.open(os.devnull, os.O_RDONLY))
+        self.free_slots = list(range(cfg["max_in_flight"]))
+        self.running: dict[int, Running] = {}
+        self.by_fd: dict[int, tuple[Running, str]] = {}
+        self.poller = select.poll()
+        self.poller.register(control, select.POLLIN)
+        # Orphans of the programs (this process is their subreaper) are reaped as they die.
+        self.wakeup, wakeup_write = os.pipe()
+        os.set_blocking(self.wakeup, False)
+        os.set_blocking(wakeup_write, False)
+        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+        signal.set_wakeup_fd(wakeup_write)
+        self.poller.register(self.wakeup, select.POLLIN)
+
+    def serve(self) -> None:
+        """Start programs and report on them until the worker hangs up."""
+        while True:
+            timeout = self._next_check()
+            for fd, _ in self.poller.poll(timeout):
+                if fd == self.control.fileno():
+                    if not self._receive():
+                        return
+                elif fd == self.wakeup:
+                    while _drained(fd):
+                        pass
+                    self._reap_orphans()
+                elif fd in self.by_fd:
+                    program, role = self.by_fd[fd]
+                    if role == "pidfd":
+                        self._finish(program)
+                    else:
+                        self._read(program, role, fd)
+            self._backstop()
+
+    def _receive(self) -> bool:
+        message, fds, _, _ = socket.recv_fds(self.control, CONTROL_BUFFER, 4)
+        if not message:
+            return False
+        request = json.loads(message)
+        fds = [isolation.move_high(fd) for fd in fds]  # see runner.prepare
+        try:
+            self._start(request, fds)
+        except OSError as exc:  # no process or descriptor left: the worker reports an infra_error
+            self._send({"done": request["id"], "setup": f"could not start the program: {exc}",
+                        "exit": 0, "cpu": 0.0, "walled": False, "out": "", "passed_signal": False,
+                        "report": ""})
+        finally:
+            for fd in fds:
+                os.close(fd)
+        return True
+
+    def _start(self, request: dict, fds: list[int]) -> None:
+        slot = self.free_slots.pop()
+        opened: list[int] = []
+        try:
+            pipes, child_ends = {}, {"code": fds[0], "null": self.null}
+            if request["mode"] == "split":
+                child_ends["channel"] = fds[1]
+            roles = ["out", "setup"] + ([] if request["mode"] == "split" else ["result"])
+            for role in roles:
+                read_end, write_end = os.pipe()
+                opened += (read_end,)
+                write_end = isolation.move_high(write_end)  # see runner.prepare
+                opened.append(write_end)
+                pipes[role], child_ends[role] = read_end, write_end
+            request["token"] = os.urandom(16).hex().encode()
+            plan = self._plan(request, slot)
+            pid = isolation.fork_without_hooks()
+        except BaseException:
+            self.free_slots.append(slot)
+            for fd in opened:
+                os.close(fd)
+            raise
+        if pid == 0:
+            runner.child(plan, child_ends)
+        for role in roles:
+            os.close(child_ends[role])
+            os.set_blocking(pipes[role], False)
+        program = Running(request, pid, slot, pipes, "" if self.cfg["private_mounts"] else plan["workdir"])
+        self.running[program.id] = program
+        for role, fd in pipes.items():
+            self.by_fd[fd] = (program, role)
+            self.poller.register(fd, select.POLLIN)
+        self.by_fd[program.pidfd] = (program, "pidfd")
+        self.poller.register(program.pidfd, select.POLLIN)
+        self._send({"started": program.id, "pid": pid})
+
+    def _plan(self, request: dict, slot: int) -> dict:
+        cfg = self.cfg
+        uid = None if cfg["uid_base"] is None else cfg["uid_base"] + slot
+        workdir = "/tmp" if cfg["private_mounts"] else _scratch_dir()
+        return {"language": request["language"], "mode": request["mode"], "limit": request["limit"],
+                "entry_point": request.get("entry_point", ""), "token": request["token"],
+                "limits": request["limits"], "uid": uid, "private_mounts": cfg["private_mounts"],
+                "workdir": workdir, "seccomp": cfg["seccomp"], "node": cfg.get("node"),
+                "memory_mb": cfg["memory_mb"]}
+
+    def _read(self, program: Running, role: str, fd: int) -> bool:
+        """Read what the pipe holds (up to its cap); False once it is empty or closed."""
+        try:
+            chunk = os.read(fd, runner.READ_CHUNK)
+        except BlockingIOError:
+            return False
+        if not chunk:
+            self.poller.unregister(fd)
+            del self.by_fd[fd]
+            return False
+        cap = self.cfg["max_output_bytes"] if role == "out" else MAX_REPORT
+        data = program.data[role]
+        if len(data) < cap:
+            data += chunk[: cap - len(data)]
+        return True
+
+    def _finish(self, program: Running) -> None:
+        pid, status, usage = os.wait4(program.pid, os.WNOHANG)
+        if pid == 0:  # a stale event: the descriptor number now belongs to a newer program
+            return
+        self._kill_slot(program)
+        for role, fd in program.pipes.items():
+            while fd in self.by_fd and self._read(program, role, fd):
+                pass
+        for fd in (*program.pipes.values(), program.pidfd):
+            if fd in self.by_fd:
+                self.poller.unregister(fd)
+                del self.by_fd[fd]
+            os.close(fd)
+        del self.running[program.id]
+        self.free_slots.append(program.slot)
+        _remove_tree(program.workdir)
+        lines = bytes(program.data.get("result", b"")).split(b"\n")
+        reports = [line for line in lines if line[:1] in (b"S", b"E")]
+        self._send({
+            "done": program.id, "exit": os.waitstatus_to_exitcode(status),
+            "cpu": usage.ru_utime + usage.ru_stime, "walled": program.walled,
+            "setup": bytes(program.data["setup"]).decode("utf-8", "replace")[:2000],
+            "out": bytes(program.data["out"][-OUTPUT_TAIL:]).decode("utf-8", "replace"),
+            "passed_signal": b"P" + program.token in lines,
+            "report": reports[0].decode("utf-8", "replace") if reports else "",
+        })
+        self._reap_orphans()
+
+    def _kill_slot(self, program: Running) -> None:
+        """Kill what the program left running: every process of its slot's uid, or without
+        root its process group (a program that called setsid() can escape that)."""
+        if self.cfg["uid_base"] is None:
+            try:
+                os.killpg(program.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            return
+        isolation.kill_uid(self.cfg["uid_base"] + program.slot)
+
+    def _reap_orphans(self) -> None:
+        """Reap processes the programs left behind (this process is their subreaper), never
+        a program still being tracked (its pidfd tells when it ends)."""
+        tracked = {program.pid for program in self.running.values()}
+        while True:
+            try:
+                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+            except ChildProcessError:
+                return
+            if info is None or info.si_pid in tracked:
+                return
+            os.waitpid(info.si_pid, 0)
+
+    def _next_check(self) -> int:
+        soonest = min((program.check_at for program in self.running.values()), default=float("inf"))
+        if soonest == float("inf"):
+            return -1
+        return max(0, int((soonest - time.monotonic()) * 1000) + 1)
+
+    def _backstop(self) -> None:
+        now = time.monotonic()
+        for program in list(self.running.values()):
+            if program.walled or now < program.check_at:
+                continue
+            # Time it waited for a core is not counted, unless its own processes kept it waiting.
+            waited = _run_delay(program.pid) - _session_cpu(program.pid)
+            if now - program.started - waited >= program.wall_limit:
+                program.walled = True
+                program.check_at = float("inf")
+                self._kill_slot(program)
+                try:
+                    os.kill(program.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            else:
+                program.check_at = program.started + program.wall_limit + waited + 0.01
+
+    def _send(self, message: dict) -> None:
+        self.control.send(json.dumps(message).encode())
+
+
+def _drained(fd: int) -> bool:
+    try:
+        return bool(os.read(fd, 4096))
+    except BlockingIOError:
+        return False
+
+
+def _run_delay(pid: int) -> float:
+    """Seconds the process has waited for a core (0 where the kernel does not say)."""
+    try:
+        with open(f"/proc/{pid}/schedstat", "rb") as fh:
+            return int(fh.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def _session_cpu(session: int) -> float:
+    """CPU seconds used by the live processes of a program's session, itself left out."""
+    total = 0.0
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == session:
+            continue
+        try:
+            with open(f"/proc/{name}/stat", "rb") as fh:
+                fields = fh.read().rpartition(b")")[2].split()
+        except OSError:
+            continue
+        if int(fields[3]) == session:  # after the name: state, ppid, pgrp, session, ...
+            total += (int(fields[11]) + int(fields[12])) / _TICKS
+    return total
+
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _scratch_dir() -> str:
+    path = os.path.join("/tmp", f"evalkit-run-{os.urandom(6).hex()}")
+    os.mkdir(path, 0o700)
+    return path
+
+
+def _remove_tree(path: str) -> None:
+    """Remove path and all under it without recursion (a 1,500-deep tree is fine), following
+    no symlink; never raises. A directory that cannot be emptied is left behind."""
+    if not path:
+        return
+    stack, seen = [path], set()
+    while stack:
+        current = stack[-1]
+        first_visit = current not in seen
+        seen.add(current)
+        pushed = False
+        try:
+            entries = list(os.scandir(current)) if first_visit else []
+        except OSError:
+            entries = []
+        for entry in entries:
+            if entry.is_dir(follow_symlinks=False):
+                stack.append(entry.path)
+                pushed = True
+            else:
+                _quietly(os.unlink, entry.path)
+        if not pushed:
+            stack.pop()
+            _quietly(os.rmdir, current)
+
+
+def _quietly(remove, path: str) -> None:
+    try:
+        remove(path)
+    except OSError:
+        pass

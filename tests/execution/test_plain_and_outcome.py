@@ -1,0 +1,96 @@
+"""The channel's plain-data codec and the verdict rules, as pure functions (no process runs)."""
+
+from __future__ import annotations
+
+import datetime
+import decimal
+import json
+import math
+
+import pytest
+
+from evalkit.execution import outcome, plain
+
+OK = {"setup": "ok", "exit": 0, "cpu": 0.01, "walled": False, "out": "", "passed_signal": False, "report": ""}
+
+
+@pytest.mark.parametrize("value", [
+    None, True, 0, -3, 10 ** 40, 1.5, -0.0, "é\n\"x\"", b"\x00\xff", 1 + 2j,
+    [1, [2, (3, 4)]], (1,), (), {"a": 1, 2: "b", (1, 2): [3]}, {1, 2}, frozenset({"x"}), {"t": [1]},
+    datetime.date(2024, 2, 29), datetime.datetime(2024, 1, 2, 3, 4, 5, 6),
+    datetime.datetime(2024, 1, 2, tzinfo=datetime.timezone(datetime.timedelta(hours=2))),
+    datetime.time(23, 59), datetime.timedelta(days=-1, seconds=5), decimal.Decimal("1.10"),
+])
+def test_plain_values_cross_unchanged_with_their_types(value):
+    back = plain.decode(plain.encode(value))
+    assert back == value and type(back) is type(value)
+
+
+def test_nan_and_subclasses_become_plain():
+    assert math.isnan(plain.decode(plain.encode(float("nan"))))
+
+    class Sly(str):
+        __hash__ = str.__hash__
+
+        def __eq__(self, other):
+            return True
+
+    back = plain.decode(plain.encode(Sly("a")))
+    assert type(back) is str and back != "b"
+
+
+def test_an_always_equal_object_cannot_cross():
+    class AlwaysEqual:
+        __hash__ = object.__hash__
+
+        def __eq__(self, other):
+            return True
+
+    with pytest.raises(plain.NotPlainData, match="AlwaysEqual"):
+        plain.encode(AlwaysEqual())
+
+
+@pytest.mark.parametrize("data", [
+    b'{"x": 1}', b'{"t": 1}', b'{"d": [[1]]}', b'{"s": [[1]]}', b'{"d": [[[1], 2]]}', b'{"b": "zz"}',
+    b"[" * 100_000, b"not json",
+])
+def test_anything_else_is_refused_by_the_decoder(data):
+    with pytest.raises((ValueError, RecursionError, TypeError)):
+        plain.decode(data)
+
+
+def test_frames_are_bounded():
+    with pytest.raises(ValueError, match="limit"):
+        plain.frame_size((plain.MAX_MESSAGE + 1).to_bytes(4, "big"))
+
+
+def test_split_verdicts():
+    judged = {"status": "passed", "type": "", "message": ""}
+    assert outcome.split_verdict(OK, judged, 0, False, 1.0) == ("passed", "")
+    failed = dict(judged, status="failed", type="AssertionError", message="x")
+    assert outcome.split_verdict(OK, failed, 0, False, 1.0) == ("failed", "AssertionError: x")
+    gone = dict(judged, status="gone")
+    walled = dict(OK, walled=True)
+    assert outcome.split_verdict(walled, gone, 0, False, 1.0)[0] == "timeout"
+    assert outcome.split_verdict(dict(OK, exit=-11), gone, 0, False, 1.0) == ("error", "killed by SIGSEGV")
+    assert outcome.split_verdict(OK, gone, 0, False, 1.0)[1].startswith("exited with code 0 before")
+
+
+def test_only_evalkit_side_gives_infra_error():
+    judged = {"status": "error", "type": "RuntimeError", "message": "sandbox setup failed"}
+    # what the program printed or raised never makes an infra_error
+    assert outcome.split_verdict(dict(OK, out="Isetup failed\n"), judged, 0, False, 1.0)[0] == "error"
+    laundering = dict(OK, exit=111, report="IRuntimeError\tsandbox setup failed")
+    assert outcome.in_process_verdict(laundering, 1.0)[0] == "error"
+    # the set-up pipe and a test process that died on its own do
+    assert outcome.split_verdict(dict(OK, setup="mount: EPERM"), None, 0, False, 1.0)[0] == "infra_error"
+    assert outcome.split_verdict(OK, None, -11, False, 1.0)[0] == "infra_error"
+    assert outcome.split_verdict(OK, None, -9, True, 1.0)[0] == "timeout"
+
+
+def test_in_process_verdicts():
+    assert outcome.in_process_verdict(dict(OK, passed_signal=True), 1.0) == ("passed", "")
+    report = dict(OK, exit=1, report="EAssertionError\tbad\\nline")
+    assert outcome.in_process_verdict(report, 1.0) == ("failed", "AssertionError: bad\nline")
+    assert outcome.in_process_verdict(dict(OK, exit=-24, cpu=1.0), 1.0)[0] == "timeout"
+    json.dumps(outcome.in_process_verdict(OK, 1.0))
