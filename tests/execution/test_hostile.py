@@ -65,7 +65,7 @@ def test_hostile_program(sandbox, task_by_id, hostile):
     start = time.monotonic()
     verdict = ex.submit(program_for(task, code, hostile.name, CFG.timeout_s)).result(timeout=60)
     elapsed = time.monotonic() - start
-    assert verdict.status is hostile.expected, verdict
+    assert hostile.accepts(verdict.status), verdict
     assert elapsed < CFG.timeout_s * CFG.wall_factor + 5
     # Nothing left behind: each worker's cgroup soon holds only its own processes again.
     for cgroup in worker_cgroups(ex):

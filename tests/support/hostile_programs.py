@@ -55,6 +55,12 @@ class Hostile:
     """True: run only where containment (pids cgroup, PID namespace) is verified."""
     task_id: str = "HumanEval/0"
     runs: int = 1
+    also: Status | None = None
+    """A second contained outcome that depends on the machine, not on the sandbox."""
+
+    def accepts(self, status: Status | str) -> bool:
+        """Whether a verdict of ``status`` contains this attack."""
+        return any(status == accepted for accepted in (self.expected, self.also) if accepted)
 
 
 def _after(body: str, code: str) -> str:
@@ -75,7 +81,10 @@ while True:
 hog = []
 while True:
     hog.append(bytearray(1 << 24))
-"""), Status.ERROR, contained=True),
+"""), Status.ERROR, contained=True,
+            # Zeroing 512 MB costs about 1 CPU second where page faults are slow (virtual machines):
+            # the CPU limit may end it before the memory limit does. Either way it is contained.
+            also=Status.TIMEOUT),
     Hostile("infinite_loop", _after(CORRECT, "while True:\n    pass"), Status.TIMEOUT),
     Hostile("infinite_loop_in_function", "    while True:\n        pass\n", Status.TIMEOUT),
     Hostile("sleep_forever", _after(CORRECT, "import time\ntime.sleep(10 ** 6)"), Status.TIMEOUT),
