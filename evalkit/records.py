@@ -1,16 +1,82 @@
-"""The records that flow between pipeline stages, defined once.
+"""The records that flow between pipeline stages and into files, defined once.
 
 Every record is a small frozen dataclass: a stage receives records of the stage
 before it and returns new ones; nothing is filled in place later.
 
     Task -> RenderedPrompt -> Generation -> (extracted code) -> Verdict -> SampleResult -> ArmResult
+
+The artefact records are also the schema of the files a run writes: one ``SampleResult``
+per line of samples.jsonl and one ``RunResults`` in results.json, read and written only
+through their ``to_json``/``from_json`` methods (validated with pydantic). Their field
+docstrings are the schema's documentation; docs/schema.md is generated from them.
 """
 
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, TypeVar
+
+
+# -- artefact records: the files a run writes ---------------------------------------------------
+
+SCHEMA_VERSION = 2
+"""Version of the samples.jsonl and results.json schema this evalkit writes. Version 1 (evalkit
+0.1.0, no ``schema_version`` key) still loads: ``RunResults.from_json`` upgrades it."""
+
+_Record = TypeVar("_Record")
+
+
+@functools.cache
+def _adapter(cls: type) -> Any:
+    """The pydantic TypeAdapter that validates and serialises one record type (built once)."""
+    from pydantic import TypeAdapter  # here: importing the records costs nothing
+
+    return TypeAdapter(cls)
+
+
+def _validate(cls: type[_Record], obj: Any) -> _Record:
+    from pydantic import ValidationError
+
+    try:
+        return _adapter(cls).validate_python(obj)
+    except ValidationError as exc:
+        raise RecordError(_first_error(exc)) from None
+
+
+class JsonRecord:
+    """Mixin of the artefact records: ``to_json`` and ``from_json`` through pydantic."""
+
+    __slots__ = ()
+    # Unknown keys are ignored so that a newer evalkit's files still load in an older one; field
+    # docstrings become the JSON Schema's descriptions.
+    __pydantic_config__ = {"extra": "ignore", "use_attribute_docstrings": True}
+
+    def to_json(self) -> dict[str, Any]:
+        """The record as the JSON object the file holds."""
+        return _adapter(type(self)).dump_python(self, mode="json")
+
+    @classmethod
+    def from_json(cls: type[_Record], obj: Any) -> _Record:
+        """The record from a decoded JSON object; raises ``RecordError`` naming the first bad field."""
+        return _validate(cls, obj)
+
+    @classmethod
+    def json_schema(cls) -> dict[str, Any]:
+        """The JSON Schema of the record (field docstrings as descriptions)."""
+        return _adapter(cls).json_schema()
+
+
+class RecordError(ValueError):
+    """A JSON object that is not a valid record; the message names the field and the problem."""
+
+
+def _first_error(exc: Any) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"]) or "record"
+    return f"{where}: {error['msg']}" + (f" ({exc.error_count()} problems)" if exc.error_count() > 1 else "")
+
 
 
 class Api(str, enum.Enum):
@@ -61,7 +127,7 @@ class Task:
 
 
 @dataclass(frozen=True, slots=True)
-class TemplateId:
+class TemplateId(JsonRecord):
     """Identity of a rendered template: what a gate compares."""
 
     family: str
@@ -126,7 +192,7 @@ class RenderedPrompt:
 
 
 @dataclass(frozen=True, slots=True)
-class Usage:
+class Usage(JsonRecord):
     """Token counts the endpoint reported."""
 
     prompt_tokens: int = 0
@@ -151,7 +217,7 @@ class Generation:
 
 
 @dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(JsonRecord):
     """Outcome of executing one program."""
 
     status: Status
@@ -167,11 +233,6 @@ class Verdict:
     def passed(self) -> bool:
         """True only for PASSED."""
         return self.status is Status.PASSED
-
-    def as_dict(self) -> dict[str, Any]:
-        """The ``verdict`` object of samples.jsonl."""
-        return {"status": self.status.value, "detail": self.detail, "duration_s": round(self.duration_s, 4),
-                "verified": self.verified}
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,62 +265,346 @@ class Program:
         return f"{self.code}\n{self.tests}" if self.tests else self.code
 
 
-@dataclass(frozen=True, slots=True)
-class ArmSpec:
-    """One arm: a model with one template version and one set of sampling params."""
-
-    label: str
-    model_name: str
-    """Served model id."""
-    family: str
-    template_version: str
-    synthetic: bool = False
-    """True for the demo endpoint's models: never a model result."""
 
 
 @dataclass(frozen=True, slots=True)
-class SampleResult:
-    """One line of samples.jsonl: everything known about one sample."""
+class Reading(JsonRecord):
+    """One reading of an answer: the code extracted from it and the verdict of executing it."""
+
+    completion: str
+    """The extracted code (the new code; the task's prefix is joined to it before execution)."""
+    verdict: Verdict
+    """The outcome of executing the extracted code against the task's tests."""
+
+
+@dataclass(frozen=True, slots=True)
+class SampleResult(JsonRecord):
+    """One line of samples.jsonl: everything known about one sample, keyed by (arm, task_id, sample_index)."""
 
     run_id: str
+    """The run that produced the sample."""
     arm: str
+    """The arm's label (a model with one template version and one set of sampling parameters)."""
     model: str
-    template: TemplateId
+    """The served model id the request named."""
+    template: TemplateId | None
+    """The template that rendered the prompt; None for answers made elsewhere (`evalkit score`)."""
     task_id: str
+    """The benchmark's task id."""
     sample_index: int
+    """Index of the sample among the task's samples in this arm (0-based)."""
     params: Mapping[str, Any]
+    """The sampling parameters sent (temperature, top_p, max_tokens, stop, seed)."""
     prompt: Any
+    """The prompt sent: chat messages (list of {role, content}) or the completions text; None for `evalkit score`."""
     raw_output: str
+    """The model's text as received (with any assistant prefill prepended)."""
     completion: str
+    """The faithful reading's code: the gateway's post-processing of ``raw_output``."""
     finish_reason: str
+    """Why the model stopped (stop, length, error, ...)."""
     usage: Usage
+    """Token counts the endpoint reported for this sample."""
     latency_s: float
+    """Seconds from sending the request to receiving the whole answer."""
     verdict: Verdict
-    lenient_completion: str
-    lenient_verdict: Verdict
-    metrics: Mapping[str, float]
-    cached: bool
+    """The faithful reading's verdict: what a gateway user would get; the primary pass@k."""
+    lenient: Reading
+    """The lenient reading: the first fenced block of the raw answer (model ability apart from format)."""
+    metrics: Mapping[str, float] = field(default_factory=dict)
+    """Similarity of the faithful code to the reference solution, by metric name (each in [0, 1])."""
+    cached: bool = False
+    """True when the answer came from the response store, not from the endpoint."""
 
-    def as_json(self) -> dict[str, Any]:
-        """The samples.jsonl object (DESIGN.md field names)."""
-        return {
-            "run_id": self.run_id,
-            "arm": self.arm,
-            "model": self.model,
-            "template": {"family": self.template.family, "version": self.template.version,
-                         "sha256": self.template.sha256},
-            "task_id": self.task_id,
-            "sample_index": self.sample_index,
-            "params": dict(self.params),
-            "prompt": self.prompt,
-            "raw_output": self.raw_output,
-            "completion": self.completion,
-            "finish_reason": self.finish_reason,
-            "usage": {"prompt_tokens": self.usage.prompt_tokens,
-                      "completion_tokens": self.usage.completion_tokens},
-            "latency_s": round(self.latency_s, 4),
-            "verdict": self.verdict.as_dict(),
-            "lenient": {"completion": self.lenient_completion, "verdict": self.lenient_verdict.as_dict()},
-            "metrics": dict(self.metrics),
-            "cached": self.cached,
-        }
+    @classmethod
+    def from_json(cls, obj: Any) -> SampleResult:
+        """The record from a decoded samples.jsonl line. Schema 1 lines have no ``verified``:
+        their verdicts were decided inside the program's process, so they load as unverified."""
+        if isinstance(obj, dict) and isinstance(obj.get("verdict"), dict) and "verified" not in obj["verdict"]:
+            obj = {**obj, "verdict": {**obj["verdict"], "verified": False}}
+            if isinstance(obj.get("lenient"), dict) and isinstance(obj["lenient"].get("verdict"), dict):
+                obj["lenient"] = {**obj["lenient"], "verdict": {**obj["lenient"]["verdict"], "verified": False}}
+        return _validate(cls, obj)
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        """(arm, task_id, sample_index): what identifies the sample in its run."""
+        return self.arm, self.task_id, self.sample_index
+
+
+@dataclass(frozen=True, slots=True)
+class Interval(JsonRecord):
+    """An estimate with its 95% bootstrap interval over tasks, or why there is none."""
+
+    value: float | None
+    """The estimate; None when it is undefined (e.g. pass@k with fewer than k samples per task)."""
+    ci_low: float | None = None
+    """Lower end of the interval."""
+    ci_high: float | None = None
+    """Upper end of the interval."""
+    reason: str = ""
+    """Why ``value`` is None."""
+
+
+@dataclass(frozen=True, slots=True)
+class Prices(JsonRecord):
+    """What an endpoint charges, per 1,000 tokens."""
+
+    prompt: float = 0.0
+    """Price per 1,000 prompt tokens."""
+    completion: float = 0.0
+    """Price per 1,000 completion tokens."""
+
+
+@dataclass(frozen=True, slots=True)
+class Latency(JsonRecord):
+    """Request latency percentiles of an arm's answered samples, in seconds."""
+
+    p50: float | None = None
+    """Median latency."""
+    p95: float | None = None
+    """95th percentile latency."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tokens(JsonRecord):
+    """Token totals of an arm."""
+
+    prompt: int = 0
+    """Prompt tokens over all samples."""
+    completion: int = 0
+    """Completion tokens over all samples."""
+
+
+@dataclass(frozen=True, slots=True)
+class ArmSpec(JsonRecord):
+    """What an arm is, known before any sample is scored: its label, model, template and parameters."""
+
+    arm: str
+    """The arm's label."""
+    model: str
+    """The served model id."""
+    synthetic: bool = False
+    """True for the demo endpoint's models: never a model result."""
+    template: TemplateId | None = None
+    """The template the arm renders with; None for answers scored with `evalkit score`."""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    """The sampling parameters the arm sends."""
+    prices: Prices | None = None
+    """What the endpoint charges, when configured."""
+
+
+@dataclass(frozen=True, slots=True)
+class ArmResult(JsonRecord):
+    """One arm of results.json: its identity and its aggregates over the run's tasks."""
+
+    arm: str
+    """The arm's label."""
+    model: str
+    """The served model id."""
+    synthetic: bool
+    """True for the demo endpoint's models: never a model result."""
+    template: TemplateId | None
+    """The template the arm rendered with; None for `evalkit score` runs."""
+    params: Mapping[str, Any]
+    """The sampling parameters the arm sent."""
+    n_samples: int
+    """Samples generated per task (the most any task has)."""
+    n_tasks: int
+    """Tasks with at least one sample."""
+    pass_at_k: Mapping[int, Interval]
+    """pass@k of the faithful reading by k: Chen et al.'s unbiased estimator, mean over tasks.
+    infra_error samples are left out of every denominator."""
+    pass_at_k_lenient: Mapping[int, Interval]
+    """pass@k of the lenient reading by k (empty when the lenient reading was not scored)."""
+    metrics: Mapping[str, Interval]
+    """Similarity to the reference by metric name: mean over tasks of the per-task mean."""
+    verdicts: Mapping[Status, int]
+    """Number of samples with each verdict of the faithful reading."""
+    latency_s: Latency
+    """Request latency percentiles of the answered samples."""
+    tokens: Tokens
+    """Token totals."""
+    cost: float | None = None
+    """Cost of the arm's tokens at ``prices``; None when no prices are configured."""
+    prices: Prices | None = None
+    """What the endpoint charges, when configured."""
+
+    @property
+    def spec(self) -> ArmSpec:
+        """The arm's identity."""
+        return ArmSpec(arm=self.arm, model=self.model, synthetic=self.synthetic, template=self.template,
+                       params=self.params, prices=self.prices)
+
+
+@dataclass(frozen=True, slots=True)
+class Host(JsonRecord):
+    """The machine a run executed on."""
+
+    cpu: str
+    """CPU model name."""
+    cores: int | None
+    """Logical cores."""
+    isolation: str
+    """The sandbox layers that held, joined by + (e.g. netns+pidns+ro-fs+no-caps+pids-cgroup+rlimits)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetInfo(JsonRecord):
+    """Which benchmark a run used."""
+
+    name: str
+    """The dataset's name (humaneval, instruct_python, ...)."""
+    content_sha256: str
+    """Hash of every task of the set: the gate refuses to compare runs on different hashes."""
+    n_tasks: int
+    """Tasks selected for the run."""
+
+
+@dataclass(frozen=True, slots=True)
+class TemplateSource(JsonRecord):
+    """A template's text as a run used it, so that diffs can be re-rendered later."""
+
+    family: str
+    """Template family."""
+    version: str
+    """Template version."""
+    source_text: str
+    """The template file followed by every partial it includes."""
+
+
+@dataclass(frozen=True, slots=True)
+class Statistics(JsonRecord):
+    """How a run's intervals were drawn (compare and `evalkit report` reuse them)."""
+
+    resamples: int = 2000
+    """Bootstrap resamples."""
+    confidence: float = 0.95
+    """Confidence level of the intervals."""
+    seed: int = 1234
+    """Bootstrap seed."""
+
+
+@dataclass(frozen=True, slots=True)
+class SamplesFileInfo(JsonRecord):
+    """The samples file an `evalkit score` run read."""
+
+    path: str
+    """Where it was."""
+    malformed_lines: int = 0
+    """Lines that were skipped as malformed (each named on stderr and in the report)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RunResults(JsonRecord):
+    """results.json: a run's metadata and one entry per arm."""
+
+    run_id: str
+    """The run's id: its directory's name (with the sweep's for a sweep job)."""
+    started_at: str
+    """UTC start time, ISO 8601."""
+    finished_at: str | None
+    """UTC end time, ISO 8601 (None while the run is going on)."""
+    evalkit_version: str
+    """The evalkit version that wrote the run."""
+    prompts_commit: str | None
+    """Last git commit of the template registry, when it is a git checkout."""
+    host: Host
+    """The machine."""
+    dataset: DatasetInfo
+    """The benchmark."""
+    arms: tuple[ArmResult, ...]
+    """One entry per arm, in configured order."""
+    templates: Mapping[str, TemplateSource] = field(default_factory=dict)
+    """Template sources by sha256, for diffs."""
+    statistics: Statistics = field(default_factory=Statistics)
+    """How the intervals were drawn."""
+    timings_s: Mapping[str, float] = field(default_factory=dict)
+    """Seconds spent per stage (calibration_and_canary, generation_and_scoring or scoring)."""
+    samples_file: SamplesFileInfo | None = None
+    """For `evalkit score`: the samples file read."""
+    schema_version: int = SCHEMA_VERSION
+    """Version of this schema."""
+
+    @classmethod
+    def from_json(cls, obj: Any) -> RunResults:
+        """The record from a decoded results.json, upgrading schema 1 (no ``schema_version``)."""
+        if isinstance(obj, dict) and "schema_version" not in obj:
+            obj = _upgrade_v1(obj)
+        return _validate(cls, obj)
+
+    def arm(self, label: str) -> ArmResult:
+        """The arm labelled ``label`` (KeyError when there is none)."""
+        for arm in self.arms:
+            if arm.arm == label:
+                return arm
+        raise KeyError(label)
+
+
+def _upgrade_v1(obj: dict[str, Any]) -> dict[str, Any]:
+    """Schema 1 kept prices in a top-level map by arm label; schema 2 keeps them in each arm."""
+    prices = obj.get("prices") or {}
+    arms = [dict(arm, prices=prices.get(arm.get("arm"))) if isinstance(arm, dict) else arm
+            for arm in obj.get("arms") or []]
+    return {**obj, "arms": arms, "schema_version": 1}
+
+
+@dataclass(frozen=True, slots=True)
+class PairedDiff(JsonRecord):
+    """One arm against the baseline arm on one measure, task by task over the tasks both scored."""
+
+    arm: str
+    """The compared arm."""
+    baseline: str
+    """The baseline arm."""
+    measure: str
+    """What is compared: ``pass@1``, ``lenient pass@1`` or a similarity metric's name."""
+    n_tasks: int
+    """Tasks both arms scored."""
+    diff: float
+    """Mean over tasks of (arm - baseline)."""
+    ci_low: float
+    """Lower end of the paired bootstrap interval of ``diff``."""
+    ci_high: float
+    """Upper end of the paired bootstrap interval of ``diff``."""
+    p_value: float
+    """Two-sided p-value of the paired test (``test``)."""
+    p_adjusted: float
+    """``p_value`` after Holm's correction over every comparison of the same call."""
+    test: str
+    """``sign-flip`` (paired randomisation test over tasks) or ``mcnemar`` (exact, one sample per task)."""
+    significant: bool
+    """``p_adjusted`` below the comparison's alpha."""
+
+
+@dataclass(frozen=True, slots=True)
+class Flip(JsonRecord):
+    """A task whose pass rate changed between the baseline arm and another arm."""
+
+    task_id: str
+    """The task."""
+    baseline_passed: int
+    """Passing samples of the baseline arm (infra errors left out)."""
+    baseline_n: int
+    """Scored samples of the baseline arm."""
+    arm_passed: int
+    """Passing samples of the compared arm."""
+    arm_n: int
+    """Scored samples of the compared arm."""
+    p_value: float
+    """Two-sided Fisher exact test of the two pass rates."""
+
+    @property
+    def baseline_rate(self) -> float:
+        """The baseline arm's pass rate on the task."""
+        return self.baseline_passed / self.baseline_n
+
+    @property
+    def arm_rate(self) -> float:
+        """The compared arm's pass rate on the task."""
+        return self.arm_passed / self.arm_n
+
+    @property
+    def change(self) -> float:
+        """arm rate - baseline rate: negative for a regression."""
+        return self.arm_rate - self.baseline_rate

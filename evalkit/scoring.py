@@ -15,7 +15,7 @@ from evalkit import postprocess
 from evalkit.config import ArmConfig, ConfigError, ScoringConfig
 from evalkit.execution import LocalExecutor, program_for
 from evalkit.metrics import load_metrics, similarity_scores
-from evalkit.records import Generation, RenderedPrompt, SampleResult, Status, Task, Usage, Verdict
+from evalkit.records import Generation, Reading, RenderedPrompt, SampleResult, Status, Task, Usage, Verdict
 
 
 class Scorer:
@@ -95,9 +95,9 @@ class Scorer:
                 task_id=task.task_id, sample_index=gen.sample_index, params=prompt.params.as_dict(),
                 prompt=prompt.as_json(), raw_output=gen.raw_output, completion=faithful[i],
                 finish_reason=gen.finish_reason, usage=gen.usage, latency_s=gen.latency_s,
-                verdict=verdict, lenient_completion=lenient[i], lenient_verdict=lenient_verdict,
+                verdict=verdict, lenient=Reading(lenient[i], lenient_verdict),
                 metrics=metrics[i] if not gen.error else {}, cached=gen.cached,
-            ).as_json())
+            ).to_json())
         return rows
 
     async def score_code(self, task: Task, code: str, whole_program: bool,
@@ -111,8 +111,8 @@ class Scorer:
             run_id=self.run_id, arm=ident["arm"], model=ident["model"], template=ident["template"],
             task_id=task.task_id, sample_index=ident["sample_index"], params={}, prompt=None,
             raw_output=code, completion=code, finish_reason="", usage=Usage(), latency_s=0.0,
-            verdict=verdict, lenient_completion=code, lenient_verdict=verdict, metrics={}, cached=False,
-        ).as_json()
+            verdict=verdict, lenient=Reading(code, verdict), metrics={}, cached=False,
+        ).to_json()
 
 
 def prediction_code(task: Task, code: str) -> str:

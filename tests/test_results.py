@@ -81,7 +81,7 @@ def test_load_samples_reads_in_chunks_into_compact_columns(tmp_path, humaneval_t
 def test_load_samples_names_the_bad_line(tmp_path, humaneval_tasks):
     write_samples(tmp_path, [sample("r", "A", humaneval_tasks[0], 0, Status.PASSED)])
     with (tmp_path / "samples.jsonl").open("a") as handle:
-        handle.write(json.dumps(sample("r", "A", humaneval_tasks[1], 0, Status.PASSED).as_json()) + "\n")
+        handle.write(json.dumps(sample("r", "A", humaneval_tasks[1], 0, Status.PASSED).to_json()) + "\n")
         handle.write('{"arm": "A", "task_id": "x", "verdict": {"status": "pass')
     with pytest.raises(ConfigError, match=r"samples.jsonl:3: malformed JSON"):
         load_samples(tmp_path)

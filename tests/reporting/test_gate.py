@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from evalkit.config import ConfigError, GateConfig
-from evalkit.records import SampleResult, Status, TemplateId, Usage, Verdict
+from evalkit.records import Reading, SampleResult, Status, TemplateId, Usage, Verdict
 from evalkit.reporting.baseline import FORMAT, bless, load_baseline
 from evalkit.reporting.gate import GateVerdict, gate
 
@@ -26,7 +26,7 @@ def _sample(run_id: str, arm: str, model: str, task_id: str, index: int, status:
         run_id=run_id, arm=arm, model=model, template=TemplateId("mixtral", "1.0.0", "f" * 64),
         task_id=task_id, sample_index=index, params={"temperature": 0.2}, prompt=[],
         raw_output="return 1", completion="return 1", finish_reason="stop", usage=Usage(10, 5),
-        latency_s=0.1, verdict=verdict, lenient_completion="return 1", lenient_verdict=verdict,
+        latency_s=0.1, verdict=verdict, lenient=Reading("return 1", verdict),
         metrics=metrics if status is not INFRA else {}, cached=False)
 
 
@@ -43,7 +43,7 @@ def make_run(path: Path, arms: dict[str, dict[str, list[Status]]], *, run_id: st
                 metrics = {name: value[model] if isinstance(value, dict) else value
                            for name, value in similarity.items()}
                 record = _sample(run_id, model, model, task_id, index, status, metrics)
-                lines.append(json.dumps(record.as_json()))
+                lines.append(json.dumps(record.to_json()))
         arm_entries.append({"arm": model, "model": model, "synthetic": False,
                             "template": {"family": "mixtral", "version": "1.0.0", "sha256": "f" * 64},
                             "n_samples": max(len(s) for s in tasks.values()), "n_tasks": len(tasks),

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 
 from evalkit.config import ReportConfig, ScoringConfig
-from evalkit.records import SampleResult, Status, TemplateId, Usage, Verdict
+from evalkit.records import Reading, SampleResult, Status, TemplateId, Usage, Verdict
 from evalkit.reporting import write_reports
 
 SCORING = ScoringConfig(k=(1, 2, 10), bootstrap_resamples=200, seed=7)
@@ -38,7 +38,7 @@ def sample(run_id: str, arm: str, task, index: int, status: Status, lenient: Sta
         raw_output=f"```python\n{code}```", completion=code, finish_reason="stop",
         usage=Usage(prompt_tokens=100, completion_tokens=40), latency_s=latency + index * 0.1,
         verdict=Verdict(status, detail, 0.05),
-        lenient_completion=code, lenient_verdict=Verdict(lenient or status, detail, 0.05),
+        lenient=Reading(code, Verdict(lenient or status, detail, 0.05)),
         metrics={"exact_match": 1.0 if passed else 0.0, "edit_similarity": 0.9 if passed else 0.3},
         cached=False)
 
@@ -81,7 +81,7 @@ def write_samples(run_dir: Path, samples: list[SampleResult]) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     with (run_dir / "samples.jsonl").open("w", encoding="utf-8") as handle:
         for s in samples:
-            handle.write(json.dumps(s.as_json()) + "\n")
+            handle.write(json.dumps(s.to_json()) + "\n")
 
 
 def make_two_arm_run(run_dir: Path, tasks) -> dict:

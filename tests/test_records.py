@@ -1,0 +1,48 @@
+"""The artefact records read the files evalkit writes, old and new, and name what is wrong in a bad one."""
+
+import json
+
+import pytest
+
+from evalkit.records import SCHEMA_VERSION, RecordError, RunResults, SampleResult, Status
+from tests.support.cli import FIXTURES
+
+SCHEMA_1 = FIXTURES / "runs" / "schema_v1"
+
+
+def test_schema_1_results_load_with_prices_moved_into_each_arm():
+    results = RunResults.from_json(json.loads((SCHEMA_1 / "results.json").read_text()))
+    assert results.schema_version == 1
+    assert [arm.arm for arm in results.arms] == ["demo-oracle", "demo-buggy"]
+    oracle = results.arm("demo-oracle")
+    assert oracle.prices is not None and oracle.prices.prompt == 0.0
+    assert oracle.pass_at_k[1].value == 1.0
+    assert oracle.verdicts[Status.PASSED] == oracle.n_tasks * oracle.n_samples
+    with pytest.raises(KeyError):
+        results.arm("no-such-arm")
+
+
+def test_schema_1_samples_load_and_write_back_unchanged():
+    lines = (SCHEMA_1 / "samples.jsonl").read_text().splitlines()
+    samples = [SampleResult.from_json(json.loads(line)) for line in lines]
+    assert len(samples) == 16
+    assert {s.key[0] for s in samples} == {"demo-oracle", "demo-buggy"}
+    assert not any(s.verdict.verified for s in samples)  # decided in the program's own process
+    first = json.loads(lines[0])
+    again = samples[0].to_json()
+    for reading in (again["verdict"], again["lenient"]["verdict"]):
+        assert reading.pop("verified") is False
+    assert {k: again[k] for k in first} == first
+
+
+def test_new_results_carry_the_schema_version():
+    results = RunResults.from_json(json.loads((SCHEMA_1 / "results.json").read_text()))
+    written = json.loads(json.dumps(results.to_json()))
+    assert RunResults.from_json(written | {"schema_version": SCHEMA_VERSION}).arms == results.arms
+
+
+def test_a_bad_sample_names_the_field():
+    line = json.loads((SCHEMA_1 / "samples.jsonl").read_text().splitlines()[0])
+    line["verdict"]["status"] = "splendid"
+    with pytest.raises(RecordError, match=r"verdict\.status"):
+        SampleResult.from_json(line)
