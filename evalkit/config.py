@@ -51,6 +51,9 @@ class ModelConfig:
     max_retries: int = 4
     use_n: bool = True
     offline: bool = False
+    """Answer only from the response store (replay); the endpoint is never called."""
+    max_error_rate: float = 0.0
+    """Share of samples the endpoint may refuse (401, 404, 400, ...) before the run exits 2."""
     price_per_1k_prompt: float = 0.0
     price_per_1k_completion: float = 0.0
     params: dict[str, Any] = field(default_factory=dict)
@@ -175,6 +178,9 @@ class StoreConfig:
 
     path: Path | None
     enabled: bool = True
+    reuse: bool = False
+    """Reuse answers other runs stored (from the same endpoint identity); a run resumed in its
+    own directory always reuses its own."""
 
 
 @dataclass(frozen=True)
@@ -352,7 +358,8 @@ def run_config(cfg: DictConfig) -> RunConfig:
         report=_build(ReportConfig, rep, "report"),
         gate=_build(GateConfig, gate, "gate"),
         store=StoreConfig(path=Path(store["path"]) if store.get("path") else None,
-                          enabled=bool(store.get("enabled", True))),
+                          enabled=bool(store.get("enabled", True)),
+                          reuse=bool(store.get("reuse", False))),
         n_samples=n_samples,
         seed=seed,
         samples=Path(plain["samples"]) if plain.get("samples") else None,

@@ -429,6 +429,10 @@ class ArmResult(JsonRecord):
     """Cost of the arm's tokens at ``prices``; None when no prices are configured."""
     prices: Prices | None = None
     """What the endpoint charges, when configured."""
+    cached_samples: int = 0
+    """Samples answered from the response store instead of the endpoint."""
+    cached_from: tuple[str, ...] = ()
+    """Where those stored answers came from: ``<run id> (<UTC date>)`` per earlier run."""
 
     @property
     def spec(self) -> ArmSpec:
@@ -523,6 +527,9 @@ class RunResults(JsonRecord):
     """Seconds spent per stage (calibration_and_canary, generation_and_scoring or scoring)."""
     samples_file: SamplesFileInfo | None = None
     """For `evalkit score`: the samples file read."""
+    problems: tuple[str, ...] = ()
+    """Why the run exited 2 although its reports were written (an arm without any answer, too
+    many requests refused by the endpoint), one line each with the cause and the fix."""
     schema_version: int = SCHEMA_VERSION
     """Version of this schema."""
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from evalkit import prompts
 from evalkit.benchmarks import Benchmark, load_benchmark
 from evalkit.config import ArmConfig, RunConfig, sampling_params
 from evalkit.execution import make_executor
-from evalkit.models import DemoServer, ModelClient, ResponseStore, steady_gc
+from evalkit.models import ClientStats, DemoServer, EndpointError, ModelClient, ResponseStore, steady_gc
 from evalkit.records import RenderedPrompt, Task
 from evalkit.reporting import write_reports
 from evalkit.rundir import limits_after_canary, run_id_of, run_meta, timed, utc_now
@@ -62,12 +63,13 @@ def _arm_meta(arm: PreparedArm) -> dict[str, Any]:
 
 
 async def _generate_all(cfg: RunConfig, arms: list[PreparedArm], tasks: tuple[Task, ...],
-                        scorer: Scorer, samples: SamplesFile, store: ResponseStore | None) -> None:
+                        scorer: Scorer, samples: SamplesFile,
+                        store: ResponseStore | None) -> dict[str, ClientStats]:
+    """Generate and score every missing sample; returns each arm's client counters."""
     clients = {arm.config.label: ModelClient(arm.config.model, store) for arm in arms}
     try:
-        for arm in arms:
-            if not arm.config.model.offline:
-                await clients[arm.config.label].check()
+        for arm in arms:  # one real request per arm, in its own shape, before the run spends anything
+            await clients[arm.config.label].check(next(iter(arm.prompts.values())))
         total = len(arms) * len(tasks) * cfg.n_samples
         with tqdm(total=total, desc="generate", unit="sample", initial=len(samples.done)) as gen_bar, \
                 tqdm(total=total, desc="execute ", unit="sample", initial=len(samples.done)) as exec_bar:
@@ -80,6 +82,23 @@ async def _generate_all(cfg: RunConfig, arms: list[PreparedArm], tasks: tuple[Ta
     finally:
         for client in clients.values():
             await client.aclose()
+    return {label: client.stats for label, client in clients.items()}
+
+
+def endpoint_problems(arms: list[PreparedArm], stats: dict[str, ClientStats]) -> list[str]:
+    """One line per arm whose endpoint gave no answer at all or refused too many requests."""
+    out = []
+    for arm in arms:
+        problem = stats[arm.config.label].problem(arm.config.model.max_error_rate)
+        if problem:
+            out.append(f"arm {arm.config.label}: {problem}")
+    return out
+
+
+def _cached_from(stats: ClientStats, run_id: str) -> tuple[str, ...]:
+    """Earlier runs whose stored answers an arm reused, as ``<run id> (<UTC date>)``."""
+    return tuple(f"{rid or 'an unnamed run'} ({time.strftime('%Y-%m-%d %H:%M', time.gmtime(at))} UTC)"
+                 for rid, at in sorted(stats.cached_from.items(), key=lambda item: item[1]) if rid != run_id)
 
 
 async def _one_task(arm: PreparedArm, task: Task, client: ModelClient, cfg: RunConfig, scorer: Scorer,
@@ -107,9 +126,9 @@ def execute_run(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
         executor = stack.enter_context(make_executor(cfg.executor))
         with timed(timings, "calibration_and_canary"):
             limits = limits_after_canary(bench, executor, cfg)
-        store = (stack.enter_context(ResponseStore(cfg.store.path))
-                 if cfg.store.enabled and cfg.store.path else None)
         run_id = run_id_of(run_dir)
+        store = (stack.enter_context(ResponseStore(cfg.store.path, run_id=run_id, reuse=cfg.store.reuse))
+                 if cfg.store.enabled and cfg.store.path else None)
         scorer = Scorer(executor, limits, cfg.scoring, run_id=run_id)
         arms_meta = {arm.config.label: _arm_meta(arm) for arm in arms}
         registries = {arm.config.prompt.registry for arm in arms}
@@ -119,10 +138,16 @@ def execute_run(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
         stack.callback(samples.close)
         with timed(timings, "generation_and_scoring"):  # overlapped: answers execute as they arrive
             with steady_gc():
-                asyncio.run(_generate_all(cfg, arms, bench.tasks, scorer, samples, store))
+                stats = asyncio.run(_generate_all(cfg, arms, bench.tasks, scorer, samples, store))
     meta["finished_at"] = utc_now()
     meta["timings_s"] = timings
+    for label, arm_stats in stats.items():
+        meta["arms_meta"][label]["cached_from"] = _cached_from(arm_stats, run_id)
+    problems = endpoint_problems(arms, stats)
+    meta["problems"] = problems
     results = write_reports(run_dir, meta, cfg.scoring, cfg.report)
+    if problems:  # exit 2 after the reports, which say why (issues 17 and 19)
+        raise EndpointError("; ".join(problems) + f"; the reports are written in {run_dir}")
     scorer.check_infra_errors(cfg.executor.max_infra_errors)  # exit 2 after the reports (issue 15)
     return results
 

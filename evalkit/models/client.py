@@ -10,8 +10,9 @@ new answers are stored; failures after retries become Generations with
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -19,24 +20,50 @@ import openai
 from openai._models import FinalRequestOptions
 
 from evalkit.config import ModelConfig, secret_values
+from evalkit.models import diagnose
 from evalkit.models.limiter import AdaptiveLimiter
 from evalkit.models.request import PATHS, base_seed, derive_seed, request_body
 from evalkit.models.retry import Choice, EndpointError, Failure, RetryPolicy, classify, parse_response
-from evalkit.models.store import ResponseStore, StoredResponse, request_key
+from evalkit.models.store import ResponseStore, StoredResponse, request_key, source_key
 from evalkit.models.transport import http_client
 from evalkit.records import Api, Generation, RenderedPrompt, Usage
 
 __all__ = ["ClientStats", "EndpointError", "ModelClient", "RetryPolicy"]
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class ClientStats:
-    """Counters for the progress bar and the run log."""
+    """Counters for the progress bar, the run log and the run's exit code."""
 
     requests: int = 0
     retries: int = 0
     cached: int = 0
     errors: int = 0
+    answered: int = 0
+    """Samples the endpoint answered in this run."""
+    refused: int = 0
+    """Samples that failed at once on an error no retry can fix (401, 404, 400, ...)."""
+    first_error: str = ""
+    """The explanation of the first failed sample (cause and fix)."""
+    cached_from: dict[str, float] = field(default_factory=dict)
+    """Runs whose stored answers were reused: run id -> when the first one was stored."""
+
+    def problem(self, max_error_rate: float) -> str | None:
+        """Why this arm's results cannot be trusted, or None: no answer at all, or more
+        requests refused than ``max_error_rate`` allows."""
+        asked = self.answered + self.errors
+        if asked and not self.answered and not self.cached:
+            return f"no answer at all ({self.errors} samples failed): {self.first_error}"
+        if asked and self.refused / asked > max_error_rate:
+            return (f"{self.refused} of {asked} samples were refused by the endpoint "
+                    f"(model.max_error_rate={max_error_rate:g}): {self.first_error}")
+        return None
+
+
+Sent = tuple[list[Choice], tuple[int, int], float, httpx.Response]
+"""One answered request: choices, (prompt_tokens, completion_tokens), latency_s, the response."""
 
 
 class ModelClient:
@@ -49,6 +76,11 @@ class ModelClient:
         self.retry = retry or RetryPolicy()
         self.limiter = AdaptiveLimiter(cfg.concurrency, cfg.min_concurrency, cfg.max_concurrency)
         self.stats = ClientStats()
+        self.identity: dict[str, Any] = {"base_url": cfg.base_url, "model": cfg.name}
+        """What answers: the base URL and model id, and after ``check()`` the server's /v1/models
+        entry and what the probe's answer says answered it. Stored answers are keyed by it."""
+        self.served: tuple[str, ...] | None = None
+        """The ids /v1/models lists (None when it could not be read): information for hints."""
         self._use_n = cfg.use_n
         key = cfg.api_key()
         self._secrets = tuple(s for s in {key, *secret_values()} if s and s != "EMPTY" and len(s) >= 4)
@@ -61,13 +93,19 @@ class ModelClient:
         # built once per API and copied with each body for a fraction of that. Absolute URLs, so
         # that openai and httpx parse a URL once instead of joining a path to the base.
         self._post_options = {
-            api: FinalRequestOptions.construct(method="post", url=f"{self._oa.base_url}{path}")
+            api: FinalRequestOptions.construct(method="post",
+                                          url=f"{str(self._oa.base_url).rstrip('/')}/{path}")
             for api, path in PATHS.items()}
 
     @property
     def limit(self) -> int:
         """Requests allowed in flight right now."""
         return self.limiter.limit
+
+    @property
+    def source(self) -> str:
+        """The store's key for what answers (``source_key`` of ``identity``)."""
+        return source_key(self.identity)
 
     async def aclose(self) -> None:
         """Close the HTTP connections (the store belongs to the caller)."""
@@ -85,8 +123,12 @@ class ModelClient:
             shared = request_body(prompt, self.cfg.name, seed=base)
             del shared["n"]
             keys = [request_key(self.cfg.name, prompt.api.value, shared, i) for i in range(n)]
-            hits = self.store.get_many(keys)
+            # Offline replay cannot ask the endpoint who it is: any source will do.
+            hits = self.store.get_many(keys, None if self.cfg.offline else self.source)
             out.update((i, _from_stored(prompt, hits[k])) for i, k in enumerate(keys) if k in hits)
+            for hit in hits.values():
+                first = self.stats.cached_from.get(hit.run_id)
+                self.stats.cached_from[hit.run_id] = min(first or hit.created_at, hit.created_at)
         self.stats.cached += len(out)
         missing = [i for i in range(n) if i not in out]
         if missing and self.cfg.offline:
@@ -103,54 +145,60 @@ class ModelClient:
             fresh = await asyncio.gather(*(self._request_one(prompt, base, i) for i in missing))
             out.update(zip(missing, fresh, strict=True))
         new = [g for i, g in out.items() if not g.cached and not g.error]
+        self.stats.answered += len(new)
         if self.store is not None and new:
-            self.store.put_many(_to_stored(self.cfg.name, keys[g.sample_index], prompt, g) for g in new)
+            source = self.source
+            self.store.put_many(_to_stored(self.cfg.name, keys[g.sample_index], prompt, g, source)
+                                for g in new)
         return [out[i] for i in range(n)]
 
     async def _request_n(self, prompt: RenderedPrompt, seed: int,
                          indices: list[int]) -> dict[int, Generation]:
-        """One request with the API's n; {} when the server refuses n (then separate requests)."""
+        """One request with the API's n; {} when the server rejects n (then separate requests)."""
         body = request_body(prompt, self.cfg.name, seed=derive_seed(seed, prompt.task_id, indices[0]),
                             n=len(indices))
         try:
-            choices, usage, latency = await self._send(body)
+            choices, usage, latency, _ = await self._send(body)
         except Failure as fail:
-            if fail.status in (400, 422):
-                self._use_n = False  # the server may not support n: try separate requests
+            # Only an error about n itself says separate requests may work; any other 400 (a key,
+            # an alias, the roles) would fail the same way for each of them.
+            if diagnose.names_n(fail):
+                self._stop_using_n(f"it rejected n={len(indices)} ({fail.message})")
                 return {}
             return {i: self._errored(prompt, i, fail) for i in indices}
         if len(choices) < len(indices):
-            self._use_n = False  # the server ignores n; stop asking for it
+            self._stop_using_n(f"it answered {len(choices)} choice(s) for n={len(indices)}")
         usages = _split(usage, len(choices[: len(indices)]))
         return {i: _generation(prompt, i, c, u, latency)
                 for i, c, u in zip(indices, choices, usages, strict=False)}
 
+    def _stop_using_n(self, why: str) -> None:
+        if self._use_n:
+            self._use_n = False
+            log.warning("%s at %s: %s; sending one request per sample from now on (model.use_n=false "
+                        "skips the attempt)", self.cfg.name, self.cfg.base_url, why)
+
     async def _request_one(self, prompt: RenderedPrompt, seed: int, index: int) -> Generation:
         body = request_body(prompt, self.cfg.name, seed=derive_seed(seed, prompt.task_id, index))
         try:
-            choices, usage, latency = await self._send(body)
+            choices, usage, latency, _ = await self._send(body)
         except Failure as fail:
             return self._errored(prompt, index, fail)
         return _generation(prompt, index, choices[0], Usage(*usage), latency)
 
     def _errored(self, prompt: RenderedPrompt, index: int, fail: Failure) -> Generation:
         self.stats.errors += 1
-        return Generation(task_id=prompt.task_id, sample_index=index, raw_output="",
-                          finish_reason="error", error=self._explain(fail))
-
-    def _explain(self, fail: Failure) -> str:
-        where = f"{self.cfg.name} at {self.cfg.base_url}"
-        if fail.status == 400 and "alternat" in fail.message.lower():
-            return (f"{where} rejected the conversation ({fail.message}); this model's chat template "
-                    "needs alternating user/assistant turns: set prompt.fold_system=true")
-        if fail.status in (401, 403):
-            return f"{where} refused the API key ({fail.message}); check ${self.cfg.api_key_env}"
+        self.stats.refused += not fail.retryable
+        error = diagnose.explain(fail, self.cfg, self.served)
         if fail.retryable:
-            return f"{where}: {fail.message} (gave up after {self.cfg.max_retries + 1} attempts)"
-        return f"{where}: {fail.message}"
+            error += f" (gave up after {self.cfg.max_retries + 1} attempts)"
+        self.stats.first_error = self.stats.first_error or error
+        return Generation(task_id=prompt.task_id, sample_index=index, raw_output="",
+                          finish_reason="error", error=error)
 
-    async def _send(self, body: dict[str, Any]) -> tuple[list[Choice], tuple[int, int], float]:
-        """POST with retries: (choices, (prompt_tokens, completion_tokens), latency_s) or Failure."""
+    async def _send(self, body: dict[str, Any]) -> Sent:
+        """POST with retries: (choices, (prompt_tokens, completion_tokens), latency_s, response)
+        or Failure."""
         # The template decides the API (a chat body has messages, a completions body a prompt).
         chat = "messages" in body
         post = self._post_options[Api.CHAT if chat else Api.COMPLETIONS]
@@ -168,7 +216,8 @@ class ModelClient:
                     self.limiter.on_overload(epoch)
             else:
                 self.limiter.on_success()
-                return choices, (prompt_tokens, completion_tokens), time.perf_counter() - started
+                return (choices, (prompt_tokens, completion_tokens), time.perf_counter() - started,
+                        response)
             finally:
                 await self.limiter.release()
             if not fail.retryable or attempt >= self.cfg.max_retries:
@@ -179,63 +228,67 @@ class ModelClient:
 
     # -- pre-flight ---------------------------------------------------------------------------
 
-    async def check(self) -> None:
-        """Raise EndpointError with one helpful line unless the endpoint serves this model."""
+    async def check(self, prompt: RenderedPrompt | None = None) -> None:
+        """Prove that the endpoint answers this arm, or raise EndpointError with the cause and the fix.
+
+        One real request: ``prompt``'s own body (its API, its template's messages or text, its
+        prefill) with max_tokens 1, classified like any request. /v1/models is read first, as
+        information only (a proxy answers it from its own config): its entry of this model goes
+        into ``identity``, and so does what the probe's answer says answered it.
+        """
         if self.cfg.offline:
             return
+        self.identity["served"] = await self._served_entry()
+        body = self._probe_body(prompt)
         fail: Failure | None = None
-        served: list[str] | None = None
+        try:
+            _, _, _, response = await self._send(body)
+        except Failure as exc:
+            fail = exc
+        if fail is not None:  # raised outside the except block: no chained openai error quoting a key
+            raise EndpointError(diagnose.explain(fail, self.cfg, self.served))
+        self.identity["answered_by"] = _answered_by(response)
+
+    async def _served_entry(self) -> dict[str, Any] | None:
+        """This model's /v1/models entry (id, root, created, owned_by, max_model_len), if listed."""
         try:
             response = await self._oa.get("/models", cast_to=httpx.Response)
-            served = [m["id"] for m in response.json()["data"]]
-        except (openai.APIStatusError, openai.APIConnectionError) as exc:
-            fail = classify(exc, self._secrets, self.cfg.timeout_s)
-        except (ValueError, KeyError, TypeError):
-            pass  # no usable /models listing: probe with a tiny request below
-        # Raised outside the except blocks: the openai error (which may quote the key) stays unchained.
-        if fail is not None:
-            self._raise_for(fail)
-        if served is not None:
-            if self.cfg.name in served:
-                return
-            shown = ", ".join(served[:5]) + (", ..." if len(served) > 5 else "")
-            raise EndpointError(
-                f"model {self.cfg.name!r} is not served at {self.cfg.base_url} "
-                f"(it serves: {shown or 'nothing'}); "
-                "set model.name to a served id (vLLM --served-model-name)")
-        await self._probe()
+            entries = [m for m in response.json()["data"] if isinstance(m, dict)]
+        except (openai.APIError, ValueError, KeyError, TypeError):
+            return None  # information only: the probe request says what matters
+        self.served = tuple(str(m.get("id")) for m in entries)
+        entry = next((m for m in entries if m.get("id") == self.cfg.name), None)
+        if entry is None:
+            return None
+        return {k: entry[k] for k in IDENTITY_FIELDS if entry.get(k) is not None}
 
-    async def _probe(self) -> None:
-        body: dict[str, Any] = {"model": self.cfg.name, "max_tokens": 1}
-        if self._chat:
-            body["messages"] = [{"role": "user", "content": "ping"}]
+    def _probe_body(self, prompt: RenderedPrompt | None) -> dict[str, Any]:
+        if prompt is None:
+            body: dict[str, Any] = {"model": self.cfg.name}
+            if self._chat:
+                body["messages"] = [{"role": "user", "content": "ping"}]
+            else:
+                body["prompt"] = "ping"
         else:
-            body["prompt"] = "ping"
-        path = "/chat/completions" if self._chat else "/completions"
-        fail: Failure | None = None
-        try:
-            await self._oa.post(path, body=body, cast_to=httpx.Response)
-        except (openai.APIStatusError, openai.APIConnectionError) as exc:
-            fail = classify(exc, self._secrets, self.cfg.timeout_s)
-        if fail is not None:
-            self._raise_for(fail)
+            body = request_body(prompt, self.cfg.name, seed=base_seed(prompt, 0))
+        body["max_tokens"] = 1
+        return body
 
-    def _raise_for(self, fail: Failure) -> None:
-        url, name = self.cfg.base_url, self.cfg.name
-        if fail.status is None and fail.retryable:
-            raise EndpointError(f"cannot reach the model endpoint at {url} ({fail.message}); "
-                                "start the server or fix model.base_url")
-        if fail.status in (401, 403):
-            hint = (f"set the environment variable {self.cfg.api_key_env} to a valid key"
-                    if self.cfg.api_key_env
-                    else "set model.api_key_env to the NAME of the variable holding the key")
-            raise EndpointError(f"{url} refused the API key (HTTP {fail.status}); {hint}")
-        if fail.status == 404:
-            raise EndpointError(
-                f"{url} answered 404 for model {name!r}: check that model.base_url ends in /v1 and that "
-                "model.name is the server's served id (vLLM --served-model-name)")
-        if fail.status is not None and fail.status >= 500:
-            raise EndpointError(f"the model endpoint at {url} is failing ({fail.message}); try again later")
+
+IDENTITY_FIELDS = ("id", "root", "created", "owned_by", "max_model_len")
+"""The /v1/models fields that say which weights are served (vLLM's root is the weights path)."""
+ANSWERED_BY_HEADERS = ("x-litellm-model-id", "x-litellm-model-api-base", "x-litellm-version")
+"""A LiteLLM proxy's response headers that name the deployment behind an alias."""
+
+
+def _answered_by(response: httpx.Response) -> dict[str, Any]:
+    """What a response says answered it: the body's model and a proxy's deployment headers."""
+    try:
+        model = response.json().get("model")
+    except (ValueError, AttributeError):
+        model = None
+    out = {h: response.headers[h] for h in ANSWERED_BY_HEADERS if h in response.headers}
+    return {"model": model, **out}
 
 
 def _split(usage: tuple[int, int], parts: int) -> list[Usage]:
@@ -257,8 +310,8 @@ def _from_stored(prompt: RenderedPrompt, r: StoredResponse) -> Generation:
                       latency_s=r.latency_s, cached=True)
 
 
-def _to_stored(model: str, key: str, prompt: RenderedPrompt, g: Generation) -> StoredResponse:
+def _to_stored(model: str, key: str, prompt: RenderedPrompt, g: Generation, source: str) -> StoredResponse:
     return StoredResponse(key=key, model=model, task_id=g.task_id, sample_index=g.sample_index,
                           text=g.raw_output[len(prompt.prefill):], finish_reason=g.finish_reason,
                           prompt_tokens=g.usage.prompt_tokens, completion_tokens=g.usage.completion_tokens,
-                          latency_s=g.latency_s)
+                          latency_s=g.latency_s, source=source)

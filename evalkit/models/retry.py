@@ -43,10 +43,12 @@ class Failure(Exception):
     """One failed attempt, classified (the message is already free of secrets)."""
 
     def __init__(self, message: str, retryable: bool, overload: bool = False,
-                 retry_after: float | None = None, status: int | None = None) -> None:
+                 retry_after: float | None = None, status: int | None = None, proxy: bool = False) -> None:
         super().__init__(message)
         self.message, self.retryable, self.overload = message, retryable, overload
         self.retry_after, self.status = retry_after, status
+        self.proxy = proxy
+        """True when a LiteLLM proxy answered (its x-litellm-* headers or its error text)."""
 
 
 def redact(text: str, secrets: Sequence[str]) -> str:
@@ -76,6 +78,11 @@ def retry_after_s(headers: httpx.Headers) -> float | None:
         return None
 
 
+def is_proxy(headers: httpx.Headers) -> bool:
+    """True when a LiteLLM proxy sent these response headers."""
+    return any(name.lower().startswith("x-litellm") for name in headers)
+
+
 def _finite(text: str) -> float | None:
     try:
         value = float(text)
@@ -103,7 +110,8 @@ def classify(exc: Exception, secrets: Sequence[str], timeout_s: float) -> Failur
         message = redact(f"HTTP {status}: {server_message(exc)}", secrets)
         return Failure(message, retryable=status in RETRY_STATUS or status >= 500,
                        overload=status in OVERLOAD_STATUS,
-                       retry_after=retry_after_s(exc.response.headers), status=status)
+                       retry_after=retry_after_s(exc.response.headers), status=status,
+                       proxy=is_proxy(exc.response.headers) or "litellm" in message.lower())
     if isinstance(exc, openai.APITimeoutError):
         return Failure(f"no answer within {timeout_s:g} s (model.timeout_s)", retryable=True)
     if isinstance(exc, openai.APIConnectionError):

@@ -1,9 +1,18 @@
-"""The response store: every successful answer, keyed by the exact request.
+"""The response store: every successful answer, keyed by the exact request and by what answered it.
 
-A rerun of the same configuration finds its answers here and makes no model
-call; a killed run resumes from what was stored; ``model.offline=true`` answers
-only from here. SQLite in WAL mode with a busy timeout, so parallel sweep jobs
-can share one file. Error responses are never stored.
+A row is one answer under three keys: the request (model id, API, full body,
+sample index), the endpoint's identity (``source``: base URL and what the
+server says it serves, see ``endpoint_identity``) and the run that asked. Who
+may reuse an answer:
+
+- the same run (a killed run resumed in its own run directory): always;
+- another run: only with ``reuse`` (``store.reuse=true``) and the same source,
+  so a re-pointed proxy alias or a new server version never gets old answers;
+- ``model.offline=true`` replays the newest answer to the request from any
+  source: the endpoint is not there to ask who it is.
+
+SQLite in WAL mode with a busy timeout, so parallel sweep jobs can share one
+file. Error responses are never stored.
 """
 
 from __future__ import annotations
@@ -17,9 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+# `answers` replaced schema 1's `responses` table (keyed by request only): those rows do not say
+# what answered them, so they are left alone and never reused.
 SCHEMA = """
-CREATE TABLE IF NOT EXISTS responses (
-    key TEXT PRIMARY KEY,
+CREATE TABLE IF NOT EXISTS answers (
+    key TEXT NOT NULL,
+    source TEXT NOT NULL,
+    run_id TEXT NOT NULL,
     model TEXT NOT NULL,
     task_id TEXT NOT NULL,
     sample_index INTEGER NOT NULL,
@@ -28,15 +41,24 @@ CREATE TABLE IF NOT EXISTS responses (
     prompt_tokens INTEGER NOT NULL,
     completion_tokens INTEGER NOT NULL,
     latency_s REAL NOT NULL,
-    created_at REAL NOT NULL
+    created_at REAL NOT NULL,
+    PRIMARY KEY (key, source, run_id)
 )
 """
+_COLUMNS = ("key, source, run_id, model, task_id, sample_index, text, finish_reason, prompt_tokens,"
+            " completion_tokens, latency_s, created_at")
 
 
 def request_key(model: str, api: str, body: Mapping[str, Any], sample_index: int) -> str:
     """sha256 over the served model id, the API, the full request body and the sample index."""
     blob = json.dumps({"model": model, "api": api, "body": body, "sample_index": sample_index},
                       sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def source_key(identity: Mapping[str, Any]) -> str:
+    """sha256 of an endpoint identity (``ModelClient.identity``): the store's ``source``."""
+    blob = json.dumps(identity, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
@@ -53,13 +75,25 @@ class StoredResponse:
     prompt_tokens: int
     completion_tokens: int
     latency_s: float
+    source: str = ""
+    """Which endpoint answered (``source_key`` of its identity)."""
+    run_id: str = ""
+    """The run that asked."""
+    created_at: float = 0.0
+    """When it was stored (Unix seconds)."""
 
 
 class ResponseStore:
-    """A SQLite file of answers; safe for several processes writing at once."""
+    """A SQLite file of answers; safe for several processes writing at once.
 
-    def __init__(self, path: Path, busy_timeout_s: float = 60.0) -> None:
+    ``run_id`` is the run this store object writes for; ``reuse`` lets it read
+    answers other runs stored (from the same source).
+    """
+
+    def __init__(self, path: Path, busy_timeout_s: float = 60.0, *, run_id: str = "",
+                 reuse: bool = False) -> None:
         self.path = Path(path)
+        self.run_id, self.reuse = run_id, reuse
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(self.path), timeout=busy_timeout_s, check_same_thread=False,
@@ -70,30 +104,43 @@ class ResponseStore:
         self._db.execute("PRAGMA synchronous = NORMAL")
         self._db.execute(SCHEMA)
 
-    def get_many(self, keys: Iterable[str]) -> dict[str, StoredResponse]:
-        """The stored responses among ``keys``, by key."""
+    def get_many(self, keys: Iterable[str], source: str | None) -> dict[str, StoredResponse]:
+        """The answers among ``keys`` this run may reuse, by key (the newest where several are).
+
+        ``source`` None (offline replay) accepts any source and any run.
+        """
         keys = list(keys)
         if not keys:
             return {}
-        marks = ",".join("?" * len(keys))
+        where, args = f"key IN ({','.join('?' * len(keys))})", list(keys)
+        if source is not None:
+            where += " AND source = ?"
+            args.append(source)
+            if not self.reuse:
+                where += " AND run_id = ?"
+                args.append(self.run_id)
         with self._lock:
-            rows = self._db.execute(
-                "SELECT key, model, task_id, sample_index, text, finish_reason, prompt_tokens,"
-                f" completion_tokens, latency_s FROM responses WHERE key IN ({marks})", keys).fetchall()
-        return {row[0]: StoredResponse(*row) for row in rows}
+            rows = self._db.execute(f"SELECT {_COLUMNS} FROM answers WHERE {where} ORDER BY created_at",
+                                    args).fetchall()
+        out = {}
+        for (key, source_, run_id, model, task_id, index, text, finish, ptok, ctok, latency, created) in rows:
+            out[key] = StoredResponse(key, model, task_id, index, text, finish, ptok, ctok, latency,
+                                      source_, run_id, created)  # ascending: the newest wins
+        return out
 
     def put_many(self, responses: Iterable[StoredResponse]) -> None:
-        """Store answers in one transaction (an existing key keeps its first answer)."""
+        """Store answers in one transaction under this store's run (a repeated key keeps its first)."""
         now = time.time()
-        rows = [(r.key, r.model, r.task_id, r.sample_index, r.text, r.finish_reason, r.prompt_tokens,
-                 r.completion_tokens, r.latency_s, now) for r in responses]
+        rows = [(r.key, r.source, self.run_id, r.model, r.task_id, r.sample_index, r.text, r.finish_reason,
+                 r.prompt_tokens, r.completion_tokens, r.latency_s, now) for r in responses]
         if not rows:
             return
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.executemany(
-                    "INSERT OR IGNORE INTO responses VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+                    f"INSERT OR IGNORE INTO answers ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows)
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
@@ -102,7 +149,7 @@ class ResponseStore:
     def count(self) -> int:
         """Number of stored answers."""
         with self._lock:
-            return int(self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0])
+            return int(self._db.execute("SELECT COUNT(*) FROM answers").fetchone()[0])
 
     def close(self) -> None:
         """Close the connection."""

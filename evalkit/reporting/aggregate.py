@@ -154,6 +154,8 @@ def aggregate_arm(label: str, frame: pd.DataFrame, meta: Mapping[str, Any],
         "latency_s": _percentiles(good["latency_s"]),
         "tokens": tokens,
         "cost": _cost(tokens, meta.get("prices")),
+        "cached_samples": int(frame["cached"].sum()) if "cached" in frame else 0,
+        "cached_from": list(meta.get("cached_from") or ()),
     }
     return _clean_tree(entry)
 

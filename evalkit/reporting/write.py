@@ -73,7 +73,7 @@ def arms_meta_from_results(results: Mapping[str, Any]) -> dict[str, dict[str, An
             template["source_text"] = source
         out[arm["arm"]] = {"model": arm.get("model"), "synthetic": arm.get("synthetic", False),
                            "template": template, "params": arm.get("params") or {},
-                           "prices": prices.get(arm["arm"])}
+                           "prices": prices.get(arm["arm"]), "cached_from": arm.get("cached_from") or ()}
     return out
 
 
@@ -100,6 +100,17 @@ def _header(results: Mapping[str, Any]) -> list[tuple[str, str]]:
                            f"(prompts commit {results.get('prompts_commit')})"),
                ("host", f"{host.get('cpu')}, {host.get('cores')} cores, isolation {host.get('isolation')}")]
     return header
+
+
+def run_notes(results: Mapping[str, Any]) -> list[str]:
+    """Why the run exited 2, and which answers came from the response store, for the report's head."""
+    notes = [f"This run exits 2: {problem}" for problem in results.get("problems") or ()]
+    for arm in results.get("arms") or ():
+        if arm.get("cached_samples"):
+            origin = ", ".join(arm.get("cached_from") or ()) or "an earlier attempt of this run"
+            notes.append(f"{arm['arm']}: {arm['cached_samples']} samples answered from the response store "
+                         f"(stored by {origin}), not asked again.")
+    return notes
 
 
 def render_outputs(view: ReportView, samples: pd.DataFrame, out_dir: Path,
@@ -153,6 +164,7 @@ def write_reports(run_dir: Path, meta: dict, scoring: ScoringConfig, report: Rep
     (run_dir / "results.json").write_text(text, encoding="utf-8")
     view = build_view(samples, results["arms"], results["templates"], scoring,
                       title=f"evalkit run {results['run_id']}", header=_header(results))
+    view.notes[:0] = run_notes(results)
     fill_flip_texts(view.flips, run_dir / "samples.jsonl")
     if samples.empty:
         view.notes.append("This run has no samples yet.")

@@ -1,0 +1,109 @@
+"""What a failed request means for the user: the cause and the fix, on one line.
+
+The same words for the start-up probe and for every sample's infra_error, and
+aware of a LiteLLM proxy in between (known from its ``x-litellm-*`` headers or
+its error text): there, the fix is the proxy's ``model_name`` alias, the key it
+accepts, or the backend behind it, not the model server's flags.
+"""
+
+from __future__ import annotations
+
+import re
+
+from evalkit.config import ModelConfig
+from evalkit.models.retry import Failure
+
+_KEY_TEXT = re.compile(r"no connected db|authentication error|invalid proxy server token|api key|"
+                       r"unauthori[sz]ed", re.I)
+_ALIAS_TEXT = re.compile(r"invalid model name|model[^.;]{0,80}(does not exist|not found)|"
+                         r"no deployments? (available|found)", re.I)
+_CONTEXT_TEXT = re.compile(r"context length|context window|maximum context|max_model_len|"
+                           r"prompt is too long|too many tokens", re.I)
+_N_TEXT = re.compile(r"(['\"`]n['\"`]|\bparam(eter)?:? ?n\b|\bn\b (must|should|is not|not supported|"
+                     r"> ?1|greater than|only supports)|\bn=\d+ (is )?not)", re.I)
+_ROLES_TEXT = re.compile(r"alternat", re.I)
+_DOWN_TEXT = re.compile(r"connection (error|refused)|apiconnectionerror|cannot connect|"
+                        r"service unavailable|upstream|bad gateway", re.I)
+
+
+_RULES: tuple[tuple[str, frozenset[int], re.Pattern[str] | None], ...] = (
+    ("key", frozenset({401, 403}), None),
+    ("key", frozenset({400}), _KEY_TEXT),
+    ("alias", frozenset({404}), None),
+    ("alias", frozenset({400, 422}), _ALIAS_TEXT),
+    ("roles", frozenset({400, 422}), _ROLES_TEXT),
+    ("context", frozenset({400, 413, 422}), _CONTEXT_TEXT),
+    ("n", frozenset({400, 422}), _N_TEXT),
+)
+"""(cause, statuses, text the message must contain), first match wins."""
+
+
+def kind(fail: Failure) -> str:
+    """The failure's cause: unreachable, timeout, key, alias, roles, context, n, backend_down,
+    server_error or rejected."""
+    text, status = fail.message, fail.status
+    if status is None:
+        return "timeout" if "model.timeout_s" in text else "unreachable"
+    for cause, statuses, pattern in _RULES:
+        if status in statuses and (pattern is None or pattern.search(text)):
+            return cause
+    if status >= 500:
+        return "backend_down" if fail.proxy or _DOWN_TEXT.search(text) else "server_error"
+    return "rejected"
+
+
+def names_n(fail: Failure) -> bool:
+    """True when the error is about the ``n`` parameter (so separate requests may succeed)."""
+    return kind(fail) == "n"
+
+
+def _key(fail: Failure, cfg: ModelConfig, where: str) -> str:
+    var = (f"the environment variable {cfg.api_key_env}" if cfg.api_key_env
+           else "model.api_key_env (the NAME of the variable holding the key)")
+    no_db = "no connected db" in fail.message.lower()
+    extra = " (a LiteLLM proxy without a database accepts only its master key)" if no_db else ""
+    who = "the proxy" if fail.proxy or no_db else "the server"
+    return f"{where} refused the API key ({fail.message}); set {var} to a key {who} accepts{extra}"
+
+
+def _alias(fail: Failure, cfg: ModelConfig, where: str, served: tuple[str, ...] | None) -> str:
+    listed = f" (it lists: {', '.join(served[:5])}{', ...' if len(served) > 5 else ''})" if served else ""
+    if fail.proxy:
+        return (f"{where} does not route model {cfg.name!r}{listed} ({fail.message}); set model.name to a "
+                "model_name alias of the proxy's config (model_list[].model_name)")
+    return (f"{cfg.base_url} answered {fail.status} for model {cfg.name!r}{listed} ({fail.message}): check "
+            "that model.base_url ends in /v1 and that model.name is the server's served id "
+            "(vLLM --served-model-name, or a LiteLLM proxy's model_name alias)")
+
+
+def _backend(fail: Failure, cfg: ModelConfig, where: str) -> str:
+    if fail.proxy:
+        return (f"{where} is up but the model behind {cfg.name!r} is failing ({fail.message}); start or "
+                "fix the backend its litellm_params.api_base points to")
+    return f"the model endpoint at {cfg.base_url} is failing ({fail.message}); start or fix the model server"
+
+
+_FIXES = {
+    "unreachable": "cannot reach the model endpoint at {url} ({msg}); start the server or fix model.base_url",
+    "timeout": "{where} did not answer for {name!r}: {msg}",
+    "roles": ("{where} rejected the conversation ({msg}); this model's chat template needs alternating "
+              "user/assistant turns: set prompt.fold_system=true"),
+    "context": ("{where}: the prompt does not fit {name!r}'s context ({msg}); lower model.params.max_tokens "
+                "or pick a template or model with room for it"),
+    "server_error": "the model endpoint at {url} is failing ({msg}); try again later",
+    "n": "{where} rejected the request for {name!r} ({msg}); set model.use_n=false",
+    "rejected": "{where} rejected the request for {name!r} ({msg})",
+}
+
+
+def explain(fail: Failure, cfg: ModelConfig, served: tuple[str, ...] | None = None) -> str:
+    """One line: what failed, at which endpoint, and what to change (never a key's value)."""
+    where = f"the LiteLLM proxy at {cfg.base_url}" if fail.proxy else str(cfg.base_url)
+    cause = kind(fail)
+    if cause == "key":
+        return _key(fail, cfg, where)
+    if cause == "alias":
+        return _alias(fail, cfg, where, served)
+    if cause == "backend_down":
+        return _backend(fail, cfg, where)
+    return _FIXES[cause].format(url=cfg.base_url, where=where, name=cfg.name, msg=fail.message)
