@@ -57,7 +57,8 @@ def build_view(samples: pd.DataFrame, arms: list[dict[str, Any]],
                           "they exercise the pipeline and are not model results.")
     infra = {a["arm"]: a["verdicts"].get(Status.INFRA_ERROR.value, 0) for a in arms}
     if any(infra.values()):
-        view.notes.append("infra_error samples (our side failed) are excluded from pass@k: "
+        view.notes.append("infra_error samples (no usable answer or no execution: the endpoint or the "
+                          "sandbox failed; each sample's detail says which) are excluded from pass@k: "
                           + ", ".join(f"{arm}: {n}" for arm, n in infra.items() if n) + ".")
     view.template_diffs = template_diffs(arms, templates)
     if len(arms) > 1:

@@ -194,3 +194,41 @@ def test_concurrency_is_bounded(server):
     out, _ = run(generate_cases(server, cases, concurrency=3, max_concurrency=3))
     assert all(not gens[0].error for gens in out.values())
     assert server.max_in_flight == 3
+
+
+def test_unrelated_400_on_an_n_request_keeps_n(server):
+    server.script("roles", ["roles400"])
+    out, client = run(generate_cases(server, ["roles", "next"], n=3))
+    assert all("prompt.fold_system=true" in g.error for g in out["roles"])
+    assert server.count("roles") == 1  # not split into separate requests that would fail the same way
+    assert server.count("next") == 1 and server.requests[-1]["body"]["n"] == 3
+    assert client.stats.refused == 3
+
+
+def test_probe_sends_the_arms_own_request_with_one_token(server):
+    prompt = replace(case_prompt("shape"), messages=(*case_prompt("shape").messages,
+                                                    Message("assistant", "<new_code>")), prefill="<new_code>")
+    async def go():
+        client = ModelClient(model_config(server.base_url), None, retry=FAST)
+        try:
+            await client.check(prompt)
+        finally:
+            await client.aclose()
+
+    run(go())
+    (probe,) = server.requests
+    assert probe["body"]["max_tokens"] == 1 and probe["body"]["continue_final_message"] is True
+    assert probe["body"]["messages"][-1] == {"role": "assistant", "content": "<new_code>"}
+
+
+def test_probe_classifies_roles(server):
+    server.script("roles", ["roles400"])
+    async def go():
+        client = ModelClient(model_config(server.base_url), None, retry=FAST)
+        try:
+            await client.check(case_prompt("roles"))
+        finally:
+            await client.aclose()
+
+    with pytest.raises(EndpointError, match="set prompt.fold_system=true"):
+        run(go())

@@ -1,0 +1,161 @@
+"""A loopback stand-in for a LiteLLM proxy (1.x): aliases in front of real backends, and its error shapes.
+
+It forwards /v1/chat/completions and /v1/completions to the backend an alias
+points to (the demo endpoint in the tests), with the model id rewritten, and
+answers the way LiteLLM does where it matters to evalkit:
+
+- /v1/models lists the aliases from its own config (static ``created`` and
+  ``owned_by``), whether or not a backend is up;
+- a key other than the master key: 400 "No connected db." (a proxy without a
+  database) or 401 "Authentication Error, Invalid proxy server token passed";
+- an unknown alias: 400 "Invalid model name passed in model=...";
+- a backend that does not answer: 500 whose message carries the backend's
+  connection error;
+- a backend that rejects ``n`` (``reject_n``): 400 UnsupportedParamsError naming 'n';
+- every answer carries ``x-litellm-model-id`` / ``x-litellm-model-api-base``
+  naming the deployment behind the alias, as LiteLLM's response headers do.
+
+``refuse_after`` makes it answer N completion requests and then refuse every
+key: an endpoint that passes the start-up probe and fails the run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from typing import Any
+
+from evalkit.models.demo import JsonHandler, QuietHTTPServer
+
+VERSION = "1.108.0-evalkit-test"
+
+
+@dataclass
+class Route:
+    """Where an alias goes: the backend's /v1 URL and its served model id."""
+
+    api_base: str
+    model: str
+
+
+class _Handler(JsonHandler):
+    server: _Server
+
+    def _litellm_error(self, status: int, message: str, kind: str | None) -> None:
+        self.send_json(status, {"error": {"message": message, "type": kind, "param": None,
+                                          "code": str(status)}}, {"x-litellm-version": VERSION})
+
+    def _key_refused(self) -> bool:
+        proxy = self.server.proxy
+        sent = self.headers.get("Authorization", "").removeprefix("Bearer ")
+        if proxy.master_key is None or (sent == proxy.master_key and not proxy.refusing()):
+            return False
+        if proxy.database:
+            self._litellm_error(401, "Authentication Error, Invalid proxy server token passed. "
+                                f"Received API Key = sk-...{sent[-4:]}", "auth_error")
+        else:
+            self._litellm_error(400, "No connected db.", "no_db_connection")
+        return True
+
+    def do_GET(self) -> None:  # noqa: N802
+        if self.path.rstrip("/") not in ("/v1/models", "/models"):
+            self._litellm_error(404, "Not Found", None)
+            return
+        data = [{"id": alias, "object": "model", "created": 1677610602, "owned_by": "openai"}
+                for alias in self.server.proxy.routes]
+        self.send_json(200, {"object": "list", "data": data}, {"x-litellm-version": VERSION})
+
+    def do_POST(self) -> None:  # noqa: N802
+        raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        path = self.path.rstrip("/").removeprefix("/v1")
+        if path not in ("/chat/completions", "/completions"):
+            self._litellm_error(404, "Not Found", None)
+            return
+        if self._key_refused():
+            return
+        body = json.loads(raw or b"{}")
+        proxy = self.server.proxy
+        route = proxy.routes.get(body.get("model"))
+        if route is None:
+            self._litellm_error(400, f"Invalid model name passed in model={body.get('model')}. Call "
+                                "`/v1/models` to view available models for your key.",
+                                "invalid_request_error")
+            return
+        if proxy.reject_n and int(body.get("n") or 1) > 1:
+            self._litellm_error(400, f"litellm.UnsupportedParamsError: openai does not support parameters: "
+                                f"['n'], for model={route.model}. To drop these, set `drop_params=True`",
+                                None)
+            return
+        proxy.count()
+        self._forward(route, body, path)
+
+    def _forward(self, route: Route, body: dict[str, Any], path: str) -> None:
+        data = json.dumps({**body, "model": route.model}).encode()
+        request = urllib.request.Request(route.api_base + path, data=data,
+                                         headers={"Content-Type": "application/json"})
+        deployment = hashlib.sha256(f"{route.api_base}|{route.model}".encode()).hexdigest()[:16]
+        headers = {"x-litellm-version": VERSION, "x-litellm-model-id": deployment,
+                   "x-litellm-model-api-base": route.api_base}
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                answer = json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            inner = exc.read().decode(errors="replace")
+            self._litellm_error(exc.code, f"litellm.BadRequestError: OpenAIException - {inner}", None)
+            return
+        except OSError as exc:
+            self._litellm_error(500, "litellm.APIConnectionError: APIConnectionError: OpenAIException - "
+                                f"Connection error. ({type(exc).__name__}) Received Model Group="
+                                f"{body.get('model')}", None)
+            return
+        self.send_json(200, answer, headers)
+
+
+class _Server(QuietHTTPServer):
+    proxy: LoopbackProxy
+
+
+class LoopbackProxy:
+    """The proxy on 127.0.0.1 (ephemeral port); a context manager with ``base_url``."""
+
+    def __init__(self, routes: dict[str, Route], master_key: str | None = None, *, database: bool = False,
+                 reject_n: bool = False, refuse_after: int | None = None) -> None:
+        self.routes = dict(routes)
+        self.master_key, self.database = master_key, database
+        self.reject_n, self.refuse_after = reject_n, refuse_after
+        self.forwarded = 0
+        """Completion requests forwarded to a backend."""
+        self._lock = threading.Lock()
+        self._http = _Server(("127.0.0.1", 0), _Handler)
+        self._http.proxy = self
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:port/v1``."""
+        return f"http://127.0.0.1:{self._http.server_address[1]}/v1"
+
+    def repoint(self, alias: str, route: Route) -> None:
+        """Point ``alias`` at another backend model (what an operator does in the proxy's config)."""
+        self.routes[alias] = route
+
+    def count(self) -> None:
+        """One more request forwarded."""
+        with self._lock:
+            self.forwarded += 1
+
+    def refusing(self) -> bool:
+        """True once ``refuse_after`` requests were forwarded."""
+        with self._lock:
+            return self.refuse_after is not None and self.forwarded >= self.refuse_after
+
+    def __enter__(self) -> LoopbackProxy:
+        self._thread = self._http.serve_in_thread("loopback-proxy", poll_interval=0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._http.stop(self._thread)

@@ -1,0 +1,97 @@
+"""`evalkit run` tells the truth about its endpoint (issues 17 and 19): real runs against a
+LiteLLM-shaped loopback proxy and the fault server, each as a separate process."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+
+from evalkit.models import DemoServer
+from tests.support.cli import run_evalkit
+from tests.support.fault_server import FaultServer
+from tests.support.prompts import humaneval_tasks
+from tests.support.proxy import LoopbackProxy, Route
+
+pytestmark = pytest.mark.slow  # real runs and processes: the full suite, not the fast tier
+
+KEY = "sk-master-5f1e2d3c4b5a"
+
+
+@pytest.fixture(scope="module")
+def demo():
+    with DemoServer(humaneval_tasks()[:4]) as server:
+        yield server
+
+
+def run_against(url: str, tmp_path: Path, *extra: str, key: str | None = KEY):
+    return run_evalkit("run", "model=mixtral", f"model.base_url={url}", "model.name=mixtral",
+                       "model.api_key_env=PROXY_KEY", "model.max_retries=1", "model.concurrency=1",
+                       "model.max_concurrency=1", "dataset.limit=4", "n_samples=1", "k=[1]",
+                       "report.plots=false", f"hydra.run.dir={tmp_path / 'run'}",
+                       f"store.path={tmp_path / 'store.sqlite'}", f"executor.cache_dir={tmp_path / 'cache'}",
+                       *extra, env={"PROXY_KEY": key or ""})
+
+
+def error_lines(proc) -> list[str]:
+    return [line for line in proc.stderr.splitlines() if line.startswith("evalkit: error:")]
+
+
+def test_key_refused_mid_run_exits_2_after_the_report_which_says_why(demo, tmp_path):
+    with LoopbackProxy({"mixtral": Route(demo.base_url, "demo-oracle")}, KEY, refuse_after=1) as proxy:
+        proc = run_against(proxy.base_url, tmp_path)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    (line,) = error_lines(proc)  # the hint once, on stderr
+    assert "arm mixtral" in line and "no answer at all" in line and "PROXY_KEY" in line
+    assert "No connected db" in line and "Traceback" not in proc.stderr
+    run_dir = tmp_path / "run"
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["problems"] and "refused the API key" in results["problems"][0]
+    report = (run_dir / "report.md").read_text()
+    assert "This run exits 2: arm mixtral: no answer at all" in report
+    for path in run_dir.rglob("*"):
+        if path.is_file():
+            assert KEY not in path.read_text(errors="replace"), path
+
+
+@pytest.mark.parametrize(("max_error_rate", "code"), [("0", 2), ("0.6", 0)])
+def test_refused_share_above_max_error_rate_exits_2(demo, tmp_path, max_error_rate, code):
+    # probe + 2 samples answered, then 2 of the 4 samples refused
+    with LoopbackProxy({"mixtral": Route(demo.base_url, "demo-oracle")}, KEY, refuse_after=3) as proxy:
+        proc = run_against(proxy.base_url, tmp_path, f"model.max_error_rate={max_error_rate}")
+    assert proc.returncode == code, proc.stderr[-2000:]
+    if code == 2:
+        (line,) = error_lines(proc)
+        assert "2 of 4 samples were refused by the endpoint (model.max_error_rate=0)" in line
+    else:
+        assert "pass@1" in proc.stdout
+
+
+def closed_port_url() -> str:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}/v1"
+
+
+def test_backend_down_behind_the_proxy_exits_2_at_the_probe(tmp_path):
+    with LoopbackProxy({"mixtral": Route(closed_port_url(), "demo-oracle")}, KEY) as proxy:
+        proc = run_against(proxy.base_url, tmp_path)
+        assert proxy.forwarded == 2  # the probe and its one retry: no sample was attempted
+    assert proc.returncode == 2
+    (line,) = error_lines(proc)
+    assert "the model behind 'mixtral' is failing" in line and "litellm_params.api_base" in line
+
+
+@pytest.mark.parametrize(("server_kwargs", "named"), [
+    ({"models": ("other",)}, "model.name is the server's served id"),
+    ({"models": ("mixtral",), "require_key": "right-key-0000"}, "PROXY_KEY"),
+])
+def test_fault_server_refusals_exit_2_with_the_fix(tmp_path, server_kwargs, named):
+    with FaultServer(**server_kwargs) as srv:
+        proc = run_against(srv.base_url, tmp_path, key="wrong-key-1111")
+        assert not srv.requests or len(srv.requests) == 1  # only the probe
+    assert proc.returncode == 2
+    (line,) = error_lines(proc)
+    assert named in line and "wrong-key-1111" not in proc.stderr
