@@ -129,3 +129,15 @@ def test_nightly_runs_bless_to_the_baseline_path_they_gate_against(ci):
         assert baseline.startswith("$") and gate[gate.index("--candidate") + 1] == run_dir
         expected = f"reports/baselines/humaneval_{Path(run_dir).name}.json"
         assert ci["variables"][baseline.lstrip("$")] == expected
+
+
+def test_nightly_never_answers_from_stored_answers(ci):
+    hydra_app = pytest.importorskip("evalkit.hydra_app")
+    nightly = {name: job for name, job in _jobs(ci).items() if name.startswith("nightly")}
+    assert nightly
+    for name, job in nightly.items():
+        for args in (c for c in _commands(job) if c[0] == "run"):
+            cfg = hydra_app.compose_config([_expand(a) for a in args[1:]])
+            HydraConfig.instance().set_config(cfg)
+            typed = run_config(cfg)
+            assert not typed.store.reuse and not any(arm.model.offline for arm in typed.arms), name
