@@ -2,8 +2,9 @@
 
 It serves GET /v1/models, POST /v1/chat/completions and POST /v1/completions
 (n, temperature, max_tokens, stop, seed) for the synthetic models of
-``demo_answers``. evalkit starts it in-process when a demo model is selected;
-``serve_demo`` runs it standalone (``evalkit serve-demo --port N``).
+``demo_answers``, which read what the rendered prompt asks for. evalkit starts
+it in-process when a demo model is selected; ``serve_demo`` runs it standalone
+(``evalkit serve-demo --port N``).
 """
 
 from __future__ import annotations
@@ -70,11 +71,10 @@ class DemoApp:
         stops = _stops(body.get("stop"))
         text, prefill = self._prompt_text(body) if chat else (self._text(body), "")
         task = self.index.find(text)
+        asks = da.read_prompt(text, stops, prefill)
         choices, completion_tokens = [], 0
         for i in range(n):
-            answer = da.answer(model, task, seed, i) if task else "I found no task I know in this prompt."
-            if prefill:
-                answer = da.continue_prefill(answer, prefill)
+            answer = da.answer(model, task, seed, i, asks) if task else da.NO_TASK
             answer, finish = da.truncate(answer, stops, max_tokens)
             completion_tokens += da.count_tokens(answer)
             choice: dict[str, Any] = {"index": i, "finish_reason": finish, "logprobs": None}

@@ -1,22 +1,36 @@
 """What the demo endpoint's synthetic models answer (pure functions).
 
-``demo-oracle`` answers with the task's reference solution inside a markdown
-fence, the way chat models answer. ``demo-buggy`` answers the same way but,
+``demo-oracle`` answers with the task's reference solution in the form the
+prompt asks for (``read_prompt``): the new code between ``<new_code>`` tags, or
+bare after a ``<new_code>`` prefill, bare where fences are forbidden, else in a
+markdown fence; only the new code where the prompt says not to repeat the
+existing code. It passes every task under every shipped template.
+
+``demo-buggy`` answers in a fence whatever the prompt says and,
 deterministically from (seed, task_id, sample index), breaks about 40% of its
-answers the ways real models do. Neither is ever a model result.
+answers the ways real models do.
+
+``demo-mimic`` imitates an instruction-tuned chat model such as Mixtral
+(``mimic``): it breaks a smaller share of its code, and follows or ignores the
+prompt's form rules the way such models do, so its scores depend on the
+template. None of them is ever a model result.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import dataclass
 from typing import Sequence
 
 from evalkit.records import Task
 
 ORACLE = "demo-oracle"
 BUGGY = "demo-buggy"
-MODELS = (ORACLE, BUGGY)
+MIMIC = "demo-mimic"
+MODELS = (ORACLE, BUGGY, MIMIC)
+NO_TASK = "I found no task I know in this prompt."
+"""The answer to a prompt that holds no known task."""
 BREAK_SHARE = 0.4
 # How often each breakage is drawn, relative to the others. Infinite loops are
 # rare in real answers, and each one costs a whole CPU limit to execute.
@@ -95,6 +109,12 @@ def break_answer(kind: str, task: Task) -> str:
         return (f"Here is the implementation of `{task.entry_point}`:\n\n"
                 f"```{task.language}\n{task.prompt}{code}\n```\n\n"
                 "It handles the edge cases described in the docstring.")
+    return fence(task.prompt + broken_reference(kind, task), task.language)
+
+
+def broken_reference(kind: str, task: Task) -> str:
+    """The reference solution (the new code) broken the named way (a code breakage, not a form one)."""
+    code = task.reference.rstrip()
     if kind == "off_by_one":
         code = _off_by_one(code)
     elif kind == "wrong_return":
@@ -106,7 +126,7 @@ def break_answer(kind: str, task: Task) -> str:
     elif kind == "infinite_loop":
         loop = "while (true) {}" if task.language == "javascript" else "while True: pass"
         code = f"{_indent(code)}{loop}\n{code}"
-    return fence(task.prompt + code, task.language)
+    return code
 
 
 def fence(code: str, language: str = "python") -> str:
@@ -114,13 +134,95 @@ def fence(code: str, language: str = "python") -> str:
     return f"```{language}\n" + code + "\n```"
 
 
-def answer(model: str, task: Task, seed: int | None, index: int) -> str:
-    """The full answer text of a demo model for one sample."""
-    correct = fence(task.prompt + task.reference.rstrip(), task.language)
-    if model == ORACLE:
-        return correct
-    kind = breakage(seed, task.task_id, index)
-    return correct if kind is None else break_answer(kind, task)
+@dataclass(frozen=True, slots=True)
+class Asks:
+    """What a rendered prompt asks of an answer's form, as the demo models read its text."""
+
+    tags: bool = False
+    """The code goes between ``<new_code>`` and ``</new_code>``."""
+    fences: bool = True
+    """Markdown fences are allowed (no rule against them, no tags asked for)."""
+    new_only: bool = False
+    """Only the new code: the prompt says not to repeat the existing code."""
+    escapes: bool = True
+    """Escaping characters is not forbidden."""
+    stop_tag: bool = False
+    """The request stops at ``</new_code>``: the server cuts whatever follows it."""
+    prefill: str = ""
+    """The assistant turn the answer continues (``continue_final_message``)."""
+
+
+_NO_FENCES = re.compile(r"markdown fences?|no fences|without fences", re.I)
+_TAGS = re.compile(r"(between|inside) <new_code>", re.I)
+_NEW_ONLY = re.compile(r"do not repeat|only the new code", re.I)
+_NO_ESCAPES = re.compile(r"do not escape", re.I)
+
+
+def read_prompt(text: str, stops: Sequence[str] = (), prefill: str = "") -> Asks:
+    """What the prompt text, the request's stops and its prefill ask for (see ``Asks``)."""
+    tags = bool(_TAGS.search(text)) or prefill.strip() == OPEN_TAG
+    return Asks(tags=tags, fences=not (tags or _NO_FENCES.search(text)),
+                new_only=bool(_NEW_ONLY.search(text)), escapes=not _NO_ESCAPES.search(text),
+                stop_tag=CLOSE_TAG in stops, prefill=prefill)
+
+
+def shaped(code: str, task: Task, asks: Asks) -> str:
+    """``code`` in the form ``asks`` wants, as a model that follows every rule writes it."""
+    if asks.prefill.strip() == OPEN_TAG:
+        return "\n" + code + "\n" + CLOSE_TAG
+    if asks.tags:
+        return OPEN_TAG + "\n" + code + "\n" + CLOSE_TAG
+    return code if not asks.fences else fence(code, task.language)
+
+
+def answer(model: str, task: Task, seed: int | None, index: int, asks: Asks | None = None) -> str:
+    """The full answer text of a demo model for one sample (the continuation of any prefill)."""
+    asks = asks or Asks()
+    if model == MIMIC:
+        text = mimic(task, seed, index, asks)
+    elif model == ORACLE:
+        text = shaped(task.reference.rstrip() if asks.new_only or asks.tags else
+                      task.prompt + task.reference.rstrip(), task, asks)
+    else:
+        kind = breakage(seed, task.task_id, index)
+        text = (fence(task.prompt + task.reference.rstrip(), task.language) if kind is None
+                else break_answer(kind, task))
+    return continue_prefill(text, asks.prefill) if asks.prefill else text
+
+
+MIMIC_BREAKS = {"off_by_one": 4, "wrong_return": 4, "missing_import": 3, "syntax_error": 3}
+"""Code breakages of demo-mimic (it never loops forever), drawn in ``MIMIC_BREAK_SHARE`` of samples."""
+MIMIC_BREAK_SHARE = 0.15
+HABIT_SHARE = {"prose": 0.5, "trailer": 0.35, "escape": 0.3}
+"""How often demo-mimic falls into each habit where the prompt leaves room for it: prose around a
+fence (fences allowed), a closing tag and a remark after bare code (no stop tag can cut it), and
+markdown-escaped underscores in bare code (escaping not forbidden)."""
+_INTRO = "Here is the completed function:\n\n"
+_OUTRO = "\n\nThis implementation follows the docstring."
+
+
+def mimic(task: Task, seed: int | None, index: int, asks: Asks) -> str:
+    """demo-mimic's answer: right or broken code (deterministic per sample), in the form its habits
+    and the prompt's rules give it."""
+    def habit(name: str) -> bool:
+        return _unit("mimic", name, seed, task.task_id, index) < HABIT_SHARE[name]
+
+    body = task.reference.rstrip()
+    if _unit("mimic-break", seed, task.task_id, index) < MIMIC_BREAK_SHARE:
+        point = _unit("mimic-kind", seed, task.task_id, index) * sum(MIMIC_BREAKS.values())
+        kind = next(k for k in MIMIC_BREAKS if (point := point - MIMIC_BREAKS[k]) < 0)
+        body = broken_reference(kind, task)
+    code = body if asks.new_only or asks.tags else task.prompt + body
+    if asks.tags or asks.prefill:
+        # Tags asked for: it closes them and, out of habit, remarks on the code after the tag.
+        return shaped(code, task, asks) + (_OUTRO if habit("trailer") else "")
+    if asks.fences:
+        chatty = habit("prose")
+        return (_INTRO if chatty else "") + fence(code, task.language) + (_OUTRO if chatty else "")
+    if asks.escapes and habit("escape"):
+        code = code.replace("_", "\\_")
+    # Bare code: it imitates the prompt's tags and closes its answer with one, then a remark.
+    return code + ("\n" + CLOSE_TAG + _OUTRO if habit("trailer") else "")
 
 
 OPEN_TAG, CLOSE_TAG = "<new_code>", "</new_code>"
@@ -134,7 +236,7 @@ def continue_prefill(answer: str, prefill: str) -> str:
     """
     if answer.startswith(prefill):
         return answer[len(prefill):]
-    if prefill.strip() == OPEN_TAG:
+    if prefill.strip() == OPEN_TAG and answer.startswith("```"):
         code = "\n".join(line for line in answer.split("\n") if not line.startswith("```"))
         return code + CLOSE_TAG
     return answer
@@ -150,14 +252,23 @@ class TaskIndex:
                 self._by_entry.setdefault(task.entry_point, []).append((task.prompt.strip(), task))
 
     def find(self, text: str) -> Task | None:
-        """The task whose prompt occurs in ``text``, longest match; None when none does."""
+        """The task whose prompt occurs in ``text``, longest match; else the task whose prompt's
+        last ``TAIL`` characters do (a template that keeps only the end of the file, as the
+        MVP's ``[-500:]`` does); None when none does."""
         # Cheap pre-filter on the entry point's name, then the full check; longest first, so a
         # task whose prompt contains another's still wins.
-        candidates = [e for name, group in self._by_entry.items() if name in text for e in group]
-        for prompt, task in sorted(candidates, key=lambda e: len(e[0]), reverse=True):
+        candidates = sorted((e for name, group in self._by_entry.items() if name in text for e in group),
+                            key=lambda e: len(e[0]), reverse=True)
+        for prompt, task in candidates:
             if prompt in text:
                 return task
+        for prompt, task in candidates:
+            if prompt[-self.TAIL:] in text:
+                return task
         return None
+
+    TAIL = 300
+    """Characters of a prompt's end that identify its task when the whole prompt is not there."""
 
 
 def count_tokens(text: str) -> int:

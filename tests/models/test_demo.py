@@ -33,7 +33,7 @@ def user(task) -> list[dict]:
 
 
 def test_models_listing(oa):
-    assert sorted(m.id for m in oa.models.list()) == ["demo-buggy", "demo-oracle"]
+    assert sorted(m.id for m in oa.models.list()) == ["demo-buggy", "demo-mimic", "demo-oracle"]
 
 
 def test_oracle_answers_reference_in_a_fence_with_usage(oa):
@@ -77,7 +77,8 @@ def test_a_new_code_prefill_is_answered_as_tagged_code_up_to_the_stop(oa):
     resp = oa.chat.completions.create(model="demo-oracle", messages=messages, stop=["</new_code>"],
                                       extra_body={"continue_final_message": True,
                                                   "add_generation_prompt": False})
-    assert resp.choices[0].message.content == task.prompt + task.reference.rstrip()
+    # only the new code, bare (the prefill opened the tag), up to the closing tag the stop cuts
+    assert resp.choices[0].message.content == "\n" + task.reference.rstrip() + "\n"
     assert resp.choices[0].finish_reason == "stop"
 
 
