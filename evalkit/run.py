@@ -17,7 +17,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from evalkit import prompts
+from evalkit import __version__, prompts
 from evalkit.benchmarks import Benchmark, load_benchmark
 from evalkit.config import ArmConfig, RunConfig, sampling_params
 from evalkit.execution import make_executor
@@ -36,6 +36,8 @@ class PreparedArm:
     config: ArmConfig
     template: prompts.Template
     prompts: dict[str, RenderedPrompt]
+    embedded_demo: bool = False
+    """True when the arm talks to the demo endpoint evalkit started (an ephemeral port)."""
 
 
 def prepare_arm(arm: ArmConfig, tasks: tuple[Task, ...]) -> PreparedArm:
@@ -66,7 +68,11 @@ async def _generate_all(cfg: RunConfig, arms: list[PreparedArm], tasks: tuple[Ta
                         scorer: Scorer, samples: SamplesFile,
                         store: ResponseStore | None) -> dict[str, ClientStats]:
     """Generate and score every missing sample; returns each arm's client counters."""
-    clients = {arm.config.label: ModelClient(arm.config.model, store) for arm in arms}
+    # The embedded demo listens on a new port each run: its identity is evalkit's version instead.
+    clients = {arm.config.label: ModelClient(arm.config.model, store,
+                                             endpoint=f"embedded demo, evalkit {__version__}"
+                                             if arm.embedded_demo else None)
+               for arm in arms}
     try:
         for arm in arms:  # one real request per arm, in its own shape, before the run spends anything
             await clients[arm.config.label].check(next(iter(arm.prompts.values())))
@@ -163,5 +169,6 @@ def _start_demo_if_needed(arms: list[PreparedArm], bench: Benchmark,
             out.append(arm)
             continue
         model = dataclasses.replace(arm.config.model, base_url=demo.base_url)
-        out.append(dataclasses.replace(arm, config=dataclasses.replace(arm.config, model=model)))
+        out.append(dataclasses.replace(arm, config=dataclasses.replace(arm.config, model=model),
+                                       embedded_demo=True))
     return out

@@ -33,7 +33,9 @@ def demo_runs(tmp_path_factory) -> Path:
     """runs/demo: both demo models; runs/tmpl: demo-buggy on mixtral templates 1.0.0 and 2.0.0."""
     tmp = tmp_path_factory.mktemp("nb")
     common = ("dataset.limit=6", "n_samples=3", "k=[1,3]", f"executor.cache_dir={tmp}/cache")
-    demo = ("run", *common, f"hydra.run.dir={tmp}/runs/demo", f"store.path={tmp}/demo.sqlite")
+    demo = ("run", *common, f"hydra.run.dir={tmp}/runs/demo", f"store.path={tmp}/demo.sqlite",
+            "arms=[{label: demo-oracle, model: {name: demo-oracle}},"
+            " {label: demo-buggy, model: {name: demo-buggy}}]")
     tmpl = ("run", *common, f"hydra.run.dir={tmp}/runs/tmpl", f"store.path={tmp}/tmpl.sqlite",
             "arms=[{label: v1, model: {name: demo-buggy}, prompt: {version: 1.0.0}},"
             " {label: v2, model: {name: demo-buggy}, prompt: {version: 2.0.0}}]")

@@ -23,11 +23,16 @@ COMBINATIONS = {("model.params.temperature=0.2", "prompt.version=1.0.0"),
                 ("model.params.temperature=0.8", "prompt.version=1.0.0"),
                 ("model.params.temperature=0.8", "prompt.version=2.0.0")}
 N_TASKS, N_SAMPLES = 2, 2
+ARMS = ("arms=[{label: demo-oracle, model: {name: demo-oracle}},"
+        " {label: demo-buggy, model: {name: demo-buggy}}]")
+"""Two arms that follow the swept prompt.version (the default demo arms pin theirs)."""
 
 
 def _sweep(tmp: Path, name: str, *overrides: str):
-    return run_evalkit("run", "-m", *overrides, f"dataset.limit={N_TASKS}", f"n_samples={N_SAMPLES}",
-                       f"hydra.sweep.dir={tmp / name}", f"store.path={tmp / 'store.sqlite'}",
+    # store.reuse=true: sharing answers between runs is what this test is about, and it is opt-in
+    return run_evalkit("run", "-m", *overrides, ARMS, f"dataset.limit={N_TASKS}", f"n_samples={N_SAMPLES}",
+                       "store.reuse=true", f"hydra.sweep.dir={tmp / name}",
+                       f"store.path={tmp / 'store.sqlite'}",
                        f"executor.cache_dir={tmp / 'cache'}", "report.plots=false", timeout=120)
 
 

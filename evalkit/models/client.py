@@ -70,13 +70,15 @@ class ModelClient:
     """Calls one model; ``limit`` is the current adaptive concurrency."""
 
     def __init__(self, cfg: ModelConfig, store: ResponseStore | None = None, *,
-                 retry: RetryPolicy | None = None) -> None:
+                 retry: RetryPolicy | None = None, endpoint: str | None = None) -> None:
+        """``endpoint`` names the endpoint in ``identity`` instead of its base URL (for one whose
+        URL changes from run to run, such as the embedded demo's)."""
         self.cfg = cfg
         self.store = store
         self.retry = retry or RetryPolicy()
         self.limiter = AdaptiveLimiter(cfg.concurrency, cfg.min_concurrency, cfg.max_concurrency)
         self.stats = ClientStats()
-        self.identity: dict[str, Any] = {"base_url": cfg.base_url, "model": cfg.name}
+        self.identity: dict[str, Any] = {"base_url": endpoint or cfg.base_url, "model": cfg.name}
         """What answers: the base URL and model id, and after ``check()`` the server's /v1/models
         entry and what the probe's answer says answered it. Stored answers are keyed by it."""
         self.served: tuple[str, ...] | None = None

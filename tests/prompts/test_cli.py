@@ -62,8 +62,10 @@ def test_a_model_config_names_its_family_and_render_shows_the_body_the_endpoint_
         run = run_evalkit("run", *common, "dataset.task_ids=[HumanEval/3]", "k=[1]", "store.enabled=false",
                           f"hydra.run.dir={tmp_path / 'run'}", f"executor.cache_dir={tmp_path / 'cache'}")
         assert run.returncode == 0, run.stderr[-2000:]
-        received = [r["body"] for r in server.requests]
+        probe, *received = [r["body"] for r in server.requests]
     assert bodies(shown.stdout) == received
+    # the start-up probe: the first task's own request, one token long
+    assert probe["max_tokens"] == 1 and probe["messages"] == received[0]["messages"]
     assert (received[0]["n"], received[0]["temperature"], received[0]["max_tokens"]) == (3, 0.3, 256)
 
 
