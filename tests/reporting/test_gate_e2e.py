@@ -26,9 +26,13 @@ def _run(tmp: Path, name: str, *extra: str) -> Path:
 
 
 def _registry_that_breaks_extraction(tmp: Path) -> Path:
-    """A copy of prompts/ whose mixtral 2.0.0 forgets to delete fence lines: answers stop compiling."""
+    """A copy of prompts/ whose mixtral 2.0.0 no longer forbids fences and forgets to delete fence
+    lines: the demo oracle answers in a fence (the prompt allows it) and the answers stop compiling."""
     registry = tmp / "prompts_broken"
     shutil.copytree(REPO / "prompts", registry)
+    partial = registry / "code_generation" / "partials" / "system" / "2.0.0.jinja"
+    rule = "Do not wrap the code in markdown fences and do not"
+    partial.write_text(partial.read_text().replace(rule, "Do not"))
     path = registry / "code_generation" / "mixtral" / "2.0.0.yml"
     data = yaml.safe_load(path.read_text())
     data["postprocess"] = [s for s in data["postprocess"] if s != "strip_fences"]
