@@ -433,6 +433,10 @@ class ArmResult(JsonRecord):
     """Samples answered from the response store instead of the endpoint."""
     cached_from: tuple[str, ...] = ()
     """Where those stored answers came from: ``<run id> (<UTC date>)`` per earlier run."""
+    endpoint: Mapping[str, Any] = field(default_factory=dict)
+    """What answered: the base URL, the server's /v1/models entry for the model (id, root, created,
+    owned_by, max_model_len) and what the start-up probe's answer named (its model, a LiteLLM
+    proxy's deployment headers). Stored answers are reused only for the same endpoint."""
 
     @property
     def spec(self) -> ArmSpec:

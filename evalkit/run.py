@@ -66,8 +66,9 @@ def _arm_meta(arm: PreparedArm) -> dict[str, Any]:
 
 async def _generate_all(cfg: RunConfig, arms: list[PreparedArm], tasks: tuple[Task, ...],
                         scorer: Scorer, samples: SamplesFile,
-                        store: ResponseStore | None) -> dict[str, ClientStats]:
-    """Generate and score every missing sample; returns each arm's client counters."""
+                        store: ResponseStore | None) -> dict[str, ModelClient]:
+    """Generate and score every missing sample; returns each arm's (closed) client, whose
+    ``stats`` and ``identity`` the run records."""
     # The embedded demo listens on a new port each run: its identity is evalkit's version instead.
     clients = {arm.config.label: ModelClient(arm.config.model, store,
                                              endpoint=f"embedded demo, evalkit {__version__}"
@@ -88,14 +89,14 @@ async def _generate_all(cfg: RunConfig, arms: list[PreparedArm], tasks: tuple[Ta
     finally:
         for client in clients.values():
             await client.aclose()
-    return {label: client.stats for label, client in clients.items()}
+    return {label: client for label, client in clients.items()}
 
 
-def endpoint_problems(arms: list[PreparedArm], stats: dict[str, ClientStats]) -> list[str]:
+def endpoint_problems(arms: list[PreparedArm], clients: dict[str, ModelClient]) -> list[str]:
     """One line per arm whose endpoint gave no answer at all or refused too many requests."""
     out = []
     for arm in arms:
-        problem = stats[arm.config.label].problem(arm.config.model.max_error_rate)
+        problem = clients[arm.config.label].stats.problem(arm.config.model.max_error_rate)
         if problem:
             out.append(f"arm {arm.config.label}: {problem}")
     return out
@@ -144,12 +145,13 @@ def execute_run(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
         stack.callback(samples.close)
         with timed(timings, "generation_and_scoring"):  # overlapped: answers execute as they arrive
             with steady_gc():
-                stats = asyncio.run(_generate_all(cfg, arms, bench.tasks, scorer, samples, store))
+                clients = asyncio.run(_generate_all(cfg, arms, bench.tasks, scorer, samples, store))
     meta["finished_at"] = utc_now()
     meta["timings_s"] = timings
-    for label, arm_stats in stats.items():
-        meta["arms_meta"][label]["cached_from"] = _cached_from(arm_stats, run_id)
-    problems = endpoint_problems(arms, stats)
+    for label, client in clients.items():
+        meta["arms_meta"][label]["cached_from"] = _cached_from(client.stats, run_id)
+        meta["arms_meta"][label]["endpoint"] = client.identity
+    problems = endpoint_problems(arms, clients)
     meta["problems"] = problems
     results = write_reports(run_dir, meta, cfg.scoring, cfg.report)
     if problems:  # exit 2 after the reports, which say why (issues 17 and 19)

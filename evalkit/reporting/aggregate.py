@@ -156,6 +156,7 @@ def aggregate_arm(label: str, frame: pd.DataFrame, meta: Mapping[str, Any],
         "cost": _cost(tokens, meta.get("prices")),
         "cached_samples": int(frame["cached"].sum()) if "cached" in frame else 0,
         "cached_from": list(meta.get("cached_from") or ()),
+        "endpoint": dict(meta.get("endpoint") or {}),
     }
     return _clean_tree(entry)
 

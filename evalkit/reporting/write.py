@@ -73,7 +73,8 @@ def arms_meta_from_results(results: Mapping[str, Any]) -> dict[str, dict[str, An
             template["source_text"] = source
         out[arm["arm"]] = {"model": arm.get("model"), "synthetic": arm.get("synthetic", False),
                            "template": template, "params": arm.get("params") or {},
-                           "prices": prices.get(arm["arm"]), "cached_from": arm.get("cached_from") or ()}
+                           "prices": prices.get(arm["arm"]), "cached_from": arm.get("cached_from") or (),
+                           "endpoint": arm.get("endpoint") or {}}
     return out
 
 
