@@ -1,0 +1,58 @@
+"""What a failed request means: real error texts of vLLM, LiteLLM and OpenAI-compatible servers,
+each classified and explained with the fix (and an unrelated 400 never blamed on `n`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from evalkit.models.diagnose import explain, kind, names_n
+from evalkit.models.retry import Failure
+from tests.support.models import model_config
+
+CASES = [
+    (401, "Authentication Error, Invalid proxy server token passed. Received API Key = sk-...abcd", True,
+     "key"),
+    (400, "No connected db.", True, "key"),
+    (403, "Forbidden", False, "key"),
+    (400, "Invalid model name passed in model=mixtral-8x7b. Call `/v1/models` to view available models", True,
+     "alias"),
+    (404, "The model `mixtral` does not exist.", False, "alias"),
+    (400, "Conversation roles must alternate user/assistant/user/assistant/...", False, "roles"),
+    (400, "This model's maximum context length is 32768 tokens. However, you requested 34000 tokens", False,
+     "context"),
+    (400, "litellm.UnsupportedParamsError: openai does not support parameters: ['n'], for model=m", True,
+     "n"),
+    (400, "n must be 1 when using greedy sampling, got 10.", False, "n"),
+    (400, "'messages' must contain at least one message", False, "rejected"),
+    (400, "Budget has been exceeded! Current cost: 10.2, Max budget: 10.0", True, "rejected"),
+    (500, "litellm.APIConnectionError: APIConnectionError: OpenAIException - Connection error.", True,
+     "backend_down"),
+    (502, "Bad Gateway", False, "backend_down"),
+    (500, "CUDA out of memory", False, "server_error"),
+]
+
+
+@pytest.mark.parametrize(("status", "message", "proxy", "cause"), CASES)
+def test_each_error_text_gets_its_cause(status, message, proxy, cause):
+    fail = Failure(f"HTTP {status}: {message}", retryable=status >= 500, status=status, proxy=proxy)
+    assert kind(fail) == cause
+    assert names_n(fail) == (cause == "n")
+    line = explain(fail, model_config("http://proxy:4000/v1", name="mixtral", api_key_env="PROXY_KEY"),
+                   served=("mixtral", "claude"))
+    assert "\n" not in line and "http://proxy:4000/v1" in line
+
+
+def test_the_fix_fits_the_cause():
+    cfg = model_config("http://proxy:4000/v1", name="mixtral-8x7b", api_key_env="PROXY_KEY")
+    proxied = Failure("HTTP 400: Invalid model name passed in model=mixtral-8x7b", False, status=400,
+                      proxy=True)
+    assert "model_name alias" in explain(proxied, cfg, ("mixtral",)) and "(it lists: mixtral)" in explain(
+        proxied, cfg, ("mixtral",))
+    direct = Failure("HTTP 404: The model `mixtral-8x7b` does not exist.", False, status=404)
+    assert "--served-model-name" in explain(direct, cfg)
+    key = Failure("HTTP 401: Incorrect API key", False, status=401)
+    assert "set the environment variable PROXY_KEY" in explain(key, cfg)
+    down = Failure("connection failed: ConnectError: refused", True)
+    assert "start the server or fix model.base_url" in explain(down, cfg)
+    backend = Failure("HTTP 500: Connection error.", True, status=500, proxy=True)
+    assert "litellm_params.api_base" in explain(backend, cfg)
