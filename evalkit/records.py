@@ -18,7 +18,6 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any, Mapping, TypeVar
 
-
 # -- artefact records: the files a run writes ---------------------------------------------------
 
 SCHEMA_VERSION = 2
@@ -296,7 +295,8 @@ class SampleResult(JsonRecord):
     params: Mapping[str, Any]
     """The sampling parameters sent (temperature, top_p, max_tokens, stop, seed)."""
     prompt: Any
-    """The prompt sent: chat messages (list of {role, content}) or the completions text; None for `evalkit score`."""
+    """The prompt sent: chat messages (list of {role, content}) or the completions text;
+    None for `evalkit score`."""
     raw_output: str
     """The model's text as received (with any assistant prefill prepended)."""
     completion: str
@@ -320,10 +320,12 @@ class SampleResult(JsonRecord):
     def from_json(cls, obj: Any) -> SampleResult:
         """The record from a decoded samples.jsonl line. Schema 1 lines have no ``verified``:
         their verdicts were decided inside the program's process, so they load as unverified."""
-        if isinstance(obj, dict) and isinstance(obj.get("verdict"), dict) and "verified" not in obj["verdict"]:
-            obj = {**obj, "verdict": {**obj["verdict"], "verified": False}}
-            if isinstance(obj.get("lenient"), dict) and isinstance(obj["lenient"].get("verdict"), dict):
-                obj["lenient"] = {**obj["lenient"], "verdict": {**obj["lenient"]["verdict"], "verified": False}}
+        verdict = obj.get("verdict") if isinstance(obj, dict) else None
+        if isinstance(verdict, dict) and "verified" not in verdict:
+            obj = {**obj, "verdict": {**verdict, "verified": False}}
+            lenient = obj.get("lenient")
+            if isinstance(lenient, dict) and isinstance(lenient.get("verdict"), dict):
+                obj["lenient"] = {**lenient, "verdict": {**lenient["verdict"], "verified": False}}
         return _validate(cls, obj)
 
     @property
