@@ -130,7 +130,9 @@ class TemplateId(JsonRecord):
     """Identity of a rendered template: what a gate compares."""
 
     family: str
+    """The template family (a folder of the registry, e.g. ``mixtral``)."""
     version: str
+    """The template's version (a file of the family, e.g. ``2.0.0``)."""
     sha256: str
     """Hash over the template file, every partial it includes, and its params."""
 
@@ -195,7 +197,9 @@ class Usage(JsonRecord):
     """Token counts the endpoint reported."""
 
     prompt_tokens: int = 0
+    """Tokens of the prompt (0 when the endpoint does not say)."""
     completion_tokens: int = 0
+    """Tokens of the answer (0 when the endpoint does not say)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +224,7 @@ class Verdict(JsonRecord):
     """Outcome of executing one program."""
 
     status: Status
+    """What happened: only ``passed`` counts as a pass."""
     detail: str = ""
     """Exception type and message, or why the verdict was reached."""
     duration_s: float = 0.0
