@@ -613,5 +613,5 @@ class Flip(JsonRecord):
 
     @property
     def change(self) -> float:
-        """arm rate - baseline rate: negative for a regression."""
+        """Arm rate - baseline rate: negative for a regression."""
         return self.arm_rate - self.baseline_rate

@@ -99,6 +99,7 @@ class SweepSummary(Callback):
     """Hydra callback: at the end of a multirun, compare its jobs as arms of one report."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        """Write the sweep's summary and comparison; exit 2 when a job failed."""
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
             return
