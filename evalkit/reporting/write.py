@@ -76,8 +76,10 @@ def render_outputs(view: ReportView, samples: pd.DataFrame, out_dir: Path,
         view.images = {
             "pass@k per arm": plots.pass_at_k_plot(view.arms, out_dir / "pass_at_k.png").name,
             "per-task outcome": plots.outcome_heatmap(samples, view.arms, out_dir / "task_outcomes.png").name,
-            "latency distribution": plots.latency_plot(samples, view.arms, out_dir / "latency.png").name,
         }
+        if (samples["latency_s"] > 0).any():  # answers scored with `evalkit score` have no latency
+            view.images["latency distribution"] = plots.latency_plot(samples, view.arms,
+                                                                     out_dir / "latency.png").name
         if view.diffs:
             forest = plots.forest_plot(view.diffs, out_dir / "paired_differences.png")
             view.images["paired differences"] = forest.name
