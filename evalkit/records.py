@@ -436,6 +436,10 @@ class ArmResult(JsonRecord):
     """Cost of the arm's tokens at ``prices``; None when no prices are configured."""
     prices: Prices | None = None
     """What the endpoint charges, when configured."""
+    unverified: int = 0
+    """Samples whose faithful verdict was decided inside the program's own process (JavaScript,
+    or a task whose tests cannot be split from the program), where a hostile program could forge
+    it; every other verdict was decided by a trusted test process."""
 
     @property
     def spec(self) -> ArmSpec:

@@ -39,6 +39,7 @@ SAMPLE_COLUMNS = (
     "task_id", "sample_index", "status", "passed", "lenient_status", "lenient_passed",
     "detail", "latency_s", "prompt_tokens", "completion_tokens", "cached", "completion",
     "raw_output", "finish_reason", "duration_s", "lenient_completion", "lenient_detail", "prompt",
+    "verified",
 )
 """Columns of ``load_samples`` (``metric_<name>`` columns follow these)."""
 
@@ -54,6 +55,7 @@ groups for absent categories) orders keys as it would plain strings."""
 _DTYPES: dict[str, Any] = {
     "sample_index": "int64", "passed": bool, "lenient_passed": bool, "latency_s": "float64",
     "prompt_tokens": "int32", "completion_tokens": "int32", "cached": bool, "duration_s": "float64",
+    "verified": bool,
 } | dict.fromkeys(CATEGORICAL_COLUMNS, "category")
 """dtypes of the ``load_samples`` columns other than free text (completions and prompts are
 objects, metrics float64). Sample indexes come from input files as any integer; token counts
@@ -86,7 +88,7 @@ def flatten_sample(obj: Any, where: str = "sample") -> dict[str, Any]:
         "cached": sample.cached, "completion": sample.completion, "raw_output": sample.raw_output,
         "finish_reason": sample.finish_reason, "duration_s": verdict.duration_s,
         "lenient_completion": lenient.completion, "lenient_detail": lenient.verdict.detail,
-        "prompt": sample.prompt,
+        "prompt": sample.prompt, "verified": verdict.verified,
     }
     for name, value in sample.metrics.items():
         row[f"metric_{name}"] = value
@@ -238,7 +240,7 @@ def arm_row(results: RunResults, arm: ArmResult) -> dict[str, Any]:
         "template_family": template.family if template else None,
         "template_version": template.version if template else None,
         "template_sha256": template.sha256 if template else None,
-        "n_samples": arm.n_samples, "n_tasks": arm.n_tasks,
+        "n_samples": arm.n_samples, "n_tasks": arm.n_tasks, "unverified": arm.unverified,
     }
     row |= _interval_columns("pass@", arm.pass_at_k)
     row |= _interval_columns("lenient_pass@", arm.pass_at_k_lenient)

@@ -141,7 +141,8 @@ def aggregate_arm(spec: ArmSpec, frame: pd.DataFrame, scoring: ScoringConfig) ->
         pass_at_k_lenient=_pass_at_k(lenient, "lenient_passed", scoring) if scoring.lenient else {},
         metrics=_similarity(good, names, scoring),
         verdicts={status: int(counts.get(status, 0)) for status in Status},
-        latency_s=_percentiles(good["latency_s"]), tokens=tokens, cost=_cost(tokens, spec.prices))
+        latency_s=_percentiles(good["latency_s"]), tokens=tokens, cost=_cost(tokens, spec.prices),
+        unverified=int((~frame["verified"] & (frame["status"] != Status.INFRA_ERROR)).sum()))
 
 
 def aggregate(samples: pd.DataFrame, specs: Sequence[ArmSpec],

@@ -101,6 +101,11 @@ def build_view(samples: pd.DataFrame, arms: Sequence[ArmResult], templates: Mapp
     if any(infra.values()):
         view.notes.append("infra_error samples (our side failed) are excluded from pass@k: "
                           + ", ".join(f"{arm}: {n}" for arm, n in infra.items() if n) + ".")
+    unverified = {a.arm: a.unverified for a in arms if a.unverified}
+    if unverified:
+        view.notes.append("Verdicts decided inside the program's own process (JavaScript, or tasks whose "
+                          "tests cannot be split from the program), which a hostile program could forge: "
+                          + ", ".join(f"{arm}: {n}" for arm, n in unverified.items()) + ".")
     view.template_diffs = template_diffs(arms, templates)
     if len(arms) > 1:
         view.baseline = baseline or arms[0].arm

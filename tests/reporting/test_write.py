@@ -3,6 +3,7 @@ metrics.txt, md/html."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -155,3 +156,15 @@ def test_rerender_from_results_json(two_arm_run, tmp_path):
                           ReportConfig())
     assert again == results
     assert "+Return only code." in (tmp_path / "report.md").read_text()
+
+
+def test_unverified_verdicts_are_counted_and_named(tmp_path, humaneval_tasks):
+    """Verdicts a program's own process decided are counted per arm and the report says so."""
+    samples = two_arm_samples(humaneval_tasks[:10])
+    in_process = [dataclasses.replace(s, verdict=dataclasses.replace(s.verdict, verified=False))
+                  if s.arm == "B" and s.task_id in ("HumanEval/0", "HumanEval/1") else s for s in samples]
+    write_samples(tmp_path, in_process)
+    results = write_reports(tmp_path, run_header("run1", 10), TWO_ARMS, ScoringConfig(k=(1,)),
+                            ReportConfig(formats=("md",), plots=False))
+    assert [arm.unverified for arm in results.arms] == [0, 4]
+    assert "which a hostile program could forge: B: 4." in (tmp_path / "report.md").read_text()
