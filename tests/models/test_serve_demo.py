@@ -30,7 +30,7 @@ def test_serve_demo_answers_the_openai_client_until_stopped(humaneval_tasks):
         line = proc.stdout.readline()
         assert f"http://127.0.0.1:{port}/v1" in line, line + proc.stderr.read() if proc.poll() else line
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="EMPTY", max_retries=0)
-        assert {m.id for m in client.models.list()} == {"demo-oracle", "demo-buggy"}
+        assert {m.id for m in client.models.list()} == {"demo-oracle", "demo-buggy", "demo-mimic"}
         task = humaneval_tasks[0]
         answer = client.chat.completions.create(
             model="demo-oracle", messages=[{"role": "user", "content": task.prompt}], max_tokens=1024)

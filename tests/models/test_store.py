@@ -99,7 +99,7 @@ WRITER = textwrap.dedent("""
     for i in range(300):
         key = f"shared-{i}" if i % 3 == 0 else f"w{who}-{i}"
         store.put_many([StoredResponse(key, "m", f"T/{i}", who, f"text {who} {i}", "stop", 1, 2, 0.1)])
-        store.get_many([key])
+        store.get_many([key], source="")
     store.close()
 """)
 
@@ -120,7 +120,7 @@ def test_concurrent_writers_from_several_processes(tmp_path):
         assert proc.returncode == 0, err
     with ResponseStore(path) as store:
         assert store.count() == 4 * 200 + 100
-        shared = store.get_many([f"shared-{i}" for i in range(0, 300, 3)])
+        shared = store.get_many([f"shared-{i}" for i in range(0, 300, 3)], source="")
         assert len(shared) == 100
         assert isinstance(next(iter(shared.values())), StoredResponse)
 
