@@ -169,3 +169,20 @@ def test_sigkilled_run_resumes_without_asking_twice(tmp_path):
     assert 0 < stored_before < 60
     assert len(asked_twice) <= 2  # only what was in flight when the process died
     assert all(len(gens) == 2 and not any(g.error for g in gens) for gens in results)
+
+
+def test_who_may_reuse_an_answer(tmp_path):
+    path = tmp_path / "s.sqlite"
+    answer = StoredResponse("k", "m", "T/0", 0, "old", "stop", 1, 2, 0.1, source="vllm-0.6")
+    with ResponseStore(path, run_id="monday") as store:
+        store.put_many([answer])
+        assert set(store.get_many(["k"], "vllm-0.6")) == {"k"}  # the same run, resumed
+    with ResponseStore(path, run_id="tuesday") as store:
+        assert store.get_many(["k"], "vllm-0.6") == {}  # another run: not without reuse
+        store.put_many([StoredResponse("k", "m", "T/0", 0, "new", "stop", 1, 2, 0.1, source="vllm-0.7")])
+    with ResponseStore(path, run_id="wednesday", reuse=True) as store:
+        assert store.get_many(["k"], "vllm-0.6")["k"].run_id == "monday"
+        assert store.get_many(["k"], "vllm-0.7")["k"].text == "new"
+        assert store.get_many(["k"], "vllm-0.8") == {}  # a new server never gets old answers
+    with ResponseStore(path, run_id="replay") as store:
+        assert store.get_many(["k"], None)["k"].text == "new"  # offline: the newest, from any source
