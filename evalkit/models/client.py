@@ -262,7 +262,11 @@ class ModelClient:
         entry = next((m for m in entries if m.get("id") == self.cfg.name), None)
         if entry is None:
             return None
-        return {k: entry[k] for k in IDENTITY_FIELDS if entry.get(k) is not None}
+        out = {k: entry[k] for k in IDENTITY_FIELDS if entry.get(k) is not None}
+        # vLLM stamps each listing with the current time: such a `created` names no server version.
+        if isinstance(out.get("created"), (int, float)) and abs(out["created"] - time.time()) < FRESH_S:
+            del out["created"]
+        return out
 
     def _probe_body(self, prompt: RenderedPrompt | None) -> dict[str, Any]:
         if prompt is None:
@@ -279,8 +283,11 @@ class ModelClient:
 
 IDENTITY_FIELDS = ("id", "root", "created", "owned_by", "max_model_len")
 """The /v1/models fields that say which weights are served (vLLM's root is the weights path)."""
-ANSWERED_BY_HEADERS = ("x-litellm-model-id", "x-litellm-model-api-base", "x-litellm-version")
-"""A LiteLLM proxy's response headers that name the deployment behind an alias."""
+FRESH_S = 600
+"""A /v1/models ``created`` this close to now is the listing's own time stamp, not the model's."""
+ANSWERED_BY_HEADERS = ("x-litellm-model-id", "x-litellm-model-api-base")
+"""A LiteLLM proxy's response headers that name the deployment behind an alias (not its version:
+upgrading the proxy changes no answer)."""
 
 
 def _answered_by(response: httpx.Response) -> dict[str, Any]:

@@ -186,3 +186,29 @@ def test_who_may_reuse_an_answer(tmp_path):
         assert store.get_many(["k"], "vllm-0.8") == {}  # a new server never gets old answers
     with ResponseStore(path, run_id="replay") as store:
         assert store.get_many(["k"], None)["k"].text == "new"  # offline: the newest, from any source
+
+
+def test_vllm_listing_time_stamp_does_not_defeat_reuse_but_new_weights_do(tmp_path):
+    prompts = [case_prompt("vllm")]
+
+    async def run_once(store):
+        client = ModelClient(model_config(srv.base_url), store, retry=FAST)
+        try:
+            await client.check(prompts[0])
+            await client.generate(prompts[0], 2, 3)
+            return client
+        finally:
+            await client.aclose()
+
+    with FaultServer() as srv:
+        srv.root = "/models/mixtral-8x7b-v0.1"
+        with ResponseStore(tmp_path / "s.sqlite", run_id="a", reuse=True) as store:
+            asyncio.run(run_once(store))
+        with ResponseStore(tmp_path / "s.sqlite", run_id="b", reuse=True) as store:
+            again = asyncio.run(run_once(store))
+        srv.root = "/models/mixtral-8x7b-v0.2"  # new weights behind the same served id
+        with ResponseStore(tmp_path / "s.sqlite", run_id="c", reuse=True) as store:
+            upgraded = asyncio.run(run_once(store))
+    assert again.stats.cached == 2 and again.identity["served"]["root"] == "/models/mixtral-8x7b-v0.1"
+    assert "created" not in again.identity["served"]
+    assert upgraded.stats.cached == 0 and upgraded.stats.answered == 2

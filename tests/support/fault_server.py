@@ -46,8 +46,14 @@ class _Handler(JsonHandler):
         if not self._auth_ok():
             return
         if self.path.rstrip("/") == "/v1/models":
-            self.send_json(200, {"object": "list", "data": [{"id": m, "object": "model"}
-                                                        for m in self.server.fault.models]})
+            fault = self.server.fault
+            fault.listings += 1
+            # vLLM's shape: `created` is the listing's own time (a second later at each listing here),
+            # `root` the weights path
+            extra = ({"created": int(time.time()) + fault.listings, "root": fault.root, "owned_by": "vllm"}
+                     if fault.root else {})
+            self.send_json(200, {"object": "list", "data": [{"id": m, "object": "model", **extra}
+                                                        for m in fault.models]})
         else:
             self._error(404, "Not Found")
 
@@ -141,6 +147,10 @@ class FaultServer:
     def __init__(self, models: tuple[str, ...] = ("m",), require_key: str | None = None) -> None:
         self.models = models
         self.require_key = require_key
+        self.root: str | None = None
+        """When set, /v1/models lists models as vLLM does: this weights path, created = now."""
+        self.listings = 0
+        """GET /v1/models requests answered."""
         self.requests: list[dict[str, Any]] = []
         """One entry per completion request: case, action, body."""
         self.in_flight = 0
