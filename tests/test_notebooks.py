@@ -30,7 +30,8 @@ KERNEL = "evalkit-test-python"
 
 @pytest.fixture(scope="module")
 def demo_runs(tmp_path_factory) -> Path:
-    """runs/demo: both demo models; runs/tmpl: demo-buggy on mixtral templates 1.0.0 and 2.0.0."""
+    """runs/demo: demo-oracle and demo-buggy; runs/tmpl: demo-buggy on mixtral templates 1.0.0 and
+    2.0.0; runs/default: the default configuration (demo-oracle, demo-mimic on 1.0.0 and 2.0.0)."""
     tmp = tmp_path_factory.mktemp("nb")
     common = ("dataset.limit=6", "n_samples=3", "k=[1,3]", f"executor.cache_dir={tmp}/cache")
     demo = ("run", *common, f"hydra.run.dir={tmp}/runs/demo", f"store.path={tmp}/demo.sqlite",
@@ -39,8 +40,9 @@ def demo_runs(tmp_path_factory) -> Path:
     tmpl = ("run", *common, f"hydra.run.dir={tmp}/runs/tmpl", f"store.path={tmp}/tmpl.sqlite",
             "arms=[{label: v1, model: {name: demo-buggy}, prompt: {version: 1.0.0}},"
             " {label: v2, model: {name: demo-buggy}, prompt: {version: 2.0.0}}]")
-    with ThreadPoolExecutor(2) as pool:  # two real processes: the runs are independent
-        done = list(pool.map(lambda args: run_evalkit(*args, timeout=120), [demo, tmpl]))
+    default = ("run", *common, f"hydra.run.dir={tmp}/runs/default", f"store.path={tmp}/default.sqlite")
+    with ThreadPoolExecutor(2) as pool:  # real processes: the runs are independent
+        done = list(pool.map(lambda args: run_evalkit(*args, timeout=180), [demo, tmpl, default]))
     for proc in done:
         assert proc.returncode == 0, proc.stderr[-2000:]
     return tmp / "runs"
@@ -98,7 +100,7 @@ def test_notebook_is_committed_clean(path):
 def test_explore_reports_runs_on_fresh_runs(demo_runs, kernel_specs):
     notebook = execute(EXPLORE, kernel_specs, {"EVALKIT_RUNS_ROOT": str(demo_runs)})
     text = outputs_text(notebook)
-    assert "2 run(s), 4 arm(s)" in text
+    assert "3 run(s), 7 arm(s)" in text
     for label in ("demo / demo-oracle (synthetic)", "demo / demo-buggy (synthetic)",
                   "tmpl / v1 (synthetic)", "tmpl / v2 (synthetic)"):
         assert label in text
@@ -119,3 +121,11 @@ def test_compare_templates_judges_the_template_change(demo_runs, kernel_specs):
     assert "p_holm" in text and figures(notebook) == 1
     # 6 tasks x 3 samples are far too few to see a 2-point drop, and the verdict says so.
     assert "This run could not have seen a 2-point drop" in text
+
+
+def test_compare_templates_finds_the_default_runs_template_comparison(demo_runs, kernel_specs):
+    notebook = execute(COMPARE, kernel_specs, {"EVALKIT_RUN_DIR": str(demo_runs / "default")})
+    text = outputs_text(notebook)
+    assert "baseline  demo-mimic@mixtral-1.0.0: demo-mimic with template mixtral 1.0.0" in text
+    assert "candidate demo-mimic@mixtral-2.0.0: demo-mimic with template mixtral 2.0.0" in text
+    assert "tasks better with demo-mimic@mixtral-2.0.0:" in text
