@@ -71,7 +71,7 @@ class DemoApp:
         stops = _stops(body.get("stop"))
         text, prefill = self._prompt_text(body) if chat else (self._text(body), "")
         task = self.index.find(text)
-        asks = da.read_prompt(text, stops, prefill)
+        asks = da.read_prompt(text, prefill)
         choices, completion_tokens = [], 0
         for i in range(n):
             answer = da.answer(model, task, seed, i, asks) if task else da.NO_TASK

@@ -31,6 +31,7 @@ MIMIC = "demo-mimic"
 MODELS = (ORACLE, BUGGY, MIMIC)
 NO_TASK = "I found no task I know in this prompt."
 """The answer to a prompt that holds no known task."""
+OPEN_TAG, CLOSE_TAG = "<new_code>", "</new_code>"
 BREAK_SHARE = 0.4
 # How often each breakage is drawn, relative to the others. Infinite loops are
 # rare in real answers, and each one costs a whole CPU limit to execute.
@@ -146,8 +147,6 @@ class Asks:
     """Only the new code: the prompt says not to repeat the existing code."""
     escapes: bool = True
     """Escaping characters is not forbidden."""
-    stop_tag: bool = False
-    """The request stops at ``</new_code>``: the server cuts whatever follows it."""
     prefill: str = ""
     """The assistant turn the answer continues (``continue_final_message``)."""
 
@@ -158,12 +157,13 @@ _NEW_ONLY = re.compile(r"do not repeat|only the new code", re.I)
 _NO_ESCAPES = re.compile(r"do not escape", re.I)
 
 
-def read_prompt(text: str, stops: Sequence[str] = (), prefill: str = "") -> Asks:
-    """What the prompt text, the request's stops and its prefill ask for (see ``Asks``)."""
+def read_prompt(text: str, prefill: str = "") -> Asks:
+    """What the prompt text and its prefill ask for (see ``Asks``). A stop sequence needs no
+    reading: the server cuts the answer at it, as a real one does."""
     tags = bool(_TAGS.search(text)) or prefill.strip() == OPEN_TAG
     return Asks(tags=tags, fences=not (tags or _NO_FENCES.search(text)),
                 new_only=bool(_NEW_ONLY.search(text)), escapes=not _NO_ESCAPES.search(text),
-                stop_tag=CLOSE_TAG in stops, prefill=prefill)
+                prefill=prefill)
 
 
 def shaped(code: str, task: Task, asks: Asks) -> str:
@@ -223,9 +223,6 @@ def mimic(task: Task, seed: int | None, index: int, asks: Asks) -> str:
         code = code.replace("_", "\\_")
     # Bare code: it imitates the prompt's tags and closes its answer with one, then a remark.
     return code + ("\n" + CLOSE_TAG + _OUTRO if habit("trailer") else "")
-
-
-OPEN_TAG, CLOSE_TAG = "<new_code>", "</new_code>"
 
 
 def continue_prefill(answer: str, prefill: str) -> str:

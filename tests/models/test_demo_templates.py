@@ -44,10 +44,9 @@ def test_oracle_passes_every_task_under_every_template(template):
 def test_oracle_answers_in_the_form_the_prompt_asks():
     task = humaneval_tasks()[2]
     ref = task.reference.rstrip()
-    claude = da.read_prompt("Write only the code inside <new_code></new_code> tags.", ["</new_code>"],
-                            "<new_code>")
+    claude = da.read_prompt("Write only the code inside <new_code></new_code> tags.", "<new_code>")
     assert da.answer(da.ORACLE, task, 1, 0, claude) == "\n" + ref + "\n</new_code>"
-    mvp = da.read_prompt("Put only the new code between <new_code> and </new_code>.", ["</new_code>"])
+    mvp = da.read_prompt("Put only the new code between <new_code> and </new_code>.")
     assert da.answer(da.ORACLE, task, 1, 0, mvp) == "<new_code>\n" + ref + "\n</new_code>"
     strict = da.read_prompt("- Do not wrap the code in markdown fences.\n- Do not repeat code that exists")
     assert da.answer(da.ORACLE, task, 1, 0, strict) == ref
