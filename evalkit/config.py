@@ -251,7 +251,20 @@ def model_config(data: dict[str, Any]) -> ModelConfig:
         raise ConfigError(f"unknown key model.params.{unknown[0]}; known keys: {known}")
     if not data.get("name"):
         raise ConfigError("model.name is empty; pass model.name=<served model id>")
+    if "max_error_rate" in data:
+        data["max_error_rate"] = _share(data["max_error_rate"], "model.max_error_rate")
     return _build(ModelConfig, data, "model")
+
+
+def _share(value: Any, key: str) -> float:
+    """``value`` as a share between 0 and 1, or ConfigError naming ``key``."""
+    try:
+        share = float(value)
+    except (TypeError, ValueError):
+        share = -1.0
+    if not 0.0 <= share <= 1.0:
+        raise ConfigError(f"{key} must be a share between 0 and 1, not {value!r}")
+    return share
 
 
 def load_model_preset(name: str) -> dict[str, Any]:

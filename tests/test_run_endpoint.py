@@ -95,3 +95,10 @@ def test_fault_server_refusals_exit_2_with_the_fix(tmp_path, server_kwargs, name
     assert proc.returncode == 2
     (line,) = error_lines(proc)
     assert named in line and "wrong-key-1111" not in proc.stderr
+
+
+def test_max_error_rate_must_be_a_share(tmp_path):
+    proc = run_evalkit("run", "model.max_error_rate=lots", f"hydra.run.dir={tmp_path / 'run'}")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "evalkit: error: model.max_error_rate must be a share between 0 and 1, not 'lots'"]
