@@ -13,12 +13,15 @@ The public API, used by reporting, the gate and notebooks:
   when every task has one 0/1 outcome per arm (what reporting and the gate use).
 - ``mcnemar(a_pass, b_pass)``, ``holm(p_values)``,
   ``minimum_detectable_effect(n_tasks, n_samples, base_rate, alpha, power)``.
+- ``compare_arms(pairs, measures, ...)``: the one comparison engine (``metrics.compare``): per-task
+  tables, paired differences (``PairedDiff``) with Holm over the call, per-task ``Flip``s.
 - ``similarity_scores(predictions, references, metrics, embedding_model=None)``: per-example
   scores from local ``evaluate`` modules (``METRICS``).
 
 Importing this package loads no metric module and does no I/O.
 """
 
+from evalkit.metrics.compare import ArmTasks, Comparison, compare_arms, task_table, task_tables
 from evalkit.metrics.passk import (
     paired_pass_at_k,
     pass_at_k,
@@ -28,7 +31,10 @@ from evalkit.metrics.passk import (
 )
 from evalkit.metrics.similarity import METRICS, load_metric, load_metrics, similarity_scores
 from evalkit.metrics.stats import (
+    benjamini_hochberg,
     bootstrap_means,
+    decisive_samples,
+    detectable_drop,
     holm,
     mcnemar,
     mean_ci,
@@ -39,6 +45,14 @@ from evalkit.metrics.stats import (
 
 __all__ = [
     "METRICS",
+    "benjamini_hochberg",
+    "ArmTasks",
+    "Comparison",
+    "compare_arms",
+    "task_table",
+    "task_tables",
+    "decisive_samples",
+    "detectable_drop",
     "bootstrap_means",
     "holm",
     "load_metric",

@@ -197,6 +197,26 @@ def holm(p_values: Sequence[float]) -> list[float]:
     return [float(p) for p in adjusted]
 
 
+def benjamini_hochberg(p_values: Sequence[float], family_size: int | None = None) -> list[float]:
+    """Benjamini-Hochberg adjusted p-values (false discovery rate), in the order given.
+
+    For picking out which of many tasks changed: among those adjusted below alpha, the
+    expected share of false discoveries is at most alpha (and with no real change at all,
+    the chance of any is at most alpha). ``family_size`` counts tests not listed because
+    their p-value is 1 (e.g. tasks whose outcome did not change); default: those given.
+    """
+    raw = np.asarray(p_values, dtype=float).reshape(-1)
+    m = max(family_size or raw.size, raw.size)
+    if raw.size == 0:
+        return []
+    order = np.argsort(raw, kind="stable")
+    scaled = raw[order] * m / np.arange(1, raw.size + 1)
+    stepped = np.minimum.accumulate(scaled[::-1])[::-1]
+    adjusted = np.empty(raw.size)
+    adjusted[order] = np.minimum(1.0, stepped)
+    return [float(p) for p in adjusted]
+
+
 def minimum_detectable_effect(
     n_tasks: int,
     n_samples: int,
@@ -232,3 +252,37 @@ def minimum_detectable_effect(
 
     z = NormalDist().inv_cdf(1.0 - alpha / 2.0) + NormalDist().inv_cdf(power)
     return float(z * np.sqrt(2.0 * variance / (n_samples * n_tasks)))
+
+
+def _z(probability: float) -> float:
+    from statistics import NormalDist  # the standard library's is enough for a few quantiles
+
+    return NormalDist().inv_cdf(probability)
+
+
+def detectable_drop(std_error: float, max_drop: float, confidence: float, power: float = 0.8) -> float:
+    """Smallest true drop a tolerance gate catches with ``power``, at the noise of its own data.
+
+    The gate FAILs when the whole two-sided ``confidence`` interval of the difference lies
+    below ``-max_drop``. With the estimate normal around the true difference ``-D`` and
+    standard error ``std_error``, that happens with probability ``power`` when
+    ``D = max_drop + (z[(1 + confidence) / 2] + z[power]) * std_error``.
+    """
+    if not (0.0 < confidence < 1.0 and 0.0 < power < 1.0):
+        raise ValueError("confidence and power must be in (0, 1)")
+    return float(max_drop + (_z((1.0 + confidence) / 2.0) + _z(power)) * std_error)
+
+
+def decisive_samples(diff: float, std_error: float, max_drop: float, confidence: float,
+                     n_samples: float) -> int | None:
+    """Samples per task (now ``n_samples``) after which the interval would clear ``-max_drop``.
+
+    Assumes the estimate stays at ``diff`` and its standard error shrinks as
+    1/sqrt(samples per task), i.e. that sampling noise dominates (tasks are fixed by the
+    benchmark); None when ``diff`` sits on the threshold (no number of samples decides).
+    """
+    margin = abs(diff + max_drop)
+    if margin == 0.0 or n_samples <= 0:
+        return None
+    half_width = _z((1.0 + confidence) / 2.0) * std_error
+    return max(int(np.ceil(n_samples * (half_width / margin) ** 2)), 1)

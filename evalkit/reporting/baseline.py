@@ -20,7 +20,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from evalkit.config import ConfigError
-from evalkit.records import Status
+from evalkit.metrics.compare import task_table
 from evalkit.results import load_results, load_samples, natural_key
 
 FORMAT = "evalkit-baseline/1"
@@ -73,22 +73,13 @@ class Baseline:
 
 
 def per_task(samples: pd.DataFrame) -> pd.DataFrame:
-    """Per-task outcomes of one arm's samples (a ``load_samples`` frame).
+    """Per-task outcomes of one arm's samples (a ``load_samples`` frame): ``metrics.task_table``
+    with ``task_id`` as a column, in natural task order.
 
     Metric means leave out infra_error samples: the model never answered them.
     """
-    infra = samples["status"] == Status.INFRA_ERROR
-    passed = samples["status"] == Status.PASSED
-    frame = pd.DataFrame({"task_id": samples["task_id"], "passed": passed, "infra_error": infra})
-    grouped = frame.groupby("task_id", sort=False, observed=True)
-    out = pd.DataFrame({"n": grouped.size(), "passed": grouped["passed"].sum(),
-                        "infra_error": grouped["infra_error"].sum()})
-    answered = samples[~infra]
-    for col in sorted(c for c in samples.columns if c.startswith("metric_")):
-        values = pd.to_numeric(answered[col], errors="coerce")
-        out[col] = values.groupby(answered["task_id"], observed=True).mean().round(_DIGITS)
-    out = out.reset_index()
-    return _tidy(out)
+    out = task_table(samples).reset_index()
+    return _tidy(out.assign(**{c: out[c].round(_DIGITS) for c in out.columns if c.startswith("metric_")}))
 
 
 def _tidy(tasks: pd.DataFrame) -> pd.DataFrame:

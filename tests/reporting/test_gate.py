@@ -94,12 +94,16 @@ def test_worse_candidate_fails_and_names_flipped_tasks(runs, tmp_path):
     assert [f.task_id for f in model.regressions] == [f"HumanEval/{t}" for t in range(15)]
     assert model.fixes == ()
     md = (tmp_path / "gate.md").read_text()
-    assert "**FAIL**" in md and "`HumanEval/0`" in md and "passed → failed (15)" in md
+    assert "**FAIL**" in md and "HumanEval/0 5/5→0/5 (-1.00" in md
+    assert "pass rate fell (15, 15 significant)" in md
+    assert all(f.significant for f in model.regressions)  # 5/5 -> 0/5 on 15 of 40 tasks
     suite = ET.parse(tmp_path / "junit.xml").getroot()
     cases = suite.findall("testcase")
-    assert [c.get("name") for c in cases] == ["pass@1", "infra_error"]
-    assert cases[0].find("failure") is not None and "HumanEval/14" in cases[0].find("failure").text
+    # the two checks, then one failure per task whose pass rate fell significantly
+    assert [c.get("name") for c in cases] == ["pass@1", "infra_error"] + [f"HumanEval/{t}" for t in range(15)]
+    assert cases[0].find("failure") is not None and "HumanEval/9 5/5→0/5" in cases[0].find("failure").text
     assert cases[1].find("failure") is None
+    assert suite.get("failures") == "16" and all(c.find("failure") is not None for c in cases[2:])
     metrics = (tmp_path / "metrics.txt").read_text()
     assert metrics.endswith("# EOF\n")
     assert 'evalkit_gate_verdict{evalkit_gate_verdict="FAIL"} 1' in metrics
@@ -158,16 +162,19 @@ def test_bless_round_trip_gives_the_same_verdict(runs, tmp_path):
     assert gate(path, runs["same"], CFG, tmp_path / "s").verdict is GateVerdict.PASS
 
 
-def test_infra_error_rate_over_threshold_fails(runs, tmp_path):
+def test_infra_error_rate_over_threshold_is_an_error_exit_2(runs, tmp_path):
     # 15 of 200 samples (7.5%) are infra errors; pass rates over answered samples are unchanged.
     statuses = tasks(40, 5, BASE_FAILING, infra={t: 1 for t in range(15)})
     cand = make_run(tmp_path / "infra", {"mixtral": statuses})
     outcome = gate(runs["base"], cand, CFG, tmp_path / "gate")
-    assert outcome.verdict is GateVerdict.FAIL
+    assert outcome.verdict is GateVerdict.ERROR and outcome.exit_code == 2
     checks = {c.name: c for c in outcome.models[0].checks}
     assert checks["pass@1"].verdict is GateVerdict.PASS and checks["pass@1"].diff == 0
-    assert checks["infra_error"].verdict is GateVerdict.FAIL
+    assert checks["infra_error"].verdict is GateVerdict.ERROR
     assert checks["infra_error"].candidate == pytest.approx(0.075)
+    suite = ET.parse(tmp_path / "gate" / "junit.xml").getroot()
+    assert suite.get("errors") == "1" and suite.find("testcase[@name='infra_error']/error") is not None
+    assert "exceeds max_infra_error 5.0%" in (tmp_path / "gate" / "gate.md").read_text()
     lenient = GateConfig(max_infra_error=0.10)
     assert gate(runs["base"], cand, lenient, tmp_path / "ok").verdict is GateVerdict.PASS
 
@@ -197,7 +204,11 @@ def test_models_are_matched_by_name_and_holm_corrected(tmp_path):
     checks = [c for m in outcome.models for c in m.checks if c.p_value is not None]
     assert all(c.p_adjusted >= c.p_value for c in checks)
     assert any("claude" in note for note in outcome.notes)
-    assert len(ET.parse(tmp_path / "g" / "junit.xml").getroot().findall("testcase")) == 4
+    checks_then_tasks = ET.parse(tmp_path / "g" / "junit.xml").getroot().findall("testcase")
+    assert [c.get("classname") for c in checks_then_tasks] == ["gate.mistral"] * 2 + ["gate.mixtral"] * 2 + [
+        "gate.mixtral.tasks"] * 15
+    # two models' pass@1: each interval is drawn at 1 - 0.05 / 2 (Bonferroni), so they hold jointly at 95%
+    assert [c.confidence for c in checks] == pytest.approx([0.975, 0.975])
 
 
 @pytest.mark.parametrize("problem", ["missing", "no_common_model", "not_a_baseline"])

@@ -72,7 +72,7 @@ def test_markdown_report(two_arm_run):
     assert "0.889 [" in text and "0.500 [" in text
     assert "## Template diff: mistral 1.0.0 (A) -> 1.1.0 (B)" in text
     assert "+Return only code." in text and "-system: You are a coding assistant." in text
-    assert "B vs A: 4 passed->failed, 1 failed->passed" in text
+    assert "B vs A: pass rate 4 fell (0 significant), 1 rose (0 significant)" in text
     assert "## Paired differences vs A" in text
     for png in ("pass_at_k.png", "task_outcomes.png", "latency.png", "paired_differences.png"):
         assert (run_dir / png).stat().st_size > 1000
