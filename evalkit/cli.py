@@ -20,7 +20,7 @@ commands:
   score samples=PATH [OVERRIDES]         score generations made elsewhere
   compare RUN_DIR RUN_DIR... [-o OUT]    side-by-side report of finished runs
   gate --baseline RUN_OR_JSON --candidate RUN_DIR [-o OUT] [gate.KEY=VALUE ...]
-  baseline bless RUN_DIR [-o DIR]        write a compact baseline to commit
+  baseline bless RUN_DIR... [-o DIR]     a compact baseline to commit (several runs: pooled)
   report RUN_DIR                         re-render a run's reports from its samples
   prompts render [OVERRIDES] task=ID     the exact request a task gets
   prompts lint [--registry PATH]         check every template
@@ -106,14 +106,14 @@ def _gate(args: list[str], verbose: bool) -> int:
 def _baseline(args: list[str], verbose: bool) -> int:
     parser = argparse.ArgumentParser(prog="evalkit baseline")
     parser.add_argument("action", choices=["bless"])
-    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("run_dirs", nargs="+", type=Path, help="one run, or several (seeds) to pool")
     parser.add_argument("-o", "--out", type=Path, default=Path("reports/baselines"))
     ns = parser.parse_args(args)
 
     def go() -> int:
         from evalkit.reporting.baseline import bless
 
-        path = bless(ns.run_dir, ns.out)
+        path = bless(ns.run_dirs, ns.out)
         print(f"baseline: {path}")
         return 0
 

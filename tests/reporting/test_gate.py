@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -224,3 +226,40 @@ def test_unusable_input_is_a_config_error(runs, tmp_path, problem):
         gate(baseline, candidate, CFG, tmp_path / "out")
     with pytest.raises(ConfigError):
         bless(tmp_path / "nowhere", tmp_path / "baselines")
+
+
+def test_bless_pools_several_runs_task_by_task(runs, tmp_path):
+    # base: tasks 30-39 fail; worse: tasks 0-14 fail as well. Pooled, tasks 0-14 pass 5 of 10.
+    path = bless([runs["base"], runs["worse"]], tmp_path / "baselines")
+    assert path.name == "humaneval_base-worse.json"
+    record = json.loads(path.read_text())
+    assert record["source_run"] == ["base", "worse"] and record["run_id"] == "base+worse"
+    cells = record["arms"][0]["tasks"]
+    assert cells["HumanEval/0"] == {"n": 10, "passed": 5, "infra_error": 0, "metrics": {}}
+    assert cells["HumanEval/20"]["passed"] == 10 and cells["HumanEval/35"]["passed"] == 0
+    pooled = gate(path, runs["same"], CFG, tmp_path / "g")
+    # against the pooled baseline the candidate gains 0.5 on 15 tasks: never a FAIL
+    assert pooled.models[0].checks[0].diff == pytest.approx(15 * 0.5 / 40)
+    assert pooled.verdict is GateVerdict.PASS
+    with pytest.raises(ConfigError, match="different dataset"):
+        bless([runs["base"], runs["other"]], tmp_path / "baselines")
+
+
+def test_gate_states_its_power_and_the_samples_that_would_decide(tmp_path):
+    # 40 tasks, 2 samples: every other task loses one passing sample of two (-0.5 on 20 tasks, mean -0.25).
+    base = make_run(tmp_path / "b", {"mixtral": {f"HumanEval/{t}": [P, P] for t in range(40)}})
+    half = {f"HumanEval/{t}": [P, F if t % 2 else P] for t in range(40)}
+    cand = make_run(tmp_path / "c", {"mixtral": half})
+    std_error = np.std([0.5, 0.0] * 20, ddof=1) / np.sqrt(40)
+    fails = gate(base, cand, GateConfig(max_drop=0.1), tmp_path / "g1").models[0].checks[0]
+    assert fails.diff == pytest.approx(-0.25) and fails.verdict is GateVerdict.FAIL
+    assert fails.ci_high < -0.1
+    # caught with 80% power: the tolerated drop plus (z[0.975] + z[0.8]) standard errors
+    assert fails.detectable_drop == pytest.approx(0.1 + (1.95996 + 0.84162) * std_error, rel=1e-4)
+    unsure = gate(base, cand, GateConfig(max_drop=0.2), tmp_path / "g2").models[0].checks[0]
+    assert unsure.verdict is GateVerdict.INCONCLUSIVE and unsure.ci_low < -0.2 < unsure.ci_high
+    # the interval's half-width 1.96 SE must shrink below the 0.05 margin: 2 * (1.96 SE / 0.05)^2 samples
+    assert unsure.samples_needed == math.ceil(2 * (1.95996 * std_error / 0.05) ** 2) == 5
+    md = (tmp_path / "g2" / "gate.md").read_text()
+    assert "about 5 samples per task would decide it" in md
+    assert f"catches a true pass@1 drop of {unsure.detectable_drop:.3f} or more with 80% power" in md
