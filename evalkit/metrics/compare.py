@@ -25,13 +25,11 @@ from typing import NamedTuple, Sequence
 import numpy as np
 import pandas as pd
 
-from evalkit.metrics.stats import benjamini_hochberg, holm, mcnemar, paired_difference
+from evalkit.metrics.stats import benjamini_hochberg, holm, paired_test
 from evalkit.records import Flip, PairedDiff, Status
 
 PASS_AT_1 = "pass@1"
 LENIENT_PASS_AT_1 = "lenient pass@1"
-TEST_MCNEMAR = "mcnemar"
-TEST_SIGN_FLIP = "sign-flip"
 
 
 class ArmTasks(NamedTuple):
@@ -144,15 +142,10 @@ def _align(pair: tuple[ArmTasks, ArmTasks], measure: str) -> _Paired | None:
 
 
 def _diff(paired: _Paired, confidence: float, resamples: int, seed: int) -> dict:
-    result = paired_difference(paired.base, paired.cand, resamples, confidence, seed)
+    result = paired_test(paired.base, paired.cand, resamples, confidence, seed, binary=paired.binary)
     diffs = paired.cand - paired.base
     spread = float(diffs.std(ddof=1)) if diffs.size > 1 else 0.0
-    result["std_error"] = spread / np.sqrt(diffs.size)
-    result["test"] = TEST_SIGN_FLIP
-    if paired.binary:
-        result["p_value"] = mcnemar(paired.base > 0, paired.cand > 0)["p_value"]
-        result["test"] = TEST_MCNEMAR
-    return result
+    return result | {"std_error": spread / np.sqrt(diffs.size)}
 
 
 def _fisher(base_passed: int, base_n: int, arm_passed: int, arm_n: int) -> float:
