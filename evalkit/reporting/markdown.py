@@ -43,7 +43,7 @@ def _flips(view: ReportView) -> list[str]:
             if not pair[kind]:
                 continue
             out += ["", f"### {pair['arm']} vs {pair['baseline']}: {title}", "",
-                    "| task | baseline | arm | change | p (Holm) | arm verdict | arm detail |",
+                    "| task | baseline | arm | change | p (adjusted) | arm verdict | arm detail |",
                     "|---|---|---|---|---|---|---|"]
             for entry in pair[kind]:
                 flip, arm = entry["flip"], entry["arm"] or {}
