@@ -277,12 +277,13 @@ def _check_tasks(pairs: list[tuple[ArmOutcome, ArmOutcome]]) -> None:
                               f"{c_arm.arm!r} share no task id")
 
 
-def gate(baseline: Baseline | Path | str, candidate_run_dir: Path | str, cfg: GateConfig,
+def gate(baseline: Baseline | Path | str, candidate_run_dir: Baseline | Path | str, cfg: GateConfig,
          out_dir: Path | str) -> GateOutcome:
     """Gate a candidate run against a baseline and write gate.md, junit.xml, metrics.txt to ``out_dir``.
 
     ``baseline`` is a run directory, a blessed baseline file (``bless``, one run or several
-    pooled) or a loaded ``Baseline``; ``candidate_run_dir`` a finished run directory. Arms are
+    pooled) or a loaded ``Baseline``; ``candidate_run_dir`` a finished run directory (or a
+    loaded ``Baseline``, as the calibration benchmark passes). Arms are
     matched by model (by arm label when a model has several arms, else the first of each);
     only shared task ids are compared. See the module docstring for the rules.
 
@@ -292,7 +293,7 @@ def gate(baseline: Baseline | Path | str, candidate_run_dir: Path | str, cfg: Ga
     between baseline and candidate (both hashes named), a gated metric missing.
     """
     base = baseline if isinstance(baseline, Baseline) else load_baseline(baseline)
-    cand = load_baseline(candidate_run_dir)
+    cand = candidate_run_dir if isinstance(candidate_run_dir, Baseline) else load_baseline(candidate_run_dir)
     _check_dataset(base, cand)
     pairs = _pair_arms(base, cand)
     _check_metrics(cfg, pairs)
