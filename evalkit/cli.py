@@ -22,6 +22,7 @@ commands:
   gate --baseline RUN_OR_JSON --candidate RUN_DIR [-o OUT] [gate.KEY=VALUE ...]
   baseline bless RUN_DIR... [-o DIR]     a compact baseline to commit (several runs: pooled)
   report RUN_DIR                         re-render a run's reports from its samples
+  history [REPORTS_DIR]                  REPORTS_DIR/index.html: every run over time, gates marked
   prompts render [OVERRIDES] task=ID     the exact request a task gets
   prompts lint [--registry PATH]         check every template
   serve-demo [--port N]                  the embedded demo endpoint, standalone
@@ -120,6 +121,20 @@ def _baseline(args: list[str], verbose: bool) -> int:
     return _run_guarded(go, verbose)
 
 
+def _history(args: list[str], verbose: bool) -> int:
+    parser = argparse.ArgumentParser(prog="evalkit history")
+    parser.add_argument("root", nargs="?", type=Path, default=Path("reports"))
+    ns = parser.parse_args(args)
+
+    def go() -> int:
+        from evalkit.reporting.history import write_history
+
+        print(f"history: {write_history(ns.root)}")
+        return 0
+
+    return _run_guarded(go, verbose)
+
+
 def _report(args: list[str], verbose: bool) -> int:
     parser = argparse.ArgumentParser(prog="evalkit report")
     parser.add_argument("run_dir", type=Path)
@@ -178,6 +193,7 @@ SUBCOMMANDS: dict[str, Callable[[list[str], bool], int]] = {
     "gate": _gate,
     "baseline": _baseline,
     "report": _report,
+    "history": _history,
     "prompts": _prompts,
     "serve-demo": _serve_demo,
 }

@@ -23,6 +23,7 @@ A candidate whose infra_error share exceeds ``max_infra_error`` is an ERROR
 from __future__ import annotations
 
 import enum
+import json
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -129,7 +130,7 @@ class GateOutcome:
     notes: tuple[str, ...] = ()
     """Models present on one side only, and the like."""
     outputs: dict[str, Path] = field(default_factory=dict)
-    """gate.md, junit.xml and metrics.txt paths."""
+    """gate.md, junit.xml, metrics.txt and gate.json paths."""
 
     @property
     def exit_code(self) -> int:
@@ -279,7 +280,7 @@ def _check_tasks(pairs: list[tuple[ArmOutcome, ArmOutcome]]) -> None:
 
 def gate(baseline: Baseline | Path | str, candidate_run_dir: Baseline | Path | str, cfg: GateConfig,
          out_dir: Path | str) -> GateOutcome:
-    """Gate a candidate run against a baseline and write gate.md, junit.xml, metrics.txt to ``out_dir``.
+    """Gate a candidate run against a baseline; write gate.md, junit.xml, metrics.txt, gate.json.
 
     ``baseline`` is a run directory, a blessed baseline file (``bless``, one run or several
     pooled) or a loaded ``Baseline``; ``candidate_run_dir`` a finished run directory (or a
@@ -309,7 +310,9 @@ def gate(baseline: Baseline | Path | str, candidate_run_dir: Baseline | Path | s
         dataset=f"{base.dataset.get('name', '?')} sha256:{base.content_sha256[:12]}", config=cfg, notes=notes)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    outputs = {"gate.md": out / "gate.md", "junit.xml": out / "junit.xml", "metrics.txt": out / "metrics.txt"}
+    outputs = {name: out / name for name in ("gate.md", "junit.xml", "metrics.txt", "gate.json")}
+    text = json.dumps(summary(outcome, cand.run_id), indent=2, allow_nan=False) + "\n"
+    outputs["gate.json"].write_text(text, encoding="utf-8")
     outputs["gate.md"].write_text(render_markdown(outcome), encoding="utf-8")
     outputs["junit.xml"].write_text(render_junit(outcome), encoding="utf-8")
     outputs["metrics.txt"].write_text(render_openmetrics(outcome), encoding="utf-8")
@@ -326,6 +329,17 @@ def _interval(check: Check) -> str:
     if check.ci_low is None or check.ci_high is None:
         return ""
     return f"[{check.ci_low:+.3f}, {check.ci_high:+.3f}]"
+
+
+def summary(outcome: GateOutcome, candidate_run_id: str) -> dict:
+    """gate.json: the verdict per model, what `evalkit history` marks on the candidate run's points."""
+    return {"verdict": outcome.verdict.value, "exit_code": outcome.exit_code,
+            "candidate_run_id": candidate_run_id, "baseline": outcome.baseline,
+            "candidate": outcome.candidate,
+            "models": [{"model": m.model, "arm": m.candidate_arm, "verdict": m.verdict.value,
+                        "checks": [{"name": c.name, "verdict": c.verdict.value, "diff": c.diff,
+                                    "ci_low": c.ci_low, "ci_high": c.ci_high, "reason": c.reason}
+                                   for c in m.checks]} for m in outcome.models]}
 
 
 def _flip_lines(title: str, flips: Sequence[Flip]) -> list[str]:

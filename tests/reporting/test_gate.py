@@ -36,7 +36,8 @@ def _sample(run_id: str, arm: str, model: str, task_id: str, index: int, status:
 
 
 def make_run(path: Path, arms: dict[str, dict[str, list[Status]]], *, run_id: str | None = None,
-             sha: str = DATASET_SHA, similarity: dict[str, float] | None = None) -> Path:
+             sha: str = DATASET_SHA, similarity: dict[str, float] | None = None,
+             started_at: str = "2024-05-01T00:00:00Z") -> Path:
     """A run directory: ``arms`` maps model -> task_id -> sample statuses (arm label = model)."""
     path.mkdir(parents=True)
     run_id = run_id or path.name
@@ -51,7 +52,7 @@ def make_run(path: Path, arms: dict[str, dict[str, list[Status]]], *, run_id: st
                 lines.append(json.dumps(record.to_json()))
         arm_entries.append(ArmSpec(arm=model, model=model, template=TemplateId("mixtral", "1.0.0", "f" * 64)))
     (path / "samples.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    header = dataclasses.replace(run_header(run_id, 40, started_at="2024-05-01T00:00:00Z"),
+    header = dataclasses.replace(run_header(run_id, 40, started_at=started_at),
                                  dataset=DatasetInfo("humaneval", sha, 40))
     write_reports(path, header, arm_entries, ScoringConfig(k=(1,), bootstrap_resamples=100),
                   ReportConfig(formats=(), plots=False))
