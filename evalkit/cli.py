@@ -92,12 +92,13 @@ def _gate(args: list[str], verbose: bool) -> int:
 
     def go() -> int:
         from evalkit.hydra_app import compose_gate_config
-        from evalkit.reporting.gate import gate
+        from evalkit.reporting.gate import gate, terminal_lines
 
         cfg = compose_gate_config(ns.overrides)
         out = ns.out or ns.candidate / "gate"
         outcome = gate(ns.baseline, ns.candidate, cfg, out)
         print(f"gate: {outcome.verdict.value}")
+        print("\n".join(terminal_lines(outcome)))
         print(f"report: {out / 'gate.md'}")
         return outcome.exit_code
 

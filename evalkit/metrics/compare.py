@@ -187,6 +187,24 @@ def task_flips(baseline: ArmTasks, arm: ArmTasks, alpha: float = 0.05) -> tuple[
     return tuple(flips)
 
 
+def sampling_std_error(baseline: pd.DataFrame, arm: pd.DataFrame) -> float:
+    """Standard error of the pass@1 difference that sampling alone produces, on the tasks both scored.
+
+    Each task's rate is a binomial estimate; with both arms at the task's pooled rate p the
+    difference varies by p(1-p)(1/n_baseline + 1/n_arm). A comparison of two identical runs
+    shows no spread of differences, yet a rerun would: this is the spread to plan with.
+    """
+    base, cand = _indexed(baseline), _indexed(arm)
+    joined = pd.concat({"bp": base["passed"], "bn": base["n"] - base["infra_error"], "cp": cand["passed"],
+                        "cn": cand["n"] - cand["infra_error"]}, axis=1, join="inner")
+    joined = joined[(joined["bn"] > 0) & (joined["cn"] > 0)]
+    if joined.empty:
+        return 0.0
+    rate = (joined["bp"] + joined["cp"]) / (joined["bn"] + joined["cn"])
+    variance = rate * (1 - rate) * (1 / joined["bn"] + 1 / joined["cn"])
+    return float(np.sqrt(variance.sum()) / len(joined))
+
+
 def familywise_confidence(confidence: float, comparisons: int) -> float:
     """Bonferroni: the per-interval level that keeps ``comparisons`` intervals jointly at ``confidence``."""
     return 1.0 - (1.0 - confidence) / max(comparisons, 1)

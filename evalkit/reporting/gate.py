@@ -34,7 +34,7 @@ import pandas as pd
 
 from evalkit import metrics
 from evalkit.config import ConfigError, GateConfig
-from evalkit.metrics.compare import PASS_AT_1, ArmTasks, compare_arms
+from evalkit.metrics.compare import PASS_AT_1, ArmTasks, compare_arms, sampling_std_error
 from evalkit.records import Flip, PairedDiff
 from evalkit.reporting.baseline import ArmOutcome, Baseline, load_baseline
 from evalkit.reporting.openmetrics import escape_label
@@ -195,16 +195,21 @@ def _mean_scored(tasks: pd.DataFrame) -> float:
     return float(scored[scored > 0].mean()) if (scored > 0).any() else 0.0
 
 
-def _drop_check(model: str, diff: PairedDiff | None, cand_samples: float, cfg: GateConfig) -> Check:
-    """The verdict of one drop check: its family-wise interval against ``-max_drop``."""
+def _drop_check(model: str, diff: PairedDiff | None, cand_samples: float, noise: float,
+                cfg: GateConfig) -> Check:
+    """The verdict of one drop check: its family-wise interval against ``-max_drop``.
+
+    ``noise``: the standard error sampling alone would give (pass@1), so that two runs that
+    happened to agree on every task do not claim a power they do not have.
+    """
     name = diff.measure if diff is not None else PASS_AT_1
     if diff is None:
         return Check(model, name, None, None, None, test="none", verdict=GateVerdict.INCONCLUSIVE,
                      reason="no shared task with scored samples")
     check = Check(model, diff.measure, None, None, diff.diff, diff.ci_low, diff.ci_high, diff.p_value,
                   diff.p_adjusted, diff.test, confidence=diff.confidence,
-                  detectable_drop=metrics.detectable_drop(diff.std_error, cfg.max_drop, diff.confidence,
-                                                          POWER))
+                  detectable_drop=metrics.detectable_drop(max(diff.std_error, noise), cfg.max_drop,
+                                                          diff.confidence, POWER))
     interval, floor = _interval(check), -cfg.max_drop
     if diff.ci_high < floor:
         return replace(check, verdict=GateVerdict.FAIL, reason=(
@@ -247,7 +252,8 @@ def _model_gates(pairs: list[tuple[ArmOutcome, ArmOutcome]], cfg: GateConfig) ->
         model, checks = c_arm.model, []
         for measure in (PASS_AT_1, *cfg.metrics):
             diff = comparison.diff(model, measure)
-            check = _drop_check(model, diff, _mean_scored(c_arm.tasks), cfg)
+            noise = sampling_std_error(b_arm.tasks, c_arm.tasks) if measure == PASS_AT_1 else 0.0
+            check = _drop_check(model, diff, _mean_scored(c_arm.tasks), noise, cfg)
             base_mean, cand_mean = _means(diff, b_arm, c_arm)
             checks.append(replace(check, name=measure, baseline=base_mean, candidate=cand_mean))
         checks.append(_infra_check(model, b_arm.tasks, c_arm.tasks, cfg))
@@ -340,6 +346,17 @@ def summary(outcome: GateOutcome, candidate_run_id: str) -> dict:
                         "checks": [{"name": c.name, "verdict": c.verdict.value, "diff": c.diff,
                                     "ci_low": c.ci_low, "ci_high": c.ci_high, "reason": c.reason}
                                    for c in m.checks]} for m in outcome.models]}
+
+
+def terminal_lines(outcome: GateOutcome) -> list[str]:
+    """What `evalkit gate` prints under its verdict: each model's checks that did not PASS, and its power."""
+    lines = []
+    for m in outcome.models:
+        lines.append(f"  {m.model}: {m.verdict.value} ({m.n_tasks} paired tasks)")
+        lines += [f"    {c.name}: {c.verdict.value}: {c.reason}"
+                  for c in m.checks if c.verdict is not GateVerdict.PASS]
+        lines += [f"    {line[2:]}" for line in _power_line(m)]
+    return lines
 
 
 def _flip_lines(title: str, flips: Sequence[Flip]) -> list[str]:

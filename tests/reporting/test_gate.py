@@ -255,8 +255,11 @@ def test_gate_states_its_power_and_the_samples_that_would_decide(tmp_path):
     fails = gate(base, cand, GateConfig(max_drop=0.1), tmp_path / "g1").models[0].checks[0]
     assert fails.diff == pytest.approx(-0.25) and fails.verdict is GateVerdict.FAIL
     assert fails.ci_high < -0.1
-    # caught with 80% power: the tolerated drop plus (z[0.975] + z[0.8]) standard errors
-    assert fails.detectable_drop == pytest.approx(0.1 + (1.95996 + 0.84162) * std_error, rel=1e-4)
+    # caught with 80% power: the tolerated drop plus (z[0.975] + z[0.8]) standard errors, where the
+    # standard error is at least what sampling alone gives: 20 tasks at a pooled rate 3/4, 2 + 2 samples
+    sampling = math.sqrt(20 * 0.75 * 0.25 * (1 / 2 + 1 / 2)) / 40
+    assert sampling > std_error
+    assert fails.detectable_drop == pytest.approx(0.1 + (1.95996 + 0.84162) * sampling, rel=1e-4)
     unsure = gate(base, cand, GateConfig(max_drop=0.2), tmp_path / "g2").models[0].checks[0]
     assert unsure.verdict is GateVerdict.INCONCLUSIVE and unsure.ci_low < -0.2 < unsure.ci_high
     # the interval's half-width 1.96 SE must shrink below the 0.05 margin: 2 * (1.96 SE / 0.05)^2 samples
