@@ -22,128 +22,29 @@ A candidate whose infra_error share exceeds ``max_infra_error`` is an ERROR
 
 from __future__ import annotations
 
-import enum
 import json
-import math
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Sequence
-from xml.etree import ElementTree as ET
 
 import pandas as pd
 
 from evalkit import metrics
 from evalkit.config import ConfigError, GateConfig
 from evalkit.metrics.compare import PASS_AT_1, ArmTasks, compare_arms, sampling_std_error
-from evalkit.records import Flip, PairedDiff
+from evalkit.records import PairedDiff
 from evalkit.reporting.baseline import ArmOutcome, Baseline, load_baseline
-from evalkit.reporting.openmetrics import escape_label
-from evalkit.reporting.paired import describe_flip
+from evalkit.reporting.gate_outcome import POWER, Check, GateOutcome, GateVerdict, ModelGate, worst
+from evalkit.reporting.gate_outputs import (
+    interval_text,
+    render_junit,
+    render_markdown,
+    render_openmetrics,
+    summary,
+    terminal_lines,
+)
 
-TOP_FLIPS = 10
-"""Flips listed per direction in gate.md."""
-POWER = 0.8
-"""Power at which each check states the drop it would catch."""
-
-
-class GateVerdict(str, enum.Enum):
-    """Outcome of one check, one model, or the whole gate."""
-
-    PASS = "PASS"
-    FAIL = "FAIL"
-    INCONCLUSIVE = "INCONCLUSIVE"
-    ERROR = "ERROR"
-    """The candidate's endpoint failed too often for its numbers to mean anything (exit 2)."""
-
-
-@dataclass(frozen=True)
-class Check:
-    """One gated quantity for one model."""
-
-    model: str
-    name: str
-    """``pass@1``, a similarity metric name, or ``infra_error``."""
-    baseline: float | None
-    candidate: float | None
-    diff: float | None
-    """candidate - baseline (for drop checks: mean of per-task differences over shared tasks)."""
-    ci_low: float | None = None
-    ci_high: float | None = None
-    p_value: float | None = None
-    """Raw p-value of the paired test; None for threshold checks."""
-    p_adjusted: float | None = None
-    """Holm-adjusted over every model and drop check of the gate."""
-    test: str = "sign-flip"
-    """sign-flip (paired randomisation test), mcnemar (exact), threshold, or none."""
-    verdict: GateVerdict = GateVerdict.PASS
-    reason: str = ""
-    confidence: float | None = None
-    """Family-wise adjusted confidence level of the interval."""
-    detectable_drop: float | None = None
-    """Smallest true drop this check FAILs with 80% power at its own n and noise."""
-    samples_needed: int | None = None
-    """INCONCLUSIVE only: samples per task (candidate side) after which the interval would decide."""
-
-
-@dataclass(frozen=True)
-class ModelGate:
-    """The gate's result for one model."""
-
-    model: str
-    baseline_arm: str
-    candidate_arm: str
-    baseline_template: str
-    candidate_template: str
-    n_tasks: int
-    """Shared tasks with scored samples on both sides."""
-    checks: tuple[Check, ...]
-    flips: tuple[Flip, ...] = ()
-    """Tasks whose pass rate changed: regressions (largest drop first), then improvements."""
-
-    @property
-    def verdict(self) -> GateVerdict:
-        """ERROR, else FAIL if any check failed, else INCONCLUSIVE if any was, else PASS."""
-        return _worst(c.verdict for c in self.checks)
-
-    @property
-    def regressions(self) -> tuple[Flip, ...]:
-        """Tasks whose pass rate fell, largest drop first."""
-        return tuple(f for f in self.flips if f.change < 0)
-
-    @property
-    def fixes(self) -> tuple[Flip, ...]:
-        """Tasks whose pass rate rose, largest gain first."""
-        return tuple(f for f in self.flips if f.change > 0)
-
-
-@dataclass(frozen=True)
-class GateOutcome:
-    """The gate's verdict, per-model checks and where the outputs went."""
-
-    verdict: GateVerdict
-    models: tuple[ModelGate, ...]
-    baseline: str
-    """Baseline source (run dir or blessed file) and run id."""
-    candidate: str
-    dataset: str
-    config: GateConfig
-    notes: tuple[str, ...] = ()
-    """Models present on one side only, and the like."""
-    outputs: dict[str, Path] = field(default_factory=dict)
-    """gate.md, junit.xml, metrics.txt and gate.json paths."""
-
-    @property
-    def exit_code(self) -> int:
-        """2 for ERROR (infra errors above threshold), 1 for FAIL, 0 otherwise (INCONCLUSIVE is flagged)."""
-        return {GateVerdict.ERROR: 2, GateVerdict.FAIL: 1}.get(self.verdict, 0)
-
-
-def _worst(verdicts) -> GateVerdict:
-    verdicts = set(verdicts)
-    for v in (GateVerdict.ERROR, GateVerdict.FAIL, GateVerdict.INCONCLUSIVE):
-        if v in verdicts:
-            return v
-    return GateVerdict.PASS
+__all__ = ["Check", "GateOutcome", "GateVerdict", "ModelGate", "gate", "render_junit", "render_markdown",
+           "render_openmetrics", "terminal_lines"]
 
 
 def _check_dataset(base: Baseline, cand: Baseline) -> None:
@@ -210,7 +111,7 @@ def _drop_check(model: str, diff: PairedDiff | None, cand_samples: float, noise:
                   diff.p_adjusted, diff.test, confidence=diff.confidence,
                   detectable_drop=metrics.detectable_drop(max(diff.std_error, noise), cfg.max_drop,
                                                           diff.confidence, POWER))
-    interval, floor = _interval(check), -cfg.max_drop
+    interval, floor = interval_text(check), -cfg.max_drop
     if diff.ci_high < floor:
         return replace(check, verdict=GateVerdict.FAIL, reason=(
             f"the whole {diff.confidence:.2%} interval {interval} lies below -max_drop {floor}"))
@@ -311,7 +212,7 @@ def gate(baseline: Baseline | Path | str, candidate_run_dir: Baseline | Path | s
                   for side, run in (("baseline", base), ("candidate", cand))
                   for m in dict.fromkeys(a.model for a in run.arms) if m not in paired)
     outcome = GateOutcome(
-        verdict=_worst(m.verdict for m in models), models=tuple(models),
+        verdict=worst(m.verdict for m in models), models=tuple(models),
         baseline=f"{base.source} (run {base.run_id})", candidate=f"{cand.source} (run {cand.run_id})",
         dataset=f"{base.dataset.get('name', '?')} sha256:{base.content_sha256[:12]}", config=cfg, notes=notes)
     out = Path(out_dir)
@@ -323,154 +224,3 @@ def gate(baseline: Baseline | Path | str, candidate_run_dir: Baseline | Path | s
     outputs["junit.xml"].write_text(render_junit(outcome), encoding="utf-8")
     outputs["metrics.txt"].write_text(render_openmetrics(outcome), encoding="utf-8")
     return replace(outcome, outputs=outputs)
-
-
-# -- outputs ------------------------------------------------------------------------------------
-
-def _num(value: float | None, fmt: str = ".3f") -> str:
-    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, fmt)
-
-
-def _interval(check: Check) -> str:
-    if check.ci_low is None or check.ci_high is None:
-        return ""
-    return f"[{check.ci_low:+.3f}, {check.ci_high:+.3f}]"
-
-
-def summary(outcome: GateOutcome, candidate_run_id: str) -> dict:
-    """gate.json: the verdict per model, what `evalkit history` marks on the candidate run's points."""
-    return {"verdict": outcome.verdict.value, "exit_code": outcome.exit_code,
-            "candidate_run_id": candidate_run_id, "baseline": outcome.baseline,
-            "candidate": outcome.candidate,
-            "models": [{"model": m.model, "arm": m.candidate_arm, "verdict": m.verdict.value,
-                        "checks": [{"name": c.name, "verdict": c.verdict.value, "diff": c.diff,
-                                    "ci_low": c.ci_low, "ci_high": c.ci_high, "reason": c.reason}
-                                   for c in m.checks]} for m in outcome.models]}
-
-
-def terminal_lines(outcome: GateOutcome) -> list[str]:
-    """What `evalkit gate` prints under its verdict: each model's checks that did not PASS, and its power."""
-    lines = []
-    for m in outcome.models:
-        lines.append(f"  {m.model}: {m.verdict.value} ({m.n_tasks} paired tasks)")
-        lines += [f"    {c.name}: {c.verdict.value}: {c.reason}"
-                  for c in m.checks if c.verdict is not GateVerdict.PASS]
-        lines += [f"    {line[2:]}" for line in _power_line(m)]
-    return lines
-
-
-def _flip_lines(title: str, flips: Sequence[Flip]) -> list[str]:
-    if not flips:
-        return []
-    significant = sum(f.significant for f in flips)
-    shown = ", ".join(describe_flip(f) for f in flips[:TOP_FLIPS])
-    more = f" and {len(flips) - TOP_FLIPS} more" if len(flips) > TOP_FLIPS else ""
-    return [f"- {title} ({len(flips)}, {significant} significant): {shown}{more}"]
-
-
-def _power_line(m: ModelGate) -> list[str]:
-    pass1 = next((c for c in m.checks if c.name == PASS_AT_1 and c.detectable_drop is not None), None)
-    if pass1 is None:
-        return []
-    return [f"- power: this gate catches a true pass@1 drop of {pass1.detectable_drop:.3f} or more with "
-            f"{POWER:.0%} power at these tasks and samples"]
-
-
-def render_markdown(outcome: GateOutcome) -> str:
-    """gate.md: the verdict, one table row per model and check, power, and the per-task flips."""
-    cfg = outcome.config
-    flags = {GateVerdict.INCONCLUSIVE: " ⚠️ flagged: not enough evidence either way",
-             GateVerdict.ERROR: " ⛔ the candidate's endpoint failed too often (exit 2)"}
-    flag = flags.get(outcome.verdict, "")
-    lines = [f"## evalkit gate: **{outcome.verdict.value}**{flag}", "",
-             f"Baseline: {outcome.baseline}  ", f"Candidate: {outcome.candidate}  ",
-             f"Dataset: {outcome.dataset}; max_drop {cfg.max_drop}, alpha {cfg.alpha} family-wise "
-             f"(Bonferroni intervals, Holm p-values), max_infra_error {cfg.max_infra_error}", "",
-             "FAIL: the whole interval lies below -max_drop; PASS: it lies above; "
-             "INCONCLUSIVE otherwise.", "",
-             "| model | check | baseline | candidate | diff | interval (level) | p (Holm) | test "
-             "| catches drop ≥ | verdict |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
-    for m in outcome.models:
-        for c in m.checks:
-            level = f" ({c.confidence:.1%})" if c.confidence is not None else ""
-            lines.append(f"| {m.model} | {c.name} | {_num(c.baseline)} | {_num(c.candidate)} | "
-                         f"{_num(c.diff, '+.3f')} | {_interval(c)}{level} | {_num(c.p_adjusted, '.3g')} | "
-                         f"{c.test} | {_num(c.detectable_drop)} | **{c.verdict.value}** |")
-    for m in outcome.models:
-        lines += ["", f"### {m.model}: {m.verdict.value}",
-                  f"{m.baseline_arm} [{m.baseline_template}] → {m.candidate_arm} [{m.candidate_template}], "
-                  f"{m.n_tasks} paired tasks"]
-        lines += [f"- {c.name}: {c.reason}" for c in m.checks if c.verdict is not GateVerdict.PASS]
-        lines += _power_line(m)
-        lines += (_flip_lines("pass rate fell", m.regressions) + _flip_lines("pass rate rose", m.fixes))
-    lines += [f"- note: {n}" for n in outcome.notes]
-    return "\n".join(lines) + "\n"
-
-
-def render_junit(outcome: GateOutcome) -> str:
-    """junit.xml: one testcase per model and check, and one per task whose pass rate fell significantly.
-
-    A FAIL check and a significant task regression are failures, INCONCLUSIVE is skipped
-    (flagged), ERROR (infra errors above threshold) is an error.
-    """
-    suite = ET.Element("testsuite", name="evalkit-gate")
-    props = ET.SubElement(suite, "properties")
-    ET.SubElement(props, "property", name="gate_verdict", value=outcome.verdict.value)
-    counts = {"tests": 0, "failures": 0, "skipped": 0, "errors": 0}
-    for m in outcome.models:
-        for c in m.checks:
-            counts["tests"] += 1
-            case = ET.SubElement(suite, "testcase", classname=f"gate.{m.model}", name=c.name)
-            if c.verdict is GateVerdict.FAIL:
-                counts["failures"] += 1
-                ET.SubElement(case, "failure", message=c.reason, type="regression").text = _case_text(m, c)
-            elif c.verdict is GateVerdict.INCONCLUSIVE:
-                counts["skipped"] += 1
-                ET.SubElement(case, "skipped", message=f"INCONCLUSIVE: {c.reason}")
-            elif c.verdict is GateVerdict.ERROR:
-                counts["errors"] += 1
-                ET.SubElement(case, "error", message=c.reason, type="infra_error").text = _case_text(m, c)
-            ET.SubElement(case, "system-out").text = _case_text(m, c)
-        for flip in (f for f in m.regressions if f.significant):
-            counts["tests"] += 1
-            counts["failures"] += 1
-            case = ET.SubElement(suite, "testcase", classname=f"gate.{m.model}.tasks", name=flip.task_id)
-            ET.SubElement(case, "failure", message=f"pass rate fell: {describe_flip(flip)}",
-                          type="task_regression")
-    for key, value in counts.items():
-        suite.set(key, str(value))
-    ET.indent(suite)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
-
-
-def _case_text(m: ModelGate, c: Check) -> str:
-    text = (f"{c.verdict.value}: {c.reason}\nbaseline {_num(c.baseline)} candidate {_num(c.candidate)} "
-            f"diff {_num(c.diff, '+.3f')} {_interval(c)}")
-    if c.name == PASS_AT_1 and m.regressions:
-        text += "\npass rate fell: " + ", ".join(describe_flip(f) for f in m.regressions[:TOP_FLIPS])
-    return text
-
-
-def render_openmetrics(outcome: GateOutcome) -> str:
-    """metrics.txt (OpenMetrics): the verdict, exit code and per-model pass@1 baseline/candidate/diff."""
-    lines = ["# TYPE evalkit_gate_verdict stateset", "# HELP evalkit_gate_verdict Verdict of the gate."]
-    lines += [f'evalkit_gate_verdict{{evalkit_gate_verdict="{v.value}"}} {int(v is outcome.verdict)}'
-              for v in GateVerdict]
-    lines += ["# TYPE evalkit_gate_exit_code gauge", f"evalkit_gate_exit_code {outcome.exit_code}"]
-    series: dict[str, list[str]] = {name: [] for name in (
-        "pass_at_1_baseline", "pass_at_1_candidate", "pass_at_1_diff", "infra_error_rate")}
-    for m in outcome.models:
-        label = f'{{model="{escape_label(m.model)}"}}'
-        for c in m.checks:
-            if c.name == "pass@1":
-                for key, value in (("baseline", c.baseline), ("candidate", c.candidate), ("diff", c.diff)):
-                    if value is not None:
-                        series[f"pass_at_1_{key}"].append(f"evalkit_gate_pass_at_1_{key}{label} {value:.6g}")
-            elif c.name == "infra_error":
-                series["infra_error_rate"].append(f"evalkit_gate_infra_error_rate{label} {c.candidate:.6g}")
-    for name, rows in series.items():
-        if rows:
-            lines += [f"# TYPE evalkit_gate_{name} gauge", *rows]
-    return "\n".join(lines) + "\n# EOF\n"
-
