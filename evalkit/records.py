@@ -591,6 +591,10 @@ class PairedDiff(JsonRecord):
     are family-wise, as the gate's are)."""
     std_error: float = 0.0
     """Standard error of ``diff``: the per-task differences' standard deviation / sqrt(n_tasks)."""
+    baseline_mean: float | None = None
+    """The baseline arm's mean over the paired tasks (``diff`` = ``arm_mean`` - ``baseline_mean``)."""
+    arm_mean: float | None = None
+    """The compared arm's mean over the paired tasks."""
 
 
 @dataclass(frozen=True, slots=True)

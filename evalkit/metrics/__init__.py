@@ -11,10 +11,14 @@ The public API, used by reporting, the gate and notebooks:
   interval and a sign-flip p-value.
 - ``paired_test(a, b, ..., binary=False)``: ``paired_difference`` with McNemar's exact p-value
   when every task has one 0/1 outcome per arm (what reporting and the gate use).
-- ``mcnemar(a_pass, b_pass)``, ``holm(p_values)``,
+- ``mcnemar(a_pass, b_pass)``, ``holm(p_values)``, ``benjamini_hochberg(p_values, family_size)``,
   ``minimum_detectable_effect(n_tasks, n_samples, base_rate, alpha, power)``.
+- ``detectable_drop(std_error, max_drop, confidence, power)`` and
+  ``decisive_samples(diff, std_error, max_drop, confidence, n_samples)``: a tolerance gate's power.
 - ``compare_arms(pairs, measures, ...)``: the one comparison engine (``metrics.compare``): per-task
-  tables, paired differences (``PairedDiff``) with Holm over the call, per-task ``Flip``s.
+  tables (``task_table``, ``task_tables``), paired differences (``PairedDiff``) with Holm over the
+  call, per-task ``Flip``s with Fisher's exact test. Reports, ``compare``, the gate and the
+  notebooks all go through it.
 - ``similarity_scores(predictions, references, metrics, embedding_model=None)``: per-example
   scores from local ``evaluate`` modules (``METRICS``).
 

@@ -230,7 +230,8 @@ def compare_arms(pairs: Sequence[tuple[ArmTasks, ArmTasks]], measures: Sequence[
         PairedDiff(arm=p.arm, baseline=p.baseline, measure=p.measure, n_tasks=int(r["n_tasks"]),
                    diff=r["diff"], ci_low=r["ci_low"], ci_high=r["ci_high"], p_value=r["p_value"],
                    p_adjusted=q, test=r["test"], significant=q < alpha, confidence=level,
-                   std_error=float(r["std_error"]))
+                   std_error=float(r["std_error"]), baseline_mean=float(p.base.mean()),
+                   arm_mean=float(p.cand.mean()))
         for p, r, q in zip(aligned, results, adjusted, strict=True))
     flips = tuple(f for base, arm in pairs for f in task_flips(base, arm, alpha))
     return Comparison(diffs, flips)

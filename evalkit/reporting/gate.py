@@ -124,24 +124,6 @@ def _drop_check(model: str, diff: PairedDiff | None, cand_samples: float, noise:
                    reason=f"interval {interval} contains -max_drop {floor}{more}")
 
 
-def _means(diff: PairedDiff | None, b_arm: ArmOutcome,
-           c_arm: ArmOutcome) -> tuple[float | None, float | None]:
-    """Baseline and candidate means of a measure over the tasks the diff paired."""
-    if diff is None:
-        return None, None
-    values = []
-    for arm in (b_arm, c_arm):
-        tasks = arm.tasks.set_index("task_id")
-        if diff.measure == PASS_AT_1:
-            scored = tasks["n"] - tasks["infra_error"]
-            per_task = tasks["passed"] / scored.where(scored > 0)
-        else:
-            per_task = tasks[f"metric_{diff.measure}"]
-        values.append(per_task)
-    both = pd.concat(values, axis=1, join="inner").dropna()
-    return float(both.iloc[:, 0].mean()), float(both.iloc[:, 1].mean())
-
-
 def _model_gates(pairs: list[tuple[ArmOutcome, ArmOutcome]], cfg: GateConfig) -> list[ModelGate]:
     """Every model's checks from one ``compare_arms`` call (one family for Holm and the intervals)."""
     sides = [(ArmTasks(f"baseline:{b.model}", b.tasks), ArmTasks(c.model, c.tasks)) for b, c in pairs]
@@ -155,8 +137,8 @@ def _model_gates(pairs: list[tuple[ArmOutcome, ArmOutcome]], cfg: GateConfig) ->
             diff = comparison.diff(model, measure)
             noise = sampling_std_error(b_arm.tasks, c_arm.tasks) if measure == PASS_AT_1 else 0.0
             check = _drop_check(model, diff, _mean_scored(c_arm.tasks), noise, cfg)
-            base_mean, cand_mean = _means(diff, b_arm, c_arm)
-            checks.append(replace(check, name=measure, baseline=base_mean, candidate=cand_mean))
+            checks.append(replace(check, name=measure, baseline=diff.baseline_mean if diff else None,
+                                  candidate=diff.arm_mean if diff else None))
         checks.append(_infra_check(model, b_arm.tasks, c_arm.tasks, cfg))
         pass1 = comparison.diff(model, PASS_AT_1)
         out.append(ModelGate(model, b_arm.arm, c_arm.arm, _template_name(b_arm), _template_name(c_arm),

@@ -44,6 +44,8 @@ def test_differences_flips_and_pass_at_1_tell_the_same_story():
     expected = (arm_passed - base_passed).mean() / 10
     assert diff.measure == "pass@1" and diff.test == "sign-flip" and diff.n_tasks == 60
     assert diff.diff == pytest.approx(expected) and diff.ci_low < expected < diff.ci_high
+    assert diff.arm_mean - diff.baseline_mean == pytest.approx(diff.diff)
+    assert diff.baseline_mean == pytest.approx(base_passed.mean() / 10)
     flips = comparison.flips_of("B", "A")
     # every task whose rate changed is a flip, and their changes add up to the pass@1 difference
     assert len(flips) == int(np.count_nonzero(arm_passed != base_passed))
