@@ -144,18 +144,22 @@ def _case_text(m: ModelGate, c: Check) -> str:
 
 
 def render_openmetrics(outcome: GateOutcome) -> str:
-    """metrics.txt (OpenMetrics): the verdict, exit code and per-model pass@1 baseline/candidate/diff."""
+    """metrics.txt (OpenMetrics): the verdict, exit code and per model pass@1's baseline, candidate,
+    diff with its family-wise interval, and the drop the gate catches with 80% power."""
     lines = ["# TYPE evalkit_gate_verdict stateset", "# HELP evalkit_gate_verdict Verdict of the gate."]
     lines += [f'evalkit_gate_verdict{{evalkit_gate_verdict="{v.value}"}} {int(v is outcome.verdict)}'
               for v in GateVerdict]
     lines += ["# TYPE evalkit_gate_exit_code gauge", f"evalkit_gate_exit_code {outcome.exit_code}"]
     series: dict[str, list[str]] = {name: [] for name in (
-        "pass_at_1_baseline", "pass_at_1_candidate", "pass_at_1_diff", "infra_error_rate")}
+        "pass_at_1_baseline", "pass_at_1_candidate", "pass_at_1_diff", "pass_at_1_ci_low",
+        "pass_at_1_ci_high", "pass_at_1_detectable_drop", "infra_error_rate")}
     for m in outcome.models:
         label = f'{{model="{escape_label(m.model)}"}}'
         for c in m.checks:
             if c.name == "pass@1":
-                for key, value in (("baseline", c.baseline), ("candidate", c.candidate), ("diff", c.diff)):
+                for key, value in (("baseline", c.baseline), ("candidate", c.candidate), ("diff", c.diff),
+                                   ("ci_low", c.ci_low), ("ci_high", c.ci_high),
+                                   ("detectable_drop", c.detectable_drop)):
                     if value is not None:
                         series[f"pass_at_1_{key}"].append(f"evalkit_gate_pass_at_1_{key}{label} {value:.6g}")
             elif c.name == "infra_error":

@@ -1,11 +1,21 @@
 """Statistics: intervals, paired tests, Holm, power; and a simulation of their calibration."""
 
+import math
 import time
 
 import numpy as np
 import pytest
 
-from evalkit.metrics import holm, mcnemar, mean_ci, minimum_detectable_effect, paired_difference, paired_test
+from evalkit.metrics import (
+    decisive_samples,
+    detectable_drop,
+    holm,
+    mcnemar,
+    mean_ci,
+    minimum_detectable_effect,
+    paired_difference,
+    paired_test,
+)
 
 
 def test_mean_ci_brackets_the_mean_and_is_seeded():
@@ -128,3 +138,13 @@ def test_minimum_detectable_effect_is_detected_about_as_often_as_promised():
         a, b = _simulate_arms(rng, 164, 1, shift, shift)
         detected += paired_difference(a, b, resamples=500, seed=seed)["p_value"] < 0.05
     assert 0.75 <= detected / runs <= 0.95, detected / runs
+
+
+def test_a_tolerance_gate_states_its_power_and_the_samples_that_would_decide():
+    # FAIL needs the upper end of a 95% interval below -0.02: at SE 0.01 a true drop of
+    # 0.02 + (1.96 + 0.84) x 0.01 is caught with 80% power.
+    assert detectable_drop(0.01, 0.02, 0.95) == pytest.approx(0.02 + 2.8016 * 0.01, rel=1e-4)
+    assert detectable_drop(0.0, 0.02, 0.95) == 0.02
+    # an estimate of -0.03 (margin 0.01 from -0.02) with half-width 1.96 x 0.01: (1.96)^2 x 10 samples
+    assert decisive_samples(-0.03, 0.01, 0.02, 0.95, 10) == math.ceil(10 * 1.959964**2)
+    assert decisive_samples(-0.02, 0.01, 0.02, 0.95, 10) is None  # on the threshold: nothing decides

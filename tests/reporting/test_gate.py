@@ -111,6 +111,8 @@ def test_worse_candidate_fails_and_names_flipped_tasks(runs, tmp_path):
     assert metrics.endswith("# EOF\n")
     assert 'evalkit_gate_verdict{evalkit_gate_verdict="FAIL"} 1' in metrics
     assert 'evalkit_gate_pass_at_1_diff{model="mixtral"} -0.375' in metrics
+    assert f'evalkit_gate_pass_at_1_ci_high{{model="mixtral"}} {pass1.ci_high:.6g}' in metrics
+    assert 'evalkit_gate_pass_at_1_detectable_drop{model="mixtral"}' in metrics
 
 
 def test_identical_candidate_passes(runs, tmp_path):
