@@ -29,7 +29,9 @@ def _fell(flips: list[dict]) -> list[str]:
 
 
 def test_a_worse_arm_flips_agree_with_its_pass_at_1(tmp_path):
-    run = _run(tmp_path, "demo")  # demo-oracle, then demo-buggy: a worse arm in one run
+    # demo-oracle, then demo-buggy: a worse arm in one run
+    run = _run(tmp_path, "demo", "arms=[{label: demo-oracle, model: {name: demo-oracle}}, "
+               "{label: demo-buggy, model: {name: demo-buggy}}]")
     results = load_results(run)
     drop = results.arm("demo-buggy").pass_at_k[1].value - results.arm("demo-oracle").pass_at_k[1].value
     assert drop < -0.1
