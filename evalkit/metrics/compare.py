@@ -68,18 +68,21 @@ def task_table(samples: pd.DataFrame) -> pd.DataFrame:
     samples that are not infra errors.
     """
     infra = samples["status"] == Status.INFRA_ERROR
-    frame = pd.DataFrame({"task_id": samples["task_id"].astype(str),
-                          "passed": samples["status"] == Status.PASSED, "infra_error": infra})
+    # task_id stays categorical while grouping (100,000 samples, a few hundred tasks).
+    frame = pd.DataFrame({"task_id": samples["task_id"], "passed": samples["status"] == Status.PASSED,
+                          "infra_error": infra})
     if "lenient_status" in samples.columns:
         frame["lenient_passed"] = samples["lenient_status"] == Status.PASSED
         frame["lenient_infra_error"] = samples["lenient_status"] == Status.INFRA_ERROR
-    grouped = frame.groupby("task_id", sort=False)
+    grouped = frame.groupby("task_id", sort=False, observed=True)
     out = grouped.sum().astype(int)
     out.insert(0, "n", grouped.size())
     answered = samples[~infra]
     for col in sorted(c for c in samples.columns if c.startswith("metric_")):
         values = pd.to_numeric(answered[col], errors="coerce")
-        out[col] = values.groupby(answered["task_id"].astype(str)).mean().reindex(out.index)
+        out[col] = values.groupby(answered["task_id"], observed=True).mean().reindex(out.index)
+    out.index = out.index.astype(str)
+    out.index.name = "task_id"
     return out
 
 
