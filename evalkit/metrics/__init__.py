@@ -11,7 +11,8 @@ The public API, used by reporting, the gate and notebooks:
   interval and a sign-flip p-value.
 - ``paired_test(a, b, ..., binary=False)``: ``paired_difference`` with McNemar's exact p-value
   when every task has one 0/1 outcome per arm (what reporting and the gate use).
-- ``mcnemar(a_pass, b_pass)``, ``holm(p_values)``, ``benjamini_hochberg(p_values, family_size)``,
+- ``mcnemar(a_pass, b_pass)``, ``fisher_exact(a_passed, a_n, b_passed, b_n)``, ``holm(p_values)``,
+  ``benjamini_hochberg(p_values, family_size)``,
   ``minimum_detectable_effect(n_tasks, n_samples, base_rate, alpha, power)``.
 - ``detectable_drop(std_error, max_drop, confidence, power)`` and
   ``decisive_samples(diff, std_error, max_drop, confidence, n_samples)``: a tolerance gate's power.
@@ -39,6 +40,7 @@ from evalkit.metrics.stats import (
     bootstrap_means,
     decisive_samples,
     detectable_drop,
+    fisher_exact,
     holm,
     mcnemar,
     mean_ci,
@@ -57,6 +59,7 @@ __all__ = [
     "task_tables",
     "decisive_samples",
     "detectable_drop",
+    "fisher_exact",
     "bootstrap_means",
     "holm",
     "load_metric",

@@ -25,7 +25,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 import pandas as pd
 
-from evalkit.metrics.stats import benjamini_hochberg, holm, paired_test
+from evalkit.metrics.stats import benjamini_hochberg, fisher_exact, holm, paired_test
 from evalkit.records import Flip, PairedDiff, Status
 
 PASS_AT_1 = "pass@1"
@@ -151,13 +151,6 @@ def _diff(paired: _Paired, confidence: float, resamples: int, seed: int) -> dict
     return result | {"std_error": spread / np.sqrt(diffs.size)}
 
 
-def _fisher(base_passed: int, base_n: int, arm_passed: int, arm_n: int) -> float:
-    from scipy.stats import fisher_exact  # here, not at import: scipy.stats costs ~0.3 s
-
-    table = [[base_passed, base_n - base_passed], [arm_passed, arm_n - arm_passed]]
-    return float(fisher_exact(table).pvalue)
-
-
 def _scored_counts(tasks: pd.DataFrame, task_id: str) -> tuple[int, int]:
     """(passed, scored) samples of one task: infra errors left out."""
     return int(tasks.at[task_id, "passed"]), int(tasks.at[task_id, "n"] - tasks.at[task_id, "infra_error"])
@@ -179,7 +172,8 @@ def task_flips(baseline: ArmTasks, arm: ArmTasks, alpha: float = 0.05) -> tuple[
         b_passed, b_n = _scored_counts(base, task_id)
         a_passed, a_n = _scored_counts(cand, task_id)
         if b_n and a_n and b_passed * a_n != a_passed * b_n:
-            rows.append((str(task_id), b_passed, b_n, a_passed, a_n, _fisher(b_passed, b_n, a_passed, a_n)))
+            p_value = fisher_exact(b_passed, b_n, a_passed, a_n)
+            rows.append((str(task_id), b_passed, b_n, a_passed, a_n, p_value))
     scored_both = sum(1 for t in shared if _scored_counts(base, t)[1] and _scored_counts(cand, t)[1])
     adjusted = benjamini_hochberg([row[-1] for row in rows], scored_both)
     flips = [Flip(task_id=t, baseline_passed=bp, baseline_n=bn, arm_passed=ap, arm_n=an, p_value=p,
