@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from evalkit.config import ScoringConfig
@@ -21,8 +22,8 @@ from evalkit.metrics.compare import (
     compare_arms,
     task_tables,
 )
-from evalkit.records import Flip
-from evalkit.reporting.aggregate import metric_names, scored
+from evalkit.records import Flip, Status
+from evalkit.reporting.aggregate import metric_names
 
 MAX_FLIPS = 100
 """Flips listed with their answers per arm pair; the rest are only counted (a broken arm flips every task)."""
@@ -56,17 +57,21 @@ def flip_counts(flips: Sequence[Flip]) -> str:
             f"{len(rose)} rose ({sum(f.significant for f in rose)} significant)")
 
 
-def _pick(frame: pd.DataFrame, want_pass: bool) -> Mapping[str, Any] | None:
-    """The sample that shows a side of a flip: a passing one where the rate rose, else a failing one."""
-    good = scored(frame)
-    chosen = good[good["passed"]] if want_pass else good[~good["passed"]]
-    chosen = chosen if len(chosen) else frame
-    if chosen.empty:
+def _pick(frame: pd.DataFrame | None, want_pass: bool) -> Mapping[str, Any] | None:
+    """The sample that shows a side of a flip: a passing one where the rate rose, else a failing one
+    (the lowest sample index; any sample when none fits)."""
+    if frame is None or frame.empty:
         return None
-    row = chosen.sort_values("sample_index").iloc[0]
+    scored_rows = (frame["status"] != Status.INFRA_ERROR).to_numpy(bool)
+    passed = frame["passed"].to_numpy(bool)
+    fits = scored_rows & (passed if want_pass else ~passed)
+    # Plain arrays: pandas' per-call overhead on these few rows cost a report seconds.
+    order = np.argsort(frame["sample_index"].to_numpy(), kind="stable")
+    index = next((i for i in order if fits[i]), order[0])
+    row = frame.iloc[int(index)]
     return {"sample_index": int(row["sample_index"]), "status": row["status"].value,
             "detail": row["detail"], "completion": row.get("completion"), "raw_output": row.get("raw_output"),
-            "passed_samples": int(good["passed"].sum()), "scored_samples": len(good)}
+            "passed_samples": int((passed & scored_rows).sum()), "scored_samples": int(scored_rows.sum())}
 
 
 def flip_entries(samples: pd.DataFrame, comparison: Comparison, baseline: str) -> list[dict[str, Any]]:
@@ -76,20 +81,23 @@ def flip_entries(samples: pd.DataFrame, comparison: Comparison, baseline: str) -
     "truncated"}]``; each listed entry is ``{"task_id", "flip", "baseline", "arm"}`` (the two
     shown samples). The worst ``MAX_FLIPS`` per arm are listed, largest change first.
     """
+    listed = {arm: sorted(comparison.flips_of(arm, baseline), key=lambda f: -abs(f.change))[:MAX_FLIPS]
+              for arm in dict.fromkeys(str(a) for a in samples["arm"].unique()) if arm != baseline}
+    wanted = {f.task_id for flips in listed.values() for f in flips}
+    shown = samples[samples["task_id"].isin(wanted)]
+    frames = {(str(arm), str(task)): group
+              for (arm, task), group in shown.groupby(["arm", "task_id"], observed=True)}
     out = []
-    for arm in dict.fromkeys(str(a) for a in samples["arm"].unique()):
-        if arm == baseline:
-            continue
+    for arm, top in listed.items():
         flips = comparison.flips_of(arm, baseline)
         entry: dict[str, Any] = {"arm": arm, "baseline": baseline, "flips": list(flips), "regressions": [],
                                  "improvements": [], "truncated": max(len(flips) - MAX_FLIPS, 0)}
-        for flip in sorted(flips, key=lambda f: -abs(f.change))[:MAX_FLIPS]:
-            task = samples[samples["task_id"] == flip.task_id]
+        for flip in top:
             fell = flip.change < 0
             entry["regressions" if fell else "improvements"].append({
                 "task_id": flip.task_id, "flip": flip,
-                "baseline": _pick(task[task["arm"] == baseline], fell),
-                "arm": _pick(task[task["arm"] == arm], not fell)})
+                "baseline": _pick(frames.get((baseline, flip.task_id)), fell),
+                "arm": _pick(frames.get((arm, flip.task_id)), not fell)})
         for kind in ("regressions", "improvements"):
             entry[kind].sort(key=lambda e: (-abs(e["flip"].change), flips.index(e["flip"])))
         out.append(entry)
