@@ -107,10 +107,10 @@ def _drop_check(model: str, diff: PairedDiff | None, cand_samples: float, noise:
     if diff is None:
         return Check(model, name, None, None, None, test="none", verdict=GateVerdict.INCONCLUSIVE,
                      reason="no shared task with scored samples")
+    std_error = max(diff.std_error, noise)
     check = Check(model, diff.measure, None, None, diff.diff, diff.ci_low, diff.ci_high, diff.p_value,
                   diff.p_adjusted, diff.test, confidence=diff.confidence,
-                  detectable_drop=metrics.detectable_drop(max(diff.std_error, noise), cfg.max_drop,
-                                                          diff.confidence, POWER))
+                  detectable_drop=metrics.detectable_drop(std_error, cfg.max_drop, diff.confidence, POWER))
     interval, floor = interval_text(check), -cfg.max_drop
     if diff.ci_high < floor:
         return replace(check, verdict=GateVerdict.FAIL, reason=(
@@ -118,7 +118,7 @@ def _drop_check(model: str, diff: PairedDiff | None, cand_samples: float, noise:
     if diff.ci_low >= floor:
         return replace(check, verdict=GateVerdict.PASS,
                        reason=f"change {diff.diff:+.3f}, interval {interval} above -max_drop {floor}")
-    needed = metrics.decisive_samples(diff.diff, diff.std_error, cfg.max_drop, diff.confidence, cand_samples)
+    needed = metrics.decisive_samples(diff.diff, std_error, cfg.max_drop, diff.confidence, cand_samples)
     more = f"; about {needed} samples per task would decide it" if needed else ""
     return replace(check, verdict=GateVerdict.INCONCLUSIVE, samples_needed=needed,
                    reason=f"interval {interval} contains -max_drop {floor}{more}")

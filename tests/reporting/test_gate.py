@@ -265,7 +265,7 @@ def test_gate_states_its_power_and_the_samples_that_would_decide(tmp_path):
     unsure = gate(base, cand, GateConfig(max_drop=0.2), tmp_path / "g2").models[0].checks[0]
     assert unsure.verdict is GateVerdict.INCONCLUSIVE and unsure.ci_low < -0.2 < unsure.ci_high
     # the interval's half-width 1.96 SE must shrink below the 0.05 margin: 2 * (1.96 SE / 0.05)^2 samples
-    assert unsure.samples_needed == math.ceil(2 * (1.95996 * std_error / 0.05) ** 2) == 5
+    assert unsure.samples_needed == math.ceil(2 * (1.95996 * sampling / 0.05) ** 2) == 8
     md = (tmp_path / "g2" / "gate.md").read_text()
-    assert "about 5 samples per task would decide it" in md
+    assert "about 8 samples per task would decide it" in md
     assert f"catches a true pass@1 drop of {unsure.detectable_drop:.3f} or more with 80% power" in md
