@@ -20,8 +20,9 @@ commands:
   score samples=PATH [OVERRIDES]         score generations made elsewhere
   compare RUN_DIR RUN_DIR... [-o OUT]    side-by-side report of finished runs
   gate --baseline RUN_OR_JSON --candidate RUN_DIR [-o OUT] [gate.KEY=VALUE ...]
-  baseline bless RUN_DIR [-o DIR]        write a compact baseline to commit
+  baseline bless RUN_DIR... [-o DIR]     a compact baseline to commit (several runs: pooled)
   report RUN_DIR                         re-render a run's reports from its samples
+  history [REPORTS_DIR]                  REPORTS_DIR/index.html: every run over time, gates marked
   prompts render [OVERRIDES] task=ID     the exact request a task gets
   prompts lint [--registry PATH]         check every template
   serve-demo [--port N]                  the embedded demo endpoint, standalone
@@ -91,12 +92,13 @@ def _gate(args: list[str], verbose: bool) -> int:
 
     def go() -> int:
         from evalkit.hydra_app import compose_gate_config
-        from evalkit.reporting.gate import gate
+        from evalkit.reporting.gate import gate, terminal_lines
 
         cfg = compose_gate_config(ns.overrides)
         out = ns.out or ns.candidate / "gate"
         outcome = gate(ns.baseline, ns.candidate, cfg, out)
         print(f"gate: {outcome.verdict.value}")
+        print("\n".join(terminal_lines(outcome)))
         print(f"report: {out / 'gate.md'}")
         return outcome.exit_code
 
@@ -106,15 +108,29 @@ def _gate(args: list[str], verbose: bool) -> int:
 def _baseline(args: list[str], verbose: bool) -> int:
     parser = argparse.ArgumentParser(prog="evalkit baseline")
     parser.add_argument("action", choices=["bless"])
-    parser.add_argument("run_dir", type=Path)
+    parser.add_argument("run_dirs", nargs="+", type=Path, help="one run, or several (seeds) to pool")
     parser.add_argument("-o", "--out", type=Path, default=Path("reports/baselines"))
     ns = parser.parse_args(args)
 
     def go() -> int:
         from evalkit.reporting.baseline import bless
 
-        path = bless(ns.run_dir, ns.out)
+        path = bless(ns.run_dirs, ns.out)
         print(f"baseline: {path}")
+        return 0
+
+    return _run_guarded(go, verbose)
+
+
+def _history(args: list[str], verbose: bool) -> int:
+    parser = argparse.ArgumentParser(prog="evalkit history")
+    parser.add_argument("root", nargs="?", type=Path, default=Path("reports"))
+    ns = parser.parse_args(args)
+
+    def go() -> int:
+        from evalkit.reporting.history import write_history
+
+        print(f"history: {write_history(ns.root)}")
         return 0
 
     return _run_guarded(go, verbose)
@@ -178,6 +194,7 @@ SUBCOMMANDS: dict[str, Callable[[list[str], bool], int]] = {
     "gate": _gate,
     "baseline": _baseline,
     "report": _report,
+    "history": _history,
     "prompts": _prompts,
     "serve-demo": _serve_demo,
 }

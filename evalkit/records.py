@@ -602,6 +602,15 @@ class PairedDiff(JsonRecord):
     """``sign-flip`` (paired randomisation test over tasks) or ``mcnemar`` (exact, one sample per task)."""
     significant: bool
     """``p_adjusted`` below the comparison's alpha."""
+    confidence: float = 0.95
+    """Confidence level of ``ci_low``/``ci_high`` (Bonferroni-adjusted when the intervals of a call
+    are family-wise, as the gate's are)."""
+    std_error: float = 0.0
+    """Standard error of ``diff``: the per-task differences' standard deviation / sqrt(n_tasks)."""
+    baseline_mean: float | None = None
+    """The baseline arm's mean over the paired tasks (``diff`` = ``arm_mean`` - ``baseline_mean``)."""
+    arm_mean: float | None = None
+    """The compared arm's mean over the paired tasks."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -620,6 +629,15 @@ class Flip(JsonRecord):
     """Scored samples of the compared arm."""
     p_value: float
     """Two-sided Fisher exact test of the two pass rates."""
+    arm: str = ""
+    """The compared arm."""
+    baseline: str = ""
+    """The baseline arm."""
+    p_adjusted: float = 1.0
+    """``p_value`` after Benjamini-Hochberg's adjustment over the tasks of the arm pair (false
+    discovery rate)."""
+    significant: bool = False
+    """``p_adjusted`` below the comparison's alpha: the task's pass rate changed beyond chance."""
 
     @property
     def baseline_rate(self) -> float:

@@ -15,7 +15,7 @@ from evalkit.config import run_config
 from tests.support.cli import REPO
 
 CI_FILE = REPO / ".gitlab-ci.yml"
-ALLOWED = {"run", "gate", "baseline", "compare", "report"}
+ALLOWED = {"run", "gate", "baseline", "compare", "report", "history"}
 KEYWORDS = {"stages", "variables", "workflow", "default", "include", "image", "services", "cache",
             "before_script", "after_script"}
 # A command line in a job script: `evalkit SUBCOMMAND ...`, at a line start or after a shell separator.
@@ -141,3 +141,16 @@ def test_nightly_never_answers_from_stored_answers(ci):
             HydraConfig.instance().set_config(cfg)
             typed = run_config(cfg)
             assert not typed.store.reuse and not any(arm.model.offline for arm in typed.arms), name
+
+
+def test_pages_publishes_the_history_of_every_nightly(ci):
+    jobs = _jobs(ci)
+    pages = jobs["pages"]
+    nightly = [name for name in jobs if name.startswith("nightly:")]
+    assert sorted(need["job"] for need in pages["needs"]) == sorted(nightly)
+    assert [c for c in _commands(pages)] == [["history", "reports/history"]]
+    assert pages["artifacts"]["paths"] == ["public"] and pages["rules"][0]["when"] == "always"
+    assert "reports/history/" in pages["cache"]["paths"]
+    for name in nightly:  # each night's run and gate are kept apart, failed or not
+        assert "history/" in jobs[name]["artifacts"]["paths"]
+        assert any("cp -r runs gate" in line for line in jobs[name]["after_script"])

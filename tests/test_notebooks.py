@@ -118,7 +118,7 @@ def test_compare_templates_judges_the_template_change(demo_runs, kernel_specs):
     assert "candidate v2: demo-buggy with template mixtral 2.0.0" in text
     assert "--- mixtral/1.0.0" in text and "6 tasks; pass@1 v1 = " in text
     assert "only v1 passed 0, only v2 passed 0" in text  # the demo answers the same under both
-    assert "p_holm" in text and figures(notebook) == 1
+    assert "p_adjusted" in text and "(mcnemar)" in text and figures(notebook) == 1
     # 6 tasks x 3 samples are far too few to see a 2-point drop, and the verdict says so.
     assert "This run could not have seen a 2-point drop" in text
 

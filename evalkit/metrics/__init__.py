@@ -11,14 +11,22 @@ The public API, used by reporting, the gate and notebooks:
   interval and a sign-flip p-value.
 - ``paired_test(a, b, ..., binary=False)``: ``paired_difference`` with McNemar's exact p-value
   when every task has one 0/1 outcome per arm (what reporting and the gate use).
-- ``mcnemar(a_pass, b_pass)``, ``holm(p_values)``,
+- ``mcnemar(a_pass, b_pass)``, ``fisher_exact(a_passed, a_n, b_passed, b_n)``, ``holm(p_values)``,
+  ``benjamini_hochberg(p_values, family_size)``,
   ``minimum_detectable_effect(n_tasks, n_samples, base_rate, alpha, power)``.
+- ``detectable_drop(std_error, max_drop, confidence, power)`` and
+  ``decisive_samples(diff, std_error, max_drop, confidence, n_samples)``: a tolerance gate's power.
+- ``compare_arms(pairs, measures, ...)``: the one comparison engine (``metrics.compare``): per-task
+  tables (``task_table``, ``task_tables``), paired differences (``PairedDiff``) with Holm over the
+  call, per-task ``Flip``s with Fisher's exact test. Reports, ``compare``, the gate and the
+  notebooks all go through it.
 - ``similarity_scores(predictions, references, metrics, embedding_model=None)``: per-example
   scores from local ``evaluate`` modules (``METRICS``).
 
 Importing this package loads no metric module and does no I/O.
 """
 
+from evalkit.metrics.compare import ArmTasks, Comparison, compare_arms, task_table, task_tables
 from evalkit.metrics.passk import (
     paired_pass_at_k,
     pass_at_k,
@@ -28,7 +36,11 @@ from evalkit.metrics.passk import (
 )
 from evalkit.metrics.similarity import METRICS, load_metric, load_metrics, similarity_scores
 from evalkit.metrics.stats import (
+    benjamini_hochberg,
     bootstrap_means,
+    decisive_samples,
+    detectable_drop,
+    fisher_exact,
     holm,
     mcnemar,
     mean_ci,
@@ -39,6 +51,15 @@ from evalkit.metrics.stats import (
 
 __all__ = [
     "METRICS",
+    "benjamini_hochberg",
+    "ArmTasks",
+    "Comparison",
+    "compare_arms",
+    "task_table",
+    "task_tables",
+    "decisive_samples",
+    "detectable_drop",
+    "fisher_exact",
     "bootstrap_means",
     "holm",
     "load_metric",

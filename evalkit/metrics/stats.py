@@ -180,6 +180,31 @@ def mcnemar(a_pass: Sequence[bool], b_pass: Sequence[bool]) -> dict:
     return {"a_only": a_only, "b_only": b_only, "p_value": float(p_value)}
 
 
+def fisher_exact(a_passed: int, a_n: int, b_passed: int, b_n: int) -> float:
+    """Two-sided Fisher exact test that two pass rates are equal (``a_passed`` of ``a_n`` vs ``b_passed``
+    of ``b_n``): the summed hypergeometric probability of every table with the same margins that is
+    no more likely than the observed one (scipy.stats.fisher_exact's definition).
+
+    Written out, not imported: a report tests every task of every arm pair, and importing
+    scipy.stats costs more (about 60 MB and seconds on a loaded machine) than the arithmetic.
+    """
+    passed, total = a_passed + b_passed, a_n + b_n
+    low, high = max(0, passed - b_n), min(passed, a_n)
+
+    def log_p(x: int) -> float:  # log hypergeometric probability of x passes among a's a_n samples
+        return (_log_comb(a_n, x) + _log_comb(b_n, passed - x)) - _log_comb(total, passed)
+
+    observed = log_p(a_passed)
+    p_value = sum(np.exp(log_p(x)) for x in range(low, high + 1) if log_p(x) <= observed + 1e-7)
+    return float(min(1.0, p_value))
+
+
+def _log_comb(n: int, k: int) -> float:
+    from math import lgamma
+
+    return lgamma(n + 1) - lgamma(k + 1) - lgamma(n - k + 1)
+
+
 def holm(p_values: Sequence[float]) -> list[float]:
     """Holm-Bonferroni adjusted p-values, in the order given.
 
@@ -194,6 +219,26 @@ def holm(p_values: Sequence[float]) -> list[float]:
     stepped = np.minimum(1.0, (m - np.arange(m)) * raw[order])
     adjusted = np.empty(m)
     adjusted[order] = np.maximum.accumulate(stepped)
+    return [float(p) for p in adjusted]
+
+
+def benjamini_hochberg(p_values: Sequence[float], family_size: int | None = None) -> list[float]:
+    """Benjamini-Hochberg adjusted p-values (false discovery rate), in the order given.
+
+    For picking out which of many tasks changed: among those adjusted below alpha, the
+    expected share of false discoveries is at most alpha (and with no real change at all,
+    the chance of any is at most alpha). ``family_size`` counts tests not listed because
+    their p-value is 1 (e.g. tasks whose outcome did not change); default: those given.
+    """
+    raw = np.asarray(p_values, dtype=float).reshape(-1)
+    m = max(family_size or raw.size, raw.size)
+    if raw.size == 0:
+        return []
+    order = np.argsort(raw, kind="stable")
+    scaled = raw[order] * m / np.arange(1, raw.size + 1)
+    stepped = np.minimum.accumulate(scaled[::-1])[::-1]
+    adjusted = np.empty(raw.size)
+    adjusted[order] = np.minimum(1.0, stepped)
     return [float(p) for p in adjusted]
 
 
@@ -232,3 +277,37 @@ def minimum_detectable_effect(
 
     z = NormalDist().inv_cdf(1.0 - alpha / 2.0) + NormalDist().inv_cdf(power)
     return float(z * np.sqrt(2.0 * variance / (n_samples * n_tasks)))
+
+
+def _z(probability: float) -> float:
+    from statistics import NormalDist  # the standard library's is enough for a few quantiles
+
+    return NormalDist().inv_cdf(probability)
+
+
+def detectable_drop(std_error: float, max_drop: float, confidence: float, power: float = 0.8) -> float:
+    """Smallest true drop a tolerance gate catches with ``power``, at the noise of its own data.
+
+    The gate FAILs when the whole two-sided ``confidence`` interval of the difference lies
+    below ``-max_drop``. With the estimate normal around the true difference ``-D`` and
+    standard error ``std_error``, that happens with probability ``power`` when
+    ``D = max_drop + (z[(1 + confidence) / 2] + z[power]) * std_error``.
+    """
+    if not (0.0 < confidence < 1.0 and 0.0 < power < 1.0):
+        raise ValueError("confidence and power must be in (0, 1)")
+    return float(max_drop + (_z((1.0 + confidence) / 2.0) + _z(power)) * std_error)
+
+
+def decisive_samples(diff: float, std_error: float, max_drop: float, confidence: float,
+                     n_samples: float) -> int | None:
+    """Samples per task (now ``n_samples``) after which the interval would clear ``-max_drop``.
+
+    Assumes the estimate stays at ``diff`` and its standard error shrinks as
+    1/sqrt(samples per task), i.e. that sampling noise dominates (tasks are fixed by the
+    benchmark); None when ``diff`` sits on the threshold (no number of samples decides).
+    """
+    margin = abs(diff + max_drop)
+    if margin == 0.0 or n_samples <= 0:
+        return None
+    half_width = _z((1.0 + confidence) / 2.0) * std_error
+    return max(int(np.ceil(n_samples * (half_width / margin) ** 2)), 1)

@@ -15,12 +15,12 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import pandas as pd
 
 from evalkit.config import ConfigError
-from evalkit.records import Status
+from evalkit.metrics.compare import task_table
 from evalkit.results import load_results, load_samples, natural_key
 
 FORMAT = "evalkit-baseline/1"
@@ -73,22 +73,13 @@ class Baseline:
 
 
 def per_task(samples: pd.DataFrame) -> pd.DataFrame:
-    """Per-task outcomes of one arm's samples (a ``load_samples`` frame).
+    """Per-task outcomes of one arm's samples (a ``load_samples`` frame): ``metrics.task_table``
+    with ``task_id`` as a column, in natural task order.
 
     Metric means leave out infra_error samples: the model never answered them.
     """
-    infra = samples["status"] == Status.INFRA_ERROR
-    passed = samples["status"] == Status.PASSED
-    frame = pd.DataFrame({"task_id": samples["task_id"], "passed": passed, "infra_error": infra})
-    grouped = frame.groupby("task_id", sort=False, observed=True)
-    out = pd.DataFrame({"n": grouped.size(), "passed": grouped["passed"].sum(),
-                        "infra_error": grouped["infra_error"].sum()})
-    answered = samples[~infra]
-    for col in sorted(c for c in samples.columns if c.startswith("metric_")):
-        values = pd.to_numeric(answered[col], errors="coerce")
-        out[col] = values.groupby(answered["task_id"], observed=True).mean().round(_DIGITS)
-    out = out.reset_index()
-    return _tidy(out)
+    out = task_table(samples).reset_index()
+    return _tidy(out.assign(**{c: out[c].round(_DIGITS) for c in out.columns if c.startswith("metric_")}))
 
 
 def _tidy(tasks: pd.DataFrame) -> pd.DataFrame:
@@ -212,26 +203,66 @@ def _file_name(baseline: Baseline) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-") + ".json"
 
 
-def bless(run_dir: Path | str, out_dir: Path | str = Path("reports/baselines")) -> Path:
-    """Write the blessed baseline of a finished run and return its path.
+def _pool(baselines: list[Baseline]) -> Baseline:
+    """Several runs of one configuration as one baseline: per task, samples, passes and infra
+    errors add up and metric means are weighted by scored samples. Every run must have the same
+    dataset content and the same arms (label, model, template)."""
+    first = baselines[0]
+    identity = [(a.arm, a.model, a.template.get("sha256")) for a in first.arms]
+    for other in baselines[1:]:
+        if other.content_sha256 != first.content_sha256:
+            raise ConfigError(f"cannot pool {other.source} with {first.source}: different dataset "
+                              f"content ({other.content_sha256[:12]} vs {first.content_sha256[:12]})")
+        theirs = [(a.arm, a.model, a.template.get("sha256")) for a in other.arms]
+        if theirs != identity:
+            raise ConfigError(f"cannot pool {other.source} with {first.source}: different arms "
+                              f"({theirs} vs {identity}); pool runs of one configuration")
+    arms = []
+    for i, arm in enumerate(first.arms):
+        frames = [b.arms[i].tasks.set_index("task_id") for b in baselines]
+        counts = sum(f[list(TASK_COLUMNS[1:])] for f in frames).dropna()
+        metric_cols = [c for c in frames[0].columns if c.startswith("metric_")]
+        weights = [f["n"] - f["infra_error"] for f in frames]
+        for col in metric_cols:
+            total = sum((f[col] * w).fillna(0.0) for f, w in zip(frames, weights, strict=True))
+            counts[col] = (total / sum(weights)).reindex(counts.index)
+        aggregates = {"pooled_runs": [b.run_id for b in baselines]}
+        arms.append(ArmOutcome(arm.arm, arm.model, arm.template, aggregates, _tidy(counts.reset_index())))
+    return Baseline(source=" + ".join(b.source for b in baselines),
+                    run_id="+".join(b.run_id for b in baselines), dataset=first.dataset, arms=tuple(arms))
 
-    The file (``<dataset>_<run_id>.json`` under ``out_dir``) holds the dataset's
-    name and content hash, the run id, and per arm its model, template,
-    aggregates and per-task outcomes (n samples, passes, infra errors, mean of
-    each similarity metric); no samples. It is meant to be committed and passed
-    to ``evalkit gate --baseline``. Blessing the same run again overwrites the
-    same file. Raises ConfigError when the run directory is unusable or has no
-    dataset content hash (the gate could not check it later).
+
+def bless(run_dirs: Path | str | Sequence[Path | str],
+          out_dir: Path | str = Path("reports/baselines")) -> Path:
+    """Write the blessed baseline of one finished run, or of several pooled, and return its path.
+
+    The file (``<dataset>_<run_id>.json`` under ``out_dir``; pooled: the run ids joined
+    by ``+``) holds the dataset's name and content hash, the run id(s), and per arm its
+    model, template, aggregates and per-task outcomes (n samples, passes, infra errors,
+    mean of each similarity metric); no samples. It is meant to be committed and passed
+    to ``evalkit gate --baseline``. Pooling runs of the same configuration with different
+    seeds gives a baseline that is not one lucky (or unlucky) draw, and the gate's
+    interval narrows with its samples. Blessing the same runs again overwrites the same
+    file. Raises ConfigError when a run directory is unusable, has no dataset content
+    hash (the gate could not check it later), or the runs differ in dataset or arms.
     """
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir():
-        raise ConfigError(f"no run directory at {run_dir}")
-    baseline = _from_run_dir(run_dir)
-    if not baseline.content_sha256:
-        raise ConfigError(f"{run_dir / 'results.json'} has no dataset.content_sha256; cannot bless it")
+    dirs = [Path(run_dirs)] if isinstance(run_dirs, (str, Path)) else [Path(d) for d in run_dirs]
+    if not dirs:
+        raise ConfigError("bless needs at least one run directory")
+    for run_dir in dirs:
+        if not run_dir.is_dir():
+            raise ConfigError(f"no run directory at {run_dir}")
+    baselines = [_from_run_dir(run_dir) for run_dir in dirs]
+    for run_dir, one in zip(dirs, baselines, strict=True):
+        if not one.content_sha256:
+            raise ConfigError(f"{run_dir / 'results.json'} has no dataset.content_sha256; cannot bless it")
+    baseline = baselines[0] if len(baselines) == 1 else _pool(baselines)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     path = out_dir / _file_name(baseline)
     blessed_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    path.write_text(_dumps(_record(baseline, blessed_at)), encoding="utf-8")
+    record = _record(baseline, blessed_at)
+    if len(dirs) > 1:
+        record["source_run"] = [d.name for d in dirs]
+    path.write_text(_dumps(record), encoding="utf-8")
     return path

@@ -107,10 +107,8 @@ def compare(run_dirs: Sequence[Path | str], out_dir: Path | str, baseline_arm: s
     summary = {"runs": [{"name": r["name"], "dir": str(r["dir"]), "run_id": r["results"].run_id}
                         for r in runs],
                "shared_tasks": len(shared_ids), "baseline": baseline, "arms": [a.to_json() for a in arms],
-               "differences": view.diffs,
-               "flips": [{"arm": f["arm"], "baseline": f["baseline"],
-                          "passed_to_failed": [x["task_id"] for x in f["regressions"]],
-                          "failed_to_passed": [x["task_id"] for x in f["improvements"]]} for f in view.flips]}
+               "differences": [d.to_json() for d in view.diffs],
+               "flips": [f.to_json() for pair in view.flips for f in pair["flips"]]}
     text = json.dumps(summary, indent=2, allow_nan=False) + "\n"
     (out / "comparison.json").write_text(text, encoding="utf-8")
     return out / "report.html"

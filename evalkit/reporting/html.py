@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from evalkit.records import Status
+from evalkit.reporting.paired import describe_flip
 from evalkit.reporting.view import (
     ReportView,
     Table,
@@ -79,17 +80,19 @@ def _side(label: str, sample: Mapping[str, Any] | None) -> str:
 
 
 def _flips(view: ReportView) -> list[str]:
-    out = ["<h2>Flipped tasks</h2><ul>"] + [f"<li>{escape(line)}</li>" for line in flip_summary(view)]
+    out = ["<h2>Per-task pass-rate changes</h2><p>Tasks whose pass rate changed, largest change first; p is "
+           "Fisher's exact test of the two rates, Benjamini-Hochberg-adjusted over the arm's tasks "
+           "(* significant).</p><ul>"]
+    out += [f"<li>{escape(line)}</li>" for line in flip_summary(view)]
     out.append("</ul>")
     for pair in view.flips:
-        for kind, title in (("regressions", "passed &rarr; failed"),
-                            ("improvements", "failed &rarr; passed")):
+        for kind, title in (("regressions", "pass rate fell"), ("improvements", "pass rate rose")):
             if not pair[kind]:
                 continue
             out.append(f"<h3>{escape(pair['arm'])} vs {escape(pair['baseline'])}: {title}</h3>")
-            for flip in pair[kind]:
-                out.append(f'<h4>{escape(flip["task_id"])}</h4><table class="flip"><tr>'
-                           + _side(pair["baseline"], flip["baseline"]) + _side(pair["arm"], flip["arm"])
+            for entry in pair[kind]:
+                out.append(f'<h4>{escape(describe_flip(entry["flip"]))}</h4><table class="flip"><tr>'
+                           + _side(pair["baseline"], entry["baseline"]) + _side(pair["arm"], entry["arm"])
                            + "</tr></table>")
     return out
 

@@ -2,6 +2,9 @@
 
 A testcase passes when any of its samples passed. A task whose samples are all
 infra_error is an ``<error>`` (our side failed), never a ``<failure>`` of the model.
+With a baseline arm, one more suite per other arm holds a testcase per task whose
+pass rate fell, a ``<failure>`` when it fell significantly (``metrics.compare_arms``'s
+flips, as report.md and gate.md list them).
 """
 
 from __future__ import annotations
@@ -12,8 +15,9 @@ from typing import Sequence
 
 import pandas as pd
 
-from evalkit.records import ArmResult, Status
+from evalkit.records import ArmResult, Flip, Status
 from evalkit.reporting.aggregate import arm_samples, display_label, task_order
+from evalkit.reporting.paired import describe_flip
 
 
 def _testcase(suite: ET.Element, arm_label: str, task_id: str, frame: pd.DataFrame) -> str:
@@ -37,8 +41,27 @@ def _testcase(suite: ET.Element, arm_label: str, task_id: str, frame: pd.DataFra
     return "failure"
 
 
-def write_junit(samples: pd.DataFrame, arms: Sequence[ArmResult], path: Path) -> Path:
-    """Writes junit.xml with one testsuite per arm (synthetic arms say so in the suite name)."""
+def _regression_suite(root: ET.Element, arm: str, baseline: str, flips: Sequence[Flip]) -> dict[str, int]:
+    """A suite of the tasks whose pass rate fell against the baseline; significant falls fail."""
+    suite = ET.SubElement(root, "testsuite", name=f"{arm} vs {baseline}: per-task pass rate")
+    fell = [f for f in flips if f.change < 0]
+    for flip in fell:
+        case = ET.SubElement(suite, "testcase", classname=f"evalkit.{arm}.vs.{baseline}", name=flip.task_id)
+        if flip.significant:
+            ET.SubElement(case, "failure", message=f"pass rate fell: {describe_flip(flip)}",
+                          type="task_regression")
+        else:
+            ET.SubElement(case, "system-out").text = f"fell, not significantly: {describe_flip(flip)}"
+    stats = {"tests": len(fell), "failures": sum(f.significant for f in fell), "errors": 0}
+    for key, value in (stats | {"skipped": 0}).items():
+        suite.set(key, str(value))
+    return stats
+
+
+def write_junit(samples: pd.DataFrame, arms: Sequence[ArmResult], path: Path,
+                flips: Sequence[Flip] = ()) -> Path:
+    """Writes junit.xml with one testsuite per arm (synthetic arms say so in the suite name), then
+    one per arm compared with a baseline (``flips``: ``metrics.compare_arms``'s)."""
     root = ET.Element("testsuites", name="evalkit")
     totals = {"tests": 0, "failures": 0, "errors": 0}
     for arm in arms:
@@ -54,6 +77,11 @@ def write_junit(samples: pd.DataFrame, arms: Sequence[ArmResult], path: Path) ->
             totals[key] += value
         suite.set("skipped", "0")
         suite.set("time", f"{frame['duration_s'].sum():.3f}")
+    for arm, baseline in dict.fromkeys((f.arm, f.baseline) for f in flips):
+        pair = [f for f in flips if (f.arm, f.baseline) == (arm, baseline)]
+        stats = _regression_suite(root, arm, baseline, pair)
+        for key, value in stats.items():
+            totals[key] += value
     for key, value in totals.items():
         root.set(key, str(value))
     ET.indent(root)

@@ -34,18 +34,24 @@ def _fence(text: str, lang: str = "") -> str:
 
 
 def _flips(view: ReportView) -> list[str]:
-    out = ["## Flipped tasks", ""]
+    out = ["## Per-task pass-rate changes", "",
+           "Tasks whose pass rate changed, largest change first; p is Fisher's exact test of the two "
+           "rates, Benjamini-Hochberg-adjusted over the arm's tasks (* significant).", ""]
     out += [f"- {line}" for line in flip_summary(view)]
     for pair in view.flips:
-        for kind, title in (("regressions", "passed->failed"), ("improvements", "failed->passed")):
+        for kind, title in (("regressions", "pass rate fell"), ("improvements", "pass rate rose")):
             if not pair[kind]:
                 continue
             out += ["", f"### {pair['arm']} vs {pair['baseline']}: {title}", "",
-                    "| task | baseline verdict | arm verdict | arm detail |", "|---|---|---|---|"]
-            for flip in pair[kind]:
-                base, arm = flip["baseline"] or {}, flip["arm"] or {}
-                out.append(f"| {_cell(flip['task_id'])} | {base.get('status', '')} | {arm.get('status', '')} "
-                           f"| {_cell(str(arm.get('detail', ''))[:160])} |")
+                    "| task | baseline | arm | change | p (adjusted) | arm verdict | arm detail |",
+                    "|---|---|---|---|---|---|---|"]
+            for entry in pair[kind]:
+                flip, arm = entry["flip"], entry["arm"] or {}
+                star = " *" if flip.significant else ""
+                out.append(f"| {_cell(flip.task_id)} | {flip.baseline_passed}/{flip.baseline_n} | "
+                           f"{flip.arm_passed}/{flip.arm_n} | {flip.change:+.2f} | "
+                           f"{flip.p_adjusted:.2g}{star} | "
+                           f"{arm.get('status', '')} | {_cell(str(arm.get('detail', ''))[:160])} |")
     return out
 
 

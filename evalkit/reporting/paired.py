@@ -1,132 +1,104 @@
-"""Arm-versus-baseline comparisons: paired differences, flipped tasks, template diffs.
+"""Arm-versus-baseline comparisons for reports: ``metrics.compare_arms`` on a run's samples.
 
-Arms are paired on the tasks both scored (infra_error-only tasks drop out).
-A task counts as passed when any of its scored samples passed, the same rule
-as junit.xml; the paired differences use each task's pass rate (its pass@1
-estimate) and are Holm-corrected, per measure, over the arms compared.
+Arms are paired on the tasks both scored (infra_error samples left out). The
+paired differences and per-task flips are those of ``compare_arms`` (Holm over
+every comparison of the report); this module only picks the samples a report
+shows beside each flipped task and words a flip the same way everywhere.
 """
 
 from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
-from evalkit import metrics
 from evalkit.config import ScoringConfig
-from evalkit.reporting.aggregate import clean, metric_names, scored, task_metric_means
-from evalkit.results import task_pass_rates
+from evalkit.metrics.compare import (
+    LENIENT_PASS_AT_1,
+    PASS_AT_1,
+    ArmTasks,
+    Comparison,
+    compare_arms,
+    task_tables,
+)
+from evalkit.records import Flip, Status
+from evalkit.reporting.aggregate import metric_names
 
 MAX_FLIPS = 100
-"""Flips listed per arm pair; the rest are only counted (a broken arm flips every task)."""
+"""Flips listed with their answers per arm pair; the rest are only counted (a broken arm flips every task)."""
 
 
-def _measures(samples: pd.DataFrame, scoring: ScoringConfig) -> list[tuple[str, pd.DataFrame]]:
-    measures = [("pass@1", task_pass_rates(samples, "passed"))]
-    if scoring.lenient:
-        measures.append(("lenient pass@1", task_pass_rates(samples, "lenient_passed")))
-    measures += [(name, task_metric_means(samples, name)) for name in metric_names(samples)]
-    return measures
+def compare_to_baseline(samples: pd.DataFrame, baseline: str, scoring: ScoringConfig,
+                        alpha: float = 0.05) -> Comparison:
+    """Every other arm of ``samples`` against ``baseline``: pass@1, lenient pass@1 (when scored)
+    and each similarity metric, in one ``compare_arms`` call."""
+    tables = task_tables(samples)
+    measures = [PASS_AT_1] + ([LENIENT_PASS_AT_1] if scoring.lenient else []) + metric_names(samples)
+    pairs = [(ArmTasks(baseline, tables[baseline]), ArmTasks(arm, table))
+             for arm, table in tables.items() if arm != baseline]
+    return compare_arms(pairs, measures, confidence=scoring.confidence, resamples=scoring.bootstrap_resamples,
+                        seed=scoring.seed, alpha=alpha)
 
 
-def _one_sample_each(samples: pd.DataFrame, arms: Sequence[str], tasks: Sequence[str]) -> bool:
-    good = scored(samples, columns=["arm", "task_id"])
-    good = good[good["arm"].isin(arms) & good["task_id"].isin(tasks)]
-    return bool(len(good)) and bool((good.groupby(["arm", "task_id"], observed=True).size() == 1).all())
+def describe_flip(flip: Flip) -> str:
+    """``HumanEval/3 10/10→2/10 (-0.80, p=0.0007*)``: the rates, the change, Fisher's adjusted p
+    (``*`` significant); the same words in report.md, report.html, gate.md and junit.xml."""
+    star = "*" if flip.significant else ""
+    return (f"{flip.task_id} {flip.baseline_passed}/{flip.baseline_n}→{flip.arm_passed}/{flip.arm_n} "
+            f"({flip.change:+.2f}, p={flip.p_adjusted:.2g}{star})")
 
 
-def paired_differences(samples: pd.DataFrame, baseline: str, scoring: ScoringConfig,
-                       alpha: float = 0.05) -> list[dict[str, Any]]:
-    """One row per (arm, measure): arm minus baseline with interval, p-value and Holm p-value.
-
-    Holm's correction runs per measure over the arms compared with the baseline.
-
-    Intervals come from a paired bootstrap over tasks; the p-value from a paired sign-flip
-    test, or McNemar's exact test for pass@1 with one sample per task (``metrics.paired_test``,
-    as the gate).
-    """
-    arms = [a for a in samples["arm"].unique() if a != baseline]
-    rows = []
-    for measure, table in _measures(samples, scoring):
-        if baseline not in table.columns:
-            continue
-        for arm in arms:
-            pair = table[[arm, baseline]].dropna()
-            if pair.empty:
-                continue
-            binary = measure.endswith("pass@1") and _one_sample_each(samples, [arm, baseline],
-                                                                      list(pair.index))
-            # paired_test(baseline, candidate) returns candidate minus baseline.
-            result = metrics.paired_test(pair[baseline].tolist(), pair[arm].tolist(),
-                                         resamples=scoring.bootstrap_resamples,
-                                         confidence=scoring.confidence, seed=scoring.seed, binary=binary)
-            row = {"arm": arm, "baseline": baseline, "measure": measure, "n_tasks": len(pair),
-                   "diff": result["diff"], "ci_low": result["ci_low"], "ci_high": result["ci_high"],
-                   "p_value": result["p_value"], "test": "sign-flip"}
-            if result["test"] == "mcnemar":
-                row |= {"test": "McNemar exact", "arm_only": result["b_only"],
-                        "baseline_only": result["a_only"]}
-            rows.append(row)
-    _adjust(rows, alpha)
-    return [{k: clean(v) for k, v in row.items()} for row in rows]
+def flip_counts(flips: Sequence[Flip]) -> str:
+    """``12 fell (3 significant), 4 rose (0 significant)``."""
+    fell = [f for f in flips if f.change < 0]
+    rose = [f for f in flips if f.change > 0]
+    return (f"{len(fell)} fell ({sum(f.significant for f in fell)} significant), "
+            f"{len(rose)} rose ({sum(f.significant for f in rose)} significant)")
 
 
-def _adjust(rows: list[dict[str, Any]], alpha: float) -> None:
-    """Holm-corrects the p-values of each measure over the arms compared with the baseline."""
-    for row in rows:
-        row["p_holm"], row["significant"] = None, False
-    for measure in dict.fromkeys(row["measure"] for row in rows):
-        tested = [row for row in rows if row["measure"] == measure and row.get("p_value") is not None]
-        adjusted = metrics.holm([row["p_value"] for row in tested])
-        for row, p_holm in zip(tested, adjusted, strict=True):
-            row["p_holm"] = p_holm
-            row["significant"] = bool(p_holm < alpha)
-
-
-def _pick(frame: pd.DataFrame, want_pass: bool) -> Mapping[str, Any] | None:
-    """The sample that shows a task's outcome: a passing one, else the first failing one."""
-    good = scored(frame)
-    chosen = good[good["passed"]] if want_pass else good[~good["passed"]]
-    chosen = chosen if len(chosen) else frame
-    if chosen.empty:
+def _pick(frame: pd.DataFrame | None, want_pass: bool) -> Mapping[str, Any] | None:
+    """The sample that shows a side of a flip: a passing one where the rate rose, else a failing one
+    (the lowest sample index; any sample when none fits)."""
+    if frame is None or frame.empty:
         return None
-    row = chosen.sort_values("sample_index").iloc[0]
+    scored_rows = (frame["status"] != Status.INFRA_ERROR).to_numpy(bool)
+    passed = frame["passed"].to_numpy(bool)
+    fits = scored_rows & (passed if want_pass else ~passed)
+    # Plain arrays: pandas' per-call overhead on these few rows cost a report seconds.
+    order = np.argsort(frame["sample_index"].to_numpy(), kind="stable")
+    index = next((i for i in order if fits[i]), order[0])
+    row = frame.iloc[int(index)]
     return {"sample_index": int(row["sample_index"]), "status": row["status"].value,
             "detail": row["detail"], "completion": row.get("completion"), "raw_output": row.get("raw_output"),
-            "passed_samples": int(good["passed"].sum()), "scored_samples": len(good)}
+            "passed_samples": int((passed & scored_rows).sum()), "scored_samples": int(scored_rows.sum())}
 
 
-def task_any_pass(samples: pd.DataFrame) -> pd.DataFrame:
-    """Tasks x arms: True when any scored sample passed, NaN when none was scored."""
-    rates = task_pass_rates(samples, "passed")
-    return rates.apply(lambda col: col.map(lambda v: v if pd.isna(v) else bool(v > 0)))
+def flip_entries(samples: pd.DataFrame, comparison: Comparison, baseline: str) -> list[dict[str, Any]]:
+    """Per arm: its flips against ``baseline`` with the samples a report shows for each.
 
-
-def flips(samples: pd.DataFrame, baseline: str, arm: str) -> dict[str, Any]:
-    """Tasks whose outcome differs between ``baseline`` and ``arm``, with both sides' code.
-
-    Returns ``{"arm", "baseline", "regressions": [...], "improvements": [...], "truncated"}``;
-    a regression passed on the baseline and fails on the arm.
+    Returns ``[{"arm", "baseline", "flips": [Flip...], "regressions": [...], "improvements": [...],
+    "truncated"}]``; each listed entry is ``{"task_id", "flip", "baseline", "arm"}`` (the two
+    shown samples). The worst ``MAX_FLIPS`` per arm are listed, largest change first.
     """
-    outcome = task_any_pass(samples)[[baseline, arm]].dropna()
-    out: dict[str, Any] = {"arm": arm, "baseline": baseline, "regressions": [], "improvements": [],
-                           "truncated": 0}
-    for task_id, row in outcome.iterrows():
-        if bool(row[baseline]) == bool(row[arm]):
-            continue
-        kind = "regressions" if row[baseline] else "improvements"
-        if len(out["regressions"]) + len(out["improvements"]) >= MAX_FLIPS:
-            out["truncated"] += 1
-            continue
-        task = samples[samples["task_id"] == task_id]
-        out[kind].append({
-            "task_id": task_id,
-            "baseline": _pick(task[task["arm"] == baseline], bool(row[baseline])),
-            "arm": _pick(task[task["arm"] == arm], bool(row[arm])),
-        })
+    listed = {arm: sorted(comparison.flips_of(arm, baseline), key=lambda f: -abs(f.change))[:MAX_FLIPS]
+              for arm in dict.fromkeys(str(a) for a in samples["arm"].unique()) if arm != baseline}
+    wanted = {f.task_id for flips in listed.values() for f in flips}
+    shown = samples[samples["task_id"].isin(wanted)]
+    frames = {(str(arm), str(task)): group
+              for (arm, task), group in shown.groupby(["arm", "task_id"], observed=True)}
+    out = []
+    for arm, top in listed.items():
+        flips = comparison.flips_of(arm, baseline)
+        entry: dict[str, Any] = {"arm": arm, "baseline": baseline, "flips": list(flips), "regressions": [],
+                                 "improvements": [], "truncated": max(len(flips) - MAX_FLIPS, 0)}
+        for flip in top:
+            fell = flip.change < 0
+            entry["regressions" if fell else "improvements"].append({
+                "task_id": flip.task_id, "flip": flip,
+                "baseline": _pick(frames.get((baseline, flip.task_id)), fell),
+                "arm": _pick(frames.get((arm, flip.task_id)), not fell)})
+        for kind in ("regressions", "improvements"):
+            entry[kind].sort(key=lambda e: (-abs(e["flip"].change), flips.index(e["flip"])))
+        out.append(entry)
     return out
-
-
-def all_flips(samples: pd.DataFrame, baseline: str) -> list[dict[str, Any]]:
-    """``flips`` of every other arm against the baseline."""
-    return [flips(samples, baseline, arm) for arm in samples["arm"].unique() if arm != baseline]

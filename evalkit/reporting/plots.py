@@ -7,7 +7,7 @@ global backend or figure registry is touched (safe in threads and notebooks).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -15,7 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
-from evalkit.records import ArmResult
+from evalkit.records import ArmResult, PairedDiff
 from evalkit.reporting.aggregate import display_label, scored
 from evalkit.results import task_pass_rates
 
@@ -117,22 +117,20 @@ def latency_plot(samples: pd.DataFrame, arms: Sequence[ArmResult], path: Path) -
     return _save(fig, path)
 
 
-def forest_plot(diffs: Sequence[Mapping[str, Any]], path: Path) -> Path:
+def forest_plot(diffs: Sequence[PairedDiff], path: Path) -> Path:
     """Paired differences (arm minus baseline) with intervals; significant ones filled."""
-    rows = [d for d in diffs if d.get("diff") is not None]
+    rows = list(diffs)
     fig = Figure(figsize=(7.5, 1.2 + 0.4 * max(len(rows), 1)))
     ax = fig.subplots()
     for i, row in enumerate(reversed(rows)):
-        low = row["ci_low"] if row.get("ci_low") is not None else row["diff"]
-        high = row["ci_high"] if row.get("ci_high") is not None else row["diff"]
-        color = "C3" if row["diff"] < 0 else "C2"
-        ax.errorbar(row["diff"], i, xerr=[[row["diff"] - low], [high - row["diff"]]], fmt="o",
-                    color=color, mfc=color if row.get("significant") else "white", capsize=3)
+        color = "C3" if row.diff < 0 else "C2"
+        ax.errorbar(row.diff, i, xerr=[[row.diff - row.ci_low], [row.ci_high - row.diff]], fmt="o",
+                    color=color, mfc=color if row.significant else "white", capsize=3)
     ax.axvline(0.0, color="black", linewidth=0.8)
-    ax.set_yticks(range(len(rows)), [f"{r['arm']}: {r['measure']}" for r in reversed(rows)], fontsize=8)
+    ax.set_yticks(range(len(rows)), [f"{r.arm}: {r.measure}" for r in reversed(rows)], fontsize=8)
     if not rows:
         ax.text(0.5, 0.5, "no paired differences", ha="center", transform=ax.transAxes)
-    baseline = rows[0]["baseline"] if rows else ""
+    baseline = rows[0].baseline if rows else ""
     ax.set_xlabel(f"difference vs {baseline} (95% interval; filled = significant after Holm)")
     ax.set_title("paired differences")
     return _save(fig, path)

@@ -15,9 +15,9 @@ import pandas as pd
 
 from evalkit import metrics
 from evalkit.config import ScoringConfig
-from evalkit.records import ArmResult, Interval, Status, TemplateSource
+from evalkit.records import ArmResult, Interval, PairedDiff, Status, TemplateSource
 from evalkit.reporting.aggregate import display_label, format_interval
-from evalkit.reporting.paired import all_flips, paired_differences
+from evalkit.reporting.paired import compare_to_baseline, flip_counts, flip_entries
 
 Table = tuple[list[str], list[list[str]]]
 """(header cells, rows of cells): a table both renderers draw."""
@@ -34,10 +34,10 @@ class ReportView:
     """The arms shown, in order."""
     baseline: str | None = None
     """Arm the others are compared with (None with a single arm)."""
-    diffs: list[dict[str, Any]] = field(default_factory=list)
-    """``paired.paired_differences`` rows: arm minus baseline per measure."""
+    diffs: list[PairedDiff] = field(default_factory=list)
+    """``metrics.compare_arms`` differences: arm minus baseline per measure."""
     flips: list[dict[str, Any]] = field(default_factory=list)
-    """``paired.flips`` of each arm against the baseline."""
+    """``paired.flip_entries``: each arm's per-task flips against the baseline, with shown samples."""
     template_diffs: list[TemplateDiff] = field(default_factory=list)
     """Text diffs between the arms' templates of one family."""
     notes: list[str] = field(default_factory=list)
@@ -110,8 +110,9 @@ def build_view(samples: pd.DataFrame, arms: Sequence[ArmResult], templates: Mapp
     view.template_diffs = template_diffs(arms, templates)
     if len(arms) > 1:
         view.baseline = baseline or arms[0].arm
-        view.diffs = paired_differences(samples, view.baseline, scoring)
-        view.flips = all_flips(samples, view.baseline)
+        comparison = compare_to_baseline(samples, view.baseline, scoring)
+        view.diffs = list(comparison.diffs)
+        view.flips = flip_entries(samples, comparison, view.baseline)
     view.mde = _detectable(arms)
     return view
 
@@ -178,10 +179,9 @@ def diff_table(view: ReportView) -> Table:
     headers = ["arm", "measure", "tasks", "difference [95% interval]", "test", "p", "p (Holm)", "significant"]
     rows = []
     for d in view.diffs:
-        interval = format_interval(Interval(d.get("diff"), d.get("ci_low"), d.get("ci_high")))
-        rows.append([d["arm"], d["measure"], str(d["n_tasks"]), interval, d["test"],
-                     _number(d.get("p_value"), 4), _number(d.get("p_holm"), 4),
-                     "yes" if d.get("significant") else "no"])
+        interval = format_interval(Interval(d.diff, d.ci_low, d.ci_high))
+        rows.append([d.arm, d.measure, str(d.n_tasks), interval, d.test, _number(d.p_value, 4),
+                     _number(d.p_adjusted, 4), "yes" if d.significant else "no"])
     return headers, rows
 
 
@@ -195,10 +195,9 @@ def diff_note(entry: TemplateDiff) -> str | None:
 
 
 def flip_summary(view: ReportView) -> list[str]:
-    """One line per arm pair: how many tasks flipped each way."""
+    """One line per arm pair: how many tasks' pass rates fell and rose (Fisher, adjusted over tasks)."""
     lines = []
     for pair in view.flips:
         extra = f" (+{pair['truncated']} more not listed)" if pair["truncated"] else ""
-        lines.append(f"{pair['arm']} vs {pair['baseline']}: {len(pair['regressions'])} passed->failed, "
-                     f"{len(pair['improvements'])} failed->passed{extra}")
+        lines.append(f"{pair['arm']} vs {pair['baseline']}: pass rate {flip_counts(pair['flips'])}{extra}")
     return lines

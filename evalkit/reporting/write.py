@@ -132,6 +132,7 @@ def write_reports(run_dir: Path, run: RunResults, specs: Sequence[ArmSpec], scor
         view.notes.append(f"{run.samples_file.malformed_lines} malformed line(s) of {run.samples_file.path} "
                           "were skipped (named on stderr); the scores cover the other lines.")
     render_outputs(view, samples, run_dir, report)
-    write_junit(samples, results.arms, run_dir / "junit.xml")
+    flips = [flip for pair in view.flips for flip in pair["flips"]]
+    write_junit(samples, results.arms, run_dir / "junit.xml", flips)
     write_openmetrics(results.arms, run_dir / "metrics.txt")
     return results

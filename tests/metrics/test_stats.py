@@ -1,11 +1,22 @@
 """Statistics: intervals, paired tests, Holm, power; and a simulation of their calibration."""
 
+import math
 import time
 
 import numpy as np
 import pytest
 
-from evalkit.metrics import holm, mcnemar, mean_ci, minimum_detectable_effect, paired_difference, paired_test
+from evalkit.metrics import (
+    decisive_samples,
+    detectable_drop,
+    fisher_exact,
+    holm,
+    mcnemar,
+    mean_ci,
+    minimum_detectable_effect,
+    paired_difference,
+    paired_test,
+)
 
 
 def test_mean_ci_brackets_the_mean_and_is_seeded():
@@ -128,3 +139,27 @@ def test_minimum_detectable_effect_is_detected_about_as_often_as_promised():
         a, b = _simulate_arms(rng, 164, 1, shift, shift)
         detected += paired_difference(a, b, resamples=500, seed=seed)["p_value"] < 0.05
     assert 0.75 <= detected / runs <= 0.95, detected / runs
+
+
+def test_a_tolerance_gate_states_its_power_and_the_samples_that_would_decide():
+    # FAIL needs the upper end of a 95% interval below -0.02: at SE 0.01 a true drop of
+    # 0.02 + (1.96 + 0.84) x 0.01 is caught with 80% power.
+    assert detectable_drop(0.01, 0.02, 0.95) == pytest.approx(0.02 + 2.8016 * 0.01, rel=1e-4)
+    assert detectable_drop(0.0, 0.02, 0.95) == 0.02
+    # an estimate of -0.03 (margin 0.01 from -0.02) with half-width 1.96 x 0.01: (1.96)^2 x 10 samples
+    assert decisive_samples(-0.03, 0.01, 0.02, 0.95, 10) == math.ceil(10 * 1.959964**2)
+    assert decisive_samples(-0.02, 0.01, 0.02, 0.95, 10) is None  # on the threshold: nothing decides
+
+
+@pytest.mark.parametrize(("table", "expected"), [
+    ((10, 10, 3, 10), 0.0030959752321981426),  # scipy.stats.fisher_exact's values
+    ((5, 5, 0, 5), 0.007936507936507938),
+    ((2, 2, 0, 1), 1 / 3),
+    ((10, 10, 0, 10), 1.082508822446903e-05),
+    ((7, 10, 4, 10), 0.36984996427720884),
+    ((3, 10, 3, 10), 1.0),
+])
+def test_fisher_exact_agrees_with_scipy(table, expected):
+    assert fisher_exact(*table) == pytest.approx(expected, rel=1e-9)
+    a_passed, a_n, b_passed, b_n = table
+    assert fisher_exact(b_passed, b_n, a_passed, a_n) == pytest.approx(expected, rel=1e-9)  # symmetric

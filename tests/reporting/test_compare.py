@@ -10,7 +10,7 @@ import pytest
 from evalkit.config import ConfigError, ReportConfig
 from evalkit.records import Status
 from evalkit.reporting import compare, write_reports
-from evalkit.reporting.paired import paired_differences
+from evalkit.reporting.paired import compare_to_baseline
 from evalkit.results import load_samples
 from tests.support.runs import SCORING, arm_spec, make_two_arm_run, run_header, sample, write_samples
 
@@ -29,6 +29,14 @@ def two_runs(tmp_path_factory, humaneval_tasks):
     return root
 
 
+def _flipped(summary: dict, arm: str) -> tuple[list[str], list[str]]:
+    """(tasks whose pass rate fell, tasks whose rose) of ``arm`` in comparison.json, in listed order."""
+    flips = [f for f in summary["flips"] if f["arm"] == arm]
+    fell = [f["task_id"] for f in flips
+            if f["arm_passed"] / f["arm_n"] < f["baseline_passed"] / f["baseline_n"]]
+    return fell, [f["task_id"] for f in flips if f["task_id"] not in fell]
+
+
 def test_compare_aligns_and_finds_flips(two_runs, tmp_path):
     report = compare([two_runs / "run1", two_runs / "run2"], tmp_path / "out")
     assert report == tmp_path / "out" / "report.html"
@@ -39,15 +47,16 @@ def test_compare_aligns_and_finds_flips(two_runs, tmp_path):
     run2 = summary["arms"][2]
     assert run2["n_tasks"] == 10 and run2["pass_at_k"]["1"]["value"] == pytest.approx(0.9)
     assert run2["pass_at_k"]["2"]["value"] is None  # one sample per task: n/a, with its reason
-    flips = {f["arm"]: f for f in summary["flips"]}
-    assert flips["run2/A"]["passed_to_failed"] == ["HumanEval/2"]
     # task 9 was infra_error only in run1/A: not a flip, it has no outcome to compare
-    assert flips["run2/A"]["failed_to_passed"] == ["HumanEval/8"]
-    assert flips["B"]["passed_to_failed"] == ["HumanEval/4", "HumanEval/5", "HumanEval/6", "HumanEval/7"]
+    assert _flipped(summary, "run2/A") == (["HumanEval/2"], ["HumanEval/8"])
+    assert _flipped(summary, "B")[0] == ["HumanEval/4", "HumanEval/5", "HumanEval/6", "HumanEval/7"]
+    two = next(f for f in summary["flips"] if f["arm"] == "run2/A" and f["task_id"] == "HumanEval/2")
+    assert (two["baseline_passed"], two["baseline_n"], two["arm_passed"], two["arm_n"]) == (2, 2, 0, 1)
+    assert not two["significant"]  # 2/2 -> 0/1 is no evidence (Fisher p = 0.33)
     diffs = [d for d in summary["differences"] if d["measure"] == "pass@1"]
     assert {d["arm"] for d in diffs} == {"B", "run2/A"}
     for d in diffs:  # two arms against one baseline: Holm never lowers a p-value
-        assert d["p_holm"] >= d["p_value"] and d["ci_low"] <= d["diff"] <= d["ci_high"]
+        assert d["p_adjusted"] >= d["p_value"] and d["ci_low"] <= d["diff"] <= d["ci_high"]
     b = next(d for d in diffs if d["arm"] == "B")
     assert b["diff"] == pytest.approx((4 - 8) / 9 + 1 / 9)
 
@@ -58,7 +67,7 @@ def test_compare_aligns_and_finds_flips(two_runs, tmp_path):
     html = report.read_text()
     assert html.count("data:image/png;base64,") == 4 and "http://" not in html
     # the flip shows both arms' code: run1/A's passing reference and run2/A's wrong answer
-    flip_html = html[html.index("<h4>HumanEval/2</h4>"):]
+    flip_html = html[html.index("<h4>HumanEval/2 2/2→0/1"):]
     flip_html = flip_html[:flip_html.index("</table>")]
     assert "# wrong" in flip_html and "passed" in flip_html and "failed" in flip_html
 
@@ -71,8 +80,8 @@ def test_compare_baseline_choice(two_runs, tmp_path):
     with pytest.raises(ConfigError, match="not among the compared arms"):
         compare([two_runs / "run1", two_runs / "run2"], tmp_path / "c", baseline_arm="Z")
     compare([two_runs / "run1", two_runs / "run2"], tmp_path / "d", baseline_arm="run2/A")
-    flips = json.loads((tmp_path / "d" / "comparison.json").read_text())["flips"]
-    assert next(f for f in flips if f["arm"] == "run1/A")["failed_to_passed"] == ["HumanEval/2"]
+    summary = json.loads((tmp_path / "d" / "comparison.json").read_text())
+    assert _flipped(summary, "run1/A") == (["HumanEval/8"], ["HumanEval/2"])
 
 
 def test_compare_rejects_disjoint_and_missing_runs(two_runs, tmp_path, humaneval_tasks):
@@ -91,10 +100,11 @@ def test_mcnemar_with_one_sample_per_task(two_runs):
     passes = [i >= 6 or i == 2 for i in range(len(frame))]
     other = frame.assign(arm="C", passed=passes,
                          status=[Status.PASSED if p else Status.FAILED for p in passes])
-    rows = paired_differences(pd.concat([frame, other], ignore_index=True), "A", SCORING)
-    row = next(r for r in rows if r["measure"] == "pass@1")
-    assert row["test"] == "McNemar exact"
+    comparison = compare_to_baseline(pd.concat([frame, other], ignore_index=True), "A", SCORING)
+    row = comparison.diff("C")
+    assert row.test == "mcnemar"
     # C fails tasks 0-5 where A passed 0, 1, 3, 4, 5, and passes task 2 which A failed
-    assert (row["arm_only"], row["baseline_only"]) == (1, 5)
-    assert row["diff"] == pytest.approx(7 / 12 - 11 / 12)
-    assert row["p_value"] == pytest.approx(0.21875)  # two-sided binomial, 1 of 6 discordant
+    assert row.diff == pytest.approx(7 / 12 - 11 / 12)
+    assert row.p_value == pytest.approx(0.21875)  # two-sided binomial, 1 of 6 discordant
+    assert sorted(f.task_id for f in comparison.flips_of("C") if f.change < 0) == [
+        f"HumanEval/{t}" for t in (0, 1, 3, 4, 5)]

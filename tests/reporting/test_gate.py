@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -34,7 +36,8 @@ def _sample(run_id: str, arm: str, model: str, task_id: str, index: int, status:
 
 
 def make_run(path: Path, arms: dict[str, dict[str, list[Status]]], *, run_id: str | None = None,
-             sha: str = DATASET_SHA, similarity: dict[str, float] | None = None) -> Path:
+             sha: str = DATASET_SHA, similarity: dict[str, float] | None = None,
+             started_at: str = "2024-05-01T00:00:00Z") -> Path:
     """A run directory: ``arms`` maps model -> task_id -> sample statuses (arm label = model)."""
     path.mkdir(parents=True)
     run_id = run_id or path.name
@@ -49,7 +52,7 @@ def make_run(path: Path, arms: dict[str, dict[str, list[Status]]], *, run_id: st
                 lines.append(json.dumps(record.to_json()))
         arm_entries.append(ArmSpec(arm=model, model=model, template=TemplateId("mixtral", "1.0.0", "f" * 64)))
     (path / "samples.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    header = dataclasses.replace(run_header(run_id, 40, started_at="2024-05-01T00:00:00Z"),
+    header = dataclasses.replace(run_header(run_id, 40, started_at=started_at),
                                  dataset=DatasetInfo("humaneval", sha, 40))
     write_reports(path, header, arm_entries, ScoringConfig(k=(1,), bootstrap_resamples=100),
                   ReportConfig(formats=(), plots=False))
@@ -94,16 +97,22 @@ def test_worse_candidate_fails_and_names_flipped_tasks(runs, tmp_path):
     assert [f.task_id for f in model.regressions] == [f"HumanEval/{t}" for t in range(15)]
     assert model.fixes == ()
     md = (tmp_path / "gate.md").read_text()
-    assert "**FAIL**" in md and "`HumanEval/0`" in md and "passed → failed (15)" in md
+    assert "**FAIL**" in md and "HumanEval/0 5/5→0/5 (-1.00" in md
+    assert "pass rate fell (15, 15 significant)" in md
+    assert all(f.significant for f in model.regressions)  # 5/5 -> 0/5 on 15 of 40 tasks
     suite = ET.parse(tmp_path / "junit.xml").getroot()
     cases = suite.findall("testcase")
-    assert [c.get("name") for c in cases] == ["pass@1", "infra_error"]
-    assert cases[0].find("failure") is not None and "HumanEval/14" in cases[0].find("failure").text
+    # the two checks, then one failure per task whose pass rate fell significantly
+    assert [c.get("name") for c in cases] == ["pass@1", "infra_error"] + [f"HumanEval/{t}" for t in range(15)]
+    assert cases[0].find("failure") is not None and "HumanEval/9 5/5→0/5" in cases[0].find("failure").text
     assert cases[1].find("failure") is None
+    assert suite.get("failures") == "16" and all(c.find("failure") is not None for c in cases[2:])
     metrics = (tmp_path / "metrics.txt").read_text()
     assert metrics.endswith("# EOF\n")
     assert 'evalkit_gate_verdict{evalkit_gate_verdict="FAIL"} 1' in metrics
     assert 'evalkit_gate_pass_at_1_diff{model="mixtral"} -0.375' in metrics
+    assert f'evalkit_gate_pass_at_1_ci_high{{model="mixtral"}} {pass1.ci_high:.6g}' in metrics
+    assert 'evalkit_gate_pass_at_1_detectable_drop{model="mixtral"}' in metrics
 
 
 def test_identical_candidate_passes(runs, tmp_path):
@@ -158,16 +167,19 @@ def test_bless_round_trip_gives_the_same_verdict(runs, tmp_path):
     assert gate(path, runs["same"], CFG, tmp_path / "s").verdict is GateVerdict.PASS
 
 
-def test_infra_error_rate_over_threshold_fails(runs, tmp_path):
+def test_infra_error_rate_over_threshold_is_an_error_exit_2(runs, tmp_path):
     # 15 of 200 samples (7.5%) are infra errors; pass rates over answered samples are unchanged.
     statuses = tasks(40, 5, BASE_FAILING, infra={t: 1 for t in range(15)})
     cand = make_run(tmp_path / "infra", {"mixtral": statuses})
     outcome = gate(runs["base"], cand, CFG, tmp_path / "gate")
-    assert outcome.verdict is GateVerdict.FAIL
+    assert outcome.verdict is GateVerdict.ERROR and outcome.exit_code == 2
     checks = {c.name: c for c in outcome.models[0].checks}
     assert checks["pass@1"].verdict is GateVerdict.PASS and checks["pass@1"].diff == 0
-    assert checks["infra_error"].verdict is GateVerdict.FAIL
+    assert checks["infra_error"].verdict is GateVerdict.ERROR
     assert checks["infra_error"].candidate == pytest.approx(0.075)
+    suite = ET.parse(tmp_path / "gate" / "junit.xml").getroot()
+    assert suite.get("errors") == "1" and suite.find("testcase[@name='infra_error']/error") is not None
+    assert "exceeds max_infra_error 5.0%" in (tmp_path / "gate" / "gate.md").read_text()
     lenient = GateConfig(max_infra_error=0.10)
     assert gate(runs["base"], cand, lenient, tmp_path / "ok").verdict is GateVerdict.PASS
 
@@ -197,7 +209,11 @@ def test_models_are_matched_by_name_and_holm_corrected(tmp_path):
     checks = [c for m in outcome.models for c in m.checks if c.p_value is not None]
     assert all(c.p_adjusted >= c.p_value for c in checks)
     assert any("claude" in note for note in outcome.notes)
-    assert len(ET.parse(tmp_path / "g" / "junit.xml").getroot().findall("testcase")) == 4
+    checks_then_tasks = ET.parse(tmp_path / "g" / "junit.xml").getroot().findall("testcase")
+    assert [c.get("classname") for c in checks_then_tasks] == ["gate.mistral"] * 2 + ["gate.mixtral"] * 2 + [
+        "gate.mixtral.tasks"] * 15
+    # two models' pass@1: each interval is drawn at 1 - 0.05 / 2 (Bonferroni), so they hold jointly at 95%
+    assert [c.confidence for c in checks] == pytest.approx([0.975, 0.975])
 
 
 @pytest.mark.parametrize("problem", ["missing", "no_common_model", "not_a_baseline"])
@@ -213,3 +229,43 @@ def test_unusable_input_is_a_config_error(runs, tmp_path, problem):
         gate(baseline, candidate, CFG, tmp_path / "out")
     with pytest.raises(ConfigError):
         bless(tmp_path / "nowhere", tmp_path / "baselines")
+
+
+def test_bless_pools_several_runs_task_by_task(runs, tmp_path):
+    # base: tasks 30-39 fail; worse: tasks 0-14 fail as well. Pooled, tasks 0-14 pass 5 of 10.
+    path = bless([runs["base"], runs["worse"]], tmp_path / "baselines")
+    assert path.name == "humaneval_base-worse.json"
+    record = json.loads(path.read_text())
+    assert record["source_run"] == ["base", "worse"] and record["run_id"] == "base+worse"
+    cells = record["arms"][0]["tasks"]
+    assert cells["HumanEval/0"] == {"n": 10, "passed": 5, "infra_error": 0, "metrics": {}}
+    assert cells["HumanEval/20"]["passed"] == 10 and cells["HumanEval/35"]["passed"] == 0
+    pooled = gate(path, runs["same"], CFG, tmp_path / "g")
+    # against the pooled baseline the candidate gains 0.5 on 15 tasks: never a FAIL
+    assert pooled.models[0].checks[0].diff == pytest.approx(15 * 0.5 / 40)
+    assert pooled.verdict is GateVerdict.PASS
+    with pytest.raises(ConfigError, match="different dataset"):
+        bless([runs["base"], runs["other"]], tmp_path / "baselines")
+
+
+def test_gate_states_its_power_and_the_samples_that_would_decide(tmp_path):
+    # 40 tasks, 2 samples: every other task loses one passing sample of two (-0.5 on 20 tasks, mean -0.25).
+    base = make_run(tmp_path / "b", {"mixtral": {f"HumanEval/{t}": [P, P] for t in range(40)}})
+    half = {f"HumanEval/{t}": [P, F if t % 2 else P] for t in range(40)}
+    cand = make_run(tmp_path / "c", {"mixtral": half})
+    std_error = np.std([0.5, 0.0] * 20, ddof=1) / np.sqrt(40)
+    fails = gate(base, cand, GateConfig(max_drop=0.1), tmp_path / "g1").models[0].checks[0]
+    assert fails.diff == pytest.approx(-0.25) and fails.verdict is GateVerdict.FAIL
+    assert fails.ci_high < -0.1
+    # caught with 80% power: the tolerated drop plus (z[0.975] + z[0.8]) standard errors, where the
+    # standard error is at least what sampling alone gives: 20 tasks at a pooled rate 3/4, 2 + 2 samples
+    sampling = math.sqrt(20 * 0.75 * 0.25 * (1 / 2 + 1 / 2)) / 40
+    assert sampling > std_error
+    assert fails.detectable_drop == pytest.approx(0.1 + (1.95996 + 0.84162) * sampling, rel=1e-4)
+    unsure = gate(base, cand, GateConfig(max_drop=0.2), tmp_path / "g2").models[0].checks[0]
+    assert unsure.verdict is GateVerdict.INCONCLUSIVE and unsure.ci_low < -0.2 < unsure.ci_high
+    # the interval's half-width 1.96 SE must shrink below the 0.05 margin: 2 * (1.96 SE / 0.05)^2 samples
+    assert unsure.samples_needed == math.ceil(2 * (1.95996 * sampling / 0.05) ** 2) == 8
+    md = (tmp_path / "g2" / "gate.md").read_text()
+    assert "about 8 samples per task would decide it" in md
+    assert f"catches a true pass@1 drop of {unsure.detectable_drop:.3f} or more with 80% power" in md

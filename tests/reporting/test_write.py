@@ -72,7 +72,7 @@ def test_markdown_report(two_arm_run):
     assert "0.889 [" in text and "0.500 [" in text
     assert "## Template diff: mistral 1.0.0 (A) -> 1.1.0 (B)" in text
     assert "+Return only code." in text and "-system: You are a coding assistant." in text
-    assert "B vs A: 4 passed->failed, 1 failed->passed" in text
+    assert "B vs A: pass rate 4 fell (0 significant), 1 rose (0 significant)" in text
     assert "## Paired differences vs A" in text
     for png in ("pass_at_k.png", "task_outcomes.png", "latency.png", "paired_differences.png"):
         assert (run_dir / png).stat().st_size > 1000
@@ -96,8 +96,11 @@ def test_junit_xml(two_arm_run):
     run_dir, _ = two_arm_run
     root = ET.parse(run_dir / "junit.xml").getroot()
     suites = root.findall("testsuite")
-    assert [s.get("name") for s in suites] == ["A", "B [synthetic (demo)]"]
-    a, b = suites
+    assert [s.get("name") for s in suites] == ["A", "B [synthetic (demo)]", "B vs A: per-task pass rate"]
+    a, b, fell = suites
+    # B's pass rate fell on tasks 4-7 (2/2 -> 0/2): listed, but two samples are no evidence of a change
+    assert [c.get("name") for c in fell.findall("testcase")] == [f"HumanEval/{i}" for i in (4, 5, 6, 7)]
+    assert fell.get("failures") == "0" and "2/2→0/2" in fell.find("testcase/system-out").text
     assert len(a.findall("testcase")) == 10 and len(b.findall("testcase")) == 10
     assert (a.get("failures"), a.get("errors"), b.get("failures"), b.get("errors")) == ("1", "1", "5", "0")
     failed_a = [c.get("name") for c in a.findall("testcase") if c.find("failure") is not None]
@@ -106,7 +109,7 @@ def test_junit_xml(two_arm_run):
     failed_b = [c.get("name") for c in b.findall("testcase") if c.find("failure") is not None]
     assert failed_b == [f"HumanEval/{i}" for i in (4, 5, 6, 7, 9)]
     assert b.find("testcase[@name='HumanEval/6']/failure").get("type") == "timeout"
-    assert root.get("tests") == "20"
+    assert root.get("tests") == "24"
 
 
 _LABEL = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"'

@@ -1,0 +1,180 @@
+"""`evalkit history`: reports/index.html, every run and nightly over time in one page.
+
+Every ``results.json`` under the folder (runs, sweeps' jobs, nightly runs copied in
+by CI) is read through ``RunResults.from_json``; every ``gate.json`` marks the gate's
+verdict on its candidate run's points. The page is one self-contained file like
+report.html: per dataset, a plot of pass@1 with its interval over time, one line
+per model and template; then a table of every arm of every run, newest first, with
+links to each run's report and gate. Folders that cannot be read are listed with
+the reason and left out.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from html import escape
+from pathlib import Path
+
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from evalkit.config import ConfigError
+from evalkit.records import RecordError, RunResults
+from evalkit.results import load_results
+
+VERDICT_STYLE = {"FAIL": ("X", "#c62828"), "ERROR": ("s", "#6a1b9a"), "INCONCLUSIVE": ("D", "#ef6c00"),
+                 "PASS": ("o", "#2e7d32")}
+"""Marker and colour of each gate verdict on the plot."""
+
+_CSS = """
+body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:1.5em auto;max-width:1400px;
+padding:0 1em;color:#222}h2{border-bottom:1px solid #ccc}
+table{border-collapse:collapse;font-size:.9em}th,td{border:1px solid #ccc;padding:.25em .5em;text-align:left}
+th{background:#f0f0f0}.FAIL,.ERROR{color:#c62828;font-weight:600}.INCONCLUSIVE{color:#ef6c00;font-weight:600}
+.PASS{color:#2e7d32}.note{background:#fff8e1;border-left:4px solid #f0b400;padding:.4em .8em}
+img{max-width:100%;border:1px solid #eee}
+"""
+
+
+@dataclass(frozen=True)
+class Point:
+    """One arm of one run: what the history shows."""
+
+    run_dir: Path
+    run_id: str
+    started_at: datetime
+    dataset: str
+    arm: str
+    model: str
+    template: str
+    pass1: float | None
+    ci_low: float | None
+    ci_high: float | None
+    gate: str | None
+    """The gate's verdict for this model when the run was gated, else None."""
+    gate_page: Path | None
+
+
+def _when(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).replace(tzinfo=None)
+    except ValueError:
+        return datetime.min
+
+
+def _gates(root: Path, notes: list[str]) -> dict[tuple[str, str], tuple[str, Path]]:
+    """(candidate run id, model) -> (verdict, gate.md) from every gate.json under ``root``."""
+    found = {}
+    for path in sorted(root.rglob("gate.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            for model in data["models"]:
+                found[(str(data["candidate_run_id"]), str(model["model"]))] = (str(model["verdict"]),
+                                                                               path.parent / "gate.md")
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            notes.append(f"{path}: not a readable gate.json ({type(exc).__name__}: {exc}); left out")
+    return found
+
+
+def collect(root: Path) -> tuple[list[Point], list[str]]:
+    """Every arm of every readable run under ``root`` (oldest first) and notes on what was skipped."""
+    notes: list[str] = []
+    gates = _gates(root, notes)
+    points = []
+    for path in sorted(root.rglob("results.json")):
+        try:
+            results: RunResults = load_results(path)
+        except (ConfigError, RecordError, OSError) as exc:
+            notes.append(f"{path.parent}: skipped ({exc})")
+            continue
+        for arm in results.arms:
+            cell = arm.pass_at_k.get(1)
+            template = f"{arm.template.family} {arm.template.version}" if arm.template else "(scored answers)"
+            verdict, page = gates.get((results.run_id, arm.model), (None, None))
+            points.append(Point(path.parent, results.run_id, _when(results.started_at), results.dataset.name,
+                                arm.arm, arm.model, template, cell.value if cell else None,
+                                cell.ci_low if cell else None, cell.ci_high if cell else None, verdict, page))
+    points.sort(key=lambda p: (p.started_at, p.run_id, p.arm))
+    return points, notes
+
+
+def _plot(dataset: str, points: list[Point]) -> str:
+    """pass@1 over time, one line per (model, template), gate verdicts marked; a base64 PNG."""
+    fig = Figure(figsize=(10, 4.2))
+    ax = fig.subplots()
+    series = dict.fromkeys((p.model, p.template) for p in points)
+    for i, key in enumerate(series):
+        line = [p for p in points if (p.model, p.template) == key and p.pass1 is not None]
+        if not line:
+            continue
+        xs, ys = [p.started_at for p in line], [p.pass1 for p in line]
+        low = [p.pass1 - (p.ci_low if p.ci_low is not None else p.pass1) for p in line]
+        high = [(p.ci_high if p.ci_high is not None else p.pass1) - p.pass1 for p in line]
+        ax.errorbar(xs, ys, yerr=[low, high], fmt="-", color=f"C{i % 10}", capsize=3,
+                    label=f"{key[0]} ({key[1]})")
+        for p in line:
+            marker, colour = VERDICT_STYLE.get(p.gate or "", (".", f"C{i % 10}"))
+            ax.plot(p.started_at, p.pass1, marker=marker, color=colour, markersize=9 if p.gate else 5)
+    for verdict, (marker, colour) in VERDICT_STYLE.items():
+        if any(p.gate == verdict for p in points):
+            ax.plot([], [], marker=marker, color=colour, linestyle="", label=f"gate {verdict}")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_ylabel("pass@1 (95% interval)")
+    ax.set_title(f"{dataset}: pass@1 over time")
+    ax.legend(fontsize=7, loc="best")
+    fig.autofmt_xdate()
+    FigureCanvasAgg(fig)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    data = base64.b64encode(buffer.getvalue()).decode("ascii")
+    return f'<img alt="{escape(dataset)} pass@1 over time" src="data:image/png;base64,{data}">'
+
+
+def _link(target: Path | None, base: Path, text: str) -> str:
+    if target is None or not target.exists():
+        return ""
+    return f'<a href="{escape(target.relative_to(base).as_posix())}">{escape(text)}</a>'
+
+
+def _row(p: Point, root: Path) -> str:
+    value = "n/a" if p.pass1 is None else f"{p.pass1:.3f}"
+    if p.pass1 is not None and p.ci_low is not None and p.ci_high is not None:
+        value += f" [{p.ci_low:.3f}, {p.ci_high:.3f}]"
+    gate = f'<span class="{p.gate}">{p.gate}</span> {_link(p.gate_page, root, "gate.md")}' if p.gate else ""
+    cells = [escape(p.started_at.isoformat(sep=" ", timespec="minutes")), escape(p.run_id), escape(p.dataset),
+             escape(p.arm), escape(p.model), escape(p.template), value, gate,
+             _link(p.run_dir / "report.html", root, "report")]
+    return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+
+
+def write_history(root: Path | str) -> Path:
+    """Write ``root``/index.html from every run and gate under ``root``; return its path.
+
+    Raises ConfigError when ``root`` is not a folder or holds no readable run.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        raise ConfigError(f"no reports folder at {root}")
+    points, notes = collect(root)
+    if not points:
+        raise ConfigError(f"no readable results.json under {root}" + (f" ({notes[0]})" if notes else ""))
+    out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8"><title>evalkit history</title>',
+           f"<style>{_CSS}</style></head><body><h1>evalkit history</h1>",
+           f"<p>{len({p.run_dir for p in points})} runs under {escape(str(root))}, "
+           f"{sum(p.gate is not None for p in points)} gated arms. Generated "
+           f"{datetime.now().isoformat(sep=' ', timespec='minutes')}.</p>"]
+    out += [f'<p class="note">{escape(note)}</p>' for note in notes]
+    for dataset in dict.fromkeys(p.dataset for p in points):
+        out += [f"<h2>{escape(dataset)}</h2>", _plot(dataset, [p for p in points if p.dataset == dataset])]
+    out.append("<h2>Every run</h2><table><thead><tr>" + "".join(
+        f"<th>{h}</th>" for h in ("started", "run", "dataset", "arm", "model", "template", "pass@1 [95%]",
+                                  "gate", "report")) + "</tr></thead><tbody>")
+    out += [_row(p, root) for p in reversed(points)]
+    out.append("</tbody></table></body></html>")
+    path = root / "index.html"
+    path.write_text("\n".join(out) + "\n", encoding="utf-8")
+    return path

@@ -1,0 +1,85 @@
+"""`evalkit history`: index.html from every run and gate under a folder, also opened in headless Chromium."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.image import imread
+
+from evalkit.config import GateConfig
+from evalkit.reporting.gate import gate
+from tests.reporting.test_gate import BASE_FAILING, WORSE_FAILING, make_run, tasks
+from tests.support.cli import run_evalkit
+
+pytestmark = pytest.mark.slow  # real runs, a real process and a browser: the full suite
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory) -> Path:
+    """Three nightlies of two models (the third one regresses mixtral and is gated), and a broken folder."""
+    root = tmp_path_factory.mktemp("reports")
+    nights = [("2026-11-01", BASE_FAILING), ("2026-11-02", BASE_FAILING), ("2026-11-03", WORSE_FAILING)]
+    for day, mixtral_failing in nights:
+        make_run(root / "runs" / day, {"mixtral": tasks(40, 5, mixtral_failing), "mistral": tasks(40, 5)},
+                 started_at=f"{day}T02:00:00Z")
+    gate(root / "runs" / "2026-11-01", root / "runs" / "2026-11-03", GateConfig(),
+         root / "gates" / "2026-11-03")
+    (root / "runs" / "half-written").mkdir()
+    (root / "runs" / "half-written" / "results.json").write_text('{"run_id": ')
+    proc = run_evalkit("history", str(root))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == f"history: {root / 'index.html'}"
+    return root
+
+
+def test_index_lists_every_run_with_links_and_gate_outcomes(reports):
+    html = (reports / "index.html").read_text()
+    rows = re.findall(r"<tr><td>.*?</tr>", html)
+    assert len(rows) == 6  # three runs x two arms, newest first
+    assert "2026-11-03" in rows[0] and "2026-11-01" in rows[-1]
+    mixtral = next(r for r in rows if "2026-11-03" in r and ">mixtral<" in r)
+    assert 'class="FAIL">FAIL' in mixtral and "0.375 [" in mixtral  # 15 of 40 tasks pass
+    assert 'href="gates/2026-11-03/gate.md"' in mixtral and 'href="runs/2026-11-03/report.html"' not in html
+    mistral = next(r for r in rows if "2026-11-03" in r and ">mistral<" in r)
+    assert 'class="PASS">PASS' in mistral
+    assert "half-written: skipped" in html and "malformed JSON" in html
+    for link in re.findall(r'href="([^"]+)"', html):
+        assert (reports / link).is_file(), link
+
+
+def test_report_links_resolve_when_runs_have_reports(tmp_path):
+    run = make_run(tmp_path / "runs" / "r1", {"mixtral": tasks(4, 1)})
+    (run / "report.html").write_text("<html></html>")
+    assert run_evalkit("history", str(tmp_path)).returncode == 0
+    assert 'href="runs/r1/report.html"' in (tmp_path / "index.html").read_text()
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = run_evalkit("history", str(empty))
+    assert proc.returncode == 2 and "no readable results.json" in proc.stderr
+
+
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed (.ci/run installs it)")
+def test_history_renders_in_headless_chromium(reports, tmp_path):
+    shot = tmp_path / "shot.png"
+    proc = subprocess.run(
+        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run",
+         f"--user-data-dir={tmp_path / 'prof'}",
+         "--enable-logging=stderr", "--v=0", f"--screenshot={shot}", "--window-size=1280,1400",
+         (reports / "index.html").as_uri()],
+        capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert [line for line in proc.stderr.splitlines() if ":CONSOLE" in line] == []
+    pixels = imread(shot)[..., :3]
+    assert (pixels.std(axis=(0, 1)) > 0.05).all(), "blank screenshot"
+    # the FAIL marker (#c62828) on the plot and the table's header cells (#f0f0f0)
+    fail_red = np.all(np.abs(pixels - np.array([0xC6, 0x28, 0x28]) / 255) < 0.03, axis=-1).sum()
+    header_grey = np.all(np.abs(pixels - 0xF0 / 255) < 0.01, axis=-1).sum()
+    assert fail_red > 30, "the gate's FAIL is not marked on the plot"
+    assert header_grey > 2000, "no table rendered"
