@@ -124,6 +124,16 @@ class Task:
     """What the user asked for; empty when the prefix carries it."""
     file_name: str = "solution.py"
     """Name of the file being edited."""
+    kind: str = "generation"
+    """``generation`` (an instruction; the answer continues the prefix) or ``completion`` (fill in
+    the middle; the code under test is prefix + answer + suffix, see :meth:`program_text`)."""
+
+    def program_text(self, answer: str) -> str:
+        """The code under test for ``answer`` placed as the task's kind places it (before any
+        generation-specific assembly): prefix + middle + suffix for a completion task."""
+        if self.kind == "completion":
+            return self.prompt + answer + self.suffix
+        return self.prompt + answer
 
 
 @dataclass(frozen=True, slots=True)

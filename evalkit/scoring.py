@@ -104,9 +104,11 @@ class Scorer:
                          ident: dict[str, Any]) -> dict[str, Any]:
         """One samples.jsonl row for code made elsewhere (`evalkit score`), without its
         similarity metrics: the caller fills `metrics` in batches (`similarity_of`)."""
-        program = code if whole_program else task.prompt + code
+        program = code if whole_program else task.program_text(code)
+        if not code.strip() and task.kind != "completion":  # an empty middle can be right
+            program = ""
         key = f"{ident['arm']}/{task.task_id}"
-        (verdict,) = await self.verdicts(task, [program if code.strip() else ""], key)
+        (verdict,) = await self.verdicts(task, [program], key)
         return SampleResult(
             run_id=self.run_id, arm=ident["arm"], model=ident["model"], template=ident["template"],
             task_id=task.task_id, sample_index=ident["sample_index"], params={}, prompt=None,
