@@ -39,8 +39,9 @@ class PreparedArm:
 
 def prepare_arm(arm: ArmConfig, tasks: tuple[Task, ...]) -> PreparedArm:
     """Load the arm's template and render all prompts: template errors stop here, before any call."""
-    template = prompts.load_template(arm.prompt.registry, arm.prompt.family, arm.prompt.version,
-                                      arm.model.api, arm.prompt.kind)
+    template = prompts.template_for(arm)
+    if template.api is not arm.model.api:  # the demo endpoint: the template chose the API
+        arm = dataclasses.replace(arm, model=dataclasses.replace(arm.model, api=template.api))
     rendered = {}
     for task in tasks:
         prompt = prompts.render(template, task, fold_system=arm.prompt.fold_system)
@@ -110,7 +111,7 @@ def execute_run(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
         store = (stack.enter_context(ResponseStore(cfg.store.path))
                  if cfg.store.enabled and cfg.store.path else None)
         run_id = run_id_of(run_dir)
-        scorer = Scorer(executor, limits, cfg.scoring, run_id=run_id)
+        scorer = Scorer(executor, limits, cfg.scoring, run_id=run_id, completion=bench.kind == "completion")
         arms_meta = {arm.config.label: _arm_meta(arm) for arm in arms}
         registries = {arm.config.prompt.registry for arm in arms}
         meta = run_meta(run_id, bench, executor.isolation, arms_meta,

@@ -17,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Mapping, Sequence
 
 from evalkit.models import demo_answers as da
+from evalkit.models import demo_fim
 from evalkit.records import Task
 
 
@@ -50,6 +51,7 @@ class DemoApp:
 
     def __init__(self, tasks: Sequence[Task]) -> None:
         self.index = da.TaskIndex(tasks)
+        self.fim_index = demo_fim.FimIndex(tasks)
 
     def models(self) -> dict[str, Any]:
         """The /v1/models listing."""
@@ -69,10 +71,13 @@ class DemoApp:
             max_tokens = _int(body, "max_tokens", None)
         stops = _stops(body.get("stop"))
         text, prefill = self._prompt_text(body) if chat else (self._text(body), "")
-        task = self.index.find(text)
+        fim_task = None if chat else self.fim_index.find(text, body.get("suffix"))
+        task = fim_task or self.index.find(text)
         choices, completion_tokens = [], 0
         for i in range(n):
             answer = da.answer(model, task, seed, i) if task else "I found no task I know in this prompt."
+            if fim_task:  # a fill-in-the-middle prompt: the middle, as a FIM model answers
+                answer = demo_fim.answer(model, fim_task, seed, i)
             if prefill:
                 answer = da.continue_prefill(answer, prefill)
             answer, finish = da.truncate(answer, stops, max_tokens)
