@@ -70,7 +70,8 @@ def test_prefix_only_completion_sees_no_suffix(task):
 
 
 def test_the_dataset_kind_picks_the_template_kind_and_a_contradiction_is_refused():
-    demo = model_config({"name": "demo-oracle", "base_url": None, "family": "mixtral", "fim_family": "codegemma"})
+    demo = model_config({"name": "demo-oracle", "base_url": None, "family": "mixtral",
+                         "fim_family": "codegemma"})
     picked = prompt_config({"family": None, "kind": None}, demo, "completion")
     assert (picked.kind, picked.family) == ("completions", "codegemma")
     assert prompt_config({"kind": None}, demo, "generation").family == "mixtral"
@@ -88,7 +89,8 @@ def test_a_generation_template_on_an_infilling_set_exits_2():
 
 @pytest.mark.slow
 def test_prompts_render_shows_codegemma_tokens_around_prefix_and_suffix(task):
-    out = run_evalkit("prompts", "render", "model=codegemma", "dataset=infilling_single_line", f"task={TASK_ID}")
+    out = run_evalkit("prompts", "render", "model=codegemma", "dataset=infilling_single_line",
+                      f"task={TASK_ID}")
     assert out.returncode == 0, out.stderr
     assert "# POST http://localhost:8000/v1/completions" in out.stdout
     assert "# | <|fim_prefix|>from typing import List" in out.stdout
