@@ -102,14 +102,14 @@ def trim_suffix_overlap(text: str, *, prefix: str, suffix: str) -> str:
     """Drop the middle's last lines when they repeat the suffix's first lines (the closing
     lines FIM models write again), unless that adds a parse error to the whole file.
 
-    Lines compare with surrounding whitespace stripped; the longest repeat wins.
+    Non-blank lines compare with surrounding whitespace stripped; the longest repeat wins.
     """
-    lines = text.rstrip("\n").split("\n")
+    lines = text.split("\n")
+    code = [i for i, line in enumerate(lines) if line.strip()]
     head = [line.strip() for line in suffix.split("\n") if line.strip()]
-    body = [line.strip() for line in lines]
-    for size in range(min(len(body), len(head)), 0, -1):
-        if body[-size:] == head[:size] and any(body[-size:]):
-            kept = lines[:-size]
+    for size in range(min(len(code), len(head)), 0, -1):
+        if [lines[i].strip() for i in code[-size:]] == head[:size]:
+            kept = lines[:code[-size]]
             trimmed = "\n".join(kept) + ("\n" if kept else "")
             if _parses(prefix + text + suffix) and not _parses(prefix + trimmed + suffix):
                 return text
