@@ -224,6 +224,8 @@ class Generation:
     """True when answered from the response store, not the endpoint."""
     error: str = ""
     """Non-empty when the endpoint gave up: the sample becomes infra_error."""
+    ttft_s: float | None = None
+    """Seconds from sending the request to the answer's first token (streamed answers only)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,6 +327,8 @@ class SampleResult(JsonRecord):
     """Similarity of the faithful code to the reference solution, by metric name (each in [0, 1])."""
     cached: bool = False
     """True when the answer came from the response store, not from the endpoint."""
+    ttft_s: float | None = None
+    """Seconds from sending the request to the first token (``model.stream=true``); None otherwise."""
 
     @classmethod
     def from_json(cls, obj: Any) -> SampleResult:
@@ -368,12 +372,17 @@ class Prices(JsonRecord):
 
 @dataclass(frozen=True, slots=True)
 class Latency(JsonRecord):
-    """Request latency percentiles of an arm's answered samples, in seconds."""
+    """Latency percentiles of an arm's answered samples, in seconds (request latency, or time to first
+    token)."""
 
     p50: float | None = None
     """Median latency."""
     p95: float | None = None
     """95th percentile latency."""
+    p90: float | None = None
+    """90th percentile latency."""
+    p99: float | None = None
+    """99th percentile latency."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -435,6 +444,8 @@ class ArmResult(JsonRecord):
     """Request latency percentiles of the answered samples."""
     tokens: Tokens
     """Token totals."""
+    ttft_s: Latency | None = None
+    """Time-to-first-token percentiles of the streamed samples; None when no answer was streamed."""
     cost: float | None = None
     """Cost of the arm's tokens at ``prices``; None when no prices are configured."""
     prices: Prices | None = None

@@ -37,7 +37,7 @@ SAMPLE_COLUMNS = (
     "run_id", "arm", "model", "template_family", "template_version", "template_sha256",
     "task_id", "sample_index", "status", "passed", "lenient_status", "lenient_passed",
     "detail", "latency_s", "prompt_tokens", "completion_tokens", "cached", "completion",
-    "raw_output", "finish_reason", "duration_s", "lenient_completion", "lenient_detail", "prompt",
+    "raw_output", "finish_reason", "duration_s", "lenient_completion", "lenient_detail", "prompt", "ttft_s",
 )
 """Columns of ``load_samples`` (``metric_<name>`` columns follow these)."""
 
@@ -53,6 +53,7 @@ groups for absent categories) orders keys as it would plain strings."""
 _DTYPES: dict[str, Any] = {
     "sample_index": "int64", "passed": bool, "lenient_passed": bool, "latency_s": "float64",
     "prompt_tokens": "int32", "completion_tokens": "int32", "cached": bool, "duration_s": "float64",
+    "ttft_s": "float64",
 } | dict.fromkeys(CATEGORICAL_COLUMNS, "category")
 """dtypes of the ``load_samples`` columns other than free text (completions and prompts are
 objects, metrics float64). Sample indexes come from input files as any integer; token counts
@@ -107,6 +108,7 @@ def flatten_sample(obj: Mapping[str, Any], where: str = "sample") -> dict[str, A
             "lenient_completion": lenient.get("completion", obj.get("completion", "")),
             "lenient_detail": lenient_verdict.get("detail", ""),
             "prompt": obj.get("prompt"),
+            "ttft_s": float(obj["ttft_s"]) if obj.get("ttft_s") is not None else float("nan"),
         }
     except (KeyError, TypeError, AttributeError) as exc:
         raise ConfigError(f"{where}: not a sample record ({type(exc).__name__}: {exc})") from None
@@ -277,7 +279,8 @@ def arm_row(results: Mapping[str, Any], arm: Mapping[str, Any]) -> dict[str, Any
     row |= {f"verdict_{k}": v for k, v in (arm.get("verdicts") or {}).items()}
     latency = arm.get("latency_s") or {}
     tokens = arm.get("tokens") or {}
-    row |= {"latency_p50": latency.get("p50"), "latency_p95": latency.get("p95"),
+    row |= {"latency_p50": latency.get("p50"), "latency_p90": latency.get("p90"),
+            "latency_p95": latency.get("p95"), "latency_p99": latency.get("p99"),
             "prompt_tokens": tokens.get("prompt"), "completion_tokens": tokens.get("completion"),
             "cost": arm.get("cost")}
     return row

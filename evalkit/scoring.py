@@ -101,7 +101,7 @@ class Scorer:
                 prompt=prompt.as_json(), raw_output=gen.raw_output, completion=faithful[i],
                 finish_reason=gen.finish_reason, usage=gen.usage, latency_s=gen.latency_s,
                 verdict=verdict, lenient=Reading(lenient[i], lenient_verdict),
-                metrics=metrics[i] if not gen.error else {}, cached=gen.cached,
+                metrics=metrics[i] if not gen.error else {}, cached=gen.cached, ttft_s=gen.ttft_s,
             ).to_json())
         return rows
 

@@ -206,9 +206,32 @@ class _Handler(JsonHandler):
                 raise _ApiError(400, "request body is not JSON") from None
             if not isinstance(body, dict):
                 raise _ApiError(400, "request body must be a JSON object")
-            self.send_json(200, self.server.app.complete(body, chat=path.endswith("chat/completions")))
+            answer = self.server.app.complete(body, chat=path.endswith("chat/completions"))
+            if body.get("stream"):
+                self.send_events(answer)
+            else:
+                self.send_json(200, answer)
         except _ApiError as err:
             self._error(err)
+
+
+    def send_events(self, answer: dict[str, Any]) -> None:
+        """``answer`` as server-sent events (``stream=true``): one chunk per choice, then the usage."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        chat = answer["object"] == "chat.completion"
+        for choice in answer["choices"]:
+            text = choice["message"]["content"] if chat else choice["text"]
+            piece = {"delta": {"role": "assistant", "content": text}} if chat else {"text": text}
+            delta = {"index": choice["index"], "finish_reason": choice["finish_reason"], **piece}
+            chunk = {**answer, "object": answer["object"] + (".chunk" if chat else ""), "choices": [delta]}
+            chunk.pop("usage")
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        usage = {**answer, "choices": []}
+        self.wfile.write(f"data: {json.dumps(usage)}\n\ndata: [DONE]\n\n".encode())
+        self.close_connection = True
 
 
 class _Server(QuietHTTPServer):

@@ -106,10 +106,10 @@ def _similarity(frame: pd.DataFrame, names: Sequence[str], scoring: ScoringConfi
 
 
 def _percentiles(values: pd.Series) -> dict[str, float | None]:
+    values = values.dropna()
     if values.empty:
-        return {"p50": None, "p95": None}
-    return {"p50": round(float(np.percentile(values, 50)), 4),
-            "p95": round(float(np.percentile(values, 95)), 4)}
+        return {"p50": None, "p90": None, "p95": None, "p99": None}
+    return {f"p{q}": round(float(np.percentile(values, q)), 4) for q in (50, 90, 95, 99)}
 
 
 def _cost(tokens: Mapping[str, int], prices: Mapping[str, float] | None) -> float | None:
@@ -152,6 +152,8 @@ def aggregate_arm(label: str, frame: pd.DataFrame, meta: Mapping[str, Any],
         "metrics": _similarity(good, names, scoring),
         "verdicts": {status.value: int(counts.get(status, 0)) for status in Status},
         "latency_s": _percentiles(good["latency_s"]),
+        "ttft_s": (_percentiles(frame["ttft_s"]) if "ttft_s" in frame and frame["ttft_s"].notna().any()
+                   else None),
         "tokens": tokens,
         "cost": _cost(tokens, meta.get("prices")),
     }

@@ -120,16 +120,21 @@ def _number(value: Any, digits: int = 3) -> str:
 def ops_table(view: ReportView) -> Table:
     """Arm x verdict counts (infra_error in its own column), latency, tokens and cost."""
     statuses = [s.value for s in Status]
-    headers = ["arm"] + statuses + ["latency p50 (s)", "latency p95 (s)", "prompt tokens",
-                                    "completion tokens", "cost"]
+    streamed = any(arm.get("ttft_s") for arm in view.arms)
+    headers = ["arm"] + statuses + ["latency p50 (s)", "latency p90 (s)", "latency p95 (s)",
+                                    "latency p99 (s)"]
+    headers += ["first token p50 (s)", "first token p90 (s)"] if streamed else []
+    headers += ["prompt tokens", "completion tokens", "cost"]
     rows = []
     for arm in view.arms:
         verdicts = arm.get("verdicts") or {}
         latency = arm.get("latency_s") or {}
+        ttft = arm.get("ttft_s") or {}
         tokens = arm.get("tokens") or {}
         rows.append([display_label(arm)] + [str(verdicts.get(s, 0)) for s in statuses]
-                    + [_number(latency.get("p50")), _number(latency.get("p95")),
-                       str(tokens.get("prompt", 0)), str(tokens.get("completion", 0)),
+                    + [_number(latency.get(q)) for q in ("p50", "p90", "p95", "p99")]
+                    + ([_number(ttft.get("p50")), _number(ttft.get("p90"))] if streamed else [])
+                    + [str(tokens.get("prompt", 0)), str(tokens.get("completion", 0)),
                        _number(arm.get("cost"), 4)])
     return headers, rows
 
