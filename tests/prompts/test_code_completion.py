@@ -81,13 +81,6 @@ def test_the_dataset_kind_picks_the_template_kind_and_a_contradiction_is_refused
 
 
 @pytest.mark.slow
-def test_a_generation_template_on_an_infilling_set_exits_2():
-    out = run_evalkit("run", "dataset=infilling_single_line", "prompt.kind=generations")
-    assert out.returncode == 2
-    assert "the dataset is a completion set and needs completions templates" in out.stderr
-
-
-@pytest.mark.slow
 def test_prompts_render_shows_codegemma_tokens_around_prefix_and_suffix(task):
     out = run_evalkit("prompts", "render", "model=codegemma", "dataset=infilling_single_line",
                       f"task={TASK_ID}")
