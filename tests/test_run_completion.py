@@ -28,7 +28,7 @@ def _run(tmp_path: Path, *overrides: str) -> tuple[RunResults, list[SampleResult
 
 def test_single_line_with_no_other_override_runs_the_demo_arms(tmp_path):
     # The whole set, as `evalkit run dataset=infilling_single_line` does, with fewer samples per task.
-    results, samples = _run(tmp_path, "dataset=infilling_single_line", "n_samples=2", "k=[1]")
+    results, samples = _run(tmp_path, "dataset=infilling_single_line", "n_samples=1", "k=[1]")
     arms = {arm.arm: arm for arm in results.arms}
     assert set(arms) == {"demo-oracle", "demo-buggy"} and results.dataset.n_tasks == 1033
     oracle, buggy = arms["demo-oracle"], arms["demo-buggy"]
