@@ -327,7 +327,8 @@ class SampleResult(JsonRecord):
     verdict: Verdict
     """The faithful reading's verdict: what a gateway user would get; the primary pass@k."""
     lenient: Reading
-    """The lenient reading: the first fenced block of the raw answer (model ability apart from format)."""
+    """The lenient reading: the first fenced block of the raw answer (model ability apart from format);
+    for a completion task, the raw middle after the gateway's completion steps."""
     metrics: Mapping[str, float] = field(default_factory=dict)
     """Similarity of the faithful code to the reference solution, by metric name (each in [0, 1])."""
     cached: bool = False

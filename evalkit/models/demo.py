@@ -215,7 +215,6 @@ class _Handler(JsonHandler):
         except _ApiError as err:
             self._error(err)
 
-
     def send_events(self, answer: dict[str, Any]) -> None:
         """``answer`` as server-sent events (``stream=true``): one chunk per choice, then the usage."""
         self.send_response(200)
