@@ -3,6 +3,8 @@ in the sandbox and a wrong middle fails (the canary a run starts with)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from evalkit.benchmarks import load_benchmark
@@ -14,7 +16,8 @@ SUBSETS = {"infilling_single_line": 1033, "infilling_multi_line": 5815, "infilli
            "infilling_random_span_light": 164}
 
 
-@pytest.mark.parametrize("name", SUBSETS)
+@pytest.mark.parametrize("name", [pytest.param(name, marks=[] if name.endswith("light") else pytest.mark.slow)
+                                  for name in SUBSETS])
 def test_subset_loads_as_completion_tasks_with_the_benchmarks_ids_and_card_hash(name):
     bench = load_benchmark(DatasetConfig(name=name))
     assert len(bench.tasks) == SUBSETS[name] and bench.kind == "completion"
@@ -47,6 +50,7 @@ def _canary_and_wrong(name: str, limit: int | None = None) -> None:
     assert [tid for tid, v in wrong.items() if v.passed] == []
 
 
+@pytest.mark.slow
 def test_random_span_light_references_pass_and_a_wrong_middle_fails():
     _canary_and_wrong("infilling_random_span_light", limit=40)
 
@@ -55,3 +59,23 @@ def test_random_span_light_references_pass_and_a_wrong_middle_fails():
 @pytest.mark.parametrize("name", SUBSETS)
 def test_every_reference_middle_passes_and_a_wrong_one_fails(name):
     _canary_and_wrong(name)
+
+
+@pytest.mark.slow
+def test_a_local_file_can_be_a_completion_set(tmp_path):
+    row = {"task_id": "mine/clamp", "prompt": "def clamp(x, low, high):\n", "suffix": "    return x\n",
+           "reference": "    x = max(low, min(x, high))\n", "entry_point": "clamp",
+           "tests": "def check(candidate):\n    assert candidate(5, 0, 3) == 3\n"
+                    "    assert candidate(-1, 0, 3) == 0\n"}
+    path = tmp_path / "mine.jsonl"
+    path.write_text(json.dumps(row) + "\n")
+    bench = load_benchmark(DatasetConfig(name="jsonl", path=str(path), kind="completion"))
+    (task,) = bench.tasks
+    assert bench.kind == task.kind == "completion"
+    assert assemble(task, task.reference) == row["prompt"] + row["reference"] + row["suffix"]
+    with LocalExecutor(ExecutorConfig()) as executor:
+        assert canary(bench.tasks, executor, {task.task_id: 10.0}) == []
+        (_, verdict), = executor.run([program_for(task, assemble(task, "    pass\n"), "k", 10)])
+    assert not verdict.passed
+    # Read as a generation set, the same file ignores the suffix: the bare prefix + middle fails.
+    assert load_benchmark(DatasetConfig(name="jsonl", path=str(path))).kind == "generation"
