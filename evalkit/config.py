@@ -58,6 +58,10 @@ class ModelConfig:
     price_per_1k_completion: float = 0.0
     params: dict[str, Any] = field(default_factory=dict)
     """Sampling overrides: temperature, top_p, max_tokens, stop, seed (None: template's)."""
+    fim_family: str | None = None
+    """Template family for code-completion (fill-in-the-middle) sets when it differs from ``family``."""
+    stream: bool = False
+    """Stream answers (server-sent events) and record each sample's time to first token."""
 
     def api_key(self) -> str:
         """The key from the environment variable the config names ('EMPTY' when none)."""
@@ -82,7 +86,7 @@ class PromptConfig:
     """A registry root (evalkit's prompts/ or a gateway's ai_gateway/prompts/definitions/), a gateway
     checkout, or any folder between."""
     kind: str = "generations"
-    """``generations`` (code_suggestions/generations/) or ``completions`` (code_suggestions/completions/)."""
+    """``generations`` or ``completions`` (fill in the middle); null in conf: the dataset's kind."""
     fold_system: bool = False
     """Fold the system turn into the first user turn (Mistral's chat template refuses a system role)."""
 
@@ -97,6 +101,9 @@ class DatasetConfig:
     task_ids: tuple[str, ...] | None = None
     allow_network: bool = False
     """Whether a benchmark may be downloaded (MBPP from the Hugging Face hub)."""
+    kind: str | None = None
+    """``generation`` or ``completion`` (fill in the middle): picks the template kind; None: the
+    benchmark's own (``generation`` for a local file)."""
 
 
 @dataclass(frozen=True)
@@ -293,7 +300,7 @@ def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _arms(cfg: dict[str, Any]) -> tuple[ArmConfig, ...]:
+def _arms(cfg: dict[str, Any], dataset_kind: str) -> tuple[ArmConfig, ...]:
     base_model, base_prompt = cfg["model"], cfg["prompt"]
     entries = cfg.get("arms") or [{}]
     arms, labels = [], set()
@@ -312,7 +319,7 @@ def _arms(cfg: dict[str, Any]) -> tuple[ArmConfig, ...]:
             raise ConfigError(f"unknown key in arms: {sorted(entry)[0]}; "
                               "arms take label, model, prompt, params")
         model_cfg = model_config(model_dict)
-        prompt_cfg = prompt_config(prompt_dict, model_cfg.family)
+        prompt_cfg = prompt_config(prompt_dict, model_cfg, dataset_kind)
         label = label or _default_label(model_cfg, prompt_cfg)
         if label in labels:
             raise ConfigError(f"two arms are labelled {label!r}; give each a distinct arms[i].label")
@@ -326,14 +333,25 @@ def _default_label(model: ModelConfig, prompt: PromptConfig) -> str:
     return f"{short}@{prompt.family}-{prompt.version}" if prompt.version else short
 
 
-def prompt_config(data: dict[str, Any], model_family: str) -> PromptConfig:
-    """A PromptConfig whose family defaults to the model's."""
+TEMPLATE_KINDS = {"generation": "generations", "completion": "completions"}
+"""Dataset kind -> the template kind (registry folder) that renders it."""
+
+
+def prompt_config(data: dict[str, Any], model: ModelConfig, dataset_kind: str = "generation") -> PromptConfig:
+    """A PromptConfig whose kind defaults to the dataset's and family to the model's (for a
+    completion set, the model's ``fim_family`` when it has one); a kind that contradicts the
+    dataset's is a ConfigError."""
     data = dict(data)
-    data["family"] = data.get("family") or model_family
     data["registry"] = Path(data["registry"]).expanduser() if data.get("registry") else PROMPTS_DIR
     if data.get("kind") not in (None, "generations", "completions"):
         raise ConfigError(f"prompt.kind must be generations or completions, not {data['kind']!r}")
-    data["kind"] = data.get("kind") or "generations"
+    wanted = TEMPLATE_KINDS.get(dataset_kind, "generations")
+    if data.get("kind") and data["kind"] != wanted:
+        raise ConfigError(f"the dataset is a {dataset_kind} set and needs {wanted} templates; "
+                          f"prompt.kind={data['kind']} does not fit it (drop the override)")
+    data["kind"] = wanted
+    fim = model.fim_family if wanted == "completions" else None
+    data["family"] = data.get("family") or fim or model.family
     return _build(PromptConfig, data, "prompt")
 
 
@@ -363,8 +381,11 @@ def run_config(cfg: DictConfig) -> RunConfig:
     n_samples = _int(plain.get("n_samples", 1), "n_samples")
     if n_samples < 1:
         raise ConfigError("n_samples must be at least 1")
+    dataset_kind = ds.get("kind") or "generation"
+    if dataset_kind not in TEMPLATE_KINDS:
+        raise ConfigError(f"dataset.kind must be generation or completion, not {dataset_kind!r}")
     return RunConfig(
-        arms=_arms(plain),
+        arms=_arms(plain, dataset_kind),
         dataset=_build(DatasetConfig, ds, "dataset"),
         executor=_build(ExecutorConfig, ex, "executor"),
         scoring=_build(ScoringConfig, sc, "scoring"),

@@ -123,6 +123,16 @@ class Task:
     """What the user asked for; empty when the prefix carries it."""
     file_name: str = "solution.py"
     """Name of the file being edited."""
+    kind: str = "generation"
+    """``generation`` (an instruction; the answer continues the prefix) or ``completion`` (fill in
+    the middle; the code under test is prefix + answer + suffix, see :meth:`program_text`)."""
+
+    def program_text(self, answer: str) -> str:
+        """The code under test for ``answer`` placed as the task's kind places it (before any
+        generation-specific assembly): prefix + middle + suffix for a completion task."""
+        if self.kind == "completion":
+            return self.prompt + answer + self.suffix
+        return self.prompt + answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +227,8 @@ class Generation:
     """True when answered from the response store, not the endpoint."""
     error: str = ""
     """Non-empty when the endpoint gave up: the sample becomes infra_error."""
+    ttft_s: float | None = None
+    """Seconds from sending the request to the answer's first token (streamed answers only)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,11 +327,14 @@ class SampleResult(JsonRecord):
     verdict: Verdict
     """The faithful reading's verdict: what a gateway user would get; the primary pass@k."""
     lenient: Reading
-    """The lenient reading: the first fenced block of the raw answer (model ability apart from format)."""
+    """The lenient reading: the first fenced block of the raw answer (model ability apart from format);
+    for a completion task, the raw middle after the gateway's completion steps."""
     metrics: Mapping[str, float] = field(default_factory=dict)
     """Similarity of the faithful code to the reference solution, by metric name (each in [0, 1])."""
     cached: bool = False
     """True when the answer came from the response store, not from the endpoint."""
+    ttft_s: float | None = None
+    """Seconds from sending the request to the first token (``model.stream=true``); None otherwise."""
 
     @classmethod
     def from_json(cls, obj: Any) -> SampleResult:
@@ -365,12 +380,17 @@ class Prices(JsonRecord):
 
 @dataclass(frozen=True, slots=True)
 class Latency(JsonRecord):
-    """Request latency percentiles of an arm's answered samples, in seconds."""
+    """Latency percentiles of an arm's answered samples, in seconds (request latency, or time to first
+    token)."""
 
     p50: float | None = None
     """Median latency."""
     p95: float | None = None
     """95th percentile latency."""
+    p90: float | None = None
+    """90th percentile latency."""
+    p99: float | None = None
+    """99th percentile latency."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -436,6 +456,8 @@ class ArmResult(JsonRecord):
     """Request latency percentiles of the answered samples."""
     tokens: Tokens
     """Token totals."""
+    ttft_s: Latency | None = None
+    """Time-to-first-token percentiles of the streamed samples; None when no answer was streamed."""
     cost: float | None = None
     """Cost of the arm's tokens at ``prices``; None when no prices are configured."""
     prices: Prices | None = None

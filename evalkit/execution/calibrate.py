@@ -47,7 +47,7 @@ def machine_id(isolation: str) -> str:
 
 
 def _reference_code(task: Task) -> str:
-    return task.prompt + task.reference
+    return task.program_text(task.reference)
 
 
 def measure(tasks: Sequence[Task], executor, limit_s: float) -> dict[str, float]:

@@ -18,6 +18,8 @@ def program_for(task: Task, code: str, key: str, timeout_s: float) -> Program:
         tests = f"{task.tests}\ncheck({task.entry_point});\n"
     else:
         tests = f"{task.tests}\n\ncheck({task.entry_point})\n"
+    # A completion task's prefix stops mid-function: its helpers are the whole reference program.
+    helpers = task.program_text(task.reference) if task.kind == "completion" else task.prompt
     return Program(key=key, code=code, language=task.language, timeout_s=timeout_s, tests=tests,
-                   task_id=task.task_id, entry_point=task.entry_point, helpers=task.prompt,
+                   task_id=task.task_id, entry_point=task.entry_point, helpers=helpers,
                    split=task.language == "python" and bool(task.entry_point))

@@ -34,7 +34,13 @@ from evalkit.metrics.passk import (
     per_task_pass_at_k,
     task_counts,
 )
-from evalkit.metrics.similarity import METRICS, load_metric, load_metrics, similarity_scores
+from evalkit.metrics.similarity import (
+    COMPLETION_METRICS,
+    METRICS,
+    load_metric,
+    load_metrics,
+    similarity_scores,
+)
 from evalkit.metrics.stats import (
     benjamini_hochberg,
     bootstrap_means,
@@ -50,6 +56,7 @@ from evalkit.metrics.stats import (
 )
 
 __all__ = [
+    "COMPLETION_METRICS",
     "METRICS",
     "benjamini_hochberg",
     "ArmTasks",

@@ -25,9 +25,14 @@ MODULES_DIR = Path(__file__).resolve().parent / "modules"
 
 METRICS: dict[str, Path] = {
     name: MODULES_DIR / f"{name}.py"
-    for name in ("exact_match", "edit_similarity", "bleu", "chrf", "codebleu", "embedding_cosine")
+    for name in ("exact_match", "edit_similarity", "first_line_exact_match", "bleu", "chrf", "codebleu",
+                 "embedding_cosine")
 }
 """Metric name -> its local `evaluate` module file."""
+
+COMPLETION_METRICS = ("exact_match", "edit_similarity", "first_line_exact_match")
+"""Measured on every completion (fill-in-the-middle) task besides ``scoring.metrics``: the middle
+against the reference middle."""
 
 _LOADED: dict[str, object] = {}
 _LOAD_LOCK = threading.Lock()

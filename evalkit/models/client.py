@@ -25,6 +25,7 @@ from evalkit.models.limiter import AdaptiveLimiter
 from evalkit.models.request import PATHS, base_seed, derive_seed, request_body
 from evalkit.models.retry import Choice, EndpointError, Failure, RetryPolicy, classify, parse_response
 from evalkit.models.store import ResponseStore, StoredResponse, request_key, source_key
+from evalkit.models.stream import post_streaming
 from evalkit.models.transport import http_client
 from evalkit.records import Api, Generation, RenderedPrompt, Usage
 
@@ -88,7 +89,8 @@ class ModelClient:
         self._secrets = tuple(s for s in {key, *secret_values()} if s and s != "EMPTY" and len(s) >= 4)
         self._oa = openai.AsyncOpenAI(base_url=cfg.base_url, api_key=key, max_retries=0,
                                       timeout=cfg.timeout_s,
-                                      http_client=http_client(cfg.timeout_s, 0))
+                                      # streamed answers need httpx's own transport: ours reads whole bodies
+                                      http_client=None if cfg.stream else http_client(cfg.timeout_s, 0))
         self._chat = cfg.api is Api.CHAT
         # The options openai's post() would build on every call (a pydantic model with deep-copied
         # defaults; openai._models is private, but it is what post() passes to the public request()),
@@ -210,8 +212,13 @@ class ModelClient:
             started = time.perf_counter()
             try:
                 self.stats.requests += 1
-                response = await self._oa.request(httpx.Response, post.model_copy(update={"json_data": body}))
-                choices, prompt_tokens, completion_tokens = parse_response(response.content, chat)
+                if self.cfg.stream:
+                    choices, prompt_tokens, completion_tokens = await post_streaming(
+                        self._oa, post, body, chat, started)
+                else:
+                    response = await self._oa.request(httpx.Response,
+                                                      post.model_copy(update={"json_data": body}))
+                    choices, prompt_tokens, completion_tokens = parse_response(response.content, chat)
             except Exception as exc:  # classified here; nothing escapes unclassified
                 fail = classify(exc, self._secrets, self.cfg.timeout_s)
                 if fail.overload:  # before the release: the freed slot goes to a waiter by the new limit
@@ -310,7 +317,8 @@ def _split(usage: tuple[int, int], parts: int) -> list[Usage]:
 def _generation(prompt: RenderedPrompt, index: int, choice: Choice, usage: Usage,
                 latency: float) -> Generation:
     return Generation(task_id=prompt.task_id, sample_index=index, raw_output=prompt.prefill + choice.text,
-                      finish_reason=choice.finish_reason, usage=usage, latency_s=latency)
+                      finish_reason=choice.finish_reason, usage=usage, latency_s=latency,
+                      ttft_s=choice.ttft_s)
 
 
 def _from_stored(prompt: RenderedPrompt, r: StoredResponse) -> Generation:

@@ -18,6 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Mapping, Sequence
 
 from evalkit.models import demo_answers as da
+from evalkit.models import demo_fim
 from evalkit.records import Task
 
 
@@ -51,6 +52,7 @@ class DemoApp:
 
     def __init__(self, tasks: Sequence[Task]) -> None:
         self.index = da.TaskIndex(tasks)
+        self.fim_index = demo_fim.FimIndex(tasks)
 
     def models(self) -> dict[str, Any]:
         """The /v1/models listing."""
@@ -70,11 +72,15 @@ class DemoApp:
             max_tokens = _int(body, "max_tokens", None)
         stops = _stops(body.get("stop"))
         text, prefill = self._prompt_text(body) if chat else (self._text(body), "")
-        task = self.index.find(text)
+        fim_task = None if chat else self.fim_index.find(text, body.get("suffix"))
+        task = fim_task or self.index.find(text)
         asks = da.read_prompt(text, prefill)
         choices, completion_tokens = [], 0
         for i in range(n):
-            answer = da.answer(model, task, seed, i, asks) if task else da.NO_TASK
+            if fim_task:  # a fill-in-the-middle prompt: the middle, as a FIM model answers
+                answer = demo_fim.answer(model, fim_task, seed, i)
+            else:
+                answer = da.answer(model, task, seed, i, asks) if task else da.NO_TASK
             answer, finish = da.truncate(answer, stops, max_tokens)
             completion_tokens += da.count_tokens(answer)
             choice: dict[str, Any] = {"index": i, "finish_reason": finish, "logprobs": None}
@@ -202,9 +208,31 @@ class _Handler(JsonHandler):
                 raise _ApiError(400, "request body is not JSON") from None
             if not isinstance(body, dict):
                 raise _ApiError(400, "request body must be a JSON object")
-            self.send_json(200, self.server.app.complete(body, chat=path.endswith("chat/completions")))
+            answer = self.server.app.complete(body, chat=path.endswith("chat/completions"))
+            if body.get("stream"):
+                self.send_events(answer)
+            else:
+                self.send_json(200, answer)
         except _ApiError as err:
             self._error(err)
+
+    def send_events(self, answer: dict[str, Any]) -> None:
+        """``answer`` as server-sent events (``stream=true``): one chunk per choice, then the usage."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        chat = answer["object"] == "chat.completion"
+        for choice in answer["choices"]:
+            text = choice["message"]["content"] if chat else choice["text"]
+            piece = {"delta": {"role": "assistant", "content": text}} if chat else {"text": text}
+            delta = {"index": choice["index"], "finish_reason": choice["finish_reason"], **piece}
+            chunk = {**answer, "object": answer["object"] + (".chunk" if chat else ""), "choices": [delta]}
+            chunk.pop("usage")
+            self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+        usage = {**answer, "choices": []}
+        self.wfile.write(f"data: {json.dumps(usage)}\n\ndata: [DONE]\n\n".encode())
+        self.close_connection = True
 
 
 class _Server(QuietHTTPServer):

@@ -128,6 +128,8 @@ class Choice:
     index: int
     text: str
     finish_reason: str
+    ttft_s: float | None = None
+    """Seconds to the first token, for a streamed answer; None otherwise."""
 
 
 def parse_response(content: bytes, chat: bool) -> tuple[list[Choice], int, int]:

@@ -1,24 +1,35 @@
 """Post-processing stage: the gateway's clean-up of a model's answer, then assembly into a program.
 
 Public API: :func:`postprocess` (faithful reading), :func:`lenient_extract`,
-:func:`assemble`, and :data:`STEPS` (step name -> pure function).
+:func:`assemble`, :data:`STEPS` (step name -> pure function) and :data:`COMPLETION_STEPS`
+(the lenient reading of a fill-in-the-middle answer).
 """
 
 from collections.abc import Sequence
 
 from evalkit.postprocess.assemble import assemble, lenient_extract
-from evalkit.postprocess.steps import STEPS, bind
+from evalkit.postprocess.steps import COMPLETION_STEPS, STEPS, bind
+from evalkit.records import Task
 
 
-def postprocess(raw: str, steps: Sequence[str], prefix: str) -> str:
+def postprocess(raw: str, steps: Sequence[str], prefix: str, suffix: str = "") -> str:
     """Apply the named steps to ``raw`` in order (``raw`` already starts with any prefill).
 
     Raises KeyError for an unknown step name (loading a template rejects such names first).
     """
     text = raw
-    for step in [bind(name, prefix) for name in steps]:
+    for step in [bind(name, prefix, suffix) for name in steps]:
         text = step(text)
     return text
 
 
-__all__ = ["STEPS", "assemble", "bind", "lenient_extract", "postprocess"]
+def lenient_reading(task: Task, raw: str) -> str:
+    """The lenient reading of an answer: for a completion task the gateway's completion steps
+    (:data:`COMPLETION_STEPS`), else the first fenced block (:func:`lenient_extract`)."""
+    if task.kind == "completion":
+        return postprocess(raw, COMPLETION_STEPS, task.prompt, task.suffix)
+    return lenient_extract(raw)
+
+
+__all__ = ["COMPLETION_STEPS", "STEPS", "assemble", "bind", "lenient_extract", "lenient_reading",
+           "postprocess"]

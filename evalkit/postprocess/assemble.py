@@ -62,7 +62,12 @@ def assemble(task: Task, answer: str) -> str:
       are kept, then the answer; for JavaScript, one-line declarations of the
       prefix that the answer repeats (``const fs = require('fs');``) are kept once;
     - otherwise the answer continues the prefix.
+
+    A completion task (fill in the middle) is always prefix + answer + suffix, even for an
+    empty answer: the middle goes where the cursor is, and an empty span can be right.
     """
+    if task.kind == "completion":
+        return task.program_text(answer)
     if not answer.strip():
         return ""
     prefix = task.prompt

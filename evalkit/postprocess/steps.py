@@ -12,6 +12,8 @@ import re
 from collections import Counter
 from collections.abc import Callable
 
+from evalkit.postprocess import completion
+
 FENCE_LINE = re.compile(r"^`{3}\S*[ \t]*(?:\n|$)", flags=re.MULTILINE)
 STOP_TAGS = ("</new_code>",)
 """Stop sequences cut client-side too: some servers return the stop text or ignore it."""
@@ -115,6 +117,11 @@ def empty_if_blank(text: str) -> str:
 
 
 STEPS: dict[str, Callable[..., str]] = {
+    "cut_at_fim_stop": completion.cut_at_fim_stop,
+    "drop_comment_only": completion.drop_comment_only,
+    "keep_min_context": completion.keep_min_context,
+    "trim_suffix_overlap": completion.trim_suffix_overlap,
+    "strip_trailing_whitespace": completion.strip_trailing_whitespace,
     "strip_fences": strip_fences,
     "prepend_newline": prepend_newline,
     "drop_reflection": drop_reflection,
@@ -124,14 +131,24 @@ STEPS: dict[str, Callable[..., str]] = {
 }
 """Every step by the name templates use, built here and nowhere else."""
 
-NEEDS_PREFIX = frozenset({"prepend_newline", "drop_reflection"})
+NEEDS_PREFIX = frozenset({"prepend_newline", "drop_reflection", "keep_min_context", "trim_suffix_overlap"})
 """Steps that take the task's prefix as a keyword; :func:`bind` supplies it."""
+NEEDS_SUFFIX = frozenset({"trim_suffix_overlap"})
+"""Steps that also take the code below the cursor as the keyword ``suffix``."""
+
+COMPLETION_STEPS = ("cut_at_fim_stop", "drop_comment_only", "keep_min_context", "trim_suffix_overlap",
+                    "strip_trailing_whitespace")
+"""The gateway's completion clean-up in its order: the lenient reading of every completion."""
 
 
-def bind(name: str, prefix: str) -> Callable[[str], str]:
-    """The step ``name`` as a ``str -> str`` function for a task whose prefix is ``prefix``."""
+def bind(name: str, prefix: str, suffix: str = "") -> Callable[[str], str]:
+    """The step ``name`` as a ``str -> str`` function for a task whose prefix is ``prefix``
+    (and whose code below the cursor is ``suffix``)."""
     try:
         step = STEPS[name]
     except KeyError:
         raise KeyError(f"unknown postprocess step {name!r}; known: {', '.join(STEPS)}") from None
-    return functools.partial(step, prefix=prefix) if name in NEEDS_PREFIX else step
+    context = {"prefix": prefix} if name in NEEDS_PREFIX else {}
+    if name in NEEDS_SUFFIX:
+        context["suffix"] = suffix
+    return functools.partial(step, **context) if context else step

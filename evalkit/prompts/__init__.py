@@ -1,7 +1,7 @@
 """Prompt stage: gateway-format templates, loaded strictly and rendered as the gateway renders them.
 
 Public API: :func:`load_template`, :class:`Template`, :func:`render`, :func:`lint`,
-:func:`render_requests`, :func:`template_diff`, :func:`registry_root`,
+:func:`render_requests`, :func:`template_for`, :func:`template_diff`, :func:`registry_root`,
 :func:`families`, :func:`versions`, :class:`TemplateError`.
 """
 
@@ -14,7 +14,7 @@ from evalkit.prompts.layout import KINDS, MVP, TemplateError, registry_root
 from evalkit.prompts.lint import LintReport, lint
 from evalkit.prompts.registry import Template, load_template
 from evalkit.prompts.render import CURSOR_MARKER, render, template_diff
-from evalkit.prompts.show import describe_template, render_requests
+from evalkit.prompts.show import describe_template, render_requests, template_for
 from evalkit.prompts.variables import KNOWN_VARIABLES, variables
 
 
@@ -31,5 +31,5 @@ def versions(registry: Path, family: str, kind: str = "generations") -> list[str
 __all__ = [
     "CURSOR_MARKER", "KINDS", "KNOWN_VARIABLES", "MVP", "LintReport", "Template", "TemplateError",
     "describe_template", "families", "lint", "load_template", "registry_root", "render", "render_requests",
-    "template_diff", "variables", "versions",
+    "template_diff", "template_for", "variables", "versions",
 ]

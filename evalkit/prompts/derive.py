@@ -24,8 +24,9 @@ MIXTRAL_STEPS = ("strip_fences", "unescape_underscores", "prepend_newline", "dro
 """Mixtral also escapes underscores in code (``\\_``); undone before reflection is compared."""
 PREFILL_STEPS = ("cut_at_stop", "empty_if_blank")
 """A generation that continues a prefilled ``<new_code>`` turn and stops at ``</new_code>`` (Claude's)."""
-COMPLETION_STEPS = ("empty_if_blank",)
-"""A completion is read as the raw answer cut at its stops (the faithful reading; issue 18 adds the rest)."""
+FIM_RAW_STEPS = ("cut_at_fim_stop",)
+"""A self-hosted completion is read as the raw answer cut at its stops (the gateway cleans none up); the
+lenient reading applies the gateway's completion steps (``evalkit.postprocess.COMPLETION_STEPS``)."""
 
 
 def api(spec: Spec, kind: str) -> tuple[Api, str]:
@@ -43,7 +44,8 @@ def postprocess(spec: Spec, kind: str, family: str) -> tuple[tuple[str, ...], st
     if spec.postprocess is not None:
         return spec.postprocess, "the file's postprocess key"
     if kind == "completions":
-        return COMPLETION_STEPS, "the gateway post-processes no self-hosted completion: the raw answer"
+        return FIM_RAW_STEPS, ("the gateway post-processes no self-hosted completion: "
+                               "the raw answer cut at its stops")
     if spec.turns[-1][0] == "assistant":
         return PREFILL_STEPS, "the answer continues the prefilled assistant turn to its stop (Claude's way)"
     if family == "mixtral":

@@ -2,11 +2,11 @@
 
 A registry root is the folder every ``{% include %}`` path starts from: the AI
 gateway's ``ai_gateway/prompts/definitions/`` (holding ``code_suggestions/``) or
-evalkit's own ``prompts/`` (holding ``code_generation/``). Under it:
+evalkit's own ``prompts/`` (holding ``code_generation/`` and ``code_completion/``). Under it:
 
 - ``code_suggestions/generations/<family>/<version>.yml`` and
   ``code_suggestions/completions/<family>/<version>.yml`` (the gateway's layout),
-  ``code_generation/<family>/<version>.yml`` (evalkit's, generations only);
+  ``code_generation/<family>/<version>.yml`` and ``code_completion/<family>/<version>.yml`` (evalkit's);
 - ``<kind folder>/<family>.yml``: the gateway's first releases kept one file per
   family and no versions; evalkit calls that version :data:`MVP`.
 
@@ -29,7 +29,7 @@ KINDS = ("generations", "completions")
 
 KIND_DIRS = {
     "generations": ("code_generation", "code_suggestions/generations"),
-    "completions": ("code_suggestions/completions",),
+    "completions": ("code_completion", "code_suggestions/completions"),
 }
 """Folders of each kind under a root: evalkit's layout first, then the gateway's."""
 
@@ -38,6 +38,10 @@ MVP = "mvp"
 
 _CHECKOUT_PATHS = ("ai_gateway/prompts/definitions", "prompts/definitions", "definitions")
 """From a gateway checkout (or a folder inside it) down to the definitions root."""
+
+
+_ROOT_MARKERS = ("code_suggestions", "code_generation", "code_completion")
+"""A registry root holds at least one of these folders."""
 
 
 class TemplateError(ConfigError):
@@ -58,15 +62,16 @@ def registry_root(path: Path) -> Path:
     if not path.is_dir():
         raise TemplateError(f"{path}: no such registry folder")
     candidates = [path] + [path / sub for sub in _CHECKOUT_PATHS]
-    if path.name in ("code_suggestions", "code_generation"):
+    if path.name in _ROOT_MARKERS:
         candidates.append(path.parent)
     if path.name in KINDS and path.parent.name == "code_suggestions":
         candidates.append(path.parent.parent)
     for candidate in candidates:
-        if (candidate / "code_suggestions").is_dir() or (candidate / "code_generation").is_dir():
+        if any((candidate / sub).is_dir() for sub in _ROOT_MARKERS):
             return candidate.absolute()
     raise TemplateError(f"{path}: not a prompt registry: no code_suggestions/ (a gateway's "
-                        "ai_gateway/prompts/definitions/) or code_generation/ (evalkit's prompts/) in it")
+                        "ai_gateway/prompts/definitions/) or code_generation/ or code_completion/ "
+                        "(evalkit's prompts/) in it")
 
 
 def check_kind(kind: str) -> str:

@@ -70,5 +70,6 @@ def lint(registry: Path, tasks: Sequence[Task] | None = None) -> LintReport:
                 except TemplateError as exc:
                     report.problems.append(str(exc))
     if not any(report.checked.values()):
-        report.problems.append(f"{root}: no templates under code_generation/ or code_suggestions/")
+        report.problems.append(f"{root}: no templates under code_generation/, code_completion/ "
+                               "or code_suggestions/")
     return report

@@ -14,7 +14,7 @@ from evalkit.config import ArmConfig, ConfigError, sampling_params
 from evalkit.models.request import PATHS, first_requests
 from evalkit.prompts.registry import Template, load_template
 from evalkit.prompts.render import render
-from evalkit.records import Task
+from evalkit.records import Api, RenderedPrompt, Task
 
 
 def describe_template(template: Template) -> list[str]:
@@ -30,6 +30,16 @@ def describe_template(template: Template) -> list[str]:
     return lines
 
 
+def template_for(arm: ArmConfig) -> Template:
+    """The template an arm renders with, checked against the API its model is served on.
+
+    The embedded demo endpoint (no ``base_url``) serves both APIs, so there the template
+    decides: a completion template renders a raw prompt for /completions.
+    """
+    api = arm.model.api if arm.model.base_url else None
+    return load_template(arm.prompt.registry, arm.prompt.family, arm.prompt.version, api, arm.prompt.kind)
+
+
 def render_requests(arms: Sequence[ArmConfig], tasks: Sequence[Task], task_ids: Sequence[str], *,
                     n_samples: int, run_seed: int) -> str:
     """Every arm's request bodies for each of ``task_ids`` (the first task when none), as commented JSON."""
@@ -40,8 +50,7 @@ def render_requests(arms: Sequence[ArmConfig], tasks: Sequence[Task], task_ids: 
     out: list[str] = []
     for task_id in task_ids or [tasks[0].task_id]:
         for arm in arms:
-            template = load_template(arm.prompt.registry, arm.prompt.family, arm.prompt.version,
-                                     arm.model.api, arm.prompt.kind)
+            template = template_for(arm)
             prompt = render(template, by_id[task_id], fold_system=arm.prompt.fold_system)
             params = sampling_params(prompt.params, arm.model)
             prompt = dataclasses.replace(prompt, params=params)
@@ -54,7 +63,19 @@ def render_requests(arms: Sequence[ArmConfig], tasks: Sequence[Task], task_ids: 
             out.append(f"# POST {where.rstrip('/')}/{PATHS[prompt.api]}: {len(bodies)} request(s) "
                        f"for {n_samples} sample(s)")
             out += [json.dumps(body, indent=2, ensure_ascii=False) for body in bodies]
+            out += _readable(prompt)
     return "\n".join(out)
+
+
+def _readable(prompt: RenderedPrompt) -> list[str]:
+    """A raw prompt (and a FIM API's suffix) as the model reads it, line by line, as comments:
+    JSON escapes hide where the prefix, the suffix and a model's FIM tokens meet."""
+    if prompt.api is not Api.COMPLETIONS:
+        return []
+    lines = ["# prompt as the model reads it:"] + [f"# | {line}" for line in prompt.text.split("\n")]
+    if prompt.suffix:
+        lines += ["# suffix field:"] + [f"# | {line}" for line in prompt.suffix.split("\n")]
+    return lines
 
 
 def _overrides(template: dict[str, object], sent: dict[str, object]) -> list[str]:

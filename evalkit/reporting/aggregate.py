@@ -111,10 +111,11 @@ def _similarity(frame: pd.DataFrame, names: Sequence[str], scoring: ScoringConfi
 
 
 def _percentiles(values: pd.Series) -> Latency:
+    values = values.dropna()
     if values.empty:
         return Latency()
-    p50, p95 = np.percentile(values, [50, 95])
-    return Latency(p50=round(float(p50), 4), p95=round(float(p95), 4))
+    p50, p90, p95, p99 = (round(float(v), 4) for v in np.percentile(values, [50, 90, 95, 99]))
+    return Latency(p50=p50, p90=p90, p95=p95, p99=p99)
 
 
 def _cost(tokens: Tokens, prices: Prices | None) -> float | None:
@@ -142,6 +143,7 @@ def aggregate_arm(spec: ArmSpec, frame: pd.DataFrame, scoring: ScoringConfig) ->
         metrics=_similarity(good, names, scoring),
         verdicts={status: int(counts.get(status, 0)) for status in Status},
         latency_s=_percentiles(good["latency_s"]), tokens=tokens, cost=_cost(tokens, spec.prices),
+        ttft_s=_percentiles(frame["ttft_s"]) if frame["ttft_s"].notna().any() else None,
         unverified=int((~frame["verified"] & (frame["status"] != Status.INFRA_ERROR)).sum()),
         cached_samples=int(frame["cached"].sum()), cached_from=spec.cached_from, endpoint=spec.endpoint)
 

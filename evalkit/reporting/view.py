@@ -164,13 +164,19 @@ def _number(value: Any, digits: int = 3) -> str:
 
 def ops_table(view: ReportView) -> Table:
     """Arm x verdict counts (infra_error in its own column), latency, tokens and cost."""
-    headers = ["arm"] + [s.value for s in Status] + ["latency p50 (s)", "latency p95 (s)", "prompt tokens",
-                                    "completion tokens", "cost"]
+    streamed = any(arm.ttft_s is not None for arm in view.arms)
+    headers = ["arm"] + [s.value for s in Status] + ["latency p50 (s)", "latency p90 (s)", "latency p95 (s)",
+                                                     "latency p99 (s)"]
+    headers += ["first token p50 (s)", "first token p90 (s)"] if streamed else []
+    headers += ["prompt tokens", "completion tokens", "cost"]
     rows = []
     for arm in view.arms:
+        latency, ttft = arm.latency_s, arm.ttft_s
         rows.append([display_label(arm)] + [str(arm.verdicts.get(s, 0)) for s in Status]
-                    + [_number(arm.latency_s.p50), _number(arm.latency_s.p95),
-                       str(arm.tokens.prompt), str(arm.tokens.completion), _number(arm.cost, 4)])
+                    + [_number(v) for v in (latency.p50, latency.p90, latency.p95, latency.p99)]
+                    + ([_number(ttft.p50) if ttft else "n/a", _number(ttft.p90) if ttft else "n/a"]
+                       if streamed else [])
+                    + [str(arm.tokens.prompt), str(arm.tokens.completion), _number(arm.cost, 4)])
     return headers, rows
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
+import json
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +13,9 @@ from evalkit.benchmarks import load_benchmark, load_tasks
 from evalkit.config import DATASETS_DIR, DatasetConfig, ExecutorConfig
 from evalkit.execution import LocalExecutor, canary, program_for
 from evalkit.records import Task
+
+FIELD_ORDER = ("task_id", "language", "file_name", "instruction", "prompt", "suffix", "entry_point",
+               "tests", "reference")
 
 
 @pytest.fixture(scope="module")
@@ -65,12 +68,15 @@ def test_every_reference_passes_in_the_sandbox(tasks):
     print(f"{len(unverified)} of {len(tasks)} tasks unverified: {sorted(unverified)}")
 
 
-def test_data_file_is_generated_from_its_source():
-    spec = importlib.util.spec_from_file_location("build_instruct", DATASETS_DIR / "build_instruct.py")
-    build = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build)
-    data = (DATASETS_DIR / "instruct_python.jsonl").read_text(encoding="utf-8")
-    assert data == build.render("instruct_python")
+def test_data_file_is_one_task_schema_object_per_line():
+    # The JSON Lines file is the source (edited as data): every line a Task-schema object whose
+    # code fields end in a newline, so that an edit cannot silently glue two lines of code.
+    rows = [json.loads(line) for line in (DATASETS_DIR / "instruct_python.jsonl").read_text(
+        encoding="utf-8").splitlines()]
+    assert len(rows) == 49
+    for row in rows:
+        assert list(row) == list(FIELD_ORDER), row["task_id"]
+        assert all(row[k].endswith("\n") for k in ("prompt", "tests", "reference")), row["task_id"]
 
 
 def test_hash_is_the_one_in_the_dataset_card():

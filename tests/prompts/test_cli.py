@@ -102,4 +102,4 @@ def test_a_registry_path_that_holds_no_templates_exits_2(tmp_path: Path):
     assert out.returncode == 2
     assert out.stderr.strip() == (
         f"evalkit: error: {tmp_path}: not a prompt registry: no code_suggestions/ (a gateway's "
-        "ai_gateway/prompts/definitions/) or code_generation/ (evalkit's prompts/) in it")
+        "ai_gateway/prompts/definitions/) or code_generation/ or code_completion/ (evalkit's prompts/) in it")

@@ -42,7 +42,7 @@ def test_a_folder_that_holds_no_registry_is_refused(tmp_path):
         registry_root(tmp_path / "missing")
     assert lint(tmp_path).problems == [
         f"{tmp_path}: not a prompt registry: no code_suggestions/ (a gateway's "
-        "ai_gateway/prompts/definitions/) or code_generation/ (evalkit's prompts/) in it"]
+        "ai_gateway/prompts/definitions/) or code_generation/ or code_completion/ (evalkit's prompts/) in it"]
 
 
 def test_every_family_of_both_kinds_is_found():

@@ -58,7 +58,7 @@ def test_api_and_postprocess_are_derived_the_gateways_way_and_recorded():
     assert derived["codestral", "generations"].postprocess == (
         "strip_fences", "prepend_newline", "drop_reflection", "empty_if_blank")
     fim = derived["codegemma", "completions"]  # a user-only FIM text: a raw prompt
-    assert fim.api is Api.COMPLETIONS and fim.postprocess == ("empty_if_blank",)
+    assert fim.api is Api.COMPLETIONS and fim.postprocess == ("cut_at_fim_stop",)
     assert derived["codestral", "completions"].api is Api.CHAT  # has a system turn
 
 

@@ -1,0 +1,96 @@
+"""What the demo endpoint's synthetic models answer to a fill-in-the-middle prompt (pure functions).
+
+``demo-oracle`` answers the task's reference middle. ``demo-buggy`` answers it too but,
+deterministically from (seed, task_id, sample index), breaks about 40% of its middles the
+ways FIM models do: a wrong line, the suffix's first line written again, a middle cut short,
+prose instead of code, or nothing. A FIM model continues raw text, so there is no fence.
+Neither is ever a model result.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from evalkit.models.demo_answers import BUGGY, ORACLE, _unit
+from evalkit.records import Task
+
+BREAK_SHARE = 0.4
+BREAKAGE_WEIGHTS = {"wrong_line": 4, "repeated_suffix_line": 3, "truncated": 3, "prose": 2, "empty": 2}
+"""How often each breakage is drawn, relative to the others."""
+
+
+def breakage(seed: int | None, task_id: str, index: int) -> str | None:
+    """Which way demo-buggy breaks this middle, or None when it answers correctly."""
+    if _unit("fim-break", seed, task_id, index) >= BREAK_SHARE:
+        return None
+    point = _unit("fim-kind", seed, task_id, index) * sum(BREAKAGE_WEIGHTS.values())
+    for kind, weight in BREAKAGE_WEIGHTS.items():
+        point -= weight
+        if point < 0:
+            return kind
+    return next(reversed(BREAKAGE_WEIGHTS))
+
+
+def _wrong_line(middle: str) -> str:
+    """The middle's last code line replaced by a plausible wrong one at the same indentation."""
+    lines = middle.split("\n")
+    for i in range(len(lines) - 1, -1, -1):
+        if lines[i].strip():
+            indent = lines[i][: len(lines[i]) - len(lines[i].lstrip())]
+            lines[i] = indent + "return None"
+            return "\n".join(lines)
+    return middle + "return None"
+
+
+def _repeated_suffix_line(middle: str, suffix: str) -> str:
+    """The middle followed by the suffix's first code line again (the duplicated closing line)."""
+    line = next((line for line in suffix.split("\n") if line.strip()), "")
+    joiner = "" if middle.endswith("\n") or not middle else "\n"
+    return middle + joiner + line + "\n" if line else middle + "\n    pass\n"
+
+
+def break_middle(kind: str, task: Task) -> str:
+    """The reference middle broken the named way."""
+    middle = task.reference
+    if kind == "empty":
+        return ""
+    if kind == "prose":
+        return f"The missing code computes the result of `{task.entry_point}` from its arguments."
+    if kind == "truncated":
+        return middle[: max(1, len(middle.rstrip()) // 2)] if middle.strip() else "("
+    if kind == "repeated_suffix_line":
+        return _repeated_suffix_line(middle, task.suffix)
+    return _wrong_line(middle)
+
+
+def answer(model: str, task: Task, seed: int | None, index: int) -> str:
+    """The middle a demo model writes for one sample."""
+    if model == ORACLE:
+        return task.reference
+    kind = breakage(seed, task.task_id, index) if model == BUGGY else None
+    return task.reference if kind is None else break_middle(kind, task)
+
+
+class FimIndex:
+    """Finds the completion task a fill-in-the-middle request is about: the task whose prefix and
+    suffix both occur in the prompt (or whose suffix is the request's ``suffix`` field), longest first."""
+
+    def __init__(self, tasks: Sequence[Task]) -> None:
+        self._by_entry: dict[str, list[Task]] = {}
+        for task in tasks:
+            if task.kind == "completion":
+                self._by_entry.setdefault(task.entry_point, []).append(task)
+        for group in self._by_entry.values():
+            group.sort(key=lambda t: len(t.prompt) + len(t.suffix), reverse=True)
+
+    def find(self, text: str, suffix: str | None = None) -> Task | None:
+        """The completion task of a raw prompt (and a FIM API's ``suffix``); None when none fits."""
+        for name, group in self._by_entry.items():
+            if name not in text and (suffix is None or name not in suffix):
+                continue
+            for task in group:
+                if task.prompt not in text:
+                    continue
+                if (task.suffix == suffix) if suffix is not None else (task.suffix in text):
+                    return task
+        return None

@@ -1,0 +1,50 @@
+"""Streamed answers (server-sent events) read through the openai client, with each choice's time
+to first token: in an editor a completion is only useful if its first line arrives at once."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import openai
+from openai._models import FinalRequestOptions
+
+from evalkit.models.retry import Choice, Failure
+
+
+async def post_streaming(oa: openai.AsyncOpenAI, options: FinalRequestOptions, body: dict[str, Any],
+                         chat: bool, started: float) -> tuple[list[Choice], int, int]:
+    """POST ``body`` with ``stream=true`` and read the events to the end.
+
+    Returns (choices sorted by index, prompt_tokens, completion_tokens), each choice with
+    ``ttft_s``: seconds from ``started`` (``time.perf_counter()`` before the request) to its
+    first non-empty text. Usage is asked for (``stream_options.include_usage``) and 0 when
+    the server sends none. Raises a retryable Failure for a stream without choices.
+    """
+    streamed = body | {"stream": True, "stream_options": {"include_usage": True}}
+    events = await oa.request(object, options.model_copy(update={"json_data": streamed}), stream=True,
+                              stream_cls=openai.AsyncStream[object])
+    texts: dict[int, list[str]] = {}
+    finish: dict[int, str] = {}
+    first: dict[int, float] = {}
+    prompt_tokens = completion_tokens = 0
+    async for event in events:
+        if not isinstance(event, dict):
+            raise Failure("malformed stream event from the endpoint", retryable=True)
+        for pos, choice in enumerate(event.get("choices") or []):
+            index = int(choice.get("index", pos))
+            piece = (choice.get("delta") or {}).get("content") if chat else choice.get("text")
+            texts.setdefault(index, [])
+            if piece:
+                first.setdefault(index, time.perf_counter() - started)
+                texts[index].append(str(piece))
+            if choice.get("finish_reason"):
+                finish[index] = choice["finish_reason"]
+        usage = event.get("usage") or {}
+        prompt_tokens = int(usage.get("prompt_tokens") or prompt_tokens)
+        completion_tokens = int(usage.get("completion_tokens") or completion_tokens)
+    if not texts:
+        raise Failure("the endpoint streamed no choices", retryable=True)
+    choices = [Choice(i, "".join(parts), finish.get(i, "stop"), first.get(i))
+               for i, parts in sorted(texts.items())]
+    return choices, prompt_tokens, completion_tokens

@@ -1,0 +1,117 @@
+"""Completion (fill-in-the-middle) post-processing steps: pure ``str -> str`` functions.
+
+Each mirrors one of the AI gateway's completion operations on a FIM model's middle.
+Steps that must see the code around the cursor take it as the keywords ``prefix`` and
+``suffix`` (:func:`evalkit.postprocess.steps.bind` fixes them). The gateway parses with
+tree-sitter; evalkit checks "does not add parse errors" with Python's own parser, and only
+where the surrounding code parses as Python.
+"""
+
+from __future__ import annotations
+
+import re
+
+FIM_STOP_TOKENS = (
+    "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|file_separator|>", "<|fim_pad|>",
+    "<|repo_name|>", "<|file_sep|>", "<|im_start|>", "<|im_end|>", "<|endoftext|>",
+    "[PREFIX]", "[SUFFIX]", "[MIDDLE]", "[INST]", "[/INST]", "</s>",
+    "<PRE>", "<SUF>", "<MID>", "<EOT>",
+    "<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>", "<｜end▁of▁sentence｜>",
+    "<fim_prefix>", "<fim_suffix>", "<fim_middle>", "<file_sep>",
+)
+"""Every FIM family's control tokens: a server that ignores a stop (or echoes it) leaves them in."""
+
+_COMMENT_LINE = re.compile(r"^\s*(#|//|/\*|\*|--)")
+_DEFINITION = re.compile(r"^([ \t]*)(?:async[ \t]+)?(?:def|class|function)\b")
+
+
+def cut_at_fim_stop(text: str) -> str:
+    """Cut the middle at the first FIM control token of any family (what the server should have)."""
+    cut = min((i for token in FIM_STOP_TOKENS if (i := text.find(token)) >= 0), default=-1)
+    return text if cut < 0 else text[:cut]
+
+
+def drop_comment_only(text: str) -> str:
+    """A middle whose non-blank lines are all comments adds no code: it becomes empty."""
+    lines = [line for line in text.split("\n") if line.strip()]
+    if lines and all(_COMMENT_LINE.match(line) for line in lines):
+        return ""
+    return text
+
+
+def strip_trailing_whitespace(text: str) -> str:
+    """Drop spaces and tabs at line ends and blank lines at the end, keeping one final newline
+    when there was one (the suffix starts on the next line)."""
+    body = "\n".join(line.rstrip(" \t") for line in text.split("\n"))
+    stripped = body.rstrip("\n")
+    if not stripped.strip():
+        return stripped.strip(" \t") + ("\n" if body.endswith("\n") and stripped.strip() else "")
+    return stripped + ("\n" if body.endswith("\n") else "")
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" \t"))
+
+
+def keep_min_context(text: str, *, prefix: str) -> str:
+    """Keep the middle inside the smallest enclosing definition of the cursor.
+
+    The cursor's context is the innermost ``def``/``class``/``function`` in the prefix
+    that is still open at the cursor; a middle line indented at or left of that
+    definition's own line has left it (the model went on to write the next function):
+    the middle is cut before it. Without an enclosing definition the middle is kept.
+    """
+    open_indent = _enclosing_definition_indent(prefix)
+    if open_indent is None:
+        return text
+    lines = text.split("\n")
+    # The first line continues the cursor's line: it has no indentation of its own to judge.
+    for i, line in enumerate(lines[1:], start=1):
+        if line.strip() and _indent(line) <= open_indent:
+            return "\n".join(lines[:i]) + "\n"
+    return text
+
+
+def _enclosing_definition_indent(prefix: str) -> int | None:
+    """Indentation of the innermost definition the prefix's last lines are inside of."""
+    lines = [line for line in prefix.split("\n") if line.strip()]
+    if not lines:
+        return None
+    # The cursor's indentation: the last prefix line's, or deeper when it opens a block.
+    cursor = _indent(lines[-1]) + (1 if lines[-1].rstrip().endswith(":") else 0)
+    for line in reversed(lines):
+        match = _DEFINITION.match(line)
+        if match and len(match.group(1)) < cursor:
+            return len(match.group(1))
+        if _indent(line) < cursor:
+            cursor = _indent(line)
+            if match is None and cursor == 0:
+                return None
+    return None
+
+
+def _parses(code: str) -> bool:
+    try:
+        compile(code, "<middle>", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+def trim_suffix_overlap(text: str, *, prefix: str, suffix: str) -> str:
+    """Drop the middle's last lines when they repeat the suffix's first lines (the closing
+    lines FIM models write again), unless that adds a parse error to the whole file.
+
+    Non-blank lines compare with surrounding whitespace stripped; the longest repeat wins.
+    """
+    lines = text.split("\n")
+    code = [i for i, line in enumerate(lines) if line.strip()]
+    head = [line.strip() for line in suffix.split("\n") if line.strip()]
+    for size in range(min(len(code), len(head)), 0, -1):
+        if [lines[i].strip() for i in code[-size:]] == head[:size]:
+            kept = lines[:code[-size]]
+            trimmed = "\n".join(kept) + ("\n" if kept else "")
+            if _parses(prefix + text + suffix) and not _parses(prefix + trimmed + suffix):
+                return text
+            return trimmed
+    return text

@@ -1,0 +1,49 @@
+"""The demo endpoint's fill-in-the-middle answers: which task a FIM prompt is about (any family's
+layout, or a FIM API's suffix field), the oracle's middle, and the buggy model's breakages."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from evalkit.benchmarks import load_benchmark
+from evalkit.config import DatasetConfig
+from evalkit.models import demo_fim
+from evalkit.models.demo import DemoApp
+
+
+@pytest.fixture(scope="module")
+def tasks():
+    return load_benchmark(DatasetConfig(name="infilling_multi_line", limit=200)).tasks
+
+
+def test_finds_the_task_in_each_fim_layout_and_by_the_suffix_field(tasks):
+    index = demo_fim.FimIndex(tasks)
+    task = tasks[17]  # one of several holes of the same problem: same prompt, different suffixes
+    assert sum(t.prompt == task.prompt for t in tasks) > 1
+    assert index.find(f"<|fim_prefix|>{task.prompt}<|fim_suffix|>{task.suffix}<|fim_middle|>") is task
+    assert index.find(f"<s>[SUFFIX]{task.suffix}[PREFIX]{task.prompt}") is task
+    assert index.find(task.prompt, suffix=task.suffix) is task
+    assert index.find("def unrelated():\n    pass\n") is None
+
+
+def test_oracle_answers_the_reference_middle_and_buggy_breaks_a_share_every_way(tasks):
+    assert all(demo_fim.answer("demo-oracle", t, 1, 0) == t.reference for t in tasks)
+    kinds = Counter(demo_fim.breakage(1, t.task_id, i) for t in tasks for i in range(5))
+    assert 0.3 < 1 - kinds[None] / sum(kinds.values()) < 0.5
+    assert set(kinds) - {None} == set(demo_fim.BREAKAGE_WEIGHTS)
+    for kind in demo_fim.BREAKAGE_WEIGHTS:
+        broken = demo_fim.break_middle(kind, tasks[0])
+        assert broken != tasks[0].reference, kind
+    repeated = demo_fim.break_middle("repeated_suffix_line", tasks[0])
+    first_suffix_line = next(line for line in tasks[0].suffix.split("\n") if line.strip())
+    assert repeated.rstrip("\n").endswith(first_suffix_line)
+
+
+def test_the_demo_app_answers_a_completions_body_with_the_middle_cut_at_its_stop(tasks):
+    task = tasks[3]
+    prompt = f"<fim_prefix>{task.prompt}<fim_suffix>{task.suffix}<fim_middle>"
+    body = {"model": "demo-oracle", "prompt": prompt, "n": 2, "seed": 1, "stop": ["<file_sep>"]}
+    answer = DemoApp(tasks).complete(body, chat=False)
+    assert [c["text"] for c in answer["choices"]] == [task.reference, task.reference]

@@ -1,0 +1,108 @@
+"""Streamed answers (model.stream=true): the openai client reads server-sent events from a loopback
+server that delays its first chunk by a known time; each sample records its time to first token."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+
+from evalkit.models import ModelClient
+from evalkit.models.demo import JsonHandler, QuietHTTPServer
+from tests.support.models import model_config, text_prompt
+
+FIRST_CHUNK_DELAY_S = 0.4
+GAP_S = 0.15
+CHUNKS = ["    return ", "sorted(", "set(l))\n"]
+
+
+class _SlowFirstChunk(JsonHandler):
+    received: list[dict] = []
+
+    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        type(self).received.append(body)
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        time.sleep(FIRST_CHUNK_DELAY_S)
+        for i, piece in enumerate(CHUNKS):
+            if i:
+                time.sleep(GAP_S)
+            finish = "stop" if i == len(CHUNKS) - 1 else None
+            self._event({"id": "c", "object": "text_completion", "model": "m",
+                         "choices": [{"index": 0, "text": piece, "finish_reason": finish}]})
+        self._event({"id": "c", "object": "text_completion", "model": "m", "choices": [],
+                     "usage": {"prompt_tokens": 7, "completion_tokens": 3, "total_tokens": 10}})
+        self.wfile.write(b"data: [DONE]\n\n")
+        self.wfile.flush()
+        self.close_connection = True
+
+    def _event(self, payload: dict) -> None:
+        self.wfile.write(f"data: {json.dumps(payload)}\n\n".encode())
+        self.wfile.flush()
+
+
+@pytest.fixture()
+def server():
+    httpd = QuietHTTPServer(("127.0.0.1", 0), _SlowFirstChunk)
+    thread = httpd.serve_in_thread("slow-first-chunk")
+    _SlowFirstChunk.received = []
+    yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
+    httpd.stop(thread)
+
+
+def test_streamed_answer_records_time_to_first_token(server, humaneval_tasks):
+    cfg = model_config(server, stream=True, use_n=False)
+
+    async def go():
+        client = ModelClient(cfg)
+        try:
+            return await client.generate(text_prompt(humaneval_tasks[0]), 1, seed=1)
+        finally:
+            await client.aclose()
+
+    (gen,) = asyncio.run(go())
+    assert gen.error == "" and gen.raw_output == "".join(CHUNKS) and gen.finish_reason == "stop"
+    assert (gen.usage.prompt_tokens, gen.usage.completion_tokens) == (7, 3)
+    # The first token arrives after the server's delay, the whole answer after the gaps too.
+    assert FIRST_CHUNK_DELAY_S <= gen.ttft_s < FIRST_CHUNK_DELAY_S + 0.25
+    assert gen.latency_s >= FIRST_CHUNK_DELAY_S + 2 * GAP_S > gen.ttft_s
+    sent = _SlowFirstChunk.received[0]
+    assert sent["stream"] is True and sent["stream_options"] == {"include_usage": True}
+
+
+def test_an_answer_that_is_not_streamed_has_no_time_to_first_token(humaneval_tasks):
+    from evalkit.models import DemoServer
+
+    with DemoServer(humaneval_tasks[:1]) as demo:
+        async def go():
+            client = ModelClient(model_config(demo.base_url, name="demo-oracle"))
+            try:
+                return await client.generate(text_prompt(humaneval_tasks[0]), 1, seed=1)
+            finally:
+                await client.aclose()
+
+        (gen,) = asyncio.run(go())
+    assert gen.error == "" and gen.ttft_s is None
+
+
+def test_the_demo_endpoint_streams_too(humaneval_tasks):
+    from evalkit.models import DemoServer
+
+    task = humaneval_tasks[0]
+    with DemoServer([task]) as demo:
+        async def go():
+            client = ModelClient(model_config(demo.base_url, name="demo-oracle", stream=True))
+            try:
+                return await client.generate(text_prompt(task), 3, seed=1)
+            finally:
+                await client.aclose()
+
+        gens = asyncio.run(go())
+    assert [g.error for g in gens] == ["", "", ""]
+    assert all(task.reference.strip() in g.raw_output and g.ttft_s is not None for g in gens)
+    assert all(g.usage.completion_tokens > 0 for g in gens)

@@ -1,0 +1,68 @@
+"""`evalkit run` on the HumanEval infilling sets with the demo endpoint (offline, no model): demo-oracle
+fills every hole, demo-buggy fewer; the completion metrics, both readings and latency percentiles per arm."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from evalkit.records import RunResults, SampleResult
+from tests.support.cli import run_evalkit
+
+pytestmark = pytest.mark.slow  # real runs and processes: the full suite, not the fast tier
+
+
+def _run(tmp_path: Path, *overrides: str) -> tuple[RunResults, list[SampleResult]]:
+    run_dir = tmp_path / "run"
+    proc = run_evalkit("run", *overrides, f"hydra.run.dir={run_dir}",
+                       f"store.path={tmp_path / 'store.sqlite'}", f"executor.cache_dir={tmp_path / 'cache'}",
+                       timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = RunResults.from_json(json.loads((run_dir / "results.json").read_text()))
+    samples = [SampleResult.from_json(json.loads(line))
+               for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+    return results, samples
+
+
+def test_single_line_with_no_other_override_runs_the_demo_arms(tmp_path):
+    # The whole set, as `evalkit run dataset=infilling_single_line` does, with fewer samples per task.
+    results, samples = _run(tmp_path, "dataset=infilling_single_line", "n_samples=1", "k=[1]")
+    arms = {arm.arm: arm for arm in results.arms}
+    assert set(arms) == {"demo-oracle", "demo-buggy"} and results.dataset.n_tasks == 1033
+    oracle, buggy = arms["demo-oracle"], arms["demo-buggy"]
+    assert oracle.template.family == "codegemma"  # the demo's FIM family
+    assert oracle.pass_at_k[1].value == 1.0 and buggy.pass_at_k[1].value < 0.8
+    for name in ("exact_match", "edit_similarity", "first_line_exact_match"):
+        assert oracle.metrics[name].value == 1.0 and buggy.metrics[name].value < 1.0, name
+    # The lenient reading applies the gateway's completion steps: it repairs the repeated suffix lines.
+    assert buggy.pass_at_k_lenient[1].value > buggy.pass_at_k[1].value
+    latency = oracle.latency_s
+    assert 0 < latency.p50 <= latency.p90 <= latency.p95 <= latency.p99
+    sample = next(s for s in samples if s.arm == "demo-oracle")
+    assert "<|fim_prefix|>" in sample.prompt and "<|fim_middle|>" in sample.prompt
+    assert sample.task_id.startswith("SingleLineInfilling/HumanEval/")
+
+
+@pytest.mark.parametrize("dataset", ["infilling_multi_line", "infilling_random_span",
+                                     "infilling_random_span_light"])
+def test_demo_run_on_each_other_subset(tmp_path, dataset):
+    results, _ = _run(tmp_path, f"dataset={dataset}", "dataset.limit=80", "n_samples=2", "k=[1]")
+    arms = {arm.arm: arm for arm in results.arms}
+    assert arms["demo-oracle"].pass_at_k[1].value == 1.0
+    assert arms["demo-buggy"].pass_at_k[1].value < 0.9
+
+
+def test_streamed_demo_run_records_time_to_first_token(tmp_path):
+    results, samples = _run(tmp_path, "dataset=infilling_random_span_light", "dataset.limit=10",
+                            "n_samples=1", "k=[1]", "model.stream=true")
+    assert all(arm.ttft_s is not None and arm.ttft_s.p50 <= arm.latency_s.p99 for arm in results.arms)
+    assert all(s.ttft_s is not None and 0 < s.ttft_s <= s.latency_s for s in samples)
+
+
+def test_a_generation_template_on_an_infilling_set_exits_2(tmp_path):
+    proc = run_evalkit("run", "dataset=infilling_single_line", "prompt.kind=generations",
+                       f"hydra.run.dir={tmp_path / 'run'}")
+    assert proc.returncode == 2
+    assert "the dataset is a completion set and needs completions templates" in proc.stderr
