@@ -7,8 +7,10 @@ the whole DictConfig.
 
 from __future__ import annotations
 
+import difflib
 import importlib.resources
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -248,33 +250,16 @@ def model_config(data: dict[str, Any]) -> ModelConfig:
     return _build(ModelConfig, data, "model")
 
 
-def load_model_preset(name: str) -> dict[str, Any]:
-    """A conf/model/<name>.yaml preset as a plain dict, following its defaults list."""
-    path = CONF_DIR / "model" / f"{name}.yaml"
-    if not path.is_file():
-        known = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
-        raise ConfigError(f"unknown model {name!r}; known models: {', '.join(known)}")
-    raw = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
-    if "model" in raw and "arms" in raw:  # a _global_ preset such as the demo
-        raw = raw["model"]
-    merged: dict[str, Any] = {}
-    for parent in raw.pop("defaults", []) or []:
-        if parent != "_self_":
-            merged = _merge(merged, load_model_preset(parent))
-    return _merge(merged, raw)
-
-
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
+    """`over` on top of `base`, key by key (lists are replaced), as Hydra merges configs."""
+    return OmegaConf.to_container(OmegaConf.merge(base, over), resolve=True)
 
 
-def _arms(cfg: dict[str, Any]) -> tuple[ArmConfig, ...]:
+ModelPreset = Callable[[str], dict[str, Any]]
+"""conf/model/<name>.yaml as composed by Hydra (hydra_app.model_preset), for `arms: [{model: NAME}]`."""
+
+
+def _arms(cfg: dict[str, Any], model_preset: ModelPreset) -> tuple[ArmConfig, ...]:
     base_model, base_prompt = cfg["model"], cfg["prompt"]
     entries = cfg.get("arms") or [{}]
     arms, labels = [], set()
@@ -282,7 +267,7 @@ def _arms(cfg: dict[str, Any]) -> tuple[ArmConfig, ...]:
         entry = dict(raw_entry or {})
         model = entry.pop("model", None)
         if isinstance(model, str):
-            model_dict = load_model_preset(model)
+            model_dict = model_preset(model)
         else:
             model_dict = _merge(base_model, model or {})
         if entry.get("params"):
@@ -318,12 +303,30 @@ def prompt_config(data: dict[str, Any], model_family: str) -> PromptConfig:
     return _build(PromptConfig, data, "prompt")
 
 
-def run_config(cfg: DictConfig) -> RunConfig:
-    """Turn the composed Hydra config into a typed RunConfig (raises ConfigError)."""
+TOP_LEVEL_KEYS = ("dataset", "model", "prompt", "executor", "scoring", "report", "gate", "n_samples", "k",
+                  "seed", "arms", "store", "samples", "strict")
+"""The keys of conf/config.yaml a run reads (besides `hydra`)."""
+
+
+def _check_top_level(keys: Iterable[str]) -> None:
+    """`+modle=mixtral` adds a key nothing reads: refuse it rather than run without the model asked for."""
+    for key in keys:
+        if key not in TOP_LEVEL_KEYS:
+            close = difflib.get_close_matches(key, TOP_LEVEL_KEYS, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ConfigError(f"unknown key {key!r}; {hint}(`evalkit run --cfg job` lists every key)")
+
+
+def run_config(cfg: DictConfig, model_preset: ModelPreset) -> RunConfig:
+    """Turn the composed Hydra config into a typed RunConfig (raises ConfigError).
+
+    `model_preset` composes a conf/model preset an arm names.
+    """
     try:
         plain = _plain(cfg)
     except Exception as exc:  # interpolation errors name the key
         raise ConfigError(f"config cannot be resolved: {str(exc).splitlines()[0]}") from None
+    _check_top_level(plain)
     ds = dict(plain["dataset"])
     if ds.get("task_ids") is not None:
         ds["task_ids"] = tuple(ds["task_ids"])
@@ -345,7 +348,7 @@ def run_config(cfg: DictConfig) -> RunConfig:
     if n_samples < 1:
         raise ConfigError("n_samples must be at least 1")
     return RunConfig(
-        arms=_arms(plain),
+        arms=_arms(plain, model_preset),
         dataset=_build(DatasetConfig, ds, "dataset"),
         executor=_build(ExecutorConfig, ex, "executor"),
         scoring=_build(ScoringConfig, sc, "scoring"),

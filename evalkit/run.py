@@ -14,13 +14,12 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from evalkit import prompts
 from evalkit.benchmarks import Benchmark, load_benchmark
-from evalkit.config import ArmConfig, RunConfig, sampling_params
+from evalkit.config import ArmConfig, ConfigError, RunConfig, sampling_params
 from evalkit.execution import make_executor
 from evalkit.models import DemoServer, ModelClient, ResponseStore, steady_gc
+from evalkit.progress import progress
 from evalkit.records import RenderedPrompt, Task
 from evalkit.reporting import write_reports
 from evalkit.rundir import limits_after_canary, run_id_of, run_meta, timed, utc_now
@@ -69,8 +68,8 @@ async def _generate_all(cfg: RunConfig, arms: list[PreparedArm], tasks: tuple[Ta
             if not arm.config.model.offline:
                 await clients[arm.config.label].check()
         total = len(arms) * len(tasks) * cfg.n_samples
-        with tqdm(total=total, desc="generate", unit="sample", initial=len(samples.done)) as gen_bar, \
-                tqdm(total=total, desc="execute ", unit="sample", initial=len(samples.done)) as exec_bar:
+        with progress(total, "generate", initial=len(samples.done)) as gen_bar, \
+                progress(total, "execute ", initial=len(samples.done)) as exec_bar:
             jobs = [
                 _one_task(arm, task, clients[arm.config.label], cfg, scorer, samples, (gen_bar, exec_bar))
                 for arm in arms for task in tasks
@@ -83,7 +82,7 @@ async def _generate_all(cfg: RunConfig, arms: list[PreparedArm], tasks: tuple[Ta
 
 
 async def _one_task(arm: PreparedArm, task: Task, client: ModelClient, cfg: RunConfig, scorer: Scorer,
-                    samples: SamplesFile, bars: tuple[tqdm, tqdm]) -> None:
+                    samples: SamplesFile, bars: tuple[Any, Any]) -> None:
     prompt = arm.prompts[task.task_id]
     generations = await client.generate(prompt, cfg.n_samples, cfg.seed)
     label = arm.config.label
@@ -96,8 +95,18 @@ async def _one_task(arm: PreparedArm, task: Task, client: ModelClient, cfg: RunC
     bars[1].update(len(rows))
 
 
+def check_k_is_measurable(cfg: RunConfig) -> None:
+    """Stop before any request when no k of pass@k can be estimated from n_samples per task."""
+    if all(k > cfg.n_samples for k in cfg.scoring.k):
+        ks = ", ".join(str(k) for k in cfg.scoring.k)
+        raise ConfigError(f"every k of pass@k ({ks}) exceeds n_samples={cfg.n_samples}, so the run could "
+                          f"measure nothing; pass n_samples={min(cfg.scoring.k)} or a k of at most "
+                          f"{cfg.n_samples}")
+
+
 def execute_run(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
     """The whole pipeline for `evalkit run`; returns results.json's content."""
+    check_k_is_measurable(cfg)
     bench = load_benchmark(cfg.dataset)
     arms = [prepare_arm(arm, bench.tasks) for arm in cfg.arms]
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -156,6 +156,9 @@ def write_reports(run_dir: Path, meta: dict, scoring: ScoringConfig, report: Rep
     fill_flip_texts(view.flips, run_dir / "samples.jsonl")
     if samples.empty:
         view.notes.append("This run has no samples yet.")
+    if (samples_file := results.get("samples_file") or {}).get("malformed_lines"):
+        view.notes.append(f"{samples_file['malformed_lines']} malformed line(s) of {samples_file['path']} "
+                          "were skipped, not scored: " + "; ".join(samples_file.get("skipped") or ()))
     render_outputs(view, samples, run_dir, report)
     write_junit(samples, results["arms"], run_dir / "junit.xml")
     write_openmetrics(results["arms"], run_dir / "metrics.txt")
