@@ -18,7 +18,15 @@ from typing import Any
 
 from evalkit import hydra_app
 from evalkit.benchmarks import load_benchmark, load_tasks
-from evalkit.config import PROMPTS_DIR, ConfigError, DatasetConfig, RunConfig, apply_air_gap, secret_values
+from evalkit.config import (
+    PROMPTS_DIR,
+    ConfigError,
+    DatasetConfig,
+    RunConfig,
+    apply_air_gap,
+    check_k_is_measurable,
+    secret_values,
+)
 
 USAGE = """usage: evalkit [--verbose] COMMAND ...
 
@@ -81,12 +89,13 @@ def _finish(results: dict[str, Any], run_dir: Path, table: Callable[[dict[str, A
     return results
 
 
-def _hydra_command(name: str, job: hydra_app.Job) -> Callable[[list[str], bool], int]:
+def _hydra_command(name: str, job: hydra_app.Job,
+                   check: Callable[[RunConfig], None] | None = None) -> Callable[[list[str], bool], int]:
     """`evalkit run` / `evalkit score`: Hydra's command line, one run or a `-m` sweep."""
 
     def handler(overrides: list[str], verbose: bool) -> int:
         def go() -> int:
-            hydra_app.launch(name, overrides, job)
+            hydra_app.launch(name, overrides, job, check)
             return 0
 
         return _run_guarded(go, verbose)
@@ -224,7 +233,7 @@ def _serve_demo(args: list[str], verbose: bool) -> int:
 
 
 SUBCOMMANDS: dict[str, Callable[[list[str], bool], int]] = {
-    "run": _hydra_command("run", _run_job),
+    "run": _hydra_command("run", _run_job, check_k_is_measurable),
     "score": _hydra_command("score", _score_job),
     "compare": _compare,
     "gate": _gate,

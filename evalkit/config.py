@@ -363,6 +363,15 @@ def run_config(cfg: DictConfig, model_preset: ModelPreset) -> RunConfig:
     )
 
 
+def check_k_is_measurable(cfg: RunConfig) -> None:
+    """`evalkit run` stops before any request when no k of pass@k can be estimated from n_samples."""
+    if all(k > cfg.n_samples for k in cfg.scoring.k):
+        ks = ", ".join(str(k) for k in cfg.scoring.k)
+        raise ConfigError(f"every k of pass@k ({ks}) exceeds n_samples={cfg.n_samples}, so the run could "
+                          f"measure nothing; pass n_samples={min(cfg.scoring.k)} or a k of at most "
+                          f"{cfg.n_samples}")
+
+
 def sampling_params(template_params: SamplingParams, model: ModelConfig) -> SamplingParams:
     """The template's params with the model config's non-null overrides on top."""
     over = {k: v for k, v in model.params.items() if v is not None}

@@ -162,14 +162,16 @@ def _check_sweep_composes(overrides: list[str], cap: int = 256) -> None:
             raise ConfigError(f"sweep job {num} ({' '.join(combination)}): {exc}") from None
 
 
-def launch(name: str, overrides: list[str], job: Job) -> None:
+def launch(name: str, overrides: list[str], job: Job, check: Callable[[RunConfig], None] | None = None) -> None:
     """Validate the command line, then run `job` through Hydra's app (one run or a `-m` sweep).
 
     Raises ConfigError for a bad command line and for a single run that fails with one; a run
     that measured nothing leaves no run directory behind. A sweep job's failure is recorded in its
-    directory for the sweep summary instead.
+    directory for the sweep summary instead. `check` vets the typed config before Hydra starts.
     """
-    compose_run_config(_first_of_sweeps(overrides))
+    rc = compose_run_config(_first_of_sweeps(overrides))
+    if check is not None:
+        check(rc)
     if "-m" in overrides or "--multirun" in overrides:
         _check_sweep_composes(overrides)
     parser = get_args_parser()

@@ -16,7 +16,7 @@ from typing import Any
 
 from evalkit import prompts
 from evalkit.benchmarks import Benchmark, load_benchmark
-from evalkit.config import ArmConfig, ConfigError, RunConfig, sampling_params
+from evalkit.config import ArmConfig, RunConfig, check_k_is_measurable, sampling_params
 from evalkit.execution import make_executor
 from evalkit.models import DemoServer, ModelClient, ResponseStore, steady_gc
 from evalkit.progress import progress
@@ -95,18 +95,9 @@ async def _one_task(arm: PreparedArm, task: Task, client: ModelClient, cfg: RunC
     bars[1].update(len(rows))
 
 
-def check_k_is_measurable(cfg: RunConfig) -> None:
-    """Stop before any request when no k of pass@k can be estimated from n_samples per task."""
-    if all(k > cfg.n_samples for k in cfg.scoring.k):
-        ks = ", ".join(str(k) for k in cfg.scoring.k)
-        raise ConfigError(f"every k of pass@k ({ks}) exceeds n_samples={cfg.n_samples}, so the run could "
-                          f"measure nothing; pass n_samples={min(cfg.scoring.k)} or a k of at most "
-                          f"{cfg.n_samples}")
-
-
 def execute_run(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
     """The whole pipeline for `evalkit run`; returns results.json's content."""
-    check_k_is_measurable(cfg)
+    check_k_is_measurable(cfg)  # a sweep job; a single run was checked before it started
     bench = load_benchmark(cfg.dataset)
     arms = [prepare_arm(arm, bench.tasks) for arm in cfg.arms]
     run_dir.mkdir(parents=True, exist_ok=True)
