@@ -162,7 +162,8 @@ def _check_sweep_composes(overrides: list[str], cap: int = 256) -> None:
             raise ConfigError(f"sweep job {num} ({' '.join(combination)}): {exc}") from None
 
 
-def launch(name: str, overrides: list[str], job: Job, check: Callable[[RunConfig], None] | None = None) -> None:
+def launch(name: str, overrides: list[str], job: Job,
+           check: Callable[[RunConfig], None] | None = None) -> None:
     """Validate the command line, then run `job` through Hydra's app (one run or a `-m` sweep).
 
     Raises ConfigError for a bad command line and for a single run that fails with one; a run
