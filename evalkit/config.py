@@ -100,22 +100,40 @@ class DatasetConfig:
 
 @dataclass(frozen=True)
 class ExecutorConfig:
-    """Isolation, limits and throughput of program execution."""
+    """Isolation, limits and throughput of program execution (`executor=local` or `executor=ray`).
+
+    These defaults are the only ones: hydra_app registers them as the `executor` group's configs.
+    """
 
     kind: str = "local"
+    """``local``: isolated processes on this machine; ``ray``: one-worker local sandboxes as Ray actors
+    (needs ``pip install 'evalkit[ray]'`` and evalkit on every node)."""
     workers: int | None = None
+    """Programs run in parallel (None: one per core; with ray, one actor per CPU of the cluster)."""
     timeout_s: float = 1.0
+    """CPU-seconds floor per program (EvalPlus uses 1 s)."""
     timeout_factor: float = 10.0
+    """A task's CPU limit is max(timeout_s, timeout_factor x its reference solution's CPU time)."""
     wall_factor: float = 3.0
+    """Wall-clock backstop = wall_factor x the CPU limit (programs that sleep)."""
     memory_mb: int = 1024
+    """Address space of a program."""
     max_processes: int = 64
+    """Processes a program may start."""
     max_file_mb: int = 16
+    """Largest file a program may write."""
     max_open_files: int = 64
+    """File descriptors a program may hold."""
     max_output_bytes: int = 1 << 20
+    """Output kept from a program."""
     network: str = "auto"
+    """``auto``: a network namespace where the OS allows it; ``none``: no isolation attempt."""
     share_identical: bool = True
+    """Identical completions of one task execute once."""
     canary: bool = True
+    """Run the reference solutions first and stop if any fails."""
     address: str | None = None
+    """executor=ray only: ``ray://head:10001`` or ``auto`` (an existing cluster); None starts a local Ray."""
     cache_dir: Path | None = None
     """Where calibrated per-task limits are cached (None: reports/cache)."""
     max_in_flight: int = 8
@@ -129,15 +147,22 @@ class ExecutorConfig:
 
 @dataclass(frozen=True)
 class ScoringConfig:
-    """Similarity metrics and statistics."""
+    """Similarity metrics and statistics (`scoring.*`; `k` and `seed` are the run's top-level keys)."""
 
     metrics: tuple[str, ...] = ("exact_match", "edit_similarity")
+    """Similarity metrics against the reference solution."""
     lenient: bool = True
+    """Also score the lenient reading (the first fenced block)."""
     bootstrap_resamples: int = 2000
+    """Bootstrap resamples of the intervals."""
     confidence: float = 0.95
+    """Confidence level of the intervals."""
     embedding_model: str | None = None
+    """Path to a local sentence-transformers model (for an embedding similarity)."""
     k: tuple[int, ...] = (1, 10)
+    """The k of pass@k (set by the top-level `k`)."""
     seed: int = 1234
+    """Bootstrap seed (set by the top-level `seed`)."""
 
 
 @dataclass(frozen=True)
@@ -145,7 +170,9 @@ class ReportConfig:
     """Which report files a run writes."""
 
     formats: tuple[str, ...] = ("md", "html")
+    """``md`` (report.md) and ``html`` (report.html, one self-contained file)."""
     plots: bool = True
+    """Draw the plots (PNG files beside the report)."""
 
 
 @dataclass(frozen=True)
@@ -153,13 +180,29 @@ class GateConfig:
     """Thresholds of the template-change gate."""
 
     max_drop: float = 0.02
+    """Largest tolerated drop in pass@1."""
     alpha: float = 0.05
+    """Significance level of the paired test."""
     max_infra_error: float = 0.05
+    """Largest tolerated share of infra_error samples."""
     metrics: tuple[str, ...] = ()
+    """Similarity metrics gated like pass@1."""
     resamples: int = 2000
     """Bootstrap resamples of the paired intervals (as scoring.bootstrap_resamples by default)."""
     seed: int = 1234
     """Bootstrap seed: the same runs always give the same verdict."""
+
+
+def defaults_of(cls: type, leave_out: tuple[str, ...] = (), **values: Any) -> dict[str, Any]:
+    """A config dataclass's defaults as a plain config node (tuples as lists, paths as text)."""
+    node: dict[str, Any] = {}
+    for f in fields(cls):
+        if f.name in leave_out:
+            continue
+        value = f.default if f.default_factory is MISSING else f.default_factory()
+        node[f.name] = list(value) if isinstance(value, tuple) else str(value) if isinstance(value, Path) \
+            else value
+    return node | values
 
 
 @dataclass(frozen=True)

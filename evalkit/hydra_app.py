@@ -23,6 +23,7 @@ from hydra import compose, initialize_config_dir
 # hydra.main reads sys.argv; its own parser and runner take the arguments as a list. Both are
 # Hydra 1.3's internals, which is why pyproject.toml pins hydra-core <1.4.
 from hydra._internal.utils import _run_hydra, get_args_parser
+from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -30,7 +31,18 @@ from hydra.errors import ConfigCompositionException, MissingConfigException, Ove
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from evalkit.config import CONF_DIR, ConfigError, RunConfig, apply_air_gap, run_config
+from evalkit.config import (
+    CONF_DIR,
+    ConfigError,
+    ExecutorConfig,
+    GateConfig,
+    ReportConfig,
+    RunConfig,
+    ScoringConfig,
+    apply_air_gap,
+    defaults_of,
+    run_config,
+)
 from evalkit.sweep import ERROR_FILE
 
 Job = Callable[[RunConfig, Path], Any]
@@ -38,6 +50,21 @@ Job = Callable[[RunConfig, Path], Any]
 
 CONFIG_NAME = "config"
 VERSION_BASE = "1.3"
+
+
+def _register_stage_configs() -> None:
+    """The groups whose keys are a dataclass's fields take their defaults from it, so each default is
+    written once (conf/ holds the presets: models, datasets, prompt, launchers)."""
+    store = ConfigStore.instance()
+    for kind in ("local", "ray"):
+        store.store(group="executor", name=kind, node=defaults_of(ExecutorConfig, kind=kind))
+    # k and seed are the run's top-level keys; run_config hands them to the scoring stage
+    store.store(group="scoring", name="default", node=defaults_of(ScoringConfig, leave_out=("k", "seed")))
+    store.store(group="report", name="default", node=defaults_of(ReportConfig))
+    store.store(group="gate", name="default", node=defaults_of(GateConfig))
+
+
+_register_stage_configs()
 
 # Hydra's own flags that take a value (`--cfg job`); they are not overrides.
 _FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
