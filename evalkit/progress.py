@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from typing import IO, Any
+from typing import IO
 
 from tqdm import tqdm
 
@@ -70,7 +70,11 @@ class LineProgress:
         self.close()
 
 
-def progress(total: int, desc: str, unit: str = "sample", initial: int = 0) -> Any:
+Progress = tqdm | LineProgress
+"""Either kind of progress display: both take `update`, `set_postfix_str` and `close`."""
+
+
+def progress(total: int, desc: str, unit: str = "sample", initial: int = 0) -> Progress:
     """A tqdm bar when stderr is a terminal, else a LineProgress (same calls)."""
     if sys.stderr.isatty():
         return tqdm(total=total, desc=desc, unit=unit, initial=initial)

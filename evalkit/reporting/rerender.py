@@ -2,26 +2,20 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from evalkit.config import ConfigError, ReportConfig
 from evalkit.reporting.write import recorded_scoring, write_reports
+from evalkit.results import load_results
 
 
 def rerender(run_dir: Path, report: ReportConfig) -> Path:
-    """Write the run's reports again (its own k, readings and bootstrap settings); the html report's path."""
-    results_path = run_dir / "results.json"
-    if not (run_dir / "samples.jsonl").is_file() or not results_path.is_file():
+    """Write the run's reports again and return the html report's path.
+
+    The run's own k, readings and bootstrap settings apply, as recorded in its results.json.
+    """
+    if not (run_dir / "samples.jsonl").is_file() or not (run_dir / "results.json").is_file():
         raise ConfigError(f"{run_dir} is not a run directory (needs samples.jsonl and results.json)")
-    try:
-        results = json.loads(results_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{results_path} cannot be read: {exc}") from None
-    if not isinstance(results, dict):
-        raise ConfigError(f"{results_path} is not a results.json object")
-    if not isinstance(results.get("arms"), list):
-        raise ConfigError(f"{results_path} is not a results.json (no arms list)")
-    # A loaded results.json is the metadata; the run's own k, readings and bootstrap settings apply.
-    write_reports(run_dir, results, recorded_scoring([results]), report)
+    results = load_results(run_dir)
+    write_reports(run_dir, results, [arm.spec for arm in results.arms], recorded_scoring([results]), report)
     return run_dir / "report.html"

@@ -2,27 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pandas as pd
 
-
-def _fmt(entry: dict[str, Any] | None) -> str:
-    if not entry or entry.get("value") is None:
-        return "n/a"
-    return f"{entry['value']:.3f}"
+from evalkit.records import RunResults, Status
+from evalkit.reporting.aggregate import display_label, format_interval
 
 
-def summary_table(results: dict[str, Any]) -> str:
-    """One row per arm: pass@k, similarity and errors, from results.json's content."""
+def summary_table(results: RunResults) -> str:
+    """The short table printed at the end of a run: pass@k, similarity and every kind of
+    failure, model failures apart from infra errors (our side or the endpoint failed)."""
     rows = []
-    for arm in results.get("arms", []):
-        passk = arm.get("pass_at_k", {})
-        verdicts = arm.get("verdicts", {})
-        row = {"arm": arm["arm"] + (" (synthetic)" if arm.get("synthetic") else "")}
-        for k in sorted(passk, key=int):
-            row[f"pass@{k}"] = _fmt(passk[k])
-        row["similarity"] = _fmt(arm.get("metrics", {}).get("edit_similarity"))
-        row["errors"] = verdicts.get("infra_error", 0)
+    for arm in results.arms:
+        row = {"arm": display_label(arm)}
+        row |= {f"pass@{k}": format_interval(cell) for k, cell in sorted(arm.pass_at_k.items())}
+        if "edit_similarity" in arm.metrics:
+            row["similarity"] = format_interval(arm.metrics["edit_similarity"])
+        failed = sum(n for status, n in arm.verdicts.items()
+                     if status not in (Status.PASSED, Status.INFRA_ERROR))
+        row["failed"] = failed
+        row["infra errors"] = arm.verdicts.get(Status.INFRA_ERROR, 0)
         rows.append(row)
     return pd.DataFrame(rows).to_string(index=False) if rows else "(no arms)"
