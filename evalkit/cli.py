@@ -14,7 +14,6 @@ import argparse
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from evalkit import hydra_app
 from evalkit.benchmarks import load_benchmark, load_tasks
@@ -27,6 +26,7 @@ from evalkit.config import (
     check_k_is_measurable,
     secret_values,
 )
+from evalkit.records import RunResults
 
 USAGE = """usage: evalkit [--verbose] COMMAND ...
 
@@ -69,21 +69,21 @@ def _run_guarded(func: Callable[[], int], verbose: bool) -> int:
         return 130
 
 
-def _run_job(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
+def _run_job(cfg: RunConfig, run_dir: Path) -> RunResults:
     from evalkit.reporting.terminal import summary_table  # noqa: PLC0415 (heavy: only runs pay it)
     from evalkit.run import execute_run  # noqa: PLC0415
 
     return _finish(execute_run(cfg, run_dir), run_dir, summary_table)
 
 
-def _score_job(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
+def _score_job(cfg: RunConfig, run_dir: Path) -> RunResults:
     from evalkit.reporting.terminal import summary_table  # noqa: PLC0415 (heavy: only runs pay it)
     from evalkit.score import execute_score  # noqa: PLC0415
 
     return _finish(execute_score(cfg, run_dir), run_dir, summary_table)
 
 
-def _finish(results: dict[str, Any], run_dir: Path, table: Callable[[dict[str, Any]], str]) -> dict[str, Any]:
+def _finish(results: RunResults, run_dir: Path, table: Callable[[RunResults], str]) -> RunResults:
     print(table(results))
     print(f"report: {run_dir / 'report.html'}")
     return results
