@@ -79,7 +79,7 @@ class PromptConfig:
     """A version (``2.0.3``, ``3.0.2-dev``, ``mvp``); None: the family's newest stable version."""
     registry: Path = PROMPTS_DIR
     """A registry root (evalkit's prompts/ or a gateway's ai_gateway/prompts/definitions/), a gateway
-    checkout, or any folder between."""
+    checkout, or any folder between; None in conf: evalkit's own prompts/."""
     kind: str = "generations"
     """``generations`` (code_suggestions/generations/) or ``completions`` (code_suggestions/completions/)."""
     fold_system: bool = False
@@ -194,15 +194,19 @@ class GateConfig:
 
 
 def defaults_of(cls: type, leave_out: tuple[str, ...] = (), **values: Any) -> dict[str, Any]:
-    """A config dataclass's defaults as a plain config node (tuples as lists, paths as text)."""
+    """A config dataclass's defaults, with `values` instead of some, as a plain config node in field
+    order (tuples as lists, paths as text)."""
     node: dict[str, Any] = {}
     for f in fields(cls):
         if f.name in leave_out:
             continue
-        value = f.default if f.default_factory is MISSING else f.default_factory()
+        if f.name in values:
+            value = values[f.name]
+        else:
+            value = f.default if f.default_factory is MISSING else f.default_factory()
         node[f.name] = list(value) if isinstance(value, tuple) else str(value) if isinstance(value, Path) \
             else value
-    return node | values
+    return node
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from evalkit.config import (
     ConfigError,
     ExecutorConfig,
     GateConfig,
+    PromptConfig,
     ReportConfig,
     RunConfig,
     ScoringConfig,
@@ -54,7 +55,7 @@ VERSION_BASE = "1.3"
 
 def _register_stage_configs() -> None:
     """The groups whose keys are a dataclass's fields take their defaults from it, so each default is
-    written once (conf/ holds the presets: models, datasets, prompt, launchers)."""
+    written once (conf/ holds the presets: models, datasets, launchers)."""
     store = ConfigStore.instance()
     for kind in ("local", "ray"):
         store.store(group="executor", name=kind, node=defaults_of(ExecutorConfig, kind=kind))
@@ -62,6 +63,8 @@ def _register_stage_configs() -> None:
     store.store(group="scoring", name="default", node=defaults_of(ScoringConfig, leave_out=("k", "seed")))
     store.store(group="report", name="default", node=defaults_of(ReportConfig))
     store.store(group="gate", name="default", node=defaults_of(GateConfig))
+    # family and registry are filled in from the model and the package when null
+    store.store(group="prompt", name="default", node=defaults_of(PromptConfig, family=None, registry=None))
 
 
 _register_stage_configs()
