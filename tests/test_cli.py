@@ -10,8 +10,7 @@ import socket
 
 import pytest
 
-from evalkit import cli, hydra_app
-from evalkit.config import ConfigError
+from evalkit import cli
 
 
 def _fails_with_one_line(capsys, *args: str) -> str:
@@ -54,14 +53,6 @@ def test_misspelt_group_option_names_the_closest(capsys):
 def test_override_syntax_error_is_a_bad_override(capsys):
     err = _fails_with_one_line(capsys, "run", "n_samples=[")
     assert err.startswith("evalkit: error: bad override:")
-
-
-def test_missing_config_folder_is_not_called_a_bad_override(monkeypatch, tmp_path):
-    monkeypatch.setattr(hydra_app, "CONF_DIR", tmp_path / "nowhere")
-    with pytest.raises(ConfigError) as err:
-        hydra_app.compose_run_config(["dataset.limit=5"])
-    assert "bad override" not in str(err.value)
-    assert "configuration is missing" in str(err.value) and "reinstall" in str(err.value)
 
 
 def test_every_k_above_n_samples_stops_before_any_request(capsys, tmp_path):
