@@ -1,6 +1,10 @@
-"""The `evalkit` command: subcommands, Hydra at the edge, exit codes.
+"""The `evalkit` command: a table of subcommands, each parsing its arguments and calling its stage.
 
-Exit codes (DESIGN.md): 0 success; 1 the gate found a regression; 2 unusable
+Hydra's composition lives in hydra_app.py (which imports nothing from here). Stages that are
+slow to import are imported by the command that needs them, so `evalkit gate` does not pay for
+the model clients.
+
+Exit codes (README): 0 success; 1 the gate found a regression; 2 unusable
 input or configuration, with one line on stderr (a traceback only with --verbose).
 """
 
@@ -8,10 +12,21 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
-from evalkit.config import ConfigError, secret_values
+from evalkit import hydra_app
+from evalkit.benchmarks import load_benchmark, load_tasks
+from evalkit.config import (
+    PROMPTS_DIR,
+    ConfigError,
+    DatasetConfig,
+    RunConfig,
+    apply_air_gap,
+    check_k_is_measurable,
+    secret_values,
+)
+from evalkit.records import RunResults
 
 USAGE = """usage: evalkit [--verbose] COMMAND ...
 
@@ -55,10 +70,38 @@ def _run_guarded(func: Callable[[], int], verbose: bool) -> int:
         return 130
 
 
-def _hydra_command(mode: str, overrides: list[str], verbose: bool) -> int:
-    from evalkit import hydra_app
+def _run_job(cfg: RunConfig, run_dir: Path) -> RunResults:
+    from evalkit.reporting.terminal import summary_table  # noqa: PLC0415 (heavy: only runs pay it)
+    from evalkit.run import execute_run  # noqa: PLC0415
 
-    return hydra_app.main(mode, overrides, verbose)
+    return _finish(execute_run(cfg, run_dir), run_dir, summary_table)
+
+
+def _score_job(cfg: RunConfig, run_dir: Path) -> RunResults:
+    from evalkit.reporting.terminal import summary_table  # noqa: PLC0415 (heavy: only runs pay it)
+    from evalkit.score import execute_score  # noqa: PLC0415
+
+    return _finish(execute_score(cfg, run_dir), run_dir, summary_table)
+
+
+def _finish(results: RunResults, run_dir: Path, table: Callable[[RunResults], str]) -> RunResults:
+    print(table(results))
+    print(f"report: {run_dir / 'report.html'}")
+    return results
+
+
+def _hydra_command(name: str, job: hydra_app.Job,
+                   check: Callable[[RunConfig], None] | None = None) -> Callable[[list[str], bool], int]:
+    """`evalkit run` / `evalkit score`: Hydra's command line, one run or a `-m` sweep."""
+
+    def handler(overrides: list[str], verbose: bool) -> int:
+        def go() -> int:
+            hydra_app.launch(name, overrides, job, check)
+            return 0
+
+        return _run_guarded(go, verbose)
+
+    return handler
 
 
 def _compare(args: list[str], verbose: bool) -> int:
@@ -69,7 +112,7 @@ def _compare(args: list[str], verbose: bool) -> int:
     ns = parser.parse_args(args)
 
     def go() -> int:
-        from evalkit.reporting import compare
+        from evalkit.reporting import compare  # noqa: PLC0415 (heavy: only this command pays it)
 
         for run_dir in ns.run_dirs:
             if not (run_dir / "samples.jsonl").is_file():
@@ -91,10 +134,9 @@ def _gate(args: list[str], verbose: bool) -> int:
     ns = parser.parse_args(args)
 
     def go() -> int:
-        from evalkit.hydra_app import compose_gate_config
-        from evalkit.reporting.gate import gate, terminal_lines
+        from evalkit.reporting.gate import gate, terminal_lines  # noqa: PLC0415 (heavy: only this command pays it)
 
-        cfg = compose_gate_config(ns.overrides)
+        cfg = hydra_app.compose_run_config(ns.overrides).gate
         out = ns.out or ns.candidate / "gate"
         outcome = gate(ns.baseline, ns.candidate, cfg, out)
         print(f"gate: {outcome.verdict.value}")
@@ -113,7 +155,7 @@ def _baseline(args: list[str], verbose: bool) -> int:
     ns = parser.parse_args(args)
 
     def go() -> int:
-        from evalkit.reporting.baseline import bless
+        from evalkit.reporting.baseline import bless  # noqa: PLC0415 (heavy: only this command pays it)
 
         path = bless(ns.run_dirs, ns.out)
         print(f"baseline: {path}")
@@ -142,9 +184,9 @@ def _report(args: list[str], verbose: bool) -> int:
     ns = parser.parse_args(args)
 
     def go() -> int:
-        from evalkit.hydra_app import rerender_reports
+        from evalkit.reporting.rerender import rerender  # noqa: PLC0415 (heavy: only this command pays it)
 
-        path = rerender_reports(ns.run_dir)
+        path = rerender(ns.run_dir, hydra_app.compose_run_config([]).report)
         print(f"report: {path}")
         return 0
 
@@ -155,15 +197,36 @@ def _prompts(args: list[str], verbose: bool) -> int:
     if not args or args[0] not in ("render", "lint"):
         return fail("usage: evalkit prompts render [OVERRIDES] task=ID | "
                     "evalkit prompts lint [--registry PATH]")
+    command = _prompts_render if args[0] == "render" else _prompts_lint
+    return _run_guarded(lambda: command(args[1:]), verbose)
 
-    def go() -> int:
-        from evalkit import hydra_app
 
-        if args[0] == "render":
-            return hydra_app.prompts_render(args[1:])
-        return hydra_app.prompts_lint(args[1:])
+def _prompts_render(args: list[str]) -> int:
+    """`evalkit prompts render [OVERRIDES] task=ID`: print the exact request bodies per arm."""
+    from evalkit import prompts  # noqa: PLC0415 (heavy: only this command pays it)
 
-    return _run_guarded(go, verbose)
+    task_ids = [a.split("=", 1)[1] for a in args if a.startswith("task=")]
+    rc = hydra_app.compose_run_config([a for a in args if not a.startswith("task=")])
+    tasks = load_benchmark(rc.dataset).tasks
+    print(prompts.render_requests(rc.arms, tasks, task_ids, n_samples=rc.n_samples, run_seed=rc.seed))
+    return 0
+
+
+def _prompts_lint(args: list[str]) -> int:
+    """`evalkit prompts lint [--registry PATH]`: exit 2 when any template has a problem."""
+    from evalkit import prompts  # noqa: PLC0415 (heavy: only this command pays it)
+
+    parser = argparse.ArgumentParser(prog="evalkit prompts lint")
+    parser.add_argument("--registry", type=Path, default=PROMPTS_DIR)
+    registry = parser.parse_args(args).registry
+    apply_air_gap(False)
+    report = prompts.lint(registry, load_tasks(DatasetConfig(limit=5)))
+    for problem in report.problems:
+        print(problem, file=sys.stderr)
+    if report.problems:
+        raise ConfigError(f"{len(report.problems)} template problem(s); the first: {report.problems[0]}")
+    print(report.summary())
+    return 0
 
 
 def _serve_demo(args: list[str], verbose: bool) -> int:
@@ -173,9 +236,7 @@ def _serve_demo(args: list[str], verbose: bool) -> int:
     ns = parser.parse_args(args)
 
     def go() -> int:
-        from evalkit.benchmarks import load_tasks
-        from evalkit.config import DatasetConfig
-        from evalkit.models import serve_demo
+        from evalkit.models import serve_demo  # noqa: PLC0415 (heavy: only this command pays it)
 
         def announce(base_url: str) -> None:
             print(f"demo endpoint: {base_url} (synthetic models demo-oracle, demo-buggy; Ctrl-C stops it)",
@@ -188,8 +249,8 @@ def _serve_demo(args: list[str], verbose: bool) -> int:
 
 
 SUBCOMMANDS: dict[str, Callable[[list[str], bool], int]] = {
-    "run": lambda a, v: _hydra_command("run", a, v),
-    "score": lambda a, v: _hydra_command("score", a, v),
+    "run": _hydra_command("run", _run_job, check_k_is_measurable),
+    "score": _hydra_command("score", _score_job),
     "compare": _compare,
     "gate": _gate,
     "baseline": _baseline,

@@ -7,8 +7,10 @@ the whole DictConfig.
 
 from __future__ import annotations
 
+import difflib
 import importlib.resources
 import os
+from collections.abc import Callable, Iterable
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -84,7 +86,7 @@ class PromptConfig:
     """A version (``2.0.3``, ``3.0.2-dev``, ``mvp``); None: the family's newest stable version."""
     registry: Path = PROMPTS_DIR
     """A registry root (evalkit's prompts/ or a gateway's ai_gateway/prompts/definitions/), a gateway
-    checkout, or any folder between."""
+    checkout, or any folder between; None in conf: evalkit's own prompts/."""
     kind: str = "generations"
     """``generations`` or ``completions`` (fill in the middle); null in conf: the dataset's kind."""
     fold_system: bool = False
@@ -108,22 +110,40 @@ class DatasetConfig:
 
 @dataclass(frozen=True)
 class ExecutorConfig:
-    """Isolation, limits and throughput of program execution."""
+    """Isolation, limits and throughput of program execution (`executor=local` or `executor=ray`).
+
+    These defaults are the only ones: hydra_app registers them as the `executor` group's configs.
+    """
 
     kind: str = "local"
+    """``local``: isolated processes on this machine; ``ray``: one-worker local sandboxes as Ray actors
+    (needs ``pip install 'evalkit[ray]'`` and evalkit on every node)."""
     workers: int | None = None
+    """Programs run in parallel (None: one per core; with ray, one actor per CPU of the cluster)."""
     timeout_s: float = 1.0
+    """CPU-seconds floor per program (EvalPlus uses 1 s)."""
     timeout_factor: float = 10.0
+    """A task's CPU limit is max(timeout_s, timeout_factor x its reference solution's CPU time)."""
     wall_factor: float = 3.0
+    """Wall-clock backstop = wall_factor x the CPU limit (programs that sleep)."""
     memory_mb: int = 1024
+    """Address space of a program."""
     max_processes: int = 64
+    """Processes a program may start."""
     max_file_mb: int = 16
+    """Largest file a program may write."""
     max_open_files: int = 64
+    """File descriptors a program may hold."""
     max_output_bytes: int = 1 << 20
+    """Output kept from a program."""
     network: str = "auto"
+    """``auto``: a network namespace where the OS allows it; ``none``: no isolation attempt."""
     share_identical: bool = True
+    """Identical completions of one task execute once."""
     canary: bool = True
+    """Run the reference solutions first and stop if any fails."""
     address: str | None = None
+    """executor=ray only: ``ray://head:10001`` or ``auto`` (an existing cluster); None starts a local Ray."""
     cache_dir: Path | None = None
     """Where calibrated per-task limits are cached (None: reports/cache)."""
     max_in_flight: int = 8
@@ -137,15 +157,22 @@ class ExecutorConfig:
 
 @dataclass(frozen=True)
 class ScoringConfig:
-    """Similarity metrics and statistics."""
+    """Similarity metrics and statistics (`scoring.*`; `k` and `seed` are the run's top-level keys)."""
 
     metrics: tuple[str, ...] = ("exact_match", "edit_similarity")
+    """Similarity metrics against the reference solution."""
     lenient: bool = True
+    """Also score the lenient reading (the first fenced block)."""
     bootstrap_resamples: int = 2000
+    """Bootstrap resamples of the intervals."""
     confidence: float = 0.95
+    """Confidence level of the intervals."""
     embedding_model: str | None = None
+    """Path to a local sentence-transformers model (for an embedding similarity)."""
     k: tuple[int, ...] = (1, 10)
+    """The k of pass@k (set by the top-level `k`)."""
     seed: int = 1234
+    """Bootstrap seed (set by the top-level `seed`)."""
 
 
 @dataclass(frozen=True)
@@ -153,7 +180,9 @@ class ReportConfig:
     """Which report files a run writes."""
 
     formats: tuple[str, ...] = ("md", "html")
+    """``md`` (report.md) and ``html`` (report.html, one self-contained file)."""
     plots: bool = True
+    """Draw the plots (PNG files beside the report)."""
 
 
 @dataclass(frozen=True)
@@ -161,13 +190,33 @@ class GateConfig:
     """Thresholds of the template-change gate."""
 
     max_drop: float = 0.02
+    """Largest tolerated drop in pass@1."""
     alpha: float = 0.05
+    """Significance level of the paired test."""
     max_infra_error: float = 0.05
+    """Largest tolerated share of infra_error samples."""
     metrics: tuple[str, ...] = ()
+    """Similarity metrics gated like pass@1."""
     resamples: int = 2000
     """Bootstrap resamples of the paired intervals (as scoring.bootstrap_resamples by default)."""
     seed: int = 1234
     """Bootstrap seed: the same runs always give the same verdict."""
+
+
+def defaults_of(cls: type, leave_out: tuple[str, ...] = (), **values: Any) -> dict[str, Any]:
+    """A config dataclass's defaults, with `values` instead of some, as a plain config node in field
+    order (tuples as lists, paths as text)."""
+    node: dict[str, Any] = {}
+    for f in fields(cls):
+        if f.name in leave_out:
+            continue
+        if f.name in values:
+            value = values[f.name]
+        else:
+            value = f.default if f.default_factory is MISSING else f.default_factory()
+        node[f.name] = list(value) if isinstance(value, tuple) else str(value) if isinstance(value, Path) \
+            else value
+    return node
 
 
 @dataclass(frozen=True)
@@ -274,33 +323,16 @@ def _share(value: Any, key: str) -> float:
     return share
 
 
-def load_model_preset(name: str) -> dict[str, Any]:
-    """A conf/model/<name>.yaml preset as a plain dict, following its defaults list."""
-    path = CONF_DIR / "model" / f"{name}.yaml"
-    if not path.is_file():
-        known = sorted(p.stem for p in (CONF_DIR / "model").glob("*.yaml"))
-        raise ConfigError(f"unknown model {name!r}; known models: {', '.join(known)}")
-    raw = OmegaConf.to_container(OmegaConf.load(path), resolve=False)
-    if "model" in raw and "arms" in raw:  # a _global_ preset such as the demo
-        raw = raw["model"]
-    merged: dict[str, Any] = {}
-    for parent in raw.pop("defaults", []) or []:
-        if parent != "_self_":
-            merged = _merge(merged, load_model_preset(parent))
-    return _merge(merged, raw)
-
-
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _merge(out[key], value)
-        else:
-            out[key] = value
-    return out
+    """`over` on top of `base`, key by key (lists are replaced), as Hydra merges configs."""
+    return OmegaConf.to_container(OmegaConf.merge(base, over), resolve=True)
 
 
-def _arms(cfg: dict[str, Any], dataset_kind: str) -> tuple[ArmConfig, ...]:
+ModelPreset = Callable[[str], dict[str, Any]]
+"""conf/model/<name>.yaml as composed by Hydra (hydra_app.model_preset), for `arms: [{model: NAME}]`."""
+
+
+def _arms(cfg: dict[str, Any], model_preset: ModelPreset, dataset_kind: str) -> tuple[ArmConfig, ...]:
     base_model, base_prompt = cfg["model"], cfg["prompt"]
     entries = cfg.get("arms") or [{}]
     arms, labels = [], set()
@@ -308,7 +340,7 @@ def _arms(cfg: dict[str, Any], dataset_kind: str) -> tuple[ArmConfig, ...]:
         entry = dict(raw_entry or {})
         model = entry.pop("model", None)
         if isinstance(model, str):
-            model_dict = load_model_preset(model)
+            model_dict = model_preset(model)
         else:
             model_dict = _merge(base_model, model or {})
         if entry.get("params"):
@@ -355,12 +387,30 @@ def prompt_config(data: dict[str, Any], model: ModelConfig, dataset_kind: str = 
     return _build(PromptConfig, data, "prompt")
 
 
-def run_config(cfg: DictConfig) -> RunConfig:
-    """Turn the composed Hydra config into a typed RunConfig (raises ConfigError)."""
+TOP_LEVEL_KEYS = ("dataset", "model", "prompt", "executor", "scoring", "report", "gate", "n_samples", "k",
+                  "seed", "arms", "store", "samples", "strict")
+"""The keys of conf/config.yaml a run reads (besides `hydra`)."""
+
+
+def _check_top_level(keys: Iterable[str]) -> None:
+    """`+modle=mixtral` adds a key nothing reads: refuse it rather than run without the model asked for."""
+    for key in keys:
+        if key not in TOP_LEVEL_KEYS:
+            close = difflib.get_close_matches(key, TOP_LEVEL_KEYS, n=1)
+            hint = f"did you mean {close[0]!r}? " if close else ""
+            raise ConfigError(f"unknown key {key!r}; {hint}(`evalkit run --cfg job` lists every key)")
+
+
+def run_config(cfg: DictConfig, model_preset: ModelPreset) -> RunConfig:
+    """Turn the composed Hydra config into a typed RunConfig (raises ConfigError).
+
+    `model_preset` composes a conf/model preset an arm names.
+    """
     try:
         plain = _plain(cfg)
     except Exception as exc:  # interpolation errors name the key
         raise ConfigError(f"config cannot be resolved: {str(exc).splitlines()[0]}") from None
+    _check_top_level(plain)
     ds = dict(plain["dataset"])
     if ds.get("task_ids") is not None:
         ds["task_ids"] = tuple(ds["task_ids"])
@@ -385,7 +435,7 @@ def run_config(cfg: DictConfig) -> RunConfig:
     if dataset_kind not in TEMPLATE_KINDS:
         raise ConfigError(f"dataset.kind must be generation or completion, not {dataset_kind!r}")
     return RunConfig(
-        arms=_arms(plain, dataset_kind),
+        arms=_arms(plain, model_preset, dataset_kind),
         dataset=_build(DatasetConfig, ds, "dataset"),
         executor=_build(ExecutorConfig, ex, "executor"),
         scoring=_build(ScoringConfig, sc, "scoring"),
@@ -399,6 +449,15 @@ def run_config(cfg: DictConfig) -> RunConfig:
         samples=Path(plain["samples"]) if plain.get("samples") else None,
         strict=bool(plain.get("strict", False)),
     )
+
+
+def check_k_is_measurable(cfg: RunConfig) -> None:
+    """`evalkit run` stops before any request when no k of pass@k can be estimated from n_samples."""
+    if all(k > cfg.n_samples for k in cfg.scoring.k):
+        ks = ", ".join(str(k) for k in cfg.scoring.k)
+        raise ConfigError(f"every k of pass@k ({ks}) exceeds n_samples={cfg.n_samples}, so the run could "
+                          f"measure nothing; pass n_samples={min(cfg.scoring.k)} or a k of at most "
+                          f"{cfg.n_samples}")
 
 
 def sampling_params(template_params: SamplingParams, model: ModelConfig) -> SamplingParams:

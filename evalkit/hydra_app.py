@@ -1,24 +1,74 @@
-"""Hydra at the edge: composing configs for the commands that take overrides.
+"""Hydra at the edge: the one module that composes configs and hands `run` and `score` to Hydra.
 
-`run` and `score` go through `hydra.main`, so sweeps, launchers and Hydra's run
-directories work as Hydra users expect. Overrides are composed once beforehand,
-so a mistake exits 2 with one line instead of Hydra's multi-line report.
+`launch` runs a job through Hydra's own entry (run directories, `-m` sweeps, launchers,
+callbacks, `--cfg`, `--help`) with the command line given as a list: nothing rewrites
+`sys.argv`. The overrides are composed once beforehand, so a mistake exits 2 with one line
+instead of Hydra's multi-line report. Other commands get their typed config from
+`compose_run_config`. This module imports nothing from cli.py: cli.py calls it.
 """
 
 from __future__ import annotations
 
-import argparse
+import difflib
 import itertools
+import shutil
 import sys
+import traceback
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from hydra import compose, initialize_config_dir
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from omegaconf import DictConfig
 
-from evalkit.config import CONF_DIR, ConfigError, GateConfig, RunConfig, apply_air_gap, run_config
-from evalkit.records import RunResults, Status
+# hydra.main reads sys.argv; its own parser and runner take the arguments as a list. Both are
+# Hydra 1.3's internals, which is why pyproject.toml pins hydra-core <1.4.
+from hydra._internal.utils import _run_hydra, get_args_parser
+from hydra.core.config_store import ConfigStore
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from evalkit.config import (
+    CONF_DIR,
+    ConfigError,
+    ExecutorConfig,
+    GateConfig,
+    PromptConfig,
+    ReportConfig,
+    RunConfig,
+    ScoringConfig,
+    apply_air_gap,
+    defaults_of,
+    run_config,
+)
+from evalkit.sweep import ERROR_FILE
+
+Job = Callable[[RunConfig, Path], Any]
+"""What `evalkit run` or `evalkit score` does in one run directory; raises ConfigError for exit 2."""
+
+CONFIG_NAME = "config"
+VERSION_BASE = "1.3"
+
+
+def _register_stage_configs() -> None:
+    """The groups whose keys are a dataclass's fields take their defaults from it, so each default is
+    written once (conf/ holds the presets: models, datasets, launchers)."""
+    store = ConfigStore.instance()
+    for kind in ("local", "ray"):
+        store.store(group="executor", name=kind, node=defaults_of(ExecutorConfig, kind=kind))
+    # k and seed are the run's top-level keys; run_config hands them to the scoring stage
+    store.store(group="scoring", name="default", node=defaults_of(ScoringConfig, leave_out=("k", "seed")))
+    store.store(group="report", name="default", node=defaults_of(ReportConfig))
+    store.store(group="gate", name="default", node=defaults_of(GateConfig))
+    # family and registry are filled in from the model and the package when null
+    store.store(group="prompt", name="default",
+                node=defaults_of(PromptConfig, family=None, registry=None, kind=None))
+
+
+_register_stage_configs()
 
 # Hydra's own flags that take a value (`--cfg job`); they are not overrides.
 _FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
@@ -39,9 +89,8 @@ def _overrides_only(argv: list[str]) -> list[str]:
 
 def _first_of_sweeps(overrides: list[str]) -> list[str]:
     """The first combination of a sweep, for validating a `-m` command line."""
-    parsed = OverridesParser.create().parse_overrides(_overrides_only(overrides))
     out = []
-    for item in parsed:
+    for item in _parse(overrides):
         if item.is_sweep_override():
             first = next(iter(item.sweep_string_iterator()))
             out.append(f"{item.get_key_element()}={first}")
@@ -50,120 +99,167 @@ def _first_of_sweeps(overrides: list[str]) -> list[str]:
     return out
 
 
+def _parse(overrides: list[str]) -> list[Any]:
+    try:
+        return OverridesParser.create().parse_overrides(_overrides_only(overrides))
+    except OverrideParseException as exc:
+        raise ConfigError(f"bad override: {_lines(exc)}") from None
+
+
+def _lines(exc: Exception, most: int = 2) -> str:
+    return " ".join([ln.strip() for ln in str(exc).splitlines() if ln.strip()][:most])
+
+
+def _unknown_key(key: str) -> str:
+    """`modle=mixtral`: name the closest existing key, never `+modle` (which would add an ignored key)."""
+    parent, _, leaf = key.rpartition(".")
+    try:
+        base = _compose([])
+        node = OmegaConf.select(base, parent) if parent else base
+        keys = [str(k) for k in node] if isinstance(node, DictConfig) else []
+    except ConfigError:
+        keys = []
+    close = difflib.get_close_matches(leaf, keys, n=1)
+    hint = f"did you mean {(parent + '.' if parent else '') + close[0]!r}? " if close else ""
+    return f"unknown key {key!r}; {hint}(`evalkit run --cfg job` lists every key)"
+
+
+def _unknown_option(text: str) -> str:
+    lines = text.splitlines()
+    missing = lines[0].split("Could not find '", 1)[-1].rstrip("'")
+    group, _, name = missing.rpartition("/")
+    options = [ln.strip() for ln in lines[1:] if ln.startswith(("\t", "    ")) and "=" not in ln]
+    close = difflib.get_close_matches(name, options, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return f"unknown {group or 'config'} {name!r}; {hint}available: {', '.join(options)}"
+
+
 def _one_line(exc: Exception) -> str:
+    """Hydra's composition error as one line that says which kind of mistake it is."""
     text = str(exc)
     if "Could not load 'hydra/launcher/submitit_" in text:  # conf/hydra/launcher/slurm.yaml extends it
         return "this Hydra launcher needs the submitit plugin: pip install hydra-submitit-launcher"
-    if "Could not find" in text and "Available options" in text:
-        lines = text.splitlines()
-        missing = lines[0].split("Could not find '", 1)[-1].rstrip("'")
-        group, _, name = missing.rpartition("/")
-        options = [ln.strip() for ln in lines[1:] if ln.startswith(("\t", "    ")) and "=" not in ln]
-        return f"unknown {group or 'config'} {name!r}; available: {', '.join(options)}"
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    hint = " (see `evalkit run --cfg job` for the keys, or prefix a new key with +)" \
-        if "not in struct" in text or "Could not override" in text else ""
-    return "bad override: " + " ".join(lines[:2]) + hint
+    if isinstance(exc, MissingConfigException) and "Available options" in text:
+        return _unknown_option(text)
+    if isinstance(exc, MissingConfigException):  # the config folder itself (a broken install)
+        return f"evalkit's configuration is missing ({_lines(exc, 1)}); reinstall evalkit"
+    if isinstance(exc, ConfigCompositionException) and text.startswith("Could not override '"):
+        return _unknown_key(text.split("'", 2)[1])
+    if isinstance(exc, (OverrideParseException, ConfigCompositionException)):
+        return f"bad override: {_lines(exc)}"
+    return f"config cannot be composed: {_lines(exc)}"
 
 
-def compose_config(overrides: list[str]) -> DictConfig:
-    """The composed config for `overrides`, or ConfigError with one line."""
+def _compose(overrides: list[str]) -> DictConfig:
+    """The composed config (with its `hydra` node), inside Hydra's app when one runs."""
     try:
-        with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-            return compose("config", overrides=_first_of_sweeps(overrides), return_hydra_config=True)
-    except ConfigError:
-        raise
-    except Exception as exc:  # Hydra's override and composition errors
+        if GlobalHydra.instance().is_initialized():
+            return compose(CONFIG_NAME, overrides=overrides, return_hydra_config=True)
+        with initialize_config_dir(str(CONF_DIR), version_base=VERSION_BASE):
+            return compose(CONFIG_NAME, overrides=overrides, return_hydra_config=True)
+    except Exception as exc:  # Hydra's override and composition errors, of several types
         raise ConfigError(_one_line(exc)) from None
 
 
-def _validate(overrides: list[str]) -> None:
-    from hydra.core.hydra_config import HydraConfig
+def model_preset(name: str) -> dict[str, Any]:
+    """conf/model/<name>.yaml as Hydra composes it (its defaults list followed), for `arms`."""
+    model = _compose([f"model={name}"]).model
+    return OmegaConf.to_container(model, resolve=True)
 
-    cfg = compose_config(overrides)
-    HydraConfig.instance().set_config(cfg)
-    run_config(cfg)
-    if "-m" in overrides or "--multirun" in overrides:
-        _check_sweep_composes(overrides)
+
+def _typed(cfg: DictConfig) -> RunConfig:
+    rc = run_config(cfg, model_preset)
+    apply_air_gap(rc.dataset.allow_network)
+    return rc
+
+
+def compose_run_config(overrides: list[str]) -> RunConfig:
+    """The typed config for `overrides`, for commands that do not run through Hydra's app."""
+    cfg = _compose(overrides)
+    HydraConfig.instance().set_config(cfg)  # ${hydra:runtime.cwd} in store.path resolves
+    return _typed(cfg)
 
 
 def _check_sweep_composes(overrides: list[str], cap: int = 256) -> None:
     """Every job of a sweep must compose (e.g. `model=mistral,mistrall`): Hydra would otherwise
     stop the sweep halfway with a traceback. Errors a job finds later are listed in the summary."""
-    parsed = OverridesParser.create().parse_overrides(_overrides_only(overrides))
     choices = [[f"{item.get_key_element()}={v}" for v in item.sweep_string_iterator()]
-               if item.is_sweep_override() else [item.input_line] for item in parsed]
+               if item.is_sweep_override() else [item.input_line] for item in _parse(overrides)]
     combinations = itertools.islice(itertools.product(*choices), 1, cap)  # the first is already checked
-    with initialize_config_dir(str(CONF_DIR), version_base="1.3"):
-        for num, combination in enumerate(combinations, start=1):
-            try:
-                compose("config", overrides=list(combination), return_hydra_config=True)
-            except Exception as exc:  # Hydra's override and composition errors
-                raise ConfigError(f"sweep job {num} ({' '.join(combination)}): {_one_line(exc)}") from None
+    for num, combination in enumerate(combinations, start=1):
+        try:
+            _compose(list(combination))
+        except ConfigError as exc:
+            raise ConfigError(f"sweep job {num} ({' '.join(combination)}): {exc}") from None
 
 
-def main(mode: str, overrides: list[str], verbose: bool) -> int:
-    """Validate the overrides, then hand over to Hydra's main for `run` or `score`."""
-    from evalkit.cli import fail
+def launch(name: str, overrides: list[str], job: Job,
+           check: Callable[[RunConfig], None] | None = None) -> None:
+    """Validate the command line, then run `job` through Hydra's app (one run or a `-m` sweep).
 
+    Raises ConfigError for a bad command line and for a single run that fails with one; a run
+    that measured nothing leaves no run directory behind. A sweep job's failure is recorded in its
+    directory for the sweep summary instead. `check` vets the typed config before Hydra starts.
+    """
+    rc = compose_run_config(_first_of_sweeps(overrides))
+    if check is not None:
+        check(rc)
+    if "-m" in overrides or "--multirun" in overrides:
+        _check_sweep_composes(overrides)
+    parser = get_args_parser()
+    parser.prog = f"evalkit {name}"
+    args = parser.parse_args(overrides)
+    failures: list[BaseException] = []
     try:
-        _validate(overrides)
-    except ConfigError as exc:
-        if verbose:
-            raise
-        return fail(str(exc))
-    import hydra
-
-    @hydra.main(config_path=str(CONF_DIR), config_name="config", version_base="1.3")
-    def app(cfg: DictConfig) -> Any:
-        return _job(mode, cfg, verbose)
-
-    sys.argv = [f"evalkit {mode}", *overrides]
-    app()
-    return 0
+        _run_hydra(args=args, args_parser=parser, task_function=_task(job, failures),
+                   config_path=str(CONF_DIR), config_name=CONFIG_NAME)
+    finally:  # Hydra leaves its app initialized; the next composition in this process starts afresh
+        GlobalHydra.instance().clear()
+    if failures:
+        raise failures[0]
 
 
-def _job(mode: str, cfg: DictConfig, verbose: bool) -> dict[str, Any]:
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
+def _task(job: Job, failures: list[BaseException]) -> Callable[[DictConfig], Any]:
+    """Hydra's task function around `job`; a single run's failure is kept in `failures`."""
 
-    from evalkit.cli import fail
+    def task(cfg: DictConfig) -> Any:
+        hydra_cfg = HydraConfig.get()
+        run_dir = Path(hydra_cfg.runtime.output_dir)
+        sweep_job = hydra_cfg.mode == RunMode.MULTIRUN
+        try:
+            return job(_typed(cfg), run_dir)
+        except Exception as exc:  # a sweep goes on; a single run re-raises it outside Hydra's runner
+            if sweep_job:
+                details = "" if isinstance(exc, ConfigError) else traceback.format_exc()
+                reason = str(exc) if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}"
+                return _job_failed(run_dir, reason, details)
+            _forget_unmeasured(run_dir, f"{hydra_cfg.job.name}.log")
+            failures.append(exc)
+            return None
 
-    hydra_cfg = HydraConfig.get()
-    run_dir = Path(hydra_cfg.runtime.output_dir)
+    return task
+
+
+def _forget_unmeasured(run_dir: Path, log_name: str) -> None:
+    """Remove what Hydra and evalkit wrote in a run directory that measured nothing.
+
+    Only those files: a directory given with `hydra.run.dir` may hold other things, and a run
+    resumed in its directory keeps every sample it has.
+    """
+    samples = run_dir / "samples.jsonl"
+    if (run_dir / "results.json").exists() or (samples.is_file() and samples.stat().st_size > 0):
+        return
+    shutil.rmtree(run_dir / ".hydra", ignore_errors=True)
+    for name in (log_name, "samples.jsonl"):
+        (run_dir / name).unlink(missing_ok=True)
     try:
-        rc = run_config(cfg)
-        apply_air_gap(rc.dataset.allow_network)
-        if mode == "score":
-            from evalkit.score import execute_score
-
-            results = execute_score(rc, run_dir)
-        else:
-            from evalkit.run import execute_run
-
-            results = execute_run(rc, run_dir)
-    except ConfigError as exc:
-        if hydra_cfg.mode == RunMode.MULTIRUN:
-            return _job_failed(run_dir, str(exc))
-        if verbose:
-            raise
-        raise SystemExit(fail(str(exc))) from None
-    except Exception as exc:
-        if hydra_cfg.mode != RunMode.MULTIRUN:
-            raise
-        # a crash in one job is still one job's failure: the others and the summary go on
-        import traceback
-
-        return _job_failed(run_dir, f"{type(exc).__name__}: {exc}", traceback.format_exc())
-    print(summary_table(results))
-    print(f"report: {run_dir / 'report.html'}")
-    return results
+        run_dir.rmdir()
+    except OSError:  # not empty: it held something else
+        pass
 
 
 def _job_failed(run_dir: Path, reason: str, details: str = "") -> dict[str, Any]:
     """Record a sweep job's failure in its run directory for the sweep summary."""
-    from evalkit.sweep import ERROR_FILE
-
     reason = " ".join(reason.split()) or "unknown error"
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / ERROR_FILE).write_text(reason + "\n" + (f"\n{details}" if details else ""))
@@ -172,85 +268,3 @@ def _job_failed(run_dir: Path, reason: str, details: str = "") -> dict[str, Any]
         print(details, file=sys.stderr)
     # returning (not raising) lets the other jobs and the sweep summary go on
     return {"error": reason}
-
-
-def summary_table(results: RunResults) -> str:
-    """The short table printed at the end of a run: pass@k, similarity and every kind of
-    failure, model failures apart from infra errors (our side or the endpoint failed)."""
-    import pandas as pd
-
-    from evalkit.reporting.aggregate import display_label, format_interval
-
-    rows = []
-    for arm in results.arms:
-        row = {"arm": display_label(arm)}
-        row |= {f"pass@{k}": format_interval(cell) for k, cell in sorted(arm.pass_at_k.items())}
-        if "edit_similarity" in arm.metrics:
-            row["similarity"] = format_interval(arm.metrics["edit_similarity"])
-        failed = sum(n for status, n in arm.verdicts.items()
-                     if status not in (Status.PASSED, Status.INFRA_ERROR))
-        row["failed"] = failed
-        row["infra errors"] = arm.verdicts.get(Status.INFRA_ERROR, 0)
-        rows.append(row)
-    return pd.DataFrame(rows).to_string(index=False) if rows else "(no arms)"
-
-
-def compose_gate_config(overrides: list[str]) -> GateConfig:
-    """The gate's thresholds from conf/gate plus `gate.*` overrides."""
-    return _run_config_for(overrides).gate
-
-
-def _run_config_for(overrides: list[str]) -> RunConfig:
-    """The typed config for `overrides`, for commands that do not go through hydra.main."""
-    from hydra.core.hydra_config import HydraConfig
-
-    cfg = compose_config(overrides)
-    HydraConfig.instance().set_config(cfg)
-    rc = run_config(cfg)
-    apply_air_gap(rc.dataset.allow_network)
-    return rc
-
-
-def rerender_reports(run_dir: Path) -> Path:
-    """`evalkit report`: rebuild results.json and the reports from samples.jsonl."""
-    from evalkit.reporting.write import recorded_scoring, write_reports
-    from evalkit.results import load_results
-
-    if not (run_dir / "samples.jsonl").is_file() or not (run_dir / "results.json").is_file():
-        raise ConfigError(f"{run_dir} is not a run directory (needs samples.jsonl and results.json)")
-    results = load_results(run_dir)
-    # A loaded results.json is the metadata; the run's own k, readings and bootstrap settings apply.
-    write_reports(run_dir, results, [arm.spec for arm in results.arms], recorded_scoring([results]),
-                  _run_config_for([]).report)
-    return run_dir / "report.html"
-
-
-def prompts_render(args: list[str]) -> int:
-    """`evalkit prompts render [OVERRIDES] task=ID`: print the exact request bodies per arm."""
-    from evalkit import prompts
-    from evalkit.benchmarks import load_benchmark
-
-    task_ids = [a.split("=", 1)[1] for a in args if a.startswith("task=")]
-    rc = _run_config_for([a for a in args if not a.startswith("task=")])
-    tasks = load_benchmark(rc.dataset).tasks
-    print(prompts.render_requests(rc.arms, tasks, task_ids, n_samples=rc.n_samples, run_seed=rc.seed))
-    return 0
-
-
-def prompts_lint(args: list[str]) -> int:
-    """`evalkit prompts lint [--registry PATH]`: exit 2 when any template has a problem."""
-    from evalkit import prompts
-    from evalkit.benchmarks import load_tasks
-    from evalkit.config import PROMPTS_DIR, DatasetConfig
-
-    parser = argparse.ArgumentParser(prog="evalkit prompts lint")
-    parser.add_argument("--registry", type=Path, default=PROMPTS_DIR)
-    registry = parser.parse_args(args).registry
-    apply_air_gap(False)
-    report = prompts.lint(registry, load_tasks(DatasetConfig(limit=5)))
-    for problem in report.problems:
-        print(problem, file=sys.stderr)
-    if report.problems:
-        raise ConfigError(f"{len(report.problems)} template problem(s); the first: {report.problems[0]}")
-    print(report.summary())
-    return 0

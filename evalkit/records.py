@@ -539,6 +539,8 @@ class SamplesFileInfo(JsonRecord):
     """Where it was."""
     malformed_lines: int = 0
     """Lines that were skipped as malformed (each named on stderr and in the report)."""
+    skipped: tuple[str, ...] = ()
+    """The first skipped lines (up to 20), each as ``PATH:LINE: reason``, as the report lists them."""
 
 
 @dataclass(frozen=True, slots=True)

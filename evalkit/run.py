@@ -14,13 +14,12 @@ import dataclasses
 import time
 from pathlib import Path
 
-from tqdm import tqdm
-
 from evalkit import __version__, prompts
 from evalkit.benchmarks import Benchmark, load_benchmark
-from evalkit.config import ArmConfig, RunConfig, sampling_params
+from evalkit.config import ArmConfig, RunConfig, check_k_is_measurable, sampling_params
 from evalkit.execution import make_executor
 from evalkit.models import ClientStats, DemoServer, EndpointError, ModelClient, ResponseStore, steady_gc
+from evalkit.progress import Progress, progress
 from evalkit.records import ArmSpec, Prices, RenderedPrompt, RunResults, Task, TemplateId, TemplateSource
 from evalkit.reporting import write_reports
 from evalkit.rundir import limits_after_canary, run_header, run_id_of, timed, utc_now
@@ -83,8 +82,8 @@ async def _generate_all(cfg: RunConfig, arms: list[PreparedArm], tasks: tuple[Ta
         for arm in arms:  # one real request per arm, in its own shape, before the run spends anything
             await clients[arm.config.label].check(next(iter(arm.prompts.values())))
         total = len(arms) * len(tasks) * cfg.n_samples
-        with tqdm(total=total, desc="generate", unit="sample", initial=len(samples.done)) as gen_bar, \
-                tqdm(total=total, desc="execute ", unit="sample", initial=len(samples.done)) as exec_bar:
+        with progress(total, "generate", initial=len(samples.done)) as gen_bar, \
+                progress(total, "execute ", initial=len(samples.done)) as exec_bar:
             jobs = [
                 _one_task(arm, task, clients[arm.config.label], cfg, scorer, samples, (gen_bar, exec_bar))
                 for arm in arms for task in tasks
@@ -114,7 +113,7 @@ def _cached_from(stats: ClientStats, run_id: str) -> tuple[str, ...]:
 
 
 async def _one_task(arm: PreparedArm, task: Task, client: ModelClient, cfg: RunConfig, scorer: Scorer,
-                    samples: SamplesFile, bars: tuple[tqdm, tqdm]) -> None:
+                    samples: SamplesFile, bars: tuple[Progress, Progress]) -> None:
     prompt = arm.prompts[task.task_id]
     generations = await client.generate(prompt, cfg.n_samples, cfg.seed)
     label = arm.config.label
@@ -129,6 +128,7 @@ async def _one_task(arm: PreparedArm, task: Task, client: ModelClient, cfg: RunC
 
 def execute_run(cfg: RunConfig, run_dir: Path) -> RunResults:
     """The whole pipeline for `evalkit run`; returns what results.json holds."""
+    check_k_is_measurable(cfg)  # a sweep job; a single run was checked before it started
     bench = load_benchmark(cfg.dataset)
     arms = [prepare_arm(arm, bench.tasks) for arm in cfg.arms]
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -27,6 +27,8 @@ from evalkit.rundir import limits_after_canary, run_header, run_id_of, timed, ut
 from evalkit.samples import SamplesFile, ScoreInputLine, read_score_input
 from evalkit.scoring import Scorer
 
+SHOWN_ERRORS = 20
+"""Malformed lines named on stderr and in the report; the rest are counted."""
 SIMILARITY_BATCH = 256
 """Rows executed before their similarity is computed and they are written, together."""
 
@@ -118,14 +120,18 @@ def execute_score(cfg: RunConfig, run_dir: Path) -> RunResults:
         with timed(timings, "scoring"), steady_gc():
             arms, errors = asyncio.run(_score_lines(cfg.samples, scorer, {t.task_id: t for t in bench.tasks},
                                                     samples, in_flight))
-    for error in errors[:20]:
+    for error in errors[:SHOWN_ERRORS]:
         print(f"evalkit: skipped {error}", file=sys.stderr)
-    if len(errors) > 20:
-        print(f"evalkit: ... and {len(errors) - 20} more malformed lines", file=sys.stderr)
+    if len(errors) > SHOWN_ERRORS:
+        print(f"evalkit: ... and {len(errors) - SHOWN_ERRORS} more malformed lines", file=sys.stderr)
     if not arms:
         raise ConfigError(f"{cfg.samples}: no valid sample lines ({len(errors)} malformed)")
-    header = dataclasses.replace(header, finished_at=utc_now(), timings_s=timings,
-                                 samples_file=SamplesFileInfo(str(cfg.samples), len(errors)))
+    header = dataclasses.replace(
+        header, finished_at=utc_now(), timings_s=timings,
+        samples_file=SamplesFileInfo(str(cfg.samples), len(errors), tuple(errors[:SHOWN_ERRORS])))
     results = write_reports(run_dir, header, list(arms.values()), cfg.scoring, cfg.report)
     scorer.check_infra_errors(cfg.executor.max_infra_errors)  # exit 2 after the reports (issue 15)
+    if errors:  # the input was not what it should be: exit 2, with the rest scored and reported
+        raise ConfigError(f"{len(errors)} malformed line(s) of {cfg.samples} skipped, the rest scored "
+                          f"(report: {run_dir / 'report.md'}); the first: {errors[0]}")
     return results

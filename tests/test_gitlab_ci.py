@@ -9,9 +9,7 @@ from typing import Any
 
 import pytest
 import yaml
-from hydra.core.hydra_config import HydraConfig
 
-from evalkit.config import run_config
 from tests.support.cli import REPO
 
 CI_FILE = REPO / ".gitlab-ci.yml"
@@ -105,9 +103,7 @@ def test_run_overrides_compose_into_a_valid_config(ci):
     for args in runs:
         overrides = [_expand(a) for a in args[1:]]
         assert not any("$" in o for o in overrides), overrides
-        cfg = hydra_app.compose_config(overrides)
-        HydraConfig.instance().set_config(cfg)  # the store path interpolates ${hydra:runtime.cwd}
-        typed = run_config(cfg)
+        typed = hydra_app.compose_run_config(overrides)
         assert typed.arms[0].model.base_url.startswith("http://127.0.0.1")
 
 

@@ -37,6 +37,14 @@ def test_run_writes_every_file_of_a_run_directory(demo_run):
     assert f"report: {run_dir / 'report.html'}" in proc.stdout
 
 
+def test_progress_in_a_log_is_plain_lines_with_the_count(demo_run):
+    _, proc = demo_run  # stderr is a pipe here, as in CI
+    assert "\r" not in proc.stderr and "\x1b" not in proc.stderr
+    finals = [ln for ln in proc.stderr.splitlines() if ln.startswith(("generate: 64/64", "execute: 64/64"))]
+    assert len(finals) == 2, proc.stderr[-2000:]
+    assert all(" samples/s, " in line for line in finals)
+
+
 def test_samples_have_the_documented_fields(demo_run):
     run_dir, _ = demo_run
     rows = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]

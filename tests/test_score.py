@@ -4,6 +4,8 @@ import json
 
 import pytest
 
+from evalkit.benchmarks import load_tasks
+from evalkit.config import DatasetConfig
 from tests.support.cli import FIXTURES, run_evalkit
 
 pytestmark = pytest.mark.slow
@@ -21,7 +23,7 @@ def test_scoring_recorded_answers_reports_them_as_such(tmp_path):
     results = json.loads((run / "results.json").read_text())
     (arm,) = results["arms"]
     assert arm["template"] is None and arm["n_tasks"] == 6
-    assert results["samples_file"] == {"path": str(samples), "malformed_lines": 0}
+    assert results["samples_file"] == {"path": str(samples), "malformed_lines": 0, "skipped": []}
     report = (run / "report.md").read_text()
     assert "template none" not in report and "prompts commit None" not in report
     assert "(scored answers)" in report and f"- **answers**: {samples} (0 malformed lines)" in report
@@ -33,3 +35,26 @@ def test_scoring_recorded_answers_reports_them_as_such(tmp_path):
     failed = sum(n for status, n in arm["verdicts"].items() if status not in ("passed", "infra_error"))
     row = next(line for line in proc.stdout.splitlines() if line.lstrip().startswith(arm["arm"]))
     assert row.split()[-2:] == [str(failed), "0"]
+
+
+def test_malformed_line_exits_2_after_the_report_which_names_it(tmp_path):
+    task = load_tasks(DatasetConfig(limit=1))[0]
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text("\n".join([
+        json.dumps({"task_id": task.task_id, "completion": task.reference}),
+        "{not json",
+        json.dumps({"task_id": task.task_id, "completion": "    return None\n"}),
+    ]) + "\n")
+    run_dir = tmp_path / "run"
+    proc = run_evalkit("score", f"samples={samples}", f"dataset.task_ids=[{task.task_id}]",
+                       f"hydra.run.dir={run_dir}", f"executor.cache_dir={tmp_path / 'cache'}",
+                       "report.plots=false")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("evalkit: error: 1 malformed line(s)") and f"{samples}:2" in last
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["arms"][0]["n_samples"] == 2  # the two good lines were scored
+    assert results["samples_file"]["malformed_lines"] == 1
+    report = (run_dir / "report.md").read_text()
+    assert f"1 malformed line(s) of {samples} were skipped" in report
+    assert f"Skipped: {samples}:2: not valid JSON" in report

@@ -130,7 +130,8 @@ def write_reports(run_dir: Path, run: RunResults, specs: Sequence[ArmSpec], scor
         view.notes.append("This run has no samples yet.")
     if run.samples_file is not None and run.samples_file.malformed_lines:
         view.notes.append(f"{run.samples_file.malformed_lines} malformed line(s) of {run.samples_file.path} "
-                          "were skipped (named on stderr); the scores cover the other lines.")
+                          "were skipped; the scores cover the other lines. Skipped: "
+                          + "; ".join(run.samples_file.skipped))
     render_outputs(view, samples, run_dir, report)
     flips = [flip for pair in view.flips for flip in pair["flips"]]
     write_junit(samples, results.arms, run_dir / "junit.xml", flips)

@@ -1,0 +1,107 @@
+"""The `evalkit` command's first hour: help, mistakes in overrides, runs that cannot measure anything.
+
+These call the console script's entry point in this process (`cli.main`, what `evalkit` runs)
+and read what a user would see on stdout and stderr.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from evalkit import cli
+
+
+def _fails_with_one_line(capsys, *args: str) -> str:
+    assert cli.main(list(args)) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert "Traceback" not in err
+    return err
+
+
+def test_run_help_names_evalkit_and_its_commands(capsys):
+    with pytest.raises(SystemExit) as stop:
+        cli.main(["run", "--help"])
+    assert stop.value.code == 0
+    out = capsys.readouterr().out
+    assert out.startswith("evalkit run [OVERRIDES]")
+    assert "evalkit score samples=PATH" in out
+    assert "model: claude, demo, mistral, mixtral, openai_compatible" in out  # Hydra's groups still listed
+    assert "hydra_app" not in out and "powered by Hydra" not in out
+
+
+@pytest.mark.parametrize(("override", "closest"), [
+    ("modle=mixtral", "'model'"),
+    ("+modle=mixtral", "'model'"),  # would otherwise run with the key silently ignored
+    ("model.nmae=x", "'model.name'"),
+    ("n_sample=3", "'n_samples'"),
+])
+def test_misspelt_key_names_the_closest_and_never_suggests_adding_it(capsys, tmp_path, override, closest):
+    err = _fails_with_one_line(capsys, "run", override, f"hydra.run.dir={tmp_path / 'run'}")
+    assert f"did you mean {closest}?" in err
+    assert "+" not in err.replace(override, "")
+    assert not (tmp_path / "run").exists()
+
+
+def test_misspelt_group_option_names_the_closest(capsys):
+    err = _fails_with_one_line(capsys, "run", "model=mixtrl")
+    assert "unknown model 'mixtrl'; did you mean 'mixtral'?" in err
+
+
+def test_override_syntax_error_is_a_bad_override(capsys):
+    err = _fails_with_one_line(capsys, "run", "n_samples=[")
+    assert err.startswith("evalkit: error: bad override:")
+
+
+def test_every_k_above_n_samples_stops_before_any_request(capsys, tmp_path):
+    with socket.socket() as endpoint:
+        endpoint.bind(("127.0.0.1", 0))
+        endpoint.listen()
+        endpoint.setblocking(False)
+        port = endpoint.getsockname()[1]
+        err = _fails_with_one_line(capsys, "run", "k=[100]", "model=mixtral",
+                                   f"model.base_url=http://127.0.0.1:{port}/v1",
+                                   f"hydra.run.dir={tmp_path / 'run'}", f"store.path={tmp_path / 's.sqlite'}")
+        with pytest.raises(BlockingIOError):
+            endpoint.accept()  # nobody connected
+    assert "every k of pass@k (100) exceeds n_samples=10" in err and "n_samples=100" in err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow  # starts a run (the pipeline's imports)
+def test_a_failed_run_leaves_no_run_directory(capsys, tmp_path):
+    err = _fails_with_one_line(capsys, "run", "prompt.version=9.9.9", "dataset.limit=2",
+                               f"hydra.run.dir={tmp_path / 'run'}", f"store.path={tmp_path / 's.sqlite'}")
+    assert "no such template version '9.9.9'" in err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow  # starts a run (the pipeline's imports)
+def test_a_failed_run_keeps_what_was_there_before(capsys, tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "notes.txt").write_text("mine")
+    (run_dir / "samples.jsonl").write_text('{"a sample": "from an earlier attempt"}\n')
+    _fails_with_one_line(capsys, "run", "prompt.version=9.9.9", "dataset.limit=2", f"hydra.run.dir={run_dir}",
+                         f"store.path={tmp_path / 's.sqlite'}")
+    assert (run_dir / "notes.txt").read_text() == "mine"
+    assert (run_dir / "samples.jsonl").read_text().startswith('{"a sample"')
+    assert (run_dir / ".hydra").is_dir()  # the samples are kept, so is the config they were made with
+
+
+@pytest.mark.slow  # starts a run (the pipeline's imports)
+def test_a_user_folder_given_as_run_dir_only_loses_what_hydra_wrote(capsys, tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    _fails_with_one_line(capsys, "run", "prompt.version=9.9.9", f"hydra.run.dir={folder}",
+                         f"store.path={tmp_path / 's.sqlite'}")
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
+
+
+def test_unknown_command_lists_the_commands(capsys):
+    err = _fails_with_one_line(capsys, "rnu")
+    assert "unknown command 'rnu'" in err and "run" in err and "gate" in err
+
