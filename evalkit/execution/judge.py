@@ -263,6 +263,7 @@ def start(memory_mb: int) -> tuple[int, socket.socket]:
     pid = isolation.fork_without_hooks()
     if pid == 0:
         try:
+            isolation.set_name(b"evalkit-tests")
             null = os.open(os.devnull, os.O_RDWR)
             isolation.arrange_fds({0: null, 1: null, 2: null, 3: theirs.fileno()})
             serve(socket.socket(fileno=3), memory_mb)

@@ -370,6 +370,7 @@ def _start_spawner(cfg: dict, harness_fd: int) -> socket.socket:
         try:
             worker_end.close()
             os.close(harness_fd)
+            isolation.set_name(b"evalkit-spawner")
             layers = _spawner_setup(cfg)
             spawner_end.send(json.dumps({"layers": layers}).encode())
             spawner.Spawner(cfg, spawner_end).serve()
@@ -435,6 +436,7 @@ def main() -> None:
     sys.path += [p for p in cfg.get("sys_path", ()) if p not in sys.path]
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a program signalling PID 1 must not stop us
     isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)  # never outlive the harness
+    isolation.set_name(b"evalkit-worker")
     harness_fd = cfg["control_fd"]
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
