@@ -179,8 +179,9 @@ def serve(control: socket.socket, memory_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     signal.signal(signal.SIGPROF, _out_of_time)
     tasks: dict[str, dict] = {}
+    buffer = bytearray(1 << 20)
     while True:
-        message, fds, _, _ = socket.recv_fds(control, 1 << 20, 1)
+        message, fds = isolation.receive(control, buffer, 1)
         if not message:
             return
         job = json.loads(message)

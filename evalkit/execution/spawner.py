@@ -355,6 +355,7 @@ def _report_reaped(control: socket.socket) -> None:
 
 def _child(message: bytes, fds: list[int], null: int) -> None:
     """In the program's process, just forked: decode the plan, then runner.child (never returns)."""
+    isolation.set_name(b"evalkit-program")
     plan = json.loads(message)
     plan["token"] = plan["token"].encode()
     ends = dict(zip(plan["roles"], fds, strict=True))

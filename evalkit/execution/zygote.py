@@ -130,6 +130,7 @@ class Worker:
         self.limits_key = json.dumps({k: cfg[k] for k in ("memory_mb", "max_processes", "max_file_mb",
                                                            "max_open_files")})
         self.harness, self.spawner = harness, spawner_end
+        self.buffer = bytearray(CONTROL_BUFFER)
         self.backlog: collections.deque[tuple[dict, int]] = collections.deque()
         self.programs: dict[int, Program] = {}
         self.tasks: dict[str, dict] = {}
@@ -170,7 +171,7 @@ class Worker:
         return -1
 
     def _from_harness(self) -> bool:
-        message, fds, _, _ = socket.recv_fds(self.harness, CONTROL_BUFFER, 1)
+        message, fds = isolation.receive(self.harness, self.buffer, 1)
         if not message:
             return False
         request = json.loads(message)
@@ -232,7 +233,7 @@ class Worker:
         self.programs[program.id] = program
 
     def _from_spawner(self) -> None:
-        message = self.spawner.recv(CONTROL_BUFFER)
+        message = isolation.receive(self.spawner, self.buffer)[0]
         if not message:
             raise RuntimeError("the spawner died")
         report = json.loads(message)
