@@ -243,9 +243,8 @@ def _make_cgroup(index: int, cfg: ExecutorConfig) -> Path | None:
     path = _PIDS_ROOT / "evalkit" / f"{os.getpid()}-{index}-{os.urandom(3).hex()}"
     try:
         path.mkdir(parents=True, exist_ok=True)
-        # the outer process, the worker, the spawner, its fork server, a test process and the
-        # programs of each slot
-        (path / "pids.max").write_text(str(cfg.max_in_flight * (cfg.max_processes + 1) + 4))
+        # the outer process, the worker, its fork server, a test process and the programs of each slot
+        (path / "pids.max").write_text(str(cfg.max_in_flight * (cfg.max_processes + 1) + 3))
     except OSError:
         return None
     return path

@@ -1,27 +1,28 @@
-"""The spawner: the clean zygote that forks every program's process.
+"""Programs' processes: the clean fork server that forks them, and the worker's view of them.
 
-Forked by the worker before the worker reads any task, it never reads a program's text,
-a test or a reference solution: the program's text reaches the child as a memory file the
-harness wrote (``fds["code"]``), so a program that reads its own memory finds only the
-standard library. As root it lives in a minimal root (isolation.minimal_root) and gives
-each program a slot: an unprivileged uid of its own (whose RLIMIT_NPROC bounds its
-processes), so programs in flight together cannot signal or see one another, and everything a
-program started is killed, by uid, when it ends.
+The **fork server** is forked by the worker before the worker reads any task and never reads
+a program's text, a test or a reference solution: the program's text reaches the child as a
+memory file the harness wrote (``code`` descriptor), so a program that reads its own memory
+finds only the standard library. As root it lives in a minimal root (isolation.minimal_root).
+Its loop (``serve_forks``) is as small as it can be: a process that forks shares every page
+with the child until one of them writes it, so each page the parent writes after each fork is
+a copy-on-write fault (2.4 us on a virtual machine); an event loop that also read pipes and
+enforced limits wrote about 230 pages a program. It is the programs' parent and their
+orphans' subreaper: it reaps them all and says how each ended.
 
-The spawner itself never forks a program: a *fork server* it forks once (``fork_server``)
-does, in a loop so small that it writes few memory pages between forks. A process that forks
-shares all its pages with the child until one of them writes it; each page the parent writes
-after every fork is a copy-on-write fault (2.4 us on a virtual machine), and the spawner's own
-event loop wrote about 230 of them a program. The fork server is the programs' parent: it reaps
-them and reports how they ended; the spawner, which never forks again, reads their pipes,
-enforces the backstop and kills what they leave.
+``Spawner`` lives in the worker (which never runs generated code either): it gives each
+program a slot, an unprivileged uid of its own (whose RLIMIT_NPROC bounds its processes), so
+programs in flight together cannot signal or see one another; reads the program's pipes;
+kills everything of the slot's uid when the program ends; and enforces the wall-clock
+backstop: a program is killed once the time it ran or slept exceeds ``wall_factor`` x its CPU
+limit; the time it waited for a core (its run delay in /proc/<pid>/schedstat) is left out,
+less the CPU its own other processes used meanwhile (a fork bomb keeps itself waiting). It
+reports ``started`` {id, pid} and ``done`` {id, exit, cpu, walled, setup, out, passed_signal,
+report} to the worker.
 
-Protocol with the worker, over a SOCK_SEQPACKET socket: ``start`` messages (JSON, with the
-descriptors as SCM_RIGHTS) in; ``started`` {id, pid} and ``done`` {id, exit, cpu, walled,
-setup, out, passed_signal, report} out. The wall-clock backstop lives here: a program is
-killed once the time it ran or slept exceeds ``wall_factor`` x its CPU limit; the time it
-waited for a core (its run delay in /proc/<pid>/schedstat) is left out, less the CPU its own
-other processes used meanwhile (a fork bomb keeps itself waiting).
+Protocol between them, over a SOCK_SEQPACKET socket: the program's plan (JSON, its
+descriptors as SCM_RIGHTS named by ``plan["roles"]``) in; ``S pid`` (or ``F errno``) for each
+plan in order, and ``X pid exit cpu`` for each process reaped, out.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import select
 import signal
 import socket
 import time
+from typing import Callable
 
 import isolation  # sibling modules: the worker puts this folder on sys.path
 import runner
@@ -50,7 +52,7 @@ class Running:
         """The program's scratch directory where it has no private /tmp (removed after it), else ''."""
         self.id = request["id"]
         self.limit = float(request["limit"])
-        self.token = request.get("token", b"")
+        self.token = request["token"]
         self.pid, self.slot, self.pipes = pid, slot, pipes
         self.started = time.monotonic()
         self.check_at = self.started + self.limit * request["wall_factor"]
@@ -60,75 +62,51 @@ class Running:
 
 
 class Spawner:
-    """The spawner's state and event loop (see module docstring)."""
+    """The worker's side of the programs' processes (see module docstring)."""
 
-    def __init__(self, cfg: dict, control: socket.socket) -> None:
+    def __init__(self, cfg: dict, forker: socket.socket, poller: select.poll,
+                 report: Callable[[dict], None]) -> None:
         self.cfg = cfg
-        self.control = control
-        self.null = isolation.move_high(os.open(os.devnull, os.O_RDONLY))
+        self.forker = forker
+        self.poller = poller
+        self.report = report
+        """Where ``started`` and ``done`` go (the worker)."""
         self.free_slots = list(range(cfg["max_in_flight"]))
         self.running: dict[int, Running] = {}
         self.by_fd: dict[int, tuple[Running, str]] = {}
-        self.poller = select.poll()
-        self.poller.register(control, select.POLLIN)
-        self.forker_pid, self.forker = start_fork_server(self.null)
-        self.poller.register(self.forker, select.POLLIN)
         self.starting: list[tuple[dict, int, dict[str, int], str]] = []
         """Programs sent to the fork server whose pid it has not reported yet, oldest first."""
         self.by_pid: dict[int, Running] = {}
-        # Orphans of the programs (this process is their subreaper) are reaped as they die.
-        self.wakeup, wakeup_write = os.pipe()
-        os.set_blocking(self.wakeup, False)
-        os.set_blocking(wakeup_write, False)
-        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
-        signal.set_wakeup_fd(wakeup_write)
-        self.poller.register(self.wakeup, select.POLLIN)
+        self.buffer = bytearray(CONTROL_BUFFER)
+        poller.register(forker, select.POLLIN)
 
-    def serve(self) -> None:
-        """Start programs and report on them until the worker hangs up."""
-        while True:
-            timeout = self._next_check()
-            for fd, _ in self.poller.poll(timeout):
-                if fd == self.control.fileno():
-                    if not self._receive():
-                        return
-                elif fd == self.forker.fileno():
-                    self._from_fork_server()
-                elif fd == self.wakeup:
-                    while _drained(fd):
-                        pass
-                    self._reap_orphans()
-                elif fd in self.by_fd:
-                    program, role = self.by_fd[fd]
-                    self._read(program, role, fd)
-            self._backstop()
+    def owns(self, fd: int) -> bool:
+        """Whether a poll event on fd is for this object (``handle``)."""
+        return fd in self.by_fd or fd == self.forker.fileno()
 
-    def _receive(self) -> bool:
-        message, fds, _, _ = socket.recv_fds(self.control, CONTROL_BUFFER, 4)
-        if not message:
-            return False
-        request = json.loads(message)
-        fds = [isolation.move_high(fd) for fd in fds]  # see runner.prepare
+    def handle(self, fd: int) -> None:
+        """A poll event on one of its descriptors."""
+        if fd == self.forker.fileno():
+            self._from_fork_server()
+        elif fd in self.by_fd:
+            program, role = self.by_fd[fd]
+            self._read(program, role, fd)
+
+    def start(self, request: dict, fds: list[int]) -> None:
+        """Have the fork server start a program: ``fds`` are its code (and, split, channel)
+        descriptors, the caller's to close. A failure is reported as a ``done`` with ``setup``."""
         try:
             self._start(request, fds)
         except OSError as exc:  # no process or descriptor left: the worker reports an infra_error
-            self._send({"done": request["id"], "setup": f"could not start the program: {exc}",
-                        "exit": 0, "cpu": 0.0, "walled": False, "out": "", "passed_signal": False,
-                        "report": ""})
-        finally:
-            for fd in fds:
-                os.close(fd)
-        return True
+            self.report({"done": request["id"], "setup": f"could not start the program: {exc}",
+                         "exit": 0, "cpu": 0.0, "walled": False, "out": "", "passed_signal": False,
+                         "report": ""})
 
     def _start(self, request: dict, fds: list[int]) -> None:
         slot = self.free_slots.pop()
         opened: list[int] = []
         try:
-            pipes, ends = {}, [fds[0]]
-            roles = ["code"]
-            if request["mode"] == "split":
-                roles.append("channel")
-                ends.append(fds[1])
+            pipes, roles, ends = {}, ["code", "channel"][: len(fds)], list(fds)
             for role in ("out", "setup") + (() if request["mode"] == "split" else ("result",)):
                 read_end, write_end = os.pipe()
                 opened += (read_end, write_end)
@@ -151,31 +129,33 @@ class Spawner:
         self.starting.append((request, slot, pipes, "" if self.cfg["private_mounts"] else plan["workdir"]))
 
     def _from_fork_server(self) -> None:
-        """A program's pid (in the order they were sent) or how one ended."""
-        message = self.forker.recv(CONTROL_BUFFER)
+        """A program's pid (in the order they were sent) or how a process ended."""
+        message = isolation.receive(self.forker, self.buffer)[0]
         if not message:
             raise RuntimeError("the fork server exited")
         kind, pid, status, cpu = message.split(b" ")
+        if kind == b"X":
+            program = self.by_pid.pop(int(pid), None)
+            if program is not None:  # else an orphan of a program, reaped
+                self._finish(program, int(status), float(cpu))
+            return
+        request, slot, pipes, workdir = self.starting.pop(0)
         if kind == b"F":  # fork failed: the worker reports an infra_error
-            request, slot, pipes, workdir = self.starting.pop(0)
             self.free_slots.append(slot)
             for fd in pipes.values():
                 os.close(fd)
-            self._send({"done": request["id"], "setup": f"could not start the program: errno {int(pid)}",
-                        "exit": 0, "cpu": 0.0, "walled": False, "out": "", "passed_signal": False,
-                        "report": ""})
+            _remove_tree(workdir)
+            self.report({"done": request["id"], "setup": f"could not start the program: errno {int(pid)}",
+                         "exit": 0, "cpu": 0.0, "walled": False, "out": "", "passed_signal": False,
+                         "report": ""})
             return
-        if kind == b"S":
-            request, slot, pipes, workdir = self.starting.pop(0)
-            program = Running(request, int(pid), slot, pipes, workdir)
-            self.running[program.id] = program
-            self.by_pid[program.pid] = program
-            for role, fd in pipes.items():
-                self.by_fd[fd] = (program, role)
-                self.poller.register(fd, select.POLLIN)
-            self._send({"started": program.id, "pid": program.pid})
-            return
-        self._finish(self.by_pid.pop(int(pid)), int(status), float(cpu))
+        program = Running(request, int(pid), slot, pipes, workdir)
+        self.running[program.id] = program
+        self.by_pid[program.pid] = program
+        for role, fd in pipes.items():
+            self.by_fd[fd] = (program, role)
+            self.poller.register(fd, select.POLLIN)
+        self.report({"started": program.id, "pid": program.pid})
 
     def _plan(self, request: dict, slot: int) -> dict:
         cfg = self.cfg
@@ -222,7 +202,7 @@ class Spawner:
         lines = bytes(program.data.get("result", b"")).split(b"\n")
         token = program.token.encode()
         reports = [line for line in lines if line[:1] in (b"S", b"E")]
-        self._send({
+        self.report({
             "done": program.id, "exit": status,
             "cpu": cpu, "walled": program.walled,
             "setup": bytes(program.data["setup"]).decode("utf-8", "replace")[:2000],
@@ -230,7 +210,6 @@ class Spawner:
             "passed_signal": b"P" + token in lines,
             "report": reports[0].decode("utf-8", "replace") if reports else "",
         })
-        self._reap_orphans()
 
     def _kill_slot(self, program: Running) -> None:
         """Kill what the program left running: every process of its slot's uid, or without
@@ -243,25 +222,15 @@ class Spawner:
             return
         isolation.kill_uid(self.cfg["uid_base"] + program.slot)
 
-    def _reap_orphans(self) -> None:
-        """Reap processes the programs left behind (this process is their subreaper; the
-        programs themselves are the fork server's children), never the fork server."""
-        while True:
-            try:
-                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-            except ChildProcessError:
-                return
-            if info is None or info.si_pid == self.forker_pid:
-                return
-            os.waitpid(info.si_pid, 0)
-
-    def _next_check(self) -> int:
+    def next_check(self) -> int:
+        """Milliseconds until the backstop must look again (-1: no program runs)."""
         soonest = min((program.check_at for program in self.running.values()), default=float("inf"))
         if soonest == float("inf"):
             return -1
         return max(0, int((soonest - time.monotonic()) * 1000) + 1)
 
-    def _backstop(self) -> None:
+    def backstop(self) -> None:
+        """Kill programs past their wall-clock limit (see module docstring)."""
         now = time.monotonic()
         for program in list(self.running.values()):
             if program.walled or now < program.check_at:
@@ -279,30 +248,12 @@ class Spawner:
             else:
                 program.check_at = program.started + program.wall_limit + waited + 0.01
 
-    def _send(self, message: dict) -> None:
-        self.control.send(json.dumps(message).encode())
 
-
-def start_fork_server(null: int) -> tuple[int, socket.socket]:
-    """Fork the fork server (see module docstring); returns its pid and the socket to it."""
-    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-    pid = isolation.fork_without_hooks()
-    if pid == 0:
-        try:
-            ours.close()
-            _fork_server(theirs, null)
-        finally:
-            os._exit(0)
-    theirs.close()
-    return pid, ours
-
-
-def _fork_server(control: socket.socket, null: int) -> None:
-    """Fork a program's process for each plan received (JSON, its descriptors as SCM_RIGHTS,
-    named by ``plan["roles"]``); say ``S pid`` (or ``F errno`` when fork failed) for each, in
-    order, and ``X pid exit cpu`` as each is reaped. Everything else happens in the child."""
+def serve_forks(control: socket.socket) -> None:
+    """The fork server's life, after its set-up (zygote.py): fork a program's process for each
+    plan received, reap every child and orphan, until the worker hangs up (see module docstring)."""
     isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
-    isolation.set_name(b"evalkit-forker")
+    null = isolation.move_high(os.open(os.devnull, os.O_RDONLY))
     wakeup, wakeup_write = os.pipe()
     os.set_blocking(wakeup, False)
     os.set_blocking(wakeup_write, False)
@@ -323,7 +274,7 @@ def _fork_server(control: socket.socket, null: int) -> None:
 
 
 def _fork_one(control: socket.socket, null: int) -> bool:
-    """Fork the program's process of the next plan; False once the spawner hung up."""
+    """Fork the program's process of the next plan; False once the worker hung up."""
     message, fds, _, _ = socket.recv_fds(control, CONTROL_BUFFER, 8)
     if not message:
         return False

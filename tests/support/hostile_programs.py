@@ -450,9 +450,9 @@ def worker_cgroups(ex: LocalExecutor) -> list[Path]:
 
 
 def idle_processes(ex: LocalExecutor) -> int:
-    """Processes in a worker's cgroup between programs: the outer process, the worker, the
-    spawner, its fork server and one test process per slot."""
-    return 4 + ex.cfg.max_in_flight
+    """Processes in a worker's cgroup between programs: the outer process, the worker, its
+    fork server and one test process per slot."""
+    return 3 + ex.cfg.max_in_flight
 
 
 def containment_problem(ex: LocalExecutor) -> str | None:
