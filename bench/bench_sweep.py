@@ -6,7 +6,7 @@ Usage: python bench/bench_sweep.py [--tasks 20] [--n-samples 5] [--samples PATH]
    endpoint over --tasks HumanEval tasks, run by `evalkit run -m` with Hydra's basic
    launcher and with `hydra/launcher=joblib`: wall time of each and their ratio. Each
    sweep has its own fresh response store (no answer is cached); calibration is warmed first.
-2. The samples file (default /work/shared/bench/samples_mixed.jsonl without its
+2. A samples file (default: bench/make_samples.py's mixed HumanEval file, without its
    "kind": "timeout" lines) executed by LocalExecutor and by RayExecutor (a local Ray
    instance on this machine): samples/s once the executor is up, its start-up time,
    and Ray's overhead (1 - ray/local), with verdict agreement between the two.
@@ -23,12 +23,13 @@ import tempfile
 import time
 from pathlib import Path
 
+import make_samples  # bench/, beside this script
+
 from evalkit.benchmarks import load_tasks
 from evalkit.config import DatasetConfig, ExecutorConfig
 from evalkit.execution import calibrate, make_executor, program_for
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLES = Path("/work/shared/bench/samples_mixed.jsonl")
 SWEEP = ["model.params.temperature=0.2,0.8", "prompt.version=1.0.0,2.0.0", "seed=1,2"]
 
 
@@ -108,14 +109,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=20)
     parser.add_argument("--n-samples", type=int, default=5)
-    parser.add_argument("--samples", type=Path, default=SAMPLES)
+    parser.add_argument("--samples", type=Path, default=None, help="default: bench/make_samples.py's file")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N sample lines")
     parser.add_argument("--skip-sweep", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="evalkit-bench-sweep-") as tmp:
         if not args.skip_sweep:
             bench_sweeps(Path(tmp), args.tasks, args.n_samples)
-        bench_ray(Path(tmp), args.samples, args.limit)
+        samples = args.samples
+        if samples is None:
+            samples = Path(tmp) / "samples_mixed.jsonl"
+            rows = make_samples.build(20, 0.02, 0.0, 20240601)
+            samples.write_text("".join(json.dumps(row) + "\n" for row in rows))
+        bench_ray(Path(tmp), samples, args.limit)
 
 
 if __name__ == "__main__":

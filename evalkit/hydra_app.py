@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig
 
 from evalkit.config import CONF_DIR, ConfigError, GateConfig, RunConfig, apply_air_gap, run_config
+from evalkit.records import RunResults, Status
 
 # Hydra's own flags that take a value (`--cfg job`); they are not overrides.
 _FLAGS_WITH_VALUE = {"--cfg", "-c", "--package", "-p", "--config-path", "-cp", "--config-name", "-cn",
@@ -174,25 +174,23 @@ def _job_failed(run_dir: Path, reason: str, details: str = "") -> dict[str, Any]
     return {"error": reason}
 
 
-def _fmt(entry: dict[str, Any] | None) -> str:
-    if not entry or entry.get("value") is None:
-        return "n/a"
-    return f"{entry['value']:.3f}"
-
-
-def summary_table(results: dict[str, Any]) -> str:
-    """The short table printed at the end of a run."""
+def summary_table(results: RunResults) -> str:
+    """The short table printed at the end of a run: pass@k, similarity and every kind of
+    failure, model failures apart from infra errors (our side or the endpoint failed)."""
     import pandas as pd
 
+    from evalkit.reporting.aggregate import display_label, format_interval
+
     rows = []
-    for arm in results.get("arms", []):
-        passk = arm.get("pass_at_k", {})
-        verdicts = arm.get("verdicts", {})
-        row = {"arm": arm["arm"] + (" (synthetic)" if arm.get("synthetic") else "")}
-        for k in sorted(passk, key=int):
-            row[f"pass@{k}"] = _fmt(passk[k])
-        row["similarity"] = _fmt(arm.get("metrics", {}).get("edit_similarity"))
-        row["errors"] = verdicts.get("infra_error", 0)
+    for arm in results.arms:
+        row = {"arm": display_label(arm)}
+        row |= {f"pass@{k}": format_interval(cell) for k, cell in sorted(arm.pass_at_k.items())}
+        if "edit_similarity" in arm.metrics:
+            row["similarity"] = format_interval(arm.metrics["edit_similarity"])
+        failed = sum(n for status, n in arm.verdicts.items()
+                     if status not in (Status.PASSED, Status.INFRA_ERROR))
+        row["failed"] = failed
+        row["infra errors"] = arm.verdicts.get(Status.INFRA_ERROR, 0)
         rows.append(row)
     return pd.DataFrame(rows).to_string(index=False) if rows else "(no arms)"
 
@@ -216,20 +214,14 @@ def _run_config_for(overrides: list[str]) -> RunConfig:
 def rerender_reports(run_dir: Path) -> Path:
     """`evalkit report`: rebuild results.json and the reports from samples.jsonl."""
     from evalkit.reporting.write import recorded_scoring, write_reports
+    from evalkit.results import load_results
 
-    results_path = run_dir / "results.json"
-    if not (run_dir / "samples.jsonl").is_file() or not results_path.is_file():
+    if not (run_dir / "samples.jsonl").is_file() or not (run_dir / "results.json").is_file():
         raise ConfigError(f"{run_dir} is not a run directory (needs samples.jsonl and results.json)")
-    try:
-        results = json.loads(results_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(f"{results_path} cannot be read: {exc}") from None
-    if not isinstance(results, dict):
-        raise ConfigError(f"{results_path} is not a results.json object")
-    if not isinstance(results.get("arms"), list):
-        raise ConfigError(f"{results_path} is not a results.json (no arms list)")
+    results = load_results(run_dir)
     # A loaded results.json is the metadata; the run's own k, readings and bootstrap settings apply.
-    write_reports(run_dir, results, recorded_scoring([results]), _run_config_for([]).report)
+    write_reports(run_dir, results, [arm.spec for arm in results.arms], recorded_scoring([results]),
+                  _run_config_for([]).report)
     return run_dir / "report.html"
 
 

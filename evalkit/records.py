@@ -18,7 +18,6 @@ import functools
 from dataclasses import dataclass, field
 from typing import Any, Mapping, TypeVar
 
-
 # -- artefact records: the files a run writes ---------------------------------------------------
 
 SCHEMA_VERSION = 2
@@ -131,7 +130,9 @@ class TemplateId(JsonRecord):
     """Identity of a rendered template: what a gate compares."""
 
     family: str
+    """The template family (a folder of the registry, e.g. ``mixtral``)."""
     version: str
+    """The template's version (a file of the family, e.g. ``2.0.0``)."""
     sha256: str
     """Hash over the template file, every partial it includes, and its params."""
 
@@ -196,7 +197,9 @@ class Usage(JsonRecord):
     """Token counts the endpoint reported."""
 
     prompt_tokens: int = 0
+    """Tokens of the prompt (0 when the endpoint does not say)."""
     completion_tokens: int = 0
+    """Tokens of the answer (0 when the endpoint does not say)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +224,7 @@ class Verdict(JsonRecord):
     """Outcome of executing one program."""
 
     status: Status
+    """What happened: only ``passed`` counts as a pass."""
     detail: str = ""
     """Exception type and message, or why the verdict was reached."""
     duration_s: float = 0.0
@@ -296,7 +300,8 @@ class SampleResult(JsonRecord):
     params: Mapping[str, Any]
     """The sampling parameters sent (temperature, top_p, max_tokens, stop, seed)."""
     prompt: Any
-    """The prompt sent: chat messages (list of {role, content}) or the completions text; None for `evalkit score`."""
+    """The prompt sent: chat messages (list of {role, content}) or the completions text;
+    None for `evalkit score`."""
     raw_output: str
     """The model's text as received (with any assistant prefill prepended)."""
     completion: str
@@ -320,10 +325,12 @@ class SampleResult(JsonRecord):
     def from_json(cls, obj: Any) -> SampleResult:
         """The record from a decoded samples.jsonl line. Schema 1 lines have no ``verified``:
         their verdicts were decided inside the program's process, so they load as unverified."""
-        if isinstance(obj, dict) and isinstance(obj.get("verdict"), dict) and "verified" not in obj["verdict"]:
-            obj = {**obj, "verdict": {**obj["verdict"], "verified": False}}
-            if isinstance(obj.get("lenient"), dict) and isinstance(obj["lenient"].get("verdict"), dict):
-                obj["lenient"] = {**obj["lenient"], "verdict": {**obj["lenient"]["verdict"], "verified": False}}
+        verdict = obj.get("verdict") if isinstance(obj, dict) else None
+        if isinstance(verdict, dict) and "verified" not in verdict:
+            obj = {**obj, "verdict": {**verdict, "verified": False}}
+            lenient = obj.get("lenient")
+            if isinstance(lenient, dict) and isinstance(lenient.get("verdict"), dict):
+                obj["lenient"] = {**lenient, "verdict": {**lenient["verdict"], "verified": False}}
         return _validate(cls, obj)
 
     @property
@@ -429,6 +436,10 @@ class ArmResult(JsonRecord):
     """Cost of the arm's tokens at ``prices``; None when no prices are configured."""
     prices: Prices | None = None
     """What the endpoint charges, when configured."""
+    unverified: int = 0
+    """Samples whose faithful verdict was decided inside the program's own process (JavaScript,
+    or a task whose tests cannot be split from the program), where a hostile program could forge
+    it; every other verdict was decided by a trusted test process."""
 
     @property
     def spec(self) -> ArmSpec:
@@ -606,5 +617,5 @@ class Flip(JsonRecord):
 
     @property
     def change(self) -> float:
-        """arm rate - baseline rate: negative for a regression."""
+        """Arm rate - baseline rate: negative for a regression."""
         return self.arm_rate - self.baseline_rate

@@ -1,10 +1,11 @@
 """Public API over finished runs, for notebooks, `compare`, `gate` and reporting.
 
-Everything here reads files a run wrote (DESIGN.md: samples.jsonl and
-results.json) and returns plain pandas objects:
+Everything here reads files a run wrote (samples.jsonl and results.json, whose schema is the
+records ``SampleResult`` and ``RunResults`` in evalkit/records.py, see docs/schema.md) and
+returns pandas frames or those records:
 
     load_samples(run_dir)   one row per sample, flattened columns
-    load_results(run_dir)   the results.json dict
+    load_results(run_dir)   the results.json record (``RunResults``)
     load_runs(root)         one row per arm across every run under ``root``
     load_templates(root)    one row per distinct template recorded under ``root``
     task_pass_rates(df)     per-task pass rate of each arm (the paired statistics' input)
@@ -31,13 +32,14 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from evalkit.config import ConfigError
-from evalkit.records import Status
+from evalkit.records import ArmResult, Interval, RecordError, RunResults, SampleResult, Status, TemplateSource
 
 SAMPLE_COLUMNS = (
     "run_id", "arm", "model", "template_family", "template_version", "template_sha256",
     "task_id", "sample_index", "status", "passed", "lenient_status", "lenient_passed",
     "detail", "latency_s", "prompt_tokens", "completion_tokens", "cached", "completion",
     "raw_output", "finish_reason", "duration_s", "lenient_completion", "lenient_detail", "prompt",
+    "verified",
 )
 """Columns of ``load_samples`` (``metric_<name>`` columns follow these)."""
 
@@ -53,6 +55,7 @@ groups for absent categories) orders keys as it would plain strings."""
 _DTYPES: dict[str, Any] = {
     "sample_index": "int64", "passed": bool, "lenient_passed": bool, "latency_s": "float64",
     "prompt_tokens": "int32", "completion_tokens": "int32", "cached": bool, "duration_s": "float64",
+    "verified": bool,
 } | dict.fromkeys(CATEGORICAL_COLUMNS, "category")
 """dtypes of the ``load_samples`` columns other than free text (completions and prompts are
 objects, metrics float64). Sample indexes come from input files as any integer; token counts
@@ -65,53 +68,30 @@ a flattened sample takes about 1.5 kB as objects, under 60 bytes in the columns.
 _KEY = ["arm", "task_id", "sample_index"]
 
 
-def _status(value: Any, where: str) -> Status:
+def flatten_sample(obj: Any, where: str = "sample") -> dict[str, Any]:
+    """One samples.jsonl object (a ``SampleResult``) as a flat row (ConfigError naming ``where``)."""
     try:
-        return Status(value)
-    except ValueError:
-        raise ConfigError(f"{where}: unknown verdict status {value!r}") from None
-
-
-def flatten_sample(obj: Mapping[str, Any], where: str = "sample") -> dict[str, Any]:
-    """One samples.jsonl object (``SampleResult.as_json()``) as a flat row."""
-    try:
-        template = obj.get("template") or {}
-        verdict = obj["verdict"]
-        lenient = obj.get("lenient") or {}
-        lenient_verdict = lenient.get("verdict") or verdict
-        usage = obj.get("usage") or {}
-        status = _status(verdict["status"], where)
-        lenient_status = _status(lenient_verdict["status"], where)
-        row = {
-            "run_id": obj.get("run_id", ""),
-            "arm": obj["arm"],
-            "model": obj.get("model", ""),
-            "template_family": template.get("family", ""),
-            "template_version": template.get("version", ""),
-            "template_sha256": template.get("sha256", ""),
-            "task_id": obj["task_id"],
-            "sample_index": int(obj.get("sample_index", 0)),
-            "status": status,
-            "passed": status is Status.PASSED,
-            "lenient_status": lenient_status,
-            "lenient_passed": lenient_status is Status.PASSED,
-            "detail": verdict.get("detail", ""),
-            "latency_s": float(obj.get("latency_s") or 0.0),
-            "prompt_tokens": int(usage.get("prompt_tokens") or 0),
-            "completion_tokens": int(usage.get("completion_tokens") or 0),
-            "cached": bool(obj.get("cached", False)),
-            "completion": obj.get("completion", ""),
-            "raw_output": obj.get("raw_output", ""),
-            "finish_reason": obj.get("finish_reason", ""),
-            "duration_s": float(verdict.get("duration_s") or 0.0),
-            "lenient_completion": lenient.get("completion", obj.get("completion", "")),
-            "lenient_detail": lenient_verdict.get("detail", ""),
-            "prompt": obj.get("prompt"),
-        }
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise ConfigError(f"{where}: not a sample record ({type(exc).__name__}: {exc})") from None
-    for name, value in (obj.get("metrics") or {}).items():
-        row[f"metric_{name}"] = None if value is None else float(value)
+        sample = SampleResult.from_json(obj)
+    except RecordError as exc:
+        raise ConfigError(f"{where}: not a sample record ({exc})") from None
+    verdict, lenient, template = sample.verdict, sample.lenient, sample.template
+    row = {
+        "run_id": sample.run_id, "arm": sample.arm, "model": sample.model,
+        "template_family": template.family if template else "",
+        "template_version": template.version if template else "",
+        "template_sha256": template.sha256 if template else "",
+        "task_id": sample.task_id, "sample_index": sample.sample_index,
+        "status": verdict.status, "passed": verdict.passed,
+        "lenient_status": lenient.verdict.status, "lenient_passed": lenient.verdict.passed,
+        "detail": verdict.detail, "latency_s": sample.latency_s,
+        "prompt_tokens": sample.usage.prompt_tokens, "completion_tokens": sample.usage.completion_tokens,
+        "cached": sample.cached, "completion": sample.completion, "raw_output": sample.raw_output,
+        "finish_reason": sample.finish_reason, "duration_s": verdict.duration_s,
+        "lenient_completion": lenient.completion, "lenient_detail": lenient.verdict.detail,
+        "prompt": sample.prompt, "verified": verdict.verified,
+    }
+    for name, value in sample.metrics.items():
+        row[f"metric_{name}"] = value
     return row
 
 
@@ -227,59 +207,47 @@ def load_samples(run_dir: Path | str, without: Sequence[str] = ()) -> pd.DataFra
                          size=_line_count(path))
 
 
-def load_results(run_dir: Path | str) -> dict[str, Any]:
-    """The results.json of a run (its directory or the file itself)."""
+def load_results(run_dir: Path | str) -> RunResults:
+    """The results.json of a run (its directory or the file itself), schema 1 or 2."""
     path = Path(run_dir)
     if path.is_dir():
         path = path / "results.json"
     if not path.is_file():
         raise ConfigError(f"no results.json at {path}")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        return RunResults.from_json(json.loads(path.read_text(encoding="utf-8")))
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: malformed JSON ({exc.msg}, line {exc.lineno})") from None
-    if not isinstance(data, dict) or not isinstance(data.get("arms"), list):
-        raise ConfigError(f"{path}: not a results.json (no arms list)")
-    return data
+    except RecordError as exc:
+        raise ConfigError(f"{path}: not a results.json ({exc})") from None
 
 
-def _interval_columns(prefix: str, table: Mapping[str, Any]) -> dict[str, Any]:
+def _interval_columns(prefix: str, table: Mapping[Any, Interval]) -> dict[str, Any]:
     row: dict[str, Any] = {}
-    for key, value in (table or {}).items():
-        cell = value or {}
-        row[f"{prefix}{key}"] = cell.get("value")
-        row[f"{prefix}{key}_low"] = cell.get("ci_low")
-        row[f"{prefix}{key}_high"] = cell.get("ci_high")
+    for key, cell in table.items():
+        row |= {f"{prefix}{key}": cell.value, f"{prefix}{key}_low": cell.ci_low,
+                f"{prefix}{key}_high": cell.ci_high}
     return row
 
 
-def arm_row(results: Mapping[str, Any], arm: Mapping[str, Any]) -> dict[str, Any]:
-    """One flat row for one arm entry of a results dict."""
-    template = arm.get("template") or {}
-    dataset = results.get("dataset") or {}
+def arm_row(results: RunResults, arm: ArmResult) -> dict[str, Any]:
+    """One flat row for one arm of a run."""
+    template = arm.template
     row: dict[str, Any] = {
-        "run_id": results.get("run_id"),
-        "started_at": results.get("started_at"),
-        "dataset": dataset.get("name"),
-        "dataset_sha256": dataset.get("content_sha256"),
-        "arm": arm.get("arm"),
-        "model": arm.get("model"),
-        "synthetic": bool(arm.get("synthetic", False)),
-        "template_family": template.get("family"),
-        "template_version": template.get("version"),
-        "template_sha256": template.get("sha256"),
-        "n_samples": arm.get("n_samples"),
-        "n_tasks": arm.get("n_tasks"),
+        "run_id": results.run_id, "started_at": results.started_at,
+        "dataset": results.dataset.name, "dataset_sha256": results.dataset.content_sha256,
+        "arm": arm.arm, "model": arm.model, "synthetic": arm.synthetic,
+        "template_family": template.family if template else None,
+        "template_version": template.version if template else None,
+        "template_sha256": template.sha256 if template else None,
+        "n_samples": arm.n_samples, "n_tasks": arm.n_tasks, "unverified": arm.unverified,
     }
-    row |= _interval_columns("pass@", arm.get("pass_at_k") or {})
-    row |= _interval_columns("lenient_pass@", arm.get("pass_at_k_lenient") or {})
-    row |= _interval_columns("metric_", arm.get("metrics") or {})
-    row |= {f"verdict_{k}": v for k, v in (arm.get("verdicts") or {}).items()}
-    latency = arm.get("latency_s") or {}
-    tokens = arm.get("tokens") or {}
-    row |= {"latency_p50": latency.get("p50"), "latency_p95": latency.get("p95"),
-            "prompt_tokens": tokens.get("prompt"), "completion_tokens": tokens.get("completion"),
-            "cost": arm.get("cost")}
+    row |= _interval_columns("pass@", arm.pass_at_k)
+    row |= _interval_columns("lenient_pass@", arm.pass_at_k_lenient)
+    row |= _interval_columns("metric_", arm.metrics)
+    row |= {f"verdict_{status.value}": count for status, count in arm.verdicts.items()}
+    row |= {"latency_p50": arm.latency_s.p50, "latency_p95": arm.latency_s.p95,
+            "prompt_tokens": arm.tokens.prompt, "completion_tokens": arm.tokens.completion, "cost": arm.cost}
     return row
 
 
@@ -295,7 +263,7 @@ def load_runs(root: Path | str = "reports") -> pd.DataFrame:
             results = load_results(path)
         except ConfigError:
             continue
-        for arm in results["arms"]:
+        for arm in results.arms:
             rows.append({"run_dir": str(path.parent)} | arm_row(results, arm))
     frame = pd.DataFrame(rows)
     if frame.empty:
@@ -343,30 +311,28 @@ def load_templates(root: Path | str = "reports") -> pd.DataFrame:
     (1.10.0 after 1.9.0).
     """
     found: dict[str, dict[str, Any]] = {}
-    for row in load_runs(root).itertuples(index=False):
-        results = load_results(Path(row.run_dir))
-        entry = (results.get("templates") or {}).get(row.template_sha256)
-        if entry is None or row.template_sha256 is None:
-            continue  # an older results.json without template sources: nothing to diff
-        template = found.setdefault(row.template_sha256, {
-            "family": entry.get("family", row.template_family),
-            "version": entry.get("version", row.template_version),
-            "sha256": row.template_sha256, "source_text": entry.get("source_text", ""), "runs": []})
-        if row.run_id not in template["runs"]:
-            template["runs"].append(row.run_id)
+    for run_dir in load_runs(root)["run_dir"].unique():
+        results = load_results(Path(run_dir))
+        for arm in results.arms:
+            source = results.templates.get(arm.template.sha256) if arm.template else None
+            if source is None:
+                continue  # answers scored with `evalkit score`, or a run without template sources
+            entry = found.setdefault(arm.template.sha256, {
+                "family": source.family, "version": source.version, "sha256": arm.template.sha256,
+                "source_text": source.source_text, "runs": []})
+            if results.run_id not in entry["runs"]:
+                entry["runs"].append(results.run_id)
     rows = sorted(found.values(), key=lambda t: (t["family"], natural_key(t["version"]), t["sha256"]))
     return pd.DataFrame(rows, columns=["family", "version", "sha256", "source_text", "runs"])
 
 
-def source_diff(a: Mapping[str, Any], b: Mapping[str, Any]) -> str:
-    """Unified diff of two recorded templates (``{family, version, source_text}``), ``a`` to ``b``.
+def source_diff(a: TemplateSource, b: TemplateSource) -> str:
+    """Unified diff of two recorded templates, ``a`` to ``b``; empty when the sources are identical.
 
-    The same text ``evalkit.prompts.template_diff`` gives for loaded templates, for
-    templates known only from results.json (the registry may have moved on since).
-    Empty when the sources are identical.
+    The same text ``evalkit.prompts.template_diff`` gives for loaded templates, for templates
+    known only from results.json (the registry may have moved on since). A ``load_templates``
+    row becomes a ``TemplateSource`` with ``TemplateSource.from_json(row)``.
     """
     return "".join(difflib.unified_diff(
-        str(a.get("source_text", "")).splitlines(keepends=True),
-        str(b.get("source_text", "")).splitlines(keepends=True),
-        fromfile=f"{a.get('family', '')}/{a.get('version', '')}",
-        tofile=f"{b.get('family', '')}/{b.get('version', '')}"))
+        a.source_text.splitlines(keepends=True), b.source_text.splitlines(keepends=True),
+        fromfile=f"{a.family}/{a.version}", tofile=f"{b.family}/{b.version}"))

@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import dataclasses
 from pathlib import Path
-from typing import Any
 
 from tqdm import tqdm
 
@@ -21,9 +20,9 @@ from evalkit.benchmarks import Benchmark, load_benchmark
 from evalkit.config import ArmConfig, RunConfig, sampling_params
 from evalkit.execution import make_executor
 from evalkit.models import DemoServer, ModelClient, ResponseStore, steady_gc
-from evalkit.records import RenderedPrompt, Task
+from evalkit.records import ArmSpec, Prices, RenderedPrompt, RunResults, Task, TemplateId, TemplateSource
 from evalkit.reporting import write_reports
-from evalkit.rundir import limits_after_canary, run_id_of, run_meta, timed, utc_now
+from evalkit.rundir import limits_after_canary, run_header, run_id_of, timed, utc_now
 from evalkit.samples import SamplesFile
 from evalkit.scoring import Scorer
 
@@ -48,17 +47,19 @@ def prepare_arm(arm: ArmConfig, tasks: tuple[Task, ...]) -> PreparedArm:
     return PreparedArm(config=arm, template=template, prompts=rendered)
 
 
-def _arm_meta(arm: PreparedArm) -> dict[str, Any]:
+def arm_spec(arm: PreparedArm) -> ArmSpec:
+    """What results.json records of an arm: its label, model, template and parameters."""
     template, model = arm.template, arm.config.model
-    first = next(iter(arm.prompts.values()))
-    return {
-        "model": model.name,
-        "synthetic": model.synthetic,
-        "template": {"family": template.family, "version": template.version, "sha256": template.sha256,
-                     "source_text": template.source_text},
-        "params": first.params.as_dict(),
-        "prices": {"prompt": model.price_per_1k_prompt, "completion": model.price_per_1k_completion},
-    }
+    return ArmSpec(arm=arm.config.label, model=model.name, synthetic=model.synthetic,
+                   template=TemplateId(template.family, template.version, template.sha256),
+                   params=next(iter(arm.prompts.values())).params.as_dict(),
+                   prices=Prices(model.price_per_1k_prompt, model.price_per_1k_completion))
+
+
+def _template_sources(arms: list[PreparedArm]) -> dict[str, TemplateSource]:
+    """The arms' template texts by hash, so reports can show diffs after the registry moved on."""
+    return {arm.template.sha256: TemplateSource(arm.template.family, arm.template.version,
+                                                arm.template.source_text) for arm in arms}
 
 
 async def _generate_all(cfg: RunConfig, arms: list[PreparedArm], tasks: tuple[Task, ...],
@@ -96,8 +97,8 @@ async def _one_task(arm: PreparedArm, task: Task, client: ModelClient, cfg: RunC
     bars[1].update(len(rows))
 
 
-def execute_run(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
-    """The whole pipeline for `evalkit run`; returns results.json's content."""
+def execute_run(cfg: RunConfig, run_dir: Path) -> RunResults:
+    """The whole pipeline for `evalkit run`; returns what results.json holds."""
     bench = load_benchmark(cfg.dataset)
     arms = [prepare_arm(arm, bench.tasks) for arm in cfg.arms]
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -111,18 +112,16 @@ def execute_run(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
                  if cfg.store.enabled and cfg.store.path else None)
         run_id = run_id_of(run_dir)
         scorer = Scorer(executor, limits, cfg.scoring, run_id=run_id)
-        arms_meta = {arm.config.label: _arm_meta(arm) for arm in arms}
         registries = {arm.config.prompt.registry for arm in arms}
-        meta = run_meta(run_id, bench, executor.isolation, arms_meta,
-                        registry=registries.pop() if len(registries) == 1 else None)
+        header = run_header(run_id, bench, executor.isolation, templates=_template_sources(arms),
+                            registry=registries.pop() if len(registries) == 1 else None)
         samples = SamplesFile(run_dir / "samples.jsonl")
         stack.callback(samples.close)
         with timed(timings, "generation_and_scoring"):  # overlapped: answers execute as they arrive
             with steady_gc():
                 asyncio.run(_generate_all(cfg, arms, bench.tasks, scorer, samples, store))
-    meta["finished_at"] = utc_now()
-    meta["timings_s"] = timings
-    results = write_reports(run_dir, meta, cfg.scoring, cfg.report)
+    header = dataclasses.replace(header, finished_at=utc_now(), timings_s=timings)
+    results = write_reports(run_dir, header, [arm_spec(arm) for arm in arms], cfg.scoring, cfg.report)
     scorer.check_infra_errors(cfg.executor.max_infra_errors)  # exit 2 after the reports (issue 15)
     return results
 

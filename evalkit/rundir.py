@@ -11,12 +11,13 @@ import platform
 import subprocess
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Iterator, Mapping
 
 import evalkit
 from evalkit.benchmarks import Benchmark
 from evalkit.config import ConfigError, RunConfig
 from evalkit.execution import LocalExecutor, calibrate, canary
+from evalkit.records import DatasetInfo, Host, RunResults, TemplateSource
 
 
 def run_id_of(run_dir: Path) -> str:
@@ -24,19 +25,15 @@ def run_id_of(run_dir: Path) -> str:
     return f"{run_dir.parent.name}-{run_dir.name}" if run_dir.name.isdigit() else run_dir.name
 
 
-def run_meta(run_id: str, bench: Benchmark, isolation: str, arms_meta: dict[str, dict[str, Any]],
-             registry: Path | None = None) -> dict[str, Any]:
-    """results.json's top-level fields and each arm's identity, written before the first sample."""
-    return {
-        "run_id": run_id,
-        "started_at": utc_now(),
-        "finished_at": None,
-        "evalkit_version": evalkit.__version__,
-        "prompts_commit": _git_commit(registry) if registry is not None else None,
-        "host": {"cpu": _cpu_name(), "cores": os.cpu_count(), "isolation": isolation},
-        "dataset": bench.info(),
-        "arms_meta": arms_meta,
-    }
+def run_header(run_id: str, bench: Benchmark, isolation: str, registry: Path | None = None,
+               templates: Mapping[str, TemplateSource] | None = None) -> RunResults:
+    """results.json's metadata as known before the first sample (no arms, not finished)."""
+    return RunResults(
+        run_id=run_id, started_at=utc_now(), finished_at=None, evalkit_version=evalkit.__version__,
+        prompts_commit=_git_commit(registry) if registry is not None else None,
+        host=Host(cpu=_cpu_name(), cores=os.cpu_count(), isolation=isolation),
+        dataset=DatasetInfo(name=bench.name, content_sha256=bench.content_sha256, n_tasks=len(bench.tasks)),
+        arms=(), templates=dict(templates or {}))
 
 
 @contextlib.contextmanager

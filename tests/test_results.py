@@ -10,7 +10,7 @@ import pytest
 
 from evalkit import results
 from evalkit.config import ConfigError, ReportConfig
-from evalkit.records import Status
+from evalkit.records import Status, TemplateSource
 from evalkit.reporting import write_reports
 from evalkit.results import (
     CATEGORICAL_COLUMNS,
@@ -22,7 +22,7 @@ from evalkit.results import (
     source_diff,
     task_pass_rates,
 )
-from tests.support.runs import SCORING, arm_meta, make_two_arm_run, run_meta, sample, write_samples
+from tests.support.runs import SCORING, arm_spec, make_two_arm_run, run_header, sample, write_samples
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +31,8 @@ def reports_root(tmp_path_factory, humaneval_tasks):
     make_two_arm_run(root / "runs" / "run1", humaneval_tasks)
     write_samples(root / "runs" / "run0",
                   [sample("run0", "A", t, 0, Status.PASSED) for t in humaneval_tasks[:3]])
-    meta = run_meta("run0", {"A": arm_meta("A", "1.0.0", False)}, 3) | {"started_at": "2026-11-25T00:00:00Z"}
-    write_reports(root / "runs" / "run0", meta, SCORING, ReportConfig(formats=(), plots=False))
+    write_reports(root / "runs" / "run0", run_header("run0", 3, started_at="2026-11-25T00:00:00Z"),
+                  [arm_spec("A", "1.0.0", False)], SCORING, ReportConfig(formats=(), plots=False))
     (root / "runs" / "in_progress").mkdir()  # a run still generating: samples only, no results.json
     return root
 
@@ -85,9 +85,10 @@ def test_load_samples_names_the_bad_line(tmp_path, humaneval_tasks):
         handle.write('{"arm": "A", "task_id": "x", "verdict": {"status": "pass')
     with pytest.raises(ConfigError, match=r"samples.jsonl:3: malformed JSON"):
         load_samples(tmp_path)
-    bad = json.dumps({"arm": "A", "task_id": "x", "verdict": {"status": "great"}})
-    (tmp_path / "samples.jsonl").write_text(bad + "\n")
-    with pytest.raises(ConfigError, match="unknown verdict status 'great'"):
+    bad = sample("r", "A", humaneval_tasks[1], 0, Status.PASSED).to_json()
+    bad["verdict"]["status"] = "great"
+    (tmp_path / "samples.jsonl").write_text(json.dumps(bad) + "\n")
+    with pytest.raises(ConfigError, match=r"samples.jsonl: record 1: not a sample record \(verdict\.status"):
         load_samples(tmp_path)
     with pytest.raises(ConfigError, match="no samples file"):
         load_samples(tmp_path / "missing")
@@ -95,7 +96,7 @@ def test_load_samples_names_the_bad_line(tmp_path, humaneval_tasks):
 
 def test_load_results_and_runs(reports_root):
     results = load_results(reports_root / "runs" / "run1")
-    assert results["run_id"] == "run1" and [a["arm"] for a in results["arms"]] == ["A", "B"]
+    assert results.run_id == "run1" and [a.arm for a in results.arms] == ["A", "B"]
     assert load_results(reports_root / "runs" / "run1" / "results.json") == results
     runs = load_runs(reports_root)
     assert list(runs["run_id"]) == ["run0", "run1", "run1"]  # ordered by start time
@@ -140,6 +141,7 @@ def test_load_templates_and_source_diff(reports_root):
     assert list(templates["runs"]) == [["run0", "run1"], ["run1"]]
     old, new = templates.iloc[0], templates.iloc[1]
     assert old["source_text"].startswith("system: You are a coding assistant.")
+    old, new = TemplateSource.from_json(old.to_dict()), TemplateSource.from_json(new.to_dict())
     diff = source_diff(old, new)
     assert diff.startswith("--- mistral/1.0.0\n+++ mistral/1.1.0\n")
     assert "-system: You are a coding assistant.\n" in diff and "+Return only code.\n" in diff

@@ -97,10 +97,6 @@ class Benchmark:
     """Hash of every task of the set (not only the selection), so a gate can refuse
     to compare runs on different versions of a benchmark yet accept subsets."""
 
-    def info(self) -> dict[str, Any]:
-        """The `dataset` block of results.json."""
-        return {"name": self.name, "content_sha256": self.content_sha256, "n_tasks": len(self.tasks)}
-
 
 def load_tasks(cfg: DatasetConfig) -> list[Task]:
     """The benchmark's tasks, validated, in file order, with `task_ids` then `limit` applied."""

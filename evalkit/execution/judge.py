@@ -81,12 +81,14 @@ class Channel:
         """Why the channel failed, once it has: every later call fails the same way."""
 
     def send(self, payload: bytes) -> None:
+        """Send one framed message (``Gone`` when the other side hung up)."""
         try:
             self.sock.sendall(plain.frame(payload))
         except OSError as exc:
             raise Gone(f"the program's process hung up ({exc.strerror})") from None
 
     def receive(self) -> object:
+        """The next framed message, decoded (``Gone`` when the other side hung up)."""
         try:
             size = plain.frame_size(self._read(4))
         except ValueError as exc:
@@ -140,6 +142,7 @@ class Candidate:
         self._loaded = True
 
     def __call__(self, *args, **kwargs):
+        """Call the entry point in the program's process with plain-data arguments; its result."""
         self.ensure_loaded()
         try:
             request = plain.encode([list(args), kwargs])

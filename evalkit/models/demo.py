@@ -127,6 +127,7 @@ class JsonHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as the openai client expects
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        """Log nothing."""
         return  # quiet: a progress bar owns the terminal
 
     def send_json(self, status: int, payload: Any, headers: Mapping[str, str] | None = None) -> None:

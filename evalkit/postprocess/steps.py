@@ -95,7 +95,7 @@ def drop_reflection(text: str, *, prefix: str) -> str:
 
 
 def unescape_underscores(text: str) -> str:
-    """Undo the markdown escaping of underscores (``\\_``) that Mixtral writes into code."""
+    r"""Undo the markdown escaping of underscores (``\_``) that Mixtral writes into code."""
     return text.replace("\\_", "_")
 
 

@@ -1,6 +1,6 @@
 """Per-arm aggregates of a tidy samples frame (``evalkit.results.load_samples``).
 
-An arm's entry is exactly the ``arms[]`` element of results.json (DESIGN.md).
+An arm's entry is an ``ArmResult``: the ``arms[]`` element of results.json.
 infra_error samples (our side failed) are counted in ``verdicts`` but left out
 of every pass@k denominator, similarity mean and latency percentile.
 """
@@ -15,37 +15,27 @@ import pandas as pd
 
 from evalkit import metrics
 from evalkit.config import ScoringConfig
-from evalkit.records import Status
+from evalkit.records import ArmResult, ArmSpec, Interval, Latency, Prices, Status, Tokens
 from evalkit.results import natural_key
 
 SYNTHETIC_LABEL = "synthetic (demo)"
 """How every report marks an arm whose model is the demo endpoint's."""
 
 
-def display_label(arm: Mapping[str, Any]) -> str:
+def display_label(arm: ArmResult | ArmSpec) -> str:
     """The arm label as reports show it, marking synthetic arms."""
-    label = str(arm["arm"])
-    return f"{label} [{SYNTHETIC_LABEL}]" if arm.get("synthetic") else label
+    return f"{arm.arm} [{SYNTHETIC_LABEL}]" if arm.synthetic else arm.arm
 
 
 def clean(value: Any) -> Any:
     """A JSON-safe number: NaN/inf become None, numpy scalars plain Python."""
     if isinstance(value, (np.floating, float)):
-        value = float(value)
-        return None if math.isnan(value) or math.isinf(value) else value
+        return _number(value)
     if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, np.bool_):
         return bool(value)
     return value
-
-
-def _clean_tree(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _clean_tree(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_clean_tree(v) for v in value]
-    return clean(value)
 
 
 def scored(frame: pd.DataFrame, lenient: bool = False, columns: Sequence[str] | None = None) -> pd.DataFrame:
@@ -78,22 +68,37 @@ def arm_samples(samples: pd.DataFrame, label: str) -> pd.DataFrame:
     return samples if rows.all() else samples[rows]
 
 
-def arm_labels(frame: pd.DataFrame, arms_meta: Mapping[str, Any] | None = None) -> list[str]:
+def arm_labels(frame: pd.DataFrame, specs: Sequence[ArmSpec] = ()) -> list[str]:
     """Arm labels in the configured order, then any others in order of appearance."""
     seen = list(frame["arm"].unique())
-    first = [label for label in (arms_meta or {}) if label in seen]
+    first = [spec.arm for spec in specs if spec.arm in seen]
     return first + [label for label in seen if label not in first]
 
 
-def _pass_at_k(frame: pd.DataFrame, column: str, ks: Sequence[int], scoring: ScoringConfig) -> dict:
+def _intervals(cells: Mapping[str, Mapping[str, Any]]) -> dict[Any, Interval]:
+    """The metrics stage's ``{key: {value, ci_low, ci_high | reason}}`` as records (NaN -> None)."""
+    return {key: Interval(value=_number(cell.get("value")), ci_low=_number(cell.get("ci_low")),
+                          ci_high=_number(cell.get("ci_high")), reason=str(cell.get("reason", "")))
+            for key, cell in cells.items()}
+
+
+def _number(value: Any) -> float | None:
+    if value is None:
+        return None
+    value = float(value)
+    return None if math.isnan(value) or math.isinf(value) else value
+
+
+def _pass_at_k(frame: pd.DataFrame, column: str, scoring: ScoringConfig) -> dict[int, Interval]:
     if frame.empty:
-        return {str(k): {"value": None, "reason": "no scored samples"} for k in ks}
+        return {k: Interval(None, reason="no scored samples") for k in scoring.k}
     table = frame[["task_id", column]].rename(columns={column: "passed"})
-    return metrics.pass_at_k_summary(table, ks=list(ks), resamples=scoring.bootstrap_resamples,
-                                     confidence=scoring.confidence, seed=scoring.seed)
+    summary = metrics.pass_at_k_summary(table, ks=list(scoring.k), resamples=scoring.bootstrap_resamples,
+                                        confidence=scoring.confidence, seed=scoring.seed)
+    return {int(k): interval for k, interval in _intervals(summary).items()}
 
 
-def _similarity(frame: pd.DataFrame, names: Sequence[str], scoring: ScoringConfig) -> dict:
+def _similarity(frame: pd.DataFrame, names: Sequence[str], scoring: ScoringConfig) -> dict[str, Interval]:
     out = {}
     for name in names:
         column = frame[["task_id", f"metric_{name}"]].dropna()
@@ -102,67 +107,57 @@ def _similarity(frame: pd.DataFrame, names: Sequence[str], scoring: ScoringConfi
         per_task = column.groupby("task_id", sort=True, observed=True)[f"metric_{name}"].mean().tolist()
         out[name] = metrics.mean_ci(per_task, resamples=scoring.bootstrap_resamples,
                                     confidence=scoring.confidence, seed=scoring.seed)
-    return out
+    return _intervals(out)
 
 
-def _percentiles(values: pd.Series) -> dict[str, float | None]:
+def _percentiles(values: pd.Series) -> Latency:
     if values.empty:
-        return {"p50": None, "p95": None}
-    return {"p50": round(float(np.percentile(values, 50)), 4),
-            "p95": round(float(np.percentile(values, 95)), 4)}
+        return Latency()
+    p50, p95 = np.percentile(values, [50, 95])
+    return Latency(p50=round(float(p50), 4), p95=round(float(p95), 4))
 
 
-def _cost(tokens: Mapping[str, int], prices: Mapping[str, float] | None) -> float | None:
-    if not prices:
+def _cost(tokens: Tokens, prices: Prices | None) -> float | None:
+    if prices is None:
         return None
-    dollars = tokens["prompt"] / 1000 * float(prices.get("prompt") or 0.0)
-    dollars += tokens["completion"] / 1000 * float(prices.get("completion") or 0.0)
-    return round(dollars, 6)
+    return round(tokens.prompt / 1000 * prices.prompt + tokens.completion / 1000 * prices.completion, 6)
 
 
-def aggregate_arm(label: str, frame: pd.DataFrame, meta: Mapping[str, Any],
-                  scoring: ScoringConfig) -> dict[str, Any]:
-    """The results.json entry of one arm from its samples and its ``arms_meta`` entry."""
-    first = frame.iloc[0] if not frame.empty else None
-    template = meta.get("template") or {}
-    template = {
-        "family": template.get("family", first["template_family"] if first is not None else ""),
-        "version": template.get("version", first["template_version"] if first is not None else ""),
-        "sha256": template.get("sha256", first["template_sha256"] if first is not None else ""),
-    }
+def aggregate_arm(spec: ArmSpec, frame: pd.DataFrame, scoring: ScoringConfig) -> ArmResult:
+    """The results.json entry of one arm from its identity and its samples."""
     names = metric_names(frame)
     good = scored(frame, columns=["task_id", "passed", "latency_s", *(f"metric_{name}" for name in names)])
     counts = frame["status"].value_counts()
-    tokens = {"prompt": int(frame["prompt_tokens"].sum()),
-              "completion": int(frame["completion_tokens"].sum())}
+    tokens = Tokens(prompt=int(frame["prompt_tokens"].sum()),
+                    completion=int(frame["completion_tokens"].sum()))
     per_task = frame.groupby("task_id", observed=True).size()
-    entry = {
-        "arm": label,
-        "model": meta.get("model", first["model"] if first is not None else ""),
-        "synthetic": bool(meta.get("synthetic", False)),
-        "template": template,
-        "params": dict(meta.get("params") or {}),
-        # Samples generated per task (the run's n_samples); totals are in verdicts.
-        "n_samples": int(per_task.max()) if len(per_task) else 0,
-        "n_tasks": int(frame["task_id"].nunique()),
-        "pass_at_k": _pass_at_k(good, "passed", scoring.k, scoring),
-        "pass_at_k_lenient": (_pass_at_k(scored(frame, lenient=True, columns=["task_id", "lenient_passed"]),
-                                         "lenient_passed", scoring.k, scoring)
-                              if scoring.lenient else {}),
-        "metrics": _similarity(good, names, scoring),
-        "verdicts": {status.value: int(counts.get(status, 0)) for status in Status},
-        "latency_s": _percentiles(good["latency_s"]),
-        "tokens": tokens,
-        "cost": _cost(tokens, meta.get("prices")),
-    }
-    return _clean_tree(entry)
+    lenient = scored(frame, lenient=True, columns=["task_id", "lenient_passed"])
+    return ArmResult(
+        arm=spec.arm, model=spec.model, synthetic=spec.synthetic, template=spec.template,
+        params=dict(spec.params), prices=spec.prices,
+        n_samples=int(per_task.max()) if len(per_task) else 0,  # samples generated per task
+        n_tasks=int(frame["task_id"].nunique()),
+        pass_at_k=_pass_at_k(good, "passed", scoring),
+        pass_at_k_lenient=_pass_at_k(lenient, "lenient_passed", scoring) if scoring.lenient else {},
+        metrics=_similarity(good, names, scoring),
+        verdicts={status: int(counts.get(status, 0)) for status in Status},
+        latency_s=_percentiles(good["latency_s"]), tokens=tokens, cost=_cost(tokens, spec.prices),
+        unverified=int((~frame["verified"] & (frame["status"] != Status.INFRA_ERROR)).sum()))
 
 
-def aggregate(samples: pd.DataFrame, arms_meta: Mapping[str, Mapping[str, Any]],
-              scoring: ScoringConfig) -> list[dict[str, Any]]:
-    """The results.json ``arms`` list: one entry per arm, in configured order."""
-    return [aggregate_arm(label, arm_samples(samples, label), arms_meta.get(label) or {}, scoring)
-            for label in arm_labels(samples, arms_meta)]
+def aggregate(samples: pd.DataFrame, specs: Sequence[ArmSpec],
+              scoring: ScoringConfig) -> tuple[ArmResult, ...]:
+    """results.json's ``arms``: one entry per arm with samples, in configured order. An arm
+    found only in the samples (e.g. `evalkit report` on an older run) is named by its label."""
+    known = {spec.arm: spec for spec in specs}
+    return tuple(aggregate_arm(known.get(label) or _spec_from_samples(samples, label),
+                               arm_samples(samples, label), scoring)
+                 for label in arm_labels(samples, specs))
+
+
+def _spec_from_samples(samples: pd.DataFrame, label: str) -> ArmSpec:
+    first = arm_samples(samples, label).iloc[0]
+    return ArmSpec(arm=label, model=str(first["model"]))
 
 
 def task_metric_means(samples: pd.DataFrame, name: str) -> pd.DataFrame:
@@ -172,12 +167,12 @@ def task_metric_means(samples: pd.DataFrame, name: str) -> pd.DataFrame:
     return table.reindex(index=task_order(samples["task_id"]), columns=arm_labels(samples))
 
 
-def format_interval(cell: Mapping[str, Any] | None, digits: int = 3) -> str:
+def format_interval(cell: Interval | None, digits: int = 3) -> str:
     """``0.800 [0.550, 0.950]``, or ``n/a (reason)`` for an undefined value."""
-    if not cell or cell.get("value") is None:
-        reason = (cell or {}).get("reason", "")
+    if cell is None or cell.value is None:
+        reason = cell.reason if cell is not None else ""
         return f"n/a ({reason})" if reason else "n/a"
-    text = f"{cell['value']:.{digits}f}"
-    if cell.get("ci_low") is not None and cell.get("ci_high") is not None:
-        text += f" [{cell['ci_low']:.{digits}f}, {cell['ci_high']:.{digits}f}]"
+    text = f"{cell.value:.{digits}f}"
+    if cell.ci_low is not None and cell.ci_high is not None:
+        text += f" [{cell.ci_low:.{digits}f}, {cell.ci_high:.{digits}f}]"
     return text

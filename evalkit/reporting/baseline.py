@@ -106,7 +106,7 @@ def _arm_meta(results: Mapping[str, Any]) -> dict[str, Mapping[str, Any]]:
 
 
 def _from_run_dir(run_dir: Path) -> Baseline:
-    results = load_results(run_dir)
+    results = load_results(run_dir).to_json()
     samples = load_samples(run_dir)
     if samples.empty:
         raise ConfigError(f"{run_dir / 'samples.jsonl'} holds no samples")

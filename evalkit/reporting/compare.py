@@ -6,6 +6,7 @@ those shared tasks so every number in the report covers the same tasks.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any, Sequence
@@ -13,9 +14,10 @@ from typing import Any, Sequence
 import pandas as pd
 
 from evalkit.config import ConfigError, ReportConfig
+from evalkit.records import ArmSpec, TemplateSource
 from evalkit.reporting.aggregate import aggregate
 from evalkit.reporting.view import build_view
-from evalkit.reporting.write import arms_meta_from_results, recorded_scoring, render_outputs, templates_of
+from evalkit.reporting.write import recorded_scoring, render_outputs
 from evalkit.results import load_results, load_samples
 
 
@@ -29,14 +31,15 @@ def _load(run_dirs: Sequence[Path]) -> list[dict[str, Any]]:
     for name, run_dir in zip(_run_names(run_dirs), run_dirs, strict=True):
         results = load_results(run_dir)
         runs.append({"name": name, "dir": Path(run_dir), "results": results, "samples": load_samples(run_dir),
-                     "meta": arms_meta_from_results(results)})
+                     "specs": [arm.spec for arm in results.arms]})
     labels = [label for run in runs for label in dict.fromkeys(run["samples"]["arm"])]
     for run in runs:
         # Prefix a label with its run's name only where two runs use the same label.
         rename = {label: f"{run['name']}/{label}" for label in dict.fromkeys(run["samples"]["arm"])
                   if labels.count(label) > 1}
         run["samples"] = run["samples"].assign(arm=run["samples"]["arm"].cat.rename_categories(rename))
-        run["meta"] = {rename.get(label, label): meta for label, meta in run["meta"].items()}
+        run["specs"] = [dataclasses.replace(spec, arm=rename.get(spec.arm, spec.arm))
+                        for spec in run["specs"]]
         run["rename"] = rename
     return runs
 
@@ -57,12 +60,12 @@ def _baseline(runs: list[dict[str, Any]], labels: list[str], wanted: str | None)
 def _header(runs: list[dict[str, Any]], shared: list[str]) -> tuple[list[tuple[str, str]], list[str]]:
     header, notes = [], []
     for run in runs:
-        results, dataset = run["results"], run["results"].get("dataset") or {}
-        header.append((f"run {run['name']}", f"{results.get('run_id')} ({run['dir']}), dataset "
-                       f"{dataset.get('name')} sha256 {str(dataset.get('content_sha256'))[:12]}, "
+        results, dataset = run["results"], run["results"].dataset
+        header.append((f"run {run['name']}", f"{results.run_id} ({run['dir']}), dataset "
+                       f"{dataset.name} sha256 {dataset.content_sha256[:12]}, "
                        f"{run['samples']['task_id'].nunique()} tasks"))
     header.append(("shared tasks", str(len(shared))))
-    hashes = {(run["results"].get("dataset") or {}).get("content_sha256") for run in runs}
+    hashes = {run["results"].dataset.content_sha256 for run in runs}
     if len(hashes) > 1:
         notes.append("The runs used different dataset contents (content_sha256 differs): only task ids "
                      "are aligned, and a task may have changed between them.")
@@ -87,13 +90,13 @@ def compare(run_dirs: Sequence[Path | str], out_dir: Path | str, baseline_arm: s
         raise ConfigError("the runs share no task ids: nothing to compare")
     samples = pd.concat([run["samples"] for run in runs], ignore_index=True)
     samples = samples[samples["task_id"].isin(shared_ids)].reset_index(drop=True)
-    arms_meta = {label: meta for run in runs for label, meta in run["meta"].items()}
+    specs: list[ArmSpec] = [spec for run in runs for spec in run["specs"]]
     scoring = recorded_scoring([run["results"] for run in runs])
-    arms = aggregate(samples, arms_meta, scoring)
-    baseline = _baseline(runs, [a["arm"] for a in arms], baseline_arm)
-    templates: dict[str, Any] = {}
+    arms = aggregate(samples, specs, scoring)
+    baseline = _baseline(runs, [a.arm for a in arms], baseline_arm)
+    templates: dict[str, TemplateSource] = {}
     for run in runs:
-        templates |= templates_of({}, run["results"].get("templates"))
+        templates |= run["results"].templates
     header, notes = _header(runs, sorted(shared_ids))
     view = build_view(samples, arms, templates, scoring, title="evalkit comparison", header=header,
                       baseline=baseline)
@@ -101,9 +104,10 @@ def compare(run_dirs: Sequence[Path | str], out_dir: Path | str, baseline_arm: s
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     render_outputs(view, samples, out, ReportConfig(formats=("md", "html"), plots=True))
-    summary = {"runs": [{"name": r["name"], "dir": str(r["dir"]), "run_id": r["results"].get("run_id")}
+    summary = {"runs": [{"name": r["name"], "dir": str(r["dir"]), "run_id": r["results"].run_id}
                         for r in runs],
-               "shared_tasks": len(shared_ids), "baseline": baseline, "arms": arms, "differences": view.diffs,
+               "shared_tasks": len(shared_ids), "baseline": baseline, "arms": [a.to_json() for a in arms],
+               "differences": view.diffs,
                "flips": [{"arm": f["arm"], "baseline": f["baseline"],
                           "passed_to_failed": [x["task_id"] for x in f["regressions"]],
                           "failed_to_passed": [x["task_id"] for x in f["improvements"]]} for f in view.flips]}

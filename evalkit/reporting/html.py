@@ -123,10 +123,9 @@ def render_html(view: ReportView, image_dir: Path) -> str:
     if view.flips:
         out += _flips(view)
     for diff in view.template_diffs:
-        out.append(f"<h2>Template diff: {escape(str(diff['family']))} {escape(str(diff['a_version']))} "
-                   f"({escape(diff['a'])}) &rarr; {escape(str(diff['b_version']))} "
-                   f"({escape(diff['b'])})</h2>")
+        out.append(f"<h2>Template diff: {escape(diff.family)} {escape(diff.a_version)} ({escape(diff.a)}) "
+                   f"&rarr; {escape(diff.b_version)} ({escape(diff.b)})</h2>")
         note = diff_note(diff)
-        out.append(f"<p>{escape(note)}</p>" if note else _diff(diff["diff"]))
+        out.append(f"<p>{escape(note)}</p>" if note else _diff(diff.diff or ""))
     out.append("</body></html>")
     return "\n".join(out) + "\n"

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Sequence
 
 import pandas as pd
 
-from evalkit.records import Status
+from evalkit.records import ArmResult, Status
 from evalkit.reporting.aggregate import arm_samples, display_label, task_order
 
 
@@ -37,12 +37,12 @@ def _testcase(suite: ET.Element, arm_label: str, task_id: str, frame: pd.DataFra
     return "failure"
 
 
-def write_junit(samples: pd.DataFrame, arms: Sequence[Mapping[str, Any]], path: Path) -> Path:
+def write_junit(samples: pd.DataFrame, arms: Sequence[ArmResult], path: Path) -> Path:
     """Writes junit.xml with one testsuite per arm (synthetic arms say so in the suite name)."""
     root = ET.Element("testsuites", name="evalkit")
     totals = {"tests": 0, "failures": 0, "errors": 0}
     for arm in arms:
-        label = arm["arm"]
+        label = arm.arm
         frame = arm_samples(samples, label)
         suite = ET.SubElement(root, "testsuite", name=display_label(arm))
         counts = {"passed": 0, "failure": 0, "error": 0}

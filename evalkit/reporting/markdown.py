@@ -67,9 +67,9 @@ def render_markdown(view: ReportView) -> str:
     if view.flips:
         out += [""] + _flips(view)
     for diff in view.template_diffs:
-        out += ["", f"## Template diff: {diff['family']} {diff['a_version']} ({diff['a']}) -> "
-                f"{diff['b_version']} ({diff['b']})", ""]
-        out.append(diff_note(diff) or _fence(diff["diff"], "diff"))
+        out += ["", f"## Template diff: {diff.family} {diff.a_version} ({diff.a}) -> "
+                f"{diff.b_version} ({diff.b})", ""]
+        out.append(diff_note(diff) or _fence(diff.diff or "", "diff"))
     if view.images:
         out += ["", "## Plots", ""]
         out += [f"![{title}]({name})" for title, name in view.images.items()]

@@ -10,6 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
+from evalkit.records import ArmResult
+
 _FAMILIES = {
     "evalkit_pass_at_k": "pass@k per arm and reading (faithful or lenient)",
     "evalkit_pass_at_k_ci_low": "lower end of the 95% bootstrap interval of pass@k",
@@ -32,29 +34,27 @@ def _labels(labels: Mapping[str, Any]) -> str:
     return "{" + ",".join(f'{k}="{escape_label(v)}"' for k, v in labels.items()) + "}"
 
 
-def _samples(arm: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any], Any]]:
-    base = {"arm": arm["arm"], "model": arm.get("model", ""),
-            "synthetic": "true" if arm.get("synthetic") else "false"}
-    for reading, key in (("faithful", "pass_at_k"), ("lenient", "pass_at_k_lenient")):
-        for k, cell in (arm.get(key) or {}).items():
+def _samples(arm: ArmResult) -> Iterator[tuple[str, dict[str, Any], Any]]:
+    base = {"arm": arm.arm, "model": arm.model, "synthetic": "true" if arm.synthetic else "false"}
+    for reading, cells in (("faithful", arm.pass_at_k), ("lenient", arm.pass_at_k_lenient)):
+        for k, cell in cells.items():
             labels = base | {"k": k, "reading": reading}
-            yield "evalkit_pass_at_k", labels, cell.get("value")
-            yield "evalkit_pass_at_k_ci_low", labels, cell.get("ci_low")
-            yield "evalkit_pass_at_k_ci_high", labels, cell.get("ci_high")
-    for name, cell in (arm.get("metrics") or {}).items():
-        yield "evalkit_similarity", base | {"metric": name}, cell.get("value")
-    for status, count in (arm.get("verdicts") or {}).items():
-        yield "evalkit_samples", base | {"status": status}, count
-    yield "evalkit_tasks", base, arm.get("n_tasks")
-    for name, value in (arm.get("latency_s") or {}).items():
-        quantile = {"p50": "0.5", "p95": "0.95"}.get(name, name)
-        yield "evalkit_latency_seconds", base | {"quantile": quantile}, value
-    for kind, value in (arm.get("tokens") or {}).items():
-        yield "evalkit_tokens", base | {"kind": kind}, value
-    yield "evalkit_cost", base, arm.get("cost")
+            yield "evalkit_pass_at_k", labels, cell.value
+            yield "evalkit_pass_at_k_ci_low", labels, cell.ci_low
+            yield "evalkit_pass_at_k_ci_high", labels, cell.ci_high
+    for name, cell in arm.metrics.items():
+        yield "evalkit_similarity", base | {"metric": name}, cell.value
+    for status, count in arm.verdicts.items():
+        yield "evalkit_samples", base | {"status": status.value}, count
+    yield "evalkit_tasks", base, arm.n_tasks
+    yield "evalkit_latency_seconds", base | {"quantile": "0.5"}, arm.latency_s.p50
+    yield "evalkit_latency_seconds", base | {"quantile": "0.95"}, arm.latency_s.p95
+    yield "evalkit_tokens", base | {"kind": "prompt"}, arm.tokens.prompt
+    yield "evalkit_tokens", base | {"kind": "completion"}, arm.tokens.completion
+    yield "evalkit_cost", base, arm.cost
 
 
-def render_openmetrics(arms: Sequence[Mapping[str, Any]]) -> str:
+def render_openmetrics(arms: Sequence[ArmResult]) -> str:
     """The OpenMetrics text for a results ``arms`` list."""
     by_family: dict[str, list[str]] = {name: [] for name in _FAMILIES}
     for arm in arms:
@@ -72,7 +72,7 @@ def render_openmetrics(arms: Sequence[Mapping[str, Any]]) -> str:
     return "\n".join(lines + ["# EOF"]) + "\n"
 
 
-def write_openmetrics(arms: Sequence[Mapping[str, Any]], path: Path) -> Path:
+def write_openmetrics(arms: Sequence[ArmResult], path: Path) -> Path:
     """Writes metrics.txt."""
     path.write_text(render_openmetrics(arms), encoding="utf-8")
     return path

@@ -8,7 +8,6 @@ estimate) and are Holm-corrected, per measure, over the arms compared.
 
 from __future__ import annotations
 
-import difflib
 from typing import Any, Mapping, Sequence
 
 import pandas as pd
@@ -131,33 +130,3 @@ def flips(samples: pd.DataFrame, baseline: str, arm: str) -> dict[str, Any]:
 def all_flips(samples: pd.DataFrame, baseline: str) -> list[dict[str, Any]]:
     """``flips`` of every other arm against the baseline."""
     return [flips(samples, baseline, arm) for arm in samples["arm"].unique() if arm != baseline]
-
-
-def template_diffs(arms: Sequence[Mapping[str, Any]],
-                   templates: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Unified diffs between the templates of arms of one family with different sha256.
-
-    Each distinct pair of template texts appears once, between the first arms using them.
-    """
-    out, done = [], set()
-    for i, first in enumerate(arms):
-        for second in arms[i + 1:]:
-            ta, tb = first.get("template") or {}, second.get("template") or {}
-            if ta.get("family") != tb.get("family") or ta.get("sha256") == tb.get("sha256"):
-                continue
-            key = tuple(sorted((ta.get("sha256"), tb.get("sha256"))))
-            if key in done:
-                continue
-            done.add(key)
-            source_a = (templates.get(ta.get("sha256")) or {}).get("source_text")
-            source_b = (templates.get(tb.get("sha256")) or {}).get("source_text")
-            entry = {"family": ta.get("family"), "a": first["arm"], "b": second["arm"],
-                     "a_version": ta.get("version"), "b_version": tb.get("version"), "diff": None}
-            if source_a is not None and source_b is not None:
-                entry["diff"] = "".join(difflib.unified_diff(
-                    source_a.splitlines(keepends=True), source_b.splitlines(keepends=True),
-                    fromfile=f"{first['arm']} ({ta.get('family')} {ta.get('version')})",
-                    tofile=f"{second['arm']} ({tb.get('family')} {tb.get('version')})"))
-            out.append(entry)
-    return out
-

@@ -15,6 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
+from evalkit.records import ArmResult
 from evalkit.reporting.aggregate import display_label, scored
 from evalkit.results import task_pass_rates
 
@@ -24,16 +25,16 @@ DPI = 100
 
 def _save(fig: Figure, path: Path) -> Path:
     FigureCanvasAgg(fig)
-    fig.tight_layout()
-    fig.savefig(path, format="png", dpi=DPI)
+    # bbox_inches="tight" grows the canvas to every label, so none is cut at the edge.
+    fig.savefig(path, format="png", dpi=DPI, bbox_inches="tight")
     return path
 
 
-def pass_at_k_plot(arms: Sequence[Mapping[str, Any]], path: Path) -> Path:
+def pass_at_k_plot(arms: Sequence[ArmResult], path: Path) -> Path:
     """Grouped bars of pass@k per arm (faithful solid, lenient hatched) with interval bars."""
-    ks = list(dict.fromkeys(k for arm in arms for k in (arm.get("pass_at_k") or {})))
+    ks = list(dict.fromkeys(k for arm in arms for k in arm.pass_at_k))
     readings = [("pass_at_k", "faithful", None), ("pass_at_k_lenient", "lenient", "//")]
-    readings = [r for r in readings if any(arm.get(r[0]) for arm in arms)]
+    readings = [r for r in readings if any(getattr(arm, r[0]) for arm in arms)]
     fig = Figure(figsize=(max(6.0, 1.6 * len(arms) * max(len(ks), 1)), 4.0))
     ax = fig.subplots()
     slots = max(len(arms) * len(readings), 1)
@@ -42,15 +43,15 @@ def pass_at_k_plot(arms: Sequence[Mapping[str, Any]], path: Path) -> Path:
         for r, (key, name, hatch) in enumerate(readings):
             offset = (a * len(readings) + r) * width - 0.4 + width / 2
             for i, k in enumerate(ks):
-                cell = (arm.get(key) or {}).get(k) or {}
+                cell = getattr(arm, key).get(k)
                 x = i + offset
-                if cell.get("value") is None:
+                if cell is None or cell.value is None:
                     ax.text(x, 0.02, "n/a", ha="center", rotation=90, fontsize=8)
                     continue
                 err = None
-                if cell.get("ci_low") is not None:
-                    err = [[cell["value"] - cell["ci_low"]], [cell["ci_high"] - cell["value"]]]
-                ax.bar(x, cell["value"], width, yerr=err, capsize=3, color=f"C{a}", hatch=hatch,
+                if cell.ci_low is not None and cell.ci_high is not None:
+                    err = [[cell.value - cell.ci_low], [cell.ci_high - cell.value]]
+                ax.bar(x, cell.value, width, yerr=err, capsize=3, color=f"C{a}", hatch=hatch,
                        edgecolor="black", linewidth=0.5,
                        label=f"{display_label(arm)} ({name})" if i == 0 else None)
     ax.set_xticks(range(len(ks)), [f"pass@{k}" for k in ks])
@@ -62,33 +63,47 @@ def pass_at_k_plot(arms: Sequence[Mapping[str, Any]], path: Path) -> Path:
     return _save(fig, path)
 
 
-def outcome_heatmap(samples: pd.DataFrame, arms: Sequence[Mapping[str, Any]], path: Path) -> Path:
-    """Arms x tasks: share of passing samples per task (grey: no scored sample)."""
+HEATMAP_TASKS_PER_ROW = 60
+"""Tasks per row of the per-task outcome map: every task keeps a readable id below its cell."""
+
+
+def outcome_heatmap(samples: pd.DataFrame, arms: Sequence[ArmResult], path: Path) -> Path:
+    """Arms x tasks: share of passing samples per task (grey: no scored sample), every task named.
+
+    Long benchmarks wrap into several panels of ``HEATMAP_TASKS_PER_ROW`` tasks so the ids stay legible.
+    """
     rates = task_pass_rates(samples, "passed")
-    labels = [a["arm"] for a in arms if a["arm"] in rates.columns]
+    labels = [a.arm for a in arms if a.arm in rates.columns]
+    names = [display_label(a) for a in arms if a.arm in labels]
     data = rates[labels].T.to_numpy(dtype=float)
-    n_tasks = data.shape[1]
-    fig = Figure(figsize=(min(max(6.0, 0.12 * n_tasks + 3), 16.0), 1.2 + 0.5 * len(labels)))
-    ax = fig.subplots()
+    panels = max(1, -(-data.shape[1] // HEATMAP_TASKS_PER_ROW))
+    width = min(max(6.0, 0.16 * min(data.shape[1], HEATMAP_TASKS_PER_ROW) + 3), 16.0)
+    fig = Figure(figsize=(width, panels * (1.6 + 0.35 * len(labels))))
+    axes = np.atleast_1d(fig.subplots(panels, 1))
     cmap = ListedColormap(["#d7301f", "#fc8d59", "#fee08b", "#d9ef8b", "#91cf60", "#1a9850"])
     cmap = cmap.with_extremes(bad="#bbbbbb")
-    image = ax.imshow(np.ma.masked_invalid(data), aspect="auto", cmap=cmap, vmin=0, vmax=1,
-                      interpolation="nearest")
-    ax.set_yticks(range(len(labels)), [display_label(a) for a in arms if a["arm"] in labels], fontsize=8)
-    if n_tasks <= 40:
-        ax.set_xticks(range(n_tasks), list(rates.index), rotation=90, fontsize=7)
-    else:
-        ax.set_xlabel(f"{n_tasks} tasks (in task order)")
-        ax.set_xticks([])
-    ax.set_title("per-task outcome (share of samples passing)")
-    fig.colorbar(image, ax=ax, fraction=0.03)
+    for panel, ax in enumerate(axes):
+        columns = slice(panel * HEATMAP_TASKS_PER_ROW, (panel + 1) * HEATMAP_TASKS_PER_ROW)
+        part = data[:, columns]
+        image = ax.imshow(np.ma.masked_invalid(part), aspect="auto", cmap=cmap, vmin=0, vmax=1,
+                          interpolation="nearest")
+        ax.set_yticks(range(len(labels)), names, fontsize=7)
+        ax.set_xticks(range(part.shape[1]), [_short_task(t) for t in rates.index[columns]], rotation=90,
+                      fontsize=6)
+    axes[0].set_title("per-task outcome (share of samples passing)")
+    fig.colorbar(image, ax=list(axes), fraction=0.03)
     return _save(fig, path)
 
 
-def latency_plot(samples: pd.DataFrame, arms: Sequence[Mapping[str, Any]], path: Path) -> Path:
+def _short_task(task_id: str) -> str:
+    """HumanEval/12 -> 12: the benchmark's name repeats on every tick."""
+    return task_id.rsplit("/", 1)[-1] if task_id.count("/") == 1 else task_id
+
+
+def latency_plot(samples: pd.DataFrame, arms: Sequence[ArmResult], path: Path) -> Path:
     """Box plot of per-sample latency for each arm (infra_error samples left out)."""
     good = scored(samples, columns=["arm", "latency_s"])
-    data = [good.loc[good["arm"] == a["arm"], "latency_s"].to_numpy() for a in arms]
+    data = [good.loc[good["arm"] == a.arm, "latency_s"].to_numpy() for a in arms]
     fig = Figure(figsize=(max(6.0, 1.5 * len(arms) + 2), 4.0))
     ax = fig.subplots()
     shown = [(d, display_label(a)) for d, a in zip(data, arms, strict=True) if len(d)]

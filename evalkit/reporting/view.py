@@ -7,6 +7,7 @@ renderers show the same numbers.
 
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -14,9 +15,9 @@ import pandas as pd
 
 from evalkit import metrics
 from evalkit.config import ScoringConfig
-from evalkit.records import Status
+from evalkit.records import ArmResult, Interval, Status, TemplateSource
 from evalkit.reporting.aggregate import display_label, format_interval
-from evalkit.reporting.paired import all_flips, paired_differences, template_diffs
+from evalkit.reporting.paired import all_flips, paired_differences
 
 Table = tuple[list[str], list[list[str]]]
 """(header cells, rows of cells): a table both renderers draw."""
@@ -29,16 +30,16 @@ class ReportView:
     title: str
     header: list[tuple[str, str]]
     """(name, value) facts shown at the top: run id, dataset, host, ..."""
-    arms: list[dict[str, Any]]
-    """results.json arm entries."""
+    arms: Sequence[ArmResult]
+    """The arms shown, in order."""
     baseline: str | None = None
     """Arm the others are compared with (None with a single arm)."""
     diffs: list[dict[str, Any]] = field(default_factory=list)
     """``paired.paired_differences`` rows: arm minus baseline per measure."""
     flips: list[dict[str, Any]] = field(default_factory=list)
     """``paired.flips`` of each arm against the baseline."""
-    template_diffs: list[dict[str, Any]] = field(default_factory=list)
-    """``paired.template_diffs`` entries."""
+    template_diffs: list[TemplateDiff] = field(default_factory=list)
+    """Text diffs between the arms' templates of one family."""
     notes: list[str] = field(default_factory=list)
     """Warnings shown under the header (synthetic arms, infra errors, dropped tasks)."""
     mde: float | None = None
@@ -47,66 +48,108 @@ class ReportView:
     """Plot title -> PNG file name beside the report."""
 
 
-def build_view(samples: pd.DataFrame, arms: list[dict[str, Any]],
-               templates: Mapping[str, Mapping[str, Any]], scoring: ScoringConfig,
-               title: str, header: list[tuple[str, str]], baseline: str | None = None) -> ReportView:
+@dataclass(frozen=True)
+class TemplateDiff:
+    """The text diff between the templates of two arms of one family."""
+
+    family: str
+    a: str
+    """The first arm's label."""
+    b: str
+    """The second arm's label."""
+    a_version: str
+    b_version: str
+    diff: str | None
+    """Unified diff of the template sources; None when a source was not recorded."""
+
+
+def template_diffs(arms: Sequence[ArmResult], templates: Mapping[str, TemplateSource]) -> list[TemplateDiff]:
+    """Unified diffs between the templates of arms of one family with different sha256.
+
+    Each distinct pair of template texts appears once, between the first arms using them.
+    """
+    out, done = [], set()
+    for i, first in enumerate(arms):
+        for second in arms[i + 1:]:
+            ta, tb = first.template, second.template
+            if ta is None or tb is None or ta.family != tb.family or ta.sha256 == tb.sha256:
+                continue
+            if (pair := frozenset((ta.sha256, tb.sha256))) in done:
+                continue
+            done.add(pair)
+            source_a, source_b = templates.get(ta.sha256), templates.get(tb.sha256)
+            diff = None
+            if source_a is not None and source_b is not None:
+                diff = "".join(difflib.unified_diff(
+                    source_a.source_text.splitlines(keepends=True),
+                    source_b.source_text.splitlines(keepends=True),
+                    fromfile=f"{first.arm} ({ta.family} {ta.version})",
+                    tofile=f"{second.arm} ({tb.family} {tb.version})"))
+            out.append(TemplateDiff(ta.family, first.arm, second.arm, ta.version, tb.version, diff))
+    return out
+
+
+def build_view(samples: pd.DataFrame, arms: Sequence[ArmResult], templates: Mapping[str, TemplateSource],
+               scoring: ScoringConfig, title: str, header: list[tuple[str, str]],
+               baseline: str | None = None) -> ReportView:
     """Compute diffs, flips, template diffs and the detectable effect for a report."""
     view = ReportView(title=title, header=header, arms=arms)
-    if any(arm.get("synthetic") for arm in arms):
+    if any(arm.synthetic for arm in arms):
         view.notes.append("Arms marked synthetic (demo) answer from the embedded demo endpoint: "
                           "they exercise the pipeline and are not model results.")
-    infra = {a["arm"]: a["verdicts"].get(Status.INFRA_ERROR.value, 0) for a in arms}
+    infra = {a.arm: a.verdicts.get(Status.INFRA_ERROR, 0) for a in arms}
     if any(infra.values()):
         view.notes.append("infra_error samples (our side failed) are excluded from pass@k: "
                           + ", ".join(f"{arm}: {n}" for arm, n in infra.items() if n) + ".")
+    unverified = {a.arm: a.unverified for a in arms if a.unverified}
+    if unverified:
+        view.notes.append("Verdicts decided inside the program's own process (JavaScript, or tasks whose "
+                          "tests cannot be split from the program), which a hostile program could forge: "
+                          + ", ".join(f"{arm}: {n}" for arm, n in unverified.items()) + ".")
     view.template_diffs = template_diffs(arms, templates)
     if len(arms) > 1:
-        view.baseline = baseline or arms[0]["arm"]
+        view.baseline = baseline or arms[0].arm
         view.diffs = paired_differences(samples, view.baseline, scoring)
         view.flips = all_flips(samples, view.baseline)
     view.mde = _detectable(arms)
     return view
 
 
-def _detectable(arms: Sequence[Mapping[str, Any]]) -> float | None:
+def _detectable(arms: Sequence[ArmResult]) -> float | None:
     """The detectable pass@1 difference at the arms' mean pass@1 (None when it says nothing)."""
-    rates = [r for a in arms if (r := ((a.get("pass_at_k") or {}).get("1") or {}).get("value")) is not None]
+    rates = [cell.value for a in arms if (cell := a.pass_at_k.get(1)) is not None and cell.value is not None]
     if len(arms) < 2 or not rates or not 0 < sum(rates) / len(rates) < 1:
         return None
-    n_tasks = min(a["n_tasks"] for a in arms)
-    n_samples = max(min(a["n_samples"] for a in arms), 1)
+    n_tasks = min(a.n_tasks for a in arms)
+    n_samples = max(min(a.n_samples for a in arms), 1)
     mde = metrics.minimum_detectable_effect(n_tasks, n_samples, sum(rates) / len(rates))
     return mde if mde and mde > 0 else None
 
 
-def _template_cell(arm: Mapping[str, Any]) -> str:
-    template = arm.get("template") or {}
-    sha = str(template.get("sha256", ""))[:10]
-    return f"{template.get('family', '')} {template.get('version', '')} ({sha})"
-
-
-def _keys(arms: Sequence[Mapping[str, Any]], field_name: str) -> list[str]:
-    return list(dict.fromkeys(k for arm in arms for k in (arm.get(field_name) or {})))
+def _template_cell(arm: ArmResult) -> str:
+    """The template as a table shows it; answers scored with `evalkit score` have none."""
+    if arm.template is None:
+        return "(scored answers)"
+    return f"{arm.template.family} {arm.template.version} ({arm.template.sha256[:10]})"
 
 
 def score_table(view: ReportView) -> Table:
     """Arm x score: faithful and lenient pass@k side by side, then similarity metrics."""
-    ks = _keys(view.arms, "pass_at_k")
-    lenient = any(arm.get("pass_at_k_lenient") for arm in view.arms)
-    names = _keys(view.arms, "metrics")
+    ks = list(dict.fromkeys(k for arm in view.arms for k in arm.pass_at_k))
+    lenient = any(arm.pass_at_k_lenient for arm in view.arms)
+    names = list(dict.fromkeys(name for arm in view.arms for name in arm.metrics))
     headers = ["arm", "model", "template", "tasks", "samples/task"]
     for k in ks:
         headers += [f"pass@{k}"] + ([f"lenient pass@{k}"] if lenient else [])
     headers += names
     rows = []
     for arm in view.arms:
-        row = [display_label(arm), str(arm.get("model", "")), _template_cell(arm),
-               str(arm.get("n_tasks", "")), str(arm.get("n_samples", ""))]
+        row = [display_label(arm), arm.model, _template_cell(arm), str(arm.n_tasks), str(arm.n_samples)]
         for k in ks:
-            row.append(format_interval((arm.get("pass_at_k") or {}).get(k)))
+            row.append(format_interval(arm.pass_at_k.get(k)))
             if lenient:
-                row.append(format_interval((arm.get("pass_at_k_lenient") or {}).get(k)))
-        row += [format_interval((arm.get("metrics") or {}).get(name)) for name in names]
+                row.append(format_interval(arm.pass_at_k_lenient.get(k)))
+        row += [format_interval(arm.metrics.get(name)) for name in names]
         rows.append(row)
     return headers, rows
 
@@ -119,18 +162,13 @@ def _number(value: Any, digits: int = 3) -> str:
 
 def ops_table(view: ReportView) -> Table:
     """Arm x verdict counts (infra_error in its own column), latency, tokens and cost."""
-    statuses = [s.value for s in Status]
-    headers = ["arm"] + statuses + ["latency p50 (s)", "latency p95 (s)", "prompt tokens",
+    headers = ["arm"] + [s.value for s in Status] + ["latency p50 (s)", "latency p95 (s)", "prompt tokens",
                                     "completion tokens", "cost"]
     rows = []
     for arm in view.arms:
-        verdicts = arm.get("verdicts") or {}
-        latency = arm.get("latency_s") or {}
-        tokens = arm.get("tokens") or {}
-        rows.append([display_label(arm)] + [str(verdicts.get(s, 0)) for s in statuses]
-                    + [_number(latency.get("p50")), _number(latency.get("p95")),
-                       str(tokens.get("prompt", 0)), str(tokens.get("completion", 0)),
-                       _number(arm.get("cost"), 4)])
+        rows.append([display_label(arm)] + [str(arm.verdicts.get(s, 0)) for s in Status]
+                    + [_number(arm.latency_s.p50), _number(arm.latency_s.p95),
+                       str(arm.tokens.prompt), str(arm.tokens.completion), _number(arm.cost, 4)])
     return headers, rows
 
 
@@ -139,19 +177,18 @@ def diff_table(view: ReportView) -> Table:
     headers = ["arm", "measure", "tasks", "difference [95% interval]", "test", "p", "p (Holm)", "significant"]
     rows = []
     for d in view.diffs:
-        interval = format_interval({"value": d.get("diff"), "ci_low": d.get("ci_low"),
-                                    "ci_high": d.get("ci_high")})
+        interval = format_interval(Interval(d.get("diff"), d.get("ci_low"), d.get("ci_high")))
         rows.append([d["arm"], d["measure"], str(d["n_tasks"]), interval, d["test"],
                      _number(d.get("p_value"), 4), _number(d.get("p_holm"), 4),
                      "yes" if d.get("significant") else "no"])
     return headers, rows
 
 
-def diff_note(entry: Mapping[str, Any]) -> str | None:
+def diff_note(entry: TemplateDiff) -> str | None:
     """Why a template diff has no text, or None when it has one."""
-    if entry.get("diff") is None:
+    if entry.diff is None:
         return "(template sources were not recorded)"
-    if not entry["diff"]:
+    if not entry.diff:
         return "(identical template text: the hash differs through parameters or partials)"
     return None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -9,6 +10,7 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 
 from evalkit.config import ReportConfig, ScoringConfig
+from evalkit.records import SCHEMA_VERSION, ArmSpec, RunResults, Statistics
 from evalkit.reporting import plots
 from evalkit.reporting.aggregate import aggregate
 from evalkit.reporting.html import render_html
@@ -17,10 +19,6 @@ from evalkit.reporting.markdown import render_markdown
 from evalkit.reporting.openmetrics import write_openmetrics
 from evalkit.reporting.view import ReportView, build_view
 from evalkit.results import iter_sample_objects, load_samples
-
-_DERIVED = ("arms_meta", "arms", "templates", "prices", "statistics")
-_TOP_LEVEL = ("run_id", "started_at", "finished_at", "evalkit_version", "prompts_commit", "host", "dataset")
-
 
 REPORT_DROPS = ("prompt", "lenient_completion", "completion", "raw_output")
 """Sample text a run's report does not hold in memory: it shows answers only for flipped
@@ -46,59 +44,27 @@ def fill_flip_texts(flips: Sequence[Mapping[str, Any]], samples_path: Path) -> N
             pick["completion"], pick["raw_output"] = obj.get("completion", ""), obj.get("raw_output", "")
 
 
-def recorded_scoring(results_list: Sequence[Mapping[str, Any]]) -> ScoringConfig:
+def recorded_scoring(runs: Sequence[RunResults]) -> ScoringConfig:
     """The scoring settings finished runs were reported with: their ks, whether the lenient
-    reading was scored, and their bootstrap settings (older runs record none: the defaults)."""
-    arms = [arm for results in results_list for arm in results.get("arms") or []]
-    ks = {int(k) for arm in arms for k in (arm.get("pass_at_k") or {})}
-    stats = next((r["statistics"] for r in results_list if r.get("statistics")), {})
-    defaults = ScoringConfig()
-    lenient = any(arm.get("pass_at_k_lenient") for arm in arms)
-    return ScoringConfig(k=tuple(sorted(ks or {1})), lenient=lenient,
-                         metrics=tuple(sorted({m for arm in arms for m in (arm.get("metrics") or {})})),
-                         bootstrap_resamples=int(stats.get("resamples", defaults.bootstrap_resamples)),
-                         confidence=float(stats.get("confidence", defaults.confidence)),
-                         seed=int(stats.get("seed", defaults.seed)))
+    reading was scored, their similarity metrics and their bootstrap settings."""
+    arms = [arm for run in runs for arm in run.arms]
+    stats = runs[0].statistics if runs else Statistics()
+    return ScoringConfig(k=tuple(sorted({k for arm in arms for k in arm.pass_at_k} or {1})),
+                         lenient=any(arm.pass_at_k_lenient for arm in arms),
+                         metrics=tuple(sorted({name for arm in arms for name in arm.metrics})),
+                         bootstrap_resamples=stats.resamples, confidence=stats.confidence, seed=stats.seed)
 
 
-def arms_meta_from_results(results: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """Rebuild ``arms_meta`` from a results.json, so a finished run can be re-rendered."""
-    templates = results.get("templates") or {}
-    prices = results.get("prices") or {}
-    out = {}
-    for arm in results.get("arms") or []:
-        template = dict(arm.get("template") or {})
-        source = (templates.get(template.get("sha256")) or {}).get("source_text")
-        if source is not None:
-            template["source_text"] = source
-        out[arm["arm"]] = {"model": arm.get("model"), "synthetic": arm.get("synthetic", False),
-                           "template": template, "params": arm.get("params") or {},
-                           "prices": prices.get(arm["arm"])}
-    return out
-
-
-def templates_of(arms_meta: Mapping[str, Mapping[str, Any]],
-                 known: Mapping[str, Any] | None = None) -> dict[str, dict[str, Any]]:
-    """results.json's ``templates``: {sha256: {family, version, source_text}} for diffs."""
-    out = {sha: dict(entry) for sha, entry in (known or {}).items()}
-    for meta in arms_meta.values():
-        template = meta.get("template") or {}
-        if template.get("sha256") and template.get("source_text") is not None:
-            out[template["sha256"]] = {"family": template.get("family"), "version": template.get("version"),
-                                       "source_text": template["source_text"]}
-    return out
-
-
-def _header(results: Mapping[str, Any]) -> list[tuple[str, str]]:
-    dataset = results.get("dataset") or {}
-    host = results.get("host") or {}
-    header = [("run", str(results.get("run_id"))),
-              ("started / finished", f"{results.get('started_at')} / {results.get('finished_at')}"),
-              ("dataset", f"{dataset.get('name')} ({dataset.get('n_tasks')} tasks, "
-                          f"sha256 {str(dataset.get('content_sha256'))[:12]})")]
-    header += [("evalkit", f"{results.get('evalkit_version')} "
-                           f"(prompts commit {results.get('prompts_commit')})"),
-               ("host", f"{host.get('cpu')}, {host.get('cores')} cores, isolation {host.get('isolation')}")]
+def _header(run: RunResults) -> list[tuple[str, str]]:
+    header = [("run", run.run_id), ("started / finished", f"{run.started_at} / {run.finished_at}"),
+              ("dataset", f"{run.dataset.name} ({run.dataset.n_tasks} tasks, "
+                          f"sha256 {run.dataset.content_sha256[:12]})")]
+    if run.samples_file is not None:
+        header.append(("answers", f"{run.samples_file.path} "
+                                  f"({run.samples_file.malformed_lines} malformed lines)"))
+    commit = f" (prompts commit {run.prompts_commit})" if run.prompts_commit else ""
+    header += [("evalkit", f"{run.evalkit_version}{commit}"),
+               ("host", f"{run.host.cpu}, {run.host.cores} cores, isolation {run.host.isolation}")]
     return header
 
 
@@ -110,8 +76,10 @@ def render_outputs(view: ReportView, samples: pd.DataFrame, out_dir: Path,
         view.images = {
             "pass@k per arm": plots.pass_at_k_plot(view.arms, out_dir / "pass_at_k.png").name,
             "per-task outcome": plots.outcome_heatmap(samples, view.arms, out_dir / "task_outcomes.png").name,
-            "latency distribution": plots.latency_plot(samples, view.arms, out_dir / "latency.png").name,
         }
+        if (samples["latency_s"] > 0).any():  # answers scored with `evalkit score` have no latency
+            view.images["latency distribution"] = plots.latency_plot(samples, view.arms,
+                                                                     out_dir / "latency.png").name
         if view.diffs:
             forest = plots.forest_plot(view.diffs, out_dir / "paired_differences.png")
             view.images["paired differences"] = forest.name
@@ -125,38 +93,33 @@ def render_outputs(view: ReportView, samples: pd.DataFrame, out_dir: Path,
     return written
 
 
-def write_reports(run_dir: Path, meta: dict, scoring: ScoringConfig, report: ReportConfig) -> dict:
-    """Aggregates a run's samples and writes every report file into ``run_dir``; returns results.json's dict.
+def write_reports(run_dir: Path, run: RunResults, specs: Sequence[ArmSpec], scoring: ScoringConfig,
+                  report: ReportConfig) -> RunResults:
+    """Aggregates a run's samples and writes every report file into ``run_dir``.
 
-    ``meta`` holds results.json's top-level fields plus ``arms_meta`` ({label: {model,
-    synthetic, template{family, version, sha256, source_text}, params, prices}}); a loaded
-    results.json (no ``arms_meta``) works too, for re-rendering a finished run.
+    ``run`` holds results.json's metadata (its arms are replaced by the aggregates of the
+    samples); ``specs`` name the arms in configured order. Returns what results.json holds.
     """
     run_dir = Path(run_dir)
     # Reports show answers only for flipped tasks: the text stays on disk until those are known,
     # which keeps a 100,000-sample run's report within memory bounds.
     samples = load_samples(run_dir, without=REPORT_DROPS)
-    arms_meta = meta.get("arms_meta") or arms_meta_from_results(meta)
-    results: dict[str, Any] = {key: meta.get(key) for key in _TOP_LEVEL}
-    # Extra top-level facts a caller records (e.g. `evalkit score`'s samples_file) pass through.
-    results |= {k: v for k, v in meta.items() if k not in results and k not in _DERIVED}
-    if results["run_id"] is None and not samples.empty:
-        results["run_id"] = samples["run_id"].iloc[0]
-    results["arms"] = aggregate(samples, arms_meta, scoring)
-    # Template sources live apart from the arms, keyed by hash, so diffs can be re-rendered.
-    results["templates"] = templates_of(arms_meta, meta.get("templates"))
-    results["prices"] = {label: dict(m["prices"]) for label, m in arms_meta.items() if m.get("prices")}
-    # How the intervals were drawn, so `compare` can draw its own the same way.
-    results["statistics"] = {"resamples": scoring.bootstrap_resamples, "confidence": scoring.confidence,
-                             "seed": scoring.seed}
-    text = json.dumps(results, indent=2, allow_nan=False) + "\n"
+    # How the intervals were drawn travels with them, so `compare` can draw its own the same way.
+    statistics = Statistics(resamples=scoring.bootstrap_resamples, confidence=scoring.confidence,
+                            seed=scoring.seed)
+    results = dataclasses.replace(run, arms=aggregate(samples, specs, scoring), statistics=statistics,
+                                  schema_version=SCHEMA_VERSION)
+    text = json.dumps(results.to_json(), indent=2, allow_nan=False) + "\n"
     (run_dir / "results.json").write_text(text, encoding="utf-8")
-    view = build_view(samples, results["arms"], results["templates"], scoring,
-                      title=f"evalkit run {results['run_id']}", header=_header(results))
+    view = build_view(samples, results.arms, results.templates, scoring,
+                      title=f"evalkit run {results.run_id}", header=_header(results))
     fill_flip_texts(view.flips, run_dir / "samples.jsonl")
     if samples.empty:
         view.notes.append("This run has no samples yet.")
+    if run.samples_file is not None and run.samples_file.malformed_lines:
+        view.notes.append(f"{run.samples_file.malformed_lines} malformed line(s) of {run.samples_file.path} "
+                          "were skipped (named on stderr); the scores cover the other lines.")
     render_outputs(view, samples, run_dir, report)
-    write_junit(samples, results["arms"], run_dir / "junit.xml")
-    write_openmetrics(results["arms"], run_dir / "metrics.txt")
+    write_junit(samples, results.arms, run_dir / "junit.xml")
+    write_openmetrics(results.arms, run_dir / "metrics.txt")
     return results

@@ -12,7 +12,7 @@ from evalkit.records import Status
 from evalkit.reporting import compare, write_reports
 from evalkit.reporting.paired import paired_differences
 from evalkit.results import load_samples
-from tests.support.runs import SCORING, arm_meta, make_two_arm_run, run_meta, sample, write_samples
+from tests.support.runs import SCORING, arm_spec, make_two_arm_run, run_header, sample, write_samples
 
 
 @pytest.fixture(scope="module")
@@ -24,9 +24,8 @@ def two_runs(tmp_path_factory, humaneval_tasks):
     outcome = [Status.FAILED if i == 2 else Status.PASSED for i in range(12)]
     write_samples(root / "run2", [sample("run2", "A", task, 0, status, latency=0.3)
                                   for task, status in zip(humaneval_tasks[:12], outcome, strict=True)])
-    meta = run_meta("run2", {"A": arm_meta("A", "1.0.0", False)}, 12)
-    meta["started_at"] = "2026-11-27T08:00:00Z"
-    write_reports(root / "run2", meta, SCORING, ReportConfig())
+    write_reports(root / "run2", run_header("run2", 12, started_at="2026-11-27T08:00:00Z"),
+                  [arm_spec("A", "1.0.0", False)], SCORING, ReportConfig())
     return root
 
 
@@ -79,7 +78,7 @@ def test_compare_baseline_choice(two_runs, tmp_path):
 def test_compare_rejects_disjoint_and_missing_runs(two_runs, tmp_path, humaneval_tasks):
     other = tmp_path / "other"
     write_samples(other, [sample("o", "Z", humaneval_tasks[50], 0, Status.PASSED)])
-    write_reports(other, run_meta("o", {}, 1), SCORING, ReportConfig(formats=(), plots=False))
+    write_reports(other, run_header("o", 1), [], SCORING, ReportConfig(formats=(), plots=False))
     with pytest.raises(ConfigError, match="share no task ids"):
         compare([two_runs / "run1", other], tmp_path / "x")
     with pytest.raises(ConfigError, match="no results.json"):

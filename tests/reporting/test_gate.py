@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -9,10 +10,12 @@ from xml.etree import ElementTree as ET
 import pandas as pd
 import pytest
 
-from evalkit.config import ConfigError, GateConfig
-from evalkit.records import Reading, SampleResult, Status, TemplateId, Usage, Verdict
+from evalkit.config import ConfigError, GateConfig, ReportConfig, ScoringConfig
+from evalkit.records import ArmSpec, DatasetInfo, Reading, SampleResult, Status, TemplateId, Usage, Verdict
+from evalkit.reporting import write_reports
 from evalkit.reporting.baseline import FORMAT, bless, load_baseline
 from evalkit.reporting.gate import GateVerdict, gate
+from tests.support.runs import run_header
 
 P, F, INFRA = Status.PASSED, Status.FAILED, Status.INFRA_ERROR
 DATASET_SHA = "d" * 64
@@ -44,15 +47,12 @@ def make_run(path: Path, arms: dict[str, dict[str, list[Status]]], *, run_id: st
                            for name, value in similarity.items()}
                 record = _sample(run_id, model, model, task_id, index, status, metrics)
                 lines.append(json.dumps(record.to_json()))
-        arm_entries.append({"arm": model, "model": model, "synthetic": False,
-                            "template": {"family": "mixtral", "version": "1.0.0", "sha256": "f" * 64},
-                            "n_samples": max(len(s) for s in tasks.values()), "n_tasks": len(tasks),
-                            "pass_at_k": {"1": {"value": 0.5, "ci_low": 0.4, "ci_high": 0.6}},
-                            "verdicts": {"passed": 1}})
+        arm_entries.append(ArmSpec(arm=model, model=model, template=TemplateId("mixtral", "1.0.0", "f" * 64)))
     (path / "samples.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    results = {"run_id": run_id, "started_at": "2024-05-01T00:00:00Z",
-               "dataset": {"name": "humaneval", "content_sha256": sha, "n_tasks": 40}, "arms": arm_entries}
-    (path / "results.json").write_text(json.dumps(results), encoding="utf-8")
+    header = dataclasses.replace(run_header(run_id, 40, started_at="2024-05-01T00:00:00Z"),
+                                 dataset=DatasetInfo("humaneval", sha, 40))
+    write_reports(path, header, arm_entries, ScoringConfig(k=(1,), bootstrap_resamples=100),
+                  ReportConfig(formats=(), plots=False))
     return path
 
 
@@ -143,7 +143,8 @@ def test_bless_round_trip_gives_the_same_verdict(runs, tmp_path):
     record = json.loads(path.read_text())
     assert record["format"] == FORMAT and record["dataset"]["content_sha256"] == DATASET_SHA
     arm = record["arms"][0]
-    assert arm["model"] == "mixtral" and arm["aggregates"]["pass_at_k"]["1"]["value"] == 0.5
+    assert arm["model"] == "mixtral"
+    assert arm["aggregates"]["pass_at_k"]["1"]["value"] == 0.75  # 30 of 40 tasks pass
     assert arm["tasks"]["HumanEval/31"] == {"n": 5, "passed": 0, "infra_error": 0, "metrics": {}}
     assert "raw_output" not in path.read_text()
     from_file, from_dir = load_baseline(path), load_baseline(runs["base"])

@@ -3,6 +3,7 @@ metrics.txt, md/html."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import xml.etree.ElementTree as ET
@@ -10,13 +11,15 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from evalkit.config import ReportConfig, ScoringConfig
+from evalkit.records import SCHEMA_VERSION, RunResults, Status
 from evalkit.reporting import write_reports
+from evalkit.reporting.write import recorded_scoring
+from evalkit.results import load_results
 from tests.support.runs import (
-    SCORING,
     SOURCES,
-    arm_meta,
+    TWO_ARMS,
     make_two_arm_run,
-    run_meta,
+    run_header,
     template,
     two_arm_samples,
     write_samples,
@@ -31,30 +34,34 @@ def two_arm_run(tmp_path_factory, humaneval_tasks):
 
 def test_results_json_numbers(two_arm_run):
     run_dir, results = two_arm_run
-    assert json.loads((run_dir / "results.json").read_text()) == results
-    a, b = results["arms"]
-    assert (a["arm"], b["arm"]) == ("A", "B")
+    assert RunResults.from_json(json.loads((run_dir / "results.json").read_text())) == results
+    a, b = results.arms
+    assert (a.arm, b.arm) == ("A", "B")
     # infra_error samples leave the denominators: A passes 8 of its 9 scorable tasks.
-    assert a["pass_at_k"]["1"]["value"] == pytest.approx(8 / 9)
-    assert a["pass_at_k"]["2"]["value"] == pytest.approx(8 / 9)
-    assert b["pass_at_k"]["1"]["value"] == pytest.approx(0.5)
-    assert b["pass_at_k_lenient"]["1"]["value"] == pytest.approx(0.6)
-    assert a["pass_at_k"]["1"]["ci_low"] <= 8 / 9 <= a["pass_at_k"]["1"]["ci_high"]
+    assert a.pass_at_k[1].value == pytest.approx(8 / 9)
+    assert a.pass_at_k[2].value == pytest.approx(8 / 9)
+    assert b.pass_at_k[1].value == pytest.approx(0.5)
+    assert b.pass_at_k_lenient[1].value == pytest.approx(0.6)
+    assert a.pass_at_k[1].ci_low <= 8 / 9 <= a.pass_at_k[1].ci_high
     for arm in (a, b):  # n=2 < k=10: shown as n/a with a reason, never dropped
-        assert arm["pass_at_k"]["10"]["value"] is None and arm["pass_at_k"]["10"]["reason"]
-    assert (a["verdicts"]["passed"], a["verdicts"]["failed"], a["verdicts"]["infra_error"]) == (16, 2, 2)
-    assert b["verdicts"]["syntax_error"] == 2 and b["verdicts"]["empty"] == 2
-    assert sum(b["verdicts"].values()) == 20
-    assert (a["n_tasks"], a["n_samples"]) == (10, 2)
-    assert b["metrics"]["exact_match"]["value"] == pytest.approx(0.5)
-    assert a["latency_s"]["p50"] == pytest.approx(0.45) and b["latency_s"]["p95"] == pytest.approx(1.1)
-    assert b["tokens"] == {"prompt": 2000, "completion": 800}
-    assert b["cost"] == pytest.approx(2000 / 1000 * 0.5 + 800 / 1000 * 1.5)
-    assert (a["synthetic"], b["synthetic"]) == (False, True)
-    assert a["template"] == {"family": "mistral", "version": "1.0.0", "sha256": template("1.0.0").sha256}
-    assert "source_text" not in json.dumps(results["arms"])
-    assert results["templates"][template("1.1.0").sha256]["source_text"] == SOURCES["1.1.0"]
-    assert results["dataset"]["n_tasks"] == 10 and results["host"]["isolation"] == "process"
+        assert arm.pass_at_k[10].value is None and arm.pass_at_k[10].reason
+    assert [a.verdicts[s] for s in (Status.PASSED, Status.FAILED, Status.INFRA_ERROR)] == [16, 2, 2]
+    assert b.verdicts[Status.SYNTAX_ERROR] == 2 and b.verdicts[Status.EMPTY] == 2
+    assert sum(b.verdicts.values()) == 20
+    assert (a.n_tasks, a.n_samples) == (10, 2)
+    assert b.metrics["exact_match"].value == pytest.approx(0.5)
+    assert a.latency_s.p50 == pytest.approx(0.45) and b.latency_s.p95 == pytest.approx(1.1)
+    assert (b.tokens.prompt, b.tokens.completion) == (2000, 800)
+    assert b.cost == pytest.approx(2000 / 1000 * 0.5 + 800 / 1000 * 1.5)
+    assert (a.synthetic, b.synthetic) == (False, True)
+    assert a.template == template("1.0.0")
+    written = json.loads((run_dir / "results.json").read_text())
+    assert written["schema_version"] == SCHEMA_VERSION
+    assert written["arms"][0]["template"] == {"family": "mistral", "version": "1.0.0",
+                                              "sha256": template("1.0.0").sha256}
+    assert "source_text" not in json.dumps(written["arms"])
+    assert results.templates[template("1.1.0").sha256].source_text == SOURCES["1.1.0"]
+    assert results.dataset.n_tasks == 10 and results.host.isolation == "process"
 
 
 def test_markdown_report(two_arm_run):
@@ -132,19 +139,32 @@ def test_metrics_txt_is_openmetrics(two_arm_run):
 
 def test_report_config_turns_outputs_off(tmp_path, humaneval_tasks):
     write_samples(tmp_path, two_arm_samples(humaneval_tasks[:10]))
-    meta = run_meta("run1", {"A": arm_meta("A", "1.0.0", False), "B": arm_meta("B", "1.1.0", True)}, 10)
-    results = write_reports(tmp_path, meta, ScoringConfig(k=(1,), lenient=False, bootstrap_resamples=50),
+    results = write_reports(tmp_path, run_header("run1", 10), TWO_ARMS,
+                            ScoringConfig(k=(1,), lenient=False, bootstrap_resamples=50),
                             ReportConfig(formats=("md",), plots=False))
     assert not list(tmp_path.glob("*.png")) and not (tmp_path / "report.html").exists()
     assert (tmp_path / "report.md").exists() and (tmp_path / "junit.xml").exists()
-    assert results["arms"][0]["pass_at_k_lenient"] == {}
+    assert results.arms[0].pass_at_k_lenient == {}
 
 
 def test_rerender_from_results_json(two_arm_run, tmp_path):
-    """`evalkit report` passes a loaded results.json as meta: same numbers, diff still shown."""
+    """`evalkit report` re-renders from a loaded results.json: same numbers, diff still shown."""
     run_dir, results = two_arm_run
     (tmp_path / "samples.jsonl").write_text((run_dir / "samples.jsonl").read_text())
-    meta = json.loads((run_dir / "results.json").read_text())
-    again = write_reports(tmp_path, meta, SCORING, ReportConfig())
+    loaded = load_results(run_dir)
+    again = write_reports(tmp_path, loaded, [arm.spec for arm in loaded.arms], recorded_scoring([loaded]),
+                          ReportConfig())
     assert again == results
     assert "+Return only code." in (tmp_path / "report.md").read_text()
+
+
+def test_unverified_verdicts_are_counted_and_named(tmp_path, humaneval_tasks):
+    """Verdicts a program's own process decided are counted per arm and the report says so."""
+    samples = two_arm_samples(humaneval_tasks[:10])
+    in_process = [dataclasses.replace(s, verdict=dataclasses.replace(s.verdict, verified=False))
+                  if s.arm == "B" and s.task_id in ("HumanEval/0", "HumanEval/1") else s for s in samples]
+    write_samples(tmp_path, in_process)
+    results = write_reports(tmp_path, run_header("run1", 10), TWO_ARMS, ScoringConfig(k=(1,)),
+                            ReportConfig(formats=("md",), plots=False))
+    assert [arm.unverified for arm in results.arms] == [0, 4]
+    assert "which a hostile program could forge: B: 4." in (tmp_path / "report.md").read_text()

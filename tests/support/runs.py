@@ -12,7 +12,20 @@ import json
 from pathlib import Path
 
 from evalkit.config import ReportConfig, ScoringConfig
-from evalkit.records import Reading, SampleResult, Status, TemplateId, Usage, Verdict
+from evalkit.records import (
+    ArmSpec,
+    DatasetInfo,
+    Host,
+    Prices,
+    Reading,
+    RunResults,
+    SampleResult,
+    Status,
+    TemplateId,
+    TemplateSource,
+    Usage,
+    Verdict,
+)
 from evalkit.reporting import write_reports
 
 SCORING = ScoringConfig(k=(1, 2, 10), bootstrap_resamples=200, seed=7)
@@ -43,21 +56,21 @@ def sample(run_id: str, arm: str, task, index: int, status: Status, lenient: Sta
         cached=False)
 
 
-def arm_meta(arm: str, version: str, synthetic: bool) -> dict:
-    tid = template(version)
-    return {"model": f"model-{arm}", "synthetic": synthetic,
-            "template": {"family": tid.family, "version": tid.version, "sha256": tid.sha256,
-                         "source_text": SOURCES[version]},
-            "params": {"temperature": 0.2, "max_tokens": 512},
-            "prices": {"prompt": 0.5, "completion": 1.5}}
+def arm_spec(arm: str, version: str, synthetic: bool) -> ArmSpec:
+    return ArmSpec(arm=arm, model=f"model-{arm}", synthetic=synthetic, template=template(version),
+                   params={"temperature": 0.2, "max_tokens": 512}, prices=Prices(prompt=0.5, completion=1.5))
 
 
-def run_meta(run_id: str, arms_meta: dict, n_tasks: int) -> dict:
-    return {"run_id": run_id, "started_at": "2026-11-26T20:00:00Z", "finished_at": "2026-11-26T20:05:00Z",
-            "evalkit_version": "0.1.0", "prompts_commit": "abc123",
-            "host": {"cpu": "test cpu", "cores": 2, "isolation": "process"},
-            "dataset": {"name": "humaneval", "content_sha256": "d" * 64, "n_tasks": n_tasks},
-            "arms_meta": arms_meta}
+def run_header(run_id: str, n_tasks: int, started_at: str = "2026-11-26T20:00:00Z") -> RunResults:
+    """results.json's metadata of a fixture run, with both template versions' sources."""
+    return RunResults(
+        run_id=run_id, started_at=started_at, finished_at="2026-11-26T20:05:00Z", evalkit_version="0.1.0",
+        prompts_commit="abc123", host=Host(cpu="test cpu", cores=2, isolation="process"),
+        dataset=DatasetInfo(name="humaneval", content_sha256="d" * 64, n_tasks=n_tasks), arms=(),
+        templates={template(v).sha256: TemplateSource("mistral", v, text) for v, text in SOURCES.items()})
+
+
+TWO_ARMS = (arm_spec("A", "1.0.0", False), arm_spec("B", "1.1.0", True))
 
 
 A_OUTCOME = [Status.PASSED] * 8 + [Status.FAILED, Status.INFRA_ERROR]
@@ -84,8 +97,7 @@ def write_samples(run_dir: Path, samples: list[SampleResult]) -> None:
             handle.write(json.dumps(s.to_json()) + "\n")
 
 
-def make_two_arm_run(run_dir: Path, tasks) -> dict:
-    """Writes the fixture run's samples.jsonl and its reports; returns write_reports' dict."""
+def make_two_arm_run(run_dir: Path, tasks) -> RunResults:
+    """Writes the fixture run's samples.jsonl and its reports; returns what results.json holds."""
     write_samples(run_dir, two_arm_samples(tasks[:10]))
-    meta = run_meta("run1", {"A": arm_meta("A", "1.0.0", False), "B": arm_meta("B", "1.1.0", True)}, 10)
-    return write_reports(run_dir, meta, SCORING, ReportConfig())
+    return write_reports(run_dir, run_header("run1", 10), TWO_ARMS, SCORING, ReportConfig())
