@@ -153,8 +153,9 @@ class Spawner:
         self.running[program.id] = program
         self.by_pid[program.pid] = program
         for role, fd in pipes.items():
-            self.by_fd[fd] = (program, role)
-            self.poller.register(fd, select.POLLIN)
+            if role != "setup":  # at most 2,000 bytes, written before the program runs: read at the end
+                self.by_fd[fd] = (program, role)
+                self.poller.register(fd, select.POLLIN)
         self.report({"started": program.id, "pid": program.pid})
 
     def _plan(self, request: dict, slot: int) -> dict:
@@ -175,8 +176,9 @@ class Spawner:
         except BlockingIOError:
             return False
         if not chunk:
-            self.poller.unregister(fd)
-            del self.by_fd[fd]
+            if fd in self.by_fd:
+                self.poller.unregister(fd)
+                del self.by_fd[fd]
             return False
         cap = self.cfg["max_output_bytes"] if role == "out" else MAX_REPORT
         data = program.data[role]
@@ -189,7 +191,7 @@ class Spawner:
         what its pipes still hold, report."""
         self._kill_slot(program)
         for role, fd in program.pipes.items():
-            while fd in self.by_fd and self._read(program, role, fd):
+            while self._read(program, role, fd):
                 pass
         for fd in program.pipes.values():
             if fd in self.by_fd:
