@@ -206,22 +206,36 @@ def bench_scaling(tasks, args) -> None:
 
 
 def bench_startup(args) -> None:
-    """Wall time of `evalkit score` on one sample, and where it goes."""
+    """Wall time of `evalkit score` on one sample and of importing what it imports, ours and
+    each --baseline's, interleaved."""
     print("\n== start-up: evalkit score on one sample")
     rows = [{"task_id": "HumanEval/0", "completion": "    return False\n"}]
+    repos = {"ours": REPO, **args.baseline}
+    walls: dict[str, list[float]] = {label: [] for label in repos}
+    imports: dict[str, list[float]] = {label: [] for label in repos}
     with tempfile.TemporaryDirectory() as tmp:
-        evalkit_score(rows, Path(tmp))  # warm the page cache
-        walls = []
+        for repo in repos.values():
+            evalkit_score(rows, Path(tmp), repo=repo)  # warm the page cache
         for _ in range(max(args.repeat, 3)):
-            walls.append(evalkit_score(rows, Path(tmp))[1])
+            for label, repo in repos.items():
+                walls[label].append(evalkit_score(rows, Path(tmp), repo=repo)[1])
+                imports[label].append(_import_seconds("evalkit.score", repo))
         last = max(Path(tmp).glob("run-*"), key=lambda p: p.stat().st_mtime)
-        timings = json.loads((last / "results.json").read_text())["timings_s"]
-        imports = subprocess.run([sys.executable, "-X", "importtime", "-m", "evalkit", "--help"], cwd=REPO,
-                                 capture_output=True, text=True, check=False).stderr.splitlines()
-        total_us = sum(int(line.split("|")[1]) for line in imports if line.startswith("import time:")
-                       and line.split("|")[1].strip().isdigit() and not line.split("|")[2].startswith("  "))
-    print(f"  median {statistics.median(walls):.2f} s; stages (last run): {timings};"
-          f" importing the CLI: {total_us / 1e6:.2f} s")
+    print(f"  load average {os.getloadavg()[0]:.1f}; stages of the last run: "
+          f"{json.loads((last / 'results.json').read_text())['timings_s']}")
+    for label in repos:
+        ratio = statistics.median(w / o for w, o in zip(walls[label], walls["ours"], strict=True))
+        print(f"  {label:8s} median {statistics.median(walls[label]):.2f} s (per repeat {ratio:.2f}x ours);"
+              f" importing evalkit.score {statistics.median(imports[label]):.2f} s")
+
+
+def _import_seconds(module: str, repo: Path) -> float:
+    """Seconds to import module in a fresh interpreter of the checkout in repo (-X importtime)."""
+    lines = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"], cwd=repo,
+                           env=dict(os.environ, PYTHONPATH=str(repo)), capture_output=True, text=True,
+                           check=False).stderr.splitlines()
+    return sum(int(line.split("|")[1]) for line in lines if line.startswith("import time:")
+               and line.split("|")[1].strip().isdigit() and not line.split("|")[2].startswith("  ")) / 1e6
 
 
 _CPUACCT = Path("/sys/fs/cgroup/cpuacct")
