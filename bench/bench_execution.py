@@ -220,9 +220,7 @@ def bench_startup(args) -> None:
             for label, repo in repos.items():
                 walls[label].append(evalkit_score(rows, Path(tmp), repo=repo)[1])
                 imports[label].append(_import_seconds("evalkit.score", repo))
-        last = max(Path(tmp).glob("run-*"), key=lambda p: p.stat().st_mtime)
-    print(f"  load average {os.getloadavg()[0]:.1f}; stages of the last run: "
-          f"{json.loads((last / 'results.json').read_text())['timings_s']}")
+    print(f"  load average {os.getloadavg()[0]:.1f}")
     for label in repos:
         ratio = statistics.median(w / o for w, o in zip(walls[label], walls["ours"], strict=True))
         print(f"  {label:8s} median {statistics.median(walls[label]):.2f} s (per repeat {ratio:.2f}x ours);"
