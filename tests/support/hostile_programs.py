@@ -301,6 +301,8 @@ assert libc.shmget(KEY, 4096, IPC_CREAT | 0o666) >= 0
 """), Status.PASSED, runs=2),
     # --- other samples and the reference ---------------------------------------------------
     Hostile("carries_marker", _after(CORRECT, "MARKER = '__MARKER__'"), Status.PASSED),
+    # Its output passes through evalkit, never through the process programs are forked from.
+    Hostile("prints_marker", _after(CORRECT, "print('__MARKER__' * 4)"), Status.PASSED),
     Hostile("searches_marker", _after(CORRECT, """
 import hashlib
 HEAD, SIZE, WANT = b'EVALKIT-CROSS-SAMPLE', __MARKER_SIZE__, '__MARKER_HASH__'
