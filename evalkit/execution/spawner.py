@@ -1,19 +1,28 @@
-"""The spawner: the clean zygote that forks every program's process.
+"""Programs' processes: the clean fork server that forks them, and the worker's view of them.
 
-Forked by the worker before the worker reads any task, it never reads a program's text,
-a test or a reference solution: the program's text reaches the child as a memory file the
-harness wrote (``fds["code"]``), so a program that reads its own memory finds only the
-standard library. As root it lives in a minimal root (isolation.minimal_root) and gives
-each program a slot: an unprivileged uid of its own (whose RLIMIT_NPROC bounds its
-processes), so programs in flight together cannot signal or see one another, and everything a
-program started is killed, by uid, when it ends.
+The **fork server** is forked by the worker before the worker reads any task and never reads
+a program's text, a test or a reference solution: the program's text reaches the child as a
+memory file the harness wrote (``code`` descriptor), so a program that reads its own memory
+finds only the standard library. As root it lives in a minimal root (isolation.minimal_root).
+Its loop (``serve_forks``) is as small as it can be: a process that forks shares every page
+with the child until one of them writes it, so each page the parent writes after each fork is
+a copy-on-write fault (2.4 us on a virtual machine); an event loop that also read pipes and
+enforced limits wrote about 230 pages a program. It is the programs' parent and their
+orphans' subreaper: it reaps them all and says how each ended.
 
-Protocol with the worker, over a SOCK_SEQPACKET socket: ``start`` messages (JSON, with the
-descriptors as SCM_RIGHTS) in; ``started`` {id, pid} and ``done`` {id, exit, cpu, walled,
-setup, out, passed_signal, report} out. The wall-clock backstop lives here: a program is
-killed once the time it ran or slept exceeds ``wall_factor`` x its CPU limit; the time it
-waited for a core (its run delay in /proc/<pid>/schedstat) is left out, less the CPU its own
-other processes used meanwhile (a fork bomb keeps itself waiting).
+``Spawner`` lives in the worker (which never runs generated code either): it gives each
+program a slot, an unprivileged uid of its own (whose RLIMIT_NPROC bounds its processes), so
+programs in flight together cannot signal or see one another; reads the program's pipes;
+kills everything of the slot's uid when the program ends; and enforces the wall-clock
+backstop: a program is killed once the time it ran or slept exceeds ``wall_factor`` x its CPU
+limit; the time it waited for a core (its run delay in /proc/<pid>/schedstat) is left out,
+less the CPU its own other processes used meanwhile (a fork bomb keeps itself waiting). It
+reports ``started`` {id, pid} and ``done`` {id, exit, cpu, walled, setup, out, passed_signal,
+report} to the worker.
+
+Protocol between them, over a SOCK_SEQPACKET socket: the program's plan (JSON, its
+descriptors as SCM_RIGHTS named by ``plan["roles"]``) in; ``S pid`` (or ``F errno``) for each
+plan in order, and ``X pid exit cpu`` for each process reaped, out.
 """
 
 from __future__ import annotations
@@ -24,6 +33,7 @@ import select
 import signal
 import socket
 import time
+from typing import Callable
 
 import isolation  # sibling modules: the worker puts this folder on sys.path
 import runner
@@ -42,9 +52,8 @@ class Running:
         """The program's scratch directory where it has no private /tmp (removed after it), else ''."""
         self.id = request["id"]
         self.limit = float(request["limit"])
-        self.token = request.get("token", b"")
+        self.token = request["token"]
         self.pid, self.slot, self.pipes = pid, slot, pipes
-        self.pidfd = os.pidfd_open(pid)
         self.started = time.monotonic()
         self.check_at = self.started + self.limit * request["wall_factor"]
         self.wall_limit = self.limit * request["wall_factor"]
@@ -53,103 +62,108 @@ class Running:
 
 
 class Spawner:
-    """The spawner's state and event loop (see module docstring)."""
+    """The worker's side of the programs' processes (see module docstring)."""
 
-    def __init__(self, cfg: dict, control: socket.socket) -> None:
+    def __init__(self, cfg: dict, forker: socket.socket, poller: select.poll,
+                 report: Callable[[dict], None]) -> None:
         self.cfg = cfg
-        self.control = control
-        self.null = isolation.move_high(os.open(os.devnull, os.O_RDONLY))
+        self.forker = forker
+        self.poller = poller
+        self.report = report
+        """Where ``started`` and ``done`` go (the worker)."""
         self.free_slots = list(range(cfg["max_in_flight"]))
         self.running: dict[int, Running] = {}
         self.by_fd: dict[int, tuple[Running, str]] = {}
-        self.poller = select.poll()
-        self.poller.register(control, select.POLLIN)
-        # Orphans of the programs (this process is their subreaper) are reaped as they die.
-        self.wakeup, wakeup_write = os.pipe()
-        os.set_blocking(self.wakeup, False)
-        os.set_blocking(wakeup_write, False)
-        signal.signal(signal.SIGCHLD, lambda signum, frame: None)
-        signal.set_wakeup_fd(wakeup_write)
-        self.poller.register(self.wakeup, select.POLLIN)
+        self.starting: list[tuple[dict, int, dict[str, int], str]] = []
+        """Programs sent to the fork server whose pid it has not reported yet, oldest first."""
+        self.by_pid: dict[int, Running] = {}
+        self.buffer = bytearray(CONTROL_BUFFER)
+        poller.register(forker, select.POLLIN)
 
-    def serve(self) -> None:
-        """Start programs and report on them until the worker hangs up."""
-        while True:
-            timeout = self._next_check()
-            for fd, _ in self.poller.poll(timeout):
-                if fd == self.control.fileno():
-                    if not self._receive():
-                        return
-                elif fd == self.wakeup:
-                    while _drained(fd):
-                        pass
-                    self._reap_orphans()
-                elif fd in self.by_fd:
-                    program, role = self.by_fd[fd]
-                    if role == "pidfd":
-                        self._finish(program)
-                    else:
-                        self._read(program, role, fd)
-            self._backstop()
+    def owns(self, fd: int) -> bool:
+        """Whether a poll event on fd is for this object (``handle``)."""
+        return fd in self.by_fd or fd == self.forker.fileno()
 
-    def _receive(self) -> bool:
-        message, fds, _, _ = socket.recv_fds(self.control, CONTROL_BUFFER, 4)
-        if not message:
-            return False
-        request = json.loads(message)
-        fds = [isolation.move_high(fd) for fd in fds]  # see runner.prepare
+    def handle(self, fd: int) -> None:
+        """A poll event on one of its descriptors."""
+        if fd == self.forker.fileno():
+            self._from_fork_server()
+        elif fd in self.by_fd:
+            program, role = self.by_fd[fd]
+            self._read(program, role, fd)
+
+    def start(self, request: dict, fds: list[int]) -> None:
+        """Have the fork server start a program: ``fds`` are its code (and, split, channel)
+        descriptors, the caller's to close. A failure is reported as a ``done`` with ``setup``."""
         try:
             self._start(request, fds)
         except OSError as exc:  # no process or descriptor left: the worker reports an infra_error
-            self._send({"done": request["id"], "setup": f"could not start the program: {exc}",
-                        "exit": 0, "cpu": 0.0, "walled": False, "out": "", "passed_signal": False,
-                        "report": ""})
-        finally:
-            for fd in fds:
-                os.close(fd)
-        return True
+            self.report({"done": request["id"], "setup": f"could not start the program: {exc}",
+                         "exit": 0, "cpu": 0.0, "walled": False, "out": "", "passed_signal": False,
+                         "report": ""})
 
     def _start(self, request: dict, fds: list[int]) -> None:
         slot = self.free_slots.pop()
         opened: list[int] = []
         try:
-            pipes, child_ends = {}, {"code": fds[0], "null": self.null}
-            if request["mode"] == "split":
-                child_ends["channel"] = fds[1]
-            roles = ["out", "setup"] + ([] if request["mode"] == "split" else ["result"])
-            for role in roles:
+            pipes, roles, ends = {}, ["code", "channel"][: len(fds)], list(fds)
+            for role in ("out", "setup") + (() if request["mode"] == "split" else ("result",)):
                 read_end, write_end = os.pipe()
-                opened += (read_end,)
-                write_end = isolation.move_high(write_end)  # see runner.prepare
-                opened.append(write_end)
-                pipes[role], child_ends[role] = read_end, write_end
-            request["token"] = os.urandom(16).hex().encode()
+                opened += (read_end, write_end)
+                pipes[role] = read_end
+                roles.append(role)
+                ends.append(write_end)
+            request["token"] = os.urandom(16).hex()
             plan = self._plan(request, slot)
-            pid = isolation.fork_without_hooks()
+            plan["roles"] = roles
+            socket.send_fds(self.forker, [json.dumps(plan).encode()], ends)
         except BaseException:
             self.free_slots.append(slot)
             for fd in opened:
                 os.close(fd)
             raise
-        if pid == 0:
-            runner.child(plan, child_ends)
-        for role in roles:
-            os.close(child_ends[role])
-            os.set_blocking(pipes[role], False)
-        program = Running(request, pid, slot, pipes, "" if self.cfg["private_mounts"] else plan["workdir"])
+        for fd in ends[len(fds):]:  # the write ends: the fork server passed them on
+            os.close(fd)
+        for fd in pipes.values():
+            os.set_blocking(fd, False)
+        self.starting.append((request, slot, pipes, "" if self.cfg["private_mounts"] else plan["workdir"]))
+
+    def _from_fork_server(self) -> None:
+        """A program's pid (in the order they were sent) or how a process ended."""
+        message = isolation.receive(self.forker, self.buffer)[0]
+        if not message:
+            raise RuntimeError("the fork server exited")
+        kind, pid, status, cpu = message.split(b" ")
+        if kind == b"X":
+            program = self.by_pid.pop(int(pid), None)
+            if program is not None:  # else an orphan of a program, reaped
+                self._finish(program, int(status), float(cpu))
+            return
+        request, slot, pipes, workdir = self.starting.pop(0)
+        if kind == b"F":  # fork failed: the worker reports an infra_error
+            self.free_slots.append(slot)
+            for fd in pipes.values():
+                os.close(fd)
+            _remove_tree(workdir)
+            self.report({"done": request["id"], "setup": f"could not start the program: errno {int(pid)}",
+                         "exit": 0, "cpu": 0.0, "walled": False, "out": "", "passed_signal": False,
+                         "report": ""})
+            return
+        program = Running(request, int(pid), slot, pipes, workdir)
         self.running[program.id] = program
+        self.by_pid[program.pid] = program
         for role, fd in pipes.items():
-            self.by_fd[fd] = (program, role)
-            self.poller.register(fd, select.POLLIN)
-        self.by_fd[program.pidfd] = (program, "pidfd")
-        self.poller.register(program.pidfd, select.POLLIN)
-        self._send({"started": program.id, "pid": pid})
+            if role != "setup":  # at most 2,000 bytes, written before the program runs: read at the end
+                self.by_fd[fd] = (program, role)
+                self.poller.register(fd, select.POLLIN)
+        self.report({"started": program.id, "pid": program.pid})
 
     def _plan(self, request: dict, slot: int) -> dict:
         cfg = self.cfg
         uid = None if cfg["uid_base"] is None else cfg["uid_base"] + slot
         workdir = "/tmp" if cfg["private_mounts"] else _scratch_dir()
         return {"language": request["language"], "mode": request["mode"], "limit": request["limit"],
+                "id": request["id"],
                 "entry_point": request.get("entry_point", ""), "token": request["token"],
                 "limits": request["limits"], "uid": uid, "private_mounts": cfg["private_mounts"],
                 "workdir": workdir, "seccomp": cfg["seccomp"], "node": cfg.get("node"),
@@ -162,8 +176,9 @@ class Spawner:
         except BlockingIOError:
             return False
         if not chunk:
-            self.poller.unregister(fd)
-            del self.by_fd[fd]
+            if fd in self.by_fd:
+                self.poller.unregister(fd)
+                del self.by_fd[fd]
             return False
         cap = self.cfg["max_output_bytes"] if role == "out" else MAX_REPORT
         data = program.data[role]
@@ -171,15 +186,14 @@ class Spawner:
             data += chunk[: cap - len(data)]
         return True
 
-    def _finish(self, program: Running) -> None:
-        pid, status, usage = os.wait4(program.pid, os.WNOHANG)
-        if pid == 0:  # a stale event: the descriptor number now belongs to a newer program
-            return
+    def _finish(self, program: Running, status: int, cpu: float) -> None:
+        """The program's process ended (the fork server reaped it): kill what it left, read
+        what its pipes still hold, report."""
         self._kill_slot(program)
         for role, fd in program.pipes.items():
-            while fd in self.by_fd and self._read(program, role, fd):
+            while self._read(program, role, fd):
                 pass
-        for fd in (*program.pipes.values(), program.pidfd):
+        for fd in program.pipes.values():
             if fd in self.by_fd:
                 self.poller.unregister(fd)
                 del self.by_fd[fd]
@@ -188,16 +202,16 @@ class Spawner:
         self.free_slots.append(program.slot)
         _remove_tree(program.workdir)
         lines = bytes(program.data.get("result", b"")).split(b"\n")
+        token = program.token.encode()
         reports = [line for line in lines if line[:1] in (b"S", b"E")]
-        self._send({
-            "done": program.id, "exit": os.waitstatus_to_exitcode(status),
-            "cpu": usage.ru_utime + usage.ru_stime, "walled": program.walled,
+        self.report({
+            "done": program.id, "exit": status,
+            "cpu": cpu, "walled": program.walled,
             "setup": bytes(program.data["setup"]).decode("utf-8", "replace")[:2000],
             "out": bytes(program.data["out"][-OUTPUT_TAIL:]).decode("utf-8", "replace"),
-            "passed_signal": b"P" + program.token in lines,
+            "passed_signal": b"P" + token in lines,
             "report": reports[0].decode("utf-8", "replace") if reports else "",
         })
-        self._reap_orphans()
 
     def _kill_slot(self, program: Running) -> None:
         """Kill what the program left running: every process of its slot's uid, or without
@@ -210,26 +224,15 @@ class Spawner:
             return
         isolation.kill_uid(self.cfg["uid_base"] + program.slot)
 
-    def _reap_orphans(self) -> None:
-        """Reap processes the programs left behind (this process is their subreaper), never
-        a program still being tracked (its pidfd tells when it ends)."""
-        tracked = {program.pid for program in self.running.values()}
-        while True:
-            try:
-                info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-            except ChildProcessError:
-                return
-            if info is None or info.si_pid in tracked:
-                return
-            os.waitpid(info.si_pid, 0)
-
-    def _next_check(self) -> int:
+    def next_check(self) -> int:
+        """Milliseconds until the backstop must look again (-1: no program runs)."""
         soonest = min((program.check_at for program in self.running.values()), default=float("inf"))
         if soonest == float("inf"):
             return -1
         return max(0, int((soonest - time.monotonic()) * 1000) + 1)
 
-    def _backstop(self) -> None:
+    def backstop(self) -> None:
+        """Kill programs past their wall-clock limit (see module docstring)."""
         now = time.monotonic()
         for program in list(self.running.values()):
             if program.walled or now < program.check_at:
@@ -247,8 +250,70 @@ class Spawner:
             else:
                 program.check_at = program.started + program.wall_limit + waited + 0.01
 
-    def _send(self, message: dict) -> None:
-        self.control.send(json.dumps(message).encode())
+
+def serve_forks(control: socket.socket) -> None:
+    """The fork server's life, after its set-up (zygote.py): fork a program's process for each
+    plan received, reap every child and orphan, until the worker hangs up (see module docstring)."""
+    isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
+    null = isolation.move_high(os.open(os.devnull, os.O_RDONLY))
+    wakeup, wakeup_write = os.pipe()
+    os.set_blocking(wakeup, False)
+    os.set_blocking(wakeup_write, False)
+    signal.signal(signal.SIGCHLD, lambda signum, frame: None)
+    signal.set_wakeup_fd(wakeup_write)
+    poller = select.poll()
+    poller.register(control, select.POLLIN)
+    poller.register(wakeup, select.POLLIN)
+    control_fd = control.fileno()
+    while True:
+        for fd, _ in poller.poll():
+            if fd != control_fd:
+                while _drained(wakeup):
+                    pass
+                _report_reaped(control)
+            elif not _fork_one(control, null):
+                return
+
+
+def _fork_one(control: socket.socket, null: int) -> bool:
+    """Fork the program's process of the next plan; False once the worker hung up."""
+    message, fds, _, _ = socket.recv_fds(control, CONTROL_BUFFER, 8)
+    if not message:
+        return False
+    fds = [isolation.move_high(fd) for fd in fds]  # see runner.prepare
+    try:
+        pid = isolation.fork_without_hooks()
+    except OSError as exc:
+        control.send(b"F %d 0 0" % exc.errno)
+    else:
+        if pid == 0:
+            _child(message, fds, null)
+        control.send(b"S %d 0 0" % pid)
+    for fd in fds:
+        os.close(fd)
+    return True
+
+
+def _report_reaped(control: socket.socket) -> None:
+    while True:
+        try:
+            pid, status, usage = os.wait4(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        cpu = usage.ru_utime + usage.ru_stime
+        control.send(b"X %d %d %.6f" % (pid, os.waitstatus_to_exitcode(status), cpu))
+
+
+def _child(message: bytes, fds: list[int], null: int) -> None:
+    """In the program's process, just forked: decode the plan, then runner.child (never returns)."""
+    isolation.set_name(b"evalkit-program")
+    plan = json.loads(message)
+    plan["token"] = plan["token"].encode()
+    ends = dict(zip(plan["roles"], fds, strict=True))
+    ends["null"] = null
+    runner.child(plan, ends)
 
 
 def _drained(fd: int) -> bool:

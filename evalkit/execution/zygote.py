@@ -3,15 +3,16 @@
 Started by LocalExecutor as ``sys.executable -S -s -P -c BOOT`` (BOOT imports this module
 and calls ``main`` with the settings JSON in ``sys.argv[1]``) with a minimal environment and
 one end of a SOCK_SEQPACKET socket to the harness. It isolates itself once (as root: network,
-mount, PID and IPC namespaces, read-only mounts, a pids cgroup), forks the spawner
+mount, PID and IPC namespaces, read-only mounts, a pids cgroup), forks the fork server
 (spawner.py) before it reads any task, then serves requests: JSON ``{"id", "language",
 "limit", "mode", "entry_point", "helpers", "tests"}`` with the program's text as a memory
 file (SCM_RIGHTS) in; ``{"id", "status", "detail", "cpu", "verified"}`` out, in the order
 programs finish.
 
 Per program on the split path it hands the memory file and one end of a socket to the
-spawner, which forks the program's process, and forks the test process (judge.py) with the
-other end. On the in-process path (``mode: in_process``, and JavaScript) the spawner's
+fork server, which forks the program's process (its Spawner, in this process, reads the
+program's pipes and enforces the backstop), and gives the other end to a test process
+(judge.py). On the in-process path (``mode: in_process``, and JavaScript) the Spawner's
 report alone decides. outcome.py turns what both said into the verdict.
 
 Several programs are in flight (``max_in_flight``): another starts whenever none of those
@@ -125,18 +126,19 @@ class Judge:
 class Worker:
     """The worker's state and event loop (see module docstring)."""
 
-    def __init__(self, cfg: dict, harness: socket.socket, spawner_end: socket.socket) -> None:
+    def __init__(self, cfg: dict, harness: socket.socket, forker: socket.socket) -> None:
         self.cfg = cfg
         self.limits_key = json.dumps({k: cfg[k] for k in ("memory_mb", "max_processes", "max_file_mb",
                                                            "max_open_files")})
-        self.harness, self.spawner = harness, spawner_end
+        self.harness = harness
+        self.buffer = bytearray(CONTROL_BUFFER)
         self.backlog: collections.deque[tuple[dict, int]] = collections.deque()
         self.programs: dict[int, Program] = {}
         self.tasks: dict[str, dict] = {}
         """Each task's prompt, tests and entry point, sent once by the harness (``define``)."""
         self.poller = select.poll()
         self.poller.register(harness, select.POLLIN)
-        self.poller.register(spawner_end, select.POLLIN)
+        self.spawner = spawner.Spawner(cfg, forker, self.poller, self._from_spawner)
         self.judges: dict[int, tuple[Judge, str]] = {}
         """Test processes by the descriptor that speaks for them (socket or pidfd)."""
         for _ in range(cfg["max_in_flight"]):
@@ -149,28 +151,30 @@ class Worker:
             self.poller.register(fd, select.POLLIN)
 
     def serve(self) -> None:
-        """Serve the harness until it hangs up (or the spawner dies: the harness restarts us)."""
+        """Serve the harness until it hangs up (or the fork server dies: the harness restarts us)."""
         while True:
             for fd, _ in self.poller.poll(self._timeout()):
                 if fd == self.harness.fileno():
                     if not self._from_harness():
                         return
-                elif fd == self.spawner.fileno():
-                    self._from_spawner()
+                elif self.spawner.owns(fd):
+                    self.spawner.handle(fd)
                 elif fd in self.judges:
                     self._from_judge(*self.judges[fd])
+            self.spawner.backstop()
             self._admit()
             self._judge_backstop()
 
     def _timeout(self) -> int:
+        backstop = self.spawner.next_check()
         if self.backlog and len(self.programs) < self.cfg["max_in_flight"]:
             return TICK_MS
         if any(p.judge is not None and p.done is not None for p in self.programs.values()):
-            return 100
-        return -1
+            return 100 if backstop < 0 else min(100, backstop)
+        return backstop
 
     def _from_harness(self) -> bool:
-        message, fds, _, _ = socket.recv_fds(self.harness, CONTROL_BUFFER, 1)
+        message, fds = isolation.receive(self.harness, self.buffer, 1)
         if not message:
             return False
         request = json.loads(message)
@@ -224,20 +228,15 @@ class Worker:
                  "limits": _limits(self.limits_key, program.limit, request["language"]),
                  "entry_point": self.tasks[request["task"]]["entry_point"] if program.split else "",
                  "wall_factor": self.cfg["wall_factor"]}
+        self.programs[program.id] = program
         try:
-            socket.send_fds(self.spawner, [json.dumps(start).encode()], fds)
+            self.spawner.start(start, fds)
         finally:
             if program_end is not None:
                 program_end.close()
-        self.programs[program.id] = program
 
-    def _from_spawner(self) -> None:
-        message = self.spawner.recv(CONTROL_BUFFER)
-        if not message:
-            raise RuntimeError("the spawner died")
-        report = json.loads(message)
-        if "failed" in report:
-            raise RuntimeError(f"the spawner failed: {report['failed']}")
+    def _from_spawner(self, report: dict) -> None:
+        """What the Spawner says of a program: ``started`` (its pid) or ``done``."""
         if "started" in report:
             program = self.programs[report["started"]]
             program.pid = report["pid"]
@@ -362,17 +361,20 @@ def _isolate(cfg: dict) -> list[str]:
     return ["netns", "pidns", "ipcns", "ro-fs", *held]
 
 
-def _start_spawner(cfg: dict, harness_fd: int) -> socket.socket:
-    """Fork the spawner (before this worker reads any task); returns the socket to it."""
+def _start_fork_server(cfg: dict, harness_fd: int) -> socket.socket:
+    """Fork the fork server (spawner.py; before this worker reads any task); returns the socket
+    to it. Its hello names the layers that held and the settings its set-up decided."""
     worker_end, spawner_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     pid = os.fork()
     if pid == 0:
         try:
             worker_end.close()
             os.close(harness_fd)
-            layers = _spawner_setup(cfg)
-            spawner_end.send(json.dumps({"layers": layers}).encode())
-            spawner.Spawner(cfg, spawner_end).serve()
+            isolation.set_name(b"evalkit-forker")
+            layers = _fork_server_setup(cfg)
+            spawner_end.send(json.dumps({"layers": layers, "settings": {
+                key: cfg[key] for key in ("private_mounts", "uid_base", "seccomp")}}).encode())
+            spawner.serve_forks(spawner_end)
         except BaseException as exc:  # noqa: BLE001 - tell the worker, which tells the harness
             try:
                 import traceback  # noqa: PLC0415 - only when failing
@@ -386,8 +388,8 @@ def _start_spawner(cfg: dict, harness_fd: int) -> socket.socket:
     return worker_end
 
 
-def _spawner_setup(cfg: dict) -> list[str]:
-    """The spawner's own isolation and warm state; returns the layers that held."""
+def _fork_server_setup(cfg: dict) -> list[str]:
+    """The fork server's own isolation and warm state; returns the layers that held."""
     layers = []
     cfg["private_mounts"], cfg["uid_base"] = False, None
     if cfg["root_tier"]:
@@ -427,7 +429,7 @@ def _preload(modules) -> None:
 
 
 def main() -> None:
-    """Isolate, start the spawner, say hello with the layers that held, then serve."""
+    """Isolate, start the fork server, say hello with the layers that held, then serve."""
     cfg = json.loads(sys.argv[1])
     # Programs import from the harness's path, not from this folder (put first only to import us).
     here = os.path.dirname(os.path.abspath(__file__))
@@ -435,6 +437,7 @@ def main() -> None:
     sys.path += [p for p in cfg.get("sys_path", ()) if p not in sys.path]
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # a program signalling PID 1 must not stop us
     isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)  # never outlive the harness
+    isolation.set_name(b"evalkit-worker")
     harness_fd = cfg["control_fd"]
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
@@ -445,8 +448,8 @@ def main() -> None:
         layers = [f"isolation failed: {exc}"]
         cfg["root_tier"] = False
     isolation.prctl(isolation.PR_SET_DUMPABLE, 0)  # the test processes too: no program may trace them
-    spawner_end = _start_spawner(cfg, harness_fd)
-    hello = json.loads(spawner_end.recv(CONTROL_BUFFER) or b'{"failed": "the spawner exited"}')
+    forker = _start_fork_server(cfg, harness_fd)
+    hello = json.loads(forker.recv(CONTROL_BUFFER) or b'{"failed": "the fork server exited"}')
     harness = socket.socket(fileno=harness_fd)
     if "failed" in hello:
         harness.send(json.dumps({"failed": hello["failed"]}).encode())
@@ -455,10 +458,11 @@ def main() -> None:
         os.environ["TMPDIR"] = cfg["workspace"]
     _preload(cfg.get("judge_preload", ()))
     layers += hello["layers"]
+    cfg.update(hello["settings"])
     layers.append("rlimits")
     harness.send(json.dumps({"isolation": "+".join(layers)}).encode())
     try:
-        Worker(cfg, harness, spawner_end).serve()
+        Worker(cfg, harness, forker).serve()
     except BaseException as exc:  # noqa: BLE001 - the harness restarts us; it says why
         import traceback  # noqa: PLC0415 - only when failing
 

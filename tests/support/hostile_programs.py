@@ -301,6 +301,8 @@ assert libc.shmget(KEY, 4096, IPC_CREAT | 0o666) >= 0
 """), Status.PASSED, runs=2),
     # --- other samples and the reference ---------------------------------------------------
     Hostile("carries_marker", _after(CORRECT, "MARKER = '__MARKER__'"), Status.PASSED),
+    # Its output passes through evalkit, never through the process programs are forked from.
+    Hostile("prints_marker", _after(CORRECT, "print('__MARKER__' * 4)"), Status.PASSED),
     Hostile("searches_marker", _after(CORRECT, """
 import hashlib
 HEAD, SIZE, WANT = b'EVALKIT-CROSS-SAMPLE', __MARKER_SIZE__, '__MARKER_HASH__'
@@ -450,8 +452,8 @@ def worker_cgroups(ex: LocalExecutor) -> list[Path]:
 
 
 def idle_processes(ex: LocalExecutor) -> int:
-    """Processes in a worker's cgroup between programs: the outer process, the worker, the
-    spawner and one test process per slot."""
+    """Processes in a worker's cgroup between programs: the outer process, the worker, its
+    fork server and one test process per slot."""
     return 3 + ex.cfg.max_in_flight
 
 
