@@ -170,7 +170,7 @@ def _history(args: list[str], verbose: bool) -> int:
     ns = parser.parse_args(args)
 
     def go() -> int:
-        from evalkit.reporting.history import write_history
+        from evalkit.reporting.history import write_history  # noqa: PLC0415 (heavy: only this command pays it)
 
         print(f"history: {write_history(ns.root)}")
         return 0

@@ -133,9 +133,7 @@ def test_nightly_never_answers_from_stored_answers(ci):
     assert nightly
     for name, job in nightly.items():
         for args in (c for c in _commands(job) if c[0] == "run"):
-            cfg = hydra_app.compose_config([_expand(a) for a in args[1:]])
-            HydraConfig.instance().set_config(cfg)
-            typed = run_config(cfg)
+            typed = hydra_app.compose_run_config([_expand(a) for a in args[1:]])
             assert not typed.store.reuse and not any(arm.model.offline for arm in typed.arms), name
 
 

@@ -63,7 +63,8 @@ class ClientStats:
         return None
 
 
-Sent = tuple[list[Choice], tuple[int, int], float, httpx.Response]
+Sent = tuple[list[Choice], tuple[int, int], float, httpx.Response | None]
+"""(choices, (prompt_tokens, completion_tokens), latency_s, the response; None when streamed)."""
 """One answered request: choices, (prompt_tokens, completion_tokens), latency_s, the response."""
 
 
@@ -215,6 +216,7 @@ class ModelClient:
                 if self.cfg.stream:
                     choices, prompt_tokens, completion_tokens = await post_streaming(
                         self._oa, post, body, chat, started)
+                    response = None  # read chunk by chunk: no whole response to keep
                 else:
                     response = await self._oa.request(httpx.Response,
                                                       post.model_copy(update={"json_data": body}))
@@ -297,8 +299,10 @@ ANSWERED_BY_HEADERS = ("x-litellm-model-id", "x-litellm-model-api-base")
 upgrading the proxy changes no answer)."""
 
 
-def _answered_by(response: httpx.Response) -> dict[str, Any]:
+def _answered_by(response: httpx.Response | None) -> dict[str, Any]:
     """What a response says answered it: the body's model and a proxy's deployment headers."""
+    if response is None:
+        return {}
     try:
         model = response.json().get("model")
     except (ValueError, AttributeError):
