@@ -338,6 +338,15 @@ def _arms(cfg: dict[str, Any], model_preset: ModelPreset, dataset_kind: str) -> 
     arms, labels = [], set()
     for raw_entry in entries:
         entry = dict(raw_entry or {})
+        # `kinds: [generation]`: an arm that only means something on datasets of those kinds (the
+        # demo's template comparison pins generation templates a completion set has no use for).
+        kinds = entry.pop("kinds", None)
+        if kinds is not None:
+            if isinstance(kinds, str) or not set(kinds) <= set(TEMPLATE_KINDS):
+                known = ", ".join(TEMPLATE_KINDS)
+                raise ConfigError(f"arms[].kinds must be a list of {known}, not {kinds!r}")
+            if dataset_kind not in kinds:
+                continue
         model = entry.pop("model", None)
         if isinstance(model, str):
             model_dict = model_preset(model)
@@ -349,7 +358,7 @@ def _arms(cfg: dict[str, Any], model_preset: ModelPreset, dataset_kind: str) -> 
         label = entry.pop("label", None)
         if entry:
             raise ConfigError(f"unknown key in arms: {sorted(entry)[0]}; "
-                              "arms take label, model, prompt, params")
+                              "arms take label, model, prompt, params, kinds")
         model_cfg = model_config(model_dict)
         prompt_cfg = prompt_config(prompt_dict, model_cfg, dataset_kind)
         label = label or _default_label(model_cfg, prompt_cfg)
@@ -357,6 +366,8 @@ def _arms(cfg: dict[str, Any], model_preset: ModelPreset, dataset_kind: str) -> 
             raise ConfigError(f"two arms are labelled {label!r}; give each a distinct arms[i].label")
         labels.add(label)
         arms.append(ArmConfig(label=label, model=model_cfg, prompt=prompt_cfg))
+    if not arms:
+        raise ConfigError(f"no arm applies to a {dataset_kind} dataset (see arms[].kinds)")
     return tuple(arms)
 
 

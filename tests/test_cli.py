@@ -28,7 +28,8 @@ def test_run_help_names_evalkit_and_its_commands(capsys):
     out = capsys.readouterr().out
     assert out.startswith("evalkit run [OVERRIDES]")
     assert "evalkit score samples=PATH" in out
-    assert "model: claude, codegemma, " in out and ", mixtral, openai_compatible" in out  # Hydra's groups still listed
+    # Hydra's groups are still listed
+    assert "model: claude, codegemma, " in out and ", mixtral, openai_compatible" in out
     assert "hydra_app" not in out and "powered by Hydra" not in out
 
 

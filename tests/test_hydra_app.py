@@ -24,6 +24,22 @@ def test_an_arm_naming_an_unknown_preset_names_the_choices():
         hydra_app.compose_run_config(["arms=[{model: clade}]"])
 
 
+def test_the_demo_arms_follow_the_dataset_kind():
+    generation = hydra_app.compose_run_config([])
+    assert [arm.label for arm in generation.arms] == [
+        "demo-oracle", "demo-mimic@mixtral-1.0.0", "demo-mimic@mixtral-2.0.0"]
+    completion = hydra_app.compose_run_config(["dataset=infilling_single_line"])
+    assert [arm.label for arm in completion.arms] == ["demo-oracle", "demo-buggy"]
+    assert {arm.prompt.kind for arm in completion.arms} == {"completions"}
+
+
+def test_arm_kinds_are_checked():
+    with pytest.raises(ConfigError, match=r"arms\[\]\.kinds must be a list of generation, completion"):
+        hydra_app.compose_run_config(["arms=[{kinds: [generations]}]"])
+    with pytest.raises(ConfigError, match="no arm applies to a completion dataset"):
+        hydra_app.compose_run_config(["dataset=infilling_single_line", "arms=[{kinds: [generation]}]"])
+
+
 def test_stage_groups_carry_the_dataclass_defaults_and_take_overrides():
     rc = hydra_app.compose_run_config(["executor=ray", "executor.workers=3", "gate.max_drop=0.05"])
     assert rc.executor == ExecutorConfig(kind="ray", workers=3)
