@@ -201,6 +201,9 @@ class GateConfig:
     """Bootstrap resamples of the paired intervals (as scoring.bootstrap_resamples by default)."""
     seed: int = 1234
     """Bootstrap seed: the same runs always give the same verdict."""
+    max_latency_p95_ratio: float | None = None
+    """FAIL when the candidate's p95 request latency exceeds the baseline's by more than this factor
+    (1.2: 20% slower); None turns the latency check off."""
 
 
 def defaults_of(cls: type, leave_out: tuple[str, ...] = (), **values: Any) -> dict[str, Any]:
@@ -280,6 +283,17 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
         name = f"{where}.{missing[0]}"
         raise ConfigError(f"{name} is not set; pass {name}=... on the command line")
     return cls(**data)
+
+
+def _positive(value: Any, key: str) -> float:
+    """``value`` as a number above 0, or ConfigError naming ``key``."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = 0.0
+    if not number > 0:
+        raise ConfigError(f"{key} must be a number above 0, not {value!r}")
+    return number
 
 
 def _int(value: Any, key: str) -> int:
@@ -438,6 +452,8 @@ def run_config(cfg: DictConfig, model_preset: ModelPreset) -> RunConfig:
     rep["formats"] = tuple(rep.get("formats") or ())
     gate = dict(plain["gate"])
     gate["metrics"] = tuple(gate.get("metrics") or ())
+    if gate.get("max_latency_p95_ratio") is not None:
+        gate["max_latency_p95_ratio"] = _positive(gate["max_latency_p95_ratio"], "gate.max_latency_p95_ratio")
     store = plain.get("store") or {}
     n_samples = _int(plain.get("n_samples", 1), "n_samples")
     if n_samples < 1:

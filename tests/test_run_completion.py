@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
+from matplotlib.image import imread
 
 from evalkit.records import RunResults, SampleResult
 from tests.support.cli import run_evalkit
@@ -59,6 +60,12 @@ def test_streamed_demo_run_records_time_to_first_token(tmp_path):
                             "n_samples=1", "k=[1]", "model.stream=true")
     assert all(arm.ttft_s is not None and arm.ttft_s.p50 <= arm.latency_s.p99 for arm in results.arms)
     assert all(s.ttft_s is not None and 0 < s.ttft_s <= s.latency_s for s in samples)
+    # the report's latency figure gets a time-to-first-token panel beside request latency
+    _run(tmp_path / "plain", "dataset=infilling_random_span_light", "dataset.limit=10", "n_samples=1",
+         "k=[1]")
+    streamed_png = imread(tmp_path / "run" / "latency.png")
+    plain_png = imread(tmp_path / "plain" / "run" / "latency.png")
+    assert streamed_png.shape[1] > 1.6 * plain_png.shape[1]  # two panels (figures are cropped tight)
 
 
 def test_a_generation_template_on_an_infilling_set_exits_2(tmp_path):

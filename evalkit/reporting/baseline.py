@@ -226,10 +226,22 @@ def _pool(baselines: list[Baseline]) -> Baseline:
         for col in metric_cols:
             total = sum((f[col] * w).fillna(0.0) for f, w in zip(frames, weights, strict=True))
             counts[col] = (total / sum(weights)).reindex(counts.index)
-        aggregates = {"pooled_runs": [b.run_id for b in baselines]}
+        aggregates = {"pooled_runs": [b.run_id for b in baselines],
+                      "latency_s": _pooled_latency(baselines, i)}
         arms.append(ArmOutcome(arm.arm, arm.model, arm.template, aggregates, _tidy(counts.reset_index())))
     return Baseline(source=" + ".join(b.source for b in baselines),
                     run_id="+".join(b.run_id for b in baselines), dataset=first.dataset, arms=tuple(arms))
+
+
+def _pooled_latency(baselines: list[Baseline], arm_index: int) -> dict[str, float]:
+    """Each latency percentile as the median over the pooled runs (what the latency gate reads)."""
+    out = {}
+    for key in ("p50", "p90", "p95", "p99"):
+        values = [b.arms[arm_index].aggregates.get("latency_s", {}).get(key) for b in baselines]
+        values = [float(v) for v in values if v]
+        if values:
+            out[key] = float(pd.Series(values).median())
+    return out
 
 
 def bless(run_dirs: Path | str | Sequence[Path | str],

@@ -17,7 +17,9 @@ the chance that any FAIL of a call is a false alarm stays below ``alpha / 2``.
 Each check reports the smallest drop it would catch with 80% power at its own
 noise, and an INCONCLUSIVE one the samples per task that would decide it.
 A candidate whose infra_error share exceeds ``max_infra_error`` is an ERROR
-(exit 2): its numbers measure the endpoint, not the template.
+(exit 2): its numbers measure the endpoint, not the template. With
+``max_latency_p95_ratio`` set, a candidate whose p95 request latency exceeds the
+baseline's by more than that factor FAILs (code completion answers must stay fast).
 """
 
 from __future__ import annotations
@@ -91,6 +93,27 @@ def _infra_check(model: str, base: pd.DataFrame, cand: pd.DataFrame, cfg: GateCo
                  verdict=GateVerdict.ERROR if bad else GateVerdict.PASS, reason=reason)
 
 
+def _p95(arm: ArmOutcome) -> float | None:
+    latency = arm.aggregates.get("latency_s") or {}
+    value = latency.get("p95") if isinstance(latency, dict) else None
+    return float(value) if value else None
+
+
+def _latency_check(model: str, b_arm: ArmOutcome, c_arm: ArmOutcome, ratio: float) -> Check:
+    """The candidate's p95 request latency against ``ratio`` times the baseline's."""
+    base, cand = _p95(b_arm), _p95(c_arm)
+    if base is None or cand is None:
+        side = "baseline" if base is None else "candidate"
+        return Check(model, "latency_p95", base, cand, None, test="threshold",
+                     verdict=GateVerdict.INCONCLUSIVE, reason=f"the {side} records no request latency")
+    slower = cand / base
+    bad = slower > ratio
+    reason = (f"p95 latency {cand:.3f} s is {slower:.2f}x the baseline's {base:.3f} s, "
+              f"{'above' if bad else 'within'} max_latency_p95_ratio {ratio}")
+    return Check(model, "latency_p95", base, cand, cand - base, test="threshold",
+                 verdict=GateVerdict.FAIL if bad else GateVerdict.PASS, reason=reason)
+
+
 def _mean_scored(tasks: pd.DataFrame) -> float:
     scored = tasks["n"] - tasks["infra_error"]
     return float(scored[scored > 0].mean()) if (scored > 0).any() else 0.0
@@ -140,6 +163,8 @@ def _model_gates(pairs: list[tuple[ArmOutcome, ArmOutcome]], cfg: GateConfig) ->
             checks.append(replace(check, name=measure, baseline=diff.baseline_mean if diff else None,
                                   candidate=diff.arm_mean if diff else None))
         checks.append(_infra_check(model, b_arm.tasks, c_arm.tasks, cfg))
+        if cfg.max_latency_p95_ratio is not None:
+            checks.append(_latency_check(model, b_arm, c_arm, cfg.max_latency_p95_ratio))
         pass1 = comparison.diff(model, PASS_AT_1)
         out.append(ModelGate(model, b_arm.arm, c_arm.arm, _template_name(b_arm), _template_name(c_arm),
                              pass1.n_tasks if pass1 else 0, tuple(checks), comparison.flips_of(model)))

@@ -72,10 +72,11 @@ def render_markdown(outcome: GateOutcome) -> str:
     flags = {GateVerdict.INCONCLUSIVE: " ⚠️ flagged: not enough evidence either way",
              GateVerdict.ERROR: " ⛔ the candidate's endpoint failed too often (exit 2)"}
     flag = flags.get(outcome.verdict, "")
+    latency = f", max_latency_p95_ratio {cfg.max_latency_p95_ratio}" if cfg.max_latency_p95_ratio else ""
     lines = [f"## evalkit gate: **{outcome.verdict.value}**{flag}", "",
              f"Baseline: {outcome.baseline}  ", f"Candidate: {outcome.candidate}  ",
              f"Dataset: {outcome.dataset}; max_drop {cfg.max_drop}, alpha {cfg.alpha} family-wise "
-             f"(Bonferroni intervals, Holm p-values), max_infra_error {cfg.max_infra_error}", "",
+             f"(Bonferroni intervals, Holm p-values), max_infra_error {cfg.max_infra_error}{latency}", "",
              "FAIL: the whole interval lies below -max_drop; PASS: it lies above; "
              "INCONCLUSIVE otherwise.", "",
              "| model | check | baseline | candidate | diff | interval (level) | p (Holm) | test "

@@ -101,19 +101,24 @@ def _short_task(task_id: str) -> str:
 
 
 def latency_plot(samples: pd.DataFrame, arms: Sequence[ArmResult], path: Path) -> Path:
-    """Box plot of per-sample latency for each arm (infra_error samples left out)."""
-    good = scored(samples, columns=["arm", "latency_s"])
-    data = [good.loc[good["arm"] == a.arm, "latency_s"].to_numpy() for a in arms]
-    fig = Figure(figsize=(max(6.0, 1.5 * len(arms) + 2), 4.0))
-    ax = fig.subplots()
-    shown = [(d, display_label(a)) for d, a in zip(data, arms, strict=True) if len(d)]
-    if shown:
-        ax.boxplot([d for d, _ in shown], showfliers=True)
-        ax.set_xticks(range(1, len(shown) + 1), [label for _, label in shown], fontsize=8, rotation=15)
-    else:
-        ax.text(0.5, 0.5, "no latency recorded", ha="center", transform=ax.transAxes)
-    ax.set_ylabel("latency per sample (s)")
-    ax.set_title("latency distribution")
+    """Box plots of per-sample request latency for each arm (infra_error samples left out), and
+    of time to first token beside it when answers were streamed."""
+    good = scored(samples, columns=["arm", "latency_s", "ttft_s"])
+    panels = [("latency_s", "request latency per sample (s)", "latency distribution")]
+    if good["ttft_s"].notna().any():
+        panels.append(("ttft_s", "time to first token (s)", "time to first token (streamed)"))
+    fig = Figure(figsize=(max(6.0, 1.5 * len(arms) + 2) * len(panels), 4.0))
+    for ax, (column, ylabel, title) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels,
+                                           strict=True):
+        data = [good.loc[good["arm"] == a.arm, column].dropna().to_numpy() for a in arms]
+        shown = [(d, display_label(a)) for d, a in zip(data, arms, strict=True) if len(d)]
+        if shown:
+            ax.boxplot([d for d, _ in shown], showfliers=True)
+            ax.set_xticks(range(1, len(shown) + 1), [label for _, label in shown], fontsize=8, rotation=15)
+        else:
+            ax.text(0.5, 0.5, "no latency recorded", ha="center", transform=ax.transAxes)
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
     return _save(fig, path)
 
 

@@ -25,19 +25,19 @@ CFG = GateConfig()
 
 
 def _sample(run_id: str, arm: str, model: str, task_id: str, index: int, status: Status,
-            metrics: dict[str, float]) -> SampleResult:
+            metrics: dict[str, float], latency_s: float = 0.1) -> SampleResult:
     verdict = Verdict(status, detail="" if status is P else "AssertionError", duration_s=0.01)
     return SampleResult(
         run_id=run_id, arm=arm, model=model, template=TemplateId("mixtral", "1.0.0", "f" * 64),
         task_id=task_id, sample_index=index, params={"temperature": 0.2}, prompt=[],
         raw_output="return 1", completion="return 1", finish_reason="stop", usage=Usage(10, 5),
-        latency_s=0.1, verdict=verdict, lenient=Reading("return 1", verdict),
+        latency_s=latency_s, verdict=verdict, lenient=Reading("return 1", verdict),
         metrics=metrics if status is not INFRA else {}, cached=False)
 
 
 def make_run(path: Path, arms: dict[str, dict[str, list[Status]]], *, run_id: str | None = None,
              sha: str = DATASET_SHA, similarity: dict[str, float] | None = None,
-             started_at: str = "2024-05-01T00:00:00Z") -> Path:
+             started_at: str = "2024-05-01T00:00:00Z", latency_s: float = 0.1) -> Path:
     """A run directory: ``arms`` maps model -> task_id -> sample statuses (arm label = model)."""
     path.mkdir(parents=True)
     run_id = run_id or path.name
@@ -48,7 +48,7 @@ def make_run(path: Path, arms: dict[str, dict[str, list[Status]]], *, run_id: st
             for index, status in enumerate(statuses):
                 metrics = {name: value[model] if isinstance(value, dict) else value
                            for name, value in similarity.items()}
-                record = _sample(run_id, model, model, task_id, index, status, metrics)
+                record = _sample(run_id, model, model, task_id, index, status, metrics, latency_s)
                 lines.append(json.dumps(record.to_json()))
         arm_entries.append(ArmSpec(arm=model, model=model, template=TemplateId("mixtral", "1.0.0", "f" * 64)))
     (path / "samples.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -269,3 +269,21 @@ def test_gate_states_its_power_and_the_samples_that_would_decide(tmp_path):
     md = (tmp_path / "g2" / "gate.md").read_text()
     assert "about 8 samples per task would decide it" in md
     assert f"catches a true pass@1 drop of {unsure.detectable_drop:.3f} or more with 80% power" in md
+
+
+def test_latency_regression_fails_only_when_gated(runs, tmp_path):
+    slow = make_run(tmp_path / "slow", {"mixtral": tasks(40, 5, BASE_FAILING)}, latency_s=0.25)
+    assert gate(runs["base"], slow, CFG, tmp_path / "off").verdict is GateVerdict.PASS  # off by default
+    outcome = gate(runs["base"], slow, GateConfig(max_latency_p95_ratio=1.5), tmp_path / "on")
+    assert outcome.verdict is GateVerdict.FAIL and outcome.exit_code == 1
+    latency = outcome.models[0].checks[-1]
+    assert latency.name == "latency_p95" and latency.verdict is GateVerdict.FAIL
+    assert (latency.baseline, latency.candidate) == (pytest.approx(0.1), pytest.approx(0.25))
+    md = (tmp_path / "on" / "gate.md").read_text()
+    assert "max_latency_p95_ratio 1.5" in md and "is 2.50x the baseline's 0.100 s" in md
+    assert gate(runs["base"], slow, GateConfig(max_latency_p95_ratio=3.0), tmp_path / "lax").verdict \
+        is GateVerdict.PASS
+    # a pooled baseline keeps the runs' median latency
+    pooled = bless([runs["base"], runs["same"]], tmp_path / "baselines")
+    again = gate(pooled, slow, GateConfig(max_latency_p95_ratio=1.5), tmp_path / "pooled")
+    assert again.models[0].checks[-1].verdict is GateVerdict.FAIL
