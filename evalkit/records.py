@@ -568,7 +568,7 @@ class RunResults(JsonRecord):
     statistics: Statistics = field(default_factory=Statistics)
     """How the intervals were drawn."""
     timings_s: Mapping[str, float] = field(default_factory=dict)
-    """Seconds spent per stage (calibration_and_canary, generation_and_scoring or scoring)."""
+    """Seconds spent per stage (probe, calibration_and_canary, generation_and_scoring; or scoring)."""
     samples_file: SamplesFileInfo | None = None
     """For `evalkit score`: the samples file read."""
     problems: tuple[str, ...] = ()

@@ -17,7 +17,7 @@ from pathlib import Path
 from evalkit import __version__, prompts
 from evalkit.benchmarks import Benchmark, load_benchmark
 from evalkit.config import ArmConfig, RunConfig, check_k_is_measurable, sampling_params
-from evalkit.execution import make_executor
+from evalkit.execution import LocalExecutor, make_executor
 from evalkit.models import ClientStats, DemoServer, EndpointError, ModelClient, ResponseStore, steady_gc
 from evalkit.progress import Progress, progress
 from evalkit.records import ArmSpec, Prices, RenderedPrompt, RunResults, Task, TemplateId, TemplateSource
@@ -68,23 +68,46 @@ def _template_sources(arms: list[PreparedArm]) -> dict[str, TemplateSource]:
                                                 arm.template.source_text) for arm in arms}
 
 
-async def _generate_all(cfg: RunConfig, arms: list[PreparedArm], tasks: tuple[Task, ...],
-                        scorer: Scorer, samples: SamplesFile,
-                        store: ResponseStore | None) -> dict[str, ModelClient]:
-    """Generate and score every missing sample; returns each arm's (closed) client, whose
-    ``stats`` and ``identity`` the run records."""
+@dataclasses.dataclass(frozen=True)
+class _Stages:
+    """What generation and scoring need besides the arms and tasks."""
+
+    cfg: RunConfig
+    bench: Benchmark
+    executor: LocalExecutor
+    """The run's executor (or a RayExecutor: the same interface)."""
+    store: ResponseStore | None
+    samples: SamplesFile
+    run_id: str
+    timings: dict[str, float]
+
+
+async def _probe_calibrate_generate(stages: _Stages, arms: list[PreparedArm]) -> tuple[dict[str, ModelClient],
+                                                                                        Scorer]:
+    """Probe every arm, calibrate and run the canary, then generate and score every missing sample;
+    returns each arm's (closed) client, whose ``stats`` and ``identity`` the run records, and the scorer."""
+    cfg = stages.cfg
     # The embedded demo listens on a new port each run: its identity is evalkit's version instead.
-    clients = {arm.config.label: ModelClient(arm.config.model, store,
+    clients = {arm.config.label: ModelClient(arm.config.model, stages.store,
                                              endpoint=f"embedded demo, evalkit {__version__}"
                                              if arm.embedded_demo else None)
                for arm in arms}
     try:
-        for arm in arms:  # one real request per arm, in its own shape, before the run spends anything
-            await clients[arm.config.label].check(next(iter(arm.prompts.values())))
+        # One real request per arm, in its own shape, before anything slow: a bad key or a dead
+        # backend is reported in seconds, not after calibrating thousands of infilling holes.
+        with timed(stages.timings, "probe"):
+            for arm in arms:
+                await clients[arm.config.label].check(next(iter(arm.prompts.values())))
+        with timed(stages.timings, "calibration_and_canary"):  # the loop has nothing else to do meanwhile
+            limits = limits_after_canary(stages.bench, stages.executor, cfg)
+        scorer = Scorer(stages.executor, limits, cfg.scoring, run_id=stages.run_id,
+                        completion=stages.bench.kind == "completion")
+        tasks, samples = stages.bench.tasks, stages.samples
         total = len(arms) * len(tasks) * cfg.n_samples
-        with progress(total, "generate", initial=len(samples.done)) as gen_bar, \
+        with timed(stages.timings, "generation_and_scoring"), \
+                progress(total, "generate", initial=len(samples.done)) as gen_bar, \
                 progress(total, "execute ", initial=len(samples.done)) as exec_bar:
-            jobs = [
+            jobs = [  # overlapped: answers execute as they arrive
                 _one_task(arm, task, clients[arm.config.label], cfg, scorer, samples, (gen_bar, exec_bar))
                 for arm in arms for task in tasks
                 if any((arm.config.label, task.task_id, i) not in samples.done for i in range(cfg.n_samples))
@@ -93,7 +116,7 @@ async def _generate_all(cfg: RunConfig, arms: list[PreparedArm], tasks: tuple[Ta
     finally:
         for client in clients.values():
             await client.aclose()
-    return clients
+    return clients, scorer
 
 
 def endpoint_problems(arms: list[PreparedArm], clients: dict[str, ModelClient]) -> tuple[str, ...]:
@@ -136,20 +159,17 @@ def execute_run(cfg: RunConfig, run_dir: Path) -> RunResults:
     with contextlib.ExitStack() as stack:
         arms = _start_demo_if_needed(arms, bench, stack)
         executor = stack.enter_context(make_executor(cfg.executor))
-        with timed(timings, "calibration_and_canary"):
-            limits = limits_after_canary(bench, executor, cfg)
         run_id = run_id_of(run_dir)
         store = (stack.enter_context(ResponseStore(cfg.store.path, run_id=run_id, reuse=cfg.store.reuse))
                  if cfg.store.enabled and cfg.store.path else None)
-        scorer = Scorer(executor, limits, cfg.scoring, run_id=run_id, completion=bench.kind == "completion")
         registries = {arm.config.prompt.registry for arm in arms}
         header = run_header(run_id, bench, executor.isolation, templates=_template_sources(arms),
                             registry=registries.pop() if len(registries) == 1 else None)
         samples = SamplesFile(run_dir / "samples.jsonl")
         stack.callback(samples.close)
-        with timed(timings, "generation_and_scoring"):  # overlapped: answers execute as they arrive
-            with steady_gc():
-                clients = asyncio.run(_generate_all(cfg, arms, bench.tasks, scorer, samples, store))
+        stages = _Stages(cfg, bench, executor, store, samples, run_id, timings)
+        with steady_gc():
+            clients, scorer = asyncio.run(_probe_calibrate_generate(stages, arms))
     problems = endpoint_problems(arms, clients)
     header = dataclasses.replace(header, finished_at=utc_now(), timings_s=timings, problems=problems)
     specs = [arm_spec(arm, clients[arm.config.label], run_id) for arm in arms]

@@ -82,6 +82,8 @@ def test_backend_down_behind_the_proxy_exits_2_at_the_probe(tmp_path):
     assert proc.returncode == 2
     (line,) = error_lines(proc)
     assert "the model behind 'mixtral' is failing" in line and "litellm_params.api_base" in line
+    # the probe comes first: no CPU limit was calibrated, no reference solution run
+    assert not (tmp_path / "cache").exists()
 
 
 @pytest.mark.parametrize(("server_kwargs", "named"), [
