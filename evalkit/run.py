@@ -87,15 +87,16 @@ async def _probe_calibrate_generate(stages: _Stages, arms: list[PreparedArm]) ->
     """Probe every arm, calibrate and run the canary, then generate and score every missing sample;
     returns each arm's (closed) client, whose ``stats`` and ``identity`` the run records, and the scorer."""
     cfg = stages.cfg
-    # The embedded demo listens on a new port each run: its identity is evalkit's version instead.
-    clients = {arm.config.label: ModelClient(arm.config.model, stages.store,
-                                             endpoint=f"embedded demo, evalkit {__version__}"
-                                             if arm.embedded_demo else None)
-               for arm in arms}
+    clients: dict[str, ModelClient] = {}
     try:
         # One real request per arm, in its own shape, before anything slow: a bad key or a dead
         # backend is reported in seconds, not after calibrating thousands of infilling holes.
         with timed(stages.timings, "probe"):
+            # The embedded demo listens on a new port each run: its identity is evalkit's version instead.
+            clients.update({arm.config.label: ModelClient(arm.config.model, stages.store,
+                                                          endpoint=f"embedded demo, evalkit {__version__}"
+                                                          if arm.embedded_demo else None)
+                            for arm in arms})
             for arm in arms:
                 await clients[arm.config.label].check(next(iter(arm.prompts.values())))
         with timed(stages.timings, "calibration_and_canary"):  # the loop has nothing else to do meanwhile
