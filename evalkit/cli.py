@@ -21,6 +21,7 @@ from evalkit.config import (
     PROMPTS_DIR,
     ConfigError,
     DatasetConfig,
+    ReportedError,
     RunConfig,
     apply_air_gap,
     check_k_is_measurable,
@@ -74,17 +75,24 @@ def _run_job(cfg: RunConfig, run_dir: Path) -> RunResults:
     from evalkit.reporting.terminal import summary_table  # noqa: PLC0415 (heavy: only runs pay it)
     from evalkit.run import execute_run  # noqa: PLC0415
 
-    return _finish(execute_run(cfg, run_dir), run_dir, summary_table)
+    return _finish(lambda: execute_run(cfg, run_dir), run_dir, summary_table)
 
 
 def _score_job(cfg: RunConfig, run_dir: Path) -> RunResults:
     from evalkit.reporting.terminal import summary_table  # noqa: PLC0415 (heavy: only runs pay it)
     from evalkit.score import execute_score  # noqa: PLC0415
 
-    return _finish(execute_score(cfg, run_dir), run_dir, summary_table)
+    return _finish(lambda: execute_score(cfg, run_dir), run_dir, summary_table)
 
 
-def _finish(results: RunResults, run_dir: Path, table: Callable[[RunResults], str]) -> RunResults:
+def _finish(job: Callable[[], RunResults], run_dir: Path, table: Callable[[RunResults], str]) -> RunResults:
+    """Run the job; print its summary table and report path, also when it exits 2 after its reports."""
+    try:
+        results = job()
+    except ReportedError as exc:
+        print(table(exc.results))
+        print(f"report: {run_dir / 'report.html'}")
+        raise
     print(table(results))
     print(f"report: {run_dir / 'report.html'}")
     return results

@@ -17,7 +17,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from evalkit.records import Api, SamplingParams
+from evalkit.records import Api, RunResults, SamplingParams
 
 # The project's top-level conf/, prompts/ and datasets/ ship inside the package as evalkit/_data/
 # (symbolic links in a checkout, copied into a wheel), so an installed evalkit finds them from any
@@ -30,6 +30,16 @@ DATASETS_DIR = PACKAGE_DATA / "datasets"
 
 class ConfigError(Exception):
     """Unusable configuration or input: evalkit exits 2 with this one-line message."""
+
+
+class ReportedError(ConfigError):
+    """Exit 2 found after the run's reports were written (they say why): an endpoint that refused,
+    infra errors, malformed input lines. The terminal still gets the run's summary table."""
+
+    def __init__(self, message: str, results: RunResults) -> None:
+        super().__init__(message)
+        self.results = results
+        """What the run's results.json holds."""
 
 
 @dataclass(frozen=True)

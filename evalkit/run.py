@@ -16,9 +16,9 @@ from pathlib import Path
 
 from evalkit import __version__, prompts
 from evalkit.benchmarks import Benchmark, load_benchmark
-from evalkit.config import ArmConfig, RunConfig, check_k_is_measurable, sampling_params
+from evalkit.config import ArmConfig, ReportedError, RunConfig, check_k_is_measurable, sampling_params
 from evalkit.execution import LocalExecutor, make_executor
-from evalkit.models import ClientStats, DemoServer, EndpointError, ModelClient, ResponseStore, steady_gc
+from evalkit.models import ClientStats, DemoServer, ModelClient, ResponseStore, steady_gc
 from evalkit.progress import Progress, progress
 from evalkit.records import ArmSpec, Prices, RenderedPrompt, RunResults, Task, TemplateId, TemplateSource
 from evalkit.reporting import write_reports
@@ -176,8 +176,10 @@ def execute_run(cfg: RunConfig, run_dir: Path) -> RunResults:
     specs = [arm_spec(arm, clients[arm.config.label], run_id) for arm in arms]
     results = write_reports(run_dir, header, specs, cfg.scoring, cfg.report)
     if problems:  # exit 2 after the reports, which say why (issues 17 and 19)
-        raise EndpointError("; ".join(problems) + f"; the reports are written in {run_dir}")
-    scorer.check_infra_errors(cfg.executor.max_infra_errors)  # exit 2 after the reports (issue 15)
+        raise ReportedError("; ".join(problems) + f"; the reports are written in {run_dir}", results)
+    infra = scorer.infra_error_problem(cfg.executor.max_infra_errors)
+    if infra:  # exit 2 after the reports (issue 15)
+        raise ReportedError(infra, results)
     return results
 
 

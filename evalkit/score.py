@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from evalkit.benchmarks import load_benchmark
-from evalkit.config import ConfigError, RunConfig
+from evalkit.config import ConfigError, ReportedError, RunConfig
 from evalkit.execution import make_executor
 from evalkit.models import steady_gc
 from evalkit.records import ArmSpec, RunResults, SamplesFileInfo, Task
@@ -130,8 +130,10 @@ def execute_score(cfg: RunConfig, run_dir: Path) -> RunResults:
         header, finished_at=utc_now(), timings_s=timings,
         samples_file=SamplesFileInfo(str(cfg.samples), len(errors), tuple(errors[:SHOWN_ERRORS])))
     results = write_reports(run_dir, header, list(arms.values()), cfg.scoring, cfg.report)
-    scorer.check_infra_errors(cfg.executor.max_infra_errors)  # exit 2 after the reports (issue 15)
+    infra = scorer.infra_error_problem(cfg.executor.max_infra_errors)
+    if infra:  # exit 2 after the reports (issue 15)
+        raise ReportedError(infra, results)
     if errors:  # the input was not what it should be: exit 2, with the rest scored and reported
-        raise ConfigError(f"{len(errors)} malformed line(s) of {cfg.samples} skipped, the rest scored "
-                          f"(report: {run_dir / 'report.md'}); the first: {errors[0]}")
+        raise ReportedError(f"{len(errors)} malformed line(s) of {cfg.samples} skipped, the rest scored "
+                            f"(report: {run_dir / 'report.md'}); the first: {errors[0]}", results)
     return results

@@ -12,7 +12,7 @@ from concurrent.futures import Future
 from typing import Any, Sequence
 
 from evalkit import postprocess
-from evalkit.config import ArmConfig, ConfigError, ScoringConfig
+from evalkit.config import ArmConfig, ScoringConfig
 from evalkit.execution import LocalExecutor, program_for
 from evalkit.metrics import COMPLETION_METRICS, load_metrics, similarity_scores
 from evalkit.records import Generation, Reading, RenderedPrompt, SampleResult, Status, Task, Usage, Verdict
@@ -47,15 +47,15 @@ class Scorer:
                               if v.status is Status.INFRA_ERROR]
         return verdicts
 
-    def check_infra_errors(self, max_infra_errors: int) -> None:
-        """Raise ConfigError (exit 2) naming the tasks when more executions than allowed ended
-        in infra_error (evalkit's failure, after retries): pass@k would silently shrink.
-        Called after the reports are written, so nothing done is lost."""
+    def infra_error_problem(self, max_infra_errors: int) -> str | None:
+        """The reason to exit 2, naming the tasks, when more executions than allowed ended in
+        infra_error (evalkit's failure, after retries): pass@k would silently shrink. Asked after
+        the reports are written, so nothing done is lost."""
         if len(self.infra_errors) <= max_infra_errors:
-            return
+            return None
         tasks = sorted({task_id for task_id, _ in self.infra_errors})
         named = ", ".join(tasks[:10]) + (" ..." if len(tasks) > 10 else "")
-        raise ConfigError(
+        return (
             f"{len(self.infra_errors)} execution(s) ended in infra_error after retries "
             f"(executor.max_infra_errors={max_infra_errors}), tasks: {named}; "
             "the reports are written; see the verdicts' detail in samples.jsonl")

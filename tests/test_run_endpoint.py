@@ -46,6 +46,9 @@ def test_key_refused_mid_run_exits_2_after_the_report_which_says_why(demo, tmp_p
     (line,) = error_lines(proc)  # the hint once, on stderr
     assert "arm mixtral" in line and "no answer at all" in line and "PROXY_KEY" in line
     assert "No connected db" in line and "Traceback" not in proc.stderr
+    # the terminal still gets the summary table (n/a, infra errors) and where the report is
+    assert "pass@1" in proc.stdout and "mixtral" in proc.stdout
+    assert f"report: {tmp_path / 'run' / 'report.html'}" in proc.stdout
     run_dir = tmp_path / "run"
     results = json.loads((run_dir / "results.json").read_text())
     assert results["problems"] and "refused the API key" in results["problems"][0]

@@ -52,6 +52,7 @@ def test_malformed_line_exits_2_after_the_report_which_names_it(tmp_path):
     assert proc.returncode == 2, proc.stderr[-2000:]
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith("evalkit: error: 1 malformed line(s)") and f"{samples}:2" in last
+    assert "0.500 [" in proc.stdout  # the summary table of what was scored: one pass, one fail
     results = json.loads((run_dir / "results.json").read_text())
     assert results["arms"][0]["n_samples"] == 2  # the two good lines were scored
     assert results["samples_file"]["malformed_lines"] == 1
