@@ -41,7 +41,7 @@ from evalkit.benchmarks import jsonl
 from evalkit.config import ExecutorConfig
 from evalkit.execution import LocalExecutor, program_for
 from evalkit.postprocess import COMPLETION_STEPS, postprocess
-from evalkit.records import Task
+from evalkit.records import Status, Task
 
 DATA_DIR = Path(__file__).resolve().parents[1] / "datasets"
 """This checkout's datasets/ (read and written here, whichever evalkit is imported)."""
@@ -50,6 +50,8 @@ SOURCES = {"python": "instruct_python", "javascript": "instruct_javascript"}
 FIELD_ORDER = ("task_id", "language", "file_name", "instruction", "prompt", "suffix", "entry_point",
                "tests", "reference")
 MIN_BLOCK_LINES, MAX_BLOCK_LINES = 2, 8
+LEFT_OUT_TIMEOUT_S = 2.0
+"""CPU limit of a program with the hole left out (references take milliseconds; some loop forever)."""
 
 _PY_BLOCK = re.compile(r"^(\s*)(?:async\s+)?(?:for|while|if|elif|else|with|try|except|finally)\b.*:\s*$")
 _JS_BLOCK = re.compile(r"^(\s*)(?:\}\s*)?(?:for|while|if|else|try|catch|finally)\b.*\{\s*$")
@@ -133,9 +135,12 @@ def choose(sources: list[Task], name: str, executor: LocalExecutor) -> list[Task
     chosen: dict[tuple[int, str], Task] = {}
     while any(queues.values()):
         heads = {key: queue.pop(0) for key, queue in queues.items() if queue}
-        programs = [dataclasses.replace(program_for(t, left_out(t), t.task_id, 10.0), split=False)
-                    for t in heads.values()]
+        programs = [program_for(t, left_out(t), t.task_id, LEFT_OUT_TIMEOUT_S) for t in heads.values()]
+        programs = [dataclasses.replace(p, split=False) for p in programs]
         verdicts = dict(executor.run(programs))
+        broken = [v.detail for v in verdicts.values() if v.status is Status.INFRA_ERROR]
+        if broken:  # a sandbox that runs nothing would make every candidate look right
+            raise SystemExit(f"the sandbox could not run a program: {broken[0]}")
         for key, task in heads.items():
             if not verdicts[task.task_id].passed:
                 chosen[key] = task
