@@ -1,9 +1,11 @@
-"""`evalkit run` on the HumanEval infilling sets with the demo endpoint (offline, no model): demo-oracle
-fills every hole, demo-buggy fewer; the completion metrics, both readings and latency percentiles per arm."""
+"""`evalkit run` on the completion sets (HumanEval infilling, our IDE-style holes) with the demo endpoint
+(offline, no model): demo-oracle fills every hole, demo-buggy fewer; the completion metrics, both
+readings and latency percentiles per arm."""
 
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -73,3 +75,22 @@ def test_a_generation_template_on_an_infilling_set_exits_2(tmp_path):
                        f"hydra.run.dir={tmp_path / 'run'}")
     assert proc.returncode == 2
     assert "the dataset is a completion set and needs completions templates" in proc.stderr
+
+
+@pytest.mark.parametrize("dataset", ["ide_completion_python", "ide_completion_javascript"])
+def test_demo_run_on_each_ide_completion_set(tmp_path, dataset):
+    # Our own IDE-style holes (a line or a block inside a real file), with no override but the sample
+    # count: the demo index finds every hole's task, so the oracle fills them all, in both languages.
+    if dataset.endswith("javascript") and shutil.which("node") is None:
+        pytest.skip("node is not installed: JavaScript tasks need node (README, Datasets)")
+    results, samples = _run(tmp_path, f"dataset={dataset}", "n_samples=2", "k=[1]")
+    arms = {arm.arm: arm for arm in results.arms}
+    assert set(arms) == {"demo-oracle", "demo-buggy"} and results.dataset.name == dataset
+    oracle, buggy = arms["demo-oracle"], arms["demo-buggy"]
+    assert oracle.pass_at_k[1].value == 1.0 and oracle.pass_at_k_lenient[1].value == 1.0
+    assert oracle.metrics["exact_match"].value == 1.0
+    assert buggy.pass_at_k[1].value < 0.9 and buggy.metrics["exact_match"].value < 1.0
+    # Both kinds of hole are in the run: one line (".../L3") and a block (".../L5_L7").
+    holes = {s.task_id.rsplit("/", 1)[1].count("_L") for s in samples if s.arm == "demo-oracle"}
+    assert holes == {0, 1} and all(s.task_id.startswith(f"{dataset}/") for s in samples)
+    assert all("<|fim_prefix|>" in s.prompt and "<|fim_suffix|>" in s.prompt for s in samples)

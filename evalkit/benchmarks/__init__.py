@@ -66,6 +66,8 @@ REGISTRY: dict[str, _Source] = {
     "humaneval": _Source(_humaneval_rows, humaneval.to_task, humaneval.REQUIRED),
     "instruct_python": _Source(_local_jsonl(DATASETS_DIR / "instruct_python.jsonl"), jsonl.to_task),
     "instruct_javascript": _Source(_local_jsonl(DATASETS_DIR / "instruct_javascript.jsonl"), jsonl.to_task),
+    **{name: _Source(_local_jsonl(DATASETS_DIR / f"{name}.jsonl"), jsonl.to_task, kind="completion")
+       for name in ("ide_completion_python", "ide_completion_javascript")},
     "jsonl": _Source(_local_jsonl(None), jsonl.to_task, kind=None),
     "mbpp": _Source(mbpp.read, mbpp.to_task),
     **{name: _Source(_infilling_rows(name), infilling.to_task, infilling.REQUIRED, kind="completion")

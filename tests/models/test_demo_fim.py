@@ -47,3 +47,16 @@ def test_the_demo_app_answers_a_completions_body_with_the_middle_cut_at_its_stop
     body = {"model": "demo-oracle", "prompt": prompt, "n": 2, "seed": 1, "stop": ["<file_sep>"]}
     answer = DemoApp(tasks).complete(body, chat=False)
     assert [c["text"] for c in answer["choices"]] == [task.reference, task.reference]
+
+
+@pytest.mark.parametrize("name", ["ide_completion_python", "ide_completion_javascript"])
+def test_finds_each_hole_of_a_file_among_the_other_holes_of_the_same_file(name):
+    # Our IDE-style sets cut a line and a block out of the same file: the prompts and suffixes of
+    # the two holes overlap, and the index must still answer each prompt with its own hole.
+    holes = load_benchmark(DatasetConfig(name=name)).tasks
+    index = demo_fim.FimIndex(holes)
+    assert len({t.entry_point for t in holes}) < len(holes)
+    for task in holes:
+        assert index.find(f"<|fim_prefix|>{task.prompt}<|fim_suffix|>{task.suffix}<|fim_middle|>") is task
+        assert index.find(f"<s>[SUFFIX]{task.suffix}[PREFIX]{task.prompt}") is task
+        assert index.find(task.prompt, suffix=task.suffix) is task
