@@ -205,13 +205,20 @@ def _library_path() -> list[str]:
     return [p for p in sys.path if p and os.path.isdir(p)]
 
 
+_SANDBOX_MOUNTS = ("/", "/tmp", "/dev", "/dev/shm", "/proc")
+"""Folders each program gets fresh (or the root itself): never bound from the host."""
+
+
 def _visible_paths(library: list[str]) -> list[str]:
     """What a program's minimal root holds, read-only: the system's programs and libraries,
     /etc, the interpreter wherever it lives, and the library path without the repository (a
     folder holding the evalkit package) or anything below a path already kept."""
     wanted = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"]
     wanted += [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]
-    wanted += [p for p in library if not os.path.isdir(os.path.join(p, "evalkit"))]
+    # A script run as `python /tmp/x.py` puts /tmp itself on the path: a program must get its own
+    # empty /tmp (and /dev, /proc), never the host's, so such entries are not kept.
+    wanted += [p for p in library if os.path.abspath(p) not in _SANDBOX_MOUNTS
+               and not os.path.isdir(os.path.join(p, "evalkit"))]
     node = shutil.which("node")
     if node:
         wanted.append(os.path.dirname(os.path.dirname(os.path.realpath(node))))

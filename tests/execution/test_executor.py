@@ -8,6 +8,8 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
+import textwrap
 import time
 
 import pytest
@@ -15,6 +17,7 @@ import pytest
 from evalkit.config import ExecutorConfig
 from evalkit.execution import LocalExecutor, calibrate, canary, program_for
 from evalkit.records import Program, Status
+from tests.support.cli import REPO
 
 CFG = ExecutorConfig(workers=2, timeout_s=1.0, wall_factor=3.0, share_identical=False)
 
@@ -84,6 +87,28 @@ def test_programs_import_installed_packages(executor):
     program = Program("yaml", "import yaml\nassert yaml.safe_load('a: 1') == {'a': 1}")
     verdict = executor.submit(program).result(timeout=60)
     assert verdict.passed, verdict
+
+
+@pytest.mark.slow
+def test_a_script_directly_in_tmp_scores_and_its_folder_stays_hidden(tmp_path):
+    # `python /tmp/x.py` puts /tmp itself on the import path; programs still get their own empty /tmp
+    script = tempfile.NamedTemporaryFile("w", suffix=".py", dir="/tmp", delete=False)
+    with script:
+        script.write(textwrap.dedent(f"""\
+            from evalkit.config import ExecutorConfig
+            from evalkit.execution import LocalExecutor
+            from evalkit.records import Program
+            code = "import os\\nassert not os.path.exists({script.name!r}), os.listdir('/tmp')"
+            with LocalExecutor(ExecutorConfig(workers=1)) as ex:
+                print(ex.submit(Program("k", code, timeout_s=2.0)).result(timeout=60).status.value)
+            """))
+    try:
+        proc = subprocess.run([sys.executable, script.name], capture_output=True, text=True, timeout=120,
+                              env={**os.environ, "PYTHONPATH": str(REPO)}, check=False)
+    finally:
+        os.unlink(script.name)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split()[-1] == "passed", proc.stdout + proc.stderr[-2000:]
 
 
 def test_a_completion_cannot_swallow_the_tests(executor, task_by_id):
