@@ -65,7 +65,8 @@ class ModelConfig:
     offline: bool = False
     """Answer only from the response store (replay); the endpoint is never called."""
     max_error_rate: float = 0.0
-    """Share of samples the endpoint may refuse (401, 404, 400, ...) before the run exits 2."""
+    """Share of an arm's samples that may go without an answer (refused: 401, 404, 400, ...; or
+    failed after every retry: 5xx, timeouts) before the run exits 2."""
     price_per_1k_prompt: float = 0.0
     price_per_1k_completion: float = 0.0
     params: dict[str, Any] = field(default_factory=dict)

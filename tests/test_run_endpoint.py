@@ -72,6 +72,19 @@ def test_refused_share_above_max_error_rate_exits_2(demo, tmp_path, max_error_ra
         assert "pass@1" in proc.stdout
 
 
+def test_backend_dying_mid_run_exits_2_with_the_share_that_got_no_answer(demo, tmp_path):
+    # the probe and the first 2 samples are answered; the other 2 get the proxy's 500 after every retry
+    with LoopbackProxy({"mixtral": Route(demo.base_url, "demo-oracle")}, KEY, backend_dies_after=3) as proxy:
+        proc = run_against(proxy.base_url, tmp_path)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    (line,) = error_lines(proc)
+    assert ("2 of 4 samples got no answer (0 refused, 2 failed after every retry; "
+            "model.max_error_rate=0)") in line
+    assert "the model behind 'mixtral' is failing" in line
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["arms"][0]["verdicts"]["infra_error"] == 2 and results["problems"]
+
+
 def closed_port_url() -> str:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -52,15 +52,24 @@ class ClientStats:
     """Runs whose stored answers were reused: run id -> when the first one was stored."""
 
     def problem(self, max_error_rate: float) -> str | None:
-        """Why this arm's results cannot be trusted, or None: no answer at all, or more
-        requests refused than ``max_error_rate`` allows."""
+        """Why this arm's results cannot be trusted, or None: no answer at all, or more samples
+        without an answer (refused, or failed after every retry) than ``max_error_rate`` allows.
+
+        Both kinds count: a backend that dies mid-run leaves its samples ``infra_error``, which
+        pass@k leaves out, so the run would otherwise report a number over the tasks that happened
+        to be answered first.
+        """
         asked = self.answered + self.errors
         if asked and not self.answered and not self.cached:
             return f"no answer at all ({self.errors} samples failed): {self.first_error}"
-        if asked and self.refused / asked > max_error_rate:
-            return (f"{self.refused} of {asked} samples were refused by the endpoint "
-                    f"(model.max_error_rate={max_error_rate:g}): {self.first_error}")
-        return None
+        if not asked or self.errors / asked <= max_error_rate:
+            return None
+        limit = f"model.max_error_rate={max_error_rate:g}"
+        if self.refused == self.errors:
+            return (f"{self.errors} of {asked} samples were refused by the endpoint ({limit}): "
+                    f"{self.first_error}")
+        return (f"{self.errors} of {asked} samples got no answer ({self.refused} refused, "
+                f"{self.errors - self.refused} failed after every retry; {limit}): {self.first_error}")
 
 
 Sent = tuple[list[Choice], tuple[int, int], float, httpx.Response | None]

@@ -17,6 +17,8 @@ answers the way LiteLLM does where it matters to evalkit:
 
 ``refuse_after`` makes it answer N completion requests and then refuse every
 key: an endpoint that passes the start-up probe and fails the run.
+``backend_dies_after`` makes the backend behind every alias stop answering after N
+forwarded requests: the proxy's 500s for a backend that died mid-run.
 """
 
 from __future__ import annotations
@@ -101,6 +103,8 @@ class _Handler(JsonHandler):
         headers = {"x-litellm-version": VERSION, "x-litellm-model-id": deployment,
                    "x-litellm-model-api-base": route.api_base}
         try:
+            if self.server.proxy.backend_dead():
+                raise ConnectionRefusedError("the backend died")
             with urllib.request.urlopen(request, timeout=10) as response:
                 answer = json.loads(response.read())
         except urllib.error.HTTPError as exc:
@@ -123,10 +127,11 @@ class LoopbackProxy:
     """The proxy on 127.0.0.1 (ephemeral port); a context manager with ``base_url``."""
 
     def __init__(self, routes: dict[str, Route], master_key: str | None = None, *, database: bool = False,
-                 reject_n: bool = False, refuse_after: int | None = None) -> None:
+                 reject_n: bool = False, refuse_after: int | None = None,
+                 backend_dies_after: int | None = None) -> None:
         self.routes = dict(routes)
         self.master_key, self.database = master_key, database
-        self.reject_n, self.refuse_after = reject_n, refuse_after
+        self.reject_n, self.refuse_after, self.backend_dies_after = reject_n, refuse_after, backend_dies_after
         self.forwarded = 0
         """Completion requests forwarded to a backend."""
         self._lock = threading.Lock()
@@ -152,6 +157,11 @@ class LoopbackProxy:
         """True once ``refuse_after`` requests were forwarded."""
         with self._lock:
             return self.refuse_after is not None and self.forwarded >= self.refuse_after
+
+    def backend_dead(self) -> bool:
+        """True once more than ``backend_dies_after`` requests were forwarded."""
+        with self._lock:
+            return self.backend_dies_after is not None and self.forwarded > self.backend_dies_after
 
     def __enter__(self) -> LoopbackProxy:
         self._thread = self._http.serve_in_thread("loopback-proxy", poll_interval=0.05)
