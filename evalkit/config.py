@@ -206,6 +206,8 @@ class GateConfig:
     """Significance level of the paired test."""
     max_infra_error: float = 0.05
     """Largest tolerated share of infra_error samples."""
+    min_task_share: float = 1.0
+    """Share of the baseline's tasks the candidate must have run (below it: ERROR, exit 2)."""
     metrics: tuple[str, ...] = ()
     """Similarity metrics gated like pass@1."""
     resamples: int = 2000
@@ -463,6 +465,8 @@ def run_config(cfg: DictConfig, model_preset: ModelPreset) -> RunConfig:
     rep["formats"] = tuple(rep.get("formats") or ())
     gate = dict(plain["gate"])
     gate["metrics"] = tuple(gate.get("metrics") or ())
+    if "min_task_share" in gate:
+        gate["min_task_share"] = _share(gate["min_task_share"], "gate.min_task_share")
     if gate.get("max_latency_p95_ratio") is not None:
         gate["max_latency_p95_ratio"] = _positive(gate["max_latency_p95_ratio"], "gate.max_latency_p95_ratio")
     store = plain.get("store") or {}

@@ -6,7 +6,8 @@ baseline's on the tasks they share, task by task, by ``metrics.compare_arms``
 
 - pass@1: per-task pass rate (passes / scored samples, infra errors left out);
 - each similarity metric the gate config lists: per-task mean;
-- the candidate's infra_error rate against ``max_infra_error``.
+- the candidate's infra_error rate against ``max_infra_error``;
+- the share of the baseline's tasks the candidate ran, against ``min_task_share``.
 
 A drop check decides on its paired bootstrap interval against the tolerated drop:
 FAIL when the whole interval lies below ``-max_drop`` (confidently worse than
@@ -16,8 +17,9 @@ The intervals are family-wise: each is drawn at the Bonferroni-adjusted level
 the chance that any FAIL of a call is a false alarm stays below ``alpha / 2``.
 Each check reports the smallest drop it would catch with 80% power at its own
 noise, and an INCONCLUSIVE one the samples per task that would decide it.
-A candidate whose infra_error share exceeds ``max_infra_error`` is an ERROR
-(exit 2): its numbers measure the endpoint, not the template. With
+A candidate whose infra_error share exceeds ``max_infra_error``, or that ran fewer
+than ``min_task_share`` of the baseline's tasks, is an ERROR (exit 2): its numbers
+measure the endpoint or a subset, not the template. With
 ``max_latency_p95_ratio`` set, a candidate whose p95 request latency exceeds the
 baseline's by more than that factor FAILs (code completion answers must stay fast).
 """
@@ -60,9 +62,14 @@ def _check_dataset(base: Baseline, cand: Baseline) -> None:
                           "bless a baseline on this dataset")
 
 
-def _pair_arms(base: Baseline, cand: Baseline) -> list[tuple[ArmOutcome, ArmOutcome]]:
-    """One (baseline, candidate) arm pair per model in both: same label if any, else the first of each."""
-    pairs = []
+def _pair_arms(base: Baseline, cand: Baseline) -> tuple[list[tuple[ArmOutcome, ArmOutcome]], list[str]]:
+    """(baseline, candidate) arm pairs and notes on arms left out.
+
+    Every candidate arm whose label the baseline has is paired with it (a run comparing two
+    templates of one model gates both); a model with no shared label pairs its first arm of each
+    side. Candidate arms left unpaired are named in the notes, never dropped silently.
+    """
+    pairs, notes = [], []
     for model in dict.fromkeys(a.model for a in cand.arms):
         b_arms = [a for a in base.arms if a.model == model]
         c_arms = [a for a in cand.arms if a.model == model]
@@ -70,11 +77,35 @@ def _pair_arms(base: Baseline, cand: Baseline) -> list[tuple[ArmOutcome, ArmOutc
             continue
         labels = {a.arm: a for a in b_arms}
         same = [(labels[c.arm], c) for c in c_arms if c.arm in labels]
-        pairs.append(same[0] if same else (b_arms[0], c_arms[0]))
+        pairs += same or [(b_arms[0], c_arms[0])]
+        paired = {c.arm for _, c in (same or [(b_arms[0], c_arms[0])])}
+        notes += [f"arm {c.arm} ({model}) is not gated: the baseline has no arm with that label"
+                  for c in c_arms if c.arm not in paired]
     if not pairs:
         raise ConfigError(f"no model in common: baseline has {sorted({a.model for a in base.arms})}, "
                           f"candidate has {sorted({a.model for a in cand.arms})}")
-    return pairs
+    return pairs, notes
+
+
+def _gate_names(pairs: list[tuple[ArmOutcome, ArmOutcome]]) -> list[str]:
+    """What each pair is called in the gate's outputs: the model, or the candidate's arm label where
+    one model has several gated arms."""
+    models = [c.model for _, c in pairs]
+    return [c.model if models.count(c.model) == 1 else c.arm for _, c in pairs]
+
+
+def _coverage_check(name: str, b_arm: ArmOutcome, c_arm: ArmOutcome, cfg: GateConfig) -> Check:
+    """The share of the baseline's tasks the candidate ran: a run of 2 tasks proves nothing of 164."""
+    base_tasks = set(b_arm.tasks["task_id"])
+    shared = len(base_tasks & set(c_arm.tasks["task_id"]))
+    share = shared / len(base_tasks) if base_tasks else 0.0
+    bad = share < cfg.min_task_share
+    reason = (f"the candidate ran {shared} of the baseline's {len(base_tasks)} tasks ({share:.1%}), "
+              f"{'below' if bad else 'within'} min_task_share {cfg.min_task_share:.0%}"
+              + ("; run the baseline's tasks (no dataset.limit or task_ids) or bless a matching baseline"
+                 if bad else ""))
+    return Check(name, "task_coverage", float(len(base_tasks)), float(shared), share - 1.0, test="threshold",
+                 verdict=GateVerdict.ERROR if bad else GateVerdict.PASS, reason=reason)
 
 
 def _infra_rate(tasks: pd.DataFrame) -> float:
@@ -148,14 +179,16 @@ def _drop_check(model: str, diff: PairedDiff | None, cand_samples: float, noise:
 
 
 def _model_gates(pairs: list[tuple[ArmOutcome, ArmOutcome]], cfg: GateConfig) -> list[ModelGate]:
-    """Every model's checks from one ``compare_arms`` call (one family for Holm and the intervals)."""
-    sides = [(ArmTasks(f"baseline:{b.model}", b.tasks), ArmTasks(c.model, c.tasks)) for b, c in pairs]
+    """Every pair's checks from one ``compare_arms`` call (one family for Holm and the intervals)."""
+    names = _gate_names(pairs)
+    sides = [(ArmTasks(f"baseline:{name}", b.tasks), ArmTasks(name, c.tasks))
+             for name, (b, c) in zip(names, pairs, strict=True)]
     comparison = compare_arms(sides, (PASS_AT_1, *cfg.metrics), confidence=1.0 - cfg.alpha,
                               resamples=cfg.resamples, seed=cfg.seed, alpha=cfg.alpha,
                               familywise_intervals=True)
     out = []
-    for b_arm, c_arm in pairs:
-        model, checks = c_arm.model, []
+    for model, (b_arm, c_arm) in zip(names, pairs, strict=True):
+        checks = []
         for measure in (PASS_AT_1, *cfg.metrics):
             diff = comparison.diff(model, measure)
             noise = sampling_std_error(b_arm.tasks, c_arm.tasks) if measure == PASS_AT_1 else 0.0
@@ -163,6 +196,7 @@ def _model_gates(pairs: list[tuple[ArmOutcome, ArmOutcome]], cfg: GateConfig) ->
             checks.append(replace(check, name=measure, baseline=diff.baseline_mean if diff else None,
                                   candidate=diff.arm_mean if diff else None))
         checks.append(_infra_check(model, b_arm.tasks, c_arm.tasks, cfg))
+        checks.append(_coverage_check(model, b_arm, c_arm, cfg))
         if cfg.max_latency_p95_ratio is not None:
             checks.append(_latency_check(model, b_arm, c_arm, cfg.max_latency_p95_ratio))
         pass1 = comparison.diff(model, PASS_AT_1)
@@ -210,14 +244,14 @@ def gate(baseline: Baseline | Path | str, candidate_run_dir: Baseline | Path | s
     base = baseline if isinstance(baseline, Baseline) else load_baseline(baseline)
     cand = candidate_run_dir if isinstance(candidate_run_dir, Baseline) else load_baseline(candidate_run_dir)
     _check_dataset(base, cand)
-    pairs = _pair_arms(base, cand)
+    pairs, arm_notes = _pair_arms(base, cand)
     _check_metrics(cfg, pairs)
     _check_tasks(pairs)
     models = _model_gates(pairs, cfg)
     paired = {c.model for _, c in pairs}
     notes = tuple(f"model {m} is only in the {side}; not gated"
                   for side, run in (("baseline", base), ("candidate", cand))
-                  for m in dict.fromkeys(a.model for a in run.arms) if m not in paired)
+                  for m in dict.fromkeys(a.model for a in run.arms) if m not in paired) + tuple(arm_notes)
     outcome = GateOutcome(
         verdict=worst(m.verdict for m in models), models=tuple(models),
         baseline=f"{base.source} (run {base.run_id})", candidate=f"{cand.source} (run {cand.run_id})",

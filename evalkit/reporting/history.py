@@ -67,14 +67,14 @@ def _when(text: str) -> datetime:
 
 
 def _gates(root: Path, notes: list[str]) -> dict[tuple[str, str], tuple[str, Path]]:
-    """(candidate run id, model) -> (verdict, gate.md) from every gate.json under ``root``."""
+    """(candidate run id, arm label) -> (verdict, gate.md) from every gate.json under ``root``."""
     found = {}
     for path in sorted(root.rglob("gate.json")):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             for model in data["models"]:
-                found[(str(data["candidate_run_id"]), str(model["model"]))] = (str(model["verdict"]),
-                                                                               path.parent / "gate.md")
+                found[(str(data["candidate_run_id"]), str(model["arm"]))] = (str(model["verdict"]),
+                                                                             path.parent / "gate.md")
         except (OSError, ValueError, KeyError, TypeError) as exc:
             notes.append(f"{path}: not a readable gate.json ({type(exc).__name__}: {exc}); left out")
     return found
@@ -94,7 +94,7 @@ def collect(root: Path) -> tuple[list[Point], list[str]]:
         for arm in results.arms:
             cell = arm.pass_at_k.get(1)
             template = f"{arm.template.family} {arm.template.version}" if arm.template else "(scored answers)"
-            verdict, page = gates.get((results.run_id, arm.model), (None, None))
+            verdict, page = gates.get((results.run_id, arm.arm), (None, None))
             points.append(Point(path.parent, results.run_id, _when(results.started_at), results.dataset.name,
                                 arm.arm, arm.model, template, cell.value if cell else None,
                                 cell.ci_low if cell else None, cell.ci_high if cell else None, verdict, page))

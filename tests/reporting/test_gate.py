@@ -102,11 +102,13 @@ def test_worse_candidate_fails_and_names_flipped_tasks(runs, tmp_path):
     assert all(f.significant for f in model.regressions)  # 5/5 -> 0/5 on 15 of 40 tasks
     suite = ET.parse(tmp_path / "junit.xml").getroot()
     cases = suite.findall("testcase")
-    # the two checks, then one failure per task whose pass rate fell significantly
-    assert [c.get("name") for c in cases] == ["pass@1", "infra_error"] + [f"HumanEval/{t}" for t in range(15)]
+    # the three checks, then one failure per task whose pass rate fell significantly
+    assert [c.get("name") for c in cases] == (["pass@1", "infra_error", "task_coverage"]
+                                             + [f"HumanEval/{t}" for t in range(15)])
     assert cases[0].find("failure") is not None and "HumanEval/9 5/5→0/5" in cases[0].find("failure").text
     assert cases[1].find("failure") is None
-    assert suite.get("failures") == "16" and all(c.find("failure") is not None for c in cases[2:])
+    assert cases[2].find("failure") is None and cases[2].find("error") is None
+    assert suite.get("failures") == "16" and all(c.find("failure") is not None for c in cases[3:])
     metrics = (tmp_path / "metrics.txt").read_text()
     assert metrics.endswith("# EOF\n")
     assert 'evalkit_gate_verdict{evalkit_gate_verdict="FAIL"} 1' in metrics
@@ -210,7 +212,7 @@ def test_models_are_matched_by_name_and_holm_corrected(tmp_path):
     assert all(c.p_adjusted >= c.p_value for c in checks)
     assert any("claude" in note for note in outcome.notes)
     checks_then_tasks = ET.parse(tmp_path / "g" / "junit.xml").getroot().findall("testcase")
-    assert [c.get("classname") for c in checks_then_tasks] == ["gate.mistral"] * 2 + ["gate.mixtral"] * 2 + [
+    assert [c.get("classname") for c in checks_then_tasks] == ["gate.mistral"] * 3 + ["gate.mixtral"] * 3 + [
         "gate.mixtral.tasks"] * 15
     # two models' pass@1: each interval is drawn at 1 - 0.05 / 2 (Bonferroni), so they hold jointly at 95%
     assert [c.confidence for c in checks] == pytest.approx([0.975, 0.975])
@@ -287,3 +289,46 @@ def test_latency_regression_fails_only_when_gated(runs, tmp_path):
     pooled = bless([runs["base"], runs["same"]], tmp_path / "baselines")
     again = gate(pooled, slow, GateConfig(max_latency_p95_ratio=1.5), tmp_path / "pooled")
     assert again.models[0].checks[-1].verdict is GateVerdict.FAIL
+
+
+def _relabel(run_dir: Path, labels: dict[str, tuple[str, str]]) -> Path:
+    """Give arms new labels and models (arm label -> (label, model)) in samples.jsonl and results.json."""
+    lines = []
+    for line in (run_dir / "samples.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        row["arm"], row["model"] = labels.get(row["arm"], (row["arm"], row["model"]))
+        lines.append(json.dumps(row))
+    (run_dir / "samples.jsonl").write_text("\n".join(lines) + "\n")
+    results = json.loads((run_dir / "results.json").read_text())
+    for arm in results["arms"]:
+        arm["arm"], arm["model"] = labels.get(arm["arm"], (arm["arm"], arm["model"]))
+    (run_dir / "results.json").write_text(json.dumps(results))
+    return run_dir
+
+
+def test_every_template_arm_of_one_model_is_gated(tmp_path):
+    # the default run's shape: one model under two templates; only the second template regresses
+    old, new = "demo-mimic@mixtral-1.0.0", "demo-mimic@mixtral-2.0.0"
+    two_templates = {"a": (old, "demo-mimic"), "b": (new, "demo-mimic")}
+    same = tasks(40, 5, BASE_FAILING)
+    base = _relabel(make_run(tmp_path / "b", {"a": same, "b": same}), two_templates)
+    cand = _relabel(make_run(tmp_path / "c", {"a": same, "b": tasks(40, 5, WORSE_FAILING)}), two_templates)
+    outcome = gate(base, cand, CFG, tmp_path / "g")
+    assert outcome.verdict is GateVerdict.FAIL and outcome.exit_code == 1
+    verdicts = {m.candidate_arm: m.verdict for m in outcome.models}
+    assert verdicts == {old: GateVerdict.PASS, new: GateVerdict.FAIL}
+    assert f"### {new}: FAIL" in (tmp_path / "g" / "gate.md").read_text()
+    gated = json.loads((tmp_path / "g" / "gate.json").read_text())["models"]
+    assert [(m["arm"], m["verdict"]) for m in gated] == [(old, "PASS"), (new, "FAIL")]
+
+
+def test_a_candidate_that_ran_a_few_of_the_baselines_tasks_is_an_error(runs, tmp_path):
+    few = {task_id: statuses for task_id, statuses in tasks(40, 5, BASE_FAILING).items()
+           if task_id in ("HumanEval/0", "HumanEval/1")}
+    cand = make_run(tmp_path / "few", {"mixtral": few})
+    outcome = gate(runs["base"], cand, CFG, tmp_path / "g")
+    assert outcome.verdict is GateVerdict.ERROR and outcome.exit_code == 2
+    coverage = next(c for c in outcome.models[0].checks if c.name == "task_coverage")
+    assert "ran 2 of the baseline's 40 tasks (5.0%), below min_task_share 100%" in coverage.reason
+    assert gate(runs["base"], cand, GateConfig(min_task_share=0.05), tmp_path / "lax").verdict \
+        is not GateVerdict.ERROR
