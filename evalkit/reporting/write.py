@@ -69,9 +69,13 @@ def _header(run: RunResults) -> list[tuple[str, str]]:
 
 
 def run_notes(run: RunResults) -> list[str]:
-    """Why the run exited 2, and which answers came from the response store, for the report's head."""
+    """Why the run exited 2, arms that cover part of the dataset, and which answers came from the
+    response store, for the report's head."""
     notes = [f"This run exits 2: {problem}" for problem in run.problems]
     for arm in run.arms:
+        if arm.n_tasks < run.dataset.n_tasks:
+            notes.append(f"{arm.arm}: {arm.n_tasks} of the dataset's {run.dataset.n_tasks} tasks have "
+                         "samples; its numbers are over those tasks only.")
         if arm.cached_samples:
             origin = ", ".join(arm.cached_from) or "an earlier attempt of this run"
             notes.append(f"{arm.arm}: {arm.cached_samples} samples answered from the response store "

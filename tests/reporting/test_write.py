@@ -171,3 +171,12 @@ def test_unverified_verdicts_are_counted_and_named(tmp_path, humaneval_tasks):
                             ReportConfig(formats=("md",), plots=False))
     assert [arm.unverified for arm in results.arms] == [0, 4]
     assert "which a hostile program could forge: B: 4." in (tmp_path / "report.md").read_text()
+
+
+def test_arms_that_cover_part_of_the_dataset_are_named(tmp_path, humaneval_tasks):
+    # samples for 10 tasks of a 164-task dataset (an `evalkit score` file of a few tasks)
+    write_samples(tmp_path, two_arm_samples(humaneval_tasks[:10]))
+    write_reports(tmp_path, run_header("part", 164), TWO_ARMS, ScoringConfig(k=(1,), bootstrap_resamples=50),
+                  ReportConfig(formats=("md",), plots=False))
+    report = (tmp_path / "report.md").read_text()
+    assert "A: 10 of the dataset's 164 tasks have samples; its numbers are over those tasks only." in report
