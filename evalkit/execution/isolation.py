@@ -5,7 +5,8 @@ all the worker needs. This module is imported by the worker scripts (zygote.py,
 spawner.py, runner.py) as a top-level module, so it imports nothing from evalkit.
 
 The layers, as root (README, Execution sandbox): network, mount, PID and IPC namespaces for
-the worker; a minimal root for the spawner (``minimal_root``); per program its own mount
+the worker; a minimal root for the spawner, benchmark data and evalkit hidden in it
+(``minimal_root``); per program its own mount
 and IPC namespaces with fresh tmpfs scratch (``private_scratch``), an unprivileged uid
 (``become``), a seccomp filter (``load_seccomp``), a pids cgroup, rlimits. Otherwise:
 rlimits, the seccomp filter where libseccomp is available, own session, killed by group.
@@ -237,9 +238,10 @@ def _bind_read_only(source: str, target: str) -> None:
     mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID)
 
 
-def minimal_root(keep: list[str], base: str) -> list[str]:
-    """Pivot into a new root that holds only ``keep`` (read-only), /dev's harmless devices,
-    an empty /tmp and a /proc that shows each uid only its own processes.
+def minimal_root(keep: list[str], base: str, hide: list[str] = ()) -> list[str]:
+    """Pivot into a new root that holds only ``keep`` (read-only) less ``hide`` (each left
+    empty: see ``_hide``), /dev's harmless devices, an empty /tmp and a /proc that shows each
+    uid only its own processes.
 
     Returns the kept paths that lie under /tmp: bound at KEEP_DIR/<n>, since each program
     mounts its own scratch on /tmp (``private_scratch`` binds them back).
@@ -248,15 +250,19 @@ def minimal_root(keep: list[str], base: str) -> list[str]:
     os.mkdir(root, 0o755)
     mount("tmpfs", root, "tmpfs", MS_NOSUID, "size=1m,mode=755")
     under_tmp = []
+    placed = {}  # kept path -> where it is in the new root
     for path in keep:
         if path == "/tmp" or path.startswith("/tmp/"):
             under_tmp.append(path)
-            _bind_read_only(path, f"{root}{KEEP_DIR}/{len(under_tmp) - 1}")
+            placed[path] = f"{root}{KEEP_DIR}/{len(under_tmp) - 1}"
+            _bind_read_only(path, placed[path])
         elif os.path.islink(path):
             os.makedirs(os.path.dirname(root + path), exist_ok=True)
             os.symlink(os.readlink(path), root + path)
         elif os.path.exists(path):
-            _bind_read_only(path, root + path)
+            placed[path] = root + path
+            _bind_read_only(path, placed[path])
+    _hide(hide, placed, os.path.join(base, f"evalkit-empty-{os.getpid()}"))
     os.makedirs(root + "/dev", exist_ok=True)
     mount("tmpfs", root + "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=755")
     for name in _DEVICES:
@@ -280,6 +286,26 @@ def minimal_root(keep: list[str], base: str) -> list[str]:
     mount(None, "/dev", None, MS_REMOUNT | MS_NOSUID | MS_NOEXEC | MS_RDONLY, "size=64k,mode=755")
     mount(None, "/", None, MS_REMOUNT | MS_NOSUID | MS_RDONLY, "size=1m,mode=755")
     return under_tmp
+
+
+def _hide(hide: list[str], placed: dict[str, str], empty_file: str) -> None:
+    """Cover each hidden path inside a kept one: a folder with an empty read-only tmpfs, a file
+    with an empty read-only file. Mounted on the new root's copy (a path under /tmp on its
+    KEEP_DIR copy, whose per-program bind carries the cover along)."""
+    with open(empty_file, "w"):
+        pass
+    for path in hide:
+        kept = next((k for k in placed if path == k or path.startswith(k.rstrip("/") + "/")), None)
+        if kept is None:
+            continue
+        target = placed[kept] + path[len(kept):]
+        if os.path.realpath(target) != os.path.realpath(placed[kept]) + path[len(kept):]:
+            continue  # through a symbolic link: its real path is in ``hide`` too
+        if os.path.isdir(target):
+            mount("tmpfs", target, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=555")
+        elif os.path.exists(target):
+            mount(empty_file, target, None, MS_BIND)
+            mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID)
 
 
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
