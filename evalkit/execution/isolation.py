@@ -368,7 +368,16 @@ DENIED_SYSCALLS = (
 """Refused with EPERM: namespaces (a user namespace would give the program capabilities
 again), keyrings (they outlive the program on the host), tracing other processes, mounts,
 kernel interfaces no test needs."""
-AF_VSOCK = 40
+AF_UNIX, AF_INET, AF_INET6, AF_NETLINK = 1, 2, 10, 16
+NETLINK_USERSOCK = 2
+SOCK_STREAM = 1
+SOCKET_FAMILIES = (AF_INET, AF_INET6, AF_NETLINK)
+"""The only families socket(2) creates in a program. Programs in flight on one worker share its
+network namespace (loopback down): an abstract AF_UNIX name (``\\0name``), a NETLINK_USERSOCK
+port or a family such as AF_TIPC or AF_VSOCK would carry messages between them, or out.
+socketpair(2) stays for AF_UNIX SOCK_STREAM (asyncio's event loop needs it): a connected
+stream pair can neither be named for a stranger nor connect to one, where a datagram pair can
+be disconnected and bound to an abstract name."""
 _NAMESPACE_FLAGS = (CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER,
                     CLONE_NEWPID, CLONE_NEWNET)
 
@@ -398,7 +407,7 @@ def build_seccomp_filter() -> tuple[bytes | None, str | None]:
     for flag in _NAMESPACE_FLAGS:
         rules.add_rule(denied, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, flag, flag))
     rules.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")  # flags behind a pointer: libc falls back to clone
-    rules.add_rule(denied, "socket", seccomp.Arg(0, seccomp.EQ, AF_VSOCK))
+    _add_socket_rules(seccomp, rules, denied)
     read_fd, write_fd = os.pipe()
     try:
         with os.fdopen(write_fd, "wb", closefd=True) as sink:
@@ -409,6 +418,23 @@ def build_seccomp_filter() -> tuple[bytes | None, str | None]:
     finally:
         os.close(read_fd)
     return bpf, None
+
+
+def _add_socket_rules(seccomp, rules, denied) -> None:
+    """socket(2) only for SOCKET_FAMILIES (not NETLINK_USERSOCK), socketpair(2) only for
+    AF_UNIX SOCK_STREAM (flags such as SOCK_CLOEXEC aside); see SOCKET_FAMILIES."""
+    allowed = sorted(SOCKET_FAMILIES)
+    rules.add_rule(denied, "socket", seccomp.Arg(0, seccomp.LT, allowed[0]))
+    rules.add_rule(denied, "socket", seccomp.Arg(0, seccomp.GT, allowed[-1]))
+    for family in range(allowed[0] + 1, allowed[-1]):
+        if family not in allowed:
+            rules.add_rule(denied, "socket", seccomp.Arg(0, seccomp.EQ, family))
+    rules.add_rule(denied, "socket", seccomp.Arg(0, seccomp.EQ, AF_NETLINK),
+                   seccomp.Arg(2, seccomp.EQ, NETLINK_USERSOCK))
+    rules.add_rule(denied, "socketpair", seccomp.Arg(0, seccomp.NE, AF_UNIX))
+    for kind in range(16):  # the type's low bits; SOCK_NONBLOCK and SOCK_CLOEXEC lie above them
+        if kind != SOCK_STREAM:
+            rules.add_rule(denied, "socketpair", seccomp.Arg(1, seccomp.MASKED_EQ, 0xF, kind))
 
 
 def prepare_seccomp(bpf: bytes) -> None:
