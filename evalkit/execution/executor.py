@@ -251,6 +251,7 @@ def _hidden_paths() -> list[str]:
         places += [Path(where) / folder for where in (spec and spec.submodule_search_locations) or ()]
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     places += [cache / "evalplus", Path(os.environ.get("HF_HOME") or cache / "huggingface")]
+    places += [Path(os.environ["HF_DATASETS_CACHE"])] if os.environ.get("HF_DATASETS_CACHE") else []
     variants = {variant for place in places for variant in (os.path.abspath(place), os.path.realpath(place))}
     return sorted(variant for variant in variants if os.path.exists(variant))
 
