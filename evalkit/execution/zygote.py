@@ -394,7 +394,7 @@ def _fork_server_setup(cfg: dict) -> list[str]:
     cfg["private_mounts"], cfg["uid_base"] = False, None
     if cfg["root_tier"]:
         isolation.unshare(isolation.CLONE_NEWNS)
-        under_tmp = isolation.minimal_root(cfg["keep"], cfg["workspace"])
+        under_tmp = isolation.minimal_root(cfg["keep"], cfg["workspace"], cfg["hide"])
         isolation.prepare_private_scratch(cfg["scratch_mb"], under_tmp)
         cfg["private_mounts"], cfg["uid_base"] = True, cfg["slot_uid_base"]
         layers += ["uid", "minimal-fs", "tmpfs"]

