@@ -8,8 +8,11 @@ the whole DictConfig.
 from __future__ import annotations
 
 import difflib
+import enum
 import importlib.resources
 import os
+import types
+import typing
 from collections.abc import Callable, Iterable
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
@@ -292,7 +295,52 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     if missing:
         name = f"{where}.{missing[0]}"
         raise ConfigError(f"{name} is not set; pass {name}=... on the command line")
-    return cls(**data)
+    hints = typing.get_type_hints(cls)
+    return cls(**{key: typed_value(value, hints[key], f"{where}.{key}") for key, value in data.items()})
+
+
+_TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "text", Path: "a path"}
+
+
+def typed_value(value: Any, hint: Any, key: str) -> Any:
+    """``value`` checked against a dataclass field's type ``hint`` (and converted where that is
+    lossless: an integer as a float, text as a path, a list as a tuple), or ConfigError naming ``key``
+    and the type: Hydra passes `dataset.limit=xyz` on as text, which would fail deep in a stage."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        options = [a for a in args if a is not type(None)]
+        if (value is None and type(None) in args) or len(options) != 1:
+            return value
+        return typed_value(value, options[0], key)
+    if origin is tuple:
+        items = [value] if isinstance(value, str) else value  # `report.formats=md`: a one-item list
+        if not isinstance(items, (list, tuple)):
+            raise ConfigError(f"{key} must be a list, not {value!r}")
+        return tuple(typed_value(item, args[0], f"{key}[{i}]") for i, item in enumerate(items))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key} must be a mapping of keys to values, not {value!r}")
+        return value
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        try:
+            return hint(value)
+        except ValueError:
+            known = " or ".join(str(member.value) for member in hint)
+            raise ConfigError(f"{key} must be {known}, not {value!r}") from None
+    return value if hint is Any else _scalar(value, hint, key)
+
+
+def _scalar(value: Any, hint: type, key: str) -> Any:
+    ok = {
+        bool: isinstance(value, bool),
+        int: isinstance(value, int) and not isinstance(value, bool),
+        float: isinstance(value, (int, float)) and not isinstance(value, bool),
+        str: isinstance(value, (str, int, float)) and not isinstance(value, bool),  # `model.name=7`
+        Path: isinstance(value, (str, Path)),
+    }.get(hint, True)
+    if not ok:
+        raise ConfigError(f"{key} must be {_TYPE_NAMES[hint]}, not {value!r}")
+    return hint(value) if hint in (float, str, Path) else value
 
 
 def _positive(value: Any, key: str) -> float:
@@ -329,6 +377,10 @@ def model_config(data: dict[str, Any]) -> ModelConfig:
     if unknown:
         known = ", ".join(f.name for f in fields(SamplingParams))
         raise ConfigError(f"unknown key model.params.{unknown[0]}; known keys: {known}")
+    hints = typing.get_type_hints(SamplingParams)
+    # null keeps the template's value; anything else must have the type the endpoint expects
+    data["params"] = {key: None if value is None else typed_value(value, hints[key], f"model.params.{key}")
+                      for key, value in data["params"].items()}
     if not data.get("name"):
         raise ConfigError("model.name is empty; pass model.name=<served model id>")
     if "max_error_rate" in data:
@@ -446,22 +498,20 @@ def run_config(cfg: DictConfig, model_preset: ModelPreset) -> RunConfig:
     except Exception as exc:  # interpolation errors name the key
         raise ConfigError(f"config cannot be resolved: {str(exc).splitlines()[0]}") from None
     _check_top_level(plain)
+    # _build checks and converts each value (lists to tuples, text to paths); `metrics: null` is none
     ds = dict(plain["dataset"])
-    if ds.get("task_ids") is not None:
-        ds["task_ids"] = tuple(ds["task_ids"])
     ex = dict(plain["executor"])
-    if ex.get("cache_dir"):
-        ex["cache_dir"] = Path(ex["cache_dir"])
+    ex["cache_dir"] = ex.get("cache_dir") or None
     sc = dict(plain["scoring"])
-    sc["metrics"] = tuple(sc.get("metrics") or ())
+    sc["metrics"] = sc.get("metrics") or ()
     ks = plain.get("k") or (1,)
     sc["k"] = tuple(_int(k, "k") for k in (ks if isinstance(ks, (list, tuple)) else [ks]))
     seed = _int(plain.get("seed", 1234), "seed")
     sc["seed"] = seed
     rep = dict(plain["report"])
-    rep["formats"] = tuple(rep.get("formats") or ())
+    rep["formats"] = rep.get("formats") or ()
     gate = dict(plain["gate"])
-    gate["metrics"] = tuple(gate.get("metrics") or ())
+    gate["metrics"] = gate.get("metrics") or ()
     if gate.get("max_latency_p95_ratio") is not None:
         gate["max_latency_p95_ratio"] = _positive(gate["max_latency_p95_ratio"], "gate.max_latency_p95_ratio")
     store = plain.get("store") or {}
@@ -478,13 +528,11 @@ def run_config(cfg: DictConfig, model_preset: ModelPreset) -> RunConfig:
         scoring=_build(ScoringConfig, sc, "scoring"),
         report=_build(ReportConfig, rep, "report"),
         gate=_build(GateConfig, gate, "gate"),
-        store=StoreConfig(path=Path(store["path"]) if store.get("path") else None,
-                          enabled=bool(store.get("enabled", True)),
-                          reuse=bool(store.get("reuse", False))),
+        store=_build(StoreConfig, {**store, "path": store.get("path") or None}, "store"),
         n_samples=n_samples,
         seed=seed,
-        samples=Path(plain["samples"]) if plain.get("samples") else None,
-        strict=bool(plain.get("strict", False)),
+        samples=typed_value(plain.get("samples") or None, Path | None, "samples"),
+        strict=typed_value(plain.get("strict", False), bool, "strict"),
     )
 
 
@@ -505,14 +553,6 @@ def sampling_params(template_params: SamplingParams, model: ModelConfig) -> Samp
     values = template_params.as_dict() | over
     values["stop"] = tuple(values["stop"] or ())
     return SamplingParams(**values)
-
-
-def secret_values() -> tuple[str, ...]:
-    """Values of every environment variable a model config may name, for redaction."""
-    names = {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "MISTRAL_API_KEY", "MIXTRAL_API_KEY"}
-    # any *_KEY, not only *_API_KEY: api_key_env may name e.g. OPENROUTER_KEY
-    names |= {k for k in os.environ if k.endswith(("_KEY", "_TOKEN", "_SECRET"))}
-    return tuple(v for k in names if (v := os.environ.get(k)) and len(v) >= 6)
 
 
 def apply_air_gap(allow_network: bool) -> None:

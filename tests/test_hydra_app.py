@@ -54,3 +54,35 @@ def test_missing_config_folder_is_not_called_a_bad_override(monkeypatch, tmp_pat
         hydra_app.compose_run_config(["dataset.limit=5"])
     assert "bad override" not in str(err.value)
     assert "configuration is missing" in str(err.value) and "reinstall" in str(err.value)
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("dataset.limit=xyz", "dataset.limit must be an integer, not 'xyz'"),
+    ("executor.workers=two", "executor.workers must be an integer, not 'two'"),
+    ("executor.timeout_s=fast", "executor.timeout_s must be a number, not 'fast'"),
+    ("scoring.lenient=maybe", "scoring.lenient must be true or false, not 'maybe'"),
+    ("store.enabled=1", "store.enabled must be true or false, not 1"),
+    ("gate.metrics=3", "gate.metrics must be a list, not 3"),
+    ("model.params.temperature=hot", "model.params.temperature must be a number, not 'hot'"),
+    ("model.params.max_tokens=1.5", "model.params.max_tokens must be an integer, not 1.5"),
+    ("model.params.seed=true", "model.params.seed must be an integer, not True"),
+    ("model.params.stop=[1, x]", None),  # numbers become text: stop words are text
+])
+def test_every_config_value_is_checked_against_its_field_type(override, message):
+    if message is None:
+        assert hydra_app.compose_run_config([override]).arms[0].model.params["stop"] == ("1", "x")
+        return
+    with pytest.raises(ConfigError) as err:
+        hydra_app.compose_run_config([override])
+    assert str(err.value) == message
+
+
+def test_values_of_the_right_type_are_converted_losslessly():
+    rc = hydra_app.compose_run_config(["model.params.temperature=1", "report.formats=md",
+                                       "dataset.limit=null", "model.params.top_p=null",
+                                       "executor.cache_dir=/tmp/c"])
+    params = rc.arms[0].model.params
+    assert params["temperature"] == 1.0 and isinstance(params["temperature"], float)
+    assert params["top_p"] is None  # null: the template's value
+    assert rc.report.formats == ("md",) and rc.dataset.limit is None
+    assert str(rc.executor.cache_dir) == "/tmp/c" and not isinstance(rc.executor.cache_dir, str)
