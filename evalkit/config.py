@@ -242,6 +242,8 @@ class ArmConfig:
     label: str
     model: ModelConfig
     prompt: PromptConfig
+    version_pinned_by: str | None = None
+    """The key that pinned ``prompt.version`` (``prompt.version``, ``arms[2].prompt.version``), for errors."""
 
 
 @dataclass(frozen=True)
@@ -412,7 +414,7 @@ def _arms(cfg: dict[str, Any], model_preset: ModelPreset, dataset_kind: str) -> 
     base_model, base_prompt = cfg["model"], cfg["prompt"]
     entries = cfg.get("arms") or [{}]
     arms, labels = [], set()
-    for raw_entry in entries:
+    for index, raw_entry in enumerate(entries):
         entry = dict(raw_entry or {})
         # `kinds: [generation]`: an arm that only means something on datasets of those kinds (the
         # demo's template comparison pins generation templates a completion set has no use for).
@@ -423,6 +425,9 @@ def _arms(cfg: dict[str, Any], model_preset: ModelPreset, dataset_kind: str) -> 
                 raise ConfigError(f"arms[].kinds must be a list of {known}, not {kinds!r}")
             if dataset_kind not in kinds:
                 continue
+        # `own_registry: true`: an arm pinning versions only evalkit's prompts/ has (the demo's
+        # comparison), skipped when prompt.registry points at a gateway checkout
+        own_registry = typed_value(entry.pop("own_registry", False), bool, f"arms[{index}].own_registry")
         model = entry.pop("model", None)
         if isinstance(model, str):
             model_dict = model_preset(model)
@@ -430,20 +435,26 @@ def _arms(cfg: dict[str, Any], model_preset: ModelPreset, dataset_kind: str) -> 
             model_dict = _merge(base_model, model or {})
         if entry.get("params"):
             model_dict = _merge(model_dict, {"params": entry.pop("params")})
-        prompt_dict = _merge(base_prompt, entry.pop("prompt", None) or {})
+        arm_prompt = entry.pop("prompt", None) or {}
+        prompt_dict = _merge(base_prompt, arm_prompt)
         label = entry.pop("label", None)
         if entry:
             raise ConfigError(f"unknown key in arms: {sorted(entry)[0]}; "
-                              "arms take label, model, prompt, params, kinds")
+                              "arms take label, model, prompt, params, kinds, own_registry")
         model_cfg = model_config(model_dict)
         prompt_cfg = prompt_config(prompt_dict, model_cfg, dataset_kind)
+        if own_registry and prompt_cfg.registry.resolve() != PROMPTS_DIR.resolve():
+            continue
         label = label or _default_label(model_cfg, prompt_cfg)
         if label in labels:
             raise ConfigError(f"two arms are labelled {label!r}; give each a distinct arms[i].label")
         labels.add(label)
-        arms.append(ArmConfig(label=label, model=model_cfg, prompt=prompt_cfg))
+        pinned_by = f"arms[{index}].prompt.version" if "version" in arm_prompt else "prompt.version"
+        arms.append(ArmConfig(label=label, model=model_cfg, prompt=prompt_cfg,
+                              version_pinned_by=pinned_by if prompt_cfg.version is not None else None))
     if not arms:
-        raise ConfigError(f"no arm applies to a {dataset_kind} dataset (see arms[].kinds)")
+        raise ConfigError(f"no arm applies to a {dataset_kind} dataset with this prompt.registry "
+                          "(see arms[].kinds and arms[].own_registry)")
     return tuple(arms)
 
 

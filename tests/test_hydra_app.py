@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from evalkit import hydra_app
+from evalkit import hydra_app, prompts
 from evalkit.config import ConfigError, ExecutorConfig, GateConfig
+from tests.support.prompts import FIXTURE_CHECKOUT
 
 
 def test_arms_naming_presets_get_them_as_hydra_composes_them():
@@ -86,3 +87,27 @@ def test_values_of_the_right_type_are_converted_losslessly():
     assert params["top_p"] is None  # null: the template's value
     assert rc.report.formats == ("md",) and rc.dataset.limit is None
     assert str(rc.executor.cache_dir) == "/tmp/c" and not isinstance(rc.executor.cache_dir, str)
+
+
+def test_on_a_gateway_registry_the_demo_runs_its_oracle_without_the_comparison_pinned_to_ours():
+    rc = hydra_app.compose_run_config([f"prompt.registry={FIXTURE_CHECKOUT}", "dataset.limit=20"])
+    assert [arm.label for arm in rc.arms] == ["demo-oracle"]
+    assert prompts.template_for(rc.arms[0]).path.is_relative_to(FIXTURE_CHECKOUT)
+    with pytest.raises(ConfigError, match=r"arms\[0\]\.own_registry must be true or false, not 'yes'"):
+        hydra_app.compose_run_config(["arms=[{own_registry: yes}]"])
+
+
+@pytest.mark.parametrize(("overrides", "pinned"), [
+    (["prompt.version=2.0.0"], "; prompt.version=2.0.0 pins it"),
+    (["arms=[{label: a}, {label: b, prompt: {version: 2.0.0}}]"],
+     "; arms[1].prompt.version=2.0.0 pins it (an arm of the model config, e.g. conf/model/demo.yaml, "
+     "or of arms=[...])"),
+])
+def test_a_pinned_version_the_registry_lacks_names_the_arm_and_the_pin(overrides, pinned):
+    rc = hydra_app.compose_run_config([f"prompt.registry={FIXTURE_CHECKOUT}", *overrides])
+    arm = rc.arms[-1]
+    with pytest.raises(ConfigError) as err:
+        prompts.template_for(arm)
+    message = str(err.value)
+    assert message.startswith(f"arm {arm.label}: ") and message.endswith(pinned)
+    assert "no such template version '2.0.0' of generations family mixtral; it has mvp, 1.0.0" in message

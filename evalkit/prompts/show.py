@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from evalkit.config import ArmConfig, ConfigError, sampling_params
 from evalkit.models.request import PATHS, first_requests
-from evalkit.prompts.registry import Template, load_template
+from evalkit.prompts.registry import MissingVersion, Template, load_template
 from evalkit.prompts.render import render
 from evalkit.records import Api, RenderedPrompt, Task
 
@@ -37,7 +37,14 @@ def template_for(arm: ArmConfig) -> Template:
     decides: a completion template renders a raw prompt for /completions.
     """
     api = arm.model.api if arm.model.base_url else None
-    return load_template(arm.prompt.registry, arm.prompt.family, arm.prompt.version, api, arm.prompt.kind)
+    prompt = arm.prompt
+    try:
+        return load_template(prompt.registry, prompt.family, prompt.version, api, prompt.kind)
+    except MissingVersion as exc:
+        where = arm.version_pinned_by or "prompt.version"
+        source = (" (an arm of the model config, e.g. conf/model/demo.yaml, or of arms=[...])"
+                  if where.startswith("arms[") else "")
+        raise MissingVersion(f"arm {arm.label}: {exc}; {where}={prompt.version} pins it{source}") from None
 
 
 def render_requests(arms: Sequence[ArmConfig], tasks: Sequence[Task], task_ids: Sequence[str], *,
