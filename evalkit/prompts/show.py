@@ -34,7 +34,9 @@ def template_for(arm: ArmConfig) -> Template:
     """The template an arm renders with, checked against the API its model is served on.
 
     The embedded demo endpoint (no ``base_url``) serves both APIs, so there the template
-    decides: a completion template renders a raw prompt for /completions.
+    decides: a completion template renders a raw prompt for /completions. So does a gateway file,
+    which names no API, wherever it is sent (the gateway's way). A missing pinned version names
+    the arm and the key that pinned it.
     """
     api = arm.model.api if arm.model.base_url else None
     prompt = arm.prompt
@@ -66,6 +68,9 @@ def render_requests(arms: Sequence[ArmConfig], tasks: Sequence[Task], task_ids: 
             where = arm.model.base_url or "(the embedded demo endpoint)"
             out.append(f"# task {task_id}, arm {arm.label}")
             out += describe_template(template)
+            if arm.model.base_url and template.api is not arm.model.api:
+                out.append(f"# model.api={arm.model.api.value} not used: the file names no api, its turns "
+                           f"decide ({template.api.value}), as in the gateway")
             out += _overrides(template.params.as_dict(), params.as_dict())
             out.append(f"# POST {where.rstrip('/')}/{PATHS[prompt.api]}: {len(bodies)} request(s) "
                        f"for {n_samples} sample(s)")
