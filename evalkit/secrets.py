@@ -47,13 +47,5 @@ def _mask_pieces(token: str, secrets: list[str]) -> str:
         masked[start:end] = [True] * (end - start)
     if not any(masked):
         return token
-    out, i = [], 0
-    while i < len(token):
-        if masked[i]:
-            while i < len(token) and masked[i]:
-                i += 1
-            out.append("***")
-        else:
-            out.append(token[i])
-            i += 1
-    return "".join(out)
+    marked = "".join("\0" if hidden else char for char, hidden in zip(token, masked, strict=True))
+    return re.sub("\0+", "***", marked)

@@ -36,7 +36,8 @@ from evalkit.prompts.schema import UNIT_PRIMITIVES, Spec, parse
 from evalkit.prompts.variables import KNOWN_VARIABLES
 from evalkit.records import Api, SamplingParams, TemplateId
 
-__all__ = ["Template", "TemplateError", "compiled", "environment", "load_template", "mvp_text"]
+__all__ = ["MissingVersion", "Template", "TemplateError", "compiled", "environment", "load_template",
+           "mvp_text"]
 
 
 class MissingVersion(TemplateError):
@@ -118,7 +119,7 @@ def load_template(registry: Path, family: str, version: str | None = None, api: 
         path = fam.path(version)
         if path is None:
             raise MissingVersion(f"{root}: no such template version {version!r} of {kind} family {family}; "
-                                f"it has {', '.join(known) or 'none'}")
+                                 f"it has {', '.join(known) or 'none'}")
         template = load_file(root, fam, version)
         if api is not None and template.states_api and template.api is not api:
             raise TemplateError(f"{path}: template is for the {template.api.value} API but the model is "
