@@ -5,13 +5,14 @@ slow to import are imported by the command that needs them, so `evalkit gate` do
 the model clients.
 
 Exit codes (README): 0 success; 1 the gate found a regression; 2 unusable
-input or configuration, with one line on stderr (a traceback only with --verbose).
+input or configuration, with one line on stderr (after a traceback with --verbose).
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,9 +26,9 @@ from evalkit.config import (
     RunConfig,
     apply_air_gap,
     check_k_is_measurable,
-    secret_values,
 )
 from evalkit.records import RunResults
+from evalkit.secrets import redact
 
 USAGE = """usage: evalkit [--verbose] COMMAND ...
 
@@ -45,13 +46,6 @@ commands:
 """
 
 
-def redact(text: str) -> str:
-    """Remove every configured secret's value from a message."""
-    for secret in secret_values():
-        text = text.replace(secret, "***")
-    return text
-
-
 def fail(message: str) -> int:
     """Print the one-line reason for exit 2."""
     first = redact(str(message)).strip().splitlines()[0] if str(message).strip() else "unknown error"
@@ -63,8 +57,8 @@ def _run_guarded(func: Callable[[], int], verbose: bool) -> int:
     try:
         return func()
     except ConfigError as exc:
-        if verbose:
-            raise
+        if verbose:  # the traceback is extra; the exit code still says "unusable input"
+            print(redact(traceback.format_exc()), end="", file=sys.stderr)
         return fail(str(exc))
     except KeyboardInterrupt:
         print("evalkit: interrupted; samples written so far are kept", file=sys.stderr)

@@ -8,8 +8,11 @@ the whole DictConfig.
 from __future__ import annotations
 
 import difflib
+import enum
 import importlib.resources
 import os
+import types
+import typing
 from collections.abc import Callable, Iterable
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
@@ -242,6 +245,8 @@ class ArmConfig:
     label: str
     model: ModelConfig
     prompt: PromptConfig
+    version_pinned_by: str | None = None
+    """The key that pinned ``prompt.version`` (``prompt.version``, ``arms[2].prompt.version``), for errors."""
 
 
 @dataclass(frozen=True)
@@ -295,7 +300,52 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     if missing:
         name = f"{where}.{missing[0]}"
         raise ConfigError(f"{name} is not set; pass {name}=... on the command line")
-    return cls(**data)
+    hints = typing.get_type_hints(cls)
+    return cls(**{key: typed_value(value, hints[key], f"{where}.{key}") for key, value in data.items()})
+
+
+_TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "text", Path: "a path"}
+
+
+def typed_value(value: Any, hint: Any, key: str) -> Any:
+    """``value`` checked against a dataclass field's type ``hint`` (and converted where that is
+    lossless: an integer as a float, text as a path, a list as a tuple), or ConfigError naming ``key``
+    and the type: Hydra passes `dataset.limit=xyz` on as text, which would fail deep in a stage."""
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (types.UnionType, typing.Union):
+        options = [a for a in args if a is not type(None)]
+        if (value is None and type(None) in args) or len(options) != 1:
+            return value
+        return typed_value(value, options[0], key)
+    if origin is tuple:
+        items = [value] if isinstance(value, str) else value  # `report.formats=md`: a one-item list
+        if not isinstance(items, (list, tuple)):
+            raise ConfigError(f"{key} must be a list, not {value!r}")
+        return tuple(typed_value(item, args[0], f"{key}[{i}]") for i, item in enumerate(items))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key} must be a mapping of keys to values, not {value!r}")
+        return value
+    if isinstance(hint, type) and issubclass(hint, enum.Enum):
+        try:
+            return hint(value)
+        except ValueError:
+            known = " or ".join(str(member.value) for member in hint)
+            raise ConfigError(f"{key} must be {known}, not {value!r}") from None
+    return value if hint is Any else _scalar(value, hint, key)
+
+
+def _scalar(value: Any, hint: type, key: str) -> Any:
+    ok = {
+        bool: isinstance(value, bool),
+        int: isinstance(value, int) and not isinstance(value, bool),
+        float: isinstance(value, (int, float)) and not isinstance(value, bool),
+        str: isinstance(value, (str, int, float)) and not isinstance(value, bool),  # `model.name=7`
+        Path: isinstance(value, (str, Path)),
+    }.get(hint, True)
+    if not ok:
+        raise ConfigError(f"{key} must be {_TYPE_NAMES[hint]}, not {value!r}")
+    return hint(value) if hint in (float, str, Path) else value
 
 
 def _positive(value: Any, key: str) -> float:
@@ -332,6 +382,10 @@ def model_config(data: dict[str, Any]) -> ModelConfig:
     if unknown:
         known = ", ".join(f.name for f in fields(SamplingParams))
         raise ConfigError(f"unknown key model.params.{unknown[0]}; known keys: {known}")
+    hints = typing.get_type_hints(SamplingParams)
+    # null keeps the template's value; anything else must have the type the endpoint expects
+    data["params"] = {key: None if value is None else typed_value(value, hints[key], f"model.params.{key}")
+                      for key, value in data["params"].items()}
     if not data.get("name"):
         raise ConfigError("model.name is empty; pass model.name=<served model id>")
     if "max_error_rate" in data:
@@ -363,7 +417,7 @@ def _arms(cfg: dict[str, Any], model_preset: ModelPreset, dataset_kind: str) -> 
     base_model, base_prompt = cfg["model"], cfg["prompt"]
     entries = cfg.get("arms") or [{}]
     arms, labels = [], set()
-    for raw_entry in entries:
+    for index, raw_entry in enumerate(entries):
         entry = dict(raw_entry or {})
         # `kinds: [generation]`: an arm that only means something on datasets of those kinds (the
         # demo's template comparison pins generation templates a completion set has no use for).
@@ -374,6 +428,10 @@ def _arms(cfg: dict[str, Any], model_preset: ModelPreset, dataset_kind: str) -> 
                 raise ConfigError(f"arms[].kinds must be a list of {known}, not {kinds!r}")
             if dataset_kind not in kinds:
                 continue
+        # `own_registry: true`: an arm pinning versions only evalkit's layout has (the demo's
+        # comparison), skipped when prompt.registry points at a gateway checkout. A changed copy of
+        # prompts/ keeps it: comparing a template edit is what the demo arms are for.
+        own_registry = typed_value(entry.pop("own_registry", False), bool, f"arms[{index}].own_registry")
         model = entry.pop("model", None)
         if isinstance(model, str):
             model_dict = model_preset(model)
@@ -381,21 +439,33 @@ def _arms(cfg: dict[str, Any], model_preset: ModelPreset, dataset_kind: str) -> 
             model_dict = _merge(base_model, model or {})
         if entry.get("params"):
             model_dict = _merge(model_dict, {"params": entry.pop("params")})
-        prompt_dict = _merge(base_prompt, entry.pop("prompt", None) or {})
+        arm_prompt = entry.pop("prompt", None) or {}
+        prompt_dict = _merge(base_prompt, arm_prompt)
         label = entry.pop("label", None)
         if entry:
             raise ConfigError(f"unknown key in arms: {sorted(entry)[0]}; "
-                              "arms take label, model, prompt, params, kinds")
+                              "arms take label, model, prompt, params, kinds, own_registry")
         model_cfg = model_config(model_dict)
         prompt_cfg = prompt_config(prompt_dict, model_cfg, dataset_kind)
+        if own_registry and not _evalkit_layout(prompt_cfg.registry):
+            continue
         label = label or _default_label(model_cfg, prompt_cfg)
         if label in labels:
             raise ConfigError(f"two arms are labelled {label!r}; give each a distinct arms[i].label")
         labels.add(label)
-        arms.append(ArmConfig(label=label, model=model_cfg, prompt=prompt_cfg))
+        pinned_by = f"arms[{index}].prompt.version" if "version" in arm_prompt else "prompt.version"
+        arms.append(ArmConfig(label=label, model=model_cfg, prompt=prompt_cfg,
+                              version_pinned_by=pinned_by if prompt_cfg.version is not None else None))
     if not arms:
-        raise ConfigError(f"no arm applies to a {dataset_kind} dataset (see arms[].kinds)")
+        raise ConfigError(f"no arm applies to a {dataset_kind} dataset with this prompt.registry "
+                          "(see arms[].kinds and arms[].own_registry)")
     return tuple(arms)
+
+
+def _evalkit_layout(registry: Path) -> bool:
+    """True for a registry in evalkit's layout (prompts/ or a copy of it), False for a gateway checkout."""
+    own = ("code_generation", "code_completion")
+    return registry.name in own or any((registry / folder).is_dir() for folder in own)
 
 
 def _default_label(model: ModelConfig, prompt: PromptConfig) -> str:
@@ -449,22 +519,20 @@ def run_config(cfg: DictConfig, model_preset: ModelPreset) -> RunConfig:
     except Exception as exc:  # interpolation errors name the key
         raise ConfigError(f"config cannot be resolved: {str(exc).splitlines()[0]}") from None
     _check_top_level(plain)
+    # _build checks and converts each value (lists to tuples, text to paths); `metrics: null` is none
     ds = dict(plain["dataset"])
-    if ds.get("task_ids") is not None:
-        ds["task_ids"] = tuple(ds["task_ids"])
     ex = dict(plain["executor"])
-    if ex.get("cache_dir"):
-        ex["cache_dir"] = Path(ex["cache_dir"])
+    ex["cache_dir"] = ex.get("cache_dir") or None
     sc = dict(plain["scoring"])
-    sc["metrics"] = tuple(sc.get("metrics") or ())
+    sc["metrics"] = sc.get("metrics") or ()
     ks = plain.get("k") or (1,)
     sc["k"] = tuple(_int(k, "k") for k in (ks if isinstance(ks, (list, tuple)) else [ks]))
     seed = _int(plain.get("seed", 1234), "seed")
     sc["seed"] = seed
     rep = dict(plain["report"])
-    rep["formats"] = tuple(rep.get("formats") or ())
+    rep["formats"] = rep.get("formats") or ()
     gate = dict(plain["gate"])
-    gate["metrics"] = tuple(gate.get("metrics") or ())
+    gate["metrics"] = gate.get("metrics") or ()
     if "min_task_share" in gate:
         gate["min_task_share"] = _share(gate["min_task_share"], "gate.min_task_share")
     if gate.get("max_latency_p95_ratio") is not None:
@@ -483,13 +551,11 @@ def run_config(cfg: DictConfig, model_preset: ModelPreset) -> RunConfig:
         scoring=_build(ScoringConfig, sc, "scoring"),
         report=_build(ReportConfig, rep, "report"),
         gate=_build(GateConfig, gate, "gate"),
-        store=StoreConfig(path=Path(store["path"]) if store.get("path") else None,
-                          enabled=bool(store.get("enabled", True)),
-                          reuse=bool(store.get("reuse", False))),
+        store=_build(StoreConfig, {**store, "path": store.get("path") or None}, "store"),
         n_samples=n_samples,
         seed=seed,
-        samples=Path(plain["samples"]) if plain.get("samples") else None,
-        strict=bool(plain.get("strict", False)),
+        samples=typed_value(plain.get("samples") or None, Path | None, "samples"),
+        strict=typed_value(plain.get("strict", False), bool, "strict"),
     )
 
 
@@ -510,14 +576,6 @@ def sampling_params(template_params: SamplingParams, model: ModelConfig) -> Samp
     values = template_params.as_dict() | over
     values["stop"] = tuple(values["stop"] or ())
     return SamplingParams(**values)
-
-
-def secret_values() -> tuple[str, ...]:
-    """Values of every environment variable a model config may name, for redaction."""
-    names = {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "MISTRAL_API_KEY", "MIXTRAL_API_KEY"}
-    # any *_KEY, not only *_API_KEY: api_key_env may name e.g. OPENROUTER_KEY
-    names |= {k for k in os.environ if k.endswith(("_KEY", "_TOKEN", "_SECRET"))}
-    return tuple(v for k in names if (v := os.environ.get(k)) and len(v) >= 6)
 
 
 def apply_air_gap(allow_network: bool) -> None:

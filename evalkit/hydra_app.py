@@ -44,6 +44,7 @@ from evalkit.config import (
     defaults_of,
     run_config,
 )
+from evalkit.secrets import redact
 from evalkit.sweep import ERROR_FILE
 
 Job = Callable[[RunConfig, Path], Any]
@@ -232,7 +233,7 @@ def _task(job: Job, failures: list[BaseException]) -> Callable[[DictConfig], Any
             if sweep_job:
                 details = "" if isinstance(exc, ConfigError) else traceback.format_exc()
                 reason = str(exc) if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}"
-                return _job_failed(run_dir, reason, details)
+                return _job_failed(run_dir, redact(reason), redact(details))
             _forget_unmeasured(run_dir, f"{hydra_cfg.job.name}.log")
             failures.append(exc)
             return None

@@ -106,3 +106,24 @@ def test_unknown_command_lists_the_commands(capsys):
     err = _fails_with_one_line(capsys, "rnu")
     assert "unknown command 'rnu'" in err and "run" in err and "gate" in err
 
+
+
+def test_a_bad_sampling_value_stops_before_any_request(capsys, tmp_path):
+    with socket.socket() as endpoint:
+        endpoint.bind(("127.0.0.1", 0))
+        endpoint.listen()
+        endpoint.setblocking(False)
+        port = endpoint.getsockname()[1]
+        err = _fails_with_one_line(capsys, "run", "model=mixtral", "model.params.temperature=hot",
+                                   f"model.base_url=http://127.0.0.1:{port}/v1",
+                                   f"hydra.run.dir={tmp_path / 'run'}", f"store.path={tmp_path / 's.sqlite'}")
+        with pytest.raises(BlockingIOError):
+            endpoint.accept()  # "hot" was never sent
+    assert err == "evalkit: error: model.params.temperature must be a number, not 'hot'"
+
+
+def test_verbose_adds_the_traceback_and_keeps_exit_2(capsys, tmp_path):
+    assert cli.main(["--verbose", "run", "dataset.limit=xyz", f"hydra.run.dir={tmp_path / 'run'}"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("Traceback") and "ConfigError" in err
+    assert err.strip().splitlines()[-1] == "evalkit: error: dataset.limit must be an integer, not 'xyz'"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
-from evalkit import hydra_app
-from evalkit.config import ConfigError, ExecutorConfig, GateConfig
+from evalkit import hydra_app, prompts
+from evalkit.config import PROMPTS_DIR, ConfigError, ExecutorConfig, GateConfig
+from tests.support.prompts import FIXTURE_CHECKOUT
 
 
 def test_arms_naming_presets_get_them_as_hydra_composes_them():
@@ -54,3 +57,69 @@ def test_missing_config_folder_is_not_called_a_bad_override(monkeypatch, tmp_pat
         hydra_app.compose_run_config(["dataset.limit=5"])
     assert "bad override" not in str(err.value)
     assert "configuration is missing" in str(err.value) and "reinstall" in str(err.value)
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("dataset.limit=xyz", "dataset.limit must be an integer, not 'xyz'"),
+    ("executor.workers=two", "executor.workers must be an integer, not 'two'"),
+    ("executor.timeout_s=fast", "executor.timeout_s must be a number, not 'fast'"),
+    ("scoring.lenient=maybe", "scoring.lenient must be true or false, not 'maybe'"),
+    ("store.enabled=1", "store.enabled must be true or false, not 1"),
+    ("gate.metrics=3", "gate.metrics must be a list, not 3"),
+    ("model.params.temperature=hot", "model.params.temperature must be a number, not 'hot'"),
+    ("model.params.max_tokens=1.5", "model.params.max_tokens must be an integer, not 1.5"),
+    ("model.params.seed=true", "model.params.seed must be an integer, not True"),
+    ("model.params.stop=[1, x]", None),  # numbers become text: stop words are text
+])
+def test_every_config_value_is_checked_against_its_field_type(override, message):
+    if message is None:
+        assert hydra_app.compose_run_config([override]).arms[0].model.params["stop"] == ("1", "x")
+        return
+    with pytest.raises(ConfigError) as err:
+        hydra_app.compose_run_config([override])
+    assert str(err.value) == message
+
+
+def test_values_of_the_right_type_are_converted_losslessly():
+    rc = hydra_app.compose_run_config(["model.params.temperature=1", "report.formats=md",
+                                       "dataset.limit=null", "model.params.top_p=null",
+                                       "executor.cache_dir=/tmp/c"])
+    params = rc.arms[0].model.params
+    assert params["temperature"] == 1.0 and isinstance(params["temperature"], float)
+    assert params["top_p"] is None  # null: the template's value
+    assert rc.report.formats == ("md",) and rc.dataset.limit is None
+    assert str(rc.executor.cache_dir) == "/tmp/c" and not isinstance(rc.executor.cache_dir, str)
+
+
+def test_on_a_gateway_registry_the_demo_runs_its_oracle_without_the_comparison_pinned_to_ours():
+    rc = hydra_app.compose_run_config([f"prompt.registry={FIXTURE_CHECKOUT}", "dataset.limit=20"])
+    assert [arm.label for arm in rc.arms] == ["demo-oracle"]
+    assert prompts.template_for(rc.arms[0]).path.is_relative_to(FIXTURE_CHECKOUT)
+    with pytest.raises(ConfigError, match=r"arms\[0\]\.own_registry must be true or false, not 'yes'"):
+        hydra_app.compose_run_config(["arms=[{own_registry: yes}]"])
+
+
+def test_a_changed_copy_of_our_prompts_keeps_the_demo_template_comparison(tmp_path):
+    # trying a template edit on a copy of prompts/ is what the comparison is for
+    copy = tmp_path / "myprompts"
+    shutil.copytree(PROMPTS_DIR, copy)
+    rc = hydra_app.compose_run_config([f"prompt.registry={copy}"])
+    assert [arm.label for arm in rc.arms] == [
+        "demo-oracle", "demo-mimic@mixtral-1.0.0", "demo-mimic@mixtral-2.0.0"]
+    assert all(arm.prompt.registry == copy for arm in rc.arms)
+
+
+@pytest.mark.parametrize(("overrides", "pinned"), [
+    (["prompt.version=2.0.0"], "; prompt.version=2.0.0 pins it"),
+    (["arms=[{label: a}, {label: b, prompt: {version: 2.0.0}}]"],
+     "; arms[1].prompt.version=2.0.0 pins it (an arm of the model config, e.g. conf/model/demo.yaml, "
+     "or of arms=[...])"),
+])
+def test_a_pinned_version_the_registry_lacks_names_the_arm_and_the_pin(overrides, pinned):
+    rc = hydra_app.compose_run_config([f"prompt.registry={FIXTURE_CHECKOUT}", *overrides])
+    arm = rc.arms[-1]
+    with pytest.raises(ConfigError) as err:
+        prompts.template_for(arm)
+    message = str(err.value)
+    assert message.startswith(f"arm {arm.label}: ") and message.endswith(pinned)
+    assert "no such template version '2.0.0' of generations family mixtral; it has mvp, 1.0.0" in message

@@ -120,3 +120,29 @@ def test_max_error_rate_must_be_a_share(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
         "evalkit: error: model.max_error_rate must be a share between 0 and 1, not 'lots'"]
+
+
+def test_a_truncated_key_echoed_by_the_endpoint_leaks_no_piece_of_it(demo, tmp_path):
+    """A 401 that echoes the key's first 14 characters (issue: only whole keys were masked): no run of
+    6 characters of the key reaches stderr, stdout or any file of the run, also with --verbose."""
+    key = "sk-Zq9xW7Lm2Qp4Rt8vNARY3b"
+    pieces = {key[i:i + 6] for i in range(len(key) - 5)}
+    with LoopbackProxy({"mixtral": Route(demo.base_url, "demo-oracle")}, key, database=True, refuse_after=3,
+                       echo_prefix=14) as proxy:
+        proc = run_evalkit("--verbose", "run", "model=mixtral", f"model.base_url={proxy.base_url}",
+                           "model.name=mixtral", "model.api_key_env=PROXY_KEY", "model.max_retries=1",
+                           "model.concurrency=1", "model.max_concurrency=1", "dataset.limit=4", "n_samples=1",
+                           "k=[1]", f"hydra.run.dir={tmp_path / 'run'}",
+                           f"store.path={tmp_path / 'store.sqlite'}",
+                           f"executor.cache_dir={tmp_path / 'cache'}", env={"PROXY_KEY": key})
+    # --verbose adds the traceback; the exit code still says "the endpoint refused" (2), not "regression"
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" in proc.stderr and "refused the API key" in error_lines(proc)[0]
+    assert "Received API Key = ***" in proc.stderr  # what was echoed, masked
+    texts = {"stderr": proc.stderr, "stdout": proc.stdout}
+    files = [p for p in (tmp_path / "run").rglob("*") if p.is_file()]
+    written = {p.name for p in files}
+    assert written >= {"samples.jsonl", "results.json", "report.md", "report.html", "junit.xml"}
+    texts |= {str(p): p.read_text(errors="replace") for p in files}
+    leaks = {name: sorted(piece for piece in pieces if piece in text) for name, text in texts.items()}
+    assert {name: found for name, found in leaks.items() if found} == {}

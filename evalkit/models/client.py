@@ -19,7 +19,7 @@ import httpx
 import openai
 from openai._models import FinalRequestOptions
 
-from evalkit.config import ModelConfig, secret_values
+from evalkit.config import ModelConfig
 from evalkit.models import diagnose
 from evalkit.models.limiter import AdaptiveLimiter
 from evalkit.models.request import PATHS, base_seed, derive_seed, request_body
@@ -28,6 +28,7 @@ from evalkit.models.store import ResponseStore, StoredResponse, request_key, sou
 from evalkit.models.stream import post_streaming
 from evalkit.models.transport import http_client
 from evalkit.records import Api, Generation, RenderedPrompt, Usage
+from evalkit.secrets import secret_values
 
 __all__ = ["ClientStats", "EndpointError", "ModelClient", "RetryPolicy"]
 

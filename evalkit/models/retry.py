@@ -14,6 +14,7 @@ import httpx
 import openai
 
 from evalkit.config import ConfigError
+from evalkit.secrets import redact
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 OVERLOAD_STATUS = frozenset({429, 503})
@@ -49,13 +50,6 @@ class Failure(Exception):
         self.retry_after, self.status = retry_after, status
         self.proxy = proxy
         """True when a LiteLLM proxy answered (its x-litellm-* headers or its error text)."""
-
-
-def redact(text: str, secrets: Sequence[str]) -> str:
-    """``text`` with every secret value replaced by ***."""
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
 
 
 def retry_after_s(headers: httpx.Headers) -> float | None:

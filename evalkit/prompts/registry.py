@@ -36,7 +36,12 @@ from evalkit.prompts.schema import UNIT_PRIMITIVES, Spec, parse
 from evalkit.prompts.variables import KNOWN_VARIABLES
 from evalkit.records import Api, SamplingParams, TemplateId
 
-__all__ = ["Template", "TemplateError", "compiled", "environment", "load_template", "mvp_text"]
+__all__ = ["MissingVersion", "Template", "TemplateError", "compiled", "environment", "load_template",
+           "mvp_text"]
+
+
+class MissingVersion(TemplateError):
+    """A version named explicitly that the registry does not have."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +77,9 @@ class Template:
     """True when the suffix travels in the request's ``suffix`` field (a fill-in-the-middle API)."""
     derived: tuple[str, ...] = ()
     """``key=value: why`` for each value the file does not say and evalkit derived."""
+    states_api: bool = True
+    """False for a gateway file, which names no API: its turns decide it (as in the gateway), not the
+    ``model.api`` of the model it is sent to."""
     unsent: tuple[tuple[str, Any], ...] = ()
     """Gateway client settings the file sets that evalkit does not send (timeout, top_k, ...)."""
 
@@ -101,7 +109,8 @@ def load_template(registry: Path, family: str, version: str | None = None, api: 
     ``registry`` may be the root or any folder :func:`layout.registry_root`
     accepts. With no version, the newest stable one (never a pre-release);
     given the ``api`` the model is served on, the newest stable one written for
-    that API. A version named explicitly must be for that API.
+    that API. A version named explicitly must be for that API. A gateway file names no API: its
+    turns decide (chat messages, or a user-only completion text as a raw prompt), whatever ``api`` says.
     """
     root = layout.registry_root(Path(registry))
     fam = layout.family(root, family, kind)
@@ -109,10 +118,10 @@ def load_template(registry: Path, family: str, version: str | None = None, api: 
     if version is not None:
         path = fam.path(version)
         if path is None:
-            raise TemplateError(f"{root}: no such template version {version!r} of {kind} family {family}; "
-                                f"it has {', '.join(known) or 'none'}")
+            raise MissingVersion(f"{root}: no such template version {version!r} of {kind} family {family}; "
+                                 f"it has {', '.join(known) or 'none'}")
         template = load_file(root, fam, version)
-        if api is not None and template.api is not api:
+        if api is not None and template.states_api and template.api is not api:
             raise TemplateError(f"{path}: template is for the {template.api.value} API but the model is "
                                 f"served on {api.value}; pick another prompt.version or set model.api")
         return template
@@ -122,7 +131,7 @@ def load_template(registry: Path, family: str, version: str | None = None, api: 
                             "name one with prompt.version")
     for candidate in candidates:
         template = load_file(root, fam, candidate)
-        if api is None or template.api is api:
+        if api is None or not template.states_api or template.api is api:
             return template
     raise TemplateError(f"{root}: no stable {family} {kind} template is for the {api.value} API the model "
                         f"is served on (versions: {', '.join(known)}); set model.api or prompt.version")
@@ -171,7 +180,7 @@ def load_file(root: Path, fam: layout.Family, version: str) -> Template:
         source_text="\n".join(s if i == 0 else f"{{# ---- partial {name} ---- #}}\n{s}"
                               for i, (name, s) in enumerate(sources)),
         unit_primitive=spec.unit_primitive, two_pass=two_pass, sends_suffix=derive.sends_suffix(spec),
-        derived=tuple(derived), unsent=tuple(sorted(spec.settings.items())))
+        derived=tuple(derived), unsent=tuple(sorted(spec.settings.items())), states_api=spec.api is not None)
 
 
 def _partials(env: SandboxedEnvironment, path: Path,

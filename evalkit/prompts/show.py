@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 from evalkit.config import ArmConfig, ConfigError, sampling_params
 from evalkit.models.request import PATHS, first_requests
-from evalkit.prompts.registry import Template, load_template
+from evalkit.prompts.registry import MissingVersion, Template, load_template
 from evalkit.prompts.render import render
 from evalkit.records import Api, RenderedPrompt, Task
 
@@ -34,10 +34,19 @@ def template_for(arm: ArmConfig) -> Template:
     """The template an arm renders with, checked against the API its model is served on.
 
     The embedded demo endpoint (no ``base_url``) serves both APIs, so there the template
-    decides: a completion template renders a raw prompt for /completions.
+    decides: a completion template renders a raw prompt for /completions. So does a gateway file,
+    which names no API, wherever it is sent (the gateway's way). A missing pinned version names
+    the arm and the key that pinned it.
     """
     api = arm.model.api if arm.model.base_url else None
-    return load_template(arm.prompt.registry, arm.prompt.family, arm.prompt.version, api, arm.prompt.kind)
+    prompt = arm.prompt
+    try:
+        return load_template(prompt.registry, prompt.family, prompt.version, api, prompt.kind)
+    except MissingVersion as exc:
+        where = arm.version_pinned_by or "prompt.version"
+        source = (" (an arm of the model config, e.g. conf/model/demo.yaml, or of arms=[...])"
+                  if where.startswith("arms[") else "")
+        raise MissingVersion(f"arm {arm.label}: {exc}; {where}={prompt.version} pins it{source}") from None
 
 
 def render_requests(arms: Sequence[ArmConfig], tasks: Sequence[Task], task_ids: Sequence[str], *,
@@ -59,6 +68,9 @@ def render_requests(arms: Sequence[ArmConfig], tasks: Sequence[Task], task_ids: 
             where = arm.model.base_url or "(the embedded demo endpoint)"
             out.append(f"# task {task_id}, arm {arm.label}")
             out += describe_template(template)
+            if arm.model.base_url and template.api is not arm.model.api:
+                out.append(f"# model.api={arm.model.api.value} not used: the file names no api, its turns "
+                           f"decide ({template.api.value}), as in the gateway")
             out += _overrides(template.params.as_dict(), params.as_dict())
             out.append(f"# POST {where.rstrip('/')}/{PATHS[prompt.api]}: {len(bodies)} request(s) "
                        f"for {n_samples} sample(s)")

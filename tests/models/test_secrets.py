@@ -9,6 +9,7 @@ import traceback
 import pytest
 
 from evalkit.models import EndpointError, ModelClient, ResponseStore, RetryPolicy
+from evalkit.secrets import redact
 from tests.support.fault_server import FaultServer
 from tests.support.models import case_prompt, model_config
 
@@ -60,3 +61,11 @@ def test_echoed_key_in_a_generation_error_is_redacted(sentinel_env):
         (gen,) = asyncio.run(go())
         assert "Incorrect API key provided" in gen.error and "***" in gen.error
         assert SENTINEL not in gen.error and srv.count("auth") == 1
+
+
+def test_redact_masks_pieces_of_a_secret_not_words_that_share_a_few_letters():
+    key = "sk-Zq9xW7Lm2Qp4Rt8vNARY3b"
+    text = f"key '{key[:14]}...{key[-4:]}' refused; Bearer {key}; token xx{key[5:12]}yy; sk-Zq is short"
+    assert redact(text, [key]) == "key '***...RY3b' refused; Bearer ***; token xx***yy; sk-Zq is short"
+    masked = redact("HTTP 401: Zq9xW7 and chat/completions", ["EMPTY", key])
+    assert masked == "HTTP 401: *** and chat/completions"

@@ -103,3 +103,33 @@ def test_a_registry_path_that_holds_no_templates_exits_2(tmp_path: Path):
     assert out.stderr.strip() == (
         f"evalkit: error: {tmp_path}: not a prompt registry: no code_suggestions/ (a gateway's "
         "ai_gateway/prompts/definitions/) or code_generation/ or code_completion/ (evalkit's prompts/) in it")
+
+
+@pytest.mark.parametrize(("preset", "dataset"), [
+    ("codestral", "infilling_single_line"), ("qwen_coder", "infilling_single_line"),
+    ("mistral", "humaneval")])
+def test_a_gateway_template_with_a_system_turn_is_sent_as_chat_whatever_the_preset_api(tmp_path, preset,
+                                                                                       dataset):
+    """The presets say api=completions (right for evalkit's own raw-text templates); the gateway's files
+    for these families have a system turn, and the gateway sends them as chat messages: so does evalkit."""
+    with FaultServer(models=("m",)) as server:
+        run = run_evalkit("run", f"model={preset}", f"model.base_url={server.base_url}", "model.name=m",
+                          f"dataset={dataset}", "dataset.limit=1", "n_samples=1", "k=[1]",
+                          f"prompt.registry={FIXTURE_CHECKOUT}", "store.enabled=false", "report.plots=false",
+                          f"hydra.run.dir={tmp_path / 'run'}", f"executor.cache_dir={tmp_path / 'cache'}")
+        received = [r["body"] for r in server.requests]
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert len(received) == 2  # the probe and the sample
+    assert all([m["role"] for m in body["messages"]] == ["system", "user"] and "prompt" not in body
+               for body in received)
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["arms"][0]["template"]["version"] == "1.0.0"
+
+
+def test_the_readme_demo_command_through_a_gateway_checkout_runs_the_oracle(tmp_path):
+    run = run_evalkit("run", f"prompt.registry={FIXTURE_CHECKOUT}", "dataset.limit=20", "n_samples=2",
+                      "k=[1]", "store.enabled=false", "report.plots=false",
+                      f"hydra.run.dir={tmp_path / 'run'}", f"executor.cache_dir={tmp_path / 'cache'}")
+    assert run.returncode == 0, run.stderr[-2000:]
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert [(arm["arm"], arm["pass_at_k"]["1"]["value"]) for arm in results["arms"]] == [("demo-oracle", 1.0)]

@@ -106,8 +106,24 @@ def test_the_model_api_picks_the_newest_stable_version_written_for_it():
     # evalkit's own mistral 1.0.0 is the MVP-shaped [INST] text for Mistral 7B's completions API
     assert load_template(PROMPTS_DIR, "mistral", api=Api.COMPLETIONS).version == "1.0.0"
     assert load_template(PROMPTS_DIR, "mistral", api=Api.CHAT).version == "2.0.0"
-    with pytest.raises(TemplateError, match="no stable mistral generations template is for the completions"):
-        load_template(FIXTURE_REGISTRY, "mistral", api=Api.COMPLETIONS)
+    # a file that names its API must fit the model's; a file pinned explicitly must too
+    with pytest.raises(TemplateError, match="template is for the chat API but the model is served on "
+                                            "completions"):
+        load_template(PROMPTS_DIR, "mistral", "2.0.0", api=Api.COMPLETIONS)
+
+
+@pytest.mark.parametrize(("family", "kind"), [
+    ("mistral", "generations"), ("codestral", "completions"), ("qwen2p5-coder-7b", "completions")])
+def test_a_gateway_file_names_no_api_so_its_turns_decide_as_in_the_gateway(family, kind):
+    # the presets mistral, codestral and qwen_coder say api=completions; the gateway's files have a
+    # system turn, and the gateway sends those turns as chat messages whatever the model preset says
+    for version in (None, "1.0.0"):
+        template = load_template(FIXTURE_REGISTRY, family, version, api=Api.COMPLETIONS, kind=kind)
+        assert (template.version, template.api, template.states_api) == ("1.0.0", Api.CHAT, False)
+        assert [role for role, _, _ in template.turns] == ["system", "user"]
+    # a user-only completion text still goes raw to /completions
+    codegemma = load_template(FIXTURE_REGISTRY, "codegemma", api=Api.CHAT, kind="completions")
+    assert codegemma.api is Api.COMPLETIONS
 
 
 def test_lint_reports_a_file_in_a_family_folder_that_is_not_a_version(tmp_path: Path):

@@ -12,6 +12,7 @@ import pytest
 from evalkit.config import ArmConfig, PromptConfig
 from evalkit.models import ModelClient
 from evalkit.prompts import render_requests
+from evalkit.records import Api
 from evalkit.run import prepare_arm
 from tests.support.fault_server import FaultServer
 from tests.support.models import model_config
@@ -86,3 +87,13 @@ def test_model_params_that_override_the_template_are_named():
     text = render_requests([arm], humaneval_tasks(), [], n_samples=1, run_seed=1)
     assert "# model.params over the template: temperature=0.8 (template: 0.95)" in text.splitlines()
     assert bodies(text)[0]["temperature"] == 0.8
+
+
+def test_a_model_api_the_gateway_file_overrules_is_named():
+    model = dataclasses.replace(model_config("http://h/v1"), api=Api.COMPLETIONS)  # the mistral preset's
+    arm = ArmConfig(label="a", model=model, prompt=PromptConfig(family="mistral", registry=FIXTURE_REGISTRY))
+    text = render_requests([arm], humaneval_tasks(), [], n_samples=1, run_seed=1)
+    assert ("# model.api=completions not used: the file names no api, its turns decide (chat), as in the "
+            "gateway") in text.splitlines()
+    assert "# POST http://h/v1/chat/completions: 1 request(s) for 1 sample(s)" in text.splitlines()
+    assert [m["role"] for m in bodies(text)[0]["messages"]] == ["system", "user"]

@@ -57,8 +57,9 @@ class _Handler(JsonHandler):
         if proxy.master_key is None or (sent == proxy.master_key and not proxy.refusing()):
             return False
         if proxy.database:
+            shown = sent[:proxy.echo_prefix] if proxy.echo_prefix else "sk-"
             self._litellm_error(401, "Authentication Error, Invalid proxy server token passed. "
-                                f"Received API Key = sk-...{sent[-4:]}", "auth_error")
+                                f"Received API Key = {shown}...{sent[-4:]}", "auth_error")
         else:
             self._litellm_error(400, "No connected db.", "no_db_connection")
         return True
@@ -128,10 +129,13 @@ class LoopbackProxy:
 
     def __init__(self, routes: dict[str, Route], master_key: str | None = None, *, database: bool = False,
                  reject_n: bool = False, refuse_after: int | None = None,
-                 backend_dies_after: int | None = None) -> None:
+                 backend_dies_after: int | None = None, echo_prefix: int = 0) -> None:
         self.routes = dict(routes)
         self.master_key, self.database = master_key, database
         self.reject_n, self.refuse_after, self.backend_dies_after = reject_n, refuse_after, backend_dies_after
+        self.echo_prefix = echo_prefix
+        """With ``database``: how many leading characters of a refused key the 401 echoes (as some
+        servers do, ``sk-proj-abc...wxyz``); 0: LiteLLM's own ``sk-...wxyz``."""
         self.forwarded = 0
         """Completion requests forwarded to a backend."""
         self._lock = threading.Lock()
