@@ -31,6 +31,7 @@ from typing import Callable, Iterable, Iterator
 
 from evalkit.config import ExecutorConfig
 from evalkit.execution import isolation
+from evalkit.execution.program import program_digest
 from evalkit.records import Program, Status, Verdict
 
 _ZYGOTE = Path(__file__).with_name("zygote.py")
@@ -69,9 +70,7 @@ class SharedVerdicts:
 
     def get_or_start(self, program: Program, start: Callable[[Program], cf.Future]) -> cf.Future:
         """The Future of an identical program already started, or of `start(program)`."""
-        identity = (f"{program.language}\0{program.timeout_s}\0{program.split}\0{program.helpers}\0"
-                    f"{program.code}\0{program.tests}")
-        digest = hashlib.blake2b(identity.encode(), digest_size=16).digest()
+        digest = program_digest(program)
         with self._lock:
             future = self._futures.get(digest)
             if future is None:
