@@ -128,7 +128,10 @@ def agreement(statuses: list[str], he_rows: list[dict]) -> tuple[int, int, list[
 
 
 def burners(n: int) -> list[subprocess.Popen]:
-    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    # Each in a session of its own: where the kernel groups processes by session (autogroup),
+    # burners sharing one session would together get only one session's share of the CPU.
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
+            for _ in range(n)]
 
 
 def bench_file(name: str, rows: list[dict], tasks, args) -> None:

@@ -21,6 +21,12 @@ from evalkit.records import Program, Status
 CFG = ExecutorConfig(workers=2, timeout_s=1.0, wall_factor=3.0, share_identical=False)
 
 
+def burner() -> subprocess.Popen:
+    """A CPU-burning process in a session of its own: where the kernel groups processes by session
+    (autogroup), burners in the test's session would share one session's part of the CPU."""
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
+
+
 @pytest.fixture(scope="module")
 def executor():
     with LocalExecutor(CFG) as ex:
@@ -142,7 +148,7 @@ def test_verdicts_deterministic_across_runs_and_under_load(executor, humaneval_t
     programs = [program_for(t, t.prompt + c, f"{t.task_id}|{i}", 1.0)
                 for t in humaneval_tasks[:8] for i, c in enumerate([t.reference, *completions])]
     first = dict(executor.run(programs))
-    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    burners = [burner() for _ in range(2)]
     try:
         second = dict(executor.run(programs))
     finally:
@@ -281,7 +287,7 @@ def test_verdicts_identical_alone_at_the_in_flight_limit_and_under_load(humaneva
         alone = {k: v.status for k, v in ex.run(programs)}
     with LocalExecutor(dataclasses.replace(CFG, max_in_flight=16)) as ex:
         at_limit = {k: v.status for k, v in ex.run(programs)}
-        burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+        burners = [burner() for _ in range(2)]
         try:
             loaded = {k: v.status for k, v in ex.run(programs)}
         finally:

@@ -7,8 +7,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import subprocess
-import sys
 import time
 
 import pytest
@@ -16,6 +14,7 @@ import pytest
 from evalkit.config import ExecutorConfig
 from evalkit.execution import LocalExecutor, program_for
 from evalkit.records import Status
+from tests.execution.test_executor import burner
 from tests.support.cli import run_evalkit
 
 pytestmark = pytest.mark.slow  # real processes, sleeps and CPU burners
@@ -49,10 +48,7 @@ def test_a_correct_program_beside_many_cpu_burners_is_not_a_timeout(task_by_id):
     task = task_by_id["HumanEval/0"]
     spin = "    _n = 0\n    while __import__('time').process_time() < 0.4:\n        _n += 1\n"
     correct = program_for(task, task.prompt + spin + task.reference, "busy", 1.0)
-    # Each burner in a session of its own: where the kernel groups processes by session
-    # (autogroup), the program's worker, in its own session, would otherwise get half the CPU.
-    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
-               for _ in range(8 * (os.cpu_count() or 1))]
+    burners = [burner() for _ in range(8 * (os.cpu_count() or 1))]
     try:
         with LocalExecutor(CFG) as ex:
             start = time.monotonic()
