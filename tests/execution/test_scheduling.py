@@ -55,9 +55,9 @@ def test_a_correct_program_beside_many_cpu_burners_is_not_a_timeout(task_by_id):
             verdict = ex.submit(correct).result(timeout=120)
             wall = time.monotonic() - start
     finally:
-        for burner in burners:
-            burner.kill()
-            burner.wait()
+        for proc in burners:
+            proc.kill()
+            proc.wait()
     assert verdict.status is Status.PASSED, verdict
     assert 0.4 <= verdict.duration_s < 1.0
     assert wall > 1.0  # it did wait for a core (else this test proves nothing)
