@@ -108,6 +108,8 @@ class Program:
         self.judge_walled = False
         self.done: dict | None = None
         """The spawner's report on the program's process."""
+        self.done_at = 0.0
+        """When that report came."""
 
     @property
     def tested(self) -> bool:
@@ -123,7 +125,6 @@ class Judge:
         self.sock.setblocking(False)
         self.pidfd = os.pidfd_open(self.pid)
         self.program: Program | None = None
-        self.since = 0.0
         self.tasks: set[str] = set()
 
 
@@ -253,7 +254,7 @@ class Worker:
                 self._start_tests(program)
             return
         program = self.programs[report["done"]]
-        program.done = report
+        program.done, program.done_at = report, time.monotonic()
         if program.judge_end is not None:  # the program never started: no tests either
             program.judge_end.close()
             program.judge_end = None
@@ -272,7 +273,7 @@ class Worker:
         finally:
             program.judge_end.close()
             program.judge_end = None
-        tester.program, tester.since = program, time.monotonic()
+        tester.program = program
         program.judge = tester
 
     def _from_judge(self, tester: Judge, role: str) -> None:
@@ -326,8 +327,10 @@ class Worker:
         now = time.monotonic()
         for program in self.programs.values():
             tester = program.judge
+            # Counted from the program's end, not the tests' start: a program killed at the
+            # backstop leaves its tests a moment to report before they are killed too.
             if (program.done is not None and tester is not None and not program.tested
-                    and not program.judge_walled and now - tester.since > JUDGE_GRACE_S
+                    and not program.judge_walled and now - program.done_at > JUDGE_GRACE_S
                     and now - program.admitted > program.limit * self.cfg["wall_factor"]):
                 program.judge_walled = True
                 os.kill(tester.pid, signal.SIGKILL)
