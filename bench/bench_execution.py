@@ -128,7 +128,10 @@ def agreement(statuses: list[str], he_rows: list[dict]) -> tuple[int, int, list[
 
 
 def burners(n: int) -> list[subprocess.Popen]:
-    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    # Each in a session of its own: where the kernel groups processes by session (autogroup),
+    # burners sharing one session would together get only one session's share of the CPU.
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
+            for _ in range(n)]
 
 
 def bench_file(name: str, rows: list[dict], tasks, args) -> None:
@@ -193,16 +196,26 @@ def bench_scaling(tasks, args) -> None:
     """samples/s of the scoring stage at 1, 2 and all cores, and by share of waiting programs."""
     print("\n== scaling (file without infinite loops; scoring stage, whole command)")
     cores = sorted({1, 2, os.cpu_count() or 1})
+    files = {waiting: make_samples.build(args.per_task, 0.0, waiting, args.seed)
+             for waiting in (0.0, 0.02, 0.10)}
+    runs: dict[tuple[float, int], list[tuple[float, float]]] = defaultdict(list)
+    loads = []
     with tempfile.TemporaryDirectory() as tmp:
-        for waiting in (0.0, 0.02, 0.10):
-            rows = make_samples.build(args.per_task, 0.0, waiting, args.seed)
-            for n in cores:
-                runs = [evalkit_score(rows, Path(tmp), "executor.share_identical=false",
-                                      f"executor.workers={n}")[:2] for _ in range(args.repeat)]
-                scoring = statistics.median(r[0] for r in runs)
-                wall = statistics.median(r[1] for r in runs)
-                print(f"  waiting {waiting:4.0%}  workers {n:3d}: scoring {len(rows) / scoring:7.1f}"
-                      f" samples/s, whole {len(rows) / wall:7.1f} samples/s")
+        # Every cell once per repeat, interleaved: the machine's load drifts between repeats.
+        for _ in range(args.repeat):
+            loads.append(os.getloadavg()[0])
+            for waiting, rows in files.items():
+                for n in cores:
+                    runs[waiting, n].append(evalkit_score(rows, Path(tmp), "executor.share_identical=false",
+                                                          f"executor.workers={n}")[:2])
+    print(f"  medians of {args.repeat} interleaved repeats; load average before each: "
+          + ", ".join(f"{load:.1f}" for load in loads))
+    for (waiting, n), cell in runs.items():
+        rows = files[waiting]
+        scoring = statistics.median(r[0] for r in cell)
+        wall = statistics.median(r[1] for r in cell)
+        print(f"  waiting {waiting:4.0%}  workers {n:3d}: scoring {len(rows) / scoring:7.1f}"
+              f" samples/s, whole {len(rows) / wall:7.1f} samples/s")
 
 
 def bench_startup(args) -> None:

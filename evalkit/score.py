@@ -116,7 +116,7 @@ def execute_score(cfg: RunConfig, run_dir: Path) -> RunResults:
         samples = SamplesFile(run_dir / "samples.jsonl")
         stack.callback(samples.close)
         header = run_header(run_id, bench, executor.isolation)
-        in_flight = 8 * (cfg.executor.workers or 2)
+        in_flight = executor.capacity  # every worker's slots, whatever the number of cores
         with timed(timings, "scoring"), steady_gc():
             arms, errors = asyncio.run(_score_lines(cfg.samples, scorer, {t.task_id: t for t in bench.tasks},
                                                     samples, in_flight))

@@ -2,8 +2,9 @@
 
 As EvalPlus does: a task's limit is a multiple of its reference solution's
 measured CPU time with a floor, so a slow correct answer never times out and an
-infinite loop costs little. Measurements are cached per dataset content hash
-and machine; limits are recomputed from them with the current floor and factor.
+infinite loop costs little. Measurements are made and cached per distinct reference
+program (content hash) and machine; limits are recomputed from them with the current floor
+and factor.
 """
 
 from __future__ import annotations
@@ -15,23 +16,13 @@ import os
 import platform
 import sys
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Hashable, Sequence
 
-from evalkit.execution.program import program_for
-from evalkit.records import Task, Verdict
+from evalkit.execution.program import program_digest, program_for
+from evalkit.records import Program, Task, Verdict
 
 _REPEATS = 2
 """Reference runs per task; the largest CPU time is kept (noise only ever adds)."""
-
-
-def dataset_hash(tasks: Sequence[Task]) -> str:
-    """sha256 over what decides a reference run (id, prompt, reference, tests, entry point), in order."""
-    digest = hashlib.sha256()
-    for task in tasks:
-        for value in (task.task_id, task.prompt, task.reference, task.tests, task.entry_point):
-            digest.update(value.encode())
-            digest.update(b"\0")
-    return digest.hexdigest()
 
 
 def machine_id(isolation: str) -> str:
@@ -46,71 +37,108 @@ def machine_id(isolation: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()[:16]
 
 
-def _reference_code(task: Task) -> str:
-    return task.program_text(task.reference)
+def reference_program(task: Task, limit_s: float) -> Program:
+    """The program of the task's reference solution, as a sample's program is built."""
+    return program_for(task, task.program_text(task.reference), task.task_id, limit_s)
+
+
+def reference_key(task: Task) -> str:
+    """The content hash under which the task's reference run is measured and cached: the same
+    for tasks whose reference programs and tests are the same text (every hole of one infilling
+    problem is the whole canonical solution with the same tests)."""
+    return program_digest(reference_program(task, 0.0), with_limit=False).hex()
+
+
+def _distinct(tasks: Sequence[Task], key: Callable[[Task], Hashable]) -> dict[Hashable, list[Task]]:
+    """Tasks grouped by key, groups and tasks in first-seen order."""
+    groups: dict[Hashable, list[Task]] = {}
+    for task in tasks:
+        groups.setdefault(key(task), []).append(task)
+    return groups
 
 
 def measure(tasks: Sequence[Task], executor, limit_s: float) -> dict[str, float]:
-    """Largest CPU seconds of each task's reference solution over a few runs."""
-    programs = [program_for(t, _reference_code(t), f"{t.task_id}\0{i}", limit_s)
-                for i in range(_REPEATS) for t in tasks]
+    """Largest CPU seconds of each distinct reference program over a few runs, by reference_key
+    (tasks sharing a reference program run it once)."""
+    groups = _distinct(tasks, reference_key)
+    programs = [dataclasses.replace(reference_program(group[0], limit_s), key=f"{content}\0{i}")
+                for i in range(_REPEATS) for content, group in groups.items()]
     cpu: dict[str, float] = {}
     for key, verdict in executor.run(programs):
-        task_id = key.split("\0")[0]
-        cpu[task_id] = max(cpu.get(task_id, 0.0), verdict.duration_s)
+        content = key.split("\0")[0]
+        cpu[content] = max(cpu.get(content, 0.0), verdict.duration_s)
     return cpu
+
+
+def _cache_path(cfg, isolation: str) -> Path:
+    cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else Path("reports") / "cache"
+    return cache_dir / f"cpu-{machine_id(isolation)}.json"
+
+
+def _read_cache(path: Path) -> dict[str, float]:
+    try:
+        return {k: float(v) for k, v in json.loads(path.read_text())["cpu_s"].items()}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return {}
 
 
 def calibrate(tasks: Sequence[Task], executor) -> dict[str, float]:
     """Per-task CPU limit: max(cfg.timeout_s, cfg.timeout_factor x reference CPU time).
 
-    Measured CPU times are cached in ``cfg.cache_dir`` (default reports/cache) under
-    the dataset's content hash and the machine's id.
+    Measured CPU times are cached in ``cfg.cache_dir`` (default reports/cache), one file per
+    machine id, keyed by the reference program's content hash (``reference_key``): a reference
+    program is measured once, whichever tasks and datasets share it.
     """
     cfg = executor.cfg
-    cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else Path("reports") / "cache"
-    path = cache_dir / f"cpu-{dataset_hash(tasks)[:16]}-{machine_id(executor.isolation)}.json"
-    cached: dict[str, float] = {}
-    if path.is_file():
-        try:
-            cached = {k: float(v) for k, v in json.loads(path.read_text())["cpu_s"].items()}
-        except (ValueError, KeyError, TypeError):
-            cached = {}
-    missing = [t for t in tasks if t.task_id not in cached]
+    path = _cache_path(cfg, executor.isolation)
+    cached = _read_cache(path)
+    keys = {t.task_id: reference_key(t) for t in tasks}
+    missing = [t for t in tasks if keys[t.task_id] not in cached]
     if missing:
         # Generous limit while measuring: a slow reference must be measured, not cut off.
-        cached.update(measure(missing, executor, cfg.timeout_s * cfg.timeout_factor))
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        # One temporary file per process: parallel sweep jobs calibrating the same dataset must
-        # neither interleave their writes nor rename each other's file away.
+        measured = measure(missing, executor, cfg.timeout_s * cfg.timeout_factor)
+        cached.update(measured)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # Another process (a parallel sweep job) may have written meanwhile: keep its entries. One
+        # temporary file per process, so that such jobs neither interleave their writes nor rename
+        # each other's file away.
+        stored = _read_cache(path) | measured
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"cpu_s": cached}, indent=0, sort_keys=True))
+        tmp.write_text(json.dumps({"cpu_s": stored}, indent=0, sort_keys=True))
         tmp.replace(path)
-    return {t.task_id: round(max(cfg.timeout_s, cfg.timeout_factor * cached[t.task_id]), 3) for t in tasks}
+    return {t.task_id: round(max(cfg.timeout_s, cfg.timeout_factor * cached[keys[t.task_id]]), 3)
+            for t in tasks}
 
 
 def canary(tasks: Sequence[Task], executor, limits: dict[str, float]) -> list[tuple[str, Verdict]]:
     """Run every task's reference solution under its limit; return the ones that do not pass.
 
-    The references run through the split path (tests in a trusted process); a task whose
-    reference fails there but passes with code and tests in one process is added to
-    ``executor.in_process_tasks``: its samples run that way, their verdicts marked unverified.
-    A non-empty result means the run cannot be trusted (wrong tests, a broken sandbox,
-    limits too tight): the caller stops with exit 2 and names these tasks. The workers that
-    ran the references are then replaced (``executor.recycle``), so no program runs in a
-    worker that held a reference solution.
+    Each distinct reference program (same text, tests and limit) runs once and its verdict
+    stands for every task that shares it. The references run through the split path (tests
+    in a trusted process); a task whose reference fails there but passes with code and tests
+    in one process is added to ``executor.in_process_tasks``: its samples run that way, their
+    verdicts marked unverified. A non-empty result means the run cannot be trusted (wrong
+    tests, a broken sandbox, limits too tight): the caller stops with exit 2 and names these
+    tasks. The workers that ran the references are then replaced (``executor.recycle``), so
+    no program runs in a worker that held a reference solution.
     """
-    programs = {t.task_id: program_for(t, _reference_code(t), t.task_id,
-                                       limits.get(t.task_id, executor.cfg.timeout_s)) for t in tasks}
-    failing = {task_id: verdict for task_id, verdict in executor.run(programs.values()) if not verdict.passed}
-    retry = [dataclasses.replace(programs[task_id], split=False)
-             for task_id in failing if programs[task_id].split]
-    for task_id, verdict in executor.run(retry):
+    def limit(task: Task) -> float:
+        return limits.get(task.task_id, executor.cfg.timeout_s)
+
+    content_of = {t.task_id: (reference_key(t), limit(t)) for t in tasks}
+    groups = _distinct(tasks, lambda t: content_of[t.task_id])
+    programs = {content: dataclasses.replace(reference_program(group[0], limit(group[0])), key=str(i))
+                for i, (content, group) in enumerate(groups.items())}
+    by_key = {program.key: content for content, program in programs.items()}
+    failing = {by_key[key]: verdict for key, verdict in executor.run(programs.values()) if not verdict.passed}
+    retry = [dataclasses.replace(programs[content], split=False)
+             for content in failing if programs[content].split]
+    for key, verdict in executor.run(retry):
         if verdict.passed:
-            del failing[task_id]
-            executor.in_process_tasks.add(task_id)
+            content = by_key[key]
+            del failing[content]
+            executor.in_process_tasks.update(t.task_id for t in groups[content])
     recycle = getattr(executor, "recycle", None)
     if recycle is not None:
         recycle()
-    order = {t.task_id: i for i, t in enumerate(tasks)}
-    return sorted(failing.items(), key=lambda item: order[item[0]])
+    return [(t.task_id, failing[content_of[t.task_id]]) for t in tasks if content_of[t.task_id] in failing]

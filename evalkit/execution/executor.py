@@ -33,6 +33,7 @@ from typing import Callable, Iterable, Iterator
 import evalkit
 from evalkit.config import DATASETS_DIR, ExecutorConfig
 from evalkit.execution import isolation
+from evalkit.execution.program import program_digest
 from evalkit.records import Program, Status, Verdict
 
 _ZYGOTE = Path(__file__).with_name("zygote.py")
@@ -71,9 +72,7 @@ class SharedVerdicts:
 
     def get_or_start(self, program: Program, start: Callable[[Program], cf.Future]) -> cf.Future:
         """The Future of an identical program already started, or of `start(program)`."""
-        identity = (f"{program.language}\0{program.timeout_s}\0{program.split}\0{program.helpers}\0"
-                    f"{program.code}\0{program.tests}")
-        digest = hashlib.blake2b(identity.encode(), digest_size=16).digest()
+        digest = program_digest(program)
         with self._lock:
             future = self._futures.get(digest)
             if future is None:
@@ -357,11 +356,18 @@ class LocalExecutor:
         self._queue.put((program, future, 0))
         return future
 
+    @property
+    def capacity(self) -> int:
+        """How many submitted programs keep every worker fed: each worker's in-flight limit and
+        the few sent ahead, twice over (the harness refills while verdicts come back). Callers
+        that pace their submissions (``run``, `evalkit score`) keep this many waiting, so that
+        programs that sleep never leave a worker without a runnable one, on 2 cores or 64."""
+        return (self.cfg.max_in_flight + AHEAD) * len(self._workers) * 2
+
     def run(self, programs: Iterable[Program]) -> Iterator[tuple[str, Verdict]]:
-        """Execute programs, yielding (key, Verdict) as each finishes; a bounded number are in
+        """Execute programs, yielding (key, Verdict) as each finishes; ``capacity`` are in
         flight, so memory stays bounded for any number of programs."""
-        window = (self.cfg.max_in_flight + AHEAD) * len(self._workers) * 2
-        return stream_verdicts(self.submit, programs, window=window)
+        return stream_verdicts(self.submit, programs, window=self.capacity)
 
     def recycle(self) -> None:
         """Replace every worker by a fresh one (after the canary: the workers that ran the

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from evalkit.records import Program, Task
 
 
@@ -23,3 +25,14 @@ def program_for(task: Task, code: str, key: str, timeout_s: float) -> Program:
     return Program(key=key, code=code, language=task.language, timeout_s=timeout_s, tests=tests,
                    task_id=task.task_id, entry_point=task.entry_point, helpers=helpers,
                    split=task.language == "python" and bool(task.entry_point))
+
+
+def program_digest(program: Program, *, with_limit: bool = True) -> bytes:
+    """What decides a program's verdict, hashed: language, path (split or not), helpers, code
+    and tests, and its CPU limit unless ``with_limit`` is False. Not its key or task id: two
+    tasks whose programs are the same text (every hole of one infilling problem has the same
+    reference program) get the same digest."""
+    limit = f"{program.timeout_s}" if with_limit else ""
+    identity = (f"{program.language}\0{limit}\0{program.split}\0{program.entry_point}\0"
+                f"{program.helpers}\0{program.code}\0{program.tests}")
+    return hashlib.blake2b(identity.encode("utf-8", "surrogateescape"), digest_size=16).digest()

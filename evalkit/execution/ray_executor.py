@@ -188,11 +188,15 @@ class RayExecutor:
         """Replace every actor's worker (after the canary: see LocalExecutor.recycle)."""
         self._ray.get([a.recycle.remote() for a in self._actors])
 
+    @property
+    def capacity(self) -> int:
+        """How many submitted programs keep every actor fed (see LocalExecutor.capacity)."""
+        return 2 * _CALLS_PER_ACTOR * _BATCH * len(self._actors)
+
     def run(self, programs: Iterable[Program]) -> Iterator[tuple[str, Verdict]]:
         """Execute programs, yielding (key, Verdict) as each finishes; a bounded window is in
         flight, so memory stays flat for any number of programs."""
-        window = 2 * _CALLS_PER_ACTOR * _BATCH * len(self._actors)
-        return stream_verdicts(self.submit, programs, window)
+        return stream_verdicts(self.submit, programs, self.capacity)
 
     def close(self) -> None:
         """Stop every actor's worker, then the actors; stop Ray if this executor started it."""

@@ -14,12 +14,20 @@ import time
 
 import pytest
 
-from evalkit.config import ExecutorConfig
+from evalkit.benchmarks import load_tasks
+from evalkit.config import DatasetConfig, ExecutorConfig
 from evalkit.execution import LocalExecutor, calibrate, canary, program_for
+from evalkit.execution.calibrate import reference_key
 from evalkit.records import Program, Status
 from tests.support.cli import REPO
 
 CFG = ExecutorConfig(workers=2, timeout_s=1.0, wall_factor=3.0, share_identical=False)
+
+
+def burner() -> subprocess.Popen:
+    """A CPU-burning process in a session of its own: where the kernel groups processes by session
+    (autogroup), burners in the test's session would share one session's part of the CPU."""
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
 
 
 @pytest.fixture(scope="module")
@@ -165,7 +173,7 @@ def test_verdicts_deterministic_across_runs_and_under_load(executor, humaneval_t
     programs = [program_for(t, t.prompt + c, f"{t.task_id}|{i}", 1.0)
                 for t in humaneval_tasks[:8] for i, c in enumerate([t.reference, *completions])]
     first = dict(executor.run(programs))
-    burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    burners = [burner() for _ in range(2)]
     try:
         second = dict(executor.run(programs))
     finally:
@@ -184,14 +192,61 @@ def test_calibrate_caches_and_canary_reports_failures(tmp_path, humaneval_tasks)
         assert set(limits) == {t.task_id for t in tasks} and min(limits.values()) >= 0.5
         (cache,) = tmp_path.glob("cpu-*.json")
         stored = json.loads(cache.read_text())["cpu_s"]
-        assert set(stored) == set(limits)
+        assert set(stored) == {reference_key(t) for t in tasks}
         # A second call reads the cache: changing a stored time changes the limit.
-        stored[tasks[0].task_id] = 0.2
+        stored[reference_key(tasks[0])] = 0.2
         cache.write_text(json.dumps({"cpu_s": stored}))
         assert calibrate(tasks, ex)[tasks[0].task_id] == pytest.approx(2.0)
         assert canary(tasks, ex, limits) == []
         broken = dataclasses.replace(tasks[3], reference="    return None\n")
         failing = canary([tasks[0], broken], ex, limits)
+    assert [task_id for task_id, _ in failing] == [broken.task_id]
+    assert failing[0][1].status is Status.FAILED
+
+
+class CountingExecutor:
+    """A LocalExecutor that records every program it is asked to run."""
+
+    def __init__(self, executor: LocalExecutor) -> None:
+        self.inner, self.ran = executor, []
+        self.cfg, self.isolation = executor.cfg, executor.isolation
+        self.in_process_tasks = executor.in_process_tasks
+
+    def run(self, programs):
+        programs = list(programs)
+        self.ran += programs
+        return self.inner.run(programs)
+
+
+@pytest.mark.slow
+def test_calibration_and_canary_run_each_distinct_reference_program_once(tmp_path):
+    # Every hole of one infilling problem has the same reference program (prefix + canonical middle
+    # + suffix is the whole canonical solution) and the same tests: one run stands for all of them.
+    # (The line subsets write each problem's program in two ways: with and without a blank line
+    # after the docstring.)
+    holes = load_tasks(DatasetConfig(name="infilling_multi_line", limit=60))
+    wrong = holes[-1].reference.replace("current_depth += 1", "current_depth += 2")
+    broken = dataclasses.replace(holes[-1], reference=wrong)  # a hole with a program of its own
+    tasks = [*holes[:-1], broken]
+    distinct = len({t.program_text(t.reference) for t in tasks})
+    assert len(tasks) == 60 and 3 <= distinct <= 10
+    cfg = dataclasses.replace(CFG, cache_dir=tmp_path)
+    with LocalExecutor(cfg) as inner:
+        ex = CountingExecutor(inner)
+        limits = calibrate(tasks, ex)
+        assert len(ex.ran) == 2 * distinct  # two timed runs of each distinct program
+        ex.ran.clear()
+        failing = canary(tasks, ex, limits)
+        # Each distinct program once through the split path, then the failing one in one process.
+        assert len({p.code for p in ex.ran if p.split}) == len(ex.ran) - 1 == distinct
+        # The cache says which programs ran: a second calibration runs nothing.
+        ex.ran.clear()
+        assert calibrate(tasks, ex) == limits and ex.ran == []
+    # Every hole of a problem gets its problem's limit; only the broken hole fails.
+    by_problem: dict[str, set[float]] = {}
+    for t in holes[:-1]:
+        by_problem.setdefault(t.task_id.split("/")[2], set()).add(limits[t.task_id])
+    assert all(len(values) == 1 for values in by_problem.values())
     assert [task_id for task_id, _ in failing] == [broken.task_id]
     assert failing[0][1].status is Status.FAILED
 
@@ -257,7 +312,7 @@ def test_verdicts_identical_alone_at_the_in_flight_limit_and_under_load(humaneva
         alone = {k: v.status for k, v in ex.run(programs)}
     with LocalExecutor(dataclasses.replace(CFG, max_in_flight=16)) as ex:
         at_limit = {k: v.status for k, v in ex.run(programs)}
-        burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+        burners = [burner() for _ in range(2)]
         try:
             loaded = {k: v.status for k, v in ex.run(programs)}
         finally:
