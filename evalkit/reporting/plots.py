@@ -65,6 +65,25 @@ def pass_at_k_plot(arms: Sequence[ArmResult], path: Path) -> Path:
 
 HEATMAP_TASKS_PER_ROW = 60
 """Tasks per row of the per-task outcome map: every task keeps a readable id below its cell."""
+HEATMAP_MAX_TASKS = 600
+"""Tasks the outcome map shows at most (10 rows): 5,815 infilling holes would take minutes to draw
+and nobody could read them; the report's tables name every flipped task anyway."""
+
+
+def heatmap_tasks(rates: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The tasks (rows of ``rates``: task x arm pass rates) the outcome map shows, and its title.
+
+    Up to HEATMAP_MAX_TASKS, all of them; beyond, those where the arms differ most (one arm: those
+    it passes least), kept in the benchmark's order.
+    """
+    title = "per-task outcome (share of samples passing)"
+    if len(rates) <= HEATMAP_MAX_TASKS:
+        return rates, title
+    spread = rates.max(axis=1) - rates.min(axis=1) if rates.shape[1] > 1 else 1.0 - rates.iloc[:, 0]
+    keep = spread.fillna(-1.0).sort_values(ascending=False, kind="stable").index[:HEATMAP_MAX_TASKS]
+    shown = rates.loc[[task for task in rates.index if task in set(keep)]]
+    which = "the arms differ most" if rates.shape[1] > 1 else "the arm passes least"
+    return shown, f"{title}: the {len(shown):,} of {len(rates):,} tasks where {which}"
 
 
 def outcome_heatmap(samples: pd.DataFrame, arms: Sequence[ArmResult], path: Path) -> Path:
@@ -74,6 +93,7 @@ def outcome_heatmap(samples: pd.DataFrame, arms: Sequence[ArmResult], path: Path
     """
     rates = task_pass_rates(samples, "passed")
     labels = [a.arm for a in arms if a.arm in rates.columns]
+    rates, title = heatmap_tasks(rates[labels])
     names = [display_label(a) for a in arms if a.arm in labels]
     data = rates[labels].T.to_numpy(dtype=float)
     panels = max(1, -(-data.shape[1] // HEATMAP_TASKS_PER_ROW))
@@ -90,7 +110,7 @@ def outcome_heatmap(samples: pd.DataFrame, arms: Sequence[ArmResult], path: Path
         ax.set_yticks(range(len(labels)), names, fontsize=7)
         ax.set_xticks(range(part.shape[1]), [_short_task(t) for t in rates.index[columns]], rotation=90,
                       fontsize=6)
-    axes[0].set_title("per-task outcome (share of samples passing)")
+    axes[0].set_title(title)
     fig.colorbar(image, ax=list(axes), fraction=0.03)
     return _save(fig, path)
 
