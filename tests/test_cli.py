@@ -56,17 +56,23 @@ def test_override_syntax_error_is_a_bad_override(capsys):
     assert err.startswith("evalkit: error: bad override:")
 
 
-def test_every_k_above_n_samples_stops_before_any_request(capsys, tmp_path):
+def _fails_before_any_request(capsys, tmp_path, *overrides: str) -> str:
+    """Run against a listening socket; returns the one-line error after checking nobody connected."""
     with socket.socket() as endpoint:
         endpoint.bind(("127.0.0.1", 0))
         endpoint.listen()
         endpoint.setblocking(False)
         port = endpoint.getsockname()[1]
-        err = _fails_with_one_line(capsys, "run", "k=[100]", "model=mixtral",
+        err = _fails_with_one_line(capsys, "run", "model=mixtral", *overrides,
                                    f"model.base_url=http://127.0.0.1:{port}/v1",
                                    f"hydra.run.dir={tmp_path / 'run'}", f"store.path={tmp_path / 's.sqlite'}")
         with pytest.raises(BlockingIOError):
             endpoint.accept()  # nobody connected
+    return err
+
+
+def test_every_k_above_n_samples_stops_before_any_request(capsys, tmp_path):
+    err = _fails_before_any_request(capsys, tmp_path, "k=[100]")
     assert "every k of pass@k (100) exceeds n_samples=10" in err and "n_samples=100" in err
     assert not (tmp_path / "run").exists()
 
@@ -109,16 +115,7 @@ def test_unknown_command_lists_the_commands(capsys):
 
 
 def test_a_bad_sampling_value_stops_before_any_request(capsys, tmp_path):
-    with socket.socket() as endpoint:
-        endpoint.bind(("127.0.0.1", 0))
-        endpoint.listen()
-        endpoint.setblocking(False)
-        port = endpoint.getsockname()[1]
-        err = _fails_with_one_line(capsys, "run", "model=mixtral", "model.params.temperature=hot",
-                                   f"model.base_url=http://127.0.0.1:{port}/v1",
-                                   f"hydra.run.dir={tmp_path / 'run'}", f"store.path={tmp_path / 's.sqlite'}")
-        with pytest.raises(BlockingIOError):
-            endpoint.accept()  # "hot" was never sent
+    err = _fails_before_any_request(capsys, tmp_path, "model.params.temperature=hot")  # "hot" never sent
     assert err == "evalkit: error: model.params.temperature must be a number, not 'hot'"
 
 
