@@ -3,21 +3,17 @@
 from __future__ import annotations
 
 import re
-import subprocess
 from pathlib import Path
 
-import numpy as np
 import pytest
-from matplotlib.image import imread
 
 from evalkit.config import GateConfig
 from evalkit.reporting.gate import gate
 from tests.reporting.test_gate import BASE_FAILING, WORSE_FAILING, make_run, tasks
+from tests.support.browser import needs_chromium, pixels_near, screenshot
 from tests.support.cli import run_evalkit
 
 pytestmark = pytest.mark.slow  # real runs, a real process and a browser: the full suite
-
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 @pytest.fixture(scope="module")
@@ -64,22 +60,11 @@ def test_report_links_resolve_when_runs_have_reports(tmp_path):
     assert proc.returncode == 2 and "no readable results.json" in proc.stderr
 
 
-@pytest.mark.skipif(not CHROMIUM.exists(), reason="/usr/bin/chromium is not installed (.ci/run installs it)")
+@needs_chromium
 def test_history_renders_in_headless_chromium(reports, tmp_path):
-    shot = tmp_path / "shot.png"
-    proc = subprocess.run(
-        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--no-first-run",
-         f"--user-data-dir={tmp_path / 'prof'}",
-         "--enable-logging=stderr", "--v=0", f"--screenshot={shot}", "--window-size=1280,1400",
-         (reports / "index.html").as_uri()],
-        capture_output=True, text=True, timeout=120, check=False)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    assert [line for line in proc.stderr.splitlines() if ":CONSOLE" in line] == []
-    pixels = imread(shot)[..., :3]
-    assert (pixels.std(axis=(0, 1)) > 0.05).all(), "blank screenshot"
+    pixels = screenshot(reports / "index.html", tmp_path, height=1400)  # no console message, not blank
     # the FAIL marker (#c62828) on the plot and the table's header cells (#f0f0f0)
-    fail_red = np.all(np.abs(pixels - np.array([0xC6, 0x28, 0x28]) / 255) < 0.03, axis=-1).sum()
-    header_grey = np.all(np.abs(pixels - 0xF0 / 255) < 0.01, axis=-1).sum()
+    fail_red = pixels_near(pixels, (0xC6, 0x28, 0x28), 0.03)
+    header_grey = pixels_near(pixels, (0xF0, 0xF0, 0xF0), 0.01)
     assert fail_red > 30, "the gate's FAIL is not marked on the plot"
     assert header_grey > 2000, "no table rendered"
