@@ -275,6 +275,8 @@ class RunConfig:
     seed: int
     samples: Path | None = None
     strict: bool = False
+    left_out: tuple[str, ...] = ()
+    """Arms of the config this run leaves out, each with why (said on the terminal)."""
 
 
 def _plain(node: Any) -> Any:
@@ -413,10 +415,12 @@ ModelPreset = Callable[[str], dict[str, Any]]
 """conf/model/<name>.yaml as composed by Hydra (hydra_app.model_preset), for `arms: [{model: NAME}]`."""
 
 
-def _arms(cfg: dict[str, Any], model_preset: ModelPreset, dataset_kind: str) -> tuple[ArmConfig, ...]:
+def _arms(cfg: dict[str, Any], model_preset: ModelPreset,
+          dataset_kind: str) -> tuple[tuple[ArmConfig, ...], tuple[str, ...]]:
+    """The run's arms, and the arms left out with why."""
     base_model, base_prompt = cfg["model"], cfg["prompt"]
     entries = cfg.get("arms") or [{}]
-    arms, labels = [], set()
+    arms, labels, left_out = [], set(), []
     for index, raw_entry in enumerate(entries):
         entry = dict(raw_entry or {})
         # `kinds: [generation]`: an arm that only means something on datasets of those kinds (the
@@ -447,9 +451,11 @@ def _arms(cfg: dict[str, Any], model_preset: ModelPreset, dataset_kind: str) -> 
                               "arms take label, model, prompt, params, kinds, own_registry")
         model_cfg = model_config(model_dict)
         prompt_cfg = prompt_config(prompt_dict, model_cfg, dataset_kind)
-        if own_registry and not _evalkit_layout(prompt_cfg.registry):
-            continue
         label = label or _default_label(model_cfg, prompt_cfg)
+        if own_registry and not _evalkit_layout(prompt_cfg.registry):
+            left_out.append(f"arm {label} left out: it pins a template version of evalkit's own prompts/, "
+                            f"and prompt.registry is a gateway checkout (arms[{index}].own_registry)")
+            continue
         if label in labels:
             raise ConfigError(f"two arms are labelled {label!r}; give each a distinct arms[i].label")
         labels.add(label)
@@ -459,7 +465,7 @@ def _arms(cfg: dict[str, Any], model_preset: ModelPreset, dataset_kind: str) -> 
     if not arms:
         raise ConfigError(f"no arm applies to a {dataset_kind} dataset with this prompt.registry "
                           "(see arms[].kinds and arms[].own_registry)")
-    return tuple(arms)
+    return tuple(arms), tuple(left_out)
 
 
 def _evalkit_layout(registry: Path) -> bool:
@@ -544,8 +550,9 @@ def run_config(cfg: DictConfig, model_preset: ModelPreset) -> RunConfig:
     dataset_kind = ds.get("kind") or "generation"
     if dataset_kind not in TEMPLATE_KINDS:
         raise ConfigError(f"dataset.kind must be generation or completion, not {dataset_kind!r}")
+    arms, left_out = _arms(plain, model_preset, dataset_kind)
     return RunConfig(
-        arms=_arms(plain, model_preset, dataset_kind),
+        arms=arms,
         dataset=_build(DatasetConfig, ds, "dataset"),
         executor=_build(ExecutorConfig, ex, "executor"),
         scoring=_build(ScoringConfig, sc, "scoring"),
@@ -556,6 +563,7 @@ def run_config(cfg: DictConfig, model_preset: ModelPreset) -> RunConfig:
         seed=seed,
         samples=typed_value(plain.get("samples") or None, Path | None, "samples"),
         strict=typed_value(plain.get("strict", False), bool, "strict"),
+        left_out=left_out,
     )
 
 

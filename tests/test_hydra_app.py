@@ -94,6 +94,8 @@ def test_values_of_the_right_type_are_converted_losslessly():
 def test_on_a_gateway_registry_the_demo_runs_its_oracle_without_the_comparison_pinned_to_ours():
     rc = hydra_app.compose_run_config([f"prompt.registry={FIXTURE_CHECKOUT}", "dataset.limit=20"])
     assert [arm.label for arm in rc.arms] == ["demo-oracle"]
+    assert [line.split(" left out:")[0] for line in rc.left_out] == [  # said on the terminal
+        "arm demo-mimic@mixtral-1.0.0", "arm demo-mimic@mixtral-2.0.0"]
     assert prompts.template_for(rc.arms[0]).path.is_relative_to(FIXTURE_CHECKOUT)
     with pytest.raises(ConfigError, match=r"arms\[0\]\.own_registry must be true or false, not 'yes'"):
         hydra_app.compose_run_config(["arms=[{own_registry: yes}]"])

@@ -102,7 +102,7 @@ def _coverage_check(name: str, b_arm: ArmOutcome, c_arm: ArmOutcome, cfg: GateCo
     bad = share < cfg.min_task_share
     reason = (f"the candidate ran {shared} of the baseline's {len(base_tasks)} tasks ({share:.1%}), "
               f"{'below' if bad else 'within'} min_task_share {cfg.min_task_share:.0%}"
-              + ("; run the baseline's tasks (no dataset.limit or task_ids) or bless a matching baseline"
+              + ("; run the baseline's tasks (its dataset.limit or task_ids) or bless a matching baseline"
                  if bad else ""))
     return Check(name, "task_coverage", float(len(base_tasks)), float(shared), share - 1.0, test="threshold",
                  verdict=GateVerdict.ERROR if bad else GateVerdict.PASS, reason=reason)

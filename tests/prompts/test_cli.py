@@ -133,3 +133,5 @@ def test_the_readme_demo_command_through_a_gateway_checkout_runs_the_oracle(tmp_
     assert run.returncode == 0, run.stderr[-2000:]
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert [(arm["arm"], arm["pass_at_k"]["1"]["value"]) for arm in results["arms"]] == [("demo-oracle", 1.0)]
+    # the run says which of its config's arms it left out, once each
+    assert run.stderr.count("evalkit: arm demo-mimic@mixtral-2.0.0 left out:") == 1
