@@ -161,8 +161,8 @@ class ExecutorConfig:
     cache_dir: Path | None = None
     """Where calibrated per-task limits are cached (None: reports/cache)."""
     max_in_flight: int = 8
-    """Programs each worker runs at once at most: another starts whenever none of its running
-    programs is runnable, so programs that wait do not hold a core (bounds memory and pids)."""
+    """Programs each worker runs at once at most: another starts whenever fewer than two of its
+    running programs are runnable, so programs that wait do not hold a core (bounds memory and pids)."""
     infra_retries: int = 2
     """How many times a program whose verdict is infra_error (evalkit's failure) is retried."""
     max_infra_errors: int = 0

@@ -24,7 +24,7 @@ from evalkit.records import ArmSpec, Prices, RenderedPrompt, RunResults, Task, T
 from evalkit.reporting import write_reports
 from evalkit.rundir import limits_after_canary, run_header, run_id_of, timed, utc_now
 from evalkit.samples import SamplesFile
-from evalkit.scoring import Scorer
+from evalkit.scoring import Scorer, load_run_metrics
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,10 +99,11 @@ async def _probe_calibrate_generate(stages: _Stages, arms: list[PreparedArm]) ->
                             for arm in arms})
             for arm in arms:
                 await clients[arm.config.label].check(next(iter(arm.prompts.values())))
+        completion = stages.bench.kind == "completion"
         with timed(stages.timings, "calibration_and_canary"):  # the loop has nothing else to do meanwhile
-            limits = limits_after_canary(stages.bench, stages.executor, cfg)
-        scorer = Scorer(stages.executor, limits, cfg.scoring, run_id=stages.run_id,
-                        completion=stages.bench.kind == "completion")
+            limits = limits_after_canary(stages.bench, stages.executor, cfg,
+                                         meanwhile=lambda: load_run_metrics(cfg.scoring, completion))
+        scorer = Scorer(stages.executor, limits, cfg.scoring, run_id=stages.run_id, completion=completion)
         tasks, samples = stages.bench.tasks, stages.samples
         total = len(arms) * len(tasks) * cfg.n_samples
         with timed(stages.timings, "generation_and_scoring"), \

@@ -4,6 +4,7 @@ its id, results.json's metadata, stage timings, and the per-task limits the cana
 
 from __future__ import annotations
 
+import concurrent.futures as cf
 import contextlib
 import datetime as dt
 import os
@@ -11,7 +12,7 @@ import platform
 import subprocess
 import time
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Callable, Iterator, Mapping
 
 import evalkit
 from evalkit.benchmarks import Benchmark
@@ -46,11 +47,24 @@ def timed(timings: dict[str, float], stage: str) -> Iterator[None]:
         timings[stage] = round(time.perf_counter() - start, 3)
 
 
-def limits_after_canary(bench: Benchmark, executor: LocalExecutor, cfg: RunConfig) -> dict[str, float]:
+def limits_after_canary(bench: Benchmark, executor: LocalExecutor, cfg: RunConfig,
+                        meanwhile: Callable[[], object] | None = None) -> dict[str, float]:
     """Per-task CPU limits; with executor.canary, stop (exit 2) when a reference solution fails here.
 
     A sandbox that breaks correct code would otherwise report a silent all-fail run.
+    ``meanwhile`` runs in this thread while the reference solutions run (loading the metric
+    modules: a second of imports that would otherwise follow the canary; the canary's own
+    thread only waits on the workers). Its exception, if any, comes first.
     """
+    if meanwhile is None:
+        return _checked_limits(bench, executor, cfg)
+    with cf.ThreadPoolExecutor(1, thread_name_prefix="evalkit-canary") as pool:
+        checked = pool.submit(_checked_limits, bench, executor, cfg)
+        meanwhile()
+        return checked.result()
+
+
+def _checked_limits(bench: Benchmark, executor: LocalExecutor, cfg: RunConfig) -> dict[str, float]:
     limits = calibrate(list(bench.tasks), executor)
     if cfg.executor.canary:
         failing = canary(list(bench.tasks), executor, limits)

@@ -25,7 +25,7 @@ from evalkit.records import ArmSpec, RunResults, SamplesFileInfo, Task
 from evalkit.reporting import write_reports
 from evalkit.rundir import limits_after_canary, run_header, run_id_of, timed, utc_now
 from evalkit.samples import SamplesFile, ScoreInputLine, read_score_input
-from evalkit.scoring import Scorer
+from evalkit.scoring import Scorer, load_run_metrics
 
 SHOWN_ERRORS = 20
 """Malformed lines named on stderr and in the report; the rest are counted."""
@@ -110,9 +110,11 @@ def execute_score(cfg: RunConfig, run_dir: Path) -> RunResults:
     with contextlib.ExitStack() as stack:
         executor = stack.enter_context(make_executor(cfg.executor))
         with timed(timings, "calibration_and_canary"):
-            limits = limits_after_canary(bench, executor, cfg)
+            completion = bench.kind == "completion"
+            limits = limits_after_canary(bench, executor, cfg,
+                                         meanwhile=lambda: load_run_metrics(cfg.scoring, completion))
         run_id = run_id_of(run_dir)
-        scorer = Scorer(executor, limits, cfg.scoring, run_id=run_id, completion=bench.kind == "completion")
+        scorer = Scorer(executor, limits, cfg.scoring, run_id=run_id, completion=completion)
         samples = SamplesFile(run_dir / "samples.jsonl")
         stack.callback(samples.close)
         header = run_header(run_id, bench, executor.isolation)

@@ -18,6 +18,12 @@ from evalkit.metrics import COMPLETION_METRICS, load_metrics, similarity_scores
 from evalkit.records import Generation, Reading, RenderedPrompt, SampleResult, Status, Task, Usage, Verdict
 
 
+def load_run_metrics(scoring: ScoringConfig, completion: bool) -> None:
+    """Load (once per process) the metrics a run needs, before its first sample, not during;
+    ``completion``: the run scores fill-in-the-middle tasks. Raises ConfigError for a bad name."""
+    load_metrics(tuple(scoring.metrics) + (COMPLETION_METRICS if completion else ()), scoring.embedding_model)
+
+
 class Scorer:
     """Scores answers of one run with one executor, shared by every arm."""
 
@@ -30,9 +36,7 @@ class Scorer:
         self.run_id = run_id
         self.infra_errors: list[tuple[str, str]] = []
         """(task_id, sample key) of every execution that ended in infra_error after its retries."""
-        # before the first sample, not during; ``completion``: the run scores fill-in-the-middle tasks
-        load_metrics(tuple(scoring.metrics) + (COMPLETION_METRICS if completion else ()),
-                     scoring.embedding_model)
+        load_run_metrics(scoring, completion)
 
     def _execute(self, task: Task, code: str, key: str) -> Future[Verdict] | Verdict:
         if not code.strip():

@@ -86,7 +86,12 @@ class SharedVerdicts:
 
 def stream_verdicts(submit: Callable[[Program], cf.Future], programs: Iterable[Program],
                     window: int) -> Iterator[tuple[str, Verdict]]:
-    """Submit programs keeping at most `window` in flight; yield (key, Verdict) as each finishes."""
+    """Submit programs keeping at most `window` in flight; yield (key, Verdict) as each finishes.
+
+    Each Future puts itself on one queue when done: ``concurrent.futures.wait`` over the
+    window installs and removes a waiter on every pending Future for each verdict, which
+    cost this thread 0.1 to 0.2 ms a program with 20 in flight (cProfile, thread time)."""
+    finished: queue.SimpleQueue[cf.Future] = queue.SimpleQueue()
     pending: dict[cf.Future, list[str]] = {}
     it = iter(programs)
     exhausted = False
@@ -96,13 +101,17 @@ def stream_verdicts(submit: Callable[[Program], cf.Future], programs: Iterable[P
             if program is None:
                 exhausted = True
                 break
-            pending.setdefault(submit(program), []).append(program.key)
+            future = submit(program)
+            if future in pending:  # an identical program's, shared (SharedVerdicts)
+                pending[future].append(program.key)
+            else:
+                pending[future] = [program.key]
+                future.add_done_callback(finished.put)
         if not pending:
             return
-        done, _ = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
-        for future in done:
-            for key in pending.pop(future):
-                yield key, future.result()
+        future = finished.get()
+        for key in pending.pop(future):
+            yield key, future.result()
 
 
 class _Worker:

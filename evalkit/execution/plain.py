@@ -37,7 +37,7 @@ class NotPlainData(TypeError):
 
 def encode(value: object) -> bytes:
     """The value as tagged JSON bytes; raises NotPlainData for anything else."""
-    return json.dumps(_tagged(value, 0), separators=(",", ":")).encode()
+    return _ENCODER.encode(_tagged(value, 0)).encode()
 
 
 def _tagged(value: object, depth: int) -> object:  # noqa: PLR0911 - one branch per plain type
@@ -94,7 +94,7 @@ def _coerced(value: object) -> object:
 
 def decode(data: bytes) -> object:
     """A value from tagged JSON bytes; raises ValueError (or RecursionError) on anything else."""
-    return json.loads(data, object_hook=_untag)
+    return _DECODER.decode(data.decode())
 
 
 def _untag(obj: dict) -> object:  # noqa: PLR0911 - one branch per tag
@@ -147,3 +147,9 @@ def frame_size(header: bytes) -> int:
     if size > MAX_MESSAGE:
         raise ValueError(f"a message of {size} bytes (the limit is {MAX_MESSAGE})")
     return size
+
+
+# Made once: json.dumps and json.loads with any option build a new encoder or decoder per call,
+# and both sides call these for every call of the candidate.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
+_DECODER = json.JSONDecoder(object_hook=_untag)

@@ -15,9 +15,10 @@ program's pipes and enforces the backstop), and gives the other end to a test pr
 (judge.py). On the in-process path (``mode: in_process``, and JavaScript) the Spawner's
 report alone decides. outcome.py turns what both said into the verdict.
 
-Several programs are in flight (``max_in_flight``): another starts whenever none of those
-running is runnable, that is, all of them sleep or wait (their processes' state in /proc), so
-programs that wait do not hold the core this worker is for.
+Several programs are in flight (``max_in_flight``): another starts whenever fewer than two
+of those running are runnable (RUNNABLE_PER_WORKER; the others sleep or wait, as their
+processes' state in /proc shows), so programs that wait do not hold the core this worker is
+for, and the core has work while one program hands over between processes.
 """
 
 from __future__ import annotations
@@ -41,6 +42,13 @@ import outcome
 import spawner
 
 CONTROL_BUFFER = 1 << 20
+RUNNABLE_PER_WORKER = 2
+"""Programs a worker keeps runnable at once. One left its core idle about a sixth of the time:
+each program's path (fork server, program, test process, worker, harness) passes through
+several processes, and while one hands over to the next the core waited (2 cores: 282 against
+325 samples/s, median of 9 interleaved passes; bench/bench_execution.py --only profile). CPU
+limits are per program and the backstop leaves out time spent waiting for a core, so verdicts
+do not change."""
 YOUNG_S = 0.004
 """A program this young counts as runnable: most finish sooner, so /proc is rarely read."""
 TICK_MAX_S = 0.025
@@ -99,6 +107,8 @@ class Program:
         self.admitted = time.monotonic()
         self.pid: int | None = None
         """The program's process, once the spawner started it."""
+        self.stat: int | None = None
+        """Its /proc/<pid>/stat, open while it is in flight (see ``_runnable``)."""
         self.judge: Judge | None = None
         self.judge_end: socket.socket | None = None
         self.judged: dict | None = None
@@ -124,6 +134,7 @@ class Judge:
         self.pid, self.sock = judge.start(memory_mb)
         self.sock.setblocking(False)
         self.pidfd = os.pidfd_open(self.pid)
+        self.stat = _open_stat(self.pid)
         self.program: Program | None = None
         self.tasks: set[str] = set()
 
@@ -214,13 +225,17 @@ class Worker:
                 os.close(code_fd)
 
     def _busy(self) -> bool:
-        """Whether a program in flight is runnable (young, or its processes in state R or D)."""
+        """Whether RUNNABLE_PER_WORKER programs in flight are runnable (young, or their
+        processes in state R or D)."""
         now = time.monotonic()
+        runnable = 0
         for program in self.programs.values():
             if now - program.admitted < YOUNG_S or program.pid is None:
-                return True
-            pids = (program.pid, program.judge.pid if program.judge and not program.tested else None)
-            if any(_runnable(pid) for pid in pids if pid is not None):
+                runnable += 1
+            else:
+                tester = program.judge.stat if program.judge and not program.tested else None
+                runnable += _runnable(program.stat) or _runnable(tester)
+            if runnable >= RUNNABLE_PER_WORKER:
                 return True
         return False
 
@@ -250,6 +265,7 @@ class Worker:
         if "started" in report:
             program = self.programs[report["started"]]
             program.pid = report["pid"]
+            program.stat = _open_stat(program.pid)
             if program.split:
                 self._start_tests(program)
             return
@@ -299,7 +315,9 @@ class Worker:
             self.poller.unregister(fd)
             del self.judges[fd]
         tester.sock.close()
-        os.close(tester.pidfd)
+        for fd in (tester.pidfd, tester.stat):
+            if fd is not None:
+                os.close(fd)
         self._add_judge()
         if program is not None and program.judged is None:
             program.judge_exit = os.waitstatus_to_exitcode(status)
@@ -310,6 +328,8 @@ class Worker:
         if program.done is None or (program.split and not program.tested) or program.id not in self.programs:
             return
         del self.programs[program.id]
+        if program.stat is not None:
+            os.close(program.stat)
         done, cpu = program.done, program.done["cpu"]
         if program.split and program.judge is not None:
             cpu += float((program.judged or {}).get("cpu", 0.0))
@@ -340,10 +360,23 @@ class Worker:
                                       "verified": verified}).encode())
 
 
-def _runnable(pid: int) -> bool:
+def _open_stat(pid: int) -> int | None:
+    """A descriptor of the process's /proc/<pid>/stat (None if it is gone already)."""
     try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            return fh.read().rpartition(b")")[2][1:2] in (b"R", b"D")
+        return os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+
+
+def _runnable(stat: int | None) -> bool:
+    """Whether the process is in state R or D, read again from its open stat file: opening
+    /proc/<pid>/stat each time cost the worker about 40 us a look (cProfile, thread time),
+    and it looks at every program in flight whenever programs wait to start. The descriptor
+    stays bound to that process: once it is gone, the read fails (not runnable)."""
+    if stat is None:
+        return False
+    try:
+        return os.pread(stat, 512, 0).rpartition(b")")[2][1:2] in (b"R", b"D")
     except OSError:
         return False
 
