@@ -59,3 +59,42 @@ def test_malformed_line_exits_2_after_the_report_which_names_it(tmp_path):
     report = (run_dir / "report.md").read_text()
     assert f"1 malformed line(s) of {samples} were skipped" in report
     assert f"Skipped: {samples}:2: not valid JSON" in report
+
+
+def test_an_interrupted_run_keeps_what_it_executed_and_a_new_run_resumes_after_it(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    task = load_tasks(DatasetConfig(limit=1))[0]
+    sleepy = task.reference + "\nimport time\ntime.sleep(0.4)\n"  # one program at a time: 0.4 s each
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text("".join(json.dumps({"task_id": task.task_id, "completion": sleepy}) + "\n"
+                               for _ in range(30)))
+    run_dir = tmp_path / "run"
+    args = ["score", f"samples={samples}", f"dataset.task_ids=[{task.task_id}]", f"hydra.run.dir={run_dir}",
+            f"executor.cache_dir={tmp_path / 'cache'}", "executor.workers=1", "executor.max_in_flight=1",
+            "executor.share_identical=false", "report.plots=false"]
+    proc = subprocess.Popen([sys.executable, "-m", "evalkit", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    written = run_dir / "samples.jsonl"
+    deadline = time.monotonic() + 120
+    while not (written.exists() and written.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)  # rows are written in batches, at most 2 s after they were executed
+    assert written.exists() and written.read_text(), "no row was written while the run went on"
+    time.sleep(1.0)  # more rows executed, not yet written
+    at_interrupt = len(written.read_text().splitlines())
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    kept = [json.loads(line) for line in written.read_text().splitlines()]
+    assert at_interrupt < len(kept) < 30  # the rows executed since the last batch were written too
+    assert all(row["verdict"]["status"] == "passed" for row in kept)
+
+    resumed = run_evalkit(*args)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    rows = [json.loads(line) for line in written.read_text().splitlines()]
+    assert sorted(row["sample_index"] for row in rows) == list(range(30))  # each once: none run twice
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["arms"][0]["n_samples"] == 30
