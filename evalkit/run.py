@@ -24,7 +24,7 @@ from evalkit.records import ArmSpec, Prices, RenderedPrompt, RunResults, Task, T
 from evalkit.reporting import write_reports
 from evalkit.rundir import limits_after_canary, run_header, run_id_of, timed, utc_now
 from evalkit.samples import SamplesFile
-from evalkit.scoring import Scorer, load_run_metrics
+from evalkit.scoring import Scorer, SimilarityBatch, load_run_metrics
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,16 +105,20 @@ async def _probe_calibrate_generate(stages: _Stages, arms: list[PreparedArm]) ->
                                          meanwhile=lambda: load_run_metrics(cfg.scoring, completion))
         scorer = Scorer(stages.executor, limits, cfg.scoring, run_id=stages.run_id, completion=completion)
         tasks, samples = stages.bench.tasks, stages.samples
+        scored = SimilarityBatch(scorer, samples)
         total = len(arms) * len(tasks) * cfg.n_samples
         with timed(stages.timings, "generation_and_scoring"), \
                 progress(total, "generate", initial=len(samples.done)) as gen_bar, \
                 progress(total, "execute ", initial=len(samples.done)) as exec_bar:
             jobs = [  # overlapped: answers execute as they arrive
-                _one_task(arm, task, clients[arm.config.label], cfg, scorer, samples, (gen_bar, exec_bar))
+                _one_task(arm, task, clients[arm.config.label], cfg, scorer, scored, (gen_bar, exec_bar))
                 for arm in arms for task in tasks
                 if any((arm.config.label, task.task_id, i) not in samples.done for i in range(cfg.n_samples))
             ]
-            await asyncio.gather(*jobs)
+            try:
+                await asyncio.gather(*jobs)
+            finally:  # also when interrupted: what was executed is written, and a new run resumes after it
+                scored.flush()
     finally:
         for client in clients.values():
             await client.aclose()
@@ -138,16 +142,16 @@ def _cached_from(stats: ClientStats, run_id: str) -> tuple[str, ...]:
 
 
 async def _one_task(arm: PreparedArm, task: Task, client: ModelClient, cfg: RunConfig, scorer: Scorer,
-                    samples: SamplesFile, bars: tuple[Progress, Progress]) -> None:
+                    scored: SimilarityBatch, bars: tuple[Progress, Progress]) -> None:
     prompt = arm.prompts[task.task_id]
     generations = await client.generate(prompt, cfg.n_samples, cfg.seed)
     label = arm.config.label
-    generations = [g for g in generations if (label, task.task_id, g.sample_index) not in samples.done]
+    generations = [g for g in generations if (label, task.task_id, g.sample_index) not in scored.samples.done]
     bars[0].update(len(generations))
     bars[0].set_postfix_str(f"concurrency={client.limit}", refresh=False)
     rows = await scorer.score_generations(arm.config, prompt, task, generations)
-    for row in rows:
-        samples.write(row)
+    for row, measured in rows:
+        scored.add(task, row, measured)
     bars[1].update(len(rows))
 
 

@@ -13,10 +13,8 @@ import asyncio
 import contextlib
 import dataclasses
 import sys
-import time
 from collections import defaultdict
 from pathlib import Path
-from typing import Any
 
 from evalkit.benchmarks import load_benchmark
 from evalkit.config import ConfigError, ReportedError, RunConfig
@@ -26,16 +24,10 @@ from evalkit.records import ArmSpec, RunResults, SamplesFileInfo, Task
 from evalkit.reporting import write_reports
 from evalkit.rundir import limits_after_canary, run_header, run_id_of, timed, utc_now
 from evalkit.samples import SamplesFile, ScoreInputLine, read_score_input
-from evalkit.scoring import Scorer, load_run_metrics
+from evalkit.scoring import Scorer, SimilarityBatch, load_run_metrics
 
 SHOWN_ERRORS = 20
 """Malformed lines named on stderr and in the report; the rest are counted."""
-SIMILARITY_BATCH = 4096
-SIMILARITY_EVERY_S = 2.0
-"""Rows executed are scored for similarity and written together, once SIMILARITY_BATCH of them
-are waiting or the first has waited this long: a call of an `evaluate` module costs 20 to 40 ms
-whatever its size (its Arrow writer and fingerprint; 26 calls of 256 rows took 1.0 s of a
-3,280-sample run), and an interrupted run loses at most these seconds of work."""
 
 
 def _unknown_task(path: Path, line: ScoreInputLine) -> str:
@@ -63,26 +55,12 @@ async def _score_lines(path: Path, scorer: Scorer, tasks: dict[str, Task], sampl
     next_index: dict[tuple[str, str], int] = defaultdict(int)
     gate = asyncio.Semaphore(in_flight)
     pending: set[asyncio.Task] = set()
-    scored: list[tuple[Task, dict[str, Any]]] = []
-    first_waiting = 0.0
-
-    def write_scored() -> None:
-        """Similarity for the rows executed so far, in one batch, then append them."""
-        for (_, row), metrics in zip(scored, scorer.similarity_of([(t, r["completion"]) for t, r in scored]),
-                                     strict=True):
-            samples.write(row | {"metrics": metrics})
-        scored.clear()
+    scored = SimilarityBatch(scorer, samples)
 
     async def one(line: ScoreInputLine, task: Task, index: int) -> None:
-        nonlocal first_waiting
         try:
             ident = {"arm": line.arm, "model": line.model, "template": None, "sample_index": index}
-            row = await scorer.score_code(task, line.code, line.whole_program, ident)
-            if not scored:
-                first_waiting = time.monotonic()
-            scored.append((task, row))
-            if len(scored) >= SIMILARITY_BATCH or time.monotonic() - first_waiting >= SIMILARITY_EVERY_S:
-                write_scored()
+            scored.add(task, await scorer.score_code(task, line.code, line.whole_program, ident))
         finally:
             gate.release()
 
@@ -92,8 +70,9 @@ async def _score_lines(path: Path, scorer: Scorer, tasks: dict[str, Task], sampl
             if task is None:
                 errors.append(_unknown_task(path, line))
                 continue
-            index = line.sample_index if line.sample_index is not None else next_index[(line.arm, line.task_id)]
-            next_index[(line.arm, line.task_id)] = index + 1
+            where = (line.arm, line.task_id)
+            index = line.sample_index if line.sample_index is not None else next_index[where]
+            next_index[where] = index + 1
             arms.setdefault(line.arm, ArmSpec(arm=line.arm, model=line.model))
             if (line.arm, line.task_id, index) in samples.done:
                 continue
@@ -103,7 +82,7 @@ async def _score_lines(path: Path, scorer: Scorer, tasks: dict[str, Task], sampl
             job.add_done_callback(pending.discard)
         await asyncio.gather(*pending)
     finally:  # also when interrupted: what was executed is written, and a new run resumes after it
-        write_scored()
+        scored.flush()
     return arms, errors
 
 
