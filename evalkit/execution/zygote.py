@@ -318,6 +318,7 @@ class Worker:
         for fd in (tester.pidfd, tester.stat):
             if fd is not None:
                 os.close(fd)
+        tester.stat = None  # its number may be reused at once: never read it again
         self._add_judge()
         if program is not None and program.judged is None:
             program.judge_exit = os.waitstatus_to_exitcode(status)
@@ -330,6 +331,7 @@ class Worker:
         del self.programs[program.id]
         if program.stat is not None:
             os.close(program.stat)
+            program.stat = None
         done, cpu = program.done, program.done["cpu"]
         if program.split and program.judge is not None:
             cpu += float((program.judged or {}).get("cpu", 0.0))
