@@ -105,20 +105,18 @@ async def _probe_calibrate_generate(stages: _Stages, arms: list[PreparedArm]) ->
                                          meanwhile=lambda: load_run_metrics(cfg.scoring, completion))
         scorer = Scorer(stages.executor, limits, cfg.scoring, run_id=stages.run_id, completion=completion)
         tasks, samples = stages.bench.tasks, stages.samples
-        scored = SimilarityBatch(scorer, samples)
         total = len(arms) * len(tasks) * cfg.n_samples
+        # the batch's exit writes what was executed, also when interrupted: a new run resumes after it
         with timed(stages.timings, "generation_and_scoring"), \
                 progress(total, "generate", initial=len(samples.done)) as gen_bar, \
-                progress(total, "execute ", initial=len(samples.done)) as exec_bar:
+                progress(total, "execute ", initial=len(samples.done)) as exec_bar, \
+                SimilarityBatch(scorer, samples) as scored:
             jobs = [  # overlapped: answers execute as they arrive
                 _one_task(arm, task, clients[arm.config.label], cfg, scorer, scored, (gen_bar, exec_bar))
                 for arm in arms for task in tasks
                 if any((arm.config.label, task.task_id, i) not in samples.done for i in range(cfg.n_samples))
             ]
-            try:
-                await asyncio.gather(*jobs)
-            finally:  # also when interrupted: what was executed is written, and a new run resumes after it
-                scored.flush()
+            await asyncio.gather(*jobs)
     finally:
         for client in clients.values():
             await client.aclose()

@@ -10,6 +10,7 @@ import datetime as dt
 import os
 import platform
 import subprocess
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Iterator, Mapping
@@ -54,14 +55,23 @@ def limits_after_canary(bench: Benchmark, executor: LocalExecutor, cfg: RunConfi
     A sandbox that breaks correct code would otherwise report a silent all-fail run.
     ``meanwhile`` runs in this thread while the reference solutions run (loading the metric
     modules: a second of imports that would otherwise follow the canary; the canary's own
-    thread only waits on the workers). Its exception, if any, comes first.
+    thread only waits on the workers). Its exception, if any, comes first. The canary's thread
+    is a daemon, never joined on the way out: Ctrl-C or a bad metric name stops the run at once,
+    and closing the executor ends what the canary left running.
     """
     if meanwhile is None:
         return _checked_limits(bench, executor, cfg)
-    with cf.ThreadPoolExecutor(1, thread_name_prefix="evalkit-canary") as pool:
-        checked = pool.submit(_checked_limits, bench, executor, cfg)
-        meanwhile()
-        return checked.result()
+    checked: cf.Future[dict[str, float]] = cf.Future()
+
+    def check() -> None:
+        try:
+            checked.set_result(_checked_limits(bench, executor, cfg))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            checked.set_exception(exc)
+
+    threading.Thread(target=check, name="evalkit-canary", daemon=True).start()
+    meanwhile()
+    return checked.result()
 
 
 def _checked_limits(bench: Benchmark, executor: LocalExecutor, cfg: RunConfig) -> dict[str, float]:

@@ -55,7 +55,12 @@ async def _score_lines(path: Path, scorer: Scorer, tasks: dict[str, Task], sampl
     next_index: dict[tuple[str, str], int] = defaultdict(int)
     gate = asyncio.Semaphore(in_flight)
     pending: set[asyncio.Task] = set()
-    scored = SimilarityBatch(scorer, samples)
+    failed: list[BaseException] = []
+
+    def finished(job: asyncio.Task) -> None:
+        pending.discard(job)
+        if not job.cancelled() and job.exception() is not None:
+            failed.append(job.exception())  # raised below: a sample's failure must stop the run
 
     async def one(line: ScoreInputLine, task: Task, index: int) -> None:
         try:
@@ -64,7 +69,8 @@ async def _score_lines(path: Path, scorer: Scorer, tasks: dict[str, Task], sampl
         finally:
             gate.release()
 
-    try:
+    # on leaving, also when interrupted: what was executed is written, and a new run resumes after it
+    with SimilarityBatch(scorer, samples) as scored:
         for line in read_score_input(path, errors, task_ids=list(tasks)):
             task = tasks.get(line.task_id)
             if task is None:
@@ -77,12 +83,14 @@ async def _score_lines(path: Path, scorer: Scorer, tasks: dict[str, Task], sampl
             if (line.arm, line.task_id, index) in samples.done:
                 continue
             await gate.acquire()
+            if failed:
+                raise failed[0]
             job = asyncio.ensure_future(one(line, task, index))
             pending.add(job)
-            job.add_done_callback(pending.discard)
+            job.add_done_callback(finished)
         await asyncio.gather(*pending)
-    finally:  # also when interrupted: what was executed is written, and a new run resumes after it
-        scored.flush()
+        if failed:
+            raise failed[0]
     return arms, errors
 
 

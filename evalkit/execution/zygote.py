@@ -46,9 +46,10 @@ RUNNABLE_PER_WORKER = 2
 """Programs a worker keeps runnable at once. One left its core idle about a sixth of the time:
 each program's path (fork server, program, test process, worker, harness) passes through
 several processes, and while one hands over to the next the core waited (2 cores: 282 against
-325 samples/s, median of 9 interleaved passes; bench/bench_execution.py --only profile). CPU
-limits are per program and the backstop leaves out time spent waiting for a core, so verdicts
-do not change."""
+325 samples/s through LocalExecutor.run, median of 9 passes interleaved by a throwaway script).
+CPU limits are per program and the backstop leaves out time spent waiting for a core, so
+verdicts do not change. A program counts by its main thread and its test process: one that
+computes in other threads or processes while its main thread waits counts as waiting."""
 YOUNG_S = 0.004
 """A program this young counts as runnable: most finish sooner, so /proc is rarely read."""
 TICK_MAX_S = 0.025

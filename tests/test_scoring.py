@@ -1,0 +1,96 @@
+"""SimilarityBatch: executed rows reach samples.jsonl with their metrics, in time, and never silently lost."""
+
+import asyncio
+import json
+
+import pytest
+
+from evalkit.benchmarks import load_tasks
+from evalkit.config import DatasetConfig, ScoringConfig
+from evalkit.records import Reading, SampleResult, Status, Usage, Verdict
+from evalkit.samples import SamplesFile
+from evalkit.scoring import Scorer, SimilarityBatch
+
+
+def _row(task, index: int, code: str) -> dict:
+    verdict = Verdict(Status.PASSED, "")
+    return SampleResult(
+        run_id="r", arm="a", model="m", template=None, task_id=task.task_id, sample_index=index, params={},
+        prompt=None, raw_output=code, completion=code, finish_reason="", usage=Usage(), latency_s=0.0,
+        verdict=verdict, lenient=Reading(code, verdict), metrics={}, cached=False).to_json()
+
+
+@pytest.fixture(scope="module")
+def scorer():
+    return Scorer(None, {}, ScoringConfig(), run_id="r")  # similarity only: no program is executed
+
+
+def _written(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_a_lone_row_is_written_with_its_metrics_once_its_time_is_up(tmp_path, scorer):
+    task = load_tasks(DatasetConfig(limit=1))[0]
+    samples = SamplesFile(tmp_path / "samples.jsonl")
+
+    async def one_row_then_wait() -> list[dict]:
+        with SimilarityBatch(scorer, samples, every_s=0.2) as batch:
+            batch.add(task, _row(task, 0, task.reference))
+            await asyncio.sleep(0.6)  # no other row comes: the timer writes it
+            return _written(samples.path)
+
+    seen = asyncio.run(one_row_then_wait())
+    assert [row["sample_index"] for row in seen] == [0]
+    assert seen[0]["metrics"] == {"exact_match": 1.0, "edit_similarity": 1.0}
+
+
+def test_a_failing_metric_keeps_its_rows_and_its_error_reaches_the_caller(tmp_path, scorer, monkeypatch):
+    task = load_tasks(DatasetConfig(limit=1))[0]
+    samples = SamplesFile(tmp_path / "samples.jsonl")
+    real = scorer.similarity_of
+    calls = []
+
+    def fails_once(pairs):
+        calls.append(len(pairs))
+        if len(calls) == 1:
+            raise RuntimeError("metric broke")
+        return real(pairs)
+
+    monkeypatch.setattr(scorer, "similarity_of", fails_once)
+
+    async def rows_across_a_failure() -> None:
+        batch = SimilarityBatch(scorer, samples, every_s=0.1)
+        batch.add(task, _row(task, 0, task.reference))
+        await asyncio.sleep(0.3)  # the timer's flush fails
+        assert _written(samples.path) == []
+        with pytest.raises(RuntimeError, match="metric broke"):  # at the next row, not in a log
+            batch.add(task, _row(task, 1, task.reference))
+        batch.flush()  # the row the failure kept is still there to write
+
+    asyncio.run(rows_across_a_failure())
+    assert [row["sample_index"] for row in _written(samples.path)] == [0]
+    assert calls == [1, 1]
+
+
+def test_leaving_on_an_interrupt_writes_what_waits_and_keeps_the_interrupt(tmp_path, scorer, monkeypatch):
+    task = load_tasks(DatasetConfig(limit=1))[0]
+    samples = SamplesFile(tmp_path / "samples.jsonl")
+
+    async def interrupted() -> None:
+        with SimilarityBatch(scorer, samples) as batch:
+            batch.add(task, _row(task, 0, task.reference))
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        asyncio.run(interrupted())
+    assert [row["sample_index"] for row in _written(samples.path)] == [0]
+
+    monkeypatch.setattr(scorer, "similarity_of", lambda pairs: 1 / 0)
+
+    async def interrupted_while_metrics_fail() -> None:
+        with SimilarityBatch(scorer, samples) as batch:
+            batch.add(task, _row(task, 1, task.reference))
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # not ZeroDivisionError: Ctrl-C still exits 130
+        asyncio.run(interrupted_while_metrics_fail())
