@@ -373,7 +373,7 @@ def _int(value: Any, key: str) -> int:
 def model_config(data: dict[str, Any]) -> ModelConfig:
     """A ModelConfig from a plain dict, with a clear error for what is missing."""
     data = dict(data)
-    for key in ("name", "base_url"):
+    for key in ("name", "base_url", "api", "family"):
         if data.get(key) == "???":
             raise ConfigError(f"model.{key} is not set; pass model.{key}=... on the command line")
     try:

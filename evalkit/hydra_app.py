@@ -15,6 +15,7 @@ import shutil
 import sys
 import traceback
 from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +30,16 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from hydra.types import RunMode
+from omegaconf import MISSING as MISSING_VALUE
 from omegaconf import DictConfig, OmegaConf
 
 from evalkit.config import (
     CONF_DIR,
     ConfigError,
+    DatasetConfig,
     ExecutorConfig,
     GateConfig,
+    ModelConfig,
     PromptConfig,
     ReportConfig,
     RunConfig,
@@ -44,6 +48,7 @@ from evalkit.config import (
     defaults_of,
     run_config,
 )
+from evalkit.records import SamplingParams
 from evalkit.secrets import redact
 from evalkit.sweep import ERROR_FILE
 
@@ -58,6 +63,12 @@ def _register_stage_configs() -> None:
     """The groups whose keys are a dataclass's fields take their defaults from it, so each default is
     written once (conf/ holds the presets: models, datasets, launchers)."""
     store = ConfigStore.instance()
+    # Under every model and dataset preset (config.yaml's defaults list puts these first): a preset
+    # writes only its own values, and every key can be overridden whichever preset is chosen.
+    required = {name: MISSING_VALUE for name in ("name", "base_url", "api", "family")}
+    store.store(name="model_defaults", node=defaults_of(
+        ModelConfig, **required, params=dict.fromkeys(f.name for f in fields(SamplingParams))))
+    store.store(name="dataset_defaults", node=defaults_of(DatasetConfig))
     for kind in ("local", "ray"):
         store.store(group="executor", name=kind, node=defaults_of(ExecutorConfig, kind=kind))
     # k and seed are the run's top-level keys; run_config hands them to the scoring stage

@@ -7,7 +7,7 @@ import shutil
 import pytest
 
 from evalkit import hydra_app, prompts
-from evalkit.config import PROMPTS_DIR, ConfigError, ExecutorConfig, GateConfig
+from evalkit.config import CONF_DIR, PROMPTS_DIR, ConfigError, ExecutorConfig, GateConfig
 from tests.support.prompts import FIXTURE_CHECKOUT
 
 
@@ -17,7 +17,7 @@ def test_arms_naming_presets_get_them_as_hydra_composes_them():
     assert (claude.model.name, claude.model.family, claude.model.api_key_env) == (
         "claude-3-5-sonnet", "base", "ANTHROPIC_API_KEY")
     assert claude.model.concurrency == 4  # its own value
-    # only conf/model/openai_compatible.yaml, which claude.yaml names in its defaults list, has these
+    # claude.yaml does not name them: every preset has every key, from ModelConfig's defaults
     assert set(claude.model.params) == {"temperature", "top_p", "max_tokens", "stop", "seed"}
     assert mixtral.model.name == "mistralai/Mixtral-8x7B-Instruct-v0.1" and mixtral.prompt.version == "1.0.0"
 
@@ -125,3 +125,29 @@ def test_a_pinned_version_the_registry_lacks_names_the_arm_and_the_pin(overrides
     message = str(err.value)
     assert message.startswith(f"arm {arm.label}: ") and message.endswith(pinned)
     assert "no such template version '2.0.0' of generations family mixtral; it has mvp, 1.0.0" in message
+
+
+@pytest.mark.parametrize("preset", sorted(path.stem for path in (CONF_DIR / "model").glob("*.yaml")))
+def test_every_model_key_can_be_set_whatever_the_preset(preset):
+    # a preset writes only its own values; the rest, and every key's default, come from ModelConfig
+    rc = hydra_app.compose_run_config([
+        f"model={preset}", "model.name=served", "model.base_url=http://127.0.0.1:9/v1", "model.timeout_s=7",
+        "model.stream=true", "model.max_error_rate=0.5", "model.params.seed=3", "model.use_n=false"])
+    for arm in rc.arms:
+        model = arm.model
+        assert (model.timeout_s, model.stream, model.max_error_rate, model.use_n) == (7.0, True, 0.5, False)
+        assert model.params["seed"] == 3
+
+
+@pytest.mark.parametrize("preset", sorted(path.stem for path in (CONF_DIR / "dataset").glob("*.yaml")))
+def test_every_dataset_key_can_be_set_whatever_the_preset(preset):
+    rc = hydra_app.compose_run_config([
+        f"dataset={preset}", "dataset.path=/data/tasks.jsonl", "dataset.limit=2", "dataset.task_ids=[T/1]",
+        "dataset.allow_network=false"])
+    assert (rc.dataset.name, rc.dataset.path, rc.dataset.limit, rc.dataset.task_ids) == (
+        preset, "/data/tasks.jsonl", 2, ("T/1",))
+
+
+def test_a_missing_required_model_key_says_which():
+    with pytest.raises(ConfigError, match=r"model.family is not set; pass model.family=\.\.\."):
+        hydra_app.compose_run_config(["model=mixtral", "model.family=???"])
