@@ -22,9 +22,9 @@ from evalkit.models import ClientStats, DemoServer, ModelClient, ResponseStore, 
 from evalkit.progress import Progress, progress
 from evalkit.records import ArmSpec, Prices, RenderedPrompt, RunResults, Task, TemplateId, TemplateSource
 from evalkit.reporting import write_reports
-from evalkit.rundir import limits_after_canary, run_header, run_id_of, timed, utc_now
+from evalkit.rundir import run_header, run_id_of, start_canary, timed, utc_now
 from evalkit.samples import SamplesFile
-from evalkit.scoring import Scorer, SimilarityBatch, load_run_metrics
+from evalkit.scoring import Scorer, SimilarityBatch, cancelled_on_error, load_run_metrics
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,8 +101,9 @@ async def _probe_calibrate_generate(stages: _Stages, arms: list[PreparedArm]) ->
                 await clients[arm.config.label].check(next(iter(arm.prompts.values())))
         completion = stages.bench.kind == "completion"
         with timed(stages.timings, "calibration_and_canary"):  # the loop has nothing else to do meanwhile
-            limits = limits_after_canary(stages.bench, stages.executor, cfg,
-                                         meanwhile=lambda: load_run_metrics(cfg.scoring, completion))
+            checked = start_canary(stages.bench, stages.executor, cfg)
+            load_run_metrics(cfg.scoring, completion)
+            limits = await asyncio.wrap_future(checked)  # awaited: Ctrl-C cancels the wait
         scorer = Scorer(stages.executor, limits, cfg.scoring, run_id=stages.run_id, completion=completion)
         tasks, samples = stages.bench.tasks, stages.samples
         total = len(arms) * len(tasks) * cfg.n_samples
@@ -112,11 +113,13 @@ async def _probe_calibrate_generate(stages: _Stages, arms: list[PreparedArm]) ->
                 progress(total, "execute ", initial=len(samples.done)) as exec_bar, \
                 SimilarityBatch(scorer, samples) as scored:
             jobs = [  # overlapped: answers execute as they arrive
-                _one_task(arm, task, clients[arm.config.label], cfg, scorer, scored, (gen_bar, exec_bar))
+                asyncio.ensure_future(
+                    _one_task(arm, task, clients[arm.config.label], cfg, scorer, scored, (gen_bar, exec_bar)))
                 for arm in arms for task in tasks
                 if any((arm.config.label, task.task_id, i) not in samples.done for i in range(cfg.n_samples))
             ]
-            await asyncio.gather(*jobs)
+            with cancelled_on_error(jobs):
+                await asyncio.gather(*jobs)
     finally:
         for client in clients.values():
             await client.aclose()

@@ -13,7 +13,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Callable, Iterator, Mapping
+from typing import Iterator, Mapping
 
 import evalkit
 from evalkit.benchmarks import Benchmark
@@ -48,19 +48,17 @@ def timed(timings: dict[str, float], stage: str) -> Iterator[None]:
         timings[stage] = round(time.perf_counter() - start, 3)
 
 
-def limits_after_canary(bench: Benchmark, executor: LocalExecutor, cfg: RunConfig,
-                        meanwhile: Callable[[], object] | None = None) -> dict[str, float]:
-    """Per-task CPU limits; with executor.canary, stop (exit 2) when a reference solution fails here.
+def start_canary(bench: Benchmark, executor: LocalExecutor, cfg: RunConfig) -> cf.Future[dict[str, float]]:
+    """Per-task CPU limits, and with executor.canary every reference solution run here, in a
+    thread of their own: the Future's result is the limits, or the ConfigError (exit 2) naming
+    the reference solutions that fail (a sandbox that breaks correct code would otherwise report
+    a silent all-fail run).
 
-    A sandbox that breaks correct code would otherwise report a silent all-fail run.
-    ``meanwhile`` runs in this thread while the reference solutions run (loading the metric
-    modules: a second of imports that would otherwise follow the canary; the canary's own
-    thread only waits on the workers). Its exception, if any, comes first. The canary's thread
-    is a daemon, never joined on the way out: Ctrl-C or a bad metric name stops the run at once,
-    and closing the executor ends what the canary left running.
+    The caller loads the metric modules meanwhile (a second of imports the canary's waiting on
+    the workers would otherwise not overlap). The thread is a daemon, never joined: Ctrl-C (while
+    `evalkit score` waits on the Future, or `evalkit run` awaits it) or a bad metric name stops
+    the run without waiting for the canary; closing the executor drops the programs it had queued.
     """
-    if meanwhile is None:
-        return _checked_limits(bench, executor, cfg)
     checked: cf.Future[dict[str, float]] = cf.Future()
 
     def check() -> None:
@@ -70,8 +68,7 @@ def limits_after_canary(bench: Benchmark, executor: LocalExecutor, cfg: RunConfi
             checked.set_exception(exc)
 
     threading.Thread(target=check, name="evalkit-canary", daemon=True).start()
-    meanwhile()
-    return checked.result()
+    return checked
 
 
 def _checked_limits(bench: Benchmark, executor: LocalExecutor, cfg: RunConfig) -> dict[str, float]:

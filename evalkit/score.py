@@ -22,9 +22,9 @@ from evalkit.execution import make_executor
 from evalkit.models import steady_gc
 from evalkit.records import ArmSpec, RunResults, SamplesFileInfo, Task
 from evalkit.reporting import write_reports
-from evalkit.rundir import limits_after_canary, run_header, run_id_of, timed, utc_now
+from evalkit.rundir import run_header, run_id_of, start_canary, timed, utc_now
 from evalkit.samples import SamplesFile, ScoreInputLine, read_score_input
-from evalkit.scoring import Scorer, SimilarityBatch, load_run_metrics
+from evalkit.scoring import Scorer, SimilarityBatch, cancelled_on_error, load_run_metrics
 
 SHOWN_ERRORS = 20
 """Malformed lines named on stderr and in the report; the rest are counted."""
@@ -70,7 +70,7 @@ async def _score_lines(path: Path, scorer: Scorer, tasks: dict[str, Task], sampl
             gate.release()
 
     # on leaving, also when interrupted: what was executed is written, and a new run resumes after it
-    with SimilarityBatch(scorer, samples) as scored:
+    with SimilarityBatch(scorer, samples) as scored, cancelled_on_error(pending):
         for line in read_score_input(path, errors, task_ids=list(tasks)):
             task = tasks.get(line.task_id)
             if task is None:
@@ -110,8 +110,9 @@ def execute_score(cfg: RunConfig, run_dir: Path) -> RunResults:
         executor = stack.enter_context(make_executor(cfg.executor))
         with timed(timings, "calibration_and_canary"):
             completion = bench.kind == "completion"
-            limits = limits_after_canary(bench, executor, cfg,
-                                         meanwhile=lambda: load_run_metrics(cfg.scoring, completion))
+            checked = start_canary(bench, executor, cfg)
+            load_run_metrics(cfg.scoring, completion)
+            limits = checked.result()
         run_id = run_id_of(run_dir)
         scorer = Scorer(executor, limits, cfg.scoring, run_id=run_id, completion=completion)
         samples = SamplesFile(run_dir / "samples.jsonl")

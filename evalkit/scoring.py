@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from concurrent.futures import Future
-from typing import Any, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from evalkit import postprocess
 from evalkit.config import ArmConfig, ScoringConfig
@@ -190,6 +190,18 @@ class SimilarityBatch:
             return
         with contextlib.suppress(Exception):
             self.flush()
+
+
+@contextlib.contextmanager
+def cancelled_on_error(jobs: Iterable[asyncio.Task]) -> Iterator[None]:
+    """Cancel the jobs still running when the block fails (a sample's error, Ctrl-C): none of
+    them adds a row to a SimilarityBatch already left, where it would never be written."""
+    try:
+        yield
+    except BaseException:
+        for job in list(jobs):
+            job.cancel()
+        raise
 
 
 def prediction_code(task: Task, code: str) -> str:

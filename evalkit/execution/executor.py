@@ -198,6 +198,14 @@ class _Worker:
             raise ConnectionError(f"execution worker exited (code {self.proc.poll()})")
         return json.loads(data)
 
+    def kill(self) -> None:
+        """SIGKILL the worker's process group: its outer process and the worker, PID 1 of its
+        namespace, whose death ends every process in it. The harness thread then sees it gone."""
+        try:
+            os.killpg(self.proc.pid, 9)
+        except ProcessLookupError:
+            pass
+
     def close(self) -> None:
         self.sock.close()
         try:
@@ -336,6 +344,8 @@ class LocalExecutor:
         self._queue: queue.Queue = queue.Queue()
         self._restart_error: BaseException | None = None
         self._shared = SharedVerdicts()
+        self._aborted = False
+        """Set when the run is left on an error or Ctrl-C (``__exit__``): nothing is retried or restarted."""
         self._workers: list[_Worker] = []
         self._threads: list[threading.Thread] = []
         self._start(n)
@@ -406,7 +416,7 @@ class LocalExecutor:
                 elif (item[2] or item[1].set_running_or_notify_cancel()) and not worker.send(*item):
                     self._retry_or_fail(*item, RuntimeError("the execution worker did not take it"))
             if not worker.sent:
-                if stopping:
+                if stopping or self._aborted:
                     return
                 if worker.failed and not self._restart(index):
                     stopping = self._fail_one_queued(index)
@@ -445,7 +455,9 @@ class LocalExecutor:
         worker.failed = True
 
     def _retry_or_fail(self, program: Program, future: cf.Future, attempts: int, exc: BaseException) -> None:
-        if attempts < self.cfg.infra_retries:
+        if self._aborted:
+            future.set_result(Verdict(Status.INFRA_ERROR, "the run was stopped"))
+        elif attempts < self.cfg.infra_retries:
             self._queue.put((program, future, attempts + 1))
         else:
             future.set_result(Verdict(Status.INFRA_ERROR, f"execution worker failed: {exc}"))
@@ -483,10 +495,29 @@ class LocalExecutor:
         """Stop the workers (their namespaces die with them) and remove their cgroups."""
         self._stop()
 
+    def _abort(self) -> None:
+        """Cancel the programs still queued, and end those running: a worker in its own PID
+        namespace is killed with every process in it. Without one (no root) a program could
+        outlive its killed worker, so those workers finish what they hold (each program ends by
+        its backstop at the latest)."""
+        self._aborted = True
+        while True:
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if item is not None and not item[1].cancel():  # a retry's Future is running already
+                item[1].set_result(Verdict(Status.INFRA_ERROR, "the run was stopped"))
+        for worker in self._workers:
+            if "pidns" in worker.isolation.split("+"):
+                worker.kill()
+
     def __enter__(self) -> LocalExecutor:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: type[BaseException] | None, *exc: object) -> None:
+        if kind is not None:  # left on an error or Ctrl-C: nothing queued or running is wanted
+            self._abort()
         self.close()
 
 

@@ -321,3 +321,20 @@ def test_verdicts_identical_alone_at_the_in_flight_limit_and_under_load(humaneva
                 p.wait()
     assert alone == at_limit == loaded
     assert sum(s is Status.PASSED for s in alone.values()) == 12
+
+
+def test_leaving_on_an_error_ends_the_programs_running_and_queued(humaneval_tasks):
+    task = humaneval_tasks[0]
+    sleeper = task.prompt + "    import time\n    time.sleep(4)\n    return False\n"
+    started = None
+    with pytest.raises(KeyboardInterrupt), LocalExecutor(dataclasses.replace(CFG, workers=1)) as ex:
+        if "pidns" not in ex.isolation:
+            pytest.skip("without root a worker is not killed (a program could outlive it): it finishes")
+        futures = [ex.submit(program_for(task, sleeper + f"# {i}\n", str(i), 3.0)) for i in range(30)]
+        time.sleep(0.5)  # the first ones are asleep in the worker, the rest queued
+        started = time.monotonic()
+        raise KeyboardInterrupt  # as Ctrl-C leaves `evalkit run` and `evalkit score`
+    assert time.monotonic() - started < 2.0  # not the 4 s each running program sleeps, nor 30 of them
+    verdicts = [f.result(timeout=5) for f in futures if not f.cancelled()]
+    assert any(f.cancelled() for f in futures)  # queued: never run
+    assert all(v.status is Status.INFRA_ERROR and "stopped" in v.detail for v in verdicts)
