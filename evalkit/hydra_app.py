@@ -221,6 +221,12 @@ def launch(name: str, overrides: list[str], job: Job,
     parser = get_args_parser()
     parser.prog = f"evalkit {name}"
     args = parser.parse_args(overrides)
+    given = {"-m": args.multirun, "--cfg": args.cfg is not None, "--info": args.info is not None,
+             "--shell-completion": args.shell_completion}
+    modes = [flag for flag, on in given.items() if on]
+    if len(modes) > 1:  # Hydra would raise a ValueError with a traceback
+        raise ConfigError(f"{' and '.join(modes)} cannot be combined: --cfg job shows one run's config "
+                          "(drop -m; each sweep job's config is saved in its directory's .hydra/)")
     failures: list[BaseException] = []
     try:
         _run_hydra(args=args, args_parser=parser, task_function=_task(job, failures),

@@ -124,3 +124,8 @@ def test_verbose_adds_the_traceback_and_keeps_exit_2(capsys, tmp_path):
     err = capsys.readouterr().err
     assert err.startswith("Traceback") and "ConfigError" in err
     assert err.strip().splitlines()[-1] == "evalkit: error: dataset.limit must be an integer, not 'xyz'"
+
+
+def test_a_sweep_with_cfg_is_one_line_not_hydras_traceback(capsys):
+    err = _fails_with_one_line(capsys, "run", "-m", "model=mixtral,claude", "--cfg", "job")
+    assert err.startswith("evalkit: error: -m and --cfg cannot be combined")
