@@ -6,6 +6,7 @@ Each notebook is executed by a real Jupyter kernel (nbclient) against runs the r
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -65,8 +66,15 @@ def execute(path: Path, specs: KernelSpecManager, env: dict[str, str]) -> nbform
     manager = KernelManager(kernel_name=KERNEL, kernel_spec_manager=specs)
     client = NotebookClient(notebook, km=manager, timeout=60,
                             resources={"metadata": {"path": str(path.parent)}})
-    # The kernel must not reach the hub: notebooks read run files only.
-    client.execute(env={**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", **env})
+    try:
+        # The kernel must not reach the hub: notebooks read run files only.
+        client.execute(env={**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", **env})
+    finally:
+        # The kernel client's finalizer closes its zmq context: run it here, not in some later
+        # garbage collection (one that ran inside pytest's assertion rewriting at the end of a
+        # session crashed CPython 3.11's AST builder: "AST constructor recursion depth mismatch").
+        del client
+        gc.collect()
     return notebook
 
 
