@@ -162,7 +162,7 @@ class SimilarityBatch:
             self._timer.cancel()
             self._timer = None
         measured = [(task, row["completion"]) for task, row, wanted in self._rows if wanted]
-        metrics = iter(self.scorer.similarity_of(measured) if measured else [])
+        metrics = iter(self.scorer.similarity_of(measured))
         rows, self._rows = self._rows, []
         for _, row, wanted in rows:
             self.samples.write(row | {"metrics": next(metrics) if wanted else {}})
