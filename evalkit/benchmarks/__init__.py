@@ -110,12 +110,14 @@ class Benchmark:
     """The selected tasks of one benchmark and the identity of the whole set."""
 
     name: str
+    """The dataset's name in the registry below (``dataset.name``)."""
     tasks: tuple[Task, ...]
+    """The selected tasks, in file order (``dataset.task_ids``, then ``dataset.limit``)."""
     content_sha256: str
-    kind: str = "generation"
-    """``generation`` or ``completion``: every task's kind, and the template kind it needs."""
     """Hash of every task of the set (not only the selection), so a gate can refuse
     to compare runs on different versions of a benchmark yet accept subsets."""
+    kind: str = "generation"
+    """``generation`` or ``completion``: every task's kind, and the template kind it needs."""
 
 
 def load_tasks(cfg: DatasetConfig) -> list[Task]:

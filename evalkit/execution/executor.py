@@ -142,6 +142,13 @@ class _Worker:
         """Programs with the worker, by request id: (program, future, attempts so far)."""
         self.failed = False
         """Set after any failure: the worker takes no more programs and is restarted once idle."""
+        self.isolation = ""
+        """The layers that held, once the worker said hello (``await_hello``)."""
+
+    def await_hello(self) -> _Worker:
+        """Wait until the worker has isolated itself and says which layers held; raises (and
+        closes the worker) if it does not. Separate from starting it, so that workers start
+        side by side: each takes about 0.1 s, and a 64-core box starts 64."""
         try:
             hello = self.receive(timeout=60)
             if hello is None or "isolation" not in hello:
@@ -150,6 +157,7 @@ class _Worker:
         except BaseException:
             self.close()  # a worker that never said hello must not outlive us, nor its cgroups
             raise
+        return self
 
     def send(self, program: Program, future: cf.Future, attempts: int) -> bool:
         """Hand a program to the worker: its text as a sealed memory file, the rest as JSON (a
@@ -348,18 +356,33 @@ class LocalExecutor:
         """Set when the run is left on an error or Ctrl-C (``__exit__``): nothing is retried or restarted."""
         self._workers: list[_Worker] = []
         self._threads: list[threading.Thread] = []
-        self._start(n)
+        self._start(self._spawn(n))
         self.isolation = self._workers[0].isolation
         _warn_if_weaker(self.isolation, seccomp_missing)
 
-    def _start(self, n: int) -> None:
+    def _spawn(self, n: int) -> list[_Worker]:
+        """Start n worker processes side by side (``_start`` waits for their hello)."""
+        workers: list[_Worker] = []
         try:
             for i in range(n):
-                self._workers.append(_Worker(i, self.cfg, self._settings))
+                workers.append(_Worker(i, self.cfg, self._settings))
         except BaseException:
-            for worker in self._workers:
+            for worker in workers:
                 worker.close()
             raise
+        return workers
+
+    def _start(self, spawned: list[_Worker]) -> None:
+        """Wait for the spawned workers' hello, then feed them."""
+        try:
+            for worker in spawned:
+                worker.await_hello()
+        except BaseException:
+            for worker in spawned:
+                worker.close()
+            raise
+        self._workers = spawned
+        n = len(spawned)
         self._threads = [threading.Thread(target=self._serve, args=(i,), daemon=True,
                                           name=f"evalkit-exec-{i}") for i in range(n)]
         for thread in self._threads:
@@ -394,10 +417,12 @@ class LocalExecutor:
     def recycle(self) -> None:
         """Replace every worker by a fresh one (after the canary: the workers that ran the
         reference solutions are discarded). Call with nothing in flight."""
-        n = len(self._workers)
-        self._stop()
-        self._workers = []
-        self._start(n)
+        fresh = self._spawn(len(self._workers))  # they isolate themselves while the old ones stop
+        try:
+            self._stop()
+        finally:
+            self._workers = []
+            self._start(fresh)
 
     def _serve(self, index: int) -> None:
         """Feed worker `index` from the shared queue and resolve its verdicts; restart it after
@@ -466,7 +491,7 @@ class LocalExecutor:
         """A fresh worker in place of worker `index`; False if it could not start."""
         self._workers[index].close()
         try:
-            self._workers[index] = _Worker(index, self.cfg, self._settings)
+            self._workers[index] = _Worker(index, self.cfg, self._settings).await_hello()
         except (OSError, RuntimeError, ValueError, ConnectionError) as exc:
             self._restart_error = exc
             return False

@@ -14,6 +14,7 @@ pairs are scored once and the scores fanned back out.
 from __future__ import annotations
 
 import importlib.util
+import sys
 import threading
 from collections.abc import Sequence
 from pathlib import Path
@@ -49,12 +50,35 @@ def load_metric(name: str):
         raise ConfigError(f"unknown similarity metric {name!r}; known metrics: {', '.join(METRICS)}")
     with _LOAD_LOCK:
         if name not in _LOADED:
-            import evaluate
-
+            evaluate = _import_evaluate()
             # A local file path: evaluate loads it without any hub lookup. keep_in_memory: no
             # cache files, so parallel processes (Hydra sweeps) cannot collide on them.
             _LOADED[name] = evaluate.load(str(METRICS[name]), keep_in_memory=True)
         return _LOADED[name]
+
+
+def _import_evaluate():
+    """``evaluate``, imported without ``scipy.stats``.
+
+    evaluate's top level imports its Evaluator classes, which import ``scipy.stats`` for
+    bootstrap intervals if it can (evaluate/evaluator/base.py: ``SCIPY_AVAILABLE``). evalkit
+    never uses an Evaluator (they need ``transformers`` as well), and ``scipy.stats`` was
+    56 MB of the harness's memory and a third of a second of every run's start-up. A ``None``
+    in ``sys.modules`` makes that one import fail the way evaluate expects; it is removed
+    at once, so ``scipy.stats`` stays importable (metrics/stats.py imports it when a
+    comparison needs it).
+    """
+    if "evaluate" in sys.modules or "scipy.stats" in sys.modules:
+        import evaluate
+
+        return evaluate
+    sys.modules["scipy.stats"] = None
+    try:
+        import evaluate
+    finally:
+        if sys.modules.get("scipy.stats", 0) is None:
+            del sys.modules["scipy.stats"]
+    return evaluate
 
 
 def load_metrics(metrics: Sequence[str], embedding_model: str | Path | None = None) -> None:

@@ -87,6 +87,27 @@ def test_metric_modules_are_evaluate_modules_cached_per_process():
     assert module.compute(predictions=["a b"], references=["a b"]) == {"scores": [1.0]}
 
 
+def test_loading_every_metric_leaves_scipy_stats_out_yet_importable():
+    """evaluate's Evaluator would import scipy.stats (56 MB of the harness, a third of a second
+    of start-up); evalkit never uses it, and its own statistics still import scipy.stats."""
+    script = textwrap.dedent(f"""
+        import sys
+        from evalkit.metrics import load_metrics, similarity_scores
+        load_metrics({OFFLINE_METRICS!r})
+        assert "scipy.stats" not in sys.modules, "scipy.stats imported"
+        code = "def f(x):\\n    return x + 1\\n"
+        print(similarity_scores([code], [code], {OFFLINE_METRICS!r}))
+        from evalkit.metrics.stats import mcnemar
+        print(mcnemar([False] * 8, [True] * 8)["p_value"])
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         check=False)
+    assert out.returncode == 0, out.stderr
+    scores, p_value = out.stdout.splitlines()
+    assert all(value == [1.0] for value in eval(scores).values())  # noqa: S307 - our own print
+    assert float(p_value) == pytest.approx(2 * 0.5 ** 8)
+
+
 def test_unknown_metric_and_misaligned_inputs_fail_clearly():
     with pytest.raises(ConfigError, match="unknown similarity metric 'rouge'"):
         similarity_scores(["a"], ["a"], ["rouge"])
