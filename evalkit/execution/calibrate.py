@@ -87,7 +87,8 @@ def calibrate(tasks: Sequence[Task], executor) -> dict[str, float]:
 
     Measured CPU times are cached in ``cfg.cache_dir`` (default reports/cache), one file per
     machine id, keyed by the reference program's content hash (``reference_key``): a reference
-    program is measured once, whichever tasks and datasets share it.
+    program is measured once, whichever tasks and datasets share it. Workers that measured
+    reference solutions are replaced, as after the canary (``executor.canary=false`` too).
     """
     cfg = executor.cfg
     path = _cache_path(cfg, executor.isolation)
@@ -97,6 +98,7 @@ def calibrate(tasks: Sequence[Task], executor) -> dict[str, float]:
     if missing:
         # Generous limit while measuring: a slow reference must be measured, not cut off.
         measured = measure(missing, executor, cfg.timeout_s * cfg.timeout_factor)
+        _replace_workers(executor)
         cached.update(measured)
         path.parent.mkdir(parents=True, exist_ok=True)
         # Another process (a parallel sweep job) may have written meanwhile: keep its entries. One
@@ -108,6 +110,14 @@ def calibrate(tasks: Sequence[Task], executor) -> dict[str, float]:
         tmp.replace(path)
     return {t.task_id: round(max(cfg.timeout_s, cfg.timeout_factor * cached[keys[t.task_id]]), 3)
             for t in tasks}
+
+
+def _replace_workers(executor) -> None:
+    """Discard the workers that ran reference solutions (``recycle``), so that no sample's
+    program runs in a worker whose memory held one (executors without workers have none)."""
+    recycle = getattr(executor, "recycle", None)
+    if recycle is not None:
+        recycle()
 
 
 def canary(tasks: Sequence[Task], executor, limits: dict[str, float]) -> list[tuple[str, Verdict]]:
@@ -138,7 +148,5 @@ def canary(tasks: Sequence[Task], executor, limits: dict[str, float]) -> list[tu
             content = by_key[key]
             del failing[content]
             executor.in_process_tasks.update(t.task_id for t in groups[content])
-    recycle = getattr(executor, "recycle", None)
-    if recycle is not None:
-        recycle()
+    _replace_workers(executor)
     return [(t.task_id, failing[content_of[t.task_id]]) for t in tasks if content_of[t.task_id] in failing]

@@ -26,6 +26,7 @@ import socket
 import subprocess
 import sys
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -114,6 +115,35 @@ def stream_verdicts(submit: Callable[[Program], cf.Future], programs: Iterable[P
             yield key, future.result()
 
 
+class _Launcher:
+    """Starts every worker process from one thread that lives as long as this process.
+
+    A worker asks the kernel to kill it when its parent goes (``PR_SET_PDEATHSIG`` in zygote.py,
+    so that it never outlives the harness), and for the kernel that parent is the thread that
+    started it, not the process: the fresh workers that the canary's thread started after the
+    canary were killed as soon as that thread ended, and restarted on first use with the
+    programs they held (each retry spent one of ``executor.infra_retries``)."""
+
+    def __init__(self) -> None:
+        self._pool: cf.ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        os.register_at_fork(after_in_child=self._forget)  # a forked child has none of our threads
+
+    def _forget(self) -> None:
+        self._pool, self._lock = None, threading.Lock()
+
+    def start(self, index: int, cfg: ExecutorConfig, settings: dict) -> _Worker:
+        """A new worker process (not yet awaited: see ``_Worker.await_hello``)."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = cf.ThreadPoolExecutor(1, thread_name_prefix="evalkit-launcher")
+            pool = self._pool
+        return pool.submit(_Worker, index, cfg, settings).result()
+
+
+_LAUNCHER = _Launcher()
+
+
 class _Worker:
     """One worker process and the socket to it."""
 
@@ -132,6 +162,11 @@ class _Worker:
                 [sys.executable, "-S", "-s", "-P", "-c", boot], stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, env=_worker_env(), cwd="/", start_new_session=True,
                 pass_fds=(theirs.fileno(),))
+        except BaseException:
+            ours.close()
+            if self.cgroup is not None:
+                _remove_cgroup(self.cgroup)
+            raise
         finally:
             theirs.close()
         self.sock = ours
@@ -301,6 +336,7 @@ def _make_cgroup(index: int, cfg: ExecutorConfig) -> Path | None:
     worker's processes, its test processes and every slot's programs together."""
     if os.geteuid() != 0 or not (_PIDS_ROOT / "cgroup.procs").exists():
         return None
+    _remove_stale_cgroups()
     path = _PIDS_ROOT / "evalkit" / f"{os.getpid()}-{index}-{os.urandom(3).hex()}"
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -312,10 +348,33 @@ def _make_cgroup(index: int, cfg: ExecutorConfig) -> Path | None:
 
 
 def _remove_cgroup(path: Path) -> None:
-    try:
-        path.rmdir()
-    except OSError:
-        pass  # still populated if a worker was killed mid-program; harmless and empty soon
+    """Remove a worker's cgroup once the processes in it are gone: when the worker (its PID
+    namespace's first process) has exited, the kernel is still ending the others for a few ms."""
+    for _ in range(25):
+        try:
+            path.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            time.sleep(0.02)
+    # still populated (a program the kernel is slow to end): the next run removes it
+
+
+@functools.cache
+def _remove_stale_cgroups() -> None:
+    """Remove, once per process, the empty cgroups of evalkit processes that have ended (a
+    cgroup still populated when its run ended, or a run that was killed). Only those older than
+    a minute: a process of another PID namespace is not in our /proc, and its newest cgroup may
+    be empty because its worker is about to join it."""
+    now = time.time()
+    for path in (_PIDS_ROOT / "evalkit").glob("*-*-*"):
+        owner = path.name.split("-", 1)[0]
+        try:
+            if owner.isdigit() and not Path(f"/proc/{owner}").exists() and now - path.stat().st_mtime > 60:
+                path.rmdir()
+        except OSError:
+            pass  # populated still, or another run removed it first
 
 
 def slot_uid_base(index: int, max_in_flight: int) -> int:
@@ -354,6 +413,8 @@ class LocalExecutor:
         self._shared = SharedVerdicts()
         self._aborted = False
         """Set when the run is left on an error or Ctrl-C (``__exit__``): nothing is retried or restarted."""
+        self._broken: BaseException | None = None
+        """Set when ``recycle`` failed: the executor has no workers."""
         self._workers: list[_Worker] = []
         self._threads: list[threading.Thread] = []
         self._start(self._spawn(n))
@@ -365,7 +426,7 @@ class LocalExecutor:
         workers: list[_Worker] = []
         try:
             for i in range(n):
-                workers.append(_Worker(i, self.cfg, self._settings))
+                workers.append(_LAUNCHER.start(i, self.cfg, self._settings))
         except BaseException:
             for worker in workers:
                 worker.close()
@@ -390,6 +451,7 @@ class LocalExecutor:
 
     def submit(self, program: Program) -> cf.Future:
         """Queue a program; the Future resolves to its Verdict."""
+        self._check_usable()
         if program.split and program.task_id in self.in_process_tasks:
             program = dataclasses.replace(program, split=False)
         if not self.cfg.share_identical:
@@ -412,17 +474,26 @@ class LocalExecutor:
     def run(self, programs: Iterable[Program]) -> Iterator[tuple[str, Verdict]]:
         """Execute programs, yielding (key, Verdict) as each finishes; ``capacity`` are in
         flight, so memory stays bounded for any number of programs."""
+        self._check_usable()
         return stream_verdicts(self.submit, programs, window=self.capacity)
+
+    def _check_usable(self) -> None:
+        if self._broken is not None:
+            raise RuntimeError(f"the execution workers could not be replaced: {self._broken}")
 
     def recycle(self) -> None:
         """Replace every worker by a fresh one (after the canary: the workers that ran the
         reference solutions are discarded). Call with nothing in flight."""
-        fresh = self._spawn(len(self._workers))  # they isolate themselves while the old ones stop
         try:
-            self._stop()
-        finally:
-            self._workers = []
-            self._start(fresh)
+            fresh = self._spawn(len(self._workers))  # they isolate themselves while the old ones stop
+            try:
+                self._stop()
+            finally:
+                self._workers = []
+                self._start(fresh)
+        except BaseException as exc:
+            self._broken = exc  # run() and submit() say so, rather than wait on no worker
+            raise
 
     def _serve(self, index: int) -> None:
         """Feed worker `index` from the shared queue and resolve its verdicts; restart it after
@@ -491,7 +562,7 @@ class LocalExecutor:
         """A fresh worker in place of worker `index`; False if it could not start."""
         self._workers[index].close()
         try:
-            self._workers[index] = _Worker(index, self.cfg, self._settings).await_hello()
+            self._workers[index] = _LAUNCHER.start(index, self.cfg, self._settings).await_hello()
         except (OSError, RuntimeError, ValueError, ConnectionError) as exc:
             self._restart_error = exc
             return False

@@ -13,6 +13,7 @@ pairs are scored once and the scores fanned back out.
 
 from __future__ import annotations
 
+import importlib.abc
 import importlib.util
 import sys
 import threading
@@ -57,28 +58,50 @@ def load_metric(name: str):
         return _LOADED[name]
 
 
+class _WithoutScipyStats(importlib.abc.MetaPathFinder):
+    """While one thread imports ``evaluate``, its import of ``scipy.stats`` fails (other
+    threads import it as usual)."""
+
+    def __init__(self) -> None:
+        self.thread = threading.get_ident()
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "scipy.stats" and threading.get_ident() == self.thread:
+            raise ModuleNotFoundError("scipy.stats is not imported with evaluate", name=name)
+
+
 def _import_evaluate():
     """``evaluate``, imported without ``scipy.stats``.
 
     evaluate's top level imports its Evaluator classes, which import ``scipy.stats`` for
-    bootstrap intervals if it can (evaluate/evaluator/base.py: ``SCIPY_AVAILABLE``). evalkit
-    never uses an Evaluator (they need ``transformers`` as well), and ``scipy.stats`` was
-    56 MB of the harness's memory and a third of a second of every run's start-up. A ``None``
-    in ``sys.modules`` makes that one import fail the way evaluate expects; it is removed
-    at once, so ``scipy.stats`` stays importable (metrics/stats.py imports it when a
-    comparison needs it).
+    bootstrap intervals if they can (evaluate/evaluator/base.py: ``SCIPY_AVAILABLE``). evalkit
+    never uses an Evaluator, and ``scipy.stats`` was 56 MB of the harness's memory and a third
+    of a second of every run's start-up. So that one import fails the way evaluate expects, and
+    then the Evaluator gets a ``bootstrap`` that imports ``scipy.stats`` when first called:
+    a notebook that uses evaluate's Evaluator after evalkit works as without evalkit.
     """
     if "evaluate" in sys.modules or "scipy.stats" in sys.modules:
         import evaluate
 
         return evaluate
-    sys.modules["scipy.stats"] = None
+    finder = _WithoutScipyStats()
+    sys.meta_path.insert(0, finder)
     try:
         import evaluate
     finally:
-        if sys.modules.get("scipy.stats", 0) is None:
-            del sys.modules["scipy.stats"]
+        sys.meta_path.remove(finder)
+    base = sys.modules.get("evaluate.evaluator.base")
+    if base is not None and getattr(base, "SCIPY_AVAILABLE", True) is False \
+            and importlib.util.find_spec("scipy") is not None:
+        base.bootstrap, base.SCIPY_AVAILABLE = _bootstrap, True
     return evaluate
+
+
+def _bootstrap(*args, **kwargs):
+    """scipy.stats.bootstrap, imported when first called (for evaluate's Evaluator)."""
+    from scipy.stats import bootstrap
+
+    return bootstrap(*args, **kwargs)
 
 
 def load_metrics(metrics: Sequence[str], embedding_model: str | Path | None = None) -> None:

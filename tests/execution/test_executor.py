@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 
 import pytest
@@ -202,6 +203,39 @@ def test_calibrate_caches_and_canary_reports_failures(tmp_path, humaneval_tasks)
         failing = canary([tasks[0], broken], ex, limits)
     assert [task_id for task_id, _ in failing] == [broken.task_id]
     assert failing[0][1].status is Status.FAILED
+
+
+def test_workers_replaced_by_a_thread_that_then_ends_keep_running(tmp_path, humaneval_tasks):
+    # As in `evalkit score` and `evalkit run`: the canary runs in a thread of its own and replaces
+    # the workers that ran the references. A worker dies with the thread that started it (its
+    # parent-death signal), so the fresh ones did, and took the next programs with them: with
+    # no retries left, those were infra_errors.
+    tasks = humaneval_tasks[:20]
+    cfg = dataclasses.replace(CFG, cache_dir=tmp_path, infra_retries=0)
+    with LocalExecutor(cfg) as ex:
+        limits: dict = {}
+
+        def check() -> None:
+            limits.update(calibrate(tasks, ex))
+            assert canary(tasks, ex, limits) == []
+
+        thread = threading.Thread(target=check)
+        thread.start()
+        thread.join()
+        time.sleep(0.3)
+        programs = [program_for(t, t.prompt + t.reference, t.task_id, limits[t.task_id]) for t in tasks]
+        verdicts = dict(ex.run(programs))
+    assert [k for k, v in verdicts.items() if not v.passed] == []
+
+
+def test_an_executor_whose_workers_could_not_be_replaced_says_so(monkeypatch):
+    with LocalExecutor(dataclasses.replace(CFG, workers=1)) as ex:
+        monkeypatch.setattr(sys, "executable", "/nonexistent/python")
+        with pytest.raises(OSError):
+            ex.recycle()
+        monkeypatch.undo()
+        with pytest.raises(RuntimeError, match="could not be replaced"):
+            list(ex.run([Program("a", "pass", timeout_s=1.0)]))
 
 
 class CountingExecutor:

@@ -89,12 +89,17 @@ def test_metric_modules_are_evaluate_modules_cached_per_process():
 
 def test_loading_every_metric_leaves_scipy_stats_out_yet_importable():
     """evaluate's Evaluator would import scipy.stats (56 MB of the harness, a third of a second
-    of start-up); evalkit never uses it, and its own statistics still import scipy.stats."""
+    of start-up); evalkit never uses it, yet the Evaluator and evalkit's own statistics still
+    get scipy.stats when they use it."""
     script = textwrap.dedent(f"""
         import sys
         from evalkit.metrics import load_metrics, similarity_scores
         load_metrics({OFFLINE_METRICS!r})
         assert "scipy.stats" not in sys.modules, "scipy.stats imported"
+        evaluator = sys.modules["evaluate.evaluator.base"]  # evaluate's Evaluator still has scipy
+        assert evaluator.SCIPY_AVAILABLE
+        interval = evaluator.bootstrap(([1.0, 2.0, 3.0, 4.0],), sum, n_resamples=50).confidence_interval
+        assert interval.low <= interval.high and "scipy.stats" in sys.modules
         code = "def f(x):\\n    return x + 1\\n"
         print(similarity_scores([code], [code], {OFFLINE_METRICS!r}))
         from evalkit.metrics.stats import mcnemar
