@@ -23,7 +23,8 @@ def _free_port() -> int:
 @pytest.mark.slow
 def test_serve_demo_answers_the_openai_client_until_stopped(humaneval_tasks):
     port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "evalkit", "serve-demo", "--port", str(port)], cwd=REPO,
+    command = [sys.executable, "-X", "faulthandler", "-m", "evalkit", "serve-demo", "--port", str(port)]
+    proc = subprocess.Popen(command, cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ, HF_DATASETS_OFFLINE="1"))
     try:
@@ -37,5 +38,12 @@ def test_serve_demo_answers_the_openai_client_until_stopped(humaneval_tasks):
         assert task.reference.strip() in answer.choices[0].message.content
     finally:
         proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=20)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            with open(f"/proc/{proc.pid}/status") as fh:
+                signals = [line.strip() for line in fh if line.startswith(("SigBlk", "SigIgn", "SigCgt"))]
+            proc.send_signal(signal.SIGABRT)  # -X faulthandler: every thread's stack on stderr
+            stacks = proc.communicate()[1][-3000:]
+            pytest.fail(f"serve-demo still running 20 s after SIGINT ({signals}); its threads:\n{stacks}")
     assert proc.returncode == 0
