@@ -77,7 +77,8 @@ def test_an_interrupted_run_keeps_what_it_executed_and_a_new_run_resumes_after_i
             f"executor.cache_dir={tmp_path / 'cache'}", "executor.workers=1", "executor.max_in_flight=1",
             "executor.share_identical=false", "report.plots=false"]
     proc = subprocess.Popen([sys.executable, "-m", "evalkit", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,  # Ctrl-C's default action, inherited or not
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509
     written = run_dir / "samples.jsonl"
     deadline = time.monotonic() + 120
     while not (written.exists() and written.read_text()) and time.monotonic() < deadline:

@@ -24,9 +24,12 @@ def _free_port() -> int:
 def test_serve_demo_answers_the_openai_client_until_stopped(humaneval_tasks):
     port = _free_port()
     command = [sys.executable, "-X", "faulthandler", "-m", "evalkit", "serve-demo", "--port", str(port)]
+    # Ctrl-C's default action in the server, even where this test runs with SIGINT ignored (a shell
+    # ignores it in the jobs it starts in the background, and children inherit that).
     proc = subprocess.Popen(command, cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env=dict(os.environ, HF_DATASETS_OFFLINE="1"))
+                            env=dict(os.environ, HF_DATASETS_OFFLINE="1"),
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509
     try:
         line = proc.stdout.readline()
         assert f"http://127.0.0.1:{port}/v1" in line, line + proc.stderr.read() if proc.poll() else line
