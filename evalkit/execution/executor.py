@@ -116,29 +116,53 @@ def stream_verdicts(submit: Callable[[Program], cf.Future], programs: Iterable[P
 
 
 class _Launcher:
-    """Starts every worker process from one thread that lives as long as this process.
+    """Starts every worker process from one daemon thread that lives as long as this process.
 
     A worker asks the kernel to kill it when its parent goes (``PR_SET_PDEATHSIG`` in zygote.py,
     so that it never outlives the harness), and for the kernel that parent is the thread that
     started it, not the process: the fresh workers that the canary's thread started after the
     canary were killed as soon as that thread ended, and restarted on first use with the
-    programs they held (each retry spent one of ``executor.infra_retries``)."""
+    programs they held (each retry spent one of ``executor.infra_retries``). A daemon thread,
+    not a thread pool's: Python ends a pool's threads when the main thread finishes, while
+    other threads may still be using their executors."""
 
     def __init__(self) -> None:
-        self._pool: cf.ThreadPoolExecutor | None = None
+        self._requests: queue.SimpleQueue | None = None
         self._lock = threading.Lock()
         os.register_at_fork(after_in_child=self._forget)  # a forked child has none of our threads
 
     def _forget(self) -> None:
-        self._pool, self._lock = None, threading.Lock()
+        self._requests, self._lock = None, threading.Lock()
 
     def start(self, index: int, cfg: ExecutorConfig, settings: dict) -> _Worker:
         """A new worker process (not yet awaited: see ``_Worker.await_hello``)."""
         with self._lock:
-            if self._pool is None:
-                self._pool = cf.ThreadPoolExecutor(1, thread_name_prefix="evalkit-launcher")
-            pool = self._pool
-        return pool.submit(_Worker, index, cfg, settings).result()
+            if self._requests is None:
+                self._requests = queue.SimpleQueue()
+                threading.Thread(target=self._serve, args=(self._requests,), name="evalkit-launcher",
+                                 daemon=True).start()
+            requests = self._requests
+        started: cf.Future = cf.Future()
+        requests.put((started, index, cfg, settings))
+        try:
+            return started.result()
+        except BaseException:
+            started.add_done_callback(_close_unclaimed)  # Ctrl-C while it starts: nobody else will
+            raise
+
+    @staticmethod
+    def _serve(requests: queue.SimpleQueue) -> None:
+        while True:
+            started, index, cfg, settings = requests.get()
+            try:
+                started.set_result(_Worker(index, cfg, settings))
+            except BaseException as exc:  # noqa: BLE001 - handed to the thread that asked
+                started.set_exception(exc)
+
+
+def _close_unclaimed(started: cf.Future) -> None:
+    if started.exception() is None:
+        started.result().close()
 
 
 _LAUNCHER = _Launcher()

@@ -230,6 +230,31 @@ def test_workers_replaced_by_a_thread_that_then_ends_keep_running(tmp_path, huma
     assert [k for k, v in verdicts.items() if not v.passed] == []
 
 
+def test_an_executor_keeps_its_workers_after_the_main_thread_finishes():
+    # A program whose main thread ends while another thread still runs samples (the interpreter
+    # waits for that thread): its workers must live on, as they did before they were started by
+    # a thread of their own.
+    script = textwrap.dedent("""
+        import threading, time
+        from evalkit.config import ExecutorConfig
+        from evalkit.execution import LocalExecutor
+        from evalkit.records import Program
+
+        def user():
+            with LocalExecutor(ExecutorConfig(workers=2, infra_retries=0)) as ex:
+                time.sleep(1.0)  # the main thread has finished by now
+                programs = [Program(f"p{i}", "assert 1 + 1 == 2", timeout_s=1.0) for i in range(4)]
+                print(sorted(v.status.value for _, v in ex.run(programs)))
+
+        threading.Thread(target=user).start()
+        time.sleep(0.3)
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         check=False)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == str(["passed"] * 4)
+
+
 def test_an_executor_whose_workers_could_not_be_replaced_says_so(monkeypatch):
     with LocalExecutor(dataclasses.replace(CFG, workers=1)) as ex:
         monkeypatch.setattr(sys, "executable", "/nonexistent/python")
