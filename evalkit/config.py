@@ -45,6 +45,10 @@ class ReportedError(ConfigError):
         """What the run's results.json holds."""
 
 
+REQUIRED_MODEL_KEYS = ("name", "base_url", "api", "family")
+"""ModelConfig's keys without a default: every preset sets them, or the command line must."""
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     """One model behind an OpenAI-compatible endpoint."""
@@ -373,7 +377,7 @@ def _int(value: Any, key: str) -> int:
 def model_config(data: dict[str, Any]) -> ModelConfig:
     """A ModelConfig from a plain dict, with a clear error for what is missing."""
     data = dict(data)
-    for key in ("name", "base_url", "api", "family"):
+    for key in REQUIRED_MODEL_KEYS:
         if data.get(key) == "???":
             raise ConfigError(f"model.{key} is not set; pass model.{key}=... on the command line")
     try:

@@ -35,6 +35,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from evalkit.config import (
     CONF_DIR,
+    REQUIRED_MODEL_KEYS,
     ConfigError,
     DatasetConfig,
     ExecutorConfig,
@@ -65,7 +66,7 @@ def _register_stage_configs() -> None:
     store = ConfigStore.instance()
     # Under every model and dataset preset (config.yaml's defaults list puts these first): a preset
     # writes only its own values, and every key can be overridden whichever preset is chosen.
-    required = {name: MISSING_VALUE for name in ("name", "base_url", "api", "family")}
+    required = dict.fromkeys(REQUIRED_MODEL_KEYS, MISSING_VALUE)
     store.store(name="model_defaults", node=defaults_of(
         ModelConfig, **required, params=dict.fromkeys(f.name for f in fields(SamplingParams))))
     store.store(name="dataset_defaults", node=defaults_of(DatasetConfig))

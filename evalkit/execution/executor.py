@@ -278,7 +278,7 @@ class _Worker:
         try:
             self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, 9)
+            self.kill()
             self.proc.wait()
         if self.cgroup is not None:
             _remove_cgroup(self.cgroup)
