@@ -2,7 +2,7 @@
 
 Usage: python bench/bench_execution.py [--repeat 3] [--per-task 50] [--waiting 0.02]
        [--only noloops|mixed|recorded|scaling|startup|profile] [--samples PATH] [--recorded DIR]
-       [--skip-load]
+       [--skip-load] [--plot PNG]
        [--baseline LABEL=DIR ...]
 
 The samples are written by bench/make_samples.py from evalkit's own dataset (164 tasks x
@@ -17,7 +17,8 @@ timings_s.scoring) against evaluate_functional_correctness itself; then verdict 
 samples neither side timed out, the real model answers in --recorded (EvalPlus `solution`
 form, default tests/fixtures/recorded), and identical verdicts across the repeats, alone
 (one worker, one program at a time), and beside two CPU-burning processes. "scaling" prints
-samples/s at 1, 2 and all cores and with 0%, 2% and 10% waiting programs; "startup" times
+samples/s on 1, 2 and all cores (the command pinned to them) with 0%, 2% and 10% waiting
+programs, and with --plot draws that curve; "startup" times
 `evalkit score` on one sample; "profile" prints the CPU each program costs, by process (harness,
 worker, fork server, test processes, the programs' own processes), running the executor in
 this process on --per-task samples of each task (the programs' share needs root: a cpuacct
@@ -71,17 +72,21 @@ def write_jsonl(path: Path, rows: list[dict]) -> None:
         fh.writelines(json.dumps(r) + "\n" for r in rows)
 
 
-def evalkit_score(rows: list[dict], workdir: Path, *overrides: str,
-                  repo: Path = REPO) -> tuple[float, float, list[str]]:
+def evalkit_score(rows: list[dict], workdir: Path, *overrides: str, repo: Path = REPO,
+                  cores: int | None = None) -> tuple[float, float, list[str]]:
     """(scoring-stage seconds, whole-command seconds, verdict status per input row) of one
-    `evalkit score` run, through the real command in a fresh process (of the checkout in repo)."""
+    `evalkit score` run, through the real command in a fresh process (of the checkout in repo);
+    ``cores``: the command may use only that many of the machine's cores (CPU affinity, as
+    taskset gives), and starts one worker per core it may use."""
     samples, run_dir = workdir / "evalkit-samples.jsonl", workdir / f"run-{time.monotonic_ns()}"
     # One arm, and each row's own line number as its sample_index: its key in samples.jsonl.
     write_jsonl(samples, [r | {"arm": "bench", "sample_index": i} for i, r in enumerate(rows)])
     env = dict(os.environ, HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1", PYTHONPATH=str(repo))
     start = time.perf_counter()
     command = [sys.executable, "-m", "evalkit", "score", f"samples={samples}", f"hydra.run.dir={run_dir}"]
-    subprocess.run([*command, *overrides], cwd=repo, env=env, check=True, capture_output=True)
+    allowed = sorted(os.sched_getaffinity(0))[:cores] if cores else None
+    subprocess.run([*command, *overrides], cwd=repo, env=env, check=True, capture_output=True,
+                   preexec_fn=(lambda: os.sched_setaffinity(0, allowed)) if allowed else None)
     wall = time.perf_counter() - start
     scoring = json.loads((run_dir / "results.json").read_text())["timings_s"]["scoring"]
     status = {r["sample_index"]: r["verdict"]["status"] for r in read_jsonl(run_dir / "samples.jsonl")}
@@ -193,11 +198,13 @@ def report_baseline(label: str, n: int, pairs: list[tuple[float, float]], scorin
 
 
 def bench_scaling(tasks, args) -> None:
-    """samples/s of the scoring stage at 1, 2 and all cores, and by share of waiting programs."""
+    """samples/s of the scoring stage and of the whole command on 1, 2 and all of the machine's
+    cores (the command pinned to them, one worker per core), by share of waiting programs;
+    --plot draws the curve."""
     print("\n== scaling (file without infinite loops; scoring stage, whole command)")
-    cores = sorted({1, 2, os.cpu_count() or 1})
-    files = {waiting: make_samples.build(args.per_task, 0.0, waiting, args.seed)
-             for waiting in (0.0, 0.02, 0.10)}
+    cores = sorted({1, 2, len(os.sched_getaffinity(0))})
+    shares = (0.0, 0.02, 0.10)
+    files = {waiting: make_samples.build(args.per_task, 0.0, waiting, args.seed) for waiting in shares}
     runs: dict[tuple[float, int], list[tuple[float, float]]] = defaultdict(list)
     loads = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -207,15 +214,44 @@ def bench_scaling(tasks, args) -> None:
             for waiting, rows in files.items():
                 for n in cores:
                     runs[waiting, n].append(evalkit_score(rows, Path(tmp), "executor.share_identical=false",
-                                                          f"executor.workers={n}")[:2])
+                                                          cores=n)[:2])
     print(f"  medians of {args.repeat} interleaved repeats; load average before each: "
           + ", ".join(f"{load:.1f}" for load in loads))
+    rates: dict[tuple[float, int], tuple[float, float]] = {}
     for (waiting, n), cell in runs.items():
-        rows = files[waiting]
-        scoring = statistics.median(r[0] for r in cell)
-        wall = statistics.median(r[1] for r in cell)
-        print(f"  waiting {waiting:4.0%}  workers {n:3d}: scoring {len(rows) / scoring:7.1f}"
-              f" samples/s, whole {len(rows) / wall:7.1f} samples/s")
+        size = len(files[waiting])
+        rates[waiting, n] = (size / statistics.median(r[0] for r in cell),
+                             size / statistics.median(r[1] for r in cell))
+        print(f"  waiting {waiting:4.0%}  cores {n:3d}: scoring {rates[waiting, n][0]:7.1f}"
+              f" samples/s, whole {rates[waiting, n][1]:7.1f} samples/s")
+    if args.plot:
+        plot_scaling(rates, cores, shares, len(files[0.0]), args.plot)
+        print(f"  curve: {args.plot}")
+
+
+def plot_scaling(rates: dict[tuple[float, int], tuple[float, float]], cores: list[int],
+                 shares: tuple[float, ...], size: int, path: Path) -> None:
+    """samples/s against the share of waiting programs, a line per number of cores: the scoring
+    stage solid, the whole command dashed."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: PLC0415 - only with --plot
+    from matplotlib.figure import Figure  # noqa: PLC0415
+
+    fig = Figure(figsize=(6.4, 4.0))
+    FigureCanvasAgg(fig)
+    ax = fig.subplots()
+    xs = [100 * share for share in shares]
+    for i, n in enumerate(cores):
+        label = f"{n} core{'s' if n > 1 else ''}"
+        for column, style, part in ((0, "o-", "scoring stage"), (1, "s--", "whole command")):
+            ax.plot(xs, [rates[share, n][column] for share in shares], style, color=f"C{i}",
+                    label=f"{label}, {part}")
+    ax.set_xticks(xs, [f"{x:g}%" for x in xs])
+    ax.set_xlabel("share of waiting programs (correct, sleeping 50 ms a call)")
+    ax.set_ylabel("samples/s")
+    ax.set_ylim(bottom=0)
+    ax.set_title(f"evalkit score, {size:,} HumanEval samples without infinite loops")
+    ax.legend(fontsize=8)
+    fig.savefig(path, dpi=100, bbox_inches="tight")
 
 
 def bench_startup(args) -> None:
@@ -355,6 +391,7 @@ def main() -> None:
     parser.add_argument("--skip-load", action="store_true", help="skip the runs alone and beside CPU burners")
     parser.add_argument("--baseline", action="append", default=[], metavar="LABEL=DIR",
                         help="another checkout whose evalkit score runs interleaved with ours")
+    parser.add_argument("--plot", type=Path, help="with --only scaling: draw the curve into this PNG")
     parser.add_argument("--only", action="append",
                         choices=["mixed", "noloops", "recorded", "scaling", "startup", "profile"])
     args = parser.parse_args()

@@ -137,8 +137,8 @@ class ExecutorConfig:
     """``local``: isolated processes on this machine; ``ray``: one-worker local sandboxes as Ray actors
     (needs ``pip install 'evalkit[ray]'`` and evalkit on every node)."""
     workers: int | None = None
-    """Worker processes, each keeping two programs runnable (None: one per core; with ray, one actor
-    per CPU of the cluster)."""
+    """Worker processes, each keeping two programs runnable (None: one per core this process may use,
+    its CPU affinity and its container's CPU quota counted; with ray, one actor per CPU of the cluster)."""
     timeout_s: float = 1.0
     """CPU-seconds floor per program (EvalPlus uses 1 s)."""
     timeout_factor: float = 10.0

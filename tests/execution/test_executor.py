@@ -265,6 +265,40 @@ def test_an_executor_whose_workers_could_not_be_replaced_says_so(monkeypatch):
             list(ex.run([Program("a", "pass", timeout_s=1.0)]))
 
 
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
+                    reason="needs CPU affinity and two cores to tell one from two")
+@pytest.mark.parametrize("allowed", [1, 2])
+def test_the_default_worker_count_is_the_cores_the_process_may_use(allowed):
+    """A CI job pinned to some cores of a bigger box (taskset, a container's cpuset) gets one
+    worker per core it may use, not per core of the machine; each worker still runs programs."""
+    cores = sorted(os.sched_getaffinity(0))[:allowed]
+    script = textwrap.dedent("""
+        import os
+        from evalkit.config import ExecutorConfig
+        from evalkit.execution import LocalExecutor
+        from evalkit.records import Program
+
+        def workers():
+            found = 0
+            for pid in filter(str.isdigit, os.listdir("/proc")):
+                try:
+                    stat = open(f"/proc/{pid}/stat").read()
+                except OSError:
+                    continue
+                name, fields = stat[stat.index("(") + 1:stat.rindex(")")], stat[stat.rindex(")") + 2:].split()
+                found += name == "evalkit-worker" and int(fields[1]) == os.getpid()
+            return found
+
+        with LocalExecutor(ExecutorConfig(infra_retries=0)) as ex:
+            programs = [Program(f"p{i}", "assert sum(range(10)) == 45", timeout_s=1.0) for i in range(8)]
+            print(workers(), sorted({v.status.value for _, v in ex.run(programs)}))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         check=False, preexec_fn=lambda: os.sched_setaffinity(0, cores))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split(maxsplit=1) == [str(allowed), "['passed']\n"]
+
+
 class CountingExecutor:
     """A LocalExecutor that records every program it is asked to run."""
 
