@@ -1,6 +1,7 @@
 """`evalkit score` on real recorded answers: what its report says about answers made elsewhere."""
 
 import json
+import subprocess
 
 import pytest
 
@@ -99,3 +100,48 @@ def test_an_interrupted_run_keeps_what_it_executed_and_a_new_run_resumes_after_i
     assert sorted(row["sample_index"] for row in rows) == list(range(30))  # each once: none run twice
     results = json.loads((run_dir / "results.json").read_text())
     assert results["arms"][0]["n_samples"] == 30
+
+
+def test_the_canary_runs_the_reference_solutions_of_the_tasks_the_samples_name(tmp_path):
+    """A reference solution that fails stops a run that scores its task (exit 2, named), but not
+    one whose samples never name that task: their references are not run."""
+    def task(name: str, reference: str) -> dict:
+        return {"task_id": f"mine/{name}", "prompt": "# Double x.\n", "entry_point": "double",
+                "tests": "def check(candidate):\n    assert candidate(2) == 4\n", "reference": reference}
+
+    dataset = tmp_path / "tasks.jsonl"
+    dataset.write_text(json.dumps(task("good", "def double(x):\n    return 2 * x\n")) + "\n"
+                       + json.dumps(task("broken", "def double(x):\n    return x\n")) + "\n")
+    answer = "def double(x):\n    return x + x\n"
+    common = ("dataset=jsonl", f"dataset.path={dataset}", f"executor.cache_dir={tmp_path / 'cache'}",
+              "executor.workers=1", "report.plots=false")
+
+    def score(name: str) -> subprocess.CompletedProcess:
+        samples = tmp_path / f"{name}.jsonl"
+        samples.write_text(json.dumps({"task_id": f"mine/{name}", "completion": answer}) + "\n")
+        return run_evalkit("score", f"samples={samples}", f"hydra.run.dir={tmp_path / name}", *common)
+
+    good = score("good")
+    assert good.returncode == 0, good.stderr[-2000:]
+    results = json.loads((tmp_path / "good" / "results.json").read_text())
+    verdicts = results["arms"][0]["verdicts"]
+    assert verdicts["passed"] == 1 and sum(verdicts.values()) == 1
+    broken = score("broken")
+    assert broken.returncode == 2
+    assert "canary: 1 reference solution(s) fail in this sandbox: mine/broken" in broken.stderr
+
+
+@pytest.mark.parametrize(("bad_line", "says"), [
+    ("{not json", ":2: not valid JSON"),
+    ('{"task_id": "HumanEval/9999", "completion": "    return 1\\n"}',
+     ":2: unknown task_id 'HumanEval/9999'"),
+])
+def test_strict_stops_at_the_first_bad_line_before_scoring_anything(tmp_path, bad_line, says):
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text(json.dumps({"task_id": "HumanEval/0", "completion": "    return False\n"}) + "\n"
+                       + bad_line + "\n")
+    proc = run_evalkit("score", f"samples={samples}", "strict=true", f"hydra.run.dir={tmp_path / 'run'}")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().endswith("(strict=true stops at the first malformed line)")
+    assert f"{samples}{says}" in proc.stderr
+    assert not (tmp_path / "run").exists()  # nothing was scored, nothing left behind
