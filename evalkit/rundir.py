@@ -50,9 +50,9 @@ def timed(timings: dict[str, float], stage: str) -> Iterator[None]:
 
 def start_canary(bench: Benchmark, executor: LocalExecutor, cfg: RunConfig) -> cf.Future[dict[str, float]]:
     """Per-task CPU limits of bench's tasks, and with executor.canary their reference solutions
-    run here, in a thread of their own: the Future's result is the limits, or the ConfigError (exit 2) naming
-    the reference solutions that fail (a sandbox that breaks correct code would otherwise report
-    a silent all-fail run).
+    run here, in a thread of their own: the Future's result is the limits, or the ConfigError
+    (exit 2) naming the reference solutions that fail (a sandbox that breaks correct code would
+    otherwise report a silent all-fail run).
 
     The caller loads the metric modules meanwhile (a second of imports the canary's waiting on
     the workers would otherwise not overlap). The thread is a daemon, never joined: Ctrl-C (while
