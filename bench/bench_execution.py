@@ -205,7 +205,8 @@ def bench_scaling(tasks, args) -> None:
     cores (the command pinned to them, one worker per core), by share of waiting programs;
     --plot draws the curve."""
     print("\n== scaling (file without infinite loops; scoring stage, whole command)")
-    cores = sorted({1, 2, len(os.sched_getaffinity(0))})
+    usable = len(os.sched_getaffinity(0))
+    cores = sorted({1, min(2, usable), usable})
     shares = (0.0, 0.02, 0.10)
     files = {waiting: make_samples.build(args.per_task, 0.0, waiting, args.seed) for waiting in shares}
     runs: dict[tuple[float, int], list[tuple[float, float]]] = defaultdict(list)
@@ -398,6 +399,8 @@ def main() -> None:
     parser.add_argument("--only", action="append",
                         choices=["mixed", "noloops", "recorded", "scaling", "startup", "profile"])
     args = parser.parse_args()
+    if args.plot and "scaling" not in (args.only or []):
+        parser.error("--plot draws the scaling curve: add --only scaling")
     args.baseline = dict(_baseline(spec) for spec in args.baseline)
     tasks = {t.task_id: t for t in load_tasks(DatasetConfig())}
     # Calibrate once, into the cache `evalkit score` (run from the repository) reads, as a first run would.

@@ -36,6 +36,10 @@ class SampleKeys:
     def __len__(self) -> int:
         return sum(map(len, self._indexes.values()))
 
+    def task_ids(self) -> set[str]:
+        """The tasks of the keys held."""
+        return {task_id for _, task_id in self._indexes}
+
     def clear(self) -> None:
         """Forget every key."""
         self._indexes.clear()

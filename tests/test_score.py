@@ -102,33 +102,50 @@ def test_an_interrupted_run_keeps_what_it_executed_and_a_new_run_resumes_after_i
     assert results["arms"][0]["n_samples"] == 30
 
 
+def _doubling_tasks(path, **references: str) -> None:
+    """A dataset file (dataset=jsonl) of tasks mine/<name> asking for double(x), with these references."""
+    path.write_text("".join(json.dumps({
+        "task_id": f"mine/{name}", "prompt": "# Double x.\n", "entry_point": "double",
+        "tests": "def check(candidate):\n    assert candidate(2) == 4\n", "reference": reference}) + "\n"
+        for name, reference in references.items()))
+
+
+GOOD, BROKEN = "def double(x):\n    return 2 * x\n", "def double(x):\n    return x\n"
+
+
+def _score_one(tmp_path, dataset, task: str, run: str) -> subprocess.CompletedProcess:
+    samples = tmp_path / f"{task}.jsonl"
+    answer = "def double(x):\n    return x + x\n"
+    samples.write_text(json.dumps({"task_id": f"mine/{task}", "completion": answer}) + "\n")
+    return run_evalkit("score", f"samples={samples}", f"hydra.run.dir={tmp_path / run}", "dataset=jsonl",
+                       f"dataset.path={dataset}", f"executor.cache_dir={tmp_path / 'cache'}",
+                       "executor.workers=1", "report.plots=false")
+
+
 def test_the_canary_runs_the_reference_solutions_of_the_tasks_the_samples_name(tmp_path):
     """A reference solution that fails stops a run that scores its task (exit 2, named), but not
     one whose samples never name that task: their references are not run."""
-    def task(name: str, reference: str) -> dict:
-        return {"task_id": f"mine/{name}", "prompt": "# Double x.\n", "entry_point": "double",
-                "tests": "def check(candidate):\n    assert candidate(2) == 4\n", "reference": reference}
-
     dataset = tmp_path / "tasks.jsonl"
-    dataset.write_text(json.dumps(task("good", "def double(x):\n    return 2 * x\n")) + "\n"
-                       + json.dumps(task("broken", "def double(x):\n    return x\n")) + "\n")
-    answer = "def double(x):\n    return x + x\n"
-    common = ("dataset=jsonl", f"dataset.path={dataset}", f"executor.cache_dir={tmp_path / 'cache'}",
-              "executor.workers=1", "report.plots=false")
-
-    def score(name: str) -> subprocess.CompletedProcess:
-        samples = tmp_path / f"{name}.jsonl"
-        samples.write_text(json.dumps({"task_id": f"mine/{name}", "completion": answer}) + "\n")
-        return run_evalkit("score", f"samples={samples}", f"hydra.run.dir={tmp_path / name}", *common)
-
-    good = score("good")
+    _doubling_tasks(dataset, good=GOOD, broken=BROKEN)
+    good = _score_one(tmp_path, dataset, "good", "good")
     assert good.returncode == 0, good.stderr[-2000:]
-    results = json.loads((tmp_path / "good" / "results.json").read_text())
-    verdicts = results["arms"][0]["verdicts"]
+    verdicts = json.loads((tmp_path / "good" / "results.json").read_text())["arms"][0]["verdicts"]
     assert verdicts["passed"] == 1 and sum(verdicts.values()) == 1
-    broken = score("broken")
+    broken = _score_one(tmp_path, dataset, "broken", "broken")
     assert broken.returncode == 2
     assert "canary: 1 reference solution(s) fail in this sandbox: mine/broken" in broken.stderr
+
+
+def test_a_resumed_run_checks_the_reference_solutions_of_the_samples_it_already_has(tmp_path):
+    """Resumed in its directory, a run reports the samples it has as well as the file's: the
+    canary checks their tasks too, though the new file does not name them."""
+    dataset = tmp_path / "tasks.jsonl"
+    _doubling_tasks(dataset, first=GOOD, second=GOOD)
+    assert _score_one(tmp_path, dataset, "first", "run").returncode == 0
+    _doubling_tasks(dataset, first=BROKEN, second=GOOD)  # the first task's reference no longer passes
+    resumed = _score_one(tmp_path, dataset, "second", "run")
+    assert resumed.returncode == 2
+    assert "canary: 1 reference solution(s) fail in this sandbox: mine/first" in resumed.stderr
 
 
 @pytest.mark.parametrize(("bad_line", "says"), [

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
 import evalkit
-from evalkit.config import DATASETS_DIR, ExecutorConfig
+from evalkit.config import DATASETS_DIR, ConfigError, ExecutorConfig
 from evalkit.execution import isolation
 from evalkit.execution.program import program_digest
 from evalkit.records import Program, Status, Verdict
@@ -409,13 +409,18 @@ def slot_uid_base(index: int, max_in_flight: int) -> int:
 
 def usable_cores() -> int:
     """The cores this process may use, the default number of workers: the machine's, bounded by
-    the process's CPU affinity (taskset, a container's cpuset, a Slurm allocation) and its container's
-    CPU quota (``docker --cpus``, a Kubernetes CPU limit), as joblib counts them. The machine's own
-    count (os.cpu_count) gave a CI job allowed 4 cores of a 64-core box 64 workers and their 512
-    test processes, taking turns on those 4 cores."""
-    import joblib  # noqa: PLC0415 - 0.03 s beside pandas, and only when executor.workers is unset
+    the process's CPU affinity (taskset, a container's cpuset, a Slurm allocation), its container's
+    CPU quota (``docker --cpus``, a Kubernetes CPU limit) and LOKY_MAX_CPU_COUNT, as joblib's loky
+    counts them (joblib.cpu_count itself says 1 under JOBLIB_MULTIPROCESSING=0, which is about
+    joblib's own pools). The machine's own count (os.cpu_count) gave a CI job allowed 4 cores of a
+    64-core box 64 workers and their 512 test processes, taking turns on those 4 cores."""
+    from joblib.externals.loky import cpu_count  # noqa: PLC0415 - 0.03 s beside pandas, when workers is unset
 
-    return joblib.cpu_count()
+    try:
+        return cpu_count()
+    except ValueError as exc:  # LOKY_MAX_CPU_COUNT that is not a number
+        raise ConfigError(f"cannot count the cores this process may use ({exc}); "
+                          "set executor.workers") from None
 
 
 class LocalExecutor:

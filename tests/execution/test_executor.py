@@ -16,7 +16,7 @@ import time
 import pytest
 
 from evalkit.benchmarks import load_tasks
-from evalkit.config import DatasetConfig, ExecutorConfig
+from evalkit.config import ConfigError, DatasetConfig, ExecutorConfig
 from evalkit.execution import LocalExecutor, calibrate, canary, program_for
 from evalkit.execution.calibrate import reference_key
 from evalkit.records import Program, Status
@@ -297,6 +297,15 @@ def test_the_default_worker_count_is_the_cores_the_process_may_use(allowed):
                          check=False, preexec_fn=lambda: os.sched_setaffinity(0, cores))
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.split(maxsplit=1) == [str(allowed), "['passed']\n"]
+
+
+def test_a_core_limit_that_is_not_a_number_is_a_config_error(monkeypatch):
+    monkeypatch.setenv("LOKY_MAX_CPU_COUNT", "abc")
+    with pytest.raises(ConfigError, match=r"^cannot count the cores this process may use .*; set executor"):
+        LocalExecutor(ExecutorConfig())
+    with LocalExecutor(ExecutorConfig(workers=1)) as ex:  # a number given needs no count
+        (verdict,) = [v for _, v in ex.run([Program("p", "assert 1 + 1 == 2", timeout_s=1.0)])]
+        assert verdict.status == Status.PASSED
 
 
 class CountingExecutor:
