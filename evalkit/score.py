@@ -55,8 +55,8 @@ def _named_tasks(path: Path, tasks: tuple[Task, ...], strict: bool) -> set[str]:
 
 async def _score_lines(path: Path, scorer: Scorer, tasks: dict[str, Task], order: list[str],
                        samples: SamplesFile, in_flight: int) -> tuple[dict[str, ArmSpec], list[str]]:
-    """Score every sample of `path` whose task is in `tasks` (those the file named when first
-    read, with their limits); `order` is the dataset's task order (bigcode's format needs it)."""
+    """Score every sample of `path` whose task is in `tasks` (those whose reference solutions were
+    checked, with their limits); `order` is the dataset's task order (bigcode's format needs it)."""
     errors: list[str] = []
     arms: dict[str, ArmSpec] = {}
     next_index: dict[tuple[str, str], int] = defaultdict(int)

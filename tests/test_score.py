@@ -1,4 +1,4 @@
-"""`evalkit score` on real recorded answers: what its report says about answers made elsewhere."""
+"""`evalkit score` on answers made elsewhere: its report, resuming, the canary it runs, strict=true."""
 
 import json
 import subprocess
