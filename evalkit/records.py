@@ -493,6 +493,9 @@ class Host(JsonRecord):
     """Logical cores."""
     isolation: str
     """The sandbox layers that held, joined by + (e.g. netns+pidns+ro-fs+no-caps+pids-cgroup+rlimits)."""
+    workers: int | None = None
+    """Execution workers that ran the programs (``executor.workers``, by default one per core the run
+    could use; with ``executor=ray``, actors); None in files written before evalkit recorded it."""
 
 
 @dataclass(frozen=True, slots=True)

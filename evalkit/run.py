@@ -170,7 +170,7 @@ def execute_run(cfg: RunConfig, run_dir: Path) -> RunResults:
         store = (stack.enter_context(ResponseStore(cfg.store.path, run_id=run_id, reuse=cfg.store.reuse))
                  if cfg.store.enabled and cfg.store.path else None)
         registries = {arm.config.prompt.registry for arm in arms}
-        header = run_header(run_id, bench, executor.isolation, templates=_template_sources(arms),
+        header = run_header(run_id, bench, executor, templates=_template_sources(arms),
                             registry=registries.pop() if len(registries) == 1 else None)
         samples = SamplesFile(run_dir / "samples.jsonl")
         stack.callback(samples.close)

@@ -27,13 +27,14 @@ def run_id_of(run_dir: Path) -> str:
     return f"{run_dir.parent.name}-{run_dir.name}" if run_dir.name.isdigit() else run_dir.name
 
 
-def run_header(run_id: str, bench: Benchmark, isolation: str, registry: Path | None = None,
+def run_header(run_id: str, bench: Benchmark, executor: LocalExecutor, registry: Path | None = None,
                templates: Mapping[str, TemplateSource] | None = None) -> RunResults:
     """results.json's metadata as known before the first sample (no arms, not finished)."""
     return RunResults(
         run_id=run_id, started_at=utc_now(), finished_at=None, evalkit_version=evalkit.__version__,
         prompts_commit=_git_commit(registry) if registry is not None else None,
-        host=Host(cpu=_cpu_name(), cores=os.cpu_count(), isolation=isolation),
+        host=Host(cpu=_cpu_name(), cores=os.cpu_count(), isolation=executor.isolation,
+                  workers=executor.workers),
         dataset=DatasetInfo(name=bench.name, content_sha256=bench.content_sha256, n_tasks=len(bench.tasks)),
         arms=(), templates=dict(templates or {}))
 

@@ -128,7 +128,7 @@ def execute_score(cfg: RunConfig, run_dir: Path) -> RunResults:
             limits = checked.result()
         run_id = run_id_of(run_dir)
         scorer = Scorer(executor, limits, cfg.scoring, run_id=run_id, completion=completion)
-        header = run_header(run_id, bench, executor.isolation)
+        header = run_header(run_id, bench, executor)
         in_flight = executor.capacity  # every worker's slots, whatever the number of cores
         with timed(timings, "scoring"), steady_gc():
             arms, errors = asyncio.run(_score_lines(cfg.samples, scorer, {t.task_id: t for t in scored},

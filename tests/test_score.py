@@ -129,8 +129,11 @@ def test_the_canary_runs_the_reference_solutions_of_the_tasks_the_samples_name(t
     _doubling_tasks(dataset, good=GOOD, broken=BROKEN)
     good = _score_one(tmp_path, dataset, "good", "good")
     assert good.returncode == 0, good.stderr[-2000:]
-    verdicts = json.loads((tmp_path / "good" / "results.json").read_text())["arms"][0]["verdicts"]
+    results = json.loads((tmp_path / "good" / "results.json").read_text())
+    verdicts = results["arms"][0]["verdicts"]
     assert verdicts["passed"] == 1 and sum(verdicts.values()) == 1
+    assert results["host"]["workers"] == 1  # executor.workers=1
+    assert ", 1 worker, isolation " in (tmp_path / "good" / "report.md").read_text()
     broken = _score_one(tmp_path, dataset, "broken", "broken")
     assert broken.returncode == 2
     assert "canary: 1 reference solution(s) fail in this sandbox: mine/broken" in broken.stderr

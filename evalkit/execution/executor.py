@@ -458,6 +458,8 @@ class LocalExecutor:
         self._workers: list[_Worker] = []
         self._threads: list[threading.Thread] = []
         self._start(self._spawn(n))
+        self.workers = n
+        """How many worker processes run programs (results.json's ``host.workers``)."""
         self.isolation = self._workers[0].isolation
         _warn_if_weaker(self.isolation, seccomp_missing)
 

@@ -5,7 +5,7 @@ the sandbox it would get locally (same zygote, limits and isolation tier) on
 whichever node the actor lives; the driver only ships programs and verdicts.
 ``submit`` returns a ``concurrent.futures.Future`` at once and resolves it when
 the actor answers, so results stream back as they finish and the interface is
-the LocalExecutor's: ``submit``, ``run``, ``isolation``, ``close``, ``with``.
+the LocalExecutor's: ``submit``, ``run``, ``isolation``, ``workers``, ``close``, ``with``.
 Programs go to actors in batches of whatever is waiting when an actor has room:
 one at a time when the load is light, up to ``_BATCH`` under load, where a call
 per program would cost more than a short program's run.
@@ -116,6 +116,8 @@ class RayExecutor:
         tiers = sorted({tier for tier, _ in described})
         self.nodes = sorted({node for _, node in described})
         """Names of the nodes the actors run on."""
+        self.workers = n
+        """How many actors run programs, one worker each (results.json's ``host.workers``)."""
         # one tier in the normal case; a cluster of unlike nodes says so rather than hiding it
         self.isolation = tiers[0] if len(tiers) == 1 else "mixed: " + " | ".join(tiers)
 

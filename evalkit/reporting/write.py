@@ -64,7 +64,10 @@ def _header(run: RunResults) -> list[tuple[str, str]]:
                                   f"({run.samples_file.malformed_lines} malformed lines)"))
     commit = f" (prompts commit {run.prompts_commit})" if run.prompts_commit else ""
     header += [("evalkit", f"{run.evalkit_version}{commit}"),
-               ("host", f"{run.host.cpu}, {run.host.cores} cores, isolation {run.host.isolation}")]
+               ("host", f"{run.host.cpu}, {run.host.cores} cores"
+                        + (f", {run.host.workers} worker{'s' * (run.host.workers != 1)}"
+                           if run.host.workers is not None else "")
+                        + f", isolation {run.host.isolation}")]
     return header
 
 
