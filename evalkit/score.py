@@ -23,7 +23,7 @@ from evalkit.models import steady_gc
 from evalkit.records import ArmSpec, RunResults, SamplesFileInfo, Task
 from evalkit.reporting import write_reports
 from evalkit.rundir import run_header, run_id_of, start_canary, timed, utc_now
-from evalkit.samples import SamplesFile, ScoreInputLine, read_score_input
+from evalkit.samples import SampleKeys, SamplesFile, ScoreInputLine, read_score_input
 from evalkit.scoring import Scorer, SimilarityBatch, cancelled_on_error, load_run_metrics
 
 SHOWN_ERRORS = 20
@@ -60,6 +60,8 @@ async def _score_lines(path: Path, scorer: Scorer, tasks: dict[str, Task], order
     errors: list[str] = []
     arms: dict[str, ArmSpec] = {}
     next_index: dict[tuple[str, str], int] = defaultdict(int)
+    seen = SampleKeys()
+    """The keys of this file's lines so far: a key given twice would count one sample twice."""
     gate = asyncio.Semaphore(in_flight)
     pending: set[asyncio.Task] = set()
     failed: list[BaseException] = []
@@ -88,8 +90,14 @@ async def _score_lines(path: Path, scorer: Scorer, tasks: dict[str, Task], order
             where = (line.arm, line.task_id)
             index = line.sample_index if line.sample_index is not None else next_index[where]
             next_index[where] = index + 1
+            key = (line.arm, line.task_id, index)
+            if key in seen:
+                errors.append(f"{path}:{line.line}: repeats sample_index {index} of arm {line.arm!r} for "
+                              f"{line.task_id} (two files joined? give each its own arm)")
+                continue
+            seen.add(key)
             arms.setdefault(line.arm, ArmSpec(arm=line.arm, model=line.model))
-            if (line.arm, line.task_id, index) in samples.done:
+            if key in samples.done:
                 continue
             await gate.acquire()
             if failed:

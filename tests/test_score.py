@@ -165,3 +165,19 @@ def test_strict_stops_at_the_first_bad_line_before_scoring_anything(tmp_path, ba
     assert proc.stderr.strip().endswith("(strict=true stops at the first malformed line)")
     assert f"{samples}{says}" in proc.stderr
     assert not (tmp_path / "run").exists()  # nothing was scored, nothing left behind
+
+
+def test_a_sample_given_twice_is_scored_once_and_the_second_line_named(tmp_path):
+    """Two files joined with the same arm and sample indexes would count each sample twice."""
+    task = load_tasks(DatasetConfig(limit=1))[0]
+    samples = tmp_path / "samples.jsonl"
+    lines = [{"task_id": task.task_id, "sample_index": 0, "completion": code}
+             for code in (task.reference, "    return None\n")]
+    samples.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    run_dir = tmp_path / "run"
+    proc = run_evalkit("score", f"samples={samples}", f"dataset.task_ids=[{task.task_id}]",
+                       f"hydra.run.dir={run_dir}", "report.plots=false")
+    assert proc.returncode == 2
+    assert f"{samples}:2: repeats sample_index 0 of arm 'samples' for {task.task_id}" in proc.stderr
+    rows = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+    assert [(row["sample_index"], row["verdict"]["status"]) for row in rows] == [(0, "passed")]
