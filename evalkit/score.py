@@ -23,7 +23,7 @@ from evalkit.models import steady_gc
 from evalkit.records import ArmSpec, RunResults, SamplesFileInfo, Task
 from evalkit.reporting import write_reports
 from evalkit.rundir import run_header, run_id_of, start_canary, timed, utc_now
-from evalkit.samples import SampleKeys, SamplesFile, ScoreInputLine, read_score_input
+from evalkit.samples import SampleKey, SampleKeys, SamplesFile, ScoreInputLine, read_score_input
 from evalkit.scoring import Scorer, SimilarityBatch, cancelled_on_error, load_run_metrics
 
 SHOWN_ERRORS = 20
@@ -34,17 +34,43 @@ def _unknown_task(path: Path, line: ScoreInputLine) -> str:
     return f"{path}:{line.line}: unknown task_id {line.task_id!r} for this dataset"
 
 
+class _LineKeys:
+    """Each line's sample key, (arm, task_id, sample_index: the line's own, or the next of its arm
+    and task), and whether an earlier line of the file had it: counted twice, it would weigh twice."""
+
+    def __init__(self) -> None:
+        self._next: dict[tuple[str, str], int] = defaultdict(int)
+        self._seen = SampleKeys()
+
+    def of(self, path: Path, line: ScoreInputLine, errors: list[str]) -> SampleKey | None:
+        """The line's key, or None (the line repeats an earlier one's) after adding an error naming it."""
+        where = (line.arm, line.task_id)
+        index = line.sample_index if line.sample_index is not None else self._next[where]
+        self._next[where] = index + 1
+        key = (line.arm, line.task_id, index)
+        if key in self._seen:
+            errors.append(f"{path}:{line.line}: repeats sample_index {index} of arm {line.arm!r} for "
+                          f"{line.task_id} (two files joined? give each its own arm)")
+            return None
+        self._seen.add(key)
+        return key
+
+
 def _named_tasks(path: Path, tasks: tuple[Task, ...], strict: bool) -> set[str]:
     """The ids of the tasks the file's samples name: calibration and the canary run only their
     reference solutions (all 164 of HumanEval's cost `evalkit score` on one sample about 0.45 s;
     reading a file for its task ids, 0.03 s for 8,200 lines). With strict=true, any malformed line,
-    or one naming a task the dataset lacks, stops the command here, before anything is scored."""
+    one naming a task the dataset lacks, or one repeating another's sample key stops the command
+    here, before anything is scored."""
     errors: list[str] = []
     known = {t.task_id for t in tasks}
     named: set[str] = set()
+    keys = _LineKeys()
     for line in read_score_input(path, errors, task_ids=[t.task_id for t in tasks]):
         if line.task_id not in known and strict:
             errors.append(_unknown_task(path, line))
+        elif strict:
+            keys.of(path, line, errors)
         if errors and strict:
             break
         named.add(line.task_id)
@@ -59,9 +85,7 @@ async def _score_lines(path: Path, scorer: Scorer, tasks: dict[str, Task], order
     checked, with their limits); `order` is the dataset's task order (bigcode's format needs it)."""
     errors: list[str] = []
     arms: dict[str, ArmSpec] = {}
-    next_index: dict[tuple[str, str], int] = defaultdict(int)
-    seen = SampleKeys()
-    """The keys of this file's lines so far: a key given twice would count one sample twice."""
+    keys = _LineKeys()
     gate = asyncio.Semaphore(in_flight)
     pending: set[asyncio.Task] = set()
     failed: list[BaseException] = []
@@ -87,22 +111,16 @@ async def _score_lines(path: Path, scorer: Scorer, tasks: dict[str, Task], order
                               f"{path}:{line.line}: task_id {line.task_id!r} was not in the file when it "
                               "was first read (the file changed during the run)")
                 continue
-            where = (line.arm, line.task_id)
-            index = line.sample_index if line.sample_index is not None else next_index[where]
-            next_index[where] = index + 1
-            key = (line.arm, line.task_id, index)
-            if key in seen:
-                errors.append(f"{path}:{line.line}: repeats sample_index {index} of arm {line.arm!r} for "
-                              f"{line.task_id} (two files joined? give each its own arm)")
+            key = keys.of(path, line, errors)
+            if key is None:
                 continue
-            seen.add(key)
             arms.setdefault(line.arm, ArmSpec(arm=line.arm, model=line.model))
             if key in samples.done:
                 continue
             await gate.acquire()
             if failed:
                 raise failed[0]
-            job = asyncio.ensure_future(one(line, task, index))
+            job = asyncio.ensure_future(one(line, task, index=key[2]))
             pending.add(job)
             job.add_done_callback(finished)
         await asyncio.gather(*pending)

@@ -155,6 +155,8 @@ def test_a_resumed_run_checks_the_reference_solutions_of_the_samples_it_already_
     ("{not json", ":2: not valid JSON"),
     ('{"task_id": "HumanEval/9999", "completion": "    return 1\\n"}',
      ":2: unknown task_id 'HumanEval/9999'"),
+    ('{"task_id": "HumanEval/0", "sample_index": 0, "completion": "    return True\\n"}',
+     ":2: repeats sample_index 0 of arm 'samples' for HumanEval/0"),
 ])
 def test_strict_stops_at_the_first_bad_line_before_scoring_anything(tmp_path, bad_line, says):
     samples = tmp_path / "samples.jsonl"
