@@ -534,6 +534,11 @@ def run_config(cfg: DictConfig, model_preset: ModelPreset) -> RunConfig:
     ds = dict(plain["dataset"])
     ex = dict(plain["executor"])
     ex["cache_dir"] = ex.get("cache_dir") or None
+    if ex.get("workers") is not None and _int(ex["workers"], "executor.workers") < 1:
+        raise ConfigError(f"executor.workers must be at least 1 (null: one per core the run may use), "
+                          f"not {ex['workers']!r}")
+    if _int(ex.get("max_in_flight", 1), "executor.max_in_flight") < 1:
+        raise ConfigError(f"executor.max_in_flight must be at least 1, not {ex['max_in_flight']!r}")
     sc = dict(plain["scoring"])
     sc["metrics"] = sc.get("metrics") or ()
     ks = plain.get("k") or (1,)

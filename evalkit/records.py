@@ -494,8 +494,9 @@ class Host(JsonRecord):
     isolation: str
     """The sandbox layers that held, joined by + (e.g. netns+pidns+ro-fs+no-caps+pids-cgroup+rlimits)."""
     workers: int | None = None
-    """Execution workers that ran the programs (``executor.workers``, by default one per core the run
-    could use; with ``executor=ray``, actors); None in files written before evalkit recorded it."""
+    """Execution workers of the attempt that wrote this file (``executor.workers``, by default one per
+    core it could use; with ``executor=ray``, actors; a resumed run's earlier attempts may have had
+    others); None in files written before evalkit recorded it."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -22,7 +22,7 @@ from evalkit.models import ClientStats, DemoServer, ModelClient, ResponseStore, 
 from evalkit.progress import Progress, progress
 from evalkit.records import ArmSpec, Prices, RenderedPrompt, RunResults, Task, TemplateId, TemplateSource
 from evalkit.reporting import write_reports
-from evalkit.rundir import run_header, run_id_of, start_canary, timed, utc_now
+from evalkit.rundir import require_resumable, run_header, run_id_of, start_canary, timed, utc_now
 from evalkit.samples import SamplesFile
 from evalkit.scoring import Scorer, SimilarityBatch, cancelled_on_error, load_run_metrics
 
@@ -174,6 +174,7 @@ def execute_run(cfg: RunConfig, run_dir: Path) -> RunResults:
                             registry=registries.pop() if len(registries) == 1 else None)
         samples = SamplesFile(run_dir / "samples.jsonl")
         stack.callback(samples.close)
+        require_resumable(samples, bench)
         stages = _Stages(cfg, bench, executor, store, samples, run_id, timings)
         with steady_gc():
             clients, scorer = asyncio.run(_probe_calibrate_generate(stages, arms))

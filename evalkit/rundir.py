@@ -20,6 +20,7 @@ from evalkit.benchmarks import Benchmark
 from evalkit.config import ConfigError, RunConfig
 from evalkit.execution import LocalExecutor, calibrate, canary
 from evalkit.records import DatasetInfo, Host, RunResults, TemplateSource
+from evalkit.samples import SamplesFile
 
 
 def run_id_of(run_dir: Path) -> str:
@@ -47,6 +48,18 @@ def timed(timings: dict[str, float], stage: str) -> Iterator[None]:
         yield
     finally:
         timings[stage] = round(time.perf_counter() - start, 3)
+
+
+def require_resumable(samples: SamplesFile, bench: Benchmark) -> None:
+    """Refuse a run directory whose samples.jsonl holds samples of tasks outside this run's dataset
+    selection: resumed there (another dataset, a smaller limit, other task_ids), the run would report
+    samples whose reference solutions its canary never ran, beside a header that counts other tasks."""
+    outside = sorted(samples.done.task_ids() - {task.task_id for task in bench.tasks})
+    if outside:
+        shown = ", ".join(outside[:3]) + (f" and {len(outside) - 3} more" if len(outside) > 3 else "")
+        raise ConfigError(f"{samples.path} holds samples of {len(outside)} task(s) outside this run's "
+                          f"{bench.name} selection ({shown}): resume with the dataset and selection it "
+                          "was started with, or give a new hydra.run.dir")
 
 
 def start_canary(bench: Benchmark, executor: LocalExecutor, cfg: RunConfig) -> cf.Future[dict[str, float]]:

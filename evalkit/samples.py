@@ -14,7 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
+from evalkit.config import ConfigError
+
 SampleKey = tuple[str, str, int]
+MAX_SAMPLE_INDEX = 2**31 - 1
+"""The largest sample_index a samples file may give: one of 2**63 overflowed the report's tables."""
 
 
 class SampleKeys:
@@ -60,14 +64,18 @@ class SamplesFile:
             return
         good_bytes = 0
         with open(self.path, "rb") as fh:
-            for raw in fh:
+            for number, raw in enumerate(fh, start=1):
                 try:
                     row = json.loads(raw)
                 except ValueError:
                     break  # a line torn by a kill: everything after it is rewritten
                 if not raw.endswith(b"\n"):
                     break
-                self.done.add((row["arm"], row["task_id"], int(row["sample_index"])))
+                try:
+                    self.done.add((row["arm"], row["task_id"], int(row["sample_index"])))
+                except (KeyError, TypeError, ValueError):
+                    raise ConfigError(f"{self.path}:{number}: not a sample evalkit wrote (it needs arm, "
+                                      "task_id and sample_index); give a new hydra.run.dir") from None
                 good_bytes += len(raw)
         if good_bytes != self.path.stat().st_size:
             with open(self.path, "r+b") as fh:
@@ -143,11 +151,15 @@ def _read_jsonl(path: Path, errors: list[str]) -> Iterator[ScoreInputLine]:
                 errors.append(f"{path}:{number}: needs a string task_id and a string completion or solution")
                 continue
             index = row.get("sample_index")
+            if index is not None and not (type(index) is int and 0 <= index <= MAX_SAMPLE_INDEX):
+                errors.append(f"{path}:{number}: sample_index must be a whole number from 0 to "
+                              f"{MAX_SAMPLE_INDEX:,}, not {json.dumps(index)[:40]}")
+                continue
             yield ScoreInputLine(
                 line=number, task_id=row["task_id"], code=code, whole_program="solution" in row,
                 arm=str(row.get("arm") or row.get("model") or "samples"),
                 model=str(row.get("model") or "unknown"),
-                sample_index=index if isinstance(index, int) and not isinstance(index, bool) else None,
+                sample_index=index,
             )
 
 

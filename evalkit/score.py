@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import dataclasses
 import sys
-from collections import defaultdict
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from evalkit.benchmarks import load_benchmark
@@ -22,7 +22,7 @@ from evalkit.execution import make_executor
 from evalkit.models import steady_gc
 from evalkit.records import ArmSpec, RunResults, SamplesFileInfo, Task
 from evalkit.reporting import write_reports
-from evalkit.rundir import run_header, run_id_of, start_canary, timed, utc_now
+from evalkit.rundir import require_resumable, run_header, run_id_of, start_canary, timed, utc_now
 from evalkit.samples import SampleKey, SampleKeys, SamplesFile, ScoreInputLine, read_score_input
 from evalkit.scoring import Scorer, SimilarityBatch, cancelled_on_error, load_run_metrics
 
@@ -34,58 +34,71 @@ def _unknown_task(path: Path, line: ScoreInputLine) -> str:
     return f"{path}:{line.line}: unknown task_id {line.task_id!r} for this dataset"
 
 
-class _LineKeys:
-    """Each line's sample key, (arm, task_id, sample_index: the line's own, or the next of its arm
-    and task), and whether an earlier line of the file had it: counted twice, it would weigh twice."""
+@dataclass
+class _FileIndex:
+    """What the first read of a samples file found: which tasks it names and how its lines number
+    their samples."""
 
-    def __init__(self) -> None:
-        self._next: dict[tuple[str, str], int] = defaultdict(int)
-        self._seen = SampleKeys()
+    named: set[str] = field(default_factory=set)
+    """The ids of the tasks its lines name."""
+    given: SampleKeys = field(default_factory=SampleKeys)
+    """The keys lines give with their own sample_index: a line without one takes the next index of
+    its arm and task that no line gives, so the same lines in any order make the same samples."""
+    repeats: dict[tuple[int, int], str] = field(default_factory=dict)
+    """(line, sample_index) of each line that gives a key an earlier line gave -> the error naming it
+    (counted twice, that sample would weigh twice)."""
 
-    def of(self, path: Path, line: ScoreInputLine, errors: list[str]) -> SampleKey | None:
-        """The line's key, or None (the line repeats an earlier one's) after adding an error naming it."""
+    def key(self, line: ScoreInputLine, following: dict[tuple[str, str], int]) -> SampleKey:
+        """The line's sample key; ``following`` holds the next free index of each arm and task
+        (the caller's, one per pass over the file)."""
+        if line.sample_index is not None:
+            return (line.arm, line.task_id, line.sample_index)
         where = (line.arm, line.task_id)
-        index = line.sample_index if line.sample_index is not None else self._next[where]
-        self._next[where] = index + 1
-        key = (line.arm, line.task_id, index)
-        if key in self._seen:
-            errors.append(f"{path}:{line.line}: repeats sample_index {index} of arm {line.arm!r} for "
-                          f"{line.task_id} (two files joined? give each its own arm)")
-            return None
-        self._seen.add(key)
-        return key
+        index = following.get(where, 0)
+        while (line.arm, line.task_id, index) in self.given:
+            index += 1
+        following[where] = index + 1
+        return (line.arm, line.task_id, index)
 
 
-def _named_tasks(path: Path, tasks: tuple[Task, ...], strict: bool) -> set[str]:
-    """The ids of the tasks the file's samples name: calibration and the canary run only their
-    reference solutions (all 164 of HumanEval's cost `evalkit score` on one sample about 0.45 s;
-    reading a file for its task ids, 0.03 s for 8,200 lines). With strict=true, any malformed line,
+def _index_file(path: Path, tasks: tuple[Task, ...], strict: bool) -> _FileIndex:
+    """Read the samples file once before scoring: calibration and the canary run only the
+    reference solutions of the tasks it names (all 164 of HumanEval's cost `evalkit score` on one
+    sample about 0.45 s; the read, 0.03 s for 8,200 lines). With strict=true, any malformed line,
     one naming a task the dataset lacks, or one repeating another's sample key stops the command
     here, before anything is scored."""
     errors: list[str] = []
     known = {t.task_id for t in tasks}
-    named: set[str] = set()
-    keys = _LineKeys()
+    index = _FileIndex()
     for line in read_score_input(path, errors, task_ids=[t.task_id for t in tasks]):
-        if line.task_id not in known and strict:
-            errors.append(_unknown_task(path, line))
-        elif strict:
-            keys.of(path, line, errors)
+        if line.task_id not in known:
+            if strict:
+                errors.append(_unknown_task(path, line))
+        elif line.sample_index is not None:
+            key = (line.arm, line.task_id, line.sample_index)
+            if key in index.given:
+                why = (f"{path}:{line.line}: repeats sample_index {line.sample_index} of arm {line.arm!r} "
+                       f"for {line.task_id} (two files joined? give each its own arm)")
+                index.repeats[line.line, line.sample_index] = why
+                errors.append(why)
+            index.given.add(key)
         if errors and strict:
             break
-        named.add(line.task_id)
+        index.named.add(line.task_id)
     if errors and strict:
         raise ConfigError(f"{errors[0]} (strict=true stops at the first malformed line)")
-    return named
+    return index
 
 
 async def _score_lines(path: Path, scorer: Scorer, tasks: dict[str, Task], order: list[str],
-                       samples: SamplesFile, in_flight: int) -> tuple[dict[str, ArmSpec], list[str]]:
+                       index: _FileIndex, samples: SamplesFile,
+                       in_flight: int) -> tuple[dict[str, ArmSpec], list[str]]:
     """Score every sample of `path` whose task is in `tasks` (those whose reference solutions were
-    checked, with their limits); `order` is the dataset's task order (bigcode's format needs it)."""
+    checked, with their limits); `order` is the dataset's task order (bigcode's format needs it),
+    `index` what the first read found."""
     errors: list[str] = []
     arms: dict[str, ArmSpec] = {}
-    keys = _LineKeys()
+    following: dict[tuple[str, str], int] = {}
     gate = asyncio.Semaphore(in_flight)
     pending: set[asyncio.Task] = set()
     failed: list[BaseException] = []
@@ -111,9 +124,10 @@ async def _score_lines(path: Path, scorer: Scorer, tasks: dict[str, Task], order
                               f"{path}:{line.line}: task_id {line.task_id!r} was not in the file when it "
                               "was first read (the file changed during the run)")
                 continue
-            key = keys.of(path, line, errors)
-            if key is None:
+            if line.sample_index is not None and (line.line, line.sample_index) in index.repeats:
+                errors.append(index.repeats[line.line, line.sample_index])
                 continue
+            key = index.key(line, following)
             arms.setdefault(line.arm, ArmSpec(arm=line.arm, model=line.model))
             if key in samples.done:
                 continue
@@ -137,15 +151,16 @@ def execute_score(cfg: RunConfig, run_dir: Path) -> RunResults:
     if not cfg.samples.is_file():
         raise ConfigError(f"samples file {cfg.samples} does not exist")
     bench = load_benchmark(cfg.dataset)
-    named = _named_tasks(cfg.samples, bench.tasks, cfg.strict)
+    index = _index_file(cfg.samples, bench.tasks, cfg.strict)
     run_dir.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     with contextlib.ExitStack() as stack:
         executor = stack.enter_context(make_executor(cfg.executor))
         samples = SamplesFile(run_dir / "samples.jsonl")
         stack.callback(samples.close)
+        require_resumable(samples, bench)
         # A run resumed in its directory also reports the samples it has: their tasks are checked too.
-        checked_ids = named | samples.done.task_ids()
+        checked_ids = index.named | samples.done.task_ids()
         scored = [t for t in bench.tasks if t.task_id in checked_ids]
         with timed(timings, "calibration_and_canary"):
             completion = bench.kind == "completion"
@@ -158,7 +173,8 @@ def execute_score(cfg: RunConfig, run_dir: Path) -> RunResults:
         in_flight = executor.capacity  # every worker's slots, whatever the number of cores
         with timed(timings, "scoring"), steady_gc():
             arms, errors = asyncio.run(_score_lines(cfg.samples, scorer, {t.task_id: t for t in scored},
-                                                    [t.task_id for t in bench.tasks], samples, in_flight))
+                                                    [t.task_id for t in bench.tasks], index, samples,
+                                                    in_flight))
     for error in errors[:SHOWN_ERRORS]:
         print(f"evalkit: skipped {error}", file=sys.stderr)
     if len(errors) > SHOWN_ERRORS:

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
+from evalkit.config import ConfigError
 from evalkit.samples import SamplesFile
 
 
@@ -22,3 +25,11 @@ def test_keys_of_an_earlier_attempt_and_of_written_lines(tmp_path):
     samples.close()
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert [(row["arm"], row["sample_index"]) for row in lines] == [("A", 3), ("A", 0), ("B", 3)]
+
+
+def test_a_run_directory_holding_a_file_evalkit_did_not_write_is_refused(tmp_path):
+    path = tmp_path / "samples.jsonl"
+    path.write_text('{"hello": 1}\n')
+    with pytest.raises(ConfigError, match=r"samples.jsonl:1: not a sample evalkit wrote .*hydra.run.dir$"):
+        SamplesFile(path)
+    assert path.read_text() == '{"hello": 1}\n'  # left as it was

@@ -160,8 +160,8 @@ def test_a_resumed_run_checks_the_reference_solutions_of_the_samples_it_already_
 ])
 def test_strict_stops_at_the_first_bad_line_before_scoring_anything(tmp_path, bad_line, says):
     samples = tmp_path / "samples.jsonl"
-    samples.write_text(json.dumps({"task_id": "HumanEval/0", "completion": "    return False\n"}) + "\n"
-                       + bad_line + "\n")
+    first = {"task_id": "HumanEval/0", "sample_index": 0, "completion": "    return False\n"}
+    samples.write_text(json.dumps(first) + "\n" + bad_line + "\n")
     proc = run_evalkit("score", f"samples={samples}", "strict=true", f"hydra.run.dir={tmp_path / 'run'}")
     assert proc.returncode == 2
     assert proc.stderr.strip().endswith("(strict=true stops at the first malformed line)")
@@ -183,3 +183,41 @@ def test_a_sample_given_twice_is_scored_once_and_the_second_line_named(tmp_path)
     assert f"{samples}:2: repeats sample_index 0 of arm 'samples' for {task.task_id}" in proc.stderr
     rows = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
     assert [(row["sample_index"], row["verdict"]["status"]) for row in rows] == [(0, "passed")]
+
+
+def test_lines_without_a_sample_index_are_new_samples_wherever_they_stand(tmp_path):
+    """Lines that give their sample_index and lines that do not, for one arm and task: each line
+    is its own sample, whatever the order (a line without one takes an index no line gives)."""
+    task = load_tasks(DatasetConfig(limit=1))[0]
+    given = [{"task_id": task.task_id, "sample_index": i, "completion": task.reference} for i in (1, 0, 2)]
+    unnumbered = [{"task_id": task.task_id, "completion": "    return )\n"} for _ in range(3)]
+    outcomes = []
+    for name, lines in (("given_first", given + unnumbered), ("unnumbered_first", unnumbered + given)):
+        samples = tmp_path / f"{name}.jsonl"
+        samples.write_text("".join(json.dumps(line) + "\n" for line in lines))
+        proc = run_evalkit("score", f"samples={samples}", f"dataset.task_ids=[{task.task_id}]",
+                           f"hydra.run.dir={tmp_path / name}", "report.plots=false")
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        rows = [json.loads(line) for line in (tmp_path / name / "samples.jsonl").read_text().splitlines()]
+        outcomes.append(sorted((row["sample_index"], row["verdict"]["status"]) for row in rows))
+    assert outcomes[0] == outcomes[1] == [(0, "passed"), (1, "passed"), (2, "passed"),
+                                          (3, "syntax_error"), (4, "syntax_error"), (5, "syntax_error")]
+
+
+def test_a_run_directory_resumed_with_a_smaller_selection_is_refused(tmp_path):
+    """Resumed with fewer tasks than its samples cover, a run would report samples whose reference
+    solutions its canary never ran: it stops, naming them, and keeps what the directory holds."""
+    tasks = load_tasks(DatasetConfig(limit=2))
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text("".join(json.dumps({"task_id": t.task_id, "completion": t.reference}) + "\n"
+                               for t in tasks))
+    run_dir = tmp_path / "run"
+    first = run_evalkit("score", f"samples={samples}", f"hydra.run.dir={run_dir}", "report.plots=false")
+    assert first.returncode == 0, first.stderr[-2000:]
+    kept = (run_dir / "samples.jsonl").read_text()
+    again = run_evalkit("score", f"samples={samples}", f"dataset.task_ids=[{tasks[0].task_id}]",
+                        f"hydra.run.dir={run_dir}", "report.plots=false")
+    assert again.returncode == 2
+    outside = f"holds samples of 1 task(s) outside this run's humaneval selection ({tasks[1].task_id})"
+    assert outside in again.stderr
+    assert (run_dir / "samples.jsonl").read_text() == kept

@@ -73,3 +73,18 @@ def test_line_that_is_not_utf8_is_one_malformed_line(tmp_path):
     lines, errors = _read(path)
     assert [(s.line, s.code) for s in lines] == [(2, "    return 1\n")]
     assert len(errors) == 1 and errors[0].startswith(f"{path}:1: not valid JSON")
+
+
+def test_a_sample_index_that_is_not_a_whole_number_in_range_is_a_malformed_line(tmp_path):
+    """One of 2**63 overflowed the report's tables after the samples were written (exit 1, and
+    again on every resume); a negative or quoted one was taken as no index at all."""
+    path = tmp_path / "samples.jsonl"
+    indexes = [2**63, -1, "2", 1.0, True, 2**31 - 1, None]
+    rows = [{"task_id": "HumanEval/0", "completion": "x", "sample_index": i} for i in indexes]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    lines, errors = _read(path)
+    assert [line.sample_index for line in lines] == [2**31 - 1, None]
+    assert [error.split(": ", 1)[0] for error in errors] == [f"{path}:{n}" for n in range(1, 6)]
+    assert errors[0].endswith("sample_index must be a whole number from 0 to 2,147,483,647, "
+                              "not 9223372036854775808")
+    assert errors[2].endswith('not "2"')

@@ -418,9 +418,9 @@ def usable_cores() -> int:
 
     try:
         return cpu_count()
-    except ValueError as exc:  # LOKY_MAX_CPU_COUNT that is not a number
-        raise ConfigError(f"cannot count the cores this process may use ({exc}); "
-                          "set executor.workers") from None
+    except ValueError:  # the only count loky parses
+        raise ConfigError(f"LOKY_MAX_CPU_COUNT={os.environ.get('LOKY_MAX_CPU_COUNT', '')!r} is not a number "
+                          "of cores: unset it, or set executor.workers") from None
 
 
 class LocalExecutor:

@@ -301,7 +301,7 @@ def test_the_default_worker_count_is_the_cores_the_process_may_use(allowed):
 
 def test_a_core_limit_that_is_not_a_number_is_a_config_error(monkeypatch):
     monkeypatch.setenv("LOKY_MAX_CPU_COUNT", "abc")
-    with pytest.raises(ConfigError, match=r"^cannot count the cores this process may use .*; set executor"):
+    with pytest.raises(ConfigError, match=r"^LOKY_MAX_CPU_COUNT='abc' is not a number of cores: unset it"):
         LocalExecutor(ExecutorConfig())
     with LocalExecutor(ExecutorConfig(workers=1)) as ex:  # a number given needs no count
         (verdict,) = [v for _, v in ex.run([Program("p", "assert 1 + 1 == 2", timeout_s=1.0)])]
