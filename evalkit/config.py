@@ -534,11 +534,6 @@ def run_config(cfg: DictConfig, model_preset: ModelPreset) -> RunConfig:
     ds = dict(plain["dataset"])
     ex = dict(plain["executor"])
     ex["cache_dir"] = ex.get("cache_dir") or None
-    if ex.get("workers") is not None and _int(ex["workers"], "executor.workers") < 1:
-        raise ConfigError(f"executor.workers must be at least 1 (null: one per core the run may use), "
-                          f"not {ex['workers']!r}")
-    if _int(ex.get("max_in_flight", 1), "executor.max_in_flight") < 1:
-        raise ConfigError(f"executor.max_in_flight must be at least 1, not {ex['max_in_flight']!r}")
     sc = dict(plain["scoring"])
     sc["metrics"] = sc.get("metrics") or ()
     ks = plain.get("k") or (1,)
@@ -561,10 +556,16 @@ def run_config(cfg: DictConfig, model_preset: ModelPreset) -> RunConfig:
     if dataset_kind not in TEMPLATE_KINDS:
         raise ConfigError(f"dataset.kind must be generation or completion, not {dataset_kind!r}")
     arms, left_out = _arms(plain, model_preset, dataset_kind)
+    executor = _build(ExecutorConfig, ex, "executor")
+    if executor.workers is not None and executor.workers < 1:
+        raise ConfigError(f"executor.workers must be at least 1 (null: one per core the run may use), "
+                          f"not {executor.workers}")
+    if executor.max_in_flight < 1:
+        raise ConfigError(f"executor.max_in_flight must be at least 1, not {executor.max_in_flight}")
     return RunConfig(
         arms=arms,
         dataset=_build(DatasetConfig, ds, "dataset"),
-        executor=_build(ExecutorConfig, ex, "executor"),
+        executor=executor,
         scoring=_build(ScoringConfig, sc, "scoring"),
         report=_build(ReportConfig, rep, "report"),
         gate=_build(GateConfig, gate, "gate"),

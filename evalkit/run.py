@@ -164,6 +164,9 @@ def execute_run(cfg: RunConfig, run_dir: Path) -> RunResults:
     run_dir.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     with contextlib.ExitStack() as stack:
+        samples = SamplesFile(run_dir / "samples.jsonl")
+        stack.callback(samples.close)
+        require_resumable(samples, bench)  # before any worker or demo server starts
         arms = _start_demo_if_needed(arms, bench, stack)
         executor = stack.enter_context(make_executor(cfg.executor))
         run_id = run_id_of(run_dir)
@@ -172,9 +175,6 @@ def execute_run(cfg: RunConfig, run_dir: Path) -> RunResults:
         registries = {arm.config.prompt.registry for arm in arms}
         header = run_header(run_id, bench, executor, templates=_template_sources(arms),
                             registry=registries.pop() if len(registries) == 1 else None)
-        samples = SamplesFile(run_dir / "samples.jsonl")
-        stack.callback(samples.close)
-        require_resumable(samples, bench)
         stages = _Stages(cfg, bench, executor, store, samples, run_id, timings)
         with steady_gc():
             clients, scorer = asyncio.run(_probe_calibrate_generate(stages, arms))

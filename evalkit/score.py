@@ -155,10 +155,10 @@ def execute_score(cfg: RunConfig, run_dir: Path) -> RunResults:
     run_dir.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     with contextlib.ExitStack() as stack:
-        executor = stack.enter_context(make_executor(cfg.executor))
         samples = SamplesFile(run_dir / "samples.jsonl")
         stack.callback(samples.close)
-        require_resumable(samples, bench)
+        require_resumable(samples, bench)  # before any worker starts
+        executor = stack.enter_context(make_executor(cfg.executor))
         # A run resumed in its directory also reports the samples it has: their tasks are checked too.
         checked_ids = index.named | samples.done.task_ids()
         scored = [t for t in bench.tasks if t.task_id in checked_ids]
