@@ -43,6 +43,7 @@ from evalkit.config import (
     ModelConfig,
     PromptConfig,
     ReportConfig,
+    ReportedError,
     RunConfig,
     ScoringConfig,
     apply_air_gap,
@@ -217,8 +218,12 @@ def launch(name: str, overrides: list[str], job: Job,
     rc = compose_run_config(_first_of_sweeps(overrides))
     if check is not None:
         check(rc)
-    if "-m" in overrides or "--multirun" in overrides:
+    sweep = "-m" in overrides or "--multirun" in overrides
+    if sweep:
         _check_sweep_composes(overrides)
+    # A run started again in its directory whose attempt is refused (a ConfigError: nothing was
+    # measured) must leave the saved config of what the directory holds, which Hydra overwrites first.
+    saved = {} if sweep else _saved_config(Path(HydraConfig.get().run.dir))
     parser = get_args_parser()
     parser.prog = f"evalkit {name}"
     args = parser.parse_args(overrides)
@@ -235,7 +240,15 @@ def launch(name: str, overrides: list[str], job: Job,
     finally:  # Hydra leaves its app initialized; the next composition in this process starts afresh
         GlobalHydra.instance().clear()
     if failures:
+        if isinstance(failures[0], ConfigError) and not isinstance(failures[0], ReportedError):
+            for path, text in saved.items():
+                path.write_bytes(text)
         raise failures[0]
+
+
+def _saved_config(run_dir: Path) -> dict[Path, bytes]:
+    """The files of an existing run directory's saved config (.hydra/), by path."""
+    return {path: path.read_bytes() for path in (run_dir / ".hydra").glob("*.yaml")}
 
 
 def _task(job: Job, failures: list[BaseException]) -> Callable[[DictConfig], Any]:

@@ -215,9 +215,11 @@ def test_a_run_directory_resumed_with_a_smaller_selection_is_refused(tmp_path):
     first = run_evalkit("score", f"samples={samples}", f"hydra.run.dir={run_dir}", "report.plots=false")
     assert first.returncode == 0, first.stderr[-2000:]
     kept = (run_dir / "samples.jsonl").read_text()
+    saved_config = (run_dir / ".hydra" / "config.yaml").read_text()
     again = run_evalkit("score", f"samples={samples}", f"dataset.task_ids=[{tasks[0].task_id}]",
                         f"hydra.run.dir={run_dir}", "report.plots=false")
     assert again.returncode == 2
     outside = f"holds samples of 1 task(s) outside this run's humaneval selection ({tasks[1].task_id})"
     assert outside in again.stderr
     assert (run_dir / "samples.jsonl").read_text() == kept
+    assert (run_dir / ".hydra" / "config.yaml").read_text() == saved_config  # what the samples came from
