@@ -223,3 +223,24 @@ def test_a_run_directory_resumed_with_a_smaller_selection_is_refused(tmp_path):
     assert outside in again.stderr
     assert (run_dir / "samples.jsonl").read_text() == kept
     assert (run_dir / ".hydra" / "config.yaml").read_text() == saved_config  # what the samples came from
+
+
+def test_a_program_cannot_read_the_folder_evalkit_was_started_from(tmp_path):
+    """`python -m evalkit` from a folder holding samples, runs or a dataset file: a program that
+    reads it to find a passing answer finds nothing (Python put that folder first on the path)."""
+    tmp_path.chmod(0o755)  # readable by anyone, as a user's folder is (pytest makes its own private)
+    for parent in tmp_path.parents:
+        if str(parent).startswith("/tmp/") and parent.stat().st_mode & 0o077 == 0:
+            parent.chmod(0o755)
+    secret = tmp_path / "answers.txt"
+    secret.write_text("the answer\n")
+    cheat = (f"    try:\n        open({str(secret)!r}).read()\n    except OSError:\n        return None\n"
+             "    return any(abs(a - b) < threshold\n"
+             "               for i, a in enumerate(numbers) for b in numbers[i + 1:])\n")
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text(json.dumps({"task_id": "HumanEval/0", "completion": cheat}) + "\n")
+    proc = run_evalkit("score", f"samples={samples}", "dataset.task_ids=[HumanEval/0]",
+                       f"hydra.run.dir={tmp_path / 'run'}", "report.plots=false", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    row = json.loads((tmp_path / "run" / "samples.jsonl").read_text())
+    assert row["verdict"]["status"] == "failed"

