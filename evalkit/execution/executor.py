@@ -347,10 +347,13 @@ def _hidden_paths() -> list[str]:
 
 
 @functools.cache
-def _seccomp_filter() -> tuple[str | None, str | None]:
-    """(the seccomp filter's BPF as hex, None) or (None, why it is unavailable); built once."""
-    bpf, why = isolation.build_seccomp_filter()
-    return (bpf.hex() if bpf else None), why
+def _seccomp_filter() -> tuple[dict[str, str], str | None]:
+    """The seccomp filters' BPF as hex, for a fork server that gives programs private scratch
+    and for one that does not (the worker decides which it is), and None; or ({}, why they are
+    unavailable). Built once."""
+    built = {kind: isolation.build_seccomp_filter(private_scratch=kind == "private_scratch")
+             for kind in ("plain", "private_scratch")}
+    return {kind: bpf.hex() for kind, (bpf, _) in built.items() if bpf}, built["plain"][1]
 
 
 def _worker_env() -> dict[str, str]:

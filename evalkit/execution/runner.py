@@ -1,10 +1,10 @@
 """What runs in the program's process, forked from the spawner: set-up, then the program.
 
 Set-up (``prepare``) makes the process the program's sandbox: its own session, mount and
-IPC namespaces with fresh tmpfs ``/tmp`` and ``/dev/shm``, the slot's
-unprivileged uid, rlimits, the seccomp filter. It reports failure on the set-up pipe and
-closes it before the first line of the program runs, so nothing the program writes is ever
-read as evalkit's failure.
+IPC namespaces with fresh tmpfs ``/tmp`` and ``/dev/shm``, the slot's unprivileged uid,
+rlimits (the seccomp filter it inherits from the fork server). It reports failure on
+the set-up pipe and closes it before the first line of the program runs, so nothing the
+program writes is ever read as evalkit's failure.
 
 Then, on the split path (``serve``), the program is compiled and executed as a module and
 its entry point is served to the test process over the channel (fd ``CHANNEL_FD``): one
@@ -99,8 +99,6 @@ def prepare(plan: dict, fds: dict) -> tuple[str, str]:
         isolation.prctl(isolation.PR_SET_DUMPABLE, 1)
     for which, soft, hard in plan["limits"]:
         resource.setrlimit(which, (soft, hard))
-    if plan["seccomp"]:
-        isolation.load_seccomp()
     if plan["language"] == "python":
         # Sub-second CPU precision; RLIMIT_CPU is the backstop if the program disarms it.
         _signal.setitimer(_signal.ITIMER_PROF, plan["limit"])

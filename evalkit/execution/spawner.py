@@ -166,7 +166,7 @@ class Spawner:
                 "id": request["id"],
                 "entry_point": request.get("entry_point", ""), "token": request["token"],
                 "limits": request["limits"], "uid": uid, "private_mounts": cfg["private_mounts"],
-                "workdir": workdir, "seccomp": cfg["seccomp"], "node": cfg.get("node"),
+                "workdir": workdir, "node": cfg.get("node"),
                 "memory_mb": cfg["memory_mb"]}
 
     def _read(self, program: Running, role: str, fd: int) -> bool:

@@ -299,6 +299,42 @@ def test_the_default_worker_count_is_the_cores_the_process_may_use(allowed):
     assert out.stdout.split(maxsplit=2) == [str(allowed), str(allowed), "['passed']\n"]
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0, reason="drops a capability root has")
+def test_programs_run_as_root_without_cap_sys_admin_as_in_a_default_docker_container():
+    """Docker's default: root, without CAP_SYS_ADMIN. No namespaces then, so programs run in the
+    unprivileged tier; its seccomp filter needs no_new_privs, whose absence made every program
+    an infra_error ("seccomp: Permission denied")."""
+    script = textwrap.dedent("""
+        from evalkit.benchmarks import load_tasks
+        from evalkit.config import DatasetConfig, ExecutorConfig
+        from evalkit.execution import LocalExecutor, program_for
+        from evalkit.records import Program
+
+        task = load_tasks(DatasetConfig(name="humaneval", limit=1))[0]
+        refused = ("import ctypes\\nlibc = ctypes.CDLL(None, use_errno=True)\\n"
+                   "assert libc.unshare(0x10000000) == -1, 'a user namespace, so capabilities again'\\n")
+        with LocalExecutor(ExecutorConfig(workers=1, infra_retries=0)) as ex:
+            programs = [program_for(task, task.prompt + task.reference, "reference", 3.0),
+                        Program("refused", refused, timeout_s=3.0)]
+            verdicts = dict(ex.run(programs))
+            print(ex.isolation.split("+")[-2:], sorted((key, v.status.value) for key, v in verdicts.items()))
+    """)
+    cap_sys_admin = 21
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
+                         check=False, cwd=REPO, preexec_fn=lambda: _drop_capability(cap_sys_admin))
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "['seccomp', 'rlimits'] [('reference', 'passed'), ('refused', 'passed')]"
+
+
+def _drop_capability(cap: int) -> None:
+    """From the bounding set: the interpreter exec'd next, though root, never has it."""
+    import ctypes  # noqa: PLC0415 - only in this preexec_fn
+
+    if ctypes.CDLL(None, use_errno=True).prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP
+        raise OSError(ctypes.get_errno(), "PR_CAPBSET_DROP")
+
+
 def test_a_core_limit_that_is_not_a_number_is_a_config_error(monkeypatch):
     monkeypatch.setenv("LOKY_MAX_CPU_COUNT", "abc")
     with pytest.raises(ConfigError, match=r"^LOKY_MAX_CPU_COUNT='abc' is not a number of cores: unset it"):

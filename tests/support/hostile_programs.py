@@ -397,6 +397,15 @@ libc = ctypes.CDLL(None, use_errno=True)
 assert libc.unshare(0x10000000) == -1, "unshare(CLONE_NEWUSER) allowed"
 assert libc.unshare(0x10000000 | 0x00020000) == -1, "unshare(CLONE_NEWUSER | CLONE_NEWNS) allowed"
 """), Status.PASSED),
+    Hostile("repeats_the_set_up_calls", _after(CORRECT, """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+# the fork server's filter lets exactly these through for each program's set-up, done as root
+assert libc.unshare(0x00020000 | 0x08000000) == -1, "unshare(CLONE_NEWNS | CLONE_NEWIPC) allowed"
+assert libc.mount(b"tmpfs", b"/tmp", b"tmpfs", 0, None) == -1, "mount allowed"
+assert libc.mount(b"/tmp", b"/tmp", None, 0x1000 | 0x20 | 0x1, None) == -1, "remount allowed"
+assert libc.umount2(b"/tmp", 2) == -1, "umount allowed"
+"""), Status.PASSED),
     Hostile("reads_root_repository_runs", _after(CORRECT, """
 import os, sys
 readable = []
