@@ -3,8 +3,11 @@ LiteLLM-shaped loopback proxy and the fault server, each as a separate process."
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
 import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -113,6 +116,34 @@ def test_fault_server_refusals_exit_2_with_the_fix(tmp_path, server_kwargs, name
     assert proc.returncode == 2
     (line,) = error_lines(proc)
     assert named in line and "wrong-key-1111" not in proc.stderr
+
+
+def test_a_web_server_that_is_not_an_api_exits_2_at_once_with_its_words_not_its_html(tmp_path):
+    """model.base_url pointing at a plain web server (here Python's http.server, which answers a POST
+    with an HTML page and 501): one line saying so, the probe not retried as a failing model would be."""
+    posts = []
+
+    class Static(http.server.SimpleHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802 - http.server's naming
+            posts.append(self.path)
+            self.send_error(501, "Unsupported method ('POST')")  # http.server's own answer to a POST
+
+        def log_message(self, *args):
+            pass
+
+    handler = functools.partial(Static, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        proc = run_against(f"http://127.0.0.1:{server.server_address[1]}/v1", tmp_path, "model.max_retries=4")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert proc.returncode == 2
+    (line,) = error_lines(proc)
+    assert "is not an OpenAI-compatible API (HTTP 501:" in line and "model.base_url" in line
+    assert "<" not in line and "try again" not in line
+    assert posts == ["/v1/chat/completions"]  # the probe once: nothing to retry
 
 
 def test_max_error_rate_must_be_a_share(tmp_path):

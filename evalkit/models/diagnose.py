@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from evalkit.config import ModelConfig
-from evalkit.models.retry import Failure
+from evalkit.models.retry import NOT_AN_API_STATUS, Failure
 
 _KEY_TEXT = re.compile(r"no connected db|authentication error|invalid proxy server token|api key|"
                        r"unauthori[sz]ed", re.I)
@@ -27,6 +27,7 @@ _DOWN_TEXT = re.compile(r"connection (error|refused)|apiconnectionerror|cannot c
 
 
 _RULES: tuple[tuple[str, frozenset[int], re.Pattern[str] | None], ...] = (
+    ("not_an_api", NOT_AN_API_STATUS, None),
     ("key", frozenset({401, 403}), None),
     ("key", frozenset({400}), _KEY_TEXT),
     ("alias", frozenset({404}), None),
@@ -39,8 +40,8 @@ _RULES: tuple[tuple[str, frozenset[int], re.Pattern[str] | None], ...] = (
 
 
 def kind(fail: Failure) -> str:
-    """The failure's cause: unreachable, timeout, key, alias, roles, context, n, backend_down,
-    server_error or rejected."""
+    """The failure's cause: unreachable, timeout, not_an_api, key, alias, roles, context, n,
+    backend_down, server_error or rejected."""
     text, status = fail.message, fail.status
     if status is None:
         return "timeout" if "model.timeout_s" in text else "unreachable"
@@ -86,6 +87,8 @@ def _backend(fail: Failure, cfg: ModelConfig, where: str) -> str:
 _FIXES = {
     "unreachable": "cannot reach the model endpoint at {url} ({msg}); start the server or fix model.base_url",
     "timeout": "{where} did not answer for {name!r}: {msg}",
+    "not_an_api": ("{url} is not an OpenAI-compatible API ({msg}): point model.base_url at one, with its "
+                   "/v1 (vLLM, Ollama, a LiteLLM proxy)"),
     "roles": ("{where} rejected the conversation ({msg}); this model's chat template needs alternating "
               "user/assistant turns: set prompt.fold_system=true"),
     "context": ("{where}: the prompt does not fit {name!r}'s context ({msg}); lower model.params.max_tokens "

@@ -6,6 +6,7 @@ import email.utils
 import json
 import math
 import random
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -17,6 +18,10 @@ from evalkit.config import ConfigError
 from evalkit.secrets import redact
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+NOT_AN_API_STATUS = frozenset({405, 501})
+"""What a server that is not an OpenAI-compatible API answers a POST (a static file server,
+Python's http.server, a web page): never retried, whatever other 5xx are."""
+_HTML_TAG = re.compile(r"<[^>]*>")
 OVERLOAD_STATUS = frozenset({429, 503})
 
 
@@ -91,8 +96,10 @@ def server_message(exc: openai.APIStatusError) -> str:
     if isinstance(body, dict):
         inner = body.get("error", body)
         body = inner.get("message", inner) if isinstance(inner, dict) else inner
-    text = " ".join(str(body or exc.response.reason_phrase).split())
-    return text[:300]
+    text = str(body or exc.response.reason_phrase)
+    if text.lstrip()[:1] == "<":  # an HTML error page: its words, not its markup
+        text = _HTML_TAG.sub(" ", text)
+    return " ".join(text.split())[:300]
 
 
 def classify(exc: Exception, secrets: Sequence[str], timeout_s: float) -> Failure:
@@ -102,7 +109,8 @@ def classify(exc: Exception, secrets: Sequence[str], timeout_s: float) -> Failur
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
         message = redact(f"HTTP {status}: {server_message(exc)}", secrets)
-        return Failure(message, retryable=status in RETRY_STATUS or status >= 500,
+        retryable = (status in RETRY_STATUS or status >= 500) and status not in NOT_AN_API_STATUS
+        return Failure(message, retryable=retryable,
                        overload=status in OVERLOAD_STATUS,
                        retry_after=retry_after_s(exc.response.headers), status=status,
                        proxy=is_proxy(exc.response.headers) or "litellm" in message.lower())

@@ -29,6 +29,8 @@ CASES = [
      "backend_down"),
     (502, "Bad Gateway", False, "backend_down"),
     (500, "CUDA out of memory", False, "server_error"),
+    (501, "Error response Error code: 501 Message: Unsupported method ('POST').", False, "not_an_api"),
+    (405, "Method Not Allowed", False, "not_an_api"),
 ]
 
 
