@@ -156,7 +156,8 @@ class ExecutorConfig:
     max_output_bytes: int = 1 << 20
     """Output kept from a program."""
     network: str = "auto"
-    """``auto``: a network namespace where the OS allows it; ``none``: no isolation attempt."""
+    """``auto``: the namespaces (network first) where the OS allows them; ``none``: none (as root,
+    programs still run as unprivileged uids where they can, under the seccomp filter)."""
     share_identical: bool = True
     """Identical completions of one task execute once."""
     canary: bool = True

@@ -363,7 +363,7 @@ DENIED_SYSCALLS = (
     "keyctl", "ptrace", "process_vm_readv", "process_vm_writev", "bpf", "perf_event_open",
     "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module",
     "open_by_handle_at", "name_to_handle_at", "userfaultfd", "io_uring_setup", "io_uring_enter",
-    "io_uring_register", "fsopen", "fsmount", "fsconfig", "move_mount", "open_tree",
+    "io_uring_register", "fsopen", "fspick", "fsmount", "fsconfig", "move_mount", "open_tree",
     "mount_setattr", "swapon", "swapoff", "reboot", "acct", "syslog", "quotactl", "vhangup",
 )
 """Refused with EPERM: namespaces (a user namespace would give the program capabilities

@@ -161,7 +161,7 @@ class Spawner:
     def _plan(self, request: dict, slot: int) -> dict:
         cfg = self.cfg
         uid = None if cfg["uid_base"] is None else cfg["uid_base"] + slot
-        workdir = "/tmp" if cfg["private_mounts"] else _scratch_dir()
+        workdir = "/tmp" if cfg["private_mounts"] else _scratch_dir(uid)
         return {"language": request["language"], "mode": request["mode"], "limit": request["limit"],
                 "id": request["id"],
                 "entry_point": request.get("entry_point", ""), "token": request["token"],
@@ -351,9 +351,12 @@ def _session_cpu(session: int) -> float:
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _scratch_dir() -> str:
+def _scratch_dir(uid: int | None) -> str:
+    """A new private directory under /tmp for a program without its own tmpfs, its slot's own."""
     path = os.path.join("/tmp", f"evalkit-run-{os.urandom(6).hex()}")
     os.mkdir(path, 0o700)
+    if uid is not None:
+        os.chown(path, uid, uid)
     return path
 
 

@@ -440,12 +440,20 @@ def _fork_server_setup(cfg: dict) -> list[str]:
     """The fork server's own isolation and warm state; returns the layers that held."""
     layers = []
     cfg["private_mounts"], cfg["uid_base"] = False, None
+    last_uid = cfg["slot_uid_base"] + cfg["max_in_flight"] - 1
+    if os.geteuid() == 0 and (cfg["root_tier"] or _can_become(last_uid)):
+        # As root, programs run as the slots' uids also where the namespaces did not hold (no
+        # CAP_SYS_ADMIN, as in a default Docker container, or executor.network=none): as root
+        # they would keep every other capability. Where they cannot, the tier lacks "uid" and the
+        # harness warns.
+        cfg["uid_base"] = cfg["slot_uid_base"]
+        layers.append("uid")
     if cfg["root_tier"]:
         isolation.unshare(isolation.CLONE_NEWNS)
         under_tmp = isolation.minimal_root(cfg["keep"], cfg["workspace"], cfg["hide"])
         isolation.prepare_private_scratch(cfg["scratch_mb"], under_tmp)
-        cfg["private_mounts"], cfg["uid_base"] = True, cfg["slot_uid_base"]
-        layers += ["uid", "minimal-fs", "tmpfs"]
+        cfg["private_mounts"] = True
+        layers += ["minimal-fs", "tmpfs"]
         os.chdir("/tmp")
     isolation.make_subreaper()
     os.environ.clear()  # every program's environment: nothing of the harness's, its scratch as home
@@ -453,13 +461,29 @@ def _fork_server_setup(cfg: dict) -> list[str]:
                        "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"})
     _preload(cfg.get("preload", ()))
     bpf = cfg.get("seccomp_bpf", {}).get("private_scratch" if cfg["private_mounts"] else "plain")
-    try:  # last: the set-up above mounts; every program's process inherits it (isolation.py)
-        if bpf:
+    if bpf:  # last: the set-up above mounts; every program's process inherits it (isolation.py)
+        try:
             isolation.install_seccomp(bytes.fromhex(bpf))
             layers.append("seccomp")
-    except OSError:  # a kernel without seccomp filters: the tier leaves it out and the harness warns
-        pass
+        except OSError as exc:  # the tier names why, and the harness warns
+            layers.append(f"seccomp failed: {exc}")
     return layers
+
+
+def _can_become(uid: int) -> bool:
+    """Whether a program could run as ``uid``: a process of ours can drop to it (a user namespace
+    that maps too few uids, as rootless containers have, cannot) and then still read the
+    interpreter's import path (outside the minimal root, an interpreter under /root is not)."""
+    folders = [path for path in sys.path if os.path.isdir(path)]  # as root: the uid may not even see them
+    pid = os.fork()
+    if pid == 0:
+        try:
+            isolation.become(uid)
+            readable = all(os.access(path, os.R_OK | os.X_OK) for path in folders)
+        except OSError:
+            readable = False
+        os._exit(0 if readable else 1)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
 
 
 def _preload(modules) -> None:

@@ -301,10 +301,12 @@ def test_the_default_worker_count_is_the_cores_the_process_may_use(allowed):
 
 @pytest.mark.slow
 @pytest.mark.skipif(os.geteuid() != 0, reason="drops a capability root has")
-def test_programs_run_as_root_without_cap_sys_admin_as_in_a_default_docker_container():
-    """Docker's default: root, without CAP_SYS_ADMIN. No namespaces then, so programs run in the
-    unprivileged tier; its seccomp filter needs no_new_privs, whose absence made every program
-    an infra_error ("seccomp: Permission denied")."""
+def test_programs_run_unprivileged_where_root_lacks_cap_sys_admin_as_in_a_default_docker_container():
+    """Docker's default: root, without CAP_SYS_ADMIN. No namespaces then; programs run under the
+    seccomp filter (which needs no_new_privs: without it every program was an infra_error, "seccomp:
+    Permission denied") and, wherever another uid can read the interpreter's import path, as the
+    slots' unprivileged uids without any capability; where it cannot (an interpreter under /root),
+    the tier lacks "uid" and the harness says so."""
     script = textwrap.dedent("""
         from evalkit.benchmarks import load_tasks
         from evalkit.config import DatasetConfig, ExecutorConfig
@@ -314,17 +316,39 @@ def test_programs_run_as_root_without_cap_sys_admin_as_in_a_default_docker_conta
         task = load_tasks(DatasetConfig(name="humaneval", limit=1))[0]
         refused = ("import ctypes\\nlibc = ctypes.CDLL(None, use_errno=True)\\n"
                    "assert libc.unshare(0x10000000) == -1, 'a user namespace, so capabilities again'\\n")
+        unprivileged = ("import os\\nassert os.getuid() != 0, 'runs as root'\\n"
+                        "caps = [l.split() for l in open('/proc/self/status') if l.startswith('Cap')]\\n"
+                        "assert all(int(v, 16) == 0 for k, v in caps if k != 'CapBnd:'), caps\\n")
         with LocalExecutor(ExecutorConfig(workers=1, infra_retries=0)) as ex:
             programs = [program_for(task, task.prompt + task.reference, "reference", 3.0),
-                        Program("refused", refused, timeout_s=3.0)]
+                        Program("refused", refused, timeout_s=3.0),
+                        Program("unprivileged", unprivileged, timeout_s=3.0)]
             verdicts = dict(ex.run(programs))
-            print(ex.isolation.split("+")[-2:], sorted((key, v.status.value) for key, v in verdicts.items()))
+            print(ex.isolation)
+            print(sorted((key, v.status.value) for key, v in verdicts.items()))
     """)
     cap_sys_admin = 21
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120,
                          check=False, cwd=REPO, preexec_fn=lambda: _drop_capability(cap_sys_admin))
     assert out.returncode == 0, out.stderr[-2000:]
-    assert out.stdout.strip() == "['seccomp', 'rlimits'] [('reference', 'passed'), ('refused', 'passed')]"
+    tier, verdicts = out.stdout.strip().splitlines()
+    if _import_path_readable_by_another_uid():
+        assert tier.endswith("+uid+seccomp+rlimits")
+        assert verdicts == "[('reference', 'passed'), ('refused', 'passed'), ('unprivileged', 'passed')]"
+    else:
+        assert tier.endswith("+seccomp+rlimits") and "uid" not in tier.split("+")
+        assert verdicts == "[('reference', 'passed'), ('refused', 'passed'), ('unprivileged', 'failed')]"
+        assert "sandbox layers missing:" in out.stderr and " uid," in out.stderr
+
+
+def _import_path_readable_by_another_uid() -> bool:
+    folders = [path for path in sys.path if os.path.isdir(path)]
+    pid = os.fork()
+    if pid == 0:
+        os.setresgid(65534, 65534, 65534)
+        os.setresuid(65534, 65534, 65534)
+        os._exit(0 if all(os.access(path, os.R_OK | os.X_OK) for path in folders) else 1)
+    return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
 
 
 def _drop_capability(cap: int) -> None:
