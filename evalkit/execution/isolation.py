@@ -22,6 +22,7 @@ import fcntl
 import os
 import platform
 import socket
+from typing import Callable
 
 CLONE_NEWNS = 0x00020000
 CLONE_NEWCGROUP = 0x02000000
@@ -470,14 +471,37 @@ def kill_uid(uid: int) -> None:
 
     kill(-1) as that uid (real and effective) reaches exactly its processes; the saved uid
     stays 0, so root comes back right after. Twice: a fork that raced the first round has a
-    child the second reaches (a process with SIGKILL pending cannot fork again).
+    child the second reaches (a process with SIGKILL pending cannot fork again). For that
+    moment the caller runs as ``uid``, so the processes it kills may signal it: only a PID
+    namespace's init may do this (nothing inside its namespace can kill or stop it); any other
+    process calls ``kill_uid_apart``.
     """
     os.setresuid(uid, uid, 0)
     try:
-        for _ in range(2):
-            try:
-                os.kill(-1, 9)
-            except ProcessLookupError:
-                break
+        _kill_all_i_may()
     finally:
         os.setresuid(0, 0, 0)
+
+
+def kill_uid_apart(uid: int, then: Callable[[], None] | None = None) -> None:
+    """``kill_uid`` from a forked child that becomes ``uid`` for good, then runs ``then`` as
+    that uid (removing what its processes wrote can reach no further than they could); returns
+    when the child has ended."""
+    pid = fork_without_hooks()
+    if pid == 0:
+        try:
+            become(uid)
+            _kill_all_i_may()
+            if then is not None:
+                then()
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+
+
+def _kill_all_i_may() -> None:
+    for _ in range(2):
+        try:
+            os.kill(-1, 9)
+        except ProcessLookupError:
+            break

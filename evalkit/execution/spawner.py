@@ -78,6 +78,9 @@ class Spawner:
         """Programs sent to the fork server whose pid it has not reported yet, oldest first."""
         self.by_pid: dict[int, Running] = {}
         self.buffer = bytearray(CONTROL_BUFFER)
+        self.scratch = "" if cfg["private_mounts"] else _scratch_root()
+        """Where programs without a tmpfs of their own get their directories: root's, not theirs
+        to rename (so none can put a symbolic link where its directory was)."""
         poller.register(forker, select.POLLIN)
 
     def owns(self, fd: int) -> bool:
@@ -161,7 +164,7 @@ class Spawner:
     def _plan(self, request: dict, slot: int) -> dict:
         cfg = self.cfg
         uid = None if cfg["uid_base"] is None else cfg["uid_base"] + slot
-        workdir = "/tmp" if cfg["private_mounts"] else _scratch_dir(uid)
+        workdir = "/tmp" if cfg["private_mounts"] else _scratch_dir(self.scratch, uid)
         return {"language": request["language"], "mode": request["mode"], "limit": request["limit"],
                 "id": request["id"],
                 "entry_point": request.get("entry_point", ""), "token": request["token"],
@@ -189,7 +192,7 @@ class Spawner:
     def _finish(self, program: Running, status: int, cpu: float) -> None:
         """The program's process ended (the fork server reaped it): kill what it left, read
         what its pipes still hold, report."""
-        self._kill_slot(program)
+        self._kill_slot(program, program.workdir)
         for role, fd in program.pipes.items():
             while self._read(program, role, fd):
                 pass
@@ -200,7 +203,8 @@ class Spawner:
             os.close(fd)
         del self.running[program.id]
         self.free_slots.append(program.slot)
-        _remove_tree(program.workdir)
+        if self.cfg["uid_base"] is None:  # else _kill_slot removed it
+            _remove_tree(program.workdir)
         lines = bytes(program.data.get("result", b"")).split(b"\n")
         token = program.token.encode()
         reports = [line for line in lines if line[:1] in (b"S", b"E")]
@@ -213,16 +217,27 @@ class Spawner:
             "report": reports[0].decode("utf-8", "replace") if reports else "",
         })
 
-    def _kill_slot(self, program: Running) -> None:
+    def _kill_slot(self, program: Running, workdir: str = "") -> None:
         """Kill what the program left running: every process of its slot's uid, or without
-        root its process group (a program that called setsid() can escape that)."""
+        root its process group (a program that called setsid() can escape that); then remove
+        ``workdir`` if given, as the slot's uid where it has one."""
         if self.cfg["uid_base"] is None:
             try:
                 os.killpg(program.pid, signal.SIGKILL)
             except (ProcessLookupError, PermissionError):
                 pass
             return
-        isolation.kill_uid(self.cfg["uid_base"] + program.slot)
+        uid = self.cfg["uid_base"] + program.slot
+        if os.getpid() == 1:  # this worker is its PID namespace's init (the full tier)
+            isolation.kill_uid(uid)
+            return
+        isolation.kill_uid_apart(uid, (lambda: _remove_tree(workdir)) if workdir else None)
+        _quietly(os.rmdir, workdir)  # what the slot's uid could not empty stays
+
+    def close(self) -> None:
+        """The worker is leaving: remove the programs' scratch root, if empty."""
+        if self.scratch:
+            _quietly(os.rmdir, self.scratch)
 
     def next_check(self) -> int:
         """Milliseconds until the backstop must look again (-1: no program runs)."""
@@ -351,9 +366,17 @@ def _session_cpu(session: int) -> float:
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _scratch_dir(uid: int | None) -> str:
-    """A new private directory under /tmp for a program without its own tmpfs, its slot's own."""
-    path = os.path.join("/tmp", f"evalkit-run-{os.urandom(6).hex()}")
+def _scratch_root() -> str:
+    """A new directory under /tmp that others may pass through but not list or change."""
+    path = os.path.join("/tmp", f"evalkit-scratch-{os.urandom(6).hex()}")
+    os.mkdir(path, 0o711)
+    os.chmod(path, 0o711)  # whatever the umask
+    return path
+
+
+def _scratch_dir(root: str, uid: int | None) -> str:
+    """A new private directory in ``root`` for a program without its own tmpfs, its slot's own."""
+    path = os.path.join(root, f"evalkit-run-{os.urandom(6).hex()}")
     os.mkdir(path, 0o700)
     if uid is not None:
         os.chown(path, uid, uid)

@@ -175,6 +175,7 @@ class Worker:
             for fd, _ in self.poller.poll(self._timeout()):
                 if fd == self.harness.fileno():
                     if not self._from_harness():
+                        self.spawner.close()
                         return
                 elif self.spawner.owns(fd):
                     self.spawner.handle(fd)
