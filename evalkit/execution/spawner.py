@@ -232,7 +232,8 @@ class Spawner:
             isolation.kill_uid(uid)
             return
         isolation.kill_uid_apart(uid, (lambda: _remove_tree(workdir)) if workdir else None)
-        _quietly(os.rmdir, workdir)  # what the slot's uid could not empty stays
+        if workdir:
+            _quietly(os.rmdir, workdir)  # root's folder holds it; what the slot's uid could not empty stays
 
     def close(self) -> None:
         """The worker is leaving: remove the programs' scratch root, if empty."""
