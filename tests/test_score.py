@@ -204,6 +204,35 @@ def test_lines_without_a_sample_index_are_new_samples_wherever_they_stand(tmp_pa
                                           (3, "syntax_error"), (4, "syntax_error"), (5, "syntax_error")]
 
 
+@pytest.mark.parametrize("form", ["jsonl", "bigcode"])
+def test_a_selection_scores_its_tasks_of_a_bigger_file_and_leaves_out_the_rest(tmp_path, form):
+    """`dataset.task_ids` or `dataset.limit` picks tasks out of a file of answers to many: their
+    lines are scored, the others left out with a note, not named as malformed (exit 0); bigcode's
+    generations, numbered by the dataset's order, map to the same tasks whatever the selection."""
+    tasks = load_tasks(DatasetConfig(limit=4))
+    answers = {t.task_id: [t.prompt + t.reference, t.prompt + "    return None\n"] for t in tasks}
+    samples = tmp_path / f"samples.{'json' if form == 'bigcode' else 'jsonl'}"
+    if form == "bigcode":
+        samples.write_text(json.dumps([answers[t.task_id] for t in tasks]))
+    else:
+        samples.write_text("".join(json.dumps({"task_id": task_id, "solution": code}) + "\n"
+                                   for task_id, codes in answers.items() for code in codes))
+    picked = [tasks[2].task_id, tasks[0].task_id]
+    proc = run_evalkit("score", f"samples={samples}", f"dataset.task_ids=[{','.join(picked)}]",
+                       f"hydra.run.dir={tmp_path / 'run'}", "report.plots=false")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "left out the samples of 2 task(s) outside this run's humaneval selection" in proc.stderr
+    rows = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
+    assert sorted((r["task_id"], r["sample_index"], r["verdict"]["status"]) for r in rows) == sorted(
+        (task_id, i, status) for task_id in picked for i, status in enumerate(["passed", "failed"]))
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["samples_file"]["malformed_lines"] == 0
+    none_picked = run_evalkit("score", f"samples={samples}", "dataset.task_ids=[HumanEval/163]",
+                              f"hydra.run.dir={tmp_path / 'none'}", "report.plots=false")
+    assert none_picked.returncode == 2  # nothing measured
+    assert "no valid sample lines (0 malformed, 4 task(s) outside the selection)" in none_picked.stderr
+
+
 def test_a_run_directory_resumed_with_a_smaller_selection_is_refused(tmp_path):
     """Resumed with fewer tasks than its samples cover, a run would report samples whose reference
     solutions its canary never ran: it stops, naming them, and keeps what the directory holds."""

@@ -118,6 +118,9 @@ class Benchmark:
     to compare runs on different versions of a benchmark yet accept subsets."""
     kind: str = "generation"
     """``generation`` or ``completion``: every task's kind, and the template kind it needs."""
+    all_task_ids: tuple[str, ...] = ()
+    """Every task id of the set in file order, the selection's and the others' (a samples file may
+    hold tasks the selection leaves out; bigcode's generations are numbered by this order)."""
 
 
 def load_tasks(cfg: DatasetConfig) -> list[Task]:
@@ -136,6 +139,7 @@ def load_benchmark(cfg: DatasetConfig) -> Benchmark:
     if any(task.kind != kind for task in tasks):
         tasks = [dataclasses.replace(task, kind=kind) for task in tasks]
     digest = content_sha256(tasks)
+    all_task_ids = tuple(task.task_id for task in tasks)
     if cfg.task_ids is not None:
         by_id = {t.task_id: t for t in tasks}
         unknown = [t for t in cfg.task_ids if t not in by_id]
@@ -146,7 +150,8 @@ def load_benchmark(cfg: DatasetConfig) -> Benchmark:
         if cfg.limit < 1:
             raise ConfigError("dataset.limit must be at least 1")
         tasks = tasks[: cfg.limit]
-    return Benchmark(name=cfg.name, tasks=tuple(tasks), content_sha256=digest, kind=kind)
+    return Benchmark(name=cfg.name, tasks=tuple(tasks), content_sha256=digest, kind=kind,
+                     all_task_ids=all_task_ids)
 
 
 def _kind(cfg: DatasetConfig, source: _Source) -> str:
