@@ -156,8 +156,9 @@ class ExecutorConfig:
     max_output_bytes: int = 1 << 20
     """Output kept from a program."""
     network: str = "auto"
-    """``auto``: the namespaces (network first) where the OS allows them; ``none``: none (as root,
-    programs still run as unprivileged uids where they can, under the seccomp filter)."""
+    """``auto``: the namespaces (network first) where the OS allows them; ``none``: no namespaces at
+    all, so programs can reach the network (only where namespaces cannot be made; as root, programs
+    still run as unprivileged uids where they can, under the seccomp filter)."""
     share_identical: bool = True
     """Identical completions of one task execute once."""
     canary: bool = True

@@ -468,7 +468,7 @@ class LocalExecutor:
         self.workers = n
         """How many worker processes run programs (results.json's ``host.workers``)."""
         self.isolation = self._workers[0].isolation
-        _warn_if_weaker(self.isolation, seccomp_missing)
+        _warn_if_weaker(self.isolation, seccomp_missing, cfg.network)
 
     def _spawn(self, n: int) -> list[_Worker]:
         """Start n worker processes side by side (``_start`` waits for their hello)."""
@@ -669,16 +669,21 @@ class LocalExecutor:
 _FULL_TIER = ("netns", "pidns", "ipcns", "uid", "minimal-fs", "tmpfs", "seccomp", "pids-cgroup")
 
 
-def _warn_if_weaker(isolation_tier: str, seccomp_missing: str | None) -> None:
-    """Say on stderr, once per process, which layers did not hold (results.json records the tier)."""
+def _warn_if_weaker(isolation_tier: str, seccomp_missing: str | None, network: str) -> None:
+    """Say on stderr, once per process, which layers did not hold and what that lets programs do
+    (results.json records the tier)."""
     held = set(isolation_tier.split("+"))
-    expected = _FULL_TIER if os.geteuid() == 0 else ("seccomp",)
-    missing = [layer for layer in expected if layer not in held]
+    missing = [layer for layer in _FULL_TIER if layer not in held]
     if missing and not _warned:
         _warned.append(True)
         why = f" ({seccomp_missing})" if seccomp_missing and "seccomp" in missing else ""
-        print(f"evalkit: sandbox layers missing: {', '.join(missing)}{why}; isolation={isolation_tier}",
-              file=sys.stderr)
+        cause = ("executor.network=none" if network == "none"
+                 else "not root" if os.geteuid() != 0 else "the namespaces did not hold")
+        who = ("as root" if os.geteuid() == 0 and "uid" not in held
+               else "as your user" if os.geteuid() != 0 else "as unprivileged uids")
+        reach = "; they can reach the network" if "netns" not in held else ""
+        print(f"evalkit: sandbox layers missing: {', '.join(missing)}{why}; isolation={isolation_tier} "
+              f"({cause}: programs run {who}{reach}; README, Execution sandbox)", file=sys.stderr)
 
 
 _warned: list[bool] = []

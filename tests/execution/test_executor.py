@@ -339,6 +339,7 @@ def test_programs_run_unprivileged_where_root_lacks_cap_sys_admin_as_in_a_defaul
         assert tier.endswith("+seccomp+rlimits") and "uid" not in tier.split("+")
         assert verdicts == "[('reference', 'passed'), ('refused', 'passed'), ('unprivileged', 'failed')]"
         assert "sandbox layers missing:" in out.stderr and " uid," in out.stderr
+        assert "(the namespaces did not hold: programs run as root; they can reach the network" in out.stderr
 
 
 def _import_path_readable_by_another_uid() -> bool:
