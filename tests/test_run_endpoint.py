@@ -143,6 +143,7 @@ def test_a_web_server_that_is_not_an_api_exits_2_at_once_with_its_words_not_its_
     (line,) = error_lines(proc)
     assert "is not an OpenAI-compatible API (HTTP 501:" in line and "model.base_url" in line
     assert "<" not in line and "try again" not in line
+    assert "(HTTP 501: Error response Error code: 501 Message: Unsupported method ('POST')." in line  # once
     assert posts == ["/v1/chat/completions"]  # the probe once: nothing to retry
 
 

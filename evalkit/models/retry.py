@@ -22,6 +22,8 @@ NOT_AN_API_STATUS = frozenset({405, 501})
 """What a server that is not an OpenAI-compatible API answers a POST (a static file server,
 Python's http.server, a web page): never retried, whatever other 5xx are."""
 _HTML_TAG = re.compile(r"<[^>]*>")
+_HTML_HEAD = re.compile(r"<head\b.*?</head>", re.S | re.I)
+"""An HTML page's head: its title repeats the body's heading."""
 OVERLOAD_STATUS = frozenset({429, 503})
 
 
@@ -98,7 +100,7 @@ def server_message(exc: openai.APIStatusError) -> str:
         body = inner.get("message", inner) if isinstance(inner, dict) else inner
     text = str(body or exc.response.reason_phrase)
     if text.lstrip()[:1] == "<":  # an HTML error page: its words, not its markup
-        text = _HTML_TAG.sub(" ", text)
+        text = _HTML_TAG.sub(" ", _HTML_HEAD.sub(" ", text))
     return " ".join(text.split())[:300]
 
 
