@@ -71,10 +71,10 @@ def _index_file(path: Path, bench: Benchmark, strict: bool) -> _FileIndex:
     one naming a task the dataset lacks, or one repeating another's sample key stops the command
     here, before anything is scored."""
     errors: list[str] = []
-    selected = {t.task_id for t in bench.tasks}
+    selected, every = {t.task_id for t in bench.tasks}, set(bench.all_task_ids)
     index = _FileIndex()
     for line in read_score_input(path, errors, task_ids=_task_order(bench)):
-        if line.task_id not in selected and line.task_id in bench.all_task_ids:
+        if line.task_id not in selected and line.task_id in every:
             index.left_out.add(line.task_id)
             continue
         if line.task_id not in selected:
