@@ -56,13 +56,28 @@ def fail(message: str) -> int:
 def _run_guarded(func: Callable[[], int], verbose: bool) -> int:
     try:
         return func()
-    except ConfigError as exc:
+    except BaseException as exc:
+        if _interrupted(exc):
+            print("evalkit: interrupted; samples written so far are kept", file=sys.stderr)
+            return 130
+        if not isinstance(exc, ConfigError):
+            raise
         if verbose:  # the traceback is extra; the exit code still says "unusable input"
             print(redact(traceback.format_exc()), end="", file=sys.stderr)
         return fail(str(exc))
-    except KeyboardInterrupt:
-        print("evalkit: interrupted; samples written so far are kept", file=sys.stderr)
-        return 130
+
+
+def _interrupted(exc: BaseException) -> bool:
+    """Whether exc is Ctrl-C or was raised while Ctrl-C was being handled: omegaconf, interrupted
+    while it builds a config, raises an AttributeError (or Hydra a composition error) in its place."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, KeyboardInterrupt):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
 
 
 def _run_job(cfg: RunConfig, run_dir: Path) -> RunResults:

@@ -11,7 +11,6 @@ import pandas as pd
 
 from evalkit.config import ReportConfig, ScoringConfig
 from evalkit.records import SCHEMA_VERSION, ArmSpec, RunResults, Statistics
-from evalkit.reporting import plots
 from evalkit.reporting.aggregate import aggregate
 from evalkit.reporting.html import render_html
 from evalkit.reporting.junit import write_junit
@@ -91,6 +90,8 @@ def render_outputs(view: ReportView, samples: pd.DataFrame, out_dir: Path,
     """Draws the plots and writes report.md / report.html as ``report.formats`` asks."""
     written = []
     if report.plots and view.arms:
+        from evalkit.reporting import plots  # matplotlib takes 0.3 s to import: only when drawing
+
         view.images = {
             "pass@k per arm": plots.pass_at_k_plot(view.arms, out_dir / "pass_at_k.png").name,
             "per-task outcome": plots.outcome_heatmap(samples, view.arms, out_dir / "task_outcomes.png").name,

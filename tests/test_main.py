@@ -1,0 +1,56 @@
+"""The `evalkit` process itself (`python -m evalkit`, the console script): how it ends."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from evalkit.benchmarks import load_tasks
+from evalkit.config import DatasetConfig
+from tests.support.cli import REPO, run_evalkit
+
+
+@pytest.mark.slow
+def test_a_command_ends_with_its_output_flushed_its_files_whole_and_exit_handlers_run(tmp_path):
+    task = load_tasks(DatasetConfig(limit=1))[0]
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text(json.dumps({"task_id": task.task_id, "completion": task.reference}) + "\n")
+    run_dir, marker = tmp_path / "run", tmp_path / "exit-handler-ran"
+    # The console script's function, as the installed `evalkit` calls it, in a process whose
+    # exit handler (as Ray's or a user's sitecustomize's would be) must still run.
+    script = (f"import atexit, pathlib; atexit.register(pathlib.Path({str(marker)!r}).write_text, 'yes'); "
+              "from evalkit.__main__ import console; console()")
+    args = ["score", f"samples={samples}", f"dataset.task_ids=[{task.task_id}]", f"hydra.run.dir={run_dir}",
+            "report.plots=false"]
+    proc = subprocess.run([sys.executable, "-c", script, *args], cwd=REPO, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    # stdout is a pipe here, so block-buffered: its last line is there only if it was flushed
+    assert proc.stdout.rstrip().splitlines()[-1] == f"report: {run_dir / 'report.html'}"
+    assert json.loads((run_dir / "results.json").read_text())["arms"][0]["n_samples"] == 1
+    assert marker.read_text() == "yes"
+
+
+def test_a_failing_command_still_exits_with_its_code_and_one_line():
+    proc = run_evalkit("score", "samples=/nonexistent/samples.jsonl", "hydra.run.dir=/nonexistent/run")
+    assert proc.returncode == 2
+    expected = "evalkit: error: samples file /nonexistent/samples.jsonl does not exist"
+    assert proc.stderr.strip().splitlines() == [expected]
+
+
+@pytest.mark.parametrize("after_s", [0.1, 0.25, 0.4, 0.55, 0.7])
+def test_ctrl_c_while_it_starts_says_so_in_one_line_and_exits_130(tmp_path, after_s):
+    # From 0.1 s on the interpreter is up (its SIGINT handler set): the signal lands in the
+    # imports, in Hydra's composition of the config (where omegaconf once turned it into an
+    # AttributeError with a traceback), or in the run's first steps, depending on the machine.
+    proc = subprocess.Popen([sys.executable, "-m", "evalkit", "run", f"hydra.run.dir={tmp_path / 'run'}"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(after_s)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("evalkit: interrupted")
