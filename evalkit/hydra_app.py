@@ -281,8 +281,10 @@ def _forget_unmeasured(run_dir: Path, log_name: str) -> None:
     samples = run_dir / "samples.jsonl"
     if (run_dir / "results.json").exists() or (samples.is_file() and samples.stat().st_size > 0):
         return
+    from evalkit.rundir import DATASET_FILE  # noqa: PLC0415 - it imports the executor: only here
+
     shutil.rmtree(run_dir / ".hydra", ignore_errors=True)
-    for name in (log_name, "samples.jsonl"):
+    for name in (log_name, "samples.jsonl", DATASET_FILE):
         (run_dir / name).unlink(missing_ok=True)
     try:
         run_dir.rmdir()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import datetime as dt
+import json
 import os
 import platform
 import subprocess
@@ -21,6 +22,10 @@ from evalkit.config import ConfigError, RunConfig
 from evalkit.execution import LocalExecutor, calibrate, canary
 from evalkit.records import DatasetInfo, Host, RunResults, TemplateSource
 from evalkit.samples import SamplesFile
+
+DATASET_FILE = "dataset.json"
+"""In a run directory: the dataset version (DatasetInfo) its samples were scored against, written
+before the first sample, so that a run resumed there on a changed file is refused."""
 
 
 def run_id_of(run_dir: Path) -> str:
@@ -53,13 +58,30 @@ def timed(timings: dict[str, float], stage: str) -> Iterator[None]:
 def require_resumable(samples: SamplesFile, bench: Benchmark) -> None:
     """Refuse a run directory whose samples.jsonl holds samples of tasks outside this run's dataset
     selection: resumed there (another dataset, a smaller limit, other task_ids), the run would report
-    samples whose reference solutions its canary never ran, beside a header that counts other tasks."""
+    samples whose reference solutions its canary never ran, beside a header that counts other tasks.
+    Refuse one whose samples were scored against another version of the dataset (a task's prompt,
+    tests or reference changed since: DATASET_FILE says which version); then record this one."""
     outside = sorted(samples.done.task_ids() - {task.task_id for task in bench.tasks})
     if outside:
         shown = ", ".join(outside[:3]) + (f" and {len(outside) - 3} more" if len(outside) > 3 else "")
         raise ConfigError(f"{samples.path} holds samples of {len(outside)} task(s) outside this run's "
                           f"{bench.name} selection ({shown}): resume with the dataset and selection it "
                           "was started with, or give a new hydra.run.dir")
+    record = samples.path.parent / DATASET_FILE
+    if len(samples.done) and record.exists():  # a run directory of an evalkit before it is not checked
+        try:
+            earlier = DatasetInfo.from_json(json.loads(record.read_text(encoding="utf-8")))
+        except ValueError as exc:  # not JSON, or a RecordError naming the field
+            raise ConfigError(f"{record} is not what evalkit wrote ({str(exc).splitlines()[0]}); "
+                              "give a new hydra.run.dir") from None
+        if (earlier.name, earlier.content_sha256) != (bench.name, bench.content_sha256):
+            raise ConfigError(f"{samples.path} holds samples scored against another version of the "
+                              f"{earlier.name} dataset (sha256 {earlier.content_sha256[:12]}, now "
+                              f"{bench.name} {bench.content_sha256[:12]}: a task's prompt, tests or "
+                              "reference changed since): give a new hydra.run.dir, or resume with the "
+                              "file it was started with")
+    info = DatasetInfo(name=bench.name, content_sha256=bench.content_sha256, n_tasks=len(bench.tasks))
+    record.write_text(json.dumps(info.to_json(), indent=2) + "\n", encoding="utf-8")
 
 
 def start_canary(bench: Benchmark, executor: LocalExecutor, cfg: RunConfig) -> cf.Future[dict[str, float]]:

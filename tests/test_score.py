@@ -113,13 +113,13 @@ def _doubling_tasks(path, **references: str) -> None:
 GOOD, BROKEN = "def double(x):\n    return 2 * x\n", "def double(x):\n    return x\n"
 
 
-def _score_one(tmp_path, dataset, task: str, run: str) -> subprocess.CompletedProcess:
+def _score_one(tmp_path, dataset, task: str, run: str, *overrides: str) -> subprocess.CompletedProcess:
     samples = tmp_path / f"{task}.jsonl"
     answer = "def double(x):\n    return x + x\n"
     samples.write_text(json.dumps({"task_id": f"mine/{task}", "completion": answer}) + "\n")
     return run_evalkit("score", f"samples={samples}", f"hydra.run.dir={tmp_path / run}", "dataset=jsonl",
                        f"dataset.path={dataset}", f"executor.cache_dir={tmp_path / 'cache'}",
-                       "executor.workers=1", "report.plots=false")
+                       "executor.workers=1", "report.plots=false", *overrides)
 
 
 def test_the_canary_runs_the_reference_solutions_of_the_tasks_the_samples_name(tmp_path):
@@ -143,10 +143,12 @@ def test_a_resumed_run_checks_the_reference_solutions_of_the_samples_it_already_
     """Resumed in its directory, a run reports the samples it has as well as the file's: the
     canary checks their tasks too, though the new file does not name them."""
     dataset = tmp_path / "tasks.jsonl"
-    _doubling_tasks(dataset, first=GOOD, second=GOOD)
+    hungry = "def double(x):\n    bytearray(400 << 20)\n    return 2 * x\n"  # 400 MB, then right
+    _doubling_tasks(dataset, first=hungry, second=GOOD)
     assert _score_one(tmp_path, dataset, "first", "run").returncode == 0
-    _doubling_tasks(dataset, first=BROKEN, second=GOOD)  # the first task's reference no longer passes
-    resumed = _score_one(tmp_path, dataset, "second", "run")
+    # The same dataset (a changed one is refused before the canary), in a sandbox where the first
+    # task's reference no longer passes: only the samples already there name that task.
+    resumed = _score_one(tmp_path, dataset, "second", "run", "executor.memory_mb=256")
     assert resumed.returncode == 2
     assert "canary: 1 reference solution(s) fail in this sandbox: mine/first" in resumed.stderr
 
@@ -252,6 +254,37 @@ def test_a_run_directory_resumed_with_a_smaller_selection_is_refused(tmp_path):
     assert outside in again.stderr
     assert (run_dir / "samples.jsonl").read_text() == kept
     assert (run_dir / ".hydra" / "config.yaml").read_text() == saved_config  # what the samples came from
+
+
+def test_a_run_directory_resumed_on_a_changed_dataset_file_is_refused(tmp_path):
+    """Resumed after a task's tests changed in the file, a run would report old verdicts beside new
+    ones as one result: it stops, naming the change, keeps its samples, and resumes on the old file."""
+    tasks = load_tasks(DatasetConfig(limit=2))
+    dataset = tmp_path / "humaneval.jsonl"
+    rows = [{"task_id": t.task_id, "prompt": t.prompt, "entry_point": t.entry_point, "test": t.tests,
+             "canonical_solution": t.reference} for t in tasks]
+    dataset.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text("".join(json.dumps({"task_id": t.task_id, "completion": t.reference}) + "\n"
+                               for t in tasks))
+    run_dir = tmp_path / "run"
+    args = ["score", f"samples={samples}", f"dataset.path={dataset}", f"hydra.run.dir={run_dir}",
+            "report.plots=false"]
+    first = run_evalkit(*args)
+    assert first.returncode == 0, first.stderr[-2000:]
+    kept = (run_dir / "samples.jsonl").read_text()
+    rows[1]["test"] += "\n    assert candidate is not None\n"  # a test added to the second task
+    original = dataset.read_text()
+    dataset.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    again = run_evalkit(*args)
+    assert again.returncode == 2
+    assert "holds samples scored against another version of the humaneval dataset" in again.stderr
+    assert (run_dir / "samples.jsonl").read_text() == kept
+    dataset.write_text(original)
+    resumed = run_evalkit(*args)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    (arm,) = json.loads((run_dir / "results.json").read_text())["arms"]
+    assert (arm["n_tasks"], arm["verdicts"]["passed"]) == (2, 2)
 
 
 def test_a_program_cannot_read_the_folder_evalkit_was_started_from(tmp_path):
