@@ -545,6 +545,9 @@ class SamplesFileInfo(JsonRecord):
     """Lines that were skipped as malformed (each named on stderr and in the report)."""
     skipped: tuple[str, ...] = ()
     """The first skipped lines (up to 20), each as ``PATH:LINE: reason``, as the report lists them."""
+    left_out_tasks: int = 0
+    """Tasks the file has samples of outside the run's dataset selection (``dataset.task_ids``,
+    ``dataset.limit``): their lines were left out, not scored and not counted as malformed."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -200,7 +200,8 @@ def execute_score(cfg: RunConfig, run_dir: Path) -> RunResults:
         raise ConfigError(f"{cfg.samples}: no valid sample lines ({len(errors)} malformed{outside})")
     header = dataclasses.replace(
         header, finished_at=utc_now(), timings_s=timings,
-        samples_file=SamplesFileInfo(str(cfg.samples), len(errors), tuple(errors[:SHOWN_ERRORS])))
+        samples_file=SamplesFileInfo(str(cfg.samples), len(errors), tuple(errors[:SHOWN_ERRORS]),
+                                     left_out_tasks=len(index.left_out)))
     results = write_reports(run_dir, header, list(arms.values()), cfg.scoring, cfg.report)
     infra = scorer.infra_error_problem(cfg.executor.max_infra_errors)
     if infra:  # exit 2 after the reports (issue 15)

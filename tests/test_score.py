@@ -24,8 +24,10 @@ def test_scoring_recorded_answers_reports_them_as_such(tmp_path):
     results = json.loads((run / "results.json").read_text())
     (arm,) = results["arms"]
     assert arm["template"] is None and arm["n_tasks"] == 6
-    assert results["samples_file"] == {"path": str(samples), "malformed_lines": 0, "skipped": []}
+    assert results["samples_file"] == {"path": str(samples), "malformed_lines": 0, "skipped": [],
+                                       "left_out_tasks": 0}
     report = (run / "report.md").read_text()
+    assert report.startswith("# evalkit score run\n")  # the command that made it, and the run's id
     assert "template none" not in report and "prompts commit None" not in report
     assert "(scored answers)" in report and f"- **answers**: {samples} (0 malformed lines)" in report
     assert not (run / "latency.png").exists()  # no request was timed: no plot of zeros
@@ -228,7 +230,9 @@ def test_a_selection_scores_its_tasks_of_a_bigger_file_and_leaves_out_the_rest(t
     assert sorted((r["task_id"], r["sample_index"], r["verdict"]["status"]) for r in rows) == sorted(
         (task_id, i, status) for task_id in picked for i, status in enumerate(["passed", "failed"]))
     results = json.loads((tmp_path / "run" / "results.json").read_text())
-    assert results["samples_file"]["malformed_lines"] == 0
+    assert (results["samples_file"]["malformed_lines"], results["samples_file"]["left_out_tasks"]) == (0, 2)
+    assert f"The samples of 2 task(s) of {samples} outside this run's humaneval selection were left out" in (
+        tmp_path / "run" / "report.md").read_text()
     none_picked = run_evalkit("score", f"samples={samples}", "dataset.task_ids=[HumanEval/163]",
                               f"hydra.run.dir={tmp_path / 'none'}", "report.plots=false")
     assert none_picked.returncode == 2  # nothing measured

@@ -130,8 +130,9 @@ def write_reports(run_dir: Path, run: RunResults, specs: Sequence[ArmSpec], scor
                                   schema_version=SCHEMA_VERSION)
     text = json.dumps(results.to_json(), indent=2, allow_nan=False) + "\n"
     (run_dir / "results.json").write_text(text, encoding="utf-8")
+    command = "run" if run.samples_file is None else "score"  # scored answers have a samples file
     view = build_view(samples, results.arms, results.templates, scoring,
-                      title=f"evalkit run {results.run_id}", header=_header(results))
+                      title=f"evalkit {command} {results.run_id}", header=_header(results))
     view.notes[:0] = run_notes(results)
     fill_flip_texts(view.flips, run_dir / "samples.jsonl")
     if samples.empty:
@@ -140,6 +141,10 @@ def write_reports(run_dir: Path, run: RunResults, specs: Sequence[ArmSpec], scor
         view.notes.append(f"{run.samples_file.malformed_lines} malformed line(s) of {run.samples_file.path} "
                           "were skipped; the scores cover the other lines. Skipped: "
                           + "; ".join(run.samples_file.skipped))
+    if run.samples_file is not None and run.samples_file.left_out_tasks:
+        view.notes.append(f"The samples of {run.samples_file.left_out_tasks} task(s) of {run.samples_file.path} "
+                          f"outside this run's {run.dataset.name} selection were left out "
+                          "(dataset.task_ids, dataset.limit).")
     render_outputs(view, samples, run_dir, report)
     flips = [flip for pair in view.flips for flip in pair["flips"]]
     write_junit(samples, results.arms, run_dir / "junit.xml", flips)
