@@ -28,10 +28,11 @@ def console() -> None:
         print("evalkit: interrupted while starting; nothing was run", file=sys.stderr)
         raise SystemExit(130)
     code = main()
-    for thread in threading.enumerate():
-        if thread is not threading.main_thread() and not thread.daemon:
-            thread.join()
-    atexit._run_exitfuncs()  # what the interpreter's own exit would run first
+    # What the interpreter's own exit does first, in its order: tell thread pools to stop (joblib's
+    # loky waits for that, so joining its threads alone hung a joblib sweep), join the other
+    # non-daemon threads, then run the exit handlers.
+    threading._shutdown()
+    atexit._run_exitfuncs()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

@@ -142,8 +142,9 @@ def write_reports(run_dir: Path, run: RunResults, specs: Sequence[ArmSpec], scor
                           "were skipped; the scores cover the other lines. Skipped: "
                           + "; ".join(run.samples_file.skipped))
     if run.samples_file is not None and run.samples_file.left_out_tasks:
-        view.notes.append(f"The samples of {run.samples_file.left_out_tasks} task(s) of {run.samples_file.path} "
-                          f"outside this run's {run.dataset.name} selection were left out "
+        left_out = run.samples_file.left_out_tasks
+        view.notes.append(f"The samples of {left_out} task(s) of {run.samples_file.path} outside this "
+                          f"run's {run.dataset.name} selection were left out "
                           "(dataset.task_ids, dataset.limit).")
     render_outputs(view, samples, run_dir, report)
     flips = [flip for pair in view.flips for flip in pair["flips"]]
