@@ -67,21 +67,42 @@ def require_resumable(samples: SamplesFile, bench: Benchmark) -> None:
         raise ConfigError(f"{samples.path} holds samples of {len(outside)} task(s) outside this run's "
                           f"{bench.name} selection ({shown}): resume with the dataset and selection it "
                           "was started with, or give a new hydra.run.dir")
+    earlier = _recorded_dataset(samples.path.parent) if len(samples.done) else None
+    if earlier is not None and (earlier.name, earlier.content_sha256) != (bench.name, bench.content_sha256):
+        raise ConfigError(f"{samples.path} holds samples scored against another version of the "
+                          f"{earlier.name} dataset (sha256 {earlier.content_sha256[:12]}, now "
+                          f"{bench.name} {bench.content_sha256[:12]}: the file changed since, a task "
+                          "edited, added, removed or reordered): give a new hydra.run.dir, or resume "
+                          "with the file it was started with")
     record = samples.path.parent / DATASET_FILE
-    if len(samples.done) and record.exists():  # a run directory of an evalkit before it is not checked
-        try:
-            earlier = DatasetInfo.from_json(json.loads(record.read_text(encoding="utf-8")))
-        except ValueError as exc:  # not JSON, or a RecordError naming the field
-            raise ConfigError(f"{record} is not what evalkit wrote ({str(exc).splitlines()[0]}); "
-                              "give a new hydra.run.dir") from None
-        if (earlier.name, earlier.content_sha256) != (bench.name, bench.content_sha256):
-            raise ConfigError(f"{samples.path} holds samples scored against another version of the "
-                              f"{earlier.name} dataset (sha256 {earlier.content_sha256[:12]}, now "
-                              f"{bench.name} {bench.content_sha256[:12]}: a task's prompt, tests or "
-                              "reference changed since): give a new hydra.run.dir, or resume with the "
-                              "file it was started with")
     info = DatasetInfo(name=bench.name, content_sha256=bench.content_sha256, n_tasks=len(bench.tasks))
-    record.write_text(json.dumps(info.to_json(), indent=2) + "\n", encoding="utf-8")
+    written = record.with_name(f".{DATASET_FILE}.new")
+    try:  # replaced, never written through: a symbolic link in its place is not followed
+        written.write_text(json.dumps(info.to_json(), indent=2) + "\n", encoding="utf-8")
+        os.replace(written, record)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            written.unlink(missing_ok=True)
+        raise ConfigError(f"cannot write {record} ({exc.strerror}): the run directory must be "
+                          "writable, or give a new hydra.run.dir") from None
+
+
+def _recorded_dataset(run_dir: Path) -> DatasetInfo | None:
+    """The dataset version a run directory's samples were scored against: its DATASET_FILE, or
+    for a directory an evalkit before it wrote, its results.json's; None where neither says."""
+    for name, field in ((DATASET_FILE, None), ("results.json", "dataset")):
+        path = run_dir / name
+        if not os.path.lexists(path):
+            continue
+        try:
+            obj = json.loads(path.read_text(encoding="utf-8"))
+            return DatasetInfo.from_json(obj.get(field) if field and isinstance(obj, dict) else obj)
+        except OSError as exc:
+            raise ConfigError(f"{path} cannot be read ({exc.strerror}); give a new hydra.run.dir") from None
+        except ValueError as exc:  # not JSON, or a RecordError naming the field
+            raise ConfigError(f"{path} is not what evalkit wrote ({str(exc).splitlines()[0]}); "
+                              "give a new hydra.run.dir") from None
+    return None
 
 
 def start_canary(bench: Benchmark, executor: LocalExecutor, cfg: RunConfig) -> cf.Future[dict[str, float]]:
@@ -99,9 +120,15 @@ def start_canary(bench: Benchmark, executor: LocalExecutor, cfg: RunConfig) -> c
 
     def check() -> None:
         try:
-            checked.set_result(_checked_limits(bench, executor, cfg))
+            limits = _checked_limits(bench, executor, cfg)
         except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
-            checked.set_exception(exc)
+            outcome, value = checked.set_exception, exc
+        else:
+            outcome, value = checked.set_result, limits
+        # Ctrl-C cancels the Future the caller awaits: then nobody wants the outcome (setting it
+        # raised InvalidStateError with a traceback beside the one-line "interrupted").
+        with contextlib.suppress(cf.InvalidStateError):
+            outcome(value)
 
     threading.Thread(target=check, name="evalkit-canary", daemon=True).start()
     return checked
