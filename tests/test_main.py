@@ -54,3 +54,29 @@ def test_ctrl_c_while_it_starts_says_so_in_one_line_and_exits_130(tmp_path, afte
     assert proc.returncode == 130, err[-2000:]
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1].startswith("evalkit: interrupted")
+
+
+def test_ctrl_c_that_lands_where_python_ignores_exceptions_still_stops_the_command():
+    # A weakref callback (or __del__) that is running when Ctrl-C arrives gets the KeyboardInterrupt;
+    # Python prints "Exception ignored" there and goes on, and the command used to finish with 0.
+    script = """
+import time, weakref
+from evalkit.__main__ import keep_interrupts
+keep_interrupts()
+class Thing:
+    pass
+def callback(ref):
+    raise KeyboardInterrupt
+thing = Thing()
+ref = weakref.ref(thing, callback)
+try:
+    del thing
+    time.sleep(5)  # the command's next step
+    print("went on")
+except KeyboardInterrupt:
+    print("stopped")
+"""
+    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True,
+                          timeout=60, check=False)
+    assert proc.stdout.strip() == "stopped", proc.stderr[-2000:]
+    assert "Exception ignored" not in proc.stderr
