@@ -60,11 +60,14 @@ def _run_guarded(func: Callable[[], int], verbose: bool) -> int:
         if _interrupted(exc):
             print("evalkit: interrupted; samples written so far are kept", file=sys.stderr)
             return 130
-        if not isinstance(exc, ConfigError):
+        # A file the command cannot read or write (a read-only run directory, an unreadable samples
+        # file) is unusable input like a bad override: one line naming it, exit 2.
+        unusable_file = isinstance(exc, OSError) and exc.filename is not None
+        if not (isinstance(exc, ConfigError) or unusable_file):
             raise
         if verbose:  # the traceback is extra; the exit code still says "unusable input"
             print(redact(traceback.format_exc()), end="", file=sys.stderr)
-        return fail(str(exc))
+        return fail(f"cannot use {exc.filename}: {exc.strerror}" if unusable_file else str(exc))
 
 
 def _interrupted(exc: BaseException) -> bool:

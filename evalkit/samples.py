@@ -7,6 +7,7 @@ losing or duplicating a sample.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from collections import defaultdict
@@ -55,8 +56,18 @@ class SamplesFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.done = SampleKeys()
-        self._repair_and_index()
         self._fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
+        try:  # two runs started in one directory would each write every sample
+            fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._fh.close()
+            raise ConfigError(f"{path} is being written by another evalkit run started in the same "
+                              "directory: wait for it to end, or give a new hydra.run.dir") from None
+        try:
+            self._repair_and_index()
+        except BaseException:
+            self._fh.close()
+            raise
 
     def _repair_and_index(self) -> None:
         """Index what an earlier, possibly killed, attempt wrote; drop a torn last line."""

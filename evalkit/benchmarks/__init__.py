@@ -78,8 +78,7 @@ REGISTRY: dict[str, _Source] = {
 def _rows(path: Path) -> list[dict[str, Any]]:
     import datasets
 
-    if not path.is_file():
-        raise ConfigError(f"dataset file {path} does not exist; set dataset.path to a JSON Lines file")
+    jsonl.require_file(path)
     datasets.disable_progress_bars()
     try:
         ds = datasets.load_dataset("json", data_files=str(path), split="train")

@@ -22,10 +22,16 @@ OPTIONAL = ("language", "suffix", "instruction", "file_name")
 DEFAULT_FILE_NAMES = {"python": "solution.py", "javascript": "solution.js"}
 
 
+def require_file(path: Path) -> None:
+    """Raise ConfigError unless path is a file (saying whether it is missing or something else)."""
+    if not path.is_file():
+        raise ConfigError(f"dataset file {path} {'is not a file' if path.exists() else 'does not exist'}; "
+                          "set dataset.path to a JSON Lines file")
+
+
 def read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
     """(line number, object) for every non-blank line of a .jsonl or .jsonl.gz file."""
-    if not path.is_file():
-        raise ConfigError(f"dataset file {path} does not exist; set dataset.path to a JSON Lines file")
+    require_file(path)
     opener = gzip.open if path.suffix == ".gz" else open
     rows = []
     try:
