@@ -59,8 +59,8 @@ def require_resumable(samples: SamplesFile, bench: Benchmark) -> None:
     """Refuse a run directory whose samples.jsonl holds samples of tasks outside this run's dataset
     selection: resumed there (another dataset, a smaller limit, other task_ids), the run would report
     samples whose reference solutions its canary never ran, beside a header that counts other tasks.
-    Refuse one whose samples were scored against another version of the dataset (a task's prompt,
-    tests or reference changed since: DATASET_FILE says which version); then record this one."""
+    Refuse one whose samples were scored against another version of the dataset (the file changed
+    since: DATASET_FILE, or results.json, says which version); then record this one."""
     outside = sorted(samples.done.task_ids() - {task.task_id for task in bench.tasks})
     if outside:
         shown = ", ".join(outside[:3]) + (f" and {len(outside) - 3} more" if len(outside) > 3 else "")
