@@ -18,6 +18,8 @@ from typing import Any, Iterator, Sequence
 from evalkit.config import ConfigError
 
 SampleKey = tuple[str, str, int]
+UNKNOWN_MODEL = "unknown"
+"""The model of scored answers whose file does not name one (``evalkit score``)."""
 MAX_SAMPLE_INDEX = 2**31 - 1
 """The largest sample_index a samples file may give: one of 2**63 overflowed the report's tables."""
 
@@ -169,7 +171,7 @@ def _read_jsonl(path: Path, errors: list[str]) -> Iterator[ScoreInputLine]:
             yield ScoreInputLine(
                 line=number, task_id=row["task_id"], code=code, whole_program="solution" in row,
                 arm=str(row.get("arm") or row.get("model") or "samples"),
-                model=str(row.get("model") or "unknown"),
+                model=str(row.get("model") or UNKNOWN_MODEL),
                 sample_index=index,
             )
 
@@ -201,4 +203,4 @@ def _read_bigcode(path: Path, errors: list[str], task_ids: Sequence[str] | None)
                 errors.append(f"{path}: entry {position}, generation {index} is not a string")
                 continue
             yield ScoreInputLine(line=position, task_id=task_ids[position - 1], code=code, whole_program=True,
-                                 arm="samples", model="unknown", sample_index=index)
+                                 arm="samples", model=UNKNOWN_MODEL, sample_index=index)

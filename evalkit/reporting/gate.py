@@ -46,6 +46,7 @@ from evalkit.reporting.gate_outputs import (
     summary,
     terminal_lines,
 )
+from evalkit.samples import UNKNOWN_MODEL
 
 __all__ = ["Check", "GateOutcome", "GateVerdict", "ModelGate", "gate", "render_junit", "render_markdown",
            "render_openmetrics", "terminal_lines"]
@@ -89,9 +90,9 @@ def _pair_arms(base: Baseline, cand: Baseline) -> tuple[list[tuple[ArmOutcome, A
 
 def _gate_names(pairs: list[tuple[ArmOutcome, ArmOutcome]]) -> list[str]:
     """What each pair is called in the gate's outputs: the model, or the candidate's arm label where
-    one model has several gated arms."""
+    one model has several gated arms or the model is not known (answers scored with `evalkit score`)."""
     models = [c.model for _, c in pairs]
-    return [c.model if models.count(c.model) == 1 else c.arm for _, c in pairs]
+    return [c.model if models.count(c.model) == 1 and c.model != UNKNOWN_MODEL else c.arm for _, c in pairs]
 
 
 def _coverage_check(name: str, b_arm: ArmOutcome, c_arm: ArmOutcome, cfg: GateConfig) -> Check:

@@ -322,6 +322,17 @@ def test_every_template_arm_of_one_model_is_gated(tmp_path):
     assert [(m["arm"], m["verdict"]) for m in gated] == [(old, "PASS"), (new, "FAIL")]
 
 
+def test_scored_answers_without_a_model_are_gated_under_their_arm_label(tmp_path):
+    # `evalkit score` on a file that names no model: the check was called "unknown"
+    scored = {"a": ("gpt-4-answers", "unknown")}
+    base = _relabel(make_run(tmp_path / "b", {"a": tasks(40, 5, BASE_FAILING)}), scored)
+    cand = _relabel(make_run(tmp_path / "c", {"a": tasks(40, 5, WORSE_FAILING)}), scored)
+    outcome = gate(base, cand, CFG, tmp_path / "g")
+    (model,) = outcome.models
+    assert model.model == "gpt-4-answers" and model.verdict is GateVerdict.FAIL
+    assert "### gpt-4-answers: FAIL" in (tmp_path / "g" / "gate.md").read_text()
+
+
 def test_a_candidate_that_ran_a_few_of_the_baselines_tasks_is_an_error(runs, tmp_path):
     few = {task_id: statuses for task_id, statuses in tasks(40, 5, BASE_FAILING).items()
            if task_id in ("HumanEval/0", "HumanEval/1")}
