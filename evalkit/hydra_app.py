@@ -9,6 +9,7 @@ instead of Hydra's multi-line report. Other commands get their typed config from
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import itertools
 import shutil
@@ -278,14 +279,18 @@ def _forget_unmeasured(run_dir: Path, log_name: str) -> None:
     Only those files: a directory given with `hydra.run.dir` may hold other things, and a run
     resumed in its directory keeps every sample it has.
     """
+    from evalkit.rundir import DATASET_FILE  # noqa: PLC0415 - it imports the executor: only here
+    from evalkit.samples import being_written  # noqa: PLC0415 - as above
+
     samples = run_dir / "samples.jsonl"
     if (run_dir / "results.json").exists() or (samples.is_file() and samples.stat().st_size > 0):
         return
-    from evalkit.rundir import DATASET_FILE  # noqa: PLC0415 - it imports the executor: only here
-
+    if being_written(samples):  # refused beside a run still writing here: the directory is its own
+        return
     shutil.rmtree(run_dir / ".hydra", ignore_errors=True)
     for name in (log_name, "samples.jsonl", DATASET_FILE):
-        (run_dir / name).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # e.g. a folder of that name: not ours to remove
+            (run_dir / name).unlink(missing_ok=True)
     try:
         run_dir.rmdir()
     except OSError:  # not empty: it held something else

@@ -52,6 +52,18 @@ class SampleKeys:
         self._indexes.clear()
 
 
+def being_written(path: Path) -> bool:
+    """Whether another run holds path (a SamplesFile's lock): its directory is that run's."""
+    try:
+        with open(path, "rb") as fh:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:  # missing or unreadable: nobody writes it through a SamplesFile
+        return False
+    return False
+
+
 class SamplesFile:
     """Appends SampleResult lines to samples.jsonl, one flushed line per sample."""
 

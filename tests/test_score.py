@@ -310,6 +310,17 @@ def test_a_second_run_in_a_directory_being_written_is_refused_and_a_file_it_cann
     task = load_tasks(DatasetConfig(limit=1))[0]
     samples = tmp_path / "samples.jsonl"
     samples.write_text(json.dumps({"task_id": task.task_id, "completion": task.reference}) + "\n")
+    starting = tmp_path / "starting"  # a first run that has not written a sample yet
+    (starting / ".hydra").mkdir(parents=True)
+    (starting / ".hydra" / "config.yaml").write_text("the first run's config\n")
+    with open(starting / "samples.jsonl", "a") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        early = run_evalkit("score", f"samples={samples}", f"hydra.run.dir={starting}", "report.plots=false")
+        # refused, and the first run's directory left as it was (it was removed as "unmeasured")
+        assert early.returncode == 2
+        assert "is being written by another evalkit run" in early.stderr.strip().splitlines()[-1]
+        assert (starting / "samples.jsonl").exists()
+        assert (starting / ".hydra" / "config.yaml").read_text() == "the first run's config\n"
     run_dir = tmp_path / "run"
     args = ["score", f"samples={samples}", f"hydra.run.dir={run_dir}", "report.plots=false"]
     assert run_evalkit(*args).returncode == 0
