@@ -28,6 +28,7 @@ def console() -> None:
         print("evalkit: interrupted while starting; nothing was run", file=sys.stderr)
         raise SystemExit(130)
     swallowed = keep_interrupts()
+    sys.stdout = ReaderGoneTolerant(sys.stdout)
     code = main()
     # From here on Ctrl-C is only noted: the command's work is done, and the exit below is short.
     signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
@@ -45,6 +46,47 @@ def console() -> None:
         except (OSError, ValueError):  # a closed pipe: the output had nowhere to go anyway
             pass
     os._exit(code)
+
+
+class ReaderGoneTolerant:
+    """stdout that, once its reader has gone (``evalkit run | head -3``), sends the rest of the
+    output to /dev/null instead of raising BrokenPipeError.
+
+    The command's work does not depend on anyone reading its messages: raised, the error ended a
+    finished run with a traceback and exit 1 (and a sweep after its first job), where the exit
+    code must say what the command found (a gate's FAIL is 1, its PASS 0, whoever reads)."""
+
+    def __init__(self, stream) -> None:  # noqa: ANN001 - any text stream
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            self._reader_gone()
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            self._reader_gone()
+
+    def _reader_gone(self) -> None:
+        # The descriptor itself now writes to /dev/null: what the stream still buffers, the
+        # interpreter's own last flush and child processes that inherited it all go there.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(devnull, self._stream.fileno())
+        finally:
+            os.close(devnull)
+        try:
+            self._stream.flush()
+        except (OSError, ValueError):
+            pass
+
+    def __getattr__(self, name: str):  # noqa: ANN204 - fileno, isatty, encoding... of the stream
+        return getattr(self._stream, name)
 
 
 def keep_interrupts() -> list[int]:

@@ -34,6 +34,25 @@ def test_a_command_ends_with_its_output_flushed_its_files_whole_and_exit_handler
     assert marker.read_text() == "yes"
 
 
+@pytest.mark.slow
+def test_a_reader_that_goes_away_early_neither_fails_the_command_nor_costs_its_results(tmp_path):
+    # `evalkit score ... | head -1` where head has already gone: every line to stdout meets a
+    # closed pipe (it was a BrokenPipeError traceback and exit 1 after a complete run).
+    task = load_tasks(DatasetConfig(limit=1))[0]
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text(json.dumps({"task_id": task.task_id, "completion": "    return 1 // 0\n"}) + "\n")
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "evalkit", "score", f"samples={samples}",
+                             f"dataset.task_ids=[{task.task_id}]", f"hydra.run.dir={run_dir}", "report.plots=false"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc.stdout.close()  # the reader is gone before the first line
+    err = proc.stderr.read()
+    assert proc.wait(timeout=300) == 0, err[-2000:]
+    assert "Traceback" not in err and "BrokenPipe" not in err
+    arm = json.loads((run_dir / "results.json").read_text())["arms"][0]
+    assert (arm["n_samples"], (run_dir / "report.md").is_file()) == (1, True)
+
+
 def test_a_failing_command_still_exits_with_its_code_and_one_line():
     proc = run_evalkit("score", "samples=/nonexistent/samples.jsonl", "hydra.run.dir=/nonexistent/run")
     assert proc.returncode == 2
