@@ -60,6 +60,7 @@ class ReaderGoneTolerant:
         self._stream = stream
 
     def write(self, text: str) -> int:
+        """Write to the stream, or nowhere once its reader has gone."""
         try:
             return self._stream.write(text)
         except BrokenPipeError:
@@ -67,6 +68,7 @@ class ReaderGoneTolerant:
             return len(text)
 
     def flush(self) -> None:
+        """Flush the stream, or drop what it holds once its reader has gone."""
         try:
             self._stream.flush()
         except BrokenPipeError:

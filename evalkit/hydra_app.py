@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import errno
 import itertools
+import os
 import shutil
 import sys
 import traceback
@@ -234,6 +236,8 @@ def launch(name: str, overrides: list[str], job: Job,
     if len(modes) > 1:  # Hydra would raise a ValueError with a traceback
         raise ConfigError(f"{' and '.join(modes)} cannot be combined: --cfg job shows one run's config "
                           "(drop -m; each sweep job's config is saved in its directory's .hydra/)")
+    hydra_dirs = HydraConfig.get()
+    _require_writable_dir(Path(hydra_dirs.sweep.dir if sweep else hydra_dirs.run.dir))
     failures: list[BaseException] = []
     try:
         _run_hydra(args=args, args_parser=parser, task_function=_task(job, failures),
@@ -245,6 +249,21 @@ def launch(name: str, overrides: list[str], job: Job,
             for path, text in saved.items():
                 path.write_bytes(text)
         raise failures[0]
+
+
+def _require_writable_dir(path: Path) -> None:
+    """Raise the OSError naming the run (or sweep) directory if it cannot be made or written
+    (the command's one line, exit 2): Hydra, which makes it and logs into it first, would fail
+    with its traceback. Nothing is made here: the default directory's name holds the time, which
+    Hydra reads again."""
+    existing = path.absolute()
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(existing))
+    if not os.access(existing, os.W_OK | os.X_OK):
+        code = errno.EROFS if os.statvfs(existing).f_flag & os.ST_RDONLY else errno.EACCES
+        raise PermissionError(code, os.strerror(code), str(existing))
 
 
 def _saved_config(run_dir: Path) -> dict[Path, bytes]:

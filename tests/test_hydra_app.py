@@ -8,6 +8,7 @@ import pytest
 
 from evalkit import hydra_app, prompts
 from evalkit.config import CONF_DIR, PROMPTS_DIR, ConfigError, ExecutorConfig, GateConfig
+from tests.support.cli import run_evalkit
 from tests.support.prompts import FIXTURE_CHECKOUT
 
 
@@ -154,3 +155,16 @@ def test_every_dataset_key_can_be_set_whatever_the_preset(preset):
 def test_a_missing_required_model_key_says_which():
     with pytest.raises(ConfigError, match=r"model.family is not set; pass model.family=\.\.\."):
         hydra_app.compose_run_config(["model=mixtral", "model.family=???"])
+
+
+@pytest.mark.parametrize("mode", ["run", "sweep"])
+def test_a_run_directory_that_cannot_be_made_is_one_line_naming_it(tmp_path, mode):
+    # Hydra makes the directory and logs into it before the job: its failure was its traceback, exit 1.
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder\n")
+    target = ["-m", "seed=1,2", f"hydra.sweep.dir={blocker / 'sweep'}"] if mode == "sweep" else \
+        [f"hydra.run.dir={blocker / 'run'}"]
+    proc = run_evalkit("run", *target, "dataset.limit=1")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [f"evalkit: error: cannot use {blocker}: Not a directory"]
+    assert blocker.read_text() == "not a folder\n"

@@ -42,9 +42,9 @@ def test_a_reader_that_goes_away_early_neither_fails_the_command_nor_costs_its_r
     samples = tmp_path / "samples.jsonl"
     samples.write_text(json.dumps({"task_id": task.task_id, "completion": "    return 1 // 0\n"}) + "\n")
     run_dir = tmp_path / "run"
-    proc = subprocess.Popen([sys.executable, "-m", "evalkit", "score", f"samples={samples}",
-                             f"dataset.task_ids=[{task.task_id}]", f"hydra.run.dir={run_dir}", "report.plots=false"],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command = [sys.executable, "-m", "evalkit", "score", f"samples={samples}",
+               f"dataset.task_ids=[{task.task_id}]", f"hydra.run.dir={run_dir}", "report.plots=false"]
+    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     proc.stdout.close()  # the reader is gone before the first line
     err = proc.stderr.read()
     assert proc.wait(timeout=300) == 0, err[-2000:]
