@@ -94,6 +94,8 @@ def _recorded_dataset(run_dir: Path) -> DatasetInfo | None:
         path = run_dir / name
         if not os.path.lexists(path):
             continue
+        if not path.is_file():  # a FIFO would block the read until someone wrote to it
+            raise ConfigError(f"{path} is not what evalkit wrote (not a file); give a new hydra.run.dir")
         try:
             obj = json.loads(path.read_text(encoding="utf-8"))
             return DatasetInfo.from_json(obj.get(field) if field and isinstance(obj, dict) else obj)

@@ -1,6 +1,7 @@
 """`evalkit score` on answers made elsewhere: its report, resuming, the canary it runs, strict=true."""
 
 import json
+import os
 import subprocess
 
 import pytest
@@ -287,13 +288,14 @@ def test_a_run_directory_resumed_on_a_changed_dataset_file_is_refused(tmp_path):
     # dataset.json gone (or a run directory of an earlier evalkit): results.json says the version
     (run_dir / "dataset.json").unlink()
     assert run_evalkit(*args).returncode == 2
-    (run_dir / "dataset.json").mkdir()  # not the file evalkit wrote: one line, not a traceback
-    refused = run_evalkit(*args)
+    # not the file evalkit wrote: one line, not a traceback; a FIFO, not a read that waits forever
+    os.mkfifo(run_dir / "dataset.json")
+    refused = run_evalkit(*args, timeout=120)
     assert refused.returncode == 2
-    expected = (f"evalkit: error: {run_dir / 'dataset.json'} cannot be read (Is a directory); "
+    expected = (f"evalkit: error: {run_dir / 'dataset.json'} is not what evalkit wrote (not a file); "
                 "give a new hydra.run.dir")
     assert refused.stderr.strip().splitlines() == [expected]
-    (run_dir / "dataset.json").rmdir()
+    (run_dir / "dataset.json").unlink()
     assert (run_dir / "samples.jsonl").read_text() == kept
     dataset.write_text(original)
     resumed = run_evalkit(*args)
