@@ -14,7 +14,9 @@ from evalkit.reporting.view import (
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    """Text from a config or file (an arm label, a task id) as one table cell or heading: a
+    newline in it would otherwise start a block of its own, a pipe another column."""
+    return str(text).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
 
 
 def table(data: Table) -> str:
@@ -42,7 +44,7 @@ def _flips(view: ReportView) -> list[str]:
         for kind, title in (("regressions", "pass rate fell"), ("improvements", "pass rate rose")):
             if not pair[kind]:
                 continue
-            out += ["", f"### {pair['arm']} vs {pair['baseline']}: {title}", "",
+            out += ["", f"### {_cell(pair['arm'])} vs {_cell(pair['baseline'])}: {title}", "",
                     "| task | baseline | arm | change | p (adjusted) | arm verdict | arm detail |",
                     "|---|---|---|---|---|---|---|"]
             for entry in pair[kind]:
@@ -57,8 +59,8 @@ def _flips(view: ReportView) -> list[str]:
 
 def render_markdown(view: ReportView) -> str:
     """The whole report.md text."""
-    out = [f"# {view.title}", ""]
-    out += [f"- **{name}**: {value}" for name, value in view.header]
+    out = [f"# {_cell(view.title)}", ""]
+    out += [f"- **{name}**: {_cell(value)}" for name, value in view.header]
     if view.notes:
         out += [""] + [f"> {note}" for note in view.notes]
     out += ["", "## Scores", "",
@@ -66,7 +68,7 @@ def render_markdown(view: ReportView) -> str:
             "(gateway post-processing) beside the lenient one (first fenced block).", "",
             table(score_table(view)), "", "## Verdicts, latency, tokens, cost", "", table(ops_table(view))]
     if view.diffs:
-        out += ["", f"## Paired differences vs {view.baseline}", "", table(diff_table(view))]
+        out += ["", f"## Paired differences vs {_cell(view.baseline)}", "", table(diff_table(view))]
     if view.mde is not None:
         out += ["", f"With these tasks and samples, a pass@1 difference smaller than about {view.mde:.3f} "
                 "is unlikely to be detected (alpha 0.05, power 0.8)."]
@@ -78,5 +80,5 @@ def render_markdown(view: ReportView) -> str:
         out.append(diff_note(diff) or _fence(diff.diff or "", "diff"))
     if view.images:
         out += ["", "## Plots", ""]
-        out += [f"![{title}]({name})" for title, name in view.images.items()]
+        out += [f"![{_cell(title)}]({name})" for title, name in view.images.items()]
     return "\n".join(out) + "\n"

@@ -16,6 +16,7 @@ from evalkit.reporting import write_reports
 from evalkit.reporting.write import recorded_scoring
 from evalkit.results import load_results
 from tests.support.runs import (
+    SCORING,
     SOURCES,
     TWO_ARMS,
     make_two_arm_run,
@@ -180,3 +181,20 @@ def test_arms_that_cover_part_of_the_dataset_are_named(tmp_path, humaneval_tasks
                   ReportConfig(formats=("md",), plots=False))
     report = (tmp_path / "report.md").read_text()
     assert "A: 10 of the dataset's 164 tasks have samples; its numbers are over those tasks only." in report
+
+
+def test_arm_labels_from_a_config_cannot_add_blocks_or_columns_to_report_md(tmp_path, humaneval_tasks):
+    # Labels come from the config or a scored file: a newline would start a heading of its own.
+    label_a, label_b = "A | x", "B\n# injected heading"
+    samples = [dataclasses.replace(s, arm={"A": label_a, "B": label_b}[s.arm])
+               for s in two_arm_samples(humaneval_tasks[:10])]
+    write_samples(tmp_path, samples)
+    arms = tuple(dataclasses.replace(spec, arm={"A": label_a, "B": label_b}[spec.arm]) for spec in TWO_ARMS)
+    write_reports(tmp_path, run_header("run1", 10), arms, SCORING, ReportConfig(plots=False))
+    lines = (tmp_path / "report.md").read_text().splitlines()
+    assert "# injected heading" not in lines
+    assert [line for line in lines if line.startswith("#")][0].startswith("# ")  # the title alone
+    assert "### B # injected heading vs A \\| x: pass rate fell" in lines
+    assert "## Paired differences vs A \\| x" in lines
+    assert any(line.startswith("| B # injected heading |") for line in lines)  # one row, its own cell
+    assert any(line.startswith("| A \\| x |") for line in lines)
