@@ -211,9 +211,9 @@ class ModelClient:
         return Generation(task_id=prompt.task_id, sample_index=index, raw_output="",
                           finish_reason="error", error=error)
 
-    async def _send(self, body: dict[str, Any]) -> Sent:
+    async def _send(self, body: dict[str, Any], timeout_retries: int | None = None) -> Sent:
         """POST with retries: (choices, (prompt_tokens, completion_tokens), latency_s, response)
-        or Failure."""
+        or Failure. ``timeout_retries``: at most this many of the retries may follow a timeout."""
         # The template decides the API (a chat body has messages, a completions body a prompt).
         chat = "messages" in body
         post = self._post_options[Api.CHAT if chat else Api.COMPLETIONS]
@@ -243,6 +243,10 @@ class ModelClient:
                 await self.limiter.release()
             if not fail.retryable or attempt >= self.cfg.max_retries:
                 raise fail
+            if fail.timed_out and timeout_retries is not None:
+                if timeout_retries <= 0:
+                    raise fail
+                timeout_retries -= 1
             self.stats.retries += 1
             await asyncio.sleep(self.retry.delay(attempt, fail.retry_after))
             attempt += 1
@@ -263,17 +267,19 @@ class ModelClient:
         body = self._probe_body(prompt)
         fail: Failure | None = None
         try:
-            _, _, _, response = await self._send(body)
+            _, _, _, response = await self._send(body, timeout_retries=PROBE_TIMEOUT_RETRIES)
         except Failure as exc:
             fail = exc
         if fail is not None:  # raised outside the except block: no chained openai error quoting a key
-            raise EndpointError(diagnose.explain(fail, self.cfg, self.served))
+            waits = f" ({PROBE_TIMEOUT_RETRIES + 1} attempts)" if fail.timed_out else ""
+            raise EndpointError(diagnose.explain(fail, self.cfg, self.served) + waits)
         self.identity["answered_by"] = _answered_by(response)
 
     async def _served_entry(self) -> dict[str, Any] | None:
         """This model's /v1/models entry (id, root, created, owned_by, max_model_len), if listed."""
         try:
-            response = await self._oa.get("/models", cast_to=httpx.Response)
+            response = await self._oa.get("/models", cast_to=httpx.Response,
+                                          options={"timeout": min(self.cfg.timeout_s, MODELS_TIMEOUT_S)})
             entries = [m for m in response.json()["data"] if isinstance(m, dict)]
         except (openai.APIError, ValueError, KeyError, TypeError):
             return None  # information only: the probe request says what matters
@@ -300,6 +306,13 @@ class ModelClient:
         return body
 
 
+PROBE_TIMEOUT_RETRIES = 1
+"""Retries of the start-up probe after it waited model.timeout_s in vain: one, for a server that
+loads the model on its first request (Ollama) and had not finished; a hung endpoint otherwise
+held the run for every retry (model.max_retries + 1 waits, about 6 minutes by default) before
+its one-line exit 2. Refused connections and 429/5xx answers keep every retry."""
+MODELS_TIMEOUT_S = 10.0
+"""The /v1/models listing is information only: a server that does not answer it is not waited for."""
 IDENTITY_FIELDS = ("id", "root", "created", "owned_by", "max_model_len")
 """The /v1/models fields that say which weights are served (vLLM's root is the weights path)."""
 FRESH_S = 600

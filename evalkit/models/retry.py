@@ -51,12 +51,15 @@ class Failure(Exception):
     """One failed attempt, classified (the message is already free of secrets)."""
 
     def __init__(self, message: str, retryable: bool, overload: bool = False,
-                 retry_after: float | None = None, status: int | None = None, proxy: bool = False) -> None:
+                 retry_after: float | None = None, status: int | None = None, proxy: bool = False,
+                 timed_out: bool = False) -> None:
         super().__init__(message)
         self.message, self.retryable, self.overload = message, retryable, overload
         self.retry_after, self.status = retry_after, status
         self.proxy = proxy
         """True when a LiteLLM proxy answered (its x-litellm-* headers or its error text)."""
+        self.timed_out = timed_out
+        """True when no answer came within model.timeout_s."""
 
 
 def retry_after_s(headers: httpx.Headers) -> float | None:
@@ -117,7 +120,7 @@ def classify(exc: Exception, secrets: Sequence[str], timeout_s: float) -> Failur
                        retry_after=retry_after_s(exc.response.headers), status=status,
                        proxy=is_proxy(exc.response.headers) or "litellm" in message.lower())
     if isinstance(exc, openai.APITimeoutError):
-        return Failure(f"no answer within {timeout_s:g} s (model.timeout_s)", retryable=True)
+        return Failure(f"no answer within {timeout_s:g} s (model.timeout_s)", retryable=True, timed_out=True)
     if isinstance(exc, openai.APIConnectionError):
         cause = exc.__cause__ or exc
         return Failure(redact(f"connection failed: {type(cause).__name__}: {cause}", secrets)[:300],

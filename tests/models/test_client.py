@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
 import time
 from dataclasses import replace
 
@@ -169,6 +170,43 @@ def test_check_unreachable_names_the_url():
     with pytest.raises(EndpointError, match="start the server or fix model.base_url") as err:
         check(model_config(url))
     assert url in str(err.value) and "\n" not in str(err.value)
+
+
+def test_check_of_an_endpoint_that_never_answers_gives_up_after_two_waits():
+    # Accepts connections, reads requests, answers none (a stuck server): the probe waited
+    # model.timeout_s on every retry (about 6 minutes with the defaults) before its one line.
+    requests: list[bytes] = []
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(16)
+        listener.settimeout(0.1)
+        stop = threading.Event()
+
+        def accept() -> None:
+            held = []
+            while not stop.is_set():
+                try:
+                    conn, _ = listener.accept()
+                except TimeoutError:
+                    continue
+                held.append(conn)
+                conn.settimeout(5)
+                requests.append(conn.recv(65536).split(b"\r\n", 1)[0])
+            for conn in held:
+                conn.close()
+
+        thread = threading.Thread(target=accept, daemon=True)
+        thread.start()
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+        started = time.perf_counter()
+        with pytest.raises(EndpointError, match="did not answer") as err:
+            check(model_config(url, timeout_s=0.5, max_retries=4))
+        took = time.perf_counter() - started
+        stop.set()
+        thread.join()
+    posts = [line for line in requests if line.startswith(b"POST")]
+    assert len(posts) == 2 and took < 3, (requests, took)  # the listing, the probe, one retry
+    assert "2 attempts" in str(err.value)
 
 
 def test_check_unknown_model(server):
