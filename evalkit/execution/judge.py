@@ -197,7 +197,18 @@ def serve(control: socket.socket, memory_mb: int) -> None:
         except BaseException as exc:  # noqa: BLE001 - our side failed: reported as such
             verdict = {"status": "infra_error", "type": type(exc).__name__, "message": str(exc)[:500]}
         verdict["cpu"] = time.process_time() - start
-        control.send(json.dumps(verdict).encode())
+        control.send(json.dumps(_bounded(verdict)).encode())
+
+
+MAX_TYPE_CHARS, MAX_MESSAGE_CHARS = 100, 2000
+"""A verdict's exception type and message are cut to these in every path: the program chooses
+them (its load report, a relayed exception), and the worker reads a verdict in one message of
+at most 64 KiB (one of 70,000 characters once stopped the worker and every program it held)."""
+
+
+def _bounded(verdict: dict) -> dict:
+    return verdict | {"type": str(verdict.get("type", ""))[:MAX_TYPE_CHARS],
+                      "message": str(verdict.get("message", ""))[:MAX_MESSAGE_CHARS]}
 
 
 def _run_job(job: dict, channel_fd: int) -> dict:
@@ -256,7 +267,7 @@ def _run_tests(job: dict, channel: Channel) -> dict:
 
 def _text(exc: BaseException) -> str:
     try:
-        return str(exc)[:2000]
+        return str(exc)[:MAX_MESSAGE_CHARS]
     except Exception:  # noqa: BLE001 - a relayed message is plain text; this is belt and braces
         return "<unprintable>"
 

@@ -21,8 +21,20 @@ def _program_end(done: dict, limit: float) -> tuple[str, str]:
     if cpu >= limit * 0.98 or (exit_code < 0 and -exit_code in TIMEOUT_SIGNALS and cpu >= limit * 0.5):
         return "timeout", f"CPU limit {limit:.2f} s exceeded"
     if exit_code < 0:
-        return "error", f"killed by {signal.Signals(-exit_code).name}"
+        return "error", f"killed by {signal_name(-exit_code)}"
     return "error", f"exited with code {exit_code} before the tests finished"
+
+
+def signal_name(number: int) -> str:
+    """SIGSEGV, SIGRTMIN+6, or "signal 32": a program may end by any signal, including those
+    Python's signal.Signals has no member for (real-time ones; it raised ValueError in the
+    worker, ending every program it held)."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        if signal.SIGRTMIN <= number <= signal.SIGRTMAX:
+            return f"SIGRTMIN+{number - signal.SIGRTMIN}"
+        return f"signal {number}"
 
 
 def _with_output(status: str, detail: str, done: dict) -> str:

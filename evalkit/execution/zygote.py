@@ -305,7 +305,11 @@ class Worker:
             except BlockingIOError:
                 return
             if message and program is not None:
-                program.judged = json.loads(message)
+                try:
+                    program.judged = json.loads(message)
+                except ValueError:  # our side's fault, this program's alone: never the worker's end
+                    program.judged = {"status": "infra_error", "type": "",
+                                      "message": "the test process's verdict could not be read"}
                 tester.program = None
                 self._complete(program)
             return  # an empty read is its death, which the pidfd reports

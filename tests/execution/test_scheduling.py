@@ -84,3 +84,26 @@ def test_programs_in_flight_together_cannot_see_or_signal_one_another(task_by_id
         verdicts = {key: future.result(timeout=60) for key, future in futures.items()}
     assert verdicts["sleeper"].status is Status.PASSED, verdicts["sleeper"]
     assert all(v.status is Status.PASSED for k, v in verdicts.items() if k.startswith("looker")), verdicts
+
+
+def test_a_program_cannot_end_its_worker_and_take_its_neighbours_verdicts(task_by_id):
+    # Each of these once raised in the worker (a load report longer than the worker reads at
+    # once; a real-time signal, which Python's signal.Signals cannot name): the worker died, and
+    # every program it held, correct ones included, became infra_error, which pass@k leaves out.
+    task = task_by_id["HumanEval/0"]
+    long_report = ("import json, os, struct\n"
+                   "report = json.dumps(['error', 'E' * 500, 'A' * 70000]).encode()\n"
+                   "os.write(3, struct.pack('>I', len(report)) + report)\nos._exit(0)\n")
+    signalled = "import os, signal\nos.kill(os.getpid(), signal.SIGRTMIN + 6)\n"
+    sleeping = task.prompt + "    __import__('time').sleep(0.2)\n" + task.reference  # in flight with them
+    programs = [program_for(task, sleeping, f"correct{i}", 1.0) for i in range(4)]
+    programs += [program_for(task, code, name, 1.0)
+                 for name, code in (("long_report", long_report), ("signalled", signalled))]
+    with LocalExecutor(dataclasses.replace(CFG, max_in_flight=8, infra_retries=0)) as ex:
+        futures = {p.key: ex.submit(p) for p in programs}
+        verdicts = {key: future.result(timeout=60) for key, future in futures.items()}
+    assert all(verdicts[f"correct{i}"].status is Status.PASSED for i in range(4)), verdicts
+    report, signal = verdicts["long_report"], verdicts["signalled"]
+    assert report.status is Status.ERROR and len(report.detail) < 2200, report.detail[:300]
+    assert report.detail.startswith("E" * 100 + ": AAAA")
+    assert (signal.status, signal.detail) == (Status.ERROR, "killed by SIGRTMIN+6"), signal
