@@ -173,10 +173,14 @@ class _Worker:
 
     def __init__(self, index: int, cfg: ExecutorConfig, settings: dict) -> None:
         self.cgroup = _make_cgroup(index, cfg)
+        self.slot_cgroups = _make_slot_cgroups(index, cfg)
+        """Per controller (memory, cpuacct), this worker's folder of slot cgroups; {} where not made."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         for end in (ours, theirs):  # room for a task with large tests (capped by the kernel's wmem_max)
             end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 22)
         settings = dict(settings, cgroup=str(self.cgroup) if self.cgroup else None,
+                        slot_cgroups={name: [str(folder / f"slot{k}") for k in range(cfg.max_in_flight)]
+                                      for name, folder in self.slot_cgroups.items()},
                         control_fd=theirs.fileno(),
                         slot_uid_base=slot_uid_base(index, cfg.max_in_flight))
         boot = (f"import sys; sys.path.insert(0, {str(_ZYGOTE.parent)!r});"
@@ -188,8 +192,7 @@ class _Worker:
                 pass_fds=(theirs.fileno(),))
         except BaseException:
             ours.close()
-            if self.cgroup is not None:
-                _remove_cgroup(self.cgroup)
+            self._remove_cgroups()
             raise
         finally:
             theirs.close()
@@ -280,6 +283,13 @@ class _Worker:
         except subprocess.TimeoutExpired:
             self.kill()
             self.proc.wait()
+        self._remove_cgroups()
+
+    def _remove_cgroups(self) -> None:
+        for folder in self.slot_cgroups.values():
+            for slot in folder.glob("slot*"):
+                _remove_cgroup(slot)
+            _remove_cgroup(folder)
         if self.cgroup is not None:
             _remove_cgroup(self.cgroup)
 
@@ -378,6 +388,66 @@ def _make_cgroup(index: int, cfg: ExecutorConfig) -> Path | None:
     return path
 
 
+_CGROUP_V1 = Path("/sys/fs/cgroup")
+SLOT_CONTROLLERS = ("memory", "cpuacct")
+SLOT_SLACK_MB = 64
+"""Memory a slot's cgroup allows beyond executor.memory_mb and its two tmpfs mounts (/tmp and
+/dev/shm, whose pages count there): the kernel's own memory for the program's processes."""
+
+
+def scratch_mb(cfg: ExecutorConfig) -> int:
+    """Size of each program's tmpfs mounts (/tmp and /dev/shm) and of the tests' workspace."""
+    return max(64, 4 * cfg.max_file_mb)
+
+
+def _make_slot_cgroups(index: int, cfg: ExecutorConfig) -> dict[str, Path]:
+    """For each program slot of one worker, a memory and a cpuacct cgroup (cgroup v1, as root),
+    made under this process's own cgroup of each controller; {} where either cannot be made.
+
+    A program's process joins its slot's cgroups before it runs (runner.prepare), so every process
+    it starts is counted there, also one that left its session or died: the memory limit
+    (memory_mb plus its tmpfs mounts) bounds the program's processes together, where rlimits
+    bound each process (64 processes x memory_mb), and the backstop reads the CPU they used."""
+    if os.geteuid() != 0:
+        return {}
+    _remove_stale_cgroups()
+    made: dict[str, Path] = {}
+    try:
+        for name in SLOT_CONTROLLERS:
+            own = _own_cgroup(name)
+            if own is None or not (_CGROUP_V1 / name / "cgroup.procs").exists():
+                raise FileNotFoundError(name)
+            worker = f"{os.getpid()}-{index}-{os.urandom(3).hex()}"
+            folder = _CGROUP_V1 / name / own.lstrip("/") / "evalkit" / worker
+            folder.mkdir(parents=True)
+            made[name] = folder
+            for k in range(cfg.max_in_flight):
+                (folder / f"slot{k}").mkdir()
+                if name == "memory":
+                    limit_mb = cfg.memory_mb + 2 * scratch_mb(cfg) + SLOT_SLACK_MB
+                    (folder / f"slot{k}" / "memory.limit_in_bytes").write_text(str(limit_mb << 20))
+    except OSError:
+        for folder in made.values():
+            for slot in folder.glob("slot*"):
+                _remove_cgroup(slot)
+            _remove_cgroup(folder)
+        return {}
+    return made
+
+
+def _own_cgroup(controller: str) -> str | None:
+    """This process's cgroup path in the v1 hierarchy of ``controller`` (/proc/self/cgroup)."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controller in controllers.split(","):
+            return path
+    return None
+
+
 def _remove_cgroup(path: Path) -> None:
     """Remove a worker's cgroup once the processes in it are gone: when the worker (its PID
     namespace's first process) has exited, the kernel is still ending the others for a few ms."""
@@ -399,10 +469,15 @@ def _remove_stale_cgroups() -> None:
     a minute: a process of another PID namespace is not in our /proc, and its newest cgroup may
     be empty because its worker is about to join it."""
     now = time.time()
-    for path in (_PIDS_ROOT / "evalkit").glob("*-*-*"):
+    roots = [_PIDS_ROOT / "evalkit"]
+    roots += [_CGROUP_V1 / name / own.lstrip("/") / "evalkit"
+              for name in SLOT_CONTROLLERS if (own := _own_cgroup(name)) is not None]
+    for path in (path for root in roots for path in root.glob("*-*-*")):
         owner = path.name.split("-", 1)[0]
         try:
             if owner.isdigit() and not Path(f"/proc/{owner}").exists() and now - path.stat().st_mtime > 60:
+                for slot in path.glob("slot*"):
+                    slot.rmdir()
                 path.rmdir()
         except OSError:
             pass  # populated still, or another run removed it first
@@ -434,7 +509,7 @@ class LocalExecutor:
     """Runs Programs in isolated worker processes (see module docstring).
 
     ``isolation`` names the layers that held, e.g.
-    ``netns+pidns+ipcns+ro-fs+pids-cgroup+uid+minimal-fs+tmpfs+seccomp+rlimits`` as root on
+    ``netns+pidns+ipcns+ro-fs+pids-cgroup+slot-cgroups+uid+minimal-fs+tmpfs+seccomp+rlimits`` as root on
     Linux, ``seccomp+rlimits`` or ``rlimits`` elsewhere. ``in_process_tasks`` holds the tasks
     whose tests the canary found cannot be split from the program: they run in one process,
     their verdicts unverified.
@@ -450,7 +525,7 @@ class LocalExecutor:
             "memory_mb": cfg.memory_mb, "max_processes": cfg.max_processes, "max_file_mb": cfg.max_file_mb,
             "max_open_files": cfg.max_open_files, "max_output_bytes": cfg.max_output_bytes,
             "wall_factor": cfg.wall_factor, "network": cfg.network,
-            "scratch_mb": max(64, 4 * cfg.max_file_mb),
+            "scratch_mb": scratch_mb(cfg),
             "preload": _PRELOAD, "judge_preload": _JUDGE_PRELOAD, "sys_path": library,
             "keep": _visible_paths(library), "hide": _hidden_paths(), "max_in_flight": cfg.max_in_flight,
             "seccomp_bpf": bpf,

@@ -59,6 +59,8 @@ class Running:
         self.wall_limit = self.limit * request["wall_factor"]
         self.walled = False
         self.data = {name: bytearray() for name in pipes}
+        self.slot_cpu_at_start: float | None = None
+        """Its slot cgroup's CPU seconds when it started (None: no slot cgroups)."""
 
 
 class Spawner:
@@ -153,6 +155,7 @@ class Spawner:
                          "report": ""})
             return
         program = Running(request, int(pid), slot, pipes, workdir)
+        program.slot_cpu_at_start = self._slot_cpu(slot)
         self.running[program.id] = program
         self.by_pid[program.pid] = program
         for role, fd in pipes.items():
@@ -170,7 +173,8 @@ class Spawner:
                 "entry_point": request.get("entry_point", ""), "token": request["token"],
                 "limits": request["limits"], "uid": uid, "private_mounts": cfg["private_mounts"],
                 "workdir": workdir, "node": cfg.get("node"),
-                "memory_mb": cfg["memory_mb"]}
+                "memory_mb": cfg["memory_mb"],
+                "cgroups": cfg["slot_fds"][slot]["join"] if cfg.get("slot_fds") else []}
 
     def _read(self, program: Running, role: str, fd: int) -> bool:
         """Read what the pipe holds (up to its cap); False once it is empty or closed."""
@@ -235,6 +239,24 @@ class Spawner:
         if workdir:
             _quietly(os.rmdir, workdir)  # root's folder holds it; what the slot's uid could not empty stays
 
+    def _slot_cpu(self, slot: int) -> float | None:
+        """CPU seconds the processes of a slot's cgroup have used so far (None: no slot cgroups)."""
+        if not self.cfg.get("slot_fds"):
+            return None
+        try:
+            return int(os.pread(self.cfg["slot_fds"][slot]["cpu"], 64, 0)) / 1e9
+        except (OSError, ValueError):
+            return None
+
+    def _others_cpu(self, program: Running) -> float:
+        """CPU seconds the program's other processes used since it started: with slot cgroups every
+        process it started (one that left its session, or that has ended, included); else the
+        live processes of its session."""
+        now = self._slot_cpu(program.slot)
+        if now is None or program.slot_cpu_at_start is None:
+            return _session_cpu(program.pid)
+        return max(0.0, now - program.slot_cpu_at_start - _own_cpu(program.pid))
+
     def close(self) -> None:
         """The worker is leaving: remove the programs' scratch root, if empty."""
         if self.scratch:
@@ -254,7 +276,7 @@ class Spawner:
             if program.walled or now < program.check_at:
                 continue
             # Time it waited for a core is not counted, unless its own processes kept it waiting.
-            waited = _run_delay(program.pid) - _session_cpu(program.pid)
+            waited = _run_delay(program.pid) - self._others_cpu(program)
             if now - program.started - waited >= program.wall_limit:
                 program.walled = True
                 program.check_at = float("inf")
@@ -337,6 +359,15 @@ def _drained(fd: int) -> bool:
         return bool(os.read(fd, 4096))
     except BlockingIOError:
         return False
+
+
+def _own_cpu(pid: int) -> float:
+    """CPU seconds the process itself has used (0 where the kernel does not say)."""
+    try:
+        with open(f"/proc/{pid}/schedstat", "rb") as fh:
+            return int(fh.read().split()[0]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def _run_delay(pid: int) -> float:

@@ -414,6 +414,25 @@ def _isolate(cfg: dict) -> list[str]:
     return ["netns", "pidns", "ipcns", "ro-fs", *held]
 
 
+def _open_slot_cgroups(folders: dict[str, list[str]]) -> list[dict]:
+    """Per slot, descriptors of its cgroups (executor._make_slot_cgroups): ``join``, the
+    cgroup.procs files its program's process writes itself into (inherited through the fork
+    server; runner.prepare), and ``cpu``, the cpuacct.usage the backstop reads. [] where the
+    harness made none or they cannot be opened."""
+    if not folders:
+        return []
+    try:
+        def opened(path: str, flags: int) -> int:
+            return isolation.move_high(os.open(path, flags))
+
+        return [{"join": [opened(os.path.join(folders[name][k], "cgroup.procs"), os.O_WRONLY)
+                          for name in ("memory", "cpuacct")],
+                 "cpu": opened(os.path.join(folders["cpuacct"][k], "cpuacct.usage"), os.O_RDONLY)}
+                for k in range(len(folders["cpuacct"]))]
+    except (OSError, KeyError):
+        return []
+
+
 def _start_fork_server(cfg: dict, harness_fd: int) -> socket.socket:
     """Fork the fork server (spawner.py; before this worker reads any task); returns the socket
     to it. Its hello names the layers that held and the settings its set-up decided."""
@@ -520,11 +539,14 @@ def main() -> None:
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
+    cfg["slot_fds"] = _open_slot_cgroups(cfg.get("slot_cgroups") or {})  # before the mounts turn read-only
     try:
         layers = _isolate(cfg)
     except OSError as exc:
         layers = [f"isolation failed: {exc}"]
         cfg["root_tier"] = False
+    if cfg["slot_fds"]:
+        layers.append("slot-cgroups")
     isolation.prctl(isolation.PR_SET_DUMPABLE, 0)  # the test processes too: no program may trace them
     forker = _start_fork_server(cfg, harness_fd)
     hello = json.loads(forker.recv(CONTROL_BUFFER) or b'{"failed": "the fork server exited"}')

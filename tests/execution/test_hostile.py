@@ -113,3 +113,70 @@ def test_the_next_program_finds_nothing_a_program_left_behind():
             verdict = ex.submit(Program(key, LOOK_AROUND)).result(timeout=30)
             assert verdict.passed, verdict
     assert Path("/etc/passwd").exists()
+
+
+MANY_PROCESSES_MEMORY = """\
+import os
+children = []
+for _ in range(6):  # 6 x 400 MB: each process within memory_mb (512 MB), the program far above it
+    pid = os.fork()
+    if pid == 0:
+        block = bytearray(400 << 20)
+        for i in range(0, len(block), 4096):
+            block[i] = 1
+        os._exit(0)
+    children.append(pid)
+ends = [os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) for pid in children]
+assert ends == [0] * 6, f"the program's processes ended {ends}"
+"""
+HELPERS_LEAVING_THE_SESSION = """\
+import os, time
+def burn():
+    os.setsid()  # out of the program's session: the backstop counted only that session's CPU
+    while True:
+        if time.process_time() > 0.8:  # a fresh process before its own CPU limit
+            if os.fork() == 0:
+                burn()
+            os._exit(0)
+        for _ in range(10000):
+            pass
+for _ in range(20):
+    if os.fork() == 0:
+        burn()
+os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # waits for a core: not counted, as such
+while True:
+    pass
+"""
+
+
+def _needs_slot_cgroups(ex: LocalExecutor) -> None:
+    if "slot-cgroups" not in ex.isolation:
+        pytest.skip(f"!!! NOT RUN: no slot cgroups (cgroup v1 memory and cpuacct, as root): {ex.isolation}")
+
+
+def test_a_program_s_processes_share_one_memory_limit(sandbox, task_by_id):
+    # Address space is limited per process; a program of many processes once had 64 x memory_mb
+    # (an attacker trial took 8 GB with one program). Its slot's memory cgroup bounds them together.
+    ex = sandbox[0]
+    _needs_slot_cgroups(ex)
+    task = task_by_id["HumanEval/0"]
+    code = task.prompt + task.reference + "\n" + MANY_PROCESSES_MEMORY
+    verdict = ex.submit(program_for(task, code, "many_processes_memory", CFG.timeout_s)).result(timeout=60)
+    assert verdict.status is Status.ERROR and "the program's processes ended" in verdict.detail, verdict
+    assert "-9" in verdict.detail  # the kernel ended some of them
+
+
+def test_helpers_that_leave_the_program_s_session_do_not_stretch_its_backstop(sandbox, task_by_id):
+    # An attacker trial kept a program alive 26 s (backstop 3 s) with helpers outside its session,
+    # re-forked before their CPU limit, loading every core: the time its main process waited for
+    # a core was left out, although its own processes kept it waiting.
+    ex = sandbox[0]
+    _needs_slot_cgroups(ex)
+    task = task_by_id["HumanEval/0"]
+    code = task.prompt + task.reference + "\n" + HELPERS_LEAVING_THE_SESSION
+    started = time.monotonic()
+    program = program_for(task, code, "helpers_leaving_the_session", CFG.timeout_s)
+    verdict = ex.submit(program).result(timeout=120)
+    elapsed = time.monotonic() - started
+    assert verdict.status is Status.TIMEOUT, verdict
+    assert elapsed < CFG.timeout_s * CFG.wall_factor * 2, elapsed
