@@ -166,7 +166,10 @@ def execute_run(cfg: RunConfig, run_dir: Path) -> RunResults:
     with contextlib.ExitStack() as stack:
         samples = SamplesFile(run_dir / "samples.jsonl")
         stack.callback(samples.close)
-        require_resumable(samples, bench)  # before any worker or demo server starts
+        made = {arm.config.label: {"model": arm.config.model.name, "template": first.template,
+                                   "params": first.params.as_dict()}
+                for arm in arms for first in [next(iter(arm.prompts.values()))]}
+        require_resumable(samples, bench, made, cfg.n_samples)  # before any worker or demo server starts
         arms = _start_demo_if_needed(arms, bench, stack)
         executor = stack.enter_context(make_executor(cfg.executor))
         run_id = run_id_of(run_dir)

@@ -14,7 +14,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Iterator, Mapping
+from typing import Any, Iterator, Mapping
 
 import evalkit
 from evalkit.benchmarks import Benchmark
@@ -55,12 +55,19 @@ def timed(timings: dict[str, float], stage: str) -> Iterator[None]:
         timings[stage] = round(time.perf_counter() - start, 3)
 
 
-def require_resumable(samples: SamplesFile, bench: Benchmark) -> None:
+def require_resumable(samples: SamplesFile, bench: Benchmark, arms: Mapping[str, Mapping[str, Any]],
+                      n_samples: int | None = None) -> None:
     """Refuse a run directory whose samples.jsonl holds samples of tasks outside this run's dataset
     selection: resumed there (another dataset, a smaller limit, other task_ids), the run would report
     samples whose reference solutions its canary never ran, beside a header that counts other tasks.
     Refuse one whose samples were scored against another version of the dataset (the file changed
-    since: DATASET_FILE, or results.json, says which version); then record this one."""
+    since: DATASET_FILE, or results.json, says which version); then record this one.
+
+    Refuse one holding samples of an arm this run does not have, or made for an arm of the same
+    label by another model, template or sampling parameters (``arms``: label -> the ``model``,
+    ``template`` and ``params`` its samples record, those given), or more samples per task than
+    ``n_samples``: one arm's report would pool answers of two configurations under one name."""
+    _require_same_arms(samples, arms, n_samples)
     outside = sorted(samples.done.task_ids() - {task.task_id for task in bench.tasks})
     if outside:
         shown = ", ".join(outside[:3]) + (f" and {len(outside) - 3} more" if len(outside) > 3 else "")
@@ -85,6 +92,47 @@ def require_resumable(samples: SamplesFile, bench: Benchmark) -> None:
             written.unlink(missing_ok=True)
         raise ConfigError(f"cannot write {record} ({exc.strerror}): the run directory must be "
                           "writable, or give a new hydra.run.dir") from None
+
+
+def _require_same_arms(samples: SamplesFile, arms: Mapping[str, Mapping[str, Any]],
+                       n_samples: int | None) -> None:
+    fix = "resume with the configuration it was started with, or give a new hydra.run.dir"
+    for label, made in samples.arms.items():
+        wanted = arms.get(label)
+        if wanted is None:
+            raise ConfigError(f"{samples.path} holds samples of arm {label!r}, which this run does not have "
+                              f"(its arms: {', '.join(map(repr, arms)) or 'none'}): {fix}")
+        changed = [change for key, value in wanted.items() for change in _changes(key, made.get(key), value)]
+        if changed:
+            raise ConfigError(f"{samples.path} holds samples of arm {label!r} made with another "
+                              f"{'; another '.join(changed)}: {fix}")
+    per_task = samples.done.most_per_task().items()
+    reached = [(arm, n) for arm, n in per_task if n_samples is not None and n > n_samples]
+    if reached:
+        arm, n = reached[0]
+        raise ConfigError(f"{samples.path} holds {n} samples per task of arm {arm!r}, more than this run's "
+                          f"n_samples={n_samples}: {fix}")
+
+
+def _plain(value: Any) -> Any:
+    """A value as its JSON line holds it (tuples are lists, dataclasses dicts), for comparing."""
+    return json.loads(json.dumps(value, default=lambda v: v.to_json(), sort_keys=True))
+
+
+def _changes(key: str, before: Any, now: Any) -> list[str]:
+    """What differs, as 'model 'a', now 'b'', 'params temperature 0.8, now 0.1' or a template's
+    family, version and hash."""
+    before, now = _plain(before), _plain(now)
+    if before == now:
+        return []
+    if key == "template" and isinstance(before, dict) and isinstance(now, dict):
+        def shown(t: dict) -> str:
+            return f"{t.get('family')} {t.get('version')} (sha256 {str(t.get('sha256'))[:12]})"
+        return [f"template {shown(before)}, now {shown(now)}"]
+    if isinstance(before, dict) and isinstance(now, dict):
+        return [f"{key} {name} {before.get(name)!r}, now {now.get(name)!r}"
+                for name in sorted(before.keys() | now.keys()) if before.get(name) != now.get(name)]
+    return [f"{key} {before!r}, now {now!r}"]
 
 
 def _recorded_dataset(run_dir: Path) -> DatasetInfo | None:

@@ -47,6 +47,13 @@ class SampleKeys:
         """The tasks of the keys held."""
         return {task_id for _, task_id in self._indexes}
 
+    def most_per_task(self) -> dict[str, int]:
+        """Per arm, the highest sample index held plus one (the n_samples its tasks reached)."""
+        out: dict[str, int] = {}
+        for (arm, _), indexes in self._indexes.items():
+            out[arm] = max(out.get(arm, 0), max(indexes) + 1)
+        return out
+
     def clear(self) -> None:
         """Forget every key."""
         self._indexes.clear()
@@ -70,6 +77,9 @@ class SamplesFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.done = SampleKeys()
+        self.arms: dict[str, dict[str, Any]] = {}
+        """Per arm label of the samples an earlier attempt wrote, what made its first one: its
+        ``model``, ``template`` and ``params`` as the line records them (a resumed run checks them)."""
         self._fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
         try:  # two runs started in one directory would each write every sample
             fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -98,6 +108,8 @@ class SamplesFile:
                     break
                 try:
                     self.done.add((row["arm"], row["task_id"], int(row["sample_index"])))
+                    if row["arm"] not in self.arms:
+                        self.arms[row["arm"]] = {key: row.get(key) for key in ("model", "template", "params")}
                 except (KeyError, TypeError, ValueError):
                     raise ConfigError(f"{self.path}:{number}: not a sample evalkit wrote (it needs arm, "
                                       "task_id and sample_index); give a new hydra.run.dir") from None

@@ -47,6 +47,8 @@ class _FileIndex:
     left_out: set[str] = field(default_factory=set)
     """Tasks of the dataset the file names that the selection (dataset.task_ids, dataset.limit)
     leaves out: their lines are skipped, not malformed."""
+    arms: dict[str, str] = field(default_factory=dict)
+    """Each arm label its lines name -> the model its first line names."""
     repeats: dict[tuple[int, int], str] = field(default_factory=dict)
     """(line, sample_index) of each line that gives a key an earlier line gave -> the error naming it
     (counted twice, that sample would weigh twice)."""
@@ -91,6 +93,7 @@ def _index_file(path: Path, bench: Benchmark, strict: bool) -> _FileIndex:
         if errors and strict:
             break
         index.named.add(line.task_id)
+        index.arms.setdefault(line.arm, line.model)
     if errors and strict:
         raise ConfigError(f"{errors[0]} (strict=true stops at the first malformed line)")
     return index
@@ -171,7 +174,7 @@ def execute_score(cfg: RunConfig, run_dir: Path) -> RunResults:
     with contextlib.ExitStack() as stack:
         samples = SamplesFile(run_dir / "samples.jsonl")
         stack.callback(samples.close)
-        require_resumable(samples, bench)  # before any worker starts
+        require_resumable(samples, bench, {arm: {"model": model} for arm, model in index.arms.items()})
         executor = stack.enter_context(make_executor(cfg.executor))
         # A run resumed in its directory also reports the samples it has: their tasks are checked too.
         checked_ids = index.named | samples.done.task_ids()

@@ -95,6 +95,28 @@ def test_rerun_in_the_same_directory_resumes_without_duplicates(demo_run):
     assert len(after) == len(before)
 
 
+@pytest.mark.parametrize(("change", "said"), [
+    (["arms=[{label: demo-oracle, model: {name: demo-buggy}}]"],
+     "holds samples of arm 'demo-oracle' made with another model 'demo-oracle', now 'demo-buggy'"),
+    (["model.params.temperature=0.1"], "made with another params temperature 0.8, now 0.1"),
+    (["n_samples=2"], "holds 4 samples per task of arm 'demo-oracle', more than this run's n_samples=2"),
+    (["prompt.version=1.0.0"], "made with another template mixtral 2.0.0"),
+])
+def test_a_run_resumed_with_another_configuration_is_refused_and_changes_nothing(demo_run, change, said):
+    # Resumed with an arm's model, sampling or template changed, one arm's report pooled the answers
+    # of both configurations under one name (demo-oracle's credited to demo-buggy), exit 0.
+    run_dir, _ = demo_run
+    before = {name: (run_dir / name).read_bytes() for name in ("samples.jsonl", "results.json")}
+    saved_config = (run_dir / ".hydra" / "config.yaml").read_bytes()
+    proc = run_evalkit(*_run_overrides(run_dir.parent, *change))
+    assert proc.returncode == 2
+    (line,) = proc.stderr.strip().splitlines()
+    assert said in line and line.endswith("resume with the configuration it was started with, or give a new "
+                                          "hydra.run.dir"), line
+    assert {name: (run_dir / name).read_bytes() for name in before} == before
+    assert (run_dir / ".hydra" / "config.yaml").read_bytes() == saved_config
+
+
 def test_bad_override_exits_2_with_one_line(tmp_path):
     proc = run_evalkit("run", "n_samplez=3", f"hydra.run.dir={tmp_path}")
     assert proc.returncode == 2

@@ -261,6 +261,28 @@ def test_a_run_directory_resumed_with_a_smaller_selection_is_refused(tmp_path):
     assert (run_dir / ".hydra" / "config.yaml").read_text() == saved_config  # what the samples came from
 
 
+def test_answers_scored_into_a_directory_of_other_answers_are_refused(tmp_path):
+    """Another file's answers scored in a run directory were reported with its samples as one run;
+    under the same arm label they were pooled into one arm."""
+    task = load_tasks(DatasetConfig(limit=1))[0]
+    first_file, other_file = tmp_path / "first.jsonl", tmp_path / "other.jsonl"
+    first_file.write_text(json.dumps({"task_id": task.task_id, "completion": task.reference, "arm": "a",
+                                      "model": "model-a"}) + "\n")
+    run_dir = tmp_path / "run"
+    args = [f"dataset.task_ids=[{task.task_id}]", f"hydra.run.dir={run_dir}", "report.plots=false"]
+    assert run_evalkit("score", f"samples={first_file}", *args).returncode == 0
+    kept = (run_dir / "samples.jsonl").read_text()
+    cases = (("b", "model-a", "holds samples of arm 'a', which this run does not have (its arms: 'b')"),
+             ("a", "model-b", "holds samples of arm 'a' made with another model 'model-a', now 'model-b'"))
+    for arm, model, said in cases:
+        other_file.write_text(json.dumps({"task_id": task.task_id, "completion": "    return 1\n", "arm": arm,
+                                          "model": model}) + "\n")
+        refused = run_evalkit("score", f"samples={other_file}", *args)
+        assert refused.returncode == 2 and said in refused.stderr, refused.stderr[-2000:]
+        assert (run_dir / "samples.jsonl").read_text() == kept
+    assert run_evalkit("score", f"samples={first_file}", *args).returncode == 0  # the same file resumes
+
+
 def test_a_run_directory_resumed_on_a_changed_dataset_file_is_refused(tmp_path):
     """Resumed after a task's tests changed in the file, a run would report old verdicts beside new
     ones as one result: it stops, naming the change, keeps its samples, and resumes on the old file."""
