@@ -1,7 +1,7 @@
 """The test process: runs a task's tests against the candidate served by the program's process.
 
 Forked from the worker (which never runs generated code) for each program on the split
-path. It executes the task's prompt (its helpers, e.g. HumanEval/38's ``encode_cyclic``) and
+path. It executes the task's reference program (its helpers, e.g. HumanEval/38's ``encode_cyclic``) and
 then its tests, with clean builtins, in a fresh namespace where the entry point is a
 ``Candidate``: calling it sends the arguments over the channel and returns the plain value
 the program's process sent back, decoded here (plain.py). Every reply must carry the
@@ -244,7 +244,7 @@ def _run_tests(job: dict, channel: Channel) -> dict:
     except OutOfTime:
         raise
     except BaseException as exc:  # noqa: BLE001 - the dataset's fault, never the program's
-        message = f"the task's prompt: {exc}"[:500]
+        message = f"the task's reference program: {exc}"[:500]
         return {"status": "infra_error", "type": type(exc).__name__, "message": message}
     module.__dict__[job["entry_point"]] = candidate
     try:

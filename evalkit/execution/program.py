@@ -12,7 +12,7 @@ def program_for(task: Task, code: str, key: str, timeout_s: float) -> Program:
 
     ``code`` is the whole program under test (prompt + completion, or an EvalPlus
     solution). Python programs take the split path: the tests run in a trusted process with
-    the task's prompt as their helpers and call ``entry_point`` in the program's process
+    the task's reference program as their helpers and call ``entry_point`` in the program's process
     (README, Execution sandbox); the executor runs a task in one process instead when the
     canary found its tests cannot be split. JavaScript tasks are run by node in one process.
     """
@@ -20,8 +20,10 @@ def program_for(task: Task, code: str, key: str, timeout_s: float) -> Program:
         tests = f"{task.tests}\ncheck({task.entry_point});\n"
     else:
         tests = f"{task.tests}\n\ncheck({task.entry_point})\n"
-    # A completion task's prefix stops mid-function: its helpers are the whole reference program.
-    helpers = task.program_text(task.reference) if task.kind == "completion" else task.prompt
+    # The tests' helpers (HumanEval/38's encode_cyclic) come from the whole reference program: a
+    # completion task's prefix stops mid-function, and a prompt may end in a bare function header
+    # (`def f(x):` with no docstring), which does not compile on its own.
+    helpers = task.program_text(task.reference)
     return Program(key=key, code=code, language=task.language, timeout_s=timeout_s, tests=tests,
                    task_id=task.task_id, entry_point=task.entry_point, helpers=helpers,
                    split=task.language == "python" and bool(task.entry_point))

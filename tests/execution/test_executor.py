@@ -19,7 +19,7 @@ from evalkit.benchmarks import load_tasks
 from evalkit.config import ConfigError, DatasetConfig, ExecutorConfig
 from evalkit.execution import LocalExecutor, calibrate, canary, program_for
 from evalkit.execution.calibrate import reference_key
-from evalkit.records import Program, Status
+from evalkit.records import Program, Status, Task
 from tests.support.cli import REPO
 
 CFG = ExecutorConfig(workers=2, timeout_s=1.0, wall_factor=3.0, share_identical=False)
@@ -71,6 +71,17 @@ def test_each_verdict_kind_with_detail(executor, task_by_id, completion, status,
 def test_wrong_reference_of_another_task_fails(executor, task_by_id):
     verdict = _verdict(executor, task_by_id["HumanEval/2"], task_by_id["HumanEval/4"].reference)
     assert verdict.status in (Status.FAILED, Status.ERROR) and not verdict.passed
+
+
+def test_a_prompt_that_ends_in_a_bare_function_header_gets_real_verdicts(executor):
+    # A dataset of one's own whose prompts have no docstring: the tests took their helpers from
+    # the prompt alone, which does not compile, and every sample was an infra_error.
+    task = Task(task_id="own/0", language="python", prompt="def add_one(x):\n", entry_point="add_one",
+                tests="def check(candidate):\n    assert candidate(1) == 2\n", reference="    return x + 1\n")
+    answers = {"right": "    return x + 1\n", "wrong": "    return x\n"}
+    verdicts = dict(executor.run(program_for(task, task.prompt + answer, key, 1.0)
+                                 for key, answer in answers.items()))
+    assert (verdicts["right"].status, verdicts["wrong"].status) == (Status.PASSED, Status.FAILED), verdicts
 
 
 def test_program_for_appends_tests_and_check(task_by_id):
