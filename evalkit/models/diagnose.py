@@ -40,11 +40,11 @@ _RULES: tuple[tuple[str, frozenset[int], re.Pattern[str] | None], ...] = (
 
 
 def kind(fail: Failure) -> str:
-    """The failure's cause: unreachable, timeout, not_an_api, key, alias, roles, context, n,
-    backend_down, server_error or rejected."""
+    """The failure's cause: unreachable, timeout, malformed, not_an_api, key, alias, roles, context,
+    n, backend_down, server_error or rejected."""
     text, status = fail.message, fail.status
     if status is None:
-        return "timeout" if "model.timeout_s" in text else "unreachable"
+        return "timeout" if fail.timed_out else "malformed" if fail.answered else "unreachable"
     for cause, statuses, pattern in _RULES:
         if status in statuses and (pattern is None or pattern.search(text)):
             return cause
@@ -87,6 +87,8 @@ def _backend(fail: Failure, cfg: ModelConfig, where: str) -> str:
 _FIXES = {
     "unreachable": "cannot reach the model endpoint at {url} ({msg}); start the server or fix model.base_url",
     "timeout": "{where} did not answer for {name!r}: {msg}",
+    "malformed": ("{where} answered for {name!r}, but not with an OpenAI-compatible completion ({msg}): "
+                  "point model.base_url at the API, with its /v1, and check model.api (chat or completions)"),
     "not_an_api": ("{url} is not an OpenAI-compatible API ({msg}): point model.base_url at one, with its "
                    "/v1 (vLLM, Ollama, a LiteLLM proxy)"),
     "roles": ("{where} rejected the conversation ({msg}); this model's chat template needs alternating "

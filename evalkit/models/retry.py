@@ -52,7 +52,7 @@ class Failure(Exception):
 
     def __init__(self, message: str, retryable: bool, overload: bool = False,
                  retry_after: float | None = None, status: int | None = None, proxy: bool = False,
-                 timed_out: bool = False) -> None:
+                 timed_out: bool = False, answered: bool = False) -> None:
         super().__init__(message)
         self.message, self.retryable, self.overload = message, retryable, overload
         self.retry_after, self.status = retry_after, status
@@ -60,6 +60,8 @@ class Failure(Exception):
         """True when a LiteLLM proxy answered (its x-litellm-* headers or its error text)."""
         self.timed_out = timed_out
         """True when no answer came within model.timeout_s."""
+        self.answered = answered
+        """True when the server answered 200 with something that is not a completion response."""
 
 
 def retry_after_s(headers: httpx.Headers) -> float | None:
@@ -109,7 +111,9 @@ def server_message(exc: openai.APIStatusError) -> str:
 
 def classify(exc: Exception, secrets: Sequence[str], timeout_s: float) -> Failure:
     """Turn an exception from one attempt into a Failure."""
-    if isinstance(exc, Failure):
+    if isinstance(exc, Failure):  # ours, maybe quoting the body (which may echo the key)
+        exc.message = redact(exc.message, secrets)
+        exc.args = (exc.message,)
         return exc
     if isinstance(exc, openai.APIStatusError):
         status = exc.status_code
@@ -154,8 +158,14 @@ def parse_response(content: bytes, chat: bool) -> tuple[list[Choice], int, int]:
         prompt_tokens = int(usage.get("prompt_tokens") or 0)
         completion_tokens = int(usage.get("completion_tokens") or 0)
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise Failure(f"malformed response from the endpoint ({type(exc).__name__})",
-                      retryable=True) from None
+        raise Failure(f"malformed response from the endpoint ({type(exc).__name__}: "
+                      f"{_start_of(content)})", retryable=True, answered=True) from None
     if not choices:
-        raise Failure("the endpoint returned no choices", retryable=True)
+        raise Failure("the endpoint returned no choices", retryable=True, answered=True)
     return sorted(choices, key=lambda c: c.index), prompt_tokens, completion_tokens
+
+
+def _start_of(content: bytes) -> str:
+    """The first words of a body that is not a completion response (an HTML page's, not its markup)."""
+    text = re.sub(r"<[^>]*>", " ", content[:2000].decode("utf-8", "replace"))
+    return " ".join(text.split())[:80] or "an empty body"

@@ -270,3 +270,13 @@ def test_probe_classifies_roles(server):
 
     with pytest.raises(EndpointError, match="set prompt.fold_system=true"):
         run(go())
+
+
+@pytest.mark.parametrize("action", ["malformed", "empty"])
+def test_check_of_a_server_that_answers_something_else_says_it_answered(server, action):
+    # A 200 that is not a completion (an HTML page, no choices) was "cannot reach the model
+    # endpoint ...; start the server", about a server that is up.
+    server.script("", [action] * 5)
+    with pytest.raises(EndpointError) as err:
+        check(model_config(server.base_url, max_retries=1))
+    assert "answered for" in str(err.value) and "cannot reach" not in str(err.value), err.value
