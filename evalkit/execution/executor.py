@@ -12,6 +12,7 @@ file, so no worker process reads it), so ``submit`` returns a Future at once and
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import dataclasses
 import fcntl
 import functools
@@ -290,6 +291,8 @@ class _Worker:
             for slot in folder.glob("slot*"):
                 _remove_cgroup(slot)
             _remove_cgroup(folder)
+            with contextlib.suppress(OSError):  # the evalkit folder under our own cgroup, once no run uses it
+                folder.parent.rmdir()
         if self.cgroup is not None:
             _remove_cgroup(self.cgroup)
 
