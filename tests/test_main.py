@@ -67,12 +67,24 @@ def test_ctrl_c_while_it_starts_says_so_in_one_line_and_exits_130(tmp_path, afte
     # AttributeError with a traceback), or in the run's first steps, depending on the machine.
     proc = subprocess.Popen([sys.executable, "-m", "evalkit", "run", f"hydra.run.dir={tmp_path / 'run'}"],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_until_it_handles_sigint(proc.pid)  # before, Ctrl-C's default action (a loaded machine's slow start)
     time.sleep(after_s)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err[-2000:]
     assert "Traceback" not in err
     assert err.strip().splitlines()[-1].startswith("evalkit: interrupted")
+
+
+def _wait_until_it_handles_sigint(pid: int, timeout_s: float = 30) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with open(f"/proc/{pid}/status") as fh:
+            caught = next(int(line.split()[1], 16) for line in fh if line.startswith("SigCgt:"))
+        if caught & (1 << (signal.SIGINT - 1)):
+            return
+        time.sleep(0.005)
+    raise AssertionError("the interpreter never set its SIGINT handler")
 
 
 def test_ctrl_c_that_lands_where_python_ignores_exceptions_still_stops_the_command():
