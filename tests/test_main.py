@@ -62,8 +62,8 @@ def test_a_failing_command_still_exits_with_its_code_and_one_line():
 
 @pytest.mark.parametrize("after_s", [0.1, 0.25, 0.4, 0.55, 0.7])
 def test_ctrl_c_while_it_starts_says_so_in_one_line_and_exits_130(tmp_path, after_s):
-    # From 0.1 s on the interpreter is up (its SIGINT handler set): the signal lands in the
-    # imports, in Hydra's composition of the config (where omegaconf once turned it into an
+    # Counted from the moment the interpreter handles SIGINT: the signal lands in the imports, in
+    # Hydra's composition of the config (where omegaconf once turned it into an
     # AttributeError with a traceback), or in the run's first steps, depending on the machine.
     proc = subprocess.Popen([sys.executable, "-m", "evalkit", "run", f"hydra.run.dir={tmp_path / 'run'}"],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
