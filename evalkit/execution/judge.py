@@ -165,8 +165,14 @@ class OutOfTime(BaseException):
     """The tests used up their CPU time on this program's answers (SIGPROF)."""
 
 
+_timing: list[bool] = [False]
+"""Whether a job's CPU timer is armed: a SIGPROF handled after the job disarmed it (the signal was
+already on its way) is ignored, not raised where the worker would read an infra_error."""
+
+
 def _out_of_time(signum, frame) -> None:
-    raise OutOfTime
+    if _timing[0]:
+        raise OutOfTime
 
 
 def serve(control: socket.socket, memory_mb: int) -> None:
@@ -216,10 +222,12 @@ def _run_job(job: dict, channel_fd: int) -> dict:
     try:
         if "random" in sys.modules:
             sys.modules["random"].seed(0)  # the tests' random numbers repeat, as in a fresh process
+        _timing[0] = True
         signal.setitimer(signal.ITIMER_PROF, float(job["limit"]))
         try:
             return _run_tests(job, channel)
         finally:
+            _timing[0] = False
             signal.setitimer(signal.ITIMER_PROF, 0)
     except OutOfTime:
         return {"status": "timeout", "type": "", "message": ""}
