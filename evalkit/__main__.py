@@ -7,6 +7,11 @@ import os
 import signal
 import sys
 import threading
+import traceback
+
+INTERNAL_ERROR = 3
+"""The exit code of a command that failed on a bug of evalkit's, not on its input: Python's own
+1 is what a gate's FAIL means to a CI job, and a crash is not a regression."""
 
 
 def console() -> None:
@@ -29,7 +34,15 @@ def console() -> None:
         raise SystemExit(130)
     swallowed = keep_interrupts()
     sys.stdout = ReaderGoneTolerant(sys.stdout)
-    code = main()
+    try:
+        code = main()
+    except Exception:  # noqa: BLE001 - a bug of ours: its traceback, with a code of its own
+        from evalkit.secrets import redact  # noqa: PLC0415 - only when failing
+
+        print(redact(traceback.format_exc()), end="", file=sys.stderr)
+        print("evalkit: internal error (the traceback above is evalkit's bug: please report it)",
+              file=sys.stderr)
+        code = INTERNAL_ERROR
     # From here on Ctrl-C is only noted: the command's work is done, and the exit below is short.
     signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
     if (interrupted or swallowed) and code != 130:  # 130: the command said it was interrupted

@@ -53,6 +53,20 @@ def test_a_reader_that_goes_away_early_neither_fails_the_command_nor_costs_its_r
     assert (arm["n_samples"], (run_dir / "report.md").is_file()) == (1, True)
 
 
+def test_a_bug_of_evalkit_s_exits_3_not_1_which_is_a_gate_s_fail(tmp_path):
+    # An uncaught exception left with Python's 1: in CI, `evalkit gate` crashing read as a regression.
+    script = ("import evalkit.reporting.history as history\n"
+              "def broken(root):\n    raise ZeroDivisionError('a bug')\n"
+              "history.write_history = broken\n"
+              "from evalkit.__main__ import console\nconsole()\n")
+    proc = subprocess.run([sys.executable, "-c", script, "history", str(tmp_path)], cwd=REPO,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert lines[-2] == "ZeroDivisionError: a bug", lines[-3:]
+    assert lines[-1].startswith("evalkit: internal error"), lines[-3:]
+
+
 def test_a_failing_command_still_exits_with_its_code_and_one_line():
     proc = run_evalkit("score", "samples=/nonexistent/samples.jsonl", "hydra.run.dir=/nonexistent/run")
     assert proc.returncode == 2
