@@ -184,8 +184,10 @@ def iter_sample_objects(path: Path) -> Iterator[dict[str, Any]]:
     """The JSON objects of a samples.jsonl file, one at a time (ConfigError naming the bad line)."""
     if not path.is_file():
         raise ConfigError(f"no samples file at {path}")
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
+    # Bytes, decoded line by line: a line that is not UTF-8 is named like a malformed one.
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            line = _utf8(raw, f"{path}:{number}")
             if not line.strip():
                 continue
             try:
@@ -195,6 +197,15 @@ def iter_sample_objects(path: Path) -> Iterator[dict[str, Any]]:
             if not isinstance(obj, dict):
                 raise ConfigError(f"{path}:{number}: expected a JSON object")
             yield obj
+
+
+def _utf8(raw: bytes, where: str) -> str:
+    """The text of bytes a run wrote (UTF-8); ConfigError naming ``where`` when they are not."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{where}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+                          "not a file evalkit wrote") from None
 
 
 def load_samples(run_dir: Path | str, without: Sequence[str] = ()) -> pd.DataFrame:
@@ -216,7 +227,7 @@ def load_results(run_dir: Path | str) -> RunResults:
     if not path.is_file():
         raise ConfigError(f"no results.json at {path}")
     try:
-        return RunResults.from_json(json.loads(path.read_text(encoding="utf-8")))
+        return RunResults.from_json(json.loads(_utf8(path.read_bytes(), str(path))))
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: malformed JSON ({exc.msg}, line {exc.lineno})") from None
     except RecordError as exc:

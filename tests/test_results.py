@@ -22,6 +22,7 @@ from evalkit.results import (
     source_diff,
     task_pass_rates,
 )
+from tests.support.cli import run_evalkit
 from tests.support.runs import SCORING, arm_spec, make_two_arm_run, run_header, sample, write_samples
 
 
@@ -147,3 +148,43 @@ def test_load_templates_and_source_diff(reports_root):
     assert "-system: You are a coding assistant.\n" in diff and "+Return only code.\n" in diff
     assert source_diff(old, old) == ""
     assert load_templates(reports_root / "runs" / "in_progress").empty
+
+
+@pytest.fixture(scope="module")
+def not_utf8_runs(tmp_path_factory, humaneval_tasks):
+    """A good run, one whose samples.jsonl ends in a stray byte, one whose results.json has a UTF-16 BOM."""
+    root = tmp_path_factory.mktemp("not_utf8")
+    good = root / "good"
+    make_two_arm_run(good, humaneval_tasks)
+    bad_samples, bad_results = root / "bad_samples", root / "bad_results"
+    for run_dir in (bad_samples, bad_results):
+        make_two_arm_run(run_dir, humaneval_tasks)
+    with (bad_samples / "samples.jsonl").open("ab") as handle:
+        handle.write(b"\xff")
+    results_json = bad_results / "results.json"
+    results_json.write_bytes(b"\xff\xfe" + results_json.read_bytes())
+    return root
+
+
+@pytest.mark.parametrize("bad", ["bad_samples", "bad_results"])
+@pytest.mark.parametrize("command", ["gate", "gate-baseline", "compare", "report", "bless"])
+def test_run_files_that_are_not_utf8_are_one_line_exit_2(not_utf8_runs, tmp_path, bad, command):
+    good, broken = str(not_utf8_runs / "good"), str(not_utf8_runs / bad)
+    args = {"gate": ["gate", "--baseline", good, "--candidate", broken, "-o", str(tmp_path / "g")],
+            "gate-baseline": ["gate", "--baseline", broken, "--candidate", good, "-o", str(tmp_path / "g")],
+            "compare": ["compare", good, broken, "-o", str(tmp_path / "c")],
+            "report": ["report", broken],
+            "bless": ["baseline", "bless", broken, "-o", str(tmp_path / "b")]}[command]
+    proc = run_evalkit(*args)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    name = "samples.jsonl" if bad == "bad_samples" else "results.json"
+    assert proc.stderr.startswith("evalkit: error: ") and f"{bad}/{name}" in proc.stderr
+    assert "not UTF-8" in proc.stderr
+
+
+def test_history_leaves_out_a_run_whose_results_are_not_utf8(not_utf8_runs):
+    proc = run_evalkit("history", str(not_utf8_runs))
+    assert proc.returncode == 0, proc.stderr
+    page = (not_utf8_runs / "index.html").read_text(encoding="utf-8")
+    assert "bad_results" in page and "not UTF-8" in page
