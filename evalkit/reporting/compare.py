@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -84,6 +85,11 @@ def compare(run_dirs: Sequence[Path | str], out_dir: Path | str, baseline_arm: s
     """
     if not run_dirs:
         raise ConfigError("compare needs at least one run directory")
+    # A run's own report.md/html and plots have the names a comparison writes: never overwrite them.
+    if any(os.path.lexists(Path(out_dir) / name) for name in ("results.json", "samples.jsonl")):
+        raise ConfigError(f"cannot write the comparison to {out_dir}: it is a run directory (it holds "
+                          "results.json or samples.jsonl) whose own reports it would overwrite; "
+                          "give another -o")
     runs = _load([Path(d) for d in run_dirs])
     shared_ids = set.intersection(*(set(run["samples"]["task_id"]) for run in runs))
     if not shared_ids:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pandas as pd
 import pytest
@@ -12,6 +13,7 @@ from evalkit.records import Status
 from evalkit.reporting import compare, write_reports
 from evalkit.reporting.paired import compare_to_baseline
 from evalkit.results import load_samples
+from tests.support.cli import run_evalkit
 from tests.support.runs import SCORING, arm_spec, make_two_arm_run, run_header, sample, write_samples
 
 
@@ -108,3 +110,19 @@ def test_mcnemar_with_one_sample_per_task(two_runs):
     assert row.p_value == pytest.approx(0.21875)  # two-sided binomial, 1 of 6 discordant
     assert sorted(f.task_id for f in comparison.flips_of("C") if f.change < 0) == [
         f"HumanEval/{t}" for t in (0, 1, 3, 4, 5)]
+
+
+@pytest.mark.parametrize("target", ["run1", "run2", "samples_only"])
+def test_compare_refuses_to_write_into_a_run_directory(two_runs, tmp_path, target):
+    for name in ("run1", "run2"):
+        shutil.copytree(two_runs / name, tmp_path / name)
+    (tmp_path / "samples_only").mkdir()  # a run still generating: samples.jsonl, no results.json yet
+    shutil.copy(two_runs / "run2" / "samples.jsonl", tmp_path / "samples_only")
+    before = {p: p.read_bytes() for p in (tmp_path / target).iterdir()}
+    proc = run_evalkit("compare", str(tmp_path / "run1"), str(tmp_path / "run2"),
+                       "-o", str(tmp_path / target))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.startswith("evalkit: error: ") and len(proc.stderr.strip().splitlines()) == 1
+    assert "is a run directory" in proc.stderr and str(tmp_path / target) in proc.stderr
+    # nothing overwritten, nothing added
+    assert {p: p.read_bytes() for p in (tmp_path / target).iterdir()} == before
