@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from evalkit.config import ConfigError
+
 # `answers` replaced schema 1's `responses` table (keyed by request only): those rows do not say
 # what answered them, so they are left alone and never reused.
 SCHEMA = """
@@ -96,13 +98,26 @@ class ResponseStore:
         self.run_id, self.reuse = run_id, reuse
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(self.path), timeout=busy_timeout_s, check_same_thread=False,
-                                   isolation_level=None)
-        self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-        # WAL: readers never block the writer; NORMAL sync survives a killed process (not power loss).
-        self._db.execute("PRAGMA journal_mode = WAL")
-        self._db.execute("PRAGMA synchronous = NORMAL")
-        self._db.execute(SCHEMA)
+        if self.path.is_dir():  # SQLite would only say "unable to open database file"
+            raise ConfigError(f"cannot use {self.path}: Is a directory (store.path names the store's file)")
+        try:
+            self._db = sqlite3.connect(str(self.path), timeout=busy_timeout_s, check_same_thread=False,
+                                       isolation_level=None)
+        except sqlite3.Error as exc:
+            raise self._unusable(exc) from None
+        try:
+            self._db.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+            # WAL: readers never block the writer; NORMAL sync survives a killed process (not power loss).
+            self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.execute("PRAGMA synchronous = NORMAL")
+            self._db.execute(SCHEMA)
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise self._unusable(exc) from None
+
+    def _unusable(self, exc: sqlite3.Error) -> ConfigError:
+        """A store.path SQLite cannot open or write (not a database, a read-only place): one line."""
+        return ConfigError(f"cannot use {self.path}: {exc} (store.path; store.enabled=false runs without it)")
 
     def get_many(self, keys: Iterable[str], source: str | None) -> dict[str, StoredResponse]:
         """The answers among ``keys`` this run may reuse, by key (the newest where several are).

@@ -9,12 +9,13 @@ import subprocess
 import sys
 import textwrap
 import time
+from pathlib import Path
 
 import pytest
 
 from evalkit.models import DemoServer, EndpointError, ModelClient, ResponseStore, RetryPolicy, request_key
 from evalkit.models.store import StoredResponse
-from tests.support.cli import REPO
+from tests.support.cli import REPO, run_evalkit
 from tests.support.fault_server import FaultServer
 from tests.support.models import case_prompt, chat_prompt, humaneval_tasks, model_config
 
@@ -212,3 +213,23 @@ def test_vllm_listing_time_stamp_does_not_defeat_reuse_but_new_weights_do(tmp_pa
     assert again.stats.cached == 2 and again.identity["served"]["root"] == "/models/mixtral-8x7b-v0.1"
     assert "created" not in again.identity["served"]
     assert upgraded.stats.cached == 0 and upgraded.stats.answered == 2
+
+
+@pytest.mark.parametrize(("kind", "reason"), [
+    ("not_sqlite", "file is not a database"),
+    ("directory", "Is a directory"),
+    ("unopenable", "unable to open database file"),  # /proc takes no new file, even as root
+])
+def test_a_store_path_sqlite_cannot_use_is_one_line_exit_2(tmp_path, kind, reason):
+    store = {"not_sqlite": tmp_path / "notes.txt", "directory": tmp_path / "folder",
+             "unopenable": Path("/proc/evalkit-store.sqlite")}[kind]
+    (tmp_path / "notes.txt").write_text("not a database, " * 20)
+    (tmp_path / "folder").mkdir()
+    proc = run_evalkit("run", "arms=[{label: demo-oracle, model: {name: demo-oracle}}]", "dataset.limit=2",
+                       "n_samples=1", "k=[1]", "report.plots=false", f"hydra.run.dir={tmp_path / 'run'}",
+                       f"store.path={store}", f"executor.cache_dir={tmp_path / 'cache'}")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and "Traceback" not in proc.stderr
+    assert proc.stderr.startswith(f"evalkit: error: cannot use {store}: {reason}")
+    assert (tmp_path / "notes.txt").read_text() == "not a database, " * 20  # the user's file is untouched
+    assert not (tmp_path / "run").exists()  # stopped before anything was measured
