@@ -260,6 +260,9 @@ def _serve_demo(args: list[str], verbose: bool) -> int:
     def go() -> int:
         from evalkit.models import serve_demo  # noqa: PLC0415 (heavy: only this command pays it)
 
+        if not 0 <= ns.port <= 65535:
+            raise ConfigError(f"--port must be from 0 to 65535 (0: any free port), not {ns.port}")
+
         def announce(base_url: str) -> None:
             print(f"demo endpoint: {base_url} (synthetic models demo-oracle, demo-buggy; Ctrl-C stops it)",
                   flush=True)

@@ -17,6 +17,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Callable, Mapping, Sequence
 
+from evalkit.config import ConfigError
 from evalkit.models import demo_answers as da
 from evalkit.models import demo_fim
 from evalkit.records import Task
@@ -262,7 +263,11 @@ class DemoServer:
     def start(self) -> DemoServer:
         """Bind and serve in a daemon thread; returns self."""
         if self._server is None:
-            server = _Server((self.host, self.port), _Handler)
+            try:
+                server = _Server((self.host, self.port), _Handler)
+            except OSError as exc:  # a port in use, a host that does not resolve or is not this machine's
+                raise ConfigError(f"cannot serve the demo endpoint on {self.host}:{self.port}: "
+                                  f"{exc.strerror or exc}") from None
             server.app = DemoApp(self.tasks)
             self._server, self.port = server, server.server_address[1]
             self._thread = server.serve_in_thread("evalkit-demo")

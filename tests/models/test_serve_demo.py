@@ -11,7 +11,7 @@ import sys
 import openai
 import pytest
 
-from tests.support.cli import REPO
+from tests.support.cli import REPO, run_evalkit
 
 
 def _free_port() -> int:
@@ -50,3 +50,22 @@ def test_serve_demo_answers_the_openai_client_until_stopped(humaneval_tasks):
             stacks = proc.communicate()[1][-3000:]
             pytest.fail(f"serve-demo still running 20 s after SIGINT ({signals}); its threads:\n{stacks}")
     assert proc.returncode == 0
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--port", "99999"], "--port must be from 0 to 65535"),
+    (["--port", "-1"], "--port must be from 0 to 65535"),
+    (["--host", "nosuchhost.invalid"], "cannot serve the demo endpoint on nosuchhost.invalid:"),
+    (["in-use"], "Address already in use"),
+])
+def test_a_port_or_host_it_cannot_serve_on_is_one_line_exit_2(args, says):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        if args == ["in-use"]:
+            args = ["--port", str(taken.getsockname()[1])]
+        proc = run_evalkit("serve-demo", *args, timeout=60)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.startswith("evalkit: error: ") and says in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert "demo endpoint: http" not in proc.stdout
