@@ -255,15 +255,21 @@ def bless(run_dirs: Path | str | Sequence[Path | str],
     to ``evalkit gate --baseline``. Pooling runs of the same configuration with different
     seeds gives a baseline that is not one lucky (or unlucky) draw, and the gate's
     interval narrows with its samples. Blessing the same runs again overwrites the same
-    file. Raises ConfigError when a run directory is unusable, has no dataset content
+    file. Raises ConfigError when a run directory is unusable or given twice, has no dataset content
     hash (the gate could not check it later), or the runs differ in dataset or arms.
     """
     dirs = [Path(run_dirs)] if isinstance(run_dirs, (str, Path)) else [Path(d) for d in run_dirs]
     if not dirs:
         raise ConfigError("bless needs at least one run directory")
+    seen: dict[Path, Path] = {}
     for run_dir in dirs:
         if not run_dir.is_dir():
             raise ConfigError(f"no run directory at {run_dir}")
+        first = seen.setdefault(run_dir.resolve(), run_dir)
+        if first is not run_dir:  # its samples would count twice: a narrower interval than measured
+            same = "" if str(first) == str(run_dir) else f" (as {first})"
+            raise ConfigError(f"run directory {run_dir} is given more than once{same}; "
+                              "pool each run once")
     baselines = [_from_run_dir(run_dir) for run_dir in dirs]
     for run_dir, one in zip(dirs, baselines, strict=True):
         if not one.content_sha256:

@@ -17,6 +17,7 @@ from evalkit.records import ArmSpec, DatasetInfo, Reading, SampleResult, Status,
 from evalkit.reporting import write_reports
 from evalkit.reporting.baseline import FORMAT, bless, load_baseline
 from evalkit.reporting.gate import GateVerdict, gate
+from tests.support.cli import run_evalkit
 from tests.support.runs import run_header
 
 P, F, INFRA = Status.PASSED, Status.FAILED, Status.INFRA_ERROR
@@ -343,3 +344,17 @@ def test_a_candidate_that_ran_a_few_of_the_baselines_tasks_is_an_error(runs, tmp
     assert "ran 2 of the baseline's 40 tasks (5.0%), below min_task_share 100%" in coverage.reason
     assert gate(runs["base"], cand, GateConfig(min_task_share=0.05), tmp_path / "lax").verdict \
         is not GateVerdict.ERROR
+
+
+@pytest.mark.parametrize("again", ["same", "trailing_slash", "symlink", "dot_dot"])
+def test_bless_refuses_a_run_given_twice(runs, tmp_path, again):
+    base = runs["base"]
+    (tmp_path / "link").symlink_to(base)
+    second = {"same": str(base), "trailing_slash": f"{base}/", "symlink": str(tmp_path / "link"),
+              "dot_dot": str(base / ".." / base.name)}[again]
+    out = tmp_path / "baselines"
+    proc = run_evalkit("baseline", "bless", str(runs["same"]), str(base), second, "-o", str(out))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.startswith("evalkit: error: run directory ") and "more than once" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
+    assert not out.exists()  # no pooled baseline that counts base's samples twice
