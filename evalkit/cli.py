@@ -89,26 +89,29 @@ def _run_job(cfg: RunConfig, run_dir: Path) -> RunResults:
 
     for line in cfg.left_out:
         print(f"evalkit: {line}", file=sys.stderr)
-    return _finish(lambda: execute_run(cfg, run_dir), run_dir, summary_table)
+    return _finish(lambda: execute_run(cfg, run_dir), cfg.report.main_report(run_dir), summary_table)
 
 
 def _score_job(cfg: RunConfig, run_dir: Path) -> RunResults:
     from evalkit.reporting.terminal import summary_table  # noqa: PLC0415 (heavy: only runs pay it)
     from evalkit.score import execute_score  # noqa: PLC0415
 
-    return _finish(lambda: execute_score(cfg, run_dir), run_dir, summary_table)
+    return _finish(lambda: execute_score(cfg, run_dir), cfg.report.main_report(run_dir), summary_table)
 
 
-def _finish(job: Callable[[], RunResults], run_dir: Path, table: Callable[[RunResults], str]) -> RunResults:
-    """Run the job; print its summary table and report path, also when it exits 2 after its reports."""
+def _finish(job: Callable[[], RunResults], report: Path | None,
+            table: Callable[[RunResults], str]) -> RunResults:
+    """Run the job; print its summary table and the report it wrote (report.formats), also when it
+    exits 2 after its reports."""
+    line = f"report: {report}" if report else "report: none written (report.formats is empty)"
     try:
         results = job()
     except ReportedError as exc:
         print(table(exc.results))
-        print(f"report: {run_dir / 'report.html'}")
+        print(line)
         raise
     print(table(results))
-    print(f"report: {run_dir / 'report.html'}")
+    print(line)
     return results
 
 

@@ -201,9 +201,20 @@ class ReportConfig:
     """Which report files a run writes."""
 
     formats: tuple[str, ...] = ("md", "html")
-    """``md`` (report.md) and ``html`` (report.html, one self-contained file)."""
+    """``md`` (report.md) and ``html`` (report.html, one self-contained file): ``REPORT_FORMATS``."""
     plots: bool = True
     """Draw the plots (PNG files beside the report)."""
+
+    def main_report(self, run_dir: Path) -> Path | None:
+        """The report to point a user at in ``run_dir``: report.html if written, else report.md, else None."""
+        for name in ("html", "md"):
+            if name in self.formats:
+                return Path(run_dir) / f"report.{name}"
+        return None
+
+
+REPORT_FORMATS = ("md", "html")
+"""The report files a run can write (``report.formats``)."""
 
 
 @dataclass(frozen=True)
@@ -544,6 +555,10 @@ def run_config(cfg: DictConfig, model_preset: ModelPreset) -> RunConfig:
     sc["seed"] = seed
     rep = dict(plain["report"])
     rep["formats"] = rep.get("formats") or ()
+    for name in [rep["formats"]] if isinstance(rep["formats"], str) else rep["formats"]:
+        if name not in REPORT_FORMATS:  # silently writing no report would be found out after the run
+            raise ConfigError(f"report.formats: unknown format {name!r}; known formats: "
+                              f"{', '.join(REPORT_FORMATS)}")
     gate = dict(plain["gate"])
     gate["metrics"] = gate.get("metrics") or ()
     if "min_task_share" in gate:

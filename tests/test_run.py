@@ -155,3 +155,36 @@ def test_closed_port_exits_2_naming_the_endpoint(tmp_path):
     assert proc.returncode == 2, proc.stderr[-2000:]
     last = proc.stderr.strip().splitlines()[-1]
     assert str(port) in last and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize(("formats", "report"), [("[md]", "report.md"), ("[html]", "report.html"),
+                                                 ("[md,html]", "report.html"), ("[]", None)])
+def test_run_names_the_report_it_wrote(tmp_path, formats, report):
+    proc = run_evalkit("run", "dataset.limit=2", "n_samples=1", "k=[1]", "report.plots=false",
+                       f"report.formats={formats}", f"hydra.run.dir={tmp_path / 'run'}",
+                       f"store.path={tmp_path / 'store.sqlite'}", f"executor.cache_dir={tmp_path / 'cache'}")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    last = proc.stdout.rstrip().splitlines()[-1]
+    if report is None:
+        assert last == "report: none written (report.formats is empty)"
+        assert not list((tmp_path / "run").glob("report.*"))
+    else:
+        assert last == f"report: {tmp_path / 'run' / report}"
+        assert (tmp_path / "run" / report).is_file()
+
+
+@pytest.mark.parametrize("formats", ["[pdf]", "[md,pdf]", "pdf"])
+def test_an_unknown_report_format_stops_before_the_run(demo_run, tmp_path, formats):
+    proc = run_evalkit("run", "dataset.limit=2", "n_samples=1", "k=[1]", f"report.formats={formats}",
+                       f"hydra.run.dir={tmp_path / 'run'}", f"store.path={tmp_path / 'store.sqlite'}")
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert proc.stderr.strip() == ("evalkit: error: report.formats: unknown format 'pdf'; "
+                                  "known formats: md, html")
+    assert not (tmp_path / "run").exists() and not (tmp_path / "store.sqlite").exists()
+    # a run resumed in its directory with the mistake keeps every file it has
+    run_dir, _ = demo_run
+    before = {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()}
+    proc = run_evalkit("run", "dataset.limit=8", "n_samples=4", "k=[1,2,10]", f"report.formats={formats}",
+                       f"hydra.run.dir={run_dir}")
+    assert proc.returncode == 2 and "unknown format 'pdf'" in proc.stderr
+    assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == before
