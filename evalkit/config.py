@@ -21,6 +21,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from evalkit.records import Api, RunResults, SamplingParams
+from evalkit.secrets import remember_key_env
 
 # The project's top-level conf/, prompts/ and datasets/ ship inside the package as evalkit/_data/
 # (symbolic links in a checkout, copied into a wheel), so an installed evalkit finds them from any
@@ -82,6 +83,10 @@ class ModelConfig:
     """Template family for code-completion (fill-in-the-middle) sets when it differs from ``family``."""
     stream: bool = False
     """Stream answers (server-sent events) and record each sample's time to first token."""
+
+    def __post_init__(self) -> None:
+        # Whatever the variable is called (K2, not only *_KEY), its value is masked from now on.
+        remember_key_env(self.api_key_env)
 
     def api_key(self) -> str:
         """The key from the environment variable the config names ('EMPTY' when none)."""

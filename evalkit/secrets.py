@@ -1,51 +1,118 @@
 """Secrets: which values are secret, and the one function that masks them in any text evalkit
-writes (error messages, sample verdicts, probe hints, tracebacks on stderr)."""
+writes (error messages, sample verdicts, probe hints, what an endpoint says about itself,
+tracebacks on stderr)."""
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import re
+import urllib.parse
 from collections.abc import Iterable
+from functools import lru_cache
+
+_CONFIGURED: set[str] = set()
+"""Names of the variables model configs read a key from (``model.api_key_env``), whatever they end in."""
+
+
+def remember_key_env(name: str | None) -> None:
+    """Treat the value of environment variable ``name`` as a secret from now on (every model config
+    registers its ``api_key_env``: K2 holds a key as surely as OPENAI_API_KEY)."""
+    if name:
+        _CONFIGURED.add(name)
 
 
 def secret_values() -> tuple[str, ...]:
     """Values of every environment variable a model config may name, for redaction."""
-    names = {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "MISTRAL_API_KEY", "MIXTRAL_API_KEY"}
+    names = {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "MISTRAL_API_KEY", "MIXTRAL_API_KEY", *_CONFIGURED}
     # any *_KEY, not only *_API_KEY: api_key_env may name e.g. OPENROUTER_KEY
     names |= {k for k in os.environ if k.endswith(("_KEY", "_TOKEN", "_SECRET"))}
-    return tuple(v for k in names if (v := os.environ.get(k)) and len(v) >= 6)
+    return tuple(v for k in names if (v := os.environ.get(k)) and len(v) >= 6 and v != "EMPTY")
 
 
 SECRET_PIECE = 6
 """Characters of a secret that are masked wherever they appear (an endpoint may echo a truncated key)."""
-_TOKEN = re.compile(r"[A-Za-z0-9_-]+")
+PIECES_FROM = 12
+"""Secrets at least this long have their pieces masked too; a shorter one only as a whole (its
+pieces would be words: a 6-letter piece of ``changeme`` is ``change``)."""
 
 
 def redact(text: str, secrets: Iterable[str] | None = None) -> str:
-    """``text`` with every secret (default: secret_values()) masked as ***: the whole value, and any
-    run of SECRET_PIECE or more of its characters inside a word (``key 'sk-abc123...'``)."""
+    """``text`` with every secret (default: secret_values()) masked as ***: the whole value, and for a
+    secret of PIECES_FROM+ characters any run of SECRET_PIECE or more of its characters
+    (``key 'sk-abc123...'``, ``partial Zx9+Qw7/``). The same for the forms a server may echo it
+    in: URL-encoded, JSON-escaped, base64."""
     given = secret_values() if secrets is None else secrets
-    secrets = sorted({s for s in given if s}, key=len, reverse=True)
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    if not secrets:
+    wholes, pieces = _forms(frozenset(s for s in given if s))
+    for form in wholes:
+        text = text.replace(form, "***")
+    if not pieces or len(text) < SECRET_PIECE:
         return text
-    return _TOKEN.sub(lambda match: _mask_pieces(match.group(), secrets), text)
+    return _mask_pieces(text, pieces)
 
 
-def _mask_pieces(token: str, secrets: list[str]) -> str:
-    """``token`` with each run of SECRET_PIECE+ characters found in a secret replaced by ***."""
-    if len(token) < SECRET_PIECE:
-        return token
-    masked = [False] * len(token)
-    for start in range(len(token) - SECRET_PIECE + 1):
-        end = start + SECRET_PIECE
-        if not any(token[start:end] in s for s in secrets):
+@lru_cache(maxsize=64)
+def _forms(secrets: frozenset[str]) -> tuple[tuple[str, ...], tuple[tuple[str, ...], frozenset[str]]]:
+    """(every form of every secret, longest first; (the forms whose pieces are masked, their
+    SECRET_PIECE-long pieces))."""
+    wholes: set[str] = set()
+    long_forms: set[str] = set()
+    for secret in secrets:
+        forms = _encodings(secret)
+        wholes |= forms
+        if len(secret) >= PIECES_FROM:
+            long_forms |= {f for f in forms if len(f) >= SECRET_PIECE}
+    grams = frozenset(f[i:i + SECRET_PIECE] for f in long_forms for i in range(len(f) - SECRET_PIECE + 1))
+    return tuple(sorted(wholes, key=len, reverse=True)), (tuple(long_forms), grams)
+
+
+def _encodings(secret: str) -> set[str]:
+    """``secret`` as it is and as a server may quote it: URL-encoded (either case of hex digits,
+    + for space), JSON-escaped (a slash as backslash-slash too), base64 (standard and URL-safe, at
+    each of the three alignments it can have inside a longer encoded text, such as a Basic auth
+    header; for a secret of PIECES_FROM+ characters)."""
+    forms = {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote(secret),
+             urllib.parse.quote_plus(secret), json.dumps(secret)[1:-1],
+             json.dumps(secret, ensure_ascii=False)[1:-1]}
+    forms |= {re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), f) for f in forms}
+    forms |= {f.replace("/", "\\/") for f in forms}
+    if len(secret) < PIECES_FROM:
+        return {f for f in forms if f}  # a short secret's base64 pieces would match other text
+    raw = secret.encode()
+    forms.add(base64.b64encode(raw).decode())
+    for shift in range(3):
+        encoded = base64.b64encode(b"\0" * shift + raw).decode().rstrip("=")
+        if shift:
+            encoded = encoded[4:]  # the first group holds the padding bytes
+        if len(raw) % 3 or shift:
+            encoded = encoded[:-3]  # the last group depends on what follows the key
+        forms |= {encoded, encoded.replace("+", "-").replace("/", "_")}
+    return {f for f in forms if f}
+
+
+def _mask_pieces(text: str, pieces: tuple[tuple[str, ...], frozenset[str]]) -> str:
+    """``text`` with each run of SECRET_PIECE+ characters found in a secret's form replaced by ***."""
+    forms, grams = pieces
+    masked_to = -1  # text[:masked_to] up to here is masked already
+    spans: list[tuple[int, int]] = []
+    for start in range(len(text) - SECRET_PIECE + 1):
+        if text[start:start + SECRET_PIECE] not in grams:
             continue
-        while end < len(token) and any(token[start:end + 1] in s for s in secrets):
+        end = start + SECRET_PIECE
+        while end < len(text) and any(text[start:end + 1] in f for f in forms):
             end += 1
-        masked[start:end] = [True] * (end - start)
-    if not any(masked):
-        return token
-    marked = "".join("\0" if hidden else char for char, hidden in zip(token, masked, strict=True))
-    return re.sub("\0+", "***", marked)
+        if spans and start <= masked_to:
+            spans[-1] = (spans[-1][0], max(masked_to, end))
+        else:
+            spans.append((start, end))
+        masked_to = max(masked_to, end)
+    if not spans:
+        return text
+    out, last = [], 0
+    for start, end in spans:
+        out.append(text[last:start])
+        out.append("***")
+        last = end
+    out.append(text[last:])
+    return "".join(out)

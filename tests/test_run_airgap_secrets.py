@@ -7,11 +7,13 @@ import shutil
 import socket
 import subprocess
 import sys
+import urllib.parse
 from pathlib import Path
 
 import pytest
 
 from tests.support.cli import REPO
+from tests.support.leaky_server import LeakyServer
 
 pytestmark = pytest.mark.slow  # real runs and processes: the full suite, not the fast tier
 
@@ -82,4 +84,42 @@ def test_api_key_lands_in_no_file_log_or_message(tmp_path):
     files = _files_under(tmp_path)
     assert any(p.name == "samples.jsonl" for p in files) and any(p.suffix == ".log" for p in files)
     leaked = [p for p in files if SENTINEL.encode() in p.read_bytes()]
+    assert leaked == []
+
+
+B64_KEY = "Zx9+Qw7/Lm3=Rt5+Yu8/Io1=Pa2"
+"""A key with + / = in a variable (K2) whose name says nothing of a key."""
+
+
+def _key_forms() -> tuple[str, ...]:
+    quoted = urllib.parse.quote(B64_KEY, safe="")
+    return (B64_KEY, B64_KEY[:8], B64_KEY[8:16], quoted, quoted[:12], B64_KEY.replace("/", "\\/"))
+
+
+@pytest.mark.parametrize(("mode", "code"), [("partial400", 2), ("urlencoded401", 2), ("identity", 0)])
+def test_a_key_the_endpoint_echoes_lands_nowhere(tmp_path, mode, code):
+    """An in-run 400 quoting the key's first 8 characters, a 401 quoting it URL-encoded, an endpoint
+    that names itself by the key (/v1/models root and owned_by, the answer's model, x-litellm-model-*
+    headers): none of it reaches samples.jsonl, results.json, a report, junit.xml, a log or the terminal."""
+    env = _clean_env(K2=B64_KEY)
+    with LeakyServer(mode) as srv:
+        procs = [subprocess.run(
+            _evalkit_argv(*verbose, "run", f"hydra.run.dir={tmp_path / f'run{i}'}",
+                          f"store.path={tmp_path / 'store.sqlite'}",
+                          f"executor.cache_dir={tmp_path / 'cache'}",
+                          "model=openai_compatible", f"model.base_url={srv.base_url}", "model.name=m",
+                          "model.family=mixtral", "model.api_key_env=K2", "model.max_retries=0",
+                          "dataset.limit=2", "n_samples=1"),
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
+            for i, verbose in enumerate(((), ("--verbose",)))]
+        assert srv.requests > 0
+    for proc in procs:
+        assert proc.returncode == code, proc.stderr[-2000:]
+        assert "***" in proc.stderr or code == 0
+        assert [f for f in _key_forms() if f in proc.stdout + proc.stderr] == []
+    files = _files_under(tmp_path)
+    if mode != "urlencoded401":  # a refused probe writes no run
+        names = {p.name for p in files}
+        assert {"samples.jsonl", "results.json", "report.md", "report.html", "junit.xml"} <= names
+    leaked = [(p.name, f) for p in files for f in _key_forms() if f.encode() in p.read_bytes()]
     assert leaked == []

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -28,7 +28,7 @@ from evalkit.models.store import ResponseStore, StoredResponse, request_key, sou
 from evalkit.models.stream import post_streaming
 from evalkit.models.transport import http_client
 from evalkit.records import Api, Generation, RenderedPrompt, Usage
-from evalkit.secrets import secret_values
+from evalkit.secrets import redact, secret_values
 
 __all__ = ["ClientStats", "EndpointError", "ModelClient", "RetryPolicy"]
 
@@ -231,6 +231,7 @@ class ModelClient:
                     response = await self._oa.request(httpx.Response,
                                                       post.model_copy(update={"json_data": body}))
                     choices, prompt_tokens, completion_tokens = parse_response(response.content, chat)
+                choices = [self._redacted(c) for c in choices]
             except Exception as exc:  # classified here; nothing escapes unclassified
                 fail = classify(exc, self._secrets, self.cfg.timeout_s)
                 if fail.overload:  # before the release: the freed slot goes to a waiter by the new limit
@@ -273,7 +274,7 @@ class ModelClient:
         if fail is not None:  # raised outside the except block: no chained openai error quoting a key
             waits = f" ({PROBE_TIMEOUT_RETRIES + 1} attempts)" if fail.timed_out else ""
             raise EndpointError(diagnose.explain(fail, self.cfg, self.served) + waits)
-        self.identity["answered_by"] = _answered_by(response)
+        self.identity["answered_by"] = self._clean(_answered_by(response))
 
     async def _served_entry(self) -> dict[str, Any] | None:
         """This model's /v1/models entry (id, root, created, owned_by, max_model_len), if listed."""
@@ -283,7 +284,7 @@ class ModelClient:
             entries = [m for m in response.json()["data"] if isinstance(m, dict)]
         except (openai.APIError, ValueError, KeyError, TypeError):
             return None  # information only: the probe request says what matters
-        self.served = tuple(str(m.get("id")) for m in entries)
+        self.served = tuple(redact(str(m.get("id")), self._secrets) for m in entries)
         entry = next((m for m in entries if m.get("id") == self.cfg.name), None)
         if entry is None:
             return None
@@ -291,7 +292,24 @@ class ModelClient:
         # vLLM stamps each listing with the current time: such a `created` names no server version.
         if isinstance(out.get("created"), (int, float)) and abs(out["created"] - time.time()) < FRESH_S:
             del out["created"]
-        return out
+        return self._clean(out)
+
+    def _clean(self, value: Any) -> Any:
+        """``value`` (what the endpoint said about itself) with the key masked in every string."""
+        if isinstance(value, str):
+            return redact(value, self._secrets)
+        if isinstance(value, dict):
+            return {self._clean(k): self._clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self._clean(v) for v in value]
+        return value
+
+    def _redacted(self, choice: Choice) -> Choice:
+        """``choice`` with the key masked in its text and finish reason (a model or proxy may echo it)."""
+        text, finish = redact(choice.text, self._secrets), redact(str(choice.finish_reason), self._secrets)
+        if text == choice.text and finish == choice.finish_reason:
+            return choice
+        return replace(choice, text=text, finish_reason=finish)
 
     def _probe_body(self, prompt: RenderedPrompt | None) -> dict[str, Any]:
         if prompt is None:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import logging
 import traceback
+import urllib.parse
 
 import pytest
 
 from evalkit.models import EndpointError, ModelClient, ResponseStore, RetryPolicy
-from evalkit.secrets import redact
+from evalkit.secrets import redact, secret_values
 from tests.support.fault_server import FaultServer
+from tests.support.leaky_server import LeakyServer
 from tests.support.models import case_prompt, model_config
 
 SENTINEL = "sk-SENTINEL-d6f1c0ffee-never-print-me"
@@ -69,3 +73,96 @@ def test_redact_masks_pieces_of_a_secret_not_words_that_share_a_few_letters():
     assert redact(text, [key]) == "key '***...RY3b' refused; Bearer ***; token xx***yy; sk-Zq is short"
     masked = redact("HTTP 401: Zq9xW7 and chat/completions", ["EMPTY", key])
     assert masked == "HTTP 401: *** and chat/completions"
+
+
+B64_KEY = "Zx9+Qw7/Lm3=Rt5+Yu8/Io1=Pa2"
+"""A key of base64-like characters (+ / =), in a variable whose name says nothing of a key."""
+
+
+@pytest.fixture()
+def k2_env(monkeypatch):
+    monkeypatch.setenv("EVALKIT_TEST_K2", B64_KEY)
+    return "EVALKIT_TEST_K2"
+
+
+def test_redact_masks_pieces_of_a_key_with_base64_characters():
+    text = f"partial {B64_KEY[:8]}...; tail x{B64_KEY[-9:]}; middle '{B64_KEY[6:14]}'; Zx9+Qw is a piece"
+    assert redact(text, [B64_KEY]) == "partial ***...; tail x***; middle '***'; *** is a piece"
+    # pieces only of keys long enough to have no words in them; a short one only as a whole
+    assert redact("changes, changeme", ["changeme"]) == "changes, ***"
+
+
+def test_redact_masks_the_key_url_encoded_json_escaped_and_in_base64():
+    quoted = urllib.parse.quote(B64_KEY, safe="")
+    lower_hex = quoted.replace("%2B", "%2b").replace("%2F", "%2f").replace("%3D", "%3d")
+    basic = base64.b64encode(f"user:{B64_KEY}".encode()).decode()
+    for echoed in (quoted, lower_hex, quoted[:14], urllib.parse.quote_plus(B64_KEY),
+                   json.dumps({"key": B64_KEY}), base64.b64encode(B64_KEY.encode()).decode(), basic):
+        masked = redact(f"Invalid key {echoed} given", [B64_KEY])
+        assert masked.startswith("Invalid key ") and "***" in masked, masked
+        assert not any(form in masked for form in (B64_KEY[:6], quoted[:6], lower_hex[:6])), masked
+    assert base64.b64decode(redact(basic, [B64_KEY]).split("***")[0] + "==")[:5] == b"user:"
+
+
+def test_the_configured_key_variable_is_secret_whatever_its_name(k2_env):
+    model_config("http://127.0.0.1:9/v1", api_key_env=k2_env)
+    assert B64_KEY in secret_values()
+    assert redact(f"Traceback ... key={B64_KEY[:8]}") == "Traceback ... key=***"
+
+
+def test_a_400_echoing_part_of_a_base64_like_key_is_masked(k2_env):
+    with LeakyServer("partial400") as srv:
+        async def go():
+            client = ModelClient(model_config(srv.base_url, api_key_env=k2_env), None,
+                                 retry=RetryPolicy(0.01, 0.02))
+            try:
+                await client.check()
+                return await client.generate(case_prompt("x"), 2, 1)
+            finally:
+                await client.aclose()
+
+        gens = asyncio.run(go())
+    assert all("HTTP 400" in g.error and "partial ***" in g.error for g in gens)
+    assert not any(B64_KEY[:6] in g.error for g in gens)
+
+
+def test_a_401_quoting_the_key_url_encoded_is_masked(k2_env):
+    with LeakyServer("urlencoded401") as srv:
+        async def go():
+            client = ModelClient(model_config(srv.base_url, api_key_env=k2_env), None,
+                                 retry=RetryPolicy(0.01, 0.02))
+            try:
+                with pytest.raises(EndpointError) as err:
+                    await client.check()
+                return err.value
+            finally:
+                await client.aclose()
+
+        error = asyncio.run(go())
+    text = "".join(traceback.format_exception(error))
+    assert "401" in str(error) and "Invalid key ***" in str(error)
+    assert "Zx9%2B" not in text and B64_KEY[:6] not in text
+
+
+def test_what_the_endpoint_says_about_itself_is_masked(k2_env, tmp_path):
+    with LeakyServer("identity") as srv:
+        store = ResponseStore(tmp_path / "s.sqlite")
+
+        async def go():
+            client = ModelClient(model_config(srv.base_url, api_key_env=k2_env), store,
+                                 retry=RetryPolicy(0.01, 0.02))
+            try:
+                await client.check()
+                return client, await client.generate(case_prompt("x"), 1, 1)
+            finally:
+                await client.aclose()
+
+        client, gens = asyncio.run(go())
+        store.close()
+    identity = json.dumps(client.identity)
+    assert client.identity["served"] == {"id": "m", "root": "/weights/***", "owned_by": "***"}
+    assert client.identity["answered_by"]["model"] == "***"
+    assert client.identity["answered_by"]["x-litellm-model-id"] == "***"
+    assert client.identity["answered_by"]["x-litellm-model-api-base"] == "http://backend:8000/v1?key=***"
+    assert B64_KEY[:6] not in identity and "Zx9%2B" not in identity
+    assert gens[0].raw_output and not gens[0].error
