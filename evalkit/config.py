@@ -10,6 +10,7 @@ from __future__ import annotations
 import difflib
 import enum
 import importlib.resources
+import operator
 import os
 import types
 import typing
@@ -46,6 +47,49 @@ class ReportedError(ConfigError):
         """What the run's results.json holds."""
 
 
+@dataclass(frozen=True)
+class Accepts:
+    """What a config field accepts beyond its type (for a list, each item): `_build` refuses anything
+    else in one line before any work starts (`executor.wall_factor=0` would time out correct code)."""
+
+    at_least: float | None = None
+    above: float | None = None
+    at_most: float | None = None
+    below: float | None = None
+    hint: str = ""
+    """Said after what is accepted, e.g. what null means."""
+
+    def check(self, value: Any, given: Any, key: str) -> None:
+        """Raise ConfigError naming ``key`` and the value as ``given`` unless ``value`` is accepted."""
+        if not isinstance(value, tuple):
+            self._check_number(value, given, key)
+            return
+        items = [given] if isinstance(given, str) else list(given)
+        for i, (item, raw) in enumerate(zip(value, items, strict=True)):
+            self._check_number(item, raw, f"{key}[{i}]")
+
+    def _check_number(self, value: Any, given: Any, key: str) -> None:
+        bounds = [(word, bound, test) for word, bound, test in (
+            ("at least", self.at_least, operator.ge), ("above", self.above, operator.gt),
+            ("at most", self.at_most, operator.le), ("below", self.below, operator.lt)) if bound is not None]
+        if all(test(value, bound) for _, bound, test in bounds):  # nan passes none
+            return
+        if self.at_least is not None and self.at_most is not None:
+            wanted = f"between {self.at_least:g} and {self.at_most:g}"
+        else:
+            wanted = " and ".join(f"{word} {bound:g}" for word, bound, _ in bounds)
+        raise ConfigError(f"{key} must be {wanted}{self.hint}, not {given!r}")
+
+
+def accepts(default: Any = MISSING, **rule: Any) -> Any:
+    """A dataclass field with ``default`` that accepts only what ``rule`` (Accepts' fields) allows."""
+    return field(default=default, metadata={"accepts": Accepts(**rule)})
+
+
+SHARE = {"at_least": 0, "at_most": 1}
+"""A share of samples or tasks: between 0 and 1."""
+
+
 REQUIRED_MODEL_KEYS = ("name", "base_url", "api", "family")
 """ModelConfig's keys without a default: every preset sets them, or the command line must."""
 
@@ -64,19 +108,19 @@ class ModelConfig:
     api_key_env: str | None = None
     """NAME of the environment variable holding the key; never the key."""
     synthetic: bool = False
-    concurrency: int = 8
-    min_concurrency: int = 1
-    max_concurrency: int = 64
-    timeout_s: float = 60.0
-    max_retries: int = 4
+    concurrency: int = accepts(8, at_least=1)
+    min_concurrency: int = accepts(1, at_least=1)
+    max_concurrency: int = accepts(64, at_least=1)
+    timeout_s: float = accepts(60.0, above=0)
+    max_retries: int = accepts(4, at_least=0)
     use_n: bool = True
     offline: bool = False
     """Answer only from the response store (replay); the endpoint is never called."""
-    max_error_rate: float = 0.0
+    max_error_rate: float = accepts(0.0, **SHARE)
     """Share of an arm's samples that may go without an answer (refused: 401, 404, 400, ...; or
     failed after every retry: 5xx, timeouts) before the run exits 2."""
-    price_per_1k_prompt: float = 0.0
-    price_per_1k_completion: float = 0.0
+    price_per_1k_prompt: float = accepts(0.0, at_least=0)
+    price_per_1k_completion: float = accepts(0.0, at_least=0)
     params: dict[str, Any] = field(default_factory=dict)
     """Sampling overrides: temperature, top_p, max_tokens, stop, seed (None: template's)."""
     fim_family: str | None = None
@@ -122,7 +166,7 @@ class DatasetConfig:
 
     name: str = "humaneval"
     path: str | None = None
-    limit: int | None = None
+    limit: int | None = accepts(None, at_least=1)
     task_ids: tuple[str, ...] | None = None
     allow_network: bool = False
     """Whether a benchmark may be downloaded (MBPP from the Hugging Face hub)."""
@@ -141,24 +185,24 @@ class ExecutorConfig:
     kind: str = "local"
     """``local``: isolated processes on this machine; ``ray``: one-worker local sandboxes as Ray actors
     (needs ``pip install 'evalkit[ray]'`` and evalkit on every node)."""
-    workers: int | None = None
+    workers: int | None = accepts(None, at_least=1, hint=" (null: one per core the run may use)")
     """Worker processes, each keeping two programs runnable (None: one per core this process may use,
     its CPU affinity and its container's CPU quota counted; with ray, one actor per CPU of the cluster)."""
-    timeout_s: float = 1.0
+    timeout_s: float = accepts(1.0, above=0)
     """CPU-seconds floor per program (EvalPlus uses 1 s)."""
-    timeout_factor: float = 10.0
+    timeout_factor: float = accepts(10.0, above=0)
     """A task's CPU limit is max(timeout_s, timeout_factor x its reference solution's CPU time)."""
-    wall_factor: float = 3.0
+    wall_factor: float = accepts(3.0, at_least=1)
     """Wall-clock backstop = wall_factor x the CPU limit (programs that sleep)."""
-    memory_mb: int = 1024
+    memory_mb: int = accepts(1024, at_least=1)
     """Address space of a program."""
-    max_processes: int = 64
+    max_processes: int = accepts(64, at_least=1)
     """Processes a program may start."""
-    max_file_mb: int = 16
+    max_file_mb: int = accepts(16, at_least=1)
     """Largest file a program may write."""
-    max_open_files: int = 64
+    max_open_files: int = accepts(64, at_least=1)
     """File descriptors a program may hold."""
-    max_output_bytes: int = 1 << 20
+    max_output_bytes: int = accepts(1 << 20, at_least=1)
     """Output kept from a program."""
     network: str = "auto"
     """``auto``: the namespaces (network first) where the OS allows them; ``none``: no namespaces at
@@ -172,12 +216,12 @@ class ExecutorConfig:
     """executor=ray only: ``ray://head:10001`` or ``auto`` (an existing cluster); None starts a local Ray."""
     cache_dir: Path | None = None
     """Where calibrated per-task limits are cached (None: reports/cache)."""
-    max_in_flight: int = 8
+    max_in_flight: int = accepts(8, at_least=1)
     """Programs each worker runs at once at most: another starts whenever fewer than two of its
     running programs are runnable, so programs that wait do not hold a core (bounds memory and pids)."""
-    infra_retries: int = 2
+    infra_retries: int = accepts(2, at_least=0)
     """How many times a program whose verdict is infra_error (evalkit's failure) is retried."""
-    max_infra_errors: int = 0
+    max_infra_errors: int = accepts(0, at_least=0)
     """infra_error samples a run tolerates after retries; above it the run exits 2 naming them."""
 
 
@@ -189,15 +233,15 @@ class ScoringConfig:
     """Similarity metrics against the reference solution."""
     lenient: bool = True
     """Also score the lenient reading (the first fenced block)."""
-    bootstrap_resamples: int = 2000
+    bootstrap_resamples: int = accepts(2000, at_least=1)
     """Bootstrap resamples of the intervals."""
-    confidence: float = 0.95
+    confidence: float = accepts(0.95, above=0, below=1)
     """Confidence level of the intervals."""
     embedding_model: str | None = None
     """Path to a local sentence-transformers model (for an embedding similarity)."""
-    k: tuple[int, ...] = (1, 10)
+    k: tuple[int, ...] = accepts((1, 10), at_least=1)
     """The k of pass@k (set by the top-level `k`)."""
-    seed: int = 1234
+    seed: int = accepts(1234, at_least=0)
     """Bootstrap seed (set by the top-level `seed`)."""
 
 
@@ -226,21 +270,21 @@ REPORT_FORMATS = ("md", "html")
 class GateConfig:
     """Thresholds of the template-change gate."""
 
-    max_drop: float = 0.02
+    max_drop: float = accepts(0.02, **SHARE)
     """Largest tolerated drop in pass@1."""
-    alpha: float = 0.05
+    alpha: float = accepts(0.05, above=0, below=1)
     """Significance level of the paired test."""
-    max_infra_error: float = 0.05
+    max_infra_error: float = accepts(0.05, **SHARE)
     """Largest tolerated share of infra_error samples."""
-    min_task_share: float = 1.0
+    min_task_share: float = accepts(1.0, **SHARE)
     """Share of the baseline's tasks the candidate must have run (below it: ERROR, exit 2)."""
     metrics: tuple[str, ...] = ()
     """Similarity metrics gated like pass@1."""
-    resamples: int = 2000
+    resamples: int = accepts(2000, at_least=1)
     """Bootstrap resamples of the paired intervals (as scoring.bootstrap_resamples by default)."""
-    seed: int = 1234
+    seed: int = accepts(1234, at_least=0)
     """Bootstrap seed: the same runs always give the same verdict."""
-    max_latency_p95_ratio: float | None = None
+    max_latency_p95_ratio: float | None = accepts(None, above=0)
     """FAIL when the candidate's p95 request latency exceeds the baseline's by more than this factor
     (1.2: 20% slower); None turns the latency check off."""
 
@@ -294,8 +338,8 @@ class RunConfig:
     report: ReportConfig
     gate: GateConfig
     store: StoreConfig
-    n_samples: int
-    seed: int
+    n_samples: int = accepts(at_least=1)
+    seed: int = accepts(at_least=0)
     samples: Path | None = None
     strict: bool = False
     left_out: tuple[str, ...] = ()
@@ -325,8 +369,17 @@ def _build(cls: type, data: dict[str, Any], where: str) -> Any:
     if missing:
         name = f"{where}.{missing[0]}"
         raise ConfigError(f"{name} is not set; pass {name}=... on the command line")
-    hints = typing.get_type_hints(cls)
-    return cls(**{key: typed_value(value, hints[key], f"{where}.{key}") for key, value in data.items()})
+    return cls(**{key: field_value(cls, key, value, f"{where}.{key}") for key, value in data.items()})
+
+
+def field_value(cls: type, name: str, value: Any, key: str) -> Any:
+    """``value`` for the field ``name`` of the config dataclass ``cls``: checked against the field's
+    type (typed_value) and what it accepts (Accepts, for its range), or ConfigError naming ``key``."""
+    typed = typed_value(value, typing.get_type_hints(cls)[name], key)
+    rule = next(f for f in fields(cls) if f.name == name).metadata.get("accepts")
+    if rule is not None and typed is not None:
+        rule.check(typed, value, key)
+    return typed
 
 
 _TYPE_NAMES = {int: "an integer", float: "a number", bool: "true or false", str: "text", Path: "a path"}
@@ -361,6 +414,8 @@ def typed_value(value: Any, hint: Any, key: str) -> Any:
 
 
 def _scalar(value: Any, hint: type, key: str) -> Any:
+    if hint is int and isinstance(value, float) and value.is_integer():
+        value = int(value)  # `n_samples=2.0`; 1.5 is refused below, never rounded
     ok = {
         bool: isinstance(value, bool),
         int: isinstance(value, int) and not isinstance(value, bool),
@@ -371,25 +426,6 @@ def _scalar(value: Any, hint: type, key: str) -> Any:
     if not ok:
         raise ConfigError(f"{key} must be {_TYPE_NAMES[hint]}, not {value!r}")
     return hint(value) if hint in (float, str, Path) else value
-
-
-def _positive(value: Any, key: str) -> float:
-    """``value`` as a number above 0, or ConfigError naming ``key``."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = 0.0
-    if not number > 0:
-        raise ConfigError(f"{key} must be a number above 0, not {value!r}")
-    return number
-
-
-def _int(value: Any, key: str) -> int:
-    """``value`` as an int, or ConfigError naming ``key`` (Hydra passes `n_samples=abc` as text)."""
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{key} must be an integer, not {value!r}") from None
 
 
 def model_config(data: dict[str, Any]) -> ModelConfig:
@@ -413,20 +449,11 @@ def model_config(data: dict[str, Any]) -> ModelConfig:
                       for key, value in data["params"].items()}
     if not data.get("name"):
         raise ConfigError("model.name is empty; pass model.name=<served model id>")
-    if "max_error_rate" in data:
-        data["max_error_rate"] = _share(data["max_error_rate"], "model.max_error_rate")
-    return _build(ModelConfig, data, "model")
-
-
-def _share(value: Any, key: str) -> float:
-    """``value`` as a share between 0 and 1, or ConfigError naming ``key``."""
-    try:
-        share = float(value)
-    except (TypeError, ValueError):
-        share = -1.0
-    if not 0.0 <= share <= 1.0:
-        raise ConfigError(f"{key} must be a share between 0 and 1, not {value!r}")
-    return share
+    model = _build(ModelConfig, data, "model")
+    if model.min_concurrency > model.max_concurrency:
+        raise ConfigError(f"model.min_concurrency ({model.min_concurrency}) exceeds model.max_concurrency "
+                          f"({model.max_concurrency}); the endpoint's concurrency adapts between the two")
+    return model
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -554,9 +581,10 @@ def run_config(cfg: DictConfig, model_preset: ModelPreset) -> RunConfig:
     ex["cache_dir"] = ex.get("cache_dir") or None
     sc = dict(plain["scoring"])
     sc["metrics"] = sc.get("metrics") or ()
-    ks = plain.get("k") or (1,)
-    sc["k"] = tuple(_int(k, "k") for k in (ks if isinstance(ks, (list, tuple)) else [ks]))
-    seed = _int(plain.get("seed", 1234), "seed")
+    ks = plain.get("k")
+    ks = [1] if ks is None or ks == [] else ks if isinstance(ks, list) else [ks]  # `k=5`: one k
+    sc["k"] = field_value(ScoringConfig, "k", ks, "k")
+    seed = field_value(RunConfig, "seed", plain.get("seed", 1234), "seed")
     sc["seed"] = seed
     rep = dict(plain["report"])
     rep["formats"] = rep.get("formats") or ()
@@ -566,24 +594,13 @@ def run_config(cfg: DictConfig, model_preset: ModelPreset) -> RunConfig:
                               f"{', '.join(REPORT_FORMATS)}")
     gate = dict(plain["gate"])
     gate["metrics"] = gate.get("metrics") or ()
-    if "min_task_share" in gate:
-        gate["min_task_share"] = _share(gate["min_task_share"], "gate.min_task_share")
-    if gate.get("max_latency_p95_ratio") is not None:
-        gate["max_latency_p95_ratio"] = _positive(gate["max_latency_p95_ratio"], "gate.max_latency_p95_ratio")
     store = plain.get("store") or {}
-    n_samples = _int(plain.get("n_samples", 1), "n_samples")
-    if n_samples < 1:
-        raise ConfigError("n_samples must be at least 1")
+    n_samples = field_value(RunConfig, "n_samples", plain.get("n_samples", 1), "n_samples")
     dataset_kind = ds.get("kind") or "generation"
     if dataset_kind not in TEMPLATE_KINDS:
         raise ConfigError(f"dataset.kind must be generation or completion, not {dataset_kind!r}")
     arms, left_out = _arms(plain, model_preset, dataset_kind)
     executor = _build(ExecutorConfig, ex, "executor")
-    if executor.workers is not None and executor.workers < 1:
-        raise ConfigError(f"executor.workers must be at least 1 (null: one per core the run may use), "
-                          f"not {executor.workers}")
-    if executor.max_in_flight < 1:
-        raise ConfigError(f"executor.max_in_flight must be at least 1, not {executor.max_in_flight}")
     return RunConfig(
         arms=arms,
         dataset=_build(DatasetConfig, ds, "dataset"),

@@ -74,6 +74,32 @@ def test_missing_config_folder_is_not_called_a_bad_override(monkeypatch, tmp_pat
     ("model.params.max_tokens=1.5", "model.params.max_tokens must be an integer, not 1.5"),
     ("model.params.seed=true", "model.params.seed must be an integer, not True"),
     ("model.params.stop=[1, x]", None),  # numbers become text: stop words are text
+    # integers are integers: no rounding, no booleans
+    ("n_samples=1.5", "n_samples must be an integer, not 1.5"),
+    ("n_samples=true", "n_samples must be an integer, not True"),
+    ("k=[1.5]", "k[0] must be an integer, not 1.5"),
+    ("seed=false", "seed must be an integer, not False"),
+    # and in range: a nonsensical setting would run and measure the wrong thing, or crash after it
+    ("executor.wall_factor=0", "executor.wall_factor must be at least 1, not 0"),
+    ("executor.timeout_s=0", "executor.timeout_s must be above 0, not 0"),
+    ("executor.timeout_factor=-1", "executor.timeout_factor must be above 0, not -1"),
+    ("executor.timeout_s=nan", "executor.timeout_s must be above 0, not nan"),
+    ("executor.memory_mb=0", "executor.memory_mb must be at least 1, not 0"),
+    ("executor.max_processes=0", "executor.max_processes must be at least 1, not 0"),
+    ("executor.infra_retries=-1", "executor.infra_retries must be at least 0, not -1"),
+    ("model.timeout_s=0", "model.timeout_s must be above 0, not 0"),
+    ("model.max_retries=-1", "model.max_retries must be at least 0, not -1"),
+    ("model.max_concurrency=0", "model.max_concurrency must be at least 1, not 0"),
+    ("model.max_error_rate=1.5", "model.max_error_rate must be between 0 and 1, not 1.5"),
+    ("k=[1,0]", "k[1] must be at least 1, not 0"),
+    ("k=[-1]", "k[0] must be at least 1, not -1"),
+    ("seed=-1", "seed must be at least 0, not -1"),
+    ("n_samples=0", "n_samples must be at least 1, not 0"),
+    ("scoring.bootstrap_resamples=0", "scoring.bootstrap_resamples must be at least 1, not 0"),
+    ("scoring.confidence=2", "scoring.confidence must be above 0 and below 1, not 2"),
+    ("gate.alpha=0", "gate.alpha must be above 0 and below 1, not 0"),
+    ("gate.max_latency_p95_ratio=0", "gate.max_latency_p95_ratio must be above 0, not 0"),
+    ("dataset.limit=0", "dataset.limit must be at least 1, not 0"),
 ])
 def test_every_config_value_is_checked_against_its_field_type(override, message):
     if message is None:
@@ -84,10 +110,18 @@ def test_every_config_value_is_checked_against_its_field_type(override, message)
     assert str(err.value) == message
 
 
+def test_min_concurrency_above_max_concurrency_is_refused():
+    with pytest.raises(ConfigError) as err:
+        hydra_app.compose_run_config(["model.min_concurrency=10", "model.max_concurrency=5"])
+    assert str(err.value) == ("model.min_concurrency (10) exceeds model.max_concurrency (5); "
+                              "the endpoint's concurrency adapts between the two")
+
+
 def test_values_of_the_right_type_are_converted_losslessly():
     rc = hydra_app.compose_run_config(["model.params.temperature=1", "report.formats=md",
                                        "dataset.limit=null", "model.params.top_p=null",
-                                       "executor.cache_dir=/tmp/c"])
+                                       "executor.cache_dir=/tmp/c", "n_samples=2.0", "k=[1,2.0]"])
+    assert rc.n_samples == 2 and rc.scoring.k == (1, 2) and isinstance(rc.n_samples, int)
     params = rc.arms[0].model.params
     assert params["temperature"] == 1.0 and isinstance(params["temperature"], float)
     assert params["top_p"] is None  # null: the template's value

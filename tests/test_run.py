@@ -136,6 +136,22 @@ def test_bad_value_exits_2_with_one_line(tmp_path, override, named):
     assert proc.stderr.strip().splitlines() == [proc.stderr.strip()] and named in proc.stderr
 
 
+@pytest.mark.parametrize(("overrides", "message"), [
+    # each of these ran: a backstop turned correct code into timeouts, or pass@k crashed after every
+    # sample was generated and executed
+    (["executor.wall_factor=0"], "executor.wall_factor must be at least 1, not 0"),
+    (["k=[0]"], "k[0] must be at least 1, not 0"),
+    (["scoring.confidence=2"], "scoring.confidence must be above 0 and below 1, not 2"),
+    (["n_samples=1.5"], "n_samples must be an integer, not 1.5"),
+])
+def test_a_setting_out_of_range_exits_2_before_any_work(tmp_path, overrides, message):
+    proc = run_evalkit("run", "dataset.limit=2", "n_samples=2", "k=[1]", *overrides,
+                       f"hydra.run.dir={tmp_path / 'run'}", f"store.path={tmp_path / 'store.sqlite'}")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines() == [f"evalkit: error: {message}"]
+    assert not (tmp_path / "run").exists() and not (tmp_path / "store.sqlite").exists()  # nothing generated
+
+
 def test_unknown_model_exits_2_naming_the_choices(tmp_path):
     proc = run_evalkit("run", "model=gpt9", f"hydra.run.dir={tmp_path}")
     assert proc.returncode == 2

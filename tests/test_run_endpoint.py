@@ -147,11 +147,14 @@ def test_a_web_server_that_is_not_an_api_exits_2_at_once_with_its_words_not_its_
     assert posts == ["/v1/chat/completions"]  # the probe once: nothing to retry
 
 
-def test_max_error_rate_must_be_a_share(tmp_path):
-    proc = run_evalkit("run", "model.max_error_rate=lots", f"hydra.run.dir={tmp_path / 'run'}")
+@pytest.mark.parametrize(("value", "message"), [
+    ("lots", "model.max_error_rate must be a number, not 'lots'"),
+    ("1.5", "model.max_error_rate must be between 0 and 1, not 1.5"),
+])
+def test_max_error_rate_must_be_a_share(tmp_path, value, message):
+    proc = run_evalkit("run", f"model.max_error_rate={value}", f"hydra.run.dir={tmp_path / 'run'}")
     assert proc.returncode == 2
-    assert proc.stderr.strip().splitlines() == [
-        "evalkit: error: model.max_error_rate must be a share between 0 and 1, not 'lots'"]
+    assert proc.stderr.strip().splitlines() == [f"evalkit: error: {message}"]
 
 
 def test_a_truncated_key_echoed_by_the_endpoint_leaks_no_piece_of_it(demo, tmp_path):

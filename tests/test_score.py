@@ -41,6 +41,19 @@ def test_scoring_recorded_answers_reports_them_as_such(tmp_path):
     assert row.split()[-2:] == [str(failed), "0"]
 
 
+@pytest.mark.parametrize(("override", "message"), [
+    ("k=[0]", "k[0] must be at least 1, not 0"),  # crashed after executing every sample
+])
+def test_a_setting_out_of_range_exits_2_before_scoring(tmp_path, override, message):
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text("".join(json.dumps({"task_id": t.task_id, "completion": t.reference}) + "\n"
+                               for t in load_tasks(DatasetConfig(limit=2))))
+    proc = run_evalkit("score", f"samples={samples}", override, f"hydra.run.dir={tmp_path / 'run'}")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines() == [f"evalkit: error: {message}"]
+    assert not (tmp_path / "run").exists()
+
+
 def test_malformed_line_exits_2_after_the_report_which_names_it(tmp_path):
     task = load_tasks(DatasetConfig(limit=1))[0]
     samples = tmp_path / "samples.jsonl"
