@@ -56,6 +56,8 @@ class Accepts:
     above: float | None = None
     at_most: float | None = None
     below: float | None = None
+    distinct: bool = False
+    """A list that names each item once and at least one (an empty selection measures nothing)."""
     hint: str = ""
     """Said after what is accepted, e.g. what null means."""
 
@@ -64,6 +66,11 @@ class Accepts:
         if not isinstance(value, tuple):
             self._check_number(value, given, key)
             return
+        if self.distinct and not value:
+            raise ConfigError(f"{key} is empty, so nothing would be measured; name at least one{self.hint}")
+        twice = next((item for i, item in enumerate(value) if item in value[:i]), None)
+        if self.distinct and twice is not None:
+            raise ConfigError(f"{key} names {twice!r} twice; name each once")
         items = [given] if isinstance(given, str) else list(given)
         for i, (item, raw) in enumerate(zip(value, items, strict=True)):
             self._check_number(item, raw, f"{key}[{i}]")
@@ -167,7 +174,7 @@ class DatasetConfig:
     name: str = "humaneval"
     path: str | None = None
     limit: int | None = accepts(None, at_least=1)
-    task_ids: tuple[str, ...] | None = None
+    task_ids: tuple[str, ...] | None = accepts(None, distinct=True, hint=" (null: every task)")
     allow_network: bool = False
     """Whether a benchmark may be downloaded (MBPP from the Hugging Face hub)."""
     kind: str | None = None

@@ -100,6 +100,10 @@ def test_missing_config_folder_is_not_called_a_bad_override(monkeypatch, tmp_pat
     ("gate.alpha=0", "gate.alpha must be above 0 and below 1, not 0"),
     ("gate.max_latency_p95_ratio=0", "gate.max_latency_p95_ratio must be above 0, not 0"),
     ("dataset.limit=0", "dataset.limit must be at least 1, not 0"),
+    ("dataset.task_ids=[]", "dataset.task_ids is empty, so nothing would be measured; name at least one "
+                            "(null: every task)"),
+    ("dataset.task_ids=[HumanEval/0,HumanEval/1,HumanEval/0]",
+     "dataset.task_ids names 'HumanEval/0' twice; name each once"),
 ])
 def test_every_config_value_is_checked_against_its_field_type(override, message):
     if message is None:

@@ -137,12 +137,16 @@ def test_bad_value_exits_2_with_one_line(tmp_path, override, named):
 
 
 @pytest.mark.parametrize(("overrides", "message"), [
-    # each of these ran: a backstop turned correct code into timeouts, or pass@k crashed after every
-    # sample was generated and executed
+    # each of these ran: backstops turned correct code into timeouts, or pass@k crashed after every
+    # sample was generated and executed, or an empty selection raised StopIteration
     (["executor.wall_factor=0"], "executor.wall_factor must be at least 1, not 0"),
     (["k=[0]"], "k[0] must be at least 1, not 0"),
     (["scoring.confidence=2"], "scoring.confidence must be above 0 and below 1, not 2"),
+    (["dataset.task_ids=[]"], "dataset.task_ids is empty, so nothing would be measured; name at least one "
+                              "(null: every task)"),
     (["n_samples=1.5"], "n_samples must be an integer, not 1.5"),
+    (["dataset.task_ids=[HumanEval/0,HumanEval/0]"],
+     "dataset.task_ids names 'HumanEval/0' twice; name each once"),
 ])
 def test_a_setting_out_of_range_exits_2_before_any_work(tmp_path, overrides, message):
     proc = run_evalkit("run", "dataset.limit=2", "n_samples=2", "k=[1]", *overrides,

@@ -43,6 +43,8 @@ def test_scoring_recorded_answers_reports_them_as_such(tmp_path):
 
 @pytest.mark.parametrize(("override", "message"), [
     ("k=[0]", "k[0] must be at least 1, not 0"),  # crashed after executing every sample
+    ("dataset.task_ids=[HumanEval/0,HumanEval/0]",
+     "dataset.task_ids names 'HumanEval/0' twice; name each once"),
 ])
 def test_a_setting_out_of_range_exits_2_before_scoring(tmp_path, override, message):
     samples = tmp_path / "samples.jsonl"
