@@ -195,6 +195,7 @@ def test_a_missing_required_model_key_says_which():
         hydra_app.compose_run_config(["model=mixtral", "model.family=???"])
 
 
+@pytest.mark.slow  # real commands in processes: the full suite, not the fast tier
 @pytest.mark.parametrize("mode", ["run", "sweep"])
 def test_a_run_directory_that_cannot_be_made_is_one_line_naming_it(tmp_path, mode):
     # Hydra makes the directory and logs into it before the job: its failure was its traceback, exit 1.

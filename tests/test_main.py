@@ -53,6 +53,7 @@ def test_a_reader_that_goes_away_early_neither_fails_the_command_nor_costs_its_r
     assert (arm["n_samples"], (run_dir / "report.md").is_file()) == (1, True)
 
 
+@pytest.mark.slow  # real commands in processes: the full suite, not the fast tier
 def test_a_bug_of_evalkit_s_exits_3_not_1_which_is_a_gate_s_fail(tmp_path):
     # An uncaught exception left with Python's 1: in CI, `evalkit gate` crashing read as a regression.
     script = ("import evalkit.reporting.history as history\n"

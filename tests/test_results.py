@@ -166,6 +166,7 @@ def not_utf8_runs(tmp_path_factory, humaneval_tasks):
     return root
 
 
+@pytest.mark.slow  # real commands in processes: the full suite, not the fast tier
 @pytest.mark.parametrize("bad", ["bad_samples", "bad_results"])
 @pytest.mark.parametrize("command", ["gate", "gate-baseline", "compare", "report", "bless"])
 def test_run_files_that_are_not_utf8_are_one_line_exit_2(not_utf8_runs, tmp_path, bad, command):
@@ -183,6 +184,7 @@ def test_run_files_that_are_not_utf8_are_one_line_exit_2(not_utf8_runs, tmp_path
     assert "not UTF-8" in proc.stderr
 
 
+@pytest.mark.slow  # real commands in processes: the full suite, not the fast tier
 def test_history_leaves_out_a_run_whose_results_are_not_utf8(not_utf8_runs):
     proc = run_evalkit("history", str(not_utf8_runs))
     assert proc.returncode == 0, proc.stderr

@@ -172,6 +172,7 @@ def test_check_unreachable_names_the_url():
     assert url in str(err.value) and "\n" not in str(err.value)
 
 
+@pytest.mark.slow  # real commands in processes: the full suite, not the fast tier
 def test_check_of_an_endpoint_that_never_answers_gives_up_after_two_waits():
     # Accepts connections, reads requests, answers none (a stuck server): the probe waited
     # model.timeout_s on every retry (about 6 minutes with the defaults) before its one line.

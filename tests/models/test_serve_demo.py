@@ -58,6 +58,7 @@ def test_serve_demo_answers_the_openai_client_until_stopped(humaneval_tasks):
     (["--host", "nosuchhost.invalid"], "cannot serve the demo endpoint on nosuchhost.invalid:"),
     (["in-use"], "Address already in use"),
 ])
+@pytest.mark.slow  # real commands in processes: the full suite, not the fast tier
 def test_a_port_or_host_it_cannot_serve_on_is_one_line_exit_2(args, says):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

@@ -220,6 +220,7 @@ def test_vllm_listing_time_stamp_does_not_defeat_reuse_but_new_weights_do(tmp_pa
     ("directory", "Is a directory"),
     ("unopenable", "unable to open database file"),  # /proc takes no new file, even as root
 ])
+@pytest.mark.slow  # real commands in processes: the full suite, not the fast tier
 def test_a_store_path_sqlite_cannot_use_is_one_line_exit_2(tmp_path, kind, reason):
     store = {"not_sqlite": tmp_path / "notes.txt", "directory": tmp_path / "folder",
              "unopenable": Path("/proc/evalkit-store.sqlite")}[kind]

@@ -112,6 +112,7 @@ def test_mcnemar_with_one_sample_per_task(two_runs):
         f"HumanEval/{t}" for t in (0, 1, 3, 4, 5)]
 
 
+@pytest.mark.slow  # real commands in processes: the full suite, not the fast tier
 @pytest.mark.parametrize("target", ["run1", "run2", "samples_only"])
 def test_compare_refuses_to_write_into_a_run_directory(two_runs, tmp_path, target):
     for name in ("run1", "run2"):

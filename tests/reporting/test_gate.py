@@ -346,6 +346,7 @@ def test_a_candidate_that_ran_a_few_of_the_baselines_tasks_is_an_error(runs, tmp
         is not GateVerdict.ERROR
 
 
+@pytest.mark.slow  # real commands in processes: the full suite, not the fast tier
 @pytest.mark.parametrize("again", ["same", "trailing_slash", "symlink", "dot_dot"])
 def test_bless_refuses_a_run_given_twice(runs, tmp_path, again):
     base = runs["base"]
