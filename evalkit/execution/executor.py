@@ -174,14 +174,13 @@ class _Worker:
 
     def __init__(self, index: int, cfg: ExecutorConfig, settings: dict) -> None:
         self.cgroup = _make_cgroup(index, cfg)
-        self.slot_cgroups = _make_slot_cgroups(index, cfg)
-        """Per controller (memory, cpuacct), this worker's folder of slot cgroups; {} where not made."""
+        self.memory_cgroup = _make_memory_cgroup(index, cfg)
+        """This worker's memory cgroup (None where not made)."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         for end in (ours, theirs):  # room for a task with large tests (capped by the kernel's wmem_max)
             end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 22)
         settings = dict(settings, cgroup=str(self.cgroup) if self.cgroup else None,
-                        slot_cgroups={name: [str(folder / f"slot{k}") for k in range(cfg.max_in_flight)]
-                                      for name, folder in self.slot_cgroups.items()},
+                        memory_cgroup=str(self.memory_cgroup) if self.memory_cgroup else None,
                         control_fd=theirs.fileno(),
                         slot_uid_base=slot_uid_base(index, cfg.max_in_flight))
         boot = (f"import sys; sys.path.insert(0, {str(_ZYGOTE.parent)!r});"
@@ -287,12 +286,10 @@ class _Worker:
         self._remove_cgroups()
 
     def _remove_cgroups(self) -> None:
-        for folder in self.slot_cgroups.values():
-            for slot in folder.glob("slot*"):
-                _remove_cgroup(slot)
-            _remove_cgroup(folder)
+        if self.memory_cgroup is not None:
+            _remove_cgroup(self.memory_cgroup)
             with contextlib.suppress(OSError):  # the evalkit folder under our own cgroup, once no run uses it
-                folder.parent.rmdir()
+                self.memory_cgroup.parent.rmdir()
         if self.cgroup is not None:
             _remove_cgroup(self.cgroup)
 
@@ -391,11 +388,12 @@ def _make_cgroup(index: int, cfg: ExecutorConfig) -> Path | None:
     return path
 
 
-_CGROUP_V1 = Path("/sys/fs/cgroup")
-SLOT_CONTROLLERS = ("memory", "cpuacct")
-SLOT_SLACK_MB = 64
-"""Memory a slot's cgroup allows beyond executor.memory_mb and its two tmpfs mounts (/tmp and
-/dev/shm, whose pages count there): the kernel's own memory for the program's processes."""
+_MEMORY_ROOT = Path("/sys/fs/cgroup/memory")
+PROGRAM_SLACK_MB = 64
+"""Memory each program slot may use beyond executor.memory_mb and its two tmpfs mounts (/tmp and
+/dev/shm, whose pages count in the cgroup): the kernel's own memory for its processes."""
+TRUSTED_MB = 512
+"""Memory of a worker's own processes (the worker, its fork server, its test processes)."""
 
 
 def scratch_mb(cfg: ExecutorConfig) -> int:
@@ -403,39 +401,36 @@ def scratch_mb(cfg: ExecutorConfig) -> int:
     return max(64, 4 * cfg.max_file_mb)
 
 
-def _make_slot_cgroups(index: int, cfg: ExecutorConfig) -> dict[str, Path]:
-    """For each program slot of one worker, a memory and a cpuacct cgroup (cgroup v1, as root),
-    made under this process's own cgroup of each controller; {} where either cannot be made.
+def worker_memory_mb(cfg: ExecutorConfig) -> int:
+    """The memory a worker's processes may use together: each program slot's memory_mb, its tmpfs
+    mounts and the kernel's share, and the worker's own processes."""
+    return cfg.max_in_flight * (cfg.memory_mb + 2 * scratch_mb(cfg) + PROGRAM_SLACK_MB) + TRUSTED_MB
 
-    A program's process joins its slot's cgroups before it runs (runner.prepare), so every process
-    it starts is counted there, also one that left its session or died: the memory limit
-    (memory_mb plus its tmpfs mounts) bounds the program's processes together, where rlimits
-    bound each process (64 processes x memory_mb), and the backstop reads the CPU they used."""
-    if os.geteuid() != 0:
-        return {}
+
+def _make_memory_cgroup(index: int, cfg: ExecutorConfig) -> Path | None:
+    """A memory cgroup for one worker (cgroup v1, as root), made under this process's own memory
+    cgroup, limited to ``worker_memory_mb``; None where it cannot be made.
+
+    Address space is an rlimit per process, so a program of 64 processes could take 64 x
+    memory_mb; the worker joins this cgroup before it starts anything, and what its programs use
+    together stays within what its slots were promised. The worker and its test processes are
+    the kernel's last choice when the limit is reached (oom_score_adj), so a program that takes
+    more is the one ended. One cgroup per worker, not per program: moving each program's process
+    into a cgroup of its own cost 7% of the scoring stage (bench_execution.py --only profile:
+    the kernel's per-CPU cache of memory charges is per cgroup, and programs of 8 slots took
+    turns on each core)."""
+    own = _own_cgroup("memory")
+    if os.geteuid() != 0 or own is None or not (_MEMORY_ROOT / "cgroup.procs").exists():
+        return None
     _remove_stale_cgroups()
-    made: dict[str, Path] = {}
+    path = _MEMORY_ROOT / own.lstrip("/") / "evalkit" / f"{os.getpid()}-{index}-{os.urandom(3).hex()}"
     try:
-        for name in SLOT_CONTROLLERS:
-            own = _own_cgroup(name)
-            if own is None or not (_CGROUP_V1 / name / "cgroup.procs").exists():
-                raise FileNotFoundError(name)
-            worker = f"{os.getpid()}-{index}-{os.urandom(3).hex()}"
-            folder = _CGROUP_V1 / name / own.lstrip("/") / "evalkit" / worker
-            folder.mkdir(parents=True)
-            made[name] = folder
-            for k in range(cfg.max_in_flight):
-                (folder / f"slot{k}").mkdir()
-                if name == "memory":
-                    limit_mb = cfg.memory_mb + 2 * scratch_mb(cfg) + SLOT_SLACK_MB
-                    (folder / f"slot{k}" / "memory.limit_in_bytes").write_text(str(limit_mb << 20))
+        path.mkdir(parents=True)
+        (path / "memory.limit_in_bytes").write_text(str(worker_memory_mb(cfg) << 20))
     except OSError:
-        for folder in made.values():
-            for slot in folder.glob("slot*"):
-                _remove_cgroup(slot)
-            _remove_cgroup(folder)
-        return {}
-    return made
+        _remove_cgroup(path)
+        return None
+    return path
 
 
 def _own_cgroup(controller: str) -> str | None:
@@ -473,14 +468,12 @@ def _remove_stale_cgroups() -> None:
     be empty because its worker is about to join it."""
     now = time.time()
     roots = [_PIDS_ROOT / "evalkit"]
-    roots += [_CGROUP_V1 / name / own.lstrip("/") / "evalkit"
-              for name in SLOT_CONTROLLERS if (own := _own_cgroup(name)) is not None]
+    if (own := _own_cgroup("memory")) is not None:
+        roots.append(_MEMORY_ROOT / own.lstrip("/") / "evalkit")
     for path in (path for root in roots for path in root.glob("*-*-*")):
         owner = path.name.split("-", 1)[0]
         try:
             if owner.isdigit() and not Path(f"/proc/{owner}").exists() and now - path.stat().st_mtime > 60:
-                for slot in path.glob("slot*"):
-                    slot.rmdir()
                 path.rmdir()
         except OSError:
             pass  # populated still, or another run removed it first
@@ -512,7 +505,7 @@ class LocalExecutor:
     """Runs Programs in isolated worker processes (see module docstring).
 
     ``isolation`` names the layers that held, e.g.
-    ``netns+pidns+ipcns+ro-fs+pids-cgroup+slot-cgroups+uid+minimal-fs+tmpfs+seccomp+rlimits`` as root on
+    ``netns+pidns+ipcns+ro-fs+pids-cgroup+memory-cgroup+uid+minimal-fs+tmpfs+seccomp+rlimits`` as root on
     Linux, ``seccomp+rlimits`` or ``rlimits`` elsewhere. ``in_process_tasks`` holds the tasks
     whose tests the canary found cannot be split from the program: they run in one process,
     their verdicts unverified.

