@@ -239,8 +239,8 @@ class Spawner:
         """CPU seconds the program's other live processes have used: every process of its slot's
         uid where it has one (one that left its session included), else those of its session."""
         if self.cfg["uid_base"] is None:
-            return _session_cpu(program.pid)
-        return _uid_cpu(self.cfg["uid_base"] + program.slot, program.pid)
+            return _cpu_of_others(program.pid, _in_session(program.pid))
+        return _cpu_of_others(program.pid, _of_uid(self.cfg["uid_base"] + program.slot))
 
     def close(self) -> None:
         """The worker is leaving: remove the programs' scratch root, if empty."""
@@ -355,39 +355,33 @@ def _run_delay(pid: int) -> float:
         return 0.0
 
 
-def _uid_cpu(uid: int, leave_out: int) -> float:
-    """CPU seconds used by the live processes whose real uid is ``uid``, ``leave_out`` left out."""
+def _cpu_of_others(leave_out: int, belongs: Callable[[str, list[bytes]], bool]) -> float:
+    """CPU seconds used by the live processes ``belongs`` picks (by their /proc name and the fields
+    of their stat after the command's name: state, ppid, pgrp, session, ...), ``leave_out`` left out."""
     total = 0.0
     for name in os.listdir("/proc"):
         if not name.isdigit() or int(name) == leave_out:
             continue
         try:
-            with open(f"/proc/{name}/status", "rb") as fh:
-                owner = next(line for line in fh if line.startswith(b"Uid:")).split()[1]
-            if int(owner) != uid:
-                continue
             with open(f"/proc/{name}/stat", "rb") as fh:
                 fields = fh.read().rpartition(b")")[2].split()
-        except (OSError, StopIteration):
+            if not belongs(name, fields):
+                continue
+        except (OSError, StopIteration):  # gone meanwhile
             continue
         total += (int(fields[11]) + int(fields[12])) / _TICKS
     return total
 
 
-def _session_cpu(session: int) -> float:
-    """CPU seconds used by the live processes of a program's session, itself left out."""
-    total = 0.0
-    for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == session:
-            continue
-        try:
-            with open(f"/proc/{name}/stat", "rb") as fh:
-                fields = fh.read().rpartition(b")")[2].split()
-        except OSError:
-            continue
-        if int(fields[3]) == session:  # after the name: state, ppid, pgrp, session, ...
-            total += (int(fields[11]) + int(fields[12])) / _TICKS
-    return total
+def _in_session(session: int) -> Callable[[str, list[bytes]], bool]:
+    return lambda name, fields: int(fields[3]) == session
+
+
+def _of_uid(uid: int) -> Callable[[str, list[bytes]], bool]:
+    def belongs(name: str, fields: list[bytes]) -> bool:
+        with open(f"/proc/{name}/status", "rb") as fh:  # the real uid, whether it is dumpable or not
+            return int(next(line for line in fh if line.startswith(b"Uid:")).split()[1]) == uid
+    return belongs
 
 
 _TICKS = os.sysconf("SC_CLK_TCK")
