@@ -298,6 +298,21 @@ def test_answers_scored_into_a_directory_of_other_answers_are_refused(tmp_path):
     assert run_evalkit("score", f"samples={first_file}", *args).returncode == 0  # the same file resumes
 
 
+def test_an_exception_message_no_utf8_file_takes_is_scored_not_a_crash(tmp_path):
+    # A lone surrogate in a program's exception ("\\ud800") reached samples.jsonl's strict UTF-8
+    # writer: exit 3 on every attempt, the directory never finished.
+    task = load_tasks(DatasetConfig(limit=1))[0]
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text(json.dumps({"task_id": task.task_id,
+                                   "completion": '    raise ValueError("\\ud800")\n'}) + "\n")
+    run_dir = tmp_path / "run"
+    proc = run_evalkit("score", f"samples={samples}", f"dataset.task_ids=[{task.task_id}]",
+                       f"hydra.run.dir={run_dir}", "report.plots=false")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (row,) = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+    assert row["verdict"]["status"] == "error" and row["verdict"]["detail"].startswith("ValueError")
+
+
 def test_a_run_directory_resumed_on_a_changed_dataset_file_is_refused(tmp_path):
     """Resumed after a task's tests changed in the file, a run would report old verdicts beside new
     ones as one result: it stops, naming the change, keeps its samples, and resumes on the old file."""

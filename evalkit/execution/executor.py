@@ -413,12 +413,11 @@ def _make_memory_cgroup(index: int, cfg: ExecutorConfig) -> Path | None:
 
     Address space is an rlimit per process, so a program of 64 processes could take 64 x
     memory_mb; the worker joins this cgroup before it starts anything, and what its programs use
-    together stays within what its slots were promised. The worker and its test processes are
-    the kernel's last choice when the limit is reached (oom_score_adj), so a program that takes
-    more is the one ended. One cgroup per worker, not per program: moving each program's process
-    into a cgroup of its own cost 7% of the scoring stage (bench_execution.py --only profile:
-    the kernel's per-CPU cache of memory charges is per cgroup, and programs of 8 slots took
-    turns on each core)."""
+    together stays within what its slots were promised. Programs' processes are the kernel's first
+    choice when the limit is reached (oom_score_adj), so a program's is the one ended. One cgroup
+    per worker, not per program: moving each program's process into a cgroup of its own cost 7% of
+    the scoring stage (bench_execution.py --only profile: the kernel's per-CPU cache of memory
+    charges is per cgroup, and programs of 8 slots took turns on each core)."""
     own = _own_cgroup("memory")
     if os.geteuid() != 0 or own is None or not (_MEMORY_ROOT / "cgroup.procs").exists():
         return None
@@ -652,7 +651,9 @@ class LocalExecutor:
 
     def _resolve(self, worker: _Worker, message: dict) -> None:
         program, future, attempts = worker.sent.pop(message["id"])
-        verdict = Verdict(Status(message["status"]), message["detail"], float(message["cpu"]),
+        # JSON can carry a lone surrogate ("\\ud800" in a program's exception), which no UTF-8 file takes
+        detail = message["detail"].encode("utf-8", "replace").decode("utf-8")
+        verdict = Verdict(Status(message["status"]), detail, float(message["cpu"]),
                           verified=bool(message["verified"]))
         if verdict.status is Status.INFRA_ERROR:
             worker.failed = True  # restarted once its other programs are done

@@ -181,8 +181,11 @@ def join_cgroup(path: str) -> None:
 def set_oom_score_adj(value: int) -> None:
     """How readily the kernel ends this process (and, inherited, its children) when memory runs
     out: -1000 never, 0 by its size alone."""
-    with open("/proc/self/oom_score_adj", "w") as fh:
-        fh.write(str(value))
+    fd = os.open("/proc/self/oom_score_adj", os.O_WRONLY)  # plain calls: every program's process makes it
+    try:
+        os.write(fd, b"%d" % value)
+    finally:
+        os.close(fd)
 
 
 def make_subreaper() -> None:
@@ -373,10 +376,13 @@ DENIED_SYSCALLS = (
     "open_by_handle_at", "name_to_handle_at", "userfaultfd", "io_uring_setup", "io_uring_enter",
     "io_uring_register", "fsopen", "fspick", "fsmount", "fsconfig", "move_mount", "open_tree",
     "mount_setattr", "swapon", "swapoff", "reboot", "acct", "syslog", "quotactl", "vhangup",
+    "memfd_create",
 )
 """Refused with EPERM: namespaces (a user namespace would give the program capabilities
 again), keyrings (they outlive the program on the host), tracing other processes, mounts,
-kernel interfaces no test needs."""
+kernel interfaces no test needs, and memory files (``memfd_create``: memory that shows in no
+process's size, so the kernel would end another process than the one holding it when the worker's
+memory runs out; a program's /tmp and /dev/shm are size-limited tmpfs mounts)."""
 AF_UNIX, AF_INET, AF_INET6, AF_NETLINK = 1, 2, 10, 16
 NETLINK_USERSOCK = 2
 SOCK_STREAM = 1

@@ -38,6 +38,10 @@ from typing import Callable
 import isolation  # sibling modules: the worker puts this folder on sys.path
 import runner
 
+MAX_STRETCH = 5
+"""The backstop leaves out the time a program waited for a core, up to this many times its
+wall-clock limit in all (15 s by default): processes that ended cannot be counted, and helpers
+that each burn a little CPU, fork and exit kept one program waiting, and held its slot, 66 s."""
 MAX_REPORT = 1 << 16
 OUTPUT_TAIL = 300
 CONTROL_BUFFER = 1 << 16
@@ -262,7 +266,8 @@ class Spawner:
                 continue
             # Time it waited for a core is not counted, unless its own processes kept it waiting.
             waited = _run_delay(program.pid) - self._others_cpu(program)
-            if now - program.started - waited >= program.wall_limit:
+            ran = now - program.started
+            if ran - waited >= program.wall_limit or ran >= program.wall_limit * MAX_STRETCH:
                 program.walled = True
                 program.check_at = float("inf")
                 self._kill_slot(program)

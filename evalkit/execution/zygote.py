@@ -418,8 +418,9 @@ def _isolate(cfg: dict) -> list[str]:
 def _join_memory_cgroup(path: str | None) -> list[str]:
     """Join the worker's memory cgroup (executor._make_memory_cgroup), everything it starts with
     it; the layer's name where that held. When the cgroup's memory runs out, the kernel ends a
-    program's process first: the fork server gives them the highest oom_score_adj (raising it
-    needs no privilege), and this process and its test processes, where it may, the lowest."""
+    program's process first: each takes the highest oom_score_adj as it starts (raising it needs no
+    privilege; runner.prepare), and this process, its fork server and its test processes, where it
+    may, the lowest."""
     if not path:
         return []
     try:
@@ -478,8 +479,6 @@ def _fork_server_setup(cfg: dict) -> list[str]:
         layers += ["minimal-fs", "tmpfs"]
         os.chdir("/tmp")
     isolation.make_subreaper()
-    with contextlib.suppress(OSError):  # programs are what the kernel ends first when memory runs out
-        isolation.set_oom_score_adj(1000)
     os.environ.clear()  # every program's environment: nothing of the harness's, its scratch as home
     os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp",
                        "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"})

@@ -184,3 +184,35 @@ def test_helpers_that_leave_the_program_s_session_do_not_stretch_its_backstop(sa
     elapsed = time.monotonic() - started
     assert verdict.status is Status.TIMEOUT, verdict
     assert elapsed < CFG.timeout_s * CFG.wall_factor * 2, elapsed
+
+
+HELPERS_THAT_END = """\
+import os, signal, time
+os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core for it and its helpers
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+def burn():
+    start = time.process_time()
+    while time.process_time() - start < 0.05:
+        pass
+    if os.fork() == 0:  # a fresh helper; this one ends, and ended processes cannot be counted
+        burn()
+    os._exit(0)
+if os.fork() == 0:
+    burn()
+os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+while True:
+    pass
+"""
+
+
+def test_the_backstop_has_a_ceiling_however_a_program_keeps_itself_waiting(sandbox, task_by_id):
+    # Helpers that burn a little CPU, fork and exit keep the main process waiting for a core, and
+    # the CPU of ended processes cannot be subtracted from that wait: a trial held a slot 66 s.
+    ex = sandbox[0]
+    task = task_by_id["HumanEval/0"]
+    code = task.prompt + task.reference + "\n" + HELPERS_THAT_END
+    started = time.monotonic()
+    verdict = ex.submit(program_for(task, code, "helpers_that_end", CFG.timeout_s)).result(timeout=120)
+    elapsed = time.monotonic() - started
+    assert verdict.status is Status.TIMEOUT, verdict
+    assert elapsed < CFG.timeout_s * CFG.wall_factor * 5 + 8, elapsed  # 5: spawner.MAX_STRETCH (worker-side)

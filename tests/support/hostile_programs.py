@@ -384,6 +384,14 @@ for path in __BENCHMARK_DATA__:
     assert not os.path.isdir(path) or not os.listdir(path), path
 """), Status.PASSED),
     # --- the host ---------------------------------------------------------------------------
+    Hostile("memory_files_no_process_shows", _after(CORRECT, """
+import os
+try:
+    os.memfd_create("hold")  # memory in no process's size: the kernel would end another when memory runs out
+    raise SystemExit("memfd_create")
+except PermissionError:
+    pass
+"""), Status.PASSED),
     Hostile("keyring_add_key", _after(CORRECT, """
 import ctypes, os
 libc = ctypes.CDLL(None, use_errno=True)
