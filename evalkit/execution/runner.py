@@ -75,7 +75,10 @@ def prepare(plan: dict, fds: dict) -> tuple[str, str]:
     os.setsid()
     # The kernel ends a program's process first when the worker's memory runs out, never the fork
     # server or a test process (a program's memory need not show in its own size: a tmpfs file).
-    isolation.set_oom_score_adj(1000)
+    try:
+        isolation.set_oom_score_adj(1000)
+    except OSError:  # a /proc that refuses it (some container runtimes): the cgroup's limit still holds
+        pass
     code, tests = split_text(_read_all(fds["code"]))
     # The spawner numbered every descriptor the child gets 100 or above: plain dup2s place them.
     os.dup2(fds["null"], 0)
