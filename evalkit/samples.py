@@ -124,12 +124,10 @@ class SamplesFile:
         Flushing hands the line to the kernel, which keeps it through SIGKILL; an fsync
         per line (3 ms each) would only add safety against the machine itself crashing.
         """
-        line = json.dumps(row, ensure_ascii=False)
-        try:
-            line.encode("utf-8")
+        try:  # the text is encoded whole before any of it is buffered: a failed write writes nothing
+            self._fh.write(json.dumps(row, ensure_ascii=False) + "\n")
         except UnicodeEncodeError:  # a lone surrogate (an answer's "\\ud800"): escaped, the same JSON
-            line = json.dumps(row)
-        self._fh.write(line + "\n")
+            self._fh.write(json.dumps(row) + "\n")
         self._fh.flush()
         self.done.add((row["arm"], row["task_id"], int(row["sample_index"])))
 
