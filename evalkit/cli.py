@@ -266,8 +266,10 @@ def _serve_demo(args: list[str], verbose: bool) -> int:
         if not 0 <= ns.port <= 65535:
             raise ConfigError(f"--port must be from 0 to 65535 (0: any free port), not {ns.port}")
 
+        from evalkit.models.demo_answers import MODELS  # noqa: PLC0415 - as above
+
         def announce(base_url: str) -> None:
-            print(f"demo endpoint: {base_url} (synthetic models demo-oracle, demo-buggy; Ctrl-C stops it)",
+            print(f"demo endpoint: {base_url} (synthetic models {', '.join(MODELS)}; Ctrl-C stops it)",
                   flush=True)
 
         serve_demo(load_tasks(DatasetConfig()), host=ns.host, port=ns.port, on_ready=announce)
