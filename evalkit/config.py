@@ -97,6 +97,13 @@ SHARE = {"at_least": 0, "at_most": 1}
 """A share of samples or tasks: between 0 and 1."""
 
 
+SAMPLING_RANGES = {"temperature": Accepts(at_least=0), "top_p": Accepts(above=0, at_most=1),
+                   "max_tokens": Accepts(at_least=1)}
+"""What vLLM, Ollama and OpenAI accept of ``model.params``: outside it, every request would be
+refused (400) after the run started; refused here, before any work. No upper bound on temperature:
+vLLM takes any (OpenAI stops at 2)."""
+
+
 REQUIRED_MODEL_KEYS = ("name", "base_url", "api", "family")
 """ModelConfig's keys without a default: every preset sets them, or the command line must."""
 
@@ -246,7 +253,7 @@ class ScoringConfig:
     """Confidence level of the intervals."""
     embedding_model: str | None = None
     """Path to a local sentence-transformers model (for an embedding similarity)."""
-    k: tuple[int, ...] = accepts((1, 10), at_least=1)
+    k: tuple[int, ...] = accepts((1, 10), at_least=1, distinct=True)
     """The k of pass@k (set by the top-level `k`)."""
     seed: int = accepts(1234, at_least=0)
     """Bootstrap seed (set by the top-level `seed`)."""
@@ -452,8 +459,12 @@ def model_config(data: dict[str, Any]) -> ModelConfig:
         raise ConfigError(f"unknown key model.params.{unknown[0]}; known keys: {known}")
     hints = typing.get_type_hints(SamplingParams)
     # null keeps the template's value; anything else must have the type the endpoint expects
+    given = data["params"]
     data["params"] = {key: None if value is None else typed_value(value, hints[key], f"model.params.{key}")
-                      for key, value in data["params"].items()}
+                      for key, value in given.items()}
+    for key, rule in SAMPLING_RANGES.items():
+        if data["params"].get(key) is not None:
+            rule.check(data["params"][key], given[key], f"model.params.{key}")
     if not data.get("name"):
         raise ConfigError("model.name is empty; pass model.name=<served model id>")
     model = _build(ModelConfig, data, "model")
