@@ -8,6 +8,7 @@ losing or duplicating a sample.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 from collections import defaultdict
@@ -22,6 +23,11 @@ UNKNOWN_MODEL = "unknown"
 """The model of scored answers whose file does not name one (``evalkit score``)."""
 MAX_SAMPLE_INDEX = 2**31 - 1
 """The largest sample_index a samples file may give: one of 2**63 overflowed the report's tables."""
+
+
+def answer_digest(text: str) -> bytes:
+    """A short digest of a sample's raw answer (for telling two answers apart, not for security)."""
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=12).digest()
 
 
 class SampleKeys:
@@ -117,6 +123,20 @@ class SamplesFile:
         if good_bytes != self.path.stat().st_size:
             with open(self.path, "r+b") as fh:
                 fh.truncate(good_bytes)
+
+    def recorded_answers(self) -> dict[SampleKey, bytes]:
+        """Each sample key the file holds -> ``answer_digest`` of its raw answer (read again from
+        disk: only a resumed `evalkit score` asks, and a run's memory stays flat otherwise)."""
+        out: dict[SampleKey, bytes] = {}
+        with open(self.path, "rb") as fh:
+            for raw in fh:
+                try:
+                    row = json.loads(raw)
+                except ValueError:
+                    break  # a torn last line: _repair_and_index dropped it
+                key = (row["arm"], row["task_id"], int(row["sample_index"]))
+                out[key] = answer_digest(row.get("raw_output", ""))
+        return out
 
     def write(self, row: dict[str, Any]) -> None:
         """Append one sample; once this returns, a killed process cannot lose it.

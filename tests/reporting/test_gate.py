@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import shutil
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
@@ -359,3 +360,18 @@ def test_bless_refuses_a_run_given_twice(runs, tmp_path, again):
     assert proc.stderr.startswith("evalkit: error: run directory ") and "more than once" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and "Traceback" not in proc.stderr
     assert not out.exists()  # no pooled baseline that counts base's samples twice
+
+
+@pytest.mark.slow  # real commands in processes: the full suite, not the fast tier
+def test_bless_refuses_a_copy_of_a_run_it_is_given(runs, tmp_path):
+    """A run's folder copied elsewhere (a CI artifact downloaded beside the original) is the same run."""
+    copy = shutil.copytree(runs["base"], tmp_path / "artifact" / "renamed")
+    out = tmp_path / "baselines"
+    proc = run_evalkit("baseline", "bless", str(runs["base"]), str(copy), "-o", str(out))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.strip() == (f"evalkit: error: run directories {runs['base']} and {copy} hold the "
+                                   "same run (base, started 2024-05-01T00:00:00Z): one is a copy; pool each "
+                                   "run once")
+    assert not out.exists()
+    pooled = run_evalkit("baseline", "bless", str(runs["base"]), str(runs["same"]), "-o", str(out))
+    assert pooled.returncode == 0, pooled.stderr  # two runs of one configuration and start time
