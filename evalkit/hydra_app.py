@@ -197,17 +197,26 @@ def compose_run_config(overrides: list[str]) -> RunConfig:
     return _typed(cfg)
 
 
-def _check_sweep_composes(overrides: list[str], cap: int = 256) -> None:
-    """Every job of a sweep must compose (e.g. `model=mistral,mistrall`): Hydra would otherwise
-    stop the sweep halfway with a traceback. Errors a job finds later are listed in the summary."""
+def _check_sweep_composes(overrides: list[str], check: Callable[[RunConfig], None] | None,
+                          cap: int = 256) -> None:
+    """Every job of a sweep must compose (e.g. `model=mistral,mistrall`) into a valid config (types,
+    ranges, `check`: `model.params.temperature=0.2,-1`): Hydra would otherwise stop the sweep
+    halfway with a traceback, or run the jobs before it first. Errors a job finds later (an
+    endpoint, a run directory) are listed in the summary."""
     choices = [[f"{item.get_key_element()}={v}" for v in item.sweep_string_iterator()]
                if item.is_sweep_override() else [item.input_line] for item in _parse(overrides)]
     combinations = itertools.islice(itertools.product(*choices), 1, cap)  # the first is already checked
-    for num, combination in enumerate(combinations, start=1):
-        try:
-            _compose(list(combination))
-        except ConfigError as exc:
-            raise ConfigError(f"sweep job {num} ({' '.join(combination)}): {exc}") from None
+    first = HydraConfig.instance().cfg
+    try:
+        for num, combination in enumerate(combinations, start=1):
+            try:
+                rc = compose_run_config(list(combination))
+                if check is not None:
+                    check(rc)
+            except ConfigError as exc:
+                raise ConfigError(f"sweep job {num} ({' '.join(combination)}): {exc}") from None
+    finally:  # the sweep's own directories are the first composition's
+        HydraConfig.instance().cfg = first
 
 
 def launch(name: str, overrides: list[str], job: Job,
@@ -223,7 +232,7 @@ def launch(name: str, overrides: list[str], job: Job,
         check(rc)
     sweep = "-m" in overrides or "--multirun" in overrides
     if sweep:
-        _check_sweep_composes(overrides)
+        _check_sweep_composes(overrides, check)
     # A run started again in its directory whose attempt is refused (a ConfigError: nothing was
     # measured) must leave the saved config of what the directory holds, which Hydra overwrites first.
     saved = {} if sweep else _saved_config(Path(HydraConfig.get().run.dir))

@@ -110,6 +110,16 @@ def test_a_sweep_with_a_job_that_cannot_compose_stops_before_any_job(tmp_path):
     assert not (tmp_path / "bad").exists()
 
 
+def test_a_sweep_with_a_job_out_of_range_stops_before_any_job(tmp_path):
+    # Job 0 ran (its requests, its reports) before job 1 was found to be nonsense, exit 2 after it.
+    proc = _sweep(tmp_path, "bad", "model.params.temperature=0.2,-1")
+    assert proc.returncode == 2
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith("evalkit: error: sweep job 1 (model.params.temperature=-1 "), line
+    assert line.endswith("): model.params.temperature must be at least 0, not -1"), line
+    assert not (tmp_path / "bad").exists()
+
+
 def test_a_failed_job_with_an_empty_error_file_is_still_listed(tmp_path):
     job = tmp_path / "0"
     (job / ".hydra").mkdir(parents=True)
