@@ -18,7 +18,7 @@ import shutil
 import sys
 import traceback
 from collections.abc import Callable
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -234,8 +234,9 @@ def launch(name: str, overrides: list[str], job: Job,
     if sweep:
         _check_sweep_composes(overrides, check)
     # A run started again in its directory whose attempt is refused (a ConfigError: nothing was
-    # measured) must leave the saved config of what the directory holds, which Hydra overwrites first.
-    saved = {} if sweep else _saved_config(Path(HydraConfig.get().run.dir))
+    # measured) must leave the directory as it was: Hydra first overwrites its saved config and logs.
+    before = None if sweep else _RunDirBefore.read(Path(HydraConfig.get().run.dir),
+                                                  f"{HydraConfig.get().job.name}.log")
     parser = get_args_parser()
     parser.prog = f"evalkit {name}"
     args = parser.parse_args(overrides)
@@ -254,9 +255,8 @@ def launch(name: str, overrides: list[str], job: Job,
     finally:  # Hydra leaves its app initialized; the next composition in this process starts afresh
         GlobalHydra.instance().clear()
     if failures:
-        if isinstance(failures[0], ConfigError) and not isinstance(failures[0], ReportedError):
-            for path, text in saved.items():
-                path.write_bytes(text)
+        if isinstance(failures[0], ConfigError) and not isinstance(failures[0], ReportedError) and before:
+            before.restore()
         raise failures[0]
 
 
@@ -275,9 +275,36 @@ def _require_writable_dir(path: Path) -> None:
         raise PermissionError(code, os.strerror(code), str(existing))
 
 
-def _saved_config(run_dir: Path) -> dict[Path, bytes]:
-    """The files of an existing run directory's saved config (.hydra/), by path."""
-    return {path: path.read_bytes() for path in (run_dir / ".hydra").glob("*.yaml")}
+@dataclass(frozen=True)
+class _RunDirBefore:
+    """What Hydra writes into a run directory before evalkit decides to run there, as it was."""
+
+    hydra_dir: Path
+    saved: dict[Path, bytes] | None
+    """Its saved config (.hydra/*.yaml) by path; None where it had no .hydra/."""
+    log: Path
+    log_size: int | None
+    """The job log's size; None where it had none (Hydra appends the attempt's lines)."""
+
+    @classmethod
+    def read(cls, run_dir: Path, log_name: str) -> _RunDirBefore:
+        hydra_dir, log = run_dir / ".hydra", run_dir / log_name
+        saved = {path: path.read_bytes() for path in hydra_dir.glob("*.yaml")} if hydra_dir.is_dir() else None
+        return cls(hydra_dir, saved, log, log.stat().st_size if log.is_file() else None)
+
+    def restore(self) -> None:
+        """Put back what was there and remove what the refused attempt added (a directory that held
+        other things, e.g. a samples.jsonl evalkit did not write, keeps only those)."""
+        if self.saved is None:
+            shutil.rmtree(self.hydra_dir, ignore_errors=True)
+        else:
+            for path, text in self.saved.items():
+                path.write_bytes(text)
+        with contextlib.suppress(OSError):
+            if self.log_size is None:
+                self.log.unlink(missing_ok=True)
+            else:
+                os.truncate(self.log, self.log_size)
 
 
 def _task(job: Job, failures: list[BaseException]) -> Callable[[DictConfig], Any]:
