@@ -179,9 +179,12 @@ class _Worker:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         for end in (ours, theirs):  # room for a task with large tests (capped by the kernel's wmem_max)
             end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 22)
+        self.scratch_root = Path("/tmp") / f"evalkit-scratch-{os.getpid()}-{index}-{os.urandom(6).hex()}"
+        """Where its programs get their directories when they have no tmpfs of their own (made by the
+        worker only then); removed here once the worker is gone, however it ended."""
         settings = dict(settings, cgroup=str(self.cgroup) if self.cgroup else None,
                         memory_cgroup=str(self.memory_cgroup) if self.memory_cgroup else None,
-                        control_fd=theirs.fileno(),
+                        control_fd=theirs.fileno(), scratch_root=str(self.scratch_root),
                         slot_uid_base=slot_uid_base(index, cfg.max_in_flight))
         boot = (f"import sys; sys.path.insert(0, {str(_ZYGOTE.parent)!r});"
                 f" sys.argv[1:] = [{json.dumps(settings)!r}]; import zygote; zygote.main()")
@@ -284,6 +287,7 @@ class _Worker:
             self.kill()
             self.proc.wait()
         self._remove_cgroups()
+        _remove_scratch(self.scratch_root)
 
     def _remove_cgroups(self) -> None:
         if self.memory_cgroup is not None:
@@ -443,6 +447,14 @@ def _own_cgroup(controller: str) -> str | None:
         if controller in controllers.split(","):
             return path
     return None
+
+
+def _remove_scratch(path: Path) -> None:
+    """Remove a worker's scratch root and what its programs left there (a worker killed, by Ctrl-C
+    or at a restart, could not). rmtree follows no symbolic link, the root's own included; a tree
+    too deep for it, or a file the harness may not remove, stays."""
+    with contextlib.suppress(RecursionError):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def _remove_cgroup(path: Path) -> None:

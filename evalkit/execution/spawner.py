@@ -82,9 +82,10 @@ class Spawner:
         """Programs sent to the fork server whose pid it has not reported yet, oldest first."""
         self.by_pid: dict[int, Running] = {}
         self.buffer = bytearray(CONTROL_BUFFER)
-        self.scratch = "" if cfg["private_mounts"] else _scratch_root()
+        self.scratch = "" if cfg["private_mounts"] else _scratch_root(cfg.get("scratch_root"))
         """Where programs without a tmpfs of their own get their directories: root's, not theirs
-        to rename (so none can put a symbolic link where its directory was)."""
+        to rename (so none can put a symbolic link where its directory was). The harness names it
+        (``scratch_root``) and removes it once this worker is gone, killed too."""
         poller.register(forker, select.POLLIN)
 
     def owns(self, fd: int) -> bool:
@@ -392,9 +393,10 @@ def _of_uid(uid: int) -> Callable[[str, list[bytes]], bool]:
 _TICKS = os.sysconf("SC_CLK_TCK")
 
 
-def _scratch_root() -> str:
-    """A new directory under /tmp that others may pass through but not list or change."""
-    path = os.path.join("/tmp", f"evalkit-scratch-{os.urandom(6).hex()}")
+def _scratch_root(path: str | None = None) -> str:
+    """A new directory under /tmp (``path``, or a fresh name there) that others may pass through
+    but not list or change."""
+    path = path or os.path.join("/tmp", f"evalkit-scratch-{os.urandom(6).hex()}")
     os.mkdir(path, 0o711)
     os.chmod(path, 0o711)  # whatever the umask
     return path

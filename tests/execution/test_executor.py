@@ -12,6 +12,7 @@ import tempfile
 import textwrap
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -449,6 +450,23 @@ def test_programs_of_a_worker_that_dies_are_retried_on_its_replacement():
         # Our failure, never the programs': both run again on a fresh worker, no infra_error left.
         assert running.result(timeout=20).passed
         assert queued.result(timeout=20).passed
+
+
+def test_a_worker_killed_with_programs_in_flight_leaves_no_scratch_folder_behind():
+    # Without namespaces (executor.network=none, or not root) programs get directories under /tmp;
+    # a worker killed while they ran left its folder and theirs there at every restart.
+    with LocalExecutor(dataclasses.replace(CFG, workers=1, network="none")) as ex:
+        writing = ex.submit(Program("writing", "open('left.txt', 'w').write('x' * 1000)\n"
+                                    "import time\ntime.sleep(1)", timeout_s=1.0))
+        time.sleep(0.5)
+        killed = ex._workers[0]
+        assert killed.scratch_root.parent == Path("/tmp") and any(killed.scratch_root.rglob("left.txt"))
+        os.killpg(killed.proc.pid, signal.SIGKILL)
+        assert writing.result(timeout=20).passed  # run again on the fresh worker
+        assert not killed.scratch_root.exists()
+        fresh = ex._workers[0].scratch_root
+        assert fresh.is_dir()
+    assert not fresh.exists()  # and the fresh worker's, once the executor closed
 
 
 def test_infra_errors_are_retried_then_reported():
