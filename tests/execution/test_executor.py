@@ -452,15 +452,19 @@ def test_programs_of_a_worker_that_dies_are_retried_on_its_replacement():
         assert queued.result(timeout=20).passed
 
 
+@pytest.mark.slow  # two workers' start and a program run twice: the full suite, not the fast tier
 def test_a_worker_killed_with_programs_in_flight_leaves_no_scratch_folder_behind():
     # Without namespaces (executor.network=none, or not root) programs get directories under /tmp;
     # a worker killed while they ran left its folder and theirs there at every restart.
     with LocalExecutor(dataclasses.replace(CFG, workers=1, network="none")) as ex:
         writing = ex.submit(Program("writing", "open('left.txt', 'w').write('x' * 1000)\n"
-                                    "import time\ntime.sleep(1)", timeout_s=1.0))
-        time.sleep(0.5)
+                                    "import time\ntime.sleep(0.5)", timeout_s=1.0))
         killed = ex._workers[0]
-        assert killed.scratch_root.parent == Path("/tmp") and any(killed.scratch_root.rglob("left.txt"))
+        assert killed.scratch_root.parent == Path("/tmp")
+        deadline = time.monotonic() + 10
+        while not any(killed.scratch_root.rglob("left.txt")):  # the program's directory, in the worker's
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
         os.killpg(killed.proc.pid, signal.SIGKILL)
         assert writing.result(timeout=20).passed  # run again on the fresh worker
         assert not killed.scratch_root.exists()
