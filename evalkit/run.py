@@ -19,6 +19,7 @@ from evalkit.benchmarks import Benchmark, load_benchmark
 from evalkit.config import ArmConfig, ReportedError, RunConfig, check_k_is_measurable, sampling_params
 from evalkit.execution import LocalExecutor, make_executor
 from evalkit.models import ClientStats, DemoServer, ModelClient, ResponseStore, steady_gc
+from evalkit.models.demo_answers import served_by_demo
 from evalkit.progress import Progress, progress
 from evalkit.records import ArmSpec, Prices, RenderedPrompt, RunResults, Task, TemplateId, TemplateSource
 from evalkit.reporting import write_reports
@@ -54,7 +55,9 @@ def arm_spec(arm: PreparedArm, client: ModelClient | None = None, run_id: str = 
     """What results.json records of an arm: its label, model, template and parameters, and once
     it ran (``client``), what answered it and which earlier runs' stored answers it reused."""
     template, model = arm.template, arm.config.model
-    return ArmSpec(arm=arm.config.label, model=model.name, synthetic=model.synthetic,
+    # the demo endpoint reached by its URL (serve-demo) answers as synthetically as the embedded one
+    synthetic = model.synthetic or (client is not None and served_by_demo(client.identity.get("served")))
+    return ArmSpec(arm=arm.config.label, model=model.name, synthetic=synthetic,
                    template=TemplateId(template.family, template.version, template.sha256),
                    params=next(iter(arm.prompts.values())).params.as_dict(),
                    prices=Prices(model.price_per_1k_prompt, model.price_per_1k_completion),

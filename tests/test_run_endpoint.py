@@ -181,3 +181,16 @@ def test_a_truncated_key_echoed_by_the_endpoint_leaks_no_piece_of_it(demo, tmp_p
     texts |= {str(p): p.read_text(errors="replace") for p in files}
     leaks = {name: sorted(piece for piece in pieces if piece in text) for name, text in texts.items()}
     assert {name: found for name, found in leaks.items() if found} == {}
+
+
+def test_the_demo_endpoint_reached_by_its_url_is_labelled_synthetic(demo, tmp_path):
+    # `evalkit serve-demo` driven through model=openai_compatible reported its made-up answers as a
+    # real model's: only the default run's demo arms said synthetic.
+    proc = run_evalkit("run", "model=openai_compatible", f"model.base_url={demo.base_url}",
+                       "model.name=demo-oracle", "dataset.limit=4", "n_samples=1", "k=[1]",
+                       "report.plots=false", f"hydra.run.dir={tmp_path / 'run'}",
+                       f"store.path={tmp_path / 'store.sqlite'}", f"executor.cache_dir={tmp_path / 'cache'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (arm,) = json.loads((tmp_path / "run" / "results.json").read_text())["arms"]
+    assert arm["synthetic"] is True and arm["endpoint"]["served"]["owned_by"] == "evalkit-demo (synthetic)"
+    assert "| demo-oracle [synthetic (demo)] |" in (tmp_path / "run" / "report.md").read_text()

@@ -58,7 +58,7 @@ class DemoApp:
     def models(self) -> dict[str, Any]:
         """The /v1/models listing."""
         return {"object": "list", "data": [
-            {"id": m, "object": "model", "created": 0, "owned_by": "evalkit-demo (synthetic)"}
+            {"id": m, "object": "model", "created": 0, "owned_by": da.OWNER}
             for m in da.MODELS]}
 
     def complete(self, body: dict[str, Any], chat: bool) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 from evalkit.records import Task
 
@@ -29,6 +29,9 @@ ORACLE = "demo-oracle"
 BUGGY = "demo-buggy"
 MIMIC = "demo-mimic"
 MODELS = (ORACLE, BUGGY, MIMIC)
+OWNER = "evalkit-demo (synthetic)"
+"""The ``owned_by`` of the demo's models in /v1/models: a run that reaches the demo endpoint by its
+URL (`serve-demo` through `model=openai_compatible`) is labelled synthetic by it, as the default run is."""
 NO_TASK = "I found no task I know in this prompt."
 """The answer to a prompt that holds no known task."""
 OPEN_TAG, CLOSE_TAG = "<new_code>", "</new_code>"
@@ -39,6 +42,11 @@ BREAKAGE_WEIGHTS = {"off_by_one": 4, "wrong_return": 4, "missing_import": 3, "sy
                     "infinite_loop": 1, "empty": 2, "prose": 3}
 BREAKAGES = tuple(BREAKAGE_WEIGHTS)
 _MODULES = ("math", "collections", "itertools", "functools", "heapq", "string")
+
+
+def served_by_demo(served: Mapping[str, Any] | None) -> bool:
+    """Whether a /v1/models entry (ModelClient.identity's ``served``) is one of the demo's models."""
+    return isinstance(served, Mapping) and served.get("owned_by") == OWNER
 
 
 def _unit(*parts: object) -> float:
