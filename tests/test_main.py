@@ -68,6 +68,7 @@ def test_a_bug_of_evalkit_s_exits_3_not_1_which_is_a_gate_s_fail(tmp_path):
     assert lines[-1].startswith("evalkit: internal error"), lines[-3:]
 
 
+@pytest.mark.slow  # real commands in processes: the full suite, not the fast tier
 def test_a_failing_command_still_exits_with_its_code_and_one_line():
     proc = run_evalkit("score", "samples=/nonexistent/samples.jsonl", "hydra.run.dir=/nonexistent/run")
     assert proc.returncode == 2
@@ -75,6 +76,7 @@ def test_a_failing_command_still_exits_with_its_code_and_one_line():
     assert proc.stderr.strip().splitlines() == [expected]
 
 
+@pytest.mark.slow  # real commands in processes: the full suite, not the fast tier
 @pytest.mark.parametrize("after_s", [0.1, 0.25, 0.4, 0.55, 0.7])
 def test_ctrl_c_while_it_starts_says_so_in_one_line_and_exits_130(tmp_path, after_s):
     # Counted from the moment the interpreter handles SIGINT: the signal lands in the imports, in
