@@ -219,6 +219,14 @@ def load_samples(run_dir: Path | str, without: Sequence[str] = ()) -> pd.DataFra
                          size=_line_count(path))
 
 
+def run_name_of(run_dir: Path | str) -> str:
+    """The name a run directory gives its run: its own name, with the sweep's for a sweep job
+    (whose directories are 0, 1, ...). It names files made from the run (a blessed baseline);
+    the run's id adds a suffix of its own (rundir.run_id_of)."""
+    run_dir = Path(run_dir)
+    return f"{run_dir.parent.name}-{run_dir.name}" if run_dir.name.isdigit() else run_dir.name
+
+
 def load_results(run_dir: Path | str) -> RunResults:
     """The results.json of a run (its directory or the file itself), schema 1 or 2."""
     path = Path(run_dir)

@@ -175,7 +175,7 @@ def execute_run(cfg: RunConfig, run_dir: Path) -> RunResults:
         require_resumable(samples, bench, made, cfg.n_samples)  # before any worker or demo server starts
         arms = _start_demo_if_needed(arms, bench, stack)
         executor = stack.enter_context(make_executor(cfg.executor))
-        run_id = run_id_of(run_dir)
+        run_id = run_id_of(run_dir, samples)
         store = (stack.enter_context(ResponseStore(cfg.store.path, run_id=run_id, reuse=cfg.store.reuse))
                  if cfg.store.enabled and cfg.store.path else None)
         registries = {arm.config.prompt.registry for arm in arms}

@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import os
 import platform
+import secrets
 import subprocess
 import threading
 import time
@@ -21,6 +22,7 @@ from evalkit.benchmarks import Benchmark
 from evalkit.config import ConfigError, RunConfig
 from evalkit.execution import LocalExecutor, calibrate, canary
 from evalkit.records import DatasetInfo, Host, RunResults, TemplateSource
+from evalkit.results import run_name_of
 from evalkit.samples import SamplesFile
 
 DATASET_FILE = "dataset.json"
@@ -28,9 +30,13 @@ DATASET_FILE = "dataset.json"
 before the first sample, so that a run resumed there on a changed file is refused."""
 
 
-def run_id_of(run_dir: Path) -> str:
-    """A run's id: its directory's name, with the sweep's for a sweep job (whose dirs are 0, 1, ...)."""
-    return f"{run_dir.parent.name}-{run_dir.name}" if run_dir.name.isdigit() else run_dir.name
+def run_id_of(run_dir: Path, samples: SamplesFile) -> str:
+    """A run's id: the one its directory's samples carry (a resumed run goes on under it), else its
+    directory's name (``run_name_of``) and a random suffix. The name alone repeats: a CI job that
+    runs every night in `runs/mixtral` made every night's run `mixtral`, so that one night's stored
+    answers counted as an earlier attempt of the next and `history` marked each night with the
+    verdict of whichever gate it read last."""
+    return samples.run_id or f"{run_name_of(run_dir)}-{secrets.token_hex(3)}"
 
 
 def run_header(run_id: str, bench: Benchmark, executor: LocalExecutor, registry: Path | None = None,

@@ -86,6 +86,8 @@ class SamplesFile:
         self.arms: dict[str, dict[str, Any]] = {}
         """Per arm label of the samples an earlier attempt wrote, what made its first one: its
         ``model``, ``template`` and ``params`` as the line records them (a resumed run checks them)."""
+        self.run_id: str | None = None
+        """The run id the earlier attempts' samples carry (a resumed run goes on under it), if any."""
         self._fh = open(path, "a", encoding="utf-8")  # noqa: SIM115 - closed in close()
         try:  # two runs started in one directory would each write every sample
             fcntl.flock(self._fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -114,6 +116,8 @@ class SamplesFile:
                     break
                 try:
                     self.done.add((row["arm"], row["task_id"], int(row["sample_index"])))
+                    if self.run_id is None and isinstance(row.get("run_id"), str):
+                        self.run_id = row["run_id"]
                     if row["arm"] not in self.arms:
                         self.arms[row["arm"]] = {key: row.get(key) for key in ("model", "template", "params")}
                 except (KeyError, TypeError, ValueError):

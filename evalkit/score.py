@@ -217,7 +217,7 @@ def execute_score(cfg: RunConfig, run_dir: Path) -> RunResults:
             checked = start_canary(dataclasses.replace(bench, tasks=tuple(scored)), executor, cfg)
             load_run_metrics(cfg.scoring, completion)
             limits = checked.result()
-        run_id = run_id_of(run_dir)
+        run_id = run_id_of(run_dir, samples)
         scorer = Scorer(executor, limits, cfg.scoring, run_id=run_id, completion=completion)
         header = run_header(run_id, bench, executor)
         in_flight = executor.capacity  # every worker's slots, whatever the number of cores

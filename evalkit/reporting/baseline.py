@@ -21,7 +21,7 @@ import pandas as pd
 
 from evalkit.config import ConfigError
 from evalkit.metrics.compare import task_table
-from evalkit.results import load_results, load_samples, natural_key
+from evalkit.results import load_results, load_samples, natural_key, run_name_of
 
 FORMAT = "evalkit-baseline/1"
 """Value of the ``format`` key that marks a blessed baseline file."""
@@ -175,7 +175,7 @@ def _record(baseline: Baseline, blessed_at: str) -> dict[str, Any]:
                                      "infra_error": int(row["infra_error"]), "metrics": metrics}
         arms.append({"arm": arm.arm, "model": arm.model, "template": dict(arm.template),
                      "aggregates": dict(arm.aggregates), "tasks": tasks})
-    return {"format": FORMAT, "blessed_at": blessed_at, "source_run": Path(baseline.source).name,
+    return {"format": FORMAT, "blessed_at": blessed_at, "source_run": run_name_of(baseline.source),
             "run_id": baseline.run_id, "dataset": dict(baseline.dataset), "arms": arms}
 
 
@@ -197,9 +197,12 @@ def _dumps(record: dict[str, Any]) -> str:
     return text + "\n"
 
 
-def _file_name(baseline: Baseline) -> str:
+def _file_name(baseline: Baseline, dirs: Sequence[Path]) -> str:
+    """``<dataset>_<run name>.json`` (pooled: the names joined by ``+``): the run directories'
+    names, not the runs' ids, so that blessing tonight's `runs/mixtral` replaces the baseline
+    blessed from last month's (the id differs from run to run)."""
     dataset = str(baseline.dataset.get("name") or "dataset")
-    stem = f"{dataset}_{baseline.run_id}" if baseline.run_id else dataset
+    stem = f"{dataset}_{'+'.join(run_name_of(d) for d in dirs)}"
     return re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-") + ".json"
 
 
@@ -284,10 +287,10 @@ def bless(run_dirs: Path | str | Sequence[Path | str],
     baseline = baselines[0] if len(baselines) == 1 else _pool(baselines)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / _file_name(baseline)
+    path = out_dir / _file_name(baseline, dirs)
     blessed_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
     record = _record(baseline, blessed_at)
     if len(dirs) > 1:
-        record["source_run"] = [d.name for d in dirs]
+        record["source_run"] = [run_name_of(d) for d in dirs]
     path.write_text(_dumps(record), encoding="utf-8")
     return path
