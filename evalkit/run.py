@@ -23,7 +23,15 @@ from evalkit.models.demo_answers import served_by_demo
 from evalkit.progress import Progress, progress
 from evalkit.records import ArmSpec, Prices, RenderedPrompt, RunResults, Task, TemplateId, TemplateSource
 from evalkit.reporting import write_reports
-from evalkit.rundir import require_resumable, run_header, run_id_of, start_canary, timed, utc_now
+from evalkit.rundir import (
+    require_resumable,
+    require_same_endpoint,
+    run_header,
+    run_id_of,
+    start_canary,
+    timed,
+    utc_now,
+)
 from evalkit.samples import SamplesFile
 from evalkit.scoring import Scorer, SimilarityBatch, cancelled_on_error, load_run_metrics
 
@@ -102,6 +110,7 @@ async def _probe_calibrate_generate(stages: _Stages, arms: list[PreparedArm]) ->
                             for arm in arms})
             for arm in arms:
                 await clients[arm.config.label].check(next(iter(arm.prompts.values())))
+                require_same_endpoint(stages.samples, arm.config.label, clients[arm.config.label].identity)
         completion = stages.bench.kind == "completion"
         with timed(stages.timings, "calibration_and_canary"):  # the loop has nothing else to do meanwhile
             checked = start_canary(stages.bench, stages.executor, cfg)

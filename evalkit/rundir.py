@@ -21,6 +21,7 @@ import evalkit
 from evalkit.benchmarks import Benchmark
 from evalkit.config import ConfigError, RunConfig
 from evalkit.execution import LocalExecutor, calibrate, canary
+from evalkit.models.store import source_key
 from evalkit.records import DatasetInfo, Host, RunResults, TemplateSource
 from evalkit.results import run_name_of
 from evalkit.samples import SamplesFile
@@ -28,6 +29,11 @@ from evalkit.samples import SamplesFile
 DATASET_FILE = "dataset.json"
 """In a run directory: the dataset version (DatasetInfo) its samples were scored against, written
 before the first sample, so that a run resumed there on a changed file is refused."""
+
+
+ENDPOINTS_FILE = "endpoints.json"
+"""In a run directory (`evalkit run`): each arm's endpoint identity as its first probe found it, so
+that a run resumed there against another endpoint is refused (``require_same_endpoint``)."""
 
 
 def run_id_of(run_dir: Path, samples: SamplesFile) -> str:
@@ -87,16 +93,62 @@ def require_resumable(samples: SamplesFile, bench: Benchmark, arms: Mapping[str,
                           f"{bench.name} {bench.content_sha256[:12]}: the file changed since, a task "
                           "edited, added, removed or reordered): give a new hydra.run.dir, or resume "
                           "with the file it was started with")
-    record = samples.path.parent / DATASET_FILE
     info = DatasetInfo(name=bench.name, content_sha256=bench.content_sha256, n_tasks=len(bench.tasks))
-    written = record.with_name(f".{DATASET_FILE}.new")
-    try:  # replaced, never written through: a symbolic link in its place is not followed
-        written.write_text(json.dumps(info.to_json(), indent=2) + "\n", encoding="utf-8")
-        os.replace(written, record)
+    _replace_json(samples.path.parent / DATASET_FILE, info.to_json())
+
+
+def require_same_endpoint(samples: SamplesFile, label: str, identity: Mapping[str, Any]) -> None:
+    """Refuse to resume arm ``label`` against another endpoint than the one that answered the samples
+    the directory holds of it (ENDPOINTS_FILE; ``identity``: ModelClient.identity after its probe):
+    the arm would pool two backends' answers under one name, a proxy alias re-pointed between two
+    attempts among them. Then record the identity, for an arm that has no samples yet."""
+    path = samples.path.parent / ENDPOINTS_FILE
+    recorded = _read_json(path)
+    before = recorded.get(label)
+    if label in samples.arms and isinstance(before, dict):
+        if source_key(before) != source_key(identity):
+            raise ConfigError(f"{samples.path} holds samples of arm {label!r} answered by another endpoint "
+                              f"({_endpoint_shown(before)}; now {_endpoint_shown(identity)}): resume against "
+                              "the endpoint it was started with, or give a new hydra.run.dir")
+        return
+    _replace_json(path, recorded | {label: dict(identity)})
+
+
+def _endpoint_shown(identity: Mapping[str, Any]) -> str:
+    served = identity.get("served") if isinstance(identity.get("served"), dict) else {}
+    answered = identity.get("answered_by") if isinstance(identity.get("answered_by"), dict) else {}
+    parts = [f"{identity.get('base_url')}", f"model {identity.get('model')!r}"]
+    parts += [f"served {served[key]!r}" for key in ("root", "owned_by") if served.get(key)]
+    parts += [f"answered by {value!r}" for value in answered.values() if value]
+    return ", ".join(parts)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    """A JSON object evalkit wrote in a run directory ({} when there is none)."""
+    if not os.path.lexists(path):
+        return {}
+    try:
+        if not path.is_file():
+            raise ValueError("not a file")
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path} is not what evalkit wrote ({exc}); give a new hydra.run.dir") from None
+    return data
+
+
+def _replace_json(path: Path, data: Mapping[str, Any]) -> None:
+    """Write ``data`` to ``path`` by replacing it, never writing through: a symbolic link in its
+    place is not followed."""
+    written = path.with_name(f".{path.name}.new")
+    try:
+        written.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+        os.replace(written, path)
     except OSError as exc:
         with contextlib.suppress(OSError):
             written.unlink(missing_ok=True)
-        raise ConfigError(f"cannot write {record} ({exc.strerror}): the run directory must be "
+        raise ConfigError(f"cannot write {path} ({exc.strerror}): the run directory must be "
                           "writable, or give a new hydra.run.dir") from None
 
 

@@ -194,3 +194,23 @@ def test_the_demo_endpoint_reached_by_its_url_is_labelled_synthetic(demo, tmp_pa
     (arm,) = json.loads((tmp_path / "run" / "results.json").read_text())["arms"]
     assert arm["synthetic"] is True and arm["endpoint"]["served"]["owned_by"] == "evalkit-demo (synthetic)"
     assert "| demo-oracle [synthetic (demo)] |" in (tmp_path / "run" / "report.md").read_text()
+
+
+def test_a_run_resumed_against_another_endpoint_is_refused_and_changes_nothing(demo, tmp_path):
+    # The alias re-pointed between two attempts: the resumed run reported demo-oracle's samples and
+    # demo-buggy's as one arm "mixtral", exit 0, results.json naming only the second endpoint.
+    with LoopbackProxy({"mixtral": Route(demo.base_url, "demo-oracle")}, KEY) as proxy:
+        first = run_against(proxy.base_url, tmp_path)
+        assert first.returncode == 0, first.stderr[-2000:]
+        kept = (tmp_path / "run" / "samples.jsonl").read_text()
+        proxy.repoint("mixtral", Route(demo.base_url, "demo-buggy"))
+        resumed = run_against(proxy.base_url, tmp_path, "n_samples=2")
+        assert resumed.returncode == 2, resumed.stderr[-2000:]
+        (line,) = error_lines(resumed)
+        assert "holds samples of arm 'mixtral' answered by another endpoint" in line and "demo-buggy" in line
+        assert line.endswith("resume against the endpoint it was started with, or give a new hydra.run.dir")
+        assert (tmp_path / "run" / "samples.jsonl").read_text() == kept
+        proxy.repoint("mixtral", Route(demo.base_url, "demo-oracle"))  # back: the run goes on
+        again = run_against(proxy.base_url, tmp_path, "n_samples=2")
+        assert again.returncode == 0, again.stderr[-2000:]
+    assert len((tmp_path / "run" / "samples.jsonl").read_text().splitlines()) == 8
