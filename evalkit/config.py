@@ -12,6 +12,7 @@ import enum
 import importlib.resources
 import operator
 import os
+import re
 import types
 import typing
 from collections.abc import Callable, Iterable
@@ -467,11 +468,28 @@ def model_config(data: dict[str, Any]) -> ModelConfig:
             rule.check(data["params"][key], given[key], f"model.params.{key}")
     if not data.get("name"):
         raise ConfigError("model.name is empty; pass model.name=<served model id>")
+    _require_variable_name(data.get("api_key_env"))
     model = _build(ModelConfig, data, "model")
     if model.min_concurrency > model.max_concurrency:
         raise ConfigError(f"model.min_concurrency ({model.min_concurrency}) exceeds model.max_concurrency "
                           f"({model.max_concurrency}); the endpoint's concurrency adapts between the two")
     return model
+
+
+def _require_variable_name(name: Any) -> None:
+    """``model.api_key_env`` must name an environment variable: a key given in its place (the shell
+    expanded `model.api_key_env=$OPENAI_API_KEY`) would be saved in .hydra/ and the logs. Refused
+    before Hydra writes anything, without showing what was given."""
+    if name is None or name == "":
+        return
+    text = str(name)
+    holder = None if text in os.environ else next(  # a name that is set is a name
+        (k for k, v in os.environ.items() if v == text and len(v) >= 6), None)
+    if holder is not None or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text):
+        what = f"the value of {holder}" if holder else "not a variable's name"
+        raise ConfigError("model.api_key_env must be the NAME of the environment variable holding the key "
+                          f"(e.g. model.api_key_env=OPENAI_API_KEY); what was given is {what} and is not "
+                          "shown here, nor saved")
 
 
 def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
