@@ -25,6 +25,15 @@ MAX_SAMPLE_INDEX = 2**31 - 1
 """The largest sample_index a samples file may give: one of 2**63 overflowed the report's tables."""
 
 
+def _answered(row: dict[str, Any]) -> bool:
+    """Whether a sample line holds an answer: not one the endpoint gave up on (``finish_reason``
+    ``error``, an infra_error verdict: refused, or failed after every retry). A run resumed in its
+    directory asks those again; the line it then appends is the sample's (readers keep a key's last)."""
+    verdict = row.get("verdict")
+    return not (row.get("finish_reason") == "error" and isinstance(verdict, dict)
+                and verdict.get("status") == "infra_error")
+
+
 def answer_digest(text: str) -> bytes:
     """A short digest of a sample's raw answer (for telling two answers apart, not for security)."""
     return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=12).digest()
@@ -115,7 +124,9 @@ class SamplesFile:
                 if not raw.endswith(b"\n"):
                     break
                 try:
-                    self.done.add((row["arm"], row["task_id"], int(row["sample_index"])))
+                    key = (row["arm"], row["task_id"], int(row["sample_index"]))
+                    if _answered(row):  # one the endpoint never answered is asked again
+                        self.done.add(key)
                     if self.run_id is None and isinstance(row.get("run_id"), str):
                         self.run_id = row["run_id"]
                     if row["arm"] not in self.arms:

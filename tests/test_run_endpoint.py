@@ -88,6 +88,20 @@ def test_backend_dying_mid_run_exits_2_with_the_share_that_got_no_answer(demo, t
     assert results["arms"][0]["verdicts"]["infra_error"] == 2 and results["problems"]
 
 
+def test_a_run_resumed_once_its_backend_is_back_asks_what_got_no_answer(demo, tmp_path):
+    # Started again in its directory, the run took the 2 unanswered samples as done: exit 0, the
+    # problem gone from results.json, the infra errors left in pass@1's place.
+    with LoopbackProxy({"mixtral": Route(demo.base_url, "demo-oracle")}, KEY, backend_dies_after=3) as proxy:
+        assert run_against(proxy.base_url, tmp_path).returncode == 2
+        proxy.backend_dies_after = None  # the backend is back, behind the same proxy
+        resumed = run_against(proxy.base_url, tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    (arm,) = json.loads((tmp_path / "run" / "results.json").read_text())["arms"]
+    assert arm["verdicts"].get("infra_error", 0) == 0 and arm["pass_at_k"]["1"]["value"] == 1.0
+    lines = (tmp_path / "run" / "samples.jsonl").read_text().splitlines()
+    assert len(lines) == 6  # the 2 answered samples kept, the 2 unanswered asked again (their new lines win)
+
+
 def closed_port_url() -> str:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
