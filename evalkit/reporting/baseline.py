@@ -103,7 +103,11 @@ def _from_run_dir(run_dir: Path) -> Baseline:
         raise ConfigError(f"{run_dir / 'samples.jsonl'} holds no samples")
     meta = _arm_meta(results)
     arms = []
-    for label, group in samples.groupby("arm", sort=False, observed=True):
+    # in results.json's order (the config's), not the order answers happened to reach samples.jsonl
+    order = {label: i for i, label in enumerate(meta)}
+    groups = sorted(samples.groupby("arm", sort=False, observed=True),
+                    key=lambda group: order.get(str(group[0]), len(order)))
+    for label, group in groups:
         entry = meta.get(str(label), {})
         first = group.iloc[0]
         template = dict(entry.get("template") or {
@@ -206,23 +210,33 @@ def _file_name(baseline: Baseline, dirs: Sequence[Path]) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-") + ".json"
 
 
+def _plain(value: Any) -> str:
+    """A JSON value as sortable text (sampling parameters, to compare them)."""
+    return json.dumps(value, sort_keys=True, default=str)
+
+
 def _pool(baselines: list[Baseline]) -> Baseline:
     """Several runs of one configuration as one baseline: per task, samples, passes and infra
     errors add up and metric means are weighted by scored samples. Every run must have the same
     dataset content and the same arms (label, model, template)."""
     first = baselines[0]
-    identity = [(a.arm, a.model, a.template.get("sha256")) for a in first.arms]
+
+    def identity(baseline: Baseline) -> list[tuple]:
+        return sorted((a.arm, a.model, a.template.get("sha256"), _plain(a.aggregates.get("params")))
+                      for a in baseline.arms)
+
     for other in baselines[1:]:
         if other.content_sha256 != first.content_sha256:
             raise ConfigError(f"cannot pool {other.source} with {first.source}: different dataset "
                               f"content ({other.content_sha256[:12]} vs {first.content_sha256[:12]})")
-        theirs = [(a.arm, a.model, a.template.get("sha256")) for a in other.arms]
-        if theirs != identity:
-            raise ConfigError(f"cannot pool {other.source} with {first.source}: different arms "
-                              f"({theirs} vs {identity}); pool runs of one configuration")
+        if identity(other) != identity(first):
+            raise ConfigError(f"cannot pool {other.source} with {first.source}: different arms (label, "
+                              f"model, template, sampling parameters: {identity(other)} vs "
+                              f"{identity(first)}); pool runs of one configuration")
     arms = []
-    for i, arm in enumerate(first.arms):
-        frames = [b.arms[i].tasks.set_index("task_id") for b in baselines]
+    for arm in first.arms:
+        same = [next(a for a in b.arms if a.arm == arm.arm) for b in baselines]  # by label, in any order
+        frames = [a.tasks.set_index("task_id") for a in same]
         counts = sum(f[list(TASK_COLUMNS[1:])] for f in frames).dropna()
         metric_cols = [c for c in frames[0].columns if c.startswith("metric_")]
         weights = [f["n"] - f["infra_error"] for f in frames]
@@ -230,17 +244,17 @@ def _pool(baselines: list[Baseline]) -> Baseline:
             total = sum((f[col] * w).fillna(0.0) for f, w in zip(frames, weights, strict=True))
             counts[col] = (total / sum(weights)).reindex(counts.index)
         aggregates = {"pooled_runs": [b.run_id for b in baselines],
-                      "latency_s": _pooled_latency(baselines, i)}
+                      "latency_s": _pooled_latency(same)}
         arms.append(ArmOutcome(arm.arm, arm.model, arm.template, aggregates, _tidy(counts.reset_index())))
     return Baseline(source=" + ".join(b.source for b in baselines),
                     run_id="+".join(b.run_id for b in baselines), dataset=first.dataset, arms=tuple(arms))
 
 
-def _pooled_latency(baselines: list[Baseline], arm_index: int) -> dict[str, float]:
-    """Each latency percentile as the median over the pooled runs (what the latency gate reads)."""
+def _pooled_latency(arms: list[ArmOutcome]) -> dict[str, float]:
+    """Each latency percentile as the median over one arm's pooled runs (what the latency gate reads)."""
     out = {}
     for key in ("p50", "p90", "p95", "p99"):
-        values = [b.arms[arm_index].aggregates.get("latency_s", {}).get(key) for b in baselines]
+        values = [a.aggregates.get("latency_s", {}).get(key) for a in arms]
         values = [float(v) for v in values if v]
         if values:
             out[key] = float(pd.Series(values).median())

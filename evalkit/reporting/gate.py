@@ -66,22 +66,28 @@ def _check_dataset(base: Baseline, cand: Baseline) -> None:
 def _pair_arms(base: Baseline, cand: Baseline) -> tuple[list[tuple[ArmOutcome, ArmOutcome]], list[str]]:
     """(baseline, candidate) arm pairs and notes on arms left out.
 
-    Every candidate arm whose label the baseline has is paired with it (a run comparing two
-    templates of one model gates both); a model with no shared label pairs its first arm of each
-    side. Candidate arms left unpaired are named in the notes, never dropped silently.
+    Every candidate arm whose label the baseline has is paired with that arm, whatever its model (a
+    model upgraded under one label is gated against what it replaces; a run comparing two templates
+    of one model gates both). For a model none of whose candidate arms shares a label, its first
+    candidate arm pairs with the baseline's first arm of that model (arms in results.json's order,
+    the config's, so that the same runs always pair alike). Candidate arms left unpaired are named
+    in the notes, never dropped silently.
     """
-    pairs, notes = [], []
-    for model in dict.fromkeys(a.model for a in cand.arms):
-        b_arms = [a for a in base.arms if a.model == model]
-        c_arms = [a for a in cand.arms if a.model == model]
-        if not b_arms:
+    labels = {a.arm: a for a in base.arms}
+    pairs = [(labels[c.arm], c) for c in cand.arms if c.arm in labels]
+    paired = {c.arm for _, c in pairs}
+    taken = {b.arm for b, _ in pairs}
+    for model in dict.fromkeys(c.model for c in cand.arms):
+        if any(c.model == model for _, c in pairs):
             continue
-        labels = {a.arm: a for a in b_arms}
-        same = [(labels[c.arm], c) for c in c_arms if c.arm in labels]
-        pairs += same or [(b_arms[0], c_arms[0])]
-        paired = {c.arm for _, c in (same or [(b_arms[0], c_arms[0])])}
-        notes += [f"arm {c.arm} ({model}) is not gated: the baseline has no arm with that label"
-                  for c in c_arms if c.arm not in paired]
+        b_arm = next((b for b in base.arms if b.model == model and b.arm not in taken), None)
+        c_arm = next(c for c in cand.arms if c.model == model)
+        if b_arm is not None:
+            pairs.append((b_arm, c_arm))
+            paired.add(c_arm.arm)
+            taken.add(b_arm.arm)
+    notes = [f"arm {c.arm} ({c.model}) is not gated: the baseline has no arm with that label"
+             for c in cand.arms if c.arm not in paired]
     if not pairs:
         raise ConfigError(f"no model in common: baseline has {sorted({a.model for a in base.arms})}, "
                           f"candidate has {sorted({a.model for a in cand.arms})}")

@@ -39,20 +39,26 @@ def _sample(run_id: str, arm: str, model: str, task_id: str, index: int, status:
 
 def make_run(path: Path, arms: dict[str, dict[str, list[Status]]], *, run_id: str | None = None,
              sha: str = DATASET_SHA, similarity: dict[str, float] | None = None,
-             started_at: str = "2024-05-01T00:00:00Z", latency_s: float = 0.1) -> Path:
-    """A run directory: ``arms`` maps model -> task_id -> sample statuses (arm label = model)."""
+             started_at: str = "2024-05-01T00:00:00Z", latency_s: float = 0.1,
+             specs: dict[str, dict] | None = None) -> Path:
+    """A run directory: ``arms`` maps arm label -> task_id -> sample statuses; the arm's model is
+    its label and its params temperature 0.2 unless ``specs`` (label -> {"model", "params"}) says
+    otherwise."""
     path.mkdir(parents=True)
     run_id = run_id or path.name
     similarity = similarity or {}
     lines, arm_entries = [], []
-    for model, tasks in arms.items():
+    for label, tasks in arms.items():
+        spec = (specs or {}).get(label, {})
+        model = spec.get("model", label)
         for task_id, statuses in tasks.items():
             for index, status in enumerate(statuses):
-                metrics = {name: value[model] if isinstance(value, dict) else value
+                metrics = {name: value[label] if isinstance(value, dict) else value
                            for name, value in similarity.items()}
-                record = _sample(run_id, model, model, task_id, index, status, metrics, latency_s)
+                record = _sample(run_id, label, model, task_id, index, status, metrics, latency_s)
                 lines.append(json.dumps(record.to_json()))
-        arm_entries.append(ArmSpec(arm=model, model=model, template=TemplateId("mixtral", "1.0.0", "f" * 64)))
+        arm_entries.append(ArmSpec(arm=label, model=model, template=TemplateId("mixtral", "1.0.0", "f" * 64),
+                                   params=spec.get("params", {"temperature": 0.2})))
     (path / "samples.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     header = dataclasses.replace(run_header(run_id, 40, started_at=started_at),
                                  dataset=DatasetInfo("humaneval", sha, 40))
@@ -333,6 +339,44 @@ def test_scored_answers_without_a_model_are_gated_under_their_arm_label(tmp_path
     (model,) = outcome.models
     assert model.model == "gpt-4-answers" and model.verdict is GateVerdict.FAIL
     assert "### gpt-4-answers: FAIL" in (tmp_path / "g" / "gate.md").read_text()
+
+
+def test_runs_pool_and_pair_alike_whatever_order_their_answers_reached_samples_jsonl(tmp_path):
+    # Arms were grouped in the order answers arrived (concurrency decides it): two runs of one
+    # configuration could not be pooled ("different arms", the same three in another order), and a
+    # candidate arm with no label in common was gated against whichever arm came first.
+    two = {"alpha": tasks(40, 5, BASE_FAILING), "beta": tasks(40, 5, WORSE_FAILING)}
+    specs = {"alpha": {"model": "mixtral"}, "beta": {"model": "mixtral"}}
+    first = make_run(tmp_path / "first", two, specs=specs)
+    second = make_run(tmp_path / "second", two, specs=specs)
+    lines = (second / "samples.jsonl").read_text().splitlines()
+    (second / "samples.jsonl").write_text("\n".join(reversed(lines)) + "\n")  # beta's answers first
+    pooled = load_baseline(bless([first, second], tmp_path / "baselines"))
+    assert [a.arm for a in pooled.arms] == ["alpha", "beta"]
+    cand = make_run(tmp_path / "cand", {"gamma": tasks(40, 5, BASE_FAILING)},
+                    specs={"gamma": {"model": "mixtral"}})
+    for base in (first, second):  # gamma shares no label: the baseline's first arm in results.json
+        (model,) = gate(base, cand, CFG, tmp_path / f"g-{base.name}").models
+        assert model.baseline_arm == "alpha", model
+
+
+def test_bless_refuses_to_pool_runs_of_other_sampling_parameters(runs, tmp_path):
+    # A resumed run refuses another temperature; bless pooled them into one "configuration".
+    hot = make_run(tmp_path / "hot", {"mixtral": tasks(40, 5, BASE_FAILING)},
+                   specs={"mixtral": {"params": {"temperature": 1.7}}})
+    with pytest.raises(ConfigError, match=r"cannot pool .*hot with .*base: different arms \(label, model, "
+                                          r"template, sampling parameters: .*1\.7"):
+        bless([runs["base"], hot], tmp_path / "baselines")
+
+
+def test_an_arm_is_gated_against_the_baseline_arm_of_its_label_whatever_its_model(tmp_path):
+    # A model upgraded under one label ("no model in common", exit 2) is gated against what it replaces.
+    base = make_run(tmp_path / "base", {"nightly": tasks(40, 5, BASE_FAILING)},
+                    specs={"nightly": {"model": "mixtral-v1"}})
+    cand = make_run(tmp_path / "cand", {"nightly": tasks(40, 5, WORSE_FAILING)},
+                    specs={"nightly": {"model": "mixtral-v2"}})
+    outcome = gate(base, cand, CFG, tmp_path / "g")
+    assert outcome.verdict is GateVerdict.FAIL and [m.baseline_arm for m in outcome.models] == ["nightly"]
 
 
 def test_a_candidate_that_ran_a_few_of_the_baselines_tasks_is_an_error(runs, tmp_path):
