@@ -51,6 +51,7 @@ from evalkit.metrics.stats import (
     mcnemar,
     mean_ci,
     minimum_detectable_effect,
+    normal_quantile,
     paired_difference,
     paired_test,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "mcnemar",
     "mean_ci",
     "minimum_detectable_effect",
+    "normal_quantile",
     "paired_difference",
     "paired_pass_at_k",
     "paired_test",

@@ -189,7 +189,10 @@ def sampling_std_error(baseline: pd.DataFrame, arm: pd.DataFrame) -> float:
 
     Each task's rate is a binomial estimate; with both arms at the task's pooled rate p the
     difference varies by p(1-p)(1/n_baseline + 1/n_arm). A comparison of two identical runs
-    shows no spread of differences, yet a rerun would: this is the spread to plan with.
+    shows no spread of differences, yet a rerun would: this is the spread to plan with. p is
+    estimated with one pass and one failure added (Laplace's rule): a task every sample passed,
+    or failed, is not a task that can never go the other way, and with one sample per task every
+    rate is 0 or 1, which made this spread 0 and the gate claim full power.
     """
     base, cand = _indexed(baseline), _indexed(arm)
     joined = pd.concat({"bp": base["passed"], "bn": base["n"] - base["infra_error"], "cp": cand["passed"],
@@ -197,7 +200,7 @@ def sampling_std_error(baseline: pd.DataFrame, arm: pd.DataFrame) -> float:
     joined = joined[(joined["bn"] > 0) & (joined["cn"] > 0)]
     if joined.empty:
         return 0.0
-    rate = (joined["bp"] + joined["cp"]) / (joined["bn"] + joined["cn"])
+    rate = (joined["bp"] + joined["cp"] + 1) / (joined["bn"] + joined["cn"] + 2)
     variance = rate * (1 - rate) * (1 / joined["bn"] + 1 / joined["cn"])
     return float(np.sqrt(variance.sum()) / len(joined))
 

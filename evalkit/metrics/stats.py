@@ -279,10 +279,12 @@ def minimum_detectable_effect(
     return float(z * np.sqrt(2.0 * variance / (n_samples * n_tasks)))
 
 
-def _z(probability: float) -> float:
+def normal_quantile(probability: float) -> float:
+    """The standard normal distribution's quantile (z) at ``probability``."""
     from statistics import NormalDist  # the standard library's is enough for a few quantiles
 
     return NormalDist().inv_cdf(probability)
+
 
 
 def detectable_drop(std_error: float, max_drop: float, confidence: float, power: float = 0.8) -> float:
@@ -295,7 +297,7 @@ def detectable_drop(std_error: float, max_drop: float, confidence: float, power:
     """
     if not (0.0 < confidence < 1.0 and 0.0 < power < 1.0):
         raise ValueError("confidence and power must be in (0, 1)")
-    return float(max_drop + (_z((1.0 + confidence) / 2.0) + _z(power)) * std_error)
+    return float(max_drop + (normal_quantile((1.0 + confidence) / 2.0) + normal_quantile(power)) * std_error)
 
 
 def decisive_samples(diff: float, std_error: float, max_drop: float, confidence: float,
@@ -309,5 +311,5 @@ def decisive_samples(diff: float, std_error: float, max_drop: float, confidence:
     margin = abs(diff + max_drop)
     if margin == 0.0 or n_samples <= 0:
         return None
-    half_width = _z((1.0 + confidence) / 2.0) * std_error
+    half_width = normal_quantile((1.0 + confidence) / 2.0) * std_error
     return max(int(np.ceil(n_samples * (half_width / margin) ** 2)), 1)

@@ -102,12 +102,14 @@ def _gate_names(pairs: list[tuple[ArmOutcome, ArmOutcome]]) -> list[str]:
 
 
 def _coverage_check(name: str, b_arm: ArmOutcome, c_arm: ArmOutcome, cfg: GateConfig) -> Check:
-    """The share of the baseline's tasks the candidate ran: a run of 2 tasks proves nothing of 164."""
+    """The share of the baseline's tasks the candidate measured: a run of 2 tasks proves nothing of
+    164. A task all of whose samples are infra errors was not measured (no answer to score)."""
     base_tasks = set(b_arm.tasks["task_id"])
-    shared = len(base_tasks & set(c_arm.tasks["task_id"]))
+    answered = c_arm.tasks[c_arm.tasks["n"] > c_arm.tasks["infra_error"]]
+    shared = len(base_tasks & set(answered["task_id"]))
     share = shared / len(base_tasks) if base_tasks else 0.0
     bad = share < cfg.min_task_share
-    reason = (f"the candidate ran {shared} of the baseline's {len(base_tasks)} tasks ({share:.1%}), "
+    reason = (f"the candidate measured {shared} of the baseline's {len(base_tasks)} tasks ({share:.1%}), "
               f"{'below' if bad else 'within'} min_task_share {cfg.min_task_share:.0%}"
               + ("; run the baseline's tasks (its dataset.limit or task_ids) or bless a matching baseline"
                  if bad else ""))
@@ -121,8 +123,9 @@ def _infra_rate(tasks: pd.DataFrame) -> float:
 
 
 def _infra_check(model: str, base: pd.DataFrame, cand: pd.DataFrame, cfg: GateConfig) -> Check:
-    """The candidate's share of infra_error samples against the threshold (the baseline's for context)."""
-    rate = _infra_rate(cand)
+    """The candidate's share of infra_error samples on the baseline's tasks against the threshold (the
+    baseline's for context): tasks the baseline lacks, answered, diluted the errors of those it has."""
+    rate = _infra_rate(cand[cand["task_id"].isin(base["task_id"])])
     bad = rate > cfg.max_infra_error
     reason = (f"infra_error rate {rate:.1%} {'exceeds' if bad else 'within'} "
               f"max_infra_error {cfg.max_infra_error:.1%}" + ("; the endpoint, not the template, "
@@ -169,6 +172,11 @@ def _drop_check(model: str, diff: PairedDiff | None, cand_samples: float, noise:
         return Check(model, name, None, None, None, test="none", verdict=GateVerdict.INCONCLUSIVE,
                      reason="no shared task with scored samples")
     std_error = max(diff.std_error, noise)
+    # The interval is at least as wide as sampling alone makes it: two runs that agreed on every
+    # task have a bootstrap interval of width 0, and PASSed on it whatever their size.
+    half = metrics.normal_quantile((1.0 + diff.confidence) / 2.0) * noise
+    low, high = min(diff.ci_low, diff.diff - half), max(diff.ci_high, diff.diff + half)
+    diff = replace(diff, ci_low=low, ci_high=high)
     check = Check(model, diff.measure, None, None, diff.diff, diff.ci_low, diff.ci_high, diff.p_value,
                   diff.p_adjusted, diff.test, confidence=diff.confidence,
                   detectable_drop=metrics.detectable_drop(std_error, cfg.max_drop, diff.confidence, POWER))

@@ -24,6 +24,9 @@ from tests.support.runs import run_header
 P, F, INFRA = Status.PASSED, Status.FAILED, Status.INFRA_ERROR
 DATASET_SHA = "d" * 64
 CFG = GateConfig()
+N = 40
+"""Samples per task: enough that two runs agreeing on every task can PASS (with 5, sampling alone
+leaves the pass@1 difference a 95% interval wider than max_drop, so the gate says INCONCLUSIVE)."""
 
 
 def _sample(run_id: str, arm: str, model: str, task_id: str, index: int, status: Status,
@@ -86,10 +89,10 @@ WORSE_FAILING = BASE_FAILING | set(range(15))
 def runs(tmp_path_factory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("runs")
     return {
-        "base": make_run(root / "base", {"mixtral": tasks(40, 5, BASE_FAILING)}),
-        "same": make_run(root / "same", {"mixtral": tasks(40, 5, BASE_FAILING)}),
-        "worse": make_run(root / "worse", {"mixtral": tasks(40, 5, WORSE_FAILING)}),
-        "other": make_run(root / "other", {"mixtral": tasks(40, 5, BASE_FAILING)}, sha="e" * 64),
+        "base": make_run(root / "base", {"mixtral": tasks(40, N, BASE_FAILING)}),
+        "same": make_run(root / "same", {"mixtral": tasks(40, N, BASE_FAILING)}),
+        "worse": make_run(root / "worse", {"mixtral": tasks(40, N, WORSE_FAILING)}),
+        "other": make_run(root / "other", {"mixtral": tasks(40, N, BASE_FAILING)}, sha="e" * 64),
     }
 
 
@@ -105,7 +108,7 @@ def test_worse_candidate_fails_and_names_flipped_tasks(runs, tmp_path):
     assert [f.task_id for f in model.regressions] == [f"HumanEval/{t}" for t in range(15)]
     assert model.fixes == ()
     md = (tmp_path / "gate.md").read_text()
-    assert "**FAIL**" in md and "HumanEval/0 5/5→0/5 (-1.00" in md
+    assert "**FAIL**" in md and f"HumanEval/0 {N}/{N}→0/{N} (-1.00" in md
     assert "pass rate fell (15, 15 significant)" in md
     assert all(f.significant for f in model.regressions)  # 5/5 -> 0/5 on 15 of 40 tasks
     suite = ET.parse(tmp_path / "junit.xml").getroot()
@@ -113,7 +116,8 @@ def test_worse_candidate_fails_and_names_flipped_tasks(runs, tmp_path):
     # the three checks, then one failure per task whose pass rate fell significantly
     assert [c.get("name") for c in cases] == (["pass@1", "infra_error", "task_coverage"]
                                              + [f"HumanEval/{t}" for t in range(15)])
-    assert cases[0].find("failure") is not None and "HumanEval/9 5/5→0/5" in cases[0].find("failure").text
+    failure = cases[0].find("failure")
+    assert failure is not None and f"HumanEval/9 {N}/{N}→0/{N}" in failure.text
     assert cases[1].find("failure") is None
     assert cases[2].find("failure") is None and cases[2].find("error") is None
     assert suite.get("failures") == "16" and all(c.find("failure") is not None for c in cases[3:])
@@ -164,7 +168,7 @@ def test_bless_round_trip_gives_the_same_verdict(runs, tmp_path):
     arm = record["arms"][0]
     assert arm["model"] == "mixtral"
     assert arm["aggregates"]["pass_at_k"]["1"]["value"] == 0.75  # 30 of 40 tasks pass
-    assert arm["tasks"]["HumanEval/31"] == {"n": 5, "passed": 0, "infra_error": 0, "metrics": {}}
+    assert arm["tasks"]["HumanEval/31"] == {"n": N, "passed": 0, "infra_error": 0, "metrics": {}}
     assert "raw_output" not in path.read_text()
     from_file, from_dir = load_baseline(path), load_baseline(runs["base"])
     pd.testing.assert_frame_equal(from_file.arms[0].tasks, from_dir.arms[0].tasks)
@@ -178,8 +182,8 @@ def test_bless_round_trip_gives_the_same_verdict(runs, tmp_path):
 
 
 def test_infra_error_rate_over_threshold_is_an_error_exit_2(runs, tmp_path):
-    # 15 of 200 samples (7.5%) are infra errors; pass rates over answered samples are unchanged.
-    statuses = tasks(40, 5, BASE_FAILING, infra={t: 1 for t in range(15)})
+    # 120 of 1,600 samples (7.5%) are infra errors; pass rates over answered samples are unchanged.
+    statuses = tasks(40, N, BASE_FAILING, infra={t: 8 for t in range(15)})
     cand = make_run(tmp_path / "infra", {"mixtral": statuses})
     outcome = gate(runs["base"], cand, CFG, tmp_path / "gate")
     assert outcome.verdict is GateVerdict.ERROR and outcome.exit_code == 2
@@ -196,8 +200,8 @@ def test_infra_error_rate_over_threshold_is_an_error_exit_2(runs, tmp_path):
 
 def test_similarity_metric_drop_fails_only_when_gated(tmp_path):
     sim = {"edit_similarity": 0.9}
-    base = make_run(tmp_path / "b", {"mixtral": tasks(40, 3)}, similarity=sim)
-    cand = make_run(tmp_path / "c", {"mixtral": tasks(40, 3)}, similarity={"edit_similarity": 0.6})
+    base = make_run(tmp_path / "b", {"mixtral": tasks(40, N)}, similarity=sim)
+    cand = make_run(tmp_path / "c", {"mixtral": tasks(40, N)}, similarity={"edit_similarity": 0.6})
     assert gate(base, cand, CFG, tmp_path / "g1").verdict is GateVerdict.PASS
     outcome = gate(base, cand, GateConfig(metrics=("edit_similarity",)), tmp_path / "g2")
     assert outcome.verdict is GateVerdict.FAIL
@@ -208,10 +212,10 @@ def test_similarity_metric_drop_fails_only_when_gated(tmp_path):
 
 
 def test_models_are_matched_by_name_and_holm_corrected(tmp_path):
-    same = tasks(40, 5, BASE_FAILING)
+    same = tasks(40, N, BASE_FAILING)
     base = make_run(tmp_path / "b", {"mixtral": same, "mistral": same})
-    worse = tasks(40, 5, WORSE_FAILING)
-    cand = make_run(tmp_path / "c", {"mistral": same, "mixtral": worse, "claude": tasks(40, 5)})
+    worse = tasks(40, N, WORSE_FAILING)
+    cand = make_run(tmp_path / "c", {"mistral": same, "mixtral": worse, "claude": tasks(40, N)})
     outcome = gate(base, cand, CFG, tmp_path / "g")
     verdicts = {m.model: m.verdict for m in outcome.models}
     assert verdicts == {"mistral": GateVerdict.PASS, "mixtral": GateVerdict.FAIL}
@@ -231,7 +235,7 @@ def test_unusable_input_is_a_config_error(runs, tmp_path, problem):
     candidate = runs["base"]
     baseline: Path = tmp_path / "nowhere"
     if problem == "no_common_model":
-        baseline = make_run(tmp_path / "claude", {"claude": tasks(40, 5)})
+        baseline = make_run(tmp_path / "claude", {"claude": tasks(40, N)})
     elif problem == "not_a_baseline":
         baseline = tmp_path / "x.json"
         baseline.write_text('{"hello": 1}')
@@ -242,14 +246,14 @@ def test_unusable_input_is_a_config_error(runs, tmp_path, problem):
 
 
 def test_bless_pools_several_runs_task_by_task(runs, tmp_path):
-    # base: tasks 30-39 fail; worse: tasks 0-14 fail as well. Pooled, tasks 0-14 pass 5 of 10.
+    # base: tasks 30-39 fail; worse: tasks 0-14 fail as well. Pooled, tasks 0-14 pass N of 2N.
     path = bless([runs["base"], runs["worse"]], tmp_path / "baselines")
     assert path.name == "humaneval_base-worse.json"
     record = json.loads(path.read_text())
     assert record["source_run"] == ["base", "worse"] and record["run_id"] == "base+worse"
     cells = record["arms"][0]["tasks"]
-    assert cells["HumanEval/0"] == {"n": 10, "passed": 5, "infra_error": 0, "metrics": {}}
-    assert cells["HumanEval/20"]["passed"] == 10 and cells["HumanEval/35"]["passed"] == 0
+    assert cells["HumanEval/0"] == {"n": 2 * N, "passed": N, "infra_error": 0, "metrics": {}}
+    assert cells["HumanEval/20"]["passed"] == 2 * N and cells["HumanEval/35"]["passed"] == 0
     pooled = gate(path, runs["same"], CFG, tmp_path / "g")
     # against the pooled baseline the candidate gains 0.5 on 15 tasks: never a FAIL
     assert pooled.models[0].checks[0].diff == pytest.approx(15 * 0.5 / 40)
@@ -268,21 +272,23 @@ def test_gate_states_its_power_and_the_samples_that_would_decide(tmp_path):
     assert fails.diff == pytest.approx(-0.25) and fails.verdict is GateVerdict.FAIL
     assert fails.ci_high < -0.1
     # caught with 80% power: the tolerated drop plus (z[0.975] + z[0.8]) standard errors, where the
-    # standard error is at least what sampling alone gives: 20 tasks at a pooled rate 3/4, 2 + 2 samples
-    sampling = math.sqrt(20 * 0.75 * 0.25 * (1 / 2 + 1 / 2)) / 40
+    # standard error is at least what sampling alone gives, each task's pooled rate counted with one
+    # pass and one failure more (Laplace): 20 tasks 3 of 4 -> 4/6, 20 tasks 4 of 4 -> 5/6, 2 + 2 samples
+    sampling = math.sqrt(20 * (4 / 6) * (2 / 6) * (1 / 2 + 1 / 2)
+                         + 20 * (5 / 6) * (1 / 6) * (1 / 2 + 1 / 2)) / 40
     assert sampling > std_error
     assert fails.detectable_drop == pytest.approx(0.1 + (1.95996 + 0.84162) * sampling, rel=1e-4)
     unsure = gate(base, cand, GateConfig(max_drop=0.2), tmp_path / "g2").models[0].checks[0]
     assert unsure.verdict is GateVerdict.INCONCLUSIVE and unsure.ci_low < -0.2 < unsure.ci_high
     # the interval's half-width 1.96 SE must shrink below the 0.05 margin: 2 * (1.96 SE / 0.05)^2 samples
-    assert unsure.samples_needed == math.ceil(2 * (1.95996 * sampling / 0.05) ** 2) == 8
+    assert unsure.samples_needed == math.ceil(2 * (1.95996 * sampling / 0.05) ** 2) == 14
     md = (tmp_path / "g2" / "gate.md").read_text()
-    assert "about 8 samples per task would decide it" in md
+    assert "about 14 samples per task would decide it" in md
     assert f"catches a true pass@1 drop of {unsure.detectable_drop:.3f} or more with 80% power" in md
 
 
 def test_latency_regression_fails_only_when_gated(runs, tmp_path):
-    slow = make_run(tmp_path / "slow", {"mixtral": tasks(40, 5, BASE_FAILING)}, latency_s=0.25)
+    slow = make_run(tmp_path / "slow", {"mixtral": tasks(40, N, BASE_FAILING)}, latency_s=0.25)
     assert gate(runs["base"], slow, CFG, tmp_path / "off").verdict is GateVerdict.PASS  # off by default
     outcome = gate(runs["base"], slow, GateConfig(max_latency_p95_ratio=1.5), tmp_path / "on")
     assert outcome.verdict is GateVerdict.FAIL and outcome.exit_code == 1
@@ -318,9 +324,9 @@ def test_every_template_arm_of_one_model_is_gated(tmp_path):
     # the default run's shape: one model under two templates; only the second template regresses
     old, new = "demo-mimic@mixtral-1.0.0", "demo-mimic@mixtral-2.0.0"
     two_templates = {"a": (old, "demo-mimic"), "b": (new, "demo-mimic")}
-    same = tasks(40, 5, BASE_FAILING)
+    same = tasks(40, N, BASE_FAILING)
     base = _relabel(make_run(tmp_path / "b", {"a": same, "b": same}), two_templates)
-    cand = _relabel(make_run(tmp_path / "c", {"a": same, "b": tasks(40, 5, WORSE_FAILING)}), two_templates)
+    cand = _relabel(make_run(tmp_path / "c", {"a": same, "b": tasks(40, N, WORSE_FAILING)}), two_templates)
     outcome = gate(base, cand, CFG, tmp_path / "g")
     assert outcome.verdict is GateVerdict.FAIL and outcome.exit_code == 1
     verdicts = {m.candidate_arm: m.verdict for m in outcome.models}
@@ -333,8 +339,8 @@ def test_every_template_arm_of_one_model_is_gated(tmp_path):
 def test_scored_answers_without_a_model_are_gated_under_their_arm_label(tmp_path):
     # `evalkit score` on a file that names no model: the check was called "unknown"
     scored = {"a": ("gpt-4-answers", "unknown")}
-    base = _relabel(make_run(tmp_path / "b", {"a": tasks(40, 5, BASE_FAILING)}), scored)
-    cand = _relabel(make_run(tmp_path / "c", {"a": tasks(40, 5, WORSE_FAILING)}), scored)
+    base = _relabel(make_run(tmp_path / "b", {"a": tasks(40, N, BASE_FAILING)}), scored)
+    cand = _relabel(make_run(tmp_path / "c", {"a": tasks(40, N, WORSE_FAILING)}), scored)
     outcome = gate(base, cand, CFG, tmp_path / "g")
     (model,) = outcome.models
     assert model.model == "gpt-4-answers" and model.verdict is GateVerdict.FAIL
@@ -345,7 +351,7 @@ def test_runs_pool_and_pair_alike_whatever_order_their_answers_reached_samples_j
     # Arms were grouped in the order answers arrived (concurrency decides it): two runs of one
     # configuration could not be pooled ("different arms", the same three in another order), and a
     # candidate arm with no label in common was gated against whichever arm came first.
-    two = {"alpha": tasks(40, 5, BASE_FAILING), "beta": tasks(40, 5, WORSE_FAILING)}
+    two = {"alpha": tasks(40, N, BASE_FAILING), "beta": tasks(40, N, WORSE_FAILING)}
     specs = {"alpha": {"model": "mixtral"}, "beta": {"model": "mixtral"}}
     first = make_run(tmp_path / "first", two, specs=specs)
     second = make_run(tmp_path / "second", two, specs=specs)
@@ -353,7 +359,7 @@ def test_runs_pool_and_pair_alike_whatever_order_their_answers_reached_samples_j
     (second / "samples.jsonl").write_text("\n".join(reversed(lines)) + "\n")  # beta's answers first
     pooled = load_baseline(bless([first, second], tmp_path / "baselines"))
     assert [a.arm for a in pooled.arms] == ["alpha", "beta"]
-    cand = make_run(tmp_path / "cand", {"gamma": tasks(40, 5, BASE_FAILING)},
+    cand = make_run(tmp_path / "cand", {"gamma": tasks(40, N, BASE_FAILING)},
                     specs={"gamma": {"model": "mixtral"}})
     for base in (first, second):  # gamma shares no label: the baseline's first arm in results.json
         (model,) = gate(base, cand, CFG, tmp_path / f"g-{base.name}").models
@@ -362,7 +368,7 @@ def test_runs_pool_and_pair_alike_whatever_order_their_answers_reached_samples_j
 
 def test_bless_refuses_to_pool_runs_of_other_sampling_parameters(runs, tmp_path):
     # A resumed run refuses another temperature; bless pooled them into one "configuration".
-    hot = make_run(tmp_path / "hot", {"mixtral": tasks(40, 5, BASE_FAILING)},
+    hot = make_run(tmp_path / "hot", {"mixtral": tasks(40, N, BASE_FAILING)},
                    specs={"mixtral": {"params": {"temperature": 1.7}}})
     with pytest.raises(ConfigError, match=r"cannot pool .*hot with .*base: different arms \(label, model, "
                                           r"template, sampling parameters: .*1\.7"):
@@ -371,22 +377,35 @@ def test_bless_refuses_to_pool_runs_of_other_sampling_parameters(runs, tmp_path)
 
 def test_an_arm_is_gated_against_the_baseline_arm_of_its_label_whatever_its_model(tmp_path):
     # A model upgraded under one label ("no model in common", exit 2) is gated against what it replaces.
-    base = make_run(tmp_path / "base", {"nightly": tasks(40, 5, BASE_FAILING)},
+    base = make_run(tmp_path / "base", {"nightly": tasks(40, N, BASE_FAILING)},
                     specs={"nightly": {"model": "mixtral-v1"}})
-    cand = make_run(tmp_path / "cand", {"nightly": tasks(40, 5, WORSE_FAILING)},
+    cand = make_run(tmp_path / "cand", {"nightly": tasks(40, N, WORSE_FAILING)},
                     specs={"nightly": {"model": "mixtral-v2"}})
     outcome = gate(base, cand, CFG, tmp_path / "g")
     assert outcome.verdict is GateVerdict.FAIL and [m.baseline_arm for m in outcome.models] == ["nightly"]
 
 
+def test_tasks_that_got_no_answer_are_not_covered_and_their_errors_not_diluted(runs, tmp_path):
+    # An endpoint refused every request naming 8 of the baseline's 10 tasks and answered 154 tasks the
+    # baseline lacks: coverage "10 of 10", infra errors "4.9% within", PASS on 2 tasks.
+    base = make_run(tmp_path / "base10", {"mixtral": tasks(10, N)})
+    cand_tasks = {f"HumanEval/{t}": [INFRA] * N if t < 8 else [P] * N for t in range(164)}
+    cand = make_run(tmp_path / "cand", {"mixtral": cand_tasks})
+    outcome = gate(base, cand, CFG, tmp_path / "g")
+    assert outcome.verdict is GateVerdict.ERROR and outcome.exit_code == 2
+    checks = {c.name: c for c in outcome.models[0].checks}
+    assert "measured 2 of the baseline's 10 tasks (20.0%), below" in checks["task_coverage"].reason
+    assert checks["infra_error"].candidate == pytest.approx(0.8)  # 8 of the baseline's 10 tasks
+
+
 def test_a_candidate_that_ran_a_few_of_the_baselines_tasks_is_an_error(runs, tmp_path):
-    few = {task_id: statuses for task_id, statuses in tasks(40, 5, BASE_FAILING).items()
+    few = {task_id: statuses for task_id, statuses in tasks(40, N, BASE_FAILING).items()
            if task_id in ("HumanEval/0", "HumanEval/1")}
     cand = make_run(tmp_path / "few", {"mixtral": few})
     outcome = gate(runs["base"], cand, CFG, tmp_path / "g")
     assert outcome.verdict is GateVerdict.ERROR and outcome.exit_code == 2
     coverage = next(c for c in outcome.models[0].checks if c.name == "task_coverage")
-    assert "ran 2 of the baseline's 40 tasks (5.0%), below min_task_share 100%" in coverage.reason
+    assert "measured 2 of the baseline's 40 tasks (5.0%), below min_task_share 100%" in coverage.reason
     assert gate(runs["base"], cand, GateConfig(min_task_share=0.05), tmp_path / "lax").verdict \
         is not GateVerdict.ERROR
 

@@ -9,7 +9,7 @@ import pytest
 
 from evalkit.config import GateConfig
 from evalkit.reporting.gate import gate
-from tests.reporting.test_gate import BASE_FAILING, WORSE_FAILING, make_run, tasks
+from tests.reporting.test_gate import BASE_FAILING, WORSE_FAILING, N, make_run, tasks
 from tests.support.browser import needs_chromium, pixels_near, screenshot
 from tests.support.cli import run_evalkit
 
@@ -22,7 +22,7 @@ def reports(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("reports")
     nights = [("2026-11-01", BASE_FAILING), ("2026-11-02", BASE_FAILING), ("2026-11-03", WORSE_FAILING)]
     for day, mixtral_failing in nights:
-        make_run(root / "runs" / day, {"mixtral": tasks(40, 5, mixtral_failing), "mistral": tasks(40, 5)},
+        make_run(root / "runs" / day, {"mixtral": tasks(40, N, mixtral_failing), "mistral": tasks(40, N)},
                  started_at=f"{day}T02:00:00Z")
     gate(root / "runs" / "2026-11-01", root / "runs" / "2026-11-03", GateConfig(),
          root / "gates" / "2026-11-03")
