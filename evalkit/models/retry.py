@@ -152,8 +152,8 @@ def parse_response(content: bytes, chat: bool) -> tuple[list[Choice], int, int]:
         data = json.loads(content)
         choices = []
         for pos, c in enumerate(data["choices"]):
-            text = (c["message"].get("content") if chat else c["text"]) or ""
-            choices.append(Choice(int(c.get("index", pos)), str(text), c.get("finish_reason") or "stop"))
+            text = _answer_text((c["message"].get("content") if chat else c["text"]) or "")
+            choices.append(Choice(int(c.get("index", pos)), text, c.get("finish_reason") or "stop"))
         usage = data.get("usage") or {}
         prompt_tokens = int(usage.get("prompt_tokens") or 0)
         completion_tokens = int(usage.get("completion_tokens") or 0)
@@ -163,6 +163,19 @@ def parse_response(content: bytes, chat: bool) -> tuple[list[Choice], int, int]:
     if not choices:
         raise Failure("the endpoint returned no choices", retryable=True, answered=True)
     return sorted(choices, key=lambda c: c.index), prompt_tokens, completion_tokens
+
+
+def _answer_text(content: object) -> str:
+    """An answer's text: a string, or the text parts of a list of content parts (``[{"type": "text",
+    "text": ...}]``, as some servers answer). Anything else is not an answer (TypeError: a malformed
+    response, retried), never its Python repr scored as the model's code."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list) and all(isinstance(p, dict) for p in content):
+        texts = [p.get("text") for p in content if p.get("type") == "text"]
+        if texts and all(isinstance(t, str) for t in texts):
+            return "".join(texts)
+    raise TypeError(f"an answer's content is {type(content).__name__}, not text")
 
 
 def _start_of(content: bytes) -> str:

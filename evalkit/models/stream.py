@@ -19,7 +19,8 @@ async def post_streaming(oa: openai.AsyncOpenAI, options: FinalRequestOptions, b
     Returns (choices sorted by index, prompt_tokens, completion_tokens), each choice with
     ``ttft_s``: seconds from ``started`` (``time.perf_counter()`` before the request) to its
     first non-empty text. Usage is asked for (``stream_options.include_usage``) and 0 when
-    the server sends none. Raises a retryable Failure for a stream without choices.
+    the server sends none. Raises a retryable Failure for a stream without choices, or one that
+    ended before each choice said why it finished (a connection cut mid-answer).
     """
     streamed = body | {"stream": True, "stream_options": {"include_usage": True}}
     events = await oa.request(object, options.model_copy(update={"json_data": streamed}), stream=True,
@@ -45,6 +46,9 @@ async def post_streaming(oa: openai.AsyncOpenAI, options: FinalRequestOptions, b
         completion_tokens = int(usage.get("completion_tokens") or completion_tokens)
     if not texts:
         raise Failure("the endpoint streamed no choices", retryable=True)
-    choices = [Choice(i, "".join(parts), finish.get(i, "stop"), first.get(i))
-               for i, parts in sorted(texts.items())]
+    unfinished = sorted(set(texts) - set(finish))
+    if unfinished:  # scored, a cut answer is a model failure that the connection made
+        raise Failure(f"the stream ended before choice {unfinished[0]} finished (no finish_reason): a "
+                      "dropped connection", retryable=True)
+    choices = [Choice(i, "".join(parts), finish[i], first.get(i)) for i, parts in sorted(texts.items())]
     return choices, prompt_tokens, completion_tokens

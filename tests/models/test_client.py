@@ -39,7 +39,7 @@ async def generate_cases(server, cases, n=1, **cfg):
 
 
 @pytest.mark.parametrize("actions", [["429"], ["500"], ["502"], ["503"], ["reset"], ["malformed"],
-                                     ["empty"], ["503", "429", "500"]])
+                                     ["empty"], ["noparts"], ["503", "429", "500"]])
 def test_transient_faults_recover_and_others_complete(server, actions):
     server.script("bad", actions)
     out, client = run(generate_cases(server, ["bad", "good1", "good2"]))
@@ -48,6 +48,14 @@ def test_transient_faults_recover_and_others_complete(server, actions):
         assert not gen.error and gen.raw_output.startswith(f"answer {case}")
     assert server.count("bad") == len(actions) + 1
     assert client.stats.retries == len(actions)
+
+
+def test_an_answer_in_content_parts_is_its_text(server):
+    # Its Python repr ("[{'type': 'text', ...") was scored as the model's code.
+    server.script("parts", ["parts"])
+    out, _ = run(generate_cases(server, ["parts"]))
+    (gen,) = out["parts"]
+    assert not gen.error and gen.raw_output.startswith("answer parts seed=") and "[" not in gen.raw_output
 
 
 @pytest.mark.slow

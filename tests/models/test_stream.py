@@ -11,6 +11,7 @@ import pytest
 
 from evalkit.models import ModelClient
 from evalkit.models.demo import JsonHandler, QuietHTTPServer
+from evalkit.models.retry import RetryPolicy
 from tests.support.models import model_config, text_prompt
 
 FIRST_CHUNK_DELAY_S = 0.4
@@ -20,6 +21,8 @@ CHUNKS = ["    return ", "sorted(", "set(l))\n"]
 
 class _SlowFirstChunk(JsonHandler):
     received: list[dict] = []
+    cut: int = 0
+    """How many of the next streams end after their first chunk: no finish_reason, no [DONE]."""
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib name
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -30,6 +33,10 @@ class _SlowFirstChunk(JsonHandler):
         self.end_headers()
         time.sleep(FIRST_CHUNK_DELAY_S)
         for i, piece in enumerate(CHUNKS):
+            if i and type(self).cut:
+                type(self).cut -= 1
+                self.close_connection = True
+                return
             if i:
                 time.sleep(GAP_S)
             finish = "stop" if i == len(CHUNKS) - 1 else None
@@ -50,7 +57,7 @@ class _SlowFirstChunk(JsonHandler):
 def server():
     httpd = QuietHTTPServer(("127.0.0.1", 0), _SlowFirstChunk)
     thread = httpd.serve_in_thread("slow-first-chunk")
-    _SlowFirstChunk.received = []
+    _SlowFirstChunk.received, _SlowFirstChunk.cut = [], 0
     yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
     httpd.stop(thread)
 
@@ -73,6 +80,27 @@ def test_streamed_answer_records_time_to_first_token(server, humaneval_tasks):
     assert gen.latency_s >= FIRST_CHUNK_DELAY_S + 2 * GAP_S > gen.ttft_s
     sent = _SlowFirstChunk.received[0]
     assert sent["stream"] is True and sent["stream_options"] == {"include_usage": True}
+
+
+@pytest.mark.parametrize(("cut", "recovers"), [(1, True), (99, False)])
+def test_a_stream_cut_before_its_answer_finished_is_the_endpoint_s_failure(server, humaneval_tasks, cut,
+                                                                            recovers):
+    # The first third of each answer, then the connection closed: scored "failed", the model blamed.
+    _SlowFirstChunk.cut = cut
+    cfg = model_config(server, stream=True, use_n=False, max_retries=1)
+
+    async def go():
+        client = ModelClient(cfg, retry=RetryPolicy(base_s=0.01, max_s=0.02))
+        try:
+            return await client.generate(text_prompt(humaneval_tasks[0]), 1, seed=1)
+        finally:
+            await client.aclose()
+
+    (gen,) = asyncio.run(go())
+    if recovers:  # retried, as a dropped connection is
+        assert gen.error == "" and gen.raw_output == "".join(CHUNKS)
+    else:  # an infra_error once the retries are spent, never a model failure
+        assert "the stream ended before choice 0 finished" in gen.error and gen.finish_reason == "error"
 
 
 def test_an_answer_that_is_not_streamed_has_no_time_to_first_token(humaneval_tasks):

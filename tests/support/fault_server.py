@@ -99,7 +99,14 @@ class _Handler(JsonHandler):
             n = 1 if name == "fewer" else int(body.get("n") or 1)
             n = 0 if name == "empty" else n
             finish = "length" if name == "length" else "stop"
-            self.send_json(200, _completion(case, body, n, finish, chat))
+            answer = _completion(case, body, n, finish, chat)
+            if chat and name in ("parts", "noparts"):  # content as a list of parts, as some servers send
+                for choice in answer["choices"]:
+                    text = choice["message"]["content"]
+                    choice["message"]["content"] = (
+                        [{"type": "text", "text": text[:7]}, {"type": "text", "text": text[7:]}]
+                        if name == "parts" else [{"type": "image_url", "image_url": {"url": "x"}}])
+            self.send_json(200, answer)
 
     def _reset(self) -> None:
         """Headers and half a body, then a TCP reset."""
