@@ -23,6 +23,7 @@ from __future__ import annotations
 import difflib
 import itertools
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
@@ -217,6 +218,16 @@ def load_samples(run_dir: Path | str, without: Sequence[str] = ()) -> pd.DataFra
     path = _samples_path(run_dir)
     return samples_frame(iter_sample_objects(path), source=f"{path}: record", without=without,
                          size=_line_count(path))
+
+
+def refuse_run_dir_as_output(out_dir: Path | str, what: str) -> None:
+    """ConfigError when ``out_dir`` is a run directory (it holds results.json or samples.jsonl): a
+    comparison's or gate's files have the names of the run's own reports (report.md, junit.xml,
+    metrics.txt) and would replace them."""
+    if any(os.path.lexists(Path(out_dir) / name) for name in ("results.json", "samples.jsonl")):
+        raise ConfigError(f"cannot write the {what} to {out_dir}: it is a run directory (it holds "
+                          "results.json or samples.jsonl) whose own reports it would overwrite; "
+                          "give another -o")
 
 
 def run_name_of(run_dir: Path | str) -> str:

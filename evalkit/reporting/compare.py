@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -19,7 +18,7 @@ from evalkit.records import ArmSpec, TemplateSource
 from evalkit.reporting.aggregate import aggregate
 from evalkit.reporting.view import build_view
 from evalkit.reporting.write import recorded_scoring, render_outputs
-from evalkit.results import load_results, load_samples
+from evalkit.results import load_results, load_samples, refuse_run_dir_as_output
 
 
 def _run_names(run_dirs: Sequence[Path]) -> list[str]:
@@ -85,11 +84,7 @@ def compare(run_dirs: Sequence[Path | str], out_dir: Path | str, baseline_arm: s
     """
     if not run_dirs:
         raise ConfigError("compare needs at least one run directory")
-    # A run's own report.md/html and plots have the names a comparison writes: never overwrite them.
-    if any(os.path.lexists(Path(out_dir) / name) for name in ("results.json", "samples.jsonl")):
-        raise ConfigError(f"cannot write the comparison to {out_dir}: it is a run directory (it holds "
-                          "results.json or samples.jsonl) whose own reports it would overwrite; "
-                          "give another -o")
+    refuse_run_dir_as_output(out_dir, "comparison")
     runs = _load([Path(d) for d in run_dirs])
     shared_ids = set.intersection(*(set(run["samples"]["task_id"]) for run in runs))
     if not shared_ids:

@@ -46,6 +46,7 @@ from evalkit.reporting.gate_outputs import (
     summary,
     terminal_lines,
 )
+from evalkit.results import refuse_run_dir_as_output
 from evalkit.samples import UNKNOWN_MODEL
 
 __all__ = ["Check", "GateOutcome", "GateVerdict", "ModelGate", "gate", "render_junit", "render_markdown",
@@ -248,14 +249,15 @@ def gate(baseline: Baseline | Path | str, candidate_run_dir: Baseline | Path | s
     ``baseline`` is a run directory, a blessed baseline file (``bless``, one run or several
     pooled) or a loaded ``Baseline``; ``candidate_run_dir`` a finished run directory (or a
     loaded ``Baseline``, as the calibration benchmark passes). Arms are
-    matched by model (by arm label when a model has several arms, else the first of each);
-    only shared task ids are compared. See the module docstring for the rules.
+    matched by label, else by model (``_pair_arms``); only shared task ids are compared. See the
+    module docstring for the rules.
 
     Returns a GateOutcome whose ``exit_code`` is 2 for ERROR, 1 for FAIL and 0 for PASS or
     INCONCLUSIVE. Raises ConfigError (exit 2) for unusable input: missing or
     malformed files, no model in common, a dataset content hash that differs
     between baseline and candidate (both hashes named), a gated metric missing.
     """
+    refuse_run_dir_as_output(out_dir, "gate's outputs")
     base = baseline if isinstance(baseline, Baseline) else load_baseline(baseline)
     cand = candidate_run_dir if isinstance(candidate_run_dir, Baseline) else load_baseline(candidate_run_dir)
     _check_dataset(base, cand)

@@ -385,6 +385,19 @@ def test_an_arm_is_gated_against_the_baseline_arm_of_its_label_whatever_its_mode
     assert outcome.verdict is GateVerdict.FAIL and [m.baseline_arm for m in outcome.models] == ["nightly"]
 
 
+@pytest.mark.slow  # a real command in a process: the full suite, not the fast tier
+def test_gate_refuses_to_write_into_a_run_directory(runs, tmp_path):
+    # -o the candidate itself: its own junit.xml and metrics.txt were replaced by the gate's, exit 0.
+    cand = shutil.copytree(runs["same"], tmp_path / "cand")
+    before = {p.name: p.read_bytes() for p in cand.iterdir() if p.is_file()}
+    proc = run_evalkit("gate", "--baseline", str(runs["base"]), "--candidate", str(cand), "-o", str(cand))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert proc.stderr.strip() == (f"evalkit: error: cannot write the gate's outputs to {cand}: it is a run "
+                                   "directory (it holds results.json or samples.jsonl) whose own reports it "
+                                   "would overwrite; give another -o")
+    assert {p.name: p.read_bytes() for p in cand.iterdir() if p.is_file()} == before
+
+
 def test_tasks_that_got_no_answer_are_not_covered_and_their_errors_not_diluted(runs, tmp_path):
     # An endpoint refused every request naming 8 of the baseline's 10 tasks and answered 154 tasks the
     # baseline lacks: coverage "10 of 10", infra errors "4.9% within", PASS on 2 tasks.
