@@ -85,11 +85,16 @@ def collect(root: Path) -> tuple[list[Point], list[str]]:
     notes: list[str] = []
     gates = _gates(root, notes)
     points = []
+    seen: dict[tuple[str, str], Path] = {}
     for path in sorted(root.rglob("results.json")):
         try:
             results: RunResults = load_results(path)
         except (ConfigError, RecordError, OSError) as exc:
             notes.append(f"{path.parent}: skipped ({exc})")
+            continue
+        first = seen.setdefault((results.run_id, results.started_at), path.parent)
+        if first != path.parent:  # a copy (a CI artifact kept twice) is one night, not two
+            notes.append(f"{path.parent}: skipped (a copy of the run in {first})")
             continue
         for arm in results.arms:
             cell = arm.pass_at_k.get(1)

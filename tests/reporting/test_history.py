@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -26,6 +27,7 @@ def reports(tmp_path_factory) -> Path:
                  started_at=f"{day}T02:00:00Z")
     gate(root / "runs" / "2026-11-01", root / "runs" / "2026-11-03", GateConfig(),
          root / "gates" / "2026-11-03")
+    shutil.copytree(root / "runs" / "2026-11-02", root / "artifacts" / "nightly")  # a copy kept twice
     (root / "runs" / "half-written").mkdir()
     (root / "runs" / "half-written" / "results.json").write_text('{"run_id": ')
     proc = run_evalkit("history", str(root))
@@ -37,7 +39,8 @@ def reports(tmp_path_factory) -> Path:
 def test_index_lists_every_run_with_links_and_gate_outcomes(reports):
     html = (reports / "index.html").read_text()
     rows = re.findall(r"<tr><td>.*?</tr>", html)
-    assert len(rows) == 6  # three runs x two arms, newest first
+    assert len(rows) == 6  # three runs x two arms, newest first (the copy of one is left out, and said)
+    assert html.count("skipped (a copy of the run in") == 1 and "artifacts/nightly" in html
     assert "2026-11-03" in rows[0] and "2026-11-01" in rows[-1]
     mixtral = next(r for r in rows if "2026-11-03" in r and ">mixtral<" in r)
     assert 'class="FAIL">FAIL' in mixtral and "0.375 [" in mixtral  # 15 of 40 tasks pass
