@@ -241,10 +241,14 @@ def run_name_of(run_dir: Path | str) -> str:
 def load_results(run_dir: Path | str) -> RunResults:
     """The results.json of a run (its directory or the file itself), schema 1 or 2."""
     path = Path(run_dir)
-    if path.is_dir():
+    given_dir = path.is_dir()
+    if given_dir:
         path = path / "results.json"
     if not path.is_file():
-        raise ConfigError(f"no results.json at {path}")
+        unfinished = given_dir and (path.parent / "samples.jsonl").is_file()
+        raise ConfigError(f"no results.json at {path}" + (
+            " (the run did not finish: start it again with the same hydra.run.dir to finish it)"
+            if unfinished else ""))
     try:
         return RunResults.from_json(json.loads(_utf8(path.read_bytes(), str(path))))
     except json.JSONDecodeError as exc:

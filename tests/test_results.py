@@ -113,6 +113,16 @@ def test_load_results_and_runs(reports_root):
         load_results(reports_root / "runs" / "in_progress")
 
 
+def test_a_run_that_did_not_finish_says_how_to_finish_it(tmp_path, humaneval_tasks):
+    # gate, bless and report on an interrupted run said only "no results.json at ..."
+    write_samples(tmp_path, [sample("r", "A", humaneval_tasks[0], 0, Status.PASSED)])
+    unfinished = r"\(the run did not finish: start it again with the same hydra.run.dir to finish it\)$"
+    with pytest.raises(ConfigError, match=r"^no results.json at .*results.json " + unfinished):
+        results.load_results(tmp_path)
+    with pytest.raises(ConfigError, match=r"^no results.json at .*nowhere/results.json$"):
+        results.load_results(tmp_path / "nowhere")
+
+
 def test_task_pass_rates_pair_arms_task_by_task(reports_root):
     samples = load_samples(reports_root / "runs" / "run1")
     rates = task_pass_rates(samples)
