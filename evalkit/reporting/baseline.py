@@ -202,9 +202,10 @@ def _dumps(record: dict[str, Any]) -> str:
 
 
 def _file_name(baseline: Baseline, dirs: Sequence[Path]) -> str:
-    """``<dataset>_<run name>.json`` (pooled: the names joined by ``+``): the run directories'
-    names, not the runs' ids, so that blessing tonight's `runs/mixtral` replaces the baseline
-    blessed from last month's (the id differs from run to run)."""
+    """``<dataset>_<run name>.json`` (pooled: the names joined by ``-``, as every character but
+    letters, digits, ``.``, ``_`` and ``-`` is): the run directories' names, not the runs' ids, so
+    that blessing tonight's `runs/mixtral` replaces the baseline blessed from last month's (the id
+    differs from run to run)."""
     dataset = str(baseline.dataset.get("name") or "dataset")
     stem = f"{dataset}_{'+'.join(run_name_of(d) for d in dirs)}"
     return re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-") + ".json"
@@ -265,8 +266,9 @@ def bless(run_dirs: Path | str | Sequence[Path | str],
           out_dir: Path | str = Path("reports/baselines")) -> Path:
     """Write the blessed baseline of one finished run, or of several pooled, and return its path.
 
-    The file (``<dataset>_<run_id>.json`` under ``out_dir``; pooled: the run ids joined
-    by ``+``) holds the dataset's name and content hash, the run id(s), and per arm its
+    The file (``<dataset>_<run name>.json`` under ``out_dir``, the run directory's name, see
+    ``_file_name``; pooled: the names joined by ``-``, ``humaneval_seed1-seed2.json``) holds the
+    dataset's name and content hash, the run id(s) (pooled: joined by ``+``), and per arm its
     model, template, aggregates and per-task outcomes (n samples, passes, infra errors,
     mean of each similarity metric); no samples. It is meant to be committed and passed
     to ``evalkit gate --baseline``. Pooling runs of the same configuration with different
