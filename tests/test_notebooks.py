@@ -9,6 +9,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import re
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -109,9 +110,9 @@ def test_explore_reports_runs_on_fresh_runs(demo_runs, kernel_specs):
     notebook = execute(EXPLORE, kernel_specs, {"EVALKIT_RUNS_ROOT": str(demo_runs)})
     text = outputs_text(notebook)
     assert "3 run(s), 7 arm(s)" in text
-    for label in ("demo / demo-oracle (synthetic)", "demo / demo-buggy (synthetic)",
-                  "tmpl / v1 (synthetic)", "tmpl / v2 (synthetic)"):
-        assert label in text
+    for run, arm in (("demo", "demo-oracle"), ("demo", "demo-buggy"), ("tmpl", "v1"), ("tmpl", "v2")):
+        # a run's id: its folder's name and a suffix of its own
+        assert re.search(rf"\b{run}-[0-9a-f]{{6}} / {arm} \(synthetic\)", text), (run, arm)
     assert "1.000 [1.000, 1.000]" in text  # the oracle's pass@1 with its interval
     assert figures(notebook) >= 2  # pass@k with interval bars; latency and tokens
     assert "--- extracted code (executed) ---" in text and "--- verdict: " in text
