@@ -637,6 +637,8 @@ def run_config(cfg: DictConfig, model_preset: ModelPreset) -> RunConfig:
         raise ConfigError(f"dataset.kind must be generation or completion, not {dataset_kind!r}")
     arms, left_out = _arms(plain, model_preset, dataset_kind)
     executor = _build(ExecutorConfig, ex, "executor")
+    store_cfg = _build(StoreConfig, {**store, "path": store.get("path") or None}, "store")
+    _require_store_for(store_cfg, arms)
     return RunConfig(
         arms=arms,
         dataset=_build(DatasetConfig, ds, "dataset"),
@@ -644,13 +646,29 @@ def run_config(cfg: DictConfig, model_preset: ModelPreset) -> RunConfig:
         scoring=_build(ScoringConfig, sc, "scoring"),
         report=_build(ReportConfig, rep, "report"),
         gate=_build(GateConfig, gate, "gate"),
-        store=_build(StoreConfig, {**store, "path": store.get("path") or None}, "store"),
+        store=store_cfg,
         n_samples=n_samples,
         seed=seed,
         samples=typed_value(plain.get("samples") or None, Path | None, "samples"),
         strict=typed_value(plain.get("strict", False), bool, "strict"),
         left_out=left_out,
     )
+
+
+def _require_store_for(store: StoreConfig, arms: tuple[ArmConfig, ...]) -> None:
+    """Settings that read the response store need one: with `store.enabled=false` (or no
+    `store.path`), `model.offline=true` said the store had no answer, and `store.reuse=true` was
+    silently ignored."""
+    if store.enabled and store.path:
+        return
+    off = "store.enabled=false" if not store.enabled else "store.path=null"
+    offline = next((arm.label for arm in arms if arm.model.offline), None)
+    if offline is not None:
+        raise ConfigError(f"arm {offline}: model.offline=true answers from the response store, which "
+                          f"{off} turns off; drop one of the two")
+    if store.reuse:
+        raise ConfigError(f"store.reuse=true reuses answers from the response store, which {off} turns "
+                          "off; drop one of the two")
 
 
 def check_k_is_measurable(cfg: RunConfig) -> None:

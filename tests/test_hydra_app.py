@@ -120,6 +120,20 @@ def test_every_config_value_is_checked_against_its_field_type(override, message)
     assert str(err.value) == message
 
 
+@pytest.mark.parametrize(("overrides", "message"), [
+    (["store.enabled=false", "model.offline=true"],
+     "arm demo-oracle: model.offline=true answers from the response store, which store.enabled=false "
+     "turns off; drop one of the two"),  # it said the store had no answer for demo-oracle
+    (["store.path=null", "store.reuse=true"],
+     "store.reuse=true reuses answers from the response store, which store.path=null turns off; drop one "
+     "of the two"),  # silently ignored
+])
+def test_settings_that_read_the_store_need_one(overrides, message):
+    with pytest.raises(ConfigError) as err:
+        hydra_app.compose_run_config(overrides)
+    assert str(err.value) == message
+
+
 def test_min_concurrency_above_max_concurrency_is_refused():
     with pytest.raises(ConfigError) as err:
         hydra_app.compose_run_config(["model.min_concurrency=10", "model.max_concurrency=5"])
