@@ -264,6 +264,14 @@ class TaskIndex:
         # task whose prompt contains another's still wins.
         candidates = sorted((e for name, group in self._by_entry.items() if name in text for e in group),
                             key=lambda e: len(e[0]), reverse=True)
+        found = self._match(candidates, text)
+        if found is None:  # a prompt that never names its function (an instruction): every task, once
+            everyone = sorted((e for group in self._by_entry.values() for e in group),
+                              key=lambda e: len(e[0]), reverse=True)
+            found = self._match(everyone, text)
+        return found
+
+    def _match(self, candidates: list[tuple[str, Task]], text: str) -> Task | None:
         for prompt, task in candidates:
             if prompt in text:
                 return task

@@ -10,6 +10,8 @@ import urllib.request
 import openai
 import pytest
 
+from evalkit.benchmarks import load_tasks
+from evalkit.config import DatasetConfig
 from evalkit.models import DemoServer, ModelClient, serve_demo
 from evalkit.models import demo_answers as da
 from evalkit.records import Api
@@ -60,6 +62,16 @@ def test_longest_prompt_wins():
     for task in tasks:
         assert index.find(f"header\n{task.prompt}\nfooter") is task
     assert index.find("no task here") is None
+
+
+def test_a_prompt_that_never_names_its_function_is_found_too():
+    # instruct_python/camel_to_snake describes the function without naming it: the demo oracle
+    # answered "I found no task I know" (a syntax_error) on the one task of the shipped set.
+    tasks = load_tasks(DatasetConfig(name="instruct_python"))
+    index = da.TaskIndex(tasks)
+    for task in tasks:
+        assert index.find(f"Complete the file below.\n\n{task.prompt}\n") is task, task.task_id
+    assert index.find("a prompt about nothing at all") is None
 
 
 def test_prefill_is_continued(oa):
