@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from evalkit import hydra_app
-from evalkit.benchmarks import load_benchmark, load_tasks
+from evalkit.benchmarks import load_benchmark, load_tasks, shipped_tasks
 from evalkit.config import (
     PROMPTS_DIR,
     ConfigError,
@@ -272,7 +272,7 @@ def _serve_demo(args: list[str], verbose: bool) -> int:
             print(f"demo endpoint: {base_url} (synthetic models {', '.join(MODELS)}; Ctrl-C stops it)",
                   flush=True)
 
-        serve_demo(load_tasks(DatasetConfig()), host=ns.host, port=ns.port, on_ready=announce)
+        serve_demo(shipped_tasks(), host=ns.host, port=ns.port, on_ready=announce)
         return 0
 
     return _run_guarded(go, verbose)

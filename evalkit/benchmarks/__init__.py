@@ -122,6 +122,18 @@ class Benchmark:
     hold tasks the selection leaves out; bigcode's generations are numbered by this order)."""
 
 
+NOT_SHIPPED = ("jsonl", "mbpp")
+"""Datasets whose tasks evalkit does not carry: a file of the user's, or one from the hub."""
+
+
+def shipped_tasks() -> list[Task]:
+    """The tasks of every dataset evalkit ships (HumanEval first, then the rest in REGISTRY's
+    order): what `evalkit serve-demo` answers, so that it serves every shipped dataset and
+    template, code completion included."""
+    return [task for name in REGISTRY if name not in NOT_SHIPPED
+            for task in load_tasks(DatasetConfig(name=name))]
+
+
 def load_tasks(cfg: DatasetConfig) -> list[Task]:
     """The benchmark's tasks, validated, in file order, with `task_ids` then `limit` applied."""
     return list(load_benchmark(cfg).tasks)

@@ -39,6 +39,19 @@ def test_serve_demo_answers_the_openai_client_until_stopped(humaneval_tasks):
         answer = client.chat.completions.create(
             model="demo-oracle", messages=[{"role": "user", "content": task.prompt}], max_tokens=1024)
         assert task.reference.strip() in answer.choices[0].message.content
+        # every shipped dataset, not only HumanEval: an instruction, and a hole to fill (completions
+        # API, suffix field); it answered "I found no task I know" to both
+        from evalkit.benchmarks import load_tasks  # noqa: PLC0415 - only this test needs them
+        from evalkit.config import DatasetConfig  # noqa: PLC0415
+
+        instruct = load_tasks(DatasetConfig(name="instruct_python"))[0]
+        answer = client.chat.completions.create(
+            model="demo-oracle", messages=[{"role": "user", "content": instruct.prompt}], max_tokens=1024)
+        assert instruct.reference.strip().splitlines()[-1].strip() in answer.choices[0].message.content
+        hole = load_tasks(DatasetConfig(name="infilling_single_line"))[0]
+        filled = client.completions.create(model="demo-oracle", prompt=hole.prompt, suffix=hole.suffix,
+                                           max_tokens=256)
+        assert filled.choices[0].text.strip() == hole.reference.strip()
     finally:
         proc.send_signal(signal.SIGINT)
         try:
