@@ -22,6 +22,7 @@ from evalkit.config import (
     PROMPTS_DIR,
     ConfigError,
     DatasetConfig,
+    InterruptedUnmeasured,
     ReportedError,
     RunConfig,
     apply_air_gap,
@@ -58,7 +59,9 @@ def _run_guarded(func: Callable[[], int], verbose: bool) -> int:
         return func()
     except BaseException as exc:
         if _interrupted(exc):
-            print("evalkit: interrupted; samples written so far are kept", file=sys.stderr)
+            said = ("nothing was measured yet, and the run directory is gone"
+                    if _interrupted(exc, InterruptedUnmeasured) else "samples written so far are kept")
+            print(f"evalkit: interrupted; {said}", file=sys.stderr)
             return 130
         # A file the command cannot read or write (a read-only run directory, an unreadable samples
         # file) is unusable input like a bad override: one line naming it, exit 2.
@@ -70,13 +73,14 @@ def _run_guarded(func: Callable[[], int], verbose: bool) -> int:
         return fail(f"cannot use {exc.filename}: {exc.strerror}" if unusable_file else str(exc))
 
 
-def _interrupted(exc: BaseException) -> bool:
-    """Whether exc is Ctrl-C or was raised while Ctrl-C was being handled: omegaconf, interrupted
-    while it builds a config, raises an AttributeError (or Hydra a composition error) in its place."""
+def _interrupted(exc: BaseException, kind: type[KeyboardInterrupt] = KeyboardInterrupt) -> bool:
+    """Whether exc is Ctrl-C (of ``kind``) or was raised while Ctrl-C was being handled: omegaconf,
+    interrupted while it builds a config, raises an AttributeError (or Hydra a composition error) in
+    its place."""
     seen: set[int] = set()
     cause: BaseException | None = exc
     while cause is not None and id(cause) not in seen:
-        if isinstance(cause, KeyboardInterrupt):
+        if isinstance(cause, kind):
             return True
         seen.add(id(cause))
         cause = cause.__cause__ or cause.__context__

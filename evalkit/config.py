@@ -48,6 +48,10 @@ class ReportedError(ConfigError):
         """What the run's results.json holds."""
 
 
+class InterruptedUnmeasured(KeyboardInterrupt):
+    """Ctrl-C before a run measured anything: its run directory was removed, nothing was kept."""
+
+
 @dataclass(frozen=True)
 class Accepts:
     """What a config field accepts beyond its type (for a list, each item): `_build` refuses anything

@@ -43,6 +43,7 @@ from evalkit.config import (
     DatasetConfig,
     ExecutorConfig,
     GateConfig,
+    InterruptedUnmeasured,
     ModelConfig,
     PromptConfig,
     ReportConfig,
@@ -249,9 +250,17 @@ def launch(name: str, overrides: list[str], job: Job,
     hydra_dirs = HydraConfig.get()
     _require_writable_dir(Path(hydra_dirs.sweep.dir if sweep else hydra_dirs.run.dir))
     failures: list[BaseException] = []
+    started: list[Path] = []
     try:
-        _run_hydra(args=args, args_parser=parser, task_function=_task(job, failures),
+        _run_hydra(args=args, args_parser=parser, task_function=_task(job, failures, started),
                    config_path=str(CONF_DIR), config_name=CONFIG_NAME)
+    except KeyboardInterrupt as exc:  # Ctrl-C: what was measured stays, a directory of nothing does not
+        # The job's directory: where its task started, else (Ctrl-C before it did) the one composed
+        # above, which is the job's unless its name holds the time and Hydra composed another second.
+        run_dir = next(iter(started), Path(hydra_dirs.run.dir))
+        if not sweep and run_dir.is_dir() and _forget_unmeasured(run_dir, f"{hydra_dirs.job.name}.log"):
+            raise InterruptedUnmeasured from exc
+        raise
     finally:  # Hydra leaves its app initialized; the next composition in this process starts afresh
         GlobalHydra.instance().clear()
     if failures:
@@ -307,12 +316,14 @@ class _RunDirBefore:
                 os.truncate(self.log, self.log_size)
 
 
-def _task(job: Job, failures: list[BaseException]) -> Callable[[DictConfig], Any]:
-    """Hydra's task function around `job`; a single run's failure is kept in `failures`."""
+def _task(job: Job, failures: list[BaseException], started: list[Path]) -> Callable[[DictConfig], Any]:
+    """Hydra's task function around `job`; a single run's failure is kept in `failures`, and each
+    job's run directory in `started` as it starts."""
 
     def task(cfg: DictConfig) -> Any:
         hydra_cfg = HydraConfig.get()
         run_dir = Path(hydra_cfg.runtime.output_dir)
+        started.append(run_dir)
         sweep_job = hydra_cfg.mode == RunMode.MULTIRUN
         try:
             return job(_typed(cfg), run_dir)
@@ -328,28 +339,29 @@ def _task(job: Job, failures: list[BaseException]) -> Callable[[DictConfig], Any
     return task
 
 
-def _forget_unmeasured(run_dir: Path, log_name: str) -> None:
-    """Remove what Hydra and evalkit wrote in a run directory that measured nothing.
+def _forget_unmeasured(run_dir: Path, log_name: str) -> bool:
+    """Remove what Hydra and evalkit wrote in a run directory that measured nothing; whether it did.
 
     Only those files: a directory given with `hydra.run.dir` may hold other things, and a run
     resumed in its directory keeps every sample it has.
     """
-    from evalkit.rundir import DATASET_FILE  # noqa: PLC0415 - it imports the executor: only here
+    from evalkit.rundir import DATASET_FILE, ENDPOINTS_FILE  # noqa: PLC0415 - it imports the executor: only here
     from evalkit.samples import being_written  # noqa: PLC0415 - as above
 
     samples = run_dir / "samples.jsonl"
     if (run_dir / "results.json").exists() or (samples.is_file() and samples.stat().st_size > 0):
-        return
+        return False
     if being_written(samples):  # refused beside a run still writing here: the directory is its own
-        return
+        return False
     shutil.rmtree(run_dir / ".hydra", ignore_errors=True)
-    for name in (log_name, "samples.jsonl", DATASET_FILE):
+    for name in (log_name, "samples.jsonl", DATASET_FILE, ENDPOINTS_FILE):
         with contextlib.suppress(OSError):  # e.g. a folder of that name: not ours to remove
             (run_dir / name).unlink(missing_ok=True)
     try:
         run_dir.rmdir()
     except OSError:  # not empty: it held something else
         pass
+    return True
 
 
 def _job_failed(run_dir: Path, reason: str, details: str = "") -> dict[str, Any]:

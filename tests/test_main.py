@@ -93,6 +93,25 @@ def test_ctrl_c_while_it_starts_says_so_in_one_line_and_exits_130(tmp_path, afte
     assert err.strip().splitlines()[-1].startswith("evalkit: interrupted")
 
 
+@pytest.mark.slow  # real commands in processes: the full suite, not the fast tier
+def test_ctrl_c_before_anything_was_measured_leaves_no_run_directory(tmp_path):
+    # It said "samples written so far are kept" (none were) and left .hydra/ and an empty log.
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "evalkit", "run", f"hydra.run.dir={run_dir}",
+                             "dataset.limit=60", "n_samples=4"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (run_dir / ".hydra").is_dir():  # the run has started: Hydra saved its config
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err[-2000:]
+    last = err.strip().splitlines()[-1]
+    assert last == "evalkit: interrupted; nothing was measured yet, and the run directory is gone", err
+    assert not run_dir.exists()
+
+
 def _wait_until_it_handles_sigint(pid: int, timeout_s: float = 30) -> None:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
