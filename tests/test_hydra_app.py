@@ -134,6 +134,26 @@ def test_settings_that_read_the_store_need_one(overrides, message):
     assert str(err.value) == message
 
 
+@pytest.mark.parametrize(("given", "what"), [
+    ("sk-test-secret-abcdef123456", "the value of OPENAI_API_KEY"),  # the shell expanded $OPENAI_API_KEY
+    ("abcdef123456XYZ", "the value of MY_KEY"),  # a key that looks like a name, but is a value
+    ("not a name!", "not a variable's name"),
+])
+def test_a_key_given_as_api_key_env_is_refused_without_showing_it(monkeypatch, given, what):
+    # It ran, and saved the key in .hydra/config.yaml, overrides.yaml and hydra.yaml.
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-secret-abcdef123456")
+    monkeypatch.setenv("MY_KEY", "abcdef123456XYZ")
+    with pytest.raises(ConfigError) as err:
+        hydra_app.compose_run_config(["model=openai_compatible", "model.base_url=http://127.0.0.1:9/v1",
+                                      "model.name=m", f"model.api_key_env='{given}'"])
+    assert str(err.value) == ("model.api_key_env must be the NAME of the environment variable holding the "
+                              f"key (e.g. model.api_key_env=OPENAI_API_KEY); what was given is {what} and is "
+                              "not shown here, nor saved")
+    named = hydra_app.compose_run_config(["model=openai_compatible", "model.base_url=http://127.0.0.1:9/v1",
+                                          "model.name=m", "model.api_key_env=MY_KEY"])
+    assert named.arms[0].model.api_key_env == "MY_KEY"  # a name that is set is a name
+
+
 def test_min_concurrency_above_max_concurrency_is_refused():
     with pytest.raises(ConfigError) as err:
         hydra_app.compose_run_config(["model.min_concurrency=10", "model.max_concurrency=5"])
