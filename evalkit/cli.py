@@ -91,8 +91,6 @@ def _run_job(cfg: RunConfig, run_dir: Path) -> RunResults:
     from evalkit.reporting.terminal import summary_table  # noqa: PLC0415 (heavy: only runs pay it)
     from evalkit.run import execute_run  # noqa: PLC0415
 
-    for line in cfg.left_out:
-        print(f"evalkit: {line}", file=sys.stderr)
     return _finish(lambda: execute_run(cfg, run_dir), cfg.report.main_report(run_dir), summary_table)
 
 

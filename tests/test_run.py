@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.cli import run_evalkit
+from tests.support.prompts import FIXTURE_CHECKOUT
 
 pytestmark = pytest.mark.slow  # real runs and processes: the full suite, not the fast tier
 
@@ -222,3 +223,18 @@ def test_an_unknown_report_format_stops_before_the_run(demo_run, tmp_path, forma
                        f"hydra.run.dir={run_dir}")
     assert proc.returncode == 2 and "unknown format 'pdf'" in proc.stderr
     assert {p.name: p.read_bytes() for p in run_dir.iterdir() if p.is_file()} == before
+
+
+def test_a_registry_that_is_not_one_is_said_in_one_line_and_a_gateway_s_leaves_the_demo_s_arms_out(tmp_path):
+    # A folder that is no registry got two lines first calling it a gateway checkout.
+    (tmp_path / "empty").mkdir()
+    proc = run_evalkit("run", f"prompt.registry={tmp_path / 'empty'}", "dataset.limit=1", "n_samples=1",
+                       f"hydra.run.dir={tmp_path / 'run'}")
+    assert proc.returncode == 2
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(f"evalkit: error: {tmp_path / 'empty'}: not a prompt registry: ")
+    gateway = run_evalkit("run", f"prompt.registry={FIXTURE_CHECKOUT}", "dataset.limit=1", "n_samples=1",
+                          "k=[1]", "report.plots=false", f"hydra.run.dir={tmp_path / 'gw'}",
+                          f"store.path={tmp_path / 'store.sqlite'}")
+    assert gateway.returncode == 0, gateway.stderr[-2000:]
+    assert gateway.stderr.count("left out: it pins a template version of evalkit's own prompts/") == 2
