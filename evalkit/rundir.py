@@ -80,6 +80,10 @@ def require_resumable(samples: SamplesFile, bench: Benchmark, arms: Mapping[str,
     ``template`` and ``params`` its samples record, those given), or more samples per task than
     ``n_samples``: one arm's report would pool answers of two configurations under one name."""
     _require_same_arms(samples, arms, n_samples)
+    for name, what in (("comparison.json", "`evalkit compare`'s report"), ("gate.json", "a gate's outputs")):
+        if os.path.lexists(samples.path.parent / name):  # a run's reports would replace them
+            raise ConfigError(f"{samples.path.parent} holds {what} ({name}), not a run; give a new "
+                              "hydra.run.dir")
     outside = sorted(samples.done.task_ids() - {task.task_id for task in bench.tasks})
     if outside:
         shown = ", ".join(outside[:3]) + (f" and {len(outside) - 3} more" if len(outside) > 3 else "")

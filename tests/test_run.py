@@ -238,3 +238,16 @@ def test_a_registry_that_is_not_one_is_said_in_one_line_and_a_gateway_s_leaves_t
                           f"store.path={tmp_path / 'store.sqlite'}")
     assert gateway.returncode == 0, gateway.stderr[-2000:]
     assert gateway.stderr.count("left out: it pins a template version of evalkit's own prompts/") == 2
+
+
+@pytest.mark.parametrize("made_by", ["comparison.json", "gate.json"])
+def test_a_run_into_a_comparison_or_a_gate_s_folder_is_refused(tmp_path, made_by):
+    # Its report.md/html and junit.xml were overwritten, a stale comparison.json left beside them.
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / made_by).write_text("{}")
+    (folder / "report.md").write_text("# the comparison\n")
+    proc = run_evalkit("run", f"hydra.run.dir={folder}", "dataset.limit=1", "n_samples=1")
+    assert proc.returncode == 2 and "holds" in proc.stderr and f"({made_by}), not a run" in proc.stderr
+    assert (folder / "report.md").read_text() == "# the comparison\n"
+    assert sorted(p.name for p in folder.iterdir()) == sorted([made_by, "report.md"])
