@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 
 import pytest
@@ -28,7 +29,7 @@ def test_scoring_recorded_answers_reports_them_as_such(tmp_path):
     assert results["samples_file"] == {"path": str(samples), "malformed_lines": 0, "skipped": [],
                                        "left_out_tasks": 0}
     report = (run / "report.md").read_text()
-    assert report.startswith("# evalkit score run\n")  # the command that made it, and the run's id
+    assert re.match(r"# evalkit score run-[0-9a-f]{6}\n", report)  # the command, and the run id
     assert "template none" not in report and "prompts commit None" not in report
     assert "(scored answers)" in report and f"- **answers**: {samples} (0 malformed lines)" in report
     assert not (run / "latency.png").exists()  # no request was timed: no plot of zeros
@@ -131,10 +132,13 @@ def _doubling_tasks(path, **references: str) -> None:
 GOOD, BROKEN = "def double(x):\n    return 2 * x\n", "def double(x):\n    return x\n"
 
 
-def _score_one(tmp_path, dataset, task: str, run: str, *overrides: str) -> subprocess.CompletedProcess:
+def _score_one(tmp_path, dataset, task: str, run: str, *overrides: str,
+               also: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """Score one answer for mine/<task> (and, first, for each task in ``also``: a file grown since)."""
     samples = tmp_path / f"{task}.jsonl"
     answer = "def double(x):\n    return x + x\n"
-    samples.write_text(json.dumps({"task_id": f"mine/{task}", "completion": answer}) + "\n")
+    samples.write_text("".join(json.dumps({"task_id": f"mine/{name}", "completion": answer}) + "\n"
+                               for name in (*also, task)))
     return run_evalkit("score", f"samples={samples}", f"hydra.run.dir={tmp_path / run}", "dataset=jsonl",
                        f"dataset.path={dataset}", f"executor.cache_dir={tmp_path / 'cache'}",
                        "executor.workers=1", "report.plots=false", *overrides)
@@ -165,8 +169,8 @@ def test_a_resumed_run_checks_the_reference_solutions_of_the_samples_it_already_
     _doubling_tasks(dataset, first=hungry, second=GOOD)
     assert _score_one(tmp_path, dataset, "first", "run").returncode == 0
     # The same dataset (a changed one is refused before the canary), in a sandbox where the first
-    # task's reference no longer passes: only the samples already there name that task.
-    resumed = _score_one(tmp_path, dataset, "second", "run", "executor.memory_mb=256")
+    # task's reference no longer passes: the file grown by a sample of the second task.
+    resumed = _score_one(tmp_path, dataset, "second", "run", "executor.memory_mb=256", also=("first",))
     assert resumed.returncode == 2
     assert "canary: 1 reference solution(s) fail in this sandbox: mine/first" in resumed.stderr
 
