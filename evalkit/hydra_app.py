@@ -345,7 +345,7 @@ def _forget_unmeasured(run_dir: Path, log_name: str) -> bool:
     Only those files: a directory given with `hydra.run.dir` may hold other things, and a run
     resumed in its directory keeps every sample it has.
     """
-    from evalkit.rundir import DATASET_FILE, ENDPOINTS_FILE  # noqa: PLC0415 - it imports the executor: only here
+    from evalkit.rundir import DATASET_FILE, RUN_FILE  # noqa: PLC0415 - it imports the executor: only here
     from evalkit.samples import being_written  # noqa: PLC0415 - as above
 
     samples = run_dir / "samples.jsonl"
@@ -354,7 +354,7 @@ def _forget_unmeasured(run_dir: Path, log_name: str) -> bool:
     if being_written(samples):  # refused beside a run still writing here: the directory is its own
         return False
     shutil.rmtree(run_dir / ".hydra", ignore_errors=True)
-    for name in (log_name, "samples.jsonl", DATASET_FILE, ENDPOINTS_FILE):
+    for name in (log_name, "samples.jsonl", DATASET_FILE, RUN_FILE):
         with contextlib.suppress(OSError):  # e.g. a folder of that name: not ours to remove
             (run_dir / name).unlink(missing_ok=True)
     try:

@@ -31,18 +31,26 @@ DATASET_FILE = "dataset.json"
 before the first sample, so that a run resumed there on a changed file is refused."""
 
 
-ENDPOINTS_FILE = "endpoints.json"
-"""In a run directory (`evalkit run`): each arm's endpoint identity as its first probe found it, so
-that a run resumed there against another endpoint is refused (``require_same_endpoint``)."""
+RUN_FILE = "run.json"
+"""In a run directory: ``{"run_id", "endpoints"}``, the run's id from its first attempt on and (`evalkit
+run`) each arm's endpoint identity as its first probe found it, so that every attempt goes on under
+one id and a run resumed against another endpoint is refused (``require_same_endpoint``)."""
 
 
 def run_id_of(run_dir: Path, samples: SamplesFile) -> str:
-    """A run's id: the one its directory's samples carry (a resumed run goes on under it), else its
-    directory's name (``run_name_of``) and a random suffix. The name alone repeats: a CI job that
-    runs every night in `runs/mixtral` made every night's run `mixtral`, so that one night's stored
-    answers counted as an earlier attempt of the next and `history` marked each night with the
-    verdict of whichever gate it read last."""
-    return samples.run_id or f"{run_name_of(run_dir)}-{secrets.token_hex(3)}"
+    """A run's id, recorded in RUN_FILE before any request: the one an earlier attempt in the directory
+    used (its samples', or RUN_FILE's when it was stopped before its first sample: the answers it
+    stored are its own), else the directory's name (``run_name_of``) and a random suffix. The name
+    alone repeats: a CI job that runs every night in `runs/mixtral` made every night's run
+    `mixtral`, so that one night's stored answers counted as an earlier attempt of the next and
+    `history` marked each night with the verdict of whichever gate it read last."""
+    path = run_dir / RUN_FILE
+    recorded = _read_json(path)
+    known = samples.run_id or recorded.get("run_id")
+    run_id = known if isinstance(known, str) and known else f"{run_name_of(run_dir)}-{secrets.token_hex(3)}"
+    if recorded.get("run_id") != run_id:
+        _replace_json(path, recorded | {"run_id": run_id})
+    return run_id
 
 
 def run_header(run_id: str, bench: Benchmark, executor: LocalExecutor, registry: Path | None = None,
@@ -103,19 +111,20 @@ def require_resumable(samples: SamplesFile, bench: Benchmark, arms: Mapping[str,
 
 def require_same_endpoint(samples: SamplesFile, label: str, identity: Mapping[str, Any]) -> None:
     """Refuse to resume arm ``label`` against another endpoint than the one that answered the samples
-    the directory holds of it (ENDPOINTS_FILE; ``identity``: ModelClient.identity after its probe):
-    the arm would pool two backends' answers under one name, a proxy alias re-pointed between two
-    attempts among them. Then record the identity, for an arm that has no samples yet."""
-    path = samples.path.parent / ENDPOINTS_FILE
+    the directory holds of it (RUN_FILE's ``endpoints``; ``identity``: ModelClient.identity after its
+    probe): the arm would pool two backends' answers under one name, a proxy alias re-pointed between
+    two attempts among them. Then record the identity, for an arm that has no samples yet."""
+    path = samples.path.parent / RUN_FILE
     recorded = _read_json(path)
-    before = recorded.get(label)
+    endpoints = recorded.get("endpoints") if isinstance(recorded.get("endpoints"), dict) else {}
+    before = endpoints.get(label)
     if label in samples.arms and isinstance(before, dict):
         if source_key(before) != source_key(identity):
             raise ConfigError(f"{samples.path} holds samples of arm {label!r} answered by another endpoint "
                               f"({_endpoint_shown(before)}; now {_endpoint_shown(identity)}): resume against "
                               "the endpoint it was started with, or give a new hydra.run.dir")
         return
-    _replace_json(path, recorded | {label: dict(identity)})
+    _replace_json(path, recorded | {"endpoints": endpoints | {label: dict(identity)}})
 
 
 def _endpoint_shown(identity: Mapping[str, Any]) -> str:

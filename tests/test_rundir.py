@@ -1,12 +1,15 @@
 """What a run directory's stages share (rundir.py): the canary in its thread, resuming checks."""
 
+import re
 import threading
+from contextlib import closing
 
 from evalkit.benchmarks import load_benchmark
 from evalkit.config import DatasetConfig
 from evalkit.execution import LocalExecutor
 from evalkit.hydra_app import compose_run_config
-from evalkit.rundir import start_canary
+from evalkit.rundir import run_id_of, start_canary
+from evalkit.samples import SamplesFile
 
 
 def test_a_canary_nobody_waits_for_any_more_ends_without_an_error(tmp_path, monkeypatch):
@@ -23,3 +26,18 @@ def test_a_canary_nobody_waits_for_any_more_ends_without_an_error(tmp_path, monk
         canary.join(timeout=60)
     assert not canary.is_alive()
     assert failures == []
+
+
+def test_every_attempt_in_a_directory_goes_on_under_its_first_id_and_another_folder_gets_another(tmp_path):
+    # An attempt stopped before its first sample stored answers under its id: the next one reads them.
+    first_dir = tmp_path / "monday" / "runs" / "mixtral"
+    first_dir.mkdir(parents=True)
+    with closing(SamplesFile(first_dir / "samples.jsonl")) as samples:
+        first = run_id_of(first_dir, samples)
+    with closing(SamplesFile(first_dir / "samples.jsonl")) as samples:
+        assert run_id_of(first_dir, samples) == first
+    assert re.fullmatch(r"mixtral-[0-9a-f]{6}", first)
+    other_dir = tmp_path / "tuesday" / "runs" / "mixtral"
+    other_dir.mkdir(parents=True)
+    with closing(SamplesFile(other_dir / "samples.jsonl")) as samples:
+        assert run_id_of(other_dir, samples) != first
