@@ -286,7 +286,7 @@ def _require_writable_dir(path: Path) -> None:
 
 @dataclass(frozen=True)
 class _RunDirBefore:
-    """What Hydra writes into a run directory before evalkit decides to run there, as it was."""
+    """What Hydra and evalkit write into a run directory before a run there may be refused, as it was."""
 
     hydra_dir: Path
     saved: dict[Path, bytes] | None
@@ -294,12 +294,18 @@ class _RunDirBefore:
     log: Path
     log_size: int | None
     """The job log's size; None where it had none (Hydra appends the attempt's lines)."""
+    records: dict[Path, bytes | None]
+    """evalkit's own records (dataset.json, run.json) by path: their bytes, None where absent."""
 
     @classmethod
     def read(cls, run_dir: Path, log_name: str) -> _RunDirBefore:
+        from evalkit.rundir import DATASET_FILE, RUN_FILE  # noqa: PLC0415 - it imports the executor
+
         hydra_dir, log = run_dir / ".hydra", run_dir / log_name
         saved = {path: path.read_bytes() for path in hydra_dir.glob("*.yaml")} if hydra_dir.is_dir() else None
-        return cls(hydra_dir, saved, log, log.stat().st_size if log.is_file() else None)
+        records = {path: path.read_bytes() if path.is_file() else None
+                   for path in (run_dir / DATASET_FILE, run_dir / RUN_FILE)}
+        return cls(hydra_dir, saved, log, log.stat().st_size if log.is_file() else None, records)
 
     def restore(self) -> None:
         """Put back what was there and remove what the refused attempt added (a directory that held
@@ -314,6 +320,13 @@ class _RunDirBefore:
                 self.log.unlink(missing_ok=True)
             else:
                 os.truncate(self.log, self.log_size)
+        for path, data in self.records.items():
+            with contextlib.suppress(OSError):  # replaced, as evalkit writes them: no link is followed
+                if data is None:
+                    path.unlink(missing_ok=True)
+                elif not path.is_file() or path.read_bytes() != data:
+                    path.with_name(f".{path.name}.new").write_bytes(data)
+                    os.replace(path.with_name(f".{path.name}.new"), path)
 
 
 def _task(job: Job, failures: list[BaseException], started: list[Path]) -> Callable[[DictConfig], Any]:

@@ -124,9 +124,9 @@ class SamplesFile:
                 if not raw.endswith(b"\n"):
                     break
                 try:
-                    key = (row["arm"], row["task_id"], int(row["sample_index"]))
+                    sample = (row["arm"], row["task_id"], int(row["sample_index"]))
                     if _answered(row):  # one the endpoint never answered is asked again
-                        self.done.add(key)
+                        self.done.add(sample)
                     if self.run_id is None and isinstance(row.get("run_id"), str):
                         self.run_id = row["run_id"]
                     if row["arm"] not in self.arms:

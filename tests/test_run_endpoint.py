@@ -216,15 +216,20 @@ def test_a_run_resumed_against_another_endpoint_is_refused_and_changes_nothing(d
     with LoopbackProxy({"mixtral": Route(demo.base_url, "demo-oracle")}, KEY) as proxy:
         first = run_against(proxy.base_url, tmp_path)
         assert first.returncode == 0, first.stderr[-2000:]
-        kept = (tmp_path / "run" / "samples.jsonl").read_text()
+        run_dir = tmp_path / "run"
+        kept = _contents(run_dir)
         proxy.repoint("mixtral", Route(demo.base_url, "demo-buggy"))
         resumed = run_against(proxy.base_url, tmp_path, "n_samples=2")
         assert resumed.returncode == 2, resumed.stderr[-2000:]
         (line,) = error_lines(resumed)
         assert "holds samples of arm 'mixtral' answered by another endpoint" in line and "demo-buggy" in line
         assert line.endswith("resume against the endpoint it was started with, or give a new hydra.run.dir")
-        assert (tmp_path / "run" / "samples.jsonl").read_text() == kept
+        assert _contents(run_dir) == kept  # its saved config, log, run.json and samples
         proxy.repoint("mixtral", Route(demo.base_url, "demo-oracle"))  # back: the run goes on
         again = run_against(proxy.base_url, tmp_path, "n_samples=2")
         assert again.returncode == 0, again.stderr[-2000:]
     assert len((tmp_path / "run" / "samples.jsonl").read_text().splitlines()) == 8
+
+
+def _contents(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
