@@ -295,7 +295,8 @@ class _RunDirBefore:
     log_size: int | None
     """The job log's size; None where it had none (Hydra appends the attempt's lines)."""
     records: dict[Path, bytes | None]
-    """evalkit's own records (dataset.json, run.json) by path: their bytes, None where absent."""
+    """evalkit's own records (dataset.json, run.json) by path: their bytes, None where absent (one
+    that is not a regular file is not among them)."""
 
     @classmethod
     def read(cls, run_dir: Path, log_name: str) -> _RunDirBefore:
@@ -303,8 +304,10 @@ class _RunDirBefore:
 
         hydra_dir, log = run_dir / ".hydra", run_dir / log_name
         saved = {path: path.read_bytes() for path in hydra_dir.glob("*.yaml")} if hydra_dir.is_dir() else None
-        records = {path: path.read_bytes() if path.is_file() else None
-                   for path in (run_dir / DATASET_FILE, run_dir / RUN_FILE)}
+        records = {path: None if not os.path.lexists(path) else path.read_bytes()
+                   for path in (run_dir / DATASET_FILE, run_dir / RUN_FILE)
+                   if not os.path.lexists(path) or (path.is_file() and not path.is_symlink())}
+        # (anything else there, a FIFO or a link, is the user's: the run refuses it and leaves it)
         return cls(hydra_dir, saved, log, log.stat().st_size if log.is_file() else None, records)
 
     def restore(self) -> None:
