@@ -59,7 +59,7 @@ def _run_guarded(func: Callable[[], int], verbose: bool) -> int:
         return func()
     except BaseException as exc:
         if _interrupted(exc):
-            said = ("nothing was measured yet, and the run directory is gone"
+            said = ("nothing was measured yet, and the run directory is as it was before"
                     if _interrupted(exc, InterruptedUnmeasured) else "samples written so far are kept")
             print(f"evalkit: interrupted; {said}", file=sys.stderr)
             return 130

@@ -47,7 +47,6 @@ from evalkit.config import (
     ModelConfig,
     PromptConfig,
     ReportConfig,
-    ReportedError,
     RunConfig,
     ScoringConfig,
     apply_air_gap,
@@ -234,8 +233,8 @@ def launch(name: str, overrides: list[str], job: Job,
     sweep = "-m" in overrides or "--multirun" in overrides
     if sweep:
         _check_sweep_composes(overrides, check)
-    # A run started again in its directory whose attempt is refused (a ConfigError: nothing was
-    # measured) must leave the directory as it was: Hydra first overwrites its saved config and logs.
+    # A single run that fails or is refused before it measured anything leaves its directory as it
+    # was (gone, if the run made it): Hydra first overwrites its saved config and log, evalkit its records.
     before = None if sweep else _RunDirBefore.read(Path(HydraConfig.get().run.dir),
                                                   f"{HydraConfig.get().job.name}.log")
     parser = get_args_parser()
@@ -254,18 +253,15 @@ def launch(name: str, overrides: list[str], job: Job,
     try:
         _run_hydra(args=args, args_parser=parser, task_function=_task(job, failures, started),
                    config_path=str(CONF_DIR), config_name=CONFIG_NAME)
-    except KeyboardInterrupt as exc:  # Ctrl-C: what was measured stays, a directory of nothing does not
-        # The job's directory: where its task started, else (Ctrl-C before it did) the one composed
-        # above, which is the job's unless its name holds the time and Hydra composed another second.
-        run_dir = next(iter(started), Path(hydra_dirs.run.dir))
-        if not sweep and run_dir.is_dir() and _forget_unmeasured(run_dir, f"{hydra_dirs.job.name}.log"):
+    except KeyboardInterrupt as exc:  # Ctrl-C: what was measured stays, an attempt of nothing does not
+        if before is not None and before.undo_unmeasured(next(iter(started), before.run_dir)):
             raise InterruptedUnmeasured from exc
         raise
     finally:  # Hydra leaves its app initialized; the next composition in this process starts afresh
         GlobalHydra.instance().clear()
     if failures:
-        if isinstance(failures[0], ConfigError) and not isinstance(failures[0], ReportedError) and before:
-            before.restore()
+        if before is not None:
+            before.undo_unmeasured(next(iter(started), before.run_dir))
         raise failures[0]
 
 
@@ -286,17 +282,23 @@ def _require_writable_dir(path: Path) -> None:
 
 @dataclass(frozen=True)
 class _RunDirBefore:
-    """What Hydra and evalkit write into a run directory before a run there may be refused, as it was."""
+    """A run directory as it was before an attempt, to put back when the attempt measured nothing."""
 
-    hydra_dir: Path
+    run_dir: Path
+    """As composed before Hydra's app (the job's own, unless its name holds the time and Hydra
+    composed another second: ``undo_unmeasured`` is given the job's)."""
+    existed: bool
     saved: dict[Path, bytes] | None
     """Its saved config (.hydra/*.yaml) by path; None where it had no .hydra/."""
-    log: Path
     log_size: int | None
     """The job log's size; None where it had none (Hydra appends the attempt's lines)."""
-    records: dict[Path, bytes | None]
-    """evalkit's own records (dataset.json, run.json) by path: their bytes, None where absent (one
-    that is not a regular file is not among them)."""
+    log_name: str
+    records: dict[str, bytes | None]
+    """evalkit's own records (dataset.json, run.json) by name: their bytes, None where absent (one
+    that is not a regular file, a FIFO or a link the user put there, is not among them)."""
+    samples_size: int | None
+    results: tuple[int, int] | None
+    """results.json's (size, mtime in ns); None where absent."""
 
     @classmethod
     def read(cls, run_dir: Path, log_name: str) -> _RunDirBefore:
@@ -304,32 +306,68 @@ class _RunDirBefore:
 
         hydra_dir, log = run_dir / ".hydra", run_dir / log_name
         saved = {path: path.read_bytes() for path in hydra_dir.glob("*.yaml")} if hydra_dir.is_dir() else None
-        records = {path: None if not os.path.lexists(path) else path.read_bytes()
-                   for path in (run_dir / DATASET_FILE, run_dir / RUN_FILE)
-                   if not os.path.lexists(path) or (path.is_file() and not path.is_symlink())}
-        # (anything else there, a FIFO or a link, is the user's: the run refuses it and leaves it)
-        return cls(hydra_dir, saved, log, log.stat().st_size if log.is_file() else None, records)
+        records = {name: None if not os.path.lexists(run_dir / name) else (run_dir / name).read_bytes()
+                   for name in (DATASET_FILE, RUN_FILE)
+                   if not os.path.lexists(run_dir / name) or _regular(run_dir / name)}
+        samples = run_dir / "samples.jsonl"
+        return cls(run_dir, run_dir.is_dir(), saved, log.stat().st_size if log.is_file() else None,
+                   log_name, records, samples.stat().st_size if _regular(samples) else None,
+                   _stamp(run_dir / "results.json"))
 
-    def restore(self) -> None:
-        """Put back what was there and remove what the refused attempt added (a directory that held
-        other things, e.g. a samples.jsonl evalkit did not write, keeps only those)."""
+    def undo_unmeasured(self, run_dir: Path) -> bool:
+        """If the attempt in ``run_dir`` wrote no sample and no results, put the directory back as it
+        was (remove it if the attempt made it and it is empty again); whether it did. Beside another
+        run still writing there, only the saved config it overwrote is put back."""
+        from evalkit.samples import being_written  # noqa: PLC0415 - it imports the config machinery
+
+        samples = run_dir / "samples.jsonl"
+        size = samples.stat().st_size if _regular(samples) else None
+        if (size or 0) > (self.samples_size or 0) or _stamp(run_dir / "results.json") != self.results:
+            return False
+        if run_dir != self.run_dir or being_written(samples):
+            if run_dir == self.run_dir:
+                self._put_back_config()
+            return run_dir != self.run_dir and _forget_unmeasured(run_dir, self.log_name)
+        self._put_back_config()
+        for name, data in self.records.items():
+            path = run_dir / name
+            with contextlib.suppress(OSError):  # replaced, as evalkit writes them: no link is followed
+                if data is None:
+                    path.unlink(missing_ok=True)
+                elif not _regular(path) or path.read_bytes() != data:
+                    path.with_name(f".{name}.new").write_bytes(data)
+                    os.replace(path.with_name(f".{name}.new"), path)
+        if self.samples_size is None and size == 0:
+            samples.unlink(missing_ok=True)
+        if not self.existed:
+            with contextlib.suppress(OSError):  # not empty: something else was put there meanwhile
+                run_dir.rmdir()
+        return True
+
+    def _put_back_config(self) -> None:
+        hydra_dir, log = self.run_dir / ".hydra", self.run_dir / self.log_name
         if self.saved is None:
-            shutil.rmtree(self.hydra_dir, ignore_errors=True)
+            shutil.rmtree(hydra_dir, ignore_errors=True)
         else:
             for path, text in self.saved.items():
                 path.write_bytes(text)
         with contextlib.suppress(OSError):
             if self.log_size is None:
-                self.log.unlink(missing_ok=True)
+                log.unlink(missing_ok=True)
             else:
-                os.truncate(self.log, self.log_size)
-        for path, data in self.records.items():
-            with contextlib.suppress(OSError):  # replaced, as evalkit writes them: no link is followed
-                if data is None:
-                    path.unlink(missing_ok=True)
-                elif not path.is_file() or path.read_bytes() != data:
-                    path.with_name(f".{path.name}.new").write_bytes(data)
-                    os.replace(path.with_name(f".{path.name}.new"), path)
+                os.truncate(log, self.log_size)
+
+
+def _regular(path: Path) -> bool:
+    return path.is_file() and not path.is_symlink()
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return (info.st_size, info.st_mtime_ns)
 
 
 def _task(job: Job, failures: list[BaseException], started: list[Path]) -> Callable[[DictConfig], Any]:
@@ -348,8 +386,7 @@ def _task(job: Job, failures: list[BaseException], started: list[Path]) -> Calla
                 details = "" if isinstance(exc, ConfigError) else traceback.format_exc()
                 reason = str(exc) if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}"
                 return _job_failed(run_dir, redact(reason), redact(details))
-            _forget_unmeasured(run_dir, f"{hydra_cfg.job.name}.log")
-            failures.append(exc)
+            failures.append(exc)  # launch puts the directory back if the run measured nothing
             return None
 
     return task

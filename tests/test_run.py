@@ -251,3 +251,20 @@ def test_a_run_into_a_comparison_or_a_gate_s_folder_is_refused(tmp_path, made_by
     assert proc.returncode == 2 and "holds" in proc.stderr and f"({made_by}), not a run" in proc.stderr
     assert (folder / "report.md").read_text() == "# the comparison\n"
     assert sorted(p.name for p in folder.iterdir()) == sorted([made_by, "report.md"])
+
+
+def test_a_run_that_fails_before_measuring_leaves_a_user_s_folder_as_it_was(tmp_path):
+    # An unreachable endpoint: the user's own run.json, dataset.json and results.json were deleted
+    # with the folder, or evalkit's records were left beside them.
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for name in ("run.json", "dataset.json", "results.json", "notes.txt"):
+        (folder / name).write_text('{"foo": 1}\n')
+    before = {p.name: p.read_bytes() for p in folder.iterdir()}
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # nothing listens there once it is closed
+    proc = run_evalkit("run", "model=openai_compatible", "model.name=m", f"model.base_url=http://127.0.0.1:{port}/v1",
+                       "dataset.limit=1", "n_samples=1", "k=[1]", f"hydra.run.dir={folder}")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
