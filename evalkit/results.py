@@ -230,6 +230,18 @@ def refuse_run_dir_as_output(out_dir: Path | str, what: str) -> None:
                           "give another -o")
 
 
+def run_identity(run_dir: Path | str, run_id: str) -> tuple[str, bytes]:
+    """What names one run wherever its folder is copied: its id and the first line of its samples. A
+    copy and its original share both, also once either was resumed (each attempt has a start time of
+    its own); two runs do not, even where an evalkit before run ids had suffixes named both after
+    one folder."""
+    try:
+        with open(Path(run_dir) / "samples.jsonl", "rb") as fh:
+            return run_id, fh.readline()
+    except OSError:
+        return run_id, b""
+
+
 def run_name_of(run_dir: Path | str) -> str:
     """The name a run directory gives its run: its own name, with the sweep's for a sweep job
     (whose directories are 0, 1, ...). It names files made from the run (a blessed baseline);

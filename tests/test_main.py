@@ -111,7 +111,8 @@ def test_ctrl_c_before_anything_was_measured_leaves_no_run_directory(tmp_path):
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err[-2000:]
     last = err.strip().splitlines()[-1]
-    assert last == "evalkit: interrupted; nothing was measured yet, and the run directory is as it was before", err
+    assert last == ("evalkit: interrupted; nothing was measured yet, and the run directory is as it was "
+                    "before"), err
     assert not run_dir.exists()
 
 

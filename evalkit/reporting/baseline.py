@@ -21,7 +21,7 @@ import pandas as pd
 
 from evalkit.config import ConfigError
 from evalkit.metrics.compare import task_table
-from evalkit.results import load_results, load_samples, natural_key, run_name_of
+from evalkit.results import load_results, load_samples, natural_key, run_identity, run_name_of
 
 FORMAT = "evalkit-baseline/1"
 """Value of the ``format`` key that marks a blessed baseline file."""
@@ -289,13 +289,13 @@ def bless(run_dirs: Path | str | Sequence[Path | str],
             same = "" if str(first) == str(run_dir) else f" (as {first})"
             raise ConfigError(f"run directory {run_dir} is given more than once{same}; "
                               "pool each run once")
-    runs: dict[tuple[str, str], Path] = {}
+    runs: dict[tuple[str, bytes], Path] = {}
     for run_dir in dirs:  # a copy of a run's folder elsewhere (a CI artifact, a backup) is that run
-        results = load_results(run_dir)
-        first = runs.setdefault((results.run_id, results.started_at), run_dir)
+        run_id = load_results(run_dir).run_id
+        first = runs.setdefault(run_identity(run_dir, run_id), run_dir)
         if first is not run_dir:
-            raise ConfigError(f"run directories {first} and {run_dir} hold the same run ({results.run_id}, "
-                              f"started {results.started_at}): one is a copy; pool each run once")
+            raise ConfigError(f"run directories {first} and {run_dir} hold the same run ({run_id}, the same "
+                              "first sample): one is a copy; pool each run once")
     baselines = [_from_run_dir(run_dir) for run_dir in dirs]
     for run_dir, one in zip(dirs, baselines, strict=True):
         if not one.content_sha256:

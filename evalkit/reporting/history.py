@@ -24,7 +24,7 @@ from matplotlib.figure import Figure
 
 from evalkit.config import ConfigError
 from evalkit.records import RecordError, RunResults
-from evalkit.results import load_results
+from evalkit.results import load_results, run_identity
 
 VERDICT_STYLE = {"FAIL": ("X", "#c62828"), "ERROR": ("s", "#6a1b9a"), "INCONCLUSIVE": ("D", "#ef6c00"),
                  "PASS": ("o", "#2e7d32")}
@@ -85,14 +85,14 @@ def collect(root: Path) -> tuple[list[Point], list[str]]:
     notes: list[str] = []
     gates = _gates(root, notes)
     points = []
-    seen: dict[tuple[str, str], Path] = {}
+    seen: dict[tuple[str, bytes], Path] = {}
     for path in sorted(root.rglob("results.json")):
         try:
             results: RunResults = load_results(path)
         except (ConfigError, RecordError, OSError) as exc:
             notes.append(f"{path.parent}: skipped ({exc})")
             continue
-        first = seen.setdefault((results.run_id, results.started_at), path.parent)
+        first = seen.setdefault(run_identity(path.parent, results.run_id), path.parent)
         if first != path.parent:  # a copy (a CI artifact kept twice) is one night, not two
             notes.append(f"{path.parent}: skipped (a copy of the run in {first})")
             continue

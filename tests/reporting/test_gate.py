@@ -440,14 +440,17 @@ def test_bless_refuses_a_run_given_twice(runs, tmp_path, again):
 
 @pytest.mark.slow  # real commands in processes: the full suite, not the fast tier
 def test_bless_refuses_a_copy_of_a_run_it_is_given(runs, tmp_path):
-    """A run's folder copied elsewhere (a CI artifact downloaded beside the original) is the same run."""
+    """A run's folder copied elsewhere (a CI artifact downloaded beside the original) is the same run,
+    also once the copy was resumed (its results.json then has a start time of its own)."""
     copy = shutil.copytree(runs["base"], tmp_path / "artifact" / "renamed")
+    results = json.loads((copy / "results.json").read_text())
+    (copy / "results.json").write_text(json.dumps(results | {"started_at": "2024-05-02T00:00:00Z"}))
     out = tmp_path / "baselines"
     proc = run_evalkit("baseline", "bless", str(runs["base"]), str(copy), "-o", str(out))
     assert proc.returncode == 2, proc.stdout + proc.stderr
     assert proc.stderr.strip() == (f"evalkit: error: run directories {runs['base']} and {copy} hold the "
-                                   "same run (base, started 2024-05-01T00:00:00Z): one is a copy; pool each "
-                                   "run once")
+                                   "same run (base, the same first sample): one is a copy; pool each run "
+                                   "once")
     assert not out.exists()
     pooled = run_evalkit("baseline", "bless", str(runs["base"]), str(runs["same"]), "-o", str(out))
     assert pooled.returncode == 0, pooled.stderr  # two runs of one configuration and start time
