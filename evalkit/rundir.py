@@ -118,6 +118,8 @@ def require_same_endpoint(samples: SamplesFile, label: str, identity: Mapping[st
     recorded = _read_json(path)
     endpoints = recorded.get("endpoints") if isinstance(recorded.get("endpoints"), dict) else {}
     before = endpoints.get(label)
+    if before is None and label in samples.arms:  # a directory an evalkit before run.json wrote
+        before = _results_endpoint(samples.path.parent, label)
     if label in samples.arms and isinstance(before, dict):
         if source_key(before) != source_key(identity):
             raise ConfigError(f"{samples.path} holds samples of arm {label!r} answered by another endpoint "
@@ -125,6 +127,15 @@ def require_same_endpoint(samples: SamplesFile, label: str, identity: Mapping[st
                               "the endpoint it was started with, or give a new hydra.run.dir")
         return
     _replace_json(path, recorded | {"endpoints": endpoints | {label: dict(identity)}})
+
+
+def _results_endpoint(run_dir: Path, label: str) -> dict[str, Any] | None:
+    """The endpoint identity results.json records for arm ``label`` (None where it records none)."""
+    if not (run_dir / "results.json").is_file():
+        return None
+    arms = _read_json(run_dir / "results.json").get("arms") or ()
+    found = next((a.get("endpoint") for a in arms if isinstance(a, dict) and a.get("arm") == label), None)
+    return found if isinstance(found, dict) and found else None
 
 
 def _endpoint_shown(identity: Mapping[str, Any]) -> str:

@@ -225,6 +225,8 @@ def test_a_run_resumed_against_another_endpoint_is_refused_and_changes_nothing(d
         assert "holds samples of arm 'mixtral' answered by another endpoint" in line and "demo-buggy" in line
         assert line.endswith("resume against the endpoint it was started with, or give a new hydra.run.dir")
         assert _contents(run_dir) == kept  # its saved config, log, run.json and samples
+        (run_dir / "run.json").unlink()  # a directory written before run.json: results.json says it
+        assert run_against(proxy.base_url, tmp_path, "n_samples=2").returncode == 2
         proxy.repoint("mixtral", Route(demo.base_url, "demo-oracle"))  # back: the run goes on
         again = run_against(proxy.base_url, tmp_path, "n_samples=2")
         assert again.returncode == 0, again.stderr[-2000:]
