@@ -97,9 +97,11 @@ def _pair_arms(base: Baseline, cand: Baseline) -> tuple[list[tuple[ArmOutcome, A
 
 def _gate_names(pairs: list[tuple[ArmOutcome, ArmOutcome]]) -> list[str]:
     """What each pair is called in the gate's outputs: the model, or the candidate's arm label where
-    one model has several gated arms or the model is not known (answers scored with `evalkit score`)."""
+    one model has several gated arms, the model is not known (answers scored with `evalkit score`), or
+    the pair is one label over two models (an upgrade)."""
     models = [c.model for _, c in pairs]
-    return [c.model if models.count(c.model) == 1 and c.model != UNKNOWN_MODEL else c.arm for _, c in pairs]
+    return [c.model if models.count(c.model) == 1 and c.model != UNKNOWN_MODEL and b.model == c.model
+            else c.arm for b, c in pairs]
 
 
 def _coverage_check(name: str, b_arm: ArmOutcome, c_arm: ArmOutcome, cfg: GateConfig) -> Check:
@@ -265,10 +267,12 @@ def gate(baseline: Baseline | Path | str, candidate_run_dir: Baseline | Path | s
     _check_metrics(cfg, pairs)
     _check_tasks(pairs)
     models = _model_gates(pairs, cfg)
-    paired = {c.model for _, c in pairs}
+    # a model is gated where any of its arms is paired, across models too (a label kept over an upgrade)
+    paired = {"baseline": {b.model for b, _ in pairs}, "candidate": {c.model for _, c in pairs}}
     notes = tuple(f"model {m} is only in the {side}; not gated"
                   for side, run in (("baseline", base), ("candidate", cand))
-                  for m in dict.fromkeys(a.model for a in run.arms) if m not in paired) + tuple(arm_notes)
+                  for m in dict.fromkeys(a.model for a in run.arms) if m not in paired[side])
+    notes += tuple(arm_notes)
     outcome = GateOutcome(
         verdict=worst(m.verdict for m in models), models=tuple(models),
         baseline=f"{base.source} (run {base.run_id})", candidate=f"{cand.source} (run {cand.run_id})",
