@@ -214,9 +214,17 @@ def _check_sweep_composes(overrides: list[str], check: Callable[[RunConfig], Non
                 if check is not None:
                     check(rc)
             except ConfigError as exc:
-                raise ConfigError(f"sweep job {num} ({' '.join(combination)}): {exc}") from None
+                shown = " ".join(_without_key(item) for item in combination)
+                raise ConfigError(f"sweep job {num} ({shown}): {exc}") from None
     finally:  # the sweep's own directories are the first composition's
         HydraConfig.instance().cfg = first
+
+
+def _without_key(override: str) -> str:
+    """An override as an error message may show it: `model.api_key_env=...` may hold a key given in
+    place of a variable's name (the one check that refuses it does not show it either)."""
+    key, sep, _ = override.partition("=")
+    return f"{key}=<not shown>" if sep and key.rstrip("~+").endswith("api_key_env") else override
 
 
 def launch(name: str, overrides: list[str], job: Job,

@@ -120,6 +120,13 @@ def test_a_sweep_with_a_job_out_of_range_stops_before_any_job(tmp_path):
     assert not (tmp_path / "bad").exists()
 
 
+def test_a_sweep_job_given_a_key_as_api_key_env_does_not_show_it(tmp_path):
+    key = "sk-abcdefghijklmnop1234"  # in no environment variable: nothing would mask it
+    proc = _sweep(tmp_path, "keyed", f"model.api_key_env=OPENAI_API_KEY,{key}")
+    assert proc.returncode == 2 and "sweep job 1 (model.api_key_env=<not shown>" in proc.stderr, proc.stderr
+    assert key not in proc.stderr + proc.stdout and not (tmp_path / "keyed").exists()
+
+
 def test_a_failed_job_with_an_empty_error_file_is_still_listed(tmp_path):
     job = tmp_path / "0"
     (job / ".hydra").mkdir(parents=True)
