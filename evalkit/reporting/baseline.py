@@ -291,7 +291,11 @@ def bless(run_dirs: Path | str | Sequence[Path | str],
                               "pool each run once")
     runs: dict[tuple[str, bytes], Path] = {}
     for run_dir in dirs:  # a copy of a run's folder elsewhere (a CI artifact, a backup) is that run
-        run_id = load_results(run_dir).run_id
+        results = load_results(run_dir)
+        run_id = results.run_id
+        if results.problems:  # the run exited 2: its numbers measure the endpoint's failures
+            raise ConfigError(f"{run_dir} is a run that exited 2 ({results.problems[0]}); bless a run "
+                              "without problems")
         first = runs.setdefault(run_identity(run_dir, run_id), run_dir)
         if first is not run_dir:
             raise ConfigError(f"run directories {first} and {run_dir} hold the same run ({run_id}, the same "

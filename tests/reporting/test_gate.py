@@ -366,6 +366,17 @@ def test_runs_pool_and_pair_alike_whatever_order_their_answers_reached_samples_j
         assert model.baseline_arm == "alpha", model
 
 
+def test_bless_refuses_a_run_that_exited_2(tmp_path):
+    # A run whose endpoint refused most requests was blessed without a word: the gate would then
+    # measure candidates against an endpoint's failures.
+    failed = make_run(tmp_path / "failed", {"mixtral": tasks(40, N)})
+    results = json.loads((failed / "results.json").read_text())
+    problem = "arm mixtral: 460 of 600 samples got no answer"
+    (failed / "results.json").write_text(json.dumps(results | {"problems": [problem]}))
+    with pytest.raises(ConfigError, match=rf"^{failed} is a run that exited 2 \({problem}\); bless a run"):
+        bless(failed, tmp_path / "baselines")
+
+
 def test_bless_refuses_to_pool_runs_of_other_sampling_parameters(runs, tmp_path):
     # A resumed run refuses another temperature; bless pooled them into one "configuration".
     hot = make_run(tmp_path / "hot", {"mixtral": tasks(40, N, BASE_FAILING)},
