@@ -102,8 +102,8 @@ SHARE = {"at_least": 0, "at_most": 1}
 """A share of samples or tasks: between 0 and 1."""
 
 
-SAMPLING_RANGES = {"temperature": Accepts(at_least=0), "top_p": Accepts(above=0, at_most=1),
-                   "max_tokens": Accepts(at_least=1)}
+SAMPLING_RANGES = {"temperature": Accepts(at_least=0, below=float("inf")),
+                   "top_p": Accepts(above=0, at_most=1), "max_tokens": Accepts(at_least=1)}
 """What vLLM, Ollama and OpenAI accept of ``model.params``: outside it, every request would be
 refused (400) after the run started; refused here, before any work. No upper bound on temperature:
 vLLM takes any (OpenAI stops at 2)."""
