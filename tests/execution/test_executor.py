@@ -242,6 +242,7 @@ def test_workers_replaced_by_a_thread_that_then_ends_keep_running(tmp_path, huma
     assert [k for k, v in verdicts.items() if not v.passed] == []
 
 
+@pytest.mark.slow  # an interpreter of its own with its workers: the full suite, not the fast tier
 def test_an_executor_keeps_its_workers_after_the_main_thread_finishes():
     # A program whose main thread ends while another thread still runs samples (the interpreter
     # waits for that thread): its workers must live on, as they did before they were started by
@@ -441,6 +442,7 @@ def test_dead_worker_is_an_infra_error_and_is_restarted(monkeypatch):
         assert ex.submit(ok).result(timeout=10).passed
 
 
+@pytest.mark.slow  # workers killed and started again, seconds: the full suite, not the fast tier
 def test_programs_of_a_worker_that_dies_are_retried_on_its_replacement():
     with LocalExecutor(dataclasses.replace(CFG, workers=1)) as ex:
         running = ex.submit(Program("running", "import time\ntime.sleep(1)", timeout_s=1.0))

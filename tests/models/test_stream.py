@@ -21,6 +21,7 @@ CHUNKS = ["    return ", "sorted(", "set(l))\n"]
 
 class _SlowFirstChunk(JsonHandler):
     received: list[dict] = []
+    delay_s: float = FIRST_CHUNK_DELAY_S
     cut: int = 0
     """How many of the next streams end after their first chunk: no finish_reason, no [DONE]."""
 
@@ -31,7 +32,7 @@ class _SlowFirstChunk(JsonHandler):
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Connection", "close")
         self.end_headers()
-        time.sleep(FIRST_CHUNK_DELAY_S)
+        time.sleep(type(self).delay_s)
         for i, piece in enumerate(CHUNKS):
             if i and type(self).cut:
                 type(self).cut -= 1
@@ -57,7 +58,7 @@ class _SlowFirstChunk(JsonHandler):
 def server():
     httpd = QuietHTTPServer(("127.0.0.1", 0), _SlowFirstChunk)
     thread = httpd.serve_in_thread("slow-first-chunk")
-    _SlowFirstChunk.received, _SlowFirstChunk.cut = [], 0
+    _SlowFirstChunk.received, _SlowFirstChunk.cut, _SlowFirstChunk.delay_s = [], 0, FIRST_CHUNK_DELAY_S
     yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
     httpd.stop(thread)
 
@@ -86,7 +87,7 @@ def test_streamed_answer_records_time_to_first_token(server, humaneval_tasks):
 def test_a_stream_cut_before_its_answer_finished_is_the_endpoint_s_failure(server, humaneval_tasks, cut,
                                                                             recovers):
     # The first third of each answer, then the connection closed: scored "failed", the model blamed.
-    _SlowFirstChunk.cut = cut
+    _SlowFirstChunk.cut, _SlowFirstChunk.delay_s = cut, 0.0
     cfg = model_config(server, stream=True, use_n=False, max_retries=1)
 
     async def go():

@@ -24,7 +24,7 @@ from tests.support.runs import run_header
 P, F, INFRA = Status.PASSED, Status.FAILED, Status.INFRA_ERROR
 DATASET_SHA = "d" * 64
 CFG = GateConfig()
-N = 40
+N = 20
 """Samples per task: enough that two runs agreeing on every task can PASS (with 5, sampling alone
 leaves the pass@1 difference a 95% interval wider than max_drop, so the gate says INCONCLUSIVE)."""
 
@@ -182,8 +182,8 @@ def test_bless_round_trip_gives_the_same_verdict(runs, tmp_path):
 
 
 def test_infra_error_rate_over_threshold_is_an_error_exit_2(runs, tmp_path):
-    # 120 of 1,600 samples (7.5%) are infra errors; pass rates over answered samples are unchanged.
-    statuses = tasks(40, N, BASE_FAILING, infra={t: 8 for t in range(15)})
+    # 60 of 800 samples (7.5%) are infra errors; pass rates over answered samples are unchanged.
+    statuses = tasks(40, N, BASE_FAILING, infra={t: 4 for t in range(15)})
     cand = make_run(tmp_path / "infra", {"mixtral": statuses})
     outcome = gate(runs["base"], cand, CFG, tmp_path / "gate")
     assert outcome.verdict is GateVerdict.ERROR and outcome.exit_code == 2
