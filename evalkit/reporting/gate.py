@@ -1,15 +1,17 @@
 """The template-change gate: may a candidate run ship against a baseline?
 
-For each model present in both runs the candidate's arm is compared with the
-baseline's on the tasks they share, task by task, by ``metrics.compare_arms``
-(the engine behind reports and ``compare`` too):
+Each candidate arm is paired with the baseline's arm of its label, else of its model
+(``_pair_arms``), and compared with it on the tasks they share, task by task, by
+``metrics.compare_arms`` (the engine behind reports and ``compare`` too):
 
 - pass@1: per-task pass rate (passes / scored samples, infra errors left out);
 - each similarity metric the gate config lists: per-task mean;
-- the candidate's infra_error rate against ``max_infra_error``;
-- the share of the baseline's tasks the candidate ran, against ``min_task_share``.
+- the candidate's infra_error rate on the baseline's tasks against ``max_infra_error``;
+- the share of the baseline's tasks the candidate measured (one answered sample at least),
+  against ``min_task_share``.
 
-A drop check decides on its paired bootstrap interval against the tolerated drop:
+A drop check decides on its paired bootstrap interval, widened to at least what binomial
+sampling alone gives for pass@1 (``metrics.sampling_std_error``), against the tolerated drop:
 FAIL when the whole interval lies below ``-max_drop`` (confidently worse than
 tolerated), PASS when it lies at or above ``-max_drop``, INCONCLUSIVE otherwise.
 The intervals are family-wise: each is drawn at the Bonferroni-adjusted level
@@ -17,7 +19,7 @@ The intervals are family-wise: each is drawn at the Bonferroni-adjusted level
 the chance that any FAIL of a call is a false alarm stays below ``alpha / 2``.
 Each check reports the smallest drop it would catch with 80% power at its own
 noise, and an INCONCLUSIVE one the samples per task that would decide it.
-A candidate whose infra_error share exceeds ``max_infra_error``, or that ran fewer
+A candidate whose infra_error share exceeds ``max_infra_error``, or that measured fewer
 than ``min_task_share`` of the baseline's tasks, is an ERROR (exit 2): its numbers
 measure the endpoint or a subset, not the template. With
 ``max_latency_p95_ratio`` set, a candidate whose p95 request latency exceeds the
