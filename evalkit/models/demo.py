@@ -163,6 +163,10 @@ class QuietHTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = False
+    request_queue_size = 256
+    """The listen backlog: at socketserver's default of 5, connections beyond it while a run sends 64 at
+    once lost their SYN and waited for the client's retransmission, a whole second (about 3% of the
+    default run's requests took 1 to 1.6 s, and a latency gate between two demo runs FAILed)."""
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Print the traceback of a failed request, unless the client just went away (OSError)."""
