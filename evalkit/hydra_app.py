@@ -328,15 +328,17 @@ class _RunDirBefore:
         run still writing there, only the saved config it overwrote is put back."""
         from evalkit.samples import being_written  # noqa: PLC0415 - it imports the config machinery
 
+        if run_dir != self.run_dir:  # Hydra named it another second: a directory the attempt made
+            made = _RunDirBefore(run_dir, False, None, None, self.log_name, dict.fromkeys(self.records),
+                                 None, None)
+            return made.undo_unmeasured(run_dir)
         samples = run_dir / "samples.jsonl"
         size = samples.stat().st_size if _regular(samples) else None
         if (size or 0) > (self.samples_size or 0) or _stamp(run_dir / "results.json") != self.results:
             return False
-        if run_dir != self.run_dir or being_written(samples):
-            if run_dir == self.run_dir:
-                self._put_back_config()
-            return run_dir != self.run_dir and _forget_unmeasured(run_dir, self.log_name)
         self._put_back_config()
+        if being_written(samples):
+            return False
         for name, data in self.records.items():
             path = run_dir / name
             with contextlib.suppress(OSError):  # replaced, as evalkit writes them: no link is followed
@@ -398,31 +400,6 @@ def _task(job: Job, failures: list[BaseException], started: list[Path]) -> Calla
             return None
 
     return task
-
-
-def _forget_unmeasured(run_dir: Path, log_name: str) -> bool:
-    """Remove what Hydra and evalkit wrote in a run directory that measured nothing; whether it did.
-
-    Only those files: a directory given with `hydra.run.dir` may hold other things, and a run
-    resumed in its directory keeps every sample it has.
-    """
-    from evalkit.rundir import DATASET_FILE, RUN_FILE  # noqa: PLC0415 - it imports the executor: only here
-    from evalkit.samples import being_written  # noqa: PLC0415 - as above
-
-    samples = run_dir / "samples.jsonl"
-    if (run_dir / "results.json").exists() or (samples.is_file() and samples.stat().st_size > 0):
-        return False
-    if being_written(samples):  # refused beside a run still writing here: the directory is its own
-        return False
-    shutil.rmtree(run_dir / ".hydra", ignore_errors=True)
-    for name in (log_name, "samples.jsonl", DATASET_FILE, RUN_FILE):
-        with contextlib.suppress(OSError):  # e.g. a folder of that name: not ours to remove
-            (run_dir / name).unlink(missing_ok=True)
-    try:
-        run_dir.rmdir()
-    except OSError:  # not empty: it held something else
-        pass
-    return True
 
 
 def _job_failed(run_dir: Path, reason: str, details: str = "") -> dict[str, Any]:

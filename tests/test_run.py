@@ -11,6 +11,7 @@ import pytest
 
 from tests.support.cli import run_evalkit
 from tests.support.prompts import FIXTURE_CHECKOUT
+from tests.support.runs import folder_contents
 
 pytestmark = pytest.mark.slow  # real runs and processes: the full suite, not the fast tier
 
@@ -107,18 +108,14 @@ def test_a_run_resumed_with_another_configuration_is_refused_and_changes_nothing
     # Resumed with an arm's model, sampling or template changed, one arm's report pooled the answers
     # of both configurations under one name (demo-oracle's credited to demo-buggy), exit 0.
     run_dir, _ = demo_run
-    before = _contents(run_dir)
+    before = folder_contents(run_dir)
     assert {".hydra/config.yaml", "evalkit.log", "samples.jsonl", "results.json"} <= before.keys()
     proc = run_evalkit(*_run_overrides(run_dir.parent, *change))
     assert proc.returncode == 2
     (line,) = proc.stderr.strip().splitlines()
     assert said in line and line.endswith("resume with the configuration it was started with, or give a new "
                                           "hydra.run.dir"), line
-    assert _contents(run_dir) == before  # its saved config and its log too
-
-
-def _contents(folder):
-    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    assert folder_contents(run_dir) == before  # its saved config and its log too
 
 
 def test_a_refused_run_in_a_folder_evalkit_did_not_write_leaves_it_as_it_was(tmp_path):
@@ -126,10 +123,10 @@ def test_a_refused_run_in_a_folder_evalkit_did_not_write_leaves_it_as_it_was(tmp
     folder = tmp_path / "mine"
     folder.mkdir()
     (folder / "samples.jsonl").write_text('{"task_id": "HumanEval/0", "completion": "    return 1"}\n')
-    before = _contents(folder)
+    before = folder_contents(folder)
     proc = run_evalkit("run", f"hydra.run.dir={folder}", "dataset.limit=1", "n_samples=1")
     assert proc.returncode == 2 and "not a sample evalkit wrote" in proc.stderr, proc.stderr[-2000:]
-    assert _contents(folder) == before and sorted(p.name for p in folder.iterdir()) == ["samples.jsonl"]
+    assert folder_contents(folder) == before and sorted(p.name for p in folder.iterdir()) == ["samples.jsonl"]
 
 
 def test_bad_override_exits_2_with_one_line(tmp_path):

@@ -17,6 +17,7 @@ from tests.support.cli import run_evalkit
 from tests.support.fault_server import FaultServer
 from tests.support.prompts import humaneval_tasks
 from tests.support.proxy import LoopbackProxy, Route
+from tests.support.runs import folder_contents
 
 pytestmark = pytest.mark.slow  # real runs and processes: the full suite, not the fast tier
 
@@ -217,21 +218,17 @@ def test_a_run_resumed_against_another_endpoint_is_refused_and_changes_nothing(d
         first = run_against(proxy.base_url, tmp_path)
         assert first.returncode == 0, first.stderr[-2000:]
         run_dir = tmp_path / "run"
-        kept = _contents(run_dir)
+        kept = folder_contents(run_dir)
         proxy.repoint("mixtral", Route(demo.base_url, "demo-buggy"))
         resumed = run_against(proxy.base_url, tmp_path, "n_samples=2")
         assert resumed.returncode == 2, resumed.stderr[-2000:]
         (line,) = error_lines(resumed)
         assert "holds samples of arm 'mixtral' answered by another endpoint" in line and "demo-buggy" in line
         assert line.endswith("resume against the endpoint it was started with, or give a new hydra.run.dir")
-        assert _contents(run_dir) == kept  # its saved config, log, run.json and samples
+        assert folder_contents(run_dir) == kept  # its saved config, log, run.json and samples
         (run_dir / "run.json").unlink()  # a directory written before run.json: results.json says it
         assert run_against(proxy.base_url, tmp_path, "n_samples=2").returncode == 2
         proxy.repoint("mixtral", Route(demo.base_url, "demo-oracle"))  # back: the run goes on
         again = run_against(proxy.base_url, tmp_path, "n_samples=2")
         assert again.returncode == 0, again.stderr[-2000:]
     assert len((tmp_path / "run" / "samples.jsonl").read_text().splitlines()) == 8
-
-
-def _contents(folder):
-    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}

@@ -255,6 +255,9 @@ class TaskIndex:
         for task in tasks:
             if task.prompt.strip():
                 self._by_entry.setdefault(task.entry_point, []).append((task.prompt.strip(), task))
+        self._longest_first = sorted((e for group in self._by_entry.values() for e in group),
+                                     key=lambda e: len(e[0]), reverse=True)
+        """Every task, for a prompt that never names its function (sorted once, not per request)."""
 
     def find(self, text: str) -> Task | None:
         """The task whose prompt occurs in ``text``, longest match; else the task whose prompt's
@@ -265,10 +268,8 @@ class TaskIndex:
         candidates = sorted((e for name, group in self._by_entry.items() if name in text for e in group),
                             key=lambda e: len(e[0]), reverse=True)
         found = self._match(candidates, text)
-        if found is None:  # a prompt that never names its function (an instruction): every task, once
-            everyone = sorted((e for group in self._by_entry.values() for e in group),
-                              key=lambda e: len(e[0]), reverse=True)
-            found = self._match(everyone, text)
+        if found is None:  # a prompt that never names its function (an instruction): every task
+            found = self._match(self._longest_first, text)
         return found
 
     def _match(self, candidates: list[tuple[str, Task]], text: str) -> Task | None:

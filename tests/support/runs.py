@@ -101,3 +101,8 @@ def make_two_arm_run(run_dir: Path, tasks) -> RunResults:
     """Writes the fixture run's samples.jsonl and its reports; returns what results.json holds."""
     write_samples(run_dir, two_arm_samples(tasks[:10]))
     return write_reports(run_dir, run_header("run1", 10), TWO_ARMS, SCORING, ReportConfig())
+
+
+def folder_contents(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` by relative path: what a refused or failed run must leave as it was."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
