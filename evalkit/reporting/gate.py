@@ -73,8 +73,8 @@ def _pair_arms(base: Baseline, cand: Baseline) -> tuple[list[tuple[ArmOutcome, A
     model upgraded under one label is gated against what it replaces; a run comparing two templates
     of one model gates both). For a model none of whose candidate arms shares a label, its first
     candidate arm pairs with the baseline's first arm of that model (arms in results.json's order,
-    the config's, so that the same runs always pair alike). Candidate arms left unpaired are named
-    in the notes, never dropped silently.
+    the config's, so that the same runs always pair alike). Arms left unpaired, on either side, are
+    named in the notes, never dropped silently.
     """
     labels = {a.arm: a for a in base.arms}
     pairs = [(labels[c.arm], c) for c in cand.arms if c.arm in labels]
@@ -91,6 +91,9 @@ def _pair_arms(base: Baseline, cand: Baseline) -> tuple[list[tuple[ArmOutcome, A
             taken.add(b_arm.arm)
     notes = [f"arm {c.arm} ({c.model}) is not gated: the baseline has no arm with that label"
              for c in cand.arms if c.arm not in paired]
+    gated_models = {b.model for b, _ in pairs}  # a model not gated at all gets its own note (gate())
+    notes += [f"baseline arm {b.arm} ({b.model}) is not gated against: no candidate arm has its label"
+              for b in base.arms if b.arm not in taken and b.model in gated_models]
     if not pairs:
         raise ConfigError(f"no model in common: baseline has {sorted({a.model for a in base.arms})}, "
                           f"candidate has {sorted({a.model for a in cand.arms})}")

@@ -362,8 +362,11 @@ def test_runs_pool_and_pair_alike_whatever_order_their_answers_reached_samples_j
     cand = make_run(tmp_path / "cand", {"gamma": tasks(40, N, BASE_FAILING)},
                     specs={"gamma": {"model": "mixtral"}})
     for base in (first, second):  # gamma shares no label: the baseline's first arm in results.json
-        (model,) = gate(base, cand, CFG, tmp_path / f"g-{base.name}").models
+        outcome = gate(base, cand, CFG, tmp_path / f"g-{base.name}")
+        (model,) = outcome.models
         assert model.baseline_arm == "alpha", model
+        assert outcome.notes == ("baseline arm beta (mixtral) is not gated against: no candidate arm has its "
+                                 "label",)
 
 
 def test_bless_refuses_a_run_that_exited_2(tmp_path):
