@@ -27,6 +27,7 @@ from evalkit.reporting import write_reports
 from evalkit.rundir import (
     require_resumable,
     require_same_endpoint,
+    require_same_seed,
     run_header,
     run_id_of,
     start_canary,
@@ -185,6 +186,7 @@ def execute_run(cfg: RunConfig, run_dir: Path) -> RunResults:
                                    "params": first.params.as_dict()}
                 for arm in arms for first in [next(iter(arm.prompts.values()))]}
         require_resumable(samples, bench, made, cfg.n_samples)  # before any worker or demo server starts
+        require_same_seed(samples, cfg.seed)
         arms = _start_demo_if_needed(arms, bench, stack)
         executor = stack.enter_context(make_executor(cfg.executor))
         run_id = run_id_of(run_dir, samples)

@@ -32,9 +32,10 @@ before the first sample, so that a run resumed there on a changed file is refuse
 
 
 RUN_FILE = "run.json"
-"""In a run directory: ``{"run_id", "endpoints"}``, the run's id from its first attempt on and (`evalkit
-run`) each arm's endpoint identity as its first probe found it, so that every attempt goes on under
-one id and a run resumed against another endpoint is refused (``require_same_endpoint``)."""
+"""In a run directory: ``{"run_id", "seed", "endpoints"}``, the run's id from its first attempt on and
+(`evalkit run`) its seed and each arm's endpoint identity as its first probe found it, so that every
+attempt goes on under one id and a run resumed with another seed or against another endpoint is refused
+(``require_same_seed``, ``require_same_endpoint``)."""
 
 
 def run_id_of(run_dir: Path, samples: SamplesFile) -> str:
@@ -127,6 +128,24 @@ def require_same_endpoint(samples: SamplesFile, label: str, identity: Mapping[st
                               "the endpoint it was started with, or give a new hydra.run.dir")
         return
     _replace_json(path, recorded | {"endpoints": endpoints | {label: dict(identity)}})
+
+
+def require_same_seed(samples: SamplesFile, seed: int) -> None:
+    """Refuse to resume `evalkit run` with another run ``seed`` than the one its samples were drawn
+    with (RUN_FILE's ``seed``, or results.json's bootstrap seed for a directory an evalkit before
+    run.json's seed wrote): each sample's request seed derives from it, so the run would report
+    answers of two seed streams as one draw. Then record the seed, for a directory without samples."""
+    path = samples.path.parent / RUN_FILE
+    recorded = _read_json(path)
+    before = recorded.get("seed")
+    if before is None and len(samples.done) and (samples.path.parent / "results.json").is_file():
+        statistics = _read_json(samples.path.parent / "results.json").get("statistics")
+        before = statistics.get("seed") if isinstance(statistics, dict) else None
+    if len(samples.done) and isinstance(before, int) and before != seed:
+        raise ConfigError(f"{samples.path} holds samples drawn with seed={before}, now seed={seed}: "
+                          "resume with the seed it was started with, or give a new hydra.run.dir")
+    if before != seed:
+        _replace_json(path, recorded | {"seed": seed})
 
 
 def _results_endpoint(run_dir: Path, label: str) -> dict[str, Any] | None:

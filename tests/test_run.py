@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import socket
 from pathlib import Path
 
@@ -116,6 +117,25 @@ def test_a_run_resumed_with_another_configuration_is_refused_and_changes_nothing
     assert said in line and line.endswith("resume with the configuration it was started with, or give a new "
                                           "hydra.run.dir"), line
     assert folder_contents(run_dir) == before  # its saved config and its log too
+
+
+@pytest.mark.parametrize("recorded_in", ["run.json", "results.json"])
+def test_a_run_resumed_with_another_seed_is_refused_and_changes_nothing(demo_run, tmp_path, recorded_in):
+    # Each sample's request seed derives from the run seed: resumed with another, the run reported
+    # answers of two seed streams as one draw, exit 0. A directory whose run.json predates the
+    # recorded seed is checked against results.json's.
+    run_dir = tmp_path / "run"
+    shutil.copytree(demo_run[0], run_dir)
+    if recorded_in == "results.json":
+        run_file = json.loads((run_dir / "run.json").read_text())
+        assert run_file.pop("seed") == 1234
+        (run_dir / "run.json").write_text(json.dumps(run_file))
+    before = folder_contents(run_dir)
+    proc = run_evalkit(*_run_overrides(tmp_path, "seed=99"))
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    (line,) = proc.stderr.strip().splitlines()
+    assert "holds samples drawn with seed=1234, now seed=99: resume with the seed it was started with" in line
+    assert folder_contents(run_dir) == before
 
 
 def test_a_refused_run_in_a_folder_evalkit_did_not_write_leaves_it_as_it_was(tmp_path):
