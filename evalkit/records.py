@@ -555,7 +555,8 @@ class RunResults(JsonRecord):
     """results.json: a run's metadata and one entry per arm."""
 
     run_id: str
-    """The run's id: its directory's name (with the sweep's for a sweep job)."""
+    """The run's id: its directory's name (with the sweep's for a sweep job) and a random suffix,
+    kept by every attempt in the directory (run.json)."""
     started_at: str
     """UTC start time, ISO 8601."""
     finished_at: str | None
