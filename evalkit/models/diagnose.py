@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from evalkit.config import ModelConfig
-from evalkit.models.retry import NOT_AN_API_STATUS, Failure
+from evalkit.models.retry import NOT_AN_API_STATUS, Failure, StreamCut
 
 _KEY_TEXT = re.compile(r"no connected db|authentication error|invalid proxy server token|api key|"
                        r"unauthori[sz]ed", re.I)
@@ -40,11 +40,13 @@ _RULES: tuple[tuple[str, frozenset[int], re.Pattern[str] | None], ...] = (
 
 
 def kind(fail: Failure) -> str:
-    """The failure's cause: unreachable, timeout, malformed, not_an_api, key, alias, roles, context,
-    n, backend_down, server_error or rejected."""
+    """The failure's cause: unreachable, timeout, cut, malformed, not_an_api, key, alias, roles,
+    context, n, backend_down, server_error or rejected."""
     text, status = fail.message, fail.status
     if status is None:
-        return "timeout" if fail.timed_out else "malformed" if fail.answered else "unreachable"
+        if fail.timed_out or isinstance(fail, StreamCut):
+            return "timeout" if fail.timed_out else "cut"
+        return "malformed" if fail.answered else "unreachable"
     for cause, statuses, pattern in _RULES:
         if status in statuses and (pattern is None or pattern.search(text)):
             return cause
@@ -87,6 +89,8 @@ def _backend(fail: Failure, cfg: ModelConfig, where: str) -> str:
 _FIXES = {
     "unreachable": "cannot reach the model endpoint at {url} ({msg}); start the server or fix model.base_url",
     "timeout": "{where} did not answer for {name!r}: {msg}",
+    "cut": ("{where} began to answer for {name!r} but {msg}; check the streaming timeouts of the server "
+            "and of any proxy in between, or set model.stream=false"),
     "malformed": ("{where} answered for {name!r}, but not with an OpenAI-compatible completion ({msg}): "
                   "point model.base_url at the API, with its /v1, and check model.api (chat or completions)"),
     "not_an_api": ("{url} is not an OpenAI-compatible API ({msg}): point model.base_url at one, with its "

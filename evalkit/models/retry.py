@@ -64,6 +64,14 @@ class Failure(Exception):
         """True when the server answered 200 with something that is not a completion response."""
 
 
+class StreamCut(Failure):
+    """A streamed answer that ended before its finish_reason: the connection dropped mid-answer
+    (retried as any dropped connection; never scored as the model's code)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=True)
+
+
 def retry_after_s(headers: httpx.Headers) -> float | None:
     """Seconds the server asks us to wait (retry-after-ms, Retry-After seconds or HTTP date)."""
     # An unreadable header means "no hint", never an exception: this runs while classifying a failure.

@@ -9,7 +9,7 @@ from typing import Any
 import openai
 from openai._models import FinalRequestOptions
 
-from evalkit.models.retry import Choice, Failure
+from evalkit.models.retry import Choice, Failure, StreamCut
 
 
 async def post_streaming(oa: openai.AsyncOpenAI, options: FinalRequestOptions, body: dict[str, Any],
@@ -31,7 +31,7 @@ async def post_streaming(oa: openai.AsyncOpenAI, options: FinalRequestOptions, b
     prompt_tokens = completion_tokens = 0
     async for event in events:
         if not isinstance(event, dict):
-            raise Failure("malformed stream event from the endpoint", retryable=True)
+            raise Failure("malformed stream event from the endpoint", retryable=True, answered=True)
         for pos, choice in enumerate(event.get("choices") or []):
             index = int(choice.get("index", pos))
             piece = (choice.get("delta") or {}).get("content") if chat else choice.get("text")
@@ -45,10 +45,10 @@ async def post_streaming(oa: openai.AsyncOpenAI, options: FinalRequestOptions, b
         prompt_tokens = int(usage.get("prompt_tokens") or prompt_tokens)
         completion_tokens = int(usage.get("completion_tokens") or completion_tokens)
     if not texts:
-        raise Failure("the endpoint streamed no choices", retryable=True)
+        raise Failure("the endpoint streamed no choices", retryable=True, answered=True)
     unfinished = sorted(set(texts) - set(finish))
     if unfinished:  # scored, a cut answer is a model failure that the connection made
-        raise Failure(f"the stream ended before choice {unfinished[0]} finished (no finish_reason): a "
-                      "dropped connection", retryable=True)
+        raise StreamCut(f"the stream ended before choice {unfinished[0]} finished (no finish_reason): a "
+                      "dropped connection")
     choices = [Choice(i, "".join(parts), finish[i], first.get(i)) for i, parts in sorted(texts.items())]
     return choices, prompt_tokens, completion_tokens

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from evalkit.models import ModelClient
+from evalkit.models import EndpointError, ModelClient
 from evalkit.models.demo import JsonHandler, QuietHTTPServer
 from evalkit.models.retry import RetryPolicy
 from tests.support.models import model_config, text_prompt
@@ -135,3 +135,23 @@ def test_the_demo_endpoint_streams_too(humaneval_tasks):
     assert [g.error for g in gens] == ["", "", ""]
     assert all(task.reference.strip() in g.raw_output and g.ttft_s is not None for g in gens)
     assert all(g.usage.completion_tokens > 0 for g in gens)
+
+
+def test_a_probe_whose_stream_is_cut_says_so_not_that_the_endpoint_is_unreachable(server, humaneval_tasks):
+    # The endpoint answered and dropped the connection mid-answer: "cannot reach the model endpoint,
+    # start the server" sent the user to a server that was up.
+    _SlowFirstChunk.cut, _SlowFirstChunk.delay_s = 99, 0.0
+    cfg = model_config(server, stream=True, use_n=False, max_retries=0)
+
+    async def go():
+        client = ModelClient(cfg, retry=RetryPolicy(base_s=0.01, max_s=0.02))
+        try:
+            await client.check(text_prompt(humaneval_tasks[0]))
+        finally:
+            await client.aclose()
+
+    with pytest.raises(EndpointError) as raised:
+        asyncio.run(go())
+    message = str(raised.value)
+    assert "began to answer" in message and "the stream ended before choice 0 finished" in message
+    assert "model.stream=false" in message and "cannot reach" not in message
