@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, TypeVar
 
@@ -25,6 +26,19 @@ SCHEMA_VERSION = 2
 0.1.0, no ``schema_version`` key) still loads: ``RunResults.from_json`` upgrades it."""
 
 _Record = TypeVar("_Record")
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def valid_text(text: str) -> str:
+    r"""``text`` with each lone surrogate replaced by U+FFFD. JSON carries them (``"\ud800"``, from a
+    broken or hostile endpoint or samples file) and no UTF-8 file, SQLite text, digest or program
+    file takes one: the first write of such an answer ended the run with a traceback (exit 3).
+    Every text evalkit reads from outside passes through here."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _LONE_SURROGATE.sub("\ufffd", text)
+    return text
 
 
 @functools.cache

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from evalkit.config import ConfigError
+from evalkit.records import valid_text
 
 SampleKey = tuple[str, str, int]
 UNKNOWN_MODEL = "unknown"
@@ -231,9 +232,9 @@ def _read_jsonl(path: Path, errors: list[str]) -> Iterator[ScoreInputLine]:
                               f"{MAX_SAMPLE_INDEX:,}, not {json.dumps(index)[:40]}")
                 continue
             yield ScoreInputLine(
-                line=number, task_id=row["task_id"], code=code, whole_program="solution" in row,
-                arm=str(row.get("arm") or row.get("model") or "samples"),
-                model=str(row.get("model") or UNKNOWN_MODEL),
+                line=number, task_id=row["task_id"], code=valid_text(code), whole_program="solution" in row,
+                arm=valid_text(str(row.get("arm") or row.get("model") or "samples")),
+                model=valid_text(str(row.get("model") or UNKNOWN_MODEL)),
                 sample_index=index,
             )
 
@@ -264,5 +265,6 @@ def _read_bigcode(path: Path, errors: list[str], task_ids: Sequence[str] | None)
             if not isinstance(code, str):
                 errors.append(f"{path}: entry {position}, generation {index} is not a string")
                 continue
-            yield ScoreInputLine(line=position, task_id=task_ids[position - 1], code=code, whole_program=True,
+            yield ScoreInputLine(line=position, task_id=task_ids[position - 1], code=valid_text(code),
+                                 whole_program=True,
                                  arm="samples", model=UNKNOWN_MODEL, sample_index=index)

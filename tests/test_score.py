@@ -390,6 +390,24 @@ def test_an_exception_message_no_utf8_file_takes_is_scored_not_a_crash(tmp_path)
     assert row["verdict"]["status"] == "error" and row["verdict"]["detail"].startswith("ValueError")
 
 
+def test_a_lone_surrogate_in_an_answer_or_its_arm_is_scored_as_text_not_a_crash(tmp_path):
+    # JSON's "\ud800" in the answer itself crashed the program's digest, and in an arm or model name
+    # the report's writing, half a run directory left (exit 3).
+    task = load_tasks(DatasetConfig(limit=1))[0]
+    samples = tmp_path / "samples.jsonl"
+    line = json.dumps({"task_id": task.task_id, "solution": task.prompt + task.reference + "# \ud800\n",
+                       "arm": "odd\ud800", "model": "m\udc80"})
+    assert "\\ud800" in line
+    samples.write_text(line + "\n")
+    run_dir = tmp_path / "run"
+    proc = run_evalkit("score", f"samples={samples}", f"dataset.task_ids=[{task.task_id}]",
+                       f"hydra.run.dir={run_dir}", "report.plots=false")
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    (row,) = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+    assert row["verdict"]["status"] == "passed" and (row["arm"], row["model"]) == ("odd\ufffd", "m\ufffd")
+    assert "odd\ufffd" in (run_dir / "report.md").read_text()
+
+
 def test_a_run_directory_resumed_on_a_changed_dataset_file_is_refused(tmp_path):
     """Resumed after a task's tests changed in the file, a run would report old verdicts beside new
     ones as one result: it stops, naming the change, keeps its samples, and resumes on the old file."""

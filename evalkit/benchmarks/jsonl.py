@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from evalkit.config import ConfigError
-from evalkit.records import Task
+from evalkit.records import Task, valid_text
 
 REQUIRED = ("task_id", "prompt", "entry_point", "tests", "reference")
 OPTIONAL = ("language", "suffix", "instruction", "file_name")
@@ -61,6 +61,10 @@ def check_strings(row: Mapping[str, Any], required: tuple[str, ...], optional: t
             raise ValueError(f"field {name!r} must be a string, not {type(row[name]).__name__}")
         if not row[name].strip():
             raise ValueError(f"field {name!r} is empty")
+    for name in (*required, *optional):
+        if isinstance(row.get(name), str) and valid_text(row[name]) != row[name]:
+            raise ValueError(f"field {name!r} holds a lone surrogate (a \\ud800 to \\udfff escape), "
+                             "which is not text")
     for name in optional:
         value = row.get(name)
         if value is not None and not isinstance(value, str):

@@ -27,7 +27,7 @@ from evalkit.models.retry import Choice, EndpointError, Failure, RetryPolicy, cl
 from evalkit.models.store import ResponseStore, StoredResponse, request_key, source_key
 from evalkit.models.stream import post_streaming
 from evalkit.models.transport import http_client
-from evalkit.records import Api, Generation, RenderedPrompt, Usage
+from evalkit.records import Api, Generation, RenderedPrompt, Usage, valid_text
 from evalkit.secrets import redact, secret_values
 
 __all__ = ["ClientStats", "EndpointError", "ModelClient", "RetryPolicy"]
@@ -284,7 +284,7 @@ class ModelClient:
             entries = [m for m in response.json()["data"] if isinstance(m, dict)]
         except (openai.APIError, ValueError, KeyError, TypeError):
             return None  # information only: the probe request says what matters
-        self.served = tuple(redact(str(m.get("id")), self._secrets) for m in entries)
+        self.served = tuple(valid_text(redact(str(m.get("id")), self._secrets)) for m in entries)
         entry = next((m for m in entries if m.get("id") == self.cfg.name), None)
         if entry is None:
             return None
@@ -297,7 +297,7 @@ class ModelClient:
     def _clean(self, value: Any) -> Any:
         """``value`` (what the endpoint said about itself) with the key masked in every string."""
         if isinstance(value, str):
-            return redact(value, self._secrets)
+            return valid_text(redact(value, self._secrets))
         if isinstance(value, dict):
             return {self._clean(k): self._clean(v) for k, v in value.items()}
         if isinstance(value, (list, tuple)):

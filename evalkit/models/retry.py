@@ -15,6 +15,7 @@ import httpx
 import openai
 
 from evalkit.config import ConfigError
+from evalkit.records import valid_text
 from evalkit.secrets import redact
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
@@ -160,8 +161,9 @@ def parse_response(content: bytes, chat: bool) -> tuple[list[Choice], int, int]:
         data = json.loads(content)
         choices = []
         for pos, c in enumerate(data["choices"]):
-            text = _answer_text((c["message"].get("content") if chat else c["text"]) or "")
-            choices.append(Choice(int(c.get("index", pos)), text, c.get("finish_reason") or "stop"))
+            text = valid_text(_answer_text((c["message"].get("content") if chat else c["text"]) or ""))
+            finish = valid_text(str(c.get("finish_reason") or "stop"))
+            choices.append(Choice(int(c.get("index", pos)), text, finish))
         usage = data.get("usage") or {}
         prompt_tokens = int(usage.get("prompt_tokens") or 0)
         completion_tokens = int(usage.get("completion_tokens") or 0)

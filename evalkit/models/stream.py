@@ -10,6 +10,7 @@ import openai
 from openai._models import FinalRequestOptions
 
 from evalkit.models.retry import Choice, Failure, StreamCut
+from evalkit.records import valid_text
 
 
 async def post_streaming(oa: openai.AsyncOpenAI, options: FinalRequestOptions, body: dict[str, Any],
@@ -38,9 +39,9 @@ async def post_streaming(oa: openai.AsyncOpenAI, options: FinalRequestOptions, b
             texts.setdefault(index, [])
             if piece:
                 first.setdefault(index, time.perf_counter() - started)
-                texts[index].append(str(piece))
+                texts[index].append(valid_text(str(piece)))
             if choice.get("finish_reason"):
-                finish[index] = choice["finish_reason"]
+                finish[index] = valid_text(str(choice["finish_reason"]))
         usage = event.get("usage") or {}
         prompt_tokens = int(usage.get("prompt_tokens") or prompt_tokens)
         completion_tokens = int(usage.get("completion_tokens") or completion_tokens)

@@ -47,6 +47,8 @@ def test_required_fields_only_gets_defaults(tmp_path):
     (json.dumps(GOOD).replace("t/1", "t/0"), ":3: repeats task_id t/0"),
     ('{"task_id": "t/9", ', ":3: not valid JSON"),
     ("[1, 2]", ":3: expected a JSON object"),
+    (json.dumps(dict(GOOD, reference="    return '\ud800'\n")),
+     ":3: field 'reference' holds a lone surrogate"),
 ])
 def test_bad_row_names_file_and_line(tmp_path, bad_line, message):
     first = json.dumps(dict(GOOD, task_id="t/0"))

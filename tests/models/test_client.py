@@ -11,7 +11,7 @@ from dataclasses import replace
 
 import pytest
 
-from evalkit.models import EndpointError, ModelClient, RetryPolicy, derive_seed
+from evalkit.models import EndpointError, ModelClient, ResponseStore, RetryPolicy, derive_seed
 from evalkit.records import Message
 from tests.support.fault_server import FaultServer
 from tests.support.models import case_prompt, model_config
@@ -289,3 +289,25 @@ def test_check_of_a_server_that_answers_something_else_says_it_answered(server, 
     with pytest.raises(EndpointError) as err:
         check(model_config(server.base_url, max_retries=1))
     assert "answered for" in str(err.value) and "cannot reach" not in str(err.value), err.value
+
+
+@pytest.mark.parametrize("chat", [True, False])
+def test_an_answer_with_a_lone_surrogate_is_stored_and_kept_as_text(server, tmp_path, chat):
+    # JSON's "\ud800" reached the response store's SQLite text and ended the run with a traceback
+    # (exit 3); asked again on resume, it crashed again.
+    server.script("odd", ["surrogate"])
+    cfg = model_config(server.base_url, api="chat" if chat else "completions")
+
+    async def go(store):
+        client = ModelClient(cfg, store, retry=FAST)
+        try:
+            return await client.generate(case_prompt("odd", task_id="odd"), 1, 7)
+        finally:
+            await client.aclose()
+
+    with ResponseStore(tmp_path / "store.sqlite", run_id="r1") as store:
+        (gen,) = run(go(store))
+    assert not gen.error and gen.raw_output.endswith(" # \ufffd"), gen
+    with ResponseStore(tmp_path / "store.sqlite", run_id="r1") as store:  # resumed: answered from the store
+        (again,) = run(go(store))
+    assert again.raw_output == gen.raw_output and server.count("odd") == 1
