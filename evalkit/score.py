@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,6 +61,8 @@ class _FileIndex:
     repeats: dict[tuple[int, int], str] = field(default_factory=dict)
     """(line, sample_index) of each line that gives a key an earlier line gave -> the error naming it
     (counted twice, that sample would weigh twice)."""
+    version: tuple[int, int, int] = (0, 0, 0)
+    """The file's (size, modification time in ns, inode) before the first read (``_file_version``)."""
 
     def key(self, line: ScoreInputLine, following: dict[tuple[str, str], int]) -> SampleKey:
         """The line's sample key; ``following`` holds the next free index of each arm and task
@@ -82,7 +85,7 @@ def _index_file(path: Path, bench: Benchmark, strict: bool) -> _FileIndex:
     here, before anything is scored."""
     errors: list[str] = []
     selected, every = {t.task_id for t in bench.tasks}, set(bench.all_task_ids)
-    index = _FileIndex()
+    index = _FileIndex(version=_file_version(path))
     for line in read_score_input(path, errors, task_ids=_task_order(bench)):
         if line.task_id not in selected and line.task_id in every:
             index.left_out.add(line.task_id)
@@ -108,6 +111,18 @@ def _index_file(path: Path, bench: Benchmark, strict: bool) -> _FileIndex:
     if errors and strict:
         raise ConfigError(f"{errors[0]} (strict=true stops at the first malformed line)")
     return index
+
+
+def _file_version(path: Path) -> tuple[int, int, int]:
+    """(size, modification time in ns, inode) of the samples file; (-1, -1, -1) once it is gone. A
+    file rewritten, cut or appended to while it is scored shows another: what was scored may be
+    part of it, or of two versions (a file cut to 400 of its 1,968 lines reported those 400 as the
+    whole, exit 0)."""
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return (-1, -1, -1)
+    return (stat.st_size, stat.st_mtime_ns, stat.st_ino)
 
 
 def _task_order(bench: Benchmark) -> list[str]:
@@ -247,15 +262,20 @@ def execute_score(cfg: RunConfig, run_dir: Path) -> RunResults:
     if not arms:
         outside = f", {len(index.left_out)} task(s) outside the selection" if index.left_out else ""
         raise ConfigError(f"{cfg.samples}: no valid sample lines ({len(errors)} malformed{outside})")
+    # Exit 2 after the reports, which say why (results.json's problems: bless and gate refuse the run).
+    infra = scorer.infra_error_problem(cfg.executor.max_infra_errors)
+    problems = [infra] if infra else []
+    if _file_version(cfg.samples) != index.version:
+        problems.append(f"{cfg.samples} changed while it was scored: the scores may cover part of it, or "
+                        "lines of two versions; score it again once it is written, in a new hydra.run.dir")
+    if errors:  # the input was not what it should be: the rest is scored and reported
+        problems.append(f"{len(errors)} malformed line(s) of {cfg.samples} skipped, the rest scored "
+                        f"(report: {run_dir / 'report.md'}); the first: {errors[0]}")
     header = dataclasses.replace(
-        header, finished_at=utc_now(), timings_s=timings,
+        header, finished_at=utc_now(), timings_s=timings, problems=tuple(problems),
         samples_file=SamplesFileInfo(str(cfg.samples), len(errors), tuple(errors[:SHOWN_ERRORS]),
                                      left_out_tasks=len(index.left_out)))
     results = write_reports(run_dir, header, list(arms.values()), cfg.scoring, cfg.report)
-    infra = scorer.infra_error_problem(cfg.executor.max_infra_errors)
-    if infra:  # exit 2 after the reports (issue 15)
-        raise ReportedError(infra, results)
-    if errors:  # the input was not what it should be: exit 2, with the rest scored and reported
-        raise ReportedError(f"{len(errors)} malformed line(s) of {cfg.samples} skipped, the rest scored "
-                            f"(report: {run_dir / 'report.md'}); the first: {errors[0]}", results)
+    if problems:
+        raise ReportedError("; ".join(problems), results)
     return results

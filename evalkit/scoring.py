@@ -55,8 +55,8 @@ class Scorer:
 
     def infra_error_problem(self, max_infra_errors: int) -> str | None:
         """The reason to exit 2, naming the tasks, when more executions than allowed ended in
-        infra_error (evalkit's failure, after retries): pass@k would silently shrink. Asked after
-        the reports are written, so nothing done is lost."""
+        infra_error (evalkit's failure, after retries): pass@k would silently shrink. Asked once
+        every sample is scored; results.json records it and the reports are written first."""
         if len(self.infra_errors) <= max_infra_errors:
             return None
         tasks = sorted({task_id for task_id, _ in self.infra_errors})
@@ -64,7 +64,7 @@ class Scorer:
         return (
             f"{len(self.infra_errors)} execution(s) ended in infra_error after retries "
             f"(executor.max_infra_errors={max_infra_errors}), tasks: {named}; "
-            "the reports are written; see the verdicts' detail in samples.jsonl")
+            "see the verdicts' detail in samples.jsonl")
 
     def similarity_of(self, pairs: Sequence[tuple[Task, str]]) -> list[dict[str, float]]:
         """Similarity of each (task, code) to that task's reference, in one call: the metric

@@ -76,6 +76,9 @@ def test_malformed_line_exits_2_after_the_report_which_names_it(tmp_path):
     results = json.loads((run_dir / "results.json").read_text())
     assert results["arms"][0]["n_samples"] == 2  # the two good lines were scored
     assert results["samples_file"]["malformed_lines"] == 1
+    # recorded as why it exited 2, so bless and gate refuse it: they would judge the rest as the whole
+    (problem,) = results["problems"]
+    assert problem.startswith("1 malformed line(s)") and f"{samples}:2" in problem
     report = (run_dir / "report.md").read_text()
     assert f"1 malformed line(s) of {samples} were skipped" in report
     assert f"Skipped: {samples}:2: not valid JSON" in report
@@ -119,6 +122,35 @@ def test_an_interrupted_run_keeps_what_it_executed_and_a_new_run_resumes_after_i
     assert sorted(row["sample_index"] for row in rows) == list(range(30))  # each once: none run twice
     results = json.loads((run_dir / "results.json").read_text())
     assert results["arms"][0]["n_samples"] == 30
+
+
+def test_a_samples_file_cut_while_it_is_scored_exits_2_and_says_so(tmp_path):
+    # Cut to its first lines while scored, a file was reported as those lines alone, exit 0.
+    import subprocess
+    import sys
+    import time
+
+    task = load_tasks(DatasetConfig(limit=1))[0]
+    sleepy = task.reference + "\nimport time\ntime.sleep(0.3)\n"  # one program at a time: 0.3 s each
+    lines = [json.dumps({"task_id": task.task_id, "completion": sleepy}) + "\n" for _ in range(12)]
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text("".join(lines))
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "evalkit", "score", f"samples={samples}", f"dataset.task_ids=[{task.task_id}]",
+         f"hydra.run.dir={run_dir}", f"executor.cache_dir={tmp_path / 'cache'}", "executor.workers=1",
+         "executor.max_in_flight=1", "executor.share_identical=false", "report.plots=false"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while not (run_dir / "samples.jsonl").exists() and time.monotonic() < deadline:
+        time.sleep(0.01)  # made once the file was first read, before the canary and any sample
+    samples.write_text("".join(lines[:4]))
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, err[-2000:]
+    said = f"{samples} changed while it was scored: the scores may cover part of it"
+    assert said in err.strip().splitlines()[-1]
+    results = json.loads((run_dir / "results.json").read_text())
+    assert any(said in problem for problem in results["problems"])
 
 
 def _doubling_tasks(path, **references: str) -> None:

@@ -65,6 +65,9 @@ class Baseline:
     dataset: Mapping[str, Any]
     """``{name, content_sha256, n_tasks}`` of the tasks the run used."""
     arms: tuple[ArmOutcome, ...]
+    problems: tuple[str, ...] = ()
+    """Why the run exited 2 (results.json's ``problems``; a blessed file has none: bless refuses such
+    a run)."""
 
     @property
     def content_sha256(self) -> str:
@@ -120,7 +123,8 @@ def _from_run_dir(run_dir: Path) -> Baseline:
             aggregates={k: entry[k] for k in _ARM_KEYS if k in entry},
             tasks=per_task(group)))
     return Baseline(source=str(run_dir), run_id=str(results.get("run_id") or run_dir.name),
-                    dataset=dict(results.get("dataset") or {}), arms=tuple(arms))
+                    dataset=dict(results.get("dataset") or {}), arms=tuple(arms),
+                    problems=tuple(map(str, results.get("problems") or ())))
 
 
 def _task_rows(arm: Mapping[str, Any], where: str) -> pd.DataFrame:

@@ -267,6 +267,10 @@ def gate(baseline: Baseline | Path | str, candidate_run_dir: Baseline | Path | s
     refuse_run_dir_as_output(out_dir, "gate's outputs")
     base = baseline if isinstance(baseline, Baseline) else load_baseline(baseline)
     cand = candidate_run_dir if isinstance(candidate_run_dir, Baseline) else load_baseline(candidate_run_dir)
+    for side, run in (("baseline", base), ("candidate", cand)):
+        if run.problems:  # samples skipped, the file changed, answers missing: not the template's measure
+            raise ConfigError(f"the {side} {run.source} is a run that exited 2 ({run.problems[0]}); gate "
+                              "runs that exited 0")
     _check_dataset(base, cand)
     pairs, arm_notes = _pair_arms(base, cand)
     _check_metrics(cfg, pairs)

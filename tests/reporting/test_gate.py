@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -378,6 +379,21 @@ def test_bless_refuses_a_run_that_exited_2(tmp_path):
     (failed / "results.json").write_text(json.dumps(results | {"problems": [problem]}))
     with pytest.raises(ConfigError, match=rf"^{failed} is a run that exited 2 \({problem}\); bless a run"):
         bless(failed, tmp_path / "baselines")
+
+
+@pytest.mark.parametrize("side", ["baseline", "candidate"])
+def test_gate_refuses_a_run_that_exited_2(runs, tmp_path, side):
+    # A scored file whose wrong answers were skipped as malformed lines gated INCONCLUSIVE, exit 0, on
+    # the right answers alone; a run whose answers were missing the same.
+    failed = make_run(tmp_path / "failed", {"mixtral": tasks(40, N, BASE_FAILING)})
+    results = json.loads((failed / "results.json").read_text())
+    problem = "231 malformed line(s) of answers.jsonl skipped, the rest scored"
+    (failed / "results.json").write_text(json.dumps(results | {"problems": [problem]}))
+    base, cand = (failed, runs["same"]) if side == "baseline" else (runs["base"], failed)
+    said = f"the {side} {failed} is a run that exited 2 ({problem}); gate runs that exited 0"
+    with pytest.raises(ConfigError, match=f"^{re.escape(said)}$"):
+        gate(base, cand, CFG, tmp_path / "g")
+    assert not (tmp_path / "g").exists()
 
 
 def test_bless_refuses_to_pool_runs_of_other_sampling_parameters(runs, tmp_path):
