@@ -9,6 +9,7 @@ from xml.etree import ElementTree as ET
 from evalkit.metrics.compare import PASS_AT_1
 from evalkit.records import Flip
 from evalkit.reporting.gate_outcome import POWER, Check, GateOutcome, GateVerdict, ModelGate
+from evalkit.reporting.markdown import inline
 from evalkit.reporting.openmetrics import escape_label
 from evalkit.reporting.paired import describe_flip
 
@@ -55,7 +56,7 @@ def _flip_lines(title: str, flips: Sequence[Flip]) -> list[str]:
     significant = sum(f.significant for f in flips)
     shown = ", ".join(describe_flip(f) for f in flips[:TOP_FLIPS])
     more = f" and {len(flips) - TOP_FLIPS} more" if len(flips) > TOP_FLIPS else ""
-    return [f"- {title} ({len(flips)}, {significant} significant): {shown}{more}"]
+    return [f"- {title} ({len(flips)}, {significant} significant): {inline(shown)}{more}"]
 
 
 def _power_line(m: ModelGate) -> list[str]:
@@ -74,7 +75,7 @@ def render_markdown(outcome: GateOutcome) -> str:
     flag = flags.get(outcome.verdict, "")
     latency = f", max_latency_p95_ratio {cfg.max_latency_p95_ratio}" if cfg.max_latency_p95_ratio else ""
     lines = [f"## evalkit gate: **{outcome.verdict.value}**{flag}", "",
-             f"Baseline: {outcome.baseline}  ", f"Candidate: {outcome.candidate}  ",
+             f"Baseline: {inline(outcome.baseline)}  ", f"Candidate: {inline(outcome.candidate)}  ",
              f"Dataset: {outcome.dataset}; max_drop {cfg.max_drop}, alpha {cfg.alpha} family-wise "
              f"(Bonferroni intervals, Holm p-values), max_infra_error {cfg.max_infra_error}{latency}", "",
              "FAIL: the whole interval lies below -max_drop; PASS: it lies above; "
@@ -85,18 +86,18 @@ def render_markdown(outcome: GateOutcome) -> str:
     for m in outcome.models:
         for c in m.checks:
             level = f" ({c.confidence:.1%})" if c.confidence is not None else ""
-            lines.append(f"| {m.model} | {c.name} | {_num(c.baseline)} | {_num(c.candidate)} | "
+            lines.append(f"| {inline(m.model)} | {c.name} | {_num(c.baseline)} | {_num(c.candidate)} | "
                          f"{_num(c.diff, '+.3f')} | {interval_text(c)}{level} | "
                          f"{_num(c.p_adjusted, '.3g')} | {c.test} | {_num(c.detectable_drop)} | "
                          f"**{c.verdict.value}** |")
     for m in outcome.models:
-        lines += ["", f"### {m.model}: {m.verdict.value}",
-                  f"{m.baseline_arm} [{m.baseline_template}] → {m.candidate_arm} [{m.candidate_template}], "
-                  f"{m.n_tasks} paired tasks"]
-        lines += [f"- {c.name}: {c.reason}" for c in m.checks if c.verdict is not GateVerdict.PASS]
+        lines += ["", f"### {inline(m.model)}: {m.verdict.value}",
+                  inline(f"{m.baseline_arm} [{m.baseline_template}] → {m.candidate_arm} "
+                         f"[{m.candidate_template}], {m.n_tasks} paired tasks")]
+        lines += [f"- {c.name}: {inline(c.reason)}" for c in m.checks if c.verdict is not GateVerdict.PASS]
         lines += _power_line(m)
         lines += (_flip_lines("pass rate fell", m.regressions) + _flip_lines("pass rate rose", m.fixes))
-    lines += [f"- note: {n}" for n in outcome.notes]
+    lines += [f"- note: {inline(n)}" for n in outcome.notes]
     return "\n".join(lines) + "\n"
 
 

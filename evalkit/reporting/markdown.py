@@ -13,18 +13,19 @@ from evalkit.reporting.view import (
 )
 
 
-def _cell(text: str) -> str:
-    """Text from a config or file (an arm label, a task id) as one table cell or heading: a
-    newline in it would otherwise start a block of its own, a pipe another column."""
-    return str(text).replace("|", "\\|").replace("\r", " ").replace("\n", " ")
+def inline(text: object) -> str:
+    """Text from a config, a file or an endpoint (an arm label, a task id, a note naming them) as
+    one line of Markdown: a table cell, a heading, a quoted note. A newline in it would otherwise
+    start a block of its own, a pipe another column, and a ``<`` raw HTML."""
+    return str(text).replace("|", "\\|").replace("<", "&lt;").replace("\r", " ").replace("\n", " ")
 
 
 def table(data: Table) -> str:
     """A Markdown pipe table."""
     headers, rows = data
-    lines = ["| " + " | ".join(_cell(h) for h in headers) + " |",
+    lines = ["| " + " | ".join(inline(h) for h in headers) + " |",
              "|" + "|".join("---" for _ in headers) + "|"]
-    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
+    lines += ["| " + " | ".join(inline(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
@@ -39,46 +40,46 @@ def _flips(view: ReportView) -> list[str]:
     out = ["## Per-task pass-rate changes", "",
            "Tasks whose pass rate changed, largest change first; p is Fisher's exact test of the two "
            "rates, Benjamini-Hochberg-adjusted over the arm's tasks (* significant).", ""]
-    out += [f"- {line}" for line in flip_summary(view)]
+    out += [f"- {inline(line)}" for line in flip_summary(view)]
     for pair in view.flips:
         for kind, title in (("regressions", "pass rate fell"), ("improvements", "pass rate rose")):
             if not pair[kind]:
                 continue
-            out += ["", f"### {_cell(pair['arm'])} vs {_cell(pair['baseline'])}: {title}", "",
+            out += ["", f"### {inline(pair['arm'])} vs {inline(pair['baseline'])}: {title}", "",
                     "| task | baseline | arm | change | p (adjusted) | arm verdict | arm detail |",
                     "|---|---|---|---|---|---|---|"]
             for entry in pair[kind]:
                 flip, arm = entry["flip"], entry["arm"] or {}
                 star = " *" if flip.significant else ""
-                out.append(f"| {_cell(flip.task_id)} | {flip.baseline_passed}/{flip.baseline_n} | "
+                out.append(f"| {inline(flip.task_id)} | {flip.baseline_passed}/{flip.baseline_n} | "
                            f"{flip.arm_passed}/{flip.arm_n} | {flip.change:+.2f} | "
                            f"{flip.p_adjusted:.2g}{star} | "
-                           f"{arm.get('status', '')} | {_cell(str(arm.get('detail', ''))[:160])} |")
+                           f"{arm.get('status', '')} | {inline(str(arm.get('detail', ''))[:160])} |")
     return out
 
 
 def render_markdown(view: ReportView) -> str:
     """The whole report.md text."""
-    out = [f"# {_cell(view.title)}", ""]
-    out += [f"- **{name}**: {_cell(value)}" for name, value in view.header]
+    out = [f"# {inline(view.title)}", ""]
+    out += [f"- **{name}**: {inline(value)}" for name, value in view.header]
     if view.notes:
-        out += [""] + [f"> {note}" for note in view.notes]
+        out += [""] + [f"> {inline(note)}" for note in view.notes]
     out += ["", "## Scores", "",
             "pass@k and metrics with 95% bootstrap intervals over tasks; the faithful reading "
             "(gateway post-processing) beside the lenient one (first fenced block).", "",
             table(score_table(view)), "", "## Verdicts, latency, tokens, cost", "", table(ops_table(view))]
     if view.diffs:
-        out += ["", f"## Paired differences vs {_cell(view.baseline)}", "", table(diff_table(view))]
+        out += ["", f"## Paired differences vs {inline(view.baseline)}", "", table(diff_table(view))]
     if view.mde is not None:
         out += ["", f"With these tasks and samples, a pass@1 difference smaller than about {view.mde:.3f} "
                 "is unlikely to be detected (alpha 0.05, power 0.8)."]
     if view.flips:
         out += [""] + _flips(view)
     for diff in view.template_diffs:
-        out += ["", f"## Template diff: {diff.family} {diff.a_version} ({diff.a}) -> "
-                f"{diff.b_version} ({diff.b})", ""]
+        out += ["", "## Template diff: " + inline(f"{diff.family} {diff.a_version} ({diff.a}) -> "
+                                                  f"{diff.b_version} ({diff.b})"), ""]
         out.append(diff_note(diff) or _fence(diff.diff or "", "diff"))
     if view.images:
         out += ["", "## Plots", ""]
-        out += [f"![{_cell(title)}]({name})" for title, name in view.images.items()]
+        out += [f"![{inline(title)}]({name})" for title, name in view.images.items()]
     return "\n".join(out) + "\n"

@@ -198,3 +198,21 @@ def test_arm_labels_from_a_config_cannot_add_blocks_or_columns_to_report_md(tmp_
     assert "## Paired differences vs A \\| x" in lines
     assert any(line.startswith("| B # injected heading |") for line in lines)  # one row, its own cell
     assert any(line.startswith("| A \\| x |") for line in lines)
+
+
+def test_arm_labels_in_the_report_s_notes_stay_in_their_note(tmp_path, humaneval_tasks):
+    # The notes, the flip summary and the template diff's heading quoted a label raw: its newlines
+    # made a table and a raw HTML block of their own.
+    label = "B\n| x | y |\n<script>alert(1)</script>"
+    samples = [dataclasses.replace(s, arm=label) if s.arm == "B" else s
+               for s in two_arm_samples(humaneval_tasks[:10])]
+    write_samples(tmp_path, samples)
+    arms = tuple(dataclasses.replace(spec, arm=label) if spec.arm == "B" else spec for spec in TWO_ARMS)
+    write_reports(tmp_path, run_header("run1", 164), arms, SCORING,
+                  ReportConfig(formats=("md",), plots=False))
+    text = (tmp_path / "report.md").read_text()
+    outside_code = re.sub(r"```.*?```", "", text, flags=re.S)  # a fenced diff may quote it as it is
+    assert not re.search(r"^(\| x|<script)", outside_code, re.M), outside_code
+    shown = "B \\| x \\| y \\| &lt;script>alert(1)&lt;/script>"
+    assert f"> {shown}: 10 of the dataset's 164 tasks have samples" in text
+    assert f"- {shown} vs A: pass rate 4 fell" in text
