@@ -30,7 +30,7 @@ TASK_COLUMNS = ("task_id", "n", "passed", "infra_error")
 """Leading columns of ``ArmOutcome.tasks``; ``metric_<name>`` columns follow."""
 
 _ARM_KEYS = ("synthetic", "params", "n_samples", "n_tasks", "pass_at_k", "pass_at_k_lenient",
-             "metrics", "verdicts", "latency_s", "tokens", "cost")
+             "metrics", "verdicts", "unverified", "latency_s", "tokens", "cost")
 _DIGITS = 6
 
 

@@ -282,6 +282,11 @@ def gate(baseline: Baseline | Path | str, candidate_run_dir: Baseline | Path | s
                   for side, run in (("baseline", base), ("candidate", cand))
                   for m in dict.fromkeys(a.model for a in run.arms) if m not in paired[side])
     notes += tuple(arm_notes)
+    notes += tuple(f"{side} arm {arm.arm}: {arm.aggregates['unverified']} of its verdicts are unverified "
+                   "(program and tests ran in one process: tasks whose tests cannot run apart, JavaScript); "
+                   "a hostile program could forge them"
+                   for pair in pairs for side, arm in zip(("baseline", "candidate"), pair, strict=True)
+                   if arm.aggregates.get("unverified"))
     outcome = GateOutcome(
         verdict=worst(m.verdict for m in models), models=tuple(models),
         baseline=f"{base.source} (run {base.run_id})", candidate=f"{cand.source} (run {cand.run_id})",

@@ -47,7 +47,7 @@ def terminal_lines(outcome: GateOutcome) -> list[str]:
         lines += [f"    {c.name}: {c.verdict.value}: {c.reason}"
                   for c in m.checks if c.verdict is not GateVerdict.PASS]
         lines += [f"    {line[2:]}" for line in _power_line(m)]
-    return lines
+    return lines + [f"  note: {note}" for note in outcome.notes]
 
 
 def _flip_lines(title: str, flips: Sequence[Flip]) -> list[str]:

@@ -18,7 +18,7 @@ from evalkit.config import ConfigError, GateConfig, ReportConfig, ScoringConfig
 from evalkit.records import ArmSpec, DatasetInfo, Reading, SampleResult, Status, TemplateId, Usage, Verdict
 from evalkit.reporting import write_reports
 from evalkit.reporting.baseline import FORMAT, bless, load_baseline
-from evalkit.reporting.gate import GateVerdict, gate
+from evalkit.reporting.gate import GateVerdict, gate, terminal_lines
 from tests.support.cli import run_evalkit
 from tests.support.runs import run_header
 
@@ -394,6 +394,23 @@ def test_gate_refuses_a_run_that_exited_2(runs, tmp_path, side):
     with pytest.raises(ConfigError, match=f"^{re.escape(said)}$"):
         gate(base, cand, CFG, tmp_path / "g")
     assert not (tmp_path / "g").exists()
+
+
+def test_unverified_verdicts_of_a_gated_arm_are_noted_through_a_blessed_file(runs, tmp_path):
+    # Forged passes on in-process tasks gated INCONCLUSIVE with nothing in gate.md, junit or the
+    # terminal; report.md alone said they could be forged.
+    cand = shutil.copytree(runs["same"], tmp_path / "cand")
+    results = json.loads((cand / "results.json").read_text())
+    results["arms"][0]["unverified"] = 30
+    (cand / "results.json").write_text(json.dumps(results))
+    blessed = bless(cand, tmp_path / "baselines")  # the count travels with a blessed baseline too
+    outcome = gate(runs["base"], cand, CFG, tmp_path / "g")
+    note = ("candidate arm mixtral: 30 of its verdicts are unverified (program and tests ran in one process: "
+            "tasks whose tests cannot run apart, JavaScript); a hostile program could forge them")
+    assert note in outcome.notes and f"  note: {note}" in terminal_lines(outcome)
+    assert f"- note: {note}" in (tmp_path / "g" / "gate.md").read_text()
+    assert gate(blessed, runs["base"], CFG, tmp_path / "g2").notes == (note.replace("candidate", "baseline"),)
+    assert not gate(runs["base"], runs["same"], CFG, tmp_path / "g3").notes
 
 
 def test_bless_refuses_to_pool_runs_of_other_sampling_parameters(runs, tmp_path):
