@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import re
 import socket
 import threading
 from pathlib import Path
@@ -87,6 +88,11 @@ def test_backend_dying_mid_run_exits_2_with_the_share_that_got_no_answer(demo, t
     assert "the model behind 'mixtral' is failing" in line
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["arms"][0]["verdicts"]["infra_error"] == 2 and results["problems"]
+    # evalkit.log says what happened to each request (it was empty); the terminal only the summary
+    log = (tmp_path / "run" / "evalkit.log").read_text()
+    assert len(re.findall(r"model mixtral: HTTP 500: .*; retry 1 of 1 in", log)) == 2, log
+    assert len(re.findall(r"model mixtral, HumanEval/\d+ sample 0: no answer: .*is failing", log)) == 2, log
+    assert "retry 1 of 1" not in proc.stdout + proc.stderr
 
 
 def test_a_run_resumed_once_its_backend_is_back_asks_what_got_no_answer(demo, tmp_path):

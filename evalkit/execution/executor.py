@@ -18,6 +18,7 @@ import fcntl
 import functools
 import hashlib
 import json
+import logging
 import os
 import queue
 import select
@@ -37,6 +38,8 @@ from evalkit.config import DATASETS_DIR, ConfigError, ExecutorConfig
 from evalkit.execution import isolation
 from evalkit.execution.program import program_digest
 from evalkit.records import Program, Status, Verdict
+
+log = logging.getLogger(__name__)
 
 _ZYGOTE = Path(__file__).with_name("zygote.py")
 _PIDS_ROOT = Path("/sys/fs/cgroup/pids")
@@ -669,6 +672,8 @@ class LocalExecutor:
                           verified=bool(message["verified"]))
         if verdict.status is Status.INFRA_ERROR:
             worker.failed = True  # restarted once its other programs are done
+            log.info("program %s of %s: infra_error (%s); worker restarted%s", program.key, program.task_id,
+                     detail, ", program retried" if attempts < self.cfg.infra_retries else "")
             if attempts < self.cfg.infra_retries:
                 self._queue.put((program, future, attempts + 1))
                 return
@@ -678,6 +683,8 @@ class LocalExecutor:
         """The worker died (never the program's fault): its programs go back to the queue, or
         end as infra_error once their retries are spent; a fresh worker takes its place."""
         worker = self._workers[index]
+        log.info("execution worker %d failed (%s); %d program(s) it held go to a fresh one", index, exc,
+                 len(worker.sent))
         for program, future, attempts in worker.sent.values():
             self._retry_or_fail(program, future, attempts, exc)
         worker.sent.clear()

@@ -208,6 +208,7 @@ class ModelClient:
         if fail.retryable:
             error += f" (gave up after {self.cfg.max_retries + 1} attempts)"
         self.stats.first_error = self.stats.first_error or error
+        log.info("model %s, %s sample %d: no answer: %s", self.cfg.name, prompt.task_id, index, error)
         return Generation(task_id=prompt.task_id, sample_index=index, raw_output="",
                           finish_reason="error", error=error)
 
@@ -249,7 +250,10 @@ class ModelClient:
                     raise fail
                 timeout_retries -= 1
             self.stats.retries += 1
-            await asyncio.sleep(self.retry.delay(attempt, fail.retry_after))
+            delay = self.retry.delay(attempt, fail.retry_after)
+            log.info("model %s: %s; retry %d of %d in %.2f s", self.cfg.name, fail.message, attempt + 1,
+                     self.cfg.max_retries, delay)
+            await asyncio.sleep(delay)
             attempt += 1
 
     # -- pre-flight ---------------------------------------------------------------------------
