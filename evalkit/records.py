@@ -562,6 +562,10 @@ class SamplesFileInfo(JsonRecord):
     left_out_tasks: int = 0
     """Tasks the file has samples of outside the run's dataset selection (``dataset.task_ids``,
     ``dataset.limit``): their lines were left out, not scored and not counted as malformed."""
+    unanswered: int = 0
+    """Lines of an evalkit samples.jsonl whose endpoint gave no answer (``finish_reason`` error):
+    left out, not scored as the model's empty answer; a later line of the same sample (the run
+    resumed and asked again) is its answer."""
 
 
 @dataclass(frozen=True, slots=True)

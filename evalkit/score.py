@@ -63,6 +63,8 @@ class _FileIndex:
     (counted twice, that sample would weigh twice)."""
     version: tuple[int, int, int] = (0, 0, 0)
     """The file's (size, modification time in ns, inode) before the first read (``_file_version``)."""
+    unanswered: int = 0
+    """Lines of an evalkit samples.jsonl that hold no answer (``ScoreInputLine.answered``), left out."""
 
     def key(self, line: ScoreInputLine, following: dict[tuple[str, str], int]) -> SampleKey:
         """The line's sample key; ``following`` holds the next free index of each arm and task
@@ -87,6 +89,9 @@ def _index_file(path: Path, bench: Benchmark, strict: bool) -> _FileIndex:
     selected, every = {t.task_id for t in bench.tasks}, set(bench.all_task_ids)
     index = _FileIndex(version=_file_version(path))
     for line in read_score_input(path, errors, task_ids=_task_order(bench)):
+        if not line.answered:
+            index.unanswered += 1
+            continue
         if line.task_id not in selected and line.task_id in every:
             index.left_out.add(line.task_id)
             continue
@@ -137,7 +142,7 @@ def _keyed_lines(path: Path, tasks: dict[str, Task], order: list[str], index: _F
     following: dict[tuple[str, str], int] = {}
     for line in read_score_input(path, errors, task_ids=order):
         task = tasks.get(line.task_id)
-        if line.task_id in index.left_out:
+        if line.task_id in index.left_out or not line.answered:
             continue
         if task is None:
             errors.append(_unknown_task(path, line) if line.task_id not in order else
@@ -256,11 +261,15 @@ def execute_score(cfg: RunConfig, run_dir: Path) -> RunResults:
         print(f"evalkit: skipped {error}", file=sys.stderr)
     if len(errors) > SHOWN_ERRORS:
         print(f"evalkit: ... and {len(errors) - SHOWN_ERRORS} more malformed lines", file=sys.stderr)
+    if index.unanswered:
+        print(f"evalkit: left out {index.unanswered} line(s) of {cfg.samples} the endpoint never answered "
+              "(finish_reason error): an empty answer is not the model's", file=sys.stderr)
     if index.left_out:
         print(f"evalkit: left out the samples of {len(index.left_out)} task(s) outside this run's "
               f"{bench.name} selection (dataset.task_ids, dataset.limit)", file=sys.stderr)
     if not arms:
         outside = f", {len(index.left_out)} task(s) outside the selection" if index.left_out else ""
+        outside += f", {index.unanswered} never answered" if index.unanswered else ""
         raise ConfigError(f"{cfg.samples}: no valid sample lines ({len(errors)} malformed{outside})")
     # Exit 2 after the reports, which say why (results.json's problems: bless and gate refuse the run).
     infra = scorer.infra_error_problem(cfg.executor.max_infra_errors)
@@ -274,7 +283,7 @@ def execute_score(cfg: RunConfig, run_dir: Path) -> RunResults:
     header = dataclasses.replace(
         header, finished_at=utc_now(), timings_s=timings, problems=tuple(problems),
         samples_file=SamplesFileInfo(str(cfg.samples), len(errors), tuple(errors[:SHOWN_ERRORS]),
-                                     left_out_tasks=len(index.left_out)))
+                                     left_out_tasks=len(index.left_out), unanswered=index.unanswered))
     results = write_reports(run_dir, header, list(arms.values()), cfg.scoring, cfg.report)
     if problems:
         raise ReportedError("; ".join(problems), results)

@@ -153,6 +153,29 @@ def test_a_samples_file_cut_while_it_is_scored_exits_2_and_says_so(tmp_path):
     assert any(said in problem for problem in results["problems"])
 
 
+def test_a_resumed_run_s_samples_score_as_the_run_reported_them(tmp_path):
+    # A run resumed after its endpoint failed holds each re-asked sample twice: the unanswered line,
+    # then its answer. Scored, the first was kept (an empty answer, the model's failure) and the
+    # answer named a malformed repeat: pass@1 0.674 for a run that reported 0.852, exit 2.
+    run_dir = tmp_path / "run"
+    proc = run_evalkit("run", "arms=[{label: oracle, model: {name: demo-oracle}}]", "dataset.limit=3",
+                       "n_samples=2", "k=[1]", "report.plots=false", f"hydra.run.dir={run_dir}",
+                       "store.enabled=false", f"executor.cache_dir={tmp_path / 'cache'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+    asked_again = dict(rows[0], completion="", raw_output="", finish_reason="error",
+                       verdict=dict(rows[0]["verdict"], status="infra_error", detail="HTTP 500"))
+    resumed = tmp_path / "resumed.jsonl"
+    resumed.write_text("".join(json.dumps(row) + "\n" for row in [asked_again, *rows]))
+    proc = run_evalkit("score", f"samples={resumed}", "dataset.limit=3", "k=[1]", "report.plots=false",
+                       f"hydra.run.dir={tmp_path / 'rescored'}", f"executor.cache_dir={tmp_path / 'cache'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert f"left out 1 line(s) of {resumed} the endpoint never answered" in proc.stderr
+    (arm,) = json.loads((tmp_path / "rescored" / "results.json").read_text())["arms"]
+    assert (arm["arm"], arm["n_tasks"], arm["n_samples"]) == ("oracle", 3, 2)
+    assert arm["pass_at_k"]["1"]["value"] == 1.0
+
+
 def _doubling_tasks(path, **references: str) -> None:
     """A dataset file (dataset=jsonl) of tasks mine/<name> asking for double(x), with these references."""
     path.write_text("".join(json.dumps({
