@@ -27,6 +27,7 @@ from evalkit.config import (
     RunConfig,
     apply_air_gap,
     check_k_is_measurable,
+    interrupted_by,
 )
 from evalkit.records import RunResults
 from evalkit.secrets import redact
@@ -58,9 +59,9 @@ def _run_guarded(func: Callable[[], int], verbose: bool) -> int:
     try:
         return func()
     except BaseException as exc:
-        if _interrupted(exc):
+        if interrupted_by(exc):
             said = ("nothing was measured yet, and the run directory is as it was before"
-                    if _interrupted(exc, InterruptedUnmeasured) else "samples written so far are kept")
+                    if interrupted_by(exc, InterruptedUnmeasured) else "samples written so far are kept")
             print(f"evalkit: interrupted; {said}", file=sys.stderr)
             return 130
         # A file the command cannot read or write (a read-only run directory, an unreadable samples
@@ -71,20 +72,6 @@ def _run_guarded(func: Callable[[], int], verbose: bool) -> int:
         if verbose:  # the traceback is extra; the exit code still says "unusable input"
             print(redact(traceback.format_exc()), end="", file=sys.stderr)
         return fail(f"cannot use {exc.filename}: {exc.strerror}" if unusable_file else str(exc))
-
-
-def _interrupted(exc: BaseException, kind: type[KeyboardInterrupt] = KeyboardInterrupt) -> bool:
-    """Whether exc is Ctrl-C (of ``kind``) or was raised while Ctrl-C was being handled: omegaconf,
-    interrupted while it builds a config, raises an AttributeError (or Hydra a composition error) in
-    its place."""
-    seen: set[int] = set()
-    cause: BaseException | None = exc
-    while cause is not None and id(cause) not in seen:
-        if isinstance(cause, kind):
-            return True
-        seen.add(id(cause))
-        cause = cause.__cause__ or cause.__context__
-    return False
 
 
 def _run_job(cfg: RunConfig, run_dir: Path) -> RunResults:

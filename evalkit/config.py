@@ -52,6 +52,20 @@ class InterruptedUnmeasured(KeyboardInterrupt):
     """Ctrl-C before a run measured anything: its run directory was removed, nothing was kept."""
 
 
+def interrupted_by(exc: BaseException, kind: type[KeyboardInterrupt] = KeyboardInterrupt) -> bool:
+    """Whether exc is Ctrl-C (of ``kind``) or was raised while Ctrl-C was being handled: omegaconf,
+    interrupted while it builds a config, raises an AttributeError (or Hydra a composition error) in
+    its place."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, kind):
+            return True
+        seen.add(id(cause))
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
 @dataclass(frozen=True)
 class Accepts:
     """What a config field accepts beyond its type (for a list, each item): `_build` refuses anything

@@ -51,6 +51,7 @@ from evalkit.config import (
     ScoringConfig,
     apply_air_gap,
     defaults_of,
+    interrupted_by,
     run_config,
 )
 from evalkit.records import SamplingParams
@@ -235,6 +236,33 @@ def launch(name: str, overrides: list[str], job: Job,
     that measured nothing leaves no run directory behind. A sweep job's failure is recorded in its
     directory for the sweep summary instead. `check` vets the typed config before Hydra starts.
     """
+    try:  # Ctrl-C while the command line is composed and checked: nothing is made yet
+        sweep, before, parser, args = _checked_command_line(name, overrides, check)
+    except BaseException as exc:
+        if interrupted_by(exc) and not isinstance(exc, InterruptedUnmeasured):
+            raise InterruptedUnmeasured from exc
+        raise
+    failures: list[BaseException] = []
+    started: list[Path] = []
+    try:
+        _run_hydra(args=args, args_parser=parser, task_function=_task(job, failures, started),
+                   config_path=str(CONF_DIR), config_name=CONFIG_NAME)
+    except KeyboardInterrupt as exc:  # Ctrl-C: what was measured stays, an attempt of nothing does not
+        if before is not None and before.undo_unmeasured(next(iter(started), before.run_dir)):
+            raise InterruptedUnmeasured from exc
+        raise
+    finally:  # Hydra leaves its app initialized; the next composition in this process starts afresh
+        GlobalHydra.instance().clear()
+    if failures:
+        if before is not None:
+            before.undo_unmeasured(next(iter(started), before.run_dir))
+        raise failures[0]
+
+
+def _checked_command_line(name: str, overrides: list[str], check: Callable[[RunConfig], None] | None,
+                          ) -> tuple[bool, _RunDirBefore | None, Any, Any]:
+    """(a sweep?, the run directory as it was, Hydra's parser, its arguments) of a command line that
+    composes, passes ``check`` and names a directory evalkit can write; ConfigError otherwise."""
     rc = compose_run_config(_first_of_sweeps(overrides))
     if check is not None:
         check(rc)
@@ -256,21 +284,7 @@ def launch(name: str, overrides: list[str], job: Job,
                           "(drop -m; each sweep job's config is saved in its directory's .hydra/)")
     hydra_dirs = HydraConfig.get()
     _require_writable_dir(Path(hydra_dirs.sweep.dir if sweep else hydra_dirs.run.dir))
-    failures: list[BaseException] = []
-    started: list[Path] = []
-    try:
-        _run_hydra(args=args, args_parser=parser, task_function=_task(job, failures, started),
-                   config_path=str(CONF_DIR), config_name=CONFIG_NAME)
-    except KeyboardInterrupt as exc:  # Ctrl-C: what was measured stays, an attempt of nothing does not
-        if before is not None and before.undo_unmeasured(next(iter(started), before.run_dir)):
-            raise InterruptedUnmeasured from exc
-        raise
-    finally:  # Hydra leaves its app initialized; the next composition in this process starts afresh
-        GlobalHydra.instance().clear()
-    if failures:
-        if before is not None:
-            before.undo_unmeasured(next(iter(started), before.run_dir))
-        raise failures[0]
+    return sweep, before, parser, args
 
 
 def _require_writable_dir(path: Path) -> None:

@@ -7,7 +7,14 @@ import shutil
 import pytest
 
 from evalkit import hydra_app, prompts
-from evalkit.config import CONF_DIR, PROMPTS_DIR, ConfigError, ExecutorConfig, GateConfig
+from evalkit.config import (
+    CONF_DIR,
+    PROMPTS_DIR,
+    ConfigError,
+    ExecutorConfig,
+    GateConfig,
+    InterruptedUnmeasured,
+)
 from tests.support.cli import run_evalkit
 from tests.support.prompts import FIXTURE_CHECKOUT
 
@@ -248,3 +255,17 @@ def test_a_run_directory_that_cannot_be_made_is_one_line_naming_it(tmp_path, mod
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [f"evalkit: error: cannot use {blocker}: Not a directory"]
     assert blocker.read_text() == "not a folder\n"
+
+
+def test_ctrl_c_while_the_command_line_is_checked_says_nothing_was_measured(tmp_path):
+    # Ctrl-C half a second in (composing, checking) said "samples written so far are kept" of a run
+    # that had not started.
+    def interrupted(cfg) -> None:
+        raise KeyboardInterrupt
+
+    def job(cfg, run_dir):  # never reached
+        raise AssertionError("the job ran")
+
+    with pytest.raises(InterruptedUnmeasured):
+        hydra_app.launch("run", [f"hydra.run.dir={tmp_path / 'run'}"], job, check=interrupted)
+    assert not (tmp_path / "run").exists()
