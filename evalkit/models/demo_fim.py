@@ -84,7 +84,10 @@ class FimIndex:
             group.sort(key=lambda t: len(t.prompt) + len(t.suffix), reverse=True)
 
     def find(self, text: str, suffix: str | None = None) -> Task | None:
-        """The completion task of a raw prompt (and a FIM API's ``suffix``); None when none fits."""
+        """The completion task of a raw prompt (and a FIM API's ``suffix``); None when none fits. A
+        prompt that holds no task's suffix but ends with a task's prefix is a prefix-only completion
+        (the ``completion_text`` family): the first such task, the one of the longest prefix."""
+        prefix_only: Task | None = None
         for name, group in self._by_entry.items():
             if name not in text and (suffix is None or name not in suffix):
                 continue
@@ -93,4 +96,7 @@ class FimIndex:
                     continue
                 if (task.suffix == suffix) if suffix is not None else (task.suffix in text):
                     return task
-        return None
+                if suffix is None and text.endswith(task.prompt) and (
+                        prefix_only is None or len(task.prompt) > len(prefix_only.prompt)):
+                    prefix_only = task
+        return prefix_only

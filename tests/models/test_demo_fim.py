@@ -28,6 +28,17 @@ def test_finds_the_task_in_each_fim_layout_and_by_the_suffix_field(tasks):
     assert index.find("def unrelated():\n    pass\n") is None
 
 
+def test_a_prefix_only_prompt_is_the_task_whose_prefix_it_ends_with():
+    # completion_text sends the code above the cursor alone: the oracle scored 0.05 under it on
+    # infilling_single_line, as low as the buggy model, since no task was found.
+    tasks = load_benchmark(DatasetConfig(name="infilling_single_line", limit=200)).tasks
+    index = demo_fim.FimIndex(tasks)
+    unique = [t for t in tasks if sum(o.prompt == t.prompt for o in tasks) == 1]
+    assert len(unique) > 100
+    assert all(index.find(t.prompt) is t for t in unique)
+    assert all(index.find("# file header\n" + t.prompt) is t for t in unique[:20])
+
+
 def test_oracle_answers_the_reference_middle_and_buggy_breaks_a_share_every_way(tasks):
     assert all(demo_fim.answer("demo-oracle", t, 1, 0) == t.reference for t in tasks)
     kinds = Counter(demo_fim.breakage(1, t.task_id, i) for t in tasks for i in range(5))
