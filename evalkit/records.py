@@ -523,6 +523,9 @@ class DatasetInfo(JsonRecord):
     """Hash of every task of the set: the gate refuses to compare runs on different hashes."""
     n_tasks: int
     """Tasks selected for the run."""
+    kind: str = "generation"
+    """``generation`` (write a function from an instruction) or ``completion`` (fill in the middle):
+    what the lenient reading is (the first fenced block, or the gateway's completion steps)."""
 
 
 @dataclass(frozen=True, slots=True)

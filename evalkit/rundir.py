@@ -62,7 +62,8 @@ def run_header(run_id: str, bench: Benchmark, executor: LocalExecutor, registry:
         prompts_commit=_git_commit(registry) if registry is not None else None,
         host=Host(cpu=_cpu_name(), cores=os.cpu_count(), isolation=executor.isolation,
                   workers=executor.workers),
-        dataset=DatasetInfo(name=bench.name, content_sha256=bench.content_sha256, n_tasks=len(bench.tasks)),
+        dataset=DatasetInfo(name=bench.name, content_sha256=bench.content_sha256, n_tasks=len(bench.tasks),
+                            kind=bench.kind),
         arms=(), templates=dict(templates or {}))
 
 
@@ -106,7 +107,8 @@ def require_resumable(samples: SamplesFile, bench: Benchmark, arms: Mapping[str,
                           f"{bench.name} {bench.content_sha256[:12]}: the file changed since, a task "
                           "edited, added, removed or reordered): give a new hydra.run.dir, or resume "
                           "with the file it was started with")
-    info = DatasetInfo(name=bench.name, content_sha256=bench.content_sha256, n_tasks=len(bench.tasks))
+    info = DatasetInfo(name=bench.name, content_sha256=bench.content_sha256, n_tasks=len(bench.tasks),
+                       kind=bench.kind)
     _replace_json(samples.path.parent / DATASET_FILE, info.to_json())
 
 

@@ -46,6 +46,10 @@ def test_single_line_with_no_other_override_runs_the_demo_arms(tmp_path):
     sample = next(s for s in samples if s.arm == "demo-oracle")
     assert "<|fim_prefix|>" in sample.prompt and "<|fim_middle|>" in sample.prompt
     assert sample.task_id.startswith("SingleLineInfilling/HumanEval/")
+    # the report says what the lenient reading is here (it said "first fenced block")
+    assert results.dataset.kind == "completion"
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "lenient one (the raw middle after all five of the gateway's completion steps)" in report
 
 
 @pytest.mark.parametrize("dataset", ["infilling_multi_line", "infilling_random_span",

@@ -100,7 +100,8 @@ def compare(run_dirs: Sequence[Path | str], out_dir: Path | str, baseline_arm: s
         templates |= run["results"].templates
     header, notes = _header(runs, sorted(shared_ids))
     view = build_view(samples, arms, templates, scoring, title="evalkit comparison", header=header,
-                      baseline=baseline)
+                      baseline=baseline,
+                      completion=all(run["results"].dataset.kind == "completion" for run in runs))
     view.notes = notes + view.notes
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -110,8 +110,7 @@ def render_html(view: ReportView, image_dir: Path) -> str:
     out += [f"<li><b>{escape(name)}</b>: {escape(str(value))}</li>" for name, value in view.header]
     out.append("</ul>")
     out += [f'<p class="note">{escape(note)}</p>' for note in view.notes]
-    out += ["<h2>Scores</h2><p>pass@k and metrics with 95% bootstrap intervals over tasks; the faithful "
-            "reading (gateway post-processing) beside the lenient one (first fenced block).</p>",
+    out += [f"<h2>Scores</h2><p>{escape(view.scores_note)}</p>",
             _table(score_table(view), "scores"), "<h2>Verdicts, latency, tokens, cost</h2>",
             _table(ops_table(view), "ops")]
     if view.diffs:

@@ -64,9 +64,7 @@ def render_markdown(view: ReportView) -> str:
     out += [f"- **{name}**: {inline(value)}" for name, value in view.header]
     if view.notes:
         out += [""] + [f"> {inline(note)}" for note in view.notes]
-    out += ["", "## Scores", "",
-            "pass@k and metrics with 95% bootstrap intervals over tasks; the faithful reading "
-            "(gateway post-processing) beside the lenient one (first fenced block).", "",
+    out += ["", "## Scores", "", view.scores_note, "",
             table(score_table(view)), "", "## Verdicts, latency, tokens, cost", "", table(ops_table(view))]
     if view.diffs:
         out += ["", f"## Paired differences vs {inline(view.baseline)}", "", table(diff_table(view))]

@@ -46,6 +46,8 @@ class ReportView:
     """Smallest pass@1 difference the baseline's task count can detect (alpha 0.05, power 0.8)."""
     images: dict[str, str] = field(default_factory=dict)
     """Plot title -> PNG file name beside the report."""
+    scores_note: str = ""
+    """What the score table's intervals and two readings are (``build_view``)."""
 
 
 @dataclass(frozen=True)
@@ -91,9 +93,15 @@ def template_diffs(arms: Sequence[ArmResult], templates: Mapping[str, TemplateSo
 
 def build_view(samples: pd.DataFrame, arms: Sequence[ArmResult], templates: Mapping[str, TemplateSource],
                scoring: ScoringConfig, title: str, header: list[tuple[str, str]],
-               baseline: str | None = None) -> ReportView:
-    """Compute diffs, flips, template diffs and the detectable effect for a report."""
-    view = ReportView(title=title, header=header, arms=arms)
+               baseline: str | None = None, completion: bool = False) -> ReportView:
+    """Compute diffs, flips, template diffs and the detectable effect for a report; ``completion``:
+    the tasks fill in the middle (the lenient reading is the gateway's completion steps)."""
+    lenient = ("the raw middle after all five of the gateway's completion steps" if completion
+               else "the first fenced block of the raw answer")
+    view = ReportView(title=title, header=header, arms=arms, scores_note=(
+        f"pass@k and metrics with {scoring.confidence:.0%} bootstrap intervals over tasks; the faithful "
+        "reading (the template's post-processing, as the gateway does it) beside the lenient one "
+        f"({lenient})."))
     if any(arm.synthetic for arm in arms):
         view.notes.append("Arms marked synthetic (demo) answer from the embedded demo endpoint: "
                           "they exercise the pipeline and are not model results.")

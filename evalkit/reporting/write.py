@@ -132,7 +132,8 @@ def write_reports(run_dir: Path, run: RunResults, specs: Sequence[ArmSpec], scor
     (run_dir / "results.json").write_text(text, encoding="utf-8")
     command = "run" if run.samples_file is None else "score"  # scored answers have a samples file
     view = build_view(samples, results.arms, results.templates, scoring,
-                      title=f"evalkit {command} {results.run_id}", header=_header(results))
+                      title=f"evalkit {command} {results.run_id}", header=_header(results),
+                      completion=run.dataset.kind == "completion")
     view.notes[:0] = run_notes(results)
     fill_flip_texts(view.flips, run_dir / "samples.jsonl")
     if samples.empty:

@@ -75,6 +75,8 @@ def test_markdown_report(two_arm_run):
     assert "+Return only code." in text and "-system: You are a coding assistant." in text
     assert "B vs A: pass rate 4 fell (0 significant), 1 rose (0 significant)" in text
     assert "## Paired differences vs A" in text
+    assert "with 95% bootstrap intervals" in text
+    assert "lenient one (the first fenced block of the raw answer)" in text
     for png in ("pass_at_k.png", "task_outcomes.png", "latency.png", "paired_differences.png"):
         assert (run_dir / png).stat().st_size > 1000
         assert f"({png})" in text
