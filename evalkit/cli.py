@@ -44,7 +44,7 @@ commands:
   history [REPORTS_DIR]                  REPORTS_DIR/index.html: every run over time, gates marked
   prompts render [OVERRIDES] task=ID     the exact request a task gets
   prompts lint [--registry PATH]         check every template
-  serve-demo [--port N]                  the embedded demo endpoint, standalone
+  serve-demo [--host H] [--port N]       the embedded demo endpoint, standalone (Ctrl-C stops it: exit 0)
 """
 
 

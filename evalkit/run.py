@@ -19,7 +19,7 @@ from evalkit import __version__, prompts
 from evalkit.benchmarks import Benchmark, load_benchmark
 from evalkit.config import ArmConfig, ReportedError, RunConfig, check_k_is_measurable, sampling_params
 from evalkit.execution import LocalExecutor, make_executor
-from evalkit.models import ClientStats, DemoServer, ModelClient, ResponseStore, steady_gc
+from evalkit.models import ClientStats, DemoServer, EndpointError, ModelClient, ResponseStore, steady_gc
 from evalkit.models.demo_answers import served_by_demo
 from evalkit.progress import Progress, progress
 from evalkit.records import ArmSpec, Prices, RenderedPrompt, RunResults, Task, TemplateId, TemplateSource
@@ -111,7 +111,12 @@ async def _probe_calibrate_generate(stages: _Stages, arms: list[PreparedArm]) ->
                                                           if arm.embedded_demo else None)
                             for arm in arms})
             for arm in arms:
-                await clients[arm.config.label].check(next(iter(arm.prompts.values())))
+                try:
+                    await clients[arm.config.label].check(next(iter(arm.prompts.values())))
+                except EndpointError as exc:  # of several arms, say whose endpoint it is
+                    if len(arms) == 1:
+                        raise
+                    raise EndpointError(f"arm {arm.config.label}: {exc}") from None
                 require_same_endpoint(stages.samples, arm.config.label, clients[arm.config.label].identity)
         completion = stages.bench.kind == "completion"
         with timed(stages.timings, "calibration_and_canary"):  # the loop has nothing else to do meanwhile

@@ -7,7 +7,6 @@ import functools
 import http.server
 import json
 import re
-import socket
 import threading
 from pathlib import Path
 
@@ -16,6 +15,7 @@ import pytest
 from evalkit.models import DemoServer
 from tests.support.cli import run_evalkit
 from tests.support.fault_server import FaultServer
+from tests.support.models import closed_port_url
 from tests.support.prompts import humaneval_tasks
 from tests.support.proxy import LoopbackProxy, Route
 from tests.support.runs import folder_contents
@@ -107,12 +107,6 @@ def test_a_run_resumed_once_its_backend_is_back_asks_what_got_no_answer(demo, tm
     assert arm["verdicts"].get("infra_error", 0) == 0 and arm["pass_at_k"]["1"]["value"] == 1.0
     lines = (tmp_path / "run" / "samples.jsonl").read_text().splitlines()
     assert len(lines) == 6  # the 2 answered samples kept, the 2 unanswered asked again (their new lines win)
-
-
-def closed_port_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}/v1"
 
 
 def test_backend_down_behind_the_proxy_exits_2_at_the_probe(tmp_path):
@@ -238,3 +232,14 @@ def test_a_run_resumed_against_another_endpoint_is_refused_and_changes_nothing(d
         again = run_against(proxy.base_url, tmp_path, "n_samples=2")
         assert again.returncode == 0, again.stderr[-2000:]
     assert len((tmp_path / "run" / "samples.jsonl").read_text().splitlines()) == 8
+
+
+def test_of_several_arms_the_one_whose_endpoint_fails_the_probe_is_named(tmp_path):
+    # "cannot reach the model endpoint at ..." with two arms left the user to guess whose URL it was.
+    url = closed_port_url()
+    proc = run_evalkit("run", f"arms=[{{label: here}}, {{label: gone, model: {{base_url: '{url}'}}}}]",
+                       "dataset.limit=1", "n_samples=1", "k=[1]", f"hydra.run.dir={tmp_path / 'run'}",
+                       "store.enabled=false")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    (line,) = error_lines(proc)
+    assert line.startswith(f"evalkit: error: arm gone: cannot reach the model endpoint at {url}"), line

@@ -14,7 +14,7 @@ import pytest
 from evalkit.models import EndpointError, ModelClient, ResponseStore, RetryPolicy, derive_seed
 from evalkit.records import Message
 from tests.support.fault_server import FaultServer
-from tests.support.models import case_prompt, model_config
+from tests.support.models import case_prompt, closed_port_url, model_config
 
 FAST = RetryPolicy(base_s=0.01, max_s=0.05)
 
@@ -155,12 +155,6 @@ def test_prefill_is_prepended_and_sent_last(server):
     assert body["messages"][-1] == {"role": "assistant", "content": "<new_code>"}
     assert body["continue_final_message"] is True and body["add_generation_prompt"] is False
     assert gen.raw_output.startswith("<new_code>answer pre")
-
-
-def closed_port_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}/v1"
 
 
 def check(cfg) -> None:

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import socket
 
 import pytest
 
 from evalkit.models import EndpointError, ModelClient, ResponseStore, RetryPolicy
-from tests.support.models import chat_prompt, humaneval_tasks, model_config
+from tests.support.models import chat_prompt, closed_port_url, humaneval_tasks, model_config
 from tests.support.proxy import LoopbackProxy, Route
 
 FAST = RetryPolicy(base_s=0.01, max_s=0.02)
@@ -25,12 +24,6 @@ def demo():
 
     with DemoServer(TASKS) as server:
         yield server
-
-
-def closed_port_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return f"http://127.0.0.1:{s.getsockname()[1]}/v1"
 
 
 async def probe_then_generate(cfg, store=None, n=2, prompts=None):

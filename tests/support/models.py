@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from dataclasses import replace
 from typing import Any
 
@@ -40,3 +41,10 @@ def model_config(base_url: str, name: str = "m", **over: Any) -> ModelConfig:
     cfg = ModelConfig(name=name, base_url=base_url, api=Api.CHAT, family="mixtral", concurrency=4,
                       max_retries=3, timeout_s=5.0)
     return replace(cfg, **over)
+
+
+def closed_port_url() -> str:
+    """An endpoint URL on 127.0.0.1 where nothing listens (the port was free a moment ago)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
