@@ -293,6 +293,13 @@ def _checked_limits(bench: Benchmark, executor: LocalExecutor, cfg: RunConfig) -
         failing = canary(list(bench.tasks), executor, limits)
         if failing:
             names = ", ".join(f"{tid} ({v.status.value}: {v.detail[:60]})" for tid, v in failing[:3])
+            by_id = {task.task_id: task for task in bench.tasks}
+            if bench.kind == "generation" and any(by_id[tid].suffix for tid, _ in failing):
+                # a fill-in-the-middle row read as generation: its reference, the middle, runs without
+                # the code below it
+                raise ConfigError(f"canary: {len(failing)} reference solution(s) fail: {names}; their rows "
+                                  "have a suffix (code below the cursor): if the reference is the middle, "
+                                  "this is a completion set: set dataset.kind=completion")
             raise ConfigError(
                 f"canary: {len(failing)} reference solution(s) fail in this sandbox: {names}; "
                 "correct code does not run here (a missing runtime such as node, or limits: try "

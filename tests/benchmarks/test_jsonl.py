@@ -94,3 +94,20 @@ def test_cli_uses_the_file_and_exits_2_naming_the_line(tmp_path):
     assert out.stderr.strip() == f"evalkit: error: {bad}:2: missing field 'prompt'"
     out = run_evalkit("prompts", "render", "dataset=jsonl")
     assert out.returncode == 2 and "dataset.path" in out.stderr
+
+
+@pytest.mark.slow
+def test_a_completion_set_read_as_generation_is_told_to_set_its_kind(tmp_path):
+    # Its rows' references are middles: run without the code below them they fail, and the canary
+    # blamed a missing runtime or memory limits.
+    row = dict(GOOD, prompt="def f(x):\n", reference="    y = x + 1\n", suffix="    return y\n")
+    path = _write(tmp_path, [json.dumps(row)])
+    common = ["run", "dataset=jsonl", f"dataset.path={path}", "n_samples=1", "k=[1]", "report.plots=false",
+              "store.enabled=false", f"executor.cache_dir={tmp_path / 'cache'}"]
+    wrong = run_evalkit(*common, f"hydra.run.dir={tmp_path / 'wrong'}")
+    assert wrong.returncode == 2
+    assert wrong.stderr.strip().endswith("their rows have a suffix (code below the cursor): if the "
+                                         "reference is the middle, this is a completion set: set "
+                                         "dataset.kind=completion")
+    right = run_evalkit(*common, "dataset.kind=completion", f"hydra.run.dir={tmp_path / 'right'}")
+    assert right.returncode == 0, right.stderr[-2000:]
