@@ -659,8 +659,7 @@ class LocalExecutor:
                 self._worker_failed(index, exc)
                 continue
             if message is not None and "crashed" in message:
-                self._worker_failed(index, RuntimeError(message["crashed"].strip().splitlines()[-1]))
-                sys.stderr.write(f"evalkit: execution worker failed:\n{message['crashed']}\n")
+                self._crashed(index, message["crashed"])
             elif message is not None:
                 self._resolve(worker, message)
 
@@ -678,6 +677,13 @@ class LocalExecutor:
                 self._queue.put((program, future, attempts + 1))
                 return
         future.set_result(verdict)
+
+    def _crashed(self, index: int, trace: str) -> None:
+        """Worker `index` said it crashed (its traceback): as _worker_failed, and the trace shown,
+        unless the run is being left (Ctrl-C ends its workers: not news)."""
+        self._worker_failed(index, RuntimeError(trace.strip().splitlines()[-1]))
+        if not self._aborted:
+            sys.stderr.write(f"evalkit: execution worker failed:\n{trace}\n")
 
     def _worker_failed(self, index: int, exc: BaseException) -> None:
         """The worker died (never the program's fault): its programs go back to the queue, or
