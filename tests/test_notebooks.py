@@ -19,6 +19,7 @@ import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
+from nbclient.exceptions import CellExecutionError
 
 from tests.support.cli import REPO, run_evalkit
 
@@ -138,3 +139,11 @@ def test_compare_templates_finds_the_default_runs_template_comparison(demo_runs,
     assert "baseline  demo-mimic@mixtral-1.0.0: demo-mimic with template mixtral 1.0.0" in text
     assert "candidate demo-mimic@mixtral-2.0.0: demo-mimic with template mixtral 2.0.0" in text
     assert "tasks better with demo-mimic@mixtral-2.0.0:" in text
+
+
+def test_compare_templates_on_a_folder_of_runs_says_it_judges_one_run(demo_runs, kernel_specs):
+    # Given a sweep's folder, it paired arms across runs and failed three cells later: "no results.json".
+    with pytest.raises(CellExecutionError) as raised:
+        execute(COMPARE, kernel_specs, {"EVALKIT_RUN_DIR": str(demo_runs)})
+    assert f"{demo_runs} is not one finished run (no results.json)" in str(raised.value)
+    assert "evalkit compare JOB_DIR JOB_DIR" in str(raised.value)
