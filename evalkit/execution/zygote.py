@@ -416,7 +416,7 @@ def _isolate(cfg: dict) -> list[str]:
 
 
 def _join_memory_cgroup(path: str | None) -> list[str]:
-    """Join the worker's memory cgroup (executor._make_memory_cgroup), everything it starts with
+    """Join the worker's memory cgroup (workers._make_memory_cgroup), everything it starts with
     it; the layer's name where that held. When the cgroup's memory runs out, the kernel ends a
     program's process first: each takes the highest oom_score_adj as it starts (raising it needs no
     privilege; runner.prepare), and this process, its fork server and its test processes, where it
