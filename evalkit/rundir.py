@@ -200,8 +200,11 @@ def _replace_json(path: Path, data: Mapping[str, Any]) -> None:
 def _require_same_arms(samples: SamplesFile, arms: Mapping[str, Mapping[str, Any]],
                        n_samples: int | None) -> None:
     fix = "resume with the configuration it was started with, or give a new hydra.run.dir"
-    for label, made in samples.arms.items():
-        wanted = arms.get(label)
+    # In the run's arm order, an arm of the same label first, then the others (sorted): the file's
+    # order is the order answers arrived, which named a different arm from one attempt to the next.
+    order = {label: i for i, label in enumerate(arms)}
+    for label in sorted(samples.arms, key=lambda label: (order.get(label, len(order)), label)):
+        made, wanted = samples.arms[label], arms.get(label)
         if wanted is None:
             raise ConfigError(f"{samples.path} holds samples of arm {label!r}, which this run does not have "
                               f"(its arms: {', '.join(map(repr, arms)) or 'none'}): {fix}")
@@ -209,7 +212,8 @@ def _require_same_arms(samples: SamplesFile, arms: Mapping[str, Mapping[str, Any
         if changed:
             raise ConfigError(f"{samples.path} holds samples of arm {label!r} made with another "
                               f"{'; another '.join(changed)}: {fix}")
-    per_task = samples.done.most_per_task().items()
+    per_task = sorted(samples.done.most_per_task().items(),
+                      key=lambda item: (order.get(item[0], len(order)), item[0]))
     reached = [(arm, n) for arm, n in per_task if n_samples is not None and n > n_samples]
     if reached:
         arm, n = reached[0]

@@ -27,7 +27,7 @@ def test_scoring_recorded_answers_reports_them_as_such(tmp_path):
     (arm,) = results["arms"]
     assert arm["template"] is None and arm["n_tasks"] == 6
     assert results["samples_file"] == {"path": str(samples), "malformed_lines": 0, "skipped": [],
-                                       "left_out_tasks": 0}
+                                       "left_out_tasks": 0, "unanswered": 0}
     report = (run / "report.md").read_text()
     assert re.match(r"# evalkit score run-[0-9a-f]{6}\n", report)  # the command, and the run id
     assert "template none" not in report and "prompts commit None" not in report
