@@ -24,7 +24,7 @@ from typing import Callable, Iterable, Iterator
 from evalkit.config import ExecutorConfig
 from evalkit.execution.program import program_digest
 from evalkit.execution.workers import Worker, start_worker, usable_cores, worker_settings
-from evalkit.records import Program, Status, Verdict
+from evalkit.records import Program, Status, Verdict, valid_text
 
 log = logging.getLogger(__name__)
 
@@ -231,8 +231,7 @@ class LocalExecutor:
 
     def _resolve(self, worker: Worker, message: dict) -> None:
         program, future, attempts = worker.sent.pop(message["id"])
-        # JSON can carry a lone surrogate ("\\ud800" in a program's exception), which no UTF-8 file takes
-        detail = message["detail"].encode("utf-8", "replace").decode("utf-8")
+        detail = valid_text(message["detail"])  # a program's exception may hold a lone surrogate
         verdict = Verdict(Status(message["status"]), detail, float(message["cpu"]),
                           verified=bool(message["verified"]))
         if verdict.status is Status.INFRA_ERROR:

@@ -44,8 +44,10 @@ def kind(fail: Failure) -> str:
     context, n, backend_down, server_error or rejected."""
     text, status = fail.message, fail.status
     if status is None:
-        if fail.timed_out or isinstance(fail, StreamCut):
-            return "timeout" if fail.timed_out else "cut"
+        if fail.timed_out:
+            return "timeout"
+        if isinstance(fail, StreamCut):
+            return "cut"
         return "malformed" if fail.answered else "unreachable"
     for cause, statuses, pattern in _RULES:
         if status in statuses and (pattern is None or pattern.search(text)):

@@ -50,6 +50,6 @@ async def post_streaming(oa: openai.AsyncOpenAI, options: FinalRequestOptions, b
     unfinished = sorted(set(texts) - set(finish))
     if unfinished:  # scored, a cut answer is a model failure that the connection made
         raise StreamCut(f"the stream ended before choice {unfinished[0]} finished (no finish_reason): a "
-                      "dropped connection")
+                        "dropped connection")
     choices = [Choice(i, "".join(parts), finish[i], first.get(i)) for i, parts in sorted(texts.items())]
     return choices, prompt_tokens, completion_tokens
