@@ -41,6 +41,17 @@ def valid_text(text: str) -> str:
     return text
 
 
+def valid_strings(value: Any) -> Any:
+    """A decoded JSON value with ``valid_text`` applied to every string in it, keys included."""
+    if isinstance(value, str):
+        return valid_text(value)
+    if isinstance(value, list):
+        return [valid_strings(item) for item in value]
+    if isinstance(value, dict):
+        return {valid_text(str(key)): valid_strings(item) for key, item in value.items()}
+    return value
+
+
 @functools.cache
 def _adapter(cls: type) -> Any:
     """The pydantic TypeAdapter that validates and serialises one record type (built once)."""

@@ -33,7 +33,16 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from evalkit.config import ConfigError
-from evalkit.records import ArmResult, Interval, RecordError, RunResults, SampleResult, Status, TemplateSource
+from evalkit.records import (
+    ArmResult,
+    Interval,
+    RecordError,
+    RunResults,
+    SampleResult,
+    Status,
+    TemplateSource,
+    valid_strings,
+)
 
 SAMPLE_COLUMNS = (
     "run_id", "arm", "model", "template_family", "template_version", "template_sha256",
@@ -197,7 +206,12 @@ def iter_sample_objects(path: Path) -> Iterator[dict[str, Any]]:
                 raise ConfigError(f"{path}:{number}: malformed JSON ({exc.msg})") from None
             if not isinstance(obj, dict):
                 raise ConfigError(f"{path}:{number}: expected a JSON object")
-            yield obj
+            # a lone surrogate (a hand edit, or an evalkit before valid_text) crashed every report
+            yield valid_strings(obj) if _SURROGATE_ESCAPE.search(line) else obj
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+"""JSON's escape of a UTF-16 surrogate: the lines whose strings ``valid_strings`` must look at."""
 
 
 def _utf8(raw: bytes, where: str) -> str:

@@ -64,6 +64,17 @@ def test_load_samples_keeps_the_last_record_of_a_sample(tmp_path, humaneval_task
     assert frame.set_index("sample_index").loc[0, "status"] is Status.PASSED
 
 
+def test_a_lone_surrogate_in_samples_jsonl_is_read_as_text_every_report_takes(tmp_path, humaneval_tasks):
+    # One in a verdict's detail (an earlier evalkit wrote it so, or a hand edit) ended `evalkit report`,
+    # compare and a resumed run with a traceback (exit 3).
+    row = sample("r", "A\ud800", humaneval_tasks[0], 0, Status.FAILED).to_json()
+    row["verdict"]["detail"] = "AssertionError: \udcff"
+    (tmp_path / "samples.jsonl").write_text(json.dumps(row) + "\n")
+    frame = load_samples(tmp_path)
+    assert (frame["arm"].iloc[0], frame["detail"].iloc[0]) == ("A\ufffd", "AssertionError: \ufffd")
+    frame.to_json(tmp_path / "out.json")  # UTF-8 all through
+
+
 def test_load_samples_reads_in_chunks_into_compact_columns(tmp_path, humaneval_tasks, monkeypatch):
     tasks = humaneval_tasks[:3]
     # Arm B's samples were scored with another set of metrics: bleu, and no edit_similarity.

@@ -54,6 +54,7 @@ class Failure(Exception):
     def __init__(self, message: str, retryable: bool, overload: bool = False,
                  retry_after: float | None = None, status: int | None = None, proxy: bool = False,
                  timed_out: bool = False, answered: bool = False) -> None:
+        message = valid_text(message)  # an error body may hold a lone surrogate, which no file takes
         super().__init__(message)
         self.message, self.retryable, self.overload = message, retryable, overload
         self.retry_after, self.status = retry_after, status

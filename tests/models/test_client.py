@@ -305,3 +305,13 @@ def test_an_answer_with_a_lone_surrogate_is_stored_and_kept_as_text(server, tmp_
     with ResponseStore(tmp_path / "store.sqlite", run_id="r1") as store:  # resumed: answered from the store
         (again,) = run(go(store))
     assert again.raw_output == gen.raw_output and server.count("odd") == 1
+
+
+def test_an_error_body_with_a_lone_surrogate_is_an_infra_error_any_file_takes(server):
+    # The 500's message reached samples.jsonl, the log and report.md as it was: exit 3, and the run
+    # directory could not be finished (every later read of it crashed too).
+    server.script("odd", ["500surrogate"])
+    out, _ = run(generate_cases(server, ["odd"], max_retries=0))
+    (gen,) = out["odd"]
+    assert gen.finish_reason == "error" and "bad \ufffd thing" in gen.error, gen.error
+    gen.error.encode("utf-8")  # what every file and log does with it

@@ -5,7 +5,7 @@ actions)`` queues what the next requests of that case get, one action per
 request, then ``ok``. Actions:
 
     ok | length | fewer | empty | malformed | reset | slow:<s> | 429 | 429:ra=<s>
-    | 500 | 502 | 503 | roles400 | 401 | parts | noparts | surrogate
+    | 500 | 502 | 503 | roles400 | 401 | parts | noparts | surrogate | 500surrogate
 
 ``require_key`` makes every route answer 401 (echoing the key sent, as some
 servers do) unless the right bearer key comes.
@@ -80,13 +80,11 @@ class _Handler(JsonHandler):
 
     def _act(self, action: str, case: str, body: dict[str, Any], chat: bool) -> None:
         name, _, arg = action.partition(":")
-        if name in ("500", "502", "503"):
-            self._error(int(name), f"injected {name}")
+        if name in ERRORS:
+            self._error(*ERRORS[name])
         elif name == "429":
             headers = {"Retry-After": arg.removeprefix("ra=")} if arg else None
             self._error(429, "rate limited", headers)
-        elif name == "roles400":
-            self._error(400, ROLES_MESSAGE)
         elif name == "401":
             self._error(401, f"Incorrect API key provided: {self.headers.get('Authorization', '')}")
         elif name == "malformed":
@@ -129,6 +127,12 @@ class _Handler(JsonHandler):
             super().finish()
         except OSError:
             pass  # the reset case closed the socket already
+
+
+ERRORS = {"500": (500, "injected 500"), "502": (502, "injected 502"), "503": (503, "injected 503"),
+          "roles400": (400, ROLES_MESSAGE),
+          "500surrogate": (500, "bad \ud800 thing")}  # a lone surrogate, as JSON's escape carries it
+"""Actions answered with an OpenAI-shaped error: (status, message)."""
 
 
 def _completion(case: str, body: dict[str, Any], n: int, finish: str, chat: bool) -> dict[str, Any]:
