@@ -577,9 +577,10 @@ class SamplesFileInfo(JsonRecord):
     """Tasks the file has samples of outside the run's dataset selection (``dataset.task_ids``,
     ``dataset.limit``): their lines were left out, not scored and not counted as malformed."""
     unanswered: int = 0
-    """Lines of an evalkit samples.jsonl whose endpoint gave no answer (``finish_reason`` error):
-    left out, not scored as the model's empty answer; a later line of the same sample (the run
-    resumed and asked again) is its answer."""
+    """Samples of an evalkit samples.jsonl the endpoint never answered (``finish_reason`` error, no
+    code, no later line of the same sample): not scored as the model's empty answer, and the reason
+    the command exited 2, as the run that wrote them did. A line a resumed run asked again has its
+    answer in a later line, which is scored."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -189,8 +189,8 @@ class ScoreInputLine:
     model: str
     sample_index: int | None
     answered: bool = True
-    """False for a line of an evalkit samples.jsonl whose endpoint gave no answer (``_answered``):
-    scored, its empty answer would be the model's failure. Readers leave it out."""
+    """False for a line of an evalkit samples.jsonl whose endpoint gave no answer (``_answered``, and
+    no code): scored, its empty answer would be the model's failure. Readers leave it out."""
 
 
 def read_score_input(path: Path, errors: list[str],
@@ -238,7 +238,7 @@ def _read_jsonl(path: Path, errors: list[str]) -> Iterator[ScoreInputLine]:
                 line=number, task_id=row["task_id"], code=valid_text(code), whole_program="solution" in row,
                 arm=valid_text(str(row.get("arm") or row.get("model") or "samples")),
                 model=valid_text(str(row.get("model") or UNKNOWN_MODEL)),
-                sample_index=index, answered=_answered(row),
+                sample_index=index, answered=_answered(row) or bool(code),
             )
 
 

@@ -63,8 +63,10 @@ class _FileIndex:
     (counted twice, that sample would weigh twice)."""
     version: tuple[int, int, int] = (0, 0, 0)
     """The file's (size, modification time in ns, inode) before the first read (``_file_version``)."""
-    unanswered: int = 0
-    """Lines of an evalkit samples.jsonl that hold no answer (``ScoreInputLine.answered``), left out."""
+    unanswered: dict[tuple[str, str, int], int] = field(default_factory=dict)
+    """(arm, task_id, sample_index) -> line, of each line of an evalkit samples.jsonl that holds no
+    answer (``ScoreInputLine.answered``) and that no later line answers: left out, and why the
+    command exits 2 (a line without a sample_index is keyed by its line number, negated)."""
 
     def key(self, line: ScoreInputLine, following: dict[tuple[str, str], int]) -> SampleKey:
         """The line's sample key; ``following`` holds the next free index of each arm and task
@@ -90,8 +92,11 @@ def _index_file(path: Path, bench: Benchmark, strict: bool) -> _FileIndex:
     index = _FileIndex(version=_file_version(path))
     for line in read_score_input(path, errors, task_ids=_task_order(bench)):
         if not line.answered:
-            index.unanswered += 1
+            sample = line.sample_index if line.sample_index is not None else -line.line
+            index.unanswered[(line.arm, line.task_id, sample)] = line.line
             continue
+        if line.sample_index is not None:  # a resumed run asked it again: this line is its answer
+            index.unanswered.pop((line.arm, line.task_id, line.sample_index), None)
         if line.task_id not in selected and line.task_id in every:
             index.left_out.add(line.task_id)
             continue
@@ -116,6 +121,28 @@ def _index_file(path: Path, bench: Benchmark, strict: bool) -> _FileIndex:
     if errors and strict:
         raise ConfigError(f"{errors[0]} (strict=true stops at the first malformed line)")
     return index
+
+
+def _problems(cfg: RunConfig, scorer: Scorer, index: _FileIndex, errors: list[str],
+              run_dir: Path) -> list[str]:
+    """Why the command exits 2 once its reports are written (results.json's problems: bless and gate
+    refuse the run): infra errors of the executor, the file changed while scored, samples without an
+    answer, malformed lines."""
+    infra = scorer.infra_error_problem(cfg.executor.max_infra_errors)
+    problems = [infra] if infra else []
+    if _file_version(cfg.samples) != index.version:
+        problems.append(f"{cfg.samples} changed while it was scored: the scores may cover part of it, or "
+                        "lines of two versions; score it again once it is written, in a new hydra.run.dir")
+    if index.unanswered:  # as the run that wrote them exited 2: its answers, not the endpoint, are measured
+        (arm, task_id, _), line = min(index.unanswered.items(), key=lambda item: item[1])
+        problems.append(f"{len(index.unanswered)} sample(s) of {cfg.samples} have no answer (the endpoint "
+                        f"never answered them; the first: {task_id} of arm {arm!r}, line {line}), left out, "
+                        "not scored as the model's empty answer: finish the run that wrote them (started "
+                        "again in its directory, it asks them again), then score its samples.jsonl")
+    if errors:  # the input was not what it should be: the rest is scored and reported
+        problems.append(f"{len(errors)} malformed line(s) of {cfg.samples} skipped, the rest scored "
+                        f"(report: {run_dir / 'report.md'}); the first: {errors[0]}")
+    return problems
 
 
 def _file_version(path: Path) -> tuple[int, int, int]:
@@ -261,29 +288,19 @@ def execute_score(cfg: RunConfig, run_dir: Path) -> RunResults:
         print(f"evalkit: skipped {error}", file=sys.stderr)
     if len(errors) > SHOWN_ERRORS:
         print(f"evalkit: ... and {len(errors) - SHOWN_ERRORS} more malformed lines", file=sys.stderr)
-    if index.unanswered:
-        print(f"evalkit: left out {index.unanswered} line(s) of {cfg.samples} the endpoint never answered "
-              "(finish_reason error): an empty answer is not the model's", file=sys.stderr)
     if index.left_out:
         print(f"evalkit: left out the samples of {len(index.left_out)} task(s) outside this run's "
               f"{bench.name} selection (dataset.task_ids, dataset.limit)", file=sys.stderr)
     if not arms:
         outside = f", {len(index.left_out)} task(s) outside the selection" if index.left_out else ""
-        outside += f", {index.unanswered} never answered" if index.unanswered else ""
+        outside += f", {len(index.unanswered)} never answered" if index.unanswered else ""
         raise ConfigError(f"{cfg.samples}: no valid sample lines ({len(errors)} malformed{outside})")
-    # Exit 2 after the reports, which say why (results.json's problems: bless and gate refuse the run).
-    infra = scorer.infra_error_problem(cfg.executor.max_infra_errors)
-    problems = [infra] if infra else []
-    if _file_version(cfg.samples) != index.version:
-        problems.append(f"{cfg.samples} changed while it was scored: the scores may cover part of it, or "
-                        "lines of two versions; score it again once it is written, in a new hydra.run.dir")
-    if errors:  # the input was not what it should be: the rest is scored and reported
-        problems.append(f"{len(errors)} malformed line(s) of {cfg.samples} skipped, the rest scored "
-                        f"(report: {run_dir / 'report.md'}); the first: {errors[0]}")
+    problems = _problems(cfg, scorer, index, errors, run_dir)
     header = dataclasses.replace(
         header, finished_at=utc_now(), timings_s=timings, problems=tuple(problems),
         samples_file=SamplesFileInfo(str(cfg.samples), len(errors), tuple(errors[:SHOWN_ERRORS]),
-                                     left_out_tasks=len(index.left_out), unanswered=index.unanswered))
+                                     left_out_tasks=len(index.left_out),
+                                     unanswered=len(index.unanswered)))
     results = write_reports(run_dir, header, list(arms.values()), cfg.scoring, cfg.report)
     if problems:
         raise ReportedError("; ".join(problems), results)

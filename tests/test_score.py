@@ -163,17 +163,34 @@ def test_a_resumed_run_s_samples_score_as_the_run_reported_them(tmp_path):
                        "store.enabled=false", f"executor.cache_dir={tmp_path / 'cache'}")
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
-    asked_again = dict(rows[0], completion="", raw_output="", finish_reason="error",
-                       verdict=dict(rows[0]["verdict"], status="infra_error", detail="HTTP 500"))
-    resumed = tmp_path / "resumed.jsonl"
-    resumed.write_text("".join(json.dumps(row) + "\n" for row in [asked_again, *rows]))
-    proc = run_evalkit("score", f"samples={resumed}", "dataset.limit=3", "k=[1]", "report.plots=false",
-                       f"hydra.run.dir={tmp_path / 'rescored'}", f"executor.cache_dir={tmp_path / 'cache'}")
+    unanswered = [dict(row, completion="", raw_output="", finish_reason="error",
+                       verdict=dict(row["verdict"], status="infra_error", detail="HTTP 500")) for row in rows]
+
+    def score(name: str, lines: list[dict]):
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("".join(json.dumps(row) + "\n" for row in lines))
+        proc = run_evalkit("score", f"samples={path}", "dataset.limit=3", "k=[1]", "report.plots=false",
+                           f"hydra.run.dir={tmp_path / name}", f"executor.cache_dir={tmp_path / 'cache'}")
+        results = json.loads((tmp_path / name / "results.json").read_text())
+        return proc, path, results
+
+    proc, _, results = score("resumed", [unanswered[0], *rows])  # asked again: its answer is the later line
     assert proc.returncode == 0, proc.stderr[-2000:]
-    assert f"left out 1 line(s) of {resumed} the endpoint never answered" in proc.stderr
-    (arm,) = json.loads((tmp_path / "rescored" / "results.json").read_text())["arms"]
+    (arm,) = results["arms"]
     assert (arm["arm"], arm["n_tasks"], arm["n_samples"]) == ("oracle", 3, 2)
-    assert arm["pass_at_k"]["1"]["value"] == 1.0
+    assert arm["pass_at_k"]["1"]["value"] == 1.0 and results["samples_file"]["unanswered"] == 0
+    # Never answered: left out and, as the run that wrote it did, exit 2 (bless and gate refuse it).
+    proc, path, results = score("unfinished", [*rows[1:], unanswered[0]])
+    assert proc.returncode == 2
+    said = (f"1 sample(s) of {path} have no answer (the endpoint never answered them; the first: "
+            f"{rows[0]['task_id']} of arm 'oracle', line {len(rows)}), left out")
+    assert said in proc.stderr.strip().splitlines()[-1]
+    assert results["samples_file"]["unanswered"] == 1 and said in results["problems"][0]
+    # A line marked unanswered that holds code is an answer: scored, not a way to hide a wrong one.
+    wrong = dict(unanswered[0], completion="    return None\n")
+    proc, _, results = score("hidden", [wrong, *rows[1:]])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert results["arms"][0]["pass_at_k"]["1"]["value"] < 1.0
 
 
 def _doubling_tasks(path, **references: str) -> None:

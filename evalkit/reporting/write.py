@@ -142,10 +142,6 @@ def write_reports(run_dir: Path, run: RunResults, specs: Sequence[ArmSpec], scor
         view.notes.append(f"{run.samples_file.malformed_lines} malformed line(s) of {run.samples_file.path} "
                           "were skipped; the scores cover the other lines. Skipped: "
                           + "; ".join(run.samples_file.skipped))
-    if run.samples_file is not None and run.samples_file.unanswered:
-        view.notes.append(f"{run.samples_file.unanswered} line(s) of {run.samples_file.path} the endpoint "
-                          "never answered (finish_reason error) were left out, not scored as the model's "
-                          "empty answer.")
     if run.samples_file is not None and run.samples_file.left_out_tasks:
         left_out = run.samples_file.left_out_tasks
         view.notes.append(f"The samples of {left_out} task(s) of {run.samples_file.path} outside this "
