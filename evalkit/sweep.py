@@ -3,7 +3,9 @@
 A Hydra callback, so it works with any launcher (basic, joblib, submitit): it
 runs in the launching process once all jobs have returned, reads their run
 directories, and writes a comparison report under the sweep directory. A job
-that failed leaves `error.txt` in its directory and is listed with its reason.
+that failed leaves `error.txt` in its directory and is listed with its reason; a
+job that wrote its reports and exited 2 (results.json's ``problems``) is compared
+and listed with its problem. Either makes the sweep exit 2.
 """
 
 from __future__ import annotations
@@ -24,17 +26,23 @@ ERROR_FILE = "error.txt"
 
 
 def summarize_sweep(sweep_dir: Path) -> tuple[Path | None, int]:
-    """Compare the finished jobs under `sweep_dir`; write summary.md listing the failed ones.
+    """Compare the finished jobs under `sweep_dir`; write summary.md listing the failed ones and those
+    that exited 2 after their reports.
 
-    Returns the comparison report's path (None when no job finished) and the number of failed jobs.
+    Returns the comparison report's path (None when no job finished) and the number of jobs that
+    failed or exited 2.
     """
     # Imported here: Hydra builds this callback at start-up, and reporting pulls in matplotlib.
     from evalkit.reporting import compare
+    from evalkit.reporting.markdown import inline
 
-    finished, failed = [], []
+    finished, failed, exited_2 = [], [], []
     for job_dir in sorted((p for p in sweep_dir.iterdir() if p.is_dir()), key=_job_order):
         if (job_dir / "results.json").is_file():
             finished.append(job_dir)
+            problems = load_results(job_dir).problems
+            if problems:  # its reports are written, and say why it exited 2
+                exited_2.append((job_dir, problems[0]))
         elif (job_dir / ".hydra").is_dir():
             failed.append((job_dir, _failure_reason(job_dir)))
     out = sweep_dir / "summary"
@@ -43,18 +51,23 @@ def summarize_sweep(sweep_dir: Path) -> tuple[Path | None, int]:
     overrides = {d: _overrides(d) for d in finished + [d for d, _ in failed]}
     common = set.intersection(*(set(o) for o in overrides.values())) if overrides else set()
     swept = {d: " ".join(o for o in over if o not in common) or "(none)" for d, over in overrides.items()}
-    lines = ["# Sweep summary", "", f"{len(finished)} job(s) finished, {len(failed)} failed.", ""]
+    counts = f"{len(finished)} job(s) finished, {len(failed)} failed" + (
+        f"; {len(exited_2)} of the finished exited 2 (below)" if exited_2 else "")
+    lines = ["# Sweep summary", "", counts + ".", ""]
     if common:
         lines += [f"Every job: `{' '.join(o for o in next(iter(overrides.values())) if o in common)}`", ""]
     if finished:
         lines += _arm_table(finished, swept, out / "comparison.json")
     if failed:
         lines += ["", "## Failed jobs", ""]
-        lines += [f"- job `{d.name}` (`{swept[d]}`): {reason}" for d, reason in failed]
+        lines += [f"- job `{d.name}` (`{swept[d]}`): {inline(reason)}" for d, reason in failed]
+    if exited_2:
+        lines += ["", "## Jobs that exited 2 (their reports are written; bless and gate refuse them)", ""]
+        lines += [f"- job `{d.name}` (`{swept[d]}`): {inline(problem)}" for d, problem in exited_2]
     if report:
         lines += ["", f"Comparison report (every arm of every job): {report}"]
-    (out / "summary.md").write_text("\n".join(lines) + "\n")
-    return report, len(failed)
+    (out / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return report, len(failed) + len(exited_2)
 
 
 def _failure_reason(job_dir: Path) -> str:
@@ -68,6 +81,8 @@ def _failure_reason(job_dir: Path) -> str:
 
 def _arm_table(finished: list[Path], swept: dict[Path, str], comparison: Path) -> list[str]:
     """One row per arm of each finished job, named as the comparison report names it."""
+    from evalkit.reporting.markdown import inline  # with the reporting stage, only when summarizing
+
     compared = {a.arm: a for a in map(ArmResult.from_json, json.loads(comparison.read_text())["arms"])} \
         if comparison.is_file() else {}
     ks = sorted({k for a in compared.values() for k in a.pass_at_k}) or [1]
@@ -80,7 +95,8 @@ def _arm_table(finished: list[Path], swept: dict[Path, str], comparison: Path) -
             cell = compared.get(name, arm).pass_at_k.get(ks[0])
             shown = "n/a" if cell is None or cell.value is None else f"{cell.value:.3f}"
             errors = arm.verdicts.get(Status.INFRA_ERROR, 0)
-            lines.append(f"| {job_dir.name} | `{swept[job_dir]}` | {name} | {shown} | {errors} |")
+            lines.append(f"| {job_dir.name} | `{inline(swept[job_dir])}` | {inline(name)} | {shown} | "
+                         f"{errors} |")
     return lines
 
 
@@ -108,5 +124,5 @@ class SweepSummary(Callback):
         if report:
             print(f"report: {report}")
         if n_failed:
-            # the sweep as a whole could not be used: exit 2, as a failed single run does
+            # the sweep as a whole could not be used: exit 2, as a failed (or exited-2) single run does
             raise SystemExit(2)

@@ -7,6 +7,7 @@ Hydra's basic launcher and with the joblib launcher (jobs in parallel processes)
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -134,3 +135,22 @@ def test_a_failed_job_with_an_empty_error_file_is_still_listed(tmp_path):
     report, n_failed = summarize_sweep(tmp_path)
     assert (report, n_failed) == (None, 1)
     assert f"- job `0` (`(none)`): {ERROR_FILE} is empty" in (tmp_path / "summary" / "summary.md").read_text()
+
+
+def test_a_job_that_exited_2_after_its_reports_makes_the_sweep_exit_2(tmp_path):
+    # A job whose endpoint refused its requests wrote its reports and exited 2; the summary said
+    # "2 job(s) finished, 0 failed" and the sweep exited 0.
+    sweep = tmp_path / "sweep"
+    proc = run_evalkit("run", ARMS, "dataset.limit=2", "n_samples=1", "k=[1]", "report.plots=false",
+                       f"hydra.run.dir={sweep / '0'}", "store.enabled=false",
+                       f"executor.cache_dir={tmp_path / 'cache'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    shutil.copytree(sweep / "0", sweep / "1")
+    results = json.loads((sweep / "1" / "results.json").read_text())
+    problem = "arm demo-buggy: 2 of 2 samples were refused | by the endpoint"
+    (sweep / "1" / "results.json").write_text(json.dumps(results | {"problems": [problem]}))
+    report, n_failed = summarize_sweep(sweep)
+    assert report is not None and n_failed == 1
+    summary = (sweep / "summary" / "summary.md").read_text()
+    assert "2 job(s) finished, 0 failed; 1 of the finished exited 2 (below)." in summary
+    assert "- job `1` (`(none)`): arm demo-buggy: 2 of 2 samples were refused \\| by the endpoint" in summary
