@@ -9,6 +9,7 @@ from xml.etree import ElementTree as ET
 from evalkit.metrics.compare import PASS_AT_1
 from evalkit.records import Flip
 from evalkit.reporting.gate_outcome import POWER, Check, GateOutcome, GateVerdict, ModelGate
+from evalkit.reporting.junit import xml_ready
 from evalkit.reporting.markdown import inline
 from evalkit.reporting.openmetrics import escape_label
 from evalkit.reporting.paired import describe_flip
@@ -133,7 +134,7 @@ def render_junit(outcome: GateOutcome) -> str:
                           type="task_regression")
     for key, value in counts.items():
         suite.set(key, str(value))
-    ET.indent(suite)
+    ET.indent(xml_ready(suite))
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suite, encoding="unicode") + "\n"
 
 

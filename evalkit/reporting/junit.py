@@ -9,6 +9,7 @@ flips, as report.md and gate.md list them).
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Sequence
@@ -18,6 +19,23 @@ import pandas as pd
 from evalkit.records import ArmResult, Flip, Status
 from evalkit.reporting.aggregate import arm_samples, display_label, task_order
 from evalkit.reporting.paired import describe_flip
+
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+"""Characters XML 1.0 has no place for, even escaped: a program's output (a bell, a screen-clearing
+escape) in a verdict's detail made junit.xml a file no CI test view could parse."""
+
+
+def xml_ready(root: ET.Element) -> ET.Element:
+    """``root`` with every text, tail and attribute value holding only characters XML allows (each
+    other one is U+FFFD): the last step before a junit.xml is written."""
+    for element in root.iter():
+        for name in ("text", "tail"):
+            value = getattr(element, name)
+            if value:
+                setattr(element, name, _NOT_XML.sub("\ufffd", value))
+        for key, value in element.attrib.items():
+            element.set(key, _NOT_XML.sub("\ufffd", value))
+    return root
 
 
 def _testcase(suite: ET.Element, arm_label: str, task_id: str, frame: pd.DataFrame) -> str:
@@ -85,5 +103,5 @@ def write_junit(samples: pd.DataFrame, arms: Sequence[ArmResult], path: Path,
     for key, value in totals.items():
         root.set(key, str(value))
     ET.indent(root)
-    ET.ElementTree(root).write(path, encoding="utf-8", xml_declaration=True)
+    ET.ElementTree(xml_ready(root)).write(path, encoding="utf-8", xml_declaration=True)
     return path

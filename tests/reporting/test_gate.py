@@ -503,3 +503,14 @@ def test_bless_refuses_a_copy_of_a_run_it_is_given(runs, tmp_path):
     assert not out.exists()
     pooled = run_evalkit("baseline", "bless", str(runs["base"]), str(runs["same"]), "-o", str(out))
     assert pooled.returncode == 0, pooled.stderr  # two runs of one configuration and start time
+
+
+def test_gate_outputs_take_control_characters_in_a_model_s_name(tmp_path):
+    # A bell in a model's name made the gate's junit.xml unreadable to every XML parser.
+    name = "mixtral\x07\x1b[2J"
+    base = make_run(tmp_path / "base", {name: tasks(10, N)})
+    cand = make_run(tmp_path / "cand", {name: tasks(10, N, {0, 1, 2, 3, 4})})
+    outcome = gate(base, cand, CFG, tmp_path / "g")
+    assert outcome.verdict is GateVerdict.FAIL
+    suite = ET.parse(tmp_path / "g" / "junit.xml").getroot()
+    assert suite.find("testcase").get("classname") == "gate.mixtral\ufffd\ufffd[2J"

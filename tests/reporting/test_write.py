@@ -218,3 +218,17 @@ def test_arm_labels_in_the_report_s_notes_stay_in_their_note(tmp_path, humaneval
     shown = "B \\| x \\| y \\| &lt;script>alert(1)&lt;/script>"
     assert f"> {shown}: 10 of the dataset's 164 tasks have samples" in text
     assert f"- {shown} vs A: pass rate 4 fell" in text
+
+
+def test_junit_xml_parses_whatever_a_program_printed(tmp_path, humaneval_tasks):
+    # A verdict's detail with a bell, a screen-clearing escape or a NUL made junit.xml a file no XML
+    # parser (no CI test view) reads: "not well-formed (invalid token)".
+    control = "\x1b[2J\x07\x00 boom\x0b"
+    samples = [dataclasses.replace(s, arm="A\x07", verdict=dataclasses.replace(s.verdict, detail=control))
+               if s.arm == "A" else s for s in two_arm_samples(humaneval_tasks[:10])]
+    write_samples(tmp_path, samples)
+    arms = tuple(dataclasses.replace(spec, arm="A\x07") if spec.arm == "A" else spec for spec in TWO_ARMS)
+    write_reports(tmp_path, run_header("run1", 10), arms, SCORING, ReportConfig(formats=(), plots=False))
+    root = ET.parse(tmp_path / "junit.xml").getroot()
+    assert root.find("testsuite").get("name") == "A\ufffd"
+    assert "\ufffd[2J\ufffd\ufffd boom\ufffd" in (tmp_path / "junit.xml").read_text()
