@@ -16,8 +16,10 @@ from evalkit.reporting.view import (
 def inline(text: object) -> str:
     """Text from a config, a file or an endpoint (an arm label, a task id, a note naming them) as
     one line of Markdown: a table cell, a heading, a quoted note. A newline in it would otherwise
-    start a block of its own, a pipe another column, and a ``<`` raw HTML."""
-    return str(text).replace("|", "\\|").replace("<", "&lt;").replace("\r", " ").replace("\n", " ")
+    start a block of its own, a pipe another column, a ``<`` raw HTML, and ``](`` a link or an image
+    (fetched from wherever it points when a merge request's comment is shown)."""
+    return (str(text).replace("|", "\\|").replace("<", "&lt;").replace("](", "]\\(")
+            .replace("\r", " ").replace("\n", " "))
 
 
 def table(data: Table) -> str:

@@ -205,7 +205,7 @@ def test_arm_labels_from_a_config_cannot_add_blocks_or_columns_to_report_md(tmp_
 def test_arm_labels_in_the_report_s_notes_stay_in_their_note(tmp_path, humaneval_tasks):
     # The notes, the flip summary and the template diff's heading quoted a label raw: its newlines
     # made a table and a raw HTML block of their own.
-    label = "B\n| x | y |\n<script>alert(1)</script>"
+    label = "B\n| x | y |\n<script>alert(1)</script>![i](http://evil.example/p.png)"
     samples = [dataclasses.replace(s, arm=label) if s.arm == "B" else s
                for s in two_arm_samples(humaneval_tasks[:10])]
     write_samples(tmp_path, samples)
@@ -215,7 +215,8 @@ def test_arm_labels_in_the_report_s_notes_stay_in_their_note(tmp_path, humaneval
     text = (tmp_path / "report.md").read_text()
     outside_code = re.sub(r"```.*?```", "", text, flags=re.S)  # a fenced diff may quote it as it is
     assert not re.search(r"^(\| x|<script)", outside_code, re.M), outside_code
-    shown = "B \\| x \\| y \\| &lt;script>alert(1)&lt;/script>"
+    assert "](http" not in outside_code  # no image fetched from wherever the label points
+    shown = "B \\| x \\| y \\| &lt;script>alert(1)&lt;/script>![i]\\(http://evil.example/p.png)"
     assert f"> {shown}: 10 of the dataset's 164 tasks have samples" in text
     assert f"- {shown} vs A: pass rate 4 fell" in text
 
