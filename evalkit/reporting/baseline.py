@@ -249,7 +249,8 @@ def _pool(baselines: list[Baseline]) -> Baseline:
             total = sum((f[col] * w).fillna(0.0) for f, w in zip(frames, weights, strict=True))
             counts[col] = (total / sum(weights)).reindex(counts.index)
         aggregates = {"pooled_runs": [b.run_id for b in baselines],
-                      "latency_s": _pooled_latency(same)}
+                      "latency_s": _pooled_latency(same),
+                      "unverified": sum(int(a.aggregates.get("unverified") or 0) for a in same)}
         arms.append(ArmOutcome(arm.arm, arm.model, arm.template, aggregates, _tidy(counts.reset_index())))
     return Baseline(source=" + ".join(b.source for b in baselines),
                     run_id="+".join(b.run_id for b in baselines), dataset=first.dataset, arms=tuple(arms))

@@ -410,6 +410,14 @@ def test_unverified_verdicts_of_a_gated_arm_are_noted_through_a_blessed_file(run
     assert note in outcome.notes and f"  note: {note}" in terminal_lines(outcome)
     assert f"- note: {note}" in (tmp_path / "g" / "gate.md").read_text()
     assert gate(blessed, runs["base"], CFG, tmp_path / "g2").notes == (note.replace("candidate", "baseline"),)
+    other = shutil.copytree(runs["base"], tmp_path / "other")  # another run of the configuration: 6 more
+    results["run_id"], results["arms"][0]["unverified"] = "other-run", 6
+    (other / "results.json").write_text(json.dumps(results))
+    lines = (other / "samples.jsonl").read_text()
+    (other / "samples.jsonl").write_text(lines.replace('"run_id": "base"', '"run_id": "other-run"'))
+    pooled = bless([cand, other], tmp_path / "pooled")  # the count adds up in a pooled baseline
+    (pooled_note,) = gate(pooled, runs["base"], CFG, tmp_path / "g4").notes
+    assert pooled_note.startswith("baseline arm mixtral: 36 of its verdicts are unverified")
     assert not gate(runs["base"], runs["same"], CFG, tmp_path / "g3").notes
 
 
