@@ -13,6 +13,7 @@ from evalkit.reporting.junit import xml_ready
 from evalkit.reporting.markdown import inline
 from evalkit.reporting.openmetrics import escape_label
 from evalkit.reporting.paired import describe_flip
+from evalkit.reporting.terminal import printable
 
 TOP_FLIPS = 10
 """Flips listed per direction in gate.md."""
@@ -44,11 +45,11 @@ def terminal_lines(outcome: GateOutcome) -> list[str]:
     """What `evalkit gate` prints under its verdict: each model's checks that did not PASS, and its power."""
     lines = []
     for m in outcome.models:
-        lines.append(f"  {m.model}: {m.verdict.value} ({m.n_tasks} paired tasks)")
-        lines += [f"    {c.name}: {c.verdict.value}: {c.reason}"
+        lines.append(f"  {printable(m.model)}: {m.verdict.value} ({m.n_tasks} paired tasks)")
+        lines += [f"    {c.name}: {c.verdict.value}: {printable(c.reason)}"
                   for c in m.checks if c.verdict is not GateVerdict.PASS]
         lines += [f"    {line[2:]}" for line in _power_line(m)]
-    return lines + [f"  note: {note}" for note in outcome.notes]
+    return lines + [f"  note: {printable(note)}" for note in outcome.notes]
 
 
 def _flip_lines(title: str, flips: Sequence[Flip]) -> list[str]:

@@ -1,11 +1,24 @@
-"""The short table `evalkit run` and `evalkit score` print at the end of a run."""
+"""What commands print to the terminal: the short table `evalkit run` and `evalkit score` print at
+the end of a run, and text from configs, files or endpoints made safe to print (``printable``)."""
 
 from __future__ import annotations
+
+import re
 
 import pandas as pd
 
 from evalkit.records import RunResults, Status
 from evalkit.reporting.aggregate import display_label, format_interval
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+"""Control characters: a terminal acts on them (ESC starts a sequence that clears the screen or
+retitles the window, BEL rings) rather than showing them."""
+
+
+def printable(text: object) -> str:
+    """Text from a config, a file or an endpoint (an arm label, a model's name) as one line a terminal
+    shows as it is: each control character as U+FFFD."""
+    return _CONTROL.sub("\ufffd", str(text))
 
 
 def summary_table(results: RunResults) -> str:
@@ -13,7 +26,7 @@ def summary_table(results: RunResults) -> str:
     failure, model failures apart from infra errors (our side or the endpoint failed)."""
     rows = []
     for arm in results.arms:
-        row = {"arm": display_label(arm)}
+        row = {"arm": printable(display_label(arm))}
         row |= {f"pass@{k}": format_interval(cell) for k, cell in sorted(arm.pass_at_k.items())}
         if "edit_similarity" in arm.metrics:
             row["similarity"] = format_interval(arm.metrics["edit_similarity"])

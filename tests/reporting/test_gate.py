@@ -522,3 +522,5 @@ def test_gate_outputs_take_control_characters_in_a_model_s_name(tmp_path):
     assert outcome.verdict is GateVerdict.FAIL
     suite = ET.parse(tmp_path / "g" / "junit.xml").getroot()
     assert suite.find("testcase").get("classname") == "gate.mixtral\ufffd\ufffd[2J"
+    # printed, the escape cleared the terminal and the bell rang
+    assert terminal_lines(outcome)[0].startswith("  mixtral\ufffd\ufffd[2J: FAIL")

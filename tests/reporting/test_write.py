@@ -13,6 +13,7 @@ import pytest
 from evalkit.config import ReportConfig, ScoringConfig
 from evalkit.records import SCHEMA_VERSION, RunResults, Status
 from evalkit.reporting import write_reports
+from evalkit.reporting.terminal import summary_table
 from evalkit.reporting.write import recorded_scoring
 from evalkit.results import load_results
 from tests.support.runs import (
@@ -229,7 +230,9 @@ def test_junit_xml_parses_whatever_a_program_printed(tmp_path, humaneval_tasks):
                if s.arm == "A" else s for s in two_arm_samples(humaneval_tasks[:10])]
     write_samples(tmp_path, samples)
     arms = tuple(dataclasses.replace(spec, arm="A\x07") if spec.arm == "A" else spec for spec in TWO_ARMS)
-    write_reports(tmp_path, run_header("run1", 10), arms, SCORING, ReportConfig(formats=(), plots=False))
+    results = write_reports(tmp_path, run_header("run1", 10), arms, SCORING,
+                            ReportConfig(formats=(), plots=False))
     root = ET.parse(tmp_path / "junit.xml").getroot()
     assert root.find("testsuite").get("name") == "A\ufffd"
+    assert "A\ufffd " in summary_table(results) and "\x07" not in summary_table(results)  # the terminal's
     assert "\ufffd[2J\ufffd\ufffd boom\ufffd" in (tmp_path / "junit.xml").read_text()
