@@ -22,9 +22,13 @@ def console() -> None:
     (logging's, which closes the run's log file, and those of Ray or datasets), streams flushed.
     An exception leaves the ordinary way, with its traceback."""
     interrupted: list[int] = []
+    # Started with Ctrl-C ignored (a background job of a script), it stays ignored throughout: it
+    # was noted during the imports and ignored after them.
+    note = (lambda signum, frame: interrupted.append(signum)) \
+        if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN else signal.SIG_IGN
     # Ctrl-C during the imports (half a second) is noted, not raised: raised inside a library
     # that is building its state it becomes that library's error, with a traceback.
-    previous = signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
+    previous = signal.signal(signal.SIGINT, note)
     try:
         from evalkit.cli import main  # after the handler above
     finally:
@@ -44,7 +48,7 @@ def console() -> None:
               file=sys.stderr)
         code = INTERNAL_ERROR
     # From here on Ctrl-C is only noted: the command's work is done, and the exit below is short.
-    signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
+    signal.signal(signal.SIGINT, note)
     if (interrupted or swallowed) and code != 130:  # 130: the command said it was interrupted
         print("evalkit: interrupted; samples written so far are kept", file=sys.stderr)
         code = 130

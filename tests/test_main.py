@@ -83,7 +83,8 @@ def test_ctrl_c_while_it_starts_says_so_in_one_line_and_exits_130(tmp_path, afte
     # Hydra's composition of the config (where omegaconf once turned it into an
     # AttributeError with a traceback), or in the run's first steps, depending on the machine.
     proc = subprocess.Popen([sys.executable, "-m", "evalkit", "run", f"hydra.run.dir={tmp_path / 'run'}"],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509
     _wait_until_it_handles_sigint(proc.pid)  # before, Ctrl-C's default action (a loaded machine's slow start)
     time.sleep(after_s)
     proc.send_signal(signal.SIGINT)
@@ -114,6 +115,21 @@ def test_ctrl_c_before_anything_was_measured_leaves_no_run_directory(tmp_path):
     assert last == ("evalkit: interrupted; nothing was measured yet, and the run directory is as it was "
                     "before"), err
     assert not run_dir.exists()
+
+
+@pytest.mark.slow  # real commands in processes: the full suite, not the fast tier
+@pytest.mark.parametrize("after_s", [0.1, 1.0])
+def test_a_command_started_with_ctrl_c_ignored_ignores_it_throughout(tmp_path, after_s):
+    # A script's background job: it stopped on Ctrl-C during its imports and ignored it after them.
+    proc = subprocess.Popen([sys.executable, "-m", "evalkit", "run", f"hydra.run.dir={tmp_path / 'run'}",
+                             "dataset.limit=1", "n_samples=1", "k=[1]", "store.enabled=false"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))  # noqa: PLW1509
+    time.sleep(after_s)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and "interrupted" not in err, err[-2000:]
+    assert (tmp_path / "run" / "results.json").is_file()
 
 
 def _wait_until_it_handles_sigint(pid: int, timeout_s: float = 30) -> None:
