@@ -29,6 +29,10 @@ from evalkit.results import load_results, run_identity
 VERDICT_STYLE = {"FAIL": ("X", "#c62828"), "ERROR": ("s", "#6a1b9a"), "INCONCLUSIVE": ("D", "#ef6c00"),
                  "PASS": ("o", "#2e7d32")}
 """Marker and colour of each gate verdict on the plot."""
+EXITED_2 = "run exited 2"
+"""What marks a run that exited 2 (results.json's problems), which no gate judges: a night whose
+endpoint refused its requests carried no mark at all."""
+VERDICT_STYLE[EXITED_2] = ("P", "#6d4c41")
 
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:1.5em auto;max-width:1400px;
@@ -55,8 +59,11 @@ class Point:
     ci_low: float | None
     ci_high: float | None
     gate: str | None
-    """The gate's verdict for this model when the run was gated, else None."""
+    """The gate's verdict for this model when the run was gated, ``EXITED_2`` for a run that exited 2,
+    else None."""
     gate_page: Path | None
+    problem: str | None = None
+    """Why the run exited 2 (the first of results.json's problems), else None."""
 
 
 def _when(text: str) -> datetime:
@@ -100,9 +107,11 @@ def collect(root: Path) -> tuple[list[Point], list[str]]:
             cell = arm.pass_at_k.get(1)
             template = f"{arm.template.family} {arm.template.version}" if arm.template else "(scored answers)"
             verdict, page = gates.get((results.run_id, arm.arm), (None, None))
+            problem = results.problems[0] if results.problems else None
             points.append(Point(path.parent, results.run_id, _when(results.started_at), results.dataset.name,
                                 arm.arm, arm.model, template, cell.value if cell else None,
-                                cell.ci_low if cell else None, cell.ci_high if cell else None, verdict, page))
+                                cell.ci_low if cell else None, cell.ci_high if cell else None,
+                                verdict or (EXITED_2 if problem else None), page, problem))
     points.sort(key=lambda p: (p.started_at, p.run_id, p.arm))
     return points, notes
 
@@ -126,7 +135,8 @@ def _plot(dataset: str, points: list[Point]) -> str:
             ax.plot(p.started_at, p.pass1, marker=marker, color=colour, markersize=9 if p.gate else 5)
     for verdict, (marker, colour) in VERDICT_STYLE.items():
         if any(p.gate == verdict for p in points):
-            ax.plot([], [], marker=marker, color=colour, linestyle="", label=f"gate {verdict}")
+            ax.plot([], [], marker=marker, color=colour, linestyle="",
+                    label=verdict if verdict == EXITED_2 else f"gate {verdict}")
     ax.set_ylim(-0.02, 1.02)
     ax.set_ylabel("pass@1 (95% interval)")
     ax.set_title(f"{dataset}: pass@1 over time")
@@ -150,6 +160,8 @@ def _row(p: Point, root: Path) -> str:
     if p.pass1 is not None and p.ci_low is not None and p.ci_high is not None:
         value += f" [{p.ci_low:.3f}, {p.ci_high:.3f}]"
     gate = f'<span class="{p.gate}">{p.gate}</span> {_link(p.gate_page, root, "gate.md")}' if p.gate else ""
+    if p.gate == EXITED_2:  # no gate judged it: why it exited 2 instead
+        gate = f'<span class="ERROR">{EXITED_2}</span>: {escape(p.problem or "")}'
     cells = [escape(p.started_at.isoformat(sep=" ", timespec="minutes")), escape(p.run_id), escape(p.dataset),
              escape(p.arm), escape(p.model), escape(p.template), value, gate,
              _link(p.run_dir / "report.html", root, "report")]
@@ -170,7 +182,7 @@ def write_history(root: Path | str) -> Path:
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8"><title>evalkit history</title>',
            f"<style>{_CSS}</style></head><body><h1>evalkit history</h1>",
            f"<p>{len({p.run_dir for p in points})} runs under {escape(str(root))}, "
-           f"{sum(p.gate is not None for p in points)} gated arms. Generated "
+           f"{sum(p.gate not in (None, EXITED_2) for p in points)} gated arms. Generated "
            f"{datetime.now().isoformat(sep=' ', timespec='minutes')}.</p>"]
     out += [f'<p class="note">{escape(note)}</p>' for note in notes]
     for dataset in dict.fromkeys(p.dataset for p in points):

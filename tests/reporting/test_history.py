@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -61,6 +62,16 @@ def test_report_links_resolve_when_runs_have_reports(tmp_path):
     empty.mkdir()
     proc = run_evalkit("history", str(empty))
     assert proc.returncode == 2 and "no readable results.json" in proc.stderr
+
+
+def test_a_night_whose_run_exited_2_is_marked(tmp_path):
+    # No gate judges a run that exited 2 (the gate refuses it): its points carried no mark at all.
+    run = make_run(tmp_path / "runs" / "night", {"mixtral": tasks(4, 1)})
+    results = json.loads((run / "results.json").read_text())
+    (run / "results.json").write_text(json.dumps(results | {"problems": ["arm mixtral: no answer <at all>"]}))
+    assert run_evalkit("history", str(tmp_path)).returncode == 0
+    (row,) = re.findall(r"<tr><td>.*?</tr>", (tmp_path / "index.html").read_text())
+    assert '<span class="ERROR">run exited 2</span>: arm mixtral: no answer &lt;at all&gt;' in row
 
 
 @needs_chromium
