@@ -61,8 +61,8 @@ class _FileIndex:
     repeats: dict[tuple[int, int], str] = field(default_factory=dict)
     """(line, sample_index) of each line that gives a key an earlier line gave -> the error naming it
     (counted twice, that sample would weigh twice)."""
-    version: tuple[int, int, int] = (0, 0, 0)
-    """The file's (size, modification time in ns, inode) before the first read (``_file_version``)."""
+    version: tuple[int, ...] = ()
+    """The file's size, modification and change times and inode before the first read (``_file_version``)."""
     unanswered: dict[tuple[str, str, int], int] = field(default_factory=dict)
     """(arm, task_id, sample_index) -> line, of each line of an evalkit samples.jsonl that holds no
     answer (``ScoreInputLine.answered``) and that no later line answers: left out, and why the
@@ -145,16 +145,17 @@ def _problems(cfg: RunConfig, scorer: Scorer, index: _FileIndex, errors: list[st
     return problems
 
 
-def _file_version(path: Path) -> tuple[int, int, int]:
-    """(size, modification time in ns, inode) of the samples file; (-1, -1, -1) once it is gone. A
-    file rewritten, cut or appended to while it is scored shows another: what was scored may be
+def _file_version(path: Path) -> tuple[int, ...]:
+    """(size, modification time, change time in ns, inode) of the samples file; () once it is gone.
+    A file rewritten, cut or appended to while it is scored shows another: what was scored may be
     part of it, or of two versions (a file cut to 400 of its 1,968 lines reported those 400 as the
-    whole, exit 0)."""
+    whole, exit 0). The change time, which no one can set back, catches a rewrite of the same size
+    whose modification time was restored."""
     try:
         stat = os.stat(path)
     except OSError:
-        return (-1, -1, -1)
-    return (stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        return ()
+    return (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
 
 
 def _task_order(bench: Benchmark) -> list[str]:

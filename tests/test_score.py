@@ -124,8 +124,10 @@ def test_an_interrupted_run_keeps_what_it_executed_and_a_new_run_resumes_after_i
     assert results["arms"][0]["n_samples"] == 30
 
 
-def test_a_samples_file_cut_while_it_is_scored_exits_2_and_says_so(tmp_path):
-    # Cut to its first lines while scored, a file was reported as those lines alone, exit 0.
+@pytest.mark.parametrize("change", ["cut", "same size, old time"])
+def test_a_samples_file_changed_while_it_is_scored_exits_2_and_says_so(tmp_path, change):
+    # Cut to its first lines while scored, a file was reported as those lines alone, exit 0; a
+    # rewrite of the same size with its modification time set back is caught by its change time.
     import subprocess
     import sys
     import time
@@ -144,7 +146,13 @@ def test_a_samples_file_cut_while_it_is_scored_exits_2_and_says_so(tmp_path):
     deadline = time.monotonic() + 120
     while not (run_dir / "samples.jsonl").exists() and time.monotonic() < deadline:
         time.sleep(0.01)  # made once the file was first read, before the canary and any sample
-    samples.write_text("".join(lines[:4]))
+    if change == "cut":
+        samples.write_text("".join(lines[:4]))
+    else:
+        before = samples.stat()
+        samples.write_text("".join(lines[:-1]) + lines[-1].replace("sleep(0.3)", "sleep(0.2)"))
+        assert samples.stat().st_size == before.st_size
+        os.utime(samples, ns=(before.st_atime_ns, before.st_mtime_ns))
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 2, err[-2000:]
     said = f"{samples} changed while it was scored: the scores may cover part of it"
