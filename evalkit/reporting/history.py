@@ -26,13 +26,12 @@ from evalkit.config import ConfigError
 from evalkit.records import RecordError, RunResults
 from evalkit.results import load_results, run_identity
 
-VERDICT_STYLE = {"FAIL": ("X", "#c62828"), "ERROR": ("s", "#6a1b9a"), "INCONCLUSIVE": ("D", "#ef6c00"),
-                 "PASS": ("o", "#2e7d32")}
-"""Marker and colour of each gate verdict on the plot."""
 EXITED_2 = "run exited 2"
 """What marks a run that exited 2 (results.json's problems), which no gate judges: a night whose
 endpoint refused its requests carried no mark at all."""
-VERDICT_STYLE[EXITED_2] = ("P", "#6d4c41")
+VERDICT_STYLE = {"FAIL": ("X", "#c62828"), "ERROR": ("s", "#6a1b9a"), "INCONCLUSIVE": ("D", "#ef6c00"),
+                 "PASS": ("o", "#2e7d32"), EXITED_2: ("P", "#6d4c41")}
+"""Marker and colour of each gate verdict (and of a run that exited 2) on the plot."""
 
 _CSS = """
 body{font-family:system-ui,-apple-system,'Segoe UI',sans-serif;margin:1.5em auto;max-width:1400px;
