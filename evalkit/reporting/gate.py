@@ -96,7 +96,9 @@ def _pair_arms(base: Baseline, cand: Baseline) -> tuple[list[tuple[ArmOutcome, A
               for b in base.arms if b.arm not in taken and b.model in gated_models]
     if not pairs:
         raise ConfigError(f"no model in common: baseline has {sorted({a.model for a in base.arms})}, "
-                          f"candidate has {sorted({a.model for a in cand.arms})}")
+                          f"candidate has {sorted({a.model for a in cand.arms})}, and no arm label in "
+                          "common; to gate one model against another, give their arms the same label "
+                          "(arms=[{label: ...}])")
     return pairs, notes
 
 
@@ -282,6 +284,8 @@ def gate(baseline: Baseline | Path | str, candidate_run_dir: Baseline | Path | s
                   for side, run in (("baseline", base), ("candidate", cand))
                   for m in dict.fromkeys(a.model for a in run.arms) if m not in paired[side])
     notes += tuple(arm_notes)
+    notes += tuple(f"arm {c.arm}: the baseline's model {b.model} against the candidate's {c.model} "
+                   "(paired by their label)" for b, c in pairs if b.model != c.model)
     notes += tuple(f"{side} arm {arm.arm}: {arm.aggregates['unverified']} of its verdicts are unverified "
                    "(program and tests ran in one process: tasks whose tests cannot run apart, JavaScript); "
                    "a hostile program could forge them"

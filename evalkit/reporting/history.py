@@ -91,23 +91,30 @@ def collect(root: Path) -> tuple[list[Point], list[str]]:
     notes: list[str] = []
     gates = _gates(root, notes)
     points = []
-    seen: dict[tuple[str, bytes], Path] = {}
+    # One run's folders (a CI artifact kept twice, or a copy taken before the run was finished by
+    # starting it again) are one night: the latest attempt's state shows, whatever the folders' names.
+    latest: dict[tuple[str, bytes], tuple[RunResults, Path]] = {}
     for path in sorted(root.rglob("results.json")):
         try:
             results: RunResults = load_results(path)
         except (ConfigError, RecordError, OSError) as exc:
             notes.append(f"{path.parent}: skipped ({exc})")
             continue
-        first = seen.setdefault(run_identity(path.parent, results.run_id), path.parent)
-        if first != path.parent:  # a copy (a CI artifact kept twice) is one night, not two
-            notes.append(f"{path.parent}: skipped (a copy of the run in {first})")
-            continue
+        identity = run_identity(path.parent, results.run_id)
+        kept = latest.setdefault(identity, (results, path.parent))
+        if kept[1] != path.parent:
+            skipped = path.parent
+            if (results.finished_at or "") > (kept[0].finished_at or ""):  # a later attempt's state
+                latest[identity], skipped = (results, path.parent), kept[1]
+            notes.append(f"{skipped}: skipped (a copy of the run in {latest[identity][1]}, or an earlier "
+                         "attempt's state of it)")
+    for results, run_dir in latest.values():
         for arm in results.arms:
             cell = arm.pass_at_k.get(1)
             template = f"{arm.template.family} {arm.template.version}" if arm.template else "(scored answers)"
             verdict, page = gates.get((results.run_id, arm.arm), (None, None))
             problem = results.problems[0] if results.problems else None
-            points.append(Point(path.parent, results.run_id, _when(results.started_at), results.dataset.name,
+            points.append(Point(run_dir, results.run_id, _when(results.started_at), results.dataset.name,
                                 arm.arm, arm.model, template, cell.value if cell else None,
                                 cell.ci_low if cell else None, cell.ci_high if cell else None,
                                 verdict or (EXITED_2 if problem else None), page, problem))

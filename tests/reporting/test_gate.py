@@ -439,7 +439,9 @@ def test_an_arm_is_gated_against_the_baseline_arm_of_its_label_whatever_its_mode
     outcome = gate(base, cand, CFG, tmp_path / "g")
     assert outcome.verdict is GateVerdict.FAIL and [m.baseline_arm for m in outcome.models] == ["nightly"]
     assert [m.model for m in outcome.models] == ["nightly"]  # named by the label, not one of the two models
-    assert outcome.notes == ()  # each side's model is gated: neither is "only in the baseline"
+    # each side's model is gated (neither is "only in the baseline"), and the outputs say which two
+    assert outcome.notes == ("arm nightly: the baseline's model mixtral-v1 against the candidate's "
+                             "mixtral-v2 (paired by their label)",)
 
 
 @pytest.mark.slow  # a real command in a process: the full suite, not the fast tier

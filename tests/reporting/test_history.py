@@ -74,6 +74,22 @@ def test_a_night_whose_run_exited_2_is_marked(tmp_path):
     assert '<span class="ERROR">run exited 2</span>: arm mixtral: no answer &lt;at all&gt;' in row
 
 
+@pytest.mark.parametrize("dead_copy", ["a-dead", "z-dead"])
+def test_a_night_copied_before_its_run_was_finished_shows_the_finished_run(tmp_path, dead_copy):
+    # CI kept the run as its endpoint left it (exit 2) and again once started again in its directory
+    # and finished: one run id, one first sample. Whichever folder sorted first was kept, so the
+    # night showed the dead attempt's numbers beside the finished run's gate, or vanished.
+    finished = make_run(tmp_path / "m-finished", {"mixtral": tasks(4, 1)}, started_at="2026-11-05T02:00:00Z")
+    dead = shutil.copytree(finished, tmp_path / dead_copy)
+    results = json.loads((dead / "results.json").read_text())
+    results["finished_at"] = "2026-11-05T02:01:00Z"  # an earlier attempt's
+    (dead / "results.json").write_text(json.dumps(results | {"problems": ["arm mixtral: no answer at all"]}))
+    assert run_evalkit("history", str(tmp_path)).returncode == 0
+    html = (tmp_path / "index.html").read_text()
+    (row,) = re.findall(r"<tr><td>.*?</tr>", html)
+    assert "run exited 2" not in row and f"{tmp_path / dead_copy}: skipped (a copy of the run in " in html
+
+
 @needs_chromium
 def test_history_renders_in_headless_chromium(reports, tmp_path):
     pixels = screenshot(reports / "index.html", tmp_path, height=1400)  # no console message, not blank
