@@ -198,7 +198,9 @@ def _drop_check(model: str, diff: PairedDiff | None, cand_samples: float, noise:
         return replace(check, verdict=GateVerdict.PASS,
                        reason=f"change {diff.diff:+.3f}, interval {interval} above -max_drop {floor}")
     needed = metrics.decisive_samples(diff.diff, std_error, cfg.max_drop, diff.confidence, cand_samples)
-    more = f"; about {needed} samples per task would decide it" if needed else ""
+    # the standard error is both runs': more samples in the candidate alone leave the baseline's noise
+    more = f"; about {needed} samples per task in both baseline and candidate would decide it" \
+        if needed else ""
     return replace(check, verdict=GateVerdict.INCONCLUSIVE, samples_needed=needed,
                    reason=f"interval {interval} contains -max_drop {floor}{more}")
 

@@ -284,7 +284,7 @@ def test_gate_states_its_power_and_the_samples_that_would_decide(tmp_path):
     # the interval's half-width 1.96 SE must shrink below the 0.05 margin: 2 * (1.96 SE / 0.05)^2 samples
     assert unsure.samples_needed == math.ceil(2 * (1.95996 * sampling / 0.05) ** 2) == 14
     md = (tmp_path / "g2" / "gate.md").read_text()
-    assert "about 14 samples per task would decide it" in md
+    assert "about 14 samples per task in both baseline and candidate would decide it" in md
     assert f"catches a true pass@1 drop of {unsure.detectable_drop:.3f} or more with 80% power" in md
 
 
