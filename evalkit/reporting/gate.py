@@ -193,7 +193,7 @@ def _drop_check(model: str, diff: PairedDiff | None, cand_samples: float, noise:
     interval, floor = interval_text(check), -cfg.max_drop
     if diff.ci_high < floor:
         return replace(check, verdict=GateVerdict.FAIL, reason=(
-            f"the whole {diff.confidence:.2%} interval {interval} lies below -max_drop {floor}"))
+            f"the whole {diff.confidence:.1%} interval {interval} lies below -max_drop {floor}"))
     if diff.ci_low >= floor:
         return replace(check, verdict=GateVerdict.PASS,
                        reason=f"change {diff.diff:+.3f}, interval {interval} above -max_drop {floor}")

@@ -524,5 +524,9 @@ def test_gate_outputs_take_control_characters_in_a_model_s_name(tmp_path):
     assert outcome.verdict is GateVerdict.FAIL
     suite = ET.parse(tmp_path / "g" / "junit.xml").getroot()
     assert suite.find("testcase").get("classname") == "gate.mixtral\ufffd\ufffd[2J"
+    # the reason names the interval's level as gate.md's table does (it said 95.00%, the table 95.0%)
+    fail = next(c for c in outcome.models[0].checks if c.name == "pass@1")
+    assert fail.reason.startswith("the whole 95.0% interval")
+    assert "(95.0%)" in (tmp_path / "g" / "gate.md").read_text()
     # printed, the escape cleared the terminal and the bell rang
     assert terminal_lines(outcome)[0].startswith("  mixtral\ufffd\ufffd[2J: FAIL")
