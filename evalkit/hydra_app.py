@@ -55,6 +55,7 @@ from evalkit.config import (
     run_config,
 )
 from evalkit.records import SamplingParams
+from evalkit.samples import file_version
 from evalkit.secrets import redact
 from evalkit.sweep import ERROR_FILE
 
@@ -319,8 +320,8 @@ class _RunDirBefore:
     """evalkit's own records (dataset.json, run.json) by name: their bytes, None where absent (one
     that is not a regular file, a FIFO or a link the user put there, is not among them)."""
     samples_size: int | None
-    results: tuple[int, int] | None
-    """results.json's (size, mtime in ns); None where absent."""
+    results: tuple[int, ...]
+    """results.json's version (``samples.file_version``; () where absent)."""
 
     @classmethod
     def read(cls, run_dir: Path, log_name: str) -> _RunDirBefore:
@@ -334,7 +335,7 @@ class _RunDirBefore:
         samples = run_dir / "samples.jsonl"
         return cls(run_dir, run_dir.is_dir(), saved, log.stat().st_size if log.is_file() else None,
                    log_name, records, samples.stat().st_size if _regular(samples) else None,
-                   _stamp(run_dir / "results.json"))
+                   file_version(run_dir / "results.json"))
 
     def undo_unmeasured(self, run_dir: Path) -> bool:
         """If the attempt in ``run_dir`` wrote no sample and no results, put the directory back as it
@@ -344,11 +345,11 @@ class _RunDirBefore:
 
         if run_dir != self.run_dir:  # Hydra named it another second: a directory the attempt made
             made = _RunDirBefore(run_dir, False, None, None, self.log_name, dict.fromkeys(self.records),
-                                 None, None)
+                                 None, ())
             return made.undo_unmeasured(run_dir)
         samples = run_dir / "samples.jsonl"
         size = samples.stat().st_size if _regular(samples) else None
-        if (size or 0) > (self.samples_size or 0) or _stamp(run_dir / "results.json") != self.results:
+        if (size or 0) > (self.samples_size or 0) or file_version(run_dir / "results.json") != self.results:
             return False
         self._put_back_config()
         if being_written(samples):
@@ -384,14 +385,6 @@ class _RunDirBefore:
 
 def _regular(path: Path) -> bool:
     return path.is_file() and not path.is_symlink()
-
-
-def _stamp(path: Path) -> tuple[int, int] | None:
-    try:
-        info = path.stat()
-    except OSError:
-        return None
-    return (info.st_size, info.st_mtime_ns)
 
 
 def _task(job: Job, failures: list[BaseException], started: list[Path]) -> Callable[[DictConfig], Any]:

@@ -75,6 +75,17 @@ class SampleKeys:
         self._indexes.clear()
 
 
+def file_version(path: Path) -> tuple[int, ...]:
+    """(size, modification time, change time in ns, inode) of a file; () where there is none. Another
+    version means the file was written, cut, replaced or appended to meanwhile; the change time, which
+    no one can set back, catches a rewrite of the same size whose modification time was restored."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return ()
+    return (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
+
+
 def being_written(path: Path) -> bool:
     """Whether another run holds path (a SamplesFile's lock): its directory is that run's."""
     try:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +30,7 @@ from evalkit.samples import (
     SamplesFile,
     ScoreInputLine,
     answer_digest,
+    file_version,
     read_score_input,
 )
 from evalkit.scoring import Scorer, SimilarityBatch, cancelled_on_error, load_run_metrics
@@ -62,7 +62,9 @@ class _FileIndex:
     """(line, sample_index) of each line that gives a key an earlier line gave -> the error naming it
     (counted twice, that sample would weigh twice)."""
     version: tuple[int, ...] = ()
-    """The file's size, modification and change times and inode before the first read (``_file_version``)."""
+    """The file's version before the first read (``file_version``): another after scoring means the file
+    changed meanwhile, and what was scored may be part of it, or of two versions (a file cut to 400
+    of its 1,968 lines reported those 400 as the whole, exit 0)."""
     unanswered: dict[tuple[str, str, int], int] = field(default_factory=dict)
     """(arm, task_id, sample_index) -> line, of each line of an evalkit samples.jsonl that holds no
     answer (``ScoreInputLine.answered``) and that no later line answers: left out, and why the
@@ -89,7 +91,7 @@ def _index_file(path: Path, bench: Benchmark, strict: bool) -> _FileIndex:
     here, before anything is scored."""
     errors: list[str] = []
     selected, every = {t.task_id for t in bench.tasks}, set(bench.all_task_ids)
-    index = _FileIndex(version=_file_version(path))
+    index = _FileIndex(version=file_version(path))
     for line in read_score_input(path, errors, task_ids=_task_order(bench)):
         if not line.answered:
             sample = line.sample_index if line.sample_index is not None else -line.line
@@ -130,7 +132,7 @@ def _problems(cfg: RunConfig, scorer: Scorer, index: _FileIndex, errors: list[st
     answer, malformed lines."""
     infra = scorer.infra_error_problem(cfg.executor.max_infra_errors)
     problems = [infra] if infra else []
-    if _file_version(cfg.samples) != index.version:
+    if file_version(cfg.samples) != index.version:
         problems.append(f"{cfg.samples} changed while it was scored: the scores may cover part of it, or "
                         "lines of two versions; score it again once it is written, in a new hydra.run.dir")
     if index.unanswered:  # as the run that wrote them exited 2: its answers, not the endpoint, are measured
@@ -143,19 +145,6 @@ def _problems(cfg: RunConfig, scorer: Scorer, index: _FileIndex, errors: list[st
         problems.append(f"{len(errors)} malformed line(s) of {cfg.samples} skipped, the rest scored "
                         f"(report: {run_dir / 'report.md'}); the first: {errors[0]}")
     return problems
-
-
-def _file_version(path: Path) -> tuple[int, ...]:
-    """(size, modification time, change time in ns, inode) of the samples file; () once it is gone.
-    A file rewritten, cut or appended to while it is scored shows another: what was scored may be
-    part of it, or of two versions (a file cut to 400 of its 1,968 lines reported those 400 as the
-    whole, exit 0). The change time, which no one can set back, catches a rewrite of the same size
-    whose modification time was restored."""
-    try:
-        stat = os.stat(path)
-    except OSError:
-        return ()
-    return (stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)
 
 
 def _task_order(bench: Benchmark) -> list[str]:
