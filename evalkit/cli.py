@@ -29,7 +29,7 @@ from evalkit.config import (
     check_k_is_measurable,
     interrupted_by,
 )
-from evalkit.records import RunResults
+from evalkit.records import RunResults, valid_text
 from evalkit.secrets import redact
 
 USAGE = """usage: evalkit [--verbose] COMMAND ...
@@ -290,6 +290,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args or args[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0 if args else 2
+    for arg in args:
+        # A name that is not UTF-8 (a Latin-1 file system) arrives with its bytes as lone
+        # surrogates; the reports are UTF-8 and name the samples file and run folder, and the
+        # first write of one ended the command with a traceback after all its work (exit 3).
+        if valid_text(arg) != arg:
+            return fail(f"{valid_text(arg)!r} is not UTF-8 text (its undecodable bytes shown as \ufffd), "
+                        "and the reports name their files and labels in UTF-8: rename it")
     command, rest = args[0], args[1:]
     handler = SUBCOMMANDS.get(command)
     if handler is None:

@@ -109,6 +109,16 @@ def test_a_user_folder_given_as_run_dir_only_loses_what_hydra_wrote(capsys, tmp_
     assert sorted(p.name for p in folder.iterdir()) == ["notes.txt"]
 
 
+def test_a_name_that_is_not_utf8_is_refused_before_any_work(capsys, tmp_path):
+    # What Python makes of the bytes of a Latin-1 file name in the command line: a lone surrogate.
+    samples = tmp_path / "r\udce9sultats.jsonl"
+    samples.write_bytes(b'{"task_id": "HumanEval/0", "completion": "    return False\\n"}\n')
+    run_dir = tmp_path / "run"
+    err = _fails_with_one_line(capsys, "score", f"samples='{samples}'", f"hydra.run.dir={run_dir}")
+    assert "r\ufffdsultats.jsonl" in err and "is not UTF-8" in err
+    assert not run_dir.exists()
+
+
 def test_unknown_command_lists_the_commands(capsys):
     err = _fails_with_one_line(capsys, "rnu")
     assert "unknown command 'rnu'" in err and "run" in err and "gate" in err
