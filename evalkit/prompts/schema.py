@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from evalkit.prompts.layout import TemplateError
-from evalkit.records import Api
+from evalkit.records import Api, valid_text
 
 ROLES = ("system", "user", "assistant")
 
@@ -69,6 +69,12 @@ def parse(path: Path, text: str) -> Spec:
         raise TemplateError(f"{path}{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(data, dict):
         raise TemplateError(f"{path}: a template must be a YAML mapping")
+    for key, value in _strings("", data):
+        if valid_text(value) != value:
+            # A YAML escape ("\ud800") makes one; no request can carry it, and the failed request
+            # was taken for an unreachable endpoint.
+            raise TemplateError(f"{path}: {key or 'a key'} holds a lone surrogate (a \\ud800 to \\udfff "
+                                "escape), which is not text")
     _check_keys(path, "", data, TOP_KEYS)
     if not isinstance(data.get("name"), str) or not data["name"].strip():
         raise TemplateError(f"{path}: name is missing (every gateway prompt file names itself)")
@@ -174,6 +180,20 @@ def _source_lines(node: yaml.Node) -> dict[str, int]:
                 block = getattr(role_value, "style", None) in ("|", ">")
                 out[role_key.value] = role_value.start_mark.line + (2 if block else 1)
     return out
+
+
+def _strings(key: str, value: Any):
+    """(dotted key, string) for every string in a parsed YAML value, keys included."""
+    if isinstance(value, str):
+        yield key, value
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            inner = f"{key}.{name}" if key else str(name)
+            yield from _strings(inner, name)
+            yield from _strings(inner, item)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings(f"{key}[{index}]", item)
 
 
 def _stop_list(path: Path, value: Any) -> list[str]:

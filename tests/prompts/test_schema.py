@@ -103,6 +103,11 @@ def test_evalkit_keys_win_over_derivation(tmp_path):
      ":4: included partial 'nowhere/1.0.0.jinja' not found (include paths start at the registry root)"),
     ("name: t\nprompt_template:\n  user: |\n    {% if prefix %}\n", ":4: Jinja syntax error"),
     ("name: [t\n", "invalid YAML"),
+    # YAML's escape makes a lone surrogate, which no request can carry (it was taken for an
+    # unreachable endpoint)
+    ('name: t\nparams:\n  stop: ["\\ud800"]\nprompt_template:\n  user: hi\n',
+     "params.stop[0] holds a lone surrogate"),
+    ('name: t\nprompt_template:\n  user: "x\\udfffy"\n', "prompt_template.user holds a lone surrogate"),
 ])
 def test_invalid_files_fail_on_load_with_one_line_naming_file_and_key(tmp_path, body, expected):
     path = _write(tmp_path, f"{GENERATIONS}/toy/1.0.0.yml", body)
