@@ -137,6 +137,26 @@ def test_nightly_never_answers_from_stored_answers(ci):
             assert not typed.store.reuse and not any(arm.model.offline for arm in typed.arms), name
 
 
+def test_a_retried_nightly_job_finds_its_run_and_answers_to_finish_them(ci):
+    # Resuming needs the run folder and the response store the run wrote (README, Where reports go).
+    hydra_app = pytest.importorskip("evalkit.hydra_app")
+    nightly = {name: job for name, job in _jobs(ci).items() if name.startswith("nightly")}
+    for name, job in nightly.items():
+        caches = job["cache"] if isinstance(job["cache"], list) else [job["cache"]]
+        (run,) = (c for c in _commands(job) if c[0] == "run")
+        typed = hydra_app.compose_run_config([_expand(a) for a in run[1:]])
+        run_dir = next(a.split("=", 1)[1] for a in run if a.startswith("hydra.run.dir="))
+        kept = [c for c in caches if "$CI_PIPELINE_ID" in c["key"] and "$CI_JOB_NAME" in c["key"]]
+        assert kept, f"{name}: no cache of its own in this pipeline"
+        (cache,) = kept
+        assert cache["when"] == "always", name  # the job that failed is the one to finish
+        paths = [Path(p) for p in cache["paths"]]
+        assert any(Path(run_dir).is_relative_to(p) for p in paths), name
+        store = typed.store.path.relative_to(REPO) if typed.store.path.is_absolute() else typed.store.path
+        assert any(store.is_relative_to(p) for p in paths), name  # the job runs in the checkout
+        assert {"key": "pip", "paths": [".cache/pip"]} in caches, name  # the default cache stays
+
+
 def test_pages_publishes_the_history_of_every_nightly(ci):
     jobs = _jobs(ci)
     pages = jobs["pages"]
