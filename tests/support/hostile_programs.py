@@ -392,6 +392,15 @@ try:
 except PermissionError:
     pass
 """), Status.PASSED),
+    Hostile("system_v_memory_no_process_shows", _after(CORRECT, """
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+IPC_PRIVATE, IPC_CREAT = 0, 0o1000
+# shared memory left behind once its processes exit, and message queues: in no process's size either
+assert libc.shmget(IPC_PRIVATE, 64 << 20, IPC_CREAT | 0o600) == -1, "shmget allowed"
+assert libc.msgget(IPC_PRIVATE, IPC_CREAT | 0o600) == -1, "msgget allowed"
+assert libc.semget(IPC_PRIVATE, 1, IPC_CREAT | 0o600) == -1, "semget allowed"
+"""), Status.PASSED),
     Hostile("keyring_add_key", _after(CORRECT, """
 import ctypes, os
 libc = ctypes.CDLL(None, use_errno=True)
