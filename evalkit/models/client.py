@@ -23,7 +23,15 @@ from evalkit.config import ModelConfig
 from evalkit.models import diagnose
 from evalkit.models.limiter import AdaptiveLimiter
 from evalkit.models.request import PATHS, base_seed, derive_seed, request_body
-from evalkit.models.retry import Choice, EndpointError, Failure, RetryPolicy, classify, parse_response
+from evalkit.models.retry import (
+    Choice,
+    EndpointError,
+    Failure,
+    RetryPolicy,
+    answered_by,
+    classify,
+    parse_response,
+)
 from evalkit.models.store import ResponseStore, StoredResponse, request_key, source_key
 from evalkit.models.stream import post_streaming
 from evalkit.models.transport import http_client
@@ -73,9 +81,9 @@ class ClientStats:
                 f"{self.errors - self.refused} failed after every retry; {limit}): {self.first_error}")
 
 
-Sent = tuple[list[Choice], tuple[int, int], float, httpx.Response | None]
-"""(choices, (prompt_tokens, completion_tokens), latency_s, the response; None when streamed)."""
-"""One answered request: choices, (prompt_tokens, completion_tokens), latency_s, the response."""
+Sent = tuple[list[Choice], tuple[int, int], float, dict[str, Any]]
+"""One answered request: choices, (prompt_tokens, completion_tokens), latency_s, what answered it
+(``retry.answered_by``)."""
 
 
 class ModelClient:
@@ -225,13 +233,13 @@ class ModelClient:
             try:
                 self.stats.requests += 1
                 if self.cfg.stream:
-                    choices, prompt_tokens, completion_tokens = await post_streaming(
+                    choices, prompt_tokens, completion_tokens, answered = await post_streaming(
                         self._oa, post, body, chat, started)
-                    response = None  # read chunk by chunk: no whole response to keep
                 else:
                     response = await self._oa.request(httpx.Response,
                                                       post.model_copy(update={"json_data": body}))
-                    choices, prompt_tokens, completion_tokens = parse_response(response.content, chat)
+                    choices, prompt_tokens, completion_tokens, model = parse_response(response.content, chat)
+                    answered = answered_by(model, response.headers)
                 choices = [self._redacted(c) for c in choices]
             except Exception as exc:  # classified here; nothing escapes unclassified
                 fail = classify(exc, self._secrets, self.cfg.timeout_s)
@@ -240,7 +248,7 @@ class ModelClient:
             else:
                 self.limiter.on_success()
                 return (choices, (prompt_tokens, completion_tokens), time.perf_counter() - started,
-                        response)
+                        answered)
             finally:
                 await self.limiter.release()
             if not fail.retryable or attempt >= self.cfg.max_retries:
@@ -272,13 +280,13 @@ class ModelClient:
         body = self._probe_body(prompt)
         fail: Failure | None = None
         try:
-            _, _, _, response = await self._send(body, timeout_retries=PROBE_TIMEOUT_RETRIES)
+            _, _, _, answered = await self._send(body, timeout_retries=PROBE_TIMEOUT_RETRIES)
         except Failure as exc:
             fail = exc
         if fail is not None:  # raised outside the except block: no chained openai error quoting a key
             waits = f" ({PROBE_TIMEOUT_RETRIES + 1} attempts)" if fail.timed_out else ""
             raise EndpointError(diagnose.explain(fail, self.cfg, self.served) + waits)
-        self.identity["answered_by"] = self._clean(_answered_by(response))
+        self.identity["answered_by"] = self._clean(answered)
 
     async def _served_entry(self) -> dict[str, Any] | None:
         """This model's /v1/models entry (id, root, created, owned_by, max_model_len), if listed."""
@@ -339,23 +347,6 @@ IDENTITY_FIELDS = ("id", "root", "created", "owned_by", "max_model_len")
 """The /v1/models fields that say which weights are served (vLLM's root is the weights path)."""
 FRESH_S = 600
 """A /v1/models ``created`` this close to now is the listing's own time stamp, not the model's."""
-ANSWERED_BY_HEADERS = ("x-litellm-model-id", "x-litellm-model-api-base")
-"""A LiteLLM proxy's response headers that name the deployment behind an alias (not its version:
-upgrading the proxy changes no answer)."""
-
-
-def _answered_by(response: httpx.Response | None) -> dict[str, Any]:
-    """What a response says answered it: the body's model and a proxy's deployment headers."""
-    if response is None:
-        return {}
-    try:
-        model = response.json().get("model")
-    except (ValueError, AttributeError):
-        model = None
-    out = {h: response.headers[h] for h in ANSWERED_BY_HEADERS if h in response.headers}
-    return {"model": model, **out}
-
-
 def _split(usage: tuple[int, int], parts: int) -> list[Usage]:
     """A request's usage shared among its samples (sums are kept exactly)."""
     parts = max(parts, 1)

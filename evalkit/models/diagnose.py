@@ -99,8 +99,8 @@ _FIXES = {
                    "/v1 (vLLM, Ollama, a LiteLLM proxy)"),
     "roles": ("{where} rejected the conversation ({msg}); this model's chat template needs alternating "
               "user/assistant turns: set prompt.fold_system=true"),
-    "context": ("{where}: the prompt does not fit {name!r}'s context ({msg}); lower model.params.max_tokens "
-                "or pick a template or model with room for it"),
+    "context": ("{where}: the prompt does not fit the context of {name!r} ({msg}); lower "
+                "model.params.max_tokens or pick a template or model with room for it"),
     "server_error": "the model endpoint at {url} is failing ({msg}); try again later",
     "n": "{where} rejected the request for {name!r} ({msg}); set model.use_n=false",
     "rejected": "{where} rejected the request for {name!r} ({msg})",

@@ -139,7 +139,35 @@ def classify(exc: Exception, secrets: Sequence[str], timeout_s: float) -> Failur
         cause = exc.__cause__ or exc
         return Failure(redact(f"connection failed: {type(cause).__name__}: {cause}", secrets)[:300],
                        retryable=True)
+    if isinstance(exc, openai.APIError):  # an error event in a stream the server had begun with 200
+        status = _status_of(exc.body) or 500  # what a server says so once it has sent 200: its failure
+        message = redact(f"the endpoint reported an error in its stream: {' '.join(exc.message.split())}",
+                         secrets)[:300]
+        retryable = (status in RETRY_STATUS or status >= 500) and status not in NOT_AN_API_STATUS
+        return Failure(message, retryable=retryable, overload=status in OVERLOAD_STATUS, status=status,
+                       proxy="litellm" in message.lower())
     return Failure(redact(f"{type(exc).__name__}: {exc}", secrets)[:300], retryable=False)
+
+
+def _status_of(error: object) -> int | None:
+    """The HTTP status a stream's error event names in its ``code`` (LiteLLM sends "500"), if any."""
+    code = error.get("code") if isinstance(error, dict) else None
+    try:
+        status = int(code)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return status if 100 <= status <= 599 else None
+
+
+ANSWERED_BY_HEADERS = ("x-litellm-model-id", "x-litellm-model-api-base")
+"""A LiteLLM proxy's response headers that name the deployment behind an alias (not its version:
+upgrading the proxy changes no answer)."""
+
+
+def answered_by(model: object, headers: httpx.Headers) -> dict[str, Any]:
+    """What an answer says answered it: the model its body (or its stream's events) names, and a
+    proxy's deployment headers."""
+    return {"model": model, **{h: headers[h] for h in ANSWERED_BY_HEADERS if h in headers}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,8 +181,9 @@ class Choice:
     """Seconds to the first token, for a streamed answer; None otherwise."""
 
 
-def parse_response(content: bytes, chat: bool) -> tuple[list[Choice], int, int]:
-    """(choices sorted by index, prompt_tokens, completion_tokens) from a response body.
+def parse_response(content: bytes, chat: bool) -> tuple[list[Choice], int, int, object]:
+    """(choices sorted by index, prompt_tokens, completion_tokens, the model the body names) from a
+    response body.
 
     Raises a retryable Failure for a body that is not a completion response.
     """
@@ -165,15 +194,31 @@ def parse_response(content: bytes, chat: bool) -> tuple[list[Choice], int, int]:
             text = valid_text(_answer_text((c["message"].get("content") if chat else c["text"]) or ""))
             finish = valid_text(str(c.get("finish_reason") or "stop"))
             choices.append(Choice(int(c.get("index", pos)), text, finish))
-        usage = data.get("usage") or {}
-        prompt_tokens = int(usage.get("prompt_tokens") or 0)
-        completion_tokens = int(usage.get("completion_tokens") or 0)
+        prompt_tokens, completion_tokens = token_counts(data.get("usage"))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise Failure(f"malformed response from the endpoint ({type(exc).__name__}: "
                       f"{_start_of(content)})", retryable=True, answered=True) from None
     if not choices:
         raise Failure("the endpoint returned no choices", retryable=True, answered=True)
-    return sorted(choices, key=lambda c: c.index), prompt_tokens, completion_tokens
+    return sorted(choices, key=lambda c: c.index), prompt_tokens, completion_tokens, data.get("model")
+
+
+MAX_TOKENS_COUNTED = 1 << 40
+"""More tokens than any request uses: a usage beyond it is not a count (10**30 ended a run with a
+traceback, exit 3, where the response store's integers stop)."""
+
+
+def token_counts(usage: object, previous: tuple[int, int] = (0, 0)) -> tuple[int, int]:
+    """(prompt_tokens, completion_tokens) of a response's ``usage``; a count that is missing, not a
+    whole number, negative or beyond MAX_TOKENS_COUNTED is ``previous``'s (0: the server said none).
+    Usage is information: it never makes an answer malformed."""
+    usage = usage if isinstance(usage, dict) else {}
+    counts = []
+    for name, before in zip(("prompt_tokens", "completion_tokens"), previous, strict=True):
+        value = usage.get(name)
+        ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TOKENS_COUNTED
+        counts.append(value if ok else before)
+    return counts[0], counts[1]
 
 
 def _answer_text(content: object) -> str:

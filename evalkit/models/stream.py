@@ -9,19 +9,21 @@ from typing import Any
 import openai
 from openai._models import FinalRequestOptions
 
-from evalkit.models.retry import Choice, Failure, StreamCut
+from evalkit.models.retry import Choice, Failure, StreamCut, answered_by, token_counts
 from evalkit.records import valid_text
 
 
 async def post_streaming(oa: openai.AsyncOpenAI, options: FinalRequestOptions, body: dict[str, Any],
-                         chat: bool, started: float) -> tuple[list[Choice], int, int]:
+                         chat: bool, started: float) -> tuple[list[Choice], int, int, dict[str, Any]]:
     """POST ``body`` with ``stream=true`` and read the events to the end.
 
-    Returns (choices sorted by index, prompt_tokens, completion_tokens), each choice with
-    ``ttft_s``: seconds from ``started`` (``time.perf_counter()`` before the request) to its
-    first non-empty text. Usage is asked for (``stream_options.include_usage``) and 0 when
-    the server sends none. Raises a retryable Failure for a stream without choices, or one that
-    ended before each choice said why it finished (a connection cut mid-answer).
+    Returns (choices sorted by index, prompt_tokens, completion_tokens, what answered it), each
+    choice with ``ttft_s``: seconds from ``started`` (``time.perf_counter()`` before the request)
+    to its first non-empty text. Usage is asked for (``stream_options.include_usage``) and 0 when
+    the server sends none. What answered is ``answered_by`` of the events' ``model`` and the
+    response's headers, as for a whole response: without it a re-pointed alias went unnoticed
+    when answers were streamed. Raises a retryable Failure for a stream without choices, or one
+    that ended before each choice said why it finished (a connection cut mid-answer).
     """
     streamed = body | {"stream": True, "stream_options": {"include_usage": True}}
     events = await oa.request(object, options.model_copy(update={"json_data": streamed}), stream=True,
@@ -30,9 +32,11 @@ async def post_streaming(oa: openai.AsyncOpenAI, options: FinalRequestOptions, b
     finish: dict[int, str] = {}
     first: dict[int, float] = {}
     prompt_tokens = completion_tokens = 0
+    model = None
     async for event in events:
         if not isinstance(event, dict):
             raise Failure("malformed stream event from the endpoint", retryable=True, answered=True)
+        model = model or event.get("model")
         for pos, choice in enumerate(event.get("choices") or []):
             index = int(choice.get("index", pos))
             piece = (choice.get("delta") or {}).get("content") if chat else choice.get("text")
@@ -42,9 +46,8 @@ async def post_streaming(oa: openai.AsyncOpenAI, options: FinalRequestOptions, b
                 texts[index].append(valid_text(str(piece)))
             if choice.get("finish_reason"):
                 finish[index] = valid_text(str(choice["finish_reason"]))
-        usage = event.get("usage") or {}
-        prompt_tokens = int(usage.get("prompt_tokens") or prompt_tokens)
-        completion_tokens = int(usage.get("completion_tokens") or completion_tokens)
+        prompt_tokens, completion_tokens = token_counts(event.get("usage"),
+                                                         (prompt_tokens, completion_tokens))
     if not texts:
         raise Failure("the endpoint streamed no choices", retryable=True, answered=True)
     unfinished = sorted(set(texts) - set(finish))
@@ -52,4 +55,4 @@ async def post_streaming(oa: openai.AsyncOpenAI, options: FinalRequestOptions, b
         raise StreamCut(f"the stream ended before choice {unfinished[0]} finished (no finish_reason): a "
                         "dropped connection")
     choices = [Choice(i, "".join(parts), finish[i], first.get(i)) for i, parts in sorted(texts.items())]
-    return choices, prompt_tokens, completion_tokens
+    return choices, prompt_tokens, completion_tokens, answered_by(model, events.response.headers)

@@ -79,10 +79,11 @@ def test_probe_passes_and_records_what_answered(demo):
     assert client.identity["served"]["owned_by"] == "openai"
 
 
-def test_repointed_alias_never_gets_stored_answers(demo, tmp_path):
+@pytest.mark.parametrize("stream", [False, True])  # streamed, what answered was once not recorded at all
+def test_repointed_alias_never_gets_stored_answers(demo, tmp_path, stream):
     path = tmp_path / "store.sqlite"
     with LoopbackProxy({"mixtral": Route(demo.base_url, "demo-oracle")}) as proxy:
-        cfg = model_config(proxy.base_url, name="mixtral")
+        cfg = model_config(proxy.base_url, name="mixtral", stream=stream)
         with ResponseStore(path, run_id="monday", reuse=True) as store:
             monday, _ = asyncio.run(probe_then_generate(cfg, store))
         with ResponseStore(path, run_id="tuesday", reuse=True) as store:
@@ -95,6 +96,7 @@ def test_repointed_alias_never_gets_stored_answers(demo, tmp_path):
             after, client = asyncio.run(probe_then_generate(cfg, store))
     assert client.stats.cached == 0 and client.stats.answered == 8
     assert client.identity["answered_by"]["model"] == "demo-buggy"
+    assert client.identity["answered_by"]["x-litellm-model-api-base"] == demo.base_url
     assert [g.raw_output for gens in after for g in gens] != [g.raw_output for gens in monday for g in gens]
 
 

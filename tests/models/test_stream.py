@@ -24,6 +24,9 @@ class _SlowFirstChunk(JsonHandler):
     delay_s: float = FIRST_CHUNK_DELAY_S
     cut: int = 0
     """How many of the next streams end after their first chunk: no finish_reason, no [DONE]."""
+    errors: int = 0
+    """How many of the next streams send, after their first chunk, the error event a LiteLLM proxy
+    sends when its backend fails mid-answer."""
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib name
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -36,6 +39,12 @@ class _SlowFirstChunk(JsonHandler):
         for i, piece in enumerate(CHUNKS):
             if i and type(self).cut:
                 type(self).cut -= 1
+                self.close_connection = True
+                return
+            if i and type(self).errors:
+                type(self).errors -= 1
+                self._event({"error": {"message": "litellm.InternalServerError: the backend went away",
+                                       "type": None, "param": None, "code": "500"}})
                 self.close_connection = True
                 return
             if i:
@@ -59,6 +68,7 @@ def server():
     httpd = QuietHTTPServer(("127.0.0.1", 0), _SlowFirstChunk)
     thread = httpd.serve_in_thread("slow-first-chunk")
     _SlowFirstChunk.received, _SlowFirstChunk.cut, _SlowFirstChunk.delay_s = [], 0, FIRST_CHUNK_DELAY_S
+    _SlowFirstChunk.errors = 0
     yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
     httpd.stop(thread)
 
@@ -155,3 +165,38 @@ def test_a_probe_whose_stream_is_cut_says_so_not_that_the_endpoint_is_unreachabl
     message = str(raised.value)
     assert "began to answer" in message and "the stream ended before choice 0 finished" in message
     assert "model.stream=false" in message and "cannot reach" not in message
+
+
+def test_an_error_event_in_a_stream_is_retried_as_the_server_error_it_reports(server, humaneval_tasks):
+    # A 200 stream that then says its backend failed: once taken for an unreachable server, never retried.
+    _SlowFirstChunk.errors, _SlowFirstChunk.delay_s = 1, 0.0
+    cfg = model_config(server, stream=True, use_n=False, max_retries=1)
+
+    async def go():
+        client = ModelClient(cfg, retry=RetryPolicy(base_s=0.01, max_s=0.02))
+        try:
+            return await client.generate(text_prompt(humaneval_tasks[0]), 1, seed=1), client.stats
+        finally:
+            await client.aclose()
+
+    (gen,), stats = asyncio.run(go())
+    assert gen.error == "" and gen.raw_output == "".join(CHUNKS) and stats.retries == 1
+
+
+def test_a_probe_whose_stream_reports_an_error_names_it(server, humaneval_tasks):
+    _SlowFirstChunk.errors, _SlowFirstChunk.delay_s = 99, 0.0
+    cfg = model_config(server, stream=True, use_n=False, max_retries=1)
+
+    async def go():
+        client = ModelClient(cfg, retry=RetryPolicy(base_s=0.01, max_s=0.02))
+        try:
+            await client.check(text_prompt(humaneval_tasks[0]))
+        finally:
+            await client.aclose()
+
+    with pytest.raises(EndpointError) as raised:
+        asyncio.run(go())
+    message = str(raised.value)
+    assert "reported an error in its stream" in message and "the backend went away" in message
+    assert "cannot reach" not in message
+    assert len(_SlowFirstChunk.received) == 2  # retried, as the 500 it names

@@ -107,7 +107,7 @@ class _Handler(JsonHandler):
             if self.server.proxy.backend_dead():
                 raise ConnectionRefusedError("the backend died")
             with urllib.request.urlopen(request, timeout=10) as response:
-                answer = json.loads(response.read())
+                answer = response.read()
         except urllib.error.HTTPError as exc:
             inner = exc.read().decode(errors="replace")
             self._litellm_error(exc.code, f"litellm.BadRequestError: OpenAIException - {inner}", None)
@@ -117,7 +117,17 @@ class _Handler(JsonHandler):
                                 f"Connection error. ({type(exc).__name__}) Received Model Group="
                                 f"{body.get('model')}", None)
             return
-        self.send_json(200, answer, headers)
+        if body.get("stream"):  # the backend's events as they are, under the proxy's headers
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(answer)
+            self.close_connection = True
+            return
+        self.send_json(200, json.loads(answer), headers)
 
 
 class _Server(QuietHTTPServer):
