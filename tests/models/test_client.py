@@ -307,6 +307,27 @@ def test_an_answer_with_a_lone_surrogate_is_stored_and_kept_as_text(server, tmp_
     assert again.raw_output == gen.raw_output and server.count("odd") == 1
 
 
+@pytest.mark.parametrize("count", ["1000000000000000000000000000000", "-3", '"x"', "2.5"])
+def test_a_usage_that_is_no_count_keeps_the_answer(server, tmp_path, count):
+    # 10**30 ended the run with a traceback where the store's integers stop (exit 3, every sample
+    # lost); a string threw a good answer away as malformed; a negative count gave negative cost.
+    server.script("odd", [f"usage:{count}"])
+    cfg = model_config(server.base_url, max_retries=0)
+
+    async def go(store):
+        client = ModelClient(cfg, store, retry=FAST)
+        try:
+            return await client.generate(case_prompt("odd", task_id="odd"), 1, 7)
+        finally:
+            await client.aclose()
+
+    with ResponseStore(tmp_path / "store.sqlite", run_id="r1") as store:
+        (gen,) = run(go(store))
+    assert not gen.error and gen.raw_output.startswith("answer odd")
+    assert (gen.usage.prompt_tokens, gen.usage.completion_tokens) == (0, 5)
+    assert server.count("odd") == 1
+
+
 def test_an_error_body_with_a_lone_surrogate_is_an_infra_error_any_file_takes(server):
     # The 500's message reached samples.jsonl, the log and report.md as it was: exit 3, and the run
     # directory could not be finished (every later read of it crashed too).

@@ -5,7 +5,7 @@ actions)`` queues what the next requests of that case get, one action per
 request, then ``ok``. Actions:
 
     ok | length | fewer | empty | malformed | reset | slow:<s> | 429 | 429:ra=<s>
-    | 500 | 502 | 503 | roles400 | 401 | parts | noparts | surrogate | 500surrogate
+    | 500 | 502 | 503 | roles400 | 401 | parts | noparts | surrogate | 500surrogate | usage:<json>
 
 ``require_key`` makes every route answer 401 (echoing the key sent, as some
 servers do) unless the right bearer key comes.
@@ -104,6 +104,8 @@ class _Handler(JsonHandler):
                     choice["message"]["content"] = (
                         [{"type": "text", "text": text[:7]}, {"type": "text", "text": text[7:]}]
                         if name == "parts" else [{"type": "image_url", "image_url": {"url": "x"}}])
+            if name == "usage":  # counts no server means (10**30, negative, a string)
+                answer["usage"] = {"prompt_tokens": json.loads(arg), "completion_tokens": 5}
             if name == "surrogate":  # a lone surrogate, as JSON's escape carries it: no UTF-8 text has one
                 for choice in answer["choices"]:
                     holder, key = (choice["message"], "content") if chat else (choice, "text")
