@@ -166,3 +166,22 @@ def test_what_the_endpoint_says_about_itself_is_masked(k2_env, tmp_path):
     assert client.identity["answered_by"]["x-litellm-model-api-base"] == "http://backend:8000/v1?key=***"
     assert B64_KEY[:6] not in identity and "Zx9%2B" not in identity
     assert gens[0].raw_output and not gens[0].error
+
+
+def test_a_variable_that_only_looks_like_a_secret_never_changes_an_answer(monkeypatch):
+    # MY_TOKEN=threshold turned `if distance < threshold:` into `if distance < ***:` before scoring: a
+    # correct answer failed. An endpoint can only echo the key it was sent; that one is still masked.
+    monkeypatch.setenv("MY_TOKEN", "answer")
+    monkeypatch.setenv("EVALKIT_TEST_API_KEY", "odd seed")  # the key sent: what an echo would hold
+    with FaultServer() as srv:
+        async def go():
+            client = ModelClient(model_config(srv.base_url, api_key_env="EVALKIT_TEST_API_KEY"), None,
+                                 retry=RetryPolicy(0.01, 0.02))
+            try:
+                return await client.generate(case_prompt("odd"), 1, 1)
+            finally:
+                await client.aclose()
+
+        (gen,) = asyncio.run(go())
+    assert "answer" in secret_values()  # still masked in messages, logs and tracebacks
+    assert not gen.error and gen.raw_output.startswith("answer ***="), gen.raw_output
