@@ -9,6 +9,8 @@ still builds its requests and receives its responses as httpx objects.
 from __future__ import annotations
 
 import asyncio
+import functools
+import urllib.request
 from typing import Any
 
 import httpx
@@ -45,9 +47,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         total = max((v for v in limits.values() if v is not None), default=None)
         headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() not in _SKIP]
         body = await request.aread()
+        url = request.url
         try:
             async with self._session_now().request(
-                    request.method, str(request.url), headers=headers, data=body or None,
+                    request.method, str(url), headers=headers, data=body or None,
+                    proxy=environment_proxy(url.scheme, url.host, url.port),
                     allow_redirects=False, timeout=aiohttp.ClientTimeout(total=total)) as resp:
                 content = await resp.read()
                 return httpx.Response(status_code=resp.status, headers=list(resp.raw_headers),
@@ -64,6 +68,23 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
+
+
+@functools.lru_cache(maxsize=64)
+def environment_proxy(scheme: str, host: str, port: int | None) -> str | None:
+    """The proxy the environment names for this origin (HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, either
+    case), None where NO_PROXY exempts it: what curl, httpx and the openai package do by default.
+    Without it a run behind a corporate proxy could not reach its endpoint unless it streamed
+    (model.stream=true goes through httpx's own transport). Read once per origin and process, not
+    with aiohttp's trust_env, which looks the proxy up on a thread for every request and takes
+    ~/.netrc credentials that then clash with the API key's header."""
+    proxies = urllib.request.getproxies_environment()
+    proxy = proxies.get(scheme) or proxies.get("all")
+    if not proxy:
+        return None
+    if urllib.request.proxy_bypass_environment(f"{host}:{port}" if port else host, proxies):
+        return None
+    return proxy if "://" in proxy else f"http://{proxy}"
 
 
 class DirectClient(httpx.AsyncClient):

@@ -1,0 +1,90 @@
+"""The HTTP transport under the openai client: a proxy the environment names is used, as curl, httpx
+and the openai package use it, and NO_PROXY exempts a host. A forward proxy on loopback in front of
+the real demo endpoint records what went through it."""
+
+from __future__ import annotations
+
+import asyncio
+import urllib.request
+
+import pytest
+
+from evalkit.models import ModelClient, RetryPolicy
+from evalkit.models.demo import JsonHandler, QuietHTTPServer
+from evalkit.models.transport import environment_proxy
+from tests.support.models import chat_prompt, humaneval_tasks, model_config
+
+TASKS = humaneval_tasks()[:1]
+
+
+class _ForwardProxy(JsonHandler):
+    """An HTTP proxy: a request line with an absolute URL, forwarded there as it came."""
+
+    seen: list[str] = []
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        self._forward(None)
+
+    def do_POST(self) -> None:  # noqa: N802 - stdlib name
+        self._forward(self.rfile.read(int(self.headers.get("Content-Length") or 0)))
+
+    def _forward(self, body: bytes | None) -> None:
+        type(self).seen.append(f"{self.command} {self.path}")
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "proxy-connection")}
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never itself proxied
+        with direct.open(urllib.request.Request(self.path, data=body, headers=headers,
+                                                method=self.command), timeout=10) as answer:
+            self.send_body(answer.status, answer.read())
+
+
+@pytest.fixture()
+def forward_proxy(monkeypatch):
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    httpd = QuietHTTPServer(("127.0.0.1", 0), _ForwardProxy)
+    thread = httpd.serve_in_thread("forward-proxy")
+    _ForwardProxy.seen = []
+    environment_proxy.cache_clear()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    environment_proxy.cache_clear()  # the environment of the tests after this one
+    httpd.stop(thread)
+
+
+@pytest.fixture(scope="module")
+def demo():
+    from evalkit.models import DemoServer
+
+    with DemoServer(TASKS) as server:
+        yield server
+
+
+def _answer(demo) -> str:
+    async def go():
+        client = ModelClient(model_config(demo.base_url, name="demo-oracle"), retry=RetryPolicy(0.01, 0.02))
+        try:
+            await client.check(chat_prompt(TASKS[0]))
+            (gen,) = await client.generate(chat_prompt(TASKS[0]), 1, seed=1)
+            return gen
+        finally:
+            await client.aclose()
+
+    gen = asyncio.run(go())
+    assert not gen.error
+    return gen.raw_output
+
+
+def test_the_proxy_the_environment_names_carries_every_request(demo, forward_proxy, monkeypatch):
+    # Without it, a run behind a corporate proxy could not reach its endpoint unless it streamed.
+    monkeypatch.setenv("HTTP_PROXY", forward_proxy)
+    assert "def " in _answer(demo)
+    base = demo.base_url.rstrip("/")
+    assert f"GET {base}/models" in _ForwardProxy.seen  # the listing too
+    assert _ForwardProxy.seen.count(f"POST {base}/chat/completions") == 2  # the probe and the sample
+
+
+def test_no_proxy_exempts_the_endpoint(demo, forward_proxy, monkeypatch):
+    monkeypatch.setenv("http_proxy", forward_proxy)
+    monkeypatch.setenv("no_proxy", "localhost,127.0.0.1")
+    assert "def " in _answer(demo)
+    assert _ForwardProxy.seen == []
