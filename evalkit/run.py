@@ -111,6 +111,7 @@ async def _probe_calibrate_generate(stages: _Stages, arms: list[PreparedArm]) ->
                                                           if arm.embedded_demo else None)
                             for arm in arms})
             for arm in arms:
+                clients[arm.config.label].stats.answered_before = stages.samples.done.count(arm.config.label)
                 try:
                     await clients[arm.config.label].check(next(iter(arm.prompts.values())))
                 except EndpointError as exc:  # of several arms, say whose endpoint it is

@@ -59,6 +59,10 @@ class SampleKeys:
     def __len__(self) -> int:
         return sum(map(len, self._indexes.values()))
 
+    def count(self, arm: str) -> int:
+        """How many keys of ``arm`` are held."""
+        return sum(len(indexes) for (label, _), indexes in self._indexes.items() if label == arm)
+
     def task_ids(self) -> set[str]:
         """The tasks of the keys held."""
         return {task_id for _, task_id in self._indexes}

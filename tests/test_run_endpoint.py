@@ -109,6 +109,19 @@ def test_a_run_resumed_once_its_backend_is_back_asks_what_got_no_answer(demo, tm
     assert len(lines) == 6  # the 2 answered samples kept, the 2 unanswered asked again (their new lines win)
 
 
+def test_a_resumed_run_whose_backend_still_fails_counts_the_answers_it_had(demo, tmp_path):
+    # It said "no answer at all" of an arm whose table showed its 2 answers: this attempt asked
+    # only the 2 that had none, and both failed again.
+    with LoopbackProxy({"mixtral": Route(demo.base_url, "demo-oracle")}, KEY, backend_dies_after=3) as proxy:
+        assert run_against(proxy.base_url, tmp_path).returncode == 2
+        proxy.backend_dies_after = proxy.forwarded + 1  # the probe is answered, nothing after it
+        resumed = run_against(proxy.base_url, tmp_path)
+    assert resumed.returncode == 2, resumed.stderr[-2000:]
+    (line,) = error_lines(resumed)
+    assert "2 of 4 samples got no answer (0 refused, 2 failed after every retry" in line, line
+    assert "no answer at all" not in line
+
+
 def test_backend_down_behind_the_proxy_exits_2_at_the_probe(tmp_path):
     with LoopbackProxy({"mixtral": Route(closed_port_url(), "demo-oracle")}, KEY) as proxy:
         proc = run_against(proxy.base_url, tmp_path)

@@ -59,6 +59,8 @@ class ClientStats:
     """The explanation of the first failed sample (cause and fix)."""
     cached_from: dict[str, float] = field(default_factory=dict)
     """Runs whose stored answers were reused: run id -> when the first one was stored."""
+    answered_before: int = 0
+    """Samples of this arm the run directory held answered when this attempt began (a resumed run)."""
 
     def problem(self, max_error_rate: float) -> str | None:
         """Why this arm's results cannot be trusted, or None: no answer at all, or more samples
@@ -66,10 +68,12 @@ class ClientStats:
 
         Both kinds count: a backend that dies mid-run leaves its samples ``infra_error``, which
         pass@k leaves out, so the run would otherwise report a number over the tasks that happened
-        to be answered first.
+        to be answered first. The rate is over this attempt's samples and those an earlier attempt
+        answered (a resumed run that asked only the failures again said "no answer at all" of an arm
+        whose table showed its answers).
         """
-        asked = self.answered + self.errors
-        if asked and not self.answered and not self.cached:
+        asked = self.answered + self.errors + self.answered_before
+        if self.errors and not self.answered and not self.cached and not self.answered_before:
             return f"no answer at all ({self.errors} samples failed): {self.first_error}"
         if not asked or self.errors / asked <= max_error_rate:
             return None
@@ -216,7 +220,8 @@ class ModelClient:
         self.stats.refused += not fail.retryable
         error = diagnose.explain(fail, self.cfg, self.served)
         if fail.retryable:
-            error += f" (gave up after {self.cfg.max_retries + 1} attempts)"
+            attempts = self.cfg.max_retries + 1
+            error += f" (gave up after {attempts} attempt{'s' if attempts > 1 else ''})"
         self.stats.first_error = self.stats.first_error or error
         log.info("model %s, %s sample %d: no answer: %s", self.cfg.name, prompt.task_id, index, error)
         return Generation(task_id=prompt.task_id, sample_index=index, raw_output="",
