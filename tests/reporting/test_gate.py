@@ -130,6 +130,18 @@ def test_worse_candidate_fails_and_names_flipped_tasks(runs, tmp_path):
     assert 'evalkit_gate_pass_at_1_detectable_drop{model="mixtral"}' in metrics
 
 
+def test_an_interval_of_a_pass_rate_difference_stays_within_minus_one_and_one(tmp_path):
+    # Every task passed, then every task failed: the floor sampling puts on the interval's width
+    # printed "the whole 95.0% interval [-1.113, -0.887]" for a difference that cannot pass -1.
+    base = make_run(tmp_path / "b", {"mixtral": tasks(30, 5)})
+    cand = make_run(tmp_path / "c", {"mixtral": tasks(30, 5, failing=set(range(30)))})
+    outcome = gate(base, cand, CFG, tmp_path / "gate")
+    pass1 = outcome.models[0].checks[0]
+    assert outcome.verdict is GateVerdict.FAIL and pass1.diff == pytest.approx(-1.0)
+    assert pass1.ci_low == pytest.approx(-1.0) and -1.0 < pass1.ci_high < -CFG.max_drop
+    assert "[-1.000, " in (tmp_path / "gate" / "gate.md").read_text()
+
+
 def test_identical_candidate_passes(runs, tmp_path):
     outcome = gate(runs["base"], runs["same"], CFG, tmp_path)
     assert outcome.verdict is GateVerdict.PASS and outcome.exit_code == 0
