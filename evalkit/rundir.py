@@ -112,23 +112,36 @@ def require_resumable(samples: SamplesFile, bench: Benchmark, arms: Mapping[str,
     _replace_json(samples.path.parent / DATASET_FILE, info.to_json())
 
 
-def require_same_endpoint(samples: SamplesFile, label: str, identity: Mapping[str, Any]) -> None:
+def recorded_endpoint(samples: SamplesFile, label: str) -> dict[str, Any] | None:
+    """The identity of the endpoint that answered the samples the directory holds of arm ``label``
+    (RUN_FILE's ``endpoints``, or results.json's for a directory an evalkit before run.json wrote);
+    None when it holds none."""
+    if label not in samples.arms:
+        return None
+    endpoints = _read_json(samples.path.parent / RUN_FILE).get("endpoints")
+    before = endpoints.get(label) if isinstance(endpoints, dict) else None
+    if before is None:
+        before = _results_endpoint(samples.path.parent, label)
+    return before if isinstance(before, dict) else None
+
+
+def require_same_endpoint(samples: SamplesFile, label: str, identity: Mapping[str, Any],
+                          note: str = "") -> None:
     """Refuse to resume arm ``label`` against another endpoint than the one that answered the samples
-    the directory holds of it (RUN_FILE's ``endpoints``; ``identity``: ModelClient.identity after its
+    the directory holds of it (``recorded_endpoint``; ``identity``: ModelClient.identity after its
     probe): the arm would pool two backends' answers under one name, a proxy alias re-pointed between
-    two attempts among them. Then record the identity, for an arm that has no samples yet."""
+    two attempts among them. ``note`` ends the refusal (what else the probe found). Then record the
+    identity, for an arm that has no samples yet."""
+    before = recorded_endpoint(samples, label)
+    if before is not None:
+        if source_key(before) != source_key(identity):
+            raise ConfigError(f"{samples.path} holds samples of arm {label!r} answered by another endpoint "
+                              f"({_endpoint_shown(before)}; now {_endpoint_shown(identity)}{note}): resume "
+                              "against the endpoint it was started with, or give a new hydra.run.dir")
+        return
     path = samples.path.parent / RUN_FILE
     recorded = _read_json(path)
     endpoints = recorded.get("endpoints") if isinstance(recorded.get("endpoints"), dict) else {}
-    before = endpoints.get(label)
-    if before is None and label in samples.arms:  # a directory an evalkit before run.json wrote
-        before = _results_endpoint(samples.path.parent, label)
-    if label in samples.arms and isinstance(before, dict):
-        if source_key(before) != source_key(identity):
-            raise ConfigError(f"{samples.path} holds samples of arm {label!r} answered by another endpoint "
-                              f"({_endpoint_shown(before)}; now {_endpoint_shown(identity)}): resume against "
-                              "the endpoint it was started with, or give a new hydra.run.dir")
-        return
     _replace_json(path, recorded | {"endpoints": endpoints | {label: dict(identity)}})
 
 
@@ -163,7 +176,8 @@ def _endpoint_shown(identity: Mapping[str, Any]) -> str:
     served = identity.get("served") if isinstance(identity.get("served"), dict) else {}
     answered = identity.get("answered_by") if isinstance(identity.get("answered_by"), dict) else {}
     parts = [f"{identity.get('base_url')}", f"model {identity.get('model')!r}"]
-    parts += [f"served {served[key]!r}" for key in ("root", "owned_by") if served.get(key)]
+    parts += [f"{name} {served[key]!r}" for key, name in (("root", "weights"), ("owned_by", "owned by"))
+              if served.get(key)]
     parts += [f"answered by {value!r}" for value in answered.values() if value]
     return ", ".join(parts)
 

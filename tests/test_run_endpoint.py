@@ -247,6 +247,42 @@ def test_a_run_resumed_against_another_endpoint_is_refused_and_changes_nothing(d
     assert len((tmp_path / "run" / "samples.jsonl").read_text().splitlines()) == 8
 
 
+def test_a_run_resumed_behind_an_alias_balanced_over_two_deployments_goes_on(demo, tmp_path):
+    # Each answer names the deployment that gave it: the resumed run's probe reached the other one,
+    # and the run was refused as if the alias had been re-pointed (half the time, in a real proxy).
+    one, two = Route(demo.base_url, "demo-oracle"), Route(demo.base_url.replace("127.0.0.1", "localhost"),
+                                                           "demo-oracle")
+    with LoopbackProxy({"mixtral": [one, two]}, KEY) as proxy:
+        assert run_against(proxy.base_url, tmp_path).returncode == 0
+        first = json.loads((tmp_path / "run" / "run.json").read_text())["endpoints"]["mixtral"]
+        probed = first["answered_by"]["x-litellm-model-api-base"]
+        other = 1 if probed == one.api_base else 0
+        proxy.turn += proxy.turn % 2 != other  # the next request goes to the deployment not probed
+        resumed = run_against(proxy.base_url, tmp_path, "n_samples=2")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    (arm,) = json.loads((tmp_path / "run" / "results.json").read_text())["arms"]
+    assert arm["pass_at_k"]["1"]["value"] == 1.0 and len(
+        (tmp_path / "run" / "samples.jsonl").read_text().splitlines()) == 8
+
+
+@pytest.mark.parametrize("fails", [1, 99])
+def test_a_resumed_run_whose_models_listing_fails_asks_again_then_says_so(demo, tmp_path, fails):
+    # A /v1/models that failed once at the resumed probe left what is served unknown: refused as
+    # another endpoint, without a word about the listing.
+    with LoopbackProxy({"mixtral": Route(demo.base_url, "demo-oracle")}, KEY) as proxy:
+        assert run_against(proxy.base_url, tmp_path).returncode == 0
+        proxy.listing_fails = fails
+        resumed = run_against(proxy.base_url, tmp_path, "n_samples=2")
+    if fails == 1:
+        assert resumed.returncode == 0, resumed.stderr[-2000:]
+        return
+    assert resumed.returncode == 2
+    (line,) = error_lines(resumed)
+    assert "answered by another endpoint" in line, line
+    assert "its /v1/models listing could not be read now (HTTP 500: " in line, line
+    assert "the model list is being reloaded" in line
+
+
 def test_of_several_arms_the_one_whose_endpoint_fails_the_probe_is_named(tmp_path):
     # "cannot reach the model endpoint at ..." with two arms left the user to guess whose URL it was.
     url = closed_port_url()

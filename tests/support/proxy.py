@@ -18,7 +18,9 @@ answers the way LiteLLM does where it matters to evalkit:
 ``refuse_after`` makes it answer N completion requests and then refuse every
 key: an endpoint that passes the start-up probe and fails the run.
 ``backend_dies_after`` makes the backend behind every alias stop answering after N
-forwarded requests: the proxy's 500s for a backend that died mid-run.
+forwarded requests: the proxy's 500s for a backend that died mid-run. An alias routed to a list
+of backends is balanced over them, each request to the next (``turn`` says which comes next);
+``listing_fails`` makes the next N /v1/models listings answer 500.
 """
 
 from __future__ import annotations
@@ -68,6 +70,9 @@ class _Handler(JsonHandler):
         if self.path.rstrip("/") not in ("/v1/models", "/models"):
             self._litellm_error(404, "Not Found", None)
             return
+        if self.server.proxy.listing_failed():
+            self._litellm_error(500, "litellm.InternalServerError: the model list is being reloaded", None)
+            return
         data = [{"id": alias, "object": "model", "created": 1677610602, "owned_by": "openai"}
                 for alias in self.server.proxy.routes]
         self.send_json(200, {"object": "list", "data": data}, {"x-litellm-version": VERSION})
@@ -82,7 +87,7 @@ class _Handler(JsonHandler):
             return
         body = json.loads(raw or b"{}")
         proxy = self.server.proxy
-        route = proxy.routes.get(body.get("model"))
+        route = proxy.pick(body.get("model"))
         if route is None:
             self._litellm_error(400, f"Invalid model name passed in model={body.get('model')}. Call "
                                 "`/v1/models` to view available models for your key.",
@@ -137,10 +142,13 @@ class _Server(QuietHTTPServer):
 class LoopbackProxy:
     """The proxy on 127.0.0.1 (ephemeral port); a context manager with ``base_url``."""
 
-    def __init__(self, routes: dict[str, Route], master_key: str | None = None, *, database: bool = False,
-                 reject_n: bool = False, refuse_after: int | None = None,
+    def __init__(self, routes: dict[str, Route | list[Route]], master_key: str | None = None, *,
+                 database: bool = False, reject_n: bool = False, refuse_after: int | None = None,
                  backend_dies_after: int | None = None, echo_prefix: int = 0) -> None:
         self.routes = dict(routes)
+        self.turn = 0
+        """Which backend of a balanced alias the next request goes to (counted over all of them)."""
+        self.listing_fails = 0
         self.master_key, self.database = master_key, database
         self.reject_n, self.refuse_after, self.backend_dies_after = reject_n, refuse_after, backend_dies_after
         self.echo_prefix = echo_prefix
@@ -161,6 +169,21 @@ class LoopbackProxy:
     def repoint(self, alias: str, route: Route) -> None:
         """Point ``alias`` at another backend model (what an operator does in the proxy's config)."""
         self.routes[alias] = route
+
+    def pick(self, alias: object) -> Route | None:
+        """The backend the next request for ``alias`` goes to (None: no such alias)."""
+        route = self.routes.get(alias) if isinstance(alias, str) else None
+        if not isinstance(route, list):
+            return route
+        with self._lock:
+            self.turn += 1
+            return route[(self.turn - 1) % len(route)]
+
+    def listing_failed(self) -> bool:
+        """True for each of the next ``listing_fails`` /v1/models listings."""
+        with self._lock:
+            self.listing_fails, failed = max(self.listing_fails - 1, 0), self.listing_fails > 0
+            return failed
 
     def count(self) -> None:
         """One more request forwarded."""
