@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -168,20 +169,32 @@ class ModelClient:
                 f"{prompt.task_id} sample {missing[0]}; "
                 "run once with the endpoint or set model.offline=false")
         if len(missing) > 1 and self._use_n:
-            out.update(await self._request_n(prompt, base, missing))
+            fresh = await self._request_n(prompt, base, missing)
+            self._keep(prompt, keys, fresh.values())
+            out.update(fresh)
             missing = [i for i in missing if i not in out]
+
+        async def one(index: int) -> Generation:
+            # Each answer is stored as it comes: stored once the task's last one came, an answer
+            # was lost, and asked again on resume, when the run was killed while others were in flight.
+            generation = await self._request_one(prompt, base, index)
+            self._keep(prompt, keys, (generation,))
+            return generation
+
         if len(missing) == 1:  # the common case, without a gather's task and future
-            out[missing[0]] = await self._request_one(prompt, base, missing[0])
+            out[missing[0]] = await one(missing[0])
         elif missing:
-            fresh = await asyncio.gather(*(self._request_one(prompt, base, i) for i in missing))
-            out.update(zip(missing, fresh, strict=True))
-        new = [g for i, g in out.items() if not g.cached and not g.error]
+            out.update(zip(missing, await asyncio.gather(*map(one, missing)), strict=True))
+        return [out[i] for i in range(n)]
+
+    def _keep(self, prompt: RenderedPrompt, keys: list[str], generations: Iterable[Generation]) -> None:
+        """Count and store (under ``keys``, by sample index) the fresh answers among ``generations``."""
+        new = [g for g in generations if not g.error]
         self.stats.answered += len(new)
         if self.store is not None and new:
             source = self.source
             self.store.put_many(_to_stored(self.cfg.name, keys[g.sample_index], prompt, g, source)
                                 for g in new)
-        return [out[i] for i in range(n)]
 
     async def _request_n(self, prompt: RenderedPrompt, seed: int,
                          indices: list[int]) -> dict[int, Generation]:

@@ -4,6 +4,7 @@ failure, or as an infra_error generation, and the other samples complete."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import threading
 import time
@@ -336,3 +337,26 @@ def test_an_error_body_with_a_lone_surrogate_is_an_infra_error_any_file_takes(se
     (gen,) = out["odd"]
     assert gen.finish_reason == "error" and "bad \ufffd thing" in gen.error, gen.error
     gen.error.encode("utf-8")  # what every file and log does with it
+
+
+def test_an_answer_is_stored_as_it_comes_not_once_its_task_s_last_one_does(server, tmp_path):
+    # Stored only when all of a task's samples were back, an answer was lost when the run was killed
+    # while another sample of its task was still asked, and asked again on resume.
+    server.script("kill", ["ok", "slow:2"])
+    cfg = model_config(server.base_url, use_n=False)
+
+    async def go(store):
+        client = ModelClient(cfg, store, retry=FAST)
+        asking = asyncio.ensure_future(client.generate(case_prompt("kill", task_id="kill"), 2, 7))
+        deadline = time.monotonic() + 1.5
+        while store.count() < 1 and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        killed_with = store.count()
+        asking.cancel()  # the run killed while the slow sample is still asked
+        with contextlib.suppress(asyncio.CancelledError):
+            await asking
+        await client.aclose()
+        return killed_with
+
+    with ResponseStore(tmp_path / "store.sqlite", run_id="r1") as store:
+        assert run(go(store)) == 1
