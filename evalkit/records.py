@@ -491,6 +491,9 @@ class ArmResult(JsonRecord):
     """Samples whose faithful verdict was decided inside the program's own process (JavaScript,
     or a task whose tests cannot be split from the program), where a hostile program could forge
     it; every other verdict was decided by a trusted test process."""
+    truncated: int = 0
+    """Answers the endpoint cut at ``max_tokens`` (finish_reason ``length``): each is scored as the
+    model's, and a template whose answers run long loses them to the limit, not to the model."""
     cached_samples: int = 0
     """Samples answered from the response store instead of the endpoint."""
     cached_from: tuple[str, ...] = ()

@@ -145,6 +145,7 @@ def aggregate_arm(spec: ArmSpec, frame: pd.DataFrame, scoring: ScoringConfig) ->
         latency_s=_percentiles(good["latency_s"]), tokens=tokens, cost=_cost(tokens, spec.prices),
         ttft_s=_percentiles(frame["ttft_s"]) if frame["ttft_s"].notna().any() else None,
         unverified=int((~frame["verified"] & (frame["status"] != Status.INFRA_ERROR)).sum()),
+        truncated=int((frame["finish_reason"] == "length").sum()),
         cached_samples=int(frame["cached"].sum()), cached_from=spec.cached_from, endpoint=spec.endpoint)
 
 

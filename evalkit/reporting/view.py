@@ -115,6 +115,12 @@ def build_view(samples: pd.DataFrame, arms: Sequence[ArmResult], templates: Mapp
         view.notes.append("Verdicts decided inside the program's own process (JavaScript, or tasks whose "
                           "tests cannot be split from the program), which a hostile program could forge: "
                           + ", ".join(f"{arm}: {n}" for arm, n in unverified.items()) + ".")
+    truncated = {a.arm: (a.truncated, sum(a.verdicts.values())) for a in arms if a.truncated}
+    if truncated:
+        counts = ", ".join(f"{arm}: {n} of {total}" for arm, (n, total) in truncated.items())
+        view.notes.append(f"Answers the endpoint cut at max_tokens (finish_reason length), scored as they "
+                          f"came: {counts}; raise the template's max_tokens (model.params.max_tokens) if "
+                          "they ran long.")
     view.template_diffs = template_diffs(arms, templates)
     if len(arms) > 1:
         view.baseline = baseline or arms[0].arm

@@ -177,6 +177,22 @@ def test_unverified_verdicts_are_counted_and_named(tmp_path, humaneval_tasks):
     assert "which a hostile program could forge: B: 4." in (tmp_path / "report.md").read_text()
 
 
+def test_answers_cut_at_max_tokens_are_counted_and_named(tmp_path, humaneval_tasks):
+    """An answer cut at max_tokens fails as the model's; the report says how many were, so a template
+    whose answers run long is told apart from a model that writes wrong code."""
+    samples = two_arm_samples(humaneval_tasks[:10])
+    cut = [dataclasses.replace(s, finish_reason="length") if s.arm == "A" and s.sample_index == 0 else s
+           for s in samples]
+    write_samples(tmp_path, cut)
+    results = write_reports(tmp_path, run_header("run1", 10), TWO_ARMS, ScoringConfig(k=(1,)),
+                            ReportConfig(formats=("md",), plots=False))
+    per_task = sum(1 for s in samples if s.arm == "A") // 10
+    assert [arm.truncated for arm in results.arms] == [10, 0]
+    assert json.loads((tmp_path / "results.json").read_text())["arms"][0]["truncated"] == 10
+    report = (tmp_path / "report.md").read_text()
+    assert f"(finish_reason length), scored as they came: A: 10 of {10 * per_task}; raise" in report
+
+
 def test_arms_that_cover_part_of_the_dataset_are_named(tmp_path, humaneval_tasks):
     # samples for 10 tasks of a 164-task dataset (an `evalkit score` file of a few tasks)
     write_samples(tmp_path, two_arm_samples(humaneval_tasks[:10]))
