@@ -73,6 +73,11 @@ def _header(runs: list[dict[str, Any]], shared: list[str]) -> tuple[list[tuple[s
         dropped = run["samples"]["task_id"].nunique() - len(shared)
         if dropped:
             notes.append(f"{dropped} tasks of run {run['name']} are not in every run and are left out.")
+        problems = run["results"].problems
+        if problems:  # gate and bless refuse such a run; a comparison shows it, saying why
+            more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+            notes.append(f"Run {run['name']} exited 2, so its numbers may not be the measure they seem: "
+                         f"{problems[0]}{more}.")
     return header, notes
 
 

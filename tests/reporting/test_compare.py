@@ -127,3 +127,21 @@ def test_compare_refuses_to_write_into_a_run_directory(two_runs, tmp_path, targe
     assert "is a run directory" in proc.stderr and str(tmp_path / target) in proc.stderr
     # nothing overwritten, nothing added
     assert {p: p.read_bytes() for p in (tmp_path / target).iterdir()} == before
+
+
+def test_a_run_that_exited_2_is_compared_and_said_to_have(two_runs, tmp_path):
+    # gate and bless refuse such a run; compare showed it as any other
+    failed = tmp_path / "run2"
+    shutil.copytree(two_runs / "run2", failed)
+    results = json.loads((failed / "results.json").read_text())
+    problem = "arm A: 3 of 12 samples got no answer (0 refused, 3 failed after every retry)"
+    (failed / "results.json").write_text(json.dumps(results | {"problems": [problem, "another"]}))
+    compare([two_runs / "run1", failed], tmp_path / "out")
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert f"Run run2 exited 2, so its numbers may not be the measure they seem: {problem} (and 1 more)." in report
+    assert "exited 2" not in compare_text(two_runs, tmp_path / "clean")
+
+
+def compare_text(two_runs, out) -> str:
+    compare([two_runs / "run1", two_runs / "run2"], out)
+    return (out / "report.md").read_text()
