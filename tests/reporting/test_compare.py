@@ -138,7 +138,8 @@ def test_a_run_that_exited_2_is_compared_and_said_to_have(two_runs, tmp_path):
     (failed / "results.json").write_text(json.dumps(results | {"problems": [problem, "another"]}))
     compare([two_runs / "run1", failed], tmp_path / "out")
     report = (tmp_path / "out" / "report.md").read_text()
-    assert f"Run run2 exited 2, so its numbers may not be the measure they seem: {problem} (and 1 more)." in report
+    said = f"Run run2 exited 2, so its numbers may not be the measure they seem: {problem} (and 1 more)."
+    assert said in report
     assert "exited 2" not in compare_text(two_runs, tmp_path / "clean")
 
 
