@@ -160,7 +160,7 @@ async def _recheck_identity(client: ModelClient, arm: PreparedArm, samples: Samp
     refused half the time), and a /v1/models listing that failed once leaves the weights unknown.
     A re-pointed alias, or other weights, differ every time."""
     before = recorded_endpoint(samples, arm.config.label)
-    for _ in range(RECHECKS if before is not None else 0):
+    for _ in range(RECHECKS if before is not None and not client.cfg.offline else 0):
         if source_key(before) == client.source:
             break
         await asyncio.sleep(RECHECK_DELAY_S)
