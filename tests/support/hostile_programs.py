@@ -299,7 +299,9 @@ import ctypes
 libc = ctypes.CDLL(None, use_errno=True)
 KEY, IPC_CREAT = 0x0E7A11, 0o1000
 assert libc.shmget(KEY, 4096, 0) == -1, "an earlier program's shared memory is here"
-assert libc.shmget(KEY, 4096, IPC_CREAT | 0o666) >= 0
+# refused by the seccomp filter (system_v_memory_no_process_shows); where it is not, the segment is in
+# this program's own IPC namespace, gone with it
+libc.shmget(KEY, 4096, IPC_CREAT | 0o666)
 """), Status.PASSED, runs=2),
     # --- other samples and the reference ---------------------------------------------------
     Hostile("carries_marker", _after(CORRECT, "MARKER = '__MARKER__'"), Status.PASSED),
