@@ -286,13 +286,8 @@ def test_check_of_a_server_that_answers_something_else_says_it_answered(server, 
     assert "answered for" in str(err.value) and "cannot reach" not in str(err.value), err.value
 
 
-@pytest.mark.parametrize("chat", [True, False])
-def test_an_answer_with_a_lone_surrogate_is_stored_and_kept_as_text(server, tmp_path, chat):
-    # JSON's "\ud800" reached the response store's SQLite text and ended the run with a traceback
-    # (exit 3); asked again on resume, it crashed again.
-    server.script("odd", ["surrogate"])
-    cfg = model_config(server.base_url, api="chat" if chat else "completions")
-
+def _odd_with_store(cfg, tmp_path):
+    """The one sample of case "odd", asked through a response store in ``tmp_path`` (run r1)."""
     async def go(store):
         client = ModelClient(cfg, store, retry=FAST)
         try:
@@ -302,9 +297,18 @@ def test_an_answer_with_a_lone_surrogate_is_stored_and_kept_as_text(server, tmp_
 
     with ResponseStore(tmp_path / "store.sqlite", run_id="r1") as store:
         (gen,) = run(go(store))
+    return gen
+
+
+@pytest.mark.parametrize("chat", [True, False])
+def test_an_answer_with_a_lone_surrogate_is_stored_and_kept_as_text(server, tmp_path, chat):
+    # JSON's "\ud800" reached the response store's SQLite text and ended the run with a traceback
+    # (exit 3); asked again on resume, it crashed again.
+    server.script("odd", ["surrogate"])
+    cfg = model_config(server.base_url, api="chat" if chat else "completions")
+    gen = _odd_with_store(cfg, tmp_path)
     assert not gen.error and gen.raw_output.endswith(" # \ufffd"), gen
-    with ResponseStore(tmp_path / "store.sqlite", run_id="r1") as store:  # resumed: answered from the store
-        (again,) = run(go(store))
+    again = _odd_with_store(cfg, tmp_path)  # resumed: answered from the store
     assert again.raw_output == gen.raw_output and server.count("odd") == 1
 
 
@@ -313,17 +317,7 @@ def test_a_usage_that_is_no_count_keeps_the_answer(server, tmp_path, count):
     # 10**30 ended the run with a traceback where the store's integers stop (exit 3, every sample
     # lost); a string threw a good answer away as malformed; a negative count gave negative cost.
     server.script("odd", [f"usage:{count}"])
-    cfg = model_config(server.base_url, max_retries=0)
-
-    async def go(store):
-        client = ModelClient(cfg, store, retry=FAST)
-        try:
-            return await client.generate(case_prompt("odd", task_id="odd"), 1, 7)
-        finally:
-            await client.aclose()
-
-    with ResponseStore(tmp_path / "store.sqlite", run_id="r1") as store:
-        (gen,) = run(go(store))
+    gen = _odd_with_store(model_config(server.base_url, max_retries=0), tmp_path)
     assert not gen.error and gen.raw_output.startswith("answer odd")
     assert (gen.usage.prompt_tokens, gen.usage.completion_tokens) == (0, 5)
     assert server.count("odd") == 1

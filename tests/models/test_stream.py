@@ -73,17 +73,38 @@ def server():
     httpd.stop(thread)
 
 
-def test_streamed_answer_records_time_to_first_token(server, humaneval_tasks):
-    cfg = model_config(server, stream=True, use_n=False)
+FAST = RetryPolicy(base_s=0.01, max_s=0.02)
 
+
+def _generated(cfg, prompt):
+    """(the one sample generated for ``prompt``, the client's stats)."""
     async def go():
-        client = ModelClient(cfg)
+        client = ModelClient(cfg, retry=FAST)
         try:
-            return await client.generate(text_prompt(humaneval_tasks[0]), 1, seed=1)
+            return await client.generate(prompt, 1, seed=1), client.stats
         finally:
             await client.aclose()
 
-    (gen,) = asyncio.run(go())
+    (gen,), stats = asyncio.run(go())
+    return gen, stats
+
+
+def _probe_error(cfg, prompt) -> str:
+    """What the start-up probe of ``prompt`` says when it fails."""
+    async def go():
+        client = ModelClient(cfg, retry=FAST)
+        try:
+            await client.check(prompt)
+        finally:
+            await client.aclose()
+
+    with pytest.raises(EndpointError) as raised:
+        asyncio.run(go())
+    return str(raised.value)
+
+
+def test_streamed_answer_records_time_to_first_token(server, humaneval_tasks):
+    gen, _ = _generated(model_config(server, stream=True, use_n=False), text_prompt(humaneval_tasks[0]))
     assert gen.error == "" and gen.raw_output == "".join(CHUNKS) and gen.finish_reason == "stop"
     assert (gen.usage.prompt_tokens, gen.usage.completion_tokens) == (7, 3)
     # The first token arrives after the server's delay, the whole answer after the gaps too.
@@ -99,15 +120,7 @@ def test_a_stream_cut_before_its_answer_finished_is_the_endpoint_s_failure(serve
     # The first third of each answer, then the connection closed: scored "failed", the model blamed.
     _SlowFirstChunk.cut, _SlowFirstChunk.delay_s = cut, 0.0
     cfg = model_config(server, stream=True, use_n=False, max_retries=1)
-
-    async def go():
-        client = ModelClient(cfg, retry=RetryPolicy(base_s=0.01, max_s=0.02))
-        try:
-            return await client.generate(text_prompt(humaneval_tasks[0]), 1, seed=1)
-        finally:
-            await client.aclose()
-
-    (gen,) = asyncio.run(go())
+    gen, _ = _generated(cfg, text_prompt(humaneval_tasks[0]))
     if recovers:  # retried, as a dropped connection is
         assert gen.error == "" and gen.raw_output == "".join(CHUNKS)
     else:  # an infra_error once the retries are spent, never a model failure
@@ -152,17 +165,7 @@ def test_a_probe_whose_stream_is_cut_says_so_not_that_the_endpoint_is_unreachabl
     # start the server" sent the user to a server that was up.
     _SlowFirstChunk.cut, _SlowFirstChunk.delay_s = 99, 0.0
     cfg = model_config(server, stream=True, use_n=False, max_retries=0)
-
-    async def go():
-        client = ModelClient(cfg, retry=RetryPolicy(base_s=0.01, max_s=0.02))
-        try:
-            await client.check(text_prompt(humaneval_tasks[0]))
-        finally:
-            await client.aclose()
-
-    with pytest.raises(EndpointError) as raised:
-        asyncio.run(go())
-    message = str(raised.value)
+    message = _probe_error(cfg, text_prompt(humaneval_tasks[0]))
     assert "began to answer" in message and "the stream ended before choice 0 finished" in message
     assert "model.stream=false" in message and "cannot reach" not in message
 
@@ -171,32 +174,14 @@ def test_an_error_event_in_a_stream_is_retried_as_the_server_error_it_reports(se
     # A 200 stream that then says its backend failed: once taken for an unreachable server, never retried.
     _SlowFirstChunk.errors, _SlowFirstChunk.delay_s = 1, 0.0
     cfg = model_config(server, stream=True, use_n=False, max_retries=1)
-
-    async def go():
-        client = ModelClient(cfg, retry=RetryPolicy(base_s=0.01, max_s=0.02))
-        try:
-            return await client.generate(text_prompt(humaneval_tasks[0]), 1, seed=1), client.stats
-        finally:
-            await client.aclose()
-
-    (gen,), stats = asyncio.run(go())
+    gen, stats = _generated(cfg, text_prompt(humaneval_tasks[0]))
     assert gen.error == "" and gen.raw_output == "".join(CHUNKS) and stats.retries == 1
 
 
 def test_a_probe_whose_stream_reports_an_error_names_it(server, humaneval_tasks):
     _SlowFirstChunk.errors, _SlowFirstChunk.delay_s = 99, 0.0
     cfg = model_config(server, stream=True, use_n=False, max_retries=1)
-
-    async def go():
-        client = ModelClient(cfg, retry=RetryPolicy(base_s=0.01, max_s=0.02))
-        try:
-            await client.check(text_prompt(humaneval_tasks[0]))
-        finally:
-            await client.aclose()
-
-    with pytest.raises(EndpointError) as raised:
-        asyncio.run(go())
-    message = str(raised.value)
+    message = _probe_error(cfg, text_prompt(humaneval_tasks[0]))
     assert "reported an error in its stream" in message and "the backend went away" in message
     assert "cannot reach" not in message
     assert len(_SlowFirstChunk.received) == 2  # retried, as the 500 it names
