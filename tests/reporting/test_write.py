@@ -241,7 +241,7 @@ def test_arm_labels_in_the_report_s_notes_stay_in_their_note(tmp_path, humaneval
 def test_junit_xml_parses_whatever_a_program_printed(tmp_path, humaneval_tasks):
     # A verdict's detail with a bell, a screen-clearing escape or a NUL made junit.xml a file no XML
     # parser (no CI test view) reads: "not well-formed (invalid token)".
-    control = "\x1b[2J\x07\x00 boom\x0b"
+    control = "\x1b[2J\x07\x00 boom\x0b \x9b31m"
     samples = [dataclasses.replace(s, arm="A\x07", verdict=dataclasses.replace(s.verdict, detail=control))
                if s.arm == "A" else s for s in two_arm_samples(humaneval_tasks[:10])]
     write_samples(tmp_path, samples)
@@ -251,4 +251,4 @@ def test_junit_xml_parses_whatever_a_program_printed(tmp_path, humaneval_tasks):
     root = ET.parse(tmp_path / "junit.xml").getroot()
     assert root.find("testsuite").get("name") == "A\ufffd"
     assert "A\ufffd " in summary_table(results) and "\x07" not in summary_table(results)  # the terminal's
-    assert "\ufffd[2J\ufffd\ufffd boom\ufffd" in (tmp_path / "junit.xml").read_text()
+    assert "\ufffd[2J\ufffd\ufffd boom\ufffd \ufffd31m" in (tmp_path / "junit.xml").read_text()
