@@ -23,6 +23,12 @@ def remember_key_env(name: str | None) -> None:
         _CONFIGURED.add(name)
 
 
+def key_values() -> tuple[str, ...]:
+    """Values of the variables model configs read a key from: the keys sent to some endpoint of the
+    run (what an endpoint, or a proxy several arms share, may echo into an answer)."""
+    return tuple(v for k in _CONFIGURED if (v := os.environ.get(k)) and len(v) >= 4 and v != "EMPTY")
+
+
 def secret_values() -> tuple[str, ...]:
     """Values of every environment variable a model config may name, for redaction."""
     names = {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "MISTRAL_API_KEY", "MIXTRAL_API_KEY", *_CONFIGURED}

@@ -37,7 +37,7 @@ from evalkit.models.store import ResponseStore, StoredResponse, request_key, sou
 from evalkit.models.stream import post_streaming
 from evalkit.models.transport import http_client
 from evalkit.records import Api, Generation, RenderedPrompt, Usage, valid_text
-from evalkit.secrets import redact, secret_values
+from evalkit.secrets import key_values, redact, secret_values
 
 __all__ = ["ClientStats", "EndpointError", "ModelClient", "RetryPolicy"]
 
@@ -113,8 +113,8 @@ class ModelClient:
         self._use_n = cfg.use_n
         key = cfg.api_key()
         self._secrets = tuple(s for s in {key, *secret_values()} if s and s != "EMPTY" and len(s) >= 4)
-        self._sent_key = tuple(s for s in (key,) if s in self._secrets)
-        """The one secret an answer may echo: the key this endpoint was sent (see ``_redacted``)."""
+        self._sent_keys = tuple(s for s in {key, *key_values()} if s in self._secrets)
+        """The secrets an answer may echo: the keys model configs send (see ``_redacted``)."""
         self._oa = openai.AsyncOpenAI(base_url=cfg.base_url, api_key=key, max_retries=0,
                                       timeout=cfg.timeout_s,
                                       # streamed answers need httpx's own transport: ours reads whole bodies
@@ -343,10 +343,12 @@ class ModelClient:
     def _redacted(self, choice: Choice) -> Choice:
         """``choice`` with the key masked in its text and finish reason (a model or proxy may echo it).
 
-        Only the key sent to this endpoint: masking every variable that looks like a secret
-        changed the code scored (``MY_TOKEN=threshold`` made ``if distance < threshold:`` fail as
-        ``if distance < ***:``), and no endpoint can echo a value it was never sent."""
-        text, finish = redact(choice.text, self._sent_key), redact(str(choice.finish_reason), self._sent_key)
+        Only the keys model configs send (this arm's, and another arm's, which an endpoint or a
+        proxy they share may echo): masking every variable that looks like a secret changed the
+        code scored (``MY_TOKEN=threshold`` made ``if distance < threshold:`` fail as
+        ``if distance < ***:``), and no endpoint can echo a value no endpoint was sent."""
+        keys = self._sent_keys
+        text, finish = redact(choice.text, keys), redact(str(choice.finish_reason), keys)
         if text == choice.text and finish == choice.finish_reason:
             return choice
         return replace(choice, text=text, finish_reason=finish)

@@ -12,7 +12,7 @@ import urllib.parse
 import pytest
 
 from evalkit.models import EndpointError, ModelClient, ResponseStore, RetryPolicy
-from evalkit.secrets import redact, secret_values
+from evalkit.secrets import redact, remember_key_env, secret_values
 from tests.support.fault_server import FaultServer
 from tests.support.leaky_server import LeakyServer
 from tests.support.models import case_prompt, model_config
@@ -168,20 +168,36 @@ def test_what_the_endpoint_says_about_itself_is_masked(k2_env, tmp_path):
     assert gens[0].raw_output and not gens[0].error
 
 
+def _answer_of(case: str, key_env: str):
+    """The one sample the fault server gives ``case``, asked with the key in ``key_env``."""
+    with FaultServer() as srv:
+        async def go():
+            client = ModelClient(model_config(srv.base_url, api_key_env=key_env), None,
+                                 retry=RetryPolicy(0.01, 0.02))
+            try:
+                return await client.generate(case_prompt(case), 1, 1)
+            finally:
+                await client.aclose()
+
+        (gen,) = asyncio.run(go())
+    return gen
+
+
 def test_a_variable_that_only_looks_like_a_secret_never_changes_an_answer(monkeypatch):
     # MY_TOKEN=threshold turned `if distance < threshold:` into `if distance < ***:` before scoring: a
     # correct answer failed. An endpoint can only echo the key it was sent; that one is still masked.
     monkeypatch.setenv("MY_TOKEN", "answer")
     monkeypatch.setenv("EVALKIT_TEST_API_KEY", "odd seed")  # the key sent: what an echo would hold
-    with FaultServer() as srv:
-        async def go():
-            client = ModelClient(model_config(srv.base_url, api_key_env="EVALKIT_TEST_API_KEY"), None,
-                                 retry=RetryPolicy(0.01, 0.02))
-            try:
-                return await client.generate(case_prompt("odd"), 1, 1)
-            finally:
-                await client.aclose()
-
-        (gen,) = asyncio.run(go())
+    gen = _answer_of("odd", "EVALKIT_TEST_API_KEY")
     assert "answer" in secret_values()  # still masked in messages, logs and tracebacks
+    assert not gen.error and gen.raw_output.startswith("answer ***="), gen.raw_output
+
+
+def test_another_arm_s_key_echoed_into_an_answer_is_masked(monkeypatch):
+    # Two arms behind one proxy: the endpoint was sent both keys, and echoed the other arm's into
+    # this arm's answers (samples.jsonl and the store held it in plain text).
+    monkeypatch.setenv("ARM_B_KEY", "odd seed")
+    remember_key_env("ARM_B_KEY")  # what arm b's model config does
+    monkeypatch.setenv("EVALKIT_TEST_API_KEY", "sk-arm-a-0123456789")
+    gen = _answer_of("odd", "EVALKIT_TEST_API_KEY")
     assert not gen.error and gen.raw_output.startswith("answer ***="), gen.raw_output
