@@ -110,7 +110,8 @@ async def _probe_calibrate_generate(stages: _Stages, arms: list[PreparedArm]) ->
             # The embedded demo listens on a new port each run: its identity is evalkit's version instead.
             clients.update({arm.config.label: ModelClient(arm.config.model, stages.store,
                                                           endpoint=f"embedded demo, evalkit {__version__}"
-                                                          if arm.embedded_demo else None)
+                                                          if arm.embedded_demo else None,
+                                                          direct=arm.embedded_demo)
                             for arm in arms})
             for arm in arms:
                 clients[arm.config.label].stats.answered_before = stages.samples.done.count(arm.config.label)

@@ -138,6 +138,17 @@ def test_a_run_resumed_with_another_seed_is_refused_and_changes_nothing(demo_run
     assert folder_contents(run_dir) == before
 
 
+def test_the_default_run_works_on_a_machine_with_a_proxy_for_everything(tmp_path):
+    # HTTP_PROXY set machine-wide, no NO_PROXY: the embedded demo endpoint on loopback was asked
+    # through a proxy (here nothing listens), and the default `evalkit run` exited 2.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        nowhere = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    proc = run_evalkit(*_run_overrides(tmp_path, "dataset.limit=2", "n_samples=1", "k=[1]"),
+                       env={"HTTP_PROXY": nowhere, "http_proxy": nowhere, "NO_PROXY": "", "no_proxy": ""})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+
 def test_a_refused_run_in_a_folder_evalkit_did_not_write_leaves_it_as_it_was(tmp_path):
     # Refused (the samples.jsonl there is someone else's), it left Hydra's .hydra/ and an empty log.
     folder = tmp_path / "mine"

@@ -95,9 +95,10 @@ class ModelClient:
     """Calls one model; ``limit`` is the current adaptive concurrency."""
 
     def __init__(self, cfg: ModelConfig, store: ResponseStore | None = None, *,
-                 retry: RetryPolicy | None = None, endpoint: str | None = None) -> None:
+                 retry: RetryPolicy | None = None, endpoint: str | None = None, direct: bool = False) -> None:
         """``endpoint`` names the endpoint in ``identity`` instead of its base URL (for one whose
-        URL changes from run to run, such as the embedded demo's)."""
+        URL changes from run to run, such as the embedded demo's); ``direct``: never through a proxy
+        the environment names (the embedded demo, on loopback in this process)."""
         self.cfg = cfg
         self.store = store
         self.retry = retry or RetryPolicy()
@@ -117,8 +118,8 @@ class ModelClient:
         """The secrets an answer may echo: the keys model configs send (see ``_redacted``)."""
         self._oa = openai.AsyncOpenAI(base_url=cfg.base_url, api_key=key, max_retries=0,
                                       timeout=cfg.timeout_s,
-                                      # streamed answers need httpx's own transport: ours reads whole bodies
-                                      http_client=None if cfg.stream else http_client(cfg.timeout_s, 0))
+                                      http_client=http_client(cfg.timeout_s, 0, streamed=cfg.stream,
+                                                              env_proxy=not direct))
         self._chat = cfg.api is Api.CHAT
         # The options openai's post() would build on every call (a pydantic model with deep-copied
         # defaults; openai._models is private, but it is what post() passes to the public request()),

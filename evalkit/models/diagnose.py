@@ -9,9 +9,11 @@ accepts, or the backend behind it, not the model server's flags.
 from __future__ import annotations
 
 import re
+import urllib.parse
 
 from evalkit.config import ModelConfig
 from evalkit.models.retry import NOT_AN_API_STATUS, Failure, StreamCut
+from evalkit.models.transport import environment_proxy
 
 _KEY_TEXT = re.compile(r"no connected db|authentication error|invalid proxy server token|api key|"
                        r"unauthori[sz]ed", re.I)
@@ -117,4 +119,25 @@ def explain(fail: Failure, cfg: ModelConfig, served: tuple[str, ...] | None = No
         return _alias(fail, cfg, where, served)
     if cause == "backend_down":
         return _backend(fail, cfg, where)
-    return _FIXES[cause].format(url=cfg.base_url, where=where, name=cfg.name, msg=fail.message)
+    said = _FIXES[cause].format(url=cfg.base_url, where=where, name=cfg.name, msg=fail.message)
+    via = _proxy_for(str(cfg.base_url)) if cause in ("unreachable", "timeout") else None
+    if via:  # behind a corporate proxy, "start the server" sends the user to a server that is up
+        said += (f" (requests to it go through the proxy the environment names, {via}: list its host in "
+                 "NO_PROXY to reach it directly)")
+    return said
+
+
+def _proxy_for(url: str) -> str | None:
+    """The proxy the environment names for ``url``, without any credentials it holds."""
+    parts = urllib.parse.urlsplit(url)
+    try:
+        proxy = environment_proxy(parts.scheme, parts.hostname or "", parts.port)
+    except ValueError:  # a port that is not a number
+        return None
+    if proxy is None:
+        return None
+    shown = urllib.parse.urlsplit(proxy)
+    if not shown.hostname:
+        return "the one it names"
+    port = f":{shown.port}" if shown.port else ""
+    return shown._replace(netloc=f"{shown.hostname}{port}").geturl()

@@ -14,6 +14,7 @@ import urllib.request
 from typing import Any
 
 import httpx
+import openai
 
 try:
     import aiohttp
@@ -26,8 +27,10 @@ _SKIP = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """Sends httpx requests with one aiohttp session per event loop."""
 
-    def __init__(self, max_connections: int = 0) -> None:
+    def __init__(self, max_connections: int = 0, env_proxy: bool = True) -> None:
         self.max_connections = max_connections
+        self.env_proxy = env_proxy
+        """Whether requests go through the proxy the environment names (``environment_proxy``)."""
         self._session: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -51,7 +54,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         try:
             async with self._session_now().request(
                     request.method, str(url), headers=headers, data=body or None,
-                    proxy=environment_proxy(url.scheme, url.host, url.port),
+                    proxy=environment_proxy(url.scheme, url.host, url.port) if self.env_proxy else None,
                     allow_redirects=False, timeout=aiohttp.ClientTimeout(total=total)) as resp:
                 content = await resp.read()
                 return httpx.Response(status_code=resp.status, headers=list(resp.raw_headers),
@@ -108,8 +111,12 @@ class DirectClient(httpx.AsyncClient):
         return await self._direct.handle_async_request(request)
 
 
-def http_client(timeout_s: float, max_connections: int) -> httpx.AsyncClient | None:
-    """The httpx client the openai client should use (None: openai's default)."""
-    if aiohttp is None:
-        return None
-    return DirectClient(AiohttpTransport(max_connections), timeout_s)
+def http_client(timeout_s: float, max_connections: int, *, streamed: bool = False,
+                env_proxy: bool = True) -> httpx.AsyncClient | None:
+    """The httpx client the openai client should use (None: openai's default). Streamed answers
+    need httpx's own transport (ours reads whole bodies). ``env_proxy=False``: never through a
+    proxy the environment names, for evalkit's own demo endpoint on loopback (a machine-wide
+    HTTP_PROXY without NO_PROXY made the default `evalkit run` fail)."""
+    if streamed or aiohttp is None:
+        return None if env_proxy else openai.DefaultAsyncHttpxClient(timeout=timeout_s, trust_env=False)
+    return DirectClient(AiohttpTransport(max_connections, env_proxy), timeout_s)

@@ -9,10 +9,10 @@ import urllib.request
 
 import pytest
 
-from evalkit.models import ModelClient, RetryPolicy
+from evalkit.models import EndpointError, ModelClient, RetryPolicy
 from evalkit.models.demo import JsonHandler, QuietHTTPServer
 from evalkit.models.transport import environment_proxy
-from tests.support.models import chat_prompt, humaneval_tasks, model_config
+from tests.support.models import chat_prompt, closed_port_url, humaneval_tasks, model_config
 
 TASKS = humaneval_tasks()[:1]
 
@@ -59,9 +59,23 @@ def demo():
         yield server
 
 
-def _answer(demo) -> str:
+def probe_error(cfg) -> str:
     async def go():
-        client = ModelClient(model_config(demo.base_url, name="demo-oracle"), retry=RetryPolicy(0.01, 0.02))
+        client = ModelClient(cfg, retry=RetryPolicy(0.01, 0.02))
+        try:
+            await client.check()
+        finally:
+            await client.aclose()
+
+    with pytest.raises(EndpointError) as raised:
+        asyncio.run(go())
+    return str(raised.value)
+
+
+def _answer(demo, stream: bool = False, direct: bool = False) -> str:
+    async def go():
+        client = ModelClient(model_config(demo.base_url, name="demo-oracle", stream=stream),
+                             retry=RetryPolicy(0.01, 0.02), direct=direct)
         try:
             await client.check(chat_prompt(TASKS[0]))
             (gen,) = await client.generate(chat_prompt(TASKS[0]), 1, seed=1)
@@ -88,3 +102,22 @@ def test_no_proxy_exempts_the_endpoint(demo, forward_proxy, monkeypatch):
     monkeypatch.setenv("no_proxy", "localhost,127.0.0.1")
     assert "def " in _answer(demo)
     assert _ForwardProxy.seen == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_evalkit_s_own_demo_endpoint_is_never_reached_through_a_proxy(demo, forward_proxy, monkeypatch,
+                                                                      stream):
+    # A machine-wide HTTP_PROXY without NO_PROXY made the default `evalkit run` fail: its demo
+    # endpoint, on loopback in the same process, was asked through a proxy that cannot reach it.
+    monkeypatch.setenv("HTTP_PROXY", forward_proxy)
+    assert "def " in _answer(demo, stream=stream, direct=True)
+    assert _ForwardProxy.seen == []
+
+
+def test_an_endpoint_unreachable_through_the_proxy_says_so_without_its_password(monkeypatch, forward_proxy):
+    # "start the server or fix model.base_url" sent a user behind a corporate proxy to a server that was up.
+    monkeypatch.setenv("HTTP_PROXY", "http://ci-user:hunter2-secret@127.0.0.1:9")
+    message = probe_error(model_config(closed_port_url(), max_retries=0))
+    said = "go through the proxy the environment names, http://127.0.0.1:9: list its host in NO_PROXY"
+    assert said in message
+    assert "hunter2" not in message and "ci-user" not in message
