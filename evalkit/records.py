@@ -41,6 +41,21 @@ def valid_text(text: str) -> str:
     return text
 
 
+def joined_text(text: str) -> str | None:
+    r"""``text`` with each surrogate pair joined into the one character it encodes (YAML and Jinja
+    leave ``"\ud83d\ude00"``, the escape json.dumps writes for an emoji, as two halves, which no
+    request can carry); None when it holds a lone surrogate, which is no text at all."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        pass
+    try:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16")
+    except UnicodeDecodeError:
+        return None
+
+
 def valid_strings(value: Any) -> Any:
     """A decoded JSON value with ``valid_text`` applied to every string in it, keys included."""
     if isinstance(value, str):

@@ -11,7 +11,7 @@ from jinja2 import TemplateError as JinjaError
 
 from evalkit.prompts.registry import Template, TemplateError, compiled, mvp_text
 from evalkit.prompts.variables import variables
-from evalkit.records import Api, Message, RenderedPrompt, Task
+from evalkit.records import Api, Message, RenderedPrompt, Task, joined_text
 
 CURSOR_MARKER = "{{cursor}}"
 """The text that marks the cursor inside the file content (templates print it from a raw block)."""
@@ -49,12 +49,18 @@ def _render_turn(template: Template, role: str, source: str, line: int, context:
         if template.two_pass:
             # The first releases: Jinja2 once without variables, then Python-format placeholders per request.
             fill = {key: "" if value is None else value for key, value in context.items()}
-            return mvp_text(template.root, source, template.kind).format_map(fill)
-        return compiled(template.root, source).render(context)
+            text = mvp_text(template.root, source, template.kind).format_map(fill)
+        else:
+            text = compiled(template.root, source).render(context)
     except JinjaError as exc:
         where = _failing_place(template, line)
         message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise TemplateError(f"{where}: cannot render prompt_template.{role}: {message}") from None
+    joined = joined_text(text)  # a Jinja string's "\ud83d\ude00" renders as two halves
+    if joined is None:  # the task's text cannot hold one (datasets refuse it): the template's string
+        raise TemplateError(f"{template.path}:{line}: prompt_template.{role} renders a lone surrogate (a "
+                            "\\ud800 to \\udfff escape in a Jinja string), which is not text")
+    return joined
 
 
 def _failing_place(template: Template, offset: int) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 
 from evalkit.prompts.layout import TemplateError
-from evalkit.records import Api, valid_text
+from evalkit.records import Api, joined_text
 
 ROLES = ("system", "user", "assistant")
 
@@ -69,12 +69,7 @@ def parse(path: Path, text: str) -> Spec:
         raise TemplateError(f"{path}{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(data, dict):
         raise TemplateError(f"{path}: a template must be a YAML mapping")
-    for key, value in _strings("", data):
-        if valid_text(value) != value:
-            # A YAML escape ("\ud800") makes one; no request can carry it, and the failed request
-            # was taken for an unreachable endpoint.
-            raise TemplateError(f"{path}: {key or 'a key'} holds a lone surrogate (a \\ud800 to \\udfff "
-                                "escape), which is not text")
+    data = _joined(path, "", data)
     _check_keys(path, "", data, TOP_KEYS)
     if not isinstance(data.get("name"), str) or not data["name"].strip():
         raise TemplateError(f"{path}: name is missing (every gateway prompt file names itself)")
@@ -182,18 +177,22 @@ def _source_lines(node: yaml.Node) -> dict[str, int]:
     return out
 
 
-def _strings(key: str, value: Any):
-    """(dotted key, string) for every string in a parsed YAML value, keys included."""
+def _joined(path: Path, key: str, value: Any) -> Any:
+    r"""A parsed YAML value with each string's surrogate pairs joined (``records.joined_text``);
+    TemplateError naming the key for a lone surrogate (YAML's ``"\ud800"`` escape): no request can
+    carry one, and the failed request was taken for an unreachable endpoint."""
     if isinstance(value, str):
-        yield key, value
-    elif isinstance(value, dict):
-        for name, item in value.items():
-            inner = f"{key}.{name}" if key else str(name)
-            yield from _strings(inner, name)
-            yield from _strings(inner, item)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            yield from _strings(f"{key}[{index}]", item)
+        joined = joined_text(value)
+        if joined is None:
+            raise TemplateError(f"{path}: {key or 'a key'} holds a lone surrogate (a \\ud800 to \\udfff "
+                                "escape), which is not text")
+        return joined
+    if isinstance(value, dict):
+        return {_joined(path, key, name): _joined(path, f"{key}.{name}" if key else str(name), item)
+                for name, item in value.items()}
+    if isinstance(value, list):
+        return [_joined(path, f"{key}[{index}]", item) for index, item in enumerate(value)]
+    return value
 
 
 def _stop_list(path: Path, value: Any) -> list[str]:

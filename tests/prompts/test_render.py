@@ -125,6 +125,23 @@ def test_error_while_rendering_names_the_file(tmp_path: Path):
         render(template, task("HumanEval/0"))
 
 
+@pytest.mark.parametrize(("expression", "rendered"), [('{{ "x\\ud83d\\ude00y" }}', "x\U0001f600y"),
+                                                     ('{{ "x\\ud800y" }}', None)])
+def test_a_jinja_string_escape_renders_text_or_fails_naming_the_file(tmp_path: Path, expression, rendered):
+    # A lone surrogate reached the request and was reported as an unreachable endpoint; an emoji
+    # escaped as its two halves (json.dumps writes it so) would have failed the same way.
+    path = tmp_path / "code_generation/toy/1.0.0.yml"
+    path.parent.mkdir(parents=True)
+    path.write_text(f"name: toy\nprompt_template:\n  user: |\n    Code:\n    {expression}\n")
+    template = load_template(tmp_path, "toy")
+    if rendered is None:
+        with pytest.raises(TemplateError, match=rf"^{path}:4: prompt_template.user renders a lone surrogate"):
+            render(template, task("HumanEval/0"))
+        return
+    content = render(template, task("HumanEval/0")).messages[0].content
+    assert content == f"Code:\n{rendered}" and content.encode("utf-8")
+
+
 def test_absent_values_render_as_the_editor_side_sends_them(tmp_path: Path):
     """No instruction is None (``{% if instruction %}`` works); the enhancer's lists are empty lists."""
     path = tmp_path / "code_generation/toy/1.0.0.yml"

@@ -118,6 +118,14 @@ def test_invalid_files_fail_on_load_with_one_line_naming_file_and_key(tmp_path, 
     assert isinstance(info.value, ConfigError)  # the CLI exits 2 with it
 
 
+def test_an_emoji_escaped_as_two_halves_loads_as_the_emoji(tmp_path):
+    # json.dumps writes an emoji as "\ud83d\ude00"; YAML left the two halves, refused as lone surrogates
+    _write(tmp_path, f"{GENERATIONS}/toy/1.0.0.yml",
+           'name: t\nparams:\n  stop: ["\\ud83d\\ude00"]\nprompt_template:\n  user: "go \\ud83d\\ude00"\n')
+    template = load_template(tmp_path, "toy")
+    assert template.params.stop == ("\U0001f600",)
+
+
 def test_a_misspelt_variable_names_the_partial_its_line_and_the_variable(tmp_path):
     partial = _write(tmp_path, f"{GENERATIONS}/jinja_template/user/1.0.0.jinja",
                      "Code:\n{{ prefix }}\n{% if instruction %}{{ instuction }}{% endif %}\n")
