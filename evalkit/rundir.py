@@ -125,24 +125,33 @@ def recorded_endpoint(samples: SamplesFile, label: str) -> dict[str, Any] | None
     return before if isinstance(before, dict) else None
 
 
-def require_same_endpoint(samples: SamplesFile, label: str, identity: Mapping[str, Any],
-                          note: str = "") -> None:
+def require_same_endpoint(samples: SamplesFile, label: str, identity: Mapping[str, Any]) -> None:
     """Refuse to resume arm ``label`` against another endpoint than the one that answered the samples
     the directory holds of it (``recorded_endpoint``; ``identity``: ModelClient.identity after its
     probe): the arm would pool two backends' answers under one name, a proxy alias re-pointed between
-    two attempts among them. ``note`` ends the refusal (what else the probe found). Then record the
-    identity, for an arm that has no samples yet."""
+    two attempts among them (``same_endpoint``). Then record the identity, for an arm that has no
+    samples yet."""
     before = recorded_endpoint(samples, label)
     if before is not None:
-        if source_key(before) != source_key(identity):
+        if not same_endpoint(before, identity):
             raise ConfigError(f"{samples.path} holds samples of arm {label!r} answered by another endpoint "
-                              f"({_endpoint_shown(before)}; now {_endpoint_shown(identity)}{note}): resume "
+                              f"({_endpoint_shown(before)}; now {_endpoint_shown(identity)}): resume "
                               "against the endpoint it was started with, or give a new hydra.run.dir")
         return
     path = samples.path.parent / RUN_FILE
     recorded = _read_json(path)
     endpoints = recorded.get("endpoints") if isinstance(recorded.get("endpoints"), dict) else {}
     _replace_json(path, recorded | {"endpoints": endpoints | {label: dict(identity)}})
+
+
+def same_endpoint(before: Mapping[str, Any], now: Mapping[str, Any]) -> bool:
+    """Whether two endpoint identities (ModelClient.identity) name the same endpoint: equal, leaving
+    out the /v1/models entry when either has none (its listing failed, or listed no such model; a run
+    whose first attempt's listing failed once was refused on every resume). The probe's answer still
+    names what answered."""
+    if before.get("served") is None or now.get("served") is None:
+        before, now = ({k: v for k, v in side.items() if k != "served"} for side in (before, now))
+    return source_key(before) == source_key(now)
 
 
 def require_same_seed(samples: SamplesFile, seed: int) -> None:

@@ -109,8 +109,6 @@ class ModelClient:
         entry and what the probe's answer says answered it. Stored answers are keyed by it."""
         self.served: tuple[str, ...] | None = None
         """The ids /v1/models lists (None when it could not be read): information for hints."""
-        self.listing_failure = ""
-        """Why the last /v1/models listing could not be read ('' when it was)."""
         self._use_n = cfg.use_n
         key = cfg.api_key()
         self._secrets = tuple(s for s in {key, *secret_values()} if s and s != "EMPTY" and len(s) >= 4)
@@ -317,10 +315,8 @@ class ModelClient:
             response = await self._oa.get("/models", cast_to=httpx.Response,
                                           options={"timeout": min(self.cfg.timeout_s, MODELS_TIMEOUT_S)})
             entries = [m for m in response.json()["data"] if isinstance(m, dict)]
-        except (openai.APIError, ValueError, KeyError, TypeError) as exc:
-            self.listing_failure = classify(exc, self._secrets, MODELS_TIMEOUT_S).message
+        except (openai.APIError, ValueError, KeyError, TypeError):
             return None  # information only: the probe request says what matters
-        self.listing_failure = ""
         self.served = tuple(valid_text(redact(str(m.get("id")), self._secrets)) for m in entries)
         entry = next((m for m in entries if m.get("id") == self.cfg.name), None)
         if entry is None:
