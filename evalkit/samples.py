@@ -203,6 +203,9 @@ class ScoreInputLine:
     arm: str
     model: str
     sample_index: int | None
+    finish_reason: str = ""
+    """Why the endpoint's answer ended, where the file says (an evalkit run's samples.jsonl): an
+    answer cut at max_tokens (``length``) stays counted as such in the report."""
     answered: bool = True
     """False for a line of an evalkit samples.jsonl whose endpoint gave no answer (``_answered``, and
     no code): scored, its empty answer would be the model's failure. Readers leave it out."""
@@ -254,6 +257,7 @@ def _read_jsonl(path: Path, errors: list[str]) -> Iterator[ScoreInputLine]:
                 arm=valid_text(str(row.get("arm") or row.get("model") or "samples")),
                 model=valid_text(str(row.get("model") or UNKNOWN_MODEL)),
                 sample_index=index, answered=_answered(row) or bool(code),
+                finish_reason=valid_text(str(row.get("finish_reason") or "")),
             )
 
 

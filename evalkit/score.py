@@ -213,7 +213,8 @@ async def _score_lines(path: Path, scorer: Scorer, tasks: dict[str, Task], order
 
     async def one(line: ScoreInputLine, task: Task, index: int) -> None:
         try:
-            ident = {"arm": line.arm, "model": line.model, "template": None, "sample_index": index}
+            ident = {"arm": line.arm, "model": line.model, "template": None, "sample_index": index,
+                     "finish_reason": line.finish_reason}
             scored.add(task, await scorer.score_code(task, line.code, line.whole_program, ident))
         finally:
             gate.release()

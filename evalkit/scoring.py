@@ -120,7 +120,8 @@ class Scorer:
         return SampleResult(
             run_id=self.run_id, arm=ident["arm"], model=ident["model"], template=ident["template"],
             task_id=task.task_id, sample_index=ident["sample_index"], params={}, prompt=None,
-            raw_output=code, completion=code, finish_reason="", usage=Usage(), latency_s=0.0,
+            raw_output=code, completion=code, finish_reason=ident.get("finish_reason", ""), usage=Usage(),
+            latency_s=0.0,
             verdict=verdict, lenient=Reading(code, verdict), metrics={}, cached=False,
         ).to_json()
 

@@ -594,3 +594,19 @@ def test_a_program_cannot_read_the_folder_evalkit_was_started_from(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     row = json.loads((tmp_path / "run" / "samples.jsonl").read_text())
     assert row["verdict"]["status"] == "failed"
+
+
+def test_answers_a_run_recorded_as_cut_at_max_tokens_stay_counted(tmp_path):
+    # `evalkit score` of a run's samples.jsonl wrote every finish_reason as "": the run's report
+    # said 4 of 4 answers were cut at max_tokens, the scored one none.
+    lines = [{"task_id": "HumanEval/0", "completion": "    return True\n", "finish_reason": reason,
+              "sample_index": i} for i, reason in enumerate(["length", "stop", "length"])]
+    samples = tmp_path / "cut.jsonl"
+    samples.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    proc = run_evalkit("score", f"samples={samples}", "dataset.task_ids=[HumanEval/0]", "k=[1]",
+                       "report.plots=false", f"hydra.run.dir={tmp_path / 'run'}",
+                       f"executor.cache_dir={tmp_path / 'cache'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (arm,) = json.loads((tmp_path / "run" / "results.json").read_text())["arms"]
+    assert arm["truncated"] == 2
+    assert "scored as they came: samples: 2 of 3" in (tmp_path / "run" / "report.md").read_text()
