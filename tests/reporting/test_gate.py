@@ -142,19 +142,6 @@ def test_an_interval_of_a_pass_rate_difference_stays_within_minus_one_and_one(tm
     assert "[-1.000, " in (tmp_path / "gate" / "gate.md").read_text()
 
 
-def test_a_baseline_with_less_to_lose_than_max_drop_cannot_fail_and_passes(tmp_path):
-    # One sample of one task of 20 passed in the baseline (pass@1 0.01): no candidate can drop more
-    # than that, yet the sampling floor reached -0.05 and said INCONCLUSIVE.
-    base_tasks = tasks(20, 5, failing=set(range(1, 20)))
-    base_tasks["HumanEval/0"] = [P] + [F] * 4
-    base = make_run(tmp_path / "b", {"mixtral": base_tasks})
-    cand = make_run(tmp_path / "c", {"mixtral": tasks(20, 5, failing=set(range(20)))})
-    outcome = gate(base, cand, CFG, tmp_path / "gate")
-    pass1 = outcome.models[0].checks[0]
-    assert pass1.diff == pytest.approx(-0.01) and pass1.ci_low == pytest.approx(-0.01)
-    assert pass1.verdict is GateVerdict.PASS
-
-
 def test_identical_candidate_passes(runs, tmp_path):
     outcome = gate(runs["base"], runs["same"], CFG, tmp_path)
     assert outcome.verdict is GateVerdict.PASS and outcome.exit_code == 0
