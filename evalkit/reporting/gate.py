@@ -186,9 +186,11 @@ def _drop_check(model: str, diff: PairedDiff | None, cand_samples: float, noise:
     # task have a bootstrap interval of width 0, and PASSed on it whatever their size.
     half = metrics.normal_quantile((1.0 + diff.confidence) / 2.0) * noise
     low, high = min(diff.ci_low, diff.diff - half), max(diff.ci_high, diff.diff + half)
-    # Every gated measure is a share or a similarity in [0, 1], so a difference lies in [-1, 1]: the
-    # floor's width, added to a difference near -1, printed "the whole interval [-1.113, -0.887]".
-    diff = replace(diff, ci_low=max(low, -1.0), ci_high=min(high, 1.0))
+    if noise:  # pass@1's floor: a difference of pass rates lies in [-1, 1], and the floor's width,
+        # added to a difference near -1, printed "the whole interval [-1.113, -0.887]". Not tighter:
+        # the baseline's own rate is uncertain, so its observed value bounds no true drop.
+        low, high = max(low, -1.0), min(high, 1.0)
+    diff = replace(diff, ci_low=low, ci_high=high)
     check = Check(model, diff.measure, None, None, diff.diff, diff.ci_low, diff.ci_high, diff.p_value,
                   diff.p_adjusted, diff.test, confidence=diff.confidence,
                   detectable_drop=metrics.detectable_drop(std_error, cfg.max_drop, diff.confidence, POWER))
