@@ -44,13 +44,21 @@ PIECES_FROM = 12
 pieces would be words: a 6-letter piece of ``changeme`` is ``change``)."""
 
 
-def redact(text: str, secrets: Iterable[str] | None = None) -> str:
+_URL_CREDENTIALS = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)[^\s/?#@'\"<>]+@")
+"""The user and password part of a URL (``http://user:pass@proxy:3128``): a proxy the environment
+names carries its credentials so, and an HTTP library quotes the URL in its errors."""
+
+
+def redact(text: str, secrets: Iterable[str] | None = None, *, url_credentials: bool = True) -> str:
     """``text`` with every secret (default: secret_values()) masked as ***: the whole value, and for a
     secret of PIECES_FROM+ characters any run of SECRET_PIECE or more of its characters
     (``key 'sk-abc123...'``, ``partial Zx9+Qw7/``). The same for the forms a server may echo it
-    in: URL-encoded, JSON-escaped, base64."""
+    in: URL-encoded, JSON-escaped, base64. With ``url_credentials`` (not for a model's answer, whose
+    code is scored), a URL's user and password too (``http://***@proxy:3128``)."""
     given = secret_values() if secrets is None else secrets
     wholes, pieces = _forms(frozenset(s for s in given if s))
+    if url_credentials:
+        text = _URL_CREDENTIALS.sub(r"\1***@", text)
     for form in wholes:
         text = text.replace(form, "***")
     if not pieces or len(text) < SECRET_PIECE:

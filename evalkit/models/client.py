@@ -345,7 +345,8 @@ class ModelClient:
         code scored (``MY_TOKEN=threshold`` made ``if distance < threshold:`` fail as
         ``if distance < ***:``), and no endpoint can echo a value no endpoint was sent."""
         keys = self._sent_keys
-        text, finish = redact(choice.text, keys), redact(str(choice.finish_reason), keys)
+        text = redact(choice.text, keys, url_credentials=False)
+        finish = redact(str(choice.finish_reason), keys, url_credentials=False)
         if text == choice.text and finish == choice.finish_reason:
             return choice
         return replace(choice, text=text, finish_reason=finish)

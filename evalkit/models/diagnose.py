@@ -119,12 +119,21 @@ def explain(fail: Failure, cfg: ModelConfig, served: tuple[str, ...] | None = No
         return _alias(fail, cfg, where, served)
     if cause == "backend_down":
         return _backend(fail, cfg, where)
+    via = _proxy_for(str(cfg.base_url)) if cause in THROUGH_A_PROXY else None
+    if via and fail.status == 407:
+        return (f"the proxy the environment names, {via}, refused the request to {cfg.base_url} ("
+                f"{fail.message}): give its user and password in HTTP_PROXY or HTTPS_PROXY "
+                "(http://user:password@host:port), or list the endpoint's host in NO_PROXY")
     said = _FIXES[cause].format(url=cfg.base_url, where=where, name=cfg.name, msg=fail.message)
-    via = _proxy_for(str(cfg.base_url)) if cause in ("unreachable", "timeout") else None
     if via:  # behind a corporate proxy, "start the server" sends the user to a server that is up
-        said += (f" (requests to it go through the proxy the environment names, {via}: list its host in "
-                 "NO_PROXY to reach it directly)")
+        said += (f" (requests to it go through the proxy the environment names, {via}, which may have "
+                 "answered this itself: list the endpoint's host in NO_PROXY to reach it directly)")
     return said
+
+
+THROUGH_A_PROXY = frozenset({"unreachable", "timeout", "malformed", "not_an_api", "server_error", "rejected"})
+"""Causes a proxy between evalkit and the endpoint may be the source of (its own 503 when it cannot
+reach the host, 407 for its credentials, an HTML page): every one that does not prove the API answered."""
 
 
 def _proxy_for(url: str) -> str | None:

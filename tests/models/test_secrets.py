@@ -201,3 +201,12 @@ def test_another_arm_s_key_echoed_into_an_answer_is_masked(monkeypatch):
     monkeypatch.setenv("EVALKIT_TEST_API_KEY", "sk-arm-a-0123456789")
     gen = _answer_of("odd", "EVALKIT_TEST_API_KEY")
     assert not gen.error and gen.raw_output.startswith("answer ***="), gen.raw_output
+
+
+def test_a_url_s_credentials_are_masked_in_messages_never_in_an_answer_s_code():
+    # aiohttp quotes the proxy's URL, password and all, in its errors; a program's own connection
+    # string is code, and scored as written.
+    error = "ClientHttpProxyError: 503, url='http://alice:hunter2pass@proxy.corp:3128'"
+    assert redact(error, []) == "ClientHttpProxyError: 503, url='http://***@proxy.corp:3128'"
+    code = "engine = connect('postgresql://app:pw@db/main')"
+    assert redact(code, [], url_credentials=False) == code

@@ -114,10 +114,45 @@ def test_evalkit_s_own_demo_endpoint_is_never_reached_through_a_proxy(demo, forw
     assert _ForwardProxy.seen == []
 
 
-def test_an_endpoint_unreachable_through_the_proxy_says_so_without_its_password(monkeypatch, forward_proxy):
-    # "start the server or fix model.base_url" sent a user behind a corporate proxy to a server that was up.
-    monkeypatch.setenv("HTTP_PROXY", "http://ci-user:hunter2-secret@127.0.0.1:9")
-    message = probe_error(model_config(closed_port_url(), max_retries=0))
-    said = "go through the proxy the environment names, http://127.0.0.1:9: list its host in NO_PROXY"
-    assert said in message
+class _RefusingProxy(JsonHandler):
+    """A proxy that answers every request itself: 503 (it cannot reach the host, as Squid says so)
+    or 407 (it wants credentials)."""
+
+    status = 503
+
+    def do_GET(self) -> None:  # noqa: N802 - stdlib name
+        self.send_body(type(self).status, b"<html><body>proxy says no</body></html>",
+                       {"Proxy-Authenticate": 'Basic realm="corp"'} if type(self).status == 407 else None)
+
+    do_POST = do_CONNECT = do_GET
+
+
+@pytest.fixture()
+def refusing_proxy(forward_proxy):
+    httpd = QuietHTTPServer(("127.0.0.1", 0), _RefusingProxy)
+    thread = httpd.serve_in_thread("refusing-proxy")
+    yield f"127.0.0.1:{httpd.server_address[1]}"
+    httpd.stop(thread)
+
+
+@pytest.mark.parametrize(("proxy", "status", "said"), [
+    ("closed", None, "go through the proxy the environment names, http://127.0.0.1:9, which may have "
+                     "answered this itself: list the endpoint's host in NO_PROXY"),
+    ("refusing", 503, "go through the proxy the environment names, http://{where}, which may have answered"),
+    ("refusing", 407, "the proxy the environment names, http://{where}, refused the request to"),
+    ("tunnel", 503, "go through the proxy the environment names, http://{where}, which may have answered"),
+])
+def test_an_endpoint_unreachable_through_the_proxy_names_it_never_its_password(
+        monkeypatch, refusing_proxy, proxy, status, said):
+    # "start the server or fix model.base_url" sent a user behind a corporate proxy to a server that
+    # was up, and the proxy's 503 or 407 read as the endpoint's own; its URL's password reached the
+    # terminal in the HTTP library's error.
+    where = "127.0.0.1:9" if proxy == "closed" else refusing_proxy
+    _RefusingProxy.status = status or 503
+    url = closed_port_url()
+    if proxy == "tunnel":  # https: a CONNECT the proxy refuses, quoted with the proxy's URL
+        url = url.replace("http://", "https://")
+    monkeypatch.setenv("HTTPS_PROXY" if proxy == "tunnel" else "HTTP_PROXY", f"http://ci-user:hunter2-secret@{where}")
+    message = probe_error(model_config(url, max_retries=0))
+    assert said.format(where=where) in message, message
     assert "hunter2" not in message and "ci-user" not in message
