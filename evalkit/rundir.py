@@ -134,8 +134,12 @@ def require_same_endpoint(samples: SamplesFile, label: str, identity: Mapping[st
     before = recorded_endpoint(samples, label)
     if before is not None:
         if not same_endpoint(before, identity):
+            unread = ("; its /v1/models listing could not be read when those samples were answered, so "
+                      "the weights served then cannot be compared" if before.get("served") is None else
+                      "; its /v1/models listing cannot be read now, so the weights served cannot be "
+                      "compared" if identity.get("served") is None else "")
             raise ConfigError(f"{samples.path} holds samples of arm {label!r} answered by another endpoint "
-                              f"({_endpoint_shown(before)}; now {_endpoint_shown(identity)}): resume "
+                              f"({_endpoint_shown(before)}; now {_endpoint_shown(identity)}{unread}): resume "
                               "against the endpoint it was started with, or give a new hydra.run.dir")
         return
     path = samples.path.parent / RUN_FILE
@@ -145,13 +149,20 @@ def require_same_endpoint(samples: SamplesFile, label: str, identity: Mapping[st
 
 
 def same_endpoint(before: Mapping[str, Any], now: Mapping[str, Any]) -> bool:
-    """Whether two endpoint identities (ModelClient.identity) name the same endpoint: equal, leaving
-    out the /v1/models entry when either has none (its listing failed, or listed no such model; a run
-    whose first attempt's listing failed once was refused on every resume). The probe's answer still
-    names what answered."""
-    if before.get("served") is None or now.get("served") is None:
+    """Whether two endpoint identities (ModelClient.identity) name the same endpoint: equal; the
+    /v1/models entry is left out when one attempt could not read it (its listing failed) only where
+    both probes' answers name a LiteLLM deployment, which says what answered without it (a run whose
+    first listing failed once was refused on every resume). Elsewhere (vLLM itself) that entry's
+    ``root`` is the only name of the weights: other weights behind a listing that failed were taken."""
+    unread = before.get("served") is None or now.get("served") is None
+    if unread and _deployment(before) and _deployment(now):
         before, now = ({k: v for k, v in side.items() if k != "served"} for side in (before, now))
     return source_key(before) == source_key(now)
+
+
+def _deployment(identity: Mapping[str, Any]) -> Any:
+    answered = identity.get("answered_by")
+    return answered.get("x-litellm-model-id") if isinstance(answered, Mapping) else None
 
 
 def require_same_seed(samples: SamplesFile, seed: int) -> None:

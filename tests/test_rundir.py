@@ -8,7 +8,7 @@ from evalkit.benchmarks import load_benchmark
 from evalkit.config import DatasetConfig
 from evalkit.execution import LocalExecutor
 from evalkit.hydra_app import compose_run_config
-from evalkit.rundir import run_id_of, start_canary
+from evalkit.rundir import run_id_of, same_endpoint, start_canary
 from evalkit.samples import SamplesFile
 
 
@@ -41,3 +41,20 @@ def test_every_attempt_in_a_directory_goes_on_under_its_first_id_and_another_fol
     other_dir.mkdir(parents=True)
     with closing(SamplesFile(other_dir / "samples.jsonl")) as samples:
         assert run_id_of(other_dir, samples) != first
+
+
+def test_a_listing_one_attempt_could_not_read_is_left_out_only_where_a_deployment_names_what_answered():
+    # vLLM itself: the listing's root is the only name of the weights; other weights behind a listing
+    # that failed once were taken, and the arm pooled two models' answers.
+    vllm = {"base_url": "http://gpu:8000/v1", "model": "m", "answered_by": {"model": "m"},
+            "served": {"id": "m", "root": "/models/Mixtral-8x7B-Instruct-v0.1", "owned_by": "vllm"}}
+    assert not same_endpoint(vllm, vllm | {"served": None})
+    assert not same_endpoint(vllm | {"served": None}, vllm)
+    # Behind LiteLLM the deployment header names the backend; the proxy's listing only its aliases.
+    proxied = {"base_url": "http://proxy:4000/v1", "model": "mixtral",
+               "answered_by": {"model": "mixtral", "x-litellm-model-id": "d41d8c"},
+               "served": {"id": "mixtral", "owned_by": "openai"}}
+    assert same_endpoint(proxied, proxied | {"served": None})
+    other = {"model": "mixtral", "x-litellm-model-id": "9e107d"}
+    repointed = proxied | {"served": None, "answered_by": other}
+    assert not same_endpoint(proxied, repointed)
