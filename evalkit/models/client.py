@@ -112,7 +112,7 @@ class ModelClient:
         self._use_n = cfg.use_n
         key = cfg.api_key()
         self._secrets = tuple(s for s in {key, *secret_values()} if s and s != "EMPTY" and len(s) >= 4)
-        self._sent_keys = tuple(s for s in {key, *key_values()} if s in self._secrets)
+        self._sent_keys = tuple(k for k in {key, *key_values()} if k and len(k) >= ANSWER_MASKED_FROM)
         """The secrets an answer may echo: the keys model configs send (see ``_redacted``)."""
         self._oa = openai.AsyncOpenAI(base_url=cfg.base_url, api_key=key, max_retries=0,
                                       timeout=cfg.timeout_s,
@@ -364,6 +364,10 @@ class ModelClient:
         return body
 
 
+ANSWER_MASKED_FROM = 8
+"""Shortest key masked in an answer, whose code is scored: a shorter one is a placeholder (``test``,
+``dummy``, ``ollama``, LiteLLM's ``sk-1234``) that code holds as a word: with the key ``test``,
+``list1=test.split(" ")`` became ``list1=***.split(" ")``, a correct answer a syntax error."""
 PROBE_TIMEOUT_RETRIES = 1
 """Retries of the start-up probe after it waited model.timeout_s in vain: one, for a server that
 loads the model on its first request (Ollama) and had not finished; a hung endpoint otherwise
