@@ -29,12 +29,30 @@ def key_values() -> tuple[str, ...]:
     return tuple(v for k in _CONFIGURED if (v := os.environ.get(k)) and len(v) >= 4 and v != "EMPTY")
 
 
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
+
+
+def proxy_credentials() -> tuple[str, ...]:
+    """The user-and-password part of each proxy URL the environment names, and its password: an
+    HTTP library quotes the URL in its errors, and a password holding ``#``, ``/`` or ``?``
+    unencoded is not where a URL's credentials are looked for."""
+    out = []
+    for name in PROXY_VARIABLES:
+        value = os.environ.get(name, "")
+        userinfo = value.partition("://")[2].rpartition("@")[0] if "@" in value else ""
+        out += [part for part in (userinfo, userinfo.partition(":")[2]) if len(part) >= 4]
+    return tuple(out)
+
+
 def secret_values() -> tuple[str, ...]:
-    """Values of every environment variable a model config may name, for redaction."""
-    names = {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "MISTRAL_API_KEY", "MIXTRAL_API_KEY", *_CONFIGURED}
+    """Values of every environment variable a model config may name, and proxy credentials, for
+    redaction. A configured key counts from 4 characters, as the client masks it; another variable's
+    value from 6 (a shorter one is a word, not a secret)."""
+    names = {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "MISTRAL_API_KEY", "MIXTRAL_API_KEY"}
     # any *_KEY, not only *_API_KEY: api_key_env may name e.g. OPENROUTER_KEY
     names |= {k for k in os.environ if k.endswith(("_KEY", "_TOKEN", "_SECRET"))}
-    return tuple(v for k in names if (v := os.environ.get(k)) and len(v) >= 6 and v != "EMPTY")
+    others = (v for k in names if (v := os.environ.get(k)) and len(v) >= 6 and v != "EMPTY")
+    return tuple({*others, *key_values(), *proxy_credentials()})
 
 
 SECRET_PIECE = 6
@@ -44,9 +62,10 @@ PIECES_FROM = 12
 pieces would be words: a 6-letter piece of ``changeme`` is ``change``)."""
 
 
-_URL_CREDENTIALS = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)[^\s/?#@'\"<>]+@")
-"""The user and password part of a URL (``http://user:pass@proxy:3128``): a proxy the environment
-names carries its credentials so, and an HTTP library quotes the URL in its errors."""
+_URL_CREDENTIALS = re.compile(r"\b([a-zA-Z][a-zA-Z0-9+.-]*://)[^\s'\"<>]*@")
+"""The user and password part of a URL (``http://user:pass@proxy:3128``), to its last ``@`` (a
+password may hold ``#``, ``/`` or ``?`` unencoded): a proxy the environment names carries its
+credentials so, and an HTTP library quotes the URL in its errors."""
 
 
 def redact(text: str, secrets: Iterable[str] | None = None, *, url_credentials: bool = True) -> str:

@@ -137,7 +137,9 @@ reach the host, 407 for its credentials, an HTML page): every one that does not 
 
 
 def _proxy_for(url: str) -> str | None:
-    """The proxy the environment names for ``url``, without any credentials it holds."""
+    """The proxy the environment names for ``url``, as scheme://host:port: never its credentials,
+    which are cut at their last ``@`` (a password may hold ``#``, ``/`` or ``?`` unencoded, where a
+    URL parser takes the password for the host or a port, and raised)."""
     parts = urllib.parse.urlsplit(url)
     try:
         proxy = environment_proxy(parts.scheme, parts.hostname or "", parts.port)
@@ -145,8 +147,5 @@ def _proxy_for(url: str) -> str | None:
         return None
     if proxy is None:
         return None
-    shown = urllib.parse.urlsplit(proxy)
-    if not shown.hostname:
-        return "the one it names"
-    port = f":{shown.port}" if shown.port else ""
-    return shown._replace(netloc=f"{shown.hostname}{port}").geturl()
+    scheme, _, rest = proxy.partition("://")
+    return f"{scheme}://{rest.rpartition('@')[2].split('/')[0]}"

@@ -219,3 +219,10 @@ def test_a_placeholder_key_is_not_masked_in_an_answer_s_code(monkeypatch):
     gen = _answer_of("odd", "EVALKIT_TEST_API_KEY")
     assert not gen.error and gen.raw_output.startswith("answer odd seed="), gen.raw_output
     assert redact("refused key answer") == "refused key ***"  # messages still mask it
+
+
+def test_a_configured_key_of_4_characters_is_masked_in_tracebacks_too(monkeypatch):
+    # The client masked it from 4 characters; a traceback (plain redact) only from 6.
+    monkeypatch.setenv("ARM_C_KEY", "ab12c")
+    remember_key_env("ARM_C_KEY")
+    assert redact("Traceback ... key='ab12c'") == "Traceback ... key='***'"
