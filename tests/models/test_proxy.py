@@ -150,3 +150,12 @@ def test_unrelated_400_keeps_n_and_fails_the_samples(demo, monkeypatch, caplog):
     assert client.stats.requests == 1 + 4  # one n=3 request per task, never split
     assert not [r for r in caplog.records if "one request per sample" in r.getMessage()]
     assert client.stats.problem(0.0).startswith("no answer at all (12 samples failed): the LiteLLM proxy")
+
+
+def test_a_models_listing_that_fails_once_is_asked_again(demo):
+    # At a vLLM server the listing's root is the only name of the weights: a run that recorded none
+    # (one failed listing) could not be resumed there.
+    with LoopbackProxy({"mixtral": Route(demo.base_url, "demo-oracle")}) as proxy:
+        proxy.listing_fails = 1
+        _, client = asyncio.run(probe_then_generate(model_config(proxy.base_url, name="mixtral"), n=1))
+    assert client.identity["served"] == {"id": "mixtral", "created": 1677610602, "owned_by": "openai"}
