@@ -312,21 +312,22 @@ class ModelClient:
     async def _served_entry(self) -> dict[str, Any] | None:
         """This model's /v1/models entry (id, root, created, owned_by, max_model_len), if listed.
 
-        A listing that fails is asked once more (not one that timed out): at a vLLM server the
-        entry's root is the only name of the weights, and a run that recorded none cannot be
-        resumed (``rundir.same_endpoint``)."""
+        A listing the server failed (5xx, 429) is asked once more: at a vLLM server the entry's root
+        is the only name of the weights, and a run that recorded none cannot be resumed
+        (``rundir.same_endpoint``). Not one that timed out or could not connect (the probe says why),
+        nor one refused for good (404: no such route)."""
         for attempt in range(2):
             try:
                 response = await self._oa.get("/models", cast_to=httpx.Response,
                                               options={"timeout": min(self.cfg.timeout_s, MODELS_TIMEOUT_S)})
                 entries = [m for m in response.json()["data"] if isinstance(m, dict)]
                 break
-            except openai.APITimeoutError:
-                return None
-            except (openai.APIError, ValueError, KeyError, TypeError):
-                if attempt:
+            except openai.APIStatusError as exc:
+                if attempt or not (exc.status_code >= 500 or exc.status_code == 429):
                     return None  # information only: the probe request says what matters
                 await asyncio.sleep(LISTING_RETRY_S)
+            except (openai.APIError, ValueError, KeyError, TypeError):
+                return None
         self.served = tuple(valid_text(redact(str(m.get("id")), self._secrets)) for m in entries)
         entry = next((m for m in entries if m.get("id") == self.cfg.name), None)
         if entry is None:
@@ -383,7 +384,7 @@ PROBE_TIMEOUT_RETRIES = 1
 loads the model on its first request (Ollama) and had not finished; a hung endpoint otherwise
 held the run for every retry (model.max_retries + 1 waits, about 6 minutes by default) before
 its one-line exit 2. Refused connections and 429/5xx answers keep every retry."""
-LISTING_RETRY_S = 0.5
+LISTING_RETRY_S = 0.25
 MODELS_TIMEOUT_S = 10.0
 """The /v1/models listing is information only: a server that does not answer it is not waited for."""
 IDENTITY_FIELDS = ("id", "root", "created", "owned_by", "max_model_len")
