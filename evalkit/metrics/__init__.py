@@ -12,6 +12,7 @@ The public API, used by reporting, the gate and notebooks:
 - ``paired_test(a, b, ..., binary=False)``: ``paired_difference`` with McNemar's exact p-value
   when every task has one 0/1 outcome per arm (what reporting and the gate use).
 - ``mcnemar(a_pass, b_pass)``, ``fisher_exact(a_passed, a_n, b_passed, b_n)``, ``holm(p_values)``,
+  ``stratified_drop_p_value(base_passed, base_n, cand_passed, cand_n)`` (exact, tasks fixed),
   ``benjamini_hochberg(p_values, family_size)``,
   ``minimum_detectable_effect(n_tasks, n_samples, base_rate, alpha, power)``.
 - ``detectable_drop(std_error, max_drop, confidence, power)`` and
@@ -54,6 +55,7 @@ from evalkit.metrics.stats import (
     normal_quantile,
     paired_difference,
     paired_test,
+    stratified_drop_p_value,
 )
 
 __all__ = [
@@ -78,6 +80,7 @@ __all__ = [
     "normal_quantile",
     "paired_difference",
     "paired_pass_at_k",
+    "stratified_drop_p_value",
     "paired_test",
     "pass_at_k",
     "pass_at_k_summary",

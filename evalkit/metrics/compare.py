@@ -25,7 +25,7 @@ from typing import NamedTuple, Sequence
 import numpy as np
 import pandas as pd
 
-from evalkit.metrics.stats import benjamini_hochberg, fisher_exact, holm, paired_test
+from evalkit.metrics.stats import benjamini_hochberg, fisher_exact, holm, paired_test, stratified_drop_p_value
 from evalkit.records import Flip, PairedDiff, Status
 
 PASS_AT_1 = "pass@1"
@@ -194,15 +194,28 @@ def sampling_std_error(baseline: pd.DataFrame, arm: pd.DataFrame) -> float:
     or failed, is not a task that can never go the other way, and with one sample per task every
     rate is 0 or 1, which made this spread 0 and the gate claim full power.
     """
-    base, cand = _indexed(baseline), _indexed(arm)
-    joined = pd.concat({"bp": base["passed"], "bn": base["n"] - base["infra_error"], "cp": cand["passed"],
-                        "cn": cand["n"] - cand["infra_error"]}, axis=1, join="inner")
-    joined = joined[(joined["bn"] > 0) & (joined["cn"] > 0)]
+    joined = _scored_on_both(baseline, arm)
     if joined.empty:
         return 0.0
     rate = (joined["bp"] + joined["cp"] + 1) / (joined["bn"] + joined["cn"] + 2)
     variance = rate * (1 - rate) * (1 / joined["bn"] + 1 / joined["cn"])
     return float(np.sqrt(variance.sum()) / len(joined))
+
+
+def sampling_drop_p_value(baseline: pd.DataFrame, arm: pd.DataFrame) -> float:
+    """One-sided exact p-value of the arm's pass@1 drop on the tasks both scored, tasks fixed and
+    samples independent (``stats.stratified_drop_p_value``): the check a normal interval needs
+    where samples are few, since it is too narrow there."""
+    joined = _scored_on_both(baseline, arm)
+    return stratified_drop_p_value(joined["bp"], joined["bn"], joined["cp"], joined["cn"])
+
+
+def _scored_on_both(baseline: pd.DataFrame, arm: pd.DataFrame) -> pd.DataFrame:
+    """Passed (bp, cp) and scored (bn, cn) samples of the tasks both sides scored."""
+    base, cand = _indexed(baseline), _indexed(arm)
+    joined = pd.concat({"bp": base["passed"], "bn": base["n"] - base["infra_error"], "cp": cand["passed"],
+                        "cn": cand["n"] - cand["infra_error"]}, axis=1, join="inner")
+    return joined[(joined["bn"] > 0) & (joined["cn"] > 0)]
 
 
 def familywise_confidence(confidence: float, comparisons: int) -> float:

@@ -13,7 +13,9 @@ Each candidate arm is paired with the baseline's arm of its label, else of its m
 A drop check decides on its paired bootstrap interval, widened to at least what binomial
 sampling alone gives for pass@1 (``metrics.sampling_std_error``), against the tolerated drop:
 FAIL when the whole interval lies below ``-max_drop`` (confidently worse than
-tolerated), PASS when it lies at or above ``-max_drop``, INCONCLUSIVE otherwise.
+tolerated) and, for pass@1, the exact stratified test of the drop agrees (the normal interval
+is too narrow on a few samples: ``metrics.sampling_drop_p_value``), PASS when it lies at or
+above ``-max_drop``, INCONCLUSIVE otherwise.
 The intervals are family-wise: each is drawn at the Bonferroni-adjusted level
 ``1 - alpha / m`` over the m drop checks of the call (every model and metric), so
 the chance that any FAIL of a call is a false alarm stays below ``alpha / 2``.
@@ -36,7 +38,13 @@ import pandas as pd
 
 from evalkit import metrics
 from evalkit.config import ConfigError, GateConfig
-from evalkit.metrics.compare import PASS_AT_1, ArmTasks, compare_arms, sampling_std_error
+from evalkit.metrics.compare import (
+    PASS_AT_1,
+    ArmTasks,
+    compare_arms,
+    sampling_drop_p_value,
+    sampling_std_error,
+)
 from evalkit.records import PairedDiff
 from evalkit.reporting.baseline import ArmOutcome, Baseline, load_baseline
 from evalkit.reporting.gate_outcome import POWER, Check, GateOutcome, GateVerdict, ModelGate, worst
@@ -171,11 +179,13 @@ def _mean_scored(tasks: pd.DataFrame) -> float:
 
 
 def _drop_check(model: str, diff: PairedDiff | None, cand_samples: float, noise: float,
-                cfg: GateConfig) -> Check:
+                cfg: GateConfig, drop_p_value: float | None = None) -> Check:
     """The verdict of one drop check: its family-wise interval against ``-max_drop``.
 
     ``noise``: the standard error sampling alone would give (pass@1), so that two runs that
-    happened to agree on every task do not claim a power they do not have.
+    happened to agree on every task do not claim a power they do not have. ``drop_p_value``
+    (pass@1): the exact one-sided p-value of the drop; a FAIL needs it below the interval's
+    own one-sided level, as the normal interval is too narrow on a few samples.
     """
     name = diff.measure if diff is not None else PASS_AT_1
     if diff is None:
@@ -195,9 +205,15 @@ def _drop_check(model: str, diff: PairedDiff | None, cand_samples: float, noise:
                   diff.p_adjusted, diff.test, confidence=diff.confidence,
                   detectable_drop=metrics.detectable_drop(std_error, cfg.max_drop, diff.confidence, POWER))
     interval, floor = interval_text(check), -cfg.max_drop
-    if diff.ci_high < floor:
+    exact_level = (1.0 - diff.confidence) / 2.0  # the interval's upper bound is a one-sided test at this
+    if diff.ci_high < floor and (drop_p_value is None or drop_p_value < exact_level):
         return replace(check, verdict=GateVerdict.FAIL, reason=(
             f"the whole {diff.confidence:.1%} interval {interval} lies below -max_drop {floor}"))
+    if diff.ci_high < floor:  # 2 tasks x 1 sample, all passing then all failing: chance once in 4
+        return replace(check, verdict=GateVerdict.INCONCLUSIVE, reason=(
+            f"interval {interval} lies below -max_drop {floor}, but on so few samples the drop could be "
+            f"chance: exact test p={drop_p_value:.3g}, not below {exact_level:.3g}; more tasks or "
+            f"samples per task would decide it"))
     if diff.ci_low >= floor:
         return replace(check, verdict=GateVerdict.PASS,
                        reason=f"change {diff.diff:+.3f}, interval {interval} above -max_drop {floor}")
@@ -222,8 +238,10 @@ def _model_gates(pairs: list[tuple[ArmOutcome, ArmOutcome]], cfg: GateConfig) ->
         checks = []
         for measure in (PASS_AT_1, *cfg.metrics):
             diff = comparison.diff(model, measure)
-            noise = sampling_std_error(b_arm.tasks, c_arm.tasks) if measure == PASS_AT_1 else 0.0
-            check = _drop_check(model, diff, _mean_scored(c_arm.tasks), noise, cfg)
+            noise, drop_p = (sampling_std_error(b_arm.tasks, c_arm.tasks),
+                             sampling_drop_p_value(b_arm.tasks, c_arm.tasks)) if measure == PASS_AT_1 \
+                else (0.0, None)
+            check = _drop_check(model, diff, _mean_scored(c_arm.tasks), noise, cfg, drop_p)
             checks.append(replace(check, name=measure, baseline=diff.baseline_mean if diff else None,
                                   candidate=diff.arm_mean if diff else None))
         checks.append(_infra_check(model, b_arm.tasks, c_arm.tasks, cfg))

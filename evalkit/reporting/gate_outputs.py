@@ -80,7 +80,8 @@ def render_markdown(outcome: GateOutcome) -> str:
              f"Baseline: {inline(outcome.baseline)}  ", f"Candidate: {inline(outcome.candidate)}  ",
              f"Dataset: {outcome.dataset}; max_drop {cfg.max_drop}, alpha {cfg.alpha} family-wise "
              f"(Bonferroni intervals, Holm p-values), max_infra_error {cfg.max_infra_error}{latency}", "",
-             "FAIL: the whole interval lies below -max_drop; PASS: it lies above; "
+             "FAIL: the whole interval lies below -max_drop (pass@1: and the exact test of the drop "
+             "agrees); PASS: it lies above; "
              "INCONCLUSIVE otherwise.", "",
              "| model | check | baseline | candidate | diff | interval (level) | p (Holm) | test "
              "| catches drop ≥ | verdict |",

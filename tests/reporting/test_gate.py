@@ -142,6 +142,23 @@ def test_an_interval_of_a_pass_rate_difference_stays_within_minus_one_and_one(tm
     assert "[-1.000, " in (tmp_path / "gate" / "gate.md").read_text()
 
 
+@pytest.mark.parametrize(("n_tasks", "n_samples", "verdict"), [
+    (2, 1, GateVerdict.INCONCLUSIVE), (3, 1, GateVerdict.INCONCLUSIVE), (2, 2, GateVerdict.INCONCLUSIVE),
+    (2, 4, GateVerdict.FAIL), (12, 1, GateVerdict.FAIL)])
+def test_a_drop_on_a_few_samples_fails_only_when_chance_cannot_explain_it(tmp_path, n_tasks, n_samples,
+                                                                         verdict):
+    # Every sample passed, then every sample failed. On 2 tasks x 1 sample the normal interval was
+    # [-1.000, -0.020] and the gate FAILed a change that happens by chance once in 4.
+    base = make_run(tmp_path / "b", {"mixtral": tasks(n_tasks, n_samples)})
+    cand = make_run(tmp_path / "c", {"mixtral": tasks(n_tasks, n_samples, failing=set(range(n_tasks)))})
+    outcome = gate(base, cand, CFG, tmp_path / "gate")
+    pass1 = outcome.models[0].checks[0]
+    assert pass1.diff == pytest.approx(-1.0) and pass1.verdict is verdict, pass1.reason
+    assert outcome.exit_code == (1 if verdict is GateVerdict.FAIL else 0)
+    if verdict is GateVerdict.INCONCLUSIVE:
+        assert pass1.ci_high < -CFG.max_drop and "could be chance: exact test p=" in pass1.reason
+
+
 def test_identical_candidate_passes(runs, tmp_path):
     outcome = gate(runs["base"], runs["same"], CFG, tmp_path)
     assert outcome.verdict is GateVerdict.PASS and outcome.exit_code == 0
