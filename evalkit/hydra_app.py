@@ -17,7 +17,7 @@ import os
 import shutil
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -246,18 +246,45 @@ def launch(name: str, overrides: list[str], job: Job,
     failures: list[BaseException] = []
     started: list[Path] = []
     try:
-        _run_hydra(args=args, args_parser=parser, task_function=_task(job, failures, started),
-                   config_path=str(CONF_DIR), config_name=CONFIG_NAME)
-    except KeyboardInterrupt as exc:  # Ctrl-C: what was measured stays, an attempt of nothing does not
-        if before is not None and before.undo_unmeasured(next(iter(started), before.run_dir)):
+        with _hydra_errors_raised():
+            _run_hydra(args=args, args_parser=parser, task_function=_task(job, failures, started),
+                       config_path=str(CONF_DIR), config_name=CONFIG_NAME)
+    except BaseException as exc:  # Ctrl-C: what was measured stays, an attempt of nothing does not
+        interrupted = interrupted_by(exc)
+        if before is not None and (interrupted or isinstance(exc, Exception)) \
+                and before.undo_unmeasured(next(iter(started), before.run_dir)) and interrupted:
             raise InterruptedUnmeasured from exc
-        raise
+        if interrupted or not isinstance(exc, Exception) or isinstance(exc, ConfigError):
+            raise
+        # The job's own errors are kept in `failures`: this is Hydra's, setting up what the hydra.*
+        # settings ask (its logging, a launcher), e.g. hydra.job_logging.handlers.file.class=Nope
+        raise ConfigError(f"Hydra could not run the command: {type(exc).__name__}: "
+                          f"{' '.join(str(exc).split())}") from exc
     finally:  # Hydra leaves its app initialized; the next composition in this process starts afresh
         GlobalHydra.instance().clear()
     if failures:
         if before is not None:
             before.undo_unmeasured(next(iter(started), before.run_dir))
         raise failures[0]
+
+
+@contextlib.contextmanager
+def _hydra_errors_raised() -> Iterator[None]:
+    """Hydra's runner raises what fails in it, rather than printing its traceback and exiting 1.
+
+    Ctrl-C that lands in Hydra's own steps (saving the config, setting up logging) can surface as
+    another exception raised while handling it: printed by Hydra, it put a traceback above the
+    command's one line "interrupted". An error of Hydra's own exits 3 with its traceback, as
+    evalkit's bugs do (1 is what a gate's FAIL means to a CI job)."""
+    before = os.environ.get("HYDRA_FULL_ERROR")
+    os.environ["HYDRA_FULL_ERROR"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("HYDRA_FULL_ERROR", None)
+        else:
+            os.environ["HYDRA_FULL_ERROR"] = before
 
 
 def _checked_command_line(name: str, overrides: list[str], check: Callable[[RunConfig], None] | None,

@@ -269,3 +269,38 @@ def test_ctrl_c_while_the_command_line_is_checked_says_nothing_was_measured(tmp_
     with pytest.raises(InterruptedUnmeasured):
         hydra_app.launch("run", [f"hydra.run.dir={tmp_path / 'run'}"], job, check=interrupted)
     assert not (tmp_path / "run").exists()
+
+
+def test_ctrl_c_that_surfaces_as_another_error_inside_hydra_is_an_interrupt_without_traceback(
+        tmp_path, monkeypatch, capsys):
+    # Ctrl-C landing in Hydra's own steps (here, setting up the job's logging) can surface as an
+    # error raised while handling it: Hydra printed that traceback above "interrupted" and exited 1.
+    import hydra.core.utils
+
+    def interrupted_setup(*args, **kwargs) -> None:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise RuntimeError("half-configured logging") from None
+
+    monkeypatch.setattr(hydra.core.utils, "configure_log", interrupted_setup)
+
+    def job(cfg, run_dir):  # never reached
+        raise AssertionError("the job ran")
+
+    with pytest.raises(InterruptedUnmeasured):
+        hydra_app.launch("run", [f"hydra.run.dir={tmp_path / 'run'}"], job)
+    assert "Traceback" not in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_hydra_setting_hydra_cannot_apply_is_one_line_and_leaves_no_run_directory(tmp_path, capsys):
+    def job(cfg, run_dir):  # never reached
+        raise AssertionError("the job ran")
+
+    with pytest.raises(ConfigError) as err:
+        hydra_app.launch("run", [f"hydra.run.dir={tmp_path / 'run'}",
+                                 "hydra.job_logging.handlers.file.class=nonexistent.Handler"], job)
+    assert str(err.value) == "Hydra could not run the command: ValueError: Unable to configure handler 'file'"
+    assert "Traceback" not in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
