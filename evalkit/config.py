@@ -239,8 +239,9 @@ class ExecutorConfig:
     """Output kept from a program."""
     network: str = "auto"
     """``auto``: the namespaces (network first) where the OS allows them; ``none``: no namespaces at
-    all, so programs can reach the network (only where namespaces cannot be made; as root, programs
-    still run as unprivileged uids where they can, under the seccomp filter)."""
+    all (only where namespaces cannot be made; as root, programs still run as unprivileged uids
+    where they can, under the seccomp filter, which refuses socket(2): without it they can reach
+    the network)."""
     share_identical: bool = True
     """Identical completions of one task execute once."""
     canary: bool = True

@@ -304,3 +304,33 @@ def test_a_hydra_setting_hydra_cannot_apply_is_one_line_and_leaves_no_run_direct
     assert str(err.value) == "Hydra could not run the command: ValueError: Unable to configure handler 'file'"
     assert "Traceback" not in capsys.readouterr().err
     assert not (tmp_path / "run").exists()
+
+
+def test_ctrl_c_while_hydra_starts_the_run_stops_it_before_the_job(tmp_path, monkeypatch):
+    # Raised inside omegaconf while Hydra looked up the run mode, Ctrl-C became an AttributeError
+    # that Hydra's get_mode caught (`except Exception: return None`): the run went on, exit 0.
+    import os
+    import signal
+    import time
+
+    from hydra._internal.hydra import Hydra
+
+    original = Hydra.get_mode
+
+    def get_mode(self, *args, **kwargs):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, handled at the next instruction
+            time.sleep(0.05)
+        except KeyboardInterrupt:
+            try:
+                raise AttributeError("half-built config") from None  # what omegaconf raised
+            except Exception:  # noqa: BLE001 - what Hydra's get_mode does
+                return None
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Hydra, "get_mode", get_mode)
+    ran = []
+    with pytest.raises(InterruptedUnmeasured):
+        hydra_app.launch("run", [f"hydra.run.dir={tmp_path / 'run'}"], lambda cfg, run_dir: ran.append(1))
+    assert ran == [] and not (tmp_path / "run").exists()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C raises again

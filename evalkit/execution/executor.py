@@ -343,7 +343,8 @@ def _warn_if_weaker(isolation_tier: str, seccomp_missing: str | None, network: s
                  else "not root" if os.geteuid() != 0 else "the namespaces did not hold")
         who = ("as root" if os.geteuid() == 0 and "uid" not in held
                else "as your user" if os.geteuid() != 0 else "as unprivileged uids")
-        reach = "; they can reach the network" if "netns" not in held else ""
+        # the filter refuses socket(2): without it and a network namespace, the network is theirs
+        reach = "; they can reach the network" if not {"netns", "seccomp"} & held else ""
         print(f"evalkit: sandbox layers missing: {', '.join(missing)}{why}; isolation={isolation_tier} "
               f"({cause}: programs run {who}{reach}; README, Execution sandbox)", file=sys.stderr)
 

@@ -386,16 +386,17 @@ multiplexes them): when the worker's memory runs out, the kernel would end the l
 a correct neighbour, not the program holding it (an attacker's trial had 29 of 228 correct
 programs scored ``error`` that way). A program's /tmp and /dev/shm, where POSIX shared memory
 lives, are size-limited tmpfs mounts."""
-AF_UNIX, AF_INET, AF_INET6, AF_NETLINK = 1, 2, 10, 16
-NETLINK_USERSOCK = 2
+AF_UNIX = 1
 SOCK_STREAM = 1
-SOCKET_FAMILIES = (AF_INET, AF_INET6, AF_NETLINK)
-"""The only families socket(2) creates in a program. Programs in flight on one worker share its
-network namespace (loopback down): an abstract AF_UNIX name (``\\0name``), a NETLINK_USERSOCK
-port or a family such as AF_TIPC or AF_VSOCK would carry messages between them, or out.
-socketpair(2) stays for AF_UNIX SOCK_STREAM (asyncio's event loop needs it): a connected
-stream pair can neither be named for a stranger nor connect to one, where a datagram pair can
-be disconnected and bound to an abstract name."""
+"""socket(2) creates nothing in a program; socketpair(2) only AF_UNIX SOCK_STREAM, which asyncio's
+event loop needs: a connected stream pair can neither be named for a stranger nor connect to one.
+Programs in flight on one worker share its network namespace (loopback down), so any socket
+socket(2) makes is one they can find one another by: an abstract AF_UNIX name (``\\0name``), a
+NETLINK_USERSOCK port, a family such as AF_TIPC or AF_VSOCK would carry messages; a UDP port or
+a netlink port id bound at a number of the program's choosing carries its bits to the others
+through /proc/net/udp or /proc/net/netlink, or the EADDRINUSE they get binding it. With no
+network to reach, an AF_INET socket had no other use. A datagram socketpair can be disconnected
+and bound to an abstract name."""
 _NAMESPACE_FLAGS = (CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER,
                     CLONE_NEWPID, CLONE_NEWNET)
 
@@ -454,16 +455,9 @@ def build_seccomp_filter(private_scratch: bool = False) -> tuple[bytes | None, s
 
 
 def _add_socket_rules(seccomp, rules, denied) -> None:
-    """socket(2) only for SOCKET_FAMILIES (not NETLINK_USERSOCK), socketpair(2) only for
-    AF_UNIX SOCK_STREAM (flags such as SOCK_CLOEXEC aside); see SOCKET_FAMILIES."""
-    allowed = sorted(SOCKET_FAMILIES)
-    rules.add_rule(denied, "socket", seccomp.Arg(0, seccomp.LT, allowed[0]))
-    rules.add_rule(denied, "socket", seccomp.Arg(0, seccomp.GT, allowed[-1]))
-    for family in range(allowed[0] + 1, allowed[-1]):
-        if family not in allowed:
-            rules.add_rule(denied, "socket", seccomp.Arg(0, seccomp.EQ, family))
-    rules.add_rule(denied, "socket", seccomp.Arg(0, seccomp.EQ, AF_NETLINK),
-                   seccomp.Arg(2, seccomp.EQ, NETLINK_USERSOCK))
+    """socket(2) refused, socketpair(2) only for AF_UNIX SOCK_STREAM (flags such as SOCK_CLOEXEC
+    aside); see SOCK_STREAM."""
+    rules.add_rule(denied, "socket")
     rules.add_rule(denied, "socketpair", seccomp.Arg(0, seccomp.NE, AF_UNIX))
     for kind in range(16):  # the type's low bits; SOCK_NONBLOCK and SOCK_CLOEXEC lie above them
         if kind != SOCK_STREAM:
