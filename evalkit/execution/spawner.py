@@ -15,8 +15,9 @@ program a slot, an unprivileged uid of its own (whose RLIMIT_NPROC bounds its pr
 programs in flight together cannot signal or see one another; reads the program's pipes;
 kills everything of the slot's uid when the program ends; and enforces the wall-clock
 backstop: a program is killed once the time it ran or slept exceeds ``wall_factor`` x its CPU
-limit; the time it waited for a core (its run delay in /proc/<pid>/schedstat) is left out,
-less the CPU its own other processes used meanwhile (a fork bomb keeps itself waiting). It
+limit; the time it waited for a core (its threads' run delay in /proc/<pid>/task/*/schedstat,
+and its test process's since it took the program) is left out, less the CPU its own other
+processes used meanwhile (a fork bomb keeps itself waiting). It
 reports ``started`` {id, pid} and ``done`` {id, exit, cpu, walled, setup, out, passed_signal,
 report} to the worker.
 
@@ -63,6 +64,9 @@ class Running:
         self.wall_limit = self.limit * request["wall_factor"]
         self.walled = False
         self.data = {name: bytearray() for name in pipes}
+        self.tester: tuple[int, float] | None = None
+        """(pid, run delay when it took this program) of the test process calling the program:
+        while it waits for a core, the program waits for its next call (``Spawner.tested_by``)."""
 
 
 class Spawner:
@@ -259,14 +263,24 @@ class Spawner:
             return -1
         return max(0, int((soonest - time.monotonic()) * 1000) + 1)
 
+    def tested_by(self, program_id: int, tester_pid: int) -> None:
+        """The test process ``tester_pid`` now calls the program: its waits for a core count as
+        the program's (see ``backstop``)."""
+        program = self.running.get(program_id)
+        if program is not None:
+            program.tester = (tester_pid, _run_delay(tester_pid))
+
     def backstop(self) -> None:
         """Kill programs past their wall-clock limit (see module docstring)."""
         now = time.monotonic()
         for program in list(self.running.values()):
             if program.walled or now < program.check_at:
                 continue
-            # Time it waited for a core is not counted, unless its own processes kept it waiting.
+            # Time it waited for a core is not counted, unless its own processes kept it waiting:
+            # any of its threads', and its test process's, which it waits on between calls.
             waited = _run_delay(program.pid) - self._others_cpu(program)
+            if program.tester is not None:
+                waited += _run_delay(program.tester[0]) - program.tester[1]
             ran = now - program.started
             if ran - waited >= program.wall_limit or ran >= program.wall_limit * MAX_STRETCH:
                 program.walled = True
@@ -353,12 +367,21 @@ def _drained(fd: int) -> bool:
 
 
 def _run_delay(pid: int) -> float:
-    """Seconds the process has waited for a core (0 where the kernel does not say)."""
+    """Seconds the process's threads have waited for a core, added up (0 where the kernel does not
+    say). /proc/<pid>/schedstat is the main thread's alone: a program that computes in a thread
+    pool while its main thread waits on the result was a `timeout` on a busy machine."""
+    total = 0.0
     try:
-        with open(f"/proc/{pid}/schedstat", "rb") as fh:
-            return int(fh.read().split()[1]) / 1e9
-    except (OSError, IndexError, ValueError):
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
         return 0.0
+    for tid in threads:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as fh:
+                total += int(fh.read().split()[1]) / 1e9
+        except (OSError, IndexError, ValueError):  # gone meanwhile
+            continue
+    return total
 
 
 def _cpu_of_others(leave_out: int, belongs: Callable[[str, list[bytes]], bool]) -> float:

@@ -294,6 +294,7 @@ class Worker:
             program.judge_end = None
         tester.program = program
         program.judge = tester
+        self.spawner.tested_by(program.id, tester.pid)
 
     def _from_judge(self, tester: Judge, role: str) -> None:
         """A verdict on the test process's socket, or (its pidfd) its death. An event may be
