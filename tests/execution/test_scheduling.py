@@ -43,9 +43,10 @@ def test_evalkit_score_keeps_every_slot_of_a_worker_busy_with_sleeping_programs(
 
 
 SPIN = "    _n = 0\n    while __import__('time').process_time() < 0.4:\n        _n += 1\n"
-SPIN_IN_A_THREAD = ("    def _spin():\n        _n = 0\n        while __import__('time').process_time() < 0.4:\n"
-                    "            _n += 1\n"
-                    "    __import__('concurrent.futures').futures.ThreadPoolExecutor(1).submit(_spin).result()\n")
+SPIN_IN_A_THREAD = ("    def _spin():\n        _n = 0\n"
+                    "        while __import__('time').process_time() < 0.4:\n            _n += 1\n"
+                    "    from concurrent.futures import ThreadPoolExecutor\n"
+                    "    ThreadPoolExecutor(1).submit(_spin).result()\n")
 
 
 @pytest.mark.parametrize("spin", [SPIN, SPIN_IN_A_THREAD], ids=["main thread", "worker thread"])
