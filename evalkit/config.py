@@ -525,9 +525,11 @@ def _arms(cfg: dict[str, Any], model_preset: ModelPreset,
     """The run's arms, and the arms left out with why."""
     base_model, base_prompt = cfg["model"], cfg["prompt"]
     entries = cfg.get("arms") or [{}]
+    if not isinstance(entries, (list, tuple)):
+        raise ConfigError(f"arms must be a list of arms ({ARM_KEYS}), not {entries!r}")
     arms, labels, left_out = [], set(), []
     for index, raw_entry in enumerate(entries):
-        entry = dict(raw_entry or {})
+        entry = dict(_mapping(raw_entry, f"arms[{index}]"))
         # `kinds: [generation]`: an arm that only means something on datasets of those kinds (the
         # demo's template comparison pins generation templates a completion set has no use for).
         kinds = entry.pop("kinds", None)
@@ -545,15 +547,19 @@ def _arms(cfg: dict[str, Any], model_preset: ModelPreset,
         if isinstance(model, str):
             model_dict = model_preset(model)
         else:
-            model_dict = _merge(base_model, model or {})
-        if entry.get("params"):
-            model_dict = _merge(model_dict, {"params": entry.pop("params")})
-        arm_prompt = entry.pop("prompt", None) or {}
+            model_dict = _merge(base_model, _mapping(model, f"arms[{index}].model", "a preset's name or "))
+        params = _mapping(entry.pop("params", None), f"arms[{index}].params")
+        if params:
+            model_dict = _merge(model_dict, {"params": params})
+        arm_prompt = _mapping(entry.pop("prompt", None), f"arms[{index}].prompt")
         prompt_dict = _merge(base_prompt, arm_prompt)
         label = entry.pop("label", None)
+        if label is not None and (not isinstance(label, str) or not label.strip()):
+            # a number reached samples.jsonl, whose records refused it after every sample was made
+            hint = "" if isinstance(label, str) else " (quote a label that looks like a number: label: '5')"
+            raise ConfigError(f"arms[{index}].label must be a non-empty string, not {label!r}{hint}")
         if entry:
-            raise ConfigError(f"unknown key in arms: {sorted(entry)[0]}; "
-                              "arms take label, model, prompt, params, kinds, own_registry")
+            raise ConfigError(f"unknown key in arms: {sorted(entry)[0]}; arms take {ARM_KEYS}")
         model_cfg = model_config(model_dict)
         prompt_cfg = prompt_config(prompt_dict, model_cfg, dataset_kind)
         label = label or _default_label(model_cfg, prompt_cfg)
@@ -571,6 +577,18 @@ def _arms(cfg: dict[str, Any], model_preset: ModelPreset,
         raise ConfigError(f"no arm applies to a {dataset_kind} dataset with this prompt.registry "
                           "(see arms[].kinds and arms[].own_registry)")
     return tuple(arms), tuple(left_out)
+
+
+ARM_KEYS = "label, model, prompt, params, kinds, own_registry"
+
+
+def _mapping(value: Any, where: str, or_else: str = "") -> dict[str, Any]:
+    """``value`` as a mapping of keys (None: empty), else the ConfigError naming ``where``."""
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where} must be {or_else}a mapping of keys, not {value!r}")
+    return value
 
 
 def _evalkit_layout(registry: Path) -> bool:

@@ -118,6 +118,15 @@ def test_missing_config_folder_is_not_called_a_bad_override(monkeypatch, tmp_pat
                             "(null: every task)"),
     ("dataset.task_ids=[HumanEval/0,HumanEval/1,HumanEval/0]",
      "dataset.task_ids names 'HumanEval/0' twice; name each once"),
+    # arms of the wrong shape were a traceback (exit 3); a number as a label was refused by the
+    # samples file after every sample had been made, and the run could not be finished
+    ("arms=5", "arms must be a list of arms (label, model, prompt, params, kinds, own_registry), not 5"),
+    ("arms=[[1]]", "arms[0] must be a mapping of keys, not [1]"),
+    ("arms=[{params: 5}]", "arms[0].params must be a mapping of keys, not 5"),
+    ("arms=[{prompt: 5}]", "arms[0].prompt must be a mapping of keys, not 5"),
+    ("arms=[{model: 5}]", "arms[0].model must be a preset's name or a mapping of keys, not 5"),
+    ("arms=[{label: 5}]", "arms[0].label must be a non-empty string, not 5 (quote a label that looks like "
+                          "a number: label: '5')"),
 ])
 def test_every_config_value_is_checked_against_its_field_type(override, message):
     if message is None:
