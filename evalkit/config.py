@@ -553,11 +553,7 @@ def _arms(cfg: dict[str, Any], model_preset: ModelPreset,
             model_dict = _merge(model_dict, {"params": params})
         arm_prompt = _mapping(entry.pop("prompt", None), f"arms[{index}].prompt")
         prompt_dict = _merge(base_prompt, arm_prompt)
-        label = entry.pop("label", None)
-        if label is not None and (not isinstance(label, str) or not label.strip()):
-            # a number reached samples.jsonl, whose records refused it after every sample was made
-            hint = "" if isinstance(label, str) else " (quote a label that looks like a number: label: '5')"
-            raise ConfigError(f"arms[{index}].label must be a non-empty string, not {label!r}{hint}")
+        label = _label(entry.pop("label", None), f"arms[{index}].label")
         if entry:
             raise ConfigError(f"unknown key in arms: {sorted(entry)[0]}; arms take {ARM_KEYS}")
         model_cfg = model_config(model_dict)
@@ -580,6 +576,15 @@ def _arms(cfg: dict[str, Any], model_preset: ModelPreset,
 
 
 ARM_KEYS = "label, model, prompt, params, kinds, own_registry"
+
+
+def _label(label: Any, where: str) -> str | None:
+    """An arm's label as given (None: the default), else the ConfigError naming ``where``: a number
+    reached samples.jsonl, whose records refused it after every sample had been made."""
+    if label is not None and (not isinstance(label, str) or not label.strip()):
+        hint = "" if isinstance(label, str) else " (quote a label that looks like a number: label: '5')"
+        raise ConfigError(f"{where} must be a non-empty string, not {label!r}{hint}")
+    return label
 
 
 def _mapping(value: Any, where: str, or_else: str = "") -> dict[str, Any]:

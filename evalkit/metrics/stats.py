@@ -333,10 +333,17 @@ def decisive_samples(diff: float, std_error: float, max_drop: float, confidence:
 
     Assumes the estimate stays at ``diff`` and its standard error shrinks as
     1/sqrt(samples per task), i.e. that sampling noise dominates (tasks are fixed by the
-    benchmark); None when ``diff`` sits on the threshold (no number of samples decides).
+    benchmark); None when ``diff`` sits on the threshold (no number of samples decides), or
+    more than MAX_DECISIVE_SAMPLES would.
     """
     margin = abs(diff + max_drop)
-    if margin == 0.0 or n_samples <= 0:
+    if margin < 1e-9 or n_samples <= 0:  # a difference of exactly -max_drop, give or take rounding
         return None
     half_width = normal_quantile((1.0 + confidence) / 2.0) * std_error
-    return max(int(np.ceil(n_samples * (half_width / margin) ** 2)), 1)
+    needed = max(int(np.ceil(n_samples * (half_width / margin) ** 2)), 1)
+    return needed if needed <= MAX_DECISIVE_SAMPLES else None
+
+
+MAX_DECISIVE_SAMPLES = 1_000_000
+"""Beyond this many samples per task, ``decisive_samples`` says none decides (the estimate sits on
+the threshold): a difference of -0.02 computed as -0.019999999999999997 asked for 5e32."""

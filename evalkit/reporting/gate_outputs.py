@@ -23,6 +23,17 @@ def _num(value: float | None, fmt: str = ".3f") -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, fmt)
 
 
+def _catchable(check: Check) -> float | None:
+    """The check's detectable drop, or inf for a pass@1 drop beyond 1, which none can reach."""
+    drop = check.detectable_drop
+    return math.inf if drop is not None and check.name == PASS_AT_1 and drop > 1 else drop
+
+
+def _drop_text(check: Check) -> str:
+    drop = _catchable(check)
+    return "none (> 1)" if drop == math.inf else _num(drop)
+
+
 def interval_text(check: Check) -> str:
     """``[-0.050, +0.010]``, or '' for a check without an interval."""
     if check.ci_low is None or check.ci_high is None:
@@ -65,6 +76,9 @@ def _power_line(m: ModelGate) -> list[str]:
     pass1 = next((c for c in m.checks if c.name == PASS_AT_1 and c.detectable_drop is not None), None)
     if pass1 is None:
         return []
+    if _catchable(pass1) == math.inf:  # 1 task x 1 sample said it caught "a drop of 2.001 or more"
+        return [f"- power: at these tasks and samples this gate catches no true pass@1 drop with {POWER:.0%} "
+                "power, not even from 1 to 0: add tasks, or samples per task in both runs"]
     return [f"- power: this gate catches a true pass@1 drop of {pass1.detectable_drop:.3f} or more with "
             f"{POWER:.0%} power at these tasks and samples"]
 
@@ -91,7 +105,7 @@ def render_markdown(outcome: GateOutcome) -> str:
             level = f" ({c.confidence:.1%})" if c.confidence is not None else ""
             lines.append(f"| {inline(m.model)} | {c.name} | {_num(c.baseline)} | {_num(c.candidate)} | "
                          f"{_num(c.diff, '+.3f')} | {interval_text(c)}{level} | "
-                         f"{_num(c.p_adjusted, '.3g')} | {c.test} | {_num(c.detectable_drop)} | "
+                         f"{_num(c.p_adjusted, '.3g')} | {c.test} | {_drop_text(c)} | "
                          f"**{c.verdict.value}** |")
     for m in outcome.models:
         lines += ["", f"### {inline(m.model)}: {m.verdict.value}",
@@ -164,9 +178,10 @@ def render_openmetrics(outcome: GateOutcome) -> str:
             if c.name == "pass@1":
                 for key, value in (("baseline", c.baseline), ("candidate", c.candidate), ("diff", c.diff),
                                    ("ci_low", c.ci_low), ("ci_high", c.ci_high),
-                                   ("detectable_drop", c.detectable_drop)):
+                                   ("detectable_drop", _catchable(c))):
                     if value is not None:
-                        series[f"pass_at_1_{key}"].append(f"evalkit_gate_pass_at_1_{key}{label} {value:.6g}")
+                        shown = "+Inf" if value == math.inf else f"{value:.6g}"  # OpenMetrics' spelling
+                        series[f"pass_at_1_{key}"].append(f"evalkit_gate_pass_at_1_{key}{label} {shown}")
             elif c.name == "infra_error":
                 series["infra_error_rate"].append(f"evalkit_gate_infra_error_rate{label} {c.candidate:.6g}")
     for name, rows in series.items():

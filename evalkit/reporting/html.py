@@ -19,6 +19,7 @@ from evalkit.reporting.view import (
     diff_note,
     diff_table,
     flip_summary,
+    mde_text,
     ops_table,
     score_table,
 )
@@ -117,8 +118,7 @@ def render_html(view: ReportView, image_dir: Path) -> str:
         out += [f"<h2>Paired differences vs {escape(str(view.baseline))}</h2>",
                 _table(diff_table(view), "diffs")]
     if view.mde is not None:
-        out.append(f"<p>With these tasks and samples, a pass@1 difference smaller than about {view.mde:.3f} "
-                   "is unlikely to be detected (alpha 0.05, power 0.8).</p>")
+        out.append(f"<p>{escape(mde_text(view.mde))}</p>")
     if view.images:
         out.append("<h2>Plots</h2>")
         out += [_image(title, image_dir / name) for title, name in view.images.items()]

@@ -8,6 +8,7 @@ from evalkit.reporting.view import (
     diff_note,
     diff_table,
     flip_summary,
+    mde_text,
     ops_table,
     score_table,
 )
@@ -71,8 +72,7 @@ def render_markdown(view: ReportView) -> str:
     if view.diffs:
         out += ["", f"## Paired differences vs {inline(view.baseline)}", "", table(diff_table(view))]
     if view.mde is not None:
-        out += ["", f"With these tasks and samples, a pass@1 difference smaller than about {view.mde:.3f} "
-                "is unlikely to be detected (alpha 0.05, power 0.8)."]
+        out += ["", mde_text(view.mde)]
     if view.flips:
         out += [""] + _flips(view)
     for diff in view.template_diffs:

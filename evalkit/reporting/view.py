@@ -131,6 +131,15 @@ def build_view(samples: pd.DataFrame, arms: Sequence[ArmResult], templates: Mapp
     return view
 
 
+def mde_text(mde: float) -> str:
+    """The report's sentence on the smallest pass@1 difference its arms would show."""
+    if mde > 1:  # 1 task x 1 sample said "a difference smaller than about 1.868"
+        return ("With these tasks and samples, no pass@1 difference, not even 1, is likely to be "
+                "detected (alpha 0.05, power 0.8): add tasks, or samples per task.")
+    return (f"With these tasks and samples, a pass@1 difference smaller than about {mde:.3f} "
+            "is unlikely to be detected (alpha 0.05, power 0.8).")
+
+
 def _detectable(arms: Sequence[ArmResult]) -> float | None:
     """The detectable pass@1 difference at the arms' mean pass@1 (None when it says nothing)."""
     rates = [cell.value for a in arms if (cell := a.pass_at_k.get(1)) is not None and cell.value is not None]

@@ -149,6 +149,9 @@ def test_a_tolerance_gate_states_its_power_and_the_samples_that_would_decide():
     # an estimate of -0.03 (margin 0.01 from -0.02) with half-width 1.96 x 0.01: (1.96)^2 x 10 samples
     assert decisive_samples(-0.03, 0.01, 0.02, 0.95, 10) == math.ceil(10 * 1.959964**2)
     assert decisive_samples(-0.02, 0.01, 0.02, 0.95, 10) is None  # on the threshold: nothing decides
+    # -0.02 as a mean of per-task differences comes out as -0.019999999999999997: it asked for 5e32
+    assert decisive_samples(0.3 - 0.32, 0.01, 0.02, 0.95, 10) is None
+    assert decisive_samples(-0.02001, 0.01, 0.02, 0.95, 10) is None  # 38 million: none says more
 
 
 @pytest.mark.parametrize(("table", "expected"), [

@@ -317,6 +317,19 @@ def test_gate_states_its_power_and_the_samples_that_would_decide(tmp_path):
     assert f"catches a true pass@1 drop of {unsure.detectable_drop:.3f} or more with 80% power" in md
 
 
+def test_a_gate_too_small_to_catch_any_drop_says_so(tmp_path):
+    # 1 task x 1 sample said it "catches a true pass@1 drop of 2.001 or more", a drop no pass rate has.
+    base = make_run(tmp_path / "b", {"mixtral": tasks(1, 1)})
+    cand = make_run(tmp_path / "c", {"mixtral": tasks(1, 1)})
+    outcome = gate(base, cand, CFG, tmp_path / "gate")
+    assert outcome.models[0].checks[0].detectable_drop > 1
+    md = (tmp_path / "gate" / "gate.md").read_text()
+    assert "catches no true pass@1 drop with 80% power, not even from 1 to 0" in md
+    assert "| none (> 1) |" in md
+    metrics = (tmp_path / "gate" / "metrics.txt").read_text()
+    assert 'evalkit_gate_pass_at_1_detectable_drop{model="mixtral"} +Inf' in metrics
+
+
 def test_latency_regression_fails_only_when_gated(runs, tmp_path):
     slow = make_run(tmp_path / "slow", {"mixtral": tasks(40, N, BASE_FAILING)}, latency_s=0.25)
     assert gate(runs["base"], slow, CFG, tmp_path / "off").verdict is GateVerdict.PASS  # off by default

@@ -11,9 +11,11 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from evalkit.config import ReportConfig, ScoringConfig
+from evalkit.metrics import minimum_detectable_effect
 from evalkit.records import SCHEMA_VERSION, RunResults, Status
 from evalkit.reporting import write_reports
 from evalkit.reporting.terminal import summary_table
+from evalkit.reporting.view import mde_text
 from evalkit.reporting.write import recorded_scoring
 from evalkit.results import load_results
 from tests.support.runs import (
@@ -252,3 +254,9 @@ def test_junit_xml_parses_whatever_a_program_printed(tmp_path, humaneval_tasks):
     assert root.find("testsuite").get("name") == "A\ufffd"
     assert "A\ufffd " in summary_table(results) and "\x07" not in summary_table(results)  # the terminal's
     assert "\ufffd[2J\ufffd\ufffd boom\ufffd \ufffd31m" in (tmp_path / "junit.xml").read_text()
+
+
+def test_the_report_does_not_promise_a_detectable_difference_beyond_1():
+    # 1 task x 1 sample: "a pass@1 difference smaller than about 1.868 is unlikely to be detected"
+    assert "no pass@1 difference, not even 1, is likely" in mde_text(minimum_detectable_effect(1, 1, 0.5))
+    assert "smaller than about 0.155" in mde_text(minimum_detectable_effect(164, 1, 0.5))
