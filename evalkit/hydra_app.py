@@ -399,6 +399,9 @@ class _RunDirBefore:
     def read(cls, run_dir: Path, log_name: str) -> _RunDirBefore:
         from evalkit.rundir import DATASET_FILE, RUN_FILE  # noqa: PLC0415 - it imports the executor
 
+        # absolute, as Hydra names the job's: a relative hydra.run.dir (runs/r3) was taken for another
+        # directory, and a refused resume left the refused config in its .hydra/
+        run_dir = Path(os.path.abspath(run_dir))
         hydra_dir, log = run_dir / ".hydra", run_dir / log_name
         saved = {path: path.read_bytes() for path in hydra_dir.glob("*.yaml")} if hydra_dir.is_dir() else None
         records = {name: None if not os.path.lexists(run_dir / name) else (run_dir / name).read_bytes()
@@ -415,6 +418,7 @@ class _RunDirBefore:
         run still writing there, only the saved config it overwrote is put back."""
         from evalkit.samples import being_written  # noqa: PLC0415 - it imports the config machinery
 
+        run_dir = Path(os.path.abspath(run_dir))
         if run_dir != self.run_dir:  # Hydra named it another second: a directory the attempt made
             made = _RunDirBefore(run_dir, False, None, None, self.log_name, dict.fromkeys(self.records),
                                  None, ())

@@ -119,6 +119,18 @@ def test_a_run_resumed_with_another_configuration_is_refused_and_changes_nothing
     assert folder_contents(run_dir) == before  # its saved config and its log too
 
 
+def test_a_refused_resume_in_a_relative_run_directory_changes_nothing(demo_run):
+    # hydra.run.dir=runs/r3 was taken for another directory than the one Hydra named (absolute): the
+    # refusal left the refused config (seed: 99) in .hydra/, which no longer described the samples.
+    run_dir, _ = demo_run
+    before = folder_contents(run_dir)
+    overrides = [o if not o.startswith("hydra.run.dir=") else f"hydra.run.dir={run_dir.name}"
+                 for o in _run_overrides(run_dir.parent, "seed=99")]
+    proc = run_evalkit(*overrides, cwd=run_dir.parent)
+    assert proc.returncode == 2 and "holds samples drawn with seed=1234, now seed=99" in proc.stderr
+    assert folder_contents(run_dir) == before
+
+
 @pytest.mark.parametrize("recorded_in", ["run.json", "results.json"])
 def test_a_run_resumed_with_another_seed_is_refused_and_changes_nothing(demo_run, tmp_path, recorded_in):
     # Each sample's request seed derives from the run seed: resumed with another, the run reported
