@@ -112,6 +112,7 @@ def _from_run_dir(run_dir: Path) -> Baseline:
                     key=lambda group: order.get(str(group[0]), len(order)))
     for label, group in groups:
         entry = meta.get(str(label), {})
+        _require_results_of(run_dir, str(label), len(group), entry)
         first = group.iloc[0]
         template = dict(entry.get("template") or {
             "family": first["template_family"], "version": first["template_version"],
@@ -125,6 +126,22 @@ def _from_run_dir(run_dir: Path) -> Baseline:
     return Baseline(source=str(run_dir), run_id=str(results.get("run_id") or run_dir.name),
                     dataset=dict(results.get("dataset") or {}), arms=tuple(arms),
                     problems=tuple(map(str, results.get("problems") or ())))
+
+
+def _require_results_of(run_dir: Path, label: str, n_samples: int, entry: Mapping[str, Any]) -> None:
+    """Refuse an arm whose samples are not the ones its results.json counted: an attempt that went
+    on with more samples (n_samples=2, then 20) and was stopped before it wrote its results left
+    the first attempt's results.json, and bless and gate took the half-made run for a finished one."""
+    counted = sum(int(n) for n in (entry.get("verdicts") or {}).values()) if entry else None
+    if counted is None or counted == n_samples:
+        return
+    if n_samples > counted:
+        raise ConfigError(f"{run_dir} did not finish: its samples.jsonl holds {n_samples} samples of arm "
+                          f"{label!r}, its results.json {counted} (an attempt that added samples stopped "
+                          "before it wrote its results): start it again with the same hydra.run.dir to "
+                          "finish it")
+    raise ConfigError(f"{run_dir}: its samples.jsonl holds {n_samples} samples of arm {label!r}, its "
+                      f"results.json {counted}: the samples were changed after the run; re-run it")
 
 
 def _task_rows(arm: Mapping[str, Any], where: str) -> pd.DataFrame:

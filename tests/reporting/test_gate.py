@@ -572,3 +572,20 @@ def test_gate_outputs_take_control_characters_in_a_model_s_name(tmp_path):
     assert "(95.0%)" in (tmp_path / "g" / "gate.md").read_text()
     # printed, the escape cleared the terminal and the bell rang
     assert terminal_lines(outcome)[0].startswith("  mixtral\ufffd\ufffd[2J: FAIL")
+
+
+def test_a_run_whose_samples_outgrew_its_results_is_refused(runs, tmp_path):
+    # n_samples=2, then a resume with n_samples=20 stopped by Ctrl-C: results.json was the first
+    # attempt's, and bless and gate took the half-made run for a finished one (exit 0).
+    grown = tmp_path / "grown"
+    shutil.copytree(runs["same"], grown)
+    first = json.loads((grown / "samples.jsonl").read_text().splitlines()[0])
+    more = [json.dumps(first | {"sample_index": N + i}) for i in range(3)]
+    with open(grown / "samples.jsonl", "a") as fh:
+        fh.write("\n".join(more) + "\n")
+    said = (f"{grown} did not finish: its samples.jsonl holds {40 * N + 3} samples of arm 'mixtral', its "
+            f"results.json {40 * N}")
+    with pytest.raises(ConfigError, match=re.escape(said)):
+        bless([grown], tmp_path / "baselines")
+    with pytest.raises(ConfigError, match=re.escape(said)):
+        gate(runs["base"], grown, CFG, tmp_path / "gate")
