@@ -350,7 +350,10 @@ class SampleResult(JsonRecord):
     sample_index: int
     """Index of the sample among the task's samples in this arm (0-based)."""
     params: Mapping[str, Any]
-    """The sampling parameters sent (temperature, top_p, max_tokens, stop, seed)."""
+    """The arm's sampling parameters (temperature, top_p, max_tokens, stop, seed). ``seed`` null: each
+    request's seed derives from the run's (results.json ``seed``), the task and the sample index
+    (``models.request.derive_seed``; a request with the API's ``n`` is sent its first sample's);
+    set, it is the base those seeds derive from instead."""
     prompt: Any
     """The prompt sent: chat messages (list of {role, content}) or the completions text;
     None for `evalkit score`."""
