@@ -143,8 +143,7 @@ def test_an_interval_of_a_pass_rate_difference_stays_within_minus_one_and_one(tm
 
 
 @pytest.mark.parametrize(("n_tasks", "n_samples", "verdict"), [
-    (2, 1, GateVerdict.INCONCLUSIVE), (3, 1, GateVerdict.INCONCLUSIVE), (2, 2, GateVerdict.INCONCLUSIVE),
-    (2, 4, GateVerdict.FAIL), (12, 1, GateVerdict.FAIL)])
+    (2, 1, GateVerdict.INCONCLUSIVE), (2, 2, GateVerdict.INCONCLUSIVE), (2, 4, GateVerdict.FAIL)])
 def test_a_drop_on_a_few_samples_fails_only_when_chance_cannot_explain_it(tmp_path, n_tasks, n_samples,
                                                                          verdict):
     # Every sample passed, then every sample failed. On 2 tasks x 1 sample the normal interval was
