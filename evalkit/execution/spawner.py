@@ -263,12 +263,13 @@ class Spawner:
             return -1
         return max(0, int((soonest - time.monotonic()) * 1000) + 1)
 
-    def tested_by(self, program_id: int, tester_pid: int) -> None:
-        """The test process ``tester_pid`` now calls the program: its waits for a core count as
-        the program's (see ``backstop``)."""
+    def tested_by(self, program_id: int, tester_pid: int, tester_delay: float) -> None:
+        """The test process ``tester_pid`` (single-threaded), whose run delay is now
+        ``tester_delay``, calls the program from now on: its waits for a core count as the
+        program's (see ``backstop``)."""
         program = self.running.get(program_id)
         if program is not None:
-            program.tester = (tester_pid, _run_delay(tester_pid))
+            program.tester = (tester_pid, tester_delay)
 
     def backstop(self) -> None:
         """Kill programs past their wall-clock limit (see module docstring)."""
@@ -280,7 +281,7 @@ class Spawner:
             # any of its threads', and its test process's, which it waits on between calls.
             waited = _run_delay(program.pid) - self._others_cpu(program)
             if program.tester is not None:
-                waited += _run_delay(program.tester[0]) - program.tester[1]
+                waited += _run_delay(program.tester[0], threads=False) - program.tester[1]
             ran = now - program.started
             if ran - waited >= program.wall_limit or ran >= program.wall_limit * MAX_STRETCH:
                 program.walled = True
@@ -366,16 +367,17 @@ def _drained(fd: int) -> bool:
         return False
 
 
-def _run_delay(pid: int) -> float:
-    """Seconds the process's threads have waited for a core, added up (0 where the kernel does not
-    say). /proc/<pid>/schedstat is the main thread's alone: a program that computes in a thread
-    pool while its main thread waits on the result was a `timeout` on a busy machine."""
+def _run_delay(pid: int, threads: bool = True) -> float:
+    """Seconds the process's threads have waited for a core, added up, or (``threads=False``) its
+    main thread's; 0 where the kernel does not say. /proc/<pid>/schedstat is the main thread's
+    alone: a program that computes in a thread pool while its main thread waits on the result was
+    a `timeout` on a busy machine."""
     total = 0.0
     try:
-        threads = os.listdir(f"/proc/{pid}/task")
+        tids = os.listdir(f"/proc/{pid}/task") if threads else [str(pid)]
     except OSError:
         return 0.0
-    for tid in threads:
+    for tid in tids:
         try:
             with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as fh:
                 total += int(fh.read().split()[1]) / 1e9
