@@ -15,9 +15,10 @@ program a slot, an unprivileged uid of its own (whose RLIMIT_NPROC bounds its pr
 programs in flight together cannot signal or see one another; reads the program's pipes;
 kills everything of the slot's uid when the program ends; and enforces the wall-clock
 backstop: a program is killed once the time it ran or slept exceeds ``wall_factor`` x its CPU
-limit; the time it waited for a core (its threads' run delay in /proc/<pid>/task/*/schedstat,
-and its test process's since it took the program) is left out, less the CPU its own other
-processes used meanwhile (a fork bomb keeps itself waiting). It
+limit; the time it waited for a core is left out: the longest run delay of any thread of its
+processes (/proc/<pid>/task/*/schedstat) less the CPU all its other threads used (a fork bomb,
+or threads woken together, keep themselves waiting), and its test process's since it took the
+program, less all the program's CPU. It
 reports ``started`` {id, pid} and ``done`` {id, exit, cpu, walled, setup, out, passed_signal,
 report} to the worker.
 
@@ -64,6 +65,10 @@ class Running:
         self.wall_limit = self.limit * request["wall_factor"]
         self.walled = False
         self.data = {name: bytearray() for name in pipes}
+        self.waited = 0.0
+        """The most time waited for a core the backstop has found so far: a child's wait stays
+        counted after the child ended (a correct program whose pool process ran under load was
+        a `timeout` once that process was gone)."""
         self.tester: tuple[int, float] | None = None
         """(pid, run delay when it took this program) of the test process calling the program:
         while it waits for a core, the program waits for its next call (``Spawner.tested_by``)."""
@@ -244,12 +249,13 @@ class Spawner:
         if workdir:
             _quietly(os.rmdir, workdir)  # root's folder holds it; what the slot's uid could not empty stays
 
-    def _others_cpu(self, program: Running) -> float:
-        """CPU seconds the program's other live processes have used: every process of its slot's
-        uid where it has one (one that left its session included), else those of its session."""
+    def _threads(self, program: Running) -> list[tuple[float, float]]:
+        """(CPU seconds, seconds waited for a core) of every thread of the program's live processes:
+        every process of its slot's uid where it has one (one that left its session included),
+        else those of its session."""
         if self.cfg["uid_base"] is None:
-            return _cpu_of_others(program.pid, _in_session(program.pid))
-        return _cpu_of_others(program.pid, _of_uid(self.cfg["uid_base"] + program.slot))
+            return _threads_of(program.pid, _in_session(program.pid))
+        return _threads_of(program.pid, _of_uid(self.cfg["uid_base"] + program.slot))
 
     def close(self) -> None:
         """The worker is leaving: remove the programs' scratch root, if empty."""
@@ -278,10 +284,17 @@ class Spawner:
             if program.walled or now < program.check_at:
                 continue
             # Time it waited for a core is not counted, unless its own processes kept it waiting:
-            # any of its threads', and its test process's, which it waits on between calls.
-            waited = _run_delay(program.pid) - self._others_cpu(program)
+            # the longest any of its threads (in any of its processes: a pool's worker) waited
+            # beyond the CPU all its other threads used meanwhile (40 threads woken together, each
+            # waiting for the others, stretched it to the ceiling when their waits were added up),
+            # and its test process's, which it waits on between calls, beyond all of its own CPU.
+            threads = self._threads(program)
+            cpu = sum(used for used, _ in threads)
+            waited = max((delay - (cpu - used) for used, delay in threads), default=0.0)
             if program.tester is not None:
-                waited += _run_delay(program.tester[0], threads=False) - program.tester[1]
+                tester_waited = _run_delay(program.tester[0]) - program.tester[1]
+                waited += max(0.0, tester_waited - cpu)
+            waited = program.waited = max(program.waited, waited)
             ran = now - program.started
             if ran - waited >= program.wall_limit or ran >= program.wall_limit * MAX_STRETCH:
                 program.walled = True
@@ -367,31 +380,41 @@ def _drained(fd: int) -> bool:
         return False
 
 
-def _run_delay(pid: int, threads: bool = True) -> float:
-    """Seconds the process's threads have waited for a core, added up, or (``threads=False``) its
-    main thread's; 0 where the kernel does not say. /proc/<pid>/schedstat is the main thread's
-    alone: a program that computes in a thread pool while its main thread waits on the result was
-    a `timeout` on a busy machine."""
-    total = 0.0
+def _run_delay(pid: int) -> float:
+    """Seconds a single-threaded process (a test process) has waited for a core (0 where the
+    kernel does not say)."""
     try:
-        tids = os.listdir(f"/proc/{pid}/task") if threads else [str(pid)]
-    except OSError:
+        with open(f"/proc/{pid}/schedstat", "rb") as fh:
+            return int(fh.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
         return 0.0
+
+
+def _thread_times(pid: int) -> list[tuple[float, float]]:
+    """(CPU seconds, seconds waited for a core) of each thread of the process, from
+    /proc/<pid>/task/*/schedstat (/proc/<pid>/schedstat is the main thread's alone: a program
+    computing in a thread pool while its main thread waited on it was a `timeout` under load)."""
+    out = []
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
     for tid in tids:
         try:
             with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as fh:
-                total += int(fh.read().split()[1]) / 1e9
+                fields = fh.read().split()
+            out.append((int(fields[0]) / 1e9, int(fields[1]) / 1e9))
         except (OSError, IndexError, ValueError):  # gone meanwhile
             continue
-    return total
+    return out
 
 
-def _cpu_of_others(leave_out: int, belongs: Callable[[str, list[bytes]], bool]) -> float:
-    """CPU seconds used by the live processes ``belongs`` picks (by their /proc name and the fields
-    of their stat after the command's name: state, ppid, pgrp, session, ...), ``leave_out`` left out."""
-    total = 0.0
+def _threads_of(pid: int, belongs: Callable[[str, list[bytes]], bool]) -> list[tuple[float, float]]:
+    """``_thread_times`` of process ``pid`` and of every other live process ``belongs`` picks (by its
+    /proc name and the fields of its stat after the command's name: state, ppid, pgrp, session, ...)."""
+    threads = _thread_times(pid)
     for name in os.listdir("/proc"):
-        if not name.isdigit() or int(name) == leave_out:
+        if not name.isdigit() or int(name) == pid:
             continue
         try:
             with open(f"/proc/{name}/stat", "rb") as fh:
@@ -400,8 +423,8 @@ def _cpu_of_others(leave_out: int, belongs: Callable[[str, list[bytes]], bool]) 
                 continue
         except (OSError, StopIteration):  # gone meanwhile
             continue
-        total += (int(fields[11]) + int(fields[12])) / _TICKS
-    return total
+        threads += _thread_times(int(name))
+    return threads
 
 
 def _in_session(session: int) -> Callable[[str, list[bytes]], bool]:
@@ -415,7 +438,6 @@ def _of_uid(uid: int) -> Callable[[str, list[bytes]], bool]:
     return belongs
 
 
-_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 def _scratch_root(path: str | None = None) -> str:

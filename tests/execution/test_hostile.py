@@ -186,6 +186,37 @@ def test_helpers_that_leave_the_program_s_session_do_not_stretch_its_backstop(sa
     assert elapsed < CFG.timeout_s * CFG.wall_factor * 2, elapsed
 
 
+THREADS_WOKEN_TOGETHER = """\
+import hashlib, threading, time
+threading.stack_size(256 * 1024)
+_data = b'x' * 4 * 2 ** 20
+_barrier = threading.Barrier(40)
+def _churn():  # 40 threads hashing at once (without the GIL): each waits for a core for the others
+    while True:
+        _barrier.wait()
+        hashlib.sha256(_data).digest()
+        time.sleep(1.5)
+for _ in range(40):
+    threading.Thread(target=_churn, daemon=True).start()
+time.sleep(12)
+"""
+
+
+def test_threads_that_keep_one_another_waiting_do_not_stretch_the_backstop(task_by_id):
+    # A re-check trial: 40 threads woken together, each waiting for a core while the others hashed,
+    # added up about 15 s of waiting per CPU second when their waits were added up, and a program
+    # that slept 12 s (backstop 3 s) passed, holding its slot up to the ceiling.
+    task = task_by_id["HumanEval/0"]
+    code = task.prompt + task.reference + "\n" + THREADS_WOKEN_TOGETHER
+    with LocalExecutor(dataclasses.replace(CFG, max_processes=64, memory_mb=1024)) as ex:  # 40 threads
+        started = time.monotonic()
+        program = program_for(task, code, "threads_woken_together", CFG.timeout_s)
+        verdict = ex.submit(program).result(timeout=120)
+        elapsed = time.monotonic() - started
+    assert verdict.status is Status.TIMEOUT, verdict
+    assert elapsed < CFG.timeout_s * CFG.wall_factor + 1.5, elapsed  # their waits added up: 8 s and more
+
+
 HELPERS_THAT_END = """\
 import os, signal, time
 os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core for it and its helpers
