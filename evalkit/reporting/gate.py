@@ -30,7 +30,9 @@ baseline's by more than that factor FAILs (code completion answers must stay fas
 
 from __future__ import annotations
 
+import functools
 import json
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -179,13 +181,14 @@ def _mean_scored(tasks: pd.DataFrame) -> float:
 
 
 def _drop_check(model: str, diff: PairedDiff | None, cand_samples: float, noise: float,
-                cfg: GateConfig, drop_p_value: float | None = None) -> Check:
+                cfg: GateConfig, drop_p_value: Callable[[], float] | None = None) -> Check:
     """The verdict of one drop check: its family-wise interval against ``-max_drop``.
 
     ``noise``: the standard error sampling alone would give (pass@1), so that two runs that
     happened to agree on every task do not claim a power they do not have. ``drop_p_value``
     (pass@1): the exact one-sided p-value of the drop; a FAIL needs it below the interval's
-    own one-sided level, as the normal interval is too narrow on a few samples.
+    own one-sided level, as the normal interval is too narrow on a few samples (computed only
+    for an interval that would FAIL).
     """
     name = diff.measure if diff is not None else PASS_AT_1
     if diff is None:
@@ -206,13 +209,14 @@ def _drop_check(model: str, diff: PairedDiff | None, cand_samples: float, noise:
                   detectable_drop=metrics.detectable_drop(std_error, cfg.max_drop, diff.confidence, POWER))
     interval, floor = interval_text(check), -cfg.max_drop
     exact_level = (1.0 - diff.confidence) / 2.0  # the interval's upper bound is a one-sided test at this
-    if diff.ci_high < floor and (drop_p_value is None or drop_p_value < exact_level):
+    exact_p = drop_p_value() if diff.ci_high < floor and drop_p_value is not None else None
+    if diff.ci_high < floor and (exact_p is None or exact_p < exact_level):
         return replace(check, verdict=GateVerdict.FAIL, reason=(
             f"the whole {diff.confidence:.1%} interval {interval} lies below -max_drop {floor}"))
     if diff.ci_high < floor:  # 2 tasks x 1 sample, all passing then all failing: chance once in 4
         return replace(check, verdict=GateVerdict.INCONCLUSIVE, reason=(
             f"interval {interval} lies below -max_drop {floor}, but on so few samples the drop could be "
-            f"chance: exact test p={drop_p_value:.3g}, not below {exact_level:.3g}; more tasks or "
+            f"chance: exact test p={exact_p:.3g}, not below {exact_level:.3g}; more tasks or "
             f"samples per task would decide it"))
     if diff.ci_low >= floor:
         return replace(check, verdict=GateVerdict.PASS,
@@ -239,8 +243,8 @@ def _model_gates(pairs: list[tuple[ArmOutcome, ArmOutcome]], cfg: GateConfig) ->
         for measure in (PASS_AT_1, *cfg.metrics):
             diff = comparison.diff(model, measure)
             noise, drop_p = (sampling_std_error(b_arm.tasks, c_arm.tasks),
-                             sampling_drop_p_value(b_arm.tasks, c_arm.tasks)) if measure == PASS_AT_1 \
-                else (0.0, None)
+                             functools.partial(sampling_drop_p_value, b_arm.tasks, c_arm.tasks)) \
+                if measure == PASS_AT_1 else (0.0, None)
             check = _drop_check(model, diff, _mean_scored(c_arm.tasks), noise, cfg, drop_p)
             checks.append(replace(check, name=measure, baseline=diff.baseline_mean if diff else None,
                                   candidate=diff.arm_mean if diff else None))

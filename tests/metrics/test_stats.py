@@ -16,6 +16,7 @@ from evalkit.metrics import (
     minimum_detectable_effect,
     paired_difference,
     paired_test,
+    stratified_drop_p_value,
 )
 
 
@@ -166,3 +167,20 @@ def test_fisher_exact_agrees_with_scipy(table, expected):
     assert fisher_exact(*table) == pytest.approx(expected, rel=1e-9)
     a_passed, a_n, b_passed, b_n = table
     assert fisher_exact(b_passed, b_n, a_passed, a_n) == pytest.approx(expected, rel=1e-9)  # symmetric
+
+
+def test_the_exact_drop_test_matches_enumeration():
+    # Brute force over every outcome of 3 small tasks (each task's candidate passes hypergeometric).
+    from itertools import product
+    from math import comb, prod
+
+    base_passed, base_n, cand_passed, cand_n = [3, 1, 2], [4, 2, 3], [1, 0, 2], [4, 3, 3]
+    laws = []
+    for bp, bn, cp, cn in zip(base_passed, base_n, cand_passed, cand_n, strict=True):
+        total = bp + cp
+        laws.append({k: comb(cn, k) * comb(bn, total - k) / comb(bn + cn, total) for k in range(cn + 1)
+                     if 0 <= total - k <= bn})
+    expected = sum(prod(p for _, p in outcome) for outcome in product(*(law.items() for law in laws))
+                   if sum(k for k, _ in outcome) <= sum(cand_passed))
+    assert stratified_drop_p_value(base_passed, base_n, cand_passed, cand_n) == pytest.approx(expected)
+    assert stratified_drop_p_value([1, 1], [1, 1], [0, 0], [1, 1]) == pytest.approx(0.25)
