@@ -49,14 +49,15 @@ def console() -> None:
         code = INTERNAL_ERROR
     # From here on Ctrl-C is only noted: the command's work is done, and the exit below is short.
     signal.signal(signal.SIGINT, note)
-    if (interrupted or swallowed) and code != 130:  # 130: the command said it was interrupted
-        print("evalkit: interrupted; samples written so far are kept", file=sys.stderr)
-        code = 130
     # What the interpreter's own exit does first, in its order: tell thread pools to stop (joblib's
     # loky waits for that, so joining its threads alone hung a joblib sweep), join the other
     # non-daemon threads, then run the exit handlers.
     threading._shutdown()
     atexit._run_exitfuncs()
+    # Checked after them: a joblib sweep's take about 1.3 s, and Ctrl-C then was noted and lost (exit 0)
+    if (interrupted or swallowed) and code != 130:  # 130: the command said it was interrupted
+        print("evalkit: interrupted; samples written so far are kept", file=sys.stderr)
+        code = 130
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

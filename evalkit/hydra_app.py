@@ -37,6 +37,7 @@ from hydra.errors import ConfigCompositionException, MissingConfigException, Ove
 from hydra.types import RunMode
 from omegaconf import MISSING as MISSING_VALUE
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from evalkit.config import (
     CONF_DIR,
@@ -342,10 +343,15 @@ def _checked_command_line(name: str, overrides: list[str], check: Callable[[RunC
     sweep = "-m" in overrides or "--multirun" in overrides
     if sweep:
         _check_sweep_composes(overrides, check)
+    try:  # `hydra.run.dir=runs/${oops:1}`, `hydra.job.name=${now:}`: resolved here first
+        hydra_dirs = HydraConfig.get()
+        run_dir, sweep_dir, job_name = hydra_dirs.run.dir, hydra_dirs.sweep.dir, hydra_dirs.job.name
+    except OmegaConfBaseException as exc:
+        key, why = getattr(exc, "full_key", None) or "hydra", (str(exc).strip().splitlines() or [""])[0]
+        raise ConfigError(f"{key}: {why or type(exc).__name__}") from None
     # A single run that fails or is refused before it measured anything leaves its directory as it
     # was (gone, if the run made it): Hydra first overwrites its saved config and log, evalkit its records.
-    before = None if sweep else _RunDirBefore.read(Path(HydraConfig.get().run.dir),
-                                                  f"{HydraConfig.get().job.name}.log")
+    before = None if sweep else _RunDirBefore.read(Path(run_dir), f"{job_name}.log")
     parser = get_args_parser()
     parser.prog = f"evalkit {name}"
     args = parser.parse_args(overrides)
@@ -355,8 +361,7 @@ def _checked_command_line(name: str, overrides: list[str], check: Callable[[RunC
     if len(modes) > 1:  # Hydra would raise a ValueError with a traceback
         raise ConfigError(f"{' and '.join(modes)} cannot be combined: --cfg job shows one run's config "
                           "(drop -m; each sweep job's config is saved in its directory's .hydra/)")
-    hydra_dirs = HydraConfig.get()
-    _require_writable_dir(Path(hydra_dirs.sweep.dir if sweep else hydra_dirs.run.dir))
+    _require_writable_dir(Path(sweep_dir if sweep else run_dir))
     return sweep, before, parser, args
 
 

@@ -343,3 +343,17 @@ def test_ctrl_c_while_hydra_starts_the_run_stops_it_before_the_job(tmp_path, mon
         hydra_app.launch("run", [f"hydra.run.dir={tmp_path / 'run'}"], lambda cfg, run_dir: ran.append(1))
     assert ran == [] and not (tmp_path / "run").exists()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C raises again
+
+
+@pytest.mark.parametrize(("override", "message"), [
+    ("hydra.run.dir=runs/x/${oops:1}", "hydra.run.dir: Unsupported interpolation type oops"),
+    ("hydra.job.name=${oops:1}", "hydra.job.name: Unsupported interpolation type oops"),
+])
+def test_a_hydra_path_that_cannot_be_resolved_is_one_line(tmp_path, override, message):
+    # It was evalkit's internal error: a traceback of 90 lines, exit 3.
+    def job(cfg, run_dir):  # never reached
+        raise AssertionError("the job ran")
+
+    with pytest.raises(ConfigError) as err:
+        hydra_app.launch("run", [override], job)
+    assert str(err.value) == message
