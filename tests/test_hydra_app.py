@@ -67,6 +67,7 @@ def test_missing_config_folder_is_not_called_a_bad_override(monkeypatch, tmp_pat
     assert "configuration is missing" in str(err.value) and "reinstall" in str(err.value)
 
 
+@pytest.mark.slow  # 57 compositions by Hydra, 0.1 to 0.4 s each: the full suite, not the fast tier
 @pytest.mark.parametrize(("override", "message"), [
     ("dataset.limit=xyz", "dataset.limit must be an integer, not 'xyz'"),
     ("executor.workers=two", "executor.workers must be an integer, not 'two'"),

@@ -55,6 +55,7 @@ def test_every_reference_passes_its_tests_and_the_bare_prompt_fails(tasks):
     assert [tid for tid, _, bare, _ in results if bare == 0] == []
 
 
+@pytest.mark.slow  # starts processes: the full suite, not the fast tier
 def test_every_reference_passes_in_the_sandbox(tasks):
     # As a run does: the canary finds the tasks whose tests cannot be split from the program
     # (values that are not plain data, files the test and the program share); those run in one

@@ -44,6 +44,7 @@ def test_network_not_allowed_is_a_config_error():
     assert "\n" not in str(info.value)
 
 
+@pytest.mark.slow  # starts processes: the full suite, not the fast tier
 def test_cli_exits_2_with_one_line():
     out = run_evalkit("prompts", "render", "dataset=mbpp")
     assert out.returncode == 2

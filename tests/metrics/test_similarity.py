@@ -87,6 +87,7 @@ def test_metric_modules_are_evaluate_modules_cached_per_process():
     assert module.compute(predictions=["a b"], references=["a b"]) == {"scores": [1.0]}
 
 
+@pytest.mark.slow  # starts processes: the full suite, not the fast tier
 def test_loading_every_metric_leaves_scipy_stats_out_yet_importable():
     """evaluate's Evaluator would import scipy.stats (56 MB of the harness, a third of a second
     of start-up); evalkit never uses it, yet the Evaluator and evalkit's own statistics still
