@@ -258,7 +258,7 @@ def launch(name: str, overrides: list[str], job: Job,
                        config_path=str(CONF_DIR), config_name=CONFIG_NAME)
     except BaseException as exc:  # Ctrl-C: what was measured stays, an attempt of nothing does not
         interrupted = interrupted_by(exc)
-        if before is not None and (interrupted or isinstance(exc, Exception)) \
+        if (interrupted or isinstance(exc, Exception)) \
                 and before.undo_unmeasured(next(iter(started), before.run_dir)) and interrupted:
             raise InterruptedUnmeasured from exc
         if interrupted or not isinstance(exc, Exception) or isinstance(exc, ConfigError):
@@ -270,8 +270,7 @@ def launch(name: str, overrides: list[str], job: Job,
     finally:  # Hydra leaves its app initialized; the next composition in this process starts afresh
         GlobalHydra.instance().clear()
     if failures:
-        if before is not None:
-            before.undo_unmeasured(next(iter(started), before.run_dir))
+        before.undo_unmeasured(next(iter(started), before.run_dir))
         raise failures[0]
 
 
@@ -334,7 +333,7 @@ def _hydra_errors_raised() -> Iterator[None]:
 
 
 def _checked_command_line(name: str, overrides: list[str], check: Callable[[RunConfig], None] | None,
-                          ) -> tuple[bool, _RunDirBefore | None, Any, Any]:
+                          ) -> tuple[bool, _RunDirBefore | _SweepDirBefore, Any, Any]:
     """(a sweep?, the run directory as it was, Hydra's parser, its arguments) of a command line that
     composes, passes ``check`` and names a directory evalkit can write; ConfigError otherwise."""
     rc = compose_run_config(_first_of_sweeps(overrides))
@@ -351,7 +350,9 @@ def _checked_command_line(name: str, overrides: list[str], check: Callable[[RunC
         raise ConfigError(f"{key}: {why or type(exc).__name__}") from None
     # A single run that fails or is refused before it measured anything leaves its directory as it
     # was (gone, if the run made it): Hydra first overwrites its saved config and log, evalkit its records.
-    before = None if sweep else _RunDirBefore.read(Path(run_dir), f"{job_name}.log")
+    # A sweep's directory, made by this attempt, goes when no job measured anything.
+    before = _SweepDirBefore.read(Path(sweep_dir)) if sweep else _RunDirBefore.read(Path(run_dir),
+                                                                                    f"{job_name}.log")
     parser = get_args_parser()
     parser.prog = f"evalkit {name}"
     args = parser.parse_args(overrides)
@@ -378,6 +379,35 @@ def _require_writable_dir(path: Path) -> None:
     if not os.access(existing, os.W_OK | os.X_OK):
         code = errno.EROFS if os.statvfs(existing).f_flag & os.ST_RDONLY else errno.EACCES
         raise PermissionError(code, os.strerror(code), str(existing))
+
+
+@dataclass(frozen=True)
+class _SweepDirBefore:
+    """A sweep's directory as it was before an attempt: removed again when the attempt made it and
+    none of its jobs measured or recorded anything (Ctrl-C in its first seconds left multirun.yaml,
+    the first job's .hydra/, run.json and an empty samples.jsonl, and said samples were kept)."""
+
+    run_dir: Path
+    """The sweep's directory, absolute."""
+    existed: bool
+
+    @classmethod
+    def read(cls, sweep_dir: Path) -> _SweepDirBefore:
+        sweep_dir = Path(os.path.abspath(sweep_dir))
+        return cls(sweep_dir, os.path.lexists(sweep_dir))
+
+    def undo_unmeasured(self, run_dir: Path) -> bool:  # noqa: ARG002 - the single run's signature
+        """Remove the sweep's directory if this attempt made it and nothing in it was measured or
+        recorded (a sample, results, a job's error); whether nothing was."""
+        if self.existed:
+            return False
+        if not self.run_dir.is_dir() or self.run_dir.is_symlink():
+            return not os.path.lexists(self.run_dir)
+        if any(path.is_file() and path.stat().st_size for path in self.run_dir.rglob("samples.jsonl")) \
+                or any(self.run_dir.rglob("results.json")) or any(self.run_dir.rglob(ERROR_FILE)):
+            return False
+        shutil.rmtree(self.run_dir, ignore_errors=True)
+        return True
 
 
 @dataclass(frozen=True)

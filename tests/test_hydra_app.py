@@ -358,3 +358,19 @@ def test_a_hydra_path_that_cannot_be_resolved_is_one_line(tmp_path, override, me
     with pytest.raises(ConfigError) as err:
         hydra_app.launch("run", [override], job)
     assert str(err.value) == message
+
+
+@pytest.mark.parametrize("measured", [False, True])
+def test_a_sweep_interrupted_before_it_measured_anything_leaves_no_directory(tmp_path, measured):
+    # Ctrl-C in a sweep's first seconds left multirun.yaml, the first job's .hydra/ and an empty
+    # samples.jsonl, and said "samples written so far are kept".
+    def job(cfg, run_dir):
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "samples.jsonl").write_text('{"a sample": 1}\n' if measured else "")
+        raise KeyboardInterrupt
+
+    sweep_dir = tmp_path / "sweep"
+    with pytest.raises(KeyboardInterrupt) as err:
+        hydra_app.launch("run", ["-m", "seed=1,2", f"hydra.sweep.dir={sweep_dir}"], job)
+    assert isinstance(err.value, InterruptedUnmeasured) is not measured
+    assert sweep_dir.exists() is measured
