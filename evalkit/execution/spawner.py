@@ -380,12 +380,19 @@ def _drained(fd: int) -> bool:
         return False
 
 
+def schedstat_times(schedstat: bytes) -> tuple[float, float]:
+    """(CPU seconds, seconds waited for a core) from a thread's /proc schedstat line; ValueError or
+    IndexError where it is not one."""
+    fields = schedstat.split()
+    return int(fields[0]) / 1e9, int(fields[1]) / 1e9
+
+
 def _run_delay(pid: int) -> float:
     """Seconds a single-threaded process (a test process) has waited for a core (0 where the
     kernel does not say)."""
     try:
         with open(f"/proc/{pid}/schedstat", "rb") as fh:
-            return int(fh.read().split()[1]) / 1e9
+            return schedstat_times(fh.read())[1]
     except (OSError, IndexError, ValueError):
         return 0.0
 
@@ -402,8 +409,7 @@ def _thread_times(pid: int) -> list[tuple[float, float]]:
     for tid in tids:
         try:
             with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as fh:
-                fields = fh.read().split()
-            out.append((int(fields[0]) / 1e9, int(fields[1]) / 1e9))
+                out.append(schedstat_times(fh.read()))
         except (OSError, IndexError, ValueError):  # gone meanwhile
             continue
     return out
@@ -436,8 +442,6 @@ def _of_uid(uid: int) -> Callable[[str, list[bytes]], bool]:
         with open(f"/proc/{name}/status", "rb") as fh:  # the real uid, whether it is dumpable or not
             return int(next(line for line in fh if line.startswith(b"Uid:")).split()[1]) == uid
     return belongs
-
-
 
 
 def _scratch_root(path: str | None = None) -> str:

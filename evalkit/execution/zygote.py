@@ -383,7 +383,7 @@ def _run_delay(schedstat: int | None) -> float:
     """Seconds a single-threaded process (a test process) has waited for a core, read again from
     its open schedstat file (opening it for each program cost about 15 us); 0 where unreadable."""
     try:
-        return int(os.pread(schedstat, 100, 0).split()[1]) / 1e9 if schedstat is not None else 0.0
+        return spawner.schedstat_times(os.pread(schedstat, 100, 0))[1] if schedstat is not None else 0.0
     except (OSError, IndexError, ValueError):
         return 0.0
 
