@@ -319,8 +319,8 @@ def _hydra_errors_raised() -> Iterator[None]:
 
     Ctrl-C that lands in Hydra's own steps (saving the config, setting up logging) can surface as
     another exception raised while handling it: printed by Hydra, it put a traceback above the
-    command's one line "interrupted". An error of Hydra's own exits 3 with its traceback, as
-    evalkit's bugs do (1 is what a gate's FAIL means to a CI job)."""
+    command's one line "interrupted". An error of Hydra's own (a hydra.* setting it cannot apply)
+    is said by ``launch`` in one line, exit 2 (Hydra exited 1, what a gate's FAIL means to a CI job)."""
     before = os.environ.get("HYDRA_FULL_ERROR")
     os.environ["HYDRA_FULL_ERROR"] = "1"
     try:
