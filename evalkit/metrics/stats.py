@@ -209,7 +209,8 @@ def stratified_drop_p_value(base_passed: Sequence[int], base_n: Sequence[int], c
     candidate's passes over the tasks is at most the one observed (the exact stratified test, the
     Mantel-Haenszel statistic's exact distribution, by convolving the tasks' hypergeometric laws).
     Exact at any size: a normal interval on 2 tasks x 1 sample, all passing then all failing,
-    lies far below 0, yet such a change happens by chance once in 6 (Fisher's exact test).
+    lies far below 0, yet chance makes that change once in 4 (each task's one pass falls on
+    either side with probability 1/2).
     """
     from scipy.signal import fftconvolve  # here: only a gate pays the import
     from scipy.stats import hypergeom
