@@ -15,10 +15,10 @@ program a slot, an unprivileged uid of its own (whose RLIMIT_NPROC bounds its pr
 programs in flight together cannot signal or see one another; reads the program's pipes;
 kills everything of the slot's uid when the program ends; and enforces the wall-clock
 backstop: a program is killed once the time it ran or slept exceeds ``wall_factor`` x its CPU
-limit; the time it waited for a core is left out: the longest run delay of any thread of its
-processes (/proc/<pid>/task/*/schedstat) less the CPU all its other threads used (a fork bomb,
-or threads woken together, keep themselves waiting), and its test process's since it took the
-program, less all the program's CPU. It
+limit; the time it waited for a core is left out, added up look by look (every LOOK_EVERY_S):
+the longest run delay of any thread of its processes (/proc/<pid>/task/*/schedstat) less the
+CPU its other threads used meanwhile (a fork bomb, or threads woken together, keep themselves
+waiting), and its test process's less the program's CPU. It
 reports ``started`` {id, pid} and ``done`` {id, exit, cpu, walled, setup, out, passed_signal,
 report} to the worker.
 
@@ -40,6 +40,12 @@ from typing import Callable
 import isolation  # sibling modules: the worker puts this folder on sys.path
 import runner
 
+LOOK_EVERY_S = 0.25
+"""How often the backstop looks at a program still running: the run delays of threads and
+processes that end between two looks are lost with them (three threads run one after another
+under load, each seen only by a look at 3 s or not at all, made a correct program a timeout)."""
+ThreadTimes = dict[tuple[int, int], tuple[float, float]]
+"""(CPU seconds, seconds waited for a core) of threads, by (pid, tid)."""
 MAX_STRETCH = 5
 """The backstop leaves out the time a program waited for a core, up to this many times its
 wall-clock limit in all (15 s by default): processes that ended cannot be counted, and helpers
@@ -61,14 +67,14 @@ class Running:
         self.token = request["token"]
         self.pid, self.slot, self.pipes = pid, slot, pipes
         self.started = time.monotonic()
-        self.check_at = self.started + self.limit * request["wall_factor"]
         self.wall_limit = self.limit * request["wall_factor"]
+        self.check_at = self.started + min(self.wall_limit, LOOK_EVERY_S)
         self.walled = False
         self.data = {name: bytearray() for name in pipes}
         self.waited = 0.0
-        """The most time waited for a core the backstop has found so far: a child's wait stays
-        counted after the child ended (a correct program whose pool process ran under load was
-        a `timeout` once that process was gone)."""
+        """Seconds the program waited for a core, added up look by look (``Spawner.backstop``)."""
+        self.threads: ThreadTimes = {}
+        """(CPU, run delay) of each thread of its processes at the last look, by (pid, tid)."""
         self.tester: tuple[int, float] | None = None
         """(pid, run delay when it took this program) of the test process calling the program:
         while it waits for a core, the program waits for its next call (``Spawner.tested_by``)."""
@@ -249,7 +255,7 @@ class Spawner:
         if workdir:
             _quietly(os.rmdir, workdir)  # root's folder holds it; what the slot's uid could not empty stays
 
-    def _threads(self, program: Running) -> list[tuple[float, float]]:
+    def _threads(self, program: Running) -> ThreadTimes:
         """(CPU seconds, seconds waited for a core) of every thread of the program's live processes:
         every process of its slot's uid where it has one (one that left its session included),
         else those of its session."""
@@ -283,18 +289,7 @@ class Spawner:
         for program in list(self.running.values()):
             if program.walled or now < program.check_at:
                 continue
-            # Time it waited for a core is not counted, unless its own processes kept it waiting:
-            # the longest any of its threads (in any of its processes: a pool's worker) waited
-            # beyond the CPU all its other threads used meanwhile (40 threads woken together, each
-            # waiting for the others, stretched it to the ceiling when their waits were added up),
-            # and its test process's, which it waits on between calls, beyond all of its own CPU.
-            threads = self._threads(program)
-            cpu = sum(used for used, _ in threads)
-            waited = max((delay - (cpu - used) for used, delay in threads), default=0.0)
-            if program.tester is not None:
-                tester_waited = _run_delay(program.tester[0]) - program.tester[1]
-                waited += max(0.0, tester_waited - cpu)
-            waited = program.waited = max(program.waited, waited)
+            waited = program.waited = program.waited + self._waited_since_last_look(program)
             ran = now - program.started
             if ran - waited >= program.wall_limit or ran >= program.wall_limit * MAX_STRETCH:
                 program.walled = True
@@ -305,7 +300,27 @@ class Spawner:
                 except ProcessLookupError:
                     pass
             else:
-                program.check_at = program.started + program.wall_limit + waited + 0.01
+                due = program.started + program.wall_limit + waited + 0.01
+                program.check_at = min(now + LOOK_EVERY_S, due)
+
+    def _waited_since_last_look(self, program: Running) -> float:
+        """Seconds the program waited for a core since the backstop's last look, not counting what
+        its own processes kept it waiting: the longest wait of any of its threads (in any of its
+        processes: a worker thread, a pool's process) beyond the CPU its other threads used in the
+        same time (40 threads woken together, each waiting for the others, held a sleeping
+        program's slot 12 s when their waits were added up), and then its test process's, which it
+        waits on between calls, beyond all of the program's CPU in that time."""
+        now = self._threads(program)
+        steps = {key: (used - program.threads.get(key, (0.0, 0.0))[0],
+                       delay - program.threads.get(key, (0.0, 0.0))[1]) for key, (used, delay) in now.items()}
+        program.threads = now
+        cpu = sum(used for used, _ in steps.values())
+        waited = max((delay - (cpu - used) for used, delay in steps.values()), default=0.0)
+        if program.tester is not None:
+            tester_delay = _run_delay(program.tester[0])
+            waited += max(0.0, tester_delay - program.tester[1] - cpu)
+            program.tester = (program.tester[0], tester_delay)
+        return max(0.0, waited)
 
 
 def serve_forks(control: socket.socket) -> None:
@@ -397,11 +412,11 @@ def _run_delay(pid: int) -> float:
         return 0.0
 
 
-def _thread_times(pid: int) -> list[tuple[float, float]]:
-    """(CPU seconds, seconds waited for a core) of each thread of the process, from
+def _thread_times(pid: int) -> ThreadTimes:
+    """(CPU seconds, seconds waited for a core) of each thread of the process by (pid, tid), from
     /proc/<pid>/task/*/schedstat (/proc/<pid>/schedstat is the main thread's alone: a program
     computing in a thread pool while its main thread waited on it was a `timeout` under load)."""
-    out = []
+    out = {}
     try:
         tids = os.listdir(f"/proc/{pid}/task")
     except OSError:
@@ -409,13 +424,13 @@ def _thread_times(pid: int) -> list[tuple[float, float]]:
     for tid in tids:
         try:
             with open(f"/proc/{pid}/task/{tid}/schedstat", "rb") as fh:
-                out.append(schedstat_times(fh.read()))
+                out[pid, int(tid)] = schedstat_times(fh.read())
         except (OSError, IndexError, ValueError):  # gone meanwhile
             continue
     return out
 
 
-def _threads_of(pid: int, belongs: Callable[[str, list[bytes]], bool]) -> list[tuple[float, float]]:
+def _threads_of(pid: int, belongs: Callable[[str, list[bytes]], bool]) -> ThreadTimes:
     """``_thread_times`` of process ``pid`` and of every other live process ``belongs`` picks (by its
     /proc name and the fields of its stat after the command's name: state, ppid, pgrp, session, ...)."""
     threads = _thread_times(pid)
@@ -429,7 +444,7 @@ def _threads_of(pid: int, belongs: Callable[[str, list[bytes]], bool]) -> list[t
                 continue
         except (OSError, StopIteration):  # gone meanwhile
             continue
-        threads += _thread_times(int(name))
+        threads |= _thread_times(int(name))
     return threads
 
 
