@@ -295,7 +295,7 @@ class Worker:
             program.judge_end = None
         tester.program = program
         program.judge = tester
-        self.spawner.tested_by(program.id, tester.pid, _run_delay(tester.schedstat))
+        self.spawner.tested_by(program.id, tester.pid, _tester_delay(tester.schedstat))
 
     def _from_judge(self, tester: Judge, role: str) -> None:
         """A verdict on the test process's socket, or (its pidfd) its death. An event may be
@@ -379,7 +379,7 @@ def _open_stat(pid: int, name: str = "stat") -> int | None:
         return None
 
 
-def _run_delay(schedstat: int | None) -> float:
+def _tester_delay(schedstat: int | None) -> float:
     """Seconds a single-threaded process (a test process) has waited for a core, read again from
     its open schedstat file (opening it for each program cost about 15 us); 0 where unreadable."""
     try:

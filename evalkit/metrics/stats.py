@@ -212,8 +212,7 @@ def stratified_drop_p_value(base_passed: Sequence[int], base_n: Sequence[int], c
     lies far below 0, yet chance makes that change once in 4 (each task's one pass falls on
     either side with probability 1/2).
     """
-    from scipy.signal import fftconvolve  # here: only a gate pays the import
-    from scipy.stats import hypergeom
+    from scipy.stats import hypergeom  # here: only a gate pays the import
 
     laws, observed = [], 0
     for b_pass, b_n, c_pass, c_n in zip(base_passed, base_n, cand_passed, cand_n, strict=True):
@@ -225,13 +224,15 @@ def stratified_drop_p_value(base_passed: Sequence[int], base_n: Sequence[int], c
     # Convolved in pairs, a tree of them: one task at a time onto the growing sum was quadratic
     # (5,000 tasks x 200 samples took a minute and more).
     while len(laws) > 1:
-        laws = [_convolved(laws[i], laws[i + 1], fftconvolve) if i + 1 < len(laws) else laws[i]
+        laws = [_convolved(laws[i], laws[i + 1]) if i + 1 < len(laws) else laws[i]
                 for i in range(0, len(laws), 2)]
     law = laws[0] if laws else np.ones(1)
     return float(min(1.0, max(0.0, law[:observed + 1].sum())))
 
 
-def _convolved(first: np.ndarray, second: np.ndarray, fftconvolve) -> np.ndarray:  # noqa: ANN001
+def _convolved(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    from scipy.signal import fftconvolve  # noqa: PLC0415 - only a gate pays the import
+
     both = fftconvolve(first, second) if first.size * second.size > 4096 else np.convolve(first, second)
     return np.clip(both, 0.0, None)  # the FFT's rounding leaves tiny negatives
 

@@ -385,6 +385,7 @@ loads the model on its first request (Ollama) and had not finished; a hung endpo
 held the run for every retry (model.max_retries + 1 waits, about 6 minutes by default) before
 its one-line exit 2. Refused connections and 429/5xx answers keep every retry."""
 LISTING_RETRY_S = 0.25
+"""Wait before asking once more for a /v1/models listing the server failed (5xx, 429)."""
 MODELS_TIMEOUT_S = 10.0
 """The /v1/models listing is information only: a server that does not answer it is not waited for."""
 IDENTITY_FIELDS = ("id", "root", "created", "owned_by", "max_model_len")
