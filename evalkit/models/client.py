@@ -301,13 +301,30 @@ class ModelClient:
         body = self._probe_body(prompt)
         fail: Failure | None = None
         try:
-            _, _, _, answered = await self._send(body, timeout_retries=PROBE_TIMEOUT_RETRIES)
+            _, (prompt_tokens, _), _, answered = await self._send(body, timeout_retries=PROBE_TIMEOUT_RETRIES)
         except Failure as exc:
             fail = exc
         if fail is not None:  # raised outside the except block: no chained openai error quoting a key
             waits = f" ({PROBE_TIMEOUT_RETRIES + 1} attempts)" if fail.timed_out else ""
             raise EndpointError(diagnose.explain(fail, self.cfg, self.served) + waits)
         self.identity["answered_by"] = self._clean(answered)
+        if prompt is not None:
+            self._check_room(prompt, prompt_tokens)
+
+    def _check_room(self, prompt: RenderedPrompt, prompt_tokens: int | None) -> None:
+        """Raise EndpointError when the probe's prompt and max_tokens overflow the listed context.
+
+        The probe asks for one token, so it fits where the arm's requests would not: vLLM refuses
+        every request whose prompt and max_tokens exceed its max_model_len (400), which would be
+        found only as every sample's infra_error. Only a listed max_model_len (vLLM's) is trusted."""
+        room = (self.identity.get("served") or {}).get("max_model_len")
+        wanted = prompt.params.max_tokens
+        if not (isinstance(room, int) and isinstance(prompt_tokens, int) and isinstance(wanted, int)):
+            return
+        if prompt_tokens + wanted > room:
+            raise EndpointError(diagnose.explain(Failure(
+                f"max_model_len is {room} tokens; the first prompt is {prompt_tokens} and max_tokens "
+                f"{wanted}", status=400, retryable=False), self.cfg, self.served))
 
     async def _served_entry(self) -> dict[str, Any] | None:
         """This model's /v1/models entry (id, root, created, owned_by, max_model_len), if listed.

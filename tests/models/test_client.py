@@ -276,6 +276,29 @@ def test_probe_classifies_roles(server):
         run(go())
 
 
+def _probe(server, prompt):
+    async def go():
+        client = ModelClient(model_config(server.base_url), None, retry=FAST)
+        try:
+            await client.check(prompt)
+        finally:
+            await client.aclose()
+    run(go())
+
+
+def test_probe_refuses_max_tokens_the_listed_context_has_no_room_for(server):
+    # vLLM refuses every request whose prompt and max_tokens exceed its max_model_len; the probe
+    # asks for one token, so it passed and every sample became an infra_error.
+    server.max_model_len = 512
+    with pytest.raises(EndpointError, match="lower model.params.max_tokens") as err:
+        _probe(server, case_prompt("big", max_tokens=600))
+    assert "max_model_len is 512 tokens; the first prompt is 10 and max_tokens 600" in str(err.value)
+    assert len(server.requests) == 1  # the probe only
+    _probe(server, case_prompt("fits", max_tokens=502))  # 10 + 502 = 512 fits exactly, as at vLLM
+    server.max_model_len = None  # not listed (Ollama, a LiteLLM proxy): nothing to check against
+    _probe(server, case_prompt("unlisted", max_tokens=600))
+
+
 @pytest.mark.parametrize("action", ["malformed", "empty"])
 def test_check_of_a_server_that_answers_something_else_says_it_answered(server, action):
     # A 200 that is not a completion (an HTML page, no choices) was "cannot reach the model

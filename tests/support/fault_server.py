@@ -25,6 +25,8 @@ from typing import Any
 from evalkit.models.demo import JsonHandler, QuietHTTPServer
 
 CASE = re.compile(r"case=([\w.-]+)")
+PROMPT_TOKENS = 10
+"""Every prompt's token count, as the usage of every answer says."""
 ROLES_MESSAGE = "Conversation roles must alternate user/assistant/user/assistant/..."
 
 
@@ -52,6 +54,8 @@ class _Handler(JsonHandler):
             # `root` the weights path
             extra = ({"created": int(time.time()) + fault.listings, "root": fault.root, "owned_by": "vllm"}
                      if fault.root else {})
+            if fault.max_model_len is not None:
+                extra["max_model_len"] = fault.max_model_len
             self.send_json(200, {"object": "list", "data": [{"id": m, "object": "model", **extra}
                                                         for m in fault.models]})
         else:
@@ -67,6 +71,13 @@ class _Handler(JsonHandler):
             return
         if body.get("model") not in self.server.fault.models:
             self._error(404, f"The model `{body.get('model')}` does not exist.")
+            return
+        room = self.server.fault.max_model_len
+        if room is not None and PROMPT_TOKENS + (body.get("max_tokens") or 0) > room:  # vLLM's refusal
+            wanted = PROMPT_TOKENS + body["max_tokens"]
+            self._error(400, f"This model's maximum context length is {room} tokens. However, you requested "
+                             f"{wanted} tokens ({PROMPT_TOKENS} in the messages, {body['max_tokens']} in the "
+                             "completion). Please reduce the length of the messages or completion.")
             return
         text = json.dumps(body.get("messages") or body.get("prompt"))
         match = CASE.search(text)
@@ -151,7 +162,8 @@ def _completion(case: str, body: dict[str, Any], n: int, finish: str, chat: bool
         choices.append(choice)
     return {"id": "cmpl-fault", "object": "chat.completion" if chat else "text_completion", "created": 0,
             "model": body.get("model"), "choices": choices,
-            "usage": {"prompt_tokens": 10, "completion_tokens": 5 * n, "total_tokens": 10 + 5 * n}}
+            "usage": {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": 5 * n,
+                      "total_tokens": PROMPT_TOKENS + 5 * n}}
 
 
 class _Server(QuietHTTPServer):
@@ -166,6 +178,8 @@ class FaultServer:
         self.require_key = require_key
         self.root: str | None = None
         """When set, /v1/models lists models as vLLM does: this weights path, created = now."""
+        self.max_model_len: int | None = None
+        """When set, /v1/models lists it and requests whose prompt and max_tokens exceed it get vLLM's 400."""
         self.listings = 0
         """GET /v1/models requests answered."""
         self.requests: list[dict[str, Any]] = []
