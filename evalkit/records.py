@@ -520,6 +520,10 @@ class ArmResult(JsonRecord):
     """What answered: the base URL, the server's /v1/models entry for the model (id, root, created,
     owned_by, max_model_len) and what the start-up probe's answer named (its model, a LiteLLM
     proxy's deployment headers). Stored answers are reused only for the same endpoint."""
+    n_tasks_scored: int | None = None
+    """Tasks with at least one sample that is not ``infra_error``: the tasks pass@k and the metrics
+    average over (fewer than ``n_tasks`` when every sample of a task failed on our side). None in
+    results written before evalkit recorded it."""
 
     @property
     def spec(self) -> ArmSpec:

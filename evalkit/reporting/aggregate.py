@@ -146,7 +146,8 @@ def aggregate_arm(spec: ArmSpec, frame: pd.DataFrame, scoring: ScoringConfig) ->
         ttft_s=_percentiles(frame["ttft_s"]) if frame["ttft_s"].notna().any() else None,
         unverified=int((~frame["verified"] & (frame["status"] != Status.INFRA_ERROR)).sum()),
         truncated=int((frame["finish_reason"] == "length").sum()),
-        cached_samples=int(frame["cached"].sum()), cached_from=spec.cached_from, endpoint=spec.endpoint)
+        cached_samples=int(frame["cached"].sum()), cached_from=spec.cached_from, endpoint=spec.endpoint,
+        n_tasks_scored=int(good["task_id"].nunique()))
 
 
 def aggregate(samples: pd.DataFrame, specs: Sequence[ArmSpec],

@@ -78,6 +78,10 @@ def run_notes(run: RunResults) -> list[str]:
         if arm.n_tasks < run.dataset.n_tasks:
             notes.append(f"{arm.arm}: {arm.n_tasks} of the dataset's {run.dataset.n_tasks} tasks have "
                          "samples; its numbers are over those tasks only.")
+        if arm.n_tasks_scored is not None and arm.n_tasks_scored < arm.n_tasks:
+            unscored = arm.n_tasks - arm.n_tasks_scored
+            notes.append(f"{arm.arm}: {unscored} of its {arm.n_tasks} tasks have no scored sample (every "
+                         f"one infra_error); pass@k and the metrics are over the other {arm.n_tasks_scored}.")
         if arm.cached_samples:
             origin = ", ".join(arm.cached_from) or "an earlier attempt of this run"
             notes.append(f"{arm.arm}: {arm.cached_samples} samples answered from the response store "

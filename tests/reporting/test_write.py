@@ -52,7 +52,7 @@ def test_results_json_numbers(two_arm_run):
     assert [a.verdicts[s] for s in (Status.PASSED, Status.FAILED, Status.INFRA_ERROR)] == [16, 2, 2]
     assert b.verdicts[Status.SYNTAX_ERROR] == 2 and b.verdicts[Status.EMPTY] == 2
     assert sum(b.verdicts.values()) == 20
-    assert (a.n_tasks, a.n_samples) == (10, 2)
+    assert (a.n_tasks, a.n_samples, a.n_tasks_scored, b.n_tasks_scored) == (10, 2, 9, 10)
     assert b.metrics["exact_match"].value == pytest.approx(0.5)
     assert a.latency_s.p50 == pytest.approx(0.45) and b.latency_s.p95 == pytest.approx(1.1)
     assert (b.tokens.prompt, b.tokens.completion) == (2000, 800)
@@ -177,6 +177,15 @@ def test_unverified_verdicts_are_counted_and_named(tmp_path, humaneval_tasks):
                             ReportConfig(formats=("md",), plots=False))
     assert [arm.unverified for arm in results.arms] == [0, 4]
     assert "which a hostile program could forge: B: 4." in (tmp_path / "report.md").read_text()
+
+
+def test_a_task_whose_every_sample_failed_on_our_side_is_named_in_the_report(two_arm_run):
+    # The tasks column said 10 while pass@1 was over 9: the report says which count is which.
+    run_dir, _ = two_arm_run
+    report = (run_dir / "report.md").read_text()
+    assert ("A: 1 of its 10 tasks have no scored sample (every one infra_error); pass@k and the metrics "
+            "are over the other 9.") in report
+    assert report.count("have no scored sample") == 1  # B's every task has one
 
 
 def test_answers_cut_at_max_tokens_are_counted_and_named(tmp_path, humaneval_tasks):
