@@ -20,11 +20,13 @@ from evalkit.records import ArmResult, Flip, Status
 from evalkit.reporting.aggregate import arm_samples, display_label, task_order
 from evalkit.reporting.paired import describe_flip
 
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff"
+                      "\u202a-\u202e\u2066-\u2069]")
 """Characters XML 1.0 has no place for, even escaped: a program's output (a bell, a screen-clearing
-escape) in a verdict's detail made junit.xml a file no CI test view could parse; and the C1 controls
+escape) in a verdict's detail made junit.xml a file no CI test view could parse; the C1 controls
 it allows but discourages (U+009B starts a terminal escape as ESC [ does, for a tool that prints the
-file's text)."""
+file's text); and the bidirectional embeddings, overrides and isolates, with which a program's
+output could show a CI view text in another order than it has ("Trojan Source")."""
 
 
 def xml_ready(root: ET.Element) -> ET.Element:

@@ -10,9 +10,10 @@ import pandas as pd
 from evalkit.records import RunResults, Status
 from evalkit.reporting.aggregate import display_label, format_interval
 
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 """Control characters: a terminal acts on them (ESC starts a sequence that clears the screen or
-retitles the window, BEL rings) rather than showing them."""
+retitles the window, BEL rings) rather than showing them; and the bidirectional embeddings,
+overrides and isolates, which make a terminal show the rest of the line in another order."""
 
 
 def printable(text: object) -> str:

@@ -14,7 +14,7 @@ from evalkit.config import ReportConfig, ScoringConfig
 from evalkit.metrics import minimum_detectable_effect
 from evalkit.records import SCHEMA_VERSION, RunResults, Status
 from evalkit.reporting import write_reports
-from evalkit.reporting.terminal import summary_table
+from evalkit.reporting.terminal import printable, summary_table
 from evalkit.reporting.view import mde_text
 from evalkit.reporting.write import recorded_scoring
 from evalkit.results import load_results
@@ -252,7 +252,8 @@ def test_arm_labels_in_the_report_s_notes_stay_in_their_note(tmp_path, humaneval
 def test_junit_xml_parses_whatever_a_program_printed(tmp_path, humaneval_tasks):
     # A verdict's detail with a bell, a screen-clearing escape or a NUL made junit.xml a file no XML
     # parser (no CI test view) reads: "not well-formed (invalid token)".
-    control = "\x1b[2J\x07\x00 boom\x0b \x9b31m"
+    # A right-to-left override (U+202E) showed a CI view "boom" backwards, and the rest of the line.
+    control = "\x1b[2J\x07\x00 boom\x0b \x9b31m \u202eexpected\u2066 x\u2069"
     samples = [dataclasses.replace(s, arm="A\x07", verdict=dataclasses.replace(s.verdict, detail=control))
                if s.arm == "A" else s for s in two_arm_samples(humaneval_tasks[:10])]
     write_samples(tmp_path, samples)
@@ -262,7 +263,9 @@ def test_junit_xml_parses_whatever_a_program_printed(tmp_path, humaneval_tasks):
     root = ET.parse(tmp_path / "junit.xml").getroot()
     assert root.find("testsuite").get("name") == "A\ufffd"
     assert "A\ufffd " in summary_table(results) and "\x07" not in summary_table(results)  # the terminal's
-    assert "\ufffd[2J\ufffd\ufffd boom\ufffd \ufffd31m" in (tmp_path / "junit.xml").read_text()
+    shown = "\ufffd[2J\ufffd\ufffd boom\ufffd \ufffd31m \ufffdexpected\ufffd x\ufffd"
+    assert shown in (tmp_path / "junit.xml").read_text()
+    assert printable("arm \u202eB") == "arm \ufffdB"
 
 
 def test_the_report_does_not_promise_a_detectable_difference_beyond_1():
