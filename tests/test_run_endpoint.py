@@ -265,6 +265,16 @@ def test_a_run_resumed_behind_an_alias_balanced_over_two_deployments_goes_on(dem
         (tmp_path / "run" / "samples.jsonl").read_text().splitlines()) == 8
 
 
+def test_a_run_resumed_with_its_url_spelled_another_way_goes_on(demo, tmp_path):
+    # `http://host:8000/v1/` reached the server `http://host:8000/v1` did, and the resume was refused
+    # as another endpoint's.
+    with LoopbackProxy({"mixtral": Route(demo.base_url, "demo-oracle")}, KEY) as proxy:
+        assert run_against(proxy.base_url, tmp_path).returncode == 0
+        resumed = run_against(proxy.base_url.replace("http://", "HTTP://") + "/", tmp_path, "n_samples=2")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert len((tmp_path / "run" / "samples.jsonl").read_text().splitlines()) == 8
+
+
 @pytest.mark.parametrize("first", [True, False])
 def test_a_models_listing_that_failed_once_never_blocks_a_resume(demo, tmp_path, first):
     # Failed at the first attempt, it recorded no /v1/models entry and every resume was refused as

@@ -22,6 +22,7 @@ import json
 import sqlite3
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -59,9 +60,33 @@ def request_key(model: str, api: str, body: Mapping[str, Any], sample_index: int
 
 
 def source_key(identity: Mapping[str, Any]) -> str:
-    """sha256 of an endpoint identity (``ModelClient.identity``): the store's ``source``."""
+    """sha256 of an endpoint identity (``ModelClient.identity``): the store's ``source``. Its base
+    URL counts as ``canonical_url`` spells it."""
+    if isinstance(identity.get("base_url"), str):
+        identity = {**identity, "base_url": canonical_url(identity["base_url"])}
     blob = json.dumps(identity, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def canonical_url(url: str) -> str:
+    """``url`` as one spelling of the address it names: scheme and host in lower case, no default
+    port (80, 443), no trailing slash. ``http://GPU1:80/v1/`` reached the same server as
+    ``http://gpu1/v1`` and was taken for another endpoint on resume. A URL already so spelled, as
+    most are, is unchanged, and so is the key of what the store holds for it. Other names of one
+    host (``localhost`` and ``127.0.0.1``) stay apart: nothing here knows they are one."""
+    try:
+        parts = urllib.parse.urlsplit(url)
+        port = parts.port
+    except ValueError:  # not a URL this can read: as it is
+        return url
+    scheme = parts.scheme.lower()
+    userinfo, at, host = parts.netloc.rpartition("@")
+    if port is not None:
+        host = host[:host.rindex(":")]
+    if port == {"http": 80, "https": 443}.get(scheme):
+        port = None
+    netloc = userinfo + at + host.lower() + (f":{port}" if port is not None else "")
+    return urllib.parse.urlunsplit((scheme, netloc, parts.path.rstrip("/"), parts.query, parts.fragment))
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from evalkit.models import DemoServer, EndpointError, ModelClient, ResponseStore, RetryPolicy, request_key
-from evalkit.models.store import StoredResponse
+from evalkit.models.store import StoredResponse, source_key
 from tests.support.cli import REPO, run_evalkit
 from tests.support.fault_server import FaultServer
 from tests.support.models import case_prompt, chat_prompt, humaneval_tasks, model_config
@@ -234,3 +234,16 @@ def test_a_store_path_sqlite_cannot_use_is_one_line_exit_2(tmp_path, kind, reaso
     assert proc.stderr.startswith(f"evalkit: error: cannot use {store}: {reason}")
     assert (tmp_path / "notes.txt").read_text() == "not a database, " * 20  # the user's file is untouched
     assert not (tmp_path / "run").exists()  # stopped before anything was measured
+
+
+@pytest.mark.parametrize("spelled", ["http://gpu1/v1", "http://GPU1:80/v1/", "HTTP://gpu1/v1//"])
+def test_one_address_spelled_several_ways_is_one_endpoint(spelled):
+    identity = {"base_url": "http://gpu1/v1", "model": "m"}
+    assert source_key(identity | {"base_url": spelled}) == source_key(identity)
+
+
+@pytest.mark.parametrize("other", ["http://gpu1:8000/v1", "https://gpu1/v1", "http://gpu2/v1", "http://gpu1/v2",
+                                   "http://localhost/v1"])
+def test_another_address_is_another_endpoint(other):
+    identity = {"base_url": "http://gpu1/v1", "model": "m"}
+    assert source_key(identity | {"base_url": other}) != source_key(identity)
