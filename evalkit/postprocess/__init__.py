@@ -12,13 +12,13 @@ from evalkit.postprocess.steps import COMPLETION_STEPS, STEPS, bind
 from evalkit.records import Task
 
 
-def postprocess(raw: str, steps: Sequence[str], prefix: str, suffix: str = "") -> str:
+def postprocess(raw: str, steps: Sequence[str], prefix: str, suffix: str = "", language: str = "") -> str:
     """Apply the named steps to ``raw`` in order (``raw`` already starts with any prefill).
 
     Raises KeyError for an unknown step name (loading a template rejects such names first).
     """
     text = raw
-    for step in [bind(name, prefix, suffix) for name in steps]:
+    for step in [bind(name, prefix, suffix, language) for name in steps]:
         text = step(text)
     return text
 
@@ -27,7 +27,7 @@ def lenient_reading(task: Task, raw: str) -> str:
     """The lenient reading of an answer: for a completion task the gateway's completion steps
     (:data:`COMPLETION_STEPS`), else the first fenced block (:func:`lenient_extract`)."""
     if task.kind == "completion":
-        return postprocess(raw, COMPLETION_STEPS, task.prompt, task.suffix)
+        return postprocess(raw, COMPLETION_STEPS, task.prompt, task.suffix, task.language)
     return lenient_extract(raw)
 
 

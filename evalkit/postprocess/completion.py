@@ -21,7 +21,9 @@ FIM_STOP_TOKENS = (
 )
 """Every FIM family's control tokens: a server that ignores a stop (or echoes it) leaves them in."""
 
-_COMMENT_LINE = re.compile(r"^\s*(#|//|/\*|\*|--)")
+_LINE_COMMENT = {"python": ("#",), "javascript": ("//",), "typescript": ("//",)}
+"""What starts a line comment, by language; a language not listed: any of ``#`` and ``//``."""
+_BLOCK_OPEN, _BLOCK_CLOSE = "/*", "*/"
 _DEFINITION = re.compile(r"^([ \t]*)(?:async[ \t]+)?(?:def|class|function)\b")
 
 
@@ -31,22 +33,30 @@ def cut_at_fim_stop(text: str) -> str:
     return text if cut < 0 else text[:cut]
 
 
-def drop_comment_only(text: str) -> str:
-    """A middle whose non-blank lines are all comments adds no code: it becomes empty."""
-    lines = [line for line in text.split("\n") if line.strip()]
-    if lines and all(_COMMENT_LINE.match(line) for line in lines):
-        return ""
-    return text
+def drop_comment_only(text: str, *, language: str = "") -> str:
+    """A middle whose non-blank lines are all comments of the task's language adds no code: it
+    becomes empty.
 
-
-def strip_trailing_whitespace(text: str) -> str:
-    """Drop spaces and tabs at line ends and blank lines at the end, keeping one final newline
-    when there was one (the suffix starts on the next line)."""
-    body = "\n".join(line.rstrip(" \t") for line in text.split("\n"))
-    stripped = body.rstrip("\n")
-    if not stripped.strip():
-        return stripped.strip(" \t") + ("\n" if body.endswith("\n") and stripped.strip() else "")
-    return stripped + ("\n" if body.endswith("\n") else "")
+    The gateway's parser knows the file's language, and so does this: in Python a comment line
+    starts with ``#`` (``*rest, last = parts`` and a random span's ``//= 2`` are code); in
+    JavaScript with ``//``, or lies in a ``/* ... */`` block that opens at a line's start."""
+    line_comment = _LINE_COMMENT.get(language.lower(), ("#", "//"))
+    blocks = language.lower() != "python"
+    in_block = False
+    seen = False
+    for line in text.split("\n"):
+        body = line.strip()
+        if not body:
+            continue
+        seen = True
+        if blocks and (in_block or body.startswith(_BLOCK_OPEN)):
+            in_block = _BLOCK_CLOSE not in body[0 if in_block else len(_BLOCK_OPEN):]
+            if not in_block and not body.endswith(_BLOCK_CLOSE):
+                return text  # code after the block's close on its line
+            continue
+        if not body.startswith(line_comment):
+            return text
+    return "" if seen else text
 
 
 def _indent(line: str) -> int:

@@ -121,7 +121,6 @@ STEPS: dict[str, Callable[..., str]] = {
     "drop_comment_only": completion.drop_comment_only,
     "keep_min_context": completion.keep_min_context,
     "trim_suffix_overlap": completion.trim_suffix_overlap,
-    "strip_trailing_whitespace": completion.strip_trailing_whitespace,
     "strip_fences": strip_fences,
     "prepend_newline": prepend_newline,
     "drop_reflection": drop_reflection,
@@ -135,15 +134,19 @@ NEEDS_PREFIX = frozenset({"prepend_newline", "drop_reflection", "keep_min_contex
 """Steps that take the task's prefix as a keyword; :func:`bind` supplies it."""
 NEEDS_SUFFIX = frozenset({"trim_suffix_overlap"})
 """Steps that also take the code below the cursor as the keyword ``suffix``."""
+NEEDS_LANGUAGE = frozenset({"drop_comment_only"})
+"""Steps that take the task's language (``python``, ``javascript``) as the keyword ``language``."""
 
 COMPLETION_STEPS = ("cut_at_fim_stop", "drop_comment_only", "keep_min_context", "trim_suffix_overlap",
-                    "strip_trailing_whitespace")
-"""The gateway's completion clean-up in its order: the lenient reading of every completion."""
+                    "empty_if_blank")
+"""The gateway's completion clean-up in its order: the lenient reading of every completion. The
+gateway's last step blanks a whitespace-only middle and leaves any other as it is (its spaces and
+newlines are part of the code: ``... else `` before the suffix's value)."""
 
 
-def bind(name: str, prefix: str, suffix: str = "") -> Callable[[str], str]:
+def bind(name: str, prefix: str, suffix: str = "", language: str = "") -> Callable[[str], str]:
     """The step ``name`` as a ``str -> str`` function for a task whose prefix is ``prefix``
-    (and whose code below the cursor is ``suffix``)."""
+    (and whose code below the cursor is ``suffix``, in ``language``)."""
     try:
         step = STEPS[name]
     except KeyError:
@@ -151,4 +154,6 @@ def bind(name: str, prefix: str, suffix: str = "") -> Callable[[str], str]:
     context = {"prefix": prefix} if name in NEEDS_PREFIX else {}
     if name in NEEDS_SUFFIX:
         context["suffix"] = suffix
+    if name in NEEDS_LANGUAGE:
+        context["language"] = language
     return functools.partial(step, **context) if context else step

@@ -28,7 +28,7 @@ def test_every_completion_step_has_a_golden_file_of_several_cases():
 
 @pytest.mark.parametrize(("step", "case"), _cases())
 def test_golden_case(step, case):
-    function = bind(step, case.get("prefix", ""), case.get("suffix", ""))
+    function = bind(step, case.get("prefix", ""), case.get("suffix", ""), case.get("language", ""))
     assert function(case["raw"]) == case["expected"]
 
 
@@ -36,5 +36,5 @@ def test_lenient_reading_of_a_completion_chains_the_steps():
     task = Task(task_id="t", language="python", entry_point="add", tests="", reference="", kind="completion",
                 prompt="def add(x, y):\n", suffix="    return result\n")
     raw = "    result = x + y   \n    return result\n<|file_separator|>\ndef sub(x, y):\n"
-    assert lenient_reading(task, raw) == "    result = x + y\n"
+    assert lenient_reading(task, raw) == "    result = x + y   \n"
     assert lenient_reading(task, "    # add them\n<|fim_middle|>") == ""

@@ -56,7 +56,7 @@ def test_fim_api_sends_the_prefix_as_prompt_and_the_suffix_in_its_field(task):
     assert body["prompt"] == task.prompt and body["suffix"] == task.suffix
     # The gateway cleans up a hosted provider's middles: the template names the steps.
     assert template.postprocess == ("cut_at_fim_stop", "drop_comment_only", "keep_min_context",
-                                    "trim_suffix_overlap", "strip_trailing_whitespace")
+                                    "trim_suffix_overlap", "empty_if_blank")
 
 
 def test_text_fim_templates_send_no_suffix_field(task):
