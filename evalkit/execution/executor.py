@@ -328,7 +328,10 @@ class LocalExecutor:
         self.close()
 
 
-_FULL_TIER = ("netns", "pidns", "ipcns", "uid", "minimal-fs", "tmpfs", "seccomp", "pids-cgroup")
+_FULL_TIER = ("netns", "pidns", "ipcns", "ro-fs", "uid", "minimal-fs", "tmpfs", "seccomp", "pids-cgroup",
+              "memory-cgroup")
+"""Every layer the full tier has: a missing one is said on stderr."""
+_CGROUP_LAYERS = frozenset({"pids-cgroup", "memory-cgroup"})
 
 
 def _warn_if_weaker(isolation_tier: str, seccomp_missing: str | None, network: str) -> None:
@@ -339,6 +342,12 @@ def _warn_if_weaker(isolation_tier: str, seccomp_missing: str | None, network: s
     if missing and not _warned:
         _warned.append(True)
         why = f" ({seccomp_missing})" if seccomp_missing and "seccomp" in missing else ""
+        if set(missing) <= _CGROUP_LAYERS:  # a cgroup v2 host, say: every other layer held
+            print(f"evalkit: sandbox layers missing: {', '.join(missing)}; isolation={isolation_tier} (no "
+                  "cgroup v1 hierarchy for them here, and evalkit does not use cgroup v2 yet: memory is "
+                  "limited per process by its address-space rlimit, and processes by RLIMIT_NPROC; README, "
+                  "Execution sandbox)", file=sys.stderr)
+            return
         cause = ("executor.network=none" if network == "none"
                  else "not root" if os.geteuid() != 0 else "the namespaces did not hold")
         who = ("as root" if os.geteuid() == 0 and "uid" not in held

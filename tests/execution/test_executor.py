@@ -370,6 +370,30 @@ def _import_path_readable_by_another_uid() -> bool:
     return os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]) == 0
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(os.geteuid() != 0 or not os.path.ismount("/sys/fs/cgroup/memory"),
+                    reason="hides the cgroup v1 memory hierarchy, as a cgroup v2 host has none")
+def test_a_host_without_a_cgroup_v1_memory_hierarchy_is_told_the_layer_is_missing():
+    # On a cgroup v2 host every layer but memory-cgroup held, and nothing said so: exit 0, silence.
+    script = textwrap.dedent("""
+        from evalkit.config import ExecutorConfig
+        from evalkit.execution import LocalExecutor
+        from evalkit.records import Program
+
+        with LocalExecutor(ExecutorConfig(workers=1, infra_retries=0)) as ex:
+            (verdict,) = [v for _, v in ex.run([Program("p", "assert 1 + 1 == 2", timeout_s=1.0)])]
+            print(ex.isolation, verdict.status.value)
+    """)
+    out = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c",
+                          'umount /sys/fs/cgroup/memory && exec "$0" -c "$1"', sys.executable, script],
+                         capture_output=True, text=True, timeout=120, check=False, cwd=REPO)
+    assert out.returncode == 0, out.stderr[-2000:]
+    tier, status = out.stdout.split()
+    assert status == "passed" and "memory-cgroup" not in tier.split("+") and "netns" in tier.split("+")
+    (line,) = [line for line in out.stderr.splitlines() if "sandbox layers missing" in line]
+    assert line.startswith("evalkit: sandbox layers missing: memory-cgroup; isolation=") and "cgroup v2" in line
+
+
 def _drop_capability(cap: int) -> None:
     """From the bounding set: the interpreter exec'd next, though root, never has it."""
     import ctypes  # noqa: PLC0415 - only in this preexec_fn
