@@ -84,9 +84,10 @@ class Scorer:
         """samples.jsonl rows for one task's generations of one arm, without their similarity
         metrics, each with whether it gets them (an answer that failed to arrive does not): the
         caller fills them in batches (``SimilarityBatch``)."""
+        stops = prompt.params.stop or ()
         faithful = [postprocess.postprocess(g.raw_output, prompt.postprocess, task.prompt, task.suffix,
-                                            task.language) for g in generations]
-        lenient = [postprocess.lenient_reading(task, g.raw_output) for g in generations]
+                                            task.language, stops) for g in generations]
+        lenient = [postprocess.lenient_reading(task, g.raw_output, stops) for g in generations]
         codes = [postprocess.assemble(task, c) for c in faithful]  # "" for a blank answer
         lenient_codes = [postprocess.assemble(task, c) for c in lenient]
         key = f"{arm.label}/{task.task_id}"

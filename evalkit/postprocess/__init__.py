@@ -12,22 +12,25 @@ from evalkit.postprocess.steps import COMPLETION_STEPS, STEPS, bind
 from evalkit.records import Task
 
 
-def postprocess(raw: str, steps: Sequence[str], prefix: str, suffix: str = "", language: str = "") -> str:
-    """Apply the named steps to ``raw`` in order (``raw`` already starts with any prefill).
+def postprocess(raw: str, steps: Sequence[str], prefix: str, suffix: str = "", language: str = "",
+                stops: Sequence[str] = ()) -> str:
+    """Apply the named steps to ``raw`` in order (``raw`` already starts with any prefill);
+    ``stops``: the template's stop sequences.
 
     Raises KeyError for an unknown step name (loading a template rejects such names first).
     """
     text = raw
-    for step in [bind(name, prefix, suffix, language) for name in steps]:
+    for step in [bind(name, prefix, suffix, language, stops) for name in steps]:
         text = step(text)
     return text
 
 
-def lenient_reading(task: Task, raw: str) -> str:
+def lenient_reading(task: Task, raw: str, stops: Sequence[str] = ()) -> str:
     """The lenient reading of an answer: for a completion task the gateway's completion steps
-    (:data:`COMPLETION_STEPS`), else the first fenced block (:func:`lenient_extract`)."""
+    (:data:`COMPLETION_STEPS`; ``stops``: the template's), else the first fenced block
+    (:func:`lenient_extract`)."""
     if task.kind == "completion":
-        return postprocess(raw, COMPLETION_STEPS, task.prompt, task.suffix, task.language)
+        return postprocess(raw, COMPLETION_STEPS, task.prompt, task.suffix, task.language, stops)
     return lenient_extract(raw)
 
 

@@ -10,6 +10,7 @@ where the surrounding code parses as Python.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 
 FIM_STOP_TOKENS = (
     "<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|file_separator|>", "<|fim_pad|>",
@@ -27,9 +28,15 @@ _BLOCK_OPEN, _BLOCK_CLOSE = "/*", "*/"
 _DEFINITION = re.compile(r"^([ \t]*)(?:async[ \t]+)?(?:def|class|function)\b")
 
 
-def cut_at_fim_stop(text: str) -> str:
-    """Cut the middle at the first FIM control token of any family (what the server should have)."""
-    cut = min((i for token in FIM_STOP_TOKENS if (i := text.find(token)) >= 0), default=-1)
+def cut_at_fim_stop(text: str, *, stops: Sequence[str] = ()) -> str:
+    """Cut the middle at the first of the template's stops, where the server should have cut it
+    (one that ignores ``stop`` leaves them in); for a template with none (or answers scored
+    without a template), at the first control token of any FIM family.
+
+    Only the template's own: codegemma's code may hold ``'</s>'`` in a string, which is another
+    family's token, and ``completion_text``'s stop is a blank line, which is no token at all."""
+    tokens = stops or FIM_STOP_TOKENS
+    cut = min((i for token in tokens if token and (i := text.find(token)) >= 0), default=-1)
     return text if cut < 0 else text[:cut]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from evalkit.postprocess import completion
 
@@ -136,6 +136,8 @@ NEEDS_SUFFIX = frozenset({"trim_suffix_overlap"})
 """Steps that also take the code below the cursor as the keyword ``suffix``."""
 NEEDS_LANGUAGE = frozenset({"drop_comment_only"})
 """Steps that take the task's language (``python``, ``javascript``) as the keyword ``language``."""
+NEEDS_STOPS = frozenset({"cut_at_fim_stop"})
+"""Steps that take the template's stop sequences as the keyword ``stops``."""
 
 COMPLETION_STEPS = ("cut_at_fim_stop", "drop_comment_only", "keep_min_context", "trim_suffix_overlap",
                     "empty_if_blank")
@@ -144,9 +146,11 @@ gateway's last step blanks a whitespace-only middle and leaves any other as it i
 newlines are part of the code: ``... else `` before the suffix's value)."""
 
 
-def bind(name: str, prefix: str, suffix: str = "", language: str = "") -> Callable[[str], str]:
+def bind(name: str, prefix: str, suffix: str = "", language: str = "",
+         stops: Sequence[str] = ()) -> Callable[[str], str]:
     """The step ``name`` as a ``str -> str`` function for a task whose prefix is ``prefix``
-    (and whose code below the cursor is ``suffix``, in ``language``)."""
+    (and whose code below the cursor is ``suffix``, in ``language``), asked with a template whose
+    stop sequences are ``stops``."""
     try:
         step = STEPS[name]
     except KeyError:
@@ -156,4 +160,6 @@ def bind(name: str, prefix: str, suffix: str = "", language: str = "") -> Callab
         context["suffix"] = suffix
     if name in NEEDS_LANGUAGE:
         context["language"] = language
+    if name in NEEDS_STOPS:
+        context["stops"] = tuple(stops)
     return functools.partial(step, **context) if context else step

@@ -391,7 +391,8 @@ def test_a_host_without_a_cgroup_v1_memory_hierarchy_is_told_the_layer_is_missin
     tier, status = out.stdout.split()
     assert status == "passed" and "memory-cgroup" not in tier.split("+") and "netns" in tier.split("+")
     (line,) = [line for line in out.stderr.splitlines() if "sandbox layers missing" in line]
-    assert line.startswith("evalkit: sandbox layers missing: memory-cgroup; isolation=") and "cgroup v2" in line
+    assert line.startswith("evalkit: sandbox layers missing: memory-cgroup; isolation="), line
+    assert "cgroup v2" in line
 
 
 def _drop_capability(cap: int) -> None:
