@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from concurrent.futures import Future
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from evalkit import postprocess
 from evalkit.config import ArmConfig, ScoringConfig
@@ -77,7 +77,16 @@ class Scorer:
         scores = similarity_scores([prediction_code(task, code) for task, code in pairs],
                                    [task.reference for task, _ in pairs],
                                    names, self.scoring.embedding_model)
-        return [{name: float(values[i]) for name, values in scores.items()} for i in range(len(pairs))]
+        rows = [{name: float(values[i]) for name, values in scores.items()} for i in range(len(pairs))]
+        middles = [(i, task, code) for i, (task, code) in enumerate(pairs) if task.kind == "completion"]
+        for name, in_file in _MIDDLE_IN_FILE.items():
+            if name in names and middles:
+                (matched,) = similarity_scores([in_file(task, code) for _, task, code in middles],
+                                               [in_file(task, task.reference) for _, task, _ in middles],
+                                               ["exact_match"]).values()
+                for (i, _, _), value in zip(middles, matched, strict=True):
+                    rows[i][name] = float(value)
+        return rows
 
     async def score_generations(self, arm: ArmConfig, prompt: RenderedPrompt, task: Task,
                                 generations: Sequence[Generation]) -> list[tuple[dict[str, Any], bool]]:
@@ -204,6 +213,25 @@ def cancelled_on_error(jobs: Iterable[asyncio.Task]) -> Iterator[None]:
         for job in list(jobs):
             job.cancel()
         raise
+
+
+def _through_first_line(task: Task, middle: str) -> str:
+    """The prefix and the middle through the end of its first non-blank line: the cursor's line
+    as an editor shows the suggestion inline."""
+    start = len(middle) - len(middle.lstrip())
+    end = middle.find("\n", start)
+    return task.prompt + (middle if end < 0 else middle[:end])
+
+
+_MIDDLE_IN_FILE: dict[str, Callable[[Task, str], str]] = {
+    "exact_match": lambda task, middle: task.prompt + middle + task.suffix,
+    "first_line_exact_match": _through_first_line,
+}
+"""A fill-in-the-middle answer's exact match is judged where it goes, by ``exact_match`` of the
+file around it against the file around the reference: its indentation counts against the
+prefix's (rank normalisation on the middle alone matched ``    total += 1`` for a line that
+belongs in the loop, a syntax error), and so does whitespace at its edges (``... else`` before
+the suffix's ``x``). Blank lines and inner spacing still do not."""
 
 
 def prediction_code(task: Task, code: str) -> str:

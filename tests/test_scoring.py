@@ -94,3 +94,20 @@ def test_leaving_on_an_interrupt_writes_what_waits_and_keeps_the_interrupt(tmp_p
 
     with pytest.raises(KeyboardInterrupt):  # not ZeroDivisionError: Ctrl-C still exits 130
         asyncio.run(interrupted_while_metrics_fail())
+
+
+def test_a_middle_s_exact_match_is_judged_where_it_goes_in_the_file(scorer):
+    # On the middle alone, indentation went by rank and edges were stripped: a line that belongs in
+    # the loop matched one written outside it (a syntax error), and `else` matched `else `.
+    task = next(t for t in load_tasks(DatasetConfig(name="infilling_single_line", limit=200))
+                if t.reference.startswith("        ") and t.reference.strip())
+    outdented = task.reference[4:]
+    fits, moved, spaced = scorer.similarity_of([(task, task.reference), (task, outdented),
+                                                (task, "\n" + task.reference.rstrip("\n") + "  \n")])
+    assert fits["exact_match"] == fits["first_line_exact_match"] == 1.0
+    assert moved["exact_match"] == moved["first_line_exact_match"] == 0.0
+    assert spaced["exact_match"] == spaced["first_line_exact_match"] == 1.0  # blank lines, trailing blanks
+    mid_line = next(t for t in load_tasks(DatasetConfig(name="infilling_random_span_light"))
+                    if t.reference.endswith(" ") and t.reference.strip() and t.suffix[:1].isalnum())
+    (glued,) = scorer.similarity_of([(mid_line, mid_line.reference.rstrip(" "))])
+    assert glued["exact_match"] == 0.0
