@@ -3,9 +3,10 @@
 Every ``results.json`` under the folder (runs, sweeps' jobs, nightly runs copied in
 by CI) is read through ``RunResults.from_json``; every ``gate.json`` marks the gate's
 verdict on its candidate run's points. The page is one self-contained file like
-report.html: per dataset, a plot of pass@1 with its interval over time, one line
-per model and template; then a table of every arm of every run, newest first, with
-links to each run's report and gate. Folders that cannot be read are listed with
+report.html: per dataset and task set (runs on other tasks are no points of the same
+trend), a plot of pass@1 with its interval over time, one line per model and template;
+then a table of every arm of every run, newest first, with links to each run's report
+and gate. Folders that cannot be read are listed with
 the reason and left out.
 """
 
@@ -63,6 +64,11 @@ class Point:
     gate_page: Path | None
     problem: str | None = None
     """Why the run exited 2 (the first of results.json's problems), else None."""
+    task_set: str = ""
+    """The dataset's name, task count and content hash: runs on other tasks (``dataset.limit``,
+    ``dataset.task_ids``) are not points of one trend, so each task set gets a plot of its own."""
+    measured: str = ""
+    """What the arm measured: tasks scored of the dataset's, and samples per task."""
 
 
 def _when(text: str) -> datetime:
@@ -114,10 +120,15 @@ def collect(root: Path) -> tuple[list[Point], list[str]]:
             template = f"{arm.template.family} {arm.template.version}" if arm.template else "(scored answers)"
             verdict, page = gates.get((results.run_id, arm.arm), (None, None))
             problem = results.problems[0] if results.problems else None
-            points.append(Point(run_dir, results.run_id, _when(results.started_at), results.dataset.name,
+            data = results.dataset
+            scored = arm.n_tasks_scored if arm.n_tasks_scored is not None else arm.n_tasks
+            task_set = f"{data.name} ({data.n_tasks} tasks, sha256 {data.content_sha256[:12]})"
+            points.append(Point(run_dir, results.run_id, _when(results.started_at), data.name,
                                 arm.arm, arm.model, template, cell.value if cell else None,
                                 cell.ci_low if cell else None, cell.ci_high if cell else None,
-                                verdict or (EXITED_2 if problem else None), page, problem))
+                                verdict or (EXITED_2 if problem else None), page, problem,
+                                task_set=task_set,
+                                measured=f"{scored} of {data.n_tasks} x {arm.n_samples}"))
     points.sort(key=lambda p: (p.started_at, p.run_id, p.arm))
     return points, notes
 
@@ -169,7 +180,7 @@ def _row(p: Point, root: Path) -> str:
     if p.gate == EXITED_2:  # no gate judged it: why it exited 2 instead
         gate = f'<span class="ERROR">{EXITED_2}</span>: {escape(p.problem or "")}'
     cells = [escape(p.started_at.isoformat(sep=" ", timespec="minutes")), escape(p.run_id), escape(p.dataset),
-             escape(p.arm), escape(p.model), escape(p.template), value, gate,
+             escape(p.measured), escape(p.arm), escape(p.model), escape(p.template), value, gate,
              _link(p.run_dir / "report.html", root, "report")]
     return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
 
@@ -191,11 +202,12 @@ def write_history(root: Path | str) -> Path:
            f"{sum(p.gate not in (None, EXITED_2) for p in points)} gated arms. Generated "
            f"{datetime.now().isoformat(sep=' ', timespec='minutes')}.</p>"]
     out += [f'<p class="note">{escape(note)}</p>' for note in notes]
-    for dataset in dict.fromkeys(p.dataset for p in points):
-        out += [f"<h2>{escape(dataset)}</h2>", _plot(dataset, [p for p in points if p.dataset == dataset])]
+    for task_set in dict.fromkeys(p.task_set for p in points):
+        out += [f"<h2>{escape(task_set)}</h2>",
+                _plot(task_set, [p for p in points if p.task_set == task_set])]
     out.append("<h2>Every run</h2><table><thead><tr>" + "".join(
-        f"<th>{h}</th>" for h in ("started", "run", "dataset", "arm", "model", "template", "pass@1 [95%]",
-                                  "gate", "report")) + "</tr></thead><tbody>")
+        f"<th>{h}</th>" for h in ("started", "run", "dataset", "tasks scored x samples", "arm", "model",
+                                  "template", "pass@1 [95%]", "gate", "report")) + "</tr></thead><tbody>")
     out += [_row(p, root) for p in reversed(points)]
     out.append("</tbody></table></body></html>")
     path = root / "index.html"

@@ -11,7 +11,7 @@ import pytest
 
 from evalkit.config import GateConfig
 from evalkit.reporting.gate import gate
-from tests.reporting.test_gate import BASE_FAILING, WORSE_FAILING, N, make_run, tasks
+from tests.reporting.test_gate import BASE_FAILING, DATASET_SHA, WORSE_FAILING, N, make_run, tasks
 from tests.support.browser import needs_chromium, pixels_near, screenshot
 from tests.support.cli import run_evalkit
 
@@ -98,3 +98,20 @@ def test_history_renders_in_headless_chromium(reports, tmp_path):
     header_grey = pixels_near(pixels, (0xF0, 0xF0, 0xF0), 0.01)
     assert fail_red > 30, "the gate's FAIL is not marked on the plot"
     assert header_grey > 2000, "no table rendered"
+
+
+def test_runs_on_other_task_sets_are_not_one_trend(tmp_path):
+    # Nights on 10, 20 and 40 tasks (dataset.limit) shared one line, and neither the plot nor the
+    # table said how many tasks a point measured.
+    make_run(tmp_path / "runs" / "all", {"mixtral": tasks(40, 4)}, started_at="2026-11-01T02:00:00Z")
+    make_run(tmp_path / "runs" / "again", {"mixtral": tasks(40, 4)}, started_at="2026-11-02T02:00:00Z")
+    make_run(tmp_path / "runs" / "few", {"mixtral": tasks(10, 1)}, sha="b" * 64,
+             started_at="2026-11-03T02:00:00Z")
+    assert run_evalkit("history", str(tmp_path)).returncode == 0
+    html = (tmp_path / "index.html").read_text()
+    headings = re.findall(r"<h2>(.*?)</h2>", html)
+    assert headings[:2] == [f"humaneval (40 tasks, sha256 {DATASET_SHA[:12]})",
+                            "humaneval (40 tasks, sha256 bbbbbbbbbbbb)"]
+    assert html.count('alt="humaneval (40 tasks') == 2  # a plot per task set
+    rows = re.findall(r"<tr><td>.*?</tr>", html)
+    assert "<td>10 of 40 x 1</td>" in rows[0] and "<td>40 of 40 x 4</td>" in rows[-1]
