@@ -150,7 +150,7 @@ def load_file(root: Path, fam: layout.Family, version: str) -> Template:
         raise TemplateError(f"{path}: unit_primitive {spec.unit_primitive} is for {implied}, but the file "
                             f"is under {fam.kind}/")
     env = environment(root)
-    partials = _partials(env, path, spec.turns)
+    partials = _partials(root, path, spec.turns)
     two_pass = version == MVP and _has_placeholders(spec, fam.kind)
     _check_variables(root, path, spec, partials, fam.kind)
     if two_pass:
@@ -183,9 +183,9 @@ def load_file(root: Path, fam: layout.Family, version: str) -> Template:
         derived=tuple(derived), unsent=tuple(sorted(spec.settings.items())), states_api=spec.api is not None)
 
 
-def _partials(env: SandboxedEnvironment, path: Path,
-              turns: tuple[tuple[str, str, int], ...]) -> tuple[str, ...]:
-    """Include paths used by the turns, transitively; each must exist and parse."""
+def _partials(root: Path, path: Path, turns: tuple[tuple[str, str, int], ...]) -> tuple[str, ...]:
+    """Include paths used by the turns, transitively; each must exist, be UTF-8 text and parse."""
+    env = environment(root)
     seen: set[str] = set()
     pending = [(f"{path}", source, line) for _, source, line in turns]
     while pending:
@@ -198,6 +198,10 @@ def _partials(env: SandboxedEnvironment, path: Path,
                 continue
             try:
                 partial_source, filename, _ = env.loader.get_source(env, ref)
+            except UnicodeDecodeError as exc:
+                # the gateway reads partials as UTF-8 too: such a file fails there on every request
+                raise TemplateError(f"{root / ref}: partial is not UTF-8 text "
+                                    f"({exc.reason} at byte {exc.start})") from None
             except TemplateNotFound:
                 line = _first_line(ast, nodes.Include,
                                    lambda n, r=ref: getattr(n.template, "value", None) == r)

@@ -155,3 +155,34 @@ def test_template_diff_across_registries_and_eras():
     assert f"-    {{% include '{gateway_user}' %}}\n" in across
     assert "+    {% include 'code_generation/partials/user/1.0.0.jinja' %}\n" in across
     assert "-  user: |\n" not in template_diff(first, gateway)  # both have a user turn
+
+
+def _gateway_file(root: Path, family: str, user: str, partial: bytes | None = None) -> Path:
+    """A one-turn gateway generation file; with ``partial``, its user turn includes that partial."""
+    base = root / "code_suggestions/generations"
+    if partial is not None:
+        include = f"code_suggestions/generations/jinja_template/{family}/1.0.0.jinja"
+        (root / include).parent.mkdir(parents=True, exist_ok=True)
+        (root / include).write_bytes(partial)
+        user = f"{{% include '{include}' %}}"
+    path = base / family / "1.0.0.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"name: {family}\nprompt_template:\n  user: |\n    {user}\n")
+    return path
+
+
+def test_a_python_error_while_rendering_is_a_problem_naming_file_and_line_and_lint_goes_on(tmp_path):
+    zero = _gateway_file(tmp_path, "zero", "{% if 'add' in prefix %}{{ 1/0 }}{% endif %}")
+    fmt = _gateway_file(tmp_path, "fmt", "{{ '%d'|format(prefix) }}")
+    _gateway_file(tmp_path, "cycle", "", b"{{ prefix }}\n{% include "
+                  b"'code_suggestions/generations/jinja_template/cycle/1.0.0.jinja' %}\n")
+    _gateway_file(tmp_path, "latin", "", b"caf\xe9 {{ prefix }}\n")
+    partials = tmp_path / "code_suggestions/generations/jinja_template"
+    assert sorted(lint(tmp_path).problems) == sorted([
+        f"{partials}/cycle/1.0.0.jinja:2: cannot render prompt_template.user: RecursionError: maximum "
+        "recursion depth exceeded while calling a Python object",
+        f"{partials}/latin/1.0.0.jinja: partial is not UTF-8 text (invalid continuation byte at byte 3)",
+        f"{fmt}:4: cannot render prompt_template.user: TypeError: %d format: a real number is required, "
+        "not str",
+        f"{zero}:4: cannot render prompt_template.user: ZeroDivisionError: division by zero",
+    ])
