@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from evalkit.config import ConfigError
-from evalkit.prompts import TemplateError, load_template
+from evalkit.prompts import TemplateError, lint, load_template
+from evalkit.prompts.registry import compiled
 from evalkit.records import Api
 from tests.support.prompts import FIXTURE_REGISTRY
 
@@ -157,3 +158,23 @@ def test_a_first_release_file_with_an_unknown_placeholder_names_it(tmp_path):
     with pytest.raises(TemplateError, match=re.escape(f"{path}:6: unknown placeholder {{filename}} in "
                                                       "prompt_template.user")):
         load_template(tmp_path, "toy", "mvp")
+
+
+def test_a_partial_may_use_what_its_includer_binds_where_it_includes_it(tmp_path):
+    item = f"{GENERATIONS}/jinja_template/_example_item/1.0.0.jinja"
+    _write(tmp_path, item, "{{ heading }}: {{ item.example }} gives {{ item.response }}\n")
+    path = _write(tmp_path, f"{GENERATIONS}/toy/1.0.0.yml",
+                  "name: t\nprompt_template:\n  user: |\n    {% set heading = 'Example' %}\n"
+                  "    {% for item in examples_array %}\n"
+                  f"    {{% include '{item}' %}}\n"
+                  "    {% endfor %}\n")
+    assert lint(tmp_path).problems == []
+    # as Jinja renders it for an editor request that has examples
+    source = load_template(tmp_path, "toy").turns[0][1]
+    assert "Example: f(1) gives 2" in compiled(tmp_path, source).render(
+        examples_array=[{"example": "f(1)", "response": "2"}])
+    # bound after the include, or only inside a loop that ended, is not bound where the partial is included
+    path.write_text("name: t\nprompt_template:\n  user: |\n    {% for item in examples_array %}{% endfor %}\n"
+                    f"    {{% include '{item}' %}}\n    {{% set heading = 'Example' %}}\n")
+    with pytest.raises(TemplateError, match=re.escape(f"{tmp_path / item}:1: unknown template variable")):
+        load_template(tmp_path, "toy")
