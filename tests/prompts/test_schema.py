@@ -63,6 +63,16 @@ def test_api_and_postprocess_are_derived_the_gateways_way_and_recorded():
     assert derived["codestral", "completions"].api is Api.CHAT  # has a system turn
 
 
+def test_model_params_stop_is_sent_with_params_stop_the_clients_first_each_once(tmp_path):
+    _write(tmp_path, f"{GENERATIONS}/toy/1.0.0.yml",
+           "name: t\nmodel:\n  params:\n    stop: ['</new_code>', '[INST]']\n"
+           "params:\n  stop: ['[INST]', '</s>']\nprompt_template:\n  user: '{{ prefix }}'\n")
+    assert load_template(tmp_path, "toy").params.stop == ("</new_code>", "[INST]", "</s>")
+    _write(tmp_path, f"{GENERATIONS}/toy/1.0.0.yml",
+           "name: t\nmodel:\n  params:\n    stop: '</new_code>'\nprompt_template:\n  user: '{{ prefix }}'\n")
+    assert load_template(tmp_path, "toy").params.stop == ("</new_code>",)
+
+
 def test_evalkit_keys_win_over_derivation(tmp_path):
     _write(tmp_path, f"{GENERATIONS}/toy/1.0.0.yml",
            "name: t\nunit_primitive: generate_code\napi: completions\npostprocess: [strip_fences]\n"
@@ -89,6 +99,8 @@ def test_evalkit_keys_win_over_derivation(tmp_path):
      "model.params.max_tokens must be an integer"),
     ("name: t\nparams:\n  timeout: soon\nprompt_template:\n  user: hi\n", "params.timeout must be a number"),
     ("name: t\nparams:\n  stop: [1]\nprompt_template:\n  user: hi\n", "params.stop must be a list"),
+    ("name: t\nmodel:\n  params:\n    stop: ['']\nprompt_template:\n  user: hi\n",
+     "model.params.stop must be a list of non-empty strings"),
     ("name: t\nunit_primitive: explain_code\nprompt_template:\n  user: hi\n",
      "unit_primitive 'explain_code' is not a code-suggestions unit primitive"),
     ("name: t\nunit_primitive: complete_code\nprompt_template:\n  user: hi\n",
