@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from evalkit.config import SAMPLING_RANGES, ConfigError
 from evalkit.prompts.layout import TemplateError
 from evalkit.records import Api, joined_text
 
@@ -128,6 +129,10 @@ def _model_params(path: Path, params: dict[str, Any]) -> tuple[dict[str, Any], d
             continue
         if key in SAMPLING_KEYS:
             sampling[key] = _typed(path, where, value, SAMPLING_KEYS[key])
+            try:  # every endpoint refuses the value: refused here, as the command line's override is
+                SAMPLING_RANGES[key].check(value, value, f"{path}: {where}")
+            except ConfigError as exc:
+                raise TemplateError(str(exc)) from None
         else:
             settings[where] = _typed(path, where, value, MODEL_SETTINGS[key])
     return sampling, settings
