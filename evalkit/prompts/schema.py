@@ -70,6 +70,7 @@ def parse(path: Path, text: str) -> Spec:
         raise TemplateError(f"{path}{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(data, dict):
         raise TemplateError(f"{path}: a template must be a YAML mapping")
+    _refuse_duplicate_keys(path, node)
     data = _joined(path, "", data)
     _check_keys(path, "", data, TOP_KEYS)
     if not isinstance(data.get("name"), str) or not data["name"].strip():
@@ -93,6 +94,22 @@ def parse(path: Path, text: str) -> Spec:
                 sampling=sampling, stop=tuple(dict.fromkeys(stop)), settings=settings,
                 api=_api(path, data["api"]) if "api" in data else None,
                 postprocess=_steps(path, data["postprocess"]) if "postprocess" in data else None)
+
+
+def _refuse_duplicate_keys(path: Path, node: yaml.Node) -> None:
+    """TemplateError at the second of two equal keys in one mapping: YAML would keep the last silently,
+    so a second ``user:`` would drop the first turn unseen."""
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                if key.value in seen:
+                    raise TemplateError(f"{path}:{key.start_mark.line + 1}: duplicate key {key.value!r}")
+                seen.add(key.value)
+            _refuse_duplicate_keys(path, value)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _refuse_duplicate_keys(path, item)
 
 
 def _check_keys(path: Path, where: str, data: dict[str, Any], allowed: frozenset[str] | dict) -> None:

@@ -123,6 +123,9 @@ def test_evalkit_keys_win_over_derivation(tmp_path):
      ":4: included partial 'nowhere/1.0.0.jinja' not found (include paths start at the registry root)"),
     ("name: t\nprompt_template:\n  user: |\n    {% if prefix %}\n", ":4: Jinja syntax error"),
     ("name: [t\n", "invalid YAML"),
+    ("name: t\nprompt_template:\n  user: first\n  system: s\n  user: second\n", ":5: duplicate key 'user'"),
+    ("name: t\nmodel:\n  params:\n    top_p: 0.9\n    top_p: 0.5\nprompt_template:\n  user: hi\n",
+     ":5: duplicate key 'top_p'"),
     # YAML's escape makes a lone surrogate, which no request can carry (it was taken for an
     # unreachable endpoint)
     ('name: t\nparams:\n  stop: ["\\ud800"]\nprompt_template:\n  user: hi\n',
