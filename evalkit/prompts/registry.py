@@ -20,6 +20,7 @@ import hashlib
 import json
 import re
 import string
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -247,7 +248,8 @@ def _check_variables(root: Path, path: Path, spec: Spec, kind: str) -> None:
                 pending.append((filename, partial_source, 1, given | bound))
 
 
-def _includes_in_scope(children: Any, bound: set[str]) -> Any:
+def _includes_in_scope(children: Iterable[nodes.Node],
+                       bound: set[str]) -> Iterator[tuple[nodes.Include, frozenset[str]]]:
     """(include, names bound where it stands) for each include among ``children``, in Jinja's scoping:
     an included partial sees its includer's loop variables and what it has set so far."""
     for child in children:
