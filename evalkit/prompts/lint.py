@@ -55,8 +55,8 @@ def lint(registry: Path, tasks: Sequence[Task] | None = None) -> LintReport:
     except TemplateError as exc:
         return LintReport(root=Path(registry), problems=[str(exc)])
     report = LintReport(root=root)
+    # each problem once with the templates that have it: a broken partial breaks every includer alike
     affected: dict[str, list[Path]] = {}
-    """Each problem a template has, and the templates that have it (a broken partial breaks each includer)."""
     for kind in layout.KINDS:
         report.checked[kind] = 0
         for fam in layout.families(root, kind).values():
