@@ -28,14 +28,21 @@ FIM_RAW_STEPS = ("cut_at_fim_stop",)
 """A self-hosted completion is read as the raw answer cut at its stops (the gateway cleans none up); the
 lenient reading applies the gateway's completion steps (``evalkit.postprocess.COMPLETION_STEPS``)."""
 
+CHAT_TOKENS = ("<s>", "[INST]")
+"""How a text that is already a whole Mistral-format conversation starts: sent as a chat message, the
+server's chat template would wrap it in a second [INST] (and a base model has no chat template)."""
+
 
 def api(spec: Spec, kind: str) -> tuple[Api, str]:
     """The API a file is sent on, and why."""
     if spec.api is not None:
         return spec.api, "the file's api key"
     roles = [role for role, _, _ in spec.turns]
-    if kind == "completions" and roles == ["user"]:
+    if roles == ["user"] and kind == "completions":
         return Api.COMPLETIONS, "a fill-in-the-middle text with no system turn: a raw prompt on /completions"
+    if roles == ["user"] and spec.turns[0][1].lstrip().startswith(CHAT_TOKENS):
+        return Api.COMPLETIONS, ("a user-only text that writes its own [INST] chat tokens (the first "
+                                 "releases' way): a raw prompt on /completions")
     return Api.CHAT, "the gateway sends a template's turns as chat messages"
 
 

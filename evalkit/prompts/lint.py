@@ -55,6 +55,8 @@ def lint(registry: Path, tasks: Sequence[Task] | None = None) -> LintReport:
     except TemplateError as exc:
         return LintReport(root=Path(registry), problems=[str(exc)])
     report = LintReport(root=root)
+    # each problem once with the templates that have it: a broken partial breaks every includer alike
+    affected: dict[str, list[Path]] = {}
     for kind in layout.KINDS:
         report.checked[kind] = 0
         for fam in layout.families(root, kind).values():
@@ -68,8 +70,18 @@ def lint(registry: Path, tasks: Sequence[Task] | None = None) -> LintReport:
                     for task in tasks or SAMPLE_TASKS:
                         render(template, task)
                 except TemplateError as exc:
-                    report.problems.append(str(exc))
+                    affected.setdefault(str(exc), []).append(fam.path(version))
+    report.problems += [_with_templates(problem, paths, root) for problem, paths in affected.items()]
     if not any(report.checked.values()):
         report.problems.append(f"{root}: no templates under code_generation/, code_completion/ "
                                "or code_suggestions/")
     return report
+
+
+def _with_templates(problem: str, paths: list[Path], root: Path) -> str:
+    """One line per distinct problem, naming the templates that have it when the line does not name its
+    only one (a problem of a partial)."""
+    if len(paths) == 1 and problem.startswith(str(paths[0])):
+        return problem
+    named = ", ".join(path.relative_to(root).as_posix() for path in paths)
+    return f"{problem} (in {len(paths)} template{'s' if len(paths) > 1 else ''}: {named})"

@@ -20,6 +20,7 @@ import hashlib
 import json
 import re
 import string
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,9 +151,9 @@ def load_file(root: Path, fam: layout.Family, version: str) -> Template:
         raise TemplateError(f"{path}: unit_primitive {spec.unit_primitive} is for {implied}, but the file "
                             f"is under {fam.kind}/")
     env = environment(root)
-    partials = _partials(env, path, spec.turns)
+    partials = _partials(root, path, spec.turns)
     two_pass = version == MVP and _has_placeholders(spec, fam.kind)
-    _check_variables(root, path, spec, partials, fam.kind)
+    _check_variables(root, path, spec, fam.kind)
     if two_pass:
         _check_placeholders(root, path, spec, fam.kind)
     api, why_api = derive.api(spec, fam.kind)
@@ -183,9 +184,9 @@ def load_file(root: Path, fam: layout.Family, version: str) -> Template:
         derived=tuple(derived), unsent=tuple(sorted(spec.settings.items())), states_api=spec.api is not None)
 
 
-def _partials(env: SandboxedEnvironment, path: Path,
-              turns: tuple[tuple[str, str, int], ...]) -> tuple[str, ...]:
-    """Include paths used by the turns, transitively; each must exist and parse."""
+def _partials(root: Path, path: Path, turns: tuple[tuple[str, str, int], ...]) -> tuple[str, ...]:
+    """Include paths used by the turns, transitively; each must exist, be UTF-8 text and parse."""
+    env = environment(root)
     seen: set[str] = set()
     pending = [(f"{path}", source, line) for _, source, line in turns]
     while pending:
@@ -198,6 +199,10 @@ def _partials(env: SandboxedEnvironment, path: Path,
                 continue
             try:
                 partial_source, filename, _ = env.loader.get_source(env, ref)
+            except UnicodeDecodeError as exc:
+                # the gateway reads partials as UTF-8 too: such a file fails there on every request
+                raise TemplateError(f"{root / ref}: partial is not UTF-8 text "
+                                    f"({exc.reason} at byte {exc.start})") from None
             except TemplateNotFound:
                 line = _first_line(ast, nodes.Include,
                                    lambda n, r=ref: getattr(n.template, "value", None) == r)
@@ -220,21 +225,55 @@ def _first_line(ast: nodes.Template, node_type: type, matches: Any) -> int:
     return next((n.lineno for n in ast.find_all(node_type) if matches(n)), 1)
 
 
-def _check_variables(root: Path, path: Path, spec: Spec, partials: tuple[str, ...], kind: str) -> None:
-    """TemplateError naming file, line and variable for the first one the gateway does not pass."""
+def _check_variables(root: Path, path: Path, spec: Spec, kind: str) -> None:
+    """TemplateError naming file, line and variable for the first one neither the gateway passes nor,
+    for a partial, its includer binds where it includes it (a loop target, a set, a with, macro args)."""
     env = environment(root)
     known = KNOWN_VARIABLES[kind]
-    units = [(str(path), source, offset) for _, source, offset in spec.turns]
-    for partial in partials:
-        source, filename, _ = env.loader.get_source(env, partial)
-        units.append((filename, source, 1))
-    for name, source, offset in units:
+    pending = [(str(path), source, offset, frozenset(known)) for _, source, offset in spec.turns]
+    checked: set[tuple[str, int, frozenset[str]]] = set()
+    while pending:
+        name, source, offset, given = pending.pop()
+        if (name, offset, given) in checked:  # a partial included twice alike, or including itself
+            continue
+        checked.add((name, offset, given))
         ast = env.parse(source)
-        # Included partials are checked on their own, with their own file and line.
-        for var in sorted(meta.find_undeclared_variables(ast) - set(known)):
+        for var in sorted(meta.find_undeclared_variables(ast) - given):
             line = _first_line(ast, nodes.Name, lambda n, v=var: n.name == v) + offset - 1
             raise TemplateError(f"{name}:{line}: unknown template variable {var!r}; "
                                 f"a {kind} template gets: {', '.join(known)}")
+        for include, bound in _includes_in_scope(ast.iter_child_nodes(), set()):
+            for ref in meta.find_referenced_templates(nodes.Template([include])):
+                partial_source, filename, _ = env.loader.get_source(env, ref)
+                pending.append((filename, partial_source, 1, given | bound))
+
+
+def _includes_in_scope(children: Iterable[nodes.Node],
+                       bound: set[str]) -> Iterator[tuple[nodes.Include, frozenset[str]]]:
+    """(include, names bound where it stands) for each include among ``children``, in Jinja's scoping:
+    an included partial sees its includer's loop variables and what it has set so far."""
+    for child in children:
+        if isinstance(child, nodes.Include):
+            yield child, frozenset(bound)
+        elif isinstance(child, nodes.For):
+            yield from _includes_in_scope(child.body, bound | _stored(child.target) | {"loop"})
+            yield from _includes_in_scope(child.else_, set(bound))
+        elif isinstance(child, nodes.With):
+            yield from _includes_in_scope(child.body, bound.union(*map(_stored, child.targets)))
+        elif isinstance(child, (nodes.Macro, nodes.CallBlock)):
+            args = {arg.name for arg in child.args} | {"caller", "varargs", "kwargs"}
+            yield from _includes_in_scope(child.body, bound | args)
+        else:
+            yield from _includes_in_scope(child.iter_child_nodes(), bound)
+            if isinstance(child, (nodes.Assign, nodes.AssignBlock)):
+                bound |= _stored(child.target)
+
+
+def _stored(target: nodes.Node) -> set[str]:
+    """The names an assignment or loop target binds (``item``, ``key, value``)."""
+    if isinstance(target, nodes.Name):
+        return {target.name}
+    return {name.name for name in target.find_all(nodes.Name)}
 
 
 def _check_placeholders(root: Path, path: Path, spec: Spec, kind: str) -> None:

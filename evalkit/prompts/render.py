@@ -52,15 +52,22 @@ def _render_turn(template: Template, role: str, source: str, line: int, context:
             text = mvp_text(template.root, source, template.kind).format_map(fill)
         else:
             text = compiled(template.root, source).render(context)
-    except JinjaError as exc:
-        where = _failing_place(template, line)
-        message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise TemplateError(f"{where}: cannot render prompt_template.{role}: {message}") from None
+    except Exception as exc:  # a template is data: 1/0, a bad format or an include cycle is its problem
+        raise TemplateError(f"{_failing_place(template, line)}: cannot render prompt_template.{role}: "
+                            f"{_reason(exc)}") from None
     joined = joined_text(text)  # a Jinja string's "\ud83d\ude00" renders as two halves
     if joined is None:  # the task's text cannot hold one (datasets refuse it): the template's string
         raise TemplateError(f"{template.path}:{line}: prompt_template.{role} renders a lone surrogate (a "
                             "\\ud800 to \\udfff escape in a Jinja string), which is not text")
     return joined
+
+
+def _reason(exc: Exception) -> str:
+    """The first line of an error; a Python error (not Jinja's own) also says its type."""
+    message = str(exc).splitlines()[0] if str(exc) else ""
+    if isinstance(exc, JinjaError):
+        return message or type(exc).__name__
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 def _failing_place(template: Template, offset: int) -> str:

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from evalkit.config import SAMPLING_RANGES, ConfigError
 from evalkit.prompts.layout import TemplateError
 from evalkit.records import Api, joined_text
 
@@ -26,7 +27,7 @@ MODEL_KEYS = frozenset({"name", "params", "config_file", "provider_params"})
 
 _NUMBER = (int, float)
 SAMPLING_KEYS = {"temperature": _NUMBER, "top_p": _NUMBER, "max_tokens": int}
-"""model.params evalkit sends with every request."""
+"""model.params evalkit sends with every request (and ``stop``, read with ``params.stop``)."""
 MODEL_SETTINGS = {"top_k": int, "max_retries": int, "timeout": _NUMBER, "model_class_provider": str,
                   "custom_llm_provider": str, "vertex_location": str, "completion_type": str,
                   "fim_format": str, "default_headers": dict}
@@ -69,6 +70,7 @@ def parse(path: Path, text: str) -> Spec:
         raise TemplateError(f"{path}{where}: invalid YAML: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(data, dict):
         raise TemplateError(f"{path}: a template must be a YAML mapping")
+    _refuse_duplicate_keys(path, node)
     data = _joined(path, "", data)
     _check_keys(path, "", data, TOP_KEYS)
     if not isinstance(data.get("name"), str) or not data["name"].strip():
@@ -78,10 +80,11 @@ def parse(path: Path, text: str) -> Spec:
     model_params = _mapping(path, "model.params", model.get("params"))
     params = _mapping(path, "params", data.get("params"))
     sampling, settings = _model_params(path, model_params)
-    stop: list[str] = []
+    # the client's stop and the call's both end the answer: sent together, the client's first, each once
+    stop = _stop_list(path, "model.params.stop", model_params.get("stop"))
     for key, value in params.items():
         if key == "stop":
-            stop += _stop_list(path, value)
+            stop += _stop_list(path, "params.stop", value)
         elif key not in PARAMS_SETTINGS:
             known = ", ".join(sorted({*PARAMS_SETTINGS, "stop"}))
             raise TemplateError(f"{path}: unknown key params.{key}; known keys: {known}")
@@ -91,6 +94,22 @@ def parse(path: Path, text: str) -> Spec:
                 sampling=sampling, stop=tuple(dict.fromkeys(stop)), settings=settings,
                 api=_api(path, data["api"]) if "api" in data else None,
                 postprocess=_steps(path, data["postprocess"]) if "postprocess" in data else None)
+
+
+def _refuse_duplicate_keys(path: Path, node: yaml.Node) -> None:
+    """TemplateError at the second of two equal keys in one mapping: YAML would keep the last silently,
+    so a second ``user:`` would drop the first turn unseen."""
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                if key.value in seen:
+                    raise TemplateError(f"{path}:{key.start_mark.line + 1}: duplicate key {key.value!r}")
+                seen.add(key.value)
+            _refuse_duplicate_keys(path, value)
+    elif isinstance(node, yaml.SequenceNode):
+        for item in node.value:
+            _refuse_duplicate_keys(path, item)
 
 
 def _check_keys(path: Path, where: str, data: dict[str, Any], allowed: frozenset[str] | dict) -> None:
@@ -120,13 +139,17 @@ def _model_params(path: Path, params: dict[str, Any]) -> tuple[dict[str, Any], d
     settings: dict[str, Any] = {}
     for key, value in params.items():
         where = f"model.params.{key}"
-        if key not in SAMPLING_KEYS and key not in MODEL_SETTINGS:
-            known = ", ".join(sorted({*SAMPLING_KEYS, *MODEL_SETTINGS}))
+        if key not in SAMPLING_KEYS and key not in MODEL_SETTINGS and key != "stop":
+            known = ", ".join(sorted({*SAMPLING_KEYS, *MODEL_SETTINGS, "stop"}))
             raise TemplateError(f"{path}: unknown key {where}; known keys: {known}")
-        if value is None:
+        if value is None or key == "stop":  # the stop list is read with params.stop
             continue
         if key in SAMPLING_KEYS:
             sampling[key] = _typed(path, where, value, SAMPLING_KEYS[key])
+            try:  # every endpoint refuses the value: refused here, as the command line's override is
+                SAMPLING_RANGES[key].check(value, value, f"{path}: {where}")
+            except ConfigError as exc:
+                raise TemplateError(str(exc)) from None
         else:
             settings[where] = _typed(path, where, value, MODEL_SETTINGS[key])
     return sampling, settings
@@ -195,14 +218,14 @@ def _joined(path: Path, key: str, value: Any) -> Any:
     return value
 
 
-def _stop_list(path: Path, value: Any) -> list[str]:
+def _stop_list(path: Path, where: str, value: Any) -> list[str]:
     if value is None:
         return []
     if isinstance(value, str):
         return [value]
     if isinstance(value, list) and all(isinstance(v, str) and v for v in value):
         return list(value)
-    raise TemplateError(f"{path}: params.stop must be a list of non-empty strings")
+    raise TemplateError(f"{path}: {where} must be a list of non-empty strings")
 
 
 def _api(path: Path, value: Any) -> Api:

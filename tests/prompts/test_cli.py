@@ -97,6 +97,22 @@ def test_a_demo_run_through_the_gateway_layout_scores_the_oracle_1_for_every_fam
     assert "## Template diff: mixtral mvp (mixtral-first) -> 1.0.0 (ours)" in report
 
 
+def test_a_python_error_in_a_template_stops_render_and_run_with_one_line_exit_2(tmp_path: Path):
+    path = tmp_path / "code_suggestions/generations/mistral/1.0.0.yml"
+    path.parent.mkdir(parents=True)
+    path.write_text("name: t\nprompt_template:\n  user: |\n    {{ prefix }}{{ 1/0 }}\n")
+    expected = (f"evalkit: error: {path}:4: cannot render prompt_template.user: ZeroDivisionError: "
+                "division by zero")
+    render = run_evalkit("prompts", "render", "model=mistral", f"prompt.registry={tmp_path}",
+                         "task=HumanEval/2")
+    run = run_evalkit("run", f"prompt.registry={tmp_path}", "prompt.family=mistral", "dataset.limit=1",
+                      "store.enabled=false", f"hydra.run.dir={tmp_path / 'run'}",
+                      f"executor.cache_dir={tmp_path / 'cache'}")
+    for out in (render, run):
+        assert (out.returncode, out.stderr.strip().splitlines()[-1]) == (2, expected), out.stderr[-2000:]
+        assert "Traceback" not in out.stderr
+
+
 def test_a_registry_path_that_holds_no_templates_exits_2(tmp_path: Path):
     out = run_evalkit("prompts", "render", f"prompt.registry={tmp_path}")
     assert out.returncode == 2

@@ -11,7 +11,7 @@ import pytest
 
 from evalkit.models.request import request_body
 from evalkit.prompts import CURSOR_MARKER, MVP, load_template, render
-from evalkit.records import Task
+from evalkit.records import Api, Task
 from tests.support.prompts import FIXTURE_REGISTRY, task
 
 ADD = Task(task_id="t/add", language="python", entry_point="add", tests="", reference="",
@@ -148,12 +148,15 @@ def test_a_partial_that_includes_partials_renders_them_all():
     assert f"<existing_code>\n{PREFIX}{CURSOR_MARKER}{SUFFIX}\n</existing_code>" in system
 
 
-def test_the_first_release_file_renders_with_its_placeholders_filled():
-    template = load_template(FIXTURE_REGISTRY, "mistral", MVP)
+@pytest.mark.parametrize("family", ["mistral", "mixtral"])
+def test_the_first_release_file_is_a_raw_inst_text_with_its_placeholders_filled(family):
+    template = load_template(FIXTURE_REGISTRY, family, MVP)
     assert template.two_pass
-    (message,) = render(template, ADD).messages
-    assert message.role == "user"
-    assert message.content == (
+    # the text is a whole [INST] conversation: a raw prompt (Mistral 7B v0.1 has no chat template), not a
+    # chat message the server's template would wrap in a second [INST]
+    assert template.api is Api.COMPLETIONS
+    assert template.derived[0].startswith("api=completions: a user-only text that writes its own [INST]")
+    assert render(template, ADD).text == (
         "<s>[INST] You write new Python code for the file 'calc.py'. Answer with code only: no explanation, "
         "no comments.\n\nRules for the new code:\n1. It is valid Python.\n"
         "2. It keeps the names of the existing code.\n3. It does what the instruction says.\n"

@@ -155,3 +155,55 @@ def test_template_diff_across_registries_and_eras():
     assert f"-    {{% include '{gateway_user}' %}}\n" in across
     assert "+    {% include 'code_generation/partials/user/1.0.0.jinja' %}\n" in across
     assert "-  user: |\n" not in template_diff(first, gateway)  # both have a user turn
+
+
+def _gateway_file(root: Path, family: str, user: str, partial: bytes | None = None) -> Path:
+    """A one-turn gateway generation file; with ``partial``, its user turn includes that partial."""
+    base = root / "code_suggestions/generations"
+    if partial is not None:
+        include = f"code_suggestions/generations/jinja_template/{family}/1.0.0.jinja"
+        (root / include).parent.mkdir(parents=True, exist_ok=True)
+        (root / include).write_bytes(partial)
+        user = f"{{% include '{include}' %}}"
+    path = base / family / "1.0.0.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f"name: {family}\nprompt_template:\n  user: |\n    {user}\n")
+    return path
+
+
+def test_a_python_error_while_rendering_is_a_problem_naming_file_and_line_and_lint_goes_on(tmp_path):
+    zero = _gateway_file(tmp_path, "zero", "{% if 'add' in prefix %}{{ 1/0 }}{% endif %}")
+    fmt = _gateway_file(tmp_path, "fmt", "{{ '%d'|format(prefix) }}")
+    _gateway_file(tmp_path, "cycle", "", b"{{ prefix }}\n{% include "
+                  b"'code_suggestions/generations/jinja_template/cycle/1.0.0.jinja' %}\n")
+    _gateway_file(tmp_path, "latin", "", b"caf\xe9 {{ prefix }}\n")
+    partials = tmp_path / "code_suggestions/generations/jinja_template"
+    assert sorted(lint(tmp_path).problems) == sorted([
+        f"{partials}/cycle/1.0.0.jinja:2: cannot render prompt_template.user: RecursionError: maximum "
+        "recursion depth exceeded while calling a Python object (in 1 template: "
+        "code_suggestions/generations/cycle/1.0.0.yml)",
+        f"{partials}/latin/1.0.0.jinja: partial is not UTF-8 text (invalid continuation byte at byte 3) "
+        "(in 1 template: code_suggestions/generations/latin/1.0.0.yml)",
+        f"{fmt}:4: cannot render prompt_template.user: TypeError: %d format: a real number is required, "
+        "not str",
+        f"{zero}:4: cannot render prompt_template.user: ZeroDivisionError: division by zero",
+    ])
+
+
+def test_lint_says_each_problem_once_naming_the_templates_it_affects(tmp_path):
+    root = tmp_path / "defs"
+    shutil.copytree(FIXTURE_REGISTRY, root)
+    partials = root / "code_suggestions/generations/jinja_template"
+    (partials / "_example_section/1.0.0.jinja").unlink()
+    problems = lint(root).problems
+    assert len(set(problems)) == len(problems) == 5  # the five partials that include the missing one
+    system = next(p for p in problems if p.startswith(f"{partials}/self_hosted/system/1.0.0.jinja:3: "))
+    assert system.endswith(
+        "included partial 'code_suggestions/generations/jinja_template/_example_section/1.0.0.jinja' not "
+        "found (include paths start at the registry root) (in 5 templates: "
+        "code_suggestions/generations/codegemma/1.0.0.yml, code_suggestions/generations/codellama/1.0.0.yml, "
+        "code_suggestions/generations/"
+        "deepseekcoder/1.0.0.yml, code_suggestions/generations/gpt/1.0.0.yml, "
+        "code_suggestions/generations/llama3/1.0.0.yml)")
+    counts = [int(re.search(r"\(in (\d+) templates?: ", p).group(1)) for p in problems]
+    assert sum(counts) == 13  # every generation template but the first releases' includes it

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from evalkit.config import ConfigError
-from evalkit.prompts import TemplateError, load_template
+from evalkit.prompts import TemplateError, lint, load_template
+from evalkit.prompts.registry import compiled
 from evalkit.records import Api
 from tests.support.prompts import FIXTURE_REGISTRY
 
@@ -62,6 +63,16 @@ def test_api_and_postprocess_are_derived_the_gateways_way_and_recorded():
     assert derived["codestral", "completions"].api is Api.CHAT  # has a system turn
 
 
+def test_model_params_stop_is_sent_with_params_stop_the_clients_first_each_once(tmp_path):
+    _write(tmp_path, f"{GENERATIONS}/toy/1.0.0.yml",
+           "name: t\nmodel:\n  params:\n    stop: ['</new_code>', '[INST]']\n"
+           "params:\n  stop: ['[INST]', '</s>']\nprompt_template:\n  user: '{{ prefix }}'\n")
+    assert load_template(tmp_path, "toy").params.stop == ("</new_code>", "[INST]", "</s>")
+    _write(tmp_path, f"{GENERATIONS}/toy/1.0.0.yml",
+           "name: t\nmodel:\n  params:\n    stop: '</new_code>'\nprompt_template:\n  user: '{{ prefix }}'\n")
+    assert load_template(tmp_path, "toy").params.stop == ("</new_code>",)
+
+
 def test_evalkit_keys_win_over_derivation(tmp_path):
     _write(tmp_path, f"{GENERATIONS}/toy/1.0.0.yml",
            "name: t\nunit_primitive: generate_code\napi: completions\npostprocess: [strip_fences]\n"
@@ -87,7 +98,16 @@ def test_evalkit_keys_win_over_derivation(tmp_path):
     ("name: t\nmodel:\n  params:\n    max_tokens: 1.5\nprompt_template:\n  user: hi\n",
      "model.params.max_tokens must be an integer"),
     ("name: t\nparams:\n  timeout: soon\nprompt_template:\n  user: hi\n", "params.timeout must be a number"),
+    # values every endpoint refuses (400 on each request), refused as the command line's overrides are
+    ("name: t\nmodel:\n  params:\n    temperature: -1\nprompt_template:\n  user: hi\n",
+     "model.params.temperature must be at least 0 and below inf, not -1"),
+    ("name: t\nmodel:\n  params:\n    top_p: 7\nprompt_template:\n  user: hi\n",
+     "model.params.top_p must be above 0 and at most 1, not 7"),
+    ("name: t\nmodel:\n  params:\n    max_tokens: 0\nprompt_template:\n  user: hi\n",
+     "model.params.max_tokens must be at least 1, not 0"),
     ("name: t\nparams:\n  stop: [1]\nprompt_template:\n  user: hi\n", "params.stop must be a list"),
+    ("name: t\nmodel:\n  params:\n    stop: ['']\nprompt_template:\n  user: hi\n",
+     "model.params.stop must be a list of non-empty strings"),
     ("name: t\nunit_primitive: explain_code\nprompt_template:\n  user: hi\n",
      "unit_primitive 'explain_code' is not a code-suggestions unit primitive"),
     ("name: t\nunit_primitive: complete_code\nprompt_template:\n  user: hi\n",
@@ -103,6 +123,9 @@ def test_evalkit_keys_win_over_derivation(tmp_path):
      ":4: included partial 'nowhere/1.0.0.jinja' not found (include paths start at the registry root)"),
     ("name: t\nprompt_template:\n  user: |\n    {% if prefix %}\n", ":4: Jinja syntax error"),
     ("name: [t\n", "invalid YAML"),
+    ("name: t\nprompt_template:\n  user: first\n  system: s\n  user: second\n", ":5: duplicate key 'user'"),
+    ("name: t\nmodel:\n  params:\n    top_p: 0.9\n    top_p: 0.5\nprompt_template:\n  user: hi\n",
+     ":5: duplicate key 'top_p'"),
     # YAML's escape makes a lone surrogate, which no request can carry (it was taken for an
     # unreachable endpoint)
     ('name: t\nparams:\n  stop: ["\\ud800"]\nprompt_template:\n  user: hi\n',
@@ -157,3 +180,23 @@ def test_a_first_release_file_with_an_unknown_placeholder_names_it(tmp_path):
     with pytest.raises(TemplateError, match=re.escape(f"{path}:6: unknown placeholder {{filename}} in "
                                                       "prompt_template.user")):
         load_template(tmp_path, "toy", "mvp")
+
+
+def test_a_partial_may_use_what_its_includer_binds_where_it_includes_it(tmp_path):
+    item = f"{GENERATIONS}/jinja_template/_example_item/1.0.0.jinja"
+    _write(tmp_path, item, "{{ heading }}: {{ item.example }} gives {{ item.response }}\n")
+    path = _write(tmp_path, f"{GENERATIONS}/toy/1.0.0.yml",
+                  "name: t\nprompt_template:\n  user: |\n    {% set heading = 'Example' %}\n"
+                  "    {% for item in examples_array %}\n"
+                  f"    {{% include '{item}' %}}\n"
+                  "    {% endfor %}\n")
+    assert lint(tmp_path).problems == []
+    # as Jinja renders it for an editor request that has examples
+    source = load_template(tmp_path, "toy").turns[0][1]
+    assert "Example: f(1) gives 2" in compiled(tmp_path, source).render(
+        examples_array=[{"example": "f(1)", "response": "2"}])
+    # bound after the include, or only inside a loop that ended, is not bound where the partial is included
+    path.write_text("name: t\nprompt_template:\n  user: |\n    {% for item in examples_array %}{% endfor %}\n"
+                    f"    {{% include '{item}' %}}\n    {{% set heading = 'Example' %}}\n")
+    with pytest.raises(TemplateError, match=re.escape(f"{tmp_path / item}:1: unknown template variable")):
+        load_template(tmp_path, "toy")
