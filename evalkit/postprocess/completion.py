@@ -71,31 +71,41 @@ def _indent(line: str) -> int:
 
 
 def keep_min_context(text: str, *, prefix: str) -> str:
-    """Keep the middle inside the smallest enclosing definition of the cursor.
+    """Keep the middle inside the smallest enclosing definition of where it starts.
 
-    The cursor's context is the innermost ``def``/``class``/``function`` in the prefix
-    that is still open at the cursor; a middle line indented at or left of that
-    definition's own line has left it (the model went on to write the next function):
-    the middle is cut before it. Without an enclosing definition the middle is kept.
+    Where it starts is its first non-blank character, as the gateway's target point is: a
+    middle that begins on a new line after the prefix's nested ``def`` has ended starts in the
+    outer function, not in the nested one the prefix's last lines are in. The context is the
+    innermost ``def``/``class``/``function`` still open there; a later middle line indented at
+    or left of that definition's own line has left it (the model went on to write the next
+    function): the middle is cut before it. Without an enclosing definition the middle is kept.
     """
-    open_indent = _enclosing_definition_indent(prefix)
+    body = text.lstrip()
+    if not body:
+        return text
+    start = len(text) - len(body)
+    before = prefix + text[:start]
+    line_start = before.rfind("\n") + 1
+    if before[line_start:].strip():  # it starts mid-line: the line the prefix ends in is its context
+        context = [line for line in before.split("\n") if line.strip()]
+        cursor = _indent(context[-1]) + (1 if context[-1].rstrip().endswith(":") else 0)
+    else:  # it starts a line of its own: that line's indentation
+        context = [line for line in before[:line_start].split("\n") if line.strip()]
+        cursor = len(before) - line_start
+    open_indent = _enclosing_definition_indent(context, cursor)
     if open_indent is None:
         return text
     lines = text.split("\n")
-    # The first line continues the cursor's line: it has no indentation of its own to judge.
-    for i, line in enumerate(lines[1:], start=1):
+    first = text[:start].count("\n")  # the line it starts on continues the context: not judged
+    for i, line in enumerate(lines[first + 1:], start=first + 1):
         if line.strip() and _indent(line) <= open_indent:
             return "\n".join(lines[:i]) + "\n"
     return text
 
 
-def _enclosing_definition_indent(prefix: str) -> int | None:
-    """Indentation of the innermost definition the prefix's last lines are inside of."""
-    lines = [line for line in prefix.split("\n") if line.strip()]
-    if not lines:
-        return None
-    # The cursor's indentation: the last prefix line's, or deeper when it opens a block.
-    cursor = _indent(lines[-1]) + (1 if lines[-1].rstrip().endswith(":") else 0)
+def _enclosing_definition_indent(lines: list[str], cursor: int) -> int | None:
+    """Indentation of the innermost definition among ``lines`` (the non-blank lines before the
+    cursor) that is still open at a cursor indented ``cursor`` deep."""
     for line in reversed(lines):
         match = _DEFINITION.match(line)
         if match and len(match.group(1)) < cursor:
