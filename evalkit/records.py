@@ -17,7 +17,9 @@ import enum
 import functools
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping, TypeVar
+from typing import Annotated, Any, Mapping, TypeVar
+
+from pydantic import Field, Strict
 
 # -- artefact records: the files a run writes ---------------------------------------------------
 
@@ -26,6 +28,18 @@ SCHEMA_VERSION = 2
 0.1.0, no ``schema_version`` key) still loads: ``RunResults.from_json`` upgrades it."""
 
 _Record = TypeVar("_Record")
+
+# Strict types for the numbers of samples.jsonl: pydantic's default would take "3" or true for an
+# index and "yes" for a flag, so a hand-edited or corrupted line loaded as another sample. JSON
+# writes 1.0 as 1, so a whole number is still a valid float.
+Count = Annotated[int, Strict(), Field(ge=0)]
+"""A whole number >= 0 (an index, a token count); never a string or a boolean."""
+Seconds = Annotated[float, Strict(), Field(ge=0, allow_inf_nan=False)]
+"""A finite duration >= 0; never a string or a boolean."""
+Share = Annotated[float, Strict(), Field(ge=0, le=1, allow_inf_nan=False)]
+"""A number in [0, 1] (a similarity); never a string or a boolean."""
+Flag = Annotated[bool, Strict()]
+"""true or false; never a string or a number."""
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -70,7 +84,7 @@ def valid_strings(value: Any) -> Any:
 @functools.cache
 def _adapter(cls: type) -> Any:
     """The pydantic TypeAdapter that validates and serialises one record type (built once)."""
-    from pydantic import TypeAdapter  # here: importing the records costs nothing
+    from pydantic import TypeAdapter  # here: only validating needs pydantic's core
 
     return TypeAdapter(cls)
 
@@ -246,9 +260,9 @@ class RenderedPrompt:
 class Usage(JsonRecord):
     """Token counts the endpoint reported."""
 
-    prompt_tokens: int = 0
+    prompt_tokens: Count = 0
     """Tokens of the prompt (0 when the endpoint does not say)."""
-    completion_tokens: int = 0
+    completion_tokens: Count = 0
     """Tokens of the answer (0 when the endpoint does not say)."""
 
 
@@ -279,9 +293,9 @@ class Verdict(JsonRecord):
     """What happened: only ``passed`` counts as a pass."""
     detail: str = ""
     """Exception type and message, or why the verdict was reached."""
-    duration_s: float = 0.0
+    duration_s: Seconds = 0.0
     """CPU seconds the program used (its process and, on the split path, its test process)."""
-    verified: bool = True
+    verified: Flag = True
     """False when the verdict was decided inside the program's own process (a task whose tests
     cannot be split from the program, or JavaScript), where a hostile program could forge it."""
 
@@ -347,7 +361,7 @@ class SampleResult(JsonRecord):
     """The template that rendered the prompt; None for answers made elsewhere (`evalkit score`)."""
     task_id: str
     """The benchmark's task id."""
-    sample_index: int
+    sample_index: Count
     """Index of the sample among the task's samples in this arm (0-based)."""
     params: Mapping[str, Any]
     """The arm's sampling parameters (temperature, top_p, max_tokens, stop, seed). ``seed`` null: each
@@ -365,18 +379,18 @@ class SampleResult(JsonRecord):
     """Why the model stopped (stop, length, error, ...)."""
     usage: Usage
     """Token counts the endpoint reported for this sample."""
-    latency_s: float
+    latency_s: Seconds
     """Seconds from sending the request to receiving the whole answer."""
     verdict: Verdict
     """The faithful reading's verdict: what a gateway user would get; the primary pass@k."""
     lenient: Reading
     """The lenient reading: the first fenced block of the raw answer (model ability apart from format);
     for a completion task, the raw middle after the gateway's completion steps."""
-    metrics: Mapping[str, float] = field(default_factory=dict)
+    metrics: Mapping[str, Share] = field(default_factory=dict)
     """Similarity of the faithful code to the reference solution, by metric name (each in [0, 1])."""
-    cached: bool = False
+    cached: Flag = False
     """True when the answer came from the response store, not from the endpoint."""
-    ttft_s: float | None = None
+    ttft_s: Seconds | None = None
     """Seconds from sending the request to the first token (``model.stream=true``); None otherwise."""
 
     @classmethod

@@ -119,8 +119,13 @@ def samples_frame(objects: Iterable[Mapping[str, Any]], source: str = "sample",
     if size is None:
         objects = list(objects)
         size = len(objects)
-    dropped = set(without)
     rows = (flatten_sample(obj, f"{source} {number}") for number, obj in enumerate(objects, 1))
+    return _frame(rows, without, size)
+
+
+def _frame(rows: Iterator[dict[str, Any]], without: Sequence[str], size: int) -> pd.DataFrame:
+    """``samples_frame`` of flattened rows, at most ``size`` of them."""
+    dropped = set(without)
     arrays: dict[str, np.ndarray] = {}  # numeric and text columns, ``size`` long
     pieces: dict[str, list[pd.Categorical]] = {}  # categorical columns, a piece per chunk
     n_rows = 0
@@ -192,6 +197,12 @@ def read_sample_objects(path: Path) -> list[dict[str, Any]]:
 
 def iter_sample_objects(path: Path) -> Iterator[dict[str, Any]]:
     """The JSON objects of a samples.jsonl file, one at a time (ConfigError naming the bad line)."""
+    return (obj for _, obj in _numbered_sample_objects(path))
+
+
+def _numbered_sample_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The JSON objects of a samples.jsonl file with their line numbers (blank lines are skipped, so
+    the n-th object need not be on line n)."""
     if not path.is_file():
         raise ConfigError(f"no samples file at {path}")
     # Bytes, decoded line by line: a line that is not UTF-8 is named like a malformed one.
@@ -207,7 +218,7 @@ def iter_sample_objects(path: Path) -> Iterator[dict[str, Any]]:
             if not isinstance(obj, dict):
                 raise ConfigError(f"{path}:{number}: expected a JSON object")
             # a lone surrogate (a hand edit, or an evalkit before valid_text) crashed every report
-            yield valid_strings(obj) if _SURROGATE_ESCAPE.search(line) else obj
+            yield number, valid_strings(obj) if _SURROGATE_ESCAPE.search(line) else obj
 
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
@@ -230,8 +241,8 @@ def load_samples(run_dir: Path | str, without: Sequence[str] = ()) -> pd.DataFra
     then ``metric_<name>`` for each similarity metric.
     """
     path = _samples_path(run_dir)
-    return samples_frame(iter_sample_objects(path), source=f"{path}: record", without=without,
-                         size=_line_count(path))
+    rows = (flatten_sample(obj, f"{path}:{number}") for number, obj in _numbered_sample_objects(path))
+    return _frame(rows, without, _line_count(path))
 
 
 def refuse_run_dir_as_output(out_dir: Path | str, what: str) -> None:

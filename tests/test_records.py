@@ -51,6 +51,35 @@ def test_a_bad_sample_names_the_field():
         SampleResult.from_json(line)
 
 
+@pytest.mark.parametrize(("path", "value"), [
+    (("sample_index",), "3"), (("sample_index",), True), (("sample_index",), -1),
+    (("cached",), "yes"), (("cached",), 1), (("verdict", "verified"), "off"),
+    (("latency_s",), "1.5"), (("latency_s",), -3.0), (("latency_s",), True),
+    (("usage", "prompt_tokens"), -5), (("usage", "completion_tokens"), "7"),
+    (("metrics", "exact_match"), 7.0), (("metrics", "edit_similarity"), -0.1),
+    (("verdict", "duration_s"), -1), (("ttft_s",), "0.2"),
+    (("latency_s",), float("inf")), (("latency_s",), float("nan")), (("metrics", "bleu"), float("nan")),
+])
+def test_a_sample_with_a_wrong_type_or_out_of_range_number_is_refused(path, value):
+    line = json.loads((SCHEMA_1 / "samples.jsonl").read_text().splitlines()[0])
+    *parents, name = path
+    holder = line
+    for parent in parents:
+        holder = holder.setdefault(parent, {})
+    holder[name] = value
+    with pytest.raises(RecordError, match=r"^" + r"\.".join(path) + ":"):
+        SampleResult.from_json(line)
+
+
+def test_whole_numbers_stay_valid_durations_and_similarities():
+    """JSON writes 1.0 as 1 in many tools: a latency of 1 or a similarity of 0 is still a number."""
+    line = json.loads((SCHEMA_1 / "samples.jsonl").read_text().splitlines()[0])
+    line |= {"latency_s": 1, "ttft_s": 0, "metrics": {"exact_match": 1, "edit_similarity": 0}}
+    sample = SampleResult.from_json(line)
+    assert (sample.latency_s, sample.ttft_s, dict(sample.metrics)) == (1.0, 0.0, {"exact_match": 1.0,
+                                                                                  "edit_similarity": 0.0})
+
+
 def test_docs_schema_is_generated_from_the_records():
     """docs/schema.md documents every field the records have, in their own words."""
     # PYTHONPATH: the script's own folder comes first on sys.path, and it must read this checkout's records

@@ -100,7 +100,9 @@ def test_load_samples_names_the_bad_line(tmp_path, humaneval_tasks):
     bad = sample("r", "A", humaneval_tasks[1], 0, Status.PASSED).to_json()
     bad["verdict"]["status"] = "great"
     (tmp_path / "samples.jsonl").write_text(json.dumps(bad) + "\n")
-    with pytest.raises(ConfigError, match=r"samples.jsonl: record 1: not a sample record \(verdict\.status"):
+    # Blank lines before it: the error names the file's line, as for malformed JSON.
+    (tmp_path / "samples.jsonl").write_text("\n\n" + json.dumps(bad) + "\n")
+    with pytest.raises(ConfigError, match=r"samples.jsonl:3: not a sample record \(verdict\.status"):
         load_samples(tmp_path)
     with pytest.raises(ConfigError, match="no samples file"):
         load_samples(tmp_path / "missing")
@@ -211,3 +213,21 @@ def test_history_leaves_out_a_run_whose_results_are_not_utf8(not_utf8_runs):
     assert proc.returncode == 0, proc.stderr
     page = (not_utf8_runs / "index.html").read_text(encoding="utf-8")
     assert "bad_results" in page and "not UTF-8" in page
+
+
+@pytest.mark.parametrize(("line", "field", "value"), [(1, "sample_index", True), (3, "metrics", 7.0)])
+def test_report_refuses_a_sample_with_a_coerced_value(tmp_path, humaneval_tasks, line, field, value):
+    """A hand-edited copy: `true` as an index made the sample collide with another (9 passed of 10)
+    and a similarity of 7.0 made the mean 1.593; both were reported with exit 0."""
+    run_dir = tmp_path / "copy"
+    make_two_arm_run(run_dir, humaneval_tasks)
+    path = run_dir / "samples.jsonl"
+    lines = path.read_text().splitlines()
+    obj = json.loads(lines[line - 1])
+    obj[field] = {"edit_similarity": value} if field == "metrics" else value
+    lines[line - 1] = json.dumps(obj)
+    path.write_text("\n".join(lines) + "\n")
+    proc = run_evalkit("report", str(run_dir))
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert f"copy/samples.jsonl:{line}: not a sample record ({field}" in proc.stderr
