@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Mapping, TypeVar
@@ -79,6 +80,21 @@ def valid_strings(value: Any) -> Any:
     if isinstance(value, dict):
         return {valid_text(str(key)): valid_strings(item) for key, item in value.items()}
     return value
+
+
+def non_finite_field(value: Any, where: str = "") -> str | None:
+    """The dotted path of the first NaN or infinite number in a decoded JSON value (``"value"``
+    itself when it is one), or None. Python's json reads ``NaN``, ``-Infinity`` and an overflowing
+    ``1e400`` as floats no report can write (``json.dumps(allow_nan=False)``), so files are checked
+    for them where they are read."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return where or "value"
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = non_finite_field(item, f"{where}.{key}" if where else str(key))
+        if found is not None:
+            return found
+    return None
 
 
 @functools.cache

@@ -41,6 +41,7 @@ from evalkit.records import (
     SampleResult,
     Status,
     TemplateSource,
+    non_finite_field,
     valid_strings,
 )
 
@@ -217,12 +218,19 @@ def _numbered_sample_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]
                 raise ConfigError(f"{path}:{number}: malformed JSON ({exc.msg})") from None
             if not isinstance(obj, dict):
                 raise ConfigError(f"{path}:{number}: expected a JSON object")
+            if _NON_FINITE.search(line) and (field := non_finite_field(obj)) is not None:
+                raise ConfigError(f"{path}:{number}: not a sample record ({field}: not a finite number)")
             # a lone surrogate (a hand edit, or an evalkit before valid_text) crashed every report
             yield number, valid_strings(obj) if _SURROGATE_ESCAPE.search(line) else obj
 
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 """JSON's escape of a UTF-16 surrogate: the lines whose strings ``valid_strings`` must look at."""
+
+_NON_FINITE = re.compile(r"NaN|Infinity|[eE]\+?\d{3}|\d{309}")
+"""What a non-finite number looks like in a line (NaN, Infinity, an exponent or a whole part of
+more than 308 digits): the
+lines whose numbers ``non_finite_field`` must look at; reading every line's would slow reports."""
 
 
 def _utf8(raw: bytes, where: str) -> str:
@@ -287,7 +295,10 @@ def load_results(run_dir: Path | str) -> RunResults:
             " (the run did not finish: start it again with the same hydra.run.dir to finish it)"
             if unfinished else ""))
     try:
-        return RunResults.from_json(json.loads(_utf8(path.read_bytes(), str(path))))
+        obj = json.loads(_utf8(path.read_bytes(), str(path)))
+        if (field := non_finite_field(obj)) is not None:
+            raise RecordError(f"{field}: not a finite number")
+        return RunResults.from_json(obj)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: malformed JSON ({exc.msg}, line {exc.lineno})") from None
     except RecordError as exc:

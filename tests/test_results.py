@@ -231,3 +231,32 @@ def test_report_refuses_a_sample_with_a_coerced_value(tmp_path, humaneval_tasks,
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert f"copy/samples.jsonl:{line}: not a sample record ({field}" in proc.stderr
+
+
+@pytest.mark.parametrize(("text", "field"), [('"latency_s": 1e400', "latency_s"),
+                                             ('"latency_s": NaN', "latency_s"),
+                                             ('"params": {"temperature": -Infinity}', "params.temperature")])
+def test_report_refuses_a_number_that_is_not_finite(tmp_path, humaneval_tasks, text, field):
+    """1e400 overflowed to inf and crashed the report's JSON (exit 3); NaN was taken silently."""
+    run_dir = tmp_path / "copy"
+    make_two_arm_run(run_dir, humaneval_tasks)
+    path = run_dir / "samples.jsonl"
+    lines = path.read_text().splitlines()
+    key = text.split(":")[0]
+    lines[1] = lines[1].replace("{", "{" + text + ", ", 1).replace(f", {key}:", ', "_was":', 1)
+    path.write_text("\n".join(lines) + "\n")
+    proc = run_evalkit("report", str(run_dir))
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert f"copy/samples.jsonl:2: not a sample record ({field}: not a finite number)" in proc.stderr
+
+
+def test_load_results_refuses_a_number_that_is_not_finite(tmp_path, humaneval_tasks):
+    make_two_arm_run(tmp_path, humaneval_tasks)
+    path = tmp_path / "results.json"
+    obj = json.loads(path.read_text())
+    obj["statistics"]["confidence"] = float("nan")
+    path.write_text(json.dumps(obj))  # as `NaN`, which json.loads reads back
+    with pytest.raises(ConfigError, match=r"results.json: not a results.json \(statistics.confidence: "
+                                          r"not a finite number\)"):
+        load_results(tmp_path)
