@@ -587,7 +587,7 @@ class DatasetInfo(JsonRecord):
     """The dataset's name (humaneval, instruct_python, ...)."""
     content_sha256: str
     """Hash of every task of the set: the gate refuses to compare runs on different hashes."""
-    n_tasks: int
+    n_tasks: Count
     """Tasks selected for the run."""
     kind: str = "generation"
     """``generation`` (write a function from an instruction) or ``completion`` (fill in the middle):
@@ -694,6 +694,64 @@ def _upgrade_v1(obj: dict[str, Any]) -> dict[str, Any]:
     arms = [dict(arm, prices=prices.get(arm.get("arm"))) if isinstance(arm, dict) else arm
             for arm in obj.get("arms") or []]
     return {**obj, "arms": arms, "schema_version": 1}
+
+
+@dataclass(frozen=True, slots=True)
+class TaskOutcome(JsonRecord):
+    """How one task's samples came out in one arm of a blessed baseline."""
+
+    n: Count
+    """Samples of the task, infra errors included."""
+    passed: Count
+    """Samples whose faithful verdict is ``passed``."""
+    infra_error: Count = 0
+    """Samples whose faithful verdict is ``infra_error``: left out of the task's pass rate."""
+    metrics: Mapping[str, Share | None] = field(default_factory=dict)
+    """Mean similarity to the reference by metric name over the samples that are not infra errors
+    (None when every sample was one)."""
+
+    def __post_init__(self) -> None:
+        # A hand edit or a merge conflict (passed 15 of n 10) made the gate's statistics fail with
+        # a math domain error: the counts are parts of ``n``.
+        if self.passed + self.infra_error > self.n:
+            raise ValueError(f"passed ({self.passed}) + infra_error ({self.infra_error}) is more than "
+                             f"n ({self.n})")
+
+
+@dataclass(frozen=True, slots=True)
+class BaselineArm(JsonRecord):
+    """One arm of a blessed baseline: its identity, aggregates and per-task outcomes."""
+
+    arm: str
+    """The arm's label: the gate gates a candidate arm against the baseline arm of the same label."""
+    model: str
+    """The served model id."""
+    template: Mapping[str, str]
+    """``family``, ``version`` and ``sha256`` of the template the arm used (empty strings for
+    `evalkit score` runs)."""
+    aggregates: Mapping[str, Any]
+    """The arm's aggregates as results.json has them (``ArmResult``: pass_at_k, metrics, verdicts,
+    latency_s, ...); a pooled baseline has ``pooled_runs``, ``latency_s`` and ``unverified``."""
+    tasks: Mapping[str, TaskOutcome]
+    """Per-task outcomes by task id, one line per task."""
+
+
+@dataclass(frozen=True, slots=True)
+class BlessedBaseline(JsonRecord):
+    """A baseline file `evalkit baseline bless` writes, to commit and pass to `evalkit gate --baseline`."""
+
+    format: str
+    """``evalkit-baseline/1``."""
+    dataset: DatasetInfo
+    """The benchmark the run(s) used; the gate refuses a candidate on other dataset content."""
+    arms: tuple[BaselineArm, ...]
+    """One entry per arm, in the run's order."""
+    run_id: str = ""
+    """The run's id (pooled runs: their ids joined by ``+``)."""
+    blessed_at: str = ""
+    """UTC time of blessing, ISO 8601."""
+    source_run: str | tuple[str, ...] = ""
+    """The run directory's name the baseline was blessed from (pooled runs: a list of them)."""
 
 
 @dataclass(frozen=True, slots=True)
