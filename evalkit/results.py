@@ -234,9 +234,10 @@ lines whose numbers ``non_finite_field`` must look at; reading every line's woul
 
 
 def _utf8(raw: bytes, where: str) -> str:
-    """The text of bytes a run wrote (UTF-8); ConfigError naming ``where`` when they are not."""
+    """The text of bytes a run wrote (UTF-8); ConfigError naming ``where`` when they are not. A byte
+    order mark, which Windows editors add to a file they save, is dropped (`evalkit score` takes it too)."""
     try:
-        return raw.decode("utf-8")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{where}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
                           "not a file evalkit wrote") from None

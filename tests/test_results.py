@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -260,3 +261,42 @@ def test_load_results_refuses_a_number_that_is_not_finite(tmp_path, humaneval_ta
     with pytest.raises(ConfigError, match=r"results.json: not a results.json \(statistics.confidence: "
                                           r"not a finite number\)"):
         load_results(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def bom_runs(tmp_path_factory, humaneval_tasks):
+    """A good run, and a copy whose samples.jsonl and results.json a Windows editor saved with a UTF-8 BOM."""
+    root = tmp_path_factory.mktemp("bom")
+    make_two_arm_run(root / "good", humaneval_tasks)
+    make_two_arm_run(root / "bom", humaneval_tasks)
+    for name in ("samples.jsonl", "results.json"):
+        path = root / "bom" / name
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    return root
+
+
+@pytest.mark.slow  # real commands in processes: the full suite, not the fast tier
+@pytest.mark.parametrize("command", ["gate", "gate-baseline", "gate-blessed", "compare", "report", "bless"])
+def test_run_files_with_a_utf8_bom_are_read_as_evalkit_score_reads_them(bom_runs, tmp_path, command):
+    """Each command ends as it does on the same files without the BOM (this run's gate: an ERROR, exit 2,
+    for arm A's infra errors), never with `malformed JSON (Unexpected UTF-8 BOM ...)`."""
+    good = str(bom_runs / "good")
+
+    def args(other: str, out: Path) -> list[str]:
+        if command == "gate-blessed":  # a blessed baseline file saved with a BOM
+            assert run_evalkit("baseline", "bless", good, "-o", str(out / "b")).returncode == 0
+            baseline = next((out / "b").glob("*.json"))
+            if other != good:
+                baseline.write_bytes(b"\xef\xbb\xbf" + baseline.read_bytes())
+            return ["gate", "--baseline", str(baseline), "--candidate", good, "-o", str(out / "g")]
+        return {"gate": ["gate", "--baseline", good, "--candidate", other, "-o", str(out / "g")],
+                "gate-baseline": ["gate", "--baseline", other, "--candidate", good, "-o", str(out / "g")],
+                "compare": ["compare", good, other, "-o", str(out / "c")],
+                "report": ["report", other],
+                "bless": ["baseline", "bless", other, "-o", str(out / "b")]}[command]
+
+    proc = run_evalkit(*args(str(bom_runs / "bom"), tmp_path / "bom"))
+    assert "BOM" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    without = run_evalkit(*args(good, tmp_path / "good"))
+    assert proc.returncode == without.returncode, proc.stderr
+    assert proc.stderr == without.stderr.replace(good, str(bom_runs / "bom"))

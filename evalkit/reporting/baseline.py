@@ -158,7 +158,7 @@ def _task_rows(arm: BaselineArm, where: str) -> pd.DataFrame:
 
 def _from_file(path: Path) -> Baseline:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))  # a Windows editor's byte order mark too
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path}: not a readable baseline ({exc})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
