@@ -381,7 +381,8 @@ class SampleResult(JsonRecord):
     """Index of the sample among the task's samples in this arm (0-based)."""
     params: Mapping[str, Any]
     """The arm's sampling parameters (temperature, top_p, max_tokens, stop, seed). ``seed`` null: each
-    request's seed derives from the run's (results.json ``seed``), the task and the sample index
+    request's seed derives from the run's (the config's ``seed``, kept in the run directory's run.json;
+    not results.json's ``statistics.seed``, the bootstrap's), the task and the sample index
     (``models.request.derive_seed``; a request with the API's ``n`` is sent its first sample's);
     set, it is the base those seeds derive from instead."""
     prompt: Any

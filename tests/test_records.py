@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -90,3 +91,17 @@ def test_docs_schema_is_generated_from_the_records():
     for record in (SampleResult, RunResults):
         assert all(f"| `{name}` |" in text for name in record.json_schema()["properties"])
     assert "|  |\n" not in text  # every field has its docstring
+
+
+def test_docs_schema_names_only_results_json_fields_that_exist():
+    """SampleResult.params pointed readers to results.json ``seed``, which no results.json has (the
+    run's seed is in run.json; results.json's ``statistics.seed`` is the bootstrap's)."""
+    schema = RunResults.json_schema()
+    named = re.findall(r"results\.json(?:'s)? ``([\w.]+)``", (REPO / "docs" / "schema.md").read_text())
+    assert named
+    for dotted in named:
+        node = schema
+        for part in dotted.split("."):
+            node = schema["$defs"][node["$ref"].rsplit("/", 1)[-1]] if "$ref" in node else node
+            assert part in node.get("properties", {}), f"results.json has no {dotted}"
+            node = node["properties"][part]
