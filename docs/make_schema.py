@@ -10,7 +10,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from evalkit.records import SCHEMA_VERSION, RunResults, SampleResult
+# The records of this checkout, not of whichever evalkit is installed (another checkout's, editable).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from evalkit.records import SCHEMA_VERSION, BlessedBaseline, RunResults, SampleResult  # noqa: E402
 
 OUT = Path(__file__).with_name("schema.md")
 
@@ -24,6 +27,11 @@ docstrings); a test fails when this file and the records disagree.
 - `results.json`: one `RunResults` object. `schema_version` says which schema wrote it; files
   without it are schema 1 (evalkit 0.1.0) and still load (`evalkit.results.load_results`):
   their top-level `prices` map moves into each arm, and their verdicts load as unverified.
+
+- a blessed baseline (`evalkit baseline bless`, under `reports/baselines/`, committed and passed
+  to `evalkit gate --baseline`): one `BlessedBaseline` object, one line per task. `evalkit gate`
+  validates it on load (types, counts >= 0, `passed` + `infra_error` <= `n`) and names the first
+  bad entry, so a hand edit or a merge conflict is one line, exit 2.
 
 Read them with `SampleResult.from_json` / `RunResults.from_json` (or `evalkit.results`), which
 validate every field and name the first bad one; unknown keys are ignored, so files of a newer
@@ -66,7 +74,7 @@ def _section(name: str, schema: dict[str, Any]) -> list[str]:
 def schema_markdown() -> str:
     """docs/schema.md's text."""
     out = [INTRO]
-    for record in (SampleResult, RunResults):
+    for record in (SampleResult, RunResults, BlessedBaseline):
         schema = record.json_schema()
         defs = schema.pop("$defs", {})
         out += _section(record.__name__, schema)

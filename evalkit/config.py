@@ -13,6 +13,7 @@ import importlib.resources
 import operator
 import os
 import re
+import tempfile
 import types
 import typing
 from collections.abc import Callable, Iterable
@@ -741,3 +742,28 @@ def apply_air_gap(allow_network: bool) -> None:
     if not allow_network:
         for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_EVALUATE_OFFLINE"):
             os.environ.setdefault(name, "1")
+    _use_a_writable_hf_cache()
+
+
+HF_CACHE_FALLBACK = Path(tempfile.gettempdir()) / f"evalkit-huggingface-{os.getuid()}"
+"""The Hugging Face cache evalkit uses when the default one (``~/.cache/huggingface``) cannot be
+written and ``HF_HOME`` is not set."""
+
+
+def _use_a_writable_hf_cache() -> None:
+    """Set ``HF_HOME`` to ``HF_CACHE_FALLBACK`` when the default cache folder cannot be made or written.
+
+    `datasets` caches even a local data file (the HumanEval file a default run reads) under
+    ``HF_HOME``: with no writable home directory (a non-root user in a container,
+    ``HOME=/nonexistent``) every run failed, naming the data file rather than the cache.
+    """
+    if "HF_HOME" in os.environ:
+        return  # the user's choice, and its errors theirs to see
+    default = Path(os.environ.get("XDG_CACHE_HOME") or Path("~/.cache").expanduser()) / "huggingface"
+    try:
+        default.mkdir(parents=True, exist_ok=True)
+        if os.access(default, os.W_OK | os.X_OK):
+            return
+    except OSError:
+        pass
+    os.environ["HF_HOME"] = str(HF_CACHE_FALLBACK)

@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import enum
 import functools
+import math
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping, TypeVar
+from typing import Annotated, Any, Mapping, TypeVar
+
+from pydantic import Field, Strict
 
 # -- artefact records: the files a run writes ---------------------------------------------------
 
@@ -26,6 +29,18 @@ SCHEMA_VERSION = 2
 0.1.0, no ``schema_version`` key) still loads: ``RunResults.from_json`` upgrades it."""
 
 _Record = TypeVar("_Record")
+
+# Strict types for the numbers of samples.jsonl: pydantic's default would take "3" or true for an
+# index and "yes" for a flag, so a hand-edited or corrupted line loaded as another sample. JSON
+# writes 1.0 as 1, so a whole number is still a valid float.
+Count = Annotated[int, Strict(), Field(ge=0)]
+"""A whole number >= 0 (an index, a token count); never a string or a boolean."""
+Seconds = Annotated[float, Strict(), Field(ge=0, allow_inf_nan=False)]
+"""A finite duration >= 0; never a string or a boolean."""
+Share = Annotated[float, Strict(), Field(ge=0, le=1, allow_inf_nan=False)]
+"""A number in [0, 1] (a similarity); never a string or a boolean."""
+Flag = Annotated[bool, Strict()]
+"""true or false; never a string or a number."""
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
@@ -67,10 +82,25 @@ def valid_strings(value: Any) -> Any:
     return value
 
 
+def non_finite_field(value: Any, where: str = "") -> str | None:
+    """The dotted path of the first NaN or infinite number in a decoded JSON value (``"value"``
+    itself when it is one), or None. Python's json reads ``NaN``, ``-Infinity`` and an overflowing
+    ``1e400`` as floats no report can write (``json.dumps(allow_nan=False)``), so files are checked
+    for them where they are read."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return where or "value"
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        found = non_finite_field(item, f"{where}.{key}" if where else str(key))
+        if found is not None:
+            return found
+    return None
+
+
 @functools.cache
 def _adapter(cls: type) -> Any:
     """The pydantic TypeAdapter that validates and serialises one record type (built once)."""
-    from pydantic import TypeAdapter  # here: importing the records costs nothing
+    from pydantic import TypeAdapter  # here: only validating needs pydantic's core
 
     return TypeAdapter(cls)
 
@@ -246,9 +276,9 @@ class RenderedPrompt:
 class Usage(JsonRecord):
     """Token counts the endpoint reported."""
 
-    prompt_tokens: int = 0
+    prompt_tokens: Count = 0
     """Tokens of the prompt (0 when the endpoint does not say)."""
-    completion_tokens: int = 0
+    completion_tokens: Count = 0
     """Tokens of the answer (0 when the endpoint does not say)."""
 
 
@@ -279,9 +309,9 @@ class Verdict(JsonRecord):
     """What happened: only ``passed`` counts as a pass."""
     detail: str = ""
     """Exception type and message, or why the verdict was reached."""
-    duration_s: float = 0.0
+    duration_s: Seconds = 0.0
     """CPU seconds the program used (its process and, on the split path, its test process)."""
-    verified: bool = True
+    verified: Flag = True
     """False when the verdict was decided inside the program's own process (a task whose tests
     cannot be split from the program, or JavaScript), where a hostile program could forge it."""
 
@@ -347,11 +377,12 @@ class SampleResult(JsonRecord):
     """The template that rendered the prompt; None for answers made elsewhere (`evalkit score`)."""
     task_id: str
     """The benchmark's task id."""
-    sample_index: int
+    sample_index: Count
     """Index of the sample among the task's samples in this arm (0-based)."""
     params: Mapping[str, Any]
     """The arm's sampling parameters (temperature, top_p, max_tokens, stop, seed). ``seed`` null: each
-    request's seed derives from the run's (results.json ``seed``), the task and the sample index
+    request's seed derives from the run's (the config's ``seed``, kept in the run directory's run.json;
+    not results.json's ``statistics.seed``, the bootstrap's), the task and the sample index
     (``models.request.derive_seed``; a request with the API's ``n`` is sent its first sample's);
     set, it is the base those seeds derive from instead."""
     prompt: Any
@@ -365,18 +396,18 @@ class SampleResult(JsonRecord):
     """Why the model stopped (stop, length, error, ...)."""
     usage: Usage
     """Token counts the endpoint reported for this sample."""
-    latency_s: float
+    latency_s: Seconds
     """Seconds from sending the request to receiving the whole answer."""
     verdict: Verdict
     """The faithful reading's verdict: what a gateway user would get; the primary pass@k."""
     lenient: Reading
     """The lenient reading: the first fenced block of the raw answer (model ability apart from format);
     for a completion task, the raw middle after the gateway's completion steps."""
-    metrics: Mapping[str, float] = field(default_factory=dict)
+    metrics: Mapping[str, Share] = field(default_factory=dict)
     """Similarity of the faithful code to the reference solution, by metric name (each in [0, 1])."""
-    cached: bool = False
+    cached: Flag = False
     """True when the answer came from the response store, not from the endpoint."""
-    ttft_s: float | None = None
+    ttft_s: Seconds | None = None
     """Seconds from sending the request to the first token (``model.stream=true``); None otherwise."""
 
     @classmethod
@@ -557,7 +588,7 @@ class DatasetInfo(JsonRecord):
     """The dataset's name (humaneval, instruct_python, ...)."""
     content_sha256: str
     """Hash of every task of the set: the gate refuses to compare runs on different hashes."""
-    n_tasks: int
+    n_tasks: Count
     """Tasks selected for the run."""
     kind: str = "generation"
     """``generation`` (write a function from an instruction) or ``completion`` (fill in the middle):
@@ -664,6 +695,64 @@ def _upgrade_v1(obj: dict[str, Any]) -> dict[str, Any]:
     arms = [dict(arm, prices=prices.get(arm.get("arm"))) if isinstance(arm, dict) else arm
             for arm in obj.get("arms") or []]
     return {**obj, "arms": arms, "schema_version": 1}
+
+
+@dataclass(frozen=True, slots=True)
+class TaskOutcome(JsonRecord):
+    """How one task's samples came out in one arm of a blessed baseline."""
+
+    n: Count
+    """Samples of the task, infra errors included."""
+    passed: Count
+    """Samples whose faithful verdict is ``passed``."""
+    infra_error: Count = 0
+    """Samples whose faithful verdict is ``infra_error``: left out of the task's pass rate."""
+    metrics: Mapping[str, Share | None] = field(default_factory=dict)
+    """Mean similarity to the reference by metric name over the samples that are not infra errors
+    (None when every sample was one)."""
+
+    def __post_init__(self) -> None:
+        # A hand edit or a merge conflict (passed 15 of n 10) made the gate's statistics fail with
+        # a math domain error: the counts are parts of ``n``.
+        if self.passed + self.infra_error > self.n:
+            raise ValueError(f"passed ({self.passed}) + infra_error ({self.infra_error}) is more than "
+                             f"n ({self.n})")
+
+
+@dataclass(frozen=True, slots=True)
+class BaselineArm(JsonRecord):
+    """One arm of a blessed baseline: its identity, aggregates and per-task outcomes."""
+
+    arm: str
+    """The arm's label: the gate gates a candidate arm against the baseline arm of the same label."""
+    model: str
+    """The served model id."""
+    template: Mapping[str, str]
+    """``family``, ``version`` and ``sha256`` of the template the arm used (empty strings for
+    `evalkit score` runs)."""
+    aggregates: Mapping[str, Any]
+    """The arm's aggregates as results.json has them (``ArmResult``: pass_at_k, metrics, verdicts,
+    latency_s, ...); a pooled baseline has ``pooled_runs``, ``latency_s`` and ``unverified``."""
+    tasks: Mapping[str, TaskOutcome]
+    """Per-task outcomes by task id, one line per task."""
+
+
+@dataclass(frozen=True, slots=True)
+class BlessedBaseline(JsonRecord):
+    """A baseline file `evalkit baseline bless` writes, to commit and pass to `evalkit gate --baseline`."""
+
+    format: str
+    """``evalkit-baseline/1``."""
+    dataset: DatasetInfo
+    """The benchmark the run(s) used; the gate refuses a candidate on other dataset content."""
+    arms: tuple[BaselineArm, ...]
+    """One entry per arm, in the run's order."""
+    run_id: str = ""
+    """The run's id (pooled runs: their ids joined by ``+``)."""
+    blessed_at: str = ""
+    """UTC time of blessing, ISO 8601."""
+    source_run: str | tuple[str, ...] = ""
+    """The run directory's name the baseline was blessed from (pooled runs: a list of them)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,6 +41,7 @@ from evalkit.records import (
     SampleResult,
     Status,
     TemplateSource,
+    non_finite_field,
     valid_strings,
 )
 
@@ -119,8 +120,13 @@ def samples_frame(objects: Iterable[Mapping[str, Any]], source: str = "sample",
     if size is None:
         objects = list(objects)
         size = len(objects)
-    dropped = set(without)
     rows = (flatten_sample(obj, f"{source} {number}") for number, obj in enumerate(objects, 1))
+    return _frame(rows, without, size)
+
+
+def _frame(rows: Iterator[dict[str, Any]], without: Sequence[str], size: int) -> pd.DataFrame:
+    """``samples_frame`` of flattened rows, at most ``size`` of them."""
+    dropped = set(without)
     arrays: dict[str, np.ndarray] = {}  # numeric and text columns, ``size`` long
     pieces: dict[str, list[pd.Categorical]] = {}  # categorical columns, a piece per chunk
     n_rows = 0
@@ -192,6 +198,12 @@ def read_sample_objects(path: Path) -> list[dict[str, Any]]:
 
 def iter_sample_objects(path: Path) -> Iterator[dict[str, Any]]:
     """The JSON objects of a samples.jsonl file, one at a time (ConfigError naming the bad line)."""
+    return (obj for _, obj in _numbered_sample_objects(path))
+
+
+def _numbered_sample_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """The JSON objects of a samples.jsonl file with their line numbers (blank lines are skipped, so
+    the n-th object need not be on line n)."""
     if not path.is_file():
         raise ConfigError(f"no samples file at {path}")
     # Bytes, decoded line by line: a line that is not UTF-8 is named like a malformed one.
@@ -206,18 +218,26 @@ def iter_sample_objects(path: Path) -> Iterator[dict[str, Any]]:
                 raise ConfigError(f"{path}:{number}: malformed JSON ({exc.msg})") from None
             if not isinstance(obj, dict):
                 raise ConfigError(f"{path}:{number}: expected a JSON object")
+            if _NON_FINITE.search(line) and (field := non_finite_field(obj)) is not None:
+                raise ConfigError(f"{path}:{number}: not a sample record ({field}: not a finite number)")
             # a lone surrogate (a hand edit, or an evalkit before valid_text) crashed every report
-            yield valid_strings(obj) if _SURROGATE_ESCAPE.search(line) else obj
+            yield number, valid_strings(obj) if _SURROGATE_ESCAPE.search(line) else obj
 
 
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 """JSON's escape of a UTF-16 surrogate: the lines whose strings ``valid_strings`` must look at."""
 
+_NON_FINITE = re.compile(r"NaN|Infinity|[eE]\+?\d{3}|\d{309}")
+"""What a non-finite number looks like in a line (NaN, Infinity, an exponent or a whole part of
+more than 308 digits): the
+lines whose numbers ``non_finite_field`` must look at; reading every line's would slow reports."""
+
 
 def _utf8(raw: bytes, where: str) -> str:
-    """The text of bytes a run wrote (UTF-8); ConfigError naming ``where`` when they are not."""
+    """The text of bytes a run wrote (UTF-8); ConfigError naming ``where`` when they are not. A byte
+    order mark, which Windows editors add to a file they save, is dropped (`evalkit score` takes it too)."""
     try:
-        return raw.decode("utf-8")
+        return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{where}: not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
                           "not a file evalkit wrote") from None
@@ -230,8 +250,8 @@ def load_samples(run_dir: Path | str, without: Sequence[str] = ()) -> pd.DataFra
     then ``metric_<name>`` for each similarity metric.
     """
     path = _samples_path(run_dir)
-    return samples_frame(iter_sample_objects(path), source=f"{path}: record", without=without,
-                         size=_line_count(path))
+    rows = (flatten_sample(obj, f"{path}:{number}") for number, obj in _numbered_sample_objects(path))
+    return _frame(rows, without, _line_count(path))
 
 
 def refuse_run_dir_as_output(out_dir: Path | str, what: str) -> None:
@@ -276,7 +296,10 @@ def load_results(run_dir: Path | str) -> RunResults:
             " (the run did not finish: start it again with the same hydra.run.dir to finish it)"
             if unfinished else ""))
     try:
-        return RunResults.from_json(json.loads(_utf8(path.read_bytes(), str(path))))
+        obj = json.loads(_utf8(path.read_bytes(), str(path)))
+        if (field := non_finite_field(obj)) is not None:
+            raise RecordError(f"{field}: not a finite number")
+        return RunResults.from_json(obj)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: malformed JSON ({exc.msg}, line {exc.lineno})") from None
     except RecordError as exc:

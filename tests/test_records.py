@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -51,6 +52,35 @@ def test_a_bad_sample_names_the_field():
         SampleResult.from_json(line)
 
 
+@pytest.mark.parametrize(("path", "value"), [
+    (("sample_index",), "3"), (("sample_index",), True), (("sample_index",), -1),
+    (("cached",), "yes"), (("cached",), 1), (("verdict", "verified"), "off"),
+    (("latency_s",), "1.5"), (("latency_s",), -3.0), (("latency_s",), True),
+    (("usage", "prompt_tokens"), -5), (("usage", "completion_tokens"), "7"),
+    (("metrics", "exact_match"), 7.0), (("metrics", "edit_similarity"), -0.1),
+    (("verdict", "duration_s"), -1), (("ttft_s",), "0.2"),
+    (("latency_s",), float("inf")), (("latency_s",), float("nan")), (("metrics", "bleu"), float("nan")),
+])
+def test_a_sample_with_a_wrong_type_or_out_of_range_number_is_refused(path, value):
+    line = json.loads((SCHEMA_1 / "samples.jsonl").read_text().splitlines()[0])
+    *parents, name = path
+    holder = line
+    for parent in parents:
+        holder = holder.setdefault(parent, {})
+    holder[name] = value
+    with pytest.raises(RecordError, match=r"^" + r"\.".join(path) + ":"):
+        SampleResult.from_json(line)
+
+
+def test_whole_numbers_stay_valid_durations_and_similarities():
+    """JSON writes 1.0 as 1 in many tools: a latency of 1 or a similarity of 0 is still a number."""
+    line = json.loads((SCHEMA_1 / "samples.jsonl").read_text().splitlines()[0])
+    line |= {"latency_s": 1, "ttft_s": 0, "metrics": {"exact_match": 1, "edit_similarity": 0}}
+    sample = SampleResult.from_json(line)
+    assert (sample.latency_s, sample.ttft_s, dict(sample.metrics)) == (1.0, 0.0, {"exact_match": 1.0,
+                                                                                  "edit_similarity": 0.0})
+
+
 def test_docs_schema_is_generated_from_the_records():
     """docs/schema.md documents every field the records have, in their own words."""
     # PYTHONPATH: the script's own folder comes first on sys.path, and it must read this checkout's records
@@ -61,3 +91,17 @@ def test_docs_schema_is_generated_from_the_records():
     for record in (SampleResult, RunResults):
         assert all(f"| `{name}` |" in text for name in record.json_schema()["properties"])
     assert "|  |\n" not in text  # every field has its docstring
+
+
+def test_docs_schema_names_only_results_json_fields_that_exist():
+    """SampleResult.params pointed readers to results.json ``seed``, which no results.json has (the
+    run's seed is in run.json; results.json's ``statistics.seed`` is the bootstrap's)."""
+    schema = RunResults.json_schema()
+    named = re.findall(r"results\.json(?:'s)? ``([\w.]+)``", (REPO / "docs" / "schema.md").read_text())
+    assert named
+    for dotted in named:
+        node = schema
+        for part in dotted.split("."):
+            node = schema["$defs"][node["$ref"].rsplit("/", 1)[-1]] if "$ref" in node else node
+            assert part in node.get("properties", {}), f"results.json has no {dotted}"
+            node = node["properties"][part]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -100,7 +101,9 @@ def test_load_samples_names_the_bad_line(tmp_path, humaneval_tasks):
     bad = sample("r", "A", humaneval_tasks[1], 0, Status.PASSED).to_json()
     bad["verdict"]["status"] = "great"
     (tmp_path / "samples.jsonl").write_text(json.dumps(bad) + "\n")
-    with pytest.raises(ConfigError, match=r"samples.jsonl: record 1: not a sample record \(verdict\.status"):
+    # Blank lines before it: the error names the file's line, as for malformed JSON.
+    (tmp_path / "samples.jsonl").write_text("\n\n" + json.dumps(bad) + "\n")
+    with pytest.raises(ConfigError, match=r"samples.jsonl:3: not a sample record \(verdict\.status"):
         load_samples(tmp_path)
     with pytest.raises(ConfigError, match="no samples file"):
         load_samples(tmp_path / "missing")
@@ -211,3 +214,89 @@ def test_history_leaves_out_a_run_whose_results_are_not_utf8(not_utf8_runs):
     assert proc.returncode == 0, proc.stderr
     page = (not_utf8_runs / "index.html").read_text(encoding="utf-8")
     assert "bad_results" in page and "not UTF-8" in page
+
+
+@pytest.mark.parametrize(("line", "field", "value"), [(1, "sample_index", True), (3, "metrics", 7.0)])
+def test_report_refuses_a_sample_with_a_coerced_value(tmp_path, humaneval_tasks, line, field, value):
+    """A hand-edited copy: `true` as an index made the sample collide with another (9 passed of 10)
+    and a similarity of 7.0 made the mean 1.593; both were reported with exit 0."""
+    run_dir = tmp_path / "copy"
+    make_two_arm_run(run_dir, humaneval_tasks)
+    path = run_dir / "samples.jsonl"
+    lines = path.read_text().splitlines()
+    obj = json.loads(lines[line - 1])
+    obj[field] = {"edit_similarity": value} if field == "metrics" else value
+    lines[line - 1] = json.dumps(obj)
+    path.write_text("\n".join(lines) + "\n")
+    proc = run_evalkit("report", str(run_dir))
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert f"copy/samples.jsonl:{line}: not a sample record ({field}" in proc.stderr
+
+
+@pytest.mark.parametrize(("text", "field"), [('"latency_s": 1e400', "latency_s"),
+                                             ('"latency_s": NaN', "latency_s"),
+                                             ('"params": {"temperature": -Infinity}', "params.temperature")])
+def test_report_refuses_a_number_that_is_not_finite(tmp_path, humaneval_tasks, text, field):
+    """1e400 overflowed to inf and crashed the report's JSON (exit 3); NaN was taken silently."""
+    run_dir = tmp_path / "copy"
+    make_two_arm_run(run_dir, humaneval_tasks)
+    path = run_dir / "samples.jsonl"
+    lines = path.read_text().splitlines()
+    key = text.split(":")[0]
+    lines[1] = lines[1].replace("{", "{" + text + ", ", 1).replace(f", {key}:", ', "_was":', 1)
+    path.write_text("\n".join(lines) + "\n")
+    proc = run_evalkit("report", str(run_dir))
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert f"copy/samples.jsonl:2: not a sample record ({field}: not a finite number)" in proc.stderr
+
+
+def test_load_results_refuses_a_number_that_is_not_finite(tmp_path, humaneval_tasks):
+    make_two_arm_run(tmp_path, humaneval_tasks)
+    path = tmp_path / "results.json"
+    obj = json.loads(path.read_text())
+    obj["statistics"]["confidence"] = float("nan")
+    path.write_text(json.dumps(obj))  # as `NaN`, which json.loads reads back
+    with pytest.raises(ConfigError, match=r"results.json: not a results.json \(statistics.confidence: "
+                                          r"not a finite number\)"):
+        load_results(tmp_path)
+
+
+@pytest.fixture(scope="module")
+def bom_runs(tmp_path_factory, humaneval_tasks):
+    """A good run, and a copy whose samples.jsonl and results.json a Windows editor saved with a UTF-8 BOM."""
+    root = tmp_path_factory.mktemp("bom")
+    make_two_arm_run(root / "good", humaneval_tasks)
+    make_two_arm_run(root / "bom", humaneval_tasks)
+    for name in ("samples.jsonl", "results.json"):
+        path = root / "bom" / name
+        path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    return root
+
+
+@pytest.mark.slow  # real commands in processes: the full suite, not the fast tier
+@pytest.mark.parametrize("command", ["gate", "gate-baseline", "gate-blessed", "compare", "report", "bless"])
+def test_run_files_with_a_utf8_bom_are_read_as_evalkit_score_reads_them(bom_runs, tmp_path, command):
+    """Each command ends as it does on the same files without the BOM (this run's gate: an ERROR, exit 2,
+    for arm A's infra errors), never with `malformed JSON (Unexpected UTF-8 BOM ...)`."""
+    good = str(bom_runs / "good")
+
+    def args(other: str, out: Path) -> list[str]:
+        if command == "gate-blessed":  # a blessed baseline file saved with a BOM
+            assert run_evalkit("baseline", "bless", good, "-o", str(out / "b")).returncode == 0
+            baseline = next((out / "b").glob("*.json"))
+            if other != good:
+                baseline.write_bytes(b"\xef\xbb\xbf" + baseline.read_bytes())
+            return ["gate", "--baseline", str(baseline), "--candidate", good, "-o", str(out / "g")]
+        return {"gate": ["gate", "--baseline", good, "--candidate", other, "-o", str(out / "g")],
+                "gate-baseline": ["gate", "--baseline", other, "--candidate", good, "-o", str(out / "g")],
+                "compare": ["compare", good, other, "-o", str(out / "c")],
+                "report": ["report", other],
+                "bless": ["baseline", "bless", other, "-o", str(out / "b")]}[command]
+
+    proc = run_evalkit(*args(str(bom_runs / "bom"), tmp_path / "bom"))
+    assert "BOM" not in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    without = run_evalkit(*args(good, tmp_path / "good"))
+    assert proc.returncode == without.returncode, proc.stderr
+    assert proc.stderr == without.stderr.replace(good, str(bom_runs / "bom"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import shutil
 import socket
 from pathlib import Path
@@ -159,6 +160,18 @@ def test_the_default_run_works_on_a_machine_with_a_proxy_for_everything(tmp_path
     proc = run_evalkit(*_run_overrides(tmp_path, "dataset.limit=2", "n_samples=1", "k=[1]"),
                        env={"HTTP_PROXY": nowhere, "http_proxy": nowhere, "NO_PROXY": "", "no_proxy": ""})
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+@pytest.mark.skipif("HF_HOME" in os.environ, reason="HF_HOME is set: the default cache is not used")
+def test_a_run_without_a_writable_home_caches_datasets_elsewhere(tmp_path):
+    """A non-root user in a container (HOME=/nonexistent): `datasets` could not make its cache under
+    ~/.cache and every default run failed, naming the HumanEval data file."""
+    no_home = tmp_path / "a-file"  # a home nobody can make folders in, root included
+    no_home.write_text("")
+    proc = run_evalkit("run", f"hydra.run.dir={tmp_path / 'run'}", "dataset.limit=1", "n_samples=1",
+                       env={"HOME": str(no_home), "XDG_CACHE_HOME": str(no_home / ".cache")})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads((tmp_path / "run" / "results.json").read_text())["dataset"]["n_tasks"] == 1
 
 
 def test_a_refused_run_in_a_folder_evalkit_did_not_write_leaves_it_as_it_was(tmp_path):

@@ -21,6 +21,7 @@ import pandas as pd
 
 from evalkit.config import ConfigError
 from evalkit.metrics.compare import task_table
+from evalkit.records import BaselineArm, BlessedBaseline, RecordError, non_finite_field
 from evalkit.results import load_results, load_samples, natural_key, run_identity, run_name_of
 
 FORMAT = "evalkit-baseline/1"
@@ -144,36 +145,35 @@ def _require_results_of(run_dir: Path, label: str, n_samples: int, entry: Mappin
                       f"results.json {counted}: the samples were changed after the run; re-run it")
 
 
-def _task_rows(arm: Mapping[str, Any], where: str) -> pd.DataFrame:
+def _task_rows(arm: BaselineArm, where: str) -> pd.DataFrame:
     rows = []
-    for task_id, cell in (arm.get("tasks") or {}).items():
-        row = {"task_id": task_id, "n": cell["n"], "passed": cell["passed"],
-               "infra_error": cell.get("infra_error", 0)}
-        row |= {f"metric_{k}": (float("nan") if v is None else v)
-                for k, v in (cell.get("metrics") or {}).items()}
+    for task_id, cell in arm.tasks.items():
+        row = {"task_id": task_id, "n": cell.n, "passed": cell.passed, "infra_error": cell.infra_error}
+        row |= {f"metric_{k}": (float("nan") if v is None else v) for k, v in cell.metrics.items()}
         rows.append(row)
     if not rows:
-        raise ConfigError(f"{where}: arm {arm.get('arm')!r} has no per-task outcomes")
+        raise ConfigError(f"{where}: arm {arm.arm!r} has no per-task outcomes")
     return _tidy(pd.DataFrame(rows))
 
 
 def _from_file(path: Path) -> Baseline:
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(path.read_text(encoding="utf-8-sig"))  # a Windows editor's byte order mark too
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path}: not a readable baseline ({exc})") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise ConfigError(f"{path}: not a blessed baseline (expected format {FORMAT!r}); "
                           "pass a run directory or a file written by `evalkit baseline bless`")
     try:
-        arms = tuple(
-            ArmOutcome(arm=str(a["arm"]), model=str(a["model"]), template=dict(a.get("template") or {}),
-                       aggregates=dict(a.get("aggregates") or {}), tasks=_task_rows(a, str(path)))
-            for a in data["arms"])
-    except (KeyError, TypeError, AttributeError) as exc:
-        raise ConfigError(f"{path}: malformed baseline ({type(exc).__name__}: {exc})") from None
-    return Baseline(source=str(path), run_id=str(data.get("run_id") or ""),
-                    dataset=dict(data.get("dataset") or {}), arms=arms)
+        if (field := non_finite_field(data)) is not None:
+            raise RecordError(f"{field}: not a finite number")
+        record = BlessedBaseline.from_json(data)
+    except RecordError as exc:  # a hand edit or a merge conflict: named here, not deep in the statistics
+        raise ConfigError(f"{path}: malformed baseline ({exc})") from None
+    arms = tuple(ArmOutcome(arm=a.arm, model=a.model, template=dict(a.template),
+                            aggregates=dict(a.aggregates), tasks=_task_rows(a, str(path)))
+                 for a in record.arms)
+    return Baseline(source=str(path), run_id=record.run_id, dataset=record.dataset.to_json(), arms=arms)
 
 
 def load_baseline(path_or_run_dir: Path | str) -> Baseline:

@@ -588,3 +588,25 @@ def test_a_run_whose_samples_outgrew_its_results_is_refused(runs, tmp_path):
         bless([grown], tmp_path / "baselines")
     with pytest.raises(ConfigError, match=re.escape(said)):
         gate(runs["base"], grown, CFG, tmp_path / "gate")
+
+
+@pytest.mark.parametrize(("edit", "named"), [
+    (lambda r: r["arms"][0]["tasks"]["HumanEval/0"].update(passed=N + 5), "arms.0.tasks.HumanEval/0"),
+    (lambda r: r["arms"][0]["tasks"]["HumanEval/0"].update(n=None), "arms.0.tasks.HumanEval/0.n"),
+    (lambda r: r["arms"][0]["tasks"]["HumanEval/0"].update(passed=str(N)), "arms.0.tasks.HumanEval/0.passed"),
+    (lambda r: r["arms"][0]["tasks"]["HumanEval/0"].update(infra_error=-1),
+     "arms.0.tasks.HumanEval/0.infra_error"),
+    (lambda r: r["dataset"].update(n_tasks="x"), "dataset.n_tasks"),
+])
+def test_gate_refuses_a_hand_edited_baseline_in_one_line(runs, tmp_path, edit, named):
+    """A hand edit or a merge conflict: passed 15 of n 10 ended the gate with a math domain error
+    (exit 3), n null with a pandas traceback; "10" for a count was taken silently."""
+    path = bless(runs["base"], tmp_path / "baselines")
+    record = json.loads(path.read_text())
+    edit(record)
+    path.write_text(json.dumps(record))
+    proc = run_evalkit("gate", "--baseline", str(path), "--candidate", str(runs["base"]),
+                       "-o", str(tmp_path / "gate"))
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert f"{path}: malformed baseline ({named}" in proc.stderr

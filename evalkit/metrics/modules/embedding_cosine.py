@@ -53,4 +53,6 @@ class EmbeddingCosine(evaluate.Metric):
         row = {text: i for i, text in enumerate(texts)}
         p = vectors[[row[t] for t in predictions]]
         r = vectors[[row[t] for t in references]]
-        return {"scores": np.einsum("ij,ij->i", p, r).astype(float).tolist()}
+        # Every similarity is in [0, 1], as samples.jsonl requires: a cosine below 0 (less alike than
+        # unrelated texts) is no similarity, and rounding takes identical texts' a hair above 1.
+        return {"scores": np.clip(np.einsum("ij,ij->i", p, r), 0.0, 1.0).astype(float).tolist()}
