@@ -269,23 +269,33 @@ def _endpoint_change(model: str, b_arm: ArmOutcome, c_arm: ArmOutcome) -> tuple[
     same weights (a proxy's other ``x-litellm-model-id``) measures the same model: a note, and so is
     another model under another configured name (a model upgraded under one label, on purpose)."""
     before, now = b_arm.endpoint, c_arm.endpoint or {}
-    if before is None:
-        return None, ("endpoint: the baseline does not record what answered it (blessed before evalkit "
-                      "recorded it): a changed model behind the alias cannot be told; bless it again")
-    if not before or not now:
-        if before == now:
-            return None, ""
-        side = "baseline" if not before else "candidate"
-        return None, f"endpoint: the {side} records no endpoint (answers scored with `evalkit score`)"
-    if before == now:
-        return None, ""
-    was, is_now = _endpoint_text(before), _endpoint_text(now)
-    if served_models(before) != served_models(now) and b_arm.model == c_arm.model:  # else: an upgrade
+    unknown = _unknown_endpoint(before, now)
+    if unknown is not None or before == now:
+        return None, unknown or ""
+    was, is_now = _endpoint_text(before or {}), _endpoint_text(now)
+    if served_models(before or {}) != served_models(now) and b_arm.model == c_arm.model:  # else: an upgrade
         return Check(model, "endpoint", None, None, None, test="threshold", verdict=GateVerdict.ERROR,
                      reason=f"another model answered the candidate: was {was}; now {is_now}; bless a "
                             "baseline of this model, or point the alias back"), \
             f"endpoint: served model changed: was {was}; now {is_now}"
     return None, f"endpoint: what answered changed, the same served model: was {was}; now {is_now}"
+
+
+def _unknown_endpoint(before: Mapping[str, Any] | None, now: Mapping[str, Any]) -> str | None:
+    """Why what answered one side cannot be compared ('' when neither side records one, as for
+    answers scored with `evalkit score`), or None when both name their served models."""
+    if before is None:
+        return ("endpoint: the baseline does not record what answered it (blessed before evalkit "
+                "recorded it): a changed model behind the alias cannot be told; bless it again")
+    if not before and not now:
+        return ""
+    for side, endpoint in (("baseline", before), ("candidate", now)):
+        if not endpoint:
+            return f"endpoint: the {side} records no endpoint (answers scored with `evalkit score`)"
+        if not served_models(endpoint):  # an offline replay asks no endpoint who it is: unknown
+            return (f"endpoint: the {side} names no served model (an offline replay): was "
+                    f"{_endpoint_text(before)}; now {_endpoint_text(now)}")
+    return None
 
 
 def _endpoint_text(endpoint: Mapping[str, Any]) -> str:

@@ -642,6 +642,15 @@ def test_another_deployment_of_the_same_model_is_a_note_on_its_verdict(tmp_path)
                     CFG, tmp_path / "g2").models[0].endpoint_note  # unchanged: nothing said
 
 
+def test_an_offline_replay_which_names_no_served_model_is_a_note_not_an_error(tmp_path):
+    # model.offline=true asks no endpoint who it is: its arm's endpoint is the URL and alias alone.
+    base, cand = _endpoint_runs(tmp_path, _behind_proxy("gpu1"),
+                                {"base_url": "http://litellm:4000/v1", "model": "mixtral"})
+    outcome = gate(base, cand, CFG, tmp_path / "g")
+    assert outcome.verdict is GateVerdict.PASS
+    assert "endpoint: the candidate names no served model" in outcome.models[0].endpoint_note
+
+
 def test_a_baseline_blessed_before_endpoints_were_recorded_loads_and_says_so(tmp_path):
     base, cand = _endpoint_runs(tmp_path, _behind_proxy("gpu1"), _behind_proxy("gpu1"))
     blessed = bless(base, tmp_path / "baselines")
