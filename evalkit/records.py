@@ -299,6 +299,9 @@ class Generation:
     """Non-empty when the endpoint gave up: the sample becomes infra_error."""
     ttft_s: float | None = None
     """Seconds from sending the request to the answer's first token (streamed answers only)."""
+    answered_by: Mapping[str, Any] | None = None
+    """What the answer says answered it (``retry.answered_by``: its ``model``, a LiteLLM proxy's
+    deployment headers); None when unknown (an error, an offline replay)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -409,6 +412,10 @@ class SampleResult(JsonRecord):
     """True when the answer came from the response store, not from the endpoint."""
     ttft_s: Seconds | None = None
     """Seconds from sending the request to the first token (``model.stream=true``); None otherwise."""
+    answered_by: Mapping[str, Any] | None = None
+    """What the answer says answered it: the response's ``model`` and a LiteLLM proxy's
+    ``x-litellm-model-id`` / ``x-litellm-model-api-base`` headers (a stored answer: what answered it
+    then); None when unknown (no answer, an offline replay, `evalkit score`, older files)."""
 
     @classmethod
     def from_json(cls, obj: Any) -> SampleResult:
@@ -475,6 +482,17 @@ class Tokens(JsonRecord):
     """Prompt tokens over all samples."""
     completion: int = 0
     """Completion tokens over all samples."""
+
+
+@dataclass(frozen=True, slots=True)
+class AnsweredBy(JsonRecord):
+    """What answered some of an arm's samples, and how many of them."""
+
+    answered_by: Mapping[str, Any]
+    """What the answers named (samples.jsonl's ``answered_by``): the response's ``model`` and a
+    LiteLLM proxy's deployment headers."""
+    samples: int
+    """The arm's samples it answered."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -550,7 +568,12 @@ class ArmResult(JsonRecord):
     endpoint: Mapping[str, Any] = field(default_factory=dict)
     """What answered: the base URL, the server's /v1/models entry for the model (id, root, created,
     owned_by, max_model_len) and what the start-up probe's answer named (its model, a LiteLLM
-    proxy's deployment headers). Stored answers are reused only for the same endpoint."""
+    proxy's deployment headers). Stored answers are reused only for the same endpoint. Its
+    ``answered_by`` is what answered the probe; ``answered_by`` below is what answered the samples."""
+    answered_by: tuple[AnsweredBy, ...] = ()
+    """Every distinct ``answered_by`` of the arm's answered samples with how many it answered, most
+    first: more than one when a proxy alias was re-pointed mid-run or balances over several
+    deployments (the probe's names only one). Empty when no sample says (older runs, `evalkit score`)."""
     n_tasks_scored: int | None = None
     """Tasks with at least one sample that is not ``infra_error``: the tasks pass@k and the metrics
     average over (fewer than ``n_tasks`` when every sample of a task failed on our side). None in
@@ -735,6 +758,10 @@ class BaselineArm(JsonRecord):
     latency_s, ...); a pooled baseline has ``pooled_runs``, ``latency_s`` and ``unverified``."""
     tasks: Mapping[str, TaskOutcome]
     """Per-task outcomes by task id, one line per task."""
+    endpoint: Mapping[str, Any] | None = None
+    """What answered the arm: results.json's arm ``endpoint`` without its base URL, with every
+    distinct ``answered_by`` of its samples (``{}`` for `evalkit score` runs); None in a file
+    blessed before evalkit recorded it (the gate then says it cannot tell)."""
 
 
 @dataclass(frozen=True, slots=True)

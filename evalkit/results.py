@@ -50,13 +50,13 @@ SAMPLE_COLUMNS = (
     "task_id", "sample_index", "status", "passed", "lenient_status", "lenient_passed",
     "detail", "latency_s", "prompt_tokens", "completion_tokens", "cached", "completion",
     "raw_output", "finish_reason", "duration_s", "lenient_completion", "lenient_detail", "prompt",
-    "verified", "ttft_s",
+    "verified", "ttft_s", "answered_by",
 )
 """Columns of ``load_samples`` (``metric_<name>`` columns follow these)."""
 
 CATEGORICAL_COLUMNS = (
     "run_id", "arm", "model", "template_family", "template_version", "template_sha256",
-    "task_id", "status", "lenient_status", "detail", "finish_reason", "lenient_detail",
+    "task_id", "status", "lenient_status", "detail", "finish_reason", "lenient_detail", "answered_by",
 )
 """``load_samples`` columns held as pandas categoricals: their few distinct values repeat over
 thousands of samples, so each value is stored once and rows hold small integer codes.
@@ -101,6 +101,9 @@ def flatten_sample(obj: Any, where: str = "sample") -> dict[str, Any]:
         "lenient_completion": lenient.completion, "lenient_detail": lenient.verdict.detail,
         "prompt": sample.prompt, "verified": verdict.verified,
         "ttft_s": float("nan") if sample.ttft_s is None else sample.ttft_s,
+        # canonical JSON text: a categorical column of few values, counted per arm (aggregate_arm)
+        "answered_by": "" if sample.answered_by is None else json.dumps(
+            sample.answered_by, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str),
     }
     for name, value in sample.metrics.items():
         row[f"metric_{name}"] = value

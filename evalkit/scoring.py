@@ -114,7 +114,7 @@ class Scorer:
                 prompt=prompt.as_json(), raw_output=gen.raw_output, completion=faithful[i],
                 finish_reason=gen.finish_reason, usage=gen.usage, latency_s=gen.latency_s,
                 verdict=verdict, lenient=Reading(lenient[i], lenient_verdict),
-                metrics={}, cached=gen.cached, ttft_s=gen.ttft_s,
+                metrics={}, cached=gen.cached, ttft_s=gen.ttft_s, answered_by=gen.answered_by,
             ).to_json(), not gen.error))
         return rows
 

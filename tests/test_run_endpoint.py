@@ -300,3 +300,25 @@ def test_of_several_arms_the_one_whose_endpoint_fails_the_probe_is_named(tmp_pat
     assert proc.returncode == 2, proc.stderr[-2000:]
     (line,) = error_lines(proc)
     assert line.startswith(f"evalkit: error: arm gone: cannot reach the model endpoint at {url}"), line
+
+
+def test_answers_of_another_deployment_than_the_probes_are_credited_and_stored_as_its(demo, tmp_path):
+    # Every answer was stored under the deployment the probe reached and results.json named only it:
+    # a later run with store.reuse=true against that deployment replayed the other one's answers.
+    probed = Route(demo.base_url, "demo-oracle")
+    other = Route(demo.base_url.replace("127.0.0.1", "localhost"), "demo-buggy")
+    with LoopbackProxy({"mixtral": [probed, other]}, KEY) as proxy:  # probe: probed; then other, probed, ...
+        mixed = run_against(proxy.base_url, tmp_path)
+        proxy.repoint("mixtral", probed)  # only the deployment the first probe reached, from now on
+        replay = run_against(proxy.base_url, tmp_path / "again", "store.reuse=true",
+                             f"store.path={tmp_path / 'store.sqlite'}")
+    assert mixed.returncode == 0, mixed.stderr[-2000:]
+    (arm,) = json.loads((tmp_path / "run" / "results.json").read_text())["arms"]
+    assert sorted((a["answered_by"]["model"], a["samples"]) for a in arm["answered_by"]) == [
+        ("demo-buggy", 2), ("demo-oracle", 2)]
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "answered by 2 different deployments or models" in report and "model 'demo-buggy'" in report
+    assert replay.returncode == 0, replay.stderr[-2000:]
+    (arm,) = json.loads((tmp_path / "again" / "run" / "results.json").read_text())["arms"]
+    assert arm["cached_samples"] == 2  # the probed deployment's answers only; the other's asked again
+    assert [a["answered_by"]["model"] for a in arm["answered_by"]] == ["demo-oracle"]

@@ -156,7 +156,10 @@ class ModelClient:
             keys = [request_key(self.cfg.name, prompt.api.value, shared, i) for i in range(n)]
             # Offline replay cannot ask the endpoint who it is: any source will do.
             hits = self.store.get_many(keys, None if self.cfg.offline else self.source)
-            out.update((i, _from_stored(prompt, hits[k])) for i, k in enumerate(keys) if k in hits)
+            # Stored under what answered them (``_keep``): a hit for this source was answered by what
+            # answered the probe. Offline, any source will do and which one is not known.
+            answered = None if self.cfg.offline else self.identity.get("answered_by")
+            out.update((i, _from_stored(prompt, hits[k], answered)) for i, k in enumerate(keys) if k in hits)
             for hit in hits.values():
                 first = self.stats.cached_from.get(hit.run_id)
                 self.stats.cached_from[hit.run_id] = min(first or hit.created_at, hit.created_at)
@@ -187,13 +190,24 @@ class ModelClient:
         return [out[i] for i in range(n)]
 
     def _keep(self, prompt: RenderedPrompt, keys: list[str], generations: Iterable[Generation]) -> None:
-        """Count and store (under ``keys``, by sample index) the fresh answers among ``generations``."""
+        """Count and store (under ``keys``, by sample index) the fresh answers among ``generations``,
+        each under the identity of what answered it (``answered_source``), not the probe's: a proxy
+        alias re-pointed mid-run, or balanced over two deployments, answers some samples from another
+        deployment than the probe's, and a run against that one must not reuse them."""
         new = [g for g in generations if not g.error]
         self.stats.answered += len(new)
         if self.store is not None and new:
-            source = self.source
-            self.store.put_many(_to_stored(self.cfg.name, keys[g.sample_index], prompt, g, source)
-                                for g in new)
+            self.store.put_many(_to_stored(self.cfg.name, keys[g.sample_index], prompt, g,
+                                           self.answered_source(g.answered_by)) for g in new)
+
+    def answered_source(self, answered: Any) -> str:
+        """The store's key for what answered one answer: ``identity`` with that answer's
+        ``answered_by`` in place of the probe's (the same key as ``source`` when they agree, or when
+        no probe named what answers: ``check`` not called)."""
+        probed = self.identity.get("answered_by")
+        if answered is None or probed is None or answered == probed:
+            return self.source
+        return source_key({**self.identity, "answered_by": answered})
 
     async def _request_n(self, prompt: RenderedPrompt, seed: int,
                          indices: list[int]) -> dict[int, Generation]:
@@ -201,7 +215,7 @@ class ModelClient:
         body = request_body(prompt, self.cfg.name, seed=derive_seed(seed, prompt.task_id, indices[0]),
                             n=len(indices))
         try:
-            choices, usage, latency, _ = await self._send(body)
+            choices, usage, latency, answered = await self._send(body)
         except Failure as fail:
             # Only an error about n itself says separate requests may work; any other 400 (a key,
             # an alias, the roles) would fail the same way for each of them.
@@ -212,7 +226,8 @@ class ModelClient:
         if len(choices) < len(indices):
             self._stop_using_n(f"it answered {len(choices)} choice(s) for n={len(indices)}")
         usages = _split(usage, len(choices[: len(indices)]))
-        return {i: _generation(prompt, i, c, u, latency)
+        answered = self._clean(answered)
+        return {i: _generation(prompt, i, c, u, latency, answered)
                 for i, c, u in zip(indices, choices, usages, strict=False)}
 
     def _stop_using_n(self, why: str) -> None:
@@ -224,10 +239,10 @@ class ModelClient:
     async def _request_one(self, prompt: RenderedPrompt, seed: int, index: int) -> Generation:
         body = request_body(prompt, self.cfg.name, seed=derive_seed(seed, prompt.task_id, index))
         try:
-            choices, usage, latency, _ = await self._send(body)
+            choices, usage, latency, answered = await self._send(body)
         except Failure as fail:
             return self._errored(prompt, index, fail)
-        return _generation(prompt, index, choices[0], Usage(*usage), latency)
+        return _generation(prompt, index, choices[0], Usage(*usage), latency, self._clean(answered))
 
     def _errored(self, prompt: RenderedPrompt, index: int, fail: Failure) -> Generation:
         self.stats.errors += 1
@@ -417,16 +432,16 @@ def _split(usage: tuple[int, int], parts: int) -> list[Usage]:
 
 
 def _generation(prompt: RenderedPrompt, index: int, choice: Choice, usage: Usage,
-                latency: float) -> Generation:
+                latency: float, answered: dict[str, Any]) -> Generation:
     return Generation(task_id=prompt.task_id, sample_index=index, raw_output=prompt.prefill + choice.text,
                       finish_reason=choice.finish_reason, usage=usage, latency_s=latency,
-                      ttft_s=choice.ttft_s)
+                      ttft_s=choice.ttft_s, answered_by=answered)
 
 
-def _from_stored(prompt: RenderedPrompt, r: StoredResponse) -> Generation:
+def _from_stored(prompt: RenderedPrompt, r: StoredResponse, answered: Any) -> Generation:
     return Generation(task_id=prompt.task_id, sample_index=r.sample_index, raw_output=prompt.prefill + r.text,
                       finish_reason=r.finish_reason, usage=Usage(r.prompt_tokens, r.completion_tokens),
-                      latency_s=r.latency_s, cached=True)
+                      latency_s=r.latency_s, cached=True, answered_by=answered)
 
 
 def _to_stored(model: str, key: str, prompt: RenderedPrompt, g: Generation, source: str) -> StoredResponse:

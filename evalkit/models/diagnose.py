@@ -12,7 +12,7 @@ import re
 import urllib.parse
 
 from evalkit.config import ModelConfig
-from evalkit.models.retry import NOT_AN_API_STATUS, Failure, StreamCut
+from evalkit.models.retry import NOT_AN_API_STATUS, AnswerFailed, Failure, StreamCut
 from evalkit.models.transport import environment_proxy
 
 _KEY_TEXT = re.compile(r"no connected db|authentication error|invalid proxy server token|api key|"
@@ -41,16 +41,19 @@ _RULES: tuple[tuple[str, frozenset[int], re.Pattern[str] | None], ...] = (
 """(cause, statuses, text the message must contain), first match wins."""
 
 
+_ANSWER_FAILURES = ((StreamCut, "cut"), (AnswerFailed, "failed_answer"))
+"""Answers that began and did not end as answers: (their Failure class, their cause)."""
+
+
 def kind(fail: Failure) -> str:
-    """The failure's cause: unreachable, timeout, cut, malformed, not_an_api, key, alias, roles,
-    context, n, backend_down, server_error or rejected."""
+    """The failure's cause: unreachable, timeout, cut, failed_answer, malformed, not_an_api, key,
+    alias, roles, context, n, backend_down, server_error or rejected."""
     text, status = fail.message, fail.status
     if status is None:
         if fail.timed_out:
             return "timeout"
-        if isinstance(fail, StreamCut):
-            return "cut"
-        return "malformed" if fail.answered else "unreachable"
+        answer = next((cause for cls, cause in _ANSWER_FAILURES if isinstance(fail, cls)), None)
+        return answer or ("malformed" if fail.answered else "unreachable")
     for cause, statuses, pattern in _RULES:
         if status in statuses and (pattern is None or pattern.search(text)):
             return cause
@@ -95,6 +98,8 @@ _FIXES = {
     "timeout": "{where} did not answer for {name!r}: {msg}",
     "cut": ("{where} began to answer for {name!r} but {msg}; check the streaming timeouts of the server "
             "and of any proxy in between, or set model.stream=false"),
+    "failed_answer": ("{where} failed its answer for {name!r} ({msg}); check the server's log (an "
+                      "aborted request, a backend error mid-answer)"),
     "malformed": ("{where} answered for {name!r}, but not with an OpenAI-compatible completion ({msg}): "
                   "point model.base_url at the API, with its /v1, and check model.api (chat or completions)"),
     "not_an_api": ("{url} is not an OpenAI-compatible API ({msg}): point model.base_url at one, with its "

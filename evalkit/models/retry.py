@@ -74,6 +74,28 @@ class StreamCut(Failure):
         super().__init__(message, retryable=True)
 
 
+class AnswerFailed(Failure):
+    """An answer whose finish_reason says the server failed it (``error``: OpenRouter's mid-stream
+    error; ``abort``: vLLM aborted the request): retried as a dropped connection is, never scored as
+    the model's code nor stored. Of a request for ``n`` choices, the whole request is asked again:
+    its other choices would come back under sample indexes another seed's request then fills."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=True)
+
+
+FAILED_FINISH = frozenset({"error", "abort"})
+"""finish_reasons a server gives an answer it failed, not one the model finished."""
+
+
+def require_answered(choices: Sequence[Choice]) -> None:
+    """Raise AnswerFailed when a choice's finish_reason says the server failed it (FAILED_FINISH)."""
+    failed = next((c for c in choices if c.finish_reason.lower() in FAILED_FINISH), None)
+    if failed is not None:
+        raise AnswerFailed(f"choice {failed.index} ended with finish_reason {failed.finish_reason!r}: the "
+                           "server failed that answer")
+
+
 def retry_after_s(headers: httpx.Headers) -> float | None:
     """Seconds the server asks us to wait (retry-after-ms, Retry-After seconds or HTTP date)."""
     # An unreadable header means "no hint", never an exception: this runs while classifying a failure.
@@ -200,6 +222,7 @@ def parse_response(content: bytes, chat: bool) -> tuple[list[Choice], int, int, 
                       f"{_start_of(content)})", retryable=True, answered=True) from None
     if not choices:
         raise Failure("the endpoint returned no choices", retryable=True, answered=True)
+    require_answered(choices)
     return sorted(choices, key=lambda c: c.index), prompt_tokens, completion_tokens, data.get("model")
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import openai
 from openai._models import FinalRequestOptions
 
-from evalkit.models.retry import Choice, Failure, StreamCut, answered_by, token_counts
+from evalkit.models.retry import Choice, Failure, StreamCut, answered_by, require_answered, token_counts
 from evalkit.records import valid_text
 
 
@@ -55,4 +55,5 @@ async def post_streaming(oa: openai.AsyncOpenAI, options: FinalRequestOptions, b
         raise StreamCut(f"the stream ended before choice {unfinished[0]} finished (no finish_reason): a "
                         "dropped connection")
     choices = [Choice(i, "".join(parts), finish[i], first.get(i)) for i, parts in sorted(texts.items())]
+    require_answered(choices)
     return choices, prompt_tokens, completion_tokens, answered_by(model, events.response.headers)

@@ -7,6 +7,7 @@ of every pass@k denominator, similarity mean and latency percentile.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any, Mapping, Sequence
 
@@ -15,7 +16,7 @@ import pandas as pd
 
 from evalkit import metrics
 from evalkit.config import ScoringConfig
-from evalkit.records import ArmResult, ArmSpec, Interval, Latency, Prices, Status, Tokens
+from evalkit.records import AnsweredBy, ArmResult, ArmSpec, Interval, Latency, Prices, Status, Tokens
 from evalkit.results import natural_key
 
 SYNTHETIC_LABEL = "synthetic (demo)"
@@ -147,7 +148,16 @@ def aggregate_arm(spec: ArmSpec, frame: pd.DataFrame, scoring: ScoringConfig) ->
         unverified=int((~frame["verified"] & (frame["status"] != Status.INFRA_ERROR)).sum()),
         truncated=int((frame["finish_reason"] == "length").sum()),
         cached_samples=int(frame["cached"].sum()), cached_from=spec.cached_from, endpoint=spec.endpoint,
-        n_tasks_scored=int(good["task_id"].nunique()))
+        n_tasks_scored=int(good["task_id"].nunique()), answered_by=_answered_by(frame))
+
+
+def _answered_by(frame: pd.DataFrame) -> tuple[AnsweredBy, ...]:
+    """The distinct ``answered_by`` of an arm's samples with their counts, most first."""
+    if "answered_by" not in frame:
+        return ()
+    counts = frame["answered_by"].astype(str).value_counts()
+    return tuple(AnsweredBy(json.loads(text), int(n))
+                 for text, n in sorted(counts.items(), key=lambda item: (-item[1], item[0])) if text and n)
 
 
 def aggregate(samples: pd.DataFrame, specs: Sequence[ArmSpec],

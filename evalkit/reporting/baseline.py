@@ -49,6 +49,9 @@ class ArmOutcome:
     """results.json's aggregates for the arm (pass_at_k, metrics, verdicts, ...)."""
     tasks: pd.DataFrame
     """One row per task: TASK_COLUMNS then ``metric_<name>`` (mean over non-infra samples)."""
+    endpoint: Mapping[str, Any] | None = None
+    """What answered the arm (``endpoint_identity``); ``{}`` when its run records none (`evalkit
+    score`), None when it was not recorded (a baseline blessed before evalkit recorded it)."""
 
     @property
     def metric_names(self) -> tuple[str, ...]:
@@ -74,6 +77,32 @@ class Baseline:
     def content_sha256(self) -> str:
         """The dataset content hash ('' when the record has none)."""
         return str(self.dataset.get("content_sha256") or "")
+
+
+def endpoint_identity(arm: Mapping[str, Any]) -> dict[str, Any]:
+    """What answered an arm, as bless and the gate compare it: results.json's arm ``endpoint``
+    without its base URL (the same proxy reached by another name, or moved, serves the same model)
+    and with every distinct ``answered_by`` of its samples (the probe's where they name none), in
+    a fixed order. ``{}`` for an arm that records no endpoint (`evalkit score`)."""
+    endpoint = arm.get("endpoint")
+    if not isinstance(endpoint, Mapping) or not endpoint:
+        return {}
+    answered = [a.get("answered_by") for a in arm.get("answered_by") or () if isinstance(a, Mapping)]
+    if not answered and isinstance(endpoint.get("answered_by"), Mapping):
+        answered = [endpoint["answered_by"]]
+    out = {k: v for k, v in endpoint.items() if k not in ("base_url", "answered_by")}
+    return out | {"answered_by": sorted({_plain(a): a for a in answered}.values(), key=_plain)}
+
+
+def served_models(endpoint: Mapping[str, Any]) -> tuple[str, ...]:
+    """The served models an endpoint identity names: each answer's ``model`` and /v1/models'
+    weights path (vLLM's ``root``). Another deployment of them (a proxy's other ``x-litellm-model-id``)
+    serves the same model; other names here are another model."""
+    names = {f"model {a.get('model')!r}" for a in endpoint.get("answered_by") or () if isinstance(a, Mapping)}
+    served = endpoint.get("served")
+    if isinstance(served, Mapping) and served.get("root"):
+        names.add(f"weights {served['root']!r}")
+    return tuple(sorted(names))
 
 
 def per_task(samples: pd.DataFrame) -> pd.DataFrame:
@@ -123,7 +152,7 @@ def _from_run_dir(run_dir: Path) -> Baseline:
             arm=str(label), model=str(entry.get("model") or first["model"]),
             template={k: str(v) for k, v in template.items()},
             aggregates={k: entry[k] for k in _ARM_KEYS if k in entry},
-            tasks=per_task(group)))
+            tasks=per_task(group), endpoint=endpoint_identity(entry)))
     return Baseline(source=str(run_dir), run_id=str(results.get("run_id") or run_dir.name),
                     dataset=dict(results.get("dataset") or {}), arms=tuple(arms),
                     problems=tuple(map(str, results.get("problems") or ())))
@@ -171,7 +200,8 @@ def _from_file(path: Path) -> Baseline:
     except RecordError as exc:  # a hand edit or a merge conflict: named here, not deep in the statistics
         raise ConfigError(f"{path}: malformed baseline ({exc})") from None
     arms = tuple(ArmOutcome(arm=a.arm, model=a.model, template=dict(a.template),
-                            aggregates=dict(a.aggregates), tasks=_task_rows(a, str(path)))
+                            aggregates=dict(a.aggregates), tasks=_task_rows(a, str(path)),
+                            endpoint=dict(a.endpoint) if a.endpoint is not None else None)
                  for a in record.arms)
     return Baseline(source=str(path), run_id=record.run_id, dataset=record.dataset.to_json(), arms=arms)
 
@@ -199,7 +229,8 @@ def _record(baseline: Baseline, blessed_at: str) -> dict[str, Any]:
             tasks[row["task_id"]] = {"n": int(row["n"]), "passed": int(row["passed"]),
                                      "infra_error": int(row["infra_error"]), "metrics": metrics}
         arms.append({"arm": arm.arm, "model": arm.model, "template": dict(arm.template),
-                     "aggregates": dict(arm.aggregates), "tasks": tasks})
+                     "endpoint": dict(arm.endpoint or {}), "aggregates": dict(arm.aggregates),
+                     "tasks": tasks})
     return {"format": FORMAT, "blessed_at": blessed_at, "source_run": run_name_of(baseline.source),
             "run_id": baseline.run_id, "dataset": dict(baseline.dataset), "arms": arms}
 
@@ -244,8 +275,9 @@ def _pool(baselines: list[Baseline]) -> Baseline:
     first = baselines[0]
 
     def identity(baseline: Baseline) -> list[tuple]:
-        return sorted((a.arm, a.model, a.template.get("sha256"), _plain(a.aggregates.get("params")))
-                      for a in baseline.arms)
+        # the served models too: runs whose alias answered from other weights measured another model
+        return sorted((a.arm, a.model, a.template.get("sha256"), _plain(a.aggregates.get("params")),
+                       served_models(a.endpoint or {})) for a in baseline.arms)
 
     for other in baselines[1:]:
         if other.content_sha256 != first.content_sha256:
@@ -253,7 +285,7 @@ def _pool(baselines: list[Baseline]) -> Baseline:
                               f"content ({other.content_sha256[:12]} vs {first.content_sha256[:12]})")
         if identity(other) != identity(first):
             raise ConfigError(f"cannot pool {other.source} with {first.source}: different arms (label, "
-                              f"model, template, sampling parameters: {identity(other)} vs "
+                              f"model, template, sampling parameters, served models: {identity(other)} vs "
                               f"{identity(first)}); pool runs of one configuration")
     arms = []
     for arm in first.arms:
@@ -268,9 +300,20 @@ def _pool(baselines: list[Baseline]) -> Baseline:
         aggregates = {"pooled_runs": [b.run_id for b in baselines],
                       "latency_s": _pooled_latency(same),
                       "unverified": sum(int(a.aggregates.get("unverified") or 0) for a in same)}
-        arms.append(ArmOutcome(arm.arm, arm.model, arm.template, aggregates, _tidy(counts.reset_index())))
+        arms.append(ArmOutcome(arm.arm, arm.model, arm.template, aggregates, _tidy(counts.reset_index()),
+                               _pooled_endpoint(same)))
     return Baseline(source=" + ".join(b.source for b in baselines),
                     run_id="+".join(b.run_id for b in baselines), dataset=first.dataset, arms=tuple(arms))
+
+
+def _pooled_endpoint(arms: list[ArmOutcome]) -> dict[str, Any]:
+    """The first run's endpoint identity, with what answered every pooled run (the same served
+    models, ``_pool`` made sure; a proxy may have balanced them over other deployments)."""
+    first = dict(arms[0].endpoint or {})
+    answered = [a for arm in arms for a in (arm.endpoint or {}).get("answered_by") or ()]
+    if first:
+        first["answered_by"] = sorted({_plain(a): a for a in answered}.values(), key=_plain)
+    return first
 
 
 def _pooled_latency(arms: list[ArmOutcome]) -> dict[str, float]:

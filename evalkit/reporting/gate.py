@@ -35,6 +35,7 @@ import json
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any, Mapping
 
 import pandas as pd
 
@@ -48,7 +49,7 @@ from evalkit.metrics.compare import (
     sampling_std_error,
 )
 from evalkit.records import PairedDiff
-from evalkit.reporting.baseline import ArmOutcome, Baseline, load_baseline
+from evalkit.reporting.baseline import ArmOutcome, Baseline, load_baseline, served_models
 from evalkit.reporting.gate_outcome import POWER, Check, GateOutcome, GateVerdict, ModelGate, worst
 from evalkit.reporting.gate_outputs import (
     interval_text,
@@ -252,10 +253,60 @@ def _model_gates(pairs: list[tuple[ArmOutcome, ArmOutcome]], cfg: GateConfig) ->
         checks.append(_coverage_check(model, b_arm, c_arm, cfg))
         if cfg.max_latency_p95_ratio is not None:
             checks.append(_latency_check(model, b_arm, c_arm, cfg.max_latency_p95_ratio))
+        changed, note = _endpoint_change(model, b_arm, c_arm)
+        checks += [changed] if changed else []
         pass1 = comparison.diff(model, PASS_AT_1)
         out.append(ModelGate(model, b_arm.arm, c_arm.arm, _template_name(b_arm), _template_name(c_arm),
-                             pass1.n_tasks if pass1 else 0, tuple(checks), comparison.flips_of(model)))
+                             pass1.n_tasks if pass1 else 0, tuple(checks), comparison.flips_of(model),
+                             endpoint_note=note))
     return out
+
+
+def _endpoint_change(model: str, b_arm: ArmOutcome, c_arm: ArmOutcome) -> tuple[Check | None, str]:
+    """(an ERROR ``endpoint`` check when another served model answered the candidate, a note on what
+    changed in what answered, '' when nothing did). A nightly whose alias was re-pointed to other
+    weights measured another model than its name says: it must not PASS. Another deployment of the
+    same weights (a proxy's other ``x-litellm-model-id``) measures the same model: a note, and so is
+    another model under another configured name (a model upgraded under one label, on purpose)."""
+    before, now = b_arm.endpoint, c_arm.endpoint or {}
+    unknown = _unknown_endpoint(before, now)
+    if unknown is not None or before == now:
+        return None, unknown or ""
+    was, is_now = _endpoint_text(before or {}), _endpoint_text(now)
+    if served_models(before or {}) != served_models(now) and b_arm.model == c_arm.model:  # else: an upgrade
+        return Check(model, "endpoint", None, None, None, test="threshold", verdict=GateVerdict.ERROR,
+                     reason=f"another model answered the candidate: was {was}; now {is_now}; bless a "
+                            "baseline of this model, or point the alias back"), \
+            f"endpoint: served model changed: was {was}; now {is_now}"
+    return None, f"endpoint: what answered changed, the same served model: was {was}; now {is_now}"
+
+
+def _unknown_endpoint(before: Mapping[str, Any] | None, now: Mapping[str, Any]) -> str | None:
+    """Why what answered one side cannot be compared ('' when neither side records one, as for
+    answers scored with `evalkit score`), or None when both name their served models."""
+    if before is None:
+        return ("endpoint: the baseline does not record what answered it (blessed before evalkit "
+                "recorded it): a changed model behind the alias cannot be told; bless it again")
+    if not before and not now:
+        return ""
+    for side, endpoint in (("baseline", before), ("candidate", now)):
+        if not endpoint:
+            return f"endpoint: the {side} records no endpoint (answers scored with `evalkit score`)"
+        if not served_models(endpoint):  # an offline replay asks no endpoint who it is: unknown
+            return (f"endpoint: the {side} names no served model (an offline replay): was "
+                    f"{_endpoint_text(before)}; now {_endpoint_text(now)}")
+    return None
+
+
+def _endpoint_text(endpoint: Mapping[str, Any]) -> str:
+    """An endpoint identity in a few words: served models, deployments, the /v1/models entry."""
+    served = endpoint.get("served") if isinstance(endpoint.get("served"), Mapping) else {}
+    answered = [a for a in endpoint.get("answered_by") or () if isinstance(a, Mapping)]
+    deployments = sorted({str(a[h]) for a in answered for h in ("x-litellm-model-id",) if a.get(h)})
+    parts = [", ".join(served_models(endpoint)) or "no served model named"]
+    parts += [f"deployment {', '.join(deployments)}"] if deployments else []
+    parts += [f"{k} {served[k]!r}" for k in ("created", "max_model_len", "owned_by") if served.get(k)]
+    return " ".join(parts[:1]) + "".join(f"; {p}" for p in parts[1:])
 
 
 def _template_name(arm: ArmOutcome) -> str:

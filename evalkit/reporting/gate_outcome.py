@@ -20,7 +20,8 @@ class GateVerdict(str, enum.Enum):
     FAIL = "FAIL"
     INCONCLUSIVE = "INCONCLUSIVE"
     ERROR = "ERROR"
-    """The candidate's endpoint failed too often for its numbers to mean anything (exit 2)."""
+    """The candidate's numbers do not measure the baseline's model and template (exit 2): its
+    endpoint failed too often, it measured too few tasks, or another model answered it."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,10 @@ class ModelGate:
     checks: tuple[Check, ...]
     flips: tuple[Flip, ...] = ()
     """Tasks whose pass rate changed: regressions (largest drop first), then improvements."""
+    endpoint_note: str = ""
+    """What changed in what answered, between baseline and candidate, when it changed (another
+    deployment of the same model; another served model is also an ``endpoint`` ERROR check), or that
+    a side records no endpoint identity; '' when both record the same."""
 
     @property
     def verdict(self) -> GateVerdict:

@@ -57,6 +57,7 @@ def terminal_lines(outcome: GateOutcome) -> list[str]:
     lines = []
     for m in outcome.models:
         lines.append(f"  {printable(m.model)}: {m.verdict.value} ({m.n_tasks} paired tasks)")
+        lines += [f"    note: {printable(m.endpoint_note)}"] if m.endpoint_note else []
         lines += [f"    {c.name}: {c.verdict.value}: {printable(c.reason)}"
                   for c in m.checks if c.verdict is not GateVerdict.PASS]
         lines += [f"    {line[2:]}" for line in _power_line(m)]
@@ -87,7 +88,8 @@ def render_markdown(outcome: GateOutcome) -> str:
     """gate.md: the verdict, one table row per model and check, power, and the per-task flips."""
     cfg = outcome.config
     flags = {GateVerdict.INCONCLUSIVE: " ⚠️ flagged: not enough evidence either way",
-             GateVerdict.ERROR: " ⛔ the candidate's endpoint failed too often (exit 2)"}
+             GateVerdict.ERROR: " ⛔ the candidate's numbers do not measure the baseline's model and "
+                                "template (exit 2)"}
     flag = flags.get(outcome.verdict, "")
     latency = f", max_latency_p95_ratio {cfg.max_latency_p95_ratio}" if cfg.max_latency_p95_ratio else ""
     lines = [f"## evalkit gate: **{outcome.verdict.value}**{flag}", "",
@@ -111,6 +113,7 @@ def render_markdown(outcome: GateOutcome) -> str:
         lines += ["", f"### {inline(m.model)}: {m.verdict.value}",
                   inline(f"{m.baseline_arm} [{m.baseline_template}] → {m.candidate_arm} "
                          f"[{m.candidate_template}], {m.n_tasks} paired tasks")]
+        lines += [f"- note: {inline(m.endpoint_note)}"] if m.endpoint_note else []
         lines += [f"- {c.name}: {inline(c.reason)}" for c in m.checks if c.verdict is not GateVerdict.PASS]
         lines += _power_line(m)
         lines += (_flip_lines("pass rate fell", m.regressions) + _flip_lines("pass rate rose", m.fixes))
@@ -140,7 +143,8 @@ def render_junit(outcome: GateOutcome) -> str:
                 ET.SubElement(case, "skipped", message=f"INCONCLUSIVE: {c.reason}")
             elif c.verdict is GateVerdict.ERROR:
                 counts["errors"] += 1
-                ET.SubElement(case, "error", message=c.reason, type="infra_error").text = _case_text(m, c)
+                kind = "endpoint_changed" if c.name == "endpoint" else "infra_error"
+                ET.SubElement(case, "error", message=c.reason, type=kind).text = _case_text(m, c)
             ET.SubElement(case, "system-out").text = _case_text(m, c)
         for flip in (f for f in m.regressions if f.significant):
             counts["tests"] += 1
@@ -157,6 +161,8 @@ def render_junit(outcome: GateOutcome) -> str:
 def _case_text(m: ModelGate, c: Check) -> str:
     text = (f"{c.verdict.value}: {c.reason}\nbaseline {_num(c.baseline)} candidate {_num(c.candidate)} "
             f"diff {_num(c.diff, '+.3f')} {interval_text(c)}")
+    if m.endpoint_note:  # on every check of the model: what answered it is what each check measured
+        text += f"\nnote: {m.endpoint_note}"
     if c.name == PASS_AT_1 and m.regressions:
         text += "\npass rate fell: " + ", ".join(describe_flip(f) for f in m.regressions[:TOP_FLIPS])
     return text

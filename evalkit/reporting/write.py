@@ -82,6 +82,11 @@ def run_notes(run: RunResults) -> list[str]:
             unscored = arm.n_tasks - arm.n_tasks_scored
             notes.append(f"{arm.arm}: {unscored} of its {arm.n_tasks} tasks have no scored sample (every "
                          f"one infra_error); pass@k and the metrics are over the other {arm.n_tasks_scored}.")
+        if len(arm.answered_by) > 1:  # the probe's identity (``endpoint``) names only one of them
+            named = "; ".join(f"{answered_name(a.answered_by)}: {a.samples}" for a in arm.answered_by)
+            notes.append(f"{arm.arm}: its samples were answered by {len(arm.answered_by)} different "
+                         f"deployments or models ({named}), not by one; a proxy alias re-pointed mid-run "
+                         "or balanced over several backends. Its numbers mix them.")
         if arm.cached_samples:
             origin = ", ".join(arm.cached_from) or "an earlier attempt of this run"
             notes.append(f"{arm.arm}: {arm.cached_samples} samples answered from the response store "
@@ -156,3 +161,10 @@ def write_reports(run_dir: Path, run: RunResults, specs: Sequence[ArmSpec], scor
     write_junit(samples, results.arms, run_dir / "junit.xml", flips)
     write_openmetrics(results.arms, run_dir / "metrics.txt")
     return results
+
+
+def answered_name(answered: Mapping[str, Any]) -> str:
+    """What answered, in a few words: the model its answers named and a proxy's deployment."""
+    parts = [f"model {answered.get('model')!r}"]
+    parts += [f"{name} {answered[name]!r}" for name in sorted(answered) if name != "model" and answered[name]]
+    return ", ".join(parts)

@@ -309,12 +309,12 @@ def test_check_of_a_server_that_answers_something_else_says_it_answered(server, 
     assert "answered for" in str(err.value) and "cannot reach" not in str(err.value), err.value
 
 
-def _odd_with_store(cfg, tmp_path):
-    """The one sample of case "odd", asked through a response store in ``tmp_path`` (run r1)."""
+def _odd_with_store(cfg, tmp_path, case="odd"):
+    """The one sample of ``case``, asked through a response store in ``tmp_path`` (run r1)."""
     async def go(store):
         client = ModelClient(cfg, store, retry=FAST)
         try:
-            return await client.generate(case_prompt("odd", task_id="odd"), 1, 7)
+            return await client.generate(case_prompt(case, task_id=case), 1, 7)
         finally:
             await client.aclose()
 
@@ -377,3 +377,23 @@ def test_an_answer_is_stored_as_it_comes_not_once_its_task_s_last_one_does(serve
 
     with ResponseStore(tmp_path / "store.sqlite", run_id="r1") as store:
         assert run(go(store)) == 1
+
+
+@pytest.mark.parametrize("reason", ["error", "abort"])
+@pytest.mark.parametrize("n", [1, 3])
+def test_an_answer_the_server_failed_is_asked_again_not_scored(server, reason, n):
+    # finish_reason "error" (OpenRouter's mid-answer error) or "abort" (vLLM) was scored as the
+    # model's own answer: an empty or cut program, a syntax_error the gate then failed the template on.
+    server.script("failed", [f"finish:{reason}"])
+    out, client = run(generate_cases(server, ["failed"], n=n))
+    assert all(not g.error and g.finish_reason == "stop" for g in out["failed"])
+    assert server.count("failed") == 2 and client.stats.retries == 1  # the whole request, once more
+
+
+def test_an_answer_the_server_failed_every_time_is_infra_error_and_never_stored(server, tmp_path):
+    server.script("failed", ["finish:error"] * 2)
+    cfg = model_config(server.base_url, max_retries=1)
+    gen = _odd_with_store(cfg, tmp_path, case="failed")
+    assert "failed its answer" in gen.error and "finish_reason 'error'" in gen.error
+    with ResponseStore(tmp_path / "store.sqlite", run_id="r1") as store:
+        assert store.count() == 0

@@ -24,6 +24,8 @@ class _SlowFirstChunk(JsonHandler):
     delay_s: float = FIRST_CHUNK_DELAY_S
     cut: int = 0
     """How many of the next streams end after their first chunk: no finish_reason, no [DONE]."""
+    failed: int = 0
+    """How many of the next streams end with finish_reason ``error`` (OpenRouter's mid-stream error)."""
     errors: int = 0
     """How many of the next streams send, after their first chunk, the error event a LiteLLM proxy
     sends when its backend fails mid-answer."""
@@ -50,6 +52,13 @@ class _SlowFirstChunk(JsonHandler):
             if i:
                 time.sleep(GAP_S)
             finish = "stop" if i == len(CHUNKS) - 1 else None
+            if i and type(self).failed:  # the answer ends here, failed: no more chunks
+                type(self).failed -= 1
+                self._event({"id": "c", "object": "text_completion", "model": "m",
+                             "choices": [{"index": 0, "text": piece, "finish_reason": "error"}]})
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.close_connection = True
+                return
             self._event({"id": "c", "object": "text_completion", "model": "m",
                          "choices": [{"index": 0, "text": piece, "finish_reason": finish}]})
         self._event({"id": "c", "object": "text_completion", "model": "m", "choices": [],
@@ -68,7 +77,7 @@ def server():
     httpd = QuietHTTPServer(("127.0.0.1", 0), _SlowFirstChunk)
     thread = httpd.serve_in_thread("slow-first-chunk")
     _SlowFirstChunk.received, _SlowFirstChunk.cut, _SlowFirstChunk.delay_s = [], 0, FIRST_CHUNK_DELAY_S
-    _SlowFirstChunk.errors = 0
+    _SlowFirstChunk.errors = _SlowFirstChunk.failed = 0
     yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
     httpd.stop(thread)
 
@@ -185,3 +194,12 @@ def test_a_probe_whose_stream_reports_an_error_names_it(server, humaneval_tasks)
     assert "reported an error in its stream" in message and "the backend went away" in message
     assert "cannot reach" not in message
     assert len(_SlowFirstChunk.received) == 2  # retried, as the 500 it names
+
+
+def test_a_stream_that_ends_its_answer_with_finish_reason_error_is_retried(server, humaneval_tasks):
+    # OpenRouter ends a stream whose backend failed mid-answer with finish_reason "error": the cut
+    # answer was scored as the model's code.
+    _SlowFirstChunk.failed, _SlowFirstChunk.delay_s = 1, 0.0
+    cfg = model_config(server, stream=True, use_n=False, max_retries=1)
+    gen, stats = _generated(cfg, text_prompt(humaneval_tasks[0]))
+    assert gen.error == "" and gen.raw_output == "".join(CHUNKS) and stats.retries == 1

@@ -46,8 +46,8 @@ def make_run(path: Path, arms: dict[str, dict[str, list[Status]]], *, run_id: st
              started_at: str = "2024-05-01T00:00:00Z", latency_s: float = 0.1,
              specs: dict[str, dict] | None = None) -> Path:
     """A run directory: ``arms`` maps arm label -> task_id -> sample statuses; the arm's model is
-    its label and its params temperature 0.2 unless ``specs`` (label -> {"model", "params"}) says
-    otherwise."""
+    its label and its params temperature 0.2 unless ``specs`` (label -> {"model", "params",
+    "endpoint"}) says otherwise."""
     path.mkdir(parents=True)
     run_id = run_id or path.name
     similarity = similarity or {}
@@ -62,7 +62,8 @@ def make_run(path: Path, arms: dict[str, dict[str, list[Status]]], *, run_id: st
                 record = _sample(run_id, label, model, task_id, index, status, metrics, latency_s)
                 lines.append(json.dumps(record.to_json()))
         arm_entries.append(ArmSpec(arm=label, model=model, template=TemplateId("mixtral", "1.0.0", "f" * 64),
-                                   params=spec.get("params", {"temperature": 0.2})))
+                                   params=spec.get("params", {"temperature": 0.2}),
+                                   endpoint=spec.get("endpoint", {})))
     (path / "samples.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     header = dataclasses.replace(run_header(run_id, 40, started_at=started_at),
                                  dataset=DatasetInfo("humaneval", sha, 40))
@@ -467,7 +468,7 @@ def test_bless_refuses_to_pool_runs_of_other_sampling_parameters(runs, tmp_path)
     hot = make_run(tmp_path / "hot", {"mixtral": tasks(40, N, BASE_FAILING)},
                    specs={"mixtral": {"params": {"temperature": 1.7}}})
     with pytest.raises(ConfigError, match=r"cannot pool .*hot with .*base: different arms \(label, model, "
-                                          r"template, sampling parameters: .*1\.7"):
+                                          r"template, sampling parameters, served models: .*1\.7"):
         bless([runs["base"], hot], tmp_path / "baselines")
 
 
@@ -610,3 +611,86 @@ def test_gate_refuses_a_hand_edited_baseline_in_one_line(runs, tmp_path, edit, n
     assert proc.returncode == 2, proc.stderr
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert f"{path}: malformed baseline ({named}" in proc.stderr
+
+
+def _behind_proxy(deployment: str, served: str = "hosted_vllm/mistralai/Mixtral-8x7B-Instruct-v0.1",
+                  url: str = "http://litellm:4000/v1") -> dict:
+    """A run's arm endpoint as evalkit records it behind a LiteLLM alias ``mixtral``."""
+    return {"base_url": url, "model": "mixtral",
+            "served": {"id": "mixtral", "created": 1677610602, "owned_by": "openai"},
+            "answered_by": {"model": served, "x-litellm-model-id": deployment,
+                            "x-litellm-model-api-base": f"http://{deployment}:8000/v1"}}
+
+
+def _endpoint_runs(tmp_path: Path, base: dict, cand: dict) -> tuple[Path, Path]:
+    statuses = {"mixtral": tasks(40, N, BASE_FAILING)}
+    return (make_run(tmp_path / "base", statuses, specs={"mixtral": {"endpoint": base}}),
+            make_run(tmp_path / "cand", statuses, specs={"mixtral": {"endpoint": cand}}))
+
+
+def test_a_candidate_another_model_answered_is_an_error_naming_both(tmp_path):
+    # The alias re-pointed to other weights: the night measured another model, and PASSed silently.
+    base, cand = _endpoint_runs(tmp_path, _behind_proxy("gpu1"),
+                                _behind_proxy("gpu1", served="hosted_vllm/meta-llama/Llama-3-70B"))
+    blessed = bless(base, tmp_path / "baselines")
+    (recorded,) = json.loads(blessed.read_text())["arms"][0]["endpoint"]["answered_by"]
+    assert recorded["x-litellm-model-id"] == "gpu1"
+    for baseline in (base, blessed):
+        outcome = gate(baseline, cand, CFG, tmp_path / "g")
+        assert outcome.verdict is GateVerdict.ERROR and outcome.exit_code == 2
+        (line,) = [line for line in terminal_lines(outcome) if line.startswith("    endpoint: ERROR")]
+        assert "another model answered the candidate: was model 'hosted_vllm/mistralai/Mixtral" in line
+        assert "now model 'hosted_vllm/meta-llama/Llama-3-70B'" in line
+        assert "served model changed" in (tmp_path / "g" / "gate.md").read_text()
+        (error,) = ET.parse(tmp_path / "g" / "junit.xml").getroot().iter("error")
+        assert error.get("type") == "endpoint_changed" and "Llama-3-70B" in error.get("message")
+
+
+def test_another_deployment_of_the_same_model_is_a_note_on_its_verdict(tmp_path):
+    # Another deployment behind the alias, the same weights, a proxy reached by another URL: the same
+    # model measured, said, not an error.
+    base, cand = _endpoint_runs(tmp_path, _behind_proxy("gpu1"),
+                                _behind_proxy("gpu2", url="http://litellm.internal:4000/v1"))
+    outcome = gate(bless(base, tmp_path / "baselines"), cand, CFG, tmp_path / "g")
+    assert outcome.verdict is GateVerdict.PASS
+    note = "endpoint: what answered changed, the same served model: was model 'hosted_vllm/mistralai/Mix"
+    assert any(line.startswith(f"    note: {note}") and "deployment gpu2" in line
+               for line in terminal_lines(outcome))
+    assert f"- note: {note}" in (tmp_path / "g" / "gate.md").read_text()
+    outs = [o.text for o in ET.parse(tmp_path / "g" / "junit.xml").getroot().iter("system-out")]
+    assert outs and all("deployment gpu1" in text and "deployment gpu2" in text for text in outs)
+    assert not gate(base, make_run(tmp_path / "again", {"mixtral": tasks(40, N, BASE_FAILING)},
+                                   specs={"mixtral": {"endpoint": _behind_proxy("gpu1")}}),
+                    CFG, tmp_path / "g2").models[0].endpoint_note  # unchanged: nothing said
+
+
+def test_an_offline_replay_which_names_no_served_model_is_a_note_not_an_error(tmp_path):
+    # model.offline=true asks no endpoint who it is: its arm's endpoint is the URL and alias alone.
+    base, cand = _endpoint_runs(tmp_path, _behind_proxy("gpu1"),
+                                {"base_url": "http://litellm:4000/v1", "model": "mixtral"})
+    outcome = gate(base, cand, CFG, tmp_path / "g")
+    assert outcome.verdict is GateVerdict.PASS
+    assert "endpoint: the candidate names no served model" in outcome.models[0].endpoint_note
+
+
+def test_a_baseline_blessed_before_endpoints_were_recorded_loads_and_says_so(tmp_path):
+    base, cand = _endpoint_runs(tmp_path, _behind_proxy("gpu1"), _behind_proxy("gpu1"))
+    blessed = bless(base, tmp_path / "baselines")
+    record = json.loads(blessed.read_text())
+    del record["arms"][0]["endpoint"]
+    blessed.write_text(json.dumps(record))
+    outcome = gate(blessed, cand, CFG, tmp_path / "g")
+    assert outcome.verdict is GateVerdict.PASS
+    assert "the baseline does not record what answered it" in (tmp_path / "g" / "gate.md").read_text()
+
+
+def test_bless_refuses_to_pool_runs_another_model_answered(tmp_path):
+    base, other = _endpoint_runs(tmp_path, _behind_proxy("gpu1"),
+                                 _behind_proxy("gpu1", served="hosted_vllm/meta-llama/Llama-3-70B"))
+    with pytest.raises(ConfigError, match=r"cannot pool .*cand with .*base: different arms .*served models: "
+                                          r".*Llama-3-70B"):
+        bless([base, other], tmp_path / "baselines")
+    redeployed = make_run(tmp_path / "gpu2", {"mixtral": tasks(40, N, BASE_FAILING)},
+                          specs={"mixtral": {"endpoint": _behind_proxy("gpu2")}})
+    pooled = json.loads(bless([base, redeployed], tmp_path / "baselines").read_text())
+    assert [a["x-litellm-model-id"] for a in pooled["arms"][0]["endpoint"]["answered_by"]] == ["gpu1", "gpu2"]

@@ -6,6 +6,7 @@ request, then ``ok``. Actions:
 
     ok | length | fewer | empty | malformed | reset | slow:<s> | 429 | 429:ra=<s>
     | 500 | 502 | 503 | roles400 | 401 | parts | noparts | surrogate | 500surrogate | usage:<json>
+    | finish:<reason> (the last choice ends with that finish_reason, as OpenRouter's ``error``)
 
 ``require_key`` makes every route answer 401 (echoing the key sent, as some
 servers do) unless the right bearer key comes.
@@ -109,18 +110,7 @@ class _Handler(JsonHandler):
             n = 0 if name == "empty" else n
             finish = "length" if name == "length" else "stop"
             answer = _completion(case, body, n, finish, chat)
-            if chat and name in ("parts", "noparts"):  # content as a list of parts, as some servers send
-                for choice in answer["choices"]:
-                    text = choice["message"]["content"]
-                    choice["message"]["content"] = (
-                        [{"type": "text", "text": text[:7]}, {"type": "text", "text": text[7:]}]
-                        if name == "parts" else [{"type": "image_url", "image_url": {"url": "x"}}])
-            if name == "usage":  # counts no server means (10**30, negative, a string)
-                answer["usage"] = {"prompt_tokens": json.loads(arg), "completion_tokens": 5}
-            if name == "surrogate":  # a lone surrogate, as JSON's escape carries it: no UTF-8 text has one
-                for choice in answer["choices"]:
-                    holder, key = (choice["message"], "content") if chat else (choice, "text")
-                    holder[key] += " # \ud800"
+            _doctor(answer, name, arg, chat)
             self.send_json(200, answer)
 
     def _reset(self) -> None:
@@ -146,6 +136,24 @@ ERRORS = {"500": (500, "injected 500"), "502": (502, "injected 502"), "503": (50
           "roles400": (400, ROLES_MESSAGE),
           "500surrogate": (500, "bad \ud800 thing")}  # a lone surrogate, as JSON's escape carries it
 """Actions answered with an OpenAI-shaped error: (status, message)."""
+
+
+def _doctor(answer: dict[str, Any], name: str, arg: str, chat: bool) -> None:
+    """Change a well-formed ``answer`` as action ``name`` (with ``arg``) asks."""
+    if name == "finish":  # the server failed this choice (OpenRouter's "error", vLLM's "abort")
+        answer["choices"][-1]["finish_reason"] = arg
+    if chat and name in ("parts", "noparts"):  # content as a list of parts, as some servers send
+        for choice in answer["choices"]:
+            text = choice["message"]["content"]
+            choice["message"]["content"] = (
+                [{"type": "text", "text": text[:7]}, {"type": "text", "text": text[7:]}]
+                if name == "parts" else [{"type": "image_url", "image_url": {"url": "x"}}])
+    if name == "usage":  # counts no server means (10**30, negative, a string)
+        answer["usage"] = {"prompt_tokens": json.loads(arg), "completion_tokens": 5}
+    if name == "surrogate":  # a lone surrogate, as JSON's escape carries it: no UTF-8 text has one
+        for choice in answer["choices"]:
+            holder, key = (choice["message"], "content") if chat else (choice, "text")
+            holder[key] += " # \ud800"
 
 
 def _completion(case: str, body: dict[str, Any], n: int, finish: str, chat: bool) -> dict[str, Any]:
