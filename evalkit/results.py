@@ -79,6 +79,29 @@ a flattened sample takes about 1.5 kB as objects, under 60 bytes in the columns.
 _KEY = ["arm", "task_id", "sample_index"]
 
 
+RUN_FILE = "run.json"
+"""In a run directory: ``{"run_id", "seed", "endpoints"}``, the run's id from its first attempt on and
+(`evalkit run`) its seed and each arm's endpoint identity as its first probe found it, so that every
+attempt goes on under one id and a run resumed with another seed or against another endpoint is refused
+(``require_same_seed``, ``require_same_endpoint``)."""
+
+
+def _run_file(run_dir: Path) -> dict:
+    """RUN_FILE's object ({} where there is none or it cannot be read)."""
+    try:
+        data = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def run_seed(run_dir: Path) -> int | None:
+    """The seed RUN_FILE records for a run made by `evalkit run` (None for other runs: `evalkit
+    score`, or a directory an evalkit before run.json's seed wrote)."""
+    seed = _run_file(run_dir).get("seed")
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
+
+
 def flatten_sample(obj: Any, where: str = "sample") -> dict[str, Any]:
     """One samples.jsonl object (a ``SampleResult``) as a flat row (ConfigError naming ``where``)."""
     try:

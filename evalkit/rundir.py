@@ -23,7 +23,7 @@ from evalkit.config import ConfigError, RunConfig
 from evalkit.execution import LocalExecutor, calibrate, canary
 from evalkit.models.store import source_key
 from evalkit.records import DatasetInfo, Host, RunResults, TemplateSource
-from evalkit.results import run_name_of
+from evalkit.results import RUN_FILE, run_name_of
 from evalkit.samples import SamplesFile
 
 DATASET_FILE = "dataset.json"
@@ -31,11 +31,6 @@ DATASET_FILE = "dataset.json"
 before the first sample, so that a run resumed there on a changed file is refused."""
 
 
-RUN_FILE = "run.json"
-"""In a run directory: ``{"run_id", "seed", "endpoints"}``, the run's id from its first attempt on and
-(`evalkit run`) its seed and each arm's endpoint identity as its first probe found it, so that every
-attempt goes on under one id and a run resumed with another seed or against another endpoint is refused
-(``require_same_seed``, ``require_same_endpoint``)."""
 
 
 def run_id_of(run_dir: Path, samples: SamplesFile) -> str:

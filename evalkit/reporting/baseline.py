@@ -21,8 +21,8 @@ import pandas as pd
 
 from evalkit.config import ConfigError
 from evalkit.metrics.compare import task_table
-from evalkit.records import BaselineArm, BlessedBaseline, RecordError, non_finite_field
-from evalkit.results import load_results, load_samples, natural_key, run_identity, run_name_of
+from evalkit.records import BaselineArm, BlessedBaseline, RecordError, RunResults, non_finite_field
+from evalkit.results import load_results, load_samples, natural_key, run_identity, run_name_of, run_seed
 
 FORMAT = "evalkit-baseline/1"
 """Value of the ``format`` key that marks a blessed baseline file."""
@@ -31,7 +31,8 @@ TASK_COLUMNS = ("task_id", "n", "passed", "infra_error")
 """Leading columns of ``ArmOutcome.tasks``; ``metric_<name>`` columns follow."""
 
 _ARM_KEYS = ("synthetic", "params", "n_samples", "n_tasks", "pass_at_k", "pass_at_k_lenient",
-             "metrics", "verdicts", "unverified", "latency_s", "tokens", "cost")
+             "metrics", "verdicts", "unverified", "latency_s", "tokens", "cost", "cached_samples",
+             "cached_from")
 _DIGITS = 6
 
 
@@ -297,7 +298,7 @@ def _pool(baselines: list[Baseline]) -> Baseline:
         for col in metric_cols:
             total = sum((f[col] * w).fillna(0.0) for f, w in zip(frames, weights, strict=True))
             counts[col] = (total / sum(weights)).reindex(counts.index)
-        aggregates = {"pooled_runs": [b.run_id for b in baselines],
+        aggregates = {"pooled_runs": [b.run_id for b in baselines], "params": arm.aggregates.get("params"),
                       "latency_s": _pooled_latency(same),
                       "unverified": sum(int(a.aggregates.get("unverified") or 0) for a in same)}
         arms.append(ArmOutcome(arm.arm, arm.model, arm.template, aggregates, _tidy(counts.reset_index()),
@@ -325,6 +326,33 @@ def _pooled_latency(arms: list[ArmOutcome]) -> dict[str, float]:
         if values:
             out[key] = float(pd.Series(values).median())
     return out
+
+
+def _require_separate_draws(loaded: Mapping[Path, RunResults]) -> None:
+    """Refuse to pool runs that are one draw: each sample's request seed derives from the run's
+    seed, so runs of one configuration and one seed asked the same requests (a deterministic
+    server answers them alike: 4 such runs made a baseline of 4 times the samples it measured,
+    whose narrower interval PASSed candidates a single run's left INCONCLUSIVE); and a run whose
+    answers the response store replayed from another pooled run counts that run's answers twice."""
+    seeds: dict[int, Path] = {}
+    for run_dir in loaded:
+        seed = run_seed(run_dir)
+        if seed is None:
+            continue
+        first = seeds.setdefault(seed, run_dir)
+        if first is not run_dir:
+            raise ConfigError(f"cannot pool {run_dir} with {first}: both drew their samples with "
+                              f"seed={seed}, so they asked the same requests (one draw, not two); pool runs "
+                              "of different seeds (evalkit run seed=N)")
+    ids = {results.run_id: run_dir for run_dir, results in loaded.items()}
+    for run_dir, results in loaded.items():
+        for arm in results.arms:
+            replayed = [source for source in arm.cached_from if source.split(" ", 1)[0] in ids]
+            if arm.cached_samples and replayed:
+                raise ConfigError(f"cannot pool {run_dir} with {ids[replayed[0].split(' ', 1)[0]]}: arm "
+                                  f"{arm.arm}'s answers were replayed from it by the response store "
+                                  f"({arm.cached_samples} samples), which would count them twice; pool runs "
+                                  "that asked the endpoint themselves (store.reuse=false)")
 
 
 def bless(run_dirs: Path | str | Sequence[Path | str],
@@ -355,8 +383,9 @@ def bless(run_dirs: Path | str | Sequence[Path | str],
             raise ConfigError(f"run directory {run_dir} is given more than once{same}; "
                               "pool each run once")
     runs: dict[tuple[str, bytes], Path] = {}
+    loaded = {run_dir: load_results(run_dir) for run_dir in dirs}
     for run_dir in dirs:  # a copy of a run's folder elsewhere (a CI artifact, a backup) is that run
-        results = load_results(run_dir)
+        results = loaded[run_dir]
         run_id = results.run_id
         if results.problems:  # the run exited 2: its numbers measure the endpoint's failures
             raise ConfigError(f"{run_dir} is a run that exited 2 ({results.problems[0]}); bless a run "
@@ -365,6 +394,8 @@ def bless(run_dirs: Path | str | Sequence[Path | str],
         if first is not run_dir:
             raise ConfigError(f"run directories {first} and {run_dir} hold the same run ({run_id}, the same "
                               "first sample): one is a copy; pool each run once")
+    if len(dirs) > 1:
+        _require_separate_draws(loaded)
     baselines = [_from_run_dir(run_dir) for run_dir in dirs]
     for run_dir, one in zip(dirs, baselines, strict=True):
         if not one.content_sha256:

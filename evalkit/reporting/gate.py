@@ -230,7 +230,8 @@ def _drop_check(model: str, diff: PairedDiff | None, cand_samples: float, noise:
                    reason=f"interval {interval} contains -max_drop {floor}{more}")
 
 
-def _model_gates(pairs: list[tuple[ArmOutcome, ArmOutcome]], cfg: GateConfig) -> list[ModelGate]:
+def _model_gates(pairs: list[tuple[ArmOutcome, ArmOutcome]], cfg: GateConfig,
+                 baseline_runs: frozenset[str] = frozenset()) -> list[ModelGate]:
     """Every pair's checks from one ``compare_arms`` call (one family for Holm and the intervals)."""
     names = _gate_names(pairs)
     sides = [(ArmTasks(f"baseline:{name}", b.tasks), ArmTasks(name, c.tasks))
@@ -255,11 +256,59 @@ def _model_gates(pairs: list[tuple[ArmOutcome, ArmOutcome]], cfg: GateConfig) ->
             checks.append(_latency_check(model, b_arm, c_arm, cfg.max_latency_p95_ratio))
         changed, note = _endpoint_change(model, b_arm, c_arm)
         checks += [changed] if changed else []
+        replayed = _replayed_check(model, c_arm, baseline_runs)
+        checks += [replayed] if replayed else []
         pass1 = comparison.diff(model, PASS_AT_1)
         out.append(ModelGate(model, b_arm.arm, c_arm.arm, _template_name(b_arm), _template_name(c_arm),
                              pass1.n_tasks if pass1 else 0, tuple(checks), comparison.flips_of(model),
                              endpoint_note=note))
     return out
+
+
+def _replayed_check(model: str, c_arm: ArmOutcome, baseline_runs: frozenset[str]) -> Check | None:
+    """An ERROR ``replayed`` check when the response store answered every candidate sample from
+    the baseline's own run(s): the candidate measured nothing, it is the baseline again (a
+    nightly with store.reuse=true and yesterday's store PASSed as a new measurement)."""
+    cached, total = int(c_arm.aggregates.get("cached_samples") or 0), _samples(c_arm)
+    sources = {str(s).split(" ", 1)[0] for s in c_arm.aggregates.get("cached_from") or ()}
+    if not total or cached < total or not sources & baseline_runs:
+        return None
+    return Check(model, "replayed", None, None, None, test="threshold", verdict=GateVerdict.ERROR,
+                 reason=f"all {total} candidate answers were replayed by the response store from the "
+                        f"baseline's run ({', '.join(sorted(sources & baseline_runs))}): nothing new was "
+                        "measured; run the candidate with store.reuse=false")
+
+
+def _samples(arm: ArmOutcome) -> int:
+    verdicts = arm.aggregates.get("verdicts")
+    return sum(int(v) for v in verdicts.values()) if isinstance(verdicts, Mapping) else 0
+
+
+def _replay_notes(pairs: list[tuple[ArmOutcome, ArmOutcome]]) -> list[str]:
+    """Say how many of a candidate arm's answers the response store replayed (and from which runs):
+    the gate compares what was measured, and replayed answers were measured on another day."""
+    notes = []
+    for _, c_arm in pairs:
+        cached = int(c_arm.aggregates.get("cached_samples") or 0)
+        if cached:
+            origin = ", ".join(map(str, c_arm.aggregates.get("cached_from") or ())) or "an earlier attempt"
+            notes.append(f"candidate arm {c_arm.arm}: {cached} of its {_samples(c_arm)} answers were "
+                         f"replayed from the response store (stored by {origin}), not asked again")
+    return notes
+
+
+def _params_notes(pairs: list[tuple[ArmOutcome, ArmOutcome]]) -> list[str]:
+    """Name sampling parameters that differ between paired arms: a drop measured at another
+    temperature is the temperature's as much as the template's."""
+    notes = []
+    for b_arm, c_arm in pairs:
+        before, now = b_arm.aggregates.get("params"), c_arm.aggregates.get("params")
+        if not isinstance(before, Mapping) or not isinstance(now, Mapping) or before == now:
+            continue
+        changed = [f"{key} {before.get(key)!r} -> {now.get(key)!r}" for key in sorted({*before, *now})
+                   if before.get(key) != now.get(key)]
+        notes.append(f"arm {c_arm.arm}: sampling parameters differ from the baseline's: {', '.join(changed)}")
+    return notes
 
 
 def _endpoint_change(model: str, b_arm: ArmOutcome, c_arm: ArmOutcome) -> tuple[Check | None, str]:
@@ -356,7 +405,7 @@ def gate(baseline: Baseline | Path | str, candidate_run_dir: Baseline | Path | s
     pairs, arm_notes = _pair_arms(base, cand)
     _check_metrics(cfg, pairs)
     _check_tasks(pairs)
-    models = _model_gates(pairs, cfg)
+    models = _model_gates(pairs, cfg, frozenset(base.run_id.split("+")))
     # a model is gated where any of its arms is paired, across models too (a label kept over an upgrade)
     paired = {"baseline": {b.model for b, _ in pairs}, "candidate": {c.model for _, c in pairs}}
     notes = tuple(f"model {m} is only in the {side}; not gated"
@@ -365,6 +414,7 @@ def gate(baseline: Baseline | Path | str, candidate_run_dir: Baseline | Path | s
     notes += tuple(arm_notes)
     notes += tuple(f"arm {c.arm}: the baseline's model {b.model} against the candidate's {c.model} "
                    "(paired by their label)" for b, c in pairs if b.model != c.model)
+    notes += tuple(_params_notes(pairs)) + tuple(_replay_notes(pairs))
     notes += tuple(f"{side} arm {arm.arm}: {arm.aggregates['unverified']} of its verdicts are unverified "
                    "(program and tests ran in one process: tasks whose tests cannot run apart, JavaScript); "
                    "a hostile program could forge them"

@@ -694,3 +694,57 @@ def test_bless_refuses_to_pool_runs_another_model_answered(tmp_path):
                           specs={"mixtral": {"endpoint": _behind_proxy("gpu2")}})
     pooled = json.loads(bless([base, redeployed], tmp_path / "baselines").read_text())
     assert [a["x-litellm-model-id"] for a in pooled["arms"][0]["endpoint"]["answered_by"]] == ["gpu1", "gpu2"]
+
+
+def _replayed(run: Path, count: int, source: str) -> Path:
+    """``run`` as if the response store had answered ``count`` of its samples, stored by ``source``."""
+    results = json.loads((run / "results.json").read_text())
+    results["arms"][0] |= {"cached_samples": count, "cached_from": [f"{source} (2026-12-01)"]}
+    (run / "results.json").write_text(json.dumps(results))
+    return run
+
+
+def test_bless_refuses_to_pool_runs_of_one_seed(tmp_path):
+    # Four runs with one seed asked the same requests: pooled, they made a baseline of four times
+    # the samples measured, whose interval PASSed what one run's left INCONCLUSIVE.
+    one = make_run(tmp_path / "one", {"mixtral": tasks(40, N, BASE_FAILING)})
+    two = make_run(tmp_path / "two", {"mixtral": tasks(40, N, BASE_FAILING)})
+    for run, seed in ((one, 7), (two, 7)):
+        (run / "run.json").write_text(json.dumps({"run_id": run.name, "seed": seed}))
+    with pytest.raises(ConfigError, match=r"cannot pool .*two with .*one: both drew their samples with "
+                                          r"seed=7, so they asked the same requests"):
+        bless([one, two], tmp_path / "baselines")
+    (two / "run.json").write_text(json.dumps({"run_id": "two", "seed": 8}))
+    assert bless([one, two], tmp_path / "baselines").is_file()
+
+
+def test_bless_refuses_a_run_whose_answers_were_replayed_from_another_it_pools(tmp_path):
+    first = make_run(tmp_path / "first", {"mixtral": tasks(40, N, BASE_FAILING)})
+    again = _replayed(make_run(tmp_path / "again", {"mixtral": tasks(40, N, BASE_FAILING)}), 40 * N, "first")
+    with pytest.raises(ConfigError, match=r"cannot pool .*again with .*first: arm mixtral's answers were "
+                                          r"replayed from it by the response store"):
+        bless([first, again], tmp_path / "baselines")
+
+
+def test_a_candidate_replayed_from_the_baseline_s_run_measured_nothing(runs, tmp_path):
+    # store.reuse=true against the store the baseline's night filled: its own answers again, PASS.
+    copy = _replayed(make_run(tmp_path / "copy", {"mixtral": tasks(40, N, BASE_FAILING)}), 40 * N, "base")
+    outcome = gate(runs["base"], copy, CFG, tmp_path / "g")
+    assert outcome.verdict is GateVerdict.ERROR and outcome.exit_code == 2
+    (check,) = [c for c in outcome.models[0].checks if c.name == "replayed"]
+    assert check.reason.startswith(f"all {40 * N} candidate answers were replayed by the response store from "
+                                   "the baseline's run (base): nothing new was measured")
+    part = _replayed(make_run(tmp_path / "part", {"mixtral": tasks(40, N, BASE_FAILING)}), 12, "base")
+    outcome = gate(runs["base"], part, CFG, tmp_path / "g2")
+    assert outcome.verdict is not GateVerdict.ERROR
+    assert (f"candidate arm mixtral: 12 of its {40 * N} answers were replayed from the response store "
+            "(stored by base (2026-12-01)), not asked again") in outcome.notes
+    assert "replayed from the response store" in (tmp_path / "g2" / "gate.md").read_text()
+
+
+def test_the_gate_names_sampling_parameters_that_differ(runs, tmp_path):
+    hot = make_run(tmp_path / "hot", {"mixtral": tasks(40, N, BASE_FAILING)},
+                   specs={"mixtral": {"params": {"temperature": 0.9}}})
+    outcome = gate(runs["base"], hot, CFG, tmp_path / "g")
+    assert ("arm mixtral: sampling parameters differ from the baseline's: temperature 0.2 -> 0.9"
+            in outcome.notes)
