@@ -126,8 +126,15 @@ def _coverage_check(name: str, b_arm: ArmOutcome, c_arm: ArmOutcome, cfg: GateCo
     """The share of the baseline's tasks the candidate measured: a run of 2 tasks proves nothing of
     164. A task all of whose samples are infra errors was not measured (no answer to score)."""
     base_tasks = set(b_arm.tasks["task_id"])
-    answered = c_arm.tasks[c_arm.tasks["n"] > c_arm.tasks["infra_error"]]
-    shared = len(base_tasks & set(answered["task_id"]))
+    base_measured = set(_measured(b_arm.tasks))
+    base_share = len(base_measured) / len(base_tasks) if base_tasks else 0.0
+    if base_share < cfg.min_task_share:  # its own coverage: a row of "10 / 10" over 5 paired tasks
+        return Check(name, "task_coverage", float(len(base_tasks)), float(len(base_measured)),
+                     base_share - 1.0, test="threshold", verdict=GateVerdict.ERROR,
+                     reason=f"the baseline measured {len(base_measured)} of its {len(base_tasks)} tasks "
+                            f"({base_share:.1%}; the others' every sample infra_error), below min_task_share "
+                            f"{cfg.min_task_share:.0%}; bless a baseline that measured them")
+    shared = len(base_measured & set(_measured(c_arm.tasks)))
     share = shared / len(base_tasks) if base_tasks else 0.0
     bad = share < cfg.min_task_share
     reason = (f"the candidate measured {shared} of the baseline's {len(base_tasks)} tasks ({share:.1%}), "
@@ -138,6 +145,11 @@ def _coverage_check(name: str, b_arm: ArmOutcome, c_arm: ArmOutcome, cfg: GateCo
                  verdict=GateVerdict.ERROR if bad else GateVerdict.PASS, reason=reason)
 
 
+def _measured(tasks: pd.DataFrame) -> pd.Series:
+    """The ids of the tasks with a sample that is not infra_error."""
+    return tasks.loc[tasks["n"] > tasks["infra_error"], "task_id"]
+
+
 def _infra_rate(tasks: pd.DataFrame) -> float:
     total = int(tasks["n"].sum())
     return float(tasks["infra_error"].sum()) / total if total else 0.0
@@ -146,12 +158,15 @@ def _infra_rate(tasks: pd.DataFrame) -> float:
 def _infra_check(model: str, base: pd.DataFrame, cand: pd.DataFrame, cfg: GateConfig) -> Check:
     """The candidate's share of infra_error samples on the baseline's tasks against the threshold (the
     baseline's for context): tasks the baseline lacks, answered, diluted the errors of those it has."""
-    rate = _infra_rate(cand[cand["task_id"].isin(base["task_id"])])
+    rate, base_rate = _infra_rate(cand[cand["task_id"].isin(base["task_id"])]), _infra_rate(base)
     bad = rate > cfg.max_infra_error
     reason = (f"infra_error rate {rate:.1%} {'exceeds' if bad else 'within'} "
               f"max_infra_error {cfg.max_infra_error:.1%}" + ("; the endpoint, not the template, "
                                                                "decides these numbers" if bad else ""))
-    return Check(model, "infra_error", _infra_rate(base), rate, rate - _infra_rate(base), test="threshold",
+    if not bad and base_rate > cfg.max_infra_error:  # the baseline's numbers are the endpoint's too
+        bad, reason = True, (f"the baseline's infra_error rate {base_rate:.1%} exceeds max_infra_error "
+                             f"{cfg.max_infra_error:.1%}; bless a baseline whose endpoint answered")
+    return Check(model, "infra_error", base_rate, rate, rate - base_rate, test="threshold",
                  verdict=GateVerdict.ERROR if bad else GateVerdict.PASS, reason=reason)
 
 

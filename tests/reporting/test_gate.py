@@ -748,3 +748,16 @@ def test_the_gate_names_sampling_parameters_that_differ(runs, tmp_path):
     outcome = gate(runs["base"], hot, CFG, tmp_path / "g")
     assert ("arm mixtral: sampling parameters differ from the baseline's: temperature 0.2 -> 0.9"
             in outcome.notes)
+
+
+def test_a_baseline_that_measured_half_its_tasks_is_no_baseline(runs, tmp_path):
+    # Accepted, with a coverage row "40 / 40 PASS" over 20 paired tasks and a baseline infra_error
+    # rate of 50% shown as PASS.
+    unmeasured = {t: N for t in range(20)}
+    half = make_run(tmp_path / "half", {"mixtral": tasks(40, N, BASE_FAILING, infra=unmeasured)})
+    outcome = gate(half, runs["same"], CFG, tmp_path / "g")
+    assert outcome.verdict is GateVerdict.ERROR
+    checks = {c.name: c for c in outcome.models[0].checks}
+    assert checks["task_coverage"].reason.startswith("the baseline measured 20 of its 40 tasks (50.0%")
+    assert checks["infra_error"].verdict is GateVerdict.ERROR
+    assert checks["infra_error"].reason.startswith("the baseline's infra_error rate 50.0% exceeds")
