@@ -755,7 +755,8 @@ class BaselineArm(JsonRecord):
     `evalkit score` runs)."""
     aggregates: Mapping[str, Any]
     """The arm's aggregates as results.json has them (``ArmResult``: pass_at_k, metrics, verdicts,
-    latency_s, ...); a pooled baseline has ``pooled_runs``, ``latency_s`` and ``unverified``."""
+    latency_s, cached_samples, ...); a pooled baseline has ``pooled_runs``, ``params``, ``latency_s``
+    and ``unverified``."""
     tasks: Mapping[str, TaskOutcome]
     """Per-task outcomes by task id, one line per task."""
     endpoint: Mapping[str, Any] | None = None
