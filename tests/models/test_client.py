@@ -247,17 +247,21 @@ def test_unrelated_400_on_an_n_request_keeps_n(server):
     assert client.stats.refused == 3
 
 
-def test_probe_sends_the_arms_own_request_with_one_token(server):
-    prompt = replace(case_prompt("shape"), messages=(*case_prompt("shape").messages,
-                                                    Message("assistant", "<new_code>")), prefill="<new_code>")
+def _probe(server, prompt) -> None:
+    """The start-up probe of a client of ``server`` for ``prompt``."""
     async def go():
         client = ModelClient(model_config(server.base_url), None, retry=FAST)
         try:
             await client.check(prompt)
         finally:
             await client.aclose()
-
     run(go())
+
+
+def test_probe_sends_the_arms_own_request_with_one_token(server):
+    prompt = replace(case_prompt("shape"), messages=(*case_prompt("shape").messages,
+                                                    Message("assistant", "<new_code>")), prefill="<new_code>")
+    _probe(server, prompt)
     (probe,) = server.requests
     assert probe["body"]["max_tokens"] == 1 and probe["body"]["continue_final_message"] is True
     assert probe["body"]["messages"][-1] == {"role": "assistant", "content": "<new_code>"}
@@ -265,25 +269,8 @@ def test_probe_sends_the_arms_own_request_with_one_token(server):
 
 def test_probe_classifies_roles(server):
     server.script("roles", ["roles400"])
-    async def go():
-        client = ModelClient(model_config(server.base_url), None, retry=FAST)
-        try:
-            await client.check(case_prompt("roles"))
-        finally:
-            await client.aclose()
-
     with pytest.raises(EndpointError, match="set prompt.fold_system=true"):
-        run(go())
-
-
-def _probe(server, prompt):
-    async def go():
-        client = ModelClient(model_config(server.base_url), None, retry=FAST)
-        try:
-            await client.check(prompt)
-        finally:
-            await client.aclose()
-    run(go())
+        _probe(server, case_prompt("roles"))
 
 
 def test_probe_refuses_max_tokens_the_listed_context_has_no_room_for(server):
