@@ -157,9 +157,11 @@ class ModelClient:
             # Offline replay cannot ask the endpoint who it is: any source will do.
             hits = self.store.get_many(keys, None if self.cfg.offline else self.source)
             # Stored under what answered them (``_keep``): a hit for this source was answered by what
-            # answered the probe. Offline, any source will do and which one is not known.
-            answered = None if self.cfg.offline else self.identity.get("answered_by")
-            out.update((i, _from_stored(prompt, hits[k], answered)) for i, k in enumerate(keys) if k in hits)
+            # answered the probe; this run's own hits of another source, and offline any hit, by what
+            # the store does not say.
+            probed = None if self.cfg.offline else self.identity.get("answered_by")
+            out.update((i, _from_stored(prompt, hits[k], probed if hits[k].source == self.source else None))
+                       for i, k in enumerate(keys) if k in hits)
             for hit in hits.values():
                 first = self.stats.cached_from.get(hit.run_id)
                 self.stats.cached_from[hit.run_id] = min(first or hit.created_at, hit.created_at)

@@ -147,18 +147,20 @@ class ResponseStore:
     def get_many(self, keys: Iterable[str], source: str | None) -> dict[str, StoredResponse]:
         """The answers among ``keys`` this run may reuse, by key (the newest where several are).
 
-        ``source`` None (offline replay) accepts any source and any run.
+        ``source`` None (offline replay) accepts any source and any run. This run's own answers
+        are reused whatever answered them: a proxy alias balanced over two deployments answered
+        some from the one the resumed probe did not reach, and they were asked again.
         """
         keys = list(keys)
         if not keys:
             return {}
         where, args = f"key IN ({','.join('?' * len(keys))})", list(keys)
-        if source is not None:
-            where += " AND source = ?"
-            args.append(source)
-            if not self.reuse:
-                where += " AND run_id = ?"
-                args.append(self.run_id)
+        if source is not None and self.reuse:
+            where += " AND (source = ? OR run_id = ?)"
+            args += [source, self.run_id]
+        elif source is not None:
+            where += " AND run_id = ?"
+            args.append(self.run_id)
         with self._lock:
             rows = self._db.execute(f"SELECT {_COLUMNS} FROM answers WHERE {where} ORDER BY created_at",
                                     args).fetchall()

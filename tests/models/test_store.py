@@ -247,3 +247,16 @@ def test_one_address_spelled_several_ways_is_one_endpoint(spelled):
 def test_another_address_is_another_endpoint(other):
     identity = {"base_url": "http://gpu1/v1", "model": "m"}
     assert source_key(identity | {"base_url": other}) != source_key(identity)
+
+
+@pytest.mark.parametrize("reuse", [False, True])
+def test_a_run_s_own_answers_are_its_own_whatever_deployment_gave_them(tmp_path, reuse):
+    # A proxy balanced over two deployments answered half a killed run from each; the resumed probe
+    # reached one of them, and the other's answers of the same run were asked again.
+    path = tmp_path / "s.sqlite"
+    with ResponseStore(path, run_id="night", reuse=reuse) as store:
+        store.put_many([StoredResponse("a", "m", "T/0", 0, "from a", "stop", 1, 2, 0.1, source="dep-a"),
+                        StoredResponse("b", "m", "T/0", 1, "from b", "stop", 1, 2, 0.1, source="dep-b")])
+        assert set(store.get_many(["a", "b"], "dep-a")) == {"a", "b"}
+    with ResponseStore(path, run_id="next-night", reuse=True) as store:
+        assert set(store.get_many(["a", "b"], "dep-a")) == {"a"}  # another run: only what dep-a answered
