@@ -764,6 +764,16 @@ class BaselineArm(JsonRecord):
     distinct ``answered_by`` of its samples (``{}`` for `evalkit score` runs); None in a file
     blessed before evalkit recorded it (the gate then says it cannot tell)."""
 
+    def __post_init__(self) -> None:
+        # A hand edit that changed its shape (one mapping where the list goes) made the gate read
+        # it as naming no served model: a candidate another model answered went unflagged.
+        endpoint = self.endpoint or {}
+        answered, served = endpoint.get("answered_by", []), endpoint.get("served")
+        if not isinstance(answered, (list, tuple)) or not all(isinstance(a, Mapping) for a in answered):
+            raise ValueError("endpoint.answered_by must be a list of objects (what answered the arm)")
+        if served is not None and not isinstance(served, Mapping):
+            raise ValueError("endpoint.served must be an object (the /v1/models entry) or null")
+
 
 @dataclass(frozen=True, slots=True)
 class BlessedBaseline(JsonRecord):

@@ -95,6 +95,22 @@ def endpoint_identity(arm: Mapping[str, Any]) -> dict[str, Any]:
     return out | {"answered_by": sorted({_plain(a): a for a in answered}.values(), key=_plain)}
 
 
+def other_served_models(before: Mapping[str, Any], now: Mapping[str, Any]) -> bool:
+    """Whether two endpoint identities name other served models: other answers' ``model`` names,
+    or other weights (vLLM's ``root``) where both /v1/models listings were read. A listing that
+    failed names no weights (it is information only), and the answers' models still say which
+    model answered: a night whose listing got a 500 was ERRORed as "another model"."""
+    def models(endpoint: Mapping[str, Any]) -> set[Any]:
+        return {a.get("model") for a in endpoint.get("answered_by") or () if isinstance(a, Mapping)}
+
+    def weights(endpoint: Mapping[str, Any]) -> Any:
+        served = endpoint.get("served")
+        return served.get("root") if isinstance(served, Mapping) else None
+
+    return models(before) != models(now) or None not in (weights(before), weights(now)) and \
+        weights(before) != weights(now)
+
+
 def served_models(endpoint: Mapping[str, Any]) -> tuple[str, ...]:
     """The served models an endpoint identity names: each answer's ``model`` and /v1/models'
     weights path (vLLM's ``root``). Another deployment of them (a proxy's other ``x-litellm-model-id``)
@@ -275,19 +291,14 @@ def _pool(baselines: list[Baseline]) -> Baseline:
     dataset content and the same arms (label, model, template)."""
     first = baselines[0]
 
-    def identity(baseline: Baseline) -> list[tuple]:
-        # the served models too: runs whose alias answered from other weights measured another model
-        return sorted((a.arm, a.model, a.template.get("sha256"), _plain(a.aggregates.get("params")),
-                       served_models(a.endpoint or {})) for a in baseline.arms)
-
     for other in baselines[1:]:
         if other.content_sha256 != first.content_sha256:
             raise ConfigError(f"cannot pool {other.source} with {first.source}: different dataset "
                               f"content ({other.content_sha256[:12]} vs {first.content_sha256[:12]})")
-        if identity(other) != identity(first):
-            raise ConfigError(f"cannot pool {other.source} with {first.source}: different arms (label, "
-                              f"model, template, sampling parameters, served models: {identity(other)} vs "
-                              f"{identity(first)}); pool runs of one configuration")
+        difference = _configuration_difference(first, other)
+        if difference:
+            raise ConfigError(f"cannot pool {other.source} with {first.source}: {difference}; pool runs "
+                              "of one configuration")
     arms = []
     for arm in first.arms:
         same = [next(a for a in b.arms if a.arm == arm.arm) for b in baselines]  # by label, in any order
@@ -305,6 +316,28 @@ def _pool(baselines: list[Baseline]) -> Baseline:
                                _pooled_endpoint(same)))
     return Baseline(source=" + ".join(b.source for b in baselines),
                     run_id="+".join(b.run_id for b in baselines), dataset=first.dataset, arms=tuple(arms))
+
+
+def _configuration_difference(first: Baseline, other: Baseline) -> str:
+    """What makes ``other`` another configuration than ``first`` ('' when nothing): its arms'
+    labels, and per arm its model, template, sampling parameters and served models (runs whose
+    alias answered from other weights measured another model)."""
+    labels = sorted(a.arm for a in first.arms), sorted(a.arm for a in other.arms)
+    if labels[0] != labels[1]:
+        return f"different arms ({', '.join(labels[1])} vs {', '.join(labels[0])})"
+    for arm in first.arms:
+        then = next(a for a in other.arms if a.arm == arm.arm)
+        for what, before, now in (("model", arm.model, then.model),
+                                  ("template", arm.template.get("sha256"), then.template.get("sha256")),
+                                  ("sampling parameters", _plain(arm.aggregates.get("params")),
+                                   _plain(then.aggregates.get("params")))):
+            if before != now:
+                return f"arm {arm.arm}: other {what} ({now} vs {before})"
+        before, now = arm.endpoint or {}, then.endpoint or {}
+        if other_served_models(before, now):
+            return (f"arm {arm.arm}: other served models answered ({', '.join(served_models(now))} vs "
+                    f"{', '.join(served_models(before))})")
+    return ""
 
 
 def _pooled_endpoint(arms: list[ArmOutcome]) -> dict[str, Any]:

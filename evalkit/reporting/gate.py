@@ -49,7 +49,7 @@ from evalkit.metrics.compare import (
     sampling_std_error,
 )
 from evalkit.records import PairedDiff
-from evalkit.reporting.baseline import ArmOutcome, Baseline, load_baseline, served_models
+from evalkit.reporting.baseline import ArmOutcome, Baseline, load_baseline, other_served_models, served_models
 from evalkit.reporting.gate_outcome import POWER, Check, GateOutcome, GateVerdict, ModelGate, worst
 from evalkit.reporting.gate_outputs import (
     interval_text,
@@ -337,7 +337,7 @@ def _endpoint_change(model: str, b_arm: ArmOutcome, c_arm: ArmOutcome) -> tuple[
     if unknown is not None or before == now:
         return None, unknown or ""
     was, is_now = _endpoint_text(before or {}), _endpoint_text(now)
-    if served_models(before or {}) != served_models(now) and b_arm.model == c_arm.model:  # else: an upgrade
+    if other_served_models(before or {}, now) and b_arm.model == c_arm.model:  # else: an upgrade
         return Check(model, "endpoint", None, None, None, test="threshold", verdict=GateVerdict.ERROR,
                      reason=f"another model answered the candidate: was {was}; now {is_now}; bless a "
                             "baseline of this model, or point the alias back"), \

@@ -467,8 +467,8 @@ def test_bless_refuses_to_pool_runs_of_other_sampling_parameters(runs, tmp_path)
     # A resumed run refuses another temperature; bless pooled them into one "configuration".
     hot = make_run(tmp_path / "hot", {"mixtral": tasks(40, N, BASE_FAILING)},
                    specs={"mixtral": {"params": {"temperature": 1.7}}})
-    with pytest.raises(ConfigError, match=r"cannot pool .*hot with .*base: different arms \(label, model, "
-                                          r"template, sampling parameters, served models: .*1\.7"):
+    with pytest.raises(ConfigError, match=r"cannot pool .*hot with .*base: arm mixtral: other sampling "
+                                          r"parameters \(.*1\.7.* vs .*0\.2.*\)"):
         bless([runs["base"], hot], tmp_path / "baselines")
 
 
@@ -687,8 +687,8 @@ def test_a_baseline_blessed_before_endpoints_were_recorded_loads_and_says_so(tmp
 def test_bless_refuses_to_pool_runs_another_model_answered(tmp_path):
     base, other = _endpoint_runs(tmp_path, _behind_proxy("gpu1"),
                                  _behind_proxy("gpu1", served="hosted_vllm/meta-llama/Llama-3-70B"))
-    with pytest.raises(ConfigError, match=r"cannot pool .*cand with .*base: different arms .*served models: "
-                                          r".*Llama-3-70B"):
+    with pytest.raises(ConfigError, match=r"cannot pool .*cand with .*base: arm mixtral: other served models "
+                                          r"answered \(model 'hosted_vllm/meta-llama/Llama-3-70B' vs "):
         bless([base, other], tmp_path / "baselines")
     redeployed = make_run(tmp_path / "gpu2", {"mixtral": tasks(40, N, BASE_FAILING)},
                           specs={"mixtral": {"endpoint": _behind_proxy("gpu2")}})
@@ -761,3 +761,29 @@ def test_a_baseline_that_measured_half_its_tasks_is_no_baseline(runs, tmp_path):
     assert checks["task_coverage"].reason.startswith("the baseline measured 20 of its 40 tasks (50.0%")
     assert checks["infra_error"].verdict is GateVerdict.ERROR
     assert checks["infra_error"].reason.startswith("the baseline's infra_error rate 50.0% exceeds")
+
+
+def test_a_night_whose_models_listing_failed_is_not_another_model(tmp_path):
+    # vLLM itself: the listing names the weights; one night it got a 500 (information only), the
+    # same model answered, and the gate said "another model answered the candidate".
+    vllm = {"base_url": "http://gpu1:8000/v1", "model": "mixtral", "answered_by": {"model": "mixtral"},
+            "served": {"id": "mixtral", "root": "/models/Mixtral-8x7B-Instruct-v0.1", "owned_by": "vllm"}}
+    base, cand = _endpoint_runs(tmp_path, vllm, vllm | {"served": None})
+    outcome = gate(base, cand, CFG, tmp_path / "g")
+    assert outcome.verdict is not GateVerdict.ERROR, terminal_lines(outcome)
+    assert bless([base, cand], tmp_path / "baselines").is_file()
+    other = _endpoint_runs(tmp_path / "other", vllm, vllm | {"served": {
+        "id": "mixtral", "root": "/models/Llama-3-70B", "owned_by": "vllm"}})
+    assert gate(*other, CFG, tmp_path / "g2").verdict is GateVerdict.ERROR  # other weights listed
+
+
+@pytest.mark.parametrize("answered_by", [5, {"model": "other/model"}])
+def test_a_baseline_whose_endpoint_was_hand_edited_out_of_shape_is_refused(tmp_path, answered_by):
+    # 5 was a traceback (exit 3); one mapping where the list goes read as "names no served model".
+    base, _ = _endpoint_runs(tmp_path, _behind_proxy("gpu1"), _behind_proxy("gpu1"))
+    blessed = bless(base, tmp_path / "baselines")
+    data = json.loads(blessed.read_text())
+    data["arms"][0]["endpoint"]["answered_by"] = answered_by
+    blessed.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match=r"malformed baseline .*endpoint\.answered_by must be a list"):
+        load_baseline(blessed)
