@@ -271,7 +271,7 @@ def _model_gates(pairs: list[tuple[ArmOutcome, ArmOutcome]], cfg: GateConfig,
             checks.append(_latency_check(model, b_arm, c_arm, cfg.max_latency_p95_ratio))
         changed, note = _endpoint_change(model, b_arm, c_arm)
         checks += [changed] if changed else []
-        replayed = _replayed_check(model, c_arm, baseline_runs)
+        replayed = _replayed_check(model, b_arm, c_arm, baseline_runs)
         checks += [replayed] if replayed else []
         pass1 = comparison.diff(model, PASS_AT_1)
         out.append(ModelGate(model, b_arm.arm, c_arm.arm, _template_name(b_arm), _template_name(c_arm),
@@ -280,18 +280,23 @@ def _model_gates(pairs: list[tuple[ArmOutcome, ArmOutcome]], cfg: GateConfig,
     return out
 
 
-def _replayed_check(model: str, c_arm: ArmOutcome, baseline_runs: frozenset[str]) -> Check | None:
+def _replayed_check(model: str, b_arm: ArmOutcome, c_arm: ArmOutcome,
+                    baseline_runs: frozenset[str]) -> Check | None:
     """An ERROR ``replayed`` check when the response store answered every candidate sample from
-    the baseline's own run(s): the candidate measured nothing, it is the baseline again (a
-    nightly with store.reuse=true and yesterday's store PASSed as a new measurement)."""
+    the baseline's own run(s) and the candidate's template is the baseline's: the candidate
+    measured nothing, it is the baseline again (a nightly with store.reuse=true and yesterday's
+    store PASSed as a new measurement). With another template (a post-processing change reviewed
+    offline on the same requests) the new post-processing was measured: that is gated."""
     cached, total = int(c_arm.aggregates.get("cached_samples") or 0), _samples(c_arm)
     sources = {str(s).split(" ", 1)[0] for s in c_arm.aggregates.get("cached_from") or ()}
-    if not total or cached < total or not sources & baseline_runs:
+    if not total or cached < total or not sources & baseline_runs or \
+            b_arm.template.get("sha256") != c_arm.template.get("sha256"):
         return None
     return Check(model, "replayed", None, None, None, test="threshold", verdict=GateVerdict.ERROR,
                  reason=f"all {total} candidate answers were replayed by the response store from the "
-                        f"baseline's run ({', '.join(sorted(sources & baseline_runs))}): nothing new was "
-                        "measured; run the candidate with store.reuse=false")
+                        f"baseline's run ({', '.join(sorted(sources & baseline_runs))}) with the baseline's "
+                        "template: nothing new was measured; ask the endpoint (store.reuse=false, "
+                        "model.offline=false)")
 
 
 def _samples(arm: ArmOutcome) -> int:

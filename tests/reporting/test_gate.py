@@ -733,7 +733,13 @@ def test_a_candidate_replayed_from_the_baseline_s_run_measured_nothing(runs, tmp
     assert outcome.verdict is GateVerdict.ERROR and outcome.exit_code == 2
     (check,) = [c for c in outcome.models[0].checks if c.name == "replayed"]
     assert check.reason.startswith(f"all {40 * N} candidate answers were replayed by the response store from "
-                                   "the baseline's run (base): nothing new was measured")
+                                   "the baseline's run (base) with the baseline's template: nothing new was "
+                                   "measured; ask the endpoint (store.reuse=false, model.offline=false)")
+    # A post-processing change reviewed offline on the baseline's answers measured the new template.
+    results = json.loads((copy / "results.json").read_text())
+    results["arms"][0]["template"]["sha256"] = "e" * 64
+    (copy / "results.json").write_text(json.dumps(results))
+    assert all(c.name != "replayed" for c in gate(runs["base"], copy, CFG, tmp_path / "g3").models[0].checks)
     part = _replayed(make_run(tmp_path / "part", {"mixtral": tasks(40, N, BASE_FAILING)}), 12, "base")
     outcome = gate(runs["base"], part, CFG, tmp_path / "g2")
     assert outcome.verdict is not GateVerdict.ERROR
