@@ -10,6 +10,7 @@ same ``Baseline`` shape, so the gate never cares which one it was given.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass
@@ -73,6 +74,9 @@ class Baseline:
     problems: tuple[str, ...] = ()
     """Why the run exited 2 (results.json's ``problems``; a blessed file has none: bless refuses such
     a run)."""
+    answers_sha256: str = ""
+    """Hash of every answer of a run read from its directory (arm, task, sample, raw answer): two runs
+    with one hash are one draw ('' for a blessed file)."""
 
     @property
     def content_sha256(self) -> str:
@@ -170,8 +174,11 @@ def _from_run_dir(run_dir: Path) -> Baseline:
             template={k: str(v) for k, v in template.items()},
             aggregates={k: entry[k] for k in _ARM_KEYS if k in entry},
             tasks=per_task(group), endpoint=endpoint_identity(entry)))
+    answers = samples.sort_values(["arm", "task_id", "sample_index"])[["arm", "task_id", "sample_index",
+                                                                        "raw_output"]]
+    digest = hashlib.sha256(answers.to_json(orient="values").encode()).hexdigest()
     return Baseline(source=str(run_dir), run_id=str(results.get("run_id") or run_dir.name),
-                    dataset=dict(results.get("dataset") or {}), arms=tuple(arms),
+                    dataset=dict(results.get("dataset") or {}), arms=tuple(arms), answers_sha256=digest,
                     problems=tuple(map(str, results.get("problems") or ())))
 
 
@@ -367,16 +374,18 @@ def _require_separate_draws(loaded: Mapping[Path, RunResults]) -> None:
     server answers them alike: 4 such runs made a baseline of 4 times the samples it measured,
     whose narrower interval PASSed candidates a single run's left INCONCLUSIVE); and a run whose
     answers the response store replayed from another pooled run counts that run's answers twice."""
-    seeds: dict[int, Path] = {}
-    for run_dir in loaded:
-        seed = run_seed(run_dir)
-        if seed is None:
-            continue
-        first = seeds.setdefault(seed, run_dir)
-        if first is not run_dir:
-            raise ConfigError(f"cannot pool {run_dir} with {first}: both drew their samples with "
-                              f"seed={seed}, so they asked the same requests (one draw, not two); pool runs "
-                              "of different seeds (evalkit run seed=N)")
+    seeds: dict[tuple[str, int], Path] = {}
+    for run_dir, results in loaded.items():
+        for arm in results.arms:
+            # a seed the arm's parameters set (model.params.seed, a template's) is the base instead
+            seed = arm.params.get("seed") if isinstance(arm.params.get("seed"), int) else run_seed(run_dir)
+            if seed is None:
+                continue
+            first = seeds.setdefault((arm.arm, seed), run_dir)
+            if first is not run_dir:
+                raise ConfigError(f"cannot pool {run_dir} with {first}: arm {arm.arm} drew its samples "
+                                  f"with seed={seed} in both, so they asked the same requests (one draw, not "
+                                  "two); pool runs of different seeds (seed=N, no model.params.seed)")
     ids = {results.run_id: run_dir for run_dir, results in loaded.items()}
     for run_dir, results in loaded.items():
         for arm in results.arms:
@@ -386,6 +395,17 @@ def _require_separate_draws(loaded: Mapping[Path, RunResults]) -> None:
                                   f"{arm.arm}'s answers were replayed from it by the response store "
                                   f"({arm.cached_samples} samples), which would count them twice; pool runs "
                                   "that asked the endpoint themselves (store.reuse=false)")
+
+
+def _require_other_answers(dirs: list[Path], baselines: list[Baseline]) -> None:
+    """Refuse to pool runs that hold the same answers (`evalkit score` of one file twice, a server
+    that ignores seeds at temperature 0): one draw, whose samples would count twice."""
+    answers: dict[str, Path] = {}
+    for run_dir, one in zip(dirs, baselines, strict=True):
+        first = answers.setdefault(one.answers_sha256, run_dir)
+        if first is not run_dir:
+            raise ConfigError(f"cannot pool {run_dir} with {first}: they hold the same answers (one draw, "
+                              "not two: their samples would count twice); pool runs that drew their own")
 
 
 def bless(run_dirs: Path | str | Sequence[Path | str],
@@ -427,9 +447,10 @@ def bless(run_dirs: Path | str | Sequence[Path | str],
         if first is not run_dir:
             raise ConfigError(f"run directories {first} and {run_dir} hold the same run ({run_id}, the same "
                               "first sample): one is a copy; pool each run once")
+    baselines = [_from_run_dir(run_dir) for run_dir in dirs]
     if len(dirs) > 1:
         _require_separate_draws(loaded)
-    baselines = [_from_run_dir(run_dir) for run_dir in dirs]
+        _require_other_answers(dirs, baselines)
     for run_dir, one in zip(dirs, baselines, strict=True):
         if not one.content_sha256:
             raise ConfigError(f"{run_dir / 'results.json'} has no dataset.content_sha256; cannot bless it")

@@ -19,7 +19,7 @@ from evalkit.records import ArmSpec, DatasetInfo, Reading, SampleResult, Status,
 from evalkit.reporting import write_reports
 from evalkit.reporting.baseline import FORMAT, bless, load_baseline
 from evalkit.reporting.gate import GateVerdict, gate, terminal_lines
-from tests.support.cli import run_evalkit
+from tests.support.cli import FIXTURES, run_evalkit
 from tests.support.runs import run_header
 
 P, F, INFRA = Status.PASSED, Status.FAILED, Status.INFRA_ERROR
@@ -36,7 +36,8 @@ def _sample(run_id: str, arm: str, model: str, task_id: str, index: int, status:
     return SampleResult(
         run_id=run_id, arm=arm, model=model, template=TemplateId("mixtral", "1.0.0", "f" * 64),
         task_id=task_id, sample_index=index, params={"temperature": 0.2}, prompt=[],
-        raw_output="return 1", completion="return 1", finish_reason="stop", usage=Usage(10, 5),
+        # each run's answers its own (runs with the same answers are one draw, which bless refuses)
+        raw_output=f"return 1  # {run_id}", completion="return 1", finish_reason="stop", usage=Usage(10, 5),
         latency_s=latency_s, verdict=verdict, lenient=Reading("return 1", verdict),
         metrics=metrics if status is not INFRA else {}, cached=False)
 
@@ -711,11 +712,32 @@ def test_bless_refuses_to_pool_runs_of_one_seed(tmp_path):
     two = make_run(tmp_path / "two", {"mixtral": tasks(40, N, BASE_FAILING)})
     for run, seed in ((one, 7), (two, 7)):
         (run / "run.json").write_text(json.dumps({"run_id": run.name, "seed": seed}))
-    with pytest.raises(ConfigError, match=r"cannot pool .*two with .*one: both drew their samples with "
-                                          r"seed=7, so they asked the same requests"):
+    with pytest.raises(ConfigError, match=r"cannot pool .*two with .*one: arm mixtral drew its samples with "
+                                          r"seed=7 in both, so they asked the same requests"):
         bless([one, two], tmp_path / "baselines")
     (two / "run.json").write_text(json.dumps({"run_id": "two", "seed": 8}))
     assert bless([one, two], tmp_path / "baselines").is_file()
+    # a seed the arm's parameters set is the base of its requests' seeds, whatever the run's
+    for run in (one, two):
+        results = json.loads((run / "results.json").read_text())
+        results["arms"][0]["params"] = {"temperature": 0.2, "seed": 42}
+        (run / "results.json").write_text(json.dumps(results))
+    with pytest.raises(ConfigError, match=r"arm mixtral drew its samples with seed=42 in both"):
+        bless([one, two], tmp_path / "baselines")
+
+
+def test_bless_refuses_to_pool_runs_holding_the_same_answers(tmp_path):
+    # `evalkit score` of one samples file twice: two run ids, no seed, the same answers counted twice.
+    recorded = FIXTURES / "recorded" / "gpt-4_humaneval.jsonl"
+    sample = tmp_path / "g20.jsonl"
+    sample.write_text("".join(recorded.read_text().splitlines(keepends=True)[:20]))
+    one, two = tmp_path / "s1", tmp_path / "s2"
+    for run in (one, two):
+        proc = run_evalkit("score", f"samples={sample}", f"hydra.run.dir={run}", "report.plots=false")
+        assert proc.returncode == 0, proc.stderr[-2000:]
+    proc = run_evalkit("baseline", "bless", str(one), str(two), "-o", str(tmp_path / "b"))
+    assert proc.returncode == 2, proc.stderr
+    assert "they hold the same answers (one draw, not two" in proc.stderr
 
 
 def test_bless_refuses_a_run_whose_answers_were_replayed_from_another_it_pools(tmp_path):
