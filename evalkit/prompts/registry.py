@@ -185,32 +185,53 @@ def load_file(root: Path, fam: layout.Family, version: str) -> Template:
 
 
 def _partials(root: Path, path: Path, turns: tuple[tuple[str, str, int], ...]) -> tuple[str, ...]:
-    """Include paths used by the turns, transitively; each must exist, be UTF-8 text and parse."""
+    """Include paths used by the turns, transitively; each must exist (but one of a list, or one
+    included ``ignore missing``), be UTF-8 text and parse."""
     env = environment(root)
     seen: set[str] = set()
     pending = [(f"{path}", source, line) for _, source, line in turns]
     while pending:
         name, source, offset = pending.pop()
         ast = _parse(env, name, source, offset)
-        for ref in meta.find_referenced_templates(ast):
-            if ref is None:
-                raise TemplateError(f"{name}: include paths must be literal strings")
-            if ref in seen:
-                continue
-            try:
-                partial_source, filename, _ = env.loader.get_source(env, ref)
-            except UnicodeDecodeError as exc:
-                # the gateway reads partials as UTF-8 too: such a file fails there on every request
-                raise TemplateError(f"{root / ref}: partial is not UTF-8 text "
-                                    f"({exc.reason} at byte {exc.start})") from None
-            except TemplateNotFound:
-                line = _first_line(ast, nodes.Include,
-                                   lambda n, r=ref: getattr(n.template, "value", None) == r)
-                raise TemplateError(f"{name}:{line + offset - 1}: included partial {ref!r} not found "
-                                    "(include paths start at the registry root)") from None
-            seen.add(ref)
-            pending.append((filename, partial_source, 1))
+        for node in ast.find_all((nodes.Include, nodes.Extends, nodes.Import, nodes.FromImport)):
+            refs = _literal_refs(node.template)
+            if refs is None:
+                raise TemplateError(f"{name}:{node.lineno + offset - 1}: include paths must be literal "
+                                    "strings (or a list of them)")
+            found = [ref for ref in refs if _partial_source(env, root, ref) is not None]
+            if not found and not getattr(node, "ignore_missing", False):
+                missing = " or ".join(repr(ref) for ref in refs)
+                raise TemplateError(f"{name}:{node.lineno + offset - 1}: included partial {missing} not "
+                                    "found (include paths start at the registry root)")
+            for ref in found[:1] if isinstance(node, nodes.Include) else found:  # Jinja takes the first
+                if ref not in seen:
+                    seen.add(ref)
+                    partial_source, filename = _partial_source(env, root, ref)
+                    pending.append((filename, partial_source, 1))
     return tuple(sorted(seen))
+
+
+def _literal_refs(template: nodes.Expr) -> list[str] | None:
+    """The paths an include names: one literal, or a list or tuple of literals (None: computed)."""
+    if isinstance(template, nodes.Const) and isinstance(template.value, str):
+        return [template.value]
+    if isinstance(template, (nodes.List, nodes.Tuple)) and all(
+            isinstance(item, nodes.Const) and isinstance(item.value, str) for item in template.items):
+        return [item.value for item in template.items]
+    return None
+
+
+def _partial_source(env: SandboxedEnvironment, root: Path, ref: str) -> tuple[str, str] | None:
+    """(source, file name) of the partial ``ref``; None where there is none."""
+    try:
+        source, filename, _ = env.loader.get_source(env, ref)
+    except TemplateNotFound:
+        return None
+    except UnicodeDecodeError as exc:
+        # the gateway reads partials as UTF-8 too: such a file fails there on every request
+        raise TemplateError(f"{root / ref}: partial is not UTF-8 text ({exc.reason} at byte "
+                            f"{exc.start})") from None
+    return source, filename
 
 
 def _parse(env: SandboxedEnvironment, name: str, source: str, offset: int) -> nodes.Template:
@@ -238,14 +259,28 @@ def _check_variables(root: Path, path: Path, spec: Spec, kind: str) -> None:
             continue
         checked.add((name, offset, given))
         ast = env.parse(source)
-        for var in sorted(meta.find_undeclared_variables(ast) - given):
+        try:
+            undeclared = meta.find_undeclared_variables(ast)
+        except TemplateSyntaxError as exc:  # compiling checks more: an unknown filter or test
+            raise TemplateError(f"{name}:{(exc.lineno or 1) + offset - 1}: {exc.message}") from None
+        for var in sorted(undeclared - given - _guarded(ast)):
             line = _first_line(ast, nodes.Name, lambda n, v=var: n.name == v) + offset - 1
             raise TemplateError(f"{name}:{line}: unknown template variable {var!r}; "
                                 f"a {kind} template gets: {', '.join(known)}")
         for include, bound in _includes_in_scope(ast.iter_child_nodes(), set()):
-            for ref in meta.find_referenced_templates(nodes.Template([include])):
-                partial_source, filename, _ = env.loader.get_source(env, ref)
+            refs = [ref for ref in _literal_refs(include.template) or () if _partial_source(env, root, ref)]
+            for ref in refs[:1]:  # the one Jinja includes
+                partial_source, filename = _partial_source(env, root, ref)
                 pending.append((filename, partial_source, 1, given | bound))
+
+
+def _guarded(ast: nodes.Template) -> set[str]:
+    """Names the template itself guards: tested ``is defined`` (or ``undefined``) or given a
+    ``default``, which Jinja renders whether or not the gateway passes them."""
+    tested = {n.node.name for n in ast.find_all(nodes.Test)
+              if n.name in ("defined", "undefined") and isinstance(n.node, nodes.Name)}
+    return tested | {n.node.name for n in ast.find_all(nodes.Filter)
+                     if n.name in ("default", "d") and isinstance(n.node, nodes.Name)}
 
 
 def _includes_in_scope(children: Iterable[nodes.Node],

@@ -200,3 +200,34 @@ def test_a_partial_may_use_what_its_includer_binds_where_it_includes_it(tmp_path
                     f"    {{% include '{item}' %}}\n    {{% set heading = 'Example' %}}\n")
     with pytest.raises(TemplateError, match=re.escape(f"{tmp_path / item}:1: unknown template variable")):
         load_template(tmp_path, "toy")
+
+
+def test_names_a_template_guards_and_includes_jinja_may_skip_load(tmp_path):
+    # `is defined`, `default`, a list of includes and `ignore missing` render in Jinja whatever the
+    # gateway passes or whichever partial exists; each was refused ("unknown template variable",
+    # "included partial ... not found").
+    real = f"{GENERATIONS}/jinja_template/_section/1.0.0.jinja"
+    _write(tmp_path, real, "Section\n")
+    _write(tmp_path, f"{GENERATIONS}/toy/1.0.0.yml",
+           "name: t\nprompt_template:\n  user: |\n"
+           "    {% if editor_hint is defined %}{{ editor_hint }}{% endif %}{{ other_hint | default('') }}\n"
+           f"    {{% include ['{GENERATIONS}/jinja_template/gone/1.0.0.jinja', '{real}'] %}}\n"
+           f"    {{% include '{GENERATIONS}/jinja_template/gone/2.0.0.jinja' ignore missing %}}\n"
+           "    {{ prefix }}\n")
+    assert lint(tmp_path).problems == []
+    source = load_template(tmp_path, "toy").turns[0][1]
+    assert compiled(tmp_path, source).render(prefix="def f():") == "\nSection\n\ndef f():"
+    # a list none of whose partials exists is still refused, naming them
+    _write(tmp_path, f"{GENERATIONS}/toy/1.0.0.yml", "name: t\nprompt_template:\n  user: |\n"
+           f"    {{% include ['{GENERATIONS}/a.jinja', '{GENERATIONS}/b.jinja'] %}}\n")
+    with pytest.raises(TemplateError, match=r"included partial '.*a\.jinja' or '.*b\.jinja' not found"):
+        load_template(tmp_path, "toy")
+
+
+def test_an_unknown_filter_is_a_template_problem_naming_file_and_line(tmp_path):
+    # a traceback and "internal error", exit 3; lint stopped at it
+    path = _write(tmp_path, f"{GENERATIONS}/toy/1.0.0.yml",
+                  "name: t\nprompt_template:\n  user: |\n    {{ prefix|nosuchfilter }}\n")
+    with pytest.raises(TemplateError, match=re.escape(f"{path}:4: No filter named 'nosuchfilter'")):
+        load_template(tmp_path, "toy")
+    assert [p for p in lint(tmp_path).problems if "nosuchfilter" in p]
