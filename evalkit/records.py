@@ -33,12 +33,15 @@ _Record = TypeVar("_Record")
 # Strict types for the numbers of samples.jsonl: pydantic's default would take "3" or true for an
 # index and "yes" for a flag, so a hand-edited or corrupted line loaded as another sample. JSON
 # writes 1.0 as 1, so a whole number is still a valid float.
-Count = Annotated[int, Strict(), Field(ge=0)]
-"""A whole number >= 0 (an index, a token count); never a string or a boolean."""
+Count = Annotated[int, Strict(), Field(ge=0, le=2**53)]
+"""A whole number >= 0 (an index, a token count), at most 2**53 (``10**30`` overflowed the frames a
+report builds: a traceback); never a string or a boolean."""
 Seconds = Annotated[float, Strict(), Field(ge=0, allow_inf_nan=False)]
 """A finite duration >= 0; never a string or a boolean."""
-Share = Annotated[float, Strict(), Field(ge=0, le=1, allow_inf_nan=False)]
-"""A number in [0, 1] (a similarity); never a string or a boolean."""
+Share = Annotated[float, Strict(), Field(ge=-1, le=1 + 1e-9, allow_inf_nan=False)]
+"""A similarity: in [0, 1] as evalkit writes it, read in [-1, 1] (and a rounding hair above), since
+``embedding_cosine`` was written unclipped (a cosine, negative or 1.0000000000000002) before, and
+such runs and baselines must still load; never a string or a boolean."""
 Flag = Annotated[bool, Strict()]
 """true or false; never a string or a number."""
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")

@@ -57,7 +57,8 @@ def test_a_bad_sample_names_the_field():
     (("cached",), "yes"), (("cached",), 1), (("verdict", "verified"), "off"),
     (("latency_s",), "1.5"), (("latency_s",), -3.0), (("latency_s",), True),
     (("usage", "prompt_tokens"), -5), (("usage", "completion_tokens"), "7"),
-    (("metrics", "exact_match"), 7.0), (("metrics", "edit_similarity"), -0.1),
+    (("metrics", "exact_match"), 7.0), (("metrics", "edit_similarity"), -1.5),
+    (("sample_index",), 10**30), (("usage", "prompt_tokens"), 10**30),
     (("verdict", "duration_s"), -1), (("ttft_s",), "0.2"),
     (("latency_s",), float("inf")), (("latency_s",), float("nan")), (("metrics", "bleu"), float("nan")),
 ])
@@ -70,6 +71,15 @@ def test_a_sample_with_a_wrong_type_or_out_of_range_number_is_refused(path, valu
     holder[name] = value
     with pytest.raises(RecordError, match=r"^" + r"\.".join(path) + ":"):
         SampleResult.from_json(line)
+
+
+@pytest.mark.parametrize("cosine", [1.0000000000000002, -0.03])
+def test_an_older_run_s_unclipped_cosine_still_loads(cosine):
+    # embedding_cosine was written unclipped before evalkit clipped it to [0, 1]: such runs and
+    # baselines were refused outright, and a committed baseline made every nightly gate exit 2.
+    line = json.loads((SCHEMA_1 / "samples.jsonl").read_text().splitlines()[0])
+    line["metrics"] = {"embedding_cosine": cosine}
+    assert SampleResult.from_json(line).metrics["embedding_cosine"] == cosine
 
 
 def test_whole_numbers_stay_valid_durations_and_similarities():
