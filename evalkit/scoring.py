@@ -122,17 +122,24 @@ class Scorer:
                          ident: dict[str, Any]) -> dict[str, Any]:
         """One samples.jsonl row for code made elsewhere (`evalkit score`), without its
         similarity metrics: the caller fills `metrics` in batches (`similarity_of`)."""
-        program = code if whole_program else task.program_text(code)
-        if not code.strip() and task.kind != "completion":  # an empty middle can be right
-            program = ""
         key = f"{ident['arm']}/{task.task_id}"
-        (verdict,) = await self.verdicts(task, [program], key)
+        faithful = lenient = code
+        if task.kind == "completion" and not whole_program:  # a middle: read as a template's would be
+            faithful = postprocess.postprocess(code, postprocess.FIM_RAW_STEPS, task.prompt, task.suffix,
+                                               task.language)
+            lenient = postprocess.lenient_reading(task, code)
+        readings = dict.fromkeys((faithful, lenient))  # one program where both readings agree
+        programs = [code if whole_program else task.program_text(c) for c in readings]
+        if not code.strip() and task.kind != "completion":  # an empty middle can be right
+            programs = [""]
+        verdicts = await self.verdicts(task, programs, key)
+        verdict, lenient_verdict = verdicts[0], verdicts[-1]
         return SampleResult(
             run_id=self.run_id, arm=ident["arm"], model=ident["model"], template=ident["template"],
             task_id=task.task_id, sample_index=ident["sample_index"], params={}, prompt=None,
-            raw_output=code, completion=code, finish_reason=ident.get("finish_reason", ""), usage=Usage(),
+            raw_output=code, completion=faithful, finish_reason=ident.get("finish_reason", ""), usage=Usage(),
             latency_s=0.0,
-            verdict=verdict, lenient=Reading(code, verdict), metrics={}, cached=False,
+            verdict=verdict, lenient=Reading(lenient, lenient_verdict), metrics={}, cached=False,
         ).to_json()
 
 

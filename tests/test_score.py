@@ -610,3 +610,20 @@ def test_answers_a_run_recorded_as_cut_at_max_tokens_stay_counted(tmp_path):
     (arm,) = json.loads((tmp_path / "run" / "results.json").read_text())["arms"]
     assert arm["truncated"] == 2
     assert "scored as they came: samples: 2 of 3" in (tmp_path / "run" / "report.md").read_text()
+
+
+def test_middles_made_elsewhere_are_read_as_a_template_s_would_be(tmp_path):
+    # `evalkit score` of completion middles read them raw: a correct middle followed by a FIM token a
+    # server left in was a syntax error, and the lenient reading applied none of the gateway's steps.
+    task = load_tasks(DatasetConfig(name="ide_completion_python", limit=1))[0]
+    samples = tmp_path / "middles.jsonl"
+    samples.write_text(json.dumps({"task_id": task.task_id, "completion": task.reference + "<|fim_suffix|>x"})
+                       + "\n" + json.dumps({"task_id": task.task_id, "completion": "  # later\n"}) + "\n")
+    proc = run_evalkit("score", "dataset=ide_completion_python", f"samples={samples}", "k=[1]",
+                       "report.plots=false", f"hydra.run.dir={tmp_path / 'run'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = (tmp_path / "run" / "samples.jsonl").read_text().splitlines()
+    first, comment = [json.loads(line) for line in lines]
+    assert first["completion"] == task.reference and first["verdict"]["status"] == "passed"
+    assert first["raw_output"].endswith("<|fim_suffix|>x")
+    assert comment["lenient"]["completion"] == ""  # the gateway's steps drop a comment-only middle

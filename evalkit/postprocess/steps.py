@@ -139,6 +139,11 @@ NEEDS_LANGUAGE = frozenset({"drop_comment_only"})
 NEEDS_STOPS = frozenset({"cut_at_fim_stop"})
 """Steps that take the template's stop sequences as the keyword ``stops``."""
 
+FIM_RAW_STEPS = ("cut_at_fim_stop",)
+"""A self-hosted completion is read as the raw answer cut at its stops (the gateway cleans none up);
+the lenient reading applies the gateway's completion steps (``COMPLETION_STEPS``). A middle scored
+with `evalkit score`, made by no template, is read so too: cut at any family's control token."""
+
 COMPLETION_STEPS = ("cut_at_fim_stop", "drop_comment_only", "keep_min_context", "trim_suffix_overlap",
                     "empty_if_blank")
 """The gateway's completion clean-up in its order: the lenient reading of every completion. The

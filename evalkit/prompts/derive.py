@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from evalkit.postprocess import FIM_RAW_STEPS
 from evalkit.prompts.schema import Spec
 from evalkit.records import Api
 
@@ -24,9 +25,6 @@ MIXTRAL_STEPS = ("strip_fences", "unescape_underscores", "prepend_newline", "dro
 """Mixtral also escapes underscores in code (``\\_``); undone before reflection is compared."""
 PREFILL_STEPS = ("cut_at_stop", "empty_if_blank")
 """A generation that continues a prefilled ``<new_code>`` turn and stops at ``</new_code>`` (Claude's)."""
-FIM_RAW_STEPS = ("cut_at_fim_stop",)
-"""A self-hosted completion is read as the raw answer cut at its stops (the gateway cleans none up); the
-lenient reading applies the gateway's completion steps (``evalkit.postprocess.COMPLETION_STEPS``)."""
 
 CHAT_TOKENS = ("<s>", "[INST]")
 """How a text that is already a whole Mistral-format conversation starts: sent as a chat message, the
