@@ -99,7 +99,9 @@ def keep_min_context(text: str, *, prefix: str) -> str:
     first = text[:start].count("\n")  # the line it starts on continues the context: not judged
     for i, line in enumerate(lines[first + 1:], start=first + 1):
         if line.strip() and _indent(line) <= open_indent:
-            return "\n".join(lines[:i]) + "\n"
+            # a brace language's definition ends with its closing brace at its own indentation
+            closes = _indent(line) == open_indent and line.strip()[0] in _CLOSERS
+            return "\n".join(lines[:i + closes]) + "\n"
     return text
 
 
@@ -125,11 +127,13 @@ def _parses(code: str) -> bool:
     return True
 
 
-def trim_suffix_overlap(text: str, *, prefix: str, suffix: str) -> str:
+def trim_suffix_overlap(text: str, *, prefix: str, suffix: str, language: str = "") -> str:
     """Drop the middle's last lines when they repeat the suffix's first lines (the closing
     lines FIM models write again), unless that adds a parse error to the whole file.
 
-    Non-blank lines compare with surrounding whitespace stripped; the longest repeat wins.
+    Non-blank lines compare with surrounding whitespace stripped; the longest repeat wins. Python
+    is parsed; in another language (no parser here) a middle whose brackets balance closes only
+    what it opened (``if (x) {`` ... ``}`` before the suffix's own ``}``) and is kept.
     """
     lines = text.split("\n")
     code = [i for i, line in enumerate(lines) if line.strip()]
@@ -138,7 +142,17 @@ def trim_suffix_overlap(text: str, *, prefix: str, suffix: str) -> str:
         if [lines[i].strip() for i in code[-size:]] == head[:size]:
             kept = lines[:code[-size]]
             trimmed = "\n".join(kept) + ("\n" if kept else "")
+            if language.lower() not in ("", "python"):
+                return text if _bracket_balance(text) >= 0 else trimmed
             if _parses(prefix + text + suffix) and not _parses(prefix + trimmed + suffix):
                 return text
             return trimmed
     return text
+
+
+_CLOSERS = ")]}"
+
+
+def _bracket_balance(text: str) -> int:
+    """Opening brackets less closing ones (strings and comments not told apart: a heuristic)."""
+    return sum(text.count(o) - text.count(c) for o, c in zip("([{", _CLOSERS, strict=True))

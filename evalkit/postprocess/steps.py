@@ -134,7 +134,7 @@ NEEDS_PREFIX = frozenset({"prepend_newline", "drop_reflection", "keep_min_contex
 """Steps that take the task's prefix as a keyword; :func:`bind` supplies it."""
 NEEDS_SUFFIX = frozenset({"trim_suffix_overlap"})
 """Steps that also take the code below the cursor as the keyword ``suffix``."""
-NEEDS_LANGUAGE = frozenset({"drop_comment_only"})
+NEEDS_LANGUAGE = frozenset({"drop_comment_only", "trim_suffix_overlap"})
 """Steps that take the task's language (``python``, ``javascript``) as the keyword ``language``."""
 NEEDS_STOPS = frozenset({"cut_at_fim_stop"})
 """Steps that take the template's stop sequences as the keyword ``stops``."""
