@@ -73,7 +73,8 @@ def answer(model: str, task: Task, seed: int | None, index: int) -> str:
 
 class FimIndex:
     """Finds the completion task a fill-in-the-middle request is about: the task whose prefix and
-    suffix both occur in the prompt (or whose suffix is the request's ``suffix`` field), longest first."""
+    suffix stand in the prompt where a FIM format puts them (or whose suffix is the request's
+    ``suffix`` field), longest first."""
 
     def __init__(self, tasks: Sequence[Task]) -> None:
         self._by_entry: dict[str, list[Task]] = {}
@@ -94,9 +95,33 @@ class FimIndex:
             for task in group:
                 if task.prompt not in text:
                     continue
-                if (task.suffix == suffix) if suffix is not None else (task.suffix in text):
+                if (task.suffix == suffix and _near_end(text, task.prompt)) if suffix is not None \
+                        else _in_fim_order(text, task.prompt, task.suffix):
                     return task
                 if suffix is None and text.endswith(task.prompt) and (
                         prefix_only is None or len(task.prompt) > len(prefix_only.prompt)):
                     prefix_only = task
         return prefix_only
+
+
+FIM_GAP = 48
+"""Most characters a FIM format puts between the prefix and the suffix, or after the last of them
+(its control tokens: ``<|fim_suffix|>``, ``<｜fim▁hole｜>``, ``[PREFIX]``)."""
+
+
+def _near_end(text: str, part: str) -> bool:
+    return len(text) - (text.rfind(part) + len(part)) <= FIM_GAP
+
+
+def _in_fim_order(text: str, prefix: str, suffix: str) -> bool:
+    """Whether ``prefix`` and ``suffix`` stand in ``text`` as a FIM prompt puts them: prefix then
+    suffix (PSM) or suffix then prefix (SPM), apart by control tokens only, and last in the text.
+    Found anywhere, another hole of the same program matched (HumanEval/50's second function
+    repeats its first, so a hole's suffix was found inside another's prefix)."""
+    start = text.rfind(prefix)
+    rest = text[start + len(prefix):]
+    gap = rest.find(suffix)
+    if 0 <= gap <= FIM_GAP and len(rest) - gap - len(suffix) <= FIM_GAP:  # prefix, tokens, suffix
+        return True
+    before = text[:start].rfind(suffix)
+    return bool(suffix) and before >= 0 and start - before - len(suffix) <= FIM_GAP and len(rest) <= FIM_GAP
