@@ -133,9 +133,11 @@ def require_same_endpoint(samples: SamplesFile, label: str, identity: Mapping[st
                       "the weights served then cannot be compared" if before.get("served") is None else
                       "; its /v1/models listing cannot be read now, so the weights served cannot be "
                       "compared" if identity.get("served") is None else "")
+            differ = ", ".join(_differences(before, identity)) or "?"
             raise ConfigError(f"{samples.path} holds samples of arm {label!r} answered by another endpoint "
-                              f"({_endpoint_shown(before)}; now {_endpoint_shown(identity)}{unread}): resume "
-                              "against the endpoint it was started with, or give a new hydra.run.dir")
+                              f"({_endpoint_shown(before)}; now {_endpoint_shown(identity)}{unread}; what "
+                              f"differs: {differ}): resume against the endpoint it was started with, or give "
+                              "a new hydra.run.dir")
         return
     path = samples.path.parent / RUN_FILE
     recorded = _read_json(path)
@@ -195,6 +197,14 @@ def _endpoint_shown(identity: Mapping[str, Any]) -> str:
               if served.get(key)]
     parts += [f"answered by {value!r}" for value in answered.values() if value]
     return ", ".join(parts)
+
+
+def _differences(before: Any, now: Any, where: str = "") -> list[str]:
+    """The dotted keys at which two endpoint identities differ (the shown text may not name them)."""
+    if isinstance(before, Mapping) and isinstance(now, Mapping):
+        return [d for key in sorted({*before, *now}, key=str)
+                for d in _differences(before.get(key), now.get(key), f"{where}.{key}" if where else str(key))]
+    return [] if before == now else [where or "value"]
 
 
 def _read_json(path: Path) -> dict[str, Any]:

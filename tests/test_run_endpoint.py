@@ -237,6 +237,7 @@ def test_a_run_resumed_against_another_endpoint_is_refused_and_changes_nothing(d
         assert resumed.returncode == 2, resumed.stderr[-2000:]
         (line,) = error_lines(resumed)
         assert "holds samples of arm 'mixtral' answered by another endpoint" in line and "demo-buggy" in line
+        assert "; what differs: answered_by." in line  # named, where the shown parts may read alike
         assert line.endswith("resume against the endpoint it was started with, or give a new hydra.run.dir")
         assert folder_contents(run_dir) == kept  # its saved config, log, run.json and samples
         (run_dir / "run.json").unlink()  # a directory written before run.json: results.json says it

@@ -109,6 +109,8 @@ class ModelClient:
         entry and what the probe's answer says answered it. Stored answers are keyed by it."""
         self.served: tuple[str, ...] | None = None
         """The ids /v1/models lists (None when it could not be read): information for hints."""
+        self.max_model_len: int | None = None
+        """The model's context length as /v1/models lists it (vLLM's); None where it is not listed."""
         self._use_n = cfg.use_n
         key = cfg.api_key()
         self._secrets = tuple(s for s in {key, *secret_values()} if s and s != "EMPTY" and len(s) >= 4)
@@ -334,7 +336,7 @@ class ModelClient:
         The probe asks for one token, so it fits where the arm's requests would not: vLLM refuses
         every request whose prompt and max_tokens exceed its max_model_len (400), which would be
         found only as every sample's infra_error. Only a listed max_model_len (vLLM's) is trusted."""
-        room = (self.identity.get("served") or {}).get("max_model_len")
+        room = self.max_model_len
         wanted = prompt.params.max_tokens
         if not (isinstance(room, int) and isinstance(prompt_tokens, int) and isinstance(wanted, int)):
             return
@@ -344,7 +346,7 @@ class ModelClient:
                 f"{wanted}", status=400, retryable=False), self.cfg, self.served))
 
     async def _served_entry(self) -> dict[str, Any] | None:
-        """This model's /v1/models entry (id, root, created, owned_by, max_model_len), if listed.
+        """This model's /v1/models entry (id, root, created, owned_by), if listed.
 
         A listing the server failed (5xx, 429) is asked once more: at a vLLM server the entry's root
         is the only name of the weights, and a run that recorded none cannot be resumed
@@ -367,8 +369,12 @@ class ModelClient:
         if entry is None:
             return None
         out = {k: entry[k] for k in IDENTITY_FIELDS if entry.get(k) is not None}
-        # vLLM stamps each listing with the current time: such a `created` names no server version.
-        if isinstance(out.get("created"), (int, float)) and abs(out["created"] - time.time()) < FRESH_S:
+        room = entry.get("max_model_len")
+        self.max_model_len = room if isinstance(room, int) and not isinstance(room, bool) else None
+        # vLLM stamps each listing with its own clock's time (20 minutes off ours on a host without NTP
+        # made every resume "another endpoint"): such a `created` names no server version.
+        if isinstance(out.get("created"), (int, float)) and (
+                out.get("owned_by") == "vllm" or abs(out["created"] - time.time()) < FRESH_S):
             del out["created"]
         return self._clean(out)
 
@@ -422,8 +428,10 @@ LISTING_RETRY_S = 0.25
 """Wait before asking once more for a /v1/models listing the server failed (5xx, 429)."""
 MODELS_TIMEOUT_S = 10.0
 """The /v1/models listing is information only: a server that does not answer it is not waited for."""
-IDENTITY_FIELDS = ("id", "root", "created", "owned_by", "max_model_len")
-"""The /v1/models fields that say which weights are served (vLLM's root is the weights path)."""
+IDENTITY_FIELDS = ("id", "root", "created", "owned_by")
+"""The /v1/models fields that say which weights are served (vLLM's root is the weights path). Not
+``max_model_len``: a server restarted with another context length serves the same weights (its
+resume was refused); the probe reads it apart (``ModelClient.max_model_len``)."""
 FRESH_S = 600
 """A /v1/models ``created`` this close to now is the listing's own time stamp, not the model's."""
 def _split(usage: tuple[int, int], parts: int) -> list[Usage]:

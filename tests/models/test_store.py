@@ -215,6 +215,26 @@ def test_vllm_listing_time_stamp_does_not_defeat_reuse_but_new_weights_do(tmp_pa
     assert upgraded.stats.cached == 0 and upgraded.stats.answered == 2
 
 
+def test_a_vllm_clock_off_ours_or_a_new_context_length_is_the_same_endpoint(tmp_path):
+    # vLLM's listing is stamped by its own clock: 20 minutes off ours (no NTP in an air gap), every
+    # resume was refused and nothing was reused; so was a restart with another --max-model-len.
+    async def probe():
+        client = ModelClient(model_config(srv.base_url), None, retry=FAST)
+        try:
+            await client.check(case_prompt("vllm"))
+            return client
+        finally:
+            await client.aclose()
+
+    with FaultServer() as srv:
+        srv.root, srv.clock_skew_s, srv.max_model_len = "/models/mixtral-8x7b-v0.1", 1200, 4096
+        first = asyncio.run(probe())
+        srv.max_model_len = 8192
+        second = asyncio.run(probe())
+    assert first.identity == second.identity and "created" not in first.identity["served"]
+    assert (first.max_model_len, second.max_model_len) == (4096, 8192)
+
+
 @pytest.mark.parametrize(("kind", "reason"), [
     ("not_sqlite", "file is not a database"),
     ("directory", "Is a directory"),

@@ -53,7 +53,8 @@ class _Handler(JsonHandler):
             fault.listings += 1
             # vLLM's shape: `created` is the listing's own time (a second later at each listing here),
             # `root` the weights path
-            extra = ({"created": int(time.time()) + fault.listings, "root": fault.root, "owned_by": "vllm"}
+            extra = ({"created": int(time.time() + fault.clock_skew_s) + fault.listings, "root": fault.root,
+                      "owned_by": "vllm"}
                      if fault.root else {})
             if fault.max_model_len is not None:
                 extra["max_model_len"] = fault.max_model_len
@@ -186,6 +187,8 @@ class FaultServer:
         self.require_key = require_key
         self.root: str | None = None
         """When set, /v1/models lists models as vLLM does: this weights path, created = now."""
+        self.clock_skew_s = 0.0
+        """How far the server's clock (its listing's ``created``) is from ours."""
         self.max_model_len: int | None = None
         """When set, /v1/models lists it and requests whose prompt and max_tokens exceed it get vLLM's 400."""
         self.listings = 0
