@@ -360,6 +360,7 @@ def test_a_hydra_path_that_cannot_be_resolved_is_one_line(tmp_path, override, me
     assert str(err.value) == message
 
 
+@pytest.mark.slow  # real worker processes or whole reports: the full suite, not the fast tier
 @pytest.mark.parametrize("measured", [False, True])
 def test_a_sweep_interrupted_before_it_measured_anything_leaves_no_directory(tmp_path, measured):
     # Ctrl-C in a sweep's first seconds left multirun.yaml, the first job's .hydra/ and an empty

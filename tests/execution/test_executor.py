@@ -42,6 +42,7 @@ def _verdict(executor, task, completion, timeout_s=1.0):
     return executor.submit(program_for(task, task.prompt + completion, "k", timeout_s)).result(timeout=60)
 
 
+@pytest.mark.slow  # real worker processes or whole reports: the full suite, not the fast tier
 def test_all_164_reference_solutions_pass(executor, humaneval_tasks):
     assert len(humaneval_tasks) == 164
     programs = [program_for(t, t.prompt + t.reference, t.task_id, 3.0) for t in humaneval_tasks]
@@ -218,6 +219,7 @@ def test_calibrate_caches_and_canary_reports_failures(tmp_path, humaneval_tasks)
     assert failing[0][1].status is Status.FAILED
 
 
+@pytest.mark.slow  # real worker processes or whole reports: the full suite, not the fast tier
 def test_workers_replaced_by_a_thread_that_then_ends_keep_running(tmp_path, humaneval_tasks):
     # As in `evalkit score` and `evalkit run`: the canary runs in a thread of its own and replaces
     # the workers that ran the references. A worker dies with the thread that started it (its
@@ -553,6 +555,7 @@ def test_verdicts_identical_alone_at_the_in_flight_limit_and_under_load(humaneva
     assert sum(s is Status.PASSED for s in alone.values()) == 12
 
 
+@pytest.mark.slow  # real worker processes or whole reports: the full suite, not the fast tier
 def test_leaving_on_an_error_ends_the_programs_running_and_queued(humaneval_tasks):
     task = humaneval_tasks[0]
     sleeper = task.prompt + "    import time\n    time.sleep(4)\n    return False\n"

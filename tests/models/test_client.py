@@ -81,6 +81,7 @@ def test_slow_response_times_out_then_recovers(server):
     assert server.count("slow") == 2
 
 
+@pytest.mark.slow  # real worker processes or whole reports: the full suite, not the fast tier
 def test_persistent_failures_become_infra_errors(server):
     server.script("down", ["503"] * 10)
     server.script("slow", ["slow:1"] * 10)
@@ -229,6 +230,7 @@ def test_check_passes(server):
     check(model_config(server.base_url))
 
 
+@pytest.mark.slow  # real worker processes or whole reports: the full suite, not the fast tier
 def test_concurrency_is_bounded(server):
     cases = [f"c{i}" for i in range(12)]
     for case in cases:

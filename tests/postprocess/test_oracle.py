@@ -3,12 +3,15 @@
 Also: recorded real answers score close to what their sources reported.
 """
 
+import pytest
+
 from evalkit.config import PROMPTS_DIR
 from evalkit.postprocess import assemble, lenient_extract, postprocess
 from evalkit.prompts import load_template
 from tests.support.prompts import humaneval_tasks, oracle_answer, recorded, run_checks, task, with_tests
 
 
+@pytest.mark.slow  # real worker processes or whole reports: the full suite, not the fast tier
 def test_oracle_answers_pass_every_task_faithful_and_lenient():
     steps = load_template(PROMPTS_DIR, "mixtral").postprocess
     tasks = humaneval_tasks()

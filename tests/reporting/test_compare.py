@@ -39,6 +39,7 @@ def _flipped(summary: dict, arm: str) -> tuple[list[str], list[str]]:
     return fell, [f["task_id"] for f in flips if f["task_id"] not in fell]
 
 
+@pytest.mark.slow  # real worker processes or whole reports: the full suite, not the fast tier
 def test_compare_aligns_and_finds_flips(two_runs, tmp_path):
     report = compare([two_runs / "run1", two_runs / "run2"], tmp_path / "out")
     assert report == tmp_path / "out" / "report.html"
@@ -74,6 +75,7 @@ def test_compare_aligns_and_finds_flips(two_runs, tmp_path):
     assert "# wrong" in flip_html and "passed" in flip_html and "failed" in flip_html
 
 
+@pytest.mark.slow  # real worker processes or whole reports: the full suite, not the fast tier
 def test_compare_baseline_choice(two_runs, tmp_path):
     compare([two_runs / "run1", two_runs / "run2"], tmp_path / "b", baseline_arm="B")
     assert json.loads((tmp_path / "b" / "comparison.json").read_text())["baseline"] == "B"
@@ -129,6 +131,7 @@ def test_compare_refuses_to_write_into_a_run_directory(two_runs, tmp_path, targe
     assert {p: p.read_bytes() for p in (tmp_path / target).iterdir()} == before
 
 
+@pytest.mark.slow  # real worker processes or whole reports: the full suite, not the fast tier
 def test_a_run_that_exited_2_is_compared_and_said_to_have(two_runs, tmp_path):
     # gate and bless refuse such a run; compare showed it as any other
     failed = tmp_path / "run2"

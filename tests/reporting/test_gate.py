@@ -391,6 +391,7 @@ def test_scored_answers_without_a_model_are_gated_under_their_arm_label(tmp_path
     assert "### gpt-4-answers: FAIL" in (tmp_path / "g" / "gate.md").read_text()
 
 
+@pytest.mark.slow  # real worker processes or whole reports: the full suite, not the fast tier
 def test_runs_pool_and_pair_alike_whatever_order_their_answers_reached_samples_jsonl(tmp_path):
     # Arms were grouped in the order answers arrived (concurrency decides it): two runs of one
     # configuration could not be pooled ("different arms", the same three in another order), and a
@@ -592,6 +593,7 @@ def test_a_run_whose_samples_outgrew_its_results_is_refused(runs, tmp_path):
         gate(runs["base"], grown, CFG, tmp_path / "gate")
 
 
+@pytest.mark.slow  # real commands in processes: the full suite, not the fast tier
 @pytest.mark.parametrize(("edit", "named"), [
     (lambda r: r["arms"][0]["tasks"]["HumanEval/0"].update(passed=N + 5), "arms.0.tasks.HumanEval/0"),
     (lambda r: r["arms"][0]["tasks"]["HumanEval/0"].update(n=None), "arms.0.tasks.HumanEval/0.n"),
@@ -726,6 +728,7 @@ def test_bless_refuses_to_pool_runs_of_one_seed(tmp_path):
         bless([one, two], tmp_path / "baselines")
 
 
+@pytest.mark.slow  # real commands in processes: the full suite, not the fast tier
 def test_bless_refuses_to_pool_runs_holding_the_same_answers(tmp_path):
     # `evalkit score` of one samples file twice: two run ids, no seed, the same answers counted twice.
     recorded = FIXTURES / "recorded" / "gpt-4_humaneval.jsonl"
