@@ -255,8 +255,8 @@ _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 _NON_FINITE = re.compile(r"NaN|Infinity|[eE]\+?\d{3}|\d{309}")
 """What a non-finite number looks like in a line (NaN, Infinity, an exponent or a whole part of
-more than 308 digits): the
-lines whose numbers ``non_finite_field`` must look at; reading every line's would slow reports."""
+more than 308 digits): the lines whose numbers ``non_finite_field`` must look at; reading every
+line's would slow reports."""
 
 
 def _utf8(raw: bytes, where: str) -> str:

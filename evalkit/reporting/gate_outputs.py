@@ -143,7 +143,7 @@ def render_junit(outcome: GateOutcome) -> str:
                 ET.SubElement(case, "skipped", message=f"INCONCLUSIVE: {c.reason}")
             elif c.verdict is GateVerdict.ERROR:
                 counts["errors"] += 1
-                kind = "endpoint_changed" if c.name == "endpoint" else "infra_error"
+                kind = {"endpoint": "endpoint_changed", "task_coverage": "coverage"}.get(c.name, c.name)
                 ET.SubElement(case, "error", message=c.reason, type=kind).text = _case_text(m, c)
             ET.SubElement(case, "system-out").text = _case_text(m, c)
         for flip in (f for f in m.regressions if f.significant):

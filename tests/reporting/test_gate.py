@@ -760,6 +760,8 @@ def test_a_candidate_replayed_from_the_baseline_s_run_measured_nothing(runs, tmp
     assert check.reason.startswith(f"all {40 * N} candidate answers were replayed by the response store from "
                                    "the baseline's run (base) with the baseline's template: nothing new was "
                                    "measured; ask the endpoint (store.reuse=false, model.offline=false)")
+    (error,) = ET.parse(tmp_path / "g" / "junit.xml").getroot().iter("error")
+    assert error.get("type") == "replayed"  # not the infra_error type an endpoint's failures have
     # A post-processing change reviewed offline on the baseline's answers measured the new template.
     results = json.loads((copy / "results.json").read_text())
     results["arms"][0]["template"]["sha256"] = "e" * 64
