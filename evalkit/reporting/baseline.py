@@ -397,6 +397,18 @@ def _require_separate_draws(loaded: Mapping[Path, RunResults]) -> None:
                                   "that asked the endpoint themselves (store.reuse=false)")
 
 
+def _require_one_served_model(run_dir: Path, baseline: Baseline) -> None:
+    """Refuse a run an arm of which several served models answered (an alias re-pointed mid-run):
+    blessed, every later night of either model would be an ``endpoint`` ERROR of the gate."""
+    for arm in baseline.arms:
+        models = sorted({str(a.get("model")) for a in (arm.endpoint or {}).get("answered_by") or ()
+                         if isinstance(a, Mapping) and a.get("model")})
+        if len(models) > 1:
+            raise ConfigError(f"{run_dir}: arm {arm.arm}'s samples were answered by several served models "
+                              f"({', '.join(models)}): a proxy alias re-pointed mid-run; bless a run one "
+                              "model answered")
+
+
 def _require_other_answers(dirs: list[Path], baselines: list[Baseline]) -> None:
     """Refuse to pool runs that hold the same answers (`evalkit score` of one file twice, a server
     that ignores seeds at temperature 0): one draw, whose samples would count twice."""
@@ -454,6 +466,7 @@ def bless(run_dirs: Path | str | Sequence[Path | str],
     for run_dir, one in zip(dirs, baselines, strict=True):
         if not one.content_sha256:
             raise ConfigError(f"{run_dir / 'results.json'} has no dataset.content_sha256; cannot bless it")
+        _require_one_served_model(run_dir, one)
     baseline = baselines[0] if len(baselines) == 1 else _pool(baselines)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

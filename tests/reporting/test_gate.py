@@ -820,3 +820,17 @@ def test_a_baseline_whose_endpoint_was_hand_edited_out_of_shape_is_refused(tmp_p
     blessed.write_text(json.dumps(data))
     with pytest.raises(ConfigError, match=r"malformed baseline .*endpoint\.answered_by must be a list"):
         load_baseline(blessed)
+
+
+def test_bless_refuses_a_run_several_served_models_answered(tmp_path):
+    # An alias re-pointed mid-run: blessed, every later night of either model was an endpoint ERROR.
+    run = make_run(tmp_path / "mixed", {"mixtral": tasks(40, N, BASE_FAILING)},
+                   specs={"mixtral": {"endpoint": _behind_proxy("gpu1")}})
+    results = json.loads((run / "results.json").read_text())
+    results["arms"][0]["answered_by"] = [
+        {"answered_by": {"model": "hosted_vllm/mistralai/Mixtral-8x7B-Instruct-v0.1"}, "samples": 500},
+        {"answered_by": {"model": "hosted_vllm/meta-llama/Llama-3-70B"}, "samples": 300}]
+    (run / "results.json").write_text(json.dumps(results))
+    with pytest.raises(ConfigError, match=r"arm mixtral's samples were answered by several served models "
+                                          r"\(hosted_vllm/meta-llama/Llama-3-70B, hosted_vllm/mistralai"):
+        bless(run, tmp_path / "baselines")
