@@ -19,7 +19,7 @@ from evalkit.records import ArmSpec, DatasetInfo, Reading, SampleResult, Status,
 from evalkit.reporting import write_reports
 from evalkit.reporting.baseline import FORMAT, bless, load_baseline
 from evalkit.reporting.gate import GateVerdict, gate, terminal_lines
-from tests.support.cli import FIXTURES, run_evalkit
+from tests.support.cli import run_evalkit
 from tests.support.runs import run_header
 
 P, F, INFRA = Status.PASSED, Status.FAILED, Status.INFRA_ERROR
@@ -593,7 +593,6 @@ def test_a_run_whose_samples_outgrew_its_results_is_refused(runs, tmp_path):
         gate(runs["base"], grown, CFG, tmp_path / "gate")
 
 
-@pytest.mark.slow  # real commands in processes: the full suite, not the fast tier
 @pytest.mark.parametrize(("edit", "named"), [
     (lambda r: r["arms"][0]["tasks"]["HumanEval/0"].update(passed=N + 5), "arms.0.tasks.HumanEval/0"),
     (lambda r: r["arms"][0]["tasks"]["HumanEval/0"].update(n=None), "arms.0.tasks.HumanEval/0.n"),
@@ -609,11 +608,8 @@ def test_gate_refuses_a_hand_edited_baseline_in_one_line(runs, tmp_path, edit, n
     record = json.loads(path.read_text())
     edit(record)
     path.write_text(json.dumps(record))
-    proc = run_evalkit("gate", "--baseline", str(path), "--candidate", str(runs["base"]),
-                       "-o", str(tmp_path / "gate"))
-    assert proc.returncode == 2, proc.stderr
-    assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
-    assert f"{path}: malformed baseline ({named}" in proc.stderr
+    with pytest.raises(ConfigError, match=re.escape(f"{path}: malformed baseline ({named}")):
+        gate(path, runs["base"], CFG, tmp_path / "gate")  # `evalkit gate`: its one line, exit 2
 
 
 def _behind_proxy(deployment: str, served: str = "hosted_vllm/mistralai/Mixtral-8x7B-Instruct-v0.1",
@@ -728,19 +724,17 @@ def test_bless_refuses_to_pool_runs_of_one_seed(tmp_path):
         bless([one, two], tmp_path / "baselines")
 
 
-@pytest.mark.slow  # real commands in processes: the full suite, not the fast tier
 def test_bless_refuses_to_pool_runs_holding_the_same_answers(tmp_path):
     # `evalkit score` of one samples file twice: two run ids, no seed, the same answers counted twice.
-    recorded = FIXTURES / "recorded" / "gpt-4_humaneval.jsonl"
-    sample = tmp_path / "g20.jsonl"
-    sample.write_text("".join(recorded.read_text().splitlines(keepends=True)[:20]))
-    one, two = tmp_path / "s1", tmp_path / "s2"
-    for run in (one, two):
-        proc = run_evalkit("score", f"samples={sample}", f"hydra.run.dir={run}", "report.plots=false")
-        assert proc.returncode == 0, proc.stderr[-2000:]
-    proc = run_evalkit("baseline", "bless", str(one), str(two), "-o", str(tmp_path / "b"))
-    assert proc.returncode == 2, proc.stderr
-    assert "they hold the same answers (one draw, not two" in proc.stderr
+    one = make_run(tmp_path / "s1", {"mixtral": tasks(40, N, BASE_FAILING)})
+    two = make_run(tmp_path / "s2", {"mixtral": tasks(40, N, BASE_FAILING)})
+    answers = [json.loads(line)["raw_output"] for line in (one / "samples.jsonl").read_text().splitlines()]
+    lines = [json.loads(line) for line in (two / "samples.jsonl").read_text().splitlines()]
+    (two / "samples.jsonl").write_text("".join(json.dumps(line | {"raw_output": answer}) + "\n"
+                                               for line, answer in zip(lines, answers, strict=True)))
+    with pytest.raises(ConfigError, match=r"cannot pool .*s2 with .*s1: they hold the same answers \(one "
+                                          r"draw, not two"):
+        bless([one, two], tmp_path / "baselines")
 
 
 def test_bless_refuses_a_run_whose_answers_were_replayed_from_another_it_pools(tmp_path):
