@@ -9,6 +9,7 @@ numpy; the same seed gives the same figures.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -164,8 +165,11 @@ def mcnemar(a_pass: Sequence[bool], b_pass: Sequence[bool]) -> dict:
     """McNemar's exact test on paired pass/fail outcomes (one sample per task per arm).
 
     Returns ``{"a_only", "b_only", "p_value"}``: tasks only ``a`` passed, tasks only ``b``
-    passed, and the two-sided exact binomial p-value of the discordant split
-    (scipy.stats.binomtest, p=0.5); 1.0 when there are no discordant tasks.
+    passed, and the two-sided exact binomial p-value of the discordant split (scipy.stats.binomtest
+    at p=0.5: twice the smaller tail, at most 1); 1.0 when there are no discordant tasks.
+
+    Counted exactly in integers, not imported: every report with two arms runs it, and importing
+    scipy.stats cost each `evalkit run` 0.6 s (its 0.27 s a call in the profile was the import).
     """
     first = np.asarray(a_pass, dtype=bool).reshape(-1)
     second = np.asarray(b_pass, dtype=bool).reshape(-1)
@@ -174,9 +178,8 @@ def mcnemar(a_pass: Sequence[bool], b_pass: Sequence[bool]) -> dict:
     a_only = int(np.count_nonzero(first & ~second))
     b_only = int(np.count_nonzero(~first & second))
     discordant = a_only + b_only
-    from scipy import stats as scipy_stats  # here, not at import: scipy.stats costs ~100 MB and 0.3 s
-
-    p_value = scipy_stats.binomtest(a_only, discordant, 0.5).pvalue if discordant else 1.0
+    tail = sum(math.comb(discordant, k) for k in range(min(a_only, b_only) + 1))
+    p_value = min(1.0, 2 * tail / 2 ** discordant) if discordant else 1.0
     return {"a_only": a_only, "b_only": b_only, "p_value": float(p_value)}
 
 

@@ -1,6 +1,8 @@
 """Statistics: intervals, paired tests, Holm, power; and a simulation of their calibration."""
 
 import math
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -184,3 +186,21 @@ def test_the_exact_drop_test_matches_enumeration():
                    if sum(k for k, _ in outcome) <= sum(cand_passed))
     assert stratified_drop_p_value(base_passed, base_n, cand_passed, cand_n) == pytest.approx(expected)
     assert stratified_drop_p_value([1, 1], [1, 1], [0, 0], [1, 1]) == pytest.approx(0.25)
+
+
+def test_mcnemar_agrees_with_scipy_s_binomtest_without_importing_it():
+    # written out: importing scipy.stats cost every two-arm report 0.6 s
+    from scipy.stats import binomtest
+
+    def split(a_only: int, b_only: int) -> float:
+        return mcnemar([True] * a_only + [False] * b_only, [False] * a_only + [True] * b_only)["p_value"]
+
+    for a_only in range(0, 40, 3):
+        for b_only in range(0, 40, 7):
+            if a_only + b_only:
+                assert split(a_only, b_only) == pytest.approx(binomtest(a_only, a_only + b_only, 0.5).pvalue,
+                                                              rel=1e-12)
+    assert split(3000, 2900) == pytest.approx(binomtest(3000, 5900, 0.5).pvalue, rel=1e-9)
+    script = ("import sys\nfrom evalkit.metrics.stats import mcnemar\nmcnemar([True] * 5, [False] * 5)\n"
+              "assert 'scipy.stats' not in sys.modules\n")
+    assert subprocess.run([sys.executable, "-c", script], check=False, timeout=60).returncode == 0
