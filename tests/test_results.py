@@ -217,6 +217,7 @@ def test_history_leaves_out_a_run_whose_results_are_not_utf8(not_utf8_runs):
     assert "bad_results" in page and "not UTF-8" in page
 
 
+@pytest.mark.slow  # whole runs' reports written and read: the full suite, not the fast tier
 @pytest.mark.parametrize(("line", "field", "value"), [(1, "sample_index", True), (3, "metrics", 7.0)])
 def test_report_refuses_a_sample_with_a_coerced_value(tmp_path, humaneval_tasks, line, field, value):
     """A hand-edited copy: `true` as an index made the sample collide with another (9 passed of 10)
@@ -234,6 +235,7 @@ def test_report_refuses_a_sample_with_a_coerced_value(tmp_path, humaneval_tasks,
         load_samples(run_dir)  # what `evalkit report` reads: its one line, exit 2
 
 
+@pytest.mark.slow  # whole runs' reports written and read: the full suite, not the fast tier
 @pytest.mark.parametrize(("text", "field"), [('"latency_s": 1e400', "latency_s"),
                                              ('"latency_s": NaN', "latency_s"),
                                              ('"params": {"temperature": -Infinity}', "params.temperature")])

@@ -593,6 +593,7 @@ def test_a_run_whose_samples_outgrew_its_results_is_refused(runs, tmp_path):
         gate(runs["base"], grown, CFG, tmp_path / "gate")
 
 
+@pytest.mark.slow  # whole runs' reports written and read: the full suite, not the fast tier
 @pytest.mark.parametrize(("edit", "named"), [
     (lambda r: r["arms"][0]["tasks"]["HumanEval/0"].update(passed=N + 5), "arms.0.tasks.HumanEval/0"),
     (lambda r: r["arms"][0]["tasks"]["HumanEval/0"].update(n=None), "arms.0.tasks.HumanEval/0.n"),
