@@ -91,7 +91,7 @@ def test_an_interrupted_run_keeps_what_it_executed_and_a_new_run_resumes_after_i
     import time
 
     task = load_tasks(DatasetConfig(limit=1))[0]
-    sleepy = task.reference + "\nimport time\ntime.sleep(0.4)\n"  # one program at a time: 0.4 s each
+    sleepy = task.reference + "\nimport time\ntime.sleep(0.25)\n"  # one program at a time: 0.25 s each
     samples = tmp_path / "samples.jsonl"
     samples.write_text("".join(json.dumps({"task_id": task.task_id, "completion": sleepy}) + "\n"
                                for _ in range(30)))
