@@ -389,7 +389,8 @@ def _require_separate_draws(loaded: Mapping[Path, RunResults]) -> None:
     ids = {results.run_id: run_dir for run_dir, results in loaded.items()}
     for run_dir, results in loaded.items():
         for arm in results.arms:
-            replayed = [source for source in arm.cached_from if source.split(" ", 1)[0] in ids]
+            replayed = [source for source in arm.cached_from  # another pooled run's, not its own
+                        if ids.get(source.split(" ", 1)[0], run_dir) != run_dir]
             if arm.cached_samples and replayed:
                 raise ConfigError(f"cannot pool {run_dir} with {ids[replayed[0].split(' ', 1)[0]]}: arm "
                                   f"{arm.arm}'s answers were replayed from it by the response store "
