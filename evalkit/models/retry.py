@@ -80,20 +80,28 @@ class AnswerFailed(Failure):
     the model's code nor stored. Of a request for ``n`` choices, the whole request is asked again:
     its other choices would come back under sample indexes another seed's request then fills."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message, retryable=True)
+    def __init__(self, message: str, retryable: bool = True) -> None:
+        super().__init__(message, retryable=retryable)
 
 
 FAILED_FINISH = frozenset({"error", "abort"})
 """finish_reasons a server gives an answer it failed, not one the model finished."""
+FILTERED_FINISH = frozenset({"content_filter"})
+"""finish_reasons of an answer the endpoint's filter withheld: its refusal, not the model's code (it
+was scored ``empty``, and a gate blamed the template); asked again it is withheld again."""
 
 
 def require_answered(choices: Sequence[Choice]) -> None:
-    """Raise AnswerFailed when a choice's finish_reason says the server failed it (FAILED_FINISH)."""
-    failed = next((c for c in choices if c.finish_reason.lower() in FAILED_FINISH), None)
-    if failed is not None:
+    """Raise AnswerFailed when a choice's finish_reason says the server failed it (FAILED_FINISH,
+    retried) or its filter withheld it (FILTERED_FINISH, not retried)."""
+    failed = next((c for c in choices if c.finish_reason.lower() in FAILED_FINISH | FILTERED_FINISH), None)
+    if failed is None:
+        return
+    if failed.finish_reason.lower() in FILTERED_FINISH:
         raise AnswerFailed(f"choice {failed.index} ended with finish_reason {failed.finish_reason!r}: the "
-                           "server failed that answer")
+                           "endpoint's filter withheld the answer", retryable=False)
+    raise AnswerFailed(f"choice {failed.index} ended with finish_reason {failed.finish_reason!r}: the "
+                       "server failed that answer")
 
 
 def retry_after_s(headers: httpx.Headers) -> float | None:

@@ -386,3 +386,13 @@ def test_an_answer_the_server_failed_every_time_is_infra_error_and_never_stored(
     assert "failed its answer" in gen.error and "finish_reason 'error'" in gen.error
     with ResponseStore(tmp_path / "store.sqlite", run_id="r1") as store:
         assert store.count() == 0
+
+
+def test_an_answer_the_endpoint_s_filter_withheld_is_infra_error_not_the_model_s_empty_code(server, tmp_path):
+    # finish_reason content_filter, no content: scored `empty` (exit 0), a gate blaming the template
+    server.script("failed", ["finish:content_filter"] * 3)
+    gen = _odd_with_store(model_config(server.base_url, max_retries=2), tmp_path, case="failed")
+    assert "finish_reason 'content_filter'" in gen.error and "filter withheld" in gen.error
+    assert server.count("failed") == 1  # not asked again: it would be withheld again
+    with ResponseStore(tmp_path / "store.sqlite", run_id="r1") as store:
+        assert store.count() == 0
