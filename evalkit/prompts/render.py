@@ -53,8 +53,13 @@ def _render_turn(template: Template, role: str, source: str, line: int, context:
         else:
             text = compiled(template.root, source).render(context)
     except Exception as exc:  # a template is data: 1/0, a bad format or an include cycle is its problem
+        why = _reason(exc)
+        if isinstance(exc, RecursionError):
+            cycle = _include_cycle(template)
+            why = (f"its includes never end (an include cycle: {cycle})" if cycle
+                   else f"a macro calls itself without end ({why})")
         raise TemplateError(f"{_failing_place(template, line)}: cannot render prompt_template.{role}: "
-                            f"{_reason(exc)}") from None
+                            f"{why}") from None
     joined = joined_text(text)  # a Jinja string's "\ud83d\ude00" renders as two halves
     if joined is None:  # the task's text cannot hold one (datasets refuse it): the template's string
         raise TemplateError(f"{template.path}:{line}: prompt_template.{role} renders a lone surrogate (a "
@@ -68,6 +73,20 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, JinjaError):
         return message or type(exc).__name__
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+
+
+def _include_cycle(template: Template) -> str:
+    """The partials that include one another without end, in the traceback being handled
+    (``a.jinja -> b.jinja -> a.jinja``, relative to the registry); "" if it shows none (a macro
+    that calls itself). Jinja names the frame in which an included template starts "top-level
+    template code"; a macro's frames, in the same file, are named otherwise."""
+    files = [frame.filename for frame in traceback.extract_tb(sys.exc_info()[2])
+             if frame.filename.endswith(".jinja") and frame.name == "top-level template code"]
+    period = next((n for n in range(1, len(files) // 2 + 1) if files[-n:] == files[-2 * n:-n]), 0)
+    if not period:
+        return ""
+    root = str(template.root).rstrip("/") + "/"
+    return " -> ".join(name.removeprefix(root) for name in [*files[-period:], files[-period]])
 
 
 def _failing_place(template: Template, offset: int) -> str:

@@ -179,8 +179,9 @@ def test_a_python_error_while_rendering_is_a_problem_naming_file_and_line_and_li
     _gateway_file(tmp_path, "latin", "", b"caf\xe9 {{ prefix }}\n")
     partials = tmp_path / "code_suggestions/generations/jinja_template"
     assert sorted(lint(tmp_path).problems) == sorted([
-        f"{partials}/cycle/1.0.0.jinja:2: cannot render prompt_template.user: RecursionError: maximum "
-        "recursion depth exceeded while calling a Python object (in 1 template: "
+        f"{partials}/cycle/1.0.0.jinja:2: cannot render prompt_template.user: its includes never end (an "
+        "include cycle: code_suggestions/generations/jinja_template/cycle/1.0.0.jinja -> "
+        "code_suggestions/generations/jinja_template/cycle/1.0.0.jinja) (in 1 template: "
         "code_suggestions/generations/cycle/1.0.0.yml)",
         f"{partials}/latin/1.0.0.jinja: partial is not UTF-8 text (invalid continuation byte at byte 3) "
         "(in 1 template: code_suggestions/generations/latin/1.0.0.yml)",
@@ -188,6 +189,22 @@ def test_a_python_error_while_rendering_is_a_problem_naming_file_and_line_and_li
         "not str",
         f"{zero}:4: cannot render prompt_template.user: ZeroDivisionError: division by zero",
     ])
+
+
+def test_partials_that_include_one_another_are_named_as_a_cycle_and_a_macro_s_recursion_as_its_own(
+        tmp_path):
+    partials = tmp_path / "code_suggestions/generations/jinja_template"
+    two = "code_suggestions/generations/jinja_template/two/1.0.0.jinja"
+    _gateway_file(tmp_path, "two", "", b"{% include 'code_suggestions/generations/jinja_template/b.jinja' %}")
+    (partials / "b.jinja").write_text(f"{{% macro m() %}}{{% include '{two}' %}}{{% endmacro %}}{{{{m()}}}}")
+    (partials / "deep.jinja").write_text("{% macro m(n) %}{{ m(n) }}{% endmacro %}{{ m(1) }}")
+    _gateway_file(tmp_path, "deep", "{% include 'code_suggestions/generations/jinja_template/deep.jinja' %}")
+    problems = lint(tmp_path).problems
+    assert f"{partials}/b.jinja:1: cannot render prompt_template.user: its includes never end (an include " \
+           f"cycle: {two} -> code_suggestions/generations/jinja_template/b.jinja -> {two}) (in 1 template: " \
+           "code_suggestions/generations/two/1.0.0.yml)" in problems
+    macro = next(p for p in problems if "deep.jinja" in p)
+    assert "a macro calls itself without end (RecursionError" in macro and "cycle" not in macro, macro
 
 
 def test_lint_says_each_problem_once_naming_the_templates_it_affects(tmp_path):
