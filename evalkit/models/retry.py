@@ -221,7 +221,7 @@ def parse_response(content: bytes, chat: bool) -> tuple[list[Choice], int, int, 
         data = json.loads(content)
         choices = []
         for pos, c in enumerate(data["choices"]):
-            text = valid_text(_answer_text((c["message"].get("content") if chat else c["text"]) or ""))
+            text = valid_text(_answer_text((answer_of(c["message"]) if chat else c["text"]) or ""))
             finish = valid_text(str(c.get("finish_reason") or "stop"))
             choices.append(Choice(int(c.get("index", pos)), text, finish))
         prompt_tokens, completion_tokens = token_counts(data.get("usage"))
@@ -250,6 +250,15 @@ def token_counts(usage: object, previous: tuple[int, int] = (0, 0)) -> tuple[int
         ok = isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_TOKENS_COUNTED
         counts.append(value if ok else before)
     return counts[0], counts[1]
+
+
+def answer_of(message: dict) -> object:
+    """A chat message's answer: its content or, where that is empty, its ``refusal`` (OpenAI's
+    field for a model that declines to answer). A refusal is the model's own answer, scored as the
+    model's code like a refusal written as content, and kept as the sample's raw output: it was
+    scored as an empty answer, and samples.jsonl hid why."""
+    content, refusal = message.get("content"), message.get("refusal")
+    return refusal if not content and isinstance(refusal, str) and refusal else content
 
 
 def _answer_text(content: object) -> str:

@@ -29,6 +29,7 @@ async def post_streaming(oa: openai.AsyncOpenAI, options: FinalRequestOptions, b
     events = await oa.request(object, options.model_copy(update={"json_data": streamed}), stream=True,
                               stream_cls=openai.AsyncStream[object])
     texts: dict[int, list[str]] = {}
+    refusals: dict[int, list[str]] = {}  # chat deltas' refusal: the answer where there is no content
     finish: dict[int, str] = {}
     first: dict[int, float] = {}
     prompt_tokens = completion_tokens = 0
@@ -39,11 +40,13 @@ async def post_streaming(oa: openai.AsyncOpenAI, options: FinalRequestOptions, b
         model = model or event.get("model")
         for pos, choice in enumerate(event.get("choices") or []):
             index = int(choice.get("index", pos))
-            piece = (choice.get("delta") or {}).get("content") if chat else choice.get("text")
+            delta = (choice.get("delta") or {}) if chat else {}
+            piece = delta.get("content") if chat else choice.get("text")
             texts.setdefault(index, [])
-            if piece:
-                first.setdefault(index, time.perf_counter() - started)
-                texts[index].append(valid_text(str(piece)))
+            for part, into in ((piece, texts), (delta.get("refusal"), refusals)):
+                if part:
+                    first.setdefault(index, time.perf_counter() - started)
+                    into.setdefault(index, []).append(valid_text(str(part)))
             if choice.get("finish_reason"):
                 finish[index] = valid_text(str(choice["finish_reason"]))
         prompt_tokens, completion_tokens = token_counts(event.get("usage"),
@@ -54,6 +57,7 @@ async def post_streaming(oa: openai.AsyncOpenAI, options: FinalRequestOptions, b
     if unfinished:  # scored, a cut answer is a model failure that the connection made
         raise StreamCut(f"the stream ended before choice {unfinished[0]} finished (no finish_reason): a "
                         "dropped connection")
-    choices = [Choice(i, "".join(parts), finish[i], first.get(i)) for i, parts in sorted(texts.items())]
+    choices = [Choice(i, "".join(parts) or "".join(refusals.get(i, ())), finish[i], first.get(i))
+               for i, parts in sorted(texts.items())]
     require_answered(choices)
     return choices, prompt_tokens, completion_tokens, answered_by(model, events.response.headers)

@@ -14,7 +14,7 @@ import pytest
 
 from evalkit.models import EndpointError, ModelClient, ResponseStore, RetryPolicy, derive_seed
 from evalkit.records import Message
-from tests.support.fault_server import FaultServer
+from tests.support.fault_server import REFUSAL, FaultServer
 from tests.support.models import case_prompt, closed_port_url, model_config
 
 FAST = RetryPolicy(base_s=0.01, max_s=0.05)
@@ -177,6 +177,7 @@ def test_check_unreachable_names_the_url():
 
 
 @pytest.mark.slow  # real commands in processes: the full suite, not the fast tier
+@pytest.mark.alone  # it times the two waits
 def test_check_of_an_endpoint_that_never_answers_gives_up_after_two_waits():
     # Accepts connections, reads requests, answers none (a stuck server): the probe waited
     # model.timeout_s on every retry (about 6 minutes with the defaults) before its one line.
@@ -386,6 +387,15 @@ def test_an_answer_the_server_failed_every_time_is_infra_error_and_never_stored(
     assert "failed its answer" in gen.error and "finish_reason 'error'" in gen.error
     with ResponseStore(tmp_path / "store.sqlite", run_id="r1") as store:
         assert store.count() == 0
+
+
+def test_a_model_s_refusal_is_its_answer_scored_and_kept_not_an_empty_one(server):
+    # OpenAI's models decline with content null and a `refusal` saying why: it was scored as an
+    # empty answer, and samples.jsonl showed nothing of it.
+    server.script("declined", ["refusal"])
+    out, client = run(generate_cases(server, ["declined"], n=2))
+    assert [(g.raw_output, g.error) for g in out["declined"]] == [(REFUSAL, "")] * 2
+    assert client.stats.retries == 0
 
 
 def test_an_answer_the_endpoint_s_filter_withheld_is_infra_error_not_the_model_s_empty_code(server, tmp_path):

@@ -12,7 +12,7 @@ import pytest
 from evalkit.models import EndpointError, ModelClient
 from evalkit.models.demo import JsonHandler, QuietHTTPServer
 from evalkit.models.retry import RetryPolicy
-from tests.support.models import model_config, text_prompt
+from tests.support.models import case_prompt, model_config, text_prompt
 
 FIRST_CHUNK_DELAY_S = 0.4
 GAP_S = 0.15
@@ -26,6 +26,8 @@ class _SlowFirstChunk(JsonHandler):
     """How many of the next streams end after their first chunk: no finish_reason, no [DONE]."""
     failed: int = 0
     """How many of the next streams end with finish_reason ``error`` (OpenRouter's mid-stream error)."""
+    refusing: bool = False
+    """Stream chat deltas whose ``refusal`` carries the pieces and whose content is null (OpenAI's)."""
     errors: int = 0
     """How many of the next streams send, after their first chunk, the error event a LiteLLM proxy
     sends when its backend fails mid-answer."""
@@ -59,6 +61,10 @@ class _SlowFirstChunk(JsonHandler):
                 self.wfile.write(b"data: [DONE]\n\n")
                 self.close_connection = True
                 return
+            if type(self).refusing:
+                self._event({"id": "c", "object": "chat.completion.chunk", "model": "m", "choices": [
+                    {"index": 0, "delta": {"content": None, "refusal": piece}, "finish_reason": finish}]})
+                continue
             self._event({"id": "c", "object": "text_completion", "model": "m",
                          "choices": [{"index": 0, "text": piece, "finish_reason": finish}]})
         self._event({"id": "c", "object": "text_completion", "model": "m", "choices": [],
@@ -78,6 +84,7 @@ def server():
     thread = httpd.serve_in_thread("slow-first-chunk")
     _SlowFirstChunk.received, _SlowFirstChunk.cut, _SlowFirstChunk.delay_s = [], 0, FIRST_CHUNK_DELAY_S
     _SlowFirstChunk.errors = _SlowFirstChunk.failed = 0
+    _SlowFirstChunk.refusing = False
     yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
     httpd.stop(thread)
 
@@ -203,3 +210,10 @@ def test_a_stream_that_ends_its_answer_with_finish_reason_error_is_retried(serve
     cfg = model_config(server, stream=True, use_n=False, max_retries=1)
     gen, stats = _generated(cfg, text_prompt(humaneval_tasks[0]))
     assert gen.error == "" and gen.raw_output == "".join(CHUNKS) and stats.retries == 1
+
+
+def test_a_streamed_refusal_is_the_model_s_answer(server):
+    _SlowFirstChunk.refusing, _SlowFirstChunk.delay_s = True, 0.0
+    gen, stats = _generated(model_config(server, stream=True, use_n=False), case_prompt("declined"))
+    assert (gen.raw_output, gen.error, stats.retries) == ("".join(CHUNKS), "", 0)
+    assert gen.ttft_s is not None

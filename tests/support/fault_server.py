@@ -7,6 +7,7 @@ request, then ``ok``. Actions:
     ok | length | fewer | empty | malformed | reset | slow:<s> | 429 | 429:ra=<s>
     | 500 | 502 | 503 | roles400 | 401 | parts | noparts | surrogate | 500surrogate | usage:<json>
     | finish:<reason> (the last choice ends with that finish_reason, as OpenRouter's ``error``)
+    | refusal (chat: each message's content null, its ``refusal`` says why, as OpenAI's models send)
 
 ``require_key`` makes every route answer 401 (echoing the key sent, as some
 servers do) unless the right bearer key comes.
@@ -28,6 +29,8 @@ from evalkit.models.demo import JsonHandler, QuietHTTPServer
 CASE = re.compile(r"case=([\w.-]+)")
 PROMPT_TOKENS = 10
 """Every prompt's token count, as the usage of every answer says."""
+REFUSAL = "I'm sorry, but I can't help with that."
+"""What the ``refusal`` action's model says."""
 ROLES_MESSAGE = "Conversation roles must alternate user/assistant/user/assistant/..."
 
 
@@ -149,6 +152,9 @@ def _doctor(answer: dict[str, Any], name: str, arg: str, chat: bool) -> None:
             choice["message"]["content"] = (
                 [{"type": "text", "text": text[:7]}, {"type": "text", "text": text[7:]}]
                 if name == "parts" else [{"type": "image_url", "image_url": {"url": "x"}}])
+    if chat and name == "refusal":
+        for choice in answer["choices"]:
+            choice["message"].update(content=None, refusal=REFUSAL)
     if name == "usage":  # counts no server means (10**30, negative, a string)
         answer["usage"] = {"prompt_tokens": json.loads(arg), "completion_tokens": 5}
     if name == "surrogate":  # a lone surrogate, as JSON's escape carries it: no UTF-8 text has one
