@@ -517,6 +517,7 @@ def test_infra_errors_are_retried_then_reported():
 
 
 @pytest.mark.slow
+@pytest.mark.alone  # it times the correct program
 def test_a_blocked_program_times_out_without_delaying_the_correct_one_after_it(task_by_id):
     task = task_by_id["HumanEval/0"]
     blocked = program_for(task, task.prompt + "    import os\n    os.read(os.pipe()[0], 1)\n", "blocked", 1.0)
@@ -556,6 +557,7 @@ def test_verdicts_identical_alone_at_the_in_flight_limit_and_under_load(humaneva
 
 
 @pytest.mark.slow  # real worker processes or whole reports: the full suite, not the fast tier
+@pytest.mark.alone  # it times the way out
 def test_leaving_on_an_error_ends_the_programs_running_and_queued(humaneval_tasks):
     task = humaneval_tasks[0]
     sleeper = task.prompt + "    import time\n    time.sleep(4)\n    return False\n"

@@ -29,7 +29,9 @@ from tests.support.hostile_programs import (
     worker_cgroups,
 )
 
-pytestmark = pytest.mark.slow  # real runs and processes: the full suite, not the fast tier
+# Real runs and processes: the full suite, not the fast tier. Most tests time the backstop, which
+# another test's processes beside them would stretch (as they would any program's).
+pytestmark = [pytest.mark.slow, pytest.mark.alone]
 
 
 @pytest.fixture(scope="module")

@@ -228,6 +228,7 @@ assert not others and not strangers and not found, (others, sorted(strangers), s
 """
 
 
+@pytest.mark.alone  # it times the four programs' overlap
 def test_programs_in_flight_together_cannot_talk(monkeypatch):
     # Four programs on one worker at once, each offering and trying every local channel: abstract
     # AF_UNIX names (stream, datagram, a disconnected datagram pair), NETLINK_USERSOCK ports and UDP,

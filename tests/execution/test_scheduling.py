@@ -24,6 +24,7 @@ SLEEP = "    __import__('time').sleep(0.05)\n"
 """Prepended to HumanEval/0's reference: its tests call the function 7 times, 0.35 s asleep."""
 
 
+@pytest.mark.alone  # it counts what one worker keeps busy
 def test_evalkit_score_keeps_every_slot_of_a_worker_busy_with_sleeping_programs(tmp_path, task_by_id):
     # 96 correct programs that each sleep 0.35 s, on one worker with 16 slots: about 2.1 s asleep
     # per slot. Fed 8 at a time (as `evalkit score` did, whatever executor.max_in_flight said)
@@ -69,6 +70,7 @@ SPIN_IN_TURNS = ("    import os, threading, time\n"
                  "                os._exit(0)\n            os.waitpid(child, 0)\n")
 
 
+@pytest.mark.alone  # its own burners are the load it measures against
 @pytest.mark.parametrize("spin", [SPIN, SPIN_IN_A_THREAD, SPIN_IN_A_CHILD, SPIN_IN_TURNS],
                          ids=["main thread", "worker thread", "child process", "in turn"])
 def test_a_correct_program_beside_many_cpu_burners_is_not_a_timeout(task_by_id, spin):

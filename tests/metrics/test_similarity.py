@@ -65,6 +65,7 @@ def test_edit_similarity_is_normalised_levenshtein():
     assert similarity_scores(["abcd"], ["abce"], ["edit_similarity"])["edit_similarity"] == [0.75]
 
 
+@pytest.mark.alone  # it times the scoring
 def test_duplicates_are_scored_once_and_fanned_out(references):
     predictions = [references[0], references[1] + "#", references[0]] * 10_000
     refs = [references[0], references[0], references[0]] * 10_000

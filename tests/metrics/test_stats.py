@@ -105,6 +105,7 @@ def _simulate_arms(rng, n_tasks, n_samples, shift_low, shift_high):
 
 
 @pytest.mark.slow
+@pytest.mark.alone  # it times itself
 def test_calibration_by_simulation():
     """95% intervals cover a known difference 93-97% of the time; a null difference is
     rejected at alpha=0.05 about 5% of the time (paired sign-flip test and McNemar)."""
