@@ -243,17 +243,20 @@ def _read_jsonl(path: Path, errors: list[str]) -> Iterator[ScoreInputLine]:
             except ValueError as exc:
                 errors.append(f"{path}:{number}: not valid JSON ({exc})")
                 continue
-            code = row.get("solution", row.get("completion"))
+            # EvalPlus's whole program where there is one; a null field beside the other is no answer
+            whole_program = isinstance(row.get("solution"), str)
+            code = row["solution"] if whole_program else row.get("completion")
             if not isinstance(row.get("task_id"), str) or not isinstance(code, str):
                 errors.append(f"{path}:{number}: needs a string task_id and a string completion or solution")
                 continue
             index = row.get("sample_index")
             if index is not None and not (type(index) is int and 0 <= index <= MAX_SAMPLE_INDEX):
-                errors.append(f"{path}:{number}: sample_index must be a whole number from 0 to "
-                              f"{MAX_SAMPLE_INDEX:,}, not {json.dumps(index)[:40]}")
+                errors.append(f"{path}:{number}: sample_index must be an integer from 0 to "
+                              f"{MAX_SAMPLE_INDEX:,} written without a decimal point or quotes, not "
+                              f"{json.dumps(index)[:40]}")
                 continue
             yield ScoreInputLine(
-                line=number, task_id=row["task_id"], code=valid_text(code), whole_program="solution" in row,
+                line=number, task_id=row["task_id"], code=valid_text(code), whole_program=whole_program,
                 arm=valid_text(str(row.get("arm") or row.get("model") or "samples")),
                 model=valid_text(str(row.get("model") or UNKNOWN_MODEL)),
                 sample_index=index, answered=_answered(row) or bool(code),
