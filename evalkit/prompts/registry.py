@@ -198,6 +198,9 @@ def _partials(root: Path, path: Path, turns: tuple[tuple[str, str, int], ...]) -
             if refs is None:
                 raise TemplateError(f"{name}:{node.lineno + offset - 1}: include paths must be literal "
                                     "strings (or a list of them)")
+            if not refs and not getattr(node, "ignore_missing", False):  # Jinja refuses it as it renders
+                raise TemplateError(f"{name}:{node.lineno + offset - 1}: an include of an empty list "
+                                    "names no partial")
             found = [ref for ref in refs if _partial_source(env, root, ref) is not None]
             if not found and not getattr(node, "ignore_missing", False):
                 missing = " or ".join(repr(ref) for ref in refs)

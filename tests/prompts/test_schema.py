@@ -222,6 +222,11 @@ def test_names_a_template_guards_and_includes_jinja_may_skip_load(tmp_path):
            f"    {{% include ['{GENERATIONS}/a.jinja', '{GENERATIONS}/b.jinja'] %}}\n")
     with pytest.raises(TemplateError, match=r"included partial '.*a\.jinja' or '.*b\.jinja' not found"):
         load_template(tmp_path, "toy")
+    # an empty list names none (it named "partial  not found"); with `ignore missing` it renders nothing
+    _write(tmp_path, f"{GENERATIONS}/toy/1.0.0.yml", "name: t\nprompt_template:\n  user: |\n"
+           "    {% include [] ignore missing %}{{ prefix }}\n    {% include [] %}\n")
+    with pytest.raises(TemplateError, match=r"toy/1\.0\.0\.yml:5: an include of an empty list names no part"):
+        load_template(tmp_path, "toy")
 
 
 def test_an_unknown_filter_is_a_template_problem_naming_file_and_line(tmp_path):
