@@ -32,9 +32,10 @@ _LOCKS = "EVALKIT_TESTS_LOCKS"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    if _LOCKS not in os.environ:  # the first pytest process of this run: its workers inherit it
-        os.environ[_LOCKS] = tempfile.mkdtemp(prefix="evalkit-tests-")
-        config.add_cleanup(lambda: shutil.rmtree(os.environ.pop(_LOCKS), ignore_errors=True))
+    if not hasattr(config, "workerinput"):  # the run's first pytest process, not an xdist worker
+        folder = tempfile.mkdtemp(prefix="evalkit-tests-")
+        os.environ[_LOCKS] = folder  # its workers, started after this, inherit it
+        config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
 @pytest.hookimpl(wrapper=True)
