@@ -198,6 +198,10 @@ def _partials(root: Path, path: Path, turns: tuple[tuple[str, str, int], ...]) -
             if refs is None:
                 raise TemplateError(f"{name}:{node.lineno + offset - 1}: include paths must be literal "
                                     "strings (or a list of them)")
+            if not isinstance(node, nodes.Include) and not isinstance(node.template, nodes.Const):
+                statement = "extends" if isinstance(node, nodes.Extends) else "import"
+                raise TemplateError(f"{name}:{node.lineno + offset - 1}: {{% {statement} %}} takes one "
+                                    "partial's path, not a list (only include takes a list)")
             if not refs and not getattr(node, "ignore_missing", False):  # Jinja refuses it as it renders
                 raise TemplateError(f"{name}:{node.lineno + offset - 1}: an include of an empty list "
                                     "names no partial")

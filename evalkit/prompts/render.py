@@ -53,13 +53,11 @@ def _render_turn(template: Template, role: str, source: str, line: int, context:
         else:
             text = compiled(template.root, source).render(context)
     except Exception as exc:  # a template is data: 1/0, a bad format or an include cycle is its problem
-        why = _reason(exc)
+        place, why = _failing_place(template, line), _reason(exc)
         if isinstance(exc, RecursionError):
-            cycle = _include_cycle(template)
-            why = (f"its includes never end (an include cycle: {cycle})" if cycle
-                   else f"a macro calls itself without end ({why})")
-        raise TemplateError(f"{_failing_place(template, line)}: cannot render prompt_template.{role}: "
-                            f"{why}") from None
+            place, why = _endless(template, line) or (place, "a macro or a recursive loop calls itself "
+                                                             "without end")
+        raise TemplateError(f"{place}: cannot render prompt_template.{role}: {why}") from None
     joined = joined_text(text)  # a Jinja string's "\ud83d\ude00" renders as two halves
     if joined is None:  # the task's text cannot hold one (datasets refuse it): the template's string
         raise TemplateError(f"{template.path}:{line}: prompt_template.{role} renders a lone surrogate (a "
@@ -75,30 +73,52 @@ def _reason(exc: Exception) -> str:
     return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
-def _include_cycle(template: Template) -> str:
-    """The partials that include one another without end, in the traceback being handled
-    (``a.jinja -> b.jinja -> a.jinja``, relative to the registry); "" if it shows none (a macro
-    that calls itself). Jinja names the frame in which an included template starts "top-level
-    template code"; a macro's frames, in the same file, are named otherwise."""
-    files = [frame.filename for frame in traceback.extract_tb(sys.exc_info()[2])
-             if frame.filename.endswith(".jinja") and frame.name == "top-level template code"]
-    period = next((n for n in range(1, len(files) // 2 + 1) if files[-n:] == files[-2 * n:-n]), 0)
+TOP_LEVEL = "top-level template code"
+"""Jinja's name for the frame in which a template (or an included one) starts; a macro's or a
+recursive loop's frames, in the same file, are named otherwise."""
+
+
+def _endless(template: Template, offset: int) -> tuple[str, str] | None:
+    """(place, why) of the RecursionError being handled, the same however deep it was raised (lint
+    says each distinct problem once): partials that include, import or extend one another in a
+    cycle, named from its first file by name, or a macro or recursive loop calling itself, placed
+    where it is first called. None where the traceback shows no repeating part."""
+    frames = [frame for frame in traceback.extract_tb(sys.exc_info()[2]) if _in_template(frame, template)]
+    steps = [(frame.filename, frame.name == TOP_LEVEL, frame.lineno) for frame in frames]
+    period = next((n for n in range(1, len(steps) // 2 + 1) if steps[-n:] == steps[-2 * n:-n]), 0)
     if not period:
-        return ""
+        return None
+    repeating = steps[-period:]
+    entered = [name for name, top, _ in repeating if top]
+    first = next(frame for frame, step in zip(frames, steps, strict=True) if step in repeating)
+    if not entered or set(entered) != {name for name, _, _ in repeating}:  # a file called into, not entered
+        return _place(first, template, offset), "a macro or a recursive loop calls itself without end"
+    start = entered.index(min(entered))
+    cycle = entered[start:] + entered[:start]
     root = str(template.root).rstrip("/") + "/"
-    return " -> ".join(name.removeprefix(root) for name in [*files[-period:], files[-period]])
+    entry = next(frame for frame in frames if frame.filename == cycle[0] and frame.name == TOP_LEVEL)
+    shown = " -> ".join(name.removeprefix(root) for name in [*cycle, cycle[0]])
+    return (_place(entry, template, offset),
+            f"partials include, import or extend one another without end (a cycle: {shown})")
+
+
+def _in_template(frame: traceback.FrameSummary, template: Template) -> bool:
+    """Whether a traceback frame is a template's: the file's own turn, or a partial under its registry."""
+    under_root = frame.filename.startswith(str(template.root).rstrip("/") + "/")
+    return frame.filename == "<template>" or (under_root and not frame.filename.endswith(".py"))
+
+
+def _place(frame: traceback.FrameSummary, template: Template, offset: int) -> str:
+    """file:line of a template's frame (a turn's lines counted from its line in the YAML file)."""
+    if frame.filename == "<template>":
+        return f"{template.path}:{(frame.lineno or 1) + offset - 1}"
+    return f"{frame.filename}:{frame.lineno}"
 
 
 def _failing_place(template: Template, offset: int) -> str:
     """file:line of the innermost template frame of the exception being handled."""
-    tb = sys.exc_info()[2]
-    place = f"{template.path}:{offset}"
-    for frame in traceback.extract_tb(tb):
-        if frame.filename.endswith(".jinja"):
-            place = f"{frame.filename}:{frame.lineno}"
-        elif frame.filename == "<template>":
-            place = f"{template.path}:{(frame.lineno or 1) + offset - 1}"
-    return place
+    frames = [f for f in traceback.extract_tb(sys.exc_info()[2]) if _in_template(f, template)]
+    return _place(frames[-1], template, offset) if frames else f"{template.path}:{offset}"
 
 
 def template_diff(a: Template, b: Template) -> str:

@@ -179,9 +179,9 @@ def test_a_python_error_while_rendering_is_a_problem_naming_file_and_line_and_li
     _gateway_file(tmp_path, "latin", "", b"caf\xe9 {{ prefix }}\n")
     partials = tmp_path / "code_suggestions/generations/jinja_template"
     assert sorted(lint(tmp_path).problems) == sorted([
-        f"{partials}/cycle/1.0.0.jinja:2: cannot render prompt_template.user: its includes never end (an "
-        "include cycle: code_suggestions/generations/jinja_template/cycle/1.0.0.jinja -> "
-        "code_suggestions/generations/jinja_template/cycle/1.0.0.jinja) (in 1 template: "
+        f"{partials}/cycle/1.0.0.jinja:2: cannot render prompt_template.user: partials include, import or "
+        "extend one another without end (a cycle: code_suggestions/generations/jinja_template/cycle/"
+        "1.0.0.jinja -> code_suggestions/generations/jinja_template/cycle/1.0.0.jinja) (in 1 template: "
         "code_suggestions/generations/cycle/1.0.0.yml)",
         f"{partials}/latin/1.0.0.jinja: partial is not UTF-8 text (invalid continuation byte at byte 3) "
         "(in 1 template: code_suggestions/generations/latin/1.0.0.yml)",
@@ -191,20 +191,46 @@ def test_a_python_error_while_rendering_is_a_problem_naming_file_and_line_and_li
     ])
 
 
-def test_partials_that_include_one_another_are_named_as_a_cycle_and_a_macro_s_recursion_as_its_own(
-        tmp_path):
-    partials = tmp_path / "code_suggestions/generations/jinja_template"
-    two = "code_suggestions/generations/jinja_template/two/1.0.0.jinja"
-    _gateway_file(tmp_path, "two", "", b"{% include 'code_suggestions/generations/jinja_template/b.jinja' %}")
-    (partials / "b.jinja").write_text(f"{{% macro m() %}}{{% include '{two}' %}}{{% endmacro %}}{{{{m()}}}}")
-    (partials / "deep.jinja").write_text("{% macro m(n) %}{{ m(n) }}{% endmacro %}{{ m(1) }}")
-    _gateway_file(tmp_path, "deep", "{% include 'code_suggestions/generations/jinja_template/deep.jinja' %}")
-    problems = lint(tmp_path).problems
-    assert f"{partials}/b.jinja:1: cannot render prompt_template.user: its includes never end (an include " \
-           f"cycle: {two} -> code_suggestions/generations/jinja_template/b.jinja -> {two}) (in 1 template: " \
-           "code_suggestions/generations/two/1.0.0.yml)" in problems
-    macro = next(p for p in problems if "deep.jinja" in p)
-    assert "a macro calls itself without end (RecursionError" in macro and "cycle" not in macro, macro
+def test_partials_that_include_one_another_are_one_cycle_and_a_macro_s_recursion_its_own(tmp_path):
+    # Each said "RecursionError: maximum recursion depth exceeded", and a cycle entered from several
+    # templates was as many problems, each naming another file and order.
+    jinja = "code_suggestions/generations/jinja_template"
+    partials = tmp_path / jinja
+
+    def partial(name: str, text: str) -> None:
+        (partials / name).parent.mkdir(parents=True, exist_ok=True)
+        (partials / name).write_text(text)
+
+    partial("c.jinja", f"{{% include '{jinja}/a.jinja' %}}")  # a -> b -> c -> a, b's include in a macro
+    partial("b.jinja", f"{{% macro m() %}}{{% include '{jinja}/c.jinja' %}}{{% endmacro %}}{{{{ m() }}}}")
+    partial("a.jinja", f"A\n{{% include '{jinja}/b.jinja' %}}")
+    partial("outer.jinja", f"{{% include '{jinja}/a.jinja' %}}")
+    for family, entry in (("one", "a"), ("two", "b"), ("three", "outer")):
+        _gateway_file(tmp_path, family, f"{{% include '{jinja}/{entry}.jinja' %}}{{{{ prefix }}}}")
+    partial("p.j2", f"{{% import '{jinja}/q.j2' as q %}}")  # any name a partial has, import too
+    partial("q.j2", f"{{% include '{jinja}/p.j2' %}}")
+    _gateway_file(tmp_path, "j2", f"{{% include '{jinja}/p.j2' %}}{{{{ prefix }}}}")
+    partial("deep.jinja", "{% macro m(n) %}{{ m(n) }}{% endmacro %}{{ m(1) }}")
+    _gateway_file(tmp_path, "deep", f"{{% include '{jinja}/deep.jinja' %}}")
+    partial("calls.jinja",
+            f"{{% macro m(f) %}}{{% include '{jinja}/back.jinja' %}}{{% endmacro %}}{{{{ m(m) }}}}")
+    partial("back.jinja", "{{ f(f) }}")  # the macro recurses through an include: not a cycle of partials
+    _gateway_file(tmp_path, "calls", f"{{% include '{jinja}/calls.jinja' %}}")
+    loop = _gateway_file(tmp_path, "loop", "{% for x in [1] recursive %}{{ loop([1]) }}{% endfor %}")
+    endless = "cannot render prompt_template.user: a macro or a recursive loop calls itself without end"
+    assert sorted(lint(tmp_path).problems) == sorted([
+        f"{partials}/a.jinja:2: cannot render prompt_template.user: partials include, import or extend one "
+        f"another without end (a cycle: {jinja}/a.jinja -> {jinja}/b.jinja -> {jinja}/c.jinja -> "
+        f"{jinja}/a.jinja) "
+        "(in 3 templates: code_suggestions/generations/one/1.0.0.yml, code_suggestions/generations/three/"
+        "1.0.0.yml, code_suggestions/generations/two/1.0.0.yml)",
+        f"{partials}/p.j2:1: cannot render prompt_template.user: partials include, import or extend one "
+        f"another without end (a cycle: {jinja}/p.j2 -> {jinja}/q.j2 -> {jinja}/p.j2) (in 1 template: "
+        "code_suggestions/generations/j2/1.0.0.yml)",
+        f"{partials}/deep.jinja:1: {endless} (in 1 template: code_suggestions/generations/deep/1.0.0.yml)",
+        f"{partials}/calls.jinja:1: {endless} (in 1 template: code_suggestions/generations/calls/1.0.0.yml)",
+        f"{loop}:4: {endless}",
+    ])
 
 
 def test_lint_says_each_problem_once_naming_the_templates_it_affects(tmp_path):

@@ -227,6 +227,14 @@ def test_names_a_template_guards_and_includes_jinja_may_skip_load(tmp_path):
            "    {% include [] ignore missing %}{{ prefix }}\n    {% include [] %}\n")
     with pytest.raises(TemplateError, match=r"toy/1\.0\.0\.yml:5: an include of an empty list names no part"):
         load_template(tmp_path, "toy")
+    # import and extends take one name: a list passed the check, then failed as it rendered
+    # ("TypeError: unhashable type: 'list'"), and an empty one was called an include
+    for statement in (f"{{% import ['{real}'] as m %}}", "{% extends [] %}",
+                      f"{{% from ['{real}'] import x %}}"):
+        _write(tmp_path, f"{GENERATIONS}/toy/1.0.0.yml",
+               f"name: t\nprompt_template:\n  user: |\n    {statement}\n")
+        with pytest.raises(TemplateError, match=r"yml:4: \{% (import|extends) %\} takes one partial's path"):
+            load_template(tmp_path, "toy")
 
 
 def test_an_unknown_filter_is_a_template_problem_naming_file_and_line(tmp_path):
