@@ -221,7 +221,9 @@ def parse_response(content: bytes, chat: bool) -> tuple[list[Choice], int, int, 
         data = json.loads(content)
         choices = []
         for pos, c in enumerate(data["choices"]):
-            text = valid_text(_answer_text((answer_of(c["message"]) if chat else c["text"]) or ""))
+            holder = c["message"] if chat else c
+            text, refused = content_parts(holder.get("content") if chat else c["text"])
+            text = valid_text(answer_text(text, refusal_of(holder) or refused))
             finish = valid_text(str(c.get("finish_reason") or "stop"))
             choices.append(Choice(int(c.get("index", pos)), text, finish))
         prompt_tokens, completion_tokens = token_counts(data.get("usage"))
@@ -252,26 +254,34 @@ def token_counts(usage: object, previous: tuple[int, int] = (0, 0)) -> tuple[int
     return counts[0], counts[1]
 
 
-def answer_of(message: dict) -> object:
-    """A chat message's answer: its content or, where that is empty, its ``refusal`` (OpenAI's
-    field for a model that declines to answer). A refusal is the model's own answer, scored as the
-    model's code like a refusal written as content, and kept as the sample's raw output: it was
-    scored as an empty answer, and samples.jsonl hid why."""
-    content, refusal = message.get("content"), message.get("refusal")
-    return refusal if not content and isinstance(refusal, str) and refusal else content
-
-
-def _answer_text(content: object) -> str:
-    """An answer's text: a string, or the text parts of a list of content parts (``[{"type": "text",
-    "text": ...}]``, as some servers answer). Anything else is not an answer (TypeError: a malformed
-    response, retried), never its Python repr scored as the model's code."""
-    if isinstance(content, str):
-        return content
+def content_parts(content: object) -> tuple[str, str]:
+    """(text, refusal) of an answer's content, or of a streamed piece of it: a string (or null) is
+    text; a list of content parts (``[{"type": "text", "text": ...}]``, as some servers answer) gives
+    its text parts' text and its refusal parts' (``{"type": "refusal", "refusal": ...}``, OpenAI's).
+    Anything else is not an answer (TypeError: a malformed response, retried), never its Python repr
+    scored as the model's code."""
+    if content is None or isinstance(content, str):
+        return content or "", ""
     if isinstance(content, list) and all(isinstance(p, dict) for p in content):
         texts = [p.get("text") for p in content if p.get("type") == "text"]
-        if texts and all(isinstance(t, str) for t in texts):
-            return "".join(texts)
+        refusals = [p.get("refusal") for p in content if p.get("type") == "refusal"]
+        if (texts or refusals) and all(isinstance(t, str) for t in texts + refusals):
+            return "".join(texts), "".join(refusals)
     raise TypeError(f"an answer's content is {type(content).__name__}, not text")
+
+
+def refusal_of(holder: dict) -> str:
+    """A message's or a delta's ``refusal`` field (OpenAI's, for a model that declines to answer);
+    "" where it has none, or one that is not text."""
+    refusal = holder.get("refusal")
+    return refusal if isinstance(refusal, str) else ""
+
+
+def answer_text(text: str, refusal: str) -> str:
+    """The answer: its text or, where that is blank, the model's refusal. A refusal is the model's own
+    answer, scored as the model's code like a refusal written as text, and kept as the sample's raw
+    output (it was scored as an empty answer, and samples.jsonl hid why)."""
+    return text if text.strip() or not refusal else refusal
 
 
 def _start_of(content: bytes) -> str:

@@ -9,7 +9,17 @@ from typing import Any
 import openai
 from openai._models import FinalRequestOptions
 
-from evalkit.models.retry import Choice, Failure, StreamCut, answered_by, require_answered, token_counts
+from evalkit.models.retry import (
+    Choice,
+    Failure,
+    StreamCut,
+    answer_text,
+    answered_by,
+    content_parts,
+    refusal_of,
+    require_answered,
+    token_counts,
+)
 from evalkit.records import valid_text
 
 
@@ -41,12 +51,17 @@ async def post_streaming(oa: openai.AsyncOpenAI, options: FinalRequestOptions, b
         for pos, choice in enumerate(event.get("choices") or []):
             index = int(choice.get("index", pos))
             delta = (choice.get("delta") or {}) if chat else {}
-            piece = delta.get("content") if chat else choice.get("text")
+            try:
+                text, refused = content_parts(delta.get("content") if chat else choice.get("text"))
+            except TypeError:
+                raise Failure("malformed stream event from the endpoint (an answer's piece is not text)",
+                              retryable=True, answered=True) from None
+            refused = refusal_of(delta) or refused
             texts.setdefault(index, [])
-            for part, into in ((piece, texts), (delta.get("refusal"), refusals)):
+            for part, into in ((text, texts), (refused, refusals)):
                 if part:
                     first.setdefault(index, time.perf_counter() - started)
-                    into.setdefault(index, []).append(valid_text(str(part)))
+                    into.setdefault(index, []).append(valid_text(part))
             if choice.get("finish_reason"):
                 finish[index] = valid_text(str(choice["finish_reason"]))
         prompt_tokens, completion_tokens = token_counts(event.get("usage"),
@@ -57,7 +72,7 @@ async def post_streaming(oa: openai.AsyncOpenAI, options: FinalRequestOptions, b
     if unfinished:  # scored, a cut answer is a model failure that the connection made
         raise StreamCut(f"the stream ended before choice {unfinished[0]} finished (no finish_reason): a "
                         "dropped connection")
-    choices = [Choice(i, "".join(parts) or "".join(refusals.get(i, ())), finish[i], first.get(i))
+    choices = [Choice(i, answer_text("".join(parts), "".join(refusals.get(i, ()))), finish[i], first.get(i))
                for i, parts in sorted(texts.items())]
     require_answered(choices)
     return choices, prompt_tokens, completion_tokens, answered_by(model, events.response.headers)

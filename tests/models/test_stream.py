@@ -17,6 +17,12 @@ from tests.support.models import case_prompt, model_config, text_prompt
 FIRST_CHUNK_DELAY_S = 0.4
 GAP_S = 0.15
 CHUNKS = ["    return ", "sorted(", "set(l))\n"]
+DECLINED = {
+    "field": lambda piece: {"content": None, "refusal": piece},  # OpenAI's
+    "part": lambda piece: {"content": [{"type": "refusal", "refusal": piece}]},
+    "not_text": lambda piece: {"content": None, "refusal": {"reason": piece}},
+}
+"""Chat deltas of a model that declines, by shape: each carries one piece of what it says."""
 
 
 class _SlowFirstChunk(JsonHandler):
@@ -26,8 +32,8 @@ class _SlowFirstChunk(JsonHandler):
     """How many of the next streams end after their first chunk: no finish_reason, no [DONE]."""
     failed: int = 0
     """How many of the next streams end with finish_reason ``error`` (OpenRouter's mid-stream error)."""
-    refusing: bool = False
-    """Stream chat deltas whose ``refusal`` carries the pieces and whose content is null (OpenAI's)."""
+    refusing: str = ""
+    """Stream chat deltas that decline, each piece as DECLINED[refusing] shapes it."""
     errors: int = 0
     """How many of the next streams send, after their first chunk, the error event a LiteLLM proxy
     sends when its backend fails mid-answer."""
@@ -63,7 +69,7 @@ class _SlowFirstChunk(JsonHandler):
                 return
             if type(self).refusing:
                 self._event({"id": "c", "object": "chat.completion.chunk", "model": "m", "choices": [
-                    {"index": 0, "delta": {"content": None, "refusal": piece}, "finish_reason": finish}]})
+                    {"index": 0, "delta": DECLINED[type(self).refusing](piece), "finish_reason": finish}]})
                 continue
             self._event({"id": "c", "object": "text_completion", "model": "m",
                          "choices": [{"index": 0, "text": piece, "finish_reason": finish}]})
@@ -84,7 +90,7 @@ def server():
     thread = httpd.serve_in_thread("slow-first-chunk")
     _SlowFirstChunk.received, _SlowFirstChunk.cut, _SlowFirstChunk.delay_s = [], 0, FIRST_CHUNK_DELAY_S
     _SlowFirstChunk.errors = _SlowFirstChunk.failed = 0
-    _SlowFirstChunk.refusing = False
+    _SlowFirstChunk.refusing = ""
     yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
     httpd.stop(thread)
 
@@ -212,8 +218,10 @@ def test_a_stream_that_ends_its_answer_with_finish_reason_error_is_retried(serve
     assert gen.error == "" and gen.raw_output == "".join(CHUNKS) and stats.retries == 1
 
 
-def test_a_streamed_refusal_is_the_model_s_answer(server):
-    _SlowFirstChunk.refusing, _SlowFirstChunk.delay_s = True, 0.0
+@pytest.mark.parametrize("shape", ["field", "part", "not_text"])
+def test_a_streamed_refusal_is_the_model_s_answer(server, shape):
+    # Not text, the refusal was scored as its Python repr ("{'reason': ...}"); now it is no answer.
+    _SlowFirstChunk.refusing, _SlowFirstChunk.delay_s = shape, 0.0
     gen, stats = _generated(model_config(server, stream=True, use_n=False), case_prompt("declined"))
-    assert (gen.raw_output, gen.error, stats.retries) == ("".join(CHUNKS), "", 0)
-    assert gen.ttft_s is not None
+    expected = "" if shape == "not_text" else "".join(CHUNKS)
+    assert (gen.raw_output, gen.error, stats.retries) == (expected, "", 0)

@@ -7,7 +7,7 @@ request, then ``ok``. Actions:
     ok | length | fewer | empty | malformed | reset | slow:<s> | 429 | 429:ra=<s>
     | 500 | 502 | 503 | roles400 | 401 | parts | noparts | surrogate | 500surrogate | usage:<json>
     | finish:<reason> (the last choice ends with that finish_reason, as OpenRouter's ``error``)
-    | refusal (chat: each message's content null, its ``refusal`` says why, as OpenAI's models send)
+    | refusal:<shape> (chat: each message declines, as REFUSALS[shape] shapes it)
 
 ``require_key`` makes every route answer 401 (echoing the key sent, as some
 servers do) unless the right bearer key comes.
@@ -31,6 +31,14 @@ PROMPT_TOKENS = 10
 """Every prompt's token count, as the usage of every answer says."""
 REFUSAL = "I'm sorry, but I can't help with that."
 """What the ``refusal`` action's model says."""
+REFUSALS = {
+    "field": {"content": None, "refusal": REFUSAL},  # OpenAI's models
+    "blank": {"content": "\n", "refusal": REFUSAL},
+    "empty_parts": {"content": [{"type": "text", "text": ""}], "refusal": REFUSAL},
+    "part": {"content": [{"type": "refusal", "refusal": REFUSAL}]},  # OpenAI's content part
+    "not_text": {"content": None, "refusal": {"reason": "policy"}},
+}
+"""The ``refusal`` action's message fields, by shape."""
 ROLES_MESSAGE = "Conversation roles must alternate user/assistant/user/assistant/..."
 
 
@@ -154,7 +162,7 @@ def _doctor(answer: dict[str, Any], name: str, arg: str, chat: bool) -> None:
                 if name == "parts" else [{"type": "image_url", "image_url": {"url": "x"}}])
     if chat and name == "refusal":
         for choice in answer["choices"]:
-            choice["message"].update(content=None, refusal=REFUSAL)
+            choice["message"].update(REFUSALS[arg])
     if name == "usage":  # counts no server means (10**30, negative, a string)
         answer["usage"] = {"prompt_tokens": json.loads(arg), "completion_tokens": 5}
     if name == "surrogate":  # a lone surrogate, as JSON's escape carries it: no UTF-8 text has one
