@@ -244,15 +244,15 @@ def _read_jsonl(path: Path, errors: list[str]) -> Iterator[ScoreInputLine]:
                 errors.append(f"{path}:{number}: not valid JSON ({exc})")
                 continue
             # EvalPlus's whole program where there is one; a null field beside the other is no answer
-            whole_program = isinstance(row.get("solution"), str)
+            whole_program = row.get("solution") is not None
             code = row["solution"] if whole_program else row.get("completion")
             if not isinstance(row.get("task_id"), str) or not isinstance(code, str):
                 errors.append(f"{path}:{number}: needs a string task_id and a string completion or solution")
                 continue
             index = row.get("sample_index")
             if index is not None and not (type(index) is int and 0 <= index <= MAX_SAMPLE_INDEX):
-                errors.append(f"{path}:{number}: sample_index must be an integer from 0 to "
-                              f"{MAX_SAMPLE_INDEX:,} written without a decimal point or quotes, not "
+                errors.append(f"{path}:{number}: sample_index must be a JSON integer from 0 to "
+                              f"{MAX_SAMPLE_INDEX:,} (no decimal point, exponent or quotes), not "
                               f"{json.dumps(index)[:40]}")
                 continue
             yield ScoreInputLine(

@@ -71,12 +71,14 @@ def test_a_null_field_beside_a_string_answer_is_no_answer_and_a_line_with_neithe
     path = tmp_path / "samples.jsonl"
     rows = [{"task_id": "HumanEval/0", "completion": "    return 1\n", "solution": None},
             {"task_id": "HumanEval/0", "completion": None, "solution": "def f():\n    return 1\n"},
-            {"task_id": "HumanEval/0", "completion": None, "solution": None}]
+            {"task_id": "HumanEval/0", "completion": None, "solution": None},
+            {"task_id": "HumanEval/0", "completion": "    return 1\n", "solution": 42}]  # not text: not none
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     lines, errors = _read(path)
     assert [(s.line, s.whole_program, s.code) for s in lines] == [
         (1, False, "    return 1\n"), (2, True, "def f():\n    return 1\n")]
-    assert errors == [f"{path}:3: needs a string task_id and a string completion or solution"]
+    assert errors == [f"{path}:{n}: needs a string task_id and a string completion or solution"
+                      for n in (3, 4)]
 
 
 def test_line_that_is_not_utf8_is_one_malformed_line(tmp_path):
@@ -98,7 +100,7 @@ def test_a_sample_index_that_is_not_a_whole_number_in_range_is_a_malformed_line(
     lines, errors = _read(path)
     assert [line.sample_index for line in lines] == [2**31 - 1, None]
     assert [error.split(": ", 1)[0] for error in errors] == [f"{path}:{n}" for n in range(1, 6)]
-    assert errors[0].endswith("sample_index must be an integer from 0 to 2,147,483,647 written without a "
-                              "decimal point or quotes, not 9223372036854775808")
+    assert errors[0].endswith("sample_index must be a JSON integer from 0 to 2,147,483,647 (no decimal "
+                              "point, exponent or quotes), not 9223372036854775808")
     assert errors[3].endswith("not 1.0")
     assert errors[2].endswith('not "2"')
