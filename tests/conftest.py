@@ -66,5 +66,7 @@ def _machine(alone: bool):
             fcntl.flock(gate, fcntl.LOCK_UN)
         try:
             yield
-        finally:
+        finally:  # unlocked, not only closed: a process a test forked may hold the same open files
             fcntl.flock(machine, fcntl.LOCK_UN)
+            if alone:
+                fcntl.flock(gate, fcntl.LOCK_UN)
