@@ -205,15 +205,14 @@ def _partials(root: Path, path: Path, turns: tuple[tuple[str, str, int], ...]) -
             if not refs and not getattr(node, "ignore_missing", False):  # Jinja refuses it as it renders
                 raise TemplateError(f"{name}:{node.lineno + offset - 1}: an include of an empty list "
                                     "names no partial")
-            found = [ref for ref in refs if _partial_source(env, root, ref) is not None]
+            found = [(ref, source) for ref in refs if (source := _partial_source(env, root, ref)) is not None]
             if not found and not getattr(node, "ignore_missing", False):
                 missing = " or ".join(repr(ref) for ref in refs)
                 raise TemplateError(f"{name}:{node.lineno + offset - 1}: included partial {missing} not "
                                     "found (include paths start at the registry root)")
-            for ref in found[:1] if isinstance(node, nodes.Include) else found:  # Jinja takes the first
-                if ref not in seen:
+            for ref, (partial_source, filename) in found[:1] if isinstance(node, nodes.Include) else found:
+                if ref not in seen:  # Jinja's include takes the first that exists
                     seen.add(ref)
-                    partial_source, filename = _partial_source(env, root, ref)
                     pending.append((filename, partial_source, 1))
     return tuple(sorted(seen))
 
