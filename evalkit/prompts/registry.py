@@ -140,6 +140,14 @@ def load_template(registry: Path, family: str, version: str | None = None, api: 
 
 def load_file(root: Path, fam: layout.Family, version: str) -> Template:
     """Load one version of a family (its file must exist)."""
+    try:
+        return _load_file(root, fam, version)
+    except RecursionError:  # Jinja's parser and compiler recurse: 100 nested brackets reach the limit
+        raise TemplateError(f"{fam.path(version)}: its template text nests too deeply for Jinja to read "
+                            "(Python's recursion limit)") from None
+
+
+def _load_file(root: Path, fam: layout.Family, version: str) -> Template:
     path = fam.path(version)
     try:
         text = path.read_text(encoding="utf-8")
@@ -321,7 +329,13 @@ def _check_placeholders(root: Path, path: Path, spec: Spec, kind: str) -> None:
     """The same for a first-release file's Python-format placeholders."""
     known = KNOWN_VARIABLES[kind]
     for role, source, offset in spec.turns:
-        for field in _fields(mvp_text(root, source, kind), f"{path}:{offset}"):
+        try:
+            rendered = mvp_text(root, source, kind)
+        except TemplateError:
+            raise
+        except Exception:  # noqa: BLE001 - 1/0, an include cycle: rendering says it, placed (render.py)
+            continue
+        for field in _fields(rendered, f"{path}:{offset}"):
             if field not in known:
                 lines = source.splitlines()
                 line = offset + next((i for i, text in enumerate(lines) if f"{{{field}" in text), 0)

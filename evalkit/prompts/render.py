@@ -57,7 +57,10 @@ def _render_turn(template: Template, role: str, source: str, line: int, context:
         if isinstance(exc, RecursionError):
             place, why = _endless(template, line) or (place, "a macro or a recursive loop calls itself "
                                                              "without end")
-        raise TemplateError(f"{place}: cannot render prompt_template.{role}: {why}") from None
+        # A partial's problem is the partial's, whichever turn includes it: said alike from every
+        # turn, lint lists it once (it was once per role that included the partial).
+        what = f"prompt_template.{role}" if place.startswith(f"{template.path}:") else "this partial"
+        raise TemplateError(f"{place}: cannot render {what}: {why}") from None
     joined = joined_text(text)  # a Jinja string's "\ud83d\ude00" renders as two halves
     if joined is None:  # the task's text cannot hold one (datasets refuse it): the template's string
         raise TemplateError(f"{template.path}:{line}: prompt_template.{role} renders a lone surrogate (a "

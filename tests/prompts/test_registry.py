@@ -179,7 +179,7 @@ def test_a_python_error_while_rendering_is_a_problem_naming_file_and_line_and_li
     _gateway_file(tmp_path, "latin", "", b"caf\xe9 {{ prefix }}\n")
     partials = tmp_path / "code_suggestions/generations/jinja_template"
     assert sorted(lint(tmp_path).problems) == sorted([
-        f"{partials}/cycle/1.0.0.jinja:2: cannot render prompt_template.user: partials include, import or "
+        f"{partials}/cycle/1.0.0.jinja:2: cannot render this partial: partials include, import or "
         "extend one another without end (a cycle: code_suggestions/generations/jinja_template/cycle/"
         "1.0.0.jinja -> code_suggestions/generations/jinja_template/cycle/1.0.0.jinja) (in 1 template: "
         "code_suggestions/generations/cycle/1.0.0.yml)",
@@ -217,20 +217,42 @@ def test_partials_that_include_one_another_are_one_cycle_and_a_macro_s_recursion
     partial("back.jinja", "{{ f(f) }}")  # the macro recurses through an include: not a cycle of partials
     _gateway_file(tmp_path, "calls", f"{{% include '{jinja}/calls.jinja' %}}")
     loop = _gateway_file(tmp_path, "loop", "{% for x in [1] recursive %}{{ loop([1]) }}{% endfor %}")
-    endless = "cannot render prompt_template.user: a macro or a recursive loop calls itself without end"
+    # the cycle entered from a system turn and from a first release's turn is the same problem
+    (tmp_path / "code_suggestions/generations/four/1.0.0.yml").parent.mkdir()
+    (tmp_path / "code_suggestions/generations/four/1.0.0.yml").write_text(
+        f"name: t\nprompt_template:\n  system: |\n    {{% include '{jinja}/a.jinja' %}}\n"
+        "  user: '{{ prefix }}'\n")
+    (tmp_path / "code_suggestions/generations/mixtral.yml").write_text(
+        f"name: t\nprompt_template:\n  user: |\n    {{prefix}} {{% include '{jinja}/b.jinja' %}}\n")
+    endless = "a macro or a recursive loop calls itself without end"
     assert sorted(lint(tmp_path).problems) == sorted([
-        f"{partials}/a.jinja:2: cannot render prompt_template.user: partials include, import or extend one "
+        f"{partials}/a.jinja:2: cannot render this partial: partials include, import or extend one "
         f"another without end (a cycle: {jinja}/a.jinja -> {jinja}/b.jinja -> {jinja}/c.jinja -> "
-        f"{jinja}/a.jinja) "
-        "(in 3 templates: code_suggestions/generations/one/1.0.0.yml, code_suggestions/generations/three/"
-        "1.0.0.yml, code_suggestions/generations/two/1.0.0.yml)",
-        f"{partials}/p.j2:1: cannot render prompt_template.user: partials include, import or extend one "
+        f"{jinja}/a.jinja) (in 5 templates: code_suggestions/generations/four/1.0.0.yml, "
+        "code_suggestions/generations/mixtral.yml, code_suggestions/generations/one/1.0.0.yml, "
+        "code_suggestions/generations/three/1.0.0.yml, code_suggestions/generations/two/1.0.0.yml)",
+        f"{partials}/p.j2:1: cannot render this partial: partials include, import or extend one "
         f"another without end (a cycle: {jinja}/p.j2 -> {jinja}/q.j2 -> {jinja}/p.j2) (in 1 template: "
         "code_suggestions/generations/j2/1.0.0.yml)",
-        f"{partials}/deep.jinja:1: {endless} (in 1 template: code_suggestions/generations/deep/1.0.0.yml)",
-        f"{partials}/calls.jinja:1: {endless} (in 1 template: code_suggestions/generations/calls/1.0.0.yml)",
-        f"{loop}:4: {endless}",
+        f"{partials}/deep.jinja:1: cannot render this partial: {endless} (in 1 template: "
+        "code_suggestions/generations/deep/1.0.0.yml)",
+        f"{partials}/calls.jinja:1: cannot render this partial: {endless} (in 1 template: "
+        "code_suggestions/generations/calls/1.0.0.yml)",
+        f"{loop}:4: cannot render prompt_template.user: {endless}",
     ])
+
+
+def test_a_first_release_s_render_error_and_text_nested_too_deeply_are_one_line_problems(tmp_path):
+    # Both were tracebacks, exit 3, and lint stopped there: the first release's placeholder check
+    # renders the file as it loads, and Jinja's parser recurses.
+    first = tmp_path / "code_suggestions/generations/mixtral.yml"
+    first.parent.mkdir(parents=True)
+    first.write_text("name: t\nprompt_template:\n  user: |\n    {prefix} {{ 1/0 }}\n")
+    deep = _gateway_file(tmp_path, "deep", "{{ " + "(" * 150 + "1" + ")" * 150 + " }}{{ prefix }}")
+    assert sorted(lint(tmp_path).problems) == [
+        f"{deep}: its template text nests too deeply for Jinja to read (Python's recursion limit)",
+        f"{first}:4: cannot render prompt_template.user: ZeroDivisionError: division by zero",
+    ]
 
 
 def test_lint_says_each_problem_once_naming_the_templates_it_affects(tmp_path):
