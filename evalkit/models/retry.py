@@ -265,8 +265,8 @@ def content_parts(content: object) -> tuple[str, str]:
     if isinstance(content, list) and all(isinstance(p, dict) for p in content):
         texts = [p.get("text") for p in content if p.get("type") == "text"]
         refusals = [p.get("refusal") for p in content if p.get("type") == "refusal"]
-        if (texts or refusals) and all(isinstance(t, str) for t in texts + refusals):
-            return "".join(texts), "".join(refusals)
+        if (texts or refusals) and all(isinstance(t, str) for t in texts):  # a refusal not text: none
+            return "".join(texts), "".join(r for r in refusals if isinstance(r, str))
     raise TypeError(f"an answer's content is {type(content).__name__}, not text")
 
 

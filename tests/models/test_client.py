@@ -389,14 +389,14 @@ def test_an_answer_the_server_failed_every_time_is_infra_error_and_never_stored(
         assert store.count() == 0
 
 
-@pytest.mark.parametrize("shape", ["field", "blank", "empty_parts", "part", "not_text"])
+@pytest.mark.parametrize("shape", ["field", "blank", "empty_parts", "part", "not_text", "part_not_text"])
 def test_a_model_s_refusal_is_its_answer_scored_and_kept_not_an_empty_one(server, shape):
     # OpenAI's models decline with content null and a `refusal` saying why: it was scored as an
     # empty answer, and samples.jsonl showed nothing of it; as a content part it stopped the run
     # ("not an OpenAI-compatible completion"). A refusal that is not text is no answer.
     server.script("declined", [f"refusal:{shape}"])
     out, client = run(generate_cases(server, ["declined"], n=2))
-    expected = "" if shape == "not_text" else REFUSAL
+    expected = "" if shape.endswith("not_text") else REFUSAL
     assert [(g.raw_output, g.error) for g in out["declined"]] == [(expected, "")] * 2
     assert client.stats.retries == 0
 

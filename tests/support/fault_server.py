@@ -37,6 +37,7 @@ REFUSALS = {
     "empty_parts": {"content": [{"type": "text", "text": ""}], "refusal": REFUSAL},
     "part": {"content": [{"type": "refusal", "refusal": REFUSAL}]},  # OpenAI's content part
     "not_text": {"content": None, "refusal": {"reason": "policy"}},
+    "part_not_text": {"content": [{"type": "refusal", "refusal": {"reason": "policy"}}]},
 }
 """The ``refusal`` action's message fields, by shape."""
 ROLES_MESSAGE = "Conversation roles must alternate user/assistant/user/assistant/..."
