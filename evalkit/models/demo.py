@@ -73,7 +73,10 @@ class DemoApp:
             max_tokens = _int(body, "max_tokens", None)
         stops = _stops(body.get("stop"))
         text, prefill = self._prompt_text(body) if chat else (self._text(body), "")
-        fim_task = None if chat else self.fim_index.find(text, body.get("suffix"))
+        if chat:  # the gateway's completion templates with a system turn: the hole is in the last turn
+            fim_task = self.fim_index.find(body["messages"][-1]["content"], chat=True)
+        else:
+            fim_task = self.fim_index.find(text, body.get("suffix"))
         task = fim_task or self.index.find(text)
         asks = da.read_prompt(text, prefill)
         choices, completion_tokens = [], 0

@@ -78,16 +78,27 @@ class FimIndex:
 
     def __init__(self, tasks: Sequence[Task]) -> None:
         self._by_entry: dict[str, list[Task]] = {}
+        generation: dict[str, list[str]] = {}
         for task in tasks:
             if task.kind == "completion":
                 self._by_entry.setdefault(task.entry_point, []).append(task)
+            else:
+                generation.setdefault(task.entry_point, []).append(task.prompt)
         for group in self._by_entry.values():
             group.sort(key=lambda t: len(t.prompt) + len(t.suffix), reverse=True)
+        self._held_by_generation = {
+            t.task_id for name, group in self._by_entry.items() for t in group
+            if any(t.prompt in prompt and t.suffix in prompt for prompt in generation.get(name, ()))}
+        """Holes whose prefix and suffix a generation prompt holds (a span of a docstring, with nothing
+        below it): in a chat turn, where text may follow the suffix, they cannot be told from it."""
 
-    def find(self, text: str, suffix: str | None = None) -> Task | None:
+    def find(self, text: str, suffix: str | None = None, chat: bool = False) -> Task | None:
         """The completion task of a raw prompt (and a FIM API's ``suffix``); None when none fits. A
         prompt that holds no task's suffix but ends with a task's prefix is a prefix-only completion
-        (the ``completion_text`` family): the first such task, the one of the longest prefix."""
+        (the ``completion_text`` family): the first such task, the one of the longest prefix.
+        ``chat``: ``text`` is a chat turn, which may go on after the suffix (an instruction around
+        the prefix and the suffix), and is no prefix-only completion (a generation prompt may end
+        with a task's code)."""
         prefix_only: Task | None = None
         for name, group in self._by_entry.items():
             if name not in text and (suffix is None or name not in suffix):
@@ -95,10 +106,16 @@ class FimIndex:
             for task in group:
                 if task.prompt not in text:
                     continue
-                if (task.suffix == suffix and _near_end(text, task.prompt)) if suffix is not None \
-                        else _in_fim_order(text, task.prompt, task.suffix):
+                if suffix is not None:
+                    if task.suffix == suffix and _near_end(text, task.prompt):
+                        return task
+                elif chat:
+                    if task.task_id not in self._held_by_generation and _in_fim_order(
+                            text, task.prompt, task.suffix, tail=len(text)):
+                        return task
+                elif _in_fim_order(text, task.prompt, task.suffix):
                     return task
-                if suffix is None and text.endswith(task.prompt) and (
+                if not chat and suffix is None and text.endswith(task.prompt) and (
                         prefix_only is None or len(task.prompt) > len(prefix_only.prompt)):
                     prefix_only = task
         return prefix_only
@@ -113,15 +130,16 @@ def _near_end(text: str, part: str) -> bool:
     return len(text) - (text.rfind(part) + len(part)) <= FIM_GAP
 
 
-def _in_fim_order(text: str, prefix: str, suffix: str) -> bool:
+def _in_fim_order(text: str, prefix: str, suffix: str, tail: int = FIM_GAP) -> bool:
     """Whether ``prefix`` and ``suffix`` stand in ``text`` as a FIM prompt puts them: prefix then
-    suffix (PSM) or suffix then prefix (SPM), apart by control tokens only, and last in the text.
-    Found anywhere, another hole of the same program matched (HumanEval/50's second function
-    repeats its first, so a hole's suffix was found inside another's prefix)."""
+    suffix (PSM) or suffix then prefix (SPM), apart by control tokens only, and at most ``tail``
+    characters from the end. Found anywhere, another hole of the same program matched
+    (HumanEval/50's second function repeats its first, so a hole's suffix was found inside
+    another's prefix)."""
     start = text.rfind(prefix)
     rest = text[start + len(prefix):]
     gap = rest.find(suffix)
-    if 0 <= gap <= FIM_GAP and len(rest) - gap - len(suffix) <= FIM_GAP:  # prefix, tokens, suffix
+    if 0 <= gap <= FIM_GAP and len(rest) - gap - len(suffix) <= tail:  # prefix, tokens, suffix
         return True
     before = text[:start].rfind(suffix)
-    return bool(suffix) and before >= 0 and start - before - len(suffix) <= FIM_GAP and len(rest) <= FIM_GAP
+    return bool(suffix) and before >= 0 and start - before - len(suffix) <= FIM_GAP and len(rest) <= tail

@@ -164,15 +164,23 @@ def _load_file(root: Path, fam: layout.Family, version: str) -> Template:
     _check_variables(root, path, spec, fam.kind)
     if two_pass:
         _check_placeholders(root, path, spec, fam.kind)
+    first_release = version == MVP and fam.kind != "completions"
     api, why_api = derive.api(spec, fam.kind)
-    steps, why_steps = derive.postprocess(spec, fam.kind, fam.name)
+    steps, why_steps = derive.postprocess(spec, fam.kind, fam.name, first_release)
+    stops, why_stops = derive.stop(spec, first_release)
+    sends_suffix = derive.sends_suffix(spec, fam.kind, fam.name)
     values, defaulted = derive.sampling(spec)
-    params = SamplingParams(stop=spec.stop, **values)
+    params = SamplingParams(stop=stops, **values)
     derived = []
     if spec.api is None:
         derived.append(f"api={api.value}: {why_api}")
     if spec.postprocess is None:
         derived.append(f"postprocess=[{', '.join(steps)}]: {why_steps}")
+    if why_stops is not None:
+        derived.append(f"stop=[{', '.join(stops)}]: {why_stops}")
+    if sends_suffix and "model.params.completion_type" not in spec.settings:
+        derived.append("suffix in the request's suffix field: completion_fim's prompt is the prefix alone, "
+                       "for a fill-in-the-middle API")
     if defaulted:
         shown = ", ".join(f"{key}={values[key]}" for key in defaulted)
         derived.append(f"{shown}: not in the file, the gateway's defaults")
@@ -188,7 +196,7 @@ def _load_file(root: Path, fam: layout.Family, version: str) -> Template:
         postprocess=steps, path=path, root=root, turns=spec.turns, partials=partials, name=spec.name,
         source_text="\n".join(s if i == 0 else f"{{# ---- partial {name} ---- #}}\n{s}"
                               for i, (name, s) in enumerate(sources)),
-        unit_primitive=spec.unit_primitive, two_pass=two_pass, sends_suffix=derive.sends_suffix(spec),
+        unit_primitive=spec.unit_primitive, two_pass=two_pass, sends_suffix=sends_suffix,
         derived=tuple(derived), unsent=tuple(sorted(spec.settings.items())), states_api=spec.api is not None)
 
 

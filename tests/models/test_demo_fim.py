@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from evalkit.benchmarks import load_benchmark
+from evalkit.benchmarks import load_benchmark, shipped_tasks
 from evalkit.config import DatasetConfig
 from evalkit.models import demo_fim
 from evalkit.models.demo import DemoApp
@@ -58,6 +58,35 @@ def test_the_demo_app_answers_a_completions_body_with_the_middle_cut_at_its_stop
     body = {"model": "demo-oracle", "prompt": prompt, "n": 2, "seed": 1, "stop": ["<file_sep>"]}
     answer = DemoApp(tasks).complete(body, chat=False)
     assert [c["text"] for c in answer["choices"]] == [task.reference, task.reference]
+
+
+@pytest.mark.parametrize("user", [
+    "<s>[SUFFIX]{suffix}[PREFIX]{prefix}",  # the gateway's codestral completion, after its system turn
+    "<|fim_prefix|>{prefix}<|fim_suffix|>{suffix}<|fim_middle|>",  # qwen2p5-coder-7b's
+    # Claude's: an instruction around the prefix and the suffix, which goes on after the suffix
+    "The file has a gap.\n<prefix>\n{prefix}\n</prefix>\n<suffix>\n{suffix}\n</suffix>\n"
+    "Write only the code that fills the gap, with no markdown, no explanation and nothing repeated.",
+])
+def test_the_demo_app_answers_a_chat_body_whose_last_turn_holds_the_hole_with_the_middle(tasks, user):
+    # The gateway's completion templates with a system turn go to the chat API: the demo answered them
+    # as generation prompts, a fenced program, and the oracle scored 0 under them.
+    for task in (tasks[17], next(t for t in tasks if not t.suffix.strip())):  # a hole at the file's end too
+        messages = [{"role": "system", "content": "You fill in missing code between a prefix and a suffix."},
+                    {"role": "user", "content": user.format(prefix=task.prompt, suffix=task.suffix)}]
+        answer = DemoApp(tasks).complete({"model": "demo-oracle", "messages": messages}, chat=True)
+        assert answer["choices"][0]["message"]["content"] == task.reference
+
+
+def test_a_chat_generation_prompt_that_holds_a_hole_whole_is_answered_as_a_generation():
+    # a random span inside HumanEval/34's docstring, with nothing below it: serve-demo, which holds both
+    # kinds, answered a generation request for HumanEval/34 with that span's middle
+    shipped = {t.task_id: t for t in shipped_tasks()}
+    generation, hole = shipped["HumanEval/34"], shipped["RandomSpanInfilling/HumanEval/34/2"]
+    assert hole.prompt in generation.prompt and not hole.suffix.strip()
+    app = DemoApp([generation, hole])
+    messages = [{"role": "user", "content": f"Complete this function:\n{generation.prompt}"}]
+    content = app.complete({"model": "demo-oracle", "messages": messages}, chat=True)["choices"][0]["message"]
+    assert content["content"].startswith("```python\n" + generation.prompt)
 
 
 @pytest.mark.parametrize("name", ["ide_completion_python", "ide_completion_javascript"])

@@ -10,7 +10,9 @@ from __future__ import annotations
 import pytest
 
 from evalkit.models.request import request_body
+from evalkit.postprocess import COMPLETION_STEPS, FIM_RAW_STEPS, postprocess
 from evalkit.prompts import CURSOR_MARKER, MVP, load_template, render
+from evalkit.prompts.derive import FIRST_RELEASE_STOP_WHY
 from evalkit.records import Api, Task
 from tests.support.prompts import FIXTURE_REGISTRY, task
 
@@ -171,3 +173,38 @@ def test_a_task_without_a_language_renders_the_optional_language_away():
     nameless = Task(task_id="t/x", language="", entry_point="", tests="", reference="", prompt="x = 1\n")
     system = render(load_template(FIXTURE_REGISTRY, "codegemma"), nameless).messages[0].content
     assert system.startswith("You write new  code for the file 'solution.py'.")
+
+
+def test_the_fim_api_family_sends_its_suffix_in_the_request_s_field_though_its_file_names_no_api():
+    # The reference's completion_fim file has no key that names the FIM API (evalkit's own has
+    # completion_type: fim): the family is the FIM API's, and its suffix went nowhere (the model saw
+    # only the code above the cursor, and nothing said so).
+    template = load_template(FIXTURE_REGISTRY, "completion_fim", kind="completions")
+    assert "model.params.completion_type" not in dict(template.unsent)
+    assert request_body(render(template, ADD), "m", seed=1)["suffix"] == SUFFIX
+    assert any(line.startswith("suffix in the request's suffix field") for line in template.derived)
+
+
+@pytest.mark.parametrize("family", sorted(COMPLETION_BODIES))
+def test_hosted_completions_get_the_gateway_s_completion_steps_and_self_hosted_ones_none(family):
+    # "Today it applies no post-processing to self-hosted completion models": Claude (base), GPT and
+    # Mistral's FIM API are hosted, so the gateway's steps are their faithful reading.
+    template = load_template(FIXTURE_REGISTRY, family, kind="completions")
+    hosted = family in ("base", "gpt", "completion_fim")
+    assert template.postprocess == (COMPLETION_STEPS if hosted else FIM_RAW_STEPS)
+    # a middle that writes the suffix's first line again: the gateway's steps trim it from a hosted answer
+    middle = "    return a + b\nprint(add(1, 2))\n"
+    cleaned = postprocess(middle, template.postprocess, PREFIX, SUFFIX, "python", template.params.stop)
+    assert cleaned == ("    return a + b\n" if hosted else middle)
+
+
+@pytest.mark.parametrize("family", ["mistral", "mixtral"])
+def test_the_first_release_files_stop_at_the_closing_tag_the_gateway_s_code_set(family):
+    # "Stop sequence for mistral and mixtral: </new_code>": the first releases' files carry none, the
+    # gateway's code set it; the answer was sent unstopped and run with its tags.
+    template = load_template(FIXTURE_REGISTRY, family, MVP)
+    assert request_body(render(template, ADD), "m", seed=1)["stop"] == ["</new_code>"]
+    assert f"stop=[</new_code>]: {FIRST_RELEASE_STOP_WHY}" in template.derived
+    answer = "<new_code>\n    return a\\_b + 1\n"  # the server stopped it at </new_code>
+    cleaned = postprocess(answer, template.postprocess, PREFIX, "", "python", template.params.stop)
+    assert cleaned == ("\n    return a_b + 1\n" if family == "mixtral" else "\n    return a\\_b + 1\n")
