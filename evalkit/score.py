@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from evalkit.benchmarks import Benchmark, load_benchmark
-from evalkit.config import ConfigError, ReportedError, RunConfig
+from evalkit.benchmarks import NOT_SHIPPED, REGISTRY, Benchmark, load_benchmark
+from evalkit.config import ConfigError, DatasetConfig, ReportedError, RunConfig
 from evalkit.execution import make_executor
 from evalkit.models import steady_gc
 from evalkit.records import ArmSpec, RunResults, SamplesFileInfo, Task
@@ -37,6 +37,19 @@ from evalkit.scoring import Scorer, SimilarityBatch, cancelled_on_error, load_ru
 
 SHOWN_ERRORS = 20
 """Malformed lines named on stderr and in the report; the rest are counted."""
+
+
+def _dataset_holding(task_ids: set[str], current: str) -> str | None:
+    """The shipped dataset, other than ``current``, that holds one of ``task_ids``: a file of another
+    dataset's samples (a completion set's, scored without ``dataset=``) was 770 lines of "unknown
+    task_id" and no word of which dataset they are."""
+    if not task_ids:
+        return None
+    for name in REGISTRY:
+        if name not in NOT_SHIPPED and name != current and task_ids & {
+                t.task_id for t in load_benchmark(DatasetConfig(name=name)).tasks}:
+            return name
+    return None
 
 
 def _unknown_task(path: Path, line: ScoreInputLine) -> str:
@@ -285,7 +298,10 @@ def execute_score(cfg: RunConfig, run_dir: Path) -> RunResults:
     if not arms:
         outside = f", {len(index.left_out)} task(s) outside the selection" if index.left_out else ""
         outside += f", {len(index.unanswered)} never answered" if index.unanswered else ""
-        raise ConfigError(f"{cfg.samples}: no valid sample lines ({len(errors)} malformed{outside})")
+        other = _dataset_holding(index.named - set(bench.all_task_ids or (t.task_id for t in bench.tasks)),
+                                 bench.name)
+        hint = f"; its task_ids are dataset {other}'s: add dataset={other}" if other else ""
+        raise ConfigError(f"{cfg.samples}: no valid sample lines ({len(errors)} malformed{outside}){hint}")
     problems = _problems(cfg, scorer, index, errors, run_dir)
     header = dataclasses.replace(
         header, finished_at=utc_now(), timings_s=timings, problems=tuple(problems),

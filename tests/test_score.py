@@ -255,6 +255,17 @@ def test_a_resumed_run_checks_the_reference_solutions_of_the_samples_it_already_
     assert "canary: 1 reference solution(s) fail in this sandbox: mine/first" in resumed.stderr
 
 
+def test_a_file_of_another_shipped_dataset_s_samples_names_that_dataset(tmp_path):
+    samples = tmp_path / "samples.jsonl"
+    lines = [{"task_id": f"SingleLineInfilling/HumanEval/0/L{i}", "completion": "x"} for i in range(3)]
+    samples.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    proc = run_evalkit("score", f"samples={samples}", f"hydra.run.dir={tmp_path / 'run'}")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].endswith(
+        "no valid sample lines (3 malformed); its task_ids are dataset infilling_single_line's: "
+        "add dataset=infilling_single_line")
+
+
 @pytest.mark.parametrize(("bad_line", "says"), [
     ("{not json", ":2: not valid JSON"),
     ('{"task_id": "HumanEval/9999", "completion": "    return 1\\n"}',

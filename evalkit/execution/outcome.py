@@ -25,6 +25,20 @@ def _program_end(done: dict, limit: float) -> tuple[str, str]:
     return "error", f"exited with code {exit_code} before the tests finished"
 
 
+OWN_CPU_SLACK_S = 0.02
+"""How far a process's own CPU, which /proc gives in clock ticks (10 ms), may read above its limit."""
+
+
+def _passed(done: dict, limit: float) -> tuple[str, str]:
+    """The verdict of a program whose tests passed: ``timeout`` if its process used more CPU of its
+    own than its limit (its timer can be disarmed and SIGXCPU ignored, leaving only the hard
+    rlimit, a second later, and the backstop). The children it waited for do not count: each has
+    the limit of its own, as before."""
+    if done.get("own_cpu", 0.0) > limit + OWN_CPU_SLACK_S:
+        return "timeout", f"CPU limit {limit:.2f} s exceeded ({done['own_cpu']:.2f} s used)"
+    return "passed", ""
+
+
 def signal_name(number: int) -> str:
     """SIGSEGV, SIGRTMIN+6, or "signal 32": a program may end by any signal, including those
     Python's signal.Signals has no member for (real-time ones; it raised ValueError in the
@@ -63,7 +77,7 @@ def split_verdict(done: dict, judged: dict | None, judge_exit: int, judge_walled
         if status == "gone" or ended == "timeout":  # the program's own limits speak first
             return ended, _with_output(ended, detail, done)
         return "timeout", f"the tests ran out of CPU time on the program's answers (limit {limit:.2f} s)"
-    known = {"passed": ("passed", ""), "infra_error": ("infra_error", f"test process: {text}"),
+    known = {"passed": _passed(done, limit), "infra_error": ("infra_error", f"test process: {text}"),
              "failed": ("failed", text), "syntax_error": ("syntax_error", text)}
     return known.get(status) or ("error", _with_output("error", text, done))
 
@@ -73,7 +87,7 @@ def in_process_verdict(done: dict, limit: float) -> tuple[str, str]:
     if done["setup"] != "ok":
         return "infra_error", f"sandbox setup failed: {done['setup']}"
     if done["passed_signal"] and done["exit"] == 0 and not done["walled"]:
-        return "passed", ""
+        return _passed(done, limit)
     report = done["report"]
     if done["walled"] or not report:
         status, detail = _program_end(done, limit)

@@ -24,7 +24,8 @@ report} to the worker.
 
 Protocol between them, over a SOCK_SEQPACKET socket: the program's plan (JSON, its
 descriptors as SCM_RIGHTS named by ``plan["roles"]``) in; ``S pid`` (or ``F errno``) for each
-plan in order, and ``X pid exit cpu`` for each process reaped, out.
+plan in order, and ``X pid exit cpu own_cpu`` for each process reaped (``cpu`` with the children
+it waited for, ``own_cpu`` without), out.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ MAX_REPORT = 1 << 16
 OUTPUT_TAIL = 300
 CONTROL_BUFFER = 1 << 16
 _TIMEOUT_SIGNALS = (signal.SIGXCPU, signal.SIGPROF, signal.SIGKILL)
+_TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
 
 class Running:
@@ -75,6 +77,10 @@ class Running:
         """Seconds the program waited for a core, added up look by look (``Spawner.backstop``)."""
         self.threads: ThreadTimes = {}
         """(CPU, run delay) of each thread of its processes at the last look, by (pid, tid)."""
+        self.reaped = 0.0
+        """CPU seconds of the processes its live processes had waited for, at the last look."""
+        self.looked_at = self.started
+        """When the backstop last looked at it (its start before the first look)."""
         self.tester: tuple[int, float] | None = None
         """(pid, run delay when it took this program) of the test process calling the program:
         while it waits for a core, the program waits for its next call (``Spawner.tested_by``)."""
@@ -97,6 +103,12 @@ class Spawner:
         """Programs sent to the fork server whose pid it has not reported yet, oldest first."""
         self.by_pid: dict[int, Running] = {}
         self.buffer = bytearray(CONTROL_BUFFER)
+        self.waits_per_run = 0.0
+        """Seconds the threads of this worker's programs waited for a core per second they ran, as
+        the backstop's last look at them found (a pass that saw them run 10 ms or more): how long
+        processes that ended between two looks are taken to have waited (``_waited_since_last_look``)."""
+        self.pass_times = [0.0, 0.0]
+        """(seconds run, seconds waited) of the threads the backstop's current pass saw."""
         self.scratch = "" if cfg["private_mounts"] else _scratch_root(cfg.get("scratch_root"))
         """Where programs without a tmpfs of their own get their directories: root's, not theirs
         to rename (so none can put a symbolic link where its directory was). The harness names it
@@ -156,11 +168,11 @@ class Spawner:
         message = isolation.receive(self.forker, self.buffer)[0]
         if not message:
             raise RuntimeError("the fork server exited")
-        kind, pid, status, cpu = message.split(b" ")
+        kind, pid, status, cpu, own_cpu = message.split(b" ")
         if kind == b"X":
             program = self.by_pid.pop(int(pid), None)
             if program is not None:  # else an orphan of a program, reaped
-                self._finish(program, int(status), float(cpu))
+                self._finish(program, int(status), float(cpu), float(own_cpu))
             return
         request, slot, pipes, workdir = self.starting.pop(0)
         if kind == b"F":  # fork failed: the worker reports an infra_error
@@ -209,9 +221,10 @@ class Spawner:
             data += chunk[: cap - len(data)]
         return True
 
-    def _finish(self, program: Running, status: int, cpu: float) -> None:
+    def _finish(self, program: Running, status: int, cpu: float, own_cpu: float) -> None:
         """The program's process ended (the fork server reaped it): kill what it left, read
-        what its pipes still hold, report."""
+        what its pipes still hold, report. ``cpu``: its CPU and that of the children it waited
+        for; ``own_cpu``: its own, which its CPU limit bounds."""
         self._kill_slot(program, program.workdir)
         for role, fd in program.pipes.items():
             while self._read(program, role, fd):
@@ -230,7 +243,7 @@ class Spawner:
         reports = [line for line in lines if line[:1] in (b"S", b"E")]
         self.report({
             "done": program.id, "exit": status,
-            "cpu": cpu, "walled": program.walled,
+            "cpu": cpu, "own_cpu": own_cpu, "walled": program.walled,
             "setup": bytes(program.data["setup"]).decode("utf-8", "replace")[:2000],
             "out": bytes(program.data["out"][-OUTPUT_TAIL:]).decode("utf-8", "replace"),
             "passed_signal": b"P" + token in lines,
@@ -286,6 +299,7 @@ class Spawner:
     def backstop(self) -> None:
         """Kill programs past their wall-clock limit (see module docstring)."""
         now = time.monotonic()
+        self.pass_times = [0.0, 0.0]
         for program in list(self.running.values()):
             if program.walled or now < program.check_at:
                 continue
@@ -302,6 +316,9 @@ class Spawner:
             else:
                 due = program.started + program.wall_limit + waited + 0.01
                 program.check_at = min(now + LOOK_EVERY_S, due)
+        ran, waited = self.pass_times
+        if ran >= 0.01:
+            self.waits_per_run = waited / ran
 
     def _waited_since_last_look(self, program: Running) -> float:
         """Seconds the program waited for a core since the backstop's last look, not counting what
@@ -309,13 +326,31 @@ class Spawner:
         processes: a worker thread, a pool's process) beyond the CPU its other threads used in the
         same time (40 threads woken together, each waiting for the others, held a sleeping
         program's slot 12 s when their waits were added up), and then its test process's, which it
-        waits on between calls, beyond all of the program's CPU in that time."""
+        waits on between calls, beyond all of the program's CPU in that time.
+
+        Processes that lived and ended between two looks are never seen: a program that ran
+        helpers one after another (``subprocess.run`` in each call, or short forks) was a
+        `timeout` under load that passed alone, their waits for a core lost. Those its processes
+        waited for leave their CPU in their parent's (``cutime``): the CPU no look saw, times the
+        waits per second run of the threads the backstop saw last (``waits_per_run``), is counted
+        as their wait, up to the part of the interval none of its processes was seen running or
+        waiting (a fork bomb's processes, each short-lived, keep one another waiting: uncapped, the
+        estimate stretched one to the ceiling, 15 s)."""
         now = self._threads(program)
         steps = {key: (used - program.threads.get(key, (0.0, 0.0))[0],
                        delay - program.threads.get(key, (0.0, 0.0))[1]) for key, (used, delay) in now.items()}
+        alive = {pid for pid, _ in now}
+        seen_of_ended = sum(used for (pid, _), (used, _) in program.threads.items() if pid not in alive)
+        reaped, program.reaped = program.reaped, _reaped_cpu(alive)
+        unseen = max(0.0, program.reaped - reaped - seen_of_ended)
         program.threads = now
         cpu = sum(used for used, _ in steps.values())
+        self.pass_times[0] += cpu
+        self.pass_times[1] += sum(delay for _, delay in steps.values())
         waited = max((delay - (cpu - used) for used, delay in steps.values()), default=0.0)
+        looked_at, program.looked_at = program.looked_at, time.monotonic()
+        free = program.looked_at - looked_at - cpu - unseen - max(0.0, waited)
+        waited += min(unseen * self.waits_per_run, max(0.0, free))
         if program.tester is not None:
             tester_delay = _run_delay(program.tester[0])
             waited += max(0.0, tester_delay - program.tester[1] - cpu)
@@ -356,11 +391,11 @@ def _fork_one(control: socket.socket, null: int) -> bool:
     try:
         pid = isolation.fork_without_hooks()
     except OSError as exc:
-        control.send(b"F %d 0 0" % exc.errno)
+        control.send(b"F %d 0 0 0" % exc.errno)
     else:
         if pid == 0:
             _child(message, fds, null)
-        control.send(b"S %d 0 0" % pid)
+        control.send(b"S %d 0 0 0" % pid)
     for fd in fds:
         os.close(fd)
     return True
@@ -368,14 +403,28 @@ def _fork_one(control: socket.socket, null: int) -> bool:
 
 def _report_reaped(control: socket.socket) -> None:
     while True:
-        try:
-            pid, status, usage = os.wait4(-1, os.WNOHANG)
+        try:  # WNOWAIT: the process stays a zombie, whose own CPU /proc still shows, until wait4
+            ended = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
         except ChildProcessError:
             return
-        if pid == 0:
+        if ended is None:
             return
+        own = _own_cpu(ended.si_pid)
+        pid, status, usage = os.wait4(ended.si_pid, 0)
         cpu = usage.ru_utime + usage.ru_stime
-        control.send(b"X %d %d %.6f" % (pid, os.waitstatus_to_exitcode(status), cpu))
+        control.send(b"X %d %d %.6f %.6f" % (pid, os.waitstatus_to_exitcode(status), cpu,
+                                             cpu if own is None else own))
+
+
+def _own_cpu(pid: int) -> float | None:
+    """CPU seconds a process used itself, without the children it waited for (which wait4 adds):
+    its /proc stat's utime and stime (None where /proc does not say)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rpartition(b")")[2].split()
+        return (int(fields[11]) + int(fields[12])) / _TICKS_PER_S
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 def _child(message: bytes, fds: list[int], null: int) -> None:
@@ -400,6 +449,20 @@ def schedstat_times(schedstat: bytes) -> tuple[float, float]:
     IndexError where it is not one."""
     fields = schedstat.split()
     return int(fields[0]) / 1e9, int(fields[1]) / 1e9
+
+
+def _reaped_cpu(pids: set[int]) -> float:
+    """CPU seconds of the processes these processes have waited for (their /proc stat's cutime and
+    cstime, which hold the CPU of those they waited for in turn)."""
+    ticks = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                fields = fh.read().rpartition(b")")[2].split()
+            ticks += int(fields[13]) + int(fields[14])
+        except (OSError, IndexError, ValueError):  # gone meanwhile
+            continue
+    return ticks / _TICKS_PER_S
 
 
 def _run_delay(pid: int) -> float:

@@ -424,10 +424,59 @@ def _remove_stale_cgroups() -> None:
             pass  # populated still, or another run removed it first
 
 
+UID_BLOCKS, UID_BLOCK_SIZE = 4000, 1024
+"""Slot uids come in blocks, one per evalkit process: SLOT_UID_BASE + block x UID_BLOCK_SIZE onwards."""
+UID_LOCKS = Path("/tmp/evalkit-uid-blocks")
+"""Where each evalkit process holds the lock of its block (root's: only root gives slots uids)."""
+
+
 def slot_uid_base(index: int, max_in_flight: int) -> int:
-    """First uid of worker `index`'s slots: distinct per worker, and per evalkit process as far
-    as possible (RLIMIT_NPROC counts a uid's processes machine-wide)."""
-    return SLOT_UID_BASE + (os.getpid() % 4000) * 1024 + index * max_in_flight
+    """First uid of worker `index`'s slots: distinct per worker, and per evalkit process on the
+    machine (RLIMIT_NPROC counts a uid's processes machine-wide, and killing a slot kills every
+    process of its uid)."""
+    return SLOT_UID_BASE + _uid_block() * UID_BLOCK_SIZE + index * max_in_flight
+
+
+def _uid_block() -> int:
+    """This process's block of slot uids, held for its life by an flock(2) on the block's file in
+    UID_LOCKS, tried from a random block on (the process's pid chose it: two runs in PID
+    namespaces of their own, containers, both pid 1 or 7, shared their uids, and one's fork bomb
+    left the other's correct program no thread). Where no lock can be taken, a random block. A
+    forked child claims its own (it shares its parent's lock, not its block)."""
+    if _UID_BLOCK and _UID_BLOCK[0] == os.getpid():
+        return _UID_BLOCK[1]
+    block = _claim_uid_block()
+    _UID_BLOCK[:] = [os.getpid(), block]
+    return block
+
+
+_UID_BLOCK: list[int] = []
+"""[pid, block] of the process that claimed a block."""
+
+
+def _claim_uid_block() -> int:
+    start = int.from_bytes(os.urandom(4), "big") % UID_BLOCKS
+    try:
+        UID_LOCKS.mkdir(mode=0o700, exist_ok=True)
+    except OSError:
+        return start
+    for offset in range(UID_BLOCKS):
+        block = (start + offset) % UID_BLOCKS
+        try:
+            fd = os.open(UID_LOCKS / f"{block}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:
+            return start
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            continue
+        _HELD_LOCKS.append(fd)  # open for this process's life: its exit releases the block
+        return block
+    return start
+
+
+_HELD_LOCKS: list[int] = []
 
 
 def usable_cores() -> int:

@@ -389,14 +389,17 @@ def _tester_delay(schedstat: int | None) -> float:
 
 
 def _runnable(stat: int | None) -> bool:
-    """Whether the process is in state R or D, read again from its open stat file: opening
+    """Whether the process is in state R (running or waiting for a core), read again from its open
+    stat file. D is not runnable: a parent blocked in vfork until its child execs or exits, or a
+    read waiting on a disk, needs no core (two programs blocked in vfork held their worker's two
+    runnable places until the backstop, and the correct programs queued behind them waited). Opening
     /proc/<pid>/stat each time cost the worker about 40 us a look (cProfile, thread time),
     and it looks at every program in flight whenever programs wait to start. The descriptor
     stays bound to that process: once it is gone, the read fails (not runnable)."""
     if stat is None:
         return False
     try:
-        return os.pread(stat, 512, 0).rpartition(b")")[2][1:2] in (b"R", b"D")
+        return os.pread(stat, 512, 0).rpartition(b")")[2][1:2] == b"R"
     except OSError:
         return False
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -533,6 +534,61 @@ def test_a_blocked_program_times_out_without_delaying_the_correct_one_after_it(t
         verdict = futures["blocked"].result(timeout=30)
     assert verdict.status is Status.TIMEOUT and "wall-clock" in verdict.detail
     assert correct_after < 1.0  # not behind the blocked one's 3 s backstop
+
+
+@pytest.mark.slow
+@pytest.mark.alone  # it times the correct program
+def test_programs_blocked_in_vfork_do_not_hold_the_worker_s_runnable_places(task_by_id):
+    # A parent blocked in vfork is in state D: counted as runnable, two of them kept the worker from
+    # starting anything else until their backstop (3 s).
+    task = task_by_id["HumanEval/0"]
+    vfork = ("    import ctypes\n    libc = ctypes.CDLL(None)\n    libc.vfork.restype = ctypes.c_int\n"
+             "    if libc.vfork() == 0:\n        libc.pause()\n    return None\n")
+    blocked = [program_for(task, task.prompt + vfork, f"blocked{i}", 1.0) for i in range(2)]
+    correct = program_for(task, task.prompt + task.reference, "correct", 1.0)
+    with LocalExecutor(dataclasses.replace(CFG, workers=1)) as ex:  # all on one worker
+        futures = [ex.submit(p) for p in blocked]
+        time.sleep(0.3)  # both blocked in vfork before the correct one is submitted
+        start = time.monotonic()
+        assert ex.submit(correct).result(timeout=30).passed
+        correct_after = time.monotonic() - start
+        assert all(f.result(timeout=30).status is Status.TIMEOUT for f in futures)
+    assert correct_after < 1.0
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not shutil.which("unshare"), reason="PID namespaces need root")
+def test_runs_in_pid_namespaces_of_their_own_get_slot_uids_of_their_own():
+    # Both runs are pid 1's child there: the uids were chosen by pid, and were the same, so one run's
+    # fork bomb (RLIMIT_NPROC counts a uid machine-wide) left the other's correct program no thread.
+    probe = ("import sys; from evalkit.execution.workers import slot_uid_base;"
+             " print(slot_uid_base(0, 8), flush=True); sys.stdin.read()")
+    runs = [subprocess.Popen(["unshare", "--pid", "--fork", "--mount-proc", sys.executable, "-c", probe],
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    try:
+        bases = [int(run.stdout.readline()) for run in runs]  # both hold theirs at once
+    finally:
+        for run in runs:
+            run.communicate(timeout=30)
+    assert bases[0] != bases[1]
+
+
+@pytest.mark.slow
+@pytest.mark.alone  # it fills the machine itself
+def test_programs_that_run_short_helpers_pass_alone_and_with_16_in_flight(task_by_id):
+    # Each call forks 10 helpers of 10 ms of CPU and waits for each: 8 such programs passed alone and
+    # were all `timeout` at 16 in flight, the helpers' waits for a core lost (none lived to a look).
+    task = task_by_id["HumanEval/0"]
+    helpers = ("    import os, time\n    for _ in range(10):\n        pid = os.fork()\n"
+               "        if pid == 0:\n            start = time.process_time()\n"
+               "            while time.process_time() - start < 0.01:\n"
+               "                pass\n            os._exit(0)\n        os.waitpid(pid, 0)\n")
+    programs = [program_for(task, task.prompt + helpers + task.reference + f"    # copy {i}\n", str(i), 1.0)
+                for i in range(8)]
+    with LocalExecutor(dataclasses.replace(CFG, workers=1, max_in_flight=1)) as ex:
+        alone = {k: v.status for k, v in ex.run(programs)}
+    with LocalExecutor(dataclasses.replace(CFG, max_in_flight=16)) as ex:
+        at_limit = {k: v.status for k, v in ex.run(programs)}
+    assert alone == at_limit == {str(i): Status.PASSED for i in range(8)}
 
 
 @pytest.mark.slow

@@ -11,7 +11,8 @@ import pytest
 
 from evalkit.execution import outcome, plain
 
-OK = {"setup": "ok", "exit": 0, "cpu": 0.01, "walled": False, "out": "", "passed_signal": False, "report": ""}
+OK = {"setup": "ok", "exit": 0, "cpu": 0.01, "own_cpu": 0.01, "walled": False, "out": "",
+      "passed_signal": False, "report": ""}
 
 
 @pytest.mark.parametrize("value", [
@@ -74,6 +75,12 @@ def test_split_verdicts():
     assert outcome.split_verdict(walled, gone, 0, False, 1.0)[0] == "timeout"
     assert outcome.split_verdict(dict(OK, exit=-11), gone, 0, False, 1.0) == ("error", "killed by SIGSEGV")
     assert outcome.split_verdict(OK, gone, 0, False, 1.0)[1].startswith("exited with code 0 before")
+    # tests that passed on a program that used more CPU of its own than its limit (its timer disarmed)
+    assert outcome.split_verdict(dict(OK, cpu=1.6, own_cpu=1.6), judged, 0, False, 1.0) == (
+        "timeout", "CPU limit 1.00 s exceeded (1.60 s used)")
+    assert outcome.in_process_verdict(dict(OK, passed_signal=True, cpu=1.6, own_cpu=1.6), 1.0)[0] == "timeout"
+    # the CPU of children it waited for (subprocess.run in each call) is theirs, each under its own limit
+    assert outcome.split_verdict(dict(OK, cpu=1.6, own_cpu=0.4), judged, 0, False, 1.0) == ("passed", "")
 
 
 def test_only_evalkit_side_gives_infra_error():

@@ -4,6 +4,7 @@ failure, or as an infra_error generation, and the other samples complete."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import socket
 import threading
@@ -229,6 +230,27 @@ def test_check_missing_v1_suffix(server):
 
 def test_check_passes(server):
     check(model_config(server.base_url))
+
+
+def test_a_user_and_password_in_the_base_url_travel_as_basic_auth(server):
+    # A reverse proxy in front of the model server asks for basic auth: httpx refused the URL beside
+    # the bearer-token header, and the run said it "cannot reach the model endpoint".
+    server.require_authorization = "Basic " + base64.b64encode(b"bob:p@ss word").decode()
+    url = server.base_url.replace("http://", "http://bob:p%40ss%20word@")
+    check(model_config(url))
+
+    async def generate():
+        client = ModelClient(model_config(url), None, retry=FAST)
+        try:
+            return await client.generate(case_prompt("a", task_id="a"), 1, 7)
+        finally:
+            await client.aclose()
+
+    generations = run(generate())
+    assert generations[0].raw_output and not generations[0].error
+    with pytest.raises(EndpointError) as err:  # a wrong password is refused, and never shown
+        check(model_config(url.replace("word@", "wurd@")))
+    assert "wurd" not in str(err.value)
 
 
 @pytest.mark.slow  # real worker processes or whole reports: the full suite, not the fast tier

@@ -50,9 +50,9 @@ class _Handler(JsonHandler):
         self.send_api_error(status, message, "error", headers)
 
     def _auth_ok(self) -> bool:
-        key = self.server.fault.require_key
+        key, wanted = self.server.fault.require_key, self.server.fault.require_authorization
         sent = self.headers.get("Authorization", "")
-        if key is None or sent == f"Bearer {key}":
+        if (key is None and wanted is None) or sent in (f"Bearer {key}", wanted):
             return True
         self._error(401, f"Incorrect API key provided: {sent.removeprefix('Bearer ')}")
         return False
@@ -200,6 +200,8 @@ class FaultServer:
     def __init__(self, models: tuple[str, ...] = ("m",), require_key: str | None = None) -> None:
         self.models = models
         self.require_key = require_key
+        self.require_authorization: str | None = None
+        """When set, the whole Authorization header every request must carry (basic auth, say)."""
         self.root: str | None = None
         """When set, /v1/models lists models as vLLM does: this weights path, created = now."""
         self.clock_skew_s = 0.0

@@ -119,6 +119,18 @@ signal.setitimer(signal.ITIMER_PROF, 0)
 while True:
     pass
 """), Status.TIMEOUT),
+    # Half a second past its CPU limit (what its timer had left) with the timer disarmed and SIGXCPU
+    # ignored, under the hard rlimit (a second past the limit), then correct: it passed at 1.6 s of 1.
+    Hostile("disarms_its_cpu_timer_and_answers_past_the_limit", _after(CORRECT, """
+import signal, time
+left = signal.getitimer(signal.ITIMER_PROF)[0]
+signal.setitimer(signal.ITIMER_PROF, 0)
+signal.signal(signal.SIGPROF, signal.SIG_IGN)
+signal.signal(signal.SIGXCPU, signal.SIG_IGN)
+start = time.process_time()
+while time.process_time() - start < left + 0.5:
+    pass
+"""), Status.TIMEOUT),
     Hostile("endless_output", _after(CORRECT, "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)"),
             Status.TIMEOUT),
     Hostile("large_output_then_correct", _after(CORRECT, "import os\nfor _ in range(1024):\n"
@@ -427,12 +439,19 @@ assert libc.umount2(b"/tmp", 2) == -1, "umount allowed"
 """), Status.PASSED),
     Hostile("reads_root_repository_runs", _after(CORRECT, """
 import os, sys
+# A folder on the way to the interpreter stays listable, showing that way alone (a virtual
+# environment inside the checkout shows the checkout as holding only it)
+kept = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+def on_the_way(folder):
+    return all(any(k == os.path.join(folder, n) or k.startswith(os.path.join(folder, n) + os.sep)
+                   for k in kept) for n in os.listdir(folder))
 readable = []
 for path in ('/root/.ssh', '/root/.bashrc', '/root/.profile', '/work',
              '{repo}', '{repo}/README.md', '{repo}/reports'):
     try:
         if os.path.isdir(path):
-            os.listdir(path)
+            if on_the_way(path):
+                continue
         else:
             open(path, 'rb').read(1)
         readable.append(path)
