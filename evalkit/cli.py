@@ -32,7 +32,7 @@ from evalkit.config import (
 from evalkit.records import RunResults, valid_text
 from evalkit.secrets import redact
 
-USAGE = """usage: evalkit [--verbose] COMMAND ...
+USAGE = """usage: evalkit [--verbose] COMMAND ...   (evalkit --version: its version)
 
 commands:
   run [OVERRIDES]                        the whole pipeline (-m for Hydra sweeps)
@@ -290,6 +290,11 @@ def main(argv: list[str] | None = None) -> int:
     if not args or args[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0 if args else 2
+    if args[0] == "--version":
+        from evalkit import __version__  # noqa: PLC0415 - the package's own, light
+
+        print(f"evalkit {__version__}")
+        return 0
     for arg in args:
         # A name that is not UTF-8 (a Latin-1 file system) arrives with its bytes as lone
         # surrogates; the reports are UTF-8 and name the samples file and run folder, and the

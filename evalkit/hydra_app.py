@@ -332,10 +332,21 @@ def _hydra_errors_raised() -> Iterator[None]:
             os.environ["HYDRA_FULL_ERROR"] = before
 
 
+HYDRA_OPTIONS = frozenset({
+    "--multirun", "--cfg", "--info", "--help", "--hydra-help", "--version", "--resolve", "--package", "--run",
+    "--shell-completion", "--config-path", "--config-name", "--config-dir", "--experimental-rerun"})
+"""The long options of Hydra's command line (``hydra._internal.utils.get_args_parser``)."""
+
+
 def _checked_command_line(name: str, overrides: list[str], check: Callable[[RunConfig], None] | None,
                           ) -> tuple[bool, _RunDirBefore | _SweepDirBefore, Any, Any]:
     """(a sweep?, the run directory as it was, Hydra's parser, its arguments) of a command line that
     composes, passes ``check`` and names a directory evalkit can write; ConfigError otherwise."""
+    for arg in overrides:
+        option = arg.partition("=")[0]
+        if option.startswith("--") and option not in HYDRA_OPTIONS:  # Hydra read its value as an override
+            raise ConfigError(f"unknown option {option}: evalkit {name} takes KEY=VALUE overrides "
+                              f"(write {option[2:]}=VALUE; `evalkit {name} --cfg job` lists every key)")
     rc = compose_run_config(_first_of_sweeps(overrides))
     if check is not None:
         check(rc)

@@ -10,6 +10,7 @@ import socket
 
 import pytest
 
+import evalkit
 from evalkit import cli
 
 
@@ -117,6 +118,19 @@ def test_a_name_that_is_not_utf8_is_refused_before_any_work(capsys, tmp_path):
     err = _fails_with_one_line(capsys, "score", f"samples='{samples}'", f"hydra.run.dir={run_dir}")
     assert "r\ufffdsultats.jsonl" in err and "is not UTF-8" in err
     assert not run_dir.exists()
+
+
+def test_version(capsys):
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"evalkit {evalkit.__version__}"
+
+
+@pytest.mark.parametrize("command", ["score", "run"])
+def test_an_option_for_an_override_says_to_write_key_equals_value(capsys, command):
+    # `--samples nope.jsonl`: Hydra read nope.jsonl as an override ("missing EQUAL at '<EOF>'")
+    err = _fails_with_one_line(capsys, command, "--samples", "nope.jsonl")
+    assert err == (f"evalkit: error: unknown option --samples: evalkit {command} takes KEY=VALUE overrides "
+                   f"(write samples=VALUE; `evalkit {command} --cfg job` lists every key)")
 
 
 def test_unknown_command_lists_the_commands(capsys):
