@@ -146,6 +146,13 @@ def _gate(args: list[str], verbose: bool) -> int:
     parser.add_argument("-o", "--out", type=Path, default=None)
     parser.add_argument("overrides", nargs="*", help="gate.max_drop=0.02 gate.alpha=0.05 ...")
     ns = parser.parse_args(args)
+    for override in ns.overrides:
+        key = override.partition("=")[0].lstrip("+~")
+        if not key.startswith("gate."):  # `max_drop=0.1` was an unknown top-level key, hinted `evalkit run`
+            return fail(f"{override!r}: evalkit gate takes gate.KEY=VALUE overrides (write gate.{key}=...)")
+    if not ns.candidate.is_dir():  # a baseline JSON as the candidate said "...json/gate: Not a directory"
+        return fail(f"--candidate {ns.candidate}: not a run directory (the folder evalkit run or score "
+                    "wrote, with its results.json); a baseline file goes to --baseline")
 
     def go() -> int:
         from evalkit.reporting.gate import gate, terminal_lines  # noqa: PLC0415 (heavy: only this command pays it)

@@ -133,6 +133,17 @@ def test_an_option_for_an_override_says_to_write_key_equals_value(capsys, comman
                    f"(write samples=VALUE; `evalkit {command} --cfg job` lists every key)")
 
 
+def test_gate_says_its_overrides_are_gate_keys_and_its_candidate_a_run_directory(capsys, tmp_path):
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text("{}")
+    err = _fails_with_one_line(capsys, "gate", "--baseline", str(baseline), "--candidate", str(tmp_path),
+                               "max_drop=0.1")
+    assert err == ("evalkit: error: 'max_drop=0.1': evalkit gate takes gate.KEY=VALUE overrides "
+                   "(write gate.max_drop=...)")
+    err = _fails_with_one_line(capsys, "gate", "--baseline", str(baseline), "--candidate", str(baseline))
+    assert err.startswith(f"evalkit: error: --candidate {baseline}: not a run directory")
+
+
 def test_unknown_command_lists_the_commands(capsys):
     err = _fails_with_one_line(capsys, "rnu")
     assert "unknown command 'rnu'" in err and "run" in err and "gate" in err
