@@ -441,7 +441,7 @@ assert libc.umount2(b"/tmp", 2) == -1, "umount allowed"
 import os, sys
 # A folder on the way to the interpreter stays listable, showing that way alone (a virtual
 # environment inside the checkout shows the checkout as holding only it)
-kept = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)}
+kept = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix)} | {sys.executable}
 def on_the_way(folder):
     return all(any(k == os.path.join(folder, n) or k.startswith(os.path.join(folder, n) + os.sep)
                    for k in kept) for n in os.listdir(folder))
