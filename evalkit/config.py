@@ -466,9 +466,11 @@ def _scalar(value: Any, hint: type, key: str) -> Any:
 def model_config(data: dict[str, Any]) -> ModelConfig:
     """A ModelConfig from a plain dict, with a clear error for what is missing."""
     data = dict(data)
-    for key in REQUIRED_MODEL_KEYS:
-        if data.get(key) == "???":
-            raise ConfigError(f"model.{key} is not set; pass model.{key}=... on the command line")
+    unset = [f"model.{key}" for key in REQUIRED_MODEL_KEYS if data.get(key) == "???"]
+    if unset:  # all at once: one at a time, a preset such as openai_compatible took two tries to show
+        said = " and ".join(unset)
+        raise ConfigError(f"{said} {'is' if len(unset) == 1 else 'are'} not set; pass "
+                          f"{' '.join(f'{name}=...' for name in unset)} on the command line")
     try:
         data["api"] = Api(data.get("api", "chat"))
     except ValueError:

@@ -251,6 +251,11 @@ def test_every_dataset_key_can_be_set_whatever_the_preset(preset):
 def test_a_missing_required_model_key_says_which():
     with pytest.raises(ConfigError, match=r"model.family is not set; pass model.family=\.\.\."):
         hydra_app.compose_run_config(["model=mixtral", "model.family=???"])
+    # every one missing at once (openai_compatible named model.name, then model.base_url, one per try)
+    with pytest.raises(ConfigError) as err:
+        hydra_app.compose_run_config(["model=openai_compatible"])
+    assert str(err.value) == ("model.name and model.base_url are not set; pass model.name=... "
+                              "model.base_url=... on the command line")
 
 
 @pytest.mark.slow  # real commands in processes: the full suite, not the fast tier
