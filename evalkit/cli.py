@@ -15,6 +15,7 @@ import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
 from evalkit import hydra_app
 from evalkit.benchmarks import load_benchmark, load_tasks, shipped_tasks
@@ -46,6 +47,19 @@ commands:
   prompts lint [--registry PATH]         check every template
   serve-demo [--host H] [--port N]       the embedded demo endpoint, standalone (Ctrl-C stops it: exit 0)
 """
+
+
+class _UsageError(Exception):
+    """A command's arguments that its parser refused (``_Parser``)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with evalkit's one-line errors: its own printed the usage first (two lines and more,
+    and `evalkit gate --basline` never named the misspelt option)."""
+
+    def error(self, message: str) -> NoReturn:
+        """Raise the refusal for ``main`` to print as one line, exit 2."""
+        raise _UsageError(f"{self.prog}: {message} (`{self.prog} --help` shows its usage)")
 
 
 def fail(message: str) -> int:
@@ -119,7 +133,7 @@ def _hydra_command(name: str, job: hydra_app.Job,
 
 
 def _compare(args: list[str], verbose: bool) -> int:
-    parser = argparse.ArgumentParser(prog="evalkit compare")
+    parser = _Parser(prog="evalkit compare")
     parser.add_argument("run_dirs", nargs="+", type=Path)
     parser.add_argument("-o", "--out", type=Path, default=None)
     parser.add_argument("--baseline-arm", default=None)
@@ -140,7 +154,7 @@ def _compare(args: list[str], verbose: bool) -> int:
 
 
 def _gate(args: list[str], verbose: bool) -> int:
-    parser = argparse.ArgumentParser(prog="evalkit gate")
+    parser = _Parser(prog="evalkit gate")
     parser.add_argument("--baseline", required=True, type=Path)
     parser.add_argument("--candidate", required=True, type=Path)
     parser.add_argument("-o", "--out", type=Path, default=None)
@@ -169,7 +183,7 @@ def _gate(args: list[str], verbose: bool) -> int:
 
 
 def _baseline(args: list[str], verbose: bool) -> int:
-    parser = argparse.ArgumentParser(prog="evalkit baseline")
+    parser = _Parser(prog="evalkit baseline")
     parser.add_argument("action", choices=["bless"])
     parser.add_argument("run_dirs", nargs="+", type=Path, help="one run, or several (seeds) to pool")
     parser.add_argument("-o", "--out", type=Path, default=Path("reports/baselines"))
@@ -186,7 +200,7 @@ def _baseline(args: list[str], verbose: bool) -> int:
 
 
 def _history(args: list[str], verbose: bool) -> int:
-    parser = argparse.ArgumentParser(prog="evalkit history")
+    parser = _Parser(prog="evalkit history")
     parser.add_argument("root", nargs="?", type=Path, default=Path("reports"))
     ns = parser.parse_args(args)
 
@@ -200,7 +214,7 @@ def _history(args: list[str], verbose: bool) -> int:
 
 
 def _report(args: list[str], verbose: bool) -> int:
-    parser = argparse.ArgumentParser(prog="evalkit report")
+    parser = _Parser(prog="evalkit report")
     parser.add_argument("run_dir", type=Path)
     ns = parser.parse_args(args)
 
@@ -237,7 +251,7 @@ def _prompts_lint(args: list[str]) -> int:
     """`evalkit prompts lint [--registry PATH]`: exit 2 when any template has a problem."""
     from evalkit import prompts  # noqa: PLC0415 (heavy: only this command pays it)
 
-    parser = argparse.ArgumentParser(prog="evalkit prompts lint")
+    parser = _Parser(prog="evalkit prompts lint")
     parser.add_argument("--registry", type=Path, default=PROMPTS_DIR)
     registry = parser.parse_args(args).registry
     apply_air_gap(False)
@@ -251,7 +265,7 @@ def _prompts_lint(args: list[str]) -> int:
 
 
 def _serve_demo(args: list[str], verbose: bool) -> int:
-    parser = argparse.ArgumentParser(prog="evalkit serve-demo")
+    parser = _Parser(prog="evalkit serve-demo")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--host", default="127.0.0.1")
     ns = parser.parse_args(args)
@@ -313,7 +327,10 @@ def main(argv: list[str] | None = None) -> int:
     handler = SUBCOMMANDS.get(command)
     if handler is None:
         return fail(f"unknown command {command!r}; commands: {', '.join(SUBCOMMANDS)}")
-    return handler(rest, verbose)
+    try:
+        return handler(rest, verbose)
+    except _UsageError as exc:
+        return fail(str(exc))
 
 
 __all__ = ["main", "SUBCOMMANDS"]

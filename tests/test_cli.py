@@ -144,6 +144,15 @@ def test_gate_says_its_overrides_are_gate_keys_and_its_candidate_a_run_directory
     assert err.startswith(f"evalkit: error: --candidate {baseline}: not a run directory")
 
 
+def test_a_misspelt_option_of_a_command_is_one_line_naming_it(capsys):
+    # argparse printed its usage first, and for gate only that --baseline was missing
+    err = _fails_with_one_line(capsys, "gate", "--basline", "b.json", "--candidate", "run")
+    assert err.startswith("evalkit: error: evalkit gate: the following arguments are required: --baseline")
+    err = _fails_with_one_line(capsys, "prompts", "lint", "--registy", "/tmp")
+    assert err == ("evalkit: error: evalkit prompts lint: unrecognized arguments: --registy /tmp "
+                   "(`evalkit prompts lint --help` shows its usage)")
+
+
 def test_unknown_command_lists_the_commands(capsys):
     err = _fails_with_one_line(capsys, "rnu")
     assert "unknown command 'rnu'" in err and "run" in err and "gate" in err
