@@ -16,6 +16,7 @@ import re
 import tempfile
 import types
 import typing
+import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
@@ -161,6 +162,9 @@ class ModelConfig:
     """Template family for code-completion (fill-in-the-middle) sets when it differs from ``family``."""
     stream: bool = False
     """Stream answers (server-sent events) and record each sample's time to first token."""
+    auth: str = "bearer"
+    """How the key is sent: ``bearer`` (an API key) or ``basic`` (the variable holds ``user:password``,
+    sent as HTTP basic auth, e.g. to a reverse proxy in front of the model server)."""
 
     def __post_init__(self) -> None:
         # Whatever the variable is called (K2, not only *_KEY), its value is masked from now on.
@@ -491,6 +495,13 @@ def model_config(data: dict[str, Any]) -> ModelConfig:
     if not data.get("name"):
         raise ConfigError("model.name is empty; pass model.name=<served model id>")
     _require_variable_name(data.get("api_key_env"))
+    if data.get("auth", "bearer") not in ("bearer", "basic"):
+        raise ConfigError(f"model.auth must be bearer or basic, not {data['auth']!r}")
+    if "@" in urllib.parse.urlsplit(str(data.get("base_url") or "")).netloc:
+        # it would be saved with the run's config (.hydra/, run.json, results.json) and its logs
+        raise ConfigError("model.base_url must not hold a user or password (it would be saved with the "
+                          "run): put user:password in an environment variable, name it in "
+                          "model.api_key_env and set model.auth=basic")
     model = _build(ModelConfig, data, "model")
     if model.min_concurrency > model.max_concurrency:
         raise ConfigError(f"model.min_concurrency ({model.min_concurrency}) exceeds model.max_concurrency "

@@ -103,12 +103,12 @@ class Spawner:
         """Programs sent to the fork server whose pid it has not reported yet, oldest first."""
         self.by_pid: dict[int, Running] = {}
         self.buffer = bytearray(CONTROL_BUFFER)
-        self.waits_per_run = 0.0
-        """Seconds the threads of this worker's programs waited for a core per second they ran, as
-        the backstop's last look at them found (a pass that saw them run 10 ms or more): how long
-        processes that ended between two looks are taken to have waited (``_waited_since_last_look``)."""
-        self.pass_times = [0.0, 0.0]
-        """(seconds run, seconds waited) of the threads the backstop's current pass saw."""
+        self.last_pass: dict[int, tuple[float, float]] = {}
+        """(seconds run, seconds waited) of each program's threads, by program id, as the backstop's
+        last pass saw them since the pass before: the other programs' waits per second run say how
+        long processes that ended between two looks waited (``_waited_since_last_look``)."""
+        self.last_pass_at = 0.0
+        self.this_pass: dict[int, tuple[float, float]] = {}
         self.scratch = "" if cfg["private_mounts"] else _scratch_root(cfg.get("scratch_root"))
         """Where programs without a tmpfs of their own get their directories: root's, not theirs
         to rename (so none can put a symbolic link where its directory was). The harness names it
@@ -299,7 +299,7 @@ class Spawner:
     def backstop(self) -> None:
         """Kill programs past their wall-clock limit (see module docstring)."""
         now = time.monotonic()
-        self.pass_times = [0.0, 0.0]
+        self.this_pass = {}
         for program in list(self.running.values()):
             if program.walled or now < program.check_at:
                 continue
@@ -316,9 +316,17 @@ class Spawner:
             else:
                 due = program.started + program.wall_limit + waited + 0.01
                 program.check_at = min(now + LOOK_EVERY_S, due)
-        ran, waited = self.pass_times
-        if ran >= 0.01:
-            self.waits_per_run = waited / ran
+        if self.this_pass:
+            self.last_pass, self.last_pass_at = self.this_pass, now
+
+    def _others_waits_per_run(self, program_id: int) -> float:
+        """Seconds the other programs' threads waited for a core per second they ran, at the last
+        pass, if it was recent (within two looks) and saw them run 10 ms or more; else 0."""
+        if time.monotonic() - self.last_pass_at > 2 * LOOK_EVERY_S:
+            return 0.0
+        others = [times for other, times in self.last_pass.items() if other != program_id]
+        ran = sum(run for run, _ in others)
+        return sum(wait for _, wait in others) / ran if ran >= 0.01 else 0.0
 
     def _waited_since_last_look(self, program: Running) -> float:
         """Seconds the program waited for a core since the backstop's last look, not counting what
@@ -332,10 +340,12 @@ class Spawner:
         helpers one after another (``subprocess.run`` in each call, or short forks) was a
         `timeout` under load that passed alone, their waits for a core lost. Those its processes
         waited for leave their CPU in their parent's (``cutime``): the CPU no look saw, times the
-        waits per second run of the threads the backstop saw last (``waits_per_run``), is counted
-        as their wait, up to the part of the interval none of its processes was seen running or
-        waiting (a fork bomb's processes, each short-lived, keep one another waiting: uncapped, the
-        estimate stretched one to the ceiling, 15 s)."""
+        waits per second run of the other programs' threads at the backstop's last pass (if it was
+        within two looks and saw them run 10 ms or more), is counted as their wait, up to the part
+        of the interval none of its processes was seen running or waiting. Its own threads never set
+        the rate (50 busy processes of its own, then helpers, stretched a blocked program to 12 s
+        alone on an idle machine), nor does a rate measured long ago; and uncapped, a fork bomb's
+        processes, each short-lived and keeping one another waiting, stretched it to the ceiling."""
         now = self._threads(program)
         steps = {key: (used - program.threads.get(key, (0.0, 0.0))[0],
                        delay - program.threads.get(key, (0.0, 0.0))[1]) for key, (used, delay) in now.items()}
@@ -345,12 +355,11 @@ class Spawner:
         unseen = max(0.0, program.reaped - reaped - seen_of_ended)
         program.threads = now
         cpu = sum(used for used, _ in steps.values())
-        self.pass_times[0] += cpu
-        self.pass_times[1] += sum(delay for _, delay in steps.values())
+        self.this_pass[program.id] = (cpu, sum(delay for _, delay in steps.values()))
         waited = max((delay - (cpu - used) for used, delay in steps.values()), default=0.0)
         looked_at, program.looked_at = program.looked_at, time.monotonic()
         free = program.looked_at - looked_at - cpu - unseen - max(0.0, waited)
-        waited += min(unseen * self.waits_per_run, max(0.0, free))
+        waited += min(unseen * self._others_waits_per_run(program.id), max(0.0, free))
         if program.tester is not None:
             tester_delay = _run_delay(program.tester[0])
             waited += max(0.0, tester_delay - program.tester[1] - cpu)

@@ -21,6 +21,7 @@ import select
 import shutil
 import site
 import socket
+import stat
 import subprocess
 import sys
 import threading
@@ -424,7 +425,7 @@ def _remove_stale_cgroups() -> None:
             pass  # populated still, or another run removed it first
 
 
-UID_BLOCKS, UID_BLOCK_SIZE = 4000, 1024
+UID_BLOCKS, UID_BLOCK_SIZE = 500, 8192
 """Slot uids come in blocks, one per evalkit process: SLOT_UID_BASE + block x UID_BLOCK_SIZE onwards."""
 UID_LOCKS = Path("/tmp/evalkit-uid-blocks")
 """Where each evalkit process holds the lock of its block (root's: only root gives slots uids)."""
@@ -434,6 +435,9 @@ def slot_uid_base(index: int, max_in_flight: int) -> int:
     """First uid of worker `index`'s slots: distinct per worker, and per evalkit process on the
     machine (RLIMIT_NPROC counts a uid's processes machine-wide, and killing a slot kills every
     process of its uid)."""
+    if (index + 1) * max_in_flight > UID_BLOCK_SIZE:  # the next block is another run's
+        raise ConfigError(f"executor.workers x executor.max_in_flight is above {UID_BLOCK_SIZE} program "
+                          "slots, the uids one run may hold: lower one of them")
     return SLOT_UID_BASE + _uid_block() * UID_BLOCK_SIZE + index * max_in_flight
 
 
@@ -458,14 +462,20 @@ def _claim_uid_block() -> int:
     start = int.from_bytes(os.urandom(4), "big") % UID_BLOCKS
     try:
         UID_LOCKS.mkdir(mode=0o700, exist_ok=True)
+        folder = os.lstat(UID_LOCKS)
     except OSError:
+        return start
+    # Only a folder of this process's user, that no one else may write: another user's could hold
+    # links to any path, which root would create a file at, or every lock.
+    if not stat.S_ISDIR(folder.st_mode) or folder.st_uid != os.geteuid() or folder.st_mode & 0o022:
         return start
     for offset in range(UID_BLOCKS):
         block = (start + offset) % UID_BLOCKS
         try:
-            fd = os.open(UID_LOCKS / f"{block}.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
-        except OSError:
-            return start
+            fd = os.open(UID_LOCKS / f"{block}.lock",
+                         os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        except OSError:  # not a file (a link, a folder), or the disk is full: the next block
+            continue
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

@@ -82,7 +82,9 @@ def _limits(cfg_key: str, limit: float, language: str, judge_side: bool = False)
     cpu = max(1, math.ceil(limit))
     mb = 1 << 20
     address_mb = cfg["memory_mb"] + (spawner.runner.NODE_RESERVE_MB if language == "javascript" else 0)
-    wanted = [(resource.RLIMIT_CPU, cpu, cpu + 1), (resource.RLIMIT_AS, address_mb * mb, None),
+    # hard = soft: SIGXCPU can be ignored, and a child has no timer (ITIMER_PROF is not inherited):
+    # with a second's grace, children that ignored it passed at 1.9 s each of a 1 s limit
+    wanted = [(resource.RLIMIT_CPU, cpu, cpu), (resource.RLIMIT_AS, address_mb * mb, None),
               (resource.RLIMIT_CORE, 0, None), (resource.RLIMIT_STACK, STACK_MB * mb, None)]
     if not judge_side:
         wanted += [(resource.RLIMIT_NPROC, cfg["max_processes"], None),

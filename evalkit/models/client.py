@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import urllib.parse
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -114,17 +113,12 @@ class ModelClient:
         """The model's context length as /v1/models lists it (vLLM's); None where it is not listed."""
         self._use_n = cfg.use_n
         key = cfg.api_key()
-        # a password in the URL, and the user:password its basic-auth header encodes (a server may echo it)
-        url = urllib.parse.urlsplit(cfg.base_url)
-        in_url = ((urllib.parse.unquote(url.password), f"{urllib.parse.unquote(url.username or '')}:"
-                   f"{urllib.parse.unquote(url.password)}") if url.password else ())
-        self._secrets = tuple(s for s in {key, *in_url, *secret_values()}
-                              if s and s != "EMPTY" and len(s) >= 4)
+        self._secrets = tuple(s for s in {key, *secret_values()} if s and s != "EMPTY" and len(s) >= 4)
         self._sent_keys = tuple(k for k in {key, *key_values()} if k and len(k) >= ANSWER_MASKED_FROM)
         """The secrets an answer may echo: the keys model configs send (see ``_redacted``)."""
-        base_url, auth = basic_auth(cfg.base_url)
-        self._oa = openai.AsyncOpenAI(base_url=base_url, api_key=key, max_retries=0,
-                                      timeout=cfg.timeout_s, default_headers=auth or None,
+        auth = basic_auth(key) if cfg.auth == "basic" else None
+        self._oa = openai.AsyncOpenAI(base_url=cfg.base_url, api_key=key, max_retries=0,
+                                      timeout=cfg.timeout_s, default_headers=auth,
                                       http_client=http_client(cfg.timeout_s, 0, streamed=cfg.stream,
                                                               env_proxy=not direct))
         self._chat = cfg.api is Api.CHAT

@@ -100,6 +100,9 @@ class FimIndex:
         the prefix and the suffix), and is no prefix-only completion (a generation prompt may end
         with a task's code)."""
         prefix_only: Task | None = None
+        # a hole with nothing below it, in a chat turn, only where a FIM format marks the suffix's
+        # place: a generation request's code, a blank line after it, matched such holes otherwise
+        marked = chat and any(mark in text for mark in SUFFIX_MARKS)
         for name, group in self._by_entry.items():
             if name not in text and (suffix is None or name not in suffix):
                 continue
@@ -110,8 +113,8 @@ class FimIndex:
                     if task.suffix == suffix and _near_end(text, task.prompt):
                         return task
                 elif chat:
-                    if task.task_id not in self._held_by_generation and _in_fim_order(
-                            text, task.prompt, task.suffix, tail=len(text)):
+                    if (task.task_id not in self._held_by_generation and (task.suffix.strip() or marked)
+                            and _in_fim_order(text, task.prompt, task.suffix, tail=len(text))):
                         return task
                 elif _in_fim_order(text, task.prompt, task.suffix):
                     return task
@@ -121,6 +124,9 @@ class FimIndex:
         return prefix_only
 
 
+SUFFIX_MARKS = ("[SUFFIX]", "<|fim_suffix|>", "<fim_suffix>", "<SUF>", "<｜fim▁hole｜>", "<|suffix|>")
+"""The tokens FIM formats put where the suffix goes (Codestral, Qwen and CodeGemma, StarCoder,
+Code Llama, DeepSeek, the gateway's gpt completion)."""
 FIM_GAP = 48
 """Most characters a FIM format puts between the prefix and the suffix, or after the last of them
 (its control tokens: ``<|fim_suffix|>``, ``<｜fim▁hole｜>``, ``[PREFIX]``)."""

@@ -14,7 +14,6 @@ import urllib.parse
 from evalkit.config import ModelConfig
 from evalkit.models.retry import NOT_AN_API_STATUS, AnswerFailed, Failure, StreamCut
 from evalkit.models.transport import environment_proxy
-from evalkit.secrets import redact
 
 _KEY_TEXT = re.compile(r"no connected db|authentication error|invalid proxy server token|api key|"
                        r"unauthori[sz]ed", re.I)
@@ -68,17 +67,12 @@ def names_n(fail: Failure) -> bool:
     return kind(fail) == "n"
 
 
-def _shown(cfg: ModelConfig) -> str:
-    """The endpoint's URL as a message shows it: a user and password written in it masked."""
-    return redact(str(cfg.base_url), ())
-
-
 def _key(fail: Failure, cfg: ModelConfig, where: str) -> str:
-    if "@" in urllib.parse.urlsplit(str(cfg.base_url)).netloc:
-        return (f"{where} refused the user and password in model.base_url ({fail.message}); fix them "
-                "(they are sent as HTTP basic auth, in place of the API key)")
     var = (f"the environment variable {cfg.api_key_env}" if cfg.api_key_env
            else "model.api_key_env (the NAME of the variable holding the key)")
+    if cfg.auth == "basic":
+        return (f"{where} refused the user and password ({fail.message}); set {var} to the "
+                "user:password the server accepts (sent as HTTP basic auth: model.auth=basic)")
     no_db = "no connected db" in fail.message.lower()
     extra = " (a LiteLLM proxy without a database accepts only its master key)" if no_db else ""
     who = "the proxy" if fail.proxy or no_db else "the server"
@@ -90,7 +84,7 @@ def _alias(fail: Failure, cfg: ModelConfig, where: str, served: tuple[str, ...] 
     if fail.proxy:
         return (f"{where} does not route model {cfg.name!r}{listed} ({fail.message}); set model.name to a "
                 "model_name alias of the proxy's config (model_list[].model_name)")
-    return (f"{_shown(cfg)} answered {fail.status} for model {cfg.name!r}{listed} ({fail.message}): check "
+    return (f"{cfg.base_url} answered {fail.status} for model {cfg.name!r}{listed} ({fail.message}): check "
             "that model.base_url ends in /v1 and that model.name is the server's served id "
             "(vLLM --served-model-name, or a LiteLLM proxy's model_name alias)")
 
@@ -99,7 +93,7 @@ def _backend(fail: Failure, cfg: ModelConfig, where: str) -> str:
     if fail.proxy:
         return (f"{where} is up but the model behind {cfg.name!r} is failing ({fail.message}); start or "
                 "fix the backend its litellm_params.api_base points to")
-    return f"the model endpoint at {_shown(cfg)} is failing ({fail.message}); start or fix the model server"
+    return f"the model endpoint at {cfg.base_url} is failing ({fail.message}); start or fix the model server"
 
 
 _FIXES = {
@@ -125,7 +119,7 @@ _FIXES = {
 
 def explain(fail: Failure, cfg: ModelConfig, served: tuple[str, ...] | None = None) -> str:
     """One line: what failed, at which endpoint, and what to change (never a key's value)."""
-    where = f"the LiteLLM proxy at {_shown(cfg)}" if fail.proxy else _shown(cfg)
+    where = f"the LiteLLM proxy at {cfg.base_url}" if fail.proxy else str(cfg.base_url)
     cause = kind(fail)
     if cause == "key":
         return _key(fail, cfg, where)
@@ -135,10 +129,10 @@ def explain(fail: Failure, cfg: ModelConfig, served: tuple[str, ...] | None = No
         return _backend(fail, cfg, where)
     via = _proxy_for(str(cfg.base_url)) if cause in THROUGH_A_PROXY else None
     if via and fail.status == 407:
-        return (f"the proxy the environment names, {via}, refused the request to {_shown(cfg)} ("
+        return (f"the proxy the environment names, {via}, refused the request to {cfg.base_url} ("
                 f"{fail.message}): give its user and password in HTTP_PROXY or HTTPS_PROXY "
                 "(http://user:password@host:port), or list the endpoint's host in NO_PROXY")
-    said = _FIXES[cause].format(url=_shown(cfg), where=where, name=cfg.name, msg=fail.message)
+    said = _FIXES[cause].format(url=cfg.base_url, where=where, name=cfg.name, msg=fail.message)
     if via:  # behind a corporate proxy, "start the server" sends the user to a server that is up
         said += (f" (requests to it go through the proxy the environment names, {via}, which may have "
                  "answered this itself: list the endpoint's host in NO_PROXY to reach it directly)")

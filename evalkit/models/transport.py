@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import functools
-import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -113,19 +112,10 @@ class DirectClient(httpx.AsyncClient):
         return await self._direct.handle_async_request(request)
 
 
-def basic_auth(url: str) -> tuple[str, dict[str, str]]:
-    """``url`` without a user and password written in it, and the HTTP basic-auth header they make
-    (none where it has none). A reverse proxy in front of a model server may ask for basic auth;
-    httpx refuses such a URL beside the client's bearer-token header ("Cannot combine
-    AUTHORIZATION header with ... credentials encoded in URL"), so they travel as the header, in
-    place of the API key's."""
-    parts = urllib.parse.urlsplit(url)
-    userinfo, at, host = parts.netloc.rpartition("@")
-    if not at:
-        return url, {}
-    user, _, password = userinfo.partition(":")
-    token = base64.b64encode(f"{urllib.parse.unquote(user)}:{urllib.parse.unquote(password)}".encode())
-    return urllib.parse.urlunsplit(parts._replace(netloc=host)), {"Authorization": f"Basic {token.decode()}"}
+def basic_auth(credentials: str) -> dict[str, str]:
+    """The HTTP basic-auth header of ``user:password`` (``model.auth=basic``), in place of the bearer
+    token the openai client would send: a reverse proxy in front of a model server may ask for it."""
+    return {"Authorization": "Basic " + base64.b64encode(credentials.encode()).decode()}
 
 
 def http_client(timeout_s: float, max_connections: int, *, streamed: bool = False,

@@ -164,7 +164,7 @@ def _load_file(root: Path, fam: layout.Family, version: str) -> Template:
     _check_variables(root, path, spec, fam.kind)
     if two_pass:
         _check_placeholders(root, path, spec, fam.kind)
-    first_release = version == MVP and fam.kind != "completions"
+    first_release = version == MVP and fam.kind != "completions" and fam.name in ("mistral", "mixtral")
     api, why_api = derive.api(spec, fam.kind)
     steps, why_steps = derive.postprocess(spec, fam.kind, fam.name, first_release)
     stops, why_stops = derive.stop(spec, first_release)

@@ -19,7 +19,7 @@ import pytest
 
 from evalkit.benchmarks import load_tasks
 from evalkit.config import ConfigError, DatasetConfig, ExecutorConfig
-from evalkit.execution import LocalExecutor, calibrate, canary, program_for
+from evalkit.execution import LocalExecutor, calibrate, canary, program_for, workers
 from evalkit.execution.calibrate import reference_key
 from evalkit.records import Program, Status, Task
 from tests.support.cli import REPO
@@ -570,6 +570,22 @@ def test_runs_in_pid_namespaces_of_their_own_get_slot_uids_of_their_own():
         for run in runs:
             run.communicate(timeout=30)
     assert bases[0] != bases[1]
+
+
+def test_uid_block_locks_follow_no_link_and_trust_no_other_s_folder(tmp_path, monkeypatch):
+    # Another user's folder of links made root create a file wherever they pointed; a lock that could
+    # not be opened made a run take a block another run held
+    locks, victim = tmp_path / "locks", tmp_path / "victim"
+    locks.mkdir(mode=0o700)
+    for block in range(workers.UID_BLOCKS - 1):
+        (locks / f"{block}.lock").symlink_to(victim / f"created-{block}")
+    monkeypatch.setattr(workers, "UID_LOCKS", locks)
+    assert workers._claim_uid_block() == workers.UID_BLOCKS - 1  # the one real file, past every link
+    assert not victim.exists()
+    locks.chmod(0o777)  # a folder others may write: not used
+    (locks / f"{workers.UID_BLOCKS - 1}.lock").unlink()
+    workers._claim_uid_block()
+    assert not (locks / f"{workers.UID_BLOCKS - 1}.lock").exists()
 
 
 @pytest.mark.slow

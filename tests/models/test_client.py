@@ -13,6 +13,8 @@ from dataclasses import replace
 
 import pytest
 
+from evalkit.config import ConfigError
+from evalkit.hydra_app import compose_run_config
 from evalkit.models import EndpointError, ModelClient, ResponseStore, RetryPolicy, derive_seed
 from evalkit.records import Message
 from tests.support.fault_server import REFUSAL, FaultServer
@@ -232,15 +234,16 @@ def test_check_passes(server):
     check(model_config(server.base_url))
 
 
-def test_a_user_and_password_in_the_base_url_travel_as_basic_auth(server):
-    # A reverse proxy in front of the model server asks for basic auth: httpx refused the URL beside
-    # the bearer-token header, and the run said it "cannot reach the model endpoint".
+def test_basic_auth_sends_the_variable_s_user_and_password_and_never_shows_them(server, monkeypatch):
+    # A reverse proxy in front of the model server asks for basic auth: the credentials come from an
+    # environment variable (in the URL they would be saved with the run's config and logs)
     server.require_authorization = "Basic " + base64.b64encode(b"bob:p@ss word").decode()
-    url = server.base_url.replace("http://", "http://bob:p%40ss%20word@")
-    check(model_config(url))
+    monkeypatch.setenv("PROXY_LOGIN", "bob:p@ss word")
+    cfg = model_config(server.base_url, api_key_env="PROXY_LOGIN", auth="basic")
+    check(cfg)
 
     async def generate():
-        client = ModelClient(model_config(url), None, retry=FAST)
+        client = ModelClient(cfg, None, retry=FAST)
         try:
             return await client.generate(case_prompt("a", task_id="a"), 1, 7)
         finally:
@@ -248,9 +251,17 @@ def test_a_user_and_password_in_the_base_url_travel_as_basic_auth(server):
 
     generations = run(generate())
     assert generations[0].raw_output and not generations[0].error
-    with pytest.raises(EndpointError) as err:  # a wrong password is refused, and never shown
-        check(model_config(url.replace("word@", "wurd@")))
-    assert "wurd" not in str(err.value)
+    monkeypatch.setenv("PROXY_LOGIN", "bob:p@ss wurd")  # refused: the server echoes the header it got
+    with pytest.raises(EndpointError) as err:
+        check(cfg)
+    assert "refused the user and password" in str(err.value)
+    assert base64.b64encode(b"bob:p@ss wurd").decode() not in str(err.value) and "wurd" not in str(err.value)
+
+
+def test_a_user_and_password_in_the_base_url_are_refused_before_they_are_saved():
+    with pytest.raises(ConfigError, match="model.base_url must not hold a user or password"):
+        compose_run_config(["model=openai_compatible", "model.name=m",
+                            "model.base_url=http://bob:secret@127.0.0.1:9/v1"])
 
 
 @pytest.mark.slow  # real worker processes or whole reports: the full suite, not the fast tier

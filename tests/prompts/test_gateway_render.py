@@ -7,6 +7,8 @@ left by empty sections are part of the expected text, as they are of the gateway
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
 
 from evalkit.models.request import request_body
@@ -208,3 +210,13 @@ def test_the_first_release_files_stop_at_the_closing_tag_the_gateway_s_code_set(
     answer = "<new_code>\n    return a\\_b + 1\n"  # the server stopped it at </new_code>
     cleaned = postprocess(answer, template.postprocess, PREFIX, "", "python", template.params.stop)
     assert cleaned == ("\n    return a_b + 1\n" if family == "mixtral" else "\n    return a\\_b + 1\n")
+
+
+def test_another_family_s_first_release_file_gets_no_mistral_stop(tmp_path):
+    # The gateway's code set </new_code> for mistral and mixtral, the first releases' two families
+    root = tmp_path / "definitions"
+    shutil.copytree(FIXTURE_REGISTRY, root)
+    generations = root / "code_suggestions" / "generations"
+    shutil.copy(generations / "mistral.yml", generations / "codegemma.yml")
+    template = load_template(root, "codegemma", MVP)
+    assert template.params.stop == () and template.postprocess[0] != "cut_at_stop"

@@ -131,6 +131,20 @@ start = time.process_time()
 while time.process_time() - start < left + 0.5:
     pass
 """), Status.TIMEOUT),
+    # A child has no timer (ITIMER_PROF is not inherited), only RLIMIT_CPU: ignoring SIGXCPU, it ran to
+    # 1.9 s of a 1 s limit under the hard limit a second later. The program passes only if it was ended.
+    Hostile("child_ignores_sigxcpu_and_burns_past_the_limit", _after(CORRECT, """
+import math, os, signal, time
+past = math.ceil(signal.getitimer(signal.ITIMER_PROF)[0] + 0.05) + 0.3  # past the limit rounded up
+pid = os.fork()
+if pid == 0:
+    signal.signal(signal.SIGXCPU, signal.SIG_IGN)
+    start = time.process_time()
+    while time.process_time() - start < past:
+        pass
+    os._exit(0)
+assert os.waitpid(pid, 0)[1] != 0, "the child ran past its limit"
+"""), Status.PASSED),
     Hostile("endless_output", _after(CORRECT, "import sys\nwhile True:\n    sys.stdout.write('x' * 65536)"),
             Status.TIMEOUT),
     Hostile("large_output_then_correct", _after(CORRECT, "import os\nfor _ in range(1024):\n"
