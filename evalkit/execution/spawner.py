@@ -418,20 +418,22 @@ def _report_reaped(control: socket.socket) -> None:
             return
         if ended is None:
             return
-        own = _own_cpu(ended.si_pid)
+        own = _stat_cpu(ended.si_pid)
         pid, status, usage = os.wait4(ended.si_pid, 0)
         cpu = usage.ru_utime + usage.ru_stime
         control.send(b"X %d %d %.6f %.6f" % (pid, os.waitstatus_to_exitcode(status), cpu,
-                                             cpu if own is None else own))
+                                             cpu if own is None else own[0]))
 
 
-def _own_cpu(pid: int) -> float | None:
-    """CPU seconds a process used itself, without the children it waited for (which wait4 adds):
-    its /proc stat's utime and stime (None where /proc does not say)."""
+def _stat_cpu(pid: int) -> tuple[float, float] | None:
+    """(CPU seconds the process used itself, those of the children it waited for, which wait4 adds
+    to its own) from its /proc stat's utime + stime and cutime + cstime; None where /proc does not
+    say (gone meanwhile)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as fh:
             fields = fh.read().rpartition(b")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / _TICKS_PER_S
+        own, waited_for = int(fields[11]) + int(fields[12]), int(fields[13]) + int(fields[14])
+        return own / _TICKS_PER_S, waited_for / _TICKS_PER_S
     except (OSError, IndexError, ValueError):
         return None
 
@@ -461,17 +463,8 @@ def schedstat_times(schedstat: bytes) -> tuple[float, float]:
 
 
 def _reaped_cpu(pids: set[int]) -> float:
-    """CPU seconds of the processes these processes have waited for (their /proc stat's cutime and
-    cstime, which hold the CPU of those they waited for in turn)."""
-    ticks = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as fh:
-                fields = fh.read().rpartition(b")")[2].split()
-            ticks += int(fields[13]) + int(fields[14])
-        except (OSError, IndexError, ValueError):  # gone meanwhile
-            continue
-    return ticks / _TICKS_PER_S
+    """CPU seconds of the processes these processes have waited for (and those waited for in turn)."""
+    return sum(times[1] for pid in pids if (times := _stat_cpu(pid)) is not None)
 
 
 def _run_delay(pid: int) -> float:

@@ -32,6 +32,8 @@ HOSTED_COMPLETION_FAMILIES = frozenset({"base", "gpt", "completion_fim"})
 cleans their answers with its completion steps, where it applies none to a self-hosted model's."""
 FIM_API_FAMILY = "completion_fim"
 """The completion family whose prompt is the prefix alone: the suffix travels in the FIM API's field."""
+FIRST_RELEASE_FAMILIES = ("mistral", "mixtral")
+"""The first releases' families (``code_suggestions/generations/<family>.yml``)."""
 FIRST_RELEASE_STOP = ("</new_code>",)
 """The first releases' stop for mistral and mixtral, set by the gateway's code, not in their files."""
 FIRST_RELEASE_STOP_WHY = "the first releases' stop for mistral and mixtral, set by the gateway's code"
@@ -56,13 +58,13 @@ def api(spec: Spec, kind: str) -> tuple[Api, str]:
 
 def postprocess(spec: Spec, kind: str, family: str,
                 first_release: bool = False) -> tuple[tuple[str, ...], str]:
-    """The post-processing steps of a file, and why; ``first_release``: a first release's file
-    (version ``mvp``), whose answers the gateway stopped at ``</new_code>``."""
+    """The post-processing steps of a file, and why; ``first_release``: the file is a first
+    release's (version ``mvp``)."""
     if spec.postprocess is not None:
         return spec.postprocess, "the file's postprocess key"
     if kind == "completions":
         return _completion_steps(family)
-    if first_release and not spec.stop:
+    if _stopped_at_new_code(spec, kind, family, first_release):
         steps = MIXTRAL_STEPS if family == "mixtral" else SELF_HOSTED_STEPS
         return ("cut_at_stop", *steps), ("the first releases' answer ends at </new_code>: its opening tag "
                                          "and anything after the stop go, then the self-hosted clean-up")
@@ -87,11 +89,17 @@ def sampling(spec: Spec) -> tuple[dict[str, Any], list[str]]:
     return GATEWAY_SAMPLING_DEFAULTS | spec.sampling, missing
 
 
-def stop(spec: Spec, first_release: bool) -> tuple[tuple[str, ...], str | None]:
+def stop(spec: Spec, kind: str, family: str, first_release: bool) -> tuple[tuple[str, ...], str | None]:
     """The stop sequences sent, and why when the file does not give them."""
-    if first_release and not spec.stop:
+    if _stopped_at_new_code(spec, kind, family, first_release):
         return FIRST_RELEASE_STOP, FIRST_RELEASE_STOP_WHY
     return spec.stop, None
+
+
+def _stopped_at_new_code(spec: Spec, kind: str, family: str, first_release: bool) -> bool:
+    """Whether the gateway's code, not the file, stopped the answers at ``</new_code>``: a first
+    release's generation file of mistral or mixtral that names no stop of its own."""
+    return first_release and kind == "generations" and family in FIRST_RELEASE_FAMILIES and not spec.stop
 
 
 def sends_suffix(spec: Spec, kind: str, family: str) -> bool:

@@ -164,10 +164,10 @@ def _load_file(root: Path, fam: layout.Family, version: str) -> Template:
     _check_variables(root, path, spec, fam.kind)
     if two_pass:
         _check_placeholders(root, path, spec, fam.kind)
-    first_release = version == MVP and fam.kind != "completions" and fam.name in ("mistral", "mixtral")
+    first_release = version == MVP
     api, why_api = derive.api(spec, fam.kind)
     steps, why_steps = derive.postprocess(spec, fam.kind, fam.name, first_release)
-    stops, why_stops = derive.stop(spec, first_release)
+    stops, why_stops = derive.stop(spec, fam.kind, fam.name, first_release)
     sends_suffix = derive.sends_suffix(spec, fam.kind, fam.name)
     values, defaulted = derive.sampling(spec)
     params = SamplingParams(stop=stops, **values)
