@@ -103,12 +103,10 @@ class Spawner:
         """Programs sent to the fork server whose pid it has not reported yet, oldest first."""
         self.by_pid: dict[int, Running] = {}
         self.buffer = bytearray(CONTROL_BUFFER)
-        self.last_pass: dict[int, tuple[float, float]] = {}
-        """(seconds run, seconds waited) of each program's threads, by program id, as the backstop's
-        last pass saw them since the pass before: the other programs' waits per second run say how
-        long processes that ended between two looks waited (``_waited_since_last_look``)."""
-        self.last_pass_at = 0.0
-        self.this_pass: dict[int, tuple[float, float]] = {}
+        self.recent_looks: dict[int, tuple[float, float, float]] = {}
+        """(seconds run, seconds waited, when) of each program's threads between the backstop's last two
+        looks at it, by program id: the other programs' waits per second run say how long processes
+        that ended between two looks waited (``_waited_since_last_look``)."""
         self.scratch = "" if cfg["private_mounts"] else _scratch_root(cfg.get("scratch_root"))
         """Where programs without a tmpfs of their own get their directories: root's, not theirs
         to rename (so none can put a symbolic link where its directory was). The harness names it
@@ -235,6 +233,7 @@ class Spawner:
                 del self.by_fd[fd]
             os.close(fd)
         del self.running[program.id]
+        self.recent_looks.pop(program.id, None)
         self.free_slots.append(program.slot)
         if self.cfg["uid_base"] is None:  # else _kill_slot removed it
             _remove_tree(program.workdir)
@@ -299,7 +298,6 @@ class Spawner:
     def backstop(self) -> None:
         """Kill programs past their wall-clock limit (see module docstring)."""
         now = time.monotonic()
-        self.this_pass = {}
         for program in list(self.running.values()):
             if program.walled or now < program.check_at:
                 continue
@@ -316,15 +314,13 @@ class Spawner:
             else:
                 due = program.started + program.wall_limit + waited + 0.01
                 program.check_at = min(now + LOOK_EVERY_S, due)
-        if self.this_pass:
-            self.last_pass, self.last_pass_at = self.this_pass, now
 
     def _others_waits_per_run(self, program_id: int) -> float:
-        """Seconds the other programs' threads waited for a core per second they ran, at the last
-        pass, if it was recent (within two looks) and saw them run 10 ms or more; else 0."""
-        if time.monotonic() - self.last_pass_at > 2 * LOOK_EVERY_S:
-            return 0.0
-        others = [times for other, times in self.last_pass.items() if other != program_id]
+        """Seconds the other programs' threads waited for a core per second they ran, as the looks at
+        them within the last two look intervals found (0 where those saw them run under 10 ms)."""
+        since = time.monotonic() - 2 * LOOK_EVERY_S
+        others = [(run, wait) for other, (run, wait, when) in self.recent_looks.items()
+                  if other != program_id and when >= since]
         ran = sum(run for run, _ in others)
         return sum(wait for _, wait in others) / ran if ran >= 0.01 else 0.0
 
@@ -340,8 +336,8 @@ class Spawner:
         helpers one after another (``subprocess.run`` in each call, or short forks) was a
         `timeout` under load that passed alone, their waits for a core lost. Those its processes
         waited for leave their CPU in their parent's (``cutime``): the CPU no look saw, times the
-        waits per second run of the other programs' threads at the backstop's last pass (if it was
-        within two looks and saw them run 10 ms or more), is counted as their wait, up to the part
+        waits per second run of the other programs' threads in their looks of the last two look
+        intervals (if those saw them run 10 ms or more), is counted as their wait, up to the part
         of the interval none of its processes was seen running or waiting. Its own threads never set
         the rate (50 busy processes of its own, then helpers, stretched a blocked program to 12 s
         alone on an idle machine), nor does a rate measured long ago; and uncapped, a fork bomb's
@@ -355,9 +351,9 @@ class Spawner:
         unseen = max(0.0, program.reaped - reaped - seen_of_ended)
         program.threads = now
         cpu = sum(used for used, _ in steps.values())
-        self.this_pass[program.id] = (cpu, sum(delay for _, delay in steps.values()))
         waited = max((delay - (cpu - used) for used, delay in steps.values()), default=0.0)
         looked_at, program.looked_at = program.looked_at, time.monotonic()
+        self.recent_looks[program.id] = (cpu, sum(delay for _, delay in steps.values()), program.looked_at)
         free = program.looked_at - looked_at - cpu - unseen - max(0.0, waited)
         waited += min(unseen * self._others_waits_per_run(program.id), max(0.0, free))
         if program.tester is not None:
