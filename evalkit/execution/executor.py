@@ -106,6 +106,11 @@ class LocalExecutor:
         self.in_process_tasks: set[str] = set()
         n = cfg.workers or usable_cores()
         self._settings, seccomp_missing = worker_settings(cfg)
+        self._looks_fd = (os.memfd_create("evalkit-looks", os.MFD_CLOEXEC) if hasattr(os, "memfd_create")
+                          else None)
+        """The workers' shared record of their programs' waits (spawner.SharedLooks), kept for restarts."""
+        if self._looks_fd is not None:
+            self._settings.update(looks_fd=self._looks_fd, workers=n)
         self._queue: queue.Queue = queue.Queue()
         self._restart_error: BaseException | None = None
         self._shared = SharedVerdicts()
@@ -115,7 +120,11 @@ class LocalExecutor:
         """Set when ``recycle`` failed: the executor has no workers."""
         self._workers: list[Worker] = []
         self._threads: list[threading.Thread] = []
-        self._start(self._spawn(n))
+        try:
+            self._start(self._spawn(n))
+        except BaseException:
+            self._close_looks()
+            raise
         self.workers = n
         """How many worker processes run programs (results.json's ``host.workers``)."""
         self.isolation = self._workers[0].isolation
@@ -300,7 +309,15 @@ class LocalExecutor:
 
     def close(self) -> None:
         """Stop the workers (their namespaces die with them) and remove their cgroups."""
-        self._stop()
+        try:
+            self._stop()
+        finally:
+            self._close_looks()
+
+    def _close_looks(self) -> None:
+        if self._looks_fd is not None:
+            os.close(self._looks_fd)
+            self._looks_fd = None
 
     def _abort(self) -> None:
         """Cancel the programs still queued, and end those running: a worker in its own PID

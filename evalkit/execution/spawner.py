@@ -30,11 +30,14 @@ it waited for, ``own_cpu`` without), out.
 
 from __future__ import annotations
 
+import collections
 import json
+import mmap
 import os
 import select
 import signal
 import socket
+import struct
 import time
 from typing import Callable
 
@@ -45,6 +48,10 @@ LOOK_EVERY_S = 0.25
 """How often the backstop looks at a program still running: the run delays of threads and
 processes that end between two looks are lost with them (three threads run one after another
 under load, each seen only by a look at 3 s or not at all, made a correct program a timeout)."""
+RATE_WINDOW_S = 1.0
+"""How far back the looks at other programs set the rate of waits for a core that helpers ended
+between two looks are given: the last look at each alone (within two intervals) had often seen
+them run under 10 ms, helpers themselves unseen, and gave none."""
 ThreadTimes = dict[tuple[int, int], tuple[float, float]]
 """(CPU seconds, seconds waited for a core) of threads, by (pid, tid)."""
 MAX_STRETCH = 5
@@ -86,12 +93,71 @@ class Running:
         while it waits for a core, the program waits for its next call (``Spawner.tested_by``)."""
 
 
+class SharedLooks:
+    """What the backstop's looks of the last RATE_WINDOW_S found of the programs of every worker
+    of one executor: (seconds their threads ran, seconds they waited for a core, when) a row per
+    worker, in a memory file the harness made and passed to each (``looks_fd``). A program alone
+    in its worker (one of 7 to one worker and 1 to the other) had no other program to measure the
+    machine's waits by: its helpers that ended between looks lost theirs, and it was a `timeout`
+    that passed beside others in its own worker.
+
+    Mapped by the worker before it forks the fork server, and never into a child
+    (MADV_DONTFORK): no program can write the rates its neighbours are judged by."""
+
+    ROW = struct.Struct("3d")
+
+    def __init__(self, fd: int | None, rows: int, row: int) -> None:
+        self.row = row
+        self.rows = rows
+        self.memory: mmap.mmap | None = None
+        if fd is None:
+            return
+        try:
+            if os.fstat(fd).st_size < rows * self.ROW.size:  # every worker asks the same size
+                os.ftruncate(fd, rows * self.ROW.size)
+            memory = mmap.mmap(fd, rows * self.ROW.size)
+            try:
+                memory.madvise(mmap.MADV_DONTFORK)
+            except OSError:  # shared with no program, or not at all
+                memory.close()
+            else:
+                self.memory = memory
+        except OSError:
+            pass  # the other workers' programs are not seen; the fair share stands in
+        finally:
+            os.close(fd)
+
+    def publish(self, ran: float, waited: float, when: float) -> None:
+        """This worker's programs' sums over their looks of the last RATE_WINDOW_S."""
+        if self.memory is not None:
+            self.ROW.pack_into(self.memory, self.row * self.ROW.size, ran, waited, when)
+
+    def others(self, since: float) -> tuple[float, float]:
+        """(seconds run, seconds waited) of the other workers' programs, from rows published since
+        ``since`` (a row read while its worker writes it is read again)."""
+        ran = waited = 0.0
+        if self.memory is None:
+            return ran, waited
+        for row in range(self.rows):
+            if row == self.row:
+                continue
+            offset = row * self.ROW.size
+            first = self.ROW.unpack_from(self.memory, offset)
+            while (again := self.ROW.unpack_from(self.memory, offset)) != first:
+                first = again
+            if first[2] >= since:
+                ran, waited = ran + first[0], waited + first[1]
+        return ran, waited
+
+
 class Spawner:
     """The worker's side of the programs' processes (see module docstring)."""
 
     def __init__(self, cfg: dict, forker: socket.socket, poller: select.poll,
-                 report: Callable[[dict], None]) -> None:
+                 report: Callable[[dict], None], shared_looks: SharedLooks) -> None:
         self.cfg = cfg
+        self.shared_looks = shared_looks
+        """The other workers' programs' recent looks (``_others_waits_per_run``)."""
         self.forker = forker
         self.poller = poller
         self.report = report
@@ -103,10 +169,10 @@ class Spawner:
         """Programs sent to the fork server whose pid it has not reported yet, oldest first."""
         self.by_pid: dict[int, Running] = {}
         self.buffer = bytearray(CONTROL_BUFFER)
-        self.recent_looks: dict[int, tuple[float, float, float]] = {}
-        """(seconds run, seconds waited, when) of each program's threads between the backstop's last two
-        looks at it, by program id: the other programs' waits per second run say how long processes
-        that ended between two looks waited (``_waited_since_last_look``)."""
+        self.recent_looks: collections.deque[tuple[int, float, float, float]] = collections.deque()
+        """(program id, seconds its threads ran, seconds they waited for a core, when) of each look of
+        the last RATE_WINDOW_S, ended programs' too: the other programs' waits per second run say how
+        long processes that ended between two looks waited (``_waited_since_last_look``)."""
         self.scratch = "" if cfg["private_mounts"] else _scratch_root(cfg.get("scratch_root"))
         """Where programs without a tmpfs of their own get their directories: root's, not theirs
         to rename (so none can put a symbolic link where its directory was). The harness names it
@@ -233,7 +299,6 @@ class Spawner:
                 del self.by_fd[fd]
             os.close(fd)
         del self.running[program.id]
-        self.recent_looks.pop(program.id, None)
         self.free_slots.append(program.slot)
         if self.cfg["uid_base"] is None:  # else _kill_slot removed it
             _remove_tree(program.workdir)
@@ -298,9 +363,11 @@ class Spawner:
     def backstop(self) -> None:
         """Kill programs past their wall-clock limit (see module docstring)."""
         now = time.monotonic()
+        looked = False
         for program in list(self.running.values()):
             if program.walled or now < program.check_at:
                 continue
+            looked = True
             waited = program.waited = program.waited + self._waited_since_last_look(program)
             ran = now - program.started
             if ran - waited >= program.wall_limit or ran >= program.wall_limit * MAX_STRETCH:
@@ -314,15 +381,22 @@ class Spawner:
             else:
                 due = program.started + program.wall_limit + waited + 0.01
                 program.check_at = min(now + LOOK_EVERY_S, due)
+        if looked:
+            while self.recent_looks and self.recent_looks[0][3] < now - RATE_WINDOW_S:
+                self.recent_looks.popleft()
+            self.shared_looks.publish(sum(look[1] for look in self.recent_looks),
+                                      sum(look[2] for look in self.recent_looks), now)
 
-    def _others_waits_per_run(self, program_id: int) -> float:
-        """Seconds the other programs' threads waited for a core per second they ran, as the looks at
-        them within the last two look intervals found (0 where those saw them run under 10 ms)."""
-        since = time.monotonic() - 2 * LOOK_EVERY_S
-        others = [(run, wait) for other, (run, wait, when) in self.recent_looks.items()
+    def _others_waits_per_run(self, program_id: int) -> float | None:
+        """Seconds the other programs' threads (this worker's and the other workers') waited for a
+        core per second they ran, as the looks at them of the last RATE_WINDOW_S found (None where
+        those saw them run under 10 ms)."""
+        since = time.monotonic() - RATE_WINDOW_S
+        others = [(run, wait) for other, run, wait, when in self.recent_looks
                   if other != program_id and when >= since]
+        others.append(self.shared_looks.others(since))
         ran = sum(run for run, _ in others)
-        return sum(wait for _, wait in others) / ran if ran >= 0.01 else 0.0
+        return sum(wait for _, wait in others) / ran if ran >= 0.01 else None
 
     def _waited_since_last_look(self, program: Running) -> float:
         """Seconds the program waited for a core since the backstop's last look, not counting what
@@ -336,12 +410,14 @@ class Spawner:
         helpers one after another (``subprocess.run`` in each call, or short forks) was a
         `timeout` under load that passed alone, their waits for a core lost. Those its processes
         waited for leave their CPU in their parent's (``cutime``): the CPU no look saw, times the
-        waits per second run of the other programs' threads in their looks of the last two look
-        intervals (if those saw them run 10 ms or more), is counted as their wait, up to the part
-        of the interval none of its processes was seen running or waiting. Its own threads never set
-        the rate (50 busy processes of its own, then helpers, stretched a blocked program to 12 s
-        alone on an idle machine), nor does a rate measured long ago; and uncapped, a fork bomb's
-        processes, each short-lived and keeping one another waiting, stretched it to the ceiling."""
+        waits per second run of the other programs' threads in their looks of the last
+        RATE_WINDOW_S, in every worker (if those saw them run 10 ms or more; else, as for the last
+        program of a run beside other work, the fair share of the tasks runnable now), is counted
+        as their wait, up to the part of the interval none of its processes was seen running or
+        waiting. Its own threads never set the rate (50 busy processes of its own, then helpers,
+        stretched a blocked program to 12 s alone on an idle machine), nor does a rate measured
+        long ago; and uncapped, a fork bomb's processes, each short-lived and keeping one another
+        waiting, stretched it to the ceiling."""
         now = self._threads(program)
         steps = {key: (used - program.threads.get(key, (0.0, 0.0))[0],
                        delay - program.threads.get(key, (0.0, 0.0))[1]) for key, (used, delay) in now.items()}
@@ -353,9 +429,14 @@ class Spawner:
         cpu = sum(used for used, _ in steps.values())
         waited = max((delay - (cpu - used) for used, delay in steps.values()), default=0.0)
         looked_at, program.looked_at = program.looked_at, time.monotonic()
-        self.recent_looks[program.id] = (cpu, sum(delay for _, delay in steps.values()), program.looked_at)
+        delays = sum(delay for _, delay in steps.values())
+        self.recent_looks.append((program.id, cpu, delays, program.looked_at))
         free = program.looked_at - looked_at - cpu - unseen - max(0.0, waited)
-        waited += min(unseen * self._others_waits_per_run(program.id), max(0.0, free))
+        if unseen > 0 and free > 0:
+            rate = self._others_waits_per_run(program.id)
+            if rate is None:
+                rate = _fair_share_waits_per_run(len(now))
+            waited += min(unseen * rate, free)
         if program.tester is not None:
             tester_delay = _run_delay(program.tester[0])
             waited += max(0.0, tester_delay - program.tester[1] - cpu)
@@ -461,6 +542,21 @@ def schedstat_times(schedstat: bytes) -> tuple[float, float]:
 def _reaped_cpu(pids: set[int]) -> float:
     """CPU seconds of the processes these processes have waited for (and those waited for in turn)."""
     return sum(times[1] for pid in pids if (times := _stat_cpu(pid)) is not None)
+
+
+def _fair_share_waits_per_run(own_threads: int) -> float:
+    """Seconds a CPU-bound process waits for a core per second it runs, where the scheduler shares
+    the machine's cores equally among the tasks runnable now: the kernel's count of them
+    (/proc/loadavg), less this worker (running, to read it) and the program's ``own_threads`` (as
+    if all were runnable, so that no program raises its own rate), plus the one that waits. 0
+    where /proc does not say."""
+    try:
+        with open("/proc/loadavg", "rb") as fh:
+            runnable = int(fh.read().split()[3].split(b"/")[0])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    cores = os.cpu_count() or 1
+    return max(0, runnable - 1 - own_threads + 1 - cores) / cores
 
 
 def _run_delay(pid: int) -> float:

@@ -119,14 +119,14 @@ class Worker:
         settings = dict(settings, cgroup=str(self.cgroup) if self.cgroup else None,
                         memory_cgroup=str(self.memory_cgroup) if self.memory_cgroup else None,
                         control_fd=theirs.fileno(), scratch_root=str(self.scratch_root),
-                        slot_uid_base=slot_uid_base(index, cfg.max_in_flight))
+                        slot_uid_base=slot_uid_base(index, cfg.max_in_flight), worker_index=index)
         boot = (f"import sys; sys.path.insert(0, {str(_ZYGOTE.parent)!r});"
                 f" sys.argv[1:] = [{json.dumps(settings)!r}]; import zygote; zygote.main()")
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-S", "-s", "-P", "-c", boot], stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL, env=_worker_env(), cwd="/", start_new_session=True,
-                pass_fds=(theirs.fileno(),))
+                pass_fds=(theirs.fileno(),) + ((settings["looks_fd"],) if "looks_fd" in settings else ()))
         except BaseException:
             ours.close()
             self._remove_cgroups()

@@ -147,7 +147,8 @@ class Judge:
 class Worker:
     """The worker's state and event loop (see module docstring)."""
 
-    def __init__(self, cfg: dict, harness: socket.socket, forker: socket.socket) -> None:
+    def __init__(self, cfg: dict, harness: socket.socket, forker: socket.socket,
+                 shared_looks: spawner.SharedLooks) -> None:
         self.cfg = cfg
         self.limits_key = json.dumps({k: cfg[k] for k in ("memory_mb", "max_processes", "max_file_mb",
                                                            "max_open_files")})
@@ -161,7 +162,7 @@ class Worker:
         """Each task's prompt, tests and entry point, sent once by the harness (``define``)."""
         self.poller = select.poll()
         self.poller.register(harness, select.POLLIN)
-        self.spawner = spawner.Spawner(cfg, forker, self.poller, self._from_spawner)
+        self.spawner = spawner.Spawner(cfg, forker, self.poller, self._from_spawner, shared_looks)
         self.judges: dict[int, tuple[Judge, str]] = {}
         """Test processes by the descriptor that speaks for them (socket or pidfd)."""
         for _ in range(cfg["max_in_flight"]):
@@ -562,6 +563,9 @@ def main() -> None:
         cfg["root_tier"] = False
     layers += memory_layer
     isolation.prctl(isolation.PR_SET_DUMPABLE, 0)  # the test processes too: no program may trace them
+    # Mapped once isolated (that forks into the PID namespace), its descriptor closed before the
+    # fork server forks: nothing forked from here holds either.
+    shared_looks = spawner.SharedLooks(cfg.get("looks_fd"), cfg.get("workers", 1), cfg.get("worker_index", 0))
     forker = _start_fork_server(cfg, harness_fd)
     hello = json.loads(forker.recv(CONTROL_BUFFER) or b'{"failed": "the fork server exited"}')
     harness = socket.socket(fileno=harness_fd)
@@ -576,7 +580,7 @@ def main() -> None:
     layers.append("rlimits")
     harness.send(json.dumps({"isolation": "+".join(layers)}).encode())
     try:
-        Worker(cfg, harness, forker).serve()
+        Worker(cfg, harness, forker, shared_looks).serve()
     except BaseException as exc:  # noqa: BLE001 - the harness restarts us; it says why
         import traceback  # noqa: PLC0415 - only when failing
 

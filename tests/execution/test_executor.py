@@ -588,23 +588,65 @@ def test_uid_block_locks_follow_no_link_and_trust_no_other_s_folder(tmp_path, mo
     assert not (locks / f"{workers.UID_BLOCKS - 1}.lock").exists()
 
 
+HELPERS = ("    import os, time\n    for _ in range(10):\n        pid = os.fork()\n"
+           "        if pid == 0:\n            start = time.process_time()\n"
+           "            while time.process_time() - start < 0.01:\n"
+           "                pass\n            os._exit(0)\n        os.waitpid(pid, 0)\n")
+"""A function body's start that forks 10 helpers of 10 ms of CPU, one after another."""
+
+
 @pytest.mark.slow
 @pytest.mark.alone  # it fills the machine itself
 def test_programs_that_run_short_helpers_pass_alone_and_with_16_in_flight(task_by_id):
     # Each call forks 10 helpers of 10 ms of CPU and waits for each: 8 such programs passed alone and
     # were all `timeout` at 16 in flight, the helpers' waits for a core lost (none lived to a look).
     task = task_by_id["HumanEval/0"]
-    helpers = ("    import os, time\n    for _ in range(10):\n        pid = os.fork()\n"
-               "        if pid == 0:\n            start = time.process_time()\n"
-               "            while time.process_time() - start < 0.01:\n"
-               "                pass\n            os._exit(0)\n        os.waitpid(pid, 0)\n")
-    programs = [program_for(task, task.prompt + helpers + task.reference + f"    # copy {i}\n", str(i), 1.0)
+    programs = [program_for(task, task.prompt + HELPERS + task.reference + f"    # copy {i}\n", str(i), 1.0)
                 for i in range(8)]
     with LocalExecutor(dataclasses.replace(CFG, workers=1, max_in_flight=1)) as ex:
         alone = {k: v.status for k, v in ex.run(programs)}
     with LocalExecutor(dataclasses.replace(CFG, max_in_flight=16)) as ex:
         at_limit = {k: v.status for k, v in ex.run(programs)}
     assert alone == at_limit == {str(i): Status.PASSED for i in range(8)}
+
+
+@pytest.mark.slow
+@pytest.mark.alone  # it loads the machine itself
+def test_a_program_with_no_neighbour_in_its_worker_passes_beside_burners(task_by_id):
+    # One program in flight in a worker, beside three burners: the waits for a core of helpers
+    # that ended between two looks were estimated only from the other programs of the program's
+    # own worker, here none, and both programs were a `timeout` that passed alone (the other
+    # worker's program, where it has one, or the machine's runnable tasks now give the rate).
+    task = task_by_id["HumanEval/0"]
+    programs = [program_for(task, task.prompt + HELPERS + task.reference + f"    # copy {i}\n", str(i), 0.5)
+                for i in range(2)]
+    with LocalExecutor(dataclasses.replace(CFG, workers=1, max_in_flight=1)) as ex:
+        alone = {k: v.status for k, v in ex.run(programs)}
+    burners = [burner() for _ in range(3)]
+    try:
+        with LocalExecutor(dataclasses.replace(CFG, workers=2, max_in_flight=1)) as ex:
+            loaded = {k: v.status for k, v in ex.run(programs)}
+    finally:
+        for p in burners:
+            p.kill()
+            p.wait()
+    assert alone == loaded == {"0": Status.PASSED, "1": Status.PASSED}
+
+
+@pytest.mark.slow
+def test_no_program_maps_the_memory_the_workers_share(task_by_id):
+    # The workers share their programs' waits for a core through a memory file; a program that
+    # could write it would set the rate its neighbours' helpers are given.
+    task = task_by_id["HumanEval/0"]
+    probe = ("    import os\n    seen = open('/proc/self/maps').read()\n"
+             "    for fd in range(256):\n"
+             "        try:\n            seen += os.readlink(f'/proc/self/fd/{fd}')\n"
+             "        except OSError:\n            pass\n"
+             "    if 'evalkit-looks' in seen:\n        return True\n")
+    program = program_for(task, task.prompt + probe + task.reference, "probe", 1.0)
+    with LocalExecutor(dataclasses.replace(CFG, workers=2)) as ex:
+        verdict = dict(ex.run([program]))["probe"]
+    assert verdict.status is Status.PASSED
 
 
 @pytest.mark.slow
