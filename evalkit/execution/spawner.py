@@ -24,8 +24,8 @@ report} to the worker.
 
 Protocol between them, over a SOCK_SEQPACKET socket: the program's plan (JSON, its
 descriptors as SCM_RIGHTS named by ``plan["roles"]``) in; ``S pid`` (or ``F errno``) for each
-plan in order, and ``X pid exit cpu own_cpu`` for each process reaped (``cpu`` with the children
-it waited for, ``own_cpu`` without), out.
+plan in order, and ``X pid exit cpu own_cpu uid`` for each process reaped (``cpu`` with the
+children it waited for, ``own_cpu`` without; orphans too, whose uid names their program's slot), out.
 """
 
 from __future__ import annotations
@@ -85,7 +85,11 @@ class Running:
         self.threads: ThreadTimes = {}
         """(CPU, run delay) of each thread of its processes at the last look, by (pid, tid)."""
         self.reaped = 0.0
-        """CPU seconds of the processes its live processes had waited for, at the last look."""
+        """CPU seconds of the processes its live processes had waited for, and of its orphans the
+        fork server reaped, at the last look."""
+        self.orphans_cpu = 0.0
+        """CPU seconds of its processes that outlived their parent, reaped by the fork server (with
+        what they had reaped): by its slot's uid, so where it has one."""
         self.looked_at = self.started
         """When the backstop last looked at it (its start before the first look)."""
         self.tester: tuple[int, float] | None = None
@@ -101,8 +105,11 @@ class SharedLooks:
     machine's waits by: its helpers that ended between looks lost theirs, and it was a `timeout`
     that passed beside others in its own worker.
 
-    Mapped by the worker before it forks the fork server, and never into a child
-    (MADV_DONTFORK): no program can write the rates its neighbours are judged by."""
+    Mapped by the worker once it has forked the fork server (which closes the descriptor), and
+    never into a child (MADV_DONTFORK; the test processes, trusted, keep mmap's own copy of the
+    descriptor): where programs run as uids of their own, none can write the rates its
+    neighbours are judged by. Without root they run as the harness's user, who holds the
+    descriptor, as they can write anything else of that user's."""
 
     ROW = struct.Struct("3d")
 
@@ -123,7 +130,7 @@ class SharedLooks:
             else:
                 self.memory = memory
         except OSError:
-            pass  # the other workers' programs are not seen; the fair share stands in
+            pass  # the other workers' programs go unseen; the fair share of runnable tasks still counts
         finally:
             os.close(fd)
 
@@ -232,11 +239,16 @@ class Spawner:
         message = isolation.receive(self.forker, self.buffer)[0]
         if not message:
             raise RuntimeError("the fork server exited")
-        kind, pid, status, cpu, own_cpu = message.split(b" ")
+        kind, pid, status, cpu, own_cpu, uid = message.split(b" ")
         if kind == b"X":
             program = self.by_pid.pop(int(pid), None)
-            if program is not None:  # else an orphan of a program, reaped
+            if program is not None:
                 self._finish(program, int(status), float(cpu), float(own_cpu))
+            elif self.cfg["uid_base"] is not None:  # an orphan of the program of its uid's slot
+                slot = int(uid) - self.cfg["uid_base"]
+                program = next((each for each in self.running.values() if each.slot == slot), None)
+                if program is not None:
+                    program.orphans_cpu += float(cpu)
             return
         request, slot, pipes, workdir = self.starting.pop(0)
         if kind == b"F":  # fork failed: the worker reports an infra_error
@@ -387,55 +399,58 @@ class Spawner:
             self.shared_looks.publish(sum(look[1] for look in self.recent_looks),
                                       sum(look[2] for look in self.recent_looks), now)
 
-    def _others_waits_per_run(self, program_id: int) -> float | None:
+    def _others_waits_per_run(self, program_id: int) -> float:
         """Seconds the other programs' threads (this worker's and the other workers') waited for a
-        core per second they ran, as the looks at them of the last RATE_WINDOW_S found (None where
+        core per second they ran, as the looks at them of the last RATE_WINDOW_S found (0 where
         those saw them run under 10 ms)."""
         since = time.monotonic() - RATE_WINDOW_S
         others = [(run, wait) for other, run, wait, when in self.recent_looks
                   if other != program_id and when >= since]
         others.append(self.shared_looks.others(since))
         ran = sum(run for run, _ in others)
-        return sum(wait for _, wait in others) / ran if ran >= 0.01 else None
+        return sum(wait for _, wait in others) / ran if ran >= 0.01 else 0.0
 
     def _waited_since_last_look(self, program: Running) -> float:
         """Seconds the program waited for a core since the backstop's last look, not counting what
         its own processes kept it waiting: the longest wait of any of its threads (in any of its
         processes: a worker thread, a pool's process) beyond the CPU its other threads used in the
         same time (40 threads woken together, each waiting for the others, held a sleeping
-        program's slot 12 s when their waits were added up), and then its test process's, which it
-        waits on between calls, beyond all of the program's CPU in that time.
+        program's slot 12 s when their waits were added up), and at most the part of the interval
+        its processes, those that ended included, did not use (a process that spun beside a storm
+        of processes that each forked the next and ended, none of them seen, let a program that
+        slept 6 s pass), and then its test process's, which it waits on between calls, beyond all
+        of the program's CPU in that time.
 
         Processes that lived and ended between two looks are never seen: a program that ran
         helpers one after another (``subprocess.run`` in each call, or short forks) was a
         `timeout` under load that passed alone, their waits for a core lost. Those its processes
-        waited for leave their CPU in their parent's (``cutime``): the CPU no look saw, times the
-        waits per second run of the other programs' threads in their looks of the last
-        RATE_WINDOW_S, in every worker (if those saw them run 10 ms or more; else, as for the last
-        program of a run beside other work, the fair share of the tasks runnable now), is counted
-        as their wait, up to the part of the interval none of its processes was seen running or
-        waiting. Its own threads never set the rate (50 busy processes of its own, then helpers,
-        stretched a blocked program to 12 s alone on an idle machine), nor does a rate measured
-        long ago; and uncapped, a fork bomb's processes, each short-lived and keeping one another
-        waiting, stretched it to the ceiling."""
+        waited for leave their CPU in their parent's (``cutime``), orphans in what the fork server
+        reaped of its slot's uid: the CPU no look saw, times a rate of waits per second run, is
+        counted as their wait, up to the part of the interval none of its processes was seen
+        running or waiting. The rate is the higher of the other programs' threads' in their looks
+        of the last RATE_WINDOW_S, in every worker (if those saw them run 10 ms or more), and the
+        fair share of the tasks runnable now (16 such programs beside 6 CPU burners: 13 were a
+        `timeout` on the first alone, none on both). Its own threads never set the rate (50 busy
+        processes of its own, then helpers, stretched a blocked program to 12 s alone on an idle
+        machine), nor does a rate measured long ago; and uncapped, a fork bomb's processes, each
+        short-lived and keeping one another waiting, stretched it to the ceiling."""
         now = self._threads(program)
         steps = {key: (used - program.threads.get(key, (0.0, 0.0))[0],
                        delay - program.threads.get(key, (0.0, 0.0))[1]) for key, (used, delay) in now.items()}
         alive = {pid for pid, _ in now}
         seen_of_ended = sum(used for (pid, _), (used, _) in program.threads.items() if pid not in alive)
-        reaped, program.reaped = program.reaped, _reaped_cpu(alive)
+        reaped, program.reaped = program.reaped, _reaped_cpu(alive) + program.orphans_cpu
         unseen = max(0.0, program.reaped - reaped - seen_of_ended)
         program.threads = now
         cpu = sum(used for used, _ in steps.values())
-        waited = max((delay - (cpu - used) for used, delay in steps.values()), default=0.0)
         looked_at, program.looked_at = program.looked_at, time.monotonic()
+        waited = min(max((delay - (cpu - used) for used, delay in steps.values()), default=0.0),
+                     program.looked_at - looked_at - cpu - unseen)
         delays = sum(delay for _, delay in steps.values())
         self.recent_looks.append((program.id, cpu, delays, program.looked_at))
         free = program.looked_at - looked_at - cpu - unseen - max(0.0, waited)
         if unseen > 0 and free > 0:
-            rate = self._others_waits_per_run(program.id)
-            if rate is None:
-                rate = _fair_share_waits_per_run(len(now))
+            rate = max(self._others_waits_per_run(program.id), _fair_share_waits_per_run(len(now)))
             waited += min(unseen * rate, free)
         if program.tester is not None:
             tester_delay = _run_delay(program.tester[0])
@@ -477,11 +492,11 @@ def _fork_one(control: socket.socket, null: int) -> bool:
     try:
         pid = isolation.fork_without_hooks()
     except OSError as exc:
-        control.send(b"F %d 0 0 0" % exc.errno)
+        control.send(b"F %d 0 0 0 0" % exc.errno)
     else:
         if pid == 0:
             _child(message, fds, null)
-        control.send(b"S %d 0 0 0" % pid)
+        control.send(b"S %d 0 0 0 0" % pid)
     for fd in fds:
         os.close(fd)
     return True
@@ -498,8 +513,8 @@ def _report_reaped(control: socket.socket) -> None:
         own = _stat_cpu(ended.si_pid)
         pid, status, usage = os.wait4(ended.si_pid, 0)
         cpu = usage.ru_utime + usage.ru_stime
-        control.send(b"X %d %d %.6f %.6f" % (pid, os.waitstatus_to_exitcode(status), cpu,
-                                             cpu if own is None else own[0]))
+        control.send(b"X %d %d %.6f %.6f %d" % (pid, os.waitstatus_to_exitcode(status), cpu,
+                                                cpu if own is None else own[0], ended.si_uid))
 
 
 def _stat_cpu(pid: int) -> tuple[float, float] | None:

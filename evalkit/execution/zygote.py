@@ -458,6 +458,8 @@ def _start_fork_server(cfg: dict, harness_fd: int) -> socket.socket:
         try:
             worker_end.close()
             os.close(harness_fd)
+            if cfg.get("looks_fd") is not None:
+                os.close(cfg["looks_fd"])
             isolation.set_name(b"evalkit-forker")
             layers = _fork_server_setup(cfg)
             spawner_end.send(json.dumps({"layers": layers, "settings": {
@@ -563,10 +565,10 @@ def main() -> None:
         cfg["root_tier"] = False
     layers += memory_layer
     isolation.prctl(isolation.PR_SET_DUMPABLE, 0)  # the test processes too: no program may trace them
-    # Mapped once isolated (that forks into the PID namespace), its descriptor closed before the
-    # fork server forks: nothing forked from here holds either.
-    shared_looks = spawner.SharedLooks(cfg.get("looks_fd"), cfg.get("workers", 1), cfg.get("worker_index", 0))
     forker = _start_fork_server(cfg, harness_fd)
+    # Mapped once isolated (that forks into the PID namespace) and the fork server forked: no
+    # program's process holds it (spawner.SharedLooks).
+    shared_looks = spawner.SharedLooks(cfg.get("looks_fd"), cfg.get("workers", 1), cfg.get("worker_index", 0))
     hello = json.loads(forker.recv(CONTROL_BUFFER) or b'{"failed": "the fork server exited"}')
     harness = socket.socket(fileno=harness_fd)
     if "failed" in hello:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -597,17 +598,27 @@ HELPERS = ("    import os, time\n    for _ in range(10):\n        pid = os.fork(
 
 @pytest.mark.slow
 @pytest.mark.alone  # it fills the machine itself
-def test_programs_that_run_short_helpers_pass_alone_and_with_16_in_flight(task_by_id):
+def test_programs_that_run_short_helpers_pass_alone_at_16_in_flight_and_beside_burners(task_by_id):
     # Each call forks 10 helpers of 10 ms of CPU and waits for each: 8 such programs passed alone and
-    # were all `timeout` at 16 in flight, the helpers' waits for a core lost (none lived to a look).
+    # were all `timeout` at 16 in flight, the helpers' waits for a core lost (none lived to a look);
+    # 16 of them beside 6 burners, given the other programs' rate of waits alone, 12 or 13 of 16.
     task = task_by_id["HumanEval/0"]
     programs = [program_for(task, task.prompt + HELPERS + task.reference + f"    # copy {i}\n", str(i), 1.0)
-                for i in range(8)]
+                for i in range(16)]
     with LocalExecutor(dataclasses.replace(CFG, workers=1, max_in_flight=1)) as ex:
-        alone = {k: v.status for k, v in ex.run(programs)}
+        alone = {k: v.status for k, v in ex.run(programs[:8])}
     with LocalExecutor(dataclasses.replace(CFG, max_in_flight=16)) as ex:
-        at_limit = {k: v.status for k, v in ex.run(programs)}
+        at_limit = {k: v.status for k, v in ex.run(programs[:8])}
+    with LocalExecutor(CFG) as ex:  # 8 in flight in each worker, the default
+        burners = [burner() for _ in range(6)]
+        try:
+            loaded = {k: v.status for k, v in ex.run(programs)}
+        finally:
+            for p in burners:
+                p.kill()
+                p.wait()
     assert alone == at_limit == {str(i): Status.PASSED for i in range(8)}
+    assert loaded == {str(i): Status.PASSED for i in range(16)}
 
 
 @pytest.mark.slow
@@ -646,7 +657,16 @@ def test_no_program_maps_the_memory_the_workers_share(task_by_id):
     program = program_for(task, task.prompt + probe + task.reference, "probe", 1.0)
     with LocalExecutor(dataclasses.replace(CFG, workers=2)) as ex:
         verdict = dict(ex.run([program]))["probe"]
+        # Nor does the fork server, every program's parent, hold its descriptor (where we may look).
+        forkers, held = 0, []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            with contextlib.suppress(OSError):  # gone meanwhile, or not ours to look at without root
+                if Path(f"/proc/{pid}/comm").read_text().strip() == "evalkit-forker":
+                    forkers += 1
+                    held += [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
     assert verdict.status is Status.PASSED
+    assert forkers >= 2  # this executor's two, and any of other tests running beside it
+    assert not [link for link in held if "evalkit-looks" in link]
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import textwrap
 import time
 from pathlib import Path
 
@@ -217,6 +218,64 @@ def test_threads_that_keep_one_another_waiting_do_not_stretch_the_backstop(task_
         elapsed = time.monotonic() - started
     assert verdict.status is Status.TIMEOUT, verdict
     assert elapsed < CFG.timeout_s * CFG.wall_factor + 1.5, elapsed  # their waits added up: 8 s and more
+
+
+ORPHAN_STORM = """\
+import os, time
+if not globals().get('_slept'):  # the first call only
+    globals()['_slept'] = True
+    end = time.monotonic() + 6.2
+    def storm():  # each process forks the next and ends: no look sees it, the fork server reaps it
+        while time.monotonic() < end:
+            try:
+                if os.fork() != 0:
+                    os._exit(0)
+            except OSError:
+                pass
+        os._exit(0)
+    def waiter():  # each spins 0.2 s, seen by the looks, waiting for a core behind the storm
+        while True:
+            spun = time.monotonic() + 0.2
+            while time.monotonic() < spun:
+                pass
+            if time.monotonic() > end:
+                os._exit(0)
+            try:
+                if os.fork() != 0:
+                    os._exit(0)
+            except OSError:
+                pass
+    for role in [waiter] + [storm] * 24:
+        try:
+            child = os.fork()
+        except OSError:
+            continue
+        if child == 0:
+            try:
+                if os.fork() == 0:
+                    role()
+            finally:
+                os._exit(0)
+        os.waitpid(child, 0)
+    time.sleep(6)
+"""
+
+
+def test_a_storm_of_orphans_does_not_let_a_sleeping_program_pass(task_by_id):
+    # An attacker trial: a program that slept 6 s (backstop 3 s) lived 3.9 to 6.9 s and, at the
+    # longest, answered right and passed: its spinning processes' waits for a core behind a storm of
+    # processes that each forked the next and ended (orphans, reaped by the fork server, their CPU
+    # in no process of its) were left out of its time, as if others had kept it waiting.
+    task = task_by_id["HumanEval/0"]
+    code = task.prompt + textwrap.indent(ORPHAN_STORM, "    ") + task.reference
+    with LocalExecutor(dataclasses.replace(CFG, max_processes=64)) as ex:  # the default: room for the storm
+        if "uid" not in ex.isolation:
+            pytest.skip(f"!!! NOT RUN: programs have no uid of their own to be counted by: {ex.isolation}")
+        started = time.monotonic()
+        verdict = ex.submit(program_for(task, code, "orphan_storm", CFG.timeout_s)).result(timeout=120)
+        elapsed = time.monotonic() - started
+    assert verdict.status is Status.TIMEOUT, verdict
+    assert elapsed < CFG.timeout_s * CFG.wall_factor + 0.75, elapsed  # stretched: 3.9 to 6.9 s
 
 
 HELPERS_THAT_END = """\
