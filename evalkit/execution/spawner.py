@@ -444,8 +444,10 @@ class Spawner:
         program.threads = now
         cpu = sum(used for used, _ in steps.values())
         looked_at, program.looked_at = program.looked_at, time.monotonic()
+        # Orphans of the slot's last program, reaped once this one started there, can make the
+        # interval look over-used: that costs this look's credit, never more.
         waited = min(max((delay - (cpu - used) for used, delay in steps.values()), default=0.0),
-                     program.looked_at - looked_at - cpu - unseen)
+                     max(0.0, program.looked_at - looked_at - cpu - unseen))
         delays = sum(delay for _, delay in steps.values())
         self.recent_looks.append((program.id, cpu, delays, program.looked_at))
         free = program.looked_at - looked_at - cpu - unseen - max(0.0, waited)
