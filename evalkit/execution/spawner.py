@@ -84,6 +84,8 @@ class Running:
         """Seconds the program waited for a core, added up look by look (``Spawner.backstop``)."""
         self.threads: ThreadTimes = {}
         """(CPU, run delay) of each thread of its processes at the last look, by (pid, tid)."""
+        self.totals: dict[int, float] = {}
+        """CPU seconds of each of its processes at the last look, their ended threads' included, by pid."""
         self.reaped = 0.0
         """CPU seconds of the processes its live processes had waited for, and of its orphans the
         fork server reaped, at the last look."""
@@ -421,11 +423,13 @@ class Spawner:
         slept 6 s pass), and then its test process's, which it waits on between calls, beyond all
         of the program's CPU in that time.
 
-        Processes that lived and ended between two looks are never seen: a program that ran
-        helpers one after another (``subprocess.run`` in each call, or short forks) was a
-        `timeout` under load that passed alone, their waits for a core lost. Those its processes
-        waited for leave their CPU in their parent's (``cutime``), orphans in what the fork server
-        reaped of its slot's uid: the CPU no look saw, times a rate of waits per second run, is
+        Threads and processes that lived and ended between two looks are never seen: a program
+        that ran helpers one after another (``subprocess.run`` in each call, or short forks) was a
+        `timeout` under load that passed alone, their waits for a core lost. Ended threads leave
+        their CPU in their process's CPU clock; processes its processes waited for, in their
+        parent's (``cutime``); orphans, in what the fork server reaped of its slot's uid (short
+        threads in processes left unreaped, none counted, let a program that slept 6 s pass): the
+        CPU no look saw, times a rate of waits per second run, is
         counted as their wait, up to the part of the interval none of its processes was seen
         running or waiting. The rate is the higher of the other programs' threads' in their looks
         of the last RATE_WINDOW_S, in every worker (if those saw them run 10 ms or more), and the
@@ -437,11 +441,16 @@ class Spawner:
         now = self._threads(program)
         steps = {key: (used - program.threads.get(key, (0.0, 0.0))[0],
                        delay - program.threads.get(key, (0.0, 0.0))[1]) for key, (used, delay) in now.items()}
-        alive = {pid for pid, _ in now}
-        seen_of_ended = sum(used for (pid, _), (used, _) in program.threads.items() if pid not in alive)
-        reaped, program.reaped = program.reaped, _reaped_cpu(alive) + program.orphans_cpu
-        unseen = max(0.0, program.reaped - reaped - seen_of_ended)
-        program.threads = now
+        totals = _process_cpu({pid for pid, _ in now})
+        seen_by_process: dict[int, float] = collections.defaultdict(float)
+        for (pid, _), (used, _) in steps.items():
+            seen_by_process[pid] += used
+        threads_ended = sum(max(0.0, total - program.totals.get(pid, 0.0) - seen_by_process[pid])
+                            for pid, total in totals.items())
+        counted_of_ended = sum(total for pid, total in program.totals.items() if pid not in totals)
+        reaped, program.reaped = program.reaped, _reaped_cpu(set(totals)) + program.orphans_cpu
+        unseen = threads_ended + max(0.0, program.reaped - reaped - counted_of_ended)
+        program.threads, program.totals = now, totals
         cpu = sum(used for used, _ in steps.values())
         looked_at, program.looked_at = program.looked_at, time.monotonic()
         # Orphans of the slot's last program, reaped once this one started there, can make the
@@ -554,6 +563,18 @@ def schedstat_times(schedstat: bytes) -> tuple[float, float]:
     IndexError where it is not one."""
     fields = schedstat.split()
     return int(fields[0]) / 1e9, int(fields[1]) / 1e9
+
+
+def _process_cpu(pids: set[int]) -> dict[int, float]:
+    """CPU seconds of each process, its ended threads' included (its process CPU clock, exact, a
+    zombie's too), by pid; those gone meanwhile left out."""
+    totals = {}
+    for pid in pids:
+        try:
+            totals[pid] = time.clock_gettime(((~pid) << 3) | 2)  # MAKE_PROCESS_CPUCLOCK(pid, CPUCLOCK_SCHED)
+        except OSError:
+            pass
+    return totals
 
 
 def _reaped_cpu(pids: set[int]) -> float:

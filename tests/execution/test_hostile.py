@@ -278,6 +278,57 @@ def test_a_storm_of_orphans_does_not_let_a_sleeping_program_pass(task_by_id):
     assert elapsed < CFG.timeout_s * CFG.wall_factor + 0.75, elapsed  # stretched: 3.9 to 6.9 s
 
 
+THREAD_STORM = """\
+import os, time, threading
+if not globals().get('_slept'):  # the first call only
+    globals()['_slept'] = True
+    end = time.monotonic() + 6.3
+    def spin():
+        start = time.thread_time()
+        while time.thread_time() - start < 0.005:
+            pass
+    def storm(until):  # threads one after another, each ended before a look sees it
+        while time.monotonic() < until:
+            thread = threading.Thread(target=spin)
+            thread.start()
+            thread.join()
+        os._exit(0)
+    if os.fork() == 0:  # reaps none of its children: their CPU reaches no parent's
+        try:
+            if os.fork() == 0:  # waits for a core behind them, seen by every look
+                os.nice(19)
+                while time.monotonic() < end:
+                    pass
+                os._exit(0)
+            while time.monotonic() < end:
+                until = min(end, time.monotonic() + 2.0)  # fresh ones before the CPU limit
+                for _ in range(8):
+                    try:
+                        if os.fork() == 0:
+                            storm(until)
+                    except OSError:
+                        pass
+                time.sleep(max(0.0, until - time.monotonic()))
+        finally:
+            os._exit(0)
+    time.sleep(6)
+"""
+
+
+def test_a_storm_of_short_threads_does_not_let_a_sleeping_program_pass(task_by_id):
+    # A re-check trial: a program that slept 6 s (backstop 3 s) passed at 6.0 s: processes left
+    # unreaped ran short threads one after another, each ended between two looks, their CPU in no
+    # thread a look saw nor in any parent's, and a process waiting behind them was credited.
+    task = task_by_id["HumanEval/0"]
+    code = task.prompt + textwrap.indent(THREAD_STORM, "    ") + task.reference
+    with LocalExecutor(dataclasses.replace(CFG, max_processes=64)) as ex:
+        started = time.monotonic()
+        verdict = ex.submit(program_for(task, code, "thread_storm", CFG.timeout_s)).result(timeout=120)
+        elapsed = time.monotonic() - started
+    assert verdict.status is Status.TIMEOUT, verdict
+    assert elapsed < CFG.timeout_s * CFG.wall_factor + 0.75, elapsed  # stretched: 5.8 to 6.0 s
+
+
 HELPERS_THAT_END = """\
 import os, signal, time
 os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core for it and its helpers
