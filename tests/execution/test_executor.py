@@ -596,27 +596,36 @@ HELPERS = ("    import os, time\n    for _ in range(10):\n        pid = os.fork(
 """A function body's start that forks 10 helpers of 10 ms of CPU, one after another."""
 
 
+def helper_programs(task: Task, count: int, limit: float) -> list[Program]:
+    """``count`` distinct correct programs of ``task`` that start each call with HELPERS."""
+    return [program_for(task, task.prompt + HELPERS + task.reference + f"    # copy {i}\n", str(i), limit)
+            for i in range(count)]
+
+
+def statuses_beside_burners(cfg: ExecutorConfig, programs: list[Program], burners: int) -> dict[str, Status]:
+    """The programs' verdicts from an executor of ``cfg`` with ``burners`` CPU burners beside it."""
+    with LocalExecutor(cfg) as ex:
+        running = [burner() for _ in range(burners)]
+        try:
+            return {k: v.status for k, v in ex.run(programs)}
+        finally:
+            for p in running:
+                p.kill()
+                p.wait()
+
+
 @pytest.mark.slow
 @pytest.mark.alone  # it fills the machine itself
 def test_programs_that_run_short_helpers_pass_alone_at_16_in_flight_and_beside_burners(task_by_id):
     # Each call forks 10 helpers of 10 ms of CPU and waits for each: 8 such programs passed alone and
     # were all `timeout` at 16 in flight, the helpers' waits for a core lost (none lived to a look);
     # 16 of them beside 6 burners, given the other programs' rate of waits alone, 12 or 13 of 16.
-    task = task_by_id["HumanEval/0"]
-    programs = [program_for(task, task.prompt + HELPERS + task.reference + f"    # copy {i}\n", str(i), 1.0)
-                for i in range(16)]
+    programs = helper_programs(task_by_id["HumanEval/0"], 16, 1.0)
     with LocalExecutor(dataclasses.replace(CFG, workers=1, max_in_flight=1)) as ex:
         alone = {k: v.status for k, v in ex.run(programs[:8])}
     with LocalExecutor(dataclasses.replace(CFG, max_in_flight=16)) as ex:
         at_limit = {k: v.status for k, v in ex.run(programs[:8])}
-    with LocalExecutor(CFG) as ex:  # 8 in flight in each worker, the default
-        burners = [burner() for _ in range(6)]
-        try:
-            loaded = {k: v.status for k, v in ex.run(programs)}
-        finally:
-            for p in burners:
-                p.kill()
-                p.wait()
+    loaded = statuses_beside_burners(CFG, programs, 6)  # 8 in flight in each worker, the default
     assert alone == at_limit == {str(i): Status.PASSED for i in range(8)}
     assert loaded == {str(i): Status.PASSED for i in range(16)}
 
@@ -628,19 +637,10 @@ def test_a_program_with_no_neighbour_in_its_worker_passes_beside_burners(task_by
     # that ended between two looks were estimated only from the other programs of the program's
     # own worker, here none, and both programs were a `timeout` that passed alone (the other
     # worker's program, where it has one, or the machine's runnable tasks now give the rate).
-    task = task_by_id["HumanEval/0"]
-    programs = [program_for(task, task.prompt + HELPERS + task.reference + f"    # copy {i}\n", str(i), 0.5)
-                for i in range(2)]
+    programs = helper_programs(task_by_id["HumanEval/0"], 2, 0.5)
     with LocalExecutor(dataclasses.replace(CFG, workers=1, max_in_flight=1)) as ex:
         alone = {k: v.status for k, v in ex.run(programs)}
-    burners = [burner() for _ in range(3)]
-    try:
-        with LocalExecutor(dataclasses.replace(CFG, workers=2, max_in_flight=1)) as ex:
-            loaded = {k: v.status for k, v in ex.run(programs)}
-    finally:
-        for p in burners:
-            p.kill()
-            p.wait()
+    loaded = statuses_beside_burners(dataclasses.replace(CFG, workers=2, max_in_flight=1), programs, 3)
     assert alone == loaded == {"0": Status.PASSED, "1": Status.PASSED}
 
 

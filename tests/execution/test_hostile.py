@@ -17,7 +17,7 @@ import pytest
 
 from evalkit.config import ExecutorConfig
 from evalkit.execution import LocalExecutor, program_for
-from evalkit.records import Program, Status
+from evalkit.records import Program, Status, Task, Verdict
 from tests.support.cli import REPO
 from tests.support.hostile_programs import (
     CFG,
@@ -220,6 +220,16 @@ def test_threads_that_keep_one_another_waiting_do_not_stretch_the_backstop(task_
     assert elapsed < CFG.timeout_s * CFG.wall_factor + 1.5, elapsed  # their waits added up: 8 s and more
 
 
+def sleeper_beside_its_storm(task: Task, storm: str) -> tuple[Verdict, float, str]:
+    """(verdict, seconds, isolation) of a correct program of ``task`` whose first call runs
+    ``storm`` (which sleeps 6 s): the default process limit, 64, leaves room for the storm."""
+    code = task.prompt + textwrap.indent(storm, "    ") + task.reference
+    with LocalExecutor(dataclasses.replace(CFG, max_processes=64)) as ex:
+        started = time.monotonic()
+        verdict = ex.submit(program_for(task, code, "storm", CFG.timeout_s)).result(timeout=120)
+        return verdict, time.monotonic() - started, ex.isolation
+
+
 ORPHAN_STORM = """\
 import os, time
 if not globals().get('_slept'):  # the first call only
@@ -266,14 +276,9 @@ def test_a_storm_of_orphans_does_not_let_a_sleeping_program_pass(task_by_id):
     # longest, answered right and passed: its spinning processes' waits for a core behind a storm of
     # processes that each forked the next and ended (orphans, reaped by the fork server, their CPU
     # in no process of its) were left out of its time, as if others had kept it waiting.
-    task = task_by_id["HumanEval/0"]
-    code = task.prompt + textwrap.indent(ORPHAN_STORM, "    ") + task.reference
-    with LocalExecutor(dataclasses.replace(CFG, max_processes=64)) as ex:  # the default: room for the storm
-        if "uid" not in ex.isolation:
-            pytest.skip(f"!!! NOT RUN: programs have no uid of their own to be counted by: {ex.isolation}")
-        started = time.monotonic()
-        verdict = ex.submit(program_for(task, code, "orphan_storm", CFG.timeout_s)).result(timeout=120)
-        elapsed = time.monotonic() - started
+    verdict, elapsed, isolation = sleeper_beside_its_storm(task_by_id["HumanEval/0"], ORPHAN_STORM)
+    if "uid" not in isolation:
+        pytest.skip(f"!!! NOT RUN: programs have no uid of their own to be counted by: {isolation}")
     assert verdict.status is Status.TIMEOUT, verdict
     assert elapsed < CFG.timeout_s * CFG.wall_factor + 0.75, elapsed  # stretched: 3.9 to 6.9 s
 
@@ -319,12 +324,7 @@ def test_a_storm_of_short_threads_does_not_let_a_sleeping_program_pass(task_by_i
     # A re-check trial: a program that slept 6 s (backstop 3 s) passed at 6.0 s: processes left
     # unreaped ran short threads one after another, each ended between two looks, their CPU in no
     # thread a look saw nor in any parent's, and a process waiting behind them was credited.
-    task = task_by_id["HumanEval/0"]
-    code = task.prompt + textwrap.indent(THREAD_STORM, "    ") + task.reference
-    with LocalExecutor(dataclasses.replace(CFG, max_processes=64)) as ex:
-        started = time.monotonic()
-        verdict = ex.submit(program_for(task, code, "thread_storm", CFG.timeout_s)).result(timeout=120)
-        elapsed = time.monotonic() - started
+    verdict, elapsed, _ = sleeper_beside_its_storm(task_by_id["HumanEval/0"], THREAD_STORM)
     assert verdict.status is Status.TIMEOUT, verdict
     assert elapsed < CFG.timeout_s * CFG.wall_factor + 0.75, elapsed  # stretched: 5.8 to 6.0 s
 
