@@ -45,7 +45,8 @@ def child(plan: dict, fds: dict) -> None:
     """Runs in the forked child; never returns, whatever the program does.
 
     ``plan``: the spawner's settings for this program (limits, uid, mounts, mode);
-    ``fds``: descriptors by role (``code``, ``out``, ``setup``, ``channel`` or ``result``).
+    ``fds``: descriptors by role (``code``, ``out``, ``setup``, ``channel`` or ``result``, and
+    ``cgroup``, its slot's cgroup.procs, where the slots have CPU clocks).
     """
     try:
         code, tests = prepare(plan, fds)
@@ -72,6 +73,8 @@ def prepare(plan: dict, fds: dict) -> tuple[str, str]:
     Each step is a plain call: the child writes few pages, since each page it writes costs a
     copy-on-write fault. Everything the program could use to reach evalkit is closed here.
     """
+    if "cgroup" in fds:  # its slot's CPU clock counts it and every process it starts (spawner.Spawner)
+        os.write(fds["cgroup"], b"0")
     os.setsid()
     # The kernel ends a program's process first when the worker's memory runs out, never the fork
     # server or a test process (a program's memory need not show in its own size: a tmpfs file).

@@ -182,6 +182,12 @@ class Spawner:
         """(program id, seconds its threads ran, seconds they waited for a core, when) of each look of
         the last RATE_WINDOW_S, ended programs' too: the other programs' waits per second run say how
         long processes that ended between two looks waited (``_waited_since_last_look``)."""
+        self.slot_clocks: list[int] = cfg.get("slot_clocks") or []
+        """Each slot's CPU clock (its cpuacct cgroup's ``cpuacct.usage``, open), by slot, where the
+        slots have them (zygote._open_slot_clocks): every process of the slot's program counts there."""
+        self.slot_cpu = [_slot_cpu(fd) for fd in self.slot_clocks]
+        """Each slot's CPU clock when the backstop last looked at its program, or when its last
+        program ended (the start of the next one's first interval)."""
         self.scratch = "" if cfg["private_mounts"] else _scratch_root(cfg.get("scratch_root"))
         """Where programs without a tmpfs of their own get their directories: root's, not theirs
         to rename (so none can put a symbolic link where its directory was). The harness names it
@@ -276,7 +282,7 @@ class Spawner:
         uid = None if cfg["uid_base"] is None else cfg["uid_base"] + slot
         workdir = "/tmp" if cfg["private_mounts"] else _scratch_dir(self.scratch, uid)
         return {"language": request["language"], "mode": request["mode"], "limit": request["limit"],
-                "id": request["id"],
+                "id": request["id"], "slot": slot,
                 "entry_point": request.get("entry_point", ""), "token": request["token"],
                 "limits": request["limits"], "uid": uid, "private_mounts": cfg["private_mounts"],
                 "workdir": workdir, "node": cfg.get("node"),
@@ -304,6 +310,8 @@ class Spawner:
         what its pipes still hold, report. ``cpu``: its CPU and that of the children it waited
         for; ``own_cpu``: its own, which its CPU limit bounds."""
         self._kill_slot(program, program.workdir)
+        if self.slot_clocks:
+            self.slot_cpu[program.slot] = _slot_cpu(self.slot_clocks[program.slot])
         for role, fd in program.pipes.items():
             while self._read(program, role, fd):
                 pass
@@ -441,17 +449,9 @@ class Spawner:
         now = self._threads(program)
         steps = {key: (used - program.threads.get(key, (0.0, 0.0))[0],
                        delay - program.threads.get(key, (0.0, 0.0))[1]) for key, (used, delay) in now.items()}
-        totals = _process_cpu({pid for pid, _ in now})
-        seen_by_process: dict[int, float] = collections.defaultdict(float)
-        for (pid, _), (used, _) in steps.items():
-            seen_by_process[pid] += used
-        threads_ended = sum(max(0.0, total - program.totals.get(pid, 0.0) - seen_by_process[pid])
-                            for pid, total in totals.items())
-        counted_of_ended = sum(total for pid, total in program.totals.items() if pid not in totals)
-        reaped, program.reaped = program.reaped, _reaped_cpu(set(totals)) + program.orphans_cpu
-        unseen = threads_ended + max(0.0, program.reaped - reaped - counted_of_ended)
-        program.threads, program.totals = now, totals
         cpu = sum(used for used, _ in steps.values())
+        unseen = self._unseen_cpu(program, steps, cpu)
+        program.threads = now
         looked_at, program.looked_at = program.looked_at, time.monotonic()
         # Orphans of the slot's last program, reaped once this one started there, can make the
         # interval look over-used: that costs this look's credit, never more.
@@ -469,10 +469,37 @@ class Spawner:
             program.tester = (program.tester[0], tester_delay)
         return max(0.0, waited)
 
+    def _unseen_cpu(self, program: Running, steps: ThreadTimes, cpu: float) -> float:
+        """CPU seconds the program's processes used since the last look that none of its live
+        threads' ``steps`` (``cpu`` in all) shows: threads and processes that ended in between.
 
-def serve_forks(control: socket.socket) -> None:
+        Exact where its slot has a CPU clock: every process of the program is in the slot's
+        cgroup from its fork, those the kernel reaped at once included (SIGCHLD ignored: their CPU
+        reaches no parent, and a program that slept 6 s beside a chain of them, with a process
+        waiting behind them, passed). Else an estimate that misses those: ended threads' CPU in
+        their live processes' CPU clocks, what those processes waited for (``cutime``), and the
+        slot's orphans the fork server reaped."""
+        if self.slot_clocks:
+            total = _slot_cpu(self.slot_clocks[program.slot])
+            unseen = max(0.0, total - self.slot_cpu[program.slot] - cpu)
+            self.slot_cpu[program.slot] = total
+            return unseen
+        totals = _process_cpu({pid for pid, _ in steps})
+        seen_by_process: dict[int, float] = collections.defaultdict(float)
+        for (pid, _), (used, _) in steps.items():
+            seen_by_process[pid] += used
+        threads_ended = sum(max(0.0, total - program.totals.get(pid, 0.0) - seen_by_process[pid])
+                            for pid, total in totals.items())
+        counted_of_ended = sum(total for pid, total in program.totals.items() if pid not in totals)
+        reaped, program.reaped = program.reaped, _reaped_cpu(set(totals)) + program.orphans_cpu
+        program.totals = totals
+        return threads_ended + max(0.0, program.reaped - reaped - counted_of_ended)
+
+
+def serve_forks(control: socket.socket, slot_joins: list[int]) -> None:
     """The fork server's life, after its set-up (zygote.py): fork a program's process for each
-    plan received, reap every child and orphan, until the worker hangs up (see module docstring)."""
+    plan received, reap every child and orphan, until the worker hangs up (see module docstring).
+    ``slot_joins``: each slot's cgroup.procs, by slot, where the slots have CPU clocks (else empty)."""
     isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
     null = isolation.move_high(os.open(os.devnull, os.O_RDONLY))
     wakeup, wakeup_write = os.pipe()
@@ -490,11 +517,11 @@ def serve_forks(control: socket.socket) -> None:
                 while _drained(wakeup):
                     pass
                 _report_reaped(control)
-            elif not _fork_one(control, null):
+            elif not _fork_one(control, null, slot_joins):
                 return
 
 
-def _fork_one(control: socket.socket, null: int) -> bool:
+def _fork_one(control: socket.socket, null: int, slot_joins: list[int]) -> bool:
     """Fork the program's process of the next plan; False once the worker hung up."""
     message, fds, _, _ = socket.recv_fds(control, CONTROL_BUFFER, 8)
     if not message:
@@ -506,7 +533,7 @@ def _fork_one(control: socket.socket, null: int) -> bool:
         control.send(b"F %d 0 0 0 0" % exc.errno)
     else:
         if pid == 0:
-            _child(message, fds, null)
+            _child(message, fds, null, slot_joins)
         control.send(b"S %d 0 0 0 0" % pid)
     for fd in fds:
         os.close(fd)
@@ -541,13 +568,15 @@ def _stat_cpu(pid: int) -> tuple[float, float] | None:
         return None
 
 
-def _child(message: bytes, fds: list[int], null: int) -> None:
+def _child(message: bytes, fds: list[int], null: int, slot_joins: list[int]) -> None:
     """In the program's process, just forked: decode the plan, then runner.child (never returns)."""
     isolation.set_name(b"evalkit-program")
     plan = json.loads(message)
     plan["token"] = plan["token"].encode()
     ends = dict(zip(plan["roles"], fds, strict=True))
     ends["null"] = null
+    if slot_joins:
+        ends["cgroup"] = slot_joins[plan["slot"]]
     runner.child(plan, ends)
 
 
@@ -563,6 +592,15 @@ def schedstat_times(schedstat: bytes) -> tuple[float, float]:
     IndexError where it is not one."""
     fields = schedstat.split()
     return int(fields[0]) / 1e9, int(fields[1]) / 1e9
+
+
+def _slot_cpu(clock: int) -> float:
+    """CPU seconds of every process a slot's cgroup has had, from its open ``cpuacct.usage``
+    (nanoseconds, read again from the start: about 1 us); 0 where the kernel does not say."""
+    try:
+        return int(os.pread(clock, 32, 0)) / 1e9
+    except (OSError, ValueError):
+        return 0.0
 
 
 def _process_cpu(pids: set[int]) -> dict[int, float]:

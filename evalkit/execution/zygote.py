@@ -458,13 +458,13 @@ def _start_fork_server(cfg: dict, harness_fd: int) -> socket.socket:
         try:
             worker_end.close()
             os.close(harness_fd)
-            if cfg.get("looks_fd") is not None:
-                os.close(cfg["looks_fd"])
+            for fd in ([cfg["looks_fd"]] if cfg.get("looks_fd") is not None else []) + cfg["slot_clocks"]:
+                os.close(fd)
             isolation.set_name(b"evalkit-forker")
             layers = _fork_server_setup(cfg)
             spawner_end.send(json.dumps({"layers": layers, "settings": {
                 key: cfg[key] for key in ("private_mounts", "uid_base")}}).encode())
-            spawner.serve_forks(spawner_end)
+            spawner.serve_forks(spawner_end, cfg["slot_joins"])
         except BaseException as exc:  # noqa: BLE001 - tell the worker, which tells the harness
             try:
                 import traceback  # noqa: PLC0415 - only when failing
@@ -475,7 +475,31 @@ def _start_fork_server(cfg: dict, harness_fd: int) -> socket.socket:
                 os._exit(1)
         os._exit(0)
     spawner_end.close()
+    for fd in cfg["slot_joins"]:  # the fork server's alone
+        os.close(fd)
     return worker_end
+
+
+def _open_slot_clocks(cfg: dict) -> None:
+    """Open each program slot's cpuacct cgroup (workers._make_cpu_cgroup) while the mounts are
+    writable: ``slot_joins``, its ``cgroup.procs``, for the fork server (each program's process
+    writes itself there as it starts, runner.prepare), and ``slot_clocks``, its ``cpuacct.usage``,
+    for the backstop (spawner.Spawner); descriptors numbered 100 or above, by slot. Both empty where
+    there is no such cgroup: the backstop then estimates what it cannot see."""
+    cfg["slot_joins"], cfg["slot_clocks"] = [], []
+    if not cfg.get("cpu_cgroup"):
+        return
+    try:
+        for slot in range(cfg["max_in_flight"]):
+            folder = f"{cfg['cpu_cgroup']}/slot-{slot}"
+            cfg["slot_joins"].append(isolation.move_high(os.open(f"{folder}/cgroup.procs",
+                                                                 os.O_WRONLY | os.O_CLOEXEC)))
+            cfg["slot_clocks"].append(isolation.move_high(os.open(f"{folder}/cpuacct.usage",
+                                                                  os.O_RDONLY | os.O_CLOEXEC)))
+    except OSError:
+        for fd in cfg["slot_joins"] + cfg["slot_clocks"]:
+            os.close(fd)
+        cfg["slot_joins"], cfg["slot_clocks"] = [], []
 
 
 def _fork_server_setup(cfg: dict) -> list[str]:
@@ -558,6 +582,7 @@ def main() -> None:
     for fd in (0, 1, 2):
         os.dup2(null, fd)
     memory_layer = _join_memory_cgroup(cfg.get("memory_cgroup"))
+    _open_slot_clocks(cfg)
     try:
         layers = _isolate(cfg)
     except OSError as exc:

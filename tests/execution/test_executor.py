@@ -669,6 +669,36 @@ def test_no_program_maps_the_memory_the_workers_share(task_by_id):
     assert not [link for link in held if "evalkit-looks" in link]
 
 
+@pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/sys/fs/cgroup/cpuacct/cgroup.procs"),
+                    reason="!!! NOT RUN: slots get CPU clocks from a cgroup v1 cpuacct hierarchy, as root")
+def test_a_program_counts_on_its_slot_s_cpu_clock_and_cannot_leave_it(task_by_id):
+    # The backstop reads each slot's CPU from its cpuacct cgroup, which the program's process joins
+    # as it starts: a program out of it, or with a descriptor that moves processes, could hide its CPU.
+    task = task_by_id["HumanEval/0"]
+    probe = ("    import os\n    links = ''\n"
+             "    for fd in range(256):\n"
+             "        try:\n            links += os.readlink(f'/proc/self/fd/{fd}')\n"
+             "        except OSError:\n            pass\n"
+             "    (line,) = [x for x in open('/proc/self/cgroup') if 'cpuacct' in x.split(':')[1]]\n"
+             "    escaped = False\n"
+             "    for path in ('/sys/fs/cgroup/cpuacct/', '/sys/fs/cgroup/cpu,cpuacct/', '/proc/1/root/'):\n"
+             "        path += 'cgroup.procs'\n"
+             "        try:\n            open(path, 'w').write('0')\n            escaped = True\n"
+             "        except OSError:\n            pass\n"
+             "    if 'cgroup' in links or '/slot-' not in line or escaped:\n        return line\n")
+    def slots() -> set[Path]:
+        return set(Path("/sys/fs/cgroup/cpuacct").glob(f"**/evalkit/{os.getpid()}-*/slot-*"))
+
+    others = slots()  # this test process's other executors'
+    with LocalExecutor(dataclasses.replace(CFG, workers=1, max_in_flight=2)) as ex:
+        made = sorted(slots() - others)
+        sources = [task.prompt + probe + task.reference + f"# {i}\n" for i in range(3)]
+        verdicts = dict(ex.run(program_for(task, source, str(i), 1.0) for i, source in enumerate(sources)))
+    assert {key: verdict.status for key, verdict in verdicts.items()} == dict.fromkeys("012", Status.PASSED)
+    assert [path.name for path in made] == ["slot-0", "slot-1"]
+    assert not any(path.exists() for path in made)  # removed with the executor
+
+
 @pytest.mark.slow
 def test_verdicts_identical_alone_at_the_in_flight_limit_and_under_load(humaneval_tasks):
     completions = ["    return None\n", "    raise ValueError('x')\n", "    return )\n",

@@ -329,6 +329,52 @@ def test_a_storm_of_short_threads_does_not_let_a_sleeping_program_pass(task_by_i
     assert elapsed < CFG.timeout_s * CFG.wall_factor + 0.75, elapsed  # stretched: 5.8 to 6.0 s
 
 
+AUTO_REAPED_STORM = """\
+import os, signal, time
+if not globals().get('_slept'):  # the first call only
+    globals()['_slept'] = True
+    end = time.monotonic() + 6.3
+    if os.fork() == 0:
+        try:
+            signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # the kernel reaps its children at once
+            os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core for all of them
+            if os.fork() == 0:  # waits for a core behind the helpers, seen by every look
+                os.nice(19)
+                while time.monotonic() < end:
+                    pass
+                os._exit(0)
+            os.fork()  # two of these, each starting helpers one after another
+            while time.monotonic() < end:
+                try:
+                    helper = os.fork()
+                except OSError:
+                    continue
+                if helper == 0:  # 20 ms of CPU, ended before a look sees it
+                    spun = time.process_time() + 0.02
+                    while time.process_time() < spun:
+                        pass
+                    os._exit(0)
+                try:
+                    os.waitpid(helper, 0)  # returns once it is gone (ECHILD): its CPU reaches no parent
+                except ChildProcessError:
+                    pass
+        finally:
+            os._exit(0)
+    time.sleep(6)
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/sys/fs/cgroup/cpuacct/cgroup.procs"),
+                    reason="!!! NOT RUN: slots get CPU clocks from a cgroup v1 cpuacct hierarchy, as root")
+def test_helpers_the_kernel_reaps_at_once_do_not_let_a_sleeping_program_pass(task_by_id):
+    # An attacker trial: a program that slept 6 s (backstop 3 s) was a `timeout` at 4.5 to 5.8 s and
+    # once passed at 6.03 s: helpers reaped by the kernel as they ended (SIGCHLD ignored) left their
+    # CPU in no process's, so the waits of a process queued behind them counted as others' doing.
+    verdict, elapsed, _ = sleeper_beside_its_storm(task_by_id["HumanEval/0"], AUTO_REAPED_STORM)
+    assert verdict.status is Status.TIMEOUT, verdict
+    assert elapsed < CFG.timeout_s * CFG.wall_factor + 0.75, elapsed
+
+
 HELPERS_THAT_END = """\
 import os, signal, time
 os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})  # one core for it and its helpers
@@ -349,8 +395,9 @@ while True:
 
 
 def test_the_backstop_has_a_ceiling_however_a_program_keeps_itself_waiting(sandbox, task_by_id):
-    # Helpers that burn a little CPU, fork and exit keep the main process waiting for a core, and
-    # the CPU of ended processes cannot be subtracted from that wait: a trial held a slot 66 s.
+    # Helpers that burn a little CPU, fork and exit keep the main process waiting for a core; where
+    # program slots have no CPU clock (no cgroup v1 cpuacct), the CPU of ended processes cannot be
+    # subtracted from that wait: a trial held a slot 66 s. With one, this is a timeout at 3 s.
     ex = sandbox[0]
     task = task_by_id["HumanEval/0"]
     code = task.prompt + task.reference + "\n" + HELPERS_THAT_END
