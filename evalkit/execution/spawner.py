@@ -429,7 +429,7 @@ class Spawner:
         its processes, those that ended included, did not use (a process that spun beside a storm
         of processes that each forked the next and ended, none of them seen, let a program that
         slept 6 s pass), and then its test process's, which it waits on between calls, beyond all
-        of the program's CPU in that time.
+        of the program's CPU in that time (unseen included), within what is left of the interval.
 
         Threads and processes that lived and ended between two looks are never seen: a program
         that ran helpers one after another (``subprocess.run`` in each call, or short forks) was a
@@ -462,10 +462,14 @@ class Spawner:
         free = program.looked_at - looked_at - cpu - unseen - max(0.0, waited)
         if unseen > 0 and free > 0:
             rate = max(self._others_waits_per_run(program.id), _fair_share_waits_per_run(len(now)))
-            waited += min(unseen * rate, free)
+            credit = min(unseen * rate, free)
+            waited, free = waited + credit, free - credit
         if program.tester is not None:
             tester_delay = _run_delay(program.tester[0])
-            waited += max(0.0, tester_delay - program.tester[1] - cpu)
+            # Less all the program's CPU, unseen too, and within what is left of the interval: its
+            # test process, kept busy decoding a padded message, waited behind processes of the
+            # program's that ended between looks, and a program that slept 6 s passed.
+            waited += min(max(0.0, tester_delay - program.tester[1] - cpu - unseen), max(0.0, free))
             program.tester = (program.tester[0], tester_delay)
         return max(0.0, waited)
 

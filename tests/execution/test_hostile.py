@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from evalkit.config import ExecutorConfig
-from evalkit.execution import LocalExecutor, program_for
+from evalkit.execution import LocalExecutor, program_for, workers
 from evalkit.records import Program, Status, Task, Verdict
 from tests.support.cli import REPO
 from tests.support.hostile_programs import (
@@ -271,7 +271,18 @@ if not globals().get('_slept'):  # the first call only
 """
 
 
-def test_a_storm_of_orphans_does_not_let_a_sleeping_program_pass(task_by_id):
+@pytest.fixture(params=["slot CPU clocks", "estimated"])
+def unseen_cpu(request, monkeypatch, tmp_path) -> str:
+    """How the backstop learns the CPU no look saw: from each slot's CPU clock where this host has a
+    cgroup v1 cpuacct hierarchy, and as a host without one does (no hierarchy where workers look)."""
+    if request.param == "estimated":
+        monkeypatch.setattr(workers, "_CPUACCT_ROOT", tmp_path / "no-cpuacct")
+    elif os.geteuid() != 0 or not os.path.exists("/sys/fs/cgroup/cpuacct/cgroup.procs"):
+        pytest.skip("!!! NOT RUN: slots get CPU clocks from a cgroup v1 cpuacct hierarchy, as root")
+    return request.param
+
+
+def test_a_storm_of_orphans_does_not_let_a_sleeping_program_pass(task_by_id, unseen_cpu):
     # An attacker trial: a program that slept 6 s (backstop 3 s) lived 3.9 to 6.9 s and, at the
     # longest, answered right and passed: its spinning processes' waits for a core behind a storm of
     # processes that each forked the next and ended (orphans, reaped by the fork server, their CPU
@@ -320,7 +331,7 @@ if not globals().get('_slept'):  # the first call only
 """
 
 
-def test_a_storm_of_short_threads_does_not_let_a_sleeping_program_pass(task_by_id):
+def test_a_storm_of_short_threads_does_not_let_a_sleeping_program_pass(task_by_id, unseen_cpu):
     # A re-check trial: a program that slept 6 s (backstop 3 s) passed at 6.0 s: processes left
     # unreaped ran short threads one after another, each ended between two looks, their CPU in no
     # thread a look saw nor in any parent's, and a process waiting behind them was credited.
@@ -364,13 +375,52 @@ if not globals().get('_slept'):  # the first call only
 """
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/sys/fs/cgroup/cpuacct/cgroup.procs"),
-                    reason="!!! NOT RUN: slots get CPU clocks from a cgroup v1 cpuacct hierarchy, as root")
-def test_helpers_the_kernel_reaps_at_once_do_not_let_a_sleeping_program_pass(task_by_id):
+@pytest.mark.parametrize("unseen_cpu", ["slot CPU clocks"], indirect=True)  # the estimate cannot see them
+def test_helpers_the_kernel_reaps_at_once_do_not_let_a_sleeping_program_pass(task_by_id, unseen_cpu):
     # An attacker trial: a program that slept 6 s (backstop 3 s) was a `timeout` at 4.5 to 5.8 s and
     # once passed at 6.03 s: helpers reaped by the kernel as they ended (SIGCHLD ignored) left their
     # CPU in no process's, so the waits of a process queued behind them counted as others' doing.
     verdict, elapsed, _ = sleeper_beside_its_storm(task_by_id["HumanEval/0"], AUTO_REAPED_STORM)
+    assert verdict.status is Status.TIMEOUT, verdict
+    assert elapsed < CFG.timeout_s * CFG.wall_factor + 0.75, elapsed
+
+
+TESTER_STALL = """\
+import os, signal, sys, time
+_end = time.monotonic() + 6.5
+def _chain():  # each link spins 4 ms, forks the next and ends: no look sees one
+    while True:
+        spun = time.process_time() + 0.004
+        while time.process_time() < spun:
+            pass
+        if time.monotonic() > _end or os.fork() != 0:
+            os._exit(0)
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+for _ in range(12):
+    if os.fork() == 0:
+        os.setsid()  # a scheduling group (autogroup) of its own: cores are shared among those first
+        _chain()
+# A 'ready' padded to 5 MB keeps the test process busy decoding it, waiting for a core behind the chains.
+_padded = ('["ready",[' + ",".join(['{"d":[]}'] * 600000) + ']]').encode()
+_data = len(_padded).to_bytes(4, "big") + _padded
+while _data:
+    _data = _data[os.write(3, _data):]
+_runner = sys.modules["runner"]
+_send = _runner._send
+_runner._send = lambda message: None if message == ["ready"] else _send(message)
+time.sleep(6)
+"""
+
+
+def test_a_test_process_kept_waiting_by_the_program_does_not_let_it_pass(sandbox, task_by_id):
+    # An attacker trial: a program that slept 6 s as it loaded passed at 6.6 s. Its test process's
+    # waits for a core were left out of its time less only the CPU its looks saw, not the CPU of
+    # its processes that ended between looks, which kept the test process waiting.
+    task = task_by_id["HumanEval/0"]
+    started = time.monotonic()
+    verdict = sandbox[0].submit(program_for(task, task.prompt + task.reference + "\n" + TESTER_STALL,
+                                            "tester_stall", CFG.timeout_s)).result(timeout=120)
+    elapsed = time.monotonic() - started
     assert verdict.status is Status.TIMEOUT, verdict
     assert elapsed < CFG.timeout_s * CFG.wall_factor + 0.75, elapsed
 
