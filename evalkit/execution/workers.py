@@ -361,11 +361,9 @@ def _make_memory_cgroup(index: int, cfg: ExecutorConfig) -> Path | None:
     per worker, not per program: moving each program's process into a cgroup of its own cost 7% of
     the scoring stage (bench_execution.py --only profile: the kernel's per-CPU cache of memory
     charges is per cgroup, and programs of 8 slots took turns on each core)."""
-    own = _own_cgroup("memory")
-    if os.geteuid() != 0 or own is None or not (_MEMORY_ROOT / "cgroup.procs").exists():
+    path = _new_cgroup_path("memory", _MEMORY_ROOT, index)
+    if path is None:
         return None
-    _remove_stale_cgroups()
-    path = _MEMORY_ROOT / own.lstrip("/") / "evalkit" / f"{os.getpid()}-{index}-{os.urandom(3).hex()}"
     try:
         path.mkdir(parents=True)
         (path / "memory.limit_in_bytes").write_text(str(worker_memory_mb(cfg) << 20))
@@ -387,13 +385,13 @@ def _make_cpu_cgroup(index: int, cfg: ExecutorConfig) -> Path | None:
     is in it, and the slot's CPU clock (``cpuacct.usage``) counts them all, those that ended
     unseen between two of the backstop's looks included: processes the kernel reaped at once
     (SIGCHLD ignored) reach no parent's CPU, and a program that slept 6 s beside a chain of them
-    passed (spawner.Spawner). Accounting only: joining cost about 50 us of a program's 5 ms
-    (a throwaway fork loop), against the memory cgroup's 7% (``_make_memory_cgroup``)."""
-    own = _own_cgroup("cpuacct")
-    if os.geteuid() != 0 or own is None or not (_CPUACCT_ROOT / "cgroup.procs").exists():
+    passed (spawner.Spawner). Joining cost about 50 us of a program's 5 ms (a throwaway fork
+    loop), against the memory cgroup's 7% (``_make_memory_cgroup``): accounting only, unless the
+    ``cpu`` controller shares the hierarchy (``cpu,cpuacct``), where each slot is also a
+    scheduling group."""
+    path = _new_cgroup_path("cpuacct", _CPUACCT_ROOT, index)
+    if path is None:
         return None
-    _remove_stale_cgroups()
-    path = _CPUACCT_ROOT / own.lstrip("/") / "evalkit" / f"{os.getpid()}-{index}-{os.urandom(3).hex()}"
     try:
         for slot in range(cfg.max_in_flight):
             (path / f"slot-{slot}").mkdir(parents=True)
@@ -401,6 +399,17 @@ def _make_cpu_cgroup(index: int, cfg: ExecutorConfig) -> Path | None:
         _remove_cgroup(path)
         return None
     return path
+
+
+def _new_cgroup_path(controller: str, root: Path, index: int) -> Path | None:
+    """A fresh path for worker ``index``'s cgroup in the v1 hierarchy of ``controller`` mounted at
+    ``root``, under this process's own cgroup there; None where none can be made (not root, or no
+    such hierarchy)."""
+    own = _own_cgroup(controller)
+    if os.geteuid() != 0 or own is None or not (root / "cgroup.procs").exists():
+        return None
+    _remove_stale_cgroups()
+    return root / own.lstrip("/") / "evalkit" / f"{os.getpid()}-{index}-{os.urandom(3).hex()}"
 
 
 def _own_cgroup(controller: str) -> str | None:
