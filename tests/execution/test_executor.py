@@ -669,6 +669,7 @@ def test_no_program_maps_the_memory_the_workers_share(task_by_id):
     assert not [link for link in held if "evalkit-looks" in link]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/sys/fs/cgroup/cpuacct/cgroup.procs"),
                     reason="!!! NOT RUN: slots get CPU clocks from a cgroup v1 cpuacct hierarchy, as root")
 def test_a_program_counts_on_its_slot_s_cpu_clock_and_cannot_leave_it(task_by_id):
@@ -686,6 +687,7 @@ def test_a_program_counts_on_its_slot_s_cpu_clock_and_cannot_leave_it(task_by_id
              "        try:\n            open(path, 'w').write('0')\n            escaped = True\n"
              "        except OSError:\n            pass\n"
              "    if 'cgroup' in links or '/slot-' not in line or escaped:\n        return line\n")
+
     def slots() -> set[Path]:
         return set(Path("/sys/fs/cgroup/cpuacct").glob(f"**/evalkit/{os.getpid()}-*/slot-*"))
 
