@@ -14,6 +14,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import dataclasses
 import logging
+import math
 import os
 import queue
 import sys
@@ -211,7 +212,7 @@ class LocalExecutor:
         stopping = False
         while True:
             worker = self._workers[index]
-            while not stopping and not worker.failed and len(worker.sent) < window:
+            while not stopping and not worker.failed and len(worker.sent) < self._share(window):
                 try:
                     item = self._queue.get(block=not worker.sent)
                 except queue.Empty:
@@ -237,6 +238,15 @@ class LocalExecutor:
                 self._crashed(index, message["crashed"])
             elif message is not None:
                 self._resolve(worker, message)
+
+    def _share(self, window: int) -> int:
+        """How many programs a worker may hold now: ``window``, or, when there is less work than that
+        for each, its even share of all there is (queued, and held by the workers that are up), at
+        least one. The first worker's thread to wake took ``window`` of a small run, 10 of 16 with 8
+        slots each, and 2 of them waited for a slot while 2 of the other worker's stood idle."""
+        up = [worker for worker in self._workers if not worker.failed]
+        work = self._queue.qsize() + sum(len(worker.sent) for worker in up)
+        return max(1, min(window, math.ceil(work / max(1, len(up)))))
 
     def _resolve(self, worker: Worker, message: dict) -> None:
         program, future, attempts = worker.sent.pop(message["id"])

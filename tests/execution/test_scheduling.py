@@ -8,11 +8,12 @@ import dataclasses
 import json
 import os
 import time
+from collections import Counter
 
 import pytest
 
 from evalkit.config import ExecutorConfig
-from evalkit.execution import LocalExecutor, program_for
+from evalkit.execution import LocalExecutor, program_for, workers
 from evalkit.records import Status
 from tests.execution.test_executor import burner
 from tests.support.cli import run_evalkit
@@ -141,3 +142,19 @@ def test_a_program_cannot_end_its_worker_and_take_its_neighbours_verdicts(task_b
     assert report.status is Status.ERROR and len(report.detail) < 2200, report.detail[:300]
     assert report.detail.startswith("E" * 100 + ": AAAA")
     assert (signal.status, signal.detail) == (Status.ERROR, "killed by SIGRTMIN+6"), signal
+
+
+def test_a_small_run_is_shared_evenly_among_the_workers(task_by_id):
+    # 16 programs on 2 workers of 8 slots: the first worker's thread took 10 (its slots and 2 ahead)
+    # and the other 6, so 2 waited for a slot while 2 of the other's stood idle.
+    task = task_by_id["HumanEval/0"]
+    report_uid = "    import os, time\n    time.sleep(0.3)\n    raise ValueError(f'uid {os.getuid()}')\n"
+    cfg = dataclasses.replace(CFG, workers=2, max_in_flight=8)
+    with LocalExecutor(cfg) as ex:
+        if "uid" not in ex.isolation.split("+"):
+            pytest.skip(f"!!! NOT RUN: programs have no slot uids to tell workers apart: {ex.isolation}")
+        sources = [task.prompt + report_uid + f"    # {i}\n" for i in range(16)]
+        verdicts = dict(ex.run(program_for(task, source, str(i), 1.0) for i, source in enumerate(sources)))
+    uids = [int(verdict.detail.rpartition("uid ")[2].split()[0]) for verdict in verdicts.values()]
+    per_worker = Counter((uid - workers.SLOT_UID_BASE) // cfg.max_in_flight for uid in uids)
+    assert sorted(per_worker.values()) == [8, 8], per_worker
