@@ -433,15 +433,12 @@ class Spawner:
 
         Threads and processes that lived and ended between two looks are never seen: a program
         that ran helpers one after another (``subprocess.run`` in each call, or short forks) was a
-        `timeout` under load that passed alone, their waits for a core lost. Ended threads leave
-        their CPU in their process's CPU clock; processes its processes waited for, in their
-        parent's (``cutime``); orphans, in what the fork server reaped of its slot's uid (short
-        threads in processes left unreaped, none counted, let a program that slept 6 s pass): the
-        CPU no look saw, times a rate of waits per second run, is
-        counted as their wait, up to the part of the interval none of its processes was seen
-        running or waiting. The rate is the higher of the other programs' threads' in their looks
-        of the last RATE_WINDOW_S, in every worker (if those saw them run 10 ms or more), and the
-        fair share of the tasks runnable now (16 such programs beside 6 CPU burners: 13 were a
+        `timeout` under load that passed alone, their waits for a core lost. The CPU no look saw
+        (``_unseen_cpu``), times a rate of waits per second run, is counted as their wait, up to
+        the part of the interval none of its processes was seen running or waiting. The rate is
+        the higher of the other programs' threads' in their looks of the last RATE_WINDOW_S, in
+        every worker (if those saw them run 10 ms or more), and the fair share of the tasks
+        runnable now (16 such programs beside 6 CPU burners: 13 were a
         `timeout` on the first alone, none on both). Its own threads never set the rate (50 busy
         processes of its own, then helpers, stretched a blocked program to 12 s alone on an idle
         machine), nor does a rate measured long ago; and uncapped, a fork bomb's processes, each
@@ -482,7 +479,8 @@ class Spawner:
         reaches no parent, and a program that slept 6 s beside a chain of them, with a process
         waiting behind them, passed). Else an estimate that misses those: ended threads' CPU in
         their live processes' CPU clocks, what those processes waited for (``cutime``), and the
-        slot's orphans the fork server reaped."""
+        slot's orphans the fork server reaped (short threads in processes left unreaped, none
+        counted, let a program that slept 6 s pass)."""
         if self.slot_clocks:
             total = _slot_cpu(self.slot_clocks[program.slot])
             unseen = max(0.0, total - self.slot_cpu[program.slot] - cpu)
