@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import functools
+import os
 import urllib.request
 from typing import Any
 
@@ -63,7 +64,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         except asyncio.TimeoutError as exc:
             raise httpx.ReadTimeout(f"no answer within {total} s", request=request) from exc
         except aiohttp.ClientConnectorError as exc:
-            raise httpx.ConnectError(str(exc), request=request) from exc
+            raise httpx.ConnectError(connect_failure(exc), request=request) from exc
         except aiohttp.ClientError as exc:
             raise httpx.ReadError(f"{type(exc).__name__}: {exc}", request=request) from exc
 
@@ -72,6 +73,22 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
+
+
+def connect_failure(exc: aiohttp.ClientConnectorError) -> str:
+    """What failed and the system's reason: ``cannot connect to HOST:PORT: Connection refused``.
+
+    aiohttp's own text names its connector's TLS setting ("ssl:default") for plain http:// URLs too,
+    which sent users looking for a certificate problem; a TLS failure keeps aiohttp's text.
+    """
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return str(exc)
+    error = exc.os_error
+    errno = getattr(error, "errno", None)
+    # asyncio's refused connect is OSError(111, "Connect call failed (addr)"): the number says it
+    reason = os.strerror(errno) if isinstance(errno, int) and errno > 0 else (
+        getattr(error, "strerror", None) or str(error))
+    return f"cannot connect to {exc.host}:{exc.port}: {reason}"
 
 
 @functools.lru_cache(maxsize=64)

@@ -159,3 +159,15 @@ def test_an_endpoint_unreachable_through_the_proxy_names_it_never_its_password(
     message = probe_error(model_config(url, max_retries=0))
     assert said.format(where=where) in message, message
     assert "hunter2" not in message and "ci-user" not in message
+
+
+def test_a_refused_connection_is_said_in_the_system_s_words_not_aiohttp_s_tls_setting(monkeypatch):
+    # aiohttp's text, "Cannot connect to host 127.0.0.1:PORT ssl:default [Connect call failed ...]", sent
+    # users of a plain http:// endpoint looking for a certificate problem.
+    for name in ("HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    url = closed_port_url()
+    message = probe_error(model_config(url, max_retries=0))
+    where = url.removeprefix("http://").removesuffix("/v1")
+    assert f"cannot connect to {where}: Connection refused" in message, message
+    assert "ssl" not in message.lower()
