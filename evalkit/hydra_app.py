@@ -334,8 +334,9 @@ def _hydra_errors_raised() -> Iterator[None]:
 
 HYDRA_OPTIONS = frozenset({
     "--multirun", "--cfg", "--info", "--help", "--hydra-help", "--version", "--resolve", "--package", "--run",
-    "--shell-completion", "--config-path", "--config-name", "--config-dir", "--experimental-rerun"})
-"""The long options of Hydra's command line (``hydra._internal.utils.get_args_parser``)."""
+    "--shell-completion", "--config-path", "--config-name", "--config-dir", "--experimental-rerun",
+    "-m", "-c", "-i", "-h", "-p", "-r", "-sc", "-cp", "-cn", "-cd"})
+"""The options of Hydra's command line (``hydra._internal.utils.get_args_parser``)."""
 
 
 def _checked_command_line(name: str, overrides: list[str], check: Callable[[RunConfig], None] | None,
@@ -344,9 +345,10 @@ def _checked_command_line(name: str, overrides: list[str], check: Callable[[RunC
     composes, passes ``check`` and names a directory evalkit can write; ConfigError otherwise."""
     for arg in overrides:
         option = arg.partition("=")[0]
-        if option.startswith("--") and option not in HYDRA_OPTIONS:  # Hydra read its value as an override
+        if option.startswith("-") and option not in HYDRA_OPTIONS:  # Hydra read its value as an override
+            write = f"write {option[2:]}=VALUE; " if option.startswith("--") else ""
             raise ConfigError(f"unknown option {option}: evalkit {name} takes KEY=VALUE overrides "
-                              f"(write {option[2:]}=VALUE; `evalkit {name} --cfg job` lists every key)")
+                              f"({write}`evalkit {name} --cfg job` lists every key)")
     rc = compose_run_config(_first_of_sweeps(overrides))
     if check is not None:
         check(rc)

@@ -133,6 +133,14 @@ def test_an_option_for_an_override_says_to_write_key_equals_value(capsys, comman
                    f"(write samples=VALUE; `evalkit {command} --cfg job` lists every key)")
 
 
+@pytest.mark.parametrize("command", ["score", "run"])
+def test_a_short_option_hydra_does_not_have_is_named_not_parsed_as_an_override(capsys, command):
+    # `-n 5` (as in other harnesses): "bad override: LexerNoViableAltException: 5 ^"
+    err = _fails_with_one_line(capsys, command, "-n", "5")
+    assert err == (f"evalkit: error: unknown option -n: evalkit {command} takes KEY=VALUE overrides "
+                   f"(`evalkit {command} --cfg job` lists every key)")
+
+
 def test_gate_says_its_overrides_are_gate_keys_and_its_candidate_a_run_directory(capsys, tmp_path):
     baseline = tmp_path / "baseline.json"
     baseline.write_text("{}")
