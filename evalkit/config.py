@@ -16,7 +16,6 @@ import re
 import tempfile
 import types
 import typing
-import urllib.parse
 from collections.abc import Callable, Iterable
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
@@ -178,6 +177,14 @@ class ModelConfig:
         if value is None:
             # Local servers (vLLM, Ollama) accept any key; a proxy that needs one answers 401.
             return "EMPTY"
+        # Said here, by the variable's name: in the header, the HTTP library's refusal read as an
+        # endpoint that could not be reached, retried with back-off.
+        if any(c < " " or c == "\x7f" for c in value):
+            raise ConfigError(f"the value of {self.api_key_env} holds a control character (a line end "
+                              "from a file written on Windows, or a tab?): set it without one")
+        if self.auth == "bearer" and not value.isascii():
+            raise ConfigError(f"the value of {self.api_key_env} holds a character outside ASCII, which an "
+                              "HTTP header cannot carry: check what was pasted into it")
         return value
 
 
@@ -497,7 +504,9 @@ def model_config(data: dict[str, Any]) -> ModelConfig:
     _require_variable_name(data.get("api_key_env"))
     if data.get("auth", "bearer") not in ("bearer", "basic"):
         raise ConfigError(f"model.auth must be bearer or basic, not {data['auth']!r}")
-    if "@" in urllib.parse.urlsplit(str(data.get("base_url") or "")).netloc:
+    # Up to the last "@" after the scheme, not urlsplit's netloc: that ends at a password's own "/",
+    # "?" or "#", and such a URL went on to an HTTP library's traceback, password and all.
+    if "@" in str(data.get("base_url") or "").partition("://")[2]:
         # it would be saved with the run's config (.hydra/, run.json, results.json) and its logs
         raise ConfigError("model.base_url must not hold a user or password (it would be saved with the "
                           "run): put user:password in an environment variable, name it in "

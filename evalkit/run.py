@@ -161,13 +161,14 @@ async def _recheck_identity(client: ModelClient, arm: PreparedArm, samples: Samp
     (``require_same_endpoint``), after probing again up to RECHECKS times while they differ: a
     LiteLLM alias balanced over two deployments names one of them per answer (a resumed run was
     refused half the time). A re-pointed alias, or other weights, differ every time."""
-    before = recorded_endpoint(samples, arm.config.label)
+    stored = client.holds_own_answers()
+    before = recorded_endpoint(samples, arm.config.label, stored)
     for _ in range(RECHECKS if before is not None and not client.cfg.offline else 0):
         if same_endpoint(before, client.identity):
             break
         await asyncio.sleep(RECHECK_DELAY_S)
         await client.check(next(iter(arm.prompts.values())))
-    require_same_endpoint(samples, arm.config.label, client.identity)
+    require_same_endpoint(samples, arm.config.label, client.identity, stored)
 
 
 def endpoint_problems(arms: list[PreparedArm], clients: dict[str, ModelClient]) -> tuple[str, ...]:

@@ -107,11 +107,13 @@ def require_resumable(samples: SamplesFile, bench: Benchmark, arms: Mapping[str,
     _replace_json(samples.path.parent / DATASET_FILE, info.to_json())
 
 
-def recorded_endpoint(samples: SamplesFile, label: str) -> dict[str, Any] | None:
-    """The identity of the endpoint that answered the samples the directory holds of arm ``label``
+def recorded_endpoint(samples: SamplesFile, label: str, stored: bool = False) -> dict[str, Any] | None:
+    """The identity of the endpoint that answered what the directory's run holds of arm ``label``
     (RUN_FILE's ``endpoints``, or results.json's for a directory an evalkit before run.json wrote);
-    None when it holds none."""
-    if label not in samples.arms:
+    None when it holds nothing of it. ``stored``: the response store holds answers this run asked of
+    the arm's address, which a run killed before it scored them (SIGKILL, a CI timeout) left without
+    a sample: resumed, they would be reused, so they count as much as samples."""
+    if label not in samples.arms and not stored:
         return None
     endpoints = _read_json(samples.path.parent / RUN_FILE).get("endpoints")
     before = endpoints.get(label) if isinstance(endpoints, dict) else None
@@ -120,13 +122,14 @@ def recorded_endpoint(samples: SamplesFile, label: str) -> dict[str, Any] | None
     return before if isinstance(before, dict) else None
 
 
-def require_same_endpoint(samples: SamplesFile, label: str, identity: Mapping[str, Any]) -> None:
+def require_same_endpoint(samples: SamplesFile, label: str, identity: Mapping[str, Any],
+                          stored: bool = False) -> None:
     """Refuse to resume arm ``label`` against another endpoint than the one that answered the samples
-    the directory holds of it (``recorded_endpoint``; ``identity``: ModelClient.identity after its
-    probe): the arm would pool two backends' answers under one name, a proxy alias re-pointed between
-    two attempts among them (``same_endpoint``). Then record the identity, for an arm that has no
-    samples yet."""
-    before = recorded_endpoint(samples, label)
+    the directory holds of it, or the answers the store holds of its run (``recorded_endpoint``;
+    ``identity``: ModelClient.identity after its probe): the arm would pool two backends' answers
+    under one name, a proxy alias re-pointed between two attempts among them (``same_endpoint``).
+    Then record the identity, for an arm that has neither yet."""
+    before = recorded_endpoint(samples, label, stored)
     if before is not None:
         if not same_endpoint(before, identity):
             unread = ("; its /v1/models listing could not be read when those samples were answered, so "
@@ -134,7 +137,10 @@ def require_same_endpoint(samples: SamplesFile, label: str, identity: Mapping[st
                       "; its /v1/models listing cannot be read now, so the weights served cannot be "
                       "compared" if identity.get("served") is None else "")
             differ = ", ".join(_differences(before, identity)) or "?"
-            raise ConfigError(f"{samples.path} holds samples of arm {label!r} answered by another endpoint "
+            held = (f"{samples.path} holds samples of arm {label!r}" if label in samples.arms else
+                    f"the response store holds answers to arm {label!r} of the run in {samples.path.parent} "
+                    "(not yet scored)")
+            raise ConfigError(f"{held} answered by another endpoint "
                               f"({_endpoint_shown(before)}; now {_endpoint_shown(identity)}{unread}; what "
                               f"differs: {differ}): resume against the endpoint it was started with, or give "
                               "a new hydra.run.dir")

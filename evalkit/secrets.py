@@ -102,18 +102,21 @@ def _forms(secrets: frozenset[str]) -> tuple[tuple[str, ...], tuple[tuple[str, .
 
 def _encodings(secret: str) -> set[str]:
     """``secret`` as it is and as a server may quote it: URL-encoded (either case of hex digits,
-    + for space), JSON-escaped (a slash as backslash-slash too), base64 (standard and URL-safe, at
-    each of the three alignments it can have inside a longer encoded text, such as a Basic auth
-    header; for a secret of PIECES_FROM+ characters)."""
+    + for space), JSON-escaped (a slash as backslash-slash too), base64 (standard and URL-safe: on
+    its own, as a basic-auth header holds a ``user:password`` credential, whatever its length; and,
+    for a secret of PIECES_FROM+ characters, at each of the three alignments it can have inside a
+    longer encoded text, such as a header holding it after a user name)."""
     forms = {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote(secret),
              urllib.parse.quote_plus(secret), json.dumps(secret)[1:-1],
              json.dumps(secret, ensure_ascii=False)[1:-1]}
     forms |= {re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), f) for f in forms}
     forms |= {f.replace("/", "\\/") for f in forms}
-    if len(secret) < PIECES_FROM:
-        return {f for f in forms if f}  # a short secret's base64 pieces would match other text
     raw = secret.encode()
-    forms.add(base64.b64encode(raw).decode())
+    # Whole, at any length: a basic-auth header is exactly the base64 of the credential it holds.
+    whole = base64.b64encode(raw).decode()
+    forms |= {whole, whole.rstrip("="), base64.urlsafe_b64encode(raw).decode().rstrip("=")}
+    if len(secret) < PIECES_FROM:
+        return {f for f in forms if f}  # a short secret's shifted base64 would match other text
     for shift in range(3):
         encoded = base64.b64encode(b"\0" * shift + raw).decode().rstrip("=")
         if shift:

@@ -248,6 +248,49 @@ def test_a_run_resumed_against_another_endpoint_is_refused_and_changes_nothing(d
     assert len((tmp_path / "run" / "samples.jsonl").read_text().splitlines()) == 8
 
 
+def test_a_killed_run_resumed_after_its_alias_was_re_pointed_is_refused(demo, tmp_path):
+    # Killed (SIGKILL, a CI timeout) after its answers were stored and before they were scored: no
+    # sample said what had answered, so the resumed run replayed demo-oracle's stored answers as
+    # demo-buggy's, exit 0, run.json and results.json naming demo-buggy.
+    with LoopbackProxy({"mixtral": Route(demo.base_url, "demo-oracle")}, KEY) as proxy:
+        assert run_against(proxy.base_url, tmp_path).returncode == 0
+        (tmp_path / "run" / "samples.jsonl").write_text("")  # answered and stored, never scored
+        proxy.repoint("mixtral", Route(demo.base_url, "demo-buggy"))
+        resumed = run_against(proxy.base_url, tmp_path)
+        assert resumed.returncode == 2, resumed.stderr[-2000:]
+        (line,) = error_lines(resumed)
+        assert "the response store holds answers to arm 'mixtral'" in line and "(not yet scored)" in line
+        assert "answered by another endpoint" in line and "demo-buggy" in line
+        proxy.repoint("mixtral", Route(demo.base_url, "demo-oracle"))  # back: the stored answers are its
+        forwarded = proxy.forwarded
+        again = run_against(proxy.base_url, tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]
+    rows = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
+    assert len(rows) == 4 and all(r["cached"] for r in rows)
+    assert proxy.forwarded - forwarded <= 1  # the probe
+
+
+def test_two_arms_of_one_model_at_two_addresses_never_answer_each_other_on_resume(demo, tmp_path):
+    # The same model name and template at two URLs send the same requests: arm b, refused after its
+    # probe, was resumed with arm a's stored answers (exit 0, results.json naming b's endpoint).
+    with LoopbackProxy({"mixtral": Route(demo.base_url, "demo-oracle")}, KEY) as a, \
+            LoopbackProxy({"mixtral": Route(demo.base_url, "demo-buggy")}, KEY, refuse_after=1) as b:
+        arms = (f"arms=[{{label: a, model: {{base_url: '{a.base_url}'}}}}, "
+                f"{{label: b, model: {{base_url: '{b.base_url}'}}}}]")
+        first = run_against(a.base_url, tmp_path, arms)
+        assert first.returncode == 2, first.stderr[-2000:]
+        b.refuse_after = None
+        resumed = run_against(a.base_url, tmp_path, arms)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    rows = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
+    of_b = [r for r in rows if r["arm"] == "b" and r["verdict"]["status"] != "infra_error"]
+    assert len(of_b) == 4 and not any(r["cached"] for r in of_b)
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    arms_results = {arm["arm"]: arm for arm in results["arms"]}
+    assert arms_results["a"]["pass_at_k"]["1"]["value"] == 1.0
+    assert arms_results["b"]["pass_at_k"]["1"]["value"] < 1.0  # demo-buggy's own answers
+
+
 def test_a_run_resumed_behind_an_alias_balanced_over_two_deployments_goes_on(demo, tmp_path):
     # Each answer names the deployment that gave it: the resumed run's probe reached the other one,
     # and the run was refused as if the alias had been re-pointed (half the time, in a real proxy).

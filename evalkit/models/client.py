@@ -33,7 +33,7 @@ from evalkit.models.retry import (
     classify,
     parse_response,
 )
-from evalkit.models.store import ResponseStore, StoredResponse, request_key, source_key
+from evalkit.models.store import ResponseStore, StoredResponse, canonical_url, request_key, source_key
 from evalkit.models.stream import post_streaming
 from evalkit.models.transport import basic_auth, http_client
 from evalkit.records import Api, Generation, RenderedPrompt, Usage, valid_text
@@ -107,6 +107,8 @@ class ModelClient:
         self.identity: dict[str, Any] = {"base_url": endpoint or cfg.base_url, "model": cfg.name}
         """What answers: the base URL and model id, and after ``check()`` the server's /v1/models
         entry and what the probe's answer says answered it. Stored answers are keyed by it."""
+        self.address = canonical_url(str(self.identity["base_url"]))
+        """The address asked, as the store records it (``StoredResponse.endpoint``)."""
         self.served: tuple[str, ...] | None = None
         """The ids /v1/models lists (None when it could not be read): information for hints."""
         self.max_model_len: int | None = None
@@ -141,6 +143,11 @@ class ModelClient:
         """The store's key for what answers (``source_key`` of ``identity``)."""
         return source_key(self.identity)
 
+    def holds_own_answers(self) -> bool:
+        """Whether the store holds answers this run asked of this model at this address (a resumed
+        run reuses them: ``rundir.require_same_endpoint`` compares what answers now with what did)."""
+        return self.store is not None and self.store.holds_run_answers(self.address, self.cfg.name)
+
     async def aclose(self) -> None:
         """Close the HTTP connections (the store belongs to the caller)."""
         await self._oa.close()
@@ -158,7 +165,7 @@ class ModelClient:
             del shared["n"]
             keys = [request_key(self.cfg.name, prompt.api.value, shared, i) for i in range(n)]
             # Offline replay cannot ask the endpoint who it is: any source will do.
-            hits = self.store.get_many(keys, None if self.cfg.offline else self.source)
+            hits = self.store.get_many(keys, None if self.cfg.offline else self.source, endpoint=self.address)
             # Stored under what answered them (``_keep``): a hit for this source was answered by what
             # answered the probe; this run's own hits of another source, and offline any hit, by what
             # the store does not say.
@@ -203,7 +210,7 @@ class ModelClient:
         self.stats.answered += len(new)
         if self.store is not None and new:
             self.store.put_many(_to_stored(self.cfg.name, keys[g.sample_index], prompt, g,
-                                           self.answered_source(g.answered_by)) for g in new)
+                                           self.answered_source(g.answered_by), self.address) for g in new)
 
     def answered_source(self, answered: Any) -> str:
         """The store's key for what answered one answer: ``identity`` with that answer's
@@ -455,8 +462,9 @@ def _from_stored(prompt: RenderedPrompt, r: StoredResponse, answered: Any) -> Ge
                       latency_s=r.latency_s, cached=True, answered_by=answered)
 
 
-def _to_stored(model: str, key: str, prompt: RenderedPrompt, g: Generation, source: str) -> StoredResponse:
+def _to_stored(model: str, key: str, prompt: RenderedPrompt, g: Generation, source: str,
+               endpoint: str) -> StoredResponse:
     return StoredResponse(key=key, model=model, task_id=g.task_id, sample_index=g.sample_index,
                           text=g.raw_output[len(prompt.prefill):], finish_reason=g.finish_reason,
                           prompt_tokens=g.usage.prompt_tokens, completion_tokens=g.usage.completion_tokens,
-                          latency_s=g.latency_s, source=source)
+                          latency_s=g.latency_s, source=source, endpoint=endpoint)

@@ -2,10 +2,11 @@
 
 A row is one answer under three keys: the request (model id, API, full body,
 sample index), the endpoint's identity (``source``: base URL and what the
-server says it serves, see ``endpoint_identity``) and the run that asked. Who
-may reuse an answer:
+server says it serves, see ``endpoint_identity``) and the run that asked; it
+also records the address asked (``endpoint``). Who may reuse an answer:
 
-- the same run (a killed run resumed in its own run directory): always;
+- the same run (a killed run resumed in its own run directory): an arm asking the
+  same address, whatever deployment behind it answered;
 - another run: only with ``reuse`` (``store.reuse=true``) and the same source,
   so a re-pointed proxy alias or a new server version never gets old answers;
 - ``model.offline=true`` replays the newest answer to the request from any
@@ -45,11 +46,12 @@ CREATE TABLE IF NOT EXISTS answers (
     completion_tokens INTEGER NOT NULL,
     latency_s REAL NOT NULL,
     created_at REAL NOT NULL,
+    endpoint TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (key, source, run_id)
 )
 """
 _COLUMNS = ("key, source, run_id, model, task_id, sample_index, text, finish_reason, prompt_tokens,"
-            " completion_tokens, latency_s, created_at")
+            " completion_tokens, latency_s, created_at, endpoint")
 
 
 def request_key(model: str, api: str, body: Mapping[str, Any], sample_index: int) -> str:
@@ -108,6 +110,9 @@ class StoredResponse:
     """The run that asked."""
     created_at: float = 0.0
     """When it was stored (Unix seconds)."""
+    endpoint: str = ""
+    """The address the run asked (``canonical_url`` of the arm's base URL; empty in rows stored before
+    evalkit recorded it): its own answers go only to an arm asking the same address."""
 
 
 class ResponseStore:
@@ -136,52 +141,75 @@ class ResponseStore:
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.execute(SCHEMA)
+            self._add_endpoint_column()
         except sqlite3.Error as exc:
             self._db.close()
             raise self._unusable(exc) from None
+
+    def _add_endpoint_column(self) -> None:
+        """Give a store an evalkit before ``endpoint`` wrote its column (its rows: '', reused by no
+        resumed run, as they cannot say which arm asked). Two sweep jobs may both try: one adds it."""
+        if any(row[1] == "endpoint" for row in self._db.execute("PRAGMA table_info(answers)")):
+            return
+        try:
+            self._db.execute("ALTER TABLE answers ADD COLUMN endpoint TEXT NOT NULL DEFAULT ''")
+        except sqlite3.OperationalError as exc:
+            if "duplicate column" not in str(exc):
+                raise
 
     def _unusable(self, exc: sqlite3.Error) -> ConfigError:
         """A store.path SQLite cannot open or write (not a database, a read-only place): one line."""
         return ConfigError(f"cannot use {self.path}: {exc} (store.path; store.enabled=false runs without it)")
 
-    def get_many(self, keys: Iterable[str], source: str | None) -> dict[str, StoredResponse]:
-        """The answers among ``keys`` this run may reuse, by key (the newest where several are).
+    def get_many(self, keys: Iterable[str], source: str | None, *,
+                 endpoint: str) -> dict[str, StoredResponse]:
+        """The answers among ``keys`` an arm asking ``endpoint`` (``StoredResponse.endpoint``) may
+        reuse, by key (the newest where several are).
 
-        ``source`` None (offline replay) accepts any source and any run. This run's own answers
-        are reused whatever answered them: a proxy alias balanced over two deployments answered
-        some from the one the resumed probe did not reach, and they were asked again.
+        ``source`` None (offline replay) accepts any source and any run, those asked of ``endpoint``
+        first. This run's own answers are reused whatever deployment answered them (a proxy alias
+        balanced over two answered some from the one the resumed probe did not reach, and they were
+        asked again), but only by an arm asking the same address: two arms of one model name and
+        template at two URLs send the same requests, and a resumed one was given the other's answers.
         """
         keys = list(keys)
         if not keys:
             return {}
         where, args = f"key IN ({','.join('?' * len(keys))})", list(keys)
         if source is not None and self.reuse:
-            where += " AND (source = ? OR run_id = ?)"
-            args += [source, self.run_id]
+            where += " AND (source = ? OR (run_id = ? AND endpoint = ?))"
+            args += [source, self.run_id, endpoint]
         elif source is not None:
-            where += " AND run_id = ?"
-            args.append(self.run_id)
+            where += " AND run_id = ? AND endpoint = ?"
+            args += [self.run_id, endpoint]
         with self._lock:
-            rows = self._db.execute(f"SELECT {_COLUMNS} FROM answers WHERE {where} ORDER BY created_at",
-                                    args).fetchall()
+            rows = self._db.execute(f"SELECT {_COLUMNS} FROM answers WHERE {where} "
+                                    "ORDER BY endpoint = ?, created_at", [*args, endpoint]).fetchall()
         out = {}
-        for (key, source_, run_id, model, task_id, index, text, finish, ptok, ctok, latency, created) in rows:
+        for (key, source_, run_id, model, task_id, index, text, finish, ptok, ctok, latency, created,
+             asked) in rows:
             out[key] = StoredResponse(key, model, task_id, index, text, finish, ptok, ctok, latency,
-                                      source_, run_id, created)  # ascending: the newest wins
+                                      source_, run_id, created, asked)  # ascending: the newest wins
         return out
+
+    def holds_run_answers(self, endpoint: str, model: str) -> bool:
+        """Whether this run stored any answer of ``model`` asked of ``endpoint``."""
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM answers WHERE run_id = ? AND endpoint = ? AND model = ? "
+                                    "LIMIT 1", (self.run_id, endpoint, model)).fetchone() is not None
 
     def put_many(self, responses: Iterable[StoredResponse]) -> None:
         """Store answers in one transaction under this store's run (a repeated key keeps its first)."""
         now = time.time()
         rows = [(r.key, r.source, self.run_id, r.model, r.task_id, r.sample_index, r.text, r.finish_reason,
-                 r.prompt_tokens, r.completion_tokens, r.latency_s, now) for r in responses]
+                 r.prompt_tokens, r.completion_tokens, r.latency_s, now, r.endpoint) for r in responses]
         if not rows:
             return
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.executemany(
-                    f"INSERT OR IGNORE INTO answers ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT OR IGNORE INTO answers ({_COLUMNS}) VALUES ({', '.join('?' * len(rows[0]))})",
                     rows)
             except BaseException:
                 self._db.execute("ROLLBACK")

@@ -258,10 +258,26 @@ def test_basic_auth_sends_the_variable_s_user_and_password_and_never_shows_them(
     assert base64.b64encode(b"bob:p@ss wurd").decode() not in str(err.value) and "wurd" not in str(err.value)
 
 
-def test_a_user_and_password_in_the_base_url_are_refused_before_they_are_saved():
-    with pytest.raises(ConfigError, match="model.base_url must not hold a user or password"):
+@pytest.mark.parametrize(("value", "said"), [("sk-abc123456789\r", "holds a control character"),
+                                            ("sk-abc123456789\u00e9", "holds a character outside ASCII")])
+def test_a_key_no_header_can_carry_is_named_by_its_variable_not_taken_for_a_dead_endpoint(
+        monkeypatch, value, said):
+    # A CRLF .env file: "cannot reach the model endpoint (ValueError: Forbidden control character
+    # ...); start the server or fix model.base_url", after the probe's retries.
+    monkeypatch.setenv("CRLF_KEY", value)
+    with pytest.raises(ConfigError, match=f"the value of CRLF_KEY {said}") as raised:
+        ModelClient(model_config("http://127.0.0.1:9/v1", api_key_env="CRLF_KEY"))
+    assert "abc123" not in str(raised.value)
+
+
+@pytest.mark.parametrize("password", ["secret", "s3cr3t-PASS/word", "s3cr3t?PASS"])
+def test_a_user_and_password_in_the_base_url_are_refused_before_they_are_saved(password):
+    # A password holding "/" or "?" ends urlsplit's netloc early: it got past, and httpx's
+    # "Invalid port: 's3cr3t-PASS'" reached stderr in a traceback, exit 3.
+    with pytest.raises(ConfigError, match="model.base_url must not hold a user or password") as raised:
         compose_run_config(["model=openai_compatible", "model.name=m",
-                            "model.base_url=http://bob:secret@127.0.0.1:9/v1"])
+                            f"model.base_url=http://bob:{password}@127.0.0.1:9/v1"])
+    assert "s3cr3t" not in str(raised.value) and "secret" not in str(raised.value)
 
 
 @pytest.mark.slow  # real worker processes or whole reports: the full suite, not the fast tier

@@ -104,6 +104,16 @@ def test_redact_masks_the_key_url_encoded_json_escaped_and_in_base64():
     assert base64.b64decode(redact(basic, [B64_KEY]).split("***")[0] + "==")[:5] == b"user:"
 
 
+def test_a_short_basic_auth_credential_is_masked_in_the_header_that_carries_it():
+    # model.auth=basic sends base64("user:password"); under 12 characters only the plain form was
+    # masked, and a server echoing its Authorization header put `Basic Ym9iOnMzY3IzdCE=` in every file.
+    header = "Basic " + base64.b64encode(b"bob:s3cr3t!").decode()
+    masked = redact(f"401: bad credentials in {header!r}", ["bob:s3cr3t!"])
+    assert masked == "401: bad credentials in 'Basic ***'"
+    unpadded = base64.urlsafe_b64encode(b"bob:s3cr3t!").decode().rstrip("=")
+    assert redact(f"token {unpadded}.", ["bob:s3cr3t!"]) == "token ***."
+
+
 def test_the_configured_key_variable_is_secret_whatever_its_name(k2_env):
     model_config("http://127.0.0.1:9/v1", api_key_env=k2_env)
     assert B64_KEY in secret_values()

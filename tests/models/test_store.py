@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from evalkit.models import DemoServer, EndpointError, ModelClient, ResponseStore, RetryPolicy, request_key
+from evalkit.models import store as store_module
 from evalkit.models.store import StoredResponse, source_key
 from tests.support.cli import REPO, run_evalkit
 from tests.support.fault_server import FaultServer
@@ -100,7 +102,7 @@ WRITER = textwrap.dedent("""
     for i in range(300):
         key = f"shared-{i}" if i % 3 == 0 else f"w{who}-{i}"
         store.put_many([StoredResponse(key, "m", f"T/{i}", who, f"text {who} {i}", "stop", 1, 2, 0.1)])
-        store.get_many([key], source="")
+        store.get_many([key], source="", endpoint="")
     store.close()
 """)
 
@@ -121,7 +123,7 @@ def test_concurrent_writers_from_several_processes(tmp_path):
         assert proc.returncode == 0, err
     with ResponseStore(path) as store:
         assert store.count() == 4 * 200 + 100
-        shared = store.get_many([f"shared-{i}" for i in range(0, 300, 3)], source="")
+        shared = store.get_many([f"shared-{i}" for i in range(0, 300, 3)], source="", endpoint="")
         assert len(shared) == 100
         assert isinstance(next(iter(shared.values())), StoredResponse)
 
@@ -174,19 +176,47 @@ def test_sigkilled_run_resumes_without_asking_twice(tmp_path):
 
 def test_who_may_reuse_an_answer(tmp_path):
     path = tmp_path / "s.sqlite"
-    answer = StoredResponse("k", "m", "T/0", 0, "old", "stop", 1, 2, 0.1, source="vllm-0.6")
+    gpu1, gpu2 = "http://gpu1:8000/v1", "http://gpu2:8000/v1"
+    answer = StoredResponse("k", "m", "T/0", 0, "old", "stop", 1, 2, 0.1, source="vllm-0.6", endpoint=gpu1)
     with ResponseStore(path, run_id="monday") as store:
         store.put_many([answer])
-        assert set(store.get_many(["k"], "vllm-0.6")) == {"k"}  # the same run, resumed
+        assert set(store.get_many(["k"], "vllm-0.6", endpoint=gpu1)) == {"k"}  # the same run, resumed
+        # another deployment behind the same address (a balanced proxy alias): the run's own answer
+        assert set(store.get_many(["k"], "vllm-0.6-b", endpoint=gpu1)) == {"k"}
+        # another arm of the run, same model and template at another address: never the first's answer
+        assert store.get_many(["k"], "vllm-0.6-gpu2", endpoint=gpu2) == {}
     with ResponseStore(path, run_id="tuesday") as store:
-        assert store.get_many(["k"], "vllm-0.6") == {}  # another run: not without reuse
-        store.put_many([StoredResponse("k", "m", "T/0", 0, "new", "stop", 1, 2, 0.1, source="vllm-0.7")])
+        assert store.get_many(["k"], "vllm-0.6", endpoint=gpu1) == {}  # another run: not without reuse
+        store.put_many([StoredResponse("k", "m", "T/0", 0, "new", "stop", 1, 2, 0.1, source="vllm-0.7",
+                                       endpoint=gpu1)])
     with ResponseStore(path, run_id="wednesday", reuse=True) as store:
-        assert store.get_many(["k"], "vllm-0.6")["k"].run_id == "monday"
-        assert store.get_many(["k"], "vllm-0.7")["k"].text == "new"
-        assert store.get_many(["k"], "vllm-0.8") == {}  # a new server never gets old answers
+        assert store.get_many(["k"], "vllm-0.6", endpoint=gpu1)["k"].run_id == "monday"
+        assert store.get_many(["k"], "vllm-0.7", endpoint=gpu1)["k"].text == "new"
+        assert store.get_many(["k"], "vllm-0.8", endpoint=gpu1) == {}  # a new server never gets old answers
+        store.put_many([StoredResponse("k", "m", "T/0", 0, "gpu2's", "stop", 1, 2, 0.1,
+                                       source="vllm-0.6-gpu2", endpoint=gpu2)])
     with ResponseStore(path, run_id="replay") as store:
-        assert store.get_many(["k"], None)["k"].text == "new"  # offline: the newest, from any source
+        # offline: the newest from any source, those asked of the arm's address first
+        assert store.get_many(["k"], None, endpoint=gpu1)["k"].text == "new"
+        assert store.get_many(["k"], None, endpoint="http://gpu3:8000/v1")["k"].text == "gpu2's"
+
+
+def test_a_store_written_before_answers_recorded_their_address_is_read_and_its_rows_kept(tmp_path):
+    # The column came later: a store an earlier evalkit wrote gets it, and its rows, which cannot say
+    # which arm asked, are reused across runs by what answered them but by no resumed run.
+    path = tmp_path / "old.sqlite"
+    old = sqlite3.connect(path)
+    old.execute(store_module.SCHEMA.replace("    endpoint TEXT NOT NULL DEFAULT '',\n", ""))
+    old.execute("INSERT INTO answers VALUES ('k', 'vllm-0.6', 'monday', 'm', 'T/0', 0, 'old', 'stop', 1, 2, "
+                "0.1, 0.0)")
+    old.commit()
+    old.close()
+    with ResponseStore(path, run_id="monday") as store:
+        assert store.get_many(["k"], "vllm-0.6", endpoint="http://gpu1:8000/v1") == {}
+        assert not store.holds_run_answers("http://gpu1:8000/v1", "m")
+    with ResponseStore(path, run_id="tuesday", reuse=True) as store:
+        assert store.get_many(["k"], "vllm-0.6", endpoint="http://gpu1:8000/v1")["k"].text == "old"
+        assert store.count() == 1
 
 
 def test_vllm_listing_time_stamp_does_not_defeat_reuse_but_new_weights_do(tmp_path):
@@ -274,9 +304,13 @@ def test_a_run_s_own_answers_are_its_own_whatever_deployment_gave_them(tmp_path,
     # A proxy balanced over two deployments answered half a killed run from each; the resumed probe
     # reached one of them, and the other's answers of the same run were asked again.
     path = tmp_path / "s.sqlite"
+    alias = "http://proxy:4000/v1"
     with ResponseStore(path, run_id="night", reuse=reuse) as store:
-        store.put_many([StoredResponse("a", "m", "T/0", 0, "from a", "stop", 1, 2, 0.1, source="dep-a"),
-                        StoredResponse("b", "m", "T/0", 1, "from b", "stop", 1, 2, 0.1, source="dep-b")])
-        assert set(store.get_many(["a", "b"], "dep-a")) == {"a", "b"}
+        store.put_many([StoredResponse("a", "m", "T/0", 0, "from a", "stop", 1, 2, 0.1, source="dep-a",
+                                       endpoint=alias),
+                        StoredResponse("b", "m", "T/0", 1, "from b", "stop", 1, 2, 0.1, source="dep-b",
+                                       endpoint=alias)])
+        assert set(store.get_many(["a", "b"], "dep-a", endpoint=alias)) == {"a", "b"}
     with ResponseStore(path, run_id="next-night", reuse=True) as store:
-        assert set(store.get_many(["a", "b"], "dep-a")) == {"a"}  # another run: only what dep-a answered
+        # another run: only what dep-a answered
+        assert set(store.get_many(["a", "b"], "dep-a", endpoint=alias)) == {"a"}
