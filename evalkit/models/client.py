@@ -10,7 +10,9 @@ new answers are stored; failures after retries become Generations with
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import logging
+import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -365,6 +367,7 @@ class ModelClient:
                 response = await self._oa.get("/models", cast_to=httpx.Response,
                                               options={"timeout": min(self.cfg.timeout_s, MODELS_TIMEOUT_S)})
                 entries = [m for m in response.json()["data"] if isinstance(m, dict)]
+                listed_at = _server_time(response)
                 break
             except openai.APIStatusError as exc:
                 if attempt or not (exc.status_code >= 500 or exc.status_code == 429):
@@ -379,17 +382,22 @@ class ModelClient:
         out = {k: entry[k] for k in IDENTITY_FIELDS if entry.get(k) is not None}
         room = entry.get("max_model_len")
         self.max_model_len = room if isinstance(room, int) and not isinstance(room, bool) else None
-        # vLLM stamps each listing with its own clock's time (20 minutes off ours on a host without NTP
-        # made every resume "another endpoint"): such a `created` names no server version.
+        # vLLM (and llama.cpp, SGLang) stamp each listing with its own clock's time (20 minutes off
+        # ours on a host without NTP made every resume "another endpoint"): such a `created` names no
+        # server version. Ollama's is the model's own time, which a pull just before the run renews.
         if isinstance(out.get("created"), (int, float)) and (
-                out.get("owned_by") == "vllm" or abs(out["created"] - time.time()) < FRESH_S):
+                out.get("owned_by") == "vllm" or _listing_stamp(out["created"], listed_at)):
             del out["created"]
         return self._clean(out)
 
     def _clean(self, value: Any) -> Any:
-        """``value`` (what the endpoint said about itself) with the key masked in every string."""
+        """``value`` (what the endpoint said about itself) with the key masked in every string, and
+        a number JSON cannot hold (``NaN``, ``Infinity``: Python's parser takes them) as its text, so
+        run.json stays JSON that jq and other strict parsers read."""
         if isinstance(value, str):
             return valid_text(redact(value, self._secrets))
+        if isinstance(value, float) and not math.isfinite(value):
+            return str(value)
         if isinstance(value, dict):
             return {self._clean(k): self._clean(v) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
@@ -441,7 +449,26 @@ IDENTITY_FIELDS = ("id", "root", "created", "owned_by")
 ``max_model_len``: a server restarted with another context length serves the same weights (its
 resume was refused); the probe reads it apart (``ModelClient.max_model_len``)."""
 FRESH_S = 600
-"""A /v1/models ``created`` this close to now is the listing's own time stamp, not the model's."""
+"""A /v1/models ``created`` this close to now is the listing's own time stamp, not the model's, where
+the server does not say its own time (no ``Date`` header)."""
+STAMP_SLACK_S = 2
+"""A ``created`` this close to the listing's ``Date`` header is the listing's own time stamp."""
+
+
+def _server_time(response: httpx.Response) -> float | None:
+    """The server's clock when it answered (its ``Date`` header), None where it does not say."""
+    try:
+        return email.utils.parsedate_to_datetime(response.headers["date"]).timestamp()
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None
+
+
+def _listing_stamp(created: float, listed_at: float | None) -> bool:
+    """Whether a /v1/models ``created`` is the listing's own time stamp: the server's ``Date`` to
+    the second or two (its clock, however far from ours), or, without one, close to our now."""
+    if listed_at is not None:
+        return abs(created - listed_at) <= STAMP_SLACK_S
+    return abs(created - time.time()) < FRESH_S
 def _split(usage: tuple[int, int], parts: int) -> list[Usage]:
     """A request's usage shared among its samples (sums are kept exactly)."""
     parts = max(parts, 1)

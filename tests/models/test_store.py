@@ -4,6 +4,7 @@ and several processes writing one file at once."""
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
 import sqlite3
 import subprocess
@@ -217,6 +218,53 @@ def test_a_store_written_before_answers_recorded_their_address_is_read_and_its_r
     with ResponseStore(path, run_id="tuesday", reuse=True) as store:
         assert store.get_many(["k"], "vllm-0.6", endpoint="http://gpu1:8000/v1")["k"].text == "old"
         assert store.count() == 1
+
+
+def test_an_ollama_model_pulled_just_before_the_run_is_told_from_the_one_before_it(tmp_path):
+    # Ollama's `created` is the model's modified time: one within 10 minutes of now was dropped as a
+    # listing's time stamp, so a nightly job that pulls, then evaluates, replayed the old weights'
+    # answers under store.reuse=true. A time stamp is the listing's own (its Date header); this is not.
+    prompt = case_prompt("ollama")
+
+    async def run_once(store):
+        client = ModelClient(model_config(srv.base_url), store, retry=FAST)
+        try:
+            await client.check(prompt)
+            await client.generate(prompt, 2, 3)
+            return client
+        finally:
+            await client.aclose()
+
+    with FaultServer() as srv:
+        srv.created = int(time.time()) - 60  # pulled a minute ago
+        with ResponseStore(tmp_path / "s.sqlite", run_id="a", reuse=True) as store:
+            first = asyncio.run(run_once(store))
+        with ResponseStore(tmp_path / "s.sqlite", run_id="b", reuse=True) as store:
+            same = asyncio.run(run_once(store))
+        srv.created = int(time.time()) - 5  # pulled again: new weights under the same name
+        with ResponseStore(tmp_path / "s.sqlite", run_id="c", reuse=True) as store:
+            pulled = asyncio.run(run_once(store))
+    assert first.identity["served"]["created"] == same.identity["served"]["created"]
+    assert same.stats.cached == 2
+    assert pulled.stats.cached == 0 and pulled.stats.answered == 2
+
+
+def test_a_listing_with_a_number_json_cannot_hold_is_recorded_as_strict_json():
+    # `"created": Infinity` (Python's parser takes it) went into run.json as it came: jq refused it.
+    with FaultServer() as srv:
+        srv.created = float("inf")
+
+        async def probe():
+            client = ModelClient(model_config(srv.base_url), None, retry=FAST)
+            try:
+                await client.check(case_prompt("x"))
+                return client.identity
+            finally:
+                await client.aclose()
+
+        identity = asyncio.run(probe())
+    assert identity["served"]["created"] == "inf"
+    json.dumps(identity, allow_nan=False)  # raises on NaN or Infinity
 
 
 def test_vllm_listing_time_stamp_does_not_defeat_reuse_but_new_weights_do(tmp_path):

@@ -68,6 +68,8 @@ class _Handler(JsonHandler):
             extra = ({"created": int(time.time() + fault.clock_skew_s) + fault.listings, "root": fault.root,
                       "owned_by": "vllm"}
                      if fault.root else {})
+            if fault.created is not None:  # Ollama's shape: the model's own time, the same at each listing
+                extra |= {"created": fault.created, "owned_by": "library"}
             if fault.max_model_len is not None:
                 extra["max_model_len"] = fault.max_model_len
             self.send_json(200, {"object": "list", "data": [{"id": m, "object": "model", **extra}
@@ -204,6 +206,9 @@ class FaultServer:
         """When set, the whole Authorization header every request must carry (basic auth, say)."""
         self.root: str | None = None
         """When set, /v1/models lists models as vLLM does: this weights path, created = now."""
+        self.created: int | None = None
+        """When set, /v1/models lists models as Ollama does: this ``created`` (the model's modified
+        time), owned by ``library``."""
         self.clock_skew_s = 0.0
         """How far the server's clock (its listing's ``created``) is from ours."""
         self.max_model_len: int | None = None
