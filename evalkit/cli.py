@@ -43,7 +43,7 @@ commands:
   baseline bless RUN_DIR... [-o DIR]     a compact baseline to commit (several runs: pooled)
   report RUN_DIR                         re-render a run's reports from its samples
   history [REPORTS_DIR]                  REPORTS_DIR/index.html: every run over time, gates marked
-  prompts render [OVERRIDES] task=ID     the exact request a task gets
+  prompts render [OVERRIDES] [task=ID]   the exact request a task gets (the first task without)
   prompts lint [--registry PATH]         check every template
   serve-demo [--host H] [--port N]       the embedded demo endpoint, standalone (Ctrl-C stops it: exit 0)
 """
@@ -228,16 +228,39 @@ def _report(args: list[str], verbose: bool) -> int:
     return _run_guarded(go, verbose)
 
 
+PROMPTS_USAGE = ("usage: evalkit prompts render [OVERRIDES] [task=ID ...] | "
+                 "evalkit prompts lint [--registry PATH]")
+RENDER_HELP = """usage: evalkit prompts render [OVERRIDES] [task=ID ...]
+
+Prints, per arm, the template's file and sha256, what evalkit derived for it, and the exact
+request bodies a fresh run sends for each task (the dataset's first task when none is named).
+OVERRIDES are evalkit run's KEY=VALUE overrides, e.g. model=mixtral prompt.registry=PATH
+prompt.version=1.0.0 dataset=infilling_single_line; `evalkit run --cfg job` lists every key."""
+RENDER_OPTIONS = {"registry": "prompt.registry", "version": "prompt.version", "model": "model",
+                  "task": "task", "dataset": "dataset"}
+"""What an option given to `prompts render` is written as, where it is not its own name."""
+
+
 def _prompts(args: list[str], verbose: bool) -> int:
+    if args and args[0] in ("-h", "--help"):
+        print(PROMPTS_USAGE.removeprefix("usage: "))
+        return 0
     if not args or args[0] not in ("render", "lint"):
-        return fail("usage: evalkit prompts render [OVERRIDES] task=ID | "
-                    "evalkit prompts lint [--registry PATH]")
+        return fail(PROMPTS_USAGE)
     command = _prompts_render if args[0] == "render" else _prompts_lint
     return _run_guarded(lambda: command(args[1:]), verbose)
 
 
 def _prompts_render(args: list[str]) -> int:
-    """`evalkit prompts render [OVERRIDES] task=ID`: print the exact request bodies per arm."""
+    """`evalkit prompts render [OVERRIDES] [task=ID ...]`: print the exact request bodies per arm."""
+    if any(a in ("-h", "--help") for a in args):
+        print(RENDER_HELP)
+        return 0
+    option = next((a.partition("=")[0] for a in args if a.startswith("-")), None)
+    if option is not None:  # Hydra's parser would say "LexerNoViableAltException: --registry ^"
+        key = RENDER_OPTIONS.get(option.lstrip("-"), option.lstrip("-"))
+        raise ConfigError(f"unknown option {option}: evalkit prompts render takes KEY=VALUE overrides "
+                          f"(write {key}=VALUE; `evalkit run --cfg job` lists every key)")
     from evalkit import prompts  # noqa: PLC0415 (heavy: only this command pays it)
 
     task_ids = [a.split("=", 1)[1] for a in args if a.startswith("task=")]
@@ -303,11 +326,11 @@ SUBCOMMANDS: dict[str, Callable[[list[str], bool], int]] = {
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `evalkit` console script."""
-    args = list(sys.argv[1:] if argv is None else argv)
-    verbose = False
-    while args and args[0] in ("--verbose", "-v"):
-        verbose = True
-        args.pop(0)
+    given = list(sys.argv[1:] if argv is None else argv)
+    # Before the command or after it (`evalkit run --verbose`, as users type it): no command has
+    # an option or a value of that spelling.
+    args = [a for a in given if a not in ("--verbose", "-v")]
+    verbose = len(args) < len(given)
     if not args or args[0] in ("-h", "--help", "help"):
         print(USAGE)
         return 0 if args else 2

@@ -172,11 +172,25 @@ def test_a_bad_sampling_value_stops_before_any_request(capsys, tmp_path):
     assert err == "evalkit: error: model.params.temperature must be a number, not 'hot'"
 
 
-def test_verbose_adds_the_traceback_and_keeps_exit_2(capsys, tmp_path):
-    assert cli.main(["--verbose", "run", "dataset.limit=xyz", f"hydra.run.dir={tmp_path / 'run'}"]) == 2
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_verbose_adds_the_traceback_and_keeps_exit_2(capsys, tmp_path, where):
+    # after the command (`evalkit run --verbose`) it was "unknown option --verbose ... write verbose=VALUE"
+    line = ["run", "dataset.limit=xyz", f"hydra.run.dir={tmp_path / 'run'}"]
+    assert cli.main(["--verbose", *line] if where == "before" else [*line, "--verbose"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("Traceback") and "ConfigError" in err
     assert err.strip().splitlines()[-1] == "evalkit: error: dataset.limit must be an integer, not 'xyz'"
+
+
+def test_prompts_render_names_an_option_and_says_how_to_write_it(capsys):
+    # `prompts lint --registry DIR` beside `prompts render prompt.registry=DIR`: the first spelling,
+    # given to render, was Hydra's "bad override: LexerNoViableAltException: --registry ^"
+    err = _fails_with_one_line(capsys, "prompts", "render", "--registry", "/tmp/gw", "task=HumanEval/0")
+    assert err == ("evalkit: error: unknown option --registry: evalkit prompts render takes KEY=VALUE "
+                   "overrides (write prompt.registry=VALUE; `evalkit run --cfg job` lists every key)")
+    for args in (["prompts", "render", "--help"], ["prompts", "--help"]):
+        assert cli.main(args) == 0
+        assert "evalkit prompts render [OVERRIDES] [task=ID ...]" in capsys.readouterr().out
 
 
 def test_a_sweep_with_cfg_is_one_line_not_hydras_traceback(capsys):
