@@ -55,6 +55,7 @@ class Point:
     arm: str
     model: str
     template: str
+    """Family, version and the first 8 hex digits of the template's sha256."""
     pass1: float | None
     ci_low: float | None
     ci_high: float | None
@@ -117,12 +118,16 @@ def collect(root: Path) -> tuple[list[Point], list[str]]:
     for results, run_dir in latest.values():
         for arm in results.arms:
             cell = arm.pass_at_k.get(1)
-            template = f"{arm.template.family} {arm.template.version}" if arm.template else "(scored answers)"
+            # its hash too: a partial edited under the same version is another template, and on the
+            # same line as the old one the edit read as the model getting worse
+            template = (f"{arm.template.family} {arm.template.version} {arm.template.sha256[:8]}"
+                        if arm.template else "(scored answers)")
             verdict, page = gates.get((results.run_id, arm.arm), (None, None))
             problem = results.problems[0] if results.problems else None
             data = results.dataset
             scored = arm.n_tasks_scored if arm.n_tasks_scored is not None else arm.n_tasks
-            task_set = f"{data.name} ({data.n_tasks} tasks, sha256 {data.content_sha256[:12]})"
+            task_set = (f"{data.name} ({data.n_tasks} task{'s' if data.n_tasks != 1 else ''}, "
+                        f"sha256 {data.content_sha256[:12]})")
             points.append(Point(run_dir, results.run_id, _when(results.started_at), data.name,
                                 arm.arm, arm.model, template, cell.value if cell else None,
                                 cell.ci_low if cell else None, cell.ci_high if cell else None,

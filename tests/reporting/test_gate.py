@@ -47,8 +47,8 @@ def make_run(path: Path, arms: dict[str, dict[str, list[Status]]], *, run_id: st
              started_at: str = "2024-05-01T00:00:00Z", latency_s: float = 0.1,
              specs: dict[str, dict] | None = None) -> Path:
     """A run directory: ``arms`` maps arm label -> task_id -> sample statuses; the arm's model is
-    its label and its params temperature 0.2 unless ``specs`` (label -> {"model", "params",
-    "endpoint"}) says otherwise."""
+    its label, its template mixtral 1.0.0 and its params temperature 0.2 unless ``specs`` (label ->
+    {"model", "template", "params", "endpoint"}) says otherwise."""
     path.mkdir(parents=True)
     run_id = run_id or path.name
     similarity = similarity or {}
@@ -62,7 +62,8 @@ def make_run(path: Path, arms: dict[str, dict[str, list[Status]]], *, run_id: st
                            for name, value in similarity.items()}
                 record = _sample(run_id, label, model, task_id, index, status, metrics, latency_s)
                 lines.append(json.dumps(record.to_json()))
-        arm_entries.append(ArmSpec(arm=label, model=model, template=TemplateId("mixtral", "1.0.0", "f" * 64),
+        arm_entries.append(ArmSpec(arm=label, model=model,
+                                   template=spec.get("template", TemplateId("mixtral", "1.0.0", "f" * 64)),
                                    params=spec.get("params", {"temperature": 0.2}),
                                    endpoint=spec.get("endpoint", {})))
     (path / "samples.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from evalkit.config import GateConfig
+from evalkit.records import TemplateId
 from evalkit.reporting.gate import gate
+from evalkit.reporting.history import collect
 from tests.reporting.test_gate import BASE_FAILING, DATASET_SHA, WORSE_FAILING, N, make_run, tasks
 from tests.support.browser import needs_chromium, pixels_near, screenshot
 from tests.support.cli import run_evalkit
@@ -115,3 +117,18 @@ def test_runs_on_other_task_sets_are_not_one_trend(tmp_path):
     assert html.count('alt="humaneval (40 tasks') == 2  # a plot per task set
     rows = re.findall(r"<tr><td>.*?</tr>", html)
     assert "<td>10 of 40 x 1</td>" in rows[0] and "<td>40 of 40 x 4</td>" in rows[-1]
+
+
+def test_a_template_edited_under_the_same_version_is_a_line_of_its_own(tmp_path):
+    # The gate failed a partial's edit (another sha256, the same version 1.0.0), but the history drew
+    # the night on the old template's line and named both "mixtral 1.0.0": the edit read as the model
+    # getting worse.
+    edited = TemplateId("mixtral", "1.0.0", "e" * 64)
+    make_run(tmp_path / "runs" / "before", {"mixtral": tasks(4, 1)}, started_at="2026-11-01T02:00:00Z")
+    make_run(tmp_path / "runs" / "after", {"mixtral": tasks(4, 1)}, started_at="2026-11-02T02:00:00Z",
+             specs={"mixtral": {"template": edited}})
+    points, _ = collect(tmp_path)
+    assert [p.template for p in points] == ["mixtral 1.0.0 ffffffff", "mixtral 1.0.0 eeeeeeee"]
+    assert run_evalkit("history", str(tmp_path)).returncode == 0
+    rows = re.findall(r"<tr><td>.*?</tr>", (tmp_path / "index.html").read_text())
+    assert "<td>mixtral 1.0.0 eeeeeeee</td>" in rows[0] and "<td>mixtral 1.0.0 ffffffff</td>" in rows[1]
