@@ -241,7 +241,8 @@ def _numbered_sample_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise ConfigError(f"{path}:{number}: malformed JSON ({exc.msg})") from None
+                problem = _json_problem(exc, line=False)
+                raise ConfigError(f"{path}:{number}: malformed JSON ({problem})") from None
             if not isinstance(obj, dict):
                 raise ConfigError(f"{path}:{number}: expected a JSON object")
             if _NON_FINITE.search(line) and (field := non_finite_field(obj)) is not None:
@@ -257,6 +258,13 @@ _NON_FINITE = re.compile(r"NaN|Infinity|[eE]\+?\d{3}|\d{309}")
 """What a non-finite number looks like in a line (NaN, Infinity, an exponent or a whole part of
 more than 308 digits): the lines whose numbers ``non_finite_field`` must look at; reading every
 line's would slow reports."""
+
+
+def _json_problem(exc: json.JSONDecodeError, *, line: bool) -> str:
+    """What the parser found and where (``Invalid control character at column 51``): its ``msg``
+    alone ends in a bare "at" for some problems."""
+    where = f"line {exc.lineno} column {exc.colno}" if line else f"column {exc.colno}"
+    return f"{exc.msg} {where}" if exc.msg.endswith(" at") else f"{exc.msg} at {where}"
 
 
 def _utf8(raw: bytes, where: str) -> str:
@@ -327,7 +335,7 @@ def load_results(run_dir: Path | str) -> RunResults:
             raise RecordError(f"{field}: not a finite number")
         return RunResults.from_json(obj)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: malformed JSON ({exc.msg}, line {exc.lineno})") from None
+        raise ConfigError(f"{path}: malformed JSON ({_json_problem(exc, line=True)})") from None
     except RecordError as exc:
         raise ConfigError(f"{path}: not a results.json ({exc})") from None
 

@@ -7,6 +7,7 @@ losing or duplicating a sample.
 
 from __future__ import annotations
 
+import codecs
 import fcntl
 import hashlib
 import json
@@ -223,6 +224,11 @@ def read_score_input(path: Path, errors: list[str],
     """
     with open(path, "rb") as fh:
         head = fh.read(4096).lstrip()
+    # UTF-16 (PowerShell's `>` writes it): read line by line, its first line's NUL bytes made the rest
+    # of the file half-read, each "not valid JSON", and the samples that parsed scored anyway.
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\0" in head[:2]:
+        raise ConfigError(f"{path} is not UTF-8 text: it looks like UTF-16 (what PowerShell's `>` writes); "
+                          "save it as UTF-8, e.g. `iconv -f UTF-16 -t UTF-8 FILE > FILE8`")
     if head.startswith(b"["):
         yield from _read_bigcode(path, errors, task_ids)
         return

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import codecs
 import json
 import subprocess
 import sys
 
+import pytest
+
+from evalkit.config import ConfigError
 from evalkit.execution import program_for
 from evalkit.samples import read_score_input
 
@@ -88,6 +92,21 @@ def test_line_that_is_not_utf8_is_one_malformed_line(tmp_path):
     lines, errors = _read(path)
     assert [(s.line, s.code) for s in lines] == [(2, "    return 1\n")]
     assert len(errors) == 1 and errors[0].startswith(f"{path}:1: not valid JSON")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le"])
+def test_a_utf16_file_is_named_as_such_not_half_read(tmp_path, encoding):
+    # PowerShell's `>` writes UTF-16: its lines were read as bytes, the first "not valid JSON
+    # ('utf-16-le' codec ...)", a line 4 that does not exist skipped, and 2 of 3 samples scored.
+    lines = "".join(json.dumps({"task_id": f"HumanEval/{i}", "completion": "    return 1\n"}) + "\n"
+                    for i in range(3))
+    path = tmp_path / "u16.jsonl"
+    path.write_bytes(lines.encode(encoding))
+    assert path.read_bytes().startswith(codecs.BOM_UTF16_LE) == (encoding == "utf-16")
+    errors: list[str] = []
+    with pytest.raises(ConfigError, match="is not UTF-8 text: it looks like UTF-16"):
+        list(read_score_input(path, errors))
+    assert errors == []
 
 
 def test_a_sample_index_that_is_not_a_whole_number_in_range_is_a_malformed_line(tmp_path):
