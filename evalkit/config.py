@@ -10,13 +10,14 @@ from __future__ import annotations
 import difflib
 import enum
 import importlib.resources
+import math
 import operator
 import os
 import re
 import tempfile
 import types
 import typing
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -103,8 +104,10 @@ class Accepts:
             return
         if self.at_least is not None and self.at_most is not None:
             wanted = f"between {self.at_least:g} and {self.at_most:g}"
-        else:
-            wanted = " and ".join(f"{word} {bound:g}" for word, bound, _ in bounds)
+        else:  # an infinite bound only refuses infinity: "below inf" said nothing a user could act on
+            wanted = " and ".join(f"{word} {bound:g}" for word, bound, _ in bounds if math.isfinite(bound))
+            if any(not math.isfinite(bound) for _, bound, _ in bounds):
+                wanted = f"a finite number{' of ' + wanted if wanted else ''}"
         raise ConfigError(f"{key} must be {wanted}{self.hint}, not {given!r}")
 
 
@@ -661,9 +664,15 @@ def _check_top_level(keys: Iterable[str]) -> None:
     """`+modle=mixtral` adds a key nothing reads: refuse it rather than run without the model asked for."""
     for key in keys:
         if key not in TOP_LEVEL_KEYS:
-            close = difflib.get_close_matches(key, TOP_LEVEL_KEYS, n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
-            raise ConfigError(f"unknown key {key!r}; {hint}(`evalkit run --cfg job` lists every key)")
+            raise ConfigError(unknown_key_message(key, difflib.get_close_matches(key, TOP_LEVEL_KEYS, n=1)))
+
+
+def unknown_key_message(key: str, close: Sequence[str]) -> str:
+    """``unknown key 'modle'; did you mean 'model'? (...)``, with where every key is listed."""
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    listed = ("`evalkit run --cfg job` lists the gate's keys under gate:" if key.startswith("gate.") else
+              "`evalkit run --cfg job` lists every key")
+    return f"unknown key {key!r}{hint} ({listed})"
 
 
 def run_config(cfg: DictConfig, model_preset: ModelPreset) -> RunConfig:

@@ -56,6 +56,7 @@ from evalkit.config import (
     defaults_of,
     interrupted_by,
     run_config,
+    unknown_key_message,
 )
 from evalkit.records import SamplingParams
 from evalkit.samples import file_version
@@ -142,8 +143,7 @@ def _unknown_key(key: str) -> str:
     except ConfigError:
         keys = []
     close = difflib.get_close_matches(leaf, keys, n=1)
-    hint = f"did you mean {(parent + '.' if parent else '') + close[0]!r}? " if close else ""
-    return f"unknown key {key!r}; {hint}(`evalkit run --cfg job` lists every key)"
+    return unknown_key_message(key, [(parent + "." if parent else "") + name for name in close])
 
 
 def _unknown_option(text: str) -> str:

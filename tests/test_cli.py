@@ -120,6 +120,18 @@ def test_a_name_that_is_not_utf8_is_refused_before_any_work(capsys, tmp_path):
     assert not run_dir.exists()
 
 
+def test_an_unknown_key_with_no_close_one_is_said_cleanly_and_a_gate_key_points_at_the_gate_s(
+        capsys, tmp_path):
+    # "unknown key 'zzzzqq'; (`evalkit run --cfg job` ...)": a stray semicolon; and a gate key sent
+    # its user to `evalkit run` without a word about where the gate's keys are
+    err = _fails_with_one_line(capsys, "run", "zzzzqq=1", f"hydra.run.dir={tmp_path / 'run'}")
+    assert err == "evalkit: error: unknown key 'zzzzqq' (`evalkit run --cfg job` lists every key)"
+    err = _fails_with_one_line(capsys, "gate", "--baseline", str(tmp_path), "--candidate", str(tmp_path),
+                               "gate.nosuch=1")
+    assert err == ("evalkit: error: unknown key 'gate.nosuch' (`evalkit run --cfg job` lists the gate's "
+                   "keys under gate:)")
+
+
 def test_version(capsys):
     assert cli.main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"evalkit {evalkit.__version__}"

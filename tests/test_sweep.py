@@ -117,7 +117,7 @@ def test_a_sweep_with_a_job_out_of_range_stops_before_any_job(tmp_path):
     assert proc.returncode == 2
     (line,) = proc.stderr.strip().splitlines()
     assert line.startswith("evalkit: error: sweep job 1 (model.params.temperature=-1 "), line
-    assert line.endswith("): model.params.temperature must be at least 0 and below inf, not -1"), line
+    assert line.endswith("): model.params.temperature must be a finite number of at least 0, not -1"), line
     assert not (tmp_path / "bad").exists()
 
 

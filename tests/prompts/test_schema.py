@@ -100,7 +100,7 @@ def test_evalkit_keys_win_over_derivation(tmp_path):
     ("name: t\nparams:\n  timeout: soon\nprompt_template:\n  user: hi\n", "params.timeout must be a number"),
     # values every endpoint refuses (400 on each request), refused as the command line's overrides are
     ("name: t\nmodel:\n  params:\n    temperature: -1\nprompt_template:\n  user: hi\n",
-     "model.params.temperature must be at least 0 and below inf, not -1"),
+     "model.params.temperature must be a finite number of at least 0, not -1"),
     ("name: t\nmodel:\n  params:\n    top_p: 7\nprompt_template:\n  user: hi\n",
      "model.params.top_p must be above 0 and at most 1, not 7"),
     ("name: t\nmodel:\n  params:\n    max_tokens: 0\nprompt_template:\n  user: hi\n",
