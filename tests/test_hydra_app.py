@@ -103,8 +103,10 @@ def test_missing_config_folder_is_not_called_a_bad_override(monkeypatch, tmp_pat
     ("k=[-1]", "k[0] must be at least 1, not -1"),
     ("k=[1,10,1]", "k names 1 twice; name each once"),  # pass@1 would be reported, and gated, twice
     # sampling parameters every endpoint refuses: each request would come back 400 after the run started
-    ("model.params.temperature=-0.5", "model.params.temperature must be a finite number of at least 0, not -0.5"),
-    ("model.params.temperature=inf", "model.params.temperature must be a finite number of at least 0, not inf"),
+    ("model.params.temperature=-0.5",
+     "model.params.temperature must be a finite number of at least 0, not -0.5"),
+    ("model.params.temperature=inf",  # "at least 0 and below inf" said nothing a user could act on
+     "model.params.temperature must be a finite number of at least 0, not inf"),
     ("model.params.top_p=0", "model.params.top_p must be above 0 and at most 1, not 0"),
     ("model.params.top_p=1.5", "model.params.top_p must be above 0 and at most 1, not 1.5"),
     ("model.params.max_tokens=0", "model.params.max_tokens must be at least 1, not 0"),

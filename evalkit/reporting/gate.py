@@ -73,8 +73,14 @@ def _check_dataset(base: Baseline, cand: Baseline) -> None:
         raise ConfigError(f"{missing} records no dataset.content_sha256; cannot check it is the same dataset")
     if b != c:
         raise ConfigError(f"baseline and candidate used different datasets: baseline {base.source} has "
-                          f"content_sha256 {b}, candidate {cand.source} has {c}; "
-                          "bless a baseline on this dataset")
+                          f"{_dataset_shown(base)} (content_sha256 {b}), candidate {cand.source} has "
+                          f"{_dataset_shown(cand)} ({c}); bless a baseline on this dataset")
+
+
+def _dataset_shown(side: Baseline) -> str:
+    """``humaneval, 164 tasks``: what a user recognises before a hash."""
+    name, count = side.dataset.get("name") or "a dataset", side.dataset.get("n_tasks")
+    return f"{name}, {count} task{'s' if count != 1 else ''}" if isinstance(count, int) else str(name)
 
 
 def _pair_arms(base: Baseline, cand: Baseline) -> tuple[list[tuple[ArmOutcome, ArmOutcome]], list[str]]:

@@ -189,6 +189,7 @@ def test_baseline_from_another_dataset_is_a_config_error(runs, tmp_path):
     with pytest.raises(ConfigError) as err:
         gate(runs["other"], runs["base"], CFG, tmp_path)
     assert "e" * 64 in str(err.value) and DATASET_SHA in str(err.value)
+    assert "humaneval, 40 tasks" in str(err.value)  # the names first: two hashes alone said little
     assert not (tmp_path / "gate.md").exists()
 
 
