@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -202,10 +203,11 @@ def _mean_scored(tasks: pd.DataFrame) -> float:
     return float(scored[scored > 0].mean()) if (scored > 0).any() else 0.0
 
 
-def _drop_check(model: str, diff: PairedDiff | None, cand_samples: float, noise: float,
+def _drop_check(model: str, diff: PairedDiff | None, samples: tuple[float, float], noise: float,
                 cfg: GateConfig, drop_p_value: Callable[[], float] | None = None) -> Check:
     """The verdict of one drop check: its family-wise interval against ``-max_drop``.
 
+    ``samples``: the mean scored samples per task of the baseline and of the candidate.
     ``noise``: the standard error sampling alone would give (pass@1), so that two runs that
     happened to agree on every task do not claim a power they do not have. ``drop_p_value``
     (pass@1): the exact one-sided p-value of the drop; a FAIL needs it below the interval's
@@ -243,10 +245,16 @@ def _drop_check(model: str, diff: PairedDiff | None, cand_samples: float, noise:
     if diff.ci_low >= floor:
         return replace(check, verdict=GateVerdict.PASS,
                        reason=f"change {diff.diff:+.3f}, interval {interval} above -max_drop {floor}")
+    base_samples, cand_samples = samples
     needed = metrics.decisive_samples(diff.diff, std_error, cfg.max_drop, diff.confidence, cand_samples)
-    # the standard error is both runs': more samples in the candidate alone leave the baseline's noise
-    more = f"; about {needed} samples per task in both baseline and candidate would decide it" \
-        if needed else ""
+    # the standard error is both runs': more samples in the candidate alone leave the baseline's noise,
+    # so both grow by one factor; a pooled baseline already has more than the candidate
+    base_needed = math.ceil(base_samples * needed / cand_samples - 1e-9) if needed else None
+    more = ("" if not needed else
+            f"; about {needed} samples per task in both baseline and candidate would decide it"
+            if base_needed == needed else
+            f"; about {needed} samples per task in the candidate and {base_needed} in the baseline "
+            f"(each {needed / cand_samples:.1f}x its {cand_samples:g} and {base_samples:g}) would decide it")
     return replace(check, verdict=GateVerdict.INCONCLUSIVE, samples_needed=needed,
                    reason=f"interval {interval} contains -max_drop {floor}{more}")
 
@@ -268,7 +276,8 @@ def _model_gates(pairs: list[tuple[ArmOutcome, ArmOutcome]], cfg: GateConfig,
             noise, drop_p = (sampling_std_error(b_arm.tasks, c_arm.tasks),
                              functools.partial(sampling_drop_p_value, b_arm.tasks, c_arm.tasks)) \
                 if measure == PASS_AT_1 else (0.0, None)
-            check = _drop_check(model, diff, _mean_scored(c_arm.tasks), noise, cfg, drop_p)
+            samples = (_mean_scored(b_arm.tasks), _mean_scored(c_arm.tasks))
+            check = _drop_check(model, diff, samples, noise, cfg, drop_p)
             checks.append(replace(check, name=measure, baseline=diff.baseline_mean if diff else None,
                                   candidate=diff.arm_mean if diff else None))
         checks.append(_infra_check(model, b_arm.tasks, c_arm.tasks, cfg))

@@ -318,6 +318,12 @@ def test_gate_states_its_power_and_the_samples_that_would_decide(tmp_path):
     md = (tmp_path / "g2" / "gate.md").read_text()
     assert "about 14 samples per task in both baseline and candidate would decide it" in md
     assert f"catches a true pass@1 drop of {unsure.detectable_drop:.3f} or more with 80% power" in md
+    # A pooled baseline of 4 samples a task: "14 in both" asked for fewer than it already has.
+    pooled = make_run(tmp_path / "p", {"mixtral": {f"HumanEval/{t}": [P] * 4 for t in range(40)}})
+    reason = gate(pooled, cand, GateConfig(max_drop=0.2), tmp_path / "g3").models[0].checks[0].reason
+    needed = int(re.search(r"about (\d+) samples per task in the candidate", reason).group(1))
+    assert f"about {needed} samples per task in the candidate and {2 * needed} in the baseline " \
+           f"(each {needed / 2:.1f}x its 2 and 4) would decide it" in reason, reason
 
 
 def test_a_gate_too_small_to_catch_any_drop_says_so(tmp_path):
