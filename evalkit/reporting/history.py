@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 from evalkit.config import ConfigError
 from evalkit.records import RecordError, RunResults
 from evalkit.results import load_results, run_identity
+from evalkit.samples import UNKNOWN_MODEL
 
 EXITED_2 = "run exited 2"
 """What marks a run that exited 2 (results.json's problems), which no gate judges: a night whose
@@ -54,6 +55,7 @@ class Point:
     dataset: str
     arm: str
     model: str
+    """The arm's model; its label where it names none (samples scored from a file without one)."""
     template: str
     """Family, version and the first 8 hex digits of the template's sha256."""
     pass1: float | None
@@ -128,8 +130,11 @@ def collect(root: Path) -> tuple[list[Point], list[str]]:
             scored = arm.n_tasks_scored if arm.n_tasks_scored is not None else arm.n_tasks
             task_set = (f"{data.name} ({data.n_tasks} task{'s' if data.n_tasks != 1 else ''}, "
                         f"sha256 {data.content_sha256[:12]})")
+            # scored from a file that names no model: its arm names it, as the gate names it (two such
+            # arms were one line, "unknown (scored answers)")
+            model = arm.arm if arm.model == UNKNOWN_MODEL else arm.model
             points.append(Point(run_dir, results.run_id, _when(results.started_at), data.name,
-                                arm.arm, arm.model, template, cell.value if cell else None,
+                                arm.arm, model, template, cell.value if cell else None,
                                 cell.ci_low if cell else None, cell.ci_high if cell else None,
                                 verdict or (EXITED_2 if problem else None), page, problem,
                                 task_set=task_set,

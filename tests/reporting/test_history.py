@@ -132,3 +132,13 @@ def test_a_template_edited_under_the_same_version_is_a_line_of_its_own(tmp_path)
     assert run_evalkit("history", str(tmp_path)).returncode == 0
     rows = re.findall(r"<tr><td>.*?</tr>", (tmp_path / "index.html").read_text())
     assert "<td>mixtral 1.0.0 eeeeeeee</td>" in rows[0] and "<td>mixtral 1.0.0 ffffffff</td>" in rows[1]
+
+
+def test_arms_scored_from_files_that_name_no_model_are_lines_of_their_own(tmp_path):
+    # Both read "unknown (scored answers)": one line of the plot, one model in the table.
+    unnamed = {"model": "unknown", "template": None}
+    make_run(tmp_path / "runs" / "scored", {"gpt": tasks(4, 1), "local": tasks(4, 1)},
+             specs={"gpt": unnamed, "local": unnamed})
+    points, _ = collect(tmp_path)
+    assert sorted((p.model, p.template) for p in points) == [("gpt", "(scored answers)"),
+                                                              ("local", "(scored answers)")]
