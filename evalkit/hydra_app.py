@@ -61,7 +61,7 @@ from evalkit.config import (
 from evalkit.records import SamplingParams
 from evalkit.samples import file_version
 from evalkit.secrets import redact
-from evalkit.sweep import ERROR_FILE
+from evalkit.sweep import ERROR_FILE, mark_job
 
 Job = Callable[[RunConfig, Path], Any]
 """What `evalkit run` or `evalkit score` does in one run directory; raises ConfigError for exit 2."""
@@ -523,15 +523,23 @@ def _task(job: Job, failures: list[BaseException], started: list[Path],
         run_dir = Path(hydra_cfg.runtime.output_dir)
         started.append(run_dir)
         sweep_job = hydra_cfg.mode == RunMode.MULTIRUN
+        sweep_dir = Path(hydra_cfg.sweep.dir) if sweep_job else None
+        if sweep_dir is not None:
+            mark_job(run_dir, sweep_dir, "started")
         try:
-            return job(_typed(cfg), run_dir)
+            done = job(_typed(cfg), run_dir)
         except Exception as exc:  # a sweep goes on; a single run re-raises it outside Hydra's runner
-            if sweep_job:
+            if sweep_dir is not None:
                 details = "" if isinstance(exc, ConfigError) else traceback.format_exc()
                 reason = str(exc) if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}"
-                return _job_failed(run_dir, redact(reason), redact(details))
+                failed = _job_failed(run_dir, redact(reason), redact(details))
+                mark_job(run_dir, sweep_dir, "failed")
+                return failed
             failures.append(exc)  # launch puts the directory back if the run measured nothing
             return None
+        if sweep_dir is not None:
+            mark_job(run_dir, sweep_dir, "finished")
+        return done
 
     return task
 

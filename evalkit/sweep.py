@@ -6,11 +6,17 @@ directories, and writes a comparison report under the sweep directory. A job
 that failed leaves `error.txt` in its directory and is listed with its reason; a
 job that wrote its reports and exited 2 (results.json's ``problems``) is compared
 and listed with its problem. Either makes the sweep exit 2.
+
+Only this attempt's jobs count: a sweep started again in its directory (``hydra.sweep.dir``) finds
+the folders of the jobs it ran before, whose results.json a job refused now would still show. The
+callback writes a token to the sweep's ATTEMPT_FILE before any job starts; each job copies it into
+its own, with how it ended (``mark_job``).
 """
 
 from __future__ import annotations
 
 import json
+import secrets
 from pathlib import Path
 from typing import Any
 
@@ -23,28 +29,58 @@ from evalkit.results import load_results
 
 ERROR_FILE = "error.txt"
 """What a failed job leaves in its directory: the one-line reason first."""
+ATTEMPT_FILE = ".evalkit-attempt"
+"""In the sweep's directory, the running attempt's token; in a job's, ``TOKEN STATE``: the attempt
+that ran it last and how the job ended (``started``: it never said)."""
+STATES = ("started", "finished", "failed")
 
 
-def summarize_sweep(sweep_dir: Path) -> tuple[Path | None, int]:
-    """Compare the finished jobs under `sweep_dir`; write summary.md listing the failed ones and those
-    that exited 2 after their reports.
+def mark_job(job_dir: Path, sweep_dir: Path, state: str) -> None:
+    """Record in ``job_dir`` that the sweep's running attempt ran it, and how it ended (STATES); a
+    finished job's error file of an earlier attempt goes."""
+    try:
+        token = (sweep_dir / ATTEMPT_FILE).read_text().strip()
+    except OSError:  # a job run outside evalkit's launch (no callback): nothing to tell apart
+        return
+    job_dir.mkdir(parents=True, exist_ok=True)
+    (job_dir / ATTEMPT_FILE).write_text(f"{token} {state}\n")
+    if state == "finished":
+        (job_dir / ERROR_FILE).unlink(missing_ok=True)
 
-    Returns the comparison report's path (None when no job finished) and the number of jobs that
-    failed or exited 2.
+
+def _job_state(job_dir: Path, token: str) -> str | None:
+    """How the job ended in the attempt ``token`` (STATES); None when that attempt did not run it."""
+    try:
+        ran, _, state = (job_dir / ATTEMPT_FILE).read_text().strip().partition(" ")
+    except OSError:
+        return None
+    return state if ran == token and state in STATES else None
+
+
+def summarize_sweep(sweep_dir: Path, token: str) -> tuple[Path | None, list[Path], int]:
+    """Compare the jobs the attempt ``token`` finished under `sweep_dir`; write summary.md listing
+    those that failed and those that exited 2 after their reports.
+
+    Returns the comparison report's path (None when no job finished), the jobs that failed, and the
+    number of jobs that failed or exited 2.
     """
     # Imported here: Hydra builds this callback at start-up, and reporting pulls in matplotlib.
     from evalkit.reporting import compare
     from evalkit.reporting.markdown import inline
 
-    finished, failed, exited_2 = [], [], []
+    finished, failed, exited_2, earlier = [], [], [], 0
     for job_dir in sorted((p for p in sweep_dir.iterdir() if p.is_dir()), key=_job_order):
-        if (job_dir / "results.json").is_file():
+        state = _job_state(job_dir, token)
+        if state is None:
+            earlier += (job_dir / ".hydra").is_dir()
+        elif state == "finished" and (job_dir / "results.json").is_file():
             finished.append(job_dir)
             problems = load_results(job_dir).problems
             if problems:  # its reports are written, and say why it exited 2
                 exited_2.append((job_dir, problems[0]))
-        elif (job_dir / ".hydra").is_dir():
-            failed.append((job_dir, _failure_reason(job_dir)))
+        else:
+            failed.append((job_dir, _failure_reason(job_dir) if state == "failed" else
+                           "it ended without a word (stopped, killed or crashed)"))
     out = sweep_dir / "summary"
     out.mkdir(parents=True, exist_ok=True)
     report = compare(finished, out) if finished else None
@@ -52,7 +88,9 @@ def summarize_sweep(sweep_dir: Path) -> tuple[Path | None, int]:
     common = set.intersection(*(set(o) for o in overrides.values())) if overrides else set()
     swept = {d: " ".join(o for o in over if o not in common) or "(none)" for d, over in overrides.items()}
     counts = f"{len(finished)} job(s) finished, {len(failed)} failed" + (
-        f"; {len(exited_2)} of the finished exited 2 (below)" if exited_2 else "")
+        f"; {len(exited_2)} of the finished exited 2 (below)" if exited_2 else "") + (
+        f"; {earlier} job folder(s) of an earlier attempt in this directory, which this one did not run, "
+        "are left out" if earlier else "")
     lines = ["# Sweep summary", "", counts + ".", ""]
     if common:
         lines += [f"Every job: `{' '.join(o for o in next(iter(overrides.values())) if o in common)}`", ""]
@@ -67,7 +105,7 @@ def summarize_sweep(sweep_dir: Path) -> tuple[Path | None, int]:
     if report:
         lines += ["", f"Comparison report (every arm of every job): {report}"]
     (out / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return report, len(failed) + len(exited_2)
+    return report, [d for d, _ in failed], len(failed) + len(exited_2)
 
 
 def _failure_reason(job_dir: Path) -> str:
@@ -114,12 +152,33 @@ def _overrides(job_dir: Path) -> list[str]:
 class SweepSummary(Callback):
     """Hydra callback: at the end of a multirun, compare its jobs as arms of one report."""
 
+    def __init__(self) -> None:
+        self.token = ""
+        self.before: dict[Path, Any] = {}
+        """Each job folder the sweep's directory held before this attempt, as it was
+        (``hydra_app._RunDirBefore``): put back for a job this attempt refused."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """Mark the attempt in the sweep's directory, and note its job folders as they are."""
+        from evalkit.hydra_app import _RunDirBefore  # noqa: PLC0415 - it imports this module
+
+        sweep_dir = Path(config.hydra.sweep.dir)
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        self.token = secrets.token_hex(8)
+        (sweep_dir / ATTEMPT_FILE).write_text(self.token + "\n")
+        log_name = f"{config.hydra.job.name}.log"
+        self.before = {job.absolute(): _RunDirBefore.read(job, log_name) for job in sweep_dir.iterdir()
+                       if job.is_dir() and (job / ".hydra").is_dir()}
+
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         """Write the sweep's summary and comparison; exit 2 when a job failed."""
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
             return
-        report, n_failed = summarize_sweep(sweep_dir)
+        report, failed, n_failed = summarize_sweep(sweep_dir, self.token)
+        for job in failed:  # refused before it measured anything: its folder as it was, as a single run's
+            if job.absolute() in self.before:
+                self.before[job.absolute()].undo_unmeasured(job)
         print(f"sweep summary: {sweep_dir / 'summary' / 'summary.md'}")
         if report:
             print(f"report: {report}")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from evalkit.sweep import ERROR_FILE, summarize_sweep
+from evalkit.sweep import ATTEMPT_FILE, ERROR_FILE, mark_job, summarize_sweep
 from tests.support.cli import run_evalkit
 
 pytestmark = pytest.mark.slow  # real runs and processes: the full suite, not the fast tier
@@ -128,12 +128,19 @@ def test_a_sweep_job_given_a_key_as_api_key_env_does_not_show_it(tmp_path):
     assert key not in proc.stderr + proc.stdout and not (tmp_path / "keyed").exists()
 
 
+def _ran(job: Path, state: str, token: str = "attempt") -> None:
+    """Mark ``job`` as the sweep attempt ``token`` ran it and how it ended (what each job writes)."""
+    (job.parent / ATTEMPT_FILE).write_text(token + "\n")
+    mark_job(job, job.parent, state)
+
+
 def test_a_failed_job_with_an_empty_error_file_is_still_listed(tmp_path):
     job = tmp_path / "0"
     (job / ".hydra").mkdir(parents=True)
     (job / ERROR_FILE).write_text("\n")
-    report, n_failed = summarize_sweep(tmp_path)
-    assert (report, n_failed) == (None, 1)
+    _ran(job, "failed")
+    report, failed, n_failed = summarize_sweep(tmp_path, "attempt")
+    assert (report, failed, n_failed) == (None, [job], 1)
     assert f"- job `0` (`(none)`): {ERROR_FILE} is empty" in (tmp_path / "summary" / "summary.md").read_text()
 
 
@@ -149,8 +156,31 @@ def test_a_job_that_exited_2_after_its_reports_makes_the_sweep_exit_2(tmp_path):
     results = json.loads((sweep / "1" / "results.json").read_text())
     problem = "arm demo-buggy: 2 of 2 samples were refused | by the endpoint"
     (sweep / "1" / "results.json").write_text(json.dumps(results | {"problems": [problem]}))
-    report, n_failed = summarize_sweep(sweep)
+    for job in ("0", "1"):
+        _ran(sweep / job, "finished")
+    report, _, n_failed = summarize_sweep(sweep, "attempt")
     assert report is not None and n_failed == 1
     summary = (sweep / "summary" / "summary.md").read_text()
     assert "2 job(s) finished, 0 failed; 1 of the finished exited 2 (below)." in summary
     assert "- job `1` (`(none)`): arm demo-buggy: 2 of 2 samples were refused \\| by the endpoint" in summary
+
+
+def test_a_sweep_started_again_in_its_directory_reports_only_what_it_ran(tmp_path):
+    # Started again with another temperature, both jobs were refused ("holds samples ... made with
+    # another params"), yet the summary showed the first attempt's pass@1 under the new settings,
+    # "2 job(s) finished, 0 failed", exit 0, and each job's saved config said 0.5 beside results of 0.8.
+    first = _sweep(tmp_path, "again", "prompt.version=1.0.0,2.0.0")
+    assert first.returncode == 0, first.stderr[-2000:]
+    saved = (tmp_path / "again" / "0" / ".hydra" / "config.yaml").read_text()
+    refused = _sweep(tmp_path, "again", "prompt.version=1.0.0,2.0.0", "model.params.temperature=0.5")
+    assert refused.returncode == 2, refused.stderr[-2000:]
+    summary = (tmp_path / "again" / "summary" / "summary.md").read_text()
+    assert "0 job(s) finished, 2 failed." in summary and "made with another" in summary
+    assert (tmp_path / "again" / "0" / ".hydra" / "config.yaml").read_text() == saved  # as it was
+    # One of them again as it was made: it finishes; the other's folder is no job of this attempt.
+    again = _sweep(tmp_path, "again", "prompt.version=1.0.0")
+    assert again.returncode == 0, again.stderr[-2000:]
+    summary = (tmp_path / "again" / "summary" / "summary.md").read_text()
+    assert ("1 job(s) finished, 0 failed; 1 job folder(s) of an earlier attempt in this directory, which "
+            "this one did not run, are left out.") in summary
+    assert not (tmp_path / "again" / "0" / ERROR_FILE).exists()  # the refusal's, gone with the finish
