@@ -207,6 +207,9 @@ class ScoreInputLine:
     finish_reason: str = ""
     """Why the endpoint's answer ended, where the file says (an evalkit run's samples.jsonl): an
     answer cut at max_tokens (``length``) stays counted as such in the report."""
+    raw_output: str | None = None
+    """The endpoint's whole answer where the line records it (an evalkit run's samples.jsonl): the
+    lenient reading is taken from it, as the run took it; None for other formats."""
     answered: bool = True
     """False for a line of an evalkit samples.jsonl whose endpoint gave no answer (``_answered``, and
     no code): scored, its empty answer would be the model's failure. Readers leave it out."""
@@ -266,6 +269,7 @@ def _read_jsonl(path: Path, errors: list[str]) -> Iterator[ScoreInputLine]:
                 arm=valid_text(str(row.get("arm") or row.get("model") or "samples")),
                 model=valid_text(str(row.get("model") or UNKNOWN_MODEL)),
                 sample_index=index, answered=_answered(row) or bool(code),
+                raw_output=valid_text(row["raw_output"]) if isinstance(row.get("raw_output"), str) else None,
                 finish_reason=valid_text(str(row.get("finish_reason") or "")),
             )
 

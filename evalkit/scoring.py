@@ -119,25 +119,34 @@ class Scorer:
         return rows
 
     async def score_code(self, task: Task, code: str, whole_program: bool,
-                         ident: dict[str, Any]) -> dict[str, Any]:
+                         ident: dict[str, Any], raw: str | None = None) -> dict[str, Any]:
         """One samples.jsonl row for code made elsewhere (`evalkit score`), without its
-        similarity metrics: the caller fills `metrics` in batches (`similarity_of`)."""
+        similarity metrics: the caller fills `metrics` in batches (`similarity_of`). ``raw``: the
+        endpoint's whole answer where the file records it (an evalkit run's samples.jsonl), which
+        the lenient reading is taken from, as the run took it."""
         key = f"{ident['arm']}/{task.task_id}"
-        faithful = lenient = code
+        faithful = code
+        # the lenient reading of the answer: for a generation, its first fenced block (an answer in
+        # prose around a fence was a syntax error in both readings), joined as `evalkit run` joins it
+        lenient = postprocess.lenient_reading(task, code if raw is None else raw)
         if task.kind == "completion" and not whole_program:  # a middle: read as a template's would be
             faithful = postprocess.postprocess(code, postprocess.FIM_RAW_STEPS, task.prompt, task.suffix,
                                                task.language)
-            lenient = postprocess.lenient_reading(task, code)
-        readings = dict.fromkeys((faithful, lenient))  # one program where both readings agree
-        programs = [code if whole_program else task.program_text(c) for c in readings]
-        if not code.strip() and task.kind != "completion":  # an empty middle can be right
-            programs = [""]
+            lenient_program = task.program_text(lenient)
+        else:
+            lenient_program = lenient if whole_program else postprocess.assemble(task, lenient)
+        faithful_program = code if whole_program else task.program_text(faithful)
+        if task.kind != "completion":  # a blank answer is `empty` (an empty middle can be right)
+            faithful_program = faithful_program if code.strip() else ""
+            lenient_program = lenient_program if lenient.strip() else ""
+        programs = list(dict.fromkeys((faithful_program, lenient_program)))  # one where both agree
         verdicts = await self.verdicts(task, programs, key)
         verdict, lenient_verdict = verdicts[0], verdicts[-1]
         return SampleResult(
             run_id=self.run_id, arm=ident["arm"], model=ident["model"], template=ident["template"],
             task_id=task.task_id, sample_index=ident["sample_index"], params={}, prompt=None,
-            raw_output=code, completion=faithful, finish_reason=ident.get("finish_reason", ""), usage=Usage(),
+            raw_output=code if raw is None else raw, completion=faithful,
+            finish_reason=ident.get("finish_reason", ""), usage=Usage(),
             latency_s=0.0,
             verdict=verdict, lenient=Reading(lenient, lenient_verdict), metrics={}, cached=False,
         ).to_json()

