@@ -17,6 +17,7 @@ import re
 import tempfile
 import types
 import typing
+import urllib.parse
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
@@ -177,7 +178,7 @@ class ModelConfig:
         if not self.api_key_env:
             return "EMPTY"
         value = os.environ.get(self.api_key_env)
-        if value is None:
+        if not value:  # unset, or set empty (what CI gives for a secret it does not have)
             # Local servers (vLLM, Ollama) accept any key; a proxy that needs one answers 401.
             return "EMPTY"
         # Said here, by the variable's name: in the header, the HTTP library's refusal read as an
@@ -507,13 +508,23 @@ def model_config(data: dict[str, Any]) -> ModelConfig:
     _require_variable_name(data.get("api_key_env"))
     if data.get("auth", "bearer") not in ("bearer", "basic"):
         raise ConfigError(f"model.auth must be bearer or basic, not {data['auth']!r}")
+    base_url = str(data.get("base_url") or "")
+    # said without the URL, which may hold a password
+    if base_url and not re.match(r"(?i)https?://[^/?#@\s]", base_url):
+        raise ConfigError("model.base_url must start with http:// or https:// and a host (e.g. "
+                          "http://localhost:8000/v1)")
     # Up to the last "@" after the scheme, not urlsplit's netloc: that ends at a password's own "/",
     # "?" or "#", and such a URL went on to an HTTP library's traceback, password and all.
-    if "@" in str(data.get("base_url") or "").partition("://")[2]:
+    if "@" in base_url.partition("://")[2]:
         # it would be saved with the run's config (.hydra/, run.json, results.json) and its logs
         raise ConfigError("model.base_url must not hold a user or password (it would be saved with the "
                           "run): put user:password in an environment variable, name it in "
                           "model.api_key_env and set model.auth=basic")
+    try:  # a port that is not a number (an unencoded password's "%40" or ":"), said without the URL
+        _ = urllib.parse.urlsplit(base_url).port
+    except ValueError:
+        raise ConfigError("model.base_url is not a URL evalkit can read (its port is not a number "
+                          "from 0 to 65535): write http://HOST:PORT/v1") from None
     model = _build(ModelConfig, data, "model")
     if model.min_concurrency > model.max_concurrency:
         raise ConfigError(f"model.min_concurrency ({model.min_concurrency}) exceeds model.max_concurrency "

@@ -111,7 +111,7 @@ async def _probe_calibrate_generate(stages: _Stages, arms: list[PreparedArm]) ->
             clients.update({arm.config.label: ModelClient(arm.config.model, stages.store,
                                                           endpoint=f"embedded demo, evalkit {__version__}"
                                                           if arm.embedded_demo else None,
-                                                          direct=arm.embedded_demo)
+                                                          direct=arm.embedded_demo, arm=arm.config.label)
                             for arm in arms})
             for arm in arms:
                 clients[arm.config.label].stats.answered_before = stages.samples.done.count(arm.config.label)
@@ -161,7 +161,7 @@ async def _recheck_identity(client: ModelClient, arm: PreparedArm, samples: Samp
     (``require_same_endpoint``), after probing again up to RECHECKS times while they differ: a
     LiteLLM alias balanced over two deployments names one of them per answer (a resumed run was
     refused half the time). A re-pointed alias, or other weights, differ every time."""
-    stored = client.holds_own_answers()
+    stored = client.holds_own_answers() and not client.cfg.offline  # replay asks no endpoint who it is
     before = recorded_endpoint(samples, arm.config.label, stored)
     for _ in range(RECHECKS if before is not None and not client.cfg.offline else 0):
         if same_endpoint(before, client.identity):

@@ -45,14 +45,17 @@ def proxy_credentials() -> tuple[str, ...]:
 
 
 def secret_values() -> tuple[str, ...]:
-    """Values of every environment variable a model config may name, and proxy credentials, for
-    redaction. A configured key counts from 4 characters, as the client masks it; another variable's
-    value from 6 (a shorter one is a word, not a secret)."""
+    """Values of every environment variable a model config may name, the password of a configured
+    ``user:password``, and proxy credentials, for redaction. A configured key counts from 4
+    characters, as the client masks it; another variable's value from 6 (a shorter one is a word,
+    not a secret)."""
     names = {"OPENAI_API_KEY", "ANTHROPIC_API_KEY", "MISTRAL_API_KEY", "MIXTRAL_API_KEY"}
     # any *_KEY, not only *_API_KEY: api_key_env may name e.g. OPENROUTER_KEY
     names |= {k for k in os.environ if k.endswith(("_KEY", "_TOKEN", "_SECRET"))}
     others = (v for k in names if (v := os.environ.get(k)) and len(v) >= 6 and v != "EMPTY")
-    return tuple({*others, *key_values(), *proxy_credentials()})
+    # a basic-auth credential's password alone (`model.auth=basic`): a server may echo it decoded
+    passwords = (p for v in key_values() if len(p := v.partition(":")[2]) >= 4)
+    return tuple({*others, *key_values(), *passwords, *proxy_credentials()})
 
 
 SECRET_PIECE = 6
@@ -106,15 +109,17 @@ def _encodings(secret: str) -> set[str]:
     its own, as a basic-auth header holds a ``user:password`` credential, whatever its length; and,
     for a secret of PIECES_FROM+ characters, at each of the three alignments it can have inside a
     longer encoded text, such as a header holding it after a user name)."""
-    forms = {secret, urllib.parse.quote(secret, safe=""), urllib.parse.quote(secret),
-             urllib.parse.quote_plus(secret), json.dumps(secret)[1:-1],
-             json.dumps(secret, ensure_ascii=False)[1:-1]}
-    forms |= {re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), f) for f in forms}
-    forms |= {f.replace("/", "\\/") for f in forms}
-    raw = secret.encode()
+    # A variable's bytes that are not UTF-8 come as lone surrogates: encoded back to those bytes
+    raw = secret.encode("utf-8", "surrogateescape")
     # Whole, at any length: a basic-auth header is exactly the base64 of the credential it holds.
     whole = base64.b64encode(raw).decode()
-    forms |= {whole, whole.rstrip("="), base64.urlsafe_b64encode(raw).decode().rstrip("=")}
+    encoded = {whole, whole.rstrip("="), base64.urlsafe_b64encode(raw).decode().rstrip("=")}
+    forms = {secret, urllib.parse.quote(raw, safe=""), urllib.parse.quote(raw), urllib.parse.quote_plus(raw),
+             json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1], *encoded,
+             # a header quoted URL-encoded: `Basic%20Ym8%2FOmh1...`
+             *(urllib.parse.quote(form, safe="") for form in encoded)}
+    forms |= {re.sub(r"%[0-9A-F]{2}", lambda m: m.group().lower(), f) for f in forms}
+    forms |= {f.replace("/", "\\/") for f in forms}
     if len(secret) < PIECES_FROM:
         return {f for f in forms if f}  # a short secret's shifted base64 would match other text
     for shift in range(3):

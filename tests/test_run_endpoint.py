@@ -270,6 +270,21 @@ def test_a_killed_run_resumed_after_its_alias_was_re_pointed_is_refused(demo, tm
     assert proxy.forwarded - forwarded <= 1  # the probe
 
 
+def test_a_killed_run_resumed_with_its_arm_renamed_asks_again(demo, tmp_path):
+    # The check of unscored answers goes by the arm's label; the store gave them to any arm of the
+    # run at that address: renamed, the arm replayed demo-oracle's answers as demo-buggy's, exit 0.
+    with LoopbackProxy({"mixtral": Route(demo.base_url, "demo-oracle")}, KEY) as proxy:
+        assert run_against(proxy.base_url, tmp_path).returncode == 0
+        (tmp_path / "run" / "samples.jsonl").write_text("")  # answered and stored, never scored
+        proxy.repoint("mixtral", Route(demo.base_url, "demo-buggy"))
+        renamed = run_against(proxy.base_url, tmp_path, "arms=[{label: renamed}]")
+    assert renamed.returncode == 0, renamed.stderr[-2000:]
+    rows = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
+    assert len(rows) == 4 and not any(r["cached"] for r in rows)
+    (arm,) = json.loads((tmp_path / "run" / "results.json").read_text())["arms"]
+    assert arm["arm"] == "renamed" and arm["pass_at_k"]["1"]["value"] < 1.0  # demo-buggy's own
+
+
 def test_two_arms_of_one_model_at_two_addresses_never_answer_each_other_on_resume(demo, tmp_path):
     # The same model name and template at two URLs send the same requests: arm b, refused after its
     # probe, was resumed with arm a's stored answers (exit 0, results.json naming b's endpoint).

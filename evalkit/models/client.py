@@ -35,7 +35,7 @@ from evalkit.models.retry import (
     classify,
     parse_response,
 )
-from evalkit.models.store import ResponseStore, StoredResponse, canonical_url, request_key, source_key
+from evalkit.models.store import ResponseStore, StoredResponse, asked_by, request_key, source_key
 from evalkit.models.stream import post_streaming
 from evalkit.models.transport import basic_auth, http_client
 from evalkit.records import Api, Generation, RenderedPrompt, Usage, valid_text
@@ -97,10 +97,12 @@ class ModelClient:
     """Calls one model; ``limit`` is the current adaptive concurrency."""
 
     def __init__(self, cfg: ModelConfig, store: ResponseStore | None = None, *,
-                 retry: RetryPolicy | None = None, endpoint: str | None = None, direct: bool = False) -> None:
+                 retry: RetryPolicy | None = None, endpoint: str | None = None, direct: bool = False,
+                 arm: str = "") -> None:
         """``endpoint`` names the endpoint in ``identity`` instead of its base URL (for one whose
         URL changes from run to run, such as the embedded demo's); ``direct``: never through a proxy
-        the environment names (the embedded demo, on loopback in this process)."""
+        the environment names (the embedded demo, on loopback in this process); ``arm``: the label
+        of the run's arm it asks for, which the store records with each answer."""
         self.cfg = cfg
         self.store = store
         self.retry = retry or RetryPolicy()
@@ -109,8 +111,8 @@ class ModelClient:
         self.identity: dict[str, Any] = {"base_url": endpoint or cfg.base_url, "model": cfg.name}
         """What answers: the base URL and model id, and after ``check()`` the server's /v1/models
         entry and what the probe's answer says answered it. Stored answers are keyed by it."""
-        self.address = canonical_url(str(self.identity["base_url"]))
-        """The address asked, as the store records it (``StoredResponse.endpoint``)."""
+        self.asked_by = asked_by(arm, str(self.identity["base_url"]))
+        """The arm and address asking, as the store records them (``StoredResponse.asked_by``)."""
         self.served: tuple[str, ...] | None = None
         """The ids /v1/models lists (None when it could not be read): information for hints."""
         self.max_model_len: int | None = None
@@ -146,9 +148,9 @@ class ModelClient:
         return source_key(self.identity)
 
     def holds_own_answers(self) -> bool:
-        """Whether the store holds answers this run asked of this model at this address (a resumed
-        run reuses them: ``rundir.require_same_endpoint`` compares what answers now with what did)."""
-        return self.store is not None and self.store.holds_run_answers(self.address, self.cfg.name)
+        """Whether the store holds answers of this model this run's arm asked at this address (a
+        resumed run reuses them: ``rundir.require_same_endpoint`` compares what answers now with what did)."""
+        return self.store is not None and self.store.holds_run_answers(self.asked_by, self.cfg.name)
 
     async def aclose(self) -> None:
         """Close the HTTP connections (the store belongs to the caller)."""
@@ -167,7 +169,8 @@ class ModelClient:
             del shared["n"]
             keys = [request_key(self.cfg.name, prompt.api.value, shared, i) for i in range(n)]
             # Offline replay cannot ask the endpoint who it is: any source will do.
-            hits = self.store.get_many(keys, None if self.cfg.offline else self.source, endpoint=self.address)
+            hits = self.store.get_many(keys, None if self.cfg.offline else self.source,
+                                       asked_by=self.asked_by)
             # Stored under what answered them (``_keep``): a hit for this source was answered by what
             # answered the probe; this run's own hits of another source, and offline any hit, by what
             # the store does not say.
@@ -212,7 +215,7 @@ class ModelClient:
         self.stats.answered += len(new)
         if self.store is not None and new:
             self.store.put_many(_to_stored(self.cfg.name, keys[g.sample_index], prompt, g,
-                                           self.answered_source(g.answered_by), self.address) for g in new)
+                                           self.answered_source(g.answered_by), self.asked_by) for g in new)
 
     def answered_source(self, answered: Any) -> str:
         """The store's key for what answered one answer: ``identity`` with that answer's
@@ -385,8 +388,8 @@ class ModelClient:
         # vLLM (and llama.cpp, SGLang) stamp each listing with its own clock's time (20 minutes off
         # ours on a host without NTP made every resume "another endpoint"): such a `created` names no
         # server version. Ollama's is the model's own time, which a pull just before the run renews.
-        if isinstance(out.get("created"), (int, float)) and (
-                out.get("owned_by") == "vllm" or _listing_stamp(out["created"], listed_at)):
+        if isinstance(out.get("created"), (int, float)) and _listing_stamp(out["created"], listed_at,
+                                                                            out.get("owned_by")):
             del out["created"]
         return self._clean(out)
 
@@ -453,6 +456,10 @@ FRESH_S = 600
 the server does not say its own time (no ``Date`` header)."""
 STAMP_SLACK_S = 2
 """A ``created`` this close to the listing's ``Date`` header is the listing's own time stamp."""
+STAMPING_SERVERS = frozenset({"vllm", "llamacpp", "sglang"})
+"""``owned_by`` of the servers whose ``created`` is the listing's own time, whatever their clock."""
+MODEL_TIME_OWNERS = frozenset({"library"})
+"""``owned_by`` of Ollama's models, whose ``created`` is the model's own time (a pull renews it)."""
 
 
 def _server_time(response: httpx.Response) -> float | None:
@@ -463,12 +470,19 @@ def _server_time(response: httpx.Response) -> float | None:
         return None
 
 
-def _listing_stamp(created: float, listed_at: float | None) -> bool:
-    """Whether a /v1/models ``created`` is the listing's own time stamp: the server's ``Date`` to
-    the second or two (its clock, however far from ours), or, without one, close to our now."""
-    if listed_at is not None:
-        return abs(created - listed_at) <= STAMP_SLACK_S
-    return abs(created - time.time()) < FRESH_S
+def _listing_stamp(created: float, listed_at: float | None, owned_by: Any) -> bool:
+    """Whether a /v1/models ``created`` is the listing's own time stamp: a stamping server's always;
+    else one within seconds of the server's ``Date`` (its clock, however far from ours), or within
+    FRESH_S of our now (a proxy in front, nginx, writes its own Date), except Ollama's."""
+    if owned_by in STAMPING_SERVERS:
+        return True
+    try:
+        when = float(created)
+    except OverflowError:  # an integer no float holds: no time of any clock
+        return False
+    if listed_at is not None and abs(when - listed_at) <= STAMP_SLACK_S:
+        return True
+    return owned_by not in MODEL_TIME_OWNERS and abs(when - time.time()) < FRESH_S
 def _split(usage: tuple[int, int], parts: int) -> list[Usage]:
     """A request's usage shared among its samples (sums are kept exactly)."""
     parts = max(parts, 1)
@@ -490,8 +504,8 @@ def _from_stored(prompt: RenderedPrompt, r: StoredResponse, answered: Any) -> Ge
 
 
 def _to_stored(model: str, key: str, prompt: RenderedPrompt, g: Generation, source: str,
-               endpoint: str) -> StoredResponse:
+               asker: str) -> StoredResponse:
     return StoredResponse(key=key, model=model, task_id=g.task_id, sample_index=g.sample_index,
                           text=g.raw_output[len(prompt.prefill):], finish_reason=g.finish_reason,
                           prompt_tokens=g.usage.prompt_tokens, completion_tokens=g.usage.completion_tokens,
-                          latency_s=g.latency_s, source=source, endpoint=endpoint)
+                          latency_s=g.latency_s, source=source, asked_by=asker)

@@ -3,10 +3,11 @@
 A row is one answer under three keys: the request (model id, API, full body,
 sample index), the endpoint's identity (``source``: base URL and what the
 server says it serves, see ``endpoint_identity``) and the run that asked; it
-also records the address asked (``endpoint``). Who may reuse an answer:
+also records which of the run's arms asked, at which address (``asked_by``). Who
+may reuse an answer:
 
-- the same run (a killed run resumed in its own run directory): an arm asking the
-  same address, whatever deployment behind it answered;
+- the same run (a killed run resumed in its own run directory): the arm that asked,
+  at the same address, whatever deployment behind it answered;
 - another run: only with ``reuse`` (``store.reuse=true``) and the same source,
   so a re-pointed proxy alias or a new server version never gets old answers;
 - ``model.offline=true`` replays the newest answer to the request from any
@@ -46,12 +47,12 @@ CREATE TABLE IF NOT EXISTS answers (
     completion_tokens INTEGER NOT NULL,
     latency_s REAL NOT NULL,
     created_at REAL NOT NULL,
-    endpoint TEXT NOT NULL DEFAULT '',
+    asked_by TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (key, source, run_id)
 )
 """
 _COLUMNS = ("key, source, run_id, model, task_id, sample_index, text, finish_reason, prompt_tokens,"
-            " completion_tokens, latency_s, created_at, endpoint")
+            " completion_tokens, latency_s, created_at, asked_by")
 
 
 def request_key(model: str, api: str, body: Mapping[str, Any], sample_index: int) -> str:
@@ -91,6 +92,11 @@ def canonical_url(url: str) -> str:
     return urllib.parse.urlunsplit((scheme, netloc, parts.path.rstrip("/"), parts.query, parts.fragment))
 
 
+def asked_by(arm: str, base_url: str) -> str:
+    """What a row records of the arm that asked: its label and its address (``canonical_url``)."""
+    return f"{arm} at {canonical_url(base_url)}"
+
+
 @dataclass(frozen=True, slots=True)
 class StoredResponse:
     """One stored answer (the endpoint's text, without any prefill)."""
@@ -110,9 +116,9 @@ class StoredResponse:
     """The run that asked."""
     created_at: float = 0.0
     """When it was stored (Unix seconds)."""
-    endpoint: str = ""
-    """The address the run asked (``canonical_url`` of the arm's base URL; empty in rows stored before
-    evalkit recorded it): its own answers go only to an arm asking the same address."""
+    asked_by: str = ""
+    """The arm of the run that asked and its address (``asked_by``; empty in rows stored before evalkit
+    recorded it): a run's own answers go back only to that arm at that address."""
 
 
 class ResponseStore:
@@ -141,18 +147,18 @@ class ResponseStore:
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.execute(SCHEMA)
-            self._add_endpoint_column()
+            self._add_asked_by_column()
         except sqlite3.Error as exc:
             self._db.close()
             raise self._unusable(exc) from None
 
-    def _add_endpoint_column(self) -> None:
-        """Give a store an evalkit before ``endpoint`` wrote its column (its rows: '', reused by no
+    def _add_asked_by_column(self) -> None:
+        """Give a store an evalkit before ``asked_by`` wrote its column (its rows: '', reused by no
         resumed run, as they cannot say which arm asked). Two sweep jobs may both try: one adds it."""
-        if any(row[1] == "endpoint" for row in self._db.execute("PRAGMA table_info(answers)")):
+        if any(row[1] == "asked_by" for row in self._db.execute("PRAGMA table_info(answers)")):
             return
         try:
-            self._db.execute("ALTER TABLE answers ADD COLUMN endpoint TEXT NOT NULL DEFAULT ''")
+            self._db.execute("ALTER TABLE answers ADD COLUMN asked_by TEXT NOT NULL DEFAULT ''")
         except sqlite3.OperationalError as exc:
             if "duplicate column" not in str(exc):
                 raise
@@ -162,29 +168,30 @@ class ResponseStore:
         return ConfigError(f"cannot use {self.path}: {exc} (store.path; store.enabled=false runs without it)")
 
     def get_many(self, keys: Iterable[str], source: str | None, *,
-                 endpoint: str) -> dict[str, StoredResponse]:
-        """The answers among ``keys`` an arm asking ``endpoint`` (``StoredResponse.endpoint``) may
-        reuse, by key (the newest where several are).
+                 asked_by: str) -> dict[str, StoredResponse]:
+        """The answers among ``keys`` the arm ``asked_by`` (``asked_by``) may reuse, by key (the newest
+        where several are).
 
-        ``source`` None (offline replay) accepts any source and any run, those asked of ``endpoint``
+        ``source`` None (offline replay) accepts any source and any run, those ``asked_by`` asked
         first. This run's own answers are reused whatever deployment answered them (a proxy alias
         balanced over two answered some from the one the resumed probe did not reach, and they were
-        asked again), but only by an arm asking the same address: two arms of one model name and
-        template at two URLs send the same requests, and a resumed one was given the other's answers.
+        asked again), but only by the arm that asked them, at the same address: arms of one model
+        name and template send the same requests, at two URLs, or at one URL with two keys a proxy
+        routes apart, and a resumed arm was given another's answers (a renamed one too).
         """
         keys = list(keys)
         if not keys:
             return {}
         where, args = f"key IN ({','.join('?' * len(keys))})", list(keys)
         if source is not None and self.reuse:
-            where += " AND (source = ? OR (run_id = ? AND endpoint = ?))"
-            args += [source, self.run_id, endpoint]
+            where += " AND (source = ? OR (run_id = ? AND asked_by = ?))"
+            args += [source, self.run_id, asked_by]
         elif source is not None:
-            where += " AND run_id = ? AND endpoint = ?"
-            args += [self.run_id, endpoint]
+            where += " AND run_id = ? AND asked_by = ?"
+            args += [self.run_id, asked_by]
         with self._lock:
             rows = self._db.execute(f"SELECT {_COLUMNS} FROM answers WHERE {where} "
-                                    "ORDER BY endpoint = ?, created_at", [*args, endpoint]).fetchall()
+                                    "ORDER BY asked_by = ?, created_at", [*args, asked_by]).fetchall()
         out = {}
         for (key, source_, run_id, model, task_id, index, text, finish, ptok, ctok, latency, created,
              asked) in rows:
@@ -192,17 +199,17 @@ class ResponseStore:
                                       source_, run_id, created, asked)  # ascending: the newest wins
         return out
 
-    def holds_run_answers(self, endpoint: str, model: str) -> bool:
-        """Whether this run stored any answer of ``model`` asked of ``endpoint``."""
+    def holds_run_answers(self, asked_by: str, model: str) -> bool:
+        """Whether this run stored any answer of ``model`` the arm ``asked_by`` asked."""
         with self._lock:
-            return self._db.execute("SELECT 1 FROM answers WHERE run_id = ? AND endpoint = ? AND model = ? "
-                                    "LIMIT 1", (self.run_id, endpoint, model)).fetchone() is not None
+            return self._db.execute("SELECT 1 FROM answers WHERE run_id = ? AND asked_by = ? AND model = ? "
+                                    "LIMIT 1", (self.run_id, asked_by, model)).fetchone() is not None
 
     def put_many(self, responses: Iterable[StoredResponse]) -> None:
         """Store answers in one transaction under this store's run (a repeated key keeps its first)."""
         now = time.time()
         rows = [(r.key, r.source, self.run_id, r.model, r.task_id, r.sample_index, r.text, r.finish_reason,
-                 r.prompt_tokens, r.completion_tokens, r.latency_s, now, r.endpoint) for r in responses]
+                 r.prompt_tokens, r.completion_tokens, r.latency_s, now, r.asked_by) for r in responses]
         if not rows:
             return
         with self._lock:

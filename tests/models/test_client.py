@@ -270,6 +270,17 @@ def test_a_key_no_header_can_carry_is_named_by_its_variable_not_taken_for_a_dead
     assert "abc123" not in str(raised.value)
 
 
+@pytest.mark.parametrize(("url", "said"), [
+    ("http://bob:s3cr3tpw%40127.0.0.1:9/v1", "its port is not a number"),  # httpx: "Invalid port: 's3cr...'"
+    ("http:/bob:s3cr3t@127.0.0.1:9/v1", "must start with http:// or https:// and a host"),
+    ("127.0.0.1:9/v1", "must start with http:// or https:// and a host"),
+])
+def test_a_base_url_no_http_client_can_read_is_refused_without_quoting_it(url, said):
+    with pytest.raises(ConfigError, match=said) as raised:
+        compose_run_config(["model=openai_compatible", "model.name=m", f"model.base_url={url}"])
+    assert "s3cr3t" not in str(raised.value)
+
+
 @pytest.mark.parametrize("password", ["secret", "s3cr3t-PASS/word", "s3cr3t?PASS"])
 def test_a_user_and_password_in_the_base_url_are_refused_before_they_are_saved(password):
     # A password holding "/" or "?" ends urlsplit's netloc early: it got past, and httpx's

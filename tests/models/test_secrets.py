@@ -114,6 +114,29 @@ def test_a_short_basic_auth_credential_is_masked_in_the_header_that_carries_it()
     assert redact(f"token {unpadded}.", ["bob:s3cr3t!"]) == "token ***."
 
 
+def test_a_basic_auth_password_echoed_alone_or_its_header_url_encoded_is_masked(monkeypatch):
+    # A server echoing the decoded password, or the header URL-encoded, put `hunter2` or
+    # `Basic%20Ym8%2FOmh1PnRlcjI%3D` on stderr: only the whole credential was a secret.
+    monkeypatch.setenv("EVALKIT_TEST_LOGIN", "bo?:hu>ter2")
+    model_config("http://127.0.0.1:9/v1", api_key_env="EVALKIT_TEST_LOGIN", auth="basic")
+    assert redact("401: wrong password 'hu>ter2'") == "401: wrong password '***'"
+    header = urllib.parse.quote("Basic " + base64.b64encode(b"bo?:hu>ter2").decode(), safe="")
+    assert "Ym8" not in redact(f"refused {header}")
+
+
+def test_a_secret_whose_bytes_are_not_utf8_is_masked_not_a_crash():
+    # A *_TOKEN variable holding a byte that is not UTF-8 (os.environ gives it as a lone surrogate)
+    # crashed every run with a UnicodeEncodeError while its URL-encoded form was built.
+    token = "abc\udcffdefgh"
+    assert redact(f"echo {token} and %FF", [token]) == "echo *** and %FF"
+
+
+def test_a_key_variable_set_empty_is_no_key(monkeypatch):
+    # CI sets a secret it does not have to "": the openai client's "Missing credentials", exit 3.
+    monkeypatch.setenv("EVALKIT_TEST_EMPTY", "")
+    assert model_config("http://127.0.0.1:9/v1", api_key_env="EVALKIT_TEST_EMPTY").api_key() == "EMPTY"
+
+
 def test_the_configured_key_variable_is_secret_whatever_its_name(k2_env):
     model_config("http://127.0.0.1:9/v1", api_key_env=k2_env)
     assert B64_KEY in secret_values()

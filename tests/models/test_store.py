@@ -103,7 +103,7 @@ WRITER = textwrap.dedent("""
     for i in range(300):
         key = f"shared-{i}" if i % 3 == 0 else f"w{who}-{i}"
         store.put_many([StoredResponse(key, "m", f"T/{i}", who, f"text {who} {i}", "stop", 1, 2, 0.1)])
-        store.get_many([key], source="", endpoint="")
+        store.get_many([key], source="", asked_by="")
     store.close()
 """)
 
@@ -124,7 +124,7 @@ def test_concurrent_writers_from_several_processes(tmp_path):
         assert proc.returncode == 0, err
     with ResponseStore(path) as store:
         assert store.count() == 4 * 200 + 100
-        shared = store.get_many([f"shared-{i}" for i in range(0, 300, 3)], source="", endpoint="")
+        shared = store.get_many([f"shared-{i}" for i in range(0, 300, 3)], source="", asked_by="")
         assert len(shared) == 100
         assert isinstance(next(iter(shared.values())), StoredResponse)
 
@@ -177,46 +177,54 @@ def test_sigkilled_run_resumes_without_asking_twice(tmp_path):
 
 def test_who_may_reuse_an_answer(tmp_path):
     path = tmp_path / "s.sqlite"
-    gpu1, gpu2 = "http://gpu1:8000/v1", "http://gpu2:8000/v1"
-    answer = StoredResponse("k", "m", "T/0", 0, "old", "stop", 1, 2, 0.1, source="vllm-0.6", endpoint=gpu1)
+    gpu1 = store_module.asked_by("mixtral", "http://gpu1:8000/v1")
+    answer = StoredResponse("k", "m", "T/0", 0, "old", "stop", 1, 2, 0.1, source="vllm-0.6", asked_by=gpu1)
     with ResponseStore(path, run_id="monday") as store:
         store.put_many([answer])
-        assert set(store.get_many(["k"], "vllm-0.6", endpoint=gpu1)) == {"k"}  # the same run, resumed
+        assert set(store.get_many(["k"], "vllm-0.6", asked_by=gpu1)) == {"k"}  # the same run, resumed
         # another deployment behind the same address (a balanced proxy alias): the run's own answer
-        assert set(store.get_many(["k"], "vllm-0.6-b", endpoint=gpu1)) == {"k"}
-        # another arm of the run, same model and template at another address: never the first's answer
-        assert store.get_many(["k"], "vllm-0.6-gpu2", endpoint=gpu2) == {}
+        assert set(store.get_many(["k"], "vllm-0.6-b", asked_by=gpu1)) == {"k"}
+        # the same model and template asked by another arm, at another address, or at the same one
+        # (two keys a proxy routes apart), or by the arm renamed: never the first's answer
+        for other in (store_module.asked_by("mixtral", "http://gpu2:8000/v1"),
+                      store_module.asked_by("team-b", "http://gpu1:8000/v1"),
+                      store_module.asked_by("renamed", "HTTP://GPU1:8000/v1/")):
+            assert store.get_many(["k"], "vllm-0.6", asked_by=other) == {}, other
+        # one arm's address spelled another way is the same address
+        assert set(store.get_many(["k"], "vllm-0.6", asked_by=store_module.asked_by(
+            "mixtral", "HTTP://GPU1:8000/v1/"))) == {"k"}
+    gpu2 = store_module.asked_by("mixtral", "http://gpu2:8000/v1")
     with ResponseStore(path, run_id="tuesday") as store:
-        assert store.get_many(["k"], "vllm-0.6", endpoint=gpu1) == {}  # another run: not without reuse
+        assert store.get_many(["k"], "vllm-0.6", asked_by=gpu1) == {}  # another run: not without reuse
         store.put_many([StoredResponse("k", "m", "T/0", 0, "new", "stop", 1, 2, 0.1, source="vllm-0.7",
-                                       endpoint=gpu1)])
+                                       asked_by=gpu1)])
     with ResponseStore(path, run_id="wednesday", reuse=True) as store:
-        assert store.get_many(["k"], "vllm-0.6", endpoint=gpu1)["k"].run_id == "monday"
-        assert store.get_many(["k"], "vllm-0.7", endpoint=gpu1)["k"].text == "new"
-        assert store.get_many(["k"], "vllm-0.8", endpoint=gpu1) == {}  # a new server never gets old answers
+        assert store.get_many(["k"], "vllm-0.6", asked_by=gpu1)["k"].run_id == "monday"
+        assert store.get_many(["k"], "vllm-0.7", asked_by=gpu2)["k"].text == "new"  # by what answered
+        assert store.get_many(["k"], "vllm-0.8", asked_by=gpu1) == {}  # a new server never gets old answers
         store.put_many([StoredResponse("k", "m", "T/0", 0, "gpu2's", "stop", 1, 2, 0.1,
-                                       source="vllm-0.6-gpu2", endpoint=gpu2)])
+                                       source="vllm-0.6-gpu2", asked_by=gpu2)])
     with ResponseStore(path, run_id="replay") as store:
-        # offline: the newest from any source, those asked of the arm's address first
-        assert store.get_many(["k"], None, endpoint=gpu1)["k"].text == "new"
-        assert store.get_many(["k"], None, endpoint="http://gpu3:8000/v1")["k"].text == "gpu2's"
+        # offline: the newest from any source, those the arm asked at its address first
+        assert store.get_many(["k"], None, asked_by=gpu1)["k"].text == "new"
+        assert store.get_many(["k"], None, asked_by="gpu3")["k"].text == "gpu2's"
 
 
-def test_a_store_written_before_answers_recorded_their_address_is_read_and_its_rows_kept(tmp_path):
+def test_a_store_written_before_answers_recorded_their_arm_is_read_and_its_rows_kept(tmp_path):
     # The column came later: a store an earlier evalkit wrote gets it, and its rows, which cannot say
     # which arm asked, are reused across runs by what answered them but by no resumed run.
     path = tmp_path / "old.sqlite"
     old = sqlite3.connect(path)
-    old.execute(store_module.SCHEMA.replace("    endpoint TEXT NOT NULL DEFAULT '',\n", ""))
+    old.execute(store_module.SCHEMA.replace("    asked_by TEXT NOT NULL DEFAULT '',\n", ""))
     old.execute("INSERT INTO answers VALUES ('k', 'vllm-0.6', 'monday', 'm', 'T/0', 0, 'old', 'stop', 1, 2, "
                 "0.1, 0.0)")
     old.commit()
     old.close()
     with ResponseStore(path, run_id="monday") as store:
-        assert store.get_many(["k"], "vllm-0.6", endpoint="http://gpu1:8000/v1") == {}
+        assert store.get_many(["k"], "vllm-0.6", asked_by="http://gpu1:8000/v1") == {}
         assert not store.holds_run_answers("http://gpu1:8000/v1", "m")
     with ResponseStore(path, run_id="tuesday", reuse=True) as store:
-        assert store.get_many(["k"], "vllm-0.6", endpoint="http://gpu1:8000/v1")["k"].text == "old"
+        assert store.get_many(["k"], "vllm-0.6", asked_by="http://gpu1:8000/v1")["k"].text == "old"
         assert store.count() == 1
 
 
@@ -247,6 +255,28 @@ def test_an_ollama_model_pulled_just_before_the_run_is_told_from_the_one_before_
     assert first.identity["served"]["created"] == same.identity["served"]["created"]
     assert same.stats.cached == 2
     assert pulled.stats.cached == 0 and pulled.stats.answered == 2
+
+
+@pytest.mark.parametrize(("created", "owned_by", "kept"), [
+    (300, "llama-server", False),  # stamped by a server 5 minutes ahead; a proxy's own Date in front
+    (-60, "library", True),  # Ollama's model pulled a minute ago
+    (10 ** 400, "library", True),  # no time at all: it crashed the run (OverflowError, exit 3)
+])
+def test_which_listing_created_names_the_weights(created, owned_by, kept):
+    with FaultServer() as srv:
+        srv.created = created if created > 10 ** 9 else int(time.time()) + created
+        srv.owned_by = owned_by
+
+        async def probe():
+            client = ModelClient(model_config(srv.base_url), None, retry=FAST)
+            try:
+                await client.check(case_prompt("x"))
+                return client.identity
+            finally:
+                await client.aclose()
+
+        identity = asyncio.run(probe())
+    assert ("created" in identity["served"]) == kept
 
 
 def test_a_listing_with_a_number_json_cannot_hold_is_recorded_as_strict_json():
@@ -355,10 +385,10 @@ def test_a_run_s_own_answers_are_its_own_whatever_deployment_gave_them(tmp_path,
     alias = "http://proxy:4000/v1"
     with ResponseStore(path, run_id="night", reuse=reuse) as store:
         store.put_many([StoredResponse("a", "m", "T/0", 0, "from a", "stop", 1, 2, 0.1, source="dep-a",
-                                       endpoint=alias),
+                                       asked_by=alias),
                         StoredResponse("b", "m", "T/0", 1, "from b", "stop", 1, 2, 0.1, source="dep-b",
-                                       endpoint=alias)])
-        assert set(store.get_many(["a", "b"], "dep-a", endpoint=alias)) == {"a", "b"}
+                                       asked_by=alias)])
+        assert set(store.get_many(["a", "b"], "dep-a", asked_by=alias)) == {"a", "b"}
     with ResponseStore(path, run_id="next-night", reuse=True) as store:
         # another run: only what dep-a answered
-        assert set(store.get_many(["a", "b"], "dep-a", endpoint=alias)) == {"a"}
+        assert set(store.get_many(["a", "b"], "dep-a", asked_by=alias)) == {"a"}

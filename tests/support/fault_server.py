@@ -69,7 +69,7 @@ class _Handler(JsonHandler):
                       "owned_by": "vllm"}
                      if fault.root else {})
             if fault.created is not None:  # Ollama's shape: the model's own time, the same at each listing
-                extra |= {"created": fault.created, "owned_by": "library"}
+                extra |= {"created": fault.created, "owned_by": fault.owned_by}
             if fault.max_model_len is not None:
                 extra["max_model_len"] = fault.max_model_len
             self.send_json(200, {"object": "list", "data": [{"id": m, "object": "model", **extra}
@@ -209,6 +209,8 @@ class FaultServer:
         self.created: int | None = None
         """When set, /v1/models lists models as Ollama does: this ``created`` (the model's modified
         time), owned by ``library``."""
+        self.owned_by = "library"
+        """``owned_by`` of the models listed with ``created`` (Ollama's ``library`` by default)."""
         self.clock_skew_s = 0.0
         """How far the server's clock (its listing's ``created``) is from ours."""
         self.max_model_len: int | None = None
