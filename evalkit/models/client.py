@@ -452,8 +452,8 @@ IDENTITY_FIELDS = ("id", "root", "created", "owned_by")
 ``max_model_len``: a server restarted with another context length serves the same weights (its
 resume was refused); the probe reads it apart (``ModelClient.max_model_len``)."""
 FRESH_S = 600
-"""A /v1/models ``created`` this close to now is the listing's own time stamp, not the model's, where
-the server does not say its own time (no ``Date`` header)."""
+"""A /v1/models ``created`` this close to our now is the listing's own time stamp, not the model's
+(but Ollama's: ``MODEL_TIME_OWNERS``)."""
 STAMP_SLACK_S = 2
 """A ``created`` this close to the listing's ``Date`` header is the listing's own time stamp."""
 STAMPING_SERVERS = frozenset({"vllm", "llamacpp", "sglang"})
@@ -474,6 +474,7 @@ def _listing_stamp(created: float, listed_at: float | None, owned_by: Any) -> bo
     """Whether a /v1/models ``created`` is the listing's own time stamp: a stamping server's always;
     else one within seconds of the server's ``Date`` (its clock, however far from ours), or within
     FRESH_S of our now (a proxy in front, nginx, writes its own Date), except Ollama's."""
+    owned_by = owned_by if isinstance(owned_by, str) else None  # a list or a mapping names no server
     if owned_by in STAMPING_SERVERS:
         return True
     try:

@@ -169,8 +169,8 @@ class ResponseStore:
 
     def get_many(self, keys: Iterable[str], source: str | None, *,
                  asked_by: str) -> dict[str, StoredResponse]:
-        """The answers among ``keys`` the arm ``asked_by`` (``asked_by``) may reuse, by key (the newest
-        where several are).
+        """The answers among ``keys`` the asking arm (``asked_by``, as the function of that name spells
+        it) may reuse, by key (the newest where several are).
 
         ``source`` None (offline replay) accepts any source and any run, those ``asked_by`` asked
         first. This run's own answers are reused whatever deployment answered them (a proxy alias
