@@ -226,7 +226,7 @@ def read_score_input(path: Path, errors: list[str],
     the i-th task of `task_ids`, the dataset's task order, which that format needs.
     """
     with open(path, "rb") as fh:
-        head = fh.read(4096).lstrip()
+        head = fh.read(4096).removeprefix(codecs.BOM_UTF8).lstrip()  # a Windows editor's mark
     # UTF-16 (PowerShell's `>` writes it): read line by line, its first line's NUL bytes made the rest
     # of the file half-read, each "not valid JSON", and the samples that parsed scored anyway.
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\0" in head[:2]:
@@ -281,7 +281,7 @@ def _read_bigcode(path: Path, errors: list[str], task_ids: Sequence[str] | None)
                       "none was given")
         return
     try:
-        with open(path, encoding="utf-8") as fh:
+        with open(path, encoding="utf-8-sig") as fh:
             data = json.load(fh)
     except ValueError as exc:
         errors.append(f"{path}: not valid JSON ({exc})")

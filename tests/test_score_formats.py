@@ -39,6 +39,16 @@ def test_bigcode_generations_map_positions_to_the_dataset_order(tmp_path, humane
     assert outcomes == [True, False, True]
 
 
+def test_bigcode_generations_saved_with_a_byte_order_mark_are_read_as_bigcode(tmp_path, humaneval_tasks):
+    # A Windows editor's mark before the `[`: read as JSON Lines, "no valid sample lines (1 malformed)".
+    path = tmp_path / "generations.json"
+    path.write_bytes(codecs.BOM_UTF8 + json.dumps([[humaneval_tasks[0].prompt + "    return 1\n"]]).encode())
+    errors: list[str] = []
+    lines = list(read_score_input(path, errors, [t.task_id for t in humaneval_tasks]))
+    assert errors == []
+    assert [(s.task_id, s.whole_program) for s in lines] == [(humaneval_tasks[0].task_id, True)]
+
+
 def test_bigcode_without_task_order_or_with_bad_entries(tmp_path):
     path = tmp_path / "generations.json"
     path.write_text(json.dumps([["a"], "not a list", ["b", 3], ["c"]]), encoding="utf-8")
