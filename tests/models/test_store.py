@@ -266,33 +266,28 @@ def test_which_listing_created_names_the_weights(created, owned_by, kept):
     with FaultServer() as srv:
         srv.created = created if created > 10 ** 9 else int(time.time()) + created
         srv.owned_by = owned_by
-
-        async def probe():
-            client = ModelClient(model_config(srv.base_url), None, retry=FAST)
-            try:
-                await client.check(case_prompt("x"))
-                return client.identity
-            finally:
-                await client.aclose()
-
-        identity = asyncio.run(probe())
+        identity = _probed_identity(srv.base_url)
     assert ("created" in identity["served"]) == kept
+
+
+def _probed_identity(base_url: str) -> dict:
+    """What a client's probe of ``base_url`` records of the endpoint."""
+    async def probe():
+        client = ModelClient(model_config(base_url), None, retry=FAST)
+        try:
+            await client.check(case_prompt("x"))
+            return client.identity
+        finally:
+            await client.aclose()
+
+    return asyncio.run(probe())
 
 
 def test_a_listing_with_a_number_json_cannot_hold_is_recorded_as_strict_json():
     # `"created": Infinity` (Python's parser takes it) went into run.json as it came: jq refused it.
     with FaultServer() as srv:
         srv.created = float("inf")
-
-        async def probe():
-            client = ModelClient(model_config(srv.base_url), None, retry=FAST)
-            try:
-                await client.check(case_prompt("x"))
-                return client.identity
-            finally:
-                await client.aclose()
-
-        identity = asyncio.run(probe())
+        identity = _probed_identity(srv.base_url)
     assert identity["served"]["created"] == "inf"
     json.dumps(identity, allow_nan=False)  # raises on NaN or Infinity
 
