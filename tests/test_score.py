@@ -661,3 +661,6 @@ def test_the_lenient_reading_of_an_answer_in_prose_is_its_fenced_block(tmp_path)
     assert rows["given"]["lenient"]["verdict"]["status"] == "passed"
     assert rows["run"]["verdict"]["status"] == "empty" and rows["run"]["raw_output"] == fenced
     assert rows["run"]["lenient"]["verdict"]["status"] == "passed"
+    # no request was timed: n/a, where the report read p50 to p99 0.000
+    arms = json.loads((tmp_path / "run" / "results.json").read_text())["arms"]
+    assert {arm["arm"]: arm["latency_s"]["p50"] for arm in arms} == {"given": None, "run": None}

@@ -143,7 +143,9 @@ def aggregate_arm(spec: ArmSpec, frame: pd.DataFrame, scoring: ScoringConfig) ->
         pass_at_k_lenient=_pass_at_k(lenient, "lenient_passed", scoring) if scoring.lenient else {},
         metrics=_similarity(good, names, scoring),
         verdicts={status: int(counts.get(status, 0)) for status in Status},
-        latency_s=_percentiles(good["latency_s"]), tokens=tokens, cost=_cost(tokens, spec.prices),
+        # 0 s is no request (answers scored from a file): n/a, where p50 to p99 read 0.000
+        latency_s=_percentiles(good["latency_s"].where(good["latency_s"] > 0)), tokens=tokens,
+        cost=_cost(tokens, spec.prices),
         ttft_s=_percentiles(frame["ttft_s"]) if frame["ttft_s"].notna().any() else None,
         unverified=int((~frame["verified"] & (frame["status"] != Status.INFRA_ERROR)).sum()),
         truncated=int((frame["finish_reason"] == "length").sum()),

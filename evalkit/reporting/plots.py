@@ -130,7 +130,8 @@ def latency_plot(samples: pd.DataFrame, arms: Sequence[ArmResult], path: Path) -
     fig = Figure(figsize=(max(6.0, 1.5 * len(arms) + 2) * len(panels), 4.0))
     for ax, (column, ylabel, title) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels,
                                            strict=True):
-        data = [good.loc[good["arm"] == a.arm, column].dropna().to_numpy() for a in arms]
+        timed = good[good[column] > 0]  # 0 s: no request timed (answers scored from a file), no box of 0s
+        data = [timed.loc[timed["arm"] == a.arm, column].to_numpy() for a in arms]
         shown = [(d, display_label(a)) for d, a in zip(data, arms, strict=True) if len(d)]
         if shown:
             ax.boxplot([d for d, _ in shown], showfliers=True)
