@@ -155,7 +155,9 @@ def test_a_job_that_exited_2_after_its_reports_makes_the_sweep_exit_2(tmp_path):
     shutil.copytree(sweep / "0", sweep / "1")
     results = json.loads((sweep / "1" / "results.json").read_text())
     problem = "arm demo-buggy: 2 of 2 samples were refused | by the endpoint"
-    (sweep / "1" / "results.json").write_text(json.dumps(results | {"problems": [problem]}))
+    # another job's run (its own id), whose endpoint refused its requests
+    (sweep / "1" / "results.json").write_text(json.dumps(results | {"problems": [problem],
+                                                                    "run_id": results["run_id"] + "-1"}))
     for job in ("0", "1"):
         _ran(sweep / job, "finished")
     report, _, n_failed = summarize_sweep(sweep, "attempt")

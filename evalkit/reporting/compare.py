@@ -18,7 +18,7 @@ from evalkit.records import ArmSpec, TemplateSource
 from evalkit.reporting.aggregate import aggregate
 from evalkit.reporting.view import build_view
 from evalkit.reporting.write import recorded_scoring, render_outputs
-from evalkit.results import load_results, load_samples, refuse_run_dir_as_output
+from evalkit.results import load_results, load_samples, refuse_run_dir_as_output, run_identity
 
 
 def _run_names(run_dirs: Sequence[Path]) -> list[str]:
@@ -27,9 +27,15 @@ def _run_names(run_dirs: Sequence[Path]) -> list[str]:
 
 
 def _load(run_dirs: Sequence[Path]) -> list[dict[str, Any]]:
-    runs = []
+    runs, seen = [], {}
     for name, run_dir in zip(_run_names(run_dirs), run_dirs, strict=True):
         results = load_results(run_dir)
+        # one run twice (a copied folder, or one named twice) compared with itself, as two arms
+        identity = run_identity(run_dir, results.run_id)
+        if identity in seen:
+            raise ConfigError(f"{run_dir} and {seen[identity]} are one run (a copy of its folder, or the "
+                              "same folder twice): compare it once")
+        seen[identity] = run_dir
         runs.append({"name": name, "dir": Path(run_dir), "results": results, "samples": load_samples(run_dir),
                      "specs": [arm.spec for arm in results.arms]})
     labels = [label for run in runs for label in dict.fromkeys(run["samples"]["arm"])]

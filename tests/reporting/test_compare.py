@@ -96,6 +96,11 @@ def test_compare_rejects_disjoint_and_missing_runs(two_runs, tmp_path, humaneval
         compare([two_runs / "run1", other], tmp_path / "x")
     with pytest.raises(ConfigError, match="no results.json"):
         compare([tmp_path / "nowhere"], tmp_path / "y")
+    # one run twice, or its folder copied: it was compared with itself as two arms, without a word
+    copy = shutil.copytree(two_runs / "run1", tmp_path / "run1-copy")
+    for pair in ([two_runs / "run1", two_runs / "run1"], [two_runs / "run1", copy]):
+        with pytest.raises(ConfigError, match=r"are one run \(a copy of its folder, or the same folder"):
+            compare(pair, tmp_path / "z")
 
 
 def test_mcnemar_with_one_sample_per_task(two_runs):
