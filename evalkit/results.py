@@ -359,6 +359,8 @@ def arm_row(results: RunResults, arm: ArmResult) -> dict[str, Any]:
         "template_version": template.version if template else None,
         "template_sha256": template.sha256 if template else None,
         "n_samples": arm.n_samples, "n_tasks": arm.n_tasks, "unverified": arm.unverified,
+        # why the run exited 2 (None: it did not): such a row read as a healthy run's
+        "problem": results.problems[0] if results.problems else None,
     }
     row |= _interval_columns("pass@", arm.pass_at_k)
     row |= _interval_columns("lenient_pass@", arm.pass_at_k_lenient)

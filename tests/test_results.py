@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -128,6 +129,17 @@ def test_load_results_and_runs(reports_root):
     assert load_runs(reports_root / "runs" / "in_progress").empty
     with pytest.raises(ConfigError, match="no results.json"):
         load_results(reports_root / "runs" / "in_progress")
+
+
+def test_a_run_that_exited_2_says_why_in_load_runs(reports_root, tmp_path):
+    # Its row read as a healthy run's: nothing in the frame said the endpoint had refused its requests.
+    run = shutil.copytree(reports_root / "runs" / "run0", tmp_path / "runs" / "refused")
+    results = json.loads((run / "results.json").read_text())
+    (run / "results.json").write_text(json.dumps(results | {"problems": ["arm A: no answer at all"]}))
+    shutil.copytree(reports_root / "runs" / "run0", tmp_path / "runs" / "fine")
+    runs = load_runs(tmp_path)
+    assert dict(zip(runs["run_dir"].map(lambda d: Path(d).name), runs["problem"], strict=True)) == {
+        "refused": "arm A: no answer at all", "fine": None}
 
 
 def test_a_run_that_did_not_finish_says_how_to_finish_it(tmp_path, humaneval_tasks):
