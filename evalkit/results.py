@@ -20,6 +20,7 @@ are pandas categoricals, so group by them with ``observed=True``.
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import itertools
 import json
@@ -305,7 +306,8 @@ def run_identity(run_dir: Path | str, run_id: str) -> tuple[str, bytes]:
     one folder."""
     try:
         with open(Path(run_dir) / "samples.jsonl", "rb") as fh:
-            return run_id, fh.readline()
+            # a copy a Windows editor saved (its byte order mark) is the same run
+            return run_id, fh.readline().removeprefix(codecs.BOM_UTF8)
     except OSError:
         return run_id, b""
 

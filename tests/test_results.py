@@ -287,7 +287,16 @@ def bom_runs(tmp_path_factory, humaneval_tasks):
     for name in ("samples.jsonl", "results.json"):
         path = root / "bom" / name
         path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+    # another run to compare both with: compare refuses a run (and its copy) beside itself
+    make_two_arm_run(root / "other", humaneval_tasks)
+    results = json.loads((root / "other" / "results.json").read_text())
+    (root / "other" / "results.json").write_text(json.dumps(results | {"run_id": "run3"}))
     return root
+
+
+def test_a_copy_saved_with_a_bom_is_the_same_run(bom_runs):
+    # its first line began with the mark, so bless, history and compare took the copy for another run
+    assert results.run_identity(bom_runs / "bom", "run1") == results.run_identity(bom_runs / "good", "run1")
 
 
 @pytest.mark.slow  # real commands in processes: the full suite, not the fast tier
@@ -306,7 +315,7 @@ def test_run_files_with_a_utf8_bom_are_read_as_evalkit_score_reads_them(bom_runs
             return ["gate", "--baseline", str(baseline), "--candidate", good, "-o", str(out / "g")]
         return {"gate": ["gate", "--baseline", good, "--candidate", other, "-o", str(out / "g")],
                 "gate-baseline": ["gate", "--baseline", other, "--candidate", good, "-o", str(out / "g")],
-                "compare": ["compare", good, other, "-o", str(out / "c")],
+                "compare": ["compare", str(bom_runs / "other"), other, "-o", str(out / "c")],
                 "report": ["report", other],
                 "bless": ["baseline", "bless", other, "-o", str(out / "b")]}[command]
 

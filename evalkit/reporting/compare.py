@@ -29,14 +29,14 @@ def _run_names(run_dirs: Sequence[Path]) -> list[str]:
 def _load(run_dirs: Sequence[Path]) -> list[dict[str, Any]]:
     runs, seen = [], {}
     for name, run_dir in zip(_run_names(run_dirs), run_dirs, strict=True):
-        results = load_results(run_dir)
+        results, samples = load_results(run_dir), load_samples(run_dir)  # what is wrong in a file first
         # one run twice (a copied folder, or one named twice) compared with itself, as two arms
         identity = run_identity(run_dir, results.run_id)
         if identity in seen:
             raise ConfigError(f"{run_dir} and {seen[identity]} are one run (a copy of its folder, or the "
                               "same folder twice): compare it once")
         seen[identity] = run_dir
-        runs.append({"name": name, "dir": Path(run_dir), "results": results, "samples": load_samples(run_dir),
+        runs.append({"name": name, "dir": Path(run_dir), "results": results, "samples": samples,
                      "specs": [arm.spec for arm in results.arms]})
     labels = [label for run in runs for label in dict.fromkeys(run["samples"]["arm"])]
     for run in runs:
