@@ -236,8 +236,7 @@ Prints, per arm, the template's file and sha256, what evalkit derived for it, an
 request bodies a fresh run sends for each task (the dataset's first task when none is named).
 OVERRIDES are evalkit run's KEY=VALUE overrides, e.g. model=mixtral prompt.registry=PATH
 prompt.version=1.0.0 dataset=infilling_single_line; `evalkit run --cfg job` lists every key."""
-RENDER_OPTIONS = {"registry": "prompt.registry", "version": "prompt.version", "model": "model",
-                  "task": "task", "dataset": "dataset"}
+RENDER_OPTIONS = {"registry": "prompt.registry", "version": "prompt.version"}
 """What an option given to `prompts render` is written as, where it is not its own name."""
 
 
@@ -256,11 +255,7 @@ def _prompts_render(args: list[str]) -> int:
     if any(a in ("-h", "--help") for a in args):
         print(RENDER_HELP)
         return 0
-    option = next((a.partition("=")[0] for a in args if a.startswith("-")), None)
-    if option is not None:  # Hydra's parser would say "LexerNoViableAltException: --registry ^"
-        key = RENDER_OPTIONS.get(option.lstrip("-"), option.lstrip("-"))
-        raise ConfigError(f"unknown option {option}: evalkit prompts render takes KEY=VALUE overrides "
-                          f"(write {key}=VALUE; `evalkit run --cfg job` lists every key)")
+    hydra_app.refuse_options("prompts render", args, frozenset(), RENDER_OPTIONS)
     from evalkit import prompts  # noqa: PLC0415 (heavy: only this command pays it)
 
     task_ids = [a.split("=", 1)[1] for a in args if a.startswith("task=")]

@@ -19,7 +19,7 @@ import signal
 import sys
 import threading
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -339,16 +339,26 @@ HYDRA_OPTIONS = frozenset({
 """The options of Hydra's command line (``hydra._internal.utils.get_args_parser``)."""
 
 
+def refuse_options(command: str, args: Sequence[str], allowed: frozenset[str] = HYDRA_OPTIONS,
+                   spelled: Mapping[str, str] | None = None) -> None:
+    """ConfigError naming the first option of ``args`` not ``allowed``, and how to write it as an
+    override (``spelled``: an option's key where it is not the option's own name): Hydra reads what
+    follows such an option as an override, and said "missing EQUAL" or "LexerNoViableAltException"."""
+    for arg in args:
+        option = arg.partition("=")[0]
+        if option.startswith("-") and option not in allowed:
+            key = (spelled or {}).get(option.lstrip("-"), option.lstrip("-"))
+            write = f"write {key}=VALUE; " if option.startswith("--") else ""
+            lister = command if command in ("run", "score") else "run"
+            raise ConfigError(f"unknown option {option}: evalkit {command} takes KEY=VALUE overrides "
+                              f"({write}`evalkit {lister} --cfg job` lists every key)")
+
+
 def _checked_command_line(name: str, overrides: list[str], check: Callable[[RunConfig], None] | None,
-                          ) -> tuple[bool, _RunDirBefore | _SweepDirBefore, Any, Any]:
+                          ) -> tuple[bool, RunDirBefore | _SweepDirBefore, Any, Any]:
     """(a sweep?, the run directory as it was, Hydra's parser, its arguments) of a command line that
     composes, passes ``check`` and names a directory evalkit can write; ConfigError otherwise."""
-    for arg in overrides:
-        option = arg.partition("=")[0]
-        if option.startswith("-") and option not in HYDRA_OPTIONS:  # Hydra read its value as an override
-            write = f"write {option[2:]}=VALUE; " if option.startswith("--") else ""
-            raise ConfigError(f"unknown option {option}: evalkit {name} takes KEY=VALUE overrides "
-                              f"({write}`evalkit {name} --cfg job` lists every key)")
+    refuse_options(name, overrides)
     rc = compose_run_config(_first_of_sweeps(overrides))
     if check is not None:
         check(rc)
@@ -364,7 +374,7 @@ def _checked_command_line(name: str, overrides: list[str], check: Callable[[RunC
     # A single run that fails or is refused before it measured anything leaves its directory as it
     # was (gone, if the run made it): Hydra first overwrites its saved config and log, evalkit its records.
     # A sweep's directory, made by this attempt, goes when no job measured anything.
-    before = _SweepDirBefore.read(Path(sweep_dir)) if sweep else _RunDirBefore.read(Path(run_dir),
+    before = _SweepDirBefore.read(Path(sweep_dir)) if sweep else RunDirBefore.read(Path(run_dir),
                                                                                     f"{job_name}.log")
     parser = get_args_parser()
     parser.prog = f"evalkit {name}"
@@ -424,7 +434,7 @@ class _SweepDirBefore:
 
 
 @dataclass(frozen=True)
-class _RunDirBefore:
+class RunDirBefore:
     """A run directory as it was before an attempt, to put back when the attempt measured nothing."""
 
     run_dir: Path
@@ -444,7 +454,8 @@ class _RunDirBefore:
     """results.json's version (``samples.file_version``; () where absent)."""
 
     @classmethod
-    def read(cls, run_dir: Path, log_name: str) -> _RunDirBefore:
+    def read(cls, run_dir: Path, log_name: str) -> RunDirBefore:
+        """``run_dir`` as it is now (``log_name``: the job's log, which Hydra appends to)."""
         from evalkit.rundir import DATASET_FILE, RUN_FILE  # noqa: PLC0415 - it imports the executor
 
         # absolute, as Hydra names the job's: a relative hydra.run.dir (runs/r3) was taken for another
@@ -468,7 +479,7 @@ class _RunDirBefore:
 
         run_dir = Path(os.path.abspath(run_dir))
         if run_dir != self.run_dir:  # Hydra named it another second: a directory the attempt made
-            made = _RunDirBefore(run_dir, False, None, None, self.log_name, dict.fromkeys(self.records),
+            made = RunDirBefore(run_dir, False, None, None, self.log_name, dict.fromkeys(self.records),
                                  None, ())
             return made.undo_unmeasured(run_dir)
         samples = run_dir / "samples.jsonl"

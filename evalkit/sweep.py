@@ -156,18 +156,18 @@ class SweepSummary(Callback):
         self.token = ""
         self.before: dict[Path, Any] = {}
         """Each job folder the sweep's directory held before this attempt, as it was
-        (``hydra_app._RunDirBefore``): put back for a job this attempt refused."""
+        (``hydra_app.RunDirBefore``): put back for a job this attempt refused."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         """Mark the attempt in the sweep's directory, and note its job folders as they are."""
-        from evalkit.hydra_app import _RunDirBefore  # noqa: PLC0415 - it imports this module
+        from evalkit.hydra_app import RunDirBefore  # noqa: PLC0415 - it imports this module
 
         sweep_dir = Path(config.hydra.sweep.dir)
         sweep_dir.mkdir(parents=True, exist_ok=True)
         self.token = secrets.token_hex(8)
         (sweep_dir / ATTEMPT_FILE).write_text(self.token + "\n")
         log_name = f"{config.hydra.job.name}.log"
-        self.before = {job.absolute(): _RunDirBefore.read(job, log_name) for job in sweep_dir.iterdir()
+        self.before = {job.absolute(): RunDirBefore.read(job, log_name) for job in sweep_dir.iterdir()
                        if job.is_dir() and (job / ".hydra").is_dir()}
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
