@@ -557,7 +557,9 @@ def _task(job: Job, failures: list[BaseException], started: list[Path],
 
 def _job_failed(run_dir: Path, reason: str, details: str = "") -> dict[str, Any]:
     """Record a sweep job's failure in its run directory for the sweep summary."""
+    # the run directory's refusals say what a single run does; a sweep job's directory is the sweep's
     reason = " ".join(reason.split()) or "unknown error"
+    reason = reason.replace("a new hydra.run.dir", "a new hydra.sweep.dir")
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / ERROR_FILE).write_text(reason + "\n" + (f"\n{details}" if details else ""))
     print(f"evalkit: job {run_dir.name} failed: {reason}", file=sys.stderr)

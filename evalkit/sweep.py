@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +83,9 @@ def summarize_sweep(sweep_dir: Path, token: str) -> tuple[Path | None, list[Path
             failed.append((job_dir, _failure_reason(job_dir) if state == "failed" else
                            "it ended without a word (stopped, killed or crashed)"))
     out = sweep_dir / "summary"
+    # the summary is this attempt's alone: an earlier attempt's report beside "0 job(s) finished"
+    # showed numbers the summary did not stand for
+    shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
     report = compare(finished, out) if finished else None
     overrides = {d: _overrides(d) for d in finished + [d for d, _ in failed]}

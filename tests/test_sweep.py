@@ -178,6 +178,8 @@ def test_a_sweep_started_again_in_its_directory_reports_only_what_it_ran(tmp_pat
     assert refused.returncode == 2, refused.stderr[-2000:]
     summary = (tmp_path / "again" / "summary" / "summary.md").read_text()
     assert "0 job(s) finished, 2 failed." in summary and "made with another" in summary
+    assert "give a new hydra.sweep.dir" in summary and "hydra.run.dir" not in summary
+    assert not (tmp_path / "again" / "summary" / "report.html").exists()  # the first attempt's, gone
     assert (tmp_path / "again" / "0" / ".hydra" / "config.yaml").read_text() == saved  # as it was
     # One of them again as it was made: it finishes; the other's folder is no job of this attempt.
     again = _sweep(tmp_path, "again", "prompt.version=1.0.0")
