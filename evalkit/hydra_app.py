@@ -534,7 +534,8 @@ def _task(job: Job, failures: list[BaseException], started: list[Path],
         run_dir = Path(hydra_cfg.runtime.output_dir)
         started.append(run_dir)
         sweep_job = hydra_cfg.mode == RunMode.MULTIRUN
-        sweep_dir = Path(hydra_cfg.sweep.dir) if sweep_job else None
+        # from where the command started: with hydra.job.chdir the job runs in its own folder
+        sweep_dir = Path(hydra_cfg.runtime.cwd, hydra_cfg.sweep.dir) if sweep_job else None
         if sweep_dir is not None:
             mark_job(run_dir, sweep_dir, "started")
         try:

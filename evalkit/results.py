@@ -306,8 +306,8 @@ def run_identity(run_dir: Path | str, run_id: str) -> tuple[str, bytes]:
     one folder."""
     try:
         with open(Path(run_dir) / "samples.jsonl", "rb") as fh:
-            # a copy a Windows editor saved (its byte order mark) is the same run
-            return run_id, fh.readline().removeprefix(codecs.BOM_UTF8)
+            # a copy an editor saved (a byte order mark, CRLF line ends, a trailing space) is the same run
+            return run_id, fh.readline().removeprefix(codecs.BOM_UTF8).strip()
     except OSError:
         return run_id, b""
 

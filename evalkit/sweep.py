@@ -25,6 +25,7 @@ import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
+from evalkit.config import ConfigError
 from evalkit.records import ArmResult, Status
 from evalkit.results import load_results
 
@@ -70,7 +71,7 @@ def summarize_sweep(sweep_dir: Path, token: str) -> tuple[Path | None, list[Path
     from evalkit.reporting.markdown import inline
 
     finished, failed, exited_2, earlier = [], [], [], 0
-    for job_dir in sorted((p for p in sweep_dir.iterdir() if p.is_dir()), key=_job_order):
+    for job_dir in job_dirs(sweep_dir):
         state = _job_state(job_dir, token)
         if state is None:
             earlier += (job_dir / ".hydra").is_dir()
@@ -87,7 +88,11 @@ def summarize_sweep(sweep_dir: Path, token: str) -> tuple[Path | None, list[Path
     # showed numbers the summary did not stand for
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
-    report = compare(finished, out) if finished else None
+    report, uncompared = None, None
+    try:
+        report = compare(finished, out) if finished else None
+    except ConfigError as exc:  # jobs over other datasets share no task: each still has its own report
+        uncompared = str(exc)
     overrides = {d: _overrides(d) for d in finished + [d for d, _ in failed]}
     common = set.intersection(*(set(o) for o in overrides.values())) if overrides else set()
     swept = {d: " ".join(o for o in over if o not in common) or "(none)" for d, over in overrides.items()}
@@ -108,6 +113,8 @@ def summarize_sweep(sweep_dir: Path, token: str) -> tuple[Path | None, list[Path
         lines += [f"- job `{d.name}` (`{swept[d]}`): {inline(problem)}" for d, problem in exited_2]
     if report:
         lines += ["", f"Comparison report (every arm of every job): {report}"]
+    if uncompared:
+        lines += ["", f"No comparison report: {inline(uncompared)}; each job's own report is in its folder."]
     (out / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return report, [d for d, _ in failed], len(failed) + len(exited_2)
 
@@ -142,8 +149,16 @@ def _arm_table(finished: list[Path], swept: dict[Path, str], comparison: Path) -
     return lines
 
 
-def _job_order(path: Path) -> tuple[int, str]:
-    return (int(path.name), "") if path.name.isdigit() else (1 << 30, path.name)
+def job_dirs(sweep_dir: Path) -> list[Path]:
+    """Every job folder under ``sweep_dir`` (one Hydra saved a config in, or a job marked), in job
+    order: at any depth, as ``hydra.sweep.subdir`` may nest them (``${hydra.job.num}/run``)."""
+    marks = [*sweep_dir.rglob(".hydra"), *sweep_dir.rglob(ATTEMPT_FILE)]
+    found = {mark.parent for mark in marks if mark.parent != sweep_dir}
+    return sorted(found, key=lambda job: _job_order(job.relative_to(sweep_dir).parts[0]))
+
+
+def _job_order(name: str) -> tuple[int, str]:
+    return (int(name), "") if name.isdigit() else (1 << 30, name)
 
 
 def _overrides(job_dir: Path) -> list[str]:
@@ -171,8 +186,8 @@ class SweepSummary(Callback):
         self.token = secrets.token_hex(8)
         (sweep_dir / ATTEMPT_FILE).write_text(self.token + "\n")
         log_name = f"{config.hydra.job.name}.log"
-        self.before = {job.absolute(): RunDirBefore.read(job, log_name) for job in sweep_dir.iterdir()
-                       if job.is_dir() and (job / ".hydra").is_dir()}
+        self.before = {job.absolute(): RunDirBefore.read(job, log_name) for job in job_dirs(sweep_dir)
+                       if (job / ".hydra").is_dir()}
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         """Write the sweep's summary and comparison; exit 2 when a job failed."""

@@ -294,9 +294,16 @@ def bom_runs(tmp_path_factory, humaneval_tasks):
     return root
 
 
-def test_a_copy_saved_with_a_bom_is_the_same_run(bom_runs):
-    # its first line began with the mark, so bless, history and compare took the copy for another run
-    assert results.run_identity(bom_runs / "bom", "run1") == results.run_identity(bom_runs / "good", "run1")
+def test_a_copy_saved_with_a_bom_or_crlf_is_the_same_run(bom_runs, tmp_path):
+    # its first line began with the mark, or ended in CR, so bless, history and compare took the copy
+    # for another run
+    good = results.run_identity(bom_runs / "good", "run1")
+    assert results.run_identity(bom_runs / "bom", "run1") == good
+    crlf = tmp_path / "crlf"
+    crlf.mkdir()
+    lines = (bom_runs / "good" / "samples.jsonl").read_bytes()
+    (crlf / "samples.jsonl").write_bytes(lines.replace(b"\n", b"\r\n"))
+    assert results.run_identity(crlf, "run1") == good
 
 
 @pytest.mark.slow  # real commands in processes: the full suite, not the fast tier

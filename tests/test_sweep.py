@@ -188,3 +188,20 @@ def test_a_sweep_started_again_in_its_directory_reports_only_what_it_ran(tmp_pat
     assert ("1 job(s) finished, 0 failed; 1 job folder(s) of an earlier attempt in this directory, which "
             "this one did not run, are left out.") in summary
     assert not (tmp_path / "again" / "0" / ERROR_FILE).exists()  # the refusal's, gone with the finish
+
+
+def test_jobs_in_their_own_folders_nested_and_on_other_tasks_are_all_summarized(tmp_path):
+    # With hydra.job.chdir=true each job looked for the attempt relative to its own folder, marked
+    # nothing, and the sweep said "0 finished, 0 failed", exit 0; jobs nested one level down
+    # (hydra.sweep.subdir) were not found; jobs sharing no task made the comparison raise, and Hydra
+    # turned that into a warning: no summary, exit 0, a failed job unsaid.
+    proc = run_evalkit("run", "-m", ARMS, "dataset.task_ids=[HumanEval/0],[HumanEval/1],[Nope/9]",
+                       "n_samples=1", "k=[1]", "report.plots=false", "store.enabled=false",
+                       "hydra.sweep.dir=sweep", "hydra.job.chdir=true",
+                       "hydra.sweep.subdir=${hydra.job.num}/run",
+                       f"executor.cache_dir={tmp_path / 'cache'}", cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    summary = (tmp_path / "sweep" / "summary" / "summary.md").read_text()
+    assert summary.count("2 job(s) finished, 1 failed.") == 1, summary
+    assert "No comparison report: the runs share no task ids" in summary
+    assert "Nope/9" in summary

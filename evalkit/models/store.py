@@ -48,7 +48,7 @@ CREATE TABLE IF NOT EXISTS answers (
     latency_s REAL NOT NULL,
     created_at REAL NOT NULL,
     asked_by TEXT NOT NULL DEFAULT '',
-    PRIMARY KEY (key, source, run_id)
+    PRIMARY KEY (key, source, run_id, asked_by)
 )
 """
 _COLUMNS = ("key, source, run_id, model, task_id, sample_index, text, finish_reason, prompt_tokens,"
@@ -147,21 +147,38 @@ class ResponseStore:
             self._db.execute("PRAGMA journal_mode = WAL")
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.execute(SCHEMA)
-            self._add_asked_by_column()
+            self._key_answers_by_arm()
         except sqlite3.Error as exc:
             self._db.close()
             raise self._unusable(exc) from None
 
-    def _add_asked_by_column(self) -> None:
-        """Give a store an evalkit before ``asked_by`` wrote its column (its rows: '', reused by no
-        resumed run, as they cannot say which arm asked). Two sweep jobs may both try: one adds it."""
-        if any(row[1] == "asked_by" for row in self._db.execute("PRAGMA table_info(answers)")):
+    def _key_answers_by_arm(self) -> None:
+        """Give a store an evalkit before ``asked_by`` wrote the column, and its place in the primary
+        key: two arms asking one request of one deployment (two keys a proxy routes alike) each keep
+        their answer, where the second was dropped and then given the first's (offline replay) or
+        asked again (a resume). Rows copied from before get '' (reused by no resumed run: they cannot
+        say which arm asked). Two sweep jobs may open the store at once: one rebuilds it."""
+        if self._keyed_by_arm():
             return
+        self._db.execute("BEGIN IMMEDIATE")
         try:
-            self._db.execute("ALTER TABLE answers ADD COLUMN asked_by TEXT NOT NULL DEFAULT ''")
-        except sqlite3.OperationalError as exc:
-            if "duplicate column" not in str(exc):
-                raise
+            if not self._keyed_by_arm():  # the other job did it meanwhile
+                columns = [row[1] for row in self._db.execute("PRAGMA table_info(answers)")]
+                copied = ", ".join(c for c in _COLUMNS.split(", ") if c in columns)
+                self._db.execute("ALTER TABLE answers RENAME TO answers_before_asked_by")
+                self._db.execute(SCHEMA)
+                self._db.execute(f"INSERT OR IGNORE INTO answers ({copied}) SELECT {copied} "
+                                 "FROM answers_before_asked_by")
+                self._db.execute("DROP TABLE answers_before_asked_by")
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def _keyed_by_arm(self) -> bool:
+        """Whether ``asked_by`` is in the answers table's primary key (field 5 of table_info: its place)."""
+        return any(row[1] == "asked_by" and row[5] > 0
+                   for row in self._db.execute("PRAGMA table_info(answers)"))
 
     def _unusable(self, exc: sqlite3.Error) -> ConfigError:
         """A store.path SQLite cannot open or write (not a database, a read-only place): one line."""

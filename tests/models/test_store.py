@@ -215,7 +215,8 @@ def test_a_store_written_before_answers_recorded_their_arm_is_read_and_its_rows_
     # which arm asked, are reused across runs by what answered them but by no resumed run.
     path = tmp_path / "old.sqlite"
     old = sqlite3.connect(path)
-    old.execute(store_module.SCHEMA.replace("    asked_by TEXT NOT NULL DEFAULT '',\n", ""))
+    old.execute(store_module.SCHEMA.replace("    asked_by TEXT NOT NULL DEFAULT '',\n", "")
+                .replace("run_id, asked_by)", "run_id)"))  # the table as evalkit wrote it before
     old.execute("INSERT INTO answers VALUES ('k', 'vllm-0.6', 'monday', 'm', 'T/0', 0, 'old', 'stop', 1, 2, "
                 "0.1, 0.0)")
     old.commit()
@@ -226,6 +227,19 @@ def test_a_store_written_before_answers_recorded_their_arm_is_read_and_its_rows_
     with ResponseStore(path, run_id="tuesday", reuse=True) as store:
         assert store.get_many(["k"], "vllm-0.6", asked_by="http://gpu1:8000/v1")["k"].text == "old"
         assert store.count() == 1
+
+
+def test_two_arms_asking_one_request_of_one_deployment_each_keep_their_answer(tmp_path):
+    # Two keys a proxy routes alike: the same request, the same source. The second arm's answer was
+    # dropped (the key held no arm), then replayed offline as the first's, or asked again on resume.
+    good, bad = (store_module.asked_by(arm, "http://proxy:4000/v1") for arm in ("good", "bad"))
+    with ResponseStore(tmp_path / "s.sqlite", run_id="night") as store:
+        store.put_many([StoredResponse("k", "m", "T/0", 0, text, "stop", 1, 2, 0.1, source="dep",
+                                       asked_by=arm) for text, arm in (("right", good), ("wrong", bad))])
+        assert store.get_many(["k"], "dep", asked_by=bad)["k"].text == "wrong"  # resumed
+    with ResponseStore(tmp_path / "s.sqlite", run_id="replay") as store:
+        assert {arm: store.get_many(["k"], None, asked_by=arm)["k"].text for arm in (good, bad)} == {
+            good: "right", bad: "wrong"}
 
 
 def test_an_ollama_model_pulled_just_before_the_run_is_told_from_the_one_before_it(tmp_path):
