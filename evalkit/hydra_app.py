@@ -10,6 +10,7 @@ instead of Hydra's multi-line report. Other commands get their typed config from
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import difflib
 import errno
 import itertools
@@ -470,6 +471,14 @@ class RunDirBefore:
         return cls(run_dir, run_dir.is_dir(), saved, log.stat().st_size if log.is_file() else None,
                    log_name, records, samples.stat().st_size if _regular(samples) else None,
                    file_version(run_dir / "results.json"))
+
+    @classmethod
+    def made_by_attempt(cls, job_dir: Path, log_name: str) -> RunDirBefore:
+        """A sweep job's folder this attempt made and refused: its saved config, log and failure
+        (error.txt) stay, the sweep's record of the job; evalkit's records and an empty samples
+        file go, as a refused single run leaves none (they read as a started run's)."""
+        now = cls.read(job_dir, log_name)
+        return dataclasses.replace(now, records=dict.fromkeys(now.records), samples_size=None, results=())
 
     def undo_unmeasured(self, run_dir: Path) -> bool:
         """If the attempt in ``run_dir`` wrote no sample and no results, put the directory back as it

@@ -376,7 +376,8 @@ def arm_row(results: RunResults, arm: ArmResult) -> dict[str, Any]:
 def load_runs(root: Path | str = "reports") -> pd.DataFrame:
     """One row per arm of every results.json under ``root`` (searched recursively).
 
-    A ``run_dir`` column says where each came from; rows are ordered by start time.
+    A ``run_dir`` column says where each came from, and ``seed`` the run's seed (run.json's: each
+    request's seed derives from it; None for `evalkit score` runs); rows are ordered by start time.
     Unreadable results files are skipped: a run still in progress has none yet.
     """
     rows = []
@@ -385,11 +386,13 @@ def load_runs(root: Path | str = "reports") -> pd.DataFrame:
             results = load_results(path)
         except ConfigError:
             continue
+        # the run's seed is in run.json (results.json's statistics.seed is the bootstrap's)
+        seed = run_seed(path.parent)
         for arm in results.arms:
-            rows.append({"run_dir": str(path.parent)} | arm_row(results, arm))
+            rows.append({"run_dir": str(path.parent), "seed": seed} | arm_row(results, arm))
     frame = pd.DataFrame(rows)
     if frame.empty:
-        return pd.DataFrame(columns=["run_dir", "run_id", "started_at", "arm", "model"])
+        return pd.DataFrame(columns=["run_dir", "seed", "run_id", "started_at", "arm", "model"])
     frame = frame.sort_values(["started_at", "run_dir"], na_position="last", kind="stable")
     return frame.reset_index(drop=True)
 

@@ -194,10 +194,13 @@ class SweepSummary(Callback):
         sweep_dir = Path(config.hydra.sweep.dir)
         if not sweep_dir.is_dir():
             return
+        from evalkit.hydra_app import RunDirBefore  # noqa: PLC0415 - it imports this module
+
         report, failed, n_failed = summarize_sweep(sweep_dir, self.token)
+        log_name = f"{config.hydra.job.name}.log"
         for job in failed:  # refused before it measured anything: its folder as it was, as a single run's
-            if job.absolute() in self.before:
-                self.before[job.absolute()].undo_unmeasured(job)
+            before = self.before.get(job.absolute()) or RunDirBefore.made_by_attempt(job, log_name)
+            before.undo_unmeasured(job)
         print(f"sweep summary: {sweep_dir / 'summary' / 'summary.md'}")
         if report:
             print(f"report: {report}")

@@ -142,6 +142,18 @@ def test_a_run_that_exited_2_says_why_in_load_runs(reports_root, tmp_path):
         "refused": "arm A: no answer at all", "fine": None}
 
 
+def test_load_runs_tells_two_runs_made_with_different_seeds_apart(reports_root, tmp_path):
+    # Two nightly runs of one model and template differing only by seed read as identical rows.
+    for name, seed in (("seed-7", 7), ("seed-8", 8), ("scored", None)):
+        run = shutil.copytree(reports_root / "runs" / "run0", tmp_path / "runs" / name)
+        if seed is not None:
+            (run / "run.json").write_text(json.dumps({"run_id": "run0", "seed": seed, "endpoints": {}}))
+    runs = load_runs(tmp_path)
+    seeds = dict(zip(runs["run_dir"].map(lambda d: Path(d).name), runs["seed"], strict=True))
+    assert seeds["seed-7"] == 7 and seeds["seed-8"] == 8 and pd.isna(seeds["scored"])
+    assert "seed" in load_runs(tmp_path / "nothing-here").columns
+
+
 def test_a_run_that_did_not_finish_says_how_to_finish_it(tmp_path, humaneval_tasks):
     # gate, bless and report on an interrupted run said only "no results.json at ..."
     write_samples(tmp_path, [sample("r", "A", humaneval_tasks[0], 0, Status.PASSED)])

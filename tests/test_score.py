@@ -664,3 +664,7 @@ def test_the_lenient_reading_of_an_answer_in_prose_is_its_fenced_block(tmp_path)
     # no request was timed: n/a, where the report read p50 to p99 0.000
     arms = json.loads((tmp_path / "run" / "results.json").read_text())["arms"]
     assert {arm["arm"]: arm["latency_s"]["p50"] for arm in arms} == {"given": None, "run": None}
+    # no template rendered these answers: the report does not call the faithful reading its post-processing
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "the faithful reading (each answer as the file gives it)" in report
+    assert "template's post-processing" not in report

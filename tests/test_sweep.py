@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 from pathlib import Path
 
 import pytest
@@ -165,6 +166,24 @@ def test_a_job_that_exited_2_after_its_reports_makes_the_sweep_exit_2(tmp_path):
     summary = (sweep / "summary" / "summary.md").read_text()
     assert "2 job(s) finished, 0 failed; 1 of the finished exited 2 (below)." in summary
     assert "- job `1` (`(none)`): arm demo-buggy: 2 of 2 samples were refused \\| by the endpoint" in summary
+
+
+def test_a_job_refused_at_its_endpoint_keeps_its_failure_and_no_run_records(tmp_path):
+    # Each job's folder kept run.json, dataset.json and an empty samples.jsonl beside error.txt: the
+    # folder of a run that had started, where a refused single run leaves nothing.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    proc = run_evalkit("run", "-m", "model=mixtral", f"model.base_url=http://127.0.0.1:{closed}/v1",
+                       "seed=1,2", "dataset.limit=1", "n_samples=1", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+                       f"store.path={tmp_path / 'store.sqlite'}", "model.max_retries=0", timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    for job in ("0", "1"):
+        folder = tmp_path / "sweep" / job
+        assert "cannot reach the model endpoint" in (folder / ERROR_FILE).read_text()
+        assert "seed: " in (folder / ".hydra" / "config.yaml").read_text()
+        assert not {"run.json", "dataset.json", "samples.jsonl"} & {p.name for p in folder.iterdir()}
+    assert "0 job(s) finished, 2 failed." in (tmp_path / "sweep" / "summary" / "summary.md").read_text()
 
 
 def test_a_sweep_started_again_in_its_directory_reports_only_what_it_ran(tmp_path):

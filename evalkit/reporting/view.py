@@ -100,8 +100,7 @@ def build_view(samples: pd.DataFrame, arms: Sequence[ArmResult], templates: Mapp
                else "the first fenced block of the raw answer")
     view = ReportView(title=title, header=header, arms=arms, scores_note=(
         f"pass@k and metrics with {scoring.confidence:.0%} bootstrap intervals over tasks; the faithful "
-        "reading (the template's post-processing, as the gateway does it) beside the lenient one "
-        f"({lenient})."))
+        f"reading ({_faithful_reading(arms)}) beside the lenient one ({lenient})."))
     if any(arm.synthetic for arm in arms):
         view.notes.append("Arms marked synthetic (demo) answer from the embedded demo endpoint: "
                           "they exercise the pipeline and are not model results.")
@@ -129,6 +128,18 @@ def build_view(samples: pd.DataFrame, arms: Sequence[ArmResult], templates: Mapp
         view.flips = flip_entries(samples, comparison, view.baseline)
     view.mde = _detectable(arms)
     return view
+
+
+def _faithful_reading(arms: Sequence[ArmResult]) -> str:
+    """What the faithful reading is for these arms: answers scored from a file (`evalkit score`)
+    went through no template, so the gateway's post-processing did not make them."""
+    rendered = sum(arm.template is not None for arm in arms)
+    if rendered == len(arms):
+        return "the template's post-processing, as the gateway does it"
+    if rendered == 0:
+        return "each answer as the file gives it"
+    return ("the template's post-processing, as the gateway does it; for arms scored from a file, "
+            "each answer as the file gives it")
 
 
 def mde_text(mde: float) -> str:

@@ -80,6 +80,7 @@ def test_markdown_report(two_arm_run):
     assert "## Paired differences vs A" in text
     assert "with 95% bootstrap intervals" in text
     assert "lenient one (the first fenced block of the raw answer)" in text
+    assert "faithful reading (the template's post-processing, as the gateway does it)" in text
     for png in ("pass_at_k.png", "task_outcomes.png", "latency.png", "paired_differences.png"):
         assert (run_dir / png).stat().st_size > 1000
         assert f"({png})" in text
