@@ -51,6 +51,7 @@ from evalkit.config import (
     ModelConfig,
     PromptConfig,
     ReportConfig,
+    ReportedError,
     RunConfig,
     ScoringConfig,
     apply_air_gap,
@@ -549,6 +550,15 @@ def _task(job: Job, failures: list[BaseException], started: list[Path],
             mark_job(run_dir, sweep_dir, "started")
         try:
             done = job(_typed(cfg), run_dir)
+        except ReportedError as exc:  # its reports are written and say why it exits 2
+            if sweep_dir is None:
+                failures.append(exc)
+                return None
+            # finished: the summary compares it with the others and lists why (results.json's
+            # problems); marked failed, it was left out of the comparison as a job that measured nothing
+            print(f"evalkit: job {run_dir.name} exits 2: {redact(str(exc))}", file=sys.stderr)
+            mark_job(run_dir, sweep_dir, "finished")
+            return {"exited_2": redact(str(exc))}
         except Exception as exc:  # a sweep goes on; a single run re-raises it outside Hydra's runner
             if sweep_dir is not None:
                 details = "" if isinstance(exc, ConfigError) else traceback.format_exc()

@@ -628,16 +628,22 @@ def test_middles_made_elsewhere_are_read_as_a_template_s_would_be(tmp_path):
     # server left in was a syntax error, and the lenient reading applied none of the gateway's steps.
     task = load_tasks(DatasetConfig(name="ide_completion_python", limit=1))[0]
     samples = tmp_path / "middles.jsonl"
-    samples.write_text(json.dumps({"task_id": task.task_id, "completion": task.reference + "<|fim_suffix|>x"})
-                       + "\n" + json.dumps({"task_id": task.task_id, "completion": "  # later\n"}) + "\n")
+    # a completion template with a system turn goes to chat, whose models answer around a fence: the
+    # lenient reading took the prose too, so both readings failed and their gap hid the breakage
+    chatty = f"Here is the missing code:\n```python\n{task.reference}```\nIt fills the gap."
+    samples.write_text("".join(json.dumps({"task_id": task.task_id, "completion": answer}) + "\n" for answer
+                               in (task.reference + "<|fim_suffix|>x", "  # later\n", chatty)))
     proc = run_evalkit("score", "dataset=ide_completion_python", f"samples={samples}", "k=[1]",
                        "report.plots=false", f"hydra.run.dir={tmp_path / 'run'}")
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = (tmp_path / "run" / "samples.jsonl").read_text().splitlines()
-    first, comment = [json.loads(line) for line in lines]
+    first, comment, fenced = sorted(map(json.loads, lines), key=lambda row: row["sample_index"])
     assert first["completion"] == task.reference and first["verdict"]["status"] == "passed"
     assert first["raw_output"].endswith("<|fim_suffix|>x")
     assert comment["lenient"]["completion"] == ""  # the gateway's steps drop a comment-only middle
+    assert fenced["verdict"]["status"] != "passed"
+    assert fenced["lenient"]["completion"] == task.reference
+    assert fenced["lenient"]["verdict"]["status"] == "passed"
 
 
 def test_the_lenient_reading_of_an_answer_in_prose_is_its_fenced_block(tmp_path):

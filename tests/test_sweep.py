@@ -186,6 +186,23 @@ def test_a_job_refused_at_its_endpoint_keeps_its_failure_and_no_run_records(tmp_
     assert "0 job(s) finished, 2 failed." in (tmp_path / "sweep" / "summary" / "summary.md").read_text()
 
 
+def test_jobs_that_exit_2_after_their_reports_are_compared_and_listed_with_why(tmp_path):
+    # Such a job (an endpoint refusing some requests, a malformed line) was marked failed: "0 job(s)
+    # finished, 2 failed", its arm left out of the comparison though its results were written.
+    samples = tmp_path / "answers.jsonl"
+    samples.write_text('{"task_id": "HumanEval/0", "completion": "    return False\\n"}\n{"task_id": "Hu\n')
+    proc = run_evalkit("score", "-m", f"samples={samples}", "k=[1]", "dataset.limit=1", "seed=1,2",
+                       "report.plots=false", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+                       f"executor.cache_dir={tmp_path / 'cache'}", timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    summary = (tmp_path / "sweep" / "summary" / "summary.md").read_text()
+    assert "2 job(s) finished, 0 failed; 2 of the finished exited 2 (below)." in summary
+    assert "| 0 | `seed=1` | 0/samples | 0.000 | 0 |" in summary
+    assert f"- job `1` (`seed=2`): 1 malformed line(s) of {samples} skipped" in summary
+    assert (tmp_path / "sweep" / "summary" / "report.html").is_file()
+    assert "evalkit: job 0 exits 2: 1 malformed line(s)" in proc.stderr
+
+
 def test_a_sweep_started_again_in_its_directory_reports_only_what_it_ran(tmp_path):
     # Started again with another temperature, both jobs were refused ("holds samples ... made with
     # another params"), yet the summary showed the first attempt's pass@1 under the new settings,
