@@ -378,7 +378,8 @@ class ModelClient:
                 await asyncio.sleep(LISTING_RETRY_S)
             except (openai.APIError, ValueError, KeyError, TypeError):
                 return None
-        self.served = tuple(valid_text(redact(str(m.get("id")), self._secrets)) for m in entries)
+        self.served = tuple(valid_text(redact(str(m.get("id")), self._sent_keys, recorded=True))
+                            for m in entries)
         entry = next((m for m in entries if m.get("id") == self.cfg.name), None)
         if entry is None:
             return None
@@ -394,11 +395,12 @@ class ModelClient:
         return self._clean(out)
 
     def _clean(self, value: Any) -> Any:
-        """``value`` (what the endpoint said about itself) with the key masked in every string, and
+        """``value`` (what the endpoint said about itself) with the keys sent masked in every string
+        (whole: see ``redact``'s ``recorded``; no other secret reached the endpoint to be echoed), and
         a number JSON cannot hold (``NaN``, ``Infinity``: Python's parser takes them) as its text, so
         run.json stays JSON that jq and other strict parsers read."""
         if isinstance(value, str):
-            return valid_text(redact(value, self._secrets))
+            return valid_text(redact(value, self._sent_keys, recorded=True))
         if isinstance(value, float) and not math.isfinite(value):
             return str(value)
         if isinstance(value, dict):
@@ -415,8 +417,8 @@ class ModelClient:
         code scored (``MY_TOKEN=threshold`` made ``if distance < threshold:`` fail as
         ``if distance < ***:``), and no endpoint can echo a value no endpoint was sent."""
         keys = self._sent_keys
-        text = redact(choice.text, keys, url_credentials=False)
-        finish = redact(str(choice.finish_reason), keys, url_credentials=False)
+        text = redact(choice.text, keys, recorded=True)
+        finish = redact(str(choice.finish_reason), keys, recorded=True)
         if text == choice.text and finish == choice.finish_reason:
             return choice
         return replace(choice, text=text, finish_reason=finish)

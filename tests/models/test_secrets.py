@@ -201,6 +201,31 @@ def test_what_the_endpoint_says_about_itself_is_masked(k2_env, tmp_path):
     assert gens[0].raw_output and not gens[0].error
 
 
+def test_a_key_s_pieces_never_change_an_answer_or_the_names_of_what_answered(monkeypatch, tmp_path):
+    # The key sk-xreturn-numbers-Q9w8 turned every `return` of every answer into `***` (each scored
+    # failed, exit 0), and a key holding "litellm" recorded the header x-litellm-model-id as x***model-id
+    # (the baseline lost its deployment, and rotating the key read as another deployment).
+    key = "sk-xreturn-litellm-Q9w8Zx"
+    monkeypatch.setenv("EVALKIT_TEST_API_KEY", key)
+    with LeakyServer("identity") as srv:
+        async def go():
+            client = ModelClient(model_config(srv.base_url, api_key_env="EVALKIT_TEST_API_KEY"), None,
+                                 retry=RetryPolicy(0.01, 0.02))
+            try:
+                await client.check()
+                return client, await client.generate(case_prompt("x"), 1, 1)
+            finally:
+                await client.aclose()
+
+        client, (gen,) = asyncio.run(go())
+    assert gen.raw_output == "    return None\n" and not gen.error
+    assert client.identity["answered_by"]["x-litellm-model-id"] == "***"  # the echoed key, whole
+    assert client.identity["answered_by"]["x-litellm-model-api-base"] == "http://backend:8000/v1?key=***"
+    assert client.identity["served"]["owned_by"] == "***"
+    # messages still mask its pieces: an error may quote it cut short
+    assert redact(f"bad key {key[:12]}...") == "bad key ***..."
+
+
 def _answer_of(case: str, key_env: str):
     """The one sample the fault server gives ``case``, asked with the key in ``key_env``."""
     with FaultServer() as srv:
@@ -242,7 +267,7 @@ def test_a_url_s_credentials_are_masked_in_messages_never_in_an_answer_s_code():
     error = "ClientHttpProxyError: 503, url='http://alice:hunter2pass@proxy.corp:3128'"
     assert redact(error, []) == "ClientHttpProxyError: 503, url='http://***@proxy.corp:3128'"
     code = "engine = connect('postgresql://app:pw@db/main')"
-    assert redact(code, [], url_credentials=False) == code
+    assert redact(code, [], recorded=True) == code
 
 
 def test_a_placeholder_key_is_not_masked_in_an_answer_s_code(monkeypatch):
