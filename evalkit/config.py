@@ -51,6 +51,12 @@ class ReportedError(ConfigError):
         """What the run's results.json holds."""
 
 
+class AlreadyFinished(ConfigError):
+    """A run started again in a folder whose run had finished and answered every sample it asks
+    for: it would ask the model nothing (``rundir.require_unfinished``). A sweep keeps such a job's
+    results as they are, as its summary's; a single run exits 2."""
+
+
 class InterruptedUnmeasured(KeyboardInterrupt):
     """Ctrl-C before a run measured anything: its run directory was removed, nothing was kept."""
 

@@ -43,6 +43,7 @@ from omegaconf.errors import OmegaConfBaseException
 from evalkit.config import (
     CONF_DIR,
     REQUIRED_MODEL_KEYS,
+    AlreadyFinished,
     ConfigError,
     DatasetConfig,
     ExecutorConfig,
@@ -550,22 +551,9 @@ def _task(job: Job, failures: list[BaseException], started: list[Path],
             mark_job(run_dir, sweep_dir, "started")
         try:
             done = job(_typed(cfg), run_dir)
-        except ReportedError as exc:  # its reports are written and say why it exits 2
-            if sweep_dir is None:
-                failures.append(exc)
-                return None
-            # finished: the summary compares it with the others and lists why (results.json's
-            # problems); marked failed, it was left out of the comparison as a job that measured nothing
-            print(f"evalkit: job {run_dir.name} exits 2: {redact(str(exc))}", file=sys.stderr)
-            mark_job(run_dir, sweep_dir, "finished")
-            return {"exited_2": redact(str(exc))}
         except Exception as exc:  # a sweep goes on; a single run re-raises it outside Hydra's runner
             if sweep_dir is not None:
-                details = "" if isinstance(exc, ConfigError) else traceback.format_exc()
-                reason = str(exc) if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}"
-                failed = _job_failed(run_dir, redact(reason), redact(details))
-                mark_job(run_dir, sweep_dir, "failed")
-                return failed
+                return _sweep_job_ended(exc, run_dir, sweep_dir)
             failures.append(exc)  # launch puts the directory back if the run measured nothing
             return None
         if sweep_dir is not None:
@@ -573,6 +561,26 @@ def _task(job: Job, failures: list[BaseException], started: list[Path],
         return done
 
     return task
+
+
+def _sweep_job_ended(exc: Exception, run_dir: Path, sweep_dir: Path) -> dict[str, Any]:
+    """Record how a sweep job that raised ``exc`` ended, for the sweep's summary; what Hydra keeps as
+    its return value."""
+    if isinstance(exc, AlreadyFinished):  # a sweep started again after the job finished: it stands
+        print(f"evalkit: job {run_dir.name} had finished: its results are kept as they were", file=sys.stderr)
+        mark_job(run_dir, sweep_dir, "kept")
+        return {"kept": str(run_dir)}
+    if isinstance(exc, ReportedError):
+        # finished: the summary compares it with the others and lists why (results.json's problems);
+        # marked failed, it was left out of the comparison as a job that measured nothing
+        print(f"evalkit: job {run_dir.name} exits 2: {redact(str(exc))}", file=sys.stderr)
+        mark_job(run_dir, sweep_dir, "finished")
+        return {"exited_2": redact(str(exc))}
+    details = "" if isinstance(exc, ConfigError) else traceback.format_exc()
+    reason = str(exc) if isinstance(exc, ConfigError) else f"{type(exc).__name__}: {exc}"
+    failed = _job_failed(run_dir, redact(reason), redact(details))
+    mark_job(run_dir, sweep_dir, "failed")
+    return failed
 
 
 def _job_failed(run_dir: Path, reason: str, details: str = "") -> dict[str, Any]:

@@ -29,6 +29,7 @@ from evalkit.rundir import (
     require_resumable,
     require_same_endpoint,
     require_same_seed,
+    require_unfinished,
     run_header,
     run_id_of,
     same_endpoint,
@@ -218,6 +219,7 @@ def execute_run(cfg: RunConfig, run_dir: Path) -> RunResults:
                 for arm in arms for first in [next(iter(arm.prompts.values()))]}
         require_resumable(samples, bench, made, cfg.n_samples)  # before any worker or demo server starts
         require_same_seed(samples, cfg.seed)
+        require_unfinished(samples, bench, list(made), cfg.n_samples)
         arms = _start_demo_if_needed(arms, bench, stack)
         executor = stack.enter_context(make_executor(cfg.executor))
         run_id = run_id_of(run_dir, samples)

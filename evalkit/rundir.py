@@ -15,11 +15,11 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
 import evalkit
 from evalkit.benchmarks import Benchmark
-from evalkit.config import ConfigError, RunConfig
+from evalkit.config import AlreadyFinished, ConfigError, RunConfig
 from evalkit.execution import LocalExecutor, calibrate, canary
 from evalkit.models.store import source_key
 from evalkit.records import DatasetInfo, Host, RunResults, TemplateSource
@@ -105,6 +105,25 @@ def require_resumable(samples: SamplesFile, bench: Benchmark, arms: Mapping[str,
     info = DatasetInfo(name=bench.name, content_sha256=bench.content_sha256, n_tasks=len(bench.tasks),
                        kind=bench.kind)
     _replace_json(samples.path.parent / DATASET_FILE, info.to_json())
+
+
+def require_unfinished(samples: SamplesFile, bench: Benchmark, labels: Sequence[str], n_samples: int) -> None:
+    """Refuse to start again a run that finished with nothing left to ask: its results.json names no
+    problem and samples.jsonl answers every sample of ``labels`` x the tasks x ``n_samples``. Started
+    again, it asked the model nothing, scored the old answers under new times and exited 0: a nightly
+    that kept its folder measured nothing every night after the first, and its gate stayed green."""
+    run_dir = samples.path.parent
+    if not len(samples.done) or not (run_dir / "results.json").is_file():
+        return
+    results = _read_json(run_dir / "results.json")
+    if results.get("problems") or any((label, task.task_id, index) not in samples.done for label in labels
+                                      for task in bench.tasks for index in range(n_samples)):
+        return  # it exited 2, or this run asks more: starting again asks what is missing
+    when = f", finished {results['finished_at']}" if isinstance(results.get("finished_at"), str) else ""
+    raise AlreadyFinished(f"{run_dir} holds a finished run ({samples.run_id}{when}) that answered every "
+                          "sample this one asks for: started again it would ask the model nothing; give each "
+                          "run a new hydra.run.dir (a nightly: hydra.run.dir=runs/mixtral-$(date +%F)), or "
+                          f"re-render its reports with `evalkit report {run_dir}`")
 
 
 def recorded_endpoint(samples: SamplesFile, label: str, stored: bool = False) -> dict[str, Any] | None:

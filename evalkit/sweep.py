@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import secrets
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +34,9 @@ ERROR_FILE = "error.txt"
 """What a failed job leaves in its directory: the one-line reason first."""
 ATTEMPT_FILE = ".evalkit-attempt"
 """In the sweep's directory, the running attempt's token; in a job's, ``TOKEN STATE``: the attempt
-that ran it last and how the job ended (``started``: it never said)."""
-STATES = ("started", "finished", "failed")
+that ran it last and how the job ended (``started``: it never said; ``kept``: it had finished in an
+earlier attempt, with every sample this one asks for, and was left as it was)."""
+STATES = ("started", "finished", "failed", "kept")
 
 
 def mark_job(job_dir: Path, sweep_dir: Path, state: str) -> None:
@@ -46,7 +48,7 @@ def mark_job(job_dir: Path, sweep_dir: Path, state: str) -> None:
         return
     job_dir.mkdir(parents=True, exist_ok=True)
     (job_dir / ATTEMPT_FILE).write_text(f"{token} {state}\n")
-    if state == "finished":
+    if state in ("finished", "kept"):
         (job_dir / ERROR_FILE).unlink(missing_ok=True)
 
 
@@ -64,25 +66,14 @@ def summarize_sweep(sweep_dir: Path, token: str) -> tuple[Path | None, list[Path
     those that failed and those that exited 2 after their reports.
 
     Returns the comparison report's path (None when no job finished), the jobs that failed, and the
-    number of jobs that failed or exited 2.
+    number of jobs that failed or exited 2, or 1 when every job had finished before this attempt (it
+    asked the model nothing: a command that measured nothing does not exit 0).
     """
     # Imported here: Hydra builds this callback at start-up, and reporting pulls in matplotlib.
     from evalkit.reporting import compare
     from evalkit.reporting.markdown import inline
 
-    finished, failed, exited_2, earlier = [], [], [], 0
-    for job_dir in job_dirs(sweep_dir):
-        state = _job_state(job_dir, token)
-        if state is None:
-            earlier += (job_dir / ".hydra").is_dir()
-        elif state == "finished" and (job_dir / "results.json").is_file():
-            finished.append(job_dir)
-            problems = load_results(job_dir).problems
-            if problems:  # its reports are written, and say why it exited 2
-                exited_2.append((job_dir, problems[0]))
-        else:
-            failed.append((job_dir, _failure_reason(job_dir) if state == "failed" else
-                           "it ended without a word (stopped, killed or crashed)"))
+    finished, failed, exited_2, earlier, kept = _jobs_of_attempt(sweep_dir, token)
     out = sweep_dir / "summary"
     # the summary is this attempt's alone: an earlier attempt's report beside "0 job(s) finished"
     # showed numbers the summary did not stand for
@@ -96,10 +87,7 @@ def summarize_sweep(sweep_dir: Path, token: str) -> tuple[Path | None, list[Path
     overrides = {d: _overrides(d) for d in finished + [d for d, _ in failed]}
     common = set.intersection(*(set(o) for o in overrides.values())) if overrides else set()
     swept = {d: " ".join(o for o in over if o not in common) or "(none)" for d, over in overrides.items()}
-    counts = f"{len(finished)} job(s) finished, {len(failed)} failed" + (
-        f"; {len(exited_2)} of the finished exited 2 (below)" if exited_2 else "") + (
-        f"; {earlier} job folder(s) of an earlier attempt in this directory, which this one did not run, "
-        "are left out" if earlier else "")
+    counts = _counts(len(finished), len(failed), kept, len(exited_2), earlier)
     lines = ["# Sweep summary", "", counts + ".", ""]
     if common:
         lines += [f"Every job: `{' '.join(o for o in next(iter(overrides.values())) if o in common)}`", ""]
@@ -116,7 +104,42 @@ def summarize_sweep(sweep_dir: Path, token: str) -> tuple[Path | None, list[Path
     if uncompared:
         lines += ["", f"No comparison report: {inline(uncompared)}; each job's own report is in its folder."]
     (out / "summary.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return report, [d for d, _ in failed], len(failed) + len(exited_2)
+    nothing_new = int(bool(finished) and kept == len(finished) and not failed)
+    if nothing_new:
+        print("evalkit: every job of this sweep had finished before: it asked the model nothing; give a new "
+              "hydra.sweep.dir for new runs", file=sys.stderr)
+    return report, [d for d, _ in failed], len(failed) + len(exited_2) or nothing_new
+
+
+def _jobs_of_attempt(sweep_dir: Path, token: str) -> tuple[list[Path], list[tuple[Path, str]],
+                                                             list[tuple[Path, str]], int, int]:
+    """The jobs the attempt ``token`` ran under ``sweep_dir``: those finished (kept ones included),
+    those failed and those finished that exited 2 (each with why), how many folders of earlier
+    attempts it did not run, and how many finished jobs it kept as they were."""
+    finished, failed, exited_2, earlier, kept = [], [], [], 0, 0
+    for job_dir in job_dirs(sweep_dir):
+        state = _job_state(job_dir, token)
+        if state is None:
+            earlier += (job_dir / ".hydra").is_dir()
+        elif state in ("finished", "kept") and (job_dir / "results.json").is_file():
+            finished.append(job_dir)
+            kept += state == "kept"
+            problems = load_results(job_dir).problems
+            if problems:  # its reports are written, and say why it exited 2
+                exited_2.append((job_dir, problems[0]))
+        else:
+            failed.append((job_dir, _failure_reason(job_dir) if state == "failed" else
+                           "it ended without a word (stopped, killed or crashed)"))
+    return finished, failed, exited_2, earlier, kept
+
+
+def _counts(finished: int, failed: int, kept: int, exited_2: int, earlier: int) -> str:
+    """The summary's first line: how the attempt's jobs ended, and the folders it left out."""
+    return f"{finished} job(s) finished, {failed} failed" + (
+        f"; {kept} of the finished had finished before this attempt and are kept as they were" if kept else
+        "") + (f"; {exited_2} of the finished exited 2 (below)" if exited_2 else "") + (
+        f"; {earlier} job folder(s) of an earlier attempt in this directory, which this one did not run, "
+        "are left out" if earlier else "")
 
 
 def _failure_reason(job_dir: Path) -> str:
@@ -205,5 +228,5 @@ class SweepSummary(Callback):
         if report:
             print(f"report: {report}")
         if n_failed:
-            # the sweep as a whole could not be used: exit 2, as a failed (or exited-2) single run does
+            # the sweep as a whole could not be used (or asked nothing): exit 2, as such a single run does
             raise SystemExit(2)

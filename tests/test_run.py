@@ -92,13 +92,17 @@ def test_oracle_passes_everything_and_the_mimic_shows_a_template_comparison(demo
     assert "demo-oracle" in proc.stdout and "pass@1" in proc.stdout
 
 
-def test_rerun_in_the_same_directory_resumes_without_duplicates(demo_run):
+def test_a_finished_run_started_again_asks_nothing_and_exits_2(demo_run):
+    # A nightly that kept its run folder asked the model nothing every night after the first, scored
+    # the old answers under new times, exited 0, and its gate stayed green.
     run_dir, _ = demo_run
-    before = (run_dir / "samples.jsonl").read_text().splitlines()
+    before = folder_contents(run_dir)
     proc = run_evalkit(*_run_overrides(run_dir.parent))
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    after = (run_dir / "samples.jsonl").read_text().splitlines()
-    assert len(after) == len(before)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    (line,) = proc.stderr.strip().splitlines()
+    assert f"{run_dir} holds a finished run (run-" in line and "it would ask the model nothing" in line
+    assert "hydra.run.dir=runs/mixtral-$(date +%F)" in line and f"`evalkit report {run_dir}`" in line
+    assert folder_contents(run_dir) == before  # its reports, saved config and log as they were
 
 
 @pytest.mark.parametrize(("change", "said"), [

@@ -217,13 +217,34 @@ def test_a_sweep_started_again_in_its_directory_reports_only_what_it_ran(tmp_pat
     assert "give a new hydra.sweep.dir" in summary and "hydra.run.dir" not in summary
     assert not (tmp_path / "again" / "summary" / "report.html").exists()  # the first attempt's, gone
     assert (tmp_path / "again" / "0" / ".hydra" / "config.yaml").read_text() == saved  # as it was
-    # One of them again as it was made: it finishes; the other's folder is no job of this attempt.
+    # One of them again as it was made: kept as it finished (nothing to ask: exit 2); the other's
+    # folder is no job of this attempt.
     again = _sweep(tmp_path, "again", "prompt.version=1.0.0")
-    assert again.returncode == 0, again.stderr[-2000:]
+    assert again.returncode == 2, again.stderr[-2000:]
     summary = (tmp_path / "again" / "summary" / "summary.md").read_text()
-    assert ("1 job(s) finished, 0 failed; 1 job folder(s) of an earlier attempt in this directory, which "
-            "this one did not run, are left out.") in summary
-    assert not (tmp_path / "again" / "0" / ERROR_FILE).exists()  # the refusal's, gone with the finish
+    assert ("1 job(s) finished, 0 failed; 1 of the finished had finished before this attempt and are kept "
+            "as they were; 1 job folder(s) of an earlier attempt in this directory, which this one did not "
+            "run, are left out.") in summary
+    assert not (tmp_path / "again" / "0" / ERROR_FILE).exists()  # the refusal's, gone: the job stands
+
+
+def test_a_sweep_started_again_keeps_its_finished_jobs_and_runs_the_rest(tmp_path):
+    # A finished job started again asked the model nothing, scored its old answers as new and exited
+    # 0; refused as a single run is, it would fail every sweep resumed after an interruption.
+    first = _sweep(tmp_path, "resumed", "prompt.version=1.0.0")
+    assert first.returncode == 0, first.stderr[-2000:]
+    results = (tmp_path / "resumed" / "0" / "results.json").read_bytes()
+    again = _sweep(tmp_path, "resumed", "prompt.version=1.0.0,2.0.0")
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "evalkit: job 0 had finished: its results are kept as they were" in again.stderr
+    assert (tmp_path / "resumed" / "0" / "results.json").read_bytes() == results
+    summary = (tmp_path / "resumed" / "summary" / "summary.md").read_text()
+    assert ("2 job(s) finished, 0 failed; 1 of the finished had finished before this attempt and are kept "
+            "as they were.") in summary
+    assert "| 1 | `prompt.version=2.0.0` |" in summary
+    # every job had finished: nothing was asked, which never exits 0
+    idle = _sweep(tmp_path, "resumed", "prompt.version=1.0.0,2.0.0")
+    assert idle.returncode == 2 and "it asked the model nothing" in idle.stderr, idle.stderr[-2000:]
 
 
 def test_jobs_in_their_own_folders_nested_and_on_other_tasks_are_all_summarized(tmp_path):

@@ -298,20 +298,22 @@ def _model_gates(pairs: list[tuple[ArmOutcome, ArmOutcome]], cfg: GateConfig,
 def _replayed_check(model: str, b_arm: ArmOutcome, c_arm: ArmOutcome,
                     baseline_runs: frozenset[str]) -> Check | None:
     """An ERROR ``replayed`` check when the response store answered every candidate sample from
-    the baseline's own run(s) and the candidate's template is the baseline's: the candidate
-    measured nothing, it is the baseline again (a nightly with store.reuse=true and yesterday's
-    store PASSed as a new measurement). With another template (a post-processing change reviewed
-    offline on the same requests) the new post-processing was measured: that is gated."""
+    earlier runs and the candidate's template is the baseline's: the candidate measured nothing (a
+    nightly with store.reuse=true and yesterday's store PASSed as a new measurement; replayed from
+    the night before rather than from the baseline's own run, it was only noted). With another
+    template (a post-processing change reviewed offline on the same requests) the new
+    post-processing was measured: that is gated."""
     cached, total = int(c_arm.aggregates.get("cached_samples") or 0), _samples(c_arm)
     sources = {str(s).split(" ", 1)[0] for s in c_arm.aggregates.get("cached_from") or ()}
-    if not total or cached < total or not sources & baseline_runs or \
+    if not total or cached < total or not sources or \
             b_arm.template.get("sha256") != c_arm.template.get("sha256"):
         return None
+    origin = (f"the baseline's run ({', '.join(sorted(sources & baseline_runs))})" if sources <= baseline_runs
+              else f"earlier runs ({', '.join(sorted(sources))})")
     return Check(model, "replayed", None, None, None, test="threshold", verdict=GateVerdict.ERROR,
-                 reason=f"all {total} candidate answers were replayed by the response store from the "
-                        f"baseline's run ({', '.join(sorted(sources & baseline_runs))}) with the baseline's "
-                        "template: nothing new was measured; ask the endpoint (store.reuse=false, "
-                        "model.offline=false)")
+                 reason=f"all {total} candidate answers were replayed by the response store from {origin} "
+                        "with the baseline's template: nothing new was measured; ask the endpoint "
+                        "(store.reuse=false, model.offline=false)")
 
 
 def _samples(arm: ArmOutcome) -> int:
@@ -436,6 +438,9 @@ def gate(baseline: Baseline | Path | str, candidate_run_dir: Baseline | Path | s
         if run.problems:  # samples skipped, the file changed, answers missing: not the template's measure
             raise ConfigError(f"the {side} {run.source} is a run that exited 2 ({run.problems[0]}); gate "
                               "runs that exited 0")
+    if cand.run_id in base.run_id.split("+"):  # a nightly that kept its folder, or a copy of the run
+        raise ConfigError(f"the candidate {cand.source} is the baseline's own run {cand.run_id}: nothing "
+                          "new would be gated; gate a new run (a nightly: a new hydra.run.dir each night)")
     _check_dataset(base, cand)
     pairs, arm_notes = _pair_arms(base, cand)
     _check_metrics(cfg, pairs)

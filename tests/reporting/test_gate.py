@@ -778,6 +778,28 @@ def test_a_candidate_replayed_from_the_baseline_s_run_measured_nothing(runs, tmp
     assert "replayed from the response store" in (tmp_path / "g2" / "gate.md").read_text()
 
 
+def test_a_candidate_replayed_from_another_night_measured_nothing_either(runs, tmp_path):
+    # Every night has the default seed: with store.reuse=true a night replays the night before it,
+    # not the baseline's run, and that gated INCONCLUSIVE, exit 0, with a note.
+    night = _replayed(make_run(tmp_path / "night", {"mixtral": tasks(40, N, BASE_FAILING)}), 40 * N,
+                      "night-before")
+    outcome = gate(runs["base"], night, CFG, tmp_path / "g")
+    assert outcome.verdict is GateVerdict.ERROR and outcome.exit_code == 2
+    (check,) = [c for c in outcome.models[0].checks if c.name == "replayed"]
+    assert "by the response store from earlier runs (night-before) with the baseline's" in check.reason
+
+
+def test_the_baseline_s_own_run_as_candidate_is_refused(runs, tmp_path):
+    # A nightly that kept its run folder gated the blessed night against itself: INCONCLUSIVE, exit 0.
+    copy = shutil.copytree(runs["base"], tmp_path / "copy")
+    with pytest.raises(ConfigError, match=r"^the candidate .*copy is the baseline's own run base: nothing "
+                                          r"new would be gated"):
+        gate(runs["base"], copy, CFG, tmp_path / "g")
+    baseline = bless([runs["base"]], tmp_path / "baselines")
+    with pytest.raises(ConfigError, match=r"is the baseline's own run base"):
+        gate(baseline, runs["base"], CFG, tmp_path / "g2")
+
+
 def test_the_gate_names_sampling_parameters_that_differ(runs, tmp_path):
     hot = make_run(tmp_path / "hot", {"mixtral": tasks(40, N, BASE_FAILING)},
                    specs={"mixtral": {"params": {"temperature": 0.9}}})
