@@ -455,6 +455,9 @@ class RunDirBefore:
     samples_size: int | None
     results: tuple[int, ...]
     """results.json's version (``samples.file_version``; () where absent)."""
+    existing_ancestor: Path | None = None
+    """The nearest folder above it that existed (Hydra makes the ones between, ``reports/runs/``
+    in a fresh folder: removed with the run's own when the attempt measured nothing)."""
 
     @classmethod
     def read(cls, run_dir: Path, log_name: str) -> RunDirBefore:
@@ -470,9 +473,10 @@ class RunDirBefore:
                    for name in (DATASET_FILE, RUN_FILE)
                    if not os.path.lexists(run_dir / name) or _regular(run_dir / name)}
         samples = run_dir / "samples.jsonl"
+        existing = next((folder for folder in run_dir.parents if folder.is_dir()), None)
         return cls(run_dir, run_dir.is_dir(), saved, log.stat().st_size if log.is_file() else None,
                    log_name, records, samples.stat().st_size if _regular(samples) else None,
-                   file_version(run_dir / "results.json"))
+                   file_version(run_dir / "results.json"), existing)
 
     @classmethod
     def made_by_attempt(cls, job_dir: Path, log_name: str) -> RunDirBefore:
@@ -491,7 +495,7 @@ class RunDirBefore:
         run_dir = Path(os.path.abspath(run_dir))
         if run_dir != self.run_dir:  # Hydra named it another second: a directory the attempt made
             made = RunDirBefore(run_dir, False, None, None, self.log_name, dict.fromkeys(self.records),
-                                 None, ())
+                                 None, (), self.existing_ancestor)
             return made.undo_unmeasured(run_dir)
         samples = run_dir / "samples.jsonl"
         size = samples.stat().st_size if _regular(samples) else None
@@ -513,6 +517,11 @@ class RunDirBefore:
         if not self.existed:
             with contextlib.suppress(OSError):  # not empty: something else was put there meanwhile
                 run_dir.rmdir()
+                for folder in run_dir.parents:  # those Hydra made above it, while empty
+                    if self.existing_ancestor is None or folder == self.existing_ancestor or \
+                            self.existing_ancestor not in folder.parents:
+                        break
+                    folder.rmdir()
         return True
 
     def _put_back_config(self) -> None:

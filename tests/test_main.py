@@ -77,6 +77,19 @@ def test_a_failing_command_still_exits_with_its_code_and_one_line():
 
 
 @pytest.mark.slow  # real commands in processes: the full suite, not the fast tier
+def test_a_command_refused_in_a_fresh_folder_leaves_nothing_there(tmp_path):
+    # Its run directory went, but the reports/runs/ Hydra made above it in a fresh folder stayed.
+    (tmp_path / "mine").mkdir()
+    proc = run_evalkit("score", f"samples={tmp_path / 'missing.jsonl'}", cwd=tmp_path)
+    assert proc.returncode == 2 and "does not exist" in proc.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["mine"]
+    (tmp_path / "reports" / "runs").mkdir(parents=True)  # made by the user: kept
+    proc = run_evalkit("score", f"samples={tmp_path / 'missing.jsonl'}", cwd=tmp_path)
+    assert proc.returncode == 2 and [p.name for p in (tmp_path / "reports").iterdir()] == ["runs"]
+    assert not any((tmp_path / "reports" / "runs").iterdir())
+
+
+@pytest.mark.slow  # real commands in processes: the full suite, not the fast tier
 @pytest.mark.parametrize("after_s", [0.1, 0.25, 0.4, 0.55, 0.7])
 def test_ctrl_c_while_it_starts_says_so_in_one_line_and_exits_130(tmp_path, after_s):
     # Counted from the moment the interpreter handles SIGINT: the signal lands in the imports, in

@@ -10,6 +10,7 @@ import gc
 import json
 import os
 import re
+import shutil
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -107,13 +108,21 @@ def test_notebook_is_committed_clean(path):
     assert "EVALKIT_" in code[0].source  # the first cell names the run(s) and reads the override
 
 
-def test_explore_reports_runs_on_fresh_runs(demo_runs, kernel_specs):
-    notebook = execute(EXPLORE, kernel_specs, {"EVALKIT_RUNS_ROOT": str(demo_runs)})
+def test_explore_reports_runs_on_fresh_runs(demo_runs, kernel_specs, tmp_path):
+    # One of them as a run that exited 2 after its reports: its rows read as a healthy run's.
+    runs = shutil.copytree(demo_runs, tmp_path / "runs")
+    results = json.loads((runs / "tmpl" / "results.json").read_text())
+    results["problems"] = ["arm v1: 4 of 18 samples were refused by the endpoint"]
+    (runs / "tmpl" / "results.json").write_text(json.dumps(results))
+    notebook = execute(EXPLORE, kernel_specs, {"EVALKIT_RUNS_ROOT": str(runs)})
     text = outputs_text(notebook)
     assert "3 run(s), 7 arm(s)" in text
     for run, arm in (("demo", "demo-oracle"), ("demo", "demo-buggy"), ("tmpl", "v1"), ("tmpl", "v2")):
         # a run's id: its folder's name and a suffix of its own
         assert re.search(rf"\b{run}-[0-9a-f]{{6}} / {arm} \(synthetic\)", text), (run, arm)
+    assert re.search(r"\btmpl-[0-9a-f]{6} / v1 \(synthetic\) \(exited 2\)", text)
+    assert not re.search(r"\bdemo-[0-9a-f]{6} / demo-oracle \(synthetic\) \(exited 2\)", text)
+    assert "4 of 18 samples were refused" in text
     assert "1.000 [1.000, 1.000]" in text  # the oracle's pass@1 with its interval
     assert figures(notebook) >= 2  # pass@k with interval bars; latency and tokens
     assert "--- extracted code (executed) ---" in text and "--- verdict: " in text

@@ -376,7 +376,7 @@ DENIED_SYSCALLS = (
     "open_by_handle_at", "name_to_handle_at", "userfaultfd", "io_uring_setup", "io_uring_enter",
     "io_uring_register", "fsopen", "fspick", "fsmount", "fsconfig", "move_mount", "open_tree",
     "mount_setattr", "swapon", "swapoff", "reboot", "acct", "syslog", "quotactl", "vhangup",
-    "memfd_create", "shmget", "msgget", "semget", "ipc",
+    "memfd_create", "shmget", "msgget", "semget", "ipc", "inotify_init", "inotify_init1", "fanotify_init",
 )
 """Refused with EPERM: namespaces (a user namespace would give the program capabilities
 again), keyrings (they outlive the program on the host), tracing other processes, mounts,
@@ -385,7 +385,9 @@ and System V shared memory, message queues and semaphores, ``ipc`` where an arch
 multiplexes them): when the worker's memory runs out, the kernel would end the largest process,
 a correct neighbour, not the program holding it (an attacker's trial had 29 of 228 correct
 programs scored ``error`` that way). A program's /tmp and /dev/shm, where POSIX shared memory
-lives, are size-limited tmpfs mounts."""
+lives, are size-limited tmpfs mounts. And file watches (inotify, fanotify): programs in flight
+together see the same read-only files, and one opening a file the other watched was a signal (an
+attacker's receivers failed beside their senders, passed alone); no test needs to watch a file."""
 AF_UNIX = 1
 SOCK_STREAM = 1
 """socket(2) creates nothing in a program; socketpair(2) only AF_UNIX SOCK_STREAM, which asyncio's

@@ -344,29 +344,41 @@ def scratch_mb(cfg: ExecutorConfig) -> int:
     return max(64, 4 * cfg.max_file_mb)
 
 
+def slot_memory_mb(cfg: ExecutorConfig) -> int:
+    """The memory one program slot's processes may use together: memory_mb, its tmpfs mounts and the
+    kernel's share (socket and pipe buffers included)."""
+    return cfg.memory_mb + 2 * scratch_mb(cfg) + PROGRAM_SLACK_MB
+
+
 def worker_memory_mb(cfg: ExecutorConfig) -> int:
-    """The memory a worker's processes may use together: each program slot's memory_mb, its tmpfs
-    mounts and the kernel's share, and the worker's own processes."""
-    return cfg.max_in_flight * (cfg.memory_mb + 2 * scratch_mb(cfg) + PROGRAM_SLACK_MB) + TRUSTED_MB
+    """The memory a worker's processes may use together: each program slot's, and the worker's own
+    processes'."""
+    return cfg.max_in_flight * slot_memory_mb(cfg) + TRUSTED_MB
 
 
 def _make_memory_cgroup(index: int, cfg: ExecutorConfig) -> Path | None:
     """A memory cgroup for one worker (cgroup v1, as root), made under this process's own memory
-    cgroup, limited to ``worker_memory_mb``; None where it cannot be made.
+    cgroup, limited to ``worker_memory_mb``, with a child per program slot, ``slot-0`` to
+    ``slot-<max_in_flight - 1>``, each limited to ``slot_memory_mb``; None where it cannot be made.
 
     Address space is an rlimit per process, so a program of 64 processes could take 64 x
-    memory_mb; the worker joins this cgroup before it starts anything, and what its programs use
-    together stays within what its slots were promised. Programs' processes are the kernel's first
-    choice when the limit is reached (oom_score_adj), so a program's is the one ended. One cgroup
-    per worker, not per program: moving each program's process into a cgroup of its own cost 7% of
-    the scoring stage (bench_execution.py --only profile: the kernel's per-CPU cache of memory
-    charges is per cgroup, and programs of 8 slots took turns on each core)."""
+    memory_mb; the worker joins this cgroup before it starts anything, and each program's process
+    joins its slot's as it starts (runner.prepare), so every process the program ever has is
+    charged there. When a slot's memory runs out the kernel ends a process of that slot: the
+    program's own, whatever it does. With one cgroup for all, memory that shows in no process's
+    size (socket buffers held by a tiny child, which seccomp cannot refuse as it refuses memory
+    files) got correct neighbours killed instead (the largest processes of the cgroup), and a
+    program that lowered its own oom_score_adj got the worker itself killed, where the host denies
+    evalkit CAP_SYS_RESOURCE (Docker's default), so the worker's own -1000 does not hold."""
     path = _new_cgroup_path("memory", _MEMORY_ROOT, index)
     if path is None:
         return None
     try:
         path.mkdir(parents=True)
         (path / "memory.limit_in_bytes").write_text(str(worker_memory_mb(cfg) << 20))
+        for slot in range(cfg.max_in_flight):
+            (path / f"slot-{slot}").mkdir()
+            (path / f"slot-{slot}" / "memory.limit_in_bytes").write_text(str(slot_memory_mb(cfg) << 20))
     except OSError:
         _remove_cgroup(path)
         return None
@@ -464,7 +476,7 @@ def _remove_stale_cgroups() -> None:
         owner = path.name.split("-", 1)[0]
         try:
             if owner.isdigit() and not Path(f"/proc/{owner}").exists() and now - path.stat().st_mtime > 60:
-                for slot in path.glob("slot-*"):  # a cpuacct cgroup's (_make_cpu_cgroup)
+                for slot in path.glob("slot-*"):  # a cpuacct or memory cgroup's slots
                     slot.rmdir()
                 path.rmdir()
         except OSError:

@@ -464,7 +464,7 @@ def _start_fork_server(cfg: dict, harness_fd: int) -> socket.socket:
             layers = _fork_server_setup(cfg)
             spawner_end.send(json.dumps({"layers": layers, "settings": {
                 key: cfg[key] for key in ("private_mounts", "uid_base")}}).encode())
-            spawner.serve_forks(spawner_end, cfg["slot_joins"])
+            spawner.serve_forks(spawner_end, cfg["slot_joins"], cfg["slot_memory"])
         except BaseException as exc:  # noqa: BLE001 - tell the worker, which tells the harness
             try:
                 import traceback  # noqa: PLC0415 - only when failing
@@ -475,7 +475,7 @@ def _start_fork_server(cfg: dict, harness_fd: int) -> socket.socket:
                 os._exit(1)
         os._exit(0)
     spawner_end.close()
-    for fd in cfg["slot_joins"]:  # the fork server's alone
+    for fd in cfg["slot_joins"] + cfg["slot_memory"]:  # the fork server's alone
         os.close(fd)
     return worker_end
 
@@ -487,6 +487,7 @@ def _open_slot_clocks(cfg: dict) -> None:
     for the backstop (spawner.Spawner); descriptors numbered 100 or above, by slot. Both empty where
     there is no such cgroup: the backstop then estimates what it cannot see."""
     cfg["slot_joins"], cfg["slot_clocks"] = [], []
+    _open_slot_memory(cfg)
     if not cfg.get("cpu_cgroup"):
         return
     try:
@@ -500,6 +501,23 @@ def _open_slot_clocks(cfg: dict) -> None:
         for fd in cfg["slot_joins"] + cfg["slot_clocks"]:
             os.close(fd)
         cfg["slot_joins"], cfg["slot_clocks"] = [], []
+
+
+def _open_slot_memory(cfg: dict) -> None:
+    """Open each program slot's memory cgroup.procs (workers._make_memory_cgroup) while the mounts
+    are writable: ``slot_memory``, by slot, for the fork server (each program's process writes
+    itself there as it starts, runner.prepare); empty where there is no such cgroup."""
+    cfg["slot_memory"] = []
+    if not cfg.get("memory_cgroup"):
+        return
+    try:
+        for slot in range(cfg["max_in_flight"]):
+            cfg["slot_memory"].append(isolation.move_high(os.open(
+                f"{cfg['memory_cgroup']}/slot-{slot}/cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)))
+    except OSError:
+        for fd in cfg["slot_memory"]:
+            os.close(fd)
+        cfg["slot_memory"] = []
 
 
 def _fork_server_setup(cfg: dict) -> list[str]:

@@ -44,16 +44,14 @@ class LintReport:
 
 def lint(registry: Path, tasks: Sequence[Task] | None = None) -> LintReport:
     """Load every version of every family of both kinds under ``registry``, pre-releases included, and
-    render each for ``tasks`` (or two built-in sample tasks).
+    render each for ``tasks`` (or two built-in sample tasks). Raises TemplateError where ``registry`` is
+    not a prompt registry.
 
     Loading checks the YAML against the gateway's schema, that includes resolve
     from the root, that every variable is one the gateway passes and that
     post-processing steps exist; rendering catches what only data reveals.
     """
-    try:
-        root = layout.registry_root(Path(registry))
-    except TemplateError as exc:
-        return LintReport(root=Path(registry), problems=[str(exc)])
+    root = layout.registry_root(Path(registry))  # not a registry: that one line (TemplateError), no count
     report = LintReport(root=root)
     # each problem once with the templates that have it: a broken partial breaks every includer alike
     affected: dict[str, list[Path]] = {}

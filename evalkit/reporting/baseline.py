@@ -33,8 +33,10 @@ TASK_COLUMNS = ("task_id", "n", "passed", "infra_error")
 
 _ARM_KEYS = ("synthetic", "params", "n_samples", "n_tasks", "pass_at_k", "pass_at_k_lenient",
              "metrics", "verdicts", "unverified", "latency_s", "tokens", "cost", "cached_samples",
-             "cached_from")
+             "cached_from", "truncated")
 _DIGITS = 6
+FINISH_IT = " (an `evalkit run` that exited 2 is finished by starting it again in its hydra.run.dir)"
+"""What bless and gate add when they refuse a run that exited 2: how to make it usable."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -455,7 +457,7 @@ def bless(run_dirs: Path | str | Sequence[Path | str],
         run_id = results.run_id
         if results.problems:  # the run exited 2: its numbers measure the endpoint's failures
             raise ConfigError(f"{run_dir} is a run that exited 2 ({results.problems[0]}); bless a run "
-                              "without problems")
+                              f"without problems{FINISH_IT}")
         first = runs.setdefault(run_identity(run_dir, run_id), run_dir)
         if first is not run_dir:
             raise ConfigError(f"run directories {first} and {run_dir} hold the same run ({run_id}, the same "

@@ -50,7 +50,14 @@ from evalkit.metrics.compare import (
     sampling_std_error,
 )
 from evalkit.records import PairedDiff
-from evalkit.reporting.baseline import ArmOutcome, Baseline, load_baseline, other_served_models, served_models
+from evalkit.reporting.baseline import (
+    FINISH_IT,
+    ArmOutcome,
+    Baseline,
+    load_baseline,
+    other_served_models,
+    served_models,
+)
 from evalkit.reporting.gate_outcome import POWER, Check, GateOutcome, GateVerdict, ModelGate, worst
 from evalkit.reporting.gate_outputs import (
     interval_text,
@@ -334,6 +341,21 @@ def _replay_notes(pairs: list[tuple[ArmOutcome, ArmOutcome]]) -> list[str]:
     return notes
 
 
+def _truncation_notes(pairs: list[tuple[ArmOutcome, ArmOutcome]]) -> list[str]:
+    """Say how many answers of each side the endpoint cut at max_tokens: a drop made of cut answers
+    is the token budget's as much as the template's (report.md said it, gate.md, what a merge
+    request shows, did not)."""
+    notes = []
+    for b_arm, c_arm in pairs:
+        cut = [(side, int(arm.aggregates.get("truncated") or 0), _samples(arm))
+               for side, arm in (("candidate", c_arm), ("baseline", b_arm))]
+        if any(n for _, n, _ in cut):
+            counts = ", ".join(f"{side} {n} of {total}" for side, n, total in cut if total)
+            notes.append(f"arm {c_arm.arm}: answers the endpoint cut at max_tokens (finish_reason length): "
+                         f"{counts}; raise max_tokens (model.params.max_tokens) if they ran long")
+    return notes
+
+
 def _params_notes(pairs: list[tuple[ArmOutcome, ArmOutcome]]) -> list[str]:
     """Name sampling parameters that differ between paired arms: a drop measured at another
     temperature is the temperature's as much as the template's."""
@@ -437,7 +459,7 @@ def gate(baseline: Baseline | Path | str, candidate_run_dir: Baseline | Path | s
     for side, run in (("baseline", base), ("candidate", cand)):
         if run.problems:  # samples skipped, the file changed, answers missing: not the template's measure
             raise ConfigError(f"the {side} {run.source} is a run that exited 2 ({run.problems[0]}); gate "
-                              "runs that exited 0")
+                              f"runs that exited 0{FINISH_IT}")
     if cand.run_id in base.run_id.split("+"):  # a nightly that kept its folder, or a copy of the run
         raise ConfigError(f"the candidate {cand.source} is the baseline's own run {cand.run_id}: nothing "
                           "new would be gated; gate a new run (a nightly: a new hydra.run.dir each night)")
@@ -454,7 +476,7 @@ def gate(baseline: Baseline | Path | str, candidate_run_dir: Baseline | Path | s
     notes += tuple(arm_notes)
     notes += tuple(f"arm {c.arm}: the baseline's model {b.model} against the candidate's {c.model} "
                    "(paired by their label)" for b, c in pairs if b.model != c.model)
-    notes += tuple(_params_notes(pairs)) + tuple(_replay_notes(pairs))
+    notes += tuple(_params_notes(pairs)) + tuple(_replay_notes(pairs)) + tuple(_truncation_notes(pairs))
     notes += tuple(f"{side} arm {arm.arm}: {arm.aggregates['unverified']} of its verdicts are unverified "
                    "(program and tests ran in one process: tasks whose tests cannot run apart, JavaScript); "
                    "a hostile program could forge them"

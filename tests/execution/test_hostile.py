@@ -172,6 +172,62 @@ def test_a_worker_s_programs_share_one_memory_limit(task_by_id):
     assert after.status is Status.PASSED, after  # the worker and its test process were not the ones ended
 
 
+SOCKET_BUFFER_HOARDER = """\
+import os, socket, time
+try:  # allowed where evalkit lacks CAP_SYS_RESOURCE: then the worker was the kernel's next choice
+    open("/proc/self/oom_score_adj", "w").write("0")
+except OSError:
+    pass
+for _ in range(60):  # children holding full socket buffers: memory that shows in no process's size
+    if os.fork() == 0:
+        ends = []
+        try:
+            while len(ends) < 240:
+                a, b = socket.socketpair()
+                a.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 30)
+                a.setblocking(False)
+                try:
+                    while True:
+                        a.send(bytes(1 << 16))
+                except BlockingIOError:
+                    pass
+                ends += [a, b]
+        except OSError:
+            pass
+        time.sleep(30)
+        os._exit(0)
+time.sleep(30)
+"""
+NEIGHBOUR_HOLDING_MEMORY = """\
+import time
+block = bytearray(60 << 20)  # the largest process of the worker, within memory_mb (128)
+for i in range(0, len(block), 4096):
+    block[i] = 1
+time.sleep(2)
+"""
+
+
+def test_memory_a_program_hides_in_socket_buffers_ends_its_own_processes_not_a_neighbour_s(task_by_id):
+    # With one memory cgroup per worker, socket buffers held by tiny children (charged to the cgroup,
+    # in no process's size) got correct neighbours killed (the largest processes there), and a program
+    # that lowered its own oom_score_adj got the worker killed: infra_error, exit 2. Each slot's
+    # memory is now a cgroup of its own, so the kernel ends one of that slot's processes.
+    cfg = dataclasses.replace(CFG, workers=1, max_in_flight=2, memory_mb=128, max_open_files=512)
+    with LocalExecutor(cfg) as ex:
+        if "memory-cgroup" not in ex.isolation:
+            pytest.skip(f"!!! NOT RUN: no memory cgroup (cgroup v1, as root): isolation={ex.isolation}")
+        task = task_by_id["HumanEval/0"]
+        hoarder = ex.submit(program_for(task, task.prompt + task.reference + "\n" + SOCKET_BUFFER_HOARDER,
+                                        "hoarder", 3.0))
+        time.sleep(0.2)
+        code = task.prompt + task.reference + "\n" + NEIGHBOUR_HOLDING_MEMORY
+        neighbour = ex.submit(program_for(task, code, "neighbour", 3.0))
+        assert neighbour.result(timeout=120).status is Status.PASSED, neighbour.result()
+        assert hoarder.result(timeout=120).status in (Status.ERROR, Status.TIMEOUT), hoarder.result()
+        after = ex.submit(program_for(task, task.prompt + task.reference, "after", 1.0)).result(timeout=60)
+    assert after.status is Status.PASSED, after  # the worker and its test processes lived on
+
+
 def test_helpers_that_leave_the_program_s_session_do_not_stretch_its_backstop(sandbox, task_by_id):
     # An attacker trial kept a program alive 26 s (backstop 3 s) with helpers outside its session,
     # re-forked before their CPU limit, loading every core: the time its main process waited for

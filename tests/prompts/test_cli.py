@@ -114,11 +114,14 @@ def test_a_python_error_in_a_template_stops_render_and_run_with_one_line_exit_2(
 
 
 def test_a_registry_path_that_holds_no_templates_exits_2(tmp_path: Path):
-    out = run_evalkit("prompts", "render", f"prompt.registry={tmp_path}")
-    assert out.returncode == 2
-    assert out.stderr.strip() == (
-        f"evalkit: error: {tmp_path}: not a prompt registry: no code_suggestions/ (a gateway's "
-        "ai_gateway/prompts/definitions/) or code_generation/ or code_completion/ (evalkit's prompts/) in it")
+    # lint said it twice, the second time as "1 template problem(s); the first: ..."
+    for out in (run_evalkit("prompts", "render", f"prompt.registry={tmp_path}"),
+                run_evalkit("prompts", "lint", "--registry", str(tmp_path))):
+        assert out.returncode == 2
+        assert out.stderr.strip() == (
+            f"evalkit: error: {tmp_path}: not a prompt registry: no code_suggestions/ (a gateway's "
+            "ai_gateway/prompts/definitions/) or code_generation/ or code_completion/ (evalkit's prompts/) "
+            "in it")
 
 
 @pytest.mark.parametrize(("preset", "dataset"), [

@@ -442,7 +442,8 @@ def test_gate_refuses_a_run_that_exited_2(runs, tmp_path, side):
     problem = "231 malformed line(s) of answers.jsonl skipped, the rest scored"
     (failed / "results.json").write_text(json.dumps(results | {"problems": [problem]}))
     base, cand = (failed, runs["same"]) if side == "baseline" else (runs["base"], failed)
-    said = f"the {side} {failed} is a run that exited 2 ({problem}); gate runs that exited 0"
+    said = (f"the {side} {failed} is a run that exited 2 ({problem}); gate runs that exited 0 (an `evalkit "
+            "run` that exited 2 is finished by starting it again in its hydra.run.dir)")
     with pytest.raises(ConfigError, match=f"^{re.escape(said)}$"):
         gate(base, cand, CFG, tmp_path / "g")
     assert not (tmp_path / "g").exists()
@@ -787,6 +788,20 @@ def test_a_candidate_replayed_from_another_night_measured_nothing_either(runs, t
     assert outcome.verdict is GateVerdict.ERROR and outcome.exit_code == 2
     (check,) = [c for c in outcome.models[0].checks if c.name == "replayed"]
     assert "by the response store from earlier runs (night-before) with the baseline's" in check.reason
+
+
+def test_gate_md_says_how_many_answers_were_cut_at_max_tokens(runs, tmp_path):
+    # report.md said "326 of 1640 cut at max_tokens"; gate.md, what a merge request shows, did not.
+    cut = make_run(tmp_path / "cut", {"mixtral": tasks(40, N, BASE_FAILING)})
+    results = json.loads((cut / "results.json").read_text())
+    results["arms"][0]["truncated"] = 12
+    (cut / "results.json").write_text(json.dumps(results))
+    outcome = gate(runs["base"], cut, CFG, tmp_path / "g")
+    note = (f"arm mixtral: answers the endpoint cut at max_tokens (finish_reason length): candidate 12 of "
+            f"{40 * N}, baseline 0 of {40 * N}; raise max_tokens (model.params.max_tokens) if they ran long")
+    assert note in outcome.notes and note in (tmp_path / "g" / "gate.md").read_text()
+    fine = make_run(tmp_path / "fine", {"mixtral": tasks(40, N, BASE_FAILING)})
+    assert not any("max_tokens" in n for n in gate(runs["base"], fine, CFG, tmp_path / "g2").notes)
 
 
 def test_the_baseline_s_own_run_as_candidate_is_refused(runs, tmp_path):

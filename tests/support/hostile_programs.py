@@ -429,6 +429,12 @@ assert libc.shmget(IPC_PRIVATE, 64 << 20, IPC_CREAT | 0o600) == -1, "shmget allo
 assert libc.msgget(IPC_PRIVATE, IPC_CREAT | 0o600) == -1, "msgget allowed"
 assert libc.semget(IPC_PRIVATE, 1, IPC_CREAT | 0o600) == -1, "semget allowed"
 """), Status.PASSED),
+    Hostile("watches_files_a_neighbour_opens", _after(CORRECT, """
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+# a watch on a shared read-only file saw a neighbour open it: a signal between programs in flight
+assert libc.inotify_init1(0) == -1 and ctypes.get_errno() == 1, "inotify_init1 allowed"
+"""), Status.PASSED),
     Hostile("keyring_add_key", _after(CORRECT, """
 import ctypes, os
 libc = ctypes.CDLL(None, use_errno=True)
