@@ -19,6 +19,9 @@ from evalkit.records import Api
 
 GATEWAY_SAMPLING_DEFAULTS = {"temperature": 0.2, "top_p": 0.95, "max_tokens": 2048}
 """The gateway's generic chat defaults, for sampling parameters a file does not set."""
+GATEWAY_TOP_K = 40
+"""The gateway's generic default top_k, for a file that sets none: evalkit does not send top_k (LiteLLM's
+``openai/`` routes refuse it), and says so (``Template.unsent``)."""
 
 SELF_HOSTED_STEPS = ("strip_fences", "prepend_newline", "drop_reflection", "empty_if_blank")
 """The gateway's clean-up of a self-hosted model's generation."""

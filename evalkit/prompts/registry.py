@@ -197,7 +197,16 @@ def _load_file(root: Path, fam: layout.Family, version: str) -> Template:
         source_text="\n".join(s if i == 0 else f"{{# ---- partial {name} ---- #}}\n{s}"
                               for i, (name, s) in enumerate(sources)),
         unit_primitive=spec.unit_primitive, two_pass=two_pass, sends_suffix=sends_suffix,
-        derived=tuple(derived), unsent=tuple(sorted(spec.settings.items())), states_api=spec.api is not None)
+        derived=tuple(derived), unsent=_unsent(spec), states_api=spec.api is not None)
+
+
+def _unsent(spec: Spec) -> tuple[tuple[str, Any], ...]:
+    """The client settings the file sets, and the gateway's default top_k where it sets none: a
+    sampling parameter the model would get from the gateway and does not get from evalkit."""
+    unsent = dict(spec.settings)
+    if not any(key.endswith("top_k") for key in unsent):
+        unsent["top_k"] = f"{derive.GATEWAY_TOP_K} (the gateway's default)"
+    return tuple(sorted(unsent.items()))
 
 
 def _partials(root: Path, path: Path, turns: tuple[tuple[str, str, int], ...]) -> tuple[str, ...]:

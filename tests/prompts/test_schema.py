@@ -27,10 +27,13 @@ def test_both_key_styles_of_the_gateway_load_with_their_values():
     old = load_template(FIXTURE_REGISTRY, "base", "1.0.0")  # unit_primitives list, model.name, 2_048
     assert old.unit_primitive == "generate_code"
     assert (old.params.temperature, old.params.max_tokens, old.params.stop) == (0.2, 2048, ("</new_code>",))
+    # the gateway's default top_k, where a file sets none, is not sent either: said, not silently dropped
     assert dict(old.unsent) == {"model.params.max_retries": 1, "params.timeout": 60,
-                                "model.params.model_class_provider": "anthropic"}
+                                "model.params.model_class_provider": "anthropic",
+                                "top_k": "40 (the gateway's default)"}
     new = load_template(FIXTURE_REGISTRY, "base", "2.0.3")  # unit_primitive: generate_code
-    assert new.unit_primitive == "generate_code" and dict(new.unsent) == {"params.max_retries": 1}
+    assert new.unit_primitive == "generate_code"
+    assert dict(new.unsent) == {"params.max_retries": 1, "top_k": "40 (the gateway's default)"}
     fim = load_template(FIXTURE_REGISTRY, "completion_fim", kind="completions")
     assert fim.unit_primitive == "complete_code"
     assert dict(fim.unsent)["model.params.fim_format"] == "</s>[SUFFIX]{suffix}[PREFIX]{prefix}[MIDDLE]"

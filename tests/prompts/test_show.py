@@ -77,7 +77,8 @@ def test_the_header_names_template_file_identity_and_what_was_derived():
     assert any(line.startswith("# derived postprocess=[strip_fences, prepend_newline, drop_reflection, "
                                "empty_if_blank]") for line in lines)
     assert ("# gateway client settings not sent: model.params.max_retries=1, "
-            "model.params.model_class_provider=litellm, params.timeout=60") in lines
+            "model.params.model_class_provider=litellm, params.timeout=60, "
+            "top_k=40 (the gateway's default)") in lines
     assert lines[-1] == "# POST http://gpu-host:8000/v1/chat/completions: 1 request(s) for 10 sample(s)"
 
 
