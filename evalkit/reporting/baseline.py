@@ -89,14 +89,16 @@ class Baseline:
 def endpoint_identity(arm: Mapping[str, Any]) -> dict[str, Any]:
     """What answered an arm, as bless and the gate compare it: results.json's arm ``endpoint``
     without its base URL (the same proxy reached by another name, or moved, serves the same model)
-    and with every distinct ``answered_by`` of its samples (the probe's where they name none), in
-    a fixed order. ``{}`` for an arm that records no endpoint (`evalkit score`)."""
+    and with every distinct ``answered_by`` of its samples and of its start-up probe, in a fixed
+    order (an alias re-pointed between the probe and the first sample named one model in the
+    endpoint and another in every sample, and was blessed as one model's). ``{}`` for an arm that
+    records no endpoint (`evalkit score`)."""
     endpoint = arm.get("endpoint")
     if not isinstance(endpoint, Mapping) or not endpoint:
         return {}
     answered = [a.get("answered_by") for a in arm.get("answered_by") or () if isinstance(a, Mapping)]
-    if not answered and isinstance(endpoint.get("answered_by"), Mapping):
-        answered = [endpoint["answered_by"]]
+    if isinstance(endpoint.get("answered_by"), Mapping) and endpoint["answered_by"]:
+        answered.append(endpoint["answered_by"])
     out = {k: v for k, v in endpoint.items() if k not in ("base_url", "answered_by")}
     return out | {"answered_by": sorted({_plain(a): a for a in answered}.values(), key=_plain)}
 

@@ -82,6 +82,13 @@ def run_notes(run: RunResults) -> list[str]:
             unscored = arm.n_tasks - arm.n_tasks_scored
             notes.append(f"{arm.arm}: {unscored} of its {arm.n_tasks} tasks have no scored sample (every "
                          f"one infra_error); pass@k and the metrics are over the other {arm.n_tasks_scored}.")
+        probe = arm.endpoint.get("answered_by") if isinstance(arm.endpoint, Mapping) else None
+        if isinstance(probe, Mapping) and probe.get("model") and arm.answered_by and \
+                probe.get("model") not in {a.answered_by.get("model") for a in arm.answered_by}:
+            samples = "; ".join(f"{answered_name(a.answered_by)}: {a.samples}" for a in arm.answered_by)
+            notes.append(f"{arm.arm}: the start-up probe was answered by {answered_name(probe)}, its samples "
+                         f"by {samples}: a proxy alias re-pointed after the probe; its numbers are the other "
+                         "model's.")
         if len(arm.answered_by) > 1:  # the probe's identity (``endpoint``) names only one of them
             named = "; ".join(f"{answered_name(a.answered_by)}: {a.samples}" for a in arm.answered_by)
             notes.append(f"{arm.arm}: its samples were answered by {len(arm.answered_by)} different "

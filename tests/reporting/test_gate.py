@@ -19,6 +19,8 @@ from evalkit.records import ArmSpec, DatasetInfo, Reading, SampleResult, Status,
 from evalkit.reporting import write_reports
 from evalkit.reporting.baseline import FORMAT, bless, load_baseline
 from evalkit.reporting.gate import GateVerdict, gate, terminal_lines
+from evalkit.reporting.write import run_notes
+from evalkit.results import load_results
 from tests.support.cli import run_evalkit
 from tests.support.runs import run_header
 
@@ -860,6 +862,26 @@ def test_a_baseline_whose_endpoint_was_hand_edited_out_of_shape_is_refused(tmp_p
     blessed.write_text(json.dumps(data))
     with pytest.raises(ConfigError, match=r"malformed baseline .*endpoint\.answered_by must be a list"):
         load_baseline(blessed)
+
+
+def test_a_run_whose_alias_was_re_pointed_after_its_probe_is_named_and_not_blessed(tmp_path):
+    # The probe's answer named Mixtral, every sample's Llama: the report said nothing, bless took it
+    # as Mixtral's, and only a gate against another baseline caught it.
+    run = make_run(tmp_path / "flipped", {"mixtral": tasks(40, N, BASE_FAILING)},
+                   specs={"mixtral": {"endpoint": _behind_proxy("gpu1")}})
+    results = json.loads((run / "results.json").read_text())
+    results["arms"][0]["answered_by"] = [
+        {"answered_by": {"model": "hosted_vllm/meta-llama/Llama-3-70B", "x-litellm-model-id": "gpu1"},
+         "samples": 40 * N}]
+    (run / "results.json").write_text(json.dumps(results))
+    with pytest.raises(ConfigError, match=r"arm mixtral's samples were answered by several served models "
+                                          r"\(hosted_vllm/meta-llama/Llama-3-70B, hosted_vllm/mistralai"):
+        bless(run, tmp_path / "baselines")
+    (note,) = [n for n in run_notes(load_results(run)) if "start-up probe" in n]
+    assert note.startswith("mixtral: the start-up probe was answered by model "
+                           "'hosted_vllm/mistralai/Mixtral-8x7B-Instruct-v0.1'")
+    assert f"its samples by model 'hosted_vllm/meta-llama/Llama-3-70B', x-litellm-model-id 'gpu1': {40 * N}" \
+        in note
 
 
 def test_bless_refuses_a_run_several_served_models_answered(tmp_path):
