@@ -108,21 +108,30 @@ def require_resumable(samples: SamplesFile, bench: Benchmark, arms: Mapping[str,
 
 
 def require_unfinished(samples: SamplesFile, bench: Benchmark, labels: Sequence[str], n_samples: int) -> None:
-    """Refuse to start again a run that finished with nothing left to ask: its results.json names no
-    problem and samples.jsonl answers every sample of ``labels`` x the tasks x ``n_samples``. Started
-    again, it asked the model nothing, scored the old answers under new times and exited 0: a nightly
-    that kept its folder measured nothing every night after the first, and its gate stayed green."""
+    """Refuse to start again a run that finished: its results.json names no problem and this run asks
+    for no more than it did (no other arm, no more samples per task, no more tasks). Started again, it
+    asked the model nothing, or only the few samples it had left unanswered within
+    model.max_error_rate, scored the old answers under new times and exited 0: a nightly that kept its
+    folder measured nothing every night after the first, and its gate stayed green. A run that exited 2
+    is finished by starting it again; a run asked for more asks what is missing."""
     run_dir = samples.path.parent
     if not len(samples.done) or not (run_dir / "results.json").is_file():
         return
     results = _read_json(run_dir / "results.json")
-    if results.get("problems") or any((label, task.task_id, index) not in samples.done for label in labels
-                                      for task in bench.tasks for index in range(n_samples)):
-        return  # it exited 2, or this run asks more: starting again asks what is missing
+    arms = {arm.get("arm"): arm for arm in results.get("arms") or () if isinstance(arm, dict)}
+    dataset = results.get("dataset") if isinstance(results.get("dataset"), dict) else {}
+    grows = any(label not in arms or n_samples > int(arms[label].get("n_samples") or 0) for label in labels) \
+        or len(bench.tasks) > int(dataset.get("n_tasks") or 0)
+    if results.get("problems") or grows:
+        return
+    missing = sum((label, task.task_id, index) not in samples.done for label in labels
+                  for task in bench.tasks for index in range(n_samples))
+    left = (f"; the {missing} sample(s) it left unanswered within model.max_error_rate stay so (delete its "
+            "results.json to ask them)") if missing else ""
     when = f", finished {results['finished_at']}" if isinstance(results.get("finished_at"), str) else ""
-    raise AlreadyFinished(f"{run_dir} holds a finished run ({samples.run_id}{when}) that answered every "
-                          "sample this one asks for: started again it would ask the model nothing; give each "
-                          "run a new hydra.run.dir (a nightly: hydra.run.dir=runs/mixtral-$(date +%F)), or "
+    raise AlreadyFinished(f"{run_dir} holds a finished run ({samples.run_id}{when}): started again it "
+                          f"would score its old answers as a new run{left}; give each run a folder of its "
+                          "own (move this one aside, or a new hydra.run.dir; in CI, a new pipeline), or "
                           f"re-render its reports with `evalkit report {run_dir}`")
 
 

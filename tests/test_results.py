@@ -323,7 +323,7 @@ def test_a_copy_saved_with_a_bom_or_crlf_is_the_same_run(bom_runs, tmp_path):
 def test_run_files_with_a_utf8_bom_are_read_as_evalkit_score_reads_them(bom_runs, tmp_path, command):
     """Each command ends as it does on the same files without the BOM (this run's gate: an ERROR, exit 2,
     for arm A's infra errors), never with `malformed JSON (Unexpected UTF-8 BOM ...)`."""
-    good = str(bom_runs / "good")
+    good, third = str(bom_runs / "good"), str(bom_runs / "other")  # the gate refuses a run against itself
 
     def args(other: str, out: Path) -> list[str]:
         if command == "gate-blessed":  # a blessed baseline file saved with a BOM
@@ -331,9 +331,9 @@ def test_run_files_with_a_utf8_bom_are_read_as_evalkit_score_reads_them(bom_runs
             baseline = next((out / "b").glob("*.json"))
             if other != good:
                 baseline.write_bytes(b"\xef\xbb\xbf" + baseline.read_bytes())
-            return ["gate", "--baseline", str(baseline), "--candidate", good, "-o", str(out / "g")]
-        return {"gate": ["gate", "--baseline", good, "--candidate", other, "-o", str(out / "g")],
-                "gate-baseline": ["gate", "--baseline", other, "--candidate", good, "-o", str(out / "g")],
+            return ["gate", "--baseline", str(baseline), "--candidate", third, "-o", str(out / "g")]
+        return {"gate": ["gate", "--baseline", third, "--candidate", other, "-o", str(out / "g")],
+                "gate-baseline": ["gate", "--baseline", other, "--candidate", third, "-o", str(out / "g")],
                 "compare": ["compare", str(bom_runs / "other"), other, "-o", str(out / "c")],
                 "report": ["report", other],
                 "bless": ["baseline", "bless", other, "-o", str(out / "b")]}[command]

@@ -100,8 +100,9 @@ def test_a_finished_run_started_again_asks_nothing_and_exits_2(demo_run):
     proc = run_evalkit(*_run_overrides(run_dir.parent))
     assert proc.returncode == 2, proc.stderr[-2000:]
     (line,) = proc.stderr.strip().splitlines()
-    assert f"{run_dir} holds a finished run (run-" in line and "it would ask the model nothing" in line
-    assert "hydra.run.dir=runs/mixtral-$(date +%F)" in line and f"`evalkit report {run_dir}`" in line
+    assert f"{run_dir} holds a finished run (run-" in line
+    assert "would score its old answers as a new run" in line
+    assert "in CI, a new pipeline" in line and f"`evalkit report {run_dir}`" in line
     assert folder_contents(run_dir) == before  # its reports, saved config and log as they were
 
 

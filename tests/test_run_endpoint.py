@@ -77,6 +77,21 @@ def test_refused_share_above_max_error_rate_exits_2(demo, tmp_path, max_error_ra
         assert "pass@1" in proc.stdout
 
 
+def test_a_finished_run_that_tolerated_unanswered_samples_is_not_started_again(demo, tmp_path):
+    # A nightly that kept its folder asked only the samples the night before left unanswered within
+    # model.max_error_rate, scored the rest of its old answers as tonight's, and exited 0.
+    with LoopbackProxy({"mixtral": Route(demo.base_url, "demo-oracle")}, KEY, refuse_after=3) as proxy:
+        first = run_against(proxy.base_url, tmp_path, "model.max_error_rate=0.6")
+        assert first.returncode == 0, first.stderr[-2000:]
+        before = folder_contents(tmp_path / "run")
+        again = run_against(proxy.base_url, tmp_path, "model.max_error_rate=0.6")
+    assert again.returncode == 2, again.stderr[-2000:]
+    (line,) = error_lines(again)
+    assert "holds a finished run" in line and "would score its old answers as a new run" in line
+    assert "the 2 sample(s) it left unanswered within model.max_error_rate stay so" in line
+    assert folder_contents(tmp_path / "run") == before
+
+
 def test_backend_dying_mid_run_exits_2_with_the_share_that_got_no_answer(demo, tmp_path):
     # the probe and the first 2 samples are answered; the other 2 get the proxy's 500 after every retry
     with LoopbackProxy({"mixtral": Route(demo.base_url, "demo-oracle")}, KEY, backend_dies_after=3) as proxy:

@@ -377,6 +377,7 @@ DENIED_SYSCALLS = (
     "io_uring_register", "fsopen", "fspick", "fsmount", "fsconfig", "move_mount", "open_tree",
     "mount_setattr", "swapon", "swapoff", "reboot", "acct", "syslog", "quotactl", "vhangup",
     "memfd_create", "shmget", "msgget", "semget", "ipc", "inotify_init", "inotify_init1", "fanotify_init",
+    "io_setup", "io_destroy", "io_submit", "io_cancel", "io_getevents", "io_pgetevents",
 )
 """Refused with EPERM: namespaces (a user namespace would give the program capabilities
 again), keyrings (they outlive the program on the host), tracing other processes, mounts,
@@ -387,7 +388,10 @@ a correct neighbour, not the program holding it (an attacker's trial had 29 of 2
 programs scored ``error`` that way). A program's /tmp and /dev/shm, where POSIX shared memory
 lives, are size-limited tmpfs mounts. And file watches (inotify, fanotify): programs in flight
 together see the same read-only files, and one opening a file the other watched was a signal (an
-attacker's receivers failed beside their senders, passed alone); no test needs to watch a file."""
+attacker's receivers failed beside their senders, passed alone); no test needs to watch a file.
+And Linux AIO (``io_setup`` ...), as io_uring: its contexts are counted for the whole host
+(``fs.aio-max-nr``), and one program took them all, so that AIO failed everywhere on the machine while
+it ran (and the count was a channel between programs)."""
 AF_UNIX = 1
 SOCK_STREAM = 1
 """socket(2) creates nothing in a program; socketpair(2) only AF_UNIX SOCK_STREAM, which asyncio's

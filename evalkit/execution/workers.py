@@ -336,12 +336,21 @@ PROGRAM_SLACK_MB = 64
 """Memory each program slot may use beyond executor.memory_mb and its two tmpfs mounts (/tmp and
 /dev/shm, whose pages count in the cgroup): the kernel's own memory for its processes."""
 TRUSTED_MB = 512
-"""Memory of a worker's own processes (the worker, its fork server, its test processes)."""
+"""Memory of a worker's own processes beyond its test processes' (the worker, its fork server)."""
 
 
 def scratch_mb(cfg: ExecutorConfig) -> int:
     """Size of each program's tmpfs mounts (/tmp and /dev/shm) and of the tests' workspace."""
     return max(64, 4 * cfg.max_file_mb)
+
+
+JUDGE_EXTRA_MB = 256
+"""Address space a test process gets beyond executor.memory_mb (it decodes what the program sends)."""
+
+
+def judge_memory_mb(cfg: ExecutorConfig) -> int:
+    """The address space of each test process (RLIMIT_AS): the most memory it can hold."""
+    return cfg.memory_mb + JUDGE_EXTRA_MB
 
 
 def slot_memory_mb(cfg: ExecutorConfig) -> int:
@@ -351,9 +360,11 @@ def slot_memory_mb(cfg: ExecutorConfig) -> int:
 
 
 def worker_memory_mb(cfg: ExecutorConfig) -> int:
-    """The memory a worker's processes may use together: each program slot's, and the worker's own
-    processes'."""
-    return cfg.max_in_flight * slot_memory_mb(cfg) + TRUSTED_MB
+    """The memory a worker's processes may use together: each program slot's, each test process's
+    most (one a slot), and the worker's and its fork server's. A test process decodes what its
+    program sends, in the worker's cgroup: with less room than their address spaces, programs whose
+    replies made them hold hundreds of MB each got the kernel to end correct neighbours there."""
+    return cfg.max_in_flight * (slot_memory_mb(cfg) + judge_memory_mb(cfg)) + TRUSTED_MB
 
 
 def _make_memory_cgroup(index: int, cfg: ExecutorConfig) -> Path | None:
@@ -573,7 +584,7 @@ def worker_settings(cfg: ExecutorConfig) -> tuple[dict, str | None]:
         "memory_mb": cfg.memory_mb, "max_processes": cfg.max_processes, "max_file_mb": cfg.max_file_mb,
         "max_open_files": cfg.max_open_files, "max_output_bytes": cfg.max_output_bytes,
         "wall_factor": cfg.wall_factor, "network": cfg.network,
-        "scratch_mb": scratch_mb(cfg),
+        "scratch_mb": scratch_mb(cfg), "judge_memory_mb": judge_memory_mb(cfg),
         "preload": _PRELOAD, "judge_preload": _JUDGE_PRELOAD, "sys_path": library,
         "keep": _visible_paths(library), "hide": _hidden_paths(), "max_in_flight": cfg.max_in_flight,
         "seccomp_bpf": bpf,

@@ -61,8 +61,6 @@ is found within about the time it ran. Looking every 3 ms cost the worker 0.1 to
 CPU a program on a loaded machine (bench_execution.py --only profile)."""
 STACK_MB = 8
 """RLIMIT_STACK of every process: a runaway C recursion ends in SIGSEGV at the same depth on any machine."""
-JUDGE_EXTRA_MB = 256
-"""Address space a test process gets beyond executor.memory_mb (it decodes what the program sends)."""
 JUDGE_GRACE_S = 2.0
 """How long the test process may outlive the program's process (it only reports by then)."""
 WARM_UP = """
@@ -169,7 +167,7 @@ class Worker:
             self._add_judge()
 
     def _add_judge(self) -> None:
-        new = Judge(self.cfg["memory_mb"] + JUDGE_EXTRA_MB)
+        new = Judge(self.cfg["judge_memory_mb"])
         for fd, role in ((new.sock.fileno(), "verdict"), (new.pidfd, "pidfd")):
             self.judges[fd] = (new, role)
             self.poller.register(fd, select.POLLIN)

@@ -311,14 +311,18 @@ def _replayed_check(model: str, b_arm: ArmOutcome, c_arm: ArmOutcome,
     template (a post-processing change reviewed offline on the same requests) the new
     post-processing was measured: that is gated."""
     cached, total = int(c_arm.aggregates.get("cached_samples") or 0), _samples(c_arm)
+    verdicts = c_arm.aggregates.get("verdicts")
+    # answers only: a sample left unanswered within model.max_error_rate was not asked of it either
+    unanswered = int(verdicts.get("infra_error") or 0) if isinstance(verdicts, Mapping) else 0
+    answered = total - unanswered
     sources = {str(s).split(" ", 1)[0] for s in c_arm.aggregates.get("cached_from") or ()}
-    if not total or cached < total or not sources or \
+    if not answered or cached < answered or not sources or \
             b_arm.template.get("sha256") != c_arm.template.get("sha256"):
         return None
     origin = (f"the baseline's run ({', '.join(sorted(sources & baseline_runs))})" if sources <= baseline_runs
               else f"earlier runs ({', '.join(sorted(sources))})")
     return Check(model, "replayed", None, None, None, test="threshold", verdict=GateVerdict.ERROR,
-                 reason=f"all {total} candidate answers were replayed by the response store from {origin} "
+                 reason=f"all {answered} candidate answers were replayed by the response store from {origin} "
                         "with the baseline's template: nothing new was measured; ask the endpoint "
                         "(store.reuse=false, model.offline=false)")
 
@@ -347,10 +351,12 @@ def _truncation_notes(pairs: list[tuple[ArmOutcome, ArmOutcome]]) -> list[str]:
     request shows, did not)."""
     notes = []
     for b_arm, c_arm in pairs:
-        cut = [(side, int(arm.aggregates.get("truncated") or 0), _samples(arm))
+        cut = [(side, arm.aggregates.get("truncated"), _samples(arm))
                for side, arm in (("candidate", c_arm), ("baseline", b_arm))]
         if any(n for _, n, _ in cut):
-            counts = ", ".join(f"{side} {n} of {total}" for side, n, total in cut if total)
+            # a baseline blessed before evalkit kept the count: not recorded, which is not 0
+            counts = ", ".join(f"{side} {int(n)} of {total}" if n is not None else
+                               f"{side}: not recorded (bless it again)" for side, n, total in cut if total)
             notes.append(f"arm {c_arm.arm}: answers the endpoint cut at max_tokens (finish_reason length): "
                          f"{counts}; raise max_tokens (model.params.max_tokens) if they ran long")
     return notes

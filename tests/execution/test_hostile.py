@@ -228,6 +228,30 @@ def test_memory_a_program_hides_in_socket_buffers_ends_its_own_processes_not_a_n
     assert after.status is Status.PASSED, after  # the worker and its test processes lived on
 
 
+def test_a_worker_s_memory_holds_every_slot_and_every_test_process_at_their_most():
+    # Test processes decode what their programs send, in the worker's cgroup: a program whose reply
+    # made its test process hold 400 MB (within its address space) filled the worker's memory, and the
+    # kernel ended correct neighbours there. The worker's limit now holds every slot's and every test
+    # process's most, so only a slot's own limit is ever reached by what a program does.
+    cfg = dataclasses.replace(CFG, workers=1, max_in_flight=3, memory_mb=256)
+    own = workers._own_cgroup("memory")
+    folder = Path("/sys/fs/cgroup/memory", (own or "").lstrip("/"), "evalkit")
+    others = set(folder.glob(f"{os.getpid()}-*"))  # this test process's other executors' (the sandbox's)
+    with LocalExecutor(cfg) as ex:
+        if "memory-cgroup" not in ex.isolation or own is None:
+            pytest.skip(f"!!! NOT RUN: no memory cgroup (cgroup v1, as root): isolation={ex.isolation}")
+        assert ex.submit(Program("warm", "assert 1 + 1 == 2", timeout_s=1.0)).result(timeout=30).passed
+        (worker,) = set(folder.glob(f"{os.getpid()}-*")) - others
+        limit = int((worker / "memory.limit_in_bytes").read_text())
+        slots = [int((slot / "memory.limit_in_bytes").read_text()) for slot in worker.glob("slot-*")]
+        testers = [int(pid) for pid in (worker / "cgroup.procs").read_text().split()
+                   if Path(f"/proc/{pid}/comm").read_text().strip() == "evalkit-tests"]
+        spaces = [int(next(line.split()[3] for line in Path(f"/proc/{pid}/limits").read_text().splitlines()
+                           if line.startswith("Max address space"))) for pid in testers]
+    assert len(slots) == 3 and len(spaces) == 3, (slots, testers)
+    assert limit >= sum(slots) + sum(spaces) + (512 << 20)
+
+
 def test_helpers_that_leave_the_program_s_session_do_not_stretch_its_backstop(sandbox, task_by_id):
     # An attacker trial kept a program alive 26 s (backstop 3 s) with helpers outside its session,
     # re-forked before their CPU limit, loading every core: the time its main process waited for

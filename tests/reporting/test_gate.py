@@ -469,7 +469,8 @@ def test_unverified_verdicts_of_a_gated_arm_are_noted_through_a_blessed_file(run
     results["run_id"], results["arms"][0]["unverified"] = "other-run", 6
     (other / "results.json").write_text(json.dumps(results))
     lines = (other / "samples.jsonl").read_text()
-    (other / "samples.jsonl").write_text(lines.replace('"run_id": "base"', '"run_id": "other-run"'))
+    (other / "samples.jsonl").write_text(lines.replace('"run_id": "base"', '"run_id": "other-run"')
+                                         .replace("# base", "# other-run"))  # its own answers
     pooled = bless([cand, other], tmp_path / "pooled")  # the count adds up in a pooled baseline
     (pooled_note,) = gate(pooled, runs["base"], CFG, tmp_path / "g4").notes
     assert pooled_note.startswith("baseline arm mixtral: 36 of its verdicts are unverified")
@@ -736,14 +737,20 @@ def test_bless_refuses_to_pool_runs_of_one_seed(tmp_path):
         bless([one, two], tmp_path / "baselines")
 
 
+def _with_answers_of(run: Path, source: Path) -> Path:
+    """``run`` holding ``source``'s raw answers, sample by sample (one draw under two run ids)."""
+    answers = [json.loads(line)["raw_output"] for line in (source / "samples.jsonl").read_text().splitlines()]
+    lines = [json.loads(line) for line in (run / "samples.jsonl").read_text().splitlines()]
+    (run / "samples.jsonl").write_text("".join(json.dumps(line | {"raw_output": answer}) + "\n"
+                                               for line, answer in zip(lines, answers, strict=True)))
+    return run
+
+
 def test_bless_refuses_to_pool_runs_holding_the_same_answers(tmp_path):
     # `evalkit score` of one samples file twice: two run ids, no seed, the same answers counted twice.
     one = make_run(tmp_path / "s1", {"mixtral": tasks(40, N, BASE_FAILING)})
     two = make_run(tmp_path / "s2", {"mixtral": tasks(40, N, BASE_FAILING)})
-    answers = [json.loads(line)["raw_output"] for line in (one / "samples.jsonl").read_text().splitlines()]
-    lines = [json.loads(line) for line in (two / "samples.jsonl").read_text().splitlines()]
-    (two / "samples.jsonl").write_text("".join(json.dumps(line | {"raw_output": answer}) + "\n"
-                                               for line, answer in zip(lines, answers, strict=True)))
+    _with_answers_of(two, one)
     with pytest.raises(ConfigError, match=r"cannot pool .*s2 with .*s1: they hold the same answers \(one "
                                           r"draw, not two"):
         bless([one, two], tmp_path / "baselines")
@@ -804,6 +811,28 @@ def test_gate_md_says_how_many_answers_were_cut_at_max_tokens(runs, tmp_path):
     assert note in outcome.notes and note in (tmp_path / "g" / "gate.md").read_text()
     fine = make_run(tmp_path / "fine", {"mixtral": tasks(40, N, BASE_FAILING)})
     assert not any("max_tokens" in n for n in gate(runs["base"], fine, CFG, tmp_path / "g2").notes)
+
+
+def test_a_candidate_replayed_but_for_samples_left_unanswered_measured_nothing(runs, tmp_path):
+    # Two samples refused within model.max_error_rate: "every answer replayed" never held, INCONCLUSIVE.
+    night = make_run(tmp_path / "night", {"mixtral": tasks(40, N, BASE_FAILING, infra={3: 2})})
+    _replayed(night, 40 * N - 2, "night-before")
+    checks = gate(runs["base"], night, CFG, tmp_path / "g").models[0].checks
+    (check,) = [c for c in checks if c.name == "replayed"]
+    assert check.verdict is GateVerdict.ERROR
+    assert check.reason.startswith(f"all {40 * N - 2} candidate answers were replayed")
+
+
+def test_a_baseline_blessed_before_cut_answers_were_kept_says_so(runs, tmp_path):
+    cut = make_run(tmp_path / "cut", {"mixtral": tasks(40, N, BASE_FAILING)})
+    results = json.loads((cut / "results.json").read_text())
+    results["arms"][0]["truncated"] = 3
+    (cut / "results.json").write_text(json.dumps(results))
+    record = json.loads(bless(runs["base"], tmp_path / "baselines").read_text())
+    del record["arms"][0]["aggregates"]["truncated"]  # as a baseline blessed before evalkit kept it
+    (tmp_path / "old.json").write_text(json.dumps(record))
+    notes = gate(tmp_path / "old.json", cut, CFG, tmp_path / "g").notes
+    assert any(f"candidate 3 of {40 * N}, baseline: not recorded (bless it again)" in n for n in notes)
 
 
 def test_the_baseline_s_own_run_as_candidate_is_refused(runs, tmp_path):

@@ -435,6 +435,14 @@ libc = ctypes.CDLL(None, use_errno=True)
 # a watch on a shared read-only file saw a neighbour open it: a signal between programs in flight
 assert libc.inotify_init1(0) == -1 and ctypes.get_errno() == 1, "inotify_init1 allowed"
 """), Status.PASSED),
+    Hostile("takes_every_aio_context_of_the_host", _after(CORRECT, """
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+SYS_IO_SETUP = 206
+context = ctypes.c_ulong(0)
+# contexts are counted for the whole host (fs.aio-max-nr): one program took them all
+assert libc.syscall(SYS_IO_SETUP, 65536, ctypes.byref(context)) == -1 and ctypes.get_errno() == 1, "io_setup"
+"""), Status.PASSED),
     Hostile("keyring_add_key", _after(CORRECT, """
 import ctypes, os
 libc = ctypes.CDLL(None, use_errno=True)
