@@ -154,6 +154,10 @@ def test_a_retried_nightly_job_finds_its_run_and_answers_to_finish_them(ci):
         assert any(Path(run_dir).is_relative_to(p) for p in paths), name
         store = typed.store.path.relative_to(REPO) if typed.store.path.is_absolute() else typed.store.path
         assert any(store.is_relative_to(p) for p in paths), name  # the job runs in the checkout
+        # a retry of a finished run stops at once: the night's gate must come back with the run
+        (gate,) = (c for c in _commands(job) if c[0] == "gate")
+        out = Path(gate[gate.index("-o") + 1])
+        assert any(out.is_relative_to(p) for p in paths), name
         assert {"key": "pip", "paths": [".cache/pip"]} in caches, name  # the default cache stays
 
 
