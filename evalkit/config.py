@@ -52,9 +52,9 @@ class ReportedError(ConfigError):
 
 
 class AlreadyFinished(ConfigError):
-    """A run started again in a folder whose run had finished and answered every sample it asks
-    for: it would ask the model nothing (``rundir.require_unfinished``). A sweep keeps such a job's
-    results as they are, as its summary's; a single run exits 2."""
+    """A run started again in a folder whose run had finished, asking for no more than it did: it
+    would score the old answers as a new run (``rundir.require_unfinished``). A sweep keeps such a
+    job's results as they are, as its summary's; a single run exits 2."""
 
 
 class InterruptedUnmeasured(KeyboardInterrupt):

@@ -71,26 +71,28 @@ password may hold ``#``, ``/`` or ``?`` unencoded): a proxy the environment name
 credentials so, and an HTTP library quotes the URL in its errors."""
 
 
-def redact(text: str, secrets: Iterable[str] | None = None, *, recorded: bool = False) -> str:
+def redact(text: str, secrets: Iterable[str] | None = None, *, pieces: bool = True,
+           url_credentials: bool = True) -> str:
     """``text`` with every secret (default: secret_values()) masked as ***: the whole value, and for a
     secret of PIECES_FROM+ characters any run of SECRET_PIECE or more of its characters
     (``key 'sk-abc123...'``, ``partial Zx9+Qw7/``). The same for the forms a server may echo it
-    in: URL-encoded, JSON-escaped, base64. A URL's user and password too (``http://***@proxy:3128``).
+    in: URL-encoded, JSON-escaped, base64. With ``url_credentials`` (not for a model's answer, whose
+    code is scored), a URL's user and password too (``http://***@proxy:3128``).
 
-    ``recorded``: ``text`` is what an endpoint said that evalkit keeps as data (a model's answer,
-    whose code is scored; its listing and headers, which identify what answered): only whole forms
-    are masked, and no URL credentials. A key's pieces are words there (the key
-    ``sk-xreturn-numbers-Q9w8`` turned every ``return`` of every answer into ``***``, each scored
-    ``failed``, and ``x-litellm-model-id`` into ``x***model-id`` under a key holding ``litellm``)."""
+    ``pieces=False`` for what an endpoint said that evalkit keeps as data (a model's answer; its
+    listing and headers, which identify what answered): only whole forms are masked, for a key's
+    pieces are words there (the key ``sk-xreturn-numbers-Q9w8`` turned every ``return`` of every
+    answer into ``***``, each scored ``failed``, and ``x-litellm-model-id`` into ``x***model-id``
+    under a key holding ``litellm``)."""
     given = secret_values() if secrets is None else secrets
-    wholes, pieces = _forms(frozenset(s for s in given if s))
-    if not recorded:
+    wholes, parts = _forms(frozenset(s for s in given if s))
+    if url_credentials:
         text = _URL_CREDENTIALS.sub(r"\1***@", text)
     for form in wholes:
         text = text.replace(form, "***")
-    if recorded or not pieces or len(text) < SECRET_PIECE:
+    if not pieces or not parts or len(text) < SECRET_PIECE:
         return text
-    return _mask_pieces(text, pieces)
+    return _mask_pieces(text, parts)
 
 
 @lru_cache(maxsize=64)

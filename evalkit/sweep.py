@@ -35,7 +35,7 @@ ERROR_FILE = "error.txt"
 ATTEMPT_FILE = ".evalkit-attempt"
 """In the sweep's directory, the running attempt's token; in a job's, ``TOKEN STATE``: the attempt
 that ran it last and how the job ended (``started``: it never said; ``kept``: it had finished in an
-earlier attempt, with every sample this one asks for, and was left as it was)."""
+earlier attempt, which this one asked for no more than, and was left as it was)."""
 STATES = ("started", "finished", "failed", "kept")
 
 

@@ -378,7 +378,7 @@ class ModelClient:
                 await asyncio.sleep(LISTING_RETRY_S)
             except (openai.APIError, ValueError, KeyError, TypeError):
                 return None
-        self.served = tuple(valid_text(redact(str(m.get("id")), self._sent_keys, recorded=True))
+        self.served = tuple(valid_text(redact(str(m.get("id")), self._sent_keys, pieces=False))
                             for m in entries)
         entry = next((m for m in entries if m.get("id") == self.cfg.name), None)
         if entry is None:
@@ -396,11 +396,12 @@ class ModelClient:
 
     def _clean(self, value: Any) -> Any:
         """``value`` (what the endpoint said about itself) with the keys sent masked in every string
-        (whole: see ``redact``'s ``recorded``; no other secret reached the endpoint to be echoed), and
+        (whole: see ``redact``'s ``pieces``; no other secret reached the endpoint to be echoed) and a
+        URL's credentials (a proxy's ``x-litellm-model-api-base`` may hold its backend's), and
         a number JSON cannot hold (``NaN``, ``Infinity``: Python's parser takes them) as its text, so
         run.json stays JSON that jq and other strict parsers read."""
         if isinstance(value, str):
-            return valid_text(redact(value, self._sent_keys, recorded=True))
+            return valid_text(redact(value, self._sent_keys, pieces=False))
         if isinstance(value, float) and not math.isfinite(value):
             return str(value)
         if isinstance(value, dict):
@@ -417,8 +418,8 @@ class ModelClient:
         code scored (``MY_TOKEN=threshold`` made ``if distance < threshold:`` fail as
         ``if distance < ***:``), and no endpoint can echo a value no endpoint was sent."""
         keys = self._sent_keys
-        text = redact(choice.text, keys, recorded=True)
-        finish = redact(str(choice.finish_reason), keys, recorded=True)
+        text = redact(choice.text, keys, pieces=False, url_credentials=False)
+        finish = redact(str(choice.finish_reason), keys, pieces=False, url_credentials=False)
         if text == choice.text and finish == choice.finish_reason:
             return choice
         return replace(choice, text=text, finish_reason=finish)

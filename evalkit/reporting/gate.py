@@ -468,7 +468,7 @@ def gate(baseline: Baseline | Path | str, candidate_run_dir: Baseline | Path | s
                               f"runs that exited 0{FINISH_IT}")
     if cand.run_id in base.run_id.split("+"):  # a nightly that kept its folder, or a copy of the run
         raise ConfigError(f"the candidate {cand.source} is the baseline's own run {cand.run_id}: nothing "
-                          "new would be gated; gate a new run (a nightly: a new hydra.run.dir each night)")
+                          "new would be gated; gate a new run (a nightly: a folder of its own each night)")
     _check_dataset(base, cand)
     pairs, arm_notes = _pair_arms(base, cand)
     _check_metrics(cfg, pairs)
