@@ -177,12 +177,12 @@ def test_a_401_quoting_the_key_url_encoded_is_masked(k2_env):
     assert "Zx9%2B" not in text and B64_KEY[:6] not in text
 
 
-def test_what_the_endpoint_says_about_itself_is_masked(k2_env, tmp_path):
+def _identity_and_answers(key_env: str, store: ResponseStore | None = None):
+    """A client's identity and answers from the leaky server's ``identity`` mode, probed and asked
+    once with the key in ``key_env``."""
     with LeakyServer("identity") as srv:
-        store = ResponseStore(tmp_path / "s.sqlite")
-
         async def go():
-            client = ModelClient(model_config(srv.base_url, api_key_env=k2_env), store,
+            client = ModelClient(model_config(srv.base_url, api_key_env=key_env), store,
                                  retry=RetryPolicy(0.01, 0.02))
             try:
                 await client.check()
@@ -190,8 +190,13 @@ def test_what_the_endpoint_says_about_itself_is_masked(k2_env, tmp_path):
             finally:
                 await client.aclose()
 
-        client, gens = asyncio.run(go())
-        store.close()
+        return asyncio.run(go())
+
+
+def test_what_the_endpoint_says_about_itself_is_masked(k2_env, tmp_path):
+    store = ResponseStore(tmp_path / "s.sqlite")
+    client, gens = _identity_and_answers(k2_env, store)
+    store.close()
     identity = json.dumps(client.identity)
     assert client.identity["served"] == {"id": "m", "root": "/weights/***", "owned_by": "***"}
     assert client.identity["answered_by"]["model"] == "***"
@@ -201,23 +206,13 @@ def test_what_the_endpoint_says_about_itself_is_masked(k2_env, tmp_path):
     assert gens[0].raw_output and not gens[0].error
 
 
-def test_a_key_s_pieces_never_change_an_answer_or_the_names_of_what_answered(monkeypatch, tmp_path):
+def test_a_key_s_pieces_never_change_an_answer_or_the_names_of_what_answered(monkeypatch):
     # The key sk-xreturn-numbers-Q9w8 turned every `return` of every answer into `***` (each scored
     # failed, exit 0), and a key holding "litellm" recorded the header x-litellm-model-id as x***model-id
     # (the baseline lost its deployment, and rotating the key read as another deployment).
     key = "sk-xreturn-litellm-Q9w8Zx"
     monkeypatch.setenv("EVALKIT_TEST_API_KEY", key)
-    with LeakyServer("identity") as srv:
-        async def go():
-            client = ModelClient(model_config(srv.base_url, api_key_env="EVALKIT_TEST_API_KEY"), None,
-                                 retry=RetryPolicy(0.01, 0.02))
-            try:
-                await client.check()
-                return client, await client.generate(case_prompt("x"), 1, 1)
-            finally:
-                await client.aclose()
-
-        client, (gen,) = asyncio.run(go())
+    client, (gen,) = _identity_and_answers("EVALKIT_TEST_API_KEY")
     assert gen.raw_output == "    return None\n" and not gen.error
     assert client.identity["answered_by"]["x-litellm-model-id"] == "***"  # the echoed key, whole
     assert client.identity["answered_by"]["x-litellm-model-api-base"] == "http://backend:8000/v1?key=***"
