@@ -224,6 +224,9 @@ class SweepSummary(Callback):
         for job in failed:  # refused before it measured anything: its folder as it was, as a single run's
             before = self.before.get(job.absolute()) or RunDirBefore.made_by_attempt(job, log_name)
             before.undo_unmeasured(job)
+        for job in job_dirs(sweep_dir):  # kept: its saved config is the one its results were made with
+            if _job_state(job, self.token) == "kept" and job.absolute() in self.before:
+                self.before[job.absolute()].undo_unmeasured(job)
         print(f"sweep summary: {sweep_dir / 'summary' / 'summary.md'}")
         if report:
             print(f"report: {report}")

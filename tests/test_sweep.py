@@ -234,10 +234,13 @@ def test_a_sweep_started_again_keeps_its_finished_jobs_and_runs_the_rest(tmp_pat
     first = _sweep(tmp_path, "resumed", "prompt.version=1.0.0")
     assert first.returncode == 0, first.stderr[-2000:]
     results = (tmp_path / "resumed" / "0" / "results.json").read_bytes()
-    again = _sweep(tmp_path, "resumed", "prompt.version=1.0.0,2.0.0")
+    saved = (tmp_path / "resumed" / "0" / ".hydra" / "config.yaml").read_text()
+    again = _sweep(tmp_path, "resumed", "prompt.version=1.0.0,2.0.0", "report.formats=[md]")
     assert again.returncode == 0, again.stderr[-2000:]
     assert "evalkit: job 0 had finished: its results are kept as they were" in again.stderr
     assert (tmp_path / "resumed" / "0" / "results.json").read_bytes() == results
+    # its saved config is the one its results were made with, not this attempt's report.formats
+    assert (tmp_path / "resumed" / "0" / ".hydra" / "config.yaml").read_text() == saved
     summary = (tmp_path / "resumed" / "summary" / "summary.md").read_text()
     assert ("2 job(s) finished, 0 failed; 1 of the finished had finished before this attempt and are kept "
             "as they were.") in summary
