@@ -23,6 +23,7 @@ from evalkit.config import (
     PROMPTS_DIR,
     ConfigError,
     DatasetConfig,
+    InterruptedKept,
     InterruptedUnmeasured,
     ReportedError,
     RunConfig,
@@ -76,6 +77,9 @@ def _run_guarded(func: Callable[[], int], verbose: bool) -> int:
         if interrupted_by(exc):
             said = ("nothing was measured yet, and the run directory is as it was before"
                     if interrupted_by(exc, InterruptedUnmeasured) else "samples written so far are kept")
+            if isinstance(exc, InterruptedKept):
+                said += (f" in {exc.run_dir}: start the same command again with hydra.run.dir={exc.run_dir} "
+                         "to finish it")
             print(f"evalkit: interrupted; {said}", file=sys.stderr)
             return 130
         # A file the command cannot read or write (a read-only run directory, an unreadable samples

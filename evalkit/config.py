@@ -61,6 +61,16 @@ class InterruptedUnmeasured(KeyboardInterrupt):
     """Ctrl-C before a run measured anything: its run directory was removed, nothing was kept."""
 
 
+class InterruptedKept(KeyboardInterrupt):
+    """Ctrl-C after a single run wrote samples: they stay in ``run_dir``, where starting it again
+    finishes the run (a default run's folder is named by the time, which the user did not see)."""
+
+    def __init__(self, run_dir: Path) -> None:
+        super().__init__(str(run_dir))
+        self.run_dir = run_dir
+        """The run directory that keeps what the run wrote."""
+
+
 def interrupted_by(exc: BaseException, kind: type[KeyboardInterrupt] = KeyboardInterrupt) -> bool:
     """Whether exc is Ctrl-C (of ``kind``) or was raised while Ctrl-C was being handled: omegaconf,
     interrupted while it builds a config, raises an AttributeError (or Hydra a composition error) in

@@ -48,6 +48,7 @@ from evalkit.config import (
     DatasetConfig,
     ExecutorConfig,
     GateConfig,
+    InterruptedKept,
     InterruptedUnmeasured,
     ModelConfig,
     PromptConfig,
@@ -264,6 +265,8 @@ def launch(name: str, overrides: list[str], job: Job,
         if (interrupted or isinstance(exc, Exception)) \
                 and before.undo_unmeasured(next(iter(started), before.run_dir)) and interrupted:
             raise InterruptedUnmeasured from exc
+        if interrupted and not sweep and started:  # where to start it again to finish it
+            raise InterruptedKept(started[0]) from exc
         if interrupted or not isinstance(exc, Exception) or isinstance(exc, ConfigError):
             raise
         # The job's own errors are kept in `failures`: this is Hydra's, setting up what the hydra.*

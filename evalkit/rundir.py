@@ -290,8 +290,9 @@ def _require_same_arms(samples: SamplesFile, arms: Mapping[str, Mapping[str, Any
     reached = [(arm, n) for arm, n in per_task if n_samples is not None and n > n_samples]
     if reached:
         arm, n = reached[0]
+        # it may have been started with fewer and grown since: the count it holds is what to give
         raise ConfigError(f"{samples.path} holds {n} samples per task of arm {arm!r}, more than this run's "
-                          f"n_samples={n_samples}: {fix}")
+                          f"n_samples={n_samples}: give n_samples={n} (or more), or a new hydra.run.dir")
 
 
 def _plain(value: Any) -> Any:

@@ -197,7 +197,11 @@ def _require_same_answers(path: Path, tasks: dict[str, Task], order: list[str], 
            "give each its own arm)")
     for line, _, key in _keyed_lines(path, tasks, order, index, []):
         digest = recorded.pop(key, None)
-        if digest is not None and digest != answer_digest(line.code):
+        # what the directory recorded as the raw answer: the line's raw_output where it has one (a
+        # run's samples.jsonl), else its code; compared with the code alone, every such file resumed
+        # was "another file's" wherever post-processing had changed an answer
+        given = line.code if line.raw_output is None else line.raw_output
+        if digest is not None and digest != answer_digest(given):
             arm, task_id, sample = key
             raise ConfigError(f"{samples.path} holds another answer for {task_id} sample {sample} of arm "
                               f"{arm!r} than {path}:{line.line}: {fix}")

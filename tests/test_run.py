@@ -110,7 +110,8 @@ def test_a_finished_run_started_again_asks_nothing_and_exits_2(demo_run):
     (["arms=[{label: demo-oracle, model: {name: demo-buggy}}]"],
      "holds samples of arm 'demo-oracle' made with another model 'demo-oracle', now 'demo-buggy'"),
     (["model.params.temperature=0.1"], "made with another params temperature 0.8, now 0.1"),
-    (["n_samples=2"], "holds 4 samples per task of arm 'demo-oracle', more than this run's n_samples=2"),
+    (["n_samples=2"], "holds 4 samples per task of arm 'demo-oracle', more than this run's n_samples=2: "
+                      "give n_samples=4 (or more), or a new hydra.run.dir"),
     (["prompt.version=1.0.0"], "made with another template mixtral 2.0.0"),
 ])
 def test_a_run_resumed_with_another_configuration_is_refused_and_changes_nothing(demo_run, change, said):
@@ -122,8 +123,8 @@ def test_a_run_resumed_with_another_configuration_is_refused_and_changes_nothing
     proc = run_evalkit(*_run_overrides(run_dir.parent, *change))
     assert proc.returncode == 2
     (line,) = proc.stderr.strip().splitlines()
-    assert said in line and line.endswith("resume with the configuration it was started with, or give a new "
-                                          "hydra.run.dir"), line
+    assert said in line and line.endswith(("resume with the configuration it was started with, or give a new "
+                                           "hydra.run.dir", "(or more), or a new hydra.run.dir")), line
     assert folder_contents(run_dir) == before  # its saved config and its log too
 
 

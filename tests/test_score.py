@@ -112,6 +112,10 @@ def test_an_interrupted_run_keeps_what_it_executed_and_a_new_run_resumes_after_i
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err[-2000:]
+    # where they are kept, and how to finish it: a default run's folder is named by the time
+    assert err.strip().splitlines()[-1] == (
+        f"evalkit: interrupted; samples written so far are kept in {run_dir}: start the same command again "
+        f"with hydra.run.dir={run_dir} to finish it")
     kept = [json.loads(line) for line in written.read_text().splitlines()]
     assert at_interrupt < len(kept) < 30  # the rows executed since the last batch were written too
     assert all(row["verdict"]["status"] == "passed" for row in kept)
@@ -419,6 +423,27 @@ def test_another_file_scored_under_the_same_arm_is_refused_and_a_longer_one_resu
     rows = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
     assert [(r["sample_index"], r["verdict"]["status"]) for r in rows] == [
         (0, "passed"), (1, "failed"), (2, "error")]
+
+
+def test_a_run_s_own_samples_file_resumes_where_its_answers_were_post_processed(tmp_path):
+    # Its raw answers differ from their code (fences, escaped underscores): a resumed or repeated
+    # score of it was refused as "another file's samples", and an interrupted one could not finish.
+    task = load_tasks(DatasetConfig(limit=1))[0]
+    fenced = f"```python\n{task.prompt}{task.reference}```\n"
+
+    def row(index: int) -> str:
+        return json.dumps({"task_id": task.task_id, "completion": task.reference, "raw_output": fenced,
+                           "arm": "run", "sample_index": index}) + "\n"
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text(row(0))
+    args = [f"samples={samples}", f"dataset.task_ids=[{task.task_id}]", f"hydra.run.dir={tmp_path / 'run'}",
+            "k=[1]", "report.plots=false", f"executor.cache_dir={tmp_path / 'cache'}"]
+    assert run_evalkit("score", *args).returncode == 0
+    samples.write_text(row(0) + row(1))  # the run it came from went on
+    resumed = run_evalkit("score", *args)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    rows = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
+    assert sorted((r["sample_index"], r["verdict"]["status"]) for r in rows) == [(0, "passed"), (1, "passed")]
 
 
 def test_another_file_of_other_samples_or_into_a_run_s_directory_is_refused(tmp_path):
