@@ -485,7 +485,6 @@ def _open_slot_clocks(cfg: dict) -> None:
     for the backstop (spawner.Spawner); descriptors numbered 100 or above, by slot. Both empty where
     there is no such cgroup: the backstop then estimates what it cannot see."""
     cfg["slot_joins"], cfg["slot_clocks"] = [], []
-    _open_slot_memory(cfg)
     if not cfg.get("cpu_cgroup"):
         return
     try:
@@ -599,6 +598,7 @@ def main() -> None:
         os.dup2(null, fd)
     memory_layer = _join_memory_cgroup(cfg.get("memory_cgroup"))
     _open_slot_clocks(cfg)
+    _open_slot_memory(cfg)
     try:
         layers = _isolate(cfg)
     except OSError as exc:
