@@ -122,11 +122,25 @@ def _finish(job: Callable[[], RunResults], report: Path | None,
     return results
 
 
-def _hydra_command(name: str, job: hydra_app.Job,
-                   check: Callable[[RunConfig], None] | None = None) -> Callable[[list[str], bool], int]:
-    """`evalkit run` / `evalkit score`: Hydra's command line, one run or a `-m` sweep."""
+SCORE_IGNORES = ("model", "prompt", "arms", "n_samples", "store")
+"""Settings of `evalkit run` that `evalkit score` has no use for: the file's lines name their arms and
+models, and no model is called. Given to it, they were ignored without a word (a report labelled as
+if `model=mixtral` had been scored)."""
+
+
+def _hydra_command(name: str, job: hydra_app.Job, check: Callable[[RunConfig], None] | None = None,
+                   ignores: tuple[str, ...] = ()) -> Callable[[list[str], bool], int]:
+    """`evalkit run` / `evalkit score`: Hydra's command line, one run or a `-m` sweep; an override of
+    a key in `ignores` (or below it) is refused with one line."""
 
     def handler(overrides: list[str], verbose: bool) -> int:
+        for override in overrides:
+            key, sep, _ = override.partition("=")
+            if sep and key.lstrip("+~").split(".")[0] in ignores:
+                return fail(f"{override.partition('=')[0].lstrip('+~')}=: evalkit {name} has no use for it "
+                            "(it scores the answers the samples file holds, under the arms its lines name, "
+                            "and calls no model); leave it out, or use evalkit run")
+
         def go() -> int:
             hydra_app.launch(name, overrides, job, check)
             return 0
@@ -312,7 +326,7 @@ def _serve_demo(args: list[str], verbose: bool) -> int:
 
 SUBCOMMANDS: dict[str, Callable[[list[str], bool], int]] = {
     "run": _hydra_command("run", _run_job, check_k_is_measurable),
-    "score": _hydra_command("score", _score_job),
+    "score": _hydra_command("score", _score_job, ignores=SCORE_IGNORES),
     "compare": _compare,
     "gate": _gate,
     "baseline": _baseline,

@@ -120,6 +120,21 @@ def test_a_name_that_is_not_utf8_is_refused_before_any_work(capsys, tmp_path):
     assert not run_dir.exists()
 
 
+@pytest.mark.parametrize("override", ["model=mixtral", "model.name=codestral", "+arms=[{label: v2}]",
+                                      "n_samples=20", "prompt.version=2.0.0", "store.reuse=true"])
+def test_score_refuses_the_settings_of_a_run_it_would_ignore(capsys, tmp_path, override):
+    # `evalkit score ... model=mixtral` scored the file and labelled nothing as mixtral, exit 0: the
+    # user believed a setting had been applied that score has no use for
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text('{"task_id": "HumanEval/0", "completion": "    return False\\n"}\n')
+    run_dir = tmp_path / "run"
+    err = _fails_with_one_line(capsys, "score", f"samples={samples}", override, f"hydra.run.dir={run_dir}")
+    key = override.partition("=")[0].lstrip("+")
+    assert err.startswith(f"evalkit: error: {key}=: evalkit score has no use for it")
+    assert "use evalkit run" in err
+    assert not run_dir.exists()
+
+
 def test_an_unknown_key_with_no_close_one_is_said_cleanly_and_a_gate_key_points_at_the_gate_s(
         capsys, tmp_path):
     # "unknown key 'zzzzqq'; (`evalkit run --cfg job` ...)": a stray semicolon; and a gate key sent

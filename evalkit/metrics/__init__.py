@@ -14,7 +14,8 @@ The public API, used by reporting, the gate and notebooks:
 - ``mcnemar(a_pass, b_pass)``, ``fisher_exact(a_passed, a_n, b_passed, b_n)``, ``holm(p_values)``,
   ``stratified_drop_p_value(base_passed, base_n, cand_passed, cand_n)`` (exact, tasks fixed),
   ``benjamini_hochberg(p_values, family_size)``,
-  ``minimum_detectable_effect(n_tasks, n_samples, base_rate, alpha, power)``.
+  ``minimum_detectable_effect(n_tasks, n_samples, base_rate, alpha, power)``, planned at
+  ``planning_rate(rates)``.
 - ``detectable_drop(std_error, max_drop, confidence, power)`` and
   ``decisive_samples(diff, std_error, max_drop, confidence, n_samples)``: a tolerance gate's power.
 - ``compare_arms(pairs, measures, ...)``: the one comparison engine (``metrics.compare``): per-task
@@ -55,6 +56,7 @@ from evalkit.metrics.stats import (
     normal_quantile,
     paired_difference,
     paired_test,
+    planning_rate,
     stratified_drop_p_value,
 )
 
@@ -82,6 +84,7 @@ __all__ = [
     "paired_pass_at_k",
     "stratified_drop_p_value",
     "paired_test",
+    "planning_rate",
     "pass_at_k",
     "pass_at_k_summary",
     "per_task_pass_at_k",

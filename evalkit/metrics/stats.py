@@ -320,6 +320,17 @@ def minimum_detectable_effect(
     return float(z * np.sqrt(2.0 * variance / (n_samples * n_tasks)))
 
 
+def planning_rate(rates: Sequence[float]) -> float:
+    """The pass@1 rate to plan a paired comparison of arms at (``minimum_detectable_effect``'s
+    ``base_rate``): the arms' mean, as both arms pass at about one rate when there is no difference;
+    0.5, the largest variance, where that mean is 0 or 1 and the normal approximation has none (every
+    difference would read as detectable). The report and the notebooks plan with this one rule."""
+    if not rates:
+        raise ValueError("planning_rate needs the pass rate of at least one arm")
+    mean = float(sum(rates)) / len(rates)
+    return mean if 0.0 < mean < 1.0 else 0.5
+
+
 def normal_quantile(probability: float) -> float:
     """The standard normal distribution's quantile (z) at ``probability``."""
     from statistics import NormalDist  # the standard library's is enough for a few quantiles

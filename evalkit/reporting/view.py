@@ -152,14 +152,13 @@ def mde_text(mde: float) -> str:
 
 
 def _detectable(arms: Sequence[ArmResult]) -> float | None:
-    """The detectable pass@1 difference at the arms' mean pass@1 (None when it says nothing)."""
+    """The detectable pass@1 difference at the arms' planning rate (None when there is nothing to compare)."""
     rates = [cell.value for a in arms if (cell := a.pass_at_k.get(1)) is not None and cell.value is not None]
-    if len(arms) < 2 or not rates or not 0 < sum(rates) / len(rates) < 1:
+    n_tasks = min((a.n_tasks for a in arms), default=0)
+    if len(arms) < 2 or not rates or n_tasks < 1:
         return None
-    n_tasks = min(a.n_tasks for a in arms)
     n_samples = max(min(a.n_samples for a in arms), 1)
-    mde = metrics.minimum_detectable_effect(n_tasks, n_samples, sum(rates) / len(rates))
-    return mde if mde and mde > 0 else None
+    return metrics.minimum_detectable_effect(n_tasks, n_samples, metrics.planning_rate(rates))
 
 
 def _template_cell(arm: ArmResult) -> str:

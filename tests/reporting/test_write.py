@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from evalkit.config import ReportConfig, ScoringConfig
-from evalkit.metrics import minimum_detectable_effect
+from evalkit.metrics import minimum_detectable_effect, planning_rate
 from evalkit.records import SCHEMA_VERSION, RunResults, Status
 from evalkit.reporting import write_reports
 from evalkit.reporting.terminal import printable, summary_table
@@ -24,6 +24,7 @@ from tests.support.runs import (
     TWO_ARMS,
     make_two_arm_run,
     run_header,
+    sample,
     template,
     two_arm_samples,
     write_samples,
@@ -273,3 +274,17 @@ def test_the_report_does_not_promise_a_detectable_difference_beyond_1():
     # 1 task x 1 sample: "a pass@1 difference smaller than about 1.868 is unlikely to be detected"
     assert "no pass@1 difference, not even 1, is likely" in mde_text(minimum_detectable_effect(1, 1, 0.5))
     assert "smaller than about 0.155" in mde_text(minimum_detectable_effect(164, 1, 0.5))
+
+
+def test_two_arms_that_pass_everything_still_say_what_the_run_could_have_detected(tmp_path, humaneval_tasks):
+    # At a mean pass@1 of 1 the normal approximation has no variance: report.md said nothing of what
+    # the run could detect, where the notebook planned at 0.5; both now plan with planning_rate
+    samples = [sample("run1", arm, task, i, Status.PASSED, version=version)
+               for task in humaneval_tasks[:10] for arm, version in (("A", "1.0.0"), ("B", "1.1.0"))
+               for i in range(2)]
+    write_samples(tmp_path, samples)
+    write_reports(tmp_path, run_header("run1", 10), TWO_ARMS, SCORING, ReportConfig(formats=("md",), plots=False))
+    expected = minimum_detectable_effect(10, 2, 0.5)
+    assert f"a pass@1 difference smaller than about {expected:.3f} is unlikely" in (tmp_path / "report.md").read_text()
+    assert planning_rate([1.0, 1.0]) == planning_rate([0.0]) == 0.5
+    assert planning_rate([0.25, 0.75]) == 0.5 and planning_rate([0.2, 0.4]) == pytest.approx(0.3)
