@@ -114,25 +114,49 @@ def require_unfinished(samples: SamplesFile, bench: Benchmark, labels: Sequence[
     model.max_error_rate, scored the old answers under new times and exited 0: a nightly that kept its
     folder measured nothing every night after the first, and its gate stayed green. A run that exited 2
     is finished by starting it again; a run asked for more asks what is missing."""
-    run_dir = samples.path.parent
-    if not len(samples.done) or not (run_dir / "results.json").is_file():
+    results = _finished_results(samples)
+    if results is None:
         return
-    results = _read_json(run_dir / "results.json")
     arms = {arm.get("arm"): arm for arm in results.get("arms") or () if isinstance(arm, dict)}
     dataset = results.get("dataset") if isinstance(results.get("dataset"), dict) else {}
     grows = any(label not in arms or n_samples > int(arms[label].get("n_samples") or 0) for label in labels) \
         or len(bench.tasks) > int(dataset.get("n_tasks") or 0)
-    if results.get("problems") or grows:
+    if grows:
         return
     missing = sum((label, task.task_id, index) not in samples.done for label in labels
                   for task in bench.tasks for index in range(n_samples))
     left = (f"; the {missing} sample(s) it left unanswered within model.max_error_rate stay so (delete its "
             "results.json to ask them)") if missing else ""
+    raise _already_finished(samples, results, f"score its old answers as a new run{left}")
+
+
+def require_unscored(samples: SamplesFile) -> None:
+    """`evalkit score` of a file every sample of which the directory's finished run (no problem in its
+    results.json) has scored: refused as ``require_unfinished`` refuses a run. It executed nothing,
+    wrote the same reports under new times and exited 0."""
+    results = _finished_results(samples)
+    if results is not None:
+        raise _already_finished(samples, results, "execute nothing and report the same verdicts as a new "
+                                "run (the file gives no sample it has not scored)")
+
+
+def _finished_results(samples: SamplesFile) -> dict[str, Any] | None:
+    """The results.json of the run that wrote ``samples``' directory, where it finished without a
+    problem (a run that exited 2 is finished by starting it again)."""
+    run_dir = samples.path.parent
+    if not len(samples.done) or not (run_dir / "results.json").is_file():
+        return None
+    results = _read_json(run_dir / "results.json")
+    return None if results.get("problems") else results
+
+
+def _already_finished(samples: SamplesFile, results: Mapping[str, Any], would: str) -> AlreadyFinished:
+    run_dir = samples.path.parent
     when = f", finished {results['finished_at']}" if isinstance(results.get("finished_at"), str) else ""
-    raise AlreadyFinished(f"{run_dir} holds a finished run ({samples.run_id}{when}): started again it "
-                          f"would score its old answers as a new run{left}; give each run a folder of its "
-                          "own (move this one aside, or a new hydra.run.dir; in CI, a new pipeline), or "
-                          f"re-render its reports with `evalkit report {run_dir}`")
+    return AlreadyFinished(f"{run_dir} holds a finished run ({samples.run_id}{when}): started again it "
+                           f"would {would}; give each run a folder of its own (move this one aside, or a new "
+                           f"hydra.run.dir; in CI, a new pipeline), or re-render its reports with "
+                           f"`evalkit report {run_dir}`")
 
 
 def recorded_endpoint(samples: SamplesFile, label: str, stored: bool = False) -> dict[str, Any] | None:

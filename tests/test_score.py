@@ -394,7 +394,14 @@ def test_answers_scored_into_a_directory_of_other_answers_are_refused(tmp_path):
         refused = run_evalkit("score", f"samples={other_file}", *args)
         assert refused.returncode == 2 and said in refused.stderr, refused.stderr[-2000:]
         assert (run_dir / "samples.jsonl").read_text() == kept
-    assert run_evalkit("score", f"samples={first_file}", *args).returncode == 0  # the same file resumes
+    # the same file again: the finished run holds every sample it gives; scored "again" it executed
+    # nothing and rewrote the same verdicts as a new run, exit 0
+    results = (run_dir / "results.json").read_bytes()
+    again = run_evalkit("score", f"samples={first_file}", *args)
+    assert again.returncode == 2 and f"{run_dir} holds a finished run" in again.stderr, again.stderr[-2000:]
+    assert "the file gives no sample it has not scored" in again.stderr and "evalkit report" in again.stderr
+    assert (run_dir / "results.json").read_bytes() == results
+    assert (run_dir / "samples.jsonl").read_text() == kept
 
 
 def test_another_file_scored_under_the_same_arm_is_refused_and_a_longer_one_resumes(tmp_path):
@@ -561,8 +568,10 @@ def test_a_run_directory_resumed_on_a_changed_dataset_file_is_refused(tmp_path):
     (run_dir / "dataset.json").unlink()
     assert (run_dir / "samples.jsonl").read_text() == kept
     dataset.write_text(original)
-    resumed = run_evalkit(*args)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    # on the old file the directory is its finished run again: nothing left to score, said as such
+    again = run_evalkit(*args)
+    assert again.returncode == 2 and "holds a finished run" in again.stderr, again.stderr[-2000:]
+    assert (run_dir / "samples.jsonl").read_text() == kept
     (arm,) = json.loads((run_dir / "results.json").read_text())["arms"]
     assert (arm["n_tasks"], arm["verdicts"]["passed"]) == (2, 2)
 
@@ -598,6 +607,7 @@ def test_a_second_run_in_a_directory_being_written_is_refused_and_a_file_it_cann
     assert (run_dir / "samples.jsonl").read_text() == kept
     (run_dir / "report.md").unlink()
     (run_dir / "report.md").mkdir()
+    (run_dir / "results.json").unlink()  # as a run killed before its reports leaves it: it writes them
     unwritable = run_evalkit(*args)
     assert unwritable.returncode == 2
     assert unwritable.stderr.strip().splitlines()[-1] == (
