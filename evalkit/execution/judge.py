@@ -52,22 +52,55 @@ class LoadFailed(BaseException):
         self.kind, self.name, self.message = kind, name, message
 
 
-_RELAYED: dict[str, type] = {}
+_RELAYED: dict[tuple[str, type], type] = {}
+"""The classes made for exceptions that neither the task's program nor the built-ins name, by
+(name, base): one per distinct name a program raises, as they were before bases were relayed."""
+_ANY_ARGUMENTS: dict[type, type] = {}
 
 
-def relayed(name: str, message: str) -> BaseException:
-    """The candidate's exception, re-created here: a built-in exception class of that name
-    (so tests that expect ValueError see one), otherwise an Exception subclass named alike."""
+def relayed(name: str, message: str, bases: object = (), namespace: dict | None = None) -> BaseException:
+    """The candidate's exception, re-created here as the tests would have caught it in one process.
+
+    Its class is the one of that name the task's own program defines (``namespace``: a prompt's
+    ``class CycleError(ValueError)``, which the tests catch by name), else the built-in of that name,
+    else a class of that name derived from the nearest of its ``bases`` (the names of its class's
+    ancestors, nearest first) that one of those two names: a program's ``class EmailError(ValueError)``
+    and ``binascii.Error`` reach ``except ValueError`` here as they would there. Relayed by name
+    alone, they were plain Exceptions, and correct programs were scored ``error``."""
     name = str(name)[:100]
-    cls = getattr(builtins, name, None)
-    if not (isinstance(cls, type) and issubclass(cls, Exception)):
-        cls = _RELAYED.get(name)
+    cls = _exception_class(name, namespace)
+    if cls is None:
+        names = bases[:plain.MAX_RELAYED_BASES] if type(bases) is list else []
+        base = next((found for b in names if (found := _exception_class(str(b)[:100], namespace))), Exception)
+        cls = _RELAYED.get((name, base))
         if cls is None:
-            cls = _RELAYED[name] = type(name if name.isidentifier() else "CandidateError", (Exception,), {})
+            cls = _RELAYED[name, base] = type(name if name.isidentifier() else "CandidateError", (base,), {})
     try:
         return cls(str(message))
-    except Exception:  # noqa: BLE001 - a built-in whose constructor wants other arguments
-        return RuntimeError(f"{name}: {message}")
+    except Exception:  # noqa: BLE001 - a constructor that wants other arguments (UnicodeDecodeError's five)
+        try:
+            return _from_message(cls)(str(message))
+        except Exception:  # noqa: BLE001 - a class that cannot be derived from either
+            return RuntimeError(f"{name}: {message}")
+
+
+def _exception_class(name: str, namespace: dict | None) -> type | None:
+    """The Exception class ``name`` names in the task's program, else among the built-ins."""
+    for scope in (namespace or {}, vars(builtins)):
+        cls = scope.get(name)
+        if isinstance(cls, type) and issubclass(cls, Exception):
+            return cls
+    return None
+
+
+def _from_message(cls: type) -> type:
+    """``cls`` made from a message alone: a subclass of it (so ``except cls`` catches it) of the same
+    name, constructed and printed as Exception is."""
+    made = _ANY_ARGUMENTS.get(cls)
+    if made is None:
+        made = _ANY_ARGUMENTS[cls] = type(cls.__name__, (cls,), {"__init__": Exception.__init__,
+                                                                 "__str__": BaseException.__str__})
+    return made
 
 
 class Channel:
@@ -96,7 +129,8 @@ class Channel:
             raise Gone(self.broken) from None
         try:
             return plain.decode(self._read(size))
-        except (ValueError, RecursionError, MemoryError) as exc:
+        except Exception as exc:  # noqa: BLE001 - whatever a malformed reply raises, it is not the candidate's
+            # ({"decimal": "lots"} raised decimal.InvalidOperation, which reached the tests as a raise)
             raise Gone(f"a reply that is not plain data ({type(exc).__name__})") from None
 
     def _read(self, n: int) -> bytes:
@@ -124,9 +158,11 @@ class Channel:
 class Candidate:
     """The entry point as the tests see it: a function of plain data, run in the program's process."""
 
-    def __init__(self, channel: Channel, name: str) -> None:
+    def __init__(self, channel: Channel, name: str, namespace: dict) -> None:
         self._channel = channel
         self.__name__ = self.__qualname__ = name
+        self._namespace = namespace
+        """The tests' module namespace: the task's own exception classes, by name, for ``relayed``."""
         self._loaded = False
 
     def ensure_loaded(self) -> None:
@@ -153,8 +189,8 @@ class Candidate:
         kind = reply[0] if type(reply) is list and reply else None
         if kind == "return" and len(reply) == 2:
             return reply[1]
-        if kind == "raise" and len(reply) == 3:
-            raise relayed(reply[1], reply[2])
+        if kind == "raise" and len(reply) == 4:
+            raise relayed(reply[1], reply[2], reply[3], self._namespace)
         if kind == "unplain" and len(reply) == 2:
             raise TypeError(f"{self.__name__} returned {str(reply[1])[:100]}, not plain data "
                             "(numbers, strings, bytes, lists, tuples, dicts, sets, None, bools)")
@@ -242,8 +278,8 @@ def _compiled(source: str, name: str) -> types.CodeType:
 
 
 def _run_tests(job: dict, channel: Channel) -> dict:
-    candidate = Candidate(channel, job["entry_point"])
     module = types.ModuleType("__main__")
+    candidate = Candidate(channel, job["entry_point"], module.__dict__)
     module.__dict__["__builtins__"] = builtins
     try:
         helpers = _compiled(job["helpers"], "prompt.py")

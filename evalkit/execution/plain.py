@@ -27,6 +27,9 @@ MAX_MESSAGE = 16 << 20
 """Largest message either side accepts (16 MiB): a reply beyond it is the program's error."""
 MAX_DEPTH = 200
 """Deepest value encoded; JSON's decoder stops deeper input with RecursionError."""
+MAX_RELAYED_BASES = 16
+"""How many ancestors of an exception a ``["raise", name, message, bases]`` reply names; the test
+process reads no more (judge.relayed)."""
 _HEADER = struct.Struct(">I")
 _SCALARS = (type(None), bool, int, float, str)
 
@@ -94,7 +97,14 @@ def _coerced(value: object) -> object:
 
 def decode(data: bytes) -> object:
     """A value from tagged JSON bytes; raises ValueError (or RecursionError) on anything else."""
-    return _DECODER.decode(data.decode())
+    try:
+        return _DECODER.decode(data.decode())
+    except (ValueError, RecursionError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - a tag's constructor refusing its payload
+        # {"decimal": "lots"}, {"timedelta": [1e11, 0, 0]}, {"s": [{"t": [[1]]}]} raised
+        # decimal.InvalidOperation, OverflowError and TypeError past this contract
+        raise ValueError(f"a tag whose payload its type refuses ({type(exc).__name__})") from None
 
 
 def _untag(obj: dict) -> object:  # noqa: PLR0911 - one branch per tag

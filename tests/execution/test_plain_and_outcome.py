@@ -60,6 +60,19 @@ def test_anything_else_is_refused_by_the_decoder(data):
         plain.decode(data)
 
 
+@pytest.mark.parametrize("data", [b'{"decimal": "lots"}', b'{"timedelta": [99999999999, 0, 0]}',
+                                  b'{"s": [{"t": [[1]]}]}', b'{"date": "2024-13-01"}'])
+def test_a_tag_its_type_refuses_is_a_value_error_never_that_type_s_exception(data):
+    # decimal.InvalidOperation, OverflowError, TypeError reached the tests as the candidate's own raise
+    # (a test catching ArithmeticError would have taken a malformed reply for an answer)
+    with pytest.raises(ValueError, match="payload its type refuses|Invalid isoformat|month must be"):
+        plain.decode(data)
+    try:
+        plain.decode(data)
+    except ValueError as exc:
+        assert type(exc) is ValueError
+
+
 def test_frames_are_bounded():
     with pytest.raises(ValueError, match="limit"):
         plain.frame_size((plain.MAX_MESSAGE + 1).to_bytes(4, "big"))

@@ -283,8 +283,10 @@ def test_two_arms_that_pass_everything_still_say_what_the_run_could_have_detecte
                for task in humaneval_tasks[:10] for arm, version in (("A", "1.0.0"), ("B", "1.1.0"))
                for i in range(2)]
     write_samples(tmp_path, samples)
-    write_reports(tmp_path, run_header("run1", 10), TWO_ARMS, SCORING, ReportConfig(formats=("md",), plots=False))
+    write_reports(tmp_path, run_header("run1", 10), TWO_ARMS, SCORING,
+                  ReportConfig(formats=("md",), plots=False))
     expected = minimum_detectable_effect(10, 2, 0.5)
-    assert f"a pass@1 difference smaller than about {expected:.3f} is unlikely" in (tmp_path / "report.md").read_text()
+    report = (tmp_path / "report.md").read_text()
+    assert f"a pass@1 difference smaller than about {expected:.3f} is unlikely" in report
     assert planning_rate([1.0, 1.0]) == planning_rate([0.0]) == 0.5
     assert planning_rate([0.25, 0.75]) == 0.5 and planning_rate([0.2, 0.4]) == pytest.approx(0.3)
