@@ -12,9 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
 import pandas as pd
+from packaging.version import InvalidVersion
 
 from evalkit import metrics
 from evalkit.config import ScoringConfig
+from evalkit.prompts.layout import version_key
 from evalkit.records import ArmResult, Interval, PairedDiff, Status, TemplateSource
 from evalkit.reporting.aggregate import display_label, format_interval
 from evalkit.reporting.paired import compare_to_baseline, flip_counts, flip_entries
@@ -65,30 +67,50 @@ class TemplateDiff:
     """Unified diff of the template sources; None when a source was not recorded."""
 
 
-def template_diffs(arms: Sequence[ArmResult], templates: Mapping[str, TemplateSource]) -> list[TemplateDiff]:
+def template_diffs(arms: Sequence[ArmResult], templates: Mapping[str, TemplateSource],
+                   baseline: str | None = None) -> list[TemplateDiff]:
     """Unified diffs between the templates of arms of one family with different sha256.
 
-    Each distinct pair of template texts appears once, between the first arms using them.
+    Each distinct pair of template texts appears once, between the arms that best show the change:
+    one model's two template versions before two models' (the change a template review is about),
+    then a pair with the ``baseline`` arm before others. A diff runs from the baseline arm where the
+    pair has it, else from the older version to the newer (an oracle baseline on 2.0.0 showed mimic's
+    1.0.0 as a change "to" 1.0.0, and `compare --baseline-arm` did not move it).
     """
-    out, done = [], set()
-    for i, first in enumerate(arms):
-        for second in arms[i + 1:]:
-            ta, tb = first.template, second.template
+    pairs = []
+    for i, one in enumerate(arms):
+        for other in arms[i + 1:]:
+            ta, tb = one.template, other.template
             if ta is None or tb is None or ta.family != tb.family or ta.sha256 == tb.sha256:
                 continue
-            if (pair := frozenset((ta.sha256, tb.sha256))) in done:
-                continue
-            done.add(pair)
-            source_a, source_b = templates.get(ta.sha256), templates.get(tb.sha256)
-            diff = None
-            if source_a is not None and source_b is not None:
-                diff = "".join(difflib.unified_diff(
-                    source_a.source_text.splitlines(keepends=True),
-                    source_b.source_text.splitlines(keepends=True),
-                    fromfile=f"{first.arm} ({ta.family} {ta.version})",
-                    tofile=f"{second.arm} ({tb.family} {tb.version})"))
-            out.append(TemplateDiff(ta.family, first.arm, second.arm, ta.version, tb.version, diff))
+            swap = other.arm == baseline or (one.arm != baseline and _newer(ta.version, tb.version))
+            first, second = (other, one) if swap else (one, other)
+            rank = (first.model != second.model, baseline not in (first.arm, second.arm))
+            pairs.append((rank, first, second))
+    out, done = [], set()
+    for _, first, second in sorted(pairs, key=lambda pair: pair[0]):  # stable: arm order breaks ties
+        ta, tb = first.template, second.template
+        if (pair := frozenset((ta.sha256, tb.sha256))) in done:
+            continue
+        done.add(pair)
+        source_a, source_b = templates.get(ta.sha256), templates.get(tb.sha256)
+        diff = None
+        if source_a is not None and source_b is not None:
+            diff = "".join(difflib.unified_diff(
+                source_a.source_text.splitlines(keepends=True),
+                source_b.source_text.splitlines(keepends=True),
+                fromfile=f"{first.arm} ({ta.family} {ta.version})",
+                tofile=f"{second.arm} ({tb.family} {tb.version})"))
+        out.append(TemplateDiff(ta.family, first.arm, second.arm, ta.version, tb.version, diff))
     return out
+
+
+def _newer(version: str, other: str) -> bool:
+    """Whether template ``version`` comes after ``other`` (False where either is not a version)."""
+    try:
+        return version_key(version) > version_key(other)
+    except (InvalidVersion, TypeError):
+        return False
 
 
 def build_view(samples: pd.DataFrame, arms: Sequence[ArmResult], templates: Mapping[str, TemplateSource],
@@ -120,9 +142,10 @@ def build_view(samples: pd.DataFrame, arms: Sequence[ArmResult], templates: Mapp
         view.notes.append(f"Answers the endpoint cut at max_tokens (finish_reason length), scored as they "
                           f"came: {counts}; raise the template's max_tokens (model.params.max_tokens) if "
                           "they ran long.")
-    view.template_diffs = template_diffs(arms, templates)
     if len(arms) > 1:
         view.baseline = baseline or arms[0].arm
+    view.template_diffs = template_diffs(arms, templates, view.baseline)
+    if len(arms) > 1:
         comparison = compare_to_baseline(samples, view.baseline, scoring)
         view.diffs = list(comparison.diffs)
         view.flips = flip_entries(samples, comparison, view.baseline)

@@ -15,7 +15,7 @@ from evalkit.metrics import minimum_detectable_effect, planning_rate
 from evalkit.records import SCHEMA_VERSION, RunResults, Status
 from evalkit.reporting import write_reports
 from evalkit.reporting.terminal import printable, summary_table
-from evalkit.reporting.view import mde_text
+from evalkit.reporting.view import mde_text, template_diffs
 from evalkit.reporting.write import recorded_scoring
 from evalkit.results import load_results
 from tests.support.runs import (
@@ -290,3 +290,24 @@ def test_two_arms_that_pass_everything_still_say_what_the_run_could_have_detecte
     assert f"a pass@1 difference smaller than about {expected:.3f} is unlikely" in report
     assert planning_rate([1.0, 1.0]) == planning_rate([0.0]) == 0.5
     assert planning_rate([0.25, 0.75]) == 0.5 and planning_rate([0.2, 0.4]) == pytest.approx(0.3)
+
+
+def test_a_template_diff_shows_one_model_s_change_from_the_baseline_or_older_version(two_arm_run):
+    # The demo's oracle (the baseline, on 1.1.0) paired with mimic on 1.0.0 showed a change "to" 1.0.0,
+    # and `compare --baseline-arm mimic@1.0.0` did not move it; mimic's own 1.0.0 -> 1.1.0 never showed
+    _, results = two_arm_run
+    arm = results.arms[0]
+    oracle = dataclasses.replace(arm, arm="oracle", model="oracle", template=template("1.1.0"))
+    old = dataclasses.replace(arm, arm="mimic@1.0.0", model="mimic", template=template("1.0.0"))
+    new = dataclasses.replace(arm, arm="mimic@1.1.0", model="mimic", template=template("1.1.0"))
+    templates = run_header("run1", 10).templates
+    for baseline in ("oracle", "mimic@1.0.0", None):
+        (shown,) = template_diffs([oracle, old, new], templates, baseline)
+        assert (shown.a, shown.b) == ("mimic@1.0.0", "mimic@1.1.0"), baseline
+        assert shown.diff.startswith("--- mimic@1.0.0 (mistral 1.0.0)\n+++ mimic@1.1.0 (mistral 1.1.0)")
+    (shown,) = template_diffs([oracle, new, old], templates, "mimic@1.1.0")  # the baseline leads its pair
+    assert (shown.a, shown.b) == ("mimic@1.1.0", "mimic@1.0.0")
+    (shown,) = template_diffs([oracle, old], templates, "oracle")  # two models: from the baseline
+    assert (shown.a, shown.b) == ("oracle", "mimic@1.0.0")
+    (shown,) = template_diffs([new, old], templates, None)  # no baseline: older to newer
+    assert (shown.a_version, shown.b_version) == ("1.0.0", "1.1.0")
