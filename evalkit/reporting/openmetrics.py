@@ -18,7 +18,8 @@ _FAMILIES = {
     "evalkit_pass_at_k_ci_high": "upper end of the 95% bootstrap interval of pass@k",
     "evalkit_similarity": "mean similarity metric against the reference solution",
     "evalkit_samples": "samples per verdict status",
-    "evalkit_tasks": "tasks scored per arm",
+    "evalkit_tasks": "tasks scored per arm (with a sample that is not infra_error: pass@k's tasks)",
+    "evalkit_tasks_sampled": "tasks with a sample per arm, scored or not",
     "evalkit_latency_seconds": "per-sample latency percentile",
     "evalkit_tokens": "tokens used, by kind",
     "evalkit_cost": "cost of the arm's requests at the configured prices",
@@ -46,7 +47,10 @@ def _samples(arm: ArmResult) -> Iterator[tuple[str, dict[str, Any], Any]]:
         yield "evalkit_similarity", base | {"metric": name}, cell.value
     for status, count in arm.verdicts.items():
         yield "evalkit_samples", base | {"status": status.value}, count
-    yield "evalkit_tasks", base, arm.n_tasks
+    # the scored tasks, as documented: n_tasks put full coverage on a widget for an arm that had
+    # half its tasks without a scored sample
+    yield "evalkit_tasks", base, arm.n_tasks_scored
+    yield "evalkit_tasks_sampled", base, arm.n_tasks
     yield "evalkit_latency_seconds", base | {"quantile": "0.5"}, arm.latency_s.p50
     yield "evalkit_latency_seconds", base | {"quantile": "0.95"}, arm.latency_s.p95
     yield "evalkit_tokens", base | {"kind": "prompt"}, arm.tokens.prompt

@@ -146,6 +146,9 @@ def test_metrics_txt_is_openmetrics(two_arm_run):
     assert values[key] == pytest.approx(8 / 9)
     assert not any('k="10"' in labels for _, labels in values)  # undefined: left out, not NaN
     assert values[("evalkit_samples", 'arm="B",model="model-B",synthetic="true",status="empty"')] == 2
+    # A's tenth task has only infra_error samples: 9 scored tasks (pass@k's), not 10 (full coverage)
+    assert values[("evalkit_tasks", 'arm="A",model="model-A",synthetic="false"')] == 9
+    assert values[("evalkit_tasks_sampled", 'arm="A",model="model-A",synthetic="false"')] == 10
 
 
 def test_report_config_turns_outputs_off(tmp_path, humaneval_tasks):
