@@ -524,7 +524,21 @@ def model_config(data: dict[str, Any]) -> ModelConfig:
     _require_variable_name(data.get("api_key_env"))
     if data.get("auth", "bearer") not in ("bearer", "basic"):
         raise ConfigError(f"model.auth must be bearer or basic, not {data['auth']!r}")
-    base_url = str(data.get("base_url") or "")
+    _check_base_url(data.get("base_url"))
+    model = _build(ModelConfig, data, "model")
+    if model.min_concurrency > model.max_concurrency:
+        raise ConfigError(f"model.min_concurrency ({model.min_concurrency}) exceeds model.max_concurrency "
+                          f"({model.max_concurrency}); the endpoint's concurrency adapts between the two")
+    return model
+
+
+def _check_base_url(given: Any) -> None:
+    """model.base_url as given: null (the embedded demo endpoint) or an http(s) URL evalkit can use."""
+    if given is not None and not str(given).strip():
+        # `model.base_url=$MIXTRAL_BASE_URL` with the variable unset started the embedded demo endpoint
+        raise ConfigError("model.base_url is empty (an unset variable in model.base_url=$VAR?); give the "
+                          "endpoint's URL, e.g. http://host:8000/v1")
+    base_url = str(given or "")
     # said without the URL, which may hold a password
     if base_url and not re.match(r"(?i)https?://[^/?#@\s]", base_url):
         raise ConfigError("model.base_url must start with http:// or https:// and a host (e.g. "
@@ -541,11 +555,6 @@ def model_config(data: dict[str, Any]) -> ModelConfig:
     except ValueError:
         raise ConfigError("model.base_url is not a URL evalkit can read (its port is not a number "
                           "from 0 to 65535): write http://HOST:PORT/v1") from None
-    model = _build(ModelConfig, data, "model")
-    if model.min_concurrency > model.max_concurrency:
-        raise ConfigError(f"model.min_concurrency ({model.min_concurrency}) exceeds model.max_concurrency "
-                          f"({model.max_concurrency}); the endpoint's concurrency adapts between the two")
-    return model
 
 
 def _require_variable_name(name: Any) -> None:
@@ -629,6 +638,31 @@ def _arms(cfg: dict[str, Any], model_preset: ModelPreset,
 
 
 ARM_KEYS = "label, model, prompt, params, kinds, own_registry"
+
+
+def _require_demo_untouched(model: dict[str, Any], entries: Any, dataset_kind: str) -> None:
+    """The demo preset (model=demo, the default) given an endpoint or a model name it would not use:
+    its arms name their own synthetic models, so `evalkit run model.base_url=URL model.name=ID`
+    without model= asked the user's server for demo-oracle and demo-mimic, labelled the results
+    synthetic, and exited 0; and an empty URL (an unset `$VAR`) started the demo endpoint instead."""
+    if not model.get("synthetic") or not isinstance(entries, (list, tuple)):
+        return
+    # the arms of this dataset's kind (the demo's demo-buggy arm runs on completion sets only)
+    entries = [entry for entry in entries
+               if not isinstance(entry, dict) or dataset_kind in (entry.get("kinds") or [dataset_kind])]
+    fix = ("pick your endpoint's preset: model=openai_compatible (or model=mixtral, model=mistral, ...) "
+           "with model.base_url=... model.name=...")
+    if model.get("base_url") is not None:
+        raise ConfigError("model.base_url is set, but model is the demo preset (synthetic models; its URL "
+                          f"is the embedded endpoint's, null); {fix}")
+    pinned = [arm_model if isinstance(arm_model, str) else arm_model.get("name")
+              for entry in entries if isinstance(entry, dict)
+              and isinstance(arm_model := entry.get("model"), (str, dict))]
+    if len(pinned) == len(entries) and all(pinned) and model.get("name") not in pinned:
+        names = ", ".join(dict.fromkeys(map(str, pinned)))
+        raise ConfigError(f"model.name={model.get('name')!r} would be ignored: the demo preset's arms name "
+                          f"their own synthetic models ({names}); {fix}; or, for one model of the demo "
+                          "endpoint, give arms=[{}]")
 
 
 def _label(label: Any, where: str) -> str | None:
@@ -736,6 +770,7 @@ def run_config(cfg: DictConfig, model_preset: ModelPreset) -> RunConfig:
     dataset_kind = ds.get("kind") or "generation"
     if dataset_kind not in TEMPLATE_KINDS:
         raise ConfigError(f"dataset.kind must be generation or completion, not {dataset_kind!r}")
+    _require_demo_untouched(plain["model"], plain.get("arms") or [{}], dataset_kind)
     arms, left_out = _arms(plain, model_preset, dataset_kind)
     executor = _build(ExecutorConfig, ex, "executor")
     store_cfg = _build(StoreConfig, {**store, "path": store.get("path") or None}, "store")

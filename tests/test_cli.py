@@ -135,6 +135,30 @@ def test_score_refuses_the_settings_of_a_run_it_would_ignore(capsys, tmp_path, o
     assert not run_dir.exists()
 
 
+def test_the_demo_preset_refuses_an_endpoint_or_model_name_its_arms_would_ignore(capsys, tmp_path):
+    # Without model=, `model.base_url=URL model.name=ID` asked the user's server for the demo's models and
+    # labelled them synthetic, exit 0; model.name alone was ignored; an unset `$VAR` started the demo
+    with socket.socket() as endpoint:
+        endpoint.bind(("127.0.0.1", 0))
+        endpoint.listen()
+        endpoint.setblocking(False)
+        url = f"http://127.0.0.1:{endpoint.getsockname()[1]}/v1"
+        err = _fails_with_one_line(capsys, "run", f"model.base_url={url}", "model.name=mixtral",
+                                   f"hydra.run.dir={tmp_path / 'run'}")
+        assert err.startswith("evalkit: error: model.base_url is set, but model is the demo preset")
+        assert "model=openai_compatible" in err
+        with pytest.raises(BlockingIOError):
+            endpoint.accept()  # nobody connected
+    err = _fails_with_one_line(capsys, "run", "model.name=demo-buggy", f"hydra.run.dir={tmp_path / 'run'}")
+    assert err.startswith("evalkit: error: model.name='demo-buggy' would be ignored: the demo preset's arms "
+                          "name their own synthetic models (demo-oracle, demo-mimic)")
+    err = _fails_with_one_line(capsys, "run", "model=mixtral", "model.base_url=",
+                               f"hydra.run.dir={tmp_path / 'run'}")
+    assert err == ("evalkit: error: model.base_url is empty (an unset variable in model.base_url=$VAR?); "
+                   "give the endpoint's URL, e.g. http://host:8000/v1")
+    assert not (tmp_path / "run").exists()
+
+
 def test_an_unknown_key_with_no_close_one_is_said_cleanly_and_a_gate_key_points_at_the_gate_s(
         capsys, tmp_path):
     # "unknown key 'zzzzqq'; (`evalkit run --cfg job` ...)": a stray semicolon; and a gate key sent

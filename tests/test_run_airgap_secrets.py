@@ -70,12 +70,12 @@ def test_api_key_lands_in_no_file_log_or_message(tmp_path):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     down = subprocess.run(
-        _evalkit_argv("run", f"hydra.run.dir={tmp_path / 'down'}", *common, "model.max_retries=0",
-                      f"model.base_url=http://127.0.0.1:{port}/v1"),
+        _evalkit_argv("run", "model=mixtral", f"hydra.run.dir={tmp_path / 'down'}", *common,
+                      "model.max_retries=0", f"model.base_url=http://127.0.0.1:{port}/v1"),
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert down.returncode == 2
     verbose = subprocess.run(
-        _evalkit_argv("--verbose", "run", f"hydra.run.dir={tmp_path / 'verbose'}", *common,
+        _evalkit_argv("--verbose", "run", "model=mixtral", f"hydra.run.dir={tmp_path / 'verbose'}", *common,
                       "model.max_retries=0", f"model.base_url=http://127.0.0.1:{port}/v1"),
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert verbose.returncode != 0

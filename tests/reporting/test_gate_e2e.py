@@ -105,8 +105,9 @@ def test_endpoint_down_exits_2_and_leaves_the_baseline_alone(runs):
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     tmp = runs["tmp"]
-    proc = run_evalkit("run", "dataset.limit=3", "n_samples=1", ORACLE_ONLY, "model.max_retries=0",
-                       f"model.base_url=http://127.0.0.1:{port}/v1", f"hydra.run.dir={tmp / 'down'}",
+    proc = run_evalkit("run", "dataset.limit=3", "n_samples=1", "model=openai_compatible",
+                       "model.name=demo-oracle", "model.max_retries=0", f"model.base_url=http://127.0.0.1:{port}/v1",
+                       f"hydra.run.dir={tmp / 'down'}",
                        f"store.path={tmp / 'store_down.sqlite'}", f"executor.cache_dir={tmp / 'cache'}")
     assert proc.returncode == 2
     assert f"127.0.0.1:{port}" in proc.stderr
