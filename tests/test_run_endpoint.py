@@ -137,6 +137,21 @@ def test_a_resumed_run_whose_backend_still_fails_counts_the_answers_it_had(demo,
     assert "no answer at all" not in line
 
 
+def test_answers_whose_text_a_proxy_dropped_exit_2_not_a_run_of_empty_answers(demo, tmp_path):
+    # Every sample `empty`, 40 of 40, exit 0, and the nightly gate read a template regression: the
+    # endpoint had spent tokens on text evalkit never saw
+    with LoopbackProxy({"mixtral": Route(demo.base_url, "demo-oracle")}, KEY) as proxy:
+        proxy.drop_content = True
+        proc = run_against(proxy.base_url, tmp_path)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    (line,) = error_lines(proc)
+    assert "arm mixtral: every one of its 4 answers was empty, though the endpoint reported" in line, line
+    assert "the generation is not in the answer's content" in line
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    verdicts = results["arms"][0]["verdicts"]
+    assert results["problems"] and verdicts["empty"] == sum(verdicts.values()) == 4
+
+
 def test_backend_down_behind_the_proxy_exits_2_at_the_probe(tmp_path):
     with LoopbackProxy({"mixtral": Route(closed_port_url(), "demo-oracle")}, KEY) as proxy:
         proc = run_against(proxy.base_url, tmp_path)

@@ -64,6 +64,10 @@ class ClientStats:
     """Runs whose stored answers were reused: run id -> when the first one was stored."""
     answered_before: int = 0
     """Samples of this arm the run directory held answered when this attempt began (a resumed run)."""
+    blank: int = 0
+    """Answers of this attempt whose text was empty or blank."""
+    blank_tokens: int = 0
+    """The completion tokens the endpoint reported for those blank answers."""
 
     def problem(self, max_error_rate: float) -> str | None:
         """Why this arm's results cannot be trusted, or None: no answer at all, or more samples
@@ -78,6 +82,14 @@ class ClientStats:
         asked = self.answered + self.errors + self.answered_before
         if self.errors and not self.answered and not self.cached and not self.answered_before:
             return f"no answer at all ({self.errors} samples failed): {self.first_error}"
+        if self.answered and self.blank == self.answered and self.blank_tokens > self.blank:
+            # what answered spent tokens on text evalkit never saw: every sample `empty` measured the
+            # endpoint (a reasoning parser, a proxy that drops message.content), not the template. A
+            # token an answer (the end of sequence) is a model that stopped at once: empty answers, measured
+            return (f"every one of its {self.answered} answers was empty, though the endpoint reported "
+                    f"{self.blank_tokens} completion tokens for them: the generation is not in the "
+                    "answer's content (message.content, or the completion's text); a reasoning parser or a "
+                    "proxy may put it elsewhere or drop it")
         if not asked or self.errors / asked <= max_error_rate:
             return None
         limit = f"model.max_error_rate={max_error_rate:g}"
@@ -213,6 +225,9 @@ class ModelClient:
         deployment than the probe's, and a run against that one must not reuse them."""
         new = [g for g in generations if not g.error]
         self.stats.answered += len(new)
+        for blank in (g for g in new if not g.raw_output.strip()):
+            self.stats.blank += 1
+            self.stats.blank_tokens += blank.usage.completion_tokens or 0
         if self.store is not None and new:
             self.store.put_many(_to_stored(self.cfg.name, keys[g.sample_index], prompt, g,
                                            self.answered_source(g.answered_by), self.asked_by) for g in new)

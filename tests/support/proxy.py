@@ -20,7 +20,9 @@ key: an endpoint that passes the start-up probe and fails the run.
 ``backend_dies_after`` makes the backend behind every alias stop answering after N
 forwarded requests: the proxy's 500s for a backend that died mid-run. An alias routed to a list
 of backends is balanced over them, each request to the next (``turn`` says which comes next);
-``listing_fails`` makes the next N /v1/models listings answer 500.
+``listing_fails`` makes the next N /v1/models listings answer 500. ``drop_content`` blanks the text
+of every answer and keeps its usage: a proxy (or a reasoning parser) that moves the generation out
+of ``message.content``.
 """
 
 from __future__ import annotations
@@ -132,7 +134,14 @@ class _Handler(JsonHandler):
             self.wfile.write(answer)
             self.close_connection = True
             return
-        self.send_json(200, json.loads(answer), headers)
+        answer = json.loads(answer)
+        if self.server.proxy.drop_content:
+            for choice in answer.get("choices") or ():
+                if "message" in choice:
+                    choice["message"]["content"] = ""
+                else:
+                    choice["text"] = ""
+        self.send_json(200, answer, headers)
 
 
 class _Server(QuietHTTPServer):
@@ -156,6 +165,7 @@ class LoopbackProxy:
         servers do, ``sk-proj-abc...wxyz``); 0: LiteLLM's own ``sk-...wxyz``."""
         self.forwarded = 0
         """Completion requests forwarded to a backend."""
+        self.drop_content = False
         self._lock = threading.Lock()
         self._http = _Server(("127.0.0.1", 0), _Handler)
         self._http.proxy = self
