@@ -63,9 +63,11 @@ class _Parser(argparse.ArgumentParser):
         raise _UsageError(f"{self.prog}: {message} (`{self.prog} --help` shows its usage)")
 
 
-def fail(message: str) -> int:
-    """Print the one-line reason for exit 2."""
-    first = redact(str(message)).strip().splitlines()[0] if str(message).strip() else "unknown error"
+def fail(message: str, *, pieces: bool = True) -> int:
+    """Print the one-line reason for exit 2, every secret masked (``pieces``: and every piece of one;
+    see ``redact``)."""
+    shown = redact(str(message), pieces=pieces).strip()
+    first = shown.splitlines()[0] if shown else "unknown error"
     print(f"evalkit: error: {first}", file=sys.stderr)
     return 2
 
@@ -89,7 +91,8 @@ def _run_guarded(func: Callable[[], int], verbose: bool) -> int:
             raise
         if verbose:  # the traceback is extra; the exit code still says "unusable input"
             print(redact(traceback.format_exc()), end="", file=sys.stderr)
-        return fail(f"cannot use {exc.filename}: {exc.strerror}" if unusable_file else str(exc))
+        return fail(f"cannot use {exc.filename}: {exc.strerror}" if unusable_file else str(exc),
+                    pieces=not getattr(exc, "masked", False))
 
 
 def _run_job(cfg: RunConfig, run_dir: Path) -> RunResults:

@@ -3,6 +3,7 @@ LiteLLM-shaped loopback proxy and the fault server, each as a separate process."
 
 from __future__ import annotations
 
+import base64
 import functools
 import http.server
 import json
@@ -174,6 +175,26 @@ def test_fault_server_refusals_exit_2_with_the_fix(tmp_path, server_kwargs, name
     assert proc.returncode == 2
     (line,) = error_lines(proc)
     assert named in line and "wrong-key-1111" not in proc.stderr
+
+
+def test_a_refused_credential_s_fix_reads_whole_and_shows_no_piece_of_it(tmp_path):
+    # The credential's "user:p" is also in evalkit's own "user:password the server accepts": the last
+    # pass that masks pieces of secrets printed "set MYCRED to the ***ssword the server accepts"
+    credential = "builduser:pa55w0rdXYZq"
+    with FaultServer(models=("mixtral",)) as srv:
+        srv.require_authorization = "Basic c29tZW9uZTplbHNl"
+        proc = run_evalkit("run", "model=mixtral", f"model.base_url={srv.base_url}", "model.name=mixtral",
+                           "model.api_key_env=MYCRED", "model.auth=basic", "dataset.limit=1", "n_samples=1",
+                           "k=[1]", f"hydra.run.dir={tmp_path / 'run'}", "store.enabled=false",
+                           env={"MYCRED": credential})
+    assert proc.returncode == 2
+    (line,) = error_lines(proc)
+    fix = ("set the environment variable MYCRED to the user:password the server accepts (sent as HTTP basic "
+           "auth: model.auth=basic)")
+    assert line.endswith(fix), line
+    shown = (proc.stdout + proc.stderr).replace(fix, "")  # evalkit's words; what the server said is masked
+    for encoded in (credential, base64.b64encode(credential.encode()).decode()):
+        assert not [encoded[i:i + 6] for i in range(len(encoded) - 5) if encoded[i:i + 6] in shown]
 
 
 def test_a_web_server_that_is_not_an_api_exits_2_at_once_with_its_words_not_its_html(tmp_path):

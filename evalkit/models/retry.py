@@ -31,6 +31,11 @@ OVERLOAD_STATUS = frozenset({429, 503})
 class EndpointError(ConfigError):
     """The endpoint cannot serve this run (unreachable, unknown model, bad key, offline miss)."""
 
+    masked = True
+    """Its message quotes the endpoint only through ``classify``, which masked every secret and every
+    piece of one there; the words around it are evalkit's, which a last pass masking pieces garbled
+    (the credential ``builduser:pa55w0rd`` made "user:password the server accepts" "***ssword ...")."""
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
