@@ -22,6 +22,7 @@ def console() -> None:
     (logging's, which closes the run's log file, and those of Ray or datasets), streams flushed.
     An exception leaves the ordinary way, with its traceback."""
     interrupted: list[int] = []
+    terminated = _terminate_as_interrupted()
     # Started with Ctrl-C ignored (a background job of a script), it stays ignored throughout: it
     # was noted during the imports and ignored after them.
     note = (lambda signum, frame: interrupted.append(signum)) \
@@ -35,7 +36,7 @@ def console() -> None:
         signal.signal(signal.SIGINT, previous)
     if interrupted:
         print("evalkit: interrupted while starting; nothing was run", file=sys.stderr)
-        raise SystemExit(130)
+        raise SystemExit(TERMINATED if terminated else 130)
     swallowed = keep_interrupts()
     sys.stdout = ReaderGoneTolerant(sys.stdout)
     try:
@@ -58,6 +59,8 @@ def console() -> None:
     if (interrupted or swallowed) and code != 130:  # 130: the command said it was interrupted
         print("evalkit: interrupted; samples written so far are kept", file=sys.stderr)
         code = 130
+    if terminated and code == 130:
+        code = TERMINATED
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -107,6 +110,31 @@ class ReaderGoneTolerant:
 
     def __getattr__(self, name: str):  # noqa: ANN204 - fileno, isatty, encoding... of the stream
         return getattr(self._stream, name)
+
+
+TERMINATED = 128 + signal.SIGTERM
+"""The exit code of a command ended by SIGTERM, as a shell gives a process the signal killed."""
+
+
+def _terminate_as_interrupted() -> list[int]:
+    """SIGTERM (a CI job's timeout or cancel, `docker stop`, `kill`) handled as Ctrl-C is: the
+    run keeps what it wrote, removes its workers' cgroups and says which folder to finish, exit 143.
+    Killed by it, a run said nothing (exit 143) and left its cgroups behind. Where Ctrl-C is
+    ignored (a background job of a script), SIGTERM keeps its default. The list returned notes
+    each SIGTERM."""
+    terminated: list[int] = []
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN \
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return terminated
+
+    def as_interrupt(signum: int, frame: object) -> None:
+        terminated.append(signum)
+        # SIGINT to the main thread: whatever handles Ctrl-C at that moment (noted while the
+        # command line is composed, raised while the run works) handles this too
+        signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+
+    signal.signal(signal.SIGTERM, as_interrupt)
+    return terminated
 
 
 def keep_interrupts() -> list[int]:

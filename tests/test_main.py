@@ -5,6 +5,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -193,3 +194,37 @@ def test_ctrl_c_while_the_exit_handlers_run_is_not_lost():
                           timeout=60, check=False)
     assert proc.returncode == 130, proc.stderr[-2000:]
     assert proc.stderr.strip().splitlines()[-1] == "evalkit: interrupted; samples written so far are kept"
+
+
+@pytest.mark.slow  # real commands in processes: the full suite, not the fast tier
+def test_sigterm_ends_a_run_as_ctrl_c_does_keeping_its_samples_and_removing_its_cgroups(tmp_path):
+    # A CI job's timeout or cancel sends SIGTERM: the run said nothing, exit 143, and left its workers'
+    # cgroups behind (pids, cpuacct, memory) for every later run to find
+    task = load_tasks(DatasetConfig(limit=1))[0]
+    samples = tmp_path / "samples.jsonl"
+    sleepy = task.reference + "\nimport time\ntime.sleep(0.25)\n"
+    samples.write_text("".join(json.dumps({"task_id": task.task_id, "completion": sleepy}) + "\n"
+                               for _ in range(40)))
+    run_dir = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "evalkit", "score", f"samples={samples}",
+                             f"dataset.task_ids=[{task.task_id}]", f"hydra.run.dir={run_dir}",
+                             f"executor.cache_dir={tmp_path / 'cache'}", "executor.workers=1",
+                             "executor.max_in_flight=1", "executor.share_identical=false",
+                             "report.plots=false"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509
+    written = run_dir / "samples.jsonl"
+    deadline = time.monotonic() + 120
+    while not (written.exists() and written.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert written.exists() and written.read_text(), "no row was written while the run went on"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    assert err.strip().splitlines()[-1] == (
+        f"evalkit: interrupted; samples written so far are kept in {run_dir}: start the same command again "
+        f"with hydra.run.dir={run_dir} to finish it")
+    assert 0 < len(written.read_text().splitlines()) < 40
+    left = [path for root in ("pids", "cpuacct", "memory") for path in Path("/sys/fs/cgroup", root).rglob(
+        f"evalkit/{proc.pid}-*")]
+    assert left == []
