@@ -36,6 +36,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
 from hydra.types import RunMode
+from hydra.utils import to_absolute_path
 from omegaconf import MISSING as MISSING_VALUE
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -196,6 +197,15 @@ def model_preset(name: str) -> dict[str, Any]:
 def _typed(cfg: DictConfig) -> RunConfig:
     rc = run_config(cfg, model_preset)
     apply_air_gap(rc.dataset.allow_network)
+    # The files a command reads, relative to where it was typed: with hydra.job.chdir=true the job
+    # runs in its run directory, and `samples=g4.jsonl` "did not exist"
+    if Path(to_absolute_path(".")) == Path.cwd():  # not moved: the paths stay as the user gave them
+        return rc
+    if rc.samples is not None and not rc.samples.is_absolute():
+        rc = dataclasses.replace(rc, samples=Path(to_absolute_path(str(rc.samples))))
+    if rc.dataset.path and not Path(rc.dataset.path).is_absolute():
+        rc = dataclasses.replace(rc, dataset=dataclasses.replace(rc.dataset,
+                                                                 path=to_absolute_path(rc.dataset.path)))
     return rc
 
 

@@ -709,3 +709,16 @@ def test_the_lenient_reading_of_an_answer_in_prose_is_its_fenced_block(tmp_path)
     report = (tmp_path / "run" / "report.md").read_text()
     assert "the faithful reading (each answer as the file gives it)" in report
     assert "template's post-processing" not in report
+
+
+def test_a_relative_samples_path_is_read_from_where_the_command_was_typed_with_chdir(tmp_path):
+    # hydra.job.chdir=true runs the job in its run directory: `samples=g4.jsonl` "does not exist"
+    task = load_tasks(DatasetConfig(limit=1))[0]
+    line = {"task_id": task.task_id, "completion": task.reference}
+    (tmp_path / "g4.jsonl").write_text(json.dumps(line) + "\n")
+    proc = run_evalkit("score", "samples=g4.jsonl", f"dataset.task_ids=[{task.task_id}]",
+                       "hydra.job.chdir=true", "hydra.run.dir=runs/chd", "k=[1]", "report.plots=false",
+                       cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (arm,) = json.loads((tmp_path / "runs" / "chd" / "results.json").read_text())["arms"]
+    assert arm["verdicts"]["passed"] == 1
