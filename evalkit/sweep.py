@@ -157,18 +157,22 @@ def _arm_table(finished: list[Path], swept: dict[Path, str], comparison: Path) -
 
     compared = {a.arm: a for a in map(ArmResult.from_json, json.loads(comparison.read_text())["arms"])} \
         if comparison.is_file() else {}
-    ks = sorted({k for a in compared.values() for k in a.pass_at_k}) or [1]
-    lines = [f"| job | swept overrides | arm in the report | pass@{ks[0]} | infra errors |",
-             "|---|---|---|---|---|"]
+    rows = []
     for job_dir in finished:
         for arm in load_results(job_dir).arms:
             # compare prefixes a label with its job's name only where two jobs share the label
             name = f"{job_dir.name}/{arm.arm}" if f"{job_dir.name}/{arm.arm}" in compared else arm.arm
-            cell = compared.get(name, arm).pass_at_k.get(ks[0])
-            shown = "n/a" if cell is None or cell.value is None else f"{cell.value:.3f}"
-            errors = arm.verdicts.get(Status.INFRA_ERROR, 0)
-            lines.append(f"| {job_dir.name} | `{inline(swept[job_dir])}` | {inline(name)} | {shown} | "
-                         f"{errors} |")
+            rows.append((job_dir, name, compared.get(name, arm), arm.verdicts.get(Status.INFRA_ERROR, 0)))
+    # every k a job measured (each job's own where no comparison joins them: `k=[2]` showed pass@1 n/a)
+    ks = sorted({k for _, _, shown, _ in rows for k in shown.pass_at_k}) or [1]
+    headers = " | ".join(f"pass@{k}" for k in ks)
+    lines = [f"| job | swept overrides | arm in the report | {headers} | infra errors |",
+             "|---|---|---|" + "---|" * len(ks) + "---|"]
+    for job_dir, name, shown, errors in rows:
+        cells = [shown.pass_at_k.get(k) for k in ks]
+        values = ["n/a" if cell is None or cell.value is None else f"{cell.value:.3f}" for cell in cells]
+        lines.append(f"| {job_dir.name} | `{inline(swept[job_dir])}` | {inline(name)} | "
+                     f"{' | '.join(values)} | {errors} |")
     return lines
 
 

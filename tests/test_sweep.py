@@ -256,7 +256,7 @@ def test_jobs_in_their_own_folders_nested_and_on_other_tasks_are_all_summarized(
     # (hydra.sweep.subdir) were not found; jobs sharing no task made the comparison raise, and Hydra
     # turned that into a warning: no summary, exit 0, a failed job unsaid.
     proc = run_evalkit("run", "-m", ARMS, "dataset.task_ids=[HumanEval/0],[HumanEval/1],[Nope/9]",
-                       "n_samples=1", "k=[1]", "report.plots=false", "store.enabled=false",
+                       "n_samples=2", "k=[2]", "report.plots=false", "store.enabled=false",
                        "hydra.sweep.dir=sweep", "hydra.job.chdir=true",
                        "hydra.sweep.subdir=${hydra.job.num}/run",
                        f"executor.cache_dir={tmp_path / 'cache'}", cwd=tmp_path, timeout=120)
@@ -265,3 +265,6 @@ def test_jobs_in_their_own_folders_nested_and_on_other_tasks_are_all_summarized(
     assert summary.count("2 job(s) finished, 1 failed.") == 1, summary
     assert "No comparison report: the runs share no task ids" in summary
     assert "Nope/9" in summary
+    # the k each job measured, without a comparison to take it from: it showed `pass@1 | n/a`
+    assert "| job | swept overrides | arm in the report | pass@2 | infra errors |" in summary
+    assert "n/a" not in summary.split("| infra errors |", 1)[1]
