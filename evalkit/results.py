@@ -361,6 +361,9 @@ def arm_row(results: RunResults, arm: ArmResult) -> dict[str, Any]:
         "template_version": template.version if template else None,
         "template_sha256": template.sha256 if template else None,
         "n_samples": arm.n_samples, "n_tasks": arm.n_tasks, "unverified": arm.unverified,
+        # the sampling parameters sent (a temperature sweep's arms were alike rows without them)
+        **{f"param_{key}": value if not isinstance(value, list | tuple) else tuple(value)
+           for key, value in arm.params.items()},
         # why the run exited 2 (None: it did not): such a row read as a healthy run's
         "problem": results.problems[0] if results.problems else None,
     }

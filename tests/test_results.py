@@ -126,6 +126,8 @@ def test_load_results_and_runs(reports_root):
     assert b["pass@10"] is None or b["pass@10"] != b["pass@10"]  # n/a (None or NaN in the frame)
     assert runs.iloc[1]["verdict_infra_error"] == 2 and b["metric_exact_match"] == pytest.approx(0.5)
     assert b["latency_p95"] == pytest.approx(1.1) and b["cost"] == pytest.approx(2.2)
+    # the sampling parameters sent: a temperature sweep's arms were otherwise alike rows
+    assert (b["param_temperature"], b["param_max_tokens"]) == (0.2, 512)
     assert load_runs(reports_root / "runs" / "in_progress").empty
     with pytest.raises(ConfigError, match="no results.json"):
         load_results(reports_root / "runs" / "in_progress")

@@ -196,13 +196,16 @@ def score_table(view: ReportView) -> Table:
     ks = list(dict.fromkeys(k for arm in view.arms for k in arm.pass_at_k))
     lenient = any(arm.pass_at_k_lenient for arm in view.arms)
     names = list(dict.fromkeys(name for arm in view.arms for name in arm.metrics))
-    headers = ["arm", "model", "template", "tasks", "samples/task"]
+    differing = _differing_params(view.arms)
+    headers = ["arm", "model", "template", *(["sampling"] if differing else []), "tasks", "samples/task"]
     for k in ks:
         headers += [f"pass@{k}"] + ([f"lenient pass@{k}"] if lenient else [])
     headers += names
     rows = []
     for arm in view.arms:
-        row = [display_label(arm), arm.model, _template_cell(arm), str(arm.n_tasks), str(arm.n_samples)]
+        sampling = [", ".join(f"{key}={arm.params.get(key)}" for key in differing)] if differing else []
+        row = [display_label(arm), arm.model, _template_cell(arm), *sampling, str(arm.n_tasks),
+               str(arm.n_samples)]
         for k in ks:
             row.append(format_interval(arm.pass_at_k.get(k)))
             if lenient:
@@ -210,6 +213,13 @@ def score_table(view: ReportView) -> Table:
         row += [format_interval(arm.metrics.get(name)) for name in names]
         rows.append(row)
     return headers, rows
+
+
+def _differing_params(arms: Sequence[ArmResult]) -> list[str]:
+    """The sampling parameters whose values differ between arms (a temperature sweep's jobs read as
+    two identical arms without them)."""
+    keys = list(dict.fromkeys(key for arm in arms for key in arm.params))
+    return [key for key in keys if len({repr(arm.params.get(key)) for arm in arms}) > 1]
 
 
 def _number(value: Any, digits: int = 3) -> str:

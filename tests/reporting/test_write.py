@@ -314,3 +314,15 @@ def test_a_template_diff_shows_one_model_s_change_from_the_baseline_or_older_ver
     assert (shown.a, shown.b) == ("oracle", "mimic@1.0.0")
     (shown,) = template_diffs([new, old], templates, None)  # no baseline: older to newer
     assert (shown.a_version, shown.b_version) == ("1.0.0", "1.1.0")
+
+
+def test_arms_that_differ_only_in_sampling_say_so_in_the_score_table(tmp_path, humaneval_tasks):
+    # Two jobs of a temperature sweep showed as two arms of one model and template, no temperature anywhere
+    write_samples(tmp_path, two_arm_samples(humaneval_tasks[:10]))
+    hot = dataclasses.replace(TWO_ARMS[1], params={"temperature": 0.8, "max_tokens": 512})
+    write_reports(tmp_path, run_header("run1", 10), (TWO_ARMS[0], hot), SCORING,
+                  ReportConfig(formats=("md",), plots=False))
+    table = [line for line in (tmp_path / "report.md").read_text().splitlines() if line.startswith("| ")]
+    assert "| arm | model | template | sampling | tasks |" in table[0]
+    assert "| temperature=0.2 |" in table[1] and "| temperature=0.8 |" in table[2]
+    assert "max_tokens" not in table[1]  # the same in both arms: left out
