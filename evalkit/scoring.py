@@ -232,11 +232,15 @@ def cancelled_on_error(jobs: Iterable[asyncio.Task]) -> Iterator[None]:
 
 
 def _through_first_line(task: Task, middle: str) -> str:
-    """The prefix and the middle through the end of its first non-blank line: the cursor's line
-    as an editor shows the suggestion inline."""
+    """The prefix and the middle through the end of its first non-blank line (the cursor's line as
+    an editor shows the suggestion inline), then a line naming that line's indentation in columns:
+    ranked against the prefix's alone, a line one level deeper than the prefix ever goes matched
+    the right one (20 spaces for 16, a syntax error), as both were its "next" level."""
     start = len(middle) - len(middle.lstrip())
     end = middle.find("\n", start)
-    return task.prompt + (middle if end < 0 else middle[:end])
+    text = task.prompt + (middle if end < 0 else middle[:end])
+    line = text.rsplit("\n", 1)[-1].expandtabs(4)
+    return f"{text}\n# indented {len(line) - len(line.lstrip())}"
 
 
 _MIDDLE_IN_FILE: dict[str, Callable[[Task, str], str]] = {

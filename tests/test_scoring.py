@@ -107,6 +107,12 @@ def test_a_middle_s_exact_match_is_judged_where_it_goes_in_the_file(scorer):
     assert fits["exact_match"] == fits["first_line_exact_match"] == 1.0
     assert moved["exact_match"] == moved["first_line_exact_match"] == 0.0
     assert spaced["exact_match"] == spaced["first_line_exact_match"] == 1.0  # blank lines, trailing blanks
+    # one level deeper than the prefix ever goes: ranked against the prefix alone it was the same
+    # "next" level as the right one (HumanEval/0's L3: 20 spaces for 16), a syntax error matched
+    deepest = next(t for t in load_tasks(DatasetConfig(name="infilling_single_line",
+                                                       task_ids=("SingleLineInfilling/HumanEval/0/L3",))))
+    (deeper,) = scorer.similarity_of([(deepest, "    " + deepest.reference)])
+    assert deeper["exact_match"] == deeper["first_line_exact_match"] == 0.0
     mid_line = next(t for t in load_tasks(DatasetConfig(name="infilling_random_span_light"))
                     if t.reference.endswith(" ") and t.reference.strip() and t.suffix[:1].isalnum())
     (glued,) = scorer.similarity_of([(mid_line, mid_line.reference.rstrip(" "))])
