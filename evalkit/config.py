@@ -655,10 +655,10 @@ def _require_demo_untouched(model: dict[str, Any], entries: Any, dataset_kind: s
     if model.get("base_url") is not None:
         raise ConfigError("model.base_url is set, but model is the demo preset (synthetic models; its URL "
                           f"is the embedded endpoint's, null); {fix}")
-    pinned = [arm_model if isinstance(arm_model, str) else arm_model.get("name")
-              for entry in entries if isinstance(entry, dict)
-              and isinstance(arm_model := entry.get("model"), (str, dict))]
-    if len(pinned) == len(entries) and all(pinned) and model.get("name") not in pinned:
+    # the names arms pin on top of `model` (an arm naming a preset, `model: claude`, replaces it whole)
+    pinned = [arm_model.get("name") for entry in entries if isinstance(entry, dict)
+              and isinstance(arm_model := entry.get("model"), dict)]
+    if entries and len(pinned) == len(entries) and all(pinned) and model.get("name") not in pinned:
         names = ", ".join(dict.fromkeys(map(str, pinned)))
         raise ConfigError(f"model.name={model.get('name')!r} would be ignored: the demo preset's arms name "
                           f"their own synthetic models ({names}); {fix}; or, for one model of the demo "
@@ -770,8 +770,8 @@ def run_config(cfg: DictConfig, model_preset: ModelPreset) -> RunConfig:
     dataset_kind = ds.get("kind") or "generation"
     if dataset_kind not in TEMPLATE_KINDS:
         raise ConfigError(f"dataset.kind must be generation or completion, not {dataset_kind!r}")
-    _require_demo_untouched(plain["model"], plain.get("arms") or [{}], dataset_kind)
     arms, left_out = _arms(plain, model_preset, dataset_kind)
+    _require_demo_untouched(plain["model"], plain.get("arms") or [{}], dataset_kind)
     executor = _build(ExecutorConfig, ex, "executor")
     store_cfg = _build(StoreConfig, {**store, "path": store.get("path") or None}, "store")
     _require_store_for(store_cfg, arms)
