@@ -142,10 +142,9 @@ def build_view(samples: pd.DataFrame, arms: Sequence[ArmResult], templates: Mapp
         view.notes.append(f"Answers the endpoint cut at max_tokens (finish_reason length), scored as they "
                           f"came: {counts}; raise the template's max_tokens (model.params.max_tokens) if "
                           "they ran long.")
-    if len(arms) > 1:
-        view.baseline = baseline or arms[0].arm
+    view.baseline = (baseline or arms[0].arm) if len(arms) > 1 else None
     view.template_diffs = template_diffs(arms, templates, view.baseline)
-    if len(arms) > 1:
+    if view.baseline is not None:
         comparison = compare_to_baseline(samples, view.baseline, scoring)
         view.diffs = list(comparison.diffs)
         view.flips = flip_entries(samples, comparison, view.baseline)
