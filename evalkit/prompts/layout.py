@@ -120,10 +120,12 @@ class Family:
         return ([MVP] if self.mvp_file else []) + found
 
     def stray_files(self) -> list[Path]:
-        """YAML files in the family folder whose name is not a version."""
+        """YAML files in the family folder that are not read: a ``.yml`` whose name is not a version, and
+        any ``.yaml`` (the gateway reads ``<version>.yml`` only; a ``1.1.0.yaml`` was skipped unsaid)."""
         if self.folder is None:
             return []
-        return sorted(p for p in self.folder.glob("*.yml") if not is_version(p.stem))
+        return sorted(p for p in self.folder.iterdir()
+                      if p.suffix == ".yaml" or (p.suffix == ".yml" and not is_version(p.stem)))
 
     def path(self, version: str) -> Path | None:
         """The file of ``version`` (None when the family has no such version)."""

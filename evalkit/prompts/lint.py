@@ -58,7 +58,8 @@ def lint(registry: Path, tasks: Sequence[Task] | None = None) -> LintReport:
     for kind in layout.KINDS:
         report.checked[kind] = 0
         for fam in layout.families(root, kind).values():
-            report.problems += [f"{p}: not a version name (<x.y.z>[-pre].yml)" for p in fam.stray_files()]
+            report.problems += [f"{p}: not read: a template file is named <x.y.z>[-pre].yml"
+                                for p in fam.stray_files()]
             for version in fam.versions():
                 report.checked[kind] += 1
                 report.mvp += version == layout.MVP

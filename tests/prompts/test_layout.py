@@ -130,4 +130,8 @@ def test_lint_reports_a_file_in_a_family_folder_that_is_not_a_version(tmp_path: 
     shutil.copytree(FIXTURE_REGISTRY, root)
     stray = root / "code_suggestions/generations/mixtral/latest.yml"
     stray.write_text("name: x\n")
-    assert lint(root).problems == [f"{stray}: not a version name (<x.y.z>[-pre].yml)"]
+    # and a version written .yaml, which the gateway does not read either: it was skipped unsaid
+    spelt = root / "code_suggestions/generations/mixtral/1.1.0.yaml"
+    spelt.write_text("name: x\n")
+    assert lint(root).problems == [f"{path}: not read: a template file is named <x.y.z>[-pre].yml"
+                                   for path in (spelt, stray)]
