@@ -640,7 +640,8 @@ def _arms(cfg: dict[str, Any], model_preset: ModelPreset,
 ARM_KEYS = "label, model, prompt, params, kinds, own_registry"
 
 
-def _require_demo_untouched(model: dict[str, Any], entries: Any, dataset_kind: str) -> None:
+def _require_demo_untouched(model: dict[str, Any], entries: Any, dataset_kind: str,
+                            model_preset: ModelPreset) -> None:
     """The demo preset (model=demo, the default) given an endpoint or a model name it would not use:
     its arms name their own synthetic models, so `evalkit run model.base_url=URL model.name=ID`
     without model= asked the user's server for demo-oracle and demo-mimic, labelled the results
@@ -658,7 +659,8 @@ def _require_demo_untouched(model: dict[str, Any], entries: Any, dataset_kind: s
     # the names arms pin on top of `model` (an arm naming a preset, `model: claude`, replaces it whole)
     pinned = [arm_model.get("name") for entry in entries if isinstance(entry, dict)
               and isinstance(arm_model := entry.get("model"), dict)]
-    if entries and len(pinned) == len(entries) and all(pinned) and model.get("name") not in pinned:
+    if entries and len(pinned) == len(entries) and all(pinned) and model.get("name") not in pinned \
+            and model.get("name") != model_preset("demo").get("name"):  # the preset's own: not the user's
         names = ", ".join(dict.fromkeys(map(str, pinned)))
         raise ConfigError(f"model.name={model.get('name')!r} would be ignored: the demo preset's arms name "
                           f"their own synthetic models ({names}); {fix}; or, for one model of the demo "
@@ -771,7 +773,7 @@ def run_config(cfg: DictConfig, model_preset: ModelPreset) -> RunConfig:
     if dataset_kind not in TEMPLATE_KINDS:
         raise ConfigError(f"dataset.kind must be generation or completion, not {dataset_kind!r}")
     arms, left_out = _arms(plain, model_preset, dataset_kind)
-    _require_demo_untouched(plain["model"], plain.get("arms") or [{}], dataset_kind)
+    _require_demo_untouched(plain["model"], plain.get("arms") or [{}], dataset_kind, model_preset)
     executor = _build(ExecutorConfig, ex, "executor")
     store_cfg = _build(StoreConfig, {**store, "path": store.get("path") or None}, "store")
     _require_store_for(store_cfg, arms)
