@@ -139,8 +139,9 @@ def _hydra_command(name: str, job: hydra_app.Job, check: Callable[[RunConfig], N
     def handler(overrides: list[str], verbose: bool) -> int:
         for override in overrides:
             key, sep, _ = override.partition("=")
-            if sep and key.lstrip("+~").split(".")[0] in ignores:
-                return fail(f"{override.partition('=')[0].lstrip('+~')}=: evalkit {name} has no use for it "
+            key = key.lstrip("+~")
+            if sep and key.split(".")[0] in ignores:
+                return fail(f"{key}=: evalkit {name} has no use for it "
                             "(it scores the answers the samples file holds, under the arms its lines name, "
                             "and calls no model); leave it out, or use evalkit run")
 
