@@ -119,16 +119,17 @@ TERMINATED = 128 + signal.SIGTERM
 def _terminate_as_interrupted() -> list[int]:
     """SIGTERM (a CI job's timeout or cancel, `docker stop`, `kill`) handled as Ctrl-C is: the
     run keeps what it wrote, removes its workers' cgroups and says which folder to finish, exit 143.
-    Killed by it, a run said nothing (exit 143) and left its cgroups behind. Where Ctrl-C is
-    ignored (a background job of a script), SIGTERM keeps its default. The list returned notes
-    each SIGTERM."""
+    Killed by it, a run said nothing (exit 143) and left its cgroups behind. Also where Ctrl-C is
+    ignored (a background job of a script, where a timeout's SIGTERM is the way a run ends): there,
+    Ctrl-C is raised from then on. The list returned notes each SIGTERM."""
     terminated: list[int] = []
-    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN \
-            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
         return terminated
 
     def as_interrupt(signum: int, frame: object) -> None:
         terminated.append(signum)
+        if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
         # SIGINT to the main thread: whatever handles Ctrl-C at that moment (noted while the
         # command line is composed, raised while the run works) handles this too
         signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)

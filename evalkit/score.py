@@ -21,6 +21,7 @@ from evalkit.benchmarks import NOT_SHIPPED, REGISTRY, Benchmark, load_benchmark
 from evalkit.config import ConfigError, DatasetConfig, ReportedError, RunConfig
 from evalkit.execution import make_executor
 from evalkit.models import steady_gc
+from evalkit.models.demo_answers import MODELS as DEMO_MODELS
 from evalkit.records import ArmSpec, RunResults, SamplesFileInfo, Task
 from evalkit.reporting import write_reports
 from evalkit.rundir import (
@@ -252,7 +253,10 @@ async def _score_lines(path: Path, scorer: Scorer, tasks: dict[str, Task], order
     # on leaving, also when interrupted: what was executed is written, and a new run resumes after it
     with SimilarityBatch(scorer, samples) as scored, cancelled_on_error(pending):
         for line, task, key in _keyed_lines(path, tasks, order, index, errors):
-            arms.setdefault(line.arm, ArmSpec(arm=line.arm, model=line.model))
+            # the embedded demo's models answer made-up code: scored from a file (a demo run's own
+            # samples.jsonl), they were an unlabelled arm that could be blessed as a baseline
+            arms.setdefault(line.arm, ArmSpec(arm=line.arm, model=line.model,
+                                              synthetic=line.model in DEMO_MODELS))
             if key in samples.done:
                 continue
             await gate.acquire()

@@ -197,9 +197,11 @@ def test_ctrl_c_while_the_exit_handlers_run_is_not_lost():
 
 
 @pytest.mark.slow  # real commands in processes: the full suite, not the fast tier
-def test_sigterm_ends_a_run_as_ctrl_c_does_keeping_its_samples_and_removing_its_cgroups(tmp_path):
+@pytest.mark.parametrize("ctrl_c", [signal.SIG_DFL, signal.SIG_IGN])
+def test_sigterm_ends_a_run_as_ctrl_c_does_keeping_its_samples_and_removing_its_cgroups(tmp_path, ctrl_c):
     # A CI job's timeout or cancel sends SIGTERM: the run said nothing, exit 143, and left its workers'
-    # cgroups behind (pids, cpuacct, memory) for every later run to find
+    # cgroups behind (pids, cpuacct, memory) for every later run to find; also a run started in the
+    # background of a script, where Ctrl-C is ignored
     task = load_tasks(DatasetConfig(limit=1))[0]
     samples = tmp_path / "samples.jsonl"
     sleepy = task.reference + "\nimport time\ntime.sleep(0.25)\n"
@@ -212,7 +214,7 @@ def test_sigterm_ends_a_run_as_ctrl_c_does_keeping_its_samples_and_removing_its_
                              "executor.max_in_flight=1", "executor.share_identical=false",
                              "report.plots=false"],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, ctrl_c))  # noqa: PLW1509
     written = run_dir / "samples.jsonl"
     deadline = time.monotonic() + 120
     while not (written.exists() and written.read_text()) and time.monotonic() < deadline:

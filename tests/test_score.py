@@ -722,3 +722,19 @@ def test_a_relative_samples_path_is_read_from_where_the_command_was_typed_with_c
     assert proc.returncode == 0, proc.stderr[-2000:]
     (arm,) = json.loads((tmp_path / "runs" / "chd" / "results.json").read_text())["arms"]
     assert arm["verdicts"]["passed"] == 1
+
+
+def test_answers_of_the_demo_s_models_scored_from_a_file_are_labelled_synthetic(tmp_path):
+    # A demo run's samples.jsonl scored again made an unlabelled arm, which could be blessed as a baseline
+    task = load_tasks(DatasetConfig(limit=1))[0]
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text("".join(json.dumps({"task_id": task.task_id, "completion": task.reference, "arm": arm,
+                                           "model": model}) + "\n"
+                               for arm, model in (("demo", "demo-mimic"), ("mine", "mixtral"))))
+    proc = run_evalkit("score", f"samples={samples}", f"dataset.task_ids=[{task.task_id}]", "k=[1]",
+                       "report.plots=false", f"hydra.run.dir={tmp_path / 'run'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    arms = {a["arm"]: a["synthetic"] for a in results["arms"]}
+    assert arms == {"demo": True, "mine": False}
+    assert "demo [synthetic (demo)]" in proc.stdout
