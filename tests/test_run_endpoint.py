@@ -197,6 +197,16 @@ def test_a_refused_credential_s_fix_reads_whole_and_shows_no_piece_of_it(tmp_pat
         assert not [encoded[i:i + 6] for i in range(len(encoded) - 5) if encoded[i:i + 6] in shown]
 
 
+def test_a_key_variable_that_is_not_set_is_said_to_be_unset(tmp_path):
+    # A misspelt model.api_key_env sends no key; the 401 said to set that misspelt name to a key
+    with FaultServer(models=("mixtral",), require_key="right-key-0000") as srv:
+        proc = run_against(srv.base_url, tmp_path, key=None)
+    assert proc.returncode == 2
+    (line,) = error_lines(proc)
+    assert "set the environment variable PROXY_KEY (not set: no key was sent; check its spelling in " \
+           "model.api_key_env) to a key the server accepts" in line, line
+
+
 def test_a_web_server_that_is_not_an_api_exits_2_at_once_with_its_words_not_its_html(tmp_path):
     """model.base_url pointing at a plain web server (here Python's http.server, which answers a POST
     with an HTML page and 501): one line saying so, the probe not retried as a failing model would be."""

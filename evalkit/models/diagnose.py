@@ -8,6 +8,7 @@ accepts, or the backend behind it, not the model server's flags.
 
 from __future__ import annotations
 
+import os
 import re
 import urllib.parse
 
@@ -70,6 +71,8 @@ def names_n(fail: Failure) -> bool:
 def _key(fail: Failure, cfg: ModelConfig, where: str) -> str:
     var = (f"the environment variable {cfg.api_key_env}" if cfg.api_key_env
            else "model.api_key_env (the NAME of the variable holding the key)")
+    if cfg.api_key_env and not os.environ.get(cfg.api_key_env):  # no key was sent at all: a misspelt name?
+        var += " (not set: no key was sent; check its spelling in model.api_key_env)"
     if cfg.auth == "basic":
         return (f"{where} refused the user and password ({fail.message}); set {var} to the "
                 "user:password the server accepts (sent as HTTP basic auth: model.auth=basic)")
