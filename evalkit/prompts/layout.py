@@ -160,6 +160,11 @@ def family(root: Path, name: str, kind: str = "generations") -> Family:
         return found[name]
     listed = ", ".join(found) or "none"
     hint = "; the gateway calls the Claude family 'base'" if name == "claude" else ""
+    other = next(k for k in KINDS if k != kind)
+    if name in families(root, other):  # model=qwen_coder on HumanEval: a completion family only
+        dataset = "a completion dataset (dataset=infilling_single_line, ...)" if other == "completions" \
+            else "a generation dataset (dataset=humaneval, ...)"
+        hint += f"; it is a {other} family: give {dataset}, or another family"
     raise TemplateError(f"{root}: no {kind} template family {name!r}; known families: {listed}{hint}")
 
 

@@ -91,6 +91,11 @@ def test_unknown_family_version_and_kind_list_what_exists():
     with pytest.raises(TemplateError, match="known families: base, codegemma, .*the gateway calls the Claude "
                                             "family 'base'"):
         load_template(FIXTURE_REGISTRY, "claude")
+    # a family of the other kind only (model=qwen_coder on HumanEval): said which kind, and the dataset
+    generation = families(FIXTURE_REGISTRY, "generations")
+    completion_only = next(n for n in families(FIXTURE_REGISTRY, "completions") if n not in generation)
+    with pytest.raises(TemplateError, match=r"it is a completions family: give a completion dataset"):
+        load_template(FIXTURE_REGISTRY, completion_only)
     with pytest.raises(TemplateError,
                        match=r"version '2.0.4' of generations family base; it has 1.0.0, 1.1.0-dev, 1.1.0, "
                              r"2.0.3, 3.0.2-dev"):
