@@ -52,31 +52,41 @@ class LoadFailed(BaseException):
         self.kind, self.name, self.message = kind, name, message
 
 
-_RELAYED: dict[tuple[str, type], type] = {}
-"""The classes made for exceptions that neither the task's program nor the built-ins name, by
-(name, base): one per distinct name a program raises, as they were before bases were relayed."""
+_RELAYED: dict[tuple[str, tuple[type, ...]], type] = {}
+"""The classes made for exceptions that nothing here names, by (name, bases): one per distinct name
+and ancestry a program raises, whatever the program."""
 _ANY_ARGUMENTS: dict[type, type] = {}
 
 
-def relayed(name: str, message: str, bases: object = (), namespace: dict | None = None) -> BaseException:
+def relayed(name: str, message: str, classes: object, args: object, program: dict) -> BaseException:
     """The candidate's exception, re-created here as the tests would have caught it in one process.
 
-    Its class is the one of that name the task's own program defines (``namespace``: a prompt's
-    ``class CycleError(ValueError)``, which the tests catch by name), else the built-in of that name,
-    else a class of that name derived from the nearest of its ``bases`` (the names of its class's
-    ancestors, nearest first) that one of those two names: a program's ``class EmailError(ValueError)``
-    and ``binascii.Error`` reach ``except ValueError`` here as they would there. Relayed by name
-    alone, they were plain Exceptions, and correct programs were scored ``error``."""
+    ``classes`` is its class's ancestry, itself first, as ``[module, qualname]`` pairs. A class is
+    resolved here where it is the same class there: a built-in, one of the task's program
+    (``program``: the namespace its reference program made, module ``solution`` there; a prompt's
+    ``class CycleError(ValueError)``, which the tests catch by name; never a class the tests define,
+    which the program cannot raise in one process), or one of a module this process has imported
+    (``json.JSONDecodeError``). An exception whose own class does not resolve is a class of its name
+    derived from every resolved ancestor that no other one derives from (numpy's ``AxisError`` is a
+    ValueError and an IndexError; a program's ``class EmailError(ValueError)`` a ValueError), from
+    Exception where none resolves, or BaseException where it is no Exception (``sys.exit()`` escapes
+    ``except Exception``). Made from ``args`` where they crossed (``KeyError('k')``'s ``args``),
+    else from the message. Relayed by name alone, such exceptions were plain Exceptions, correct
+    programs were scored ``error``, and a task whose prompt defines one failed the canary."""
     name = str(name)[:100]
-    cls = _exception_class(name, namespace)
+    pairs = [(str(m)[:200], str(q)[:200]) for m, q in
+             (pair for pair in (classes if type(classes) is list else [])[:plain.MAX_RELAYED_BASES + 1]
+              if type(pair) is list and len(pair) == 2)]
+    resolved = [_resolve(module, qualname, program) for module, qualname in pairs]
+    cls = resolved[0] if resolved else None
     if cls is None:
-        names = bases[:plain.MAX_RELAYED_BASES] if type(bases) is list else []
-        base = next((found for b in names if (found := _exception_class(str(b)[:100], namespace))), Exception)
-        cls = _RELAYED.get((name, base))
-        if cls is None:
-            cls = _RELAYED[name, base] = type(name if name.isidentifier() else "CandidateError", (base,), {})
+        found = [c for c in resolved[1:] if c is not None]
+        bases = tuple(c for i, c in enumerate(found) if not any(issubclass(e, c) for e in found[:i]))
+        if not bases:
+            bases = (Exception,) if ("builtins", "Exception") in pairs or not pairs else (BaseException,)
+        cls = _RELAYED.get((name, bases)) or _RELAYED.setdefault((name, bases), _derived(name, bases))
     try:
-        return cls(str(message))
+        return cls(*args) if type(args) is list else cls(str(message))
     except Exception:  # noqa: BLE001 - a constructor that wants other arguments (UnicodeDecodeError's five)
         try:
             return _from_message(cls)(str(message))
@@ -84,13 +94,26 @@ def relayed(name: str, message: str, bases: object = (), namespace: dict | None 
             return RuntimeError(f"{name}: {message}")
 
 
-def _exception_class(name: str, namespace: dict | None) -> type | None:
-    """The Exception class ``name`` names in the task's program, else among the built-ins."""
-    for scope in (namespace or {}, vars(builtins)):
-        cls = scope.get(name)
-        if isinstance(cls, type) and issubclass(cls, Exception):
-            return cls
-    return None
+def _resolve(module: str, qualname: str, program: dict) -> type | None:
+    """The Exception class ``module.qualname`` is here, if it is one here."""
+    if module == "builtins":
+        found = getattr(builtins, qualname, None)
+    elif module == plain.PROGRAM_MODULE:
+        found = program.get(qualname)
+    else:  # a module imported here already; read without getattr, whose hooks could import more
+        found = sys.modules.get(module)
+        for part in qualname.split("."):
+            found = vars(found).get(part) if isinstance(found, types.ModuleType | type) else None
+    return found if isinstance(found, type) and issubclass(found, Exception) else None
+
+
+def _derived(name: str, bases: tuple[type, ...]) -> type:
+    """A class of ``name`` on ``bases`` (on the first of them alone where they cannot share one)."""
+    title = name if name.isidentifier() else "CandidateError"
+    try:
+        return type(title, bases, {})
+    except TypeError:  # no consistent order, or instance layouts that conflict
+        return type(title, bases[:1], {})
 
 
 def _from_message(cls: type) -> type:
@@ -158,11 +181,12 @@ class Channel:
 class Candidate:
     """The entry point as the tests see it: a function of plain data, run in the program's process."""
 
-    def __init__(self, channel: Channel, name: str, namespace: dict) -> None:
+    def __init__(self, channel: Channel, name: str, program: dict) -> None:
         self._channel = channel
         self.__name__ = self.__qualname__ = name
-        self._namespace = namespace
-        """The tests' module namespace: the task's own exception classes, by name, for ``relayed``."""
+        self._program = program
+        """The names the task's reference program defined (not the tests'): its exception classes,
+        for ``relayed``."""
         self._loaded = False
 
     def ensure_loaded(self) -> None:
@@ -189,8 +213,8 @@ class Candidate:
         kind = reply[0] if type(reply) is list and reply else None
         if kind == "return" and len(reply) == 2:
             return reply[1]
-        if kind == "raise" and len(reply) == 4:
-            raise relayed(reply[1], reply[2], reply[3], self._namespace)
+        if kind == "raise" and len(reply) == 5:
+            raise relayed(reply[1], reply[2], reply[3], reply[4], self._program)
         if kind == "unplain" and len(reply) == 2:
             raise TypeError(f"{self.__name__} returned {str(reply[1])[:100]}, not plain data "
                             "(numbers, strings, bytes, lists, tuples, dicts, sets, None, bools)")
@@ -279,7 +303,6 @@ def _compiled(source: str, name: str) -> types.CodeType:
 
 def _run_tests(job: dict, channel: Channel) -> dict:
     module = types.ModuleType("__main__")
-    candidate = Candidate(channel, job["entry_point"], module.__dict__)
     module.__dict__["__builtins__"] = builtins
     try:
         helpers = _compiled(job["helpers"], "prompt.py")
@@ -290,6 +313,10 @@ def _run_tests(job: dict, channel: Channel) -> dict:
     except BaseException as exc:  # noqa: BLE001 - the dataset's fault, never the program's
         message = f"the task's reference program: {exc}"[:500]
         return {"status": "infra_error", "type": type(exc).__name__, "message": message}
+    # what the reference program defined, before the tests add theirs: the classes a program's
+    # exception may be (a wrong program raised a class of the tests' by name, which they took to
+    # mean "skip this case", and passed)
+    candidate = Candidate(channel, job["entry_point"], dict(module.__dict__))
     module.__dict__[job["entry_point"]] = candidate
     try:
         exec(tests, module.__dict__)  # noqa: S102 - the task's own tests (trusted)

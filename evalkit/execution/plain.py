@@ -28,8 +28,10 @@ MAX_MESSAGE = 16 << 20
 MAX_DEPTH = 200
 """Deepest value encoded; JSON's decoder stops deeper input with RecursionError."""
 MAX_RELAYED_BASES = 16
-"""How many ancestors of an exception a ``["raise", name, message, bases]`` reply names; the test
-process reads no more (judge.relayed)."""
+"""How many ancestors of an exception a ``["raise", name, message, classes, args]`` reply names
+beside its own class; the test process reads no more (judge.relayed)."""
+PROGRAM_MODULE = "solution"
+"""The module a program runs as in its process: its own classes' ``__module__``."""
 _HEADER = struct.Struct(">I")
 _SCALARS = (type(None), bool, int, float, str)
 

@@ -141,13 +141,21 @@ def _describe(exc: BaseException) -> tuple[str, str]:
         return "Exception", "<unprintable>"
 
 
-def _ancestors(exc: BaseException) -> list[str]:
-    """The names of the classes ``exc``'s class derives from, nearest first: the test process re-creates
-    a class of the program's own (``class EmailError(ValueError)``) as one its tests catch (judge.relayed)."""
+def _raised(exc: BaseException) -> list:
+    """The ``raise`` reply for ``exc``: its class's name, its message, its class's ancestry (itself
+    first) as ``[module, qualname]`` pairs, and its ``args`` where they are plain data (else None): the
+    test process re-creates it as the class its tests would catch in one process (judge.relayed)."""
     try:
-        return [_STR(base.__name__)[:100] for base in _TYPE(exc).__mro__[1:plain.MAX_RELAYED_BASES + 1]]
+        ancestry = _TYPE(exc).__mro__[:plain.MAX_RELAYED_BASES + 1]
+        classes = [[_STR(c.__module__), _STR(c.__qualname__)] for c in ancestry]
     except BaseException:  # a hostile metaclass must not hide the verdict
-        return []
+        classes = []
+    try:
+        args = list(exc.args)
+        plain.encode(args)
+    except BaseException:  # not plain data (or hostile): the message stands for them
+        args = None
+    return ["raise", *_describe(exc), classes, args]
 
 
 def _send(message: object) -> None:
@@ -185,9 +193,9 @@ def _load(source: str, entry_point: str):
     except (SyntaxError, ValueError) as exc:  # ValueError: null bytes in source
         _send(["syntax_error", *_describe(exc)])
         return None
-    module = types.ModuleType("solution")
+    module = types.ModuleType(plain.PROGRAM_MODULE)
     module.__dict__["__builtins__"] = builtins
-    sys.modules["solution"] = module  # dataclasses, pickle and typing look the module up there
+    sys.modules[plain.PROGRAM_MODULE] = module  # dataclasses, pickle and typing look the module up there
     try:
         exec(code, module.__dict__)  # noqa: S102 - the sandboxed child
         function = module.__dict__[entry_point]
@@ -214,7 +222,7 @@ def serve(source: str, entry_point: str) -> None:
         try:
             result = function(*args, **kwargs)
         except BaseException as exc:
-            _send(["raise", *_describe(exc), _ancestors(exc)])
+            _send(_raised(exc))
             continue
         try:
             reply = plain.encode(["return", result])

