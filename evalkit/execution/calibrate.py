@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import os
 import platform
 import sys
@@ -20,6 +21,8 @@ from typing import Callable, Hashable, Sequence
 
 from evalkit.execution.program import program_digest, program_for
 from evalkit.records import Program, Task, Verdict
+
+log = logging.getLogger(__name__)
 
 _REPEATS = 2
 """Reference runs per task; the largest CPU time is kept (noise only ever adds)."""
@@ -146,7 +149,11 @@ def canary(tasks: Sequence[Task], executor, limits: dict[str, float]) -> list[tu
     for key, verdict in executor.run(retry):
         if verdict.passed:
             content = by_key[key]
-            del failing[content]
-            executor.in_process_tasks.update(t.task_id for t in groups[content])
+            moved = [t.task_id for t in groups[content]]
+            # evalkit.log names each task that runs unverified, and why (report.md gives counts only)
+            log.info("canary: %s unverified (code and tests in one process): with the tests apart, the "
+                     "reference failed: %s", f"task {moved[0]} runs" if len(moved) == 1
+                     else f"tasks {', '.join(moved)} run", failing.pop(content).detail[:200])
+            executor.in_process_tasks.update(moved)
     _replace_workers(executor)
     return [(t.task_id, failing[content_of[t.task_id]]) for t in tasks if content_of[t.task_id] in failing]

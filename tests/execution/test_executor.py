@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import logging
 import os
 import shutil
 import signal
@@ -504,6 +505,20 @@ class CountingExecutor:
         programs = list(programs)
         self.ran += programs
         return self.inner.run(programs)
+
+
+def test_the_canary_names_each_task_it_moves_to_one_process_and_why(tmp_path, caplog):
+    # A task whose tests hand the program a value that is not plain data (chunked's range) runs
+    # unverified; report.md counts such verdicts, and evalkit.log must say which tasks and why.
+    tasks = {t.task_id: t for t in load_tasks(DatasetConfig(name="instruct_python"))}
+    chosen = [tasks["instruct_python/chunked"], tasks["instruct_python/mask_email"]]
+    with LocalExecutor(dataclasses.replace(CFG, workers=1, cache_dir=tmp_path)) as ex:
+        with caplog.at_level(logging.INFO, logger="evalkit.execution.calibrate"):
+            assert canary(chosen, ex, calibrate(chosen, ex)) == []
+        assert ex.in_process_tasks == {"instruct_python/chunked"}
+    moved = [r.getMessage() for r in caplog.records if "unverified" in r.getMessage()]
+    assert len(moved) == 1 and "task instruct_python/chunked runs unverified" in moved[0], moved
+    assert "called chunked with a range, which is not plain data" in moved[0]
 
 
 @pytest.mark.slow
