@@ -233,30 +233,46 @@ def cancelled_on_error(jobs: Iterable[asyncio.Task]) -> Iterator[None]:
 
 def _through_first_line(task: Task, middle: str) -> str:
     """The prefix and the middle through the end of its first non-blank line (the cursor's line as
-    an editor shows the suggestion inline), then a line naming that line's indentation in columns:
-    ranked against the prefix's alone, a line one level deeper than the prefix ever goes matched
-    the right one (20 spaces for 16, a syntax error), as both were its "next" level."""
+    an editor shows the suggestion inline), then a line naming that line's indentation as it is
+    written: ranked against the prefix's alone, a line one level deeper than the prefix ever goes
+    matched the right one (20 spaces for 16, a syntax error), as both were its "next" level."""
     start = len(middle) - len(middle.lstrip())
     end = middle.find("\n", start)
     text = task.prompt + (middle if end < 0 else middle[:end])
-    line = text.rsplit("\n", 1)[-1].expandtabs(4)
-    return f"{text}\n# indented {len(line) - len(line.lstrip())}"
+    return f"{text}\n# indented {_indentation(text.rsplit(chr(10), 1)[-1])}"
+
+
+def _in_file(task: Task, middle: str) -> str:
+    """The file with ``middle`` at the cursor, then a line naming how each line is indented."""
+    text = task.prompt + middle + task.suffix
+    return f"{text}\n# indented {' '.join(_indentation(line) for line in text.splitlines() if line.strip())}"
+
+
+def _indentation(line: str) -> str:
+    """A line's indentation as written, spaces ``s`` and tabs ``t``: exact_match compares indentation
+    by rank, with tabs as 4 columns, so a tab-indented middle in a file indented with spaces (a
+    TabError) matched the reference."""
+    return (line[:len(line) - len(line.lstrip())].replace(" ", "s").replace("\t", "t")) or "0"
 
 
 _MIDDLE_IN_FILE: dict[str, Callable[[Task, str], str]] = {
-    "exact_match": lambda task, middle: task.prompt + middle + task.suffix,
+    "exact_match": _in_file,
     "first_line_exact_match": _through_first_line,
 }
 """A fill-in-the-middle answer's exact match is judged where it goes, by ``exact_match`` of the
 file around it against the file around the reference: its indentation counts against the
 prefix's (rank normalisation on the middle alone matched ``    total += 1`` for a line that
-belongs in the loop, a syntax error), and so does whitespace at its edges (``... else`` before
-the suffix's ``x``). Blank lines and inner spacing still do not."""
+belongs in the loop, a syntax error), and so do whitespace at its edges (``... else`` before
+the suffix's ``x``) and tabs for spaces. Blank lines and inner spacing still do not."""
 
 
 def prediction_code(task: Task, code: str) -> str:
-    """The new code of an answer, without prefix text it repeats (so the oracle matches exactly)."""
-    if code.startswith(task.prompt):
+    """The new code of an answer, without prefix text it repeats (so the oracle matches exactly).
+
+    A generation's program may start with the prompt it continues; a fill-in-the-middle answer is
+    the middle an editor inserts, kept whole: a middle that repeats the prefix puts it in the file
+    twice, and scored without it, it had the reference's edit similarity (1.0)."""
+    if task.kind != "completion" and code.startswith(task.prompt):
         return code[len(task.prompt):]
     return code
 

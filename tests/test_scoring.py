@@ -117,3 +117,19 @@ def test_a_middle_s_exact_match_is_judged_where_it_goes_in_the_file(scorer):
                     if t.reference.endswith(" ") and t.reference.strip() and t.suffix[:1].isalnum())
     (glued,) = scorer.similarity_of([(mid_line, mid_line.reference.rstrip(" "))])
     assert glued["exact_match"] == 0.0
+    # a tab for the four spaces the file indents with: a TabError in Python, no match
+    first = next(t for t in load_tasks(DatasetConfig(name="infilling_single_line",
+                                                     task_ids=("SingleLineInfilling/HumanEval/0/L0",))))
+    assert first.reference.startswith("    ") and not first.reference.startswith("     ")
+    (tabbed,) = scorer.similarity_of([(first, "\t" + first.reference[4:])])
+    assert tabbed["exact_match"] == tabbed["first_line_exact_match"] == 0.0
+
+
+def test_a_middle_that_repeats_the_prefix_is_scored_as_the_editor_would_insert_it(scorer):
+    # Stripped of the prefix it repeats (as a generation's program is), such a middle had the
+    # reference's edit similarity, 1.0: a template that makes a model echo the file went unseen.
+    task = next(t for t in load_tasks(DatasetConfig(name="infilling_single_line", limit=40))
+                if t.reference.strip())
+    right, echoed = scorer.similarity_of([(task, task.reference), (task, task.prompt + task.reference)])
+    assert right["edit_similarity"] == 1.0
+    assert echoed["edit_similarity"] < 0.5 and echoed["exact_match"] == 0.0
