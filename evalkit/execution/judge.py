@@ -58,7 +58,8 @@ and ancestry a program raises, whatever the program."""
 _ANY_ARGUMENTS: dict[type, type] = {}
 
 
-def relayed(name: str, message: str, classes: object, args: object, program: dict) -> BaseException:
+def relayed(name: str, message: str, classes: object, args: object, attributes: object,
+            program: dict) -> BaseException:
     """The candidate's exception, re-created here as the tests would have caught it in one process.
 
     ``classes`` is its class's ancestry, itself first, as ``[module, qualname]`` pairs. A class is
@@ -71,8 +72,21 @@ def relayed(name: str, message: str, classes: object, args: object, program: dic
     ValueError and an IndexError; a program's ``class EmailError(ValueError)`` a ValueError), from
     Exception where none resolves, or BaseException where it is no Exception (``sys.exit()`` escapes
     ``except Exception``). Made from ``args`` where they crossed (``KeyError('k')``'s ``args``),
-    else from the message. Relayed by name alone, such exceptions were plain Exceptions, correct
-    programs were scored ``error``, and a task whose prompt defines one failed the canary."""
+    else from the message, then given the ``attributes`` that crossed (``JSONDecodeError.pos``, a
+    program's own ``self.field``, which a test may assert on). Relayed by name alone, such
+    exceptions were plain Exceptions, correct programs were scored ``error``, and a task whose
+    prompt defines one failed the canary."""
+    made = _instance(name, message, classes, args, program)
+    for attribute, value in (attributes.items() if type(attributes) is dict else ()):
+        if type(attribute) is str and attribute.isidentifier() and not attribute.startswith("__"):
+            try:
+                setattr(made, attribute, value)
+            except Exception:  # noqa: BLE001 - read-only or refused by the class: as it was made
+                pass
+    return made
+
+
+def _instance(name: str, message: str, classes: object, args: object, program: dict) -> BaseException:
     name = str(name)[:100]
     pairs = [(str(m)[:200], str(q)[:200]) for m, q in
              (pair for pair in (classes if type(classes) is list else [])[:plain.MAX_RELAYED_BASES + 1]
@@ -86,12 +100,28 @@ def relayed(name: str, message: str, classes: object, args: object, program: dic
             bases = (Exception,) if ("builtins", "Exception") in pairs or not pairs else (BaseException,)
         cls = _RELAYED.get((name, bases)) or _RELAYED.setdefault((name, bases), _derived(name, bases))
     try:
-        return cls(*args) if type(args) is list else cls(str(message))
+        return _restored(cls, args if type(args) is list else [str(message)])
     except Exception:  # noqa: BLE001 - a constructor that wants other arguments (UnicodeDecodeError's five)
         try:
             return _from_message(cls)(str(message))
         except Exception:  # noqa: BLE001 - a class that cannot be derived from either
             return RuntimeError(f"{name}: {message}")
+
+
+def _restored(cls: type, args: list) -> BaseException:
+    """An instance of ``cls`` holding ``args``, made as the program's was left, not made anew: a
+    class's own ``__init__`` ran in the program's process, and what it set crosses as ``args`` and
+    attributes (``class FieldError(ValueError)`` whose ``__init__(field)`` passes ``f"empty {field}"``
+    on: run again on those args, it said "empty empty text"). The nearest built-in ``__init__`` runs,
+    which keeps what built-ins hold beside ``args`` (an OSError's ``errno``, a UnicodeDecodeError's
+    ``start``)."""
+    made = cls.__new__(cls, *args)
+    for klass in cls.__mro__:
+        init = vars(klass).get("__init__")
+        if init is not None and not isinstance(init, types.FunctionType):
+            init(made, *args)
+            break
+    return made
 
 
 def _resolve(module: str, qualname: str, program: dict) -> type | None:
@@ -213,8 +243,8 @@ class Candidate:
         kind = reply[0] if type(reply) is list and reply else None
         if kind == "return" and len(reply) == 2:
             return reply[1]
-        if kind == "raise" and len(reply) == 5:
-            raise relayed(reply[1], reply[2], reply[3], reply[4], self._program)
+        if kind == "raise" and len(reply) == 6:
+            raise relayed(*reply[1:], self._program)
         if kind == "unplain" and len(reply) == 2:
             raise TypeError(f"{self.__name__} returned {str(reply[1])[:100]}, not plain data "
                             "(numbers, strings, bytes, lists, tuples, dicts, sets, None, bools)")

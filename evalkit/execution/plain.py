@@ -7,7 +7,7 @@ tag: ``{"t": [..]}`` a tuple, ``{"d": [[k, v], ..]}`` a dict, ``{"s": [..]}`` a 
 ``{"f": [..]}`` a frozenset, ``{"b": "hex"}`` bytes, ``{"c": [re, im]}`` a complex, and the
 standard library's plain records: ``{"date": iso}``, ``{"datetime": iso}`` (naive, or with a
 fixed UTC offset), ``{"time": iso}``, ``{"timedelta": [days, seconds, microseconds]}``,
-``{"decimal": str}``. So a
+``{"decimal": str}``, ``{"range": [start, stop, step]}``. So a
 decoded value is built by ``json`` and these few constructors, never by pickle or marshal,
 and the trusted side compares values it built itself (an object whose ``__eq__`` is always
 True cannot cross). Size is bounded by the framing (``MAX_MESSAGE``), depth by ``json``'s own
@@ -28,8 +28,11 @@ MAX_MESSAGE = 16 << 20
 MAX_DEPTH = 200
 """Deepest value encoded; JSON's decoder stops deeper input with RecursionError."""
 MAX_RELAYED_BASES = 16
-"""How many ancestors of an exception a ``["raise", name, message, classes, args]`` reply names
-beside its own class; the test process reads no more (judge.relayed)."""
+"""How many ancestors of an exception a ``["raise", name, message, classes, args, attributes]`` reply
+names beside its own class; the test process reads no more (judge.relayed)."""
+MAX_RELAYED_ATTRIBUTES = 32
+"""How many of an exception's attributes (``JSONDecodeError.pos``, ``OSError.filename``, a program's
+own ``self.field``) that reply carries; the test process sets no more."""
 PROGRAM_MODULE = "solution"
 """The module a program runs as in its process: its own classes' ``__module__``."""
 _HEADER = struct.Struct(">I")
@@ -74,13 +77,15 @@ def _record(value: object) -> dict:
         return {"timedelta": [value.days, value.seconds, value.microseconds]}
     if type(value) is decimal.Decimal:
         return {"decimal": str(value)}
+    if type(value) is range:  # as its three numbers: range(10**12) crosses as small as range(3)
+        return {"range": [value.start, value.stop, value.step]}
     if type(value) in (datetime.datetime, datetime.time) and value.tzinfo is not None and not isinstance(
             value.tzinfo, datetime.timezone):
         raise NotPlainData(f"a {type(value).__name__} with a {type(value.tzinfo).__name__} time zone")
     return {type(value).__name__: value.isoformat()}
 
 
-_RECORDS = (datetime.date, datetime.datetime, datetime.time, datetime.timedelta, decimal.Decimal)
+_RECORDS = (datetime.date, datetime.datetime, datetime.time, datetime.timedelta, decimal.Decimal, range)
 
 
 def _coerced(value: object) -> object:
@@ -128,13 +133,18 @@ def _untag(obj: dict) -> object:  # noqa: PLR0911 - one branch per tag
     if tag == "c" and type(payload) is list and len(payload) == 2 and all(
             type(part) in (int, float) for part in payload):
         return complex(*payload)
+    return _record_from(tag, payload)
+
+
+def _record_from(tag: str, payload: object) -> object:
+    """The standard library record a tag names (``_record``'s inverse)."""
     if tag in _FROM_ISO and type(payload) is str:
         return _FROM_ISO[tag](payload)
-    if tag == "timedelta" and type(payload) is list and len(payload) == 3 and all(
-            type(part) is int for part in payload):
-        return datetime.timedelta(*payload)
     if tag == "decimal" and type(payload) is str:
         return decimal.Decimal(payload)
+    if tag in ("timedelta", "range") and type(payload) is list and len(payload) == 3 and all(
+            type(part) is int for part in payload):
+        return datetime.timedelta(*payload) if tag == "timedelta" else range(*payload)
     raise ValueError(f"unknown tag {tag[:20]!r}")
 
 

@@ -143,8 +143,9 @@ def _describe(exc: BaseException) -> tuple[str, str]:
 
 def _raised(exc: BaseException) -> list:
     """The ``raise`` reply for ``exc``: its class's name, its message, its class's ancestry (itself
-    first) as ``[module, qualname]`` pairs, and its ``args`` where they are plain data (else None): the
-    test process re-creates it as the class its tests would catch in one process (judge.relayed)."""
+    first) as ``[module, qualname]`` pairs, its ``args`` where they are plain data (else None), and
+    its attributes that are: the test process re-creates it as the class its tests would catch in
+    one process, with what they would read of it (judge.relayed)."""
     try:
         ancestry = _TYPE(exc).__mro__[:plain.MAX_RELAYED_BASES + 1]
         classes = [[_STR(c.__module__), _STR(c.__qualname__)] for c in ancestry]
@@ -155,7 +156,30 @@ def _raised(exc: BaseException) -> list:
         plain.encode(args)
     except BaseException:  # not plain data (or hostile): the message stands for them
         args = None
-    return ["raise", *_describe(exc), classes, args]
+    return ["raise", *_describe(exc), classes, args, _attributes(exc)]
+
+
+def _attributes(exc: BaseException) -> dict:
+    """``exc``'s attributes that are plain data, by name: what its constructor set beside ``args``
+    (``JSONDecodeError``'s ``pos``, ``CalledProcessError``'s ``output``, a program's own class's
+    ``self.field``) and OSError's file names, which its ``args`` leave out."""
+    found: dict = {}
+    try:
+        named = dict(vars(exc)) if hasattr(exc, "__dict__") else {}
+        if isinstance(exc, OSError):
+            named.update(filename=exc.filename, filename2=exc.filename2)
+        for name, value in named.items():
+            if len(found) == plain.MAX_RELAYED_ATTRIBUTES:
+                break
+            if _TYPE(name) is str and not name.startswith("__"):
+                try:
+                    plain.encode(value)
+                except BaseException:  # not plain data: the tests cannot read it from here
+                    continue
+                found[name] = value
+    except BaseException:  # a hostile __dict__: the class and args stand for it
+        return {}
+    return found
 
 
 def _send(message: object) -> None:

