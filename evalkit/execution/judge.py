@@ -19,6 +19,9 @@ from a fresh namespace and a reseeded ``random``; the tests are the dataset's ow
 from __future__ import annotations
 
 import builtins
+import collections
+import contextlib
+import enum
 import functools
 import json
 import os
@@ -29,6 +32,7 @@ import struct
 import sys
 import time
 import types
+from typing import Callable
 
 import isolation  # sibling modules: the worker puts this folder on sys.path
 import plain
@@ -52,6 +56,9 @@ class LoadFailed(BaseException):
         self.kind, self.name, self.message = kind, name, message
 
 
+MAX_MADE_CLASSES = 1024
+"""How many classes made for names a program sent a test process keeps for the next ones: it lives
+for many programs, and a reply naming a million classes must not fill its memory for them."""
 _RELAYED: dict[tuple[str, tuple[type, ...]], type] = {}
 """The classes made for exceptions that nothing here names, by (name, bases): one per distinct name
 and ancestry a program raises, whatever the program."""
@@ -98,7 +105,11 @@ def _instance(name: str, message: str, classes: object, args: object, program: d
         bases = tuple(c for i, c in enumerate(found) if not any(issubclass(e, c) for e in found[:i]))
         if not bases:
             bases = (Exception,) if ("builtins", "Exception") in pairs or not pairs else (BaseException,)
-        cls = _RELAYED.get((name, bases)) or _RELAYED.setdefault((name, bases), _derived(name, bases))
+        cls = _RELAYED.get((name, bases))
+        if cls is None:
+            cls = _derived(name, bases)
+            if len(_RELAYED) < MAX_MADE_CLASSES:
+                _RELAYED[(name, bases)] = cls
     try:
         return _restored(cls, args if type(args) is list else [str(message)])
     except Exception:  # noqa: BLE001 - a constructor that wants other arguments (UnicodeDecodeError's five)
@@ -124,8 +135,8 @@ def _restored(cls: type, args: list) -> BaseException:
     return made
 
 
-def _resolve(module: str, qualname: str, program: dict) -> type | None:
-    """The Exception class ``module.qualname`` is here, if it is one here."""
+def _resolve(module: str, qualname: str, program: dict, kind: type = Exception) -> type | None:
+    """The class ``module.qualname`` is here, if it is one here and a ``kind``."""
     if module == "builtins":
         found = getattr(builtins, qualname, None)
     elif module == plain.PROGRAM_MODULE:
@@ -134,7 +145,7 @@ def _resolve(module: str, qualname: str, program: dict) -> type | None:
         found = sys.modules.get(module)
         for part in qualname.split("."):
             found = vars(found).get(part) if isinstance(found, types.ModuleType | type) else None
-    return found if isinstance(found, type) and issubclass(found, Exception) else None
+    return found if isinstance(found, type) and issubclass(found, kind) else None
 
 
 def _derived(name: str, bases: tuple[type, ...]) -> type:
@@ -156,6 +167,146 @@ def _from_message(cls: type) -> type:
     return made
 
 
+def typed(module: str, qualname: str, value: object, program: dict) -> object:
+    """A value of the program's reply as the tests would have had it in one process: of its class
+    ``module.qualname`` where that resolves here as ``relayed``'s classes do and can hold the plain
+    ``value`` it crossed as (a ``defaultdict``, ``Counter``, the prompt's NamedTuple or IntEnum,
+    numpy's scalars where numpy is imported here), else of a class of that name made here on the
+    plain type (a float subclass ``float64``: ``type(out) is float`` and ``out is True`` fail as
+    they would). Only the plain type's own constructors run, or these classes' known ones."""
+    base = type(value)
+    cls = _resolve(module, qualname, program, object)
+    if cls is base:
+        return value
+    if cls is not None:
+        with contextlib.suppress(Exception):  # a class that cannot hold it: a stand-in of its name
+            made = _as_class(cls, base, value)
+            if made is not None:
+                return made
+    return _stand_in(qualname.rpartition(".")[2], base)(value)
+
+
+def _as_class(cls: type, base: type, value: object) -> object | None:
+    known = _KNOWN_CONSTRUCTORS.get(cls)
+    numpy = sys.modules.get("numpy")
+    if known is None and (issubclass(cls, enum.Enum) or numpy is not None and issubclass(cls, numpy.generic)):
+        known = cls  # an enum's member itself (`is Color.RED` holds), numpy's scalar
+    if known is not None:
+        return known(value)
+    if not issubclass(cls, base):
+        return None
+    if base in (list, set):
+        made = base.__new__(cls)
+        base.__init__(made, value)
+        return made
+    if base is dict:
+        made = dict.__new__(cls)
+        dict.update(made, value)
+        return made
+    return base.__new__(cls, value)  # int, float, complex, str, bytes, tuple, frozenset
+
+
+_KNOWN_CONSTRUCTORS: dict[type, Callable[[object], object]] = {
+    collections.OrderedDict: collections.OrderedDict,
+    collections.defaultdict: lambda value: collections.defaultdict(None, value),
+    collections.Counter: collections.Counter,
+    bytearray: bytearray,
+}
+"""Classes whose instances hold state a plain constructor cannot set up (an OrderedDict's links)."""
+_STAND_INS: dict[tuple[str, type], type] = {}
+
+
+def _stand_in(name: str, base: type) -> type:
+    """A class of ``name`` on ``base`` (on int, printed as a bool, where ``base`` is bool)."""
+    found = _STAND_INS.get((name, base))
+    if found is None:
+        title = name if name.isidentifier() else "CandidateValue"
+        found = (type(title, (int,), {"__repr__": _as_bool, "__str__": _as_bool}) if base is bool
+                 else type(title, (base,), {}))
+        if len(_STAND_INS) < MAX_MADE_CLASSES:
+            _STAND_INS[(name, base)] = found
+    return found
+
+
+def _as_bool(value: int) -> str:
+    return repr(bool(value))
+
+
+def _sync_arguments(args: tuple, kwargs: dict, changed: object) -> None:
+    """The tests' own arguments made to hold what the call left in the program's copies of them
+    (``changed``, ``[args, kwargs]`` as plain data, or None when the call changed none)."""
+    if type(changed) is not list or len(changed) != 2:
+        return
+    new_args, new_kwargs = changed
+    if type(new_args) is list and len(new_args) == len(args):
+        for old, new in zip(args, new_args, strict=True):
+            _synced(old, new)
+    if type(new_kwargs) is dict:
+        for name, old in kwargs.items():
+            if name in new_kwargs:
+                _synced(old, new_kwargs[name])
+
+
+def _synced(old: object, new: object) -> object:
+    """What stands where ``old`` was once the call changed it to ``new``: ``old`` itself, changed in
+    place, where it is a container of ``new``'s kind (as in one process, where the program changed
+    the tests' own object), or where it equals ``new``; else ``new``."""
+    if isinstance(old, list) and type(new) is list:
+        old[:] = _elements(old, new)
+    elif isinstance(old, dict) and type(new) is dict:
+        items = [(key, _synced(old[key], value) if key in old else value) for key, value in new.items()]
+        old.clear()
+        old.update(items)
+    elif isinstance(old, set) and type(new) is set or isinstance(old, bytearray) and type(new) is bytearray:
+        old.clear()
+        old.update(new) if isinstance(old, set) else old.extend(new)
+    elif isinstance(old, tuple) and type(new) is tuple and len(old) == len(new):
+        for o, n in zip(old, new, strict=True):
+            _synced(o, n)  # a tuple cannot change; the lists in it can
+    elif not _equal(old, new):
+        return new
+    return old
+
+
+def _elements(old: list, new: list) -> list:
+    """A changed list's elements: each of the tests' own elements where it still holds one, found
+    where the call moved it (a list of lists sorted in place keeps its lists, so a shallow copy the
+    tests took before the call still differs, as in one process); else the one at its place changed
+    in place, else the new value."""
+    unused = set(range(len(old)))
+    source: list[int | None] = [None] * len(new)  # the index in old of each new element
+    for i, value in enumerate(new):
+        if i < len(old) and _equal(old[i], value):
+            source[i] = i
+            unused.discard(i)
+    if len(old) <= MAX_MATCHED_ELEMENTS:
+        for i, value in enumerate(new):
+            if source[i] is None and isinstance(value, list | dict | set | bytearray):
+                source[i] = next((j for j in sorted(unused) if _equal(old[j], value)), None)
+                unused.discard(source[i])
+    result = []
+    for i, value in enumerate(new):
+        if source[i] is not None:
+            result.append(old[source[i]])
+        elif i in unused:
+            unused.discard(i)
+            result.append(_synced(old[i], value))
+        else:
+            result.append(value)
+    return result
+
+
+MAX_MATCHED_ELEMENTS = 512
+"""Longest list whose moved elements are looked for (quadratic): past it, each by its place."""
+
+
+def _equal(old: object, new: object) -> bool:
+    try:
+        return type(old) is type(new) and bool(old == new)
+    except Exception:  # noqa: BLE001 - a comparison that fails: not equal
+        return False
+
+
 class Channel:
     """The test side of the socket to the program's process (frames of plain.py)."""
 
@@ -173,7 +324,7 @@ class Channel:
         except OSError as exc:
             raise Gone(f"the program's process hung up ({exc.strerror})") from None
 
-    def receive(self) -> object:
+    def receive(self, json_decoder: json.JSONDecoder | None = None) -> object:
         """The next framed message, decoded (``Gone`` when the other side hung up)."""
         try:
             size = plain.frame_size(self._read(4))
@@ -181,7 +332,7 @@ class Channel:
             self.broken = f"a message that is not one ({exc})"
             raise Gone(self.broken) from None
         try:
-            return plain.decode(self._read(size))
+            return plain.decode(self._read(size), json_decoder)
         except Exception as exc:  # noqa: BLE001 - whatever a malformed reply raises, it is not the candidate's
             # ({"decimal": "lots"} raised decimal.InvalidOperation, which reached the tests as a raise)
             raise Gone(f"a reply that is not plain data ({type(exc).__name__})") from None
@@ -216,7 +367,8 @@ class Candidate:
         self.__name__ = self.__qualname__ = name
         self._program = program
         """The names the task's reference program defined (not the tests'): its exception classes,
-        for ``relayed``."""
+        for ``relayed``, and the types of values, for ``typed``."""
+        self._decoder = plain.decoder(functools.partial(typed, program=program))
         self._loaded = False
 
     def ensure_loaded(self) -> None:
@@ -239,12 +391,14 @@ class Candidate:
         except (plain.NotPlainData, RecursionError) as exc:
             raise TypeError(f"the tests called {self.__name__} with {exc}, which is not plain data") from None
         self._channel.send(request)
-        reply = self._channel.receive()
+        reply = self._channel.receive(self._decoder)
         kind = reply[0] if type(reply) is list and reply else None
-        if kind == "return" and len(reply) == 2:
+        if kind == "return" and len(reply) == 3:
+            _sync_arguments(args, kwargs, reply[2])
             return reply[1]
-        if kind == "raise" and len(reply) == 6:
-            raise relayed(*reply[1:], self._program)
+        if kind == "raise" and len(reply) == 7:
+            _sync_arguments(args, kwargs, reply[6])
+            raise relayed(*reply[1:6], self._program)
         if kind == "unplain" and len(reply) == 2:
             raise TypeError(f"{self.__name__} returned {str(reply[1])[:100]}, not plain data "
                             "(numbers, strings, bytes, lists, tuples, dicts, sets, None, bools)")

@@ -7,7 +7,9 @@ tag: ``{"t": [..]}`` a tuple, ``{"d": [[k, v], ..]}`` a dict, ``{"s": [..]}`` a 
 ``{"f": [..]}`` a frozenset, ``{"b": "hex"}`` bytes, ``{"c": [re, im]}`` a complex, and the
 standard library's plain records: ``{"date": iso}``, ``{"datetime": iso}`` (naive, or with a
 fixed UTC offset), ``{"time": iso}``, ``{"timedelta": [days, seconds, microseconds]}``,
-``{"decimal": str}``, ``{"range": [start, stop, step]}``. So a
+``{"decimal": str}``, ``{"range": [start, stop, step]}``, ``{"fraction": [numerator,
+denominator]}``; and in the program's replies, ``{"o": [module, qualname, value]}``, a value whose
+type is not the plain one it crosses as (``encode``'s ``typed``). So a
 decoded value is built by ``json`` and these few constructors, never by pickle or marshal,
 and the trusted side compares values it built itself (an object whose ``__eq__`` is always
 True cannot cross). Size is bounded by the framing (``MAX_MESSAGE``), depth by ``json``'s own
@@ -20,8 +22,10 @@ from __future__ import annotations
 
 import datetime
 import decimal
+import fractions
 import json
 import struct
+from typing import Callable
 
 MAX_MESSAGE = 16 << 20
 """Largest message either side accepts (16 MiB): a reply beyond it is the program's error."""
@@ -43,12 +47,17 @@ class NotPlainData(TypeError):
     """A value that cannot cross the channel (names its type)."""
 
 
-def encode(value: object) -> bytes:
-    """The value as tagged JSON bytes; raises NotPlainData for anything else."""
-    return _ENCODER.encode(_tagged(value, 0)).encode()
+def encode(value: object, typed: bool = False) -> bytes:
+    """The value as tagged JSON bytes; raises NotPlainData for anything else.
+
+    ``typed`` (the program's replies): a value of another type than the plain one it crosses as (a
+    ``defaultdict``, a NamedTuple, numpy's ``np.True_``) is tagged ``{"o": [module, qualname,
+    value]}``, so that the tests do not take it for a plain ``dict`` or ``True`` (``type(out) is
+    dict`` and ``out is True`` passed wrong programs): see ``decoder``."""
+    return _ENCODER.encode(_tagged(value, 0, typed)).encode()
 
 
-def _tagged(value: object, depth: int) -> object:  # noqa: PLR0911 - one branch per plain type
+def _tagged(value: object, depth: int, typed: bool) -> object:  # noqa: PLR0911 - one branch per plain type
     kind = type(value)
     if kind in _SCALARS:
         return value
@@ -56,20 +65,21 @@ def _tagged(value: object, depth: int) -> object:  # noqa: PLR0911 - one branch 
         raise NotPlainData("a value nested deeper than 200 levels")
     depth += 1
     if kind is list:
-        return [_tagged(item, depth) for item in value]
+        return [_tagged(item, depth, typed) for item in value]
     if kind is tuple:
-        return {"t": [_tagged(item, depth) for item in value]}
+        return {"t": [_tagged(item, depth, typed) for item in value]}
     if kind is dict:
-        return {"d": [[_tagged(k, depth), _tagged(v, depth)] for k, v in value.items()]}
+        return {"d": [[_tagged(k, depth, typed), _tagged(v, depth, typed)] for k, v in value.items()]}
     if kind is set or kind is frozenset:
-        return {"s" if kind is set else "f": [_tagged(item, depth) for item in value]}
-    if kind is bytes or kind is bytearray:
-        return {"b": bytes(value).hex()}
+        return {"s" if kind is set else "f": [_tagged(item, depth, typed) for item in value]}
+    if kind is bytes:
+        return {"b": value.hex()}
     if kind is complex:
         return {"c": [value.real, value.imag]}
     if kind in _RECORDS:
         return _record(value)
-    return _tagged(_coerced(value), depth)
+    coerced = _tagged(_coerced(value), depth, typed)
+    return {"o": [str(kind.__module__), str(kind.__qualname__), coerced]} if typed else coerced
 
 
 def _record(value: object) -> dict:
@@ -79,13 +89,16 @@ def _record(value: object) -> dict:
         return {"decimal": str(value)}
     if type(value) is range:  # as its three numbers: range(10**12) crosses as small as range(3)
         return {"range": [value.start, value.stop, value.step]}
+    if type(value) is fractions.Fraction:  # exactly: as a float, Fraction(1, 3) == 1 / 3 held
+        return {"fraction": [value.numerator, value.denominator]}
     if type(value) in (datetime.datetime, datetime.time) and value.tzinfo is not None and not isinstance(
             value.tzinfo, datetime.timezone):
         raise NotPlainData(f"a {type(value).__name__} with a {type(value.tzinfo).__name__} time zone")
     return {type(value).__name__: value.isoformat()}
 
 
-_RECORDS = (datetime.date, datetime.datetime, datetime.time, datetime.timedelta, decimal.Decimal, range)
+_RECORDS = (datetime.date, datetime.datetime, datetime.time, datetime.timedelta, decimal.Decimal, range,
+            fractions.Fraction)
 
 
 def _coerced(value: object) -> object:
@@ -93,6 +106,8 @@ def _coerced(value: object) -> object:
     for base in (bool, int, float, str, bytes, complex, list, tuple, dict, frozenset, set):
         if isinstance(value, base):
             return base(value)
+    if isinstance(value, bytearray):
+        return bytes(value)
     if hasattr(value, "__index__"):
         return int(value.__index__())
     if hasattr(value, "tolist"):  # numpy arrays and scalars
@@ -102,16 +117,30 @@ def _coerced(value: object) -> object:
     raise NotPlainData(f"a {type(value).__name__}")
 
 
-def decode(data: bytes) -> object:
+def decode(data: bytes, json_decoder: json.JSONDecoder | None = None) -> object:
     """A value from tagged JSON bytes; raises ValueError (or RecursionError) on anything else."""
     try:
-        return _DECODER.decode(data.decode())
+        return (json_decoder or _DECODER).decode(data.decode())
     except (ValueError, RecursionError):
         raise
     except Exception as exc:  # noqa: BLE001 - a tag's constructor refusing its payload
         # {"decimal": "lots"}, {"timedelta": [1e11, 0, 0]}, {"s": [{"t": [[1]]}]} raised
         # decimal.InvalidOperation, OverflowError and TypeError past this contract
         raise ValueError(f"a tag whose payload its type refuses ({type(exc).__name__})") from None
+
+
+def decoder(typed: Callable[[str, str, object], object]) -> json.JSONDecoder:
+    """A decoder for ``decode`` that also reads ``encode(typed=True)``'s tags: ``{"o": [module,
+    qualname, value]}`` becomes ``typed(module, qualname, value)``, value decoded already."""
+    def hook(obj: dict) -> object:
+        payload = obj.get("o") if len(obj) == 1 else None
+        if payload is None:
+            return _untag(obj)
+        if type(payload) is not list or len(payload) != 3 or not all(type(n) is str for n in payload[:2]):
+            raise ValueError("an o tag that is not [module, qualname, value]")
+        return typed(payload[0][:200], payload[1][:200], payload[2])
+
+    return json.JSONDecoder(object_hook=hook)
 
 
 def _untag(obj: dict) -> object:  # noqa: PLR0911 - one branch per tag
@@ -145,6 +174,9 @@ def _record_from(tag: str, payload: object) -> object:
     if tag in ("timedelta", "range") and type(payload) is list and len(payload) == 3 and all(
             type(part) is int for part in payload):
         return datetime.timedelta(*payload) if tag == "timedelta" else range(*payload)
+    if tag == "fraction" and type(payload) is list and len(payload) == 2 and all(
+            type(part) is int for part in payload):
+        return fractions.Fraction(*payload)
     raise ValueError(f"unknown tag {tag[:20]!r}")
 
 

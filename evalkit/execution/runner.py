@@ -188,13 +188,12 @@ def _send(message: object) -> None:
         data = data[_WRITE(CHANNEL_FD, data):]
 
 
-def _receive() -> object | None:
-    """The next request, or None when the test process closed the channel."""
+def _receive() -> bytes | None:
+    """The next request's bytes, or None when the test process closed the channel."""
     head = _read_exact(4)
     if head is None:
         return None
-    body = _read_exact(plain.frame_size(head))
-    return None if body is None else plain.decode(body)
+    return _read_exact(plain.frame_size(head))
 
 
 def _read_exact(n: int) -> bytes | None:
@@ -242,20 +241,41 @@ def serve(source: str, entry_point: str) -> None:
         request = _receive()
         if request is None:
             _EXIT(0)
-        args, kwargs = request
+        arguments = plain.decode(request)
         try:
-            result = function(*args, **kwargs)
+            result = function(*arguments[0], **arguments[1])
         except BaseException as exc:
-            _send(_raised(exc))
-            continue
+            data = plain.encode(_raised(exc))
+        else:
+            try:
+                data = b'["return",' + plain.encode(result, typed=True) + b"]"
+            except _UNPLAIN as exc:
+                _send(["unplain", _STR(exc)[:200]])
+                continue
         try:
-            reply = plain.encode(["return", result])
-        except (plain.NotPlainData, RecursionError, ValueError, TypeError, OverflowError) as exc:
-            _send(["unplain", _STR(exc)[:200]])
+            # the reply's last item: the arguments as the call left them (bytes: encoded once)
+            data = data[:-1] + b"," + _changed(arguments, request) + b"]"
+        except _UNPLAIN as exc:
+            _send(["unplain", _STR(exc)[:200] + " in its arguments"])
             continue
-        data = plain.frame(reply)
+        data = plain.frame(data)
         while data:
             data = data[_WRITE(CHANNEL_FD, data):]
+
+
+_UNPLAIN = (plain.NotPlainData, RecursionError, ValueError, TypeError, OverflowError)
+"""What encoding a value that is not plain data (or a hostile one) raises."""
+_IMMUTABLE = frozenset({type(None), bool, int, float, str, bytes, complex})
+
+
+def _changed(arguments: list, request: bytes) -> bytes:
+    """The arguments as the call left them, where it changed them (sorted a list in place, added to a
+    dict), else ``null``: the tests see their own values change as they would in one process (a
+    program that sorted a list it must leave alone passed, its tests reading their unchanged copy)."""
+    if all(_TYPE(value) in _IMMUTABLE for value in (*arguments[0], *arguments[1].values())):
+        return b"null"  # nothing a call could change: the common case costs no second encoding
+    after = plain.encode(arguments, typed=True)
+    return b"null" if after == request else after
 
 
 def _report(kind: str, name: str, message: str) -> None:

