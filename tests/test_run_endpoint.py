@@ -331,6 +331,36 @@ def test_a_killed_run_resumed_after_its_alias_was_re_pointed_is_refused(demo, tm
     assert proxy.forwarded - forwarded <= 1  # the probe
 
 
+def test_a_killed_run_s_stored_answers_name_on_resume_the_deployment_that_gave_them(demo, tmp_path):
+    # An alias re-pointed mid-run (here: balanced over two deployments), the run killed before those
+    # answers were scored, the alias pointed back, the run resumed: the replayed answers named
+    # nothing, so another model's answers counted as the run's, and report, gate and bless said nothing.
+    balanced = [Route(demo.base_url, "demo-oracle"), Route(demo.base_url, "demo-buggy")]
+    with LoopbackProxy({"mixtral": balanced}, KEY) as proxy:
+        assert run_against(proxy.base_url, tmp_path).returncode == 0
+        run_dir = tmp_path / "run"
+        first = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+        named = {r["answered_by"]["model"] for r in first}
+        assert len(named) == 2, named  # both deployments answered
+        (run_dir / "samples.jsonl").write_text("")  # killed after its answers were stored
+        endpoint = json.loads((run_dir / "run.json").read_text())["endpoints"]["mixtral"]
+        probed = endpoint["answered_by"]["model"]
+        proxy.repoint("mixtral", next(r for r in balanced if r.model == probed))  # back on the probe's
+        forwarded = proxy.forwarded
+        again = run_against(proxy.base_url, tmp_path)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert proxy.forwarded - forwarded <= 1  # the probe: every answer replayed
+    rows = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+    assert all(r["cached"] for r in rows)
+    assert {(r["task_id"], r["answered_by"]["model"]) for r in rows} == {
+        (r["task_id"], r["answered_by"]["model"]) for r in first}
+    results = json.loads((run_dir / "results.json").read_text())
+    assert {a["answered_by"]["model"] for a in results["arms"][0]["answered_by"]} == named
+    assert "answered by 2 different deployments or models" in (run_dir / "report.md").read_text()
+    blessed = run_evalkit("baseline", "bless", str(run_dir), "-o", str(tmp_path / "baselines"))
+    assert blessed.returncode == 2 and "answered by several served models" in blessed.stderr, blessed.stderr
+
+
 def test_a_killed_run_resumed_with_its_arm_renamed_asks_again(demo, tmp_path):
     # The check of unscored answers goes by the arm's label; the store gave them to any arm of the
     # run at that address: renamed, the arm replayed demo-oracle's answers as demo-buggy's, exit 0.

@@ -183,12 +183,13 @@ class ModelClient:
             # Offline replay cannot ask the endpoint who it is: any source will do.
             hits = self.store.get_many(keys, None if self.cfg.offline else self.source,
                                        asked_by=self.asked_by)
-            # Stored under what answered them (``_keep``): a hit for this source was answered by what
-            # answered the probe; this run's own hits of another source, and offline any hit, by what
-            # the store does not say.
+            # Each hit names what answered it where the store kept that (``_keep``): a re-pointed
+            # alias's answers replayed on resume after a kill were the run's own, unnamed, and passed
+            # the gate. Rows from before: a hit for this source was answered by what answered the
+            # probe; other hits, and offline any hit, by what the store does not say.
             probed = None if self.cfg.offline else self.identity.get("answered_by")
-            out.update((i, _from_stored(prompt, hits[k], probed if hits[k].source == self.source else None))
-                       for i, k in enumerate(keys) if k in hits)
+            out.update((i, _from_stored(prompt, hits[k], hits[k].answered_by or (
+                probed if hits[k].source == self.source else None))) for i, k in enumerate(keys) if k in hits)
             for hit in hits.values():
                 first = self.stats.cached_from.get(hit.run_id)
                 self.stats.cached_from[hit.run_id] = min(first or hit.created_at, hit.created_at)
@@ -527,4 +528,4 @@ def _to_stored(model: str, key: str, prompt: RenderedPrompt, g: Generation, sour
     return StoredResponse(key=key, model=model, task_id=g.task_id, sample_index=g.sample_index,
                           text=g.raw_output[len(prompt.prefill):], finish_reason=g.finish_reason,
                           prompt_tokens=g.usage.prompt_tokens, completion_tokens=g.usage.completion_tokens,
-                          latency_s=g.latency_s, source=source, asked_by=asker)
+                          latency_s=g.latency_s, source=source, asked_by=asker, answered_by=g.answered_by)

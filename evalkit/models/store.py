@@ -48,11 +48,12 @@ CREATE TABLE IF NOT EXISTS answers (
     latency_s REAL NOT NULL,
     created_at REAL NOT NULL,
     asked_by TEXT NOT NULL DEFAULT '',
+    answered_by TEXT NOT NULL DEFAULT '',
     PRIMARY KEY (key, source, run_id, asked_by)
 )
 """
 _COLUMNS = ("key, source, run_id, model, task_id, sample_index, text, finish_reason, prompt_tokens,"
-            " completion_tokens, latency_s, created_at, asked_by")
+            " completion_tokens, latency_s, created_at, asked_by, answered_by")
 
 
 def request_key(model: str, api: str, body: Mapping[str, Any], sample_index: int) -> str:
@@ -119,6 +120,20 @@ class StoredResponse:
     asked_by: str = ""
     """The arm of the run that asked and its address (``asked_by``; empty in rows stored before evalkit
     recorded it): a run's own answers go back only to that arm at that address."""
+    answered_by: dict[str, Any] | None = None
+    """What the answer named as having answered it (``retry.answered_by``: its ``model``, a LiteLLM
+    proxy's deployment headers), None where the endpoint named nothing or the row predates the
+    column: a resumed run's replayed answers name it in samples.jsonl, so answers a re-pointed alias
+    gave before a kill count as that deployment's, not as the run's."""
+
+
+def _named(answered: str) -> dict[str, Any] | None:
+    """A row's ``answered_by`` (None where it is empty or not an object)."""
+    try:
+        value = json.loads(answered) if answered else None
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
 
 
 class ResponseStore:
@@ -148,6 +163,7 @@ class ResponseStore:
             self._db.execute("PRAGMA synchronous = NORMAL")
             self._db.execute(SCHEMA)
             self._key_answers_by_arm()
+            self._add_answered_by()
         except sqlite3.Error as exc:
             self._db.close()
             raise self._unusable(exc) from None
@@ -174,6 +190,16 @@ class ResponseStore:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+    def _add_answered_by(self) -> None:
+        """Give a store from before ``answered_by`` the column (its rows '': what answered them unsaid)."""
+        if any(row[1] == "answered_by" for row in self._db.execute("PRAGMA table_info(answers)")):
+            return
+        try:
+            self._db.execute("ALTER TABLE answers ADD COLUMN answered_by TEXT NOT NULL DEFAULT ''")
+        except sqlite3.OperationalError as exc:
+            if "duplicate column" not in str(exc):  # another sweep job added it meanwhile
+                raise
 
     def _keyed_by_arm(self) -> bool:
         """Whether ``asked_by`` is in the answers table's primary key (field 5 of table_info: its place)."""
@@ -211,9 +237,9 @@ class ResponseStore:
                                     "ORDER BY asked_by = ?, created_at", [*args, asked_by]).fetchall()
         out = {}
         for (key, source_, run_id, model, task_id, index, text, finish, ptok, ctok, latency, created,
-             asked) in rows:
+             asked, answered) in rows:
             out[key] = StoredResponse(key, model, task_id, index, text, finish, ptok, ctok, latency,
-                                      source_, run_id, created, asked)  # ascending: the newest wins
+                                      source_, run_id, created, asked, _named(answered))  # the newest wins
         return out
 
     def holds_run_answers(self, asked_by: str, model: str) -> bool:
@@ -226,7 +252,9 @@ class ResponseStore:
         """Store answers in one transaction under this store's run (a repeated key keeps its first)."""
         now = time.time()
         rows = [(r.key, r.source, self.run_id, r.model, r.task_id, r.sample_index, r.text, r.finish_reason,
-                 r.prompt_tokens, r.completion_tokens, r.latency_s, now, r.asked_by) for r in responses]
+                 r.prompt_tokens, r.completion_tokens, r.latency_s, now, r.asked_by,
+                 "" if r.answered_by is None else json.dumps(r.answered_by, sort_keys=True, default=str))
+                for r in responses]
         if not rows:
             return
         with self._lock:

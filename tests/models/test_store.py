@@ -216,6 +216,7 @@ def test_a_store_written_before_answers_recorded_their_arm_is_read_and_its_rows_
     path = tmp_path / "old.sqlite"
     old = sqlite3.connect(path)
     old.execute(store_module.SCHEMA.replace("    asked_by TEXT NOT NULL DEFAULT '',\n", "")
+                .replace("    answered_by TEXT NOT NULL DEFAULT '',\n", "")
                 .replace("run_id, asked_by)", "run_id)"))  # the table as evalkit wrote it before
     old.execute("INSERT INTO answers VALUES ('k', 'vllm-0.6', 'monday', 'm', 'T/0', 0, 'old', 'stop', 1, 2, "
                 "0.1, 0.0)")
@@ -225,8 +226,14 @@ def test_a_store_written_before_answers_recorded_their_arm_is_read_and_its_rows_
         assert store.get_many(["k"], "vllm-0.6", asked_by="http://gpu1:8000/v1") == {}
         assert not store.holds_run_answers("http://gpu1:8000/v1", "m")
     with ResponseStore(path, run_id="tuesday", reuse=True) as store:
-        assert store.get_many(["k"], "vllm-0.6", asked_by="http://gpu1:8000/v1")["k"].text == "old"
+        old_row = store.get_many(["k"], "vllm-0.6", asked_by="http://gpu1:8000/v1")["k"]
+        assert (old_row.text, old_row.answered_by) == ("old", None)  # what answered it is unsaid
         assert store.count() == 1
+        # and the columns added since hold what a new row says
+        store.put_many([StoredResponse("k2", "m", "T/1", 0, "new", "stop", 1, 2, 0.1, source="vllm-0.6",
+                                       asked_by="gpu1", answered_by={"model": "mixtral", "x": "gpu1"})])
+        assert store.get_many(["k2"], "vllm-0.6", asked_by="gpu1")["k2"].answered_by == {
+            "model": "mixtral", "x": "gpu1"}
 
 
 def test_two_arms_asking_one_request_of_one_deployment_each_keep_their_answer(tmp_path):
