@@ -146,11 +146,32 @@ def test_answers_whose_text_a_proxy_dropped_exit_2_not_a_run_of_empty_answers(de
         proc = run_against(proxy.base_url, tmp_path)
     assert proc.returncode == 2, proc.stderr[-2000:]
     (line,) = error_lines(proc)
-    assert "arm mixtral: every one of its 4 answers was empty, though the endpoint reported" in line, line
+    assert "arm mixtral: 4 of 4 answers came back with no text, though the endpoint reported" in line, line
     assert "the generation is not in the answer's content" in line
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     verdicts = results["arms"][0]["verdicts"]
-    assert results["problems"] and verdicts["empty"] == sum(verdicts.values()) == 4
+    assert results["problems"] and verdicts["infra_error"] == sum(verdicts.values()) == 4
+
+
+def test_some_answers_whose_text_a_proxy_dropped_exit_2_and_are_asked_again_on_resume(demo, tmp_path):
+    # Half a night's answers came back with no text, the endpoint reporting their tokens: scored
+    # `empty`, exit 0, and the gate FAILed the template, nothing pointing at the proxy.
+    with LoopbackProxy({"mixtral": Route(demo.base_url, "demo-oracle")}, KEY) as proxy:
+        proxy.drop_every = 2  # the probe's answer is the first
+        proc = run_against(proxy.base_url, tmp_path)
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        (line,) = error_lines(proc)
+        assert "arm mixtral: 2 of 4 answers came back with no text, though the endpoint" in line, line
+        assert "(model.max_error_rate=0)" in line and "a resumed run asks them again" in line
+        rows = [json.loads(r) for r in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
+        assert {r["verdict"]["status"] for r in rows} == {"passed", "infra_error"}
+        proxy.drop_every = 0
+        resumed = run_against(proxy.base_url, tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["arms"][0]["verdicts"]["passed"] == 4 and not results["problems"]
+    assert "came back with no text" not in run_against(proxy.base_url, tmp_path, "model.max_error_rate=0.6",
+                                                        "hydra.run.dir=" + str(tmp_path / "other")).stderr
 
 
 def test_backend_down_behind_the_proxy_exits_2_at_the_probe(tmp_path):

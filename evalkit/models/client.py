@@ -68,10 +68,16 @@ class ClientStats:
     """Answers of this attempt whose text was empty or blank."""
     blank_tokens: int = 0
     """The completion tokens the endpoint reported for those blank answers."""
+    dropped: int = 0
+    """Answers of this attempt with no text at all although the endpoint reported at least
+    ``DROPPED_MIN_TOKENS`` completion tokens for each: text the endpoint generated and did not send."""
+    dropped_tokens: int = 0
+    """The completion tokens the endpoint reported for those answers."""
 
     def problem(self, max_error_rate: float) -> str | None:
-        """Why this arm's results cannot be trusted, or None: no answer at all, or more samples
-        without an answer (refused, or failed after every retry) than ``max_error_rate`` allows.
+        """Why this arm's results cannot be trusted, or None: no answer at all, more answers without
+        the text the endpoint reported tokens for, or more samples without an answer (refused, or
+        failed after every retry), than ``max_error_rate`` allows.
 
         Both kinds count: a backend that dies mid-run leaves its samples ``infra_error``, which
         pass@k leaves out, so the run would otherwise report a number over the tasks that happened
@@ -79,9 +85,18 @@ class ClientStats:
         answered (a resumed run that asked only the failures again said "no answer at all" of an arm
         whose table showed its answers).
         """
-        asked = self.answered + self.errors + self.answered_before
+        asked = self.answered + self.errors + self.dropped + self.answered_before
+        limit = f"model.max_error_rate={max_error_rate:g}"
         if self.errors and not self.answered and not self.cached and not self.answered_before:
             return f"no answer at all ({self.errors} samples failed): {self.first_error}"
+        if asked and self.dropped / asked > max_error_rate:
+            # scored `empty`, such answers read as a template regression at the gate (half of a
+            # night's answers dropped by a proxy: a FAIL blamed on the template, exit 0)
+            return (f"{self.dropped} of {asked} answers came back with no text, though the endpoint "
+                    f"reported {self.dropped_tokens} completion tokens for them ({limit}): the generation "
+                    "is not in the answer's content (message.content, or the completion's text); a "
+                    "reasoning parser or a proxy may put it elsewhere or drop it; they are infra_error, "
+                    "not stored: a resumed run asks them again")
         if self.answered and self.blank == self.answered and self.blank_tokens > self.blank:
             # what answered spent tokens on text evalkit never saw: every sample `empty` measured the
             # endpoint (a reasoning parser, a proxy that drops message.content), not the template. A
@@ -92,13 +107,16 @@ class ClientStats:
                     "proxy may put it elsewhere or drop it")
         if not asked or self.errors / asked <= max_error_rate:
             return None
-        limit = f"model.max_error_rate={max_error_rate:g}"
         if self.refused == self.errors:
             return (f"{self.errors} of {asked} samples were refused by the endpoint ({limit}): "
                     f"{self.first_error}")
         return (f"{self.errors} of {asked} samples got no answer ({self.refused} refused, "
                 f"{self.errors - self.refused} failed after every retry; {limit}): {self.first_error}")
 
+
+DROPPED_MIN_TOKENS = 2
+"""Completion tokens from which an answer with no text is text the endpoint did not send: a model that
+stops at once reports one, its end of sequence (which servers strip), or none."""
 
 Sent = tuple[list[Choice], tuple[int, int], float, dict[str, Any]]
 """One answered request: choices, (prompt_tokens, completion_tokens), latency_s, what answered it
@@ -260,7 +278,7 @@ class ModelClient:
             self._stop_using_n(f"it answered {len(choices)} choice(s) for n={len(indices)}")
         usages = _split(usage, len(choices[: len(indices)]))
         answered = self._clean(answered)
-        return {i: _generation(prompt, i, c, u, latency, answered)
+        return {i: self._delivered(prompt, _generation(prompt, i, c, u, latency, answered))
                 for i, c, u in zip(indices, choices, usages, strict=False)}
 
     def _stop_using_n(self, why: str) -> None:
@@ -275,7 +293,23 @@ class ModelClient:
             choices, usage, latency, answered = await self._send(body)
         except Failure as fail:
             return self._errored(prompt, index, fail)
-        return _generation(prompt, index, choices[0], Usage(*usage), latency, self._clean(answered))
+        return self._delivered(prompt, _generation(prompt, index, choices[0], Usage(*usage), latency,
+                                                   self._clean(answered)))
+
+    def _delivered(self, prompt: RenderedPrompt, generation: Generation) -> Generation:
+        """``generation``, or a failed one where the endpoint sent no text for the completion tokens it
+        reported (``DROPPED_MIN_TOKENS``): scored ``empty``, half a night's answers a proxy dropped read
+        as a template regression at the gate. As a failed answer it is an ``infra_error``, never stored
+        (a resumed run asks it again) and counted against ``model.max_error_rate``."""
+        tokens = generation.usage.completion_tokens or 0
+        if generation.raw_output != prompt.prefill or tokens < DROPPED_MIN_TOKENS:
+            return generation
+        self.stats.dropped += 1
+        self.stats.dropped_tokens += tokens
+        error = (f"{self.cfg.base_url} sent no text for {self.cfg.name}'s answer, though it reported "
+                 f"{tokens} completion tokens for it: the generation is not in the answer's content")
+        log.info("model %s, %s sample %d: %s", self.cfg.name, prompt.task_id, generation.sample_index, error)
+        return replace(generation, raw_output="", finish_reason="error", error=error)
 
     def _errored(self, prompt: RenderedPrompt, index: int, fail: Failure) -> Generation:
         self.stats.errors += 1

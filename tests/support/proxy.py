@@ -135,7 +135,7 @@ class _Handler(JsonHandler):
             self.close_connection = True
             return
         answer = json.loads(answer)
-        if self.server.proxy.drop_content:
+        if self.server.proxy.drops_content():
             for choice in answer.get("choices") or ():
                 if "message" in choice:
                     choice["message"]["content"] = ""
@@ -166,6 +166,9 @@ class LoopbackProxy:
         self.forwarded = 0
         """Completion requests forwarded to a backend."""
         self.drop_content = False
+        self.drop_every = 0
+        """Blank the text of every Nth answer (a proxy that loses some): 0, none."""
+        self._answers = 0
         self._lock = threading.Lock()
         self._http = _Server(("127.0.0.1", 0), _Handler)
         self._http.proxy = self
@@ -188,6 +191,12 @@ class LoopbackProxy:
         with self._lock:
             self.turn += 1
             return route[(self.turn - 1) % len(route)]
+
+    def drops_content(self) -> bool:
+        """Whether the answer being sent goes out without its text (``drop_content``, ``drop_every``)."""
+        with self._lock:
+            self._answers += 1
+            return self.drop_content or (self.drop_every > 0 and self._answers % self.drop_every == 0)
 
     def listing_failed(self) -> bool:
         """True for each of the next ``listing_fails`` /v1/models listings."""
