@@ -322,7 +322,11 @@ def _pool(baselines: list[Baseline]) -> Baseline:
             counts[col] = (total / sum(weights)).reindex(counts.index)
         aggregates = {"pooled_runs": [b.run_id for b in baselines], "params": arm.aggregates.get("params"),
                       "latency_s": _pooled_latency(same),
-                      "unverified": sum(int(a.aggregates.get("unverified") or 0) for a in same)}
+                      "unverified": sum(int(a.aggregates.get("unverified") or 0) for a in same),
+                      "verdicts": _summed([a.aggregates.get("verdicts") for a in same]),
+                      # not recorded where a run blessed before evalkit kept it: None, not 0
+                      "truncated": None if any(a.aggregates.get("truncated") is None for a in same)
+                      else sum(int(a.aggregates["truncated"]) for a in same)}
         arms.append(ArmOutcome(arm.arm, arm.model, arm.template, aggregates, _tidy(counts.reset_index()),
                                _pooled_endpoint(same)))
     return Baseline(source=" + ".join(b.source for b in baselines),
@@ -359,6 +363,17 @@ def _pooled_endpoint(arms: list[ArmOutcome]) -> dict[str, Any]:
     if first:
         first["answered_by"] = sorted({_plain(a): a for a in answered}.values(), key=_plain)
     return first
+
+
+def _summed(counts: list[object]) -> dict[str, int] | None:
+    """Verdict counts of several runs added up (None where one run has none)."""
+    if not all(isinstance(c, Mapping) for c in counts):
+        return None
+    total: dict[str, int] = {}
+    for c in counts:
+        for status, n in c.items():
+            total[status] = total.get(status, 0) + int(n)
+    return total
 
 
 def _pooled_latency(arms: list[ArmOutcome]) -> dict[str, float]:

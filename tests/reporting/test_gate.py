@@ -813,6 +813,19 @@ def test_gate_md_says_how_many_answers_were_cut_at_max_tokens(runs, tmp_path):
     assert not any("max_tokens" in n for n in gate(runs["base"], fine, CFG, tmp_path / "g2").notes)
 
 
+def test_gate_md_counts_the_cut_answers_of_a_pooled_baseline_too(runs, tmp_path):
+    # Against a blessed pool of nights the note named the candidate's cut answers only (the pool kept
+    # no count of its own), where a run as baseline showed both sides.
+    path = bless([runs["base"], runs["worse"]], tmp_path / "baselines")
+    cut = make_run(tmp_path / "cut", {"mixtral": tasks(40, N, BASE_FAILING)})
+    results = json.loads((cut / "results.json").read_text())
+    results["arms"][0]["truncated"] = 12
+    (cut / "results.json").write_text(json.dumps(results))
+    note = (f"arm mixtral: answers the endpoint cut at max_tokens (finish_reason length): candidate 12 of "
+            f"{40 * N}, baseline 0 of {2 * 40 * N}; raise max_tokens")
+    assert any(n.startswith(note) for n in gate(path, cut, CFG, tmp_path / "g").notes)
+
+
 def test_a_candidate_replayed_but_for_samples_left_unanswered_measured_nothing(runs, tmp_path):
     # Two samples refused within model.max_error_rate: "every answer replayed" never held, INCONCLUSIVE.
     night = make_run(tmp_path / "night", {"mixtral": tasks(40, N, BASE_FAILING, infra={3: 2})})
