@@ -46,7 +46,8 @@ def child(plan: dict, fds: dict) -> None:
 
     ``plan``: the spawner's settings for this program (limits, uid, mounts, mode);
     ``fds``: descriptors by role (``code``, ``out``, ``setup``, ``channel`` or ``result``, and
-    ``cgroup`` and ``memory_cgroup``, its slot's cgroup.procs, where the slots have them).
+    ``cgroup``, its slot's cpuacct cgroup.procs, and ``slot_groups``, those of its memory and cpu
+    cgroups, where the slots have them).
     """
     try:
         code, tests = prepare(plan, fds)
@@ -75,8 +76,8 @@ def prepare(plan: dict, fds: dict) -> tuple[str, str]:
     """
     if "cgroup" in fds:  # its slot's CPU clock counts it and every process it starts (spawner.Spawner)
         os.write(fds["cgroup"], b"0")
-    if "memory_cgroup" in fds:  # out of memory, the kernel ends a process of this slot, none other's
-        os.write(fds["memory_cgroup"], b"0")
+    for group in fds.get("slot_groups", ()):  # memory: out of it, the kernel ends a process of this
+        os.write(group, b"0")  # slot, none other's; cpu: all the program's processes share one weight
     os.setsid()
     # The kernel ends a program's process first when the worker's memory runs out, never the fork
     # server or a test process (a program's memory need not show in its own size: a tmpfs file).

@@ -498,11 +498,12 @@ class Spawner:
         return threads_ended + max(0.0, program.reaped - reaped - counted_of_ended)
 
 
-def serve_forks(control: socket.socket, slot_joins: list[int], slot_memory: list[int]) -> None:
+def serve_forks(control: socket.socket, slot_joins: list[int], slot_groups: list[list[int]]) -> None:
     """The fork server's life, after its set-up (zygote.py): fork a program's process for each
     plan received, reap every child and orphan, until the worker hangs up (see module docstring).
     ``slot_joins``: each slot's cpuacct cgroup.procs, by slot, where the slots have CPU clocks;
-    ``slot_memory``: its memory cgroup.procs, where the slots have memory cgroups (else empty)."""
+    ``slot_groups``: by slot, the cgroup.procs of its other cgroups (memory, and ``cpu`` where that
+    hierarchy is apart), where the slots have them (else empty)."""
     isolation.prctl(isolation.PR_SET_PDEATHSIG, signal.SIGKILL)
     null = isolation.move_high(os.open(os.devnull, os.O_RDONLY))
     wakeup, wakeup_write = os.pipe()
@@ -520,11 +521,11 @@ def serve_forks(control: socket.socket, slot_joins: list[int], slot_memory: list
                 while _drained(wakeup):
                     pass
                 _report_reaped(control)
-            elif not _fork_one(control, null, slot_joins, slot_memory):
+            elif not _fork_one(control, null, slot_joins, slot_groups):
                 return
 
 
-def _fork_one(control: socket.socket, null: int, slot_joins: list[int], slot_memory: list[int]) -> bool:
+def _fork_one(control: socket.socket, null: int, slot_joins: list[int], slot_groups: list[list[int]]) -> bool:
     """Fork the program's process of the next plan; False once the worker hung up."""
     message, fds, _, _ = socket.recv_fds(control, CONTROL_BUFFER, 8)
     if not message:
@@ -536,7 +537,7 @@ def _fork_one(control: socket.socket, null: int, slot_joins: list[int], slot_mem
         control.send(b"F %d 0 0 0 0" % exc.errno)
     else:
         if pid == 0:
-            _child(message, fds, null, slot_joins, slot_memory)
+            _child(message, fds, null, slot_joins, slot_groups)
         control.send(b"S %d 0 0 0 0" % pid)
     for fd in fds:
         os.close(fd)
@@ -571,7 +572,8 @@ def _stat_cpu(pid: int) -> tuple[float, float] | None:
         return None
 
 
-def _child(message: bytes, fds: list[int], null: int, slot_joins: list[int], slot_memory: list[int]) -> None:
+def _child(message: bytes, fds: list[int], null: int, slot_joins: list[int],
+           slot_groups: list[list[int]]) -> None:
     """In the program's process, just forked: decode the plan, then runner.child (never returns)."""
     isolation.set_name(b"evalkit-program")
     plan = json.loads(message)
@@ -580,8 +582,8 @@ def _child(message: bytes, fds: list[int], null: int, slot_joins: list[int], slo
     ends["null"] = null
     if slot_joins:
         ends["cgroup"] = slot_joins[plan["slot"]]
-    if slot_memory:
-        ends["memory_cgroup"] = slot_memory[plan["slot"]]
+    if slot_groups:
+        ends["slot_groups"] = slot_groups[plan["slot"]]
     runner.child(plan, ends)
 
 

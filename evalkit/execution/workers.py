@@ -112,6 +112,8 @@ class Worker:
         """This worker's memory cgroup (None where not made)."""
         self.cpu_cgroup = _make_cpu_cgroup(index, cfg)
         """This worker's cpuacct cgroup, a child per program slot (None where not made)."""
+        self.sched_cgroups = _make_sched_cgroups(index, cfg)
+        """Each program slot's ``cpu`` cgroup where that hierarchy is not cpuacct's (else [])."""
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         for end in (ours, theirs):  # room for a task with large tests (capped by the kernel's wmem_max)
             end.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 22)
@@ -121,6 +123,7 @@ class Worker:
         settings = dict(settings, cgroup=str(self.cgroup) if self.cgroup else None,
                         memory_cgroup=str(self.memory_cgroup) if self.memory_cgroup else None,
                         cpu_cgroup=str(self.cpu_cgroup) if self.cpu_cgroup else None,
+                        sched_cgroups=[str(path) for path in self.sched_cgroups],
                         control_fd=theirs.fileno(), scratch_root=str(self.scratch_root),
                         slot_uid_base=slot_uid_base(index, cfg.max_in_flight), worker_index=index)
         boot = (f"import sys; sys.path.insert(0, {str(_ZYGOTE.parent)!r});"
@@ -235,6 +238,8 @@ class Worker:
                     made.parent.rmdir()
         if self.cgroup is not None:
             _remove_cgroup(self.cgroup)
+        for slot in self.sched_cgroups:
+            _remove_cgroup(slot)
 
 
 def _library_path() -> list[str]:
@@ -424,6 +429,39 @@ def _make_cpu_cgroup(index: int, cfg: ExecutorConfig) -> Path | None:
     return path
 
 
+_CPU_ROOT = Path("/sys/fs/cgroup/cpu")
+
+
+def _make_sched_cgroups(index: int, cfg: ExecutorConfig) -> list[Path]:
+    """A ``cpu`` cgroup (cgroup v1, as root) per program slot where that controller has a hierarchy
+    of its own (where it shares cpuacct's, ``_make_cpu_cgroup``'s slots are scheduling groups
+    already); [] where none can be made.
+
+    Each program's process joins its slot's as it starts (runner.prepare), so all its processes share
+    one slot's weight, whatever sessions they make. Without it the kernel's autogroups weighed each
+    session alike: a program whose helpers each called ``setsid()`` and spun took a session's share per
+    helper, and correct neighbours reached the backstop's ceiling, `timeout` (an attacker's trial: 2
+    and 3 of 6, none without ``setsid``). The slots are made beside this process's own cgroup's other
+    members, not under a group of evalkit's: each weighs what one session weighs there, as a
+    program's own session did, so the machine's other work is neither favoured nor starved."""
+    own = _own_cgroup("cpu")
+    if (os.geteuid() != 0 or own is None or not (_CPU_ROOT / "cpu.shares").exists()
+            or _CPU_ROOT.resolve() == _CPUACCT_ROOT.resolve()):
+        return []
+    _remove_stale_cgroups()
+    stem = f"evalkit-{os.getpid()}-{index}-{os.urandom(3).hex()}-slot-"
+    made: list[Path] = []
+    try:
+        for slot in range(cfg.max_in_flight):
+            made.append(_CPU_ROOT / own.lstrip("/") / f"{stem}{slot}")
+            made[-1].mkdir()
+    except OSError:
+        for path in made:
+            _remove_cgroup(path)
+        return []
+    return made
+
+
 def _new_cgroup_path(controller: str, root: Path, index: int) -> Path | None:
     """A fresh path for worker ``index``'s cgroup in the v1 hierarchy of ``controller`` mounted at
     ``root``, under this process's own cgroup there; None where none can be made (not root, or no
@@ -483,8 +521,11 @@ def _remove_stale_cgroups() -> None:
     for controller, root in (("memory", _MEMORY_ROOT), ("cpuacct", _CPUACCT_ROOT)):
         if (own := _own_cgroup(controller)) is not None:
             roots.append(root / own.lstrip("/") / "evalkit")
-    for path in (path for root in roots for path in root.glob("*-*-*")):
-        owner = path.name.split("-", 1)[0]
+    paths = [path for root in roots for path in root.glob("*-*-*")]
+    if (own := _own_cgroup("cpu")) is not None:  # the scheduling slots (_make_sched_cgroups)
+        paths += (_CPU_ROOT / own.lstrip("/")).glob("evalkit-*-slot-*")
+    for path in paths:
+        owner = path.name.removeprefix("evalkit-").split("-", 1)[0]
         try:
             if owner.isdigit() and not Path(f"/proc/{owner}").exists() and now - path.stat().st_mtime > 60:
                 for slot in path.glob("slot-*"):  # a cpuacct or memory cgroup's slots

@@ -27,6 +27,7 @@ import collections
 import contextlib
 import functools
 import gc
+import itertools
 import json
 import math
 import os
@@ -462,7 +463,9 @@ def _start_fork_server(cfg: dict, harness_fd: int) -> socket.socket:
             layers = _fork_server_setup(cfg)
             spawner_end.send(json.dumps({"layers": layers, "settings": {
                 key: cfg[key] for key in ("private_mounts", "uid_base")}}).encode())
-            spawner.serve_forks(spawner_end, cfg["slot_joins"], cfg["slot_memory"])
+            spawner.serve_forks(spawner_end, cfg["slot_joins"], [
+                [fd for fd in fds if fd is not None] for fds in itertools.zip_longest(
+                    cfg["slot_memory"], cfg["slot_sched"])])
         except BaseException as exc:  # noqa: BLE001 - tell the worker, which tells the harness
             try:
                 import traceback  # noqa: PLC0415 - only when failing
@@ -473,7 +476,7 @@ def _start_fork_server(cfg: dict, harness_fd: int) -> socket.socket:
                 os._exit(1)
         os._exit(0)
     spawner_end.close()
-    for fd in cfg["slot_joins"] + cfg["slot_memory"]:  # the fork server's alone
+    for fd in cfg["slot_joins"] + cfg["slot_memory"] + cfg["slot_sched"]:  # the fork server's alone
         os.close(fd)
     return worker_end
 
@@ -504,17 +507,27 @@ def _open_slot_memory(cfg: dict) -> None:
     """Open each program slot's memory cgroup.procs (workers._make_memory_cgroup) while the mounts
     are writable: ``slot_memory``, by slot, for the fork server (each program's process writes
     itself there as it starts, runner.prepare); empty where there is no such cgroup."""
-    cfg["slot_memory"] = []
-    if not cfg.get("memory_cgroup"):
-        return
+    cfg["slot_memory"] = _open_procs([f"{cfg['memory_cgroup']}/slot-{slot}" for slot in range(
+        cfg["max_in_flight"])] if cfg.get("memory_cgroup") else [])
+
+
+def _open_slot_sched(cfg: dict) -> None:
+    """Open each program slot's ``cpu`` cgroup.procs (workers._make_sched_cgroups): ``slot_sched``, by
+    slot, for the fork server, as ``_open_slot_memory``; empty where there are none."""
+    cfg["slot_sched"] = _open_procs(cfg.get("sched_cgroups") or [])
+
+
+def _open_procs(folders: list[str]) -> list[int]:
+    """Each folder's cgroup.procs, open for writing (numbered 100 or above); [] if one cannot be."""
+    opened: list[int] = []
     try:
-        for slot in range(cfg["max_in_flight"]):
-            cfg["slot_memory"].append(isolation.move_high(os.open(
-                f"{cfg['memory_cgroup']}/slot-{slot}/cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)))
+        for folder in folders:
+            opened.append(isolation.move_high(os.open(f"{folder}/cgroup.procs", os.O_WRONLY | os.O_CLOEXEC)))
     except OSError:
-        for fd in cfg["slot_memory"]:
+        for fd in opened:
             os.close(fd)
-        cfg["slot_memory"] = []
+        return []
+    return opened
 
 
 def _fork_server_setup(cfg: dict) -> list[str]:
@@ -599,6 +612,7 @@ def main() -> None:
     memory_layer = _join_memory_cgroup(cfg.get("memory_cgroup"))
     _open_slot_clocks(cfg)
     _open_slot_memory(cfg)
+    _open_slot_sched(cfg)
     try:
         layers = _isolate(cfg)
     except OSError as exc:

@@ -269,6 +269,45 @@ def test_helpers_that_leave_the_program_s_session_do_not_stretch_its_backstop(sa
     assert elapsed < CFG.timeout_s * CFG.wall_factor * 2, elapsed
 
 
+SESSION_SPINNERS = """\
+import os, time
+for _ in range(20):  # helpers in sessions of their own: each was an autogroup, weighed as a program
+    if os.fork() == 0:
+        os.setsid()
+        while True:
+            pass
+time.sleep(1000)
+"""
+
+
+def test_helpers_in_sessions_of_their_own_share_their_program_s_weight(task_by_id):
+    # An attacker's trial: ten programs whose 20 helpers each called setsid() and spun took a share of
+    # the CPU a helper (the kernel's autogroups weigh sessions alike), and 2 and 3 of 6 correct
+    # neighbours, 0.4 s of CPU each against their 1 s limit, reached the backstop's ceiling: timeout.
+    if not Path("/sys/fs/cgroup/cpu/cpu.shares").exists():
+        pytest.skip("!!! NOT RUN: no cgroup v1 cpu hierarchy to hold each slot's processes")
+    task = task_by_id["HumanEval/0"]
+    busy = "\n_x = 0\nfor _i in range({}):\n    _x += _i * _i\n"
+    work = _iterations_for(0.4)
+    programs = [program_for(task, task.prompt + task.reference + SESSION_SPINNERS + f"# {i}\n",
+                            f"spinners-{i}", CFG.timeout_s) for i in range(10)]
+    programs += [program_for(task, task.prompt + task.reference + busy.format(work + i), f"correct-{i}",
+                             CFG.timeout_s) for i in range(6)]
+    with LocalExecutor(dataclasses.replace(CFG, max_processes=64)) as ex:
+        verdicts = {key: verdict.status for key, verdict in ex.run(programs)}
+    assert {k: v for k, v in verdicts.items() if k.startswith("correct")} == {
+        f"correct-{i}": Status.PASSED for i in range(6)}, verdicts
+    assert {v for k, v in verdicts.items() if k.startswith("spinners")} == {Status.TIMEOUT}
+
+
+def _iterations_for(seconds: float) -> int:
+    """How many turns of the correct programs' loop take ``seconds`` of CPU here."""
+    started, x = time.process_time(), 0
+    for i in range(1_000_000):
+        x += i * i
+    return int(1_000_000 * seconds / max(time.process_time() - started, 1e-3))
+
+
 THREADS_WOKEN_TOGETHER = """\
 import hashlib, threading, time
 threading.stack_size(256 * 1024)
