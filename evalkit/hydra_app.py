@@ -514,8 +514,9 @@ class RunDirBefore:
         size = samples.stat().st_size if _regular(samples) else None
         if (size or 0) > (self.samples_size or 0) or file_version(run_dir / "results.json") != self.results:
             return False
-        self._put_back_config()
-        if being_written(samples):
+        beside_another = being_written(samples)
+        self._put_back_config(beside_another)
+        if beside_another:
             return False
         for name, data in self.records.items():
             path = run_dir / name
@@ -537,13 +538,20 @@ class RunDirBefore:
                     folder.rmdir()
         return True
 
-    def _put_back_config(self) -> None:
+    def _put_back_config(self, beside_another: bool) -> None:
+        """Put back the saved config and the log as they were. Beside another run still writing in the
+        folder, only a saved config this attempt overwrote: that run's log goes on in the same file,
+        and where there was no config before, the other run started at the same instant and wrote
+        its own (two runs started in one second, in a folder named by the second: the refused one
+        removed the other's .hydra/ and evalkit.log while it ran)."""
         hydra_dir, log = self.run_dir / ".hydra", self.run_dir / self.log_name
-        if self.saved is None:
-            shutil.rmtree(hydra_dir, ignore_errors=True)
-        else:
+        if self.saved is not None:
             for path, text in self.saved.items():
                 path.write_bytes(text)
+        elif not beside_another:
+            shutil.rmtree(hydra_dir, ignore_errors=True)
+        if beside_another:
+            return
         with contextlib.suppress(OSError):
             if self.log_size is None:
                 log.unlink(missing_ok=True)

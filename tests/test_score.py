@@ -595,6 +595,14 @@ def test_a_second_run_in_a_directory_being_written_is_refused_and_a_file_it_cann
         assert "is being written by another evalkit run" in early.stderr.strip().splitlines()[-1]
         assert (starting / "samples.jsonl").exists()
         assert (starting / ".hydra" / "config.yaml").read_text() == "the first run's config\n"
+    # a first run started in the same instant, its config and log not yet written when the second
+    # looked: the refused run removed them (.hydra/ and evalkit.log are the same files for both)
+    same_instant = tmp_path / "same-instant"
+    same_instant.mkdir()
+    with open(same_instant / "samples.jsonl", "a") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        assert run_evalkit("score", f"samples={samples}", f"hydra.run.dir={same_instant}").returncode == 2
+        assert (same_instant / ".hydra" / "config.yaml").is_file() and (same_instant / "evalkit.log").is_file()
     run_dir = tmp_path / "run"
     args = ["score", f"samples={samples}", f"hydra.run.dir={run_dir}", "report.plots=false"]
     assert run_evalkit(*args).returncode == 0
