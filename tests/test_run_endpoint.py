@@ -226,6 +226,8 @@ def test_a_key_variable_that_is_not_set_is_said_to_be_unset(tmp_path):
     (line,) = error_lines(proc)
     assert "set the environment variable PROXY_KEY (not set: no key was sent; check its spelling in " \
            "model.api_key_env) to a key the server accepts" in line, line
+    # and none was: the server's 401 echoes the header it got (it got "Bearer EMPTY", openai's default)
+    assert "(HTTP 401: Incorrect API key provided:);" in line, line
 
 
 def test_a_web_server_that_is_not_an_api_exits_2_at_once_with_its_words_not_its_html(tmp_path):

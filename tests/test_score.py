@@ -602,7 +602,8 @@ def test_a_second_run_in_a_directory_being_written_is_refused_and_a_file_it_cann
     with open(same_instant / "samples.jsonl", "a") as held:
         fcntl.flock(held.fileno(), fcntl.LOCK_EX)
         assert run_evalkit("score", f"samples={samples}", f"hydra.run.dir={same_instant}").returncode == 2
-        assert (same_instant / ".hydra" / "config.yaml").is_file() and (same_instant / "evalkit.log").is_file()
+        assert (same_instant / ".hydra" / "config.yaml").is_file()
+        assert (same_instant / "evalkit.log").is_file()
     run_dir = tmp_path / "run"
     args = ["score", f"samples={samples}", f"hydra.run.dir={run_dir}", "report.plots=false"]
     assert run_evalkit(*args).returncode == 0

@@ -152,7 +152,10 @@ class ModelClient:
         self._secrets = tuple(s for s in {key, *secret_values()} if s and s != "EMPTY" and len(s) >= 4)
         self._sent_keys = tuple(k for k in {key, *key_values()} if k and len(k) >= ANSWER_MASKED_FROM)
         """The secrets an answer may echo: the keys model configs send (see ``_redacted``)."""
-        auth = basic_auth(key) if cfg.auth == "basic" else None
+        auth = basic_auth(key) if cfg.auth == "basic" and key != "EMPTY" else None
+        # No key: no Authorization header at all, said on each request as openai's client wants it
+        # (it sent "Bearer EMPTY", which a proxy's 401 echoed beside evalkit's "no key was sent")
+        self._headers: dict[str, Any] = {"Authorization": openai.Omit()} if key == "EMPTY" else {}
         self._oa = openai.AsyncOpenAI(base_url=cfg.base_url, api_key=key, max_retries=0,
                                       timeout=cfg.timeout_s, default_headers=auth,
                                       http_client=http_client(cfg.timeout_s, 0, streamed=cfg.stream,
@@ -163,7 +166,7 @@ class ModelClient:
         # built once per API and copied with each body for a fraction of that. Absolute URLs, so
         # that openai and httpx parse a URL once instead of joining a path to the base.
         self._post_options = {
-            api: FinalRequestOptions.construct(method="post",
+            api: FinalRequestOptions.construct(method="post", headers=self._headers,
                                           url=f"{str(self._oa.base_url).rstrip('/')}/{path}")
             for api, path in PATHS.items()}
 
@@ -417,8 +420,8 @@ class ModelClient:
         nor one refused for good (404: no such route)."""
         for attempt in range(2):
             try:
-                response = await self._oa.get("/models", cast_to=httpx.Response,
-                                              options={"timeout": min(self.cfg.timeout_s, MODELS_TIMEOUT_S)})
+                response = await self._oa.get("/models", cast_to=httpx.Response, options={
+                    "timeout": min(self.cfg.timeout_s, MODELS_TIMEOUT_S), "headers": self._headers})
                 entries = [m for m in response.json()["data"] if isinstance(m, dict)]
                 listed_at = _server_time(response)
                 break
