@@ -56,6 +56,9 @@ class ArmOutcome:
     endpoint: Mapping[str, Any] | None = None
     """What answered the arm (``endpoint_identity``); ``{}`` when its run records none (`evalkit
     score`), None when it was not recorded (a baseline blessed before evalkit recorded it)."""
+    base_url: str = ""
+    """The URL the arm asked, where a run folder records it ('' for a blessed baseline, which leaves
+    it out: a proxy moved or reached by another name serves the same model)."""
 
     @property
     def metric_names(self) -> tuple[str, ...]:
@@ -101,6 +104,13 @@ def endpoint_identity(arm: Mapping[str, Any]) -> dict[str, Any]:
         answered.append(endpoint["answered_by"])
     out = {k: v for k, v in endpoint.items() if k not in ("base_url", "answered_by")}
     return out | {"answered_by": sorted({_plain(a): a for a in answered}.values(), key=_plain)}
+
+
+def _base_url(arm: Mapping[str, Any]) -> str:
+    """results.json's arm ``endpoint.base_url`` ('' where it has none)."""
+    endpoint = arm.get("endpoint")
+    url = endpoint.get("base_url") if isinstance(endpoint, Mapping) else None
+    return url if isinstance(url, str) else ""
 
 
 def other_served_models(before: Mapping[str, Any], now: Mapping[str, Any]) -> bool:
@@ -177,7 +187,7 @@ def _from_run_dir(run_dir: Path) -> Baseline:
             arm=str(label), model=str(entry.get("model") or first["model"]),
             template={k: str(v) for k, v in template.items()},
             aggregates={k: entry[k] for k in _ARM_KEYS if k in entry},
-            tasks=per_task(group), endpoint=endpoint_identity(entry)))
+            tasks=per_task(group), endpoint=endpoint_identity(entry), base_url=_base_url(entry)))
     answers = samples.sort_values(["arm", "task_id", "sample_index"])[["arm", "task_id", "sample_index",
                                                                         "raw_output"]]
     digest = hashlib.sha256(answers.to_json(orient="values").encode()).hexdigest()

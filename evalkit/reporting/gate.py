@@ -384,6 +384,10 @@ def _endpoint_change(model: str, b_arm: ArmOutcome, c_arm: ArmOutcome) -> tuple[
     another model under another configured name (a model upgraded under one label, on purpose)."""
     before, now = b_arm.endpoint, c_arm.endpoint or {}
     unknown = _unknown_endpoint(before, now)
+    if unknown is None and before == now and b_arm.base_url and c_arm.base_url and \
+            b_arm.base_url.rstrip("/") != c_arm.base_url.rstrip("/"):
+        return None, (f"endpoint: another URL answered the same served model: was {b_arm.base_url}; now "
+                      f"{c_arm.base_url}")
     if unknown is not None or before == now:
         return None, unknown or ""
     was, is_now = _endpoint_text(before or {}), _endpoint_text(now)

@@ -674,6 +674,14 @@ def test_another_deployment_of_the_same_model_is_a_note_on_its_verdict(tmp_path)
     assert not gate(base, make_run(tmp_path / "again", {"mixtral": tasks(40, N, BASE_FAILING)},
                                    specs={"mixtral": {"endpoint": _behind_proxy("gpu1")}}),
                     CFG, tmp_path / "g2").models[0].endpoint_note  # unchanged: nothing said
+    # the same deployment at another URL: a run folder as baseline knows both URLs (a blessed one
+    # leaves its URL out), and the note said nothing of it
+    moved = make_run(tmp_path / "moved", {"mixtral": tasks(40, N, BASE_FAILING)}, specs={
+        "mixtral": {"endpoint": _behind_proxy("gpu1", url="http://10.0.0.7:4000/v1")}})
+    assert gate(base, moved, CFG, tmp_path / "g3").models[0].endpoint_note == (
+        "endpoint: another URL answered the same served model: was http://litellm:4000/v1; now "
+        "http://10.0.0.7:4000/v1")
+    assert not gate(bless(base, tmp_path / "b2"), moved, CFG, tmp_path / "g4").models[0].endpoint_note
 
 
 def test_an_offline_replay_which_names_no_served_model_is_a_note_not_an_error(tmp_path):
