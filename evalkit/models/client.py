@@ -281,8 +281,13 @@ class ModelClient:
             self._stop_using_n(f"it answered {len(choices)} choice(s) for n={len(indices)}")
         usages = _split(usage, len(choices[: len(indices)]))
         answered = self._clean(answered)
-        return {i: self._delivered(prompt, _generation(prompt, i, c, u, latency, answered))
+        made = {i: _generation(prompt, i, c, u, latency, answered)
                 for i, c, u in zip(indices, choices, usages, strict=False)}
+        # The usage is the request's: a choice's own tokens are known only where every choice is
+        # empty (an empty choice beside answered ones, given its even share, is no dropped text)
+        if all(g.raw_output == prompt.prefill for g in made.values()):
+            made = {i: self._delivered(prompt, g) for i, g in made.items()}
+        return made
 
     def _stop_using_n(self, why: str) -> None:
         if self._use_n:
