@@ -276,6 +276,21 @@ def test_a_run_directory_that_cannot_be_made_is_one_line_naming_it(tmp_path, mod
     assert blocker.read_text() == "not a folder\n"
 
 
+@pytest.mark.slow  # real commands in processes: the full suite, not the fast tier
+@pytest.mark.parametrize(("command", "given"), [(["run"], "hydra.run.dir="),
+                                                (["run", "-m", "seed=1,2"], "hydra.sweep.dir="),
+                                                (["score", "samples=x.jsonl"], "hydra.run.dir=")])
+def test_an_empty_run_directory_is_refused_not_the_current_folder(tmp_path, command, given):
+    # `hydra.run.dir=$OUT` with OUT unset wrote the whole run into the folder evalkit started in, exit 0
+    proc = run_evalkit(*command, given, "dataset.limit=1", cwd=tmp_path)
+    key = given.rstrip("=")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"evalkit: error: {key} is empty (an unset variable in {key}=$VAR?); give the folder to write the run "
+        "in, or leave it out for one named by the time"]
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_ctrl_c_while_the_command_line_is_checked_says_nothing_was_measured(tmp_path):
     # Ctrl-C half a second in (composing, checking) said "samples written so far are kept" of a run
     # that had not started.
