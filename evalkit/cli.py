@@ -163,11 +163,12 @@ def _compare(args: list[str], verbose: bool) -> int:
 
     def go() -> int:
         from evalkit.reporting import compare  # noqa: PLC0415 (heavy: only this command pays it)
+        from evalkit.results import run_name_of  # noqa: PLC0415 - as above
 
         for run_dir in ns.run_dirs:
             if not (run_dir / "samples.jsonl").is_file():
                 raise ConfigError(f"{run_dir} is not a finished run directory (no samples.jsonl)")
-        out = ns.out or Path("reports") / "compare" / "-vs-".join(d.name for d in ns.run_dirs)
+        out = ns.out or Path("reports") / "compare" / "-vs-".join(run_name_of(d) for d in ns.run_dirs)
         path = compare(ns.run_dirs, out, baseline_arm=ns.baseline_arm)
         print(f"report: {path}")
         return 0

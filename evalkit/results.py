@@ -316,7 +316,7 @@ def run_name_of(run_dir: Path | str) -> str:
     """The name a run directory gives its run: its own name, with the sweep's for a sweep job
     (whose directories are 0, 1, ...). It names files made from the run (a blessed baseline);
     the run's id adds a suffix of its own (rundir.run_id_of)."""
-    run_dir = Path(run_dir)
+    run_dir = Path(os.path.abspath(run_dir))  # `evalkit baseline bless .` named its file humaneval_.json
     return f"{run_dir.parent.name}-{run_dir.name}" if run_dir.name.isdigit() else run_dir.name
 
 

@@ -286,8 +286,8 @@ def test_an_empty_run_directory_is_refused_not_the_current_folder(tmp_path, comm
     key = given.rstrip("=")
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        f"evalkit: error: {key} is empty (an unset variable in {key}=$VAR?); give the folder to write the run "
-        "in, or leave it out for one named by the time"]
+        f"evalkit: error: {key} is empty (an unset variable in {key}=$VAR?); give the folder to write "
+        "the run in, or leave it out for one named by the time"]
     assert list(tmp_path.iterdir()) == []
 
 

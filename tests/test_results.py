@@ -22,6 +22,7 @@ from evalkit.results import (
     load_runs,
     load_samples,
     load_templates,
+    run_name_of,
     source_diff,
     task_pass_rates,
 )
@@ -345,3 +346,14 @@ def test_run_files_with_a_utf8_bom_are_read_as_evalkit_score_reads_them(bom_runs
     without = run_evalkit(*args(good, tmp_path / "good"))
     assert proc.returncode == without.returncode, proc.stderr
     assert proc.stderr == without.stderr.replace(good, str(bom_runs / "bom"))
+
+
+def test_a_run_given_as_dot_is_named_by_its_folder(tmp_path, monkeypatch):
+    # `cd runs/mixtral && evalkit baseline bless .` wrote humaneval_.json; `evalkit compare . ../b`
+    # wrote reports/compare/-vs-b
+    (tmp_path / "mixtral").mkdir()
+    (tmp_path / "sweep" / "3").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "mixtral")
+    assert run_name_of(".") == run_name_of(Path.cwd()) == "mixtral"
+    monkeypatch.chdir(tmp_path / "sweep" / "3")
+    assert run_name_of(".") == "sweep-3" and run_name_of("../3/") == "sweep-3"
