@@ -10,6 +10,7 @@ stream to samples.jsonl, so memory stays flat however large the file.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import dataclasses
 import sys
@@ -87,6 +88,8 @@ class _FileIndex:
     """The file's version before the first read (``file_version``): another after scoring means the file
     changed meanwhile, and what was scored may be part of it, or of two versions (a file cut to 400
     of its 1,968 lines reported those 400 as the whole, exit 0)."""
+    samples_per_task: collections.Counter[tuple[str, str]] = field(default_factory=collections.Counter)
+    """(arm, task_id) -> its answered lines in the selection: pass@k needs k of them."""
     unanswered: dict[tuple[str, str, int], int] = field(default_factory=dict)
     """(arm, task_id, sample_index) -> line, of each line of an evalkit samples.jsonl that holds no
     answer (``ScoreInputLine.answered``) and that no later line answers: left out, and why the
@@ -138,6 +141,7 @@ def _index_file(path: Path, bench: Benchmark, strict: bool) -> _FileIndex:
         if errors and strict:
             break
         index.named.add(line.task_id)
+        index.samples_per_task[line.arm, line.task_id] += 1
         model = index.arms.setdefault(line.arm, line.model)
         if model != line.model:  # one arm's pass@k would be credited to the first model alone
             raise ConfigError(f"{path}:{line.line}: arm {line.arm!r} is model {line.model!r} here and "
@@ -163,6 +167,11 @@ def _problems(cfg: RunConfig, scorer: Scorer, index: _FileIndex, errors: list[st
                         f"never answered them; the first: {task_id} of arm {arm!r}, line {line}), left out, "
                         "not scored as the model's empty answer: finish the run that wrote them (started "
                         "again in its directory, it asks them again), then score its samples.jsonl")
+    most = max(index.samples_per_task.values(), default=0)
+    if most and all(k > most for k in cfg.scoring.k):  # as `evalkit run` refuses before it asks
+        ks = ", ".join(str(k) for k in cfg.scoring.k)
+        problems.append(f"every k of pass@k ({ks}) exceeds the samples {cfg.samples} has of each task (at "
+                        f"most {most}), so pass@k measured nothing: pass k=[{most}] or a k of at most {most}")
     if errors:  # the input was not what it should be: the rest is scored and reported
         problems.append(f"{len(errors)} malformed line(s) of {cfg.samples} skipped, the rest scored "
                         f"(report: {run_dir / 'report.md'}); the first: {errors[0]}")

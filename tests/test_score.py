@@ -84,6 +84,23 @@ def test_malformed_line_exits_2_after_the_report_which_names_it(tmp_path):
     assert f"Skipped: {samples}:2: not valid JSON" in report
 
 
+def test_a_file_too_short_for_every_k_exits_2_as_run_does(tmp_path):
+    # Two samples of a task scored with k=[10]: pass@10 n/a, exit 0, and bless took it
+    task = load_tasks(DatasetConfig(limit=1))[0]
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text("".join(json.dumps({"task_id": task.task_id, "completion": c}) + "\n"
+                               for c in (task.reference, "    return None\n")))
+    args = ["score", f"samples={samples}", f"dataset.task_ids=[{task.task_id}]", "report.plots=false",
+            f"executor.cache_dir={tmp_path / 'cache'}"]
+    proc = run_evalkit(*args, "k=[10]", f"hydra.run.dir={tmp_path / 'k10'}")
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1].startswith(
+        f"evalkit: error: every k of pass@k (10) exceeds the samples {samples} has of each task (at most 2), "
+        "so pass@k measured nothing: pass k=[2] or a k of at most 2")
+    assert json.loads((tmp_path / "k10" / "results.json").read_text())["problems"]
+    assert run_evalkit(*args, "k=[1,10]", f"hydra.run.dir={tmp_path / 'k1'}").returncode == 0
+
+
 def test_an_interrupted_run_keeps_what_it_executed_and_a_new_run_resumes_after_it(tmp_path):
     import signal
     import subprocess
