@@ -101,6 +101,7 @@ def paired_difference(
     resamples: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
+    flips: int | None = None,
 ) -> dict:
     """Paired difference of per-task values: ``b - a`` (candidate minus baseline).
 
@@ -111,7 +112,8 @@ def paired_difference(
     Returns ``{"diff", "ci_low", "ci_high", "p_value", "n_tasks"}``: the mean per-task
     difference, its percentile interval from a paired bootstrap over tasks (a task is
     resampled with both arms' values), and a two-sided p-value from a paired sign-flip
-    test (see ``sign_flip_p_value``). With no tasks, ``{"diff": None, "reason"}``.
+    test (see ``sign_flip_p_value``) over ``flips`` random sign flips (``resamples`` by default;
+    its smallest p-value is 1 / (flips + 1)). With no tasks, ``{"diff": None, "reason"}``.
     """
     _check(resamples, confidence)
     baseline = _as_values(a, "a")
@@ -123,7 +125,7 @@ def paired_difference(
     diffs = candidate - baseline
     rng = np.random.default_rng(seed)
     low, high = _interval(bootstrap_means(diffs, resamples, rng), confidence)
-    p_value = sign_flip_p_value(diffs, resamples, rng)
+    p_value = sign_flip_p_value(diffs, flips or resamples, rng)
     return {
         "diff": float(diffs.mean()),
         "ci_low": low,
@@ -141,6 +143,7 @@ def paired_test(
     seed: int = 0,
     *,
     binary: bool = False,
+    flips: int | None = None,
 ) -> dict:
     """``paired_difference(a, b)`` (``b - a``) with the p-value of the test that fits the data.
 
@@ -151,7 +154,7 @@ def paired_test(
     Returns ``paired_difference``'s dict plus ``test`` (``"sign-flip"`` or ``"mcnemar"``)
     and, for McNemar, ``a_only`` and ``b_only`` (tasks only that arm passed).
     """
-    result = paired_difference(a, b, resamples, confidence, seed)
+    result = paired_difference(a, b, resamples, confidence, seed, flips)
     if result["diff"] is None:
         return result
     if not binary:

@@ -77,6 +77,17 @@ def test_holm_runs_over_every_comparison_of_the_call_and_intervals_can_be_family
         assert wide.ci_low <= narrow.ci_low and narrow.ci_high <= wide.ci_high
 
 
+def test_a_difference_on_every_task_stays_significant_however_many_comparisons_holm_covers():
+    # 2,000 sign flips: the smallest p-value, 1/2001, times 80 comparisons was alpha itself, and one
+    # more arm made a loss on every task "not significant"
+    base = _table([5] * 40, 5, metric=[0.9] * 40)
+    pairs = [(ArmTasks("A", base), ArmTasks(f"E{i}", _table([0] * 40, 5, metric=[0.1] * 40)))
+             for i in range(45)]
+    comparison = compare_arms(pairs, ("pass@1", "bleu"), resamples=2000, seed=0)
+    assert len(comparison.diffs) == 90 and {d.test for d in comparison.diffs} == {"sign-flip"}
+    assert all(d.significant and d.p_adjusted < 0.05 / 10 for d in comparison.diffs)
+
+
 def test_one_sample_per_task_uses_mcnemar_and_infra_errors_drop_a_task():
     base = _table([1, 1, 1, 1, 0, 1], 1)
     arm = _table([0, 0, 0, 1, 1, 0], 1, infra=[0, 0, 0, 0, 0, 1])  # T/5 has no scored sample
