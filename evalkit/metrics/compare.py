@@ -26,7 +26,14 @@ from typing import NamedTuple, Sequence
 import numpy as np
 import pandas as pd
 
-from evalkit.metrics.stats import benjamini_hochberg, fisher_exact, holm, paired_test, stratified_drop_p_value
+from evalkit.metrics.stats import (
+    benjamini_hochberg,
+    fisher_exact,
+    holm,
+    laplace_rate,
+    paired_test,
+    stratified_drop_p_value,
+)
 from evalkit.records import Flip, PairedDiff, Status
 
 PASS_AT_1 = "pass@1"
@@ -192,14 +199,12 @@ def sampling_std_error(baseline: pd.DataFrame, arm: pd.DataFrame) -> float:
     Each task's rate is a binomial estimate; with both arms at the task's pooled rate p the
     difference varies by p(1-p)(1/n_baseline + 1/n_arm). A comparison of two identical runs
     shows no spread of differences, yet a rerun would: this is the spread to plan with. p is
-    estimated with one pass and one failure added (Laplace's rule): a task every sample passed,
-    or failed, is not a task that can never go the other way, and with one sample per task every
-    rate is 0 or 1, which made this spread 0 and the gate claim full power.
+    ``laplace_rate`` of the pooled counts.
     """
     joined = _scored_on_both(baseline, arm)
     if joined.empty:
         return 0.0
-    rate = (joined["bp"] + joined["cp"] + 1) / (joined["bn"] + joined["cn"] + 2)
+    rate = laplace_rate(joined["bp"] + joined["cp"], joined["bn"] + joined["cn"])
     variance = rate * (1 - rate) * (1 / joined["bn"] + 1 / joined["cn"])
     return float(np.sqrt(variance.sum()) / len(joined))
 

@@ -9,12 +9,14 @@ extrapolated and never silently dropped.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
 
-from evalkit.metrics.stats import mean_ci, paired_difference
+from evalkit.metrics.stats import laplace_rate, mean_ci, paired_difference
 
 
 def pass_at_k(n: int, c: int, k: int) -> float | None:
@@ -89,7 +91,22 @@ def pass_at_k_summary(
             continue
         # The same seed for every k resamples the same tasks, so the ks stay comparable.
         summary[str(k)] = mean_ci(_per_task(counts, k).to_numpy(), resamples, confidence, seed)
+        if k == 1:
+            summary[str(k)] = _with_sampling_spread(summary[str(k)], counts, confidence)
     return summary
+
+
+def _with_sampling_spread(interval: dict, counts: pd.DataFrame, confidence: float) -> dict:
+    """pass@1's bootstrap interval widened to at least the normal interval of what sampling alone
+    gives each task's rate (``laplace_rate``). Tasks resampled cannot show noise their samples did
+    not: 40 tasks of one sample, all passing, gave [1.000, 1.000], and 6 tasks of 7 samples whose
+    rates happened to lie close gave [0.452, 0.548] around 0.500."""
+    rate = laplace_rate(counts["c"], counts["n"])
+    spread = math.sqrt(float((rate * (1 - rate) / counts["n"]).sum())) / len(counts)
+    half = NormalDist().inv_cdf(0.5 + confidence / 2) * spread
+    value = interval["value"]
+    return interval | {"ci_low": max(0.0, min(interval["ci_low"], value - half)),
+                       "ci_high": min(1.0, max(interval["ci_high"], value + half))}
 
 
 def paired_pass_at_k(

@@ -13,6 +13,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 
 _MAX_CELLS = 4_000_000
 """Largest resamples x tasks block drawn at once (bounds memory for large task sets)."""
@@ -70,6 +71,14 @@ def mean_ci(
     means = bootstrap_means(values, resamples, np.random.default_rng(seed))
     low, high = _interval(means, confidence)
     return {"value": float(values.mean()), "ci_low": low, "ci_high": high}
+
+
+def laplace_rate(passed: np.ndarray | pd.Series, n: np.ndarray | pd.Series):
+    """Each task's pass rate with one pass and one failure added (Laplace's rule of succession): a
+    task every sample passed, or failed, is not one that can never go the other way, so the spread
+    sampling gives its rate, rate x (1 - rate) / n, is never 0 (one sample per task made every rate
+    0 or 1, and every interval and the gate's power claimed certainty)."""
+    return (passed + 1) / (n + 2)
 
 
 def sign_flip_p_value(diffs: np.ndarray, resamples: int, rng: np.random.Generator) -> float:

@@ -87,6 +87,18 @@ def test_bootstrap_interval_over_tasks_is_about_the_standard_error():
     assert entry["ci_high"] - entry["ci_low"] == pytest.approx(2 * half_width, rel=0.1)
 
 
+def test_pass_at_1_interval_is_never_narrower_than_sampling_makes_it():
+    # Resampled tasks cannot show noise their samples did not: 40 tasks of one sample, all passing,
+    # gave [1.000, 1.000]; 6 tasks of 7 samples, 3 or 4 passing each, a third of the sampling spread.
+    all_pass = pass_at_k_summary(pd.DataFrame({"task_id": np.arange(40), "passed": True}), [1])["1"]
+    assert all_pass["value"] == all_pass["ci_high"] == 1.0
+    assert all_pass["ci_low"] == pytest.approx(1 - 1.959964 * np.sqrt(40 * (2 / 3) * (1 / 3)) / 40)
+    close = _samples({f"t/{i}": [True] * (3 + i % 2) + [False] * (4 - i % 2) for i in range(6)})
+    entry = pass_at_k_summary(close, [1])["1"]
+    assert entry["ci_high"] - entry["ci_low"] > 0.25  # about 2 x 1.96 x sqrt(6 x 0.25 / 7) / 6
+    assert pass_at_k_summary(close, [1, 2])["2"]["value"] is not None  # other ks as they were
+
+
 def test_per_task_values_are_nan_where_undefined():
     values = per_task_pass_at_k(_samples({"a": [True, False], "b": [True]}), 2)
     assert values["a"] == pytest.approx(1.0)
