@@ -116,7 +116,7 @@ class Family:
     def versions(self) -> list[str]:
         """Every version, oldest first (the MVP file first of all)."""
         found = [p.stem for p in self.folder.glob("*.yml") if is_version(p.stem)] if self.folder else []
-        found.sort(key=version_key)
+        found.sort(key=lambda v: (version_key(v), v))  # two names of one version: in a fixed order
         return ([MVP] if self.mvp_file else []) + found
 
     def stray_files(self) -> list[Path]:
@@ -126,6 +126,14 @@ class Family:
             return []
         return sorted(p for p in self.folder.iterdir()
                       if p.suffix == ".yaml" or (p.suffix == ".yml" and not is_version(p.stem)))
+
+    def same_versions(self) -> list[list[str]]:
+        """Files that name one version two ways (``1.0.0`` and ``v1.0.0``, ``1.1.0-dev`` and
+        ``1.1.0.dev0``): which one the gateway serves depends on the order it lists them."""
+        groups: dict[tuple[int, Version], list[str]] = {}
+        for version in self.versions():
+            groups.setdefault(version_key(version), []).append(version)
+        return [names for names in groups.values() if len(names) > 1]
 
     def path(self, version: str) -> Path | None:
         """The file of ``version`` (None when the family has no such version)."""

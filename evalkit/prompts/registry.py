@@ -119,8 +119,11 @@ def load_template(registry: Path, family: str, version: str | None = None, api: 
     if version is not None:
         path = fam.path(version)
         if path is None:
+            spelt = fam.folder / f"{version}.yaml" if fam.folder is not None else None
+            unread = (f" ({spelt.name} is there, but the registry reads <version>.yml only)"
+                      if spelt is not None and spelt.is_file() else "")
             raise MissingVersion(f"{root}: no such template version {version!r} of {kind} family {family}; "
-                                 f"it has {', '.join(known) or 'none'}")
+                                 f"it has {', '.join(known) or 'none'}{unread}")
         template = load_file(root, fam, version)
         if api is not None and template.states_api and template.api is not api:
             raise TemplateError(f"{path}: template is for the {template.api.value} API but the model is "
@@ -178,9 +181,10 @@ def _load_file(root: Path, fam: layout.Family, version: str) -> Template:
         derived.append(f"postprocess=[{', '.join(steps)}]: {why_steps}")
     if why_stops is not None:
         derived.append(f"stop=[{', '.join(stops)}]: {why_stops}")
-    if sends_suffix and "model.params.completion_type" not in spec.settings:
-        derived.append("suffix in the request's suffix field: completion_fim's prompt is the prefix alone, "
-                       "for a fill-in-the-middle API")
+    if sends_suffix:  # said even where the file asks for it: the rendered prompt shows no suffix
+        derived.append("suffix in the request's suffix field: " + (
+            "the file's model.params.completion_type: fim" if "model.params.completion_type" in spec.settings
+            else "completion_fim's prompt is the prefix alone, for a fill-in-the-middle API"))
     if defaulted:
         shown = ", ".join(f"{key}={values[key]}" for key in defaulted)
         derived.append(f"{shown}: not in the file, the gateway's defaults")

@@ -11,6 +11,7 @@ import shutil
 
 import pytest
 
+from evalkit.config import PROMPTS_DIR
 from evalkit.models.request import request_body
 from evalkit.postprocess import COMPLETION_STEPS, FIM_RAW_STEPS, postprocess
 from evalkit.prompts import CURSOR_MARKER, MVP, load_template, render
@@ -185,6 +186,10 @@ def test_the_fim_api_family_sends_its_suffix_in_the_request_s_field_though_its_f
     assert "model.params.completion_type" not in dict(template.unsent)
     assert request_body(render(template, ADD), "m", seed=1)["suffix"] == SUFFIX
     assert any(line.startswith("suffix in the request's suffix field") for line in template.derived)
+    # said too where the file asks for the FIM API itself (evalkit's own): the rendered prompt shows
+    # the prefix alone, and nothing said where the suffix went
+    own = load_template(PROMPTS_DIR, "completion_fim", kind="completions")
+    assert "suffix in the request's suffix field: the file's model.params.completion_type: fim" in own.derived
 
 
 @pytest.mark.parametrize("family", sorted(COMPLETION_BODIES))

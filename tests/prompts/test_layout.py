@@ -138,5 +138,26 @@ def test_lint_reports_a_file_in_a_family_folder_that_is_not_a_version(tmp_path: 
     # and a version written .yaml, which the gateway does not read either: it was skipped unsaid
     spelt = root / "code_suggestions/generations/mixtral/1.1.0.yaml"
     spelt.write_text("name: x\n")
-    assert lint(root).problems == [f"{path}: not read: a template file is named <x.y.z>[-pre].yml"
-                                   for path in (spelt, stray)]
+    # and a semantic version's pre-release that PEP 440 does not read, named as such
+    semver = root / "code_suggestions/generations/mixtral/2.1.0-beta.feature-x.yml"
+    semver.write_text("name: x\n")
+    not_a_version = ("not read: its name is not a version (a PEP 440 one of three or more parts, as the "
+                     "gateway parses them: 1.2.0, 1.2.0-dev, 1.2.0rc1)")
+    assert lint(root).problems == [f"{spelt}: not read: the registry reads <version>.yml, not .yaml",
+                                   f"{semver}: {not_a_version}", f"{stray}: {not_a_version}"]
+    # a pin of the version only the .yaml holds says why it is missing
+    with pytest.raises(TemplateError, match=r"no such template version '1.1.0' of generations family "
+                                            r"mixtral; it has mvp, 1.0.0 \(1.1.0.yaml is there, but the "
+                                            r"registry reads <version>.yml only\)"):
+        load_template(root, "mixtral", "1.1.0")
+
+
+def test_lint_reports_two_files_of_one_version(tmp_path: Path):
+    # v1.0.0.yml beside 1.0.0.yml (or 1.1.0.dev0 beside 1.1.0-dev): both loaded, lint said "valid",
+    # and which one a run without a pin took depended on the order the folder listed them
+    root = tmp_path / "defs"
+    shutil.copytree(FIXTURE_REGISTRY, root)
+    family = root / "code_suggestions/generations/mistral"
+    shutil.copy(family / "1.0.0.yml", family / "v1.0.0.yml")
+    assert lint(root).problems == [f"{family}: 1.0.0.yml and v1.0.0.yml name one version: which one the "
+                                   "gateway serves depends on the order it lists them; keep one"]
