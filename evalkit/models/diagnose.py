@@ -13,7 +13,7 @@ import re
 import urllib.parse
 
 from evalkit.config import ModelConfig
-from evalkit.models.retry import NOT_AN_API_STATUS, AnswerFailed, Failure, StreamCut
+from evalkit.models.retry import NOT_AN_API_STATUS, AnswerFailed, BodyCut, Failure, StreamCut
 from evalkit.models.transport import environment_proxy
 
 _KEY_TEXT = re.compile(r"no connected db|authentication error|invalid proxy server token|api key|"
@@ -42,12 +42,12 @@ _RULES: tuple[tuple[str, frozenset[int], re.Pattern[str] | None], ...] = (
 """(cause, statuses, text the message must contain), first match wins."""
 
 
-_ANSWER_FAILURES = ((StreamCut, "cut"), (AnswerFailed, "failed_answer"))
+_ANSWER_FAILURES = ((StreamCut, "cut"), (BodyCut, "body_cut"), (AnswerFailed, "failed_answer"))
 """Answers that began and did not end as answers: (their Failure class, their cause)."""
 
 
 def kind(fail: Failure) -> str:
-    """The failure's cause: unreachable, timeout, cut, failed_answer, malformed, not_an_api, key,
+    """The failure's cause: unreachable, timeout, cut, body_cut, failed_answer, malformed, not_an_api, key,
     alias, roles, context, n, backend_down, server_error or rejected."""
     text, status = fail.message, fail.status
     if status is None:
@@ -104,6 +104,8 @@ _FIXES = {
     "timeout": "{where} did not answer for {name!r}: {msg}",
     "cut": ("{where} began to answer for {name!r} but {msg}; check the streaming timeouts of the server "
             "and of any proxy in between, or set model.stream=false"),
+    "body_cut": ("{where} began to answer for {name!r} but {msg}: the server, or a proxy or load balancer "
+                 "in between, cut it; check their logs and idle timeouts"),
     "failed_answer": ("{where} failed its answer for {name!r} ({msg}); check the server's log (an "
                       "aborted request, a backend error mid-answer)"),
     "malformed": ("{where} answered for {name!r}, but not with an OpenAI-compatible completion ({msg}): "

@@ -79,6 +79,20 @@ class StreamCut(Failure):
         super().__init__(message, retryable=True)
 
 
+class BodyCut(Failure):
+    """An answer whose body ended before the length its headers gave, or mid-message: the server
+    answered, then the connection closed (retried as any dropped connection; never scored). It was
+    called an endpoint that could not be reached, "start the server", of a server that was up."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, retryable=True)
+
+
+_CUT_BODY = re.compile(r"ContentLengthError|ClientPayloadError|RemoteProtocolError|IncompleteRead|"
+                       r"complete message body|TransferEncodingError", re.IGNORECASE)
+"""What the HTTP clients say of a body cut short (aiohttp's, httpx's, http.client's)."""
+
+
 class AnswerFailed(Failure):
     """An answer whose finish_reason says the server failed it (``error``: OpenRouter's mid-stream
     error; ``abort``: vLLM aborted the request): retried as a dropped connection is, never scored as
@@ -154,6 +168,15 @@ def server_message(exc: openai.APIStatusError) -> str:
     return " ".join(text.split())[:300]
 
 
+def _connection_failure(exc: openai.APIConnectionError, secrets: Sequence[str]) -> Failure:
+    """A connection that failed (retried), or that closed before the answer it began was whole."""
+    cause = exc.__cause__ or exc
+    said = redact(f"{type(cause).__name__}: {cause}", secrets)
+    if _CUT_BODY.search(said):
+        return BodyCut(f"the connection closed before the answer was whole ({said})"[:300])
+    return Failure(f"connection failed: {said}"[:300], retryable=True)
+
+
 def classify(exc: Exception, secrets: Sequence[str], timeout_s: float) -> Failure:
     """Turn an exception from one attempt into a Failure."""
     if isinstance(exc, Failure):  # ours, maybe quoting the body (which may echo the key)
@@ -171,9 +194,7 @@ def classify(exc: Exception, secrets: Sequence[str], timeout_s: float) -> Failur
     if isinstance(exc, openai.APITimeoutError):
         return Failure(f"no answer within {timeout_s:g} s (model.timeout_s)", retryable=True, timed_out=True)
     if isinstance(exc, openai.APIConnectionError):
-        cause = exc.__cause__ or exc
-        return Failure(redact(f"connection failed: {type(cause).__name__}: {cause}", secrets)[:300],
-                       retryable=True)
+        return _connection_failure(exc, secrets)
     if isinstance(exc, openai.APIError):  # an error event in a stream the server had begun with 200
         status = _status_of(exc.body) or 500  # what a server says so once it has sent 200: its failure
         message = redact(f"the endpoint reported an error in its stream: {' '.join(exc.message.split())}",

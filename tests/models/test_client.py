@@ -54,6 +54,16 @@ def test_transient_faults_recover_and_others_complete(server, actions):
     assert client.stats.retries == len(actions)
 
 
+def test_an_answer_cut_short_is_named_so_not_an_unreachable_server(server):
+    # Headers, part of the body, then the connection closed: "cannot reach the model endpoint ...;
+    # start the server", of a server that had answered 200
+    server.script("cut", ["reset"] * 3)
+    out, _ = run(generate_cases(server, ["cut"], max_retries=1))
+    (gen,) = out["cut"]
+    assert "began to answer for 'm' but the connection closed before the answer was whole (" in gen.error
+    assert "cut it; check their logs and idle timeouts" in gen.error and "cannot reach" not in gen.error
+
+
 def test_an_answer_in_content_parts_is_its_text(server):
     # Its Python repr ("[{'type': 'text', ...") was scored as the model's code.
     server.script("parts", ["parts"])
