@@ -82,6 +82,12 @@ def _rows(path: Path) -> list[dict[str, Any]]:
     datasets.disable_progress_bars()
     try:
         ds = datasets.load_dataset("json", data_files=str(path), split="train")
+    except OSError as exc:  # where datasets keeps its cache: HF_HOME or HF_DATASETS_CACHE unusable
+        cache = getattr(datasets.config, "HF_DATASETS_CACHE", None)
+        if exc.filename and cache and not str(exc.filename).startswith(str(path)):
+            raise ConfigError(f"cannot use the datasets cache at {cache} ({exc.strerror}: {exc.filename}); "
+                              "point HF_HOME or HF_DATASETS_CACHE at a folder evalkit can write") from None
+        raise ConfigError(f"dataset file {path} could not be read: {str(exc).splitlines()[0]}") from None
     except Exception as exc:  # datasets wraps the JSON error; keep its first line
         raise ConfigError(f"dataset file {path} could not be read: {str(exc).splitlines()[0]}") from None
     return ds.to_list()

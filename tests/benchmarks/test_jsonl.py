@@ -97,6 +97,19 @@ def test_cli_uses_the_file_and_exits_2_naming_the_line(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_datasets_cache_that_cannot_be_used_is_named_not_the_dataset_file(tmp_path):
+    # HF_HOME naming a file: "dataset file .../HumanEval.jsonl.gz could not be read: Not a directory"
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder\n")
+    out = run_evalkit("prompts", "render", "task=HumanEval/0", env={"HF_HOME": str(blocker)})
+    assert out.returncode == 2
+    cache = blocker / "datasets"
+    assert out.stderr.strip() == (f"evalkit: error: cannot use the datasets cache at {cache} (Not a "
+                                  f"directory: {cache}); point HF_HOME or HF_DATASETS_CACHE at a "
+                                  "folder evalkit can write")
+
+
+@pytest.mark.slow
 def test_a_completion_set_read_as_generation_is_told_to_set_its_kind(tmp_path):
     # Its rows' references are middles: run without the code below them they fail, and the canary
     # blamed a missing runtime or memory limits.
