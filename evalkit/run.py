@@ -17,9 +17,17 @@ from pathlib import Path
 
 from evalkit import __version__, prompts
 from evalkit.benchmarks import Benchmark, load_benchmark
-from evalkit.config import ArmConfig, ReportedError, RunConfig, check_k_is_measurable, sampling_params
+from evalkit.config import (
+    ArmConfig,
+    ConfigError,
+    ReportedError,
+    RunConfig,
+    check_k_is_measurable,
+    sampling_params,
+)
 from evalkit.execution import LocalExecutor, make_executor
 from evalkit.models import ClientStats, DemoServer, EndpointError, ModelClient, ResponseStore, steady_gc
+from evalkit.models.demo_answers import MODELS as DEMO_MODELS
 from evalkit.models.demo_answers import served_by_demo
 from evalkit.progress import Progress, progress
 from evalkit.records import ArmSpec, Prices, RenderedPrompt, RunResults, Task, TemplateId, TemplateSource
@@ -245,6 +253,12 @@ def _start_demo_if_needed(arms: list[PreparedArm], bench: Benchmark,
                           stack: contextlib.ExitStack) -> list[PreparedArm]:
     if all(arm.config.model.base_url for arm in arms):
         return arms
+    unknown = [arm.config.model.name for arm in arms
+               if not arm.config.model.base_url and arm.config.model.name not in DEMO_MODELS]
+    if unknown:  # its 404 told the user to fix a model.base_url they never set
+        raise ConfigError(f"model.name={unknown[0]!r} is not a model of the embedded demo endpoint (it "
+                          f"serves {', '.join(DEMO_MODELS)}); for your own server, pick its preset (model="
+                          "openai_compatible, model=mixtral, ...) with model.base_url=... model.name=...")
     demo = stack.enter_context(DemoServer(bench.tasks))
     out = []
     for arm in arms:

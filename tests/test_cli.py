@@ -156,6 +156,12 @@ def test_the_demo_preset_refuses_an_endpoint_or_model_name_its_arms_would_ignore
                                f"hydra.run.dir={tmp_path / 'run'}")
     assert err == ("evalkit: error: model.base_url is empty (an unset variable in model.base_url=$VAR?); "
                    "give the endpoint's URL, e.g. http://host:8000/v1")
+    # one arm of the demo endpoint under a name it does not serve: its 404 told the user to fix a
+    # model.base_url they never set
+    err = _fails_with_one_line(capsys, "run", "arms=[{}]", "model.name=nosuch", "dataset.limit=1",
+                               f"hydra.run.dir={tmp_path / 'run'}")
+    assert err.startswith("evalkit: error: model.name='nosuch' is not a model of the embedded demo endpoint "
+                          "(it serves demo-oracle, demo-buggy, demo-mimic); for your own server")
     assert not (tmp_path / "run").exists()
 
 
