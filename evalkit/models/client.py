@@ -286,7 +286,7 @@ class ModelClient:
         # The usage is the request's: a choice's own tokens are known only where every choice is
         # empty (an empty choice beside answered ones, given its even share, is no dropped text)
         if all(g.raw_output == prompt.prefill for g in made.values()):
-            made = {i: self._delivered(prompt, g) for i, g in made.items()}
+            made = {i: self._delivered(prompt, c, made[i]) for i, c in zip(indices, choices, strict=False)}
         return made
 
     def _stop_using_n(self, why: str) -> None:
@@ -301,17 +301,17 @@ class ModelClient:
             choices, usage, latency, answered = await self._send(body)
         except Failure as fail:
             return self._errored(prompt, index, fail)
-        return self._delivered(prompt, _generation(prompt, index, choices[0], Usage(*usage), latency,
-                                                   self._clean(answered)))
+        return self._delivered(prompt, choices[0], _generation(prompt, index, choices[0], Usage(*usage),
+                                                               latency, self._clean(answered)))
 
-    def _delivered(self, prompt: RenderedPrompt, generation: Generation) -> Generation:
+    def _delivered(self, prompt: RenderedPrompt, choice: Choice, generation: Generation) -> Generation:
         """``generation``, or a failed one where the endpoint sent no text for the completion tokens it
         reported (``DROPPED_MIN_TOKENS``): scored ``empty``, half a night's answers a proxy dropped read
         as a template regression at the gate. As a failed answer it is an ``infra_error``, never stored
         (a resumed run asks it again) and counted against ``model.max_error_rate``."""
         tokens = generation.usage.completion_tokens or 0
-        if generation.raw_output != prompt.prefill or tokens < DROPPED_MIN_TOKENS:
-            return generation
+        if generation.raw_output != prompt.prefill or tokens < DROPPED_MIN_TOKENS or choice.declined:
+            return generation  # a refusal that is no text is still the model's (empty) answer
         self.stats.dropped += 1
         self.stats.dropped_tokens += tokens
         error = (f"{self.cfg.base_url} sent no text for {self.cfg.name}'s answer, though it reported "

@@ -235,6 +235,9 @@ class Choice:
     finish_reason: str
     ttft_s: float | None = None
     """Seconds to the first token, for a streamed answer; None otherwise."""
+    declined: bool = False
+    """The answer carried a refusal (OpenAI's ``refusal`` field or part), whatever its value: an
+    empty one is the model's answer, never text the endpoint dropped."""
 
 
 def parse_response(content: bytes, chat: bool) -> tuple[list[Choice], int, int, object]:
@@ -248,10 +251,12 @@ def parse_response(content: bytes, chat: bool) -> tuple[list[Choice], int, int, 
         choices = []
         for pos, c in enumerate(data["choices"]):
             holder = c["message"] if chat else c
-            text, refused = content_parts(holder.get("content") if chat else c["text"])
+            said = holder.get("content") if chat else c["text"]
+            text, refused = content_parts(said)
             text = valid_text(answer_text(text, refusal_of(holder) or refused))
             finish = valid_text(str(c.get("finish_reason") or "stop"))
-            choices.append(Choice(int(c.get("index", pos)), text, finish))
+            choices.append(Choice(int(c.get("index", pos)), text, finish,
+                                  declined=declines(holder) or declines({"content": said})))
         prompt_tokens, completion_tokens = token_counts(data.get("usage"))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise Failure(f"malformed response from the endpoint ({type(exc).__name__}: "
@@ -294,6 +299,13 @@ def content_parts(content: object) -> tuple[str, str]:
         if (texts or refusals) and all(isinstance(t, str) for t in texts):  # a refusal not text: none
             return "".join(texts), "".join(r for r in refusals if isinstance(r, str))
     raise TypeError(f"an answer's content is {type(content).__name__}, not text")
+
+
+def declines(holder: dict) -> bool:
+    """Whether a message, a delta or their content holds a refusal (OpenAI's), text or not."""
+    content = holder.get("content")
+    return holder.get("refusal") is not None or isinstance(content, list) and any(
+        isinstance(p, dict) and p.get("type") == "refusal" for p in content)
 
 
 def refusal_of(holder: dict) -> str:

@@ -16,6 +16,7 @@ from evalkit.models.retry import (
     answer_text,
     answered_by,
     content_parts,
+    declines,
     refusal_of,
     require_answered,
     token_counts,
@@ -40,6 +41,7 @@ async def post_streaming(oa: openai.AsyncOpenAI, options: FinalRequestOptions, b
                               stream_cls=openai.AsyncStream[object])
     texts: dict[int, list[str]] = {}
     refusals: dict[int, list[str]] = {}  # chat deltas' refusal: the answer where there is no content
+    declined: set[int] = set()  # choices that carried a refusal, text or not (Choice.declined)
     finish: dict[int, str] = {}
     first: dict[int, float] = {}
     prompt_tokens = completion_tokens = 0
@@ -57,6 +59,8 @@ async def post_streaming(oa: openai.AsyncOpenAI, options: FinalRequestOptions, b
                 raise Failure("malformed stream event from the endpoint (an answer's piece is not text)",
                               retryable=True, answered=True) from None
             refused = refusal_of(delta) or refused
+            if declines(delta):
+                declined.add(index)
             texts.setdefault(index, [])
             for part, into in ((text, texts), (refused, refusals)):
                 if part:
@@ -72,7 +76,7 @@ async def post_streaming(oa: openai.AsyncOpenAI, options: FinalRequestOptions, b
     if unfinished:  # scored, a cut answer is a model failure that the connection made
         raise StreamCut(f"the stream ended before choice {unfinished[0]} finished (no finish_reason): a "
                         "dropped connection")
-    choices = [Choice(i, answer_text("".join(parts), "".join(refusals.get(i, ()))), finish[i], first.get(i))
-               for i, parts in sorted(texts.items())]
+    choices = [Choice(i, answer_text("".join(parts), "".join(refusals.get(i, ()))), finish[i], first.get(i),
+                      declined=i in declined) for i, parts in sorted(texts.items())]
     require_answered(choices)
     return choices, prompt_tokens, completion_tokens, answered_by(model, events.response.headers)
