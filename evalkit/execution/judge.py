@@ -84,7 +84,8 @@ def relayed(name: str, message: str, classes: object, args: object, attributes: 
     exceptions were plain Exceptions, correct programs were scored ``error``, and a task whose
     prompt defines one failed the canary."""
     made = _instance(name, message, classes, args, program)
-    for attribute, value in (attributes.items() if type(attributes) is dict else ()):
+    for attribute, value in list(attributes.items() if type(attributes) is dict else ())[
+            :plain.MAX_RELAYED_ATTRIBUTES]:
         if type(attribute) is str and attribute.isidentifier() and not attribute.startswith("__"):
             try:
                 setattr(made, attribute, value)
