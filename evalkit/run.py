@@ -245,7 +245,12 @@ def execute_run(cfg: RunConfig, run_dir: Path) -> RunResults:
     specs = [arm_spec(arm, clients[arm.config.label], run_id) for arm in arms]
     results = write_reports(run_dir, header, specs, cfg.scoring, cfg.report)
     if problems:  # exit 2 after the reports, which say why (results.json's problems; bless, gate refuse it)
-        raise ReportedError("; ".join(problems) + f"; the reports are written in {run_dir}", results)
+        error = ReportedError("; ".join(problems) + f"; the reports are written in {run_dir}", results)
+        # what the endpoint said reached these lines only through classify, which masked every
+        # secret and every piece of one: a last pass masking pieces garbled evalkit's own words
+        # (a key refused mid-run, "set the environment variable ..." under a key holding "environment")
+        error.masked = True
+        raise error
     return results
 
 

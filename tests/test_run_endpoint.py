@@ -65,6 +65,21 @@ def test_key_refused_mid_run_exits_2_after_the_report_which_says_why(demo, tmp_p
             assert KEY not in path.read_text(errors="replace"), path
 
 
+def test_a_key_refused_mid_run_leaves_evalkit_s_own_words_whole(demo, tmp_path):
+    # The line's last masking pass masked every 6 characters of the key wherever they stood, in
+    # evalkit's words too: a key holding "environment" made the hint "set the *** variable ..."
+    key = "sk-environment-variable-9f8e"
+    with LoopbackProxy({"mixtral": Route(demo.base_url, "demo-oracle")}, key, refuse_after=1,
+                       database=True, echo_prefix=20) as proxy:
+        proc = run_against(proxy.base_url, tmp_path, key=key)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    (line,) = error_lines(proc)
+    assert "no answer at all" in line and "set the environment variable PROXY_KEY" in line, line
+    assert key not in proc.stderr and "sk-environment-varia" not in proc.stderr  # the echo masked
+    (problem,) = json.loads((tmp_path / "run" / "results.json").read_text())["problems"]
+    assert "set the environment variable PROXY_KEY" in problem and key not in problem
+
+
 @pytest.mark.parametrize(("max_error_rate", "code"), [("0", 2), ("0.6", 0)])
 def test_refused_share_above_max_error_rate_exits_2(demo, tmp_path, max_error_rate, code):
     # probe + 2 samples answered, then 2 of the 4 samples refused
