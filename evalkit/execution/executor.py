@@ -92,6 +92,21 @@ def stream_verdicts(submit: Callable[[Program], cf.Future], programs: Iterable[P
             yield key, future.result()
 
 
+MAX_CHECKED_SOURCE = 1 << 20
+"""Largest program whose reported syntax error is checked by compiling it here (parsing only)."""
+
+
+def _compiles(code: str) -> bool:
+    """Whether ``code`` compiles as the runner compiles it (only parsed: nothing of it runs here)."""
+    if len(code) > MAX_CHECKED_SOURCE:
+        return False  # its report stands
+    try:
+        compile(code, "solution.py", "exec", dont_inherit=True)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # ValueError: null bytes
+        return False
+    return True
+
+
 class LocalExecutor:
     """Runs Programs in isolated worker processes (see module docstring).
 
@@ -253,6 +268,10 @@ class LocalExecutor:
         detail = valid_text(message["detail"])  # a program's exception may hold a lone surrogate
         verdict = Verdict(Status(message["status"]), detail, float(message["cpu"]),
                           verified=bool(message["verified"]))
+        if verdict.status is Status.SYNTAX_ERROR and program.language == "python" and _compiles(program.code):
+            # the program wrote a load report of its own (an attacker's trial): its failure is an error
+            verdict = dataclasses.replace(verdict, status=Status.ERROR, detail=(
+                f"the program reported a syntax error its code does not have ({detail})")[:2000])
         if verdict.status is Status.INFRA_ERROR:
             worker.failed = True  # restarted once its other programs are done
             log.info("program %s of %s: infra_error (%s); worker restarted%s", program.key, program.task_id,

@@ -23,6 +23,7 @@ import collections
 import contextlib
 import enum
 import functools
+import gc
 import json
 import os
 import resource
@@ -59,6 +60,9 @@ class LoadFailed(BaseException):
 MAX_MADE_CLASSES = 1024
 """How many classes made for names a program sent a test process keeps for the next ones: it lives
 for many programs, and a reply naming a million classes must not fill its memory for them."""
+_made_since_collected = [0]
+"""Classes made since the last collection: a class is in a reference cycle, which only the cycle
+collector frees (a reply of 100,000 names held 150 MB through the next programs' tests)."""
 _RELAYED: dict[tuple[str, tuple[type, ...]], type] = {}
 """The classes made for exceptions that nothing here names, by (name, bases): one per distinct name
 and ancestry a program raises, whatever the program."""
@@ -83,9 +87,12 @@ def relayed(name: str, message: str, classes: object, args: object, attributes: 
     program's own ``self.field``, which a test may assert on). Relayed by name alone, such
     exceptions were plain Exceptions, correct programs were scored ``error``, and a task whose
     prompt defines one failed the canary."""
-    made = _instance(name, message, classes, args, program)
-    for attribute, value in list(attributes.items() if type(attributes) is dict else ())[
-            :plain.MAX_RELAYED_ATTRIBUTES]:
+    attributes = dict(attributes) if type(attributes) is dict else {}
+    group = attributes.pop("exceptions", None)  # an exception group's: each relayed as any exception
+    replies = (group if type(group) is list else [])[:plain.MAX_GROUP_SIZE]
+    inner = [relayed(*reply, program) for reply in replies if type(reply) is list and len(reply) == 5]
+    made = _instance(name, message, classes, args, program, inner)
+    for attribute, value in list(attributes.items())[:plain.MAX_RELAYED_ATTRIBUTES]:
         if type(attribute) is str and attribute.isidentifier() and not attribute.startswith("__"):
             try:
                 setattr(made, attribute, value)
@@ -94,7 +101,8 @@ def relayed(name: str, message: str, classes: object, args: object, attributes: 
     return made
 
 
-def _instance(name: str, message: str, classes: object, args: object, program: dict) -> BaseException:
+def _instance(name: str, message: str, classes: object, args: object, program: dict,
+              inner: list[BaseException]) -> BaseException:
     name = str(name)[:100]
     pairs = [(str(m)[:200], str(q)[:200]) for m, q in
              (pair for pair in (classes if type(classes) is list else [])[:plain.MAX_RELAYED_BASES + 1]
@@ -111,6 +119,9 @@ def _instance(name: str, message: str, classes: object, args: object, program: d
             cls = _derived(name, bases)
             if len(_RELAYED) < MAX_MADE_CLASSES:
                 _RELAYED[(name, bases)] = cls
+    if inner and issubclass(cls, BaseExceptionGroup):  # as raised: its message and its exceptions
+        # (relayed as a RuntimeError, an ExceptionGroup failed the tests catching it)
+        args = [str(args[0]) if type(args) is list and args else str(message), inner]
     try:
         return _restored(cls, args if type(args) is list else [str(message)])
     except Exception:  # noqa: BLE001 - a constructor that wants other arguments (UnicodeDecodeError's five)
@@ -151,6 +162,7 @@ def _resolve(module: str, qualname: str, program: dict, kind: type = Exception) 
 
 def _derived(name: str, bases: tuple[type, ...]) -> type:
     """A class of ``name`` on ``bases`` (on the first of them alone where they cannot share one)."""
+    _made_since_collected[0] += 1
     title = name if name.isidentifier() else "CandidateError"
     try:
         return type(title, bases, {})
@@ -163,8 +175,10 @@ def _from_message(cls: type) -> type:
     name, constructed and printed as Exception is."""
     made = _ANY_ARGUMENTS.get(cls)
     if made is None:
-        made = _ANY_ARGUMENTS[cls] = type(cls.__name__, (cls,), {"__init__": Exception.__init__,
-                                                                 "__str__": BaseException.__str__})
+        _made_since_collected[0] += 1
+        made = type(cls.__name__, (cls,), {"__init__": Exception.__init__, "__str__": BaseException.__str__})
+        if len(_ANY_ARGUMENTS) < MAX_MADE_CLASSES:
+            _ANY_ARGUMENTS[cls] = made
     return made
 
 
@@ -176,7 +190,11 @@ def typed(module: str, qualname: str, value: object, program: dict) -> object:
     plain type (a float subclass ``float64``: ``type(out) is float`` and ``out is True`` fail as
     they would). Only the plain type's own constructors run, or these classes' known ones."""
     base = type(value)
-    cls = _resolve(module, qualname, program, object)
+    # Classes only where their own code is known not to run beyond making the value: a class of any
+    # imported module (platform's uname_result) ran its methods here, `uname` in a subprocess,
+    # and made len() of a wrong answer the right one
+    trusted = module.partition(".")[0] in _TYPED_MODULES
+    cls = _resolve(module, qualname, program, object) if trusted else None
     if cls is base:
         return value
     if cls is not None:
@@ -191,9 +209,7 @@ def _as_class(cls: type, base: type, value: object) -> object | None:
     known = _KNOWN_CONSTRUCTORS.get(cls)
     if known is not None:
         return known[1](value) if base is known[0] else None
-    numpy = sys.modules.get("numpy")
-    scalars = (numpy.number, numpy.bool_, numpy.str_, numpy.bytes_) if numpy is not None else ()
-    if issubclass(cls, enum.Enum) or issubclass(cls, scalars) and base in _SCALAR_BASES:
+    if issubclass(cls, enum.Enum) or _numpy_scalar_of(cls, base):
         return cls(value)  # an enum's member itself (`is Color.RED` holds), numpy's scalar
     if not issubclass(cls, base):
         return None
@@ -217,7 +233,21 @@ _KNOWN_CONSTRUCTORS: dict[type, tuple[type, Callable[[object], object]]] = {
 """Classes whose instances hold state a plain constructor cannot set up (an OrderedDict's links), with
 the plain type each is made from: ``bytearray(10**9)`` or numpy's ``void(10**9)`` from a reply naming
 them would fill the test process's memory, and its verdict would be ``infra_error``, out of pass@k."""
-_SCALAR_BASES = (bool, int, float, complex, str, bytes)
+_TYPED_MODULES = frozenset({"builtins", plain.PROGRAM_MODULE, "collections", "numpy"})
+"""Where a reply's class is looked up (numpy's submodules too); elsewhere it is a stand-in."""
+
+
+def _numpy_scalar_of(cls: type, base: type) -> bool:
+    """Whether ``cls`` is a numpy scalar type made from a value of ``base`` as it was made (numpy's
+    ``bool_("False")`` is True, ``bytes_(10**8)`` fills 100 MB, ``int64("42")`` is 42)."""
+    numpy = sys.modules.get("numpy")
+    if numpy is None:
+        return False
+    kinds = ((numpy.bool_, (bool,)), (numpy.integer, (int,)), (numpy.floating, (float, int)),
+             (numpy.complexfloating, (complex,)), (numpy.str_, (str,)), (numpy.bytes_, (bytes,)))
+    return any(issubclass(cls, kind) and base in bases for kind, bases in kinds)
+
+
 _STAND_INS: dict[tuple[str, type], type] = {}
 
 
@@ -225,6 +255,7 @@ def _stand_in(name: str, base: type) -> type:
     """A class of ``name`` on ``base`` (on int, printed as a bool, where ``base`` is bool)."""
     found = _STAND_INS.get((name, base))
     if found is None:
+        _made_since_collected[0] += 1
         title = name if name.isidentifier() else "CandidateValue"
         found = (type(title, (int,), {"__repr__": _as_bool, "__str__": _as_bool}) if base is bool
                  else type(title, (base,), {}))
@@ -237,19 +268,30 @@ def _as_bool(value: int) -> str:
     return repr(bool(value))
 
 
-def _sync_arguments(args: tuple, kwargs: dict, changed: object) -> None:
+def _sync_arguments(args: tuple, kwargs: dict, changed: object, request: bytes) -> None:
     """The tests' own arguments made to hold what the call left in the program's copies of them
-    (``changed``, ``[args, kwargs]`` as plain data, or None when the call changed none)."""
+    (``changed``, ``[args, kwargs]`` as plain data, or None when the call changed none). Only those
+    the call changed (against ``request``, what was sent): one list passed twice crossed as two
+    copies, and the copy left as it was undid the other's change."""
     if type(changed) is not list or len(changed) != 2:
         return
-    new_args, new_kwargs = changed
+    (sent_args, sent_kwargs), (new_args, new_kwargs) = plain.decode(request), changed
     if type(new_args) is list and len(new_args) == len(args):
-        for old, new in zip(args, new_args, strict=True):
-            _synced(old, new)
+        for old, sent, new in zip(args, sent_args, new_args, strict=True):
+            if not _same(sent, new):
+                _synced(old, new)
     if type(new_kwargs) is dict:
         for name, old in kwargs.items():
-            if name in new_kwargs:
+            if name in new_kwargs and not _same(sent_kwargs.get(name), new_kwargs[name]):
                 _synced(old, new_kwargs[name])
+
+
+def _same(sent: object, new: object) -> bool:
+    """Whether an argument came back as it was sent (compared as sent: NaN is NaN)."""
+    try:
+        return plain.encode(sent) == plain.encode(new)
+    except (plain.NotPlainData, RecursionError, ValueError, TypeError, OverflowError):
+        return False
 
 
 def _synced(old: object, new: object) -> object:
@@ -261,7 +303,8 @@ def _synced(old: object, new: object) -> object:
     elif isinstance(old, dict) and type(new) is dict:
         items = [(key, _synced(old[key], value) if key in old else value) for key, value in new.items()]
         old.clear()
-        old.update(items)
+        for key, value in items:  # not update(): a Counter's adds (counted the pairs themselves)
+            old[key] = value
     elif isinstance(old, set) and type(new) is set or isinstance(old, bytearray) and type(new) is bytearray:
         old.clear()
         old.update(new) if isinstance(old, set) else old.extend(new)
@@ -399,10 +442,10 @@ class Candidate:
         reply = self._channel.receive(self._decoder)
         kind = reply[0] if type(reply) is list and reply else None
         if kind == "return" and len(reply) == 3:
-            _sync_arguments(args, kwargs, reply[2])
+            _sync_arguments(args, kwargs, reply[2], request)
             return reply[1]
         if kind == "raise" and len(reply) == 7:
-            _sync_arguments(args, kwargs, reply[6])
+            _sync_arguments(args, kwargs, reply[6], request)
             raise relayed(*reply[1:6], self._program)
         if kind == "unplain" and len(reply) == 2:
             raise TypeError(f"{self.__name__} returned {str(reply[1])[:100]}, not plain data "
@@ -453,6 +496,9 @@ def serve(control: socket.socket, memory_mb: int) -> None:
             verdict = {"status": "infra_error", "type": type(exc).__name__, "message": str(exc)[:500]}
         verdict["cpu"] = time.process_time() - start
         control.send(json.dumps(_bounded(verdict)).encode())
+        if _made_since_collected[0] > MAX_MADE_CLASSES:  # after the verdict: no program waits on it
+            gc.collect()
+            _made_since_collected[0] = 0
 
 
 MAX_TYPE_CHARS, MAX_MESSAGE_CHARS = 100, 2000

@@ -37,6 +37,8 @@ names beside its own class; the test process reads no more (judge.relayed)."""
 MAX_RELAYED_ATTRIBUTES = 32
 """How many of an exception's attributes (``JSONDecodeError.pos``, ``OSError.filename``, a program's
 own ``self.field``) that reply carries; the test process sets no more."""
+MAX_GROUP_SIZE, MAX_GROUP_DEPTH = 16, 3
+"""How many exceptions of an exception group cross, and how deep groups in groups do."""
 PROGRAM_MODULE = "solution"
 """The module a program runs as in its process: its own classes' ``__module__``."""
 _HEADER = struct.Struct(">I")

@@ -142,7 +142,7 @@ def _describe(exc: BaseException) -> tuple[str, str]:
         return "Exception", "<unprintable>"
 
 
-def _raised(exc: BaseException) -> list:
+def _raised(exc: BaseException, depth: int = 0) -> list:
     """The ``raise`` reply for ``exc``: its class's name, its message, its class's ancestry (itself
     first) as ``[module, qualname]`` pairs, its ``args`` where they are plain data (else None), and
     its attributes that are: the test process re-creates it as the class its tests would catch in
@@ -157,7 +157,16 @@ def _raised(exc: BaseException) -> list:
         plain.encode(args)
     except BaseException:  # not plain data (or hostile): the message stands for them
         args = None
-    return ["raise", *_describe(exc), classes, args, _attributes(exc)]
+    attributes = _attributes(exc)
+    try:
+        if isinstance(exc, BaseExceptionGroup) and depth < plain.MAX_GROUP_DEPTH:
+            # its exceptions cross as replies of their own (its args hold them, which are no plain data)
+            args = [_STR(exc.message)]
+            attributes["exceptions"] = [_raised(inner, depth + 1)[1:]
+                                        for inner in exc.exceptions[:plain.MAX_GROUP_SIZE]]
+    except BaseException:  # a hostile group: its class, message and attributes stand for it
+        pass
+    return ["raise", *_describe(exc), classes, args, attributes]
 
 
 def _attributes(exc: BaseException) -> dict:

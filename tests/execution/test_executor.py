@@ -234,6 +234,14 @@ def test_the_tests_see_the_types_and_changes_one_process_would_show(executor, hu
     in_place = task("in-place", "data = [3, 1, 2]\nassert candidate(data) is None\nassert data == [1, 2, 3]\n"
                                 "rows = [[1], [2]]\nfirst = rows[0]\ncandidate(rows)\n"
                                 "assert first == [1], first\n")
+    counted_in_place = task("counted", "c = __import__('collections').Counter(a=1)\n"
+                                       "assert candidate(c) is None\nassert c == {'a': 2, 'b': 1}, c\n")
+    aliased = task("aliased", "a = [3, 1, 2]\nassert candidate(a, a) is None\nassert a == [1, 2, 3], a\n")
+    # a class of a module the test process happens to import: its own methods ran there (platform's
+    # uname_result counts one element more, and ran `uname -p`): a wrong answer of 6 passed as 7
+    seven = task("seven", "assert len(candidate(0)) == 7\n")
+    spoofed = ("def f(x):\n    class R(tuple):\n        pass\n    R.__module__, R.__qualname__ = "
+               "'platform', 'uname_result'\n    return R(range(6))\n")
     counting = "from collections import Counter, defaultdict\n\n\ndef f(x):\n"
     programs = {
         "dict|right": (plain_dict, counting + "    return dict(Counter(x))\n"),
@@ -248,6 +256,10 @@ def test_the_tests_see_the_types_and_changes_one_process_would_show(executor, hu
         "alone|sorts-input": (left_alone, "def f(x):\n    x.sort()\n    return x\n"),
         "in-place|right": (in_place, "def f(x):\n    x.sort()\n"),
         "in-place|copy": (in_place, "def f(x):\n    x = sorted(x)\n"),
+        "counted|right": (counted_in_place, "def f(x):\n    x['a'] += 1\n    x['b'] = 1\n"),
+        "aliased|right": (aliased, "def f(x, y):\n    x.sort()\n"),
+        "seven|spoofed": (seven, spoofed),
+        "seven|right": (seven, "def f(x):\n    return tuple(range(7))\n"),
     }
     verdicts = {key: (v.status, v.detail) for key, v in executor.run(
         program_for(t, code, key, 2.0) for key, (t, code) in programs.items())}
@@ -256,8 +268,47 @@ def test_the_tests_see_the_types_and_changes_one_process_would_show(executor, hu
         "counter|right": Status.PASSED, "counter|dict": Status.ERROR,  # KeyError: 'z'
         "true|right": Status.PASSED, "true|numpy": Status.FAILED,
         "alone|right": Status.PASSED, "alone|sorts-input": Status.FAILED,
-        "in-place|right": Status.PASSED, "in-place|copy": Status.FAILED}, verdicts
+        "in-place|right": Status.PASSED, "in-place|copy": Status.FAILED,
+        "counted|right": Status.PASSED, "aliased|right": Status.PASSED,
+        "seven|spoofed": Status.FAILED, "seven|right": Status.PASSED}, verdicts
     assert "defaultdict" in verdicts["dict|defaultdict"][1]
+
+
+def test_an_exception_group_reaches_the_tests_with_its_exceptions(executor, humaneval_tasks):
+    # Its exceptions are no plain data: it became a RuntimeError, and tests catching it failed
+    base = humaneval_tasks[0]
+    tests = ("def check(candidate):\n    try:\n        candidate(0)\n    except* ValueError as group:\n"
+             "        assert [str(e) for e in group.exceptions] == ['a', 'b'], group.exceptions\n"
+             "        assert group.message == 'two', group.message\n"
+             "    else:\n        raise AssertionError\n")
+    task = dataclasses.replace(base, task_id="relay/group", prompt="def f(x):\n", entry_point="f",
+                               tests=tests, reference="    raise ExceptionGroup('two', [ValueError('a'), "
+                                                      "ValueError('b')])\n")
+    wrong = task.program_text("    raise ExceptionGroup('two', [KeyError('a'), KeyError('b')])\n")
+    programs = [program_for(task, task.program_text(task.reference), "right", 1.0),
+                program_for(task, wrong, "wrong", 1.0)]
+    verdicts = {key: (v.status, v.detail) for key, v in executor.run(programs)}
+    assert verdicts["right"][0] is Status.PASSED, verdicts
+    assert verdicts["wrong"] == (Status.ERROR, "ExceptionGroup: two (2 sub-exceptions)"), verdicts
+
+
+def test_a_program_cannot_label_its_own_failure_a_syntax_error(executor, humaneval_tasks):
+    # It wrote a load report of its own on its channel (split path) or a syntax line on its result
+    # pipe (one process): a wrong program that compiles was counted as a syntax error
+    task = humaneval_tasks[0]
+    forged = ("import os as _os, struct as _st\n"
+              "_b = b'[\"syntax_error\",\"SyntaxError\",\"invalid syntax (forged)\"]'\n"
+              "_os.write(3, _st.pack('>I', len(_b)) + _b)\n_os.read(3, 1)\n_os._exit(0)\n")
+    programs = [program_for(task, task.prompt + "    return False\n" + forged, "forged", 1.0),
+                program_for(task, task.prompt + "    return (\n", "real", 1.0)]
+    in_process = dataclasses.replace(program_for(task, task.prompt + "    return False\n" + (
+        "import os as _os\n_os.write(3, b'SSyntaxError\\tinvalid syntax (forged)\\n')\n_os._exit(0)\n"),
+        "forged-in-process", 1.0), split=False)
+    verdicts = {key: (v.status, v.detail) for key, v in executor.run([*programs, in_process])}
+    assert verdicts["real"][0] is Status.SYNTAX_ERROR, verdicts
+    for key in ("forged", "forged-in-process"):
+        status, detail = verdicts[key]
+        assert status is Status.ERROR and "reported a syntax error its code does not have" in detail, verdicts
 
 
 def test_programs_import_installed_packages(executor):
