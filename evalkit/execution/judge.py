@@ -184,7 +184,7 @@ def _from_message(cls: type) -> type:
 
 def typed(module: str, qualname: str, value: object, program: dict) -> object:
     """A value of the program's reply as the tests would have had it in one process: of its class
-    ``module.qualname`` where that resolves here as ``relayed``'s classes do and can hold the plain
+    ``module.qualname`` where that resolves here among ``_TYPED_MODULES`` and can hold the plain
     ``value`` it crossed as (a ``defaultdict``, ``Counter``, the prompt's NamedTuple or IntEnum,
     numpy's scalars where numpy is imported here), else of a class of that name made here on the
     plain type (a float subclass ``float64``: ``type(out) is float`` and ``out is True`` fail as
