@@ -387,10 +387,10 @@ def _checked_command_line(name: str, overrides: list[str], check: Callable[[RunC
     except OmegaConfBaseException as exc:
         key, why = getattr(exc, "full_key", None) or "hydra", (str(exc).strip().splitlines() or [""])[0]
         raise ConfigError(f"{key}: {why or type(exc).__name__}") from None
-    for key, folder in (("hydra.sweep.dir", sweep_dir) if sweep else ("hydra.run.dir", run_dir),):
-        if not str(folder or "").strip():  # Hydra would write the whole run into the current folder
-            raise ConfigError(f"{key} is empty (an unset variable in {key}=$VAR?); give the folder to "
-                              "write the run in, or leave it out for one named by the time")
+    key, folder = ("hydra.sweep.dir", sweep_dir) if sweep else ("hydra.run.dir", run_dir)
+    if not str(folder or "").strip():  # Hydra would write the whole run into the current folder
+        raise ConfigError(f"{key} is empty (an unset variable in {key}=$VAR?); give the folder to "
+                          "write the run in, or leave it out for one named by the time")
     # A single run that fails or is refused before it measured anything leaves its directory as it
     # was (gone, if the run made it): Hydra first overwrites its saved config and log, evalkit its records.
     # A sweep's directory, made by this attempt, goes when no job measured anything.
