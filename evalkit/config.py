@@ -194,7 +194,7 @@ class ModelConfig:
         if not self.api_key_env:
             return "EMPTY"
         value = os.environ.get(self.api_key_env)
-        if not value:  # unset, or set empty (what CI gives for a secret it does not have)
+        if not value or not value.strip():  # unset, or set empty (what CI gives for a secret it lacks)
             # Local servers (vLLM, Ollama) accept any key; a proxy that needs one answers 401.
             return "EMPTY"
         # Said here, by the variable's name: in the header, the HTTP library's refusal read as an
@@ -852,6 +852,11 @@ def _use_a_writable_hf_cache() -> None:
     ``HF_HOME``: with no writable home directory (a non-root user in a container,
     ``HOME=/nonexistent``) every run failed, naming the data file rather than the cache.
     """
+    for name in ("HF_HOME", "HF_DATASETS_CACHE", "HF_HUB_CACHE"):
+        if name in os.environ and not os.environ[name].strip():
+            # set empty (an unset `$VAR` in CI) is unset: `datasets` took it for the current folder
+            # and left its caches there
+            del os.environ[name]
     if "HF_HOME" in os.environ:
         return  # the user's choice, and its errors theirs to see
     default = Path(os.environ.get("XDG_CACHE_HOME") or Path("~/.cache").expanduser()) / "huggingface"

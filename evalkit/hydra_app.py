@@ -391,6 +391,9 @@ def _checked_command_line(name: str, overrides: list[str], check: Callable[[RunC
     if not str(folder or "").strip():  # Hydra would write the whole run into the current folder
         raise ConfigError(f"{key} is empty (an unset variable in {key}=$VAR?); give the folder to "
                           "write the run in, or leave it out for one named by the time")
+    if sweep and not _sweep_subdir(hydra_dirs).strip():  # every job in the sweep's folder: each refused
+        raise ConfigError("hydra.sweep.subdir is empty (an unset variable?): each job needs a folder of "
+                          "its own; leave it out for the job's number")
     # A single run that fails or is refused before it measured anything leaves its directory as it
     # was (gone, if the run made it): Hydra first overwrites its saved config and log, evalkit its records.
     # A sweep's directory, made by this attempt, goes when no job measured anything.
@@ -407,6 +410,14 @@ def _checked_command_line(name: str, overrides: list[str], check: Callable[[RunC
                           "(drop -m; each sweep job's config is saved in its directory's .hydra/)")
     _require_writable_dir(Path(sweep_dir if sweep else run_dir))
     return sweep, before, parser, args
+
+
+def _sweep_subdir(hydra_dirs: Any) -> str:
+    """hydra.sweep.subdir as given; its default names the job's number, which only a job knows."""
+    try:
+        return str(hydra_dirs.sweep.subdir or "")
+    except OmegaConfBaseException:  # ${hydra.job.num}: not set before the sweep starts its jobs
+        return "${hydra.job.num}"
 
 
 def _require_writable_dir(path: Path) -> None:

@@ -88,7 +88,7 @@ def relayed(name: str, message: str, classes: object, args: object, attributes: 
     exceptions were plain Exceptions, correct programs were scored ``error``, and a task whose
     prompt defines one failed the canary."""
     attributes = dict(attributes) if type(attributes) is dict else {}
-    group = attributes.pop("exceptions", None)  # an exception group's: each relayed as any exception
+    group = attributes.pop("__group__", None)  # an exception group's: each relayed as any exception
     replies = (group if type(group) is list else [])[:plain.MAX_GROUP_SIZE]
     inner = [relayed(*reply, program) for reply in replies if type(reply) is list and len(reply) == 5]
     made = _instance(name, message, classes, args, program, inner)
@@ -123,7 +123,10 @@ def _instance(name: str, message: str, classes: object, args: object, program: d
         # (relayed as a RuntimeError, an ExceptionGroup failed the tests catching it)
         args = [str(args[0]) if type(args) is list and args else str(message), inner]
     try:
-        return _restored(cls, args if type(args) is list else [str(message)])
+        made = _restored(cls, args if type(args) is list else [str(message)])
+        if getattr(cls, "__str__", None) is _relayed_str:
+            made.__dict__["__relayed__"] = str(message)[:MAX_MESSAGE_CHARS]
+        return made
     except Exception:  # noqa: BLE001 - a constructor that wants other arguments (UnicodeDecodeError's five)
         try:
             return _from_message(cls)(str(message))
@@ -161,13 +164,21 @@ def _resolve(module: str, qualname: str, program: dict, kind: type = Exception) 
 
 
 def _derived(name: str, bases: tuple[type, ...]) -> type:
-    """A class of ``name`` on ``bases`` (on the first of them alone where they cannot share one)."""
+    """A class of ``name`` on ``bases`` (on the first of them alone where they cannot share one),
+    printed as the program's printed (``_relayed_str``)."""
     _made_since_collected[0] += 1
     title = name if name.isidentifier() else "CandidateError"
     try:
-        return type(title, bases, {})
+        return type(title, bases, {"__str__": _relayed_str})
     except TypeError:  # no consistent order, or instance layouts that conflict
-        return type(title, bases[:1], {})
+        return type(title, bases[:1], {"__str__": _relayed_str})
+
+
+def _relayed_str(self: BaseException) -> str:
+    """A made class's exception as the program's ``str()`` of it read: a program's own class whose
+    ``__str__`` makes its message (its ``args`` empty) printed nothing, and tests reading it failed."""
+    relayed_message = vars(self).get("__relayed__")
+    return relayed_message if isinstance(relayed_message, str) else BaseException.__str__(self)
 
 
 def _from_message(cls: type) -> type:
@@ -209,8 +220,11 @@ def _as_class(cls: type, base: type, value: object) -> object | None:
     known = _KNOWN_CONSTRUCTORS.get(cls)
     if known is not None:
         return known[1](value) if base is known[0] else None
-    if issubclass(cls, enum.Enum) or _numpy_scalar_of(cls, base):
-        return cls(value)  # an enum's member itself (`is Color.RED` holds), numpy's scalar
+    numpy = sys.modules.get("numpy")
+    if numpy is not None and cls is numpy.ndarray and base is list:
+        cls = numpy.array  # crossed as its tolist()
+    if cls is getattr(numpy, "array", None) or issubclass(cls, enum.Enum) or _numpy_scalar_of(cls, base):
+        return cls(value)  # an enum's member itself (`is Color.RED` holds), numpy's scalar or array
     if not issubclass(cls, base):
         return None
     if base in (list, set):
@@ -311,6 +325,12 @@ def _synced(old: object, new: object) -> object:
     elif isinstance(old, tuple) and type(new) is tuple and len(old) == len(new):
         for o, n in zip(old, new, strict=True):
             _synced(o, n)  # a tuple cannot change; the lists in it can
+        try:
+            same = bool(old == new)
+        except Exception:  # noqa: BLE001 - a comparison that fails: not the same
+            same = False
+        if not same:  # another tuple stands there now (a list of tuples sorted in place passed
+            return new  # as left alone: the tuples were kept, each at its old place)
     elif not _equal(old, new):
         return new
     return old

@@ -8,7 +8,8 @@ tag: ``{"t": [..]}`` a tuple, ``{"d": [[k, v], ..]}`` a dict, ``{"s": [..]}`` a 
 standard library's plain records: ``{"date": iso}``, ``{"datetime": iso}`` (naive, or with a
 fixed UTC offset), ``{"time": iso}``, ``{"timedelta": [days, seconds, microseconds]}``,
 ``{"decimal": str}``, ``{"range": [start, stop, step]}``, ``{"fraction": [numerator,
-denominator]}``; and in the program's replies, ``{"o": [module, qualname, value]}``, a value whose
+denominator]}``, ``{"it": [..]}`` an iterator over those items; and in the program's replies,
+``{"o": [module, qualname, value]}``, a value whose
 type is not the plain one it crosses as (``encode``'s ``typed``). So a
 decoded value is built by ``json`` and these few constructors, never by pickle or marshal,
 and the trusted side compares values it built itself (an object whose ``__eq__`` is always
@@ -23,6 +24,7 @@ from __future__ import annotations
 import datetime
 import decimal
 import fractions
+import itertools
 import json
 import struct
 from typing import Callable
@@ -80,6 +82,8 @@ def _tagged(value: object, depth: int, typed: bool) -> object:  # noqa: PLR0911 
         return {"c": [value.real, value.imag]}
     if kind in _RECORDS:
         return _record(value)
+    if hasattr(value, "__next__") and hasattr(value, "__iter__"):  # an iterator: its items, read here
+        return {"it": [_tagged(item, depth, typed) for item in _items(value)]}
     coerced = _tagged(_coerced(value), depth, typed)
     return {"o": [str(kind.__module__), str(kind.__qualname__), coerced]} if typed else coerced
 
@@ -103,6 +107,21 @@ _RECORDS = (datetime.date, datetime.datetime, datetime.time, datetime.timedelta,
             fractions.Fraction)
 
 
+MAX_ITEMS = 100_000
+"""Most items an iterator crossing gives: one that goes on is no plain data (a generator of every
+prime), where reading it all would never end."""
+
+
+def _items(iterator: object) -> list:
+    """An iterator's items (at most MAX_ITEMS; NotPlainData beyond). It crosses as an iterator over
+    them: a correct program returning ``map(...)`` or a generator, which its tests read with
+    ``list()``, was an error, and tests handing the program a generator ran unverified."""
+    items = list(itertools.islice(iterator, MAX_ITEMS + 1))
+    if len(items) > MAX_ITEMS:
+        raise NotPlainData(f"an iterator of more than {MAX_ITEMS} items")
+    return items
+
+
 def _coerced(value: object) -> object:
     """Subclasses of plain types as their base value, numbers (numpy's too) as int or float."""
     for base in (bool, int, float, str, bytes, complex, list, tuple, dict, frozenset, set):
@@ -110,10 +129,10 @@ def _coerced(value: object) -> object:
             return base(value)
     if isinstance(value, bytearray):
         return bytes(value)
+    if hasattr(value, "tolist"):  # numpy arrays and scalars (an array's __index__ refuses it)
+        return value.tolist()
     if hasattr(value, "__index__"):
         return int(value.__index__())
-    if hasattr(value, "tolist"):  # numpy arrays and scalars
-        return value.tolist()
     if hasattr(value, "__float__") and hasattr(value, "__round__"):  # decimal, fractions, numpy floats
         return float(value)
     raise NotPlainData(f"a {type(value).__name__}")
@@ -179,6 +198,8 @@ def _record_from(tag: str, payload: object) -> object:
     if tag == "fraction" and type(payload) is list and len(payload) == 2 and all(
             type(part) is int for part in payload):
         return fractions.Fraction(*payload)
+    if tag == "it" and type(payload) is list:
+        return iter(payload)
     raise ValueError(f"unknown tag {tag[:20]!r}")
 
 

@@ -162,8 +162,10 @@ def _raised(exc: BaseException, depth: int = 0) -> list:
         if isinstance(exc, BaseExceptionGroup) and depth < plain.MAX_GROUP_DEPTH:
             # its exceptions cross as replies of their own (its args hold them, which are no plain data)
             args = [_STR(exc.message)]
-            attributes["exceptions"] = [_raised(inner, depth + 1)[1:]
-                                        for inner in exc.exceptions[:plain.MAX_GROUP_SIZE]]
+            # under a name no attribute crossing has (they never start with "__"): a prompt's
+            # ValidationError kept its own `exceptions` list, which read as a group's
+            attributes["__group__"] = [_raised(inner, depth + 1)[1:]
+                                       for inner in exc.exceptions[:plain.MAX_GROUP_SIZE]]
     except BaseException:  # a hostile group: its class, message and attributes stand for it
         pass
     return ["raise", *_describe(exc), classes, args, attributes]

@@ -73,6 +73,8 @@ class ClientStats:
     ``DROPPED_MIN_TOKENS`` completion tokens for each: text the endpoint generated and did not send."""
     dropped_tokens: int = 0
     """The completion tokens the endpoint reported for those answers."""
+    blank_refusals: int = 0
+    """Blank answers of this attempt that carried a refusal (OpenAI's): the model declined."""
 
     def problem(self, max_error_rate: float) -> str | None:
         """Why this arm's results cannot be trusted, or None: no answer at all, more answers without
@@ -97,7 +99,8 @@ class ClientStats:
                     "is not in the answer's content (message.content, or the completion's text); a "
                     "reasoning parser or a proxy may put it elsewhere or drop it; they are infra_error, "
                     "not stored: a resumed run asks them again")
-        if self.answered and self.blank == self.answered and self.blank_tokens > self.blank:
+        if self.answered and self.blank == self.answered and self.blank_tokens > self.blank \
+                and self.blank_refusals < self.blank:  # a model that declined every task answered so
             # what answered spent tokens on text evalkit never saw: every sample `empty` measured the
             # endpoint (a reasoning parser, a proxy that drops message.content), not the template. A
             # token an answer (the end of sequence) is a model that stopped at once: empty answers, measured
@@ -281,6 +284,7 @@ class ModelClient:
             self._stop_using_n(f"it answered {len(choices)} choice(s) for n={len(indices)}")
         usages = _split(usage, len(choices[: len(indices)]))
         answered = self._clean(answered)
+        self.stats.blank_refusals += sum(c.declined and not c.text.strip() for c in choices[:len(indices)])
         made = {i: _generation(prompt, i, c, u, latency, answered)
                 for i, c, u in zip(indices, choices, usages, strict=False)}
         # The usage is the request's: a choice's own tokens are known only where every choice is
@@ -301,6 +305,7 @@ class ModelClient:
             choices, usage, latency, answered = await self._send(body)
         except Failure as fail:
             return self._errored(prompt, index, fail)
+        self.stats.blank_refusals += choices[0].declined and not choices[0].text.strip()
         return self._delivered(prompt, choices[0], _generation(prompt, index, choices[0], Usage(*usage),
                                                                latency, self._clean(answered)))
 

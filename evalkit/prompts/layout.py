@@ -139,8 +139,8 @@ class Family:
         """The file of ``version`` (None when the family has no such version)."""
         if version == MVP:
             return self.mvp_file
-        if self.folder is not None and (self.folder / f"{version}.yml").is_file():
-            return self.folder / f"{version}.yml"
+        if self.folder is not None and is_version(version) and (self.folder / f"{version}.yml").is_file():
+            return self.folder / f"{version}.yml"  # a name lint calls no version is not read: not pinned
         return None
 
 

@@ -119,9 +119,11 @@ def load_template(registry: Path, family: str, version: str | None = None, api: 
     if version is not None:
         path = fam.path(version)
         if path is None:
-            spelt = fam.folder / f"{version}.yaml" if fam.folder is not None else None
-            unread = (f" ({spelt.name} is there, but the registry reads <version>.yml only)"
-                      if spelt is not None and spelt.is_file() else "")
+            folder = fam.folder
+            unread = (f" ({version}.yaml is there, but the registry reads <version>.yml only)"
+                      if folder is not None and (folder / f"{version}.yaml").is_file() else
+                      f" ({version}.yml is there, but its name is not a version the gateway reads)"
+                      if folder is not None and (folder / f"{version}.yml").is_file() else "")
             raise MissingVersion(f"{root}: no such template version {version!r} of {kind} family {family}; "
                                  f"it has {', '.join(known) or 'none'}{unread}")
         template = load_file(root, fam, version)

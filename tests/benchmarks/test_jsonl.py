@@ -107,6 +107,13 @@ def test_a_datasets_cache_that_cannot_be_used_is_named_not_the_dataset_file(tmp_
     assert out.stderr.strip() == (f"evalkit: error: cannot use the datasets cache at {cache} (Not a "
                                   f"directory: {cache}); point HF_HOME or HF_DATASETS_CACHE at a "
                                   "folder evalkit can write")
+    # set empty (an unset `$VAR`): unset, where `datasets` left its caches in the current folder
+    here = tmp_path / "here"
+    here.mkdir()
+    out = run_evalkit("prompts", "render", "task=HumanEval/0", cwd=here,
+                      env={"HF_HOME": "", "HF_DATASETS_CACHE": ""})
+    assert out.returncode == 0, out.stderr
+    assert list(here.iterdir()) == []
 
 
 @pytest.mark.slow

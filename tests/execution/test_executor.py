@@ -242,6 +242,17 @@ def test_the_tests_see_the_types_and_changes_one_process_would_show(executor, hu
     seven = task("seven", "assert len(candidate(0)) == 7\n")
     spoofed = ("def f(x):\n    class R(tuple):\n        pass\n    R.__module__, R.__qualname__ = "
                "'platform', 'uname_result'\n    return R(range(6))\n")
+    # tuples in a list sorted in place: each was kept at its old place (a second attacker's trial)
+    tuples_alone = task("tuples", "data = [(8, 10), (1, 3)]\n"
+                                  "assert sorted(candidate(data)) == [(1, 3), (8, 10)]\n"
+                                  "assert data == [(8, 10), (1, 3)], data\n")
+    listed = task("listed", "assert list(candidate([3, 1, 2])) == [1, 2, 3]\n")  # iterators, arrays
+    printed = task("printed", "try:\n    candidate(0)\nexcept ValueError as e:\n"
+                              "    assert 'row 2' in str(e), repr(str(e))\n"
+                              "    assert e.exceptions == ['x'], vars(e)\nelse:\n    raise AssertionError\n")
+    row_error = ("class RowError(ValueError):\n    def __init__(self):\n        super().__init__()\n"
+                 "        self.exceptions = ['x']\n\n    def __str__(self):\n"
+                 "        return 'bad amount on row 2'\n\n\ndef f(x):\n    raise RowError()\n")
     counting = "from collections import Counter, defaultdict\n\n\ndef f(x):\n"
     programs = {
         "dict|right": (plain_dict, counting + "    return dict(Counter(x))\n"),
@@ -260,6 +271,14 @@ def test_the_tests_see_the_types_and_changes_one_process_would_show(executor, hu
         "aliased|right": (aliased, "def f(x, y):\n    x.sort()\n"),
         "seven|spoofed": (seven, spoofed),
         "seven|right": (seven, "def f(x):\n    return tuple(range(7))\n"),
+        "tuples|right": (tuples_alone, "def f(x):\n    return sorted(x)\n"),
+        "tuples|sorts-input": (tuples_alone, "def f(x):\n    x.sort()\n    return x\n"),
+        "listed|iterator": (listed, "def f(x):\n    return iter(sorted(x))\n"),
+        "listed|generator": (listed, "def f(x):\n    return (v for v in sorted(x))\n"),
+        "listed|array": (listed, "import numpy as np\n\n\ndef f(x):\n"
+                                 "    return np.sort(np.array(x))\n"),
+        "listed|wrong": (listed, "def f(x):\n    return iter(x)\n"),
+        "printed|right": (printed, row_error),
     }
     verdicts = {key: (v.status, v.detail) for key, v in executor.run(
         program_for(t, code, key, 2.0) for key, (t, code) in programs.items())}
@@ -270,7 +289,10 @@ def test_the_tests_see_the_types_and_changes_one_process_would_show(executor, hu
         "alone|right": Status.PASSED, "alone|sorts-input": Status.FAILED,
         "in-place|right": Status.PASSED, "in-place|copy": Status.FAILED,
         "counted|right": Status.PASSED, "aliased|right": Status.PASSED,
-        "seven|spoofed": Status.FAILED, "seven|right": Status.PASSED}, verdicts
+        "seven|spoofed": Status.FAILED, "seven|right": Status.PASSED,
+        "tuples|right": Status.PASSED, "tuples|sorts-input": Status.FAILED,
+        "listed|iterator": Status.PASSED, "listed|generator": Status.PASSED, "listed|array": Status.PASSED,
+        "listed|wrong": Status.FAILED, "printed|right": Status.PASSED}, verdicts
     assert "defaultdict" in verdicts["dict|defaultdict"][1]
 
 
@@ -636,17 +658,17 @@ class CountingExecutor:
 
 
 def test_the_canary_names_each_task_it_moves_to_one_process_and_why(tmp_path, caplog):
-    # A task whose tests hand the program a value that is not plain data (chunked's iterator) runs
+    # A task whose tests hand the program a value that is not plain data (tail's PosixPath) runs
     # unverified; report.md counts such verdicts, and evalkit.log must say which tasks and why.
     tasks = {t.task_id: t for t in load_tasks(DatasetConfig(name="instruct_python"))}
-    chosen = [tasks["instruct_python/chunked"], tasks["instruct_python/mask_email"]]
+    chosen = [tasks["instruct_python/tail"], tasks["instruct_python/mask_email"]]
     with LocalExecutor(dataclasses.replace(CFG, workers=1, cache_dir=tmp_path)) as ex:
         with caplog.at_level(logging.INFO, logger="evalkit.execution.calibrate"):
             assert canary(chosen, ex, calibrate(chosen, ex)) == []
-        assert ex.in_process_tasks == {"instruct_python/chunked"}
+        assert ex.in_process_tasks == {"instruct_python/tail"}
     moved = [r.getMessage() for r in caplog.records if "unverified" in r.getMessage()]
-    assert len(moved) == 1 and "task instruct_python/chunked runs unverified" in moved[0], moved
-    assert "called chunked with a list_iterator, which is not plain data" in moved[0]
+    assert len(moved) == 1 and "task instruct_python/tail runs unverified" in moved[0], moved
+    assert "called tail with a PosixPath, which is not plain data" in moved[0]
 
 
 @pytest.mark.slow

@@ -469,6 +469,9 @@ def test_a_model_s_refusal_is_its_answer_scored_and_kept_not_an_empty_one(server
     expected = "" if shape.endswith("not_text") else REFUSAL
     assert [(g.raw_output, g.error) for g in out["declined"]] == [(expected, "")] * 2
     assert client.stats.retries == 0
+    # an arm whose every answer declined, blank though the endpoint counted tokens, is the model's
+    # (it exited 2: "the generation is not in the answer's content")
+    assert client.stats.problem(0.0) is None
 
 
 def test_an_answer_the_endpoint_s_filter_withheld_is_infra_error_not_the_model_s_empty_code(server, tmp_path):

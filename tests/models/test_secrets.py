@@ -135,6 +135,8 @@ def test_a_key_variable_set_empty_is_no_key(monkeypatch):
     # CI sets a secret it does not have to "": the openai client's "Missing credentials", exit 3.
     monkeypatch.setenv("EVALKIT_TEST_EMPTY", "")
     assert model_config("http://127.0.0.1:9/v1", api_key_env="EVALKIT_TEST_EMPTY").api_key() == "EMPTY"
+    monkeypatch.setenv("EVALKIT_TEST_EMPTY", "  ")  # blanks: no key either (it sent "Bearer   ")
+    assert model_config("http://127.0.0.1:9/v1", api_key_env="EVALKIT_TEST_EMPTY").api_key() == "EMPTY"
 
 
 def test_the_configured_key_variable_is_secret_whatever_its_name(k2_env):

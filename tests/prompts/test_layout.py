@@ -150,6 +150,9 @@ def test_lint_reports_a_file_in_a_family_folder_that_is_not_a_version(tmp_path: 
                                             r"mixtral; it has mvp, 1.0.0 \(1.1.0.yaml is there, but the "
                                             r"registry reads <version>.yml only\)"):
         load_template(root, "mixtral", "1.1.0")
+    with pytest.raises(TemplateError, match=r"\(2.1.0-beta.feature-x.yml is there, but its name is not a "
+                                            r"version the gateway reads\)"):
+        load_template(root, "mixtral", "2.1.0-beta.feature-x")  # lint's "not read" holds for a pin too
 
 
 def test_lint_reports_two_files_of_one_version(tmp_path: Path):
