@@ -304,7 +304,7 @@ def _same(sent: object, new: object) -> bool:
     """Whether an argument came back as it was sent (compared as sent: NaN is NaN)."""
     try:
         return plain.encode(sent) == plain.encode(new)
-    except (plain.NotPlainData, RecursionError, ValueError, TypeError, OverflowError):
+    except plain.UNPLAIN:
         return False
 
 

@@ -51,6 +51,11 @@ class NotPlainData(TypeError):
     """A value that cannot cross the channel (names its type)."""
 
 
+UNPLAIN = (NotPlainData, RecursionError, ValueError, TypeError, OverflowError)
+"""What ``encode`` raises for a value that is not plain data, or a hostile one (a ``__float__`` that
+overflows, a structure deeper than the interpreter allows)."""
+
+
 def encode(value: object, typed: bool = False) -> bytes:
     """The value as tagged JSON bytes; raises NotPlainData for anything else.
 

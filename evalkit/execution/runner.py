@@ -261,13 +261,13 @@ def serve(source: str, entry_point: str) -> None:
         else:
             try:
                 data = b'["return",' + plain.encode(result, typed=True) + b"]"
-            except _UNPLAIN as exc:
+            except plain.UNPLAIN as exc:
                 _send(["unplain", _STR(exc)[:200]])
                 continue
         try:
             # the reply's last item: the arguments as the call left them (bytes: encoded once)
             data = data[:-1] + b"," + _changed(arguments, request) + b"]"
-        except _UNPLAIN as exc:
+        except plain.UNPLAIN as exc:
             _send(["unplain", _STR(exc)[:200] + " in its arguments"])
             continue
         data = plain.frame(data)
@@ -275,8 +275,6 @@ def serve(source: str, entry_point: str) -> None:
             data = data[_WRITE(CHANNEL_FD, data):]
 
 
-_UNPLAIN = (plain.NotPlainData, RecursionError, ValueError, TypeError, OverflowError)
-"""What encoding a value that is not plain data (or a hostile one) raises."""
 _IMMUTABLE = frozenset({type(None), bool, int, float, str, bytes, complex})
 
 
