@@ -309,13 +309,15 @@ def _same(sent: object, new: object) -> bool:
 
 
 def _synced(old: object, new: object) -> object:
-    """What stands where ``old`` was once the call changed it to ``new``: ``old`` itself, changed in
-    place, where it is a container of ``new``'s kind (as in one process, where the program changed
-    the tests' own object), or where it equals ``new``; else ``new``."""
+    """``old``, an argument the call changed, changed in place to hold ``new`` (as in one process,
+    where the program changed the tests' own object). What it holds is kept where unchanged, found
+    where the call moved it (a list of lists sorted in place keeps its lists, so a shallow copy the
+    tests took before differs), and taken from ``new`` where it was no container; a container inside
+    it that changed raises ``ChangedInside``."""
     if isinstance(old, list) and type(new) is list:
         old[:] = _elements(old, new)
     elif isinstance(old, dict) and type(new) is dict:
-        items = [(key, _synced(old[key], value) if key in old else value) for key, value in new.items()]
+        items = [(key, _inner(old[key], value) if key in old else value) for key, value in new.items()]
         old.clear()
         for key, value in items:  # not update(): a Counter's adds (counted the pairs themselves)
             old[key] = value
@@ -324,23 +326,35 @@ def _synced(old: object, new: object) -> object:
         old.update(new) if isinstance(old, set) else old.extend(new)
     elif isinstance(old, tuple) and type(new) is tuple and len(old) == len(new):
         for o, n in zip(old, new, strict=True):
-            _synced(o, n)  # a tuple cannot change; the lists in it can
-        try:
-            same = bool(old == new)
-        except Exception:  # noqa: BLE001 - a comparison that fails: not the same
-            same = False
-        if not same:  # another tuple stands there now (a list of tuples sorted in place passed
-            return new  # as left alone: the tuples were kept, each at its old place)
-    elif not _equal(old, new):
-        return new
+            _inner(o, n)  # a tuple cannot change; a container in it can
     return old
+
+
+class ChangedInside(TypeError):
+    """The call changed a container inside its arguments: changed in place or replaced by another,
+    which copies cannot tell apart. Taken for changed in place, a wrong program that replaced a row
+    the tests held passed; taken for replaced, one that changed a row it had to leave alone would.
+    The tests get this error (the program's ``error``); a task whose reference does so fails the
+    canary this way and runs in one process."""
+
+
+def _inner(old: object, new: object) -> object:
+    """What stands inside an argument where ``old`` stood: ``old`` where the call left it as it was,
+    ``new`` where ``old`` was no container (a number, a string, a tuple of them: replacing it is all a
+    call can do), else ``ChangedInside``."""
+    if _equal(old, new):
+        return old
+    if isinstance(old, list | dict | set | bytearray) or isinstance(old, tuple) and any(
+            isinstance(o, list | dict | set | bytearray | tuple) for o in old):
+        raise ChangedInside(f"the call changed a {type(old).__name__} inside its arguments, in place or "
+                            "by another in its place, which the tests cannot be told apart")
+    return new
 
 
 def _elements(old: list, new: list) -> list:
     """A changed list's elements: each of the tests' own elements where it still holds one, found
-    where the call moved it (a list of lists sorted in place keeps its lists, so a shallow copy the
-    tests took before the call still differs, as in one process); else the one at its place changed
-    in place, else the new value."""
+    where the call moved it; else the new one where the old one at that place was no container
+    (``_inner``)."""
     unused = set(range(len(old)))
     source: list[int | None] = [None] * len(new)  # the index in old of each new element
     for i, value in enumerate(new):
@@ -349,7 +363,7 @@ def _elements(old: list, new: list) -> list:
             unused.discard(i)
     if len(old) <= MAX_MATCHED_ELEMENTS:
         for i, value in enumerate(new):
-            if source[i] is None and isinstance(value, list | dict | set | bytearray):
+            if source[i] is None and isinstance(value, list | dict | set | bytearray | tuple):
                 source[i] = next((j for j in sorted(unused) if _equal(old[j], value)), None)
                 unused.discard(source[i])
     result = []
@@ -358,7 +372,7 @@ def _elements(old: list, new: list) -> list:
             result.append(old[source[i]])
         elif i in unused:
             unused.discard(i)
-            result.append(_synced(old[i], value))
+            result.append(_inner(old[i], value))
         else:
             result.append(value)
     return result

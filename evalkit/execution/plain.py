@@ -89,7 +89,7 @@ def _tagged(value: object, depth: int, typed: bool) -> object:  # noqa: PLR0911 
         return _record(value)
     if hasattr(value, "__next__") and hasattr(value, "__iter__"):  # an iterator: its items, read here
         return {"it": [_tagged(item, depth, typed) for item in _items(value)]}
-    coerced = _tagged(_coerced(value), depth, typed)
+    coerced = _tagged(_coerced(value, typed), depth, typed)
     return {"o": [str(kind.__module__), str(kind.__qualname__), coerced]} if typed else coerced
 
 
@@ -127,15 +127,20 @@ def _items(iterator: object) -> list:
     return items
 
 
-def _coerced(value: object) -> object:
-    """Subclasses of plain types as their base value, numbers (numpy's too) as int or float."""
+def _coerced(value: object, typed: bool) -> object:
+    """Subclasses of plain types as their base value, numbers (numpy's too) as int or float; a numpy
+    array in a reply as its ``tolist()`` (``typed``: it is rebuilt where the tests import numpy). An
+    array the tests pass is no plain data: as a list, what the program did to it in place came back
+    to no array, and a wrong program that sorted it passed."""
     for base in (bool, int, float, str, bytes, complex, list, tuple, dict, frozenset, set):
         if isinstance(value, base):
             return base(value)
     if isinstance(value, bytearray):
         return bytes(value)
-    if hasattr(value, "tolist"):  # numpy arrays and scalars (an array's __index__ refuses it)
-        return value.tolist()
+    if hasattr(value, "tolist") and (typed or getattr(value, "ndim", 0) == 0):  # numpy's
+        return value.tolist()  # (before __index__, which an array refuses with its own words)
+    if getattr(value, "ndim", 0):
+        raise NotPlainData(f"a {type(value).__name__}")
     if hasattr(value, "__index__"):
         return int(value.__index__())
     if hasattr(value, "__float__") and hasattr(value, "__round__"):  # decimal, fractions, numpy floats

@@ -246,6 +246,12 @@ def test_the_tests_see_the_types_and_changes_one_process_would_show(executor, hu
     tuples_alone = task("tuples", "data = [(8, 10), (1, 3)]\n"
                                   "assert sorted(candidate(data)) == [(1, 3), (8, 10)]\n"
                                   "assert data == [(8, 10), (1, 3)], data\n")
+    # a row the tests hold, replaced by the call or changed in place: copies cannot tell which, and
+    # taken for changed in place, the wrong program that replaced it passed (a tester's trial)
+    held_row = task("held", "row = [1, 2]\nxs = [row]\ncandidate(xs)\nassert row == [1, 2, 3], row\n")
+    # an array the tests pass crossed as a list: sorted in place, nothing came back to it
+    array_alone = task("array", "import numpy as np\na = np.array([3, 1, 2])\n"
+                                "assert list(candidate(a)) == [1, 2, 3]\nassert a.tolist() == [3, 1, 2]\n")
     listed = task("listed", "assert list(candidate([3, 1, 2])) == [1, 2, 3]\n")  # iterators, arrays
     printed = task("printed", "try:\n    candidate(0)\nexcept ValueError as e:\n"
                               "    assert 'row 2' in str(e), repr(str(e))\n"
@@ -279,6 +285,8 @@ def test_the_tests_see_the_types_and_changes_one_process_would_show(executor, hu
                                  "    return np.sort(np.array(x))\n"),
         "listed|wrong": (listed, "def f(x):\n    return iter(x)\n"),
         "printed|right": (printed, row_error),
+        "held|replaces": (held_row, "def f(x):\n    x[0] = x[0] + [3]\n"),
+        "array|sorts-input": (array_alone, "def f(x):\n    x.sort()\n    return x\n"),
     }
     verdicts = {key: (v.status, v.detail) for key, v in executor.run(
         program_for(t, code, key, 2.0) for key, (t, code) in programs.items())}
@@ -292,7 +300,9 @@ def test_the_tests_see_the_types_and_changes_one_process_would_show(executor, hu
         "seven|spoofed": Status.FAILED, "seven|right": Status.PASSED,
         "tuples|right": Status.PASSED, "tuples|sorts-input": Status.FAILED,
         "listed|iterator": Status.PASSED, "listed|generator": Status.PASSED, "listed|array": Status.PASSED,
-        "listed|wrong": Status.FAILED, "printed|right": Status.PASSED}, verdicts
+        "listed|wrong": Status.FAILED, "printed|right": Status.PASSED,
+        "held|replaces": Status.ERROR, "array|sorts-input": Status.ERROR}, verdicts
+    assert "inside its arguments" in verdicts["held|replaces"][1]
     assert "defaultdict" in verdicts["dict|defaultdict"][1]
 
 
