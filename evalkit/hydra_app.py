@@ -391,7 +391,8 @@ def _checked_command_line(name: str, overrides: list[str], check: Callable[[RunC
     if not str(folder or "").strip():  # Hydra would write the whole run into the current folder
         raise ConfigError(f"{key} is empty (an unset variable in {key}=$VAR?); give the folder to "
                           "write the run in, or leave it out for one named by the time")
-    if sweep and not _sweep_subdir(hydra_dirs).strip():  # every job in the sweep's folder: each refused
+    # "" or ".": every job in the sweep's own folder, each refusing the next, and the sweep exited 0
+    if sweep and not Path(_sweep_subdir(hydra_dirs).strip()).parts:
         raise ConfigError("hydra.sweep.subdir is empty (an unset variable?): each job needs a folder of "
                           "its own; leave it out for the job's number")
     # A single run that fails or is refused before it measured anything leaves its directory as it

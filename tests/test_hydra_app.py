@@ -282,10 +282,11 @@ def test_a_run_directory_that_cannot_be_made_is_one_line_naming_it(tmp_path, mod
                                                 (["score", "samples=x.jsonl"], "hydra.run.dir=")])
 def test_an_empty_run_directory_is_refused_not_the_current_folder(tmp_path, command, given):
     # `hydra.run.dir=$OUT` with OUT unset wrote the whole run into the folder evalkit started in, exit 0
-    empty_subdir = run_evalkit("run", "-m", "seed=1,2", f"hydra.sweep.dir={tmp_path / 'sweep'}",
-                               "hydra.sweep.subdir=", "dataset.limit=1", cwd=tmp_path)
-    assert empty_subdir.returncode == 2 and empty_subdir.stderr.startswith(  # each job in the sweep's
-        "evalkit: error: hydra.sweep.subdir is empty")  # folder refused the next, and it exited 0
+    for subdir in ("", "."):
+        empty_subdir = run_evalkit("run", "-m", "seed=1,2", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+                                   f"hydra.sweep.subdir={subdir}", "dataset.limit=1", cwd=tmp_path)
+        assert empty_subdir.returncode == 2 and empty_subdir.stderr.startswith(  # each job in the sweep's
+            "evalkit: error: hydra.sweep.subdir is empty")  # folder refused the next, and it exited 0
     proc = run_evalkit(*command, given, "dataset.limit=1", cwd=tmp_path)
     key = given.rstrip("=")
     assert proc.returncode == 2
