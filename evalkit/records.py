@@ -366,6 +366,12 @@ class Program:
     split: bool = False
     """Run the tests in a trusted process and call the entry point in the program's process
     (verified verdict); False: code and tests in one process, as one file (unverified)."""
+    live: bool = False
+    """With ``split``: objects that are no plain data stay in the process that made them and cross
+    as live references (the tests use the program's ``LRUCache``, the program calls the tests'
+    clock), each use a message to that process. Set by the canary for tasks whose reference needs
+    it, and only for them: elsewhere an object that is no plain data fails the call (an object
+    whose ``==`` is always True cannot cross)."""
 
     @property
     def source(self) -> str:

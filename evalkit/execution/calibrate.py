@@ -128,8 +128,9 @@ def canary(tasks: Sequence[Task], executor, limits: dict[str, float]) -> list[tu
 
     Each distinct reference program (same text, tests and limit) runs once and its verdict
     stands for every task that shares it. The references run through the split path (tests
-    in a trusted process); a task whose reference fails there but passes with code and tests
-    in one process is added to ``executor.in_process_tasks``: its samples run that way, their
+    in a trusted process); a task whose reference fails there but passes with objects crossing
+    live (``Program.live``) is added to ``executor.live_tasks``, one that passes only with code
+    and tests in one process to ``executor.in_process_tasks``: its samples run that way, their
     verdicts marked unverified. A non-empty result means the run cannot be trusted (wrong
     tests, a broken sandbox, limits too tight): the caller stops with exit 2 and names these
     tasks. The workers that ran the references are then replaced (``executor.recycle``), so
@@ -144,8 +145,18 @@ def canary(tasks: Sequence[Task], executor, limits: dict[str, float]) -> list[tu
                 for i, (content, group) in enumerate(groups.items())}
     by_key = {program.key: content for content, program in programs.items()}
     failing = {by_key[key]: verdict for key, verdict in executor.run(programs.values()) if not verdict.passed}
-    retry = [dataclasses.replace(programs[content], split=False)
-             for content in failing if programs[content].split]
+    split = [content for content in failing if programs[content].split]
+    for key, verdict in executor.run(dataclasses.replace(programs[content], live=True) for content in split):
+        if verdict.passed:
+            content = by_key[key]
+            moved = [t.task_id for t in groups[content]]
+            log.info("canary: %s objects crossing live (the tests and the program use each other's): "
+                     "with plain data alone, the reference failed: %s",
+                     f"task {moved[0]} runs with" if len(moved) == 1 else
+                     f"tasks {', '.join(moved)} run with",
+                     failing.pop(content).detail[:200])
+            executor.live_tasks.update(moved)
+    retry = [dataclasses.replace(programs[content], split=False) for content in split if content in failing]
     for key, verdict in executor.run(retry):
         if verdict.passed:
             content = by_key[key]

@@ -23,7 +23,7 @@ from collections import OrderedDict
 from typing import Callable, Iterable, Iterator
 
 from evalkit.config import ExecutorConfig
-from evalkit.execution.program import program_digest
+from evalkit.execution.program import program_digest, routed
 from evalkit.execution.workers import Worker, start_worker, usable_cores, worker_settings
 from evalkit.records import Program, Status, Verdict, valid_text
 
@@ -114,12 +114,14 @@ class LocalExecutor:
     ``netns+pidns+ipcns+ro-fs+pids-cgroup+memory-cgroup+uid+minimal-fs+tmpfs+seccomp+rlimits`` as root on
     Linux, ``seccomp+rlimits`` or ``rlimits`` elsewhere. ``in_process_tasks`` holds the tasks
     whose tests the canary found cannot be split from the program: they run in one process,
-    their verdicts unverified.
+    their verdicts unverified; ``live_tasks`` those whose tests and program hold each other's
+    objects: split, the objects crossing live (``Program.live``).
     """
 
     def __init__(self, cfg: ExecutorConfig) -> None:
         self.cfg = cfg
         self.in_process_tasks: set[str] = set()
+        self.live_tasks: set[str] = set()
         n = cfg.workers or usable_cores()
         self._settings, seccomp_missing = worker_settings(cfg)
         self._looks_fd = (os.memfd_create("evalkit-looks", os.MFD_CLOEXEC) if hasattr(os, "memfd_create")
@@ -177,8 +179,7 @@ class LocalExecutor:
     def submit(self, program: Program) -> cf.Future:
         """Queue a program; the Future resolves to its Verdict."""
         self._check_usable()
-        if program.split and program.task_id in self.in_process_tasks:
-            program = dataclasses.replace(program, split=False)
+        program = routed(program, self.in_process_tasks, self.live_tasks)
         if not self.cfg.share_identical:
             return self._enqueue(program)
         return self._shared.get_or_start(program, self._enqueue)

@@ -282,28 +282,30 @@ def _as_bool(value: int) -> str:
     return repr(bool(value))
 
 
-def _sync_arguments(args: tuple, kwargs: dict, changed: object, request: bytes) -> None:
+def _sync_arguments(args: tuple, kwargs: dict, changed: object, request: bytes,
+                    share: plain.Live | None = None, decoder: json.JSONDecoder | None = None) -> None:
     """The tests' own arguments made to hold what the call left in the program's copies of them
     (``changed``, ``[args, kwargs]`` as plain data, or None when the call changed none). Only those
     the call changed (against ``request``, what was sent): one list passed twice crossed as two
-    copies, and the copy left as it was undid the other's change."""
+    copies, and the copy left as it was undid the other's change. ``share`` and ``decoder`` (live
+    tasks): how live objects are named and read back (they changed where they are, if at all)."""
     if type(changed) is not list or len(changed) != 2:
         return
-    (sent_args, sent_kwargs), (new_args, new_kwargs) = plain.decode(request), changed
+    (sent_args, sent_kwargs), (new_args, new_kwargs) = plain.decode(request, decoder)[:2], changed
     if type(new_args) is list and len(new_args) == len(args):
         for old, sent, new in zip(args, sent_args, new_args, strict=True):
-            if not _same(sent, new):
+            if not _same(sent, new, share):
                 _synced(old, new)
     if type(new_kwargs) is dict:
         for name, old in kwargs.items():
-            if name in new_kwargs and not _same(sent_kwargs.get(name), new_kwargs[name]):
+            if name in new_kwargs and not _same(sent_kwargs.get(name), new_kwargs[name], share):
                 _synced(old, new_kwargs[name])
 
 
-def _same(sent: object, new: object) -> bool:
+def _same(sent: object, new: object, share: plain.Live | None = None) -> bool:
     """Whether an argument came back as it was sent (compared as sent: NaN is NaN)."""
     try:
-        return plain.encode(sent) == plain.encode(new)
+        return plain.encode(sent, live=share) == plain.encode(new, live=share)
     except plain.UNPLAIN:
         return False
 
@@ -383,6 +385,8 @@ MAX_MATCHED_ELEMENTS = 512
 
 
 def _equal(old: object, new: object) -> bool:
+    if old is new:  # one object (a live one: comparing it would be a request)
+        return True
     try:
         return type(old) is type(new) and bool(old == new)
     except Exception:  # noqa: BLE001 - a comparison that fails: not equal
@@ -441,50 +445,301 @@ class Channel:
         return out
 
 
-class Candidate:
-    """The entry point as the tests see it: a function of plain data, run in the program's process."""
+class Session:
+    """The tests' side of one program's channel: sends the tests' requests, reads the replies, and on
+    a live task keeps the objects each side holds of the other's (``Remote`` here for the program's;
+    for the tests' objects the program holds, ``shared``)."""
 
-    def __init__(self, channel: Channel, name: str, program: dict) -> None:
-        self._channel = channel
-        self.__name__ = self.__qualname__ = name
-        self._program = program
+    def __init__(self, channel: Channel, name: str, program: dict, live: bool) -> None:
+        self.channel = channel
+        self.name = name
+        self.program = program
         """The names the task's reference program defined (not the tests'): its exception classes,
         for ``relayed``, and the types of values, for ``typed``."""
-        self._decoder = plain.decoder(functools.partial(typed, program=program))
-        self._loaded = False
+        self.live = live
+        self.decoder = plain.decoder(functools.partial(typed, program=program),
+                                     self._from_program if live else None)
+        self.loaded = False
+        self.remotes: dict[int, Remote] = {}
+        """The program's objects the tests hold, by the program's handle: one proxy each."""
+        self.shared: list = []
+        """The tests' objects the program holds, by handle (``{"q": [handle, qualname]}``)."""
+        self.shared_handles: dict[int, int] = {}
 
     def ensure_loaded(self) -> None:
         """Wait for the program's load report; raise LoadFailed unless it is ready."""
-        if self._loaded:
+        if self.loaded:
             return
-        report = self._channel.receive()
+        report = self.channel.receive()
         if type(report) is not list or not report or report[0] != "ready":
             kind, name, message = (list(report) + ["", "", ""])[:3] if type(report) is list else ("", "", "")
             if kind not in ("syntax_error", "error"):
                 raise Gone("a load report that is not one")
             raise LoadFailed(kind, str(name), str(message))
-        self._loaded = True
+        self.loaded = True
+
+    def request(self, args: tuple, kwargs: dict, use: tuple = ()) -> object:
+        """Call the entry point (``use`` empty), or use one of the program's objects (``use``: verb,
+        name, handle; live tasks), in the program's process; what it returned, or raise what it
+        raised. The tests' arguments are then made to hold what the call left in them."""
+        self.ensure_loaded()
+        share = self._to_program if self.live else None
+        what = self.name if not use or use[2] == 0 else "the program's object"
+        try:
+            request = plain.encode([list(args), kwargs, *use], live=share)
+        except (plain.NotPlainData, RecursionError) as exc:
+            raise TypeError(f"the tests called {what} with {exc}, which is not plain data") from None
+        self.channel.send(request)
+        reply = self.channel.receive(self.decoder)
+        while type(reply) is list and reply and reply[0] == "callback" and self.live:
+            self.serve_callback(reply)
+            reply = self.channel.receive(self.decoder)
+        kind = reply[0] if type(reply) is list and reply else None
+        decoder = self.decoder if self.live else None
+        if kind == "return" and len(reply) == 3:
+            _sync_arguments(args, kwargs, reply[2], request, share, decoder)
+            return reply[1]
+        if kind == "raise" and len(reply) == 7:
+            _sync_arguments(args, kwargs, reply[6], request, share, decoder)
+            raise relayed(*reply[1:6], self.program)
+        if kind == "unplain" and len(reply) == 2:
+            raise TypeError(f"{self.name} returned {str(reply[1])[:100]}, not plain data "
+                            "(numbers, strings, bytes, lists, tuples, dicts, sets, None, bools)")
+        raise Gone("a reply that is not one")
+
+    def serve_callback(self, message: list) -> None:
+        """Do what the program asked of one of the tests' objects (``["callback", verb, name,
+        target, args, kwargs]``), here, and send what it returned or raised. Only what the tests
+        handed over is reached: ``target`` is one of ``shared``, attributes are public ones, and an
+        operation is one of plain.OPERATIONS; what comes back is plain data or an object that
+        may be shared."""
+        if len(message) != 6 or message[1] not in ("call", "get", "set", "del", "op") or \
+                type(message[2]) is not str or type(message[4]) is not list or type(message[5]) is not dict:
+            raise Gone("a callback that is not one")
+        verb, name, target, args, kwargs = message[1:]
+        try:
+            if verb == "op":
+                if name not in plain.OPERATIONS or not args or not self._handed_over(args[0]):
+                    raise TypeError(f"no operation {name[:50]!r} on an object the tests handed over")
+                result = plain.OPERATIONS[name](*args, **kwargs)
+            elif not self._handed_over(target):
+                raise TypeError("no object the tests handed over")
+            elif verb == "call":
+                result = target(*args, **kwargs)
+            elif not (name.isidentifier() and not name.startswith("_")):
+                raise AttributeError(f"the tests' objects show public attributes only, not {name[:50]!r}")
+            elif verb == "get":
+                result = getattr(target, name)
+            elif verb == "set":
+                result = setattr(target, name, args[0] if args else None)
+            else:
+                result = delattr(target, name)
+            data = plain.encode(["return", result], live=self._to_program)
+        except (Gone, OutOfTime, LoadFailed):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - the tests' code raised: the program's code sees it
+            data = plain.encode(["raise", _text_of_type(exc), _text(exc), _builtin_base(exc)])
+        self.channel.send(data)
+
+    def _handed_over(self, value: object) -> bool:
+        handle = self.shared_handles.get(id(value))
+        return handle is not None and self.shared[handle] is value
+
+    def _to_program(self, value: object) -> dict:
+        """How a value that is no plain data crosses to the program: a ``Remote`` as its handle; one
+        of the tests' objects the program may hold as ``{"q": [handle, qualname]}``; else not at all."""
+        if type(value) is Remote or type(value) is LiveCandidate:
+            if object.__getattribute__(value, "_session") is not self:
+                raise plain.NotPlainData("an object of another program")
+            return {"r": object.__getattribute__(value, "_payload")}
+        if not _shareable(value):
+            raise plain.NotPlainData(f"a {type(value).__name__}")
+        handle = self.shared_handles.get(id(value))
+        if handle is None:
+            handle = self.shared_handles[id(value)] = len(self.shared)
+            self.shared.append(value)
+        kind = type(value)
+        return {"q": [handle, kind.__qualname__ if kind.__module__ == "__main__" else ""]}
+
+    def _from_program(self, tag: str, payload: object) -> object:
+        """A live tag in the program's message: a ``Remote`` of its object, or one of the tests' own."""
+        if type(payload) is not list or len(payload) != 2 or type(payload[0]) is not int or payload[0] < 0:
+            raise ValueError(f"a {tag} tag that is not [handle, name]")
+        handle = payload[0]
+        if tag == "q":
+            if handle >= len(self.shared):
+                raise ValueError("a q tag naming no object the tests handed over")
+            return self.shared[handle]
+        remote = self.remotes.get(handle)
+        if remote is None:
+            if len(self.remotes) >= MAX_REMOTES:
+                raise ValueError(f"more than {MAX_REMOTES} of the program's objects")
+            remote = self.remotes[handle] = Remote(self, handle, payload)
+        return remote
+
+
+MAX_REMOTES = 100_000
+"""How many of its objects a program may hand the tests (each a proxy in the test process)."""
+
+_SHAREABLE_CALLABLES = frozenset(map(id, (
+    abs, all, any, ascii, bin, bool, bytes, callable, chr, complex, dict, divmod, enumerate, filter, float,
+    format, frozenset, hash, hex, int, isinstance, iter, len, list, map, max, min, next, oct, ord, pow,
+    range, repr, reversed, round, set, sorted, str, sum, tuple, zip)))
+"""Built-ins the tests may hand a program (``key=len``, ``default=list``): none reaches a file, a
+module or an object's internals."""
+_PLAIN_TYPES = (str, bytes, int, float, complex, bool, list, tuple, dict, set, frozenset)
+
+
+def _shareable(value: object) -> bool:
+    """Whether the tests may hand ``value`` to the program as a live object (it stays here, and the
+    program may call it, read and set its public attributes, and apply operators to it): the
+    tests' and the prompt's own functions, classes and their instances (a fake clock, a callback,
+    a prompt's dataclass), and a few pure built-ins (``str.lower``). Never a module, a file, a path
+    or anything else of this process, which the program could use to reach the verdict."""
+    kind = type(value)
+    if kind is types.FunctionType:
+        return value.__code__.co_filename in ("tests.py", "prompt.py")
+    if kind is types.MethodType:
+        return _shareable(value.__func__)
+    if kind is types.BuiltinFunctionType or kind is type and value in _PLAIN_TYPES:
+        return id(value) in _SHAREABLE_CALLABLES
+    if kind in (types.MethodDescriptorType, types.ClassMethodDescriptorType, types.WrapperDescriptorType):
+        return getattr(value, "__objclass__", None) in _PLAIN_TYPES
+    if isinstance(value, type):
+        return value.__module__ == "__main__"
+    return kind.__module__ == "__main__"
+
+
+def _text_of_type(exc: BaseException) -> str:
+    return type(exc).__name__[:MAX_TYPE_CHARS]
+
+
+def _builtin_base(exc: BaseException) -> str:
+    """The nearest built-in class of ``exc`` (the program's side re-creates it on that)."""
+    return next((c.__name__ for c in type(exc).__mro__ if getattr(builtins, c.__name__, None) is c),
+                "Exception")
+
+
+class Remote:
+    """An object of the program's process the tests hold (live tasks: the ``LRUCache`` they made):
+    calling it, reading, setting or deleting its attributes and its operators (``==``, ``len``,
+    ``in``, ``+``, iteration) are requests the program's process answers, so the program's code
+    runs only there, as it would in one process. ``isinstance`` sees the class it names: the
+    prompt's, where it is one (``isinstance(r, Shape)``), else a class of its name derived from the
+    prompt's classes it derives from."""
+
+    __slots__ = ("_session", "_handle", "_payload", "__weakref__")
+
+    def __init__(self, session: Session, handle: int, payload: list) -> None:
+        object.__setattr__(self, "_session", session)
+        object.__setattr__(self, "_handle", handle)
+        object.__setattr__(self, "_payload", payload)
+
+    def _use(self, verb: str, name: str = "", args: tuple = (), kwargs: dict | None = None) -> object:
+        session = object.__getattribute__(self, "_session")
+        return session.request(args, kwargs or {}, (verb, name, object.__getattribute__(self, "_handle")))
+
+    def __call__(self, *args, **kwargs):  # noqa: D102 - each of these is a request (see the class)
+        return Remote._use(self, "call", "", args, kwargs)
+
+    def __getattr__(self, name: str):
+        return Remote._use(self, "get", name)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        Remote._use(self, "set", name, (value,))
+
+    def __delattr__(self, name: str) -> None:
+        Remote._use(self, "del", name)
+
+    def __enter__(self):
+        return Remote._use(self, "get", "__enter__")()
+
+    def __exit__(self, *exc_info):
+        return Remote._use(self, "get", "__exit__")(*exc_info)
+
+    @property
+    def __class__(self):  # noqa: PLE0101 - what isinstance() reads
+        session = object.__getattribute__(self, "_session")
+        ancestry = object.__getattribute__(self, "_payload")[1]
+        return _class_named(ancestry, session.program)
+
+
+def _relay_operation(name: str, operands: tuple) -> object:
+    """Apply the special method ``name`` in the program's process to its object (``operands[0]``)."""
+    return object.__getattribute__(operands[0], "_session").request(operands, {}, ("op", name, None))
+
+
+for _name, _method in plain.special_methods(_relay_operation).items():
+    setattr(Remote, _name, _method)
+
+
+def _class_named(ancestry: object, program: dict) -> type:
+    """The class a program's object names (``[[module, qualname], ..]``, its own first) as the tests
+    see it: the class itself where it resolves (the prompt's, a built-in), else a class of its name
+    derived from those of its ancestors that do (``object`` where none does)."""
+    pairs = [(str(m)[:200], str(q)[:200]) for m, q in (
+        pair for pair in (ancestry if type(ancestry) is list else [])[:plain.MAX_RELAYED_BASES + 1]
+        if type(pair) is list and len(pair) == 2)]
+    resolved = [_resolve(m, q, program, object) if m.partition(".")[0] in _TYPED_MODULES else None
+                for m, q in pairs]
+    if resolved and resolved[0] is not None:
+        return resolved[0]
+    found = [c for c in resolved[1:] if c is not None and c is not object]
+    bases = tuple(c for i, c in enumerate(found) if not any(issubclass(e, c) for e in found[:i])) or (object,)
+    name = pairs[0][1].rpartition(".")[2] if pairs else "CandidateObject"
+    made = _STAND_INS.get((name, bases))
+    if made is None:
+        _made_since_collected[0] += 1
+        title = name if name.isidentifier() else "CandidateObject"
+        try:
+            made = type(title, bases, {})
+        except TypeError:  # bases that cannot share a class (or be one: bool): the first alone, or none
+            try:
+                made = type(title, bases[:1], {})
+            except TypeError:
+                made = type(title, (object,), {})
+        if len(_STAND_INS) < MAX_MADE_CLASSES:
+            _STAND_INS[(name, bases)] = made
+    return made
+
+
+class Candidate:
+    """The entry point as the tests see it: a function of plain data, run in the program's process."""
+
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self.__name__ = self.__qualname__ = session.name
+
+    def ensure_loaded(self) -> None:
+        """Wait for the program's load report; raise LoadFailed unless it is ready."""
+        self._session.ensure_loaded()
 
     def __call__(self, *args, **kwargs):
         """Call the entry point in the program's process with plain-data arguments; its result."""
-        self.ensure_loaded()
-        try:
-            request = plain.encode([list(args), kwargs])
-        except (plain.NotPlainData, RecursionError) as exc:
-            raise TypeError(f"the tests called {self.__name__} with {exc}, which is not plain data") from None
-        self._channel.send(request)
-        reply = self._channel.receive(self._decoder)
-        kind = reply[0] if type(reply) is list and reply else None
-        if kind == "return" and len(reply) == 3:
-            _sync_arguments(args, kwargs, reply[2], request)
-            return reply[1]
-        if kind == "raise" and len(reply) == 7:
-            _sync_arguments(args, kwargs, reply[6], request)
-            raise relayed(*reply[1:6], self._program)
-        if kind == "unplain" and len(reply) == 2:
-            raise TypeError(f"{self.__name__} returned {str(reply[1])[:100]}, not plain data "
-                            "(numbers, strings, bytes, lists, tuples, dicts, sets, None, bools)")
-        raise Gone("a reply that is not one")
+        return self._session.request(args, kwargs)
+
+
+class LiveCandidate(Remote):
+    """The entry point of a live task: the program's object of handle 0 (a class the tests make
+    instances of, ``candidate.square(2.5)``, ``isinstance(sq, candidate)``), whose calls are the
+    entry point's calls (the tests' arguments made to hold what the call left in them)."""
+
+    __slots__ = ()
+
+    def __init__(self, session: Session) -> None:
+        super().__init__(session, 0, [0, []])
+
+    def ensure_loaded(self) -> None:
+        """Wait for the program's load report; raise LoadFailed unless it is ready."""
+        object.__getattribute__(self, "_session").ensure_loaded()
+
+    def __call__(self, *args, **kwargs):
+        """Call the entry point in the program's process; its result."""
+        return object.__getattribute__(self, "_session").request(args, kwargs)
+
+
+
+plain.PROXY_CLASSES.update((Remote, LiveCandidate))
 
 
 class OutOfTime(BaseException):
@@ -585,7 +840,8 @@ def _run_tests(job: dict, channel: Channel) -> dict:
     # what the reference program defined, before the tests add theirs: the classes a program's
     # exception may be (a wrong program raised a class of the tests' by name, which they took to
     # mean "skip this case", and passed)
-    candidate = Candidate(channel, job["entry_point"], dict(module.__dict__))
+    session = Session(channel, job["entry_point"], dict(module.__dict__), bool(job.get("live")))
+    candidate = (LiveCandidate if session.live else Candidate)(session)
     module.__dict__[job["entry_point"]] = candidate
     try:
         exec(tests, module.__dict__)  # noqa: S102 - the task's own tests (trusted)

@@ -10,7 +10,11 @@ fixed UTC offset), ``{"time": iso}``, ``{"timedelta": [days, seconds, microsecon
 ``{"decimal": str}``, ``{"range": [start, stop, step]}``, ``{"fraction": [numerator,
 denominator]}``, ``{"it": [..]}`` an iterator over those items; and in the program's replies,
 ``{"o": [module, qualname, value]}``, a value whose
-type is not the plain one it crosses as (``encode``'s ``typed``). So a
+type is not the plain one it crosses as (``encode``'s ``typed``). On a task whose tests and program
+hold each other's objects (``live``: the canary found its reference needs it), ``{"r": [handle,
+ancestry]}`` names an object that stays in the program's process and ``{"q": [handle, qualname]}``
+one that stays in the test process: each use of it is a message to its side (judge.Remote,
+runner.TestObject), never a copy. So a
 decoded value is built by ``json`` and these few constructors, never by pickle or marshal,
 and the trusted side compares values it built itself (an object whose ``__eq__`` is always
 True cannot cross). Size is bounded by the framing (``MAX_MESSAGE``), depth by ``json``'s own
@@ -26,6 +30,7 @@ import decimal
 import fractions
 import itertools
 import json
+import operator
 import struct
 from typing import Callable
 
@@ -56,17 +61,23 @@ UNPLAIN = (NotPlainData, RecursionError, ValueError, TypeError, OverflowError)
 overflows, a structure deeper than the interpreter allows)."""
 
 
-def encode(value: object, typed: bool = False) -> bytes:
+Live = Callable[[object], dict]
+"""How one side names an object that stays with it (live tasks): ``{"r": ..}`` or ``{"q": ..}``, or
+NotPlainData where that object may not be shared."""
+
+
+def encode(value: object, typed: bool = False, live: Live | None = None) -> bytes:
     """The value as tagged JSON bytes; raises NotPlainData for anything else.
 
     ``typed`` (the program's replies): a value of another type than the plain one it crosses as (a
     ``defaultdict``, a NamedTuple, numpy's ``np.True_``) is tagged ``{"o": [module, qualname,
     value]}``, so that the tests do not take it for a plain ``dict`` or ``True`` (``type(out) is
-    dict`` and ``out is True`` passed wrong programs): see ``decoder``."""
-    return _ENCODER.encode(_tagged(value, 0, typed)).encode()
+    dict`` and ``out is True`` passed wrong programs): see ``decoder``. ``live`` (live tasks): what
+    a value that is no plain data crosses as instead of raising."""
+    return _ENCODER.encode(_tagged(value, 0, typed, live)).encode()
 
 
-def _tagged(value: object, depth: int, typed: bool) -> object:  # noqa: PLR0911 - one branch per plain type
+def _tagged(value: object, depth: int, typed: bool, live: Live | None) -> object:  # noqa: PLR0911 - a branch a type
     kind = type(value)
     if kind in _SCALARS:
         return value
@@ -74,23 +85,45 @@ def _tagged(value: object, depth: int, typed: bool) -> object:  # noqa: PLR0911 
         raise NotPlainData("a value nested deeper than 200 levels")
     depth += 1
     if kind is list:
-        return [_tagged(item, depth, typed) for item in value]
+        return [_tagged(item, depth, typed, live) for item in value]
     if kind is tuple:
-        return {"t": [_tagged(item, depth, typed) for item in value]}
+        return {"t": [_tagged(item, depth, typed, live) for item in value]}
     if kind is dict:
-        return {"d": [[_tagged(k, depth, typed), _tagged(v, depth, typed)] for k, v in value.items()]}
+        return {"d": [[_tagged(k, depth, typed, live), _tagged(v, depth, typed, live)]
+                      for k, v in value.items()]}
     if kind is set or kind is frozenset:
-        return {"s" if kind is set else "f": [_tagged(item, depth, typed) for item in value]}
+        return {"s" if kind is set else "f": [_tagged(item, depth, typed, live) for item in value]}
     if kind is bytes:
         return {"b": value.hex()}
     if kind is complex:
         return {"c": [value.real, value.imag]}
     if kind in _RECORDS:
         return _record(value)
+    return _object(value, depth, typed, live)
+
+
+def _object(value: object, depth: int, typed: bool, live: Live | None) -> object:
+    """A value of no plain type: an iterator's items, a plain type's subclass as its base value (with
+    its class, ``typed``), and on live tasks a proxy's or an object's name (``live``)."""
+    kind = type(value)
+    if kind in PROXY_CLASSES or value is NotImplemented:  # the other side's object, never looked into;
+        if live is None:  # NotImplemented: what a special method may answer
+            raise NotPlainData(f"a {kind.__name__}")
+        return {"ni": 0} if value is NotImplemented else live(value)
     if hasattr(value, "__next__") and hasattr(value, "__iter__"):  # an iterator: its items, read here
-        return {"it": [_tagged(item, depth, typed) for item in _items(value)]}
-    coerced = _tagged(_coerced(value, typed), depth, typed)
+        return {"it": [_tagged(item, depth, typed, live) for item in _items(value)]}
+    try:
+        coerced = _tagged(_coerced(value, typed), depth, typed, live)
+    except NotPlainData:
+        if live is None:
+            raise
+        return live(value)  # an object that stays on this side, named
     return {"o": [str(kind.__module__), str(kind.__qualname__), coerced]} if typed else coerced
+
+
+PROXY_CLASSES: set[type] = set()
+"""The proxy classes of the other side's objects (judge.Remote, runner.TestObject): named at once,
+never looked into (their attributes would be messages)."""
 
 
 def _record(value: object) -> dict:
@@ -160,11 +193,18 @@ def decode(data: bytes, json_decoder: json.JSONDecoder | None = None) -> object:
         raise ValueError(f"a tag whose payload its type refuses ({type(exc).__name__})") from None
 
 
-def decoder(typed: Callable[[str, str, object], object]) -> json.JSONDecoder:
+def decoder(typed: Callable[[str, str, object], object] | None = None,
+            live: Callable[[str, object], object] | None = None) -> json.JSONDecoder:
     """A decoder for ``decode`` that also reads ``encode(typed=True)``'s tags: ``{"o": [module,
-    qualname, value]}`` becomes ``typed(module, qualname, value)``, value decoded already."""
+    qualname, value]}`` becomes ``typed(module, qualname, value)``, value decoded already; and,
+    given ``live``, the live tags: ``{"r": payload}`` becomes ``live("r", payload)`` (``"q"`` alike)."""
     def hook(obj: dict) -> object:
-        payload = obj.get("o") if len(obj) == 1 else None
+        if len(obj) == 1 and live is not None and ("r" in obj or "q" in obj):
+            (tag, payload), = obj.items()
+            return live(tag, payload)
+        if live is not None and obj == {"ni": 0}:
+            return NotImplemented
+        payload = obj.get("o") if len(obj) == 1 and typed is not None else None
         if payload is None:
             return _untag(obj)
         if type(payload) is not list or len(payload) != 3 or not all(type(n) is str for n in payload[:2]):
@@ -172,6 +212,44 @@ def decoder(typed: Callable[[str, str, object], object]) -> json.JSONDecoder:
         return typed(payload[0][:200], payload[1][:200], payload[2])
 
     return json.JSONDecoder(object_hook=hook)
+
+
+def _special(name: str) -> Callable:
+    """The special method ``name`` of an object's class applied to it, NotImplemented where it has
+    none: the other side's Python then tries the reflected one, as it would in one process (applying
+    ``==`` itself here reflected to the other side's proxy, which asked back: for ever)."""
+    def apply(obj: object, *args: object) -> object:
+        method = getattr(type(obj), name, None)
+        return NotImplemented if method is None else method(obj, *args)
+    return apply
+
+
+_COMPARED_OR_BINARY = ("eq", "ne", "lt", "le", "gt", "ge", "add", "sub", "mul", "matmul", "truediv",
+                       "floordiv", "mod", "divmod", "pow", "lshift", "rshift", "and", "or", "xor")
+OPERATIONS: dict[str, Callable] = {
+    "__len__": len, "__iter__": iter, "__reversed__": reversed, "__bool__": bool, "__str__": str,
+    "__repr__": repr, "__format__": format, "__hash__": hash, "__int__": int, "__float__": float,
+    "__complex__": complex, "__index__": operator.index, "__round__": round, "__neg__": operator.neg,
+    "__pos__": operator.pos, "__abs__": abs, "__invert__": operator.invert, "__contains__": operator.contains,
+    "__getitem__": operator.getitem, "__setitem__": operator.setitem, "__delitem__": operator.delitem,
+    "__instancecheck__": lambda cls, instance: isinstance(instance, cls),
+    "__subclasscheck__": lambda cls, subclass: issubclass(subclass, cls),
+    **{name: _special(name) for op in _COMPARED_OR_BINARY for name in (
+        (f"__{op}__",) if op in ("eq", "ne", "lt", "le", "gt", "ge") else
+        (f"__{op}__", f"__r{op}__") if op == "divmod" else (f"__{op}__", f"__r{op}__", f"__i{op}__"))},
+}
+"""What one side may ask the other to do to an object that stays there (live tasks), beside calling
+it and reading or setting its attributes, by the special method a proxy has for it (``a == b``,
+``len(a)``, ``x in a``, ``str(a)``, ``a + 1``, ``1 + a``, ``isinstance(x, a)``): each applied where the
+object is, to it (first) and the other operands as objects of that side."""
+
+
+def special_methods(relay: Callable[[str, tuple], object]) -> dict[str, Callable]:
+    """A proxy class's special methods (judge.Remote, runner.TestObject), by name: each asks the side
+    that holds the object to apply it there (``relay(name, (proxy, *operands))``)."""
+    def method(name: str) -> Callable:
+        return lambda self, *args: relay(name, (self, *args))
+    return {name: method(name) for name in OPERATIONS}
 
 
 def _untag(obj: dict) -> object:  # noqa: PLR0911 - one branch per tag

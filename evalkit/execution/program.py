@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 from evalkit.records import Program, Task
@@ -29,12 +30,24 @@ def program_for(task: Task, code: str, key: str, timeout_s: float) -> Program:
                    split=task.language == "python" and bool(task.entry_point))
 
 
+def routed(program: Program, in_process_tasks: set[str], live_tasks: set[str]) -> Program:
+    """``program`` on the path the canary found its task needs: code and tests in one process
+    (``in_process_tasks``), objects crossing live (``live_tasks``), else as it is."""
+    if not program.split:
+        return program
+    if program.task_id in in_process_tasks:
+        return dataclasses.replace(program, split=False)
+    if program.task_id in live_tasks:
+        return dataclasses.replace(program, live=True)
+    return program
+
+
 def program_digest(program: Program, *, with_limit: bool = True) -> bytes:
     """What decides a program's verdict, hashed: language, path (split or not), helpers, code
     and tests, and its CPU limit unless ``with_limit`` is False. Not its key or task id: two
     tasks whose programs are the same text (every hole of one infilling problem has the same
     reference program) get the same digest."""
     limit = f"{program.timeout_s}" if with_limit else ""
-    identity = (f"{program.language}\0{limit}\0{program.split}\0{program.entry_point}\0"
+    identity = (f"{program.language}\0{limit}\0{program.split}\0{program.live}\0{program.entry_point}\0"
                 f"{program.helpers}\0{program.code}\0{program.tests}")
     return hashlib.blake2b(identity.encode("utf-8", "surrogateescape"), digest_size=16).digest()

@@ -28,6 +28,7 @@ from typing import Any, Iterable, Iterator
 
 from evalkit.config import ConfigError, ExecutorConfig
 from evalkit.execution.executor import SharedVerdicts, stream_verdicts
+from evalkit.execution.program import routed
 from evalkit.records import Program, Status, Verdict
 
 _CALLS_PER_ACTOR = 2
@@ -88,6 +89,8 @@ class RayExecutor:
         self.cfg = cfg
         self.in_process_tasks: set[str] = set()
         """Tasks whose tests cannot be split from the program (see LocalExecutor)."""
+        self.live_tasks: set[str] = set()
+        """Tasks whose objects cross live (see LocalExecutor)."""
         self._ray = ray
         self._owns_ray = False
         if not ray.is_initialized():
@@ -138,8 +141,7 @@ class RayExecutor:
 
     def submit(self, program: Program) -> cf.Future:
         """Send a program to the least busy actor; the Future resolves to its Verdict."""
-        if program.split and program.task_id in self.in_process_tasks:
-            program = dataclasses.replace(program, split=False)
+        program = routed(program, self.in_process_tasks, self.live_tasks)
         if not self.cfg.share_identical:
             return self._dispatch(program)
         return self._shared.get_or_start(program, self._dispatch)

@@ -9,7 +9,12 @@ program writes is ever read as evalkit's failure.
 Then, on the split path (``serve``), the program is compiled and executed as a module and
 its entry point is served to the test process over the channel (fd ``CHANNEL_FD``): one
 request ``[args, kwargs]`` in, one reply out, plain data only (plain.py). The first message
-says whether the program loaded. On the in-process path (``run_in_process``: tasks whose
+says whether the program loaded. On a live task (its tests and program hold each other's
+objects: an ``LRUCache`` the tests use, a clock or a callback the tests hand over) the objects
+stay where they were made: a request may also be ``[args, kwargs, verb, name, handle]``, a use
+of one of the program's objects the tests hold, and while it runs the program may ask the
+tests to use one of theirs (``["callback", ..]``, answered like a call), so either side's
+code runs only in its own process. On the in-process path (``run_in_process``: tasks whose
 tests cannot be split, and JavaScript under node) code and tests run here and a
 per-program token on the result pipe says the tests returned; those verdicts are unverified.
 """
@@ -59,8 +64,8 @@ def child(plan: dict, fds: dict) -> None:
     try:
         if plan["language"] == "javascript":
             exec_node(plan, f"{code}\n{tests}")
-        elif plan["mode"] == "split":
-            serve(code, plan["entry_point"])
+        elif plan["mode"] in ("split", "live"):
+            serve(code, plan["entry_point"], live=plan["mode"] == "live")
         else:
             run_in_process(code, tests, plan["token"])
     finally:
@@ -90,7 +95,7 @@ def prepare(plan: dict, fds: dict) -> tuple[str, str]:
     os.dup2(fds["null"], 0)
     os.dup2(fds["out"], 1)
     os.dup2(fds["out"], 2)
-    os.dup2(fds["channel"] if plan["mode"] == "split" else fds["result"], 3)
+    os.dup2(fds["result"] if plan["mode"] == "in_process" else fds["channel"], 3)
     os.dup2(fds["setup"], SETUP_FD)
     setup = fds["setup"] = SETUP_FD  # where a set-up failure is reported from now on
     os.closerange(4, SETUP_FD)
@@ -195,9 +200,7 @@ def _attributes(exc: BaseException) -> dict:
 
 
 def _send(message: object) -> None:
-    data = plain.frame(plain.encode(message))
-    while data:
-        data = data[_WRITE(CHANNEL_FD, data):]
+    _send_bytes(plain.encode(message))
 
 
 def _receive() -> bytes | None:
@@ -243,49 +246,186 @@ def _load(source: str, entry_point: str):
     return function
 
 
-def serve(source: str, entry_point: str) -> None:
+def serve(source: str, entry_point: str, live: bool = False) -> None:
     """Split path: load the program, then answer the test process's calls until it hangs up."""
     function = _load(source, entry_point)
     if function is None:
         _EXIT(0)
+    if live:
+        _share(function)  # handle 0: the candidate the tests hold
     _send(["ready"])
     while True:
         request = _receive()
         if request is None:
             _EXIT(0)
-        arguments = plain.decode(request)
+        _reply(request, plain.decode(request, _LIVE_DECODER if live else None), function, live)
+
+
+def _reply(request: bytes, arguments: list, function, live: bool) -> None:
+    """Answer one request of the tests: the call's ``return`` or ``raise`` reply, or ``unplain``."""
+    share = _share if live else None
+    try:
+        result = function(*arguments[0], **arguments[1]) if len(arguments) == 2 else _apply(*arguments)
+    except BaseException as exc:
+        data = plain.encode(_raised(exc))
+    else:
         try:
-            result = function(*arguments[0], **arguments[1])
-        except BaseException as exc:
-            data = plain.encode(_raised(exc))
-        else:
-            try:
-                data = b'["return",' + plain.encode(result, typed=True) + b"]"
-            except plain.UNPLAIN as exc:
-                _send(["unplain", _STR(exc)[:200]])
-                continue
-        try:
-            # the reply's last item: the arguments as the call left them (bytes: encoded once)
-            data = data[:-1] + b"," + _changed(arguments, request) + b"]"
+            data = b'["return",' + plain.encode(result, typed=True, live=share) + b"]"
         except plain.UNPLAIN as exc:
-            _send(["unplain", _STR(exc)[:200] + " in its arguments"])
-            continue
-        data = plain.frame(data)
-        while data:
-            data = data[_WRITE(CHANNEL_FD, data):]
+            _send(["unplain", _STR(exc)[:200]])
+            return
+    try:
+        # the reply's last item: the arguments as the call left them (bytes: encoded once)
+        data = data[:-1] + b"," + _changed(arguments, request, share) + b"]"
+    except plain.UNPLAIN as exc:
+        _send(["unplain", _STR(exc)[:200] + " in its arguments"])
+        return
+    data = plain.frame(data)
+    while data:
+        data = data[_WRITE(CHANNEL_FD, data):]
+
+
+def _apply(args: list, kwargs: dict, verb: str, name: str, handle: int | None) -> object:
+    """A use of one of the program's objects the tests hold (live tasks), here, as one process would."""
+    if verb == "op":
+        return plain.OPERATIONS[name](*args, **kwargs)
+    target = _objects[handle]
+    if verb == "call":
+        return target(*args, **kwargs)
+    if verb == "get":
+        return getattr(target, name)
+    if verb == "set":
+        return setattr(target, name, args[0])
+    return delattr(target, name)
+
+
+_objects: list = []
+"""The program's objects the tests hold (live tasks), by handle; kept alive as long as this process."""
+_handles: dict[int, int] = {}
+"""Each of those objects' handle, by id(): one object is one handle, so the tests see one object."""
+
+
+def _share(value: object) -> dict:
+    """How an object that stays here crosses: ``{"r": [handle, ancestry]}`` (its class and the
+    classes it derives from, as ``[module, qualname]``, so that ``isinstance`` in the tests sees
+    the prompt's classes); a test-side object as the test process named it."""
+    if _TYPE(value) is TestObject:
+        return {"q": object.__getattribute__(value, "_payload")}
+    handle = _handles.get(id(value))
+    if handle is None:
+        handle = _handles[id(value)] = len(_objects)
+        _objects.append(value)
+    try:
+        ancestry = [[_STR(c.__module__), _STR(c.__qualname__)]
+                    for c in _TYPE(value).__mro__[:plain.MAX_RELAYED_BASES + 1]]
+    except BaseException:  # a hostile metaclass: an object of no known class
+        ancestry = []
+    return {"r": [handle, ancestry]}
+
+
+def _from_tests(tag: str, payload: object) -> object:
+    """A live tag in a message of the tests: one of the program's own objects, or a test object's proxy."""
+    if tag == "r":
+        return _objects[payload[0]]
+    return TestObject(payload)
+
+
+_LIVE_DECODER = plain.decoder(live=_from_tests)
+
+
+class TestObject:
+    """An object of the test process the program holds (live tasks: a clock, a callback, a prompt's
+    dataclass the tests made): calling it, reading or setting its attributes and its operators are
+    messages to the test process, which does them there (judge.Session.serve_callback), so the
+    program never holds the tests' objects themselves. Its ``__class__`` is the program's class of
+    the same name where the tests' object is one of the prompt's classes (a dataclass's ``==``
+    compares classes)."""
+
+    __slots__ = ("_payload",)
+
+    def __init__(self, payload: object) -> None:
+        object.__setattr__(self, "_payload", payload)
+
+    def __call__(self, *args, **kwargs):  # noqa: D102 - each of these is a message (see the class)
+        return _callback("call", "", self, args, kwargs)
+
+    def __getattr__(self, name: str):
+        return _callback("get", name, self, (), {})
+
+    def __setattr__(self, name: str, value: object) -> None:
+        _callback("set", name, self, (value,), {})
+
+    def __delattr__(self, name: str) -> None:
+        _callback("del", name, self, (), {})
+
+    @property
+    def __class__(self):  # noqa: PLE0101 - what isinstance() and a dataclass's == read
+        payload = object.__getattribute__(self, "_payload")
+        name = payload[1] if _TYPE(payload) is list and len(payload) == 2 and _TYPE(payload[1]) is str else ""
+        module = sys.modules.get(plain.PROGRAM_MODULE)
+        found = getattr(module, name, None) if name else None
+        return found if isinstance(found, type) else TestObject
+
+
+def _relay_operation(name: str, operands: tuple) -> object:
+    """Apply the special method ``name`` in the test process to its object (``operands[0]``)."""
+    return _callback("op", name, None, operands, {})
+
+
+for _name, _method in plain.special_methods(_relay_operation).items():
+    setattr(TestObject, _name, _method)
+plain.PROXY_CLASSES.add(TestObject)
+
+
+def _callback(verb: str, name: str, target: object, args: tuple, kwargs: dict) -> object:
+    """Ask the test process to use one of its objects; answer its requests meanwhile (a callback
+    that uses the program's objects), then return what it returned or raise what it raised."""
+    _send_bytes(plain.encode(["callback", verb, name, target, list(args), kwargs], live=_share))
+    while True:
+        data = _receive()
+        if data is None:
+            _EXIT(0)
+        message = plain.decode(data, _LIVE_DECODER)
+        if _TYPE(message[0]) is list:  # a request of the tests made while their code ran
+            _reply(data, message, _objects[0], True)
+        elif message[0] == "return":
+            return message[1]
+        else:  # ["raise", name, message, builtin base]: as the tests' code raised it
+            raise _raised_there(*message[1:4])
+
+
+def _raised_there(name: str, message: str, base: str) -> BaseException:
+    """The exception the tests' code raised, as a class of its name on the built-in it derives from."""
+    found = getattr(builtins, base, None)
+    cls = found if isinstance(found, type) and issubclass(found, BaseException) else Exception
+    if name != cls.__name__ and name.isidentifier():
+        cls = _TYPE(name, (cls,), {})
+    try:
+        return cls(message)
+    except BaseException:  # a built-in that wants other arguments (UnicodeDecodeError's five)
+        return Exception(f"{name}: {message}")
+
+
+def _send_bytes(data: bytes) -> None:
+    data = plain.frame(data)
+    while data:
+        data = data[_WRITE(CHANNEL_FD, data):]
 
 
 _IMMUTABLE = frozenset({type(None), bool, int, float, str, bytes, complex})
 
 
-def _changed(arguments: list, request: bytes) -> bytes:
+def _changed(arguments: list, request: bytes, share=None) -> bytes:
     """The arguments as the call left them, where it changed them (sorted a list in place, added to a
     dict), else ``null``: the tests see their own values change as they would in one process (a
-    program that sorted a list it must leave alone passed, its tests reading their unchanged copy)."""
+    program that sorted a list it must leave alone passed, its tests reading their unchanged copy).
+    An object that stays on either side (live tasks) crosses as its name: it changed where it is."""
     if all(_TYPE(value) in _IMMUTABLE for value in (*arguments[0], *arguments[1].values())):
         return b"null"  # nothing a call could change: the common case costs no second encoding
-    after = plain.encode(arguments, typed=True)
-    return b"null" if after == request else after
+    after = plain.encode(arguments, typed=True, live=share)
+    if after == request:
+        return b"null"
+    return after if len(arguments) == 2 else plain.encode(arguments[:2], typed=True, live=share)
 
 
 def _report(kind: str, name: str, message: str) -> None:

@@ -221,7 +221,7 @@ class Spawner:
         opened: list[int] = []
         try:
             pipes, roles, ends = {}, ["code", "channel"][: len(fds)], list(fds)
-            for role in ("out", "setup") + (() if request["mode"] == "split" else ("result",)):
+            for role in ("out", "setup") + (() if request["mode"] != "in_process" else ("result",)):
                 read_end, write_end = os.pipe()
                 opened += (read_end, write_end)
                 pipes[role] = read_end

@@ -175,7 +175,7 @@ class Worker:
         code = body.encode("utf-8", "surrogateescape")
         tail = program.tests.encode() if in_process and program.language != "javascript" else b""
         request = {"id": ident, "language": program.language, "limit": program.timeout_s,
-                   "mode": "in_process" if in_process else "split"}
+                   "mode": "in_process" if in_process else "live" if program.live else "split"}
         memfd = os.memfd_create("evalkit-program", os.MFD_CLOEXEC | os.MFD_ALLOW_SEALING)
         try:
             if not in_process:

@@ -106,7 +106,9 @@ class Program:
         self.request = request
         self.id = request["id"]
         self.limit = float(request["limit"])
-        self.split = request["mode"] == "split" and request["language"] == "python"
+        self.split = request["mode"] in ("split", "live") and request["language"] == "python"
+        self.live = self.split and request["mode"] == "live"
+        """Objects cross live (runner.TestObject, judge.Remote): the canary found the task needs it."""
         self.admitted = time.monotonic()
         self.pid: int | None = None
         """The program's process, once the spawner started it."""
@@ -255,7 +257,7 @@ class Worker:
             program.judge_end = judge_end
             fds.append(program_end.fileno())
         start = {"id": program.id, "language": request["language"], "limit": program.limit,
-                 "mode": "split" if program.split else "in_process",
+                 "mode": ("live" if program.live else "split") if program.split else "in_process",
                  "limits": _limits(self.limits_key, program.limit, request["language"]),
                  "entry_point": self.tasks[request["task"]]["entry_point"] if program.split else "",
                  "wall_factor": self.cfg["wall_factor"]}
@@ -286,7 +288,7 @@ class Worker:
     def _start_tests(self, program: Program) -> None:
         tester = next(j for j, role in self.judges.values() if role == "verdict" and j.program is None)
         key = program.request["task"]
-        job = {"pid": program.pid, "task": key, "limit": program.limit}
+        job = {"pid": program.pid, "task": key, "limit": program.limit, "live": program.live}
         if key not in tester.tasks:  # each test process keeps the tasks it was sent
             job["define"] = self.tasks[key]
             tester.tasks.add(key)

@@ -57,15 +57,19 @@ def test_every_reference_passes_its_tests_and_the_bare_prompt_fails(tasks):
 
 @pytest.mark.slow  # starts processes: the full suite, not the fast tier
 def test_every_reference_passes_in_the_sandbox(tasks):
-    # As a run does: the canary finds the tasks whose tests cannot be split from the program
-    # (values that are not plain data, files the test and the program share); those run in one
-    # process, unverified.
+    # As a run does: the canary finds the tasks whose tests and program hold each other's objects
+    # (they run split, the objects live) and those that share files (in one process, unverified).
     with LocalExecutor(ExecutorConfig()) as executor:
         assert canary(tasks, executor, {t.task_id: 10.0 for t in tasks}) == []
         verdicts = dict(executor.run(program_for(t, t.prompt + t.reference, t.task_id, 10) for t in tasks))
-        unverified = executor.in_process_tasks
+        unverified, live = executor.in_process_tasks, executor.live_tasks
     assert {tid: v.detail for tid, v in verdicts.items() if not v.passed} == {}
     assert {tid for tid, v in verdicts.items() if not v.verified} == unverified
+    assert {tid.split("/")[1] for tid in unverified} == {
+        "tail", "atomic_write_json", "rotate_logs", "lines_by_extension", "merge_csv", "find_duplicates"}
+    assert {tid.split("/")[1] for tid in live} == {
+        "dedupe", "parse_log_line", "lru_cache", "token_bucket", "money", "trie", "shapes", "ring_buffer",
+        "event_emitter"}
     print(f"{len(unverified)} of {len(tasks)} tasks unverified: {sorted(unverified)}")
 
 

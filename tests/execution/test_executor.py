@@ -306,6 +306,53 @@ def test_the_tests_see_the_types_and_changes_one_process_would_show(executor, hu
     assert "defaultdict" in verdicts["dict|defaultdict"][1]
 
 
+def test_objects_the_tests_and_the_program_hand_each_other_stay_where_they_were_made(tmp_path):
+    # An LRUCache the tests use, a fake clock or a callback the tests hand over: no plain data, so
+    # such tasks ran in one process, unverified, where a hostile program can forge `passed`. The
+    # canary now runs them split with the objects live: each use is a message to the process that
+    # holds the object, so the verdicts are verified, correct programs pass and wrong ones fail.
+    tasks = {t.task_id.split("/")[1]: t for t in load_tasks(DatasetConfig(name="instruct_python"))}
+    chosen = [tasks[name] for name in ("lru_cache", "token_bucket", "event_emitter", "shapes", "money")]
+    lru_no_eviction = ("class LRUCache:\n    def __init__(self, capacity):\n        if capacity < 1:\n"
+                       "            raise ValueError\n        self.d = {}\n\n"
+                       "    def get(self, key, default=None):\n"
+                       "        return self.d.get(key, default)\n\n    def put(self, key, value):\n"
+                       "        self.d[key] = value\n\n    def __len__(self):\n        return len(self.d)\n\n"
+                       "    def __contains__(self, key):\n        return key in self.d\n")
+    wall_clock = tasks["token_bucket"].reference.replace("now = self._clock()", "now = time.monotonic()")
+    # A hostile program reaching through the tests' clock for their namespace (to replace `check`'s
+    # assertions), their module or their builtins: only the public attributes of what they handed over
+    reach = ("class TokenBucket:\n    def __init__(self, capacity, rate, clock=None):\n"
+             "        for path in ('__globals__', '__closure__', '__self__', '__dict__', '__code__',\n"
+             "                     '__func__', '_private'):\n"
+             "            target = clock\n            for part in path.split('.'):\n"
+             "                try:\n                    target = getattr(target, part)\n"
+             "                except AttributeError:\n                    break\n"
+             "            else:\n                raise SystemExit(f'reached {path}: {target!r}')\n"
+             "        raise AssertionError('nothing reached')\n")
+    never_off = tasks["event_emitter"].reference.replace("def on(", "def _on(").replace(
+        "def once(", "def _once(")
+    programs = {
+        **{f"{name}|right": (tasks[name], tasks[name].program_text(tasks[name].reference))
+           for name in ("lru_cache", "token_bucket", "event_emitter", "shapes", "money")},
+        "lru_cache|no-eviction": (tasks["lru_cache"], tasks["lru_cache"].program_text(lru_no_eviction)),
+        "token_bucket|wall-clock": (tasks["token_bucket"], tasks["token_bucket"].program_text(wall_clock)),
+        "token_bucket|reach": (tasks["token_bucket"], tasks["token_bucket"].program_text(reach)),
+        "event_emitter|no-on": (tasks["event_emitter"], tasks["event_emitter"].program_text(never_off)),
+    }
+    with LocalExecutor(dataclasses.replace(CFG, workers=1, cache_dir=tmp_path)) as ex:
+        assert canary(chosen, ex, calibrate(chosen, ex)) == []
+        assert ex.live_tasks == {t.task_id for t in chosen} and not ex.in_process_tasks
+        verdicts = dict(ex.run(program_for(t, code, key, 2.0) for key, (t, code) in programs.items()))
+    assert all(v.verified for v in verdicts.values()), verdicts
+    assert {key: v.status for key, v in verdicts.items()} == {
+        "lru_cache|right": Status.PASSED, "token_bucket|right": Status.PASSED,
+        "event_emitter|right": Status.PASSED, "shapes|right": Status.PASSED, "money|right": Status.PASSED,
+        "lru_cache|no-eviction": Status.FAILED, "token_bucket|wall-clock": Status.FAILED,
+        "token_bucket|reach": Status.FAILED, "event_emitter|no-on": Status.ERROR}, verdicts
+    assert verdicts["token_bucket|reach"].detail == "AssertionError: nothing reached"
+
+
 def test_an_exception_group_reaches_the_tests_with_its_exceptions(executor, humaneval_tasks):
     # Its exceptions are no plain data: it became a RuntimeError, and tests catching it failed
     base = humaneval_tasks[0]
@@ -659,7 +706,7 @@ class CountingExecutor:
     def __init__(self, executor: LocalExecutor) -> None:
         self.inner, self.ran = executor, []
         self.cfg, self.isolation = executor.cfg, executor.isolation
-        self.in_process_tasks = executor.in_process_tasks
+        self.in_process_tasks, self.live_tasks = executor.in_process_tasks, executor.live_tasks
 
     def run(self, programs):
         programs = list(programs)
@@ -700,8 +747,10 @@ def test_calibration_and_canary_run_each_distinct_reference_program_once(tmp_pat
         assert len(ex.ran) == 2 * distinct  # two timed runs of each distinct program
         ex.ran.clear()
         failing = canary(tasks, ex, limits)
-        # Each distinct program once through the split path, then the failing one in one process.
-        assert len({p.code for p in ex.ran if p.split}) == len(ex.ran) - 1 == distinct
+        # Each distinct program once through the split path, then the failing one with its objects
+        # live and in one process.
+        assert len({p.code for p in ex.ran if p.split and not p.live}) == len(ex.ran) - 2 == distinct
+        assert [p.code for p in ex.ran if p.live or not p.split] == [broken.program_text(wrong)] * 2
         # The cache says which programs ran: a second calibration runs nothing.
         ex.ran.clear()
         assert calibrate(tasks, ex) == limits and ex.ran == []
