@@ -49,6 +49,14 @@ class Gone(BaseException):
     A BaseException, as LoadFailed: a test's ``except Exception`` must not swallow it."""
 
 
+class Uncrossable(BaseException):
+    """What the tests and the candidate hand each other cannot cross as one process would show it (a
+    value that is no plain data, a container changed inside an argument): the candidate's ``error``,
+    and a task whose reference meets it fails the canary and runs another way. A BaseException: a
+    test's ``except TypeError`` took the harness's refusal for the candidate's own (a wrong program
+    that accepted what it had to refuse passed)."""
+
+
 class LoadFailed(BaseException):
     """The program did not load (syntax error, exception at import, no entry point)."""
 
@@ -89,9 +97,14 @@ def relayed(name: str, message: str, classes: object, args: object, attributes: 
     prompt defines one failed the canary."""
     attributes = dict(attributes) if type(attributes) is dict else {}
     group = attributes.pop("__group__", None)  # an exception group's: each relayed as any exception
+    notes, cause = attributes.pop("__notes__", None), attributes.pop("__cause__", None)
     replies = (group if type(group) is list else [])[:plain.MAX_GROUP_SIZE]
     inner = [relayed(*reply, program) for reply in replies if type(reply) is list and len(reply) == 5]
     made = _instance(name, message, classes, args, program, inner)
+    if type(notes) is list:  # add_note()'s
+        made.__notes__ = [str(note)[:MAX_MESSAGE_CHARS] for note in notes[:plain.MAX_GROUP_SIZE]]
+    if type(cause) is list and len(cause) == 5:  # `raise ValueError(...) from err`'s err
+        made.__cause__ = relayed(*cause, program)
     for attribute, value in list(attributes.items())[:plain.MAX_RELAYED_ATTRIBUTES]:
         if type(attribute) is str and attribute.isidentifier() and not attribute.startswith("__"):
             try:
@@ -109,6 +122,10 @@ def _instance(name: str, message: str, classes: object, args: object, program: d
               if type(pair) is list and len(pair) == 2)]
     resolved = [_resolve(module, qualname, program) for module, qualname in pairs]
     cls = resolved[0] if resolved else None
+    if cls is not None and _ancestry(cls, len(pairs)) != [list(pair) for pair in pairs]:
+        # the reference's class of that name, not the program's (a wrong `PortError(Exception)` was
+        # caught by the tests' `except ValueError` as the reference's `PortError(ValueError)`)
+        cls = resolved[0] = None
     if cls is None:
         found = [c for c in resolved[1:] if c is not None]
         bases = tuple(c for i, c in enumerate(found) if not any(issubclass(e, c) for e in found[:i]))
@@ -125,7 +142,7 @@ def _instance(name: str, message: str, classes: object, args: object, program: d
     try:
         made = _restored(cls, args if type(args) is list else [str(message)])
         if getattr(cls, "__str__", None) is _relayed_str:
-            made.__dict__["__relayed__"] = str(message)[:MAX_MESSAGE_CHARS]
+            made.__dict__["__relayed__"] = str(message)[:plain.MAX_RELAYED_MESSAGE]
         return made
     except Exception:  # noqa: BLE001 - a constructor that wants other arguments (UnicodeDecodeError's five)
         try:
@@ -193,38 +210,82 @@ def _from_message(cls: type) -> type:
     return made
 
 
-def typed(module: str, qualname: str, value: object, program: dict) -> object:
+def typed(module: str, qualname: str, value: object, facts: object = None, *, program: dict) -> object:
     """A value of the program's reply as the tests would have had it in one process: of its class
-    ``module.qualname`` where that resolves here among ``_TYPED_MODULES`` and can hold the plain
-    ``value`` it crossed as (a ``defaultdict``, ``Counter``, the prompt's NamedTuple or IntEnum,
-    numpy's scalars where numpy is imported here), else of a class of that name made here on the
-    plain type (a float subclass ``float64``: ``type(out) is float`` and ``out is True`` fail as
-    they would). Only the plain type's own constructors run, or these classes' known ones."""
+    ``module.qualname`` where that resolves here among ``_TYPED_MODULES``, is the class the program
+    had (``facts``: its ancestry, a named tuple's fields, an enum member's name; plain._facts) and can
+    hold the plain ``value`` it crossed as (a ``defaultdict``, ``Counter``, the prompt's NamedTuple
+    or IntEnum, numpy's scalars), else of a class of that name made here on the plain type (a float
+    subclass ``float64``: ``type(out) is float`` and ``out is True`` fail as they would; a named
+    tuple of the program's own, with its fields). Only the plain type's own constructors run, or
+    these classes' known ones."""
     base = type(value)
+    facts = facts if type(facts) is dict else {}
+    if module.partition(".")[0] == "numpy":
+        _import_numpy()
     # Classes only where their own code is known not to run beyond making the value: a class of any
     # imported module (platform's uname_result) ran its methods here, `uname` in a subprocess,
     # and made len() of a wrong answer the right one
     trusted = module.partition(".")[0] in _TYPED_MODULES
     cls = _resolve(module, qualname, program, object) if trusted else None
+    if cls is not None and not _is_the_class(cls, facts):
+        cls = None
     if cls is base:
         return value
     if cls is not None:
         with contextlib.suppress(Exception):  # a class that cannot hold it: a stand-in of its name
-            made = _as_class(cls, base, value)
+            made = _as_class(cls, base, value, facts)
             if made is not None:
                 return made
-    return _stand_in(qualname.rpartition(".")[2], base)(value)
+    return _stand_in_value(qualname.rpartition(".")[2], base, value, facts)
 
 
-def _as_class(cls: type, base: type, value: object) -> object | None:
+def _import_numpy() -> None:
+    """Import numpy here (where it is installed) before a value of its types is rebuilt: the test
+    process lives for many programs, and whether an earlier task's tests had imported it decided
+    whether an array came back as an array (its ``==`` an array: a wrong program errs, as in one
+    process) or as a list (and passed)."""
+    if "numpy" not in sys.modules:
+        with contextlib.suppress(Exception):
+            import numpy  # noqa: F401, PLC0415 - on demand: most tasks never need it
+
+
+def _is_the_class(cls: type, facts: dict) -> bool:
+    """Whether ``cls``, found here by the name the program's class has, is that class as far as
+    ``facts`` tell: the same ancestry (the prompt's classes are module ``__main__`` here), the same
+    named-tuple fields, the enum member the program named."""
+    bases = facts.get("bases")
+    if type(bases) is list and bases and _ancestry(cls, len(bases)) != bases:
+        return False
+    fields = facts.get("fields")
+    if fields is not None and list(getattr(cls, "_fields", ()) or ()) != fields:
+        return False
+    name = facts.get("name")
+    return name is None or not issubclass(cls, enum.Enum) or name in cls.__members__
+
+
+def _ancestry(cls: type, n: int) -> list[list[str]]:
+    """``cls`` and its first ancestors as the program names them: ``[module, qualname]`` each."""
+    return [[plain.PROGRAM_MODULE if c.__module__ == "__main__" else c.__module__, c.__qualname__]
+            for c in cls.__mro__[:n]]
+
+
+def _as_class(cls: type, base: type, value: object, facts: dict) -> object | None:  # noqa: PLR0911
+    if cls is collections.defaultdict:  # its factory where it crossed by name (a built-in type)
+        factory = _FACTORY_NAMED.get(facts.get("factory"))
+        return collections.defaultdict(factory, value) if base is dict else None
     known = _KNOWN_CONSTRUCTORS.get(cls)
     if known is not None:
         return known[1](value) if base is known[0] else None
+    if issubclass(cls, enum.Enum):  # the member itself (`is Color.RED` holds), by its name where it came
+        member = cls.__members__.get(facts["name"]) if "name" in facts else cls(value)
+        held = member is not None and type(member._value_) is base and member._value_ == value
+        return member if held else None
     numpy = sys.modules.get("numpy")
     if numpy is not None and cls is numpy.ndarray and base is list:
         cls = numpy.array  # crossed as its tolist()
-    if cls is getattr(numpy, "array", None) or issubclass(cls, enum.Enum) or _numpy_scalar_of(cls, base):
-        return cls(value)  # an enum's member itself (`is Color.RED` holds), numpy's scalar or array
+    if cls is getattr(numpy, "array", None) or _numpy_scalar_of(cls, base):
+        return cls(value)  # numpy's scalar or array
     if not issubclass(cls, base):
         return None
     if base in (list, set):
@@ -238,11 +299,13 @@ def _as_class(cls: type, base: type, value: object) -> object | None:
     return base.__new__(cls, value)  # int, float, complex, str, bytes, tuple, frozenset
 
 
+_FACTORY_NAMED = {factory.__name__: factory for factory in plain.FACTORIES}
 _KNOWN_CONSTRUCTORS: dict[type, tuple[type, Callable[[object], object]]] = {
     collections.OrderedDict: (dict, collections.OrderedDict),
-    collections.defaultdict: (dict, lambda value: collections.defaultdict(None, value)),
     collections.Counter: (dict, collections.Counter),
+    collections.deque: (list, collections.deque),
     bytearray: (bytes, bytearray),
+    memoryview: (bytes, memoryview),
 }
 """Classes whose instances hold state a plain constructor cannot set up (an OrderedDict's links), with
 the plain type each is made from: ``bytearray(10**9)`` or numpy's ``void(10**9)`` from a reply naming
@@ -262,7 +325,38 @@ def _numpy_scalar_of(cls: type, base: type) -> bool:
     return any(issubclass(cls, kind) and base in bases for kind, bases in kinds)
 
 
-_STAND_INS: dict[tuple[str, type], type] = {}
+_STAND_INS: dict[tuple, type] = {}
+
+
+def _stand_in_value(name: str, base: type, value: object, facts: dict) -> object:
+    """``value`` as an instance of a class of ``name`` made here: a named tuple with the fields the
+    program's had (its own ``namedtuple('MinMax', 'lo hi')``: the tests read ``.lo``), else a class
+    on the plain type; the value itself where its type takes no subclass (``range``) or no copy (a
+    ``datetime`` of numpy's ``datetime64``: a reply that ended the tests)."""
+    fields = facts.get("fields")
+    if base is tuple and type(fields) is list and len(fields) == len(value):
+        record = _record_class(name, fields)
+        if record is not None:
+            return record._make(value)
+    try:
+        return _stand_in(name, base)(value)
+    except Exception:  # noqa: BLE001 - a type that takes no subclass or is not made from itself
+        return value
+
+
+def _record_class(name: str, fields: list) -> type | None:
+    """A named tuple class of ``name`` with ``fields`` (None where they are no field names)."""
+    key = (name, tuple(str(f) for f in fields))
+    found = _STAND_INS.get(key)
+    if found is None:
+        _made_since_collected[0] += 1
+        try:
+            found = collections.namedtuple(name if name.isidentifier() else "CandidateRecord", key[1][:255])
+        except (ValueError, TypeError):  # a keyword, a duplicate, a leading underscore
+            return None
+        if len(_STAND_INS) < MAX_MADE_CLASSES:
+            _STAND_INS[key] = found
+    return found
 
 
 def _stand_in(name: str, base: type) -> type:
@@ -332,7 +426,7 @@ def _synced(old: object, new: object) -> object:
     return old
 
 
-class ChangedInside(TypeError):
+class ChangedInside(Uncrossable):
     """The call changed a container inside its arguments: changed in place or replaced by another,
     which copies cannot tell apart. Taken for changed in place, a wrong program that replaced a row
     the tests held passed; taken for replaced, one that changed a row it had to leave alone would.
@@ -457,8 +551,7 @@ class Session:
         """The names the task's reference program defined (not the tests'): its exception classes,
         for ``relayed``, and the types of values, for ``typed``."""
         self.live = live
-        self.decoder = plain.decoder(functools.partial(typed, program=program),
-                                     self._from_program if live else None)
+        self.decoder = plain.decoder(functools.partial(typed, program=program), self._from_program)
         self.loaded = False
         self.remotes: dict[int, Remote] = {}
         """The program's objects the tests hold, by the program's handle: one proxy each."""
@@ -483,19 +576,21 @@ class Session:
         name, handle; live tasks), in the program's process; what it returned, or raise what it
         raised. The tests' arguments are then made to hold what the call left in them."""
         self.ensure_loaded()
-        share = self._to_program if self.live else None
+        share = self._to_program if self.live else self._iterator_to_program
         what = self.name if not use or use[2] == 0 else "the program's object"
         try:
             request = plain.encode([list(args), kwargs, *use], live=share)
-        except (plain.NotPlainData, RecursionError) as exc:
-            raise TypeError(f"the tests called {what} with {exc}, which is not plain data") from None
+        except plain.IteratorRaised as raised:  # the tests' generator raised as the program read it
+            raise raised.exception from None
+        except plain.UNPLAIN as exc:
+            raise Uncrossable(f"the tests called {what} with {exc}, which is not plain data") from None
         self.channel.send(request)
         reply = self.channel.receive(self.decoder)
-        while type(reply) is list and reply and reply[0] == "callback" and self.live:
+        while type(reply) is list and reply and reply[0] == "callback" and (self.live or self.shared):
             self.serve_callback(reply)
             reply = self.channel.receive(self.decoder)
         kind = reply[0] if type(reply) is list and reply else None
-        decoder = self.decoder if self.live else None
+        decoder = self.decoder
         if kind == "return" and len(reply) == 3:
             _sync_arguments(args, kwargs, reply[2], request, share, decoder)
             return reply[1]
@@ -503,8 +598,8 @@ class Session:
             _sync_arguments(args, kwargs, reply[6], request, share, decoder)
             raise relayed(*reply[1:6], self.program)
         if kind == "unplain" and len(reply) == 2:
-            raise TypeError(f"{self.name} returned {str(reply[1])[:100]}, not plain data "
-                            "(numbers, strings, bytes, lists, tuples, dicts, sets, None, bools)")
+            raise Uncrossable(f"{self.name} returned {str(reply[1])[:100]}, not plain data "
+                              "(numbers, strings, bytes, lists, tuples, dicts, sets, None, bools)")
         raise Gone("a reply that is not one")
 
     def serve_callback(self, message: list) -> None:
@@ -534,25 +629,27 @@ class Session:
                 result = setattr(target, name, args[0] if args else None)
             else:
                 result = delattr(target, name)
-            data = plain.encode(["return", result], live=self._to_program)
+            share = self._to_program if self.live else self._iterator_to_program
+            data = plain.encode(["return", result], live=share)
         except (Gone, OutOfTime, LoadFailed):
             raise
         except BaseException as exc:  # noqa: BLE001 - the tests' code raised: the program's code sees it
-            data = plain.encode(["raise", _text_of_type(exc), _text(exc), _builtin_base(exc)])
+            raised = exc.exception if isinstance(exc, plain.IteratorRaised) else exc
+            data = plain.encode(["raise", _text_of_type(raised), _text(raised), _builtin_base(raised)])
         self.channel.send(data)
 
     def _handed_over(self, value: object) -> bool:
         handle = self.shared_handles.get(id(value))
         return handle is not None and self.shared[handle] is value
 
-    def _to_program(self, value: object) -> dict:
+    def _to_program(self, value: object, shareable: bool = False) -> dict:
         """How a value that is no plain data crosses to the program: a ``Remote`` as its handle; one
         of the tests' objects the program may hold as ``{"q": [handle, qualname]}``; else not at all."""
         if type(value) is Remote or type(value) is LiveCandidate:
             if object.__getattribute__(value, "_session") is not self:
                 raise plain.NotPlainData("an object of another program")
             return {"r": object.__getattribute__(value, "_payload")}
-        if not _shareable(value):
+        if not (shareable or _shareable(value)):
             raise plain.NotPlainData(f"a {type(value).__name__}")
         handle = self.shared_handles.get(id(value))
         if handle is None:
@@ -561,10 +658,21 @@ class Session:
         kind = type(value)
         return {"q": [handle, kind.__qualname__ if kind.__module__ == "__main__" else ""]}
 
+    def _iterator_to_program(self, value: object) -> dict:
+        """On a task whose objects do not cross live, an iterator the tests hand over stays here, and
+        the program asks for each item in turn, as it would read it in one process: read whole as it
+        was handed over, an error the iterator raises reached the tests whatever the program did with
+        it (a wrong program that swallowed it passed), and so did every side effect of reading it."""
+        if not (hasattr(value, "__next__") and _shareable_iterator(value)):
+            raise plain.NotPlainData(f"a {type(value).__name__}")
+        return self._to_program(value, shareable=True)
+
     def _from_program(self, tag: str, payload: object) -> object:
         """A live tag in the program's message: a ``Remote`` of its object, or one of the tests' own."""
         if type(payload) is not list or len(payload) != 2 or type(payload[0]) is not int or payload[0] < 0:
             raise ValueError(f"a {tag} tag that is not [handle, name]")
+        if tag == "r" and not self.live:
+            raise ValueError("an object of the program on a task whose objects do not cross")
         handle = payload[0]
         if tag == "q":
             if handle >= len(self.shared):
@@ -590,13 +698,26 @@ module or an object's internals."""
 _PLAIN_TYPES = (str, bytes, int, float, complex, bool, list, tuple, dict, set, frozenset)
 
 
-def _shareable(value: object) -> bool:
+def _shareable_iterator(value: object) -> bool:
+    """An iterator the tests made: a generator of their code's, or a built-in one (over a list, a
+    ``map``, ``zip``, ``enumerate``: reading it runs nothing the tests did not write)."""
+    if type(value) is types.GeneratorType:
+        return value.gi_code.co_filename in ("tests.py", "prompt.py")
+    return type(value).__module__ in _ITERATOR_MODULES or _shareable(value)
+
+
+_ITERATOR_MODULES = ("builtins", "itertools")
+
+
+def _shareable(value: object) -> bool:  # noqa: PLR0911 - one kind a branch
     """Whether the tests may hand ``value`` to the program as a live object (it stays here, and the
     program may call it, read and set its public attributes, and apply operators to it): the
     tests' and the prompt's own functions, classes and their instances (a fake clock, a callback,
     a prompt's dataclass), and a few pure built-ins (``str.lower``). Never a module, a file, a path
     or anything else of this process, which the program could use to reach the verdict."""
     kind = type(value)
+    if kind.__module__ in _ITERATOR_MODULES and hasattr(value, "__next__") and hasattr(value, "__iter__"):
+        return True  # a built-in iterator the tests made (over a list, map, zip): see _shareable_iterator
     if kind is types.FunctionType:
         return value.__code__.co_filename in ("tests.py", "prompt.py")
     if kind is types.MethodType:
@@ -607,7 +728,9 @@ def _shareable(value: object) -> bool:
         return getattr(value, "__objclass__", None) in _PLAIN_TYPES
     if isinstance(value, type):
         return value.__module__ == "__main__"
-    return kind.__module__ == "__main__"
+    if kind is types.GeneratorType:
+        return _shareable_iterator(value)
+    return kind is object or kind.__module__ == "__main__"  # object(): a sentinel, nothing in it
 
 
 def _text_of_type(exc: BaseException) -> str:
@@ -825,7 +948,7 @@ def _compiled(source: str, name: str) -> types.CodeType:
     return compile(source, name, "exec", dont_inherit=True)
 
 
-def _run_tests(job: dict, channel: Channel) -> dict:
+def _run_tests(job: dict, channel: Channel) -> dict:  # noqa: PLR0911 - a verdict a way the tests end
     module = types.ModuleType("__main__")
     module.__dict__["__builtins__"] = builtins
     try:
@@ -854,6 +977,8 @@ def _run_tests(job: dict, channel: Channel) -> dict:
         return {"status": "gone", "type": "", "message": str(exc)}
     except LoadFailed as exc:
         return {"status": exc.kind, "type": exc.name, "message": exc.message}
+    except Uncrossable as exc:
+        return {"status": "error", "type": "TypeError", "message": _text(exc)}
     except AssertionError as exc:
         return {"status": "failed", "type": "AssertionError", "message": _text(exc)}
     except BaseException as exc:  # noqa: BLE001 - an exception in the tests is the program's error

@@ -9,8 +9,9 @@ standard library's plain records: ``{"date": iso}``, ``{"datetime": iso}`` (naiv
 fixed UTC offset), ``{"time": iso}``, ``{"timedelta": [days, seconds, microseconds]}``,
 ``{"decimal": str}``, ``{"range": [start, stop, step]}``, ``{"fraction": [numerator,
 denominator]}``, ``{"it": [..]}`` an iterator over those items; and in the program's replies,
-``{"o": [module, qualname, value]}``, a value whose
-type is not the plain one it crosses as (``encode``'s ``typed``). On a task whose tests and program
+``{"o": [module, qualname, value, facts]}``, a value whose
+type is not the plain one it crosses as (``encode``'s ``typed``; ``facts``: ``_facts``). On a task whose
+tests and program
 hold each other's objects (``live``: the canary found its reference needs it), ``{"r": [handle,
 ancestry]}`` names an object that stays in the program's process and ``{"q": [handle, qualname]}``
 one that stays in the test process: each use of it is a message to its side (judge.Remote,
@@ -25,6 +26,8 @@ Imported by the worker scripts as a top-level module: it imports nothing from ev
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import datetime
 import decimal
 import fractions
@@ -44,16 +47,32 @@ names beside its own class; the test process reads no more (judge.relayed)."""
 MAX_RELAYED_ATTRIBUTES = 32
 """How many of an exception's attributes (``JSONDecodeError.pos``, ``OSError.filename``, a program's
 own ``self.field``) that reply carries; the test process sets no more."""
-MAX_GROUP_SIZE, MAX_GROUP_DEPTH = 16, 3
+MAX_RELAYED_MESSAGE = 1 << 20
+"""Longest message of an exception that crosses (the verdict's own detail is cut far shorter): tests
+that read a long message's end failed a correct program at 2,000 characters."""
+MAX_GROUP_SIZE, MAX_GROUP_DEPTH = 64, 3
 """How many exceptions of an exception group cross, and how deep groups in groups do."""
 PROGRAM_MODULE = "solution"
 """The module a program runs as in its process: its own classes' ``__module__``."""
 _HEADER = struct.Struct(">I")
+_LONGEST_DECIMAL_BITS = 13_000
+"""Ints longer than this cross in hex (``{"x": "0x.."}``): Python refuses to write one of more than
+4,300 decimal digits (about 14,000 bits), and that ValueError reached the tests as the call's."""
 _SCALARS = (type(None), bool, int, float, str)
 
 
 class NotPlainData(TypeError):
     """A value that cannot cross the channel (names its type)."""
+
+
+class IteratorRaised(Exception):  # noqa: N818 - not an error of ours: what an iterator raised
+    """An iterator crossing raised as its items were read (``exception``): the call raised it, as
+    ``list(candidate(-1))`` would have in one process (it read as "not plain data", or ended the
+    program's process)."""
+
+    def __init__(self, exception: BaseException) -> None:
+        super().__init__(exception)
+        self.exception = exception
 
 
 UNPLAIN = (NotPlainData, RecursionError, ValueError, TypeError, OverflowError)
@@ -80,6 +99,8 @@ def encode(value: object, typed: bool = False, live: Live | None = None) -> byte
 def _tagged(value: object, depth: int, typed: bool, live: Live | None) -> object:  # noqa: PLR0911 - a branch a type
     kind = type(value)
     if kind in _SCALARS:
+        if kind is int and value.bit_length() > _LONGEST_DECIMAL_BITS:  # json writes ints in decimal
+            return {"x": hex(value)}
         return value
     if depth > MAX_DEPTH:
         raise NotPlainData("a value nested deeper than 200 levels")
@@ -110,7 +131,10 @@ def _object(value: object, depth: int, typed: bool, live: Live | None) -> object
         if live is None:  # NotImplemented: what a special method may answer
             raise NotPlainData(f"a {kind.__name__}")
         return {"ni": 0} if value is NotImplemented else live(value)
-    if hasattr(value, "__next__") and hasattr(value, "__iter__"):  # an iterator: its items, read here
+    if hasattr(value, "__next__") and hasattr(value, "__iter__"):  # an iterator: its items, read here,
+        if live is not None:  # or, where it may stay on its side (the tests'), each asked for in turn
+            with contextlib.suppress(NotPlainData):
+                return live(value)
         return {"it": [_tagged(item, depth, typed, live) for item in _items(value)]}
     try:
         coerced = _tagged(_coerced(value, typed), depth, typed, live)
@@ -118,7 +142,38 @@ def _object(value: object, depth: int, typed: bool, live: Live | None) -> object
         if live is None:
             raise
         return live(value)  # an object that stays on this side, named
-    return {"o": [str(kind.__module__), str(kind.__qualname__), coerced]} if typed else coerced
+    if not typed:
+        return coerced
+    facts = _tagged(_facts(value, kind), depth, False, None)
+    return {"o": [str(kind.__module__), str(kind.__qualname__), coerced, facts]}
+
+
+def _facts(value: object, kind: type) -> dict:
+    """What the tests need to know of a typed value's class beyond its name, to rebuild it as it is or
+    not at all: its ancestry (``bases``, ``[module, qualname]`` each, itself first: a program's own
+    ``class PortError(Exception)`` was taken for the reference's ``PortError(ValueError)`` of that
+    name), a named tuple's ``fields`` (one with other fields than the reference's got the
+    reference's), an enum member's ``name``, a defaultdict's ``factory`` where it is a built-in type."""
+    facts: dict = {}
+    try:
+        facts["bases"] = [[str(c.__module__), str(c.__qualname__)]
+                          for c in kind.__mro__[:MAX_RELAYED_BASES + 1]]
+        fields = getattr(kind, "_fields", None) if isinstance(value, tuple) else None
+        if type(fields) is tuple and all(type(f) is str for f in fields):
+            facts["fields"] = list(fields)
+        name = getattr(value, "_name_", None)  # an enum member's
+        if type(name) is str:
+            facts["name"] = name
+        factory = value.default_factory if isinstance(value, collections.defaultdict) else None
+        if factory is not None and factory in FACTORIES:
+            facts["factory"] = factory.__name__
+    except Exception:  # noqa: BLE001 - a hostile class: its name alone, a stand-in of it in the tests
+        return {}
+    return facts
+
+
+FACTORIES = (int, float, str, bytes, list, tuple, dict, set, frozenset, bool, complex)
+"""The defaultdict factories that cross by name (a function cannot)."""
 
 
 PROXY_CLASSES: set[type] = set()
@@ -154,22 +209,40 @@ def _items(iterator: object) -> list:
     """An iterator's items (at most MAX_ITEMS; NotPlainData beyond). It crosses as an iterator over
     them: a correct program returning ``map(...)`` or a generator, which its tests read with
     ``list()``, was an error, and tests handing the program a generator ran unverified."""
-    items = list(itertools.islice(iterator, MAX_ITEMS + 1))
+    try:
+        items = list(itertools.islice(iterator, MAX_ITEMS + 1))
+    except BaseException as exc:  # noqa: BLE001 - raised by the iterator's own code: the caller's to relay
+        raise IteratorRaised(exc) from None
     if len(items) > MAX_ITEMS:
         raise NotPlainData(f"an iterator of more than {MAX_ITEMS} items")
     return items
 
 
-def _coerced(value: object, typed: bool) -> object:
+_EXACT = ((bool, bool), (int, int.__int__), (float, float.__float__), (str, str.__str__),
+          (bytes, bytes.__bytes__), (complex, complex.__complex__), (list, list.copy),
+          (tuple, lambda value: tuple.__getitem__(value, slice(None))), (dict, dict.copy),
+          (frozenset, frozenset.copy), (set, set.copy))
+"""Each plain type and how its subclass's value is read as that type itself, never through the
+subclass's own methods: a ``class Answer(str, Enum)`` member's ``str()`` is ``Answer.YES``, and a
+correct program returning one failed; a list subclass's ``__iter__`` could hide its items."""
+_VIEWS = (type({}.keys()), type({}.values()), type({}.items()), collections.deque)
+_MAPPING_PROXY = type(type.__dict__)
+
+
+def _coerced(value: object, typed: bool) -> object:  # noqa: PLR0911 - a way a type a branch
     """Subclasses of plain types as their base value, numbers (numpy's too) as int or float; a numpy
     array in a reply as its ``tolist()`` (``typed``: it is rebuilt where the tests import numpy). An
     array the tests pass is no plain data: as a list, what the program did to it in place came back
     to no array, and a wrong program that sorted it passed."""
-    for base in (bool, int, float, str, bytes, complex, list, tuple, dict, frozenset, set):
+    for base, exact in _EXACT:
         if isinstance(value, base):
-            return base(value)
-    if isinstance(value, bytearray):
+            return exact(value)
+    if isinstance(value, bytearray | memoryview):
         return bytes(value)
+    if isinstance(value, _VIEWS):  # dict views and deques: their items, in their order
+        return list(value)
+    if isinstance(value, _MAPPING_PROXY):  # a class's __dict__, a read-only view of a dict
+        return dict(value)
     if hasattr(value, "tolist") and (typed or getattr(value, "ndim", 0) == 0):  # numpy's
         return value.tolist()  # (before __index__, which an array refuses with its own words)
     if getattr(value, "ndim", 0):
@@ -193,10 +266,10 @@ def decode(data: bytes, json_decoder: json.JSONDecoder | None = None) -> object:
         raise ValueError(f"a tag whose payload its type refuses ({type(exc).__name__})") from None
 
 
-def decoder(typed: Callable[[str, str, object], object] | None = None,
+def decoder(typed: Callable[[str, str, object, object], object] | None = None,
             live: Callable[[str, object], object] | None = None) -> json.JSONDecoder:
     """A decoder for ``decode`` that also reads ``encode(typed=True)``'s tags: ``{"o": [module,
-    qualname, value]}`` becomes ``typed(module, qualname, value)``, value decoded already; and,
+    qualname, value, facts]}`` becomes ``typed(module, qualname, value, facts)``, both decoded already; and,
     given ``live``, the live tags: ``{"r": payload}`` becomes ``live("r", payload)`` (``"q"`` alike)."""
     def hook(obj: dict) -> object:
         if len(obj) == 1 and live is not None and ("r" in obj or "q" in obj):
@@ -207,9 +280,11 @@ def decoder(typed: Callable[[str, str, object], object] | None = None,
         payload = obj.get("o") if len(obj) == 1 and typed is not None else None
         if payload is None:
             return _untag(obj)
-        if type(payload) is not list or len(payload) != 3 or not all(type(n) is str for n in payload[:2]):
-            raise ValueError("an o tag that is not [module, qualname, value]")
-        return typed(payload[0][:200], payload[1][:200], payload[2])
+        if type(payload) is not list or len(payload) not in (3, 4) or not all(
+                type(n) is str for n in payload[:2]):
+            raise ValueError("an o tag that is not [module, qualname, value, facts]")
+        facts = payload[3] if len(payload) == 4 else None
+        return typed(payload[0][:200], payload[1][:200], payload[2], facts)
 
     return json.JSONDecoder(object_hook=hook)
 
@@ -227,7 +302,8 @@ def _special(name: str) -> Callable:
 _COMPARED_OR_BINARY = ("eq", "ne", "lt", "le", "gt", "ge", "add", "sub", "mul", "matmul", "truediv",
                        "floordiv", "mod", "divmod", "pow", "lshift", "rshift", "and", "or", "xor")
 OPERATIONS: dict[str, Callable] = {
-    "__len__": len, "__iter__": iter, "__reversed__": reversed, "__bool__": bool, "__str__": str,
+    "__len__": len, "__iter__": iter, "__next__": next, "__reversed__": reversed, "__bool__": bool,
+    "__str__": str,
     "__repr__": repr, "__format__": format, "__hash__": hash, "__int__": int, "__float__": float,
     "__complex__": complex, "__index__": operator.index, "__round__": round, "__neg__": operator.neg,
     "__pos__": operator.pos, "__abs__": abs, "__invert__": operator.invert, "__contains__": operator.contains,
@@ -268,6 +344,8 @@ def _untag(obj: dict) -> object:  # noqa: PLR0911 - one branch per tag
         return frozenset(_hashable(item) for item in payload)
     if tag == "b" and type(payload) is str:
         return bytes.fromhex(payload)
+    if tag == "x" and type(payload) is str and len(payload) <= MAX_MESSAGE // 2:
+        return int(payload, 16)
     if tag == "c" and type(payload) is list and len(payload) == 2 and all(
             type(part) in (int, float) for part in payload):
         return complex(*payload)

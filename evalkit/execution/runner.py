@@ -124,6 +124,16 @@ def prepare(plan: dict, fds: dict) -> tuple[str, str]:
     return code, tests
 
 
+def _level_the_stack(below: int) -> None:
+    """Raise the recursion limit by the frames this process stands on (forked deep in the fork
+    server's loop) less ``below``: the candidate gets the depth it has in one process, where a
+    correct program 992 deep (one process allows 997) was a RecursionError."""
+    depth, frame = 0, sys._getframe(1)
+    while frame is not None:
+        depth, frame = depth + 1, frame.f_back
+    sys.setrecursionlimit(sys.getrecursionlimit() + depth - below)
+
+
 def split_text(data: bytes) -> tuple[str, str]:
     """(code, tests) from the memory file: the code's length in bytes, a newline, the code, the tests."""
     head, _, rest = data.partition(b"\n")
@@ -140,9 +150,9 @@ def _read_all(fd: int) -> bytes:
     return b"".join(parts)
 
 
-def _describe(exc: BaseException) -> tuple[str, str]:
+def _describe(exc: BaseException, longest: int = 2000) -> tuple[str, str]:
     try:
-        return _STR(_TYPE(exc).__name__), _STR(exc)[:2000]
+        return _STR(_TYPE(exc).__name__), _STR(exc)[:longest]
     except BaseException:  # a hostile __str__ must not hide the verdict
         return "Exception", "<unprintable>"
 
@@ -173,7 +183,16 @@ def _raised(exc: BaseException, depth: int = 0) -> list:
                                        for inner in exc.exceptions[:plain.MAX_GROUP_SIZE]]
     except BaseException:  # a hostile group: its class, message and attributes stand for it
         pass
-    return ["raise", *_describe(exc), classes, args, attributes]
+    try:  # what `raise ... from` and add_note() left on it, which tests read
+        notes = vars(exc).get("__notes__") if hasattr(exc, "__dict__") else None
+        if _TYPE(notes) is list and all(_TYPE(note) is str for note in notes):
+            attributes["__notes__"] = notes[:plain.MAX_GROUP_SIZE]
+        cause = exc.__cause__
+        if isinstance(cause, BaseException) and depth < plain.MAX_GROUP_DEPTH:
+            attributes["__cause__"] = _raised(cause, depth + 1)[1:]
+    except BaseException:  # a hostile exception: the rest stands for it
+        pass
+    return ["raise", *_describe(exc, plain.MAX_RELAYED_MESSAGE), classes, args, attributes]
 
 
 def _attributes(exc: BaseException) -> dict:
@@ -248,22 +267,24 @@ def _load(source: str, entry_point: str):
 
 def serve(source: str, entry_point: str, live: bool = False) -> None:
     """Split path: load the program, then answer the test process's calls until it hangs up."""
+    _level_the_stack(1)  # the candidate is called two frames below this one; in one process, at 3
     function = _load(source, entry_point)
     if function is None:
         _EXIT(0)
     if live:
         _share(function)  # handle 0: the candidate the tests hold
+    _serving[:] = [function, live]
     _send(["ready"])
     while True:
         request = _receive()
         if request is None:
             _EXIT(0)
-        _reply(request, plain.decode(request, _LIVE_DECODER if live else None), function, live)
+        _reply(request, plain.decode(request, _LIVE_DECODER), function, live)
 
 
 def _reply(request: bytes, arguments: list, function, live: bool) -> None:
     """Answer one request of the tests: the call's ``return`` or ``raise`` reply, or ``unplain``."""
-    share = _share if live else None
+    share = _share if live else _name_test_object
     try:
         result = function(*arguments[0], **arguments[1]) if len(arguments) == 2 else _apply(*arguments)
     except BaseException as exc:
@@ -271,13 +292,15 @@ def _reply(request: bytes, arguments: list, function, live: bool) -> None:
     else:
         try:
             data = b'["return",' + plain.encode(result, typed=True, live=share) + b"]"
+        except plain.IteratorRaised as raised:  # reading the iterator it returned raised: so does the call
+            data = plain.encode(_raised(raised.exception))
         except plain.UNPLAIN as exc:
             _send(["unplain", _STR(exc)[:200]])
             return
     try:
         # the reply's last item: the arguments as the call left them (bytes: encoded once)
         data = data[:-1] + b"," + _changed(arguments, request, share) + b"]"
-    except plain.UNPLAIN as exc:
+    except (*plain.UNPLAIN, plain.IteratorRaised) as exc:
         _send(["unplain", _STR(exc)[:200] + " in its arguments"])
         return
     data = plain.frame(data)
@@ -299,6 +322,9 @@ def _apply(args: list, kwargs: dict, verb: str, name: str, handle: int | None) -
     return delattr(target, name)
 
 
+_serving: list = []
+"""The entry point and whether objects cross live (``serve``): what a request of the tests made
+while they answer the program (``_callback``) is served with."""
 _objects: list = []
 """The program's objects the tests hold (live tasks), by handle; kept alive as long as this process."""
 _handles: dict[int, int] = {}
@@ -321,6 +347,14 @@ def _share(value: object) -> dict:
     except BaseException:  # a hostile metaclass: an object of no known class
         ancestry = []
     return {"r": [handle, ancestry]}
+
+
+def _name_test_object(value: object) -> dict:
+    """How a value that is no plain data crosses on a task whose objects do not cross live: one of the
+    tests' objects (an iterator they handed over) as they named it; nothing else."""
+    if _TYPE(value) is TestObject:
+        return {"q": object.__getattribute__(value, "_payload")}
+    raise plain.NotPlainData(f"a {_TYPE(value).__name__}")
 
 
 def _from_tests(tag: str, payload: object) -> object:
@@ -380,14 +414,16 @@ plain.PROXY_CLASSES.add(TestObject)
 def _callback(verb: str, name: str, target: object, args: tuple, kwargs: dict) -> object:
     """Ask the test process to use one of its objects; answer its requests meanwhile (a callback
     that uses the program's objects), then return what it returned or raise what it raised."""
-    _send_bytes(plain.encode(["callback", verb, name, target, list(args), kwargs], live=_share))
+    function, live = _serving
+    share = _share if live else _name_test_object
+    _send_bytes(plain.encode(["callback", verb, name, target, list(args), kwargs], live=share))
     while True:
         data = _receive()
         if data is None:
             _EXIT(0)
         message = plain.decode(data, _LIVE_DECODER)
-        if _TYPE(message[0]) is list:  # a request of the tests made while their code ran
-            _reply(data, message, _objects[0], True)
+        if _TYPE(message[0]) is list:  # a request of the tests made while their code ran (live tasks)
+            _reply(data, message, function, live)
         elif message[0] == "return":
             return message[1]
         else:  # ["raise", name, message, builtin base]: as the tests' code raised it
@@ -437,6 +473,7 @@ def _report(kind: str, name: str, message: str) -> None:
 def run_in_process(source: str, tests: str, token: bytes) -> None:
     """In-process path: the program, then the tests in its namespace; the token if they return."""
     my_pid = os.getpid()
+    _level_the_stack(0)  # the tests' module, check and the candidate: 3 frames below this one, as there
     try:
         code = compile(source, "solution.py", "exec", dont_inherit=True)
     except (SyntaxError, ValueError) as exc:

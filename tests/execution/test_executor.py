@@ -306,6 +306,93 @@ def test_the_tests_see_the_types_and_changes_one_process_would_show(executor, hu
     assert "defaultdict" in verdicts["dict|defaultdict"][1]
 
 
+def test_what_a_program_returns_and_raises_reaches_the_tests_as_one_process_has_it(executor, humaneval_tasks):
+    # Outside testers' trials: correct programs failed, split from their tests, where one process
+    # passes them, and wrong ones passed that one process fails. Each case as one process has it now.
+    base = humaneval_tasks[0]
+
+    def task(key: str, tests: str, prompt: str = "def f(x):\n") -> Task:
+        return dataclasses.replace(base, task_id=f"fidelity/{key}", prompt=prompt, entry_point="f",
+                                   tests="def check(candidate):\n" + textwrap.indent(tests, "    "),
+                                   reference="    return x\n")
+    yes = task("enum", "assert candidate(1) == 'YES'\n")
+    listed = task("listed", "assert list(candidate([3, 1])) == [3, 1]\nassert len(candidate([3, 1])) == 2\n")
+    counted = task("counted", "out = candidate('aab')\nassert out == {'a': 2, 'b': 1} and out['z'] == 0\n")
+    bytes_back = task("bytes", "assert candidate(b'xxabc') == b'abc'\n")
+    stamp = task("stamp", "import datetime\nassert candidate(0) == datetime.datetime(2024, 3, 5, 12, 0, 1)\n")
+    record = task("record", "out = candidate([3, 1, 2])\nassert (out.lo, out.hi) == (1, 3), out\n")
+    port = task("port", "try:\n    candidate('x')\nexcept ValueError:\n    pass\n"
+                        "else:\n    raise AssertionError\n",
+                prompt="class PortError(ValueError):\n    pass\n\n\ndef f(x):\n")
+    as_list = task("as-list", "assert candidate([1, 2]) == [2, 4]\n")
+    an_int = task("an-int", "assert isinstance(candidate(2), int)\n")
+    lazy_raise = task("lazy-raise", "try:\n    list(candidate(-1))\nexcept ValueError:\n    pass\n"
+                                    "else:\n    raise AssertionError\n")
+    deep = task("deep", "assert candidate(990) == 990\n")
+    told = task("told", "try:\n    candidate('x')\nexcept ValueError as e:\n"
+                        "    assert str(e).endswith('!'), len(str(e))\n"
+                        "    assert e.__notes__ == ['hint'] and isinstance(e.__cause__, KeyError)\n"
+                        "else:\n    raise AssertionError\n")
+    drained = task("drained", "it = iter([5, 6, 7])\nassert candidate(it) in (3, 1)\n"
+                              "assert list(it) == [], 'left'\n")
+    first = task("first", "import itertools\nassert candidate(itertools.count(5)) == 5\n")
+    swallowed = task("swallowed", "def broken():\n    yield 1\n    raise OSError('source failed')\n"
+                                  "try:\n    candidate(broken())\nexcept OSError:\n    pass\n"
+                                  "else:\n    raise AssertionError('swallowed')\n")
+    refused = task("refused", "try:\n    candidate(10 ** 5000)\nexcept ValueError:\n    pass\n"
+                              "else:\n    raise AssertionError('accepted')\n")
+    programs = {
+        "enum|right": (yes, "import enum\n\n\nclass Answer(str, enum.Enum):\n    YES = 'YES'\n\n\n"
+                            "def f(x):\n    return Answer.YES\n"),
+        "listed|dict-values": (listed, "def f(x):\n    return {i: v for i, v in enumerate(x)}.values()\n"),
+        "listed|deque": (listed, "import collections\n\n\ndef f(x):\n    return collections.deque(x)\n"),
+        "counted|defaultdict": (counted, "import collections\n\n\ndef f(x):\n"
+                                         "    out = collections.defaultdict(int)\n"
+                                         "    for c in x:\n        out[c] += 1\n    return out\n"),
+        "bytes|memoryview": (bytes_back, "def f(x):\n    return memoryview(x)[2:]\n"),
+        "stamp|datetime64": (stamp, "import numpy as np\n\n\ndef f(x):\n"
+                                    "    return np.datetime64('2024-03-05T12:00:01', 'us')\n"),
+        "record|own": (record, "import collections\n\n"
+                               "MinMax = collections.namedtuple('MinMax', 'lo hi')\n\n\n"
+                               "def f(x):\n    return MinMax(min(x), max(x))\n"),
+        "record|other-fields": (record, "import collections\n\n"
+                                        "MinMax = collections.namedtuple('MinMax', 'low high')"
+                                        "\n\n\ndef f(x):\n    return MinMax(min(x), max(x))\n"),
+        "port|not-a-value-error": (port, "class PortError(Exception):\n    pass\n\n\ndef f(x):\n"
+                                         "    raise PortError(x)\n"),
+        "as-list|array": (as_list, "import numpy as np\n\n\ndef f(x):\n    return np.array(x) * 2\n"),
+        "an-int|int64": (an_int, "import numpy as np\n\n\ndef f(x):\n    return np.int64(x)\n"),
+        "lazy-raise|generator": (lazy_raise, "def f(x):\n    yield 1\n    if x < 0:\n"
+                                             "        raise ValueError(x)\n"),
+        "deep|recursion": (deep, "def f(x):\n    return 0 if x == 0 else 1 + f(x - 1)\n"),
+        "told|right": (told, "def f(x):\n    try:\n        {}[x]\n    except KeyError as k:\n"
+                             "        e = ValueError('y' * 3000 + '!')\n        e.add_note('hint')\n"
+                             "        raise e from k\n"),
+        "drained|right": (drained, "def f(x):\n    return sum(1 for _ in x)\n"),
+        "first|right": (first, "def f(x):\n    return next(x)\n"),
+        "drained|reads-one": (drained, "def f(x):\n    next(x)\n    return 1\n"),
+        "swallowed|right": (swallowed, "def f(x):\n    return sum(x)\n"),
+        "swallowed|swallows": (swallowed, "def f(x):\n    out = 0\n    try:\n        for v in x:\n"
+                                          "            out += v\n    except Exception:\n        pass\n"
+                                          "    return out\n"),
+        "refused|accepts": (refused, "def f(x):\n    return x\n"),
+    }
+    verdicts = {key: (v.status, v.detail) for key, v in executor.run(
+        program_for(t, code, key, 2.0) for key, (t, code) in programs.items())}
+    assert {key: status for key, (status, _) in verdicts.items()} == {
+        "enum|right": Status.PASSED, "listed|dict-values": Status.PASSED, "listed|deque": Status.PASSED,
+        "counted|defaultdict": Status.PASSED, "bytes|memoryview": Status.PASSED,
+        "stamp|datetime64": Status.PASSED,
+        "record|own": Status.PASSED, "record|other-fields": Status.ERROR,
+        "port|not-a-value-error": Status.ERROR,
+        "as-list|array": Status.ERROR, "an-int|int64": Status.FAILED, "lazy-raise|generator": Status.PASSED,
+        "deep|recursion": Status.PASSED, "told|right": Status.PASSED, "drained|right": Status.PASSED,
+        "drained|reads-one": Status.FAILED, "first|right": Status.PASSED, "swallowed|right": Status.PASSED,
+        "swallowed|swallows": Status.FAILED,
+        "refused|accepts": Status.FAILED}, verdicts
+    assert "truth value of an array" in verdicts["as-list|array"][1]
+
+
 def test_objects_the_tests_and_the_program_hand_each_other_stay_where_they_were_made(tmp_path):
     # An LRUCache the tests use, a fake clock or a callback the tests hand over: no plain data, so
     # such tasks ran in one process, unverified, where a hostile program can forge `passed`. The

@@ -58,10 +58,15 @@ def test_a_reply_names_the_type_a_value_crossed_as_plain_data_from():
     # the program's replies only: a defaultdict was a dict to the tests, numpy's True was True
     value = {"rows": collections.defaultdict(list, a=[1]), "n": collections.Counter("aab")}
     assert plain.decode(plain.encode(value)) == {"rows": {"a": [1]}, "n": {"a": 2, "b": 1}}
-    seen = []
-    read = plain.decoder(lambda module, qualname, inner: seen.append((module, qualname, inner)) or inner)
+    seen, facts = [], []
+    read = plain.decoder(lambda module, qualname, inner, known: seen.append((module, qualname, inner))
+                         or facts.append(known) or inner)
     assert plain.decode(plain.encode(value, typed=True), read) == {"rows": {"a": [1]}, "n": {"a": 2, "b": 1}}
     assert seen == [("collections", "defaultdict", {"a": [1]}), ("collections", "Counter", {"a": 2, "b": 1})]
+    # what rebuilds it as it was: its ancestry (a class of the reference's of that name may be another),
+    # a defaultdict's factory where it is a built-in type (without it, a missing key was a KeyError)
+    assert facts[0] == {"bases": [["collections", "defaultdict"], ["builtins", "dict"],
+                                  ["builtins", "object"]], "factory": "list"}
     with pytest.raises(ValueError, match="unknown tag 'o'"):  # the program side reads no such tag
         plain.decode(plain.encode(value, typed=True))
 
