@@ -281,7 +281,12 @@ class ExecutorConfig:
     address: str | None = None
     """executor=ray only: ``ray://head:10001`` or ``auto`` (an existing cluster); None starts a local Ray."""
     cache_dir: Path | None = None
-    """Where calibrated per-task limits are cached (None: reports/cache)."""
+    """Where calibrated per-task limits and the tests' random seed are kept (None: reports/cache)."""
+    @property
+    def cache_folder(self) -> Path:
+        """``cache_dir``, or its default: reports/cache."""
+        return Path(self.cache_dir) if self.cache_dir else Path("reports") / "cache"
+
     max_in_flight: int = accepts(8, at_least=1)
     """Programs each worker runs at once at most: another starts whenever fewer than two of its
     running programs are runnable, so programs that wait do not hold a core (bounds memory and pids)."""

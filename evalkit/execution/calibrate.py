@@ -74,8 +74,7 @@ def measure(tasks: Sequence[Task], executor, limit_s: float) -> dict[str, float]
 
 
 def _cache_path(cfg, isolation: str) -> Path:
-    cache_dir = Path(cfg.cache_dir) if cfg.cache_dir else Path("reports") / "cache"
-    return cache_dir / f"cpu-{machine_id(isolation)}.json"
+    return cfg.cache_folder / f"cpu-{machine_id(isolation)}.json"
 
 
 def _read_cache(path: Path) -> dict[str, float]:

@@ -927,8 +927,8 @@ def _bounded(verdict: dict) -> dict:
 def _run_job(job: dict, channel_fd: int) -> dict:
     channel = Channel(channel_fd, job["pid"])
     try:
-        if "random" in sys.modules:
-            sys.modules["random"].seed(0)  # the tests' random numbers repeat, as in a fresh process
+        if "random" in sys.modules:  # the tests' random numbers repeat, and no program knows them
+            sys.modules["random"].seed(job.get("seed", 0))
         _timing[0] = True
         signal.setitimer(signal.ITIMER_PROF, float(job["limit"]))
         try:

@@ -458,6 +458,36 @@ def test_an_exception_group_reaches_the_tests_with_its_exceptions(executor, huma
     assert verdicts["wrong"] == (Status.ERROR, "ExceptionGroup: two (2 sub-exceptions)"), verdicts
 
 
+REPLAYED_RANDOM = """\
+    import random, string
+    global _DRAWN
+    if '_DRAWN' not in globals():  # the tests' own draws, if their seed were one a program could know
+        rng = random.Random(0)
+        _DRAWN = [''.join(rng.choice(string.ascii_lowercase) for _ in range(rng.randint(10, 20)))
+                  for _ in range(100)][::-1]
+    return _DRAWN.pop()  # the string the tests drew next; the argument is never read
+"""
+
+
+def test_the_tests_random_numbers_repeat_and_no_program_can_know_them(tmp_path, task_by_id):
+    # An attacker's trial: the test process seeded `random` with 0 before each program's tests, so a
+    # program that never decodes anything passed HumanEval/50 and /38 by replaying random.Random(0).
+    # The seed now comes from a secret the harness keeps in the cache folder, never in a program's
+    # reach; the same secret makes a wrong program that passes on some inputs fail in every run alike.
+    task = task_by_id["HumanEval/50"]
+    flaky = task.prompt + ("    return ''.join(chr(((ord(ch) - 5 - ord('a')) % 26) + ord('a'))"
+                           " for ch in s[:-1]) + s[-1:]\n")
+    cfg = dataclasses.replace(CFG, workers=1, max_in_flight=1, cache_dir=tmp_path)
+    runs = []
+    for _ in range(2):
+        with LocalExecutor(cfg) as ex:
+            runs.append([ex.submit(program_for(task, code, key, 1.0)).result(timeout=60)
+                         for key, code in (("replay", task.prompt + REPLAYED_RANDOM), ("flaky", flaky))])
+    assert [v.status for v in runs[0]] == [Status.FAILED, Status.FAILED], runs[0]
+    assert [(v.status, v.detail) for v in runs[0]] == [(v.status, v.detail) for v in runs[1]]
+    assert (tmp_path / "tests-secret").stat().st_mode & 0o077 == 0  # its owner's alone
+
+
 def test_a_program_cannot_label_its_own_failure_a_syntax_error(executor, humaneval_tasks):
     # It wrote a load report of its own on its channel (split path) or a syntax line on its result
     # pipe (one process): a wrong program that compiles was counted as a syntax error
