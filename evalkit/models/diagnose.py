@@ -38,6 +38,8 @@ _RULES: tuple[tuple[str, frozenset[int], re.Pattern[str] | None], ...] = (
     ("roles", frozenset({400, 422}), _ROLES_TEXT),
     ("context", frozenset({400, 413, 422}), _CONTEXT_TEXT),
     ("n", frozenset({400, 422}), _N_TEXT),
+    ("rate_limited", frozenset({429}), None),
+    ("redirect", frozenset({301, 302, 303, 307, 308}), None),
 )
 """(cause, statuses, text the message must contain), first match wins."""
 
@@ -48,7 +50,7 @@ _ANSWER_FAILURES = ((StreamCut, "cut"), (BodyCut, "body_cut"), (AnswerFailed, "f
 
 def kind(fail: Failure) -> str:
     """The failure's cause: unreachable, timeout, cut, body_cut, failed_answer, malformed, not_an_api, key,
-    alias, roles, context, n, backend_down, server_error or rejected."""
+    alias, roles, context, n, rate_limited, redirect, backend_down, server_error or rejected."""
     text, status = fail.message, fail.status
     if status is None:
         if fail.timed_out:
@@ -118,6 +120,10 @@ _FIXES = {
                 "model.params.max_tokens or pick a template or model with room for it"),
     "server_error": "the model endpoint at {url} is failing ({msg}); try again later",
     "n": "{where} rejected the request for {name!r} ({msg}); set model.use_n=false",
+    "rate_limited": ("{where} is limiting the rate of requests for {name!r} ({msg}), still after the "
+                     "retries; run again later, or lower model.concurrency"),
+    "redirect": ("{where} redirected the request for {name!r} ({msg}); set model.base_url to the address "
+                 "it redirects to (its /v1), which requests are not sent on to"),
     "rejected": "{where} rejected the request for {name!r} ({msg})",
 }
 

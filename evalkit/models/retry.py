@@ -177,7 +177,7 @@ def _connection_failure(exc: openai.APIConnectionError, secrets: Sequence[str]) 
     return Failure(f"connection failed: {said}"[:300], retryable=True)
 
 
-def classify(exc: Exception, secrets: Sequence[str], timeout_s: float) -> Failure:
+def classify(exc: Exception, secrets: Sequence[str], timeout_s: float) -> Failure:  # noqa: PLR0911
     """Turn an exception from one attempt into a Failure."""
     if isinstance(exc, Failure):  # ours, maybe quoting the body (which may echo the key)
         exc.message = redact(exc.message, secrets)
@@ -195,6 +195,11 @@ def classify(exc: Exception, secrets: Sequence[str], timeout_s: float) -> Failur
         return Failure(f"no answer within {timeout_s:g} s (model.timeout_s)", retryable=True, timed_out=True)
     if isinstance(exc, openai.APIConnectionError):
         return _connection_failure(exc, secrets)
+    if isinstance(exc, httpx.TimeoutException):  # reading a stream the server began: the client wraps none
+        return StreamCut(f"then sent nothing for {timeout_s:g} s (model.timeout_s)")
+    if isinstance(exc, httpx.TransportError):  # a stream reset or cut mid-answer (httpx.ReadError)
+        said = redact(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, secrets)
+        return StreamCut(f"the connection failed mid-answer ({said})"[:300])
     if isinstance(exc, openai.APIError):  # an error event in a stream the server had begun with 200
         status = _status_of(exc.body) or 500  # what a server says so once it has sent 200: its failure
         message = redact(f"the endpoint reported an error in its stream: {' '.join(exc.message.split())}",

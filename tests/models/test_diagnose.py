@@ -31,6 +31,8 @@ CASES = [
     (500, "CUDA out of memory", False, "server_error"),
     (501, "Error response Error code: 501 Message: Unsupported method ('POST').", False, "not_an_api"),
     (405, "Method Not Allowed", False, "not_an_api"),
+    (429, "Rate limit exceeded", False, "rate_limited"),
+    (307, "Temporary Redirect", False, "redirect"),
 ]
 
 
@@ -58,3 +60,9 @@ def test_the_fix_fits_the_cause():
     assert "start the server or fix model.base_url" in explain(down, cfg)
     backend = Failure("HTTP 500: Connection error.", True, status=500, proxy=True)
     assert "litellm_params.api_base" in explain(backend, cfg)
+    # "rejected the request" read as final, and named no fix (a nightly owner's trial)
+    limited = Failure("HTTP 429: Rate limit exceeded", True, status=429)
+    said = explain(limited, cfg)
+    assert "limiting the rate of requests" in said and "model.concurrency" in said
+    moved = Failure("HTTP 307: Temporary Redirect", False, status=307)
+    assert "set model.base_url to the address it redirects to" in explain(moved, cfg)

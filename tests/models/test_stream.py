@@ -4,7 +4,10 @@ server that delays its first chunk by a known time; each sample records its time
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import socket
+import struct
 import time
 
 import pytest
@@ -37,6 +40,10 @@ class _SlowFirstChunk(JsonHandler):
     errors: int = 0
     """How many of the next streams send, after their first chunk, the error event a LiteLLM proxy
     sends when its backend fails mid-answer."""
+    stalled: int = 0
+    """How many of the next streams send nothing after their first chunk, the connection left open."""
+    reset: int = 0
+    """How many of the next streams end after their first chunk with a TCP reset."""
 
     def do_POST(self) -> None:  # noqa: N802 - stdlib name
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -47,6 +54,16 @@ class _SlowFirstChunk(JsonHandler):
         self.end_headers()
         time.sleep(type(self).delay_s)
         for i, piece in enumerate(CHUNKS):
+            if i and type(self).stalled:
+                type(self).stalled -= 1
+                time.sleep(3)
+                self.close_connection = True
+                return
+            if i and type(self).reset:
+                type(self).reset -= 1
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                self.close_connection = True
+                return
             if i and type(self).cut:
                 type(self).cut -= 1
                 self.close_connection = True
@@ -89,7 +106,7 @@ def server():
     httpd = QuietHTTPServer(("127.0.0.1", 0), _SlowFirstChunk)
     thread = httpd.serve_in_thread("slow-first-chunk")
     _SlowFirstChunk.received, _SlowFirstChunk.cut, _SlowFirstChunk.delay_s = [], 0, FIRST_CHUNK_DELAY_S
-    _SlowFirstChunk.errors = _SlowFirstChunk.failed = 0
+    _SlowFirstChunk.errors = _SlowFirstChunk.failed = _SlowFirstChunk.stalled = _SlowFirstChunk.reset = 0
     _SlowFirstChunk.refusing = ""
     yield f"http://127.0.0.1:{httpd.server_address[1]}/v1"
     httpd.stop(thread)
@@ -190,6 +207,22 @@ def test_a_probe_whose_stream_is_cut_says_so_not_that_the_endpoint_is_unreachabl
     message = _probe_error(cfg, text_prompt(humaneval_tasks[0]))
     assert "began to answer" in message and "the stream ended before choice 0 finished" in message
     assert "model.stream=false" in message and "cannot reach" not in message
+
+
+@pytest.mark.parametrize("how", ["stalled", "reset"])
+def test_a_stream_that_stalls_or_is_reset_mid_answer_is_retried_and_named_so(server, humaneval_tasks, how):
+    # A nightly owner's trial: a proxy's stream that stalled (or was reset) after its first chunk was
+    # never retried, and the night failed with "cannot reach the model endpoint ... start the server".
+    setattr(_SlowFirstChunk, how, 1)
+    _SlowFirstChunk.delay_s = 0.0
+    cfg = model_config(server, stream=True, use_n=False, max_retries=1, timeout_s=1.0)
+    gen, stats = _generated(cfg, text_prompt(humaneval_tasks[0]))
+    assert gen.error == "" and gen.raw_output == "".join(CHUNKS) and stats.retries == 1
+    setattr(_SlowFirstChunk, how, 99)
+    message = _probe_error(dataclasses.replace(cfg, max_retries=0), text_prompt(humaneval_tasks[0]))
+    said = "then sent nothing for 1 s" if how == "stalled" else ""  # a reset reads as a read error or the end
+    assert "began to answer for 'm' but " + said in message, message
+    assert "cannot reach" not in message
 
 
 def test_an_error_event_in_a_stream_is_retried_as_the_server_error_it_reports(server, humaneval_tasks):
