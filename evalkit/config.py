@@ -529,7 +529,7 @@ def model_config(data: dict[str, Any]) -> ModelConfig:
     _require_variable_name(data.get("api_key_env"))
     if data.get("auth", "bearer") not in ("bearer", "basic"):
         raise ConfigError(f"model.auth must be bearer or basic, not {data['auth']!r}")
-    _check_base_url(data.get("base_url"))
+    _check_base_url(data.get("base_url"), data.get("api_key_env"))
     model = _build(ModelConfig, data, "model")
     if model.min_concurrency > model.max_concurrency:
         raise ConfigError(f"model.min_concurrency ({model.min_concurrency}) exceeds model.max_concurrency "
@@ -537,8 +537,9 @@ def model_config(data: dict[str, Any]) -> ModelConfig:
     return model
 
 
-def _check_base_url(given: Any) -> None:
-    """model.base_url as given: null (the embedded demo endpoint) or an http(s) URL evalkit can use."""
+def _check_base_url(given: Any, key_env: Any = None) -> None:
+    """model.base_url as given: null (the embedded demo endpoint) or an http(s) URL evalkit can use,
+    holding no secret (it is saved with the run, shown in reports and notes)."""
     if given is not None and not str(given).strip():
         # `model.base_url=$MIXTRAL_BASE_URL` with the variable unset started the embedded demo endpoint
         raise ConfigError("model.base_url is empty (an unset variable in model.base_url=$VAR?); give the "
@@ -555,11 +556,35 @@ def _check_base_url(given: Any) -> None:
         raise ConfigError("model.base_url must not hold a user or password (it would be saved with the "
                           "run): put user:password in an environment variable, name it in "
                           "model.api_key_env and set model.auth=basic")
+    holder = _secret_in(base_url, key_env)
+    if holder:
+        raise ConfigError(f"model.base_url holds the value of {holder}, which is not shown here nor saved (the "
+                          "URL is saved with the run and shown in reports): give the key only in the "
+                          "variable, named in model.api_key_env")
+    if re.search(r"[?#]", base_url):
+        raise ConfigError("model.base_url must not have a query string or fragment ('?', '#'): evalkit adds "
+                          "the API's path after it (/chat/completions), and a key given there is saved with "
+                          "the run; put a key in the variable named in model.api_key_env")
     try:  # a port that is not a number (an unencoded password's "%40" or ":"), said without the URL
         _ = urllib.parse.urlsplit(base_url).port
     except ValueError:
         raise ConfigError("model.base_url is not a URL evalkit can read (its port is not a number "
                           "from 0 to 65535): write http://HOST:PORT/v1") from None
+
+
+_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH", re.IGNORECASE)
+
+
+def _secret_in(text: str, key_env: Any) -> str | None:
+    """The name of an environment variable holding a secret whose value is in ``text``: the one
+    model.api_key_env names, or one whose name says it holds a key (``*_KEY``, ``*TOKEN*``)."""
+    names = [str(key_env)] if key_env else []
+    names += sorted(name for name in os.environ if _SECRET_NAME.search(name))
+    for name in names:
+        value = os.environ.get(name, "").strip()
+        if len(value) >= 8 and value in text:
+            return name
+    return None
 
 
 def _require_variable_name(name: Any) -> None:

@@ -301,6 +301,22 @@ def test_a_user_and_password_in_the_base_url_are_refused_before_they_are_saved(p
     assert "s3cr3t" not in str(raised.value) and "secret" not in str(raised.value)
 
 
+@pytest.mark.parametrize("where", ["http://127.0.0.1:9/v1?api_key={key}", "http://127.0.0.1:9/{key}/v1",
+                                   "http://127.0.0.1:9/v1#{key}"])
+def test_a_key_in_the_base_url_is_refused_before_it_is_saved(monkeypatch, where):
+    # A nightly owner's trial: the key put in the URL's query or path was saved in .hydra/, run.json,
+    # results.json and the store, and shown by `evalkit gate` on the terminal and in gate.md.
+    key = "sk-proj-ZZtop0123456789"
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    with pytest.raises(ConfigError, match="model.base_url (holds the value of OPENAI_API_KEY|must not have a "
+                                          "query string)") as raised:
+        compose_run_config(["model=openai_compatible", "model.name=m",  # quoted, as the shell passes it
+                            f"model.base_url='{where.format(key=key)}'", "model.api_key_env=OPENAI_API_KEY"])
+    assert key not in str(raised.value)
+    with pytest.raises(ConfigError, match="must not have a query string"):  # requests went to /v1?x/chat/...
+        compose_run_config(["model=openai_compatible", "model.name=m", "model.base_url='http://h:9/v1?x=1'"])
+
+
 @pytest.mark.slow  # real worker processes or whole reports: the full suite, not the fast tier
 def test_concurrency_is_bounded(server):
     cases = [f"c{i}" for i in range(12)]
