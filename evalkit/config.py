@@ -558,8 +558,8 @@ def _check_base_url(given: Any, key_env: Any = None) -> None:
                           "model.api_key_env and set model.auth=basic")
     holder = _secret_in(base_url, key_env)
     if holder:
-        raise ConfigError(f"model.base_url holds the value of {holder}, which is not shown here nor saved (the "
-                          "URL is saved with the run and shown in reports): give the key only in the "
+        raise ConfigError(f"model.base_url holds the value of {holder}, which is not shown here nor saved "
+                          "(the URL is saved with the run and shown in reports): give the key only in the "
                           "variable, named in model.api_key_env")
     if re.search(r"[?#]", base_url):
         raise ConfigError("model.base_url must not have a query string or fragment ('?', '#'): evalkit adds "
