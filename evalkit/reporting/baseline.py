@@ -320,6 +320,14 @@ def _pool(baselines: list[Baseline]) -> Baseline:
         if difference:
             raise ConfigError(f"cannot pool {other.source} with {first.source}: {difference}; pool runs "
                               "of one configuration")
+        for arm in first.arms:  # one task selection (the dataset's hash is taken before dataset.limit)
+            theirs = next((a for a in other.arms if a.arm == arm.arm), None)
+            mine, other_tasks = set(arm.tasks["task_id"]), set(theirs.tasks["task_id"]) if theirs else set()
+            if theirs is not None and mine != other_tasks:
+                only = sorted(mine ^ other_tasks)
+                raise ConfigError(f"cannot pool {other.source} with {first.source}: arm {arm.arm} scored other "
+                                  f"tasks ({len(other_tasks)} against {len(mine)}; {only[0]} in one only); "
+                                  "pool runs of one task selection (dataset.limit, dataset.task_ids)")
     arms = []
     for arm in first.arms:
         same = [next(a for a in b.arms if a.arm == arm.arm) for b in baselines]  # by label, in any order

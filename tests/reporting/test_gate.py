@@ -486,6 +486,15 @@ def test_bless_refuses_to_pool_runs_of_other_sampling_parameters(runs, tmp_path)
         bless([runs["base"], hot], tmp_path / "baselines")
 
 
+def test_bless_refuses_to_pool_runs_of_other_task_selections(runs, tmp_path):
+    # A nightly owner's trial: a run of 3 tasks pooled with one of 2 (dataset.limit) made a baseline
+    # of 3 tasks holding 2, whose gate paired 2 and said nothing of the third.
+    fewer = make_run(tmp_path / "fewer", {"mixtral": tasks(30, N, BASE_FAILING)})
+    with pytest.raises(ConfigError, match=r"cannot pool .*fewer with .*base: arm mixtral scored other tasks "
+                                          r"\(30 against 40; .* in one only\); pool runs of one task selection"):
+        bless([runs["base"], fewer], tmp_path / "baselines")
+
+
 def test_an_arm_is_gated_against_the_baseline_arm_of_its_label_whatever_its_model(tmp_path):
     # A model upgraded under one label ("no model in common", exit 2) is gated against what it replaces.
     base = make_run(tmp_path / "base", {"nightly": tasks(40, N, BASE_FAILING)},
