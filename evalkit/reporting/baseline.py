@@ -325,8 +325,8 @@ def _pool(baselines: list[Baseline]) -> Baseline:
             mine, other_tasks = set(arm.tasks["task_id"]), set(theirs.tasks["task_id"]) if theirs else set()
             if theirs is not None and mine != other_tasks:
                 only = sorted(mine ^ other_tasks)
-                raise ConfigError(f"cannot pool {other.source} with {first.source}: arm {arm.arm} scored other "
-                                  f"tasks ({len(other_tasks)} against {len(mine)}; {only[0]} in one only); "
+                raise ConfigError(f"cannot pool {other.source} with {first.source}: arm {arm.arm} scored "
+                                  f"other tasks ({len(other_tasks)} against {len(mine)}; {only[0]} in one only); "
                                   "pool runs of one task selection (dataset.limit, dataset.task_ids)")
     arms = []
     for arm in first.arms:

@@ -490,8 +490,9 @@ def test_bless_refuses_to_pool_runs_of_other_task_selections(runs, tmp_path):
     # A nightly owner's trial: a run of 3 tasks pooled with one of 2 (dataset.limit) made a baseline
     # of 3 tasks holding 2, whose gate paired 2 and said nothing of the third.
     fewer = make_run(tmp_path / "fewer", {"mixtral": tasks(30, N, BASE_FAILING)})
-    with pytest.raises(ConfigError, match=r"cannot pool .*fewer with .*base: arm mixtral scored other tasks "
-                                          r"\(30 against 40; .* in one only\); pool runs of one task selection"):
+    with pytest.raises(ConfigError, match=r"cannot pool .*fewer with .*base: arm mixtral scored other "
+                                          r"tasks \(30 against 40; .* in one only\); pool runs of one task "
+                                          r"selection"):
         bless([runs["base"], fewer], tmp_path / "baselines")
 
 
