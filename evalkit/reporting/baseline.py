@@ -326,8 +326,8 @@ def _pool(baselines: list[Baseline]) -> Baseline:
             if theirs is not None and mine != other_tasks:
                 only = sorted(mine ^ other_tasks)
                 raise ConfigError(f"cannot pool {other.source} with {first.source}: arm {arm.arm} scored "
-                                  f"other tasks ({len(other_tasks)} against {len(mine)}; {only[0]} in one only); "
-                                  "pool runs of one task selection (dataset.limit, dataset.task_ids)")
+                                  f"other tasks ({len(other_tasks)} against {len(mine)}; {only[0]} in one "
+                                  "only); pool runs of one task selection (dataset.limit, dataset.task_ids)")
     arms = []
     for arm in first.arms:
         same = [next(a for a in b.arms if a.arm == arm.arm) for b in baselines]  # by label, in any order
