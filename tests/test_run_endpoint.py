@@ -168,6 +168,21 @@ def test_answers_whose_text_a_proxy_dropped_exit_2_not_a_run_of_empty_answers(de
     assert results["problems"] and verdicts["infra_error"] == sum(verdicts.values()) == 4
 
 
+@pytest.mark.parametrize("reasoning", [False, True])
+def test_empty_answers_with_no_token_counts_exit_2_not_a_night_of_empty_code(demo, tmp_path, reasoning):
+    # A nightly owner's trial: a proxy that sent every answer's text empty (or in reasoning_content)
+    # and no usage: scored `empty`, exit 0; the gate FAILed the template, and blessed, PASSed the next night
+    with LoopbackProxy({"mixtral": Route(demo.base_url, "demo-oracle")}, KEY) as proxy:
+        proxy.drop_content = proxy.drop_usage = True
+        proxy.to_reasoning = reasoning
+        proc = run_against(proxy.base_url, tmp_path)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    (line,) = error_lines(proc)
+    said = ("4 of 4 answers came back with no text, their text in the message's reasoning field" if reasoning
+            else "every one of its 4 answers was empty, and the endpoint reported no token counts")
+    assert said in line, line
+
+
 def test_some_answers_whose_text_a_proxy_dropped_exit_2_and_are_asked_again_on_resume(demo, tmp_path):
     # Half a night's answers came back with no text, the endpoint reporting their tokens: scored
     # `empty`, exit 0, and the gate FAILed the template, nothing pointing at the proxy.

@@ -73,10 +73,12 @@ class ClientStats:
     ``DROPPED_MIN_TOKENS`` completion tokens for each: text the endpoint generated and did not send."""
     dropped_tokens: int = 0
     """The completion tokens the endpoint reported for those answers."""
+    blank_unreported: int = 0
+    """Blank answers for which the endpoint reported no token counts at all."""
     blank_refusals: int = 0
     """Blank answers of this attempt that carried a refusal (OpenAI's): the model declined."""
 
-    def problem(self, max_error_rate: float) -> str | None:
+    def problem(self, max_error_rate: float) -> str | None:  # noqa: PLR0911 - one return a way a run fails
         """Why this arm's results cannot be trusted, or None: no answer at all, more answers without
         the text the endpoint reported tokens for, or more samples without an answer (refused, or
         failed after every retry), than ``max_error_rate`` allows.
@@ -94,10 +96,11 @@ class ClientStats:
         if asked and self.dropped / asked > max_error_rate:
             # scored `empty`, such answers read as a template regression at the gate (half of a
             # night's answers dropped by a proxy: a FAIL blamed on the template, exit 0)
-            return (f"{self.dropped} of {asked} answers came back with no text, though the endpoint "
-                    f"reported {self.dropped_tokens} completion tokens for them ({limit}): the generation "
-                    "is not in the answer's content (message.content, or the completion's text); a "
-                    "reasoning parser or a proxy may put it elsewhere or drop it; they are infra_error, "
+            why = (f"though the endpoint reported {self.dropped_tokens} completion tokens for them"
+                   if self.dropped_tokens else "their text in the message's reasoning field")
+            return (f"{self.dropped} of {asked} answers came back with no text, {why} ({limit}): the "
+                    "generation is not in the answer's content (message.content, or the completion's text); "
+                    "a reasoning parser or a proxy may put it elsewhere or drop it; they are infra_error, "
                     "not stored: a resumed run asks them again")
         if self.answered and self.blank == self.answered and self.blank_tokens > self.blank \
                 and self.blank_refusals < self.blank:  # a model that declined every task answered so
@@ -108,6 +111,14 @@ class ClientStats:
                     f"{self.blank_tokens} completion tokens for them: the generation is not in the "
                     "answer's content (message.content, or the completion's text); a reasoning parser or a "
                     "proxy may put it elsewhere or drop it")
+        if self.answered and self.blank == self.answered == self.blank_unreported \
+                and self.blank_refusals < self.blank:
+            # no token count tells a model that answered nothing from an endpoint that sent no text:
+            # scored `empty`, such a night FAILed the gate (or, blessed, PASSed the next), exit 0
+            return (f"every one of its {self.answered} answers was empty, and the endpoint reported no "
+                    "token counts to tell a model that wrote nothing from an endpoint that sent no text: "
+                    "check that it puts the generation in the answer's content (message.content, or the "
+                    "completion's text), not a reasoning field, and that any proxy passes it on")
         if not asked or self.errors / asked <= max_error_rate:
             return None
         if self.refused == self.errors:
@@ -253,6 +264,7 @@ class ModelClient:
         for blank in (g for g in new if not g.raw_output.strip()):
             self.stats.blank += 1
             self.stats.blank_tokens += blank.usage.completion_tokens or 0
+            self.stats.blank_unreported += not (blank.usage.prompt_tokens or blank.usage.completion_tokens)
         if self.store is not None and new:
             self.store.put_many(_to_stored(self.cfg.name, keys[g.sample_index], prompt, g,
                                            self.answered_source(g.answered_by), self.asked_by) for g in new)
@@ -289,8 +301,9 @@ class ModelClient:
                 for i, c, u in zip(indices, choices, usages, strict=False)}
         # The usage is the request's: a choice's own tokens are known only where every choice is
         # empty (an empty choice beside answered ones, given its even share, is no dropped text)
-        if all(g.raw_output == prompt.prefill for g in made.values()):
-            made = {i: self._delivered(prompt, c, made[i]) for i, c in zip(indices, choices, strict=False)}
+        every_empty = all(g.raw_output == prompt.prefill for g in made.values())
+        made = {i: self._delivered(prompt, c, made[i]) if every_empty or c.elsewhere else made[i]
+                for i, c in zip(indices, choices, strict=False)}
         return made
 
     def _stop_using_n(self, why: str) -> None:
@@ -315,12 +328,15 @@ class ModelClient:
         as a template regression at the gate. As a failed answer it is an ``infra_error``, never stored
         (a resumed run asks it again) and counted against ``model.max_error_rate``."""
         tokens = generation.usage.completion_tokens or 0
-        if generation.raw_output != prompt.prefill or tokens < DROPPED_MIN_TOKENS or choice.declined:
+        if generation.raw_output != prompt.prefill or choice.declined or (
+                tokens < DROPPED_MIN_TOKENS and not choice.elsewhere):
             return generation  # a refusal that is no text is still the model's (empty) answer
         self.stats.dropped += 1
         self.stats.dropped_tokens += tokens
-        error = (f"{self.cfg.base_url} sent no text for {self.cfg.name}'s answer, though it reported "
-                 f"{tokens} completion tokens for it: the generation is not in the answer's content")
+        said = (f"though it reported {tokens} completion tokens for it" if not choice.elsewhere else
+                "its text is in the message's reasoning field (reasoning_content)")
+        error = (f"{self.cfg.base_url} sent no text for {self.cfg.name}'s answer: {said}; the generation "
+                 "is not in the answer's content")
         log.info("model %s, %s sample %d: %s", self.cfg.name, prompt.task_id, generation.sample_index, error)
         return replace(generation, raw_output="", finish_reason="error", error=error)
 

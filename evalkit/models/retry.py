@@ -243,6 +243,10 @@ class Choice:
     declined: bool = False
     """The answer carried a refusal (OpenAI's ``refusal`` field or part), whatever its value: an
     empty one is the model's answer, never text the endpoint dropped."""
+    elsewhere: bool = False
+    """The answer's content was empty and its message carried text in a reasoning field
+    (``reasoning_content``, ``reasoning``): a reasoning parser put the generation there, so the
+    answer is not the model's empty code (scored so, a night read as a template FAIL, exit 0)."""
 
 
 def parse_response(content: bytes, chat: bool) -> tuple[list[Choice], int, int, object]:
@@ -261,7 +265,8 @@ def parse_response(content: bytes, chat: bool) -> tuple[list[Choice], int, int, 
             text = valid_text(answer_text(text, refusal_of(holder) or refused))
             finish = valid_text(str(c.get("finish_reason") or "stop"))
             choices.append(Choice(int(c.get("index", pos)), text, finish,
-                                  declined=declines(holder) or declines({"content": said})))
+                                  declined=declines(holder) or declines({"content": said}),
+                                  elsewhere=not text.strip() and bool(reasoning_of(holder).strip())))
         prompt_tokens, completion_tokens = token_counts(data.get("usage"))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise Failure(f"malformed response from the endpoint ({type(exc).__name__}: "
@@ -311,6 +316,15 @@ def declines(holder: dict) -> bool:
     content = holder.get("content")
     return holder.get("refusal") is not None or isinstance(content, list) and any(
         isinstance(p, dict) and p.get("type") == "refusal" for p in content)
+
+
+REASONING_FIELDS = ("reasoning_content", "reasoning")
+"""Where vLLM's and other reasoning parsers put a message's or a delta's reasoning text."""
+
+
+def reasoning_of(holder: dict) -> str:
+    """A message's or a delta's reasoning text (REASONING_FIELDS), "" where it has none."""
+    return "".join(text for text in (holder.get(name) for name in REASONING_FIELDS) if isinstance(text, str))
 
 
 def refusal_of(holder: dict) -> str:

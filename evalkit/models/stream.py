@@ -17,6 +17,7 @@ from evalkit.models.retry import (
     answered_by,
     content_parts,
     declines,
+    reasoning_of,
     refusal_of,
     require_answered,
     token_counts,
@@ -42,6 +43,7 @@ async def post_streaming(oa: openai.AsyncOpenAI, options: FinalRequestOptions, b
     texts: dict[int, list[str]] = {}
     refusals: dict[int, list[str]] = {}  # chat deltas' refusal: the answer where there is no content
     declined: set[int] = set()  # choices that carried a refusal, text or not (Choice.declined)
+    reasoned: set[int] = set()  # choices whose deltas carried reasoning text (Choice.elsewhere)
     finish: dict[int, str] = {}
     first: dict[int, float] = {}
     prompt_tokens = completion_tokens = 0
@@ -61,6 +63,8 @@ async def post_streaming(oa: openai.AsyncOpenAI, options: FinalRequestOptions, b
             refused = refusal_of(delta) or refused
             if declines(delta):
                 declined.add(index)
+            if reasoning_of(delta).strip():
+                reasoned.add(index)
             texts.setdefault(index, [])
             for part, into in ((text, texts), (refused, refusals)):
                 if part:
@@ -76,7 +80,8 @@ async def post_streaming(oa: openai.AsyncOpenAI, options: FinalRequestOptions, b
     if unfinished:  # scored, a cut answer is a model failure that the connection made
         raise StreamCut(f"the stream ended before choice {unfinished[0]} finished (no finish_reason): a "
                         "dropped connection")
-    choices = [Choice(i, answer_text("".join(parts), "".join(refusals.get(i, ()))), finish[i], first.get(i),
-                      declined=i in declined) for i, parts in sorted(texts.items())]
+    answers = {i: answer_text("".join(parts), "".join(refusals.get(i, ()))) for i, parts in texts.items()}
+    choices = [Choice(i, answers[i], finish[i], first.get(i), declined=i in declined,
+                      elsewhere=i in reasoned and not answers[i].strip()) for i in sorted(answers)]
     require_answered(choices)
     return choices, prompt_tokens, completion_tokens, answered_by(model, events.response.headers)

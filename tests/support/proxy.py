@@ -135,12 +135,17 @@ class _Handler(JsonHandler):
             self.close_connection = True
             return
         answer = json.loads(answer)
-        if self.server.proxy.drops_content():
+        proxy = self.server.proxy
+        if proxy.drops_content():
             for choice in answer.get("choices") or ():
                 if "message" in choice:
-                    choice["message"]["content"] = ""
+                    said, choice["message"]["content"] = choice["message"]["content"], ""
+                    if proxy.to_reasoning:  # a reasoning parser's: the generation in another field
+                        choice["message"] |= {"content": None, "reasoning_content": said}
                 else:
                     choice["text"] = ""
+        if proxy.drop_usage:
+            answer.pop("usage", None)
         self.send_json(200, answer, headers)
 
 
@@ -168,6 +173,10 @@ class LoopbackProxy:
         self.drop_content = False
         self.drop_every = 0
         """Blank the text of every Nth answer (a proxy that loses some): 0, none."""
+        self.to_reasoning = False
+        """Blanked text goes to the message's ``reasoning_content``, its content null (a reasoning parser)."""
+        self.drop_usage = False
+        """Answers go out without their ``usage``."""
         self._answers = 0
         self._lock = threading.Lock()
         self._http = _Server(("127.0.0.1", 0), _Handler)
