@@ -35,6 +35,7 @@ from evalkit.metrics.stats import (
     stratified_drop_p_value,
 )
 from evalkit.records import Flip, PairedDiff, Status
+from evalkit.results import natural_key
 
 PASS_AT_1 = "pass@1"
 LENIENT_PASS_AT_1 = "lenient pass@1"
@@ -146,6 +147,9 @@ def _align(pair: tuple[ArmTasks, ArmTasks], measure: str) -> _Paired | None:
                        axis=1, join="inner").dropna(subset=["base", "cand"])
     if joined.empty:
         return None
+    # in task order, whatever order the tables came in: the bootstrap draws tasks by position, and a
+    # resumed run's samples.jsonl (or a shuffled one) gave other intervals for the same samples
+    joined = joined.loc[sorted(joined.index, key=natural_key)]
     binary = measure in (PASS_AT_1, LENIENT_PASS_AT_1) and bool(
         (joined["base_n"] == 1).all() and (joined["cand_n"] == 1).all())
     return _Paired(base_side.label, arm_side.label, measure, joined["base"].to_numpy(float),
@@ -175,7 +179,7 @@ def task_flips(baseline: ArmTasks, arm: ArmTasks, alpha: float = 0.05) -> tuple[
     (ties in task order).
     """
     base, cand = _indexed(baseline.tasks), _indexed(arm.tasks)
-    shared = [t for t in base.index if t in cand.index]
+    shared = sorted((t for t in base.index if t in cand.index), key=natural_key)
     rows = []
     for task_id in shared:
         b_passed, b_n = _scored_counts(base, task_id)
