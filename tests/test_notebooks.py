@@ -138,8 +138,12 @@ def test_compare_templates_judges_the_template_change(demo_runs, kernel_specs):
     assert "--- mixtral/1.0.0" in text and "6 tasks; pass@1 v1 = " in text
     assert "only v1 passed 0, only v2 passed 0" in text  # the demo answers the same under both
     assert "p_adjusted" in text and "(mcnemar)" in text and figures(notebook) == 1
-    # 6 tasks x 3 samples are far too few to see a 2-point drop, and the verdict says so.
+    # 6 tasks x 3 samples are far too few to see a 2-point drop, and the verdict says so. On its own
+    # rule it read "No drop of 2 points or more" from the interval of width 0 of two arms that agree
+    # (a researcher's trial), and planned changes of more than 100 points: it is the gate's check now.
     assert "This run could not have seen a 2-point drop" in text
+    assert "No drop of" not in text and "As `evalkit gate` decides it: INCONCLUSIVE" in text
+    assert all(float(points) <= 100 for points in re.findall(r"catches a drop of ([\d.]+) points", text))
 
 
 def test_compare_templates_finds_the_default_runs_template_comparison(demo_runs, kernel_specs):

@@ -266,6 +266,21 @@ def _drop_check(model: str, diff: PairedDiff | None, samples: tuple[float, float
                    reason=f"interval {interval} contains -max_drop {floor}{more}")
 
 
+def pass1_check(baseline: pd.DataFrame, candidate: pd.DataFrame, cfg: GateConfig) -> Check:
+    """The pass@1 drop check of one pair of per-task tables (``metrics.task_tables``), decided as
+    `evalkit gate` decides it: the interval widened to what sampling alone gives, the exact test
+    before a FAIL, the drop it would catch. What the compare_templates notebook shows: on its own
+    rule, two arms that agreed on 2 tasks read "no drop of 2 points or more" from an interval of
+    width 0, and it planned a detectable change of 140 points."""
+    comparison = compare_arms([(ArmTasks("baseline", baseline), ArmTasks("candidate", candidate))],
+                              (PASS_AT_1,), confidence=1.0 - cfg.alpha, resamples=cfg.resamples,
+                              seed=cfg.seed, alpha=cfg.alpha, familywise_intervals=True)
+    return _drop_check("candidate", comparison.diff("candidate", PASS_AT_1),
+                       (_mean_scored(baseline), _mean_scored(candidate)),
+                       sampling_std_error(baseline, candidate), cfg,
+                       functools.partial(sampling_drop_p_value, baseline, candidate))
+
+
 def _model_gates(pairs: list[tuple[ArmOutcome, ArmOutcome]], cfg: GateConfig,
                  baseline_runs: frozenset[str] = frozenset()) -> list[ModelGate]:
     """Every pair's checks from one ``compare_arms`` call (one family for Holm and the intervals)."""
