@@ -74,7 +74,7 @@ class Scorer:
             names += tuple(m for m in COMPLETION_METRICS if m not in names)
         if not names or not pairs:
             return [{} for _ in pairs]
-        scores = similarity_scores([prediction_code(task, code) for task, code in pairs],
+        scores = similarity_scores([postprocess.new_code(task, code) for task, code in pairs],
                                    [task.reference for task, _ in pairs],
                                    names, self.scoring.embedding_model)
         rows = [{name: float(values[i]) for name, values in scores.items()} for i in range(len(pairs))]
@@ -264,17 +264,6 @@ file around it against the file around the reference: its indentation counts aga
 prefix's (rank normalisation on the middle alone matched ``    total += 1`` for a line that
 belongs in the loop, a syntax error), and so do whitespace at its edges (``... else`` before
 the suffix's ``x``) and tabs for spaces. Blank lines and inner spacing still do not."""
-
-
-def prediction_code(task: Task, code: str) -> str:
-    """The new code of an answer, without prefix text it repeats (so the oracle matches exactly).
-
-    A generation's program may start with the prompt it continues; a fill-in-the-middle answer is
-    the middle an editor inserts, kept whole: a middle that repeats the prefix puts it in the file
-    twice, and scored without it, it had the reference's edit similarity (1.0)."""
-    if task.kind != "completion" and code.startswith(task.prompt):
-        return code[len(task.prompt):]
-    return code
 
 
 async def _awaitable(value: Future[Verdict] | Verdict) -> Verdict:

@@ -7,7 +7,7 @@ Public API: :func:`postprocess` (faithful reading), :func:`lenient_extract`,
 
 from collections.abc import Sequence
 
-from evalkit.postprocess.assemble import assemble, lenient_extract
+from evalkit.postprocess.assemble import assemble, lenient_extract, new_code
 from evalkit.postprocess.steps import COMPLETION_STEPS, FIM_RAW_STEPS, STEPS, bind
 from evalkit.records import Task
 
@@ -37,5 +37,5 @@ def lenient_reading(task: Task, raw: str, stops: Sequence[str] = ()) -> str:
     return lenient_extract(raw)
 
 
-__all__ = ["COMPLETION_STEPS", "FIM_RAW_STEPS", "STEPS", "assemble", "bind", "lenient_extract",
+__all__ = ["COMPLETION_STEPS", "FIM_RAW_STEPS", "STEPS", "assemble", "bind", "lenient_extract", "new_code",
            "lenient_reading", "postprocess"]

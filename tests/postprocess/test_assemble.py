@@ -1,6 +1,6 @@
 """assemble: prefix + answer, without duplicating or losing code when the answer repeats the prefix."""
 
-from evalkit.postprocess import assemble, postprocess
+from evalkit.postprocess import assemble, new_code, postprocess
 from evalkit.records import Task
 from tests.support.prompts import recorded, run_checks, task, with_tests
 
@@ -67,3 +67,18 @@ def test_other_languages_are_prefix_plus_answer():
     js = Task(task_id="js", language="javascript", prompt="function add(a, b) {\n", entry_point="add",
               tests="", reference="")
     assert assemble(js, "  return a + b;\n}\n") == "function add(a, b) {\n  return a + b;\n}\n"
+
+
+def test_what_an_answer_adds_to_the_prefix_is_compared_with_the_reference():
+    # A researcher's trial: answers that repeat the prompt without its leading blank lines, or restate
+    # the signature, were compared whole with the reference body: edit similarity 0.07 to 0.42 for
+    # correct programs, exact match 0 (the vendored Mistral-7B file's passing answers averaged 0.19).
+    he = task("HumanEval/23")
+    body = he.reference
+    assert new_code(he, he.prompt + body) == body
+    assert new_code(he, he.prompt.lstrip("\n") + body) == body
+    assert new_code(he, "def strlen(string: str) -> int:\n" + body) == body
+    with_docstring = he.prompt.lstrip("\n").replace("from typing import List\n", "") + body
+    assert new_code(he, with_docstring) == body
+    assert new_code(he, "    return 0\n") == "    return 0\n"  # a continuation is what it adds
+    assert new_code(he, "def other(x):\n    return x\n") == "def other(x):\n    return x\n"
