@@ -86,7 +86,10 @@ def _register_stage_configs() -> None:
         ModelConfig, **required, params=dict.fromkeys(f.name for f in fields(SamplingParams))))
     store.store(name="dataset_defaults", node=defaults_of(DatasetConfig))
     for kind in ("local", "ray"):
-        store.store(group="executor", name=kind, node=defaults_of(ExecutorConfig, kind=kind))
+        # where the command was typed, as the store's path: with hydra.job.chdir=true each sweep job
+        # calibrated again, its cache in a reports/cache of its own job folder
+        store.store(group="executor", name=kind, node=defaults_of(
+            ExecutorConfig, kind=kind, cache_dir="${hydra:runtime.cwd}/reports/cache"))
     # k and seed are the run's top-level keys; run_config hands them to the scoring stage
     store.store(group="scoring", name="default", node=defaults_of(ScoringConfig, leave_out=("k", "seed")))
     store.store(group="report", name="default", node=defaults_of(ReportConfig))

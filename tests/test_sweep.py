@@ -258,9 +258,12 @@ def test_jobs_in_their_own_folders_nested_and_on_other_tasks_are_all_summarized(
     proc = run_evalkit("run", "-m", ARMS, "dataset.task_ids=[HumanEval/0],[HumanEval/1],[Nope/9]",
                        "n_samples=2", "k=[2]", "report.plots=false", "store.enabled=false",
                        "hydra.sweep.dir=sweep", "hydra.job.chdir=true",
-                       "hydra.sweep.subdir=${hydra.job.num}/run",
-                       f"executor.cache_dir={tmp_path / 'cache'}", cwd=tmp_path, timeout=120)
+                       "hydra.sweep.subdir=${hydra.job.num}/run", cwd=tmp_path, timeout=120)
     assert proc.returncode == 2, proc.stderr[-2000:]
+    # the calibration cache where the command was typed, as the store is (a researcher's trial: each
+    # job wrote its own under its folder, and calibrated again)
+    assert list((tmp_path / "reports" / "cache").glob("cpu-*.json"))
+    assert not list((tmp_path / "sweep").glob("**/reports/cache"))
     summary = (tmp_path / "sweep" / "summary" / "summary.md").read_text()
     assert summary.count("2 job(s) finished, 1 failed.") == 1, summary
     assert "No comparison report: the runs share no task ids" in summary
