@@ -16,6 +16,7 @@ its own, with how it ended (``mark_job``).
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import shutil
 import sys
@@ -189,10 +190,15 @@ def _job_order(name: str) -> tuple[int, str]:
 
 
 def _overrides(job_dir: Path) -> list[str]:
+    r"""A job's overrides as the user would type them: without the backslashes Hydra adds before the
+    characters of its grammar (the summary showed ``model.base_url=http\://127.0.0.1\:18766/v1``)."""
     path = job_dir / ".hydra" / "overrides.yaml"
     if not path.is_file():
         return []
-    return [str(o) for o in yaml.safe_load(path.read_text()) or []]
+    return [_HYDRA_ESCAPE.sub(r"\1", str(o)) for o in yaml.safe_load(path.read_text()) or []]
+
+
+_HYDRA_ESCAPE = re.compile(r"\\([\\()\[\]{}:=, \t])")
 
 
 class SweepSummary(Callback):

@@ -183,7 +183,10 @@ def test_a_job_refused_at_its_endpoint_keeps_its_failure_and_no_run_records(tmp_
         assert "cannot reach the model endpoint" in (folder / ERROR_FILE).read_text()
         assert "seed: " in (folder / ".hydra" / "config.yaml").read_text()
         assert not {"run.json", "dataset.json", "samples.jsonl"} & {p.name for p in folder.iterdir()}
-    assert "0 job(s) finished, 2 failed." in (tmp_path / "sweep" / "summary" / "summary.md").read_text()
+    summary = (tmp_path / "sweep" / "summary" / "summary.md").read_text()
+    assert "0 job(s) finished, 2 failed." in summary
+    # the URL as typed, not as Hydra escaped it in overrides.yaml (http\://127.0.0.1\:...)
+    assert f"model.base_url=http://127.0.0.1:{closed}/v1" in summary
 
 
 def test_jobs_that_exit_2_after_their_reports_are_compared_and_listed_with_why(tmp_path):
