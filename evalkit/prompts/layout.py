@@ -135,6 +135,11 @@ class Family:
             groups.setdefault(version_key(version), []).append(version)
         return [names for names in groups.values() if len(names) > 1]
 
+    def ambiguity(self, names: list[str]) -> str:
+        """The problem with ``names``, a group of ``same_versions``."""
+        return (f"{self.folder}: {' and '.join(f'{v}.yml' for v in names)} name one version: which one the "
+                "gateway serves depends on the order it lists them; keep one")
+
     def path(self, version: str) -> Path | None:
         """The file of ``version`` (None when the family has no such version)."""
         if version == MVP:

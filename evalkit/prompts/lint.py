@@ -62,9 +62,7 @@ def lint(registry: Path, tasks: Sequence[Task] | None = None) -> LintReport:
                 "the registry reads <version>.yml, not .yaml" if p.suffix == ".yaml" else
                 "its name is not a version (a PEP 440 one of three or more parts, as the gateway parses "
                 "them: 1.2.0, 1.2.0-dev, 1.2.0rc1)") for p in fam.stray_files()]
-            report.problems += [f"{fam.folder}: {' and '.join(f'{v}.yml' for v in names)} name one version: "
-                                "which one the gateway serves depends on the order it lists them; keep one"
-                                for names in fam.same_versions()]
+            report.problems += [fam.ambiguity(names) for names in fam.same_versions()]
             for version in fam.versions():
                 report.checked[kind] += 1
                 report.mvp += version == layout.MVP

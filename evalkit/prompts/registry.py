@@ -126,6 +126,7 @@ def load_template(registry: Path, family: str, version: str | None = None, api: 
                       if folder is not None and (folder / f"{version}.yml").is_file() else "")
             raise MissingVersion(f"{root}: no such template version {version!r} of {kind} family {family}; "
                                  f"it has {', '.join(known) or 'none'}{unread}")
+        _require_one_file(fam, version)
         template = load_file(root, fam, version)
         if api is not None and template.states_api and template.api is not api:
             raise TemplateError(f"{path}: template is for the {template.api.value} API but the model is "
@@ -136,11 +137,20 @@ def load_template(registry: Path, family: str, version: str | None = None, api: 
         raise TemplateError(f"{root}: {kind} family {family} has only pre-releases ({', '.join(known)}); "
                             "name one with prompt.version")
     for candidate in candidates:
+        _require_one_file(fam, candidate)
         template = load_file(root, fam, candidate)
         if api is None or not template.states_api or template.api is api:
             return template
     raise TemplateError(f"{root}: no stable {family} {kind} template is for the {api.value} API the model "
                         f"is served on (versions: {', '.join(known)}); set model.api or prompt.version")
+
+
+def _require_one_file(fam: layout.Family, version: str) -> None:
+    """Refuse a version two files name (``2.1.0.yml`` and ``v2.1.0.yml``): a run used one of them
+    silently, and its reports named the version by that file, where lint refuses the registry."""
+    for names in fam.same_versions():
+        if version in names:
+            raise TemplateError(fam.ambiguity(names))
 
 
 def load_file(root: Path, fam: layout.Family, version: str) -> Template:

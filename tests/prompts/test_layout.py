@@ -164,3 +164,8 @@ def test_lint_reports_two_files_of_one_version(tmp_path: Path):
     shutil.copy(family / "1.0.0.yml", family / "v1.0.0.yml")
     assert lint(root).problems == [f"{family}: 1.0.0.yml and v1.0.0.yml name one version: which one the "
                                    "gateway serves depends on the order it lists them; keep one"]
+    # and a run, `prompts render`, pinned or not, refuse it as lint does: they used one of the two
+    # silently and named the version by that file in samples, reports and history (a researcher's trial)
+    for pinned in ("1.0.0", "v1.0.0", None):
+        with pytest.raises(TemplateError, match="1.0.0.yml and v1.0.0.yml name one version"):
+            load_template(root, "mistral", pinned)
