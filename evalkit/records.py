@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -158,6 +159,16 @@ class JsonRecord:
 
 class RecordError(ValueError):
     """A JSON object that is not a valid record; the message names the field and the problem."""
+
+
+def json_line_problem(exc: ValueError) -> str:
+    """What is wrong with one line of a JSON Lines file, in the line's own terms: json counts the
+    line's newline as a line of its own, and a line cut short read "Expecting value: line 2 column 1"."""
+    if isinstance(exc, json.JSONDecodeError):
+        cut = not exc.doc[exc.pos:].strip()
+        where = "at its end: is it cut short?" if cut else f"at character {exc.pos + 1}"
+        return f"{exc.msg} {where}"
+    return str(exc)
 
 
 def _first_error(exc: Any) -> str:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from evalkit.config import ConfigError
-from evalkit.records import valid_text
+from evalkit.records import json_line_problem, valid_text
 
 SampleKey = tuple[str, str, int]
 UNKNOWN_MODEL = "unknown"
@@ -250,7 +250,7 @@ def _read_jsonl(path: Path, errors: list[str]) -> Iterator[ScoreInputLine]:
                 if not isinstance(row, dict):
                     raise ValueError("not a JSON object")
             except ValueError as exc:
-                errors.append(f"{path}:{number}: not valid JSON ({exc})")
+                errors.append(f"{path}:{number}: not valid JSON ({json_line_problem(exc)})")
                 continue
             # EvalPlus's whole program where there is one; a null field beside the other is no answer
             whole_program = row.get("solution") is not None

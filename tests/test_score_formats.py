@@ -78,6 +78,15 @@ def test_human_eval_and_evalplus_lines_still_read(tmp_path):
     assert [(s.line, s.task_id, s.whole_program, s.arm, s.sample_index) for s in lines] == [
         (1, "HumanEval/0", False, "samples", None), (3, "HumanEval/1", True, "m", 4)]
     assert len(errors) == 1 and errors[0].startswith(f"{path}:2: not valid JSON")
+    # in the line's own terms (json's "line 1 column 2 (char 1)"; a cut line read "line 2 column 1")
+    assert errors[0] == (f"{path}:2: not valid JSON (Expecting property name enclosed in double quotes at "
+                         "character 2)")
+
+
+def test_a_line_cut_short_is_named_so(tmp_path):
+    path = tmp_path / "cut.jsonl"
+    path.write_text('{"task_id": "HumanEval/0", "completion": \n', encoding="utf-8")
+    assert _read(path, [])[1] == [f"{path}:1: not valid JSON (Expecting value at its end: is it cut short?)"]
 
 
 def test_a_null_field_beside_a_string_answer_is_no_answer_and_a_line_with_neither_is_malformed(tmp_path):
