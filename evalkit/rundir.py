@@ -184,10 +184,12 @@ def require_same_endpoint(samples: SamplesFile, label: str, identity: Mapping[st
     before = recorded_endpoint(samples, label, stored)
     if before is not None:
         if not same_endpoint(before, identity):
-            unread = ("; its /v1/models listing could not be read when those samples were answered, so "
-                      "the weights served then cannot be compared" if before.get("served") is None else
-                      "; its /v1/models listing cannot be read now, so the weights served cannot be "
-                      "compared" if identity.get("served") is None else "")
+            name = identity.get("model") or before.get("model")
+            unread = (f"; its /v1/models listing named no model {name!r} (or could not be read) when those "
+                      "samples were answered, so the weights served then cannot be compared"
+                      if before.get("served") is None else
+                      f"; its /v1/models listing names no model {name!r} now (or cannot be read), so the "
+                      "weights served cannot be compared" if identity.get("served") is None else "")
             differ = ", ".join(_differences(before, identity)) or "?"
             held = (f"{samples.path} holds samples of arm {label!r}" if label in samples.arms else
                     f"the response store holds answers to arm {label!r} of the run in {samples.path.parent} "

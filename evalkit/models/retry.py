@@ -271,8 +271,11 @@ def parse_response(content: bytes, chat: bool) -> tuple[list[Choice], int, int, 
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise Failure(f"malformed response from the endpoint ({type(exc).__name__}: "
                       f"{_start_of(content)})", retryable=True, answered=True) from None
-    if not choices:
-        raise Failure("the endpoint returned no choices", retryable=True, answered=True)
+    if not choices:  # what a proxy says beside them (LiteLLM answers 200 with an "error" object)
+        error = data.get("error")
+        said = error.get("message") if isinstance(error, dict) else error
+        quoted = f" and said: {' '.join(str(said).split())[:200]}" if said else ""
+        raise Failure(f"the endpoint returned no choices{quoted}", retryable=True, answered=True)
     require_answered(choices)
     return sorted(choices, key=lambda c: c.index), prompt_tokens, completion_tokens, data.get("model")
 

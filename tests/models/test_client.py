@@ -385,6 +385,15 @@ def test_check_of_a_server_that_answers_something_else_says_it_answered(server, 
     assert "answered for" in str(err.value) and "cannot reach" not in str(err.value), err.value
 
 
+def test_a_200_of_no_choices_quotes_what_the_server_said(server):
+    # A nightly owner's trial: LiteLLM's 200 with `"choices": []` and an error object read only as
+    # "not an OpenAI-compatible completion ... point model.base_url at the API".
+    server.script("", ["empty_error"] * 5)
+    with pytest.raises(EndpointError, match="returned no choices and said: litellm.BudgetExceededError: "
+                                            "budget of key exceeded"):
+        check(model_config(server.base_url, max_retries=1))
+
+
 def _odd_with_store(cfg, tmp_path, case="odd"):
     """The one sample of ``case``, asked through a response store in ``tmp_path`` (run r1)."""
     async def go(store):

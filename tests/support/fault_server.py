@@ -4,7 +4,7 @@ A request names its case in its prompt text (``case=<name>``); ``script(case,
 actions)`` queues what the next requests of that case get, one action per
 request, then ``ok``. Actions:
 
-    ok | length | fewer | empty | malformed | reset | slow:<s> | 429 | 429:ra=<s>
+    ok | length | fewer | empty | empty_error | malformed | reset | slow:<s> | 429 | 429:ra=<s>
     | 500 | 502 | 503 | roles400 | 401 | parts | noparts | surrogate | 500surrogate | usage:<json>
     | finish:<reason> (the last choice ends with that finish_reason, as OpenRouter's ``error``)
     | refusal:<shape> (chat: each message declines, as REFUSALS[shape] shapes it)
@@ -122,9 +122,11 @@ class _Handler(JsonHandler):
             if name == "slow":
                 time.sleep(float(arg))
             n = 1 if name == "fewer" else int(body.get("n") or 1)
-            n = 0 if name == "empty" else n
+            n = 0 if name in ("empty", "empty_error") else n
             finish = "length" if name == "length" else "stop"
             answer = _completion(case, body, n, finish, chat)
+            if name == "empty_error":  # LiteLLM's 200 of no choices beside an error object
+                answer["error"] = {"message": "litellm.BudgetExceededError: budget of key exceeded"}
             _doctor(answer, name, arg, chat)
             self.send_json(200, answer)
 
