@@ -334,7 +334,7 @@ def _make_cgroup(index: int, cfg: ExecutorConfig) -> Path | None:
     if os.geteuid() != 0 or not (_PIDS_ROOT / "cgroup.procs").exists():
         return None
     _remove_stale_cgroups()
-    path = _PIDS_ROOT / "evalkit" / f"{os.getpid()}-{index}-{os.urandom(3).hex()}"
+    path = _PIDS_ROOT / "evalkit" / f"{_run_stem()}-{index}-{os.urandom(3).hex()}"
     try:
         path.mkdir(parents=True, exist_ok=True)
         # the outer process, the worker, its fork server, a test process and the programs of each slot
@@ -457,7 +457,7 @@ def _make_sched_cgroups(index: int, cfg: ExecutorConfig) -> list[Path]:
             or _CPU_ROOT.resolve() == _CPUACCT_ROOT.resolve()):
         return []
     _remove_stale_cgroups()
-    stem = f"evalkit-{os.getpid()}-{index}-{os.urandom(3).hex()}-slot-"
+    stem = f"evalkit-{_run_stem()}-{index}-{os.urandom(3).hex()}-slot-"
     made: list[Path] = []
     try:
         for slot in range(cfg.max_in_flight):
@@ -478,7 +478,7 @@ def _new_cgroup_path(controller: str, root: Path, index: int) -> Path | None:
     if os.geteuid() != 0 or own is None or not (root / "cgroup.procs").exists():
         return None
     _remove_stale_cgroups()
-    return root / own.lstrip("/") / "evalkit" / f"{os.getpid()}-{index}-{os.urandom(3).hex()}"
+    return root / own.lstrip("/") / "evalkit" / f"{_run_stem()}-{index}-{os.urandom(3).hex()}"
 
 
 def _own_cgroup(controller: str) -> str | None:
@@ -519,11 +519,40 @@ def _remove_cgroup(path: Path) -> None:
 
 
 @functools.cache
+def _run_stem() -> str:
+    """What names this process's cgroups: its pid and its block of slot uids, whose lock it holds for
+    its life (``_uid_block``), so that another run can tell whether it still runs (``_run_alive``)."""
+    return f"{os.getpid()}-b{_uid_block()}"
+
+
+def _run_alive(owner: list[str]) -> bool:
+    """Whether the run a cgroup's name says made it (``[pid, "b<block>", ...]``) still runs: its uid
+    block's lock is held. By pid alone, a run in a PID namespace of its own was not in our /proc, and
+    another run removed its slots' cgroups between two programs: its next programs' set-up failed
+    (an attacker's trial)."""
+    if len(owner) > 1 and owner[1].startswith("b") and owner[1][1:].isdigit():
+        block = int(owner[1][1:])
+        if _UID_BLOCK and _UID_BLOCK[1] == block:
+            return True
+        try:
+            fd = os.open(UID_LOCKS / f"{block}.lock", os.O_RDWR | os.O_CLOEXEC | os.O_NOFOLLOW)
+        except OSError:
+            return False  # no lock file: no run ever held the block here
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True  # held: that run lives
+        finally:
+            os.close(fd)  # closing releases a lock just taken
+        return False
+    return not owner[0].isdigit() or Path(f"/proc/{owner[0]}").exists()  # a name of before this rule
+
+
 def _remove_stale_cgroups() -> None:
     """Remove, once per process, the empty cgroups of evalkit processes that have ended (a
-    cgroup still populated when its run ended, or a run that was killed). Only those older than
-    a minute: a process of another PID namespace is not in our /proc, and its newest cgroup may
-    be empty because its worker is about to join it."""
+    cgroup still populated when its run ended, or a run that was killed: ``_run_alive``). Only
+    those older than a minute: a run's newest cgroup may be empty because its worker is about to
+    join it."""
     now = time.time()
     roots = [_PIDS_ROOT / "evalkit"]
     for controller, root in (("memory", _MEMORY_ROOT), ("cpuacct", _CPUACCT_ROOT)):
@@ -533,9 +562,9 @@ def _remove_stale_cgroups() -> None:
     if (own := _own_cgroup("cpu")) is not None:  # the scheduling slots (_make_sched_cgroups)
         paths += (_CPU_ROOT / own.lstrip("/")).glob("evalkit-*-slot-*")
     for path in paths:
-        owner = path.name.removeprefix("evalkit-").split("-", 1)[0]
+        owner = path.name.removeprefix("evalkit-").split("-", 2)
         try:
-            if owner.isdigit() and not Path(f"/proc/{owner}").exists() and now - path.stat().st_mtime > 60:
+            if not _run_alive(owner) and now - path.stat().st_mtime > 60:
                 for slot in path.glob("slot-*"):  # a cpuacct or memory cgroup's slots
                     slot.rmdir()
                 path.rmdir()

@@ -1156,3 +1156,27 @@ def test_leaving_on_an_error_ends_the_programs_running_and_queued(humaneval_task
     verdicts = [f.result(timeout=5) for f in futures if not f.cancelled()]
     assert any(f.cancelled() for f in futures)  # queued: never run
     assert all(v.status is Status.INFRA_ERROR and "stopped" in v.detail for v in verdicts)
+
+
+def test_a_run_is_told_alive_by_the_uid_block_it_holds_not_by_its_pid(tmp_path):
+    # An attacker's trial: a run in a PID namespace of its own (a container sharing the host's
+    # cgroups) removed another run's idle slot cgroups as stale, its pid not in that /proc: the other
+    # run's next programs failed their set-up. A cgroup's name now says which uid block its run holds.
+    own = workers._run_stem().split("-")
+    assert workers._run_alive(own)
+    block = next(b for b in range(workers.UID_BLOCKS - 1, 0, -1)  # one no run here holds now
+                 if not workers._run_alive(["1", f"b{b}"]))
+    name = ["999999999", f"b{block}", "0", "abc"]  # no such pid in this /proc
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, os, sys, time\n"
+        f"fd = os.open({str(workers.UID_LOCKS / f'{block}.lock')!r}, os.O_RDWR | os.O_CREAT, 0o600)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(60)\n")],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert workers._run_alive(name)  # its uid block held: alive, whatever our /proc says
+    finally:
+        holder.kill()
+        holder.wait()
+    assert not workers._run_alive(name)  # its lock free: that run ended
+    assert not workers._run_alive(["999999999", "0", "abc"])  # a name of before this rule: by its pid
