@@ -90,7 +90,7 @@ def pass_at_k_summary(
             summary[str(k)] = {"value": None, "reason": reason}
             continue
         # The same seed for every k resamples the same tasks, so the ks stay comparable.
-        summary[str(k)] = mean_ci(_per_task(counts, k).to_numpy(), resamples, confidence, seed)
+        summary[str(k)] = mean_ci(_per_task(counts, k).to_numpy(), resamples, confidence, seed, unit=True)
         if k == 1:
             summary[str(k)] = _with_sampling_spread(summary[str(k)], counts, confidence)
     return summary

@@ -57,10 +57,17 @@ def _interval(means: np.ndarray, confidence: float) -> tuple[float, float]:
 
 
 def mean_ci(
-    values_per_task: Sequence[float], resamples: int = 1000, confidence: float = 0.95, seed: int = 0
+    values_per_task: Sequence[float], resamples: int = 1000, confidence: float = 0.95, seed: int = 0,
+    *, unit: bool = False,
 ) -> dict:
     """Mean over tasks with a percentile bootstrap interval over tasks.
 
+    ``unit``: the values lie in [0, 1] (a pass@k, a similarity), and the interval is never narrower
+    than the normal interval of their mean with one task at 0 and one at 1 added (Laplace's rule at
+    the task level, as ``laplace_rate`` is at the sample level): tasks resampled cannot show a spread
+    they do not have, and one task of 20 samples (similarity 0.821 to 0.996) read ``0.942 [0.942,
+    0.942]``, five tasks of one pass in two ``exact_match 0.500 [0.500, 0.500]`` and ``pass@2 1.000
+    [1.000, 1.000]``. Where the tasks do spread, the bootstrap's interval is about as wide already.
     Returns ``{"value", "ci_low", "ci_high"}``, or ``{"value": None, "reason"}`` when there
     are no tasks.
     """
@@ -70,7 +77,12 @@ def mean_ci(
         return {"value": None, "reason": "no tasks"}
     means = bootstrap_means(values, resamples, np.random.default_rng(seed))
     low, high = _interval(means, confidence)
-    return {"value": float(values.mean()), "ci_low": low, "ci_high": high}
+    value = float(values.mean())
+    if unit:
+        padded = np.append(values, [0.0, 1.0])
+        half = normal_quantile(0.5 + confidence / 2) * float(padded.std(ddof=1)) / math.sqrt(padded.size)
+        low, high = max(0.0, min(low, value - half)), min(1.0, max(high, value + half))
+    return {"value": value, "ci_low": low, "ci_high": high}
 
 
 def laplace_rate(passed: np.ndarray | pd.Series, n: np.ndarray | pd.Series):

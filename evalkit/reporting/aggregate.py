@@ -107,7 +107,7 @@ def _similarity(frame: pd.DataFrame, names: Sequence[str], scoring: ScoringConfi
             continue
         per_task = column.groupby("task_id", sort=True, observed=True)[f"metric_{name}"].mean().tolist()
         out[name] = metrics.mean_ci(per_task, resamples=scoring.bootstrap_resamples,
-                                    confidence=scoring.confidence, seed=scoring.seed)
+                                    confidence=scoring.confidence, seed=scoring.seed, unit=True)
     return _intervals(out)
 
 

