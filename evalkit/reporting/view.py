@@ -44,8 +44,9 @@ class ReportView:
     """Text diffs between the arms' templates of one family."""
     notes: list[str] = field(default_factory=list)
     """Warnings shown under the header (synthetic arms, infra errors, dropped tasks)."""
-    mde: float | None = None
-    """Smallest pass@1 difference the baseline's task count can detect (alpha 0.05, power 0.8)."""
+    mde: list[tuple[str, float]] | None = None
+    """Smallest pass@1 difference each arm's comparison with the baseline can detect (alpha 0.05,
+    power 0.8), by arm."""
     images: dict[str, str] = field(default_factory=dict)
     """Plot title -> PNG file name beside the report."""
     scores_note: str = ""
@@ -148,7 +149,7 @@ def build_view(samples: pd.DataFrame, arms: Sequence[ArmResult], templates: Mapp
         comparison = compare_to_baseline(samples, view.baseline, scoring)
         view.diffs = list(comparison.diffs)
         view.flips = flip_entries(samples, comparison, view.baseline)
-    view.mde = _detectable(arms)
+    view.mde = _detectable(arms, view.baseline)
     return view
 
 
@@ -164,8 +165,20 @@ def _faithful_reading(arms: Sequence[ArmResult]) -> str:
             "each answer as the file gives it")
 
 
-def mde_text(mde: float) -> str:
-    """The report's sentence on the smallest pass@1 difference its arms would show."""
+def mde_text(mde: float | Sequence[tuple[str, float]]) -> str:
+    """The report's sentence on the smallest pass@1 difference it would show: one figure, or one for
+    each arm compared with the baseline (``[(arm, figure), ...]``)."""
+    if not isinstance(mde, float | int):
+        if len(mde) == 1:
+            return mde_text(mde[0][1])
+        seen = [f"about {value:.3f} for {arm}" for arm, value in mde if value <= 1]
+        blind = [arm for arm, value in mde if value > 1]
+        parts = ([f"a pass@1 difference from the baseline smaller than {', '.join(seen)} is unlikely to be "
+                  "detected"] if seen else []) + ([
+            f"for {', '.join(blind)} no difference, not even 1, is likely to be detected: add tasks, or "
+            "samples per task"] if blind else [])
+        return ("With these tasks and samples (alpha 0.05, power 0.8, each pair at its own pass rates), "
+                + "; ".join(parts) + ".")
     if mde > 1:  # 1 task x 1 sample said "a difference smaller than about 1.868"
         return ("With these tasks and samples, no pass@1 difference, not even 1, is likely to be "
                 "detected (alpha 0.05, power 0.8): add tasks, or samples per task.")
@@ -173,14 +186,24 @@ def mde_text(mde: float) -> str:
             "is unlikely to be detected (alpha 0.05, power 0.8).")
 
 
-def _detectable(arms: Sequence[ArmResult]) -> float | None:
-    """The detectable pass@1 difference at the arms' planning rate (None when there is nothing to compare)."""
-    rates = [cell.value for a in arms if (cell := a.pass_at_k.get(1)) is not None and cell.value is not None]
-    n_tasks = min((a.n_tasks for a in arms), default=0)
-    if len(arms) < 2 or not rates or n_tasks < 1:
+def _detectable(arms: Sequence[ArmResult], baseline: str | None) -> list[tuple[str, float]] | None:
+    """The detectable pass@1 difference of each arm against the baseline, at the pair's planning rate
+    (None when there is nothing to compare): planned at every arm's mean, the sentence under "Paired
+    differences" matched none of the pairs it stood under (0.039 for pairs of 0.041 and 0.026)."""
+    by_label = {a.arm: a for a in arms}
+    base = by_label.get(baseline) if baseline is not None else None
+    if base is None or (base_cell := base.pass_at_k.get(1)) is None or base_cell.value is None:
         return None
-    n_samples = max(min(a.n_samples for a in arms), 1)
-    return metrics.minimum_detectable_effect(n_tasks, n_samples, metrics.planning_rate(rates))
+    out = []
+    for arm in arms:
+        cell = arm.pass_at_k.get(1)
+        if arm is base or cell is None or cell.value is None or min(arm.n_tasks, base.n_tasks) < 1:
+            continue
+        n_samples = max(min(arm.n_samples, base.n_samples), 1)
+        rate = metrics.planning_rate([base_cell.value, cell.value])
+        n_tasks = min(arm.n_tasks, base.n_tasks)
+        out.append((arm.arm, metrics.minimum_detectable_effect(n_tasks, n_samples, rate)))
+    return out or None
 
 
 def _template_cell(arm: ArmResult) -> str:

@@ -279,6 +279,16 @@ def test_the_report_does_not_promise_a_detectable_difference_beyond_1():
     assert "smaller than about 0.155" in mde_text(minimum_detectable_effect(164, 1, 0.5))
 
 
+def test_the_detectable_difference_is_said_for_each_pair_the_report_compares():
+    # A researcher's trial: under "Paired differences vs demo-oracle" the default run said 0.039,
+    # planned at the mean pass@1 of all three arms; the two pairs shown give 0.041 and 0.026.
+    oracle, v1, v2 = 1.0, 0.560, 0.852
+    said = mde_text([(arm, minimum_detectable_effect(164, 10, planning_rate([oracle, rate])))
+                     for arm, rate in (("v1", v1), ("v2", v2))])
+    assert "smaller than about 0.041 for v1, about 0.026 for v2 is unlikely to be detected" in said
+    assert "for far no difference, not even 1, is likely" in mde_text([("near", 0.2), ("far", 1.4)])
+
+
 def test_two_arms_that_pass_everything_still_say_what_the_run_could_have_detected(tmp_path, humaneval_tasks):
     # At a mean pass@1 of 1 the normal approximation has no variance: report.md said nothing of what
     # the run could detect, where the notebook planned at 0.5; both now plan with planning_rate
