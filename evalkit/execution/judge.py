@@ -334,7 +334,7 @@ def _stand_in_value(name: str, base: type, value: object, facts: dict) -> object
     on the plain type; the value itself where its type takes no subclass (``range``) or no copy (a
     ``datetime`` of numpy's ``datetime64``: a reply that ended the tests)."""
     fields = facts.get("fields")
-    if base is tuple and type(fields) is list and len(fields) == len(value):
+    if base is tuple and type(fields) is list and len(fields) == len(value) <= MAX_RECORD_FIELDS:
         record = _record_class(name, fields)
         if record is not None:
             return record._make(value)
@@ -344,6 +344,10 @@ def _stand_in_value(name: str, base: type, value: object, facts: dict) -> object
         return value
 
 
+MAX_RECORD_FIELDS = 255
+"""Most fields a named tuple made for a program's own has (beyond, a plain tuple of its name)."""
+
+
 def _record_class(name: str, fields: list) -> type | None:
     """A named tuple class of ``name`` with ``fields`` (None where they are no field names)."""
     key = (name, tuple(str(f) for f in fields))
@@ -351,7 +355,7 @@ def _record_class(name: str, fields: list) -> type | None:
     if found is None:
         _made_since_collected[0] += 1
         try:
-            found = collections.namedtuple(name if name.isidentifier() else "CandidateRecord", key[1][:255])
+            found = collections.namedtuple(name if name.isidentifier() else "CandidateRecord", key[1])
         except (ValueError, TypeError):  # a keyword, a duplicate, a leading underscore
             return None
         if len(_STAND_INS) < MAX_MADE_CLASSES:
@@ -551,7 +555,10 @@ class Session:
         """The names the task's reference program defined (not the tests'): its exception classes,
         for ``relayed``, and the types of values, for ``typed``."""
         self.live = live
-        self.decoder = plain.decoder(functools.partial(typed, program=program), self._from_program)
+        self.aliases: dict[int, object] = {}
+        """The containers a reply holds more than once, while it is read (plain.encode's aliases)."""
+        self.decoder = plain.decoder(functools.partial(typed, program=program), self._from_program,
+                                     self.aliases)
         self.loaded = False
         self.remotes: dict[int, Remote] = {}
         """The program's objects the tests hold, by the program's handle: one proxy each."""
@@ -585,10 +592,10 @@ class Session:
         except plain.UNPLAIN as exc:
             raise Uncrossable(f"the tests called {what} with {exc}, which is not plain data") from None
         self.channel.send(request)
-        reply = self.channel.receive(self.decoder)
+        reply = self._receive()
         while type(reply) is list and reply and reply[0] == "callback" and (self.live or self.shared):
             self.serve_callback(reply)
-            reply = self.channel.receive(self.decoder)
+            reply = self._receive()
         kind = reply[0] if type(reply) is list and reply else None
         decoder = self.decoder
         if kind == "return" and len(reply) == 3:
@@ -601,6 +608,10 @@ class Session:
             raise Uncrossable(f"{self.name} returned {str(reply[1])[:100]}, not plain data "
                               "(numbers, strings, bytes, lists, tuples, dicts, sets, None, bools)")
         raise Gone("a reply that is not one")
+
+    def _receive(self) -> object:
+        self.aliases.clear()  # one message's
+        return self.channel.receive(self.decoder)
 
     def serve_callback(self, message: list) -> None:
         """Do what the program asked of one of the tests' objects (``["callback", verb, name,

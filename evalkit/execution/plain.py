@@ -85,18 +85,49 @@ Live = Callable[[object], dict]
 NotPlainData where that object may not be shared."""
 
 
-def encode(value: object, typed: bool = False, live: Live | None = None) -> bytes:
+def encode(value: object, typed: bool = False, live: Live | None = None, aliases: bool = False) -> bytes:
     """The value as tagged JSON bytes; raises NotPlainData for anything else.
 
     ``typed`` (the program's replies): a value of another type than the plain one it crosses as (a
     ``defaultdict``, a NamedTuple, numpy's ``np.True_``) is tagged ``{"o": [module, qualname,
     value]}``, so that the tests do not take it for a plain ``dict`` or ``True`` (``type(out) is
     dict`` and ``out is True`` passed wrong programs): see ``decoder``. ``live`` (live tasks): what
-    a value that is no plain data crosses as instead of raising."""
-    return _ENCODER.encode(_tagged(value, 0, typed, live)).encode()
+    a value that is no plain data crosses as instead of raising. ``aliases`` (the program's return
+    values): a container the value holds twice crosses once, ``{"al": [k, value]}``, and then as
+    ``{"at": k}``, so the tests get one object twice, as one process would give them (``[[0] * n] *
+    n``, a grid of one row n times, crossed as n rows, and a wrong program passed the tests' check
+    that its rows are apart)."""
+    shared = _repeated(value) if aliases else None
+    return _ENCODER.encode(_tagged(value, 0, typed, live, shared or None)).encode()
 
 
-def _tagged(value: object, depth: int, typed: bool, live: Live | None) -> object:  # noqa: PLR0911 - a branch a type
+_MUTABLE = (list, dict, set, bytearray)
+
+
+def _repeated(value: object) -> dict[int, list]:
+    """The mutable containers ``value`` holds more than once, by id: ``[alias number, 0]`` each (a
+    container that holds itself stays no plain data: ``_tagged``)."""
+    seen: set[int] = set()
+    shared: dict[int, list] = {}
+    stack: list[tuple[object, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_DEPTH or not isinstance(item, _MUTABLE + (tuple, frozenset)):
+            continue
+        if isinstance(item, _MUTABLE):
+            if id(item) in seen:
+                shared.setdefault(id(item), [len(shared), 0])
+                continue
+            seen.add(id(item))
+        children = item.items() if isinstance(item, dict) else () if isinstance(item, bytearray) else item
+        for child in children:
+            parts = child if isinstance(item, dict) else (child,)  # a dict's keys and values
+            stack.extend((part, depth + 1) for part in parts)
+    return shared
+
+
+def _tagged(value: object, depth: int, typed: bool, live: Live | None,  # noqa: PLR0911 - a branch a type
+            shared: dict[int, list] | None = None) -> object:
     kind = type(value)
     if kind in _SCALARS:
         if kind is int and value.bit_length() > _LONGEST_DECIMAL_BITS:  # json writes ints in decimal
@@ -104,26 +135,43 @@ def _tagged(value: object, depth: int, typed: bool, live: Live | None) -> object
         return value
     if depth > MAX_DEPTH:
         raise NotPlainData("a value nested deeper than 200 levels")
+    if shared is not None and id(value) in shared:
+        alias = shared[id(value)]  # [number, 0 not yet written, 1 being written, 2 written]
+        if alias[1] == 1:
+            raise NotPlainData("a container that holds itself")
+        if alias[1] == 2:
+            return {"at": alias[0]}
+        alias[1] = 1
+        written = _untracked(value, depth, typed, live, shared)
+        alias[1] = 2
+        return {"al": [alias[0], written]}
+    return _untracked(value, depth, typed, live, shared)
+
+
+def _untracked(value: object, depth: int, typed: bool, live: Live | None,  # noqa: PLR0911 - a branch a type
+               shared: dict[int, list] | None) -> object:
+    kind = type(value)
     depth += 1
     if kind is list:
-        return [_tagged(item, depth, typed, live) for item in value]
+        return [_tagged(item, depth, typed, live, shared) for item in value]
     if kind is tuple:
-        return {"t": [_tagged(item, depth, typed, live) for item in value]}
+        return {"t": [_tagged(item, depth, typed, live, shared) for item in value]}
     if kind is dict:
-        return {"d": [[_tagged(k, depth, typed, live), _tagged(v, depth, typed, live)]
+        return {"d": [[_tagged(k, depth, typed, live, shared), _tagged(v, depth, typed, live, shared)]
                       for k, v in value.items()]}
     if kind is set or kind is frozenset:
-        return {"s" if kind is set else "f": [_tagged(item, depth, typed, live) for item in value]}
+        return {"s" if kind is set else "f": [_tagged(item, depth, typed, live, shared) for item in value]}
     if kind is bytes:
         return {"b": value.hex()}
     if kind is complex:
         return {"c": [value.real, value.imag]}
     if kind in _RECORDS:
         return _record(value)
-    return _object(value, depth, typed, live)
+    return _object(value, depth, typed, live, shared)
 
 
-def _object(value: object, depth: int, typed: bool, live: Live | None) -> object:
+def _object(value: object, depth: int, typed: bool, live: Live | None,
+            shared: dict[int, list] | None = None) -> object:
     """A value of no plain type: an iterator's items, a plain type's subclass as its base value (with
     its class, ``typed``), and on live tasks a proxy's or an object's name (``live``)."""
     kind = type(value)
@@ -135,9 +183,9 @@ def _object(value: object, depth: int, typed: bool, live: Live | None) -> object
         if live is not None:  # or, where it may stay on its side (the tests'), each asked for in turn
             with contextlib.suppress(NotPlainData):
                 return live(value)
-        return {"it": [_tagged(item, depth, typed, live) for item in _items(value)]}
+        return {"it": [_tagged(item, depth, typed, live, shared) for item in _items(value)]}
     try:
-        coerced = _tagged(_coerced(value, typed), depth, typed, live)
+        coerced = _tagged(_coerced(value, typed), depth, typed, live, shared)
     except NotPlainData:
         if live is None:
             raise
@@ -267,11 +315,15 @@ def decode(data: bytes, json_decoder: json.JSONDecoder | None = None) -> object:
 
 
 def decoder(typed: Callable[[str, str, object, object], object] | None = None,
-            live: Callable[[str, object], object] | None = None) -> json.JSONDecoder:
+            live: Callable[[str, object], object] | None = None,
+            aliases: dict[int, object] | None = None) -> json.JSONDecoder:
     """A decoder for ``decode`` that also reads ``encode(typed=True)``'s tags: ``{"o": [module,
     qualname, value, facts]}`` becomes ``typed(module, qualname, value, facts)``, both decoded already; and,
-    given ``live``, the live tags: ``{"r": payload}`` becomes ``live("r", payload)`` (``"q"`` alike)."""
+    given ``live``, the live tags: ``{"r": payload}`` becomes ``live("r", payload)`` (``"q"`` alike);
+    given ``aliases`` (emptied before each message), ``encode``'s alias tags: one object where it was."""
     def hook(obj: dict) -> object:
+        if aliases is not None and len(obj) == 1 and ("al" in obj or "at" in obj):
+            return _alias(obj, aliases)
         if len(obj) == 1 and live is not None and ("r" in obj or "q" in obj):
             (tag, payload), = obj.items()
             return live(tag, payload)
@@ -301,6 +353,19 @@ def _special(name: str) -> Callable:
 
 _COMPARED_OR_BINARY = ("eq", "ne", "lt", "le", "gt", "ge", "add", "sub", "mul", "matmul", "truediv",
                        "floordiv", "mod", "divmod", "pow", "lshift", "rshift", "and", "or", "xor")
+def _alias(obj: dict, aliases: dict[int, object]) -> object:
+    if "al" in obj:
+        payload = obj["al"]
+        if type(payload) is not list or len(payload) != 2 or type(payload[0]) is not int \
+                or type(payload[1]) not in (list, dict, set) and not isinstance(payload[1], _MUTABLE):
+            raise ValueError("an al tag that is not [number, container]")
+        aliases[payload[0]] = payload[1]
+        return payload[1]
+    if obj["at"] not in aliases:
+        raise ValueError("an at tag naming no container before it")
+    return aliases[obj["at"]]
+
+
 OPERATIONS: dict[str, Callable] = {
     "__len__": len, "__iter__": iter, "__next__": next, "__reversed__": reversed, "__bool__": bool,
     "__str__": str,

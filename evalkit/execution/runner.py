@@ -291,7 +291,7 @@ def _reply(request: bytes, arguments: list, function, live: bool) -> None:
         data = plain.encode(_raised(exc))
     else:
         try:
-            data = b'["return",' + plain.encode(result, typed=True, live=share) + b"]"
+            data = b'["return",' + plain.encode(result, typed=True, live=share, aliases=True) + b"]"
         except plain.IteratorRaised as raised:  # reading the iterator it returned raised: so does the call
             data = plain.encode(_raised(raised.exception))
         except plain.UNPLAIN as exc:

@@ -341,6 +341,7 @@ def test_what_a_program_returns_and_raises_reaches_the_tests_as_one_process_has_
                                   "else:\n    raise AssertionError('swallowed')\n")
     refused = task("refused", "try:\n    candidate(10 ** 5000)\nexcept ValueError:\n    pass\n"
                               "else:\n    raise AssertionError('accepted')\n")
+    grid = task("grid", "g = candidate(3)\ng[0][0] = 1\nassert [row[0] for row in g] == [1, 0, 0], g\n")
     programs = {
         "enum|right": (yes, "import enum\n\n\nclass Answer(str, enum.Enum):\n    YES = 'YES'\n\n\n"
                             "def f(x):\n    return Answer.YES\n"),
@@ -376,6 +377,8 @@ def test_what_a_program_returns_and_raises_reaches_the_tests_as_one_process_has_
                                           "            out += v\n    except Exception:\n        pass\n"
                                           "    return out\n"),
         "refused|accepts": (refused, "def f(x):\n    return x\n"),
+        "grid|right": (grid, "def f(x):\n    return [[0] * x for _ in range(x)]\n"),
+        "grid|one-row": (grid, "def f(x):\n    return [[0] * x] * x\n"),  # crossed as 3 rows, it passed
     }
     verdicts = {key: (v.status, v.detail) for key, v in executor.run(
         program_for(t, code, key, 2.0) for key, (t, code) in programs.items())}
@@ -388,7 +391,7 @@ def test_what_a_program_returns_and_raises_reaches_the_tests_as_one_process_has_
         "as-list|array": Status.ERROR, "an-int|int64": Status.FAILED, "lazy-raise|generator": Status.PASSED,
         "deep|recursion": Status.PASSED, "told|right": Status.PASSED, "drained|right": Status.PASSED,
         "drained|reads-one": Status.FAILED, "first|right": Status.PASSED, "swallowed|right": Status.PASSED,
-        "swallowed|swallows": Status.FAILED,
+        "swallowed|swallows": Status.FAILED, "grid|right": Status.PASSED, "grid|one-row": Status.FAILED,
         "refused|accepts": Status.FAILED}, verdicts
     assert "truth value of an array" in verdicts["as-list|array"][1]
 
