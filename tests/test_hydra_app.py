@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -53,7 +54,8 @@ def test_arm_kinds_are_checked():
 
 def test_stage_groups_carry_the_dataclass_defaults_and_take_overrides():
     rc = hydra_app.compose_run_config(["executor=ray", "executor.workers=3", "gate.max_drop=0.05"])
-    assert rc.executor == ExecutorConfig(kind="ray", workers=3)
+    # its cache where the command was typed, as the store (a sweep job with hydra.job.chdir=true had its own)
+    assert rc.executor == ExecutorConfig(kind="ray", workers=3, cache_dir=Path.cwd() / "reports" / "cache")
     assert rc.gate == GateConfig(max_drop=0.05)
     assert rc.report.formats == ("md", "html")
     assert rc.arms[0].prompt.kind == "generations" and rc.arms[0].prompt.family == "mixtral"

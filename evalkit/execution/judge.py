@@ -134,7 +134,7 @@ def _instance(name: str, message: str, classes: object, args: object, program: d
         cls = _RELAYED.get((name, bases))
         if cls is None:
             cls = _derived(name, bases)
-            if len(_RELAYED) < MAX_MADE_CLASSES:
+            if len(_RELAYED) < MAX_MADE_CLASSES and not _of_this_job(bases):
                 _RELAYED[(name, bases)] = cls
     if inner and issubclass(cls, BaseExceptionGroup):  # as raised: its message and its exceptions
         # (relayed as a RuntimeError, an ExceptionGroup failed the tests catching it)
@@ -205,9 +205,16 @@ def _from_message(cls: type) -> type:
     if made is None:
         _made_since_collected[0] += 1
         made = type(cls.__name__, (cls,), {"__init__": Exception.__init__, "__str__": BaseException.__str__})
-        if len(_ANY_ARGUMENTS) < MAX_MADE_CLASSES:
+        if len(_ANY_ARGUMENTS) < MAX_MADE_CLASSES and not _of_this_job((cls,)):
             _ANY_ARGUMENTS[cls] = made
     return made
+
+
+def _of_this_job(classes: tuple[type, ...]) -> bool:
+    """Whether any of ``classes`` is one the task's prompt defined for this job (its module is the
+    job's ``__main__``): a class made on one and kept for later jobs kept this job's whole namespace,
+    13 MB a program an attacker's trial added up to a test process that failed correct programs."""
+    return any(cls.__module__ == "__main__" for cls in classes)
 
 
 def typed(module: str, qualname: str, value: object, facts: object = None, *, program: dict) -> object:
@@ -282,10 +289,10 @@ def _as_class(cls: type, base: type, value: object, facts: dict) -> object | Non
         held = member is not None and type(member._value_) is base and member._value_ == value
         return member if held else None
     numpy = sys.modules.get("numpy")
-    if numpy is not None and cls is numpy.ndarray and base is list:
-        cls = numpy.array  # crossed as its tolist()
-    if cls is getattr(numpy, "array", None) or _numpy_scalar_of(cls, base):
-        return cls(value)  # numpy's scalar or array
+    if numpy is not None and cls is numpy.ndarray and base is list:  # crossed as its tolist()
+        return numpy.array(value, dtype=_numpy_dtype(numpy, facts.get("dtype")))
+    if _numpy_scalar_of(cls, base):
+        return cls(value)  # numpy's scalar
     if not issubclass(cls, base):
         return None
     if base in (list, set):
@@ -312,6 +319,16 @@ the plain type each is made from: ``bytearray(10**9)`` or numpy's ``void(10**9)`
 them would fill the test process's memory, and its verdict would be ``infra_error``, out of pass@k."""
 _TYPED_MODULES = frozenset({"builtins", plain.PROGRAM_MODULE, "collections", "numpy"})
 """Where a reply's class is looked up (numpy's submodules too); elsewhere it is a stand-in."""
+
+
+def _numpy_dtype(numpy: types.ModuleType, name: object) -> object:
+    """The dtype an array crossed with, where it is a number's, a bool's or a date's of at most 16
+    bytes (``V1000000000`` would fill the test process), else None (numpy's own choice)."""
+    try:
+        dtype = numpy.dtype(str(name)[:40]) if name is not None else None
+    except (TypeError, ValueError):
+        return None
+    return dtype if dtype is not None and dtype.kind in "biufc?mM" and dtype.itemsize <= 16 else None
 
 
 def _numpy_scalar_of(cls: type, base: type) -> bool:
@@ -344,13 +361,17 @@ def _stand_in_value(name: str, base: type, value: object, facts: dict) -> object
         return value
 
 
-MAX_RECORD_FIELDS = 255
-"""Most fields a named tuple made for a program's own has (beyond, a plain tuple of its name)."""
+MAX_RECORD_FIELDS, MAX_FIELD_CHARS = 255, 100
+"""Most fields a named tuple made for a program's own has, and the longest name of one (beyond, a
+tuple of its name without fields)."""
 
 
 def _record_class(name: str, fields: list) -> type | None:
-    """A named tuple class of ``name`` with ``fields`` (None where they are no field names)."""
-    key = (name, tuple(str(f) for f in fields))
+    """A named tuple class of ``name`` with ``fields`` (None where they are no field names, or longer
+    than MAX_FIELD_CHARS: 255 of 58,000 characters each kept 45 MB a class in the test process)."""
+    if not all(type(f) is str and len(f) <= MAX_FIELD_CHARS for f in fields):
+        return None
+    key = (name, tuple(fields))
     found = _STAND_INS.get(key)
     if found is None:
         _made_since_collected[0] += 1
@@ -565,6 +586,24 @@ class Session:
         self.shared: list = []
         """The tests' objects the program holds, by handle (``{"q": [handle, qualname]}``)."""
         self.shared_handles: dict[int, int] = {}
+        self.proxies: list[Remote] = []
+        """Every proxy of this job (``close`` forgets their state)."""
+        self.made_classes: dict[tuple, type] = {}
+        """The classes made for the program's objects' names, for this job only (``_class_named``)."""
+
+    def class_named(self, ancestry: object) -> type:
+        """The class the tests see a program's object as (``_class_named``)."""
+        return _class_named(ancestry, self.program, self.made_classes)
+
+    def close(self) -> None:
+        """Forget this job's proxies (what the program handed over, or made here, lives no longer)."""
+        for proxy in self.proxies:
+            _PROXY_STATE.pop(id(proxy), None)
+        self.proxies.clear()
+        self.remotes.clear()
+        self.shared.clear()
+        self.shared_handles.clear()
+        self.made_classes.clear()
 
     def ensure_loaded(self) -> None:
         """Wait for the program's load report; raise LoadFailed unless it is ready."""
@@ -657,9 +696,10 @@ class Session:
         """How a value that is no plain data crosses to the program: a ``Remote`` as its handle; one
         of the tests' objects the program may hold as ``{"q": [handle, qualname]}``; else not at all."""
         if type(value) is Remote or type(value) is LiveCandidate:
-            if object.__getattribute__(value, "_session") is not self:
+            session, _, payload = _PROXY_STATE.get(id(value), (None, 0, []))
+            if session is not self:
                 raise plain.NotPlainData("an object of another program")
-            return {"r": object.__getattribute__(value, "_payload")}
+            return {"r": payload}
         if not (shareable or _shareable(value)):
             raise plain.NotPlainData(f"a {type(value).__name__}")
         handle = self.shared_handles.get(id(value))
@@ -667,7 +707,8 @@ class Session:
             handle = self.shared_handles[id(value)] = len(self.shared)
             self.shared.append(value)
         kind = type(value)
-        return {"q": [handle, kind.__qualname__ if kind.__module__ == "__main__" else ""]}
+        iterator = int(hasattr(value, "__next__") and hasattr(value, "__iter__"))  # an iterator and no more
+        return {"q": [handle, kind.__qualname__ if kind.__module__ == "__main__" else "", iterator]}
 
     def _iterator_to_program(self, value: object) -> dict:
         """On a task whose objects do not cross live, an iterator the tests hand over stays here, and
@@ -680,11 +721,16 @@ class Session:
 
     def _from_program(self, tag: str, payload: object) -> object:
         """A live tag in the program's message: a ``Remote`` of its object, or one of the tests' own."""
-        if type(payload) is not list or len(payload) != 2 or type(payload[0]) is not int or payload[0] < 0:
+        if type(payload) is not list or len(payload) not in (2, 3) or type(payload[0]) is not int \
+                or payload[0] < 0:
             raise ValueError(f"a {tag} tag that is not [handle, name]")
         if tag == "r" and not self.live:
             raise ValueError("an object of the program on a task whose objects do not cross")
         handle = payload[0]
+        if tag == "r" and type(payload[1]) is list:  # its names as _class_named reads them, no longer
+            names = payload[1][:plain.MAX_RELAYED_BASES + 1]
+            payload = [handle, [[str(part)[:200] for part in pair[:2]]
+                                for pair in names if type(pair) is list]]
         if tag == "q":
             if handle >= len(self.shared):
                 raise ValueError("a q tag naming no object the tests handed over")
@@ -707,6 +753,10 @@ _SHAREABLE_CALLABLES = frozenset(map(id, (
 """Built-ins the tests may hand a program (``key=len``, ``default=list``): none reaches a file, a
 module or an object's internals."""
 _PLAIN_TYPES = (str, bytes, int, float, complex, bool, list, tuple, dict, set, frozenset)
+_FORMATTERS = (str.format, str.format_map)
+"""Never handed over: a format string walks its arguments' attributes and items, here (an attacker's
+program read the tests' expected answers through ``"{0._session.program[f].__globals__}"`` and wrote
+into a module's registry through ``[key]``)."""
 
 
 def _shareable_iterator(value: object) -> bool:
@@ -736,7 +786,7 @@ def _shareable(value: object) -> bool:  # noqa: PLR0911 - one kind a branch
     if kind is types.BuiltinFunctionType or kind is type and value in _PLAIN_TYPES:
         return id(value) in _SHAREABLE_CALLABLES
     if kind in (types.MethodDescriptorType, types.ClassMethodDescriptorType, types.WrapperDescriptorType):
-        return getattr(value, "__objclass__", None) in _PLAIN_TYPES
+        return getattr(value, "__objclass__", None) in _PLAIN_TYPES and value not in _FORMATTERS
     if isinstance(value, type):
         return value.__module__ == "__main__"
     if kind is types.GeneratorType:
@@ -760,81 +810,89 @@ class Remote:
     ``in``, ``+``, iteration) are requests the program's process answers, so the program's code
     runs only there, as it would in one process. ``isinstance`` sees the class it names: the
     prompt's, where it is one (``isinstance(r, Shape)``), else a class of its name derived from the
-    prompt's classes it derives from."""
+    prompt's classes it derives from. It holds nothing of the test process: its session, handle and
+    name are in ``_PROXY_STATE`` (an attribute of it, reached by a format string the program had
+    the tests run, led to the session, the tests' namespace and their expected answers)."""
 
-    __slots__ = ("_session", "_handle", "_payload", "__weakref__")
+    __slots__ = ()
 
     def __init__(self, session: Session, handle: int, payload: list) -> None:
-        object.__setattr__(self, "_session", session)
-        object.__setattr__(self, "_handle", handle)
-        object.__setattr__(self, "_payload", payload)
-
-    def _use(self, verb: str, name: str = "", args: tuple = (), kwargs: dict | None = None) -> object:
-        session = object.__getattribute__(self, "_session")
-        return session.request(args, kwargs or {}, (verb, name, object.__getattribute__(self, "_handle")))
+        _PROXY_STATE[id(self)] = (session, handle, payload)
+        session.proxies.append(self)
 
     def __call__(self, *args, **kwargs):  # noqa: D102 - each of these is a request (see the class)
-        return Remote._use(self, "call", "", args, kwargs)
+        return _use(self, "call", "", args, kwargs)
 
     def __getattr__(self, name: str):
-        return Remote._use(self, "get", name)
+        return _use(self, "get", name)
 
     def __setattr__(self, name: str, value: object) -> None:
-        Remote._use(self, "set", name, (value,))
+        _use(self, "set", name, (value,))
 
     def __delattr__(self, name: str) -> None:
-        Remote._use(self, "del", name)
+        _use(self, "del", name)
 
     def __enter__(self):
-        return Remote._use(self, "get", "__enter__")()
+        return _use(self, "get", "__enter__")()
 
     def __exit__(self, *exc_info):
-        return Remote._use(self, "get", "__exit__")(*exc_info)
+        return _use(self, "get", "__exit__")(*exc_info)
 
     @property
     def __class__(self):  # noqa: PLE0101 - what isinstance() reads
-        session = object.__getattribute__(self, "_session")
-        ancestry = object.__getattribute__(self, "_payload")[1]
-        return _class_named(ancestry, session.program)
+        session, _, payload = _PROXY_STATE[id(self)]
+        return session.class_named(payload[1])
+
+
+_PROXY_STATE: dict[int, tuple[Session, int, list]] = {}
+"""Each live proxy's (session, handle, payload), by id(): emptied as its job ends (``Session.close``)."""
+
+
+def _use(remote: Remote, verb: str, name: str = "", args: tuple = (), kwargs: dict | None = None) -> object:
+    session, handle, _ = _PROXY_STATE[id(remote)]
+    return session.request(args, kwargs or {}, (verb, name, handle))
 
 
 def _relay_operation(name: str, operands: tuple) -> object:
     """Apply the special method ``name`` in the program's process to its object (``operands[0]``)."""
-    return object.__getattribute__(operands[0], "_session").request(operands, {}, ("op", name, None))
+    return _PROXY_STATE[id(operands[0])][0].request(operands, {}, ("op", name, None))
 
 
 for _name, _method in plain.special_methods(_relay_operation).items():
     setattr(Remote, _name, _method)
 
 
-def _class_named(ancestry: object, program: dict) -> type:
+def _class_named(ancestry: object, program: dict, made: dict) -> type:
     """The class a program's object names (``[[module, qualname], ..]``, its own first) as the tests
-    see it: the class itself where it resolves (the prompt's, a built-in), else a class of its name
-    derived from those of its ancestors that do (``object`` where none does)."""
+    see it: the class itself where it resolves and has that ancestry (the prompt's, a built-in; a
+    program's ``Rectangle`` that is no ``Shape`` passed ``isinstance(r, Shape)`` as the reference's
+    ``Rectangle`` of that name), else a class of its name derived from those of its ancestors that
+    do (``object`` where none does), kept in ``made`` (the session's: the prompt's classes are the
+    job's own, and a class made on one, kept for later jobs, kept that job's whole namespace)."""
     pairs = [(str(m)[:200], str(q)[:200]) for m, q in (
         pair for pair in (ancestry if type(ancestry) is list else [])[:plain.MAX_RELAYED_BASES + 1]
         if type(pair) is list and len(pair) == 2)]
     resolved = [_resolve(m, q, program, object) if m.partition(".")[0] in _TYPED_MODULES else None
                 for m, q in pairs]
-    if resolved and resolved[0] is not None:
-        return resolved[0]
+    own = resolved[0] if resolved else None
+    if own is not None and _ancestry(own, len(pairs)) == [list(pair) for pair in pairs]:
+        return own
     found = [c for c in resolved[1:] if c is not None and c is not object]
     bases = tuple(c for i, c in enumerate(found) if not any(issubclass(e, c) for e in found[:i])) or (object,)
     name = pairs[0][1].rpartition(".")[2] if pairs else "CandidateObject"
-    made = _STAND_INS.get((name, bases))
-    if made is None:
-        _made_since_collected[0] += 1
+    cls = made.get((name, bases))
+    if cls is None:
         title = name if name.isidentifier() else "CandidateObject"
         try:
-            made = type(title, bases, {})
+            cls = type(title, bases, {})
         except TypeError:  # bases that cannot share a class (or be one: bool): the first alone, or none
             try:
-                made = type(title, bases[:1], {})
+                cls = type(title, bases[:1], {})
             except TypeError:
-                made = type(title, (object,), {})
-        if len(_STAND_INS) < MAX_MADE_CLASSES:
-            _STAND_INS[(name, bases)] = made
-    return made
+                cls = type(title, (object,), {})
+        if len(made) < MAX_MADE_CLASSES:
+            made[(name, bases)] = cls
+    return cls
 
 
 class Candidate:
@@ -843,10 +901,6 @@ class Candidate:
     def __init__(self, session: Session) -> None:
         self._session = session
         self.__name__ = self.__qualname__ = session.name
-
-    def ensure_loaded(self) -> None:
-        """Wait for the program's load report; raise LoadFailed unless it is ready."""
-        self._session.ensure_loaded()
 
     def __call__(self, *args, **kwargs):
         """Call the entry point in the program's process with plain-data arguments; its result."""
@@ -863,13 +917,9 @@ class LiveCandidate(Remote):
     def __init__(self, session: Session) -> None:
         super().__init__(session, 0, [0, []])
 
-    def ensure_loaded(self) -> None:
-        """Wait for the program's load report; raise LoadFailed unless it is ready."""
-        object.__getattribute__(self, "_session").ensure_loaded()
-
     def __call__(self, *args, **kwargs):
         """Call the entry point in the program's process; its result."""
-        return object.__getattribute__(self, "_session").request(args, kwargs)
+        return _PROXY_STATE[id(self)][0].request(args, kwargs)
 
 
 
@@ -959,7 +1009,7 @@ def _compiled(source: str, name: str) -> types.CodeType:
     return compile(source, name, "exec", dont_inherit=True)
 
 
-def _run_tests(job: dict, channel: Channel) -> dict:  # noqa: PLR0911 - a verdict a way the tests end
+def _run_tests(job: dict, channel: Channel) -> dict:
     module = types.ModuleType("__main__")
     module.__dict__["__builtins__"] = builtins
     try:
@@ -978,8 +1028,17 @@ def _run_tests(job: dict, channel: Channel) -> dict:  # noqa: PLR0911 - a verdic
     candidate = (LiveCandidate if session.live else Candidate)(session)
     module.__dict__[job["entry_point"]] = candidate
     try:
+        return _tests_verdict(tests, module, session)
+    finally:
+        session.close()
+
+
+def _tests_verdict(tests: types.CodeType, module: types.ModuleType, session: Session) -> dict:  # noqa: PLR0911
+    """Run the tests against the candidate; the verdict as the test process reports it."""
+    channel = session.channel
+    try:
         exec(tests, module.__dict__)  # noqa: S102 - the task's own tests (trusted)
-        candidate.ensure_loaded()  # tests that never call the candidate still need it to load
+        session.ensure_loaded()  # tests that never call the candidate still need it to load
         if channel.broken:  # a test swallowed the failure with a bare except
             raise Gone(channel.broken)
     except OutOfTime:

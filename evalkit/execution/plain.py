@@ -170,7 +170,7 @@ def _untracked(value: object, depth: int, typed: bool, live: Live | None,  # noq
     return _object(value, depth, typed, live, shared)
 
 
-def _object(value: object, depth: int, typed: bool, live: Live | None,
+def _object(value: object, depth: int, typed: bool, live: Live | None,  # noqa: PLR0911 - a way a kind
             shared: dict[int, list] | None = None) -> object:
     """A value of no plain type: an iterator's items, a plain type's subclass as its base value (with
     its class, ``typed``), and on live tasks a proxy's or an object's name (``live``)."""
@@ -179,6 +179,11 @@ def _object(value: object, depth: int, typed: bool, live: Live | None,
         if live is None:  # NotImplemented: what a special method may answer
             raise NotPlainData(f"a {kind.__name__}")
         return {"ni": 0} if value is NotImplemented else live(value)
+    if typed and live is not None and kind.__module__ == PROGRAM_MODULE and not hasattr(kind, "_member_map_"):
+        # on a live task an object of the program's own class stays there whatever it derives from
+        # (an LRUCache(OrderedDict) crossed as a dict, without its put); an enum member crosses as one
+        with contextlib.suppress(NotPlainData):  # (a task whose objects do not cross: as below)
+            return live(value)
     if hasattr(value, "__next__") and hasattr(value, "__iter__"):  # an iterator: its items, read here,
         if live is not None:  # or, where it may stay on its side (the tests'), each asked for in turn
             with contextlib.suppress(NotPlainData):
@@ -215,6 +220,8 @@ def _facts(value: object, kind: type) -> dict:
         factory = value.default_factory if isinstance(value, collections.defaultdict) else None
         if factory is not None and factory in FACTORIES:
             facts["factory"] = factory.__name__
+        if kind.__module__.partition(".")[0] == "numpy" and getattr(value, "ndim", 0):
+            facts["dtype"] = str(value.dtype)  # an array's: a float32 array came back float64
     except Exception:  # noqa: BLE001 - a hostile class: its name alone, a stand-in of it in the tests
         return {}
     return facts
@@ -291,15 +298,24 @@ def _coerced(value: object, typed: bool) -> object:  # noqa: PLR0911 - a way a t
         return list(value)
     if isinstance(value, _MAPPING_PROXY):  # a class's __dict__, a read-only view of a dict
         return dict(value)
-    if hasattr(value, "tolist") and (typed or getattr(value, "ndim", 0) == 0):  # numpy's
+    if type(value).__module__.partition(".")[0] not in _NUMBER_MODULES:
+        # an object of another class that reads as a number or a list crossed as that, and a wrong
+        # program whose object only had __index__ or tolist() passed as the right number or list
+        raise NotPlainData(f"a {type(value).__name__}")
+    if hasattr(value, "tolist") and (typed or getattr(value, "ndim", 0) == 0):  # numpy's, array's
         return value.tolist()  # (before __index__, which an array refuses with its own words)
     if getattr(value, "ndim", 0):
         raise NotPlainData(f"a {type(value).__name__}")
     if hasattr(value, "__index__"):
         return int(value.__index__())
-    if hasattr(value, "__float__") and hasattr(value, "__round__"):  # decimal, fractions, numpy floats
+    if hasattr(value, "__float__") and hasattr(value, "__round__"):  # numpy's floats
         return float(value)
     raise NotPlainData(f"a {type(value).__name__}")
+
+
+_NUMBER_MODULES = frozenset({"numpy", "array"})
+"""Whose numbers and arrays cross as the int, float or list they read as (numpy's scalars and arrays,
+the standard library's ``array.array``)."""
 
 
 def decode(data: bytes, json_decoder: json.JSONDecoder | None = None) -> object:

@@ -286,7 +286,12 @@ def _reply(request: bytes, arguments: list, function, live: bool) -> None:
     """Answer one request of the tests: the call's ``return`` or ``raise`` reply, or ``unplain``."""
     share = _share if live else _name_test_object
     try:
-        result = function(*arguments[0], **arguments[1]) if len(arguments) == 2 else _apply(*arguments)
+        if len(arguments) == 2:
+            result = function(*arguments[0], **arguments[1])
+        elif arguments[2] == "call":  # here, at the entry point's depth (_apply is a frame deeper)
+            result = _objects[arguments[4]](*arguments[0], **arguments[1])
+        else:
+            result = _apply(*arguments)
     except BaseException as exc:
         data = plain.encode(_raised(exc))
     else:
@@ -335,7 +340,7 @@ def _share(value: object) -> dict:
     """How an object that stays here crosses: ``{"r": [handle, ancestry]}`` (its class and the
     classes it derives from, as ``[module, qualname]``, so that ``isinstance`` in the tests sees
     the prompt's classes); a test-side object as the test process named it."""
-    if _TYPE(value) is TestObject:
+    if _TYPE(value) in _TEST_PROXIES:
         return {"q": object.__getattribute__(value, "_payload")}
     handle = _handles.get(id(value))
     if handle is None:
@@ -352,16 +357,25 @@ def _share(value: object) -> dict:
 def _name_test_object(value: object) -> dict:
     """How a value that is no plain data crosses on a task whose objects do not cross live: one of the
     tests' objects (an iterator they handed over) as they named it; nothing else."""
-    if _TYPE(value) is TestObject:
+    if _TYPE(value) in _TEST_PROXIES:
         return {"q": object.__getattribute__(value, "_payload")}
     raise plain.NotPlainData(f"a {_TYPE(value).__name__}")
 
 
 def _from_tests(tag: str, payload: object) -> object:
-    """A live tag in a message of the tests: one of the program's own objects, or a test object's proxy."""
+    """A live tag in a message of the tests: one of the program's own objects, or a test object's proxy
+    (one proxy an object: ``iter(x) is x`` holds for an iterator the tests handed over)."""
     if tag == "r":
         return _objects[payload[0]]
-    return TestObject(payload)
+    proxy = _test_proxies.get(payload[0])
+    if proxy is None:
+        kind = TestIterator if len(payload) == 3 and payload[2] else TestObject
+        proxy = _test_proxies[payload[0]] = kind(payload)
+    return proxy
+
+
+_test_proxies: dict[int, object] = {}
+"""The proxy of each of the tests' objects the program holds, by the tests' handle."""
 
 
 _LIVE_DECODER = plain.decoder(live=_from_tests)
@@ -408,7 +422,28 @@ def _relay_operation(name: str, operands: tuple) -> object:
 
 for _name, _method in plain.special_methods(_relay_operation).items():
     setattr(TestObject, _name, _method)
-plain.PROXY_CLASSES.add(TestObject)
+
+
+class TestIterator:
+    """An iterator of the test process the program reads (a generator the tests hand over): its own
+    iterator, each item asked for as the program reads it, and nothing else (a proxy of every
+    operator looked sized and indexable, and a program checking ``iter(x) is x`` or ``len`` took
+    the wrong path)."""
+
+    __slots__ = ("_payload",)
+
+    def __init__(self, payload: object) -> None:
+        self._payload = payload
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        return _callback("op", "__next__", None, (self,), {})
+
+
+_TEST_PROXIES = (TestObject, TestIterator)
+plain.PROXY_CLASSES.update(_TEST_PROXIES)
 
 
 def _callback(verb: str, name: str, target: object, args: tuple, kwargs: dict) -> object:

@@ -342,6 +342,9 @@ def test_what_a_program_returns_and_raises_reaches_the_tests_as_one_process_has_
     refused = task("refused", "try:\n    candidate(10 ** 5000)\nexcept ValueError:\n    pass\n"
                               "else:\n    raise AssertionError('accepted')\n")
     grid = task("grid", "g = candidate(3)\ng[0][0] = 1\nassert [row[0] for row in g] == [1, 0, 0], g\n")
+    one_shot = task("one-shot", "assert candidate(iter([1, 2])) == 'iterator'\n"
+                                "assert candidate([1, 2]) == 'sized'\n"
+                                "assert candidate(x for x in 'ab') == 'iterator'\n")
     programs = {
         "enum|right": (yes, "import enum\n\n\nclass Answer(str, enum.Enum):\n    YES = 'YES'\n\n\n"
                             "def f(x):\n    return Answer.YES\n"),
@@ -379,6 +382,11 @@ def test_what_a_program_returns_and_raises_reaches_the_tests_as_one_process_has_
         "refused|accepts": (refused, "def f(x):\n    return x\n"),
         "grid|right": (grid, "def f(x):\n    return [[0] * x for _ in range(x)]\n"),
         "grid|one-row": (grid, "def f(x):\n    return [[0] * x] * x\n"),  # crossed as 3 rows, it passed
+        # an iterator handed over is one object that only iterates (its proxy looked sized, and was
+        # a new one each time it crossed)
+        "one-shot|right": (one_shot, "def f(x):\n    if iter(x) is x and not hasattr(x, '__len__'):\n"
+                                     "        return 'iterator'\n"
+                                     "    return 'sized' if len(x) else 'empty'\n"),
     }
     verdicts = {key: (v.status, v.detail) for key, v in executor.run(
         program_for(t, code, key, 2.0) for key, (t, code) in programs.items())}
@@ -392,6 +400,7 @@ def test_what_a_program_returns_and_raises_reaches_the_tests_as_one_process_has_
         "deep|recursion": Status.PASSED, "told|right": Status.PASSED, "drained|right": Status.PASSED,
         "drained|reads-one": Status.FAILED, "first|right": Status.PASSED, "swallowed|right": Status.PASSED,
         "swallowed|swallows": Status.FAILED, "grid|right": Status.PASSED, "grid|one-row": Status.FAILED,
+        "one-shot|right": Status.PASSED,
         "refused|accepts": Status.FAILED}, verdicts
     assert "truth value of an array" in verdicts["as-list|array"][1]
 
