@@ -306,6 +306,29 @@ def test_the_tests_see_the_types_and_changes_one_process_would_show(executor, hu
     assert "defaultdict" in verdicts["dict|defaultdict"][1]
 
 
+def test_a_program_reaches_nothing_of_the_test_process_through_what_the_tests_hand_over(executor,
+                                                                                       humaneval_tasks):
+    # An attacker's trial: tests that hand over `str` (key=str) let a program call `str.format` in
+    # the test process on one of its own objects, whose proxy held the session: the format string
+    # walked to the tests' namespace, and a wrong program that returned the tests' expected answer,
+    # read there, passed, verified. str.format is never handed over, and proxies hold nothing.
+    base = humaneval_tasks[0]
+    tests = ("def check(candidate):\n    data = [3, 10, 2]\n    global EXPECTED\n"
+             "    EXPECTED = sorted(data, key=str)\n    assert candidate(data, key=str) == EXPECTED\n")
+    task = dataclasses.replace(base, task_id="live/sort_by", prompt="def f(items, key):\n", entry_point="f",
+                               tests=tests, reference="    return sorted(items, key=key)\n")
+    leak = ("import ast\n\n\ndef f(items, key):\n    return ast.literal_eval(key.format("
+            "'{0._session.program[f].__globals__[EXPECTED]}', object()))\n")
+    walk = ("import ast\n\n\ndef f(items, key):\n    class Probe:\n        pass\n    return ast.literal_eval("
+            "key.format('{0.__class__.__init__.__globals__[EXPECTED]}', Probe()))\n")
+    programs = {"right": task.program_text(task.reference), "leak": leak, "walk": walk}
+    verdicts = dict(executor.run(dataclasses.replace(program_for(task, code, key, 2.0), live=True)
+                                 for key, code in programs.items()))
+    assert verdicts["right"].status is Status.PASSED, verdicts
+    assert verdicts["leak"].status is Status.ERROR and verdicts["walk"].status is Status.ERROR, verdicts
+    assert "a method_descriptor" in verdicts["leak"].detail  # str.format: not handed over
+
+
 def test_what_a_program_returns_and_raises_reaches_the_tests_as_one_process_has_it(executor, humaneval_tasks):
     # Outside testers' trials: correct programs failed, split from their tests, where one process
     # passes them, and wrong ones passed that one process fails. Each case as one process has it now.
