@@ -106,23 +106,27 @@ _MUTABLE = (list, dict, set, bytearray)
 
 def _repeated(value: object) -> dict[int, list]:
     """The mutable containers ``value`` holds more than once, by id: ``[alias number, 0]`` each (a
-    container that holds itself stays no plain data: ``_tagged``)."""
+    container that holds itself stays no plain data: ``_tagged``). Containers only are visited: a
+    reply of scalars costs a look at each of them, no more."""
     seen: set[int] = set()
     shared: dict[int, list] = {}
     stack: list[tuple[object, int]] = [(value, 0)]
     while stack:
         item, depth = stack.pop()
-        if depth > MAX_DEPTH or not isinstance(item, _MUTABLE + (tuple, frozenset)):
+        if depth > MAX_DEPTH:
             continue
         if isinstance(item, _MUTABLE):
             if id(item) in seen:
                 shared.setdefault(id(item), [len(shared), 0])
                 continue
             seen.add(id(item))
-        children = item.items() if isinstance(item, dict) else () if isinstance(item, bytearray) else item
-        for child in children:
-            parts = child if isinstance(item, dict) else (child,)  # a dict's keys and values
-            stack.extend((part, depth + 1) for part in parts)
+        if isinstance(item, dict):
+            children = [part for pair in item.items() for part in pair if type(part) not in _SCALARS]
+        elif isinstance(item, list | tuple | set | frozenset):
+            children = [child for child in item if type(child) not in _SCALARS]
+        else:
+            continue
+        stack.extend((child, depth + 1) for child in children)
     return shared
 
 
