@@ -9,13 +9,15 @@ standard library's plain records: ``{"date": iso}``, ``{"datetime": iso}`` (naiv
 fixed UTC offset), ``{"time": iso}``, ``{"timedelta": [days, seconds, microseconds]}``,
 ``{"decimal": str}``, ``{"range": [start, stop, step]}``, ``{"fraction": [numerator,
 denominator]}``, ``{"it": [..]}`` an iterator over those items; and in the program's replies,
-``{"o": [module, qualname, value, facts]}``, a value whose
-type is not the plain one it crosses as (``encode``'s ``typed``; ``facts``: ``_facts``). On a task whose
-tests and program
-hold each other's objects (``live``: the canary found its reference needs it), ``{"r": [handle,
-ancestry]}`` names an object that stays in the program's process and ``{"q": [handle, qualname]}``
-one that stays in the test process: each use of it is a message to its side (judge.Remote,
-runner.TestObject), never a copy. So a
+``{"o": [module, qualname, value, facts]}``, a value whose type is not the plain one it crosses as
+(``encode``'s ``typed``; ``facts``: ``_facts``), ``{"al": [k, container]}`` and ``{"at": k}`` one
+container the value holds twice (``encode``'s ``aliases``); ``{"x": hex}`` an int too long for
+decimal. ``{"r": [handle, ancestry]}`` names an object that stays in the program's process (a task
+whose tests and program hold each other's objects: ``live``, the canary found its reference needs
+it) and ``{"q": [handle, qualname, iterator]}`` one that stays in the test process (there, and an
+iterator the tests hand over on any task): each use of it is a message to its side (judge.Remote,
+runner.TestObject, runner.TestIterator), never a copy; ``{"ni": 0}`` is NotImplemented, what a
+special method answered there. So a
 decoded value is built by ``json`` and these few constructors, never by pickle or marshal,
 and the trusted side compares values it built itself (an object whose ``__eq__`` is always
 True cannot cross). Size is bounded by the framing (``MAX_MESSAGE``), depth by ``json``'s own
