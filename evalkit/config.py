@@ -572,17 +572,19 @@ def _check_base_url(given: Any, key_env: Any = None) -> None:
                           "from 0 to 65535): write http://HOST:PORT/v1") from None
 
 
-_SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSW|CREDENTIAL|AUTH", re.IGNORECASE)
+_SECRET_NAME = re.compile(r"(^|_)(API_?)?KEY($|_)|TOKEN|SECRET|PASSW(OR)?D", re.IGNORECASE)
+"""Names of variables that hold a secret by their own account (``OPENAI_API_KEY``, ``HF_TOKEN``)."""
 
 
 def _secret_in(text: str, key_env: Any) -> str | None:
     """The name of an environment variable holding a secret whose value is in ``text``: the one
-    model.api_key_env names, or one whose name says it holds a key (``*_KEY``, ``*TOKEN*``)."""
-    names = [str(key_env)] if key_env else []
-    names += sorted(name for name in os.environ if _SECRET_NAME.search(name))
-    for name in names:
+    model.api_key_env names (8 characters or more), or one whose name says it holds a secret (12 or
+    more: a host name in a variable of such a name is no key)."""
+    names = [(str(key_env), 8)] if key_env else []
+    names += sorted((name, 12) for name in os.environ if _SECRET_NAME.search(name))
+    for name, shortest in names:
         value = os.environ.get(name, "").strip()
-        if len(value) >= 8 and value in text:
+        if len(value) >= shortest and value in text:
             return name
     return None
 
