@@ -349,8 +349,9 @@ def test_what_a_program_returns_and_raises_reaches_the_tests_as_one_process_has_
                 prompt="class PortError(ValueError):\n    pass\n\n\ndef f(x):\n")
     as_list = task("as-list", "assert candidate([1, 2]) == [2, 4]\n")
     an_int = task("an-int", "assert isinstance(candidate(2), int)\n")
-    lazy_raise = task("lazy-raise", "try:\n    list(candidate(-1))\nexcept ValueError:\n    pass\n"
-                                    "else:\n    raise AssertionError\n")
+    def raises(call: str, exc: str, why: str = "") -> str:
+        return f"try:\n    {call}\nexcept {exc}:\n    pass\nelse:\n    raise AssertionError({why!r})\n"
+    lazy_raise = task("lazy-raise", raises("list(candidate(-1))", "ValueError"))
     deep = task("deep", "assert candidate(990) == 990\n")
     told = task("told", "try:\n    candidate('x')\nexcept ValueError as e:\n"
                         "    assert str(e).endswith('!'), len(str(e))\n"
@@ -360,10 +361,8 @@ def test_what_a_program_returns_and_raises_reaches_the_tests_as_one_process_has_
                               "assert list(it) == [], 'left'\n")
     first = task("first", "import itertools\nassert candidate(itertools.count(5)) == 5\n")
     swallowed = task("swallowed", "def broken():\n    yield 1\n    raise OSError('source failed')\n"
-                                  "try:\n    candidate(broken())\nexcept OSError:\n    pass\n"
-                                  "else:\n    raise AssertionError('swallowed')\n")
-    refused = task("refused", "try:\n    candidate(10 ** 5000)\nexcept ValueError:\n    pass\n"
-                              "else:\n    raise AssertionError('accepted')\n")
+                     + raises("candidate(broken())", "OSError", "swallowed"))
+    refused = task("refused", raises("candidate(10 ** 5000)", "ValueError", "accepted"))
     grid = task("grid", "g = candidate(3)\ng[0][0] = 1\nassert [row[0] for row in g] == [1, 0, 0], g\n")
     one_shot = task("one-shot", "assert candidate(iter([1, 2])) == 'iterator'\n"
                                 "assert candidate([1, 2]) == 'sized'\n"
