@@ -435,9 +435,9 @@ def _synced(old: object, new: object) -> object:
     where the call moved it (a list of lists sorted in place keeps its lists, so a shallow copy the
     tests took before differs), and taken from ``new`` where it was no container; a container inside
     it that changed raises ``ChangedInside``."""
-    if isinstance(old, list) and type(new) is list:
+    if isinstance(old, list) and isinstance(new, list):
         old[:] = _elements(old, new)
-    elif isinstance(old, dict) and type(new) is dict:
+    elif isinstance(old, dict) and isinstance(new, dict):  # (a Counter the tests passed comes back one)
         items = [(key, _inner(old[key], value) if key in old else value) for key, value in new.items()]
         old.clear()
         for key, value in items:  # not update(): a Counter's adds (counted the pairs themselves)
@@ -625,7 +625,7 @@ class Session:
         share = self._to_program if self.live else self._iterator_to_program
         what = self.name if not use or use[2] == 0 else "the program's object"
         try:
-            request = plain.encode([list(args), kwargs, *use], live=share)
+            request = plain.encode([list(args), kwargs, *use], typed=plain.REQUEST, live=share)
         except plain.IteratorRaised as raised:  # the tests' generator raised as the program read it
             raise raised.exception from None
         except plain.UNPLAIN as exc:

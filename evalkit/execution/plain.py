@@ -87,18 +87,24 @@ Live = Callable[[object], dict]
 NotPlainData where that object may not be shared."""
 
 
-def encode(value: object, typed: bool = False, live: Live | None = None, aliases: bool = False) -> bytes:
+REQUEST, REPLY = 1, 2
+"""``encode``'s ``typed``: the tests' calls, the program's replies."""
+
+
+def encode(value: object, typed: int = 0, live: Live | None = None, aliases: bool = False) -> bytes:
     """The value as tagged JSON bytes; raises NotPlainData for anything else.
 
-    ``typed`` (the program's replies): a value of another type than the plain one it crosses as (a
+    ``typed`` (REQUEST, REPLY): a value of another type than the plain one it crosses as (a
     ``defaultdict``, a NamedTuple, numpy's ``np.True_``) is tagged ``{"o": [module, qualname,
-    value]}``, so that the tests do not take it for a plain ``dict`` or ``True`` (``type(out) is
-    dict`` and ``out is True`` passed wrong programs): see ``decoder``. ``live`` (live tasks): what
-    a value that is no plain data crosses as instead of raising. ``aliases`` (the program's return
-    values): a container the value holds twice crosses once, ``{"al": [k, value]}``, and then as
-    ``{"at": k}``, so the tests get one object twice, as one process would give them (``[[0] * n] *
-    n``, a grid of one row n times, crossed as n rows, and a wrong program passed the tests' check
-    that its rows are apart)."""
+    value, facts]}``, so that the other side does not take it for a plain ``dict`` or ``True``
+    (``type(out) is dict`` and ``out is True`` passed wrong programs; a ``Counter`` the tests passed
+    arrived as a dict, and a correct program's ``most_common`` failed): see ``decoder``. In a REPLY
+    a numpy array crosses as its ``tolist()``; the tests' arrays do not (``_coerced``). ``live``
+    (live tasks): what a value that is no plain data crosses as instead of raising. ``aliases``
+    (the program's return values): a container the value holds twice crosses once, ``{"al": [k,
+    value]}``, and then as ``{"at": k}``, so the tests get one object twice, as one process would
+    give them (``[[0] * n] * n``, a grid of one row n times, crossed as n rows, and a wrong program
+    passed the tests' check that its rows are apart)."""
     shared = _repeated(value) if aliases else None
     return _ENCODER.encode(_tagged(value, 0, typed, live, shared or None)).encode()
 
@@ -132,7 +138,7 @@ def _repeated(value: object) -> dict[int, list]:
     return shared
 
 
-def _tagged(value: object, depth: int, typed: bool, live: Live | None,  # noqa: PLR0911 - a branch a type
+def _tagged(value: object, depth: int, typed: int, live: Live | None,  # noqa: PLR0911 - a branch a type
             shared: dict[int, list] | None = None) -> object:
     kind = type(value)
     if kind in _SCALARS:
@@ -154,7 +160,7 @@ def _tagged(value: object, depth: int, typed: bool, live: Live | None,  # noqa: 
     return _untracked(value, depth, typed, live, shared)
 
 
-def _untracked(value: object, depth: int, typed: bool, live: Live | None,  # noqa: PLR0911 - a branch a type
+def _untracked(value: object, depth: int, typed: int, live: Live | None,  # noqa: PLR0911 - a branch a type
                shared: dict[int, list] | None) -> object:
     kind = type(value)
     depth += 1
@@ -176,7 +182,7 @@ def _untracked(value: object, depth: int, typed: bool, live: Live | None,  # noq
     return _object(value, depth, typed, live, shared)
 
 
-def _object(value: object, depth: int, typed: bool, live: Live | None,  # noqa: PLR0911 - a way a kind
+def _object(value: object, depth: int, typed: int, live: Live | None,  # noqa: PLR0911 - a way a kind
             shared: dict[int, list] | None = None) -> object:
     """A value of no plain type: an iterator's items, a plain type's subclass as its base value (with
     its class, ``typed``), and on live tasks a proxy's or an object's name (``live``)."""
@@ -185,7 +191,8 @@ def _object(value: object, depth: int, typed: bool, live: Live | None,  # noqa: 
         if live is None:  # NotImplemented: what a special method may answer
             raise NotPlainData(f"a {kind.__name__}")
         return {"ni": 0} if value is NotImplemented else live(value)
-    if typed and live is not None and kind.__module__ == PROGRAM_MODULE and not hasattr(kind, "_member_map_"):
+    if typed == REPLY and live is not None and kind.__module__ == PROGRAM_MODULE and not hasattr(
+            kind, "_member_map_"):
         # on a live task an object of the program's own class stays there whatever it derives from
         # (an LRUCache(OrderedDict) crossed as a dict, without its put); an enum member crosses as one
         with contextlib.suppress(NotPlainData):  # (a task whose objects do not cross: as below)
@@ -203,7 +210,7 @@ def _object(value: object, depth: int, typed: bool, live: Live | None,  # noqa: 
         return live(value)  # an object that stays on this side, named
     if not typed:
         return coerced
-    facts = _tagged(_facts(value, kind), depth, False, None)
+    facts = _tagged(_facts(value, kind), depth, 0, None)
     return {"o": [str(kind.__module__), str(kind.__qualname__), coerced, facts]}
 
 
@@ -290,7 +297,7 @@ _VIEWS = (type({}.keys()), type({}.values()), type({}.items()), collections.dequ
 _MAPPING_PROXY = type(type.__dict__)
 
 
-def _coerced(value: object, typed: bool) -> object:  # noqa: PLR0911 - a way a type a branch
+def _coerced(value: object, typed: int) -> object:  # noqa: PLR0911 - a way a type a branch
     """Subclasses of plain types as their base value, numbers (numpy's too) as int or float; a numpy
     array in a reply as its ``tolist()`` (``typed``: it is rebuilt where the tests import numpy). An
     array the tests pass is no plain data: as a list, what the program did to it in place came back
@@ -308,7 +315,7 @@ def _coerced(value: object, typed: bool) -> object:  # noqa: PLR0911 - a way a t
         # an object of another class that reads as a number or a list crossed as that, and a wrong
         # program whose object only had __index__ or tolist() passed as the right number or list
         raise NotPlainData(f"a {type(value).__name__}")
-    if hasattr(value, "tolist") and (typed or getattr(value, "ndim", 0) == 0):  # numpy's, array's
+    if hasattr(value, "tolist") and (typed == REPLY or getattr(value, "ndim", 0) == 0):  # numpy's, array's
         return value.tolist()  # (before __index__, which an array refuses with its own words)
     if getattr(value, "ndim", 0):
         raise NotPlainData(f"a {type(value).__name__}")
@@ -339,7 +346,7 @@ def decode(data: bytes, json_decoder: json.JSONDecoder | None = None) -> object:
 def decoder(typed: Callable[[str, str, object, object], object] | None = None,
             live: Callable[[str, object], object] | None = None,
             aliases: dict[int, object] | None = None) -> json.JSONDecoder:
-    """A decoder for ``decode`` that also reads ``encode(typed=True)``'s tags: ``{"o": [module,
+    """A decoder for ``decode`` that also reads ``encode(typed=...)``'s tags: ``{"o": [module,
     qualname, value, facts]}`` becomes ``typed(module, qualname, value, facts)``, both decoded already; and,
     given ``live``, the live tags: ``{"r": payload}`` becomes ``live("r", payload)`` (``"q"`` alike);
     given ``aliases`` (emptied before each message), ``encode``'s alias tags: one object where it was."""

@@ -296,7 +296,7 @@ def _reply(request: bytes, arguments: list, function, live: bool) -> None:
         data = plain.encode(_raised(exc))
     else:
         try:
-            data = b'["return",' + plain.encode(result, typed=True, live=share, aliases=True) + b"]"
+            data = b'["return",' + plain.encode(result, typed=plain.REPLY, live=share, aliases=True) + b"]"
         except plain.IteratorRaised as raised:  # reading the iterator it returned raised: so does the call
             data = plain.encode(_raised(raised.exception))
         except plain.UNPLAIN as exc:
@@ -378,7 +378,31 @@ _test_proxies: dict[int, object] = {}
 """The proxy of each of the tests' objects the program holds, by the tests' handle."""
 
 
-_LIVE_DECODER = plain.decoder(live=_from_tests)
+def _typed_here(module: str, qualname: str, value: object, facts: object = None) -> object:
+    """A value the tests passed as they had it (a ``Counter``, an ``OrderedDict``, a ``deque``, a
+    ``defaultdict``, the prompt's NamedTuple or IntEnum: their class's name crosses with it), else
+    the plain value: arriving plain, a correct program's ``most_common`` or ``.x`` was an error."""
+    import collections  # noqa: PLC0415 - in the program's process: only when the tests pass such a value
+    facts = facts if _TYPE(facts) is dict else {}
+    if module == "collections":
+        cls = {"Counter": collections.Counter, "OrderedDict": collections.OrderedDict,
+               "deque": collections.deque, "defaultdict": collections.defaultdict}.get(qualname)
+    elif module == "__main__":  # the prompt's classes, which the program's module holds too
+        cls = getattr(sys.modules.get(plain.PROGRAM_MODULE), qualname, None)
+    else:
+        cls = None
+    try:
+        if cls is collections.defaultdict:
+            factory = {f.__name__: f for f in plain.FACTORIES}.get(facts.get("factory"))
+            return collections.defaultdict(factory, value)
+        if isinstance(cls, type) and issubclass(cls, tuple) and hasattr(cls, "_make"):
+            return cls._make(value) if list(cls._fields) == facts.get("fields") else value
+        return cls(value) if isinstance(cls, type) else value
+    except Exception:  # a class that does not take it: the plain value, as before
+        return value
+
+
+_LIVE_DECODER = plain.decoder(_typed_here, _from_tests)
 
 
 class TestObject:
@@ -493,10 +517,10 @@ def _changed(arguments: list, request: bytes, share=None) -> bytes:
     An object that stays on either side (live tasks) crosses as its name: it changed where it is."""
     if all(_TYPE(value) in _IMMUTABLE for value in (*arguments[0], *arguments[1].values())):
         return b"null"  # nothing a call could change: the common case costs no second encoding
-    after = plain.encode(arguments, typed=True, live=share)
+    after = plain.encode(arguments, typed=plain.REPLY, live=share)
     if after == request:
         return b"null"
-    return after if len(arguments) == 2 else plain.encode(arguments[:2], typed=True, live=share)
+    return after if len(arguments) == 2 else plain.encode(arguments[:2], typed=plain.REPLY, live=share)
 
 
 def _report(kind: str, name: str, message: str) -> None:

@@ -364,6 +364,12 @@ def test_what_a_program_returns_and_raises_reaches_the_tests_as_one_process_has_
                      + raises("candidate(broken())", "OSError", "swallowed"))
     refused = task("refused", raises("candidate(10 ** 5000)", "ValueError", "accepted"))
     grid = task("grid", "g = candidate(3)\ng[0][0] = 1\nassert [row[0] for row in g] == [1, 0, 0], g\n")
+    handed = task("handed", "import collections\nc = collections.Counter('aab')\n"
+                            "assert candidate(c) == 'a'\n"
+                            "o = collections.OrderedDict(a=1, b=2)\nassert candidate(o) == ['b', 'a']\n"
+                            "assert candidate(Point(1, 2)) == 3\n",
+                  prompt="from typing import NamedTuple\n\n\nclass Point(NamedTuple):\n    x: int\n"
+                         "    y: int\n\n\ndef f(x):\n")
     one_shot = task("one-shot", "assert candidate(iter([1, 2])) == 'iterator'\n"
                                 "assert candidate([1, 2]) == 'sized'\n"
                                 "assert candidate(x for x in 'ab') == 'iterator'\n")
@@ -402,6 +408,12 @@ def test_what_a_program_returns_and_raises_reaches_the_tests_as_one_process_has_
                                           "            out += v\n    except Exception:\n        pass\n"
                                           "    return out\n"),
         "refused|accepts": (refused, "def f(x):\n    return x\n"),
+        # a Counter, an OrderedDict or the prompt's NamedTuple the tests pass arrived as the plain type
+        "handed|right": (handed, handed.prompt + "    if hasattr(x, 'most_common'):\n"
+                                 "        return x.most_common(1)[0][0]\n"
+                                 "    if hasattr(x, 'move_to_end'):\n"
+                                 "        x.move_to_end('a')\n        return list(x)\n"
+                                 "    return x.x + x.y\n"),
         "grid|right": (grid, "def f(x):\n    return [[0] * x for _ in range(x)]\n"),
         "grid|one-row": (grid, "def f(x):\n    return [[0] * x] * x\n"),  # crossed as 3 rows, it passed
         # an iterator handed over is one object that only iterates (its proxy looked sized, and was
@@ -422,7 +434,7 @@ def test_what_a_program_returns_and_raises_reaches_the_tests_as_one_process_has_
         "deep|recursion": Status.PASSED, "told|right": Status.PASSED, "drained|right": Status.PASSED,
         "drained|reads-one": Status.FAILED, "first|right": Status.PASSED, "swallowed|right": Status.PASSED,
         "swallowed|swallows": Status.FAILED, "grid|right": Status.PASSED, "grid|one-row": Status.FAILED,
-        "one-shot|right": Status.PASSED,
+        "one-shot|right": Status.PASSED, "handed|right": Status.PASSED,
         "refused|accepts": Status.FAILED}, verdicts
     assert "truth value of an array" in verdicts["as-list|array"][1]
 
