@@ -227,6 +227,8 @@ def typed(module: str, qualname: str, value: object, facts: object = None, *, pr
     tuple of the program's own, with its fields). Only the plain type's own constructors run, or
     these classes' known ones."""
     base = type(value)
+    if base not in _REBUILT:  # a live object in the tag (a forged one: the tests' own object): as it is
+        return value
     facts = facts if type(facts) is dict else {}
     if module.partition(".")[0] == "numpy":
         _import_numpy()
@@ -245,6 +247,13 @@ def typed(module: str, qualname: str, value: object, facts: object = None, *, pr
             if made is not None:
                 return made
     return _stand_in_value(qualname.rpartition(".")[2], base, value, facts)
+
+
+_REBUILT = frozenset({bool, int, float, complex, str, bytes, list, tuple, dict, set, frozenset, type(None),
+                      *plain.RECORDS})
+"""The plain types a value of another class crosses as: only these are rebuilt as that class (a tag
+naming a class over one of the tests' own objects made a class on that job's prompt class, kept for
+later jobs with the job's whole namespace, 24 MB a program until correct programs got MemoryError)."""
 
 
 def _import_numpy() -> None:
@@ -604,6 +613,7 @@ class Session:
         self.shared.clear()
         self.shared_handles.clear()
         self.made_classes.clear()
+        self.program.clear()
 
     def ensure_loaded(self) -> None:
         """Wait for the program's load report; raise LoadFailed unless it is ready."""
@@ -1031,6 +1041,10 @@ def _run_tests(job: dict, channel: Channel) -> dict:
         return _tests_verdict(tests, module, session)
     finally:
         session.close()
+        # the job's namespace holds its functions, whose globals it is: a cycle only the collector
+        # frees, which seldom ran, and a task whose prompt holds a table of 25 MB grew the reused test
+        # process by that much a program, until correct programs got MemoryError (an attacker's trial)
+        module.__dict__.clear()
 
 
 def _tests_verdict(tests: types.CodeType, module: types.ModuleType, session: Session) -> dict:  # noqa: PLR0911
@@ -1057,9 +1071,14 @@ def _tests_verdict(tests: types.CodeType, module: types.ModuleType, session: Ses
 
 
 def _text(exc: BaseException) -> str:
+    """An exception's message for the verdict. On a live task it may hold the program's objects, whose
+    ``str`` is a request: to a process that has ended, that raised Gone out of the verdict's own
+    code, and a wrong program's ``failed`` became the run's ``infra_error`` (an attacker's trial)."""
     try:
         return str(exc)[:MAX_MESSAGE_CHARS]
-    except Exception:  # noqa: BLE001 - a relayed message is plain text; this is belt and braces
+    except OutOfTime:
+        raise
+    except BaseException:  # noqa: BLE001 - Gone, or whatever the program's __str__ raised
         return "<unprintable>"
 
 

@@ -177,7 +177,7 @@ def _untracked(value: object, depth: int, typed: int, live: Live | None,  # noqa
         return {"b": value.hex()}
     if kind is complex:
         return {"c": [value.real, value.imag]}
-    if kind in _RECORDS:
+    if kind in RECORDS:
         return _record(value)
     return _object(value, depth, typed, live, shared)
 
@@ -264,8 +264,9 @@ def _record(value: object) -> dict:
     return {type(value).__name__: value.isoformat()}
 
 
-_RECORDS = (datetime.date, datetime.datetime, datetime.time, datetime.timedelta, decimal.Decimal, range,
-            fractions.Fraction)
+RECORDS = (datetime.date, datetime.datetime, datetime.time, datetime.timedelta, decimal.Decimal, range,
+           fractions.Fraction)
+"""The standard library's plain records (a tag each: ``_record``)."""
 
 
 MAX_ITEMS = 100_000

@@ -1226,3 +1226,47 @@ def test_a_run_is_told_alive_by_the_uid_block_it_holds_not_by_its_pid(tmp_path):
         holder.wait()
     assert not workers._run_alive(name)  # its lock free: that run ended
     assert not workers._run_alive(["999999999", "0", "abc"])  # a name of before this rule: by its pid
+
+
+def _test_process_rss_kb(ex: LocalExecutor) -> list[int]:
+    """Resident KB of each test process of the executor's workers (children of each worker, PID 1 of
+    its namespace, whose parent is the outer process the harness started)."""
+    outer = {worker.proc.pid for worker in ex._workers}
+    parent = {}
+    for status in Path("/proc").glob("[0-9]*/status"):
+        with contextlib.suppress(OSError):
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+            parent[int(status.parent.name)] = (int(fields["PPid"]), fields["Name"].strip(),
+                                               int(fields.get("VmRSS", "0 kB").split()[0]))
+    return [rss for pid, (ppid, name, rss) in parent.items()
+            if name == "evalkit-tests" and parent.get(ppid, (0,))[0] in outer]
+
+
+def test_a_reused_test_process_keeps_nothing_of_a_job_and_a_verdict_never_asks_a_dead_program(tmp_path):
+    # Two attacker trials on a live task: a job's namespace outlived it (its functions' globals, a
+    # cycle the collector seldom freed), so a prompt holding a 25 MB table grew the test process by
+    # that much a program until correct programs got MemoryError; and a wrong program whose object's
+    # __str__ ended its process, named in the tests' assertion message, raised out of the verdict's
+    # own code: infra_error, where one process says failed.
+    prompt = ("TABLE = [i * 7 for i in range(300_000)]\n\n\nclass Clock:\n    def now(self):\n"
+              "        return 1\n\n\ndef f(clock):\n")
+    task = Task(task_id="live/clock", language="python", prompt=prompt, entry_point="f",
+                tests="def check(candidate):\n    out = candidate(Clock())\n    assert out == 8, out\n",
+                reference="    return clock.now() + TABLE[1]\n")
+    right = task.program_text(task.reference)
+    exits = ("import os\n\n\nclass Odd:\n    def __eq__(self, other):\n        return False\n\n"
+             "    def __str__(self):\n        os._exit(0)\n\n\ndef f(clock):\n    return Odd()\n")
+    cfg = dataclasses.replace(CFG, workers=1, max_in_flight=1, infra_retries=0, cache_dir=tmp_path)
+    with LocalExecutor(cfg) as ex:
+        def run(key: str, code: str):
+            program = dataclasses.replace(program_for(task, code, key, 2.0), live=True)
+            return ex.submit(program).result(timeout=60)
+        assert run("first", right).status is Status.PASSED
+        before = max(_test_process_rss_kb(ex))
+        for i in range(8):
+            assert run(f"right{i}", right).status is Status.PASSED
+        after = max(_test_process_rss_kb(ex))
+        odd = run("odd", exits)
+    # one job's table at a time (freed memory is not always given back): 8 jobs' kept would be 80 MB more
+    assert after - before < 30_000, (before, after)
+    assert (odd.status, odd.detail) == (Status.FAILED, "AssertionError: <unprintable>"), odd
