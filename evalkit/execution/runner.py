@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import _signal
 import builtins
+import collections
 import os
 import resource
 import sys
@@ -382,7 +383,6 @@ def _typed_here(module: str, qualname: str, value: object, facts: object = None)
     """A value the tests passed as they had it (a ``Counter``, an ``OrderedDict``, a ``deque``, a
     ``defaultdict``, the prompt's NamedTuple or IntEnum: their class's name crosses with it), else
     the plain value: arriving plain, a correct program's ``most_common`` or ``.x`` was an error."""
-    import collections  # noqa: PLC0415 - in the program's process: only when the tests pass such a value
     facts = facts if _TYPE(facts) is dict else {}
     if module == "collections":
         cls = {"Counter": collections.Counter, "OrderedDict": collections.OrderedDict,
