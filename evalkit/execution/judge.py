@@ -574,9 +574,10 @@ class Channel:
 
 
 class Session:
-    """The tests' side of one program's channel: sends the tests' requests, reads the replies, and on
-    a live task keeps the objects each side holds of the other's (``Remote`` here for the program's;
-    for the tests' objects the program holds, ``shared``)."""
+    """The tests' side of one program's channel: sends the tests' requests, reads the replies, and
+    keeps the objects each side holds of the other's (``Remote`` here for the program's, on a live
+    task; ``shared``, the tests' objects the program holds: on any task, the iterators they hand
+    over), for one job (``close``)."""
 
     def __init__(self, channel: Channel, name: str, program: dict, live: bool) -> None:
         self.channel = channel
@@ -593,7 +594,7 @@ class Session:
         self.remotes: dict[int, Remote] = {}
         """The program's objects the tests hold, by the program's handle: one proxy each."""
         self.shared: list = []
-        """The tests' objects the program holds, by handle (``{"q": [handle, qualname]}``)."""
+        """The tests' objects the program holds, by handle (``{"q": [handle, qualname, iterator]}``)."""
         self.shared_handles: dict[int, int] = {}
         self.proxies: list[Remote] = []
         """Every proxy of this job (``close`` forgets their state)."""
