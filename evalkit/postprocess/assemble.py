@@ -91,7 +91,8 @@ def new_code(task: Task, answer: str) -> str:
     """What ``answer`` adds to the task's prefix, to compare with the reference (which continues the
     prefix): the answer without the prefix it repeats, found as ``assemble`` finds it (line by line,
     blank lines at its edges and trailing spaces aside), or, for Python, where it restates the entry
-    point's definition, that definition's body without a docstring the prefix holds. Compared whole,
+    point's definition the prefix holds, that definition's body without a docstring the prefix
+    holds. Compared whole,
     a correct program that repeated the prompt without its two leading blank lines had an edit
     similarity of 0.07 to 0.15, and exact match 0. A fill-in-the-middle answer is kept whole."""
     if task.kind == "completion":
@@ -101,7 +102,10 @@ def new_code(task: Task, answer: str) -> str:
     body = answer.lstrip("\n")
     if _starts_with_prefix(body, task.prompt):
         return "\n".join(body.split("\n")[len(task.prompt.strip("\n").split("\n")):])
-    if task.language == "python" and task.entry_point:
+    pattern = _top_level_def(task.entry_point, task.language) if task.entry_point else None
+    if task.language == "python" and pattern is not None and pattern.search(task.prompt):
+        # the prompt defines the entry point, so the reference continues it: a restated definition's
+        # body is what the answer adds (where the prompt does not, the reference is the definition)
         return _body_of_definition(body, task) or answer
     return answer
 
