@@ -288,7 +288,7 @@ def _ancestry(cls: type, n: int) -> list[list[str]]:
 
 def _as_class(cls: type, base: type, value: object, facts: dict) -> object | None:  # noqa: PLR0911
     if cls is collections.defaultdict:  # its factory where it crossed by name (a built-in type)
-        factory = _FACTORY_NAMED.get(facts.get("factory"))
+        factory = plain.FACTORY_NAMED.get(facts.get("factory"))
         return collections.defaultdict(factory, value) if base is dict else None
     known = _KNOWN_CONSTRUCTORS.get(cls)
     if known is not None:
@@ -315,7 +315,6 @@ def _as_class(cls: type, base: type, value: object, facts: dict) -> object | Non
     return base.__new__(cls, value)  # int, float, complex, str, bytes, tuple, frozenset
 
 
-_FACTORY_NAMED = {factory.__name__: factory for factory in plain.FACTORIES}
 _KNOWN_CONSTRUCTORS: dict[type, tuple[type, Callable[[object], object]]] = {
     collections.OrderedDict: (dict, collections.OrderedDict),
     collections.Counter: (dict, collections.Counter),

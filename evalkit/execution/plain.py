@@ -242,6 +242,7 @@ def _facts(value: object, kind: type) -> dict:
 
 FACTORIES = (int, float, str, bytes, list, tuple, dict, set, frozenset, bool, complex)
 """The defaultdict factories that cross by name (a function cannot)."""
+FACTORY_NAMED = {factory.__name__: factory for factory in FACTORIES}
 
 
 PROXY_CLASSES: set[type] = set()

@@ -393,7 +393,7 @@ def _typed_here(module: str, qualname: str, value: object, facts: object = None)
         cls = None
     try:
         if cls is collections.defaultdict:
-            factory = {f.__name__: f for f in plain.FACTORIES}.get(facts.get("factory"))
+            factory = plain.FACTORY_NAMED.get(facts.get("factory"))
             return collections.defaultdict(factory, value)
         if isinstance(cls, type) and issubclass(cls, tuple) and hasattr(cls, "_make"):
             return cls._make(value) if list(cls._fields) == facts.get("fields") else value
