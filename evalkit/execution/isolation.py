@@ -395,7 +395,10 @@ it ran (and the count was a channel between programs)."""
 AF_UNIX = 1
 SOCK_STREAM = 1
 """socket(2) creates nothing in a program; socketpair(2) only AF_UNIX SOCK_STREAM, which asyncio's
-event loop needs: a connected stream pair can neither be named for a stranger nor connect to one.
+event loop needs; and bind(2), listen(2), connect(2) and accept(2) on it: one end of a connected
+stream pair bound to an abstract name showed that name, bytes of the program's choosing, in
+/proc/net/unix to the programs beside it (an attacker's trial), and the EADDRINUSE of a neighbour
+binding it too was a signal.
 Programs in flight on one worker share its network namespace (loopback down), so any socket
 socket(2) makes is one they can find one another by: an abstract AF_UNIX name (``\\0name``), a
 NETLINK_USERSOCK port, a family such as AF_TIPC or AF_VSOCK would carry messages; a UDP port or
@@ -461,9 +464,11 @@ def build_seccomp_filter(private_scratch: bool = False) -> tuple[bytes | None, s
 
 
 def _add_socket_rules(seccomp, rules, denied) -> None:
-    """socket(2) refused, socketpair(2) only for AF_UNIX SOCK_STREAM (flags such as SOCK_CLOEXEC
-    aside); see SOCK_STREAM."""
+    """socket(2), bind(2), listen(2), connect(2) and accept(2) refused, socketpair(2) only for AF_UNIX
+    SOCK_STREAM (flags such as SOCK_CLOEXEC aside); see SOCK_STREAM."""
     rules.add_rule(denied, "socket")
+    for name in ("bind", "listen", "connect", "accept", "accept4"):  # nothing a connected pair needs
+        rules.add_rule(denied, name)
     rules.add_rule(denied, "socketpair", seccomp.Arg(0, seccomp.NE, AF_UNIX))
     for kind in range(16):  # the type's low bits; SOCK_NONBLOCK and SOCK_CLOEXEC lie above them
         if kind != SOCK_STREAM:

@@ -173,10 +173,16 @@ def _resolve(module: str, qualname: str, program: dict, kind: type = Exception) 
         found = getattr(builtins, qualname, None)
     elif module == plain.PROGRAM_MODULE:
         found = program.get(qualname)
-    else:  # a module imported here already; read without getattr, whose hooks could import more
+    else:  # a class of a module imported here already, read without getattr (whose hooks could import
+        # more), through classes only and defined there: through a module's modules, a reply naming
+        # "numpy.lib._utils_impl" reached 854 classes of the standard library, and platform's
+        # uname_result, made with a wrong program's tuple, passed its length check
         found = sys.modules.get(module)
-        for part in qualname.split("."):
-            found = vars(found).get(part) if isinstance(found, types.ModuleType | type) else None
+        for depth, part in enumerate(qualname.split(".")):
+            found = vars(found).get(part) if isinstance(found, type) or (
+                depth == 0 and isinstance(found, types.ModuleType)) else None
+        if isinstance(found, type) and found.__module__ != module:
+            return None
     return found if isinstance(found, type) and issubclass(found, kind) else None
 
 
@@ -230,6 +236,9 @@ def typed(module: str, qualname: str, value: object, facts: object = None, *, pr
     if base not in _REBUILT:  # a live object in the tag (a forged one: the tests' own object): as it is
         return value
     facts = facts if type(facts) is dict else {}
+    made = plain.remade(module, qualname, value, facts)
+    if made is not None:
+        return made
     if module.partition(".")[0] == "numpy":
         _import_numpy()
     # Classes only where their own code is known not to run beyond making the value: a class of any
@@ -247,6 +256,19 @@ def typed(module: str, qualname: str, value: object, facts: object = None, *, pr
             if made is not None:
                 return made
     return _stand_in_value(qualname.rpartition(".")[2], base, value, facts)
+
+
+def typed_run(module: str, qualname: str, values: list, facts: object = None, *, program: dict) -> list:
+    """A run of numpy scalars of one type (plain._scalar_run) as ``typed`` makes each: their class
+    found and checked once, on the first (reading 99,001 one by one took more CPU than the tests may
+    use), then each made by it alone from a value of the first's plain type."""
+    if not values:
+        return []
+    first = typed(module, qualname, values[0], facts, program=program)
+    cls, base = type(first), type(values[0])
+    if cls.__module__ == "numpy" and _numpy_scalar_of(cls, base) and all(type(v) is base for v in values):
+        return [first, *map(cls, values[1:])]
+    return [first, *(typed(module, qualname, value, facts, program=program) for value in values[1:])]
 
 
 _REBUILT = frozenset({bool, int, float, complex, str, bytes, list, tuple, dict, set, frozenset, type(None),
@@ -293,8 +315,10 @@ def _as_class(cls: type, base: type, value: object, facts: dict) -> object | Non
     known = _KNOWN_CONSTRUCTORS.get(cls)
     if known is not None:
         return known[1](value) if base is known[0] else None
-    if issubclass(cls, enum.Enum):  # the member itself (`is Color.RED` holds), by its name where it came
-        member = cls.__members__.get(facts["name"]) if "name" in facts else cls(value)
+    if issubclass(cls, enum.Enum):  # the member itself (`is Color.RED` holds), by its name where it came,
+        # else by its value among the members there are (calling the class ran its _missing_, and a
+        # Flag class kept each new value as a member: a test process filled until MemoryError)
+        member = cls.__members__.get(facts["name"]) if "name" in facts else cls._value2member_map_.get(value)
         held = member is not None and type(member._value_) is base and member._value_ == value
         return member if held else None
     numpy = sys.modules.get("numpy")
@@ -572,6 +596,12 @@ class Channel:
         return out
 
 
+NAMES_SHOWN = frozenset({"__name__", "__qualname__"})
+"""The only attributes beyond public ones the program may read of the tests' objects: a handler's
+name, which a correct program logged or copied onto its wrapper (an error where one process passes),
+and which holds nothing of the test process."""
+
+
 class Session:
     """The tests' side of one program's channel: sends the tests' requests, reads the replies, and
     keeps the objects each side holds of the other's (``Remote`` here for the program's, on a live
@@ -588,7 +618,7 @@ class Session:
         self.aliases: dict[int, object] = {}
         """The containers a reply holds more than once, while it is read (plain.encode's aliases)."""
         self.decoder = plain.decoder(functools.partial(typed, program=program), self._from_program,
-                                     self.aliases)
+                                     self.aliases, functools.partial(typed_run, program=program))
         self.loaded = False
         self.remotes: dict[int, Remote] = {}
         """The program's objects the tests hold, by the program's handle: one proxy each."""
@@ -681,7 +711,8 @@ class Session:
                 raise TypeError("no object the tests handed over")
             elif verb == "call":
                 result = target(*args, **kwargs)
-            elif not (name.isidentifier() and not name.startswith("_")):
+            elif not (name.isidentifier() and not name.startswith("_")) and not (
+                    verb == "get" and name in NAMES_SHOWN):
                 raise AttributeError(f"the tests' objects show public attributes only, not {name[:50]!r}")
             elif verb == "get":
                 result = getattr(target, name)

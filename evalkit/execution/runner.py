@@ -384,6 +384,9 @@ def _typed_here(module: str, qualname: str, value: object, facts: object = None)
     ``defaultdict``, the prompt's NamedTuple or IntEnum: their class's name crosses with it), else
     the plain value: arriving plain, a correct program's ``most_common`` or ``.x`` was an error."""
     facts = facts if _TYPE(facts) is dict else {}
+    made = plain.remade(module, qualname, value, facts)
+    if made is not None:
+        return made
     if module == "collections":
         cls = {"Counter": collections.Counter, "OrderedDict": collections.OrderedDict,
                "deque": collections.deque, "defaultdict": collections.defaultdict}.get(qualname)

@@ -242,6 +242,14 @@ def test_the_tests_see_the_types_and_changes_one_process_would_show(executor, hu
     seven = task("seven", "assert len(candidate(0)) == 7\n")
     spoofed = ("def f(x):\n    class R(tuple):\n        pass\n    R.__module__, R.__qualname__ = "
                "'platform', 'uname_result'\n    return R(range(6))\n")
+    # the same class reached from an allowed module's modules, in a reply the program wrote itself
+    # with no ancestry to check (a fourth attacker's trial: 854 classes of the standard library)
+    forged = ("import json, os, struct, sys\n\n\ndef f(x):\n    return tuple(range(6))\n\n\n"
+              "def _reply(request, arguments, function, live):\n"
+              "    data = json.dumps(['return', {'o': ['numpy.lib._utils_impl', 'platform.uname_result',\n"
+              "                                        {'t': list(range(6))}, {'d': []}]}, None]).encode()\n"
+              "    data = struct.pack('>I', len(data)) + data\n    while data:\n"
+              "        data = data[os.write(3, data):]\n\n\nsys.modules['runner']._reply = _reply\n")
     # tuples in a list sorted in place: each was kept at its old place (a second attacker's trial)
     tuples_alone = task("tuples", "data = [(8, 10), (1, 3)]\n"
                                   "assert sorted(candidate(data)) == [(1, 3), (8, 10)]\n"
@@ -276,6 +284,7 @@ def test_the_tests_see_the_types_and_changes_one_process_would_show(executor, hu
         "counted|right": (counted_in_place, "def f(x):\n    x['a'] += 1\n    x['b'] = 1\n"),
         "aliased|right": (aliased, "def f(x, y):\n    x.sort()\n"),
         "seven|spoofed": (seven, spoofed),
+        "seven|forged-module": (seven, forged),
         "seven|right": (seven, "def f(x):\n    return tuple(range(7))\n"),
         "tuples|right": (tuples_alone, "def f(x):\n    return sorted(x)\n"),
         "tuples|sorts-input": (tuples_alone, "def f(x):\n    x.sort()\n    return x\n"),
@@ -297,7 +306,7 @@ def test_the_tests_see_the_types_and_changes_one_process_would_show(executor, hu
         "alone|right": Status.PASSED, "alone|sorts-input": Status.FAILED,
         "in-place|right": Status.PASSED, "in-place|copy": Status.FAILED,
         "counted|right": Status.PASSED, "aliased|right": Status.PASSED,
-        "seven|spoofed": Status.FAILED, "seven|right": Status.PASSED,
+        "seven|spoofed": Status.FAILED, "seven|forged-module": Status.FAILED, "seven|right": Status.PASSED,
         "tuples|right": Status.PASSED, "tuples|sorts-input": Status.FAILED,
         "listed|iterator": Status.PASSED, "listed|generator": Status.PASSED, "listed|array": Status.PASSED,
         "listed|wrong": Status.FAILED, "printed|right": Status.PASSED,
@@ -370,6 +379,10 @@ def test_what_a_program_returns_and_raises_reaches_the_tests_as_one_process_has_
                             "assert candidate(Point(1, 2)) == 3\n",
                   prompt="from typing import NamedTuple\n\n\nclass Point(NamedTuple):\n    x: int\n"
                          "    y: int\n\n\ndef f(x):\n")
+    many = task("many", "out = candidate(100000)\nassert len(out) == 100000 and out[-1] == 49999.5\n"
+                        "assert type(out[0]).__name__ == 'float64', type(out[0])\n")
+    keyed = task("keyed", "assert candidate([2, 1]) == [1, 2]\n")
+    key_set = task("key-set", "assert candidate([2, 1]) == {1, 2}\n")
     one_shot = task("one-shot", "assert candidate(iter([1, 2])) == 'iterator'\n"
                                 "assert candidate([1, 2]) == 'sized'\n"
                                 "assert candidate(x for x in 'ab') == 'iterator'\n")
@@ -393,6 +406,16 @@ def test_what_a_program_returns_and_raises_reaches_the_tests_as_one_process_has_
         "port|not-a-value-error": (port, "class PortError(Exception):\n    pass\n\n\ndef f(x):\n"
                                          "    raise PortError(x)\n"),
         "as-list|array": (as_list, "import numpy as np\n\n\ndef f(x):\n    return np.array(x) * 2\n"),
+        # a dict view or an array.array crossed as a list: `== [1, 2]` held, where one process says no
+        "as-list|array-module": (as_list, "import array\n\n\ndef f(x):\n"
+                                          "    return array.array('i', [v * 2 for v in x])\n"),
+        # 100,000 numpy floats, each tagged with its class: past the message limit (a correct program's)
+        "many|right": (many, "import numpy as np\n\n\ndef f(x):\n    return list(np.arange(x) / 2)\n"),
+        "many|float32": (many, "import numpy as np\n\n\ndef f(x):\n"
+                               "    return list(np.arange(x, dtype=np.float32) / 2)\n"),
+        "keyed|keys": (keyed, "def f(x):\n    return dict.fromkeys(sorted(x)).keys()\n"),
+        "key-set|keys": (key_set, "def f(x):\n    return dict.fromkeys(x).keys()\n"),
+        "key-set|items": (key_set, "def f(x):\n    return {v: v for v in x}.items()\n"),
         "an-int|int64": (an_int, "import numpy as np\n\n\ndef f(x):\n    return np.int64(x)\n"),
         "lazy-raise|generator": (lazy_raise, "def f(x):\n    yield 1\n    if x < 0:\n"
                                              "        raise ValueError(x)\n"),
@@ -430,7 +453,10 @@ def test_what_a_program_returns_and_raises_reaches_the_tests_as_one_process_has_
         "stamp|datetime64": Status.PASSED,
         "record|own": Status.PASSED, "record|other-fields": Status.ERROR,
         "port|not-a-value-error": Status.ERROR,
-        "as-list|array": Status.ERROR, "an-int|int64": Status.FAILED, "lazy-raise|generator": Status.PASSED,
+        "as-list|array": Status.ERROR, "as-list|array-module": Status.FAILED, "keyed|keys": Status.FAILED,
+        "key-set|keys": Status.PASSED, "many|right": Status.PASSED, "many|float32": Status.FAILED,
+        "key-set|items": Status.FAILED, "an-int|int64": Status.FAILED,
+        "lazy-raise|generator": Status.PASSED,
         "deep|recursion": Status.PASSED, "told|right": Status.PASSED, "drained|right": Status.PASSED,
         "drained|reads-one": Status.FAILED, "first|right": Status.PASSED, "swallowed|right": Status.PASSED,
         "swallowed|swallows": Status.FAILED, "grid|right": Status.PASSED, "grid|one-row": Status.FAILED,
@@ -465,6 +491,11 @@ def test_objects_the_tests_and_the_program_hand_each_other_stay_where_they_were_
              "        raise AssertionError('nothing reached')\n")
     never_off = tasks["event_emitter"].reference.replace("def on(", "def _on(").replace(
         "def once(", "def _once(")
+    # a handler's name, read to log it: an error, where one process passes
+    named = tasks["event_emitter"].reference.replace(
+        "self._handlers[event].append(handler)",
+        "self.names = [*getattr(self, 'names', []), handler.__name__, handler.__qualname__]\n"
+        "        self._handlers[event].append(handler)")
     programs = {
         **{f"{name}|right": (tasks[name], tasks[name].program_text(tasks[name].reference))
            for name in ("lru_cache", "token_bucket", "event_emitter", "shapes", "money")},
@@ -472,6 +503,7 @@ def test_objects_the_tests_and_the_program_hand_each_other_stay_where_they_were_
         "token_bucket|wall-clock": (tasks["token_bucket"], tasks["token_bucket"].program_text(wall_clock)),
         "token_bucket|reach": (tasks["token_bucket"], tasks["token_bucket"].program_text(reach)),
         "event_emitter|no-on": (tasks["event_emitter"], tasks["event_emitter"].program_text(never_off)),
+        "event_emitter|names": (tasks["event_emitter"], tasks["event_emitter"].program_text(named)),
     }
     with LocalExecutor(dataclasses.replace(CFG, workers=1, cache_dir=tmp_path)) as ex:
         assert canary(chosen, ex, calibrate(chosen, ex)) == []
@@ -482,7 +514,8 @@ def test_objects_the_tests_and_the_program_hand_each_other_stay_where_they_were_
         "lru_cache|right": Status.PASSED, "token_bucket|right": Status.PASSED,
         "event_emitter|right": Status.PASSED, "shapes|right": Status.PASSED, "money|right": Status.PASSED,
         "lru_cache|no-eviction": Status.FAILED, "token_bucket|wall-clock": Status.FAILED,
-        "token_bucket|reach": Status.FAILED, "event_emitter|no-on": Status.ERROR}, verdicts
+        "token_bucket|reach": Status.FAILED, "event_emitter|no-on": Status.ERROR,
+        "event_emitter|names": Status.PASSED}, verdicts
     assert verdicts["token_bucket|reach"].detail == "AssertionError: nothing reached"
 
 

@@ -128,6 +128,12 @@ def disconnected_pair():  # a datagram pair, disconnected (connect to AF_UNSPEC)
     return sock
 
 
+def named_pair():  # a connected stream pair, one end named (a fourth attacker's trial)
+    sock = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)[0]
+    sock.bind(abstract(b'stream-pair', ME))
+    return sock
+
+
 def bound(family, kind, protocol, address):
     sock = socket.socket(family, kind, protocol)
     sock.bind(address)
@@ -137,6 +143,7 @@ def bound(family, kind, protocol, address):
 CHANNELS = {  # what: (how to open one, the address of a peer's)
     'unix dgram': (lambda: unix(socket.SOCK_DGRAM), lambda peer: abstract(b'%d' % socket.SOCK_DGRAM, peer)),
     'dgram pair': (disconnected_pair, lambda peer: abstract(b'pair', peer)),
+    'stream pair': (named_pair, lambda peer: abstract(b'stream-pair', peer)),
     'netlink usersock': (lambda: bound(socket.AF_NETLINK, socket.SOCK_RAW, 2, (7000 + ME, 0)),
                          lambda peer: (7000 + peer, 0)),
     'udp': (lambda: bound(socket.AF_INET, socket.SOCK_DGRAM, 0, ('0.0.0.0', 47000 + ME)),
@@ -231,7 +238,8 @@ assert not others and not strangers and not found, (others, sorted(strangers), s
 @pytest.mark.alone  # it times the four programs' overlap
 def test_programs_in_flight_together_cannot_talk(monkeypatch):
     # Four programs on one worker at once, each offering and trying every local channel: abstract
-    # AF_UNIX names (stream, datagram, a disconnected datagram pair), NETLINK_USERSOCK ports and UDP,
+    # AF_UNIX names (stream, datagram, a disconnected datagram pair, a stream pair named), NETLINK_USERSOCK
+    # ports and UDP,
     # and finding the UDP ports and netlink port ids the others bound.
     with LocalExecutor(ExecutorConfig(workers=1, max_in_flight=4, share_identical=False)) as ex:
         if not {"seccomp", "netns"} <= set(ex.isolation.split("+")):
