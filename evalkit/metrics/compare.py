@@ -31,6 +31,7 @@ from evalkit.metrics.stats import (
     fisher_exact,
     holm,
     laplace_rate,
+    normal_quantile,
     paired_test,
     stratified_drop_p_value,
 )
@@ -136,6 +137,8 @@ class _Paired:
     base: np.ndarray
     cand: np.ndarray
     binary: bool
+    noise: float = 0.0
+    """pass@1: the standard error sampling alone gives the difference (``sampling_std_error``)."""
 
 
 def _align(pair: tuple[ArmTasks, ArmTasks], measure: str) -> _Paired | None:
@@ -152,13 +155,26 @@ def _align(pair: tuple[ArmTasks, ArmTasks], measure: str) -> _Paired | None:
     joined = joined.loc[sorted(joined.index, key=natural_key)]
     binary = measure in (PASS_AT_1, LENIENT_PASS_AT_1) and bool(
         (joined["base_n"] == 1).all() and (joined["cand_n"] == 1).all())
+    noise = sampling_std_error(base_side.tasks, arm_side.tasks) if measure == PASS_AT_1 else 0.0
     return _Paired(base_side.label, arm_side.label, measure, joined["base"].to_numpy(float),
-                   joined["cand"].to_numpy(float), binary)
+                   joined["cand"].to_numpy(float), binary, noise)
 
 
 def _diff(paired: _Paired, confidence: float, resamples: int, seed: int, flips: int) -> dict:
+    # Never narrower than what a rerun could give: two arms that agreed on every task read
+    # "0.000 [0.000, 0.000]" beside arm intervals of [0.79, 1.00] (a researcher's trial). pass@1:
+    # sampling's own spread, as its arm intervals and the gate have it; other measures in [0, 1]:
+    # paired_difference's task-level floor.
+    values = np.concatenate([paired.base, paired.cand])
+    unit = not paired.noise and bool(values.size and values.min() >= 0.0 and values.max() <= 1.0)
     result = paired_test(paired.base, paired.cand, resamples, confidence, seed, binary=paired.binary,
-                         flips=flips)
+                         flips=flips, unit=unit)
+    if paired.noise and result["diff"] is not None:
+        half = normal_quantile((1.0 + confidence) / 2.0) * paired.noise
+        # a difference of pass rates lies in [-1, 1]: the floor added to one near -1 printed "the whole
+        # interval [-1.113, -0.887]"
+        result["ci_low"] = max(min(result["ci_low"], result["diff"] - half), -1.0)
+        result["ci_high"] = min(max(result["ci_high"], result["diff"] + half), 1.0)
     diffs = paired.cand - paired.base
     spread = float(diffs.std(ddof=1)) if diffs.size > 1 else 0.0
     return result | {"std_error": spread / np.sqrt(diffs.size)}

@@ -118,7 +118,7 @@ def render_html(view: ReportView, image_dir: Path) -> str:
         out += [f"<h2>Paired differences vs {escape(str(view.baseline))}</h2>",
                 _table(diff_table(view), "diffs")]
     if view.mde is not None:
-        out.append(f"<p>{escape(mde_text(view.mde))}</p>")
+        out.append(f"<p>{escape(mde_text(view.mde, view.comparisons))}</p>")
     if view.images:
         out.append("<h2>Plots</h2>")
         out += [_image(title, image_dir / name) for title, name in view.images.items()]

@@ -72,7 +72,7 @@ def render_markdown(view: ReportView) -> str:
     if view.diffs:
         out += ["", f"## Paired differences vs {inline(view.baseline)}", "", table(diff_table(view))]
     if view.mde is not None:
-        out += ["", mde_text(view.mde)]
+        out += ["", mde_text(view.mde, view.comparisons)]
     if view.flips:
         out += [""] + _flips(view)
     for diff in view.template_diffs:
