@@ -63,6 +63,13 @@ def test_empty_prediction_scores_zero(references):
 
 def test_edit_similarity_is_normalised_levenshtein():
     assert similarity_scores(["abcd"], ["abce"], ["edit_similarity"])["edit_similarity"] == [0.75]
+    # line ends and whitespace ending a line or the text do not count (a researcher's trial: the
+    # reference without its last newline scored 0.996, with CRLF line ends 0.969); indentation does
+    reference = "    if x:\n        return 1\n    return 2\n"
+    written = ["    if x:\n        return 1\n    return 2", reference.replace("\n", "\r\n"),
+               "    if x:   \n        return 1\n    return 2\n\n", "if x:\n    return 1\nreturn 2\n"]
+    scores = similarity_scores(written, [reference] * 4, ["edit_similarity"])["edit_similarity"]
+    assert scores[:3] == [1.0, 1.0, 1.0] and scores[3] < 0.8
 
 
 @pytest.mark.alone  # it times the scoring
