@@ -123,6 +123,26 @@ def test_junit_xml(two_arm_run):
     assert root.get("tests") == "24"
 
 
+def test_a_task_the_model_passes_now_and_then_is_a_junit_failure_naming_how_often(tmp_path, humaneval_tasks):
+    # A researcher's trial: a testcase passed when any sample passed, and an arm of pass@1 0.56 showed
+    # 164 tests and no failure in a CI test view
+    outcomes = [[Status.PASSED] * 4, [Status.PASSED, Status.FAILED, Status.PASSED, Status.TIMEOUT],
+                [Status.FAILED] * 4]
+    write_samples(tmp_path, [sample("run1", "A", task, i, status)
+                             for task, statuses in zip(humaneval_tasks[:3], outcomes, strict=True)
+                             for i, status in enumerate(statuses)])
+    write_reports(tmp_path, run_header("run1", 3), TWO_ARMS[:1], SCORING,
+                  ReportConfig(formats=(), plots=False))
+    suite = ET.parse(tmp_path / "junit.xml").getroot().find("testsuite")
+    assert (suite.get("tests"), suite.get("failures")) == ("3", "2")
+    failures = {c.get("name"): c.find("failure") for c in suite.findall("testcase")}
+    partly = failures["HumanEval/1"]
+    assert failures["HumanEval/0"] is None
+    assert partly.get("message") == "2 of 4 scored samples failed (1 failed, 2 passed, 1 timeout)"
+    assert partly.get("type") == "failed" and partly.text.startswith("sample 1")
+    assert failures["HumanEval/2"].get("message").startswith("no sample passed")
+
+
 _LABEL = r'[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"'
 _SAMPLE_LINE = re.compile(rf"^([a-zA-Z_:][a-zA-Z0-9_:]*)\{{((?:{_LABEL},?)*)\}} (\S+)$")
 
