@@ -25,6 +25,7 @@ from evalkit.models import steady_gc
 from evalkit.models.demo_answers import MODELS as DEMO_MODELS
 from evalkit.records import ArmSpec, RunResults, SamplesFileInfo, Task
 from evalkit.reporting import import_plots_meanwhile, write_reports
+from evalkit.results import natural_key
 from evalkit.rundir import (
     require_resumable,
     require_unscored,
@@ -339,7 +340,10 @@ def execute_score(cfg: RunConfig, run_dir: Path) -> RunResults:
         samples_file=SamplesFileInfo(str(cfg.samples), len(errors), tuple(errors[:SHOWN_ERRORS]),
                                      left_out_tasks=len(index.left_out),
                                      unanswered=len(index.unanswered)))
-    results = write_reports(run_dir, header, list(arms.values()), cfg.scoring, cfg.report)
+    # arms in the order of their labels, not of the file's lines: the first is the reports' baseline,
+    # and the same lines shuffled compared "vs B" where they had compared "vs A", every sign flipped
+    specs = sorted(arms.values(), key=lambda spec: natural_key(spec.arm))
+    results = write_reports(run_dir, header, specs, cfg.scoring, cfg.report)
     if problems:
         raise ReportedError("; ".join(problems), results)
     return results

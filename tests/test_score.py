@@ -764,3 +764,23 @@ def test_answers_of_the_demo_s_models_scored_from_a_file_are_labelled_synthetic(
     arms = {a["arm"]: a["synthetic"] for a in results["arms"]}
     assert arms == {"demo": True, "mine": False}
     assert "demo [synthetic (demo)]" in proc.stdout
+
+
+def test_the_baseline_of_a_file_of_several_arms_does_not_depend_on_its_line_order(tmp_path):
+    # A researcher's trial: the same lines shuffled compared "vs B" where they had compared "vs A",
+    # and every difference changed its sign
+    tasks = load_tasks(DatasetConfig(limit=4))
+    lines = [{"task_id": t.task_id, "arm": arm,
+              "completion": t.reference if arm == "A" or i % 2 else "    pass\n"}
+             for arm in ("B", "A") for i, t in enumerate(tasks)]
+    said = []
+    for name, order in (("b-first", lines), ("a-first", lines[4:] + lines[:4])):
+        samples = tmp_path / f"{name}.jsonl"
+        samples.write_text("".join(json.dumps(line) + "\n" for line in order))
+        proc = run_evalkit("score", f"samples={samples}", "dataset.limit=4", "executor.workers=1",
+                           f"hydra.run.dir={tmp_path / name}")
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        report = (tmp_path / name / "report.md").read_text()
+        paired = r"Paired differences vs (\w+)\n(?:.*\n){3}\| B \| pass@1 \| 4 \| (\S+)"
+        said.append(re.search(paired, report).groups())
+    assert said == [("A", "-0.500")] * 2, said
