@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Hashable, Sequence
 
-from evalkit.execution.program import program_digest, program_for
+from evalkit.execution.program import names_from_the_program, program_digest, program_for
 from evalkit.records import Program, Task, Verdict
 
 log = logging.getLogger(__name__)
@@ -142,6 +142,15 @@ def canary(tasks: Sequence[Task], executor, limits: dict[str, float]) -> list[tu
     groups = _distinct(tasks, lambda t: content_of[t.task_id])
     programs = {content: dataclasses.replace(reference_program(group[0], limit(group[0])), key=str(i))
                 for i, (content, group) in enumerate(groups.items())}
+    for content, group in groups.items():
+        names = names_from_the_program(group[0])
+        if names and programs[content].split:
+            moved = [t.task_id for t in group]
+            log.info("canary: %s unverified (code and tests in one process): the tests use %s, which the "
+                     "program defines", f"task {moved[0]} runs" if len(moved) == 1
+                     else f"tasks {', '.join(moved)} run", ", ".join(sorted(names)))
+            executor.in_process_tasks.update(moved)
+            programs[content] = dataclasses.replace(programs[content], split=False)
     by_key = {program.key: content for content, program in programs.items()}
     failing = {by_key[key]: verdict for key, verdict in executor.run(programs.values()) if not verdict.passed}
     split = [content for content in failing if programs[content].split]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import hashlib
+import re
 
 from evalkit.records import Program, Task
 
@@ -51,3 +53,36 @@ def program_digest(program: Program, *, with_limit: bool = True) -> bytes:
     identity = (f"{program.language}\0{limit}\0{program.split}\0{program.live}\0{program.entry_point}\0"
                 f"{program.helpers}\0{program.code}\0{program.tests}")
     return hashlib.blake2b(identity.encode("utf-8", "surrogateescape"), digest_size=16).digest()
+
+
+def names_from_the_program(task: Task) -> set[str]:
+    """Names the task's tests use that the program under test defines and its prompt does not (MBPP's
+    ``Pair``, a class the tests build, which the reference solution defines): in one process the
+    tests use the program's own, but split from it they have the reference's, and a correct program
+    whose ``Pair`` keeps its fields under other names was an ``error`` (a fidelity tester's trial).
+    The canary runs such a task in one process."""
+    if task.language != "python":
+        return set()
+    try:
+        used = {node.id for node in ast.walk(ast.parse(task.tests)) if isinstance(node, ast.Name)}
+        defined = _top_level_names(ast.parse(task.program_text(task.reference)))
+    except (SyntaxError, ValueError):  # the canary's own run names what does not compile
+        return set()
+    prompt = {definition or variable for definition, variable in _PROMPT_DEFINES.findall(task.prompt)}
+    return (defined & used) - {task.entry_point} - prompt
+
+
+_PROMPT_DEFINES = re.compile(r"^(?:async\s+def|def|class)\s+(\w+)|^(\w+)\s*(?::[^=\n]*)?=(?!=)", re.M)
+"""A prompt's own top-level definitions, found line by line: a prompt may stop at a bare function
+header, which does not parse on its own."""
+
+
+def _top_level_names(module: ast.Module) -> set[str]:
+    names: set[str] = set()
+    for node in module.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            names.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names |= {n.id for target in targets for n in ast.walk(target) if isinstance(n, ast.Name)}
+    return names

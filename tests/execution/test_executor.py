@@ -1303,3 +1303,28 @@ def test_a_reused_test_process_keeps_nothing_of_a_job_and_a_verdict_never_asks_a
     # one job's table at a time (freed memory is not always given back): 8 jobs' kept would be 80 MB more
     assert after - before < 30_000, (before, after)
     assert (odd.status, odd.detail) == (Status.FAILED, "AssertionError: <unprintable>"), odd
+
+
+def test_a_class_the_tests_build_and_the_program_defines_is_the_program_s_own(tmp_path, humaneval_tasks):
+    # A fidelity tester's trial on MBPP/601: the tests build `Pair` objects, a class the prompt does not
+    # define and the program must. Split from the program, the tests built the reference's Pair, and a
+    # correct program whose Pair keeps its fields under other names was an `error`. The task now runs
+    # in one process (unverified), where the tests build the program's own Pair.
+    body = ("    pairs = sorted(pairs, key=lambda p: p.b)\n    end, count = None, 0\n"
+            "    for p in pairs:\n        if end is None or p.a > end:\n"
+            "            end, count = p.b, count + 1\n    return count\n")
+    pair = "\n\nclass Pair:\n    def __init__(self, a, b):\n        self.a, self.b = a, b\n"
+    task = dataclasses.replace(
+        humaneval_tasks[0], task_id="MBPP/601", prompt="def longest_chain(pairs, n):\n",
+        entry_point="longest_chain", reference=body + pair,
+        tests="def check(candidate):\n"
+              "    assert candidate([Pair(5, 24), Pair(15, 25), Pair(27, 40), Pair(50, 60)], 4) == 3\n")
+    own_fields = (body + pair).replace("self.a, self.b = a, b", "self.first, self.second = a, b").replace(
+        "p.b", "p.second").replace("p.a", "p.first")
+    with LocalExecutor(dataclasses.replace(CFG, workers=1, cache_dir=tmp_path)) as ex:
+        assert canary([task], ex, calibrate([task], ex)) == []
+        assert ex.in_process_tasks == {"MBPP/601"}
+        verdicts = dict(ex.run([program_for(task, task.program_text(own_fields), "own-fields", 2.0),
+                                program_for(task, task.program_text("    return 3\n"), "no-pair", 2.0)]))
+    assert verdicts["own-fields"].status is Status.PASSED, verdicts
+    assert verdicts["no-pair"].status is Status.ERROR and "Pair" in verdicts["no-pair"].detail, verdicts

@@ -1,4 +1,4 @@
-"""Normalised Levenshtein similarity, per example (an `evaluate` metric module).
+r"""Normalised Levenshtein similarity, per example (an `evaluate` metric module).
 
 1 - distance / max(len(prediction), len(reference)) on characters, computed by
 rapidfuzz, of both texts with their line ends as ``\n`` and no whitespace at the end of a line or
@@ -34,5 +34,5 @@ class EditSimilarity(evaluate.Metric):
 
 
 def comparable(code: str) -> str:
-    """``code`` as edit similarity compares it: ``\n`` line ends, no whitespace ending a line or the text."""
+    r"""``code`` as edit similarity compares it: ``\n`` line ends, no whitespace ending a line or the text."""
     return "\n".join(line.rstrip() for line in code.splitlines()).rstrip()
