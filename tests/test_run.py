@@ -140,6 +140,20 @@ def test_a_refused_resume_in_a_relative_run_directory_changes_nothing(demo_run):
     assert folder_contents(run_dir) == before
 
 
+def test_a_run_stopped_while_writing_its_reports_finishes_when_started_again(demo_run, tmp_path):
+    # What a Ctrl-C or a cancelled CI job leaves while the reports are written: every sample, some
+    # reports, no results.json (written last). Started again, the run asks nothing and writes them.
+    run_dir = tmp_path / "run"
+    shutil.copytree(demo_run[0], run_dir)
+    samples = (run_dir / "samples.jsonl").read_bytes()
+    for name in ("results.json", "report.md", "report.html", "junit.xml", "metrics.txt"):
+        (run_dir / name).unlink()
+    proc = run_evalkit(*_run_overrides(tmp_path))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (run_dir / "samples.jsonl").read_bytes() == samples  # nothing asked or scored again
+    assert all((run_dir / name).is_file() for name in ("results.json", "report.md", "junit.xml"))
+
+
 @pytest.mark.parametrize("recorded_in", ["run.json", "results.json"])
 def test_a_run_resumed_with_another_seed_is_refused_and_changes_nothing(demo_run, tmp_path, recorded_in):
     # Each sample's request seed derives from the run seed: resumed with another, the run reported

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import os
 import threading
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -162,7 +163,6 @@ def write_reports(run_dir: Path, run: RunResults, specs: Sequence[ArmSpec], scor
     results = dataclasses.replace(run, arms=aggregate(samples, specs, scoring), statistics=statistics,
                                   schema_version=SCHEMA_VERSION)
     text = json.dumps(results.to_json(), indent=2, allow_nan=False) + "\n"
-    (run_dir / "results.json").write_text(text, encoding="utf-8")
     command = "run" if run.samples_file is None else "score"  # scored answers have a samples file
     view = build_view(samples, results.arms, results.templates, scoring,
                       title=f"evalkit {command} {results.run_id}", header=_header(results),
@@ -184,6 +184,12 @@ def write_reports(run_dir: Path, run: RunResults, specs: Sequence[ArmSpec], scor
     flips = [flip for pair in view.flips for flip in pair["flips"]]
     write_junit(samples, results.arms, run_dir / "junit.xml", flips)
     write_openmetrics(results.arms, run_dir / "metrics.txt")
+    # results.json last, whole or not at all: it says the run finished. Written first, a run stopped
+    # (Ctrl-C, a CI job cancelled) while its reports were written said "start it again to finish it",
+    # and every new start was refused as a finished run's, with no report.
+    partial = run_dir / ".results.json.new"
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, run_dir / "results.json")
     return results
 
 

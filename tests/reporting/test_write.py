@@ -214,6 +214,21 @@ def test_plots_are_imported_while_the_run_waits_and_only_when_drawn(tmp_path):
     assert (broken.returncode, broken.stdout, broken.stderr) == (0, "False False\n", "")
 
 
+def test_results_json_is_written_last_so_a_run_stopped_in_its_reports_is_not_finished(
+        tmp_path, humaneval_tasks, monkeypatch):
+    # A nightly owner's trial: Ctrl-C while the reports were written left results.json (the mark of a
+    # finished run) without report.md, and every start of the same command was refused as finished
+    write_samples(tmp_path, two_arm_samples(humaneval_tasks[:10]))
+
+    def stopped(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr("evalkit.reporting.write.write_openmetrics", stopped)
+    with pytest.raises(KeyboardInterrupt):
+        write_reports(tmp_path, run_header("run1", 10), TWO_ARMS, SCORING, ReportConfig(plots=False))
+    assert (tmp_path / "report.md").exists() and not (tmp_path / "results.json").exists()
+    assert not list(tmp_path.glob(".results.json*"))
+
+
 def test_rerender_from_results_json(two_arm_run, tmp_path):
     """`evalkit report` re-renders from a loaded results.json: same numbers, diff still shown."""
     run_dir, results = two_arm_run
