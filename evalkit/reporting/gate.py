@@ -98,8 +98,8 @@ def _pair_arms(base: Baseline, cand: Baseline) -> tuple[list[tuple[ArmOutcome, A
     model upgraded under one label is gated against what it replaces; a run comparing two templates
     of one model gates both). For a model none of whose candidate arms shares a label, its first
     candidate arm pairs with the baseline's first arm of that model (arms in results.json's order,
-    the config's, so that the same runs always pair alike). Arms left unpaired, on either side, are
-    named in the notes, never dropped silently.
+    the config's, so that the same runs always pair alike). A candidate arm left unpaired is named in
+    the notes; a baseline arm left unpaired is an ERROR (``_unmeasured_arms``).
     """
     labels = {a.arm: a for a in base.arms}
     pairs = [(labels[c.arm], c) for c in cand.arms if c.arm in labels]
@@ -116,15 +116,26 @@ def _pair_arms(base: Baseline, cand: Baseline) -> tuple[list[tuple[ArmOutcome, A
             taken.add(b_arm.arm)
     notes = [f"arm {c.arm} ({c.model}) is not gated: the baseline has no arm with that label"
              for c in cand.arms if c.arm not in paired]
-    gated_models = {b.model for b, _ in pairs}  # a model not gated at all gets its own note (gate())
-    notes += [f"baseline arm {b.arm} ({b.model}) is not gated against: no candidate arm has its label"
-              for b in base.arms if b.arm not in taken and b.model in gated_models]
     if not pairs:
         raise ConfigError(f"no model in common: baseline has {sorted({a.model for a in base.arms})}, "
                           f"candidate has {sorted({a.model for a in cand.arms})}, and no arm label in "
                           "common; to gate one model against another, give their arms the same label "
                           "(arms=[{label: ...}])")
     return pairs, notes
+
+
+def _unmeasured_arms(base: Baseline, pairs: list[tuple[ArmOutcome, ArmOutcome]]) -> list[ModelGate]:
+    """An ERROR for each baseline arm no candidate arm pairs with: the candidate did not measure it.
+    Named in a note alone, a nightly whose config lost two of its three arms (the two templates the
+    gate was there to compare) PASSed on the third, exit 0 (a nightly owner's trial)."""
+    taken = {b.arm for b, _ in pairs}
+    models = [b.model for b in base.arms]
+    return [ModelGate(b.model if models.count(b.model) == 1 else b.arm, b.arm, "(none)", _template_name(b),
+                      "not measured", 0, (Check(
+        b.arm, "arm_coverage", None, None, None, test="threshold", verdict=GateVerdict.ERROR,
+        reason=f"baseline arm {b.arm} ({b.model}) has no candidate arm (none has its label, nor its model "
+               "unpaired): the candidate did not measure it; run the baseline's arms, or bless a baseline "
+               "of the arms to gate"),)) for b in base.arms if b.arm not in taken]
 
 
 def _gate_names(pairs: list[tuple[ArmOutcome, ArmOutcome]]) -> list[str]:
@@ -488,12 +499,11 @@ def gate(baseline: Baseline | Path | str, candidate_run_dir: Baseline | Path | s
     pairs, arm_notes = _pair_arms(base, cand)
     _check_metrics(cfg, pairs)
     _check_tasks(pairs)
-    models = _model_gates(pairs, cfg, frozenset(base.run_id.split("+")))
+    models = _model_gates(pairs, cfg, frozenset(base.run_id.split("+"))) + _unmeasured_arms(base, pairs)
     # a model is gated where any of its arms is paired, across models too (a label kept over an upgrade)
     paired = {"baseline": {b.model for b, _ in pairs}, "candidate": {c.model for _, c in pairs}}
-    notes = tuple(f"model {m} is only in the {side}; not gated"
-                  for side, run in (("baseline", base), ("candidate", cand))
-                  for m in dict.fromkeys(a.model for a in run.arms) if m not in paired[side])
+    notes = tuple(f"model {m} is only in the candidate; not gated"
+                  for m in dict.fromkeys(a.model for a in cand.arms) if m not in paired["candidate"])
     notes += tuple(arm_notes)
     notes += tuple(f"arm {c.arm}: the baseline's model {b.model} against the candidate's {c.model} "
                    "(paired by their label)" for b, c in pairs if b.model != c.model)

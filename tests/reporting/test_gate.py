@@ -437,10 +437,32 @@ def test_runs_pool_and_pair_alike_whatever_order_their_answers_reached_samples_j
                     specs={"gamma": {"model": "mixtral"}})
     for base in (first, second):  # gamma shares no label: the baseline's first arm in results.json
         outcome = gate(base, cand, CFG, tmp_path / f"g-{base.name}")
-        (model,) = outcome.models
+        model, unmeasured = outcome.models
         assert model.baseline_arm == "alpha", model
-        assert outcome.notes == ("baseline arm beta (mixtral) is not gated against: no candidate arm has its "
-                                 "label",)
+        # the baseline's other arm, which the candidate did not measure, is an ERROR, not a note
+        assert (unmeasured.baseline_arm, unmeasured.verdict) == ("beta", GateVerdict.ERROR)
+        assert outcome.verdict is GateVerdict.ERROR and outcome.exit_code == 2
+        assert "baseline arm beta (mixtral) has no candidate arm" in unmeasured.checks[0].reason
+
+
+def test_a_candidate_that_lost_baseline_arms_is_an_error_not_a_pass(tmp_path):
+    # A nightly owner's trial: the candidate's config kept one of the baseline's three arms (the two
+    # template arms gone) and the gate PASSed on it, exit 0, with a note naming a model
+    three = {"oracle": tasks(40, N), "t1": tasks(40, N, BASE_FAILING), "t2": tasks(40, N, BASE_FAILING)}
+    specs = {"oracle": {"model": "demo-oracle"}, "t1": {"model": "demo-mimic"}, "t2": {"model": "demo-mimic"}}
+    base = make_run(tmp_path / "base", three, specs=specs)
+    cand = make_run(tmp_path / "cand", {"oracle": tasks(40, N)}, specs={"oracle": {"model": "demo-oracle"}})
+    outcome = gate(base, cand, CFG, tmp_path / "g")
+    assert outcome.verdict is GateVerdict.ERROR and outcome.exit_code == 2
+    assert {m.baseline_arm: m.verdict for m in outcome.models} == {
+        "oracle": GateVerdict.PASS, "t1": GateVerdict.ERROR, "t2": GateVerdict.ERROR}
+    report = (tmp_path / "g" / "gate.md").read_text()
+    assert "baseline arm t1 (demo-mimic) has no candidate arm" in report and "**ERROR**" in report
+    errors = ET.parse(tmp_path / "g" / "junit.xml").getroot().findall(".//error")
+    assert len(errors) == 2
+    # every baseline arm measured: no such error
+    full = make_run(tmp_path / "full", three, specs=specs)
+    assert gate(base, full, CFG, tmp_path / "g2").verdict is GateVerdict.PASS
 
 
 def test_bless_refuses_a_run_that_exited_2(tmp_path):
