@@ -414,6 +414,16 @@ def test_a_killed_run_s_stored_answers_name_on_resume_the_deployment_that_gave_t
     assert blessed.returncode == 2 and "answered by several served models" in blessed.stderr, blessed.stderr
 
 
+def test_answers_that_name_another_model_than_the_one_asked_are_said_in_the_report(demo, tmp_path):
+    # A nightly owner's trial: every answer named llama-3-8b where the run asked for mixtral, exit 0,
+    # and only results.json and samples.jsonl said so; a baseline blessed from it measured that model
+    with LoopbackProxy({"mixtral": Route(demo.base_url, "demo-oracle")}, KEY) as proxy:
+        proc = run_against(proxy.base_url, tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "mixtral: its answers name model 'demo-oracle', not 'mixtral', the model it asked for" in report
+
+
 def test_a_killed_run_resumed_with_its_arm_renamed_asks_again(demo, tmp_path):
     # The check of unscored answers goes by the arm's label; the store gave them to any arm of the
     # run at that address: renamed, the arm replayed demo-oracle's answers as demo-buggy's, exit 0.

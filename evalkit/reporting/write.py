@@ -92,6 +92,13 @@ def run_notes(run: RunResults) -> list[str]:
             notes.append(f"{arm.arm}: the start-up probe was answered by {answered_name(probe)}, its samples "
                          f"by {samples}: a proxy alias re-pointed after the probe; its numbers are the other "
                          "model's.")
+        answering = arm.answered_by[0].answered_by.get("model") if len(arm.answered_by) == 1 else None
+        if answering not in (None, arm.model):
+            # a model other than the one asked answered every sample: said nowhere but results.json and
+            # samples.jsonl, and a baseline blessed from it measured that model (a nightly owner's trial)
+            notes.append(f"{arm.arm}: its answers name model {answering!r}, not {arm.model!r}, the model it "
+                         "asked for (a proxy alias, or another model served under that name): its numbers "
+                         "are that model's.")
         if len(arm.answered_by) > 1:  # the probe's identity (``endpoint``) names only one of them
             named = "; ".join(f"{answered_name(a.answered_by)}: {a.samples}" for a in arm.answered_by)
             notes.append(f"{arm.arm}: its samples were answered by {len(arm.answered_by)} different "
