@@ -257,6 +257,16 @@ def parse_response(content: bytes, chat: bool) -> tuple[list[Choice], int, int, 
     """
     try:
         data = json.loads(content)
+    except ValueError:
+        raise Failure(f"malformed response from the endpoint (not JSON: {_start_of(content)})",
+                      retryable=True, answered=True) from None
+    error = data.get("error") if isinstance(data, dict) else None
+    if error and not (isinstance(data.get("choices"), list) and data["choices"]):
+        # a 200 with an error object (some proxies send one for a failed backend): what it said, as a
+        # failed answer; it read "KeyError: {...", "point model.base_url at the API" (a nightly owner's trial)
+        said = error.get("message") if isinstance(error, dict) else error
+        raise AnswerFailed(f"it answered 200 with an error: {' '.join(str(said or error).split())[:200]}")
+    try:
         choices = []
         for pos, c in enumerate(data["choices"]):
             holder = c["message"] if chat else c
@@ -269,13 +279,12 @@ def parse_response(content: bytes, chat: bool) -> tuple[list[Choice], int, int, 
                                   elsewhere=not text.strip() and bool(reasoning_of(holder).strip())))
         prompt_tokens, completion_tokens = token_counts(data.get("usage"))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise Failure(f"malformed response from the endpoint ({type(exc).__name__}: "
-                      f"{_start_of(content)})", retryable=True, answered=True) from None
-    if not choices:  # what a proxy says beside them (LiteLLM answers 200 with an "error" object)
-        error = data.get("error")
-        said = error.get("message") if isinstance(error, dict) else error
-        quoted = f" and said: {' '.join(str(said).split())[:200]}" if said else ""
-        raise Failure(f"the endpoint returned no choices{quoted}", retryable=True, answered=True)
+        what = (f"no {exc.args[0]!r} field" if isinstance(exc, KeyError) and exc.args
+                else "a field of the wrong type, or null")
+        raise Failure(f"malformed response from the endpoint ({what}: {_start_of(content)})",
+                      retryable=True, answered=True) from None
+    if not choices:
+        raise Failure("the endpoint returned no choices", retryable=True, answered=True)
     require_answered(choices)
     return sorted(choices, key=lambda c: c.index), prompt_tokens, completion_tokens, data.get("model")
 

@@ -385,13 +385,27 @@ def test_check_of_a_server_that_answers_something_else_says_it_answered(server, 
     assert "answered for" in str(err.value) and "cannot reach" not in str(err.value), err.value
 
 
-def test_a_200_of_no_choices_quotes_what_the_server_said(server):
-    # A nightly owner's trial: LiteLLM's 200 with `"choices": []` and an error object read only as
-    # "not an OpenAI-compatible completion ... point model.base_url at the API".
-    server.script("", ["empty_error"] * 5)
-    with pytest.raises(EndpointError, match="returned no choices and said: litellm.BudgetExceededError: "
-                                            "budget of key exceeded"):
+@pytest.mark.parametrize(("action", "said"), [
+    ("empty_error", "litellm.BudgetExceededError: budget of key exceeded"),
+    ("error_only", "backend exploded")])
+def test_a_200_of_an_error_quotes_what_the_server_said_and_blames_no_address(server, action, said):
+    # Nightly owners' trials: LiteLLM's 200 with `"choices": []` and an error object read only as
+    # "not an OpenAI-compatible completion ... point model.base_url at the API"; a 200 of an error
+    # object alone as a Python "KeyError: {..." cut mid-word, with the same advice about the address
+    server.script("", [action] * 5)
+    with pytest.raises(EndpointError) as err:
         check(model_config(server.base_url, max_retries=1))
+    expected = f"failed its answer for 'm' (it answered 200 with an error: {said}); check the server's log"
+    assert expected in str(err.value), err.value
+    assert "base_url" not in str(err.value) and "KeyError" not in str(err.value)
+
+
+def test_a_choice_without_its_message_is_said_in_words(server):
+    server.script("", ["nullmessage"] * 5)
+    with pytest.raises(EndpointError) as err:
+        check(model_config(server.base_url, max_retries=1))
+    assert "malformed response from the endpoint (a field of the wrong type, or null:" in str(err.value)
+    assert "AttributeError" not in str(err.value), err.value
 
 
 def _odd_with_store(cfg, tmp_path, case="odd"):

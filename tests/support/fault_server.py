@@ -4,7 +4,8 @@ A request names its case in its prompt text (``case=<name>``); ``script(case,
 actions)`` queues what the next requests of that case get, one action per
 request, then ``ok``. Actions:
 
-    ok | length | fewer | empty | empty_error | malformed | reset | slow:<s> | 429 | 429:ra=<s>
+    ok | length | fewer | empty | empty_error | error_only | nullmessage | malformed | reset | slow:<s>
+    | 429 | 429:ra=<s>
     | 500 | 502 | 503 | roles400 | 401 | parts | noparts | surrogate | 500surrogate | usage:<json>
     | finish:<reason> (the last choice ends with that finish_reason, as OpenRouter's ``error``)
     | refusal:<shape> (chat: each message declines, as REFUSALS[shape] shapes it)
@@ -127,6 +128,8 @@ class _Handler(JsonHandler):
             answer = _completion(case, body, n, finish, chat)
             if name == "empty_error":  # LiteLLM's 200 of no choices beside an error object
                 answer["error"] = {"message": "litellm.BudgetExceededError: budget of key exceeded"}
+            if name == "error_only":  # a proxy's 200 of an error object alone
+                answer = {"error": {"message": "backend exploded", "code": 500}}
             _doctor(answer, name, arg, chat)
             self.send_json(200, answer)
 
@@ -168,6 +171,8 @@ def _doctor(answer: dict[str, Any], name: str, arg: str, chat: bool) -> None:
     if chat and name == "refusal":
         for choice in answer["choices"]:
             choice["message"].update(REFUSALS[arg])
+    if chat and name == "nullmessage":
+        answer["choices"][0]["message"] = None
     if name == "usage":  # counts no server means (10**30, negative, a string)
         answer["usage"] = {"prompt_tokens": json.loads(arg), "completion_tokens": 5}
     if name == "surrogate":  # a lone surrogate, as JSON's escape carries it: no UTF-8 text has one
