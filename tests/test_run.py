@@ -348,3 +348,14 @@ def test_a_run_that_fails_before_measuring_leaves_a_user_s_folder_as_it_was(tmp_
                        "dataset.limit=1", "n_samples=1", "k=[1]", f"hydra.run.dir={folder}")
     assert proc.returncode == 2, proc.stderr[-2000:]
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
+
+
+def test_log_warnings_reach_stderr_never_the_results_on_stdout(tmp_path):
+    # A nightly owner's trial: a WARNING line came on stdout, among the results table a script parses
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    proc = run_evalkit("run", "dataset.limit=1", "n_samples=1", "k=[1]", f"hydra.run.dir={tmp_path / 'run'}",
+                       f"executor.cache_dir={blocker / 'cache'}")
+    assert proc.returncode == 2
+    assert "[WARNING]" not in proc.stdout
+    assert "[evalkit.execution.workers][WARNING] - executor: cannot keep the tests' random seed" in proc.stderr

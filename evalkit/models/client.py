@@ -44,6 +44,8 @@ from evalkit.secrets import key_values, redact, secret_values
 __all__ = ["ClientStats", "EndpointError", "ModelClient", "RetryPolicy"]
 
 log = logging.getLogger(__name__)
+LONG_WAIT_S = 10.0
+"""A wait before a retry this long or longer is a warning (the terminal shows it), not only in evalkit.log."""
 
 
 @dataclass
@@ -391,8 +393,11 @@ class ModelClient:
                 timeout_retries -= 1
             self.stats.retries += 1
             delay = self.retry.delay(attempt, fail.retry_after)
-            log.info("model %s: %s; retry %d of %d in %.2f s", self.cfg.name, fail.message, attempt + 1,
-                     self.cfg.max_retries, delay)
+            # a long wait is said on the terminal: a 429 with Retry-After: 3600 kept a run silent for
+            # minutes (each wait is at most RetryPolicy.max_retry_after_s)
+            log.log(logging.WARNING if delay >= LONG_WAIT_S else logging.INFO,
+                    "model %s: %s; retry %d of %d in %.2f s", self.cfg.name, fail.message, attempt + 1,
+                    self.cfg.max_retries, delay)
             await asyncio.sleep(delay)
             attempt += 1
 

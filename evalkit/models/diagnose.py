@@ -121,7 +121,7 @@ _FIXES = {
     "server_error": "the model endpoint at {url} is failing ({msg}); try again later",
     "n": "{where} rejected the request for {name!r} ({msg}); set model.use_n=false",
     "rate_limited": ("{where} is limiting the rate of requests for {name!r} ({msg}), still after the "
-                     "retries; run again later, or lower model.concurrency"),
+                     "retries; run again later, or lower model.max_concurrency"),
     "redirect": ("{where} redirected the request for {name!r} ({msg}); set model.base_url to the address "
                  "it redirects to (its /v1), which requests are not sent on to"),
     "rejected": "{where} rejected the request for {name!r} ({msg})",

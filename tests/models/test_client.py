@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import logging
 import socket
 import threading
 import time
@@ -73,12 +74,23 @@ def test_an_answer_in_content_parts_is_its_text(server):
 
 
 @pytest.mark.slow
-def test_retry_after_is_honoured(server):
+def test_retry_after_is_honoured_and_a_long_wait_is_a_warning(server, caplog, monkeypatch):
+    # A nightly owner's trial: a 429 with Retry-After: 3600 kept the run silent for minutes; a wait of
+    # LONG_WAIT_S or more is now a warning, which the terminal shows (here the bar is lowered to 1 s)
+    monkeypatch.setattr("evalkit.models.client.LONG_WAIT_S", 0.9)
     server.script("ra", ["429:ra=1"])
     started = time.perf_counter()
-    out, _ = run(generate_cases(server, ["ra"]))
+    with caplog.at_level(logging.INFO, logger="evalkit.models.client"):
+        out, _ = run(generate_cases(server, ["ra"]))
     assert time.perf_counter() - started >= 0.95
     assert not out["ra"][0].error
+    (waited,) = [r for r in caplog.records if "retry 1 of" in r.getMessage()]
+    assert waited.levelno == logging.WARNING and "429" in waited.getMessage()
+    server.script("short", ["429:ra=0"])
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="evalkit.models.client"):
+        run(generate_cases(server, ["short"]))
+    assert [r.levelno for r in caplog.records if "retry 1 of" in r.getMessage()] == [logging.INFO]
 
 
 def test_unreadable_retry_after_is_ignored_not_fatal(server):
