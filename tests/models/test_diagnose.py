@@ -63,6 +63,6 @@ def test_the_fix_fits_the_cause():
     # "rejected the request" read as final, and named no fix (a nightly owner's trial)
     limited = Failure("HTTP 429: Rate limit exceeded", True, status=429)
     said = explain(limited, cfg)
-    assert "limiting the rate of requests" in said and "model.concurrency" in said
+    assert "limiting the rate of requests" in said and "model.max_concurrency" in said
     moved = Failure("HTTP 307: Temporary Redirect", False, status=307)
     assert "set model.base_url to the address it redirects to" in explain(moved, cfg)
