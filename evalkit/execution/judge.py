@@ -284,8 +284,17 @@ def _import_numpy() -> None:
     whether an array came back as an array (its ``==`` an array: a wrong program errs, as in one
     process) or as a list (and passed)."""
     if "numpy" not in sys.modules:
-        with contextlib.suppress(Exception):
-            import numpy  # noqa: F401, PLC0415 - on demand: most tasks never need it
+        # with the job's CPU timer stopped: cut short by it (OutOfTime is no Exception), the import
+        # left numpy half made in this process, which lives for many programs, and later ones' arrays
+        # arrived as lists (a second attacker's trial, which padded its reply to time it so)
+        remaining, interval = signal.getitimer(signal.ITIMER_PROF)
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        try:
+            with contextlib.suppress(Exception):
+                import numpy  # noqa: F401, PLC0415 - on demand: most tasks never need it
+        finally:
+            if remaining:
+                signal.setitimer(signal.ITIMER_PROF, remaining, interval)
 
 
 def _is_the_class(cls: type, facts: dict) -> bool:

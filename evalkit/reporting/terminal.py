@@ -8,7 +8,7 @@ import re
 import pandas as pd
 
 from evalkit.records import RunResults, Status
-from evalkit.reporting.aggregate import display_label, format_interval
+from evalkit.reporting.aggregate import display_label, format_interval, tasks_scored
 
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 """Control characters: a terminal acts on them (ESC starts a sequence that clears the screen or
@@ -27,7 +27,7 @@ def summary_table(results: RunResults) -> str:
     failure, model failures apart from infra errors (our side or the endpoint failed)."""
     rows = []
     for arm in results.arms:
-        row = {"arm": printable(display_label(arm))}
+        row = {"arm": printable(display_label(arm)), "tasks": tasks_scored(arm)}
         row |= {f"pass@{k}": format_interval(cell) for k, cell in sorted(arm.pass_at_k.items())}
         if "edit_similarity" in arm.metrics:
             row["similarity"] = format_interval(arm.metrics["edit_similarity"])

@@ -18,7 +18,7 @@ from evalkit import metrics
 from evalkit.config import ScoringConfig
 from evalkit.prompts.layout import version_key
 from evalkit.records import ArmResult, Interval, PairedDiff, Status, TemplateSource
-from evalkit.reporting.aggregate import display_label, format_interval
+from evalkit.reporting.aggregate import display_label, format_interval, tasks_scored
 from evalkit.reporting.paired import compare_to_baseline, flip_counts, flip_entries
 
 Table = tuple[list[str], list[list[str]]]
@@ -236,7 +236,7 @@ def score_table(view: ReportView) -> Table:
     rows = []
     for arm in view.arms:
         sampling = [", ".join(f"{key}={arm.params.get(key)}" for key in differing)] if differing else []
-        row = [display_label(arm), arm.model, _template_cell(arm), *sampling, str(arm.n_tasks),
+        row = [display_label(arm), arm.model, _template_cell(arm), *sampling, tasks_scored(arm),
                str(arm.n_samples)]
         for k in ks:
             row.append(format_interval(arm.pass_at_k.get(k)))

@@ -259,6 +259,12 @@ def test_a_task_whose_every_sample_failed_on_our_side_is_named_in_the_report(two
     assert ("A: 1 of its 10 tasks have no scored sample (every one infra_error); pass@k and the metrics "
             "are over the other 9.") in report
     assert report.count("have no scored sample") == 1  # B's every task has one
+    # and the tables say it where the score stands (a nightly owner's trial: "tasks 10" beside a pass@1
+    # over 3), the terminal's too
+    assert "| A | model-A | mistral 1.0.0 (" in report and ") | 9 of 10 | 2 |" in report
+    assert ") | 10 | 2 |" in report  # B
+    lines = summary_table(load_results(run_dir)).splitlines()
+    assert lines[0].split()[:2] == ["arm", "tasks"] and lines[1].split()[1:4] == ["9", "of", "10"]
 
 
 def test_answers_cut_at_max_tokens_are_counted_and_named(tmp_path, humaneval_tasks):
