@@ -57,7 +57,9 @@ def _commands(job: dict[str, Any]) -> list[list[str]]:
 
 
 def _expand(arg: str) -> str:
-    return re.sub(r"\$\{?(\w+)\}?", lambda m: DUMMY.get(m.group(1), m.group(0)), arg)
+    """``arg`` with the CI file's variables, and DUMMY's for those set in GitLab's settings."""
+    defined = yaml.safe_load(CI_FILE.read_text(encoding="utf-8"))["variables"]
+    return re.sub(r"\$\{?(\w+)\}?", lambda m: DUMMY.get(m.group(1), defined.get(m.group(1), m.group(0))), arg)
 
 
 def test_jobs_the_issue_asks_for(ci):
