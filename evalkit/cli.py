@@ -80,7 +80,7 @@ def _run_guarded(func: Callable[[], int], verbose: bool) -> int:
             said = ("nothing was measured yet, and the run directory is as it was before"
                     if interrupted_by(exc, InterruptedUnmeasured) else "samples written so far are kept")
             if isinstance(exc, InterruptedKept):
-                said += (f" in {exc.run_dir}: start the same command again with hydra.run.dir={exc.run_dir} "
+                said += (f" in {exc.run_dir}: start the same command again with {exc.key}={exc.run_dir} "
                          "to finish it")
             print(f"evalkit: interrupted; {said}", file=sys.stderr)
             return 130

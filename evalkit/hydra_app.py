@@ -278,8 +278,8 @@ def launch(name: str, overrides: list[str], job: Job,
         if (interrupted or isinstance(exc, Exception)) \
                 and before.undo_unmeasured(next(iter(started), before.run_dir)) and interrupted:
             raise InterruptedUnmeasured from exc
-        if interrupted and not sweep and started:  # where to start it again to finish it
-            raise InterruptedKept(started[0]) from exc
+        if interrupted and started:  # where to start it again to finish it
+            raise InterruptedKept(started[0], "hydra.sweep.dir" if sweep else "hydra.run.dir") from exc
         if interrupted or not isinstance(exc, Exception) or isinstance(exc, ConfigError):
             raise
         # The job's own errors are kept in `failures`: this is Hydra's, setting up what the hydra.*
@@ -454,9 +454,13 @@ class _SweepDirBefore:
         sweep_dir = Path(os.path.abspath(sweep_dir))
         return cls(sweep_dir, os.path.lexists(sweep_dir))
 
-    def undo_unmeasured(self, run_dir: Path) -> bool:  # noqa: ARG002 - the single run's signature
-        """Remove the sweep's directory if this attempt made it and nothing in it was measured or
-        recorded (a sample, results, a job's error); whether nothing was."""
+    def undo_unmeasured(self, sweep_dir: Path) -> bool:
+        """Remove the sweep's directory (``sweep_dir``, as Hydra named it) if this attempt made it and
+        nothing in it was measured or recorded (a sample, results, a job's error); whether nothing was."""
+        sweep_dir = Path(os.path.abspath(sweep_dir))
+        if sweep_dir != self.run_dir:  # Hydra named it another second: a folder this attempt made (the
+            # folder composed before, never made, said "nothing was measured" of 1,080 samples kept)
+            return _SweepDirBefore(sweep_dir, False).undo_unmeasured(sweep_dir)
         if self.existed:
             return False
         if not self.run_dir.is_dir() or self.run_dir.is_symlink():
@@ -585,17 +589,17 @@ def _regular(path: Path) -> bool:
 def _task(job: Job, failures: list[BaseException], started: list[Path],
           held: _HeldInterrupts) -> Callable[[DictConfig], Any]:
     """Hydra's task function around `job`; a single run's failure is kept in `failures`, and each
-    job's run directory in `started` as it starts. Ctrl-C `held` while Hydra started is raised
-    first."""
+    job's run directory (a sweep job's: the sweep's) in `started` as it starts. Ctrl-C `held` while
+    Hydra started is raised first."""
 
     def task(cfg: DictConfig) -> Any:
         held.release()
         hydra_cfg = HydraConfig.get()
         run_dir = Path(hydra_cfg.runtime.output_dir)
-        started.append(run_dir)
         sweep_job = hydra_cfg.mode == RunMode.MULTIRUN
         # from where the command started: with hydra.job.chdir the job runs in its own folder
         sweep_dir = Path(hydra_cfg.runtime.cwd, hydra_cfg.sweep.dir) if sweep_job else None
+        started.append(sweep_dir or run_dir)
         if sweep_dir is not None:
             mark_job(run_dir, sweep_dir, "started")
         try:
