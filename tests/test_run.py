@@ -358,4 +358,5 @@ def test_log_warnings_reach_stderr_never_the_results_on_stdout(tmp_path):
                        f"executor.cache_dir={blocker / 'cache'}")
     assert proc.returncode == 2
     assert "[WARNING]" not in proc.stdout
-    assert "[evalkit.execution.workers][WARNING] - executor: cannot keep the tests' random seed" in proc.stderr
+    warned = "[evalkit.execution.workers][WARNING] - executor: cannot keep the tests' random seed"
+    assert warned in proc.stderr
