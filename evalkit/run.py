@@ -31,7 +31,7 @@ from evalkit.models.demo_answers import MODELS as DEMO_MODELS
 from evalkit.models.demo_answers import served_by_demo
 from evalkit.progress import Progress, progress
 from evalkit.records import ArmSpec, Prices, RenderedPrompt, RunResults, Task, TemplateId, TemplateSource
-from evalkit.reporting import import_plots_meanwhile, write_reports
+from evalkit.reporting import write_reports
 from evalkit.rundir import (
     recorded_endpoint,
     require_resumable,
@@ -237,7 +237,6 @@ def execute_run(cfg: RunConfig, run_dir: Path) -> RunResults:
         header = run_header(run_id, bench, executor, templates=_template_sources(arms),
                             registry=registries.pop() if len(registries) == 1 else None)
         stages = _Stages(cfg, bench, executor, store, samples, run_id, timings)
-        import_plots_meanwhile(cfg.report)
         with steady_gc():
             clients, scorer = asyncio.run(_probe_calibrate_generate(stages, arms))
     infra = scorer.infra_error_problem(cfg.executor.max_infra_errors)

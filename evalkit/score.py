@@ -24,7 +24,7 @@ from evalkit.execution import make_executor
 from evalkit.models import steady_gc
 from evalkit.models.demo_answers import MODELS as DEMO_MODELS
 from evalkit.records import ArmSpec, RunResults, SamplesFileInfo, Task
-from evalkit.reporting import import_plots_meanwhile, write_reports
+from evalkit.reporting import write_reports
 from evalkit.results import natural_key
 from evalkit.rundir import (
     require_resumable,
@@ -315,7 +315,6 @@ def execute_score(cfg: RunConfig, run_dir: Path) -> RunResults:
         scorer = Scorer(executor, limits, cfg.scoring, run_id=run_id, completion=completion)
         header = run_header(run_id, bench, executor)
         in_flight = executor.capacity  # every worker's slots, whatever the number of cores
-        import_plots_meanwhile(cfg.report)
         with timed(timings, "scoring"), steady_gc():
             arms, errors = asyncio.run(_score_lines(cfg.samples, scorer, {t.task_id: t for t in scored},
                                                     _task_order(bench), index, samples,

@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import json
 import os
-import threading
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -109,21 +107,6 @@ def run_notes(run: RunResults) -> list[str]:
             notes.append(f"{arm.arm}: {arm.cached_samples} samples answered from the response store "
                          f"(stored by {origin}), not asked again.")
     return notes
-
-
-def import_plots_meanwhile(report: ReportConfig) -> None:
-    """Import the plotting module (matplotlib: 0.3 to 0.5 s) in a background thread, called as a
-    run starts waiting on its programs and models: its main thread sleeps then, so the report at
-    the end does not wait for the import (about 0.4 s of a 644-sample `evalkit score`)."""
-    if report.plots:
-        threading.Thread(target=_import_plots, name="evalkit-import-plots", daemon=True).start()
-
-
-def _import_plots() -> None:
-    try:
-        importlib.import_module("evalkit.reporting.plots")
-    except Exception:  # noqa: BLE001, S110 - render_outputs imports it again and says what failed
-        pass
 
 
 def render_outputs(view: ReportView, samples: pd.DataFrame, out_dir: Path,

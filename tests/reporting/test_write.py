@@ -6,8 +6,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -20,7 +18,6 @@ from evalkit.reporting.terminal import printable, summary_table
 from evalkit.reporting.view import mde_text, template_diffs
 from evalkit.reporting.write import recorded_scoring
 from evalkit.results import load_results
-from tests.support.cli import REPO
 from tests.support.runs import (
     SCORING,
     SOURCES,
@@ -182,36 +179,6 @@ def test_report_config_turns_outputs_off(tmp_path, humaneval_tasks):
     assert not list(tmp_path.glob("*.png")) and not (tmp_path / "report.html").exists()
     assert (tmp_path / "report.md").exists() and (tmp_path / "junit.xml").exists()
     assert results.arms[0].pass_at_k_lenient == {}
-
-
-IMPORT_MEANWHILE = """
-import sys, threading
-from evalkit.config import ReportConfig
-from evalkit.reporting import import_plots_meanwhile
-import_plots_meanwhile(ReportConfig(plots=sys.argv[1] == "plots"))
-for thread in threading.enumerate():
-    if thread is not threading.current_thread():
-        thread.join()
-print("matplotlib" in sys.modules, "evalkit.reporting.plots" in sys.modules)
-"""
-
-
-@pytest.mark.slow  # starts processes
-def test_plots_are_imported_while_the_run_waits_and_only_when_drawn(tmp_path):
-    def imported(*argv: str, env: dict | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-c", IMPORT_MEANWHILE, *argv], capture_output=True,
-                              text=True, timeout=120, check=False, env=env)
-
-    drawn = imported("plots")
-    assert (drawn.returncode, drawn.stdout, drawn.stderr) == (0, "True True\n", "")
-    not_drawn = imported("no-plots")
-    assert (not_drawn.returncode, not_drawn.stdout) == (0, "False False\n")
-    # A matplotlib that cannot be imported: the background import says nothing (the report's own
-    # import, later, says what failed)
-    (tmp_path / "matplotlib").mkdir()
-    (tmp_path / "matplotlib" / "__init__.py").write_text("raise ImportError('a broken matplotlib')\n")
-    broken = imported("plots", env={"PYTHONPATH": f"{tmp_path}:{REPO}", "PATH": "/usr/bin:/bin"})
-    assert (broken.returncode, broken.stdout, broken.stderr) == (0, "False False\n", "")
 
 
 def test_results_json_is_written_last_so_a_run_stopped_in_its_reports_is_not_finished(
