@@ -232,6 +232,7 @@ def test_sigterm_ends_a_run_as_ctrl_c_does_keeping_its_samples_and_removing_its_
     assert left == []
 
 
+@pytest.mark.slow  # real commands in processes: the full suite, not the fast tier
 def test_an_interrupted_sweep_names_the_folder_and_the_override_that_finishes_it(tmp_path):
     # A nightly owner's trial: a sweep's SIGTERM said "nothing was measured yet" of 1,080 samples kept,
     # 2 times in 5 (its folder, named by the time, had been composed a second earlier than Hydra named

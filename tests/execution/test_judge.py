@@ -10,6 +10,7 @@ import pytest
 from tests.support.cli import REPO
 
 pytest.importorskip("numpy")
+pytestmark = pytest.mark.slow  # a process of its own: the full suite, not the fast tier
 
 TIMED_IMPORT = """
 import signal, sys
