@@ -442,6 +442,20 @@ def _as_bool(value: int) -> str:
     return repr(bool(value))
 
 
+def _own_argument(which: object, args: tuple, kwargs: dict, returned: object) -> object:
+    """What the call returned: one of the tests' own arguments, synced, where the program returned that
+    argument itself (``which``: its position or keyword, runner._returned_argument), else ``returned``
+    (a copy was no argument: ``out is xs`` failed and ``out is not xs`` held, against one process).
+    Only an argument of the returned value's type: a reply cannot turn a copy into another object."""
+    if type(which) is int and 0 <= which < len(args):
+        own = args[which]
+    elif type(which) is str and which in kwargs:
+        own = kwargs[which]
+    else:
+        return returned
+    return own if type(own) is type(returned) and isinstance(own, list | dict | set | bytearray) else returned
+
+
 def _sync_arguments(args: tuple, kwargs: dict, changed: object, request: bytes,
                     share: plain.Live | None = None, decoder: json.JSONDecoder | None = None) -> None:
     """The tests' own arguments made to hold what the call left in the program's copies of them
@@ -686,9 +700,9 @@ class Session:
             reply = self._receive()
         kind = reply[0] if type(reply) is list and reply else None
         decoder = self.decoder
-        if kind == "return" and len(reply) == 3:
+        if kind == "return" and len(reply) in (3, 4):
             _sync_arguments(args, kwargs, reply[2], request, share, decoder)
-            return reply[1]
+            return _own_argument(reply[3], args, kwargs, reply[1]) if len(reply) == 4 else reply[1]
         if kind == "raise" and len(reply) == 7:
             _sync_arguments(args, kwargs, reply[6], request, share, decoder)
             raise relayed(*reply[1:6], self.program)

@@ -304,11 +304,13 @@ def _reply(request: bytes, arguments: list, function, live: bool) -> None:
             _send(["unplain", _STR(exc)[:200]])
             return
     try:
-        # the reply's last item: the arguments as the call left them (bytes: encoded once)
+        # then the arguments as the call left them (bytes: encoded once), and which of them it returned
         data = data[:-1] + b"," + _changed(arguments, request, share) + b"]"
     except (*plain.UNPLAIN, plain.IteratorRaised) as exc:
         _send(["unplain", _STR(exc)[:200] + " in its arguments"])
         return
+    if data.startswith(b'["return",'):
+        data = data[:-1] + b"," + plain.encode(_returned_argument(result, arguments)) + b"]"
     data = plain.frame(data)
     while data:
         data = data[_WRITE(CHANNEL_FD, data):]
@@ -511,6 +513,25 @@ def _send_bytes(data: bytes) -> None:
 
 
 _IMMUTABLE = frozenset({type(None), bool, int, float, str, bytes, complex})
+
+
+def _returned_argument(result: object, arguments: list) -> int | str | None:
+    """Which of its arguments the call returned, itself (a position, or a keyword's name), where it
+    is a container that can change; else None. The tests then get their own object back, as one
+    process gives them: a copy, `out is not xs` held, and a wrong program that returned its input
+    where the task asked for a new list passed (a fidelity tester's trial)."""
+    if not isinstance(result, _CHANGING):
+        return None
+    if len(arguments) != 2:  # a use of one of the program's objects: its arguments are the tests'
+        return None
+    for position, value in enumerate(arguments[0]):
+        if value is result:
+            return position
+    return next((name for name, value in arguments[1].items() if value is result), None)
+
+
+_CHANGING = (list, dict, set, bytearray)
+"""The containers whose identity a test may check (``out is xs``): a call can change them."""
 
 
 def _changed(arguments: list, request: bytes, share=None) -> bytes:

@@ -381,6 +381,9 @@ def test_what_a_program_returns_and_raises_reaches_the_tests_as_one_process_has_
                          "    y: int\n\n\ndef f(x):\n")
     many = task("many", "out = candidate(100000)\nassert len(out) == 100000 and out[-1] == 49999.5\n"
                         "assert type(out[0]).__name__ == 'float64', type(out[0])\n")
+    fresh = task("fresh", "xs = [1, 2]\nout = candidate(xs)\nassert out == [1, 2] and out is not xs\n")
+    same = task("same", "xs = [2, 1]\nout = candidate(xs)\nassert out is xs and xs == [1, 2]\n"
+                        "d = {}\nassert candidate(d) is d\n")
     keyed = task("keyed", "assert candidate([2, 1]) == [1, 2]\n")
     key_set = task("key-set", "assert candidate([2, 1]) == {1, 2}\n")
     one_shot = task("one-shot", "assert candidate(iter([1, 2])) == 'iterator'\n"
@@ -413,6 +416,10 @@ def test_what_a_program_returns_and_raises_reaches_the_tests_as_one_process_has_
         "many|right": (many, "import numpy as np\n\n\ndef f(x):\n    return list(np.arange(x) / 2)\n"),
         "many|float32": (many, "import numpy as np\n\n\ndef f(x):\n"
                                "    return list(np.arange(x, dtype=np.float32) / 2)\n"),
+        # an argument returned itself came back a copy: `out is not xs` held (a fidelity tester's D5)
+        "fresh|right": (fresh, "def f(x):\n    return list(x)\n"),
+        "fresh|returns-input": (fresh, "def f(x):\n    return x\n"),
+        "same|right": (same, "def f(x):\n    if isinstance(x, list):\n        x.sort()\n    return x\n"),
         "keyed|keys": (keyed, "def f(x):\n    return dict.fromkeys(sorted(x)).keys()\n"),
         "key-set|keys": (key_set, "def f(x):\n    return dict.fromkeys(x).keys()\n"),
         "key-set|items": (key_set, "def f(x):\n    return {v: v for v in x}.items()\n"),
@@ -455,7 +462,8 @@ def test_what_a_program_returns_and_raises_reaches_the_tests_as_one_process_has_
         "port|not-a-value-error": Status.ERROR,
         "as-list|array": Status.ERROR, "as-list|array-module": Status.FAILED, "keyed|keys": Status.FAILED,
         "key-set|keys": Status.PASSED, "many|right": Status.PASSED, "many|float32": Status.FAILED,
-        "key-set|items": Status.FAILED, "an-int|int64": Status.FAILED,
+        "key-set|items": Status.FAILED, "an-int|int64": Status.FAILED, "fresh|right": Status.PASSED,
+        "fresh|returns-input": Status.FAILED, "same|right": Status.PASSED,
         "lazy-raise|generator": Status.PASSED,
         "deep|recursion": Status.PASSED, "told|right": Status.PASSED, "drained|right": Status.PASSED,
         "drained|reads-one": Status.FAILED, "first|right": Status.PASSED, "swallowed|right": Status.PASSED,
