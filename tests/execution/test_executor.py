@@ -211,6 +211,21 @@ def test_a_relayed_exception_keeps_the_attributes_its_tests_read(executor, human
     assert verdicts["right"][0] is Status.PASSED, verdicts
     assert verdicts["wrong-field"][0] is Status.FAILED, verdicts
     assert "'field': 'name'" in verdicts["wrong-field"][1], verdicts
+    # what the class says of its instances: a status code on the class, a property (a fidelity
+    # tester's trial: both were missing in the tests, and a correct program was an error)
+    coded = dataclasses.replace(task, task_id="relay/class-attributes", prompt="def f(x):\n",
+                                reference="    raise LookupError(x)\n",
+                                tests="def check(candidate):\n    try:\n        candidate(0)\n"
+                                      "    except LookupError as e:\n"
+                                      "        assert (e.status, e.code) == (404, 'NF-0'), vars(e)\n"
+                                      "    else:\n        raise AssertionError\n")
+    own = ("class APIError(Exception):\n    status = 500\n\n\nclass NotFound(APIError, LookupError):\n"
+           "    status = 404\n\n    @property\n    def code(self):\n        return f'NF-{self.args[0]}'\n\n\n"
+           "def f(x):\n    raise NotFound(x)\n")
+    wrong_status = own.replace("status = 404", "status = 400")
+    verdicts = {key: v.status for key, v in executor.run([program_for(coded, own, "own", 1.0),
+                                                          program_for(coded, wrong_status, "wrong", 1.0)])}
+    assert verdicts == {"own": Status.PASSED, "wrong": Status.FAILED}, verdicts
 
 
 def test_the_tests_see_the_types_and_changes_one_process_would_show(executor, humaneval_tasks):
