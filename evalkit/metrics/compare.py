@@ -161,14 +161,13 @@ def _align(pair: tuple[ArmTasks, ArmTasks], measure: str) -> _Paired | None:
 
 
 def _diff(paired: _Paired, confidence: float, resamples: int, seed: int, flips: int) -> dict:
-    # Never narrower than what a rerun could give: two arms that agreed on every task read
-    # "0.000 [0.000, 0.000]" beside arm intervals of [0.79, 1.00] (a researcher's trial). pass@1:
-    # sampling's own spread, as its arm intervals and the gate have it; other measures in [0, 1]:
-    # paired_difference's task-level floor.
-    values = np.concatenate([paired.base, paired.cand])
-    unit = not paired.noise and bool(values.size and values.min() >= 0.0 and values.max() <= 1.0)
     result = paired_test(paired.base, paired.cand, resamples, confidence, seed, binary=paired.binary,
-                         flips=flips, unit=unit)
+                         flips=flips)
+    # pass@1's interval is never narrower than what sampling alone gives a rerun, as its arm intervals
+    # and the gate have it: two arms that agreed on every task read "0.000 [0.000, 0.000]" beside arm
+    # intervals of [0.79, 1.00] (a researcher's trial). A similarity has no such floor: a task-level
+    # one (a task at +1 and one at -1) dwarfed its spread, no number of samples could narrow it, and
+    # it held 0 beside a significant difference (a nightly owner's trial)
     if paired.noise and result["diff"] is not None:
         half = normal_quantile((1.0 + confidence) / 2.0) * paired.noise
         # a difference of pass rates lies in [-1, 1]: the floor added to one near -1 printed "the whole

@@ -79,16 +79,10 @@ def mean_ci(
     low, high = _interval(means, confidence)
     value = float(values.mean())
     if unit:
-        half = _padded_half_width(values, (0.0, 1.0), confidence)
+        padded = np.append(values, [0.0, 1.0])
+        half = normal_quantile(0.5 + confidence / 2) * float(padded.std(ddof=1)) / math.sqrt(padded.size)
         low, high = max(0.0, min(low, value - half)), min(1.0, max(high, value + half))
     return {"value": value, "ci_low": low, "ci_high": high}
-
-
-def _padded_half_width(values: np.ndarray, added: tuple[float, float], confidence: float) -> float:
-    """Half the normal interval of the mean of ``values`` with the two tasks ``added`` (the floor of
-    ``mean_ci(unit=True)`` and of ``paired_difference(unit=True)``)."""
-    padded = np.append(values, added)
-    return normal_quantile(0.5 + confidence / 2) * float(padded.std(ddof=1)) / math.sqrt(padded.size)
 
 
 def laplace_rate(passed: np.ndarray | pd.Series, n: np.ndarray | pd.Series):
@@ -129,8 +123,6 @@ def paired_difference(
     confidence: float = 0.95,
     seed: int = 0,
     flips: int | None = None,
-    *,
-    unit: bool = False,
 ) -> dict:
     """Paired difference of per-task values: ``b - a`` (candidate minus baseline).
 
@@ -143,11 +135,6 @@ def paired_difference(
     resampled with both arms' values), and a two-sided p-value from a paired sign-flip
     test (see ``sign_flip_p_value``) over ``flips`` random sign flips (``resamples`` by default;
     its smallest p-value is 1 / (flips + 1)). With no tasks, ``{"diff": None, "reason"}``.
-
-    ``unit``: the values lie in [0, 1], and the interval is never narrower than the normal interval
-    of the mean difference with one task at +1 and one at -1 added (``mean_ci``'s floor for a
-    difference): two arms that agreed on every one of 10 tasks read ``0.000 [0.000, 0.000]`` beside
-    arm intervals of [0.79, 1.00], as if a rerun could not differ (a researcher's trial).
     """
     _check(resamples, confidence)
     baseline = _as_values(a, "a")
@@ -160,10 +147,6 @@ def paired_difference(
     rng = np.random.default_rng(seed)
     low, high = _interval(bootstrap_means(diffs, resamples, rng), confidence)
     p_value = sign_flip_p_value(diffs, flips or resamples, rng)
-    if unit:
-        half = _padded_half_width(diffs, (1.0, -1.0), confidence)
-        mean = float(diffs.mean())
-        low, high = max(-1.0, min(low, mean - half)), min(1.0, max(high, mean + half))
     return {
         "diff": float(diffs.mean()),
         "ci_low": low,
@@ -182,7 +165,6 @@ def paired_test(
     *,
     binary: bool = False,
     flips: int | None = None,
-    unit: bool = False,
 ) -> dict:
     """``paired_difference(a, b)`` (``b - a``) with the p-value of the test that fits the data.
 
@@ -193,7 +175,7 @@ def paired_test(
     Returns ``paired_difference``'s dict plus ``test`` (``"sign-flip"`` or ``"mcnemar"``)
     and, for McNemar, ``a_only`` and ``b_only`` (tasks only that arm passed).
     """
-    result = paired_difference(a, b, resamples, confidence, seed, flips, unit=unit)
+    result = paired_difference(a, b, resamples, confidence, seed, flips)
     if result["diff"] is None:
         return result
     if not binary:

@@ -236,12 +236,10 @@ def _drop_check(model: str, diff: PairedDiff | None, samples: tuple[float, float
     if diff is None:
         return Check(model, name, None, None, None, test="none", verdict=GateVerdict.INCONCLUSIVE,
                      reason="no shared task with scored samples")
-    # The interval is at least as wide as sampling alone makes it (compare_arms' floor): two runs
+    # pass@1's interval is at least as wide as sampling alone makes it (compare_arms' floor): two runs
     # that agreed on every task have a bootstrap interval of width 0, and PASSed on it whatever their
-    # size. The power claimed is that floor's too: on 3 tasks of identical answers, edit_similarity
-    # and exact_match PASSed, "catches drop >= 0.020", where pass@1 caught no drop at all.
-    floor_error = (diff.ci_high - diff.ci_low) / (2 * metrics.normal_quantile((1.0 + diff.confidence) / 2.0))
-    std_error = max(diff.std_error, noise) if noise else max(diff.std_error, floor_error)
+    # size; its power claim is the floor's too
+    std_error = max(diff.std_error, noise)
     check = Check(model, diff.measure, None, None, diff.diff, diff.ci_low, diff.ci_high, diff.p_value,
                   diff.p_adjusted, diff.test, confidence=diff.confidence,
                   detectable_drop=metrics.detectable_drop(std_error, cfg.max_drop, diff.confidence, POWER))

@@ -118,7 +118,7 @@ def test_a_comparison_is_the_same_whatever_order_the_tasks_come_in():
 def test_two_arms_that_agree_on_every_task_still_show_what_a_rerun_could_give():
     # A researcher's trial: 20 tasks x 1 sample, both arms passing every one, read "0.000 [0.000,
     # 0.000]" beside arm intervals of [0.79, 1.00]. pass@1 takes the spread sampling alone gives (the
-    # gate's floor), a similarity the task-level one (a task at +1 and one at -1 added)
+    # gate's floor); a similarity keeps its bootstrap interval (a task-level floor dwarfed its spread)
     same = _table([1] * 20, 1, metric=[0.8] * 20)
     comparison = compare_arms([(ArmTasks("A", same), ArmTasks("B", same))], ("pass@1", "bleu"))
     pass1, bleu = comparison.diff("B", "pass@1"), comparison.diff("B", "bleu")
@@ -126,11 +126,4 @@ def test_two_arms_that_agree_on_every_task_still_show_what_a_rerun_could_give():
     noise = np.sqrt(20 * rate * (1 - rate) * 2) / 20
     assert pass1.diff == 0 and (pass1.ci_low, pass1.ci_high) == pytest.approx((-1.96 * noise, 1.96 * noise),
                                                                                abs=1e-3)
-    floor = 1.96 * np.std([0.0] * 20 + [1.0, -1.0], ddof=1) / np.sqrt(22)
-    assert (bleu.ci_low, bleu.ci_high) == pytest.approx((-floor, floor), abs=1e-3)
-    assert not pass1.significant and not bleu.significant
-    # where the tasks do differ, the interval is the bootstrap's, as wide already
-    spread = _table([1, 0] * 50, 1, metric=[0.2, 0.9] * 50)
-    moved = _table([0, 1] * 50, 1, metric=[0.9, 0.2] * 50)
-    wide = compare_arms([(ArmTasks("A", spread), ArmTasks("B", moved))], ("bleu",)).diff("B", "bleu")
-    assert wide.ci_high - wide.ci_low > 2 * 1.96 * np.std([0.0] * 100 + [1.0, -1.0], ddof=1) / np.sqrt(102)
+    assert (bleu.ci_low, bleu.ci_high) == (0.0, 0.0) and not pass1.significant and not bleu.significant
