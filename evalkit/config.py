@@ -65,12 +65,14 @@ class InterruptedKept(KeyboardInterrupt):
     """Ctrl-C after a run or a sweep wrote samples: they stay in ``run_dir``, where starting it again
     finishes the run (a default run's folder is named by the time, which the user did not see)."""
 
-    def __init__(self, run_dir: Path, key: str = "hydra.run.dir") -> None:
+    def __init__(self, run_dir: Path, key: str = "hydra.run.dir", finished: bool = False) -> None:
         super().__init__(str(run_dir))
         self.run_dir = run_dir
         """The run directory that keeps what the run wrote (a sweep's: the sweep's directory)."""
         self.key = key
         """The override that names it again: ``hydra.run.dir``, or a sweep's ``hydra.sweep.dir``."""
+        self.finished = finished
+        """The run had written results.json, its last file, when it was interrupted: nothing to finish."""
 
 
 def interrupted_by(exc: BaseException, kind: type[KeyboardInterrupt] = KeyboardInterrupt) -> bool:

@@ -19,6 +19,7 @@ import shutil
 import signal
 import sys
 import threading
+import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
@@ -269,6 +270,7 @@ def launch(name: str, overrides: list[str], job: Job,
         raise
     failures: list[BaseException] = []
     started: list[Path] = []
+    attempt = time.time()
     try:
         with contextlib.nullcontext() if sweep else held, _hydra_errors_raised():
             _run_hydra(args=args, args_parser=parser, task_function=_task(job, failures, started, held),
@@ -278,8 +280,9 @@ def launch(name: str, overrides: list[str], job: Job,
         if (interrupted or isinstance(exc, Exception)) \
                 and before.undo_unmeasured(next(iter(started), before.run_dir)) and interrupted:
             raise InterruptedUnmeasured from exc
-        if interrupted and started:  # where to start it again to finish it
-            raise InterruptedKept(started[0], "hydra.sweep.dir" if sweep else "hydra.run.dir") from exc
+        if interrupted and started:  # where to start it again to finish it, unless it had finished
+            key = "hydra.sweep.dir" if sweep else "hydra.run.dir"
+            raise InterruptedKept(started[0], key, not sweep and _written_since(started[0], attempt)) from exc
         if interrupted or not isinstance(exc, Exception) or isinstance(exc, ConfigError):
             raise
         # The job's own errors are kept in `failures`: this is Hydra's, setting up what the hydra.*
@@ -291,6 +294,16 @@ def launch(name: str, overrides: list[str], job: Job,
     if failures:
         before.undo_unmeasured(next(iter(started), before.run_dir))
         raise failures[0]
+
+
+def _written_since(run_dir: Path, since: float) -> bool:
+    """Whether this attempt wrote the run's results.json (its last file: the run finished), not an
+    earlier attempt that exited 2 (interrupted a few ms after it, a run said "start it again to finish
+    it", and every new start was refused as finished, a nightly owner's trial)."""
+    try:
+        return (run_dir / "results.json").stat().st_mtime >= since
+    except OSError:
+        return False
 
 
 class _HeldInterrupts:

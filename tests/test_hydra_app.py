@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from evalkit.config import (
     ConfigError,
     ExecutorConfig,
     GateConfig,
+    InterruptedKept,
     InterruptedUnmeasured,
 )
 from tests.support.cli import run_evalkit
@@ -406,3 +408,28 @@ def test_a_sweep_interrupted_before_it_measured_anything_leaves_no_directory(tmp
         hydra_app.launch("run", ["-m", "seed=1,2", f"hydra.sweep.dir={sweep_dir}"], job)
     assert isinstance(err.value, InterruptedUnmeasured) is not measured
     assert sweep_dir.exists() is measured
+
+
+@pytest.mark.parametrize("earlier", [False, True])
+def test_a_run_interrupted_after_its_last_file_says_it_had_finished(tmp_path, earlier):
+    # A nightly owner's trial: Ctrl-C a few ms after results.json (the last file a run writes) said
+    # "start the same command again to finish it", and every new start was refused as finished.
+    # A results.json an earlier attempt left (one that exited 2) is not this attempt's.
+    run_dir = tmp_path / "run"
+    if earlier:
+        run_dir.mkdir()
+        (run_dir / "samples.jsonl").write_text('{"a sample": 1}\n')
+        (run_dir / "results.json").write_text("{}\n")
+        os.utime(run_dir / "results.json", (1, 1))
+
+    def job(cfg, run_dir):
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with open(run_dir / "samples.jsonl", "a") as samples:  # this attempt measured a sample
+            samples.write('{"another sample": 1}\n')
+        if not earlier:
+            (run_dir / "results.json").write_text("{}\n")
+        raise KeyboardInterrupt
+
+    with pytest.raises(InterruptedKept) as err:
+        hydra_app.launch("run", [f"hydra.run.dir={run_dir}"], job)
+    assert err.value.finished is not earlier and err.value.run_dir == run_dir

@@ -281,6 +281,9 @@ def parse_response(content: bytes, chat: bool) -> tuple[list[Choice], int, int, 
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         what = (f"no {exc.args[0]!r} field" if isinstance(exc, KeyError) and exc.args
                 else "a field of the wrong type, or null")
+        if isinstance(data, dict) and isinstance(data.get("choices"), list):  # a completion, one choice
+            # of which could not be read (a null message): the server's fault, not a wrong address
+            raise AnswerFailed(f"it answered a choice it could not read ({what})") from None
         raise Failure(f"malformed response from the endpoint ({what}: {_start_of(content)})",
                       retryable=True, answered=True) from None
     if not choices:

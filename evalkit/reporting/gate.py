@@ -58,7 +58,15 @@ from evalkit.reporting.baseline import (
     other_served_models,
     served_models,
 )
-from evalkit.reporting.gate_outcome import POWER, Check, GateOutcome, GateVerdict, ModelGate, worst
+from evalkit.reporting.gate_outcome import (
+    POWER,
+    UNMEASURED,
+    Check,
+    GateOutcome,
+    GateVerdict,
+    ModelGate,
+    worst,
+)
 from evalkit.reporting.gate_outputs import (
     interval_text,
     render_junit,
@@ -130,12 +138,14 @@ def _unmeasured_arms(base: Baseline, pairs: list[tuple[ArmOutcome, ArmOutcome]])
     gate was there to compare) PASSed on the third, exit 0 (a nightly owner's trial)."""
     taken = {b.arm for b, _ in pairs}
     models = [b.model for b in base.arms]
-    return [ModelGate(b.model if models.count(b.model) == 1 else b.arm, b.arm, "(none)", _template_name(b),
+    return [ModelGate(b.model if models.count(b.model) == 1 else b.arm, b.arm, UNMEASURED, _template_name(b),
                       "not measured", 0, (Check(
         b.arm, "arm_coverage", None, None, None, test="threshold", verdict=GateVerdict.ERROR,
         reason=f"baseline arm {b.arm} ({b.model}) has no candidate arm (none has its label, nor its model "
-               "unpaired): the candidate did not measure it; run the baseline's arms, or bless a baseline "
-               "of the arms to gate"),)) for b in base.arms if b.arm not in taken]
+               "unpaired): the candidate did not measure it; where a candidate arm replaces it under "
+               "another label (a new template version), give both one label (arms=[{label: ...}]); else "
+               "run the baseline's arms, or bless a baseline of the arms to gate"),))
+            for b in base.arms if b.arm not in taken]
 
 
 def _gate_names(pairs: list[tuple[ArmOutcome, ArmOutcome]]) -> list[str]:

@@ -53,6 +53,11 @@ class Check:
     """INCONCLUSIVE only: samples per task (candidate side) after which the interval would decide."""
 
 
+UNMEASURED = "(none)"
+"""The candidate arm of a ModelGate for a baseline arm no candidate arm measured (an ``arm_coverage``
+ERROR)."""
+
+
 @dataclass(frozen=True)
 class ModelGate:
     """The gate's result for one model."""

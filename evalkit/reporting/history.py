@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 
 from evalkit.config import ConfigError
 from evalkit.records import RecordError, RunResults
+from evalkit.reporting.gate_outcome import UNMEASURED
 from evalkit.results import load_results, run_identity
 from evalkit.samples import UNKNOWN_MODEL
 
@@ -88,8 +89,10 @@ def _gates(root: Path, notes: list[str]) -> dict[tuple[str, str], tuple[str, Pat
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             for model in data["models"]:
-                found[(str(data["candidate_run_id"]), str(model["arm"]))] = (str(model["verdict"]),
-                                                                             path.parent / "gate.md")
+                # a baseline arm the candidate did not measure: an ERROR of the whole night, shown on
+                # each of its arms (it had no point of its own, and the page hid the gate's exit 2)
+                arm = "*" if model["arm"] == UNMEASURED else str(model["arm"])
+                found[(str(data["candidate_run_id"]), arm)] = (str(model["verdict"]), path.parent / "gate.md")
         except (OSError, ValueError, KeyError, TypeError) as exc:
             notes.append(f"{path}: not a readable gate.json ({type(exc).__name__}: {exc}); left out")
     return found
@@ -124,7 +127,8 @@ def collect(root: Path) -> tuple[list[Point], list[str]]:
             # same line as the old one the edit read as the model getting worse
             template = (f"{arm.template.family} {arm.template.version} {arm.template.sha256[:8]}"
                         if arm.template else "(scored answers)")
-            verdict, page = gates.get((results.run_id, arm.arm), (None, None))
+            own = gates.get((results.run_id, arm.arm), (None, None))
+            verdict, page = gates.get((results.run_id, "*"), own)
             problem = results.problems[0] if results.problems else None
             data = results.dataset
             scored = arm.n_tasks_scored if arm.n_tasks_scored is not None else arm.n_tasks

@@ -416,8 +416,9 @@ def test_a_choice_without_its_message_is_said_in_words(server):
     server.script("", ["nullmessage"] * 5)
     with pytest.raises(EndpointError) as err:
         check(model_config(server.base_url, max_retries=1))
-    assert "malformed response from the endpoint (a field of the wrong type, or null:" in str(err.value)
-    assert "AttributeError" not in str(err.value), err.value
+    assert "failed its answer for 'm' (it answered a choice it could not read (a field of the wrong type, " \
+        "or null)); check the server's log" in str(err.value), err.value
+    assert "AttributeError" not in str(err.value) and "base_url" not in str(err.value), err.value
 
 
 def _odd_with_store(cfg, tmp_path, case="odd"):

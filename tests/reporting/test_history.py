@@ -142,3 +142,17 @@ def test_arms_scored_from_files_that_name_no_model_are_lines_of_their_own(tmp_pa
     points, _ = collect(tmp_path)
     assert sorted((p.model, p.template) for p in points) == [("gpt", "(scored answers)"),
                                                               ("local", "(scored answers)")]
+
+
+def test_a_night_that_lost_a_baseline_arm_is_an_error_on_its_points(tmp_path):
+    # A nightly owner's trial: the gate exited 2 (a baseline arm the candidate did not measure), and
+    # the page showed the other arm's INCONCLUSIVE or PASS, ERROR nowhere
+    base = make_run(tmp_path / "runs" / "base", {"mixtral": tasks(40, N), "mistral": tasks(40, N)},
+                    started_at="2026-11-01T02:00:00Z")
+    night = make_run(tmp_path / "runs" / "night", {"mixtral": tasks(40, N)},
+                     started_at="2026-11-02T02:00:00Z")
+    outcome = gate(base, night, GateConfig(), tmp_path / "gates" / "night")
+    assert outcome.exit_code == 2
+    points, _ = collect(tmp_path)
+    gated = [(p.arm, p.gate) for p in points if p.run_id == "night"]
+    assert gated == [("mixtral", "ERROR")], gated
