@@ -289,12 +289,18 @@ def _import_numpy() -> None:
         # arrived as lists (a second attacker's trial, which padded its reply to time it so)
         remaining, interval = signal.getitimer(signal.ITIMER_PROF)
         signal.setitimer(signal.ITIMER_PROF, 0)
+        if _timing[0] and not remaining:  # the job's time was up, its SIGPROF not yet sent: none will be
+            raise OutOfTime
+        _sheltered[0] = True  # a SIGPROF already pending must not land inside the import either
         try:
             with contextlib.suppress(Exception):
                 import numpy  # noqa: F401, PLC0415 - on demand: most tasks never need it
         finally:
-            if remaining:
+            expired, _sheltered[0] = _sheltered[0] == "expired", False
+            if remaining and not expired:
                 signal.setitimer(signal.ITIMER_PROF, remaining, interval)
+        if expired:
+            raise OutOfTime
 
 
 def _is_the_class(cls: type, facts: dict) -> bool:
@@ -999,8 +1005,16 @@ _timing: list[bool] = [False]
 already on its way) is ignored, not raised where the worker would read an infra_error."""
 
 
+_sheltered: list = [False]
+"""True while numpy is imported for a reply (``_import_numpy``); "expired" where the job's time ran
+out meanwhile (a SIGPROF already pending as the timer was stopped), raised once the import is whole."""
+
+
 def _out_of_time(signum, frame) -> None:
     if _timing[0]:
+        if _sheltered[0]:
+            _sheltered[0] = "expired"
+            return
         raise OutOfTime
 
 
