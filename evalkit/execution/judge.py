@@ -459,7 +459,7 @@ def _own_argument(which: object, args: tuple, kwargs: dict, returned: object) ->
         own = kwargs[which]
     else:
         return returned
-    return own if type(own) is type(returned) and isinstance(own, list | dict | set | bytearray) else returned
+    return own if type(own) is type(returned) and isinstance(own, plain.MUTABLE) else returned
 
 
 def _sync_arguments(args: tuple, kwargs: dict, changed: object, request: bytes,

@@ -112,7 +112,8 @@ def encode(value: object, typed: int = 0, live: Live | None = None, aliases: boo
     return _ENCODER.encode(_tagged(value, 0, typed, live, shared or None)).encode()
 
 
-_MUTABLE = (list, dict, set, bytearray)
+MUTABLE = (list, dict, set, bytearray)
+"""The containers a call can change in place, whose identity a test may check (``out is xs``)."""
 
 
 def _repeated(value: object) -> dict[int, list]:
@@ -126,7 +127,7 @@ def _repeated(value: object) -> dict[int, list]:
         item, depth = stack.pop()
         if depth > MAX_DEPTH:
             continue
-        if isinstance(item, _MUTABLE):
+        if isinstance(item, MUTABLE):
             if id(item) in seen:
                 shared.setdefault(id(item), [len(shared), 0])
                 continue
@@ -472,7 +473,7 @@ def _alias(obj: dict, aliases: dict[int, object]) -> object:
     if "al" in obj:
         payload = obj["al"]
         if type(payload) is not list or len(payload) != 2 or type(payload[0]) is not int \
-                or type(payload[1]) not in (list, dict, set) and not isinstance(payload[1], _MUTABLE):
+                or type(payload[1]) not in (list, dict, set) and not isinstance(payload[1], MUTABLE):
             raise ValueError("an al tag that is not [number, container]")
         aliases[payload[0]] = payload[1]
         return payload[1]

@@ -542,7 +542,7 @@ def _returned_argument(result: object, arguments: list) -> int | str | None:
     is a container that can change; else None. The tests then get their own object back, as one
     process gives them: a copy, `out is not xs` held, and a wrong program that returned its input
     where the task asked for a new list passed (a fidelity tester's trial)."""
-    if not isinstance(result, _CHANGING):
+    if not isinstance(result, plain.MUTABLE):
         return None
     if len(arguments) != 2:  # a use of one of the program's objects: its arguments are the tests'
         return None
@@ -551,9 +551,6 @@ def _returned_argument(result: object, arguments: list) -> int | str | None:
             return position
     return next((name for name, value in arguments[1].items() if value is result), None)
 
-
-_CHANGING = (list, dict, set, bytearray)
-"""The containers whose identity a test may check (``out is xs``): a call can change them."""
 
 
 def _changed(arguments: list, request: bytes, share=None) -> bytes:
