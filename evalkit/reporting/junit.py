@@ -12,8 +12,8 @@ flips, as report.md and gate.md list them).
 from __future__ import annotations
 
 import re
-from collections import Counter
 import xml.etree.ElementTree as ET
+from collections import Counter
 from pathlib import Path
 from typing import Sequence
 
