@@ -222,6 +222,26 @@ def test_a_resumed_run_s_samples_score_as_the_run_reported_them(tmp_path):
     assert results["arms"][0]["pass_at_k"]["1"]["value"] < 1.0
 
 
+@pytest.mark.parametrize("nested", ["x = " + "not " * 10_000 + "x\n", "x = x" + ".a" * 100_000 + "\n"],
+                         ids=["not-10000", "attribute-100000"])
+def test_a_solution_nested_deeper_than_python_parses_is_scored_beside_the_others(tmp_path, nested):
+    # Read for its similarity to the reference, a whole program nested past the parser's depth raised
+    # MemoryError or RecursionError in the harness: exit 3, no run folder, the correct sample beside
+    # it unscored (an attacker's trial).
+    task = load_tasks(DatasetConfig(limit=1))[0]
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text("".join(json.dumps(row) + "\n" for row in (
+        {"task_id": task.task_id, "solution": nested},
+        {"task_id": task.task_id, "completion": task.reference})))
+    run_dir = tmp_path / "run"
+    proc = run_evalkit("score", f"samples={samples}", f"dataset.task_ids=[{task.task_id}]",
+                       f"hydra.run.dir={run_dir}", "report.plots=false")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+    statuses = sorted((row["sample_index"], row["verdict"]["status"]) for row in rows)
+    assert statuses == [(0, "syntax_error"), (1, "passed")]
+
+
 def _doubling_tasks(path, **references: str) -> None:
     """A dataset file (dataset=jsonl) of tasks mine/<name> asking for double(x), with these references."""
     path.write_text("".join(json.dumps({

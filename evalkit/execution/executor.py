@@ -25,6 +25,7 @@ from typing import Callable, Iterable, Iterator
 from evalkit.config import ExecutorConfig
 from evalkit.execution.program import program_digest, routed
 from evalkit.execution.workers import Worker, start_worker, usable_cores, worker_settings
+from evalkit.postprocess.completion import NOT_PARSED
 from evalkit.records import Program, Status, Verdict, valid_text
 
 log = logging.getLogger(__name__)
@@ -102,7 +103,7 @@ def _compiles(code: str) -> bool:
         return False  # its report stands
     try:
         compile(code, "solution.py", "exec", dont_inherit=True)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):  # ValueError: null bytes
+    except NOT_PARSED:
         return False
     return True
 

@@ -264,13 +264,20 @@ def _read_exact(n: int) -> bytes | None:
     return b"".join(parts)
 
 
+NOT_COMPILED = (SyntaxError, ValueError, RecursionError, MemoryError)
+"""What compiling a program raises where it is no Python: ValueError for a null byte, RecursionError
+or MemoryError for nesting deeper than the compiler goes (`not not ... x` 10,000 times was an
+`error`, "exited with code 112"). The harness checks a reported syntax error with the same tuple
+(``evalkit.postprocess.completion.NOT_PARSED``; this module runs apart from the package)."""
+
+
 def _load(source: str, entry_point: str):
     """Compile and execute the program as module ``solution``; its entry point, or None after
     reporting why it did not load."""
     try:
         # dont_inherit: this file's `from __future__ import annotations` must not leak into the program
         code = compile(source, "solution.py", "exec", dont_inherit=True)
-    except (SyntaxError, ValueError) as exc:  # ValueError: null bytes in source
+    except NOT_COMPILED as exc:
         _send(["syntax_error", *_describe(exc)])
         return None
     module = types.ModuleType(plain.PROGRAM_MODULE)
@@ -578,7 +585,7 @@ def run_in_process(source: str, tests: str, token: bytes) -> None:
     _level_the_stack(0)  # the tests' module, check and the candidate: 3 frames below this one, as there
     try:
         code = compile(source, "solution.py", "exec", dont_inherit=True)
-    except (SyntaxError, ValueError) as exc:
+    except NOT_COMPILED as exc:
         _report("S", *_describe(exc))
         _EXIT(0)
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import re
 
+from evalkit.postprocess.completion import NOT_PARSED
 from evalkit.records import Task
 
 _FENCED_BLOCK = re.compile(r"^`{3}[^\n`]*\n(.*?)(?:^`{3}|\Z)", flags=re.MULTILINE | re.DOTALL)
@@ -116,7 +117,7 @@ def _body_of_definition(code: str, task: Task) -> str | None:
     not parse or defines no such function."""
     try:
         module = ast.parse(code)
-    except (SyntaxError, ValueError):
+    except NOT_PARSED:
         return None
     found = next((node for node in module.body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
                   and node.name == task.entry_point), None)

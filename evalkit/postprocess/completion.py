@@ -119,10 +119,16 @@ def _enclosing_definition_indent(lines: list[str], cursor: int) -> int | None:
     return None
 
 
+NOT_PARSED = (SyntaxError, ValueError, RecursionError, MemoryError)
+"""What parsing model text can raise: ValueError for a null byte, RecursionError or MemoryError for
+nesting deeper than the parser goes (`not not ... x` 10,000 times ended `evalkit score` with an
+internal error, nothing written, an attacker's trial)."""
+
+
 def _parses(code: str) -> bool:
     try:
         compile(code, "<middle>", "exec", dont_inherit=True)
-    except (SyntaxError, ValueError):
+    except NOT_PARSED:
         return False
     return True
 
