@@ -26,6 +26,7 @@ import itertools
 import json
 import os
 import re
+import warnings
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
@@ -381,13 +382,16 @@ def load_runs(root: Path | str = "reports") -> pd.DataFrame:
 
     A ``run_dir`` column says where each came from, and ``seed`` the run's seed (run.json's: each
     request's seed derives from it; None for `evalkit score` runs); rows are ordered by start time.
-    Unreadable results files are skipped: a run still in progress has none yet.
+    A results file that cannot be read (damaged, of a newer schema) is left out with a warning that
+    names it and why (left out silently, a notebook showed fewer runs and said nothing); a run still
+    in progress has none yet.
     """
     rows = []
     for path in sorted(Path(root).rglob("results.json")):
         try:
             results = load_results(path)
-        except ConfigError:
+        except ConfigError as exc:
+            warnings.warn(f"load_runs: left out {path}: {exc}", stacklevel=2)
             continue
         # the run's seed is in run.json (results.json's statistics.seed is the bootstrap's)
         seed = run_seed(path.parent)

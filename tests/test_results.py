@@ -145,6 +145,19 @@ def test_a_run_that_exited_2_says_why_in_load_runs(reports_root, tmp_path):
         "refused": "arm A: no answer at all", "fine": None}
 
 
+def test_load_runs_names_a_results_file_it_cannot_read(reports_root, tmp_path):
+    # A damaged results.json was left out without a word: a notebook showed fewer runs (a researcher's trial).
+    for name in ("fine", "damaged"):
+        shutil.copytree(reports_root / "runs" / "run0", tmp_path / "runs" / name)
+    damaged = tmp_path / "runs" / "damaged" / "results.json"
+    results = json.loads(damaged.read_text())
+    results["arms"][0]["n_tasks"] = "x"
+    damaged.write_text(json.dumps(results))
+    with pytest.warns(UserWarning, match=rf"^load_runs: left out {re.escape(str(damaged))}: "):
+        runs = load_runs(tmp_path)
+    assert [Path(d).name for d in runs["run_dir"]] == ["fine"]
+
+
 def test_load_runs_tells_two_runs_made_with_different_seeds_apart(reports_root, tmp_path):
     # Two nightly runs of one model and template differing only by seed read as identical rows.
     for name, seed in (("seed-7", 7), ("seed-8", 8), ("scored", None)):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import builtins
 import collections
 import contextlib
+import dis
 import enum
 import functools
 import gc
@@ -1102,7 +1103,8 @@ def _run_tests(job: dict, channel: Channel) -> dict:
     # what the reference program defined, before the tests add theirs: the classes a program's
     # exception may be (a wrong program raised a class of the tests' by name, which they took to
     # mean "skip this case", and passed)
-    session = Session(channel, job["entry_point"], dict(module.__dict__), bool(job.get("live")))
+    session = Session(channel, job["entry_point"], _shared_classes(module.__dict__, job.get("shared")),
+                      bool(job.get("live")))
     candidate = (LiveCandidate if session.live else Candidate)(session)
     module.__dict__[job["entry_point"]] = candidate
     try:
@@ -1113,6 +1115,49 @@ def _run_tests(job: dict, channel: Channel) -> dict:
         # frees, which seldom ran, and a task whose prompt holds a table of 25 MB grew the reused test
         # process by that much a program, until correct programs got MemoryError (an attacker's trial)
         module.__dict__.clear()
+
+
+def _shared_classes(namespace: dict, shared: object) -> dict:
+    """The reference program's classes that a class the program's values name may be taken as: those
+    of the names the task's own text defines in whole (``shared``: Program.shared) whose code uses
+    no name but those and the built-ins. A class the program writes itself, or one of the prompt's
+    whose methods call a function the program writes, is not the same class in both processes: taken
+    for the reference's, its code ran here in the program's stead (a wrong ``peek`` passed)."""
+    names = {name for name in shared if type(name) is str} if type(shared) is list else set()
+    trusted = names | set(vars(builtins))
+    return {name: value for name, value in namespace.items()
+            if name in names and isinstance(value, type) and _uses_only(value, trusted, namespace, set())}
+
+
+def _uses_only(cls: type, trusted: set[str], namespace: dict, seen: set[int]) -> bool:
+    """Whether the code of ``cls`` and of its ancestors the reference program defined loads no global
+    name outside ``trusted`` (functions made elsewhere, as dataclass' ``__init__``, have globals of
+    their own and are not the program's to write)."""
+    for klass in cls.__mro__:
+        if klass.__module__ != "__main__" or id(klass) in seen:
+            continue
+        seen.add(id(klass))
+        if klass.__name__ not in trusted:
+            return False
+        for attribute in vars(klass).values():
+            value = attribute.__func__ if isinstance(attribute, staticmethod | classmethod) else attribute
+            functions = [value.fget, value.fset, value.fdel] if isinstance(value, property) else [value]
+            for function in functions:
+                if isinstance(function, types.FunctionType) and function.__globals__ is namespace \
+                        and not _loads_only(function.__code__, trusted):
+                    return False
+            if isinstance(value, type) and not _uses_only(value, trusted, namespace, seen):
+                return False
+    return True
+
+
+def _loads_only(code: types.CodeType, trusted: set[str]) -> bool:
+    """Whether ``code`` and the code it holds (nested functions, comprehensions) load only globals in
+    ``trusted``."""
+    for instruction in dis.get_instructions(code):
+        if instruction.opname in ("LOAD_GLOBAL", "LOAD_NAME") and instruction.argval not in trusted:
+            return False
+    return all(_loads_only(const, trusted) for const in code.co_consts if isinstance(const, types.CodeType))
 
 
 def _tests_verdict(tests: types.CodeType, module: types.ModuleType, session: Session) -> dict:  # noqa: PLR0911

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import ast
+import copy
 import dataclasses
+import functools
 import hashlib
 import re
 
+from evalkit.postprocess.completion import NOT_PARSED
 from evalkit.records import Program, Task
 
 
-def program_for(task: Task, code: str, key: str, timeout_s: float) -> Program:
+def program_for(task: Task, code: str, key: str, timeout_s: float,
+                shared: tuple[str, ...] | None = None) -> Program:
     """The code under test with the task's tests and ``check(entry_point)``.
 
     ``code`` is the whole program under test (prompt + completion, or an EvalPlus
@@ -18,6 +22,7 @@ def program_for(task: Task, code: str, key: str, timeout_s: float) -> Program:
     the task's reference program as their helpers and call ``entry_point`` in the program's process
     (README, Execution sandbox); the executor runs a task in one process instead when the
     canary found its tests cannot be split. JavaScript tasks are run by node in one process.
+    ``shared``: Program.shared, where not what ``code`` and the reference define alike.
     """
     if task.language == "javascript":  # run by node: runner.NODE_RUNNER
         tests = f"{task.tests}\ncheck({task.entry_point});\n"
@@ -27,9 +32,86 @@ def program_for(task: Task, code: str, key: str, timeout_s: float) -> Program:
     # completion task's prefix stops mid-function, and a prompt may end in a bare function header
     # (`def f(x):` with no docstring), which does not compile on its own.
     helpers = task.program_text(task.reference)
+    split = task.language == "python" and bool(task.entry_point)
     return Program(key=key, code=code, language=task.language, timeout_s=timeout_s, tests=tests,
                    task_id=task.task_id, entry_point=task.entry_point, helpers=helpers,
-                   split=task.language == "python" and bool(task.entry_point))
+                   shared=(shared_names(helpers, code) if shared is None else shared) if split else (),
+                   split=split)
+
+
+def shared_names(reference_program: str, code: str) -> tuple[str, ...]:
+    """The names (Program.shared) that the program under test (``code``) and the task's reference
+    program define alike: by top-level statements equal but for their docstrings. Empty where the
+    reference defines no class, since only a class is ever looked up among them.
+
+    The tests' process runs the reference program, and a class a program's value names is taken
+    there to be the reference's class of that name only if it is one of these: a wrong program's
+    ``class Stack(list)`` whose ``peek`` returned 'WRONG' passed, verified, as the reference's
+    ``Stack``, whose ``peek`` the tests ran (an attacker's trial). A prompt's class, which every
+    program holds as the reference does (HumanEval's, a completion's above or below the hole), stays
+    one; a program that restates it with its own methods has its own."""
+    reference = _reference_definitions(reference_program)
+    if not any(is_class for is_class, _ in reference.values()):
+        return ()
+    mine = _definitions(code, only=frozenset(reference))
+    return tuple(sorted(name for name, definition in reference.items() if mine.get(name) == definition))
+
+
+def prompt_shared_names(task: Task) -> tuple[str, ...]:
+    """The names every program of the task defines as its reference does: the reference's whose
+    top-level statement the task's own text (its prompt, a completion's suffix) holds whole. The
+    canary runs the reference with these alone shared, as a correct program that writes its own
+    classes its own way has them: a task whose tests need more then runs with its objects live."""
+    text = task.program_text(task.reference)
+    try:
+        module = ast.parse(text)
+    except NOT_PARSED:
+        return ()
+    names: set[str] = set()
+    for node in module.body:
+        segment = ast.get_source_segment(text, node) or ""
+        if segment and (segment in task.prompt or (task.kind == "completion" and segment in task.suffix)):
+            names |= set(_definitions(segment))
+    return tuple(sorted(names & set(shared_names(text, text))))
+
+
+def _definitions(text: str, only: frozenset[str] | None = None) -> dict[str, tuple[bool, str]]:
+    """Each name a top-level statement of ``text`` defines (the last one, as running it leaves it;
+    of ``only``, where given): whether it is a class, and the statement's syntax tree without
+    docstrings."""
+    try:
+        module = ast.parse(text)
+    except NOT_PARSED:
+        return {}
+    found: dict[str, tuple[bool, str]] = {}
+    for node in module.body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            names = {(alias.asname or alias.name).partition(".")[0] for alias in node.names
+                     if alias.name != "*"}
+        else:
+            names = _top_level_names(ast.Module(body=[node], type_ignores=[]))
+        if only is not None:
+            names &= only
+        if names:
+            definition = (isinstance(node, ast.ClassDef), ast.dump(_without_docstrings(node)))
+            found.update(dict.fromkeys(names, definition))
+    return found
+
+
+_reference_definitions = functools.lru_cache(maxsize=256)(_definitions)
+"""A task's reference program's definitions, read once for all its samples."""
+
+
+def _without_docstrings(node: ast.stmt) -> ast.stmt:
+    """``node`` with the docstrings of its classes and functions left out (a copy)."""
+    node = copy.deepcopy(node)
+    for inner in ast.walk(node):
+        body = getattr(inner, "body", None)
+        if (isinstance(inner, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            inner.body = body[1:] or [ast.Pass()]
+    return node
 
 
 def routed(program: Program, in_process_tasks: set[str], live_tasks: set[str]) -> Program:
@@ -51,7 +133,7 @@ def program_digest(program: Program, *, with_limit: bool = True) -> bytes:
     reference program) get the same digest."""
     limit = f"{program.timeout_s}" if with_limit else ""
     identity = (f"{program.language}\0{limit}\0{program.split}\0{program.live}\0{program.entry_point}\0"
-                f"{program.helpers}\0{program.code}\0{program.tests}")
+                f"{' '.join(program.shared)}\0{program.helpers}\0{program.code}\0{program.tests}")
     return hashlib.blake2b(identity.encode("utf-8", "surrogateescape"), digest_size=16).digest()
 
 

@@ -426,6 +426,9 @@ def _endpoint_change(model: str, b_arm: ArmOutcome, c_arm: ArmOutcome) -> tuple[
                      reason=f"another model answered the candidate: was {was}; now {is_now}; bless a "
                             "baseline of this model, or point the alias back"), \
             f"endpoint: served model changed: was {was}; now {is_now}"
+    if other_served_models(before or {}, now):  # the configured model changed too: on purpose
+        return None, (f"endpoint: another model answered, as the arm's configured model changed "
+                      f"({b_arm.model} to {c_arm.model}): was {was}; now {is_now}")
     return None, f"endpoint: what answered changed, the same served model: was {was}; now {is_now}"
 
 

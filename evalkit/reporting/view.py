@@ -289,6 +289,19 @@ def diff_table(view: ReportView) -> Table:
     return headers, rows
 
 
+def diff_legend(view: ReportView) -> str:
+    """What the paired-differences table's columns mean: an interval is at its own level, the
+    ``significant`` column Holm's over every comparison of the report (a row whose interval left out
+    0 read "significant: no" with nothing to say why, a researcher's trial)."""
+    level = f"{view.diffs[0].confidence:.0%}" if view.diffs else "95%"
+    significant = ("p below 0.05" if view.comparisons <= 1 else
+                   f"p (Holm) below 0.05, Holm's correction over the report's {view.comparisons} "
+                   "comparisons, so an interval that leaves out 0 may still read no")
+    return (f"Each interval is {level} on its own; \"significant\" is {significant}. p is McNemar's exact "
+            "test (one sample a task) or a sign-flip test's Monte Carlo estimate, never below one over the "
+            "number of flips plus one.")
+
+
 def diff_note(entry: TemplateDiff) -> str | None:
     """Why a template diff has no text, or None when it has one."""
     if entry.diff is None:

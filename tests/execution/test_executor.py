@@ -139,6 +139,79 @@ def test_a_candidate_s_exception_reaches_the_tests_as_the_class_they_catch(execu
         assert canary([order], ex, calibrate([order], ex)) == []  # so it takes the verified path
 
 
+def test_a_class_the_program_writes_is_its_own_in_the_tests_never_the_reference_s(humaneval_tasks):
+    # An attacker's trial: the tests' process took a value's or an exception's class, named by a wrong
+    # program, to be the reference's class of that name, and ran the reference's methods: a Stack whose
+    # peek returned 'WRONG' and a FieldError with no __str__ of its own passed, verified. A class
+    # counts as the reference's only where the program defines it alike; the canary runs the reference
+    # with only its prompt's classes so, and the task then runs live, where the program's own run.
+    base = humaneval_tasks[0]
+    stack_class = "class Stack(list):\n    def peek(self):\n        return {}\n\n\n"
+    make_stack = "def make_stack(items):\n    return Stack(items)\n"
+    stack = dataclasses.replace(
+        base, task_id="own/stack", entry_point="make_stack",
+        prompt="# class Stack(list) with peek(): the last item, or None when empty; make_stack(items)\n",
+        tests=textwrap.dedent("""\
+            def check(candidate):
+                s = candidate([1, 2, 3])
+                assert s == [1, 2, 3] and s.peek() == 3
+                assert candidate([]).peek() is None
+            """),
+        reference=stack_class.format("self[-1] if self else None") + make_stack)
+    field_init = ("class FieldError(ValueError):\n    def __init__(self, field):\n"
+                  "        super().__init__({})\n        self.field = field\n")
+    validate = textwrap.dedent("""\
+
+
+        def validate(record):
+            for key, value in record.items():
+                if value is None:
+                    raise FieldError(key)
+            return True
+        """)
+    field = dataclasses.replace(
+        base, task_id="own/field", entry_point="validate",
+        prompt="# class FieldError(ValueError) keeping .field, str() 'invalid field: <field>'; validate(r)\n",
+        tests=textwrap.dedent("""\
+            def check(candidate):
+                assert candidate({'a': 1}) is True
+                try:
+                    candidate({'a': 1, 'b': None})
+                except ValueError as e:
+                    assert str(e) == 'invalid field: b', str(e)
+                else:
+                    raise AssertionError
+            """),
+        reference=field_init.format("field") + "\n    def __str__(self):\n"
+                  "        return f'invalid field: {self.field}'\n" + validate)
+    box_class = "class Box(list):\n    def total(self):\n        return summed(self)\n\n\n"
+    make_box = "\n\ndef make_box(xs):\n    return Box(xs)\n"
+    box = dataclasses.replace(  # the prompt's class, whose method calls a function the program writes
+        base, task_id="own/box", entry_point="make_box", prompt=box_class + "# summed(xs), make_box(xs)\n",
+        tests="def check(candidate):\n    assert candidate([1, 2]).total() == 3\n",
+        reference=box_class + "def summed(xs):\n    return sum(xs)\n" + make_box)
+    answers = {
+        "stack|wrong": (stack, stack_class.format("'WRONG'") + make_stack),
+        "stack|raises": (stack, stack_class.format("(_ for _ in ()).throw(RuntimeError('no'))") + make_stack),
+        "stack|own-way": (stack, stack_class.format("self[len(self) - 1] if len(self) else None")
+                          + make_stack),
+        "stack|reference": (stack, stack.reference),
+        "field|no-str": (field, field_init.format("field") + validate),
+        "field|own-way": (field, field_init.format("f'invalid field: {field}'") + validate),
+        "box|wrong": (box, box_class + "def summed(xs):\n    return 0\n" + make_box),
+        "box|reference": (box, box.reference),
+    }
+    with LocalExecutor(dataclasses.replace(CFG, workers=1)) as ex:
+        assert canary([stack, field, box], ex, calibrate([stack, field, box], ex)) == []
+        assert ex.live_tasks == {"own/stack", "own/box"} and not ex.in_process_tasks
+        verdicts = {key: (v.status, v.verified) for key, v in
+                    ex.run(program_for(task, code, key, 1.0) for key, (task, code) in answers.items())}
+    assert verdicts == {"stack|wrong": (Status.FAILED, True), "stack|raises": (Status.ERROR, True),
+                        "stack|own-way": (Status.PASSED, True), "stack|reference": (Status.PASSED, True),
+                        "field|no-str": (Status.FAILED, True), "field|own-way": (Status.PASSED, True),
+                        "box|wrong": (Status.FAILED, True), "box|reference": (Status.PASSED, True)}
+
+
 def test_a_relayed_exception_is_the_class_one_process_would_have_and_no_other(executor, humaneval_tasks):
     # An attacker's trial: a wrong program raised, by name, a class the tests define to mean "skip this
     # case" (and passed, verified); a class with two built-in bases kept only one; sys.exit() was an

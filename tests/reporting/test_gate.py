@@ -716,6 +716,20 @@ def test_another_deployment_of_the_same_model_is_a_note_on_its_verdict(tmp_path)
     assert not gate(bless(base, tmp_path / "b2"), moved, CFG, tmp_path / "g4").models[0].endpoint_note
 
 
+def test_a_model_upgraded_under_its_label_is_a_note_naming_both_models(tmp_path):
+    # The arm's configured model changed on purpose (mixtral to llama, the same label): not an error,
+    # and the note said "the same served model" of two models (a researcher's trial).
+    statuses = {"chat": tasks(40, N, BASE_FAILING)}
+    base = make_run(tmp_path / "base", statuses,
+                    specs={"chat": {"model": "mixtral", "endpoint": _behind_proxy("gpu1")}})
+    llama = _behind_proxy("gpu1", served="hosted_vllm/meta-llama/Llama-3-70B") | {"model": "llama"}
+    cand = make_run(tmp_path / "cand", statuses, specs={"chat": {"model": "llama", "endpoint": llama}})
+    note = gate(bless(base, tmp_path / "baselines"), cand, CFG, tmp_path / "g").models[0].endpoint_note
+    assert note.startswith("endpoint: another model answered, as the arm's configured model changed (mixtral "
+                           "to llama): was model 'hosted_vllm/mistralai/Mixtral"), note
+    assert "same served model" not in note
+
+
 def test_an_offline_replay_which_names_no_served_model_is_a_note_not_an_error(tmp_path):
     # model.offline=true asks no endpoint who it is: its arm's endpoint is the URL and alias alone.
     base, cand = _endpoint_runs(tmp_path, _behind_proxy("gpu1"),
