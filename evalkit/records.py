@@ -201,6 +201,19 @@ class Status(str, enum.Enum):
     INFRA_ERROR = "infra_error"
 
 
+_HOLE = re.compile(r"L\d+(?:_L\d+)?|\d+")
+"""The last part of a hole's task id: its lines (``L3``, ``L2_L5``) or its number (random spans)."""
+
+
+def problem_of(task_id: str) -> str:
+    """The problem a task is part of: a hole's (``SingleLineInfilling/HumanEval/0/L3`` is problem
+    ``SingleLineInfilling/HumanEval/0``'s, ``ide_completion_python/slugify/L2`` of
+    ``ide_completion_python/slugify``), else the task itself (``HumanEval/0``). The holes of one
+    problem share its code and its tests: statistics resample problems, not holes."""
+    head, _, last = task_id.rpartition("/")
+    return head if "/" in head and _HOLE.fullmatch(last) else task_id
+
+
 @dataclass(frozen=True, slots=True)
 class Task:
     """One benchmark problem, as the gateway's template variables see it."""

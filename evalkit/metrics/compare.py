@@ -31,11 +31,12 @@ from evalkit.metrics.stats import (
     fisher_exact,
     holm,
     laplace_rate,
+    mean_std_error,
     normal_quantile,
     paired_test,
     stratified_drop_p_value,
 )
-from evalkit.records import Flip, PairedDiff, Status
+from evalkit.records import Flip, PairedDiff, Status, problem_of
 from evalkit.results import natural_key
 
 PASS_AT_1 = "pass@1"
@@ -139,6 +140,8 @@ class _Paired:
     binary: bool
     noise: float = 0.0
     """pass@1: the standard error sampling alone gives the difference (``sampling_std_error``)."""
+    clusters: tuple[str, ...] = ()
+    """Each task's problem (``records.problem_of``): the unit the statistics resample."""
 
 
 def _align(pair: tuple[ArmTasks, ArmTasks], measure: str) -> _Paired | None:
@@ -157,12 +160,13 @@ def _align(pair: tuple[ArmTasks, ArmTasks], measure: str) -> _Paired | None:
         (joined["base_n"] == 1).all() and (joined["cand_n"] == 1).all())
     noise = sampling_std_error(base_side.tasks, arm_side.tasks) if measure == PASS_AT_1 else 0.0
     return _Paired(base_side.label, arm_side.label, measure, joined["base"].to_numpy(float),
-                   joined["cand"].to_numpy(float), binary, noise)
+                   joined["cand"].to_numpy(float), binary, noise,
+                   tuple(problem_of(str(task_id)) for task_id in joined.index))
 
 
 def _diff(paired: _Paired, confidence: float, resamples: int, seed: int, flips: int) -> dict:
     result = paired_test(paired.base, paired.cand, resamples, confidence, seed, binary=paired.binary,
-                         flips=flips)
+                         flips=flips, clusters=paired.clusters)
     # pass@1's interval is never narrower than what sampling alone gives a rerun, as its arm intervals
     # and the gate have it: two arms that agreed on every task read "0.000 [0.000, 0.000]" beside arm
     # intervals of [0.79, 1.00] (a researcher's trial). A similarity has no such floor: a task-level
@@ -174,9 +178,7 @@ def _diff(paired: _Paired, confidence: float, resamples: int, seed: int, flips: 
         # interval [-1.113, -0.887]"
         result["ci_low"] = max(min(result["ci_low"], result["diff"] - half), -1.0)
         result["ci_high"] = min(max(result["ci_high"], result["diff"] + half), 1.0)
-    diffs = paired.cand - paired.base
-    spread = float(diffs.std(ddof=1)) if diffs.size > 1 else 0.0
-    return result | {"std_error": spread / np.sqrt(diffs.size)}
+    return result | {"std_error": mean_std_error(paired.cand - paired.base, paired.clusters)}
 
 
 def _scored_counts(tasks: pd.DataFrame, task_id: str) -> tuple[int, int]:

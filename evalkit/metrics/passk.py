@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from evalkit.metrics.stats import laplace_rate, mean_ci, paired_difference
+from evalkit.records import problem_of
 
 
 def pass_at_k(n: int, c: int, k: int) -> float | None:
@@ -90,7 +91,8 @@ def pass_at_k_summary(
             summary[str(k)] = {"value": None, "reason": reason}
             continue
         # The same seed for every k resamples the same tasks, so the ks stay comparable.
-        summary[str(k)] = mean_ci(_per_task(counts, k).to_numpy(), resamples, confidence, seed, unit=True)
+        summary[str(k)] = mean_ci(_per_task(counts, k).to_numpy(), resamples, confidence, seed, unit=True,
+                                  clusters=[problem_of(str(t)) for t in counts.index])
         if k == 1:
             summary[str(k)] = _with_sampling_spread(summary[str(k)], counts, confidence)
     return summary
@@ -134,4 +136,5 @@ def paired_pass_at_k(
             return {"diff": None, "reason": f"{label}: {reason}"}
     a_values = _per_task(a_counts.loc[shared], k).to_numpy()
     b_values = _per_task(b_counts.loc[shared], k).to_numpy()
-    return paired_difference(a_values, b_values, resamples, confidence, seed)
+    return paired_difference(a_values, b_values, resamples, confidence, seed,
+                             clusters=[problem_of(str(t)) for t in shared])

@@ -16,7 +16,17 @@ import pandas as pd
 
 from evalkit import metrics
 from evalkit.config import ScoringConfig
-from evalkit.records import AnsweredBy, ArmResult, ArmSpec, Interval, Latency, Prices, Status, Tokens
+from evalkit.records import (
+    AnsweredBy,
+    ArmResult,
+    ArmSpec,
+    Interval,
+    Latency,
+    Prices,
+    Status,
+    Tokens,
+    problem_of,
+)
 from evalkit.results import natural_key
 
 SYNTHETIC_LABEL = "synthetic (demo)"
@@ -105,9 +115,10 @@ def _similarity(frame: pd.DataFrame, names: Sequence[str], scoring: ScoringConfi
         column = frame[["task_id", f"metric_{name}"]].dropna()
         if column.empty:
             continue
-        per_task = column.groupby("task_id", sort=True, observed=True)[f"metric_{name}"].mean().tolist()
-        out[name] = metrics.mean_ci(per_task, resamples=scoring.bootstrap_resamples,
-                                    confidence=scoring.confidence, seed=scoring.seed, unit=True)
+        per_task = column.groupby("task_id", sort=True, observed=True)[f"metric_{name}"].mean()
+        out[name] = metrics.mean_ci(per_task.tolist(), resamples=scoring.bootstrap_resamples,
+                                    confidence=scoring.confidence, seed=scoring.seed, unit=True,
+                                    clusters=[problem_of(str(t)) for t in per_task.index])
     return _intervals(out)
 
 

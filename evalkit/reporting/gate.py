@@ -75,6 +75,7 @@ from evalkit.reporting.gate_outputs import (
     summary,
     terminal_lines,
 )
+from evalkit.reporting.paired import problems_note
 from evalkit.results import refuse_run_dir_as_output
 from evalkit.samples import UNKNOWN_MODEL
 
@@ -519,6 +520,8 @@ def gate(baseline: Baseline | Path | str, candidate_run_dir: Baseline | Path | s
     notes += tuple(f"arm {c.arm}: the baseline's model {b.model} against the candidate's {c.model} "
                    "(paired by their label)" for b, c in pairs if b.model != c.model)
     notes += tuple(_params_notes(pairs)) + tuple(_replay_notes(pairs)) + tuple(_truncation_notes(pairs))
+    problems = problems_note({task for _, c_arm in pairs for task in c_arm.tasks["task_id"]})
+    notes += (problems,) if problems else ()
     notes += tuple(f"{side} arm {arm.arm}: {arm.aggregates['unverified']} of its verdicts are unverified "
                    "(program and tests ran in one process: tasks whose tests cannot run apart, JavaScript); "
                    "a hostile program could forge them"

@@ -22,7 +22,7 @@ from evalkit.metrics.compare import (
     compare_arms,
     task_tables,
 )
-from evalkit.records import Flip, Status
+from evalkit.records import Flip, Status, problem_of
 from evalkit.reporting.aggregate import metric_names
 
 MAX_FLIPS = 100
@@ -102,3 +102,16 @@ def flip_entries(samples: pd.DataFrame, comparison: Comparison, baseline: str) -
             entry[kind].sort(key=lambda e: (-abs(e["flip"].change), flips.index(e["flip"])))
         out.append(entry)
     return out
+
+
+def problems_note(task_ids: Sequence[str]) -> str | None:
+    """Where tasks are holes of fewer problems, a note saying so and what the statistics resample
+    (``records.problem_of``): the report said "100 tasks" of two problems' holes, and nothing said
+    the holes of one problem are not independent evidence (a researcher's trial)."""
+    tasks = set(map(str, task_ids))
+    problems = {problem_of(task) for task in tasks}
+    if len(problems) == len(tasks):
+        return None
+    return (f"The {len(tasks):,} tasks are holes of {len(problems):,} problems: intervals and paired tests "
+            "resample problems, not holes (the holes of one problem share its code and tests; taken one by "
+            "one they gave intervals too narrow for other problems).")

@@ -19,7 +19,7 @@ from evalkit.config import ScoringConfig
 from evalkit.prompts.layout import version_key
 from evalkit.records import ArmResult, Interval, PairedDiff, Status, TemplateSource
 from evalkit.reporting.aggregate import display_label, format_interval, tasks_scored
-from evalkit.reporting.paired import compare_to_baseline, flip_counts, flip_entries
+from evalkit.reporting.paired import compare_to_baseline, flip_counts, flip_entries, problems_note
 
 Table = tuple[list[str], list[list[str]]]
 """(header cells, rows of cells): a table both renderers draw."""
@@ -145,6 +145,9 @@ def build_view(samples: pd.DataFrame, arms: Sequence[ArmResult], templates: Mapp
         view.notes.append(f"Answers the endpoint cut at max_tokens (finish_reason length), scored as they "
                           f"came: {counts}; raise the template's max_tokens (model.params.max_tokens) if "
                           "they ran long.")
+    problems = problems_note(samples["task_id"].unique()) if "task_id" in samples.columns else None
+    if problems:
+        view.notes.append(problems)
     view.baseline = (baseline or arms[0].arm) if len(arms) > 1 else None
     view.template_diffs = template_diffs(arms, templates, view.baseline)
     if view.baseline is not None:

@@ -20,6 +20,7 @@ from evalkit.metrics import (
     paired_test,
     stratified_drop_p_value,
 )
+from evalkit.records import problem_of
 
 
 def test_mean_ci_brackets_the_mean_and_is_seeded():
@@ -95,6 +96,48 @@ def test_minimum_detectable_effect_normal_approximation():
     assert minimum_detectable_effect(164, 1, 0.5, difficulty_sd=0.3) < minimum_detectable_effect(164, 1, 0.5)
     with pytest.raises(ValueError):
         minimum_detectable_effect(164, 1, 0.5, difficulty_sd=0.6)
+
+
+def test_tasks_that_are_their_own_clusters_give_the_task_level_figures_bit_for_bit():
+    rng = np.random.default_rng(3)
+    a, b = rng.uniform(size=50), rng.uniform(size=50)
+    own = [f"HumanEval/{i}" for i in range(50)]
+    assert paired_difference(a, b, 500, seed=4, clusters=own) == paired_difference(a, b, 500, seed=4)
+    assert mean_ci(a, 500, seed=4, unit=True, clusters=own) == mean_ci(a, 500, seed=4, unit=True)
+
+
+def _clustered_null(rng, problems: int, holes: int) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Two arms equal on average, each problem's holes sharing one difference between them (one arm
+    writes that problem's code better, the other another's): per-hole pass rates, each hole's problem."""
+    effect = np.repeat(rng.normal(0.0, 0.3, problems), holes)
+    base = rng.uniform(0.3, 0.7, problems * holes)
+    tasks = [f"Infilling/HumanEval/{i // holes}/L{i % holes}" for i in range(problems * holes)]
+    return base, np.clip(base + effect, 0.0, 1.0), [problem_of(task) for task in tasks]
+
+
+@pytest.mark.slow
+def test_holes_of_one_problem_are_resampled_together_and_a_null_is_rejected_about_alpha_of_the_time():
+    # A researcher's trial: 5,815 multi-line holes of 164 problems resampled one by one gave the
+    # gate a false FAIL between two draws of one model; intervals a third of the width the problems allow.
+    rng = np.random.default_rng(20261207)
+    rejected = {"holes": 0, "problems": 0}
+    runs = 300
+    for seed in range(runs):
+        base, cand, problems = _clustered_null(rng, 40, 10)
+        rejected["holes"] += paired_difference(base, cand, 300, seed=seed)["p_value"] < 0.05
+        clustered = paired_difference(base, cand, 300, seed=seed, clusters=problems)
+        rejected["problems"] += clustered["p_value"] < 0.05
+    assert rejected["holes"] / runs > 0.3  # holes taken for independent tasks: far too often
+    assert rejected["problems"] / runs <= 0.05 + 2 * math.sqrt(0.05 * 0.95 / runs), rejected
+    base, cand, problems = _clustered_null(rng, 40, 10)
+    wide = paired_difference(base, cand, 2000, seed=1, clusters=problems)
+    narrow = paired_difference(base, cand, 2000, seed=1)
+    assert wide["ci_high"] - wide["ci_low"] > 2 * (narrow["ci_high"] - narrow["ci_low"])
+    assert problem_of("SingleLineInfilling/HumanEval/0/L3") == "SingleLineInfilling/HumanEval/0"
+    assert problem_of("MultiLineInfilling/HumanEval/7/L0_L2") == "MultiLineInfilling/HumanEval/7"
+    assert problem_of("ide_completion_python/slugify/L2") == "ide_completion_python/slugify"
+    assert {problem_of(t) for t in ("HumanEval/3", "instruct_python/slugify", "Mbpp/601")} == {
+        "HumanEval/3", "instruct_python/slugify", "Mbpp/601"}
 
 
 def _simulate_arms(rng, n_tasks, n_samples, shift_low, shift_high):

@@ -672,6 +672,23 @@ def _endpoint_runs(tmp_path: Path, base: dict, cand: dict) -> tuple[Path, Path]:
             make_run(tmp_path / "cand", statuses, specs={"mixtral": {"endpoint": cand}}))
 
 
+def test_holes_of_one_problem_count_as_one_problem_and_the_gate_says_so(tmp_path):
+    # A researcher's trial: two draws of one infilling model, each problem's holes passing or failing
+    # together, FAILed the gate with an interval over 5,815 holes as if each were a problem of its own.
+    def holes(passing: range) -> dict[str, list[Status]]:
+        return {f"SingleLineInfilling/HumanEval/{problem}/L{hole}": [P if problem in passing else F]
+                for problem in range(40) for hole in range(15)}
+    base = make_run(tmp_path / "base", {"fim": holes(range(0, 26))})
+    cand = make_run(tmp_path / "cand", {"fim": holes(range(5, 27))})  # 5 problems lost, 1 won: -0.1
+    outcome = gate(bless(base, tmp_path / "baselines"), cand, CFG, tmp_path / "g")
+    (check,) = [c for c in outcome.models[0].checks if c.name == "pass@1"]
+    assert check.diff == pytest.approx(-0.1)
+    assert outcome.verdict is GateVerdict.INCONCLUSIVE and check.ci_low < -0.2 < -0.02 < check.ci_high, check
+    note = "The 600 tasks are holes of 40 problems: intervals and paired tests resample problems, not holes"
+    assert any(n.startswith(note) for n in outcome.notes)
+    assert note in (tmp_path / "g" / "gate.md").read_text()
+
+
 def test_a_candidate_another_model_answered_is_an_error_naming_both(tmp_path):
     # The alias re-pointed to other weights: the night measured another model, and PASSed silently.
     base, cand = _endpoint_runs(tmp_path, _behind_proxy("gpu1"),
