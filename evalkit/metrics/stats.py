@@ -146,6 +146,11 @@ def laplace_rate(passed: np.ndarray | pd.Series, n: np.ndarray | pd.Series):
     return (passed + 1) / (n + 2)
 
 
+EXACT_FLIP_TERMS = 20
+"""Up to this many non-zero differences (or clusters) the sign-flip test counts all 2^n patterns
+(a million sums at 20, about 10 ms)."""
+
+
 def sign_flip_p_value(diffs: np.ndarray, resamples: int, rng: np.random.Generator,
                       clusters: Sequence[object] | None = None) -> float:
     """Two-sided p-value of a paired sign-flip (randomisation) test of mean(diffs) = 0.
@@ -155,7 +160,9 @@ def sign_flip_p_value(diffs: np.ndarray, resamples: int, rng: np.random.Generato
     whose mean is at least as far from 0 as the observed one (Monte Carlo, with the
     observed assignment included, so it is never 0 and the test is calibrated). With
     ``clusters``, the arms are exchangeable within each cluster: a cluster's differences
-    flip together.
+    flip together. With at most EXACT_FLIP_TERMS differences other than 0, every sign pattern
+    is counted and the p-value is exact (drawn, 7 tasks that all fell printed the draws' floor,
+    0.0175 for 0.0156, and 20 printed 0.0003 for 1.9e-6: a researcher's trial).
     """
     n_tasks = diffs.size
     codes = cluster_codes(clusters, n_tasks)
@@ -165,6 +172,13 @@ def sign_flip_p_value(diffs: np.ndarray, resamples: int, rng: np.random.Generato
     threshold = observed - 1e-12 * max(1.0, observed)
     extreme = 0
     total = diffs.sum()
+    moving = terms[terms != 0]
+    if moving.size <= EXACT_FLIP_TERMS:  # the sums of every subset of terms to negate, doubled term by term
+        negated = np.zeros(1)
+        for term in moving:
+            negated = np.concatenate([negated, negated + term])
+        sums = total - 2.0 * negated
+        return float(np.count_nonzero(np.abs(sums) / n_tasks >= threshold)) / negated.size
     chunk = max(1, _MAX_CELLS // max(terms.size, 1))
     for start in range(0, resamples, chunk):
         # flipped[j] = 1 negates term j: the flipped sum is total - 2 * sum of the negated terms.
