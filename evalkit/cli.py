@@ -79,6 +79,8 @@ def _run_guarded(func: Callable[[], int], verbose: bool) -> int:
         if interrupted_by(exc):
             said = ("nothing was measured yet, and the run directory is as it was before"
                     if interrupted_by(exc, InterruptedUnmeasured) else "samples written so far are kept")
+            if isinstance(exc, InterruptedKept) and exc.answers_only:
+                said = "the answers received so far are kept (in the response store, for this run)"
             if isinstance(exc, InterruptedKept) and exc.finished:  # after results.json, its last file
                 said = f"the run had finished: its results and reports are in {exc.run_dir}"
             elif isinstance(exc, InterruptedKept):

@@ -62,10 +62,12 @@ class InterruptedUnmeasured(KeyboardInterrupt):
 
 
 class InterruptedKept(KeyboardInterrupt):
-    """Ctrl-C after a run or a sweep wrote samples: they stay in ``run_dir``, where starting it again
-    finishes the run (a default run's folder is named by the time, which the user did not see)."""
+    """Ctrl-C after a run or a sweep wrote samples or stored answers: they stay (``run_dir`` and the
+    response store), and starting it again in ``run_dir`` finishes the run (a default run's folder is
+    named by the time, which the user did not see)."""
 
-    def __init__(self, run_dir: Path, key: str = "hydra.run.dir", finished: bool = False) -> None:
+    def __init__(self, run_dir: Path, key: str = "hydra.run.dir", finished: bool = False,
+                 answers_only: bool = False) -> None:
         super().__init__(str(run_dir))
         self.run_dir = run_dir
         """The run directory that keeps what the run wrote (a sweep's: the sweep's directory)."""
@@ -73,6 +75,8 @@ class InterruptedKept(KeyboardInterrupt):
         """The override that names it again: ``hydra.run.dir``, or a sweep's ``hydra.sweep.dir``."""
         self.finished = finished
         """The run had written results.json, its last file, when it was interrupted: nothing to finish."""
+        self.answers_only = answers_only
+        """The run had stored answers but written no sample yet: what it keeps is its answers."""
 
 
 def interrupted_by(exc: BaseException, kind: type[KeyboardInterrupt] = KeyboardInterrupt) -> bool:

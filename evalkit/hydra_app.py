@@ -282,7 +282,10 @@ def launch(name: str, overrides: list[str], job: Job,
             raise InterruptedUnmeasured from exc
         if interrupted and started:  # where to start it again to finish it, unless it had finished
             key = "hydra.sweep.dir" if sweep else "hydra.run.dir"
-            raise InterruptedKept(started[0], key, not sweep and _written_since(started[0], attempt)) from exc
+            answers_only = (not sweep and isinstance(before, RunDirBefore)
+                            and before.stored_answers(started[0]) and not _samples_written(started[0]))
+            raise InterruptedKept(started[0], key, not sweep and _written_since(started[0], attempt),
+                                  answers_only) from exc
         if interrupted or not isinstance(exc, Exception) or isinstance(exc, ConfigError):
             raise
         # The job's own errors are kept in `failures`: this is Hydra's, setting up what the hydra.*
@@ -294,6 +297,11 @@ def launch(name: str, overrides: list[str], job: Job,
     if failures:
         before.undo_unmeasured(next(iter(started), before.run_dir))
         raise failures[0]
+
+
+def _samples_written(run_dir: Path) -> bool:
+    samples = run_dir / "samples.jsonl"
+    return _regular(samples) and samples.stat().st_size > 0
 
 
 def _written_since(run_dir: Path, since: float) -> bool:
@@ -550,6 +558,8 @@ class RunDirBefore:
         size = samples.stat().st_size if _regular(samples) else None
         if (size or 0) > (self.samples_size or 0) or file_version(run_dir / "results.json") != self.results:
             return False
+        if self.stored_answers(run_dir):  # answers received: run.json names them in the response store
+            return False
         beside_another = being_written(samples)
         self._put_back_config(beside_another)
         if beside_another:
@@ -573,6 +583,14 @@ class RunDirBefore:
                         break
                     folder.rmdir()
         return True
+
+    def stored_answers(self, run_dir: Path) -> bool:
+        """Whether the attempt stored answers its run had not (``rundir.note_answers_stored``)."""
+        from evalkit.rundir import RUN_FILE, answers_stored  # noqa: PLC0415 - it imports the executor
+
+        path = Path(os.path.abspath(run_dir)) / RUN_FILE
+        now = path.read_bytes() if _regular(path) else None
+        return answers_stored(now) and not answers_stored(self.records.get(RUN_FILE))
 
     def _put_back_config(self, beside_another: bool) -> None:
         """Put back the saved config and the log as they were. Beside another run still writing in the

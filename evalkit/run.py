@@ -33,6 +33,7 @@ from evalkit.progress import Progress, progress
 from evalkit.records import ArmSpec, Prices, RenderedPrompt, RunResults, Task, TemplateId, TemplateSource
 from evalkit.reporting import write_reports
 from evalkit.rundir import (
+    note_answers_stored,
     recorded_endpoint,
     require_resumable,
     require_same_endpoint,
@@ -231,7 +232,8 @@ def execute_run(cfg: RunConfig, run_dir: Path) -> RunResults:
         arms = _start_demo_if_needed(arms, bench, stack)
         executor = stack.enter_context(make_executor(cfg.executor))
         run_id = run_id_of(run_dir, samples)
-        store = (stack.enter_context(ResponseStore(cfg.store.path, run_id=run_id, reuse=cfg.store.reuse))
+        store = (stack.enter_context(ResponseStore(cfg.store.path, run_id=run_id, reuse=cfg.store.reuse,
+                                                   on_first_answer=lambda: note_answers_stored(run_dir)))
                  if cfg.store.enabled and cfg.store.path else None)
         registries = {arm.config.prompt.registry for arm in arms}
         header = run_header(run_id, bench, executor, templates=_template_sources(arms),

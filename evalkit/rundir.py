@@ -15,7 +15,7 @@ import subprocess
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import evalkit
 from evalkit.benchmarks import Benchmark
@@ -199,10 +199,40 @@ def require_same_endpoint(samples: SamplesFile, label: str, identity: Mapping[st
                               f"differs: {differ}): resume against the endpoint it was started with, or give "
                               "a new hydra.run.dir")
         return
-    path = samples.path.parent / RUN_FILE
-    recorded = _read_json(path)
-    endpoints = recorded.get("endpoints") if isinstance(recorded.get("endpoints"), dict) else {}
-    _replace_json(path, recorded | {"endpoints": endpoints | {label: dict(identity)}})
+    def with_endpoint(recorded: dict[str, Any]) -> dict[str, Any]:
+        endpoints = recorded.get("endpoints") if isinstance(recorded.get("endpoints"), dict) else {}
+        return {"endpoints": endpoints | {label: dict(identity)}}
+
+    _update_run_file(samples.path.parent / RUN_FILE, with_endpoint)
+
+
+def note_answers_stored(run_dir: Path) -> None:
+    """Record in RUN_FILE that the run has stored answers (the response store's first commit): an
+    attempt stopped before its first sample then keeps its directory, whose run id names them, and
+    starting it again scores them without asking again. Stopped between the answers and the first
+    sample, a run took its directory away as one that measured nothing, and the next attempt, a new
+    run id, asked the endpoint for every answer again (a nightly owner's trial)."""
+    _update_run_file(run_dir / RUN_FILE, lambda recorded: {"answers_stored": True})
+
+
+def answers_stored(record: bytes | None) -> bool:
+    """Whether a RUN_FILE's text (None: no file) says its run stored answers."""
+    try:
+        return json.loads(record or b"{}").get("answers_stored") is True
+    except (ValueError, AttributeError):
+        return False
+
+
+_RUN_FILE_LOCK = threading.Lock()
+"""RUN_FILE is changed from the run's threads (an arm's probe, another arm's first stored answer):
+each change reads and replaces it whole under this lock, so none is lost."""
+
+
+def _update_run_file(path: Path, change: Callable[[dict[str, Any]], Mapping[str, Any]]) -> None:
+    """Merge ``change(recorded)`` into the RUN_FILE at ``path``."""
+    with _RUN_FILE_LOCK:
+        recorded = _read_json(path)
+        _replace_json(path, recorded | change(recorded))
 
 
 def same_endpoint(before: Mapping[str, Any], now: Mapping[str, Any]) -> bool:

@@ -12,6 +12,7 @@ import pytest
 from evalkit.benchmarks import load_tasks
 from evalkit.config import DatasetConfig
 from tests.support.cli import REPO, run_evalkit
+from tests.support.fault_server import FaultServer
 
 
 @pytest.mark.slow
@@ -230,6 +231,40 @@ def test_sigterm_ends_a_run_as_ctrl_c_does_keeping_its_samples_and_removing_its_
     left = [path for root in ("pids", "cpuacct", "memory") for path in Path("/sys/fs/cgroup", root).rglob(
         f"evalkit/{proc.pid}-*")]
     assert left == []
+
+
+@pytest.mark.slow  # real commands in processes: the full suite, not the fast tier
+def test_a_run_stopped_after_its_answers_before_its_first_sample_keeps_them_for_the_next_attempt(tmp_path):
+    # A nightly owner's trial: SIGTERM once every answer had come but before the first sample was
+    # written removed the run's folder ("nothing was measured yet"), and the next attempt, a new run,
+    # asked the endpoint for every answer again.
+    with FaultServer(models=("m",)) as srv:
+        srv.answer_text = "```python\nimport time\ntime.sleep(0.5)\n```"  # each sample takes a while to run
+        run_dir = tmp_path / "run"
+        command = [sys.executable, "-m", "evalkit", "run", "model=openai_compatible",
+                   f"model.base_url={srv.base_url}", "model.name=m", "dataset.limit=4", "n_samples=2",
+                   "k=[1]", f"hydra.run.dir={run_dir}", f"store.path={tmp_path / 'store.sqlite'}",
+                   f"executor.cache_dir={tmp_path / 'cache'}", "executor.workers=1",
+                   "executor.max_in_flight=1", "executor.share_identical=false", "report.plots=false"]
+        proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        record, deadline = run_dir / "run.json", time.monotonic() + 120
+        def stored() -> bool:
+            return record.exists() and '"answers_stored": true' in record.read_text()
+        while time.monotonic() < deadline and not stored():
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+        assert not (run_dir / "samples.jsonl").exists() or not (run_dir / "samples.jsonl").read_text()
+        assert err.strip().splitlines()[-1] == (
+            "evalkit: interrupted; the answers received so far are kept (in the response store, for this "
+            f"run) in {run_dir}: start the same command again with hydra.run.dir={run_dir} to finish it")
+        asked = len(srv.requests)
+        finished = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+        assert finished.returncode == 0, finished.stderr[-2000:]
+        assert len(srv.requests) - asked <= 1  # the probe: no answer asked again
+    rows = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+    assert len(rows) == 8 and all(row["cached"] for row in rows)
 
 
 @pytest.mark.slow  # real commands in processes: the full suite, not the fast tier

@@ -27,7 +27,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from evalkit.config import ConfigError
 
@@ -144,9 +144,12 @@ class ResponseStore:
     """
 
     def __init__(self, path: Path, busy_timeout_s: float = 60.0, *, run_id: str = "",
-                 reuse: bool = False) -> None:
+                 reuse: bool = False, on_first_answer: Callable[[], None] | None = None) -> None:
         self.path = Path(path)
         self.run_id, self.reuse = run_id, reuse
+        self._on_first_answer = on_first_answer
+        """Called once, after the first answer this object stored is committed (the run notes that it
+        has answers to keep: ``rundir.note_answers_stored``)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         if self.path.is_dir():  # SQLite would only say "unable to open database file"
@@ -267,6 +270,9 @@ class ResponseStore:
                 self._db.execute("ROLLBACK")
                 raise
             self._db.execute("COMMIT")
+            first, self._on_first_answer = self._on_first_answer, None
+        if first is not None:
+            first()
 
     def count(self) -> int:
         """Number of stored answers."""

@@ -125,7 +125,7 @@ class _Handler(JsonHandler):
             n = 1 if name == "fewer" else int(body.get("n") or 1)
             n = 0 if name in ("empty", "empty_error") else n
             finish = "length" if name == "length" else "stop"
-            answer = _completion(case, body, n, finish, chat)
+            answer = _completion(case, body, n, finish, chat, self.server.fault.answer_text)
             if name == "empty_error":  # LiteLLM's 200 of no choices beside an error object
                 answer["error"] = {"message": "litellm.BudgetExceededError: budget of key exceeded"}
             if name == "error_only":  # a proxy's 200 of an error object alone
@@ -181,10 +181,11 @@ def _doctor(answer: dict[str, Any], name: str, arg: str, chat: bool) -> None:
             holder[key] += " # \ud800"
 
 
-def _completion(case: str, body: dict[str, Any], n: int, finish: str, chat: bool) -> dict[str, Any]:
+def _completion(case: str, body: dict[str, Any], n: int, finish: str, chat: bool,
+                answer_text: str | None = None) -> dict[str, Any]:
     choices = []
     for i in range(n):
-        text = f"answer {case} seed={body.get('seed')} choice={i}"
+        text = answer_text if answer_text is not None else f"answer {case} seed={body.get('seed')} choice={i}"
         if finish == "length":
             text = text[:10]
         choice: dict[str, Any] = {"index": i, "finish_reason": finish}
@@ -224,6 +225,8 @@ class FaultServer:
         """When set, /v1/models lists it and requests whose prompt and max_tokens exceed it get vLLM's 400."""
         self.listings = 0
         """GET /v1/models requests answered."""
+        self.answer_text: str | None = None
+        """When set, the text of every choice of a well-formed answer (code a test wants run)."""
         self.requests: list[dict[str, Any]] = []
         """One entry per completion request: case, action, body."""
         self.in_flight = 0
