@@ -126,6 +126,10 @@ def _finish(job: Callable[[], RunResults], report: Path | None,
         raise
     print(table(results))
     print(line)
+    from evalkit.reporting.write import answered_notes  # noqa: PLC0415 - loaded by the job already
+
+    for note in (note for arm in results.arms for note in answered_notes(arm)):
+        print(f"evalkit: warning: {note}", file=sys.stderr)
     return results
 
 

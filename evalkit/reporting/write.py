@@ -11,7 +11,7 @@ from typing import Any, Mapping, Sequence
 import pandas as pd
 
 from evalkit.config import ReportConfig, ScoringConfig
-from evalkit.records import SCHEMA_VERSION, ArmSpec, RunResults, Statistics
+from evalkit.records import SCHEMA_VERSION, ArmResult, ArmSpec, RunResults, Statistics
 from evalkit.reporting.aggregate import aggregate
 from evalkit.reporting.html import render_html
 from evalkit.reporting.junit import write_junit
@@ -72,8 +72,8 @@ def _header(run: RunResults) -> list[tuple[str, str]]:
 
 
 def run_notes(run: RunResults) -> list[str]:
-    """Why the run exited 2, arms that cover part of the dataset, and which answers came from the
-    response store, for the report's head."""
+    """Why the run exited 2, arms that cover part of the dataset, what answered other than asked
+    (``answered_notes``), and which answers came from the response store, for the report's head."""
     notes = [f"This run exits 2: {problem}" for problem in run.problems]
     for arm in run.arms:
         if arm.n_tasks < run.dataset.n_tasks:
@@ -83,29 +83,38 @@ def run_notes(run: RunResults) -> list[str]:
             unscored = arm.n_tasks - arm.n_tasks_scored
             notes.append(f"{arm.arm}: {unscored} of its {arm.n_tasks} tasks have no scored sample (every "
                          f"one infra_error); pass@k and the metrics are over the other {arm.n_tasks_scored}.")
-        probe = arm.endpoint.get("answered_by") if isinstance(arm.endpoint, Mapping) else None
-        if isinstance(probe, Mapping) and probe.get("model") and arm.answered_by and \
-                probe.get("model") not in {a.answered_by.get("model") for a in arm.answered_by}:
-            samples = "; ".join(f"{answered_name(a.answered_by)}: {a.samples}" for a in arm.answered_by)
-            notes.append(f"{arm.arm}: the start-up probe was answered by {answered_name(probe)}, its samples "
-                         f"by {samples}: a proxy alias re-pointed after the probe; its numbers are the other "
-                         "model's.")
-        answering = arm.answered_by[0].answered_by.get("model") if len(arm.answered_by) == 1 else None
-        if answering not in (None, arm.model):
-            # a model other than the one asked answered every sample: said nowhere but results.json and
-            # samples.jsonl, and a baseline blessed from it measured that model (a nightly owner's trial)
-            notes.append(f"{arm.arm}: its answers name model {answering!r}, not {arm.model!r}, the model it "
-                         "asked for (a proxy alias, or another model served under that name): its numbers "
-                         "are that model's.")
-        if len(arm.answered_by) > 1:  # the probe's identity (``endpoint``) names only one of them
-            named = "; ".join(f"{answered_name(a.answered_by)}: {a.samples}" for a in arm.answered_by)
-            notes.append(f"{arm.arm}: its samples were answered by {len(arm.answered_by)} different "
-                         f"deployments or models ({named}), not by one; a proxy alias re-pointed mid-run "
-                         "or balanced over several backends. Its numbers mix them.")
+        notes += answered_notes(arm)
         if arm.cached_samples:
             origin = ", ".join(arm.cached_from) or "an earlier attempt of this run"
             notes.append(f"{arm.arm}: {arm.cached_samples} samples answered from the response store "
                          f"(stored by {origin}), not asked again.")
+    return notes
+
+
+def answered_notes(arm: ArmResult) -> list[str]:
+    """What answered the arm's samples other than the model it asked, or more than one: notes for
+    the report's head, and warnings on the terminal (said only in report.md, a nightly's log
+    showed a run answered by another model as a clean one: a nightly owner's trial)."""
+    notes = []
+    probe = arm.endpoint.get("answered_by") if isinstance(arm.endpoint, Mapping) else None
+    if isinstance(probe, Mapping) and probe.get("model") and arm.answered_by and \
+            probe.get("model") not in {a.answered_by.get("model") for a in arm.answered_by}:
+        samples = "; ".join(f"{answered_name(a.answered_by)}: {a.samples}" for a in arm.answered_by)
+        notes.append(f"{arm.arm}: the start-up probe was answered by {answered_name(probe)}, its samples "
+                     f"by {samples}: a proxy alias re-pointed after the probe; its numbers are the other "
+                     "model's.")
+    answering = arm.answered_by[0].answered_by.get("model") if len(arm.answered_by) == 1 else None
+    if answering not in (None, arm.model):
+        # a model other than the one asked answered every sample: said nowhere but results.json and
+        # samples.jsonl, and a baseline blessed from it measured that model (a nightly owner's trial)
+        notes.append(f"{arm.arm}: its answers name model {answering!r}, not {arm.model!r}, the model it "
+                     "asked for (a proxy alias, or another model served under that name): its numbers "
+                     "are that model's.")
+    if len(arm.answered_by) > 1:  # the probe's identity (``endpoint``) names only one of them
+        named = "; ".join(f"{answered_name(a.answered_by)}: {a.samples}" for a in arm.answered_by)
+        notes.append(f"{arm.arm}: its samples were answered by {len(arm.answered_by)} different "
+                     f"deployments or models ({named}), not by one; a proxy alias re-pointed mid-run "
+                     "or balanced over several backends. Its numbers mix them.")
     return notes
 
 
