@@ -86,6 +86,11 @@ def _key(fail: Failure, cfg: ModelConfig, where: str) -> str:
 
 def _alias(fail: Failure, cfg: ModelConfig, where: str, served: tuple[str, ...] | None) -> str:
     listed = f" (it lists: {', '.join(served[:5])}{', ...' if len(served) > 5 else ''})" if served else ""
+    if served and cfg.name in served:  # the name is right: what it routes to is not there (a LiteLLM
+        # alias whose backend answers 404); "check model.name" sent the user to the one setting that was right
+        return (f"{where} lists model {cfg.name!r} but answered {fail.status} for it ({fail.message}): the "
+                "name is served, what it leads to is missing; check the proxy's litellm_params for it (its "
+                "backend's model and api_base) or the server's log")
     if fail.proxy:
         return (f"{where} does not route model {cfg.name!r}{listed} ({fail.message}); set model.name to a "
                 "model_name alias of the proxy's config (model_list[].model_name)")

@@ -54,6 +54,11 @@ def test_the_fix_fits_the_cause():
         proxied, cfg, ("mixtral",))
     direct = Failure("HTTP 404: The model `mixtral-8x7b` does not exist.", False, status=404)
     assert "--served-model-name" in explain(direct, cfg)
+    # listed, yet 404: the alias is there and its backend is not (a nightly owner's trial was told to
+    # check model.name, the one setting that was right)
+    listed = explain(direct, cfg, ("claude", "mixtral-8x7b"))
+    assert "lists model 'mixtral-8x7b' but answered 404" in listed and "litellm_params" in listed
+    assert "--served-model-name" not in listed
     key = Failure("HTTP 401: Incorrect API key", False, status=401)
     assert "set the environment variable PROXY_KEY" in explain(key, cfg)
     down = Failure("connection failed: ConnectError: refused", True)
