@@ -160,19 +160,26 @@ def _arm_table(finished: list[Path], swept: dict[Path, str], comparison: Path) -
         if comparison.is_file() else {}
     rows = []
     for job_dir in finished:
-        for arm in load_results(job_dir).arms:
+        results = load_results(job_dir)
+        for arm in results.arms:
             # compare prefixes a label with its job's name only where two jobs share the label
             name = f"{job_dir.name}/{arm.arm}" if f"{job_dir.name}/{arm.arm}" in compared else arm.arm
-            rows.append((job_dir, name, compared.get(name, arm), arm.verdicts.get(Status.INFRA_ERROR, 0)))
+            scored, total = (arm.n_tasks_scored if arm.n_tasks_scored is not None else arm.n_tasks,
+                             results.dataset.n_tasks)
+            # over the dataset's tasks: a job that measured 3 of 5 showed pass@1 1.000 alone (a nightly
+            # owner's trial)
+            tasks = str(scored) if scored >= total else f"{scored} of {total}"
+            infra = arm.verdicts.get(Status.INFRA_ERROR, 0)
+            rows.append((job_dir, name, compared.get(name, arm), tasks, infra))
     # every k a job measured (each job's own where no comparison joins them: `k=[2]` showed pass@1 n/a)
-    ks = sorted({k for _, _, shown, _ in rows for k in shown.pass_at_k}) or [1]
+    ks = sorted({k for _, _, shown, _, _ in rows for k in shown.pass_at_k}) or [1]
     headers = " | ".join(f"pass@{k}" for k in ks)
-    lines = [f"| job | swept overrides | arm in the report | {headers} | infra errors |",
-             "|---|---|---|" + "---|" * len(ks) + "---|"]
-    for job_dir, name, shown, errors in rows:
+    lines = [f"| job | swept overrides | arm in the report | tasks | {headers} | infra errors |",
+             "|---|---|---|---|" + "---|" * len(ks) + "---|"]
+    for job_dir, name, shown, tasks, errors in rows:
         cells = [shown.pass_at_k.get(k) for k in ks]
         values = ["n/a" if cell is None or cell.value is None else f"{cell.value:.3f}" for cell in cells]
-        lines.append(f"| {job_dir.name} | `{inline(swept[job_dir])}` | {inline(name)} | "
+        lines.append(f"| {job_dir.name} | `{inline(swept[job_dir])}` | {inline(name)} | {tasks} | "
                      f"{' | '.join(values)} | {errors} |")
     return lines
 

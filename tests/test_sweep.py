@@ -7,6 +7,7 @@ Hydra's basic launcher and with the joblib launcher (jobs in parallel processes)
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 from pathlib import Path
@@ -200,7 +201,7 @@ def test_jobs_that_exit_2_after_their_reports_are_compared_and_listed_with_why(t
     assert proc.returncode == 2, proc.stderr[-2000:]
     summary = (tmp_path / "sweep" / "summary" / "summary.md").read_text()
     assert "2 job(s) finished, 0 failed; 2 of the finished exited 2 (below)." in summary
-    assert "| 0 | `seed=1` | 0/samples | 0.000 | 0 |" in summary
+    assert "| 0 | `seed=1` | 0/samples | 1 | 0.000 | 0 |" in summary
     assert f"- job `1` (`seed=2`): 1 malformed line(s) of {samples} skipped" in summary
     assert (tmp_path / "sweep" / "summary" / "report.html").is_file()
     assert "evalkit: job 0 exits 2: 1 malformed line(s)" in proc.stderr
@@ -272,5 +273,7 @@ def test_jobs_in_their_own_folders_nested_and_on_other_tasks_are_all_summarized(
     assert "No comparison report: the runs share no task ids" in summary
     assert "Nope/9" in summary
     # the k each job measured, without a comparison to take it from: it showed `pass@1 | n/a`
-    assert "| job | swept overrides | arm in the report | pass@2 | infra errors |" in summary
+    assert "| job | swept overrides | arm in the report | tasks | pass@2 | infra errors |" in summary
+    # the tasks each row's figures are over (a job that measured 3 of 5 tasks showed its pass@1 alone)
+    assert len(re.findall(r"\| `[^`]*` \| \S+ \| 1 \| ", summary)) == 4, summary
     assert "n/a" not in summary.split("| infra errors |", 1)[1]
