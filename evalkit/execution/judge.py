@@ -1119,10 +1119,11 @@ def _run_tests(job: dict, channel: Channel) -> dict:
 
 def _shared_classes(namespace: dict, shared: object) -> dict:
     """The reference program's classes that a class the program's values name may be taken as: those
-    of the names the task's own text defines in whole (``shared``: Program.shared) whose code uses
-    no name but those and the built-ins. A class the program writes itself, or one of the prompt's
-    whose methods call a function the program writes, is not the same class in both processes: taken
-    for the reference's, its code ran here in the program's stead (a wrong ``peek`` passed)."""
+    of the names the program defines as the reference does (``shared``: Program.shared) whose code
+    uses no name but those and the built-ins. A class the program writes its own way, or one of the
+    prompt's whose methods call a function the program writes, is not the same class in both
+    processes: taken for the reference's, its code ran here in the program's stead (a wrong ``peek``
+    passed)."""
     names = {name for name in shared if type(name) is str} if type(shared) is list else set()
     trusted = names | set(vars(builtins))
     return {name: value for name, value in namespace.items()

@@ -64,6 +64,11 @@ STACK_MB = 8
 """RLIMIT_STACK of every process: a runaway C recursion ends in SIGSEGV at the same depth on any machine."""
 JUDGE_GRACE_S = 2.0
 """How long the test process may outlive the program's process (it only reports by then)."""
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+"""Numerical libraries' thread pools at one thread, in programs and test processes alike: numpy's
+OpenBLAS starts a thread a core at import, so on a 64-core machine one program's `import numpy` took
+64 of its executor.max_processes and a test process's more than its slot's pids budget allows (an
+attacker's reading of pids.max), and sums split over threads may differ in their last bits."""
 WARM_UP = """
 from typing import List
 def f(xs: List[int], k: int = 2) -> list:
@@ -554,7 +559,7 @@ def _fork_server_setup(cfg: dict) -> list[str]:
     isolation.make_subreaper()
     os.environ.clear()  # every program's environment: nothing of the harness's, its scratch as home
     os.environ.update({"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "TMPDIR": "/tmp",
-                       "LANG": "C.UTF-8", "PYTHONHASHSEED": "0"})
+                       "LANG": "C.UTF-8", "PYTHONHASHSEED": "0", **ONE_THREAD})
     _preload(cfg.get("preload", ()))
     bpf = cfg.get("seccomp_bpf", {}).get("private_scratch" if cfg["private_mounts"] else "plain")
     if bpf:  # last: the set-up above mounts; every program's process inherits it (isolation.py)

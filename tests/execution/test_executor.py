@@ -107,6 +107,13 @@ def test_unseeded_random_repeats_in_every_program(executor):
     assert len(details) == 1 and details.pop().startswith("ValueError: [0.84"), details
 
 
+def test_a_program_s_numpy_runs_one_thread_whatever_the_cores(executor):
+    # numpy's OpenBLAS starts a thread a core at import: on 64 cores one program's import took 64 of
+    # its executor.max_processes, and a test process more than its slot's pids budget.
+    threads = "import os\nimport numpy\nraise ValueError(len(os.listdir('/proc/self/task')))"
+    assert executor.submit(Program("threads", threads)).result(timeout=120).detail == "ValueError: 1"
+
+
 def test_a_candidate_s_exception_reaches_the_tests_as_the_class_they_catch(executor):
     # Relayed by name alone, an exception of the program's own class, a standard library one or a
     # built-in with another constructor was a plain Exception in the test process: correct programs
