@@ -201,17 +201,23 @@ class Status(str, enum.Enum):
     INFRA_ERROR = "infra_error"
 
 
+HOLE_DATASETS = frozenset({"SingleLineInfilling", "MultiLineInfilling", "RandomSpanInfilling",
+                           "RandomSpanInfillingLight", "ide_completion_python", "ide_completion_javascript"})
+"""The first part of the task ids of the shipped datasets whose tasks are holes of fewer problems."""
 _HOLE = re.compile(r"L\d+(?:_L\d+)?|\d+")
 """The last part of a hole's task id: its lines (``L3``, ``L2_L5``) or its number (random spans)."""
 
 
 def problem_of(task_id: str) -> str:
-    """The problem a task is part of: a hole's (``SingleLineInfilling/HumanEval/0/L3`` is problem
-    ``SingleLineInfilling/HumanEval/0``'s, ``ide_completion_python/slugify/L2`` of
-    ``ide_completion_python/slugify``), else the task itself (``HumanEval/0``). The holes of one
-    problem share its code and its tests: statistics resample problems, not holes."""
+    """The problem a task is part of: a hole's of a shipped completion dataset
+    (``SingleLineInfilling/HumanEval/0/L3`` is problem ``SingleLineInfilling/HumanEval/0``'s,
+    ``ide_completion_python/slugify/L2`` of ``ide_completion_python/slugify``), else the task itself
+    (``HumanEval/0``; any id of a dataset of one's own: ``team/v2/10`` made 30 tasks one problem). The
+    holes of one problem share its code and its tests: statistics resample problems, not holes."""
     head, _, last = task_id.rpartition("/")
-    return head if "/" in head and _HOLE.fullmatch(last) else task_id
+    if task_id.partition("/")[0] in HOLE_DATASETS and "/" in head and _HOLE.fullmatch(last):
+        return head
+    return task_id
 
 
 @dataclass(frozen=True, slots=True)

@@ -37,13 +37,15 @@ def _check(resamples: int, confidence: float) -> None:
 
 def cluster_codes(clusters: Sequence[object] | None, n_tasks: int) -> np.ndarray | None:
     """Each task's cluster as a number 0.. (first-seen order), or None where every task is a
-    cluster of its own (then every figure is the task-level one, bit for bit)."""
+    cluster of its own (then every figure is the task-level one, bit for bit) or all are one: one
+    cluster resampled is no spread at all (an interval of width 0, p 1.0), and the tasks are what
+    there is to go by (the report says they are holes of one problem)."""
     if clusters is None:
         return None
     codes, uniques = pd.factorize(pd.Series(list(clusters), dtype=object), sort=False)
     if len(codes) != n_tasks:
         raise ValueError(f"clusters names {len(codes)} tasks, the values {n_tasks}")
-    return None if len(uniques) == n_tasks else codes.astype(np.int64)
+    return None if len(uniques) in (1, n_tasks) else codes.astype(np.int64)
 
 
 def _cluster_sums(values: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

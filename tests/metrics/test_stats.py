@@ -124,7 +124,7 @@ def _clustered_null(rng, problems: int, holes: int) -> tuple[np.ndarray, np.ndar
     writes that problem's code better, the other another's): per-hole pass rates, each hole's problem."""
     effect = np.repeat(rng.normal(0.0, 0.3, problems), holes)
     base = rng.uniform(0.3, 0.7, problems * holes)
-    tasks = [f"Infilling/HumanEval/{i // holes}/L{i % holes}" for i in range(problems * holes)]
+    tasks = [f"SingleLineInfilling/HumanEval/{i // holes}/L{i % holes}" for i in range(problems * holes)]
     return base, np.clip(base + effect, 0.0, 1.0), [problem_of(task) for task in tasks]
 
 
@@ -149,8 +149,13 @@ def test_holes_of_one_problem_are_resampled_together_and_a_null_is_rejected_abou
     assert problem_of("SingleLineInfilling/HumanEval/0/L3") == "SingleLineInfilling/HumanEval/0"
     assert problem_of("MultiLineInfilling/HumanEval/7/L0_L2") == "MultiLineInfilling/HumanEval/7"
     assert problem_of("ide_completion_python/slugify/L2") == "ide_completion_python/slugify"
-    assert {problem_of(t) for t in ("HumanEval/3", "instruct_python/slugify", "Mbpp/601")} == {
-        "HumanEval/3", "instruct_python/slugify", "Mbpp/601"}
+    # a dataset of one's own keeps its tasks apart whatever its ids look like (an attacker's trial:
+    # 30 tasks team/v2/N were one problem, every interval from 0.35 to 1)
+    alone = ("HumanEval/3", "instruct_python/slugify", "Mbpp/601", "team/v2/10", "myset/batch/L1")
+    assert {problem_of(t) for t in alone} == set(alone)
+    # holes of one problem alone: the tasks are what there is (one cluster resampled said p 1.0)
+    one_problem = paired_test(np.ones(30), np.zeros(30), clusters=["SingleLineInfilling/HumanEval/0"] * 30)
+    assert one_problem == paired_test(np.ones(30), np.zeros(30)) and one_problem["p_value"] < 0.01
 
 
 def _simulate_arms(rng, n_tasks, n_samples, shift_low, shift_high):
