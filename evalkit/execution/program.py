@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import builtins
 import copy
 import dataclasses
 import functools
@@ -33,57 +34,84 @@ def program_for(task: Task, code: str, key: str, timeout_s: float,
     # (`def f(x):` with no docstring), which does not compile on its own.
     helpers = task.program_text(task.reference)
     split = task.language == "python" and bool(task.entry_point)
+    if not split:
+        shared: tuple[str, ...] = ()
+        live = False
+    else:
+        shared = shared_names(helpers, code) if shared is None else shared
+        # a class of the prompt's the program changed or wrote its own way: the tests' side cannot
+        # stand in for it with the reference's (the canary's split path took it so), so its objects
+        # cross live and its own code runs (such a correct program was an error: an attacker's trial)
+        live = not set(prompt_shared_names(task)) <= set(shared)
     return Program(key=key, code=code, language=task.language, timeout_s=timeout_s, tests=tests,
-                   task_id=task.task_id, entry_point=task.entry_point, helpers=helpers,
-                   shared=(shared_names(helpers, code) if shared is None else shared) if split else (),
-                   split=split)
+                   task_id=task.task_id, entry_point=task.entry_point, helpers=helpers, shared=shared,
+                   split=split, live=live)
 
 
 def shared_names(reference_program: str, code: str) -> tuple[str, ...]:
-    """The names (Program.shared) that the program under test (``code``) and the task's reference
-    program define alike: by top-level statements equal but for their docstrings. Empty where the
-    reference defines no class, since only a class is ever looked up among them.
+    """The names (Program.shared) that the program under test (``code``) holds as the reference does.
 
-    The tests' process runs the reference program, and a class a program's value names is taken
-    there to be the reference's class of that name only if it is one of these: a wrong program's
-    ``class Stack(list)`` whose ``peek`` returned 'WRONG' passed, verified, as the reference's
-    ``Stack``, whose ``peek`` the tests ran (an attacker's trial). A prompt's class, which every
-    program holds as the reference does (HumanEval's, a completion's above or below the hole), stays
-    one; a program that restates it with its own methods has its own."""
+    Its values' classes among them may be the reference's own in the tests' process. Empty where the
+    reference defines no class, since only a class is ever looked up among them. A name is one where:
+
+    - both define it by top-level statements equal but for their docstrings (a wrong program's
+      ``class Stack(list)`` whose ``peek`` returned 'WRONG' passed, verified, as the reference's
+      ``Stack``, whose ``peek`` the tests ran: an attacker's trial);
+    - the program changes it nowhere else (``Stack.peek = ...``, ``setattr(Stack, ...)``, a second
+      ``class Stack`` under ``if True:``);
+    - every name its statement reads is one too, or a built-in the program does not replace (a
+      suffix's ``class Stack: peek = make_peek()`` took the reference's middle for a wrong one; a
+      program's own ``len`` changed the prompt's ``Box.size``).
+
+    A program changing a prompt's class in ways the text does not show (through an alias, another
+    module's functions) can still make the tests' side more lenient than one process: the
+    reference's code then stands for its own (README, Execution sandbox)."""
     reference = _reference_definitions(reference_program)
-    if not any(is_class for is_class, _ in reference.values()):
+    if not any(is_class for is_class, _, _ in reference.values()):
         return ()
-    mine = _definitions(code, only=frozenset(reference))
-    return tuple(sorted(name for name, definition in reference.items() if mine.get(name) == definition))
+    try:
+        module = ast.parse(code)
+    except NOT_PARSED:
+        return ()
+    mine = _definitions(module, only=frozenset(reference))
+    alike = {name for name, definition in reference.items() if mine.get(name) == definition}
+    alike -= _changed_elsewhere(module, alike)
+    return tuple(sorted(_closed(alike, reference, _bound_at_module_level(module))))
 
 
+@functools.lru_cache(maxsize=256)
 def prompt_shared_names(task: Task) -> tuple[str, ...]:
-    """The names every program of the task defines as its reference does: the reference's whose
-    top-level statement the task's own text (its prompt, a completion's suffix) holds whole. The
-    canary runs the reference with these alone shared, as a correct program that writes its own
-    classes its own way has them: a task whose tests need more then runs with its objects live."""
+    """The names every program of the task holds as its reference does: the reference's whose
+    top-level statement the task's own text (its prompt, a completion's suffix) holds whole, closed
+    as ``shared_names`` closes them. The canary runs the reference with these alone shared, as a
+    correct program that writes its own classes its own way has them: a task whose tests need
+    more then runs with its objects live."""
     text = task.program_text(task.reference)
     try:
         module = ast.parse(text)
     except NOT_PARSED:
         return ()
-    names: set[str] = set()
+    reference = _reference_definitions(text)
+    given: set[str] = set()
     for node in module.body:
         segment = ast.get_source_segment(text, node) or ""
         if segment and (segment in task.prompt or (task.kind == "completion" and segment in task.suffix)):
-            names |= set(_definitions(segment))
-    return tuple(sorted(names & set(shared_names(text, text))))
+            given |= set(_definitions(ast.parse(segment)))
+    if not any(reference[name][0] for name in given if name in reference):
+        return ()
+    return tuple(sorted(_closed(given & set(reference), reference, _bound_at_module_level(module))))
 
 
-def _definitions(text: str, only: frozenset[str] | None = None) -> dict[str, tuple[bool, str]]:
-    """Each name a top-level statement of ``text`` defines (the last one, as running it leaves it;
-    of ``only``, where given): whether it is a class, and the statement's syntax tree without
-    docstrings."""
-    try:
-        module = ast.parse(text)
-    except NOT_PARSED:
-        return {}
-    found: dict[str, tuple[bool, str]] = {}
+Definition = tuple[bool, str, frozenset]
+"""Of a name a top-level statement defines: whether it is a class, the statement without its
+docstrings (``ast.dump``), and the names the statement reads from the module."""
+
+
+def _definitions(module: ast.Module, only: frozenset[str] | None = None) -> dict[str, Definition]:
+    """Each name a top-level statement of ``module`` defines (the last one, as running it leaves it;
+    of ``only``, where given): whether it is a class, the statement's syntax tree without
+    docstrings, and the names it reads from the module (``_free_names``)."""
+    found: dict[str, Definition] = {}
     for node in module.body:
         if isinstance(node, ast.Import | ast.ImportFrom):
             names = {(alias.asname or alias.name).partition(".")[0] for alias in node.names
@@ -93,13 +121,151 @@ def _definitions(text: str, only: frozenset[str] | None = None) -> dict[str, tup
         if only is not None:
             names &= only
         if names:
-            definition = (isinstance(node, ast.ClassDef), ast.dump(_without_docstrings(node)))
-            found.update(dict.fromkeys(names, definition))
+            found.update(dict.fromkeys(names, (isinstance(node, ast.ClassDef),
+                                               ast.dump(_without_docstrings(node)), _free_names(node))))
     return found
 
 
-_reference_definitions = functools.lru_cache(maxsize=256)(_definitions)
+def _parsed_definitions(text: str) -> dict[str, Definition]:
+    try:
+        return _definitions(ast.parse(text))
+    except NOT_PARSED:
+        return {}
+
+
+_reference_definitions = functools.lru_cache(maxsize=256)(_parsed_definitions)
 """A task's reference program's definitions, read once for all its samples."""
+
+
+def _free_names(node: ast.AST) -> frozenset[str]:
+    """The names ``node`` reads that it does not bind itself (its functions' arguments and locals,
+    its comprehensions' variables): what it takes from the module or the built-ins."""
+    read, bound = set(), set()
+    for inner in ast.walk(node):
+        if isinstance(inner, ast.Name):
+            (read if isinstance(inner.ctx, ast.Load) else bound).add(inner.id)
+        elif isinstance(inner, ast.arg):
+            bound.add(inner.arg)
+        elif isinstance(inner, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and inner is not node:
+            bound.add(inner.name)
+        elif isinstance(inner, ast.Import | ast.ImportFrom):
+            bound |= {(alias.asname or alias.name).partition(".")[0] for alias in inner.names}
+        elif isinstance(inner, ast.ExceptHandler) and inner.name:
+            bound.add(inner.name)
+    return frozenset(read - bound)
+
+
+def _changed_elsewhere(module: ast.Module, names: set[str]) -> set[str]:
+    """Those of ``names`` that the program may change outside the one statement that defines each.
+
+    Every one of them where it reaches past names (``globals()``, ``exec``, an attribute set on what
+    a call returns or on a module); else each it changes by:
+
+    - an assignment or deletion of it, or of its attributes or items, anywhere;
+    - an attribute of its class body set or deleted on anything (``cls.peek = ...`` in a function
+      handed the class), ``setattr``/``delattr`` on it or naming such an attribute;
+    - a method that changes a container in place called on it (``SEP.update(s=';')``);
+    - a ``global`` declaration of it.
+    """
+    defining: dict[str, ast.stmt] = {}
+    for node in module.body:  # the last statement defining each name, as _definitions keeps it
+        for name in _definitions(ast.Module(body=[node], type_ignores=[]), frozenset(names)):
+            defining[name] = node
+    # the attribute names of each class among them: set on anything, they may be set on the class
+    attributes = {attribute: name for name, node in defining.items() if isinstance(node, ast.ClassDef)
+                  for attribute in _top_level_names(ast.Module(body=node.body, type_ignores=[]))}
+    modules = {(alias.asname or alias.name).partition(".")[0] for node in ast.walk(module)
+               if isinstance(node, ast.Import | ast.ImportFrom) for alias in node.names}
+    changed: set[str] = set()
+    for node in module.body:
+        # a defining statement alike is the reference's own: what it does, it does on both sides
+        if any(statement is node for statement in defining.values()):
+            continue
+        for inner in ast.walk(node):
+            changed |= _changed_by(inner, attributes, modules)
+    return set(names) if EVERYTHING in changed else changed & names
+
+
+EVERYTHING = "*"
+"""What ``_changed_by`` says of code that may change any name (``globals()``, ``exec``, a module)."""
+_REACHING = frozenset({"globals", "vars", "locals", "exec", "eval", "compile", "__import__", "__builtins__",
+                       "builtins", "sys", "gc", "ctypes", "importlib", "inspect"})
+"""Names through which code reaches others than it names."""
+_IN_PLACE = frozenset({"update", "setdefault", "pop", "popitem", "clear", "append", "extend", "insert",
+                       "remove", "sort", "reverse", "add", "discard", "__setitem__", "__delitem__",
+                       "__setattr__", "__delattr__", "difference_update", "intersection_update",
+                       "symmetric_difference_update"})
+"""Methods that change the container they are called on."""
+_SETTERS = frozenset({"setattr", "delattr"})
+
+
+def _changed_by(node: ast.AST, attributes: dict[str, str], modules: set[str]) -> set[str]:  # noqa: PLR0911
+    """The names ``node`` binds, deletes or changes (EVERYTHING where it may reach any)."""
+    if isinstance(node, ast.Global):
+        return set(node.names)
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+        return {node.name}
+    if isinstance(node, ast.Name):
+        if node.id in _REACHING:
+            return {EVERYTHING}
+        return set() if isinstance(node.ctx, ast.Load) else {node.id}
+    if isinstance(node, ast.Attribute) and node.attr in attributes and not isinstance(node.ctx, ast.Load):
+        return {attributes[node.attr], *_root_changed(node, modules)}
+    if isinstance(node, ast.Attribute | ast.Subscript) and not isinstance(node.ctx, ast.Load):
+        return _root_changed(node, modules)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in _IN_PLACE:
+        return _root_changed(node.func, modules)
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _SETTERS:
+        first, second = (node.args + [None, None])[:2]
+        named = attributes.get(second.value) if isinstance(second, ast.Constant) else EVERYTHING
+        return {first.id if isinstance(first, ast.Name) and first.id not in modules else EVERYTHING,
+                *([named] if named else [])}
+    return set()
+
+
+def _root_changed(node: ast.Attribute | ast.Subscript, modules: set[str]) -> set[str]:
+    """The name at the root of ``node`` (``Stack`` of ``Stack.peek``), or EVERYTHING where the root is
+    no name (what a call returns) or a module's."""
+    root: ast.AST = node
+    while isinstance(root, ast.Attribute | ast.Subscript):
+        root = root.value
+    return {root.id} if isinstance(root, ast.Name) and root.id not in modules else {EVERYTHING}
+
+
+def _bound_at_module_level(module: ast.Module) -> set[str]:
+    """Every name a program binds in its module's namespace, at any depth of its top-level ``if``,
+    ``for``, ``try`` and ``with`` (a function's ``global`` names too): a built-in of that name is
+    the program's own there."""
+    bound: set[str] = set()
+    for node in ast.walk(module):
+        if isinstance(node, ast.Global):
+            bound.update(node.names)
+    pending: list[ast.AST] = list(module.body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            bound.add(node.name)
+            continue
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            bound |= {(alias.asname or alias.name).partition(".")[0] for alias in node.names}
+        elif isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            bound.add(node.id)
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+        pending.extend(ast.iter_child_nodes(node))
+    return bound
+
+
+def _closed(names: set[str], definitions: dict[str, Definition], bound: set[str]) -> set[str]:
+    """Those of ``names`` whose statements read only names that stay among them, or built-ins not
+    bound by the program (``bound``), until none is left out."""
+    built_ins = set(vars(builtins)) - bound
+    kept = set(names)
+    while True:
+        left = {name for name in kept if not definitions[name][2] <= kept | built_ins}
+        if not left:
+            return kept
+        kept -= left
 
 
 def _without_docstrings(node: ast.stmt) -> ast.stmt:

@@ -208,15 +208,41 @@ def test_a_class_the_program_writes_is_its_own_in_the_tests_never_the_reference_
         "box|wrong": (box, box_class + "def summed(xs):\n    return 0\n" + make_box),
         "box|reference": (box, box.reference),
     }
+    # The prompt's own class, which the tests' side may take for the reference's (the task runs split):
+    # a second attacker changed it after its statement, or a built-in or module value it reads, and
+    # passed, verified; a correct program restating it its own way was an error.
+    separator = "    assert SEP['s'].join(map(str, candidate([1, 2]))) == '1,2'\n"
+    given = dataclasses.replace(stack, task_id="own/given", tests=stack.tests + separator,
+                                prompt=stack_class.format("self[-1] if self else None")
+                                + "SEP = {'s': ','}\n\n\ndef make_stack(items):\n",
+                                reference="    return Stack(items)\n")
+    body = given.prompt + given.reference
+    answers |= {
+        "given|reference": (given, body),
+        "given|setattr": (given, body + "setattr(Stack, 'peek', lambda self: 'WRONG')\n"),
+        "given|globals": (given, body + "globals()['Stack'].peek = lambda self: 'WRONG'\n"),
+        "given|handed": (given, body + "def wreck(cls):\n    cls.peek = lambda self: 'WRONG'\n\n\n"
+                                       "wreck(Stack)\n"),
+        "given|if": (given, body + "if True:\n    class Stack(list):\n        def peek(self):\n"
+                                   "            return 'WRONG'\n"),
+        "given|len": (given, body.replace("self[-1] if self", "self[len(self) - 1] if self")
+                      + "def len(xs):\n    return 1\n"),
+        "given|restated": (given, body.replace("def peek(self):", "def peek(self) -> object:")),
+        "given|patched-right": (given, body + "Stack.peek = lambda self: self[-1] if self else None\n"),
+    }
     with LocalExecutor(dataclasses.replace(CFG, workers=1)) as ex:
-        assert canary([stack, field, box], ex, calibrate([stack, field, box], ex)) == []
+        assert canary([stack, field, box, given], ex, calibrate([stack, field, box, given], ex)) == []
         assert ex.live_tasks == {"own/stack", "own/box"} and not ex.in_process_tasks
         verdicts = {key: (v.status, v.verified) for key, v in
                     ex.run(program_for(task, code, key, 1.0) for key, (task, code) in answers.items())}
     assert verdicts == {"stack|wrong": (Status.FAILED, True), "stack|raises": (Status.ERROR, True),
                         "stack|own-way": (Status.PASSED, True), "stack|reference": (Status.PASSED, True),
                         "field|no-str": (Status.FAILED, True), "field|own-way": (Status.PASSED, True),
-                        "box|wrong": (Status.FAILED, True), "box|reference": (Status.PASSED, True)}
+                        "box|wrong": (Status.FAILED, True), "box|reference": (Status.PASSED, True),
+                        "given|reference": (Status.PASSED, True), "given|setattr": (Status.FAILED, True),
+                        "given|globals": (Status.FAILED, True), "given|handed": (Status.FAILED, True),
+                        "given|if": (Status.FAILED, True), "given|len": (Status.FAILED, True),
+                        "given|restated": (Status.PASSED, True), "given|patched-right": (Status.PASSED, True)}
 
 
 def test_a_relayed_exception_is_the_class_one_process_would_have_and_no_other(executor, humaneval_tasks):
