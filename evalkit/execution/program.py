@@ -79,7 +79,7 @@ def shared_names(reference_program: str, code: str) -> tuple[str, ...]:
     return tuple(sorted(_closed(alike, reference, _bound_at_module_level(module))))
 
 
-@functools.lru_cache(maxsize=256)
+@functools.lru_cache(maxsize=4096)
 def prompt_shared_names(task: Task) -> tuple[str, ...]:
     """The names every program of the task holds as its reference does: the reference's whose
     top-level statement the task's own text (its prompt, a completion's suffix) holds whole, closed
@@ -87,11 +87,13 @@ def prompt_shared_names(task: Task) -> tuple[str, ...]:
     correct program that writes its own classes its own way has them: a task whose tests need
     more then runs with its objects live."""
     text = task.program_text(task.reference)
+    reference = _reference_definitions(text)
+    if not any(is_class for is_class, _, _ in reference.values()):  # most tasks: nothing to look up
+        return ()
     try:
         module = ast.parse(text)
     except NOT_PARSED:
         return ()
-    reference = _reference_definitions(text)
     given: set[str] = set()
     for node in module.body:
         segment = ast.get_source_segment(text, node) or ""
@@ -133,7 +135,7 @@ def _parsed_definitions(text: str) -> dict[str, Definition]:
         return {}
 
 
-_reference_definitions = functools.lru_cache(maxsize=256)(_parsed_definitions)
+_reference_definitions = functools.lru_cache(maxsize=4096)(_parsed_definitions)
 """A task's reference program's definitions, read once for all its samples."""
 
 
