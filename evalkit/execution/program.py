@@ -38,17 +38,18 @@ def program_for(task: Task, code: str, key: str, timeout_s: float,
         shared: tuple[str, ...] = ()
         live = False
     else:
-        shared = shared_names(helpers, code) if shared is None else shared
-        # a class of the prompt's the program changed or wrote its own way: the tests' side cannot
+        given = prompt_shared_names(task)
+        shared = shared_names(helpers, code, given) if shared is None else shared
+        # a class of the prompt's the program changes after its statement: the tests' side cannot
         # stand in for it with the reference's (the canary's split path took it so), so its objects
-        # cross live and its own code runs (such a correct program was an error: an attacker's trial)
-        live = not set(prompt_shared_names(task)) <= set(shared)
+        # cross live and its own code runs (a second attacker's setattr(Stack, 'peek', ...) passed)
+        live = not set(given) <= set(shared)
     return Program(key=key, code=code, language=task.language, timeout_s=timeout_s, tests=tests,
                    task_id=task.task_id, entry_point=task.entry_point, helpers=helpers, shared=shared,
                    split=split, live=live)
 
 
-def shared_names(reference_program: str, code: str) -> tuple[str, ...]:
+def shared_names(reference_program: str, code: str, given: tuple[str, ...] = ()) -> tuple[str, ...]:
     """The names (Program.shared) that the program under test (``code``) holds as the reference does.
 
     Its values' classes among them may be the reference's own in the tests' process. Empty where the
@@ -56,7 +57,11 @@ def shared_names(reference_program: str, code: str) -> tuple[str, ...]:
 
     - both define it by top-level statements equal but for their docstrings (a wrong program's
       ``class Stack(list)`` whose ``peek`` returned 'WRONG' passed, verified, as the reference's
-      ``Stack``, whose ``peek`` the tests ran: an attacker's trial);
+      ``Stack``, whose ``peek`` the tests ran: an attacker's trial), or it is one the task's own text
+      gives (``given``: ``prompt_shared_names``), which the program restates in its own words at
+      the top level (``timestamp: 'datetime'`` for the prompt's ``timestamp: datetime``: the tests'
+      side stands in the prompt's own code, and a correct program whose objects crossed live
+      failed the prompt's dataclass equality);
     - the program changes it nowhere else (``Stack.peek = ...``, ``setattr(Stack, ...)``, a second
       ``class Stack`` under ``if True:``);
     - every name its statement reads is one too, or a built-in the program does not replace (a
@@ -75,8 +80,10 @@ def shared_names(reference_program: str, code: str) -> tuple[str, ...]:
         return ()
     mine = _definitions(module, only=frozenset(reference))
     alike = {name for name, definition in reference.items() if mine.get(name) == definition}
+    alike |= {name for name in given if name in mine}
     alike -= _changed_elsewhere(module, alike)
-    return tuple(sorted(_closed(alike, reference, _bound_at_module_level(module))))
+    # what each reads is what the program's own statement reads (a restated class's too)
+    return tuple(sorted(_closed(alike, reference | mine, _bound_at_module_level(module))))
 
 
 @functools.lru_cache(maxsize=4096)

@@ -245,6 +245,20 @@ def test_a_class_the_program_writes_is_its_own_in_the_tests_never_the_reference_
                         "given|restated": (Status.PASSED, True), "given|patched-right": (Status.PASSED, True)}
 
 
+def test_a_prompt_s_dataclass_restated_in_other_words_is_still_the_prompt_s():
+    # parse_log_line's prompt gives `@dataclass class LogEntry`; a correct answer restating it with
+    # `timestamp: 'datetime'` had its objects cross live, where the tests' own LogEntry(...) never
+    # equals one, and failed; one process passes it.
+    task = next(t for t in load_tasks(DatasetConfig(name="instruct_python"))
+                if t.task_id == "instruct_python/parse_log_line")
+    restated = (task.prompt + task.reference).replace("timestamp: datetime\n", "timestamp: 'datetime'\n")
+    assert restated != task.prompt + task.reference
+    with LocalExecutor(dataclasses.replace(CFG, workers=1)) as ex:
+        assert canary([task], ex, calibrate([task], ex)) == [] and ex.live_tasks == {task.task_id}
+        verdict = ex.submit(program_for(task, restated, "restated", 1.0)).result(timeout=120)
+    assert (verdict.status, verdict.verified) == (Status.PASSED, True), verdict.detail
+
+
 def test_a_relayed_exception_is_the_class_one_process_would_have_and_no_other(executor, humaneval_tasks):
     # An attacker's trial: a wrong program raised, by name, a class the tests define to mean "skip this
     # case" (and passed, verified); a class with two built-in bases kept only one; sys.exit() was an
