@@ -393,8 +393,8 @@ class Program:
     """The function the tests call (split path)."""
     helpers: str = ""
     """Trusted code the tests may use besides the entry point: the task's prompt (split path)."""
-    shared: tuple[str, ...] = ()
-    """Names this program and the task's reference program define alike (``program.shared_names``):
+    alike: tuple[str, ...] = ()
+    """Names this program and the task's reference program define alike (``program.alike_names``):
     of the classes the program's values name, only these may be the reference's own class in the
     tests' process (a class the program writes its own way never is: the reference's code ran
     there in its stead)."""

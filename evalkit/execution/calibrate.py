@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import Callable, Hashable, Sequence
 
-from evalkit.execution.program import names_from_the_program, program_digest, program_for, prompt_shared_names
+from evalkit.execution.program import names_from_the_program, program_digest, program_for, prompt_alike_names
 from evalkit.records import Program, Task, Verdict
 
 log = logging.getLogger(__name__)
@@ -42,9 +42,9 @@ def machine_id(isolation: str) -> str:
 
 def reference_program(task: Task, limit_s: float) -> Program:
     """The program of the task's reference solution, as a sample's program is built, sharing with
-    the tests' process only the definitions of the task's own text (``prompt_shared_names``)."""
+    the tests' process only the definitions of the task's own text (``prompt_alike_names``)."""
     return program_for(task, task.program_text(task.reference), task.task_id, limit_s,
-                       shared=prompt_shared_names(task))
+                       alike=prompt_alike_names(task))
 
 
 def reference_key(task: Task) -> str:

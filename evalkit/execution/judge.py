@@ -1103,7 +1103,7 @@ def _run_tests(job: dict, channel: Channel) -> dict:
     # what the reference program defined, before the tests add theirs: the classes a program's
     # exception may be (a wrong program raised a class of the tests' by name, which they took to
     # mean "skip this case", and passed)
-    session = Session(channel, job["entry_point"], _shared_classes(module.__dict__, job.get("shared")),
+    session = Session(channel, job["entry_point"], _reference_classes(module.__dict__, job.get("alike")),
                       bool(job.get("live")))
     candidate = (LiveCandidate if session.live else Candidate)(session)
     module.__dict__[job["entry_point"]] = candidate
@@ -1117,14 +1117,14 @@ def _run_tests(job: dict, channel: Channel) -> dict:
         module.__dict__.clear()
 
 
-def _shared_classes(namespace: dict, shared: object) -> dict:
+def _reference_classes(namespace: dict, alike: object) -> dict:
     """The reference program's classes that a class the program's values name may be taken as: those
-    of the names the program defines as the reference does (``shared``: Program.shared) whose code
+    of the names the program defines as the reference does (``alike``: Program.alike) whose code
     uses no name but those and the built-ins. A class the program writes its own way, or one of the
     prompt's whose methods call a function the program writes, is not the same class in both
     processes: taken for the reference's, its code ran here in the program's stead (a wrong ``peek``
     passed)."""
-    names = {name for name in shared if type(name) is str} if type(shared) is list else set()
+    names = {name for name in alike if type(name) is str} if type(alike) is list else set()
     trusted = names | set(vars(builtins))
     return {name: value for name, value in namespace.items()
             if name in names and isinstance(value, type) and _uses_only(value, trusted, namespace, set())}

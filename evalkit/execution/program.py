@@ -15,7 +15,7 @@ from evalkit.records import Program, Task
 
 
 def program_for(task: Task, code: str, key: str, timeout_s: float,
-                shared: tuple[str, ...] | None = None) -> Program:
+                alike: tuple[str, ...] | None = None) -> Program:
     """The code under test with the task's tests and ``check(entry_point)``.
 
     ``code`` is the whole program under test (prompt + completion, or an EvalPlus
@@ -23,7 +23,7 @@ def program_for(task: Task, code: str, key: str, timeout_s: float,
     the task's reference program as their helpers and call ``entry_point`` in the program's process
     (README, Execution sandbox); the executor runs a task in one process instead when the
     canary found its tests cannot be split. JavaScript tasks are run by node in one process.
-    ``shared``: Program.shared, where not what ``code`` and the reference define alike.
+    ``alike``: Program.alike, where not what ``code`` and the reference define alike.
     """
     if task.language == "javascript":  # run by node: runner.NODE_RUNNER
         tests = f"{task.tests}\ncheck({task.entry_point});\n"
@@ -35,22 +35,22 @@ def program_for(task: Task, code: str, key: str, timeout_s: float,
     helpers = task.program_text(task.reference)
     split = task.language == "python" and bool(task.entry_point)
     if not split:
-        shared: tuple[str, ...] = ()
+        alike: tuple[str, ...] = ()
         live = False
     else:
-        given = prompt_shared_names(task)
-        shared = shared_names(helpers, code, given) if shared is None else shared
+        given = prompt_alike_names(task)
+        alike = alike_names(helpers, code, given) if alike is None else alike
         # a class of the prompt's the program changes after its statement: the tests' side cannot
         # stand in for it with the reference's (the canary's split path took it so), so its objects
         # cross live and its own code runs (a second attacker's setattr(Stack, 'peek', ...) passed)
-        live = not set(given) <= set(shared)
+        live = not set(given) <= set(alike)
     return Program(key=key, code=code, language=task.language, timeout_s=timeout_s, tests=tests,
-                   task_id=task.task_id, entry_point=task.entry_point, helpers=helpers, shared=shared,
+                   task_id=task.task_id, entry_point=task.entry_point, helpers=helpers, alike=alike,
                    split=split, live=live)
 
 
-def shared_names(reference_program: str, code: str, given: tuple[str, ...] = ()) -> tuple[str, ...]:
-    """The names (Program.shared) that the program under test (``code``) holds as the reference does.
+def alike_names(reference_program: str, code: str, given: tuple[str, ...] = ()) -> tuple[str, ...]:
+    """The names (Program.alike) that the program under test (``code``) holds as the reference does.
 
     Its values' classes among them may be the reference's own in the tests' process. Empty where the
     reference defines no class, since only a class is ever looked up among them. A name is one where:
@@ -58,7 +58,7 @@ def shared_names(reference_program: str, code: str, given: tuple[str, ...] = ())
     - both define it by top-level statements equal but for their docstrings (a wrong program's
       ``class Stack(list)`` whose ``peek`` returned 'WRONG' passed, verified, as the reference's
       ``Stack``, whose ``peek`` the tests ran: an attacker's trial), or it is one the task's own text
-      gives (``given``: ``prompt_shared_names``), which the program restates in its own words at
+      gives (``given``: ``prompt_alike_names``), which the program restates in its own words at
       the top level (``timestamp: 'datetime'`` for the prompt's ``timestamp: datetime``: the tests'
       side stands in the prompt's own code, and a correct program whose objects crossed live
       failed the prompt's dataclass equality);
@@ -87,10 +87,10 @@ def shared_names(reference_program: str, code: str, given: tuple[str, ...] = ())
 
 
 @functools.lru_cache(maxsize=4096)
-def prompt_shared_names(task: Task) -> tuple[str, ...]:
+def prompt_alike_names(task: Task) -> tuple[str, ...]:
     """The names every program of the task holds as its reference does: the reference's whose
     top-level statement the task's own text (its prompt, a completion's suffix) holds whole, closed
-    as ``shared_names`` closes them. The canary runs the reference with these alone shared, as a
+    as ``alike_names`` closes them. The canary runs the reference with these alone shared, as a
     correct program that writes its own classes its own way has them: a task whose tests need
     more then runs with its objects live."""
     text = task.program_text(task.reference)
@@ -308,7 +308,7 @@ def program_digest(program: Program, *, with_limit: bool = True) -> bytes:
     reference program) get the same digest."""
     limit = f"{program.timeout_s}" if with_limit else ""
     identity = (f"{program.language}\0{limit}\0{program.split}\0{program.live}\0{program.entry_point}\0"
-                f"{' '.join(program.shared)}\0{program.helpers}\0{program.code}\0{program.tests}")
+                f"{' '.join(program.alike)}\0{program.helpers}\0{program.code}\0{program.tests}")
     return hashlib.blake2b(identity.encode("utf-8", "surrogateescape"), digest_size=16).digest()
 
 

@@ -199,15 +199,15 @@ class Worker:
 
     def _define(self, program: Program) -> str:
         """The worker's key for the program's task, sending the task first if it is new there."""
-        shared = " ".join(program.shared)
-        key = hashlib.blake2b(f"{program.entry_point}\0{program.helpers}\0{program.tests}\0{shared}".encode(),
+        alike = " ".join(program.alike)
+        key = hashlib.blake2b(f"{program.entry_point}\0{program.helpers}\0{program.tests}\0{alike}".encode(),
                               digest_size=12).hexdigest()
         if key not in self.defined:
             digest = hashlib.blake2b(key.encode(), key=self.tests_secret, digest_size=8).digest()
             seed = int.from_bytes(digest, "big")
             self.sock.send(json.dumps({"define": key, "entry_point": program.entry_point, "seed": seed,
                                        "helpers": program.helpers, "tests": program.tests,
-                                       "shared": list(program.shared)}).encode())
+                                       "alike": list(program.alike)}).encode())
             self.defined.add(key)
         return key
 
