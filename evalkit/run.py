@@ -31,7 +31,7 @@ from evalkit.models.demo_answers import MODELS as DEMO_MODELS
 from evalkit.models.demo_answers import served_by_demo
 from evalkit.progress import Progress, progress
 from evalkit.records import ArmSpec, Prices, RenderedPrompt, RunResults, Task, TemplateId, TemplateSource
-from evalkit.reporting import write_reports
+from evalkit.reporting import import_plotting, write_reports
 from evalkit.rundir import (
     note_answers_stored,
     recorded_endpoint,
@@ -136,6 +136,7 @@ async def _probe_calibrate_generate(stages: _Stages, arms: list[PreparedArm]) ->
         with timed(stages.timings, "calibration_and_canary"):  # the loop has nothing else to do meanwhile
             checked = start_canary(stages.bench, stages.executor, cfg)
             load_run_metrics(cfg.scoring, completion)
+            import_plotting(cfg.report)
             limits = await asyncio.wrap_future(checked)  # awaited: Ctrl-C cancels the wait
         scorer = Scorer(stages.executor, limits, cfg.scoring, run_id=stages.run_id, completion=completion)
         tasks, samples = stages.bench.tasks, stages.samples

@@ -24,7 +24,7 @@ from evalkit.execution import make_executor
 from evalkit.models import steady_gc
 from evalkit.models.demo_answers import MODELS as DEMO_MODELS
 from evalkit.records import ArmSpec, RunResults, SamplesFileInfo, Task
-from evalkit.reporting import write_reports
+from evalkit.reporting import import_plotting, write_reports
 from evalkit.results import natural_key
 from evalkit.rundir import (
     require_resumable,
@@ -310,6 +310,7 @@ def execute_score(cfg: RunConfig, run_dir: Path) -> RunResults:
             completion = bench.kind == "completion"
             checked = start_canary(dataclasses.replace(bench, tasks=tuple(scored)), executor, cfg)
             load_run_metrics(cfg.scoring, completion)
+            import_plotting(cfg.report)
             limits = checked.result()
         run_id = run_id_of(run_dir, samples)
         scorer = Scorer(executor, limits, cfg.scoring, run_id=run_id, completion=completion)

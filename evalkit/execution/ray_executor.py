@@ -27,7 +27,7 @@ import threading
 from typing import Any, Iterable, Iterator
 
 from evalkit.config import ConfigError, ExecutorConfig
-from evalkit.execution.executor import SharedVerdicts, stream_verdicts
+from evalkit.execution.executor import SharedVerdicts, stream_verdicts, syntax_error_of
 from evalkit.execution.program import routed
 from evalkit.records import Program, Status, Verdict
 
@@ -149,7 +149,11 @@ class RayExecutor:
     def _dispatch(self, program: Program) -> cf.Future:
         future: cf.Future = cf.Future()
         future.set_running_or_notify_cancel()
-        self._queue.put((program, future))
+        verdict = syntax_error_of(program)
+        if verdict is not None:
+            future.set_result(verdict)
+        else:
+            self._queue.put((program, future))
         return future
 
     def _dispatch_loop(self) -> None:

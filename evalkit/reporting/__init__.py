@@ -9,6 +9,7 @@ bless(run_dir, out_dir) -> Path                         a compact baseline to co
 from evalkit.reporting.baseline import bless, load_baseline
 from evalkit.reporting.compare import compare
 from evalkit.reporting.gate import GateOutcome, GateVerdict, gate
-from evalkit.reporting.write import write_reports
+from evalkit.reporting.write import import_plotting, write_reports
 
-__all__ = ["GateOutcome", "GateVerdict", "bless", "compare", "gate", "load_baseline", "write_reports"]
+__all__ = ["GateOutcome", "GateVerdict", "bless", "compare", "gate", "import_plotting", "load_baseline",
+           "write_reports"]

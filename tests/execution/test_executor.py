@@ -23,6 +23,7 @@ from evalkit.benchmarks import load_tasks
 from evalkit.config import ConfigError, DatasetConfig, ExecutorConfig
 from evalkit.execution import LocalExecutor, calibrate, canary, program_for, workers
 from evalkit.execution.calibrate import reference_key
+from evalkit.execution.executor import MAX_CHECKED_SOURCE
 from evalkit.records import Program, Status, Task
 from tests.support.cli import REPO
 
@@ -727,6 +728,24 @@ def test_a_program_cannot_label_its_own_failure_a_syntax_error(executor, humanev
     for key in ("forged", "forged-in-process"):
         status, detail = verdicts[key]
         assert status is Status.ERROR and "reported a syntax error its code does not have" in detail, verdicts
+
+
+@pytest.mark.parametrize("broken", ["    return (\n", "    return 1\n\treturn 2\n", "    return 1\nbreak\n",
+                                    "    return 1\nx = '\0'\x00\n"],
+                         ids=["unclosed", "tab-indent", "break-outside-loop", "null-byte"])
+def test_a_program_that_does_not_compile_is_told_so_without_running(executor, task_by_id, broken):
+    # Compiled in the harness (which runs nothing of it): a syntax error takes no process, test process
+    # or fork, and its verdict is the one the program's own process gives, where a program too long to
+    # compile in the harness still goes (its syntax error then checked there, as before)
+    task = task_by_id["HumanEval/0"]
+    code = task.prompt + broken
+    padding = "\n" + "#" * (MAX_CHECKED_SOURCE + 1) + "\n"  # a comment: the same error, the same line
+    harness, sandbox = executor.submit(program_for(task, code, "k", 1.0)), \
+        executor.submit(program_for(task, code + padding, "long", 1.0))
+    told, ran = harness.result(timeout=60), sandbox.result(timeout=60)
+    assert told.status is Status.SYNTAX_ERROR and told.verified, told
+    assert (told.status, told.detail) == (ran.status, ran.detail)
+    assert told.duration_s == 0.0 < ran.duration_s  # nothing of it ran: no CPU time
 
 
 def test_programs_import_installed_packages(executor):
