@@ -350,33 +350,46 @@ def test_a_hydra_setting_hydra_cannot_apply_is_one_line_and_leaves_no_run_direct
 
 
 def test_ctrl_c_while_hydra_starts_the_run_stops_it_before_the_job(tmp_path, monkeypatch):
-    # Raised inside omegaconf while Hydra looked up the run mode, Ctrl-C became an AttributeError
-    # that Hydra's get_mode caught (`except Exception: return None`): the run went on, exit 0.
+    # Raised inside omegaconf while Hydra composed the run's configuration, Ctrl-C became an
+    # AttributeError that Hydra caught (its reading of the run mode: `except Exception: return None`):
+    # the run went on, exit 0. Held while Hydra's app starts (after the command line was checked),
+    # it stops the run before the job.
     import os
     import signal
     import time
 
     from hydra._internal.hydra import Hydra
 
-    original = Hydra.get_mode
+    original = Hydra.run
 
-    def get_mode(self, *args, **kwargs):
-        try:
-            os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, handled at the next instruction
-            time.sleep(0.05)
-        except KeyboardInterrupt:
-            try:
-                raise AttributeError("half-built config") from None  # what omegaconf raised
-            except Exception:  # noqa: BLE001 - what Hydra's get_mode does
-                return None
+    def run(self, *args, **kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C, as Hydra's app composes the run's configuration
+        time.sleep(0.05)
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(Hydra, "get_mode", get_mode)
+    monkeypatch.setattr(Hydra, "run", run)
     ran = []
     with pytest.raises(InterruptedUnmeasured):
         hydra_app.launch("run", [f"hydra.run.dir={tmp_path / 'run'}"], lambda cfg, run_dir: ran.append(1))
     assert ran == [] and not (tmp_path / "run").exists()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # Ctrl-C raises again
+
+
+def test_a_run_composes_its_configuration_once_after_the_command_line(tmp_path, monkeypatch):
+    # Hydra's app composed the whole configuration a second time only to read hydra.mode (0.2 s of
+    # every command): the check's composition, then the app's own, and no third
+    from hydra._internal.hydra import Hydra
+
+    composed, original = [], Hydra.compose_config
+
+    def compose_config(self, *args, **kwargs):
+        composed.append(kwargs.get("run_mode"))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(Hydra, "compose_config", compose_config)
+    ran = []
+    hydra_app.launch("run", [f"hydra.run.dir={tmp_path / 'run'}"], lambda cfg, run_dir: ran.append(run_dir))
+    assert ran == [tmp_path / "run"] and len(composed) == 2, composed
 
 
 @pytest.mark.parametrize(("override", "message"), [
