@@ -137,7 +137,7 @@ async def _probe_calibrate_generate(stages: _Stages, arms: list[PreparedArm]) ->
             checked = start_canary(stages.bench, stages.executor, cfg)
             load_run_metrics(cfg.scoring, completion)
             import_plotting(cfg.report)
-            limits = await asyncio.wrap_future(checked)  # awaited: Ctrl-C cancels the wait
+            limits = (await asyncio.wrap_future(checked)).limits  # awaited: Ctrl-C cancels the wait
         scorer = Scorer(stages.executor, limits, cfg.scoring, run_id=stages.run_id, completion=completion)
         tasks, samples = stages.bench.tasks, stages.samples
         total = len(arms) * len(tasks) * cfg.n_samples

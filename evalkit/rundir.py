@@ -20,7 +20,8 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import evalkit
 from evalkit.benchmarks import Benchmark
 from evalkit.config import AlreadyFinished, ConfigError, RunConfig
-from evalkit.execution import LocalExecutor, calibrate, canary
+from evalkit.execution import LocalExecutor, canary
+from evalkit.execution.calibrate import Calibration, calibration
 from evalkit.models.store import source_key
 from evalkit.records import DatasetInfo, Host, RunResults, TemplateSource
 from evalkit.results import RUN_FILE, run_name_of
@@ -392,9 +393,9 @@ def _recorded_dataset(run_dir: Path) -> DatasetInfo | None:
     return None
 
 
-def start_canary(bench: Benchmark, executor: LocalExecutor, cfg: RunConfig) -> cf.Future[dict[str, float]]:
+def start_canary(bench: Benchmark, executor: LocalExecutor, cfg: RunConfig) -> cf.Future[Calibration]:
     """Per-task CPU limits of bench's tasks, and with executor.canary their reference solutions
-    run here, in a thread of their own: the Future's result is the limits, or the ConfigError
+    run here, in a thread of their own: the Future's result is the calibration, or the ConfigError
     (exit 2) naming the reference solutions that fail (a sandbox that breaks correct code would
     otherwise report a silent all-fail run).
 
@@ -403,7 +404,7 @@ def start_canary(bench: Benchmark, executor: LocalExecutor, cfg: RunConfig) -> c
     `evalkit score` waits on the Future, or `evalkit run` awaits it) or a bad metric name stops
     the run without waiting for the canary; closing the executor drops the programs it had queued.
     """
-    checked: cf.Future[dict[str, float]] = cf.Future()
+    checked: cf.Future[Calibration] = cf.Future()
 
     def check() -> None:
         try:
@@ -421,10 +422,10 @@ def start_canary(bench: Benchmark, executor: LocalExecutor, cfg: RunConfig) -> c
     return checked
 
 
-def _checked_limits(bench: Benchmark, executor: LocalExecutor, cfg: RunConfig) -> dict[str, float]:
-    limits = calibrate(list(bench.tasks), executor)
+def _checked_limits(bench: Benchmark, executor: LocalExecutor, cfg: RunConfig) -> Calibration:
+    calibrated = calibration(list(bench.tasks), executor)
     if cfg.executor.canary:
-        failing = canary(list(bench.tasks), executor, limits)
+        failing = canary(list(bench.tasks), executor, calibrated.limits)
         if failing:
             names = ", ".join(f"{tid} ({v.status.value}: {v.detail[:60]})" for tid, v in failing[:3])
             by_id = {task.task_id: task for task in bench.tasks}
@@ -439,7 +440,7 @@ def _checked_limits(bench: Benchmark, executor: LocalExecutor, cfg: RunConfig) -
                 "correct code does not run here (a missing runtime such as node, or limits: try "
                 "executor.memory_mb=2048 or executor.network=none), or the dataset's tests are wrong"
             )
-    return limits
+    return calibrated
 
 
 def utc_now() -> str:

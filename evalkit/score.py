@@ -13,6 +13,7 @@ import asyncio
 import collections
 import contextlib
 import dataclasses
+import heapq
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,12 @@ from evalkit.scoring import Scorer, SimilarityBatch, cancelled_on_error, load_ru
 
 SHOWN_ERRORS = 20
 """Malformed lines named on stderr and in the report; the rest are counted."""
+LOOKAHEAD = 4096
+"""Lines of a samples file read ahead of the sample submitted next, which is one of the task whose
+reference solution takes longest among them. In file order, a program sleeping to the 3 s backstop
+a third of the way down the execution benchmark's file (HumanEval/53's, whose tests call it 100
+times) ended 1.1 s after every other, both cores idle; started first, it sleeps beside them. A few
+megabytes of answers held, whatever the file's size."""
 
 
 def _dataset_holding(task_ids: set[str], current: str) -> str | None:
@@ -235,11 +242,12 @@ def _require_same_answers(path: Path, tasks: dict[str, Task], order: list[str], 
 
 
 async def _score_lines(path: Path, scorer: Scorer, tasks: dict[str, Task], order: list[str],
-                       index: _FileIndex, samples: SamplesFile,
-                       in_flight: int) -> tuple[dict[str, ArmSpec], list[str]]:
+                       index: _FileIndex, samples: SamplesFile, in_flight: int,
+                       expected_s: dict[str, float]) -> tuple[dict[str, ArmSpec], list[str]]:
     """Score every sample of `path` whose task is in `tasks` (those whose reference solutions were
     checked, with their limits); `order` is the dataset's task order (bigcode's format needs it),
-    `index` what the first read found."""
+    `index` what the first read found. Of the LOOKAHEAD lines read and not yet submitted, those of
+    the task that takes longest (`expected_s`, its reference's CPU seconds) go first."""
     errors: list[str] = []
     arms: dict[str, ArmSpec] = {}
     gate = asyncio.Semaphore(in_flight)
@@ -260,21 +268,30 @@ async def _score_lines(path: Path, scorer: Scorer, tasks: dict[str, Task], order
         finally:
             gate.release()
 
+    async def submit(line: ScoreInputLine, task: Task, sample_index: int) -> None:
+        await gate.acquire()
+        if failed:
+            raise failed[0]
+        job = asyncio.ensure_future(one(line, task, index=sample_index))
+        pending.add(job)
+        job.add_done_callback(finished)
+
+    # read ahead: (-expected seconds, position read, line, task, sample_index), longest task first
+    ahead: list[tuple[float, int, ScoreInputLine, Task, int]] = []
     # on leaving, also when interrupted: what was executed is written, and a new run resumes after it
     with SimilarityBatch(scorer, samples) as scored, cancelled_on_error(pending):
-        for line, task, key in _keyed_lines(path, tasks, order, index, errors):
+        for position, (line, task, key) in enumerate(_keyed_lines(path, tasks, order, index, errors)):
             # the embedded demo's models answer made-up code: scored from a file (a demo run's own
             # samples.jsonl), they were an unlabelled arm that could be blessed as a baseline
             arms.setdefault(line.arm, ArmSpec(arm=line.arm, model=line.model,
                                               synthetic=line.model in DEMO_MODELS))
             if key in samples.done:
                 continue
-            await gate.acquire()
-            if failed:
-                raise failed[0]
-            job = asyncio.ensure_future(one(line, task, index=key[2]))
-            pending.add(job)
-            job.add_done_callback(finished)
+            heapq.heappush(ahead, (-expected_s.get(task.task_id, 0.0), position, line, task, key[2]))
+            if len(ahead) >= LOOKAHEAD:
+                await submit(*heapq.heappop(ahead)[2:])
+        while ahead:
+            await submit(*heapq.heappop(ahead)[2:])
         await asyncio.gather(*pending)
         if failed:
             raise failed[0]
@@ -311,15 +328,15 @@ def execute_score(cfg: RunConfig, run_dir: Path) -> RunResults:
             checked = start_canary(dataclasses.replace(bench, tasks=tuple(scored)), executor, cfg)
             load_run_metrics(cfg.scoring, completion)
             import_plotting(cfg.report)
-            limits = checked.result()
+            calibrated = checked.result()
         run_id = run_id_of(run_dir, samples)
-        scorer = Scorer(executor, limits, cfg.scoring, run_id=run_id, completion=completion)
+        scorer = Scorer(executor, calibrated.limits, cfg.scoring, run_id=run_id, completion=completion)
         header = run_header(run_id, bench, executor)
         in_flight = executor.capacity  # every worker's slots, whatever the number of cores
         with timed(timings, "scoring"), steady_gc():
             arms, errors = asyncio.run(_score_lines(cfg.samples, scorer, {t.task_id: t for t in scored},
                                                     _task_order(bench), index, samples,
-                                                    in_flight))
+                                                    in_flight, calibrated.reference_cpu_s))
     for error in errors[:SHOWN_ERRORS]:
         print(f"evalkit: skipped {error}", file=sys.stderr)
     if len(errors) > SHOWN_ERRORS:

@@ -145,6 +145,29 @@ def test_an_interrupted_run_keeps_what_it_executed_and_a_new_run_resumes_after_i
     assert results["arms"][0]["n_samples"] == 30
 
 
+def test_the_samples_of_the_task_that_takes_longest_start_first(tmp_path):
+    # In file order, a program sleeping to the 3 s backstop a third of the way down the benchmark's
+    # file ended 1.1 s after every other, both cores idle. Of the lines read ahead, those of the task
+    # whose reference solution takes longest (HumanEval/75's tests: 0.14 s, the others' a few ms) now
+    # start first; one program at a time, samples.jsonl holds them in the order they ran
+    tasks = {t.task_id: t for t in load_tasks(DatasetConfig())}
+    order = ["HumanEval/0"] * 3 + ["HumanEval/2"] * 3 + ["HumanEval/75"] * 3
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text("".join(json.dumps({"task_id": task_id, "completion": tasks[task_id].reference}) + "\n"
+                               for task_id in order))
+    run_dir = tmp_path / "run"
+    proc = run_evalkit("score", f"samples={samples}", f"hydra.run.dir={run_dir}", "executor.workers=1",
+                       "executor.max_in_flight=1", "executor.share_identical=false", "report.plots=false",
+                       f"executor.cache_dir={tmp_path / 'cache'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+    ran = [(row["task_id"], row["sample_index"]) for row in rows]
+    assert ran[:3] == [("HumanEval/75", 0), ("HumanEval/75", 1), ("HumanEval/75", 2)], ran
+    for task_id in ("HumanEval/0", "HumanEval/2"):  # each task's own samples still in the file's order
+        assert [i for t, i in ran if t == task_id] == [0, 1, 2], ran
+    assert all(row["verdict"]["status"] == "passed" for row in rows)
+
+
 @pytest.mark.parametrize("change", ["cut", "same size, old time"])
 def test_a_samples_file_changed_while_it_is_scored_exits_2_and_says_so(tmp_path, change):
     # Cut to its first lines while scored, a file was reported as those lines alone, exit 0; a

@@ -6,7 +6,8 @@
   sandboxed process, its tests in a trusted one that calls it with plain data, so the program
   cannot write its own verdict (``Verdict.verified``); a Verdict's ``duration_s`` is the CPU
   time the program and its tests used;
-- ``calibrate(tasks, executor)`` gives per-task CPU limits (cached) and
+- ``calibrate(tasks, executor)`` gives per-task CPU limits (cached; ``calibrate.calibration``
+  also the reference CPU times they come from, which `evalkit score` schedules by) and
   ``canary(tasks, executor, limits)`` the reference solutions that fail (it also decides which
   tasks cannot be split, ``executor.in_process_tasks``, and then replaces the workers,
   ``executor.recycle()``);

@@ -86,8 +86,25 @@ def _read_cache(path: Path) -> dict[str, float]:
         return {}
 
 
+@dataclasses.dataclass(frozen=True)
+class Calibration:
+    """What calibration found for a run's tasks."""
+
+    limits: dict[str, float]
+    """Each task's CPU limit in seconds (``calibrate``)."""
+    reference_cpu_s: dict[str, float]
+    """Each task's reference solution's measured CPU seconds, its tests' included: how long the
+    task's programs take, roughly (more calls of the entry point, more time)."""
+
+
 def calibrate(tasks: Sequence[Task], executor) -> dict[str, float]:
-    """Per-task CPU limit: max(cfg.timeout_s, cfg.timeout_factor x reference CPU time).
+    """Per-task CPU limit: max(cfg.timeout_s, cfg.timeout_factor x reference CPU time)
+    (``calibration``'s limits)."""
+    return calibration(tasks, executor).limits
+
+
+def calibration(tasks: Sequence[Task], executor) -> Calibration:
+    """Per-task CPU limits and the reference CPU times they come from.
 
     Measured CPU times are cached in ``cfg.cache_dir`` (default reports/cache), one file per
     machine id, keyed by the reference program's content hash (``reference_key``): a reference
@@ -112,8 +129,9 @@ def calibrate(tasks: Sequence[Task], executor) -> dict[str, float]:
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps({"cpu_s": stored}, indent=0, sort_keys=True))
         tmp.replace(path)
-    return {t.task_id: round(max(cfg.timeout_s, cfg.timeout_factor * cached[keys[t.task_id]]), 3)
-            for t in tasks}
+    cpu = {t.task_id: cached[keys[t.task_id]] for t in tasks}
+    return Calibration({task_id: round(max(cfg.timeout_s, cfg.timeout_factor * seconds), 3)
+                        for task_id, seconds in cpu.items()}, cpu)
 
 
 def _replace_workers(executor) -> None:
