@@ -264,7 +264,9 @@ def launch(name: str, overrides: list[str], job: Job,
     try:  # Ctrl-C while the command line is composed and checked: nothing is made yet
         with held:
             sweep, before, parser, args = _checked_command_line(name, overrides, check)
-            mode = HydraConfig.get().mode
+            # the check composes evalkit's own configuration: another one (-cd, -cn, -cp) may set its own mode
+            own = args.config_dir is None and args.config_name is None and args.config_path is None
+            mode_known = _mode_composed(HydraConfig.get().mode) if own else contextlib.nullcontext()
             if sweep:  # its jobs may run in other processes, which could not raise it here
                 held.release()
     except BaseException as exc:
@@ -275,7 +277,7 @@ def launch(name: str, overrides: list[str], job: Job,
     started: list[Path] = []
     attempt = time.time()
     try:
-        with contextlib.nullcontext() if sweep else held, _hydra_errors_raised(), _mode_composed(mode):
+        with contextlib.nullcontext() if sweep else held, _hydra_errors_raised(), mode_known:
             _run_hydra(args=args, args_parser=parser, task_function=_task(job, failures, started, held),
                        config_path=str(CONF_DIR), config_name=CONFIG_NAME)
     except BaseException as exc:  # Ctrl-C: what was measured stays, an attempt of nothing does not

@@ -392,6 +392,18 @@ def test_a_run_composes_its_configuration_once_after_the_command_line(tmp_path, 
     assert ran == [tmp_path / "run"] and len(composed) == 2, composed
 
 
+def test_a_config_of_one_s_own_that_sets_the_mode_is_run_in_that_mode(tmp_path):
+    # The command line is checked on evalkit's configuration; one named with -cd/-cn may set
+    # hydra.mode itself, which Hydra's app then reads (a multirun where it says so)
+    (tmp_path / "mine.yaml").write_text("defaults:\n  - config\n  - _self_\nhydra:\n  mode: MULTIRUN\n")
+    ran = []
+    with pytest.raises(SystemExit):  # the sweep's summary: its one job measured nothing
+        hydra_app.launch("run", ["-cd", str(tmp_path), "-cn", "mine", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+                                 f"hydra.run.dir={tmp_path / 'run'}"],
+                         lambda cfg, run_dir: ran.append(run_dir))
+    assert ran == [tmp_path / "sweep" / "0"], ran
+
+
 @pytest.mark.parametrize(("override", "message"), [
     ("hydra.run.dir=runs/x/${oops:1}", "hydra.run.dir: Unsupported interpolation type oops"),
     ("hydra.job.name=${oops:1}", "hydra.job.name: Unsupported interpolation type oops"),
