@@ -730,13 +730,13 @@ def test_a_program_cannot_label_its_own_failure_a_syntax_error(executor, humanev
         assert status is Status.ERROR and "reported a syntax error its code does not have" in detail, verdicts
 
 
-@pytest.mark.parametrize("broken", ["    return (\n", "    return 1\n\treturn 2\n", "    return 1\nbreak\n",
-                                    "    return 1\nx = '\0'\x00\n"],
-                         ids=["unclosed", "tab-indent", "break-outside-loop", "null-byte"])
-def test_a_program_that_does_not_compile_is_told_so_without_running(executor, task_by_id, broken):
-    # Compiled in the harness (which runs nothing of it): a syntax error takes no process, test process
+@pytest.mark.parametrize("broken", [
+    "    return (\n", "    return 1\n\treturn 2\n", "    return 1\nx = '\0'\x00\n"],
+    ids=["unclosed", "tab-indent", "null-byte"])
+def test_a_program_that_does_not_parse_is_told_so_without_running(executor, task_by_id, broken):
+    # Parsed in the harness (which runs nothing of it): a syntax error takes no process, test process
     # or fork, and its verdict is the one the program's own process gives, where a program too long to
-    # compile in the harness still goes (its syntax error then checked there, as before)
+    # be told so here still goes
     task = task_by_id["HumanEval/0"]
     code = task.prompt + broken
     padding = "\n" + "#" * (MAX_CHECKED_SOURCE + 1) + "\n"  # a comment: the same error, the same line
@@ -746,6 +746,51 @@ def test_a_program_that_does_not_compile_is_told_so_without_running(executor, ta
     assert told.status is Status.SYNTAX_ERROR and told.verified, told
     assert (told.status, told.detail) == (ran.status, ran.detail)
     assert told.duration_s == 0.0 < ran.duration_s  # nothing of it ran: no CPU time
+
+
+def test_what_only_compiling_finds_is_a_syntax_error_its_process_reports(executor, task_by_id):
+    # `break` outside a loop parses: its process compiles it and says so, and the harness, which
+    # checks a reported syntax error (a forged one is an error), compiles it apart and agrees
+    task = task_by_id["HumanEval/0"]
+    program = program_for(task, task.prompt + "    return 1\nbreak\n", "k", 1.0)
+    verdict = executor.submit(program).result(timeout=60)
+    assert verdict.status is Status.SYNTAX_ERROR and "'break' outside loop" in verdict.detail, verdict
+    assert verdict.duration_s > 0  # its own process read it
+
+
+def test_the_harness_s_warning_filters_do_not_make_a_correct_program_a_syntax_error(executor, task_by_id):
+    # Parsed in a harness run with -W error, a correct program's regex escape ('\d', a warning its own
+    # process never raises) was a syntax_error, and each such warning went to evalkit's terminal
+    import warnings
+
+    task = task_by_id["HumanEval/0"]
+    code = task.prompt + "    import re\n    assert re.findall('\\d', 'a1') == ['1']\n" + task.reference
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("error")
+        verdict = executor.submit(program_for(task, code, "k", 1.0)).result(timeout=60)
+    assert verdict.passed, verdict
+    assert shown == []
+
+
+@pytest.mark.slow
+def test_a_program_built_to_exhaust_the_compiler_costs_the_harness_nothing(executor, task_by_id):
+    # String constants that fold into each other, 40 KB of code and gigabytes compiled: compiled in
+    # the harness (to tell it does not compile, or to check its process's report), they took 28 s and
+    # 8 GB of its memory (a tester's trial). Its own process, within its limits, gives the verdict
+    import resource
+
+    leaves = ['("\U0001F600" * 4096)' for _ in range(4096)]
+    while len(leaves) > 1:
+        leaves = [f"({a} + {b})" for a, b in zip(leaves[::2], leaves[1::2], strict=True)]
+    task = task_by_id["HumanEval/0"]
+    bomb = f"x = {leaves[0]}\nbreak\n"
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start = time.monotonic()
+    program = program_for(task, task.prompt + "    return 1\n" + bomb, "k", 1.0)
+    verdict = executor.submit(program).result(timeout=120)
+    assert verdict.status in (Status.SYNTAX_ERROR, Status.TIMEOUT), verdict
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB: no gigabytes here
+    assert time.monotonic() - start < 30
 
 
 def test_programs_import_installed_packages(executor):
