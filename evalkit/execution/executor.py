@@ -104,15 +104,17 @@ milliseconds, far inside any CPU limit its own process compiles it under (a mega
 outlasted a 1 s limit there, a timeout where the harness had said syntax_error: a tester's trial)."""
 _COMPILE_APART = (
     "import resource, sys\n"
-    "resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
-    "resource.setrlimit(resource.RLIMIT_CPU, (10, 10))\n"
+    "memory, cpu = int(sys.argv[1]), int(sys.argv[2])\n"
+    "resource.setrlimit(resource.RLIMIT_AS, (memory, memory))\n"
+    "resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu))\n"
     "code = sys.stdin.buffer.read().decode('utf-8', 'surrogateescape')\n"
     "try:\n"
     "    compile(code, 'solution.py', 'exec', dont_inherit=True)\n"
     "except (SyntaxError, ValueError):\n"
     "    sys.exit(1)\n")
-"""A throwaway interpreter's whole compilation of a program, with the memory and CPU a program's own
-process has: exit 0 if it compiles, 1 if it does not, anything else if it could not tell."""
+"""A throwaway interpreter's whole compilation of a program, with the memory and (whole seconds of)
+CPU time given on its command line: exit 0 if it compiles, 1 if it does not, anything else if it
+could not tell."""
 _PARSING = threading.Lock()
 """Held while warnings are ignored for a parse (the filters are the process's, not a thread's)."""
 
@@ -142,18 +144,21 @@ def _as_its_process_reads(code: str) -> str | None:
         return None
 
 
-def _compiles(code: str) -> bool:
+def _compiles(code: str, cpu_s: float, memory_mb: int) -> bool:
     """Whether ``code`` compiles as the runner compiles it (nothing of it runs here), for a program
     that reported a syntax error: one that does not parse is settled here; one that parses is
     compiled whole by a throwaway interpreter, which a compile-time error (`break` outside a loop),
-    a forged report and a program built to exhaust the compiler all reach."""
+    a forged report and a program built to exhaust the compiler all reach, with what the program's
+    own process had to compile it: its CPU limit ``cpu_s`` (rounded up to whole seconds, as
+    RLIMIT_CPU counts) and ``memory_mb``. Where that is not enough, the report stands."""
     text = _as_its_process_reads(code)
     if len(code) > MAX_CHECKED_SOURCE or text is None or _parse_error(text) is not None:
         return False  # its report stands
+    limits = [str(memory_mb << 20), str(max(1, math.ceil(cpu_s)))]
     try:
-        done = subprocess.run([sys.executable, "-I", "-S", "-W", "ignore", "-c", _COMPILE_APART],
+        done = subprocess.run([sys.executable, "-I", "-S", "-W", "ignore", "-c", _COMPILE_APART, *limits],
                               input=text.encode("utf-8", "surrogateescape"), capture_output=True,
-                              timeout=30, check=False)
+                              timeout=10 * max(1.0, cpu_s), check=False)
     except (OSError, subprocess.TimeoutExpired):
         return False
     return done.returncode == 0
@@ -341,7 +346,8 @@ class LocalExecutor:
         detail = valid_text(message["detail"])  # a program's exception may hold a lone surrogate
         verdict = Verdict(Status(message["status"]), detail, float(message["cpu"]),
                           verified=bool(message["verified"]))
-        if verdict.status is Status.SYNTAX_ERROR and program.language == "python" and _compiles(program.code):
+        if verdict.status is Status.SYNTAX_ERROR and program.language == "python" and \
+                _compiles(program.code, program.timeout_s, self.cfg.memory_mb):
             # the program wrote a load report of its own (an attacker's trial): its failure is an error
             verdict = dataclasses.replace(verdict, status=Status.ERROR, detail=(
                 f"the program reported a syntax error its code does not have ({detail})")[:2000])
