@@ -773,6 +773,20 @@ def test_the_harness_s_warning_filters_do_not_make_a_correct_program_a_syntax_er
 
 
 @pytest.mark.slow
+def test_a_long_program_s_syntax_error_is_checked_outside_the_harness(executor, task_by_id):
+    # 300 KB of names with a compile-time error: its process reports it, and the harness, checking
+    # the report, parsed the whole program itself (200 MB and 2 s a sample: a tester's trial)
+    import resource
+
+    task = task_by_id["HumanEval/0"]
+    code = task.prompt + "    return 1\nx = [" + "a," * 150_000 + "]\nbreak\n"
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    verdict = executor.submit(program_for(task, code, "k", 3.0)).result(timeout=120)
+    assert verdict.status is Status.SYNTAX_ERROR and "'break' outside loop" in verdict.detail, verdict
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KiB
+
+
+@pytest.mark.slow
 def test_a_program_built_to_exhaust_the_compiler_costs_the_harness_nothing(executor, task_by_id):
     # String constants that fold into each other, 40 KB of code and gigabytes compiled: compiled in
     # the harness (to tell it does not compile, or to check its process's report), they took 28 s and
