@@ -11,7 +11,6 @@ file, so no worker process reads it), so ``submit`` returns a Future at once and
 
 from __future__ import annotations
 
-import ast
 import concurrent.futures as cf
 import dataclasses
 import logging
@@ -21,14 +20,13 @@ import queue
 import subprocess
 import sys
 import threading
-import warnings
 from collections import OrderedDict
 from typing import Callable, Iterable, Iterator
 
 from evalkit.config import ExecutorConfig
 from evalkit.execution.program import program_digest, routed
 from evalkit.execution.workers import Worker, start_worker, usable_cores, worker_settings
-from evalkit.postprocess.completion import NOT_PARSED
+from evalkit.postprocess.completion import parse_error
 from evalkit.records import Program, Status, Verdict, valid_text
 
 log = logging.getLogger(__name__)
@@ -116,25 +114,6 @@ _COMPILE_APART = (
 """A throwaway interpreter's whole compilation of a program, with the memory and (whole seconds of)
 CPU time given on its command line: exit 0 if it compiles, 1 if it does not, anything else if it
 could not tell."""
-_PARSING = threading.Lock()
-"""Held while warnings are ignored for a parse (the filters are the process's, not a thread's)."""
-
-
-def _parse_error(code: str) -> BaseException | None:
-    """What parsing ``code`` raises, None if it parses: only parsed (nothing folded, compiled or run;
-    compiled here, string constants folded into gigabytes: 28 s and 8 GB for 360 KB of additions, a
-    tester's trial), with warnings ignored as its own process ignores them (there a SyntaxWarning is
-    printed, never an error; here, under the harness's `-W error`, a correct program's regex escape was a
-    syntax_error, and each warning of a program went to evalkit's terminal)."""
-    with _PARSING, warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            compile(code, "solution.py", "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
-        except NOT_PARSED as exc:
-            return exc
-    return None
-
-
 def _as_its_process_reads(code: str) -> str | None:
     """``code`` as the program's process reads it from its memory file (``workers.Worker.send``
     encodes it with surrogateescape, ``runner.split_text`` decodes it so), or None where it cannot
@@ -157,7 +136,7 @@ def _compiles(code: str, cpu_s: float, memory_mb: int) -> bool:
         return False  # its report stands
     # parsed here only where that is cheap: 500 KB of names parsed took 0.5 GB and 2 s of the
     # harness, for each program that reported a syntax error (a second tester's trial)
-    if len(code) <= TOLD_WITHOUT_RUNNING and _parse_error(text) is not None:
+    if len(code) <= TOLD_WITHOUT_RUNNING and parse_error(text, "solution.py") is not None:
         return False
     limits = [str(memory_mb << 20), str(max(1, math.ceil(cpu_s)))]
     try:  # with nothing of the harness's environment (its keys)
@@ -171,15 +150,16 @@ def _compiles(code: str, cpu_s: float, memory_mb: int) -> bool:
 
 def syntax_error_of(program: Program) -> Verdict | None:
     """The syntax_error a Python program's process would report on loading it, found by parsing it
-    here (``_parse_error``), or None: a program that does not parse took a process, a test process
-    and a fork server's time for a verdict this thread gives in 40 us (300 of the 1,000 distinct
-    programs of the execution benchmark's HumanEval file). What only compiling finds (`break`
-    outside a loop), what depends on how deep the parser's stack already is (RecursionError,
-    MemoryError), and a program over TOLD_WITHOUT_RUNNING, are left to the program's process."""
+    here (``postprocess.completion.parse_error``), or None: a program that does not parse took a
+    process, a test process and a fork server's time for a verdict this thread gives in 40 us (300
+    of the 1,000 distinct programs of the execution benchmark's HumanEval file). What only compiling
+    finds (`break` outside a loop), what depends on how deep the parser's stack already is
+    (RecursionError, MemoryError), and a program over TOLD_WITHOUT_RUNNING, are left to the
+    program's process."""
     if program.language != "python" or len(program.code) > TOLD_WITHOUT_RUNNING:
         return None
     text = _as_its_process_reads(program.code)
-    error = None if text is None else _parse_error(text)
+    error = None if text is None else parse_error(text, "solution.py")
     if not isinstance(error, (SyntaxError, ValueError)):  # ValueError: a null byte
         return None
     return Verdict(Status.SYNTAX_ERROR, valid_text(f"{type(error).__name__}: {str(error)[:2000]}"))
