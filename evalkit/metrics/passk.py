@@ -48,7 +48,10 @@ def _undefined_reason(counts: pd.DataFrame, k: int) -> str | None:
     if short.empty:
         return None
     first = short.index[0]
-    return f"n={int(counts['n'].min())} < k={k} for {len(short)} of {len(counts)} tasks (e.g. {first})"
+    # the short tasks' own counts: "n=2" of tasks of 2 and 3 samples said each had 2 (a new user)
+    low, high = int(short["n"].min()), int(short["n"].max())
+    n = f"n={low}" if low == high else f"n={low} to {high}"
+    return f"{n} < k={k} for {len(short)} of {len(counts)} tasks (e.g. {first})"
 
 
 def per_task_pass_at_k(samples: pd.DataFrame, k: int) -> pd.Series:

@@ -78,6 +78,13 @@ def test_summary_reports_undefined_k_with_a_reason():
     assert "t/1" in summary["10"]["reason"]
 
 
+def test_the_reason_gives_the_short_tasks_sample_counts_as_they_are():
+    # "n=2 < k=10 for 3 of 3 tasks" where two tasks had 3 samples (a new user's reading)
+    samples = _samples({"t/0": [True, False], "t/1": [True] * 3, "t/2": [False] * 3})
+    assert pass_at_k_summary(samples, [10], 200, 0.95, seed=0)["10"]["reason"].startswith(
+        "n=2 to 3 < k=10 for 3 of 3 tasks")
+
+
 def test_bootstrap_interval_over_tasks_is_about_the_standard_error():
     rng = np.random.default_rng(1)
     samples = pd.DataFrame({"task_id": np.arange(400), "passed": rng.random(400) < 0.5})
