@@ -638,6 +638,10 @@ class ArmResult(JsonRecord):
     """Tasks with at least one sample that is not ``infra_error``: the tasks pass@k and the metrics
     average over (fewer than ``n_tasks`` when every sample of a task failed on our side). None in
     results written before evalkit recorded it."""
+    fewest_samples: int | None = None
+    """Samples of the task that has the fewest: below ``n_samples`` when tasks have different
+    counts (a samples file scored as it is, a run cut short). None in results written before
+    evalkit recorded it."""
 
     @property
     def spec(self) -> ArmSpec:

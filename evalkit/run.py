@@ -206,6 +206,8 @@ async def _one_task(arm: PreparedArm, task: Task, client: ModelClient, cfg: RunC
     generations = [g for g in generations if (label, task.task_id, g.sample_index) not in scored.samples.done]
     bars[0].update(len(generations))
     bars[0].set_postfix_str(f"concurrency={client.limit}", refresh=False)
+    if bars[0].n >= bars[0].total:  # its last line now, with generation's own time, before execute's
+        bars[0].close()
     rows = await scorer.score_generations(arm.config, prompt, task, generations)
     for row, measured in rows:
         scored.add(task, row, measured)

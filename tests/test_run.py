@@ -51,6 +51,8 @@ def test_progress_in_a_log_is_plain_lines_with_the_count(demo_run):
               if ln.startswith((f"generate: {total}/{total}", f"execute: {total}/{total}"))]
     assert len(finals) == 2, proc.stderr[-2000:]
     assert all(" samples/s, " in line for line in finals)
+    # generation ends before the last answer is executed: its line comes first, with its own time
+    assert [line.split(":")[0] for line in finals] == ["generate", "execute"], finals
 
 
 def test_samples_have_the_documented_fields(demo_run):

@@ -149,6 +149,7 @@ def aggregate_arm(spec: ArmSpec, frame: pd.DataFrame, scoring: ScoringConfig) ->
         arm=spec.arm, model=spec.model, synthetic=spec.synthetic, template=spec.template,
         params=dict(spec.params), prices=spec.prices,
         n_samples=int(per_task.max()) if len(per_task) else 0,  # samples generated per task
+        fewest_samples=int(per_task.min()) if len(per_task) else 0,
         n_tasks=int(frame["task_id"].nunique()),
         pass_at_k=_pass_at_k(good, "passed", scoring),
         pass_at_k_lenient=_pass_at_k(lenient, "lenient_passed", scoring) if scoring.lenient else {},
@@ -204,6 +205,13 @@ def format_interval(cell: Interval | None, digits: int = 3) -> str:
     if cell.ci_low is not None and cell.ci_high is not None:
         text += f" [{cell.ci_low:.{digits}f}, {cell.ci_high:.{digits}f}]"
     return text
+
+
+def samples_per_task(arm: ArmResult) -> str:
+    """Samples a task: ``10``, or ``2 to 3`` where tasks have different counts (the largest alone
+    read as every task's)."""
+    fewest = arm.fewest_samples
+    return str(arm.n_samples) if fewest is None or fewest >= arm.n_samples else f"{fewest} to {arm.n_samples}"
 
 
 def tasks_scored(arm: ArmResult) -> str:

@@ -50,11 +50,11 @@ def describe_flip(flip: Flip) -> str:
 
 
 def flip_counts(flips: Sequence[Flip]) -> str:
-    """``12 fell (3 significant), 4 rose (0 significant)``."""
+    """``fell on 12 tasks (3 significant), rose on 4 (0 significant)``."""
     fell = [f for f in flips if f.change < 0]
     rose = [f for f in flips if f.change > 0]
-    return (f"{len(fell)} fell ({sum(f.significant for f in fell)} significant), "
-            f"{len(rose)} rose ({sum(f.significant for f in rose)} significant)")
+    return (f"fell on {len(fell)} task{'' if len(fell) == 1 else 's'} ({sum(f.significant for f in fell)} "
+            f"significant), rose on {len(rose)} ({sum(f.significant for f in rose)} significant)")
 
 
 def _pick(frame: pd.DataFrame | None, want_pass: bool) -> Mapping[str, Any] | None:

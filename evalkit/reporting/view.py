@@ -18,7 +18,7 @@ from evalkit import metrics
 from evalkit.config import ScoringConfig
 from evalkit.prompts.layout import version_key
 from evalkit.records import ArmResult, Interval, PairedDiff, Status, TemplateSource
-from evalkit.reporting.aggregate import display_label, format_interval, tasks_scored
+from evalkit.reporting.aggregate import display_label, format_interval, samples_per_task, tasks_scored
 from evalkit.reporting.paired import compare_to_baseline, flip_counts, flip_entries, problems_note
 
 Table = tuple[list[str], list[list[str]]]
@@ -240,7 +240,7 @@ def score_table(view: ReportView) -> Table:
     for arm in view.arms:
         sampling = [", ".join(f"{key}={arm.params.get(key)}" for key in differing)] if differing else []
         row = [display_label(arm), arm.model, _template_cell(arm), *sampling, tasks_scored(arm),
-               str(arm.n_samples)]
+               samples_per_task(arm)]
         for k in ks:
             row.append(format_interval(arm.pass_at_k.get(k)))
             if lenient:
@@ -318,6 +318,6 @@ def flip_summary(view: ReportView) -> list[str]:
     """One line per arm pair: how many tasks' pass rates fell and rose (Fisher, adjusted over tasks)."""
     lines = []
     for pair in view.flips:
-        extra = f" (+{pair['truncated']} more not listed)" if pair["truncated"] else ""
+        extra = f" ({pair['truncated']} more not listed)" if pair["truncated"] else ""
         lines.append(f"{pair['arm']} vs {pair['baseline']}: pass rate {flip_counts(pair['flips'])}{extra}")
     return lines

@@ -45,7 +45,7 @@ def test_a_worse_arm_flips_agree_with_its_pass_at_1(tmp_path):
     assert sum(changes) / pass1["n_tasks"] == pytest.approx(pass1["diff"]) == pytest.approx(drop)
     assert _fell(flips) and changes == sorted(changes)  # only falls, largest first
     report = (run / "report.md").read_text()
-    assert f"pass rate {len(_fell(flips))} fell" in report
+    assert f"pass rate fell on {len(_fell(flips))} tasks" in report
     significant = sorted(f["task_id"] for f in flips if f["significant"])
     suite = next(s for s in ET.parse(run / "junit.xml").getroot() if "per-task pass rate" in s.get("name"))
     assert sorted(c.get("name") for c in suite if c.find("failure") is not None) == significant

@@ -77,7 +77,7 @@ def test_markdown_report(two_arm_run):
     assert "0.889 [" in text and "0.500 [" in text
     assert "## Template diff: mistral 1.0.0 (A) -> 1.1.0 (B)" in text
     assert "+Return only code." in text and "-system: You are a coding assistant." in text
-    assert "B vs A: pass rate 4 fell (0 significant), 1 rose (0 significant)" in text
+    assert "B vs A: pass rate fell on 4 tasks (0 significant), rose on 1 (0 significant)" in text
     assert "## Paired differences vs A" in text
     # what "significant" means beside an interval at its own level (a researcher's trial)
     comparisons = re.search(r"Holm's correction over the report's (\d+) comparisons, so an interval", text)
@@ -295,7 +295,7 @@ def test_arm_labels_in_the_report_s_notes_stay_in_their_note(tmp_path, humaneval
     assert "](http" not in outside_code  # no image fetched from wherever the label points
     shown = "B \\| x \\| y \\| &lt;script>alert(1)&lt;/script>![i]\\(http://evil.example/p.png)"
     assert f"> {shown}: 10 of the dataset's 164 tasks have samples" in text
-    assert f"- {shown} vs A: pass rate 4 fell" in text
+    assert f"- {shown} vs A: pass rate fell on 4 tasks" in text
 
 
 def test_junit_xml_parses_whatever_a_program_printed(tmp_path, humaneval_tasks):
@@ -384,3 +384,18 @@ def test_arms_that_differ_only_in_sampling_say_so_in_the_score_table(tmp_path, h
     assert "| arm | model | template | sampling | tasks |" in table[0]
     assert "| temperature=0.2 |" in table[1] and "| temperature=0.8 |" in table[2]
     assert "max_tokens" not in table[1]  # the same in both arms: left out
+
+
+def test_tasks_with_different_sample_counts_show_the_range_in_the_score_table(tmp_path, humaneval_tasks):
+    # A file scored as it is: one task of A has one sample, the others two; "2" read as every task's
+    samples = [s for s in two_arm_samples(humaneval_tasks[:10])
+               if not (s.arm == "A" and s.task_id == humaneval_tasks[0].task_id and s.sample_index == 1)]
+    write_samples(tmp_path, samples)
+    results = write_reports(tmp_path, run_header("short", 10), TWO_ARMS, SCORING,
+                            ReportConfig(formats=("md",), plots=False))
+    assert [(arm.fewest_samples, arm.n_samples) for arm in results.arms] == [(1, 2), (2, 2)]
+    lines = (tmp_path / "report.md").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| arm | model |"))
+    header, _, a, b = (line.split(" | ") for line in lines[start:start + 4])
+    column = header.index("samples/task")
+    assert (a[0], a[column]) == ("| A", "1 to 2") and (b[0], b[column]) == ("| B [synthetic (demo)]", "2")
