@@ -16,6 +16,7 @@ from evalkit.reporting.paired import describe_flip
 from evalkit.reporting.view import (
     ReportView,
     Table,
+    diff_heading,
     diff_legend,
     diff_note,
     diff_table,
@@ -116,7 +117,7 @@ def render_html(view: ReportView, image_dir: Path) -> str:
             _table(score_table(view), "scores"), "<h2>Verdicts, latency, tokens, cost</h2>",
             _table(ops_table(view), "ops")]
     if view.diffs:
-        out += [f"<h2>Paired differences vs {escape(str(view.baseline))}</h2>",
+        out += [f"<h2>{escape(diff_heading(view))}</h2>",
                 _table(diff_table(view), "diffs"), f"<p>{escape(diff_legend(view))}</p>"]
     if view.mde is not None:
         out.append(f"<p>{escape(mde_text(view.mde, view.comparisons))}</p>")

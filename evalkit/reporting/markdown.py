@@ -5,6 +5,7 @@ from __future__ import annotations
 from evalkit.reporting.view import (
     ReportView,
     Table,
+    diff_heading,
     diff_legend,
     diff_note,
     diff_table,
@@ -71,7 +72,7 @@ def render_markdown(view: ReportView) -> str:
     out += ["", "## Scores", "", view.scores_note, "",
             table(score_table(view)), "", "## Verdicts, latency, tokens, cost", "", table(ops_table(view))]
     if view.diffs:
-        out += ["", f"## Paired differences vs {inline(view.baseline)}", "", table(diff_table(view)), "",
+        out += ["", f"## {inline(diff_heading(view))}", "", table(diff_table(view)), "",
                 diff_legend(view)]
     if view.mde is not None:
         out += ["", mde_text(view.mde, view.comparisons)]

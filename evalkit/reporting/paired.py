@@ -1,4 +1,4 @@
-"""Arm-versus-baseline comparisons for reports: ``metrics.compare_arms`` on a run's samples.
+"""Arm-versus-arm comparisons for reports: ``metrics.compare_arms`` on a run's samples.
 
 Arms are paired on the tasks both scored (infra_error samples left out). The
 paired differences and per-task flips are those of ``compare_arms`` (Holm over
@@ -29,15 +29,15 @@ MAX_FLIPS = 100
 """Flips listed with their answers per arm pair; the rest are only counted (a broken arm flips every task)."""
 
 
-def compare_to_baseline(samples: pd.DataFrame, baseline: str, scoring: ScoringConfig,
-                        alpha: float = 0.05) -> Comparison:
-    """Every other arm of ``samples`` against ``baseline``: pass@1, lenient pass@1 (when scored)
-    and each similarity metric, in one ``compare_arms`` call."""
+def compare_pairs(samples: pd.DataFrame, pairs: Sequence[tuple[str, str]], scoring: ScoringConfig,
+                  alpha: float = 0.05) -> Comparison:
+    """Each (baseline, arm) pair of ``samples``' arms: pass@1, lenient pass@1 (when scored) and each
+    similarity metric, in one ``compare_arms`` call (Holm's correction over them all)."""
     tables = task_tables(samples)
     measures = [PASS_AT_1] + ([LENIENT_PASS_AT_1] if scoring.lenient else []) + metric_names(samples)
-    pairs = [(ArmTasks(baseline, tables[baseline]), ArmTasks(arm, table))
-             for arm, table in tables.items() if arm != baseline]
-    return compare_arms(pairs, measures, confidence=scoring.confidence, resamples=scoring.bootstrap_resamples,
+    return compare_arms([(ArmTasks(base, tables[base]), ArmTasks(arm, tables[arm])) for base, arm in pairs
+                         if base in tables and arm in tables],
+                        measures, confidence=scoring.confidence, resamples=scoring.bootstrap_resamples,
                         seed=scoring.seed, alpha=alpha)
 
 
@@ -74,21 +74,23 @@ def _pick(frame: pd.DataFrame | None, want_pass: bool) -> Mapping[str, Any] | No
             "passed_samples": int((passed & scored_rows).sum()), "scored_samples": int(scored_rows.sum())}
 
 
-def flip_entries(samples: pd.DataFrame, comparison: Comparison, baseline: str) -> list[dict[str, Any]]:
-    """Per arm: its flips against ``baseline`` with the samples a report shows for each.
+def flip_entries(samples: pd.DataFrame, comparison: Comparison,
+                 pairs: Sequence[tuple[str, str]]) -> list[dict[str, Any]]:
+    """Per (baseline, arm) pair: the arm's flips against that baseline with the samples a report
+    shows for each.
 
     Returns ``[{"arm", "baseline", "flips": [Flip...], "regressions": [...], "improvements": [...],
     "truncated"}]``; each listed entry is ``{"task_id", "flip", "baseline", "arm"}`` (the two
-    shown samples). The worst ``MAX_FLIPS`` per arm are listed, largest change first.
+    shown samples). The worst ``MAX_FLIPS`` per pair are listed, largest change first.
     """
-    listed = {arm: sorted(comparison.flips_of(arm, baseline), key=lambda f: -abs(f.change))[:MAX_FLIPS]
-              for arm in dict.fromkeys(str(a) for a in samples["arm"].unique()) if arm != baseline}
+    listed = {(base, arm): sorted(comparison.flips_of(arm, base), key=lambda f: -abs(f.change))[:MAX_FLIPS]
+              for base, arm in pairs}
     wanted = {f.task_id for flips in listed.values() for f in flips}
     shown = samples[samples["task_id"].isin(wanted)]
     frames = {(str(arm), str(task)): group
               for (arm, task), group in shown.groupby(["arm", "task_id"], observed=True)}
     out = []
-    for arm, top in listed.items():
+    for (baseline, arm), top in listed.items():
         flips = comparison.flips_of(arm, baseline)
         entry: dict[str, Any] = {"arm": arm, "baseline": baseline, "flips": list(flips), "regressions": [],
                                  "improvements": [], "truncated": max(len(flips) - MAX_FLIPS, 0)}

@@ -151,7 +151,7 @@ def latency_plot(samples: pd.DataFrame, arms: Sequence[ArmResult], path: Path) -
 
 
 def forest_plot(diffs: Sequence[PairedDiff], path: Path) -> Path:
-    """Paired differences (arm minus baseline) with intervals; significant ones filled."""
+    """Paired differences (arm minus the arm it is compared with) with intervals; significant ones filled."""
     rows = list(diffs)
     fig = Figure(figsize=(7.5, 1.2 + 0.4 * max(len(rows), 1)))
     ax = fig.subplots()
@@ -160,10 +160,13 @@ def forest_plot(diffs: Sequence[PairedDiff], path: Path) -> Path:
         ax.errorbar(row.diff, i, xerr=[[row.diff - row.ci_low], [row.ci_high - row.diff]], fmt="o",
                     color=color, mfc=color if row.significant else "white", capsize=3)
     ax.axvline(0.0, color="black", linewidth=0.8)
-    ax.set_yticks(range(len(rows)), [f"{r.arm}: {r.measure}" for r in reversed(rows)], fontsize=8)
+    baselines = list(dict.fromkeys(r.baseline for r in rows))
+    labels = [f"{r.arm} vs {r.baseline}" if len(baselines) > 1 else r.arm for r in reversed(rows)]
+    ax.set_yticks(range(len(rows)), [f"{label}: {r.measure}" for label, r in zip(labels, reversed(rows),
+                                                                                  strict=True)], fontsize=8)
     if not rows:
         ax.text(0.5, 0.5, "no paired differences", ha="center", transform=ax.transAxes)
-    baseline = rows[0].baseline if rows else ""
-    ax.set_xlabel(f"difference vs {baseline} (95% interval; filled = significant after Holm)")
+    against = f"vs {baselines[0]}" if len(baselines) == 1 else "(arm minus the arm it is against)"
+    ax.set_xlabel(f"difference {against} (95% interval; filled = significant after Holm)")
     ax.set_title("paired differences")
     return _save(fig, path)

@@ -19,7 +19,7 @@ from evalkit.config import ScoringConfig
 from evalkit.prompts.layout import version_key
 from evalkit.records import ArmResult, Interval, PairedDiff, Status, TemplateSource
 from evalkit.reporting.aggregate import display_label, format_interval, samples_per_task, tasks_scored
-from evalkit.reporting.paired import compare_to_baseline, flip_counts, flip_entries, problems_note
+from evalkit.reporting.paired import compare_pairs, flip_counts, flip_entries, problems_note
 
 Table = tuple[list[str], list[list[str]]]
 """(header cells, rows of cells): a table both renderers draw."""
@@ -36,17 +36,20 @@ class ReportView:
     """The arms shown, in order."""
     baseline: str | None = None
     """Arm the others are compared with (None with a single arm)."""
+    pairs: list[tuple[str, str]] = field(default_factory=list)
+    """(baseline, arm) of each comparison (``report_pairs``): every arm against ``baseline``, then
+    one model's template versions, each against the one before it."""
     diffs: list[PairedDiff] = field(default_factory=list)
-    """``metrics.compare_arms`` differences: arm minus baseline per measure."""
+    """``metrics.compare_arms`` differences: arm minus its pair's baseline per measure."""
     flips: list[dict[str, Any]] = field(default_factory=list)
-    """``paired.flip_entries``: each arm's per-task flips against the baseline, with shown samples."""
+    """``paired.flip_entries``: each pair's per-task flips, with shown samples."""
     template_diffs: list[TemplateDiff] = field(default_factory=list)
     """Text diffs between the arms' templates of one family."""
     notes: list[str] = field(default_factory=list)
     """Warnings shown under the header (synthetic arms, infra errors, dropped tasks)."""
     mde: list[tuple[str, float]] | None = None
-    """Smallest pass@1 difference each arm's comparison with the baseline can detect (power 0.8, at
-    alpha 0.05 over ``comparisons``), by arm."""
+    """Smallest pass@1 difference each pair's comparison can detect (power 0.8, at alpha 0.05 over
+    ``comparisons``), by arm, or ``arm vs other`` where not every pair is against the baseline."""
     comparisons: int = 1
     """How many paired differences the report tests together (Holm's correction runs over them all)."""
     images: dict[str, str] = field(default_factory=dict)
@@ -151,12 +154,45 @@ def build_view(samples: pd.DataFrame, arms: Sequence[ArmResult], templates: Mapp
     view.baseline = (baseline or arms[0].arm) if len(arms) > 1 else None
     view.template_diffs = template_diffs(arms, templates, view.baseline)
     if view.baseline is not None:
-        comparison = compare_to_baseline(samples, view.baseline, scoring)
+        present = set(map(str, samples["arm"].unique())) if "arm" in samples.columns else set()
+        view.pairs = [pair for pair in report_pairs(arms, view.baseline) if set(pair) <= present]
+        comparison = compare_pairs(samples, view.pairs, scoring)
         view.diffs = list(comparison.diffs)
-        view.flips = flip_entries(samples, comparison, view.baseline)
+        view.flips = flip_entries(samples, comparison, view.pairs)
     view.comparisons = max(len(view.diffs), 1)
-    view.mde = _detectable(arms, view.baseline, view.comparisons)
+    view.mde = _detectable(arms, view.pairs, view.baseline, view.comparisons)
     return view
+
+
+DRAW_PARAMS = ("temperature", "top_p", "seed")
+"""The sampling parameters that say how answers were drawn: arms of one model's template versions are
+compared where these agree. A template's other parameters (its stop sequences, max_tokens) are part
+of what changes with it (the demo's mixtral 2.0.0 adds a stop sequence 1.0.0 lacks)."""
+
+
+def report_pairs(arms: Sequence[ArmResult], baseline: str) -> list[tuple[str, str]]:
+    """(baseline, arm) pairs a report compares: every arm against ``baseline``; then, of the arms of
+    one model and template family drawn alike (``DRAW_PARAMS``), each template version against the
+    one before it, where neither is ``baseline`` and each version has one such arm (against an oracle
+    baseline, a template change read as two differences from it, with no test of the change itself)."""
+    pairs = [(baseline, arm.arm) for arm in arms if arm.arm != baseline]
+    models: dict[tuple[Any, ...], list[ArmResult]] = {}
+    for arm in arms:
+        if arm.template is not None and arm.arm != baseline:
+            key = (arm.model, arm.template.family, *(repr(arm.params.get(name)) for name in DRAW_PARAMS))
+            models.setdefault(key, []).append(arm)
+    for group in models.values():
+        versions = [arm.template.version for arm in group]
+        if len(set(versions)) != len(versions):  # two arms of one version: which is "before" is unclear
+            continue
+        try:
+            ordered = sorted(group, key=lambda arm: version_key(arm.template.version))
+        except (InvalidVersion, TypeError):  # a version that does not order: no "before" to compare with
+            continue
+        pairs += [(older.arm, newer.arm) for older, newer in zip(ordered, ordered[1:], strict=False)]
+    return pairs
+
+
 
 
 def _faithful_reading(arms: Sequence[ArmResult]) -> str:
@@ -181,8 +217,8 @@ def mde_text(mde: float | Sequence[tuple[str, float]], comparisons: int = 1) -> 
             return mde_text(mde[0][1], comparisons)
         seen = [f"about {value:.3f} for {arm}" for arm, value in mde if value <= 1]
         blind = [arm for arm, value in mde if value > 1]
-        parts = ([f"a pass@1 difference from the baseline smaller than {', '.join(seen)} is unlikely to be "
-                  "detected"] if seen else []) + ([
+        parts = ([f"a pass@1 difference{'' if any(' vs ' in arm for arm, _ in mde) else ' from the baseline'}"
+                  f" smaller than {', '.join(seen)} is unlikely to be detected"] if seen else []) + ([
             f"for {', '.join(blind)} no difference, not even 1, is likely to be detected: add tasks, or "
             "samples per task"] if blind else [])
         return (f"With these tasks and samples ({level}, power 0.8, each pair at its own pass rates), "
@@ -194,28 +230,33 @@ def mde_text(mde: float | Sequence[tuple[str, float]], comparisons: int = 1) -> 
             f"is unlikely to be detected ({level}, power 0.8).")
 
 
-def _detectable(arms: Sequence[ArmResult], baseline: str | None,
+def _detectable(arms: Sequence[ArmResult], pairs: Sequence[tuple[str, str]], baseline: str | None,
                 comparisons: int = 1) -> list[tuple[str, float]] | None:
-    """The detectable pass@1 difference of each arm against the baseline, at the pair's planning rate
-    (None when there is nothing to compare): planned at every arm's mean, the sentence under "Paired
-    differences" matched none of the pairs it stood under (0.039 for pairs of 0.041 and 0.026). Planned
-    at alpha 0.05 / ``comparisons``, the level Holm's correction asks of a lone true difference among
-    the report's others: planned at 0.05, a true difference of the size said was called significant
-    43% of the time beside 12 comparisons, not 80% (a researcher's simulation)."""
+    """The detectable pass@1 difference of each (baseline, arm) pair, at the pair's planning rate
+    (None when there is nothing to compare), by arm (``arm vs other`` where not every pair is against
+    ``baseline``): planned at every arm's mean, the
+    sentence under "Paired differences" matched none of the pairs it stood under (0.039 for pairs of
+    0.041 and 0.026). Planned at alpha 0.05 / ``comparisons``, the level Holm's correction asks of a
+    lone true difference among the report's others: planned at 0.05, a true difference of the size
+    said was called significant 43% of the time beside 12 comparisons, not 80% (a researcher's
+    simulation)."""
     by_label = {a.arm: a for a in arms}
-    base = by_label.get(baseline) if baseline is not None else None
-    if base is None or (base_cell := base.pass_at_k.get(1)) is None or base_cell.value is None:
-        return None
+    single = all(against == baseline for against, _ in pairs)
     out = []
-    for arm in arms:
-        cell = arm.pass_at_k.get(1)
-        if arm is base or cell is None or cell.value is None or min(arm.n_tasks, base.n_tasks) < 1:
+    for against, label in pairs:
+        base, arm = by_label.get(against), by_label.get(label)
+        if base is None or arm is None:
+            continue
+        base_cell, cell = base.pass_at_k.get(1), arm.pass_at_k.get(1)
+        if (base_cell is None or base_cell.value is None or cell is None or cell.value is None
+                or min(arm.n_tasks, base.n_tasks) < 1):
             continue
         n_samples = max(min(arm.n_samples, base.n_samples), 1)
         rate = metrics.planning_rate([base_cell.value, cell.value])
         n_tasks = min(arm.n_tasks, base.n_tasks)
-        out.append((arm.arm, metrics.minimum_detectable_effect(n_tasks, n_samples, rate,
-                                                               alpha=0.05 / max(comparisons, 1))))
+        alpha = 0.05 / max(comparisons, 1)
+        out.append((label if single else f"{label} vs {against}",
+                    metrics.minimum_detectable_effect(n_tasks, n_samples, rate, alpha=alpha)))
     return out or None
 
 
@@ -282,14 +323,27 @@ def ops_table(view: ReportView) -> Table:
 
 
 def diff_table(view: ReportView) -> Table:
-    """Paired differences against the baseline, with raw and Holm-corrected p-values."""
-    headers = ["arm", "measure", "tasks", "difference [95% interval]", "test", "p", "p (Holm)", "significant"]
+    """Paired differences, arm minus the arm it is compared with (a ``against`` column where that is
+    not always the baseline), with raw and Holm-corrected p-values."""
+    against = not single_baseline(view)
+    headers = ["arm", *(["against"] if against else []), "measure", "tasks", "difference [95% interval]",
+               "test", "p", "p (Holm)", "significant"]
     rows = []
     for d in view.diffs:
         interval = format_interval(Interval(d.diff, d.ci_low, d.ci_high))
-        rows.append([d.arm, d.measure, str(d.n_tasks), interval, d.test, _number(d.p_value, 4),
-                     _number(d.p_adjusted, 4), "yes" if d.significant else "no"])
+        rows.append([d.arm, *([d.baseline] if against else []), d.measure, str(d.n_tasks), interval, d.test,
+                     _number(d.p_value, 4), _number(d.p_adjusted, 4), "yes" if d.significant else "no"])
     return headers, rows
+
+
+def single_baseline(view: ReportView) -> bool:
+    """Whether every comparison of the report is against its baseline arm."""
+    return all(against == view.baseline for against, _ in view.pairs)
+
+
+def diff_heading(view: ReportView) -> str:
+    """The title of the paired-differences section."""
+    return f"Paired differences vs {view.baseline}" if single_baseline(view) else "Paired differences"
 
 
 def diff_legend(view: ReportView) -> str:

@@ -11,7 +11,7 @@ import pytest
 from evalkit.config import ConfigError, ReportConfig
 from evalkit.records import Status
 from evalkit.reporting import compare, write_reports
-from evalkit.reporting.paired import compare_to_baseline
+from evalkit.reporting.paired import compare_pairs
 from evalkit.results import load_samples
 from tests.support.cli import run_evalkit
 from tests.support.runs import SCORING, arm_spec, make_two_arm_run, run_header, sample, write_samples
@@ -109,7 +109,7 @@ def test_mcnemar_with_one_sample_per_task(two_runs):
     passes = [i >= 6 or i == 2 for i in range(len(frame))]
     other = frame.assign(arm="C", passed=passes,
                          status=[Status.PASSED if p else Status.FAILED for p in passes])
-    comparison = compare_to_baseline(pd.concat([frame, other], ignore_index=True), "A", SCORING)
+    comparison = compare_pairs(pd.concat([frame, other], ignore_index=True), [("A", "C")], SCORING)
     row = comparison.diff("C")
     assert row.test == "mcnemar"
     # C fails tasks 0-5 where A passed 0, 1, 3, 4, 5, and passes task 2 which A failed

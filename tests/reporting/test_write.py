@@ -22,6 +22,7 @@ from tests.support.runs import (
     SCORING,
     SOURCES,
     TWO_ARMS,
+    arm_spec,
     make_two_arm_run,
     run_header,
     sample,
@@ -399,3 +400,37 @@ def test_tasks_with_different_sample_counts_show_the_range_in_the_score_table(tm
     header, _, a, b = (line.split(" | ") for line in lines[start:start + 4])
     column = header.index("samples/task")
     assert (a[0], a[column]) == ("| A", "1 to 2") and (b[0], b[column]) == ("| B [synthetic (demo)]", "2")
+
+
+def test_one_model_s_template_versions_are_compared_with_each_other_not_only_with_the_baseline(
+        tmp_path, humaneval_tasks):
+    # The demo's report set mixtral 1.0.0 and 2.0.0 each against the oracle: the template change
+    # itself, what a run of two versions is for, had no difference, interval or test of its own.
+    tasks = humaneval_tasks[:10]
+    passes = {"oracle": 10, "M@1.0.0": 3, "M@1.1.0": 9, "M@1.0.0-hot": 2, "M@1.1.0-hot": 8}
+    specs = [arm_spec("oracle", "1.1.0", False)]
+    for label in list(passes)[1:]:
+        version = label.split("@")[1].removesuffix("-hot")
+        params = {"temperature": 0.8 if label.endswith("-hot") else 0.2,
+                  # a template's own parameters change with it, and do not keep its versions apart
+                  "max_tokens": 512, "stop": ["</code>"] if version == "1.1.0" else []}
+        specs.append(dataclasses.replace(arm_spec(label, version, False), model="model-M", params=params))
+    samples = [dataclasses.replace(sample("run1", spec.arm, task, i, Status.PASSED if t < passes[spec.arm]
+                                          else Status.FAILED, version=spec.template.version),
+                                   model=spec.model)
+               for spec in specs for t, task in enumerate(tasks) for i in range(2)]
+    write_samples(tmp_path, samples)
+    write_reports(tmp_path, run_header("run1", 10), tuple(specs), SCORING,
+                  ReportConfig(formats=("md",), plots=False))
+    report = (tmp_path / "report.md").read_text()
+    assert "## Paired differences\n" in report  # not all against one arm: the table says against which
+    pass1 = {tuple(line.split(" | ")[:2]): line for line in report.splitlines()
+             if " | pass@1 | " in line and line.startswith("| M@")}
+    assert set(pass1) == {("| M@1.0.0", "oracle"), ("| M@1.1.0", "oracle"), ("| M@1.0.0-hot", "oracle"),
+                          ("| M@1.1.0-hot", "oracle"), ("| M@1.1.0", "M@1.0.0"),
+                          ("| M@1.1.0-hot", "M@1.0.0-hot")}  # not across temperatures
+    assert "| 10 | 0.600 [" in pass1[("| M@1.1.0", "M@1.0.0")]  # 9 of 10 tasks against 3 of 10
+    comparisons = int(re.search(r"Holm's correction over the report's (\d+) comparisons", report)[1])
+    assert comparisons == 6 * 4  # pass@1, lenient pass@1, exact_match and edit_similarity of 6 pairs
+    assert "- M@1.1.0 vs M@1.0.0: pass rate fell on 0 tasks (0 significant), rose on 6 (" in report
+    assert "about " in report and " for M@1.1.0 vs M@1.0.0" in report  # what that pair could detect
