@@ -29,7 +29,7 @@ from evalkit.execution import LocalExecutor, make_executor
 from evalkit.models import ClientStats, DemoServer, EndpointError, ModelClient, ResponseStore, steady_gc
 from evalkit.models.demo_answers import MODELS as DEMO_MODELS
 from evalkit.models.demo_answers import served_by_demo
-from evalkit.progress import Progress, progress
+from evalkit.progress import LineProgress, Progress, progress
 from evalkit.records import ArmSpec, Prices, RenderedPrompt, RunResults, Task, TemplateId, TemplateSource
 from evalkit.reporting import import_plotting, write_reports
 from evalkit.rundir import (
@@ -154,6 +154,7 @@ async def _probe_calibrate_generate(stages: _Stages, arms: list[PreparedArm]) ->
             ]
             with cancelled_on_error(jobs):
                 await asyncio.gather(*jobs)
+            gen_bar.close()  # before execute's: the with closes them in reverse
     finally:
         for client in clients.values():
             await client.aclose()
@@ -206,8 +207,8 @@ async def _one_task(arm: PreparedArm, task: Task, client: ModelClient, cfg: RunC
     generations = [g for g in generations if (label, task.task_id, g.sample_index) not in scored.samples.done]
     bars[0].update(len(generations))
     bars[0].set_postfix_str(f"concurrency={client.limit}", refresh=False)
-    if bars[0].n >= bars[0].total:  # its last line now, with generation's own time, before execute's
-        bars[0].close()
+    if isinstance(bars[0], LineProgress) and bars[0].n >= bars[0].total:
+        bars[0].close()  # its last line now, with generation's own time (a terminal's bars close in order)
     rows = await scorer.score_generations(arm.config, prompt, task, generations)
     for row, measured in rows:
         scored.add(task, row, measured)

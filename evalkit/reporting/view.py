@@ -155,9 +155,11 @@ def build_view(samples: pd.DataFrame, arms: Sequence[ArmResult], templates: Mapp
     view.template_diffs = template_diffs(arms, templates, view.baseline)
     if view.baseline is not None:
         present = set(map(str, samples["arm"].unique())) if "arm" in samples.columns else set()
-        view.pairs = [pair for pair in report_pairs(arms, view.baseline) if set(pair) <= present]
-        comparison = compare_pairs(samples, view.pairs, scoring)
+        pairs = [pair for pair in report_pairs(arms, view.baseline) if set(pair) <= present]
+        comparison = compare_pairs(samples, pairs, scoring)
         view.diffs = list(comparison.diffs)
+        compared = {(d.baseline, d.arm) for d in view.diffs}
+        view.pairs = [pair for pair in pairs if pair in compared]  # a pair with no task both scored: none
         view.flips = flip_entries(samples, comparison, view.pairs)
     view.comparisons = max(len(view.diffs), 1)
     view.mde = _detectable(arms, view.pairs, view.baseline, view.comparisons)
@@ -173,26 +175,31 @@ of what changes with it (the demo's mixtral 2.0.0 adds a stop sequence 1.0.0 lac
 def report_pairs(arms: Sequence[ArmResult], baseline: str) -> list[tuple[str, str]]:
     """(baseline, arm) pairs a report compares: every arm against ``baseline``; then, of the arms of
     one model and template family drawn alike (``DRAW_PARAMS``), each template version against the
-    one before it, where neither is ``baseline`` and each version has one such arm (against an oracle
-    baseline, a template change read as two differences from it, with no test of the change itself)."""
+    one before it where neither is ``baseline`` (which is compared with both already), and only where
+    each version has one such arm (against an oracle baseline, a template change read as two
+    differences from it, with no test of the change itself)."""
     pairs = [(baseline, arm.arm) for arm in arms if arm.arm != baseline]
     models: dict[tuple[Any, ...], list[ArmResult]] = {}
     for arm in arms:
-        if arm.template is not None and arm.arm != baseline:
-            key = (arm.model, arm.template.family, *(repr(arm.params.get(name)) for name in DRAW_PARAMS))
-            models.setdefault(key, []).append(arm)
+        if arm.template is not None:
+            drawn = (_drawn(arm.params.get(name)) for name in DRAW_PARAMS)
+            models.setdefault((arm.model, arm.template.family, *drawn), []).append(arm)
     for group in models.values():
-        versions = [arm.template.version for arm in group]
-        if len(set(versions)) != len(versions):  # two arms of one version: which is "before" is unclear
-            continue
         try:
-            ordered = sorted(group, key=lambda arm: version_key(arm.template.version))
+            keys = [version_key(arm.template.version) for arm in group]
         except (InvalidVersion, TypeError):  # a version that does not order: no "before" to compare with
             continue
-        pairs += [(older.arm, newer.arm) for older, newer in zip(ordered, ordered[1:], strict=False)]
+        if len(set(keys)) != len(keys):  # two arms of one version (1.0 is 1.0.0): which came before?
+            continue
+        ordered = [arm for _, arm in sorted(zip(keys, group, strict=True), key=lambda pair: pair[0])]
+        pairs += [(older.arm, newer.arm) for older, newer in zip(ordered, ordered[1:], strict=False)
+                  if baseline not in (older.arm, newer.arm)]
     return pairs
 
 
+def _drawn(value: Any) -> Any:
+    """A sampling parameter as it draws: a temperature of 0 is one of 0.0."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else repr(value)
 
 
 def _faithful_reading(arms: Sequence[ArmResult]) -> str:
@@ -213,7 +220,7 @@ def mde_text(mde: float | Sequence[tuple[str, float]], comparisons: int = 1) -> 
     ``comparisons`` (``_detectable``)."""
     level = "alpha 0.05" if comparisons <= 1 else f"alpha 0.05 over the {comparisons} comparisons, Holm"
     if not isinstance(mde, float | int):
-        if len(mde) == 1:
+        if len(mde) == 1 and " vs " not in mde[0][0]:  # the one pair, against the baseline
             return mde_text(mde[0][1], comparisons)
         seen = [f"about {value:.3f} for {arm}" for arm, value in mde if value <= 1]
         blind = [arm for arm, value in mde if value > 1]

@@ -434,3 +434,24 @@ def test_one_model_s_template_versions_are_compared_with_each_other_not_only_wit
     assert comparisons == 6 * 4  # pass@1, lenient pass@1, exact_match and edit_similarity of 6 pairs
     assert "- M@1.1.0 vs M@1.0.0: pass rate fell on 0 tasks (0 significant), rose on 6 (" in report
     assert "about " in report and " for M@1.1.0 vs M@1.0.0" in report  # what that pair could detect
+
+
+def test_a_baseline_between_two_versions_is_compared_with_each_and_they_are_not_compared_across_it(
+        tmp_path, humaneval_tasks):
+    # The production template as the baseline (the first arm, or compare --baseline-arm): 3.0.0 against
+    # 1.0.0 skipped the version between them, one more comparison for Holm's correction to pay for
+    specs = [dataclasses.replace(arm_spec(f"M@{version}", version, False), model="model-M")
+             for version in ("1.1.0", "1.0.0", "1.2.0")]
+    samples = [dataclasses.replace(sample("run1", spec.arm, task, i, Status.PASSED if t < 5 + n
+                                          else Status.FAILED, version=spec.template.version),
+                                   model=spec.model)
+               for n, spec in enumerate(specs) for t, task in enumerate(humaneval_tasks[:10])
+               for i in range(2)]
+    write_samples(tmp_path, samples)
+    write_reports(tmp_path, run_header("run1", 10), tuple(specs), SCORING,
+                  ReportConfig(formats=("md",), plots=False))
+    report = (tmp_path / "report.md").read_text()
+    assert "## Paired differences vs M@1.1.0\n" in report
+    assert {line.split(" | ")[0] for line in report.splitlines() if " | pass@1 | " in line
+            and line.startswith("| M@")} == {"| M@1.0.0", "| M@1.2.0"}
+    assert "M@1.2.0 vs M@1.0.0" not in report
