@@ -112,7 +112,8 @@ def compare(run_dirs: Sequence[Path | str], out_dir: Path | str, baseline_arm: s
     header, notes = _header(runs, sorted(shared_ids))
     view = build_view(samples, arms, templates, scoring, title="evalkit comparison", header=header,
                       baseline=baseline,
-                      completion=all(run["results"].dataset.kind == "completion" for run in runs))
+                      completion=all(run["results"].dataset.kind == "completion" for run in runs),
+                      runs={spec.arm: run["name"] for run in runs for spec in run["specs"]})
     view.notes = notes + view.notes
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -51,7 +51,8 @@ def _flips(view: ReportView) -> list[str]:
             if not pair[kind]:
                 continue
             out += ["", f"### {inline(pair['arm'])} vs {inline(pair['baseline'])}: {title}", "",
-                    "| task | baseline | arm | change | p (adjusted) | arm verdict | arm detail |",
+                    f"| task | {inline(pair['baseline'])} | {inline(pair['arm'])} | change | p (adjusted) | "
+                    "arm verdict | arm detail |",
                     "|---|---|---|---|---|---|---|"]
             for entry in pair[kind]:
                 flip, arm = entry["flip"], entry["arm"] or {}

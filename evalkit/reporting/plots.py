@@ -156,7 +156,7 @@ def forest_plot(diffs: Sequence[PairedDiff], path: Path) -> Path:
     fig = Figure(figsize=(7.5, 1.2 + 0.4 * max(len(rows), 1)))
     ax = fig.subplots()
     for i, row in enumerate(reversed(rows)):
-        color = "C3" if row.diff < 0 else "C2"
+        color = "C3" if row.diff < 0 else "C2" if row.diff > 0 else "0.4"  # no change: neither colour
         ax.errorbar(row.diff, i, xerr=[[row.diff - row.ci_low], [row.ci_high - row.diff]], fmt="o",
                     color=color, mfc=color if row.significant else "white", capsize=3)
     ax.axvline(0.0, color="black", linewidth=0.8)

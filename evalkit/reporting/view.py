@@ -74,12 +74,14 @@ class TemplateDiff:
 
 
 def template_diffs(arms: Sequence[ArmResult], templates: Mapping[str, TemplateSource],
-                   baseline: str | None = None) -> list[TemplateDiff]:
+                   baseline: str | None = None,
+                   compared: Sequence[tuple[str, str]] = ()) -> list[TemplateDiff]:
     """Unified diffs between the templates of arms of one family with different sha256.
 
     Each distinct pair of template texts appears once, between the arms that best show the change:
-    one model's two template versions before two models' (the change a template review is about),
-    then a pair with the ``baseline`` arm before others. A diff runs from the baseline arm where the
+    a pair the report's paired differences compare (``compared``) first, then one model's two
+    template versions before two models' (the change a template review is about), then a pair with
+    the ``baseline`` arm before others. A diff runs from the baseline arm where the
     pair has it, else from the older version to the newer (an oracle baseline on 2.0.0 showed mimic's
     1.0.0 as a change "to" 1.0.0, and `compare --baseline-arm` did not move it).
     """
@@ -91,7 +93,8 @@ def template_diffs(arms: Sequence[ArmResult], templates: Mapping[str, TemplateSo
                 continue
             swap = other.arm == baseline or (one.arm != baseline and _newer(ta.version, tb.version))
             first, second = (other, one) if swap else (one, other)
-            rank = (first.model != second.model, baseline not in (first.arm, second.arm))
+            rank = (not {(first.arm, second.arm), (second.arm, first.arm)} & set(compared),
+                    first.model != second.model, baseline not in (first.arm, second.arm))
             pairs.append((rank, first, second))
     out, done = [], set()
     for _, first, second in sorted(pairs, key=lambda pair: pair[0]):  # stable: arm order breaks ties
@@ -119,11 +122,13 @@ def _newer(version: str, other: str) -> bool:
         return False
 
 
-def build_view(samples: pd.DataFrame, arms: Sequence[ArmResult], templates: Mapping[str, TemplateSource],
-               scoring: ScoringConfig, title: str, header: list[tuple[str, str]],
-               baseline: str | None = None, completion: bool = False) -> ReportView:
+def build_view(samples: pd.DataFrame, arms: Sequence[ArmResult],  # noqa: PLR0913 - a report's inputs
+               templates: Mapping[str, TemplateSource], scoring: ScoringConfig, *, title: str,
+               header: list[tuple[str, str]], baseline: str | None = None, completion: bool = False,
+               runs: Mapping[str, str] | None = None) -> ReportView:
     """Compute diffs, flips, template diffs and the detectable effect for a report; ``completion``:
-    the tasks fill in the middle (the lenient reading is the gateway's completion steps)."""
+    the tasks fill in the middle (the lenient reading is the gateway's completion steps); ``runs``:
+    each arm's run where they come from several (``report_pairs``)."""
     lenient = ("the raw middle after all five of the gateway's completion steps" if completion
                else "the first fenced block of the raw answer")
     view = ReportView(title=title, header=header, arms=arms, scores_note=(
@@ -152,15 +157,15 @@ def build_view(samples: pd.DataFrame, arms: Sequence[ArmResult], templates: Mapp
     if problems:
         view.notes.append(problems)
     view.baseline = (baseline or arms[0].arm) if len(arms) > 1 else None
-    view.template_diffs = template_diffs(arms, templates, view.baseline)
     if view.baseline is not None:
         present = set(map(str, samples["arm"].unique())) if "arm" in samples.columns else set()
-        pairs = [pair for pair in report_pairs(arms, view.baseline) if set(pair) <= present]
+        pairs = [pair for pair in report_pairs(arms, view.baseline, runs) if set(pair) <= present]
         comparison = compare_pairs(samples, pairs, scoring)
         view.diffs = list(comparison.diffs)
         compared = {(d.baseline, d.arm) for d in view.diffs}
         view.pairs = [pair for pair in pairs if pair in compared]  # a pair with no task both scored: none
         view.flips = flip_entries(samples, comparison, view.pairs)
+    view.template_diffs = template_diffs(arms, templates, view.baseline, view.pairs)
     view.comparisons = max(len(view.diffs), 1)
     view.mde = _detectable(arms, view.pairs, view.baseline, view.comparisons)
     return view
@@ -172,12 +177,15 @@ compared where these agree. A template's other parameters (its stop sequences, m
 of what changes with it (the demo's mixtral 2.0.0 adds a stop sequence 1.0.0 lacks)."""
 
 
-def report_pairs(arms: Sequence[ArmResult], baseline: str) -> list[tuple[str, str]]:
+def report_pairs(arms: Sequence[ArmResult], baseline: str,
+                 runs: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
     """(baseline, arm) pairs a report compares: every arm against ``baseline``; then, of the arms of
     one model and template family drawn alike (``DRAW_PARAMS``), each template version against the
     one before it where neither is ``baseline`` (which is compared with both already), and only where
     each version has one such arm (against an oracle baseline, a template change read as two
-    differences from it, with no test of the change itself)."""
+    differences from it, with no test of the change itself). ``runs``: each arm's run, where the
+    arms come from several (`evalkit compare`, a sweep's summary): where versions repeat across
+    runs (two nights of one configuration), each run's versions are paired within it."""
     pairs = [(baseline, arm.arm) for arm in arms if arm.arm != baseline]
     models: dict[tuple[Any, ...], list[ArmResult]] = {}
     for arm in arms:
@@ -185,16 +193,29 @@ def report_pairs(arms: Sequence[ArmResult], baseline: str) -> list[tuple[str, st
             drawn = (_drawn(arm.params.get(name)) for name in DRAW_PARAMS)
             models.setdefault((arm.model, arm.template.family, *drawn), []).append(arm)
     for group in models.values():
-        try:
-            keys = [version_key(arm.template.version) for arm in group]
-        except (InvalidVersion, TypeError):  # a version that does not order: no "before" to compare with
-            continue
-        if len(set(keys)) != len(keys):  # two arms of one version (1.0 is 1.0.0): which came before?
-            continue
-        ordered = [arm for _, arm in sorted(zip(keys, group, strict=True), key=lambda pair: pair[0])]
-        pairs += [(older.arm, newer.arm) for older, newer in zip(ordered, ordered[1:], strict=False)
-                  if baseline not in (older.arm, newer.arm)]
+        parts = [group]
+        if runs and _in_version_order(group) is None:
+            by_run: dict[str | None, list[ArmResult]] = {}
+            for arm in group:
+                by_run.setdefault(runs.get(arm.arm), []).append(arm)
+            parts = list(by_run.values())
+        for part in parts:
+            ordered = _in_version_order(part) or []
+            pairs += [(older.arm, newer.arm) for older, newer in zip(ordered, ordered[1:], strict=False)
+                      if baseline not in (older.arm, newer.arm)]
     return pairs
+
+
+def _in_version_order(arms: Sequence[ArmResult]) -> list[ArmResult] | None:
+    """The arms from the oldest template version to the newest; None where two share a version (1.0
+    is 1.0.0: which came before?) or a version does not order."""
+    try:
+        keys = [version_key(arm.template.version) for arm in arms]
+    except (InvalidVersion, TypeError):
+        return None
+    if len(set(keys)) != len(keys):
+        return None
+    return [arm for _, arm in sorted(zip(keys, arms, strict=True), key=lambda pair: pair[0])]
 
 
 def _drawn(value: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 
@@ -154,3 +155,28 @@ def test_a_run_that_exited_2_is_compared_and_said_to_have(two_runs, tmp_path):
 def compare_text(two_runs, out) -> str:
     compare([two_runs / "run1", two_runs / "run2"], out)
     return (out / "report.md").read_text()
+
+
+def test_two_nights_of_one_template_change_compare_the_versions_within_each_night(tmp_path, humaneval_tasks):
+    # Two runs of one configuration (oracle, mimic 1.0.0 and 1.1.0; another seed): each run's mimic
+    # arms were one group with every version twice, so neither night's template change was compared
+    passes = {"oracle": 10, "mimic@1.0.0": 3, "mimic@1.1.0": 9}
+    specs = [arm_spec("oracle", "1.1.0", False)] + [
+        dataclasses.replace(arm_spec(label, label.split("@")[1], False), model="model-mimic")
+        for label in ("mimic@1.0.0", "mimic@1.1.0")]
+    for night in ("mon", "tue"):
+        write_samples(tmp_path / night, [
+            dataclasses.replace(sample(night, spec.arm, task, i, Status.PASSED if t < passes[spec.arm]
+                                       else Status.FAILED, version=spec.template.version), model=spec.model)
+            for spec in specs for t, task in enumerate(humaneval_tasks[:10]) for i in range(2)])
+        write_reports(tmp_path / night, run_header(night, 10), specs, SCORING,
+                      ReportConfig(formats=(), plots=False))
+    compare([tmp_path / "mon", tmp_path / "tue"], tmp_path / "out")
+    summary = json.loads((tmp_path / "out" / "comparison.json").read_text())
+    pairs = {(d["baseline"], d["arm"]) for d in summary["differences"] if d["measure"] == "pass@1"}
+    assert pairs - {("mon/oracle", arm) for arm in ("mon/mimic@1.0.0", "mon/mimic@1.1.0", "tue/oracle",
+                                                    "tue/mimic@1.0.0", "tue/mimic@1.1.0")} == {
+        ("mon/mimic@1.0.0", "mon/mimic@1.1.0"), ("tue/mimic@1.0.0", "tue/mimic@1.1.0")}
+    report = (tmp_path / "out" / "report.md").read_text()
+    # the template diff shown is of a pair the report compares, not one across the nights
+    assert "## Template diff: mistral 1.0.0 (mon/mimic@1.0.0) -> 1.1.0 (mon/mimic@1.1.0)" in report
