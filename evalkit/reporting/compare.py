@@ -16,9 +16,9 @@ import pandas as pd
 from evalkit.config import ConfigError, ReportConfig
 from evalkit.records import ArmSpec, TemplateSource
 from evalkit.reporting.aggregate import aggregate
-from evalkit.reporting.view import build_view
+from evalkit.reporting.view import ArmRun, build_view
 from evalkit.reporting.write import recorded_scoring, render_outputs
-from evalkit.results import load_results, load_samples, refuse_run_dir_as_output, run_identity
+from evalkit.results import load_results, load_samples, refuse_run_dir_as_output, run_identity, run_seed
 
 
 def _run_names(run_dirs: Sequence[Path]) -> list[str]:
@@ -113,7 +113,8 @@ def compare(run_dirs: Sequence[Path | str], out_dir: Path | str, baseline_arm: s
     view = build_view(samples, arms, templates, scoring, title="evalkit comparison", header=header,
                       baseline=baseline,
                       completion=all(run["results"].dataset.kind == "completion" for run in runs),
-                      runs={spec.arm: run["name"] for run in runs for spec in run["specs"]})
+                      runs={spec.arm: ArmRun(run["name"], run_seed(run["dir"]))
+                            for run in runs for spec in run["specs"]})
     view.notes = notes + view.notes
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -125,7 +125,7 @@ def _newer(version: str, other: str) -> bool:
 def build_view(samples: pd.DataFrame, arms: Sequence[ArmResult],  # noqa: PLR0913 - a report's inputs
                templates: Mapping[str, TemplateSource], scoring: ScoringConfig, *, title: str,
                header: list[tuple[str, str]], baseline: str | None = None, completion: bool = False,
-               runs: Mapping[str, str] | None = None) -> ReportView:
+               runs: Mapping[str, ArmRun] | None = None) -> ReportView:
     """Compute diffs, flips, template diffs and the detectable effect for a report; ``completion``:
     the tasks fill in the middle (the lenient reading is the gateway's completion steps); ``runs``:
     each arm's run where they come from several (``report_pairs``)."""
@@ -177,28 +177,44 @@ compared where these agree. A template's other parameters (its stop sequences, m
 of what changes with it (the demo's mixtral 2.0.0 adds a stop sequence 1.0.0 lacks)."""
 
 
+@dataclass(frozen=True)
+class ArmRun:
+    """The run an arm of a report comes from, where its arms come from several (`evalkit compare`, a
+    sweep's summary)."""
+
+    run: str
+    """The run's name in the report."""
+    seed: int | None
+    """The run's seed (run.json), from which each request's seed derives where the arm sets none."""
+
+
 def report_pairs(arms: Sequence[ArmResult], baseline: str,
-                 runs: Mapping[str, str] | None = None) -> list[tuple[str, str]]:
+                 runs: Mapping[str, ArmRun] | None = None) -> list[tuple[str, str]]:
     """(baseline, arm) pairs a report compares: every arm against ``baseline``; then, of the arms of
-    one model and template family drawn alike (``DRAW_PARAMS``), each template version against the
-    one before it where neither is ``baseline`` (which is compared with both already), and only where
-    each version has one such arm (against an oracle baseline, a template change read as two
-    differences from it, with no test of the change itself). ``runs``: each arm's run, where the
-    arms come from several (`evalkit compare`, a sweep's summary): where versions repeat across
-    runs (two nights of one configuration), each run's versions are paired within it."""
+    one model and template family drawn alike (``DRAW_PARAMS``, and the run's seed where the arm sets
+    none), each template version against the one before it where neither is ``baseline`` (which is
+    compared with both already), and only where each version has one such arm (against an oracle
+    baseline, a template change read as two differences from it, with no test of the change itself).
+    ``runs``: each arm's run, where the arms come from several. Where versions repeat across runs,
+    the versions of each run that has several are paired within it (two nights of one configuration),
+    and those of runs with one are paired together (a sweep over ``prompt.version``)."""
     pairs = [(baseline, arm.arm) for arm in arms if arm.arm != baseline]
     models: dict[tuple[Any, ...], list[ArmResult]] = {}
     for arm in arms:
         if arm.template is not None:
-            drawn = (_drawn(arm.params.get(name)) for name in DRAW_PARAMS)
-            models.setdefault((arm.model, arm.template.family, *drawn), []).append(arm)
+            drawn = {name: arm.params.get(name) for name in DRAW_PARAMS}
+            if drawn["seed"] is None and runs and arm.arm in runs:
+                drawn["seed"] = runs[arm.arm].seed
+            key = (arm.model, arm.template.family, *(_drawn(value) for value in drawn.values()))
+            models.setdefault(key, []).append(arm)
     for group in models.values():
         parts = [group]
         if runs and _in_version_order(group) is None:
             by_run: dict[str | None, list[ArmResult]] = {}
             for arm in group:
-                by_run.setdefault(runs.get(arm.arm), []).append(arm)
-            parts = list(by_run.values())
+                by_run.setdefault(runs[arm.arm].run if arm.arm in runs else None, []).append(arm)
+            parts = [part for part in by_run.values() if len(part) > 1]
+            parts.append([part[0] for part in by_run.values() if len(part) == 1])
         for part in parts:
             ordered = _in_version_order(part) or []
             pairs += [(older.arm, newer.arm) for older, newer in zip(ordered, ordered[1:], strict=False)

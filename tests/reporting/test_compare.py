@@ -157,26 +157,52 @@ def compare_text(two_runs, out) -> str:
     return (out / "report.md").read_text()
 
 
+def _night(folder, humaneval_tasks, versions, seed=1234, oracle=True):
+    """A run of mimic at ``versions`` (arm ``mimic@<version>``, or ``mimic`` alone), beside an oracle,
+    drawn with run seed ``seed`` (run.json); mimic 1.0.0 passes 3 of 10 tasks, 1.1.0 9 of 10."""
+    passes = {"1.0.0": 3, "1.1.0": 9}
+    specs = [arm_spec("oracle", "1.1.0", False)] if oracle else []
+    specs += [dataclasses.replace(arm_spec("mimic" if len(versions) == 1 else f"mimic@{version}", version,
+                                           False), model="model-mimic") for version in versions]
+    passed = {spec.arm: 10 if spec.arm == "oracle" else passes[spec.template.version] for spec in specs}
+    write_samples(folder, [
+        dataclasses.replace(sample(folder.name, spec.arm, task, i, Status.PASSED if t < passed[spec.arm]
+                                   else Status.FAILED, version=spec.template.version), model=spec.model)
+        for spec in specs for t, task in enumerate(humaneval_tasks[:10]) for i in range(2)])
+    (folder / "run.json").write_text(json.dumps({"run_id": folder.name, "seed": seed}))
+    write_reports(folder, run_header(folder.name, 10), specs, SCORING, ReportConfig(formats=(), plots=False))
+    return folder
+
+
+def _compared(runs, out) -> set[tuple[str, str]]:
+    """The (baseline, arm) pairs comparison.json's pass@1 differences compare."""
+    compare(runs, out)
+    summary = json.loads((out / "comparison.json").read_text())
+    return {(d["baseline"], d["arm"]) for d in summary["differences"] if d["measure"] == "pass@1"}
+
+
 def test_two_nights_of_one_template_change_compare_the_versions_within_each_night(tmp_path, humaneval_tasks):
-    # Two runs of one configuration (oracle, mimic 1.0.0 and 1.1.0; another seed): each run's mimic
-    # arms were one group with every version twice, so neither night's template change was compared
-    passes = {"oracle": 10, "mimic@1.0.0": 3, "mimic@1.1.0": 9}
-    specs = [arm_spec("oracle", "1.1.0", False)] + [
-        dataclasses.replace(arm_spec(label, label.split("@")[1], False), model="model-mimic")
-        for label in ("mimic@1.0.0", "mimic@1.1.0")]
-    for night in ("mon", "tue"):
-        write_samples(tmp_path / night, [
-            dataclasses.replace(sample(night, spec.arm, task, i, Status.PASSED if t < passes[spec.arm]
-                                       else Status.FAILED, version=spec.template.version), model=spec.model)
-            for spec in specs for t, task in enumerate(humaneval_tasks[:10]) for i in range(2)])
-        write_reports(tmp_path / night, run_header(night, 10), specs, SCORING,
-                      ReportConfig(formats=(), plots=False))
-    compare([tmp_path / "mon", tmp_path / "tue"], tmp_path / "out")
-    summary = json.loads((tmp_path / "out" / "comparison.json").read_text())
-    pairs = {(d["baseline"], d["arm"]) for d in summary["differences"] if d["measure"] == "pass@1"}
-    assert pairs - {("mon/oracle", arm) for arm in ("mon/mimic@1.0.0", "mon/mimic@1.1.0", "tue/oracle",
-                                                    "tue/mimic@1.0.0", "tue/mimic@1.1.0")} == {
+    # Two runs of one configuration (oracle, mimic 1.0.0 and 1.1.0): each run's mimic arms were one
+    # group with every version twice, so neither night's template change was compared
+    nights = [_night(tmp_path / night, humaneval_tasks, ("1.0.0", "1.1.0")) for night in ("mon", "tue")]
+    pairs = _compared(nights, tmp_path / "out")
+    assert {pair for pair in pairs if pair[0] != "mon/oracle"} == {
         ("mon/mimic@1.0.0", "mon/mimic@1.1.0"), ("tue/mimic@1.0.0", "tue/mimic@1.1.0")}
     report = (tmp_path / "out" / "report.md").read_text()
     # the template diff shown is of a pair the report compares, not one across the nights
     assert "## Template diff: mistral 1.0.0 (mon/mimic@1.0.0) -> 1.1.0 (mon/mimic@1.1.0)" in report
+
+
+def test_a_sweep_over_template_versions_and_seeds_compares_each_seed_s_versions(tmp_path, humaneval_tasks):
+    # prompt.version x seed, one arm a job: jobs 1 and 3 (seed 2) were never compared, each version
+    # twice in one group split into runs of one version each
+    jobs = [_night(tmp_path / str(n), humaneval_tasks, (version,), seed=seed, oracle=False)
+            for n, (version, seed) in enumerate([("1.0.0", 1), ("1.0.0", 2), ("1.1.0", 1), ("1.1.0", 2)])]
+    assert ("1/mimic", "3/mimic") in _compared(jobs, tmp_path / "sweep")
+    # a night of both versions beside two jobs of one each (the run seed alike): both changes compared
+    mixed = [_night(tmp_path / "night", humaneval_tasks, ("1.0.0", "1.1.0")),
+             _night(tmp_path / "j1", humaneval_tasks, ("1.0.0",), oracle=False),
+             _night(tmp_path / "j2", humaneval_tasks, ("1.1.0",), oracle=False)]
+    pairs = _compared(mixed, tmp_path / "mixed")
+    assert {pair for pair in pairs if pair[0] != "oracle"} == {("mimic@1.0.0", "mimic@1.1.0"),
+                                                               ("j1/mimic", "j2/mimic")}
