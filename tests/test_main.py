@@ -1,7 +1,9 @@
 """The `evalkit` process itself (`python -m evalkit`, the console script): how it ends."""
 
+import contextlib
 import json
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -247,11 +249,16 @@ def test_a_run_stopped_after_its_answers_before_its_first_sample_keeps_them_for_
                    f"executor.cache_dir={tmp_path / 'cache'}", "executor.workers=1",
                    "executor.max_in_flight=1", "executor.share_identical=false", "report.plots=false"]
         proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        record, deadline = run_dir / "run.json", time.monotonic() + 120
-        def stored() -> bool:
-            return record.exists() and '"answers_stored": true' in record.read_text()
-        while time.monotonic() < deadline and not stored():
+        store, deadline = tmp_path / "store.sqlite", time.monotonic() + 120
+        def stored() -> int:  # answers in the store: all 8 come long before the first 0.5 s sample ends
+            try:
+                with contextlib.closing(sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=1)) as db:
+                    return db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+            except sqlite3.Error:  # not made yet
+                return 0
+        while time.monotonic() < deadline and stored() < 8:
             time.sleep(0.02)
+        assert '"answers_stored": true' in (run_dir / "run.json").read_text()
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
