@@ -278,12 +278,11 @@ def _detectable(arms: Sequence[ArmResult], pairs: Sequence[tuple[str, str]], bas
                 comparisons: int = 1) -> list[tuple[str, float]] | None:
     """The detectable pass@1 difference of each (baseline, arm) pair, at the pair's planning rate
     (None when there is nothing to compare), by arm (``arm vs other`` where not every pair is against
-    ``baseline``): planned at every arm's mean, the
-    sentence under "Paired differences" matched none of the pairs it stood under (0.039 for pairs of
-    0.041 and 0.026). Planned at alpha 0.05 / ``comparisons``, the level Holm's correction asks of a
-    lone true difference among the report's others: planned at 0.05, a true difference of the size
-    said was called significant 43% of the time beside 12 comparisons, not 80% (a researcher's
-    simulation)."""
+    ``baseline``): planned at every arm's mean, the sentence under "Paired differences" matched none
+    of the pairs it stood under (0.039 for pairs of 0.041 and 0.026). Planned at alpha 0.05 /
+    ``comparisons``, the level Holm's correction asks of a lone true difference among the report's
+    others: planned at 0.05, a true difference of the size said was called significant 43% of the
+    time beside 12 comparisons, not 80% (a researcher's simulation)."""
     by_label = {a.arm: a for a in arms}
     single = all(against == baseline for against, _ in pairs)
     out = []

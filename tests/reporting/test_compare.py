@@ -181,6 +181,7 @@ def _compared(runs, out) -> set[tuple[str, str]]:
     return {(d["baseline"], d["arm"]) for d in summary["differences"] if d["measure"] == "pass@1"}
 
 
+@pytest.mark.slow  # whole comparison reports: the full suite, not the fast tier
 def test_two_nights_of_one_template_change_compare_the_versions_within_each_night(tmp_path, humaneval_tasks):
     # Two runs of one configuration (oracle, mimic 1.0.0 and 1.1.0): each run's mimic arms were one
     # group with every version twice, so neither night's template change was compared
@@ -193,6 +194,7 @@ def test_two_nights_of_one_template_change_compare_the_versions_within_each_nigh
     assert "## Template diff: mistral 1.0.0 (mon/mimic@1.0.0) -> 1.1.0 (mon/mimic@1.1.0)" in report
 
 
+@pytest.mark.slow  # whole comparison reports: the full suite, not the fast tier
 def test_a_sweep_over_template_versions_and_seeds_compares_each_seed_s_versions(tmp_path, humaneval_tasks):
     # prompt.version x seed, one arm a job: jobs 1 and 3 (seed 2) were never compared, each version
     # twice in one group split into runs of one version each
