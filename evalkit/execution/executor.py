@@ -114,6 +114,8 @@ _COMPILE_APART = (
 """A throwaway interpreter's whole compilation of a program, with the memory and (whole seconds of)
 CPU time given on its command line: exit 0 if it compiles, 1 if it does not, anything else if it
 could not tell."""
+
+
 def _as_its_process_reads(code: str) -> str | None:
     """``code`` as the program's process reads it from its memory file (``workers.Worker.send``
     encodes it with surrogateescape, ``runner.split_text`` decodes it so), or None where it cannot

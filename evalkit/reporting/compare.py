@@ -37,7 +37,7 @@ def _load(run_dirs: Sequence[Path]) -> list[dict[str, Any]]:
                               "same folder twice): compare it once")
         seen[identity] = run_dir
         runs.append({"name": name, "dir": Path(run_dir), "results": results, "samples": samples,
-                     "specs": [arm.spec for arm in results.arms]})
+                     "specs": [arm.spec for arm in results.arms], "seed": run_seed(run_dir)})
     labels = [label for run in runs for label in dict.fromkeys(run["samples"]["arm"])]
     for run in runs:
         # Prefix a label with its run's name only where two runs use the same label.
@@ -113,7 +113,7 @@ def compare(run_dirs: Sequence[Path | str], out_dir: Path | str, baseline_arm: s
     view = build_view(samples, arms, templates, scoring, title="evalkit comparison", header=header,
                       baseline=baseline,
                       completion=all(run["results"].dataset.kind == "completion" for run in runs),
-                      runs={spec.arm: ArmRun(run["name"], run_seed(run["dir"]))
+                      runs={spec.arm: ArmRun(run["name"], run["seed"])
                             for run in runs for spec in run["specs"]})
     view.notes = notes + view.notes
     out = Path(out_dir)
