@@ -4,9 +4,9 @@ A testcase passes when every sample scored passed: a task that passes now and th
 ``<failure>`` naming how many of its samples failed (passing on any sample, an arm of pass@1 0.56
 showed 164 tests and no failure). A task whose samples are all infra_error is an ``<error>`` (our
 side failed), never a ``<failure>`` of the model.
-With a baseline arm, one more suite per other arm holds a testcase per task whose
-pass rate fell, a ``<failure>`` when it fell significantly (``metrics.compare_arms``'s
-flips, as report.md and gate.md list them).
+Each compared pair (an arm against the baseline, a template version against the one before it)
+on which some task's pass rate fell has one more suite, a testcase per such task, a ``<failure>``
+when it fell significantly (``metrics.compare_arms``'s flips, as report.md and gate.md list them).
 """
 
 from __future__ import annotations
@@ -117,7 +117,9 @@ def write_junit(samples: pd.DataFrame, arms: Sequence[ArmResult], path: Path,
             totals[key] += value
         suite.set("skipped", "0")
         suite.set("time", f"{frame['duration_s'].sum():.3f}")
-    for arm, baseline in dict.fromkeys((f.arm, f.baseline) for f in flips):
+    # A suite only where a task's pass rate fell: a pair whose rates only rose wrote an empty suite,
+    # which a CI view shows as a suite of no tests (pairs without any change write none either).
+    for arm, baseline in dict.fromkeys((f.arm, f.baseline) for f in flips if f.change < 0):
         pair = [f for f in flips if (f.arm, f.baseline) == (arm, baseline)]
         stats = _regression_suite(root, arm, baseline, pair)
         for key, value in stats.items():

@@ -52,7 +52,7 @@ def _flips(view: ReportView) -> list[str]:
                 continue
             out += ["", f"### {inline(pair['arm'])} vs {inline(pair['baseline'])}: {title}", "",
                     f"| task | {inline(pair['baseline'])} | {inline(pair['arm'])} | change | p (adjusted) | "
-                    "arm verdict | arm detail |",
+                    f"{inline(pair['arm'])} verdict | {inline(pair['arm'])} detail |",
                     "|---|---|---|---|---|---|---|"]
             for entry in pair[kind]:
                 flip, arm = entry["flip"], entry["arm"] or {}

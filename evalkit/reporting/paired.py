@@ -50,11 +50,15 @@ def describe_flip(flip: Flip) -> str:
 
 
 def flip_counts(flips: Sequence[Flip]) -> str:
-    """``fell on 12 tasks (3 significant), rose on 4 (0 significant)``."""
-    fell = [f for f in flips if f.change < 0]
-    rose = [f for f in flips if f.change > 0]
-    return (f"fell on {len(fell)} task{'' if len(fell) == 1 else 's'} ({sum(f.significant for f in fell)} "
-            f"significant), rose on {len(rose)} ({sum(f.significant for f in rose)} significant)")
+    """``fell on 12 tasks (3 significant), rose on 4 (0 significant)``; a direction no task took is
+    left out (``rose on 2 tasks (0 significant)``: "fell on 0 tasks" read as a finding)."""
+    parts = []
+    fell, rose = [f for f in flips if f.change < 0], [f for f in flips if f.change > 0]
+    for word, moved in (("fell", fell), ("rose", rose)):
+        if moved:
+            unit = "" if parts else f" task{'' if len(moved) == 1 else 's'}"
+            parts.append(f"{word} on {len(moved)}{unit} ({sum(f.significant for f in moved)} significant)")
+    return ", ".join(parts)
 
 
 def _pick(frame: pd.DataFrame | None, want_pass: bool) -> Mapping[str, Any] | None:

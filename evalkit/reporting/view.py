@@ -16,6 +16,7 @@ from packaging.version import InvalidVersion
 
 from evalkit import metrics
 from evalkit.config import ScoringConfig
+from evalkit.metrics.stats import EXACT_FLIP_TERMS
 from evalkit.prompts.layout import version_key
 from evalkit.records import ArmResult, Interval, PairedDiff, Status, TemplateSource
 from evalkit.reporting.aggregate import display_label, format_interval, samples_per_task, tasks_scored
@@ -398,8 +399,9 @@ def diff_legend(view: ReportView) -> str:
                    f"p (Holm) below 0.05, Holm's correction over the report's {view.comparisons} "
                    "comparisons, so an interval that leaves out 0 may still read no")
     return (f"Each interval is {level} on its own; \"significant\" is {significant}. p is McNemar's exact "
-            "test (one sample a task) or a sign-flip test's Monte Carlo estimate, never below one over the "
-            "number of flips plus one.")
+            "test (one sample a task) or a sign-flip test's: exact (every sign pattern counted) where at "
+            f"most {EXACT_FLIP_TERMS} tasks (or problems, for infilling holes) differ, else estimated from "
+            "random sign flips, never below one over their number plus one.")
 
 
 def diff_note(entry: TemplateDiff) -> str | None:

@@ -79,6 +79,10 @@ def test_markdown_report(two_arm_run):
     assert "## Template diff: mistral 1.0.0 (A) -> 1.1.0 (B)" in text
     assert "+Return only code." in text and "-system: You are a coding assistant." in text
     assert "B vs A: pass rate fell on 4 tasks (0 significant), rose on 1 (0 significant)" in text
+    # the flip tables' last columns are the compared arm's sample, and say whose it is
+    assert text.count("| task | A | B | change | p (adjusted) | B verdict | B detail |") == 2
+    # 10 tasks: every sign pattern is counted, so p is exact, not an estimate (a new user's reading)
+    assert "exact (every sign pattern counted) where at most 20 tasks" in text
     assert "## Paired differences vs A" in text
     # what "significant" means beside an interval at its own level (a researcher's trial)
     comparisons = re.search(r"Holm's correction over the report's (\d+) comparisons, so an interval", text)
@@ -122,6 +126,21 @@ def test_junit_xml(two_arm_run):
     assert failed_b == [f"HumanEval/{i}" for i in (4, 5, 6, 7, 9)]
     assert b.find("testcase[@name='HumanEval/6']/failure").get("type") == "timeout"
     assert root.get("tests") == "24"
+
+
+def test_junit_writes_no_regression_suite_for_a_pair_whose_pass_rates_only_rose(tmp_path, humaneval_tasks):
+    # A reviewer's finding: B, better than A on two tasks and worse on none, got a suite "B vs A:
+    # per-task pass rate" of no tests
+    tasks = humaneval_tasks[:4]
+    rows = [sample("run1", arm, task, i, Status.FAILED if arm == "A" and t < 2 else Status.PASSED,
+                   version="1.0.0" if arm == "A" else "1.1.0")
+            for t, task in enumerate(tasks) for arm in "AB" for i in range(2)]
+    write_samples(tmp_path, rows)
+    write_reports(tmp_path, run_header("run1", 4), TWO_ARMS, SCORING, ReportConfig())
+    assert "B vs A: pass rate rose on 2 tasks" in (tmp_path / "report.md").read_text()
+    root = ET.parse(tmp_path / "junit.xml").getroot()
+    assert [s.get("name") for s in root.findall("testsuite")] == ["A", "B [synthetic (demo)]"]
+    assert root.get("tests") == "8"
 
 
 def test_a_task_the_model_passes_now_and_then_is_a_junit_failure_naming_how_often(tmp_path, humaneval_tasks):
@@ -432,7 +451,7 @@ def test_one_model_s_template_versions_are_compared_with_each_other_not_only_wit
     assert "| 10 | 0.600 [" in pass1[("| M@1.1.0", "M@1.0.0")]  # 9 of 10 tasks against 3 of 10
     comparisons = int(re.search(r"Holm's correction over the report's (\d+) comparisons", report)[1])
     assert comparisons == 6 * 4  # pass@1, lenient pass@1, exact_match and edit_similarity of 6 pairs
-    assert "- M@1.1.0 vs M@1.0.0: pass rate fell on 0 tasks (0 significant), rose on 6 (" in report
+    assert "- M@1.1.0 vs M@1.0.0: pass rate rose on 6 tasks (" in report
     assert "about " in report and " for M@1.1.0 vs M@1.0.0" in report  # what that pair could detect
 
 
