@@ -50,17 +50,21 @@ def _flips(view: ReportView) -> list[str]:
         for kind, title in (("regressions", "pass rate fell"), ("improvements", "pass rate rose")):
             if not pair[kind]:
                 continue
+            # where the rate fell, a failing sample of the arm; where it rose, one of the arm it is
+            # against: what the old side got wrong (all "passed", blank, where it showed the arm's)
+            side = "arm" if kind == "regressions" else "baseline"
             out += ["", f"### {inline(pair['arm'])} vs {inline(pair['baseline'])}: {title}", "",
                     f"| task | {inline(pair['baseline'])} | {inline(pair['arm'])} | change | p (adjusted) | "
-                    f"{inline(pair['arm'])} verdict | {inline(pair['arm'])} detail |",
+                    f"a failing sample of {inline(pair[side])} | its detail |",
                     "|---|---|---|---|---|---|---|"]
             for entry in pair[kind]:
-                flip, arm = entry["flip"], entry["arm"] or {}
+                flip, shown = entry["flip"], entry[side]
                 star = " *" if flip.significant else ""
+                sample = f"{shown['sample_index']}: {shown['status']}" if shown else "none"
+                detail = inline(str((shown or {}).get("detail", ""))[:160])
                 out.append(f"| {inline(flip.task_id)} | {flip.baseline_passed}/{flip.baseline_n} | "
                            f"{flip.arm_passed}/{flip.arm_n} | {flip.change:+.2f} | "
-                           f"{flip.p_adjusted:.2g}{star} | "
-                           f"{arm.get('status', '')} | {inline(str(arm.get('detail', ''))[:160])} |")
+                           f"{flip.p_adjusted:.2g}{star} | sample {sample} | {detail} |")
     return out
 
 

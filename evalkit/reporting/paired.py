@@ -51,14 +51,15 @@ def describe_flip(flip: Flip) -> str:
 
 def flip_counts(flips: Sequence[Flip]) -> str:
     """``fell on 12 tasks (3 significant), rose on 4 (0 significant)``; a direction no task took is
-    left out (``rose on 2 tasks (0 significant)``: "fell on 0 tasks" read as a finding)."""
+    left out (``rose on 2 tasks (0 significant)``: "fell on 0 tasks" read as a finding); ``unchanged on
+    every task`` where none changed (a template change that did nothing is a finding too)."""
     parts = []
     fell, rose = [f for f in flips if f.change < 0], [f for f in flips if f.change > 0]
     for word, moved in (("fell", fell), ("rose", rose)):
         if moved:
             unit = "" if parts else f" task{'' if len(moved) == 1 else 's'}"
             parts.append(f"{word} on {len(moved)}{unit} ({sum(f.significant for f in moved)} significant)")
-    return ", ".join(parts)
+    return ", ".join(parts) or "unchanged on every task"
 
 
 def _pick(frame: pd.DataFrame | None, want_pass: bool) -> Mapping[str, Any] | None:

@@ -79,8 +79,14 @@ def test_markdown_report(two_arm_run):
     assert "## Template diff: mistral 1.0.0 (A) -> 1.1.0 (B)" in text
     assert "+Return only code." in text and "-system: You are a coding assistant." in text
     assert "B vs A: pass rate fell on 4 tasks (0 significant), rose on 1 (0 significant)" in text
-    # the flip tables' last columns are the compared arm's sample, and say whose it is
-    assert text.count("| task | A | B | change | p (adjusted) | B verdict | B detail |") == 2
+    # the flip tables' last columns show a failing sample and say whose: the arm's where its rate fell,
+    # the baseline's where it rose (a new user's finding: they showed B's "passed", blank, there)
+    fell = text[text.index("### B vs A: pass rate fell"):text.index("### B vs A: pass rate rose")]
+    rose = text[text.index("### B vs A: pass rate rose"):text.index("## Template diff")]
+    assert "| a failing sample of B | its detail |" in fell
+    assert "| a failing sample of A | its detail |" in rose
+    assert "| HumanEval/6 | 2/2 | 0/2 | -1.00 | 0.6 | sample 0: timeout | timeout: AssertionError" in fell
+    assert "| HumanEval/8 | 0/2 | 2/2 | +1.00 | 0.6 | sample 0: failed | failed: AssertionError" in rose
     # 10 tasks: every sign pattern is counted, so p is exact, not an estimate (a new user's reading)
     assert "exact (every sign pattern counted) where at most 20 tasks" in text
     assert "## Paired differences vs A" in text
@@ -141,6 +147,16 @@ def test_junit_writes_no_regression_suite_for_a_pair_whose_pass_rates_only_rose(
     root = ET.parse(tmp_path / "junit.xml").getroot()
     assert [s.get("name") for s in root.findall("testsuite")] == ["A", "B [synthetic (demo)]"]
     assert root.get("tests") == "8"
+
+
+def test_a_compared_pair_on_which_no_task_changed_says_so(tmp_path, humaneval_tasks):
+    # A new user's finding: a template change that changed nothing read "B vs A: pass rate " and stopped
+    rows = [sample("run1", arm, task, i, Status.FAILED if t == 0 else Status.PASSED,
+                   version="1.0.0" if arm == "A" else "1.1.0")
+            for t, task in enumerate(humaneval_tasks[:3]) for arm in "AB" for i in range(2)]
+    write_samples(tmp_path, rows)
+    write_reports(tmp_path, run_header("run1", 3), TWO_ARMS, SCORING, ReportConfig())
+    assert "- B vs A: pass rate unchanged on every task\n" in (tmp_path / "report.md").read_text()
 
 
 def test_a_task_the_model_passes_now_and_then_is_a_junit_failure_naming_how_often(tmp_path, humaneval_tasks):
