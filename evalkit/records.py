@@ -426,6 +426,13 @@ class Reading(JsonRecord):
     """The outcome of executing the extracted code against the task's tests."""
 
 
+DRAW_PARAMS = ("temperature", "top_p", "seed")
+"""The sampling parameters that say how answers were drawn: reports compare one model's template versions
+where these agree, and the gate notes them where they differ from the baseline's. A template's other
+parameters (its stop sequences, max_tokens) are part of what changes with it (the demo's mixtral 2.0.0
+adds a stop sequence 1.0.0 lacks)."""
+
+
 @dataclass(frozen=True, slots=True)
 class SampleResult(JsonRecord):
     """One line of samples.jsonl: everything known about one sample, keyed by (arm, task_id, sample_index)."""

@@ -18,7 +18,7 @@ from evalkit import metrics
 from evalkit.config import ScoringConfig
 from evalkit.metrics.stats import EXACT_FLIP_TERMS
 from evalkit.prompts.layout import version_key
-from evalkit.records import ArmResult, Interval, PairedDiff, Status, TemplateSource
+from evalkit.records import DRAW_PARAMS, ArmResult, Interval, PairedDiff, Status, TemplateSource
 from evalkit.reporting.aggregate import display_label, format_interval, samples_per_task, tasks_scored
 from evalkit.reporting.paired import compare_pairs, flip_counts, flip_entries, problems_note
 
@@ -170,12 +170,6 @@ def build_view(samples: pd.DataFrame, arms: Sequence[ArmResult],  # noqa: PLR091
     view.comparisons = max(len(view.diffs), 1)
     view.mde = _detectable(arms, view.pairs, view.baseline, view.comparisons)
     return view
-
-
-DRAW_PARAMS = ("temperature", "top_p", "seed")
-"""The sampling parameters that say how answers were drawn: arms of one model's template versions are
-compared where these agree. A template's other parameters (its stop sequences, max_tokens) are part
-of what changes with it (the demo's mixtral 2.0.0 adds a stop sequence 1.0.0 lacks)."""
 
 
 @dataclass(frozen=True)

@@ -938,6 +938,25 @@ def test_the_gate_names_sampling_parameters_that_differ(runs, tmp_path):
             in outcome.notes)
 
 
+def test_a_template_s_own_stop_sequences_are_no_sampling_difference_but_a_user_s_are(runs, tmp_path):
+    # A new user's trial: every gate of mixtral 1.0.0 against 2.0.0 noted 2.0.0's own stop sequence,
+    # a part of the template change, as a confound
+    def run(name: str, version: str, params: dict) -> Path:
+        template = TemplateId("mixtral", version, version[0] * 64)
+        return make_run(tmp_path / name, {"mixtral": tasks(40, N, BASE_FAILING)},
+                        specs={"mixtral": {"template": template, "params": {"temperature": 0.2, **params}}})
+
+    new = run("new", "2.0.0", {"stop": ["</new_code>"], "max_tokens": 512})
+    old = run("old", "1.0.0", {"stop": [], "max_tokens": 256})
+    assert not gate(new, old, CFG, tmp_path / "g").notes
+    hot = run("hot", "1.0.0", {"stop": [], "max_tokens": 256, "temperature": 0.8})
+    assert gate(new, hot, CFG, tmp_path / "g2").notes == (
+        "arm mixtral: sampling parameters differ from the baseline's: temperature 0.2 -> 0.8",)
+    overridden = run("overridden", "2.0.0", {"stop": ["###"], "max_tokens": 512})  # the same template
+    assert gate(new, overridden, CFG, tmp_path / "g3").notes == (
+        "arm mixtral: sampling parameters differ from the baseline's: stop ['</new_code>'] -> ['###']",)
+
+
 def test_a_baseline_that_measured_half_its_tasks_is_no_baseline(runs, tmp_path):
     # Accepted, with a coverage row "40 / 40 PASS" over 20 paired tasks and a baseline infra_error
     # rate of 50% shown as PASS.
