@@ -1406,7 +1406,10 @@ def test_a_program_counts_on_its_slot_s_cpu_clock_and_cannot_leave_it(task_by_id
              "    if 'cgroup' in links or '/slot-' not in line or escaped:\n        return line\n")
 
     def slots() -> set[Path]:
-        return set(Path("/sys/fs/cgroup/cpuacct").glob(f"**/evalkit/{os.getpid()}-*/slot-*"))
+        # under this process's own cgroup: a walk of the whole hierarchy met other runs' cgroups as
+        # they were removed (FileNotFoundError, with a second evalkit run on the machine)
+        own = Path("/sys/fs/cgroup/cpuacct", (workers._own_cgroup("cpuacct") or "").lstrip("/"), "evalkit")
+        return set(own.glob(f"{os.getpid()}-*/slot-*"))
 
     others = slots()  # this test process's other executors'
     with LocalExecutor(dataclasses.replace(CFG, workers=1, max_in_flight=2)) as ex:

@@ -228,6 +228,40 @@ def test_memory_a_program_hides_in_socket_buffers_ends_its_own_processes_not_a_n
     assert after.status is Status.PASSED, after  # the worker and its test processes lived on
 
 
+LOWER_OOM_SCORE = """\
+import os
+def lowered(value):
+    for name in ('oom_score_adj', 'oom_adj'):
+        try:
+            with open('/proc/self/' + name, 'w') as fh:
+                fh.write(value)
+        except OSError:
+            pass
+    with open('/proc/self/oom_score_adj') as fh:
+        return int(fh.read()) != 1000
+assert not lowered('0'), 'the program lowered its oom_score_adj'
+child = os.fork()
+if child == 0:
+    os._exit(1 if lowered('-1000') or lowered('0') else 0)
+assert os.waitstatus_to_exitcode(os.waitpid(child, 0)[1]) == 0, 'its child lowered its own'
+with open('/tmp/own', 'w') as own:  # a file reopened through /proc's links stays writable
+    with open(f'/proc/self/fd/{own.fileno()}', 'a') as again:
+        again.write('its own file')
+assert open('/tmp/own').read() == 'its own file'
+"""
+
+
+def test_a_program_cannot_make_the_kernel_end_its_neighbours_before_it(sandbox):
+    # An attacker's trial, where the host denies CAP_SYS_RESOURCE: a program that wrote 0 to its
+    # oom_score_adj and took 600 MB was spared when memory ran out above the slots (a container's
+    # limit), and its neighbours, still at 1000, were ended: 31 of 32 correct programs scored `error`.
+    ex = sandbox[0]
+    if "minimal-fs" not in ex.isolation:
+        pytest.skip(f"!!! NOT RUN: programs have no mount namespace of their own: {ex.isolation}")
+    verdict = ex.submit(Program("lower_oom_score", LOWER_OOM_SCORE, timeout_s=2.0)).result(timeout=60)
+    assert verdict.status is Status.PASSED, verdict
+
+
 def test_a_worker_s_memory_holds_every_slot_and_every_test_process_at_their_most():
     # Test processes decode what their programs send, in the worker's cgroup: a program whose reply
     # made its test process hold 400 MB (within its address space) filled the worker's memory, and the
