@@ -306,12 +306,12 @@ def _plain(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str)
 
 
-def _pool(baselines: list[Baseline]) -> Baseline:
-    """Several runs of one configuration as one baseline: per task, samples, passes and infra
-    errors add up and metric means are weighted by scored samples. Every run must have the same
-    dataset content and the same arms (label, model, template)."""
+def _require_one_configuration(baselines: list[Baseline]) -> None:
+    """Refuse to pool runs of other dataset content, arms (label, model, template, sampling
+    parameters, served models) or task selections. Checked before the runs' seeds: two runs of two
+    templates and one seed were refused as one draw, and the advice to change the seed led only to
+    this refusal."""
     first = baselines[0]
-
     for other in baselines[1:]:
         if other.content_sha256 != first.content_sha256:
             raise ConfigError(f"cannot pool {other.source} with {first.source}: different dataset "
@@ -328,6 +328,12 @@ def _pool(baselines: list[Baseline]) -> Baseline:
                 raise ConfigError(f"cannot pool {other.source} with {first.source}: arm {arm.arm} scored "
                                   f"other tasks ({len(other_tasks)} against {len(mine)}; {only[0]} in one "
                                   "only); pool runs of one task selection (dataset.limit, dataset.task_ids)")
+
+
+def _pool(baselines: list[Baseline]) -> Baseline:
+    """Several runs of one configuration (``_require_one_configuration``) as one baseline: per task,
+    samples, passes and infra errors add up and metric means are weighted by scored samples."""
+    first = baselines[0]
     arms = []
     for arm in first.arms:
         same = [next(a for a in b.arms if a.arm == arm.arm) for b in baselines]  # by label, in any order
@@ -360,17 +366,25 @@ def _configuration_difference(first: Baseline, other: Baseline) -> str:
         return f"different arms ({', '.join(labels[1])} vs {', '.join(labels[0])})"
     for arm in first.arms:
         then = next(a for a in other.arms if a.arm == arm.arm)
-        for what, before, now in (("model", arm.model, then.model),
-                                  ("template", arm.template.get("sha256"), then.template.get("sha256")),
-                                  ("sampling parameters", _plain(arm.aggregates.get("params")),
-                                   _plain(then.aggregates.get("params")))):
-            if before != now:
-                return f"arm {arm.arm}: other {what} ({now} vs {before})"
+        if then.model != arm.model:
+            return f"arm {arm.arm}: other model ({then.model} vs {arm.model})"
+        if then.template.get("sha256") != arm.template.get("sha256"):
+            return (f"arm {arm.arm}: other template ({_template_name(then.template)} vs "
+                    f"{_template_name(arm.template)})")
+        before, now = _plain(arm.aggregates.get("params")), _plain(then.aggregates.get("params"))
+        if before != now:
+            return f"arm {arm.arm}: other sampling parameters ({now} vs {before})"
         before, now = arm.endpoint or {}, then.endpoint or {}
         if other_served_models(before, now):
             return (f"arm {arm.arm}: other served models answered ({', '.join(served_models(now))} vs "
                     f"{', '.join(served_models(before))})")
     return ""
+
+
+def _template_name(template: Mapping[str, str]) -> str:
+    """``mixtral 2.0.0 (ee3228e137c4)``: a template as a refusal names it (its 64-character hash alone
+    said nothing of which template it was)."""
+    return f"{template.get('family')} {template.get('version')} ({str(template.get('sha256'))[:12]})"
 
 
 def _pooled_endpoint(arms: list[ArmOutcome]) -> dict[str, Any]:
@@ -499,6 +513,7 @@ def bless(run_dirs: Path | str | Sequence[Path | str],
                               "first sample): one is a copy; pool each run once")
     baselines = [_from_run_dir(run_dir) for run_dir in dirs]
     if len(dirs) > 1:
+        _require_one_configuration(baselines)
         _require_separate_draws(loaded)
         _require_other_answers(dirs, baselines)
     for run_dir, one in zip(dirs, baselines, strict=True):

@@ -808,6 +808,21 @@ def test_bless_refuses_to_pool_runs_of_one_seed(tmp_path):
         bless([one, two], tmp_path / "baselines")
 
 
+def test_bless_names_other_templates_before_the_seed_they_share(tmp_path):
+    # A new user's trial: runs of mixtral 2.0.0 and 1.0.0, both seed 1, were refused as one draw
+    # ("pool runs of different seeds"), which led only to a second refusal, naming two 64-digit hashes
+    def run(name: str, version: str) -> Path:
+        made = make_run(tmp_path / name, {"mixtral": tasks(40, N, BASE_FAILING)},
+                        specs={"mixtral": {"template": TemplateId("mixtral", version, version[0] * 64)}})
+        (made / "run.json").write_text(json.dumps({"run_id": name, "seed": 1}))
+        return made
+
+    refused = (r"cannot pool .*old with .*new: arm mixtral: other template \(mixtral 1\.0\.0 "
+               r"\(111111111111\) vs mixtral 2\.0\.0 \(222222222222\)\); pool runs of one configuration$")
+    with pytest.raises(ConfigError, match=refused):
+        bless([run("new", "2.0.0"), run("old", "1.0.0")], tmp_path / "baselines")
+
+
 def _with_answers_of(run: Path, source: Path) -> Path:
     """``run`` holding ``source``'s raw answers, sample by sample (one draw under two run ids)."""
     answers = [json.loads(line)["raw_output"] for line in (source / "samples.jsonl").read_text().splitlines()]
