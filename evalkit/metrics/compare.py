@@ -59,6 +59,9 @@ class Comparison:
     flips: tuple[Flip, ...]
     """Tasks whose pass@1 rate changed, per pair: regressions (largest drop first), then
     improvements."""
+    sign_flips: int = 0
+    """Random sign flips each sign-flip p-value not counted exactly was estimated from: such a
+    p-value is never below 1 / (sign_flips + 1)."""
 
     def diff(self, arm: str, measure: str = PASS_AT_1, baseline: str | None = None) -> PairedDiff | None:
         """The difference of ``arm`` on ``measure`` (against ``baseline`` when given), if computed."""
@@ -285,5 +288,4 @@ def compare_arms(pairs: Sequence[tuple[ArmTasks, ArmTasks]], measures: Sequence[
                    std_error=float(r["std_error"]), baseline_mean=float(p.base.mean()),
                    arm_mean=float(p.cand.mean()))
         for p, r, q in zip(aligned, results, adjusted, strict=True))
-    flips = tuple(f for base, arm in pairs for f in task_flips(base, arm, alpha))
-    return Comparison(diffs, flips)
+    return Comparison(diffs, tuple(f for base, arm in pairs for f in task_flips(base, arm, alpha)), flips)

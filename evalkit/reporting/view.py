@@ -53,6 +53,8 @@ class ReportView:
     ``comparisons``), by arm, or ``arm vs other`` where not every pair is against the baseline."""
     comparisons: int = 1
     """How many paired differences the report tests together (Holm's correction runs over them all)."""
+    sign_flips: int = 0
+    """Random sign flips an estimated sign-flip p-value of the report drew (``Comparison.sign_flips``)."""
     images: dict[str, str] = field(default_factory=dict)
     """Plot title -> PNG file name beside the report."""
     scores_note: str = ""
@@ -166,6 +168,7 @@ def build_view(samples: pd.DataFrame, arms: Sequence[ArmResult],  # noqa: PLR091
         compared = {(d.baseline, d.arm) for d in view.diffs}
         view.pairs = [pair for pair in pairs if pair in compared]  # a pair with no task both scored: none
         view.flips = flip_entries(samples, comparison, view.pairs)
+        view.sign_flips = comparison.sign_flips
     view.template_diffs = template_diffs(arms, templates, view.baseline, view.pairs)
     view.comparisons = max(len(view.diffs), 1)
     view.mde = _detectable(arms, view.pairs, view.baseline, view.comparisons)
@@ -370,8 +373,14 @@ def diff_table(view: ReportView) -> Table:
     for d in view.diffs:
         interval = format_interval(Interval(d.diff, d.ci_low, d.ci_high))
         rows.append([d.arm, *([d.baseline] if against else []), d.measure, str(d.n_tasks), interval, d.test,
-                     _number(d.p_value, 4), _number(d.p_adjusted, 4), "yes" if d.significant else "no"])
+                     p_text(d.p_value), p_text(d.p_adjusted), "yes" if d.significant else "no"])
     return headers, rows
+
+
+def p_text(p: float) -> str:
+    """A p-value to 4 decimals, or in scientific notation below 0.0001 (an exact test's 2e-07 read
+    ``0.0000``)."""
+    return f"{p:.4f}" if p >= 0.0001 or p == 0 else f"{p:.1e}"
 
 
 def single_baseline(view: ReportView) -> bool:
@@ -395,7 +404,7 @@ def diff_legend(view: ReportView) -> str:
     return (f"Each interval is {level} on its own; \"significant\" is {significant}. p is McNemar's exact "
             "test (one sample a task) or a sign-flip test's: exact (every sign pattern counted) where at "
             f"most {EXACT_FLIP_TERMS} tasks (or problems, for infilling holes) differ, else estimated from "
-            "random sign flips, never below one over their number plus one.")
+            f"{view.sign_flips:,} random sign flips, so never below {1 / (view.sign_flips + 1):.1g}.")
 
 
 def diff_note(entry: TemplateDiff) -> str | None:

@@ -15,7 +15,7 @@ from evalkit.metrics import minimum_detectable_effect, planning_rate
 from evalkit.records import SCHEMA_VERSION, RunResults, Status
 from evalkit.reporting import write_reports
 from evalkit.reporting.terminal import printable, summary_table
-from evalkit.reporting.view import mde_text, template_diffs
+from evalkit.reporting.view import mde_text, p_text, template_diffs
 from evalkit.reporting.write import recorded_scoring
 from evalkit.results import load_results
 from tests.support.runs import (
@@ -87,8 +87,11 @@ def test_markdown_report(two_arm_run):
     assert "| a failing sample of A | its detail |" in rose
     assert "| HumanEval/6 | 2/2 | 0/2 | -1.00 | 0.6 | sample 0: timeout | timeout: AssertionError" in fell
     assert "| HumanEval/8 | 0/2 | 2/2 | +1.00 | 0.6 | sample 0: failed | failed: AssertionError" in rose
-    # 10 tasks: every sign pattern is counted, so p is exact, not an estimate (a new user's reading)
-    assert "exact (every sign pattern counted) where at most 20 tasks" in text
+    # 10 tasks: every sign pattern is counted, so p is exact, not an estimate (a new user's reading);
+    # beyond, how many flips an estimate drew, and so its floor (every p read 0.0002, unexplained)
+    flips = re.search(r"exact \(every sign pattern counted\) where at most 20 tasks .* differ, else "
+                      r"estimated from ([\d,]+) random sign flips, so never below ([\d.e-]+)\.", text)
+    assert flips and float(flips[2]) == pytest.approx(1 / (int(flips[1].replace(",", "")) + 1), rel=0.1)
     assert "## Paired differences vs A" in text
     # what "significant" means beside an interval at its own level (a researcher's trial)
     comparisons = re.search(r"Holm's correction over the report's (\d+) comparisons, so an interval", text)
@@ -112,6 +115,12 @@ def test_html_is_self_contained(two_arm_run):
     # the flipped task's code on both sides: the reference solution (A) against B's wrong answer
     assert "HumanEval/4" in html and "# wrong" in html
     assert '<span class="add">+Return only code.</span>' in html
+
+
+def test_p_values_below_a_ten_thousandth_are_not_zero():
+    # A new user's finding: an exact test's p of 2e-07 read 0.0000 in `evalkit compare`
+    assert [p_text(p) for p in (0.05, 0.0002, 2e-07, 0.0, 1.0)] == ["0.0500", "0.0002", "2.0e-07", "0.0000",
+                                                                   "1.0000"]
 
 
 def test_junit_xml(two_arm_run):
