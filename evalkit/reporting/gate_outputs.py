@@ -105,7 +105,9 @@ def render_markdown(outcome: GateOutcome) -> str:
     for m in outcome.models:
         for c in m.checks:
             level = f" ({c.confidence:.1%})" if c.confidence is not None else ""
-            lines.append(f"| {inline(m.model)} | {c.name} | {_num(c.baseline)} | {_num(c.candidate)} | "
+            sides = ".0f" if c.name == "task_coverage" else ".3f"  # counts of tasks read 60.000
+            lines.append(f"| {inline(m.model)} | {c.name} | {_num(c.baseline, sides)} | "
+                         f"{_num(c.candidate, sides)} | "
                          f"{_num(c.diff, '+.3f')} | {interval_text(c)}{level} | "
                          f"{_num(c.p_adjusted, '.3g')} | {c.test} | {_drop_text(c)} | "
                          f"**{c.verdict.value}** |")

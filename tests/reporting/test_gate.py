@@ -116,6 +116,7 @@ def test_worse_candidate_fails_and_names_flipped_tasks(runs, tmp_path):
     md = (tmp_path / "gate.md").read_text()
     assert "**FAIL**" in md and f"HumanEval/0 {N}/{N}→0/{N} (-1.00" in md
     assert "pass rate fell (15, 15 significant)" in md
+    assert "| mixtral | task_coverage | 40 | 40 | +0.000 |" in md  # counts of tasks (they read 40.000)
     assert all(f.significant for f in model.regressions)  # 5/5 -> 0/5 on 15 of 40 tasks
     suite = ET.parse(tmp_path / "junit.xml").getroot()
     cases = suite.findall("testcase")
