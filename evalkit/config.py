@@ -153,6 +153,12 @@ refused (400) after the run started; refused here, before any work. No upper bou
 vLLM takes any (OpenAI stops at 2)."""
 
 
+MAX_IN_FLIGHT = 256
+"""Most programs a worker may run at once: each slot keeps a test process, a uid and three cgroups,
+made as the worker starts (a billion were never refused: the cgroups filled 8 GB of the kernel's
+memory, and what a stopped run left behind took the next run on the machine 12 s to remove)."""
+
+
 REQUIRED_MODEL_KEYS = ("name", "base_url", "api", "family")
 """ModelConfig's keys without a default: every preset sets them, or the command line must."""
 
@@ -296,7 +302,7 @@ class ExecutorConfig:
         """``cache_dir``, or its default: reports/cache."""
         return Path(self.cache_dir) if self.cache_dir else Path("reports") / "cache"
 
-    max_in_flight: int = accepts(8, at_least=1)
+    max_in_flight: int = accepts(8, at_least=1, at_most=MAX_IN_FLIGHT)
     """Programs each worker runs at once at most: another starts whenever fewer than two of its
     running programs are runnable, so programs that wait do not hold a core (bounds memory and pids)."""
     infra_retries: int = accepts(2, at_least=0)

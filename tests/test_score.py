@@ -46,6 +46,8 @@ def test_scoring_recorded_answers_reports_them_as_such(tmp_path):
     ("k=[0]", "k[0] must be at least 1, not 0"),  # crashed after executing every sample
     ("dataset.task_ids=[HumanEval/0,HumanEval/0]",
      "dataset.task_ids names 'HumanEval/0' twice; name each once"),
+    # a checker's trial: never refused, each worker made cgroups for a billion slots (8 GB of the kernel's)
+    ("executor.max_in_flight=1000000000", "executor.max_in_flight must be between 1 and 256, not 1000000000"),
 ])
 def test_a_setting_out_of_range_exits_2_before_scoring(tmp_path, override, message):
     samples = tmp_path / "samples.jsonl"

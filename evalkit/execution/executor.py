@@ -25,7 +25,7 @@ from typing import Callable, Iterable, Iterator
 
 from evalkit.config import ExecutorConfig
 from evalkit.execution.program import program_digest, routed
-from evalkit.execution.workers import Worker, start_worker, usable_cores, worker_settings
+from evalkit.execution.workers import Worker, check_slot_count, start_worker, usable_cores, worker_settings
 from evalkit.postprocess.completion import parse_error
 from evalkit.records import Program, Status, Verdict, valid_text
 
@@ -183,6 +183,7 @@ class LocalExecutor:
         self.in_process_tasks: set[str] = set()
         self.live_tasks: set[str] = set()
         n = cfg.workers or usable_cores()
+        check_slot_count(n, cfg.max_in_flight)
         self._settings, seccomp_missing = worker_settings(cfg)
         self._looks_fd = (os.memfd_create("evalkit-looks", os.MFD_CLOEXEC) if hasattr(os, "memfd_create")
                           else None)

@@ -580,13 +580,29 @@ UID_LOCKS = Path("/tmp/evalkit-uid-blocks")
 """Where each evalkit process holds the lock of its block (root's: only root gives slots uids)."""
 
 
+WORKERS_PER_CORE = 8
+"""Most workers a run may start per core of the machine: each keeps two programs runnable, so more
+than the cores add only processes and memory (64 on 2 cores started 1,400 processes and took 4.5 GB
+for one sample); a few more than the cores may suit programs that wait."""
+
+
+def check_slot_count(workers: int, max_in_flight: int) -> None:
+    """Refuse, before any worker or cgroup is made, more program slots than one run's block of uids
+    holds (the next block is another run's), or more workers than WORKERS_PER_CORE a core."""
+    if workers * max_in_flight > UID_BLOCK_SIZE:
+        raise ConfigError(f"executor.workers x executor.max_in_flight ({workers} x {max_in_flight}) is above "
+                          f"{UID_BLOCK_SIZE} program slots, the uids one run may hold: lower one of them")
+    cores = os.cpu_count() or 1
+    if workers > WORKERS_PER_CORE * cores:
+        raise ConfigError(f"executor.workers={workers} is more than {WORKERS_PER_CORE} a core of this "
+                          f"machine's {cores}: each keeps two programs runnable, so more add only memory; "
+                          "lower it (raise executor.max_in_flight for programs that wait)")
+
+
 def slot_uid_base(index: int, max_in_flight: int) -> int:
     """First uid of worker `index`'s slots: distinct per worker, and per evalkit process on the
     machine (RLIMIT_NPROC counts a uid's processes machine-wide, and killing a slot kills every
-    process of its uid)."""
-    if (index + 1) * max_in_flight > UID_BLOCK_SIZE:  # the next block is another run's
-        raise ConfigError(f"executor.workers x executor.max_in_flight is above {UID_BLOCK_SIZE} program "
-                          "slots, the uids one run may hold: lower one of them")
+    process of its uid). ``check_slot_count`` kept them within the run's block."""
     return SLOT_UID_BASE + _uid_block() * UID_BLOCK_SIZE + index * max_in_flight
 
 
