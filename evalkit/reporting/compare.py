@@ -44,6 +44,7 @@ def _load(run_dirs: Sequence[Path]) -> list[dict[str, Any]]:
         rename = {label: f"{run['name']}/{label}" for label in dict.fromkeys(run["samples"]["arm"])
                   if labels.count(label) > 1}
         run["samples"] = run["samples"].assign(arm=run["samples"]["arm"].cat.rename_categories(rename))
+        run["labels"] = [spec.arm for spec in run["specs"]]
         run["specs"] = [dataclasses.replace(spec, arm=rename.get(spec.arm, spec.arm))
                         for spec in run["specs"]]
         run["rename"] = rename
@@ -113,8 +114,8 @@ def compare(run_dirs: Sequence[Path | str], out_dir: Path | str, baseline_arm: s
     view = build_view(samples, arms, templates, scoring, title="evalkit comparison", header=header,
                       baseline=baseline,
                       completion=all(run["results"].dataset.kind == "completion" for run in runs),
-                      runs={spec.arm: ArmRun(run["name"], run["seed"])
-                            for run in runs for spec in run["specs"]})
+                      runs={spec.arm: ArmRun(run["name"], run["seed"], label)
+                            for run in runs for spec, label in zip(run["specs"], run["labels"], strict=True)})
     view.notes = notes + view.notes
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -184,6 +184,8 @@ class ArmRun:
     """The run's name in the report."""
     seed: int | None
     """The run's seed (run.json), from which each request's seed derives where the arm sets none."""
+    label: str = ""
+    """The arm's label in its own run (the report's may carry the run's name before it)."""
 
 
 def report_pairs(arms: Sequence[ArmResult], baseline: str,
@@ -195,7 +197,10 @@ def report_pairs(arms: Sequence[ArmResult], baseline: str,
     baseline, a template change read as two differences from it, with no test of the change itself).
     ``runs``: each arm's run, where the arms come from several. Where versions repeat across runs,
     the versions of each run that has several are paired within it (two nights of one configuration),
-    and those of runs with one are paired together (a sweep over ``prompt.version``)."""
+    and those of runs with one are paired together (a sweep over ``prompt.version``). And an arm of a
+    label, model, template, temperature and top_p an earlier run has too is compared with it there
+    (`evalkit compare` of two nights set each arm against the first run's first arm only: no arm was
+    compared with itself the night before)."""
     pairs = [(baseline, arm.arm) for arm in arms if arm.arm != baseline]
     models: dict[tuple[Any, ...], list[ArmResult]] = {}
     for arm in arms:
@@ -217,6 +222,25 @@ def report_pairs(arms: Sequence[ArmResult], baseline: str,
             ordered = _in_version_order(part) or []
             pairs += [(older.arm, newer.arm) for older, newer in zip(ordered, ordered[1:], strict=False)
                       if baseline not in (older.arm, newer.arm)]
+    return pairs + _across_runs(arms, runs or {}, set(pairs))
+
+
+def _across_runs(arms: Sequence[ArmResult], runs: Mapping[str, ArmRun],
+                 paired: set[tuple[str, str]]) -> list[tuple[str, str]]:
+    """(earlier, later) arms of one label and configuration in two runs, each with the latest run
+    before its own that has it: one night against the night before (seeds may differ)."""
+    latest: dict[tuple[Any, ...], ArmResult] = {}
+    pairs = []
+    for arm in arms:
+        run = runs.get(arm.arm)
+        if run is None or not run.label:
+            continue
+        key = (run.label, arm.model, arm.template.sha256 if arm.template else None,
+               *(_drawn(arm.params.get(name)) for name in DRAW_PARAMS if name != "seed"))
+        before = latest.get(key)
+        if before is not None and runs[before.arm].run != run.run and (before.arm, arm.arm) not in paired:
+            pairs.append((before.arm, arm.arm))
+        latest[key] = arm
     return pairs
 
 

@@ -185,10 +185,14 @@ def _compared(runs, out) -> set[tuple[str, str]]:
 def test_two_nights_of_one_template_change_compare_the_versions_within_each_night(tmp_path, humaneval_tasks):
     # Two runs of one configuration (oracle, mimic 1.0.0 and 1.1.0): each run's mimic arms were one
     # group with every version twice, so neither night's template change was compared
+    # and each arm is compared with itself the night before (a new user's finding: every arm was set
+    # against mon/oracle alone, and tue's mimic@1.1.0 never against mon's)
     nights = [_night(tmp_path / night, humaneval_tasks, ("1.0.0", "1.1.0")) for night in ("mon", "tue")]
     pairs = _compared(nights, tmp_path / "out")
     assert {pair for pair in pairs if pair[0] != "mon/oracle"} == {
-        ("mon/mimic@1.0.0", "mon/mimic@1.1.0"), ("tue/mimic@1.0.0", "tue/mimic@1.1.0")}
+        ("mon/mimic@1.0.0", "mon/mimic@1.1.0"), ("tue/mimic@1.0.0", "tue/mimic@1.1.0"),
+        ("mon/mimic@1.0.0", "tue/mimic@1.0.0"), ("mon/mimic@1.1.0", "tue/mimic@1.1.0")}
+    assert ("mon/oracle", "tue/oracle") in pairs  # already against the baseline: not twice
     report = (tmp_path / "out" / "report.md").read_text()
     # the template diff shown is of a pair the report compares, not one across the nights
     assert "## Template diff: mistral 1.0.0 (mon/mimic@1.0.0) -> 1.1.0 (mon/mimic@1.1.0)" in report
@@ -200,7 +204,9 @@ def test_a_sweep_over_template_versions_and_seeds_compares_each_seed_s_versions(
     # twice in one group split into runs of one version each
     jobs = [_night(tmp_path / str(n), humaneval_tasks, (version,), seed=seed, oracle=False)
             for n, (version, seed) in enumerate([("1.0.0", 1), ("1.0.0", 2), ("1.1.0", 1), ("1.1.0", 2)])]
-    assert ("1/mimic", "3/mimic") in _compared(jobs, tmp_path / "sweep")
+    pairs = _compared(jobs, tmp_path / "sweep")
+    assert ("1/mimic", "3/mimic") in pairs
+    assert {("0/mimic", "1/mimic"), ("2/mimic", "3/mimic")} <= pairs  # one template, two seeds
     # a night of both versions beside two jobs of one each (the run seed alike): both changes compared
     mixed = [_night(tmp_path / "night", humaneval_tasks, ("1.0.0", "1.1.0")),
              _night(tmp_path / "j1", humaneval_tasks, ("1.0.0",), oracle=False),
