@@ -83,6 +83,14 @@ class ModelGate:
         return worst(c.verdict for c in self.checks)
 
     @property
+    def name(self) -> str:
+        """How gate.md, the terminal and junit name this gate: ``mimic (demo-mimic)``, the arm's label
+        and its model where they differ (the model alone named an arm the lines below called by its
+        label, a new user's trial)."""
+        arm = self.candidate_arm if self.candidate_arm != UNMEASURED else self.baseline_arm
+        return self.model if arm in ("", self.model) else f"{arm} ({self.model})"
+
+    @property
     def regressions(self) -> tuple[Flip, ...]:
         """Tasks whose pass rate fell, largest drop first."""
         return tuple(f for f in self.flips if f.change < 0)

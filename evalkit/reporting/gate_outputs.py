@@ -56,7 +56,7 @@ def terminal_lines(outcome: GateOutcome) -> list[str]:
     """What `evalkit gate` prints under its verdict: each model's checks that did not PASS, and its power."""
     lines = []
     for m in outcome.models:
-        lines.append(f"  {printable(m.model)}: {m.verdict.value} ({m.n_tasks} paired tasks)")
+        lines.append(f"  {printable(m.name)}: {m.verdict.value} ({m.n_tasks} paired tasks)")
         lines += [f"    note: {printable(m.endpoint_note)}"] if m.endpoint_note else []
         lines += [f"    {c.name}: {c.verdict.value}: {printable(c.reason)}"
                   for c in m.checks if c.verdict is not GateVerdict.PASS]
@@ -106,13 +106,13 @@ def render_markdown(outcome: GateOutcome) -> str:
         for c in m.checks:
             level = f" ({c.confidence:.1%})" if c.confidence is not None else ""
             sides = ".0f" if c.name == "task_coverage" else ".3f"  # counts of tasks read 60.000
-            lines.append(f"| {inline(m.model)} | {c.name} | {_num(c.baseline, sides)} | "
+            lines.append(f"| {inline(m.name)} | {c.name} | {_num(c.baseline, sides)} | "
                          f"{_num(c.candidate, sides)} | "
                          f"{_num(c.diff, '+.3f')} | {interval_text(c)}{level} | "
                          f"{_num(c.p_adjusted, '.3g')} | {c.test} | {_drop_text(c)} | "
                          f"**{c.verdict.value}** |")
     for m in outcome.models:
-        lines += ["", f"### {inline(m.model)}: {m.verdict.value}",
+        lines += ["", f"### {inline(m.name)}: {m.verdict.value}",
                   inline(f"{m.baseline_arm} [{m.baseline_template}] → {m.candidate_arm} "
                          f"[{m.candidate_template}], {m.n_tasks} paired tasks")]
         lines += [f"- note: {inline(m.endpoint_note)}"] if m.endpoint_note else []
@@ -136,7 +136,7 @@ def render_junit(outcome: GateOutcome) -> str:
     for m in outcome.models:
         for c in m.checks:
             counts["tests"] += 1
-            case = ET.SubElement(suite, "testcase", classname=f"gate.{m.model}", name=c.name)
+            case = ET.SubElement(suite, "testcase", classname=f"gate.{m.name}", name=c.name)
             if c.verdict is GateVerdict.FAIL:
                 counts["failures"] += 1
                 ET.SubElement(case, "failure", message=c.reason, type="regression").text = _case_text(m, c)
@@ -151,7 +151,7 @@ def render_junit(outcome: GateOutcome) -> str:
         for flip in (f for f in m.regressions if f.significant):
             counts["tests"] += 1
             counts["failures"] += 1
-            case = ET.SubElement(suite, "testcase", classname=f"gate.{m.model}.tasks", name=flip.task_id)
+            case = ET.SubElement(suite, "testcase", classname=f"gate.{m.name}.tasks", name=flip.task_id)
             ET.SubElement(case, "failure", message=f"pass rate fell: {describe_flip(flip)}",
                           type="task_regression")
     for key, value in counts.items():

@@ -621,6 +621,20 @@ def test_gate_outputs_take_control_characters_in_a_model_s_name(tmp_path):
     assert terminal_lines(outcome)[0].startswith("  mixtral\ufffd\ufffd[2J: FAIL")
 
 
+def test_the_gate_names_an_arm_by_its_label_and_its_model(tmp_path):
+    # A new user's trial: an arm labelled mimic, of model demo-mimic, was "demo-mimic: FAIL" in the
+    # terminal, gate.md and junit, while the lines under it and the notes said "mimic"
+    def run(name: str, failing: set[int]) -> Path:
+        return make_run(tmp_path / name, {"mimic": tasks(40, N, failing)},
+                        specs={"mimic": {"model": "demo-mimic"}})
+
+    outcome = gate(run("base", BASE_FAILING), run("cand", BASE_FAILING | set(range(15))), CFG, tmp_path / "g")
+    assert terminal_lines(outcome)[0].startswith("  mimic (demo-mimic): FAIL")
+    assert "### mimic (demo-mimic): FAIL" in (tmp_path / "g" / "gate.md").read_text()
+    suite = ET.parse(tmp_path / "g" / "junit.xml").getroot()
+    assert suite.find("testcase").get("classname") == "gate.mimic (demo-mimic)"
+
+
 def test_a_run_whose_samples_outgrew_its_results_is_refused(runs, tmp_path):
     # n_samples=2, then a resume with n_samples=20 stopped by Ctrl-C: results.json was the first
     # attempt's, and bless and gate took the half-made run for a finished one (exit 0).
