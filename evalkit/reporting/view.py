@@ -444,6 +444,7 @@ def flip_summary(view: ReportView) -> list[str]:
     """One line per arm pair: how many tasks' pass rates fell and rose (Fisher, adjusted over tasks)."""
     lines = []
     for pair in view.flips:
-        extra = f" ({pair['truncated']} more not listed)" if pair["truncated"] else ""
+        extra = (f" ({pair['truncated']} more not listed; every one is in the comparison.json "
+                 "`evalkit compare` writes)") if pair["truncated"] else ""
         lines.append(f"{pair['arm']} vs {pair['baseline']}: pass rate {flip_counts(pair['flips'])}{extra}")
     return lines

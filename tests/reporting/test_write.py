@@ -14,6 +14,7 @@ from evalkit.config import ReportConfig, ScoringConfig
 from evalkit.metrics import minimum_detectable_effect, planning_rate
 from evalkit.records import SCHEMA_VERSION, RunResults, Status
 from evalkit.reporting import write_reports
+from evalkit.reporting.paired import MAX_FLIPS
 from evalkit.reporting.terminal import printable, summary_table
 from evalkit.reporting.view import mde_text, p_text, template_diffs
 from evalkit.reporting.write import recorded_scoring
@@ -121,6 +122,17 @@ def test_p_values_below_a_ten_thousandth_are_not_zero():
     # A new user's finding: an exact test's p of 2e-07 read 0.0000 in `evalkit compare`
     assert [p_text(p) for p in (0.05, 0.0002, 2e-07, 0.0, 1.0)] == ["0.0500", "0.0002", "2.0e-07", "0.0000",
                                                                    "1.0000"]
+
+
+def test_a_pair_with_more_changed_tasks_than_listed_says_where_every_one_is(tmp_path, humaneval_tasks):
+    # A new user's trial: "(64 more not listed)" said nothing of where the other 64 were
+    rows = [sample("run1", arm, task, i, Status.FAILED if arm == "B" else Status.PASSED,
+                   version="1.0.0" if arm == "A" else "1.1.0")
+            for task in humaneval_tasks[:MAX_FLIPS + 3] for arm in "AB" for i in range(2)]
+    write_samples(tmp_path, rows)
+    write_reports(tmp_path, run_header("run1", MAX_FLIPS + 3), TWO_ARMS, SCORING, ReportConfig(plots=False))
+    assert ("(3 more not listed; every one is in the comparison.json `evalkit compare` writes)"
+            in (tmp_path / "report.md").read_text())
 
 
 def test_junit_xml(two_arm_run):
