@@ -152,9 +152,19 @@ def _unknown_key(key: str) -> str:
         node = OmegaConf.select(base, parent) if parent else base
         keys = [str(k) for k in node] if isinstance(node, DictConfig) else []
     except ConfigError:
-        keys = []
-    close = difflib.get_close_matches(leaf, keys, n=1)
-    return unknown_key_message(key, [(parent + "." if parent else "") + name for name in close])
+        base, keys = None, []
+    close = [(parent + "." if parent else "") + name for name in difflib.get_close_matches(leaf, keys, n=1)]
+    if not close and base is not None and not keys:  # `datset.limit`: the group itself misspelt
+        close = difflib.get_close_matches(key, list(_dotted_keys(OmegaConf.to_container(base))), n=1)
+    return unknown_key_message(key, close)
+
+
+def _dotted_keys(tree: object, prefix: str = ""):
+    """Every key of a plain config tree, dotted (``dataset.limit``)."""
+    if isinstance(tree, dict):
+        for name, value in tree.items():
+            yield f"{prefix}{name}"
+            yield from _dotted_keys(value, f"{prefix}{name}.")
 
 
 def _unknown_option(text: str) -> str:
