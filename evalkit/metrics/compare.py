@@ -278,8 +278,8 @@ def compare_arms(pairs: Sequence[tuple[ArmTasks, ArmTasks]], measures: Sequence[
     # Enough sign flips that Holm's correction can still call a difference on every task
     # significant: with 2,000, the smallest p-value, 1/2001, times 80 comparisons was alpha itself,
     # and one more comparison made a -1.000 difference on every task "not significant".
-    flips = min(max(resamples, math.ceil(SMALLEST_P_FACTOR * len(aligned) / alpha)), MAX_FLIPS)
-    results = [_diff(p, level, resamples, seed, flips) for p in aligned]
+    sign_flips = min(max(resamples, math.ceil(SMALLEST_P_FACTOR * len(aligned) / alpha)), MAX_FLIPS)
+    results = [_diff(p, level, resamples, seed, sign_flips) for p in aligned]
     adjusted = holm([r["p_value"] for r in results])
     diffs = tuple(
         PairedDiff(arm=p.arm, baseline=p.baseline, measure=p.measure, n_tasks=int(r["n_tasks"]),
@@ -288,4 +288,5 @@ def compare_arms(pairs: Sequence[tuple[ArmTasks, ArmTasks]], measures: Sequence[
                    std_error=float(r["std_error"]), baseline_mean=float(p.base.mean()),
                    arm_mean=float(p.cand.mean()))
         for p, r, q in zip(aligned, results, adjusted, strict=True))
-    return Comparison(diffs, tuple(f for base, arm in pairs for f in task_flips(base, arm, alpha)), flips)
+    flips = tuple(f for base, arm in pairs for f in task_flips(base, arm, alpha))
+    return Comparison(diffs, flips, sign_flips)
