@@ -77,7 +77,7 @@ def test_missing_config_folder_is_not_called_a_bad_override(monkeypatch, tmp_pat
     ("executor.workers=two", "executor.workers must be an integer, not 'two'"),
     *[(f"executor.workers={n}", f"executor.workers must be at least 1 (null: one per core the run may use), "
                                  f"not {n}") for n in (-1, 0)],
-    ("executor.max_in_flight=0", "executor.max_in_flight must be at least 1, not 0"),
+    ("executor.max_in_flight=0", "executor.max_in_flight must be between 1 and 256, not 0"),
     ("executor.timeout_s=fast", "executor.timeout_s must be a number, not 'fast'"),
     ("scoring.lenient=maybe", "scoring.lenient must be true or false, not 'maybe'"),
     ("store.enabled=1", "store.enabled must be true or false, not 1"),
