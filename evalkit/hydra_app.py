@@ -160,11 +160,13 @@ def _unknown_key(key: str) -> str:
 
 
 def _dotted_keys(tree: object, prefix: str = ""):
-    """Every key of a plain config tree, dotted (``dataset.limit``)."""
-    if isinstance(tree, dict):
-        for name, value in tree.items():
-            yield f"{prefix}{name}"
+    """Every key of a plain config tree that holds a value, dotted (``dataset.limit``; not ``dataset``,
+    which is no setting)."""
+    for name, value in tree.items() if isinstance(tree, dict) else ():
+        if isinstance(value, dict):
             yield from _dotted_keys(value, f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}"
 
 
 def _unknown_option(text: str) -> str:

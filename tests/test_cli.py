@@ -39,7 +39,8 @@ def test_run_help_names_evalkit_and_its_commands(capsys):
     ("+modle=mixtral", "'model'"),  # would otherwise run with the key silently ignored
     ("model.nmae=x", "'model.name'"),
     ("n_sample=3", "'n_samples'"),
-    ("datset.limit=5", "'dataset.limit'"),  # the group misspelt: no suggestion (a new user's trial)
+    ("datset.limit=5", "'dataset.limit'"),  # the group misspelt: it got no suggestion (a new user's trial)
+    ("scoring.x.y=1", "'scoring.metrics'"),  # a setting, never a section ("did you mean 'scoring'?")
 ])
 def test_misspelt_key_names_the_closest_and_never_suggests_adding_it(capsys, tmp_path, override, closest):
     err = _fails_with_one_line(capsys, "run", override, f"hydra.run.dir={tmp_path / 'run'}")

@@ -592,11 +592,11 @@ def check_slot_count(workers: int, max_in_flight: int) -> None:
     if workers * max_in_flight > UID_BLOCK_SIZE:
         raise ConfigError(f"executor.workers x executor.max_in_flight ({workers} x {max_in_flight}) is above "
                           f"{UID_BLOCK_SIZE} program slots, the uids one run may hold: lower one of them")
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     if workers > WORKERS_PER_CORE * cores:
-        raise ConfigError(f"executor.workers={workers} is more than {WORKERS_PER_CORE} a core of this "
-                          f"machine's {cores}: each keeps two programs runnable, so more add only memory; "
-                          "lower it (raise executor.max_in_flight for programs that wait)")
+        raise ConfigError(f"executor.workers={workers} is more than {WORKERS_PER_CORE} for each of the "
+                          f"{cores} cores this run may use: each keeps two programs runnable, so more add "
+                          "only memory; lower it (raise executor.max_in_flight for programs that wait)")
 
 
 def slot_uid_base(index: int, max_in_flight: int) -> int:

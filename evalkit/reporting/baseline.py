@@ -369,8 +369,8 @@ def _configuration_difference(first: Baseline, other: Baseline) -> str:
         if then.model != arm.model:
             return f"arm {arm.arm}: other model ({then.model} vs {arm.model})"
         if then.template.get("sha256") != arm.template.get("sha256"):
-            return (f"arm {arm.arm}: other template ({_template_name(then.template)} vs "
-                    f"{_template_name(arm.template)})")
+            return (f"arm {arm.arm}: other template ({template_name(then.template)} vs "
+                    f"{template_name(arm.template)})")
         before, now = _plain(arm.aggregates.get("params")), _plain(then.aggregates.get("params"))
         if before != now:
             return f"arm {arm.arm}: other sampling parameters ({now} vs {before})"
@@ -381,10 +381,11 @@ def _configuration_difference(first: Baseline, other: Baseline) -> str:
     return ""
 
 
-def _template_name(template: Mapping[str, str]) -> str:
-    """``mixtral 2.0.0 (ee3228e137c4)``: a template as a refusal names it (its 64-character hash alone
-    said nothing of which template it was)."""
-    return f"{template.get('family')} {template.get('version')} ({str(template.get('sha256'))[:12]})"
+def template_name(template: Mapping[str, str]) -> str:
+    """``mixtral-2.0.0 (ee3228e1)``: a template as gate.md and refusals name it (its 64-character hash
+    alone said nothing of which template it was)."""
+    family, version = template.get("family", "?"), template.get("version", "?")
+    return f"{family}-{version} ({str(template.get('sha256', ''))[:8]})"
 
 
 def _pooled_endpoint(arms: list[ArmOutcome]) -> dict[str, Any]:
@@ -512,14 +513,14 @@ def bless(run_dirs: Path | str | Sequence[Path | str],
             raise ConfigError(f"run directories {first} and {run_dir} hold the same run ({run_id}, the same "
                               "first sample): one is a copy; pool each run once")
     baselines = [_from_run_dir(run_dir) for run_dir in dirs]
-    if len(dirs) > 1:
-        _require_one_configuration(baselines)
-        _require_separate_draws(loaded)
-        _require_other_answers(dirs, baselines)
     for run_dir, one in zip(dirs, baselines, strict=True):
         if not one.content_sha256:
             raise ConfigError(f"{run_dir / 'results.json'} has no dataset.content_sha256; cannot bless it")
         _require_one_served_model(run_dir, one)
+    if len(dirs) > 1:
+        _require_one_configuration(baselines)
+        _require_separate_draws(loaded)
+        _require_other_answers(dirs, baselines)
     baseline = baselines[0] if len(baselines) == 1 else _pool(baselines)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

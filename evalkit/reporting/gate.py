@@ -57,6 +57,7 @@ from evalkit.reporting.baseline import (
     load_baseline,
     other_served_models,
     served_models,
+    template_name,
 )
 from evalkit.reporting.gate_outcome import (
     POWER,
@@ -139,7 +140,8 @@ def _unmeasured_arms(base: Baseline, pairs: list[tuple[ArmOutcome, ArmOutcome]])
     gate was there to compare) PASSed on the third, exit 0 (a nightly owner's trial)."""
     taken = {b.arm for b, _ in pairs}
     models = [b.model for b in base.arms]
-    return [ModelGate(b.model if models.count(b.model) == 1 else b.arm, b.arm, UNMEASURED, _template_name(b),
+    return [ModelGate(b.model if models.count(b.model) == 1 else b.arm, b.arm, UNMEASURED,
+                      template_name(b.template),
                       "not measured", 0, (Check(
         b.arm, "arm_coverage", None, None, None, test="threshold", verdict=GateVerdict.ERROR,
         reason=f"baseline arm {b.arm} ({b.model}) has no candidate arm (none has its label, nor its model "
@@ -327,7 +329,8 @@ def _model_gates(pairs: list[tuple[ArmOutcome, ArmOutcome]], cfg: GateConfig,
         replayed = _replayed_check(model, b_arm, c_arm, baseline_runs)
         checks += [replayed] if replayed else []
         pass1 = comparison.diff(model, PASS_AT_1)
-        out.append(ModelGate(model, b_arm.arm, c_arm.arm, _template_name(b_arm), _template_name(c_arm),
+        out.append(ModelGate(model, b_arm.arm, c_arm.arm, template_name(b_arm.template),
+                             template_name(c_arm.template),
                              pass1.n_tasks if pass1 else 0, tuple(checks), comparison.flips_of(model),
                              endpoint_note=note))
     return out
@@ -464,11 +467,6 @@ def _endpoint_text(endpoint: Mapping[str, Any]) -> str:
     parts += [f"deployment {', '.join(deployments)}"] if deployments else []
     parts += [f"{k} {served[k]!r}" for k in ("created", "max_model_len", "owned_by") if served.get(k)]
     return " ".join(parts[:1]) + "".join(f"; {p}" for p in parts[1:])
-
-
-def _template_name(arm: ArmOutcome) -> str:
-    t = arm.template
-    return f"{t.get('family', '?')}-{t.get('version', '?')} ({str(t.get('sha256', ''))[:8]})"
 
 
 def _check_metrics(cfg: GateConfig, pairs: list[tuple[ArmOutcome, ArmOutcome]]) -> None:

@@ -39,7 +39,8 @@ class ReportView:
     """Arm the others are compared with (None with a single arm)."""
     pairs: list[tuple[str, str]] = field(default_factory=list)
     """(baseline, arm) of each comparison (``report_pairs``): every arm against ``baseline``, then
-    one model's template versions, each against the one before it."""
+    one model's template versions, each against the one before it, then (several runs) each arm
+    against itself in the run given before."""
     diffs: list[PairedDiff] = field(default_factory=list)
     """``metrics.compare_arms`` differences: arm minus its pair's baseline per measure."""
     flips: list[dict[str, Any]] = field(default_factory=list)
@@ -198,7 +199,7 @@ def report_pairs(arms: Sequence[ArmResult], baseline: str,
     ``runs``: each arm's run, where the arms come from several. Where versions repeat across runs,
     the versions of each run that has several are paired within it (two nights of one configuration),
     and those of runs with one are paired together (a sweep over ``prompt.version``). And an arm of a
-    label, model, template, temperature and top_p an earlier run has too is compared with it there
+    label, model, template, temperature and top_p a run given before has too is compared with it there
     (`evalkit compare` of two nights set each arm against the first run's first arm only: no arm was
     compared with itself the night before)."""
     pairs = [(baseline, arm.arm) for arm in arms if arm.arm != baseline]
@@ -227,8 +228,9 @@ def report_pairs(arms: Sequence[ArmResult], baseline: str,
 
 def _across_runs(arms: Sequence[ArmResult], runs: Mapping[str, ArmRun],
                  paired: set[tuple[str, str]]) -> list[tuple[str, str]]:
-    """(earlier, later) arms of one label and configuration in two runs, each with the latest run
-    before its own that has it: one night against the night before (seeds may differ)."""
+    """(earlier, later) arms of one label and configuration in two runs, each with the nearest run
+    given before its own that has it: one night against the night before, where the runs are given
+    oldest first (seeds may differ)."""
     latest: dict[tuple[Any, ...], ArmResult] = {}
     pairs = []
     for arm in arms:
@@ -238,7 +240,8 @@ def _across_runs(arms: Sequence[ArmResult], runs: Mapping[str, ArmRun],
         key = (run.label, arm.model, arm.template.sha256 if arm.template else None,
                *(_drawn(arm.params.get(name)) for name in DRAW_PARAMS if name != "seed"))
         before = latest.get(key)
-        if before is not None and runs[before.arm].run != run.run and (before.arm, arm.arm) not in paired:
+        if before is not None and runs[before.arm].run != run.run and not {
+                (before.arm, arm.arm), (arm.arm, before.arm)} & paired:  # the baseline's pair, either way
             pairs.append((before.arm, arm.arm))
         latest[key] = arm
     return pairs
@@ -444,7 +447,7 @@ def flip_summary(view: ReportView) -> list[str]:
     """One line per arm pair: how many tasks' pass rates fell and rose (Fisher, adjusted over tasks)."""
     lines = []
     for pair in view.flips:
-        extra = (f" ({pair['truncated']} more not listed; every one is in the comparison.json "
-                 "`evalkit compare` writes)") if pair["truncated"] else ""
+        extra = (f" ({pair['truncated']} more not listed; `evalkit compare` of the run writes every one to "
+                 "comparison.json)") if pair["truncated"] else ""
         lines.append(f"{pair['arm']} vs {pair['baseline']}: pass rate {flip_counts(pair['flips'])}{extra}")
     return lines

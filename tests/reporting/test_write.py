@@ -131,7 +131,7 @@ def test_a_pair_with_more_changed_tasks_than_listed_says_where_every_one_is(tmp_
             for task in humaneval_tasks[:MAX_FLIPS + 3] for arm in "AB" for i in range(2)]
     write_samples(tmp_path, rows)
     write_reports(tmp_path, run_header("run1", MAX_FLIPS + 3), TWO_ARMS, SCORING, ReportConfig(plots=False))
-    assert ("(3 more not listed; every one is in the comparison.json `evalkit compare` writes)"
+    assert ("(3 more not listed; `evalkit compare` of the run writes every one to comparison.json)"
             in (tmp_path / "report.md").read_text())
 
 
