@@ -592,7 +592,10 @@ def check_slot_count(workers: int, max_in_flight: int) -> None:
     if workers * max_in_flight > UID_BLOCK_SIZE:
         raise ConfigError(f"executor.workers x executor.max_in_flight ({workers} x {max_in_flight}) is above "
                           f"{UID_BLOCK_SIZE} program slots, the uids one run may hold: lower one of them")
-    cores = usable_cores()
+    try:
+        cores = usable_cores()
+    except ConfigError:  # LOKY_MAX_CPU_COUNT unreadable: a number of workers given needs no count of its own
+        cores = os.cpu_count() or 1
     if workers > WORKERS_PER_CORE * cores:
         raise ConfigError(f"executor.workers={workers} is more than {WORKERS_PER_CORE} for each of the "
                           f"{cores} cores this run may use: each keeps two programs runnable, so more add "
