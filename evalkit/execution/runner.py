@@ -203,8 +203,9 @@ def _attributes(exc: BaseException) -> dict:
     found: dict = {}
     try:
         named = dict(vars(exc)) if hasattr(exc, "__dict__") else {}
-        if isinstance(exc, OSError):
-            named.update(filename=exc.filename, filename2=exc.filename2)
+        if isinstance(exc, OSError):  # those it has: a filename2 of None set there prints "... -> None"
+            named.update((name, value) for name, value in (("filename", exc.filename),
+                                                           ("filename2", exc.filename2)) if value is not None)
         for name, value in _class_attributes(exc).items():
             named.setdefault(name, value)
         for name, value in named.items():

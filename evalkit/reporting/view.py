@@ -428,7 +428,9 @@ def diff_legend(view: ReportView) -> str:
     significant = ("p below 0.05" if view.comparisons <= 1 else
                    f"p (Holm) below 0.05, Holm's correction over the report's {view.comparisons} "
                    "comparisons, so an interval that leaves out 0 may still read no")
-    return (f"Each interval is {level} on its own; \"significant\" is {significant}. p is McNemar's exact "
+    return (f"Each interval is {level} on its own, pass@1's never narrower than the spread sampling alone "
+            "gives a rerun (two arms that agree on every task read [-x, x] there, [0, 0] on the other "
+            f"measures); \"significant\" is {significant}. p is McNemar's exact "
             "test (one sample a task) or a sign-flip test's: exact (every sign pattern counted) where at "
             f"most {EXACT_FLIP_TERMS} tasks (or problems, for infilling holes) differ, else estimated from "
             f"{view.sign_flips:,} random sign flips, so never below {1 / (view.sign_flips + 1):.1g}.")
@@ -447,7 +449,8 @@ def flip_summary(view: ReportView) -> list[str]:
     """One line per arm pair: how many tasks' pass rates fell and rose (Fisher, adjusted over tasks)."""
     lines = []
     for pair in view.flips:
-        extra = (f" ({pair['truncated']} more not listed; `evalkit compare` of the run writes every one to "
-                 "comparison.json)") if pair["truncated"] else ""
+        extra = (f" ({pair['truncated']} more not listed; comparison.json lists every one: beside this "
+                 "report where `evalkit compare` wrote it, else `evalkit compare RUN_DIR` writes it)") \
+            if pair["truncated"] else ""
         lines.append(f"{pair['arm']} vs {pair['baseline']}: pass rate {flip_counts(pair['flips'])}{extra}")
     return lines

@@ -92,6 +92,8 @@ def test_markdown_report(two_arm_run):
     # beyond, how many flips an estimate drew, and so its floor (every p read 0.0002, unexplained)
     flips = re.search(r"exact \(every sign pattern counted\) where at most 20 tasks .* differ, else "
                       r"estimated from ([\d,]+) random sign flips, so never below ([\d.e-]+)\.", text)
+    # why identical arms read [-x, x] on pass@1 and [0, 0] beside it (a new user's reading)
+    assert "pass@1's never narrower than the spread sampling alone gives a rerun" in text
     assert flips and float(flips[2]) == pytest.approx(1 / (int(flips[1].replace(",", "")) + 1), rel=0.1)
     assert "## Paired differences vs A" in text
     # what "significant" means beside an interval at its own level (a researcher's trial)
@@ -131,8 +133,8 @@ def test_a_pair_with_more_changed_tasks_than_listed_says_where_every_one_is(tmp_
             for task in humaneval_tasks[:MAX_FLIPS + 3] for arm in "AB" for i in range(2)]
     write_samples(tmp_path, rows)
     write_reports(tmp_path, run_header("run1", MAX_FLIPS + 3), TWO_ARMS, SCORING, ReportConfig(plots=False))
-    assert ("(3 more not listed; `evalkit compare` of the run writes every one to comparison.json)"
-            in (tmp_path / "report.md").read_text())
+    assert ("(3 more not listed; comparison.json lists every one: beside this report where `evalkit compare` "
+            "wrote it, else `evalkit compare RUN_DIR` writes it)" in (tmp_path / "report.md").read_text())
 
 
 def test_junit_xml(two_arm_run):
