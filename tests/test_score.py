@@ -267,6 +267,25 @@ def test_a_solution_nested_deeper_than_python_parses_is_scored_beside_the_others
     assert statuses == [(0, "syntax_error"), (1, "passed")]
 
 
+def test_a_program_too_deep_to_compare_with_the_reference_s_classes_is_scored_beside_the_others(tmp_path):
+    # Where a task's reference defines classes, the program's top-level statements are compared with
+    # the reference's (program.alike_names) by recursive code: a statement that parses but is too deep
+    # for it (`Shape = 1+1+...`, 1,000 terms) ended the run with exit 3, no run folder and the correct
+    # sample beside it unscored (an attacker's trial).
+    task = next(t for t in load_tasks(DatasetConfig(name="instruct_python")) if t.task_id.endswith("/shapes"))
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text("".join(json.dumps(row) + "\n" for row in (
+        {"task_id": task.task_id, "solution": task.prompt + task.reference + "Shape = " + "+1" * 1000},
+        {"task_id": task.task_id, "completion": task.reference})))
+    run_dir = tmp_path / "run"
+    proc = run_evalkit("score", f"samples={samples}", "dataset=instruct_python",
+                       f"dataset.task_ids=[{task.task_id}]", f"hydra.run.dir={run_dir}", "report.plots=false")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
+    statuses = dict((row["sample_index"], row["verdict"]["status"]) for row in rows)
+    assert statuses[1] == "passed" and statuses[0] not in ("passed", "infra_error"), statuses
+
+
 def _doubling_tasks(path, **references: str) -> None:
     """A dataset file (dataset=jsonl) of tasks mine/<name> asking for double(x), with these references."""
     path.write_text("".join(json.dumps({

@@ -74,16 +74,19 @@ def alike_names(reference_program: str, code: str, given: tuple[str, ...] = ()) 
     reference = _reference_definitions(reference_program)
     if not any(is_class for is_class, _, _ in reference.values()):
         return ()
+    # The program's tree is compared by recursive code (deepcopy, ast.dump): one that parses but is
+    # too deep for them (`Shape = 1+1+...` of 300 terms) is alike in nothing, so its objects cross
+    # live; it ended the whole run with a RecursionError in an attacker's trial.
     try:
         module = ast.parse(code)
+        mine = _definitions(module, only=frozenset(reference))
+        alike = {name for name, definition in reference.items() if mine.get(name) == definition}
+        alike |= {name for name in given if name in mine}
+        alike -= _changed_elsewhere(module, alike)
+        # what each reads is what the program's own statement reads (a restated class's too)
+        return tuple(sorted(_closed(alike, reference | mine, _bound_at_module_level(module))))
     except NOT_PARSED:
         return ()
-    mine = _definitions(module, only=frozenset(reference))
-    alike = {name for name, definition in reference.items() if mine.get(name) == definition}
-    alike |= {name for name in given if name in mine}
-    alike -= _changed_elsewhere(module, alike)
-    # what each reads is what the program's own statement reads (a restated class's too)
-    return tuple(sorted(_closed(alike, reference | mine, _bound_at_module_level(module))))
 
 
 @functools.lru_cache(maxsize=4096)
