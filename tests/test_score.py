@@ -4,6 +4,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 
 import pytest
 
@@ -748,9 +749,11 @@ def test_answers_a_run_recorded_as_cut_at_max_tokens_stay_counted(tmp_path):
     assert "scored as they came: samples: 2 of 3" in (tmp_path / "run" / "report.md").read_text()
 
 
-def test_middles_made_elsewhere_are_read_as_a_template_s_would_be(tmp_path):
-    # `evalkit score` of completion middles read them raw: a correct middle followed by a FIM token a
-    # server left in was a syntax error, and the lenient reading applied none of the gateway's steps.
+def test_middles_made_elsewhere_are_run_as_given_and_read_leniently_as_the_gateway_s_steps_would(tmp_path):
+    # The faithful reading is the middle as the file gives it, as human-eval-infilling's harness runs
+    # it (cut at every family's control tokens, a correct middle holding '</s>' in a string failed);
+    # the lenient reading applied none of the gateway's steps, so a FIM token a server left in
+    # failed both.
     task = load_tasks(DatasetConfig(name="ide_completion_python", limit=1))[0]
     samples = tmp_path / "middles.jsonl"
     # a completion template with a system turn goes to chat, whose models answer around a fence: the
@@ -763,12 +766,38 @@ def test_middles_made_elsewhere_are_read_as_a_template_s_would_be(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = (tmp_path / "run" / "samples.jsonl").read_text().splitlines()
     first, comment, fenced = sorted(map(json.loads, lines), key=lambda row: row["sample_index"])
-    assert first["completion"] == task.reference and first["verdict"]["status"] == "passed"
-    assert first["raw_output"].endswith("<|fim_suffix|>x")
+    assert first["completion"] == first["raw_output"] == task.reference + "<|fim_suffix|>x"
+    assert first["verdict"]["status"] == "syntax_error"
+    assert first["lenient"]["completion"] == task.reference
+    assert first["lenient"]["verdict"]["status"] == "passed"
     assert comment["lenient"]["completion"] == ""  # the gateway's steps drop a comment-only middle
     assert fenced["verdict"]["status"] != "passed"
     assert fenced["lenient"]["completion"] == task.reference
     assert fenced["lenient"]["verdict"]["status"] == "passed"
+
+
+def test_infilling_middles_get_the_verdicts_human_eval_infilling_s_harness_gives(tmp_path):
+    # Its harness runs prompt + completion + suffix + tests as given: evalkit cut every middle at any
+    # family's control token, so a correct one holding '</s>' or '[INST]' in a string failed, and one
+    # with junk after '<|endoftext|>' passed (a checker's trial: 118 of 360 verdicts apart).
+    task = load_tasks(DatasetConfig(name="infilling_single_line", limit=1))[0]
+    middles = [f"    _t = '{token}'\n{task.reference}" for token in ("</s>", "[INST]", "<EOT>", "<|im_end|>")]
+    middles += [task.reference + "<|endoftext|>", task.reference, "    pass\n"]
+    samples = tmp_path / "middles.jsonl"
+    samples.write_text("".join(json.dumps({"task_id": task.task_id, "completion": m}) + "\n"
+                               for m in middles))
+    proc = run_evalkit("score", "dataset=infilling_single_line", f"samples={samples}", "k=[1]",
+                       f"dataset.task_ids=[{task.task_id}]", "report.plots=false",
+                       f"hydra.run.dir={tmp_path / 'run'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = sorted(map(json.loads, (tmp_path / "run" / "samples.jsonl").read_text().splitlines()),
+                  key=lambda row: row["sample_index"])
+    ours = [row["verdict"]["status"] == "passed" for row in rows]
+    check = f"\n\n{task.tests}\n\ncheck({task.entry_point})\n"
+    harness = [subprocess.run(  # human-eval-infilling's program, run as its check_correctness runs it
+        [sys.executable, "-c", f"{task.prompt}{m}{task.suffix}{check}"],
+        capture_output=True, timeout=60, check=False, cwd=tmp_path).returncode == 0 for m in middles]
+    assert ours == harness == [True, True, True, True, False, True, False]
 
 
 def test_the_lenient_reading_of_an_answer_in_prose_is_its_fenced_block(tmp_path):

@@ -141,8 +141,7 @@ NEEDS_STOPS = frozenset({"cut_at_fim_stop"})
 
 FIM_RAW_STEPS = ("cut_at_fim_stop",)
 """A self-hosted completion is read as the raw answer cut at its stops (the gateway cleans none up);
-the lenient reading applies the gateway's completion steps (``COMPLETION_STEPS``). A middle scored
-with `evalkit score`, made by no template, is read so too: cut at any family's control token."""
+the lenient reading applies the gateway's completion steps (``COMPLETION_STEPS``)."""
 
 COMPLETION_STEPS = ("cut_at_fim_stop", "drop_comment_only", "keep_min_context", "trim_suffix_overlap",
                     "empty_if_blank")
