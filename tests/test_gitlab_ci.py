@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +21,8 @@ KEYWORDS = {"stages", "variables", "workflow", "default", "include", "image", "s
 # A command line in a job script: `evalkit SUBCOMMAND ...`, at a line start or after a shell separator.
 COMMAND = re.compile(r"(?:^|[;&|(]\s*|\bthen\s+|\bdo\s+)evalkit\s+(.*)$")
 DUMMY = {"MIXTRAL_BASE_URL": "http://127.0.0.1:8000/v1", "MISTRAL_BASE_URL": "http://127.0.0.1:8001/v1",
-         "url": "http://127.0.0.1:8000/v1", "N_SAMPLES": "10", "family": "mixtral", "model": "mixtral"}
+         "url": "http://127.0.0.1:8000/v1", "N_SAMPLES": "10", "family": "mixtral", "model": "mixtral",
+         "name": "mixtral"}
 
 
 @pytest.fixture(scope="module")
@@ -174,3 +177,57 @@ def test_pages_publishes_the_history_of_every_nightly(ci):
     for name in nightly:  # each night's run and gate are kept apart, failed or not
         assert "history/" in jobs[name]["artifacts"]["paths"]
         assert any("cp -r runs gate" in line for line in jobs[name]["after_script"])
+
+
+def test_the_template_gate_asks_each_model_by_the_name_its_nightly_asks(ci, tmp_path):
+    # The gate pairs arms by label, which a run takes from model.name: the template gate sent the
+    # preset's name, so behind `--served-model-name mixtral` or a LiteLLM alias every merge request
+    # failed at its run (404), and its arm could not be paired with the nightly's baseline (a
+    # checker's trial). The job's script runs here as GitLab runs it, with `evalkit` a stub that
+    # writes down what it was asked.
+    repo = tmp_path / "repo"
+    families = ("mixtral", "mistral", "base", "partials")
+    for family in families:
+        (repo / "prompts" / "code_generation" / family).mkdir(parents=True)
+        (repo / "prompts" / "code_generation" / family / "1.0.0.yml").write_text("v: 1\n")
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=repo,
+                              capture_output=True, text=True, check=True).stdout.strip()
+
+    git("init", "-q")
+    git("add", "-A")
+    git("commit", "-qm", "base")
+    base = git("rev-parse", "HEAD")
+    (repo / "prompts" / "code_generation" / "partials" / "1.0.0.yml").write_text("v: 2\n")  # gates all
+    git("commit", "-qam", "change")
+    stub = tmp_path / "bin" / "evalkit"
+    stub.parent.mkdir()
+    stub.write_text('#!/bin/sh\necho "$*" >> "$EVALKIT_ASKED"\n')
+    stub.chmod(0o755)
+    asked = tmp_path / "asked.txt"
+    served = {"MIXTRAL_MODEL_NAME": "mixtral", "MISTRAL_MODEL_NAME": "mistral-7b",
+              "CLAUDE_MODEL_NAME": "sonnet"}
+    env = {**os.environ, **{k: str(v) for k, v in ci["variables"].items()}, **served,
+           "MIXTRAL_BASE_URL": "http://127.0.0.1:8000/v1", "MISTRAL_BASE_URL": "http://127.0.0.1:8001/v1",
+           "CLAUDE_BASE_URL": "http://127.0.0.1:4000/v1", "CI_MERGE_REQUEST_DIFF_BASE_SHA": base,
+           "PATH": f"{stub.parent}{os.pathsep}{os.environ['PATH']}", "EVALKIT_ASKED": str(asked)}
+    script = "\n".join(_jobs(ci)["gate:templates"]["script"])
+    proc = subprocess.run(["bash", "-e", "-c", script], cwd=repo, env=env, capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+    def settings(args: list[str]) -> dict[str, str]:
+        return dict(arg.split("=", 1) for arg in args if "=" in arg)
+
+    gated = {s["model"]: s for s in (settings(shlex.split(line)[1:])
+                                     for line in asked.read_text().splitlines() if line.startswith("run "))}
+    assert sorted(gated) == ["claude", "mistral", "mixtral"]
+    assert gated["claude"]["model.name"] == "sonnet"
+    expand = lambda arg: re.sub(r"\$\{?(\w+)\}?", lambda m: env.get(m.group(1), m.group(0)), arg)  # noqa: E731
+    for name, job in _jobs(ci).items():
+        if name.startswith("nightly:"):
+            (run,) = (c for c in _commands(job) if c[0] == "run")
+            nightly = settings([expand(arg) for arg in run[1:]])
+            assert gated[nightly["model"]]["model.name"] == nightly["model.name"] == served[
+                f"{nightly['model'].upper()}_MODEL_NAME"], name
