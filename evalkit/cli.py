@@ -129,7 +129,8 @@ def _finish(job: Callable[[], RunResults], report: Path | None,
     from evalkit.reporting.write import answered_notes  # noqa: PLC0415 - loaded by the job already
 
     for note in (note for arm in results.arms for note in answered_notes(arm)):
-        print(f"evalkit: warning: {note}", file=sys.stderr)
+        # a model name is what an endpoint said: one echoing part of the key put it in the log
+        print(f"evalkit: warning: {redact(note)}", file=sys.stderr)
     return results
 
 

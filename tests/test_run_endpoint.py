@@ -426,6 +426,18 @@ def test_answers_that_name_another_model_than_the_one_asked_are_said_in_the_repo
     assert [line for line in proc.stderr.splitlines() if line.startswith(f"evalkit: warning: {said}")]
 
 
+def test_a_model_name_that_echoes_part_of_the_key_is_masked_on_the_terminal(demo, tmp_path):
+    # A checker's endpoint named its answers' model after 12 characters of the key: the warning that
+    # names that model printed them into the (public) nightly log.
+    key = "sk-proxy-demo-oracle-2f9c"
+    with LoopbackProxy({"mixtral": Route(demo.base_url, "demo-oracle")}, key) as proxy:
+        proc = run_against(proxy.base_url, tmp_path, key=key)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (warning,) = [line for line in proc.stderr.splitlines() if "its answers name model" in line]
+    assert warning.startswith("evalkit: warning: mixtral: its answers name model '***'"), warning
+    assert not [key[i:i + 6] for i in range(len(key) - 5) if key[i:i + 6] in proc.stdout + proc.stderr]
+
+
 def test_a_killed_run_resumed_with_its_arm_renamed_asks_again(demo, tmp_path):
     # The check of unscored answers goes by the arm's label; the store gave them to any arm of the
     # run at that address: renamed, the arm replayed demo-oracle's answers as demo-buggy's, exit 0.
