@@ -421,8 +421,9 @@ class ModelClient:
         except Failure as exc:
             fail = exc
         if fail is not None:  # raised outside the except block: no chained openai error quoting a key
-            waits = f" ({PROBE_TIMEOUT_RETRIES + 1} attempts)" if fail.timed_out else ""
-            raise EndpointError(diagnose.explain(fail, self.cfg, self.served) + waits)
+            if fail.timed_out:  # part of the cause, so said before the fix the explanation ends with
+                fail.message += f" ({PROBE_TIMEOUT_RETRIES + 1} attempts)"
+            raise EndpointError(diagnose.explain(fail, self.cfg, self.served))
         self.identity["answered_by"] = self._clean(answered)
         if prompt is not None:
             self._check_room(prompt, prompt_tokens)

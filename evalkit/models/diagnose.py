@@ -108,7 +108,9 @@ def _backend(fail: Failure, cfg: ModelConfig, where: str) -> str:
 
 _FIXES = {
     "unreachable": "cannot reach the model endpoint at {url} ({msg}); start the server or fix model.base_url",
-    "timeout": "{where} did not answer for {name!r}: {msg}",
+    "timeout": ("{where} did not answer for {name!r}: {msg}; check that the server is up and not stuck "
+                "(its log, a firewall that drops packets), or raise model.timeout_s where its first answer "
+                "is slow (a model loading)"),
     "cut": ("{where} began to answer for {name!r} but {msg}; check the streaming timeouts of the server "
             "and of any proxy in between, or set model.stream=false"),
     "body_cut": ("{where} began to answer for {name!r} but {msg}: the server, or a proxy or load balancer "

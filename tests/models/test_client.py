@@ -237,7 +237,8 @@ def test_check_of_an_endpoint_that_never_answers_gives_up_after_two_waits():
         thread.join()
     posts = [line for line in requests if line.startswith(b"POST")]
     assert len(posts) == 2 and took < 3, (requests, took)  # the listing, the probe, one retry
-    assert "2 attempts" in str(err.value)
+    assert "(2 attempts); check that the server is up" in str(err.value)  # the cause, then the fix
+    assert str(err.value).endswith("raise model.timeout_s where its first answer is slow (a model loading)")
 
 
 def test_check_unknown_model(server):
