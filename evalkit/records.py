@@ -161,6 +161,11 @@ class RecordError(ValueError):
     """A JSON object that is not a valid record; the message names the field and the problem."""
 
 
+class NewerSchemaError(RecordError):
+    """A results.json written by a newer evalkit, of a schema this one does not know: read as its own,
+    its new fields were dropped, and `evalkit report` rewrote the file as the older schema."""
+
+
 def json_line_problem(exc: ValueError) -> str:
     """What is wrong with one line of a JSON Lines file, in the line's own terms: json counts the
     line's newline as a line of its own, and a line cut short read "Expecting value: line 2 column 1"."""
@@ -770,9 +775,14 @@ class RunResults(JsonRecord):
 
     @classmethod
     def from_json(cls, obj: Any) -> RunResults:
-        """The record from a decoded results.json, upgrading schema 1 (no ``schema_version``)."""
+        """The record from a decoded results.json, upgrading schema 1 (no ``schema_version``);
+        NewerSchemaError for a schema newer than SCHEMA_VERSION."""
         if isinstance(obj, dict) and "schema_version" not in obj:
             obj = _upgrade_v1(obj)
+        version = obj.get("schema_version") if isinstance(obj, dict) else None
+        if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
+            raise NewerSchemaError(f"written by a newer evalkit (schema_version {version}; this one reads up "
+                                   f"to {SCHEMA_VERSION}): read it with that evalkit or a newer one")
         return _validate(cls, obj)
 
     def arm(self, label: str) -> ArmResult:

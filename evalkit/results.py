@@ -38,6 +38,7 @@ from evalkit.config import ConfigError
 from evalkit.records import (
     ArmResult,
     Interval,
+    NewerSchemaError,
     RecordError,
     RunResults,
     SampleResult,
@@ -339,6 +340,8 @@ def load_results(run_dir: Path | str) -> RunResults:
         return RunResults.from_json(obj)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: malformed JSON ({_json_problem(exc, line=True)})") from None
+    except NewerSchemaError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     except RecordError as exc:
         raise ConfigError(f"{path}: not a results.json ({exc})") from None
 

@@ -3,13 +3,15 @@
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
 import pytest
 
 from evalkit.records import SCHEMA_VERSION, RecordError, RunResults, SampleResult, Status
-from tests.support.cli import FIXTURES, REPO
+from evalkit.results import load_runs
+from tests.support.cli import FIXTURES, REPO, run_evalkit
 
 SCHEMA_1 = FIXTURES / "runs" / "schema_v1"
 
@@ -115,3 +117,22 @@ def test_docs_schema_names_only_results_json_fields_that_exist():
             node = schema["$defs"][node["$ref"].rsplit("/", 1)[-1]] if "$ref" in node else node
             assert part in node.get("properties", {}), f"results.json has no {dotted}"
             node = node["properties"][part]
+
+
+def test_results_of_a_newer_schema_are_refused_not_read_or_rewritten_as_this_one(tmp_path):
+    # Read as this schema, a newer evalkit's results.json lost its new fields without a word, and
+    # `evalkit report` rewrote it as this schema (a checker's trial).
+    run = tmp_path / "runs" / "newer"
+    shutil.copytree(SCHEMA_1, run)
+    newer = json.loads((run / "results.json").read_text())
+    newer |= {"schema_version": SCHEMA_VERSION + 1, "new": {"x": 1}}
+    (run / "results.json").write_text(written := json.dumps(newer))
+    said = (rf"written by a newer evalkit \(schema_version {SCHEMA_VERSION + 1}; "
+            rf"this one reads up to {SCHEMA_VERSION}\)")
+    with pytest.raises(RecordError, match=said):
+        RunResults.from_json(newer)
+    with pytest.warns(UserWarning, match=rf"left out {re.escape(str(run))}.*{said}"):
+        assert len(load_runs(tmp_path / "runs")) == 0
+    proc = run_evalkit("report", str(run))
+    assert proc.returncode == 2 and re.search(said, proc.stderr), proc.stderr
+    assert (run / "results.json").read_text() == written
