@@ -250,6 +250,15 @@ def load_baseline(path_or_run_dir: Path | str) -> Baseline:
     Raises ConfigError (exit 2) for a missing or malformed input.
     """
     path = Path(path_or_run_dir)
+    if path.is_dir() and not any((path / name).is_file() for name in ("results.json", "samples.jsonl")):
+        # the folder `baseline bless -o DIR` wrote into: read "no results.json at DIR/results.json"
+        blessed = sorted(path.glob("*.json"))
+        if len(blessed) == 1:
+            return _from_file(blessed[0])
+        if blessed:
+            names = ", ".join(p.name for p in blessed[:4]) + (", ..." if len(blessed) > 4 else "")
+            raise ConfigError(f"{path} is no run directory but a folder of {len(blessed)} baseline files: "
+                              f"name one ({names})")
     if path.is_dir():
         return _from_run_dir(path)
     if path.is_file():

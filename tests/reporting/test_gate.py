@@ -217,6 +217,19 @@ def test_bless_round_trip_gives_the_same_verdict(runs, tmp_path):
     assert gate(path, runs["same"], CFG, tmp_path / "s").verdict is GateVerdict.PASS
 
 
+def test_the_folder_bless_wrote_into_gates_as_its_one_baseline_file(runs, tmp_path):
+    # `evalkit gate --baseline bl` after `baseline bless RUN -o bl` said "no results.json at
+    # bl/results.json" (a checker's trial): the folder holds one baseline file, and that is the one.
+    folder = tmp_path / "baselines"
+    bless(runs["base"], folder)
+    assert gate(folder, runs["worse"], CFG, tmp_path / "g").verdict is GateVerdict.FAIL
+    bless(runs["same"], folder)
+    said = (rf"^{re.escape(str(folder))} is no run directory but a folder of 2 baseline files: "
+            r"name one \(humaneval_base.json, humaneval_same.json\)$")
+    with pytest.raises(ConfigError, match=said):
+        load_baseline(folder)
+
+
 def test_infra_error_rate_over_threshold_is_an_error_exit_2(runs, tmp_path):
     # 60 of 800 samples (7.5%) are infra errors; pass rates over answered samples are unchanged.
     statuses = tasks(40, N, BASE_FAILING, infra={t: 4 for t in range(15)})
