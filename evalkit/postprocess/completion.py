@@ -25,6 +25,17 @@ FIM_STOP_TOKENS = (
 )
 """Every FIM family's control tokens: a server that ignores a stop (or echoes it) leaves them in."""
 
+FIM_FORMATS = {
+    "CodeGemma and Qwen2.5-Coder": ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"),
+    "StarCoder2": ("<fim_prefix>", "<fim_suffix>", "<fim_middle>"),
+    "Code Llama": ("<PRE>", "<SUF>", "<MID>"),
+    "DeepSeek-Coder": ("<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>"),
+    "Codestral": ("[SUFFIX]", "[PREFIX]"),
+}
+"""The markers each FIM format's prompt needs, by the models that read it (a model trained on one
+reads another's, or a misspelt one, as plain text): what `evalkit prompts lint` checks a completion
+template's prompt and stops against."""
+
 _LINE_COMMENT = {"python": ("#",), "javascript": ("//",), "typescript": ("//",)}
 """What starts a line comment, by language; a language not listed: any of ``#`` and ``//``."""
 _BLOCK_OPEN, _BLOCK_CLOSE = "/*", "*/"

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from evalkit.postprocess.completion import FIM_FORMATS, FIM_STOP_TOKENS
 from evalkit.prompts import layout
 from evalkit.prompts.registry import TemplateError, load_file
 from evalkit.prompts.render import render
-from evalkit.records import Task
+from evalkit.records import RenderedPrompt, Task
 
 SAMPLE_TASKS = (
     Task(task_id="lint/function", language="python", entry_point="add", tests="", reference="",
@@ -71,6 +74,10 @@ def lint(registry: Path, tasks: Sequence[Task] | None = None) -> LintReport:
                     template = load_file(root, fam, version)
                     for task in tasks or SAMPLE_TASKS:
                         render(template, task)
+                    if kind == "completions":  # its FIM format, on a task with code below the cursor
+                        path = fam.path(version)
+                        for problem in fim_problems(render(template, SAMPLE_TASKS[1]), SAMPLE_TASKS[1]):
+                            affected.setdefault(f"{path}: {problem}", []).append(path)
                 except TemplateError as exc:
                     affected.setdefault(str(exc), []).append(fam.path(version))
     report.problems += [_with_templates(problem, paths, root) for problem, paths in affected.items()]
@@ -78,6 +85,56 @@ def lint(registry: Path, tasks: Sequence[Task] | None = None) -> LintReport:
         report.problems.append(f"{root}: no templates under code_generation/, code_completion/ "
                                "or code_suggestions/")
     return report
+
+
+_TOKEN = re.compile(r"<\|[^|<>\s]{1,40}\|>|<｜[^｜<>\s]{1,40}｜>|</?[A-Za-z_]{1,24}>|\[/?[A-Z_]{2,12}\]")
+"""What looks like a model's control token: ``<|fim_middle|>``, ``<｜fim▁hole｜>``, ``<fim_suffix>``,
+``<PRE>``, ``</s>``, ``[SUFFIX]``."""
+_KNOWN_TOKENS = frozenset((*FIM_STOP_TOKENS, *(m for markers in FIM_FORMATS.values() for m in markers),
+                           "<s>"))
+_NEAR = 0.85
+"""How alike (difflib's ratio) an unknown token must be to a known one to be taken for its misspelling:
+``<|fim_midle|>`` is 0.96 of ``<|fim_middle|>``; a template's own ``<prefix>`` tag 0.8 of ``<fim_prefix>``."""
+
+
+def fim_problems(rendered: RenderedPrompt, task: Task) -> list[str]:
+    """What is wrong with a completion template's FIM format, rendered for ``task`` (one with code
+    below the cursor): a misspelt control token in its prompt or stops, markers of two formats, a
+    format without one of its markers, the code below the cursor nowhere in the request, stops of
+    another format than its prompt's. A model reads a marker it was not trained on as plain text, so
+    such a template garbles every answer of a real model while the demo, which reads no tokens, still
+    scores it 1.0 (a checker's trial: `<|fim_midle|>` and StarCoder's `<fim_suffix>` in a CodeGemma
+    template linted valid)."""
+    prompt = rendered.text + "".join(m.content for m in rendered.messages)
+    own = task.prompt + task.suffix  # the task's code may hold anything
+    problems = []
+    stops = [(f"its stop {stop!r}", stop) for stop in rendered.params.stop]
+    for where, text in (("its prompt", prompt), *stops):
+        for token in dict.fromkeys(_TOKEN.findall(text)):
+            if token not in _KNOWN_TOKENS and token not in own:
+                near = difflib.get_close_matches(token, _KNOWN_TOKENS, n=1, cutoff=_NEAR)
+                if near:
+                    problems.append(f"{where} has {token}, no model's control token: {near[0]}?")
+    used = {name: [m for m in markers if m in prompt] for name, markers in FIM_FORMATS.items()}
+    formats = [name for name, found in used.items() if found]
+    if len(formats) > 1:
+        problems.append("its prompt mixes FIM formats: " + "; ".join(
+            f"{' '.join(used[name])} ({name})" for name in formats))
+    elif formats:
+        (name,) = formats
+        missing = [m for m in FIM_FORMATS[name] if m not in used[name]]
+        if missing:
+            problems.append(f"its prompt is in {name}'s FIM format without its {' '.join(missing)}")
+        if task.suffix.strip() not in prompt + rendered.suffix:
+            problems.append(f"its prompt is in {name}'s FIM format but the code below the cursor "
+                            "({{suffix}}) is nowhere in the request")
+        others = {m: other for other, markers in FIM_FORMATS.items() if other != name for m in markers}
+        for stop in rendered.params.stop:
+            foreign = [f"{m} ({others[m]})" for m in others if m in stop and m not in FIM_FORMATS[name]]
+            if foreign:
+                problems.append(f"its stop {stop!r} is another format's marker, {', '.join(foreign)}, "
+                                f"where its prompt is in {name}'s")
+    return problems
 
 
 def _with_templates(problem: str, paths: list[Path], root: Path) -> str:
