@@ -44,11 +44,23 @@ def render(template: Template, task: Task, fold_system: bool = False) -> Rendere
     return RenderedPrompt(messages=tuple(Message(role, text) for role, text in turns), **common)
 
 
+MVP_CONTEXT_CHARS = 500
+"""Characters of code above and below the cursor the first releases' editor side sent (the gateway's
+reference: "the last ~500 characters above the cursor and the first ~500 below"). Sent whole, 44 of
+HumanEval's prompts kept a signature the first releases never showed the model (a checker's trial)."""
+ABOVE_CURSOR = frozenset({"prefix", "trimmed_content_above_cursor"})
+BELOW_CURSOR = frozenset({"suffix", "trimmed_content_below_cursor"})
+
+
 def _render_turn(template: Template, role: str, source: str, line: int, context: dict[str, Any]) -> str:
     try:
         if template.two_pass:
             # The first releases: Jinja2 once without variables, then Python-format placeholders per request.
             fill = {key: "" if value is None else value for key, value in context.items()}
+            for key in ABOVE_CURSOR & fill.keys():  # the editor side then sent the code nearest the cursor
+                fill[key] = fill[key][-MVP_CONTEXT_CHARS:]
+            for key in BELOW_CURSOR & fill.keys():
+                fill[key] = fill[key][:MVP_CONTEXT_CHARS]
             text = mvp_text(template.root, source, template.kind).format_map(fill)
         else:
             text = compiled(template.root, source).render(context)

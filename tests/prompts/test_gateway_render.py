@@ -17,7 +17,7 @@ from evalkit.postprocess import COMPLETION_STEPS, FIM_RAW_STEPS, postprocess
 from evalkit.prompts import CURSOR_MARKER, MVP, load_template, render
 from evalkit.prompts.derive import FIRST_RELEASE_STOP_WHY
 from evalkit.records import Api, Task
-from tests.support.prompts import FIXTURE_REGISTRY, task
+from tests.support.prompts import FIXTURE_REGISTRY, humaneval_tasks, task
 
 ADD = Task(task_id="t/add", language="python", entry_point="add", tests="", reference="",
            prompt='def add(a, b):\n    """Sum of a and b."""\n', instruction="Complete add.",
@@ -170,6 +170,17 @@ def test_the_first_release_file_is_a_raw_inst_text_with_its_placeholders_filled(
         f"{PREFIX}\n\n## What to write next:\n"
         # As shipped: the Jinja2 pass ran before any request, so `{% if instruction %}` was always false.
         "  Write the code this file needs next.\n\n[/INST]")
+
+
+@pytest.mark.parametrize("family", ["mistral", "mixtral"])
+def test_the_first_release_file_is_sent_the_500_characters_above_the_cursor_as_its_editor_sent_them(family):
+    # "the last ~500 characters above the cursor": sent whole, 44 of HumanEval's prompts showed the model
+    # a signature the first releases never did, and their baseline was measured on more than they had.
+    template = load_template(FIXTURE_REGISTRY, family, MVP)
+    long = next(t for t in humaneval_tasks() if t.task_id == "HumanEval/129")
+    text = render(template, long).text
+    assert len(long.prompt) > 1000 and long.prompt[-500:] in text and long.prompt[-501:] not in text
+    assert render(template, ADD).text.count(PREFIX) == 1  # a short file is sent whole
 
 
 def test_a_task_without_a_language_renders_the_optional_language_away():
