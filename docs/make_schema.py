@@ -13,7 +13,16 @@ from typing import Any
 # The records of this checkout, not of whichever evalkit is installed (another checkout's, editable).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from evalkit.records import SCHEMA_VERSION, BlessedBaseline, RunResults, SampleResult  # noqa: E402
+from evalkit.records import (  # noqa: E402
+    COMPARISON_SCHEMA_VERSION,
+    GATE_SCHEMA_VERSION,
+    SCHEMA_VERSION,
+    BlessedBaseline,
+    ComparisonResults,
+    GateResults,
+    RunResults,
+    SampleResult,
+)
 
 OUT = Path(__file__).with_name("schema.md")
 
@@ -32,10 +41,16 @@ docstrings); a test fails when this file and the records disagree.
   to `evalkit gate --baseline`): one `BlessedBaseline` object, one line per task. `evalkit gate`
   validates it on load (types, counts >= 0, `passed` + `infra_error` <= `n`) and names the first
   bad entry, so a hand edit or a merge conflict is one line, exit 2.
+- `comparison.json` (`evalkit compare`, beside its report): one `ComparisonResults` object, schema
+  version {COMPARISON_SCHEMA_VERSION}.
+- `gate.json` (`evalkit gate`, beside gate.md): one `GateResults` object, schema version
+  {GATE_SCHEMA_VERSION}.
 
-Read them with `SampleResult.from_json` / `RunResults.from_json` (or `evalkit.results`), which
-validate every field and name the first bad one; unknown keys are ignored, so files of a newer
-evalkit load in an older one.
+Read them with `SampleResult.from_json`, `RunResults.from_json`, `ComparisonResults.from_json` and
+`GateResults.from_json` (or `evalkit.results`: `load_samples`, `load_results`, `load_comparison`,
+`load_gate`), which validate every field and name the first bad one. Unknown keys are ignored, so
+files of a newer evalkit of the same schema version load in an older one; a file of a newer schema
+version is refused (`written by a newer evalkit (schema_version 3; this one reads up to 2)`).
 """
 
 
@@ -74,7 +89,7 @@ def _section(name: str, schema: dict[str, Any]) -> list[str]:
 def schema_markdown() -> str:
     """docs/schema.md's text."""
     out = [INTRO]
-    for record in (SampleResult, RunResults, BlessedBaseline):
+    for record in (SampleResult, RunResults, BlessedBaseline, ComparisonResults, GateResults):
         schema = record.json_schema()
         defs = schema.pop("$defs", {})
         out += _section(record.__name__, schema)

@@ -779,11 +779,7 @@ class RunResults(JsonRecord):
         NewerSchemaError for a schema newer than SCHEMA_VERSION."""
         if isinstance(obj, dict) and "schema_version" not in obj:
             obj = _upgrade_v1(obj)
-        version = obj.get("schema_version") if isinstance(obj, dict) else None
-        if isinstance(version, int) and not isinstance(version, bool) and version > SCHEMA_VERSION:
-            raise NewerSchemaError(f"written by a newer evalkit (schema_version {version}; this one reads up "
-                                   f"to {SCHEMA_VERSION}): read it with that evalkit or a newer one")
-        return _validate(cls, obj)
+        return _validate(cls, _not_newer(obj, SCHEMA_VERSION))
 
     def arm(self, label: str) -> ArmResult:
         """The arm labelled ``label`` (KeyError when there is none)."""
@@ -791,6 +787,15 @@ class RunResults(JsonRecord):
             if arm.arm == label:
                 return arm
         raise KeyError(label)
+
+
+def _not_newer(obj: Any, known: int) -> Any:
+    """``obj``, unless its ``schema_version`` is above ``known``: NewerSchemaError then."""
+    version = obj.get("schema_version") if isinstance(obj, dict) else None
+    if isinstance(version, int) and not isinstance(version, bool) and version > known:
+        raise NewerSchemaError(f"written by a newer evalkit (schema_version {version}; this one reads up "
+                               f"to {known}): read it with that evalkit or a newer one")
+    return obj
 
 
 def _upgrade_v1(obj: dict[str, Any]) -> dict[str, Any]:
@@ -951,3 +956,117 @@ class Flip(JsonRecord):
     def change(self) -> float:
         """Arm rate - baseline rate: negative for a regression."""
         return self.arm_rate - self.baseline_rate
+
+
+COMPARISON_SCHEMA_VERSION = 1
+"""The version of comparison.json's schema (``ComparisonResults``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ComparedRun(JsonRecord):
+    """One run `evalkit compare` was given."""
+
+    name: str
+    """The run directory's name, which the report prefixes arms of several runs with."""
+    dir: str
+    """The run directory, as given."""
+    run_id: str
+    """Its results.json ``run_id``."""
+
+
+@dataclass(frozen=True, slots=True)
+class ComparisonResults(JsonRecord):
+    """comparison.json, which `evalkit compare` writes beside its report: the report's numbers."""
+
+    runs: tuple[ComparedRun, ...]
+    """The runs compared, in the order given (oldest first)."""
+    shared_tasks: Count
+    """Tasks every run scored: the arms are compared on these alone."""
+    baseline: str
+    """The label of the arm every other is set against (``--baseline-arm``, else the first)."""
+    arms: tuple[ArmResult, ...]
+    """Each arm's results over the shared tasks."""
+    differences: tuple[PairedDiff, ...]
+    """Every compared pair on every measure: the report's paired differences."""
+    flips: tuple[Flip, ...]
+    """Every task whose pass rate changed in a compared pair (the report lists the largest)."""
+    schema_version: int = COMPARISON_SCHEMA_VERSION
+    """Version of this schema."""
+
+    @classmethod
+    def from_json(cls, obj: Any) -> ComparisonResults:
+        """The record from a decoded comparison.json (NewerSchemaError for a newer schema)."""
+        return _validate(cls, _not_newer(obj, COMPARISON_SCHEMA_VERSION))
+
+
+class GateVerdict(str, enum.Enum):
+    """Outcome of one check, one model, or the whole gate."""
+
+    PASS = "PASS"
+    FAIL = "FAIL"
+    INCONCLUSIVE = "INCONCLUSIVE"
+    ERROR = "ERROR"
+    """The candidate's numbers do not measure the baseline's model and template (exit 2): its
+    endpoint failed too often, it measured too few tasks, or another model answered it."""
+
+
+GATE_SCHEMA_VERSION = 1
+"""The version of gate.json's schema (``GateResults``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class GateCheckResult(JsonRecord):
+    """One gated quantity of one model."""
+
+    name: str
+    """``pass@1``, a similarity metric's name, ``infra_error``, ``arm_coverage``, ..."""
+    verdict: GateVerdict
+    """What the check decided."""
+    diff: float | None
+    """Candidate - baseline (a drop check: the mean of the per-task differences); None where not measured."""
+    ci_low: float | None
+    """Lower end of the family-wise interval of ``diff`` (None for a threshold check)."""
+    ci_high: float | None
+    """Upper end of that interval."""
+    reason: str
+    """Why, in a sentence (gate.md's)."""
+
+
+@dataclass(frozen=True, slots=True)
+class GateModelResult(JsonRecord):
+    """One baseline arm's gate."""
+
+    model: str
+    """The baseline arm's model."""
+    arm: str
+    """The candidate arm gated against it (``(none)`` where no candidate arm measured it)."""
+    verdict: GateVerdict
+    """The worst of its checks."""
+    checks: tuple[GateCheckResult, ...]
+    """Its checks, pass@1 first."""
+
+
+@dataclass(frozen=True, slots=True)
+class GateResults(JsonRecord):
+    """gate.json, which `evalkit gate` writes beside gate.md: what `evalkit history` marks on the
+    candidate run's points."""
+
+    verdict: GateVerdict
+    """The whole gate's: the worst of its models'."""
+    exit_code: int
+    """What `evalkit gate` exited with: 0 PASS or INCONCLUSIVE, 1 FAIL, 2 ERROR."""
+    candidate_run_id: str
+    """The candidate run's ``run_id``."""
+    baseline: str
+    """The baseline (run directory or blessed file) and its run id."""
+    candidate: str
+    """The candidate run directory."""
+    models: tuple[GateModelResult, ...]
+    """One entry per baseline arm."""
+    schema_version: int = GATE_SCHEMA_VERSION
+    """Version of this schema."""
+
+    @classmethod
+    def from_json(cls, obj: Any) -> GateResults:
+        """The record from a decoded gate.json (NewerSchemaError for a newer schema)."""
+        return _validate(cls, _not_newer(obj, GATE_SCHEMA_VERSION))

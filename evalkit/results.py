@@ -6,6 +6,8 @@ returns pandas frames or those records:
 
     load_samples(run_dir)   one row per sample, flattened columns
     load_results(run_dir)   the results.json record (``RunResults``)
+    load_comparison(out)    the comparison.json of `evalkit compare` (``ComparisonResults``)
+    load_gate(out)          the gate.json of `evalkit gate` (``GateResults``)
     load_runs(root)         one row per arm across every run under ``root``
     load_templates(root)    one row per distinct template recorded under ``root``
     task_pass_rates(df)     per-task pass rate of each arm (the paired statistics' input)
@@ -28,7 +30,7 @@ import os
 import re
 import warnings
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Iterable, Iterator, Mapping, Sequence, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -37,6 +39,8 @@ from pandas.api.types import union_categoricals
 from evalkit.config import ConfigError
 from evalkit.records import (
     ArmResult,
+    ComparisonResults,
+    GateResults,
     Interval,
     NewerSchemaError,
     RecordError,
@@ -333,17 +337,42 @@ def load_results(run_dir: Path | str) -> RunResults:
         raise ConfigError(f"no results.json at {path}" + (
             " (the run did not finish: start it again with the same hydra.run.dir to finish it)"
             if unfinished else ""))
+    return _record_file(path, RunResults, "results.json")
+
+
+def load_comparison(path: Path | str) -> ComparisonResults:
+    """The comparison.json `evalkit compare` wrote (its output folder or the file itself)."""
+    return _record_file(_named_file(Path(path), "comparison.json"), ComparisonResults, "comparison.json")
+
+
+def load_gate(path: Path | str) -> GateResults:
+    """The gate.json `evalkit gate` wrote (its output folder or the file itself)."""
+    return _record_file(_named_file(Path(path), "gate.json"), GateResults, "gate.json")
+
+
+def _named_file(path: Path, name: str) -> Path:
+    path = path / name if path.is_dir() else path
+    if not path.is_file():
+        raise ConfigError(f"no {name} at {path}")
+    return path
+
+
+def _record_file(path: Path, record: type[_File], kind: str) -> _File:
+    """The record of the JSON file at ``path`` (a ``kind``); ConfigError naming the file and what is wrong."""
     try:
         obj = json.loads(_utf8(path.read_bytes(), str(path)))
         if (field := non_finite_field(obj)) is not None:
             raise RecordError(f"{field}: not a finite number")
-        return RunResults.from_json(obj)
+        return record.from_json(obj)
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}: malformed JSON ({_json_problem(exc, line=True)})") from None
     except NewerSchemaError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     except RecordError as exc:
-        raise ConfigError(f"{path}: not a results.json ({exc})") from None
+        raise ConfigError(f"{path}: not a {kind} ({exc})") from None
+
+
+_File = TypeVar("_File", RunResults, ComparisonResults, GateResults)
 
 
 def _interval_columns(prefix: str, table: Mapping[Any, Interval]) -> dict[str, Any]:

@@ -9,7 +9,18 @@ import sys
 
 import pytest
 
-from evalkit.records import SCHEMA_VERSION, RecordError, RunResults, SampleResult, Status
+from evalkit.records import (
+    COMPARISON_SCHEMA_VERSION,
+    GATE_SCHEMA_VERSION,
+    SCHEMA_VERSION,
+    ComparisonResults,
+    GateResults,
+    NewerSchemaError,
+    RecordError,
+    RunResults,
+    SampleResult,
+    Status,
+)
 from evalkit.results import load_runs
 from tests.support.cli import FIXTURES, REPO, run_evalkit
 
@@ -136,3 +147,11 @@ def test_results_of_a_newer_schema_are_refused_not_read_or_rewritten_as_this_one
     proc = run_evalkit("report", str(run))
     assert proc.returncode == 2 and re.search(said, proc.stderr), proc.stderr
     assert (run / "results.json").read_text() == written
+
+
+@pytest.mark.parametrize(("record", "version"), [(ComparisonResults, COMPARISON_SCHEMA_VERSION),
+                                                 (GateResults, GATE_SCHEMA_VERSION)])
+def test_comparison_and_gate_files_of_a_newer_schema_are_refused(record, version):
+    said = rf"schema_version {version + 1}; this one reads up to {version}\)"
+    with pytest.raises(NewerSchemaError, match=said):
+        record.from_json({"schema_version": version + 1})

@@ -14,7 +14,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from evalkit.config import ConfigError, ReportConfig
-from evalkit.records import ArmSpec, TemplateSource
+from evalkit.records import ArmSpec, ComparedRun, ComparisonResults, TemplateSource
 from evalkit.reporting.aggregate import aggregate
 from evalkit.reporting.view import ArmRun, build_view
 from evalkit.reporting.write import recorded_scoring, render_outputs
@@ -120,11 +120,10 @@ def compare(run_dirs: Sequence[Path | str], out_dir: Path | str, baseline_arm: s
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     render_outputs(view, samples, out, ReportConfig(formats=("md", "html"), plots=True))
-    summary = {"runs": [{"name": r["name"], "dir": str(r["dir"]), "run_id": r["results"].run_id}
-                        for r in runs],
-               "shared_tasks": len(shared_ids), "baseline": baseline, "arms": [a.to_json() for a in arms],
-               "differences": [d.to_json() for d in view.diffs],
-               "flips": [f.to_json() for pair in view.flips for f in pair["flips"]]}
-    text = json.dumps(summary, indent=2, allow_nan=False) + "\n"
+    summary = ComparisonResults(
+        runs=tuple(ComparedRun(name=r["name"], dir=str(r["dir"]), run_id=r["results"].run_id) for r in runs),
+        shared_tasks=len(shared_ids), baseline=baseline, arms=tuple(arms), differences=tuple(view.diffs),
+        flips=tuple(f for pair in view.flips for f in pair["flips"]))
+    text = json.dumps(summary.to_json(), indent=2, allow_nan=False) + "\n"
     (out / "comparison.json").write_text(text, encoding="utf-8")
     return out / "report.html"

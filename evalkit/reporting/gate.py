@@ -537,7 +537,7 @@ def gate(baseline: Baseline | Path | str, candidate_run_dir: Baseline | Path | s
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     outputs = {name: out / name for name in ("gate.md", "junit.xml", "metrics.txt", "gate.json")}
-    text = json.dumps(summary(outcome, cand.run_id), indent=2, allow_nan=False) + "\n"
+    text = json.dumps(summary(outcome, cand.run_id).to_json(), indent=2, allow_nan=False) + "\n"
     outputs["gate.json"].write_text(text, encoding="utf-8")
     outputs["gate.md"].write_text(render_markdown(outcome), encoding="utf-8")
     outputs["junit.xml"].write_text(render_junit(outcome), encoding="utf-8")

@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from evalkit.config import GateConfig
-from evalkit.records import Flip
+from evalkit.records import Flip, GateVerdict
 
 POWER = 0.8
 """Power at which each check states the drop it would catch."""
-
-
-class GateVerdict(str, enum.Enum):
-    """Outcome of one check, one model, or the whole gate."""
-
-    PASS = "PASS"
-    FAIL = "FAIL"
-    INCONCLUSIVE = "INCONCLUSIVE"
-    ERROR = "ERROR"
-    """The candidate's numbers do not measure the baseline's model and template (exit 2): its
-    endpoint failed too often, it measured too few tasks, or another model answered it."""
 
 
 @dataclass(frozen=True)

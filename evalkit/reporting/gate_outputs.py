@@ -7,7 +7,7 @@ from typing import Sequence
 from xml.etree import ElementTree as ET
 
 from evalkit.metrics.compare import PASS_AT_1
-from evalkit.records import Flip
+from evalkit.records import Flip, GateCheckResult, GateModelResult, GateResults
 from evalkit.reporting.gate_outcome import POWER, Check, GateOutcome, GateVerdict, ModelGate
 from evalkit.reporting.junit import xml_ready
 from evalkit.reporting.markdown import inline
@@ -41,15 +41,14 @@ def interval_text(check: Check) -> str:
     return f"[{check.ci_low:+.3f}, {check.ci_high:+.3f}]"
 
 
-def summary(outcome: GateOutcome, candidate_run_id: str) -> dict:
+def summary(outcome: GateOutcome, candidate_run_id: str) -> GateResults:
     """gate.json: the verdict per model, what `evalkit history` marks on the candidate run's points."""
-    return {"verdict": outcome.verdict.value, "exit_code": outcome.exit_code,
-            "candidate_run_id": candidate_run_id, "baseline": outcome.baseline,
-            "candidate": outcome.candidate,
-            "models": [{"model": m.model, "arm": m.candidate_arm, "verdict": m.verdict.value,
-                        "checks": [{"name": c.name, "verdict": c.verdict.value, "diff": c.diff,
-                                    "ci_low": c.ci_low, "ci_high": c.ci_high, "reason": c.reason}
-                                   for c in m.checks]} for m in outcome.models]}
+    return GateResults(
+        verdict=outcome.verdict, exit_code=outcome.exit_code, candidate_run_id=candidate_run_id,
+        baseline=outcome.baseline, candidate=outcome.candidate,
+        models=tuple(GateModelResult(model=m.model, arm=m.candidate_arm, verdict=m.verdict, checks=tuple(
+            GateCheckResult(name=c.name, verdict=c.verdict, diff=c.diff, ci_low=c.ci_low, ci_high=c.ci_high,
+                            reason=c.reason) for c in m.checks)) for m in outcome.models))
 
 
 def terminal_lines(outcome: GateOutcome) -> list[str]:

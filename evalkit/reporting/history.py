@@ -24,7 +24,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from evalkit.config import ConfigError
-from evalkit.records import RecordError, RunResults
+from evalkit.records import GateResults, RecordError, RunResults
 from evalkit.reporting.gate_outcome import UNMEASURED
 from evalkit.results import load_results, run_identity
 from evalkit.samples import UNKNOWN_MODEL
@@ -87,14 +87,15 @@ def _gates(root: Path, notes: list[str]) -> dict[tuple[str, str], tuple[str, Pat
     found = {}
     for path in sorted(root.rglob("gate.json")):
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-            for model in data["models"]:
-                # a baseline arm the candidate did not measure: an ERROR of the whole night, shown on
-                # each of its arms (it had no point of its own, and the page hid the gate's exit 2)
-                arm = "*" if model["arm"] == UNMEASURED else str(model["arm"])
-                found[(str(data["candidate_run_id"]), arm)] = (str(model["verdict"]), path.parent / "gate.md")
-        except (OSError, ValueError, KeyError, TypeError) as exc:
+            data = GateResults.from_json(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as exc:  # ValueError: not JSON, or a RecordError naming the field
             notes.append(f"{path}: not a readable gate.json ({type(exc).__name__}: {exc}); left out")
+            continue
+        for model in data.models:
+            # a baseline arm the candidate did not measure: an ERROR of the whole night, shown on
+            # each of its arms (it had no point of its own, and the page hid the gate's exit 2)
+            arm = "*" if model.arm == UNMEASURED else model.arm
+            found[(data.candidate_run_id, arm)] = (model.verdict.value, path.parent / "gate.md")
     return found
 
 

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from evalkit.config import ConfigError, ReportConfig
-from evalkit.records import Status
+from evalkit.records import COMPARISON_SCHEMA_VERSION, Status
 from evalkit.reporting import compare, write_reports
 from evalkit.reporting.paired import compare_pairs
-from evalkit.results import load_samples
+from evalkit.results import load_comparison, load_samples
 from tests.support.cli import run_evalkit
 from tests.support.runs import SCORING, arm_spec, make_two_arm_run, run_header, sample, write_samples
 
@@ -57,6 +57,12 @@ def test_compare_aligns_and_finds_flips(two_runs, tmp_path):
     two = next(f for f in summary["flips"] if f["arm"] == "run2/A" and f["task_id"] == "HumanEval/2")
     assert (two["baseline_passed"], two["baseline_n"], two["arm_passed"], two["arm_n"]) == (2, 2, 0, 1)
     assert not two["significant"]  # 2/2 -> 0/1 is no evidence (Fisher p = 0.33)
+    # and as its typed record, as a notebook loads it (comparison.json had no record, schema or loader)
+    typed = load_comparison(tmp_path / "out")
+    assert typed.schema_version == COMPARISON_SCHEMA_VERSION and typed.to_json() == summary
+    assert [r.name for r in typed.runs] == ["run1", "run2"]
+    assert typed.arms[2].pass_at_k[1].value == pytest.approx(0.9)
+    assert {(f.arm, f.task_id) for f in typed.flips if f.change < 0} >= {("run2/A", "HumanEval/2")}
     diffs = [d for d in summary["differences"] if d["measure"] == "pass@1"]
     assert {d["arm"] for d in diffs} == {"B", "run2/A"}
     for d in diffs:  # two arms against one baseline: Holm never lowers a p-value

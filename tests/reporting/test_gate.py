@@ -20,7 +20,7 @@ from evalkit.reporting import write_reports
 from evalkit.reporting.baseline import FORMAT, bless, load_baseline
 from evalkit.reporting.gate import GateVerdict, gate, terminal_lines
 from evalkit.reporting.write import run_notes
-from evalkit.results import load_results
+from evalkit.results import load_gate, load_results
 from tests.support.cli import run_evalkit
 from tests.support.runs import run_header
 
@@ -402,6 +402,9 @@ def test_every_template_arm_of_one_model_is_gated(tmp_path):
     assert f"### {new}: FAIL" in (tmp_path / "g" / "gate.md").read_text()
     gated = json.loads((tmp_path / "g" / "gate.json").read_text())["models"]
     assert [(m["arm"], m["verdict"]) for m in gated] == [(old, "PASS"), (new, "FAIL")]
+    typed = load_gate(tmp_path / "g")  # its typed record, as a notebook or `evalkit history` reads it
+    assert typed.verdict is GateVerdict.FAIL and typed.exit_code == 1 and typed.schema_version == 1
+    assert [(m.arm, m.verdict) for m in typed.models] == [(old, GateVerdict.PASS), (new, GateVerdict.FAIL)]
 
 
 def test_scored_answers_without_a_model_are_gated_under_their_arm_label(tmp_path):
