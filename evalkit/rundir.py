@@ -286,6 +286,7 @@ def _endpoint_shown(identity: Mapping[str, Any]) -> str:
     parts = [f"{identity.get('base_url')}", f"model {identity.get('model')!r}"]
     parts += [f"{name} {served[key]!r}" for key, name in (("root", "weights"), ("owned_by", "owned by"))
               if served.get(key)]
+    parts += [f"server release {identity['server_version']!r}"] if identity.get("server_version") else []
     parts += [f"answered by {value!r}" for value in answered.values() if value]
     return ", ".join(parts)
 

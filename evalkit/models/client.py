@@ -414,6 +414,8 @@ class ModelClient:
         if self.cfg.offline:
             return
         self.identity["served"] = await self._served_entry()
+        if self.identity["served"] is not None and (version := await self._server_version()) is not None:
+            self.identity["server_version"] = version  # only where said: other identities stay as they were
         body = self._probe_body(prompt)
         fail: Failure | None = None
         try:
@@ -479,6 +481,24 @@ class ModelClient:
             del out["created"]
         return self._clean(out)
 
+    async def _server_version(self) -> str | None:
+        """The server's release where it says it at its root (vLLM's GET /version, Ollama's GET
+        /api/version: ``{"version": "0.6.3"}``), so that answers of a server upgraded under the same
+        weights are never reused as its own (a researcher comparing before and after a vLLM upgrade
+        got the same numbers twice). Information only, asked only of a server that listed its models."""
+        root = str(self._oa.base_url).rstrip("/").removesuffix("/v1")
+        for path in SERVER_VERSION_PATHS:
+            try:
+                response = await self._oa.get(root + path, cast_to=httpx.Response, options={
+                    "timeout": min(self.cfg.timeout_s, VERSION_TIMEOUT_S), "headers": self._headers})
+                said = response.json()
+            except (openai.APIError, ValueError):
+                continue
+            version = said.get("version") if isinstance(said, dict) else None
+            if isinstance(version, str) and 0 < len(version) <= 100:
+                return self._clean(version)
+        return None
+
     def _clean(self, value: Any) -> Any:
         """``value`` (what the endpoint said about itself) with the keys sent masked in every string
         (whole: see ``redact``'s ``pieces``; no other secret reached the endpoint to be echoed) and a
@@ -535,6 +555,10 @@ LISTING_RETRY_S = 0.25
 """Wait before asking once more for a /v1/models listing the server failed (5xx, 429)."""
 MODELS_TIMEOUT_S = 10.0
 """The /v1/models listing is information only: a server that does not answer it is not waited for."""
+SERVER_VERSION_PATHS = ("/version", "/api/version")
+"""Where vLLM and Ollama say their release, at the server's root (beside /v1)."""
+VERSION_TIMEOUT_S = 5.0
+"""The release is information only: a server that does not say it soon is not waited for."""
 IDENTITY_FIELDS = ("id", "root", "created", "owned_by")
 """The /v1/models fields that say which weights are served (vLLM's root is the weights path). Not
 ``max_model_len``: a server restarted with another context length serves the same weights (its

@@ -339,6 +339,40 @@ def test_vllm_listing_time_stamp_does_not_defeat_reuse_but_new_weights_do(tmp_pa
     assert upgraded.stats.cached == 0 and upgraded.stats.answered == 2
 
 
+@pytest.mark.parametrize("path", ["/version", "/api/version"], ids=["vllm", "ollama"])
+def test_a_server_upgraded_under_the_same_weights_never_answers_from_the_old_one_s_store(tmp_path, path):
+    # "a new server version never reuses old answers": keyed by the weights alone, answers of the
+    # server before its upgrade were reused as its own (a checker's trial). vLLM says its release at
+    # GET /version, Ollama at GET /api/version; a server that says none keeps the identity it had.
+    prompt = case_prompt("upgrade")
+
+    async def run_once(store):
+        client = ModelClient(model_config(srv.base_url), store, retry=FAST)
+        try:
+            await client.check(prompt)
+            await client.generate(prompt, 2, 3)
+            return client
+        finally:
+            await client.aclose()
+
+    with FaultServer() as srv:
+        srv.root = "/models/mixtral-8x7b-v0.1"
+        srv.versions = {path: "0.6.3"}
+        with ResponseStore(tmp_path / "s.sqlite", run_id="a", reuse=True) as store:
+            first = asyncio.run(run_once(store))
+        with ResponseStore(tmp_path / "s.sqlite", run_id="b", reuse=True) as store:
+            again = asyncio.run(run_once(store))
+        srv.versions = {path: "0.7.2"}
+        with ResponseStore(tmp_path / "s.sqlite", run_id="c", reuse=True) as store:
+            upgraded = asyncio.run(run_once(store))
+        srv.versions = {}
+        silent = _probed_identity(srv.base_url)
+    assert first.identity["server_version"] == "0.6.3" and again.stats.cached == 2
+    assert upgraded.identity["server_version"] == "0.7.2"
+    assert upgraded.stats.cached == 0 and upgraded.stats.answered == 2
+    assert "server_version" not in silent
+
+
 def test_a_vllm_clock_off_ours_or_a_new_context_length_is_the_same_endpoint(tmp_path):
     # vLLM's listing is stamped by its own clock: 20 minutes off ours (no NTP in an air gap), every
     # resume was refused and nothing was reused; so was a restart with another --max-model-len.

@@ -75,6 +75,8 @@ class _Handler(JsonHandler):
                 extra["max_model_len"] = fault.max_model_len
             self.send_json(200, {"object": "list", "data": [{"id": m, "object": "model", **extra}
                                                         for m in fault.models]})
+        elif self.path in self.server.fault.versions:
+            self.send_json(200, {"version": self.server.fault.versions[self.path]})
         else:
             self._error(404, "Not Found")
 
@@ -225,6 +227,9 @@ class FaultServer:
         """When set, /v1/models lists it and requests whose prompt and max_tokens exceed it get vLLM's 400."""
         self.listings = 0
         """GET /v1/models requests answered."""
+        self.versions: dict[str, str] = {}
+        """Paths at the server's root that say its release (vLLM's ``/version``, Ollama's ``/api/version``),
+        answered ``{"version": ...}``; any other is 404."""
         self.answer_text: str | None = None
         """When set, the text of every choice of a well-formed answer (code a test wants run)."""
         self.requests: list[dict[str, Any]] = []
