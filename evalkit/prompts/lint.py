@@ -23,6 +23,12 @@ SAMPLE_TASKS = (
          suffix="\n\nprint(add(1, 2))\n"),
 )
 """A HumanEval-style task and an IDE-style one (instruction in a comment, code below): the default tasks."""
+ENHANCER = {"examples_array": [{"example": "def double(x):", "response": "    return 2 * x"}],
+            "related_files": ["# utils.py\ndef half(x):\n    return x / 2\n"],
+            "related_snippets": ["total = add(1, 2)"], "libraries": ["requests"]}
+"""What the editor side's prompt enhancer sends where it has something (examples with ``example`` and
+``response``; related files, snippets and libraries as text): a benchmark task has none, so the sections
+that print them rendered only empty, and a misspelt ``item.exampel`` linted valid (a checker's trial)."""
 
 
 @dataclass
@@ -74,6 +80,7 @@ def lint(registry: Path, tasks: Sequence[Task] | None = None) -> LintReport:
                     template = load_file(root, fam, version)
                     for task in tasks or SAMPLE_TASKS:
                         render(template, task)
+                    render(template, SAMPLE_TASKS[1], enhancer=ENHANCER)  # what a benchmark leaves empty
                     if kind == "completions":  # its FIM format, on a task with code below the cursor
                         path = fam.path(version)
                         for problem in fim_problems(render(template, SAMPLE_TASKS[1]), SAMPLE_TASKS[1]):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import sys
 import traceback
+from collections.abc import Mapping
 from typing import Any
 
 from jinja2 import TemplateError as JinjaError
@@ -17,16 +18,21 @@ CURSOR_MARKER = "{{cursor}}"
 """The text that marks the cursor inside the file content (templates print it from a raw block)."""
 
 
-def render(template: Template, task: Task, fold_system: bool = False) -> RenderedPrompt:
+def render(template: Template, task: Task, fold_system: bool = False,
+           enhancer: Mapping[str, Any] | None = None) -> RenderedPrompt:
     """The exact prompt ``template`` gives ``task``: each turn as the gateway renders it.
 
     A trailing assistant turn is a prefill: it stays the final message (the models
     stage asks the server to continue it) and is also returned in ``prefill``.
     ``fold_system`` puts the system text at the top of the first user turn, for
     chat templates (Mistral's) that refuse a system role. For the completions API
-    the turns are joined into one text, prefill last.
+    the turns are joined into one text, prefill last. ``enhancer``: the prompt enhancer's
+    lists (``examples_array``, ``related_files``, ...) in place of a benchmark task's empty ones,
+    merged in as the gateway merges them (a generation template's).
     """
     context = variables(task, template.kind)
+    if enhancer and template.kind == "generations":
+        context |= enhancer
     turns = [(role, _render_turn(template, role, source, line, context))
              for role, source, line in template.turns]
     prefill = turns[-1][1] if turns[-1][0] == "assistant" else ""

@@ -15,6 +15,7 @@ import pytest
 from evalkit.config import PROMPTS_DIR
 from evalkit.prompts import lint
 from tests.support.cli import run_evalkit
+from tests.support.prompts import FIXTURE_REGISTRY
 
 CODEGEMMA = Path("code_completion") / "codegemma" / "1.0.0.yml"
 CODELLAMA = Path("code_completion") / "codellama" / "1.0.0.yml"
@@ -66,3 +67,18 @@ def test_the_command_names_the_template_and_exits_2(tmp_path):
     assert proc.returncode == 2
     said = f"{root / CODEGEMMA}: its prompt has <|fim_midle|>, no model's control token: <|fim_middle|>?"
     assert said in proc.stderr
+
+
+def test_the_sections_a_benchmark_leaves_empty_are_rendered_too(tmp_path):
+    # The prompt enhancer's examples, related files and libraries are empty for a benchmark task, so
+    # a misspelt `item.exampel` in the gateway's example section linted valid (a checker's trial),
+    # and would break in the gateway the first time an editor sent an example.
+    root = tmp_path / "definitions"
+    shutil.copytree(FIXTURE_REGISTRY, root)
+    partials = root / "code_suggestions" / "generations" / "jinja_template"
+    section = next((partials / "_example_section").glob("*.jinja"))
+    text = section.read_text(encoding="utf-8")
+    section.write_text(text.replace("item.example", "item.exampel"), encoding="utf-8")
+    problems = lint(root).problems
+    assert len(problems) == 1 and problems[0].startswith(f"{section}:"), problems
+    assert "exampel" in problems[0] and "(in " in problems[0]  # the templates that include it are named
