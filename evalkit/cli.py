@@ -46,6 +46,7 @@ commands:
   history [REPORTS_DIR]                  REPORTS_DIR/index.html: every run over time, gates marked
   prompts render [OVERRIDES] [task=ID]   the exact request a task gets (the first task without)
   prompts lint [--registry PATH]         check every template
+  prompts list [--registry PATH]         every family and version, the one a run picks marked
   serve-demo [--host H] [--port N]       the embedded demo endpoint, standalone (Ctrl-C stops it: exit 0)
 """
 
@@ -261,7 +262,7 @@ def _report(args: list[str], verbose: bool) -> int:
 
 
 PROMPTS_USAGE = ("usage: evalkit prompts render [OVERRIDES] [task=ID ...] | "
-                 "evalkit prompts lint [--registry PATH]")
+                 "evalkit prompts lint [--registry PATH] | evalkit prompts list [--registry PATH]")
 RENDER_HELP = """usage: evalkit prompts render [OVERRIDES] [task=ID ...]
 
 Prints, per arm, the template's file and sha256, what evalkit derived for it, and the exact
@@ -276,9 +277,10 @@ def _prompts(args: list[str], verbose: bool) -> int:
     if args and args[0] in ("-h", "--help"):
         print(PROMPTS_USAGE.removeprefix("usage: "))
         return 0
-    if not args or args[0] not in ("render", "lint"):
+    commands = {"render": _prompts_render, "lint": _prompts_lint, "list": _prompts_list}
+    if not args or args[0] not in commands:
         return fail(PROMPTS_USAGE)
-    command = _prompts_render if args[0] == "render" else _prompts_lint
+    command = commands[args[0]]
     return _run_guarded(lambda: command(args[1:]), verbose)
 
 
@@ -294,6 +296,16 @@ def _prompts_render(args: list[str]) -> int:
     rc = hydra_app.compose_run_config([a for a in args if not a.startswith("task=")])
     tasks = load_benchmark(rc.dataset).tasks
     print(prompts.render_requests(rc.arms, tasks, task_ids, n_samples=rc.n_samples, run_seed=rc.seed))
+    return 0
+
+
+def _prompts_list(args: list[str]) -> int:
+    """`evalkit prompts list [--registry PATH]`: every family and version of a registry."""
+    from evalkit import prompts  # noqa: PLC0415 (heavy: only this command pays it)
+
+    parser = _Parser(prog="evalkit prompts list")
+    parser.add_argument("--registry", type=Path, default=PROMPTS_DIR)
+    print(prompts.registry_listing(parser.parse_args(args).registry))
     return 0
 
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import Sequence
+from pathlib import Path
 
 from evalkit.config import ArmConfig, ConfigError, sampling_params
 from evalkit.models.request import PATHS, first_requests
+from evalkit.prompts import layout
 from evalkit.prompts.registry import MissingVersion, Template, load_template
 from evalkit.prompts.render import render
 from evalkit.records import Api, RenderedPrompt, Task
@@ -95,3 +97,27 @@ def _overrides(template: dict[str, object], sent: dict[str, object]) -> list[str
     changed = [f"{key}={sent[key]!r} (template: {template[key]!r})"
                for key in sent if sent[key] != template[key]]
     return [f"# model.params over the template: {', '.join(changed)}"] if changed else []
+
+
+def registry_listing(registry: Path) -> str:
+    """``evalkit prompts list``: every family of both kinds under ``registry`` with its versions, the
+    one a run picks where ``prompt.version`` is not set marked (a checker's trial: the only listing
+    was the error a pin of a version that is not there gives)."""
+    root = layout.registry_root(Path(registry))
+    lines = [f"registry {root}"]
+    for kind in layout.KINDS:
+        found = layout.families(root, kind)
+        if not found:
+            continue
+        folders = sorted({str((fam.folder.parent if fam.folder else fam.mvp_file.parent).relative_to(root))
+                          for fam in found.values() if fam.folder or fam.mvp_file})
+        lines.append(f"{kind} ({', '.join(folders)}):")
+        width = max(len(name) for name in found)
+        for name, fam in found.items():
+            picked = next(iter(layout.default_versions(fam)), None)
+            shown = [f"{v}*" if v == picked else f"{v} (pre-release)" if layout.is_prerelease(v) else v
+                     for v in fam.versions()]
+            lines.append(f"  {name:<{width}}  {'  '.join(shown)}")
+    lines.append("* the newest stable version: what a run picks where prompt.version is not set (of those "
+                 "written for the API the model is served on); a pre-release only when named")
+    return "\n".join(lines)

@@ -14,6 +14,7 @@ from evalkit.models import ModelClient
 from evalkit.prompts import render_requests
 from evalkit.records import Api
 from evalkit.run import prepare_arm
+from tests.support.cli import run_evalkit
 from tests.support.fault_server import FaultServer
 from tests.support.models import model_config
 from tests.support.prompts import FIXTURE_CHECKOUT, FIXTURE_REGISTRY, humaneval_tasks
@@ -98,3 +99,20 @@ def test_a_model_api_the_gateway_file_overrules_is_named():
             "gateway") in text.splitlines()
     assert "# POST http://h/v1/chat/completions: 1 request(s) for 1 sample(s)" in text.splitlines()
     assert [m["role"] for m in bodies(text)[0]["messages"]] == ["system", "user"]
+
+
+def test_list_names_every_family_and_version_and_the_one_a_run_picks():
+    # There was no way to list a registry's families and versions but the error a pin of a
+    # missing version gives (a checker's trial).
+    proc = run_evalkit("prompts", "list", "--registry", str(FIXTURE_CHECKOUT))
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == f"registry {FIXTURE_REGISTRY}"
+    assert lines[1] == "generations (code_suggestions/generations):"
+    kinds = lines.index("completions (code_suggestions/completions):")
+    generations, completions = ({row.split()[0]: row.split(None, 1)[1] for row in part if row[:2] == "  "}
+                                for part in (lines[2:kinds], lines[kinds:]))
+    assert generations["base"] == "1.0.0  1.1.0-dev (pre-release)  1.1.0  2.0.3*  3.0.2-dev (pre-release)"
+    assert generations["mistral"] == "mvp  1.0.0*"  # the first release's file, then the versioned one
+    assert completions["base"] == completions["qwen2p5-coder-7b"] == "1.0.0*"
+    assert lines[-1].startswith("* the newest stable version: what a run picks")
