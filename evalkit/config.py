@@ -147,7 +147,8 @@ SHARE = {"at_least": 0, "at_most": 1}
 
 
 SAMPLING_RANGES = {"temperature": Accepts(at_least=0, below=float("inf")),
-                   "top_p": Accepts(above=0, at_most=1), "max_tokens": Accepts(at_least=1)}
+                   "top_p": Accepts(above=0, at_most=1), "max_tokens": Accepts(at_least=1),
+                   "top_k": Accepts(at_least=1)}
 """What vLLM, Ollama and OpenAI accept of ``model.params``: outside it, every request would be
 refused (400) after the run started; refused here, before any work. No upper bound on temperature:
 vLLM takes any (OpenAI stops at 2)."""
@@ -191,7 +192,8 @@ class ModelConfig:
     price_per_1k_prompt: float = accepts(0.0, at_least=0)
     price_per_1k_completion: float = accepts(0.0, at_least=0)
     params: dict[str, Any] = field(default_factory=dict)
-    """Sampling overrides: temperature, top_p, max_tokens, stop, seed (None: template's)."""
+    """Sampling overrides: temperature, top_p, max_tokens, stop, seed (None: template's), and top_k
+    (sent only where set: vLLM and Ollama take it, a LiteLLM proxy's ``openai/`` routes refuse it)."""
     fim_family: str | None = None
     """Template family for code-completion (fill-in-the-middle) sets when it differs from ``family``."""
     stream: bool = False

@@ -288,16 +288,20 @@ class SamplingParams:
     max_tokens: int = 512
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    top_k: int | None = None
+    """Sent only where set (``model.params.top_k``): vLLM and Ollama take it, a LiteLLM proxy's
+    ``openai/`` routes refuse it; a template's own top_k is a client setting evalkit does not send."""
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain JSON-able form (stop as a list)."""
+        """Plain JSON-able form (stop as a list; top_k only where set, so that a template's identity,
+        which hashes these, is what it was for every template that sets none)."""
         return {
             "temperature": self.temperature,
             "top_p": self.top_p,
             "max_tokens": self.max_tokens,
             "stop": list(self.stop),
             "seed": self.seed,
-        }
+        } | ({"top_k": self.top_k} if self.top_k is not None else {})
 
 
 @dataclass(frozen=True, slots=True)
@@ -431,7 +435,7 @@ class Reading(JsonRecord):
     """The outcome of executing the extracted code against the task's tests."""
 
 
-DRAW_PARAMS = ("temperature", "top_p", "seed")
+DRAW_PARAMS = ("temperature", "top_p", "seed", "top_k")
 """The sampling parameters that say how answers were drawn: reports compare one model's template versions
 where these agree, and the gate notes them where they differ from the baseline's. A template's other
 parameters (its stop sequences, max_tokens) are part of what changes with it (the demo's mixtral 2.0.0

@@ -114,6 +114,8 @@ def test_missing_config_folder_is_not_called_a_bad_override(monkeypatch, tmp_pat
     ("model.params.top_p=0", "model.params.top_p must be above 0 and at most 1, not 0"),
     ("model.params.top_p=1.5", "model.params.top_p must be above 0 and at most 1, not 1.5"),
     ("model.params.max_tokens=0", "model.params.max_tokens must be at least 1, not 0"),
+    ("model.params.top_k=0", "model.params.top_k must be at least 1, not 0"),
+    ("model.params.top_k=4.5", "model.params.top_k must be an integer, not 4.5"),
     ("seed=-1", "seed must be at least 0, not -1"),
     ("n_samples=0", "n_samples must be at least 1, not 0"),
     ("scoring.bootstrap_resamples=0", "scoring.bootstrap_resamples must be at least 1, not 0"),

@@ -50,6 +50,8 @@ def request_body(prompt: RenderedPrompt, model: str, *, seed: int, n: int = 1) -
                 n=n, seed=seed)
     if params.stop:
         body["stop"] = list(params.stop)
+    if params.top_k is not None:  # vLLM's and Ollama's extra field, sent only where asked for
+        body["top_k"] = params.top_k
     return body
 
 

@@ -28,7 +28,9 @@ def describe_template(template: Template) -> list[str]:
     lines += [f"# derived {entry}" for entry in template.derived]
     if template.unsent:
         shown = ", ".join(f"{key}={value}" for key, value in template.unsent)
-        lines.append(f"# gateway client settings not sent: {shown}")
+        top_k = " (top_k is sent where model.params.top_k asks)" if any(
+            key.endswith("top_k") for key, _ in template.unsent) else ""
+        lines.append(f"# gateway client settings not sent: {shown}{top_k}")
     return lines
 
 
@@ -94,8 +96,8 @@ def _readable(prompt: RenderedPrompt) -> list[str]:
 
 def _overrides(template: dict[str, object], sent: dict[str, object]) -> list[str]:
     """A comment line naming the sampling parameters the model config sets over the template's."""
-    changed = [f"{key}={sent[key]!r} (template: {template[key]!r})"
-               for key in sent if sent[key] != template[key]]
+    changed = [f"{key}={sent[key]!r} (template: {template[key]!r})" if key in template else
+               f"{key}={sent[key]!r} (template: not sent)" for key in sent if sent[key] != template.get(key)]
     return [f"# model.params over the template: {', '.join(changed)}"] if changed else []
 
 

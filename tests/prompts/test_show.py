@@ -79,7 +79,7 @@ def test_the_header_names_template_file_identity_and_what_was_derived():
                                "empty_if_blank]") for line in lines)
     assert ("# gateway client settings not sent: model.params.max_retries=1, "
             "model.params.model_class_provider=litellm, params.timeout=60, "
-            "top_k=40 (the gateway's default)") in lines
+            "top_k=40 (the gateway's default) (top_k is sent where model.params.top_k asks)") in lines
     assert lines[-1] == "# POST http://gpu-host:8000/v1/chat/completions: 1 request(s) for 10 sample(s)"
 
 
@@ -99,6 +99,19 @@ def test_a_model_api_the_gateway_file_overrules_is_named():
             "gateway") in text.splitlines()
     assert "# POST http://h/v1/chat/completions: 1 request(s) for 1 sample(s)" in text.splitlines()
     assert [m["role"] for m in bodies(text)[0]["messages"]] == ["system", "user"]
+
+
+def test_top_k_is_sent_only_where_model_params_ask_for_it():
+    # A template's top_k is a gateway client setting evalkit does not send (a LiteLLM proxy's openai/
+    # routes refuse it); there was no way to send it to a vLLM server at all (a checker's trial).
+    plain = ArmConfig(label="a", model=model_config("http://h/v1"),
+                      prompt=PromptConfig(family="mistral", registry=FIXTURE_REGISTRY))
+    asked = dataclasses.replace(plain, model=model_config("http://h/v1", params={"top_k": 40}))
+    texts = [render_requests([arm], humaneval_tasks(), [], n_samples=1, run_seed=1) for arm in (plain, asked)]
+    bodies = [json.loads(text[text.index("\n{") + 1:]) for text in texts]
+    assert "top_k" not in bodies[0] and bodies[1]["top_k"] == 40
+    assert {k: v for k, v in bodies[1].items() if k != "top_k"} == bodies[0]
+    assert "# model.params over the template: top_k=40 (template: not sent)" in texts[1].splitlines()
 
 
 def test_list_names_every_family_and_version_and_the_one_a_run_picks():
