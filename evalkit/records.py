@@ -162,8 +162,8 @@ class RecordError(ValueError):
 
 
 class NewerSchemaError(RecordError):
-    """A results.json written by a newer evalkit, of a schema this one does not know: read as its own,
-    its new fields were dropped, and `evalkit report` rewrote the file as the older schema."""
+    """A file (results.json, comparison.json, gate.json) of a newer schema than this evalkit knows: a
+    results.json read as its own lost its new fields, and `evalkit report` rewrote it as the older one."""
 
 
 def json_line_problem(exc: ValueError) -> str:

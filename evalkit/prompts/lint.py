@@ -80,11 +80,10 @@ def lint(registry: Path, tasks: Sequence[Task] | None = None) -> LintReport:
                     template = load_file(root, fam, version)
                     for task in tasks or SAMPLE_TASKS:
                         render(template, task)
-                    render(template, SAMPLE_TASKS[1], enhancer=ENHANCER)  # what a benchmark leaves empty
-                    if kind == "completions":  # its FIM format, on a task with code below the cursor
-                        path = fam.path(version)
-                        for problem in fim_problems(render(template, SAMPLE_TASKS[1]), SAMPLE_TASKS[1]):
-                            affected.setdefault(f"{path}: {problem}", []).append(path)
+                    # the sections a benchmark leaves empty; a completion's FIM format (code below the cursor)
+                    ide = render(template, SAMPLE_TASKS[1], enhancer=ENHANCER)
+                    for problem in fim_problems(ide, SAMPLE_TASKS[1]) if kind == "completions" else ():
+                        affected.setdefault(f"{fam.path(version)}: {problem}", []).append(fam.path(version))
                 except TemplateError as exc:
                     affected.setdefault(str(exc), []).append(fam.path(version))
     report.problems += [_with_templates(problem, paths, root) for problem, paths in affected.items()]
