@@ -166,9 +166,16 @@ class NewerSchemaError(RecordError):
     results.json read as its own lost its new fields, and `evalkit report` rewrote it as the older one."""
 
 
-def json_line_problem(exc: ValueError) -> str:
+NOT_JSON = (ValueError, RecursionError)
+"""What decoding JSON text can raise: ValueError, and RecursionError for nesting deeper than the decoder
+goes (a samples line of 1,000 ``[`` ended `evalkit score` with exit 3 and no report: an attacker's trial)."""
+
+
+def json_line_problem(exc: ValueError | RecursionError) -> str:
     """What is wrong with one line of a JSON Lines file, in the line's own terms: json counts the
     line's newline as a line of its own, and a line cut short read "Expecting value: line 2 column 1"."""
+    if isinstance(exc, RecursionError):
+        return "nested deeper than a JSON decoder goes"
     if isinstance(exc, json.JSONDecodeError):
         cut = not exc.doc[exc.pos:].strip()
         where = "at its end: is it cut short?" if cut else f"at character {exc.pos + 1}"

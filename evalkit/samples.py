@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from evalkit.config import ConfigError
-from evalkit.records import json_line_problem, valid_text
+from evalkit.records import NOT_JSON, json_line_problem, valid_text
 
 SampleKey = tuple[str, str, int]
 UNKNOWN_MODEL = "unknown"
@@ -136,7 +136,7 @@ class SamplesFile:
             for number, raw in enumerate(fh, start=1):
                 try:
                     row = json.loads(raw)
-                except ValueError:
+                except NOT_JSON:
                     break  # a line torn by a kill: everything after it is rewritten
                 if not raw.endswith(b"\n"):
                     break
@@ -164,7 +164,7 @@ class SamplesFile:
             for raw in fh:
                 try:
                     row = json.loads(raw)
-                except ValueError:
+                except NOT_JSON:
                     break  # a torn last line: _repair_and_index dropped it
                 key = (row["arm"], row["task_id"], int(row["sample_index"]))
                 out[key] = answer_digest(row.get("raw_output", ""))
@@ -249,7 +249,7 @@ def _read_jsonl(path: Path, errors: list[str]) -> Iterator[ScoreInputLine]:
                 row = json.loads(raw)
                 if not isinstance(row, dict):
                     raise ValueError("not a JSON object")
-            except ValueError as exc:
+            except NOT_JSON as exc:
                 errors.append(f"{path}:{number}: not valid JSON ({json_line_problem(exc)})")
                 continue
             # EvalPlus's whole program where there is one; a null field beside the other is no answer
@@ -283,8 +283,9 @@ def _read_bigcode(path: Path, errors: list[str], task_ids: Sequence[str] | None)
     try:
         with open(path, encoding="utf-8-sig") as fh:
             data = json.load(fh)
-    except ValueError as exc:
-        errors.append(f"{path}: not valid JSON ({exc})")
+    except NOT_JSON as exc:  # a whole file: json's own "line 3 column 5" says where
+        said = json_line_problem(exc) if isinstance(exc, RecursionError) else exc
+        errors.append(f"{path}: not valid JSON ({said})")
         return
     if not isinstance(data, list):
         errors.append(f"{path}: expected a JSON list of lists of generations")

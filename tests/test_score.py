@@ -287,6 +287,25 @@ def test_a_program_too_deep_to_compare_with_the_reference_s_classes_is_scored_be
     assert statuses[1] == "passed" and statuses[0] not in ("passed", "infra_error"), statuses
 
 
+def test_a_line_nested_past_json_s_depth_and_arms_named_as_tex_or_at_length_still_get_their_reports(tmp_path):
+    # An attacker's trial: a samples line of 1,000 `[` ended the run with a RecursionError, exit 3, no
+    # report; an arm named `$\frac{$` did so in the plots after every sample had run (matplotlib read
+    # it as TeX), and one of 60,000 characters made PNGs 660,000 pixels wide (61 s, 1.6 GB).
+    task = load_tasks(DatasetConfig(limit=1))[0]
+    samples = tmp_path / "samples.jsonl"
+    rows = [{"task_id": task.task_id, "completion": task.reference, "arm": "$\\frac{$"},
+            {"task_id": task.task_id, "completion": task.reference, "arm": "W" * 20_000}]
+    samples.write_text("".join(json.dumps(row) + "\n" for row in rows) + "[" * 1000 + "]" * 1000 + "\n")
+    run_dir = tmp_path / "run"
+    proc = run_evalkit("score", f"samples={samples}", f"dataset.task_ids=[{task.task_id}]",
+                       f"hydra.run.dir={run_dir}", timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]  # the malformed line, named; the rest scored
+    assert f"{samples}:3: not valid JSON (nested deeper than a JSON decoder goes)" in proc.stderr
+    results = json.loads((run_dir / "results.json").read_text())
+    assert [a["pass_at_k"]["1"]["value"] for a in results["arms"]] == [1.0, 1.0]
+    assert (run_dir / "report.html").is_file() and (run_dir / "pass_at_k.png").stat().st_size < 2_000_000
+
+
 def _doubling_tasks(path, **references: str) -> None:
     """A dataset file (dataset=jsonl) of tasks mine/<name> asking for double(x), with these references."""
     path.write_text("".join(json.dumps({

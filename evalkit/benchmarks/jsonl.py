@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from evalkit.config import ConfigError
-from evalkit.records import Task, json_line_problem, valid_text
+from evalkit.records import NOT_JSON, Task, json_line_problem, valid_text
 
 REQUIRED = ("task_id", "prompt", "entry_point", "tests", "reference")
 OPTIONAL = ("language", "suffix", "instruction", "file_name")
@@ -41,7 +41,7 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
                     continue
                 try:
                     row = json.loads(raw)
-                except ValueError as exc:
+                except NOT_JSON as exc:
                     raise ConfigError(f"{path}:{number}: not valid JSON ({json_line_problem(exc)})") from None
                 if not isinstance(row, dict):
                     raise ConfigError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}")

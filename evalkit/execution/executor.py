@@ -26,7 +26,7 @@ from typing import Callable, Iterable, Iterator
 from evalkit.config import ExecutorConfig
 from evalkit.execution.program import program_digest, routed
 from evalkit.execution.workers import Worker, check_slot_count, start_worker, usable_cores, worker_settings
-from evalkit.postprocess.completion import parse_error
+from evalkit.postprocess.completion import PARSED_AT_MOST, parse_error
 from evalkit.records import Program, Status, Verdict, valid_text
 
 log = logging.getLogger(__name__)
@@ -96,10 +96,6 @@ def stream_verdicts(submit: Callable[[Program], cf.Future], programs: Iterable[P
 
 MAX_CHECKED_SOURCE = 1 << 20
 """Largest program whose reported syntax error is checked (a longer one's report stands)."""
-TOLD_WITHOUT_RUNNING = 64 * 1024
-"""Largest program told here that it does not parse, without a process: parsed in a few
-milliseconds, far inside any CPU limit its own process compiles it under (a megabyte of such code
-outlasted a 1 s limit there, a timeout where the harness had said syntax_error: a tester's trial)."""
 _COMPILE_APART = (
     "import resource, sys\n"
     "memory, cpu = int(sys.argv[1]), int(sys.argv[2])\n"
@@ -128,7 +124,7 @@ def _as_its_process_reads(code: str) -> str | None:
 
 def _compiles(code: str, cpu_s: float, memory_mb: int) -> bool:
     """Whether ``code`` compiles as the runner compiles it (nothing of it runs here), for a program
-    that reported a syntax error: one of up to TOLD_WITHOUT_RUNNING that does not parse is settled
+    that reported a syntax error: one of up to PARSED_AT_MOST that does not parse is settled
     here; any other is compiled whole by a throwaway interpreter, which a compile-time error (`break`
     outside a loop), a forged report and a program built to exhaust the compiler all reach, with what
     the program's own process had to compile it: its CPU limit ``cpu_s`` (rounded up to whole
@@ -138,7 +134,7 @@ def _compiles(code: str, cpu_s: float, memory_mb: int) -> bool:
         return False  # its report stands
     # parsed here only where that is cheap: 500 KB of names parsed took 0.5 GB and 2 s of the
     # harness, for each program that reported a syntax error (a second tester's trial)
-    if len(code) <= TOLD_WITHOUT_RUNNING and parse_error(text, "solution.py") is not None:
+    if len(code) <= PARSED_AT_MOST and parse_error(text, "solution.py") is not None:
         return False
     limits = [str(memory_mb << 20), str(max(1, math.ceil(cpu_s)))]
     try:  # with nothing of the harness's environment (its keys)
@@ -156,9 +152,9 @@ def syntax_error_of(program: Program) -> Verdict | None:
     process, a test process and a fork server's time for a verdict this thread gives in 40 us (300
     of the 1,000 distinct programs of the execution benchmark's HumanEval file). What only compiling
     finds (`break` outside a loop), what depends on how deep the parser's stack already is
-    (RecursionError, MemoryError), and a program over TOLD_WITHOUT_RUNNING, are left to the
+    (RecursionError, MemoryError), and a program over PARSED_AT_MOST, are left to the
     program's process."""
-    if program.language != "python" or len(program.code) > TOLD_WITHOUT_RUNNING:
+    if program.language != "python" or len(program.code) > PARSED_AT_MOST:
         return None
     text = _as_its_process_reads(program.code)
     error = None if text is None else parse_error(text, "solution.py")

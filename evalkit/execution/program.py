@@ -10,7 +10,7 @@ import functools
 import hashlib
 import re
 
-from evalkit.postprocess.completion import NOT_PARSED
+from evalkit.postprocess.completion import NOT_PARSED, parsed
 from evalkit.records import Program, Task
 
 
@@ -78,7 +78,7 @@ def alike_names(reference_program: str, code: str, given: tuple[str, ...] = ()) 
     # too deep for them (`Shape = 1+1+...` of 300 terms) is alike in nothing, so its objects cross
     # live; it ended the whole run with a RecursionError in an attacker's trial.
     try:
-        module = ast.parse(code)
+        module = parsed(code, "solution.py")  # MemoryError above PARSED_AT_MOST: alike in nothing
         mine = _definitions(module, only=frozenset(reference))
         alike = {name for name, definition in reference.items() if mine.get(name) == definition}
         alike |= {name for name in given if name in mine}

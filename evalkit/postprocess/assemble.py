@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import re
 
-from evalkit.postprocess.completion import NOT_PARSED
+from evalkit.postprocess.completion import NOT_PARSED, parsed
 from evalkit.records import Task
 
 _FENCED_BLOCK = re.compile(r"^`{3}[^\n`]*\n(.*?)(?:^`{3}|\Z)", flags=re.MULTILINE | re.DOTALL)
@@ -116,8 +116,8 @@ def _body_of_definition(code: str, task: Task) -> str | None:
     a docstring its prefix already has, with what follows the definition; None where ``code`` does
     not parse or defines no such function."""
     try:
-        module = ast.parse(code)
-    except NOT_PARSED:
+        module = parsed(code)
+    except NOT_PARSED:  # MemoryError too: an answer of megabytes is read as it is given
         return None
     found = next((node for node in module.body if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
                   and node.name == task.entry_point), None)

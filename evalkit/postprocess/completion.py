@@ -143,19 +143,36 @@ _PARSING = threading.Lock()
 """Held while warnings are ignored for a parse (the filters are the process's, not a thread's)."""
 
 
-def parse_error(code: str, filename: str = "<middle>") -> BaseException | None:
-    """What parsing model text ``code`` in the harness raises (one of NOT_PARSED), None if it parses:
-    only parsed (nothing folded, compiled or run; compiled here, string constants folded into
-    gigabytes: 28 s and 8 GB for 360 KB of additions, a tester's trial), with warnings ignored as a
+PARSED_AT_MOST = 64 * 1024
+"""Longest model text (characters) the harness parses: its memory and time grow with the text (500 KB
+of names took 0.5 GB and 2 s, 2 MB of ``x`` lines 2 GB and 10 s: a tester's and an attacker's trials),
+while a program's own process parses it under its limits; up to this, a parse takes milliseconds, far
+inside any CPU limit (a megabyte of code that does not parse outlasted a 1 s limit in its own process:
+a timeout where the harness had said syntax_error, a tester's trial; so a longer one is no
+syntax_error the harness tells)."""
+
+
+def parsed(code: str, filename: str = "<middle>") -> ast.Module:
+    """Model text ``code`` parsed in the harness, or one of NOT_PARSED: MemoryError, unparsed, above
+    PARSED_AT_MOST. Only parsed (nothing folded, compiled or run; compiled here, string constants folded
+    into gigabytes: 28 s and 8 GB for 360 KB of additions, a tester's trial), with warnings ignored as a
     program's own process ignores them (there a SyntaxWarning is printed, never an error; here, under
     the harness's `-W error`, a correct program's regex escape was a syntax error, and each warning of
     a program went to evalkit's terminal)."""
+    if len(code) > PARSED_AT_MOST:
+        raise MemoryError(f"not parsed in the harness: longer than {PARSED_AT_MOST:,} characters")
     with _PARSING, warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        try:
-            compile(code, filename, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
-        except NOT_PARSED as exc:
-            return exc
+        return compile(code, filename, "exec", flags=ast.PyCF_ONLY_AST, dont_inherit=True)
+
+
+def parse_error(code: str, filename: str = "<middle>") -> BaseException | None:
+    """What parsing model text ``code`` in the harness raises (one of NOT_PARSED: ``parsed``), None if
+    it parses."""
+    try:
+        parsed(code, filename)
+    except NOT_PARSED as exc:
+        return exc
     return None
 
 

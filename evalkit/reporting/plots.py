@@ -25,6 +25,17 @@ DPI = 100
 
 PAD_INCHES = 0.1
 """Margin around the labels' bounding box (matplotlib's own for a tight bounding box)."""
+PLOT_LABEL_CHARS = 60
+"""Longest label a plot draws (a longer one ends in an ellipsis; the tables show it whole): an arm
+label of 60,000 characters made PNGs 660,000 pixels wide, 61 s and 1.6 GB (an attacker's trial)."""
+
+
+def _shown(text: str) -> str:
+    """``text`` as a plot draws it: literally (matplotlib reads ``$...$`` as TeX math, and an arm named
+    after a TeX fraction left open ended the report with exit 3: an attacker's trial), at most
+    PLOT_LABEL_CHARS long."""
+    text = text if len(text) <= PLOT_LABEL_CHARS else text[:PLOT_LABEL_CHARS - 1] + "\u2026"
+    return text.replace("$", r"\$")
 
 
 def _save(fig: Figure, path: Path) -> Path:
@@ -60,7 +71,7 @@ def pass_at_k_plot(arms: Sequence[ArmResult], path: Path) -> Path:
                     err = [[cell.value - cell.ci_low], [cell.ci_high - cell.value]]
                 ax.bar(x, cell.value, width, yerr=err, capsize=3, color=f"C{a}", hatch=hatch,
                        edgecolor="black", linewidth=0.5,
-                       label=f"{display_label(arm)} ({name})" if i == 0 else None)
+                       label=f"{_shown(display_label(arm))} ({name})" if i == 0 else None)
     ax.set_xticks(range(len(ks)), [f"pass@{k}" for k in ks])
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("pass@k (95% interval)")
@@ -101,7 +112,7 @@ def outcome_heatmap(samples: pd.DataFrame, arms: Sequence[ArmResult], path: Path
     rates = task_pass_rates(samples, "passed")
     labels = [a.arm for a in arms if a.arm in rates.columns]
     rates, title = heatmap_tasks(rates[labels])
-    names = [display_label(a) for a in arms if a.arm in labels]
+    names = [_shown(display_label(a)) for a in arms if a.arm in labels]
     data = rates[labels].T.to_numpy(dtype=float)
     panels = max(1, -(-data.shape[1] // HEATMAP_TASKS_PER_ROW))
     width = min(max(6.0, 0.16 * min(data.shape[1], HEATMAP_TASKS_PER_ROW) + 3), 16.0)
@@ -124,7 +135,7 @@ def outcome_heatmap(samples: pd.DataFrame, arms: Sequence[ArmResult], path: Path
 
 def _short_task(task_id: str) -> str:
     """HumanEval/12 -> 12: the benchmark's name repeats on every tick."""
-    return task_id.rsplit("/", 1)[-1] if task_id.count("/") == 1 else task_id
+    return _shown(task_id.rsplit("/", 1)[-1] if task_id.count("/") == 1 else task_id)
 
 
 def latency_plot(samples: pd.DataFrame, arms: Sequence[ArmResult], path: Path) -> Path:
@@ -139,7 +150,7 @@ def latency_plot(samples: pd.DataFrame, arms: Sequence[ArmResult], path: Path) -
                                            strict=True):
         timed = good[good[column] > 0]  # 0 s: no request timed (answers scored from a file), no box of 0s
         data = [timed.loc[timed["arm"] == a.arm, column].to_numpy() for a in arms]
-        shown = [(d, display_label(a)) for d, a in zip(data, arms, strict=True) if len(d)]
+        shown = [(d, _shown(display_label(a))) for d, a in zip(data, arms, strict=True) if len(d)]
         if shown:
             ax.boxplot([d for d, _ in shown], showfliers=True)
             ax.set_xticks(range(1, len(shown) + 1), [label for _, label in shown], fontsize=8, rotation=15)
@@ -161,12 +172,13 @@ def forest_plot(diffs: Sequence[PairedDiff], path: Path) -> Path:
                     color=color, mfc=color if row.significant else "white", capsize=3)
     ax.axvline(0.0, color="black", linewidth=0.8)
     baselines = list(dict.fromkeys(r.baseline for r in rows))
-    labels = [f"{r.arm} vs {r.baseline}" if len(baselines) > 1 else r.arm for r in reversed(rows)]
+    labels = [f"{_shown(r.arm)} vs {_shown(r.baseline)}" if len(baselines) > 1 else _shown(r.arm)
+              for r in reversed(rows)]
     ax.set_yticks(range(len(rows)), [f"{label}: {r.measure}" for label, r in zip(labels, reversed(rows),
                                                                                   strict=True)], fontsize=8)
     if not rows:
         ax.text(0.5, 0.5, "no paired differences", ha="center", transform=ax.transAxes)
-    against = f"vs {baselines[0]}" if len(baselines) == 1 else "(arm minus the arm it is against)"
+    against = f"vs {_shown(baselines[0])}" if len(baselines) == 1 else "(arm minus the arm it is against)"
     ax.set_xlabel(f"difference {against} (95% interval; filled = significant after Holm)")
     ax.set_title("paired differences")
     return _save(fig, path)

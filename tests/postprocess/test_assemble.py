@@ -1,6 +1,9 @@
 """assemble: prefix + answer, without duplicating or losing code when the answer repeats the prefix."""
 
+from evalkit.benchmarks import load_tasks
+from evalkit.config import DatasetConfig
 from evalkit.postprocess import assemble, new_code, postprocess
+from evalkit.postprocess.completion import PARSED_AT_MOST, parse_error
 from evalkit.records import Task
 from tests.support.prompts import recorded, run_checks, task, with_tests
 
@@ -90,3 +93,12 @@ def test_a_definition_the_prompt_does_not_hold_is_the_new_code_itself():
     ide = Task(task_id="ide", language="python", prompt="import math\n\n# gcd of a and b\n",
                entry_point="gcd", tests="", reference="def gcd(a, b):\n    return math.gcd(a, b)\n")
     assert new_code(ide, ide.reference) == ide.reference
+
+
+def test_an_answer_too_long_to_parse_in_the_harness_is_read_as_given():
+    # An attacker's trial: 2 MB of `x` lines parsed in the harness (to find the entry point's body for
+    # the similarity metrics) took 2 GB and 10 s; above PARSED_AT_MOST the harness parses nothing.
+    task = load_tasks(DatasetConfig(limit=1))[0]
+    answer = "x\n" * (PARSED_AT_MOST // 2 + 1)
+    assert isinstance(parse_error(answer), MemoryError) and parse_error(answer[:PARSED_AT_MOST]) is None
+    assert new_code(task, answer) == answer
