@@ -245,6 +245,11 @@ def same_endpoint(before: Mapping[str, Any], now: Mapping[str, Any]) -> bool:
     unread = before.get("served") is None or now.get("served") is None
     if unread and _deployment(before) and _deployment(now):
         before, now = ({k: v for k, v in side.items() if k != "served"} for side in (before, now))
+    if "server_version" not in before or "server_version" not in now:
+        # the release is information only: one probe that could not read it (a timeout, a 5xx), or a
+        # run an evalkit before it started, is no other endpoint (every such resume was refused);
+        # two releases read that differ are
+        before, now = ({k: v for k, v in side.items() if k != "server_version"} for side in (before, now))
     return source_key(before) == source_key(now)
 
 

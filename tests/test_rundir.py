@@ -58,3 +58,15 @@ def test_a_listing_one_attempt_could_not_read_is_left_out_only_where_a_deploymen
     other = {"model": "mixtral", "x-litellm-model-id": "9e107d"}
     repointed = proxied | {"served": None, "answered_by": other}
     assert not same_endpoint(proxied, repointed)
+
+
+def test_a_server_release_one_probe_could_not_read_is_no_other_endpoint_but_another_release_is():
+    # A reviewer's trial: /version timed out once (or the run was started by an evalkit that read no
+    # release), and the resume was refused as "another endpoint" with the same weights and release.
+    vllm = {"base_url": "http://gpu:8000/v1", "model": "m", "answered_by": {"model": "m"},
+            "served": {"id": "m", "root": "/models/Mixtral-8x7B-Instruct-v0.1", "owned_by": "vllm"},
+            "server_version": "0.6.3"}
+    unread = {k: v for k, v in vllm.items() if k != "server_version"}
+    assert same_endpoint(vllm, unread) and same_endpoint(unread, vllm)
+    assert not same_endpoint(vllm, vllm | {"server_version": "0.7.2"})  # an upgrade is another endpoint
+    assert not same_endpoint(unread, unread | {"served": vllm["served"] | {"root": "/models/other"}})

@@ -28,9 +28,9 @@ def describe_template(template: Template) -> list[str]:
     lines += [f"# derived {entry}" for entry in template.derived]
     if template.unsent:
         shown = ", ".join(f"{key}={value}" for key, value in template.unsent)
-        top_k = " (top_k is sent where model.params.top_k asks)" if any(
-            key.endswith("top_k") for key, _ in template.unsent) else ""
-        lines.append(f"# gateway client settings not sent: {shown}{top_k}")
+        lines.append(f"# gateway client settings not sent: {shown}")
+        if any(key.endswith("top_k") for key, _ in template.unsent):
+            lines.append("# top_k is sent only where model.params.top_k asks for it")
     return lines
 
 

@@ -466,6 +466,7 @@ def _endpoint_text(endpoint: Mapping[str, Any]) -> str:
     parts = [", ".join(served_models(endpoint)) or "no served model named"]
     parts += [f"deployment {', '.join(deployments)}"] if deployments else []
     parts += [f"{k} {served[k]!r}" for k in ("created", "max_model_len", "owned_by") if served.get(k)]
+    parts += [f"server release {endpoint['server_version']!r}"] if endpoint.get("server_version") else []
     return " ".join(parts[:1]) + "".join(f"; {p}" for p in parts[1:])
 
 

@@ -79,7 +79,8 @@ def test_the_header_names_template_file_identity_and_what_was_derived():
                                "empty_if_blank]") for line in lines)
     assert ("# gateway client settings not sent: model.params.max_retries=1, "
             "model.params.model_class_provider=litellm, params.timeout=60, "
-            "top_k=40 (the gateway's default) (top_k is sent where model.params.top_k asks)") in lines
+            "top_k=40 (the gateway's default)") in lines
+    assert "# top_k is sent only where model.params.top_k asks for it" in lines
     assert lines[-1] == "# POST http://gpu-host:8000/v1/chat/completions: 1 request(s) for 10 sample(s)"
 
 

@@ -738,6 +738,17 @@ def test_a_candidate_another_model_answered_is_an_error_naming_both(tmp_path):
         assert error.get("type") == "endpoint_changed" and "Llama-3-70B" in error.get("message")
 
 
+def test_a_server_upgraded_under_the_same_weights_is_a_note_naming_both_releases(tmp_path):
+    # The note said "what answered changed" and showed the same text on both sides: the release,
+    # the one thing that changed, was not in it (a reviewer's trial).
+    before = _behind_proxy("gpu1") | {"server_version": "0.6.3"}
+    base, cand = _endpoint_runs(tmp_path, before, before | {"server_version": "0.7.2"})
+    outcome = gate(base, cand, CFG, tmp_path / "g")
+    assert outcome.verdict is GateVerdict.PASS
+    (note,) = [line for line in terminal_lines(outcome) if "what answered changed" in line]
+    assert "server release '0.6.3'; now " in note and note.endswith("server release '0.7.2'")
+
+
 def test_another_deployment_of_the_same_model_is_a_note_on_its_verdict(tmp_path):
     # Another deployment behind the alias, the same weights, a proxy reached by another URL: the same
     # model measured, said, not an error.
