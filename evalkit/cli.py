@@ -318,6 +318,8 @@ def _prompts_lint(args: list[str]) -> int:
     registry = parser.parse_args(args).registry
     apply_air_gap(False)
     report = prompts.lint(registry, load_tasks(DatasetConfig(limit=5)))
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     for problem in report.problems:
         print(problem, file=sys.stderr)
     if report.problems:

@@ -25,16 +25,19 @@ FIM_STOP_TOKENS = (
 )
 """Every FIM family's control tokens: a server that ignores a stop (or echoes it) leaves them in."""
 
+FIM_PREFIX, FIM_SUFFIX = "{prefix}", "{suffix}"
+"""Where the code above and below the cursor stand in a ``FIM_FORMATS`` layout."""
 FIM_FORMATS = {
-    "CodeGemma and Qwen2.5-Coder": ("<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>"),
-    "StarCoder2": ("<fim_prefix>", "<fim_suffix>", "<fim_middle>"),
-    "Code Llama": ("<PRE>", "<SUF>", "<MID>"),
-    "DeepSeek-Coder": ("<｜fim▁begin｜>", "<｜fim▁hole｜>", "<｜fim▁end｜>"),
-    "Codestral": ("[SUFFIX]", "[PREFIX]"),
+    "CodeGemma and Qwen2.5-Coder": ("<|fim_prefix|>", FIM_PREFIX, "<|fim_suffix|>", FIM_SUFFIX,
+                                    "<|fim_middle|>"),
+    "StarCoder2": ("<fim_prefix>", FIM_PREFIX, "<fim_suffix>", FIM_SUFFIX, "<fim_middle>"),
+    "Code Llama": ("<PRE>", FIM_PREFIX, "<SUF>", FIM_SUFFIX, "<MID>"),
+    "DeepSeek-Coder": ("<｜fim▁begin｜>", FIM_PREFIX, "<｜fim▁hole｜>", FIM_SUFFIX, "<｜fim▁end｜>"),
+    "Codestral": ("[SUFFIX]", FIM_SUFFIX, "[PREFIX]", FIM_PREFIX),
 }
-"""The markers each FIM format's prompt needs, by the models that read it (a model trained on one
-reads another's, or a misspelt one, as plain text): what `evalkit prompts lint` checks a completion
-template's prompt and stops against."""
+"""Each FIM format's prompt, in order, by the models that read it (a model trained on one reads
+another's markers, or misspelt ones, as plain text): what `evalkit prompts lint` checks a completion
+template against."""
 
 _LINE_COMMENT = {"python": ("#",), "javascript": ("//",), "typescript": ("//",)}
 """What starts a line comment, by language; a language not listed: any of ``#`` and ``//``."""

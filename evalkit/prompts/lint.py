@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from evalkit.postprocess.completion import FIM_FORMATS, FIM_STOP_TOKENS
+from evalkit.postprocess.completion import FIM_FORMATS, FIM_PREFIX, FIM_STOP_TOKENS, FIM_SUFFIX
 from evalkit.prompts import layout
 from evalkit.prompts.registry import TemplateError, load_file
 from evalkit.prompts.render import render
@@ -26,9 +26,11 @@ SAMPLE_TASKS = (
 ENHANCER = {"examples_array": [{"example": "def double(x):", "response": "    return 2 * x"}],
             "related_files": ["# utils.py\ndef half(x):\n    return x / 2\n"],
             "related_snippets": ["total = add(1, 2)"], "libraries": ["requests"]}
-"""What the editor side's prompt enhancer sends where it has something (examples with ``example`` and
-``response``; related files, snippets and libraries as text): a benchmark task has none, so the sections
-that print them rendered only empty, and a misspelt ``item.exampel`` linted valid (a checker's trial)."""
+"""What the editor side's prompt enhancer sends where it has something, in the shape the gateway's
+reference gives (examples with ``example`` and ``response``; related files, snippets and libraries as
+text): a benchmark task has none, so the sections that print them rendered only empty, and a misspelt
+``item.exampel`` linted valid (a checker's trial). A problem only this data shows is a warning: a
+gateway's data may have fields the reference does not name."""
 
 
 @dataclass
@@ -43,12 +45,17 @@ class LintReport:
     """Pre-versioning (first-release) files among them."""
     problems: list[str] = field(default_factory=list)
     """One line per problem: file, line when known, what is wrong."""
+    warnings: list[str] = field(default_factory=list)
+    """One line per problem only the prompt enhancer's sample data shows (``ENHANCER``): a gateway's
+    data may have other fields than the reference names, so these do not fail lint."""
 
     def summary(self) -> str:
         """One line for a clean registry."""
         kinds = ", ".join(f"{n} {kind}" for kind, n in self.checked.items() if n)
+        warned = f" ({len(self.warnings)} warning{'s' if len(self.warnings) != 1 else ''} above)" \
+            if self.warnings else ""
         return (f"lint: {sum(self.checked.values())} templates ({kinds}; {self.prereleases} pre-releases, "
-                f"{self.mvp} pre-versioning) under {self.root} are valid")
+                f"{self.mvp} pre-versioning) under {self.root} are valid{warned}")
 
 
 def lint(registry: Path, tasks: Sequence[Task] | None = None) -> LintReport:
@@ -64,6 +71,7 @@ def lint(registry: Path, tasks: Sequence[Task] | None = None) -> LintReport:
     report = LintReport(root=root)
     # each problem once with the templates that have it: a broken partial breaks every includer alike
     affected: dict[str, list[Path]] = {}
+    warned: dict[str, list[Path]] = {}
     for kind in layout.KINDS:
         report.checked[kind] = 0
         for fam in layout.families(root, kind).values():
@@ -80,67 +88,95 @@ def lint(registry: Path, tasks: Sequence[Task] | None = None) -> LintReport:
                     template = load_file(root, fam, version)
                     for task in tasks or SAMPLE_TASKS:
                         render(template, task)
-                    # the sections a benchmark leaves empty; a completion's FIM format (code below the cursor)
-                    ide = render(template, SAMPLE_TASKS[1], enhancer=ENHANCER)
+                    try:  # the sections a benchmark leaves empty, with data of the shape the reference gives
+                        render(template, SAMPLE_TASKS[1], enhancer=ENHANCER)
+                    except TemplateError as exc:
+                        warned.setdefault(str(exc), []).append(fam.path(version))
+                    # a completion's FIM format, on a task with code below the cursor
+                    ide = render(template, SAMPLE_TASKS[1])
                     for problem in fim_problems(ide, SAMPLE_TASKS[1]) if kind == "completions" else ():
                         affected.setdefault(f"{fam.path(version)}: {problem}", []).append(fam.path(version))
                 except TemplateError as exc:
                     affected.setdefault(str(exc), []).append(fam.path(version))
     report.problems += [_with_templates(problem, paths, root) for problem, paths in affected.items()]
+    report.warnings += [_with_templates(problem, paths, root) + " (with the prompt enhancer's sample data: "
+                        "examples, related files, libraries)" for problem, paths in warned.items()]
     if not any(report.checked.values()):
         report.problems.append(f"{root}: no templates under code_generation/, code_completion/ "
                                "or code_suggestions/")
     return report
 
 
-_TOKEN = re.compile(r"<\|[^|<>\s]{1,40}\|>|<｜[^｜<>\s]{1,40}｜>|</?[A-Za-z_]{1,24}>|\[/?[A-Z_]{2,12}\]")
+_TOKEN = re.compile(r"<[|｜]?[^|｜<>\s]{1,40}[|｜]?>|\[/?[A-Z_]{2,12}\]")
 """What looks like a model's control token: ``<|fim_middle|>``, ``<｜fim▁hole｜>``, ``<fim_suffix>``,
-``<PRE>``, ``</s>``, ``[SUFFIX]``."""
-_KNOWN_TOKENS = frozenset((*FIM_STOP_TOKENS, *(m for markers in FIM_FORMATS.values() for m in markers),
-                           "<s>"))
+``<PRE>``, ``</s>``, ``[SUFFIX]``, and the same with a bar missing (``<|fim_prefix>``)."""
+_MARKERS = frozenset(part for layout in FIM_FORMATS.values() for part in layout
+                     if part not in (FIM_PREFIX, FIM_SUFFIX))
+_KNOWN_TOKENS = _MARKERS | set(FIM_STOP_TOKENS) | {"<s>"}
 _NEAR = 0.85
-"""How alike (difflib's ratio) an unknown token must be to a known one to be taken for its misspelling:
-``<|fim_midle|>`` is 0.96 of ``<|fim_middle|>``; a template's own ``<prefix>`` tag 0.8 of ``<fim_prefix>``."""
+"""How alike (difflib's ratio, in lower case) an unknown token must be to a FIM marker to be taken for
+its misspelling: ``<|fim_midle|>`` is 0.96 of ``<|fim_middle|>``; a template's own ``<prefix>`` tag 0.8
+of ``<fim_prefix>``. Other models' tokens (``<|end_of_text|>``, ``<repo_name>``, DeepSeek's
+begin-of-sentence) are no misspelling of a marker."""
+
+
+def _folded(token: str) -> str:
+    """A token as its misspellings write it too: lower case, ASCII bars, underscores for hyphens."""
+    return token.lower().replace("｜", "|").replace("-", "_")
+
+
+_FOLDED = {_folded(token): token for token in _KNOWN_TOKENS}
 
 
 def fim_problems(rendered: RenderedPrompt, task: Task) -> list[str]:
     """What is wrong with a completion template's FIM format, rendered for ``task`` (one with code
-    below the cursor): a misspelt control token in its prompt or stops, markers of two formats, a
-    format without one of its markers, the code below the cursor nowhere in the request, stops of
-    another format than its prompt's. A model reads a marker it was not trained on as plain text, so
-    such a template garbles every answer of a real model while the demo, which reads no tokens, still
-    scores it 1.0 (a checker's trial: `<|fim_midle|>` and StarCoder's `<fim_suffix>` in a CodeGemma
-    template linted valid)."""
-    prompt = rendered.text + "".join(m.content for m in rendered.messages)
+    below the cursor): a control token written otherwise than its model's (``<|fim_midle|>``,
+    ``<|FIM_PREFIX|>``, ``<fim-prefix>``, DeepSeek's with ASCII bars) in the prompt or a stop; and, in
+    the turn that holds the code, a FIM format (two or more of its markers there) mixed with another's
+    markers, without one of its own, or not in its order (prefix and suffix swapped, markers out of
+    order, the prefix missing). A model reads a marker it was not trained on as plain text, so such a
+    template garbles every answer of a real model while the demo, which reads no tokens, still scores
+    it 1.0 (a checker's trial: `<|fim_midle|>` and StarCoder's `<fim_suffix>` in a CodeGemma template
+    linted valid). Tokens a turn only mentions, and stops of several formats, are no problem."""
+    turns = [rendered.text] if rendered.text else [m.content for m in rendered.messages]
     own = task.prompt + task.suffix  # the task's code may hold anything
     problems = []
     stops = [(f"its stop {stop!r}", stop) for stop in rendered.params.stop]
-    for where, text in (("its prompt", prompt), *stops):
+    for where, text in (("its prompt", "\n".join(turns)), *stops):
         for token in dict.fromkeys(_TOKEN.findall(text)):
-            if token not in _KNOWN_TOKENS and token not in own:
-                near = difflib.get_close_matches(token, _KNOWN_TOKENS, n=1, cutoff=_NEAR)
-                if near:
-                    problems.append(f"{where} has {token}, no model's control token: {near[0]}?")
-    used = {name: [m for m in markers if m in prompt] for name, markers in FIM_FORMATS.items()}
-    formats = [name for name, found in used.items() if found]
-    if len(formats) > 1:
-        problems.append("its prompt mixes FIM formats: " + "; ".join(
-            f"{' '.join(used[name])} ({name})" for name in formats))
-    elif formats:
-        (name,) = formats
-        missing = [m for m in FIM_FORMATS[name] if m not in used[name]]
+            if token in _KNOWN_TOKENS or token in own:
+                continue
+            same = _FOLDED.get(_folded(token))
+            near = same or next(iter(difflib.get_close_matches(
+                _folded(token), [_folded(m) for m in _MARKERS], n=1, cutoff=_NEAR)), None)
+            if near:
+                problems.append(f"{where} has {token}, no model's control token: {_FOLDED.get(near, near)}?")
+    code = next((turn for turn in turns if task.prompt.strip() in turn), "\n".join(turns))
+    used = {name: [m for m in layout if m in _MARKERS and m in code] for name, layout in FIM_FORMATS.items()}
+    for name in (name for name, found in used.items() if len(found) >= 2):
+        layout = FIM_FORMATS[name]
+        foreign = [m for other, found in used.items() if other != name for m in found]
+        missing = [m for m in layout if m in _MARKERS and m not in used[name]]
+        if foreign:
+            problems.append(f"its prompt mixes FIM formats: {name}'s with {' '.join(foreign)}")
         if missing:
             problems.append(f"its prompt is in {name}'s FIM format without its {' '.join(missing)}")
-        if task.suffix.strip() not in prompt + rendered.suffix:
-            problems.append(f"its prompt is in {name}'s FIM format but the code below the cursor "
-                            "({{suffix}}) is nowhere in the request")
-        others = {m: other for other, markers in FIM_FORMATS.items() if other != name for m in markers}
-        for stop in rendered.params.stop:
-            foreign = [f"{m} ({others[m]})" for m in others if m in stop and m not in FIM_FORMATS[name]]
-            if foreign:
-                problems.append(f"its stop {stop!r} is another format's marker, {', '.join(foreign)}, "
-                                f"where its prompt is in {name}'s")
+        elif not _in_order(code, layout, task):
+            shown = " ".join({FIM_PREFIX: "prefix", FIM_SUFFIX: "suffix"}.get(p, p) for p in layout)
+            problems.append(f"its prompt is not in {name}'s FIM order: {shown}")
     return problems
+
+
+def _in_order(text: str, layout: tuple[str, ...], task: Task) -> bool:
+    """Whether ``text`` holds ``layout``'s markers and the task's prefix and suffix in that order."""
+    at = 0
+    for part in layout:
+        needle = {FIM_PREFIX: task.prompt.strip(), FIM_SUFFIX: task.suffix.strip()}.get(part, part)
+        found = text.find(needle, at)
+        if found < 0:
+            return False
+        at = found + len(needle)
+    return True
 
 
 def _with_templates(problem: str, paths: list[Path], root: Path) -> str:
