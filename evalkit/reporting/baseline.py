@@ -228,7 +228,11 @@ def _from_file(path: Path) -> Baseline:
         data = json.loads(path.read_text(encoding="utf-8-sig"))  # a Windows editor's byte order mark too
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path}: not a readable baseline ({exc})") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
+    said = data.get("format") if isinstance(data, dict) else None
+    if isinstance(said, str) and said.startswith(FORMAT.rpartition("/")[0] + "/") and said != FORMAT:
+        raise ConfigError(f"{path}: a baseline of format {said!r}, which this evalkit does not read (it "
+                          f"reads {FORMAT!r}): gate with the evalkit that blessed it, or a newer one")
+    if said != FORMAT:
         raise ConfigError(f"{path}: not a blessed baseline (expected format {FORMAT!r}); "
                           "pass a run directory or a file written by `evalkit baseline bless`")
     try:
@@ -244,6 +248,17 @@ def _from_file(path: Path) -> Baseline:
     return Baseline(source=str(path), run_id=record.run_id, dataset=record.dataset.to_json(), arms=arms)
 
 
+def _is_blessed(path: Path) -> bool:
+    """Whether ``path`` says it is a blessed baseline (its ``format``), of any version: a folder of a
+    run's run.json and dataset.json was named "a folder of 2 baseline files" (a reviewer's trial)."""
+    try:
+        with path.open(encoding="utf-8-sig") as fh:
+            head = fh.read(4096)
+    except (OSError, UnicodeDecodeError):
+        return False
+    return f'"format": "{FORMAT.rpartition("/")[0]}/' in head
+
+
 def load_baseline(path_or_run_dir: Path | str) -> Baseline:
     """Per-task outcomes from a run directory or a blessed baseline JSON (same shape for both).
 
@@ -252,7 +267,7 @@ def load_baseline(path_or_run_dir: Path | str) -> Baseline:
     path = Path(path_or_run_dir)
     if path.is_dir() and not any((path / name).is_file() for name in ("results.json", "samples.jsonl")):
         # the folder `baseline bless -o DIR` wrote into: read "no results.json at DIR/results.json"
-        blessed = sorted(path.glob("*.json"))
+        blessed = [p for p in sorted(path.glob("*.json")) if _is_blessed(p)]
         if len(blessed) == 1:
             return _from_file(blessed[0])
         if blessed:

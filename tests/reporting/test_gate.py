@@ -228,6 +228,19 @@ def test_the_folder_bless_wrote_into_gates_as_its_one_baseline_file(runs, tmp_pa
             r"name one \(humaneval_base.json, humaneval_same.json\)$")
     with pytest.raises(ConfigError, match=said):
         load_baseline(folder)
+    # a newer format is said as such (it was "not a blessed baseline"), and other JSON files are no
+    # baselines (a folder of a run's run.json and dataset.json was "a folder of 2 baseline files")
+    newer = folder / "humaneval_base.json"
+    newer.write_text(newer.read_text().replace(f'"format": "{FORMAT}"', '"format": "evalkit-baseline/2"'))
+    with pytest.raises(ConfigError, match="format 'evalkit-baseline/2', which this evalkit does not read"):
+        load_baseline(newer)
+    started = tmp_path / "started"
+    started.mkdir()
+    for name in ("run.json", "dataset.json"):
+        (started / name).write_text("{}")
+    with pytest.raises(ConfigError) as refused:
+        load_baseline(started)
+    assert "baseline files" not in str(refused.value)
 
 
 def test_infra_error_rate_over_threshold_is_an_error_exit_2(runs, tmp_path):
