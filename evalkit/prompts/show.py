@@ -14,7 +14,7 @@ from pathlib import Path
 from evalkit.config import ArmConfig, ConfigError, sampling_params
 from evalkit.models.request import PATHS, first_requests
 from evalkit.prompts import layout
-from evalkit.prompts.registry import MissingVersion, Template, load_template
+from evalkit.prompts.registry import MissingVersion, Template, TemplateError, load_file, load_template
 from evalkit.prompts.render import render
 from evalkit.records import Api, RenderedPrompt, Task
 
@@ -102,9 +102,11 @@ def _overrides(template: dict[str, object], sent: dict[str, object]) -> list[str
 
 
 def registry_listing(registry: Path) -> str:
-    """``evalkit prompts list``: every family of both kinds under ``registry`` with its versions, the
-    one a run picks where ``prompt.version`` is not set marked (a checker's trial: the only listing
-    was the error a pin of a version that is not there gives)."""
+    """``evalkit prompts list``: every family of both kinds under ``registry`` with its versions and the
+    API each is written for, the one a run picks where ``prompt.version`` is not set starred for each
+    API (a checker's trial: the only listing was the error a pin of a version that is not there gives;
+    a reviewer's: one star per family marked mistral 2.0.0, a chat template, where `model=mistral`, on
+    the completions API, runs 1.0.0)."""
     root = layout.registry_root(Path(registry))
     lines = [f"registry {root}"]
     for kind in layout.KINDS:
@@ -116,10 +118,31 @@ def registry_listing(registry: Path) -> str:
         lines.append(f"{kind} ({', '.join(folders)}):")
         width = max(len(name) for name in found)
         for name, fam in found.items():
-            picked = next(iter(layout.default_versions(fam)), None)
-            shown = [f"{v}*" if v == picked else f"{v} (pre-release)" if layout.is_prerelease(v) else v
-                     for v in fam.versions()]
-            lines.append(f"  {name:<{width}}  {'  '.join(shown)}")
-    lines.append("* the newest stable version: what a run picks where prompt.version is not set (of those "
-                 "written for the API the model is served on); a pre-release only when named")
+            lines.append(f"  {name:<{width}}  {'  '.join(_versions_shown(root, fam))}")
+    if len(lines) == 1:
+        return f"{lines[0]}: no templates under code_generation/, code_completion/ or code_suggestions/"
+    lines.append("* what a run picks where prompt.version is not set, for a model served on that API (the "
+                 "newest stable version written for it); a pre-release only when named")
     return "\n".join(lines)
+
+
+def _versions_shown(root: Path, fam: layout.Family) -> list[str]:
+    """Each version of ``fam``, oldest first: its API, a star on the one a run picks for that API."""
+    ambiguous = {version for names in fam.same_versions() for version in names}
+    apis: dict[str, str] = {}
+    for version in fam.versions():
+        try:
+            apis[version] = load_file(root, fam, version).api.value
+        except TemplateError:
+            apis[version] = ""
+    picked: dict[str, str] = {}
+    for version in layout.default_versions(fam):  # newest stable first
+        if version not in ambiguous and apis[version]:
+            picked.setdefault(apis[version], version)
+    shown = []
+    for version in fam.versions():
+        marks = ("(ambiguous: see lint)" if version in ambiguous else
+                 "(invalid: see lint)" if not apis[version] else
+                 f"({apis[version]}){'*' if picked.get(apis[version]) == version else ''}")
+        shown.append(f"{version}{' pre-release' if layout.is_prerelease(version) else ''} {marks}")
+    return shown

@@ -126,7 +126,12 @@ def test_list_names_every_family_and_version_and_the_one_a_run_picks():
     kinds = lines.index("completions (code_suggestions/completions):")
     generations, completions = ({row.split()[0]: row.split(None, 1)[1] for row in part if row[:2] == "  "}
                                 for part in (lines[2:kinds], lines[kinds:]))
-    assert generations["base"] == "1.0.0  1.1.0-dev (pre-release)  1.1.0  2.0.3*  3.0.2-dev (pre-release)"
-    assert generations["mistral"] == "mvp  1.0.0*"  # the first release's file, then the versioned one
-    assert completions["base"] == completions["qwen2p5-coder-7b"] == "1.0.0*"
-    assert lines[-1].startswith("* the newest stable version: what a run picks")
+    assert generations["base"] == ("1.0.0 (chat)  1.1.0-dev pre-release (chat)  1.1.0 (chat)  2.0.3 (chat)*  "
+                                   "3.0.2-dev pre-release (chat)")
+    # the first release's file (a raw [INST] text), then the versioned one; a run picks by its API
+    assert generations["mistral"] == "mvp (completions)  1.0.0 (chat)*"
+    assert completions["qwen2p5-coder-7b"] == "1.0.0 (chat)*"  # a system partial and a user turn
+    assert lines[-1].startswith("* what a run picks where prompt.version is not set, for a model served on")
+    # evalkit's own: `model=mistral` (completions) runs 1.0.0, a chat model 2.0.0 (one star marked 2.0.0)
+    own = run_evalkit("prompts", "list").stdout.splitlines()
+    assert "  mistral  1.0.0 (completions)*  2.0.0 (chat)*" in own
