@@ -264,7 +264,7 @@ async def _score_lines(path: Path, scorer: Scorer, tasks: dict[str, Task], order
             ident = {"arm": line.arm, "model": line.model, "template": None, "sample_index": index,
                      "finish_reason": line.finish_reason}
             scored.add(task, await scorer.score_code(task, line.code, line.whole_program, ident,
-                                                     raw=line.raw_output))
+                                                     raw=line.raw_output, stops=line.stops))
         finally:
             gate.release()
 

@@ -119,16 +119,18 @@ class Scorer:
         return rows
 
     async def score_code(self, task: Task, code: str, whole_program: bool,
-                         ident: dict[str, Any], raw: str | None = None) -> dict[str, Any]:
+                         ident: dict[str, Any], raw: str | None = None,
+                         stops: Sequence[str] = ()) -> dict[str, Any]:
         """One samples.jsonl row for code made elsewhere (`evalkit score`), without its
         similarity metrics: the caller fills `metrics` in batches (`similarity_of`). ``raw``: the
         endpoint's whole answer where the file records it (an evalkit run's samples.jsonl), which
-        the lenient reading is taken from, as the run took it."""
+        the lenient reading is taken from, as the run took it; ``stops``: the stop sequences its
+        request was sent with, which a completion's lenient reading cuts at, as the run's did."""
         key = f"{ident['arm']}/{task.task_id}"
         faithful = code
         # the lenient reading of the answer: for a generation, its first fenced block (an answer in
         # prose around a fence was a syntax error in both readings), joined as `evalkit run` joins it
-        lenient = postprocess.lenient_reading(task, code if raw is None else raw)
+        lenient = postprocess.lenient_reading(task, code if raw is None else raw, stops)
         if task.kind == "completion" and not whole_program:
             # a middle, faithfully as given (human-eval-infilling's harness runs prefix + completion +
             # suffix: a middle cut at every family's control tokens failed a correct one holding '</s>'

@@ -819,6 +819,28 @@ def test_infilling_middles_get_the_verdicts_human_eval_infilling_s_harness_gives
     assert ours == harness == [True, True, True, True, False, True, False]
 
 
+def test_a_run_s_own_completion_lines_are_read_leniently_at_the_stops_they_were_sent_with(tmp_path):
+    # Rescored, a run's samples.jsonl lines were cut at every FIM family's tokens, not at the
+    # template's own stops the run cut at: 5 of a reviewer's 40 lenient verdicts changed.
+    task = load_tasks(DatasetConfig(name="infilling_single_line", limit=1))[0]
+    assert task.reference == "    for idx, elem in enumerate(numbers):\n"
+    raw = "    for idx, elem in enumerate(numbers if '<|endoftext|>' else 0):\n"  # codegemma's stops lack it
+    line = {"task_id": task.task_id, "completion": raw, "raw_output": raw,
+            "params": {"stop": ["<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|file_separator|>"]}}
+    samples = tmp_path / "middles.jsonl"
+    samples.write_text(json.dumps(line) + "\n" + json.dumps({k: v for k, v in line.items() if k != "params"})
+                       + "\n")
+    proc = run_evalkit("score", "dataset=infilling_single_line", f"samples={samples}", "k=[1]",
+                       f"dataset.task_ids=[{task.task_id}]", "report.plots=false",
+                       f"hydra.run.dir={tmp_path / 'run'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = sorted(map(json.loads, (tmp_path / "run" / "samples.jsonl").read_text().splitlines()),
+                  key=lambda row: row["sample_index"])
+    assert [row["lenient"]["completion"] for row in rows] == [raw, raw[:raw.index("<|endoftext|>")]]
+    assert [row["lenient"]["verdict"]["status"] for row in rows] == ["passed", "syntax_error"]
+    assert [row["verdict"]["status"] for row in rows] == ["passed", "passed"]  # faithfully: as given
+
+
 def test_the_lenient_reading_of_an_answer_in_prose_is_its_fenced_block(tmp_path):
     # It was the faithful reading again: an answer around a fence was a syntax error in both, under a
     # column that says "the first fenced block of the raw answer"; and re-scoring a run's own
