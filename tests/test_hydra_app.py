@@ -29,7 +29,7 @@ def test_arms_naming_presets_get_them_as_hydra_composes_them():
         "claude-3-5-sonnet", "base", "ANTHROPIC_API_KEY")
     assert claude.model.concurrency == 4  # its own value
     # claude.yaml does not name them: every preset has every key, from ModelConfig's defaults
-    assert set(claude.model.params) == {"temperature", "top_p", "max_tokens", "stop", "seed"}
+    assert set(claude.model.params) == {"temperature", "top_p", "max_tokens", "stop", "seed", "top_k"}
     assert mixtral.model.name == "mistralai/Mixtral-8x7B-Instruct-v0.1" and mixtral.prompt.version == "1.0.0"
 
 
