@@ -795,6 +795,18 @@ def test_middles_made_elsewhere_are_run_as_given_and_read_leniently_as_the_gatew
     assert fenced["lenient"]["verdict"]["status"] == "passed"
 
 
+def _scored_middles(tmp_path, task, lines: list[dict]) -> list[dict]:
+    """samples.jsonl's rows, in line order, of `evalkit score` on these lines of infilling_single_line."""
+    samples = tmp_path / "middles.jsonl"
+    samples.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    proc = run_evalkit("score", "dataset=infilling_single_line", f"samples={samples}", "k=[1]",
+                       f"dataset.task_ids=[{task.task_id}]", "report.plots=false",
+                       f"hydra.run.dir={tmp_path / 'run'}")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return sorted(map(json.loads, (tmp_path / "run" / "samples.jsonl").read_text().splitlines()),
+                  key=lambda row: row["sample_index"])
+
+
 def test_infilling_middles_get_the_verdicts_human_eval_infilling_s_harness_gives(tmp_path):
     # Its harness runs prompt + completion + suffix + tests as given: evalkit cut every middle at any
     # family's control token, so a correct one holding '</s>' or '[INST]' in a string failed, and one
@@ -802,15 +814,7 @@ def test_infilling_middles_get_the_verdicts_human_eval_infilling_s_harness_gives
     task = load_tasks(DatasetConfig(name="infilling_single_line", limit=1))[0]
     middles = [f"    _t = '{token}'\n{task.reference}" for token in ("</s>", "[INST]", "<EOT>", "<|im_end|>")]
     middles += [task.reference + "<|endoftext|>", task.reference, "    pass\n"]
-    samples = tmp_path / "middles.jsonl"
-    samples.write_text("".join(json.dumps({"task_id": task.task_id, "completion": m}) + "\n"
-                               for m in middles))
-    proc = run_evalkit("score", "dataset=infilling_single_line", f"samples={samples}", "k=[1]",
-                       f"dataset.task_ids=[{task.task_id}]", "report.plots=false",
-                       f"hydra.run.dir={tmp_path / 'run'}")
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    rows = sorted(map(json.loads, (tmp_path / "run" / "samples.jsonl").read_text().splitlines()),
-                  key=lambda row: row["sample_index"])
+    rows = _scored_middles(tmp_path, task, [{"task_id": task.task_id, "completion": m} for m in middles])
     ours = [row["verdict"]["status"] == "passed" for row in rows]
     check = f"\n\n{task.tests}\n\ncheck({task.entry_point})\n"
     harness = [subprocess.run(  # human-eval-infilling's program, run as its check_correctness runs it
@@ -827,15 +831,7 @@ def test_a_run_s_own_completion_lines_are_read_leniently_at_the_stops_they_were_
     raw = "    for idx, elem in enumerate(numbers if '<|endoftext|>' else 0):\n"  # codegemma's stops lack it
     line = {"task_id": task.task_id, "completion": raw, "raw_output": raw,
             "params": {"stop": ["<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|file_separator|>"]}}
-    samples = tmp_path / "middles.jsonl"
-    samples.write_text(json.dumps(line) + "\n" + json.dumps({k: v for k, v in line.items() if k != "params"})
-                       + "\n")
-    proc = run_evalkit("score", "dataset=infilling_single_line", f"samples={samples}", "k=[1]",
-                       f"dataset.task_ids=[{task.task_id}]", "report.plots=false",
-                       f"hydra.run.dir={tmp_path / 'run'}")
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    rows = sorted(map(json.loads, (tmp_path / "run" / "samples.jsonl").read_text().splitlines()),
-                  key=lambda row: row["sample_index"])
+    rows = _scored_middles(tmp_path, task, [line, {k: v for k, v in line.items() if k != "params"}])
     assert [row["lenient"]["completion"] for row in rows] == [raw, raw[:raw.index("<|endoftext|>")]]
     assert [row["lenient"]["verdict"]["status"] for row in rows] == ["passed", "syntax_error"]
     assert [row["verdict"]["status"] for row in rows] == ["passed", "passed"]  # faithfully: as given

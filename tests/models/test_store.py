@@ -255,24 +255,15 @@ def test_an_ollama_model_pulled_just_before_the_run_is_told_from_the_one_before_
     # answers under store.reuse=true. A time stamp is the listing's own (its Date header); this is not.
     prompt = case_prompt("ollama")
 
-    async def run_once(store):
-        client = ModelClient(model_config(srv.base_url), store, retry=FAST)
-        try:
-            await client.check(prompt)
-            await client.generate(prompt, 2, 3)
-            return client
-        finally:
-            await client.aclose()
-
     with FaultServer() as srv:
         srv.created = int(time.time()) - 60  # pulled a minute ago
         with ResponseStore(tmp_path / "s.sqlite", run_id="a", reuse=True) as store:
-            first = asyncio.run(run_once(store))
+            first = _asked_twice(srv.base_url, store, prompt)
         with ResponseStore(tmp_path / "s.sqlite", run_id="b", reuse=True) as store:
-            same = asyncio.run(run_once(store))
+            same = _asked_twice(srv.base_url, store, prompt)
         srv.created = int(time.time()) - 5  # pulled again: new weights under the same name
         with ResponseStore(tmp_path / "s.sqlite", run_id="c", reuse=True) as store:
-            pulled = asyncio.run(run_once(store))
+            pulled = _asked_twice(srv.base_url, store, prompt)
     assert first.identity["served"]["created"] == same.identity["served"]["created"]
     assert same.stats.cached == 2
     assert pulled.stats.cached == 0 and pulled.stats.answered == 2
@@ -289,6 +280,20 @@ def test_which_listing_created_names_the_weights(created, owned_by, kept):
         srv.owned_by = owned_by
         identity = _probed_identity(srv.base_url)
     assert ("created" in identity["served"]) == kept
+
+
+def _asked_twice(base_url: str, store: ResponseStore, prompt) -> ModelClient:
+    """A client's probe of ``base_url`` and two samples of ``prompt``, through ``store``."""
+    async def run_once():
+        client = ModelClient(model_config(base_url), store, retry=FAST)
+        try:
+            await client.check(prompt)
+            await client.generate(prompt, 2, 3)
+            return client
+        finally:
+            await client.aclose()
+
+    return asyncio.run(run_once())
 
 
 def _probed_identity(base_url: str) -> dict:
@@ -314,26 +319,17 @@ def test_a_listing_with_a_number_json_cannot_hold_is_recorded_as_strict_json():
 
 
 def test_vllm_listing_time_stamp_does_not_defeat_reuse_but_new_weights_do(tmp_path):
-    prompts = [case_prompt("vllm")]
-
-    async def run_once(store):
-        client = ModelClient(model_config(srv.base_url), store, retry=FAST)
-        try:
-            await client.check(prompts[0])
-            await client.generate(prompts[0], 2, 3)
-            return client
-        finally:
-            await client.aclose()
+    prompt = case_prompt("vllm")
 
     with FaultServer() as srv:
         srv.root = "/models/mixtral-8x7b-v0.1"
         with ResponseStore(tmp_path / "s.sqlite", run_id="a", reuse=True) as store:
-            asyncio.run(run_once(store))
+            _asked_twice(srv.base_url, store, prompt)
         with ResponseStore(tmp_path / "s.sqlite", run_id="b", reuse=True) as store:
-            again = asyncio.run(run_once(store))
+            again = _asked_twice(srv.base_url, store, prompt)
         srv.root = "/models/mixtral-8x7b-v0.2"  # new weights behind the same served id
         with ResponseStore(tmp_path / "s.sqlite", run_id="c", reuse=True) as store:
-            upgraded = asyncio.run(run_once(store))
+            upgraded = _asked_twice(srv.base_url, store, prompt)
     assert again.stats.cached == 2 and again.identity["served"]["root"] == "/models/mixtral-8x7b-v0.1"
     assert "created" not in again.identity["served"]
     assert upgraded.stats.cached == 0 and upgraded.stats.answered == 2
@@ -346,25 +342,16 @@ def test_a_server_upgraded_under_the_same_weights_never_answers_from_the_old_one
     # GET /version, Ollama at GET /api/version; a server that says none keeps the identity it had.
     prompt = case_prompt("upgrade")
 
-    async def run_once(store):
-        client = ModelClient(model_config(srv.base_url), store, retry=FAST)
-        try:
-            await client.check(prompt)
-            await client.generate(prompt, 2, 3)
-            return client
-        finally:
-            await client.aclose()
-
     with FaultServer() as srv:
         srv.root = "/models/mixtral-8x7b-v0.1"
         srv.versions = {path: "0.6.3"}
         with ResponseStore(tmp_path / "s.sqlite", run_id="a", reuse=True) as store:
-            first = asyncio.run(run_once(store))
+            first = _asked_twice(srv.base_url, store, prompt)
         with ResponseStore(tmp_path / "s.sqlite", run_id="b", reuse=True) as store:
-            again = asyncio.run(run_once(store))
+            again = _asked_twice(srv.base_url, store, prompt)
         srv.versions = {path: "0.7.2"}
         with ResponseStore(tmp_path / "s.sqlite", run_id="c", reuse=True) as store:
-            upgraded = asyncio.run(run_once(store))
+            upgraded = _asked_twice(srv.base_url, store, prompt)
         srv.versions = {}
         silent = _probed_identity(srv.base_url)
     assert first.identity["server_version"] == "0.6.3" and again.stats.cached == 2
