@@ -130,6 +130,7 @@ def test_docs_schema_names_only_results_json_fields_that_exist():
             node = node["properties"][part]
 
 
+@pytest.mark.slow  # a whole evalkit process: the full suite, not the fast tier
 def test_results_of_a_newer_schema_are_refused_not_read_or_rewritten_as_this_one(tmp_path):
     # Read as this schema, a newer evalkit's results.json lost its new fields without a word, and
     # `evalkit report` rewrote it as this schema (a checker's trial).

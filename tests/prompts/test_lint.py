@@ -93,6 +93,7 @@ def test_the_shipped_completion_templates_lint_clean():
     assert lint(PROMPTS_DIR).problems == lint(PROMPTS_DIR).warnings == []
 
 
+@pytest.mark.slow  # a whole evalkit process: the full suite, not the fast tier
 def test_the_command_names_the_template_and_exits_2(tmp_path):
     root = _registry_with(tmp_path, CODEGEMMA, PROMPT, PROMPT.replace("<|fim_middle|>", "<|fim_midle|>"))
     proc = run_evalkit("prompts", "lint", "--registry", str(root))

@@ -115,6 +115,7 @@ def test_top_k_is_sent_only_where_model_params_ask_for_it():
     assert "# model.params over the template: top_k=40 (template: not sent)" in texts[1].splitlines()
 
 
+@pytest.mark.slow  # a whole evalkit process: the full suite, not the fast tier
 def test_list_names_every_family_and_version_and_the_one_a_run_picks():
     # There was no way to list a registry's families and versions but the error a pin of a
     # missing version gives (a checker's trial).
