@@ -432,6 +432,8 @@ def load_runs(root: Path | str = "reports") -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     if frame.empty:
         return pd.DataFrame(columns=["run_dir", "seed", "run_id", "started_at", "arm", "model"])
+    # whole numbers, blank (pandas.NA) for `evalkit score` runs: one blank made the column 1234.0 floats
+    frame["seed"] = frame["seed"].astype("Int64")
     frame = frame.sort_values(["started_at", "run_dir"], na_position="last", kind="stable")
     return frame.reset_index(drop=True)
 

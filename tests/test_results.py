@@ -167,6 +167,7 @@ def test_load_runs_tells_two_runs_made_with_different_seeds_apart(reports_root, 
     runs = load_runs(tmp_path)
     seeds = dict(zip(runs["run_dir"].map(lambda d: Path(d).name), runs["seed"], strict=True))
     assert seeds["seed-7"] == 7 and seeds["seed-8"] == 8 and pd.isna(seeds["scored"])
+    assert str(runs["seed"].dtype) == "Int64"  # whole numbers: one blank made them all floats, 7.0
     assert "seed" in load_runs(tmp_path / "nothing-here").columns
 
 
