@@ -305,11 +305,20 @@ def remade(module: str, qualname: str, value: object, facts: dict) -> object:
 
 
 _VIEW_OF: dict[str, Callable[[list], object]] = {
-    "dict_keys": lambda items: dict.fromkeys(items).keys(),
+    # built item by item, so that the test process's CPU timer can stop a build of keys that all
+    # hash alike (in one C call, dict.fromkeys of 400,000 such ints ran 4 s past a 1 s limit: an
+    # attacker's trial)
+    "dict_keys": lambda items: {item: None for item in items}.keys(),
     "dict_values": lambda items: dict(enumerate(items)).values(),
-    "dict_items": lambda items: dict(items).items(),
+    "dict_items": lambda items: {key: value for key, value in items}.items(),  # noqa: C416 - see above
 }
 _TYPECODES = frozenset(array.typecodes)
+
+
+FRACTION_BITS = 1 << 16
+"""Largest numerator or denominator (bits) a Fraction crosses with: making one runs gcd over both in one
+C call the tests' CPU timer cannot stop (two of 16 million random bits would take minutes; an attacker's
+pair ran 4 s past a 1 s limit). A larger one is a reply the tests cannot read."""
 
 
 FACTORIES = (int, float, str, bytes, list, tuple, dict, set, frozenset, bool, complex)
@@ -543,7 +552,7 @@ def _record_from(tag: str, payload: object) -> object:
             type(part) is int for part in payload):
         return datetime.timedelta(*payload) if tag == "timedelta" else range(*payload)
     if tag == "fraction" and type(payload) is list and len(payload) == 2 and all(
-            type(part) is int for part in payload):
+            type(part) is int and part.bit_length() <= FRACTION_BITS for part in payload):
         return fractions.Fraction(*payload)
     if tag == "it" and type(payload) is list:
         return iter(payload)

@@ -136,3 +136,15 @@ def test_in_process_verdicts():
     assert outcome.in_process_verdict(report, 1.0) == ("failed", "AssertionError: bad\nline")
     assert outcome.in_process_verdict(dict(OK, exit=-24, cpu=1.0), 1.0)[0] == "timeout"
     json.dumps(outcome.in_process_verdict(OK, 1.0))
+
+
+def test_a_fraction_too_long_to_reduce_within_a_cpu_limit_is_a_reply_the_tests_cannot_read():
+    # An attacker's reply: a fraction tag of two huge ints, which Fraction reduces by gcd in one C call
+    # the tests' CPU timer cannot stop (4 s past a 1 s limit, every such sample).
+    def reply(numerator: int) -> bytes:
+        return json.dumps({"fraction": [{"x": hex(numerator)}, 3]}).encode()
+
+    longest = (1 << plain.FRACTION_BITS) - 1
+    assert plain.decode(reply(longest)) == fractions.Fraction(longest, 3)
+    with pytest.raises(ValueError, match="unknown tag 'fraction'"):
+        plain.decode(reply(longest * 2 + 1))
