@@ -88,14 +88,15 @@ def lint(registry: Path, tasks: Sequence[Task] | None = None) -> LintReport:
                     template = load_file(root, fam, version)
                     for task in tasks or SAMPLE_TASKS:
                         render(template, task)
-                    try:  # the sections a benchmark leaves empty, with data of the shape the reference gives
-                        render(template, SAMPLE_TASKS[1], enhancer=ENHANCER)
-                    except TemplateError as exc:
-                        warned.setdefault(str(exc), []).append(fam.path(version))
-                    # a completion's FIM format, on a task with code below the cursor
-                    ide = render(template, SAMPLE_TASKS[1])
-                    for problem in fim_problems(ide, SAMPLE_TASKS[1]) if kind == "completions" else ():
-                        affected.setdefault(f"{fam.path(version)}: {problem}", []).append(fam.path(version))
+                    path = fam.path(version)
+                    if kind == "completions":  # its FIM format, on a task with code below the cursor
+                        for problem in fim_problems(render(template, SAMPLE_TASKS[1]), SAMPLE_TASKS[1]):
+                            affected.setdefault(f"{path}: {problem}", []).append(path)
+                    else:
+                        try:  # the sections a benchmark leaves empty, with data shaped as the reference gives
+                            render(template, SAMPLE_TASKS[1], enhancer=ENHANCER)
+                        except TemplateError as exc:
+                            warned.setdefault(str(exc), []).append(path)
                 except TemplateError as exc:
                     affected.setdefault(str(exc), []).append(fam.path(version))
     report.problems += [_with_templates(problem, paths, root) for problem, paths in affected.items()]
