@@ -26,6 +26,7 @@ import codecs
 import difflib
 import itertools
 import json
+import math
 import os
 import re
 import warnings
@@ -245,14 +246,17 @@ def _numbered_sample_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]
             line = _utf8(raw, f"{path}:{number}")
             if not line.strip():
                 continue
+            finite = True
             try:
-                obj = json.loads(line)
+                obj = _FINITE_DECODER.decode(line)
+            except _NonFinite:  # decoded again, as Python reads it, to name the field
+                obj, finite = json.loads(line), False
             except json.JSONDecodeError as exc:
                 problem = _json_problem(exc, line=False)
                 raise ConfigError(f"{path}:{number}: malformed JSON ({problem})") from None
             if not isinstance(obj, dict):
                 raise ConfigError(f"{path}:{number}: expected a JSON object")
-            if _NON_FINITE.search(line) and (field := non_finite_field(obj)) is not None:
+            if not finite and (field := non_finite_field(obj)) is not None:
                 raise ConfigError(f"{path}:{number}: not a sample record ({field}: not a finite number)")
             # a lone surrogate (a hand edit, or an evalkit before valid_text) crashed every report
             yield number, valid_strings(obj) if _SURROGATE_ESCAPE.search(line) else obj
@@ -261,10 +265,27 @@ def _numbered_sample_objects(path: Path) -> Iterator[tuple[int, dict[str, Any]]]
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 """JSON's escape of a UTF-16 surrogate: the lines whose strings ``valid_strings`` must look at."""
 
-_NON_FINITE = re.compile(r"NaN|Infinity|[eE]\+?\d{3}|\d{309}")
-"""What a non-finite number looks like in a line (NaN, Infinity, an exponent or a whole part of
-more than 308 digits): the lines whose numbers ``non_finite_field`` must look at; reading every
-line's would slow reports."""
+
+
+class _NonFinite(Exception):
+    """A samples line holds NaN, Infinity or a number too large for a float (``1e400``)."""
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _NonFinite
+    return value
+
+
+def _refuse_constant(text: str) -> float:
+    raise _NonFinite
+
+
+_FINITE_DECODER = json.JSONDecoder(parse_float=_finite_float, parse_constant=_refuse_constant)
+"""Decodes a samples line and stops at a number no report can write, which only a hand edit or
+another tool puts there. A regular expression that picked such lines out before decoding cost 5
+times what decoding does (53 against 12 us a line of a demo run)."""
 
 
 def _json_problem(exc: json.JSONDecodeError, *, line: bool) -> str:

@@ -281,6 +281,7 @@ def test_report_refuses_a_sample_with_a_coerced_value(tmp_path, humaneval_tasks,
 @pytest.mark.slow  # whole runs' reports written and read: the full suite, not the fast tier
 @pytest.mark.parametrize(("text", "field"), [('"latency_s": 1e400', "latency_s"),
                                              ('"latency_s": NaN', "latency_s"),
+                                             ('"latency_s": 1' + "0" * 400 + ".5", "latency_s"),
                                              ('"params": {"temperature": -Infinity}', "params.temperature")])
 def test_report_refuses_a_number_that_is_not_finite(tmp_path, humaneval_tasks, text, field):
     """1e400 overflowed to inf and crashed the report's JSON (exit 3); NaN was taken silently."""
