@@ -213,10 +213,11 @@ class ScoreInputLine:
     answered: bool = True
     """False for a line of an evalkit samples.jsonl whose endpoint gave no answer (``_answered``, and
     no code): scored, its empty answer would be the model's failure. Readers leave it out."""
-    stops: tuple[str, ...] = ()
+    stops: tuple[str, ...] | None = None
     """The stop sequences the line's request was sent with (``params.stop``, an evalkit run's
-    samples.jsonl): a completion's lenient reading cuts at them, as the run's did; without them it
-    cut at every family's token, and 5 of a checker's 40 rescored lenient verdicts changed."""
+    samples.jsonl; empty where it was sent none): a completion's lenient reading cuts at them, as
+    the run's did (cut at every family's token, 5 of a checker's 40 rescored lenient verdicts
+    changed). None where the line does not say (middles made elsewhere): every family's token."""
 
 
 def read_score_input(path: Path, errors: list[str],
@@ -279,11 +280,11 @@ def _read_jsonl(path: Path, errors: list[str]) -> Iterator[ScoreInputLine]:
             )
 
 
-def _stops(params: Any) -> tuple[str, ...]:
-    """A samples line's ``params.stop`` where it is a list of strings, else none."""
+def _stops(params: Any) -> tuple[str, ...] | None:
+    """A samples line's ``params.stop`` where it is a list of strings (empty: sent none), else None."""
     stop = params.get("stop") if isinstance(params, dict) else None
     return tuple(valid_text(s) for s in stop) if isinstance(stop, list) and all(
-        isinstance(s, str) for s in stop) else ()
+        isinstance(s, str) for s in stop) else None
 
 
 def _read_bigcode(path: Path, errors: list[str], task_ids: Sequence[str] | None) -> Iterator[ScoreInputLine]:

@@ -93,7 +93,7 @@ class Scorer:
         """samples.jsonl rows for one task's generations of one arm, without their similarity
         metrics, each with whether it gets them (an answer that failed to arrive does not): the
         caller fills them in batches (``SimilarityBatch``)."""
-        stops = prompt.params.stop or ()
+        stops = tuple(prompt.params.stop or ())  # what the request was sent with, if nothing
         faithful = [postprocess.postprocess(g.raw_output, prompt.postprocess, task.prompt, task.suffix,
                                             task.language, stops) for g in generations]
         lenient = [postprocess.lenient_reading(task, g.raw_output, stops) for g in generations]
@@ -120,12 +120,12 @@ class Scorer:
 
     async def score_code(self, task: Task, code: str, whole_program: bool,
                          ident: dict[str, Any], raw: str | None = None,
-                         stops: Sequence[str] = ()) -> dict[str, Any]:
+                         stops: Sequence[str] | None = None) -> dict[str, Any]:
         """One samples.jsonl row for code made elsewhere (`evalkit score`), without its
         similarity metrics: the caller fills `metrics` in batches (`similarity_of`). ``raw``: the
         endpoint's whole answer where the file records it (an evalkit run's samples.jsonl), which
         the lenient reading is taken from, as the run took it; ``stops``: the stop sequences its
-        request was sent with, which a completion's lenient reading cuts at, as the run's did."""
+        request was sent with, which a completion's lenient reading cuts at, as the run's did (None where the file does not say)."""
         key = f"{ident['arm']}/{task.task_id}"
         faithful = code
         # the lenient reading of the answer: for a generation, its first fenced block (an answer in

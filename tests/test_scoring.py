@@ -6,10 +6,12 @@ import json
 import pytest
 
 from evalkit.benchmarks import load_tasks
-from evalkit.config import DatasetConfig, ScoringConfig
-from evalkit.records import Reading, SampleResult, Status, Usage, Verdict
+from evalkit.config import ArmConfig, DatasetConfig, ModelConfig, PromptConfig, ScoringConfig
+from evalkit.prompts import load_template, render
+from evalkit.records import Api, Generation, Reading, SampleResult, Status, Usage, Verdict
 from evalkit.samples import SamplesFile
 from evalkit.scoring import Scorer, SimilarityBatch
+from tests.support.prompts import FIXTURE_REGISTRY
 
 
 def _row(task, index: int, code: str) -> dict:
@@ -133,3 +135,33 @@ def test_a_middle_that_repeats_the_prefix_is_scored_as_the_editor_would_insert_i
     right, echoed = scorer.similarity_of([(task, task.reference), (task, task.prompt + task.reference)])
     assert right["edit_similarity"] == 1.0
     assert echoed["edit_similarity"] < 0.5 and echoed["exact_match"] == 0.0
+
+
+def test_a_completion_whose_request_had_no_stop_is_run_as_the_raw_answer(monkeypatch):
+    # The gateway's deepseekcoder file has no stop list: the request goes without one, and the gateway
+    # hands the user the raw answer. A checker's run cut it at every FIM family's tokens instead: a
+    # correct middle holding '</s>' in a string failed (a syntax error), and junk after
+    # '<|endoftext|>' passed. A template with stops is still cut at its own, and only there.
+    task = load_tasks(DatasetConfig(name="infilling_single_line",
+                                    task_ids=("SingleLineInfilling/HumanEval/12/L0",)))[0]
+    middle = "    if not strings and '</s>' != '':\n<|endoftext|>def junk(:\n"
+    arm = ArmConfig("a", ModelConfig(name="m", base_url="http://127.0.0.1:9/v1", api=Api.COMPLETIONS,
+                                     family="deepseekcoder"),
+                    PromptConfig(family="deepseekcoder", registry=FIXTURE_REGISTRY, kind="completions"))
+    ran: list[str] = []
+
+    async def verdicts(task, programs, key):
+        ran.extend(programs)
+        return [Verdict(Status.PASSED, "")] * len(programs)
+
+    scorer = Scorer(None, {}, ScoringConfig(lenient=False), run_id="r")
+    monkeypatch.setattr(scorer, "verdicts", verdicts)
+    for family, raw, sent in (("deepseekcoder", middle, []),
+                              ("codegemma", middle + "<|file_separator|>b.py\n", ["<|fim_prefix|>", "<|fim_suffix|>",
+                                                                                  "<|fim_middle|>", "<|file_separator|>"])):
+        template = load_template(FIXTURE_REGISTRY, family, kind="completions")
+        rows = asyncio.run(scorer.score_generations(arm, render(template, task), task,
+                                                    [Generation(task.task_id, 0, raw)]))
+        assert rows[0][0]["params"]["stop"] == sent, family
+        assert rows[0][0]["completion"] == middle, family
+        assert ran[-1] == task.program_text(middle), family

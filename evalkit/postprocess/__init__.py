@@ -13,9 +13,9 @@ from evalkit.records import Task
 
 
 def postprocess(raw: str, steps: Sequence[str], prefix: str, suffix: str = "", language: str = "",
-                stops: Sequence[str] = ()) -> str:
+                stops: Sequence[str] | None = None) -> str:
     """Apply the named steps to ``raw`` in order (``raw`` already starts with any prefill);
-    ``stops``: the template's stop sequences.
+    ``stops``: the stop sequences the request was sent with (None: not known).
 
     Raises KeyError for an unknown step name (loading a template rejects such names first).
     """
@@ -25,10 +25,10 @@ def postprocess(raw: str, steps: Sequence[str], prefix: str, suffix: str = "", l
     return text
 
 
-def lenient_reading(task: Task, raw: str, stops: Sequence[str] = ()) -> str:
+def lenient_reading(task: Task, raw: str, stops: Sequence[str] | None = None) -> str:
     """The lenient reading of an answer: the first fenced block (:func:`lenient_extract`), and for a
     completion task the gateway's completion steps (:data:`COMPLETION_STEPS`; ``stops``: the
-    template's) on it. A completion template with a system turn goes to chat, whose models answer
+    request's, None where not known) on it. A completion template with a system turn goes to chat, whose models answer
     in prose around a fence: without the block, both readings were syntax errors and the gap
     between them hid that format breakage."""
     if task.kind == "completion":

@@ -45,14 +45,17 @@ _BLOCK_OPEN, _BLOCK_CLOSE = "/*", "*/"
 _DEFINITION = re.compile(r"^([ \t]*)(?:async[ \t]+)?(?:def|class|function)\b")
 
 
-def cut_at_fim_stop(text: str, *, stops: Sequence[str] = ()) -> str:
-    """Cut the middle at the first of the template's stops, where the server should have cut it
-    (one that ignores ``stop`` leaves them in); for a template with none (or answers scored
-    without a template), at the first control token of any FIM family.
+def cut_at_fim_stop(text: str, *, stops: Sequence[str] | None = None) -> str:
+    """Cut the middle at the first of the stops its request was sent with, where the server should
+    have cut it (one that ignores ``stop`` leaves them in): none where it was sent none; where they
+    are not known (``None``: middles made elsewhere), at the first control token of any FIM family.
 
-    Only the template's own: codegemma's code may hold ``'</s>'`` in a string, which is another
-    family's token, and ``completion_text``'s stop is a blank line, which is no token at all."""
-    tokens = stops or FIM_STOP_TOKENS
+    Only the request's own: codegemma's code may hold ``'</s>'`` in a string, which is another
+    family's token, and ``completion_text``'s stop is a blank line, which is no token at all. A
+    gateway file without a stop list (deepseekcoder's, mistral's) was cut at every family's tokens:
+    a correct middle holding ``'</s>'`` failed, and junk after ``<|endoftext|>`` passed, where the
+    gateway hands the user the raw answer."""
+    tokens = FIM_STOP_TOKENS if stops is None else stops
     cut = min((i for token in tokens if token and (i := text.find(token)) >= 0), default=-1)
     return text if cut < 0 else text[:cut]
 

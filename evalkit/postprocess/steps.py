@@ -137,7 +137,7 @@ NEEDS_SUFFIX = frozenset({"trim_suffix_overlap"})
 NEEDS_LANGUAGE = frozenset({"drop_comment_only", "trim_suffix_overlap"})
 """Steps that take the task's language (``python``, ``javascript``) as the keyword ``language``."""
 NEEDS_STOPS = frozenset({"cut_at_fim_stop"})
-"""Steps that take the template's stop sequences as the keyword ``stops``."""
+"""Steps that take the request's stop sequences as the keyword ``stops``."""
 
 FIM_RAW_STEPS = ("cut_at_fim_stop",)
 """A self-hosted completion is read as the raw answer cut at its stops (the gateway cleans none up);
@@ -151,10 +151,10 @@ newlines are part of the code: ``... else `` before the suffix's value)."""
 
 
 def bind(name: str, prefix: str, suffix: str = "", language: str = "",
-         stops: Sequence[str] = ()) -> Callable[[str], str]:
+         stops: Sequence[str] | None = None) -> Callable[[str], str]:
     """The step ``name`` as a ``str -> str`` function for a task whose prefix is ``prefix``
     (and whose code below the cursor is ``suffix``, in ``language``), asked with a template whose
-    stop sequences are ``stops``."""
+    stop sequences are ``stops`` (None: not known, as for middles made elsewhere)."""
     try:
         step = STEPS[name]
     except KeyError:
@@ -165,5 +165,5 @@ def bind(name: str, prefix: str, suffix: str = "", language: str = "",
     if name in NEEDS_LANGUAGE:
         context["language"] = language
     if name in NEEDS_STOPS:
-        context["stops"] = tuple(stops)
+        context["stops"] = None if stops is None else tuple(stops)
     return functools.partial(step, **context) if context else step

@@ -29,7 +29,7 @@ def test_every_completion_step_has_a_golden_file_of_several_cases():
 @pytest.mark.parametrize(("step", "case"), _cases())
 def test_golden_case(step, case):
     function = bind(step, case.get("prefix", ""), case.get("suffix", ""), case.get("language", ""),
-                    case.get("stops", ()))
+                    case.get("stops"))
     assert function(case["raw"]) == case["expected"]
 
 
