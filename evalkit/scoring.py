@@ -125,7 +125,8 @@ class Scorer:
         similarity metrics: the caller fills `metrics` in batches (`similarity_of`). ``raw``: the
         endpoint's whole answer where the file records it (an evalkit run's samples.jsonl), which
         the lenient reading is taken from, as the run took it; ``stops``: the stop sequences its
-        request was sent with, which a completion's lenient reading cuts at, as the run's did (None where the file does not say)."""
+        request was sent with, which a completion's lenient reading cuts at, as the run's did (None
+        where the file does not say)."""
         key = f"{ident['arm']}/{task.task_id}"
         faithful = code
         # the lenient reading of the answer: for a generation, its first fenced block (an answer in

@@ -156,9 +156,9 @@ def test_a_completion_whose_request_had_no_stop_is_run_as_the_raw_answer(monkeyp
 
     scorer = Scorer(None, {}, ScoringConfig(lenient=False), run_id="r")
     monkeypatch.setattr(scorer, "verdicts", verdicts)
+    codegemma_stops = ["<|fim_prefix|>", "<|fim_suffix|>", "<|fim_middle|>", "<|file_separator|>"]
     for family, raw, sent in (("deepseekcoder", middle, []),
-                              ("codegemma", middle + "<|file_separator|>b.py\n", ["<|fim_prefix|>", "<|fim_suffix|>",
-                                                                                  "<|fim_middle|>", "<|file_separator|>"])):
+                              ("codegemma", middle + "<|file_separator|>b.py\n", codegemma_stops)):
         template = load_template(FIXTURE_REGISTRY, family, kind="completions")
         rows = asyncio.run(scorer.score_generations(arm, render(template, task), task,
                                                     [Generation(task.task_id, 0, raw)]))

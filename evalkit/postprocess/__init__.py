@@ -28,9 +28,9 @@ def postprocess(raw: str, steps: Sequence[str], prefix: str, suffix: str = "", l
 def lenient_reading(task: Task, raw: str, stops: Sequence[str] | None = None) -> str:
     """The lenient reading of an answer: the first fenced block (:func:`lenient_extract`), and for a
     completion task the gateway's completion steps (:data:`COMPLETION_STEPS`; ``stops``: the
-    request's, None where not known) on it. A completion template with a system turn goes to chat, whose models answer
-    in prose around a fence: without the block, both readings were syntax errors and the gap
-    between them hid that format breakage."""
+    request's, None where not known) on it. A completion template with a system turn goes to chat,
+    whose models answer in prose around a fence: without the block, both readings were syntax errors
+    and the gap between them hid that format breakage."""
     if task.kind == "completion":
         return postprocess(lenient_extract(raw), COMPLETION_STEPS, task.prompt, task.suffix, task.language,
                            stops)
