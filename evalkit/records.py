@@ -190,14 +190,14 @@ def _first_error(exc: Any) -> str:
 
 
 
-class Api(str, enum.Enum):
+class Api(enum.StrEnum):
     """Which OpenAI-compatible endpoint a prompt is sent to."""
 
     CHAT = "chat"
     COMPLETIONS = "completions"
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     """The outcome of executing one program against its task's tests.
 
     Only PASSED counts as a pass. INFRA_ERROR means our side failed (sandbox,
@@ -1010,7 +1010,7 @@ class ComparisonResults(JsonRecord):
         return _validate(cls, _not_newer(obj, COMPARISON_SCHEMA_VERSION))
 
 
-class GateVerdict(str, enum.Enum):
+class GateVerdict(enum.StrEnum):
     """Outcome of one check, one model, or the whole gate."""
 
     PASS = "PASS"

@@ -52,6 +52,12 @@ def test_load_samples_is_tidy(reports_root):
     syntax = b[b["status"] == Status.SYNTAX_ERROR]
     assert len(syntax) == 2 and syntax["lenient_passed"].all() and not syntax["passed"].any()
     assert frame.loc[frame["arm"] == "A", "passed"].sum() == 16
+    # the labels read as the strings they are, however pandas turns them to text: a (str, Enum)'s
+    # str() is "Status.PASSED", which astype(str) cut to the longest value's width ("Status.PASSE")
+    as_text = set(frame["status"].astype(str))
+    assert as_text == {status.value for status in frame["status"]} and {"passed", "syntax_error"} <= as_text
+    counts = frame.groupby(["arm", "status"], observed=True).size().rename(index=str).to_dict()
+    assert counts[("B", "syntax_error")] == 2 and f"{Status.TIMEOUT}" == "timeout"
     assert set(frame["template_version"]) == {"1.0.0", "1.1.0"}
     assert frame["prompt_tokens"].sum() == 4000 and frame["metric_exact_match"].sum() == 26
     first = frame[(frame["arm"] == "A") & (frame["task_id"] == "HumanEval/0")].iloc[0]
