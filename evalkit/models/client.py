@@ -467,10 +467,13 @@ class ModelClient:
                 return None
         self.served = tuple(valid_text(redact(str(m.get("id")), self._sent_keys, pieces=False))
                             for m in entries)
-        entry = next((m for m in entries if m.get("id") == self.cfg.name), None)
+        names = _tagged(self.cfg.name)
+        entry = next((m for m in entries if m.get("id") in names), None)
         if entry is None:
             return None
         out = {k: entry[k] for k in IDENTITY_FIELDS if entry.get(k) is not None}
+        if out.get("owned_by") not in STAMPING_SERVERS and (digest := await self._ollama_digest(names)):
+            out["digest"] = digest
         room = entry.get("max_model_len")
         self.max_model_len = room if isinstance(room, int) and not isinstance(room, bool) else None
         # vLLM (and llama.cpp, SGLang) stamp each listing with its own clock's time (20 minutes off
@@ -480,6 +483,23 @@ class ModelClient:
                                                                             out.get("owned_by")):
             del out["created"]
         return self._clean(out)
+
+    async def _ollama_digest(self, names: tuple[str, ...]) -> str | None:
+        """The digest of this model's weights where the server is Ollama (GET /api/tags at its root),
+        which names them exactly: a model pulled again under its tag has another. Its ``created``
+        could not tell: a namespaced model's (``owned_by`` ``bartowski``, not ``library``) pulled
+        minutes before a run was taken for a listing's time stamp and dropped, and a resume and
+        store.reuse=true took the old weights' answers as the new ones'. Information only."""
+        root = str(self._oa.base_url).rstrip("/").removesuffix("/v1")
+        try:
+            response = await self._oa.get(root + "/api/tags", cast_to=httpx.Response, options={
+                "timeout": min(self.cfg.timeout_s, VERSION_TIMEOUT_S), "headers": self._headers})
+            models = response.json()["models"]
+            digest = next(m.get("digest") for m in models
+                          if isinstance(m, dict) and (m.get("name") in names or m.get("model") in names))
+        except (openai.APIError, ValueError, KeyError, TypeError, StopIteration):
+            return None
+        return self._clean(digest) if isinstance(digest, str) and 0 < len(digest) <= 200 else None
 
     async def _server_version(self) -> str | None:
         """The server's release where it says it at its root (vLLM's GET /version, Ollama's GET
@@ -572,6 +592,12 @@ STAMPING_SERVERS = frozenset({"vllm", "llamacpp", "sglang"})
 """``owned_by`` of the servers whose ``created`` is the listing's own time, whatever their clock."""
 MODEL_TIME_OWNERS = frozenset({"library"})
 """``owned_by`` of Ollama's models, whose ``created`` is the model's own time (a pull renews it)."""
+
+
+def _tagged(name: str) -> tuple[str, ...]:
+    """The ids a model name is listed under: itself, and Ollama's ``name:latest`` for an untagged one
+    (Ollama serves ``mixtral`` as ``mixtral:latest``, and its listing names only the latter)."""
+    return (name,) if ":" in name else (name, f"{name}:latest")
 
 
 def _server_time(response: httpx.Response) -> float | None:

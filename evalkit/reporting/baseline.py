@@ -115,7 +115,7 @@ def _base_url(arm: Mapping[str, Any]) -> str:
 
 def other_served_models(before: Mapping[str, Any], now: Mapping[str, Any]) -> bool:
     """Whether two endpoint identities name other served models: other answers' ``model`` names,
-    or other weights (vLLM's ``root``) where both /v1/models listings were read. A listing that
+    or other weights (vLLM's ``root``, Ollama's ``digest``) where both were read. A listing that
     failed names no weights (it is information only), and the answers' models still say which
     model answered: a night whose listing got a 500 was ERRORed as "another model"."""
     def models(endpoint: Mapping[str, Any]) -> set[Any]:
@@ -123,7 +123,7 @@ def other_served_models(before: Mapping[str, Any], now: Mapping[str, Any]) -> bo
 
     def weights(endpoint: Mapping[str, Any]) -> Any:
         served = endpoint.get("served")
-        return served.get("root") if isinstance(served, Mapping) else None
+        return served.get("root") or served.get("digest") if isinstance(served, Mapping) else None
 
     return models(before) != models(now) or None not in (weights(before), weights(now)) and \
         weights(before) != weights(now)
@@ -131,12 +131,13 @@ def other_served_models(before: Mapping[str, Any], now: Mapping[str, Any]) -> bo
 
 def served_models(endpoint: Mapping[str, Any]) -> tuple[str, ...]:
     """The served models an endpoint identity names: each answer's ``model`` and /v1/models'
-    weights path (vLLM's ``root``). Another deployment of them (a proxy's other ``x-litellm-model-id``)
+    weights (vLLM's ``root``, Ollama's ``digest``). Another deployment of them (a proxy's other
+    ``x-litellm-model-id``)
     serves the same model; other names here are another model."""
     names = {f"model {a.get('model')!r}" for a in endpoint.get("answered_by") or () if isinstance(a, Mapping)}
     served = endpoint.get("served")
-    if isinstance(served, Mapping) and served.get("root"):
-        names.add(f"weights {served['root']!r}")
+    if isinstance(served, Mapping) and (weights := served.get("root") or served.get("digest")):
+        names.add(f"weights {weights!r}")
     return tuple(sorted(names))
 
 

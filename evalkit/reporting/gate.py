@@ -438,7 +438,8 @@ def _endpoint_change(model: str, b_arm: ArmOutcome, c_arm: ArmOutcome) -> tuple[
     if other_served_models(before or {}, now):  # the configured model changed too: on purpose
         return None, (f"endpoint: another model answered, as the arm's configured model changed "
                       f"({b_arm.model} to {c_arm.model}): was {was}; now {is_now}")
-    return None, f"endpoint: what answered changed, the same served model: was {was}; now {is_now}"
+    # the same name and weights where they are known; a `created` alone may be a model pulled again
+    return None, f"endpoint: what answered changed under the same served model name: was {was}; now {is_now}"
 
 
 def _unknown_endpoint(before: Mapping[str, Any] | None, now: Mapping[str, Any]) -> str | None:

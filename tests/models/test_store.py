@@ -269,6 +269,29 @@ def test_an_ollama_model_pulled_just_before_the_run_is_told_from_the_one_before_
     assert pulled.stats.cached == 0 and pulled.stats.answered == 2
 
 
+def test_an_ollama_model_pulled_again_under_its_tag_never_gets_the_old_weights_answers(tmp_path):
+    # A namespaced model (`owned_by` its namespace, not `library`) pulled minutes before a run: its
+    # `created` was dropped as a listing's time stamp, and after a pull of other weights under the
+    # same tag, store.reuse=true answered from the old weights (a checker's night scored 1.000 for
+    # a model that scores 0.60). Ollama's /api/tags digest names the weights.
+    prompt = case_prompt("ollama-digest")
+    with FaultServer(models=("m:latest",)) as srv:
+        srv.created, srv.owned_by = int(time.time()) - 120, "bartowski"
+        srv.digests = {"m:latest": "a" * 64}
+        with ResponseStore(tmp_path / "s.sqlite", run_id="a", reuse=True) as store:
+            first = _asked_twice(srv.base_url, store, prompt)
+        with ResponseStore(tmp_path / "s.sqlite", run_id="b", reuse=True) as store:
+            same = _asked_twice(srv.base_url, store, prompt)
+        srv.digests = {"m:latest": "b" * 64}  # pulled again: other weights, the same tag and a time
+        with ResponseStore(tmp_path / "s.sqlite", run_id="c", reuse=True) as store:
+            pulled = _asked_twice(srv.base_url, store, prompt)
+    assert first.identity["served"]["id"] == "m:latest"  # model.name m, as Ollama lists it
+    assert first.identity["served"]["digest"] == "a" * 64 and "created" not in first.identity["served"]
+    assert same.stats.cached == 2
+    assert pulled.stats.cached == 0 and pulled.stats.answered == 2
+    assert pulled.identity["served"]["digest"] == "b" * 64
+
+
 @pytest.mark.parametrize(("created", "owned_by", "kept"), [
     (300, "llama-server", False),  # stamped by a server 5 minutes ahead; a proxy's own Date in front
     (-60, "library", True),  # Ollama's model pulled a minute ago

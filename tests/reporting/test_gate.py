@@ -769,7 +769,8 @@ def test_another_deployment_of_the_same_model_is_a_note_on_its_verdict(tmp_path)
                                 _behind_proxy("gpu2", url="http://litellm.internal:4000/v1"))
     outcome = gate(bless(base, tmp_path / "baselines"), cand, CFG, tmp_path / "g")
     assert outcome.verdict is GateVerdict.PASS
-    note = "endpoint: what answered changed, the same served model: was model 'hosted_vllm/mistralai/Mix"
+    note = ("endpoint: what answered changed under the same served model name: was model "
+            "'hosted_vllm/mistralai/Mix")
     assert any(line.startswith(f"    note: {note}") and "deployment gpu2" in line
                for line in terminal_lines(outcome))
     assert f"- note: {note}" in (tmp_path / "g" / "gate.md").read_text()
@@ -1053,6 +1054,24 @@ def test_a_night_whose_models_listing_failed_is_not_another_model(tmp_path):
     other = _endpoint_runs(tmp_path / "other", vllm, vllm | {"served": {
         "id": "mixtral", "root": "/models/Llama-3-70B", "owned_by": "vllm"}})
     assert gate(*other, CFG, tmp_path / "g2").verdict is GateVerdict.ERROR  # other weights listed
+
+
+def test_an_ollama_model_pulled_again_with_other_weights_is_another_model(tmp_path):
+    # A checker's night: a tag pulled again with other weights FAILed the template (exit 1), noted
+    # as "the same served model" from Ollama's `created` alone. Its digest names the weights.
+    def ollama(digest: str | None, created: int) -> dict:
+        served = {"id": "mixtral:latest", "created": created, "owned_by": "library"}
+        return {"base_url": "http://gpu1:11434/v1", "model": "mixtral", "answered_by": {"model": "mixtral"},
+                "served": served | ({"digest": digest} if digest else {})}
+    other = _endpoint_runs(tmp_path / "other", ollama("a" * 64, 1796394748), ollama("b" * 64, 1796650359))
+    outcome = gate(*other, CFG, tmp_path / "g")
+    assert outcome.verdict is GateVerdict.ERROR, terminal_lines(outcome)
+    assert "now model 'mixtral', weights '" + "b" * 64 in (tmp_path / "g" / "gate.md").read_text()
+    same = _endpoint_runs(tmp_path / "same", ollama("a" * 64, 1796394748), ollama("a" * 64, 1796650359))
+    assert gate(*same, CFG, tmp_path / "g2").verdict is GateVerdict.PASS
+    undated = _endpoint_runs(tmp_path / "undated", ollama(None, 1796394748), ollama(None, 1796650359))
+    assert gate(*undated, CFG, tmp_path / "g3").models[0].endpoint_note.startswith(
+        "endpoint: what answered changed under the same served model name: was model 'mixtral'; created")
 
 
 @pytest.mark.parametrize("answered_by", [5, {"model": "other/model"}])

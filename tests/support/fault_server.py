@@ -75,6 +75,9 @@ class _Handler(JsonHandler):
                 extra["max_model_len"] = fault.max_model_len
             self.send_json(200, {"object": "list", "data": [{"id": m, "object": "model", **extra}
                                                         for m in fault.models]})
+        elif self.path == "/api/tags" and self.server.fault.digests:  # Ollama's list of its models
+            self.send_json(200, {"models": [{"name": name, "model": name, "digest": digest}
+                                            for name, digest in self.server.fault.digests.items()]})
         elif self.path in self.server.fault.versions:
             self.send_json(200, {"version": self.server.fault.versions[self.path]})
         else:
@@ -88,7 +91,8 @@ class _Handler(JsonHandler):
         if not (chat or self.path.endswith("/completions")) or not self.path.startswith("/v1/"):
             self._error(404, "Not Found")
             return
-        if body.get("model") not in self.server.fault.models:
+        models = self.server.fault.models  # an untagged name is Ollama's `name:latest`
+        if body.get("model") not in models and f"{body.get('model')}:latest" not in models:
             self._error(404, f"The model `{body.get('model')}` does not exist.")
             return
         room = self.server.fault.max_model_len
@@ -227,6 +231,8 @@ class FaultServer:
         """When set, /v1/models lists it and requests whose prompt and max_tokens exceed it get vLLM's 400."""
         self.listings = 0
         """GET /v1/models requests answered."""
+        self.digests: dict[str, str] = {}
+        """When set, GET /api/tags lists these models (name: digest) as Ollama does; else 404."""
         self.versions: dict[str, str] = {}
         """Paths at the server's root that say its release (vLLM's ``/version``, Ollama's ``/api/version``),
         answered ``{"version": ...}``; any other is 404."""
