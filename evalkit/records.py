@@ -650,8 +650,8 @@ class ArmResult(JsonRecord):
     """Where those stored answers came from: ``<run id> (<UTC date>)`` per earlier run."""
     endpoint: Mapping[str, Any] = field(default_factory=dict)
     """What answered: the base URL, the server's /v1/models entry for the model (id, root, created,
-    owned_by; Ollama's ``digest`` of the weights) and what the start-up probe's answer named (its model, a LiteLLM
-    proxy's deployment headers). Stored answers are reused only for the same endpoint. Its
+    owned_by; Ollama's ``digest`` of the weights) and what the start-up probe's answer named (its
+    model, a LiteLLM proxy's deployment headers). Stored answers are reused only for the same endpoint. Its
     ``answered_by`` is what answered the probe; ``answered_by`` below is what answered the samples."""
     answered_by: tuple[AnsweredBy, ...] = ()
     """Every distinct ``answered_by`` of the arm's answered samples with how many it answered, most
