@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from evalkit.models import DemoServer
-from tests.support.cli import run_evalkit
+from tests.support.cli import FIXTURES, run_evalkit
 from tests.support.fault_server import FaultServer
 from tests.support.models import closed_port_url
 from tests.support.prompts import humaneval_tasks
@@ -226,6 +226,31 @@ def test_fault_server_refusals_exit_2_with_the_fix(tmp_path, server_kwargs, name
     assert proc.returncode == 2
     (line,) = error_lines(proc)
     assert named in line and "wrong-key-1111" not in proc.stderr
+
+
+def test_an_endpoint_behind_an_internal_ca_is_named_as_such_and_reached_with_ssl_cert_file(tmp_path):
+    # A checker's air-gapped HTTPS endpoint, its certificate signed by a CA this machine does not
+    # trust: "cannot reach the model endpoint ...; start the server or fix model.base_url" sent the
+    # user to a server that was up, at the right URL. SSL_CERT_FILE is the fix, for both transports.
+    tls = (FIXTURES / "tls" / "cert.pem", FIXTURES / "tls" / "key.pem")
+    with FaultServer(models=("mixtral",), tls=tls) as srv:
+        refused = run_against(srv.base_url, tmp_path / "refused")
+        trusted = [run_evalkit("run", "model=mixtral", f"model.base_url={srv.base_url}",
+                               "model.name=mixtral", "dataset.limit=1", "n_samples=1", "k=[1]",
+                               "report.plots=false", f"model.stream={stream}",
+                               f"hydra.run.dir={tmp_path / stream}",
+                               f"store.path={tmp_path / stream / 's.sqlite'}",
+                               f"executor.cache_dir={tmp_path / 'cache'}", env={"SSL_CERT_FILE": str(tls[0])})
+                   for stream in ("false", "true")]
+    assert refused.returncode == 2
+    (line,) = error_lines(refused)
+    assert "TLS certificate this machine does not trust" in line and "SSL_CERT_FILE" in line
+    assert "start the server" not in line
+    assert trusted[0].returncode == 0, trusted[0].stderr[-2000:]
+    # streamed answers go through httpx, not aiohttp: its request reached the server too (which
+    # does not stream, and says so: "streamed no choices")
+    assert any(request["body"].get("stream") for request in srv.requests), trusted[1].stderr[-2000:]
+    assert "TLS" not in trusted[1].stderr
 
 
 def test_a_refused_credential_s_fix_reads_whole_and_shows_no_piece_of_it(tmp_path):

@@ -25,6 +25,8 @@ _CONTEXT_TEXT = re.compile(r"context length|context window|maximum context|max_m
 _N_TEXT = re.compile(r"(['\"`]n['\"`]|\bparam(eter)?:? ?n\b|\bn\b (must|should|is not|not supported|"
                      r"> ?1|greater than|only supports)|\bn=\d+ (is )?not)", re.I)
 _ROLES_TEXT = re.compile(r"alternat", re.I)
+_UNTRUSTED_TEXT = re.compile(r"certificate verify failed|CERTIFICATE_VERIFY_FAILED", re.I)
+_PLAIN_HTTP_TEXT = re.compile(r"wrong version number|WRONG_VERSION_NUMBER|record layer failure", re.I)
 _DOWN_TEXT = re.compile(r"connection (error|refused)|apiconnectionerror|cannot connect|"
                         r"service unavailable|upstream|bad gateway", re.I)
 
@@ -49,14 +51,20 @@ _ANSWER_FAILURES = ((StreamCut, "cut"), (BodyCut, "body_cut"), (AnswerFailed, "f
 
 
 def kind(fail: Failure) -> str:
-    """The failure's cause: unreachable, timeout, cut, body_cut, failed_answer, malformed, not_an_api, key,
-    alias, roles, context, n, rate_limited, redirect, backend_down, server_error or rejected."""
+    """The failure's cause: unreachable, untrusted_certificate, plain_http, timeout, cut, body_cut,
+    failed_answer, malformed, not_an_api, key, alias, roles, context, n, rate_limited, redirect,
+    backend_down, server_error or rejected."""
     text, status = fail.message, fail.status
     if status is None:
         if fail.timed_out:
             return "timeout"
         answer = next((cause for cls, cause in _ANSWER_FAILURES if isinstance(fail, cls)), None)
-        return answer or ("malformed" if fail.answered else "unreachable")
+        if answer or fail.answered:
+            return answer or "malformed"
+        # TLS failures are failures to connect: "start the server" sent a user whose server was up,
+        # behind an internal CA, looking for a fault that was not there (a checker's trial)
+        return ("untrusted_certificate" if _UNTRUSTED_TEXT.search(text)
+                else "plain_http" if _PLAIN_HTTP_TEXT.search(text) else "unreachable")
     for cause, statuses, pattern in _RULES:
         if status in statuses and (pattern is None or pattern.search(text)):
             return cause
@@ -108,6 +116,12 @@ def _backend(fail: Failure, cfg: ModelConfig, where: str) -> str:
 
 _FIXES = {
     "unreachable": "cannot reach the model endpoint at {url} ({msg}); start the server or fix model.base_url",
+    "untrusted_certificate": ("the model endpoint at {url} answered with a TLS certificate this machine does "
+                              "not trust ({msg}): give the certificate of the CA that signed it (PEM) in the "
+                              "environment variable SSL_CERT_FILE, or a folder of them in SSL_CERT_DIR, or "
+                              "use the host name the certificate names in model.base_url"),
+    "plain_http": ("the model endpoint at {url} does not speak TLS there ({msg}): write model.base_url with "
+                   "http://, or give the port that serves HTTPS"),
     "timeout": ("{where} did not answer for {name!r}: {msg}; check that the server is up and not stuck "
                 "(its log, a firewall that drops packets), or raise model.timeout_s where its first answer "
                 "is slow (a model loading)"),
@@ -157,7 +171,8 @@ def explain(fail: Failure, cfg: ModelConfig, served: tuple[str, ...] | None = No
     return said
 
 
-THROUGH_A_PROXY = frozenset({"unreachable", "timeout", "malformed", "not_an_api", "server_error", "rejected"})
+THROUGH_A_PROXY = frozenset({"unreachable", "untrusted_certificate", "plain_http", "timeout", "malformed",
+                             "not_an_api", "server_error", "rejected"})
 """Causes a proxy between evalkit and the endpoint may be the source of (its own 503 when it cannot
 reach the host, 407 for its credentials, an HTML page): every one that does not prove the API answered."""
 

@@ -63,6 +63,14 @@ def test_the_fix_fits_the_cause():
     assert "set the environment variable PROXY_KEY" in explain(key, cfg)
     down = Failure("connection failed: ConnectError: refused", True)
     assert "start the server or fix model.base_url" in explain(down, cfg)
+    # TLS: the server is up, at the right URL (aiohttp's and httpx's own texts)
+    untrusted = Failure("connection failed: ConnectError: Cannot connect to host gpu:443 ssl:True "
+                        "[SSLCertVerificationError: (1, '[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify "
+                        "failed: unable to get local issuer certificate (_ssl.c:1006)')]", True)
+    assert "SSL_CERT_FILE" in explain(untrusted, cfg) and "start the server" not in explain(untrusted, cfg)
+    plain = Failure("connection failed: ConnectError: [SSL: WRONG_VERSION_NUMBER] wrong version number "
+                    "(_ssl.c:1006)", True)
+    assert kind(plain) == "plain_http" and "write model.base_url with http://" in explain(plain, cfg)
     backend = Failure("HTTP 500: Connection error.", True, status=500, proxy=True)
     assert "litellm_params.api_base" in explain(backend, cfg)
     # "rejected the request" read as final, and named no fix (a nightly owner's trial)

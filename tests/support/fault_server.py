@@ -19,10 +19,12 @@ from __future__ import annotations
 import json
 import re
 import socket
+import ssl
 import struct
 import threading
 import time
 from collections import defaultdict, deque
+from pathlib import Path
 from typing import Any
 
 from evalkit.models.demo import JsonHandler, QuietHTTPServer
@@ -213,7 +215,8 @@ class _Server(QuietHTTPServer):
 class FaultServer:
     """The scripted server; a context manager with ``base_url`` and a request log."""
 
-    def __init__(self, models: tuple[str, ...] = ("m",), require_key: str | None = None) -> None:
+    def __init__(self, models: tuple[str, ...] = ("m",), require_key: str | None = None,
+                 tls: tuple[Path, Path] | None = None) -> None:
         self.models = models
         self.require_key = require_key
         self.require_authorization: str | None = None
@@ -247,12 +250,17 @@ class FaultServer:
         self._lock = threading.Lock()
         self._http = _Server(("127.0.0.1", 0), _Handler)
         self._http.fault = self
+        self._scheme = "https" if tls else "http"
+        if tls:  # (certificate, key): HTTPS, as an endpoint behind an internal CA serves
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self._http.socket = context.wrap_socket(self._http.socket, server_side=True)
         self._thread: threading.Thread | None = None
 
     @property
     def base_url(self) -> str:
-        """``http://127.0.0.1:port/v1``."""
-        return f"http://127.0.0.1:{self._http.server_address[1]}/v1"
+        """``http://127.0.0.1:port/v1`` (https:// where it serves TLS)."""
+        return f"{self._scheme}://127.0.0.1:{self._http.server_address[1]}/v1"
 
     def script(self, case: str, actions: list[str]) -> None:
         """Queue the actions the next requests of ``case`` get."""
