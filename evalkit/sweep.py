@@ -164,13 +164,16 @@ def _arm_table(finished: list[Path], swept: dict[Path, str], comparison: Path) -
         for arm in results.arms:
             # compare prefixes a label with its job's name only where two jobs share the label
             name = f"{job_dir.name}/{arm.arm}" if f"{job_dir.name}/{arm.arm}" in compared else arm.arm
-            scored, total = (arm.n_tasks_scored if arm.n_tasks_scored is not None else arm.n_tasks,
+            # the figures shown are the comparison's, over the tasks every job measured: their count
+            # with them (a job of 20 tasks showed the pass@1 of the 3 it shared with another beside "20")
+            shown = compared.get(name, arm)
+            scored, total = (shown.n_tasks_scored if shown.n_tasks_scored is not None else shown.n_tasks,
                              results.dataset.n_tasks)
             # over the dataset's tasks: a job that measured 3 of 5 showed pass@1 1.000 alone (a nightly
             # owner's trial)
             tasks = str(scored) if scored >= total else f"{scored} of {total}"
             infra = arm.verdicts.get(Status.INFRA_ERROR, 0)
-            rows.append((job_dir, name, compared.get(name, arm), tasks, infra))
+            rows.append((job_dir, name, shown, tasks, infra))
     # every k a job measured (each job's own where no comparison joins them: `k=[2]` showed pass@1 n/a)
     ks = sorted({k for _, _, shown, _, _ in rows for k in shown.pass_at_k}) or [1]
     headers = " | ".join(f"pass@{k}" for k in ks)

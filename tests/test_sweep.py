@@ -106,6 +106,23 @@ def test_a_failed_job_is_listed_and_the_others_still_report(sweeps):
     assert f"report: {sweep_dir / 'summary' / 'report.html'}" in proc.stdout
 
 
+def test_the_summary_names_the_tasks_its_figures_are_over(sweeps):
+    # A researcher's sweep of dataset.limit=3,20: the summary showed job 1's pass@1 over the 3 tasks
+    # both jobs measured (the comparison's) beside "20", its own count: a figure of 0.667 its
+    # results.json (0.700 over 20) does not have.
+    tmp, _ = sweeps
+    proc = run_evalkit("run", "-m", "dataset.limit=3,20", "arms=[{}]", "model.name=demo-buggy", "n_samples=2",
+                       "k=[1]", f"hydra.sweep.dir={tmp / 'limits'}", f"store.path={tmp / 'store.sqlite'}",
+                       f"executor.cache_dir={tmp / 'cache'}", "report.plots=false", timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    comparison = json.loads((tmp / "limits" / "summary" / "comparison.json").read_text())
+    shared = {a["arm"]: a for a in comparison["arms"]}["1/demo-buggy"]
+    summary = (tmp / "limits" / "summary" / "summary.md").read_text()
+    assert shared["n_tasks"] == 3
+    pass1 = shared["pass_at_k"]["1"]["value"]
+    assert f"| 1 | `dataset.limit=20` | 1/demo-buggy | 3 of 20 | {pass1:.3f} |" in summary
+
+
 def test_a_sweep_with_a_job_that_cannot_compose_stops_before_any_job(tmp_path):
     proc = _sweep(tmp_path, "bad", "model=demo,nosuch")
     assert proc.returncode == 2
