@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import difflib
 import errno
+import functools
 import itertools
 import os
 import shutil
@@ -31,13 +32,19 @@ from hydra import compose, initialize_config_dir
 # hydra.main reads sys.argv; its own parser and runner take the arguments as a list. Both are
 # Hydra 1.3's internals (and Hydra, whose reading of hydra.mode is handed over: _mode_composed),
 # which is why pyproject.toml pins hydra-core <1.4.
+from hydra._internal.config_loader_impl import ConfigLoaderImpl
 from hydra._internal.hydra import Hydra
-from hydra._internal.utils import _run_hydra, get_args_parser
+from hydra._internal.utils import _run_hydra, create_config_search_path, get_args_parser
 from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+from hydra.errors import (
+    ConfigCompositionException,
+    HydraException,
+    MissingConfigException,
+    OverrideParseException,
+)
 from hydra.types import RunMode
 from hydra.utils import to_absolute_path
 from omegaconf import MISSING as MISSING_VALUE
@@ -126,7 +133,7 @@ def _first_of_sweeps(overrides: list[str]) -> list[str]:
     out = []
     for item in _parse(overrides):
         if item.is_sweep_override():
-            first = next(iter(item.sweep_string_iterator()))
+            first = _sweep_values(item)[0]
             out.append(f"{item.get_key_element()}={first}")
         else:
             out.append(item.input_line)
@@ -135,9 +142,31 @@ def _first_of_sweeps(overrides: list[str]) -> list[str]:
 
 def _parse(overrides: list[str]) -> list[Any]:
     try:
-        return OverridesParser.create().parse_overrides(_overrides_only(overrides))
+        parser = OverridesParser.create(config_loader=_group_lister())
+        return parser.parse_overrides(_overrides_only(overrides))
     except OverrideParseException as exc:
         raise ConfigError(f"bad override: {_lines(exc)}") from None
+
+
+@functools.cache
+def _group_lister() -> ConfigLoaderImpl:
+    """What Hydra's sweeper lists a group's options with, so that ``model=glob(d*)`` is enumerated
+    here as the sweep will enumerate it (without one, every glob sweep ended in a traceback, exit 3)."""
+    return ConfigLoaderImpl(config_search_path=create_config_search_path(str(CONF_DIR)))
+
+
+def _sweep_values(item: Any) -> list[str]:
+    """The values a sweep override takes, as the basic sweeper enumerates them; ConfigError for one it
+    cannot (``interval(0,1)``, which only an optimizing sweeper samples, ended in a traceback, exit 3)."""
+    try:
+        values = list(item.sweep_string_iterator())
+    except HydraException as exc:
+        raise ConfigError(f"{item.input_line}: {_lines(exc, 1)}: evalkit's sweeper runs every value of "
+                          "choice(), range(), glob() and comma lists; interval() needs a sweeper that "
+                          "samples (hydra/sweeper=optuna, a plugin evalkit does not install)") from None
+    if not values:
+        raise ConfigError(f"{item.input_line}: sweeps over no value (a glob() that matches no option?)")
+    return values
 
 
 def _lines(exc: Exception, most: int = 2) -> str:
@@ -240,7 +269,7 @@ def _check_sweep_composes(overrides: list[str], check: Callable[[RunConfig], Non
     ranges, `check`: `model.params.temperature=0.2,-1`): Hydra would otherwise stop the sweep
     halfway with a traceback, or run the jobs before it first. Errors a job finds later (an
     endpoint, a run directory) are listed in the summary."""
-    choices = [[f"{item.get_key_element()}={v}" for v in item.sweep_string_iterator()]
+    choices = [[f"{item.get_key_element()}={v}" for v in _sweep_values(item)]
                if item.is_sweep_override() else [item.input_line] for item in _parse(overrides)]
     combinations = itertools.islice(itertools.product(*choices), 1, cap)  # the first is already checked
     first = HydraConfig.instance().cfg

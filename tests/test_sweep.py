@@ -123,6 +123,23 @@ def test_the_summary_names_the_tasks_its_figures_are_over(sweeps):
     assert f"| 1 | `dataset.limit=20` | 1/demo-buggy | 3 of 20 | {pass1:.3f} |" in summary
 
 
+def test_a_glob_sweep_runs_each_option_it_matches_and_an_interval_is_refused_in_one_line(tmp_path):
+    # Hydra's glob() over a group's options ended in "ConfigLoader is not set", exit 3, and
+    # interval(), which only an optimizing sweeper samples, in a traceback too (a researcher's trial).
+    proc = run_evalkit("run", "-m", "dataset=glob(infilling_random_span*)", "dataset.limit=2", "n_samples=1", "k=[1]",
+                       f"hydra.sweep.dir={tmp_path / 'glob'}", f"store.path={tmp_path / 'store.sqlite'}",
+                       f"executor.cache_dir={tmp_path / 'cache'}", "report.plots=false", timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = (tmp_path / "glob" / "summary" / "summary.md").read_text()
+    assert "| 0 | `dataset=infilling_random_span` |" in summary
+    assert "| 1 | `dataset=infilling_random_span_light` |" in summary
+    for sweep, said in (("model.params.temperature=interval(0,1)", "interval() needs a sweeper that samples"),
+                        ("dataset=glob(nomatch*)", "sweeps over no value")):
+        refused = run_evalkit("run", "-m", sweep, f"hydra.sweep.dir={tmp_path / 'refused'}", timeout=60)
+        assert refused.returncode == 2 and said in refused.stderr, refused.stderr[-2000:]
+        assert "Traceback" not in refused.stderr and not (tmp_path / "refused").exists()
+
+
 def test_a_sweep_with_a_job_that_cannot_compose_stops_before_any_job(tmp_path):
     proc = _sweep(tmp_path, "bad", "model=demo,nosuch")
     assert proc.returncode == 2
