@@ -11,6 +11,7 @@ input or configuration, with one line on stderr (after a traceback with --verbos
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from collections.abc import Callable
@@ -365,6 +366,30 @@ SUBCOMMANDS: dict[str, Callable[[list[str], bool], int]] = {
 }
 
 
+def _shell_completion(rest: list[str], verbose: bool) -> int:
+    """``evalkit -sc install=bash`` (what `--hydra-help` says to type) and the installed script's
+    ``evalkit -sc query=bash``: Hydra's completion of a command's keys, with the command's own word
+    taken out of the line Hydra reads (``evalkit run model=`` read as the override ``run``: exit 2,
+    its error printed into the user's prompt line at each Tab), and the commands themselves while the
+    first word is being typed."""
+    if not any(arg.startswith("query=") for arg in rest):  # install=, uninstall=: the script
+        # for the `evalkit` command, which Hydra names after sys.argv[0]: `python -m evalkit` (a
+        # path ending in .py) got a script completing `python`
+        program, sys.argv[0] = sys.argv[0], "evalkit"
+        try:
+            return SUBCOMMANDS["run"](["-sc", *rest], verbose)
+        finally:
+            sys.argv[0] = program
+    words = os.environ.get("COMP_LINE", "").split(" ")
+    if len(words) < 3:  # `evalkit ru<Tab>`: the command's name
+        print(" ".join(SUBCOMMANDS))
+        return 0
+    if words[1] not in ("run", "score"):  # its other commands take paths: the shell completes them
+        return 0
+    os.environ["COMP_LINE"] = " ".join([words[0], *words[2:]])
+    return SUBCOMMANDS[words[1]](["-sc", *rest], verbose)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `evalkit` console script."""
     given = list(sys.argv[1:] if argv is None else argv)
@@ -388,6 +413,8 @@ def main(argv: list[str] | None = None) -> int:
             return fail(f"{valid_text(arg)!r} is not UTF-8 text (its undecodable bytes shown as \ufffd), "
                         "and the reports name their files and labels in UTF-8: rename it")
     command, rest = args[0], args[1:]
+    if command in ("-sc", "--shell-completion"):
+        return _shell_completion(rest, verbose)
     handler = SUBCOMMANDS.get(command)
     if handler is None:
         return fail(f"unknown command {command!r}; commands: {', '.join(SUBCOMMANDS)}")

@@ -255,3 +255,25 @@ def test_prompts_render_names_an_option_and_says_how_to_write_it(capsys):
 def test_a_sweep_with_cfg_is_one_line_not_hydras_traceback(capsys):
     err = _fails_with_one_line(capsys, "run", "-m", "model=mixtral,claude", "--cfg", "job")
     assert err.startswith("evalkit: error: -m and --cfg cannot be combined")
+
+
+def test_shell_completion_installs_as_the_help_says_and_completes_each_command_s_keys(capsys, monkeypatch):
+    # `evalkit run --hydra-help` says `eval "$(evalkit -sc install=bash)"`: that was "unknown command
+    # '-sc'", and the script's query of `evalkit run model=` read `run` as an override (exit 2), its
+    # error printed into the prompt line at each Tab (a researcher's trial in a real bash).
+    assert cli.main(["-sc", "install=bash"]) == 0
+    script = capsys.readouterr().out
+    assert "hydra_bash_completion" in script and script.rstrip().endswith("evalkit")
+    asked = {"evalkit ": "", "evalkit run model=de": "", "evalkit run dataset.li": "",
+             "evalkit score samp": "", "evalkit gate --base": ""}
+    for line in asked:
+        monkeypatch.setenv("COMP_LINE", line)
+        assert cli.main(["-sc", "query=bash"]) == 0, line
+        out = capsys.readouterr()
+        asked[line] = out.out.split()
+        assert not out.err, (line, out.err)
+    assert asked["evalkit "][:2] == ["run", "score"]
+    assert {"model=deepseek_coder", "model=demo"} <= set(asked["evalkit run model=de"])
+    assert asked["evalkit run dataset.li"] == ["dataset.limit="]
+    assert asked["evalkit score samp"] == ["samples="]
+    assert asked["evalkit gate --base"] == []  # paths: the shell's own completion (-o default)
