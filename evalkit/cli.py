@@ -413,9 +413,7 @@ def main(argv: list[str] | None = None) -> int:
             return fail(f"{valid_text(arg)!r} is not UTF-8 text (its undecodable bytes shown as \ufffd), "
                         "and the reports name their files and labels in UTF-8: rename it")
     command, rest = args[0], args[1:]
-    if command in ("-sc", "--shell-completion"):
-        return _shell_completion(rest, verbose)
-    handler = SUBCOMMANDS.get(command)
+    handler = _shell_completion if command in ("-sc", "--shell-completion") else SUBCOMMANDS.get(command)
     if handler is None:
         return fail(f"unknown command {command!r}; commands: {', '.join(SUBCOMMANDS)}")
     try:
