@@ -126,7 +126,8 @@ def test_the_summary_names_the_tasks_its_figures_are_over(sweeps):
 def test_a_glob_sweep_runs_each_option_it_matches_and_an_interval_is_refused_in_one_line(tmp_path):
     # Hydra's glob() over a group's options ended in "ConfigLoader is not set", exit 3, and
     # interval(), which only an optimizing sweeper samples, in a traceback too (a researcher's trial).
-    proc = run_evalkit("run", "-m", "dataset=glob(infilling_random_span*)", "dataset.limit=2", "n_samples=1", "k=[1]",
+    proc = run_evalkit("run", "-m", "dataset=glob(infilling_random_span*)", "dataset.limit=2", "n_samples=1",
+                       "k=[1]",
                        f"hydra.sweep.dir={tmp_path / 'glob'}", f"store.path={tmp_path / 'store.sqlite'}",
                        f"executor.cache_dir={tmp_path / 'cache'}", "report.plots=false", timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
