@@ -50,7 +50,7 @@ Read them with `SampleResult.from_json`, `RunResults.from_json`, `ComparisonResu
 `GateResults.from_json` (or `evalkit.results`: `load_samples`, `load_results`, `load_comparison`,
 `load_gate`), which validate every field and name the first bad one. Unknown keys are ignored, so
 files of a newer evalkit of the same schema version load in an older one; a file of a newer schema
-version is refused (`written by a newer evalkit (schema_version 3; this one reads up to 2)`).
+version is refused (`written by a newer evalkit (schema_version 4; this one reads up to 3)`).
 """
 
 

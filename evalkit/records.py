@@ -25,9 +25,10 @@ from pydantic import Field, Strict
 
 # -- artefact records: the files a run writes ---------------------------------------------------
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Version of the samples.jsonl and results.json schema this evalkit writes. Version 1 (evalkit
-0.1.0, no ``schema_version`` key) still loads: ``RunResults.from_json`` upgrades it."""
+0.1.0, no ``schema_version`` key) still loads: ``RunResults.from_json`` upgrades it; version 2 (no
+``differences``) loads with none."""
 
 _Record = TypeVar("_Record")
 
@@ -781,6 +782,10 @@ class RunResults(JsonRecord):
     problems: tuple[str, ...] = ()
     """Why the run exited 2 although its reports were written (an arm without any answer, too
     many requests refused by the endpoint), one line each with the cause and the fix."""
+    differences: tuple[PairedDiff, ...] = ()
+    """The report's paired differences: each arm against the baseline arm (the first) on pass@1, the
+    lenient reading's pass@1 and each similarity metric, over the tasks both scored, with the paired
+    interval and Holm-adjusted p-value. Empty for a run of one arm (and in a file of schema 2)."""
     schema_version: int = SCHEMA_VERSION
     """Version of this schema."""
 

@@ -170,11 +170,14 @@ def write_reports(run_dir: Path, run: RunResults, specs: Sequence[ArmSpec], scor
                             seed=scoring.seed)
     results = dataclasses.replace(run, arms=aggregate(samples, specs, scoring), statistics=statistics,
                                   schema_version=SCHEMA_VERSION)
-    text = json.dumps(results.to_json(), indent=2, allow_nan=False) + "\n"
     command = "run" if run.samples_file is None else "score"  # scored answers have a samples file
     view = build_view(samples, results.arms, results.templates, scoring,
                       title=f"evalkit {command} {results.run_id}", header=_header(results),
                       completion=run.dataset.kind == "completion")
+    # the paired differences too, not only the report's tables: a notebook or CI script reading
+    # results.json had every arm's figures but not how sure the comparison of two was (a checker's trial)
+    results = dataclasses.replace(results, differences=tuple(view.diffs))
+    text = json.dumps(results.to_json(), indent=2, allow_nan=False) + "\n"
     view.notes[:0] = run_notes(results)
     fill_flip_texts(view.flips, run_dir / "samples.jsonl")
     if samples.empty:

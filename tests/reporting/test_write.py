@@ -99,6 +99,13 @@ def test_markdown_report(two_arm_run):
     # what "significant" means beside an interval at its own level (a researcher's trial)
     comparisons = re.search(r"Holm's correction over the report's (\d+) comparisons, so an interval", text)
     assert comparisons and int(comparisons[1]) == sum(line.startswith("| B | ") for line in text.splitlines())
+    # results.json carries the same paired differences, interval and p-values as the report shows
+    results = load_results(run_dir)
+    assert len(results.differences) == int(comparisons[1])
+    pass1 = next(d for d in results.differences if d.measure == "pass@1")
+    assert (pass1.arm, pass1.baseline, pass1.n_tasks) == ("B", "A", 9)
+    shown = f"| B | pass@1 | 9 | {pass1.diff:.3f} [{pass1.ci_low:.3f}, {pass1.ci_high:.3f}] |"
+    assert shown in text, shown
     assert "with 95% bootstrap intervals" in text
     assert "lenient one (the first fenced block of the raw answer)" in text
     assert "faithful reading (the template's post-processing, as the gateway does it)" in text
