@@ -326,6 +326,10 @@ def launch(name: str, overrides: list[str], job: Job,
         if (interrupted or isinstance(exc, Exception)) \
                 and before.undo_unmeasured(next(iter(started), before.run_dir)) and interrupted:
             raise InterruptedUnmeasured from exc
+        if interrupted and not started and sweep and before.run_dir.is_dir():
+            # a launcher that runs jobs in processes of its own (joblib) starts none in this one: the
+            # sweep's folder as composed, where Hydra made it (it said only "interrupted")
+            started.append(before.run_dir)
         if interrupted and started:  # where to start it again to finish it, unless it had finished
             key = "hydra.sweep.dir" if sweep else "hydra.run.dir"
             answers_only = (not sweep and isinstance(before, RunDirBefore)

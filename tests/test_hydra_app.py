@@ -437,6 +437,23 @@ def test_a_sweep_interrupted_before_it_measured_anything_leaves_no_directory(tmp
     assert sweep_dir.exists() is measured
 
 
+@pytest.mark.slow  # joblib's worker processes: the full suite, not the fast tier
+def test_a_sweep_interrupted_under_joblib_says_where_it_is_kept(tmp_path):
+    # joblib runs the jobs in processes of its own, so none started in this one, and Ctrl-C said only
+    # "interrupted; samples written so far are kept": where, a time-named folder, went unsaid.
+    def job(cfg, run_dir):
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "samples.jsonl").write_text('{"a sample": 1}\n')
+        raise KeyboardInterrupt
+
+    sweep_dir = tmp_path / "sweep"
+    with pytest.raises(KeyboardInterrupt) as err:
+        hydra_app.launch("run", ["-m", "seed=1,2", "hydra/launcher=joblib", f"hydra.sweep.dir={sweep_dir}"],
+                         job)
+    assert isinstance(err.value, InterruptedKept), repr(err.value)
+    assert (err.value.run_dir, err.value.key) == (sweep_dir, "hydra.sweep.dir")
+
+
 @pytest.mark.parametrize("earlier", [False, True])
 def test_a_run_interrupted_after_its_last_file_says_it_had_finished(tmp_path, earlier):
     # A nightly owner's trial: Ctrl-C a few ms after results.json (the last file a run writes) said
