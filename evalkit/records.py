@@ -875,6 +875,23 @@ class BaselineArm(JsonRecord):
             raise ValueError("endpoint.answered_by must be a list of objects (what answered the arm)")
         if served is not None and not isinstance(served, Mapping):
             raise ValueError("endpoint.served must be an object (the /v1/models entry) or null")
+        # Half the tasks deleted by hand were gated on the other half, task_coverage PASS, no note:
+        # the per-task lines must add up to the aggregates bless copied beside them, where those are
+        # recorded (a pooled baseline has no n_tasks; a file without either is taken as it is).
+        n_tasks = self.aggregates.get("n_tasks")
+        if isinstance(n_tasks, int) and not isinstance(n_tasks, bool) and n_tasks != len(self.tasks):
+            raise ValueError(f"arm {self.arm} has {len(self.tasks)} tasks, its aggregates.n_tasks {n_tasks}: "
+                             "tasks were removed or added by hand; bless the run again")
+        verdicts = self.aggregates.get("verdicts")
+        if isinstance(verdicts, Mapping) and all(type(n) is int for n in verdicts.values()):
+            tasks = self.tasks.values()
+            for what, held, said in (
+                    ("samples", sum(t.n for t in tasks), sum(verdicts.values())),
+                    ("passed", sum(t.passed for t in tasks), verdicts.get(Status.PASSED, 0)),
+                    ("infra_error", sum(t.infra_error for t in tasks), verdicts.get(Status.INFRA_ERROR, 0))):
+                if held != said:
+                    raise ValueError(f"arm {self.arm}'s tasks hold {held} {what}, its aggregates.verdicts "
+                                     f"{said}: tasks were edited by hand; bless the run again")
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -22,7 +23,8 @@ import pandas as pd
 
 from evalkit.config import ConfigError
 from evalkit.metrics.compare import task_table
-from evalkit.records import BaselineArm, BlessedBaseline, RecordError, RunResults, non_finite_field
+from evalkit.metrics.passk import per_task_pass_at_k
+from evalkit.records import BaselineArm, BlessedBaseline, RecordError, RunResults, Status, non_finite_field
 from evalkit.results import load_results, load_samples, natural_key, run_identity, run_name_of, run_seed
 
 FORMAT = "evalkit-baseline/1"
@@ -178,7 +180,7 @@ def _from_run_dir(run_dir: Path) -> Baseline:
                     key=lambda group: order.get(str(group[0]), len(order)))
     for label, group in groups:
         entry = meta.get(str(label), {})
-        _require_results_of(run_dir, str(label), len(group), entry)
+        _require_results_of(run_dir, str(label), group, entry)
         first = group.iloc[0]
         template = dict(entry.get("template") or {
             "family": first["template_family"], "version": first["template_version"],
@@ -197,20 +199,58 @@ def _from_run_dir(run_dir: Path) -> Baseline:
                     problems=tuple(map(str, results.get("problems") or ())))
 
 
-def _require_results_of(run_dir: Path, label: str, n_samples: int, entry: Mapping[str, Any]) -> None:
+def _require_results_of(run_dir: Path, label: str, samples: pd.DataFrame, entry: Mapping[str, Any]) -> None:
     """Refuse an arm whose samples are not the ones its results.json counted: an attempt that went
     on with more samples (n_samples=2, then 20) and was stopped before it wrote its results left
     the first attempt's results.json, and bless and gate took the half-made run for a finished one."""
+    n_samples = len(samples)
     counted = sum(int(n) for n in (entry.get("verdicts") or {}).values()) if entry else None
-    if counted is None or counted == n_samples:
-        return
-    if n_samples > counted:
+    if counted is not None and n_samples > counted:
         raise ConfigError(f"{run_dir} did not finish: its samples.jsonl holds {n_samples} samples of arm "
                           f"{label!r}, its results.json {counted} (an attempt that added samples stopped "
                           "before it wrote its results): start it again with the same hydra.run.dir to "
                           "finish it")
-    raise ConfigError(f"{run_dir}: its samples.jsonl holds {n_samples} samples of arm {label!r}, its "
-                      f"results.json {counted}: the samples were changed after the run; re-run it")
+    if counted is not None and n_samples < counted:
+        raise ConfigError(f"{run_dir}: its samples.jsonl holds {n_samples} samples of arm {label!r}, its "
+                          f"results.json {counted}: the samples were changed after the run; re-run it")
+    if counted is not None:
+        _require_verdicts_of(run_dir, label, samples, entry)
+
+
+def _require_verdicts_of(run_dir: Path, label: str, samples: pd.DataFrame, entry: Mapping[str, Any]) -> None:
+    """Refuse an arm whose samples' verdicts are not the ones its results.json counted, in either
+    reading it records: every failing verdict of samples.jsonl edited to "passed", results.json
+    untouched, was gated as pass@1 1.000, PASS. Fewer infra errors and nothing else changed is an
+    attempt that asked them again and stopped before it wrote its results: unfinished, not edited."""
+    held = {str(status): int(n) for status, n in samples["status"].value_counts().items()}
+    said = {str(status): int(n) for status, n in (entry.get("verdicts") or {}).items()}
+    differ = [s.value for s in Status if held.get(s.value, 0) != said.get(s.value, 0)]
+    infra = Status.INFRA_ERROR.value
+    if differ and held.get(infra, 0) < said.get(infra, 0) and \
+            all(held.get(s, 0) >= said.get(s, 0) for s in differ if s != infra):
+        raise ConfigError(f"{run_dir} did not finish: its samples.jsonl holds {held.get(infra, 0)} "
+                          f"infra_error samples of arm {label!r}, its results.json {said[infra]} (an attempt "
+                          "that asked them again stopped before it wrote its results): start it again with "
+                          "the same hydra.run.dir to finish it")
+    if differ:
+        raise ConfigError(f"{run_dir}: its samples.jsonl holds {_counts(held, differ)} samples of arm "
+                          f"{label!r}, its results.json {_counts(said, differ)}: the samples were changed "
+                          "after the run; re-run it")
+    lenient = (entry.get("pass_at_k_lenient") or {}).get("1")
+    recorded = lenient.get("value") if isinstance(lenient, Mapping) else None
+    scored = samples.loc[samples["lenient_status"] != Status.INFRA_ERROR, ["task_id", "lenient_passed"]]
+    if recorded is None or scored.empty:
+        return
+    rate = float(per_task_pass_at_k(scored.rename(columns={"lenient_passed": "passed"}), 1).mean())
+    if not math.isclose(rate, float(recorded), abs_tol=1e-9):
+        raise ConfigError(f"{run_dir}: its samples.jsonl gives arm {label!r} a lenient pass@1 of {rate:.6g}, "
+                          f"its results.json {float(recorded):.6g}: the samples were changed after the run; "
+                          "re-run it")
+
+
+def _counts(verdicts: Mapping[str, int], statuses: Sequence[str]) -> str:
+    """``800 passed, 0 failed``: the counts of ``statuses`` in ``verdicts``."""
+    return ", ".join(f"{verdicts.get(s, 0)} {s}" for s in statuses)
 
 
 def _task_rows(arm: BaselineArm, where: str) -> pd.DataFrame:

@@ -681,6 +681,74 @@ def test_a_run_whose_samples_outgrew_its_results_is_refused(runs, tmp_path):
         gate(runs["base"], grown, CFG, tmp_path / "gate")
 
 
+def _edited_samples(run_dir: Path, path: Path, reading: str, statuses: tuple[str, ...], to: str) -> Path:
+    """A copy of ``run_dir`` whose samples.jsonl has each verdict of ``reading`` (``verdict``, or
+    ``lenient``'s) in ``statuses`` changed to ``to`` by hand, its results.json untouched."""
+    shutil.copytree(run_dir, path)
+    lines = []
+    for line in (path / "samples.jsonl").read_text().splitlines():
+        sample = json.loads(line)
+        verdict = sample["verdict"] if reading == "verdict" else sample["lenient"]["verdict"]
+        if verdict["status"] in statuses:
+            verdict["status"] = to
+        lines.append(json.dumps(sample))
+    (path / "samples.jsonl").write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.parametrize(("reading", "said"), [
+    ("verdict", "holds 800 passed, 0 failed samples of arm 'mixtral', its results.json 300 passed, "
+                "500 failed"),
+    ("lenient", "gives arm 'mixtral' a lenient pass@1 of 1, its results.json 0.375"),
+])
+def test_a_run_whose_verdicts_were_edited_after_it_is_refused(runs, tmp_path, reading, said):
+    # A checker's trial: every failing verdict of samples.jsonl edited to "passed", results.json
+    # still counting 300 passed: gated as pass@1 1.000, PASS, exit 0.
+    edited = _edited_samples(runs["worse"], tmp_path / "edited", reading, ("failed",), "passed")
+    said = f"{edited}: its samples.jsonl {said}: the samples were changed after the run; re-run it"
+    with pytest.raises(ConfigError, match=re.escape(said)):
+        gate(runs["base"], edited, CFG, tmp_path / "gate")  # `evalkit gate`: its one line, exit 2
+    with pytest.raises(ConfigError, match=re.escape(said)):
+        bless([edited], tmp_path / "baselines")
+    assert not (tmp_path / "gate").exists() and not (tmp_path / "baselines").exists()
+    assert gate(runs["base"], runs["worse"], CFG, tmp_path / "unedited").verdict is GateVerdict.FAIL
+
+
+def test_a_run_whose_unanswered_samples_were_asked_again_did_not_finish(tmp_path):
+    # Started again to ask its 3 unanswered samples and stopped before it wrote its results: the
+    # samples' verdicts are not results.json's, but nothing was edited; finishing it is the fix.
+    run_dir = make_run(tmp_path / "run", {"mixtral": tasks(40, N, BASE_FAILING, infra={0: 3})})
+    resumed = _edited_samples(run_dir, tmp_path / "resumed", "verdict", ("infra_error",), "passed")
+    said = (f"{resumed} did not finish: its samples.jsonl holds 0 infra_error samples of arm 'mixtral', its "
+            "results.json 3 (an attempt that asked them again stopped before it wrote its results): start it "
+            "again with the same hydra.run.dir to finish it")
+    with pytest.raises(ConfigError, match=re.escape(said)):
+        bless([resumed], tmp_path / "baselines")
+
+
+@pytest.mark.parametrize(("pooled", "said"), [
+    (False, "arm mixtral has 10 tasks, its aggregates.n_tasks 20: tasks were removed or added by hand"),
+    (True, "arm mixtral's tasks hold 400 samples, its aggregates.verdicts 800: tasks were edited by hand"),
+])
+def test_gate_refuses_a_baseline_whose_tasks_were_removed_by_hand(tmp_path, pooled, said):
+    # A checker's trial: half a baseline's tasks deleted (dataset.n_tasks left as it was) was gated on
+    # the other half, task_coverage 10 | 10 PASS, no note. Runs of 20 of the dataset's 40 tasks, one
+    # or pooled, are legitimate baselines: they gate as before until edited.
+    seeds = [make_run(tmp_path / f"seed{i}", {"mixtral": tasks(20, N)}) for i in range(1 + pooled)]
+    path = bless(seeds, tmp_path / "baselines")
+    cand = make_run(tmp_path / "cand", {"mixtral": tasks(20, N)})
+    before = gate(path, cand, CFG, tmp_path / "before")
+    coverage = next(c for c in before.models[0].checks if c.name == "task_coverage")
+    assert before.exit_code == 0 and coverage.verdict is GateVerdict.PASS and coverage.candidate == 20
+    record = json.loads(path.read_text())
+    assert record["dataset"]["n_tasks"] == 40
+    record["arms"][0]["tasks"] = dict(list(record["arms"][0]["tasks"].items())[:10])
+    path.write_text(json.dumps(record))
+    said = f"{path}: malformed baseline (arms.0: Value error, {said}; bless the run again)"
+    with pytest.raises(ConfigError, match=re.escape(said)):
+        gate(path, cand, CFG, tmp_path / "gate")  # `evalkit gate`: its one line, exit 2
+
+
 @pytest.mark.slow  # whole runs' reports written and read: the full suite, not the fast tier
 @pytest.mark.parametrize(("edit", "named"), [
     (lambda r: r["arms"][0]["tasks"]["HumanEval/0"].update(passed=N + 5), "arms.0.tasks.HumanEval/0"),
