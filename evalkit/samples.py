@@ -252,10 +252,12 @@ def _read_jsonl(path: Path, errors: list[str]) -> Iterator[ScoreInputLine]:
                 continue
             try:
                 row = json.loads(raw)
-                if not isinstance(row, dict):
-                    raise ValueError("not a JSON object")
             except NOT_JSON as exc:
                 errors.append(f"{path}:{number}: not valid JSON ({json_line_problem(exc)})")
+                continue
+            if not isinstance(row, dict):  # valid JSON, which "not valid JSON (not a JSON object)" denied
+                errors.append(f"{path}:{number}: {_json_kind(row)}, not an object with task_id and "
+                              "completion")
                 continue
             # EvalPlus's whole program where there is one; a null field beside the other is no answer
             whole_program = row.get("solution") is not None
@@ -278,6 +280,14 @@ def _read_jsonl(path: Path, errors: list[str]) -> Iterator[ScoreInputLine]:
                 finish_reason=valid_text(str(row.get("finish_reason") or "")),
                 stops=_stops(row.get("params")),
             )
+
+
+def _json_kind(value: Any) -> str:
+    """What a JSON value that is no object is, in JSON's terms: ``a JSON array``, ``JSON null``."""
+    if value is None or isinstance(value, bool):
+        return f"JSON {json.dumps(value)}"
+    kind = {list: "array", str: "string"}.get(type(value), "number")
+    return f"a JSON {kind}"
 
 
 def _stops(params: Any) -> tuple[str, ...] | None:

@@ -6,12 +6,15 @@ and read what a user would see on stdout and stderr.
 
 from __future__ import annotations
 
+import shlex
 import socket
+from pathlib import Path
 
 import pytest
+import yaml
 
 import evalkit
-from evalkit import cli
+from evalkit import cli, hydra_app
 
 
 def _fails_with_one_line(capsys, *args: str) -> str:
@@ -184,12 +187,17 @@ def test_version(capsys):
     assert capsys.readouterr().out.strip() == f"evalkit {evalkit.__version__}"
 
 
+KEYS_LISTED = {"score": "`evalkit score --help` lists its keys",
+               "run": "`evalkit run --cfg job` lists every key"}
+"""Where an option's refusal sends the user for the keys: score's --help lists those it takes."""
+
+
 @pytest.mark.parametrize("command", ["score", "run"])
 def test_an_option_for_an_override_says_to_write_key_equals_value(capsys, command):
     # `--samples nope.jsonl`: Hydra read nope.jsonl as an override ("missing EQUAL at '<EOF>'")
     err = _fails_with_one_line(capsys, command, "--samples", "nope.jsonl")
     assert err == (f"evalkit: error: unknown option --samples: evalkit {command} takes KEY=VALUE overrides "
-                   f"(write samples=VALUE; `evalkit {command} --cfg job` lists every key)")
+                   f"(write samples=VALUE; {KEYS_LISTED[command]})")
 
 
 @pytest.mark.parametrize("command", ["score", "run"])
@@ -197,7 +205,60 @@ def test_a_short_option_hydra_does_not_have_is_named_not_parsed_as_an_override(c
     # `-n 5` (as in other harnesses): "bad override: LexerNoViableAltException: 5 ^"
     err = _fails_with_one_line(capsys, command, "-n", "5")
     assert err == (f"evalkit: error: unknown option -n: evalkit {command} takes KEY=VALUE overrides "
-                   f"(`evalkit {command} --cfg job` lists every key)")
+                   f"({KEYS_LISTED[command]})")
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_score_help_is_score_s_and_lists_only_the_keys_it_takes(capsys, flag):
+    # It printed run's help: "Any key below is an override (n_samples=20, model.base_url=...)" over
+    # n_samples, arms, model.* and store, each of which score then refused (a new user's trial).
+    assert cli.main(["score", flag, "dataset.limit=3"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("usage: evalkit score samples=PATH [OVERRIDES]\n")
+    assert "n_samples=20" not in out and "model.base_url" not in out
+    config = yaml.safe_load(out.split("(foo.bar=value)\n", 1)[1].split("\nOther commands:", 1)[0])
+    assert {"samples", "strict", "k", "seed", "dataset", "executor", "scoring", "report"} <= set(config)
+    assert not set(config) & set(cli.SCORE_IGNORES)  # the keys it refuses ("has no use for it")
+    assert config["dataset"]["limit"] == 3  # the config the overrides compose to, as Hydra's --help shows
+    groups = out.split("== Configuration groups ==", 1)[1].split("== Config ==", 1)[0]
+    assert "dataset: humaneval, " in groups and "model:" not in groups and "prompt:" not in groups
+    assert "evalkit score --hydra-help" in out
+
+
+@pytest.mark.parametrize(("given", "written"), [
+    ("samples_good.jsonl", "samples=samples_good.jsonl"),  # Hydra: "missing EQUAL at '<EOF>'"
+    ("/tmp/x/samples.jsonl", "samples=/tmp/x/samples.jsonl"),  # "extraneous input '/' ..."
+    ("../s.jsonl", "samples=../s.jsonl"),  # "LexerNoViableAltException"
+    ("my answers.jsonl", "'samples=my answers.jsonl'"),  # quoted for the shell
+    ("a(1).jsonl", "'samples=\"a(1).jsonl\"'"),  # and for Hydra, whose grammar has no `(` in a word
+])
+def test_a_samples_file_given_as_a_plain_argument_says_to_write_samples_equals(capsys, given, written):
+    err = _fails_with_one_line(capsys, "score", given)
+    assert err == ("evalkit: error: evalkit score takes the samples file as samples=PATH: "
+                   f"evalkit score {written}")
+    # what it says to type is that file
+    assert hydra_app.compose_run_config(shlex.split(written)).samples == Path(given)
+    # after other overrides and options too, never the value of an option (`--cfg job`)
+    assert _fails_with_one_line(capsys, "score", "dataset.limit=2", "--cfg", "job", given) == err
+
+
+def test_a_file_given_to_run_says_overrides_are_key_equals_value_and_where_the_file_goes(
+        capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path("mine").mkdir()
+    Path("mine/exp.yaml").write_text("defaults:\n  - config\n  - _self_\nn_samples: 3\n")
+    err = _fails_with_one_line(capsys, "run", "mine/exp.yaml")
+    assert err == ("evalkit: error: 'mine/exp.yaml' is a file: evalkit run takes KEY=VALUE overrides; a "
+                   "config file of your own is --config-dir mine --config-name exp, its defaults list naming "
+                   "config (evalkit's) first")
+    cli.main(["run", "--config-dir", "mine", "--config-name", "exp", "--cfg", "job"])  # as it says
+    assert yaml.safe_load(capsys.readouterr().out)["n_samples"] == 3
+    Path("answers.jsonl").write_text("")
+    err = _fails_with_one_line(capsys, "run", "answers.jsonl")
+    assert err == ("evalkit: error: 'answers.jsonl' is a file: evalkit run takes KEY=VALUE overrides; to "
+                   "score the answers a samples file holds: evalkit score samples=answers.jsonl")
+    # a word that is no file is a misspelt override, as Hydra says
+    assert "missing EQUAL" in _fails_with_one_line(capsys, "run", "mixtral")
 
 
 def test_gate_says_its_overrides_are_gate_keys_and_its_candidate_a_run_directory(capsys, tmp_path):

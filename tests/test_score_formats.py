@@ -89,6 +89,31 @@ def test_a_line_cut_short_is_named_so(tmp_path):
     assert _read(path, [])[1] == [f"{path}:1: not valid JSON (Expecting value at its end: is it cut short?)"]
 
 
+def test_json_s_own_at_is_not_said_twice(tmp_path):
+    # "Invalid control character at at its end": json's message ends in "at" (results.json's problems too)
+    path = tmp_path / "cut.jsonl"
+    said = {'{"task_id": "HumanEval/0", "completion": "    return\n':
+            "Invalid control character at its end: is it cut short?",
+            '{"task_id": "HumanEval/0", "completion": "    return \x01"}\n':
+            "Invalid control character at character 54",
+            '{"task_id": "HumanEval/0", "completion": "    ret':  # the file's last line, no newline
+            "Unterminated string starting at character 42"}
+    for line, problem in said.items():
+        path.write_text(line, encoding="utf-8")
+        assert _read(path)[1] == [f"{path}:1: not valid JSON ({problem})"]
+
+
+def test_a_line_of_valid_json_that_is_no_object_is_not_called_invalid_json(tmp_path):
+    # `[1, 2]` was "not valid JSON (not a JSON object)"
+    path = tmp_path / "samples.jsonl"
+    good = json.dumps({"task_id": "HumanEval/0", "completion": "    return 1\n"})
+    path.write_text("\n".join([good, "[1, 2]", '"HumanEval/0"', "3.5", "null", "true"]) + "\n")
+    lines, errors = _read(path)
+    assert [s.line for s in lines] == [1]
+    assert errors == [f"{path}:{n}: {kind}, not an object with task_id and completion" for n, kind in [
+        (2, "a JSON array"), (3, "a JSON string"), (4, "a JSON number"), (5, "JSON null"), (6, "JSON true")]]
+
+
 def test_a_null_field_beside_a_string_answer_is_no_answer_and_a_line_with_neither_is_malformed(tmp_path):
     # {"completion": "...", "solution": null} was refused as having no string completion or solution
     path = tmp_path / "samples.jsonl"

@@ -84,6 +84,9 @@ class Baseline:
     answers_sha256: str = ""
     """Hash of every answer of a run read from its directory (arm, task, sample, raw answer): two runs
     with one hash are one draw ('' for a blessed file)."""
+    samples_file: str = ""
+    """The samples file of a run `evalkit score` made (results.json's ``samples_file``), whose arms
+    are its lines' ``arm`` fields; '' for `evalkit run`'s and a blessed file."""
 
     @property
     def content_sha256(self) -> str:
@@ -196,7 +199,8 @@ def _from_run_dir(run_dir: Path) -> Baseline:
     digest = hashlib.sha256(answers.to_json(orient="values").encode()).hexdigest()
     return Baseline(source=str(run_dir), run_id=str(results.get("run_id") or run_dir.name),
                     dataset=dict(results.get("dataset") or {}), arms=tuple(arms), answers_sha256=digest,
-                    problems=tuple(map(str, results.get("problems") or ())))
+                    problems=tuple(map(str, results.get("problems") or ())),
+                    samples_file=str((results.get("samples_file") or {}).get("path") or ""))
 
 
 def _require_results_of(run_dir: Path, label: str, samples: pd.DataFrame, entry: Mapping[str, Any]) -> None:

@@ -130,11 +130,25 @@ def _pair_arms(base: Baseline, cand: Baseline) -> tuple[list[tuple[ArmOutcome, A
         raise ConfigError(f"no model in common: baseline has {sorted({a.model for a in base.arms})}, "
                           f"candidate has {sorted({a.model for a in cand.arms})}, and no arm label in "
                           "common; to gate one model against another, give their arms the same label "
-                          "(arms=[{label: ...}])")
+                          f"({_how_to_label(base, cand, base.arms[0].arm if base.arms else '...')})")
     return pairs, notes
 
 
-def _unmeasured_arms(base: Baseline, pairs: list[tuple[ArmOutcome, ArmOutcome]]) -> list[ModelGate]:
+def _how_to_label(base: Baseline, cand: Baseline, label: str) -> str:
+    """How the candidate's arm gets the baseline arm's ``label``: a run's arms are named in its config;
+    `evalkit score` takes them from its samples lines and refuses ``arms=``, which the hint named for
+    a scored run too (a new user's trial)."""
+    if cand.samples_file:
+        return (f'"arm": {json.dumps(label, ensure_ascii=False)} in each line of the candidate\'s samples '
+                f"file {cand.samples_file}: evalkit score takes its arms from its lines, not arms=")
+    if base.samples_file:
+        return (f"arms=[{{label: ...}}] for the candidate, or for the baseline an \"arm\" field in each "
+                f"line of its samples file {base.samples_file}, as evalkit score takes no arms=")
+    return "arms=[{label: ...}]"
+
+
+def _unmeasured_arms(base: Baseline, cand: Baseline,
+                    pairs: list[tuple[ArmOutcome, ArmOutcome]]) -> list[ModelGate]:
     """An ERROR for each baseline arm no candidate arm pairs with: the candidate did not measure it.
     Named in a note alone, a nightly whose config lost two of its three arms (the two templates the
     gate was there to compare) PASSed on the third, exit 0 (a nightly owner's trial)."""
@@ -146,8 +160,9 @@ def _unmeasured_arms(base: Baseline, pairs: list[tuple[ArmOutcome, ArmOutcome]])
         b.arm, "arm_coverage", None, None, None, test="threshold", verdict=GateVerdict.ERROR,
         reason=f"baseline arm {b.arm} ({b.model}) has no candidate arm (none has its label, nor its model "
                "unpaired): the candidate did not measure it; where a candidate arm replaces it under "
-               "another label (a new template version), give both one label (arms=[{label: ...}]); else "
-               "run the baseline's arms, or bless a baseline of the arms to gate"),))
+               "another label (a new template version), give both one label "
+               f"({_how_to_label(base, cand, b.arm)}); else run the baseline's arms, or bless a baseline "
+               "of the arms to gate"),))
             for b in base.arms if b.arm not in taken]
 
 
@@ -516,7 +531,8 @@ def gate(baseline: Baseline | Path | str, candidate_run_dir: Baseline | Path | s
     pairs, arm_notes = _pair_arms(base, cand)
     _check_metrics(cfg, pairs)
     _check_tasks(pairs)
-    models = _model_gates(pairs, cfg, frozenset(base.run_id.split("+"))) + _unmeasured_arms(base, pairs)
+    models = _model_gates(pairs, cfg, frozenset(base.run_id.split("+")))
+    models += _unmeasured_arms(base, cand, pairs)
     # a model is gated where any of its arms is paired, across models too (a label kept over an upgrade)
     paired = {"baseline": {b.model for b, _ in pairs}, "candidate": {c.model for _, c in pairs}}
     notes = tuple(f"model {m} is only in the candidate; not gated"

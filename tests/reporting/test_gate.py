@@ -401,6 +401,14 @@ def _relabel(run_dir: Path, labels: dict[str, tuple[str, str]]) -> Path:
     return run_dir
 
 
+def _scored(run_dir: Path, samples_file: str) -> Path:
+    """Make a run directory one `evalkit score` made of ``samples_file`` (results.json's samples_file)."""
+    results = json.loads((run_dir / "results.json").read_text())
+    results["samples_file"] = {"path": samples_file}
+    (run_dir / "results.json").write_text(json.dumps(results))
+    return run_dir
+
+
 def test_every_template_arm_of_one_model_is_gated(tmp_path):
     # the default run's shape: one model under two templates; only the second template regresses
     old, new = "demo-mimic@mixtral-1.0.0", "demo-mimic@mixtral-2.0.0"
@@ -429,6 +437,34 @@ def test_scored_answers_without_a_model_are_gated_under_their_arm_label(tmp_path
     (model,) = outcome.models
     assert model.model == "gpt-4-answers" and model.verdict is GateVerdict.FAIL
     assert "### gpt-4-answers: FAIL" in (tmp_path / "g" / "gate.md").read_text()
+
+
+def test_a_scored_run_lacking_the_label_is_told_of_its_lines_arm_field_not_arms(tmp_path):
+    # The hint said "give their arms the same label (arms=[{label: ...}])", which `evalkit score` refuses:
+    # a scored run's arms are its samples lines' "arm" fields (a new user's trial)
+    unknown = {"model": "unknown"}  # a samples file that names no model
+    base = make_run(tmp_path / "base", {"mixtral": tasks(40, N, BASE_FAILING)})
+    cand = _scored(make_run(tmp_path / "cand", {"samples": tasks(40, N, BASE_FAILING)},
+                            specs={"samples": unknown}), "answers.jsonl")
+    with pytest.raises(ConfigError) as refused:
+        gate(base, cand, CFG, tmp_path / "g")
+    assert str(refused.value).endswith('give their arms the same label ("arm": "mixtral" in each line of the '
+                                       "candidate's samples file answers.jsonl: evalkit score takes its arms "
+                                       "from its lines, not arms=)")
+    # the scored run is the baseline: the candidate, a run, takes arms=; the baseline its lines' field
+    with pytest.raises(ConfigError) as refused:
+        gate(cand, base, CFG, tmp_path / "g")
+    assert str(refused.value).endswith('same label (arms=[{label: ...}] for the candidate, or for the '
+                                       'baseline an "arm" field in each line of its samples file '
+                                       "answers.jsonl, as evalkit score takes no arms=)")
+    # a baseline arm a scored candidate did not measure: its lines get the arm's label
+    base = make_run(tmp_path / "two", {"a": tasks(40, N), "b": tasks(40, N)},
+                    specs={"a": unknown, "b": unknown})
+    cand = _scored(make_run(tmp_path / "one", {"a": tasks(40, N)}, specs={"a": unknown}), "answers.jsonl")
+    unmeasured = gate(base, cand, CFG, tmp_path / "g2").models[-1]
+    assert (unmeasured.baseline_arm, unmeasured.verdict) == ("b", GateVerdict.ERROR)
+    assert ('give both one label ("arm": "b" in each line of the candidate\'s samples file answers.jsonl: '
+            "evalkit score takes its arms from its lines, not arms=)") in unmeasured.checks[0].reason
 
 
 @pytest.mark.slow  # real worker processes or whole reports: the full suite, not the fast tier
