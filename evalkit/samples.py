@@ -230,8 +230,7 @@ def read_score_input(path: Path, errors: list[str],
     the file starting with `[`): entry i holds the whole-program generations of
     the i-th task of `task_ids`, the dataset's task order, which that format needs.
     """
-    with open(path, "rb") as fh:
-        head = fh.read(4096).removeprefix(codecs.BOM_UTF8).lstrip()  # a Windows editor's mark
+    head = _head(path)
     # UTF-16 (PowerShell's `>` writes it): read line by line, its first line's NUL bytes made the rest
     # of the file half-read, each "not valid JSON", and the samples that parsed scored anyway.
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) or b"\0" in head[:2]:
@@ -241,6 +240,25 @@ def read_score_input(path: Path, errors: list[str],
         yield from _read_bigcode(path, errors, task_ids)
         return
     yield from _read_jsonl(path, errors)
+
+
+def _head(path: Path) -> bytes:
+    """The start of a samples file, after a Windows editor's byte order mark and blanks."""
+    with open(path, "rb") as fh:
+        return fh.read(4096).removeprefix(codecs.BOM_UTF8).lstrip()
+
+
+def bigcode_lists(path: Path) -> list[Any] | None:
+    """The entries of a bigcode-evaluation-harness generations file, as it has them; None for a file
+    in another format, or one that is not a JSON list (``read_score_input`` names what is wrong)."""
+    if not _head(path).startswith(b"["):
+        return None
+    try:
+        with open(path, encoding="utf-8-sig") as fh:
+            data = json.load(fh)
+    except NOT_JSON:
+        return None
+    return data if isinstance(data, list) else None
 
 
 def _read_jsonl(path: Path, errors: list[str]) -> Iterator[ScoreInputLine]:

@@ -12,6 +12,7 @@ import pytest
 from evalkit.config import ConfigError
 from evalkit.execution import program_for
 from evalkit.samples import read_score_input
+from tests.support.cli import run_evalkit
 
 
 def _read(path, task_ids=None):
@@ -64,6 +65,67 @@ def test_bigcode_without_task_order_or_with_bad_entries(tmp_path):
     path.write_text("[[\"a\"]", encoding="utf-8")
     lines, errors = _read(path, ["t/0"])
     assert lines == [] and "not valid JSON" in errors[0]
+
+
+def _score_bigcode(tmp_path, lists, *overrides, run="run"):
+    path = tmp_path / "generations.json"
+    path.write_text(json.dumps(lists), encoding="utf-8")
+    proc = run_evalkit("score", f"samples={path}", *overrides, f"hydra.run.dir={tmp_path / run}",
+                       "report.plots=false")
+    return path, proc
+
+
+@pytest.mark.slow
+def test_bigcode_lists_of_tasks_further_on_are_refused_naming_the_task_ids_that_map_them(
+        tmp_path, humaneval_tasks):
+    """A file bigcode wrote with `--limit_start 20 --limit 10` (the reference programs of HumanEval/20
+    to /29) was scored against HumanEval/0 to /9: every program a NameError, pass@1 0.000, exit 0."""
+    lists = [[t.prompt + t.reference] * 2 for t in humaneval_tasks[20:30]]
+    path, proc = _score_bigcode(tmp_path, lists)
+    ids = [t.task_id for t in humaneval_tasks[20:30]]
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"evalkit: error: {path}: its 10 generation lists define the entry points of HumanEval/20 to "
+        "HumanEval/29, not of HumanEval/0 to HumanEval/9 (bigcode's --limit_start 20?): give "
+        f"dataset.task_ids=[{','.join(ids)}]"]
+    assert not (tmp_path / "run").exists()  # nothing scored
+    # the override it names maps the lists to their tasks
+    _, fixed = _score_bigcode(tmp_path, lists, f"dataset.task_ids=[{','.join(ids)}]", run="fixed")
+    assert fixed.returncode == 0, fixed.stderr[-2000:]
+    results = json.loads((tmp_path / "fixed" / "results.json").read_text())
+    assert [(arm["n_tasks"], arm["pass_at_k"]["1"]["value"]) for arm in results["arms"]] == [(10, 1.0)]
+
+
+@pytest.mark.slow
+def test_bigcode_lists_of_another_dataset_are_refused_naming_it(tmp_path, humaneval_tasks):
+    lists = [[t.prompt + t.reference] for t in humaneval_tasks[:10]]
+    path, proc = _score_bigcode(tmp_path, lists, "dataset=instruct_python")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"evalkit: error: {path}: its 10 generation lists define the entry points of dataset humaneval's "
+        "tasks, not of instruct_python's (list 1 defines has_close_elements, HumanEval/0's): add "
+        "dataset=humaneval"]
+    _, right = _score_bigcode(tmp_path, lists, run="right")
+    assert right.returncode == 0, right.stderr[-2000:]
+    results = json.loads((tmp_path / "right" / "results.json").read_text())
+    assert [(arm["n_tasks"], arm["pass_at_k"]["1"]["value"]) for arm in results["arms"]] == [(10, 1.0)]
+
+
+@pytest.mark.slow
+def test_bigcode_lists_of_wrong_or_empty_answers_in_their_places_are_scored(tmp_path, humaneval_tasks):
+    """Programs that define no entry point, or another task's in a few lists, are a weak model's
+    answers, not a file out of place: scored, not refused."""
+    first, second, third = humaneval_tasks[:3]
+    lists = [["", "I am not sure how to solve this."],
+             [second.prompt + "    return None\n", "def helper(x):\n    return x\n"],
+             [f"def {first.entry_point}(numbers, threshold):\n    return True\n"],  # task 0's, in task 2's
+             [humaneval_tasks[3].prompt + humaneval_tasks[3].reference]]
+    _, proc = _score_bigcode(tmp_path, lists)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [json.loads(line) for line in (tmp_path / "run" / "samples.jsonl").read_text().splitlines()]
+    assert sorted((r["task_id"], r["sample_index"], r["verdict"]["status"]) for r in rows) == [
+        (first.task_id, 0, "empty"), (first.task_id, 1, "syntax_error"), (second.task_id, 0, "failed"),
+        (second.task_id, 1, "error"), (third.task_id, 0, "error"), ("HumanEval/3", 0, "passed")]
 
 
 def test_human_eval_and_evalplus_lines_still_read(tmp_path):
