@@ -96,10 +96,12 @@ def summarize_sweep(sweep_dir: Path, token: str) -> tuple[Path | None, list[Path
         lines += _arm_table(finished, swept, out / "comparison.json")
     if failed:
         lines += ["", "## Failed jobs", ""]
-        lines += [f"- job `{d.name}` (`{swept[d]}`): {inline(reason)}" for d, reason in failed]
+        lines += [f"- job `{d.relative_to(sweep_dir).as_posix()}` (`{swept[d]}`): {inline(reason)}"
+                  for d, reason in failed]
     if exited_2:
         lines += ["", "## Jobs that exited 2 (their reports are written; bless and gate refuse them)", ""]
-        lines += [f"- job `{d.name}` (`{swept[d]}`): {inline(problem)}" for d, problem in exited_2]
+        lines += [f"- job `{d.relative_to(sweep_dir).as_posix()}` (`{swept[d]}`): {inline(problem)}"
+                  for d, problem in exited_2]
     if report:
         lines += ["", f"Comparison report (every arm of every job): {report}"]
     if uncompared:
@@ -154,16 +156,17 @@ def _failure_reason(job_dir: Path) -> str:
 
 def _arm_table(finished: list[Path], swept: dict[Path, str], comparison: Path) -> list[str]:
     """One row per arm of each finished job, named as the comparison report names it."""
-    from evalkit.reporting.markdown import inline  # with the reporting stage, only when summarizing
+    from evalkit.reporting.compare import run_names  # with the reporting stage, only when summarizing
+    from evalkit.reporting.markdown import inline
 
     compared = {a.arm: a for a in map(ArmResult.from_json, json.loads(comparison.read_text())["arms"])} \
         if comparison.is_file() else {}
     rows = []
-    for job_dir in finished:
+    for job_dir, job in zip(finished, run_names(finished), strict=True):
         results = load_results(job_dir)
         for arm in results.arms:
             # compare prefixes a label with its job's name only where two jobs share the label
-            name = f"{job_dir.name}/{arm.arm}" if f"{job_dir.name}/{arm.arm}" in compared else arm.arm
+            name = f"{job}/{arm.arm}" if f"{job}/{arm.arm}" in compared else arm.arm
             # the figures shown are the comparison's, over the tasks every job measured: their count
             # with them (a job of 20 tasks showed the pass@1 of the 3 it shared with another beside "20")
             shown = compared.get(name, arm)
@@ -173,16 +176,16 @@ def _arm_table(finished: list[Path], swept: dict[Path, str], comparison: Path) -
             # owner's trial)
             tasks = str(scored) if scored >= total else f"{scored} of {total}"
             infra = arm.verdicts.get(Status.INFRA_ERROR, 0)
-            rows.append((job_dir, name, shown, tasks, infra))
+            rows.append((job_dir, job, name, shown, tasks, infra))
     # every k a job measured (each job's own where no comparison joins them: `k=[2]` showed pass@1 n/a)
-    ks = sorted({k for _, _, shown, _, _ in rows for k in shown.pass_at_k}) or [1]
+    ks = sorted({k for *_, shown, _, _ in rows for k in shown.pass_at_k}) or [1]
     headers = " | ".join(f"pass@{k}" for k in ks)
     lines = [f"| job | swept overrides | arm in the report | tasks | {headers} | infra errors |",
              "|---|---|---|---|" + "---|" * len(ks) + "---|"]
-    for job_dir, name, shown, tasks, errors in rows:
+    for job_dir, job, name, shown, tasks, errors in rows:
         cells = [shown.pass_at_k.get(k) for k in ks]
         values = ["n/a" if cell is None or cell.value is None else f"{cell.value:.3f}" for cell in cells]
-        lines.append(f"| {job_dir.name} | `{inline(swept[job_dir])}` | {inline(name)} | {tasks} | "
+        lines.append(f"| {job} | `{inline(swept[job_dir])}` | {inline(name)} | {tasks} | "
                      f"{' | '.join(values)} | {errors} |")
     return lines
 

@@ -123,6 +123,21 @@ def test_the_summary_names_the_tasks_its_figures_are_over(sweeps):
     assert f"| 1 | `dataset.limit=20` | 1/demo-buggy | 3 of 20 | {pass1:.3f} |" in summary
 
 
+def test_jobs_in_nested_folders_are_named_by_their_path_in_the_summary_and_the_report(tmp_path):
+    # hydra.sweep.subdir=${hydra.job.num}/run: every row's job read "run", and the report named the arms
+    # run#1/... and run#2/..., one off the job numbers (a researcher's trial).
+    proc = run_evalkit("run", "-m", "seed=1,2", "arms=[{}]", "model.name=demo-buggy", "dataset.limit=2",
+                       "n_samples=1", "k=[1]", "hydra.sweep.subdir=${hydra.job.num}/run",
+                       f"hydra.sweep.dir={tmp_path / 'nested'}", f"store.path={tmp_path / 'store.sqlite'}",
+                       f"executor.cache_dir={tmp_path / 'cache'}", "report.plots=false", timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = (tmp_path / "nested" / "summary" / "summary.md").read_text()
+    assert "| 0/run | `seed=1` | 0/run/demo-buggy |" in summary
+    assert "| 1/run | `seed=2` | 1/run/demo-buggy |" in summary
+    comparison = json.loads((tmp_path / "nested" / "summary" / "comparison.json").read_text())
+    assert {a["arm"] for a in comparison["arms"]} == {"0/run/demo-buggy", "1/run/demo-buggy"}
+
+
 def test_a_glob_sweep_runs_each_option_it_matches_and_an_interval_is_refused_in_one_line(tmp_path):
     # Hydra's glob() over a group's options ended in "ConfigLoader is not set", exit 3, and
     # interval(), which only an optimizing sweeper samples, in a traceback too (a researcher's trial).

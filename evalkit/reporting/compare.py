@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -21,14 +22,23 @@ from evalkit.reporting.write import recorded_scoring, render_outputs
 from evalkit.results import load_results, load_samples, refuse_run_dir_as_output, run_identity, run_seed
 
 
-def _run_names(run_dirs: Sequence[Path]) -> list[str]:
-    names = [Path(d).resolve().name for d in run_dirs]
+def run_names(run_dirs: Sequence[Path]) -> list[str]:
+    """What a comparison calls each run (and prefixes its shared arm labels with): its folder's name,
+    or, where several share one, its path below their common folder: a sweep with
+    ``hydra.sweep.subdir=${hydra.job.num}/run`` named every job ``run``, its arms ``run#1/...``, one off
+    the job numbers (a researcher's trial); now ``0/run``."""
+    paths = [Path(d).resolve() for d in run_dirs]
+    names = [path.name for path in paths]
+    if len(set(names)) < len(names):
+        common = Path(os.path.commonpath(paths))
+        names = [path.relative_to(common).as_posix() if names.count(path.name) > 1 and path != common
+                 else path.name for path in paths]
     return [f"{name}#{i + 1}" if names.count(name) > 1 else name for i, name in enumerate(names)]
 
 
 def _load(run_dirs: Sequence[Path]) -> list[dict[str, Any]]:
     runs, seen = [], {}
-    for name, run_dir in zip(_run_names(run_dirs), run_dirs, strict=True):
+    for name, run_dir in zip(run_names(run_dirs), run_dirs, strict=True):
         results, samples = load_results(run_dir), load_samples(run_dir)  # what is wrong in a file first
         # one run twice (a copied folder, or one named twice) compared with itself, as two arms
         identity = run_identity(run_dir, results.run_id)
