@@ -39,6 +39,13 @@ def _sweep(tmp: Path, name: str, *overrides: str):
                        f"executor.cache_dir={tmp / 'cache'}", "report.plots=false", timeout=120)
 
 
+def _small_sweep(tmp: Path, name: str, *overrides: str):
+    """A sweep of these overrides alone (``_sweep`` adds the module's arms and sizes), one sample a task."""
+    return run_evalkit("run", "-m", *overrides, "n_samples=1", "k=[1]", f"hydra.sweep.dir={tmp / name}",
+                       f"store.path={tmp / 'store.sqlite'}", f"executor.cache_dir={tmp / 'cache'}",
+                       "report.plots=false", timeout=120)
+
+
 def _samples(job_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (job_dir / "samples.jsonl").read_text().splitlines()]
 
@@ -111,9 +118,7 @@ def test_the_summary_names_the_tasks_its_figures_are_over(sweeps):
     # both jobs measured (the comparison's) beside "20", its own count: a figure of 0.667 its
     # results.json (0.700 over 20) does not have.
     tmp, _ = sweeps
-    proc = run_evalkit("run", "-m", "dataset.limit=3,20", "arms=[{}]", "model.name=demo-buggy", "n_samples=2",
-                       "k=[1]", f"hydra.sweep.dir={tmp / 'limits'}", f"store.path={tmp / 'store.sqlite'}",
-                       f"executor.cache_dir={tmp / 'cache'}", "report.plots=false", timeout=120)
+    proc = _small_sweep(tmp, "limits", "dataset.limit=3,20", "arms=[{}]", "model.name=demo-buggy")
     assert proc.returncode == 0, proc.stderr[-3000:]
     comparison = json.loads((tmp / "limits" / "summary" / "comparison.json").read_text())
     shared = {a["arm"]: a for a in comparison["arms"]}["1/demo-buggy"]
@@ -126,10 +131,8 @@ def test_the_summary_names_the_tasks_its_figures_are_over(sweeps):
 def test_jobs_in_nested_folders_are_named_by_their_path_in_the_summary_and_the_report(tmp_path):
     # hydra.sweep.subdir=${hydra.job.num}/run: every row's job read "run", and the report named the arms
     # run#1/... and run#2/..., one off the job numbers (a researcher's trial).
-    proc = run_evalkit("run", "-m", "seed=1,2", "arms=[{}]", "model.name=demo-buggy", "dataset.limit=2",
-                       "n_samples=1", "k=[1]", "hydra.sweep.subdir=${hydra.job.num}/run",
-                       f"hydra.sweep.dir={tmp_path / 'nested'}", f"store.path={tmp_path / 'store.sqlite'}",
-                       f"executor.cache_dir={tmp_path / 'cache'}", "report.plots=false", timeout=120)
+    proc = _small_sweep(tmp_path, "nested", "seed=1,2", "arms=[{}]", "model.name=demo-buggy",
+                        "dataset.limit=2", "hydra.sweep.subdir=${hydra.job.num}/run")
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = (tmp_path / "nested" / "summary" / "summary.md").read_text()
     assert "| 0/run | `seed=1` | 0/run/demo-buggy |" in summary
@@ -141,10 +144,7 @@ def test_jobs_in_nested_folders_are_named_by_their_path_in_the_summary_and_the_r
 def test_a_glob_sweep_runs_each_option_it_matches_and_an_interval_is_refused_in_one_line(tmp_path):
     # Hydra's glob() over a group's options ended in "ConfigLoader is not set", exit 3, and
     # interval(), which only an optimizing sweeper samples, in a traceback too (a researcher's trial).
-    proc = run_evalkit("run", "-m", "dataset=glob(infilling_random_span*)", "dataset.limit=2", "n_samples=1",
-                       "k=[1]",
-                       f"hydra.sweep.dir={tmp_path / 'glob'}", f"store.path={tmp_path / 'store.sqlite'}",
-                       f"executor.cache_dir={tmp_path / 'cache'}", "report.plots=false", timeout=120)
+    proc = _small_sweep(tmp_path, "glob", "dataset=glob(infilling_random_span*)", "dataset.limit=2")
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = (tmp_path / "glob" / "summary" / "summary.md").read_text()
     assert "| 0 | `dataset=infilling_random_span` |" in summary
