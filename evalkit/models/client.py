@@ -490,11 +490,8 @@ class ModelClient:
         could not tell: a namespaced model's (``owned_by`` ``bartowski``, not ``library``) pulled
         minutes before a run was taken for a listing's time stamp and dropped, and a resume and
         store.reuse=true took the old weights' answers as the new ones'. Information only."""
-        root = str(self._oa.base_url).rstrip("/").removesuffix("/v1")
         try:
-            response = await self._oa.get(root + "/api/tags", cast_to=httpx.Response, options={
-                "timeout": min(self.cfg.timeout_s, VERSION_TIMEOUT_S), "headers": self._headers})
-            models = response.json()["models"]
+            models = (await self._at_root("/api/tags"))["models"]
             digest = next(m.get("digest") for m in models
                           if isinstance(m, dict) and (m.get("name") in names or m.get("model") in names))
         except (openai.APIError, ValueError, KeyError, TypeError, StopIteration):
@@ -506,18 +503,24 @@ class ModelClient:
         /api/version: ``{"version": "0.6.3"}``), so that answers of a server upgraded under the same
         weights are never reused as its own (a researcher comparing before and after a vLLM upgrade
         got the same numbers twice). Information only, asked only of a server that listed its models."""
-        root = str(self._oa.base_url).rstrip("/").removesuffix("/v1")
         for path in SERVER_VERSION_PATHS:
             try:
-                response = await self._oa.get(root + path, cast_to=httpx.Response, options={
-                    "timeout": min(self.cfg.timeout_s, VERSION_TIMEOUT_S), "headers": self._headers})
-                said = response.json()
+                said = await self._at_root(path)
             except (openai.APIError, ValueError):
                 continue
             version = said.get("version") if isinstance(said, dict) else None
             if isinstance(version, str) and 0 < len(version) <= 100:
                 return self._clean(version)
         return None
+
+    async def _at_root(self, path: str) -> Any:
+        """The decoded JSON a GET of ``path`` at the server's root (beside /v1) answers, within
+        VERSION_TIMEOUT_S: what the server says of itself, information only (openai.APIError,
+        ValueError where it says nothing readable)."""
+        root = str(self._oa.base_url).rstrip("/").removesuffix("/v1")
+        response = await self._oa.get(root + path, cast_to=httpx.Response, options={
+            "timeout": min(self.cfg.timeout_s, VERSION_TIMEOUT_S), "headers": self._headers})
+        return response.json()
 
     def _clean(self, value: Any) -> Any:
         """``value`` (what the endpoint said about itself) with the keys sent masked in every string
