@@ -251,14 +251,19 @@ def _head(path: Path) -> bytes:
 def bigcode_lists(path: Path) -> list[Any] | None:
     """The entries of a bigcode-evaluation-harness generations file, as it has them; None for a file
     in another format, or one that is not a JSON list (``read_score_input`` names what is wrong)."""
-    if not _head(path).startswith(b"["):
-        return None
+    data = _bigcode_data(path) if _head(path).startswith(b"[") else None
+    return data if isinstance(data, list) else None
+
+
+def _bigcode_data(path: Path) -> list[Any] | str:
+    """A bigcode generations file's JSON list, or why it is not one."""
     try:
         with open(path, encoding="utf-8-sig") as fh:
             data = json.load(fh)
-    except NOT_JSON:
-        return None
-    return data if isinstance(data, list) else None
+    except NOT_JSON as exc:  # a whole file: json's own "line 3 column 5" says where
+        said = json_line_problem(exc) if isinstance(exc, RecursionError) else exc
+        return f"{path}: not valid JSON ({said})"
+    return data if isinstance(data, list) else f"{path}: expected a JSON list of lists of generations"
 
 
 def _read_jsonl(path: Path, errors: list[str]) -> Iterator[ScoreInputLine]:
@@ -321,15 +326,9 @@ def _read_bigcode(path: Path, errors: list[str], task_ids: Sequence[str] | None)
         errors.append(f"{path}: bigcode generations (a JSON list of lists) need the dataset's task order; "
                       "none was given")
         return
-    try:
-        with open(path, encoding="utf-8-sig") as fh:
-            data = json.load(fh)
-    except NOT_JSON as exc:  # a whole file: json's own "line 3 column 5" says where
-        said = json_line_problem(exc) if isinstance(exc, RecursionError) else exc
-        errors.append(f"{path}: not valid JSON ({said})")
-        return
-    if not isinstance(data, list):
-        errors.append(f"{path}: expected a JSON list of lists of generations")
+    data = _bigcode_data(path)
+    if isinstance(data, str):
+        errors.append(data)
         return
     if len(data) > len(task_ids):
         errors.append(f"{path}: {len(data)} generation lists but the dataset has {len(task_ids)} tasks; "
