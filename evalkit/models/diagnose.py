@@ -165,10 +165,23 @@ def explain(fail: Failure, cfg: ModelConfig, served: tuple[str, ...] | None = No
                 f"{fail.message}): give its user and password in HTTP_PROXY or HTTPS_PROXY "
                 "(http://user:password@host:port), or list the endpoint's host in NO_PROXY")
     said = _FIXES[cause].format(url=cfg.base_url, where=where, name=cfg.name, msg=fail.message)
+    if cause == "untrusted_certificate":
+        said += _ca_given()
     if via:  # behind a corporate proxy, "start the server" sends the user to a server that is up
         said += (f" (requests to it go through the proxy the environment names, {via}, which may have "
                  "answered this itself: list the endpoint's host in NO_PROXY to reach it directly)")
     return said
+
+
+def _ca_given() -> str:
+    """What the CA variables hold already: told to set SSL_CERT_FILE, a user whose path had a typo
+    set it again (an outsider's trial)."""
+    given = [(name, path) for name in ("SSL_CERT_FILE", "SSL_CERT_DIR") if (path := os.environ.get(name))]
+    missing = [f"{name}={path} does not exist" for name, path in given if not os.path.exists(path)]
+    if missing:
+        return f" ({'; '.join(missing)})"
+    return (f" ({', '.join(f'{name}={path}' for name, path in given)} is set, and its certificates do not "
+            "include the one that signed this server's)") if given else ""
 
 
 THROUGH_A_PROXY = frozenset({"unreachable", "untrusted_certificate", "plain_http", "timeout", "malformed",

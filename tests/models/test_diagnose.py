@@ -68,6 +68,12 @@ def test_the_fix_fits_the_cause():
                         "[SSLCertVerificationError: (1, '[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify "
                         "failed: unable to get local issuer certificate (_ssl.c:1006)')]", True)
     assert "SSL_CERT_FILE" in explain(untrusted, cfg) and "start the server" not in explain(untrusted, cfg)
+    # a path with a typo in it: said, not "set SSL_CERT_FILE" again
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("SSL_CERT_FILE", "/etc/pki/no-such-ca.pem")
+        assert explain(untrusted, cfg).endswith("(SSL_CERT_FILE=/etc/pki/no-such-ca.pem does not exist)")
+        env.setenv("SSL_CERT_FILE", __file__)
+        assert "is set, and its certificates do not include the one that signed" in explain(untrusted, cfg)
     plain = Failure("connection failed: ConnectError: [SSL: WRONG_VERSION_NUMBER] wrong version number "
                     "(_ssl.c:1006)", True)
     assert kind(plain) == "plain_http" and "write model.base_url with http://" in explain(plain, cfg)
