@@ -147,8 +147,10 @@ def test_streamed_answer_records_time_to_first_token(server, humaneval_tasks):
     assert gen.error == "" and gen.raw_output == "".join(CHUNKS) and gen.finish_reason == "stop"
     assert (gen.usage.prompt_tokens, gen.usage.completion_tokens) == (7, 3)
     # The first token arrives after the server's delay, the whole answer after the gaps too.
-    assert FIRST_CHUNK_DELAY_S <= gen.ttft_s < FIRST_CHUNK_DELAY_S + 0.25
-    assert gen.latency_s >= FIRST_CHUNK_DELAY_S + 2 * GAP_S > gen.ttft_s
+    # No fixed slack above the first delay: 0.25 s failed under a full suite on 2 cores (0.73 s),
+    # a client kept waiting for a core reads the first chunk late, whatever the server did.
+    assert FIRST_CHUNK_DELAY_S <= gen.ttft_s < gen.latency_s
+    assert gen.latency_s >= FIRST_CHUNK_DELAY_S + 2 * GAP_S
     sent = _SlowFirstChunk.received[0]
     assert sent["stream"] is True and sent["stream_options"] == {"include_usage": True}
 
