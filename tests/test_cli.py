@@ -140,6 +140,7 @@ def test_score_refuses_the_settings_of_a_run_it_would_ignore(capsys, tmp_path, o
     assert not run_dir.exists()
 
 
+@pytest.mark.slow  # about a second on 2 cores: the full suite
 def test_the_demo_preset_refuses_an_endpoint_or_model_name_its_arms_would_ignore(capsys, tmp_path):
     # Without model=, `model.base_url=URL model.name=ID` asked the user's server for the demo's models and
     # labelled them synthetic, exit 0; model.name alone was ignored; an unset `$VAR` started the demo
@@ -318,6 +319,7 @@ def test_a_sweep_with_cfg_is_one_line_not_hydras_traceback(capsys):
     assert err.startswith("evalkit: error: -m and --cfg cannot be combined")
 
 
+@pytest.mark.slow  # about a second on 2 cores: the full suite
 def test_shell_completion_installs_as_the_help_says_and_completes_each_command_s_keys(capsys, monkeypatch):
     # `evalkit run --hydra-help` says `eval "$(evalkit -sc install=bash)"`: that was "unknown command
     # '-sc'", and the script's query of `evalkit run model=` read `run` as an override (exit 2), its

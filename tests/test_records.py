@@ -104,6 +104,7 @@ def test_whole_numbers_stay_valid_durations_and_similarities():
                                                                                   "edit_similarity": 0.0})
 
 
+@pytest.mark.slow  # a new Python process
 def test_docs_schema_is_generated_from_the_records():
     """docs/schema.md documents every field the records have, in their own words."""
     # PYTHONPATH: the script's own folder comes first on sys.path, and it must read this checkout's records

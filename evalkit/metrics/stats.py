@@ -281,7 +281,10 @@ def mcnemar(a_pass: Sequence[bool], b_pass: Sequence[bool]) -> dict:
     a_only = int(np.count_nonzero(first & ~second))
     b_only = int(np.count_nonzero(~first & second))
     discordant = a_only + b_only
-    tail = sum(math.comb(discordant, k) for k in range(min(a_only, b_only) + 1))
+    tail, term = 0, 1  # the binomial coefficients C(discordant, k), each from the one before (exact)
+    for k in range(min(a_only, b_only) + 1):
+        tail += term
+        term = term * (discordant - k) // (k + 1)
     p_value = min(1.0, 2 * tail / 2 ** discordant) if discordant else 1.0
     return {"a_only": a_only, "b_only": b_only, "p_value": float(p_value)}
 

@@ -476,6 +476,7 @@ def test_a_program_reaches_nothing_of_the_test_process_through_what_the_tests_ha
     assert "a method_descriptor" in verdicts["leak"].detail  # str.format: not handed over
 
 
+@pytest.mark.slow  # about a second on 2 cores: the full suite
 def test_what_a_program_returns_and_raises_reaches_the_tests_as_one_process_has_it(executor, humaneval_tasks):
     # Outside testers' trials: correct programs failed, split from their tests, where one process
     # passes them, and wrong ones passed that one process fails. Each case as one process has it now.
@@ -611,6 +612,7 @@ def test_what_a_program_returns_and_raises_reaches_the_tests_as_one_process_has_
     assert "truth value of an array" in verdicts["as-list|array"][1]
 
 
+@pytest.mark.slow  # about a second on 2 cores: the full suite
 def test_objects_the_tests_and_the_program_hand_each_other_stay_where_they_were_made(tmp_path):
     # An LRUCache the tests use, a fake clock or a callback the tests hand over: no plain data, so
     # such tasks ran in one process, unverified, where a hostile program can forge `passed`. The
@@ -904,6 +906,7 @@ def test_verdicts_deterministic_across_runs_and_under_load(executor, humaneval_t
     assert sum(v.status is Status.TIMEOUT for v in first.values()) == 8
 
 
+@pytest.mark.slow  # about a second on 2 cores: the full suite
 def test_calibrate_caches_and_canary_reports_failures(tmp_path, humaneval_tasks):
     tasks = humaneval_tasks[:10]
     cfg = dataclasses.replace(CFG, cache_dir=tmp_path, timeout_s=0.5, timeout_factor=10.0)
@@ -988,6 +991,7 @@ def test_an_executor_whose_workers_could_not_be_replaced_says_so(monkeypatch):
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity") or len(os.sched_getaffinity(0)) < 2,
                     reason="needs CPU affinity and two cores to tell one from two")
+@pytest.mark.slow  # about a second on 2 cores: the full suite
 @pytest.mark.parametrize("allowed", [1, 2])
 def test_the_default_worker_count_is_the_cores_the_process_may_use(allowed):
     """A CI job pinned to some cores of a bigger box (taskset, a container's cpuset) gets one
@@ -1133,6 +1137,7 @@ class CountingExecutor:
         return self.inner.run(programs)
 
 
+@pytest.mark.slow  # about a second on 2 cores: the full suite
 def test_the_canary_names_each_task_it_moves_to_one_process_and_why(tmp_path, caplog):
     # A task whose tests hand the program a value that is not plain data (tail's PosixPath) runs
     # unverified; report.md counts such verdicts, and evalkit.log must say which tasks and why.

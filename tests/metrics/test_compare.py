@@ -77,6 +77,7 @@ def test_holm_runs_over_every_comparison_of_the_call_and_intervals_can_be_family
         assert wide.ci_low <= narrow.ci_low and narrow.ci_high <= wide.ci_high
 
 
+@pytest.mark.slow  # about a second on 2 cores: the full suite
 def test_a_difference_on_every_task_stays_significant_however_many_comparisons_holm_covers():
     # 2,000 sign flips: the smallest p-value, 1/2001, times 80 comparisons was alpha itself, and one
     # more arm made a loss on every task "not significant"

@@ -233,6 +233,7 @@ def test_fisher_exact_agrees_with_scipy(table, expected):
     assert fisher_exact(b_passed, b_n, a_passed, a_n) == pytest.approx(expected, rel=1e-9)  # symmetric
 
 
+@pytest.mark.slow  # about a second on 2 cores: the full suite
 def test_the_exact_drop_test_matches_enumeration():
     # Brute force over every outcome of 3 small tasks (each task's candidate passes hypergeometric).
     from itertools import product
@@ -250,8 +251,8 @@ def test_the_exact_drop_test_matches_enumeration():
     assert stratified_drop_p_value([1, 1], [1, 1], [0, 0], [1, 1]) == pytest.approx(0.25)
 
 
-def test_mcnemar_agrees_with_scipy_s_binomtest_without_importing_it():
-    # written out: importing scipy.stats cost every two-arm report 0.6 s
+def test_mcnemar_agrees_with_scipy_s_binomtest():
+    # written out, not imported: importing scipy.stats cost every two-arm report 0.6 s
     from scipy.stats import binomtest
 
     def split(a_only: int, b_only: int) -> float:
@@ -263,6 +264,10 @@ def test_mcnemar_agrees_with_scipy_s_binomtest_without_importing_it():
                 assert split(a_only, b_only) == pytest.approx(binomtest(a_only, a_only + b_only, 0.5).pvalue,
                                                               rel=1e-12)
     assert split(3000, 2900) == pytest.approx(binomtest(3000, 5900, 0.5).pvalue, rel=1e-9)
+
+
+@pytest.mark.slow  # a new Python process
+def test_mcnemar_does_not_import_scipy_stats():
     script = ("import sys\nfrom evalkit.metrics.stats import mcnemar\nmcnemar([True] * 5, [False] * 5)\n"
               "assert 'scipy.stats' not in sys.modules\n")
     assert subprocess.run([sys.executable, "-c", script], check=False, timeout=60).returncode == 0

@@ -79,6 +79,7 @@ def test_probe_passes_and_records_what_answered(demo):
     assert client.identity["served"]["owned_by"] == "openai"
 
 
+@pytest.mark.slow  # about a second on 2 cores: the full suite
 @pytest.mark.parametrize("stream", [False, True])  # streamed, what answered was once not recorded at all
 def test_repointed_alias_never_gets_stored_answers(demo, tmp_path, stream):
     path = tmp_path / "store.sqlite"
@@ -100,6 +101,7 @@ def test_repointed_alias_never_gets_stored_answers(demo, tmp_path, stream):
     assert [g.raw_output for gens in after for g in gens] != [g.raw_output for gens in monday for g in gens]
 
 
+@pytest.mark.slow  # about a second on 2 cores: the full suite
 def test_other_runs_answers_need_store_reuse(demo, tmp_path):
     path = tmp_path / "store.sqlite"
     with LoopbackProxy({"mixtral": Route(demo.base_url, "demo-oracle")}) as proxy:

@@ -249,6 +249,7 @@ def test_two_arms_asking_one_request_of_one_deployment_each_keep_their_answer(tm
             good: "right", bad: "wrong"}
 
 
+@pytest.mark.slow  # about a second on 2 cores: the full suite
 def test_an_ollama_model_pulled_just_before_the_run_is_told_from_the_one_before_it(tmp_path):
     # Ollama's `created` is the model's modified time: one within 10 minutes of now was dropped as a
     # listing's time stamp, so a nightly job that pulls, then evaluates, replayed the old weights'
@@ -269,6 +270,7 @@ def test_an_ollama_model_pulled_just_before_the_run_is_told_from_the_one_before_
     assert pulled.stats.cached == 0 and pulled.stats.answered == 2
 
 
+@pytest.mark.slow  # about a second on 2 cores: the full suite
 def test_an_ollama_model_pulled_again_under_its_tag_never_gets_the_old_weights_answers(tmp_path):
     # A namespaced model (`owned_by` its namespace, not `library`) pulled minutes before a run: its
     # `created` was dropped as a listing's time stamp, and after a pull of other weights under the
@@ -358,6 +360,7 @@ def test_vllm_listing_time_stamp_does_not_defeat_reuse_but_new_weights_do(tmp_pa
     assert upgraded.stats.cached == 0 and upgraded.stats.answered == 2
 
 
+@pytest.mark.slow  # about a second on 2 cores: the full suite
 @pytest.mark.parametrize("path", ["/version", "/api/version"], ids=["vllm", "ollama"])
 def test_a_server_upgraded_under_the_same_weights_never_answers_from_the_old_one_s_store(tmp_path, path):
     # "a new server version never reuses old answers": keyed by the weights alone, answers of the

@@ -211,7 +211,8 @@ def test_a_probe_whose_stream_is_cut_says_so_not_that_the_endpoint_is_unreachabl
     assert "model.stream=false" in message and "cannot reach" not in message
 
 
-@pytest.mark.parametrize("how", ["stalled", "reset"])
+@pytest.mark.parametrize("how", [pytest.param("stalled", marks=pytest.mark.slow),  # waits out 1 s twice
+                                 "reset"])
 def test_a_stream_that_stalls_or_is_reset_mid_answer_is_retried_and_named_so(server, humaneval_tasks, how):
     # A nightly owner's trial: a proxy's stream that stalled (or was reset) after its first chunk was
     # never retried, and the night failed with "cannot reach the model endpoint ... start the server".

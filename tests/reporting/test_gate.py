@@ -273,6 +273,7 @@ def test_similarity_metric_drop_fails_only_when_gated(tmp_path):
         gate(base, cand, GateConfig(metrics=("bleu",)), tmp_path / "g3")
 
 
+@pytest.mark.slow  # about a second on 2 cores: the full suite
 def test_models_are_matched_by_name_and_holm_corrected(tmp_path):
     same = tasks(40, N, BASE_FAILING)
     base = make_run(tmp_path / "b", {"mixtral": same, "mistral": same})
@@ -409,6 +410,7 @@ def _scored(run_dir: Path, samples_file: str) -> Path:
     return run_dir
 
 
+@pytest.mark.slow  # about a second on 2 cores: the full suite
 def test_every_template_arm_of_one_model_is_gated(tmp_path):
     # the default run's shape: one model under two templates; only the second template regresses
     old, new = "demo-mimic@mixtral-1.0.0", "demo-mimic@mixtral-2.0.0"
@@ -439,6 +441,7 @@ def test_scored_answers_without_a_model_are_gated_under_their_arm_label(tmp_path
     assert "### gpt-4-answers: FAIL" in (tmp_path / "g" / "gate.md").read_text()
 
 
+@pytest.mark.slow  # about a second on 2 cores: the full suite
 def test_a_scored_run_lacking_the_label_is_told_of_its_lines_arm_field_not_arms(tmp_path):
     # The hint said "give their arms the same label (arms=[{label: ...}])", which `evalkit score` refuses:
     # a scored run's arms are its samples lines' "arm" fields (a new user's trial)
@@ -492,6 +495,7 @@ def test_runs_pool_and_pair_alike_whatever_order_their_answers_reached_samples_j
         assert "baseline arm beta (mixtral) has no candidate arm" in unmeasured.checks[0].reason
 
 
+@pytest.mark.slow  # about a second on 2 cores: the full suite
 def test_a_candidate_that_lost_baseline_arms_is_an_error_not_a_pass(tmp_path):
     # A nightly owner's trial: the candidate's config kept one of the baseline's three arms (the two
     # template arms gone) and the gate PASSed on it, exit 0, with a note naming a model
@@ -866,6 +870,7 @@ def test_a_server_upgraded_under_the_same_weights_is_a_note_naming_both_releases
     assert "server release '0.6.3'; now " in note and note.endswith("server release '0.7.2'")
 
 
+@pytest.mark.slow  # about a second on 2 cores: the full suite
 def test_another_deployment_of_the_same_model_is_a_note_on_its_verdict(tmp_path):
     # Another deployment behind the alias, the same weights, a proxy reached by another URL: the same
     # model measured, said, not an error.
@@ -1146,6 +1151,7 @@ def test_a_baseline_that_measured_half_its_tasks_is_no_baseline(runs, tmp_path):
     assert checks["infra_error"].reason.startswith("the baseline's infra_error rate 50.0% exceeds")
 
 
+@pytest.mark.slow  # about a second on 2 cores: the full suite
 def test_a_night_whose_models_listing_failed_is_not_another_model(tmp_path):
     # vLLM itself: the listing names the weights; one night it got a 500 (information only), the
     # same model answered, and the gate said "another model answered the candidate".
@@ -1160,6 +1166,7 @@ def test_a_night_whose_models_listing_failed_is_not_another_model(tmp_path):
     assert gate(*other, CFG, tmp_path / "g2").verdict is GateVerdict.ERROR  # other weights listed
 
 
+@pytest.mark.slow  # about a second on 2 cores: the full suite
 def test_an_ollama_model_pulled_again_with_other_weights_is_another_model(tmp_path):
     # A checker's night: a tag pulled again with other weights FAILed the template (exit 1), noted
     # as "the same served model" from Ollama's `created` alone. Its digest names the weights.
