@@ -43,8 +43,8 @@ def pytest_configure(config: pytest.Config) -> None:
         config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
-_SLOW_TEST_S, _FAST_TEST_S = 5.0, 0.05
-"""What a test marked slow and one not marked take, roughly (the suite's medians are 4 s and 0.02 s)."""
+_SLOW_TEST_S, _FAST_TEST_S = 2.5, 0.1
+"""What a test marked slow and one not marked take on average (2.5 s and 0.1 s on 2 cores)."""
 
 
 @pytest.hookimpl(trylast=True)  # after `-m` deselected what the run leaves out

@@ -29,7 +29,7 @@ def _run_overrides(tmp_path: Path, *extra: str) -> list[str]:
 @pytest.fixture(scope="module")
 def demo_run(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("e2e")
-    proc = run_evalkit(*_run_overrides(tmp_path))
+    proc = run_evalkit(*_run_overrides(tmp_path, "report.plots=true"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     return tmp_path / "run", proc
 

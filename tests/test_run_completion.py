@@ -65,12 +65,12 @@ def test_demo_run_on_each_other_subset(tmp_path, dataset):
 
 def test_streamed_demo_run_records_time_to_first_token(tmp_path):
     results, samples = _run(tmp_path, "dataset=infilling_random_span_light", "dataset.limit=10",
-                            "n_samples=1", "k=[1]", "model.stream=true")
+                            "n_samples=1", "k=[1]", "model.stream=true", "report.plots=true")
     assert all(arm.ttft_s is not None and arm.ttft_s.p50 <= arm.latency_s.p99 for arm in results.arms)
     assert all(s.ttft_s is not None and 0 < s.ttft_s <= s.latency_s for s in samples)
     # the report's latency figure gets a time-to-first-token panel beside request latency
     _run(tmp_path / "plain", "dataset=infilling_random_span_light", "dataset.limit=10", "n_samples=1",
-         "k=[1]")
+         "k=[1]", "report.plots=true")
     streamed_png = imread(tmp_path / "run" / "latency.png")
     plain_png = imread(tmp_path / "plain" / "run" / "latency.png")
     assert streamed_png.shape[1] > 1.6 * plain_png.shape[1]  # two panels (figures are cropped tight)

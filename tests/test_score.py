@@ -21,7 +21,7 @@ def test_scoring_recorded_answers_reports_them_as_such(tmp_path):
     samples.write_text("\n".join(lines) + "\n")
     task_ids = ",".join(json.loads(line)["task_id"] for line in lines)
     proc = run_evalkit("score", f"samples={samples}", f"dataset.task_ids=[{task_ids}]", "executor.workers=1",
-                       f"hydra.run.dir={tmp_path / 'run'}")
+                       f"hydra.run.dir={tmp_path / 'run'}", "report.plots=true")
     assert proc.returncode == 0, proc.stderr[-2000:]
     run = tmp_path / "run"
     results = json.loads((run / "results.json").read_text())
@@ -298,7 +298,7 @@ def test_a_line_nested_past_json_s_depth_and_arms_named_as_tex_or_at_length_stil
     samples.write_text("".join(json.dumps(row) + "\n" for row in rows) + "[" * 1000 + "]" * 1000 + "\n")
     run_dir = tmp_path / "run"
     proc = run_evalkit("score", f"samples={samples}", f"dataset.task_ids=[{task.task_id}]",
-                       f"hydra.run.dir={run_dir}", timeout=120)
+                       f"hydra.run.dir={run_dir}", "report.plots=true", timeout=120)
     assert proc.returncode == 2, proc.stderr[-2000:]  # the malformed line, named; the rest scored
     assert f"{samples}:3: not valid JSON (nested deeper than a JSON decoder goes)" in proc.stderr
     results = json.loads((run_dir / "results.json").read_text())
