@@ -43,25 +43,6 @@ def pytest_configure(config: pytest.Config) -> None:
         config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
-_SLOW_TEST_S, _FAST_TEST_S = 2.5, 0.1
-"""What a test marked slow and one not marked take on average (2.5 s and 0.1 s on 2 cores)."""
-
-
-@pytest.hookimpl(trylast=True)  # after `-m` deselected what the run leaves out
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run the test files that take longest first.
-
-    pytest-xdist hands each free test process the next file in this order (``--dist loadfile``):
-    in the folder's order the longest (test_sweep.py, 2 minutes) came last, and one core worked
-    alone for the last minute of the full suite.
-    """
-    cost: dict[str, float] = {}
-    for item in items:
-        cost[item.nodeid.split("::")[0]] = cost.get(item.nodeid.split("::")[0], 0.0) + (
-            _SLOW_TEST_S if item.get_closest_marker("slow") else _FAST_TEST_S)
-    items.sort(key=lambda item: -cost[item.nodeid.split("::")[0]])  # stable: a file's own order kept
-
-
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
     """Run a test (its fixtures' set-up and teardown included) beside others, or, if it is

@@ -69,8 +69,10 @@ class Point:
     problem: str | None = None
     """Why the run exited 2 (the first of results.json's problems), else None."""
     task_set: str = ""
-    """The dataset's name, task count and content hash: runs on other tasks (``dataset.limit``,
-    ``dataset.task_ids``) are not points of one trend, so each task set gets a plot of its own."""
+    """The dataset's name, task count and content hash, and how many of its tasks the arm has samples
+    of where that is fewer: runs on other tasks (``dataset.limit``, ``dataset.task_ids``, a scored file
+    of a few tasks) are not points of one trend, so each task set gets a plot of its own. Arms on two
+    different parts of one size share a plot."""
     measured: str = ""
     """What the arm measured: tasks scored of the dataset's, and samples per task."""
 
@@ -133,7 +135,11 @@ def collect(root: Path) -> tuple[list[Point], list[str]]:
             problem = results.problems[0] if results.problems else None
             data = results.dataset
             scored = arm.n_tasks_scored if arm.n_tasks_scored is not None else arm.n_tasks
-            task_set = (f"{data.name} ({data.n_tasks} task{'s' if data.n_tasks != 1 else ''}, "
+            # An arm with samples of only some of the set's tasks (`evalkit score` of a file of a few) is
+            # no point of the whole set's trend: its pass@1 is over those tasks alone, and 6 easy tasks
+            # read as a night of 1.000.
+            some = f"{arm.n_tasks} of its " if arm.n_tasks < data.n_tasks else ""
+            task_set = (f"{data.name} ({some}{data.n_tasks} task{'s' if data.n_tasks != 1 else ''}, "
                         f"sha256 {data.content_sha256[:12]})")
             # scored from a file that names no model: its arm names it, as the gate names it (two such
             # arms were one line, "unknown (scored answers)")

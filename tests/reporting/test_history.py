@@ -109,14 +109,19 @@ def test_runs_on_other_task_sets_are_not_one_trend(tmp_path):
     make_run(tmp_path / "runs" / "again", {"mixtral": tasks(40, 4)}, started_at="2026-11-02T02:00:00Z")
     make_run(tmp_path / "runs" / "few", {"mixtral": tasks(10, 1)}, sha="b" * 64,
              started_at="2026-11-03T02:00:00Z")
+    # answers of 6 of the 40 tasks scored with `evalkit score`: the same dataset, its points at 1.000 read as
+    # a night on the whole set
+    make_run(tmp_path / "runs" / "scored", {"mixtral": tasks(6, 4)}, started_at="2026-11-04T02:00:00Z")
     assert run_evalkit("history", str(tmp_path)).returncode == 0
     html = (tmp_path / "index.html").read_text()
     headings = re.findall(r"<h2>(.*?)</h2>", html)
-    assert headings[:2] == [f"humaneval (40 tasks, sha256 {DATASET_SHA[:12]})",
-                            "humaneval (40 tasks, sha256 bbbbbbbbbbbb)"]
-    assert html.count('alt="humaneval (40 tasks') == 2  # a plot per task set
+    assert headings[:3] == [f"humaneval (40 tasks, sha256 {DATASET_SHA[:12]})",
+                            "humaneval (10 of its 40 tasks, sha256 bbbbbbbbbbbb)",
+                            f"humaneval (6 of its 40 tasks, sha256 {DATASET_SHA[:12]})"]
+    assert html.count('alt="humaneval (') == 3  # a plot per task set
     rows = re.findall(r"<tr><td>.*?</tr>", html)
-    assert "<td>10 of 40 x 1</td>" in rows[0] and "<td>40 of 40 x 4</td>" in rows[-1]
+    assert "<td>6 of 40 x 4</td>" in rows[0] and "<td>10 of 40 x 1</td>" in rows[1]
+    assert "<td>40 of 40 x 4</td>" in rows[-1]
 
 
 def test_a_template_edited_under_the_same_version_is_a_line_of_its_own(tmp_path):
