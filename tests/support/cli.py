@@ -18,6 +18,7 @@ FIXTURES = TESTS / "fixtures"
 _DRAWS_PLOTS = ("run", "score")
 """The commands whose reports draw plots (``report.plots``)."""
 _SHOWS_ONLY = ("-h", "--help", "--hydra-help", "-c", "--cfg", "-i", "--info", "-sc", "--shell-completion")
+"""Options with which a command only shows something (its help, its config): it writes no report."""
 
 
 def run_evalkit(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None,
