@@ -171,6 +171,7 @@ def test_the_demo_preset_refuses_an_endpoint_or_model_name_its_arms_would_ignore
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow  # about half a second or more on 2 cores: the full suite
 def test_an_unknown_key_with_no_close_one_is_said_cleanly_and_a_gate_key_points_at_the_gate_s(
         capsys, tmp_path):
     # "unknown key 'zzzzqq'; (`evalkit run --cfg job` ...)": a stray semicolon; and a gate key sent

@@ -394,6 +394,7 @@ def test_a_run_composes_its_configuration_once_after_the_command_line(tmp_path, 
     assert ran == [tmp_path / "run"] and len(composed) == 2, composed
 
 
+@pytest.mark.slow  # about half a second or more on 2 cores: the full suite
 def test_a_config_of_one_s_own_that_sets_the_mode_is_run_in_that_mode(tmp_path):
     # The command line is checked on evalkit's configuration; one named with -cd/-cn may set
     # hydra.mode itself, which Hydra's app then reads (a multirun where it says so)

@@ -4,6 +4,8 @@ import re
 import threading
 from contextlib import closing
 
+import pytest
+
 from evalkit.benchmarks import load_benchmark
 from evalkit.config import DatasetConfig
 from evalkit.execution import LocalExecutor
@@ -12,6 +14,7 @@ from evalkit.rundir import run_id_of, same_endpoint, start_canary
 from evalkit.samples import SamplesFile
 
 
+@pytest.mark.slow  # about half a second or more on 2 cores: the full suite
 def test_a_canary_nobody_waits_for_any_more_ends_without_an_error(tmp_path, monkeypatch):
     """Ctrl-C cancels the Future the run awaits while the canary runs: the canary's thread must
     end quietly, not print a traceback beside the run's one-line "interrupted"."""

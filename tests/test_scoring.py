@@ -31,6 +31,7 @@ def _written(path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
+@pytest.mark.slow  # about half a second or more on 2 cores: the full suite
 def test_a_lone_row_is_written_with_its_metrics_once_its_time_is_up(tmp_path, scorer):
     task = load_tasks(DatasetConfig(limit=1))[0]
     samples = SamplesFile(tmp_path / "samples.jsonl")

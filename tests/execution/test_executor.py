@@ -1523,6 +1523,7 @@ def _test_process_rss_kb(ex: LocalExecutor) -> list[int]:
             if name == "evalkit-tests" and parent.get(ppid, (0,))[0] in outer]
 
 
+@pytest.mark.slow  # about half a second or more on 2 cores: the full suite
 def test_a_reused_test_process_keeps_nothing_of_a_job_and_a_verdict_never_asks_a_dead_program(tmp_path):
     # Two attacker trials on a live task: a job's namespace outlived it (its functions' globals, a
     # cycle the collector seldom freed), so a prompt holding a 25 MB table grew the test process by

@@ -99,6 +99,7 @@ def test_unreadable_retry_after_is_ignored_not_fatal(server):
     assert not out["ra_bad"][0].error and client.stats.retries == 1
 
 
+@pytest.mark.slow  # about half a second or more on 2 cores: the full suite
 def test_slow_response_times_out_then_recovers(server):
     server.script("slow", ["slow:2"])
     out, _ = run(generate_cases(server, ["slow", "fast"], timeout_s=0.5))
@@ -375,6 +376,7 @@ def test_probe_classifies_roles(server):
         _probe(server, case_prompt("roles"))
 
 
+@pytest.mark.slow  # about half a second or more on 2 cores: the full suite
 def test_probe_refuses_max_tokens_the_listed_context_has_no_room_for(server):
     # vLLM refuses every request whose prompt and max_tokens exceed its max_model_len; the probe
     # asks for one token, so it passed and every sample became an infra_error.

@@ -154,6 +154,7 @@ def test_unrelated_400_keeps_n_and_fails_the_samples(demo, monkeypatch, caplog):
     assert client.stats.problem(0.0).startswith("no answer at all (12 samples failed): the LiteLLM proxy")
 
 
+@pytest.mark.slow  # about half a second or more on 2 cores: the full suite
 def test_a_models_listing_that_fails_once_is_asked_again(demo):
     # At a vLLM server the listing's root is the only name of the weights: a run that recorded none
     # (one failed listing) could not be resumed there.

@@ -343,6 +343,7 @@ def test_a_listing_with_a_number_json_cannot_hold_is_recorded_as_strict_json():
     json.dumps(identity, allow_nan=False)  # raises on NaN or Infinity
 
 
+@pytest.mark.slow  # about half a second or more on 2 cores: the full suite
 def test_vllm_listing_time_stamp_does_not_defeat_reuse_but_new_weights_do(tmp_path):
     prompt = case_prompt("vllm")
 

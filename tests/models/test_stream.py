@@ -245,6 +245,7 @@ def test_a_probe_whose_stream_reports_an_error_names_it(server, humaneval_tasks)
     assert len(_SlowFirstChunk.received) == 2  # retried, as the 500 it names
 
 
+@pytest.mark.slow  # about half a second or more on 2 cores: the full suite
 def test_a_stream_that_ends_its_answer_with_finish_reason_error_is_retried(server, humaneval_tasks):
     # OpenRouter ends a stream whose backend failed mid-answer with finish_reason "error": the cut
     # answer was scored as the model's code.

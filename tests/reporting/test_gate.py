@@ -369,6 +369,7 @@ def test_a_gate_too_small_to_catch_any_drop_says_so(tmp_path):
     assert 'evalkit_gate_pass_at_1_detectable_drop{model="mixtral"} +Inf' in metrics
 
 
+@pytest.mark.slow  # about half a second or more on 2 cores: the full suite
 def test_latency_regression_fails_only_when_gated(runs, tmp_path):
     slow = make_run(tmp_path / "slow", {"mixtral": tasks(40, N, BASE_FAILING)}, latency_s=0.25)
     assert gate(runs["base"], slow, CFG, tmp_path / "off").verdict is GateVerdict.PASS  # off by default
@@ -952,6 +953,7 @@ def _replayed(run: Path, count: int, source: str) -> Path:
     return run
 
 
+@pytest.mark.slow  # about half a second or more on 2 cores: the full suite
 def test_bless_refuses_to_pool_runs_of_one_seed(tmp_path):
     # Four runs with one seed asked the same requests: pooled, they made a baseline of four times
     # the samples measured, whose interval PASSed what one run's left INCONCLUSIVE.
@@ -1015,6 +1017,7 @@ def test_bless_refuses_a_run_whose_answers_were_replayed_from_another_it_pools(t
         bless([first, again], tmp_path / "baselines")
 
 
+@pytest.mark.slow  # about half a second or more on 2 cores: the full suite
 def test_a_candidate_replayed_from_the_baseline_s_run_measured_nothing(runs, tmp_path):
     # store.reuse=true against the store the baseline's night filled: its own answers again, PASS.
     copy = _replayed(make_run(tmp_path / "copy", {"mixtral": tasks(40, N, BASE_FAILING)}), 40 * N, "base")
