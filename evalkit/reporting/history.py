@@ -167,7 +167,7 @@ def _plot(dataset: str, points: list[Point]) -> str:
         low = [p.pass1 - (p.ci_low if p.ci_low is not None else p.pass1) for p in line]
         high = [(p.ci_high if p.ci_high is not None else p.pass1) - p.pass1 for p in line]
         ax.errorbar(xs, ys, yerr=[low, high], fmt="-", color=f"C{i % 10}", capsize=3,
-                    label=f"{key[0]} ({key[1]})")
+                    label=_series_label(*key))
         for p in line:
             marker, colour = VERDICT_STYLE.get(p.gate or "", (".", f"C{i % 10}"))
             ax.plot(p.started_at, p.pass1, marker=marker, color=colour, markersize=9 if p.gate else 5)
@@ -185,6 +185,11 @@ def _plot(dataset: str, points: list[Point]) -> str:
     fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
     return f'<img alt="{escape(dataset)} pass@1 over time" src="data:image/png;base64,{data}">'
+
+
+def _series_label(model: str, template: str) -> str:
+    """A line's legend: the model and its template, whose "(scored answers)" brings its own brackets."""
+    return f"{model} {template}" if template.startswith("(") else f"{model} ({template})"
 
 
 def _link(target: Path | None, base: Path, text: str) -> str:

@@ -12,7 +12,7 @@ import pytest
 from evalkit.config import GateConfig
 from evalkit.records import TemplateId
 from evalkit.reporting.gate import gate
-from evalkit.reporting.history import collect
+from evalkit.reporting.history import _series_label, collect
 from tests.reporting.test_gate import BASE_FAILING, DATASET_SHA, WORSE_FAILING, N, make_run, tasks
 from tests.support.browser import needs_chromium, pixels_near, screenshot
 from tests.support.cli import run_evalkit
@@ -161,3 +161,9 @@ def test_a_night_that_lost_a_baseline_arm_is_an_error_on_its_points(tmp_path):
     points, _ = collect(tmp_path)
     gated = [(p.arm, p.gate) for p in points if p.run_id == "night"]
     assert gated == [("mixtral", "ERROR")], gated
+
+
+def test_a_line_s_legend_brackets_its_template_once():
+    # a trial on a fresh clone: a scored file's line read "gpt-4 (2023, zero-shot) ((scored answers))"
+    assert _series_label("gpt-4", "(scored answers)") == "gpt-4 (scored answers)"
+    assert _series_label("mixtral", "mixtral 1.0.0 ffffffff") == "mixtral (mixtral 1.0.0 ffffffff)"
