@@ -81,6 +81,33 @@ def test_a_failing_command_still_exits_with_its_code_and_one_line():
 
 
 @pytest.mark.slow  # real commands in processes: the full suite, not the fast tier
+def test_the_suite_s_forked_commands_answer_as_a_new_interpreter_s(tmp_path, monkeypatch):
+    # The suite forks its commands from a process that imported evalkit's libraries
+    # (tests/support/preloaded.py): what they print, their exit codes, their folder and their
+    # environment must be a new interpreter's, or every test that reads them tests something else.
+    task = load_tasks(DatasetConfig(limit=1))[0]
+    line = {"task_id": task.task_id, "completion": "return"}
+    (tmp_path / "samples.jsonl").write_text(json.dumps(line) + "\n")
+    commands = [("score", "samples=missing.jsonl"),  # refused: exit 2, one line
+                ("score", "samples=samples.jsonl", f"dataset.task_ids=[{task.task_id}]",
+                 # a folder relative to its own, named by its environment
+                 "hydra.run.dir=${oc.env:EVALKIT_PROBE_DIR}"),
+                ("run", "--help")]
+    answers = {}
+    for how in ("forked", "new"):
+        monkeypatch.setenv("EVALKIT_TESTS_NEW_INTERPRETER", "1" if how == "new" else "0")
+        answers[how] = [run_evalkit(*args, cwd=tmp_path, env={"EVALKIT_PROBE_DIR": f"run_{how}"})
+                        for args in commands]
+    assert [a.returncode for a in answers["new"]] == [2, 0, 0]
+    for forked, new in zip(answers["forked"], answers["new"], strict=True):
+        assert forked.returncode == new.returncode, forked.stderr[-2000:]
+        assert forked.stdout.replace("run_forked", "run_new") == new.stdout
+        if new.returncode:  # a successful command's progress lines carry its rates
+            assert forked.stderr == new.stderr
+    assert json.loads((tmp_path / "run_forked" / "results.json").read_text())["arms"][0]["n_samples"] == 1
+
+
+@pytest.mark.slow  # real commands in processes: the full suite, not the fast tier
 def test_a_command_refused_in_a_fresh_folder_leaves_nothing_there(tmp_path):
     # Its run directory went, but the reports/runs/ Hydra made above it in a fresh folder stayed.
     (tmp_path / "mine").mkdir()
