@@ -16,7 +16,7 @@ import base64
 import io
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from html import escape
 from pathlib import Path
 
@@ -29,6 +29,9 @@ from evalkit.reporting.gate_outcome import UNMEASURED
 from evalkit.results import load_results, run_identity
 from evalkit.samples import UNKNOWN_MODEL
 
+NARROWEST_SPAN = timedelta(days=1)
+"""The least time a plot's axis spans: matplotlib widens a single instant to four years of dates, which
+read as a trend with nothing on it (a trial of a fresh clone's first run)."""
 EXITED_2 = "run exited 2"
 """What marks a run that exited 2 (results.json's problems), which no gate judges: a night whose
 endpoint refused its requests carried no mark at all."""
@@ -175,6 +178,7 @@ def _plot(dataset: str, points: list[Point]) -> str:
         if any(p.gate == verdict for p in points):
             ax.plot([], [], marker=marker, color=colour, linestyle="",
                     label=verdict if verdict == EXITED_2 else f"gate {verdict}")
+    ax.set_xlim(*time_axis([p.started_at for p in points]))
     ax.set_ylim(-0.02, 1.02)
     ax.set_ylabel("pass@1 (95% interval)")
     ax.set_title(f"{dataset}: pass@1 over time")
@@ -185,6 +189,17 @@ def _plot(dataset: str, points: list[Point]) -> str:
     fig.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
     data = base64.b64encode(buffer.getvalue()).decode("ascii")
     return f'<img alt="{escape(dataset)} pass@1 over time" src="data:image/png;base64,{data}">'
+
+
+def time_axis(times: list[datetime]) -> tuple[datetime, datetime]:
+    """The span of a plot's time axis: its points with a margin, and at least NARROWEST_SPAN around them."""
+    first, last = min(times), max(times)
+    margin = max((last - first) * 0.05, (NARROWEST_SPAN - (last - first)) / 2)
+    return first - margin, last + margin
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _series_label(model: str, template: str) -> str:
@@ -224,8 +239,10 @@ def write_history(root: Path | str) -> Path:
         raise ConfigError(f"no readable results.json under {root}" + (f" ({notes[0]})" if notes else ""))
     out = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8"><title>evalkit history</title>',
            f"<style>{_CSS}</style></head><body><h1>evalkit history</h1>",
-           f"<p>{len({p.run_dir for p in points})} runs under {escape(str(root))}, "
-           f"{sum(p.gate not in (None, EXITED_2) for p in points)} gated arms. Generated "
+           f"<p>{_count(len({p.run_dir for p in points}), 'run')} under {escape(str(root))}, "
+           f"{_count(sum(p.gate not in (None, EXITED_2) for p in points), 'arm')} "
+           "judged by <code>evalkit gate</code> "
+           "(the verdict of the gate.json that names their run marks their point). Generated "
            f"{datetime.now().isoformat(sep=' ', timespec='minutes')}.</p>"]
     out += [f'<p class="note">{escape(note)}</p>' for note in notes]
     for task_set in dict.fromkeys(p.task_set for p in points):

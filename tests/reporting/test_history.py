@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ import pytest
 from evalkit.config import GateConfig
 from evalkit.records import TemplateId
 from evalkit.reporting.gate import gate
-from evalkit.reporting.history import _series_label, collect
+from evalkit.reporting.history import _series_label, collect, time_axis
 from tests.reporting.test_gate import BASE_FAILING, DATASET_SHA, WORSE_FAILING, N, make_run, tasks
 from tests.support.browser import needs_chromium, pixels_near, screenshot
 from tests.support.cli import run_evalkit
@@ -167,3 +168,15 @@ def test_a_line_s_legend_brackets_its_template_once():
     # a trial on a fresh clone: a scored file's line read "gpt-4 (2023, zero-shot) ((scored answers))"
     assert _series_label("gpt-4", "(scored answers)") == "gpt-4 (scored answers)"
     assert _series_label("mixtral", "mixtral 1.0.0 ffffffff") == "mixtral (mixtral 1.0.0 ffffffff)"
+
+
+def test_a_plot_of_one_night_spans_a_day_not_four_years():
+    # a trial on a fresh clone: the first run's plot had its one point amid four years of dates
+    night = datetime(2026, 12, 7, 2, 0)
+    low, high = time_axis([night])
+    assert low < night < high and high - low == timedelta(days=1)
+    low, high = time_axis([night, night + timedelta(minutes=10)])  # a run and its rerun
+    assert high - low == timedelta(days=1)
+    week = [night + timedelta(days=d) for d in range(7)]
+    low, high = time_axis(week)
+    assert low < week[0] and high > week[-1] and high - low < timedelta(days=7)
