@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import locale
 import os
@@ -44,7 +45,8 @@ def run_evalkit(*args: str, cwd: Path | None = None, env: dict[str, str] | None 
     command = [sys.executable, "-m", "evalkit", *args]
     server = _Preloaded.serving(full_env)
     if server is not None:
-        return server.run(command, cwd or REPO, full_env, timeout)
+        with contextlib.suppress(_Gone):
+            return server.run(command, cwd or REPO, full_env, timeout)
     return subprocess.run(command, cwd=cwd or REPO, env=full_env,
                           capture_output=True, text=True, timeout=timeout, check=False)
 
@@ -55,6 +57,10 @@ def _environment(env: dict[str, str] | None) -> dict[str, str]:
     full_env.setdefault("HF_DATASETS_OFFLINE", "1")
     full_env.setdefault("HF_HUB_OFFLINE", "1")
     return full_env
+
+
+class _Gone(Exception):
+    """The preloaded interpreter ended before it started the command: it runs in a new one instead."""
 
 
 class _Preloaded:
@@ -108,13 +114,23 @@ class _Preloaded:
         try:
             with self.sending:
                 socket.send_fds(self.control, [request], [null, out_w, err_w, theirs.fileno()])
+        except OSError as exc:
+            for fd in (out_r, err_r):
+                os.close(fd)
+            reply.close()
+            raise _Gone from exc
         finally:
             for fd in (null, out_w, err_w):
                 os.close(fd)
             theirs.close()
         with reply:
             reply.settimeout(60)
-            pid = json.loads(reply.recv(1024))["pid"]
+            started = reply.recv(1024)
+            if not started:  # it ended between the request and the fork
+                for fd in (out_r, err_r):
+                    os.close(fd)
+                raise _Gone
+            pid = json.loads(started)["pid"]
             deadline = time.monotonic() + timeout
             streams = _read_until_closed({out_r: bytearray(), err_r: bytearray()}, deadline)
             if streams is None:

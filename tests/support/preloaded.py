@@ -45,7 +45,7 @@ def main() -> None:
     while True:
         try:
             message, fds, _, _ = socket.recv_fds(control, 1 << 20, 4)
-        except (ConnectionError, OSError):
+        except (ConnectionError, OSError, KeyboardInterrupt):  # the test process is gone, or Ctrl-C
             return
         if not message:
             return
