@@ -13,7 +13,7 @@ import re
 import urllib.parse
 
 from evalkit.config import ModelConfig
-from evalkit.models.retry import NOT_AN_API_STATUS, AnswerFailed, BodyCut, Failure, StreamCut
+from evalkit.models.retry import NOT_AN_API_STATUS, AnswerFailed, AnswerTooLong, BodyCut, Failure, StreamCut
 from evalkit.models.transport import environment_proxy
 
 _KEY_TEXT = re.compile(r"no connected db|authentication error|invalid proxy server token|api key|"
@@ -46,13 +46,14 @@ _RULES: tuple[tuple[str, frozenset[int], re.Pattern[str] | None], ...] = (
 """(cause, statuses, text the message must contain), first match wins."""
 
 
-_ANSWER_FAILURES = ((StreamCut, "cut"), (BodyCut, "body_cut"), (AnswerFailed, "failed_answer"))
+_ANSWER_FAILURES = ((StreamCut, "cut"), (BodyCut, "body_cut"), (AnswerFailed, "failed_answer"),
+                    (AnswerTooLong, "too_long"))
 """Answers that began and did not end as answers: (their Failure class, their cause)."""
 
 
 def kind(fail: Failure) -> str:
     """The failure's cause: unreachable, untrusted_certificate, plain_http, timeout, cut, body_cut,
-    failed_answer, malformed, not_an_api, key, alias, roles, context, n, rate_limited, redirect,
+    failed_answer, too_long, malformed, not_an_api, key, alias, roles, context, n, rate_limited, redirect,
     backend_down, server_error or rejected."""
     text, status = fail.message, fail.status
     if status is None:
@@ -131,6 +132,8 @@ _FIXES = {
                  "in between, cut it; check their logs and idle timeouts"),
     "failed_answer": ("{where} failed its answer for {name!r} ({msg}); check the server's log (an "
                       "aborted request, a backend error mid-answer)"),
+    "too_long": ("{where} answered for {name!r}, but {msg}: the server, or a proxy in between, sends "
+                 "without end; check their logs, and model.params.max_tokens"),
     "malformed": ("{where} answered for {name!r}, but not with an OpenAI-compatible completion ({msg}): "
                   "point model.base_url at the API, with its /v1, and check model.api (chat or completions)"),
     "not_an_api": ("{url} is not an OpenAI-compatible API ({msg}): point model.base_url at one, with its "

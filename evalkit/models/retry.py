@@ -88,6 +88,21 @@ class BodyCut(Failure):
         super().__init__(message, retryable=True)
 
 
+class AnswerTooLong(Failure):
+    """An answer longer than ``MAX_ANSWER_MB``, read no further (the HTTP layer raises it): a server or a
+    proxy that sends without end ran the harness out of memory before (an attacker's idea). Not retried:
+    asked again it would be as long."""
+
+    def __init__(self, read_mb: int) -> None:
+        super().__init__(f"its answer ran past {read_mb} MiB, where evalkit stops reading one",
+                         retryable=False, answered=True)
+
+
+MAX_ANSWER_MB = 64
+"""The most of one answer evalkit reads, decoded (a whole response, or a stream's events). The longest
+a real one gets is ``n`` answers of ``max_tokens`` each: 200 of 8,192 tokens is about 7 MiB of JSON."""
+
+
 _CUT_BODY = re.compile(r"ContentLengthError|ClientPayloadError|RemoteProtocolError|IncompleteRead|"
                        r"complete message body|TransferEncodingError", re.IGNORECASE)
 """What the HTTP clients say of a body cut short (aiohttp's, httpx's, http.client's)."""
@@ -194,6 +209,8 @@ def classify(exc: Exception, secrets: Sequence[str], timeout_s: float) -> Failur
     if isinstance(exc, openai.APITimeoutError):
         return Failure(f"no answer within {timeout_s:g} s (model.timeout_s)", retryable=True, timed_out=True)
     if isinstance(exc, openai.APIConnectionError):
+        if isinstance(exc.__cause__, Failure):  # ours, raised under the client's send, which wraps it
+            return classify(exc.__cause__, secrets, timeout_s)
         return _connection_failure(exc, secrets)
     if isinstance(exc, httpx.TimeoutException):  # reading a stream the server began: the client wraps none
         return StreamCut(f"then sent nothing for {timeout_s:g} s (model.timeout_s)")

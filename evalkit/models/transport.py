@@ -18,12 +18,16 @@ from typing import Any
 import httpx
 import openai
 
+from evalkit.models.retry import MAX_ANSWER_MB, AnswerTooLong, Failure
+
 try:
     import aiohttp
 except ImportError:  # pragma: no cover - aiohttp comes with datasets; fall back to httpx's pool
     aiohttp = None  # type: ignore[assignment]
 
 _SKIP = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+_DECODED = frozenset({b"content-encoding", b"content-length"})
+"""Headers of the body as sent, which the decoded body handed to httpx no longer matches."""
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -41,7 +45,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if self._session is None or self._loop is not loop or self._session.closed:
             # A session belongs to one loop; a client reused under a new asyncio.run gets a new one.
             connector = aiohttp.TCPConnector(limit=self.max_connections, ttl_dns_cache=300)
-            self._session = aiohttp.ClientSession(connector=connector, auto_decompress=False,
+            # aiohttp decodes as it reads, so MAX_ANSWER_MB bounds the decoded answer: a small
+            # compressed body can decode to gigabytes
+            self._session = aiohttp.ClientSession(connector=connector, auto_decompress=True,
                                                   cookie_jar=aiohttp.DummyCookieJar())
             self._loop = loop
         return self._session
@@ -58,9 +64,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                     request.method, str(url), headers=headers, data=body or None,
                     proxy=environment_proxy(url.scheme, url.host, url.port) if self.env_proxy else None,
                     allow_redirects=False, timeout=aiohttp.ClientTimeout(total=total)) as resp:
-                content = await resp.read()
-                return httpx.Response(status_code=resp.status, headers=list(resp.raw_headers),
-                                      content=content, request=request)
+                content = await _read_at_most(resp, MAX_ANSWER_MB << 20)
+                headers = [(k, v) for k, v in resp.raw_headers if k.lower() not in _DECODED]
+                return httpx.Response(status_code=resp.status, headers=headers, content=content,
+                                      request=request)
         except asyncio.TimeoutError as exc:
             raise httpx.ReadTimeout(f"no answer within {total} s", request=request) from exc
         except aiohttp.ClientConnectorError as exc:
@@ -73,6 +80,48 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
+
+
+async def _read_at_most(resp: Any, limit: int) -> bytes:
+    """The response's decoded body; AnswerTooLong past ``limit`` bytes."""
+    body = bytearray()
+    async for chunk in resp.content.iter_chunked(1 << 16):
+        body += chunk
+        if len(body) > limit:
+            raise AnswerTooLong(limit >> 20)
+    return bytes(body)
+
+
+class _StreamAtMost(httpx.AsyncByteStream):
+    """A response's body, AnswerTooLong past ``limit`` bytes (a stream's events are read as they come)."""
+
+    def __init__(self, stream: httpx.AsyncByteStream, limit: int) -> None:
+        self._stream, self._limit = stream, limit
+
+    async def __aiter__(self):  # noqa: ANN204 - an async generator
+        read = 0
+        async for chunk in self._stream:
+            read += len(chunk)
+            if read > self._limit:
+                raise AnswerTooLong(self._limit >> 20)
+            yield chunk
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
+async def _ask_unencoded(request: httpx.Request) -> None:
+    request.headers["Accept-Encoding"] = "identity"
+
+
+async def _read_at_most_as_sent(response: httpx.Response) -> None:
+    """Bound what httpx reads of ``response`` to MAX_ANSWER_MB, as sent: identity was asked for, so a
+    body in another encoding is refused, not decoded (a small gzip body can decode to gigabytes)."""
+    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding != "identity":
+        raise Failure(f"its answer came {encoding}-encoded, where evalkit asked for none (Accept-Encoding: "
+                      "identity)", retryable=False, answered=True)
+    response.stream = _StreamAtMost(response.stream, MAX_ANSWER_MB << 20)
 
 
 def connect_failure(exc: aiohttp.ClientConnectorError) -> str:
@@ -136,11 +185,12 @@ def basic_auth(credentials: str) -> dict[str, str]:
 
 
 def http_client(timeout_s: float, max_connections: int, *, streamed: bool = False,
-                env_proxy: bool = True) -> httpx.AsyncClient | None:
-    """The httpx client the openai client should use (None: openai's default). Streamed answers
-    need httpx's own transport (ours reads whole bodies). ``env_proxy=False``: never through a
-    proxy the environment names, for evalkit's own demo endpoint on loopback (a machine-wide
-    HTTP_PROXY without NO_PROXY made the default `evalkit run` fail)."""
+                env_proxy: bool = True) -> httpx.AsyncClient:
+    """The httpx client the openai client should use. Streamed answers need httpx's own transport
+    (ours reads whole bodies); either reads at most MAX_ANSWER_MB of an answer. ``env_proxy=False``:
+    never through a proxy the environment names, for evalkit's own demo endpoint on loopback (a
+    machine-wide HTTP_PROXY without NO_PROXY made the default `evalkit run` fail)."""
     if streamed or aiohttp is None:
-        return None if env_proxy else openai.DefaultAsyncHttpxClient(timeout=timeout_s, trust_env=False)
+        return openai.DefaultAsyncHttpxClient(timeout=timeout_s, trust_env=env_proxy, event_hooks={
+            "request": [_ask_unencoded], "response": [_read_at_most_as_sent]})
     return DirectClient(AiohttpTransport(max_connections, env_proxy), timeout_s)

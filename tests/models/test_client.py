@@ -65,6 +65,27 @@ def test_an_answer_cut_short_is_named_so_not_an_unreachable_server(server):
     assert "cut it; check their logs and idle timeouts" in gen.error and "cannot reach" not in gen.error
 
 
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("action", ["endless", "bomb"])
+def test_an_answer_without_end_is_read_to_64_mib_and_named_so(server, action, stream):
+    # A server or proxy that sends without end ran the harness out of memory (an attacker's idea), and so
+    # could a small gzip body that decodes to gigabytes. Asked again it would be as long: not retried.
+    server.script("long", [action] * 3)
+    cases = ["long"] if stream else ["long", "good"]  # the server's answers are not events
+    out, client = run(generate_cases(server, cases, max_retries=2, stream=stream, use_n=False))
+    (gen,) = out["long"]
+    if stream and action == "bomb":  # a stream asks for its answer unencoded: gzip is refused, not decoded
+        assert ("answered for 'm', but not with an OpenAI-compatible completion (its answer came "
+                "gzip-encoded, where evalkit asked for none (Accept-Encoding: identity))") in gen.error
+    else:
+        said = "answered for 'm', but its answer ran past 64 MiB, where evalkit stops reading one"
+        assert said in gen.error and "sends without end" in gen.error
+    assert gen.finish_reason == "error"
+    assert server.count("long") == 1 and client.stats.retries == 0
+    if not stream:
+        assert not out["good"][0].error
+
+
 def test_an_answer_in_content_parts_is_its_text(server):
     # Its Python repr ("[{'type': 'text', ...") was scored as the model's code.
     server.script("parts", ["parts"])

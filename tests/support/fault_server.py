@@ -8,6 +8,8 @@ request, then ``ok``. Actions:
     | 429 | 429:ra=<s>
     | 500 | 502 | 503 | roles400 | 401 | parts | noparts | surrogate | 500surrogate | usage:<json>
     | finish:<reason> (the last choice ends with that finish_reason, as OpenRouter's ``error``)
+    | endless (200, then a body without end: 256 MiB, or until the client stops reading)
+    | bomb (200, then a small gzip body that decodes to 128 MiB)
     | refusal:<shape> (chat: each message declines, as REFUSALS[shape] shapes it)
 
 ``require_key`` makes every route answer 401 (echoing the key sent, as some
@@ -16,6 +18,9 @@ servers do) unless the right bearer key comes.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import gzip
 import json
 import re
 import socket
@@ -127,6 +132,8 @@ class _Handler(JsonHandler):
             self.send_body(200, b'{"id": "x", "choices": [{"index": 0, "mess')
         elif name == "reset":
             self._reset()
+        elif name in ("endless", "bomb"):
+            self._without_end(compressed=name == "bomb")
         else:
             if name == "slow":
                 time.sleep(float(arg))
@@ -140,6 +147,25 @@ class _Handler(JsonHandler):
                 answer = {"error": {"message": "backend exploded", "code": 500}}
             _doctor(answer, name, arg, chat)
             self.send_json(200, answer)
+
+    def _without_end(self, compressed: bool) -> None:
+        """200, then far more body than an answer has (a broken proxy's, or an attacker's)."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.close_connection = True
+        if compressed:
+            body = _bomb()
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
+        self.send_header("Connection", "close")  # the body ends when the connection does
+        self.end_headers()
+        chunk = b" " * (1 << 20)
+        with contextlib.suppress(OSError):  # the client stopped reading
+            for _ in range(256):
+                self.wfile.write(chunk)
 
     def _reset(self) -> None:
         """Headers and half a body, then a TCP reset."""
@@ -164,6 +190,12 @@ ERRORS = {"500": (500, "injected 500"), "502": (502, "injected 502"), "503": (50
           "roles400": (400, ROLES_MESSAGE),
           "500surrogate": (500, "bad \ud800 thing")}  # a lone surrogate, as JSON's escape carries it
 """Actions answered with an OpenAI-shaped error: (status, message)."""
+
+
+@functools.cache
+def _bomb() -> bytes:
+    """128 MiB of spaces, gzipped: about 128 KiB."""
+    return gzip.compress(b" " * (128 << 20), compresslevel=9)
 
 
 def _doctor(answer: dict[str, Any], name: str, arg: str, chat: bool) -> None:
