@@ -25,7 +25,7 @@ try:
 except ImportError:  # pragma: no cover - aiohttp comes with datasets; fall back to httpx's pool
     aiohttp = None  # type: ignore[assignment]
 
-_SKIP = frozenset({"host", "content-length", "transfer-encoding", "connection"})
+_SKIP = frozenset({"host", "content-length", "transfer-encoding", "connection", "accept-encoding"})
 _DECODED = frozenset({b"content-encoding", b"content-length"})
 """Headers of the body as sent, which the decoded body handed to httpx no longer matches."""
 
@@ -57,6 +57,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         limits = request.extensions.get("timeout") or {}
         total = max((v for v in limits.values() if v is not None), default=None)
         headers = [(k, v) for k, v in request.headers.multi_items() if k.lower() not in _SKIP]
+        headers.append(("Accept-Encoding", _decodable()))
         body = await request.aread()
         url = request.url
         try:
@@ -80,6 +81,15 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         if self._session is not None and not self._session.closed:
             await self._session.close()
         self._session = None
+
+
+@functools.cache
+def _decodable() -> str:
+    """The encodings aiohttp decodes here: httpx's own list may name one it cannot (zstd, through
+    another package than aiohttp's)."""
+    from aiohttp import compression_utils  # noqa: PLC0415 - aiohttp is there when this transport is
+
+    return "gzip, deflate" + (", br" if getattr(compression_utils, "HAS_BROTLI", False) else "")
 
 
 async def _read_at_most(resp: Any, limit: int) -> bytes:

@@ -65,6 +65,14 @@ def test_an_answer_cut_short_is_named_so_not_an_unreachable_server(server):
     assert "cut it; check their logs and idle timeouts" in gen.error and "cannot reach" not in gen.error
 
 
+def test_a_compressed_answer_is_read_as_its_text(server):
+    # answers are decoded as they are read (so that the 64 MiB below bounds the decoded answer)
+    server.script("gzip", ["gzip"])
+    out, client = run(generate_cases(server, ["gzip"]))
+    (gen,) = out["gzip"]
+    assert not gen.error and gen.raw_output.startswith("answer gzip seed=") and client.stats.retries == 0
+
+
 @pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize("action", ["endless", "bomb"])
 def test_an_answer_without_end_is_read_to_64_mib_and_named_so(server, action, stream):

@@ -9,7 +9,7 @@ request, then ``ok``. Actions:
     | 500 | 502 | 503 | roles400 | 401 | parts | noparts | surrogate | 500surrogate | usage:<json>
     | finish:<reason> (the last choice ends with that finish_reason, as OpenRouter's ``error``)
     | endless (200, then a body without end: 256 MiB, or until the client stops reading)
-    | bomb (200, then a small gzip body that decodes to 128 MiB)
+    | bomb (200, then a small gzip body that decodes to 128 MiB) | gzip (the answer, gzip-encoded)
     | refusal:<shape> (chat: each message declines, as REFUSALS[shape] shapes it)
 
 ``require_key`` makes every route answer 401 (echoing the key sent, as some
@@ -146,6 +146,9 @@ class _Handler(JsonHandler):
             if name == "error_only":  # a proxy's 200 of an error object alone
                 answer = {"error": {"message": "backend exploded", "code": 500}}
             _doctor(answer, name, arg, chat)
+            if name == "gzip":
+                self.send_body(200, gzip.compress(json.dumps(answer).encode()), {"Content-Encoding": "gzip"})
+                return
             self.send_json(200, answer)
 
     def _without_end(self, compressed: bool) -> None:
