@@ -354,6 +354,20 @@ class ModelClient:
         return Generation(task_id=prompt.task_id, sample_index=index, raw_output="",
                           finish_reason="error", error=error)
 
+    async def _post_streaming(self, post: FinalRequestOptions, body: dict[str, Any], chat: bool,
+                              started: float) -> tuple[list[Choice], int, int, dict[str, Any]]:
+        """``post_streaming`` within STREAM_DEADLINE_FACTOR x model.timeout_s: each read's own timeout
+        never fired for a server that sent a byte a second, nor for lines openai's event reader takes
+        hours of CPU over (an attacker's trials). A stall still ends at model.timeout_s, named so."""
+        deadline = STREAM_DEADLINE_FACTOR * self.cfg.timeout_s
+        try:
+            async with asyncio.timeout(deadline):
+                return await post_streaming(self._oa, post, body, chat, started)
+        except TimeoutError:
+            raise Failure(f"its answer, still coming, did not end within {deadline:g} s "
+                          f"({STREAM_DEADLINE_FACTOR} x model.timeout_s)", retryable=True,
+                          timed_out=True) from None
+
     async def _send(self, body: dict[str, Any], timeout_retries: int | None = None) -> Sent:
         """POST with retries: (choices, (prompt_tokens, completion_tokens), latency_s, response)
         or Failure. ``timeout_retries``: at most this many of the retries may follow a timeout."""
@@ -367,8 +381,8 @@ class ModelClient:
             try:
                 self.stats.requests += 1
                 if self.cfg.stream:
-                    choices, prompt_tokens, completion_tokens, answered = await post_streaming(
-                        self._oa, post, body, chat, started)
+                    choices, prompt_tokens, completion_tokens, answered = await self._post_streaming(
+                        post, body, chat, started)
                 else:
                     response = await self._oa.request(httpx.Response,
                                                       post.model_copy(update={"json_data": body}))
@@ -454,8 +468,9 @@ class ModelClient:
         nor one refused for good (404: no such route)."""
         for attempt in range(2):
             try:
-                response = await self._oa.get("/models", cast_to=httpx.Response, options={
-                    "timeout": min(self.cfg.timeout_s, MODELS_TIMEOUT_S), "headers": self._headers})
+                async with asyncio.timeout(min(self.cfg.timeout_s, MODELS_TIMEOUT_S)):  # the whole listing
+                    response = await self._oa.get("/models", cast_to=httpx.Response, options={
+                        "timeout": min(self.cfg.timeout_s, MODELS_TIMEOUT_S), "headers": self._headers})
                 entries = [m for m in response.json()["data"] if isinstance(m, dict)]
                 listed_at = _server_time(response)
                 break
@@ -463,7 +478,7 @@ class ModelClient:
                 if attempt or not (exc.status_code >= 500 or exc.status_code == 429):
                     return None  # information only: the probe request says what matters
                 await asyncio.sleep(LISTING_RETRY_S)
-            except (openai.APIError, ValueError, KeyError, TypeError):
+            except (openai.APIError, ValueError, KeyError, TypeError, TimeoutError, RecursionError):
                 return None
         self.served = tuple(valid_text(redact(str(m.get("id")), self._sent_keys, pieces=False))
                             for m in entries)
@@ -576,6 +591,9 @@ held the run for every retry (model.max_retries + 1 waits, about 6 minutes by de
 its one-line exit 2. Refused connections and 429/5xx answers keep every retry."""
 LISTING_RETRY_S = 0.25
 """Wait before asking once more for a /v1/models listing the server failed (5xx, 429)."""
+STREAM_DEADLINE_FACTOR = 2
+"""A streamed answer ends within this many times model.timeout_s, however it keeps sending (a whole
+response ends within model.timeout_s; a stream that is still sending is given more)."""
 MODELS_TIMEOUT_S = 10.0
 """The /v1/models listing is information only: a server that does not answer it is not waited for."""
 SERVER_VERSION_PATHS = ("/version", "/api/version")

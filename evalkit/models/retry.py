@@ -98,9 +98,17 @@ class AnswerTooLong(Failure):
                          retryable=False, answered=True)
 
 
-MAX_ANSWER_MB = 64
+MAX_ANSWER_MB = 16
 """The most of one answer evalkit reads, decoded (a whole response, or a stream's events). The longest
-a real one gets is ``n`` answers of ``max_tokens`` each: 200 of 8,192 tokens is about 7 MiB of JSON."""
+a real one gets is ``n`` answers of ``max_tokens`` each: 200 of 8,192 tokens is about 7 MiB of JSON.
+Read as JSON, a body can take 30 times its size (``{}`` by the million: an attacker's 60 MiB took 2 to 4
+GB a request in flight), so the cap is no higher than that."""
+
+
+_UNREADABLE = (ValueError, RecursionError, OverflowError, MemoryError)
+"""What reading an answer that is not JSON, or JSON built to break a reader, raises (JSONDecodeError and
+UnicodeDecodeError are ValueErrors; nesting 200,000 deep, ``Infinity`` where a count goes, objects by the
+million). A hostile endpoint's were called "cannot reach the model endpoint ...; start the server"."""
 
 
 _CUT_BODY = re.compile(r"ContentLengthError|ClientPayloadError|RemoteProtocolError|IncompleteRead|"
@@ -209,9 +217,13 @@ def classify(exc: Exception, secrets: Sequence[str], timeout_s: float) -> Failur
     if isinstance(exc, openai.APITimeoutError):
         return Failure(f"no answer within {timeout_s:g} s (model.timeout_s)", retryable=True, timed_out=True)
     if isinstance(exc, openai.APIConnectionError):
-        if isinstance(exc.__cause__, Failure):  # ours, raised under the client's send, which wraps it
+        if isinstance(exc.__cause__, (Failure, *_UNREADABLE)):  # under the client's send, which wraps it
             return classify(exc.__cause__, secrets, timeout_s)
         return _connection_failure(exc, secrets)
+    if isinstance(exc, _UNREADABLE):  # an answer that came and cannot be read: never "start the server"
+        said = redact(f"{type(exc).__name__}: {exc}", secrets)[:200]
+        return Failure(f"its answer could not be read ({said})", retryable=not isinstance(exc, MemoryError),
+                       answered=True)
     if isinstance(exc, httpx.TimeoutException):  # reading a stream the server began: the client wraps none
         return StreamCut(f"then sent nothing for {timeout_s:g} s (model.timeout_s)")
     if isinstance(exc, httpx.TransportError):  # a stream reset or cut mid-answer (httpx.ReadError)

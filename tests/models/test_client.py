@@ -75,7 +75,7 @@ def test_a_compressed_answer_is_read_as_its_text(server):
 
 @pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize("action", ["endless", "bomb"])
-def test_an_answer_without_end_is_read_to_64_mib_and_named_so(server, action, stream):
+def test_an_answer_without_end_is_read_to_16_mib_and_named_so(server, action, stream):
     # A server or proxy that sends without end ran the harness out of memory (an attacker's idea), and so
     # could a small gzip body that decodes to gigabytes. Asked again it would be as long: not retried.
     server.script("long", [action] * 3)
@@ -86,12 +86,35 @@ def test_an_answer_without_end_is_read_to_64_mib_and_named_so(server, action, st
         assert ("answered for 'm', but not with an OpenAI-compatible completion (its answer came "
                 "gzip-encoded, where evalkit asked for none (Accept-Encoding: identity))") in gen.error
     else:
-        said = "answered for 'm', but its answer ran past 64 MiB, where evalkit stops reading one"
+        said = "answered for 'm', but its answer ran past 16 MiB, where evalkit stops reading one"
         assert said in gen.error and "sends without end" in gen.error
     assert gen.finish_reason == "error"
     assert server.count("long") == 1 and client.stats.retries == 0
     if not stream:
         assert not out["good"][0].error
+
+
+@pytest.mark.slow  # waits out a 2 s deadline, twice
+def test_a_streamed_answer_that_trickles_ends_at_model_timeout_s(server):
+    # a byte every 0.2 s: each read's own timeout never fired, and the run never ended (an attacker's trial)
+    server.script("slow", ["trickle"] * 3)
+    started = time.monotonic()
+    out, _ = run(generate_cases(server, ["slow"], max_retries=1, stream=True, use_n=False, timeout_s=1.0))
+    (gen,) = out["slow"]
+    said = "did not answer for 'm': its answer, still coming, did not end within 2 s (2 x model.timeout_s)"
+    assert said in gen.error
+    assert server.count("slow") == 2 and time.monotonic() - started < 30
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_answer_built_to_break_its_reader_is_malformed_not_unreachable(server, stream):
+    # JSON nested 200,000 deep raised RecursionError, which read as "cannot reach the model endpoint ...;
+    # start the server" (an attacker's trial)
+    server.script("deep", ["deep"] * 3)
+    out, _ = run(generate_cases(server, ["deep"], max_retries=0, stream=stream, use_n=False))
+    (gen,) = out["deep"]
+    assert "answered for 'm', but not with an OpenAI-compatible completion" in gen.error, gen.error
+    assert "cannot reach" not in gen.error
 
 
 def test_an_answer_in_content_parts_is_its_text(server):

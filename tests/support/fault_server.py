@@ -10,6 +10,7 @@ request, then ``ok``. Actions:
     | finish:<reason> (the last choice ends with that finish_reason, as OpenRouter's ``error``)
     | endless (200, then a body without end: 256 MiB, or until the client stops reading)
     | bomb (200, then a small gzip body that decodes to 128 MiB) | gzip (the answer, gzip-encoded)
+    | trickle (200, then a byte every 0.2 s, without end) | deep (200, JSON nested 200,000 deep)
     | refusal:<shape> (chat: each message declines, as REFUSALS[shape] shapes it)
 
 ``require_key`` makes every route answer 401 (echoing the key sent, as some
@@ -132,8 +133,8 @@ class _Handler(JsonHandler):
             self.send_body(200, b'{"id": "x", "choices": [{"index": 0, "mess')
         elif name == "reset":
             self._reset()
-        elif name in ("endless", "bomb"):
-            self._without_end(compressed=name == "bomb")
+        elif name in ("endless", "bomb", "trickle", "deep"):
+            self._hostile(name)
         else:
             if name == "slow":
                 time.sleep(float(arg))
@@ -150,6 +151,15 @@ class _Handler(JsonHandler):
                 self.send_body(200, gzip.compress(json.dumps(answer).encode()), {"Content-Encoding": "gzip"})
                 return
             self.send_json(200, answer)
+
+    def _hostile(self, name: str) -> None:
+        """The answers of an attacker's (or a broken proxy's) endpoint: see the module's docstring."""
+        if name == "trickle":
+            self._trickle()
+        elif name == "deep":
+            self.send_body(200, b"[" * 200_000 + b"]" * 200_000)
+        else:
+            self._without_end(compressed=name == "bomb")
 
     def _without_end(self, compressed: bool) -> None:
         """200, then far more body than an answer has (a broken proxy's, or an attacker's)."""
@@ -169,6 +179,19 @@ class _Handler(JsonHandler):
         with contextlib.suppress(OSError):  # the client stopped reading
             for _ in range(256):
                 self.wfile.write(chunk)
+
+    def _trickle(self) -> None:
+        """200, then a byte every 0.2 s (an SSE comment), until the client goes away."""
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        with contextlib.suppress(OSError):
+            for _ in range(3000):
+                self.wfile.write(b":")
+                self.wfile.flush()
+                time.sleep(0.2)
 
     def _reset(self) -> None:
         """Headers and half a body, then a TCP reset."""
