@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import hashlib
 import json
 import math
 import random
@@ -256,8 +257,21 @@ upgrading the proxy changes no answer)."""
 
 def answered_by(model: object, headers: httpx.Headers) -> dict[str, Any]:
     """What an answer says answered it: the model its body (or its stream's events) names, and a
-    proxy's deployment headers."""
-    return {"model": model, **{h: headers[h] for h in ANSWERED_BY_HEADERS if h in headers}}
+    proxy's deployment headers, each cut to NAME_CHARS."""
+    return {"model": _named(model), **{h: _named(headers[h]) for h in ANSWERED_BY_HEADERS if h in headers}}
+
+
+NAME_CHARS = 200
+"""The most of a name an answer gives (its model, a proxy's deployment) that evalkit keeps: an endpoint's
+30 MiB model name was a 30 MiB warning line and made run.json and both reports 30 MiB each (an attacker's
+trial). A longer one keeps its start and its sha256, so two names never read as one."""
+
+
+def _named(value: object) -> object:
+    if not isinstance(value, str) or len(value) <= NAME_CHARS:
+        return value
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return f"{value[:NAME_CHARS]}... ({len(value):,} characters, sha256 {digest})"
 
 
 @dataclass(frozen=True, slots=True)

@@ -117,6 +117,16 @@ def test_an_answer_built_to_break_its_reader_is_malformed_not_unreachable(server
     assert "cannot reach" not in gen.error
 
 
+def test_a_model_name_of_a_million_characters_is_kept_as_its_start_and_its_hash(server):
+    # a 30 MiB name was a 30 MiB warning line and made run.json and both reports as long (an attacker's trial)
+    server.script("long", ["longname"])
+    out, _ = run(generate_cases(server, ["long"]))
+    (gen,) = out["long"]
+    named = gen.answered_by["model"]
+    assert not gen.error and named.startswith("m" + "x" * 199 + "... (1,000,001 characters, sha256 ")
+    assert len(named) < 300
+
+
 def test_an_answer_in_content_parts_is_its_text(server):
     # Its Python repr ("[{'type': 'text', ...") was scored as the model's code.
     server.script("parts", ["parts"])

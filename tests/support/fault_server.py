@@ -11,6 +11,7 @@ request, then ``ok``. Actions:
     | endless (200, then a body without end: 256 MiB, or until the client stops reading)
     | bomb (200, then a small gzip body that decodes to 128 MiB) | gzip (the answer, gzip-encoded)
     | trickle (200, then a byte every 0.2 s, without end) | deep (200, JSON nested 200,000 deep)
+    | longname (the answer names a model of a million characters)
     | refusal:<shape> (chat: each message declines, as REFUSALS[shape] shapes it)
 
 ``require_key`` makes every route answer 401 (echoing the key sent, as some
@@ -239,6 +240,8 @@ def _doctor(answer: dict[str, Any], name: str, arg: str, chat: bool) -> None:
             choice["message"].update(REFUSALS[arg])
     if chat and name == "nullmessage":
         answer["choices"][0]["message"] = None
+    if name == "longname":  # a model name of a million characters
+        answer["model"] = "m" + "x" * 1_000_000
     if name == "usage":  # counts no server means (10**30, negative, a string)
         answer["usage"] = {"prompt_tokens": json.loads(arg), "completion_tokens": 5}
     if name == "surrogate":  # a lone surrogate, as JSON's escape carries it: no UTF-8 text has one
