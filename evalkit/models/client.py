@@ -466,11 +466,12 @@ class ModelClient:
         is the only name of the weights, and a run that recorded none cannot be resumed
         (``rundir.same_endpoint``). Not one that timed out or could not connect (the probe says why),
         nor one refused for good (404: no such route)."""
+        wait_s = min(self.cfg.timeout_s, MODELS_TIMEOUT_S)
         for attempt in range(2):
             try:
-                async with asyncio.timeout(min(self.cfg.timeout_s, MODELS_TIMEOUT_S)):  # the whole listing
+                async with asyncio.timeout(wait_s):  # the whole listing, not each read of it
                     response = await self._oa.get("/models", cast_to=httpx.Response, options={
-                        "timeout": min(self.cfg.timeout_s, MODELS_TIMEOUT_S), "headers": self._headers})
+                        "timeout": wait_s, "headers": self._headers})
                 entries = [m for m in response.json()["data"] if isinstance(m, dict)]
                 listed_at = _server_time(response)
                 break

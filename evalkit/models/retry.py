@@ -90,20 +90,13 @@ class BodyCut(Failure):
 
 
 class AnswerTooLong(Failure):
-    """An answer longer than ``MAX_ANSWER_MB``, read no further (the HTTP layer raises it): a server or a
-    proxy that sends without end ran the harness out of memory before (an attacker's idea). Not retried:
-    asked again it would be as long."""
+    """An answer longer than ``transport.MAX_ANSWER_MB``, read no further (the HTTP layer raises it): a
+    server or a proxy that sends without end ran the harness out of memory before (an attacker's idea).
+    Not retried: asked again it would be as long."""
 
     def __init__(self, read_mb: int) -> None:
         super().__init__(f"its answer ran past {read_mb} MiB, where evalkit stops reading one",
                          retryable=False, answered=True)
-
-
-MAX_ANSWER_MB = 16
-"""The most of one answer evalkit reads, decoded (a whole response, or a stream's events). The longest
-a real one gets is ``n`` answers of ``max_tokens`` each: 200 of 8,192 tokens is about 7 MiB of JSON.
-Read as JSON, a body can take 30 times its size (``{}`` by the million: an attacker's 60 MiB took 2 to 4
-GB a request in flight), so the cap is no higher than that."""
 
 
 _UNREADABLE = (ValueError, RecursionError, OverflowError, MemoryError)

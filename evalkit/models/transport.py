@@ -13,18 +13,24 @@ import base64
 import functools
 import os
 import urllib.request
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import openai
 
-from evalkit.models.retry import MAX_ANSWER_MB, AnswerTooLong, Failure
+from evalkit.models.retry import AnswerTooLong, Failure
 
 try:
     import aiohttp
 except ImportError:  # pragma: no cover - aiohttp comes with datasets; fall back to httpx's pool
     aiohttp = None  # type: ignore[assignment]
 
+MAX_ANSWER_MB = 16
+"""The most of one answer evalkit reads, decoded (a whole response, or a stream's events). The longest
+a real one gets is ``n`` answers of ``max_tokens`` each: 200 of 8,192 tokens is about 7 MiB of JSON.
+Read as JSON, a body can take 30 times its size (``{}`` by the million: an attacker's 60 MiB took 2 to 4
+GB a request in flight), so the cap is no higher than that."""
 _SKIP = frozenset({"host", "content-length", "transfer-encoding", "connection", "accept-encoding"})
 _DECODED = frozenset({b"content-encoding", b"content-length"})
 """Headers of the body as sent, which the decoded body handed to httpx no longer matches."""
@@ -92,29 +98,29 @@ def _decodable() -> str:
     return "gzip, deflate" + (", br" if getattr(compression_utils, "HAS_BROTLI", False) else "")
 
 
-async def _read_at_most(resp: Any, limit: int) -> bytes:
-    """The response's decoded body; AnswerTooLong past ``limit`` bytes."""
-    body = bytearray()
-    async for chunk in resp.content.iter_chunked(1 << 16):
-        body += chunk
-        if len(body) > limit:
+async def _at_most(chunks: Any, limit: int) -> AsyncIterator[bytes]:
+    """``chunks`` as they come; AnswerTooLong once they pass ``limit`` bytes."""
+    read = 0
+    async for chunk in chunks:
+        read += len(chunk)
+        if read > limit:
             raise AnswerTooLong(limit >> 20)
-    return bytes(body)
+        yield chunk
+
+
+async def _read_at_most(resp: Any, limit: int) -> bytes:
+    """The aiohttp response's decoded body, at most ``limit`` bytes of it."""
+    return b"".join([chunk async for chunk in _at_most(resp.content.iter_chunked(1 << 16), limit)])
 
 
 class _StreamAtMost(httpx.AsyncByteStream):
-    """A response's body, AnswerTooLong past ``limit`` bytes (a stream's events are read as they come)."""
+    """An httpx response's body, at most ``limit`` bytes of it (a stream's events are read as they come)."""
 
     def __init__(self, stream: httpx.AsyncByteStream, limit: int) -> None:
         self._stream, self._limit = stream, limit
 
-    async def __aiter__(self):  # noqa: ANN204 - an async generator
-        read = 0
-        async for chunk in self._stream:
-            read += len(chunk)
-            if read > self._limit:
-                raise AnswerTooLong(self._limit >> 20)
-            yield chunk
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return _at_most(self._stream, self._limit)
 
     async def aclose(self) -> None:
         await self._stream.aclose()
