@@ -167,8 +167,8 @@ class LocalExecutor:
     """Runs Programs in isolated worker processes (see module docstring).
 
     ``isolation`` names the layers that held, e.g.
-    ``netns+pidns+ipcns+ro-fs+pids-cgroup+memory-cgroup+uid+minimal-fs+tmpfs+seccomp+rlimits`` as root on
-    Linux, ``seccomp+rlimits`` or ``rlimits`` elsewhere. ``in_process_tasks`` holds the tasks
+    ``netns+pidns+ipcns+ro-fs+pids-cgroup+memory-cgroup+cpu-cgroup+uid+minimal-fs+tmpfs+seccomp+rlimits``
+    as root on Linux, ``seccomp+rlimits`` or ``rlimits`` elsewhere. ``in_process_tasks`` holds the tasks
     whose tests the canary found cannot be split from the program: they run in one process,
     their verdicts unverified; ``live_tasks`` those whose tests and program hold each other's
     objects: split, the objects crossing live (``Program.live``).
@@ -438,9 +438,9 @@ class LocalExecutor:
 
 
 _FULL_TIER = ("netns", "pidns", "ipcns", "ro-fs", "uid", "minimal-fs", "tmpfs", "seccomp", "pids-cgroup",
-              "memory-cgroup")
+              "memory-cgroup", "cpu-cgroup")
 """Every layer the full tier has: a missing one is said on stderr."""
-_CGROUP_LAYERS = frozenset({"pids-cgroup", "memory-cgroup"})
+_CGROUP_LAYERS = frozenset({"pids-cgroup", "memory-cgroup", "cpu-cgroup"})
 
 
 def _warn_if_weaker(isolation_tier: str, seccomp_missing: str | None, network: str) -> None:
@@ -454,7 +454,8 @@ def _warn_if_weaker(isolation_tier: str, seccomp_missing: str | None, network: s
         if set(missing) <= _CGROUP_LAYERS:  # a cgroup v2 host, say: every other layer held
             print(f"evalkit: sandbox layers missing: {', '.join(missing)}; isolation={isolation_tier} (no "
                   "cgroup v1 hierarchy for them here, and evalkit does not use cgroup v2 yet: memory is "
-                  "limited per process by its address-space rlimit, and processes by RLIMIT_NPROC; README, "
+                  "limited per process by its address-space rlimit, processes by RLIMIT_NPROC, and a "
+                  "program's helpers in sessions of their own each weigh as much as a program; README, "
                   "Execution sandbox)", file=sys.stderr)
             return
         cause = ("executor.network=none" if network == "none"

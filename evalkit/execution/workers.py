@@ -130,6 +130,7 @@ class Worker:
                         memory_cgroup=str(self.memory_cgroup) if self.memory_cgroup else None,
                         cpu_cgroup=str(self.cpu_cgroup) if self.cpu_cgroup else None,
                         sched_cgroups=[str(path) for path in self.sched_cgroups],
+                        cpuacct_schedules=_CPU_ROOT.resolve() == _CPUACCT_ROOT.resolve(),
                         control_fd=theirs.fileno(), scratch_root=str(self.scratch_root),
                         slot_uid_base=slot_uid_base(index, cfg.max_in_flight), worker_index=index)
         boot = (f"import sys; sys.path.insert(0, {str(_ZYGOTE.parent)!r});"

@@ -524,6 +524,14 @@ def _open_slot_sched(cfg: dict) -> None:
     cfg["slot_sched"] = _open_procs(cfg.get("sched_cgroups") or [])
 
 
+def _slot_weights_layer(cfg: dict) -> list[str]:
+    """``["cpu-cgroup"]`` where each program slot is a scheduling group of the ``cpu`` controller (its
+    own cgroup, or its cpuacct cgroup where the two controllers share a hierarchy), which its
+    program's processes join as they start: together they weigh what one session weighs, however
+    many sessions they make; else []."""
+    return ["cpu-cgroup"] if cfg["slot_sched"] or (cfg["slot_joins"] and cfg.get("cpuacct_schedules")) else []
+
+
 def _open_procs(folders: list[str]) -> list[int]:
     """Each folder's cgroup.procs, open for writing (numbered 100 or above); [] if one cannot be."""
     opened: list[int] = []
@@ -625,7 +633,7 @@ def main() -> None:
     except OSError as exc:
         layers = [f"isolation failed: {exc}"]
         cfg["root_tier"] = False
-    layers += memory_layer
+    layers += memory_layer + _slot_weights_layer(cfg)
     isolation.prctl(isolation.PR_SET_DUMPABLE, 0)  # the test processes too: no program may trace them
     forker = _start_fork_server(cfg, harness_fd)
     # Mapped once isolated (that forks into the PID namespace) and the fork server forked: no

@@ -99,6 +99,17 @@ class AnswerTooLong(Failure):
                          retryable=False, answered=True)
 
 
+class NotHttp(Failure):
+    """A reply the HTTP client cannot parse as HTTP (the HTTP layer raises it): another protocol's
+    greeting on the port, a header line past the client's limit. Something listens there and
+    answered, so never "cannot reach ...; start the server", which it was. Not retried: asked
+    again it would answer the same."""
+
+    def __init__(self, said: str) -> None:
+        super().__init__(f"its reply is not HTTP evalkit can read: {' '.join(said.split())}"[:300],
+                         retryable=False, answered=True)
+
+
 _UNREADABLE = (ValueError, RecursionError, OverflowError, MemoryError)
 """What reading an answer that is not JSON, or JSON built to break a reader, raises (JSONDecodeError and
 UnicodeDecodeError are ValueErrors; nesting 200,000 deep, ``Infinity`` where a count goes, objects by the

@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import openai
 
-from evalkit.models.retry import AnswerTooLong, Failure
+from evalkit.models.retry import AnswerTooLong, Failure, NotHttp
 
 try:
     import aiohttp
@@ -79,6 +79,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             raise httpx.ReadTimeout(f"no answer within {total} s", request=request) from exc
         except aiohttp.ClientConnectorError as exc:
             raise httpx.ConnectError(connect_failure(exc), request=request) from exc
+        except aiohttp.ClientResponseError as exc:  # a status line or header it cannot parse
+            raise NotHttp(exc.message) from exc
         except aiohttp.ClientError as exc:
             raise httpx.ReadError(f"{type(exc).__name__}: {exc}", request=request) from exc
 

@@ -1082,9 +1082,10 @@ def _import_path_readable_by_another_uid() -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(os.geteuid() != 0 or not os.path.ismount("/sys/fs/cgroup/memory"),
-                    reason="hides the cgroup v1 memory hierarchy, as a cgroup v2 host has none")
-def test_a_host_without_a_cgroup_v1_memory_hierarchy_is_told_the_layer_is_missing():
+@pytest.mark.skipif(os.geteuid() != 0 or not all(os.path.ismount(f"/sys/fs/cgroup/{name}") for name in (
+    "memory", "cpu")) or os.path.realpath("/sys/fs/cgroup/cpu") == os.path.realpath("/sys/fs/cgroup/cpuacct"),
+                    reason="hides the cgroup v1 memory and cpu hierarchies, as a cgroup v2 host has none")
+def test_a_host_without_cgroup_v1_memory_and_cpu_hierarchies_is_told_the_layers_are_missing():
     # On a cgroup v2 host every layer but memory-cgroup held, and nothing said so: exit 0, silence.
     script = textwrap.dedent("""
         from evalkit.config import ExecutorConfig
@@ -1096,14 +1097,16 @@ def test_a_host_without_a_cgroup_v1_memory_hierarchy_is_told_the_layer_is_missin
             print(ex.isolation, verdict.status.value)
     """)
     out = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c",
-                          'umount /sys/fs/cgroup/memory && exec "$0" -c "$1"', sys.executable, script],
+                          'umount /sys/fs/cgroup/memory /sys/fs/cgroup/cpu && exec "$0" -c "$1"',
+                          sys.executable, script],
                          capture_output=True, text=True, timeout=120, check=False, cwd=REPO)
     assert out.returncode == 0, out.stderr[-2000:]
     tier, status = out.stdout.split()
-    assert status == "passed" and "memory-cgroup" not in tier.split("+") and "netns" in tier.split("+")
+    assert status == "passed" and "netns" in tier.split("+")
+    assert not {"memory-cgroup", "cpu-cgroup"} & set(tier.split("+")), tier
     (line,) = [line for line in out.stderr.splitlines() if "sandbox layers missing" in line]
-    assert line.startswith("evalkit: sandbox layers missing: memory-cgroup; isolation="), line
-    assert "cgroup v2" in line
+    assert line.startswith("evalkit: sandbox layers missing: memory-cgroup, cpu-cgroup; isolation="), line
+    assert "cgroup v2" in line and "sessions of their own" in line
 
 
 def _drop_capability(cap: int) -> None:

@@ -452,10 +452,11 @@ def test_probe_refuses_max_tokens_the_listed_context_has_no_room_for(server):
     _probe(server, case_prompt("unlisted", max_tokens=600))
 
 
-@pytest.mark.parametrize("action", ["malformed", "empty"])
+@pytest.mark.parametrize("action", ["malformed", "empty", "not_http", "huge_header"])
 def test_check_of_a_server_that_answers_something_else_says_it_answered(server, action):
     # A 200 that is not a completion (an HTML page, no choices) was "cannot reach the model
-    # endpoint ...; start the server", about a server that is up.
+    # endpoint ...; start the server", about a server that is up; so was a reply that is not HTTP
+    # (another protocol's greeting on the port, a header line of 64 KiB), retried besides.
     server.script("", [action] * 5)
     with pytest.raises(EndpointError) as err:
         check(model_config(server.base_url, max_retries=1))

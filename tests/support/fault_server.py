@@ -12,6 +12,7 @@ request, then ``ok``. Actions:
     | bomb (200, then a small gzip body that decodes to 128 MiB) | gzip (the answer, gzip-encoded)
     | trickle (200, then a byte every 0.2 s, without end) | deep (200, JSON nested 200,000 deep)
     | longname (the answer names a model of a million characters)
+    | not_http (another protocol's greeting) | huge_header (200 with a header line of 64 KiB)
     | refusal:<shape> (chat: each message declines, as REFUSALS[shape] shapes it)
 
 ``require_key`` makes every route answer 401 (echoing the key sent, as some
@@ -134,6 +135,8 @@ class _Handler(JsonHandler):
             self.send_body(200, b'{"id": "x", "choices": [{"index": 0, "mess')
         elif name == "reset":
             self._reset()
+        elif name in ("not_http", "huge_header"):
+            self._not_http(name)
         elif name in ("endless", "bomb", "trickle", "deep"):
             self._hostile(name)
         else:
@@ -161,6 +164,16 @@ class _Handler(JsonHandler):
             self.send_body(200, b"[" * 200_000 + b"]" * 200_000)
         else:
             self._without_end(compressed=name == "bomb")
+
+    def _not_http(self, name: str) -> None:
+        """A reply HTTP clients refuse to parse: another protocol's greeting on the port (``not_http``),
+        or a 200 with a header line of 64 KiB (``huge_header``, past every client's line limit)."""
+        self.close_connection = True
+        if name == "not_http":
+            self.wfile.write(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n")
+        else:
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Padding: " + b"a" * (1 << 16) + b"\r\n"
+                             b"Content-Length: 2\r\n\r\n{}")
 
     def _without_end(self, compressed: bool) -> None:
         """200, then far more body than an answer has (a broken proxy's, or an attacker's)."""
