@@ -331,8 +331,8 @@ def test_helpers_in_sessions_of_their_own_share_their_program_s_weight(task_by_i
     limit = 3.0
     programs = [program_for(task, task.prompt + task.reference + SESSION_SPINNERS + f"# {i}\n",
                             f"spinners-{i}", limit) for i in range(10)]
-    programs += [program_for(task, task.prompt + task.reference + busy.format(work + i), f"correct-{i}", limit)
-                 for i in range(6)]
+    programs += [program_for(task, task.prompt + task.reference + busy.format(work + i), f"correct-{i}",
+                             limit) for i in range(6)]
     with LocalExecutor(dataclasses.replace(CFG, max_processes=64, wall_factor=1.0)) as ex:
         assert "cpu-cgroup" in ex.isolation.split("+"), ex.isolation
         judged = dict(ex.run(programs))
