@@ -61,6 +61,18 @@ def valid_text(text: str) -> str:
     return text
 
 
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+"""Control characters: a terminal acts on them (ESC starts a sequence that clears the screen or
+retitles the window, BEL rings) rather than showing them; and the bidirectional embeddings,
+overrides and isolates, which make a terminal show the rest of the line in another order."""
+
+
+def printable(text: object) -> str:
+    """Text from a config, a file or an endpoint (an arm label, a model's name, what a server said) as
+    one line a terminal shows as it is: each control character as U+FFFD."""
+    return _CONTROL.sub("\ufffd", str(text))
+
+
 def joined_text(text: str) -> str | None:
     r"""``text`` with each surrogate pair joined into the one character it encodes (YAML and Jinja
     leave ``"\ud83d\ude00"``, the escape json.dumps writes for an emoji, as two halves, which no

@@ -16,7 +16,7 @@ import httpx
 import openai
 
 from evalkit.config import ConfigError
-from evalkit.records import valid_text
+from evalkit.records import printable, valid_text
 from evalkit.secrets import redact
 
 RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
@@ -60,7 +60,9 @@ class Failure(Exception):
     def __init__(self, message: str, retryable: bool, overload: bool = False,
                  retry_after: float | None = None, status: int | None = None, proxy: bool = False,
                  timed_out: bool = False, answered: bool = False) -> None:
-        message = valid_text(message)  # an error body may hold a lone surrogate, which no file takes
+        # an error body may hold a lone surrogate, which no file takes, and control characters, which a
+        # terminal acts on (an attacker's trial put the bytes of a body encoded twice on the terminal)
+        message = printable(valid_text(message))
         super().__init__(message)
         self.message, self.retryable, self.overload = message, retryable, overload
         self.retry_after, self.status = retry_after, status

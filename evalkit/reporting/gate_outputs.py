@@ -7,13 +7,12 @@ from typing import Sequence
 from xml.etree import ElementTree as ET
 
 from evalkit.metrics.compare import PASS_AT_1
-from evalkit.records import Flip, GateCheckResult, GateModelResult, GateResults
+from evalkit.records import Flip, GateCheckResult, GateModelResult, GateResults, printable
 from evalkit.reporting.gate_outcome import POWER, Check, GateOutcome, GateVerdict, ModelGate
 from evalkit.reporting.junit import xml_ready
 from evalkit.reporting.markdown import inline
 from evalkit.reporting.openmetrics import escape_label
 from evalkit.reporting.paired import describe_flip
-from evalkit.reporting.terminal import printable
 
 TOP_FLIPS = 10
 """Flips listed per direction in gate.md."""

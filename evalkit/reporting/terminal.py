@@ -1,25 +1,12 @@
 """What commands print to the terminal: the short table `evalkit run` and `evalkit score` print at
-the end of a run, and text from configs, files or endpoints made safe to print (``printable``)."""
+the end of a run."""
 
 from __future__ import annotations
 
-import re
-
 import pandas as pd
 
-from evalkit.records import RunResults, Status
+from evalkit.records import RunResults, Status, printable
 from evalkit.reporting.aggregate import display_label, format_interval, tasks_scored
-
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-"""Control characters: a terminal acts on them (ESC starts a sequence that clears the screen or
-retitles the window, BEL rings) rather than showing them; and the bidirectional embeddings,
-overrides and isolates, which make a terminal show the rest of the line in another order."""
-
-
-def printable(text: object) -> str:
-    """Text from a config, a file or an endpoint (an arm label, a model's name) as one line a terminal
-    shows as it is: each control character as U+FFFD."""
-    return _CONTROL.sub("\ufffd", str(text))
 
 
 def summary_table(results: RunResults) -> str:

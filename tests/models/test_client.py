@@ -18,7 +18,7 @@ from evalkit.config import ConfigError
 from evalkit.hydra_app import compose_run_config
 from evalkit.models import EndpointError, ModelClient, ResponseStore, RetryPolicy, derive_seed
 from evalkit.records import Message
-from tests.support.fault_server import REFUSAL, FaultServer
+from tests.support.fault_server import ESCAPES, REFUSAL, FaultServer
 from tests.support.models import case_prompt, closed_port_url, model_config
 
 FAST = RetryPolicy(base_s=0.01, max_s=0.05)
@@ -115,6 +115,18 @@ def test_an_answer_built_to_break_its_reader_is_malformed_not_unreachable(server
     (gen,) = out["deep"]
     assert "answered for 'm', but not with an OpenAI-compatible completion" in gen.error, gen.error
     assert "cannot reach" not in gen.error
+
+
+@pytest.mark.parametrize("action", ["escapes", "500escapes"])
+def test_what_a_server_says_reaches_the_terminal_without_its_control_characters(server, action):
+    # A body's bytes were quoted into the error as they came: escape sequences a terminal acts on (an
+    # attacker's trial put a body encoded twice, gzip's control bytes, on the terminal)
+    server.script("esc", [action] * 3)
+    out, _ = run(generate_cases(server, ["esc"], max_retries=0, use_n=False))
+    (gen,) = out["esc"]
+    said = "not an API" if action == "escapes" else "exploded"
+    assert said in gen.error and "\ufffd[2J" in gen.error, gen.error
+    assert not set(gen.error) & set(ESCAPES) - set("[2J]0;owned"), repr(gen.error)
 
 
 def test_a_model_name_of_a_million_characters_is_kept_as_its_start_and_its_hash(server):

@@ -12,10 +12,10 @@ import pytest
 
 from evalkit.config import ReportConfig, ScoringConfig
 from evalkit.metrics import minimum_detectable_effect, planning_rate
-from evalkit.records import SCHEMA_VERSION, RunResults, Status
+from evalkit.records import SCHEMA_VERSION, RunResults, Status, printable
 from evalkit.reporting import write_reports
 from evalkit.reporting.paired import MAX_FLIPS
-from evalkit.reporting.terminal import printable, summary_table
+from evalkit.reporting.terminal import summary_table
 from evalkit.reporting.view import mde_text, p_text, template_diffs
 from evalkit.reporting.write import recorded_scoring
 from evalkit.results import load_results

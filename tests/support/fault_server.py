@@ -13,6 +13,7 @@ request, then ``ok``. Actions:
     | trickle (200, then a byte every 0.2 s, without end) | deep (200, JSON nested 200,000 deep)
     | longname (the answer names a model of a million characters)
     | not_http (another protocol's greeting) | huge_header (200 with a header line of 64 KiB)
+    | escapes | 500escapes (a 200 page, or a 500's message, holding what a terminal acts on: ESCAPES)
     | refusal:<shape> (chat: each message declines, as REFUSALS[shape] shapes it)
 
 ``require_key`` makes every route answer 401 (echoing the key sent, as some
@@ -133,6 +134,8 @@ class _Handler(JsonHandler):
             self._error(401, f"Incorrect API key provided: {self.headers.get('Authorization', '')}")
         elif name == "malformed":
             self.send_body(200, b'{"id": "x", "choices": [{"index": 0, "mess')
+        elif name == "escapes":
+            self.send_body(200, f"<html>{ESCAPES} not an API</html>".encode())
         elif name == "reset":
             self._reset()
         elif name in ("not_http", "huge_header"):
@@ -226,9 +229,12 @@ class _Handler(JsonHandler):
             pass  # the reset case closed the socket already
 
 
+ESCAPES = "\x1b[2J\x1b]0;owned\x07\u202e"
+"""What a terminal acts on: clear the screen, retitle the window and ring, then show the rest reversed."""
 ERRORS = {"500": (500, "injected 500"), "502": (502, "injected 502"), "503": (503, "injected 503"),
           "roles400": (400, ROLES_MESSAGE),
-          "500surrogate": (500, "bad \ud800 thing")}  # a lone surrogate, as JSON's escape carries it
+          "500surrogate": (500, "bad \ud800 thing"),  # a lone surrogate, as JSON's escape carries it
+          "500escapes": (500, f"backend {ESCAPES} exploded")}
 """Actions answered with an OpenAI-shaped error: (status, message)."""
 
 
