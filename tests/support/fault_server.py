@@ -132,10 +132,8 @@ class _Handler(JsonHandler):
             self._error(429, "rate limited", headers)
         elif name == "401":
             self._error(401, f"Incorrect API key provided: {self.headers.get('Authorization', '')}")
-        elif name == "malformed":
-            self.send_body(200, b'{"id": "x", "choices": [{"index": 0, "mess')
-        elif name == "escapes":
-            self.send_body(200, f"<html>{ESCAPES} not an API</html>".encode())
+        elif name in NOT_COMPLETIONS:
+            self.send_body(200, NOT_COMPLETIONS[name])
         elif name == "reset":
             self._reset()
         elif name in ("not_http", "huge_header"):
@@ -231,6 +229,9 @@ class _Handler(JsonHandler):
 
 ESCAPES = "\x1b[2J\x1b]0;owned\x07\u202e"
 """What a terminal acts on: clear the screen, retitle the window and ring, then show the rest reversed."""
+NOT_COMPLETIONS = {"malformed": b'{"id": "x", "choices": [{"index": 0, "mess',
+                   "escapes": f"<html>{ESCAPES} not an API</html>".encode()}
+"""Actions answered 200 with a body that is not a completion."""
 ERRORS = {"500": (500, "injected 500"), "502": (502, "injected 502"), "503": (503, "injected 503"),
           "roles400": (400, ROLES_MESSAGE),
           "500surrogate": (500, "bad \ud800 thing"),  # a lone surrogate, as JSON's escape carries it
