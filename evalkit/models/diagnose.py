@@ -13,8 +13,17 @@ import re
 import urllib.parse
 
 from evalkit.config import ModelConfig
-from evalkit.models.retry import NOT_AN_API_STATUS, AnswerFailed, AnswerTooLong, BodyCut, Failure, StreamCut
+from evalkit.models.retry import (
+    NOT_AN_API_STATUS,
+    AnswerFailed,
+    AnswerTooLong,
+    BodyCut,
+    ClosedUnanswered,
+    Failure,
+    StreamCut,
+)
 from evalkit.models.transport import environment_proxy
+from evalkit.records import printable
 
 _KEY_TEXT = re.compile(r"no connected db|authentication error|invalid proxy server token|api key|"
                        r"unauthori[sz]ed", re.I)
@@ -46,13 +55,14 @@ _RULES: tuple[tuple[str, frozenset[int], re.Pattern[str] | None], ...] = (
 """(cause, statuses, text the message must contain), first match wins."""
 
 
-_ANSWER_FAILURES = ((StreamCut, "cut"), (BodyCut, "body_cut"), (AnswerFailed, "failed_answer"),
-                    (AnswerTooLong, "too_long"))
-"""Answers that began and did not end as answers: (their Failure class, their cause)."""
+_ANSWER_FAILURES = ((ClosedUnanswered, "closed"), (StreamCut, "cut"), (BodyCut, "body_cut"),
+                    (AnswerFailed, "failed_answer"), (AnswerTooLong, "too_long"))
+"""Failures of a connection the server accepted, closed unanswered or with an answer that began and did
+not end as one: (their Failure class, their cause)."""
 
 
 def kind(fail: Failure) -> str:
-    """The failure's cause: unreachable, untrusted_certificate, plain_http, timeout, cut, body_cut,
+    """The failure's cause: unreachable, untrusted_certificate, plain_http, timeout, closed, cut, body_cut,
     failed_answer, too_long, malformed, not_an_api, key, alias, roles, context, n, rate_limited, redirect,
     backend_down, server_error or rejected."""
     text, status = fail.message, fail.status
@@ -126,6 +136,9 @@ _FIXES = {
     "timeout": ("{where} did not answer for {name!r}: {msg}; check that the server is up and not stuck "
                 "(its log, a firewall that drops packets), or raise model.timeout_s where its first answer "
                 "is slow (a model loading)"),
+    "closed": ("{where} accepted the connection for {name!r} but {msg}: if it serves HTTPS, write "
+               "model.base_url with https://; else check the server's log (it may fail on the request) and "
+               "any proxy in between"),
     "cut": ("{where} began to answer for {name!r} but {msg}; check the streaming timeouts of the server "
             "and of any proxy in between, or set model.stream=false"),
     "body_cut": ("{where} began to answer for {name!r} but {msg}: the server, or a proxy or load balancer "
@@ -153,7 +166,13 @@ _FIXES = {
 
 
 def explain(fail: Failure, cfg: ModelConfig, served: tuple[str, ...] | None = None) -> str:
-    """One line: what failed, at which endpoint, and what to change (never a key's value)."""
+    """One line: what failed, at which endpoint, and what to change (never a key's value), a terminal
+    shows as it is: the names a server lists came as it sent them (an attacker's trial listed ids
+    holding escape sequences, and a 404 put them on the terminal, in evalkit.log and the reports)."""
+    return printable(_explained(fail, cfg, served))
+
+
+def _explained(fail: Failure, cfg: ModelConfig, served: tuple[str, ...] | None) -> str:
     where = f"the LiteLLM proxy at {cfg.base_url}" if fail.proxy else str(cfg.base_url)
     cause = kind(fail)
     if cause == "key":

@@ -112,6 +112,16 @@ class NotHttp(Failure):
                          retryable=False, answered=True)
 
 
+class ClosedUnanswered(Failure):
+    """A connection the server accepted and closed before any answer began (no status line came): a
+    TLS port asked in plain HTTP, a server that fails on the request, a proxy that refuses it. It was
+    "cannot reach ...; start the server", of a server that is up. Retried as a dropped connection (a
+    pooled connection the server had closed ends so too)."""
+
+    def __init__(self, said: str) -> None:
+        super().__init__(f"it closed the connection without answering ({said})"[:300], retryable=True)
+
+
 _UNREADABLE = (ValueError, RecursionError, OverflowError, MemoryError)
 """What reading an answer that is not JSON, or JSON built to break a reader, raises (JSONDecodeError and
 UnicodeDecodeError are ValueErrors; nesting 200,000 deep, ``Infinity`` where a count goes, objects by the
@@ -121,6 +131,10 @@ million). A hostile endpoint's were called "cannot reach the model endpoint ...;
 _CUT_BODY = re.compile(r"ContentLengthError|ClientPayloadError|RemoteProtocolError|IncompleteRead|"
                        r"complete message body|TransferEncodingError", re.IGNORECASE)
 """What the HTTP clients say of a body cut short (aiohttp's, httpx's, http.client's)."""
+_INCOMPLETE = re.compile(r"incomplete|complete message body", re.IGNORECASE)
+"""What httpx says of a body cut short, among its protocol errors."""
+_UNANSWERED = re.compile(r"without sending a response", re.IGNORECASE)
+"""What httpx says of a connection closed before any status line."""
 
 
 class AnswerFailed(Failure):
@@ -199,12 +213,40 @@ def server_message(exc: openai.APIStatusError) -> str:
 
 
 def _connection_failure(exc: openai.APIConnectionError, secrets: Sequence[str]) -> Failure:
-    """A connection that failed (retried), or that closed before the answer it began was whole."""
+    """A connection that failed (retried), that closed before the answer it began was whole, that
+    closed unanswered, or whose reply was not HTTP (what httpx's parser says of each, for streams)."""
     cause = exc.__cause__ or exc
     said = redact(f"{type(cause).__name__}: {cause}", secrets)
+    if isinstance(cause, httpx.RemoteProtocolError) and not _INCOMPLETE.search(str(cause)):
+        if _UNANSWERED.search(str(cause)):
+            return ClosedUnanswered(said)
+        return NotHttp(redact(str(cause), secrets))  # a status line or headers it could not parse
+    if isinstance(cause, httpx.ReadError) and _from_httpcore(cause):
+        # a stream's request (httpx's own connection) fails so before its headers came, a reset by a TLS
+        # port asked in plain HTTP among them; the aiohttp transport names one closed unanswered itself
+        return ClosedUnanswered(redact(_first_reason(cause), secrets))
     if _CUT_BODY.search(said):
         return BodyCut(f"the connection closed before the answer was whole ({said})"[:300])
     return Failure(f"connection failed: {said}"[:300], retryable=True)
+
+
+def _from_httpcore(exc: BaseException) -> bool:
+    """Whether httpx raised ``exc`` from its own connection (httpcore), not from the aiohttp transport,
+    which raises its ReadErrors from aiohttp's errors."""
+    inner = exc.__cause__ or exc.__context__
+    return inner is not None and type(inner).__module__.partition(".")[0] == "httpcore"
+
+
+def _first_reason(exc: BaseException) -> str:
+    """``exc`` as its type and message, or, where it says nothing (httpx's ReadError), what it was raised
+    from that does (``ConnectionResetError: [Errno 104] Connection reset by peer``)."""
+    seen: BaseException | None = exc
+    for _ in range(8):  # a chain is short; never loop on one that refers back to itself
+        if seen is None or str(seen):
+            break
+        seen = seen.__cause__ or seen.__context__
+    shown = seen if seen is not None and str(seen) else exc
+    return f"{type(shown).__name__}: {shown}" if str(shown) else type(shown).__name__
 
 
 def classify(exc: Exception, secrets: Sequence[str], timeout_s: float) -> Failure:  # noqa: PLR0911
@@ -273,11 +315,19 @@ NAME_CHARS = 200
 trial). A longer one keeps its start and its sha256, so two names never read as one."""
 
 
-def _named(value: object) -> object:
-    if not isinstance(value, str) or len(value) <= NAME_CHARS:
-        return value
+def named(value: str) -> str:
+    """A name or word an answer gives (its model, a proxy's deployment, a finish_reason) as evalkit keeps
+    it: valid text with each control character as U+FFFD (``printable``: they reached samples.jsonl and
+    gate.md as sent, an attacker's trial), and past NAME_CHARS its start, its length and its sha256."""
+    text = printable(valid_text(value))
+    if len(text) <= NAME_CHARS:
+        return text
     digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-    return f"{value[:NAME_CHARS]}... ({len(value):,} characters, sha256 {digest})"
+    return f"{text[:NAME_CHARS]}... ({len(value):,} characters, sha256 {digest})"
+
+
+def _named(value: object) -> object:
+    return named(value) if isinstance(value, str) else value
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,7 +372,7 @@ def parse_response(content: bytes, chat: bool) -> tuple[list[Choice], int, int, 
             said = holder.get("content") if chat else c["text"]
             text, refused = content_parts(said)
             text = valid_text(answer_text(text, refusal_of(holder) or refused))
-            finish = valid_text(str(c.get("finish_reason") or "stop"))
+            finish = named(str(c.get("finish_reason") or "stop"))
             choices.append(Choice(int(c.get("index", pos)), text, finish,
                                   declined=declines(holder) or declines({"content": said}),
                                   elsewhere=not text.strip() and bool(reasoning_of(holder).strip())))

@@ -17,6 +17,7 @@ from evalkit.models.retry import (
     answered_by,
     content_parts,
     declines,
+    named,
     reasoning_of,
     refusal_of,
     require_answered,
@@ -71,7 +72,7 @@ async def post_streaming(oa: openai.AsyncOpenAI, options: FinalRequestOptions, b
                     first.setdefault(index, time.perf_counter() - started)
                     into.setdefault(index, []).append(valid_text(part))
             if choice.get("finish_reason"):
-                finish[index] = valid_text(str(choice["finish_reason"]))
+                finish[index] = named(str(choice["finish_reason"]))
         prompt_tokens, completion_tokens = token_counts(event.get("usage"),
                                                          (prompt_tokens, completion_tokens))
     if not texts:

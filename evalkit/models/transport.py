@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import openai
 
-from evalkit.models.retry import AnswerTooLong, Failure, NotHttp
+from evalkit.models.retry import AnswerTooLong, ClosedUnanswered, Failure, NotHttp
 
 try:
     import aiohttp
@@ -66,11 +66,13 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         headers.append(("Accept-Encoding", _decodable()))
         body = await request.aread()
         url = request.url
+        answering = False
         try:
             async with self._session_now().request(
                     request.method, str(url), headers=headers, data=body or None,
                     proxy=environment_proxy(url.scheme, url.host, url.port) if self.env_proxy else None,
                     allow_redirects=False, timeout=aiohttp.ClientTimeout(total=total)) as resp:
+                answering = True
                 content = await _read_at_most(resp, MAX_ANSWER_MB << 20)
                 headers = [(k, v) for k, v in resp.raw_headers if k.lower() not in _DECODED]
                 return httpx.Response(status_code=resp.status, headers=headers, content=content,
@@ -81,6 +83,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             raise httpx.ConnectError(connect_failure(exc), request=request) from exc
         except aiohttp.ClientResponseError as exc:  # a status line or header it cannot parse
             raise NotHttp(exc.message) from exc
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+            if answering:  # reset or closed mid-body: a cut answer (retry.BodyCut)
+                raise httpx.ReadError(f"{type(exc).__name__}: {exc}", request=request) from exc
+            raise ClosedUnanswered(f"{type(exc).__name__}: {exc}") from exc
         except aiohttp.ClientError as exc:
             raise httpx.ReadError(f"{type(exc).__name__}: {exc}", request=request) from exc
 

@@ -49,7 +49,7 @@ from evalkit.metrics.compare import (
     sampling_drop_p_value,
     sampling_std_error,
 )
-from evalkit.records import DRAW_PARAMS, PairedDiff
+from evalkit.records import DRAW_PARAMS, PairedDiff, printable
 from evalkit.reporting.baseline import (
     FINISH_IT,
     ArmOutcome,
@@ -483,7 +483,7 @@ def _endpoint_text(endpoint: Mapping[str, Any]) -> str:
     parts += [f"deployment {', '.join(deployments)}"] if deployments else []
     parts += [f"{k} {served[k]!r}" for k in ("created", "max_model_len", "owned_by") if served.get(k)]
     parts += [f"server release {endpoint['server_version']!r}"] if endpoint.get("server_version") else []
-    return " ".join(parts[:1]) + "".join(f"; {p}" for p in parts[1:])
+    return printable(" ".join(parts[:1]) + "".join(f"; {p}" for p in parts[1:]))  # as a server sent them
 
 
 def _check_metrics(cfg: GateConfig, pairs: list[tuple[ArmOutcome, ArmOutcome]]) -> None:

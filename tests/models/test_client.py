@@ -11,6 +11,8 @@ import socket
 import threading
 import time
 from dataclasses import replace
+from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -127,6 +129,61 @@ def test_what_a_server_says_reaches_the_terminal_without_its_control_characters(
     said = "not an API" if action == "escapes" else "exploded"
     assert said in gen.error and "\ufffd[2J" in gen.error, gen.error
     assert not set(gen.error) & set(ESCAPES) - set("[2J]0;owned"), repr(gen.error)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_server_that_closes_the_connection_unanswered_is_named_so_not_unreachable(server, stream):
+    # The connection accepted, the request read, nothing answered: "cannot reach the model endpoint ...;
+    # start the server" (an attacker's trial), of a server that is up
+    server.script("closed", ["close"] * 3)
+    out, client = run(generate_cases(server, ["closed"], max_retries=1, stream=stream, use_n=False))
+    (gen,) = out["closed"]
+    assert "accepted the connection for 'm' but it closed the connection without answering (" in gen.error
+    assert "write model.base_url with https://" in gen.error and "cannot reach" not in gen.error
+    assert client.stats.retries == 1  # as any dropped connection
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_tls_endpoint_asked_in_plain_http_is_not_called_unreachable(stream):
+    # https:// written http://: the TLS server answers a plain request with an alert, or closes
+    tls = (Path(__file__).parents[1] / "fixtures" / "tls" / "cert.pem",
+           Path(__file__).parents[1] / "fixtures" / "tls" / "key.pem")
+    with FaultServer(tls=tls) as secure:
+        plain = SimpleNamespace(base_url=secure.base_url.replace("https://", "http://"))
+        out, _ = run(generate_cases(plain, ["x"], max_retries=0, stream=stream, use_n=False))
+    (gen,) = out["x"]
+    assert "cannot reach" not in gen.error and "began to answer" not in gen.error, gen.error
+    assert ("closed the connection without answering" in gen.error
+            or "its reply is not HTTP evalkit can read" in gen.error), gen.error
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_tls_alert_where_an_answer_should_be_is_not_http(server, stream):
+    server.script("alert", ["tls_alert"] * 3)
+    out, client = run(generate_cases(server, ["alert"], max_retries=1, stream=stream, use_n=False))
+    (gen,) = out["alert"]
+    said = "answered for 'm', but not with an OpenAI-compatible completion (its reply is not HTTP"
+    assert said in gen.error and client.stats.retries == 0, gen.error
+
+
+def test_the_models_a_server_lists_reach_the_terminal_without_their_control_characters():
+    # A 404 quoted the listed ids as sent: a screen clear, a retitled window and a bell on the terminal,
+    # raw in evalkit.log and both reports (an attacker's trial)
+    listing = (f"other{ESCAPES}", f"alias{ESCAPES}")
+    with FaultServer(models=listing) as evil, pytest.raises(EndpointError) as err:
+        check(model_config(evil.base_url, name="m", max_retries=0))
+    said = str(err.value)
+    assert "answered 404 for model 'm' (it lists: other\ufffd[2J" in said, said
+    assert not set(said) & set(ESCAPES) - set("[2J]0;owned"), repr(said)
+
+
+def test_names_an_answer_gives_are_kept_without_control_characters(server):
+    # its model and finish_reason reached samples.jsonl as sent, and gate.md a proxy's deployment id
+    server.script("named", ["escapedname"])
+    server.script("finished", [f"finish:stop{ESCAPES}"])
+    out, _ = run(generate_cases(server, ["named", "finished"], use_n=False))
+    assert out["named"][0].answered_by["model"] == "m\ufffd[2J\ufffd]0;owned\ufffd\ufffd", out["named"]
+    assert out["finished"][0].finish_reason == "stop\ufffd[2J\ufffd]0;owned\ufffd\ufffd", out["finished"]
 
 
 def test_a_model_name_of_a_million_characters_is_kept_as_its_start_and_its_hash(server):

@@ -860,6 +860,17 @@ def test_a_candidate_another_model_answered_is_an_error_naming_both(tmp_path):
         assert error.get("type") == "endpoint_changed" and "Llama-3-70B" in error.get("message")
 
 
+def test_what_answered_reaches_gate_md_without_its_control_characters(tmp_path):
+    # a proxy's deployment id went into gate.md as its header carried it (an attacker's trial), as
+    # runs recorded before evalkit cleaned such names still hold them
+    escapes = "\x1b[2J\x1b]0;owned\x07\u202e"
+    base, cand = _endpoint_runs(tmp_path, _behind_proxy("gpu1"), _behind_proxy(f"gpu2{escapes}"))
+    gate(base, cand, CFG, tmp_path / "g")
+    page = (tmp_path / "g" / "gate.md").read_text()
+    assert "deployment gpu2\ufffd[2J\ufffd]0;owned\ufffd\ufffd" in page
+    assert not set(page) & set(escapes) - set("[2J]0;owned")
+
+
 def test_a_server_upgraded_under_the_same_weights_is_a_note_naming_both_releases(tmp_path):
     # The note said "what answered changed" and showed the same text on both sides: the release,
     # the one thing that changed, was not in it (a reviewer's trial).

@@ -11,8 +11,9 @@ request, then ``ok``. Actions:
     | endless (200, then a body without end: 256 MiB, or until the client stops reading)
     | bomb (200, then a small gzip body that decodes to 128 MiB) | gzip (the answer, gzip-encoded)
     | trickle (200, then a byte every 0.2 s, without end) | deep (200, JSON nested 200,000 deep)
-    | longname (the answer names a model of a million characters)
+    | longname (the answer names a model of a million characters) | escapedname (its name holds ESCAPES)
     | not_http (another protocol's greeting) | huge_header (200 with a header line of 64 KiB)
+    | tls_alert (a TLS alert record) | close (the connection closed, no byte answered)
     | escapes | 500escapes (a 200 page, or a 500's message, holding what a terminal acts on: ESCAPES)
     | refusal:<shape> (chat: each message declines, as REFUSALS[shape] shapes it)
 
@@ -136,8 +137,8 @@ class _Handler(JsonHandler):
             self.send_body(200, NOT_COMPLETIONS[name])
         elif name == "reset":
             self._reset()
-        elif name in ("not_http", "huge_header"):
-            self._not_http(name)
+        elif name in ("not_http", "huge_header", "tls_alert", "close"):
+            self._no_http_answer(name)
         elif name in ("endless", "bomb", "trickle", "deep"):
             self._hostile(name)
         else:
@@ -166,12 +167,17 @@ class _Handler(JsonHandler):
         else:
             self._without_end(compressed=name == "bomb")
 
-    def _not_http(self, name: str) -> None:
-        """A reply HTTP clients refuse to parse: another protocol's greeting on the port (``not_http``),
-        or a 200 with a header line of 64 KiB (``huge_header``, past every client's line limit)."""
+    def _no_http_answer(self, name: str) -> None:
+        """No answer (``close``: the request read, the connection closed), or a reply HTTP clients refuse
+        to parse: another protocol's greeting on the port (``not_http``), a TLS alert (``tls_alert``), or a
+        200 with a header line of 64 KiB (``huge_header``, past aiohttp's line limit)."""
         self.close_connection = True
+        if name == "close":
+            return
         if name == "not_http":
             self.wfile.write(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n")
+        elif name == "tls_alert":  # what a TLS server says to a request in plain HTTP
+            self.wfile.write(b"\x15\x03\x01\x00\x02\x02\x46")
         else:
             self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Padding: " + b"a" * (1 << 16) + b"\r\n"
                              b"Content-Length: 2\r\n\r\n{}")
@@ -262,6 +268,8 @@ def _doctor(answer: dict[str, Any], name: str, arg: str, chat: bool) -> None:
         answer["choices"][0]["message"] = None
     if name == "longname":  # a model name of a million characters
         answer["model"] = "m" + "x" * 1_000_000
+    if name == "escapedname":  # a model name holding what a terminal acts on
+        answer["model"] = "m" + ESCAPES
     if name == "usage":  # counts no server means (10**30, negative, a string)
         answer["usage"] = {"prompt_tokens": json.loads(arg), "completion_tokens": 5}
     if name == "surrogate":  # a lone surrogate, as JSON's escape carries it: no UTF-8 text has one
