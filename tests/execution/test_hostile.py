@@ -325,9 +325,9 @@ def test_helpers_in_sessions_of_their_own_share_their_program_s_weight(task_by_i
     work = _iterations_for(0.25)  # a margin under load: with its own weight it needs about 1.5 s
     # A CPU limit of 3 s and a backstop of 1 x that: the backstop (3 s) and its ceiling (15 s) are the
     # trial's, and the limit leaves room for what a core shared with 200 spinners costs a program in
-    # CPU (2 to 3 times its cost alone here). With the 1 s limit a CI run found 3 of 6 `timeout`, the
-    # late ones, as the CPU a program is charged grows there, not the early ones the ceiling ended
-    # when the slots had no weight of their own.
+    # CPU (2 to 3 times its cost alone here, more for the later programs). With the 1 s limit a CI run
+    # found 3 of 6 `timeout`, late ones: that growth's pattern, not the missing weights' (without them
+    # the early ones reach the ceiling).
     limit = 3.0
     programs = [program_for(task, task.prompt + task.reference + SESSION_SPINNERS + f"# {i}\n",
                             f"spinners-{i}", limit) for i in range(10)]
