@@ -206,10 +206,11 @@ def _ca_given() -> str:
             "include the one that signed this server's)") if given else ""
 
 
-THROUGH_A_PROXY = frozenset({"unreachable", "untrusted_certificate", "plain_http", "timeout", "malformed",
-                             "not_an_api", "server_error", "rejected"})
+THROUGH_A_PROXY = frozenset({"unreachable", "untrusted_certificate", "plain_http", "timeout", "closed",
+                             "malformed", "not_an_api", "server_error", "rejected"})
 """Causes a proxy between evalkit and the endpoint may be the source of (its own 503 when it cannot
-reach the host, 407 for its credentials, an HTML page): every one that does not prove the API answered."""
+reach the host, 407 for its credentials, an HTML page, a connection it closes): every one that does not
+prove the API answered."""
 
 
 def _proxy_for(url: str) -> str | None:

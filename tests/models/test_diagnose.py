@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from evalkit.models.diagnose import explain, kind, names_n
-from evalkit.models.retry import Failure
+from evalkit.models.retry import ClosedUnanswered, Failure
 from tests.support.models import model_config
 
 CASES = [
@@ -77,6 +77,17 @@ def test_the_fix_fits_the_cause():
     plain = Failure("connection failed: ConnectError: [SSL: WRONG_VERSION_NUMBER] wrong version number "
                     "(_ssl.c:1006)", True)
     assert kind(plain) == "plain_http" and "write model.base_url with http://" in explain(plain, cfg)
+    # accepted and closed unanswered: an HTTPS port asked in plain HTTP, or a proxy in between refusing it
+    closed = ClosedUnanswered("ConnectionResetError: [Errno 104] Connection reset by peer")
+    assert "write model.base_url with https://" in explain(closed, cfg) and "start the server" not in explain(
+        closed, cfg)
+    with pytest.MonkeyPatch.context() as env:  # an origin not asked before: each is looked up once
+        env.setenv("HTTP_PROXY", "http://user:secret@corp-proxy:3128")
+        env.delenv("NO_PROXY", raising=False)
+        env.delenv("no_proxy", raising=False)
+        said = explain(closed, model_config("http://gpu-behind-a-proxy:8000/v1", name="m"))
+        assert "go through the proxy the environment names, http://corp-proxy:3128" in said
+        assert "secret" not in said
     backend = Failure("HTTP 500: Connection error.", True, status=500, proxy=True)
     assert "litellm_params.api_base" in explain(backend, cfg)
     # "rejected the request" read as final, and named no fix (a nightly owner's trial)
