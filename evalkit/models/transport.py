@@ -73,6 +73,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                     proxy=environment_proxy(url.scheme, url.host, url.port) if self.env_proxy else None,
                     allow_redirects=False, timeout=aiohttp.ClientTimeout(total=total)) as resp:
                 answering = True
+                _refuse_undecoded(resp.headers.get("Content-Encoding", "identity"))
                 content = await _read_at_most(resp, MAX_ANSWER_MB << 20)
                 headers = [(k, v) for k, v in resp.raw_headers if k.lower() not in _DECODED]
                 return httpx.Response(status_code=resp.status, headers=headers, content=content,
@@ -104,6 +105,16 @@ def _decodable() -> str:
     from aiohttp import compression_utils  # noqa: PLC0415 - aiohttp is there when this transport is
 
     return "gzip, deflate" + (", br" if getattr(compression_utils, "HAS_BROTLI", False) else "")
+
+
+def _refuse_undecoded(encoding: str) -> None:
+    """Raise where aiohttp leaves a body encoded: a coding it does not decode (``x-gzip``, ``compress``),
+    or several stacked (``gzip, gzip``). Read as it came, such a body was "not JSON", quoted as its
+    compressed bytes (an attacker's trial)."""
+    coding = encoding.strip().lower()
+    if coding not in ("", "identity", *(name.strip() for name in _decodable().split(","))):
+        raise Failure(f"its answer came {coding[:60]}-encoded, which evalkit cannot decode (it asked for "
+                      f"{_decodable()})", retryable=False, answered=True)
 
 
 async def _at_most(chunks: Any, limit: int) -> AsyncIterator[bytes]:

@@ -75,6 +75,17 @@ def test_a_compressed_answer_is_read_as_its_text(server):
     assert not gen.error and gen.raw_output.startswith("answer gzip seed=") and client.stats.retries == 0
 
 
+def test_an_answer_in_an_encoding_evalkit_cannot_decode_says_so(server):
+    # read as it came, an x-gzip body (gzip under an old name, which aiohttp leaves encoded) was
+    # "not JSON: <its compressed bytes>" (an attacker's trial)
+    server.script("old", ["x-gzip"] * 3)
+    out, client = run(generate_cases(server, ["old"], max_retries=2, use_n=False))
+    (gen,) = out["old"]
+    assert ("answered for 'm', but not with an OpenAI-compatible completion (its answer came x-gzip-encoded, "
+            "which evalkit cannot decode (it asked for gzip, deflate") in gen.error, gen.error
+    assert server.count("old") == 1 and client.stats.retries == 0
+
+
 @pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize("action", ["endless", "bomb"])
 def test_an_answer_without_end_is_read_to_16_mib_and_named_so(server, action, stream):

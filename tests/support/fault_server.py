@@ -10,6 +10,7 @@ request, then ``ok``. Actions:
     | finish:<reason> (the last choice ends with that finish_reason, as OpenRouter's ``error``)
     | endless (200, then a body without end: 256 MiB, or until the client stops reading)
     | bomb (200, then a small gzip body that decodes to 128 MiB) | gzip (the answer, gzip-encoded)
+    | x-gzip (the same, its encoding named x-gzip)
     | trickle (200, then a byte every 0.2 s, without end) | deep (200, JSON nested 200,000 deep)
     | longname (the answer names a model of a million characters) | escapedname (its name holds ESCAPES)
     | not_http (another protocol's greeting) | huge_header (200 with a header line of 64 KiB)
@@ -153,8 +154,8 @@ class _Handler(JsonHandler):
             if name == "error_only":  # a proxy's 200 of an error object alone
                 answer = {"error": {"message": "backend exploded", "code": 500}}
             _doctor(answer, name, arg, chat)
-            if name == "gzip":
-                self.send_body(200, gzip.compress(json.dumps(answer).encode()), {"Content-Encoding": "gzip"})
+            if name in ("gzip", "x-gzip"):  # x-gzip: an old name for gzip, which aiohttp does not decode
+                self.send_body(200, gzip.compress(json.dumps(answer).encode()), {"Content-Encoding": name})
                 return
             self.send_json(200, answer)
 
