@@ -21,6 +21,7 @@ from evalkit.models.retry import (
     ClosedUnanswered,
     Failure,
     StreamCut,
+    named,
 )
 from evalkit.models.transport import environment_proxy
 from evalkit.records import printable
@@ -104,7 +105,9 @@ def _key(fail: Failure, cfg: ModelConfig, where: str) -> str:
 
 
 def _alias(fail: Failure, cfg: ModelConfig, where: str, served: tuple[str, ...] | None) -> str:
-    listed = f" (it lists: {', '.join(served[:5])}{', ...' if len(served) > 5 else ''})" if served else ""
+    # each id as evalkit keeps a name (retry.named): one of a million characters made a 1 MB line
+    shown = ", ".join(map(named, (served or ())[:5])) + (", ..." if served and len(served) > 5 else "")
+    listed = f" (it lists: {shown})" if served else ""
     if served and cfg.name in served:  # the name is right: what it routes to is not there (a LiteLLM
         # alias whose backend answers 404); "check model.name" sent the user to the one setting that was right
         return (f"{where} lists model {cfg.name!r} but answered {fail.status} for it ({fail.message}): the "

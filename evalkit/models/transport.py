@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import openai
 
-from evalkit.models.retry import AnswerTooLong, ClosedUnanswered, Failure, NotHttp
+from evalkit.models.retry import AnswerTooLong, BodyCut, ClosedUnanswered, Failure, NotHttp
 
 try:
     import aiohttp
@@ -82,11 +82,15 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             raise httpx.ReadTimeout(f"no answer within {total} s", request=request) from exc
         except aiohttp.ClientConnectorError as exc:
             raise httpx.ConnectError(connect_failure(exc), request=request) from exc
+        except aiohttp.ClientHttpProxyError as exc:  # the proxy refused the tunnel: retried, as before
+            raise httpx.ReadError(f"{type(exc).__name__}: {exc}", request=request) from exc
         except aiohttp.ClientResponseError as exc:  # a status line or header it cannot parse
             raise NotHttp(exc.message) from exc
         except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
-            if answering:  # reset or closed mid-body: a cut answer (retry.BodyCut)
-                raise httpx.ReadError(f"{type(exc).__name__}: {exc}", request=request) from exc
+            # aiohttp gives what it had parsed of a reply cut mid-headers as the error's message
+            if answering or not isinstance(getattr(exc, "message", ""), str):
+                raise BodyCut(f"the connection closed before the answer was whole ({type(exc).__name__})") \
+                    from exc
             raise ClosedUnanswered(f"{type(exc).__name__}: {exc}") from exc
         except aiohttp.ClientError as exc:
             raise httpx.ReadError(f"{type(exc).__name__}: {exc}", request=request) from exc

@@ -154,6 +154,18 @@ def test_a_server_that_closes_the_connection_unanswered_is_named_so_not_unreacha
     assert client.stats.retries == 1  # as any dropped connection
 
 
+def test_a_reply_cut_mid_headers_is_a_cut_answer_not_an_unanswered_connection(server):
+    # its status line came: it was "closed the connection without answering (ServerDisconnectedError:
+    # <RawResponseMessage(...)>)", the parsed headers quoted (an attacker's trial)
+    server.script("half", ["half_headers"] * 3)
+    out, client = run(generate_cases(server, ["half"], max_retries=1, use_n=False))
+    (gen,) = out["half"]
+    said = ("began to answer for 'm' but the connection closed before the answer was whole "
+            "(ServerDisconnectedError)")
+    assert said in gen.error and "RawResponseMessage" not in gen.error, gen.error
+    assert client.stats.retries == 1
+
+
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_tls_endpoint_asked_in_plain_http_is_not_called_unreachable(stream):
     # https:// written http://: the TLS server answers a plain request with an alert, or closes

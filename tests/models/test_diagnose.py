@@ -59,6 +59,9 @@ def test_the_fix_fits_the_cause():
     listed = explain(direct, cfg, ("claude", "mixtral-8x7b"))
     assert "lists model 'mixtral-8x7b' but answered 404" in listed and "litellm_params" in listed
     assert "--served-model-name" not in listed
+    # an id of a million characters was quoted whole: a 1 MB error line (an attacker's trial)
+    huge = explain(direct, cfg, ("y" * 1_000_000, "claude"))
+    assert "(it lists: yyy" in huge and "(1,000,000 characters, sha256 " in huge and len(huge) < 1000
     key = Failure("HTTP 401: Incorrect API key", False, status=401)
     assert "set the environment variable PROXY_KEY" in explain(key, cfg)
     down = Failure("connection failed: ConnectError: refused", True)

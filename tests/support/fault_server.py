@@ -15,6 +15,7 @@ request, then ``ok``. Actions:
     | longname (the answer names a model of a million characters) | escapedname (its name holds ESCAPES)
     | not_http (another protocol's greeting) | huge_header (200 with a header line of 64 KiB)
     | tls_alert (a TLS alert record) | close (the connection closed, no byte answered)
+    | half_headers (a status line and part of the headers, then the close)
     | escapes | 500escapes (a 200 page, or a 500's message, holding what a terminal acts on: ESCAPES)
     | refusal:<shape> (chat: each message declines, as REFUSALS[shape] shapes it)
 
@@ -138,7 +139,7 @@ class _Handler(JsonHandler):
             self.send_body(200, NOT_COMPLETIONS[name])
         elif name == "reset":
             self._reset()
-        elif name in ("not_http", "huge_header", "tls_alert", "close"):
+        elif name in ("not_http", "huge_header", "tls_alert", "close", "half_headers"):
             self._no_http_answer(name)
         elif name in ("endless", "bomb", "trickle", "deep"):
             self._hostile(name)
@@ -174,6 +175,9 @@ class _Handler(JsonHandler):
         200 with a header line of 64 KiB (``huge_header``, past aiohttp's line limit)."""
         self.close_connection = True
         if name == "close":
+            return
+        if name == "half_headers":  # a status line and part of the headers, then the close
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Request-Id: 1")
             return
         if name == "not_http":
             self.wfile.write(b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n")
