@@ -128,11 +128,10 @@ UnicodeDecodeError are ValueErrors; nesting 200,000 deep, ``Infinity`` where a c
 million). A hostile endpoint's were called "cannot reach the model endpoint ...; start the server"."""
 
 
-_CUT_BODY = re.compile(r"ContentLengthError|ClientPayloadError|RemoteProtocolError|IncompleteRead|"
+_CUT_BODY = re.compile(r"ContentLengthError|ClientPayloadError|RemoteProtocolError|incomplete|"
                        r"complete message body|TransferEncodingError", re.IGNORECASE)
-"""What the HTTP clients say of a body cut short (aiohttp's, httpx's, http.client's)."""
-_INCOMPLETE = re.compile(r"incomplete|complete message body", re.IGNORECASE)
-"""What httpx says of a body cut short, among its protocol errors."""
+"""What the HTTP clients say of a body cut short (aiohttp's, httpx's, http.client's): by the error's
+name, or (httpx's protocol errors, which also name replies that are not HTTP) by its message."""
 _UNANSWERED = re.compile(r"without sending a response", re.IGNORECASE)
 """What httpx says of a connection closed before any status line."""
 
@@ -217,7 +216,7 @@ def _connection_failure(exc: openai.APIConnectionError, secrets: Sequence[str]) 
     closed unanswered, or whose reply was not HTTP (what httpx's parser says of each, for streams)."""
     cause = exc.__cause__ or exc
     said = redact(f"{type(cause).__name__}: {cause}", secrets)
-    if isinstance(cause, httpx.RemoteProtocolError) and not _INCOMPLETE.search(str(cause)):
+    if isinstance(cause, httpx.RemoteProtocolError) and not _CUT_BODY.search(str(cause)):
         if _UNANSWERED.search(str(cause)):
             return ClosedUnanswered(said)
         return NotHttp(redact(str(cause), secrets))  # a status line or headers it could not parse

@@ -73,7 +73,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                     proxy=environment_proxy(url.scheme, url.host, url.port) if self.env_proxy else None,
                     allow_redirects=False, timeout=aiohttp.ClientTimeout(total=total)) as resp:
                 answering = True
-                _refuse_undecoded(resp.headers.get("Content-Encoding", "identity"))
+                _refuse_undecoded(resp.headers.get("Content-Encoding", ""), _decodable())
                 content = await _read_at_most(resp, MAX_ANSWER_MB << 20)
                 headers = [(k, v) for k, v in resp.raw_headers if k.lower() not in _DECODED]
                 return httpx.Response(status_code=resp.status, headers=headers, content=content,
@@ -111,14 +111,18 @@ def _decodable() -> str:
     return "gzip, deflate" + (", br" if getattr(compression_utils, "HAS_BROTLI", False) else "")
 
 
-def _refuse_undecoded(encoding: str) -> None:
-    """Raise where aiohttp leaves a body encoded: a coding it does not decode (``x-gzip``, ``compress``),
-    or several stacked (``gzip, gzip``). Read as it came, such a body was "not JSON", quoted as its
-    compressed bytes (an attacker's trial)."""
+def _refuse_undecoded(encoding: str, asked: str) -> None:
+    """Raise where a body came in a coding evalkit did not ask for (``asked``, its Accept-Encoding) and so
+    will not decode: ``x-gzip``, ``compress`` or several stacked (``gzip, gzip``), which aiohttp leaves
+    encoded (read as it came, such a body was "not JSON", quoted as its compressed bytes: an attacker's
+    trial), or any coding at all for a stream, which asks for none (a small gzip body can decode to
+    gigabytes)."""
     coding = encoding.strip().lower()
-    if coding not in ("", "identity", *(name.strip() for name in _decodable().split(","))):
-        raise Failure(f"its answer came {coding[:60]}-encoded, which evalkit cannot decode (it asked for "
-                      f"{_decodable()})", retryable=False, answered=True)
+    if coding in ("", "identity", *(name.strip() for name in asked.split(","))):
+        return
+    said = ("where evalkit asked for none (Accept-Encoding: identity)" if asked == "identity"
+            else f"which evalkit cannot decode (it asked for {asked})")
+    raise Failure(f"its answer came {coding[:60]}-encoded, {said}", retryable=False, answered=True)
 
 
 async def _at_most(chunks: Any, limit: int) -> AsyncIterator[bytes]:
@@ -156,10 +160,7 @@ async def _ask_unencoded(request: httpx.Request) -> None:
 async def _read_at_most_as_sent(response: httpx.Response) -> None:
     """Bound what httpx reads of ``response`` to MAX_ANSWER_MB, as sent: identity was asked for, so a
     body in another encoding is refused, not decoded (a small gzip body can decode to gigabytes)."""
-    encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
-    if encoding != "identity":
-        raise Failure(f"its answer came {encoding}-encoded, where evalkit asked for none (Accept-Encoding: "
-                      "identity)", retryable=False, answered=True)
+    _refuse_undecoded(response.headers.get("Content-Encoding", ""), "identity")
     response.stream = _StreamAtMost(response.stream, MAX_ANSWER_MB << 20)
 
 
