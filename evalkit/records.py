@@ -679,6 +679,10 @@ class ArmResult(JsonRecord):
     """Samples of the task that has the fewest: below ``n_samples`` when tasks have different
     counts (a samples file scored as it is, a run cut short). None in results written before
     evalkit recorded it."""
+    tasks_sha256: str | None = None
+    """sha256 of the task ids the arm has samples of, sorted and joined by newlines: which tasks an arm
+    of fewer than the dataset's measured (two files of 6 different tasks are two task sets, not one
+    trend). None in results written before evalkit recorded it."""
 
     @property
     def spec(self) -> ArmSpec:

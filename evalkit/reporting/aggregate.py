@@ -7,9 +7,10 @@ of every pass@k denominator, similarity mean and latency percentile.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -162,7 +163,13 @@ def aggregate_arm(spec: ArmSpec, frame: pd.DataFrame, scoring: ScoringConfig) ->
         unverified=int((~frame["verified"] & (frame["status"] != Status.INFRA_ERROR)).sum()),
         truncated=int((frame["finish_reason"] == "length").sum()),
         cached_samples=int(frame["cached"].sum()), cached_from=spec.cached_from, endpoint=spec.endpoint,
-        n_tasks_scored=int(good["task_id"].nunique()), answered_by=_answered_by(frame))
+        n_tasks_scored=int(good["task_id"].nunique()), answered_by=_answered_by(frame),
+        tasks_sha256=tasks_sha256(frame["task_id"].astype(str).unique()))
+
+
+def tasks_sha256(task_ids: Iterable[str]) -> str:
+    """The hash ``ArmResult.tasks_sha256`` records: the ids sorted, one a line."""
+    return hashlib.sha256("\n".join(sorted(task_ids)).encode("utf-8")).hexdigest()
 
 
 def _answered_by(frame: pd.DataFrame) -> tuple[AnsweredBy, ...]:

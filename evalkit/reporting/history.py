@@ -74,8 +74,9 @@ class Point:
     task_set: str = ""
     """The dataset's name, task count and content hash, and how many of its tasks the arm has samples
     of where that is fewer: runs on other tasks (``dataset.limit``, ``dataset.task_ids``, a scored file
-    of a few tasks) are not points of one trend, so each task set gets a plot of its own. Arms on two
-    different parts of one size share a plot."""
+    of a few tasks) are not points of one trend, so each task set gets a plot of its own. Where the arm
+    has fewer, the first 8 hex digits of the hash of the ids it has (``ArmResult.tasks_sha256``) tell
+    two parts of one size apart."""
     measured: str = ""
     """What the arm measured: tasks scored of the dataset's, and samples per task."""
 
@@ -142,8 +143,10 @@ def collect(root: Path) -> tuple[list[Point], list[str]]:
             # no point of the whole set's trend: its pass@1 is over those tasks alone, and 6 easy tasks
             # read as a night of 1.000.
             some = f"{arm.n_tasks} of its " if arm.n_tasks < data.n_tasks else ""
+            # which of them: files of 6 different tasks each were one trend
+            which = f"; tasks {arm.tasks_sha256[:8]}" if some and arm.tasks_sha256 else ""
             task_set = (f"{data.name} ({some}{data.n_tasks} task{'s' if data.n_tasks != 1 else ''}, "
-                        f"sha256 {data.content_sha256[:12]})")
+                        f"sha256 {data.content_sha256[:12]}{which})")
             # scored from a file that names no model: its arm names it, as the gate names it (two such
             # arms were one line, "unknown (scored answers)")
             model = arm.arm if arm.model == UNKNOWN_MODEL else arm.model

@@ -12,9 +12,10 @@ import pytest
 
 from evalkit.config import GateConfig
 from evalkit.records import TemplateId
+from evalkit.reporting.aggregate import tasks_sha256
 from evalkit.reporting.gate import gate
 from evalkit.reporting.history import _series_label, collect, time_axis
-from tests.reporting.test_gate import BASE_FAILING, DATASET_SHA, WORSE_FAILING, N, make_run, tasks
+from tests.reporting.test_gate import BASE_FAILING, DATASET_SHA, WORSE_FAILING, N, P, make_run, tasks
 from tests.support.browser import needs_chromium, pixels_near, screenshot
 from tests.support.cli import run_evalkit
 
@@ -114,15 +115,33 @@ def test_runs_on_other_task_sets_are_not_one_trend(tmp_path):
     # a night on the whole set
     make_run(tmp_path / "runs" / "scored", {"mixtral": tasks(6, 4)}, started_at="2026-11-04T02:00:00Z")
     assert run_evalkit("history", str(tmp_path)).returncode == 0
+    six, ten = (tasks_sha256(f"HumanEval/{t}" for t in range(n)) for n in (6, 10))
     html = (tmp_path / "index.html").read_text()
     headings = re.findall(r"<h2>(.*?)</h2>", html)
     assert headings[:3] == [f"humaneval (40 tasks, sha256 {DATASET_SHA[:12]})",
-                            "humaneval (10 of its 40 tasks, sha256 bbbbbbbbbbbb)",
-                            f"humaneval (6 of its 40 tasks, sha256 {DATASET_SHA[:12]})"]
+                            f"humaneval (10 of its 40 tasks, sha256 bbbbbbbbbbbb; tasks {ten[:8]})",
+                            f"humaneval (6 of its 40 tasks, sha256 {DATASET_SHA[:12]}; tasks {six[:8]})"]
     assert html.count('alt="humaneval (') == 3  # a plot per task set
     rows = re.findall(r"<tr><td>.*?</tr>", html)
     assert "<td>6 of 40 x 4</td>" in rows[0] and "<td>10 of 40 x 1</td>" in rows[1]
     assert "<td>40 of 40 x 4</td>" in rows[-1]
+
+
+def test_arms_on_different_tasks_of_the_same_count_are_two_trends(tmp_path):
+    # Two files answering 6 tasks each, but other tasks (0-5 and 6-11), shared a plot and a line: the
+    # second read as the model changing on one set of 6.
+    first = make_run(tmp_path / "runs" / "first", {"mixtral": tasks(6, 4)}, started_at="2026-11-01T02:00:00Z")
+    later = {f"HumanEval/{t}": [P] * 4 for t in range(6, 12)}
+    make_run(tmp_path / "runs" / "later", {"mixtral": later}, started_at="2026-11-02T02:00:00Z")
+    make_run(tmp_path / "runs" / "again", {"mixtral": tasks(6, 4)}, started_at="2026-11-03T02:00:00Z")
+    points, _ = collect(tmp_path)
+    sets = {p.run_id: p.task_set for p in points}
+    assert sets["first"] == sets["again"] != sets["later"]
+    recorded = json.loads((first / "results.json").read_text())["arms"][0]["tasks_sha256"]
+    assert sets["first"].endswith(f"; tasks {recorded[:8]})")
+    assert run_evalkit("history", str(tmp_path)).returncode == 0
+    html = (tmp_path / "index.html").read_text()
+    assert len(re.findall(r"<h2>humaneval \(6 of its 40 tasks", html)) == 2
 
 
 def test_a_template_edited_under_the_same_version_is_a_line_of_its_own(tmp_path):
