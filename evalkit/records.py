@@ -683,6 +683,11 @@ class ArmResult(JsonRecord):
     """sha256 of the task ids the arm has samples of, sorted and joined by newlines: which tasks an arm
     of fewer than the dataset's measured (two files of 6 different tasks are two task sets, not one
     trend). None in results written before evalkit recorded it."""
+    verdicts_sha256: str | None = None
+    """sha256 of every sample's verdicts (task id, sample index, faithful and lenient status; one line a
+    sample, in task and sample order): bless and gate refuse an arm whose samples.jsonl gives another,
+    since a hand edit that swaps a pass and a failure between tasks keeps every count. None in results
+    written before evalkit recorded it."""
 
     @property
     def spec(self) -> ArmSpec:

@@ -164,7 +164,18 @@ def aggregate_arm(spec: ArmSpec, frame: pd.DataFrame, scoring: ScoringConfig) ->
         truncated=int((frame["finish_reason"] == "length").sum()),
         cached_samples=int(frame["cached"].sum()), cached_from=spec.cached_from, endpoint=spec.endpoint,
         n_tasks_scored=int(good["task_id"].nunique()), answered_by=_answered_by(frame),
-        tasks_sha256=tasks_sha256(frame["task_id"].astype(str).unique()))
+        tasks_sha256=tasks_sha256(frame["task_id"].astype(str).unique()),
+        verdicts_sha256=verdicts_sha256(frame))
+
+
+def verdicts_sha256(frame: pd.DataFrame) -> str:
+    """The hash ``ArmResult.verdicts_sha256`` records of one arm's samples (a ``load_samples`` frame)."""
+    # as text before sorting: a categorical column sorts in the order its values first appeared
+    rows = frame[["task_id", "sample_index", "status", "lenient_status"]].astype(
+        {"task_id": str, "sample_index": int, "status": str, "lenient_status": str})
+    rows = rows.sort_values(["task_id", "sample_index"])
+    lines = ("\t".join(map(str, row)) for row in rows.itertuples(index=False, name=None))
+    return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
 
 
 def tasks_sha256(task_ids: Iterable[str]) -> str:

@@ -25,6 +25,7 @@ from evalkit.config import ConfigError
 from evalkit.metrics.compare import task_table
 from evalkit.metrics.passk import per_task_pass_at_k
 from evalkit.records import BaselineArm, BlessedBaseline, RecordError, RunResults, Status, non_finite_field
+from evalkit.reporting.aggregate import verdicts_sha256
 from evalkit.results import load_results, load_samples, natural_key, run_identity, run_name_of, run_seed
 
 FORMAT = "evalkit-baseline/1"
@@ -243,13 +244,18 @@ def _require_verdicts_of(run_dir: Path, label: str, samples: pd.DataFrame, entry
     lenient = (entry.get("pass_at_k_lenient") or {}).get("1")
     recorded = lenient.get("value") if isinstance(lenient, Mapping) else None
     scored = samples.loc[samples["lenient_status"] != Status.INFRA_ERROR, ["task_id", "lenient_passed"]]
-    if recorded is None or scored.empty:
-        return
-    rate = float(per_task_pass_at_k(scored.rename(columns={"lenient_passed": "passed"}), 1).mean())
-    if not math.isclose(rate, float(recorded), abs_tol=1e-9):
-        raise ConfigError(f"{run_dir}: its samples.jsonl gives arm {label!r} a lenient pass@1 of {rate:.6g}, "
-                          f"its results.json {float(recorded):.6g}: the samples were changed after the run; "
-                          "re-run it")
+    if recorded is not None and not scored.empty:
+        rate = float(per_task_pass_at_k(scored.rename(columns={"lenient_passed": "passed"}), 1).mean())
+        if not math.isclose(rate, float(recorded), abs_tol=1e-9):
+            raise ConfigError(f"{run_dir}: its samples.jsonl gives arm {label!r} a lenient pass@1 of "
+                              f"{rate:.6g}, its results.json {float(recorded):.6g}: the samples were changed "
+                              "after the run; re-run it")
+    recorded = entry.get("verdicts_sha256")
+    if recorded is not None and recorded != verdicts_sha256(samples):
+        # every count holds: a pass and a failure swapped between tasks gated the edited tasks' flips
+        raise ConfigError(f"{run_dir}: its samples.jsonl gives the samples of arm {label!r} other verdicts "
+                          "than its results.json recorded (the same counts, on other tasks or samples): the "
+                          "samples were changed after the run; re-run it")
 
 
 def _counts(verdicts: Mapping[str, int], statuses: Sequence[str]) -> str:

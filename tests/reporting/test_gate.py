@@ -755,6 +755,27 @@ def test_a_run_whose_verdicts_were_edited_after_it_is_refused(runs, tmp_path, re
     assert gate(runs["base"], runs["worse"], CFG, tmp_path / "unedited").verdict is GateVerdict.FAIL
 
 
+def test_a_run_whose_verdicts_were_swapped_between_tasks_is_refused(runs, tmp_path):
+    # A pass and a failure swapped between two tasks keeps every count and pass@1: the count check let
+    # it through, and the gate judged the edited tasks' flips.
+    edited = shutil.copytree(runs["worse"], tmp_path / "swapped")
+    lines = [json.loads(line) for line in (edited / "samples.jsonl").read_text().splitlines()]
+    for sample in lines:  # task 0 failed every sample, task 20 passed every one
+        if sample["task_id"] in ("HumanEval/0", "HumanEval/20"):
+            sample["verdict"]["status"] = "passed" if sample["task_id"] == "HumanEval/0" else "failed"
+    (edited / "samples.jsonl").write_text("".join(json.dumps(sample) + "\n" for sample in lines))
+    said = (f"{edited}: its samples.jsonl gives the samples of arm 'mixtral' other verdicts than its "
+            "results.json recorded (the same counts, on other tasks or samples): the samples were changed "
+            "after the run; re-run it")
+    with pytest.raises(ConfigError, match=re.escape(said)):
+        gate(runs["base"], edited, CFG, tmp_path / "gate")
+    with pytest.raises(ConfigError, match=re.escape(said)):
+        bless([edited], tmp_path / "baselines")
+    proc = run_evalkit("gate", "--baseline", str(runs["base"]), "--candidate", str(edited),
+                       "-o", str(tmp_path / "cli"))
+    assert proc.returncode == 2 and proc.stderr.strip().endswith(said.split(": ", 1)[1]), proc.stderr
+
+
 def test_a_run_whose_unanswered_samples_were_asked_again_did_not_finish(tmp_path):
     # Started again to ask its 3 unanswered samples and stopped before it wrote its results: the
     # samples' verdicts are not results.json's, but nothing was edited; finishing it is the fix.
