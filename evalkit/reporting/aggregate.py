@@ -174,7 +174,8 @@ def verdicts_sha256(frame: pd.DataFrame) -> str:
     rows = frame[["task_id", "sample_index", "status", "lenient_status"]].astype(
         {"task_id": str, "sample_index": int, "status": str, "lenient_status": str})
     rows = rows.sort_values(["task_id", "sample_index"])
-    lines = ("\t".join(map(str, row)) for row in rows.itertuples(index=False, name=None))
+    lines = (rows["task_id"] + "\t" + rows["sample_index"].astype(str) + "\t" + rows["status"] + "\t"
+             + rows["lenient_status"])
     return hashlib.sha256("\n".join(lines).encode("utf-8")).hexdigest()
 
 
