@@ -47,7 +47,7 @@ from evalkit.rundir import (
     utc_now,
 )
 from evalkit.samples import SamplesFile
-from evalkit.scoring import Scorer, SimilarityBatch, cancelled_on_error, load_run_metrics
+from evalkit.scoring import Scorer, SimilarityBatch, WaitingAnswers, cancelled_on_error, load_run_metrics
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +105,8 @@ class _Stages:
     samples: SamplesFile
     run_id: str
     timings: dict[str, float]
+    waiting: WaitingAnswers = dataclasses.field(default_factory=WaitingAnswers)
+    """The answers that came and wait for execution: requests wait while they hold too much."""
 
 
 async def _probe_calibrate_generate(stages: _Stages, arms: list[PreparedArm]) -> tuple[dict[str, ModelClient],
@@ -121,7 +123,8 @@ async def _probe_calibrate_generate(stages: _Stages, arms: list[PreparedArm]) ->
             clients.update({arm.config.label: ModelClient(arm.config.model, stages.store,
                                                           endpoint=f"embedded demo, evalkit {__version__}"
                                                           if arm.embedded_demo else None,
-                                                          direct=arm.embedded_demo, arm=arm.config.label)
+                                                          direct=arm.embedded_demo, arm=arm.config.label,
+                                                          room=stages.waiting)
                             for arm in arms})
             for arm in arms:
                 clients[arm.config.label].stats.answered_before = stages.samples.done.count(arm.config.label)
@@ -148,7 +151,8 @@ async def _probe_calibrate_generate(stages: _Stages, arms: list[PreparedArm]) ->
                 SimilarityBatch(scorer, samples) as scored:
             jobs = [  # overlapped: answers execute as they arrive
                 asyncio.ensure_future(
-                    _one_task(arm, task, clients[arm.config.label], cfg, scorer, scored, (gen_bar, exec_bar)))
+                    _one_task(arm, task, clients[arm.config.label], cfg, scorer, (scored, stages.waiting),
+                              (gen_bar, exec_bar)))
                 for arm in arms for task in tasks
                 if any((arm.config.label, task.task_id, i) not in samples.done for i in range(cfg.n_samples))
             ]
@@ -200,7 +204,8 @@ def _cached_from(stats: ClientStats, run_id: str) -> tuple[str, ...]:
 
 
 async def _one_task(arm: PreparedArm, task: Task, client: ModelClient, cfg: RunConfig, scorer: Scorer,
-                    scored: SimilarityBatch, bars: tuple[Progress, Progress]) -> None:
+                    queues: tuple[SimilarityBatch, WaitingAnswers], bars: tuple[Progress, Progress]) -> None:
+    scored, waiting = queues
     prompt = arm.prompts[task.task_id]
     generations = await client.generate(prompt, cfg.n_samples, cfg.seed)
     label = arm.config.label
@@ -209,9 +214,10 @@ async def _one_task(arm: PreparedArm, task: Task, client: ModelClient, cfg: RunC
     bars[0].set_postfix_str(f"concurrency={client.limit}", refresh=False)
     if isinstance(bars[0], LineProgress) and bars[0].n >= bars[0].total:
         bars[0].close()  # its last line now, with generation's own time (a terminal's bars close in order)
-    rows = await scorer.score_generations(arm.config, prompt, task, generations)
-    for row, measured in rows:
-        scored.add(task, row, measured)
+    with waiting.holding(generations):
+        rows = await scorer.score_generations(arm.config, prompt, task, generations)
+        for row, measured in rows:
+            scored.add(task, row, measured)
     bars[1].update(len(rows))
 
 

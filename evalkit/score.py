@@ -47,7 +47,7 @@ from evalkit.samples import (
     file_version,
     read_score_input,
 )
-from evalkit.scoring import Scorer, SimilarityBatch, cancelled_on_error, load_run_metrics
+from evalkit.scoring import WAITING_ANSWERS_MB, Scorer, SimilarityBatch, cancelled_on_error, load_run_metrics
 
 SHOWN_ERRORS = 20
 """Malformed lines named on stderr and in the report; the rest are counted."""
@@ -56,7 +56,13 @@ LOOKAHEAD = 4096
 reference solution takes longest among them. In file order, a program sleeping to the 3 s backstop
 a third of the way down the execution benchmark's file (HumanEval/53's, whose tests call it 100
 times) ended 1.1 s after every other, both cores idle; started first, it sleeps beside them. A few
-megabytes of answers held, whatever the file's size."""
+megabytes of answers held, whatever the file's size; fewer lines where their answers hold
+``WAITING_ANSWERS_MB``."""
+
+
+def _chars(line: ScoreInputLine) -> int:
+    """The characters of answer text a line read ahead holds."""
+    return len(line.code) + len(line.raw_output or "")
 
 
 def _dataset_holding(task_ids: set[str], current: str) -> str | None:
@@ -301,6 +307,14 @@ async def _score_lines(path: Path, scorer: Scorer, tasks: dict[str, Task], order
 
     # read ahead: (-expected seconds, position read, line, task, sample_index), longest task first
     ahead: list[tuple[float, int, ScoreInputLine, Task, int]] = []
+    ahead_chars = 0  # of answer text: lines of megabytes each fill LOOKAHEAD with gigabytes
+
+    async def submit_next() -> None:
+        nonlocal ahead_chars
+        _, _, line, task, sample_index = heapq.heappop(ahead)
+        ahead_chars -= _chars(line)
+        await submit(line, task, sample_index)
+
     # on leaving, also when interrupted: what was executed is written, and a new run resumes after it
     with SimilarityBatch(scorer, samples) as scored, cancelled_on_error(pending):
         for position, (line, task, key) in enumerate(_keyed_lines(path, tasks, order, index, errors)):
@@ -311,10 +325,11 @@ async def _score_lines(path: Path, scorer: Scorer, tasks: dict[str, Task], order
             if key in samples.done:
                 continue
             heapq.heappush(ahead, (-expected_s.get(task.task_id, 0.0), position, line, task, key[2]))
-            if len(ahead) >= LOOKAHEAD:
-                await submit(*heapq.heappop(ahead)[2:])
+            ahead_chars += _chars(line)
+            while len(ahead) >= LOOKAHEAD or ahead_chars >= WAITING_ANSWERS_MB << 20:
+                await submit_next()
         while ahead:
-            await submit(*heapq.heappop(ahead)[2:])
+            await submit_next()
         await asyncio.gather(*pending)
         if failed:
             raise failed[0]

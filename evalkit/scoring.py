@@ -157,10 +157,76 @@ class Scorer:
         ).to_json()
 
 
+WAITING_ANSWERS_MB = 64
+"""What the text of answers that came and wait for execution may hold before no request is sent: a
+model that answered 1.4 MiB a sample grew a run by 5 MB for each answer generation was ahead of
+execution, 1.9 GB at 400 samples (each answer is held as it came, post-processed and assembled for
+both readings); normal answers of a few KiB never reach it."""
+
+
+class WaitingAnswers:
+    """The answers of a run that came and are not yet executed and queued for writing, counted by
+    their text, with room kept for the requests in flight (the longest answer yet for each answer
+    they ask): a request waits (``models.client.Room``) while they would pass
+    ``WAITING_ANSWERS_MB``, so that generation ahead of execution holds a bounded amount of memory,
+    not every answer of the run. A request is always sent when nothing is held or kept."""
+
+    def __init__(self, limit_chars: int = WAITING_ANSWERS_MB << 20) -> None:
+        self.limit_chars = limit_chars
+        self.held = 0
+        """Characters of answer text waiting now."""
+        self.kept = 0
+        """Characters of room kept for the answers of the requests in flight."""
+        self.longest = 0
+        """The longest answer that came yet, in characters."""
+        self._freed: asyncio.Event | None = None
+
+    def _fits(self, answers: int) -> bool:
+        taken = self.held + self.kept
+        return not taken or taken + answers * self.longest <= self.limit_chars
+
+    def take(self, answers: int) -> int | None:
+        """Keep room for ``answers`` answers as long as the longest yet, if they fit: the characters
+        kept (the ticket ``done`` gives back), or None."""
+        if not self._fits(answers):
+            return None
+        self.kept += answers * self.longest
+        return answers * self.longest
+
+    async def wait(self, answers: int) -> None:
+        """Return once ``answers`` answers as long as the longest yet would fit."""
+        while not self._fits(answers):
+            self._freed = self._freed or asyncio.Event()
+            self._freed.clear()
+            await self._freed.wait()
+
+    def done(self, ticket: int) -> None:
+        """A request ``take`` kept room for came back: the room it kept is given back."""
+        self.kept -= ticket
+        self._free()
+
+    @contextlib.contextmanager
+    def holding(self, generations: Sequence[Generation]) -> Iterator[None]:
+        """Count ``generations``' text as waiting inside the block."""
+        size = sum(len(g.raw_output) for g in generations)
+        self.longest = max([self.longest, *(len(g.raw_output) for g in generations)])
+        self.held += size
+        try:
+            yield
+        finally:
+            self.held -= size
+            self._free()
+
+    def _free(self) -> None:
+        if self._freed is not None:
+            self._freed.set()
+
+
 class SimilarityBatch:
     """Executed rows waiting for their similarity metrics, computed together and then appended
-    to samples.jsonl, once ``size`` rows wait or ``every_s`` seconds after the first of them
-    (a timer on the running event loop), and on leaving the ``with`` block.
+    to samples.jsonl, once ``size`` rows wait, or their answers hold ``WAITING_ANSWERS_MB``, or
+    ``every_s`` seconds after the first of them (a timer on the running event loop), and on leaving
+    the ``with`` block.
 
     A call of an `evaluate` module costs 20 to 40 ms whatever its size (its Arrow writer and
     fingerprint): `evalkit run` on the demo spent 8.6 s of its 13.3 s scoring stage in 492 calls,
@@ -175,6 +241,7 @@ class SimilarityBatch:
         self.scorer, self.samples = scorer, samples
         self.size, self.every_s = size, every_s
         self._rows: list[tuple[Task, dict[str, Any], bool]] = []
+        self._text = 0  # characters of answer the queued rows hold: long answers flush them early
         self._timer: asyncio.TimerHandle | None = None
         self._failed: Exception | None = None
 
@@ -185,7 +252,8 @@ class SimilarityBatch:
         if not self._rows:
             self._timer = asyncio.get_running_loop().call_later(self.every_s, self._flush_in_time)
         self._rows.append((task, row, measured))
-        if len(self._rows) >= self.size:
+        self._text += len(row.get("raw_output") or "")
+        if len(self._rows) >= self.size or self._text >= WAITING_ANSWERS_MB << 20:
             self.flush()
 
     def flush(self) -> None:
@@ -195,7 +263,7 @@ class SimilarityBatch:
             self._timer = None
         measured = [(task, row["completion"]) for task, row, wanted in self._rows if wanted]
         metrics = iter(self.scorer.similarity_of(measured))
-        rows, self._rows = self._rows, []
+        rows, self._rows, self._text = self._rows, [], 0
         for _, row, wanted in rows:
             self.samples.write(row | {"metrics": next(metrics) if wanted else {}})
 

@@ -16,7 +16,7 @@ import math
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 import openai
@@ -139,17 +139,33 @@ Sent = tuple[list[Choice], tuple[int, int], float, dict[str, Any]]
 (``retry.answered_by``)."""
 
 
+class Room(Protocol):
+    """Where a run's answers wait after they came: a request is sent once there is room for its answers."""
+
+    def take(self, answers: int) -> int | None:
+        """Keep room for a request of ``answers`` answers: a ticket for ``done``; None when there is none."""
+
+    async def wait(self, answers: int) -> None:
+        """Return once ``take`` could keep room for ``answers`` answers."""
+
+    def done(self, ticket: int) -> None:
+        """The request ``take`` kept room for came back or failed: its room is given back."""
+
+
 class ModelClient:
     """Calls one model; ``limit`` is the current adaptive concurrency."""
 
     def __init__(self, cfg: ModelConfig, store: ResponseStore | None = None, *,
                  retry: RetryPolicy | None = None, endpoint: str | None = None, direct: bool = False,
-                 arm: str = "") -> None:
+                 arm: str = "", room: Room | None = None) -> None:
         """``endpoint`` names the endpoint in ``identity`` instead of its base URL (for one whose
         URL changes from run to run, such as the embedded demo's); ``direct``: never through a proxy
         the environment names (the embedded demo, on loopback in this process); ``arm``: the label
-        of the run's arm it asks for, which the store records with each answer."""
+        of the run's arm it asks for, which the store records with each answer; ``room``: a request
+        is sent once it has room for its answers (``scoring.WaitingAnswers``: the answers that came
+        and wait for execution)."""
         self.cfg = cfg
+        self._room = room
         self.store = store
         self.retry = retry or RetryPolicy()
         self.limiter = AdaptiveLimiter(cfg.concurrency, cfg.min_concurrency, cfg.max_concurrency)
@@ -368,6 +384,19 @@ class ModelClient:
                           f"({STREAM_DEADLINE_FACTOR} x model.timeout_s)", retryable=True,
                           timed_out=True) from None
 
+    async def _slot(self, answers: int) -> tuple[int, int]:
+        """A slot of the limiter (its epoch) and, once it has one, room for its ``answers`` answers (a
+        ticket): where the answers that came wait for execution fill the room, the slot is given back
+        until there is room. Room is asked for with the slot in hand, not before: requests queued for
+        slots, every task of a run at its start, had all passed an empty room."""
+        while True:
+            epoch = await self.limiter.acquire()
+            ticket = self._room.take(answers) if self._room is not None else 0
+            if ticket is not None:
+                return epoch, ticket
+            await self.limiter.release()
+            await self._room.wait(answers)
+
     async def _send(self, body: dict[str, Any], timeout_retries: int | None = None) -> Sent:
         """POST with retries: (choices, (prompt_tokens, completion_tokens), latency_s, response)
         or Failure. ``timeout_retries``: at most this many of the retries may follow a timeout."""
@@ -375,8 +404,9 @@ class ModelClient:
         chat = "messages" in body
         post = self._post_options[Api.CHAT if chat else Api.COMPLETIONS]
         attempt = 0
+        answers = int(body.get("n") or 1)
         while True:
-            epoch = await self.limiter.acquire()
+            epoch, ticket = await self._slot(answers)
             started = time.perf_counter()
             try:
                 self.stats.requests += 1
@@ -399,6 +429,8 @@ class ModelClient:
                         answered)
             finally:
                 await self.limiter.release()
+                if self._room is not None:
+                    self._room.done(ticket)
             if not fail.retryable or attempt >= self.cfg.max_retries:
                 raise fail
             if fail.timed_out and timeout_retries is not None:
