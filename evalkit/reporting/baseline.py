@@ -184,7 +184,7 @@ def _from_run_dir(run_dir: Path) -> Baseline:
                     key=lambda group: order.get(str(group[0]), len(order)))
     for label, group in groups:
         entry = meta.get(str(label), {})
-        _require_results_of(run_dir, str(label), group, entry)
+        require_results_of(run_dir, str(label), group, entry)
         first = group.iloc[0]
         template = dict(entry.get("template") or {
             "family": first["template_family"], "version": first["template_version"],
@@ -204,10 +204,11 @@ def _from_run_dir(run_dir: Path) -> Baseline:
                     samples_file=str((results.get("samples_file") or {}).get("path") or ""))
 
 
-def _require_results_of(run_dir: Path, label: str, samples: pd.DataFrame, entry: Mapping[str, Any]) -> None:
+def require_results_of(run_dir: Path, label: str, samples: pd.DataFrame, entry: Mapping[str, Any]) -> None:
     """Refuse an arm whose samples are not the ones its results.json counted: an attempt that went
     on with more samples (n_samples=2, then 20) and was stopped before it wrote its results left
-    the first attempt's results.json, and bless and gate took the half-made run for a finished one."""
+    the first attempt's results.json, and bless and gate took the half-made run for a finished one.
+    `evalkit report` refuses it too: its new results.json made an edited run one gate accepted."""
     n_samples = len(samples)
     counted = sum(int(n) for n in (entry.get("verdicts") or {}).values()) if entry else None
     if counted is not None and n_samples > counted:

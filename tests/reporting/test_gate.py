@@ -774,6 +774,12 @@ def test_a_run_whose_verdicts_were_swapped_between_tasks_is_refused(runs, tmp_pa
     proc = run_evalkit("gate", "--baseline", str(runs["base"]), "--candidate", str(edited),
                        "-o", str(tmp_path / "cli"))
     assert proc.returncode == 2 and proc.stderr.strip().endswith(said.split(": ", 1)[1]), proc.stderr
+    # `evalkit report` rebuilt results.json from the edited samples, and the gate then accepted the run
+    # (a trial of this check): it refuses, and results.json stays what the run recorded
+    recorded = (edited / "results.json").read_bytes()
+    proc = run_evalkit("report", str(edited))
+    assert proc.returncode == 2 and proc.stderr.strip().endswith(said.split(": ", 1)[1]), proc.stderr
+    assert (edited / "results.json").read_bytes() == recorded
 
 
 def test_a_run_whose_unanswered_samples_were_asked_again_did_not_finish(tmp_path):
