@@ -24,6 +24,6 @@ def rerender(run_dir: Path, report: ReportConfig) -> Path:
     samples = load_samples(run_dir, without=REPORT_DROPS)
     for arm in results.to_json()["arms"]:
         require_results_of(run_dir, arm["arm"], arm_samples(samples, arm["arm"]), arm)
-    del samples
-    write_reports(run_dir, results, [arm.spec for arm in results.arms], recorded_scoring([results]), report)
+    write_reports(run_dir, results, [arm.spec for arm in results.arms], recorded_scoring([results]), report,
+                  samples)
     return run_dir / "report.html"

@@ -155,16 +155,19 @@ def render_outputs(view: ReportView, samples: pd.DataFrame, out_dir: Path,
 
 
 def write_reports(run_dir: Path, run: RunResults, specs: Sequence[ArmSpec], scoring: ScoringConfig,
-                  report: ReportConfig) -> RunResults:
+                  report: ReportConfig, samples: pd.DataFrame | None = None) -> RunResults:
     """Aggregates a run's samples and writes every report file into ``run_dir``.
 
     ``run`` holds results.json's metadata (its arms are replaced by the aggregates of the
-    samples); ``specs`` name the arms in configured order. Returns what results.json holds.
+    samples); ``specs`` name the arms in configured order; ``samples``: the run's samples as
+    ``load_samples(run_dir, without=REPORT_DROPS)`` gives them, where the caller read them already.
+    Returns what results.json holds.
     """
     run_dir = Path(run_dir)
     # Reports show answers only for flipped tasks: the text stays on disk until those are known,
     # which keeps a 100,000-sample run's report within memory bounds.
-    samples = load_samples(run_dir, without=REPORT_DROPS)
+    if samples is None:
+        samples = load_samples(run_dir, without=REPORT_DROPS)
     # How the intervals were drawn travels with them, so `compare` can draw its own the same way.
     statistics = Statistics(resamples=scoring.bootstrap_resamples, confidence=scoring.confidence,
                             seed=scoring.seed)
